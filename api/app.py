@@ -1,0 +1,35 @@
+"""The FastAPI application. Nothing is built at import time: `create_app(services)`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from api import health, incidents, priority_matrix, problems, queues
+from infra.bootstrap import Services
+
+DESCRIPTION = """
+The record system for the ICT services of the Banten provincial library office: incidents
+(ISO/IEC 20000-1 8.6.1) with their whole lifecycle, open-work queues and the versioned priority
+matrix. Every change is an event that names who did it and when; `/history` shows them.
+
+Authenticate with `Authorization: Bearer <token>` (`itsm tokens create`). Errors are RFC 9457
+problem details with a stable `code`. Writes honour `Idempotency-Key`; actions honour `If-Match`.
+"""
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="ITSM — DPK Provinsi Banten",
+        version="0.1.0",
+        description=DESCRIPTION,
+        docs_url="/docs",
+    )
+    app.state.services = services
+    problems.install(app)
+    v1 = APIRouter(prefix="/api/v1")
+    v1.include_router(incidents.router)
+    v1.include_router(queues.router)
+    v1.include_router(priority_matrix.router)
+    app.include_router(v1)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,249 @@
+"""Incidents: log, read, list, history, and one POST per lifecycle action.
+
+Routers translate: parse, call one application method, shape the answer. Writes wait until the
+projections include them (read-your-writes), so the answer is the view a following GET returns.
+"""
+
+# No `from __future__ import annotations` here: the per-action routes are built in a loop, and
+# FastAPI must see each route's real body type, not a string it cannot resolve.
+
+import base64
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Body, Header, Query, Response
+
+from api.deps import (
+    AGENT_ROLES,
+    ContextDep,
+    IdempotencyKey,
+    ReaderDep,
+    ServicesDep,
+    require,
+)
+from api.problems import ApiProblem, problem
+from api.schemas import History, IncidentDetails, IncidentPage
+from domain.actors import Role
+from domain.commands import INCIDENT_COMMANDS, IncidentCommand, LogIncident
+from domain.context import Context
+from domain.errors import IncidentNotFound
+from domain.events import DomainEvent
+from domain.incident import IncidentState
+from domain.records import parse_incident_number
+from domain.service_desk import Outcome
+from infra.bootstrap import Services
+from projections import incident_details
+
+router = APIRouter(prefix="/incidents", tags=["incidents"])
+
+#: Actions a requester may take on incidents they reported (the domain checks "reported").
+REQUESTER_ACTIONS = frozenset({"add-comment", "confirm", "reopen"})
+ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "actor", "correlation_id"})
+SUMMARY_FIELDS = tuple(IncidentPage.model_fields["items"].annotation.__args__[0].model_fields)  # type: ignore[union-attr]
+
+IfMatch = Annotated[
+    str | None,
+    Header(description='the ETag you last read, e.g. "3"; a stale one gets 412'),
+]
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise ApiProblem(422, "invalid-input", f"If-Match must be an ETag such as \"3\", not {if_match!r}")
+    return int(tag)
+
+
+def _row(services: Services, ref: str) -> dict[str, Any]:
+    number = parse_incident_number(ref)
+    if number is not None:
+        rows = services.views.select(incident_details, '"number" = ?', (number,))
+        row = rows[0] if rows else None
+    else:
+        try:
+            row = services.views.get(incident_details, str(UUID(ref)))
+        except ValueError:
+            row = None
+    if row is None:
+        raise IncidentNotFound(f"no incident {ref}")
+    return row
+
+
+def _answer(services: Services, outcome: Outcome, status: int) -> Response:
+    position = outcome.position
+    if position is None:  # a replayed retry: wait for whatever is in the store now
+        position = services.desk.recorder.max_notification_id() or 0
+    location = f"/api/v1/incidents/{outcome.record_id}"
+    if not services.runner.wait_for(position, services.settings.read_your_writes_timeout):
+        return problem(
+            202,
+            "projection-lag",
+            "the change is recorded; the views will show it shortly",
+            headers={"Location": location},
+            id=str(outcome.record_id),
+            version=outcome.version,
+        )
+    row = services.views.get(incident_details, str(outcome.record_id))
+    assert row is not None
+    headers = {"ETag": _etag(row["version"]), "Location": location}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return _json(row, status, headers)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=IncidentDetails,
+    summary="Log an incident",
+    responses={201: {"description": "Logged (or a retry of the same Idempotency-Key)"}},
+)
+def log_incident(
+    command: LogIncident,
+    ctx: ContextDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    require(ctx.actor, AGENT_ROLES | {Role.REQUESTER}, "log incidents")
+    outcome = services.desk.log_incident(ctx, command, idempotency_key=idempotency_key)
+    return _answer(services, outcome, 201)
+
+
+@router.get("", response_model=IncidentPage, summary="List incidents, newest first")
+def list_incidents(
+    services: ServicesDep,
+    _: ReaderDep,
+    status: IncidentState | None = None,
+    group: Annotated[str | None, Query(max_length=200)] = None,
+    priority: Annotated[int | None, Query(ge=1, le=5)] = None,
+    service: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    clauses, params = [], []
+    for column, value in (("state", status), ("group", group), ("priority", priority), ("service", service)):
+        if value is not None:
+            clauses.append(f'"{column}" = ?')
+            params.append(value.value if isinstance(value, IncidentState) else value)
+    if cursor is not None:
+        clauses.append('"number" < ?')
+        params.append(_decode_cursor(cursor))
+    rows = services.views.select(
+        incident_details, " AND ".join(clauses), params, f'ORDER BY "number" DESC LIMIT {limit + 1}'
+    )
+    more = len(rows) > limit
+    items = [{k: row[k] for k in SUMMARY_FIELDS} for row in rows[:limit]]
+    next_cursor = _encode_cursor(items[-1]["number"]) if more else None
+    return _json({"items": items, "next_cursor": next_cursor})
+
+
+def _encode_cursor(number: int) -> str:
+    return base64.urlsafe_b64encode(f"n:{number}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        if prefix == "n" and number.isdigit():
+            return int(number)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise ApiProblem(422, "invalid-input", "the cursor is not one this API issued")
+
+
+@router.get(
+    "/{ref}",
+    response_model=IncidentDetails,
+    summary="Read an incident by id or number",
+    responses={304: {"description": "Not modified (If-None-Match)"}},
+)
+def get_incident(
+    ref: str,
+    services: ServicesDep,
+    _: ReaderDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    row = _row(services, ref)
+    etag = _etag(row["version"])
+    if if_none_match is not None and etag in {t.strip().removeprefix("W/") for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers={"ETag": etag})
+    return _json(row, headers={"ETag": etag})
+
+
+@router.get("/{ref}/history", response_model=History, summary="Every event, in order, with actor and time")
+def get_history(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
+    incident_id = services.desk.find_incident(ref)
+    events = services.desk.history(incident_id)
+    return _json({"incident_id": str(incident_id), "events": [_history_entry(e) for e in events]})
+
+
+def _history_entry(event: DomainEvent) -> dict[str, Any]:
+    return {
+        "version": event.originator_version,
+        "type": event.type_name,
+        "at": event.timestamp.isoformat(),
+        "actor": {"id": event.actor.id, "role": event.actor.role.value},
+        "correlation_id": str(event.correlation_id),
+        "data": event.model_dump(mode="json", exclude=ENVELOPE),
+    }
+
+
+def _add_action(command_type: type[IncidentCommand]) -> None:
+    action = command_type.action
+    roles = AGENT_ROLES | ({Role.REQUESTER} if action in REQUESTER_ACTIONS else set())
+    body_default = ... if command_type.model_fields else None
+
+    def act(
+        ref: str,
+        ctx: ContextDep,
+        services: ServicesDep,
+        command: Annotated[command_type | None, Body()] = body_default,  # type: ignore[valid-type]
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        require(ctx.actor, roles, f"{action.replace('-', ' ')} incidents")
+        outcome = _run(services, ctx, ref, command or command_type(), if_match, idempotency_key)
+        return _answer(services, outcome, 200)
+
+    act.__name__ = action.replace("-", "_")
+    router.add_api_route(
+        f"/{{ref}}/{action}",
+        act,
+        methods=["POST"],
+        response_model=IncidentDetails,
+        summary=command_type.summary,
+        description=command_type.__doc__ or command_type.summary,
+    )
+
+
+def _run(
+    services: Services,
+    ctx: Context,
+    ref: str,
+    command: IncidentCommand,
+    if_match: str | None,
+    idempotency_key: str | None,
+) -> Outcome:
+    return services.desk.handle(
+        ctx,
+        services.desk.find_incident(ref),
+        command,
+        expected_version=_expected_version(if_match),
+        idempotency_key=idempotency_key,
+    )
+
+
+for _command_type in INCIDENT_COMMANDS.values():
+    _add_action(_command_type)

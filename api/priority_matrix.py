@@ -1,0 +1,57 @@
+"""The versioned priority matrix: read any version; service managers revise it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import ContextDep, ReaderDep, ServicesDep, require
+from api.problems import ApiProblem
+from domain.actors import Role
+from domain.priority import Cells, PriorityMatrix
+
+router = APIRouter(prefix="/priority-matrix", tags=["priority matrix"])
+
+
+class MatrixOut(BaseModel):
+    version: int
+    cells: Cells = Field(description="priority (1..5) by impact, then urgency")
+
+
+class MatrixRevision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cells: Cells
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def _out(matrix: PriorityMatrix) -> MatrixOut:
+    return MatrixOut(version=matrix.version, cells=matrix.cells)
+
+
+@router.get("", response_model=MatrixOut, summary="The matrix in force, or an earlier version")
+def get_matrix(
+    services: ServicesDep,
+    _: ReaderDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> MatrixOut:
+    try:
+        return _out(services.desk.priority_matrix(version))
+    except LookupError:
+        raise ApiProblem(404, "not-found", f"no priority matrix version {version}") from None
+
+
+@router.post("/revisions", response_model=MatrixOut, status_code=201, summary="Revise the matrix")
+def revise_matrix(
+    revision: MatrixRevision,
+    ctx: ContextDep,
+    services: ServicesDep,
+    if_match: Annotated[str | None, Header()] = None,
+) -> MatrixOut:
+    require(ctx.actor, frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "revise the priority matrix")
+    expected = int(if_match.strip('W/"')) if if_match and if_match.strip('W/"').isdigit() else None
+    services.desk.revise_priority_matrix(
+        ctx, revision.cells, revision.reason, expected_version=expected
+    )
+    return _out(services.desk.priority_matrix())

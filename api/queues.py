@@ -1,0 +1,44 @@
+"""Open work per group, ordered by priority then age: what each team should pick up next."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Response
+
+from api.deps import ReaderDep, ServicesDep
+from api.schemas import Queues
+from projections import open_work_by_group
+
+router = APIRouter(tags=["queues"])
+
+ITEM_FIELDS = ("id", "ref", "title", "service", "priority", "state", "agent", "major", "logged_at")
+
+
+@router.get("/queues", response_model=Queues, summary="Open work per group")
+def get_queues(
+    services: ServicesDep,
+    _: ReaderDep,
+    group: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="items shown per group")] = 100,
+) -> Response:
+    where, params = '"queued" = 1', []
+    if group is not None:
+        where += ' AND "group" = ?'
+        params.append(group)
+    rows = services.views.select(
+        open_work_by_group, where, params, 'ORDER BY "group", "priority", "logged_at"'
+    )
+    queues: list[dict[str, Any]] = []
+    for name, members in groupby(rows, key=lambda row: row["group"]):
+        items = list(members)
+        queues.append(
+            {
+                "group": name,
+                "open": len(items),
+                "items": [{k: row[k] for k in ITEM_FIELDS} for row in items[:limit]],
+            }
+        )
+    return Response(orjson.dumps({"queues": queues}), media_type="application/json")

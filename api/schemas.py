@@ -1,0 +1,99 @@
+"""Response shapes, for the OpenAPI document. Rows are served as stored, without re-validation."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+
+class ActorOut(BaseModel):
+    id: str
+    role: str
+
+
+class Entry(BaseModel):
+    at: str
+    by: ActorOut
+
+
+class TextEntry(Entry):
+    text: str
+
+
+class IncidentSummary(BaseModel):
+    id: UUID
+    ref: str = Field(examples=["INC-000042"])
+    number: int
+    title: str
+    state: str
+    priority: int = Field(description="1 (P1) .. 5 (P5)")
+    service: str
+    group: str | None
+    agent: str | None
+    logged_at: str
+    updated_at: str
+    version: int
+
+
+class IncidentDetails(IncidentSummary):
+    description: str
+    configuration_item: str | None
+    caller: str
+    channel: str
+    impact: str
+    urgency: str
+    matrix_version: int = Field(description="the priority matrix version it was judged by")
+    hold_reason: str | None
+    major_incident: dict[str, Any] | None
+    escalation_level: int
+    escalations: list[dict[str, Any]]
+    work_notes: list[TextEntry]
+    comments: list[TextEntry]
+    resolution: dict[str, Any] | None
+    reopen_count: int
+    closure: dict[str, Any] | None
+    cancellation: dict[str, Any] | None
+    logged_by: ActorOut
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentSummary]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+class QueueItem(BaseModel):
+    id: UUID
+    ref: str
+    title: str
+    service: str
+    priority: int
+    state: str
+    agent: str | None
+    major: bool
+    logged_at: str
+
+
+class Queue(BaseModel):
+    group: str | None = Field(description="null is the triage queue: not yet assigned")
+    open: int
+    items: list[QueueItem]
+
+
+class Queues(BaseModel):
+    queues: list[Queue]
+
+
+class HistoryEvent(BaseModel):
+    version: int
+    type: str = Field(examples=["Incident.Assigned"])
+    at: str
+    actor: ActorOut
+    correlation_id: UUID
+    data: dict[str, Any]
+
+
+class History(BaseModel):
+    incident_id: UUID
+    events: list[HistoryEvent]

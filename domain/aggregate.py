@@ -1,0 +1,80 @@
+"""A small event-sourced aggregate base that fits the eventsourcing library's protocols.
+
+Public methods decide: they check the rules and raise a named error, or record events. Recording
+an event applies it through `_apply`, which only assigns state; the same code runs on replay, so
+it must never check a rule or read anything but the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Self
+from uuid import UUID
+
+from domain.events import DomainEvent
+
+
+class Aggregate:
+    #: event class -> method that applies it; filled in by subclasses through `applies`.
+    _appliers: ClassVar[dict[type[DomainEvent], Callable[[Any, Any], None]]]
+
+    def __init__(self, id: UUID) -> None:
+        self.id = id
+        self.version = 0
+        self._pending: list[DomainEvent] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._appliers = {}
+        for member in vars(cls).values():
+            for event_type in getattr(member, "_applies_to", ()):
+                cls._appliers[event_type] = member
+
+    # -- recording and replay -------------------------------------------------------------------
+
+    def _record(self, event: DomainEvent) -> None:
+        self._apply(event)
+        self._pending.append(event)
+
+    def _apply(self, event: DomainEvent) -> None:
+        try:
+            applier = self._appliers[type(event)]
+        except KeyError:
+            raise LookupError(f"{type(self).__name__} does not apply {type(event).__name__}") from None
+        applier(self, event)
+        self.version = event.originator_version
+
+    def _next_version(self) -> int:
+        return self.version + 1
+
+    def collect_events(self) -> list[DomainEvent]:
+        """Hand the recorded events to the application for saving (library protocol)."""
+        pending, self._pending = self._pending, []
+        return pending
+
+    @classmethod
+    def project(cls, state: Self | None, events: Iterable[DomainEvent]) -> Self | None:
+        """Fold stored events into state: the projector the repository calls."""
+        for event in events:
+            if state is None:
+                state = cls(event.originator_id)
+            state._apply(event)
+        return state
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        # State holds only immutable values, so a shallow copy with its own pending list is a
+        # safe and cheap copy for the repository's cache.
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._pending = []
+        return clone
+
+
+def applies(*event_types: type[DomainEvent]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Mark a method as the one that applies the given events to state."""
+
+    def mark(method: Callable[..., None]) -> Callable[..., None]:
+        method._applies_to = event_types  # type: ignore[attr-defined]
+        return method
+
+    return mark

@@ -1,0 +1,251 @@
+"""Commands on incidents: what a client may ask, validated before any rule runs.
+
+Each command is a pydantic model, so the same definition is the API's request body (and its
+OpenAPI schema) and the domain's input. `action` is the path segment of
+POST /api/v1/incidents/{id}/{action}; `execute` calls the one aggregate method it is named after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.context import Context
+from domain.incident import (
+    CancelReason,
+    Channel,
+    EscalationKind,
+    HoldReason,
+    Incident,
+    ResolutionCode,
+    check_cancellation,
+    check_escalation_target,
+)
+from domain.priority import Impact, PriorityMatrix, Urgency
+
+Name = Field(min_length=1, max_length=200)
+Reason = Field(min_length=1, max_length=2_000)
+Text = Field(min_length=1, max_length=10_000)
+Note = Field(default=None, min_length=1, max_length=10_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """The rules of record a command is judged by, supplied by the application."""
+
+    matrix: PriorityMatrix
+    reopen_window: timedelta
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class LogIncident(Command):
+    title: str = Name
+    description: str = Field(default="", max_length=10_000)
+    service: str = Name
+    configuration_item: str | None = Field(default=None, min_length=1, max_length=200)
+    caller: str = Name
+    channel: Channel = Channel.PORTAL
+    impact: Impact
+    urgency: Urgency
+    assignment_group: str | None = Field(
+        default=None, min_length=1, max_length=200, description="assign at once, if given"
+    )
+    agent: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class IncidentCommand(Command):
+    action: ClassVar[str]
+    summary: ClassVar[str]
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        raise NotImplementedError
+
+
+class Assign(IncidentCommand):
+    action = "assign"
+    summary = "Assign to a group, and optionally an agent"
+    group: str = Name
+    agent: str | None = Field(default=None, min_length=1, max_length=200)
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.assign(ctx, group=self.group, agent=self.agent)
+
+
+class StartWork(IncidentCommand):
+    action = "start-work"
+    summary = "Start work (the assigned agent, or the caller of this action)"
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.start_work(ctx)
+
+
+class PutOnHold(IncidentCommand):
+    action = "put-on-hold"
+    summary = "Put on hold, awaiting the caller, a supplier or a change"
+    reason: HoldReason
+    note: str | None = Note
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.put_on_hold(ctx, reason=self.reason, note=self.note)
+
+
+class Resume(IncidentCommand):
+    action = "resume"
+    summary = "Resume work after a hold"
+    note: str | None = Note
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.resume(ctx, note=self.note)
+
+
+class AddWorkNote(IncidentCommand):
+    action = "add-work-note"
+    summary = "Add an internal work note"
+    text: str = Text
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.add_work_note(ctx, text=self.text)
+
+
+class AddComment(IncidentCommand):
+    action = "add-comment"
+    summary = "Add a public comment, visible to the caller"
+    text: str = Text
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.add_comment(ctx, text=self.text)
+
+
+class Reprioritise(IncidentCommand):
+    action = "reprioritise"
+    summary = "Change impact and urgency, with a reason; priority follows the matrix"
+    impact: Impact
+    urgency: Urgency
+    reason: str = Reason
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.reprioritise(
+            ctx, impact=self.impact, urgency=self.urgency, reason=self.reason, matrix=rules.matrix
+        )
+
+
+class Escalate(IncidentCommand):
+    action = "escalate"
+    summary = "Escalate functionally (to a group) or hierarchically (to a manager)"
+    kind: EscalationKind
+    reason: str = Reason
+    to_group: str | None = Field(default=None, min_length=1, max_length=200)
+    to_manager: str | None = Field(default=None, min_length=1, max_length=200)
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.escalate(
+            ctx,
+            kind=self.kind,
+            reason=self.reason,
+            to_group=self.to_group,
+            to_manager=self.to_manager,
+        )
+
+    @model_validator(mode="after")
+    def _target_fits_kind(self) -> Escalate:
+        check_escalation_target(self.kind, self.to_group, self.to_manager)
+        return self
+
+
+class DeclareMajor(IncidentCommand):
+    action = "declare-major"
+    summary = "Declare a major incident under a named manager"
+    manager: str = Name
+    reason: str = Reason
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.declare_major(ctx, manager=self.manager, reason=self.reason)
+
+
+class StandDownMajor(IncidentCommand):
+    action = "stand-down-major"
+    summary = "Stand down a major incident"
+    reason: str = Reason
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.stand_down_major(ctx, reason=self.reason)
+
+
+class Resolve(IncidentCommand):
+    action = "resolve"
+    summary = "Resolve with a resolution code and notes; opens the caller's reopen window"
+    code: ResolutionCode
+    notes: str = Text
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.resolve(ctx, code=self.code, notes=self.notes, reopen_window=rules.reopen_window)
+
+
+class ConfirmResolution(IncidentCommand):
+    action = "confirm"
+    summary = "The caller confirms the resolution, which closes the incident"
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.confirm_resolution(ctx)
+
+
+class Reopen(IncidentCommand):
+    action = "reopen"
+    summary = "Reopen a resolved incident within the reopen window"
+    reason: str = Reason
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.reopen(ctx, reason=self.reason)
+
+
+class Close(IncidentCommand):
+    action = "close"
+    summary = "Close a resolved incident once the caller's window has passed"
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.close(ctx)
+
+
+class Cancel(IncidentCommand):
+    action = "cancel"
+    summary = "Cancel as a duplicate (naming the original) or as logged in error"
+    reason: CancelReason
+    duplicate_of: UUID | None = None
+    note: str | None = Note
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.cancel(ctx, reason=self.reason, duplicate_of=self.duplicate_of, note=self.note)
+
+    @model_validator(mode="after")
+    def _duplicate_names_original(self) -> Cancel:
+        check_cancellation(self.reason, self.duplicate_of)
+        return self
+
+
+INCIDENT_COMMANDS: dict[str, type[IncidentCommand]] = {
+    c.action: c
+    for c in (
+        Assign,
+        StartWork,
+        PutOnHold,
+        Resume,
+        AddWorkNote,
+        AddComment,
+        Reprioritise,
+        Escalate,
+        DeclareMajor,
+        StandDownMajor,
+        Resolve,
+        ConfirmResolution,
+        Reopen,
+        Close,
+        Cancel,
+    )
+}

@@ -1,0 +1,53 @@
+"""The base of every domain event, and the registry of permanent stored type names.
+
+An event is a past-tense business fact. It names its aggregate (originator id and version), when
+it happened (UTC, passed in by the caller: the domain never reads a clock), who did it, and the
+correlation id of the request or stream message that caused it. Each concrete event class declares
+`type_name`, the name it is stored under for ever: renaming the class never orphans history.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+
+from domain.actors import Actor
+
+EVENT_TYPES: dict[str, type[DomainEvent]] = {}
+
+
+class DomainEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type_name: ClassVar[str] = ""
+
+    originator_id: UUID
+    originator_version: int
+    timestamp: AwareDatetime
+    actor: Actor
+    correlation_id: UUID
+
+    @field_validator("timestamp")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        name = cls.__dict__.get("type_name")
+        if not name:
+            return  # an abstract base such as IncidentEvent
+        if name in EVENT_TYPES:
+            raise TypeError(f"stored type name {name!r} is already taken by {EVENT_TYPES[name]}")
+        EVENT_TYPES[name] = cls
+
+
+def event_class(type_name: str) -> type[DomainEvent]:
+    try:
+        return EVENT_TYPES[type_name]
+    except KeyError:
+        raise LookupError(f"no event class is registered for stored type {type_name!r}") from None

@@ -1,0 +1,539 @@
+"""The incident aggregate (ISO/IEC 20000-1 8.6.1).
+
+    logged -> assigned -> in_progress <-> on_hold -> resolved -> closed
+                                                        |  ^
+                                                reopen  v  | (within the window)
+    any open state -> cancelled (duplicate, or logged in error)
+
+Write-side state keeps only what decisions need; titles, descriptions and notes live in the events
+and in the projections built from them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from domain.actors import Role
+from domain.aggregate import Aggregate, applies
+from domain.context import Context
+from domain.errors import (
+    AlreadyAMajorIncident,
+    AssignmentUnchanged,
+    ConfirmationWindowOpen,
+    EscalationTargetUnchanged,
+    IllegalTransition,
+    IncidentAlreadyClosed,
+    NotAMajorIncident,
+    NotTheCaller,
+    PriorityUnchanged,
+    ReopenWindowClosed,
+)
+from domain.events import DomainEvent
+from domain.priority import Impact, PriorityMatrix, Urgency
+
+Text = Field(min_length=1, max_length=10_000)
+Name = Field(min_length=1, max_length=200)
+Reason = Field(min_length=1, max_length=2_000)
+
+
+class IncidentState(StrEnum):
+    LOGGED = "logged"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+OPEN_STATES = frozenset(
+    {IncidentState.LOGGED, IncidentState.ASSIGNED, IncidentState.IN_PROGRESS, IncidentState.ON_HOLD}
+)
+
+
+class Channel(StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+    WALK_IN = "walk_in"
+    PORTAL = "portal"
+    CHAT = "chat"
+    MONITORING = "monitoring"
+
+
+class HoldReason(StrEnum):
+    AWAITING_CALLER = "awaiting_caller"
+    AWAITING_SUPPLIER = "awaiting_supplier"
+    AWAITING_CHANGE = "awaiting_change"
+
+
+class EscalationKind(StrEnum):
+    FUNCTIONAL = "functional"  # to another group with the skills
+    HIERARCHICAL = "hierarchical"  # up the line, to a manager
+
+
+class ResolutionCode(StrEnum):
+    FIXED = "fixed"
+    WORKAROUND = "workaround"
+    NOT_REPRODUCIBLE = "not_reproducible"
+    CALLER_RESOLVED = "caller_resolved"
+    RESOLVED_BY_CHANGE = "resolved_by_change"
+
+
+class CancelReason(StrEnum):
+    DUPLICATE = "duplicate"
+    LOGGED_IN_ERROR = "logged_in_error"
+
+
+class ClosureBasis(StrEnum):
+    CONFIRMED_BY_CALLER = "confirmed_by_caller"
+    WINDOW_ELAPSED = "window_elapsed"
+
+
+def check_escalation_target(
+    kind: EscalationKind, to_group: str | None, to_manager: str | None
+) -> None:
+    if kind is EscalationKind.FUNCTIONAL and (not to_group or to_manager):
+        raise ValueError("a functional escalation names a group (to_group), and only a group")
+    if kind is EscalationKind.HIERARCHICAL and (not to_manager or to_group):
+        raise ValueError("a hierarchical escalation names a manager (to_manager), and only that")
+
+
+def check_cancellation(reason: CancelReason, duplicate_of: UUID | None) -> None:
+    if (reason is CancelReason.DUPLICATE) != (duplicate_of is not None):
+        raise ValueError("a duplicate names the incident it duplicates (duplicate_of), and only then")
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+class IncidentEvent(DomainEvent):
+    pass
+
+
+class Logged(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.Logged"
+    number: int = Field(ge=1)
+    title: str = Name
+    description: str = Field(default="", max_length=10_000)
+    service: str = Name
+    configuration_item: str | None = Field(default=None, min_length=1, max_length=200)
+    caller: str = Name
+    channel: Channel
+    impact: Impact
+    urgency: Urgency
+    priority: int = Field(ge=1, le=5)
+    matrix_version: int = Field(ge=1)
+
+
+class Assigned(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.Assigned"
+    group: str = Name
+    agent: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class WorkStarted(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.WorkStarted"
+    agent: str = Name
+
+
+class PutOnHold(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.PutOnHold"
+    reason: HoldReason
+    note: str | None = Field(default=None, max_length=10_000)
+
+
+class Resumed(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.Resumed"
+    note: str | None = Field(default=None, max_length=10_000)
+
+
+class WorkNoteAdded(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.WorkNoteAdded"
+    text: str = Text
+
+
+class CommentAdded(IncidentEvent):
+    """A public comment, visible to the caller (unlike a work note)."""
+
+    type_name: ClassVar[str] = "Incident.CommentAdded"
+    text: str = Text
+
+
+class Reprioritised(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.Reprioritised"
+    impact: Impact
+    urgency: Urgency
+    priority: int = Field(ge=1, le=5)
+    matrix_version: int = Field(ge=1)
+    reason: str = Reason
+
+
+class Escalated(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.Escalated"
+    kind: EscalationKind
+    reason: str = Reason
+    to_group: str | None = Field(default=None, min_length=1, max_length=200)
+    to_manager: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _target_fits_kind(self) -> Escalated:
+        check_escalation_target(self.kind, self.to_group, self.to_manager)
+        return self
+
+
+class MajorIncidentDeclared(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.MajorIncidentDeclared"
+    manager: str = Name
+    reason: str = Reason
+
+
+class MajorIncidentStoodDown(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.MajorIncidentStoodDown"
+    reason: str = Reason
+
+
+class Resolved(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.Resolved"
+    code: ResolutionCode
+    notes: str = Text
+    reopen_until: AwareDatetime
+
+
+class Reopened(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.Reopened"
+    reason: str = Reason
+
+
+class Closed(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.Closed"
+    basis: ClosureBasis
+
+
+class Cancelled(IncidentEvent):
+    type_name: ClassVar[str] = "Incident.Cancelled"
+    reason: CancelReason
+    duplicate_of: UUID | None = None
+    note: str | None = Field(default=None, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _duplicate_names_original(self) -> Cancelled:
+        check_cancellation(self.reason, self.duplicate_of)
+        return self
+
+
+def transition(
+    state: IncidentState | None, group: str | None, agent: str | None, event: IncidentEvent
+) -> IncidentState:
+    """The lifecycle state after an event, from the state, group and agent before it.
+
+    The one statement of the lifecycle, shared by the aggregate and every projection.
+    """
+    match event:
+        case Logged():
+            return IncidentState.LOGGED
+        case Assigned() if state is IncidentState.LOGGED or (
+            state is IncidentState.IN_PROGRESS and event.group != group
+        ):
+            return IncidentState.ASSIGNED
+        case WorkStarted() | Resumed():
+            return IncidentState.IN_PROGRESS
+        case PutOnHold():
+            return IncidentState.ON_HOLD
+        case Escalated(kind=EscalationKind.FUNCTIONAL) if state is not IncidentState.ON_HOLD:
+            return IncidentState.ASSIGNED
+        case Resolved():
+            return IncidentState.RESOLVED
+        case Reopened():
+            return IncidentState.IN_PROGRESS if agent else IncidentState.ASSIGNED
+        case Closed():
+            return IncidentState.CLOSED
+        case Cancelled():
+            return IncidentState.CANCELLED
+    assert state is not None, "an incident's history starts with Incident.Logged"
+    return state
+
+
+# -- the aggregate -----------------------------------------------------------------------------
+
+
+class Incident(Aggregate):
+    number: int
+    state: IncidentState
+    caller: str
+    group: str | None
+    agent: str | None
+    impact: Impact
+    urgency: Urgency
+    priority: int
+    matrix_version: int
+    hold_reason: HoldReason | None
+    escalation_level: int
+    major_manager: str | None
+    reopen_until: datetime | None
+    reopen_count: int
+
+    # -- decisions ------------------------------------------------------------------------------
+
+    @classmethod
+    def log(
+        cls,
+        ctx: Context,
+        *,
+        id: UUID,
+        number: int,
+        title: str,
+        description: str,
+        service: str,
+        configuration_item: str | None,
+        caller: str,
+        channel: Channel,
+        impact: Impact,
+        urgency: Urgency,
+        matrix: PriorityMatrix,
+    ) -> Incident:
+        incident = cls(id)
+        incident._record(
+            Logged(
+                originator_id=id,
+                originator_version=1,
+                number=number,
+                title=title,
+                description=description,
+                service=service,
+                configuration_item=configuration_item,
+                caller=caller,
+                channel=channel,
+                impact=impact,
+                urgency=urgency,
+                priority=matrix.priority(impact, urgency),
+                matrix_version=matrix.version,
+                **ctx.stamp(),
+            )
+        )
+        return incident
+
+    def assign(self, ctx: Context, *, group: str, agent: str | None = None) -> None:
+        self._require_open("assign")
+        if group == self.group and agent == self.agent:
+            raise AssignmentUnchanged(f"the incident is already with {agent or group}")
+        self._record(Assigned(**self._envelope(ctx), group=group, agent=agent))
+
+    def start_work(self, ctx: Context) -> None:
+        self._require("start_work", IncidentState.ASSIGNED)
+        self._record(WorkStarted(**self._envelope(ctx), agent=self.agent or ctx.actor.id))
+
+    def put_on_hold(self, ctx: Context, *, reason: HoldReason, note: str | None = None) -> None:
+        self._require("put_on_hold", IncidentState.ASSIGNED, IncidentState.IN_PROGRESS)
+        self._record(PutOnHold(**self._envelope(ctx), reason=reason, note=note))
+
+    def resume(self, ctx: Context, *, note: str | None = None) -> None:
+        self._require("resume", IncidentState.ON_HOLD)
+        self._record(Resumed(**self._envelope(ctx), note=note))
+
+    def add_work_note(self, ctx: Context, *, text: str) -> None:
+        self._require_not_finished("add_work_note")
+        self._record(WorkNoteAdded(**self._envelope(ctx), text=text))
+
+    def add_comment(self, ctx: Context, *, text: str) -> None:
+        self._require_not_finished("add_comment")
+        self._record(CommentAdded(**self._envelope(ctx), text=text))
+
+    def reprioritise(
+        self, ctx: Context, *, impact: Impact, urgency: Urgency, reason: str, matrix: PriorityMatrix
+    ) -> None:
+        self._require_open("reprioritise")
+        if (impact, urgency) == (self.impact, self.urgency):
+            raise PriorityUnchanged(f"impact is already {impact} and urgency {urgency}")
+        self._record(
+            Reprioritised(
+                **self._envelope(ctx),
+                impact=impact,
+                urgency=urgency,
+                priority=matrix.priority(impact, urgency),
+                matrix_version=matrix.version,
+                reason=reason,
+            )
+        )
+
+    def escalate(
+        self,
+        ctx: Context,
+        *,
+        kind: EscalationKind,
+        reason: str,
+        to_group: str | None = None,
+        to_manager: str | None = None,
+    ) -> None:
+        self._require_open("escalate")
+        if kind is EscalationKind.FUNCTIONAL and to_group == self.group:
+            raise EscalationTargetUnchanged(f"the incident is already with {to_group}")
+        self._record(
+            Escalated(
+                **self._envelope(ctx),
+                kind=kind,
+                reason=reason,
+                to_group=to_group,
+                to_manager=to_manager,
+            )
+        )
+
+    def declare_major(self, ctx: Context, *, manager: str, reason: str) -> None:
+        self._require_open("declare_major")
+        if self.major_manager is not None:
+            raise AlreadyAMajorIncident(f"already a major incident under {self.major_manager}")
+        self._record(MajorIncidentDeclared(**self._envelope(ctx), manager=manager, reason=reason))
+
+    def stand_down_major(self, ctx: Context, *, reason: str) -> None:
+        self._require_not_finished("stand_down_major")
+        if self.major_manager is None:
+            raise NotAMajorIncident("the incident is not a major incident")
+        self._record(MajorIncidentStoodDown(**self._envelope(ctx), reason=reason))
+
+    def resolve(
+        self, ctx: Context, *, code: ResolutionCode, notes: str, reopen_window: timedelta
+    ) -> None:
+        self._require("resolve", IncidentState.IN_PROGRESS, IncidentState.ON_HOLD)
+        self._record(
+            Resolved(**self._envelope(ctx), code=code, notes=notes, reopen_until=ctx.at + reopen_window)
+        )
+
+    def confirm_resolution(self, ctx: Context) -> None:
+        self._require("confirm_resolution", IncidentState.RESOLVED)
+        self._require_caller_if_requester(ctx)
+        self._record(Closed(**self._envelope(ctx), basis=ClosureBasis.CONFIRMED_BY_CALLER))
+
+    def reopen(self, ctx: Context, *, reason: str) -> None:
+        self._require("reopen", IncidentState.RESOLVED)
+        self._require_caller_if_requester(ctx)
+        assert self.reopen_until is not None
+        if ctx.at > self.reopen_until:
+            raise ReopenWindowClosed(
+                f"the window to reopen closed at {self.reopen_until.isoformat()}"
+            )
+        self._record(Reopened(**self._envelope(ctx), reason=reason))
+
+    def close(self, ctx: Context) -> None:
+        self._require("close", IncidentState.RESOLVED)
+        assert self.reopen_until is not None
+        if ctx.at < self.reopen_until:
+            raise ConfirmationWindowOpen(
+                "the caller may confirm or reopen until "
+                f"{self.reopen_until.isoformat()}; close after that, or record their confirmation"
+            )
+        self._record(Closed(**self._envelope(ctx), basis=ClosureBasis.WINDOW_ELAPSED))
+
+    def cancel(
+        self,
+        ctx: Context,
+        *,
+        reason: CancelReason,
+        duplicate_of: UUID | None = None,
+        note: str | None = None,
+    ) -> None:
+        self._require_open("cancel")
+        self._record(
+            Cancelled(**self._envelope(ctx), reason=reason, duplicate_of=duplicate_of, note=note)
+        )
+
+    def _apply(self, event: DomainEvent) -> None:
+        assert isinstance(event, IncidentEvent)
+        before = getattr(self, "state", None), getattr(self, "group", None), getattr(self, "agent", None)
+        super()._apply(event)
+        self.state = transition(*before, event)
+
+    # -- rule helpers ---------------------------------------------------------------------------
+
+    def _envelope(self, ctx: Context) -> dict[str, object]:
+        return {"originator_id": self.id, "originator_version": self._next_version(), **ctx.stamp()}
+
+    def _require(self, action: str, *states: IncidentState) -> None:
+        if self.state not in states:
+            if self.state is IncidentState.CLOSED:
+                raise IncidentAlreadyClosed(action, self.state)
+            raise IllegalTransition(action, self.state)
+
+    def _require_open(self, action: str) -> None:
+        self._require(action, *OPEN_STATES)
+
+    def _require_not_finished(self, action: str) -> None:
+        self._require(action, *OPEN_STATES, IncidentState.RESOLVED)
+
+    def _require_caller_if_requester(self, ctx: Context) -> None:
+        # Agents may record a caller's answer given by phone; a requester speaks only for
+        # incidents they reported.
+        if ctx.actor.role is Role.REQUESTER and ctx.actor.id != self.caller:
+            raise NotTheCaller("only the caller, or an agent on their behalf, may do this")
+
+    # -- state changes: assignment only, no rules (the lifecycle state comes from `transition`) ------------------------------------------------
+
+    @applies(Logged)
+    def _logged(self, e: Logged) -> None:
+        self.number = e.number
+        self.caller = e.caller
+        self.group = self.agent = None
+        self.impact, self.urgency = e.impact, e.urgency
+        self.priority, self.matrix_version = e.priority, e.matrix_version
+        self.hold_reason = None
+        self.escalation_level = 0
+        self.major_manager = None
+        self.reopen_until = None
+        self.reopen_count = 0
+
+    @applies(Assigned)
+    def _assigned(self, e: Assigned) -> None:
+        self.group, self.agent = e.group, e.agent
+
+    @applies(WorkStarted)
+    def _work_started(self, e: WorkStarted) -> None:
+        self.agent = e.agent
+
+    @applies(PutOnHold)
+    def _put_on_hold(self, e: PutOnHold) -> None:
+        self.hold_reason = e.reason
+
+    @applies(Resumed)
+    def _resumed(self, e: Resumed) -> None:
+        self.hold_reason = None
+
+    @applies(WorkNoteAdded, CommentAdded)
+    def _noted(self, e: IncidentEvent) -> None:
+        pass  # notes matter to people and projections, not to decisions
+
+    @applies(MajorIncidentDeclared)
+    def _declared_major(self, e: MajorIncidentDeclared) -> None:
+        self.major_manager = e.manager
+
+    @applies(MajorIncidentStoodDown)
+    def _stood_down_major(self, e: MajorIncidentStoodDown) -> None:
+        self.major_manager = None
+
+    @applies(Reprioritised)
+    def _reprioritised(self, e: Reprioritised) -> None:
+        self.impact, self.urgency = e.impact, e.urgency
+        self.priority, self.matrix_version = e.priority, e.matrix_version
+
+    @applies(Escalated)
+    def _escalated(self, e: Escalated) -> None:
+        if e.kind is EscalationKind.FUNCTIONAL:
+            self.group, self.agent = e.to_group, None
+        else:
+            self.escalation_level += 1
+
+    @applies(Resolved)
+    def _resolved(self, e: Resolved) -> None:
+        self.hold_reason = None
+        self.reopen_until = e.reopen_until
+
+    @applies(Reopened)
+    def _reopened(self, e: Reopened) -> None:
+        self.reopen_until = None
+        self.reopen_count += 1
+
+    @applies(Closed, Cancelled)
+    def _finished(self, e: IncidentEvent) -> None:
+        pass  # the lifecycle state is all that changes

@@ -1,0 +1,145 @@
+"""The `itsm` command: one entry point for every process the service runs."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from domain.actors import Actor, Role
+from infra.settings import Settings
+
+
+def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="where the SQLite files live [default: ./var, or ITSM_DATA_DIR]",
+)
+
+
+@click.group()
+def main() -> None:
+    """Event-sourced ITSM backend for the Banten provincial library office."""
+
+
+@main.command()
+@data_dir_option
+@click.option("--host", default=None, help="[default: 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="[default: 8000]")
+@click.option("--access-log/--no-access-log", default=False, help="log every request")
+def serve(data_dir: Path | None, host: str | None, port: int | None, access_log: bool) -> None:
+    """Run the API with the embedded event store and projections (SQLite, one process)."""
+    import uvicorn
+
+    from api.app import create_app
+    from infra.bootstrap import build
+
+    settings = _settings(data_dir, host=host, port=port)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    services = build(settings)
+    click.echo(f"event store: {settings.events_db}", err=True)
+    click.echo("catching up projections...", err=True)
+    services.start()
+    click.echo(f"API on http://{settings.host}:{settings.port}  (docs: /docs)", err=True)
+    try:
+        uvicorn.run(
+            create_app(services),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=access_log,
+        )
+    finally:
+        services.close()
+
+
+@main.group()
+def tokens() -> None:
+    """API bearer tokens."""
+
+
+@tokens.command("create")
+@data_dir_option
+@click.option("--actor", required=True, help="who the token speaks for, e.g. siti.rahma")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice([r.value for r in Role if r is not Role.SYSTEM]),
+    help="the actor's role",
+)
+def create_token(data_dir: Path | None, actor: str, role: str) -> None:
+    """Issue a token. It is printed once and stored only as a digest."""
+    from infra.clock import utcnow
+    from infra.tokens import TokenStore
+
+    settings = _settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    issued = TokenStore(settings.auth_db).issue(
+        Actor(id=actor, role=Role(role)), at=utcnow(), issued_by=f"cli:{getpass.getuser()}"
+    )
+    click.echo(issued.token)
+    click.echo(f"token {issued.token_id} for {actor} ({role}); it will not be shown again", err=True)
+
+
+@main.group()
+def projections() -> None:
+    """Read models built from the event store."""
+
+
+@projections.command("status")
+@data_dir_option
+def projections_status(data_dir: Path | None) -> None:
+    """Each projection's position against the head of the event store."""
+    from infra.bootstrap import build
+
+    services = build(_settings(data_dir))
+    head = services.desk.recorder.max_notification_id() or 0
+    positions = services.views.positions()
+    click.echo(f"{'projection':<24} {'position':>10} {'behind':>10}")
+    for name, position in sorted(positions.items()):
+        click.echo(f"{name:<24} {position:>10} {head - position:>10}")
+    services.close()
+
+
+@projections.command("rebuild")
+@data_dir_option
+@click.argument("name")
+def rebuild(data_dir: Path | None, name: str) -> None:
+    """Drop projection NAME and replay the whole event store into it."""
+    from infra.bootstrap import build
+    from projections import BY_NAME
+    from projections.runner import ProjectionRunner
+
+    if name not in BY_NAME:
+        raise click.BadParameter(f"choose one of {', '.join(sorted(BY_NAME))}", param_hint="NAME")
+    projection = BY_NAME[name]
+    services = build(_settings(data_dir))
+    head = services.desk.recorder.max_notification_id() or 0
+    services.views.reset(projection)
+    runner = ProjectionRunner(services.desk.recorder, services.desk.mapper, services.views, [projection])
+    started = time.perf_counter()
+    with click.progressbar(length=head, label=f"rebuilding {name}", show_pos=True, file=None) as bar:
+        reached = 0
+
+        def progress(position: int, _head: int) -> None:
+            nonlocal reached
+            bar.update(min(position, head) - reached)
+            reached = min(position, head)
+
+        count = runner.catch_up(progress)
+    elapsed = time.perf_counter() - started
+    rate = count / elapsed if elapsed else 0.0
+    click.echo(f"rebuilt {name}: {count} events in {elapsed:.2f} s ({rate:,.0f} events/s)")
+    services.close()

@@ -1,0 +1,36 @@
+"""All configuration, validated once at start-up (environment variables prefixed ITSM_)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ITSM_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="where the SQLite files live")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: How long a caller may confirm or reopen a resolved incident (ISO 8601 duration or seconds).
+    reopen_window: timedelta = timedelta(days=5)
+    #: How long a write waits for its projections before answering (read-your-writes).
+    read_your_writes_timeout: float = 5.0
+    #: Aggregates kept in memory per process; each use still reads newer events from the store.
+    aggregate_cache_size: int = 10_000
+    log_level: str = "info"
+
+    @property
+    def events_db(self) -> Path:
+        return self.data_dir / "events.db"
+
+    @property
+    def views_db(self) -> Path:
+        return self.data_dir / "views.db"
+
+    @property
+    def auth_db(self) -> Path:
+        return self.data_dir / "auth.db"

@@ -1,0 +1,74 @@
+"""Bearer tokens for the API: issued once, stored only as a SHA-256 digest.
+
+A token reads `itsm_<id>_<secret>`. The id finds the record; the secret (256 random bits) is
+checked against its digest in constant time. A fast digest is right here: the secret is random,
+not a password, so there is nothing to brute-force. Records are only ever inserted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from domain.actors import Actor, Role
+
+PREFIX = "itsm"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str  # shown once, never stored
+    token_id: str
+    actor: Actor
+
+
+class TokenStore:
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._conn().execute(
+            "CREATE TABLE IF NOT EXISTS api_tokens ("
+            " token_id TEXT PRIMARY KEY, secret_sha256 BLOB NOT NULL,"
+            " actor_id TEXT NOT NULL, role TEXT NOT NULL,"
+            " issued_at TEXT NOT NULL, issued_by TEXT NOT NULL)"
+        )
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    def issue(self, actor: Actor, *, at: datetime, issued_by: str) -> IssuedToken:
+        token_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        self._conn().execute(
+            "INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, ?)",
+            (token_id, _digest(secret), actor.id, actor.role.value, at.isoformat(), issued_by),
+        )
+        return IssuedToken(f"{PREFIX}_{token_id}_{secret}", token_id, actor)
+
+    def verify(self, token: str) -> Actor | None:
+        """The actor a token speaks for, or None if it is not a valid token."""
+        prefix, _, rest = token.partition("_")
+        token_id, _, secret = rest.partition("_")
+        if prefix != PREFIX or not token_id or not secret:
+            return None
+        row = self._conn().execute(
+            "SELECT secret_sha256, actor_id, role FROM api_tokens WHERE token_id = ?", (token_id,)
+        ).fetchone()
+        if row is None or not hmac.compare_digest(row[0], _digest(secret)):
+            return None
+        return Actor(id=row[1], role=Role(row[2]))
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()

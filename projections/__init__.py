@@ -1,0 +1,8 @@
+"""Read models built from the event store. Each is a pure fold; see projections.base."""
+
+from projections.base import Projection
+from projections.incident_details import incident_details
+from projections.open_work import open_work_by_group
+
+PROJECTIONS: tuple[Projection, ...] = (incident_details, open_work_by_group)
+BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}

@@ -1,0 +1,54 @@
+"""What a projection is: a named, versioned pure fold from events to rows.
+
+A projection answers one question (`incident_details`, `open_work_by_group`). For each event it
+names the row the event touches (`key`), and folds the event into that row (`fold`), returning
+the new row or None to remove it. It never reads anything else, so replaying history from zero
+rebuilds exactly the live view. Events it does not know leave rows alone; the position still
+advances past them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.events import DomainEvent
+
+Row = dict[str, Any]
+Folder = Callable[[Row | None, Any], Row | None]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A row field copied into its own indexed column, for filters and ordering."""
+
+    name: str
+    sql_type: str  # "TEXT" or "INTEGER"
+
+
+@dataclass(frozen=True)
+class Projection:
+    name: str
+    #: Bump when the fold changes meaning: a stored view of another version must be rebuilt.
+    version: int
+    folds: Mapping[type[DomainEvent], Folder]
+    columns: tuple[Column, ...] = ()
+    indexes: tuple[tuple[str, ...], ...] = ()
+    key_of: Callable[[DomainEvent], str] = field(default=lambda e: str(e.originator_id))
+
+    def key(self, event: DomainEvent) -> str | None:
+        """The row this event touches, or None when the projection ignores it."""
+        return self.key_of(event) if type(event) in self.folds else None
+
+    def fold(self, row: Row | None, event: DomainEvent) -> Row | None:
+        return self.folds[type(event)](row, event)
+
+
+def at(event: DomainEvent) -> str:
+    """An event's time as it appears in views: ISO 8601, UTC."""
+    return event.timestamp.isoformat()
+
+
+def by(event: DomainEvent) -> dict[str, str]:
+    return {"id": event.actor.id, "role": event.actor.role.value}

@@ -1,0 +1,87 @@
+"""open_work_by_group: the work queues, ordered by priority and then age.
+
+One slim row per incident. `queued` says whether it is open work: it leaves its group's queue when
+resolved or cancelled, and comes back when reopened. Incidents not yet assigned wait in the triage
+queue (group null).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain import incident as e
+from domain.records import incident_number_label
+from projections.base import Column, Projection, Row, at
+
+
+def _after(row: Row, ev: e.IncidentEvent, **changes: Any) -> Row:
+    state = e.transition(e.IncidentState(row["state"]), row["group"], row["agent"], ev)
+    return {**row, **changes, "state": state.value, "queued": int(state in e.OPEN_STATES)}
+
+
+def _logged(_: Row | None, ev: e.Logged) -> Row:
+    return {
+        "id": str(ev.originator_id),
+        "number": ev.number,
+        "ref": incident_number_label(ev.number),
+        "title": ev.title,
+        "service": ev.service,
+        "priority": ev.priority,
+        "group": None,
+        "agent": None,
+        "state": e.IncidentState.LOGGED.value,
+        "queued": 1,
+        "major": False,
+        "logged_at": at(ev),
+    }
+
+
+def _assigned(row: Row, ev: e.Assigned) -> Row:
+    return _after(row, ev, group=ev.group, agent=ev.agent)
+
+
+def _work_started(row: Row, ev: e.WorkStarted) -> Row:
+    return _after(row, ev, agent=ev.agent)
+
+
+def _reprioritised(row: Row, ev: e.Reprioritised) -> Row:
+    return _after(row, ev, priority=ev.priority)
+
+
+def _escalated(row: Row, ev: e.Escalated) -> Row:
+    if ev.kind is e.EscalationKind.FUNCTIONAL:
+        return _after(row, ev, group=ev.to_group, agent=None)
+    return _after(row, ev)
+
+
+def _declared_major(row: Row, ev: e.MajorIncidentDeclared) -> Row:
+    return _after(row, ev, major=True)
+
+
+def _stood_down_major(row: Row, ev: e.MajorIncidentStoodDown) -> Row:
+    return _after(row, ev, major=False)
+
+
+open_work_by_group = Projection(
+    name="open_work_by_group",
+    version=1,
+    folds={
+        e.Logged: _logged,
+        e.Assigned: _assigned,
+        e.WorkStarted: _work_started,
+        e.Reprioritised: _reprioritised,
+        e.Escalated: _escalated,
+        e.MajorIncidentDeclared: _declared_major,
+        e.MajorIncidentStoodDown: _stood_down_major,
+        **dict.fromkeys(
+            (e.PutOnHold, e.Resumed, e.Resolved, e.Reopened, e.Closed, e.Cancelled), _after
+        ),
+    },
+    columns=(
+        Column("queued", "INTEGER"),
+        Column("group", "TEXT"),
+        Column("priority", "INTEGER"),
+        Column("logged_at", "TEXT"),
+    ),
+    indexes=(("queued", "group", "priority", "logged_at"),),
+)

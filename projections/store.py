@@ -1,0 +1,176 @@
+"""Where projections keep their rows and positions: a SQLite file beside the event store.
+
+Each projection has a table `view_<name>` with the row as JSON plus the indexed columns it
+declares, and one row in `projection_positions` saying how far into the event store it has
+folded. Rows and position change in one transaction, so a crash never leaves a view ahead of or
+behind its recorded position. A stored view built by an older fold version is dropped and rebuilt.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from projections.base import Projection, Row
+
+_CHUNK = 500  # keys per IN (...) query, well under SQLite's parameter limit
+
+
+def _table(projection: Projection) -> str:
+    return f'"view_{projection.name}"'
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class ViewTransaction:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def positions(self) -> dict[str, int]:
+        rows = self._conn.execute("SELECT name, position FROM projection_positions").fetchall()
+        return {name: position for name, position in rows}
+
+    def load(self, projection: Projection, keys: Iterable[str]) -> dict[str, Row]:
+        found: dict[str, Row] = {}
+        wanted = list(keys)
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT key, doc FROM {_table(projection)} WHERE key IN ({marks})"
+            for key, doc in self._conn.execute(sql, chunk):
+                found[key] = orjson.loads(doc)
+        return found
+
+    def write(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
+        columns = [c.name for c in projection.columns]
+        names = ", ".join(["key", "doc", *map(_quoted, columns)])
+        marks = ", ".join("?" * (2 + len(columns)))
+        upsert = f"INSERT OR REPLACE INTO {_table(projection)} ({names}) VALUES ({marks})"
+        kept = [
+            (key, orjson.dumps(row), *(row.get(c) for c in columns))
+            for key, row in rows.items()
+            if row is not None
+        ]
+        gone = [(key,) for key, row in rows.items() if row is None]
+        if kept:
+            self._conn.executemany(upsert, kept)
+        if gone:
+            self._conn.executemany(f"DELETE FROM {_table(projection)} WHERE key = ?", gone)
+
+    def set_position(self, projection: Projection, position: int) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO projection_positions (name, version, position) VALUES (?, ?, ?)",
+            (projection.name, projection.version, position),
+        )
+
+
+class SQLiteViewStore:
+    """Projection rows and positions in one SQLite database file (WAL, one writer)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._writer = self._connect()
+        self._write_lock = threading.Lock()
+        self._readers = threading.local()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # Views can always be rebuilt from the event store, so they need not be fsynced on every
+        # commit; the event store itself keeps full durability.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def ensure(self, projections: Sequence[Projection]) -> None:
+        """Create missing tables; drop views whose stored fold version is not the code's."""
+        with self.transaction() as tx:
+            self._writer.execute(
+                "CREATE TABLE IF NOT EXISTS projection_positions "
+                "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL)"
+            )
+            versions = dict(
+                self._writer.execute("SELECT name, version FROM projection_positions").fetchall()
+            )
+            for projection in projections:
+                if versions.get(projection.name, projection.version) != projection.version:
+                    self._drop(projection)
+                self._create(projection)
+                if projection.name not in tx.positions():
+                    tx.set_position(projection, 0)
+
+    def _create(self, projection: Projection) -> None:
+        columns = "".join(f", {_quoted(c.name)} {c.sql_type}" for c in projection.columns)
+        self._writer.execute(
+            f"CREATE TABLE IF NOT EXISTS {_table(projection)} "
+            f"(key TEXT PRIMARY KEY, doc BLOB NOT NULL{columns})"
+        )
+        for index in projection.indexes:
+            name = _quoted(f"ix_{projection.name}_{'_'.join(index)}")
+            cols = ", ".join(map(_quoted, index))
+            self._writer.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON {_table(projection)} ({cols})"
+            )
+
+    def _drop(self, projection: Projection) -> None:
+        self._writer.execute(f"DROP TABLE IF EXISTS {_table(projection)}")
+        self._writer.execute("DELETE FROM projection_positions WHERE name = ?", (projection.name,))
+
+    def reset(self, projection: Projection) -> None:
+        """Drop a view and its position, so that it is rebuilt from the first event."""
+        with self.transaction() as tx:
+            self._drop(projection)
+            self._create(projection)
+            tx.set_position(projection, 0)
+
+    @contextmanager
+    def transaction(self) -> Iterator[ViewTransaction]:
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield ViewTransaction(self._writer)
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only=ON")
+            self._readers.conn = conn
+        return conn
+
+    def positions(self) -> dict[str, int]:
+        return ViewTransaction(self._reader()).positions()
+
+    def get(self, projection: Projection, key: str) -> Row | None:
+        return ViewTransaction(self._reader()).load(projection, [key]).get(key)
+
+    def select(
+        self, projection: Projection, where: str = "", params: Sequence[Any] = (), tail: str = ""
+    ) -> list[Row]:
+        """Rows of a projection; `where` and `tail` use only the declared column names."""
+        sql = f"SELECT doc FROM {_table(projection)}"
+        if where:
+            sql += f" WHERE {where}"
+        if tail:
+            sql += f" {tail}"
+        return [orjson.loads(doc) for (doc,) in self._reader().execute(sql, params)]
+
+    def rows(self, projection: Projection) -> dict[str, Row]:
+        sql = f"SELECT key, doc FROM {_table(projection)}"
+        return {key: orjson.loads(doc) for key, doc in self._reader().execute(sql)}
+
+    def close(self) -> None:
+        self._writer.close()
