@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from fastapi import Depends, Header, Request
@@ -59,6 +59,15 @@ ActorDep = Annotated[Actor, Depends(get_actor)]
 def require(actor: Actor, roles: frozenset[Role], what: str) -> None:
     if actor.role not in roles:
         raise ApiProblem(403, "forbidden", f"the role {actor.role} may not {what}")
+
+
+def allowed(roles: frozenset[Role], what: str) -> Any:
+    """A route dependency that refuses other roles before the body is even validated."""
+
+    def check(actor: ActorDep) -> None:
+        require(actor, roles, what)
+
+    return Depends(check)
 
 
 def get_reader(actor: ActorDep) -> Actor:

@@ -20,7 +20,7 @@ from api.deps import (
     IdempotencyKey,
     ReaderDep,
     ServicesDep,
-    require,
+    allowed,
 )
 from api.problems import ApiProblem, problem
 from api.schemas import History, IncidentDetails, IncidentPage
@@ -108,6 +108,7 @@ def _answer(services: Services, outcome: Outcome, status: int) -> Response:
     response_model=IncidentDetails,
     summary="Log an incident",
     responses={201: {"description": "Logged (or a retry of the same Idempotency-Key)"}},
+    dependencies=[allowed(AGENT_ROLES | {Role.REQUESTER}, "log incidents")],
 )
 def log_incident(
     command: LogIncident,
@@ -115,7 +116,6 @@ def log_incident(
     services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    require(ctx.actor, AGENT_ROLES | {Role.REQUESTER}, "log incidents")
     outcome = services.desk.log_incident(ctx, command, idempotency_key=idempotency_key)
     return _answer(services, outcome, 201)
 
@@ -203,18 +203,18 @@ def _history_entry(event: DomainEvent) -> dict[str, Any]:
 def _add_action(command_type: type[IncidentCommand]) -> None:
     action = command_type.action
     roles = AGENT_ROLES | ({Role.REQUESTER} if action in REQUESTER_ACTIONS else set())
-    body_default = ... if command_type.model_fields else None
 
     def act(
         ref: str,
         ctx: ContextDep,
         services: ServicesDep,
-        command: Annotated[command_type | None, Body()] = body_default,  # type: ignore[valid-type]
+        command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        require(ctx.actor, roles, f"{action.replace('-', ' ')} incidents")
-        outcome = _run(services, ctx, ref, command or command_type(), if_match, idempotency_key)
+        # No body is the empty command; one with required fields then fails validation (422).
+        command = command or command_type.model_validate({})
+        outcome = _run(services, ctx, ref, command, if_match, idempotency_key)
         return _answer(services, outcome, 200)
 
     act.__name__ = action.replace("-", "_")
@@ -223,6 +223,7 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
         act,
         methods=["POST"],
         response_model=IncidentDetails,
+        dependencies=[allowed(frozenset(roles), f"{action.replace('-', ' ')} incidents")],
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
     )

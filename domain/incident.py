@@ -296,6 +296,8 @@ class Incident(Aggregate):
         urgency: Urgency,
         matrix: PriorityMatrix,
     ) -> Incident:
+        if ctx.actor.role is Role.REQUESTER and ctx.actor.id != caller:
+            raise NotTheCaller("a requester logs incidents as their own caller")
         incident = cls(id)
         incident._record(
             Logged(

@@ -1,0 +1,57 @@
+"""A real HTTP server on loopback, serving the app over a temporary data directory."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+
+from api.app import create_app
+from domain.actors import Actor, Role
+from infra.bootstrap import Services
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Api:
+    base_url: str
+    services: Services
+
+    def client(self, actor: str = "siti.rahma", role: Role = Role.AGENT) -> httpx.Client:
+        token = self.services.tokens.issue(
+            Actor(id=actor, role=role), at=self.services.clock(), issued_by="tests"
+        ).token
+        return httpx.Client(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+
+@pytest.fixture
+def api(services: Services) -> Iterator[Api]:
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(services), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield Api(f"http://127.0.0.1:{port}", services)
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,194 @@
+"""Projections: rebuild from zero equals the live view; rows and position move together."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from domain import commands as c
+from domain.actors import Actor, Role
+from domain.errors import DomainError
+from infra.bootstrap import Services, build
+from infra.cli import main
+from infra.settings import Settings
+from projections import PROJECTIONS, incident_details, open_work_by_group
+from projections.base import Projection
+from projections.runner import ProjectionRunner
+from tests.conftest import Clock, context
+
+AGENT = Actor(id="siti.rahma", role=Role.AGENT)
+
+ACTIONS: list[c.IncidentCommand] = [
+    c.Assign(group="kiosk-team"),
+    c.Assign(group="network-team", agent="agus"),
+    c.StartWork(),
+    c.PutOnHold(reason="awaiting_supplier", note="vendor ticket 77"),
+    c.Resume(),
+    c.AddWorkNote(text="checked the cable"),
+    c.AddComment(text="we are on it"),
+    c.Reprioritise(impact="high", urgency="high", reason="whole branch"),
+    c.Reprioritise(impact="low", urgency="low", reason="one kiosk"),
+    c.Escalate(kind="functional", reason="network", to_group="network-team"),
+    c.Escalate(kind="hierarchical", reason="budget", to_manager="kepala.upt"),
+    c.DeclareMajor(manager="dewi.lestari", reason="all branches"),
+    c.StandDownMajor(reason="contained"),
+    c.Resolve(code="fixed", notes="replaced"),
+    c.Reopen(reason="again"),
+    c.ConfirmResolution(),
+    c.Close(),
+    c.Cancel(reason="logged_in_error"),
+]
+
+
+def log(services: Services, n: int, **overrides: Any) -> Any:
+    command = c.LogIncident(
+        title=f"Incident {n}",
+        service="Self-check kiosks",
+        caller="budi",
+        impact="medium",
+        urgency="medium",
+        **overrides,
+    )
+    return services.desk.log_incident(context(AGENT, services.clock()), command).record_id
+
+
+def drive(services: Services, script: list[tuple[int, int, int]], after_each: Any = None) -> None:
+    """Log incidents and run (incident, action, minutes later) steps; rejected ones are skipped."""
+    ids = [log(services, n) for n in range(3)]
+    for which, action, minutes in script:
+        services.clock.advance(minutes=minutes)  # type: ignore[attr-defined]
+        try:
+            services.desk.handle(context(AGENT, services.clock()), ids[which], ACTIONS[action])
+        except DomainError:
+            pass
+        if after_each:
+            after_each()
+
+
+def snapshot(services: Services) -> dict[str, dict[str, Any]]:
+    return {p.name: services.views.rows(p) for p in PROJECTIONS}
+
+
+def rebuild_all(services: Services) -> None:
+    for projection in PROJECTIONS:
+        services.views.reset(projection)
+    ProjectionRunner(services.desk.recorder, services.desk.mapper, services.views, PROJECTIONS).catch_up()
+
+
+scripts = st.lists(
+    st.tuples(
+        st.integers(0, 2), st.integers(0, len(ACTIONS) - 1), st.integers(0, 60 * 24 * 3)
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(script=scripts, batch_size=st.integers(1, 7))
+def test_rebuilt_projections_equal_incremental_ones(
+    script: list[tuple[int, int, int]], batch_size: int
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        services = build(Settings(data_dir=Path(tmp)), clock=Clock())
+        incremental = ProjectionRunner(
+            services.desk.recorder,
+            services.desk.mapper,
+            services.views,
+            PROJECTIONS,
+            batch_size=batch_size,
+        )
+        drive(services, script, after_each=incremental.run_once)
+        incremental.catch_up()
+        live = snapshot(services)
+        rebuild_all(services)
+        assert snapshot(services) == live
+        assert len(live["incident_details"]) == 3
+        services.close()
+
+
+def test_live_view_follows_commands_and_equals_a_rebuild(services: Services) -> None:
+    drive(services, [(i % 3, (i * 7) % len(ACTIONS), 30) for i in range(60)])
+    assert services.runner.wait_for(services.desk.recorder.max_notification_id(), 10)
+    live = snapshot(services)
+    services.runner.stop()
+    rebuild_all(services)
+    assert snapshot(services) == live
+
+
+def test_a_failing_fold_commits_neither_rows_nor_position(services: Services) -> None:
+    services.runner.stop()
+    log(services, 1)
+    before = services.views.positions()
+
+    def broken(row: Any, event: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    faulty = Projection(
+        name=incident_details.name,
+        version=incident_details.version,
+        folds={**incident_details.folds, **dict.fromkeys(incident_details.folds, broken)},
+        columns=incident_details.columns,
+        indexes=incident_details.indexes,
+    )
+    runner = ProjectionRunner(
+        services.desk.recorder, services.desk.mapper, services.views, [open_work_by_group, faulty]
+    )
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        runner.run_once()
+    assert services.views.positions() == before
+    assert services.views.rows(open_work_by_group) == {}
+
+
+def test_a_new_fold_version_drops_the_stored_view_and_rebuilds_it(services: Services) -> None:
+    log(services, 1)
+    services.runner.wait_for(services.desk.recorder.max_notification_id(), 10)
+    services.runner.stop()
+    bumped = Projection(
+        name=incident_details.name,
+        version=incident_details.version + 1,
+        folds=incident_details.folds,
+        columns=incident_details.columns,
+        indexes=incident_details.indexes,
+    )
+    runner = ProjectionRunner(services.desk.recorder, services.desk.mapper, services.views, [bumped])
+    assert services.views.positions()[bumped.name] == 0
+    assert services.views.rows(bumped) == {}
+    runner.catch_up()
+    assert len(services.views.rows(bumped)) == 1
+
+
+def test_the_rebuild_command_replays_a_projection_with_progress(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    services = build(Settings(data_dir=data_dir), clock=Clock())
+    services.start()
+    drive(services, [(i % 3, (i * 5) % len(ACTIONS), 45) for i in range(30)])
+    services.runner.wait_for(services.desk.recorder.max_notification_id(), 10)
+    live = snapshot(services)
+    services.close()
+
+    result = CliRunner().invoke(
+        main, ["projections", "rebuild", "incident_details", "--data-dir", str(data_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "rebuilt incident_details" in result.output
+    assert "events/s" in result.output
+
+    reopened = build(Settings(data_dir=data_dir), clock=Clock())
+    assert snapshot(reopened) == live
+    status = CliRunner().invoke(main, ["projections", "status", "--data-dir", str(data_dir)])
+    assert "incident_details" in status.output
+    reopened.close()
+
+
+def test_rebuilding_an_unknown_projection_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["projections", "rebuild", "nonesuch", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code != 0
+    assert "incident_details" in result.output
