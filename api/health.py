@@ -27,4 +27,8 @@ def readyz(services: ServicesDep) -> Response | dict[str, object]:
         return problem(503, "not-ready", f"the event store does not answer: {error}")
     if not services.runner.is_following:
         return problem(503, "not-ready", "the projections are not following the event store")
-    return {"status": "ready", "store_position": head, "projection_position": services.runner.position}
+    return {
+        "status": "ready",
+        "store_position": head,
+        "projection_position": services.runner.position,
+    }

@@ -39,7 +39,9 @@ router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 #: Actions a requester may take on incidents they reported (the domain checks "reported").
 REQUESTER_ACTIONS = frozenset({"add-comment", "confirm", "reopen"})
-ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "actor", "correlation_id"})
+ENVELOPE = frozenset(
+    {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}
+)
 SUMMARY_FIELDS = tuple(IncidentPage.model_fields["items"].annotation.__args__[0].model_fields)  # type: ignore[union-attr]
 
 IfMatch = Annotated[
@@ -61,7 +63,9 @@ def _expected_version(if_match: str | None) -> int | None:
         return None
     tag = if_match.strip().removeprefix("W/").strip('"')
     if not tag.isdigit():
-        raise ApiProblem(422, "invalid-input", f"If-Match must be an ETag such as \"3\", not {if_match!r}")
+        raise ApiProblem(
+            422, "invalid-input", f'If-Match must be an ETag such as "3", not {if_match!r}'
+        )
     return int(tag)
 
 
@@ -132,7 +136,12 @@ def list_incidents(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     clauses, params = [], []
-    for column, value in (("state", status), ("group", group), ("priority", priority), ("service", service)):
+    for column, value in (
+        ("state", status),
+        ("group", group),
+        ("priority", priority),
+        ("service", service),
+    ):
         if value is not None:
             clauses.append(f'"{column}" = ?')
             params.append(value.value if isinstance(value, IncidentState) else value)
@@ -177,12 +186,16 @@ def get_incident(
 ) -> Response:
     row = _row(services, ref)
     etag = _etag(row["version"])
-    if if_none_match is not None and etag in {t.strip().removeprefix("W/") for t in if_none_match.split(",")}:
+    if if_none_match is not None and etag in {
+        t.strip().removeprefix("W/") for t in if_none_match.split(",")
+    }:
         return Response(status_code=304, headers={"ETag": etag})
     return _json(row, headers={"ETag": etag})
 
 
-@router.get("/{ref}/history", response_model=History, summary="Every event, in order, with actor and time")
+@router.get(
+    "/{ref}/history", response_model=History, summary="Every event, in order, with actor and time"
+)
 def get_history(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
     incident_id = services.desk.find_incident(ref)
     events = services.desk.history(incident_id)
@@ -196,7 +209,7 @@ def _history_entry(event: DomainEvent) -> dict[str, Any]:
         "at": event.timestamp.isoformat(),
         "actor": {"id": event.actor.id, "role": event.actor.role.value},
         "correlation_id": str(event.correlation_id),
-        "data": event.model_dump(mode="json", exclude=ENVELOPE),
+        "data": event.model_dump(mode="json", exclude=set(ENVELOPE)),
     }
 
 

@@ -40,7 +40,9 @@ class Aggregate:
         try:
             applier = self._appliers[type(event)]
         except KeyError:
-            raise LookupError(f"{type(self).__name__} does not apply {type(event).__name__}") from None
+            raise LookupError(
+                f"{type(self).__name__} does not apply {type(event).__name__}"
+            ) from None
         applier(self, event)
         self.version = event.originator_version
 
@@ -70,7 +72,9 @@ class Aggregate:
         return clone
 
 
-def applies(*event_types: type[DomainEvent]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def applies(
+    *event_types: type[DomainEvent],
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Mark a method as the one that applies the given events to state."""
 
     def mark(method: Callable[..., None]) -> Callable[..., None]:

@@ -105,7 +105,9 @@ def check_escalation_target(
 
 def check_cancellation(reason: CancelReason, duplicate_of: UUID | None) -> None:
     if (reason is CancelReason.DUPLICATE) != (duplicate_of is not None):
-        raise ValueError("a duplicate names the incident it duplicates (duplicate_of), and only then")
+        raise ValueError(
+            "a duplicate names the incident it duplicates (duplicate_of), and only then"
+        )
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -401,7 +403,9 @@ class Incident(Aggregate):
     ) -> None:
         self._require("resolve", IncidentState.IN_PROGRESS, IncidentState.ON_HOLD)
         self._record(
-            Resolved(**self._envelope(ctx), code=code, notes=notes, reopen_until=ctx.at + reopen_window)
+            Resolved(
+                **self._envelope(ctx), code=code, notes=notes, reopen_until=ctx.at + reopen_window
+            )
         )
 
     def confirm_resolution(self, ctx: Context) -> None:
@@ -444,7 +448,11 @@ class Incident(Aggregate):
 
     def _apply(self, event: DomainEvent) -> None:
         assert isinstance(event, IncidentEvent)
-        before = getattr(self, "state", None), getattr(self, "group", None), getattr(self, "agent", None)
+        before = (
+            getattr(self, "state", None),
+            getattr(self, "group", None),
+            getattr(self, "agent", None),
+        )
         super()._apply(event)
         self.state = transition(*before, event)
 
@@ -471,7 +479,7 @@ class Incident(Aggregate):
         if ctx.actor.role is Role.REQUESTER and ctx.actor.id != self.caller:
             raise NotTheCaller("only the caller, or an agent on their behalf, may do this")
 
-    # -- state changes: assignment only, no rules (the lifecycle state comes from `transition`) ------------------------------------------------
+    # -- state changes: assignment only, no rules (the lifecycle state comes from `transition`)
 
     @applies(Logged)
     def _logged(self, e: Logged) -> None:

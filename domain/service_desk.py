@@ -9,6 +9,7 @@ asked for a specific version (If-Match).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +21,6 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
-from domain.aggregate import Aggregate
 from domain.commands import IncidentCommand, LogIncident, Rules
 from domain.context import Context
 from domain.errors import IdempotencyKeyReused, IncidentNotFound, VersionConflict
@@ -192,10 +192,8 @@ class ServiceDesk(Application[UUID]):
         try:
             self.priority_matrix()
         except LookupError:
-            try:
+            with contextlib.suppress(IntegrityError):  # another process defined it first
                 self.save(PriorityMatrix.define(ctx, cells))
-            except IntegrityError:
-                pass  # another process defined it first
 
     def priority_matrix(self, version: int | None = None) -> PriorityMatrix:
         """The matrix in force (or at a version). The current one is re-read from the store at
@@ -229,7 +227,7 @@ class ServiceDesk(Application[UUID]):
             raise VersionConflict(matrix.version - 1, self.priority_matrix().version) from None
         return self._outcome(matrix.id, matrix.version, recordings)
 
-    def save(self, *objs: Aggregate | DomainEvent | None, **kwargs: Any) -> list[Recording[UUID]]:
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Save aggregates' pending events and loose events in one atomic write.
 
         The library's save() recognises events through a runtime protocol check that costs more
@@ -241,7 +239,7 @@ class ServiceDesk(Application[UUID]):
                 batch.events.append(obj)
             elif obj is not None:
                 batch.events.extend(obj.collect_events())
-                batch.aggregates[obj.id] = obj  # type: ignore[assignment]
+                batch.aggregates[obj.id] = obj
         recordings = self._record(batch)
         self._notify(recordings)
         return recordings
@@ -286,7 +284,10 @@ class ServiceDesk(Application[UUID]):
             return None
         recorded = earlier[0]
         assert isinstance(recorded, IdempotencyKeyRecorded)
-        if (recorded.operation, recorded.fingerprint) != (candidate.operation, candidate.fingerprint):
+        if (recorded.operation, recorded.fingerprint) != (
+            candidate.operation,
+            candidate.fingerprint,
+        ):
             raise IdempotencyKeyReused(
                 f"Idempotency-Key {key!r} was already used for a different request"
             )

@@ -47,7 +47,9 @@ def serve(data_dir: Path | None, host: str | None, port: int | None, access_log:
     from infra.bootstrap import build
 
     settings = _settings(data_dir, host=host, port=port)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
     services = build(settings)
     click.echo(f"event store: {settings.events_db}", err=True)
     click.echo("catching up projections...", err=True)
@@ -90,7 +92,9 @@ def create_token(data_dir: Path | None, actor: str, role: str) -> None:
         Actor(id=actor, role=Role(role)), at=utcnow(), issued_by=f"cli:{getpass.getuser()}"
     )
     click.echo(issued.token)
-    click.echo(f"token {issued.token_id} for {actor} ({role}); it will not be shown again", err=True)
+    click.echo(
+        f"token {issued.token_id} for {actor} ({role}); it will not be shown again", err=True
+    )
 
 
 @main.group()
@@ -128,9 +132,13 @@ def rebuild(data_dir: Path | None, name: str) -> None:
     services = build(_settings(data_dir))
     head = services.desk.recorder.max_notification_id() or 0
     services.views.reset(projection)
-    runner = ProjectionRunner(services.desk.recorder, services.desk.mapper, services.views, [projection])
+    runner = ProjectionRunner(
+        services.desk.recorder, services.desk.mapper, services.views, [projection]
+    )
     started = time.perf_counter()
-    with click.progressbar(length=head, label=f"rebuilding {name}", show_pos=True, file=None) as bar:
+    with click.progressbar(
+        length=head, label=f"rebuilding {name}", show_pos=True, file=None
+    ) as bar:
         reached = 0
 
         def progress(position: int, _head: int) -> None:

@@ -62,9 +62,14 @@ class TokenStore:
         token_id, _, secret = rest.partition("_")
         if prefix != PREFIX or not token_id or not secret:
             return None
-        row = self._conn().execute(
-            "SELECT secret_sha256, actor_id, role FROM api_tokens WHERE token_id = ?", (token_id,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT secret_sha256, actor_id, role FROM api_tokens WHERE token_id = ?",
+                (token_id,),
+            )
+            .fetchone()
+        )
         if row is None or not hmac.compare_digest(row[0], _digest(secret)):
             return None
         return Actor(id=row[1], role=Role(row[2]))

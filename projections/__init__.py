@@ -6,3 +6,5 @@ from projections.open_work import open_work_by_group
 
 PROJECTIONS: tuple[Projection, ...] = (incident_details, open_work_by_group)
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
+
+__all__ = ["BY_NAME", "PROJECTIONS", "Projection", "incident_details", "open_work_by_group"]

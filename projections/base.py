@@ -16,7 +16,8 @@ from typing import Any
 from domain.events import DomainEvent
 
 Row = dict[str, Any]
-Folder = Callable[[Row | None, Any], Row | None]
+#: (row or None, event) -> row, or None to remove it. Each fold takes its own event type.
+Folder = Callable[..., Row | None]
 
 
 @dataclass(frozen=True)

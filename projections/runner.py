@@ -42,9 +42,7 @@ class ProjectionRunner:
         self.projections = tuple(projections)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
-        self._topics = {
-            event_type.type_name for p in self.projections for event_type in p.folds
-        }
+        self._topics = {event_type.type_name for p in self.projections for event_type in p.folds}
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._reached = threading.Condition()
@@ -83,8 +81,7 @@ class ProjectionRunner:
 
     @staticmethod
     def _fold(tx: ViewTransaction, projection: Projection, events: list[DomainEvent]) -> None:
-        keyed = [(projection.key(ev), ev) for ev in events]
-        keyed = [(k, ev) for k, ev in keyed if k is not None]
+        keyed = [(key, ev) for ev in events if (key := projection.key(ev)) is not None]
         if not keyed:
             return
         rows: dict[str, Row | None] = dict(tx.load(projection, {k for k, _ in keyed}))

@@ -36,7 +36,7 @@ class ViewTransaction:
 
     def positions(self) -> dict[str, int]:
         rows = self._conn.execute("SELECT name, position FROM projection_positions").fetchall()
-        return {name: position for name, position in rows}
+        return dict(rows)
 
     def load(self, projection: Projection, keys: Iterable[str]) -> dict[str, Row]:
         found: dict[str, Row] = {}
@@ -67,7 +67,8 @@ class ViewTransaction:
 
     def set_position(self, projection: Projection, position: int) -> None:
         self._conn.execute(
-            "INSERT OR REPLACE INTO projection_positions (name, version, position) VALUES (?, ?, ?)",
+            "INSERT OR REPLACE INTO projection_positions (name, version, position)"
+            " VALUES (?, ?, ?)",
             (projection.name, projection.version, position),
         )
 

@@ -64,9 +64,7 @@ def test_auditor_reads_but_may_not_write(api: Api) -> None:
     auditor = api.client("auditor.bsn", Role.AUDITOR)
     assert auditor.get(f"/api/v1/incidents/{incident['id']}").status_code == 200
     assert_problem(act(auditor, incident["id"], "start-work"), 403, "forbidden")
-    assert_problem(
-        auditor.post("/api/v1/incidents", json={"title": "x"}), 403, "forbidden"
-    )
+    assert_problem(auditor.post("/api/v1/incidents", json={"title": "x"}), 403, "forbidden")
 
 
 def test_integration_tokens_may_not_read_incidents(api: Api) -> None:
@@ -148,13 +146,26 @@ def test_a_get_with_the_current_etag_is_not_modified(api: Api) -> None:
     ("body", "where"),
     [
         ({"service": "OPAC", "caller": "b", "impact": "low", "urgency": "low"}, "title"),
-        ({"title": "t", "service": "s", "caller": "c", "impact": "huge", "urgency": "low"}, "impact"),
+        (
+            {"title": "t", "service": "s", "caller": "c", "impact": "huge", "urgency": "low"},
+            "impact",
+        ),
         ({"title": "", "service": "s", "caller": "c", "impact": "low", "urgency": "low"}, "title"),
         (
-            {"title": "t", "service": "s", "caller": "c", "impact": "low", "urgency": "low", "x": 1},
+            {
+                "title": "t",
+                "service": "s",
+                "caller": "c",
+                "impact": "low",
+                "urgency": "low",
+                "x": 1,
+            },
             "x",
         ),
-        ({"title": "t" * 201, "service": "s", "caller": "c", "impact": "low", "urgency": "low"}, "title"),
+        (
+            {"title": "t" * 201, "service": "s", "caller": "c", "impact": "low", "urgency": "low"},
+            "title",
+        ),
     ],
 )
 def test_invalid_input_is_a_422_problem_and_writes_nothing(
@@ -181,8 +192,13 @@ def test_malformed_json_is_a_422_problem(api: Api) -> None:
 
 def test_a_retry_with_the_same_idempotency_key_returns_the_same_incident(api: Api) -> None:
     client = api.client()
-    body = {"title": "Card printer jammed", "service": "Membership cards", "caller": "budi",
-            "impact": "low", "urgency": "medium"}
+    body = {
+        "title": "Card printer jammed",
+        "service": "Membership cards",
+        "caller": "budi",
+        "impact": "low",
+        "urgency": "medium",
+    }
     first = client.post("/api/v1/incidents", json=body, headers={"Idempotency-Key": "req-1"})
     head = api.services.desk.recorder.max_notification_id()
     retry = client.post("/api/v1/incidents", json=body, headers={"Idempotency-Key": "req-1"})
@@ -195,8 +211,13 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_same_incident(api: Ap
 
 def test_reusing_an_idempotency_key_for_another_request_is_refused(api: Api) -> None:
     client = api.client()
-    body = {"title": "Wi-Fi down", "service": "Public Wi-Fi", "caller": "budi",
-            "impact": "medium", "urgency": "medium"}
+    body = {
+        "title": "Wi-Fi down",
+        "service": "Public Wi-Fi",
+        "caller": "budi",
+        "impact": "medium",
+        "urgency": "medium",
+    }
     client.post("/api/v1/incidents", json=body, headers={"Idempotency-Key": "k"}).raise_for_status()
     response = client.post(
         "/api/v1/incidents", json={**body, "title": "Other"}, headers={"Idempotency-Key": "k"}
@@ -205,8 +226,13 @@ def test_reusing_an_idempotency_key_for_another_request_is_refused(api: Api) -> 
 
 
 def test_idempotency_keys_belong_to_the_actor_who_sent_them(api: Api) -> None:
-    body = {"title": "Gate alarm", "service": "RFID gates", "caller": "budi",
-            "impact": "low", "urgency": "low"}
+    body = {
+        "title": "Gate alarm",
+        "service": "RFID gates",
+        "caller": "budi",
+        "impact": "low",
+        "urgency": "low",
+    }
     one = api.client("siti").post("/api/v1/incidents", json=body, headers={"Idempotency-Key": "k"})
     two = api.client("agus").post("/api/v1/incidents", json=body, headers={"Idempotency-Key": "k"})
     assert one.json()["id"] != two.json()["id"]
@@ -258,14 +284,39 @@ def test_the_whole_lifecycle_through_http(api: Api, clock: Clock) -> None:
     steps: list[tuple[httpx.Client, str, dict[str, Any] | None, str]] = [
         (agent, "assign", {"group": "servicedesk-l1", "agent": "siti.rahma"}, "assigned"),
         (agent, "start-work", None, "in_progress"),
-        (agent, "put-on-hold", {"reason": "awaiting_caller", "note": "asked for card no."}, "on_hold"),
+        (
+            agent,
+            "put-on-hold",
+            {"reason": "awaiting_caller", "note": "asked for card no."},
+            "on_hold",
+        ),
         (agent, "resume", None, "in_progress"),
         (agent, "add-work-note", {"text": "Card reader cable replaced"}, "in_progress"),
         (caller, "add-comment", {"text": "It still beeps"}, "in_progress"),
-        (agent, "reprioritise", {"impact": "high", "urgency": "high", "reason": "all kiosks"}, "in_progress"),
-        (agent, "declare-major", {"manager": "dewi.lestari", "reason": "every branch"}, "in_progress"),
-        (agent, "escalate", {"kind": "hierarchical", "reason": "needs budget", "to_manager": "kepala.upt"}, "in_progress"),
-        (agent, "escalate", {"kind": "functional", "reason": "network", "to_group": "network-team"}, "assigned"),
+        (
+            agent,
+            "reprioritise",
+            {"impact": "high", "urgency": "high", "reason": "all kiosks"},
+            "in_progress",
+        ),
+        (
+            agent,
+            "declare-major",
+            {"manager": "dewi.lestari", "reason": "every branch"},
+            "in_progress",
+        ),
+        (
+            agent,
+            "escalate",
+            {"kind": "hierarchical", "reason": "needs budget", "to_manager": "kepala.upt"},
+            "in_progress",
+        ),
+        (
+            agent,
+            "escalate",
+            {"kind": "functional", "reason": "network", "to_group": "network-team"},
+            "assigned",
+        ),
         (agent, "start-work", None, "in_progress"),
         (agent, "stand-down-major", {"reason": "contained"}, "in_progress"),
         (agent, "resolve", {"code": "fixed", "notes": "Switch port reset"}, "resolved"),
@@ -298,7 +349,9 @@ def test_an_illegal_transition_is_a_409_problem_and_writes_nothing(api: Api) -> 
     incident = new_incident(client)
     response = act(client, incident["id"], "resolve", {"code": "fixed", "notes": "n"})
     assert_problem(response, 409, "illegal-transition")
-    assert client.get(f"/api/v1/incidents/{incident['id']}").json()["version"] == incident["version"]
+    assert (
+        client.get(f"/api/v1/incidents/{incident['id']}").json()["version"] == incident["version"]
+    )
 
 
 def test_after_the_reopen_window_the_incident_closes_and_cannot_reopen(
@@ -310,17 +363,27 @@ def test_after_the_reopen_window_the_incident_closes_and_cannot_reopen(
     act(client, incident["id"], "resolve", {"code": "fixed", "notes": "ok"}).raise_for_status()
     assert_problem(act(client, incident["id"], "close"), 409, "confirmation-window-open")
     clock.advance(days=api.services.settings.reopen_window.days, seconds=1)
-    assert_problem(act(client, incident["id"], "reopen", {"reason": "r"}), 409, "reopen-window-closed")
+    assert_problem(
+        act(client, incident["id"], "reopen", {"reason": "r"}), 409, "reopen-window-closed"
+    )
     closed = act(client, incident["id"], "close")
     assert closed.json()["closure"]["basis"] == "window_elapsed"
-    assert_problem(act(client, incident["id"], "add-work-note", {"text": "late"}), 409, "incident-closed")
+    assert_problem(
+        act(client, incident["id"], "add-work-note", {"text": "late"}), 409, "incident-closed"
+    )
 
 
 def test_a_requester_logs_only_as_their_own_caller(api: Api) -> None:
     requester = api.client("budi.santoso", Role.REQUESTER)
     response = requester.post(
         "/api/v1/incidents",
-        json={"title": "t", "service": "s", "caller": "someone.else", "impact": "low", "urgency": "low"},
+        json={
+            "title": "t",
+            "service": "s",
+            "caller": "someone.else",
+            "impact": "low",
+            "urgency": "low",
+        },
     )
     assert_problem(response, 403, "not-the-caller")
 
@@ -373,8 +436,12 @@ def test_the_list_filters_and_pages_with_a_cursor(api: Api) -> None:
     act(client, made[0]["id"], "start-work").raise_for_status()
     working = client.get("/api/v1/incidents", params={"status": "in_progress"}).json()["items"]
     assert [i["ref"] for i in working] == [made[0]["ref"]]
-    assert_problem(client.get("/api/v1/incidents", params={"cursor": "garbage!"}), 422, "invalid-input")
-    assert_problem(client.get("/api/v1/incidents", params={"status": "asleep"}), 422, "invalid-input")
+    assert_problem(
+        client.get("/api/v1/incidents", params={"cursor": "garbage!"}), 422, "invalid-input"
+    )
+    assert_problem(
+        client.get("/api/v1/incidents", params={"status": "asleep"}), 422, "invalid-input"
+    )
 
 
 def test_queues_order_open_work_by_priority_then_age(api: Api, clock: Clock) -> None:
@@ -392,7 +459,9 @@ def test_queues_order_open_work_by_priority_then_age(api: Api, clock: Clock) -> 
 
     queues = {q["group"]: q for q in client.get("/api/v1/queues").json()["queues"]}
     assert [i["ref"] for i in queues["kiosk-team"]["items"]] == [
-        high_old["ref"], high_new["ref"], low["ref"]
+        high_old["ref"],
+        high_new["ref"],
+        low["ref"],
     ]
     assert queues["kiosk-team"]["open"] == 3
     assert [i["ref"] for i in queues[None]["items"]] == [triage["ref"]]

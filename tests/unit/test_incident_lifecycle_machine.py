@@ -1,0 +1,435 @@
+"""The incident lifecycle as a state machine, checked against a small independent model.
+
+The model is written from the lifecycle in the docstring of domain/incident.py and the rules each
+aggregate method states, not from `transition`:
+
+    logged -> assigned -> in_progress <-> on_hold -> resolved -> closed
+                                                        |  ^
+                                                reopen  v  | (within the window)
+    any open state -> cancelled (duplicate, or logged in error)
+
+Each step tries one action some time after the last. The model says whether it is allowed (and
+which named error it breaks otherwise); the aggregate must then record exactly one event and agree
+with the model, or raise that error and record nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from domain.actors import Actor, Role
+from domain.context import Context
+from domain.errors import (
+    AlreadyAMajorIncident,
+    AssignmentUnchanged,
+    ConfirmationWindowOpen,
+    DomainError,
+    EscalationTargetUnchanged,
+    IllegalTransition,
+    IncidentAlreadyClosed,
+    NotAMajorIncident,
+    NotTheCaller,
+    PriorityUnchanged,
+    ReopenWindowClosed,
+)
+from domain.events import DomainEvent
+from domain.incident import (
+    Assigned,
+    Cancelled,
+    CancelReason,
+    Channel,
+    Closed,
+    ClosureBasis,
+    CommentAdded,
+    Escalated,
+    EscalationKind,
+    HoldReason,
+    Incident,
+    Logged,
+    MajorIncidentDeclared,
+    MajorIncidentStoodDown,
+    PutOnHold,
+    Reopened,
+    Reprioritised,
+    ResolutionCode,
+    Resolved,
+    Resumed,
+    WorkNoteAdded,
+    WorkStarted,
+)
+from domain.priority import DEFAULT_CELLS, Impact, PriorityMatrix, Urgency
+from tests.conftest import AGENT, CALLER, MANAGER, T0
+
+WINDOW = timedelta(hours=24)
+MATRIX = PriorityMatrix.define(
+    Context(actor=MANAGER, at=T0, correlation_id=uuid4()), DEFAULT_CELLS
+)
+
+OPEN = frozenset({"logged", "assigned", "in_progress", "on_hold"})
+NOT_FINISHED = OPEN | {"resolved"}
+
+RESOLVER = Actor(id="andi.wijaya", role=Role.RESOLVER)
+OTHER_REQUESTER = Actor(id="rina.kartika", role=Role.REQUESTER)
+
+groups = st.sampled_from(["service-desk", "network", "library-systems"])
+agents = st.sampled_from([None, "siti.rahma", "andi.wijaya"])
+workers = st.sampled_from([AGENT, RESOLVER, MANAGER])
+anyone = st.sampled_from([AGENT, CALLER, OTHER_REQUESTER, MANAGER])
+# whole hours, so that the exact end of the reopen window is reachable
+elapsed = st.integers(min_value=0, max_value=30).map(lambda h: timedelta(hours=h))
+impacts = st.sampled_from(list(Impact))
+urgencies = st.sampled_from(list(Urgency))
+
+
+@dataclass
+class Model:
+    """What the lifecycle says the incident is."""
+
+    state: str = "logged"
+    caller: str = CALLER.id
+    group: str | None = None
+    agent: str | None = None
+    impact: Impact = Impact.MEDIUM
+    urgency: Urgency = Urgency.MEDIUM
+    hold_reason: HoldReason | None = None
+    major_manager: str | None = None
+    escalation_level: int = 0
+    reopen_until: datetime | None = None
+    reopen_count: int = 0
+    version: int = 1
+
+    @property
+    def priority(self) -> int:
+        return DEFAULT_CELLS[self.impact][self.urgency]
+
+    def refuse(self, allowed_in: frozenset[str] | set[str]) -> type[DomainError] | None:
+        """The error for acting in a state that does not allow it, or None."""
+        if self.state in allowed_in:
+            return None
+        return IncidentAlreadyClosed if self.state == "closed" else IllegalTransition
+
+    def speaks_for_caller(self, actor: Actor) -> bool:
+        return actor.role is not Role.REQUESTER or actor.id == self.caller
+
+
+class IncidentLifecycle(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = T0
+        self.model = Model()
+        self.incident: Incident
+        self.history: list[DomainEvent] = []
+
+    @initialize(impact=impacts, urgency=urgencies)
+    def log(self, impact: Impact, urgency: Urgency) -> None:
+        ctx = self.context(AGENT)
+        self.incident = Incident.log(
+            ctx,
+            id=uuid4(),
+            number=1,
+            title="Wi-Fi down in the reading room",
+            description="",
+            service="Network",
+            configuration_item=None,
+            caller=CALLER.id,
+            channel=Channel.PHONE,
+            impact=impact,
+            urgency=urgency,
+            matrix=MATRIX,
+        )
+        self.model.impact, self.model.urgency = impact, urgency
+        events = self.incident.collect_events()
+        assert [type(e) for e in events] == [Logged]
+        self.history.extend(events)
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def context(self, actor: Actor) -> Context:
+        return Context(actor=actor, at=self.now, correlation_id=uuid4())
+
+    def attempt(
+        self,
+        wait: timedelta,
+        actor: Actor,
+        act: Callable[[Context], None],
+        expected_error: type[DomainError] | None,
+        expected_event: type[DomainEvent],
+        **expected_fields: Any,
+    ) -> bool:
+        """Run one action; True if it was (rightly) accepted, so the caller updates the model."""
+        self.now += wait
+        ctx = self.context(actor)
+        before = live_state(self.incident)
+        if expected_error is not None:
+            with pytest.raises(DomainError) as raised:
+                act(ctx)
+            assert type(raised.value) is expected_error
+            assert self.incident.collect_events() == []
+            assert live_state(self.incident) == before
+            return False
+        act(ctx)
+        events = self.incident.collect_events()
+        assert [type(e) for e in events] == [expected_event]
+        event = events[0]
+        assert event.originator_id == self.incident.id
+        assert event.originator_version == self.model.version + 1
+        assert (event.actor, event.timestamp, event.correlation_id) == (
+            ctx.actor,
+            ctx.at,
+            ctx.correlation_id,
+        )
+        for name, value in expected_fields.items():
+            assert getattr(event, name) == value, name
+        self.history.append(event)
+        self.model.version += 1
+        return True
+
+    # -- rules --------------------------------------------------------------------------------------
+
+    @rule(wait=elapsed, group=groups, agent=agents)
+    def assign(self, wait: timedelta, group: str, agent: str | None) -> None:
+        m = self.model
+        error = m.refuse(OPEN) or (
+            AssignmentUnchanged if (group, agent) == (m.group, m.agent) else None
+        )
+
+        def act(ctx: Context) -> None:
+            self.incident.assign(ctx, group=group, agent=agent)
+
+        if self.attempt(wait, AGENT, act, error, Assigned, group=group, agent=agent):
+            # assignment puts a logged incident in a queue; a move to another group puts work in
+            # progress back in the queue; otherwise the incident stays where it is
+            if m.state == "logged" or (m.state == "in_progress" and group != m.group):
+                m.state = "assigned"
+            m.group, m.agent = group, agent
+
+    @rule(wait=elapsed, actor=workers)
+    def start_work(self, wait: timedelta, actor: Actor) -> None:
+        m = self.model
+        agent = m.agent or actor.id
+        if self.attempt(
+            wait,
+            actor,
+            self.incident.start_work,
+            m.refuse({"assigned"}),
+            WorkStarted,
+            agent=agent,
+        ):
+            m.state, m.agent = "in_progress", agent
+
+    @rule(wait=elapsed, reason=st.sampled_from(list(HoldReason)))
+    def put_on_hold(self, wait: timedelta, reason: HoldReason) -> None:
+        m = self.model
+
+        def act(ctx: Context) -> None:
+            self.incident.put_on_hold(ctx, reason=reason)
+
+        if self.attempt(
+            wait, AGENT, act, m.refuse({"assigned", "in_progress"}), PutOnHold, reason=reason
+        ):
+            m.state, m.hold_reason = "on_hold", reason
+
+    @rule(wait=elapsed)
+    def resume(self, wait: timedelta) -> None:
+        m = self.model
+        if self.attempt(wait, AGENT, self.incident.resume, m.refuse({"on_hold"}), Resumed):
+            m.state, m.hold_reason = "in_progress", None
+
+    @rule(wait=elapsed, actor=anyone, public=st.booleans())
+    def add_note(self, wait: timedelta, actor: Actor, public: bool) -> None:
+        def act(ctx: Context) -> None:
+            if public:
+                self.incident.add_comment(ctx, text="any news?")
+            else:
+                self.incident.add_work_note(ctx, text="checked the access point")
+
+        expected = CommentAdded if public else WorkNoteAdded
+        self.attempt(wait, actor, act, self.model.refuse(NOT_FINISHED), expected)
+
+    @rule(wait=elapsed, impact=impacts, urgency=urgencies)
+    def reprioritise(self, wait: timedelta, impact: Impact, urgency: Urgency) -> None:
+        m = self.model
+        error = m.refuse(OPEN) or (
+            PriorityUnchanged if (impact, urgency) == (m.impact, m.urgency) else None
+        )
+
+        def act(ctx: Context) -> None:
+            self.incident.reprioritise(
+                ctx, impact=impact, urgency=urgency, reason="more users affected", matrix=MATRIX
+            )
+
+        if self.attempt(
+            wait,
+            AGENT,
+            act,
+            error,
+            Reprioritised,
+            priority=DEFAULT_CELLS[impact][urgency],
+            matrix_version=1,
+        ):
+            m.impact, m.urgency = impact, urgency
+
+    @rule(wait=elapsed, group=groups)
+    def escalate_functionally(self, wait: timedelta, group: str) -> None:
+        m = self.model
+        error = m.refuse(OPEN) or (EscalationTargetUnchanged if group == m.group else None)
+
+        def act(ctx: Context) -> None:
+            self.incident.escalate(
+                ctx, kind=EscalationKind.FUNCTIONAL, reason="needs skills", to_group=group
+            )
+
+        if self.attempt(wait, AGENT, act, error, Escalated, to_group=group, to_manager=None):
+            # the work goes to the new group's queue, for anyone there; a hold still holds
+            if m.state != "on_hold":
+                m.state = "assigned"
+            m.group, m.agent = group, None
+
+    @rule(wait=elapsed)
+    def escalate_hierarchically(self, wait: timedelta) -> None:
+        m = self.model
+
+        def act(ctx: Context) -> None:
+            self.incident.escalate(
+                ctx, kind=EscalationKind.HIERARCHICAL, reason="SLA at risk", to_manager=MANAGER.id
+            )
+
+        if self.attempt(wait, AGENT, act, m.refuse(OPEN), Escalated, to_manager=MANAGER.id):
+            m.escalation_level += 1
+
+    @rule(wait=elapsed, manager=st.sampled_from([MANAGER.id, "kepala.dinas"]))
+    def declare_major(self, wait: timedelta, manager: str) -> None:
+        m = self.model
+        error = m.refuse(OPEN) or (AlreadyAMajorIncident if m.major_manager else None)
+
+        def act(ctx: Context) -> None:
+            self.incident.declare_major(ctx, manager=manager, reason="every branch is offline")
+
+        if self.attempt(wait, MANAGER, act, error, MajorIncidentDeclared, manager=manager):
+            m.major_manager = manager
+
+    @rule(wait=elapsed)
+    def stand_down_major(self, wait: timedelta) -> None:
+        m = self.model
+        error = m.refuse(NOT_FINISHED) or (NotAMajorIncident if m.major_manager is None else None)
+
+        def act(ctx: Context) -> None:
+            self.incident.stand_down_major(ctx, reason="contained")
+
+        if self.attempt(wait, MANAGER, act, error, MajorIncidentStoodDown):
+            m.major_manager = None
+
+    @rule(wait=elapsed, code=st.sampled_from(list(ResolutionCode)))
+    def resolve(self, wait: timedelta, code: ResolutionCode) -> None:
+        m = self.model
+
+        def act(ctx: Context) -> None:
+            self.incident.resolve(ctx, code=code, notes="replaced the AP", reopen_window=WINDOW)
+
+        error = m.refuse({"in_progress", "on_hold"})
+        until = self.now + wait + WINDOW
+        if self.attempt(wait, AGENT, act, error, Resolved, code=code, reopen_until=until):
+            m.state, m.hold_reason, m.reopen_until = "resolved", None, until
+
+    @rule(wait=elapsed, actor=anyone)
+    def confirm(self, wait: timedelta, actor: Actor) -> None:
+        m = self.model
+        error = m.refuse({"resolved"}) or (None if m.speaks_for_caller(actor) else NotTheCaller)
+        if self.attempt(
+            wait,
+            actor,
+            self.incident.confirm_resolution,
+            error,
+            Closed,
+            basis=ClosureBasis.CONFIRMED_BY_CALLER,
+        ):
+            m.state = "closed"
+
+    @rule(wait=elapsed, actor=anyone)
+    def reopen(self, wait: timedelta, actor: Actor) -> None:
+        m = self.model
+        error = m.refuse({"resolved"})
+        if error is None and not m.speaks_for_caller(actor):
+            error = NotTheCaller
+        if error is None and m.reopen_until is not None and self.now + wait > m.reopen_until:
+            error = ReopenWindowClosed
+
+        def act(ctx: Context) -> None:
+            self.incident.reopen(ctx, reason="it dropped again")
+
+        if self.attempt(wait, actor, act, error, Reopened):
+            # back to whoever had it, or to the group's queue when nobody did
+            m.state = "in_progress" if m.agent else "assigned"
+            m.reopen_until, m.reopen_count = None, m.reopen_count + 1
+
+    @rule(wait=elapsed)
+    def close(self, wait: timedelta) -> None:
+        m = self.model
+        error = m.refuse({"resolved"})
+        if error is None and m.reopen_until is not None and self.now + wait < m.reopen_until:
+            error = ConfirmationWindowOpen
+        if self.attempt(
+            wait, AGENT, self.incident.close, error, Closed, basis=ClosureBasis.WINDOW_ELAPSED
+        ):
+            m.state = "closed"
+
+    @rule(wait=elapsed, duplicate=st.booleans())
+    def cancel(self, wait: timedelta, duplicate: bool) -> None:
+        m = self.model
+        reason = CancelReason.DUPLICATE if duplicate else CancelReason.LOGGED_IN_ERROR
+        original = uuid4() if duplicate else None
+
+        def act(ctx: Context) -> None:
+            self.incident.cancel(ctx, reason=reason, duplicate_of=original)
+
+        if self.attempt(
+            wait, AGENT, act, m.refuse(OPEN), Cancelled, reason=reason, duplicate_of=original
+        ):
+            m.state = "cancelled"
+
+    # -- invariants ---------------------------------------------------------------------------------
+
+    @invariant()
+    def agrees_with_the_model(self) -> None:
+        m, incident = self.model, self.incident
+        expected = {f.name: getattr(m, f.name) for f in fields(m)} | {"priority": m.priority}
+        actual = {name: getattr(incident, name) for name in expected}
+        actual["state"] = incident.state.value
+        assert actual == expected
+
+    @invariant()
+    def replaying_the_history_gives_the_live_state(self) -> None:
+        replayed = Incident.project(None, self.history)
+        assert replayed is not None
+        assert live_state(replayed) == live_state(self.incident)
+
+    @invariant()
+    def versions_are_consecutive_from_one(self) -> None:
+        assert [e.originator_version for e in self.history] == list(
+            range(1, len(self.history) + 1)
+        )
+        assert self.incident.version == len(self.history)
+
+    @precondition(lambda self: self.model.state in {"closed", "cancelled"})
+    @invariant()
+    def a_finished_incident_stays_finished(self) -> None:
+        assert self.incident.state.value in {"closed", "cancelled"}
+
+
+def live_state(incident: Incident) -> dict[str, Any]:
+    return {k: v for k, v in vars(incident).items() if k != "_pending"}
+
+
+IncidentLifecycle.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=30, deadline=None
+)
+TestIncidentLifecycle = IncidentLifecycle.TestCase
