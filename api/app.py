@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
 from fastapi import APIRouter, FastAPI
 
 from api import health, incidents, priority_matrix, problems, queues
 from infra.bootstrap import Services
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 DESCRIPTION = """
 The record system for the ICT services of the Banten provincial library office: incidents
@@ -17,8 +22,9 @@ problem details with a stable `code`. Writes honour `Idempotency-Key`; actions h
 """
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastAPI:
     app = FastAPI(
+        lifespan=lifespan,
         title="ITSM — DPK Provinsi Banten",
         version="0.1.0",
         description=DESCRIPTION,

@@ -6,6 +6,9 @@ projections include them (read-your-writes), so the answer is the view a followi
 
 # No `from __future__ import annotations` here: the per-action routes are built in a loop, and
 # FastAPI must see each route's real body type, not a string it cannot resolve.
+#
+# Writes are `async def`: the command runs in one worker thread (it touches the store), and the
+# wait for the projections holds no thread at all.
 
 import base64
 from typing import Annotated, Any
@@ -13,6 +16,7 @@ from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Body, Header, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     AGENT_ROLES,
@@ -84,12 +88,12 @@ def _row(services: Services, ref: str) -> dict[str, Any]:
     return row
 
 
-def _answer(services: Services, outcome: Outcome, status: int) -> Response:
+async def _answer(services: Services, outcome: Outcome, status: int) -> Response:
     position = outcome.position
     if position is None:  # a replayed retry: wait for whatever is in the store now
         position = services.desk.recorder.max_notification_id() or 0
     location = f"/api/v1/incidents/{outcome.record_id}"
-    if not services.runner.wait_for(position, services.settings.read_your_writes_timeout):
+    if not await services.runner.reached(position, services.settings.read_your_writes_timeout):
         return problem(
             202,
             "projection-lag",
@@ -114,14 +118,16 @@ def _answer(services: Services, outcome: Outcome, status: int) -> Response:
     responses={201: {"description": "Logged (or a retry of the same Idempotency-Key)"}},
     dependencies=[allowed(AGENT_ROLES | {Role.REQUESTER}, "log incidents")],
 )
-def log_incident(
+async def log_incident(
     command: LogIncident,
     ctx: ContextDep,
     services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    outcome = services.desk.log_incident(ctx, command, idempotency_key=idempotency_key)
-    return _answer(services, outcome, 201)
+    outcome = await run_in_threadpool(
+        services.desk.log_incident, ctx, command, idempotency_key=idempotency_key
+    )
+    return await _answer(services, outcome, 201)
 
 
 @router.get("", response_model=IncidentPage, summary="List incidents, newest first")
@@ -217,7 +223,7 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
     action = command_type.action
     roles = AGENT_ROLES | ({Role.REQUESTER} if action in REQUESTER_ACTIONS else set())
 
-    def act(
+    async def act(
         ref: str,
         ctx: ContextDep,
         services: ServicesDep,
@@ -227,8 +233,10 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
     ) -> Response:
         # No body is the empty command; one with required fields then fails validation (422).
         command = command or command_type.model_validate({})
-        outcome = _run(services, ctx, ref, command, if_match, idempotency_key)
-        return _answer(services, outcome, 200)
+        outcome = await run_in_threadpool(
+            _run, services, ctx, ref, command, if_match, idempotency_key
+        )
+        return await _answer(services, outcome, 200)
 
     act.__name__ = action.replace("-", "_")
     router.add_api_route(

@@ -10,12 +10,14 @@ asked for a specific version (If-Match).
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -23,7 +25,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from domain.commands import IncidentCommand, LogIncident, Rules
 from domain.context import Context
-from domain.errors import IdempotencyKeyReused, IncidentNotFound, VersionConflict
+from domain.errors import DomainError, IdempotencyKeyReused, IncidentNotFound, VersionConflict
 from domain.events import DomainEvent
 from domain.incident import Incident
 from domain.priority import DEFAULT_CELLS, Cells, PriorityMatrix
@@ -43,6 +45,14 @@ MAX_ATTEMPTS = 20
 MATRIX_REFRESH = 1.0
 
 
+class NumberSource(Protocol):
+    """Proposes incident numbers that no other process of this service proposes."""
+
+    def claim(self) -> int: ...
+
+    def skip_past(self, number: int) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What a command did: which record, at which version, and up to which global position."""
@@ -56,13 +66,24 @@ class Outcome:
 class ServiceDesk(Application[UUID]):
     name = "ServiceDesk"
 
-    def __init__(self, env: dict[str, str] | None = None, *, reopen_window: timedelta) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        reopen_window: timedelta,
+        numbers: NumberSource,
+        cache_size: int = 10_000,
+    ) -> None:
         super().__init__(env)
         self.reopen_window = reopen_window
+        #: Incidents as last saved or read by this process, most recently used last.
+        self.cache_size = cache_size
+        self._cache: OrderedDict[UUID, Incident] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._matrix: tuple[float, PriorityMatrix] | None = None
         self._clock = time.monotonic
-        self._numbering = threading.Lock()
-        self._last_number: int | None = None
+        self.numbers = numbers
+        self._numbers_synced = False
         #: Called after each commit, e.g. to wake the projections that follow the store.
         self.after_commit: Callable[[], None] | None = None
 
@@ -75,44 +96,41 @@ class ServiceDesk(Application[UUID]):
         if isinstance(key_event, Outcome):
             return key_event
         matrix = self.priority_matrix()
-        with self._numbering:
-            for _ in range(MAX_ATTEMPTS):
-                incident_id = uuid4()
-                number = self._next_number()
-                incident = Incident.log(
-                    ctx,
-                    id=incident_id,
-                    number=number,
-                    title=command.title,
-                    description=command.description,
-                    service=command.service,
-                    configuration_item=command.configuration_item,
-                    caller=command.caller,
-                    channel=command.channel,
-                    impact=command.impact,
-                    urgency=command.urgency,
-                    matrix=matrix,
-                )
-                if command.assignment_group:
-                    incident.assign(ctx, group=command.assignment_group, agent=command.agent)
-                allocation = NumberAllocated(
-                    originator_id=INCIDENT_NUMBERS,
-                    originator_version=number,
-                    record_id=incident_id,
-                    **ctx.stamp(),
-                )
-                try:
-                    recordings = self.save(
-                        incident, allocation, self._keyed(key_event, incident_id)
-                    )
-                except IntegrityError:
-                    self._last_number = None  # another process took the number: look again
-                    replay = self._replayed(ctx, idempotency_key, key_event)
-                    if replay:
-                        return replay
-                    continue
-                self._last_number = number
-                return self._outcome(incident_id, incident.version, recordings)
+        for _ in range(MAX_ATTEMPTS):
+            incident_id = uuid4()
+            number = self._allocate_number()
+            incident = Incident.log(
+                ctx,
+                id=incident_id,
+                number=number,
+                title=command.title,
+                description=command.description,
+                service=command.service,
+                configuration_item=command.configuration_item,
+                caller=command.caller,
+                channel=command.channel,
+                impact=command.impact,
+                urgency=command.urgency,
+                matrix=matrix,
+            )
+            if command.assignment_group:
+                incident.assign(ctx, group=command.assignment_group, agent=command.agent)
+            allocation = NumberAllocated(
+                originator_id=INCIDENT_NUMBERS,
+                originator_version=number,
+                record_id=incident_id,
+                **ctx.stamp(),
+            )
+            try:
+                recordings = self.save(incident, allocation, self._keyed(key_event, incident_id))
+            except IntegrityError:
+                replay = self._replayed(ctx, idempotency_key, key_event)
+                if replay:
+                    return replay
+                self._resync_numbers()  # another process took the number: look again
+                continue
+            self._remember(incident)
+            return self._outcome(incident_id, incident.version, recordings)
         raise RuntimeError("could not allocate an incident number: too much contention")
 
     def handle(
@@ -129,30 +147,61 @@ class ServiceDesk(Application[UUID]):
         if isinstance(key_event, Outcome):
             return key_event
         rules = Rules(matrix=self.priority_matrix(), reopen_window=self.reopen_window)
+        # Decide on the cached state first. The store is the arbiter: a decision on a stale state
+        # cannot be saved (its version is taken), and a refusal on a stale state is checked again
+        # against the store before it is reported.
+        fresh = False
         for _ in range(MAX_ATTEMPTS):
-            incident = self.incident(incident_id)
-            if expected_version is not None and incident.version != expected_version:
-                raise VersionConflict(expected_version, incident.version)
-            command.execute(incident, ctx, rules)
+            incident = self._load(incident_id, fresh=fresh)
+            try:
+                if expected_version is not None and incident.version != expected_version:
+                    raise VersionConflict(expected_version, incident.version)
+                command.execute(incident, ctx, rules)
+            except DomainError:
+                if fresh:
+                    raise
+                fresh = True
+                continue
             try:
                 recordings = self.save(incident, self._keyed(key_event, incident_id))
             except IntegrityError:
                 replay = self._replayed(ctx, idempotency_key, key_event)
                 if replay:
                     return replay
-                continue  # a concurrent write won: decide again on the fresh state
+                fresh = True  # a concurrent write won: decide again on the stored state
+                continue
+            self._remember(incident)
             return self._outcome(incident_id, incident.version, recordings)
         raise RuntimeError(f"incident {incident_id} is changing too fast to update")
 
     # -- incidents: reads -------------------------------------------------------------------------
 
     def incident(self, incident_id: UUID) -> Incident:
+        """An incident's current state, read from the store."""
+        return self._load(incident_id, fresh=True)
+
+    def _load(self, incident_id: UUID, *, fresh: bool) -> Incident:
+        if not fresh:
+            with self._cache_lock:
+                cached = self._cache.get(incident_id)
+                if cached is not None:
+                    self._cache.move_to_end(incident_id)
+                    return copy.deepcopy(cached)
         try:
-            incident = self.repository.get(incident_id, projector_func=Incident.project)
-        except (AggregateNotFoundError, LookupError):
-            raise IncidentNotFound(f"no incident {incident_id}") from None
-        assert isinstance(incident, Incident)
-        return incident
+            incident = Incident.project(None, self.events.get(incident_id))
+        except LookupError:  # the id belongs to another kind of record
+            incident = None
+        if incident is None:
+            raise IncidentNotFound(f"no incident {incident_id}")
+        self._remember(incident)
+        return copy.deepcopy(incident)
+
+    def _remember(self, incident: Incident) -> None:
+        with self._cache_lock:
+            self._cache[incident.id] = incident
+            self._cache.move_to_end(incident.id)
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
 
     def incident_at_version(self, incident_id: UUID, version: int) -> Incident:
         try:
@@ -250,11 +299,20 @@ class ServiceDesk(Application[UUID]):
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _next_number(self) -> int:
-        if self._last_number is None:
-            last = list(self.events.get(INCIDENT_NUMBERS, desc=True, limit=1))
-            self._last_number = last[0].originator_version if last else 0
-        return self._last_number + 1
+    def _allocate_number(self) -> int:
+        """A proposed number; the store arbitrates. A number claimed by a command that then
+        fails is not reused, so numbers may have (rare) gaps."""
+        if not self._numbers_synced:
+            self.numbers.skip_past(self._stored_last_number())
+            self._numbers_synced = True
+        return self.numbers.claim()
+
+    def _resync_numbers(self) -> None:
+        self.numbers.skip_past(self._stored_last_number())
+
+    def _stored_last_number(self) -> int:
+        last = list(self.events.get(INCIDENT_NUMBERS, desc=True, limit=1))
+        return last[0].originator_version if last else 0
 
     def _idempotency(
         self, ctx: Context, key: str | None, operation: str, target: UUID | None, command: Any

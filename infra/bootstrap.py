@@ -12,6 +12,7 @@ from domain.actors import SYSTEM
 from domain.context import Context
 from domain.service_desk import ServiceDesk
 from infra.clock import utcnow
+from infra.numbers import SQLiteNumberSource
 from infra.settings import Settings
 from infra.tokens import TokenStore
 from projections import PROJECTIONS
@@ -27,7 +28,6 @@ def event_store_env(settings: Settings) -> dict[str, str]:
         "SQLITE_DBNAME": str(settings.events_db),
         "SQLITE_LOCK_TIMEOUT": "30",
         "MAPPER_TOPIC": "infra.serialisation:TypedMapper",
-        "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
     }
 
 
@@ -56,7 +56,12 @@ class Services:
 
 def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    desk = ServiceDesk(event_store_env(settings), reopen_window=settings.reopen_window)
+    desk = ServiceDesk(
+        event_store_env(settings),
+        reopen_window=settings.reopen_window,
+        numbers=SQLiteNumberSource(settings.data_dir / "numbers.db"),
+        cache_size=settings.aggregate_cache_size,
+    )
     views = SQLiteViewStore(settings.views_db)
     runner = ProjectionRunner(desk.recorder, desk.mapper, views, PROJECTIONS)
     desk.after_commit = runner.wake

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -38,33 +38,29 @@ def main() -> None:
 @data_dir_option
 @click.option("--host", default=None, help="[default: 127.0.0.1]")
 @click.option("--port", type=int, default=None, help="[default: 8000]")
+@click.option("--workers", type=int, default=None, help="API processes [default: 1]")
 @click.option("--access-log/--no-access-log", default=False, help="log every request")
-def serve(data_dir: Path | None, host: str | None, port: int | None, access_log: bool) -> None:
-    """Run the API with the embedded event store and projections (SQLite, one process)."""
+def serve(
+    data_dir: Path | None, host: str | None, port: int | None, workers: int | None, access_log: bool
+) -> None:
+    """Run the API with the embedded event store and projections (SQLite)."""
     import uvicorn
 
-    from api.app import create_app
-    from infra.bootstrap import build
-
-    settings = _settings(data_dir, host=host, port=port)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
-    )
-    services = build(settings)
+    settings = _settings(data_dir, host=host, port=port, workers=workers)
+    # Worker processes read their settings from the environment, like any deployment would.
+    os.environ["ITSM_DATA_DIR"] = str(settings.data_dir.resolve())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     click.echo(f"event store: {settings.events_db}", err=True)
-    click.echo("catching up projections...", err=True)
-    services.start()
     click.echo(f"API on http://{settings.host}:{settings.port}  (docs: /docs)", err=True)
-    try:
-        uvicorn.run(
-            create_app(services),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=access_log,
-        )
-    finally:
-        services.close()
+    uvicorn.run(
+        "api.main:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=access_log,
+    )
 
 
 @main.group()

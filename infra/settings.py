@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("var"), description="where the SQLite files live")
     host: str = "127.0.0.1"
     port: int = 8000
+    #: API worker processes. Each follows the store with its own projection runner; the store
+    #: and the view store arbitrate between them, so any number is safe.
+    workers: int = Field(default=1, ge=1, le=64)
     #: How long a caller may confirm or reopen a resolved incident (ISO 8601 duration or seconds).
     reopen_window: timedelta = timedelta(days=5)
     #: How long a write waits for its projections before answering (read-your-writes).

@@ -12,6 +12,7 @@ import hmac
 import secrets
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,9 +30,12 @@ class IssuedToken:
 
 
 class TokenStore:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, cache_seconds: float = 30.0) -> None:
         self.path = str(path)
         self._local = threading.local()
+        #: Verified tokens, so that a request costs no database read; bounded staleness.
+        self.cache_seconds = cache_seconds
+        self._verified: dict[str, tuple[float, Actor]] = {}
         self._conn().execute(
             "CREATE TABLE IF NOT EXISTS api_tokens ("
             " token_id TEXT PRIMARY KEY, secret_sha256 BLOB NOT NULL,"
@@ -58,6 +62,17 @@ class TokenStore:
 
     def verify(self, token: str) -> Actor | None:
         """The actor a token speaks for, or None if it is not a valid token."""
+        cached = self._verified.get(token)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        actor = self._lookup(token)
+        if actor is not None:
+            if len(self._verified) >= 10_000:
+                self._verified.clear()
+            self._verified[token] = (time.monotonic() + self.cache_seconds, actor)
+        return actor
+
+    def _lookup(self, token: str) -> Actor | None:
         prefix, _, rest = token.partition("_")
         token_id, _, secret = rest.partition("_")
         if prefix != PREFIX or not token_id or not secret:

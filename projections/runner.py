@@ -9,6 +9,7 @@ written by other processes are picked up too.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -47,6 +48,7 @@ class ProjectionRunner:
         self._stopping = threading.Event()
         self._reached = threading.Condition()
         self._position = 0
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._thread: threading.Thread | None = None
         store.ensure(self.projections)
 
@@ -133,9 +135,29 @@ class ProjectionRunner:
 
     def _advance(self, position: int) -> None:
         with self._reached:
-            if position > self._position:
-                self._position = position
-                self._reached.notify_all()
+            if position <= self._position:
+                return
+            self._position = position
+            self._reached.notify_all()
+            due = [w for w in self._waiters if w[0] <= position]
+            self._waiters = [w for w in self._waiters if w[0] > position]
+        for _, loop, future in due:
+            loop.call_soon_threadsafe(_settle, future)
+
+    async def reached(self, position: int, timeout: float) -> bool:
+        """Wait, without holding a thread, until every projection has folded `position`."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._reached:
+            if self._position >= position:
+                return True
+            self._waiters.append((position, loop, future))
+        self.wake()
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return False
+        return True
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """Block until every projection has folded `position` (read-your-writes)."""
@@ -148,3 +170,8 @@ class ProjectionRunner:
                     return False
                 self._reached.wait(remaining)
         return True
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
