@@ -14,7 +14,7 @@ import copy
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -27,7 +27,7 @@ from domain.commands import IncidentCommand, LogIncident, Rules
 from domain.context import Context
 from domain.errors import DomainError, IdempotencyKeyReused, IncidentNotFound, VersionConflict
 from domain.events import DomainEvent
-from domain.incident import Incident
+from domain.incident import Incident, Logged
 from domain.priority import DEFAULT_CELLS, Cells, PriorityMatrix
 from domain.records import (
     INCIDENT_NUMBERS,
@@ -188,7 +188,7 @@ class ServiceDesk(Application[UUID]):
                     self._cache.move_to_end(incident_id)
                     return copy.deepcopy(cached)
         try:
-            incident = Incident.project(None, self.events.get(incident_id))
+            incident = Incident.project(None, self._stored(incident_id))
         except LookupError:  # the id belongs to another kind of record
             incident = None
         if incident is None:
@@ -229,10 +229,14 @@ class ServiceDesk(Application[UUID]):
             raise IncidentNotFound(f"{ref!r} is neither an incident id nor a number") from None
 
     def history(self, incident_id: UUID) -> Sequence[DomainEvent]:
-        events = list(self.events.get(incident_id))
-        if not events or not isinstance(events[0], DomainEvent):
+        events = list(self._stored(incident_id))
+        if not events or not isinstance(events[0], Logged):
             raise IncidentNotFound(f"no incident {incident_id}")
-        return events  # type: ignore[return-value]
+        return events
+
+    def _stored(self, originator_id: UUID) -> Iterator[DomainEvent]:
+        """A record's events as stored (every event this service stores is a DomainEvent)."""
+        return self.events.get(originator_id)  # type: ignore[return-value]
 
     # -- the priority matrix --------------------------------------------------------------------
 

@@ -69,13 +69,14 @@ from domain.incident import (
 from domain.priority import DEFAULT_CELLS, Impact, PriorityMatrix, Urgency
 from tests.conftest import AGENT, CALLER, MANAGER, T0
 
-WINDOW = timedelta(hours=24)
-MATRIX = PriorityMatrix.define(
-    Context(actor=MANAGER, at=T0, correlation_id=uuid4()), DEFAULT_CELLS
-)
+WINDOW = timedelta(hours=48)
+MATRIX = PriorityMatrix.define(Context(actor=MANAGER, at=T0, correlation_id=uuid4()), DEFAULT_CELLS)
 
 OPEN = frozenset({"logged", "assigned", "in_progress", "on_hold"})
 NOT_FINISHED = OPEN | {"resolved"}
+FINISHED = frozenset({"closed", "cancelled"})
+#: Actions tried on a closed or cancelled incident before a run stops acting on it.
+TRIES_AFTER_THE_END = 3
 
 RESOLVER = Actor(id="andi.wijaya", role=Role.RESOLVER)
 OTHER_REQUESTER = Actor(id="rina.kartika", role=Role.REQUESTER)
@@ -84,8 +85,8 @@ groups = st.sampled_from(["service-desk", "network", "library-systems"])
 agents = st.sampled_from([None, "siti.rahma", "andi.wijaya"])
 workers = st.sampled_from([AGENT, RESOLVER, MANAGER])
 anyone = st.sampled_from([AGENT, CALLER, OTHER_REQUESTER, MANAGER])
-# whole hours, so that the exact end of the reopen window is reachable
-elapsed = st.integers(min_value=0, max_value=30).map(lambda h: timedelta(hours=h))
+# the time before each action: mostly short; longer spells pass in `time_passes`
+elapsed = st.sampled_from([0, 0, 1, 60, 360]).map(lambda minutes: timedelta(minutes=minutes))
 impacts = st.sampled_from(list(Impact))
 urgencies = st.sampled_from(list(Urgency))
 
@@ -121,6 +122,9 @@ class Model:
         return actor.role is not Role.REQUESTER or actor.id == self.caller
 
 
+going = precondition(lambda machine: machine.still_going())
+
+
 class IncidentLifecycle(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -128,9 +132,17 @@ class IncidentLifecycle(RuleBasedStateMachine):
         self.model = Model()
         self.incident: Incident
         self.history: list[DomainEvent] = []
+        self.tries_after_the_end = 0
 
-    @initialize(impact=impacts, urgency=urgencies)
-    def log(self, impact: Impact, urgency: Urgency) -> None:
+    def still_going(self) -> bool:
+        """False once a closed or cancelled incident has had a few tries: it stays finished
+        (checked), so the rest of the run only lets time pass."""
+        return self.tries_after_the_end < TRIES_AFTER_THE_END
+
+    @initialize(impact=impacts, urgency=urgencies, progress=st.integers(0, 3))
+    def log(self, impact: Impact, urgency: Urgency, progress: int) -> None:
+        """Log the incident, then take it some way along the usual path (checked like any step),
+        so that runs start all over the lifecycle."""
         ctx = self.context(AGENT)
         self.incident = Incident.log(
             ctx,
@@ -150,8 +162,16 @@ class IncidentLifecycle(RuleBasedStateMachine):
         events = self.incident.collect_events()
         assert [type(e) for e in events] == [Logged]
         self.history.extend(events)
+        usual_path = [
+            lambda: self.assign(timedelta(hours=1), "service-desk", None),
+            lambda: self.start_work(timedelta(hours=1), AGENT),
+            lambda: self.resolve(timedelta(hours=1), ResolutionCode.FIXED),
+        ]
+        for step in usual_path[:progress]:
+            step()
+        assert self.model.state == ["logged", "assigned", "in_progress", "resolved"][progress]
 
-    # -- helpers ------------------------------------------------------------------------------------
+    # -- helpers -----------------------------------------------------------------------------------
 
     def context(self, actor: Actor) -> Context:
         return Context(actor=actor, at=self.now, correlation_id=uuid4())
@@ -167,6 +187,8 @@ class IncidentLifecycle(RuleBasedStateMachine):
     ) -> bool:
         """Run one action; True if it was (rightly) accepted, so the caller updates the model."""
         self.now += wait
+        if self.model.state in FINISHED:
+            self.tries_after_the_end += 1
         ctx = self.context(actor)
         before = live_state(self.incident)
         if expected_error is not None:
@@ -193,8 +215,9 @@ class IncidentLifecycle(RuleBasedStateMachine):
         self.model.version += 1
         return True
 
-    # -- rules --------------------------------------------------------------------------------------
+    # -- rules -------------------------------------------------------------------------------------
 
+    @going
     @rule(wait=elapsed, group=groups, agent=agents)
     def assign(self, wait: timedelta, group: str, agent: str | None) -> None:
         m = self.model
@@ -212,6 +235,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
                 m.state = "assigned"
             m.group, m.agent = group, agent
 
+    @going
     @rule(wait=elapsed, actor=workers)
     def start_work(self, wait: timedelta, actor: Actor) -> None:
         m = self.model
@@ -226,6 +250,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         ):
             m.state, m.agent = "in_progress", agent
 
+    @going
     @rule(wait=elapsed, reason=st.sampled_from(list(HoldReason)))
     def put_on_hold(self, wait: timedelta, reason: HoldReason) -> None:
         m = self.model
@@ -238,12 +263,14 @@ class IncidentLifecycle(RuleBasedStateMachine):
         ):
             m.state, m.hold_reason = "on_hold", reason
 
+    @going
     @rule(wait=elapsed)
     def resume(self, wait: timedelta) -> None:
         m = self.model
         if self.attempt(wait, AGENT, self.incident.resume, m.refuse({"on_hold"}), Resumed):
             m.state, m.hold_reason = "in_progress", None
 
+    @going
     @rule(wait=elapsed, actor=anyone, public=st.booleans())
     def add_note(self, wait: timedelta, actor: Actor, public: bool) -> None:
         def act(ctx: Context) -> None:
@@ -255,6 +282,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         expected = CommentAdded if public else WorkNoteAdded
         self.attempt(wait, actor, act, self.model.refuse(NOT_FINISHED), expected)
 
+    @going
     @rule(wait=elapsed, impact=impacts, urgency=urgencies)
     def reprioritise(self, wait: timedelta, impact: Impact, urgency: Urgency) -> None:
         m = self.model
@@ -278,6 +306,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         ):
             m.impact, m.urgency = impact, urgency
 
+    @going
     @rule(wait=elapsed, group=groups)
     def escalate_functionally(self, wait: timedelta, group: str) -> None:
         m = self.model
@@ -294,6 +323,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
                 m.state = "assigned"
             m.group, m.agent = group, None
 
+    @going
     @rule(wait=elapsed)
     def escalate_hierarchically(self, wait: timedelta) -> None:
         m = self.model
@@ -306,6 +336,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         if self.attempt(wait, AGENT, act, m.refuse(OPEN), Escalated, to_manager=MANAGER.id):
             m.escalation_level += 1
 
+    @going
     @rule(wait=elapsed, manager=st.sampled_from([MANAGER.id, "kepala.dinas"]))
     def declare_major(self, wait: timedelta, manager: str) -> None:
         m = self.model
@@ -317,6 +348,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         if self.attempt(wait, MANAGER, act, error, MajorIncidentDeclared, manager=manager):
             m.major_manager = manager
 
+    @going
     @rule(wait=elapsed)
     def stand_down_major(self, wait: timedelta) -> None:
         m = self.model
@@ -328,6 +360,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         if self.attempt(wait, MANAGER, act, error, MajorIncidentStoodDown):
             m.major_manager = None
 
+    @going
     @rule(wait=elapsed, code=st.sampled_from(list(ResolutionCode)))
     def resolve(self, wait: timedelta, code: ResolutionCode) -> None:
         m = self.model
@@ -340,6 +373,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         if self.attempt(wait, AGENT, act, error, Resolved, code=code, reopen_until=until):
             m.state, m.hold_reason, m.reopen_until = "resolved", None, until
 
+    @going
     @rule(wait=elapsed, actor=anyone)
     def confirm(self, wait: timedelta, actor: Actor) -> None:
         m = self.model
@@ -354,6 +388,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         ):
             m.state = "closed"
 
+    @going
     @rule(wait=elapsed, actor=anyone)
     def reopen(self, wait: timedelta, actor: Actor) -> None:
         m = self.model
@@ -371,6 +406,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
             m.state = "in_progress" if m.agent else "assigned"
             m.reopen_until, m.reopen_count = None, m.reopen_count + 1
 
+    @going
     @rule(wait=elapsed)
     def close(self, wait: timedelta) -> None:
         m = self.model
@@ -382,6 +418,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         ):
             m.state = "closed"
 
+    @going
     @rule(wait=elapsed, duplicate=st.booleans())
     def cancel(self, wait: timedelta, duplicate: bool) -> None:
         m = self.model
@@ -396,7 +433,31 @@ class IncidentLifecycle(RuleBasedStateMachine):
         ):
             m.state = "cancelled"
 
-    # -- invariants ---------------------------------------------------------------------------------
+    # -- time --------------------------------------------------------------------------------------
+
+    @rule(hours=st.integers(min_value=1, max_value=72))
+    def time_passes(self, hours: int) -> None:
+        self.now += timedelta(hours=hours)
+
+    @precondition(lambda self: self.model.reopen_until is not None)
+    @rule(
+        offset=st.sampled_from([-1, 0, 1]),
+        then=st.sampled_from(["nothing", "reopen", "close", "confirm"]),
+        actor=anyone,
+    )
+    def at_the_end_of_the_reopen_window(self, offset: int, then: str, actor: Actor) -> None:
+        """Go to a second before, exactly at, or a second after the end of the reopen window (if
+        that is still ahead), and maybe act there and then."""
+        assert self.model.reopen_until is not None
+        self.now = max(self.now, self.model.reopen_until + timedelta(seconds=offset))
+        if then == "reopen":
+            self.reopen(timedelta(0), actor)
+        elif then == "close":
+            self.close(timedelta(0))
+        elif then == "confirm":
+            self.confirm(timedelta(0), actor)
+
+    # -- invariants --------------------------------------------------------------------------------
 
     @invariant()
     def agrees_with_the_model(self) -> None:
@@ -414,9 +475,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
 
     @invariant()
     def versions_are_consecutive_from_one(self) -> None:
-        assert [e.originator_version for e in self.history] == list(
-            range(1, len(self.history) + 1)
-        )
+        assert [e.originator_version for e in self.history] == list(range(1, len(self.history) + 1))
         assert self.incident.version == len(self.history)
 
     @precondition(lambda self: self.model.state in {"closed", "cancelled"})
@@ -430,6 +489,6 @@ def live_state(incident: Incident) -> dict[str, Any]:
 
 
 IncidentLifecycle.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=30, deadline=None
+    max_examples=300, stateful_step_count=30, deadline=None
 )
 TestIncidentLifecycle = IncidentLifecycle.TestCase
