@@ -32,6 +32,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.VersionConflict: 412,
     errors.InvalidRule: 422,
     errors.IdempotencyKeyReused: 422,
+    errors.DuplicateOfItself: 422,
 }
 
 TITLES: dict[str, str] = {
@@ -51,6 +52,7 @@ TITLES: dict[str, str] = {
     "version-conflict": "The record has changed since you read it",
     "invalid-rule": "Invalid rule",
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
+    "duplicate-of-itself": "An incident cannot duplicate itself",
     "invalid-input": "The request is not valid",
     "unauthenticated": "A valid bearer token is required",
     "forbidden": "Your role may not do this",

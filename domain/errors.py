@@ -78,6 +78,10 @@ class NotTheCaller(DomainError):
     code = "not-the-caller"
 
 
+class DuplicateOfItself(DomainError):
+    code = "duplicate-of-itself"
+
+
 class VersionConflict(DomainError):
     """The client's expected version (If-Match) is not the current one."""
 

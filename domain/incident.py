@@ -25,6 +25,7 @@ from domain.errors import (
     AlreadyAMajorIncident,
     AssignmentUnchanged,
     ConfirmationWindowOpen,
+    DuplicateOfItself,
     EscalationTargetUnchanged,
     IllegalTransition,
     IncidentAlreadyClosed,
@@ -239,11 +240,15 @@ def transition(
         case Logged():
             return IncidentState.LOGGED
         case Assigned() if state is IncidentState.LOGGED or (
-            state is IncidentState.IN_PROGRESS and event.group != group
+            # work in progress belongs to an agent of its group: a new group, or no agent,
+            # puts it back in the group's queue
+            state is IncidentState.IN_PROGRESS and (event.group != group or event.agent is None)
         ):
             return IncidentState.ASSIGNED
-        case WorkStarted() | Resumed():
+        case WorkStarted():
             return IncidentState.IN_PROGRESS
+        case Resumed():
+            return IncidentState.IN_PROGRESS if agent else IncidentState.ASSIGNED
         case PutOnHold():
             return IncidentState.ON_HOLD
         case Escalated(kind=EscalationKind.FUNCTIONAL) if state is not IncidentState.ON_HOLD:
@@ -442,12 +447,15 @@ class Incident(Aggregate):
         note: str | None = None,
     ) -> None:
         self._require_open("cancel")
+        if duplicate_of == self.id:
+            raise DuplicateOfItself("an incident cannot duplicate itself")
         self._record(
             Cancelled(**self._envelope(ctx), reason=reason, duplicate_of=duplicate_of, note=note)
         )
 
     def _apply(self, event: DomainEvent) -> None:
-        assert isinstance(event, IncidentEvent)
+        if not isinstance(event, IncidentEvent):
+            raise LookupError(f"{event.type_name} is not an incident event")
         before = (
             getattr(self, "state", None),
             getattr(self, "group", None),
@@ -544,6 +552,10 @@ class Incident(Aggregate):
         self.reopen_until = None
         self.reopen_count += 1
 
-    @applies(Closed, Cancelled)
-    def _finished(self, e: IncidentEvent) -> None:
+    @applies(Closed)
+    def _closed(self, e: Closed) -> None:
         pass  # the lifecycle state is all that changes
+
+    @applies(Cancelled)
+    def _cancelled(self, e: Cancelled) -> None:
+        self.hold_reason = None

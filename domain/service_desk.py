@@ -15,6 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -73,6 +74,7 @@ class ServiceDesk(Application[UUID]):
         reopen_window: timedelta,
         numbers: NumberSource,
         cache_size: int = 10_000,
+        write_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         super().__init__(env)
         self.reopen_window = reopen_window
@@ -83,6 +85,8 @@ class ServiceDesk(Application[UUID]):
         self._matrix: tuple[float, PriorityMatrix] | None = None
         self._clock = time.monotonic
         self.numbers = numbers
+        #: Held around each write to the store; shared with other processes where they exist.
+        self.write_lock = write_lock or threading.Lock()
         self._numbers_synced = False
         #: Called after each commit, e.g. to wake the projections that follow the store.
         self.after_commit: Callable[[], None] | None = None
@@ -293,7 +297,8 @@ class ServiceDesk(Application[UUID]):
             elif obj is not None:
                 batch.events.extend(obj.collect_events())
                 batch.aggregates[obj.id] = obj
-        recordings = self._record(batch)
+        with self.write_lock:
+            recordings = self._record(batch)
         self._notify(recordings)
         return recordings
 

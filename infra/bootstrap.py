@@ -12,6 +12,7 @@ from domain.actors import SYSTEM
 from domain.context import Context
 from domain.service_desk import ServiceDesk
 from infra.clock import utcnow
+from infra.locks import InterProcessLock
 from infra.numbers import SQLiteNumberSource
 from infra.settings import Settings
 from infra.tokens import TokenStore
@@ -60,9 +61,10 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
         event_store_env(settings),
         reopen_window=settings.reopen_window,
         numbers=SQLiteNumberSource(settings.data_dir / "numbers.db"),
+        write_lock=InterProcessLock(settings.data_dir / "events.lock"),
         cache_size=settings.aggregate_cache_size,
     )
-    views = SQLiteViewStore(settings.views_db)
+    views = SQLiteViewStore(settings.views_db, InterProcessLock(settings.data_dir / "views.lock"))
     runner = ProjectionRunner(desk.recorder, desk.mapper, views, PROJECTIONS)
     desk.after_commit = runner.wake
     services = Services(settings, desk, views, runner, TokenStore(settings.auth_db), clock)

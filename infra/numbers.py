@@ -13,11 +13,14 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from infra.locks import InterProcessLock
+
 
 class SQLiteNumberSource:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self._local = threading.local()
+        self._lock = InterProcessLock(f"{self.path}.lock")
         self._conn().execute(
             "CREATE TABLE IF NOT EXISTS claimed_numbers (number INTEGER PRIMARY KEY AUTOINCREMENT)"
         )
@@ -32,7 +35,8 @@ class SQLiteNumberSource:
         return conn
 
     def claim(self) -> int:
-        cursor = self._conn().execute("INSERT INTO claimed_numbers DEFAULT VALUES")
+        with self._lock:
+            cursor = self._conn().execute("INSERT INTO claimed_numbers DEFAULT VALUES")
         number = cursor.lastrowid
         assert number is not None
         return number

@@ -1,4 +1,5 @@
-"""Stored form of events: the permanent type name as the topic, and compact JSON as the state.
+"""Stored form of events: the permanent type name as the topic, and compact JSON as the state
+(compressed and encrypted first when the library's COMPRESSOR_TOPIC / CIPHER_TOPIC are set).
 
 Pydantic's own (Rust) JSON encoder and parser do the work, so an event is encoded and decoded in
 one call each, and the stored bytes are exactly the event's JSON Schema shape.
@@ -20,15 +21,25 @@ class TypedMapper(Mapper[UUID]):
 
     def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
         assert isinstance(domain_event, DomainEvent)
+        state = encode(domain_event)
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
             topic=domain_event.type_name,
-            state=encode(domain_event),
+            state=state,
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        return decode(stored_event.topic, stored_event.state)
+        state = stored_event.state
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        return decode(stored_event.topic, state)
 
 
 def encode(event: DomainEvent) -> bytes:

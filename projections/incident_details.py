@@ -148,7 +148,7 @@ def _cancelled(row: Row, ev: e.Cancelled) -> Row:
         duplicate_of=str(ev.duplicate_of) if ev.duplicate_of else None,
         note=ev.note,
     )
-    return _touched(row, ev, cancellation=cancellation)
+    return _touched(row, ev, hold_reason=None, cancellation=cancellation)
 
 
 incident_details = Projection(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +76,13 @@ class ViewTransaction:
 class SQLiteViewStore:
     """Projection rows and positions in one SQLite database file (WAL, one writer)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(
+        self, path: Path | str, write_lock: AbstractContextManager[Any] | None = None
+    ) -> None:
         self.path = str(path)
         self._writer = self._connect()
-        self._write_lock = threading.Lock()
+        #: Serialises writers: this process's threads, and other processes if the lock is shared.
+        self._write_lock = write_lock or threading.Lock()
         self._readers = threading.local()
 
     def _connect(self) -> sqlite3.Connection:

@@ -231,7 +231,9 @@ class IncidentLifecycle(RuleBasedStateMachine):
         if self.attempt(wait, AGENT, act, error, Assigned, group=group, agent=agent):
             # assignment puts a logged incident in a queue; a move to another group puts work in
             # progress back in the queue; otherwise the incident stays where it is
-            if m.state == "logged" or (m.state == "in_progress" and group != m.group):
+            if m.state == "logged" or (
+                m.state == "in_progress" and (group != m.group or agent is None)
+            ):
                 m.state = "assigned"
             m.group, m.agent = group, agent
 
@@ -268,7 +270,8 @@ class IncidentLifecycle(RuleBasedStateMachine):
     def resume(self, wait: timedelta) -> None:
         m = self.model
         if self.attempt(wait, AGENT, self.incident.resume, m.refuse({"on_hold"}), Resumed):
-            m.state, m.hold_reason = "in_progress", None
+            # work in progress always has an agent: without one it goes back to the queue
+            m.state, m.hold_reason = ("in_progress" if m.agent else "assigned"), None
 
     @going
     @rule(wait=elapsed, actor=anyone, public=st.booleans())
@@ -431,7 +434,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         if self.attempt(
             wait, AGENT, act, m.refuse(OPEN), Cancelled, reason=reason, duplicate_of=original
         ):
-            m.state = "cancelled"
+            m.state, m.hold_reason = "cancelled", None
 
     # -- time --------------------------------------------------------------------------------------
 
