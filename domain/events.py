@@ -1,18 +1,17 @@
 """The base of every domain event, and the registry of permanent stored type names.
 
 An event is a past-tense business fact. It names its aggregate (originator id and version), when
-it happened (UTC, passed in by the caller: the domain never reads a clock), who did it, and the
+it happened (UTC, from the command's Context: the domain never reads a clock), who did it, and the
 correlation id of the request or stream message that caused it. Each concrete event class declares
 `type_name`, the name it is stored under for ever: renaming the class never orphans history.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from domain.actors import Actor
 
@@ -29,11 +28,6 @@ class DomainEvent(BaseModel):
     timestamp: AwareDatetime
     actor: Actor
     correlation_id: UUID
-
-    @field_validator("timestamp")
-    @classmethod
-    def _in_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -3,8 +3,10 @@
 A projection answers one question (`incident_details`, `open_work_by_group`). For each event it
 names the row the event touches (`key`), and folds the event into that row (`fold`), returning
 the new row or None to remove it. It never reads anything else, so replaying history from zero
-rebuilds exactly the live view. Events it does not know leave rows alone; the position still
-advances past them.
+rebuilds exactly the live view. The runner hands a fold a row that it owns for the batch (freshly
+loaded, or made by an earlier fold in the same batch), so a fold may change it in place and
+return it: that saves copying every row for every event, and nothing else can see it. Events it
+does not know leave rows alone; the position still advances past them.
 """
 
 from __future__ import annotations

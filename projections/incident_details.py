@@ -13,14 +13,11 @@ from projections.base import Column, Projection, Row, at, by
 
 
 def _touched(row: Row, event: e.IncidentEvent, **changes: Any) -> Row:
-    state = e.transition(e.IncidentState(row["state"]), row["group"], row["agent"], event)
-    return {
-        **row,
-        **changes,
-        "state": state.value,
-        "version": event.originator_version,
-        "updated_at": at(event),
-    }
+    row["state"] = e.transition(e.IncidentState(row["state"]), row["group"], row["agent"], event)
+    row.update(changes)
+    row["version"] = event.originator_version
+    row["updated_at"] = at(event)
+    return row
 
 
 def _entry(event: e.IncidentEvent, **fields: Any) -> dict[str, Any]:
@@ -37,12 +34,12 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "service": ev.service,
         "configuration_item": ev.configuration_item,
         "caller": ev.caller,
-        "channel": ev.channel.value,
-        "impact": ev.impact.value,
-        "urgency": ev.urgency.value,
+        "channel": ev.channel,
+        "impact": ev.impact,
+        "urgency": ev.urgency,
         "priority": ev.priority,
         "matrix_version": ev.matrix_version,
-        "state": e.IncidentState.LOGGED.value,
+        "state": e.IncidentState.LOGGED,
         "group": None,
         "agent": None,
         "hold_reason": None,
@@ -71,29 +68,33 @@ def _work_started(row: Row, ev: e.WorkStarted) -> Row:
 
 
 def _put_on_hold(row: Row, ev: e.PutOnHold) -> Row:
-    notes = row["work_notes"] + ([_entry(ev, text=ev.note)] if ev.note else [])
-    return _touched(row, ev, hold_reason=ev.reason.value, work_notes=notes)
+    if ev.note:
+        row["work_notes"].append(_entry(ev, text=ev.note))
+    return _touched(row, ev, hold_reason=ev.reason)
 
 
 def _resumed(row: Row, ev: e.Resumed) -> Row:
-    notes = row["work_notes"] + ([_entry(ev, text=ev.note)] if ev.note else [])
-    return _touched(row, ev, hold_reason=None, work_notes=notes)
+    if ev.note:
+        row["work_notes"].append(_entry(ev, text=ev.note))
+    return _touched(row, ev, hold_reason=None)
 
 
 def _work_note(row: Row, ev: e.WorkNoteAdded) -> Row:
-    return _touched(row, ev, work_notes=[*row["work_notes"], _entry(ev, text=ev.text)])
+    row["work_notes"].append(_entry(ev, text=ev.text))
+    return _touched(row, ev)
 
 
 def _comment(row: Row, ev: e.CommentAdded) -> Row:
-    return _touched(row, ev, comments=[*row["comments"], _entry(ev, text=ev.text)])
+    row["comments"].append(_entry(ev, text=ev.text))
+    return _touched(row, ev)
 
 
 def _reprioritised(row: Row, ev: e.Reprioritised) -> Row:
     return _touched(
         row,
         ev,
-        impact=ev.impact.value,
-        urgency=ev.urgency.value,
+        impact=ev.impact,
+        urgency=ev.urgency,
         priority=ev.priority,
         matrix_version=ev.matrix_version,
     )
@@ -101,14 +102,12 @@ def _reprioritised(row: Row, ev: e.Reprioritised) -> Row:
 
 def _escalated(row: Row, ev: e.Escalated) -> Row:
     entry = _entry(
-        ev, kind=ev.kind.value, reason=ev.reason, to_group=ev.to_group, to_manager=ev.to_manager
+        ev, kind=ev.kind, reason=ev.reason, to_group=ev.to_group, to_manager=ev.to_manager
     )
-    changes: dict[str, Any] = {"escalations": [*row["escalations"], entry]}
+    row["escalations"].append(entry)
     if ev.kind is e.EscalationKind.FUNCTIONAL:
-        changes.update(group=ev.to_group, agent=None)
-    else:
-        changes["escalation_level"] = row["escalation_level"] + 1
-    return _touched(row, ev, **changes)
+        return _touched(row, ev, group=ev.to_group, agent=None)
+    return _touched(row, ev, escalation_level=row["escalation_level"] + 1)
 
 
 def _declared_major(row: Row, ev: e.MajorIncidentDeclared) -> Row:
@@ -117,34 +116,28 @@ def _declared_major(row: Row, ev: e.MajorIncidentDeclared) -> Row:
 
 
 def _stood_down_major(row: Row, ev: e.MajorIncidentStoodDown) -> Row:
-    major = {**row["major_incident"], "stood_down": _entry(ev, reason=ev.reason)}
-    return _touched(row, ev, major_incident=major)
+    row["major_incident"]["stood_down"] = _entry(ev, reason=ev.reason)
+    return _touched(row, ev)
 
 
 def _resolved(row: Row, ev: e.Resolved) -> Row:
-    resolution = _entry(
-        ev, code=ev.code.value, notes=ev.notes, reopen_until=ev.reopen_until.isoformat()
-    )
+    resolution = _entry(ev, code=ev.code, notes=ev.notes, reopen_until=ev.reopen_until.isoformat())
     return _touched(row, ev, hold_reason=None, resolution=resolution)
 
 
 def _reopened(row: Row, ev: e.Reopened) -> Row:
-    return _touched(
-        row,
-        ev,
-        reopen_count=row["reopen_count"] + 1,
-        comments=[*row["comments"], _entry(ev, text=f"Reopened: {ev.reason}")],
-    )
+    row["comments"].append(_entry(ev, text=f"Reopened: {ev.reason}"))
+    return _touched(row, ev, reopen_count=row["reopen_count"] + 1)
 
 
 def _closed(row: Row, ev: e.Closed) -> Row:
-    return _touched(row, ev, closure=_entry(ev, basis=ev.basis.value))
+    return _touched(row, ev, closure=_entry(ev, basis=ev.basis))
 
 
 def _cancelled(row: Row, ev: e.Cancelled) -> Row:
     cancellation = _entry(
         ev,
-        reason=ev.reason.value,
+        reason=ev.reason,
         duplicate_of=str(ev.duplicate_of) if ev.duplicate_of else None,
         note=ev.note,
     )

@@ -16,7 +16,10 @@ from projections.base import Column, Projection, Row, at
 
 def _after(row: Row, ev: e.IncidentEvent, **changes: Any) -> Row:
     state = e.transition(e.IncidentState(row["state"]), row["group"], row["agent"], ev)
-    return {**row, **changes, "state": state.value, "queued": int(state in e.OPEN_STATES)}
+    row.update(changes)
+    row["state"] = state
+    row["queued"] = int(state in e.OPEN_STATES)
+    return row
 
 
 def _logged(_: Row | None, ev: e.Logged) -> Row:
@@ -29,7 +32,7 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "priority": ev.priority,
         "group": None,
         "agent": None,
-        "state": e.IncidentState.LOGGED.value,
+        "state": e.IncidentState.LOGGED,
         "queued": 1,
         "major": False,
         "logged_at": at(ev),
