@@ -100,3 +100,20 @@ IdempotencyKey = Annotated[
         description="a retry with the same key returns the first answer and changes nothing",
     ),
 ]
+
+IfMatch = Annotated[
+    str | None,
+    Header(description='the ETag you last read, e.g. "3"; a stale one gets 412'),
+]
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version an If-Match header names; None when absent or `*` (any version)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise ApiProblem(
+            422, "invalid-input", f'If-Match must be an ETag such as "3", not {if_match!r}'
+        )
+    return int(tag)

@@ -22,12 +22,14 @@ from api.deps import (
     AGENT_ROLES,
     ContextDep,
     IdempotencyKey,
+    IfMatch,
     ReaderDep,
     ServicesDep,
     allowed,
+    expected_version,
 )
 from api.problems import ApiProblem, problem
-from api.schemas import History, IncidentDetails, IncidentPage
+from api.schemas import History, IncidentDetails, IncidentPage, IncidentSummary
 from domain.actors import Role
 from domain.commands import INCIDENT_COMMANDS, IncidentCommand, LogIncident
 from domain.context import Context
@@ -46,12 +48,7 @@ REQUESTER_ACTIONS = frozenset({"add-comment", "confirm", "reopen"})
 ENVELOPE = frozenset(
     {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}
 )
-SUMMARY_FIELDS = tuple(IncidentPage.model_fields["items"].annotation.__args__[0].model_fields)  # type: ignore[union-attr]
-
-IfMatch = Annotated[
-    str | None,
-    Header(description='the ETag you last read, e.g. "3"; a stale one gets 412'),
-]
+SUMMARY_FIELDS = tuple(IncidentSummary.model_fields)
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -60,17 +57,6 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 def _etag(version: int) -> str:
     return f'"{version}"'
-
-
-def _expected_version(if_match: str | None) -> int | None:
-    if if_match is None or if_match.strip() == "*":
-        return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise ApiProblem(
-            422, "invalid-input", f'If-Match must be an ETag such as "3", not {if_match!r}'
-        )
-    return int(tag)
 
 
 def _row(services: Services, ref: str) -> dict[str, Any]:
@@ -262,7 +248,7 @@ def _run(
         ctx,
         services.desk.find_incident(ref),
         command,
-        expected_version=_expected_version(if_match),
+        expected_version=expected_version(if_match),
         idempotency_key=idempotency_key,
     )
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ContextDep, ReaderDep, ServicesDep, require
+from api.deps import ContextDep, IfMatch, ReaderDep, ServicesDep, expected_version, require
 from api.problems import ApiProblem
 from domain.actors import Role
 from domain.priority import Cells, PriorityMatrix
@@ -47,11 +47,10 @@ def revise_matrix(
     revision: MatrixRevision,
     ctx: ContextDep,
     services: ServicesDep,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> MatrixOut:
     require(ctx.actor, frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "revise the priority matrix")
-    expected = int(if_match.strip('W/"')) if if_match and if_match.strip('W/"').isdigit() else None
     services.desk.revise_priority_matrix(
-        ctx, revision.cells, revision.reason, expected_version=expected
+        ctx, revision.cells, revision.reason, expected_version=expected_version(if_match)
     )
     return _out(services.desk.priority_matrix())
