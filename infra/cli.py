@@ -94,6 +94,23 @@ def create_token(data_dir: Path | None, actor: str, role: str) -> None:
 
 
 @main.group()
+def schemas() -> None:
+    """JSON Schemas of the messages the service publishes."""
+
+
+@schemas.command("export")
+@click.argument(
+    "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/schemas")
+)
+def export_schemas(directory: Path) -> None:
+    """Write the CloudEvents envelope schema and one schema per event type to DIRECTORY."""
+    from infra.schemas import export
+
+    written = export(directory)
+    click.echo(f"wrote {len(written)} schemas under {directory}", err=True)
+
+
+@main.group()
 def projections() -> None:
     """Read models built from the event store."""
 

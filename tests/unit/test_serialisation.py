@@ -1,144 +1,24 @@
 """Every registered event type survives storage: encoded under its permanent type name and decoded
 back to an equal event.
 
-Each event class has an explicit strategy below, so a new event class fails
+Each event class has an explicit strategy in tests/strategies.py, so a new event class fails
 `test_every_registered_event_type_has_a_strategy` until someone says how to build one.
 """
 
 from __future__ import annotations
 
 import re
-import types
-from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any, Union, get_args, get_origin
-from uuid import UUID
 
 import orjson
 import pytest
 from eventsourcing.persistence import JSONTranscoder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import AwareDatetime
-from pydantic.fields import FieldInfo
 
-from domain import incident, priority, records
-from domain.actors import Actor, Role
+from domain import incident
 from domain.events import EVENT_TYPES, DomainEvent, event_class
 from infra.serialisation import TypedMapper, decode, encode
-
-ENVELOPE = ("originator_id", "originator_version", "timestamp", "actor", "correlation_id")
-
-utc_datetimes = st.datetimes(timezones=st.just(UTC))
-actors = st.builds(Actor, id=st.text(min_size=1, max_size=200), role=st.sampled_from(Role))
-cells = st.fixed_dictionaries(
-    {
-        impact: st.fixed_dictionaries({u: st.integers(1, 5) for u in priority.Urgency})
-        for impact in priority.Impact
-    }
-)
-
-
-def _bounds(field: FieldInfo) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for item in field.metadata:
-        for name in ("min_length", "max_length", "ge", "le"):
-            if getattr(item, name, None) is not None:
-                found[name] = getattr(item, name)
-    return found
-
-
-def _value(annotation: Any, bounds: dict[str, Any]) -> st.SearchStrategy[Any]:
-    if annotation is str:
-        return st.text(
-            min_size=bounds.get("min_length", 0), max_size=min(bounds.get("max_length", 60), 60)
-        )
-    if annotation is int:
-        return st.integers(min_value=bounds.get("ge"), max_value=bounds.get("le"))
-    if annotation is UUID:
-        return st.uuids()
-    if annotation in (datetime, AwareDatetime):
-        return utc_datetimes
-    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
-        return st.sampled_from(list(annotation))
-    if annotation == priority.Cells:
-        return cells
-    raise NotImplementedError(f"no strategy for fields of type {annotation!r}: add one")
-
-
-def field_values(field: FieldInfo) -> st.SearchStrategy[Any]:
-    """Values a field accepts, from its annotation and its length and range constraints."""
-    annotation = field.annotation
-    if get_origin(annotation) in (Union, types.UnionType):
-        options = [a for a in get_args(annotation) if a is not type(None)]
-        assert len(options) == 1, annotation
-        return st.none() | _value(options[0], _bounds(field))
-    return _value(annotation, _bounds(field))
-
-
-def events(event_type: type[DomainEvent], **overrides: st.SearchStrategy[Any]) -> Any:
-    """Instances of an event type: the envelope, then every field (optional ones included)."""
-    fields = {
-        name: overrides.get(name, field_values(info))
-        for name, info in event_type.model_fields.items()
-        if name not in ENVELOPE
-    }
-    return st.builds(
-        event_type,
-        originator_id=st.uuids(),
-        originator_version=st.integers(min_value=1, max_value=2**63 - 1),
-        timestamp=utc_datetimes,
-        actor=actors,
-        correlation_id=st.uuids(),
-        **fields,
-    )
-
-
-names = st.text(min_size=1, max_size=60)
-
-STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
-    incident.Logged: events(incident.Logged),
-    incident.Assigned: events(incident.Assigned),
-    incident.WorkStarted: events(incident.WorkStarted),
-    incident.PutOnHold: events(incident.PutOnHold),
-    incident.Resumed: events(incident.Resumed),
-    incident.WorkNoteAdded: events(incident.WorkNoteAdded),
-    incident.CommentAdded: events(incident.CommentAdded),
-    incident.Reprioritised: events(incident.Reprioritised),
-    # the target must fit the kind of escalation
-    incident.Escalated: events(
-        incident.Escalated,
-        kind=st.just(incident.EscalationKind.FUNCTIONAL),
-        to_group=names,
-        to_manager=st.none(),
-    )
-    | events(
-        incident.Escalated,
-        kind=st.just(incident.EscalationKind.HIERARCHICAL),
-        to_group=st.none(),
-        to_manager=names,
-    ),
-    incident.MajorIncidentDeclared: events(incident.MajorIncidentDeclared),
-    incident.MajorIncidentStoodDown: events(incident.MajorIncidentStoodDown),
-    incident.Resolved: events(incident.Resolved),
-    incident.Reopened: events(incident.Reopened),
-    incident.Closed: events(incident.Closed),
-    # a duplicate names the original, and only a duplicate does
-    incident.Cancelled: events(
-        incident.Cancelled,
-        reason=st.just(incident.CancelReason.DUPLICATE),
-        duplicate_of=st.uuids(),
-    )
-    | events(
-        incident.Cancelled,
-        reason=st.just(incident.CancelReason.LOGGED_IN_ERROR),
-        duplicate_of=st.none(),
-    ),
-    priority.MatrixDefined: events(priority.MatrixDefined),
-    priority.MatrixRevised: events(priority.MatrixRevised),
-    records.NumberAllocated: events(records.NumberAllocated),
-    records.IdempotencyKeyRecorded: events(records.IdempotencyKeyRecorded),
-}
+from tests.strategies import STRATEGIES
 
 # as the application builds it (the transcoder is the library's; TypedMapper does its own JSON)
 MAPPER = TypedMapper(transcoder=JSONTranscoder())

@@ -1,0 +1,96 @@
+"""The one message shape on every Kafka topic: a CloudEvents 1.0 JSON envelope (DESIGN.md §5).
+
+    {"specversion": "1.0", "id": "<aggregate id>/<version>", "source": "/itsm",
+     "type": "Incident.Logged", "subject": "<aggregate id>", "time": "2026-03-02T08:30:00Z",
+     "datacontenttype": "application/json", "data": {...the event...},
+     "position": 42, "aggregateversion": 3, "actorid": "siti.rahma", "actorrole": "agent",
+     "correlationid": "<uuid>"}
+
+`type` is the event's permanent stored type name and `data` is the event exactly as the store
+keeps it, so a consumer decodes it with the same classes the service writes with. The extensions
+carry what routing and de-duplication need without parsing `data`: the global position in the
+event store (consumers use it to ignore repeats), the aggregate version, the actor and the
+correlation id. `id` is stable across re-publication, so any reader can de-duplicate by it too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from domain.events import DomainEvent, event_class
+
+SPEC_VERSION = "1.0"
+DEFAULT_SOURCE = "/itsm"
+
+#: The envelope's attributes: the required and optional CloudEvents ones, then our extensions.
+REQUIRED = ("specversion", "id", "source", "type")
+EXTENSIONS = ("position", "aggregateversion", "actorid", "actorrole", "correlationid")
+
+
+class BadMessage(ValueError):
+    """A message that is not a CloudEvent this service can decode; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def envelope(position: int, type_name: str, state: bytes, *, source: str = DEFAULT_SOURCE) -> bytes:
+    """The CloudEvent for one stored event, given its stored JSON (already decrypted).
+
+    The event's JSON goes into `data` as it is, without being decoded to a model and encoded
+    again; only the few envelope fields are read out of it.
+    """
+    event: dict[str, Any] = orjson.loads(state)
+    aggregate_id = event["originator_id"]
+    version = event["originator_version"]
+    actor = event["actor"]
+    return orjson.dumps(
+        {
+            "specversion": SPEC_VERSION,
+            "id": f"{aggregate_id}/{version}",
+            "source": source,
+            "type": type_name,
+            "subject": aggregate_id,
+            "time": event["timestamp"],
+            "datacontenttype": "application/json",
+            "data": orjson.Fragment(state),
+            "position": position,
+            "aggregateversion": version,
+            "actorid": actor["id"],
+            "actorrole": actor["role"],
+            "correlationid": event["correlation_id"],
+        }
+    )
+
+
+def parse(raw: bytes | None) -> tuple[int, DomainEvent]:
+    """The global position and the event a CloudEvent carries; BadMessage says what is wrong."""
+    if raw is None:
+        raise BadMessage("empty message (tombstone)")
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise BadMessage(f"not JSON: {error}") from None
+    if not isinstance(message, dict):
+        raise BadMessage("not a JSON object")
+    missing = [name for name in (*REQUIRED, "data", "position") if name not in message]
+    if missing:
+        raise BadMessage(f"missing CloudEvents attributes: {', '.join(missing)}")
+    if message["specversion"] != SPEC_VERSION:
+        raise BadMessage(f"unsupported specversion {message['specversion']!r}")
+    position = message["position"]
+    if not isinstance(position, int) or isinstance(position, bool) or position < 1:
+        raise BadMessage(f"position must be a positive integer, not {position!r}")
+    type_name = message["type"]
+    try:
+        cls = event_class(str(type_name))
+    except LookupError as error:
+        raise BadMessage(str(error)) from None
+    try:
+        event = cls.model_validate(message["data"])
+    except ValueError as error:
+        raise BadMessage(f"data is not a valid {type_name}: {error}") from None
+    return position, event

@@ -1,0 +1,100 @@
+"""JSON Schemas of what leaves the service: the CloudEvents envelope and each event's `data`.
+
+The files under docs/schemas/ are generated from the code (`itsm schemas export`), and a test
+fails when they drift, so what other systems read is always what the service writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from domain import incident, priority, records  # noqa: F401  (each registers its event types)
+from domain.events import EVENT_TYPES
+from infra.cloudevents import SPEC_VERSION
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+ID_BASE = "urn:itsm:schema:"
+
+_uuid = {"type": "string", "format": "uuid"}
+
+
+def envelope_schema() -> dict[str, Any]:
+    return {
+        "$schema": DRAFT,
+        "$id": ID_BASE + "cloudevent",
+        "title": "ITSM CloudEvent",
+        "description": "CloudEvents 1.0 JSON envelope of every message on the service's topics.",
+        "type": "object",
+        "required": [
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "subject",
+            "time",
+            "datacontenttype",
+            "data",
+            "position",
+            "aggregateversion",
+            "actorid",
+            "actorrole",
+            "correlationid",
+        ],
+        "properties": {
+            "specversion": {"const": SPEC_VERSION},
+            "id": {
+                "type": "string",
+                "description": "<aggregate id>/<aggregate version>: stable when re-published",
+            },
+            "source": {"type": "string", "minLength": 1},
+            "type": {
+                "enum": sorted(EVENT_TYPES),
+                "description": "the event's permanent stored type name; `data` has its schema",
+            },
+            "subject": {**_uuid, "description": "the aggregate id (also the Kafka key)"},
+            "time": {"type": "string", "format": "date-time"},
+            "datacontenttype": {"const": "application/json"},
+            "data": {"type": "object"},
+            "position": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "global position in the event store",
+            },
+            "aggregateversion": {"type": "integer", "minimum": 1},
+            "actorid": {"type": "string", "minLength": 1},
+            "actorrole": {"type": "string"},
+            "correlationid": _uuid,
+        },
+        "additionalProperties": False,
+    }
+
+
+def event_schema(type_name: str) -> dict[str, Any]:
+    schema = EVENT_TYPES[type_name].model_json_schema(mode="serialization")
+    return {"$schema": DRAFT, "$id": ID_BASE + f"event:{type_name}", **schema}
+
+
+def all_schemas() -> dict[str, dict[str, Any]]:
+    """Every schema by its path under the schema directory."""
+    found = {"cloudevent.schema.json": envelope_schema()}
+    for type_name in sorted(EVENT_TYPES):
+        found[f"events/{type_name}.schema.json"] = event_schema(type_name)
+    return found
+
+
+def render(schema: dict[str, Any]) -> bytes:
+    return orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def export(directory: Path) -> list[Path]:
+    """Write every schema under `directory`; the paths written."""
+    written = []
+    for relative, schema in all_schemas().items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(render(schema))
+        written.append(path)
+    return written
