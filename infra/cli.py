@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -91,6 +94,64 @@ def create_token(data_dir: Path | None, actor: str, role: str) -> None:
     click.echo(
         f"token {issued.token_id} for {actor} ({role}); it will not be shown again", err=True
     )
+
+
+kafka_option = click.option(
+    "--kafka",
+    "bootstrap",
+    envvar="ITSM_KAFKA_BOOTSTRAP",
+    required=True,
+    help="Kafka bootstrap servers, e.g. 127.0.0.1:9092 (or ITSM_KAFKA_BOOTSTRAP)",
+)
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, so a long-running command stops cleanly."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _log_to_stderr(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+@main.command()
+@data_dir_option
+@kafka_option
+def relay(data_dir: Path | None, bootstrap: str) -> None:
+    """Publish the event store to Kafka, in order, as CloudEvents (one relay per store)."""
+    from infra.kafka_clients import ensure_topics
+    from infra.kafka_mode import build_relay, topics
+
+    settings = _settings(data_dir)
+    _log_to_stderr(settings.log_level)
+    ensure_topics(bootstrap, topics(settings), settings.kafka_replication)
+    publisher, lock = build_relay(settings, bootstrap)
+    publisher.run(_stop_on_signals(), lock)
+
+
+@main.group()
+def consume() -> None:
+    """Processes fed from Kafka."""
+
+
+@consume.command("projections")
+@data_dir_option
+@kafka_option
+def consume_projections(data_dir: Path | None, bootstrap: str) -> None:
+    """Build the read models from the itsm.events topic (exactly-once effect)."""
+    from infra.kafka_clients import ensure_topics
+    from infra.kafka_mode import build_projection_consumer, topics
+
+    settings = _settings(data_dir)
+    _log_to_stderr(settings.log_level)
+    ensure_topics(bootstrap, topics(settings), settings.kafka_replication)
+    build_projection_consumer(settings, bootstrap).run(_stop_on_signals())
 
 
 @main.group()

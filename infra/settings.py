@@ -26,6 +26,15 @@ class Settings(BaseSettings):
     aggregate_cache_size: int = 10_000
     log_level: str = "info"
 
+    #: Kafka mode: the broker(s) to publish the event store to and feed projections from.
+    kafka_bootstrap: str | None = None
+    #: The topic every domain event is published to, and how it is created.
+    kafka_topic: str = "itsm.events"
+    kafka_partitions: int = Field(default=6, ge=1)
+    kafka_replication: int = Field(default=1, ge=1)
+    #: The CloudEvents `source` of every published event.
+    event_source: str = "/itsm"
+
     @property
     def events_db(self) -> Path:
         return self.data_dir / "events.db"

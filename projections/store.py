@@ -2,8 +2,9 @@
 
 Each projection has a table `view_<name>` with the row as JSON plus the indexed columns it
 declares, and one row in `projection_positions` saying how far into the event store it has
-folded. Rows and position change in one transaction, so a crash never leaves a view ahead of or
-behind its recorded position. A stored view built by an older fold version is dropped and rebuilt.
+folded (in Kafka mode, also one row per topic partition in `partition_positions`). Rows and
+positions change in one transaction, so a crash never leaves a view ahead of or behind its
+recorded position. A stored view built by an older fold version is dropped and rebuilt.
 """
 
 from __future__ import annotations
@@ -72,6 +73,21 @@ class ViewTransaction:
             (projection.name, projection.version, position),
         )
 
+    def partition_positions(self, projection: Projection) -> dict[int, int]:
+        """Kafka mode: the last global position folded from each partition of the topic."""
+        rows = self._conn.execute(
+            "SELECT partition, position FROM partition_positions WHERE name = ?",
+            (projection.name,),
+        )
+        return dict(rows.fetchall())
+
+    def set_partition_positions(self, projection: Projection, positions: Mapping[int, int]) -> None:
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO partition_positions (name, partition, position)"
+            " VALUES (?, ?, ?)",
+            [(projection.name, partition, position) for partition, position in positions.items()],
+        )
+
 
 class SQLiteViewStore:
     """Projection rows and positions in one SQLite database file (WAL, one writer)."""
@@ -100,6 +116,11 @@ class SQLiteViewStore:
                 "CREATE TABLE IF NOT EXISTS projection_positions "
                 "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL)"
             )
+            self._writer.execute(
+                "CREATE TABLE IF NOT EXISTS partition_positions (name TEXT NOT NULL,"
+                " partition INTEGER NOT NULL, position INTEGER NOT NULL,"
+                " PRIMARY KEY (name, partition))"
+            )
             versions = dict(
                 self._writer.execute("SELECT name, version FROM projection_positions").fetchall()
             )
@@ -126,6 +147,7 @@ class SQLiteViewStore:
     def _drop(self, projection: Projection) -> None:
         self._writer.execute(f"DROP TABLE IF EXISTS {_table(projection)}")
         self._writer.execute("DELETE FROM projection_positions WHERE name = ?", (projection.name,))
+        self._writer.execute("DELETE FROM partition_positions WHERE name = ?", (projection.name,))
 
     def reset(self, projection: Projection) -> None:
         """Drop a view and its position, so that it is rebuilt from the first event."""

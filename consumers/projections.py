@@ -1,0 +1,272 @@
+"""Kafka mode's projections: the same folds as the embedded mode, fed from `itsm.events`.
+
+The effect is exactly once although delivery is at least once. Every message carries its global
+position in the event store, and the relay publishes in global order, so within one partition the
+positions only grow. For each projection and partition the view store keeps the last position
+folded, in the same transaction as the rows that position changed; a message at or below it is a
+repeat (a relay re-send, or a redelivery after a crash or a rebalance) and changes nothing. Kafka
+offsets are committed only after that transaction, and are a hint: the positions are the truth.
+
+A message that cannot be decoded goes to the dead-letter topic with the reason in its headers and
+the stream continues. A partition that some projection has never read from (a new or rebuilt
+projection) is read again from its beginning; the other projections skip what they have folded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from kafka import OffsetAndMetadata, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.partitioner.default import murmur2
+
+from domain.events import DomainEvent
+from infra.cloudevents import BadMessage, parse
+from projections.base import Projection
+from projections.runner import ProjectionRunner
+from projections.store import SQLiteViewStore
+
+log = logging.getLogger(__name__)
+
+GROUP_ID = "itsm.projections"
+
+
+@dataclass
+class DeadLetter:
+    record: Any  # kafka-python's ConsumerRecord
+    reason: str
+
+
+@dataclass
+class Batch:
+    """One poll's messages, decoded: per partition, (position, event) in offset order."""
+
+    events: dict[int, list[tuple[int, DomainEvent]]] = field(default_factory=dict)
+    dead: list[DeadLetter] = field(default_factory=list)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)  # next offset to read
+
+
+def decode(records: Mapping[TopicPartition, Sequence[Any]]) -> Batch:
+    batch = Batch()
+    for tp, messages in records.items():
+        decoded = batch.events.setdefault(tp.partition, [])
+        for record in messages:
+            try:
+                decoded.append(parse(record.value))
+            except BadMessage as bad:
+                batch.dead.append(DeadLetter(record, bad.reason))
+        batch.offsets[tp] = messages[-1].offset + 1
+    return batch
+
+
+def partition_of(aggregate_id: UUID, partitions: int) -> int:
+    """The partition the relay's producer puts an aggregate's events on (Kafka's default)."""
+    hashed: int = murmur2(str(aggregate_id).encode())
+    return (hashed & 0x7FFFFFFF) % partitions
+
+
+class ProjectionConsumer:
+    def __init__(
+        self,
+        consumer_factory: Callable[[], Any],
+        store: SQLiteViewStore,
+        projections: Sequence[Projection],
+        *,
+        topic: str,
+        dead_letters: Callable[[], Any],
+        dead_letter_topic: str,
+        group_id: str = GROUP_ID,
+    ) -> None:
+        self.consumer_factory = consumer_factory
+        self.store = store
+        self.projections = tuple(projections)
+        self.topic = topic
+        self.dead_letters = dead_letters
+        self.dead_letter_topic = dead_letter_topic
+        self.group_id = group_id
+        self._consumer: Any = None
+        self._dead_letter_producer: Any = None
+        self._reached = threading.Condition()
+        #: The last position folded by every projection, per partition (read-your-writes).
+        self._applied: dict[int, int] = {}
+        self._partitions = 0
+        self._waiters: list[tuple[int, int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        store.ensure(self.projections)
+
+    # -- consuming --------------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        consumer = self.consumer_factory()
+        consumer.subscribe([self.topic], listener=_Rewind(self))
+        return consumer
+
+    def poll_once(self, timeout_ms: int = 200) -> int:
+        """Fold one poll's messages; the number of messages read."""
+        if self._consumer is None:
+            self._consumer = self._connect()
+        records = self._consumer.poll(timeout_ms=timeout_ms)
+        if not records:
+            return 0
+        batch = decode(records)
+        self.apply(batch)
+        if batch.dead:
+            self._send_dead_letters(batch.dead)
+        self._consumer.commit(
+            {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in batch.offsets.items()}
+        )
+        return sum(len(messages) for messages in records.values())
+
+    def apply(self, batch: Batch) -> None:
+        """Fold a batch into every projection, skipping what each has already folded, and record
+        the new positions, all in one transaction."""
+        applied: dict[int, int] = {}
+        with self.store.transaction() as tx:
+            for projection in self.projections:
+                positions = tx.partition_positions(projection)
+                fresh: list[DomainEvent] = []
+                for partition, events in batch.events.items():
+                    done = positions.get(partition, 0)
+                    new = [(pos, ev) for pos, ev in events if pos > done]
+                    if new:
+                        fresh.extend(ev for _, ev in new)
+                        positions[partition] = new[-1][0]
+                    if partition in positions:
+                        reached = positions[partition]
+                        applied[partition] = min(applied.get(partition, reached), reached)
+                ProjectionRunner._fold(tx, projection, fresh)
+                tx.set_partition_positions(projection, positions)
+                if positions:
+                    tx.set_position(projection, max(positions.values()))
+        self._advance(applied)
+
+    def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
+        if self._dead_letter_producer is None:
+            self._dead_letter_producer = self.dead_letters()
+        futures = []
+        for letter in dead:
+            record = letter.record
+            log.warning(
+                "dead letter from %s[%d]@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                letter.reason,
+            )
+            headers = [
+                ("dlq.reason", letter.reason.encode()),
+                ("dlq.topic", record.topic.encode()),
+                ("dlq.partition", str(record.partition).encode()),
+                ("dlq.offset", str(record.offset).encode()),
+                ("dlq.consumer", self.group_id.encode()),
+            ]
+            futures.append(
+                self._dead_letter_producer.send(
+                    self.dead_letter_topic, value=record.value, key=record.key, headers=headers
+                )
+            )
+        self._dead_letter_producer.flush()
+        for future in futures:
+            future.get(timeout=0)  # raises when the broker refused it: the offset stays
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set, reconnecting after failures."""
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                self.poll_once()
+                backoff = 0.1
+            except Exception:
+                log.warning("projection consumer failed; reconnecting", exc_info=True)
+                self.close()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+        self.close()
+
+    def close(self) -> None:
+        for client in (self._consumer, self._dead_letter_producer):
+            if client is not None:
+                try:
+                    client.close()
+                except Exception:
+                    log.debug("closing a Kafka client failed", exc_info=True)
+        self._consumer = self._dead_letter_producer = None
+
+    # -- rewinding partitions some projection has never read ------------------------------------
+
+    def unread_partitions(self, partitions: Sequence[TopicPartition]) -> list[TopicPartition]:
+        with self.store.transaction() as tx:
+            known = [set(tx.partition_positions(p)) for p in self.projections]
+        return [tp for tp in partitions if any(tp.partition not in k for k in known)]
+
+    # -- read-your-writes -------------------------------------------------------------------------
+
+    def _advance(self, applied: Mapping[int, int]) -> None:
+        with self._reached:
+            for partition, position in applied.items():
+                if position > self._applied.get(partition, 0):
+                    self._applied[partition] = position
+            due = [w for w in self._waiters if self._applied.get(w[0], 0) >= w[1]]
+            self._waiters = [w for w in self._waiters if w not in due]
+        for _, _, loop, future in due:
+            loop.call_soon_threadsafe(_settle, future)
+
+    def set_partitions(self, count: int) -> None:
+        self._partitions = count
+
+    async def reached(self, aggregate_id: UUID, position: int, timeout: float) -> bool:
+        """Wait until the aggregate's partition has been folded up to `position`."""
+        if not self._partitions:
+            return False
+        partition = partition_of(aggregate_id, self._partitions)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._reached:
+            if self._applied.get(partition, 0) >= position:
+                return True
+            self._waiters.append((partition, position, loop, future))
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._reached:
+            while not predicate():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._reached.wait(remaining)
+        return True
+
+
+class _Rewind(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, read again from the start the partitions some projection has not read."""
+
+    def __init__(self, owner: ProjectionConsumer) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass  # offsets are committed after every batch; positions make repeats harmless
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        consumer = self.owner._consumer
+        if consumer is None:
+            return
+        unread = self.owner.unread_partitions(list(assigned))
+        if unread:
+            log.info("reading %s from the beginning for a new projection", unread)
+            consumer.seek_to_beginning(*unread)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,68 @@
+"""Kafka clients as this service configures them, and the topics it creates explicitly.
+
+Auto-creation is off on our brokers: a topic exists because the service created it with the
+partition count it was configured with, never because a client happened to mention its name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+
+def producer(bootstrap: str, client_id: str = "itsm") -> KafkaProducer:
+    """An idempotent producer that waits for every in-sync replica (acks=all)."""
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        batch_size=256 * 1024,
+        max_request_size=4 * 1024 * 1024,
+        delivery_timeout_ms=120_000,
+        reconnect_backoff_max_ms=1000,
+    )
+
+
+def consumer(bootstrap: str, group_id: str, client_id: str = "itsm") -> KafkaConsumer:
+    """A consumer in a group that commits offsets itself, after its own database commit."""
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=2000,
+        reconnect_backoff_max_ms=1000,
+    )
+
+
+def ensure_topics(
+    bootstrap: str, partitions: Mapping[str, int], replication: int = 1, timeout: float = 30.0
+) -> None:
+    """Create each topic with its partition count unless it exists already."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="itsm-admin", request_timeout_ms=int(timeout * 1000)
+    )
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(name, num_partitions=count, replication_factor=replication)
+            for name, count in partitions.items()
+            if name not in existing
+        ]
+        for topic in wanted:
+            try:
+                admin.create_topics([topic])
+                log.info("created topic %s (%d partitions)", topic.name, topic.num_partitions)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between our listing and our request
+    finally:
+        admin.close()

@@ -1,0 +1,62 @@
+"""Kafka mode's composition: the relay that publishes the store, and the projection consumers
+that build the read models from the topic, each built from the same Settings as the API."""
+
+from __future__ import annotations
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
+from consumers.projections import GROUP_ID, ProjectionConsumer
+from domain.service_desk import ServiceDesk
+from infra import kafka_clients
+from infra.bootstrap import event_store_env
+from infra.locks import InterProcessLock
+from infra.relay import FileRelayLock, Relay, RelayLock
+from infra.serialisation import TypedMapper
+from infra.settings import Settings
+from projections import PROJECTIONS
+from projections.store import SQLiteViewStore
+
+
+def topics(settings: Settings) -> dict[str, int]:
+    """Every topic the service writes, with its partition count."""
+    return {
+        settings.kafka_topic: settings.kafka_partitions,
+        dead_letter_topic(settings.kafka_topic, "projections"): 1,
+    }
+
+
+def dead_letter_topic(topic: str, consumer: str) -> str:
+    return f"{topic}.{consumer}.dlq"
+
+
+def build_relay(settings: Settings, bootstrap: str) -> tuple[Relay, RelayLock]:
+    """A relay over the configured event store, and the lock that keeps it the only one."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    factory = InfrastructureFactory.construct(
+        Environment(ServiceDesk.name, event_store_env(settings))
+    )
+    relay = Relay(
+        factory.application_recorder(),
+        factory.tracking_recorder(),
+        factory.mapper(mapper_class=TypedMapper),
+        lambda: kafka_clients.producer(bootstrap, client_id="itsm-relay"),
+        topic=settings.kafka_topic,
+        source=settings.event_source,
+        tracking_lock=InterProcessLock(settings.data_dir / "events.lock"),
+    )
+    return relay, FileRelayLock(settings.data_dir / "relay.lock")
+
+
+def build_projection_consumer(settings: Settings, bootstrap: str) -> ProjectionConsumer:
+    """A consumer folding the topic into the configured view store."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    views = SQLiteViewStore(settings.views_db, InterProcessLock(settings.data_dir / "views.lock"))
+    return ProjectionConsumer(
+        lambda: kafka_clients.consumer(bootstrap, GROUP_ID, client_id="itsm-projections"),
+        views,
+        PROJECTIONS,
+        topic=settings.kafka_topic,
+        dead_letters=lambda: kafka_clients.producer(bootstrap, client_id="itsm-dead-letters"),
+        dead_letter_topic=dead_letter_topic(settings.kafka_topic, "projections"),
+    )

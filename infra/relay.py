@@ -1,0 +1,283 @@
+"""The relay: the event store is the outbox, and this publishes it to Kafka in global order.
+
+Each stored event becomes one CloudEvent on `itsm.events`, keyed by its aggregate id, so Kafka
+keeps every aggregate's events in version order within one partition. The producer is idempotent
+with `acks=all`, every send's result is checked, and the relay records how far it has published
+(the library's tracking table, in the event store's own database) only after the broker has
+acknowledged every event up to that point. A crash between acknowledgement and record re-sends a
+tail of events: at least once, never lost; consumers ignore the repeats by position.
+
+Sending is pipelined: the relay keeps reading and sending the next batches while earlier ones are
+in flight, and records the position of the longest fully acknowledged prefix.
+
+Only one relay publishes a store at a time. A second waits on the relay lock and takes over when
+the first stops or dies (the lock is an flock or a PostgreSQL advisory lock, both released by the
+operating system or the server when their holder goes).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Tracking, TrackingRecorder
+
+from infra import cloudevents
+
+log = logging.getLogger(__name__)
+
+TRACKING_NAME = "relay:itsm.events"
+
+
+class Producer(Protocol):
+    """What the relay needs of kafka-python's KafkaProducer."""
+
+    def send(self, topic: str, value: bytes, key: bytes) -> Any: ...
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+    def close(self, timeout: float | None = None) -> None: ...
+
+
+class RelayLock(Protocol):
+    def acquire(self, stop: threading.Event) -> bool:
+        """Wait for the lock until it is ours (True) or `stop` is set (False)."""
+
+    def release(self) -> None: ...
+
+
+@dataclass
+class _InFlight:
+    position: int  # the last notification id in the batch
+    futures: list[Any]
+
+    def settled(self) -> bool:
+        """True when every send has been acknowledged; raises the first failure."""
+        for future in self.futures:
+            if not future.is_done:
+                return False
+            if future.failed():
+                raise future.exception
+        return True
+
+
+class Relay:
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        tracking: TrackingRecorder,
+        mapper: Mapper,  # type: ignore[type-arg]
+        producer_factory: Callable[[], Producer],
+        *,
+        topic: str = "itsm.events",
+        source: str = cloudevents.DEFAULT_SOURCE,
+        tracking_lock: AbstractContextManager[Any] | None = None,
+        batch_size: int = 500,
+        max_in_flight: int = 8,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.recorder = recorder
+        self.tracking = tracking
+        self.mapper = mapper
+        self.producer_factory = producer_factory
+        self.topic = topic
+        self.source = source
+        #: Held around the tracking write (SQLite: the event store's own writer lock).
+        self.tracking_lock = tracking_lock or nullcontext()
+        self.batch_size = batch_size
+        self.max_in_flight = max_in_flight
+        self.poll_interval = poll_interval
+        self._producer: Producer | None = None
+        self._in_flight: deque[_InFlight] = deque()
+        self._sent = 0  # the last position handed to the producer
+        self._published = 0  # the last position recorded as acknowledged
+        self._wake = threading.Event()
+
+    # -- positions --------------------------------------------------------------------------------
+
+    def published(self) -> int:
+        """The position up to which every event is acknowledged by the broker, as recorded."""
+        return self.tracking.max_tracking_id(TRACKING_NAME) or 0
+
+    def lag(self) -> int:
+        """Events in the store not yet acknowledged by the broker."""
+        return (self.recorder.max_notification_id() or 0) - self.published()
+
+    # -- publishing -------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """(Re)start from the recorded position with a fresh producer."""
+        self._in_flight.clear()
+        self._published = self._sent = self.published()
+        self._producer = self.producer_factory()
+
+    def _reset(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=0)
+            except Exception:  # closing a broken producer may fail too; it is dropped either way
+                log.debug("closing the failed producer raised", exc_info=True)
+        self._producer = None
+
+    def run_once(self) -> int:
+        """Send the next batch and record what has been acknowledged; the number of events sent."""
+        if self._producer is None:
+            self._start()
+        assert self._producer is not None
+        notifications = self.recorder.select_notifications(
+            start=self._sent, limit=self.batch_size, inclusive_of_start=False
+        )
+        if notifications:
+            send = self._producer.send
+            plain = self.mapper_plain
+            futures = [
+                send(
+                    self.topic,
+                    value=cloudevents.envelope(n.id, n.topic, plain(n.state), source=self.source),
+                    key=str(n.originator_id).encode(),
+                )
+                for n in notifications
+            ]
+            self._sent = notifications[-1].id
+            self._in_flight.append(_InFlight(self._sent, futures))
+        if not notifications or len(self._in_flight) > self.max_in_flight:
+            # Idle, or too much in flight: wait for the broker before reading further.
+            self._producer.flush()
+        self._record_settled()
+        return len(notifications)
+
+    def mapper_plain(self, state: bytes) -> bytes:
+        """A stored event's JSON, decrypted and decompressed as the mapper would."""
+        if self.mapper.cipher:
+            state = self.mapper.cipher.decrypt(state)
+        if self.mapper.compressor:
+            state = self.mapper.compressor.decompress(state)
+        return state
+
+    def _record_settled(self) -> None:
+        """Record the longest acknowledged prefix, even when a later batch failed."""
+        acknowledged = self._published
+        try:
+            while self._in_flight and self._in_flight[0].settled():
+                acknowledged = self._in_flight.popleft().position
+        finally:
+            if acknowledged > self._published:
+                with self.tracking_lock:
+                    self.tracking.insert_tracking(Tracking(TRACKING_NAME, acknowledged))
+                self._published = acknowledged
+
+    def drain(self, timeout: float = 30.0) -> int:
+        """Publish until everything in the store is acknowledged; the position reached."""
+        deadline = time.monotonic() + timeout
+        while True:
+            count = self.run_once()
+            if not count and not self._in_flight:
+                return self._published
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"relay still behind after {timeout} s")
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self, stop: threading.Event, lock: RelayLock | None = None) -> None:
+        """Hold the relay lock and publish until `stop` is set, recovering from broker failures."""
+        if lock is not None:
+            log.info("relay waiting for the relay lock")
+            if not lock.acquire(stop):
+                return
+            log.info("relay holds the lock; publishing from position %d", self.published())
+        backoff = 0.1
+        try:
+            while not stop.is_set():
+                try:
+                    count = self.run_once()
+                    backoff = 0.1
+                except Exception:
+                    log.warning(
+                        "relay batch failed; restarting from the recorded position", exc_info=True
+                    )
+                    self._reset()
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                if count < self.batch_size and not self._in_flight:
+                    self._wake.wait(self.poll_interval)
+                    self._wake.clear()
+        finally:
+            if self._producer is not None:
+                try:
+                    self._producer.flush(timeout=5)
+                    self._record_settled()
+                except Exception:
+                    log.warning("relay could not flush on the way out", exc_info=True)
+                self._reset()
+            if lock is not None:
+                lock.release()
+
+
+class FileRelayLock:
+    """The relay lock of a SQLite store: an flock beside it, released when its holder dies."""
+
+    def __init__(self, path: Path | str, poll: float = 0.2) -> None:
+        self.path = str(path)
+        self.poll = poll
+        self._fd: int | None = None
+
+    def acquire(self, stop: threading.Event) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        while not stop.is_set():
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                stop.wait(self.poll)
+                continue
+            self._fd = fd
+            return True
+        os.close(fd)
+        return False
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+
+class AdvisoryRelayLock:
+    """The relay lock of a PostgreSQL store: a session advisory lock on its own connection,
+    released by the server when the connection (or the process holding it) goes."""
+
+    KEY = 0x17_5E_7A_E1  # any fixed 64-bit number, the same for every relay of the service
+
+    def __init__(self, url: str, poll: float = 0.5) -> None:
+        self.url = url
+        self.poll = poll
+        self._conn: Any = None
+
+    def acquire(self, stop: threading.Event) -> bool:
+        import psycopg
+
+        conn = psycopg.connect(self.url, autocommit=True)
+        while not stop.is_set():
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.KEY,)).fetchone()
+            if row and row[0]:
+                self._conn = conn
+                return True
+            stop.wait(self.poll)
+        conn.close()
+        return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

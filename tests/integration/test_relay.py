@@ -1,0 +1,195 @@
+"""The relay over a real event store, with a producer the test controls: what is recorded as
+published is exactly what the broker acknowledged, and a failure loses nothing.
+
+(The relay against the real broker, with crashes, is in test_kafka_mode.py.)
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+
+from domain import commands as c
+from infra.bootstrap import Services
+from infra.relay import FileRelayLock, Relay
+from tests.conftest import AGENT, context
+
+
+@dataclass
+class Sent:
+    topic: str
+    key: bytes
+    value: bytes
+    producer: int
+    is_done: bool = False
+    exception: Exception | None = None
+
+    def failed(self) -> bool:
+        return self.exception is not None
+
+
+@dataclass
+class FakeBroker:
+    """Holds what producers sent; a test acknowledges or fails it."""
+
+    sent: list[Sent] = field(default_factory=list)
+    auto_ack: bool = True
+    producers: int = 0
+
+    def producer(self) -> FakeProducer:
+        self.producers += 1
+        return FakeProducer(self)
+
+
+class FakeProducer:
+    def __init__(self, broker: FakeBroker) -> None:
+        self.broker = broker
+        self.number = broker.producers
+
+    def send(self, topic: str, value: bytes, key: bytes) -> Sent:
+        sent = Sent(topic, key, value, self.number, is_done=self.broker.auto_ack)
+        self.broker.sent.append(sent)
+        return sent
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def close(self, timeout: float | None = None) -> None:
+        pass
+
+
+def log_incidents(services: Services, count: int) -> None:
+    for n in range(count):
+        command = c.LogIncident(
+            title=f"Kiosk {n} is frozen",
+            service="Self-check kiosks",
+            caller="budi",
+            impact="medium",
+            urgency="low",
+        )
+        services.desk.log_incident(context(AGENT, services.clock()), command)
+
+
+def relay_for(services: Services, broker: FakeBroker, **options: Any) -> Relay:
+    desk = services.desk
+    return Relay(
+        desk.recorder, desk.factory.tracking_recorder(), desk.mapper, broker.producer, **options
+    )
+
+
+def positions(sent: list[Sent]) -> list[int]:
+    return [orjson.loads(s.value)["position"] for s in sent]
+
+
+def test_every_event_is_published_once_in_store_order_keyed_by_its_aggregate(
+    services: Services,
+) -> None:
+    log_incidents(services, 7)
+    head = services.desk.recorder.max_notification_id()
+    broker = FakeBroker()
+    relay = relay_for(services, broker, batch_size=4)
+
+    assert relay.drain() == head
+
+    assert positions(broker.sent) == list(range(1, (head or 0) + 1))
+    for sent in broker.sent:
+        message = orjson.loads(sent.value)
+        assert sent.topic == "itsm.events"
+        assert sent.key == message["subject"].encode()
+    assert relay.published() == head
+    assert relay.lag() == 0
+
+
+def test_nothing_is_recorded_as_published_until_the_broker_acknowledges_it(
+    services: Services,
+) -> None:
+    log_incidents(services, 3)
+    broker = FakeBroker(auto_ack=False)
+    relay = relay_for(services, broker, batch_size=2, max_in_flight=100)
+
+    relay.run_once()
+    relay.run_once()
+    assert len(broker.sent) == 4
+    assert relay.published() == 0
+
+    broker.sent[1].is_done = True  # the second is acknowledged, the first is not
+    relay.run_once()
+    assert relay.published() == 0
+
+    for sent in broker.sent[:4]:
+        sent.is_done = True
+    relay.run_once()
+    assert relay.published() == 4  # the first two batches, acknowledged in full
+
+
+def test_a_failed_send_restarts_from_the_recorded_position_and_loses_nothing(
+    services: Services,
+) -> None:
+    log_incidents(services, 4)
+    head = services.desk.recorder.max_notification_id() or 0
+    broker = FakeBroker(auto_ack=False)
+    relay = relay_for(services, broker, batch_size=3, max_in_flight=100)
+    relay.run_once()
+    relay.run_once()
+    for sent in broker.sent[:3]:
+        sent.is_done = True
+    broker.sent[3].is_done = True
+    broker.sent[3].exception = RuntimeError("NotEnoughReplicas")
+
+    with pytest.raises(RuntimeError, match="NotEnoughReplicas"):
+        relay.run_once()
+    assert relay.published() == 3
+
+    broker.auto_ack = True
+    stop = threading.Event()
+    runner = threading.Thread(target=relay.run, args=(stop,))
+    runner.start()
+    try:
+        for _ in range(200):
+            if relay.published() == head:
+                break
+            stop.wait(0.02)
+    finally:
+        stop.set()
+        runner.join(5)
+
+    assert relay.published() == head
+    sent = positions(broker.sent)
+    assert sorted(set(sent)) == list(range(1, head + 1)), "every event reached the broker"
+    assert broker.producers == 2, "the failed producer was replaced"
+    resent = [s for s in broker.sent if s.producer == 2]
+    assert positions(resent) == list(range(4, head + 1)), "resent from the recorded position on"
+
+
+def test_a_second_relay_waits_for_the_lock_and_takes_over_when_the_first_lets_go(
+    tmp_path: Any,
+) -> None:
+    first, second = FileRelayLock(tmp_path / "relay.lock"), FileRelayLock(tmp_path / "relay.lock")
+    stop = threading.Event()
+    assert first.acquire(stop)
+    taken = threading.Event()
+
+    def wait_for_it() -> None:
+        if second.acquire(stop):
+            taken.set()
+
+    waiter = threading.Thread(target=wait_for_it)
+    waiter.start()
+    assert not taken.wait(0.5), "the second relay must wait while the first holds the lock"
+    first.release()
+    assert taken.wait(5), "the second relay takes over once the first lets go"
+    second.release()
+    waiter.join(5)
+
+
+def test_a_relay_waiting_for_the_lock_stops_when_told(tmp_path: Any) -> None:
+    holder, waiter = FileRelayLock(tmp_path / "relay.lock"), FileRelayLock(tmp_path / "relay.lock")
+    assert holder.acquire(threading.Event())
+    stop = threading.Event()
+    stop.set()
+    assert waiter.acquire(stop) is False
+    holder.release()
