@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import APIRouter, FastAPI
 
-from api import health, incidents, priority_matrix, problems, queues
+from api import health, incidents, metrics, priority_matrix, problems, queues
 from infra.bootstrap import Services
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -38,4 +38,5 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     v1.include_router(priority_matrix.router)
     app.include_router(v1)
     app.include_router(health.router)
+    metrics.install(app, services)
     return app

@@ -1,0 +1,134 @@
+"""GET /metrics in Prometheus's text format.
+
+- `itsm_http_requests_total` and `itsm_http_request_duration_seconds`, by method, route template
+  and status: command counts and latencies (commands are the POST routes).
+- `itsm_store_position`: the head of the event store.
+- `itsm_projection_lag_events{projection}`: events in the store a projection has not folded.
+- `itsm_relay_lag_events`: events in the store not yet acknowledged by Kafka (present once a
+  relay has published from this store).
+
+Lags are read when Prometheus scrapes, so they cost nothing between scrapes. Requests are timed
+by a small ASGI middleware that reads the route template FastAPI leaves in the scope.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import FastAPI, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infra.bootstrap import Services
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class LagCollector(Collector):
+    def __init__(self, services: Services, relay_position: Callable[[], int | None]) -> None:
+        self.services = services
+        self.relay_position = relay_position
+
+    def collect(self) -> Iterator[Metric]:
+        head = self.services.desk.recorder.max_notification_id() or 0
+        yield GaugeMetricFamily(
+            "itsm_store_position", "The last global position in the event store", value=head
+        )
+        lag = GaugeMetricFamily(
+            "itsm_projection_lag_events",
+            "Events in the store that a projection has not folded yet",
+            labels=["projection"],
+        )
+        for name, position in sorted(self.services.views.positions().items()):
+            lag.add_metric([name], max(head - position, 0))
+        yield lag
+        published = self.relay_position()
+        if published is not None:
+            yield GaugeMetricFamily(
+                "itsm_relay_lag_events",
+                "Events in the store not yet acknowledged by Kafka",
+                value=max(head - published, 0),
+            )
+
+
+class RequestMetrics:
+    """Pure ASGI middleware: count and time every HTTP request by its route template."""
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+        self.app = app
+        labels = ["method", "route", "status"]
+        self.requests = Counter(
+            "itsm_http_requests", "HTTP requests answered", labels, registry=registry
+        )
+        self.latency = Histogram(
+            "itsm_http_request_duration_seconds",
+            "Time from request to the start of the response",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            labels = (scope["method"], route_template(scope), str(status))
+            self.requests.labels(*labels).inc()
+            self.latency.labels(*labels).observe(time.perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, with the prefixes of the routers it is included in.
+
+    FastAPI leaves the matched route in the scope, but its path is relative to its own router;
+    the prefix is the leading segments of the request path that the template does not cover.
+    """
+    template: str | None = getattr(scope.get("route"), "path", None)
+    if not template:
+        return "unmatched"
+    path: str = scope["path"]
+    extra = path.count("/") - template.count("/")
+    return "/".join(path.split("/")[: extra + 1]) + template if extra > 0 else template
+
+
+def relay_position_reader(services: Services) -> Callable[[], int | None]:
+    """How far a relay has published this store, or None when no relay ever has."""
+    from infra.relay import TRACKING_NAME
+
+    tracking: Any = None
+
+    def read() -> int | None:
+        nonlocal tracking
+        if tracking is None:
+            tracking = services.desk.factory.tracking_recorder()
+        position: int | None = tracking.max_tracking_id(TRACKING_NAME)
+        return position
+
+    return read
+
+
+def install(app: FastAPI, services: Services) -> None:
+    registry = CollectorRegistry()
+    registry.register(LagCollector(services, relay_position_reader(services)))
+    app.add_middleware(RequestMetrics, registry=registry)
+
+    @app.get("/metrics", tags=["meta"], summary="Prometheus metrics", include_in_schema=True)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE)
