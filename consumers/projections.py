@@ -29,6 +29,7 @@ from kafka.partitioner.default import murmur2
 
 from domain.events import DomainEvent
 from infra.cloudevents import BadMessage, parse
+from infra.progress import Progress
 from projections.base import Projection
 from projections.runner import ProjectionRunner
 from projections.store import SQLiteViewStore
@@ -178,9 +179,11 @@ class ProjectionConsumer:
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set, reconnecting after failures."""
         backoff = 0.1
+        report = Progress(log, "projections folded", every=10.0)
         while not stop.is_set():
             try:
-                self.poll_once()
+                count = self.poll_once()
+                report(max(self._applied.values(), default=0), count)
                 backoff = 0.1
             except Exception:
                 log.warning("projection consumer failed; reconnecting", exc_info=True)

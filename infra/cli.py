@@ -143,7 +143,12 @@ def consume() -> None:
 @consume.command("projections")
 @data_dir_option
 @kafka_option
-def consume_projections(data_dir: Path | None, bootstrap: str) -> None:
+@click.option(
+    "--instance-id",
+    default=None,
+    help="a stable name for this consumer (static group membership: restarts skip rebalancing)",
+)
+def consume_projections(data_dir: Path | None, bootstrap: str, instance_id: str | None) -> None:
     """Build the read models from the itsm.events topic (exactly-once effect)."""
     from infra.kafka_clients import ensure_topics
     from infra.kafka_mode import build_projection_consumer, topics
@@ -151,7 +156,7 @@ def consume_projections(data_dir: Path | None, bootstrap: str) -> None:
     settings = _settings(data_dir)
     _log_to_stderr(settings.log_level)
     ensure_topics(bootstrap, topics(settings), settings.kafka_replication)
-    build_projection_consumer(settings, bootstrap).run(_stop_on_signals())
+    build_projection_consumer(settings, bootstrap, instance_id).run(_stop_on_signals())
 
 
 @main.group()
@@ -225,3 +230,7 @@ def rebuild(data_dir: Path | None, name: str) -> None:
     rate = count / elapsed if elapsed else 0.0
     click.echo(f"rebuilt {name}: {count} events in {elapsed:.2f} s ({rate:,.0f} events/s)")
     services.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
@@ -31,11 +32,24 @@ def producer(bootstrap: str, client_id: str = "itsm") -> KafkaProducer:
     )
 
 
-def consumer(bootstrap: str, group_id: str, client_id: str = "itsm") -> KafkaConsumer:
-    """A consumer in a group that commits offsets itself, after its own database commit."""
+def consumer(
+    bootstrap: str,
+    group_id: str,
+    client_id: str = "itsm",
+    instance_id: str | None = None,
+    session_timeout_ms: int = 10_000,
+) -> KafkaConsumer:
+    """A consumer in a group that commits offsets itself, after its own database commit.
+
+    With an `instance_id` it is a static member: restarted under the same id it takes its
+    partitions back at once, without a rebalance of the whole group.
+    """
     return KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group_id,
+        group_instance_id=instance_id,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=min(3000, session_timeout_ms // 3),
         client_id=client_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -44,18 +58,33 @@ def consumer(bootstrap: str, group_id: str, client_id: str = "itsm") -> KafkaCon
     )
 
 
+@dataclass(frozen=True)
+class TopicSpec:
+    partitions: int
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+#: Kept for ever: the topic is the complete history, so a new consumer can start from zero.
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
 def ensure_topics(
-    bootstrap: str, partitions: Mapping[str, int], replication: int = 1, timeout: float = 30.0
+    bootstrap: str, specs: Mapping[str, TopicSpec], replication: int = 1, timeout: float = 30.0
 ) -> None:
-    """Create each topic with its partition count unless it exists already."""
+    """Create each topic with its partition count and settings unless it exists already."""
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap, client_id="itsm-admin", request_timeout_ms=int(timeout * 1000)
     )
     try:
         existing = set(admin.list_topics())
         wanted = [
-            NewTopic(name, num_partitions=count, replication_factor=replication)
-            for name, count in partitions.items()
+            NewTopic(
+                name,
+                num_partitions=spec.partitions,
+                replication_factor=replication,
+                topic_configs=dict(spec.config),
+            )
+            for name, spec in specs.items()
             if name not in existing
         ]
         for topic in wanted:

@@ -10,6 +10,7 @@ from consumers.projections import GROUP_ID, ProjectionConsumer
 from domain.service_desk import ServiceDesk
 from infra import kafka_clients
 from infra.bootstrap import event_store_env
+from infra.kafka_clients import KEEP_FOREVER, TopicSpec
 from infra.locks import InterProcessLock
 from infra.relay import FileRelayLock, Relay, RelayLock
 from infra.serialisation import TypedMapper
@@ -18,11 +19,11 @@ from projections import PROJECTIONS
 from projections.store import SQLiteViewStore
 
 
-def topics(settings: Settings) -> dict[str, int]:
-    """Every topic the service writes, with its partition count."""
+def topics(settings: Settings) -> dict[str, TopicSpec]:
+    """Every topic the service writes, with its partition count and settings."""
     return {
-        settings.kafka_topic: settings.kafka_partitions,
-        dead_letter_topic(settings.kafka_topic, "projections"): 1,
+        settings.kafka_topic: TopicSpec(settings.kafka_partitions, KEEP_FOREVER),
+        dead_letter_topic(settings.kafka_topic, "projections"): TopicSpec(1, KEEP_FOREVER),
     }
 
 
@@ -48,12 +49,16 @@ def build_relay(settings: Settings, bootstrap: str) -> tuple[Relay, RelayLock]:
     return relay, FileRelayLock(settings.data_dir / "relay.lock")
 
 
-def build_projection_consumer(settings: Settings, bootstrap: str) -> ProjectionConsumer:
+def build_projection_consumer(
+    settings: Settings, bootstrap: str, instance_id: str | None = None
+) -> ProjectionConsumer:
     """A consumer folding the topic into the configured view store."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     views = SQLiteViewStore(settings.views_db, InterProcessLock(settings.data_dir / "views.lock"))
     return ProjectionConsumer(
-        lambda: kafka_clients.consumer(bootstrap, GROUP_ID, client_id="itsm-projections"),
+        lambda: kafka_clients.consumer(
+            bootstrap, GROUP_ID, client_id="itsm-projections", instance_id=instance_id
+        ),
         views,
         PROJECTIONS,
         topic=settings.kafka_topic,

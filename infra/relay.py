@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Tracking, TrackingRecorder
 
 from infra import cloudevents
+from infra.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +199,12 @@ class Relay:
                 return
             log.info("relay holds the lock; publishing from position %d", self.published())
         backoff = 0.1
+        report = Progress(log, "relay published", every=10.0)
         try:
             while not stop.is_set():
                 try:
                     count = self.run_once()
+                    report(self._published, count)
                     backoff = 0.1
                 except Exception:
                     log.warning(

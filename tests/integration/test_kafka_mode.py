@@ -1,0 +1,408 @@
+"""Kafka mode against the real broker: the relay publishes every event once and in order, the
+projection consumers build the same read models as the embedded mode, and neither a SIGKILL of
+the relay or of a consumer, nor a broker restart, loses or doubles an effect.
+
+Each test has a topic of its own, so tests sharing the session's broker never see each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from consumers.projections import ProjectionConsumer
+from domain import commands as c
+from domain.errors import DomainError
+from infra.bootstrap import Services
+from infra.kafka_clients import ensure_topics
+from infra.kafka_mode import build_projection_consumer, build_relay, dead_letter_topic, topics
+from infra.settings import Settings
+from projections import PROJECTIONS
+from projections.store import SQLiteViewStore
+from tests.conftest import AGENT, context
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# -- set-up -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def kafka_settings(settings: Settings, kafka_bootstrap: str) -> Settings:
+    """The test's settings with a topic of its own, created with three partitions."""
+    own = settings.model_copy(
+        update={
+            "kafka_bootstrap": kafka_bootstrap,
+            "kafka_topic": f"itsm.events.{uuid4().hex[:12]}",
+            "kafka_partitions": 3,
+        }
+    )
+    ensure_topics(kafka_bootstrap, topics(own))
+    return own
+
+
+def consumer_settings(settings: Settings, name: str) -> Settings:
+    """Settings for a consumer process with its own view store (its own data directory)."""
+    return settings.model_copy(update={"data_dir": settings.data_dir.parent / name})
+
+
+ACTIONS: list[Callable[[], c.IncidentCommand]] = [
+    lambda: c.Assign(group=random.choice(["kiosk-team", "network-team"])),
+    c.StartWork,
+    lambda: c.AddWorkNote(text=f"note {random.random():.6f}"),
+    lambda: c.AddComment(text="we are on it"),
+    lambda: c.PutOnHold(reason="awaiting_supplier"),
+    c.Resume,
+    lambda: c.Resolve(code="fixed", notes="replaced the reader"),
+    lambda: c.Reopen(reason="again"),
+]
+
+
+def work(services: Services, steps: int, seed: int) -> None:
+    """A realistic mix: new incidents and lifecycle steps on earlier ones (illegal ones fail)."""
+    rng = random.Random(seed)
+    random.seed(seed)
+    incidents: list[UUID] = []
+    for _ in range(steps):
+        if not incidents or rng.random() < 0.25:
+            command = c.LogIncident(
+                title="RFID gate at Serang branch rejects cards",
+                service="RFID gates",
+                caller="budi",
+                impact=rng.choice(["low", "medium", "high"]),
+                urgency=rng.choice(["low", "medium", "high"]),
+                assignment_group="kiosk-team",
+            )
+            outcome = services.desk.log_incident(context(AGENT, services.clock()), command)
+            incidents.append(outcome.record_id)
+            continue
+        action = rng.choice(ACTIONS)()
+        with contextlib.suppress(DomainError):  # e.g. resuming what is not on hold
+            services.desk.handle(context(AGENT, services.clock()), rng.choice(incidents), action)
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Any]:
+    """Every record of a topic, partition by partition, up to its end now."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))
+        ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            assert time.monotonic() < deadline, "the topic could not be read to its end"
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()
+
+
+def assert_every_event_once_in_order(records: list[Any], head: int) -> None:
+    """Every position reached the topic; per partition, ignoring repeats of what was already
+    seen, positions grow and each aggregate's versions come in order."""
+    assert {orjson.loads(r.value)["position"] for r in records} == set(range(1, head + 1))
+    by_partition: dict[int, list[Any]] = defaultdict(list)
+    for record in records:
+        by_partition[record.partition].append(orjson.loads(record.value))
+    for messages in by_partition.values():
+        seen = 0
+        versions: dict[str, int] = {}
+        for message in messages:
+            if message["position"] <= seen:
+                continue  # a re-send after a crash: consumers ignore it
+            seen = message["position"]
+            subject = message["subject"]
+            assert message["aggregateversion"] == versions.get(subject, 0) + 1, message["id"]
+            versions[subject] = message["aggregateversion"]
+
+
+def expected_views(services: Services) -> dict[str, Any]:
+    services.runner.catch_up()
+    return {p.name: services.views.rows(p) for p in PROJECTIONS}
+
+
+def views_of(settings: Settings) -> dict[str, Any]:
+    store = SQLiteViewStore(settings.views_db)
+    try:
+        store.ensure(PROJECTIONS)
+        return {p.name: store.rows(p) for p in PROJECTIONS}
+    finally:
+        store.close()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+class Process:
+    """An `itsm` command in a child process (as the deployment runs it)."""
+
+    def __init__(self, settings: Settings, *args: str) -> None:
+        env = {
+            **os.environ,
+            "ITSM_DATA_DIR": str(settings.data_dir),
+            "ITSM_KAFKA_TOPIC": settings.kafka_topic,
+            "ITSM_KAFKA_PARTITIONS": str(settings.kafka_partitions),
+            "ITSM_LOG_LEVEL": "warning",
+        }
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def kill(self) -> None:
+        self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(10)
+
+    def stop(self) -> None:
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        assert self.popen.returncode in (0, -signal.SIGTERM), self.stderr()
+
+    def stderr(self) -> str:
+        return self.popen.stderr.read().decode() if self.popen.stderr else ""
+
+
+def relay_thread(settings: Settings) -> Iterator[None]:
+    relay, lock = build_relay(settings, settings.kafka_bootstrap or "")
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop, lock), daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(20)
+
+
+# -- the tests --------------------------------------------------------------------------------
+
+
+def test_the_relay_publishes_every_event_once_in_order_as_cloudevents(
+    services: Services, kafka_settings: Settings
+) -> None:
+    work(services, 60, seed=1)
+    head = services.desk.recorder.max_notification_id() or 0
+    relay, _ = build_relay(kafka_settings, kafka_settings.kafka_bootstrap or "")
+
+    assert relay.drain() == head
+    records = read_topic(kafka_settings.kafka_bootstrap or "", kafka_settings.kafka_topic)
+
+    assert len(records) == head
+    assert_every_event_once_in_order(records, head)
+    for record in records:
+        message = orjson.loads(record.value)
+        assert record.key == message["subject"].encode()
+        assert message["specversion"] == "1.0"
+        assert message["source"] == kafka_settings.event_source
+
+
+def test_kafka_fed_projections_equal_the_embedded_ones(
+    services: Services, kafka_settings: Settings
+) -> None:
+    work(services, 80, seed=2)
+    relay, _ = build_relay(kafka_settings, kafka_settings.kafka_bootstrap or "")
+    relay.drain()
+    fed = consumer_settings(kafka_settings, "consumer")
+    consumer = build_projection_consumer(fed, kafka_settings.kafka_bootstrap or "")
+    expected = expected_views(services)
+    try:
+        wait_for(lambda: (consumer.poll_once(), views_of(fed))[1] == expected, 60, "the views")
+    finally:
+        consumer.close()
+
+    assert views_of(fed) == expected
+    assert expected["incident_details"], "the history produced incidents"
+
+
+def test_a_message_that_cannot_be_decoded_goes_to_the_dead_letter_topic(
+    services: Services, kafka_settings: Settings
+) -> None:
+    bootstrap = kafka_settings.kafka_bootstrap or ""
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer.send(kafka_settings.kafka_topic, key=b"junk", value=b"{not json", partition=0)
+    producer.flush()
+    producer.close()
+    work(services, 10, seed=3)
+    build_relay(kafka_settings, bootstrap)[0].drain()
+    fed = consumer_settings(kafka_settings, "consumer")
+    consumer = build_projection_consumer(fed, bootstrap)
+    expected = expected_views(services)
+    try:
+        wait_for(lambda: (consumer.poll_once(), views_of(fed))[1] == expected, 60, "the views")
+    finally:
+        consumer.close()
+
+    dead = read_topic(bootstrap, dead_letter_topic(kafka_settings.kafka_topic, "projections"))
+    assert [r.value for r in dead] == [b"{not json"]
+    headers = dict(dead[0].headers)
+    assert headers["dlq.reason"].startswith(b"not JSON")
+    assert headers["dlq.topic"] == kafka_settings.kafka_topic.encode()
+    assert headers["dlq.partition"] == b"0"
+    assert headers["dlq.offset"] == b"0"
+
+
+def test_sigkilled_relays_lose_and_reorder_nothing(
+    services: Services, kafka_settings: Settings
+) -> None:
+    rng = random.Random(4)
+    bootstrap = kafka_settings.kafka_bootstrap or ""
+    stop = threading.Event()
+
+    def keep_working() -> None:
+        seed = 100
+        while not stop.is_set():
+            work(services, 5, seed=seed)
+            seed += 1
+            time.sleep(0.01)
+
+    writer = threading.Thread(target=keep_working, daemon=True)
+    writer.start()
+    relay, _ = build_relay(kafka_settings, bootstrap)
+    progressed = 0
+    try:
+        for _ in range(20):
+            before = relay.published()
+            process = Process(kafka_settings, "relay", "--kafka", bootstrap)
+            time.sleep(rng.uniform(1.2, 3.0))
+            process.kill()
+            progressed += relay.published() > before
+    finally:
+        stop.set()
+        writer.join(30)
+    assert progressed >= 10, "most relays were killed while publishing, not before starting"
+    head = services.desk.recorder.max_notification_id() or 0
+    last = Process(kafka_settings, "relay", "--kafka", bootstrap)
+    try:
+        wait_for(lambda: relay.published() >= head, 60, "the relay to publish everything")
+    finally:
+        last.stop()
+
+    records = read_topic(bootstrap, kafka_settings.kafka_topic)
+    assert_every_event_once_in_order(records, head)
+    fed = consumer_settings(kafka_settings, "consumer")
+    consumer = build_projection_consumer(fed, bootstrap)
+    expected = expected_views(services)
+    try:
+        wait_for(lambda: (consumer.poll_once(), views_of(fed))[1] == expected, 60, "the views")
+    finally:
+        consumer.close()
+
+
+def test_sigkilled_consumers_apply_every_event_exactly_once(
+    services: Services, kafka_settings: Settings
+) -> None:
+    rng = random.Random(5)
+    bootstrap = kafka_settings.kafka_bootstrap or ""
+    fed = consumer_settings(kafka_settings, "consumer")
+    stop = threading.Event()
+
+    def keep_working() -> None:
+        seed = 200
+        while not stop.is_set():
+            work(services, 5, seed=seed)
+            seed += 1
+            time.sleep(0.01)
+
+    relaying = relay_thread(kafka_settings)
+    next(relaying)
+    writer = threading.Thread(target=keep_working, daemon=True)
+    writer.start()
+    args = ("consume", "projections", "--kafka", bootstrap, "--instance-id", "crash-test")
+    progressed = 0
+    try:
+        for _ in range(20):
+            before = views_of(fed)
+            consumer = Process(fed, *args)
+            time.sleep(rng.uniform(1.2, 3.0))
+            consumer.kill()
+            progressed += views_of(fed) != before
+    finally:
+        stop.set()
+        writer.join(30)
+    assert progressed >= 10, "most consumers were killed while folding, not before starting"
+    expected = expected_views(services)
+    last = Process(fed, *args)
+    try:
+        wait_for(lambda: views_of(fed) == expected, 90, "the consumer to catch up")
+    finally:
+        last.stop()
+        next(relaying, None)
+    assert views_of(fed) == expected
+
+
+def test_a_rebalance_between_two_consumers_applies_every_event_exactly_once(
+    services: Services, kafka_settings: Settings
+) -> None:
+    bootstrap = kafka_settings.kafka_bootstrap or ""
+    fed = consumer_settings(kafka_settings, "consumer")
+    relaying = relay_thread(kafka_settings)
+    next(relaying)
+    first = Process(fed, "consume", "projections", "--kafka", bootstrap)
+    try:
+        work(services, 40, seed=6)
+        second = Process(fed, "consume", "projections", "--kafka", bootstrap)  # a rebalance
+        work(services, 40, seed=7)
+        time.sleep(2)
+        second.kill()  # and another, once the group notices it is gone
+        work(services, 40, seed=8)
+        expected = expected_views(services)
+        wait_for(lambda: views_of(fed) == expected, 90, "the surviving consumer to catch up")
+    finally:
+        first.stop()
+        next(relaying, None)
+
+
+def test_relay_and_consumer_recover_by_themselves_when_the_broker_restarts(
+    services: Services, kafka_settings: Settings, kafka_broker: Any
+) -> None:
+    fed = consumer_settings(kafka_settings, "consumer")
+    consumer: ProjectionConsumer = build_projection_consumer(
+        fed, kafka_settings.kafka_bootstrap or ""
+    )
+    stop = threading.Event()
+    consuming = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    relaying = relay_thread(kafka_settings)
+    next(relaying)
+    consuming.start()
+    try:
+        work(services, 30, seed=9)
+        kafka_broker.down()
+        work(services, 30, seed=10)  # commands go on while the broker is away
+        kafka_broker.up()
+        work(services, 30, seed=11)
+        expected = expected_views(services)
+        wait_for(lambda: views_of(fed) == expected, 120, "recovery after the broker restart")
+    finally:
+        stop.set()
+        consuming.join(30)
+        next(relaying, None)
