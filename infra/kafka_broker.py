@@ -215,7 +215,7 @@ class KafkaBroker:
                 running_port = identity.port if identity else None
                 if self._requested_port not in (None, running_port):
                     raise BrokerError(
-                        f"a broker from {self.data_dir} already runs on {self.bootstrap} "
+                        f"a broker from {self.data_dir} already runs on {HOST}:{running_port} "
                         f"(pid {running}), not on port {self._requested_port}"
                     )
                 self._say(f"broker already running on {self.bootstrap} (pid {running})")
