@@ -147,3 +147,8 @@ def rebuild(data_dir: Path | None, name: str) -> None:
     rate = count / elapsed if elapsed else 0.0
     click.echo(f"rebuilt {name}: {count} events in {elapsed:.2f} s ({rate:,.0f} events/s)")
     services.close()
+
+
+from infra.cli_kafka import kafka  # noqa: E402
+
+main.add_command(kafka)
