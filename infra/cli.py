@@ -232,5 +232,10 @@ def rebuild(data_dir: Path | None, name: str) -> None:
     services.close()
 
 
+from infra.cli_kafka import kafka  # noqa: E402
+
+main.add_command(kafka)
+
+
 if __name__ == "__main__":
     main()

@@ -13,6 +13,7 @@ from domain.actors import Actor, Role
 from domain.context import Context
 from infra.bootstrap import Services, build
 from infra.settings import Settings
+from tests.engines.kafka import kafka_bootstrap, kafka_broker, kafka_engine  # noqa: F401
 
 T0 = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)  # a Monday morning in Serang (15:30 WIB)
 
