@@ -55,5 +55,3 @@ def api(services: Services) -> Iterator[Api]:
     yield Api(f"http://127.0.0.1:{port}", services)
     server.should_exit = True
     thread.join(timeout=10)
-
-
