@@ -36,8 +36,6 @@ from projections.store import SQLiteViewStore
 
 log = logging.getLogger(__name__)
 
-GROUP_ID = "itsm.projections"
-
 
 @dataclass
 class DeadLetter:
@@ -83,7 +81,7 @@ class ProjectionConsumer:
         topic: str,
         dead_letters: Callable[[], Any],
         dead_letter_topic: str,
-        group_id: str = GROUP_ID,
+        group_id: str = "itsm.projections",
     ) -> None:
         self.consumer_factory = consumer_factory
         self.store = store

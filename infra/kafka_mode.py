@@ -6,7 +6,7 @@ from __future__ import annotations
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
-from consumers.projections import GROUP_ID, ProjectionConsumer
+from consumers.projections import ProjectionConsumer
 from domain.service_desk import ServiceDesk
 from infra import kafka_clients
 from infra.bootstrap import event_store_env
@@ -57,11 +57,15 @@ def build_projection_consumer(
     views = SQLiteViewStore(settings.views_db, InterProcessLock(settings.data_dir / "views.lock"))
     return ProjectionConsumer(
         lambda: kafka_clients.consumer(
-            bootstrap, GROUP_ID, client_id="itsm-projections", instance_id=instance_id
+            bootstrap,
+            settings.kafka_projections_group,
+            client_id="itsm-projections",
+            instance_id=instance_id,
         ),
         views,
         PROJECTIONS,
         topic=settings.kafka_topic,
         dead_letters=lambda: kafka_clients.producer(bootstrap, client_id="itsm-dead-letters"),
         dead_letter_topic=dead_letter_topic(settings.kafka_topic, "projections"),
+        group_id=settings.kafka_projections_group,
     )

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     kafka_topic: str = "itsm.events"
     kafka_partitions: int = Field(default=6, ge=1)
     kafka_replication: int = Field(default=1, ge=1)
+    #: The consumer group of the Kafka-fed projections.
+    kafka_projections_group: str = "itsm.projections"
     #: The CloudEvents `source` of every published event.
     event_source: str = "/itsm"
 
