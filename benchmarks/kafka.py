@@ -1,0 +1,425 @@
+"""Kafka mode benchmark: the relay against a bare producer, the projection consumer against a bare
+consumer, and the end-to-end latency from a REST command to a Kafka-fed view.
+
+    .venv/bin/python -m benchmarks.kafka [--quick] [--kafka BOOTSTRAP] [--out F]
+
+Without --kafka it starts the project's own local broker in a temporary directory. Every
+measurement runs in this one invocation against the same broker and the same stored events, so
+the ratios mean something on a noisy shared machine. One JSON object per line goes to stdout (and
+to --out); progress goes to stderr.
+
+    producer_bare     kafka-python's producer sending the relay's own messages (same settings)
+    relay             the relay publishing the same store (read, wrap, send, acknowledge, record)
+    consumer_bare     kafka-python's consumer reading the relay's topic to its end
+    consumer_views    the projection consumer folding the same topic into a fresh view store
+    e2e               `itsm serve`, `itsm relay` and `itsm consume projections` as processes:
+                      POST /incidents at a fixed rate, time until the incident is in the Kafka-fed
+                      view store (polled every 2 ms)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+from uuid import uuid4
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+
+from domain.actors import Actor, Role
+from domain.commands import AddWorkNote, Assign, LogIncident, StartWork
+from domain.context import Context
+from infra import cloudevents, kafka_clients
+from infra.bootstrap import build
+from infra.clock import utcnow
+from infra.kafka_broker import KafkaBroker
+from infra.kafka_mode import build_projection_consumer, build_relay, topics
+from infra.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ITSM = Path(sys.prefix) / "bin" / "itsm"
+AGENT = Actor(id="bench", role=Role.AGENT)
+
+TARGET_RELAY_RATIO = 0.5
+TARGET_CONSUMER_RATIO = 0.5
+TARGET_E2E_P99_MS = 250.0
+TARGET_E2E_RATE = 200.0
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Report:
+    def __init__(self, out: IO[str] | None) -> None:
+        self.out = out
+        self.lines: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, name: str, **figures: Any) -> None:
+        line = {"bench": name, **figures}
+        self.lines[name] = line
+        text = orjson.dumps(line).decode()
+        print(text, flush=True)
+        if self.out:
+            self.out.write(text + "\n")
+
+
+def rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds else 0.0
+
+
+# -- a store full of events ----------------------------------------------------------------------
+
+
+def fill_store(settings: Settings, incidents: int) -> int:
+    """Log incidents and take each through a few steps; the number of stored events."""
+    services = build(settings)
+    try:
+        for i in range(incidents):
+            ctx = Context(actor=AGENT, at=utcnow(), correlation_id=uuid4())
+            command = LogIncident(
+                title=f"Gate {i} rejects member cards",
+                service="RFID gates",
+                caller="budi",
+                impact="medium",
+                urgency="high",
+            )
+            record = services.desk.log_incident(ctx, command).record_id
+            for step in (Assign(group="library-ict"), StartWork(), AddWorkNote(text="on site")):
+                services.desk.handle(ctx, record, step)
+            if i % 1000 == 999:
+                say(f"  stored {i + 1}/{incidents} incidents")
+        return services.desk.recorder.max_notification_id() or 0
+    finally:
+        services.close()
+
+
+def with_topic(settings: Settings, bootstrap: str, label: str) -> Settings:
+    own = settings.model_copy(
+        update={
+            "kafka_topic": f"bench.{label}.{uuid4().hex[:8]}",
+            "kafka_projections_group": f"bench.{label}.{uuid4().hex[:8]}",
+        }
+    )
+    kafka_clients.ensure_topics(bootstrap, topics(own))
+    return own
+
+
+# -- producer: bare against relay ----------------------------------------------------------------
+
+
+def bench_producers(settings: Settings, bootstrap: str, events: int, report: Report) -> str:
+    relay, _ = build_relay(with_topic(settings, bootstrap, "warmup"), bootstrap)
+    # the messages the relay sends, built once, for the bare producer to send as they are
+    messages = [
+        (str(n.originator_id).encode(), cloudevents.envelope(n.id, n.topic, n.state))
+        for n in relay.recorder.select_notifications(start=0, limit=events + 1)
+    ]
+    bare_settings = with_topic(settings, bootstrap, "bare")
+    producer = kafka_clients.producer(bootstrap, client_id="bench-bare")
+    started = time.perf_counter()
+    futures = [producer.send(bare_settings.kafka_topic, value=v, key=k) for k, v in messages]
+    producer.flush()
+    for future in futures:
+        future.get(timeout=0)
+    bare_seconds = time.perf_counter() - started
+    producer.close()
+    report("producer_bare", events=len(messages), events_per_s=rate(len(messages), bare_seconds))
+
+    relay_settings = with_topic(settings, bootstrap, "relay")
+    relay, _ = build_relay(relay_settings, bootstrap)
+    started = time.perf_counter()
+    relay.drain(timeout=600)
+    relay_seconds = time.perf_counter() - started
+    report("relay", events=events, events_per_s=rate(events, relay_seconds))
+    relay._reset()
+    return relay_settings.kafka_topic
+
+
+# -- consumer: bare against projections ----------------------------------------------------------
+
+
+def bench_consumers(
+    settings: Settings, bootstrap: str, topic: str, events: int, report: Report
+) -> None:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    read, first, started = 0, 0, 0.0
+    while read < events:
+        got = sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
+        if got and not started:  # timed after the first batch, like the projection consumer
+            started, first = time.perf_counter(), got
+        read += got
+    bare_seconds = time.perf_counter() - started
+    consumer.close()
+    report("consumer_bare", events=read - first, events_per_s=rate(read - first, bare_seconds))
+
+    fed = settings.model_copy(
+        update={
+            "data_dir": settings.data_dir.parent / f"views-{uuid4().hex[:6]}",
+            "kafka_topic": topic,
+            "kafka_projections_group": f"bench.views.{uuid4().hex[:8]}",
+        }
+    )
+    projections = build_projection_consumer(fed, bootstrap)
+    folded, first, started = 0, 0, 0.0
+    while folded < events:
+        # The first records arrive once the consumer has joined its group (seconds): the
+        # group join is not part of the folding rate, so the clock starts after that batch.
+        got = projections.poll_once(timeout_ms=500)
+        if got and not started:
+            started, first = time.perf_counter(), got
+        folded += got
+    seconds = time.perf_counter() - started
+    projections.close()
+    report("consumer_views", events=folded - first, events_per_s=rate(folded - first, seconds))
+
+
+# -- end to end ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def process(*args: str, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    child = subprocess.Popen(
+        [str(ITSM), *args], cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL
+    )
+    try:
+        yield child
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def wait_until_serving(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/readyz")
+            if connection.getresponse().status == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("itsm serve did not become ready")
+
+
+def bench_end_to_end(
+    base: Path, bootstrap: str, per_second: float, seconds: float, report: Report
+) -> None:
+    api_dir, views_dir = base / "e2e-api", base / "e2e-views"
+    settings = Settings(data_dir=api_dir)
+    settings = with_topic(settings, bootstrap, "e2e")
+    token = build_token(api_dir)
+    port = free_port()
+    common = {
+        "ITSM_KAFKA_TOPIC": settings.kafka_topic,
+        "ITSM_KAFKA_PROJECTIONS_GROUP": settings.kafka_projections_group,
+        "ITSM_LOG_LEVEL": "warning",
+    }
+    api_env = {**common, "ITSM_DATA_DIR": str(api_dir), "ITSM_PORT": str(port)}
+    views_env = {**common, "ITSM_DATA_DIR": str(views_dir)}
+    with (
+        process("serve", env=api_env),
+        process("relay", "--kafka", bootstrap, env=api_env),
+        process("consume", "projections", "--kafka", bootstrap, env=views_env),
+    ):
+        wait_until_serving(port)
+        watcher = Watcher(port, token, views_dir / "views.db")
+        asyncio.run(watcher.run(per_second, seconds))
+    if not watcher.latencies:
+        raise RuntimeError("no command reached the Kafka-fed view")
+    seen, answered = sorted(watcher.latencies), sorted(watcher.answers)
+    report(
+        "e2e",
+        commands=len(seen),
+        lost=len(watcher.pending),
+        rate=per_second,
+        p50_ms=ms(seen, 0.50),
+        p90_ms=ms(seen, 0.90),
+        p99_ms=ms(seen, 0.99),
+        max_ms=ms(seen, 1.0),
+        api_answer_p50_ms=ms(answered, 0.50),
+        api_answer_p99_ms=ms(answered, 0.99),
+    )
+
+
+def ms(ordered: list[float], q: float) -> float:
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
+
+def build_token(data_dir: Path) -> str:
+    services = build(Settings(data_dir=data_dir))
+    try:
+        return services.tokens.issue(AGENT, at=utcnow(), issued_by="benchmark").token
+    finally:
+        services.close()
+
+
+class Watcher:
+    """Sends incidents over REST and notes when each appears in the Kafka-fed view store."""
+
+    BODY = orjson.dumps(
+        {
+            "title": "Gate rejects cards",
+            "service": "RFID gates",
+            "caller": "budi",
+            "impact": "low",
+            "urgency": "low",
+        }
+    )
+
+    def __init__(self, port: int, token: str, views_db: Path) -> None:
+        self.port = port
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self.views_db = views_db
+        self.pending: dict[str, float] = {}
+        self.latencies: list[float] = []
+        self.answers: list[float] = []
+        self.lock = threading.Lock()
+
+    def post(self) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        sent = time.perf_counter()
+        connection.request("POST", "/api/v1/incidents", body=self.BODY, headers=self.headers)
+        answer = connection.getresponse()
+        payload = orjson.loads(answer.read())
+        connection.close()
+        with self.lock:
+            self.answers.append(time.perf_counter() - sent)
+            if answer.status in (201, 202):
+                self.pending[payload["id"]] = sent
+
+    def look(self, conn: sqlite3.Connection) -> None:
+        with self.lock:
+            wanted = list(self.pending)
+        if not wanted:
+            return
+        marks = ",".join("?" * len(wanted))
+        sql = f"SELECT key FROM view_incident_details WHERE key IN ({marks})"
+        try:
+            found = conn.execute(sql, wanted).fetchall()
+        except sqlite3.OperationalError:
+            return  # the consumer has not created its tables yet
+        now = time.perf_counter()
+        with self.lock:
+            for (key,) in found:
+                self.latencies.append(now - self.pending.pop(key))
+
+    def watch(self, until: threading.Event) -> None:
+        conn: sqlite3.Connection | None = None
+        while not (until.is_set() and not self.pending):
+            time.sleep(0.002)
+            if conn is None and self.views_db.exists():
+                conn = sqlite3.connect(self.views_db)
+            if conn is not None:
+                self.look(conn)
+
+    async def burst(self, per_second: float, seconds: float) -> None:
+        """POST at a fixed rate (open loop: a slow answer does not delay the next send)."""
+        loop = asyncio.get_running_loop()
+        interval = 1.0 / per_second
+        started = time.perf_counter()
+        tasks = []
+        for i in range(int(per_second * seconds)):
+            delay = started + i * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(loop.run_in_executor(None, self.post))
+        await asyncio.gather(*tasks)
+
+    async def run(self, per_second: float, seconds: float, warmup: float = 2.0) -> None:
+        done = threading.Event()
+        watcher = threading.Thread(target=self.watch, args=(done,), daemon=True)
+        watcher.start()
+        await self.burst(per_second, warmup)  # until the consumer has joined and is folding
+        deadline = time.monotonic() + 60
+        while self.pending and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.latencies.clear()
+        self.answers.clear()
+        await self.burst(per_second, seconds)
+        done.set()
+        await asyncio.get_running_loop().run_in_executor(None, watcher.join, 60)
+        if self.pending:
+            say(f"  e2e: {len(self.pending)} incidents never reached the view")
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run")
+    parser.add_argument("--kafka", help="an existing broker; default: start a local one")
+    parser.add_argument("--incidents", type=int, default=None)
+    parser.add_argument("--out", type=argparse.FileType("a"), default=None)
+    args = parser.parse_args(argv)
+    incidents = args.incidents or (1000 if args.quick else 5000)
+    report = Report(args.out)
+    with tempfile.TemporaryDirectory(prefix="itsm-bench-kafka-") as tmp:
+        base = Path(tmp)
+        broker: KafkaBroker | None = None
+        bootstrap = args.kafka
+        if not bootstrap:
+            say("starting a local Kafka broker")
+            broker = KafkaBroker(base / "kafka").up()
+            bootstrap = broker.bootstrap
+        try:
+            settings = Settings(data_dir=base / "store")
+            say(f"filling a store with {incidents} incidents")
+            events = fill_store(settings, incidents)
+            say(f"{events} events; bare producer, then the relay")
+            topic = bench_producers(settings, bootstrap, events, report)
+            say("bare consumer, then the projection consumer")
+            bench_consumers(settings, bootstrap, topic, events, report)
+            say(f"end to end at {TARGET_E2E_RATE:.0f} commands/s")
+            bench_end_to_end(base, bootstrap, TARGET_E2E_RATE, 5 if args.quick else 20, report)
+        finally:
+            if broker:
+                broker.down()
+    lines = report.lines
+    relay_ratio = lines["relay"]["events_per_s"] / lines["producer_bare"]["events_per_s"]
+    consumer_ratio = (
+        lines["consumer_views"]["events_per_s"] / lines["consumer_bare"]["events_per_s"]
+    )
+    report(
+        "summary",
+        relay_over_bare_producer=round(relay_ratio, 2),
+        relay_target=TARGET_RELAY_RATIO,
+        relay_met=relay_ratio >= TARGET_RELAY_RATIO,
+        consumer_over_bare_consumer=round(consumer_ratio, 2),
+        consumer_target=TARGET_CONSUMER_RATIO,
+        consumer_met=consumer_ratio >= TARGET_CONSUMER_RATIO,
+        e2e_p99_ms=lines["e2e"]["p99_ms"],
+        e2e_target_p99_ms=TARGET_E2E_P99_MS,
+        e2e_met=lines["e2e"]["p99_ms"] < TARGET_E2E_P99_MS,
+    )
+
+
+if __name__ == "__main__":
+    main()
