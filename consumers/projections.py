@@ -18,7 +18,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -47,18 +47,19 @@ class DeadLetter:
 class Batch:
     """One poll's messages, decoded: per partition, (position, event) in offset order."""
 
-    events: dict[int, list[tuple[int, DomainEvent]]] = field(default_factory=dict)
+    events: dict[int, list[tuple[int, DomainEvent | None]]] = field(default_factory=dict)
     dead: list[DeadLetter] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)  # next offset to read
 
 
-def decode(records: Mapping[TopicPartition, Sequence[Any]]) -> Batch:
+def decode(records: Mapping[TopicPartition, Sequence[Any]], wanted: Container[str]) -> Batch:
+    """Decode a poll's messages; events of types no projection folds keep only their position."""
     batch = Batch()
     for tp, messages in records.items():
         decoded = batch.events.setdefault(tp.partition, [])
         for record in messages:
             try:
-                decoded.append(parse(record.value))
+                decoded.append(parse(record.value, wanted))
             except BadMessage as bad:
                 batch.dead.append(DeadLetter(record, bad.reason))
         batch.offsets[tp] = messages[-1].offset + 1
@@ -90,6 +91,7 @@ class ProjectionConsumer:
         self.dead_letters = dead_letters
         self.dead_letter_topic = dead_letter_topic
         self.group_id = group_id
+        self._wanted = {event.type_name for p in self.projections for event in p.folds}
         self._consumer: Any = None
         self._dead_letter_producer: Any = None
         self._reached = threading.Condition()
@@ -113,7 +115,7 @@ class ProjectionConsumer:
         records = self._consumer.poll(timeout_ms=timeout_ms)
         if not records:
             return 0
-        batch = decode(records)
+        batch = decode(records, self._wanted)
         self.apply(batch)
         if batch.dead:
             self._send_dead_letters(batch.dead)
@@ -134,7 +136,7 @@ class ProjectionConsumer:
                     done = positions.get(partition, 0)
                     new = [(pos, ev) for pos, ev in events if pos > done]
                     if new:
-                        fresh.extend(ev for _, ev in new)
+                        fresh.extend(ev for _, ev in new if ev is not None)
                         positions[partition] = new[-1][0]
                     if partition in positions:
                         reached = positions[partition]

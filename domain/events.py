@@ -11,11 +11,15 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.actors import Actor
 
 EVENT_TYPES: dict[str, type[DomainEvent]] = {}
+
+#: The largest whole number an event may carry: a signed 64-bit integer, as every store and
+#: JSON reader this service meets (SQLite, PostgreSQL's bigint, orjson) can hold exactly.
+MAX_INT = 2**63 - 1
 
 
 class DomainEvent(BaseModel):
@@ -24,7 +28,7 @@ class DomainEvent(BaseModel):
     type_name: ClassVar[str] = ""
 
     originator_id: UUID
-    originator_version: int
+    originator_version: int = Field(le=MAX_INT)
     timestamp: AwareDatetime
     actor: Actor
     correlation_id: UUID

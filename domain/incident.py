@@ -34,7 +34,7 @@ from domain.errors import (
     PriorityUnchanged,
     ReopenWindowClosed,
 )
-from domain.events import DomainEvent
+from domain.events import MAX_INT, DomainEvent
 from domain.priority import Impact, PriorityMatrix, Urgency
 
 Text = Field(min_length=1, max_length=10_000)
@@ -120,7 +120,7 @@ class IncidentEvent(DomainEvent):
 
 class Logged(IncidentEvent):
     type_name: ClassVar[str] = "Incident.Logged"
-    number: int = Field(ge=1)
+    number: int = Field(ge=1, le=MAX_INT)
     title: str = Name
     description: str = Field(default="", max_length=10_000)
     service: str = Name
@@ -130,7 +130,7 @@ class Logged(IncidentEvent):
     impact: Impact
     urgency: Urgency
     priority: int = Field(ge=1, le=5)
-    matrix_version: int = Field(ge=1)
+    matrix_version: int = Field(ge=1, le=MAX_INT)
 
 
 class Assigned(IncidentEvent):
@@ -172,7 +172,7 @@ class Reprioritised(IncidentEvent):
     impact: Impact
     urgency: Urgency
     priority: int = Field(ge=1, le=5)
-    matrix_version: int = Field(ge=1)
+    matrix_version: int = Field(ge=1, le=MAX_INT)
     reason: str = Reason
 
 

@@ -15,6 +15,7 @@ correlation id. `id` is stable across re-publication, so any reader can de-dupli
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 import orjson
@@ -66,8 +67,14 @@ def envelope(position: int, type_name: str, state: bytes, *, source: str = DEFAU
     )
 
 
-def parse(raw: bytes | None) -> tuple[int, DomainEvent]:
-    """The global position and the event a CloudEvent carries; BadMessage says what is wrong."""
+def parse(
+    raw: bytes | None, wanted: Container[str] | None = None
+) -> tuple[int, DomainEvent | None]:
+    """The global position and the event a CloudEvent carries; BadMessage says what is wrong.
+
+    With `wanted`, an event of a (known) type not in it is not decoded: its position is all a
+    reader that ignores it needs, and decoding is most of the cost of reading a message.
+    """
     if raw is None:
         raise BadMessage("empty message (tombstone)")
     try:
@@ -89,6 +96,8 @@ def parse(raw: bytes | None) -> tuple[int, DomainEvent]:
         cls = event_class(str(type_name))
     except LookupError as error:
         raise BadMessage(str(error)) from None
+    if wanted is not None and type_name not in wanted:
+        return position, None
     try:
         event = cls.model_validate(message["data"])
     except ValueError as error:
