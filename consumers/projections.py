@@ -5,7 +5,8 @@ position in the event store, and the relay publishes in global order, so within 
 positions only grow. For each projection and partition the view store keeps the last position
 folded, in the same transaction as the rows that position changed; a message at or below it is a
 repeat (a relay re-send, or a redelivery after a crash or a rebalance) and changes nothing. Kafka
-offsets are committed only after that transaction, and are a hint: the positions are the truth.
+offsets are committed only after that transaction, without waiting: they are a hint, the
+positions are the truth.
 
 A message that cannot be decoded goes to the dead-letter topic with the reason in its headers and
 the stream continues. A partition that some projection has never read from (a new or rebuilt
@@ -119,7 +120,9 @@ class ProjectionConsumer:
         self.apply(batch)
         if batch.dead:
             self._send_dead_letters(batch.dead)
-        self._consumer.commit(
+        # Offsets are a hint (the positions stored with the views are the truth), so the commit
+        # need not wait for the broker: a lost commit only means repeats that change nothing.
+        self._consumer.commit_async(
             {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in batch.offsets.items()}
         )
         return sum(len(messages) for messages in records.values())

@@ -84,7 +84,7 @@ class Relay:
         tracking_lock: AbstractContextManager[Any] | None = None,
         batch_size: int = 500,
         max_in_flight: int = 8,
-        poll_interval: float = 0.05,
+        poll_interval: float = 0.01,
     ) -> None:
         self.recorder = recorder
         self.tracking = tracking
