@@ -136,11 +136,16 @@ class ProjectionConsumer:
                 positions = tx.partition_positions(projection)
                 fresh: list[DomainEvent] = []
                 for partition, events in batch.events.items():
+                    # A repeat is at or below the highest position seen before it, whether that
+                    # was folded in an earlier batch or earlier in this one (a relay re-send).
                     done = positions.get(partition, 0)
-                    new = [(pos, ev) for pos, ev in events if pos > done]
-                    if new:
-                        fresh.extend(ev for _, ev in new if ev is not None)
-                        positions[partition] = new[-1][0]
+                    for position, event in events:
+                        if position > done:
+                            done = position
+                            if event is not None:
+                                fresh.append(event)
+                    if done:
+                        positions[partition] = done
                     if partition in positions:
                         reached = positions[partition]
                         applied[partition] = min(applied.get(partition, reached), reached)

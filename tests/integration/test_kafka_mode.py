@@ -155,6 +155,26 @@ def views_of(settings: Settings) -> dict[str, Any]:
         store.close()
 
 
+def fold_until_equal(
+    consumer: ProjectionConsumer, fed: Settings, expected: dict[str, Any], timeout: float = 60
+) -> None:
+    """Poll until the consumer's views equal the expected ones; show the difference if not."""
+    deadline = time.monotonic() + timeout
+    while views_of(fed) != expected and time.monotonic() < deadline:
+        consumer.poll_once()
+    assert_same_views(views_of(fed), expected)
+
+
+def assert_same_views(actual: dict[str, Any], expected: dict[str, Any]) -> None:
+    for name, rows in expected.items():
+        missing = sorted(set(rows) - set(actual[name]))
+        extra = sorted(set(actual[name]) - set(rows))
+        assert not missing, f"{name}: missing {missing[:3]}"
+        assert not extra, f"{name}: extra {extra[:3]}"
+        for key, row in rows.items():
+            assert actual[name][key] == row, f"{name}[{key}] differs"
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -240,7 +260,7 @@ def test_kafka_fed_projections_equal_the_embedded_ones(
     consumer = build_projection_consumer(fed, kafka_settings.kafka_bootstrap or "")
     expected = expected_views(services)
     try:
-        wait_for(lambda: (consumer.poll_once(), views_of(fed))[1] == expected, 60, "the views")
+        fold_until_equal(consumer, fed, expected)
     finally:
         consumer.close()
 
@@ -262,7 +282,7 @@ def test_a_message_that_cannot_be_decoded_goes_to_the_dead_letter_topic(
     consumer = build_projection_consumer(fed, bootstrap)
     expected = expected_views(services)
     try:
-        wait_for(lambda: (consumer.poll_once(), views_of(fed))[1] == expected, 60, "the views")
+        fold_until_equal(consumer, fed, expected)
     finally:
         consumer.close()
 
@@ -316,7 +336,7 @@ def test_sigkilled_relays_lose_and_reorder_nothing(
     consumer = build_projection_consumer(fed, bootstrap)
     expected = expected_views(services)
     try:
-        wait_for(lambda: (consumer.poll_once(), views_of(fed))[1] == expected, 60, "the views")
+        fold_until_equal(consumer, fed, expected)
     finally:
         consumer.close()
 
