@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from domain.actors import Actor, Role
+from infra.cli_postgres import postgres
 from infra.settings import Settings
 
 
@@ -147,3 +148,6 @@ def rebuild(data_dir: Path | None, name: str) -> None:
     rate = count / elapsed if elapsed else 0.0
     click.echo(f"rebuilt {name}: {count} events in {elapsed:.2f} s ({rate:,.0f} events/s)")
     services.close()
+
+
+main.add_command(postgres)
