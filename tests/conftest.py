@@ -17,6 +17,7 @@ from infra.bootstrap import Services, build
 from infra.settings import Settings
 from tests.engines.postgres import (  # noqa: F401
     postgres_data_dir,
+    postgres_database_maker,
     postgres_database_url,
     postgres_databases,
     postgres_server_url,
