@@ -153,7 +153,7 @@ class PostgresServer:
         return (self.data_dir / "PG_VERSION").is_file()
 
     def status(self) -> ServerStatus:
-        running = self.initialised and self._pg_ctl("status", check=False).returncode == 0
+        running = self.initialised and self._pg_ctl("status").returncode == 0
         pid = None
         if running:
             first_line = (self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0]
@@ -184,7 +184,7 @@ class PostgresServer:
         """Stop this data directory's server (fast shutdown); False if it was not running."""
         if not self.status().running:
             return False
-        done = self._pg_ctl("stop", "-m", "fast", "-w", "-t", str(int(self.timeout)), check=False)
+        done = self._pg_ctl("stop", "-m", "fast", "-w", "-t", str(int(self.timeout)))
         if done.returncode != 0:
             raise PostgresServerError(f"pg_ctl stop failed:\n{_tail(done.stdout + done.stderr)}")
         return True
@@ -252,9 +252,7 @@ class PostgresServer:
 
     def _start(self) -> None:
         log = self.data_dir / LOG_FILE
-        done = self._pg_ctl(
-            "start", "-w", "-t", str(int(self.timeout)), "-l", str(log), check=False
-        )
+        done = self._pg_ctl("start", "-w", "-t", str(int(self.timeout)), "-l", str(log))
         if done.returncode != 0:
             server_log = log.read_text(errors="replace") if log.exists() else ""
             raise PostgresServerError(
@@ -297,11 +295,8 @@ class PostgresServer:
 
     # -- running its programs ----------------------------------------------------------------------
 
-    def _pg_ctl(self, *args: str, check: bool) -> subprocess.CompletedProcess[str]:
-        done = self._run("pg_ctl", "-D", str(self.data_dir), *args)
-        if check and done.returncode != 0:
-            raise PostgresServerError(f"pg_ctl {args[0]} failed:\n{_tail(done.stderr)}")
-        return done
+    def _pg_ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self._run("pg_ctl", "-D", str(self.data_dir), *args)
 
     def _run(self, program: str, *args: str) -> subprocess.CompletedProcess[str]:
         if self._bin_dir is None:
