@@ -325,10 +325,10 @@ def test_concurrent_commands_on_one_incident_all_succeed_with_consecutive_versio
     desk = services.desk
     incident_id = log(services, assignment_group="service-desk")  # versions 1 and 2
     per_thread = 5
-    # On PostgreSQL a commit waits milliseconds for its WAL flush, and every writer that read
-    # the incident before that commit loses the race and decides again; with 8 writers on one
-    # incident some command can lose all of the desk's MAX_ATTEMPTS rounds (docs/postgres.md,
-    # "Known limits"). 3 writers still race on nearly every save there.
+    # On PostgreSQL a write takes milliseconds (round trips and a WAL flush), and every writer
+    # that read the incident before it committed loses the race and decides again; with 8
+    # writers on one incident some command can lose all of the desk's MAX_ATTEMPTS rounds
+    # (docs/postgres.md, "Known limits"). 3 writers still race on nearly every save there.
     threads = THREADS if services.settings.database_url is None else 3
 
     def work(i: int) -> list[Outcome]:
