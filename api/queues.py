@@ -29,7 +29,10 @@ def get_queues(
         where += ' AND "group" = ?'
         params.append(group)
     rows = services.views.select(
-        open_work_by_group, where, params, 'ORDER BY "group", "priority", "logged_at"'
+        open_work_by_group,
+        where,
+        params,
+        'ORDER BY "group" NULLS FIRST, "priority", "logged_at"',  # triage (no group) first
     )
     queues: list[dict[str, Any]] = []
     for name, members in groupby(rows, key=lambda row: row["group"]):

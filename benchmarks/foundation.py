@@ -2,10 +2,16 @@
 HTTP, and the projection rebuild against a bare read-and-decode of the same store.
 
     .venv/bin/python -m benchmarks.foundation [--quick] [--clients 32] [--duration 10] [--out F]
+                                              [--postgres | --database-url URL]
 
 Every measurement runs in this one invocation, each on a fresh temporary data directory, so the
 ratios between them mean something on a noisy shared machine even when absolute figures do not.
 One JSON object per line goes to stdout (and to --out); progress goes to stderr.
+
+With --postgres (a local server started for the run) or --database-url (a server whose role may
+create databases), the in-process measurements (a, b, d, e) run on PostgreSQL too, each on a
+fresh database, interleaved with the SQLite ones; every such line says its `backend`, and a table
+of both side by side goes to stderr at the end. (c) stays on SQLite.
 
     a          eventsourcing's bare Application saving trivial aggregates (the baseline)
     b_log      ServiceDesk.log_incident, projections not running (write side only, like a)
@@ -32,6 +38,7 @@ import math
 import os
 import platform
 import resource
+import shutil
 import signal
 import socket
 import sqlite3
@@ -43,11 +50,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
 import orjson
+import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate as BareAggregate
+from psycopg import sql
 
 from domain.actors import Actor, Role
 from domain.commands import AddWorkNote, Assign, IncidentCommand, LogIncident, Resolve, StartWork
@@ -55,8 +65,9 @@ from domain.context import Context
 from domain.incident import ResolutionCode
 from domain.priority import Impact, Urgency
 from domain.service_desk import ServiceDesk
-from infra.bootstrap import Services, build
+from infra.bootstrap import Services, build, event_store_env
 from infra.clock import utcnow
+from infra.postgres_server import PostgresServer
 from infra.settings import Settings
 from projections import PROJECTIONS
 from projections.incident_details import incident_details
@@ -115,6 +126,38 @@ def fresh_dir(label: str, base: str | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
+@contextlib.contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new empty database on a PostgreSQL server (its URL), dropped afterwards."""
+    name = f"itsm_bench_{uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where an in-process measurement keeps its store: SQLite files in a fresh temporary
+    directory, or a fresh database on a PostgreSQL server."""
+
+    name: str  # "sqlite" or "postgres", as the report lines say
+    base: str | None  # where the temporary directories go [system temp]
+    server_url: str | None = None
+
+    @contextlib.contextmanager
+    def settings(self, label: str) -> Iterator[Settings]:
+        with fresh_dir(label, self.base) as tmp:
+            if self.server_url is None:
+                yield Settings(data_dir=tmp / "var")
+            else:
+                with fresh_database(self.server_url) as url:
+                    yield Settings(data_dir=tmp / "var", database_url=url)
+
+
 def head(desk: ServiceDesk) -> int:
     return desk.recorder.max_notification_id() or 0
 
@@ -129,11 +172,17 @@ class Thing(BareAggregate):
         self.name = name
 
 
-def bench_baseline(n: int, warmup: int, base: str | None) -> float:
-    with fresh_dir("a", base) as tmp:
-        app: Application[Any] = Application(
-            env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "es.db")}
-        )
+def bench_baseline(n: int, warmup: int, backend: Backend) -> float:
+    with backend.settings("a") as settings:
+        if settings.database_url is None:
+            settings.data_dir.mkdir(parents=True)
+            env = {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(settings.data_dir / "es.db"),
+            }
+        else:  # the service's own connection settings, with the library's default mapper
+            env = {k: v for k, v in event_store_env(settings).items() if k != "MAPPER_TOPIC"}
+        app: Application[Any] = Application(env=env)
         try:
             for i in range(warmup):
                 app.save(Thing(name=f"warm-{i}"))
@@ -189,9 +238,9 @@ def run_mix(desk: ServiceDesk, incidents: int, first: int = 0) -> int:
 
 
 @contextlib.contextmanager
-def desk_services(label: str, base: str | None, *, follow: bool = False) -> Iterator[Services]:
-    with fresh_dir(label, base) as tmp:
-        services = build(Settings(data_dir=tmp / "var"))
+def desk_services(label: str, backend: Backend, *, follow: bool = False) -> Iterator[Services]:
+    with backend.settings(label) as settings:
+        services = build(settings)
         try:
             if follow:
                 services.start()
@@ -219,24 +268,24 @@ def timed_writes(desk: ServiceDesk, work: Callable[[], int]) -> WriteRate:
     return WriteRate(commands, head(desk) - first, elapsed)
 
 
-def bench_log(n: int, warmup: int, base: str | None) -> WriteRate:
-    with desk_services("b-log", base) as services:
+def bench_log(n: int, warmup: int, backend: Backend) -> WriteRate:
+    with desk_services("b-log", backend) as services:
         desk = services.desk
         run_logs(desk, warmup, first=n)
         return timed_writes(desk, lambda: run_logs(desk, n))
 
 
-def bench_mix(n: int, warmup: int, base: str | None) -> WriteRate:
+def bench_mix(n: int, warmup: int, backend: Backend) -> WriteRate:
     incidents = max(1, n // COMMANDS_PER_INCIDENT)
-    with desk_services("b-mix", base) as services:
+    with desk_services("b-mix", backend) as services:
         desk = services.desk
         run_mix(desk, max(1, warmup // COMMANDS_PER_INCIDENT), first=incidents)
         return timed_writes(desk, lambda: run_mix(desk, incidents))
 
 
-def bench_log_following(n: int, warmup: int, base: str | None) -> tuple[WriteRate, float]:
+def bench_log_following(n: int, warmup: int, backend: Backend) -> tuple[WriteRate, float]:
     """log_incident while the projection runner follows; also how long it then takes to drain."""
-    with desk_services("b-follow", base, follow=True) as services:
+    with desk_services("b-follow", backend, follow=True) as services:
         desk = services.desk
         run_logs(desk, warmup, first=n)
         services.runner.wait_for(head(desk), 60)
@@ -636,10 +685,10 @@ def rebuild(services: Services) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def bench_rebuild(m: int, rounds: int, base: str | None, report: Report) -> tuple[float, float]:
-    with desk_services("de", base) as services:
+def bench_rebuild(m: int, rounds: int, backend: Backend, report: Report) -> tuple[float, float]:
+    with desk_services("de", backend) as services:
         desk = services.desk
-        say(f"d/e: loading {m} incidents ({COMMANDS_PER_INCIDENT} commands each)...")
+        say(f"d/e ({backend.name}): loading {m} incidents ({COMMANDS_PER_INCIDENT} commands each)")
         load = timed_writes(desk, lambda: run_mix(desk, m))
         total = head(desk)
         say(f"d/e: {total} events loaded in {load.seconds:.1f} s; interleaving e and d")
@@ -658,7 +707,12 @@ def bench_rebuild(m: int, rounds: int, base: str | None, report: Report) -> tupl
         rows = len(services.views.rows(incident_details))
         if rows != m:
             raise RuntimeError(f"the rebuilt incident_details has {rows} rows, not {m}")
-        common = {"incidents": m, "events": total, "batch_size": REBUILD_BATCH}
+        common = {
+            "backend": backend.name,
+            "incidents": m,
+            "events": total,
+            "batch_size": REBUILD_BATCH,
+        }
         e = report.emit(
             "e_read_decode",
             rate=rounded(max(e_rates)),
@@ -716,8 +770,66 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tmpdir", help="where the fresh data directories go [system temp]")
     parser.add_argument("--skip-http", action="store_true", help="leave out (c)")
     parser.add_argument("--workers", type=int, default=1, help="API worker processes for (c) [1]")
+    postgres = parser.add_mutually_exclusive_group()
+    postgres.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also run a, b, d and e on PostgreSQL: a local server started for this run",
+    )
+    postgres.add_argument(
+        "--database-url",
+        help="also run a, b, d and e on this PostgreSQL server (its role may create databases)",
+    )
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def postgres_server(args: argparse.Namespace) -> Iterator[str | None]:
+    """The PostgreSQL server to measure on, if asked for: --database-url, or a local server
+    started in a temporary directory (system temp: its OS user must reach it) and removed after."""
+    if args.database_url:
+        yield args.database_url
+        return
+    if not args.postgres:
+        yield None
+        return
+    directory = tempfile.mkdtemp(prefix="itsm-bench-postgres-")
+    server = PostgresServer(directory)
+    try:
+        say(f"starting a local PostgreSQL server in {directory}")
+        yield server.up()
+    finally:
+        server.down()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def postgres_version(server_url: str) -> str:
+    with psycopg.connect(server_url) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return str(row[0]) if row else "?"
+
+
+def side_by_side(figures: dict[str, dict[str, float]]) -> str:
+    """The in-process figures of each backend in columns, for people (stderr)."""
+    names = list(figures)
+    rows = [
+        ("a_baseline", "creates/s"),
+        ("b_log", "commands/s"),
+        ("b_mix", "commands/s"),
+        ("b_follow", "commands/s"),
+        ("e_read_decode", "events/s"),
+        ("d_rebuild", "events/s"),
+        ("b_log / a", "ratio"),
+        ("b_mix / a", "ratio"),
+        ("d / e", "ratio"),
+    ]
+    lines = [f"{'measure':<16}" + "".join(f"{n:>14}" for n in names) + "  unit"]
+    for measure, unit in rows:
+        digits = 3 if unit == "ratio" else 0
+        cells = "".join(f"{figures[n].get(measure, math.nan):>14,.{digits}f}" for n in names)
+        lines.append(f"{measure:<16}{cells}  {unit}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -725,6 +837,72 @@ def main(argv: list[str] | None = None) -> None:
     if args.loadgen:
         loadgen_main()
         return
+    with postgres_server(args) as server_url:
+        run(args, server_url)
+
+
+def write_side(
+    backends: list[Backend],
+    n: int,
+    write_warmup: int,
+    rounds: int,
+    report: Report,
+    figures: dict[str, dict[str, float]],
+) -> None:
+    """(a) and (b) in interleaved rounds, each on a fresh store (the best round counts), then
+    b_follow; each backend's rates go into `figures`."""
+    a_rates: dict[str, list[float]] = {b.name: [] for b in backends}
+    log_runs: dict[str, list[WriteRate]] = {b.name: [] for b in backends}
+    mix_runs: dict[str, list[WriteRate]] = {b.name: [] for b in backends}
+    for r in range(1, rounds + 1):
+        for backend in backends:
+            label = f"round {r}/{rounds} ({backend.name})"
+            say(f"{label}: a (baseline), {n} creates")
+            a_rates[backend.name].append(bench_baseline(n, write_warmup, backend))
+            say(f"{label}: b_log, {n} incidents")
+            log_runs[backend.name].append(bench_log(n, write_warmup, backend))
+            say(f"{label}: b_mix, {n // COMMANDS_PER_INCIDENT} incident lifecycles")
+            mix_runs[backend.name].append(bench_mix(n, write_warmup, backend))
+    for backend in backends:
+        mine = figures[backend.name]
+        mine["a_baseline"] = report.emit(
+            "a_baseline",
+            backend=backend.name,
+            rate=rounded(max(a_rates[backend.name])),
+            unit="creates/s",
+            samples=[rounded(x) for x in a_rates[backend.name]],
+            creates=n,
+            events_per_create=1,
+        )["rate"]
+        for name, runs in (("b_log", log_runs), ("b_mix", mix_runs)):
+            mine[name] = report.emit(
+                name,
+                backend=backend.name,
+                rate=rounded(max(w.rate for w in runs[backend.name])),
+                unit="commands/s",
+                samples=[rounded(w.rate) for w in runs[backend.name]],
+                commands=runs[backend.name][0].commands,
+                events_per_command=round(
+                    runs[backend.name][0].events / runs[backend.name][0].commands, 2
+                ),
+                projections="not running",
+            )["rate"]
+    for backend in backends:
+        say(f"b_follow ({backend.name}): {n} incidents with the projection runner following")
+        follow, drain = bench_log_following(n, write_warmup, backend)
+        figures[backend.name]["b_follow"] = report.emit(
+            "b_follow",
+            backend=backend.name,
+            rate=rounded(follow.rate),
+            unit="commands/s",
+            commands=follow.commands,
+            drain_after_s=round(drain, 3),
+            rate_incl_drain=rounded(follow.commands / (follow.seconds + drain)),
+            projections="following",
+        )["rate"]
+
+
+def run(args: argparse.Namespace, server_url: str | None) -> None:
     quick = args.quick
     n = args.n or (300 if quick else 3000)
     m = args.m or (200 if quick else 3000)
@@ -733,60 +911,25 @@ def main(argv: list[str] | None = None) -> None:
     warmup = 0.5 if quick else 1.0
     ceiling_duration = 1.0 if quick else 3.0
     write_warmup = max(10, n // 20)
-    base = args.tmpdir
+    backends = [Backend("sqlite", args.tmpdir)]
+    if server_url is not None:
+        backends.append(Backend("postgres", args.tmpdir, server_url))
     report = Report(args.out)
     machine = machine_info()
+    if server_url is not None:
+        machine["postgres"] = postgres_version(server_url)
     began = time.perf_counter()
+    #: Each backend's in-process figures, for the ratios and the side-by-side table.
+    figures: dict[str, dict[str, float]] = {b.name: {} for b in backends}
     try:
-        # (a) and (b), interleaved rounds, each on a fresh directory; the best round counts.
-        a_rates: list[float] = []
-        log_runs: list[WriteRate] = []
-        mix_runs: list[WriteRate] = []
-        for r in range(1, rounds + 1):
-            say(f"round {r}/{rounds}: a (baseline), {n} creates")
-            a_rates.append(bench_baseline(n, write_warmup, base))
-            say(f"round {r}/{rounds}: b_log, {n} incidents")
-            log_runs.append(bench_log(n, write_warmup, base))
-            say(f"round {r}/{rounds}: b_mix, {n // COMMANDS_PER_INCIDENT} incident lifecycles")
-            mix_runs.append(bench_mix(n, write_warmup, base))
-        a = report.emit(
-            "a_baseline",
-            rate=rounded(max(a_rates)),
-            unit="creates/s",
-            samples=[rounded(x) for x in a_rates],
-            creates=n,
-            events_per_create=1,
-        )["rate"]
-        b_log, b_mix = (
-            report.emit(
-                name,
-                rate=rounded(max(w.rate for w in runs)),
-                unit="commands/s",
-                samples=[rounded(w.rate) for w in runs],
-                commands=runs[0].commands,
-                events_per_command=round(runs[0].events / runs[0].commands, 2),
-                projections="not running",
-            )["rate"]
-            for name, runs in (("b_log", log_runs), ("b_mix", mix_runs))
-        )
-        say(f"b_follow: {n} incidents with the projection runner following")
-        follow, drain = bench_log_following(n, write_warmup, base)
-        report.emit(
-            "b_follow",
-            rate=rounded(follow.rate),
-            unit="commands/s",
-            commands=follow.commands,
-            drain_after_s=round(drain, 3),
-            rate_incl_drain=rounded(follow.commands / (follow.seconds + drain)),
-            projections="following",
-        )
+        write_side(backends, n, write_warmup, rounds, report, figures)
 
-        # (c) REST over HTTP.
+        # (c) REST over HTTP, on SQLite.
         rest: dict[str, Any] | None = None
         if not args.skip_http:
             try:
                 ceiling, rest = bench_rest(
-                    args.clients, duration, warmup, ceiling_duration, base, args.workers
+                    args.clients, duration, warmup, ceiling_duration, args.tmpdir, args.workers
                 )
             except (RuntimeError, OSError, subprocess.SubprocessError) as error:
                 say(f"c failed: {error}")
@@ -808,16 +951,28 @@ def main(argv: list[str] | None = None) -> None:
                     **rest,
                 )
 
-        # (d) and (e) on the same data, interleaved.
-        d, e = bench_rebuild(m, max(rounds, 2), base, report)
+        # (d) and (e) on the same data, interleaved, for each backend.
+        for backend in backends:
+            d, e = bench_rebuild(m, max(rounds, 2), backend, report)
+            figures[backend.name].update(d_rebuild=d, e_read_decode=e)
 
+        ratios: dict[str, dict[str, float | None]] = {}
+        for name, mine in figures.items():
+            ratios[name] = {
+                "b_log_over_a": ratio(mine["b_log"], mine["a_baseline"]),
+                "b_mix_over_a": ratio(mine["b_mix"], mine["a_baseline"]),
+                "d_over_e": ratio(mine["d_rebuild"], mine["e_read_decode"]),
+            }
+            mine.update(
+                {
+                    "b_log / a": ratios[name]["b_log_over_a"] or math.nan,
+                    "b_mix / a": ratios[name]["b_mix_over_a"] or math.nan,
+                    "d / e": ratios[name]["d_over_e"] or math.nan,
+                }
+            )
+        checks = ratios["sqlite"]  # the targets are set for the default backend
         rest_rate = rest.get("rate") if rest else None
         rest_p99 = rest.get("p99_ms") if rest else None
-        checks = {
-            "b_log_over_a": ratio(b_log, a),
-            "b_mix_over_a": ratio(b_mix, a),
-            "d_over_e": ratio(d, e),
-        }
         passed: dict[str, bool | None] = {
             "b_log_over_a": (checks["b_log_over_a"] or 0) >= TARGET_WRITE_RATIO,
             "b_mix_over_a": (checks["b_mix_over_a"] or 0) >= TARGET_WRITE_RATIO,
@@ -833,6 +988,7 @@ def main(argv: list[str] | None = None) -> None:
         report.emit(
             "summary",
             **checks,
+            **({"postgres": ratios["postgres"]} if "postgres" in ratios else {}),
             rest_commands_per_s=None if rest_rate is None else rounded(rest_rate),
             rest_p99_ms=rest_p99,
             rest_clients=args.clients,
@@ -848,6 +1004,7 @@ def main(argv: list[str] | None = None) -> None:
             seconds=rounded(time.perf_counter() - began),
             machine={**machine, "loadavg_end": [rounded(v, 2) for v in os.getloadavg()]},
         )
+        say("in-process figures, side by side:\n" + side_by_side(figures))
     finally:
         report.close()
 

@@ -33,7 +33,7 @@ from infra.cloudevents import BadMessage, parse
 from infra.progress import Progress
 from projections.base import Projection
 from projections.runner import ProjectionRunner
-from projections.store import SQLiteViewStore
+from projections.view_store import ViewStore
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class ProjectionConsumer:
     def __init__(
         self,
         consumer_factory: Callable[[], Any],
-        store: SQLiteViewStore,
+        store: ViewStore,
         projections: Sequence[Projection],
         *,
         topic: str,

@@ -1,9 +1,16 @@
-"""The composition root: everything the service runs on, built from one Settings object."""
+"""The composition root: everything the service runs on, built from one Settings object.
+
+Two backends, chosen by `Settings.database_url`: SQLite files under the data directory (the
+default), or one PostgreSQL database (the scale backend) holding the event store, the views, the
+incident number sequence and the API tokens.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import uuid4
@@ -13,22 +20,48 @@ from domain.context import Context
 from domain.service_desk import ServiceDesk
 from infra.clock import utcnow
 from infra.locks import InterProcessLock
-from infra.numbers import SQLiteNumberSource
+from infra.numbers import PostgresNumberSource, SQLiteNumberSource
+from infra.pg import PostgresAddress, open_pool, schema_lock
 from infra.settings import Settings
-from infra.tokens import TokenStore
+from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenStore
 from projections import PROJECTIONS
+from projections.pg_store import PostgresViewStore
 from projections.runner import ProjectionRunner
 from projections.store import SQLiteViewStore
+from projections.view_store import ViewStore
 
 log = logging.getLogger(__name__)
 
 
+MAPPER_TOPIC = "infra.serialisation:TypedMapper"
+
+
 def event_store_env(settings: Settings) -> dict[str, str]:
+    """The eventsourcing library's settings for the event store."""
+    if settings.database_url is None:
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(settings.events_db),
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "MAPPER_TOPIC": MAPPER_TOPIC,
+        }
+    address = PostgresAddress.parse(settings.database_url)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(settings.events_db),
-        "SQLITE_LOCK_TIMEOUT": "30",
-        "MAPPER_TOPIC": "infra.serialisation:TypedMapper",
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": address.dbname,
+        "POSTGRES_HOST": address.host,
+        "POSTGRES_PORT": str(address.port),
+        "POSTGRES_USER": address.user,
+        "POSTGRES_PASSWORD": address.password,
+        "POSTGRES_POOL_SIZE": "2",  # connections kept open; up to 2 + 8 under load
+        "POSTGRES_MAX_OVERFLOW": "8",
+        "CREATE_TABLE": "yes",
+        # The projections' catch-up loop needs notification ids to become visible in id order.
+        # The library's insert locks the events table (EXCLUSIVE) until commit to ensure that;
+        # its database-function insert path takes no such lock, so it stays off whatever the
+        # environment says.
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
+        "MAPPER_TOPIC": MAPPER_TOPIC,
     }
 
 
@@ -36,10 +69,12 @@ def event_store_env(settings: Settings) -> dict[str, str]:
 class Services:
     settings: Settings
     desk: ServiceDesk
-    views: SQLiteViewStore
+    views: ViewStore
     runner: ProjectionRunner
     tokens: TokenStore
     clock: Callable[[], datetime] = field(default=utcnow)
+    #: Called last on close, e.g. to close the incident number source's connections.
+    closing: list[Callable[[], None]] = field(default_factory=list)
 
     def system_context(self) -> Context:
         return Context(actor=SYSTEM, at=self.clock(), correlation_id=uuid4())
@@ -52,10 +87,26 @@ class Services:
     def close(self) -> None:
         self.runner.stop()
         self.views.close()
+        self.tokens.close()
         self.desk.close()
+        for close in self.closing:
+            close()
 
 
 def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Services:
+    if settings.database_url is None:
+        desk, views, closing = _on_sqlite(settings)
+    else:
+        desk, views, closing = _on_postgres(settings, settings.database_url)
+    runner = ProjectionRunner(desk.recorder, desk.mapper, views, PROJECTIONS)
+    desk.after_commit = runner.wake
+    tokens = _token_store(settings)
+    services = Services(settings, desk, views, runner, tokens, clock, closing)
+    desk.ensure_priority_matrix(services.system_context())
+    return services
+
+
+def _on_sqlite(settings: Settings) -> tuple[ServiceDesk, ViewStore, list[Callable[[], None]]]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     desk = ServiceDesk(
         event_store_env(settings),
@@ -65,8 +116,51 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
         cache_size=settings.aggregate_cache_size,
     )
     views = SQLiteViewStore(settings.views_db, InterProcessLock(settings.data_dir / "views.lock"))
-    runner = ProjectionRunner(desk.recorder, desk.mapper, views, PROJECTIONS)
-    desk.after_commit = runner.wake
-    services = Services(settings, desk, views, runner, TokenStore(settings.auth_db), clock)
-    desk.ensure_priority_matrix(services.system_context())
-    return services
+    return desk, views, []
+
+
+def _on_postgres(
+    settings: Settings, url: str
+) -> tuple[ServiceDesk, ViewStore, list[Callable[[], None]]]:
+    numbers = PostgresNumberSource(open_pool(url, max_size=2, name="itsm-numbers"))
+    with schema_lock(url):  # the library creates its tables as the desk starts
+        desk = ServiceDesk(
+            event_store_env(settings),
+            reopen_window=settings.reopen_window,
+            numbers=numbers,
+            # The library's lock on the events table serialises inserts across processes (and
+            # so needs no file lock as SQLite does). Queueing this process's own writers here
+            # keeps them from each holding a pooled connection while they wait for it, and
+            # loses fewer races on a busy incident (measured: about a third fewer retries).
+            write_lock=threading.Lock(),
+            cache_size=settings.aggregate_cache_size,
+        )
+    views = PostgresViewStore(open_pool(url, max_size=8, name="itsm-views"))
+    return desk, views, [numbers.close]
+
+
+def open_view_store(settings: Settings) -> ViewStore:
+    """The configured view store on its own (for a Kafka-fed projection consumer)."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return SQLiteViewStore(
+            settings.views_db, InterProcessLock(settings.data_dir / "views.lock")
+        )
+    return PostgresViewStore(open_pool(settings.database_url, max_size=4, name="itsm-views"))
+
+
+def _token_store(settings: Settings) -> TokenStore:
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return SQLiteTokenStore(settings.auth_db)
+    return PostgresTokenStore(open_pool(settings.database_url, max_size=2, name="itsm-tokens"))
+
+
+@contextmanager
+def token_store(settings: Settings) -> Iterator[TokenStore]:
+    """The API token store on its own (for `itsm tokens create`), closed afterwards."""
+    store = _token_store(settings)
+    try:
+        yield store
+    finally:
+        store.close()

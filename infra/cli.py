@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from domain.actors import Actor, Role
+from infra.cli_postgres import postgres
 from infra.settings import Settings
 
 
@@ -43,17 +44,34 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="[default: 8000]")
 @click.option("--workers", type=int, default=None, help="API processes [default: 1]")
 @click.option("--access-log/--no-access-log", default=False, help="log every request")
+@click.option(
+    "--database-url",
+    default=None,
+    help="PostgreSQL instead of SQLite, e.g. from `itsm postgres up` [or ITSM_DATABASE_URL]",
+)
 def serve(
-    data_dir: Path | None, host: str | None, port: int | None, workers: int | None, access_log: bool
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    access_log: bool,
+    database_url: str | None,
 ) -> None:
-    """Run the API with the embedded event store and projections (SQLite)."""
+    """Run the API with the event store and projections (SQLite, or PostgreSQL)."""
     import uvicorn
 
-    settings = _settings(data_dir, host=host, port=port, workers=workers)
+    from infra.pg import PostgresAddress
+
+    settings = _settings(data_dir, host=host, port=port, workers=workers, database_url=database_url)
     # Worker processes read their settings from the environment, like any deployment would.
     os.environ["ITSM_DATA_DIR"] = str(settings.data_dir.resolve())
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    click.echo(f"event store: {settings.events_db}", err=True)
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        click.echo(f"event store: {settings.events_db}", err=True)
+    else:
+        os.environ["ITSM_DATABASE_URL"] = settings.database_url
+        address = PostgresAddress.parse(settings.database_url)
+        click.echo(f"event store: PostgreSQL at {address}", err=True)
     click.echo(f"API on http://{settings.host}:{settings.port}  (docs: /docs)", err=True)
     uvicorn.run(
         "api.main:app_from_environment",
@@ -82,14 +100,13 @@ def tokens() -> None:
 )
 def create_token(data_dir: Path | None, actor: str, role: str) -> None:
     """Issue a token. It is printed once and stored only as a digest."""
+    from infra.bootstrap import token_store
     from infra.clock import utcnow
-    from infra.tokens import TokenStore
 
-    settings = _settings(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    issued = TokenStore(settings.auth_db).issue(
-        Actor(id=actor, role=Role(role)), at=utcnow(), issued_by=f"cli:{getpass.getuser()}"
-    )
+    with token_store(_settings(data_dir)) as store:
+        issued = store.issue(
+            Actor(id=actor, role=Role(role)), at=utcnow(), issued_by=f"cli:{getpass.getuser()}"
+        )
     click.echo(issued.token)
     click.echo(
         f"token {issued.token_id} for {actor} ({role}); it will not be shown again", err=True
@@ -235,6 +252,7 @@ def rebuild(data_dir: Path | None, name: str) -> None:
 from infra.cli_kafka import kafka  # noqa: E402
 
 main.add_command(kafka)
+main.add_command(postgres)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ from eventsourcing.utils import Environment
 from consumers.projections import ProjectionConsumer
 from domain.service_desk import ServiceDesk
 from infra import kafka_clients
-from infra.bootstrap import event_store_env
+from infra.bootstrap import event_store_env, open_view_store
 from infra.kafka_clients import KEEP_FOREVER, TopicSpec
 from infra.locks import InterProcessLock
-from infra.relay import FileRelayLock, Relay, RelayLock
+from infra.relay import AdvisoryRelayLock, FileRelayLock, Relay, RelayLock
 from infra.serialisation import TypedMapper
 from infra.settings import Settings
 from projections import PROJECTIONS
-from projections.store import SQLiteViewStore
 
 
 def topics(settings: Settings) -> dict[str, TopicSpec]:
@@ -44,9 +43,19 @@ def build_relay(settings: Settings, bootstrap: str) -> tuple[Relay, RelayLock]:
         lambda: kafka_clients.producer(bootstrap, client_id="itsm-relay"),
         topic=settings.kafka_topic,
         source=settings.event_source,
-        tracking_lock=InterProcessLock(settings.data_dir / "events.lock"),
+        # SQLite: the tracking write queues with the desk's writers on the same file lock
+        tracking_lock=(
+            InterProcessLock(settings.data_dir / "events.lock")
+            if settings.database_url is None
+            else None
+        ),
     )
-    return relay, FileRelayLock(settings.data_dir / "relay.lock")
+    lock: RelayLock = (
+        FileRelayLock(settings.data_dir / "relay.lock")
+        if settings.database_url is None
+        else AdvisoryRelayLock(settings.database_url)
+    )
+    return relay, lock
 
 
 def build_projection_consumer(
@@ -54,7 +63,6 @@ def build_projection_consumer(
 ) -> ProjectionConsumer:
     """A consumer folding the topic into the configured view store."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    views = SQLiteViewStore(settings.views_db, InterProcessLock(settings.data_dir / "views.lock"))
     return ProjectionConsumer(
         lambda: kafka_clients.consumer(
             bootstrap,
@@ -62,7 +70,7 @@ def build_projection_consumer(
             client_id="itsm-projections",
             instance_id=instance_id,
         ),
-        views,
+        open_view_store(settings),
         PROJECTIONS,
         topic=settings.kafka_topic,
         dead_letters=lambda: kafka_clients.producer(bootstrap, client_id="itsm-dead-letters"),

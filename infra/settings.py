@@ -5,14 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infra.pg import PostgresAddress
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ITSM_", extra="ignore")
 
     data_dir: Path = Field(default=Path("var"), description="where the SQLite files live")
+    #: PostgreSQL for the event store, views, incident numbers and API tokens, e.g.
+    #: postgresql://itsm@127.0.0.1:5432/itsm (see docs/postgres.md). Unset: SQLite in data_dir.
+    database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     #: API worker processes. Each follows the store with its own projection runner; the store
@@ -36,6 +41,14 @@ class Settings(BaseSettings):
     kafka_projections_group: str = "itsm.projections"
     #: The CloudEvents `source` of every published event.
     event_source: str = "/itsm"
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_postgres_url(cls, url: str | None) -> str | None:
+        if not url:  # ITSM_DATABASE_URL= (empty) means unset
+            return None
+        PostgresAddress.parse(url)  # raises ValueError, which names what is wrong
+        return url
 
     @property
     def events_db(self) -> Path:

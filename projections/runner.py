@@ -19,7 +19,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from domain.events import DomainEvent
 from projections.base import Projection, Row
-from projections.store import SQLiteViewStore, ViewTransaction
+from projections.view_store import ViewStore, ViewTransaction
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class ProjectionRunner:
         self,
         recorder: ApplicationRecorder,
         mapper: Mapper,  # type: ignore[type-arg]
-        store: SQLiteViewStore,
+        store: ViewStore,
         projections: Sequence[Projection],
         *,
         batch_size: int = 2000,

@@ -1,10 +1,10 @@
-"""Where projections keep their rows and positions: a SQLite file beside the event store.
+"""The default view store: projection rows and positions in a SQLite file beside the event store.
 
 Each projection has a table `view_<name>` with the row as JSON plus the indexed columns it
-declares, and one row in `projection_positions` saying how far into the event store it has
-folded (in Kafka mode, also one row per topic partition in `partition_positions`). Rows and
-positions change in one transaction, so a crash never leaves a view ahead of or behind its
-recorded position. A stored view built by an older fold version is dropped and rebuilt.
+declares, one row in `projection_positions` saying how far into the event store it has folded,
+and in Kafka mode one row per topic partition in `partition_positions`. The interface and its
+guarantees are in projections/view_store.py. Writers are serialised by SQLite's single writer
+(BEGIN IMMEDIATE) and a write lock shared with other processes.
 """
 
 from __future__ import annotations
@@ -19,19 +19,12 @@ from typing import Any
 import orjson
 
 from projections.base import Projection, Row
+from projections.view_store import checked_fragment, quoted, table
 
 _CHUNK = 500  # keys per IN (...) query, well under SQLite's parameter limit
 
 
-def _table(projection: Projection) -> str:
-    return f'"view_{projection.name}"'
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-class ViewTransaction:
+class SQLiteViewTransaction:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
@@ -45,16 +38,16 @@ class ViewTransaction:
         for i in range(0, len(wanted), _CHUNK):
             chunk = wanted[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT key, doc FROM {_table(projection)} WHERE key IN ({marks})"
+            sql = f"SELECT key, doc FROM {table(projection)} WHERE key IN ({marks})"
             for key, doc in self._conn.execute(sql, chunk):
                 found[key] = orjson.loads(doc)
         return found
 
     def write(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
         columns = [c.name for c in projection.columns]
-        names = ", ".join(["key", "doc", *map(_quoted, columns)])
+        names = ", ".join(["key", "doc", *map(quoted, columns)])
         marks = ", ".join("?" * (2 + len(columns)))
-        upsert = f"INSERT OR REPLACE INTO {_table(projection)} ({names}) VALUES ({marks})"
+        upsert = f"INSERT OR REPLACE INTO {table(projection)} ({names}) VALUES ({marks})"
         kept = [
             (key, orjson.dumps(row), *(row.get(c) for c in columns))
             for key, row in rows.items()
@@ -64,7 +57,7 @@ class ViewTransaction:
         if kept:
             self._conn.executemany(upsert, kept)
         if gone:
-            self._conn.executemany(f"DELETE FROM {_table(projection)} WHERE key = ?", gone)
+            self._conn.executemany(f"DELETE FROM {table(projection)} WHERE key = ?", gone)
 
     def set_position(self, projection: Projection, position: int) -> None:
         self._conn.execute(
@@ -132,20 +125,20 @@ class SQLiteViewStore:
                     tx.set_position(projection, 0)
 
     def _create(self, projection: Projection) -> None:
-        columns = "".join(f", {_quoted(c.name)} {c.sql_type}" for c in projection.columns)
+        columns = "".join(f", {quoted(c.name)} {c.sql_type}" for c in projection.columns)
         self._writer.execute(
-            f"CREATE TABLE IF NOT EXISTS {_table(projection)} "
+            f"CREATE TABLE IF NOT EXISTS {table(projection)} "
             f"(key TEXT PRIMARY KEY, doc BLOB NOT NULL{columns})"
         )
         for index in projection.indexes:
-            name = _quoted(f"ix_{projection.name}_{'_'.join(index)}")
-            cols = ", ".join(map(_quoted, index))
+            name = quoted(f"ix_{projection.name}_{'_'.join(index)}")
+            cols = ", ".join(map(quoted, index))
             self._writer.execute(
-                f"CREATE INDEX IF NOT EXISTS {name} ON {_table(projection)} ({cols})"
+                f"CREATE INDEX IF NOT EXISTS {name} ON {table(projection)} ({cols})"
             )
 
     def _drop(self, projection: Projection) -> None:
-        self._writer.execute(f"DROP TABLE IF EXISTS {_table(projection)}")
+        self._writer.execute(f"DROP TABLE IF EXISTS {table(projection)}")
         self._writer.execute("DELETE FROM projection_positions WHERE name = ?", (projection.name,))
         self._writer.execute("DELETE FROM partition_positions WHERE name = ?", (projection.name,))
 
@@ -157,11 +150,11 @@ class SQLiteViewStore:
             tx.set_position(projection, 0)
 
     @contextmanager
-    def transaction(self) -> Iterator[ViewTransaction]:
+    def transaction(self) -> Iterator[SQLiteViewTransaction]:
         with self._write_lock:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
-                yield ViewTransaction(self._writer)
+                yield SQLiteViewTransaction(self._writer)
             except BaseException:
                 self._writer.execute("ROLLBACK")
                 raise
@@ -178,24 +171,24 @@ class SQLiteViewStore:
         return conn
 
     def positions(self) -> dict[str, int]:
-        return ViewTransaction(self._reader()).positions()
+        return SQLiteViewTransaction(self._reader()).positions()
 
     def get(self, projection: Projection, key: str) -> Row | None:
-        return ViewTransaction(self._reader()).load(projection, [key]).get(key)
+        return SQLiteViewTransaction(self._reader()).load(projection, [key]).get(key)
 
     def select(
         self, projection: Projection, where: str = "", params: Sequence[Any] = (), tail: str = ""
     ) -> list[Row]:
-        """Rows of a projection; `where` and `tail` use only the declared column names."""
-        sql = f"SELECT doc FROM {_table(projection)}"
+        """Rows of a projection; `where` and `tail` in the dialect of projections/view_store.py."""
+        sql = f"SELECT doc FROM {table(projection)}"
         if where:
-            sql += f" WHERE {where}"
+            sql += f" WHERE {checked_fragment(where)}"
         if tail:
-            sql += f" {tail}"
+            sql += f" {checked_fragment(tail)}"
         return [orjson.loads(doc) for (doc,) in self._reader().execute(sql, params)]
 
     def rows(self, projection: Projection) -> dict[str, Row]:
-        sql = f"SELECT key, doc FROM {_table(projection)}"
+        sql = f"SELECT key, doc FROM {table(projection)}"
         return {key: orjson.loads(doc) for key, doc in self._reader().execute(sql)}
 
     def close(self) -> None:

@@ -1,8 +1,10 @@
-"""Shared fixtures: a clock the test controls, actors, and a service built on a temp directory."""
+"""Shared fixtures: a clock the test controls, actors, and a service on a fresh store, once on
+SQLite (a temp directory) and once on PostgreSQL (a fresh database)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -14,6 +16,13 @@ from domain.context import Context
 from infra.bootstrap import Services, build
 from infra.settings import Settings
 from tests.engines.kafka import kafka_bootstrap, kafka_broker, kafka_engine  # noqa: F401
+from tests.engines.postgres import (  # noqa: F401
+    postgres_data_dir,
+    postgres_database_maker,
+    postgres_database_url,
+    postgres_databases,
+    postgres_server_url,
+)
 
 T0 = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)  # a Monday morning in Serang (15:30 WIB)
 
@@ -45,9 +54,36 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The service's backend: every test that builds the service runs on both."""
+    backend: str = request.param
+    return backend
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", read_your_writes_timeout=10.0)
+def make_settings(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[[], Settings]:
+    """Settings for a fresh, empty service on this test's backend, each time it is called."""
+    made = itertools.count(1)
+
+    def make() -> Settings:
+        database_url = None
+        if backend == "postgres":
+            database_url = request.getfixturevalue("postgres_databases")()
+        return Settings(
+            data_dir=tmp_path / f"var{next(made)}",
+            database_url=database_url,
+            read_your_writes_timeout=10.0,
+        )
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[[], Settings]) -> Settings:
+    return make_settings()
 
 
 @pytest.fixture

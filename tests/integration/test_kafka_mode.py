@@ -29,12 +29,11 @@ from kafka.errors import KafkaError
 from consumers.projections import ProjectionConsumer
 from domain import commands as c
 from domain.errors import DomainError
-from infra.bootstrap import Services
+from infra.bootstrap import Services, open_view_store
 from infra.kafka_clients import ensure_topics
 from infra.kafka_mode import build_projection_consumer, build_relay, dead_letter_topic, topics
 from infra.settings import Settings
 from projections import PROJECTIONS
-from projections.store import SQLiteViewStore
 from tests.conftest import AGENT, context
 
 pytestmark = pytest.mark.slow
@@ -60,9 +59,21 @@ def kafka_settings(settings: Settings, kafka_bootstrap: str) -> Settings:
     return own
 
 
-def consumer_settings(settings: Settings, name: str) -> Settings:
-    """Settings for a consumer process with its own view store (its own data directory)."""
-    return settings.model_copy(update={"data_dir": settings.data_dir.parent / name})
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Kafka mode is exercised on SQLite; the first two tests also run on PostgreSQL."""
+    chosen: str = request.param
+    return chosen
+
+
+@pytest.fixture
+def fed(kafka_settings: Settings, backend: str, request: pytest.FixtureRequest) -> Settings:
+    """Settings for a Kafka-fed consumer with a view store of its own: another data directory,
+    and on PostgreSQL another database."""
+    update: dict[str, Any] = {"data_dir": kafka_settings.data_dir.parent / "consumer"}
+    if backend == "postgres":
+        update["database_url"] = request.getfixturevalue("postgres_databases")()
+    return kafka_settings.model_copy(update=update)
 
 
 ACTIONS: list[Callable[[], c.IncidentCommand]] = [
@@ -147,7 +158,7 @@ def expected_views(services: Services) -> dict[str, Any]:
 
 def views_of(settings: Settings) -> dict[str, Any]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SQLiteViewStore(settings.views_db)
+    store = open_view_store(settings)
     try:
         store.ensure(PROJECTIONS)
         return {p.name: store.rows(p) for p in PROJECTIONS}
@@ -193,6 +204,7 @@ class Process:
             "ITSM_KAFKA_PROJECTIONS_GROUP": settings.kafka_projections_group,
             "ITSM_KAFKA_PARTITIONS": str(settings.kafka_partitions),
             "ITSM_LOG_LEVEL": "warning",
+            "ITSM_DATABASE_URL": settings.database_url or "",
         }
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "infra.cli", *args],
@@ -231,6 +243,7 @@ def relay_thread(settings: Settings) -> Iterator[None]:
 # -- the tests --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_the_relay_publishes_every_event_once_in_order_as_cloudevents(
     services: Services, kafka_settings: Settings
 ) -> None:
@@ -250,13 +263,13 @@ def test_the_relay_publishes_every_event_once_in_order_as_cloudevents(
         assert message["source"] == kafka_settings.event_source
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_kafka_fed_projections_equal_the_embedded_ones(
     services: Services, kafka_settings: Settings
 ) -> None:
     work(services, 80, seed=2)
     relay, _ = build_relay(kafka_settings, kafka_settings.kafka_bootstrap or "")
     relay.drain()
-    fed = consumer_settings(kafka_settings, "consumer")
     consumer = build_projection_consumer(fed, kafka_settings.kafka_bootstrap or "")
     expected = expected_views(services)
     try:
@@ -269,7 +282,7 @@ def test_kafka_fed_projections_equal_the_embedded_ones(
 
 
 def test_a_message_that_cannot_be_decoded_goes_to_the_dead_letter_topic(
-    services: Services, kafka_settings: Settings
+    services: Services, kafka_settings: Settings, fed: Settings
 ) -> None:
     bootstrap = kafka_settings.kafka_bootstrap or ""
     producer = KafkaProducer(bootstrap_servers=bootstrap)
@@ -278,7 +291,6 @@ def test_a_message_that_cannot_be_decoded_goes_to_the_dead_letter_topic(
     producer.close()
     work(services, 10, seed=3)
     build_relay(kafka_settings, bootstrap)[0].drain()
-    fed = consumer_settings(kafka_settings, "consumer")
     consumer = build_projection_consumer(fed, bootstrap)
     expected = expected_views(services)
     try:
@@ -296,7 +308,7 @@ def test_a_message_that_cannot_be_decoded_goes_to_the_dead_letter_topic(
 
 
 def test_sigkilled_relays_lose_and_reorder_nothing(
-    services: Services, kafka_settings: Settings
+    services: Services, kafka_settings: Settings, fed: Settings
 ) -> None:
     rng = random.Random(4)
     bootstrap = kafka_settings.kafka_bootstrap or ""
@@ -332,7 +344,6 @@ def test_sigkilled_relays_lose_and_reorder_nothing(
 
     records = read_topic(bootstrap, kafka_settings.kafka_topic)
     assert_every_event_once_in_order(records, head)
-    fed = consumer_settings(kafka_settings, "consumer")
     consumer = build_projection_consumer(fed, bootstrap)
     expected = expected_views(services)
     try:
@@ -342,11 +353,10 @@ def test_sigkilled_relays_lose_and_reorder_nothing(
 
 
 def test_sigkilled_consumers_apply_every_event_exactly_once(
-    services: Services, kafka_settings: Settings
+    services: Services, kafka_settings: Settings, fed: Settings
 ) -> None:
     rng = random.Random(5)
     bootstrap = kafka_settings.kafka_bootstrap or ""
-    fed = consumer_settings(kafka_settings, "consumer")
     stop = threading.Event()
 
     def keep_working() -> None:
@@ -395,11 +405,10 @@ def stable_members(bootstrap: str, group: str) -> int:
 
 
 def test_a_rebalance_between_two_consumers_applies_every_event_exactly_once(
-    services: Services, kafka_settings: Settings
+    services: Services, kafka_settings: Settings, fed: Settings
 ) -> None:
     bootstrap = kafka_settings.kafka_bootstrap or ""
     group = kafka_settings.kafka_projections_group
-    fed = consumer_settings(kafka_settings, "consumer")
     relaying = relay_thread(kafka_settings)
     next(relaying)
     first = Process(fed, "consume", "projections", "--kafka", bootstrap)
@@ -422,9 +431,8 @@ def test_a_rebalance_between_two_consumers_applies_every_event_exactly_once(
 
 
 def test_relay_and_consumer_recover_by_themselves_when_the_broker_restarts(
-    services: Services, kafka_settings: Settings, kafka_broker: Any
+    services: Services, kafka_settings: Settings, kafka_broker: Any, fed: Settings
 ) -> None:
-    fed = consumer_settings(kafka_settings, "consumer")
     consumer: ProjectionConsumer = build_projection_consumer(
         fed, kafka_settings.kafka_bootstrap or ""
     )

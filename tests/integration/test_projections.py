@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,27 +88,37 @@ scripts = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(script=scripts, batch_size=st.integers(1, 7))
+#: Examples per backend: each builds a fresh store, which costs a new database on PostgreSQL.
+EXAMPLES = {"sqlite": 25, "postgres": 8}
+
+
 def test_rebuilt_projections_equal_incremental_ones(
-    script: list[tuple[int, int, int]], batch_size: int
+    backend: str, make_settings: Callable[[], Settings]
 ) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        services = build(Settings(data_dir=Path(tmp)), clock=Clock())
-        incremental = ProjectionRunner(
-            services.desk.recorder,
-            services.desk.mapper,
-            services.views,
-            PROJECTIONS,
-            batch_size=batch_size,
-        )
-        drive(services, script, after_each=incremental.run_once)
-        incremental.catch_up()
-        live = snapshot(services)
-        rebuild_all(services)
-        assert snapshot(services) == live
-        assert len(live["incident_details"]) == 3
-        services.close()
+    @settings(
+        max_examples=EXAMPLES[backend], deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    @given(script=scripts, batch_size=st.integers(1, 7))
+    def rebuild_equals_incremental(script: list[tuple[int, int, int]], batch_size: int) -> None:
+        services = build(make_settings(), clock=Clock())  # a fresh store for each example
+        try:
+            incremental = ProjectionRunner(
+                services.desk.recorder,
+                services.desk.mapper,
+                services.views,
+                PROJECTIONS,
+                batch_size=batch_size,
+            )
+            drive(services, script, after_each=incremental.run_once)
+            incremental.catch_up()
+            live = snapshot(services)
+            rebuild_all(services)
+            assert snapshot(services) == live
+            assert len(live["incident_details"]) == 3
+        finally:
+            services.close()
+
+    rebuild_equals_incremental()
 
 
 def test_live_view_follows_commands_and_equals_a_rebuild(services: Services) -> None:
@@ -164,25 +174,27 @@ def test_a_new_fold_version_drops_the_stored_view_and_rebuilds_it(services: Serv
     assert len(services.views.rows(bumped)) == 1
 
 
-def test_the_rebuild_command_replays_a_projection_with_progress(tmp_path: Path) -> None:
-    data_dir = tmp_path / "var"
-    services = build(Settings(data_dir=data_dir), clock=Clock())
+def test_the_rebuild_command_replays_a_projection_with_progress(settings: Settings) -> None:
+    services = build(settings, clock=Clock())
     services.start()
     drive(services, [(i % 3, (i * 5) % len(ACTIONS), 45) for i in range(30)])
     services.runner.wait_for(services.desk.recorder.max_notification_id(), 10)
     live = snapshot(services)
     services.close()
 
-    result = CliRunner().invoke(
-        main, ["projections", "rebuild", "incident_details", "--data-dir", str(data_dir)]
-    )
+    # The command finds the store as a deployment would: --data-dir, or ITSM_DATABASE_URL.
+    data_dir = ["--data-dir", str(settings.data_dir)]
+    env = {"ITSM_DATABASE_URL": settings.database_url or ""}
+    cli = CliRunner(env=env)
+    result = cli.invoke(main, ["projections", "rebuild", "incident_details", *data_dir])
     assert result.exit_code == 0, result.output
     assert "rebuilt incident_details" in result.output
     assert "events/s" in result.output
 
-    reopened = build(Settings(data_dir=data_dir), clock=Clock())
+    reopened = build(settings, clock=Clock())
     assert snapshot(reopened) == live
-    status = CliRunner().invoke(main, ["projections", "status", "--data-dir", str(data_dir)])
+    status = cli.invoke(main, ["projections", "status", *data_dir])
+    assert status.exit_code == 0, status.output
     assert "incident_details" in status.output
     reopened.close()
 

@@ -1,0 +1,191 @@
+"""The view store on PostgreSQL, for the scale backend: the interface and guarantees of
+projections/view_store.py, in the database that also holds the event store.
+
+Writers, in this process and in others, are serialised by an advisory lock taken at the start of
+each write transaction (the runner folds a batch from the positions it read in that transaction,
+so two runners must not interleave). Readers are never blocked by it. Text columns compare and
+sort byte by byte (collation "C"), as in SQLite, whatever the database's default collation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from projections.base import Projection, Row
+from projections.view_store import checked_fragment, quoted, table
+
+#: The advisory lock key held by each write transaction ("itsmview" in ASCII).
+WRITE_LOCK = 0x69_74_73_6D_76_69_65_77
+#: How the column types projections declare are stored here.
+COLUMN_TYPES = {"TEXT": 'TEXT COLLATE "C"', "INTEGER": "BIGINT"}
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+def _placeholders(fragment: str) -> str:
+    """The store-neutral `?` parameters as psycopg's `%s` (a literal % doubled)."""
+    return checked_fragment(fragment).replace("%", "%%").replace("?", "%s")
+
+
+class PostgresViewTransaction:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def positions(self) -> dict[str, int]:
+        rows = self._conn.execute("SELECT name, position FROM projection_positions").fetchall()
+        return dict(rows)
+
+    def load(self, projection: Projection, keys: Iterable[str]) -> dict[str, Row]:
+        sql = f"SELECT key, doc FROM {table(projection)} WHERE key = ANY(%s)"
+        rows = self._conn.execute(sql, (list(keys),)).fetchall()
+        return {key: orjson.loads(doc) for key, doc in rows}
+
+    def write(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
+        columns = [quoted(c.name) for c in projection.columns]
+        names = ", ".join(["key", "doc", *columns])
+        marks = ", ".join(["%s"] * (2 + len(columns)))
+        updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in ["doc", *columns])
+        upsert = (
+            f"INSERT INTO {table(projection)} ({names}) VALUES ({marks})"
+            f" ON CONFLICT (key) DO UPDATE SET {updates}"
+        )
+        kept = [
+            (key, orjson.dumps(row), *(row.get(c.name) for c in projection.columns))
+            for key, row in rows.items()
+            if row is not None
+        ]
+        gone = [key for key, row in rows.items() if row is None]
+        with self._conn.cursor() as cursor:
+            if kept:
+                cursor.executemany(upsert, kept)
+            if gone:
+                cursor.execute(f"DELETE FROM {table(projection)} WHERE key = ANY(%s)", (gone,))
+
+    def set_position(self, projection: Projection, position: int) -> None:
+        self._conn.execute(
+            "INSERT INTO projection_positions (name, version, position) VALUES (%s, %s, %s)"
+            " ON CONFLICT (name) DO UPDATE"
+            " SET version = EXCLUDED.version, position = EXCLUDED.position",
+            (projection.name, projection.version, position),
+        )
+
+    def partition_positions(self, projection: Projection) -> dict[int, int]:
+        rows = self._conn.execute(
+            "SELECT partition, position FROM partition_positions WHERE name = %s",
+            (projection.name,),
+        )
+        return dict(rows.fetchall())
+
+    def set_partition_positions(self, projection: Projection, positions: Mapping[int, int]) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO partition_positions (name, partition, position) VALUES (%s, %s, %s)"
+                " ON CONFLICT (name, partition) DO UPDATE SET position = EXCLUDED.position",
+                [(projection.name, partition, at) for partition, at in positions.items()],
+            )
+
+
+class PostgresViewStore:
+    """Projection rows and positions in PostgreSQL. Takes over the pool: close() closes it."""
+
+    def __init__(self, pool: ConnectionPool[Connection]) -> None:
+        self._pool = pool
+
+    def ensure(self, projections: Sequence[Projection]) -> None:
+        """Create missing tables; drop views whose stored fold version is not the code's."""
+        with self._writing() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS projection_positions (name TEXT PRIMARY KEY,"
+                " version INTEGER NOT NULL, position BIGINT NOT NULL)"
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS partition_positions (name TEXT NOT NULL,"
+                " partition INTEGER NOT NULL, position BIGINT NOT NULL,"
+                " PRIMARY KEY (name, partition))"
+            )
+            tx = PostgresViewTransaction(conn)
+            versions = dict(
+                conn.execute("SELECT name, version FROM projection_positions").fetchall()
+            )
+            for projection in projections:
+                if versions.get(projection.name, projection.version) != projection.version:
+                    self._drop(conn, projection)
+                self._create(conn, projection)
+                if projection.name not in tx.positions():
+                    tx.set_position(projection, 0)
+
+    @staticmethod
+    def _create(conn: Connection, projection: Projection) -> None:
+        columns = "".join(
+            f", {quoted(c.name)} {COLUMN_TYPES[c.sql_type]}" for c in projection.columns
+        )
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {table(projection)} "
+            f'(key TEXT COLLATE "C" PRIMARY KEY, doc BYTEA NOT NULL{columns})'
+        )
+        for index in projection.indexes:
+            # PostgreSQL names indexes per schema: the view's name keeps them apart.
+            name = quoted(f"ix_{projection.name}_{'_'.join(index)}")
+            cols = ", ".join(map(quoted, index))
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table(projection)} ({cols})")
+
+    @staticmethod
+    def _drop(conn: Connection, projection: Projection) -> None:
+        conn.execute(f"DROP TABLE IF EXISTS {table(projection)}")
+        conn.execute("DELETE FROM projection_positions WHERE name = %s", (projection.name,))
+        conn.execute("DELETE FROM partition_positions WHERE name = %s", (projection.name,))
+
+    def reset(self, projection: Projection) -> None:
+        """Drop a view and its position, so that it is rebuilt from the first event."""
+        with self._writing() as conn:
+            self._drop(conn, projection)
+            self._create(conn, projection)
+            PostgresViewTransaction(conn).set_position(projection, 0)
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresViewTransaction]:
+        with self._writing() as conn:
+            yield PostgresViewTransaction(conn)
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A transaction that is the only writer of the views until it ends."""
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            yield conn
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def positions(self) -> dict[str, int]:
+        with self._pool.connection() as conn:
+            return PostgresViewTransaction(conn).positions()
+
+    def get(self, projection: Projection, key: str) -> Row | None:
+        with self._pool.connection() as conn:
+            return PostgresViewTransaction(conn).load(projection, [key]).get(key)
+
+    def select(
+        self, projection: Projection, where: str = "", params: Sequence[Any] = (), tail: str = ""
+    ) -> list[Row]:
+        """Rows of a projection; `where` and `tail` in the dialect of projections/view_store.py."""
+        sql = f"SELECT doc FROM {table(projection)}"
+        if where:
+            sql += f" WHERE {_placeholders(where)}"
+        if tail:
+            sql += f" {_placeholders(tail)}"
+        with self._pool.connection() as conn:
+            return [orjson.loads(doc) for (doc,) in conn.execute(sql, params).fetchall()]
+
+    def rows(self, projection: Projection) -> dict[str, Row]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(f"SELECT key, doc FROM {table(projection)}").fetchall()
+        return {key: orjson.loads(doc) for key, doc in rows}
+
+    def close(self) -> None:
+        self._pool.close()

@@ -1,0 +1,83 @@
+"""What projections need from the database their rows live in: the interface every store keeps.
+
+Each projection has a table `view_<name>` with the row as JSON plus the indexed columns it
+declares, and one row in `projection_positions` saying how far into the event store it has
+folded; fed from Kafka, also one row per topic partition in `partition_positions` with the last
+global position folded from it. Rows and positions change in one transaction, so a crash never
+leaves a view ahead of or behind its recorded position; writers are serialised, across processes
+too. A stored view built by an older fold version is dropped and rebuilt.
+
+Queries (`select`) take small SQL fragments over the declared columns, in the one dialect every
+store accepts: column names double-quoted (`"group"`), values only as `?` parameters (so no
+quoted string literals), and in `tail` ORDER BY and LIMIT n. Engines disagree on where NULLs sort,
+so ordering by a column that may be null says NULLS FIRST or NULLS LAST.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from projections.base import Projection, Row
+
+
+class ViewTransaction(Protocol):
+    """Reads and writes inside one store transaction (see ViewStore.transaction)."""
+
+    def positions(self) -> dict[str, int]: ...
+
+    def load(self, projection: Projection, keys: Iterable[str]) -> dict[str, Row]: ...
+
+    def write(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
+        """Replace these rows; None removes a row."""
+
+    def set_position(self, projection: Projection, position: int) -> None: ...
+
+    def partition_positions(self, projection: Projection) -> dict[int, int]:
+        """Kafka mode: the last global position folded from each partition of the topic."""
+
+    def set_partition_positions(
+        self, projection: Projection, positions: Mapping[int, int]
+    ) -> None: ...
+
+
+class ViewStore(Protocol):
+    def ensure(self, projections: Sequence[Projection]) -> None:
+        """Create missing tables; drop views whose stored fold version is not the code's."""
+
+    def reset(self, projection: Projection) -> None:
+        """Drop a view and its position, so that it is rebuilt from the first event."""
+
+    def transaction(self) -> AbstractContextManager[ViewTransaction]:
+        """One atomic write, the only writer of this store while it lasts."""
+
+    def positions(self) -> dict[str, int]: ...
+
+    def get(self, projection: Projection, key: str) -> Row | None: ...
+
+    def select(
+        self, projection: Projection, where: str = "", params: Sequence[Any] = (), tail: str = ""
+    ) -> list[Row]:
+        """Rows of a projection; `where` and `tail` in the dialect of this module's docstring."""
+
+    def rows(self, projection: Projection) -> dict[str, Row]: ...
+
+    def close(self) -> None: ...
+
+
+def quoted(name: str) -> str:
+    """An SQL identifier, double-quoted (the same in SQLite and PostgreSQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table(projection: Projection) -> str:
+    return quoted(f"view_{projection.name}")
+
+
+def checked_fragment(fragment: str) -> str:
+    """A `where` or `tail` fragment, refused if it quotes a string instead of passing it as a
+    parameter (a `?` inside a literal would be taken for a parameter)."""
+    if "'" in fragment:
+        raise ValueError(f"pass values as ? parameters, not as string literals: {fragment!r}")
+    return fragment

@@ -1,0 +1,169 @@
+"""A real PostgreSQL for the tests, and a fresh empty database for each test that asks.
+
+The server comes from, in this order: the URL in ITSM_TEST_DATABASE_URL (its role must be allowed
+to create databases); a testcontainers PostgresContainer when a Docker engine answers; else a
+local server from Debian's postgresql package (infra/postgres_server.py, installing the package
+when it is missing and we are root), in a temporary directory, stopped when the session ends.
+Without any of these, the PostgreSQL tests are skipped, except under CI=true, where they fail:
+CI must never pass by not testing the scale backend.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NoReturn
+from urllib.parse import urlsplit, urlunsplit
+from uuid import uuid4
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from infra.postgres_server import PostgresServer, PostgresUnavailable, ensure_binaries
+
+IMAGE = "postgres:16"
+
+
+def _docker_answers() -> bool:
+    """Whether a Docker engine answers, quickly; any failure at all means no."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def _no_engine(reason: str) -> NoReturn:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"no PostgreSQL for the tests under CI: {reason}")
+    pytest.skip(f"no PostgreSQL for the tests: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """The URL of a PostgreSQL server whose role may create databases."""
+    given = os.environ.get("ITSM_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    if _docker_answers():
+        from testcontainers.community.postgres import PostgresContainer
+
+        with PostgresContainer(IMAGE, driver=None) as container:
+            yield container.get_connection_url()
+        return
+    # Directly under the system temp directory: when we are root the server runs as the
+    # postgres OS user, which must be able to reach it (pytest's own temp dirs are private).
+    directory = tempfile.mkdtemp(prefix="itsm-test-postgres-")
+    server = PostgresServer(directory)
+    try:
+        url = server.up()
+    except PostgresUnavailable as error:
+        shutil.rmtree(directory, ignore_errors=True)
+        _no_engine(str(error))
+    try:
+        yield url
+    finally:
+        server.down()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_data_dir() -> Iterator[str]:
+    """An empty directory for a local server of the test's own; any server left running in it
+    is stopped afterwards. Skipped (failed under CI) when PostgreSQL cannot be installed."""
+    try:
+        ensure_binaries()
+    except PostgresUnavailable as error:
+        _no_engine(str(error))
+    directory = tempfile.mkdtemp(prefix="itsm-test-postgres-")  # reachable by postgres, see above
+    try:
+        yield directory
+    finally:
+        PostgresServer(directory).down()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL, naming another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+class DatabaseMaker:
+    """Creates empty databases on the test server one step ahead of the tests that take them,
+    and drops used ones behind them, on a thread of its own: a CREATE or DROP DATABASE costs
+    tenths of a second, which tests would otherwise wait for in every setup and teardown."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases")
+        self._next = self._worker.submit(self._create)
+        self._drops: list[Future[None]] = []
+
+    def take(self) -> str:
+        """A fresh empty database's name; the maker starts on the next one."""
+        name = self._next.result()
+        self._next = self._worker.submit(self._create)
+        return name
+
+    def drop(self, name: str) -> None:
+        self._drops.append(self._worker.submit(self._drop, name))
+
+    def close(self) -> None:
+        """Drop the database made ahead too; wait for every drop, and report one that failed."""
+        self.drop(self._next.result())
+        self._worker.shutdown(wait=True)
+        for dropped in self._drops:
+            dropped.result()
+
+    def _create(self) -> str:
+        name = f"itsm_test_{uuid4().hex[:16]}"
+        self._execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return name
+
+    def _drop(self, name: str) -> None:
+        # FORCE: a test that failed half-way may have left connections open.
+        self._execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def _execute(self, statement: sql.Composed) -> None:
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(statement)
+
+
+@pytest.fixture(scope="session")
+def postgres_database_maker(postgres_server_url: str) -> Iterator[DatabaseMaker]:
+    maker = DatabaseMaker(postgres_server_url)
+    try:
+        yield maker
+    finally:
+        maker.close()
+
+
+@pytest.fixture
+def postgres_databases(postgres_database_maker: DatabaseMaker) -> Iterator[Callable[[], str]]:
+    """Make fresh empty databases (their URLs) on the test server; all dropped afterwards."""
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(postgres_database_maker.take())
+        return with_database(postgres_database_maker.server_url, made[-1])
+
+    yield make
+    for name in made:
+        postgres_database_maker.drop(name)
+
+
+@pytest.fixture
+def postgres_database_url(postgres_databases: Callable[[], str]) -> str:
+    """A fresh empty database for this test, dropped afterwards."""
+    return postgres_databases()

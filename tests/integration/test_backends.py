@@ -1,0 +1,217 @@
+"""The parts each backend implements on its own, held to one contract on SQLite and PostgreSQL:
+incident number sources, token stores, view store queries, and the global order projections
+follow while several processes write."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from domain import commands as c
+from domain.actors import Actor, Role
+from domain.errors import DomainError
+from infra.bootstrap import Services, build
+from infra.numbers import PostgresNumberSource, SQLiteNumberSource
+from infra.pg import PostgresAddress, open_pool
+from infra.settings import Settings
+from projections import PROJECTIONS, incident_details
+from projections.runner import ProjectionRunner
+from tests.conftest import T0, Clock, context
+
+NumberSource = SQLiteNumberSource | PostgresNumberSource
+
+
+@pytest.fixture
+def number_sources(settings: Settings) -> Iterator[Callable[[], NumberSource]]:
+    """Number sources on one store, as separate processes would open them."""
+    opened: list[PostgresNumberSource] = []
+
+    def open_source() -> NumberSource:
+        if settings.database_url is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            return SQLiteNumberSource(settings.data_dir / "numbers.db")
+        source = PostgresNumberSource(open_pool(settings.database_url, max_size=2, name="test"))
+        opened.append(source)
+        return source
+
+    yield open_source
+    for source in opened:
+        source.close()
+
+
+def test_number_sources_never_propose_a_number_twice(
+    number_sources: Callable[[], NumberSource],
+) -> None:
+    sources = [number_sources(), number_sources()]
+    barrier = threading.Barrier(4)
+
+    def claim(i: int) -> list[int]:
+        barrier.wait(timeout=30)
+        return [sources[i % 2].claim() for _ in range(25)]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        claimed = [n for batch in pool.map(claim, range(4)) for n in batch]
+    assert len(set(claimed)) == len(claimed) == 100
+    assert min(claimed) == 1
+
+
+def test_skipping_past_a_number_only_ever_moves_forward(
+    number_sources: Callable[[], NumberSource],
+) -> None:
+    first, second = number_sources(), number_sources()
+    first.skip_past(41)  # e.g. the highest number the event store already holds
+    assert second.claim() == 42
+    second.skip_past(10)  # behind: nothing changes
+    assert first.claim() == 43
+    first.skip_past(43)
+    assert first.claim() == 44
+
+
+def test_a_token_issued_by_one_process_is_accepted_by_another(
+    services: Services, settings: Settings
+) -> None:
+    actor = Actor(id="siti.rahma", role=Role.AGENT)
+    issued = services.tokens.issue(actor, at=T0, issued_by="tests")
+    other = build(settings, clock=Clock())  # another API process on the same store
+    try:
+        assert other.tokens.verify(issued.token) == actor
+        token_id, secret = issued.token.removeprefix("itsm_").split("_", 1)
+        assert other.tokens.verify(f"itsm_{token_id}_{secret[:-1]}x") is None  # wrong secret
+        assert other.tokens.verify(f"itsm_{'0' * 16}_{secret}") is None  # unknown id
+        assert other.tokens.verify("not a token") is None
+    finally:
+        other.close()
+
+
+def test_view_queries_take_values_only_as_parameters(services: Services) -> None:
+    tricky = "Wi-Fi 50% down? (lantai 2)"  # a % and a ? that must stay data, not SQL
+    services.desk.log_incident(
+        context(),
+        c.LogIncident(title="Wi-Fi", service=tricky, caller="budi", impact="low", urgency="low"),
+    )
+    assert services.runner.wait_for(services.desk.recorder.max_notification_id() or 0, 10)
+
+    rows = services.views.select(incident_details, '"service" = ?', [tricky], 'ORDER BY "number"')
+    assert [r["service"] for r in rows] == [tricky]
+    assert services.views.select(incident_details, '"service" = ?', ["Wi-Fi"]) == []
+    with pytest.raises(ValueError, match="not as string literals"):
+        services.views.select(incident_details, "\"service\" = 'Wi-Fi'")
+
+
+def test_projections_see_concurrent_writers_commits_in_global_order(
+    services: Services, settings: Settings
+) -> None:
+    """Several processes write at once while the runner follows the store. It reads positions
+    forward only, so an event that became visible after a later one would never be folded:
+    the live views would then differ from a rebuild."""
+    other = build(settings, clock=Clock())  # a second process writing to the same store
+    desks = [services.desk, other.desk]
+    steps = [c.Assign(group="network"), c.StartWork(), c.AddWorkNote(text="checked")]
+
+    def work(i: int) -> None:
+        desk = desks[i % 2]
+        for n in range(4):
+            command = c.LogIncident(
+                title=f"Gate {i}-{n}", service="gates", caller="budi", impact="low", urgency="low"
+            )
+            incident_id = desk.log_incident(context(), command).record_id
+            for step in steps:
+                with contextlib.suppress(DomainError):
+                    desk.handle(context(), incident_id, step)
+
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            list(pool.map(work, range(6)))
+    finally:
+        other.close()
+
+    head = services.desk.recorder.max_notification_id() or 0
+    assert services.runner.wait_for(head, 20)
+    live = {p.name: services.views.rows(p) for p in PROJECTIONS}
+    assert len(live["incident_details"]) == 24
+    services.runner.stop()
+    for projection in PROJECTIONS:
+        services.views.reset(projection)
+    ProjectionRunner(
+        services.desk.recorder, services.desk.mapper, services.views, PROJECTIONS
+    ).catch_up()
+    assert {p.name: services.views.rows(p) for p in PROJECTIONS} == live
+
+
+def test_on_postgres_an_insert_waits_until_the_one_before_it_commits(
+    postgres_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Why the runner may read notification ids forward only on PostgreSQL: each insert takes
+    the library's EXCLUSIVE lock on the events table, held until commit, so a notification id
+    can never become visible before a lower one. (SQLite has one writer at a time anyway.)"""
+    settings = Settings(data_dir=tmp_path, database_url=postgres_database_url)
+    first, second = build(settings, clock=Clock()), build(settings, clock=Clock())
+    recorder = first.desk.recorder
+    issued, release = threading.Event(), threading.Event()
+    fetch_ids = recorder._fetch_ids_after_insert_events  # type: ignore[attr-defined]
+
+    def hold_the_transaction_open(*args: Any, **kwargs: Any) -> Any:
+        ids = fetch_ids(*args, **kwargs)  # ids issued, the transaction not yet committed
+        issued.set()
+        release.wait(10)
+        return ids
+
+    monkeypatch.setattr(recorder, "_fetch_ids_after_insert_events", hold_the_transaction_open)
+    command = c.LogIncident(title="Gate", service="gates", caller="b", impact="low", urgency="low")
+    before = second.desk.recorder.max_notification_id()
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            earlier = pool.submit(first.desk.log_incident, context(), command)
+            assert issued.wait(10)
+            later = pool.submit(second.desk.log_incident, context(), command)
+            time.sleep(0.5)
+            assert not later.done()  # it waits for the table lock...
+            assert second.desk.recorder.max_notification_id() == before  # ...and nothing shows
+            release.set()
+            earlier_position = earlier.result(10).position
+            later_position = later.result(10).position
+    finally:
+        release.set()
+        first.close()
+        second.close()
+    assert earlier_position is not None
+    assert later_position is not None
+    assert earlier_position < later_position
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("mysql://itsm@127.0.0.1/itsm", "starts with postgresql://"),
+        ("postgresql://127.0.0.1:5432/itsm", "needs a user, a host and a database name"),
+        ("postgresql://itsm@127.0.0.1:5432/", "needs a user, a host and a database name"),
+        ("postgresql://itsm@127.0.0.1:port/itsm", "port must be a number"),
+    ],
+)
+def test_a_database_url_that_is_not_postgres_is_refused_at_start_up(url: str, problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        Settings(database_url=url)
+
+
+def test_a_database_url_names_every_part_and_hides_its_password() -> None:
+    address = PostgresAddress.parse("postgresql://itsm:s%40cret@db.example:6543/itsm_prod")
+    assert (address.user, address.password, address.host, address.port, address.dbname) == (
+        "itsm",
+        "s@cret",
+        "db.example",
+        6543,
+        "itsm_prod",
+    )
+    assert "s@cret" not in str(address)
+    assert Settings(database_url="").database_url is None  # ITSM_DATABASE_URL= means unset
