@@ -265,7 +265,7 @@ def test_the_relay_publishes_every_event_once_in_order_as_cloudevents(
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_kafka_fed_projections_equal_the_embedded_ones(
-    services: Services, kafka_settings: Settings
+    services: Services, kafka_settings: Settings, fed: Settings
 ) -> None:
     work(services, 80, seed=2)
     relay, _ = build_relay(kafka_settings, kafka_settings.kafka_bootstrap or "")
