@@ -25,7 +25,7 @@ def readyz(services: ServicesDep) -> Response | dict[str, object]:
         head = services.desk.recorder.max_notification_id() or 0
     except Exception as error:  # the store does not answer: not ready, and say why
         return problem(503, "not-ready", f"the event store does not answer: {error}")
-    if not services.runner.is_following:
+    if not services.is_following:
         return problem(503, "not-ready", "the projections are not following the event store")
     return {
         "status": "ready",

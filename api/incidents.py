@@ -79,7 +79,8 @@ async def _answer(services: Services, outcome: Outcome, status: int) -> Response
     if position is None:  # a replayed retry: wait for whatever is in the store now
         position = services.desk.recorder.max_notification_id() or 0
     location = f"/api/v1/incidents/{outcome.record_id}"
-    if not await services.runner.reached(position, services.settings.read_your_writes_timeout):
+    timeout = services.settings.read_your_writes_timeout
+    if not await services.caught_up(outcome.record_id, position, timeout):
         return problem(
             202,
             "projection-lag",

@@ -15,10 +15,8 @@ projection) is read again from its beginning; the other projections skip what th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,11 +93,10 @@ class ProjectionConsumer:
         self._wanted = {event.type_name for p in self.projections for event in p.folds}
         self._consumer: Any = None
         self._dead_letter_producer: Any = None
-        self._reached = threading.Condition()
-        #: The last position folded by every projection, per partition (read-your-writes).
+        #: Set once the group has given this consumer its partitions (readiness).
+        self.assigned = threading.Event()
+        #: The last position folded by every projection, per partition (for progress reports).
         self._applied: dict[int, int] = {}
-        self._partitions = 0
-        self._waiters: list[tuple[int, int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         store.ensure(self.projections)
 
     # -- consuming --------------------------------------------------------------------------------
@@ -216,47 +213,10 @@ class ProjectionConsumer:
             known = [set(tx.partition_positions(p)) for p in self.projections]
         return [tp for tp in partitions if any(tp.partition not in k for k in known)]
 
-    # -- read-your-writes -------------------------------------------------------------------------
-
     def _advance(self, applied: Mapping[int, int]) -> None:
-        with self._reached:
-            for partition, position in applied.items():
-                if position > self._applied.get(partition, 0):
-                    self._applied[partition] = position
-            due = [w for w in self._waiters if self._applied.get(w[0], 0) >= w[1]]
-            self._waiters = [w for w in self._waiters if w not in due]
-        for _, _, loop, future in due:
-            loop.call_soon_threadsafe(_settle, future)
-
-    def set_partitions(self, count: int) -> None:
-        self._partitions = count
-
-    async def reached(self, aggregate_id: UUID, position: int, timeout: float) -> bool:
-        """Wait until the aggregate's partition has been folded up to `position`."""
-        if not self._partitions:
-            return False
-        partition = partition_of(aggregate_id, self._partitions)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        with self._reached:
-            if self._applied.get(partition, 0) >= position:
-                return True
-            self._waiters.append((partition, position, loop, future))
-        try:
-            await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            return False
-        return True
-
-    def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._reached:
-            while not predicate():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._reached.wait(remaining)
-        return True
+        for partition, position in applied.items():
+            if position > self._applied.get(partition, 0):
+                self._applied[partition] = position
 
 
 class _Rewind(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -276,8 +236,4 @@ class _Rewind(ConsumerRebalanceListener):  # type: ignore[misc]
         if unread:
             log.info("reading %s from the beginning for a new projection", unread)
             consumer.seek_to_beginning(*unread)
-
-
-def _settle(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+        self.owner.assigned.set()

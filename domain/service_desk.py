@@ -60,7 +60,9 @@ class Outcome:
 
     record_id: UUID
     version: int
-    position: int | None  # the last notification id written; None when a retry was replayed
+    #: The global position of the record's last event written (what its views must reach to show
+    #: it: in Kafka mode the record's partition carries it); None when a retry was replayed.
+    position: int | None
     replayed: bool = False
 
 
@@ -369,5 +371,8 @@ class ServiceDesk(Application[UUID]):
 
     @staticmethod
     def _outcome(record_id: UUID, version: int, recordings: list[Recording[UUID]]) -> Outcome:
-        position = max((r.notification.id for r in recordings), default=None)
+        position = max(
+            (r.notification.id for r in recordings if r.domain_event.originator_id == record_id),
+            default=None,
+        )
         return Outcome(record_id, version, position)

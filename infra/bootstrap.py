@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from uuid import uuid4
+from typing import TYPE_CHECKING
+from uuid import UUID, uuid4
 
 from domain.actors import SYSTEM
 from domain.context import Context
@@ -29,6 +30,9 @@ from projections.pg_store import PostgresViewStore
 from projections.runner import ProjectionRunner
 from projections.store import SQLiteViewStore
 from projections.view_store import ViewStore
+
+if TYPE_CHECKING:
+    from infra.kafka_mode import KafkaMode
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +79,35 @@ class Services:
     clock: Callable[[], datetime] = field(default=utcnow)
     #: Called last on close, e.g. to close the incident number source's connections.
     closing: list[Callable[[], None]] = field(default_factory=list)
+    #: Kafka mode: the relay, the Kafka-fed projections and their follower; None when embedded.
+    kafka: KafkaMode | None = None
 
     def system_context(self) -> Context:
         return Context(actor=SYSTEM, at=self.clock(), correlation_id=uuid4())
 
     def start(self) -> None:
-        """Catch the projections up, then let them follow the store in the background."""
+        """Embedded: catch the projections up, then let them follow the store in the background.
+        Kafka mode: start the relay and the consumers; the projections are fed from Kafka."""
+        if self.kafka is not None:
+            self.kafka.start()
+            return
         self.runner.catch_up()
         self.runner.start()
 
+    @property
+    def is_following(self) -> bool:
+        """Whatever keeps the views up to date is running."""
+        return self.kafka.is_running if self.kafka is not None else self.runner.is_following
+
+    async def caught_up(self, aggregate_id: UUID, position: int, timeout: float) -> bool:
+        """Wait until the views show a write that reached `position` (read-your-writes)."""
+        if self.kafka is not None:
+            return await self.kafka.follower.reached(aggregate_id, position, timeout)
+        return await self.runner.reached(position, timeout)
+
     def close(self) -> None:
+        if self.kafka is not None:
+            self.kafka.stop()
         self.runner.stop()
         self.views.close()
         self.tokens.close()
@@ -102,6 +125,13 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
     desk.after_commit = runner.wake
     tokens = _token_store(settings)
     services = Services(settings, desk, views, runner, tokens, clock, closing)
+    if settings.kafka_bootstrap:
+        from infra.kafka_mode import kafka_mode  # it builds on this module
+
+        services.kafka = kafka_mode(
+            settings, views, relay=settings.kafka_relay, consume=settings.kafka_consume
+        )
+        desk.after_commit = services.kafka.wake_relay
     desk.ensure_priority_matrix(services.system_context())
     return services
 

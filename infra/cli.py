@@ -49,6 +49,21 @@ def main() -> None:
     default=None,
     help="PostgreSQL instead of SQLite, e.g. from `itsm postgres up` [or ITSM_DATABASE_URL]",
 )
+@click.option(
+    "--kafka",
+    "bootstrap",
+    default=None,
+    help="Kafka mode: publish the store to this broker, feed the views from it"
+    " [or ITSM_KAFKA_BOOTSTRAP]",
+)
+@click.option(
+    "--relay/--no-relay", default=None, help="Kafka mode: run the relay in-process [default: yes]"
+)
+@click.option(
+    "--consume/--no-consume",
+    default=None,
+    help="Kafka mode: run the projection consumer in-process [default: yes]",
+)
 def serve(
     data_dir: Path | None,
     host: str | None,
@@ -56,15 +71,37 @@ def serve(
     workers: int | None,
     access_log: bool,
     database_url: str | None,
+    bootstrap: str | None,
+    relay: bool | None,
+    consume: bool | None,
 ) -> None:
-    """Run the API with the event store and projections (SQLite, or PostgreSQL)."""
+    """Run the API with the event store and projections (SQLite, or PostgreSQL).
+
+    Embedded (the default), the projections follow the event store in this process. With
+    --kafka, the relay publishes the store to Kafka and the views are fed from the topic: by a
+    consumer in this process, or by `itsm consume projections` elsewhere (--no-consume).
+    """
     import uvicorn
 
     from infra.pg import PostgresAddress
 
-    settings = _settings(data_dir, host=host, port=port, workers=workers, database_url=database_url)
+    settings = _settings(
+        data_dir,
+        host=host,
+        port=port,
+        workers=workers,
+        database_url=database_url,
+        kafka_bootstrap=bootstrap,
+        kafka_relay=relay,
+        kafka_consume=consume,
+    )
     # Worker processes read their settings from the environment, like any deployment would.
     os.environ["ITSM_DATA_DIR"] = str(settings.data_dir.resolve())
+    if settings.kafka_bootstrap:
+        os.environ["ITSM_KAFKA_BOOTSTRAP"] = settings.kafka_bootstrap
+        os.environ["ITSM_KAFKA_RELAY"] = str(settings.kafka_relay).lower()
+        os.environ["ITSM_KAFKA_CONSUME"] = str(settings.kafka_consume).lower()
+        click.echo(f"Kafka mode: {settings.kafka_bootstrap} ({settings.kafka_topic})", err=True)
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         click.echo(f"event store: {settings.events_db}", err=True)

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     kafka_topic: str = "itsm.events"
     kafka_partitions: int = Field(default=6, ge=1)
     kafka_replication: int = Field(default=1, ge=1)
+    #: In Kafka mode, whether `serve` also runs the relay and the projection consumer in-process
+    #: (off when they run as processes of their own: `itsm relay`, `itsm consume projections`).
+    kafka_relay: bool = True
+    kafka_consume: bool = True
     #: The consumer group of the Kafka-fed projections.
     kafka_projections_group: str = "itsm.projections"
     #: The CloudEvents `source` of every published event.

@@ -166,6 +166,10 @@ class PostgresViewStore:
         with self._pool.connection() as conn:
             return PostgresViewTransaction(conn).positions()
 
+    def partition_positions(self, projection: Projection) -> dict[int, int]:
+        with self._pool.connection() as conn:
+            return PostgresViewTransaction(conn).partition_positions(projection)
+
     def get(self, projection: Projection, key: str) -> Row | None:
         with self._pool.connection() as conn:
             return PostgresViewTransaction(conn).load(projection, [key]).get(key)

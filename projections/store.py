@@ -173,6 +173,9 @@ class SQLiteViewStore:
     def positions(self) -> dict[str, int]:
         return SQLiteViewTransaction(self._reader()).positions()
 
+    def partition_positions(self, projection: Projection) -> dict[int, int]:
+        return SQLiteViewTransaction(self._reader()).partition_positions(projection)
+
     def get(self, projection: Projection, key: str) -> Row | None:
         return SQLiteViewTransaction(self._reader()).load(projection, [key]).get(key)
 

@@ -54,6 +54,9 @@ class ViewStore(Protocol):
 
     def positions(self) -> dict[str, int]: ...
 
+    def partition_positions(self, projection: Projection) -> dict[int, int]:
+        """Kafka mode: the last global position folded from each partition of the topic."""
+
     def get(self, projection: Projection, key: str) -> Row | None: ...
 
     def select(

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -38,8 +39,9 @@ class Api:
         )
 
 
-@pytest.fixture
-def api(services: Services) -> Iterator[Api]:
+@contextmanager
+def serving(services: Services) -> Iterator[Api]:
+    """The app over these services, served by uvicorn on a free loopback port."""
     port = free_port()
     config = uvicorn.Config(
         create_app(services), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
@@ -52,6 +54,14 @@ def api(services: Services) -> Iterator[Api]:
         if time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
-    yield Api(f"http://127.0.0.1:{port}", services)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield Api(f"http://127.0.0.1:{port}", services)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def api(services: Services) -> Iterator[Api]:
+    with serving(services) as served:
+        yield served

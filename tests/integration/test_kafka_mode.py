@@ -26,15 +26,17 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from consumers.projections import ProjectionConsumer
+from consumers.projections import ProjectionConsumer, partition_of
 from domain import commands as c
 from domain.errors import DomainError
-from infra.bootstrap import Services, open_view_store
+from infra.bootstrap import Services, build, open_view_store
 from infra.kafka_clients import ensure_topics
 from infra.kafka_mode import build_projection_consumer, build_relay, dead_letter_topic, topics
 from infra.settings import Settings
 from projections import PROJECTIONS
-from tests.conftest import AGENT, context
+from tests.conftest import AGENT, Clock, context
+from tests.integration.conftest import serving
+from tests.integration.test_api import new_incident
 
 pytestmark = pytest.mark.slow
 
@@ -453,3 +455,28 @@ def test_relay_and_consumer_recover_by_themselves_when_the_broker_restarts(
         stop.set()
         consuming.join(30)
         next(relaying, None)
+
+
+def test_serve_in_kafka_mode_answers_writes_from_the_kafka_fed_views(
+    kafka_settings: Settings,
+) -> None:
+    settings = kafka_settings.model_copy(update={"data_dir": kafka_settings.data_dir / "serve"})
+    services = build(settings, clock=Clock())
+    services.start()
+    try:
+        assert services.kafka is not None
+        with serving(services) as api, api.client() as client:
+            wait_for(lambda: client.get("/readyz").status_code == 200, 60, "the consumer to join")
+            logged = new_incident(client)
+            assert logged["state"] == "assigned"
+            started = client.post(f"/api/v1/incidents/{logged['ref']}/start-work", json={})
+            assert started.status_code == 200, started.text
+            assert started.json()["state"] == "in_progress"
+        # the views the API answered from were fed by Kafka: the topic holds every event
+        head = services.desk.recorder.max_notification_id() or 0
+        records = read_topic(settings.kafka_bootstrap or "", settings.kafka_topic)
+        assert {orjson.loads(r.value)["position"] for r in records} == set(range(1, head + 1))
+        partition = partition_of(UUID(logged["id"]), settings.kafka_partitions)
+        assert services.kafka.follower.folded(partition) >= head - 1
+    finally:
+        services.close()
