@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import APIRouter, FastAPI
 
 from api import health, incidents, priority_matrix, problems, queues
+from api.writer import CommandWriter
 from infra.bootstrap import Services
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -31,6 +32,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         docs_url="/docs",
     )
     app.state.services = services
+    app.state.writer = CommandWriter(services.desk, services.runner)
     problems.install(app)
     v1 = APIRouter(prefix="/api/v1")
     v1.include_router(incidents.router)

@@ -13,6 +13,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import ApiProblem
+from api.writer import CommandWriter
 from domain.actors import Actor, Role
 from domain.context import Context
 from infra.bootstrap import Services
@@ -40,6 +41,14 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_writer(request: Request) -> CommandWriter:
+    writer: CommandWriter = request.app.state.writer
+    return writer
+
+
+WriterDep = Annotated[CommandWriter, Depends(get_writer)]
 
 
 async def get_actor(

@@ -7,8 +7,8 @@ projections include them (read-your-writes), so the answer is the view a followi
 # No `from __future__ import annotations` here: the per-action routes are built in a loop, and
 # FastAPI must see each route's real body type, not a string it cannot resolve.
 #
-# Writes are `async def`: the command runs in one worker thread (it touches the store), and the
-# wait for the projections holds no thread at all.
+# Writes are `async def`: the command goes to the API's one writer (api/writer.py), which
+# group-commits it with the others queued at the time; waiting for it holds no thread at all.
 
 import base64
 from typing import Annotated, Any
@@ -16,7 +16,6 @@ from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Body, Header, Query, Response
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     AGENT_ROLES,
@@ -25,6 +24,7 @@ from api.deps import (
     IfMatch,
     ReaderDep,
     ServicesDep,
+    WriterDep,
     allowed,
     expected_version,
 )
@@ -32,12 +32,11 @@ from api.problems import ApiProblem, problem
 from api.schemas import History, IncidentDetails, IncidentPage, IncidentSummary
 from domain.actors import Role
 from domain.commands import INCIDENT_COMMANDS, IncidentCommand, LogIncident
-from domain.context import Context
 from domain.errors import IncidentNotFound
 from domain.events import DomainEvent
 from domain.incident import IncidentState
 from domain.records import parse_incident_number
-from domain.service_desk import Outcome
+from domain.service_desk import Outcome, Submission
 from infra.bootstrap import Services
 from projections import incident_details
 
@@ -108,11 +107,10 @@ async def log_incident(
     command: LogIncident,
     ctx: ContextDep,
     services: ServicesDep,
+    writer: WriterDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    outcome = await run_in_threadpool(
-        services.desk.log_incident, ctx, command, idempotency_key=idempotency_key
-    )
+    outcome = await writer.submit(Submission(ctx, command, idempotency_key=idempotency_key))
     return await _answer(services, outcome, 201)
 
 
@@ -213,15 +211,21 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
         ref: str,
         ctx: ContextDep,
         services: ServicesDep,
+        writer: WriterDep,
         command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
         # No body is the empty command; one with required fields then fails validation (422).
         command = command or command_type.model_validate({})
-        outcome = await run_in_threadpool(
-            _run, services, ctx, ref, command, if_match, idempotency_key
+        submission = Submission(
+            ctx,
+            command,
+            incident=ref,
+            expected_version=expected_version(if_match),
+            idempotency_key=idempotency_key,
         )
+        outcome = await writer.submit(submission)
         return await _answer(services, outcome, 200)
 
     act.__name__ = action.replace("-", "_")
@@ -233,23 +237,6 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
         dependencies=[allowed(frozenset(roles), f"{action.replace('-', ' ')} incidents")],
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
-    )
-
-
-def _run(
-    services: Services,
-    ctx: Context,
-    ref: str,
-    command: IncidentCommand,
-    if_match: str | None,
-    idempotency_key: str | None,
-) -> Outcome:
-    return services.desk.handle(
-        ctx,
-        services.desk.find_incident(ref),
-        command,
-        expected_version=expected_version(if_match),
-        idempotency_key=idempotency_key,
     )
 
 
