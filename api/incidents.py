@@ -15,23 +15,24 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 
 from api.deps import (
     AGENT_ROLES,
-    ContextDep,
     IdempotencyKey,
     IfMatch,
     ReaderDep,
     ServicesDep,
-    WriterDep,
-    allowed,
+    authorised,
     expected_version,
+    services_of,
+    writer_of,
 )
 from api.problems import ApiProblem, problem
 from api.schemas import History, IncidentDetails, IncidentPage, IncidentSummary
 from domain.actors import Role
 from domain.commands import INCIDENT_COMMANDS, IncidentCommand, LogIncident
+from domain.context import Context
 from domain.errors import IncidentNotFound
 from domain.events import DomainEvent
 from domain.incident import IncidentState
@@ -101,17 +102,16 @@ async def _answer(services: Services, outcome: Outcome, status: int) -> Response
     response_model=IncidentDetails,
     summary="Log an incident",
     responses={201: {"description": "Logged (or a retry of the same Idempotency-Key)"}},
-    dependencies=[allowed(AGENT_ROLES | {Role.REQUESTER}, "log incidents")],
 )
 async def log_incident(
+    request: Request,
+    ctx: Annotated[Context, authorised(AGENT_ROLES | {Role.REQUESTER}, "log incidents")],
     command: LogIncident,
-    ctx: ContextDep,
-    services: ServicesDep,
-    writer: WriterDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    outcome = await writer.submit(Submission(ctx, command, idempotency_key=idempotency_key))
-    return await _answer(services, outcome, 201)
+    submission = Submission(ctx, command, idempotency_key=idempotency_key)
+    outcome = await writer_of(request).submit(submission)
+    return await _answer(services_of(request), outcome, 201)
 
 
 @router.get("", response_model=IncidentPage, summary="List incidents, newest first")
@@ -206,12 +206,12 @@ def _history_entry(event: DomainEvent) -> dict[str, Any]:
 def _add_action(command_type: type[IncidentCommand]) -> None:
     action = command_type.action
     roles = AGENT_ROLES | ({Role.REQUESTER} if action in REQUESTER_ACTIONS else set())
+    caller = authorised(frozenset(roles), f"{action.replace('-', ' ')} incidents")
 
     async def act(
+        request: Request,
         ref: str,
-        ctx: ContextDep,
-        services: ServicesDep,
-        writer: WriterDep,
+        ctx: Annotated[Context, caller],
         command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
@@ -225,8 +225,8 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
             expected_version=expected_version(if_match),
             idempotency_key=idempotency_key,
         )
-        outcome = await writer.submit(submission)
-        return await _answer(services, outcome, 200)
+        outcome = await writer_of(request).submit(submission)
+        return await _answer(services_of(request), outcome, 200)
 
     act.__name__ = action.replace("-", "_")
     router.add_api_route(
@@ -234,7 +234,6 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
         act,
         methods=["POST"],
         response_model=IncidentDetails,
-        dependencies=[allowed(frozenset(roles), f"{action.replace('-', ' ')} incidents")],
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
     )

@@ -7,12 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ContextDep, IfMatch, ReaderDep, ServicesDep, expected_version, require
+from api.deps import IfMatch, ReaderDep, ServicesDep, authorised, expected_version
 from api.problems import ApiProblem
 from domain.actors import Role
+from domain.context import Context
 from domain.priority import Cells, PriorityMatrix
 
 router = APIRouter(prefix="/priority-matrix", tags=["priority matrix"])
+
+MATRIX_KEEPERS = authorised(
+    frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "revise the priority matrix"
+)
 
 
 class MatrixOut(BaseModel):
@@ -45,11 +50,10 @@ def get_matrix(
 @router.post("/revisions", response_model=MatrixOut, status_code=201, summary="Revise the matrix")
 def revise_matrix(
     revision: MatrixRevision,
-    ctx: ContextDep,
+    ctx: Annotated[Context, MATRIX_KEEPERS],
     services: ServicesDep,
     if_match: IfMatch = None,
 ) -> MatrixOut:
-    require(ctx.actor, frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "revise the priority matrix")
     services.desk.revise_priority_matrix(
         ctx, revision.cells, revision.reason, expected_version=expected_version(if_match)
     )
