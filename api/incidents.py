@@ -88,7 +88,10 @@ async def _answer(services: Services, outcome: Outcome, status: int) -> Response
             id=str(outcome.record_id),
             version=outcome.version,
         )
-    row = services.views.get(incident_details, str(outcome.record_id))
+    key = str(outcome.record_id)
+    row = services.runner.written(incident_details, key)  # as the batch's fold wrote it
+    if row is None:
+        row = services.views.get(incident_details, key)
     assert row is not None
     headers = {"ETag": _etag(row["version"]), "Location": location}
     if outcome.replayed:

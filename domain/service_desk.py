@@ -244,6 +244,10 @@ class ServiceDesk(Application[UUID]):
         always confirmed against the store, and a retry finds the outcome the first one recorded.
         If the store refuses the whole write (another process wrote first), nothing of it is
         stored, and every command is run on its own.
+
+        Unlike a single command's write, the batch's write does not call `after_commit`: whoever
+        batches folds the batch into the projections itself (see api/writer.py), so waking the
+        projection thread as well would only have it contend for the views.
         """
         results: dict[int, Outcome | Exception] = {}
         batch = _Batch()
@@ -268,7 +272,6 @@ class ServiceDesk(Application[UUID]):
             except Exception as error:
                 results.update(dict.fromkeys(batch.owners, error))
             else:
-                self._notify(recordings)
                 for incident in batch.incidents.values():
                     self._remember(incident)
                 for i, (record_id, version, events) in batch.owners.items():

@@ -50,6 +50,8 @@ class ProjectionRunner:
         self._position = 0
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._thread: threading.Thread | None = None
+        #: The rows the last committed batch wrote, by projection name and key.
+        self._written: dict[str, dict[str, Row | None]] = {}
         store.ensure(self.projections)
 
     @property
@@ -59,6 +61,7 @@ class ProjectionRunner:
 
     def run_once(self) -> int:
         """Fold the next batch of events into every projection; the number of events read."""
+        written: dict[str, dict[str, Row | None]] = {}
         with self.store.transaction() as tx:
             stored = tx.positions()
             positions = {p.name: stored.get(p.name, 0) for p in self.projections}
@@ -75,21 +78,33 @@ class ProjectionRunner:
                 head = notifications[-1].id
                 for projection in self.projections:
                     after = positions[projection.name]
-                    self._fold(tx, projection, [ev for nid, ev in events if nid > after])
+                    events_after = [ev for nid, ev in events if nid > after]
+                    written[projection.name] = self._fold(tx, projection, events_after)
                     tx.set_position(projection, head)
                 positions = dict.fromkeys(positions, head)
+        if written:
+            self._written = written
         self._advance(min(positions.values(), default=0))
         return len(notifications)
 
     @staticmethod
-    def _fold(tx: ViewTransaction, projection: Projection, events: list[DomainEvent]) -> None:
+    def _fold(
+        tx: ViewTransaction, projection: Projection, events: list[DomainEvent]
+    ) -> dict[str, Row | None]:
         keyed = [(key, ev) for ev in events if (key := projection.key(ev)) is not None]
         if not keyed:
-            return
+            return {}
         rows: dict[str, Row | None] = dict(tx.load(projection, {k for k, _ in keyed}))
         for key, ev in keyed:
             rows[key] = projection.fold(rows.get(key), ev)
         tx.write(projection, rows)
+        return rows
+
+    def written(self, projection: Projection, key: str) -> Row | None:
+        """The row as the last batch this runner committed wrote it, or None if that batch did
+        not write it. It is as new as the view's row or newer, so a writer can answer with it
+        instead of reading it back. Rows are not changed once their batch has committed."""
+        return self._written.get(projection.name, {}).get(key)
 
     def catch_up(self, progress: Progress | None = None) -> int:
         """Fold until the head of the store; the number of events read."""
