@@ -1,10 +1,11 @@
 """Request-scoped dependencies: who is calling, whether they may, and the command context.
 
 One dependency per route does it all (`authorised`): FastAPI spends tens of microseconds on each
-dependency it resolves, more than the work of most of them, so the token check, the role check
-and the context are one. Routes reach the services through `request.app.state` for the same
-reason. Dependencies are `async def`: FastAPI runs a plain `def` in a worker thread, a hop that
-costs more than the work.
+dependency and on each parameter it resolves, more than the work of most of them. So the token
+check, the role check and the context are one dependency, routes reach the services through
+`request.app.state`, and the headers of a write are read here and documented for OpenAPI by
+hand (`WRITE_HEADERS`). Dependencies are `async def`: FastAPI runs a plain `def` in a worker
+thread, a hop that costs more than the work.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
 from api.problems import ApiProblem
@@ -66,9 +67,7 @@ class Authorised(HTTPBearer):
         self.roles = roles
         self.what = what
 
-    async def __call__(  # type: ignore[override]
-        self, request: Request, x_correlation_id: Annotated[UUID | None, Header()] = None
-    ) -> Context:
+    async def __call__(self, request: Request) -> Context:  # type: ignore[override]
         credentials = await super().__call__(request)
         services = services_of(request)
         actor = None if credentials is None else services.tokens.verify(credentials.credentials)
@@ -81,7 +80,7 @@ class Authorised(HTTPBearer):
             )
         if actor.role not in self.roles:
             raise ApiProblem(403, "forbidden", f"the role {actor.role} may not {self.what}")
-        return Context(actor=actor, at=services.clock(), correlation_id=x_correlation_id or uuid4())
+        return Context(actor=actor, at=services.clock(), correlation_id=correlation_id(request))
 
 
 def authorised(roles: frozenset[Role], what: str) -> Any:
@@ -92,23 +91,62 @@ def authorised(roles: frozenset[Role], what: str) -> Any:
 
 ReaderDep = Annotated[Context, authorised(READ_ROLES, "read incidents")]
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        min_length=1,
-        max_length=255,
-        description="a retry with the same key returns the first answer and changes nothing",
-    ),
-]
 
-IfMatch = Annotated[
-    str | None,
-    Header(description='the ETag you last read, e.g. "3"; a stale one gets 412'),
-]
+# -- the headers of a write ---------------------------------------------------------------------
 
 
-def expected_version(if_match: str | None) -> int | None:
-    """The version an If-Match header names; None when absent or `*` (any version)."""
+def _header(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+CORRELATION_ID = _header(
+    "X-Correlation-ID",
+    "recorded in every event this request causes, to trace it across systems",
+    format="uuid",
+)
+IDEMPOTENCY_KEY = _header(
+    "Idempotency-Key",
+    "a retry with the same key returns the first answer and changes nothing",
+    minLength=1,
+    maxLength=255,
+)
+IF_MATCH = _header("If-Match", 'the ETag you last read, e.g. "3"; a stale one gets 412')
+
+
+def documented(*headers: dict[str, Any]) -> dict[str, Any]:
+    """A route's `openapi_extra` for headers it reads itself."""
+    return {"parameters": list(headers)}
+
+
+def correlation_id(request: Request) -> UUID:
+    """The request's X-Correlation-ID, or a new one."""
+    given = request.headers.get("x-correlation-id")
+    if given is None:
+        return uuid4()
+    try:
+        return UUID(given)
+    except ValueError:
+        raise ApiProblem(
+            422, "invalid-input", f"X-Correlation-ID must be a UUID, not {given!r}"
+        ) from None
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key) <= 255:
+        raise ApiProblem(422, "invalid-input", "Idempotency-Key must be 1 to 255 characters")
+    return key
+
+
+def expected_version(request: Request) -> int | None:
+    """The version the If-Match header names; None when absent or `*` (any version)."""
+    if_match = request.headers.get("if-match")
     if if_match is None or if_match.strip() == "*":
         return None
     tag = if_match.strip().removeprefix("W/").strip('"')

@@ -19,12 +19,15 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 
 from api.deps import (
     AGENT_ROLES,
-    IdempotencyKey,
-    IfMatch,
+    CORRELATION_ID,
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
     ReaderDep,
     ServicesDep,
     authorised,
+    documented,
     expected_version,
+    idempotency_key,
     services_of,
     writer_of,
 )
@@ -105,14 +108,14 @@ async def _answer(services: Services, outcome: Outcome, status: int) -> Response
     response_model=IncidentDetails,
     summary="Log an incident",
     responses={201: {"description": "Logged (or a retry of the same Idempotency-Key)"}},
+    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
 async def log_incident(
     request: Request,
     ctx: Annotated[Context, authorised(AGENT_ROLES | {Role.REQUESTER}, "log incidents")],
     command: LogIncident,
-    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    submission = Submission(ctx, command, idempotency_key=idempotency_key)
+    submission = Submission(ctx, command, idempotency_key=idempotency_key(request))
     outcome = await writer_of(request).submit(submission)
     return await _answer(services_of(request), outcome, 201)
 
@@ -216,8 +219,6 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
         ref: str,
         ctx: Annotated[Context, caller],
         command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
-        if_match: IfMatch = None,
-        idempotency_key: IdempotencyKey = None,
     ) -> Response:
         # No body is the empty command; one with required fields then fails validation (422).
         command = command or command_type.model_validate({})
@@ -225,8 +226,8 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
             ctx,
             command,
             incident=ref,
-            expected_version=expected_version(if_match),
-            idempotency_key=idempotency_key,
+            expected_version=expected_version(request),
+            idempotency_key=idempotency_key(request),
         )
         outcome = await writer_of(request).submit(submission)
         return await _answer(services_of(request), outcome, 200)
@@ -239,6 +240,7 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
         response_model=IncidentDetails,
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
+        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
     )
 
 

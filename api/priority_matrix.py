@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import IfMatch, ReaderDep, ServicesDep, authorised, expected_version
+from api.deps import (
+    CORRELATION_ID,
+    IF_MATCH,
+    ReaderDep,
+    ServicesDep,
+    authorised,
+    documented,
+    expected_version,
+    services_of,
+)
 from api.problems import ApiProblem
 from domain.actors import Role
 from domain.context import Context
@@ -47,14 +56,20 @@ def get_matrix(
         raise ApiProblem(404, "not-found", f"no priority matrix version {version}") from None
 
 
-@router.post("/revisions", response_model=MatrixOut, status_code=201, summary="Revise the matrix")
+@router.post(
+    "/revisions",
+    response_model=MatrixOut,
+    status_code=201,
+    summary="Revise the matrix",
+    openapi_extra=documented(IF_MATCH, CORRELATION_ID),
+)
 def revise_matrix(
+    request: Request,
     revision: MatrixRevision,
     ctx: Annotated[Context, MATRIX_KEEPERS],
-    services: ServicesDep,
-    if_match: IfMatch = None,
 ) -> MatrixOut:
-    services.desk.revise_priority_matrix(
-        ctx, revision.cells, revision.reason, expected_version=expected_version(if_match)
+    desk = services_of(request).desk
+    desk.revise_priority_matrix(
+        ctx, revision.cells, revision.reason, expected_version=expected_version(request)
     )
-    return _out(services.desk.priority_matrix())
+    return _out(desk.priority_matrix())
