@@ -10,10 +10,12 @@ written by other processes are picked up too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
@@ -76,7 +78,7 @@ class ProjectionRunner:
         over without being read, and a write that ends with one is still reached.
         """
         written: dict[str, dict[str, Row | None]] = {}
-        with self.store.transaction() as tx:
+        with _collector_paused(), self.store.transaction() as tx:
             stored = tx.positions()
             positions = {p.name: stored.get(p.name, 0) for p in self.projections}
             start = min(positions.values(), default=0)
@@ -213,6 +215,21 @@ class ProjectionRunner:
                     return False
                 self._reached.wait(remaining)
         return True
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one batch. A batch allocates thousands of events
+    and rows that all live until it ends and form no reference cycles (reference counting frees
+    them), so each collection during the batch scanned them for nothing: a quarter to a third of
+    a rebuild's time. (Process-wide: a collector someone else turned off stays off.)"""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _with_records(events: list[tuple[int, DomainEvent]]) -> list[tuple[int, DomainEvent, str]]:
