@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+import orjson
 
 from domain.events import DomainEvent
 from domain.incident import IncidentState
@@ -64,9 +67,15 @@ def state_of(row: Row) -> IncidentState:
     return _STATES[row["state"]]
 
 
+def iso(moment: datetime) -> str:
+    """A time as views show it: ISO 8601, exactly as `datetime.isoformat()` writes an aware time.
+    orjson writes the same text in a third of the time, and a rebuild formats every event's."""
+    return orjson.dumps(moment)[1:-1].decode()
+
+
 def at(event: DomainEvent) -> str:
     """An event's time as it appears in views: ISO 8601, UTC."""
-    return event.timestamp.isoformat()
+    return iso(event.timestamp)
 
 
 def by(event: DomainEvent) -> dict[str, str]:

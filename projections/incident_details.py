@@ -9,7 +9,7 @@ from typing import Any
 
 from domain import incident as e
 from domain.records import incident_number_label
-from projections.base import Column, Projection, Row, at, by, state_of
+from projections.base import Column, Projection, Row, at, by, iso, state_of
 
 
 def _touched(row: Row, event: e.IncidentEvent, **changes: Any) -> Row:
@@ -135,7 +135,7 @@ def _stood_down_major(row: Row, ev: e.MajorIncidentStoodDown) -> Row:
 def _resolved(row: Row, ev: e.Resolved) -> Row:
     _touched(row, ev, hold_reason=None)
     row["resolution"] = _entry(
-        row, ev, code=ev.code, notes=ev.notes, reopen_until=ev.reopen_until.isoformat()
+        row, ev, code=ev.code, notes=ev.notes, reopen_until=iso(ev.reopen_until)
     )
     return row
 

@@ -77,8 +77,14 @@ class ProjectionRunner:
         to that head: events no projection folds (incident numbers, idempotency keys) are passed
         over without being read, and a write that ends with one is still reached.
         """
+        # The batch's events are freed when _fold_batch returns, before the collector resumes:
+        # while they were alive, the collection that resuming sets off scanned them all.
+        with _collector_paused():
+            return self._fold_batch()
+
+    def _fold_batch(self) -> tuple[int, bool]:
         written: dict[str, dict[str, Row | None]] = {}
-        with _collector_paused(), self.store.transaction() as tx:
+        with self.store.transaction() as tx:
             stored = tx.positions()
             positions = {p.name: stored.get(p.name, 0) for p in self.projections}
             start = min(positions.values(), default=0)
