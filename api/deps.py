@@ -3,9 +3,9 @@
 One dependency per route does it all (`authorised`): FastAPI spends tens of microseconds on each
 dependency and on each parameter it resolves, more than the work of most of them. So the token
 check, the role check and the context are one dependency, routes reach the services through
-`request.app.state`, and the headers of a write are read here and documented for OpenAPI by
-hand (`WRITE_HEADERS`). Dependencies are `async def`: FastAPI runs a plain `def` in a worker
-thread, a hop that costs more than the work.
+`request.app.state`, and the headers of a write are read by the functions below and documented
+for OpenAPI by hand (`documented`). Dependencies are `async def`: FastAPI runs a plain `def` in a
+worker thread, a hop that costs more than the work.
 """
 
 from __future__ import annotations
