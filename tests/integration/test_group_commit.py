@@ -317,3 +317,22 @@ def test_the_writer_batches_what_the_loop_queues_and_answers_after_the_fold(
         row = services.views.get(incident_details, str(result.record_id))
         assert row is not None
         assert row["version"] == result.version
+
+
+def test_a_request_that_goes_away_neither_stops_its_command_nor_the_others(
+    services: Services,
+) -> None:
+    writer = CommandWriter(services.desk, services.runner)
+
+    async def one_gives_up() -> Outcome:
+        impatient = asyncio.ensure_future(writer.submit(logging(1)))
+        patient = asyncio.ensure_future(writer.submit(logging(2)))
+        await asyncio.sleep(0)  # both are queued; the flush has not run yet
+        impatient.cancel()
+        return await patient
+
+    kept = asyncio.run(one_gives_up())
+
+    assert services.desk.incident(kept.record_id).number == 2
+    # The command was written all the same, as it would have been by a worker thread.
+    assert [e.originator_version for e in services.desk.events.get(INCIDENT_NUMBERS)] == [1, 2]
