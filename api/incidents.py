@@ -7,26 +7,29 @@ projections include them (read-your-writes), so the answer is the view a followi
 # No `from __future__ import annotations` here: the per-action routes are built in a loop, and
 # FastAPI must see each route's real body type, not a string it cannot resolve.
 #
-# Writes are `async def`: the command runs in one worker thread (it touches the store), and the
-# wait for the projections holds no thread at all.
+# Writes are `async def`: the command goes to the API's one writer (api/writer.py), which
+# group-commits it with the others queued at the time; waiting for it holds no thread at all.
 
 import base64
 from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Body, Header, Query, Response
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 
 from api.deps import (
     AGENT_ROLES,
-    ContextDep,
-    IdempotencyKey,
-    IfMatch,
+    CORRELATION_ID,
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
     ReaderDep,
     ServicesDep,
-    allowed,
+    authorised,
+    documented,
     expected_version,
+    idempotency_key,
+    services_of,
+    writer_of,
 )
 from api.problems import ApiProblem, problem
 from api.schemas import History, IncidentDetails, IncidentPage, IncidentSummary
@@ -37,7 +40,7 @@ from domain.errors import IncidentNotFound
 from domain.events import DomainEvent
 from domain.incident import IncidentState
 from domain.records import parse_incident_number
-from domain.service_desk import Outcome
+from domain.service_desk import Outcome, Submission
 from infra.bootstrap import Services
 from projections import incident_details
 
@@ -76,21 +79,26 @@ def _row(services: Services, ref: str) -> dict[str, Any]:
 
 async def _answer(services: Services, outcome: Outcome, status: int) -> Response:
     position = outcome.position
-    if position is None:  # a replayed retry: wait for whatever is in the store now
-        position = services.desk.recorder.max_notification_id() or 0
+    if position is None:  # a replayed retry: the views show it already, or soon
+        embedded = services.kafka is None
+        position = (services.desk.recorder.max_notification_id() or 0) if embedded else 0
     location = f"/api/v1/incidents/{outcome.record_id}"
     timeout = services.settings.read_your_writes_timeout
-    if not await services.caught_up(outcome.record_id, position, timeout):
+    key = str(outcome.record_id)
+    row = None
+    if await services.caught_up(outcome.record_id, position, timeout):
+        row = services.runner.written(incident_details, key)  # as the batch's fold wrote it
+        if row is None:
+            row = services.views.get(incident_details, key)
+    if row is None:
         return problem(
             202,
             "projection-lag",
             "the change is recorded; the views will show it shortly",
             headers={"Location": location},
-            id=str(outcome.record_id),
+            id=key,
             version=outcome.version,
         )
-    row = services.views.get(incident_details, str(outcome.record_id))
-    assert row is not None
     headers = {"ETag": _etag(row["version"]), "Location": location}
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -103,18 +111,16 @@ async def _answer(services: Services, outcome: Outcome, status: int) -> Response
     response_model=IncidentDetails,
     summary="Log an incident",
     responses={201: {"description": "Logged (or a retry of the same Idempotency-Key)"}},
-    dependencies=[allowed(AGENT_ROLES | {Role.REQUESTER}, "log incidents")],
+    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
 async def log_incident(
+    request: Request,
+    ctx: Annotated[Context, authorised(AGENT_ROLES | {Role.REQUESTER}, "log incidents")],
     command: LogIncident,
-    ctx: ContextDep,
-    services: ServicesDep,
-    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    outcome = await run_in_threadpool(
-        services.desk.log_incident, ctx, command, idempotency_key=idempotency_key
-    )
-    return await _answer(services, outcome, 201)
+    submission = Submission(ctx, command, idempotency_key=idempotency_key(request))
+    outcome = await writer_of(request).submit(submission)
+    return await _answer(services_of(request), outcome, 201)
 
 
 @router.get("", response_model=IncidentPage, summary="List incidents, newest first")
@@ -209,21 +215,25 @@ def _history_entry(event: DomainEvent) -> dict[str, Any]:
 def _add_action(command_type: type[IncidentCommand]) -> None:
     action = command_type.action
     roles = AGENT_ROLES | ({Role.REQUESTER} if action in REQUESTER_ACTIONS else set())
+    caller = authorised(frozenset(roles), f"{action.replace('-', ' ')} incidents")
 
     async def act(
+        request: Request,
         ref: str,
-        ctx: ContextDep,
-        services: ServicesDep,
+        ctx: Annotated[Context, caller],
         command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
-        if_match: IfMatch = None,
-        idempotency_key: IdempotencyKey = None,
     ) -> Response:
         # No body is the empty command; one with required fields then fails validation (422).
         command = command or command_type.model_validate({})
-        outcome = await run_in_threadpool(
-            _run, services, ctx, ref, command, if_match, idempotency_key
+        submission = Submission(
+            ctx,
+            command,
+            incident=ref,
+            expected_version=expected_version(request),
+            idempotency_key=idempotency_key(request),
         )
-        return await _answer(services, outcome, 200)
+        outcome = await writer_of(request).submit(submission)
+        return await _answer(services_of(request), outcome, 200)
 
     act.__name__ = action.replace("-", "_")
     router.add_api_route(
@@ -231,26 +241,9 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
         act,
         methods=["POST"],
         response_model=IncidentDetails,
-        dependencies=[allowed(frozenset(roles), f"{action.replace('-', ' ')} incidents")],
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
-    )
-
-
-def _run(
-    services: Services,
-    ctx: Context,
-    ref: str,
-    command: IncidentCommand,
-    if_match: str | None,
-    idempotency_key: str | None,
-) -> Outcome:
-    return services.desk.handle(
-        ctx,
-        services.desk.find_incident(ref),
-        command,
-        expected_version=expected_version(if_match),
-        idempotency_key=idempotency_key,
+        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,10 @@ from api.app import create_app
 from infra.bootstrap import build
 from infra.settings import Settings
 
+#: Collect the young generation once per this many new container objects rather than Python's
+#: default 700, which under load collected every thirty requests or so (about 3% of the CPU).
+GC_YOUNG_THRESHOLD = 10_000
+
 
 def app_from_environment() -> FastAPI:
     """Build this worker's services and app; start and stop them with the server."""
@@ -19,6 +24,11 @@ def app_from_environment() -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services.start()
+        # What start-up built (the app, its routes and schemas, the services) lives as long as
+        # the process. Freezing it keeps every later collection from scanning it again: a full
+        # collection took 40-70 ms with it, and stalled every request in flight.
+        gc.freeze()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         yield
         services.close()
 

@@ -4,15 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ContextDep, IfMatch, ReaderDep, ServicesDep, expected_version, require
+from api.deps import (
+    CORRELATION_ID,
+    IF_MATCH,
+    ReaderDep,
+    ServicesDep,
+    authorised,
+    documented,
+    expected_version,
+    services_of,
+)
 from api.problems import ApiProblem
 from domain.actors import Role
+from domain.context import Context
 from domain.priority import Cells, PriorityMatrix
 
 router = APIRouter(prefix="/priority-matrix", tags=["priority matrix"])
+
+MATRIX_KEEPERS = authorised(
+    frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "revise the priority matrix"
+)
 
 
 class MatrixOut(BaseModel):
@@ -42,15 +56,20 @@ def get_matrix(
         raise ApiProblem(404, "not-found", f"no priority matrix version {version}") from None
 
 
-@router.post("/revisions", response_model=MatrixOut, status_code=201, summary="Revise the matrix")
+@router.post(
+    "/revisions",
+    response_model=MatrixOut,
+    status_code=201,
+    summary="Revise the matrix",
+    openapi_extra=documented(IF_MATCH, CORRELATION_ID),
+)
 def revise_matrix(
+    request: Request,
     revision: MatrixRevision,
-    ctx: ContextDep,
-    services: ServicesDep,
-    if_match: IfMatch = None,
+    ctx: Annotated[Context, MATRIX_KEEPERS],
 ) -> MatrixOut:
-    require(ctx.actor, frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "revise the priority matrix")
-    services.desk.revise_priority_matrix(
-        ctx, revision.cells, revision.reason, expected_version=expected_version(if_match)
+    desk = services_of(request).desk
+    desk.revise_priority_matrix(
+        ctx, revision.cells, revision.reason, expected_version=expected_version(request)
     )
-    return _out(services.desk.priority_matrix())
+    return _out(desk.priority_matrix())

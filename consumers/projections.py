@@ -29,7 +29,7 @@ from kafka.partitioner.default import murmur2
 from domain.events import DomainEvent
 from infra.cloudevents import BadMessage, parse
 from infra.progress import Progress
-from projections.base import Projection
+from projections.base import Projection, record_key
 from projections.runner import ProjectionRunner
 from projections.view_store import ViewStore
 
@@ -146,7 +146,7 @@ class ProjectionConsumer:
                     if partition in positions:
                         reached = positions[partition]
                         applied[partition] = min(applied.get(partition, reached), reached)
-                ProjectionRunner._fold(tx, projection, fresh)
+                ProjectionRunner._fold(tx, projection, [(e, record_key(e)) for e in fresh])
                 tx.set_partition_positions(projection, positions)
                 if positions:
                     tx.set_position(projection, max(positions.values()))

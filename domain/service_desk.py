@@ -5,6 +5,11 @@ event in one atomic write: the incident's events, the number it was given, and t
 that asked for it. The store's uniqueness of (aggregate, version) is the concurrency control: a
 lost race is retried against the fresh state, or reported as a version conflict when the client
 asked for a specific version (If-Match).
+
+`execute_batch` is the group commit: it decides many commands in turn, each on the state the
+earlier ones left, and saves all their events in one atomic write (one fsync). A refused command
+writes nothing and holds up no other; a batch the store refuses as a whole is run again one
+command at a time, so every guarantee of the single-command path holds for a batch too.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ import copy
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID, uuid4
@@ -66,6 +71,39 @@ class Outcome:
     replayed: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One command waiting for the group commit: who asks what, of which incident."""
+
+    ctx: Context
+    command: LogIncident | IncidentCommand
+    incident: str | None = None  # the incident an action is for, by id or number; None to log
+    expected_version: int | None = None  # If-Match
+    idempotency_key: str | None = None
+
+
+@dataclass
+class _Batch:
+    """What a batch has decided so far: the incidents as its commands left them, and the events
+    to save, with the slice of them that belongs to each command."""
+
+    incidents: dict[UUID, Incident] = field(default_factory=dict)
+    events: list[DomainEvent] = field(default_factory=list)
+    #: command index -> (incident id, its version after the command, slice of `events`)
+    owners: dict[int, tuple[UUID, int, slice]] = field(default_factory=dict)
+    keys: set[UUID] = field(default_factory=set)  # idempotency key ids already in the batch
+
+    def add(self, i: int, incident: Incident, events: list[DomainEvent | None]) -> None:
+        start = len(self.events)
+        self.events.extend(e for e in events if e is not None)
+        self.incidents[incident.id] = incident
+        self.owners[i] = (incident.id, incident.version, slice(start, len(self.events)))
+
+
+class _RunAlone(Exception):
+    """A command that cannot share this batch; it runs on its own after the batch's write."""
+
+
 class ServiceDesk(Application[UUID]):
     name = "ServiceDesk"
 
@@ -103,32 +141,9 @@ class ServiceDesk(Application[UUID]):
             return key_event
         matrix = self.priority_matrix()
         for _ in range(MAX_ATTEMPTS):
-            incident_id = uuid4()
-            number = self._allocate_number()
-            incident = Incident.log(
-                ctx,
-                id=incident_id,
-                number=number,
-                title=command.title,
-                description=command.description,
-                service=command.service,
-                configuration_item=command.configuration_item,
-                caller=command.caller,
-                channel=command.channel,
-                impact=command.impact,
-                urgency=command.urgency,
-                matrix=matrix,
-            )
-            if command.assignment_group:
-                incident.assign(ctx, group=command.assignment_group, agent=command.agent)
-            allocation = NumberAllocated(
-                originator_id=INCIDENT_NUMBERS,
-                originator_version=number,
-                record_id=incident_id,
-                **ctx.stamp(),
-            )
+            incident, allocation = self._new_incident(ctx, command, matrix)
             try:
-                recordings = self.save(incident, allocation, self._keyed(key_event, incident_id))
+                recordings = self.save(incident, allocation, self._keyed(key_event, incident.id))
             except IntegrityError:
                 replay = self._replayed(ctx, idempotency_key, key_event)
                 if replay:
@@ -136,8 +151,37 @@ class ServiceDesk(Application[UUID]):
                 self._resync_numbers()  # another process took the number: look again
                 continue
             self._remember(incident)
-            return self._outcome(incident_id, incident.version, recordings)
+            return self._outcome(incident.id, incident.version, recordings)
         raise RuntimeError("could not allocate an incident number: too much contention")
+
+    def _new_incident(
+        self, ctx: Context, command: LogIncident, matrix: PriorityMatrix
+    ) -> tuple[Incident, NumberAllocated]:
+        """A new incident, decided but not saved, and the allocation of its number."""
+        number = self._allocate_number()
+        incident = Incident.log(
+            ctx,
+            id=uuid4(),
+            number=number,
+            title=command.title,
+            description=command.description,
+            service=command.service,
+            configuration_item=command.configuration_item,
+            caller=command.caller,
+            channel=command.channel,
+            impact=command.impact,
+            urgency=command.urgency,
+            matrix=matrix,
+        )
+        if command.assignment_group:
+            incident.assign(ctx, group=command.assignment_group, agent=command.agent)
+        allocation = NumberAllocated(
+            originator_id=INCIDENT_NUMBERS,
+            originator_version=number,
+            record_id=incident.id,
+            **ctx.stamp(),
+        )
+        return incident, allocation
 
     def handle(
         self,
@@ -160,9 +204,7 @@ class ServiceDesk(Application[UUID]):
         for _ in range(MAX_ATTEMPTS):
             incident = self._load(incident_id, fresh=fresh)
             try:
-                if expected_version is not None and incident.version != expected_version:
-                    raise VersionConflict(expected_version, incident.version)
-                command.execute(incident, ctx, rules)
+                self._decide(incident, ctx, command, rules, expected_version)
             except DomainError:
                 if fresh:
                     raise
@@ -179,6 +221,112 @@ class ServiceDesk(Application[UUID]):
             self._remember(incident)
             return self._outcome(incident_id, incident.version, recordings)
         raise RuntimeError(f"incident {incident_id} is changing too fast to update")
+
+    @staticmethod
+    def _decide(
+        incident: Incident,
+        ctx: Context,
+        command: IncidentCommand,
+        rules: Rules,
+        expected_version: int | None,
+    ) -> None:
+        if expected_version is not None and incident.version != expected_version:
+            raise VersionConflict(expected_version, incident.version)
+        command.execute(incident, ctx, rules)
+
+    # -- the group commit -------------------------------------------------------------------------
+
+    def execute_batch(self, submissions: Sequence[Submission]) -> list[Outcome | Exception]:
+        """Run commands as one group commit; for each, its outcome or the error that refused it.
+
+        Each command is decided on the state the earlier ones in the batch left, and the events
+        of all that were accepted are saved in one atomic write. A command that is refused, or
+        that cannot share the batch (its idempotency key is already in it), is run again on its
+        own after the write, exactly as `log_incident` or `handle` would run it: so a refusal is
+        always confirmed against the store, and a retry finds the outcome the first one recorded.
+        If the store refuses the whole write (another process wrote first), nothing of it is
+        stored, and every command is run on its own.
+
+        Unlike a single command's write, the batch's write does not call `after_commit`: whoever
+        batches folds the batch into the projections itself (see api/writer.py), so waking the
+        projection thread as well would only have it contend for the views.
+        """
+        results: dict[int, Outcome | Exception] = {}
+        batch = _Batch()
+        alone: list[int] = []
+        rules = Rules(matrix=self.priority_matrix(), reopen_window=self.reopen_window)
+        for i, submission in enumerate(submissions):
+            try:
+                replay = self._decide_in_batch(batch, i, submission, rules)
+            except (DomainError, _RunAlone):
+                alone.append(i)
+            except Exception as error:  # e.g. the store does not answer: this command fails
+                results[i] = error
+            else:
+                if replay is not None:
+                    results[i] = replay
+        if batch.events:
+            try:
+                recordings = self._write(batch.events)
+            except IntegrityError:  # a state the batch decided on was stale: read them again
+                self._forget(batch.incidents)
+                alone = sorted({*alone, *batch.owners})
+            except Exception as error:
+                results.update(dict.fromkeys(batch.owners, error))
+            else:
+                for incident in batch.incidents.values():
+                    self._remember(incident)
+                for i, (record_id, version, events) in batch.owners.items():
+                    results[i] = self._outcome(record_id, version, recordings[events])
+        for i in alone:
+            results[i] = self._alone(submissions[i])
+        return [results[i] for i in range(len(submissions))]
+
+    def _decide_in_batch(
+        self, batch: _Batch, i: int, submission: Submission, rules: Rules
+    ) -> Outcome | None:
+        """Decide one command into the batch (None), or find the outcome of the request it
+        retries. Raises the refusal, or _RunAlone."""
+        ctx, command = submission.ctx, submission.command
+        target = None if submission.incident is None else self.find_incident(submission.incident)
+        operation = "log_incident" if isinstance(command, LogIncident) else command.action
+        key = submission.idempotency_key
+        key_event = self._idempotency(ctx, key, operation, target, command)
+        if isinstance(key_event, Outcome):
+            return key_event
+        if key_event is not None and key_event.originator_id in batch.keys:
+            raise _RunAlone  # a retry of a command in this batch: it finds that one's outcome
+        if isinstance(command, LogIncident):
+            incident, allocation = self._new_incident(ctx, command, rules.matrix)
+            events = [*incident.collect_events(), allocation]
+        else:
+            assert target is not None, "an incident command names its incident"
+            earlier = batch.incidents.get(target)
+            # A copy either way, so that a refusal leaves the batch's state as it was.
+            incident = copy.deepcopy(earlier) if earlier else self._load(target, fresh=False)
+            self._decide(incident, ctx, command, rules, submission.expected_version)
+            events = list(incident.collect_events())
+        batch.add(i, incident, [*events, self._keyed(key_event, incident.id)])
+        if key_event is not None:
+            batch.keys.add(key_event.originator_id)
+        return None
+
+    def _alone(self, submission: Submission) -> Outcome | Exception:
+        """Run one command on its own, as the single-command methods do."""
+        ctx, command, key = submission.ctx, submission.command, submission.idempotency_key
+        try:
+            if isinstance(command, LogIncident):
+                return self.log_incident(ctx, command, idempotency_key=key)
+            assert submission.incident is not None, "an incident command names its incident"
+            return self.handle(
+                ctx,
+                self.find_incident(submission.incident),
+                command,
+                expected_version=submission.expected_version,
+                idempotency_key=key,
+            )
+        except Exception as error:
+            return error
 
     # -- incidents: reads -------------------------------------------------------------------------
 
@@ -208,6 +356,11 @@ class ServiceDesk(Application[UUID]):
             self._cache.move_to_end(incident.id)
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
+
+    def _forget(self, incident_ids: Iterable[UUID]) -> None:
+        with self._cache_lock:
+            for incident_id in incident_ids:
+                self._cache.pop(incident_id, None)
 
     def incident_at_version(self, incident_id: UUID, version: int) -> Incident:
         try:
@@ -292,17 +445,22 @@ class ServiceDesk(Application[UUID]):
         The library's save() recognises events through a runtime protocol check that costs more
         than the rest of a command; here every event is a DomainEvent, so check that instead.
         """
-        batch: ProcessingEvent[UUID] = ProcessingEvent()
+        events: list[DomainEvent] = []
         for obj in objs:
             if isinstance(obj, DomainEvent):
-                batch.events.append(obj)
+                events.append(obj)
             elif obj is not None:
-                batch.events.extend(obj.collect_events())
-                batch.aggregates[obj.id] = obj
-        with self.write_lock:
-            recordings = self._record(batch)
+                events.extend(obj.collect_events())
+        recordings = self._write(events)
         self._notify(recordings)
         return recordings
+
+    def _write(self, events: list[DomainEvent]) -> list[Recording[UUID]]:
+        """Events in one atomic write (the library's aggregate cache is not used: see _load)."""
+        batch: ProcessingEvent[UUID] = ProcessingEvent()
+        batch.events.extend(events)
+        with self.write_lock:
+            return self._record(batch)
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if self.after_commit is not None:

@@ -9,22 +9,26 @@ from typing import Any
 
 from domain import incident as e
 from domain.records import incident_number_label
-from projections.base import Column, Projection, Row, at, by
+from projections.base import Column, Projection, Row, at, by, iso, state_of
 
 
 def _touched(row: Row, event: e.IncidentEvent, **changes: Any) -> Row:
-    row["state"] = e.transition(e.IncidentState(row["state"]), row["group"], row["agent"], event)
+    """The row after an event: its lifecycle state, the changes, its version and update time."""
+    row["state"] = e.transition(state_of(row), row["group"], row["agent"], event)
     row.update(changes)
     row["version"] = event.originator_version
     row["updated_at"] = at(event)
     return row
 
 
-def _entry(event: e.IncidentEvent, **fields: Any) -> dict[str, Any]:
-    return {**fields, "at": at(event), "by": by(event)}
+def _entry(row: Row, event: e.IncidentEvent, **fields: Any) -> dict[str, Any]:
+    """A note, escalation or outcome the event adds to a row it has just touched: when (the
+    row's update time) and by whom."""
+    return {**fields, "at": row["updated_at"], "by": by(event)}
 
 
 def _logged(_: Row | None, ev: e.Logged) -> Row:
+    logged_at = at(ev)
     return {
         "id": str(ev.originator_id),
         "number": ev.number,
@@ -52,9 +56,9 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "reopen_count": 0,
         "closure": None,
         "cancellation": None,
-        "logged_at": at(ev),
+        "logged_at": logged_at,
         "logged_by": by(ev),
-        "updated_at": at(ev),
+        "updated_at": logged_at,
         "version": ev.originator_version,
     }
 
@@ -68,25 +72,29 @@ def _work_started(row: Row, ev: e.WorkStarted) -> Row:
 
 
 def _put_on_hold(row: Row, ev: e.PutOnHold) -> Row:
+    _touched(row, ev, hold_reason=ev.reason)
     if ev.note:
-        row["work_notes"].append(_entry(ev, text=ev.note))
-    return _touched(row, ev, hold_reason=ev.reason)
+        row["work_notes"].append(_entry(row, ev, text=ev.note))
+    return row
 
 
 def _resumed(row: Row, ev: e.Resumed) -> Row:
+    _touched(row, ev, hold_reason=None)
     if ev.note:
-        row["work_notes"].append(_entry(ev, text=ev.note))
-    return _touched(row, ev, hold_reason=None)
+        row["work_notes"].append(_entry(row, ev, text=ev.note))
+    return row
 
 
 def _work_note(row: Row, ev: e.WorkNoteAdded) -> Row:
-    row["work_notes"].append(_entry(ev, text=ev.text))
-    return _touched(row, ev)
+    _touched(row, ev)
+    row["work_notes"].append(_entry(row, ev, text=ev.text))
+    return row
 
 
 def _comment(row: Row, ev: e.CommentAdded) -> Row:
-    row["comments"].append(_entry(ev, text=ev.text))
-    return _touched(row, ev)
+    _touched(row, ev)
+    row["comments"].append(_entry(row, ev, text=ev.text))
+    return row
 
 
 def _reprioritised(row: Row, ev: e.Reprioritised) -> Row:
@@ -101,47 +109,59 @@ def _reprioritised(row: Row, ev: e.Reprioritised) -> Row:
 
 
 def _escalated(row: Row, ev: e.Escalated) -> Row:
+    if ev.kind is e.EscalationKind.FUNCTIONAL:
+        _touched(row, ev, group=ev.to_group, agent=None)
+    else:
+        _touched(row, ev, escalation_level=row["escalation_level"] + 1)
     entry = _entry(
-        ev, kind=ev.kind, reason=ev.reason, to_group=ev.to_group, to_manager=ev.to_manager
+        row, ev, kind=ev.kind, reason=ev.reason, to_group=ev.to_group, to_manager=ev.to_manager
     )
     row["escalations"].append(entry)
-    if ev.kind is e.EscalationKind.FUNCTIONAL:
-        return _touched(row, ev, group=ev.to_group, agent=None)
-    return _touched(row, ev, escalation_level=row["escalation_level"] + 1)
+    return row
 
 
 def _declared_major(row: Row, ev: e.MajorIncidentDeclared) -> Row:
-    major = _entry(ev, manager=ev.manager, reason=ev.reason, stood_down=None)
-    return _touched(row, ev, major_incident=major)
+    _touched(row, ev)
+    row["major_incident"] = _entry(row, ev, manager=ev.manager, reason=ev.reason, stood_down=None)
+    return row
 
 
 def _stood_down_major(row: Row, ev: e.MajorIncidentStoodDown) -> Row:
-    row["major_incident"]["stood_down"] = _entry(ev, reason=ev.reason)
-    return _touched(row, ev)
+    _touched(row, ev)
+    row["major_incident"]["stood_down"] = _entry(row, ev, reason=ev.reason)
+    return row
 
 
 def _resolved(row: Row, ev: e.Resolved) -> Row:
-    resolution = _entry(ev, code=ev.code, notes=ev.notes, reopen_until=ev.reopen_until.isoformat())
-    return _touched(row, ev, hold_reason=None, resolution=resolution)
+    _touched(row, ev, hold_reason=None)
+    row["resolution"] = _entry(
+        row, ev, code=ev.code, notes=ev.notes, reopen_until=iso(ev.reopen_until)
+    )
+    return row
 
 
 def _reopened(row: Row, ev: e.Reopened) -> Row:
-    row["comments"].append(_entry(ev, text=f"Reopened: {ev.reason}"))
-    return _touched(row, ev, reopen_count=row["reopen_count"] + 1)
+    _touched(row, ev, reopen_count=row["reopen_count"] + 1)
+    row["comments"].append(_entry(row, ev, text=f"Reopened: {ev.reason}"))
+    return row
 
 
 def _closed(row: Row, ev: e.Closed) -> Row:
-    return _touched(row, ev, closure=_entry(ev, basis=ev.basis))
+    _touched(row, ev)
+    row["closure"] = _entry(row, ev, basis=ev.basis)
+    return row
 
 
 def _cancelled(row: Row, ev: e.Cancelled) -> Row:
-    cancellation = _entry(
+    _touched(row, ev, hold_reason=None)
+    row["cancellation"] = _entry(
+        row,
         ev,
         reason=ev.reason,
         duplicate_of=str(ev.duplicate_of) if ev.duplicate_of else None,
         note=ev.note,
     )
-    return _touched(row, ev, hold_reason=None, cancellation=cancellation)
+    return row
 
 
 incident_details = Projection(

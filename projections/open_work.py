@@ -11,11 +11,11 @@ from typing import Any
 
 from domain import incident as e
 from domain.records import incident_number_label
-from projections.base import Column, Projection, Row, at
+from projections.base import Column, Projection, Row, at, state_of
 
 
 def _after(row: Row, ev: e.IncidentEvent, **changes: Any) -> Row:
-    state = e.transition(e.IncidentState(row["state"]), row["group"], row["agent"], ev)
+    state = e.transition(state_of(row), row["group"], row["agent"], ev)
     row.update(changes)
     row["state"] = state
     row["queued"] = int(state in e.OPEN_STATES)

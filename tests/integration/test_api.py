@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.incidents import SUMMARY_FIELDS
 from domain.actors import Role
 from tests.conftest import Clock
 from tests.integration.conftest import Api
@@ -400,6 +401,30 @@ def test_the_correlation_id_header_is_recorded(api: Api) -> None:
     assert history[0]["correlation_id"] == correlation
 
 
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [("X-Correlation-ID", "not-a-uuid"), ("Idempotency-Key", ""), ("Idempotency-Key", "k" * 256)],
+)
+def test_malformed_write_headers_are_422_problems_and_write_nothing(
+    api: Api, header: str, value: str
+) -> None:
+    client = api.client()
+    incident = new_incident(client)
+    body = {"title": "t", "service": "s", "caller": "c", "impact": "low", "urgency": "low"}
+
+    assert_problem(
+        client.post("/api/v1/incidents", json=body, headers={header: value}), 422, "invalid-input"
+    )
+    assert_problem(
+        act(client, incident["id"], "start-work", **{header: value}), 422, "invalid-input"
+    )
+
+    assert client.get("/api/v1/incidents").json()["items"] == [
+        {k: v for k, v in incident.items() if k in SUMMARY_FIELDS}
+    ]
+    assert client.get(f"/api/v1/incidents/{incident['id']}").json()["version"] == 2
+
+
 # -- lists and queues -------------------------------------------------------------------------
 
 
@@ -486,5 +511,19 @@ def test_health_readiness_and_openapi(api: Api) -> None:
     spec = anonymous.get("/openapi.json").json()
     for action in ("assign", "start-work", "put-on-hold", "resolve", "confirm", "reopen", "cancel"):
         assert f"/api/v1/incidents/{{ref}}/{action}" in spec["paths"]
+    writes = {
+        "/api/v1/incidents/{ref}/resolve": {
+            "ref",
+            "If-Match",
+            "Idempotency-Key",
+            "X-Correlation-ID",
+        },
+        "/api/v1/incidents": {"Idempotency-Key", "X-Correlation-ID"},
+        "/api/v1/priority-matrix/revisions": {"If-Match", "X-Correlation-ID"},
+    }
+    for path, parameters in writes.items():  # the headers a write reads itself are documented
+        operation = spec["paths"][path]["post"]
+        assert {p["name"] for p in operation["parameters"]} == parameters
+        assert operation["security"] == [{"HTTPBearer": []}]
     assert anonymous.get("/docs").status_code == 200
     assert anonymous.get("/problems/version-conflict").json()["code"] == "version-conflict"

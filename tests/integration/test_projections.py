@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -109,7 +111,14 @@ def test_rebuilt_projections_equal_incremental_ones(
                 PROJECTIONS,
                 batch_size=batch_size,
             )
-            drive(services, script, after_each=incremental.run_once)
+
+            def fold_and_check_the_written_rows() -> None:
+                incremental.run_once()
+                for projection in PROJECTIONS:  # as new as the view: a write may answer with them
+                    for key, row in services.views.rows(projection).items():
+                        assert incremental.written(projection, key) in (None, row)
+
+            drive(services, script, after_each=fold_and_check_the_written_rows)
             incremental.catch_up()
             live = snapshot(services)
             rebuild_all(services)
@@ -152,6 +161,60 @@ def test_a_failing_fold_commits_neither_rows_nor_position(services: Services) ->
         runner.run_once()
     assert services.views.positions() == before
     assert services.views.rows(open_work_by_group) == {}
+
+
+def with_fold(projection: Projection, fold: Any) -> Projection:
+    return dataclasses.replace(projection, folds=dict.fromkeys(projection.folds, fold))
+
+
+def test_events_no_projection_folds_are_passed_over_to_the_head(services: Services) -> None:
+    services.runner.stop()
+    before = services.runner.position
+    log(services, 1)  # Incident.Logged, then IncidentNumber.Allocated: the head is not folded
+    head = services.desk.recorder.max_notification_id()
+    runner = ProjectionRunner(
+        services.desk.recorder, services.desk.mapper, services.views, PROJECTIONS
+    )
+
+    assert runner.catch_up() == head - before == 2
+    assert runner.position == head
+    assert set(services.views.positions().values()) == {head}
+    assert runner.run_once() == 0  # nothing new: nothing read, nothing moved
+
+
+def test_the_garbage_collector_is_paused_while_a_batch_folds_and_then_restored(
+    services: Services,
+) -> None:
+    services.runner.stop()
+    log(services, 1)
+    seen: list[bool] = []
+
+    def watching(row: Any, event: Any) -> Any:
+        seen.append(gc.isenabled())
+        return incident_details.fold(row, event)
+
+    def broken(row: Any, event: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    def runner(projection: Projection) -> ProjectionRunner:
+        services.views.reset(projection)
+        return ProjectionRunner(
+            services.desk.recorder, services.desk.mapper, services.views, [projection]
+        )
+
+    assert gc.isenabled()
+    runner(with_fold(incident_details, watching)).catch_up()
+    assert seen == [False]
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        runner(with_fold(incident_details, broken)).catch_up()
+    assert gc.isenabled()
+    gc.disable()  # turned off by someone else: it stays off
+    try:
+        runner(with_fold(incident_details, watching)).catch_up()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_a_new_fold_version_drops_the_stored_view_and_rebuilds_it(services: Services) -> None:
