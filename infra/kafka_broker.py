@@ -402,20 +402,27 @@ class KafkaBroker:
             while time.monotonic() < deadline:
                 self._reap(pid)
                 if not self._is_our_broker(pid):
+                    # it may have exited just after the reap above: collect it now, so that
+                    # no zombie is left behind
+                    self._reap(pid, wait=True)
                     return
                 time.sleep(0.1)
             self._say(f"broker pid {pid} did not stop after {sig.name}")
         raise BrokerError(f"broker pid {pid} is still running after SIGKILL")
 
-    def _reap(self, pid: int) -> None:
+    def _reap(self, pid: int, wait: bool = False) -> None:
         """Collect the exit status if the broker is this process's child, so that it leaves no
-        zombie behind (through the Popen object when this object started it)."""
+        zombie behind (through the Popen object when this object started it). With `wait`, wait
+        up to 5 s for a child that has been seen to exit."""
         if self._process is not None and self._process.pid == pid:
+            if wait:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._process.wait(timeout=5)
             if self._process.poll() is not None:
                 self._process = None
             return
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+            os.waitpid(pid, 0 if wait else os.WNOHANG)
 
     @property
     def _config(self) -> Path:
