@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,8 +102,16 @@ class ProjectionConsumer:
 
     # -- consuming --------------------------------------------------------------------------------
 
-    def _connect(self) -> Any:
+    def _connect(self, timeout: float = 30.0) -> Any:
         consumer = self.consumer_factory()
+        # Join only once the topic's partitions are known: a member that joins before that is
+        # assigned nothing, and may wait a long metadata refresh before the group rebalances.
+        deadline = time.monotonic() + timeout
+        while not consumer.partitions_for_topic(self.topic):
+            if time.monotonic() > deadline:
+                consumer.close()
+                raise RuntimeError(f"topic {self.topic} has no partitions (was it created?)")
+            time.sleep(0.2)
         consumer.subscribe([self.topic], listener=_Rewind(self))
         return consumer
 
