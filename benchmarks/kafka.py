@@ -146,7 +146,7 @@ def bench_producers(settings: Settings, bootstrap: str, events: int, report: Rep
     relay.drain(timeout=600)
     relay_seconds = time.perf_counter() - started
     report("relay", events=events, events_per_s=rate(events, relay_seconds))
-    relay._reset()
+    relay.close()
     return relay_settings.kafka_topic
 
 

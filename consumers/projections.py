@@ -155,7 +155,7 @@ class ProjectionConsumer:
                     if partition in positions:
                         reached = positions[partition]
                         applied[partition] = min(applied.get(partition, reached), reached)
-                ProjectionRunner._fold(tx, projection, [(e, record_key(e)) for e in fresh])
+                ProjectionRunner.fold(tx, projection, [(e, record_key(e)) for e in fresh])
                 tx.set_partition_positions(projection, positions)
                 if positions:
                     tx.set_position(projection, max(positions.values()))

@@ -24,6 +24,7 @@ from infra.relay import AdvisoryRelayLock, FileRelayLock, Relay, RelayLock
 from infra.serialisation import TypedMapper
 from infra.settings import Settings
 from projections import PROJECTIONS
+from projections.runner import settle
 from projections.view_store import ViewStore
 
 log = logging.getLogger(__name__)
@@ -160,13 +161,8 @@ class ViewsFollower:
                 with self._lock:
                     self._waiters = [w for w in self._waiters if w not in due]
                 for _, _, loop, future in due:
-                    loop.call_soon_threadsafe(_settle, future)
+                    loop.call_soon_threadsafe(settle, future)
             self._stopping.wait(self.interval)
-
-
-def _settle(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 @dataclass

@@ -28,11 +28,13 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Tracking, TrackingRecorder
 
 from infra import cloudevents
 from infra.progress import Progress
+from infra.serialisation import plain
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ class Relay:
         self,
         recorder: ApplicationRecorder,
         tracking: TrackingRecorder,
-        mapper: Mapper,  # type: ignore[type-arg]
+        mapper: Mapper[UUID],
         producer_factory: Callable[[], Producer],
         *,
         topic: str = "itsm.events",
@@ -121,6 +123,10 @@ class Relay:
         self._published = self._sent = self.published()
         self._producer = self.producer_factory()
 
+    def close(self) -> None:
+        """Drop the producer (and whatever it still buffers)."""
+        self._reset()
+
     def _reset(self) -> None:
         if self._producer is not None:
             try:
@@ -139,11 +145,12 @@ class Relay:
         )
         if notifications:
             send = self._producer.send
-            plain = self.mapper_plain
             futures = [
                 send(
                     self.topic,
-                    value=cloudevents.envelope(n.id, n.topic, plain(n.state), source=self.source),
+                    value=cloudevents.envelope(
+                        n.id, n.topic, plain(self.mapper, n.state), source=self.source
+                    ),
                     key=str(n.originator_id).encode(),
                 )
                 for n in notifications
@@ -155,14 +162,6 @@ class Relay:
             self._producer.flush()
         self._record_settled()
         return len(notifications)
-
-    def mapper_plain(self, state: bytes) -> bytes:
-        """A stored event's JSON, decrypted and decompressed as the mapper would."""
-        if self.mapper.cipher:
-            state = self.mapper.cipher.decrypt(state)
-        if self.mapper.compressor:
-            state = self.mapper.compressor.decompress(state)
-        return state
 
     def _record_settled(self) -> None:
         """Record the longest acknowledged prefix, even when a later batch failed."""

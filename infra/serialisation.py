@@ -34,12 +34,16 @@ class TypedMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        state = stored_event.state
-        if self.cipher:
-            state = self.cipher.decrypt(state)
-        if self.compressor:
-            state = self.compressor.decompress(state)
-        return decode(stored_event.topic, state)
+        return decode(stored_event.topic, plain(self, stored_event.state))
+
+
+def plain(mapper: Mapper[UUID], state: bytes) -> bytes:
+    """A stored event's JSON: its stored state decrypted and decompressed as `mapper` would."""
+    if mapper.cipher:
+        state = mapper.cipher.decrypt(state)
+    if mapper.compressor:
+        state = mapper.compressor.decompress(state)
+    return state
 
 
 def encode(event: DomainEvent) -> bytes:

@@ -109,7 +109,7 @@ class ProjectionRunner:
                 for projection in self.projections:
                     after = positions[projection.name]
                     events_after = [(ev, record) for nid, ev, record in events if nid > after]
-                    written[projection.name] = self._fold(tx, projection, events_after)
+                    written[projection.name] = self.fold(tx, projection, events_after)
                     tx.set_position(projection, max(reached, after))  # never backwards
         if notifications:
             self._written = written
@@ -117,7 +117,7 @@ class ProjectionRunner:
         return reached - start, caught_up
 
     @staticmethod
-    def _fold(
+    def fold(
         tx: ViewTransaction, projection: Projection, events: list[tuple[DomainEvent, str]]
     ) -> dict[str, Row | None]:
         """Fold (event, record key) pairs into the projection's rows and write the rows."""
@@ -193,7 +193,7 @@ class ProjectionRunner:
             due = [w for w in self._waiters if w[0] <= position]
             self._waiters = [w for w in self._waiters if w[0] > position]
         for _, loop, future in due:
-            loop.call_soon_threadsafe(_settle, future)
+            loop.call_soon_threadsafe(settle, future)
 
     async def reached(self, position: int, timeout: float) -> bool:
         """Wait, without holding a thread, until every projection has folded `position`."""
@@ -253,6 +253,6 @@ def _with_records(events: list[tuple[int, DomainEvent]]) -> list[tuple[int, Doma
     return keyed
 
 
-def _settle(future: asyncio.Future[None]) -> None:
+def settle(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)

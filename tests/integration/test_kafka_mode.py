@@ -113,6 +113,14 @@ def work(services: Services, steps: int, seed: int) -> None:
             services.desk.handle(context(AGENT, services.clock()), rng.choice(incidents), action)
 
 
+def keep_working(services: Services, stop: threading.Event, seed: int) -> None:
+    """Commands flowing until `stop` is set (run in a thread while processes are killed)."""
+    while not stop.is_set():
+        work(services, 5, seed=seed)
+        seed += 1
+        time.sleep(0.01)
+
+
 def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Any]:
     """Every record of a topic, partition by partition, up to its end now."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -315,15 +323,7 @@ def test_sigkilled_relays_lose_and_reorder_nothing(
     rng = random.Random(4)
     bootstrap = kafka_settings.kafka_bootstrap or ""
     stop = threading.Event()
-
-    def keep_working() -> None:
-        seed = 100
-        while not stop.is_set():
-            work(services, 5, seed=seed)
-            seed += 1
-            time.sleep(0.01)
-
-    writer = threading.Thread(target=keep_working, daemon=True)
+    writer = threading.Thread(target=keep_working, args=(services, stop, 100), daemon=True)
     writer.start()
     relay, _ = build_relay(kafka_settings, bootstrap)
     try:
@@ -360,17 +360,9 @@ def test_sigkilled_consumers_apply_every_event_exactly_once(
     rng = random.Random(5)
     bootstrap = kafka_settings.kafka_bootstrap or ""
     stop = threading.Event()
-
-    def keep_working() -> None:
-        seed = 200
-        while not stop.is_set():
-            work(services, 5, seed=seed)
-            seed += 1
-            time.sleep(0.01)
-
+    writer = threading.Thread(target=keep_working, args=(services, stop, 200), daemon=True)
     relaying = relay_thread(kafka_settings)
     next(relaying)
-    writer = threading.Thread(target=keep_working, daemon=True)
     writer.start()
     args = ("consume", "projections", "--kafka", bootstrap, "--instance-id", "crash-test")
     try:
