@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NoReturn
@@ -132,8 +133,19 @@ class DatabaseMaker:
         return name
 
     def _drop(self, name: str) -> None:
-        # FORCE: a test that failed half-way may have left connections open.
-        self._execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        # FORCE: a test that failed half-way may have left connections open. FORCE may not end an
+        # autovacuum worker's session (it belongs to no role the test role is a member of), and
+        # such a worker is done within moments: try again for a while.
+        statement = sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self._execute(statement)
+                return
+            except psycopg.errors.InsufficientPrivilege:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def _execute(self, statement: sql.Composed) -> None:
         with psycopg.connect(self.server_url, autocommit=True) as conn:
