@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import FastAPI
 
 from api import health, incidents, metrics, priority_matrix, problems, queues
+from api.guards import BodyLimit, RateLimiter
 from api.writer import CommandWriter
 from infra.bootstrap import Services
 
@@ -40,6 +41,8 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     app.state.writer = CommandWriter(
         services.desk, services.runner if services.kafka is None else None
     )
+    app.state.rate_limiter = RateLimiter(services.settings.rate_limit)
+    app.add_middleware(BodyLimit, max_bytes=services.settings.max_request_bytes)
     problems.install(app)
     # Each level of included routers matches the request path again (FastAPI 0.16x), so the
     # resources are included directly under the version prefix.

@@ -16,11 +16,13 @@ from uuid import UUID, uuid4
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
+from api.guards import RateLimiter
 from api.problems import ApiProblem
 from api.writer import CommandWriter
 from domain.actors import Role
 from domain.context import Context
 from infra.bootstrap import Services
+from infra.tokens import TokenRejected
 
 #: Roles that work incidents. Requesters may log incidents and speak for their own; auditors
 #: read; integrations only ingest streams (a later resource).
@@ -37,6 +39,10 @@ AGENT_ROLES = frozenset(
 READ_ROLES = AGENT_ROLES | {Role.REQUESTER, Role.AUDITOR}
 
 
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+INVALID_TOKEN_CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
@@ -45,6 +51,11 @@ def services_of(request: Request) -> Services:
 def writer_of(request: Request) -> CommandWriter:
     writer: CommandWriter = request.app.state.writer
     return writer
+
+
+def rate_limiter_of(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
 
 
 async def get_services(request: Request) -> Services:
@@ -70,17 +81,24 @@ class Authorised(HTTPBearer):
     async def __call__(self, request: Request) -> Context:  # type: ignore[override]
         credentials = await super().__call__(request)
         services = services_of(request)
-        actor = None if credentials is None else services.tokens.verify(credentials.credentials)
-        if actor is None:
+        if credentials is None:
             raise ApiProblem(
-                401,
-                "unauthenticated",
-                "send Authorization: Bearer <token>",
-                {"WWW-Authenticate": "Bearer"},
+                401, "unauthenticated", "send Authorization: Bearer <token>", CHALLENGE
             )
-        if actor.role not in self.roles:
-            raise ApiProblem(403, "forbidden", f"the role {actor.role} may not {self.what}")
-        return Context(actor=actor, at=services.clock(), correlation_id=correlation_id(request))
+        try:
+            identity = services.authenticate(credentials.credentials)
+        except TokenRejected as rejected:
+            raise ApiProblem(
+                401, "unauthenticated", str(rejected), INVALID_TOKEN_CHALLENGE
+            ) from None
+        rate_limiter_of(request).check(credentials.credentials)
+        if identity.actor.role not in self.roles:
+            raise ApiProblem(
+                403, "forbidden", f"the role {identity.actor.role} may not {self.what}"
+            )
+        return Context(
+            actor=identity.actor, at=services.clock(), correlation_id=correlation_id(request)
+        )
 
 
 def authorised(roles: frozenset[Role], what: str) -> Any:

@@ -56,6 +56,8 @@ TITLES: dict[str, str] = {
     "invalid-input": "The request is not valid",
     "unauthenticated": "A valid bearer token is required",
     "forbidden": "Your role may not do this",
+    "rate-limited": "Too many requests",
+    "request-too-large": "Request too large",
     "projection-lag": "Recorded, but the views have not caught up yet",
     "not-ready": "Not ready",
     "internal-error": "Internal error",

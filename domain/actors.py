@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,3 +31,26 @@ class Actor(BaseModel):
 
 
 SYSTEM = Actor(id="itsm", role=Role.SYSTEM)
+
+
+#: Roles that see every organisation's records by their office (ISO/IEC 20000-1 9.2: auditors
+#: sample everything; service managers answer for every service; admins run the system).
+SEES_ALL = frozenset({Role.AUDITOR, Role.SERVICE_MANAGER, Role.ADMIN, Role.SYSTEM})
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is calling, as the API knows them: the actor events record, and the organisation
+    whose records they may see and act on (the provincial office or one of the regency/city
+    libraries). None means no organisation: such an actor sees only what every role sees."""
+
+    actor: Actor
+    organisation: str | None = None
+    #: Granted more than their organisation: every organisation's records.
+    all_organisations: bool = False
+
+    def sees(self, organisation: str | None) -> bool:
+        """Whether records of `organisation` are this caller's to see and act on."""
+        if self.all_organisations or self.actor.role in SEES_ALL:
+            return True
+        return organisation is not None and organisation == self.organisation

@@ -16,12 +16,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
-from domain.actors import SYSTEM
+from domain.actors import SYSTEM, Identity
 from domain.context import Context
 from domain.service_desk import ServiceDesk
 from infra.clock import utcnow
 from infra.locks import InterProcessLock
 from infra.numbers import PostgresNumberSource, SQLiteNumberSource
+from infra.oidc import OidcSettings, OidcVerifier
 from infra.pg import PostgresAddress, open_pool, schema_lock
 from infra.settings import Settings
 from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenStore
@@ -81,6 +82,15 @@ class Services:
     closing: list[Callable[[], None]] = field(default_factory=list)
     #: Kafka mode: the relay, the Kafka-fed projections and their follower; None when embedded.
     kafka: KafkaMode | None = None
+    #: Single sign-on access tokens, when an issuer is configured.
+    oidc: OidcVerifier | None = None
+
+    def authenticate(self, bearer: str) -> Identity:
+        """Whom a bearer token speaks for now: a service token, or an access token from the
+        configured single sign-on. TokenRejected says why it speaks for no one."""
+        if self.oidc is not None and self.oidc.looks_like_jwt(bearer):
+            return self.oidc.verify(bearer)
+        return self.tokens.verify(bearer, at=self.clock())
 
     def system_context(self) -> Context:
         return Context(actor=SYSTEM, at=self.clock(), correlation_id=uuid4())
@@ -117,6 +127,7 @@ class Services:
 
 
 def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Services:
+    settings.refuse_if_insecure()
     if settings.database_url is None:
         desk, views, closing = _on_sqlite(settings)
     else:
@@ -132,6 +143,17 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
             settings, views, relay=settings.kafka_relay, consume=settings.kafka_consume
         )
         desk.after_commit = services.kafka.wake_relay
+    if settings.oidc_issuer is not None and settings.oidc_audience is not None:
+        services.oidc = OidcVerifier(
+            OidcSettings(
+                issuer=settings.oidc_issuer,
+                audience=settings.oidc_audience,
+                jwks_url=settings.oidc_jwks_url,
+                actor_claim=settings.oidc_actor_claim,
+                role_claim=settings.oidc_role_claim,
+                organisation_claim=settings.oidc_organisation_claim,
+            )
+        )
     desk.ensure_priority_matrix(services.system_context())
     return services
 
@@ -182,8 +204,11 @@ def open_view_store(settings: Settings) -> ViewStore:
 def _token_store(settings: Settings) -> TokenStore:
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return SQLiteTokenStore(settings.auth_db)
-    return PostgresTokenStore(open_pool(settings.database_url, max_size=2, name="itsm-tokens"))
+        return SQLiteTokenStore(settings.auth_db, cache_seconds=settings.token_cache_seconds)
+    return PostgresTokenStore(
+        open_pool(settings.database_url, max_size=2, name="itsm-tokens"),
+        cache_seconds=settings.token_cache_seconds,
+    )
 
 
 @contextmanager

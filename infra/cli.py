@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import click
 
 from domain.actors import Actor, Role
 from infra.cli_postgres import postgres
-from infra.settings import Settings
+from infra.settings import InsecureConfiguration, Settings
 
 
 def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
@@ -23,6 +24,16 @@ def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
     if data_dir is not None:
         values["data_dir"] = data_dir
     return Settings(**values)
+
+
+def _service_settings(data_dir: Path | None, **overrides: Any) -> Settings:
+    """Settings for a process of the service: in production, only with real secrets."""
+    settings = _settings(data_dir, **overrides)
+    try:
+        settings.refuse_if_insecure()
+    except InsecureConfiguration as error:
+        raise click.ClickException(str(error)) from None
+    return settings
 
 
 data_dir_option = click.option(
@@ -85,7 +96,7 @@ def serve(
 
     from infra.pg import PostgresAddress
 
-    settings = _settings(
+    settings = _service_settings(
         data_dir,
         host=host,
         port=port,
@@ -126,6 +137,17 @@ def tokens() -> None:
     """API bearer tokens."""
 
 
+def _lifetime(_ctx: click.Context, _param: click.Parameter, value: str) -> timedelta | None:
+    """`90d`, `12h`, `30m` or `never`."""
+    if value == "never":
+        return None
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    amount, unit = value[:-1], value[-1:]
+    if unit not in units or not amount.isdigit() or int(amount) < 1:
+        raise click.BadParameter(f"{value!r}: give e.g. 90d, 12h, 30m or never")
+    return timedelta(**{units[unit]: int(amount)})
+
+
 @tokens.command("create")
 @data_dir_option
 @click.option("--actor", required=True, help="who the token speaks for, e.g. siti.rahma")
@@ -135,19 +157,110 @@ def tokens() -> None:
     type=click.Choice([r.value for r in Role if r is not Role.SYSTEM]),
     help="the actor's role",
 )
-def create_token(data_dir: Path | None, actor: str, role: str) -> None:
+@click.option(
+    "--organisation",
+    default=None,
+    help="the organisation whose records the actor works on, e.g. dispusip-kota-serang",
+)
+@click.option(
+    "--all-organisations", is_flag=True, help="grant every organisation's records (agents)"
+)
+@click.option(
+    "--expires-in",
+    "lifetime",
+    default="90d",
+    show_default=True,
+    callback=_lifetime,
+    help="how long the token is valid: 90d, 12h, 30m, or never",
+)
+def create_token(
+    data_dir: Path | None,
+    actor: str,
+    role: str,
+    organisation: str | None,
+    all_organisations: bool,
+    lifetime: timedelta | None,
+) -> None:
     """Issue a token. It is printed once and stored only as a digest."""
     from infra.bootstrap import token_store
     from infra.clock import utcnow
 
     with token_store(_settings(data_dir)) as store:
         issued = store.issue(
-            Actor(id=actor, role=Role(role)), at=utcnow(), issued_by=f"cli:{getpass.getuser()}"
+            Actor(id=actor, role=Role(role)),
+            at=utcnow(),
+            issued_by=f"cli:{getpass.getuser()}",
+            lifetime=lifetime,
+            organisation=organisation,
+            all_organisations=all_organisations,
         )
     click.echo(issued.token)
-    click.echo(
-        f"token {issued.token_id} for {actor} ({role}); it will not be shown again", err=True
+    until = (
+        "no expiry"
+        if issued.expires_at is None
+        else f"valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC"
     )
+    click.echo(
+        f"token {issued.token_id} for {actor} ({role}), {until}; it will not be shown again",
+        err=True,
+    )
+
+
+@tokens.command("list")
+@data_dir_option
+def list_tokens(data_dir: Path | None) -> None:
+    """Every token issued: whose, until when, and whether it was revoked (never the secret)."""
+    from infra.bootstrap import token_store
+    from infra.clock import utcnow
+
+    now = utcnow()
+    with token_store(_settings(data_dir)) as store:
+        records = store.records()
+    rows = [("id", "actor", "role", "organisation", "issued", "expires", "status")]
+    for r in records:
+        who = r.identity
+        status = (
+            "revoked"
+            if r.revoked_at
+            else "expired"
+            if r.expires_at and r.expires_at <= now
+            else "valid"
+        )
+        rows.append(
+            (
+                r.token_id,
+                who.actor.id,
+                who.actor.role.value,
+                "(all)" if who.all_organisations else who.organisation or "-",
+                f"{r.issued_at:%Y-%m-%d}",
+                "never" if r.expires_at is None else f"{r.expires_at:%Y-%m-%d %H:%M}",
+                status,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@tokens.command("revoke")
+@data_dir_option
+@click.argument("token_id")
+@click.option("--reason", required=True, help="why, for the record")
+def revoke_token(data_dir: Path | None, token_id: str, reason: str) -> None:
+    """Revoke a token (by the id `tokens list` shows); refused within seconds everywhere."""
+    from infra.bootstrap import token_store
+    from infra.clock import utcnow
+
+    with token_store(_settings(data_dir)) as store:
+        try:
+            done = store.revoke(
+                token_id, at=utcnow(), revoked_by=f"cli:{getpass.getuser()}", reason=reason
+            )
+        except KeyError:
+            raise click.ClickException(f"no token {token_id}") from None
+    click.echo(f"token {token_id} {'revoked' if done else 'was already revoked'}")
 
 
 kafka_option = click.option(
@@ -182,7 +295,7 @@ def relay(data_dir: Path | None, bootstrap: str) -> None:
     from infra.kafka_clients import ensure_topics
     from infra.kafka_mode import build_relay, topics
 
-    settings = _settings(data_dir)
+    settings = _service_settings(data_dir)
     _log_to_stderr(settings.log_level)
     ensure_topics(bootstrap, topics(settings), settings.kafka_replication)
     publisher, lock = build_relay(settings, bootstrap)
@@ -207,7 +320,7 @@ def consume_projections(data_dir: Path | None, bootstrap: str, instance_id: str 
     from infra.kafka_clients import ensure_topics
     from infra.kafka_mode import build_projection_consumer, topics
 
-    settings = _settings(data_dir)
+    settings = _service_settings(data_dir)
     _log_to_stderr(settings.log_level)
     ensure_topics(bootstrap, topics(settings), settings.kafka_replication)
     build_projection_consumer(settings, bootstrap, instance_id).run(_stop_on_signals())

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.pg import PostgresAddress
+
+
+class InsecureConfiguration(Exception):
+    """A production configuration with a missing or publicly known secret."""
+
+
+#: Passwords that appear in this repository's examples (docker-compose.yml, docs): known to all.
+DEVELOPMENT_PASSWORDS = frozenset({"itsm", "postgres", "password", "secret"})
 
 
 class Settings(BaseSettings):
@@ -46,6 +55,26 @@ class Settings(BaseSettings):
     #: The CloudEvents `source` of every published event.
     event_source: str = "/itsm"
 
+    #: `development` (the default) or `production`: in production the service refuses to start
+    #: with a missing or development secret (see `problems_for_production`).
+    environment: Literal["development", "production"] = "development"
+    #: How long an API token's verification is cached in a process: a token revoked through
+    #: another process is refused within this many seconds.
+    token_cache_seconds: float = Field(default=10.0, ge=0)
+    #: OAuth2/OIDC single sign-on: access tokens (JWT) from this issuer for this audience are
+    #: accepted beside the service's own tokens (see docs/security.md). Unset: off.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    #: The issuer's key set (JWKS); default: <issuer>/.well-known/jwks.json.
+    oidc_jwks_url: str | None = None
+    oidc_actor_claim: str = "preferred_username"
+    oidc_role_claim: str = "itsm_role"
+    oidc_organisation_claim: str = "itsm_organisation"
+    #: Requests per caller (per token) in a moving window, e.g. "1200/minute"; empty: no limit.
+    rate_limit: str = "1200/minute"
+    #: The largest request body accepted, in bytes (larger ones get 413 before they are read).
+    max_request_bytes: int = Field(default=1 << 20, ge=1024)
+
     @field_validator("database_url")
     @classmethod
     def _a_postgres_url(cls, url: str | None) -> str | None:
@@ -53,6 +82,38 @@ class Settings(BaseSettings):
             return None
         PostgresAddress.parse(url)  # raises ValueError, which names what is wrong
         return url
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _a_rate(cls, rate: str) -> str:
+        if rate:
+            from limits import parse_many
+
+            parse_many(rate)  # raises ValueError, which names what is wrong
+        return rate
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if (self.oidc_issuer is None) != (self.oidc_audience is None):
+            raise ValueError("single sign-on needs both ITSM_OIDC_ISSUER and ITSM_OIDC_AUDIENCE")
+        return self
+
+    def problems_for_production(self) -> list[str]:
+        """What keeps this configuration from running in production (empty: nothing): a secret
+        that is missing, or one that ships with the code and so is no secret."""
+        problems = []
+        if self.database_url is not None:
+            password = PostgresAddress.parse(self.database_url).password
+            if not password or password in DEVELOPMENT_PASSWORDS:
+                problems.append(
+                    "ITSM_DATABASE_URL has no password, or one from the examples: set a real one"
+                )
+        return problems
+
+    def refuse_if_insecure(self) -> None:
+        """Raise InsecureConfiguration in production when `problems_for_production` names any."""
+        if self.environment == "production" and (problems := self.problems_for_production()):
+            raise InsecureConfiguration("refusing to start in production: " + "; ".join(problems))
 
     @property
     def events_db(self) -> Path:

@@ -1,9 +1,14 @@
-"""Bearer tokens for the API: issued once, stored only as a SHA-256 digest.
+"""Bearer tokens for the API: issued once, stored only as a SHA-256 digest, with an expiry.
 
 A token reads `itsm_<id>_<secret>`. The id finds the record; the secret (256 random bits) is
 checked against its digest in constant time. A fast digest is right here: the secret is random,
 not a password, so there is nothing to brute-force. Records are only ever inserted: in a SQLite
-file by default, in PostgreSQL at scale, where every API process shares them.
+file by default, in PostgreSQL at scale, where every API process shares them. Revoking a token
+inserts a revocation beside it; nothing is updated in place.
+
+Verified tokens are cached for `cache_seconds` so that a request costs no database read: a
+revocation made by this process applies at once, one made by another process within that time.
+Expiry is checked on every request against the time the request is served at.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from domain.actors import Actor, Role
+from domain.actors import Actor, Identity, Role
 from infra.pg import Pool, schema_change
 
 PREFIX = "itsm"
@@ -28,8 +33,69 @@ _COLUMNS = (
     "token_id TEXT PRIMARY KEY, secret_sha256 %s NOT NULL, actor_id TEXT NOT NULL,"
     " role TEXT NOT NULL, issued_at TEXT NOT NULL, issued_by TEXT NOT NULL"
 )
-#: (token id, secret digest, actor id, role, issued at, issued by)
-TokenRecord = tuple[str, bytes, str, str, str, str]
+#: Columns added since the first release (added to an older table at start-up; NULL in its rows:
+#: no expiry, no organisation).
+_LATER_COLUMNS = (
+    ("expires_at", "TEXT"),
+    ("organisation", "TEXT"),
+    ("all_organisations", "INTEGER NOT NULL DEFAULT 0"),
+)
+_REVOCATIONS = (
+    "token_id TEXT PRIMARY KEY, revoked_at TEXT NOT NULL, revoked_by TEXT NOT NULL,"
+    " reason TEXT NOT NULL"
+)
+_SELECT = (
+    "SELECT t.token_id, t.secret_sha256, t.actor_id, t.role, t.issued_at, t.issued_by,"
+    " t.expires_at, t.organisation, t.all_organisations, r.revoked_at"
+    " FROM api_tokens t LEFT JOIN api_token_revocations r ON r.token_id = t.token_id"
+)
+#: The lifetime of a token when none is given.
+DEFAULT_LIFETIME = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """What is stored of a token: never the token itself."""
+
+    token_id: str
+    secret_sha256: bytes
+    identity: Identity
+    issued_at: datetime
+    issued_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None = None
+
+    def row(self) -> tuple[object, ...]:
+        who = self.identity
+        return (
+            self.token_id,
+            self.secret_sha256,
+            who.actor.id,
+            who.actor.role.value,
+            self.issued_at.isoformat(),
+            self.issued_by,
+            None if self.expires_at is None else self.expires_at.isoformat(),
+            who.organisation,
+            int(who.all_organisations),
+        )
+
+    @classmethod
+    def of(cls, row: tuple[object, ...]) -> TokenRecord:
+        token_id, digest, actor_id, role, issued_at, issued_by = row[:6]
+        expires_at, organisation, all_organisations, revoked_at = row[6:10]
+        return cls(
+            token_id=str(token_id),
+            secret_sha256=bytes(digest),  # type: ignore[call-overload]
+            identity=Identity(
+                Actor(id=str(actor_id), role=Role(str(role))),
+                organisation=None if organisation is None else str(organisation),
+                all_organisations=bool(all_organisations),
+            ),
+            issued_at=datetime.fromisoformat(str(issued_at)),
+            issued_by=str(issued_by),
+            expires_at=None if expires_at is None else datetime.fromisoformat(str(expires_at)),
+            revoked_at=None if revoked_at is None else datetime.fromisoformat(str(revoked_at)),
+        )
 
 
 @dataclass(frozen=True)
@@ -37,85 +103,135 @@ class IssuedToken:
     token: str  # shown once, never stored
     token_id: str
     actor: Actor
+    expires_at: datetime | None = None
+
+
+class TokenRejected(Exception):
+    """A bearer token that names no one, or no longer: why, in words for the caller."""
 
 
 class TokenStore(ABC):
-    """Issues and verifies tokens; where the records live is up to each subclass."""
+    """Issues, verifies and revokes tokens; where the records live is up to each subclass."""
 
-    def __init__(self, *, cache_seconds: float = 30.0) -> None:
-        #: Verified tokens, so that a request costs no database read; bounded staleness.
+    def __init__(self, *, cache_seconds: float = 10.0) -> None:
         self.cache_seconds = cache_seconds
-        self._verified: dict[str, tuple[float, Actor]] = {}
+        #: token -> (cached until, monotonic; the record)
+        self._verified: dict[str, tuple[float, TokenRecord]] = {}
 
     @abstractmethod
-    def _insert(self, record: TokenRecord) -> None: ...
+    def _insert(self, row: tuple[object, ...]) -> None: ...
 
     @abstractmethod
-    def _find(self, token_id: str) -> tuple[bytes, str, str] | None:
-        """(secret digest, actor id, role) of a token id, if it was issued."""
+    def _insert_revocation(self, row: tuple[str, str, str, str]) -> bool:
+        """Record a revocation; False if the token was already revoked."""
+
+    @abstractmethod
+    def _records(self, token_id: str | None) -> list[TokenRecord]:
+        """The record of one token id (or of all, when None), with its revocation if any."""
 
     @abstractmethod
     def close(self) -> None: ...
 
-    def issue(self, actor: Actor, *, at: datetime, issued_by: str) -> IssuedToken:
+    def issue(
+        self,
+        actor: Actor,
+        *,
+        at: datetime,
+        issued_by: str,
+        lifetime: timedelta | None = DEFAULT_LIFETIME,
+        organisation: str | None = None,
+        all_organisations: bool = False,
+    ) -> IssuedToken:
+        """A new token for `actor`, valid from `at` for `lifetime` (None: until revoked)."""
         token_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
-        self._insert(
-            (token_id, _digest(secret), actor.id, actor.role.value, at.isoformat(), issued_by)
-        )
-        return IssuedToken(f"{PREFIX}_{token_id}_{secret}", token_id, actor)
+        expires_at = None if lifetime is None else at + lifetime
+        identity = Identity(actor, organisation=organisation, all_organisations=all_organisations)
+        record = TokenRecord(token_id, _digest(secret), identity, at, issued_by, expires_at)
+        self._insert(record.row())
+        return IssuedToken(f"{PREFIX}_{token_id}_{secret}", token_id, actor, expires_at)
 
-    def verify(self, token: str) -> Actor | None:
-        """The actor a token speaks for, or None if it is not a valid token."""
+    def revoke(self, token_id: str, *, at: datetime, revoked_by: str, reason: str) -> bool:
+        """Revoke a token from now on; False if it was revoked already. Unknown ids raise."""
+        if not self._records(token_id):
+            raise KeyError(f"no token {token_id}")
+        done = self._insert_revocation((token_id, at.isoformat(), revoked_by, reason))
+        self._verified = {t: v for t, v in self._verified.items() if v[1].token_id != token_id}
+        return done
+
+    def records(self) -> list[TokenRecord]:
+        """Every token issued, oldest first, with its expiry and revocation."""
+        return sorted(self._records(None), key=lambda r: r.issued_at)
+
+    def verify(self, token: str, *, at: datetime) -> Identity:
+        """Whom a token speaks for at time `at`; TokenRejected says why it does not."""
         cached = self._verified.get(token)
         if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        actor = self._lookup(token)
-        if actor is not None:
+            record = cached[1]
+        else:
+            record = self._lookup(token)
             if len(self._verified) >= 10_000:
                 self._verified.clear()
-            self._verified[token] = (time.monotonic() + self.cache_seconds, actor)
-        return actor
+            self._verified[token] = (time.monotonic() + self.cache_seconds, record)
+        if record.revoked_at is not None:
+            raise TokenRejected("the token was revoked")
+        if record.expires_at is not None and at >= record.expires_at:
+            raise TokenRejected("the token has expired")
+        return record.identity
 
-    def _lookup(self, token: str) -> Actor | None:
+    def _lookup(self, token: str) -> TokenRecord:
         prefix, _, rest = token.partition("_")
         token_id, _, secret = rest.partition("_")
         if prefix != PREFIX or not token_id or not secret:
-            return None
-        row = self._find(token_id)
-        if row is None or not hmac.compare_digest(row[0], _digest(secret)):
-            return None
-        return Actor(id=row[1], role=Role(row[2]))
+            raise TokenRejected("not a token of this service")
+        found = self._records(token_id)
+        if not found or not hmac.compare_digest(found[0].secret_sha256, _digest(secret)):
+            raise TokenRejected("unknown token")
+        return found[0]
 
 
 class SQLiteTokenStore(TokenStore):
-    def __init__(self, path: Path | str, *, cache_seconds: float = 30.0) -> None:
+    def __init__(self, path: Path | str, *, cache_seconds: float = 10.0) -> None:
         super().__init__(cache_seconds=cache_seconds)
         self.path = str(path)
         self._local = threading.local()
-        self._conn().execute(f"CREATE TABLE IF NOT EXISTS api_tokens ({_COLUMNS % 'BLOB'})")
+        conn = self._conn()
+        conn.execute(f"CREATE TABLE IF NOT EXISTS api_tokens ({_COLUMNS % 'BLOB'})")
+        have = {row[1] for row in conn.execute("PRAGMA table_info(api_tokens)")}
+        for name, sql_type in _LATER_COLUMNS:
+            if name not in have:
+                conn.execute(f"ALTER TABLE api_tokens ADD COLUMN {name} {sql_type}")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS api_token_revocations ({_REVOCATIONS})")
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=10000")
             self._local.conn = conn
         return conn
 
-    def _insert(self, record: TokenRecord) -> None:
-        self._conn().execute("INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, ?)", record)
-
-    def _find(self, token_id: str) -> tuple[bytes, str, str] | None:
-        row: tuple[bytes, str, str] | None = (
-            self._conn()
-            .execute(
-                "SELECT secret_sha256, actor_id, role FROM api_tokens WHERE token_id = ?",
-                (token_id,),
-            )
-            .fetchone()
+    def _insert(self, row: tuple[object, ...]) -> None:
+        self._conn().execute(
+            "INSERT INTO api_tokens (token_id, secret_sha256, actor_id, role, issued_at,"
+            " issued_by, expires_at, organisation, all_organisations)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
         )
-        return row
+
+    def _insert_revocation(self, row: tuple[str, str, str, str]) -> bool:
+        done = self._conn().execute(
+            "INSERT INTO api_token_revocations VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", row
+        )
+        return done.rowcount == 1
+
+    def _records(self, token_id: str | None) -> list[TokenRecord]:
+        if token_id is None:
+            rows = self._conn().execute(_SELECT).fetchall()
+        else:
+            rows = self._conn().execute(_SELECT + " WHERE t.token_id = ?", (token_id,)).fetchall()
+        return [TokenRecord.of(row) for row in rows]
 
     def close(self) -> None:
         """Close this thread's connection (other threads' close when they end)."""
@@ -128,23 +244,39 @@ class SQLiteTokenStore(TokenStore):
 class PostgresTokenStore(TokenStore):
     """Tokens in PostgreSQL, shared by every API process. Takes over the pool: close() closes it."""
 
-    def __init__(self, pool: Pool, *, cache_seconds: float = 30.0) -> None:
+    def __init__(self, pool: Pool, *, cache_seconds: float = 10.0) -> None:
         super().__init__(cache_seconds=cache_seconds)
         self._pool = pool
         with pool.connection() as conn, schema_change(conn):
             conn.execute(f"CREATE TABLE IF NOT EXISTS api_tokens ({_COLUMNS % 'BYTEA'})")
+            for name, sql_type in _LATER_COLUMNS:
+                conn.execute(f"ALTER TABLE api_tokens ADD COLUMN IF NOT EXISTS {name} {sql_type}")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS api_token_revocations ({_REVOCATIONS})")
 
-    def _insert(self, record: TokenRecord) -> None:
+    def _insert(self, row: tuple[object, ...]) -> None:
         with self._pool.connection() as conn:
-            conn.execute("INSERT INTO api_tokens VALUES (%s, %s, %s, %s, %s, %s)", record)
+            conn.execute(
+                "INSERT INTO api_tokens (token_id, secret_sha256, actor_id, role, issued_at,"
+                " issued_by, expires_at, organisation, all_organisations)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                row,
+            )
 
-    def _find(self, token_id: str) -> tuple[bytes, str, str] | None:
+    def _insert_revocation(self, row: tuple[str, str, str, str]) -> bool:
         with self._pool.connection() as conn:
-            row = conn.execute(
-                "SELECT secret_sha256, actor_id, role FROM api_tokens WHERE token_id = %s",
-                (token_id,),
-            ).fetchone()
-        return None if row is None else (bytes(row[0]), row[1], row[2])
+            done = conn.execute(
+                "INSERT INTO api_token_revocations VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                row,
+            )
+            return done.rowcount == 1
+
+    def _records(self, token_id: str | None) -> list[TokenRecord]:
+        with self._pool.connection() as conn:
+            if token_id is None:
+                rows = conn.execute(_SELECT).fetchall()
+            else:
+                rows = conn.execute(_SELECT + " WHERE t.token_id = %s", (token_id,)).fetchall()
+        return [TokenRecord.of(tuple(row)) for row in rows]
 
     def close(self) -> None:
         self._pool.close()

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,13 @@ import pytest
 from pydantic import ValidationError
 
 from domain import commands as c
-from domain.actors import Actor, Role
+from domain.actors import Actor, Identity, Role
 from domain.errors import DomainError
 from infra.bootstrap import Services, build
 from infra.numbers import PostgresNumberSource, SQLiteNumberSource
 from infra.pg import PostgresAddress, open_pool
 from infra.settings import Settings
+from infra.tokens import TokenRejected
 from projections import PROJECTIONS, incident_details
 from projections.runner import ProjectionRunner
 from tests.conftest import T0, Clock, context
@@ -79,14 +81,51 @@ def test_a_token_issued_by_one_process_is_accepted_by_another(
     services: Services, settings: Settings
 ) -> None:
     actor = Actor(id="siti.rahma", role=Role.AGENT)
-    issued = services.tokens.issue(actor, at=T0, issued_by="tests")
+    issued = services.tokens.issue(actor, at=T0, issued_by="tests", organisation="dispusip-serang")
     other = build(settings, clock=Clock())  # another API process on the same store
     try:
-        assert other.tokens.verify(issued.token) == actor
+        identity = other.tokens.verify(issued.token, at=T0)
+        assert identity == Identity(actor, organisation="dispusip-serang")
         token_id, secret = issued.token.removeprefix("itsm_").split("_", 1)
-        assert other.tokens.verify(f"itsm_{token_id}_{secret[:-1]}x") is None  # wrong secret
-        assert other.tokens.verify(f"itsm_{'0' * 16}_{secret}") is None  # unknown id
-        assert other.tokens.verify("not a token") is None
+        for forged, why in [
+            (f"itsm_{token_id}_{secret[:-1]}x", "unknown token"),  # wrong secret
+            (f"itsm_{'0' * 16}_{secret}", "unknown token"),  # unknown id
+            ("not a token", "not a token of this service"),
+        ]:
+            with pytest.raises(TokenRejected, match=why):
+                other.tokens.verify(forged, at=T0)
+    finally:
+        other.close()
+
+
+def test_a_token_expires_and_a_revocation_reaches_every_process(
+    services: Services, settings: Settings
+) -> None:
+    actor = Actor(id="siti.rahma", role=Role.AGENT)
+    short = services.tokens.issue(actor, at=T0, issued_by="tests", lifetime=timedelta(hours=1))
+    assert services.tokens.verify(short.token, at=T0 + timedelta(minutes=59)).actor == actor
+    with pytest.raises(TokenRejected, match="expired"):
+        services.tokens.verify(short.token, at=T0 + timedelta(hours=1))
+
+    forever = services.tokens.issue(actor, at=T0, issued_by="tests", lifetime=None)
+    other = build(settings.model_copy(update={"token_cache_seconds": 0.0}), clock=Clock())
+    try:
+        assert other.tokens.verify(forever.token, at=T0 + timedelta(days=3650)).actor == actor
+        assert services.tokens.verify(forever.token, at=T0).actor == actor  # now cached here
+        assert services.tokens.revoke(
+            forever.token_id, at=T0, revoked_by="dewi.lestari", reason="laptop stolen"
+        )
+        assert not services.tokens.revoke(
+            forever.token_id, at=T0, revoked_by="dewi.lestari", reason="again"
+        )
+        for process in (services, other):  # the revoking one, and one with no cache
+            with pytest.raises(TokenRejected, match="revoked"):
+                process.tokens.verify(forever.token, at=T0)
+        listed = {r.token_id: r for r in other.tokens.records()}
+        assert listed[forever.token_id].revoked_at == T0
+        assert listed[short.token_id].expires_at == T0 + timedelta(hours=1)
+        with pytest.raises(KeyError):
+            other.tokens.revoke("0" * 16, at=T0, revoked_by="x", reason="no such token")
     finally:
         other.close()
 

@@ -1,0 +1,93 @@
+"""What stands between hostile input and the service: request size and request rate.
+
+- `BodyLimit` (ASGI middleware) refuses a body larger than the configured size with 413, from
+  its Content-Length before a byte of it is read, or, for a body sent in chunks, as soon as the
+  bytes read pass the limit. Nothing of a refused request reaches a route.
+- `RateLimiter` allows each caller (each bearer token) a number of requests in a moving window
+  (the `limits` library's moving-window strategy, in this process's memory) and answers 429 with
+  Retry-After past it. With several API processes each keeps its own count: the limit is per
+  process, which the docs say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.problems import ApiProblem, problem
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.max_bytes:
+                    await self._refuse(send)
+                    return
+                await self.app(scope, receive, send)  # the server stops at the declared length
+                return
+        # No declared length (chunked): read the body here, up to the limit, and hand it on.
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+        whole: list[Message] = [{"type": "http.request", "body": bytes(body), "more_body": False}]
+
+        async def replay() -> Message:
+            return whole.pop() if whole else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        answer = problem(
+            413, "request-too-large", f"a request body may hold at most {self.max_bytes} bytes"
+        )
+        answer.headers["connection"] = "close"
+        await answer({"type": "http"}, _nothing, send)
+
+
+async def _nothing() -> Message:
+    return {"type": "http.disconnect"}
+
+
+class RateLimiter:
+    def __init__(self, rate: str) -> None:
+        self.items = parse_many(rate) if rate else []
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def check(self, bearer: str) -> None:
+        """Count one request of this caller; ApiProblem 429 when it is over a limit."""
+        if not self.items:
+            return
+        # The token itself never becomes a key held in memory.
+        caller = hashlib.blake2b(bearer.encode(), digest_size=16).hexdigest()
+        for item in self.items:
+            if not self._limiter.hit(item, caller):
+                reset_at = self._limiter.get_window_stats(item, caller).reset_time
+                wait = max(1, math.ceil(reset_at - time.time()))
+                raise ApiProblem(
+                    429,
+                    "rate-limited",
+                    f"more than {item} requests from this token; try again in {wait} s",
+                    {"Retry-After": str(wait)},
+                )

@@ -1,0 +1,92 @@
+"""OAuth2/OIDC access tokens (JWT) from the office's single sign-on, mapped to the actor model.
+
+A JWT is accepted when its signature verifies against a key of the configured issuer's key set
+(JWKS, fetched and cached by PyJWT; a key rotated in at the issuer is fetched when a token names
+it), it names the configured issuer and audience, and it has not expired. Its claims then give
+the same Identity a service token gives: who (the actor claim, else `sub`), their role (the first
+role of this service the role claim names) and their organisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jwt
+from jwt import PyJWKClient
+
+from domain.actors import Actor, Identity, Role
+from infra.tokens import TokenRejected
+
+#: Roles a token from outside may carry: never the service's own.
+GRANTABLE = frozenset(Role) - {Role.SYSTEM}
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    issuer: str
+    audience: str
+    #: The issuer's key set; by default the issuer's `/.well-known/jwks.json`.
+    jwks_url: str | None = None
+    algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
+    actor_claim: str = "preferred_username"
+    role_claim: str = "itsm_role"
+    organisation_claim: str = "itsm_organisation"
+    #: Seconds of clock difference tolerated between the issuer and this service.
+    leeway: float = 30.0
+
+
+class OidcVerifier:
+    def __init__(self, settings: OidcSettings) -> None:
+        self.settings = settings
+        url = settings.jwks_url or settings.issuer.rstrip("/") + "/.well-known/jwks.json"
+        self._keys = PyJWKClient(url, cache_keys=True, lifespan=300, timeout=10)
+
+    @staticmethod
+    def looks_like_jwt(bearer: str) -> bool:
+        return bearer.count(".") == 2
+
+    def verify(self, bearer: str) -> Identity:
+        """The identity the access token speaks for; TokenRejected says why it does not."""
+        s = self.settings
+        try:
+            key = self._keys.get_signing_key_from_jwt(bearer)
+            claims = jwt.decode(
+                bearer,
+                key.key,
+                algorithms=list(s.algorithms),
+                audience=s.audience,
+                issuer=s.issuer,
+                leeway=s.leeway,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenRejected("the access token has expired") from None
+        except jwt.InvalidIssuerError:
+            raise TokenRejected("the access token is from another issuer") from None
+        except jwt.InvalidAudienceError:
+            raise TokenRejected("the access token is for another audience") from None
+        except jwt.InvalidSignatureError:
+            raise TokenRejected("the access token's signature does not verify") from None
+        except jwt.PyJWKClientError as error:
+            raise TokenRejected(f"no key of the issuer verifies the token: {error}") from None
+        except jwt.InvalidTokenError as error:
+            raise TokenRejected(f"not a valid access token: {error}") from None
+        return self._identity(claims)
+
+    def _identity(self, claims: dict[str, object]) -> Identity:
+        s = self.settings
+        actor_id = claims.get(s.actor_claim) or claims["sub"]
+        named = claims.get(s.role_claim)
+        roles = named if isinstance(named, list) else [named]
+        role = next((Role(r) for r in roles if isinstance(r, str) and r in GRANTABLE), None)
+        if role is None:
+            raise TokenRejected(
+                f"the access token's {s.role_claim!r} names no role of this service"
+            )
+        organisation = claims.get(s.organisation_claim)
+        if not isinstance(actor_id, str) or not 1 <= len(actor_id) <= 200:
+            raise TokenRejected(f"the access token's {s.actor_claim!r} is not a usable name")
+        return Identity(
+            Actor(id=actor_id, role=role),
+            organisation=organisation if isinstance(organisation, str) else None,
+        )
