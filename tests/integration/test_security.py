@@ -94,6 +94,7 @@ def keyset() -> Iterator[KeySet]:
     served = KeySet()
     yield served
     served.server.shutdown()
+    served.server.server_close()
 
 
 @pytest.fixture
