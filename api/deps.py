@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
 
 from api.guards import RateLimiter
@@ -73,7 +73,10 @@ class Authorised(HTTPBearer):
         super().__init__(
             auto_error=False,
             scheme_name="HTTPBearer",
-            description="a token from `itsm tokens create`",
+            description=(
+                "a token from `itsm tokens create`, or a single sign-on access token; a route's"
+                " security requirement lists the roles that may call it (any one of them)"
+            ),
         )
         self.roles = roles
         self.what = what
@@ -103,8 +106,9 @@ class Authorised(HTTPBearer):
 
 def authorised(roles: frozenset[Role], what: str) -> Any:
     """The dependency for a route that `roles` may use: the caller's Context, or 401/403 before
-    the body is even validated."""
-    return Depends(Authorised(roles, what))
+    the body is even validated. The roles appear in the route's OpenAPI security requirement
+    (any one of them may call it), which is where docs/authorisation.md is read from."""
+    return Security(Authorised(roles, what), scopes=sorted(roles))
 
 
 ReaderDep = Annotated[Context, authorised(READ_ROLES, "read incidents")]

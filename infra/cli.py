@@ -344,6 +344,44 @@ def export_schemas(directory: Path) -> None:
 
 
 @main.group()
+def authorisation() -> None:
+    """Who may call what."""
+
+
+@authorisation.command("table")
+@click.option(
+    "--write",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write the table into this Markdown file, between its table markers",
+)
+def authorisation_table(target: Path | None) -> None:
+    """Every API route and the roles that may call it, as a Markdown table."""
+    import tempfile
+
+    from api.app import create_app
+    from api.authorisation import decisions, table
+    from infra.bootstrap import build
+
+    with tempfile.TemporaryDirectory() as scratch:
+        services = build(Settings(data_dir=Path(scratch)))
+        try:
+            text = table(decisions(create_app(services).openapi()))
+        finally:
+            services.close()
+    if target is None:
+        click.echo(text, nl=False)
+        return
+    begin, end = "<!-- table: begin -->", "<!-- table: end -->"
+    page = target.read_text()
+    head, _, rest = page.partition(begin)
+    _, _, tail = rest.partition(end)
+    target.write_text(f"{head}{begin}\n{text}{end}{tail}")
+    click.echo(f"wrote the table into {target}", err=True)
+
+
+@main.group()
 def projections() -> None:
     """Read models built from the event store."""
 
