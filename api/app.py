@@ -36,6 +36,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         # The service exports no OpenTelemetry; left on, FastAPI looks for providers in the
         # environment on every request (about 3% of a command's CPU).
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        responses={422: problems.RESPONSES[422]},
     )
     app.state.services = services
     app.state.writer = CommandWriter(
@@ -46,8 +47,12 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     problems.install(app)
     # Each level of included routers matches the request path again (FastAPI 0.16x), so the
     # resources are included directly under the version prefix.
-    for resource in (incidents, queues, priority_matrix):
-        app.include_router(resource.router, prefix=API_PREFIX)
+    for resource, responses in (
+        (incidents, problems.RECORD_RESPONSES),
+        (queues, problems.RESPONSES),
+        (priority_matrix, problems.RECORD_RESPONSES),
+    ):
+        app.include_router(resource.router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)
     metrics.install(app, services)
     return app

@@ -129,6 +129,17 @@ def install(app: FastAPI, services: Services) -> None:
     registry.register(LagCollector(services, relay_position_reader(services)))
     app.add_middleware(RequestMetrics, registry=registry)
 
-    @app.get("/metrics", tags=["meta"], summary="Prometheus metrics", include_in_schema=True)
+    @app.get(
+        "/metrics",
+        tags=["meta"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The Prometheus text exposition format",
+                "content": {CONTENT_TYPE: {"schema": {"type": "string"}}},
+            }
+        },
+    )
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE)

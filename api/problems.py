@@ -12,7 +12,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain import errors
@@ -64,6 +64,44 @@ TITLES: dict[str, str] = {
 }
 
 
+class Problem(BaseModel):
+    """An RFC 9457 problem: what went wrong, for people (`title`, `detail`) and for programs
+    (`code`, stable; `type` names the same code)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["/problems/version-conflict"])
+    title: str
+    status: int
+    detail: str
+    code: str = Field(examples=["version-conflict"])
+    instance: str | None = None
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+#: The problems any route of a resource may answer, for the OpenAPI document.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _documented("No valid bearer token"),
+    403: _documented("The caller's role (or organisation) may not do this"),
+    413: _documented("The request body is too large"),
+    422: _documented("The request is not valid, or breaks a rule"),
+    429: _documented("Too many requests from this token; see Retry-After"),
+}
+#: And those of a route that acts on one record.
+RECORD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **RESPONSES,
+    404: _documented("No such record"),
+    409: _documented("Not allowed in the record's current state"),
+    412: _documented("If-Match names a version that is no longer current"),
+}
+
+
 def problem(
     status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> Response:
@@ -103,6 +141,19 @@ def _errors(exc: RequestValidationError | ValidationError) -> list[dict[str, Any
 
 
 def install(app: FastAPI) -> None:
+    """Answer every error as a problem, and publish the Problem schema the responses refer to."""
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build_openapi()  # and cached as app.openapi_schema
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Problem"] = Problem.model_json_schema()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.exception_handler(errors.DomainError)
     async def _domain(request: Request, exc: errors.DomainError) -> Response:
         return problem(status_of(exc), exc.code, exc.detail, instance=request.url.path)
