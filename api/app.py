@@ -7,7 +7,16 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 
-from api import health, incidents, metrics, priority_matrix, problems, queues
+from api import (
+    changes,
+    configuration_items,
+    health,
+    incidents,
+    metrics,
+    priority_matrix,
+    problems,
+    queues,
+)
 from api.writer import CommandWriter
 from infra.bootstrap import Services
 
@@ -45,6 +54,8 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     # resources are included directly under the version prefix.
     for resource in (incidents, queues, priority_matrix):
         app.include_router(resource.router, prefix=API_PREFIX)
+    for router in (configuration_items.router, changes.router, changes.templates):
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
     metrics.install(app, services)
     return app

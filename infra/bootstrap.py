@@ -13,11 +13,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
 from domain.actors import SYSTEM
 from domain.context import Context
+from domain.records_desk import RecordsDesk
 from domain.service_desk import ServiceDesk
 from infra.clock import utcnow
 from infra.locks import InterProcessLock
@@ -81,6 +83,11 @@ class Services:
     closing: list[Callable[[], None]] = field(default_factory=list)
     #: Kafka mode: the relay, the Kafka-fed projections and their follower; None when embedded.
     kafka: KafkaMode | None = None
+
+    @cached_property
+    def records(self) -> RecordsDesk:
+        """Configuration items, changes, service requests and problems, on the desk's store."""
+        return RecordsDesk(self.desk)
 
     def system_context(self) -> Context:
         return Context(actor=SYSTEM, at=self.clock(), correlation_id=uuid4())
