@@ -7,7 +7,16 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 
-from api import health, incidents, metrics, priority_matrix, problems, queues
+from api import (
+    changes,
+    configuration_items,
+    health,
+    incidents,
+    metrics,
+    priority_matrix,
+    problems,
+    queues,
+)
 from api.guards import BodyLimit, RateLimiter
 from api.writer import CommandWriter
 from infra.bootstrap import Services
@@ -47,12 +56,15 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     problems.install(app)
     # Each level of included routers matches the request path again (FastAPI 0.16x), so the
     # resources are included directly under the version prefix.
-    for resource, responses in (
-        (incidents, problems.RECORD_RESPONSES),
-        (queues, problems.RESPONSES),
-        (priority_matrix, problems.RECORD_RESPONSES),
+    for router, responses in (
+        (incidents.router, problems.RECORD_RESPONSES),
+        (queues.router, problems.RESPONSES),
+        (priority_matrix.router, problems.RECORD_RESPONSES),
+        (configuration_items.router, problems.RECORD_RESPONSES),
+        (changes.router, problems.RECORD_RESPONSES),
+        (changes.templates, problems.RECORD_RESPONSES),
     ):
-        app.include_router(resource.router, prefix=API_PREFIX, responses=responses)
+        app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)
     metrics.install(app, services)
     return app

@@ -33,6 +33,16 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.InvalidRule: 422,
     errors.IdempotencyKeyReused: 422,
     errors.DuplicateOfItself: 422,
+    # configuration items, changes, service requests, problems
+    errors.RecordAlreadyExists: 409,
+    errors.NotPermitted: 403,
+    errors.AlreadyDecided: 409,
+    errors.BackoutPlanMissing: 409,
+    errors.ScheduleConflict: 409,
+    errors.InvalidWindow: 422,
+    errors.DependencyCycle: 422,
+    errors.ChangeNotImplemented: 409,
+    errors.ReviewRequired: 409,
 }
 
 TITLES: dict[str, str] = {
@@ -53,6 +63,19 @@ TITLES: dict[str, str] = {
     "invalid-rule": "Invalid rule",
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
     "duplicate-of-itself": "An incident cannot duplicate itself",
+    "record-not-found": "No such record",
+    "record-already-exists": "A record with that reference already exists",
+    "not-permitted": "Your standing does not allow this decision",
+    "requester-cannot-approve": "The requester cannot approve their own record",
+    "not-a-named-approver": "Only a named approver may decide",
+    "already-decided": "This approver has already decided",
+    "backout-plan-missing": "A backout plan is required before authorisation",
+    "schedule-conflict": "The window conflicts with another change or a blackout",
+    "invalid-window": "The window is not valid",
+    "dependency-cycle": "The dependency would make a cycle",
+    "change-not-implemented": "Configuration items change only through an implemented change",
+    "review-required": "A review is required first",
+    "already-linked": "The records are already linked",
     "invalid-input": "The request is not valid",
     "unauthenticated": "A valid bearer token is required",
     "forbidden": "Your role may not do this",
@@ -156,7 +179,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(errors.DomainError)
     async def _domain(request: Request, exc: errors.DomainError) -> Response:
-        return problem(status_of(exc), exc.code, exc.detail, instance=request.url.path)
+        extra: dict[str, Any] = {}
+        if isinstance(exc, errors.ScheduleConflict):
+            extra["conflicts"] = exc.conflicts
+        return problem(status_of(exc), exc.code, exc.detail, instance=request.url.path, **extra)
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem) -> Response:

@@ -103,3 +103,81 @@ class IdempotencyKeyReused(DomainError):
     """The same Idempotency-Key was sent before with a different request."""
 
     code = "idempotency-key-reused"
+
+
+# -- configuration items, changes, service requests, problems -----------------------------------
+
+
+class RecordNotFound(NotFound):
+    """No configuration item, change, service request, problem or template by that reference."""
+
+    code = "record-not-found"
+
+
+class RecordAlreadyExists(DomainError):
+    code = "record-already-exists"
+
+
+class RecordIllegalTransition(IllegalTransition):
+    """An action a change, service request or problem does not allow in its current state."""
+
+    def __init__(self, kind: str, action: str, state: str) -> None:
+        DomainError.__init__(self, f"cannot {action.replace('_', ' ')} while the {kind} is {state}")
+        self.action = action
+        self.state = state
+
+
+class NotPermitted(DomainError):
+    """The actor's role or standing does not allow this decision."""
+
+    code = "not-permitted"
+
+
+class RequesterCannotApprove(NotPermitted):
+    code = "requester-cannot-approve"
+
+
+class NotANamedApprover(NotPermitted):
+    code = "not-a-named-approver"
+
+
+class AlreadyDecided(DomainError):
+    """This approver has already given their decision on this record."""
+
+    code = "already-decided"
+
+
+class BackoutPlanMissing(DomainError):
+    code = "backout-plan-missing"
+
+
+class ScheduleConflict(DomainError):
+    """The window overlaps another change on related configuration items, or a blackout."""
+
+    code = "schedule-conflict"
+
+    def __init__(self, detail: str, conflicts: list[dict[str, str]]) -> None:
+        super().__init__(detail)
+        self.conflicts = conflicts
+
+
+class InvalidWindow(DomainError):
+    code = "invalid-window"
+
+
+class DependencyCycle(DomainError):
+    code = "dependency-cycle"
+
+
+class ChangeNotImplemented(DomainError):
+    """A configuration item changes only through a successfully implemented change that names it."""
+
+    code = "change-not-implemented"
+
+
+class ReviewRequired(DomainError):
+    code = "review-required"
+
+
+class AlreadyLinked(NothingChanged):
+    code = "already-linked"

@@ -13,11 +13,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
 from domain.actors import SYSTEM, Identity
 from domain.context import Context
+from domain.records_desk import RecordsDesk
 from domain.service_desk import ServiceDesk
 from infra.clock import utcnow
 from infra.locks import InterProcessLock
@@ -91,6 +93,11 @@ class Services:
         if self.oidc is not None and self.oidc.looks_like_jwt(bearer):
             return self.oidc.verify(bearer)
         return self.tokens.verify(bearer, at=self.clock())
+
+    @cached_property
+    def records(self) -> RecordsDesk:
+        """Configuration items, changes, service requests and problems, on the desk's store."""
+        return RecordsDesk(self.desk)
 
     def system_context(self) -> Context:
         return Context(actor=SYSTEM, at=self.clock(), correlation_id=uuid4())

@@ -437,6 +437,22 @@ def rebuild(data_dir: Path | None, name: str) -> None:
     services.close()
 
 
+@main.command("seed")
+@data_dir_option
+def seed_catalogue(data_dir: Path | None) -> None:
+    """Load the seed catalogue: the library's organisations, services, configuration items and
+    standard change templates (docs/configuration-items.md). Running it again changes nothing."""
+    from infra.bootstrap import build
+    from infra.seed import seed
+
+    services = build(_settings(data_dir))
+    try:
+        created, skipped = seed(services.records)
+    finally:
+        services.close()
+    click.echo(f"seeded {created} records ({skipped} already there)")
+
+
 from infra.cli_kafka import kafka  # noqa: E402
 
 main.add_command(kafka)

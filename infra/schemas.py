@@ -11,7 +11,15 @@ from typing import Any
 
 import orjson
 
-from domain import incident, priority, records  # noqa: F401  (each registers its event types)
+from domain import (  # noqa: F401  (each registers its event types)  # noqa: F401
+    change,
+    change_schedule,
+    configuration_item,
+    incident,
+    priority,
+    record_numbers,
+    records,
+)
 from domain.events import EVENT_TYPES
 from infra.cloudevents import SPEC_VERSION
 

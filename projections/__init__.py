@@ -1,10 +1,29 @@
 """Read models built from the event store. Each is a pure fold; see projections.base."""
 
 from projections.base import Projection
+from projections.change_calendar import change_calendar
+from projections.change_details import change_details
+from projections.configuration_items import configuration_items
 from projections.incident_details import incident_details
 from projections.open_work import open_work_by_group
 
-PROJECTIONS: tuple[Projection, ...] = (incident_details, open_work_by_group)
+PROJECTIONS: tuple[Projection, ...] = (
+    incident_details,
+    open_work_by_group,
+    # configuration items and changes
+    configuration_items,
+    change_details,
+    change_calendar,
+)
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 
-__all__ = ["BY_NAME", "PROJECTIONS", "Projection", "incident_details", "open_work_by_group"]
+__all__ = [
+    "BY_NAME",
+    "PROJECTIONS",
+    "Projection",
+    "change_calendar",
+    "change_details",
+    "configuration_items",
+    "incident_details",
+    "open_work_by_group",
+]

@@ -8,7 +8,7 @@ Each event class has an explicit strategy, so a new event class fails
 from __future__ import annotations
 
 import types
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Union, get_args, get_origin
 from uuid import UUID
@@ -17,7 +17,15 @@ from hypothesis import strategies as st
 from pydantic import AwareDatetime
 from pydantic.fields import FieldInfo
 
-from domain import incident, priority, records
+from domain import (
+    change,
+    change_schedule,
+    configuration_item,
+    incident,
+    priority,
+    record_numbers,
+    records,
+)
 from domain.actors import Actor, Role
 from domain.events import DomainEvent
 
@@ -47,6 +55,10 @@ def _value(annotation: Any, bounds: dict[str, Any]) -> st.SearchStrategy[Any]:
         return st.text(
             min_size=bounds.get("min_length", 0), max_size=min(bounds.get("max_length", 60), 60)
         )
+    if annotation is bool:
+        return st.booleans()
+    if annotation == list[str]:
+        return st.lists(st.text(min_size=1, max_size=30), max_size=4)
     if annotation is int:
         return st.integers(min_value=bounds.get("ge"), max_value=bounds.get("le"))
     if annotation is UUID:
@@ -89,6 +101,68 @@ def events(event_type: type[DomainEvent], **overrides: st.SearchStrategy[Any]) -
 
 
 names = st.text(min_size=1, max_size=60)
+codes = st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True)
+code_lists = st.lists(codes, max_size=5, unique=True).map(sorted)
+
+
+@st.composite
+def windowed(draw: st.DrawFn, event_type: type[DomainEvent], **overrides: Any) -> Any:
+    """Events with a window that ends after it starts."""
+    start = draw(st.datetimes(max_value=datetime(9000, 1, 1), timezones=st.just(UTC)))
+    length = draw(st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=30)))
+    return draw(events(event_type, start=st.just(start), end=st.just(start + length), **overrides))
+
+
+def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    ci = configuration_item
+    through = {"change_ref": st.from_regex(r"CHG-[0-9]{6}", fullmatch=True)}
+    return {
+        ci.Registered: events(ci.Registered, code=codes, depends_on=code_lists),
+        ci.StatusChanged: events(ci.StatusChanged, **through),
+        ci.OwnerChanged: events(ci.OwnerChanged, **through),
+        ci.DependencyAdded: events(ci.DependencyAdded, on=codes, **through),
+        ci.DependencyRemoved: events(ci.DependencyRemoved, on=codes, **through),
+        ci.DependantAdded: events(ci.DependantAdded, dependant=codes),
+        ci.DependantRemoved: events(ci.DependantRemoved, dependant=codes, **through),
+        change.TemplateDefined: events(
+            change.TemplateDefined, code=codes, configuration_items=code_lists
+        ),
+        change.Raised: events(
+            change.Raised, configuration_items=code_lists, template=st.none() | codes
+        ),
+        change.PreAuthorised: events(change.PreAuthorised, template=codes),
+        change.BackoutPlanRecorded: events(change.BackoutPlanRecorded),
+        change.Assessed: events(
+            change.Assessed,
+            cab=st.lists(names, min_size=1, max_size=5, unique=True),
+            quorum=st.just(1),
+        ),
+        change.Approved: events(change.Approved),
+        change.Authorised: events(
+            change.Authorised, approvers=st.lists(names, min_size=1, max_size=5)
+        ),
+        change.Rejected: events(change.Rejected),
+        change.Scheduled: windowed(change.Scheduled),
+        change.ImplementationStarted: events(change.ImplementationStarted),
+        change.Implemented: events(change.Implemented),
+        change.ReviewTaskOpened: events(change.ReviewTaskOpened),
+        change.Reviewed: events(change.Reviewed),
+        change.Closed: events(change.Closed),
+        change.Cancelled: events(change.Cancelled),
+        change_schedule.WindowBooked: windowed(
+            change_schedule.WindowBooked,
+            configuration_items=code_lists,
+            reach=code_lists,
+            change_ref=through["change_ref"],
+        ),
+        change_schedule.WindowReleased: events(change_schedule.WindowReleased),
+        change_schedule.BlackoutDeclared: windowed(
+            change_schedule.BlackoutDeclared, code=codes, configuration_items=code_lists
+        ),
+        change_schedule.BlackoutWithdrawn: events(change_schedule.BlackoutWithdrawn, code=codes),
+        record_numbers.RecordNumberAllocated: events(record_numbers.RecordNumberAllocated),
+    }
+
 
 STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     incident.Logged: events(incident.Logged),
@@ -132,4 +206,5 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     priority.MatrixRevised: events(priority.MatrixRevised),
     records.NumberAllocated: events(records.NumberAllocated),
     records.IdempotencyKeyRecorded: events(records.IdempotencyKeyRecorded),
+    **_record_strategies(),
 }

@@ -86,7 +86,19 @@ def _words(camel: str) -> list[str]:
 
 
 #: Past participles that do not end in -ed.
-IRREGULAR_PAST = {"Put", "Stood", "Made", "Sent", "Set", "Taken", "Given", "Held", "Built", "Done"}
+IRREGULAR_PAST = {
+    "Put",
+    "Stood",
+    "Made",
+    "Sent",
+    "Set",
+    "Taken",
+    "Given",
+    "Held",
+    "Built",
+    "Done",
+    "Withdrawn",
+}
 
 
 @pytest.mark.parametrize("type_name", sorted(EVENT_TYPES))

@@ -1,0 +1,283 @@
+"""Changes: raise, read, list, history, the calendar, one POST per lifecycle action; standard
+change templates; blackout windows."""
+
+# No `from __future__ import annotations`: the per-action routes are built in a loop, and FastAPI
+# must see each route's real body type.
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+
+from api.deps import (
+    AGENT_ROLES,
+    CORRELATION_ID,
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
+    ReaderDep,
+    ServicesDep,
+    authorised,
+    documented,
+    expected_version,
+    idempotency_key,
+    services_of,
+)
+from api.problems import ApiProblem
+from api.record_answers import answer, etag, history, json_response, run
+from domain.actors import Role
+from domain.change import ChangeKind, ChangeState, Raised, TemplateDefined, template_id
+from domain.change_commands import (
+    CHANGE_COMMANDS,
+    ChangeCommand,
+    DeclareBlackout,
+    DefineChangeTemplate,
+    RaiseChange,
+    WithdrawBlackout,
+)
+from domain.context import Context
+from domain.errors import RecordNotFound
+from domain.record_numbers import RecordKind, parse_number
+from infra.bootstrap import Services
+from projections import change_calendar, change_details
+from projections.change_calendar import calendar
+
+router = APIRouter(prefix="/changes", tags=["changes"])
+templates = APIRouter(prefix="/change-templates", tags=["changes"])
+
+CHANGE_MANAGERS = authorised(frozenset({Role.CHANGE_MANAGER, Role.ADMIN}), "define templates")
+SERVICE_MANAGERS = authorised(
+    frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "declare blackout windows"
+)
+#: CAB members decide on changes; the domain checks that they are named on the change's CAB.
+CHANGE_ACTORS = AGENT_ROLES
+
+
+def _row(services: Services, ref: str) -> dict[str, Any]:
+    number = parse_number(RecordKind.CHANGE, ref)
+    row = None
+    if number is not None:
+        rows = services.views.select(change_details, '"number" = ?', (number,))
+        row = rows[0] if rows else None
+    else:
+        try:
+            row = services.views.get(
+                change_details, str(services.records.find_numbered(RecordKind.CHANGE, ref))
+            )
+        except RecordNotFound:
+            row = None
+    if row is None:
+        raise RecordNotFound(f"no change {ref}")
+    return row
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Raise a change (a standard one names its template and is authorised by it)",
+    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
+)
+async def raise_change(
+    request: Request,
+    ctx: Annotated[Context, authorised(AGENT_ROLES, "raise changes")],
+    command: RaiseChange,
+) -> Response:
+    services = services_of(request)
+    outcome = await run(
+        services,
+        ctx,
+        "raise_change",
+        command,
+        lambda session: command.decide(session, ctx),
+        idempotency_key=idempotency_key(request),
+    )
+    location = f"/api/v1/changes/{outcome.record_id}"
+    return await answer(services, outcome, change_details, location, 201)
+
+
+@router.get("", summary="List changes, newest first")
+def list_changes(
+    services: ServicesDep,
+    _: ReaderDep,
+    state: ChangeState | None = None,
+    kind: ChangeKind | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    clauses, params = [], []
+    if state is not None:
+        clauses.append('"state" = ?')
+        params.append(state.value)
+    if kind is not None:
+        clauses.append('"kind" = ?')
+        params.append(kind.value)
+    rows = services.views.select(
+        change_details, " AND ".join(clauses), params, f'ORDER BY "number" DESC LIMIT {limit}'
+    )
+    return json_response({"items": rows})
+
+
+@router.get(
+    "/calendar",
+    summary="The forward schedule of change: windows in a period, with their conflicts",
+)
+def get_calendar(
+    services: ServicesDep,
+    _: ReaderDep,
+    from_: Annotated[datetime, Query(alias="from")],
+    to: Annotated[datetime, Query()],
+) -> Response:
+    if from_.tzinfo is None or to.tzinfo is None:
+        raise ApiProblem(422, "invalid-input", "from and to need a time zone, e.g. +07:00")
+    if to <= from_:
+        raise ApiProblem(422, "invalid-input", "to must be after from")
+    in_range = _overlapping(services, from_.isoformat(), to.isoformat())
+    around = in_range
+    if in_range:  # what overlaps the windows shown, inside the period or not
+        start = min(r["start"] for r in in_range)
+        end = max(r["end"] for r in in_range)
+        around = _overlapping(services, start, end)
+    body = calendar(in_range, around)
+    return json_response({"from": from_.isoformat(), "to": to.isoformat(), **body})
+
+
+def _overlapping(services: Services, start: str, end: str) -> list[dict[str, Any]]:
+    start_utc = datetime.fromisoformat(start).astimezone(UTC).isoformat()
+    end_utc = datetime.fromisoformat(end).astimezone(UTC).isoformat()
+    return services.views.select(change_calendar, '"start" < ? AND "end" > ?', (end_utc, start_utc))
+
+
+@router.post(
+    "/blackouts",
+    status_code=201,
+    summary="Declare a blackout window (opening hours, events, year end): a service manager",
+    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
+)
+async def declare_blackout(
+    request: Request, ctx: Annotated[Context, SERVICE_MANAGERS], command: DeclareBlackout
+) -> Response:
+    services = services_of(request)
+    outcome = await run(
+        services,
+        ctx,
+        "declare_blackout",
+        command,
+        lambda session: command.decide(session, ctx),
+        idempotency_key=idempotency_key(request),
+    )
+    key = f"blackout:{command.code}"
+    return await answer(services, outcome, change_calendar, "/api/v1/changes/calendar", 201, key)
+
+
+@router.post(
+    "/blackouts/{code}/withdraw",
+    summary="Withdraw a blackout window",
+    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
+)
+async def withdraw_blackout(
+    code: str,
+    request: Request,
+    ctx: Annotated[Context, SERVICE_MANAGERS],
+    command: WithdrawBlackout,
+) -> Response:
+    services = services_of(request)
+    outcome = await run(
+        services,
+        ctx,
+        "withdraw_blackout",
+        command,
+        lambda session: command.decide(session, ctx, code),
+        idempotency_key=idempotency_key(request),
+    )
+    timeout = services.settings.read_your_writes_timeout
+    position = outcome.position or 0
+    await services.caught_up(outcome.record_id, position, timeout)
+    return json_response({"withdrawn": code})
+
+
+@router.get("/{ref}", summary="Read a change by id or number")
+def get_change(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
+    row = _row(services, ref)
+    return json_response(row, headers={"ETag": etag(row["version"])})
+
+
+@router.get("/{ref}/history", summary="Every event, in order, with actor and time")
+def get_history(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
+    change_id = services.records.find_numbered(RecordKind.CHANGE, ref)
+    return json_response(history(change_id, services.records.history(change_id, Raised)))
+
+
+def _add_action(command_type: type[ChangeCommand]) -> None:
+    action = command_type.action
+    caller = authorised(CHANGE_ACTORS, f"{action.replace('-', ' ')} changes")
+
+    async def act(
+        request: Request,
+        ref: str,
+        ctx: Annotated[Context, caller],
+        command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
+    ) -> Response:
+        command = command or command_type.model_validate({})
+        services = services_of(request)
+        change_id = services.records.find_numbered(RecordKind.CHANGE, ref)
+        outcome = await run(
+            services,
+            ctx,
+            f"change:{action}",
+            command,
+            lambda session: command.decide(session, ctx, change_id),
+            target=change_id,
+            expected_version=expected_version(request),
+            idempotency_key=idempotency_key(request),
+        )
+        location = f"/api/v1/changes/{change_id}"
+        return await answer(services, outcome, change_details, location, 200)
+
+    act.__name__ = action.replace("-", "_")
+    router.add_api_route(
+        f"/{{ref}}/{action}",
+        act,
+        methods=["POST"],
+        summary=command_type.summary,
+        description=command_type.__doc__ or command_type.summary,
+        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
+    )
+
+
+for _command_type in CHANGE_COMMANDS.values():
+    _add_action(_command_type)
+
+
+@templates.post(
+    "",
+    status_code=201,
+    summary="Define a pre-approved standard change template (a change manager)",
+    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
+)
+async def define_change_template(
+    request: Request, ctx: Annotated[Context, CHANGE_MANAGERS], command: DefineChangeTemplate
+) -> Response:
+    services = services_of(request)
+    outcome = await run(
+        services,
+        ctx,
+        "define_change_template",
+        command,
+        lambda session: command.decide(session, ctx),
+        idempotency_key=idempotency_key(request),
+    )
+    events = services.records.history(outcome.record_id, TemplateDefined)
+    first = events[0]
+    assert isinstance(first, TemplateDefined)
+    body = first.model_dump(mode="json", include=set(TemplateDefined.model_fields) - _ENVELOPE)
+    return json_response(body, 201, {"Location": f"/api/v1/change-templates/{command.code}"})
+
+
+@templates.get("/{code}", summary="Read a standard change template")
+def get_change_template(code: str, services: ServicesDep, _: ReaderDep) -> Response:
+    events = services.records.history(template_id(code), TemplateDefined)
+    first = events[0]
+    assert isinstance(first, TemplateDefined)
+    body = first.model_dump(mode="json", include=set(TemplateDefined.model_fields) - _ENVELOPE)
+    return json_response(body)
+
+
+_ENVELOPE = {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}

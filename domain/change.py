@@ -1,0 +1,513 @@
+"""Changes (ISO/IEC 20000-1 8.5.1) and the standard change templates they may come from.
+
+    raised -> assessed -> authorised | rejected
+    authorised -> scheduled (a window) -> implementing -> implemented -> reviewed -> closed
+    raised, assessed, authorised, scheduled -> cancelled
+
+- standard: raised from a pre-approved template, authorised by it at once (no CAB); a successful
+  one may close without a review.
+- normal: assessed by a change manager (risk, impact on services, the CAB's named approvers and
+  quorum), then authorised when a quorum of them approve. The requester cannot approve.
+- emergency: the same with an emergency CAB (expedited), and a review afterwards is required.
+
+A backout plan is required before authorisation. A change that fails or is backed out requires a
+review (the review task); the application may also open a problem for it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from domain.actors import Role
+from domain.aggregate import Aggregate, applies
+from domain.configuration_item import Code, CodeList
+from domain.context import Context
+from domain.errors import (
+    AlreadyDecided,
+    BackoutPlanMissing,
+    NotANamedApprover,
+    NotPermitted,
+    RecordIllegalTransition,
+    RequesterCannotApprove,
+    ReviewRequired,
+)
+from domain.events import MAX_INT, DomainEvent
+from domain.record_numbers import named_id
+
+Name = Field(min_length=1, max_length=200)
+Text = Field(min_length=1, max_length=10_000)
+Reason = Field(min_length=1, max_length=2_000)
+Items: Any = Field(default_factory=list, max_length=100)
+
+
+class ChangeKind(StrEnum):
+    STANDARD = "standard"
+    NORMAL = "normal"
+    EMERGENCY = "emergency"
+
+
+class ChangeState(StrEnum):
+    RAISED = "raised"
+    ASSESSED = "assessed"
+    AUTHORISED = "authorised"
+    REJECTED = "rejected"
+    SCHEDULED = "scheduled"
+    IMPLEMENTING = "implementing"
+    IMPLEMENTED = "implemented"
+    REVIEWED = "reviewed"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class Risk(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class ImplementationOutcome(StrEnum):
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    BACKED_OUT = "backed_out"
+
+
+CANCELLABLE = frozenset(
+    {ChangeState.RAISED, ChangeState.ASSESSED, ChangeState.AUTHORISED, ChangeState.SCHEDULED}
+)
+
+
+def template_id(code: str) -> UUID:
+    return named_id("change-template", code)
+
+
+# -- templates ---------------------------------------------------------------------------------
+
+
+class TemplateDefined(DomainEvent):
+    type_name: ClassVar[str] = "ChangeTemplate.Defined"
+    code: str = Code
+    title: str = Name
+    description: str = Field(default="", max_length=10_000)
+    services: list[str] = Items
+    configuration_items: CodeList = Items
+    backout_plan: str = Text
+
+
+class ChangeTemplate(Aggregate):
+    """A pre-approved standard change: what it does, to which items, and how to back it out."""
+
+    KIND: ClassVar[str] = "change template"
+
+    code: str
+    title: str
+    services: list[str]
+    configuration_items: list[str]
+    backout_plan: str
+
+    @classmethod
+    def define(
+        cls,
+        ctx: Context,
+        *,
+        code: str,
+        title: str,
+        description: str,
+        services: list[str],
+        configuration_items: list[str],
+        backout_plan: str,
+    ) -> ChangeTemplate:
+        if ctx.actor.role not in (Role.CHANGE_MANAGER, Role.ADMIN):
+            raise NotPermitted("standard change templates are approved by a change manager")
+        template = cls(template_id(code))
+        template._record(
+            TemplateDefined(
+                originator_id=template.id,
+                originator_version=1,
+                code=code,
+                title=title,
+                description=description,
+                services=services,
+                configuration_items=configuration_items,
+                backout_plan=backout_plan,
+                **ctx.stamp(),
+            )
+        )
+        return template
+
+    @applies(TemplateDefined)
+    def _defined(self, e: TemplateDefined) -> None:
+        self.code, self.title, self.backout_plan = e.code, e.title, e.backout_plan
+        self.services, self.configuration_items = list(e.services), list(e.configuration_items)
+
+
+# -- change events -----------------------------------------------------------------------------
+
+
+class ChangeEvent(DomainEvent):
+    pass
+
+
+class Raised(ChangeEvent):
+    type_name: ClassVar[str] = "Change.Raised"
+    number: int = Field(ge=1, le=MAX_INT)
+    kind: ChangeKind
+    title: str = Name
+    description: str = Field(default="", max_length=10_000)
+    requester: str = Name
+    services: list[str] = Items
+    configuration_items: CodeList = Items
+    backout_plan: str | None = Field(default=None, min_length=1, max_length=10_000)
+    template: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")
+
+
+class PreAuthorised(ChangeEvent):
+    """A standard change is authorised by its template, with no CAB."""
+
+    type_name: ClassVar[str] = "Change.PreAuthorised"
+    template: str = Code
+
+
+class BackoutPlanRecorded(ChangeEvent):
+    type_name: ClassVar[str] = "Change.BackoutPlanRecorded"
+    plan: str = Text
+
+
+class Assessed(ChangeEvent):
+    type_name: ClassVar[str] = "Change.Assessed"
+    risk: Risk
+    impact: str = Text  # the impact on services, in words
+    cab: list[str] = Field(min_length=1, max_length=50)
+    quorum: int = Field(ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _quorum_fits(self) -> Assessed:
+        if len(set(self.cab)) != len(self.cab) or self.quorum > len(self.cab):
+            raise ValueError("the CAB names each approver once, and the quorum is at most its size")
+        return self
+
+
+class Approved(ChangeEvent):
+    type_name: ClassVar[str] = "Change.Approved"
+    approver: str = Name
+    comment: str | None = Field(default=None, min_length=1, max_length=2_000)
+
+
+class Authorised(ChangeEvent):
+    type_name: ClassVar[str] = "Change.Authorised"
+    approvers: list[str] = Field(min_length=1, max_length=50)
+    emergency: bool
+
+
+class Rejected(ChangeEvent):
+    type_name: ClassVar[str] = "Change.Rejected"
+    approver: str = Name
+    reason: str = Reason
+
+
+class Scheduled(ChangeEvent):
+    type_name: ClassVar[str] = "Change.Scheduled"
+    start: AwareDatetime
+    end: AwareDatetime
+    #: what the window conflicted with, when a change manager overrode the check
+    overridden: list[str] = Field(default_factory=list, max_length=1_000)
+    override_reason: str | None = Field(default=None, min_length=1, max_length=2_000)
+
+
+class ImplementationStarted(ChangeEvent):
+    type_name: ClassVar[str] = "Change.ImplementationStarted"
+    implementer: str = Name
+
+
+class Implemented(ChangeEvent):
+    type_name: ClassVar[str] = "Change.Implemented"
+    outcome: ImplementationOutcome
+    notes: str = Text
+
+
+class ReviewTaskOpened(ChangeEvent):
+    """A failed or backed-out change, or an emergency one, must be reviewed before it closes."""
+
+    type_name: ClassVar[str] = "Change.ReviewTaskOpened"
+    reason: str = Reason
+
+
+class Reviewed(ChangeEvent):
+    type_name: ClassVar[str] = "Change.Reviewed"
+    summary: str = Text
+    objectives_met: bool
+
+
+class Closed(ChangeEvent):
+    type_name: ClassVar[str] = "Change.Closed"
+
+
+class Cancelled(ChangeEvent):
+    type_name: ClassVar[str] = "Change.Cancelled"
+    reason: str = Reason
+
+
+def transition(state: ChangeState | None, event: ChangeEvent) -> ChangeState:
+    """The lifecycle state after an event: shared by the aggregate and the projections."""
+    match event:
+        case Raised():
+            return ChangeState.RAISED
+        case PreAuthorised() | Authorised():
+            return ChangeState.AUTHORISED
+        case Assessed():
+            return ChangeState.ASSESSED
+        case Rejected():
+            return ChangeState.REJECTED
+        case Scheduled():
+            return ChangeState.SCHEDULED
+        case ImplementationStarted():
+            return ChangeState.IMPLEMENTING
+        case Implemented():
+            return ChangeState.IMPLEMENTED
+        case Reviewed():
+            return ChangeState.REVIEWED
+        case Closed():
+            return ChangeState.CLOSED
+        case Cancelled():
+            return ChangeState.CANCELLED
+    assert state is not None, "a change's history starts with Change.Raised"
+    return state
+
+
+# -- the aggregate -----------------------------------------------------------------------------
+
+
+class Change(Aggregate):
+    KIND: ClassVar[str] = "change"
+
+    number: int
+    kind: ChangeKind
+    state: ChangeState
+    title: str
+    raised_by: str
+    requester: str
+    configuration_items: list[str]
+    backout_plan: str | None
+    cab: frozenset[str]
+    quorum: int
+    approvals: tuple[str, ...]
+    window: tuple[datetime, datetime] | None
+    outcome: ImplementationOutcome | None
+    review_required: bool
+
+    @classmethod
+    def raise_change(
+        cls,
+        ctx: Context,
+        *,
+        id: UUID,
+        number: int,
+        kind: ChangeKind,
+        title: str,
+        description: str,
+        requester: str,
+        services: list[str],
+        configuration_items: list[str],
+        backout_plan: str | None,
+        template: ChangeTemplate | None,
+    ) -> Change:
+        if (kind is ChangeKind.STANDARD) != (template is not None):
+            raise ValueError("a standard change, and only a standard change, has a template")
+        change = cls(id)
+        change._record(
+            Raised(
+                originator_id=id,
+                originator_version=1,
+                number=number,
+                kind=kind,
+                title=title,
+                description=description,
+                requester=requester,
+                services=services,
+                configuration_items=configuration_items,
+                backout_plan=backout_plan,
+                template=template.code if template else None,
+                **ctx.stamp(),
+            )
+        )
+        if template is not None:
+            change._record(PreAuthorised(**change._envelope(ctx), template=template.code))
+        return change
+
+    def record_backout_plan(self, ctx: Context, *, plan: str) -> None:
+        self._require("record_backout_plan", ChangeState.RAISED, ChangeState.ASSESSED)
+        self._record(BackoutPlanRecorded(**self._envelope(ctx), plan=plan))
+
+    def assess(self, ctx: Context, *, risk: Risk, impact: str, cab: list[str], quorum: int) -> None:
+        self._require("assess", ChangeState.RAISED)
+        if ctx.actor.role not in (Role.CHANGE_MANAGER, Role.ADMIN):
+            raise NotPermitted("changes are assessed by a change manager")
+        for approver in (self.requester, self.raised_by):
+            if approver in cab:
+                raise RequesterCannotApprove(f"{approver} requested the change: not on its CAB")
+        self._record(
+            Assessed(**self._envelope(ctx), risk=risk, impact=impact, cab=cab, quorum=quorum)
+        )
+
+    def approve(self, ctx: Context, *, comment: str | None = None) -> None:
+        approver = self._approver(ctx, "approve")
+        if self.backout_plan is None:
+            raise BackoutPlanMissing("record a backout plan before the change is authorised")
+        self._record(Approved(**self._envelope(ctx), approver=approver, comment=comment))
+        if len(self.approvals) >= self.quorum:
+            self._record(
+                Authorised(
+                    **self._envelope(ctx),
+                    approvers=list(self.approvals),
+                    emergency=self.kind is ChangeKind.EMERGENCY,
+                )
+            )
+
+    def reject(self, ctx: Context, *, reason: str) -> None:
+        approver = self._approver(ctx, "reject")
+        self._record(Rejected(**self._envelope(ctx), approver=approver, reason=reason))
+
+    def _approver(self, ctx: Context, action: str) -> str:
+        self._require(action, ChangeState.ASSESSED)
+        who = ctx.actor.id
+        if who in (self.requester, self.raised_by):
+            raise RequesterCannotApprove("the requester of a change cannot approve or reject it")
+        if who not in self.cab:
+            raise NotANamedApprover(f"{who} is not a named approver of this change")
+        if who in self.approvals:
+            raise AlreadyDecided(f"{who} has already approved this change")
+        return who
+
+    def check_schedulable(self) -> None:
+        self._require("schedule", ChangeState.AUTHORISED, ChangeState.SCHEDULED)
+
+    def schedule(
+        self,
+        ctx: Context,
+        *,
+        start: datetime,
+        end: datetime,
+        overridden: list[str],
+        override_reason: str | None,
+    ) -> None:
+        self.check_schedulable()
+        self._record(
+            Scheduled(
+                **self._envelope(ctx),
+                start=start,
+                end=end,
+                overridden=overridden,
+                override_reason=override_reason,
+            )
+        )
+
+    def start_implementation(self, ctx: Context) -> None:
+        self._require("start_implementation", ChangeState.SCHEDULED)
+        self._record(ImplementationStarted(**self._envelope(ctx), implementer=ctx.actor.id))
+
+    def record_implementation(
+        self, ctx: Context, *, outcome: ImplementationOutcome, notes: str
+    ) -> None:
+        self._require("record_implementation", ChangeState.IMPLEMENTING)
+        self._record(Implemented(**self._envelope(ctx), outcome=outcome, notes=notes))
+        if outcome is not ImplementationOutcome.SUCCESSFUL:
+            self._record(
+                ReviewTaskOpened(
+                    **self._envelope(ctx),
+                    reason=f"the change was {outcome.value.replace('_', ' ')}: review it",
+                )
+            )
+        elif self.kind is ChangeKind.EMERGENCY:
+            self._record(
+                ReviewTaskOpened(
+                    **self._envelope(ctx), reason="an emergency change is reviewed afterwards"
+                )
+            )
+
+    def review(self, ctx: Context, *, summary: str, objectives_met: bool) -> None:
+        self._require("review", ChangeState.IMPLEMENTED)
+        self._record(
+            Reviewed(**self._envelope(ctx), summary=summary, objectives_met=objectives_met)
+        )
+
+    def close(self, ctx: Context) -> None:
+        self._require("close", ChangeState.IMPLEMENTED, ChangeState.REVIEWED)
+        if self.state is ChangeState.IMPLEMENTED and (
+            self.review_required or self.kind is not ChangeKind.STANDARD
+        ):
+            raise ReviewRequired("review the change before it is closed")
+        self._record(Closed(**self._envelope(ctx)))
+
+    def cancel(self, ctx: Context, *, reason: str) -> None:
+        self._require("cancel", *CANCELLABLE)
+        self._record(Cancelled(**self._envelope(ctx), reason=reason))
+
+    @property
+    def implemented_successfully(self) -> bool:
+        return self.outcome is ImplementationOutcome.SUCCESSFUL and self.state in (
+            ChangeState.IMPLEMENTED,
+            ChangeState.REVIEWED,
+        )
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _envelope(self, ctx: Context) -> dict[str, object]:
+        return {"originator_id": self.id, "originator_version": self._next_version(), **ctx.stamp()}
+
+    def _require(self, action: str, *states: ChangeState) -> None:
+        if self.state not in states:
+            raise RecordIllegalTransition("change", action, self.state)
+
+    def _apply(self, event: DomainEvent) -> None:
+        if not isinstance(event, ChangeEvent):
+            raise LookupError(f"{event.type_name} is not a change event")
+        before = getattr(self, "state", None)
+        super()._apply(event)
+        self.state = transition(before, event)
+
+    # -- state changes --------------------------------------------------------------------------
+
+    @applies(Raised)
+    def _raised(self, e: Raised) -> None:
+        self.number, self.kind, self.title = e.number, e.kind, e.title
+        self.raised_by, self.requester = e.actor.id, e.requester
+        self.configuration_items = list(e.configuration_items)
+        self.backout_plan = e.backout_plan
+        self.cab, self.quorum, self.approvals = frozenset(), 0, ()
+        self.window, self.outcome, self.review_required = None, None, False
+
+    @applies(PreAuthorised, Authorised, Rejected, ImplementationStarted, Closed, Cancelled)
+    def _moved(self, e: ChangeEvent) -> None:
+        pass  # the lifecycle state is all that changes
+
+    @applies(BackoutPlanRecorded)
+    def _backout_plan(self, e: BackoutPlanRecorded) -> None:
+        self.backout_plan = e.plan
+
+    @applies(Assessed)
+    def _assessed(self, e: Assessed) -> None:
+        self.cab, self.quorum = frozenset(e.cab), e.quorum
+
+    @applies(Approved)
+    def _approved(self, e: Approved) -> None:
+        self.approvals = (*self.approvals, e.approver)
+
+    @applies(Scheduled)
+    def _scheduled(self, e: Scheduled) -> None:
+        self.window = (e.start, e.end)
+
+    @applies(Implemented)
+    def _implemented(self, e: Implemented) -> None:
+        self.outcome = e.outcome
+
+    @applies(ReviewTaskOpened)
+    def _review_task(self, e: ReviewTaskOpened) -> None:
+        self.review_required = True
+
+    @applies(Reviewed)
+    def _reviewed(self, e: Reviewed) -> None:
+        self.review_required = False

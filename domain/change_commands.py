@@ -1,0 +1,461 @@
+"""Commands on configuration items, change templates, changes and the change schedule.
+
+Each command is a pydantic model (the API's request body and the domain's input). `decide` reads
+and changes records through the session: everything it records on any of them is saved in one
+atomic write (both sides of a dependency, a change and its window in the schedule).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from domain.change import (
+    Change,
+    ChangeKind,
+    ChangeTemplate,
+    ImplementationOutcome,
+    Risk,
+    template_id,
+)
+from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, check_window
+from domain.configuration_item import (
+    CODE_PATTERN,
+    CiStatus,
+    CiType,
+    CodeList,
+    ConfigurationItem,
+    ci_id,
+    related,
+)
+from domain.context import Context
+from domain.errors import (
+    ChangeNotImplemented,
+    DependencyCycle,
+    RecordAlreadyExists,
+    RecordNotFound,
+)
+from domain.record_numbers import RecordKind, number_label
+from domain.records_desk import Session
+
+Name = Field(min_length=1, max_length=200)
+Text = Field(min_length=1, max_length=10_000)
+Reason = Field(min_length=1, max_length=2_000)
+CodeField = Field(pattern=CODE_PATTERN, min_length=1, max_length=80)
+Codes: Any = Field(default_factory=list, max_length=100)
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+# -- configuration items -----------------------------------------------------------------------
+
+
+def load_items(session: Session, codes: list[str]) -> dict[str, ConfigurationItem]:
+    return {code: session.get(ConfigurationItem, ci_id(code), code) for code in codes}
+
+
+def graph(session: Session, start: list[str]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """The part of the depends-on graph reachable from `start` either way, read from the store:
+    (depends_on, dependants) by code."""
+    depends_on: dict[str, set[str]] = {}
+    dependants: dict[str, set[str]] = {}
+    frontier = list(start)
+    while frontier:
+        code = frontier.pop()
+        if code in depends_on:
+            continue
+        item = session.get(ConfigurationItem, ci_id(code), code)
+        depends_on[code], dependants[code] = set(item.depends_on), set(item.dependants)
+        frontier.extend((item.depends_on | item.dependants) - depends_on.keys())
+    return depends_on, dependants
+
+
+class RegisterConfigurationItem(Command):
+    code: str = CodeField
+    name: str = Name
+    ci_type: CiType
+    owner: str = Name
+    status: CiStatus = CiStatus.ACTIVE
+    service: str | None = Field(default=None, min_length=1, max_length=200)
+    location: str | None = Field(default=None, min_length=1, max_length=200)
+    depends_on: CodeList = Codes
+
+    def decide(self, session: Session, ctx: Context) -> UUID:
+        if session.find(ConfigurationItem, ci_id(self.code)) is not None:
+            raise RecordAlreadyExists(f"configuration item {self.code} is already registered")
+        targets = load_items(session, self.depends_on)
+        item = ConfigurationItem.register(
+            ctx,
+            code=self.code,
+            name=self.name,
+            ci_type=self.ci_type,
+            owner=self.owner,
+            status=self.status,
+            service=self.service,
+            location=self.location,
+            depends_on=self.depends_on,
+        )
+        session.add(item)
+        for target in targets.values():
+            target.add_dependant(ctx, self.code)
+        return item.id
+
+
+class ChangeConfigurationItem(Command):
+    """Record what an implemented change did to an item: its status, owner or dependencies."""
+
+    action: ClassVar[str] = "apply-change"
+    change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the change's id")
+    status: CiStatus | None = None
+    owner: str | None = Field(default=None, min_length=1, max_length=200)
+    add_dependencies: CodeList = Codes
+    remove_dependencies: CodeList = Codes
+
+    @model_validator(mode="after")
+    def _something(self) -> ChangeConfigurationItem:
+        if not (self.status or self.owner or self.add_dependencies or self.remove_dependencies):
+            raise ValueError("say what the change did: status, owner or dependencies")
+        return self
+
+    def decide(self, session: Session, ctx: Context, item_code: str, change_id: UUID) -> UUID:
+        item = session.get(ConfigurationItem, ci_id(item_code), item_code)
+        change = session.get(Change, change_id, self.change)
+        if not change.implemented_successfully:
+            raise ChangeNotImplemented(
+                f"{number_label(RecordKind.CHANGE, change.number)} is {change.state}"
+                f"{'' if change.outcome is None else ' (' + change.outcome + ')'}: only a"
+                " successfully implemented change may change a configuration item"
+            )
+        if item.code not in change.configuration_items:
+            raise ChangeNotImplemented(
+                f"{number_label(RecordKind.CHANGE, change.number)} does not name {item.code}"
+            )
+        through = (change.id, number_label(RecordKind.CHANGE, change.number))
+        if self.status is not None:
+            item.change_status(ctx, through, self.status)
+        if self.owner is not None:
+            item.change_owner(ctx, through, self.owner)
+        for code in self.add_dependencies:
+            target = session.get(ConfigurationItem, ci_id(code), code)
+            if code == item.code or item.code in _upstream(session, code):
+                raise DependencyCycle(f"{code} already depends on {item.code}")
+            item.add_dependency(ctx, through, code)
+            target.add_dependant(ctx, item.code, through)
+        for code in self.remove_dependencies:
+            item.remove_dependency(ctx, through, code)
+            session.get(ConfigurationItem, ci_id(code), code).remove_dependant(
+                ctx, through, item.code
+            )
+        return item.id
+
+
+def _upstream(session: Session, code: str) -> set[str]:
+    """Everything `code` depends on, transitively, as stored."""
+    found: set[str] = set()
+    frontier = [code]
+    while frontier:
+        item = session.get(ConfigurationItem, ci_id(frontier.pop()))
+        for target in item.depends_on - found:
+            found.add(target)
+            frontier.append(target)
+    return found
+
+
+# -- change templates --------------------------------------------------------------------------
+
+
+class DefineChangeTemplate(Command):
+    code: str = CodeField
+    title: str = Name
+    description: str = Field(default="", max_length=10_000)
+    services: list[str] = Codes
+    configuration_items: CodeList = Codes
+    backout_plan: str = Text
+
+    def decide(self, session: Session, ctx: Context) -> UUID:
+        if session.find(ChangeTemplate, template_id(self.code)) is not None:
+            raise RecordAlreadyExists(f"change template {self.code} is already defined")
+        load_items(session, self.configuration_items)
+        template = ChangeTemplate.define(
+            ctx,
+            code=self.code,
+            title=self.title,
+            description=self.description,
+            services=self.services,
+            configuration_items=self.configuration_items,
+            backout_plan=self.backout_plan,
+        )
+        session.add(template)
+        return template.id
+
+
+# -- changes -----------------------------------------------------------------------------------
+
+
+class RaiseChange(Command):
+    kind: ChangeKind
+    title: str = Name
+    description: str = Field(default="", max_length=10_000)
+    requester: str | None = Field(
+        default=None, min_length=1, max_length=200, description="default: whoever raises it"
+    )
+    services: list[str] = Codes
+    configuration_items: CodeList = Codes
+    backout_plan: str | None = Field(default=None, min_length=1, max_length=10_000)
+    template: str | None = Field(
+        default=None, pattern=CODE_PATTERN, description="a standard change's template"
+    )
+
+    @model_validator(mode="after")
+    def _template_fits_kind(self) -> RaiseChange:
+        if (self.kind is ChangeKind.STANDARD) != (self.template is not None):
+            raise ValueError("a standard change names its template, and only a standard change")
+        return self
+
+    def decide(self, session: Session, ctx: Context) -> UUID:
+        template = None
+        items, services, plan = self.configuration_items, self.services, self.backout_plan
+        if self.template is not None:
+            template = session.get(ChangeTemplate, template_id(self.template), self.template)
+            items = sorted({*items, *template.configuration_items})
+            services = list(dict.fromkeys([*services, *template.services]))
+            plan = plan or template.backout_plan
+        load_items(session, items)
+        change_id = uuid4()
+        change = Change.raise_change(
+            ctx,
+            id=change_id,
+            number=session.allocate(RecordKind.CHANGE, change_id),
+            kind=self.kind,
+            title=self.title,
+            description=self.description,
+            requester=self.requester or ctx.actor.id,
+            services=services,
+            configuration_items=items,
+            backout_plan=plan,
+            template=template,
+        )
+        session.add(change)
+        return change.id
+
+
+class ChangeCommand(Command):
+    """An action on one change: POST /api/v1/changes/{ref}/{action}."""
+
+    action: ClassVar[str]
+    summary: ClassVar[str]
+
+    def decide(self, session: Session, ctx: Context, change_id: UUID) -> UUID:
+        self.execute(session.get(Change, change_id), session, ctx)
+        return change_id
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        raise NotImplementedError
+
+
+class RecordBackoutPlan(ChangeCommand):
+    action = "record-backout-plan"
+    summary = "Record (or replace) the backout plan; required before authorisation"
+    plan: str = Text
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        change.record_backout_plan(ctx, plan=self.plan)
+
+
+class Assess(ChangeCommand):
+    action = "assess"
+    summary = "Assess risk and impact on services; name the CAB and its quorum (change manager)"
+    risk: Risk
+    impact: str = Text
+    cab: list[str] = Field(min_length=1, max_length=50)
+    quorum: int = Field(ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _quorum_fits(self) -> Assess:
+        if len(set(self.cab)) != len(self.cab) or self.quorum > len(self.cab):
+            raise ValueError("the CAB names each approver once, and the quorum is at most its size")
+        return self
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        change.assess(ctx, risk=self.risk, impact=self.impact, cab=self.cab, quorum=self.quorum)
+
+
+class Approve(ChangeCommand):
+    action = "approve"
+    summary = "Approve as a named CAB member; the quorum's last approval authorises the change"
+    comment: str | None = Field(default=None, min_length=1, max_length=2_000)
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        change.approve(ctx, comment=self.comment)
+
+
+class Reject(ChangeCommand):
+    action = "reject"
+    summary = "Reject as a named CAB member"
+    reason: str = Reason
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        change.reject(ctx, reason=self.reason)
+
+
+class Schedule(ChangeCommand):
+    action = "schedule"
+    summary = (
+        "Book the implementation window; refused on a conflict unless a change manager"
+        " overrides it with a reason (the override is recorded)"
+    )
+    start: AwareDatetime
+    end: AwareDatetime
+    override_reason: str | None = Field(default=None, min_length=1, max_length=2_000)
+
+    @model_validator(mode="after")
+    def _valid_window(self) -> Schedule:
+        check_window(self.start, self.end)
+        return self
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        change.check_schedulable()
+        depends_on, dependants = graph(session, change.configuration_items)
+        reach = related(depends_on, dependants, change.configuration_items)
+        schedule = session.get_or_new(ChangeSchedule, SCHEDULE_ID)
+        conflicts = schedule.book(
+            ctx,
+            change_id=change.id,
+            change_ref=number_label(RecordKind.CHANGE, change.number),
+            title=change.title,
+            start=_utc(self.start),
+            end=_utc(self.end),
+            items=change.configuration_items,
+            reach=reach,
+            override_reason=self.override_reason,
+        )
+        change.schedule(
+            ctx,
+            start=_utc(self.start),
+            end=_utc(self.end),
+            overridden=[c["ref"] for c in conflicts],
+            override_reason=self.override_reason if conflicts else None,
+        )
+
+
+class StartImplementation(ChangeCommand):
+    action = "start-implementation"
+    summary = "Start implementing in the scheduled window"
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        change.start_implementation(ctx)
+
+
+class RecordImplementation(ChangeCommand):
+    action = "record-implementation"
+    summary = (
+        "Record the outcome: successful, failed or backed out (a failed or backed-out change"
+        " opens a review task, and a problem when asked)"
+    )
+    outcome: ImplementationOutcome
+    notes: str = Text
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        change.record_implementation(ctx, outcome=self.outcome, notes=self.notes)
+        session.get_or_new(ChangeSchedule, SCHEDULE_ID).release(
+            ctx, change_id=change.id, reason=f"implemented: {self.outcome.value}"
+        )
+
+
+class Review(ChangeCommand):
+    action = "review"
+    summary = "Record the post-implementation review"
+    summary_text: str = Field(alias="summary", min_length=1, max_length=10_000)
+    objectives_met: bool
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        change.review(ctx, summary=self.summary_text, objectives_met=self.objectives_met)
+
+
+class Close(ChangeCommand):
+    action = "close"
+    summary = "Close (after the review; a successful standard change may close without one)"
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        change.close(ctx)
+
+
+class Cancel(ChangeCommand):
+    action = "cancel"
+    summary = "Cancel before implementation; a booked window is released"
+    reason: str = Reason
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        change.cancel(ctx, reason=self.reason)
+        session.get_or_new(ChangeSchedule, SCHEDULE_ID).release(
+            ctx, change_id=change.id, reason="cancelled"
+        )
+
+
+CHANGE_COMMANDS: dict[str, type[ChangeCommand]] = {
+    c.action: c
+    for c in (
+        RecordBackoutPlan,
+        Assess,
+        Approve,
+        Reject,
+        Schedule,
+        StartImplementation,
+        RecordImplementation,
+        Review,
+        Close,
+        Cancel,
+    )
+}
+
+
+# -- blackout windows --------------------------------------------------------------------------
+
+
+class DeclareBlackout(Command):
+    code: str = CodeField
+    title: str = Name
+    start: AwareDatetime
+    end: AwareDatetime
+    configuration_items: CodeList = Field(
+        default_factory=list, max_length=100, description="empty: every item"
+    )
+    reason: str = Reason
+
+    def decide(self, session: Session, ctx: Context) -> UUID:
+        load_items(session, self.configuration_items)
+        schedule = session.get_or_new(ChangeSchedule, SCHEDULE_ID)
+        if self.code in schedule.blackouts:
+            raise RecordAlreadyExists(f"blackout window {self.code} is already declared")
+        schedule.declare_blackout(
+            ctx,
+            code=self.code,
+            title=self.title,
+            start=_utc(self.start),
+            end=_utc(self.end),
+            items=self.configuration_items,
+            reason=self.reason,
+        )
+        return schedule.id
+
+
+class WithdrawBlackout(Command):
+    reason: str = Reason
+
+    def decide(self, session: Session, ctx: Context, code: str) -> UUID:
+        schedule = session.find(ChangeSchedule, SCHEDULE_ID)
+        if schedule is None:
+            raise RecordNotFound(f"no blackout window {code}")
+        schedule.withdraw_blackout(ctx, code=code, reason=self.reason)
+        return schedule.id
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)

@@ -1,0 +1,289 @@
+"""Configuration items (ISO/IEC 20000-1 8.2.6): services, applications, servers, kiosks, gates...
+
+A configuration item is known by its code (`inlislite-serang-app`); its id derives from the code.
+It depends on other items; each dependency is recorded on both sides (the dependant's
+`depends_on`, the other's `dependants`), so impact and conflicts follow the graph both ways.
+
+After its registration an item changes only through a change that names it and was implemented
+successfully (a standard change from a template included): every later event carries that
+change's id and number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Annotated, ClassVar
+from uuid import UUID
+
+from pydantic import AfterValidator, Field
+
+from domain.aggregate import Aggregate, applies
+from domain.context import Context
+from domain.errors import NothingChanged
+from domain.events import DomainEvent
+from domain.record_numbers import named_id
+
+CODE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,79}$"
+_CODE = re.compile(CODE_PATTERN)
+
+Code = Field(pattern=CODE_PATTERN, min_length=1, max_length=80)
+Name = Field(min_length=1, max_length=200)
+
+
+class CiType(StrEnum):
+    SITE = "site"  # a library: the provincial office or a regency/city library (an organisation)
+    SERVICE = "service"
+    APPLICATION = "application"
+    DATABASE = "database"
+    SERVER = "server"
+    NETWORK = "network"
+    KIOSK = "kiosk"
+    RFID_GATE = "rfid_gate"
+    PRINTER = "printer"
+    WORKSTATION = "workstation"
+    MOBILE_APP = "mobile_app"
+
+
+class CiStatus(StrEnum):
+    PLANNED = "planned"
+    ACTIVE = "active"
+    MAINTENANCE = "maintenance"
+    RETIRED = "retired"
+
+
+def ci_id(code: str) -> UUID:
+    return named_id("configuration-item", code)
+
+
+def check_codes(codes: Iterable[str]) -> list[str]:
+    """Codes, each valid, without repeats, in a stable order."""
+    seen = sorted(set(codes))
+    for code in seen:
+        if not _CODE.match(code):
+            raise ValueError(f"{code!r} is not a configuration item code (a-z, 0-9, '-')")
+    return seen
+
+
+#: A list of item codes: each valid, no repeats, sorted (so equal sets are equal lists).
+CodeList = Annotated[list[str], AfterValidator(check_codes)]
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+class ConfigurationItemEvent(DomainEvent):
+    pass
+
+
+class Registered(ConfigurationItemEvent):
+    type_name: ClassVar[str] = "ConfigurationItem.Registered"
+    code: str = Code
+    name: str = Name
+    ci_type: CiType
+    owner: str = Name
+    status: CiStatus
+    service: str | None = Field(default=None, min_length=1, max_length=200)
+    location: str | None = Field(default=None, min_length=1, max_length=200)
+    depends_on: CodeList = Field(default_factory=list, max_length=100)
+
+
+class ThroughChange(ConfigurationItemEvent):
+    """An event after registration: it names the change it was made through."""
+
+    change_id: UUID
+    change_ref: str = Field(min_length=1, max_length=40)
+
+
+class StatusChanged(ThroughChange):
+    type_name: ClassVar[str] = "ConfigurationItem.StatusChanged"
+    status: CiStatus
+
+
+class OwnerChanged(ThroughChange):
+    type_name: ClassVar[str] = "ConfigurationItem.OwnerChanged"
+    owner: str = Name
+
+
+class DependencyAdded(ThroughChange):
+    type_name: ClassVar[str] = "ConfigurationItem.DependencyAdded"
+    on: str = Code
+
+
+class DependencyRemoved(ThroughChange):
+    type_name: ClassVar[str] = "ConfigurationItem.DependencyRemoved"
+    on: str = Code
+
+
+class DependantAdded(ConfigurationItemEvent):
+    """The other side of a dependency: `dependant` now depends on this item. Recorded with the
+    dependant's registration, or through a change."""
+
+    type_name: ClassVar[str] = "ConfigurationItem.DependantAdded"
+    dependant: str = Code
+    change_id: UUID | None = None
+    change_ref: str | None = Field(default=None, min_length=1, max_length=40)
+
+
+class DependantRemoved(ThroughChange):
+    type_name: ClassVar[str] = "ConfigurationItem.DependantRemoved"
+    dependant: str = Code
+
+
+# -- the aggregate -----------------------------------------------------------------------------
+
+
+class ConfigurationItem(Aggregate):
+    KIND: ClassVar[str] = "configuration item"
+
+    code: str
+    status: CiStatus
+    owner: str
+    depends_on: frozenset[str]
+    dependants: frozenset[str]
+
+    @classmethod
+    def register(
+        cls,
+        ctx: Context,
+        *,
+        code: str,
+        name: str,
+        ci_type: CiType,
+        owner: str,
+        status: CiStatus,
+        service: str | None,
+        location: str | None,
+        depends_on: list[str],
+    ) -> ConfigurationItem:
+        item = cls(ci_id(code))
+        item._record(
+            Registered(
+                originator_id=item.id,
+                originator_version=1,
+                code=code,
+                name=name,
+                ci_type=ci_type,
+                owner=owner,
+                status=status,
+                service=service,
+                location=location,
+                depends_on=depends_on,
+                **ctx.stamp(),
+            )
+        )
+        return item
+
+    def change_status(self, ctx: Context, change: tuple[UUID, str], status: CiStatus) -> None:
+        if status is self.status:
+            raise NothingChanged(f"{self.code} is already {status}")
+        self._record(StatusChanged(**self._through(ctx, change), status=status))
+
+    def change_owner(self, ctx: Context, change: tuple[UUID, str], owner: str) -> None:
+        if owner == self.owner:
+            raise NothingChanged(f"{self.code} is already owned by {owner}")
+        self._record(OwnerChanged(**self._through(ctx, change), owner=owner))
+
+    def add_dependency(self, ctx: Context, change: tuple[UUID, str], on: str) -> None:
+        if on in self.depends_on:
+            raise NothingChanged(f"{self.code} already depends on {on}")
+        self._record(DependencyAdded(**self._through(ctx, change), on=on))
+
+    def remove_dependency(self, ctx: Context, change: tuple[UUID, str], on: str) -> None:
+        if on not in self.depends_on:
+            raise NothingChanged(f"{self.code} does not depend on {on}")
+        self._record(DependencyRemoved(**self._through(ctx, change), on=on))
+
+    def add_dependant(
+        self, ctx: Context, dependant: str, change: tuple[UUID, str] | None = None
+    ) -> None:
+        self._record(
+            DependantAdded(
+                **self._envelope(ctx),
+                dependant=dependant,
+                change_id=change[0] if change else None,
+                change_ref=change[1] if change else None,
+            )
+        )
+
+    def remove_dependant(self, ctx: Context, change: tuple[UUID, str], dependant: str) -> None:
+        self._record(DependantRemoved(**self._through(ctx, change), dependant=dependant))
+
+    def _envelope(self, ctx: Context) -> dict[str, object]:
+        return {"originator_id": self.id, "originator_version": self._next_version(), **ctx.stamp()}
+
+    def _through(self, ctx: Context, change: tuple[UUID, str]) -> dict[str, object]:
+        return {**self._envelope(ctx), "change_id": change[0], "change_ref": change[1]}
+
+    def _apply(self, event: DomainEvent) -> None:
+        if not isinstance(event, ConfigurationItemEvent):
+            raise LookupError(f"{event.type_name} is not a configuration item event")
+        super()._apply(event)
+
+    @applies(Registered)
+    def _registered(self, e: Registered) -> None:
+        self.code, self.status, self.owner = e.code, e.status, e.owner
+        self.depends_on = frozenset(e.depends_on)
+        self.dependants = frozenset()
+
+    @applies(StatusChanged)
+    def _status_changed(self, e: StatusChanged) -> None:
+        self.status = e.status
+
+    @applies(OwnerChanged)
+    def _owner_changed(self, e: OwnerChanged) -> None:
+        self.owner = e.owner
+
+    @applies(DependencyAdded)
+    def _dependency_added(self, e: DependencyAdded) -> None:
+        self.depends_on = self.depends_on | {e.on}
+
+    @applies(DependencyRemoved)
+    def _dependency_removed(self, e: DependencyRemoved) -> None:
+        self.depends_on = self.depends_on - {e.on}
+
+    @applies(DependantAdded)
+    def _dependant_added(self, e: DependantAdded) -> None:
+        self.dependants = self.dependants | {e.dependant}
+
+    @applies(DependantRemoved)
+    def _dependant_removed(self, e: DependantRemoved) -> None:
+        self.dependants = self.dependants - {e.dependant}
+
+
+# -- the graph -------------------------------------------------------------------------------
+
+
+def reachable(edges: Mapping[str, Iterable[str]], start: Iterable[str]) -> set[str]:
+    """Every node reachable from `start` along `edges` in one or more steps (excluding the
+    starting nodes unless a path leads back to them)."""
+    found: set[str] = set()
+    frontier = list(start)
+    while frontier:
+        node = frontier.pop()
+        for nxt in edges.get(node, ()):
+            if nxt not in found:
+                found.add(nxt)
+                frontier.append(nxt)
+    return found
+
+
+def impact(depends_on: Mapping[str, Iterable[str]], code: str) -> set[str]:
+    """Everything that depends on `code`, directly or transitively: what its failure touches."""
+    dependants: dict[str, set[str]] = {}
+    for item, targets in depends_on.items():
+        for target in targets:
+            dependants.setdefault(target, set()).add(item)
+    return reachable(dependants, [code]) - {code}
+
+
+def related(
+    depends_on: Mapping[str, Iterable[str]],
+    dependants: Mapping[str, Iterable[str]],
+    codes: Iterable[str],
+) -> set[str]:
+    """The items themselves, what they depend on and what depends on them, transitively: the
+    items a change to `codes` may disturb, for the conflict check."""
+    start = set(codes)
+    return start | reachable(depends_on, start) | reachable(dependants, start)

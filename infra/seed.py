@@ -1,0 +1,248 @@
+"""The seed catalogue (`itsm seed`): the organisations, services and configuration items of the
+Banten provincial library office, and its standard change templates. Documented in
+docs/configuration-items.md. Loading it twice changes nothing: what is already there is skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from uuid import UUID, uuid4
+
+from domain.actors import Actor, Role
+from domain.change_commands import DefineChangeTemplate, RegisterConfigurationItem
+from domain.configuration_item import CiType
+from domain.context import Context
+from domain.errors import RecordAlreadyExists
+from domain.records_desk import RecordsDesk, Session
+from infra.clock import utcnow
+
+SEEDER = Actor(id="itsm-seed", role=Role.ADMIN)
+
+PROVINCE = "dpk-banten"
+
+#: The provincial office and the eight regency/city libraries of Banten: (code, name, place).
+ORGANISATIONS: tuple[tuple[str, str, str], ...] = (
+    (PROVINCE, "Dinas Perpustakaan dan Kearsipan Provinsi Banten", "KP3B, Kota Serang"),
+    ("perpus-kab-serang", "Perpustakaan Kabupaten Serang", "Ciruas, Kabupaten Serang"),
+    ("perpus-kab-pandeglang", "Perpustakaan Kabupaten Pandeglang", "Pandeglang"),
+    ("perpus-kab-lebak", "Perpustakaan Kabupaten Lebak", "Rangkasbitung, Lebak"),
+    ("perpus-kab-tangerang", "Perpustakaan Kabupaten Tangerang", "Tigaraksa, Tangerang"),
+    ("perpus-kota-serang", "Perpustakaan Kota Serang", "Kota Serang"),
+    ("perpus-kota-cilegon", "Perpustakaan Kota Cilegon", "Kota Cilegon"),
+    ("perpus-kota-tangerang", "Perpustakaan Kota Tangerang", "Kota Tangerang"),
+    ("perpus-kota-tangsel", "Perpustakaan Kota Tangerang Selatan", "Kota Tangerang Selatan"),
+)
+
+#: SLiMS runs at these partner libraries (the others use INLISLite through the province).
+SLIMS_PARTNERS = ("perpus-kab-lebak", "perpus-kota-cilegon", "perpus-kota-tangsel")
+
+
+@dataclass(frozen=True)
+class Item:
+    code: str
+    name: str
+    ci_type: CiType
+    service: str | None
+    depends_on: tuple[str, ...] = ()
+    owner: str = PROVINCE
+    location: str | None = "KP3B, Kota Serang"
+
+
+def catalogue() -> list[Item]:
+    """Every configuration item of the seed, each after the items it depends on."""
+    items = [
+        Item(code, name, CiType.SITE, None, (), code, place) for code, name, place in ORGANISATIONS
+    ]
+    items += [
+        Item("dc-serang-network", "Data centre network, KP3B", CiType.NETWORK, None, (PROVINCE,)),
+        # INLISLite: the province's library system (circulation, membership, cataloguing)
+        Item("srv-inlislite-01", "INLISLite server", CiType.SERVER, None, ("dc-serang-network",)),
+        Item(
+            "db-inlislite",
+            "INLISLite database (MySQL)",
+            CiType.DATABASE,
+            None,
+            ("srv-inlislite-01",),
+        ),
+        Item("app-inlislite", "INLISLite v3", CiType.APPLICATION, "INLISLite", ("db-inlislite",)),
+        Item("svc-inlislite", "INLISLite", CiType.SERVICE, "INLISLite", ("app-inlislite",)),
+        # OPAC and the provincial union catalogue, with online renewal
+        Item("srv-opac-01", "OPAC server", CiType.SERVER, None, ("dc-serang-network",)),
+        Item(
+            "app-union-catalogue",
+            "Union catalogue and OPAC (online renewal)",
+            CiType.APPLICATION,
+            "OPAC and union catalogue",
+            ("srv-opac-01", "app-inlislite"),
+        ),
+        Item(
+            "svc-opac",
+            "OPAC and union catalogue with online renewal",
+            CiType.SERVICE,
+            "OPAC and union catalogue",
+            ("app-union-catalogue",),
+        ),
+        # the i-Banten e-book app
+        Item("srv-ebook-01", "e-book content server", CiType.SERVER, None, ("dc-serang-network",)),
+        Item(
+            "app-ibanten",
+            "i-Banten e-book app",
+            CiType.MOBILE_APP,
+            "i-Banten e-book app",
+            ("srv-ebook-01",),
+        ),
+        Item(
+            "svc-ibanten",
+            "i-Banten e-book app",
+            CiType.SERVICE,
+            "i-Banten e-book app",
+            ("app-ibanten",),
+        ),
+        # self-check kiosks and RFID gates at the provincial library (they speak SIP2 to INLISLite)
+        Item(
+            "kiosk-dpk-01",
+            "Self-check kiosk 1, ground floor",
+            CiType.KIOSK,
+            "Self-check kiosks",
+            ("app-inlislite", "dc-serang-network"),
+        ),
+        Item(
+            "kiosk-dpk-02",
+            "Self-check kiosk 2, children's room",
+            CiType.KIOSK,
+            "Self-check kiosks",
+            ("app-inlislite", "dc-serang-network"),
+        ),
+        Item(
+            "svc-self-check",
+            "Self-check kiosks",
+            CiType.SERVICE,
+            "Self-check kiosks",
+            ("kiosk-dpk-01", "kiosk-dpk-02"),
+        ),
+        Item(
+            "gate-dpk-main",
+            "RFID gate, main entrance",
+            CiType.RFID_GATE,
+            "RFID gates",
+            ("app-inlislite", "dc-serang-network"),
+        ),
+        Item(
+            "svc-rfid-gates",
+            "RFID security gates",
+            CiType.SERVICE,
+            "RFID gates",
+            ("gate-dpk-main",),
+        ),
+        # membership card printing
+        Item(
+            "ws-membership-dpk",
+            "Membership desk workstation",
+            CiType.WORKSTATION,
+            "Membership card printing",
+            ("app-inlislite",),
+        ),
+        Item(
+            "printer-card-dpk",
+            "Membership card printer",
+            CiType.PRINTER,
+            "Membership card printing",
+            ("ws-membership-dpk",),
+        ),
+        Item(
+            "svc-card-printing",
+            "Membership card printing",
+            CiType.SERVICE,
+            "Membership card printing",
+            ("printer-card-dpk",),
+        ),
+        # public Wi-Fi
+        Item("wifi-dpk", "Public Wi-Fi access points", CiType.NETWORK, "Public Wi-Fi", (PROVINCE,)),
+        Item("svc-public-wifi", "Public Wi-Fi", CiType.SERVICE, "Public Wi-Fi", ("wifi-dpk",)),
+    ]
+    slims = []
+    for partner in SLIMS_PARTNERS:
+        place = next(p for c, _, p in ORGANISATIONS if c == partner)
+        code = "app-slims-" + partner.removeprefix("perpus-")
+        slims.append(code)
+        items.append(
+            Item(
+                code,
+                f"SLiMS at {partner}",
+                CiType.APPLICATION,
+                "SLiMS at partner libraries",
+                (partner,),
+                partner,
+                place,
+            )
+        )
+    items.append(
+        Item(
+            "svc-slims",
+            "SLiMS at partner libraries",
+            CiType.SERVICE,
+            "SLiMS at partner libraries",
+            tuple(slims),
+        )
+    )
+    # the union catalogue harvests the partners' SLiMS catalogues too
+    return items
+
+
+TEMPLATES = (
+    DefineChangeTemplate(
+        code="kiosk-receipt-printer-swap",
+        title="Swap a self-check kiosk's receipt printer",
+        description="Replace a faulty thermal receipt printer with a tested spare.",
+        services=["Self-check kiosks"],
+        configuration_items=["kiosk-dpk-01", "kiosk-dpk-02"],
+        backout_plan="Refit the old printer and print a test receipt.",
+    ),
+    DefineChangeTemplate(
+        code="inlislite-holiday-calendar",
+        title="Update the INLISLite holiday calendar",
+        description="Enter the year's national holidays and cuti bersama, so due dates skip them.",
+        services=["INLISLite"],
+        configuration_items=["app-inlislite"],
+        backout_plan="Restore the previous calendar table from the export taken before.",
+    ),
+)
+
+
+def seed(records: RecordsDesk) -> tuple[int, int]:
+    """Load the catalogue; (records created, records already there)."""
+    created = skipped = 0
+    for item in catalogue():
+        command = RegisterConfigurationItem(
+            code=item.code,
+            name=item.name,
+            ci_type=item.ci_type,
+            owner=item.owner,
+            service=item.service,
+            location=item.location,
+            depends_on=list(item.depends_on),
+        )
+        created, skipped = _tally(records, command, (created, skipped))
+    for template in TEMPLATES:
+        created, skipped = _tally(records, template, (created, skipped))
+    return created, skipped
+
+
+def _tally(
+    records: RecordsDesk,
+    command: RegisterConfigurationItem | DefineChangeTemplate,
+    counts: tuple[int, int],
+) -> tuple[int, int]:
+    here = Context(actor=SEEDER, at=utcnow(), correlation_id=uuid4())
+    try:
+        records.run(here, "seed", command, partial(_decide, command, here))
+    except RecordAlreadyExists:
+        return counts[0], counts[1] + 1
+    return counts[0] + 1, counts[1]
+
+
+def _decide(
+    command: RegisterConfigurationItem | DefineChangeTemplate, ctx: Context, session: Session
+) -> UUID:
+    return command.decide(session, ctx)

@@ -1,0 +1,147 @@
+"""change_details: everything a person reading one change wants, one row per change; it also
+serves the change list, filtered by state and kind, newest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain import change as c
+from domain.record_numbers import RecordKind, number_label
+from projections.base import Column, Projection, Row, at, by, iso
+
+
+def _touched(row: Row, ev: c.ChangeEvent, **changes: Any) -> Row:
+    row["state"] = c.transition(c.ChangeState(row["state"]), ev)
+    row.update(changes)
+    row["version"] = ev.originator_version
+    row["updated_at"] = at(ev)
+    return row
+
+
+def _raised(_: Row | None, ev: c.Raised) -> Row:
+    return {
+        "id": str(ev.originator_id),
+        "number": ev.number,
+        "ref": number_label(RecordKind.CHANGE, ev.number),
+        "kind": ev.kind,
+        "title": ev.title,
+        "description": ev.description,
+        "requester": ev.requester,
+        "services": list(ev.services),
+        "configuration_items": list(ev.configuration_items),
+        "backout_plan": ev.backout_plan,
+        "template": ev.template,
+        "state": c.ChangeState.RAISED,
+        "assessment": None,
+        "approvals": [],
+        "authorisation": None,
+        "rejection": None,
+        "window": None,
+        "implementation": None,
+        "review_task": None,
+        "review": None,
+        "cancellation": None,
+        "raised_at": at(ev),
+        "raised_by": by(ev),
+        "updated_at": at(ev),
+        "version": ev.originator_version,
+    }
+
+
+def _pre_authorised(row: Row, ev: c.PreAuthorised) -> Row:
+    _touched(row, ev)
+    row["authorisation"] = {"by_template": ev.template, "at": at(ev), "by": by(ev)}
+    return row
+
+
+def _backout(row: Row, ev: c.BackoutPlanRecorded) -> Row:
+    return _touched(row, ev, backout_plan=ev.plan)
+
+
+def _assessed(row: Row, ev: c.Assessed) -> Row:
+    assessment = {"risk": ev.risk, "impact": ev.impact, "cab": list(ev.cab), "quorum": ev.quorum}
+    return _touched(row, ev, assessment={**assessment, "at": at(ev), "by": by(ev)})
+
+
+def _approved(row: Row, ev: c.Approved) -> Row:
+    _touched(row, ev)
+    row["approvals"].append({"approver": ev.approver, "comment": ev.comment, "at": at(ev)})
+    return row
+
+
+def _authorised(row: Row, ev: c.Authorised) -> Row:
+    authorisation = {"approvers": list(ev.approvers), "emergency": ev.emergency, "at": at(ev)}
+    return _touched(row, ev, authorisation=authorisation)
+
+
+def _rejected(row: Row, ev: c.Rejected) -> Row:
+    rejection = {"approver": ev.approver, "reason": ev.reason, "at": at(ev)}
+    return _touched(row, ev, rejection=rejection)
+
+
+def _scheduled(row: Row, ev: c.Scheduled) -> Row:
+    window = {
+        "start": iso(ev.start),
+        "end": iso(ev.end),
+        "overridden": list(ev.overridden),
+        "override_reason": ev.override_reason,
+        "at": at(ev),
+        "by": by(ev),
+    }
+    return _touched(row, ev, window=window)
+
+
+def _started(row: Row, ev: c.ImplementationStarted) -> Row:
+    implementation = {"implementer": ev.implementer, "started_at": at(ev), "outcome": None}
+    return _touched(row, ev, implementation=implementation)
+
+
+def _implemented(row: Row, ev: c.Implemented) -> Row:
+    implementation = {**(row["implementation"] or {}), "outcome": ev.outcome, "notes": ev.notes}
+    return _touched(row, ev, implementation={**implementation, "finished_at": at(ev)})
+
+
+def _review_task(row: Row, ev: c.ReviewTaskOpened) -> Row:
+    return _touched(row, ev, review_task={"reason": ev.reason, "at": at(ev)})
+
+
+def _reviewed(row: Row, ev: c.Reviewed) -> Row:
+    review = {
+        "summary": ev.summary,
+        "objectives_met": ev.objectives_met,
+        "at": at(ev),
+        "by": by(ev),
+    }
+    return _touched(row, ev, review=review)
+
+
+def _closed(row: Row, ev: c.Closed) -> Row:
+    return _touched(row, ev)
+
+
+def _cancelled(row: Row, ev: c.Cancelled) -> Row:
+    return _touched(row, ev, cancellation={"reason": ev.reason, "at": at(ev), "by": by(ev)})
+
+
+change_details = Projection(
+    name="change_details",
+    version=1,
+    folds={
+        c.Raised: _raised,
+        c.PreAuthorised: _pre_authorised,
+        c.BackoutPlanRecorded: _backout,
+        c.Assessed: _assessed,
+        c.Approved: _approved,
+        c.Authorised: _authorised,
+        c.Rejected: _rejected,
+        c.Scheduled: _scheduled,
+        c.ImplementationStarted: _started,
+        c.Implemented: _implemented,
+        c.ReviewTaskOpened: _review_task,
+        c.Reviewed: _reviewed,
+        c.Closed: _closed,
+        c.Cancelled: _cancelled,
+    },
+    columns=(Column("number", "INTEGER"), Column("state", "TEXT"), Column("kind", "TEXT")),
+    indexes=(("number",), ("state", "number")),
+)

@@ -1,0 +1,124 @@
+"""configuration_items: one row per configuration item, with both sides of its dependencies and
+the changes it went through. It also answers the impact question (see `impact_of`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain import configuration_item as ci
+from projections.base import Column, Projection, Row, at, by
+
+
+def _touched(row: Row, ev: ci.ConfigurationItemEvent, **changes: Any) -> Row:
+    row.update(changes)
+    row["version"] = ev.originator_version
+    row["updated_at"] = at(ev)
+    return row
+
+
+def _through(row: Row, ev: ci.ThroughChange, what: str) -> None:
+    row["changes"].append(
+        {
+            "change_id": str(ev.change_id),
+            "change": ev.change_ref,
+            "what": what,
+            "at": at(ev),
+            "by": by(ev),
+        }
+    )
+
+
+def _registered(_: Row | None, ev: ci.Registered) -> Row:
+    return {
+        "id": str(ev.originator_id),
+        "code": ev.code,
+        "name": ev.name,
+        "ci_type": ev.ci_type,
+        "owner": ev.owner,
+        "status": ev.status,
+        "service": ev.service,
+        "location": ev.location,
+        "depends_on": list(ev.depends_on),
+        "dependants": [],
+        "changes": [],
+        "registered_at": at(ev),
+        "registered_by": by(ev),
+        "updated_at": at(ev),
+        "version": ev.originator_version,
+    }
+
+
+def _status_changed(row: Row, ev: ci.StatusChanged) -> Row:
+    _touched(row, ev, status=ev.status)
+    _through(row, ev, f"status {ev.status}")
+    return row
+
+
+def _owner_changed(row: Row, ev: ci.OwnerChanged) -> Row:
+    _touched(row, ev, owner=ev.owner)
+    _through(row, ev, f"owner {ev.owner}")
+    return row
+
+
+def _dependency_added(row: Row, ev: ci.DependencyAdded) -> Row:
+    _touched(row, ev, depends_on=sorted({*row["depends_on"], ev.on}))
+    _through(row, ev, f"depends on {ev.on}")
+    return row
+
+
+def _dependency_removed(row: Row, ev: ci.DependencyRemoved) -> Row:
+    _touched(row, ev, depends_on=[c for c in row["depends_on"] if c != ev.on])
+    _through(row, ev, f"no longer depends on {ev.on}")
+    return row
+
+
+def _dependant_added(row: Row, ev: ci.DependantAdded) -> Row:
+    return _touched(row, ev, dependants=sorted({*row["dependants"], ev.dependant}))
+
+
+def _dependant_removed(row: Row, ev: ci.DependantRemoved) -> Row:
+    return _touched(row, ev, dependants=[c for c in row["dependants"] if c != ev.dependant])
+
+
+configuration_items = Projection(
+    name="configuration_items",
+    version=1,
+    folds={
+        ci.Registered: _registered,
+        ci.StatusChanged: _status_changed,
+        ci.OwnerChanged: _owner_changed,
+        ci.DependencyAdded: _dependency_added,
+        ci.DependencyRemoved: _dependency_removed,
+        ci.DependantAdded: _dependant_added,
+        ci.DependantRemoved: _dependant_removed,
+    },
+    columns=(Column("code", "TEXT"), Column("ci_type", "TEXT"), Column("service", "TEXT")),
+    indexes=(("code",), ("ci_type",), ("service",)),
+)
+
+
+def impact_of(rows: list[Row], code: str) -> list[Row]:
+    """Every item that depends on `code`, directly or transitively, with its distance."""
+    by_code = {row["code"]: row for row in rows}
+    found: dict[str, int] = {}
+    frontier, distance = [code], 0
+    while frontier:
+        distance += 1
+        following = []
+        for current in frontier:
+            for dependant in by_code.get(current, {}).get("dependants", ()):
+                if dependant not in found and dependant != code:
+                    found[dependant] = distance
+                    following.append(dependant)
+        frontier = following
+    return [
+        {
+            "code": c,
+            "name": by_code[c]["name"],
+            "ci_type": by_code[c]["ci_type"],
+            "status": by_code[c]["status"],
+            "distance": d,
+        }
+        for c, d in sorted(found.items(), key=lambda kv: (kv[1], kv[0]))
+        if c in by_code
+    ]

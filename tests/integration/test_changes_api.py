@@ -1,0 +1,226 @@
+"""Configuration items and changes over real HTTP, on SQLite and PostgreSQL; the views they
+feed rebuild from zero equal to the live ones."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from domain.actors import Role
+from infra.bootstrap import Services
+from infra.seed import seed
+from projections import change_calendar, change_details, configuration_items
+from projections.runner import ProjectionRunner
+from tests.conftest import T0
+from tests.integration.conftest import Api
+
+WINDOW = (T0 + timedelta(days=2)).isoformat(), (T0 + timedelta(days=2, hours=2)).isoformat()
+
+
+def authorised_change(api: Api, items: list[str], title: str = "Upgrade") -> dict[str, Any]:
+    """A normal change raised by a resolver, assessed, and authorised by a quorum of two."""
+    resolver = api.client("andi.pratama", Role.RESOLVER)
+    manager = api.client("rina.wati", Role.CHANGE_MANAGER)
+    raised = resolver.post(
+        "/api/v1/changes",
+        json={
+            "kind": "normal",
+            "title": title,
+            "configuration_items": items,
+            "backout_plan": "restore the snapshot",
+        },
+    )
+    assert raised.status_code == 201, raised.text
+    ref = raised.json()["ref"]
+    assessed = manager.post(
+        f"/api/v1/changes/{ref}/assess",
+        json={
+            "risk": "medium",
+            "impact": "catalogue down",
+            "cab": ["ahmad", "yusuf", "lina"],
+            "quorum": 2,
+        },
+        headers={"If-Match": raised.headers["ETag"]},
+    )
+    assert assessed.status_code == 200, assessed.text
+    for name in ("ahmad", "yusuf"):
+        approved = api.client(name, Role.CAB_MEMBER).post(f"/api/v1/changes/{ref}/approve")
+        assert approved.status_code == 200, approved.text
+    body: dict[str, Any] = approved.json()
+    assert body["state"] == "authorised"
+    return body
+
+
+def test_configuration_items_changes_and_the_calendar(api: Api, services: Services) -> None:
+    seed(services.records)
+    reader = api.client("siti.rahma", Role.AGENT)
+    manager = api.client("rina.wati", Role.CHANGE_MANAGER)
+
+    # impact: everything that depends on the INLISLite server, transitively
+    impact = reader.get("/api/v1/configuration-items/srv-inlislite-01/impact").json()
+    impacted = {row["code"] for row in impact["impacted"]}
+    assert {"db-inlislite", "app-inlislite", "svc-inlislite", "kiosk-dpk-01", "svc-opac"} <= (
+        impacted
+    )
+    assert "wifi-dpk" not in impacted
+
+    # the requester cannot approve their own change
+    resolver = api.client("andi.pratama", Role.RESOLVER)
+    own = resolver.post(
+        "/api/v1/changes", json={"kind": "normal", "title": "x", "backout_plan": "y"}
+    ).json()
+    manager.post(
+        f"/api/v1/changes/{own['ref']}/assess",
+        json={"risk": "low", "impact": "none", "cab": ["ahmad"], "quorum": 1},
+    )
+    refused = api.client("andi.pratama", Role.CAB_MEMBER).post(
+        f"/api/v1/changes/{own['ref']}/approve"
+    )
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "requester-cannot-approve"
+
+    # schedule a change on the server, then a conflicting one on the app that depends on it
+    first = authorised_change(api, ["srv-inlislite-01"], "Patch the server")
+    booked = manager.post(
+        f"/api/v1/changes/{first['ref']}/schedule", json={"start": WINDOW[0], "end": WINDOW[1]}
+    )
+    assert booked.status_code == 200, booked.text
+    second = authorised_change(api, ["app-inlislite"], "Upgrade INLISLite")
+    clash = manager.post(
+        f"/api/v1/changes/{second['ref']}/schedule", json={"start": WINDOW[0], "end": WINDOW[1]}
+    )
+    assert clash.status_code == 409
+    assert clash.json()["code"] == "schedule-conflict"
+    assert [c["ref"] for c in clash.json()["conflicts"]] == [first["ref"]]
+    # an agent may not override; a change manager may, with a reason, and it is recorded
+    agent_override = reader.post(
+        f"/api/v1/changes/{second['ref']}/schedule",
+        json={"start": WINDOW[0], "end": WINDOW[1], "override_reason": "vendor on site"},
+    )
+    assert agent_override.status_code == 403
+    overridden = manager.post(
+        f"/api/v1/changes/{second['ref']}/schedule",
+        json={"start": WINDOW[0], "end": WINDOW[1], "override_reason": "vendor on site"},
+    )
+    assert overridden.status_code == 200, overridden.text
+    assert overridden.json()["window"]["overridden"] == [first["ref"]]
+
+    # the calendar shows both windows, each with the other as a conflict (and the override)
+    period = {"from": T0.isoformat(), "to": (T0 + timedelta(days=7)).isoformat()}
+    shown = reader.get("/api/v1/changes/calendar", params=period).json()
+    conflicts = {c["ref"]: [x["ref"] for x in c["conflicts"]] for c in shown["changes"]}
+    assert conflicts == {first["ref"]: [second["ref"]], second["ref"]: [first["ref"]]}
+    override = next(c for c in shown["changes"] if c["ref"] == second["ref"])["override"]
+    assert override["reason"] == "vendor on site"
+
+    # a blackout declared by a service manager shows as a conflict too
+    blackout = api.client("dewi.lestari", Role.SERVICE_MANAGER).post(
+        "/api/v1/changes/blackouts",
+        json={
+            "code": "book-fair-2026",
+            "title": "Banten book fair",
+            "start": WINDOW[0],
+            "end": WINDOW[1],
+            "configuration_items": ["svc-opac"],
+            "reason": "public event",
+        },
+    )
+    assert blackout.status_code == 201, blackout.text
+    shown = reader.get("/api/v1/changes/calendar", params=period).json()
+    assert [b["ref"] for b in shown["blackouts"]] == ["book-fair-2026"]
+    first_row = next(c for c in shown["changes"] if c["ref"] == first["ref"])
+    assert {x["ref"] for x in first_row["conflicts"]} == {second["ref"], "book-fair-2026"}
+
+    items_change_only_through_implemented_changes(api, first, second, period)
+    assert_rebuild_equals_live(services)
+
+
+def items_change_only_through_implemented_changes(
+    api: Api, first: dict[str, Any], second: dict[str, Any], period: dict[str, str]
+) -> None:
+    reader = api.client("siti.rahma", Role.AGENT)
+    manager = api.client("rina.wati", Role.CHANGE_MANAGER)
+    resolver = api.client("andi.pratama", Role.RESOLVER)
+    # a configuration item changes only through a successfully implemented change naming it
+    early = manager.post(
+        "/api/v1/configuration-items/srv-inlislite-01/apply-change",
+        json={"change": first["ref"], "status": "maintenance"},
+    )
+    assert early.status_code == 409
+    assert early.json()["code"] == "change-not-implemented"
+    resolver.post(f"/api/v1/changes/{first['ref']}/start-implementation")
+    done = resolver.post(
+        f"/api/v1/changes/{first['ref']}/record-implementation",
+        json={"outcome": "successful", "notes": "kernel patched"},
+        headers={"Idempotency-Key": "implement-1"},
+    )
+    assert done.json()["state"] == "implemented"
+    again = resolver.post(
+        f"/api/v1/changes/{first['ref']}/record-implementation",
+        json={"outcome": "successful", "notes": "kernel patched"},
+        headers={"Idempotency-Key": "implement-1"},
+    )
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    applied = manager.post(
+        "/api/v1/configuration-items/srv-inlislite-01/apply-change",
+        json={"change": first["ref"], "status": "maintenance"},
+    )
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["status"] == "maintenance"
+    assert applied.json()["changes"][0]["change"] == first["ref"]
+    # its window has left the forward schedule
+    shown = reader.get("/api/v1/changes/calendar", params=period).json()
+    assert [c["ref"] for c in shown["changes"]] == [second["ref"]]
+
+    # history: every event, with actor and time
+    history = reader.get(f"/api/v1/changes/{first['ref']}/history").json()["events"]
+    assert [e["type"] for e in history][:3] == [
+        "Change.Raised",
+        "Change.Assessed",
+        "Change.Approved",
+    ]
+    assert all(e["actor"]["id"] and e["at"] for e in history)
+
+    # a stale If-Match is refused
+    stale = manager.post(
+        f"/api/v1/changes/{second['ref']}/cancel",
+        json={"reason": "superseded"},
+        headers={"If-Match": '"1"'},
+    )
+    assert stale.status_code == 412
+
+
+def assert_rebuild_equals_live(services: Services) -> None:
+    views = (configuration_items, change_details, change_calendar)
+    services.runner.catch_up()
+    live = {p.name: services.views.rows(p) for p in views}
+    assert all(live.values())
+    for projection in views:
+        services.views.reset(projection)
+    ProjectionRunner(services.desk.recorder, services.desk.mapper, services.views, views).catch_up()
+    assert {p.name: services.views.rows(p) for p in views} == live
+
+
+def test_registering_a_configuration_item_needs_its_dependencies_and_a_keeper(api: Api) -> None:
+    manager = api.client("dewi.lestari", Role.SERVICE_MANAGER)
+    body = {
+        "code": "kiosk-x",
+        "name": "Kiosk",
+        "ci_type": "kiosk",
+        "owner": "dpk-banten",
+        "depends_on": ["no-such-item"],
+    }
+    missing = manager.post("/api/v1/configuration-items", json=body)
+    assert missing.status_code == 404
+    forbidden = api.client().post("/api/v1/configuration-items", json={**body, "depends_on": []})
+    assert forbidden.status_code == 403
+    made = manager.post("/api/v1/configuration-items", json={**body, "depends_on": []})
+    assert made.status_code == 201
+    twice = manager.post("/api/v1/configuration-items", json={**body, "depends_on": []})
+    assert twice.status_code == 409
+    assert isinstance(made.json()["version"], int)
+    assert httpx.codes.is_success(
+        api.client().get("/api/v1/configuration-items/kiosk-x").status_code
+    )
