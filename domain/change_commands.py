@@ -8,7 +8,7 @@ atomic write (both sides of a dependency, a change and its window in the schedul
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -46,6 +46,8 @@ Text = Field(min_length=1, max_length=10_000)
 Reason = Field(min_length=1, max_length=2_000)
 CodeField = Field(pattern=CODE_PATTERN, min_length=1, max_length=80)
 Codes: Any = Field(default_factory=list, max_length=100)
+#: Names of the services a record touches.
+ServiceNames = list[Annotated[str, Field(min_length=1, max_length=200)]]
 
 
 class Command(BaseModel):
@@ -173,7 +175,7 @@ class DefineChangeTemplate(Command):
     code: str = CodeField
     title: str = Name
     description: str = Field(default="", max_length=10_000)
-    services: list[str] = Codes
+    services: ServiceNames = Codes
     configuration_items: CodeList = Codes
     backout_plan: str = Text
 
@@ -204,11 +206,14 @@ class RaiseChange(Command):
     requester: str | None = Field(
         default=None, min_length=1, max_length=200, description="default: whoever raises it"
     )
-    services: list[str] = Codes
+    services: ServiceNames = Codes
     configuration_items: CodeList = Codes
     backout_plan: str | None = Field(default=None, min_length=1, max_length=10_000)
     template: str | None = Field(
-        default=None, pattern=CODE_PATTERN, description="a standard change's template"
+        default=None,
+        pattern=CODE_PATTERN,
+        max_length=80,
+        description="a standard change's template",
     )
 
     @model_validator(mode="after")
@@ -272,7 +277,9 @@ class Assess(ChangeCommand):
     summary = "Assess risk and impact on services; name the CAB and its quorum (change manager)"
     risk: Risk
     impact: str = Text
-    cab: list[str] = Field(min_length=1, max_length=50)
+    cab: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=50
+    )
     quorum: int = Field(ge=1, le=50)
 
     @model_validator(mode="after")

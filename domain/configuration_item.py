@@ -67,7 +67,7 @@ def check_codes(codes: Iterable[str]) -> list[str]:
 
 
 #: A list of item codes: each valid, no repeats, sorted (so equal sets are equal lists).
-CodeList = Annotated[list[str], AfterValidator(check_codes)]
+CodeList = Annotated[list[Annotated[str, Code]], AfterValidator(check_codes)]
 
 
 # -- events ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import types
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 from uuid import UUID
 
 from hypothesis import strategies as st
@@ -44,7 +44,7 @@ cells = st.fixed_dictionaries(
 def _bounds(field: FieldInfo) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for item in field.metadata:
-        for name in ("min_length", "max_length", "ge", "le"):
+        for name in ("min_length", "max_length", "ge", "le", "pattern"):
             if getattr(item, name, None) is not None:
                 found[name] = getattr(item, name)
     return found
@@ -59,6 +59,18 @@ def _value(annotation: Any, bounds: dict[str, Any]) -> st.SearchStrategy[Any]:
         return st.booleans()
     if annotation == list[str]:
         return st.lists(st.text(min_size=1, max_size=30), max_size=4)
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation)
+        return st.lists(_value(item, {}), max_size=4)
+    if get_origin(annotation) is Annotated:
+        base, *metadata = get_args(annotation)
+        constraints = {**bounds}
+        for info in metadata:
+            if isinstance(info, FieldInfo):
+                constraints.update(_bounds(info))
+        if base is str and constraints.get("pattern"):
+            return st.from_regex(constraints["pattern"], fullmatch=True)
+        return _value(base, constraints)
     if annotation is int:
         return st.integers(min_value=bounds.get("ge"), max_value=bounds.get("le"))
     if annotation is UUID:

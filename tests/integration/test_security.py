@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from api.app import create_app
 from domain.actors import Actor, Role
 from infra.bootstrap import Services, build
 from infra.cli import main
@@ -311,3 +312,45 @@ def test_tokens_issued_before_expiry_existed_still_work_and_never_expire(tmp_pat
         assert store.records()[0].expires_at is None
     finally:
         store.close()
+
+
+def test_every_request_body_refuses_unknown_fields_and_bounds_its_strings(
+    services: Services,
+) -> None:
+    """Checked on the OpenAPI document, so a route added later is held to it too."""
+    spec = create_app(services).openapi()
+    schemas = spec["components"]["schemas"]
+
+    def resolve(schema: dict[str, Any]) -> dict[str, Any]:
+        ref = schema.get("$ref")
+        return resolve(schemas[ref.rsplit("/", 1)[1]]) if ref else schema
+
+    def strings_unbounded(schema: dict[str, Any], where: str) -> list[str]:
+        schema = resolve(schema)
+        found = []
+        for option in schema.get("anyOf", []) + schema.get("oneOf", []):
+            found += strings_unbounded(option, where)
+        free_text = "enum" not in schema and "format" not in schema
+        if schema.get("type") == "string" and free_text and "maxLength" not in schema:
+            found.append(where)
+        if schema.get("type") == "array":
+            if "maxItems" not in schema:
+                found.append(f"{where}[]")
+            found += strings_unbounded(schema.get("items", {}), f"{where}[]")
+        for name, field in schema.get("properties", {}).items():
+            found += strings_unbounded(field, f"{where}.{name}")
+        return found
+
+    bodies = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            for media in content.values():
+                body = resolve(media["schema"])
+                for option in [body, *[resolve(o) for o in body.get("anyOf", [])]]:
+                    if option.get("type") == "object":
+                        where = f"{method.upper()} {path}"
+                        assert option.get("additionalProperties") is False, where
+                        assert strings_unbounded(option, where) == []
+                        bodies += 1
+    assert bodies >= 20
