@@ -133,6 +133,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
         )
         desk.after_commit = services.kafka.wake_relay
     desk.ensure_priority_matrix(services.system_context())
+    desk.ensure_sla_rules(services.system_context())
     return services
 
 
