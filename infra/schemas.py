@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from domain import incident, priority, records  # noqa: F401  (each registers its event types)
+from domain import calendar, incident, priority, records, sla  # noqa: F401  (each registers its event types)
 from domain.events import EVENT_TYPES
 from infra.cloudevents import SPEC_VERSION
 

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from pydantic import AwareDatetime
 from pydantic.fields import FieldInfo
 
-from domain import incident, priority, records
+from domain import calendar, incident, priority, records, sla
 from domain.actors import Actor, Role
 from domain.events import DomainEvent
+from domain.rule_versions import RuleVersions
 
 ENVELOPE = ("originator_id", "originator_version", "timestamp", "actor", "correlation_id")
 
@@ -73,7 +74,7 @@ def field_values(field: FieldInfo) -> st.SearchStrategy[Any]:
 def events(event_type: type[DomainEvent], **overrides: st.SearchStrategy[Any]) -> Any:
     """Instances of an event type: the envelope, then every field (optional ones included)."""
     fields = {
-        name: overrides.get(name, field_values(info))
+        name: overrides[name] if name in overrides else field_values(info)
         for name, info in event_type.model_fields.items()
         if name not in ENVELOPE
     }
@@ -91,7 +92,7 @@ def events(event_type: type[DomainEvent], **overrides: st.SearchStrategy[Any]) -
 names = st.text(min_size=1, max_size=60)
 
 STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
-    incident.Logged: events(incident.Logged),
+    incident.Logged: events(incident.Logged, sla=st.none() | st.builds(RuleVersions)),
     incident.Assigned: events(incident.Assigned),
     incident.WorkStarted: events(incident.WorkStarted),
     incident.PutOnHold: events(incident.PutOnHold),
@@ -131,5 +132,21 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     priority.MatrixDefined: events(priority.MatrixDefined),
     priority.MatrixRevised: events(priority.MatrixRevised),
     records.NumberAllocated: events(records.NumberAllocated),
+    # SLA rules and alerts (docs/sla.md): the rule values are models of their own
+    incident.SlaWarned: events(incident.SlaWarned),
+    incident.SlaBreached: events(incident.SlaBreached),
+    sla.PolicyDefined: events(sla.PolicyDefined, terms=st.just(sla.DEFAULT_TERMS)),
+    sla.PolicyRevised: events(sla.PolicyRevised, terms=st.just(sla.DEFAULT_TERMS)),
+    calendar.CalendarDefined: events(
+        calendar.CalendarDefined,
+        hours=st.just(calendar.OFFICE_HOURS),
+        years=st.just(calendar.shipped_holidays()),
+    ),
+    calendar.HolidaysAmended: events(
+        calendar.HolidaysAmended,
+        year=st.just(2026),
+        holidays=st.just(calendar.shipped_holidays()[2026]),
+    ),
+    calendar.HoursRevised: events(calendar.HoursRevised, hours=st.just(calendar.ROUND_THE_CLOCK)),
     records.IdempotencyKeyRecorded: events(records.IdempotencyKeyRecorded),
 }
