@@ -171,7 +171,11 @@ class CalendarSpec:
         return spans
 
     def _local_date(self, moment: datetime) -> date:
-        return moment.astimezone(ZoneInfo(self.time_zone)).date()
+        return moment.astimezone(self._zone).date()
+
+    @property
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)  # the zoneinfo module keeps one instance per key
 
     def business_time(self, start: datetime, end: datetime) -> timedelta:
         """Working time in [start, end); zero when end is not after start."""
