@@ -16,6 +16,7 @@ from api import (
     priority_matrix,
     problems,
     queues,
+    sla,
 )
 from api.guards import BodyLimit, RateLimiter
 from api.writer import CommandWriter
@@ -60,6 +61,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (incidents.router, problems.RECORD_RESPONSES),
         (queues.router, problems.RESPONSES),
         (priority_matrix.router, problems.RECORD_RESPONSES),
+        (sla.router, problems.RECORD_RESPONSES),
         (configuration_items.router, problems.RECORD_RESPONSES),
         (changes.router, problems.RECORD_RESPONSES),
         (changes.templates, problems.RECORD_RESPONSES),

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from infra.bootstrap import build
 from infra.settings import Settings
+from infra.sla_watch import SlaWatcher
 
 #: Collect the young generation once per this many new container objects rather than Python's
 #: default 700, which under load collected every thirty requests or so (about 3% of the CPU).
@@ -19,17 +20,22 @@ GC_YOUNG_THRESHOLD = 10_000
 
 def app_from_environment() -> FastAPI:
     """Build this worker's services and app; start and stop them with the server."""
-    services = build(Settings())
+    settings = Settings()
+    services = build(settings)
+    watcher = SlaWatcher(services, settings.sla_watch_interval)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services.start()
+        if settings.sla_watch_interval > 0:
+            watcher.start()
         # What start-up built (the app, its routes and schemas, the services) lives as long as
         # the process. Freezing it keeps every later collection from scanning it again: a full
         # collection took 40-70 ms with it, and stalled every request in flight.
         gc.freeze()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         yield
+        watcher.stop()
         services.close()
 
     return create_app(services, lifespan=lifespan)

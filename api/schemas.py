@@ -45,6 +45,9 @@ class IncidentDetails(IncidentSummary):
     impact: str
     urgency: str
     matrix_version: int = Field(description="the priority matrix version it was judged by")
+    sla: dict[str, Any] | None = Field(
+        description="the SLA policy and calendar versions it is judged by (ids and versions)"
+    )
     hold_reason: str | None
     major_incident: dict[str, Any] | None
     escalation_level: int

@@ -22,6 +22,7 @@ from domain.incident import (
     HoldReason,
     Incident,
     ResolutionCode,
+    SlaAlert,
     check_cancellation,
     check_escalation_target,
 )
@@ -227,6 +228,18 @@ class Cancel(IncidentCommand):
     def _duplicate_names_original(self) -> Cancel:
         check_cancellation(self.reason, self.duplicate_of)
         return self
+
+
+class RecordSlaAlerts(IncidentCommand):
+    """The SLA watcher records the warnings and breaches a clock has passed (each only once).
+    Not an API action: only the watcher, as the system actor, sends it."""
+
+    action = "record-sla-alerts"
+    summary = "Record SLA warnings and breaches"
+    alerts: list[SlaAlert] = Field(min_length=1)
+
+    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        incident.record_sla_alerts(ctx, self.alerts)
 
 
 INCIDENT_COMMANDS: dict[str, type[IncidentCommand]] = {

@@ -181,3 +181,25 @@ class ReviewRequired(DomainError):
 
 class AlreadyLinked(NothingChanged):
     code = "already-linked"
+
+
+class SlaAlertsAlreadyRecorded(NothingChanged):
+    """Every SLA warning or breach the command names is already on the record."""
+
+    code = "sla-alerts-already-recorded"
+
+
+class SlaAlertNotDue(DomainError):
+    """An SLA warning or breach may be recorded only once its moment has passed."""
+
+    code = "sla-alert-not-due"
+
+
+class CalendarNotFound(NotFound):
+    code = "calendar-not-found"
+
+
+class RuleVersionNotFound(NotFound):
+    """No such version of an SLA policy or calendar."""
+
+    code = "rule-version-not-found"

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from domain.actors import Role
 from domain.aggregate import Aggregate, applies
@@ -33,9 +33,12 @@ from domain.errors import (
     NotTheCaller,
     PriorityUnchanged,
     ReopenWindowClosed,
+    SlaAlertNotDue,
+    SlaAlertsAlreadyRecorded,
 )
 from domain.events import MAX_INT, DomainEvent
 from domain.priority import Impact, PriorityMatrix, Urgency
+from domain.rule_versions import RuleVersions, SlaTarget
 
 Text = Field(min_length=1, max_length=10_000)
 Name = Field(min_length=1, max_length=200)
@@ -131,6 +134,9 @@ class Logged(IncidentEvent):
     urgency: Urgency
     priority: int = Field(ge=1, le=5)
     matrix_version: int = Field(ge=1, le=MAX_INT)
+    #: The SLA policy and calendar versions that judge it. Incidents logged before SLA policies
+    #: existed have none, and are judged by the first versions (see docs/sla.md).
+    sla: RuleVersions | None = None
 
 
 class Assigned(IncidentEvent):
@@ -229,6 +235,35 @@ class Cancelled(IncidentEvent):
         return self
 
 
+class SlaWarned(IncidentEvent):
+    """A warning threshold of an SLA target was passed (recorded by the SLA watcher)."""
+
+    type_name: ClassVar[str] = "Incident.SlaWarned"
+    target: SlaTarget
+    threshold: int = Field(ge=1, le=99, description="percent of the target used")
+    passed_at: AwareDatetime = Field(description="when the threshold was passed")
+
+
+class SlaBreached(IncidentEvent):
+    """An SLA target was missed (recorded by the SLA watcher, at or after the moment)."""
+
+    type_name: ClassVar[str] = "Incident.SlaBreached"
+    target: SlaTarget
+    breached_at: AwareDatetime = Field(description="the moment the target was missed")
+
+
+BREACH = 100  # the alert level of a breach: all of the target used
+
+
+class SlaAlert(BaseModel):
+    """A threshold the clock says was passed: a warning (level < 100) or a breach (100)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    target: SlaTarget
+    level: int = Field(ge=1, le=BREACH)
+    at: AwareDatetime
+
+
 def transition(
     state: IncidentState | None, group: str | None, agent: str | None, event: IncidentEvent
 ) -> IncidentState:
@@ -283,6 +318,9 @@ class Incident(Aggregate):
     major_manager: str | None
     reopen_until: datetime | None
     reopen_count: int
+    sla: RuleVersions | None
+    #: (target, level) of every SLA warning and breach recorded: each is recorded once.
+    sla_alerts: frozenset[tuple[SlaTarget, int]]
 
     # -- decisions ------------------------------------------------------------------------------
 
@@ -302,6 +340,7 @@ class Incident(Aggregate):
         impact: Impact,
         urgency: Urgency,
         matrix: PriorityMatrix,
+        sla: RuleVersions | None = None,
     ) -> Incident:
         if ctx.actor.role is Role.REQUESTER and ctx.actor.id != caller:
             raise NotTheCaller("a requester logs incidents as their own caller")
@@ -321,6 +360,7 @@ class Incident(Aggregate):
                 urgency=urgency,
                 priority=matrix.priority(impact, urgency),
                 matrix_version=matrix.version,
+                sla=sla,
                 **ctx.stamp(),
             )
         )
@@ -453,6 +493,33 @@ class Incident(Aggregate):
             Cancelled(**self._envelope(ctx), reason=reason, duplicate_of=duplicate_of, note=note)
         )
 
+    def record_sla_alerts(self, ctx: Context, alerts: list[SlaAlert]) -> None:
+        """Record the SLA warnings and breaches the clock says have happened, each only once:
+        a second watcher, or a retry, finds them recorded and records nothing."""
+        if any(alert.at > ctx.at for alert in alerts):
+            raise SlaAlertNotDue("an SLA alert is recorded only once its moment has passed")
+        new: dict[tuple[SlaTarget, int], SlaAlert] = {}
+        for alert in sorted(alerts, key=lambda a: (a.at, a.target, a.level)):
+            key = (alert.target, alert.level)
+            if key not in self.sla_alerts and key not in new:
+                new[key] = alert
+        if not new:
+            raise SlaAlertsAlreadyRecorded("these SLA alerts are already recorded")
+        for alert in new.values():
+            if alert.level == BREACH:
+                self._record(
+                    SlaBreached(**self._envelope(ctx), target=alert.target, breached_at=alert.at)
+                )
+            else:
+                self._record(
+                    SlaWarned(
+                        **self._envelope(ctx),
+                        target=alert.target,
+                        threshold=alert.level,
+                        passed_at=alert.at,
+                    )
+                )
+
     def _apply(self, event: DomainEvent) -> None:
         if not isinstance(event, IncidentEvent):
             raise LookupError(f"{event.type_name} is not an incident event")
@@ -501,6 +568,16 @@ class Incident(Aggregate):
         self.major_manager = None
         self.reopen_until = None
         self.reopen_count = 0
+        self.sla = e.sla
+        self.sla_alerts = frozenset()
+
+    @applies(SlaWarned)
+    def _sla_warned(self, e: SlaWarned) -> None:
+        self.sla_alerts = self.sla_alerts | {(e.target, e.threshold)}
+
+    @applies(SlaBreached)
+    def _sla_breached(self, e: SlaBreached) -> None:
+        self.sla_alerts = self.sla_alerts | {(e.target, BREACH)}
 
     @applies(Assigned)
     def _assigned(self, e: Assigned) -> None:

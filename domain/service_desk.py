@@ -22,16 +22,32 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
+from domain.calendar import (
+    OFFICE_HOURS,
+    ROUND_THE_CLOCK,
+    BusinessCalendar,
+    HolidayYear,
+    Hours,
+    calendar_id,
+    shipped_holidays,
+)
 from domain.commands import IncidentCommand, LogIncident, Rules
 from domain.context import Context
-from domain.errors import DomainError, IdempotencyKeyReused, IncidentNotFound, VersionConflict
+from domain.errors import (
+    CalendarNotFound,
+    DomainError,
+    IdempotencyKeyReused,
+    IncidentNotFound,
+    RuleVersionNotFound,
+    VersionConflict,
+)
 from domain.events import DomainEvent
 from domain.incident import Incident, Logged
 from domain.priority import DEFAULT_CELLS, Cells, PriorityMatrix
@@ -43,6 +59,13 @@ from domain.records import (
     idempotency_id,
     parse_incident_number,
 )
+from domain.rule_versions import RuleVersion, RuleVersions
+from domain.sla import DEFAULT_TERMS, OFFICE, PolicyTerms, SlaPolicy
+from domain.sla import ROUND_THE_CLOCK as ROUND_THE_CLOCK_CALENDAR
+from domain.sla_clock import TicketClock
+from domain.sla_incident import ticket as incident_ticket
+from domain.sla_rules import RuleBook
+from domain.sla_rules import Rules as SlaRules
 
 #: How often a command is retried after losing a race with a concurrent writer.
 MAX_ATTEMPTS = 20
@@ -123,6 +146,10 @@ class ServiceDesk(Application[UUID]):
         self._cache: OrderedDict[UUID, Incident] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._matrix: tuple[float, PriorityMatrix] | None = None
+        #: service -> (read at, the SLA rules new tickets for it are judged by)
+        self._sla_rules: dict[str, tuple[float, RuleVersions | None]] = {}
+        #: Resolves the (id, version) a ticket recorded; versions never change, so it caches.
+        self.rulebook = RuleBook(self._rule_version)
         self._clock = time.monotonic
         self.numbers = numbers
         #: Held around each write to the store; shared with other processes where they exist.
@@ -172,6 +199,7 @@ class ServiceDesk(Application[UUID]):
             impact=command.impact,
             urgency=command.urgency,
             matrix=matrix,
+            sla=self.sla_rules_for(command.service),
         )
         if command.assignment_group:
             incident.assign(ctx, group=command.assignment_group, agent=command.agent)
@@ -438,6 +466,144 @@ class ServiceDesk(Application[UUID]):
         except IntegrityError:
             raise VersionConflict(matrix.version - 1, self.priority_matrix().version) from None
         return self._outcome(matrix.id, matrix.version, recordings)
+
+    # -- SLA rules: the policy and the business calendars (docs/sla.md) ----------------------------
+
+    def ensure_sla_rules(self, ctx: Context) -> None:
+        """Define the shipped calendars and the default policy on first start; no-ops after."""
+        calendars = {
+            OFFICE: (OFFICE_HOURS, shipped_holidays()),
+            ROUND_THE_CLOCK_CALENDAR: (ROUND_THE_CLOCK, {}),
+        }
+        for name, (hours, years) in calendars.items():
+            if not self._exists(calendar_id(name)):
+                with contextlib.suppress(IntegrityError):  # another process defined it first
+                    self.save(
+                        BusinessCalendar.define(
+                            ctx, name=name, time_zone="Asia/Jakarta", hours=hours, years=years
+                        )
+                    )
+        if not self._exists(SlaPolicy.ID):
+            with contextlib.suppress(IntegrityError):
+                self.save(SlaPolicy.define(ctx, DEFAULT_TERMS))
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return bool(list(self.events.get(aggregate_id, limit=1)))
+
+    def sla_policy(self, version: int | None = None) -> SlaPolicy:
+        """The SLA policy in force, or at a version."""
+        policy = self._get(SlaPolicy.ID, version, SlaPolicy.project)
+        if policy is None:
+            raise RuleVersionNotFound(f"no SLA policy version {version or 'in force'}")
+        assert isinstance(policy, SlaPolicy)
+        return policy
+
+    def business_calendar(self, name: str, version: int | None = None) -> BusinessCalendar:
+        calendar = self._get(calendar_id(name), version, BusinessCalendar.project)
+        if calendar is None:
+            if version is not None and self._exists(calendar_id(name)):
+                raise RuleVersionNotFound(f"no version {version} of the calendar {name!r}")
+            raise CalendarNotFound(f"no business calendar {name!r}")
+        assert isinstance(calendar, BusinessCalendar)
+        return calendar
+
+    def calendar_names(self) -> list[str]:
+        """The calendars the policy in force names, and the shipped ones."""
+        names = {OFFICE, ROUND_THE_CLOCK_CALENDAR, *self.sla_policy().terms.calendars()}
+        return sorted(n for n in names if self._exists(calendar_id(n)))
+
+    def _get(self, aggregate_id: UUID, version: int | None, project: Any) -> Any:
+        try:
+            return self.repository.get(aggregate_id, version=version, projector_func=project)
+        except AggregateNotFoundError:
+            return None
+
+    def _rule_version(self, aggregate_id: UUID, version: int) -> object:
+        """A policy or calendar at a version, for the rule book (LookupError if there is none)."""
+        project = SlaPolicy.project if aggregate_id == SlaPolicy.ID else BusinessCalendar.project
+        found = self._get(aggregate_id, version, project)
+        if found is None or found.version != version:
+            raise RuleVersionNotFound(f"no version {version} of the rules {aggregate_id}")
+        return found
+
+    def sla_rules_for(self, service: str) -> RuleVersions | None:
+        """The policy and calendar versions a ticket for `service` logged now is judged by (re-read
+        at most every MATRIX_REFRESH seconds; a change made in this process applies at once).
+        None only before the policy is defined."""
+        cached = self._sla_rules.get(service)
+        if cached is not None and self._clock() - cached[0] < MATRIX_REFRESH:
+            return cached[1]
+        try:
+            policy = self.sla_policy()
+            name = policy.terms.calendar_for(service)
+            calendar = self.business_calendar(name)
+        except (RuleVersionNotFound, CalendarNotFound):
+            rules = None
+        else:
+            rules = RuleVersions(
+                policy=RuleVersion(id=policy.id, version=policy.version),
+                calendar=RuleVersion(id=calendar.id, version=calendar.version),
+                calendar_name=name,
+            )
+        self._sla_rules[service] = (self._clock(), rules)
+        return rules
+
+    def revise_sla_policy(
+        self, ctx: Context, terms: PolicyTerms, reason: str, *, expected_version: int | None = None
+    ) -> Outcome:
+        policy = self.sla_policy()
+        missing = [n for n in terms.calendars() if not self._exists(calendar_id(n))]
+        if missing:
+            raise CalendarNotFound(f"the policy names calendars that do not exist: {missing}")
+        return self._revise(policy, expected_version, lambda: policy.revise(ctx, terms, reason))
+
+    def amend_holidays(
+        self,
+        ctx: Context,
+        name: str,
+        year: int,
+        holidays: HolidayYear,
+        reason: str,
+        *,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        calendar = self.business_calendar(name)
+        return self._revise(
+            calendar,
+            expected_version,
+            lambda: calendar.amend_holidays(ctx, year=year, holidays=holidays, reason=reason),
+        )
+
+    def revise_calendar_hours(
+        self,
+        ctx: Context,
+        name: str,
+        hours: Hours,
+        reason: str,
+        *,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        calendar = self.business_calendar(name)
+        return self._revise(
+            calendar,
+            expected_version,
+            lambda: calendar.revise_hours(ctx, hours=hours, reason=reason),
+        )
+
+    def _revise(self, rules: Any, expected_version: int | None, decide: Any) -> Outcome:
+        if expected_version is not None and rules.version != expected_version:
+            raise VersionConflict(expected_version, rules.version)
+        decide()
+        self._sla_rules.clear()
+        try:
+            recordings = self.save(rules)
+        except IntegrityError:
+            raise VersionConflict(rules.version - 1, rules.version) from None
+        return self._outcome(rules.id, rules.version, recordings)
+
+    def sla_clock(self, incident_id: UUID, as_of: datetime) -> tuple[SlaRules, TicketClock]:
+        """An incident's SLA clocks as of a moment, from its history (not from a view)."""
+        return self.rulebook.judge(incident_ticket(self.history(incident_id)), as_of)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Save aggregates' pending events and loose events in one atomic write.

@@ -162,6 +162,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
             )
         )
     desk.ensure_priority_matrix(services.system_context())
+    desk.ensure_sla_rules(services.system_context())
     return services
 
 

@@ -453,6 +453,40 @@ def seed_catalogue(data_dir: Path | None) -> None:
     click.echo(f"seeded {created} records ({skipped} already there)")
 
 
+@main.group()
+def sla() -> None:
+    """SLA clocks."""
+
+
+@sla.command("watch")
+@data_dir_option
+@click.option("--interval", type=float, default=30.0, show_default=True, help="seconds per tick")
+@click.option("--once", is_flag=True, help="one tick, then exit (e.g. from cron)")
+def sla_watch(data_dir: Path | None, interval: float, once: bool) -> None:
+    """Append SLA warnings and breaches to tickets as their moments pass (idempotent: any
+    number of watchers, restarts and catch-ups write each alert once)."""
+    from infra.bootstrap import build
+    from infra.sla_watch import SlaWatcher
+
+    settings = _settings(data_dir)
+    _log_to_stderr(settings.log_level)
+    services = build(settings)
+    services.start()
+    watcher = SlaWatcher(services, interval)
+    try:
+        stop = _stop_on_signals()
+        while True:
+            tick = watcher.tick()
+            click.echo(
+                f"watched {tick.watched}, judged {tick.judged}, recorded alerts on {tick.recorded}",
+                err=True,
+            )
+            if once or stop.wait(interval):
+                break
+    finally:
+        services.close()
+
+
 from infra.cli_kafka import kafka  # noqa: E402
 
 main.add_command(kafka)

@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 
-from domain import (  # noqa: F401  (each registers its event types)  # noqa: F401
+from domain import (  # noqa: F401  (each registers its event types)
+    calendar,
     change,
     change_schedule,
     configuration_item,
@@ -19,6 +20,7 @@ from domain import (  # noqa: F401  (each registers its event types)  # noqa: F4
     priority,
     record_numbers,
     records,
+    sla,
 )
 from domain.events import EVENT_TYPES
 from infra.cloudevents import SPEC_VERSION

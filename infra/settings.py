@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     #: Aggregates kept in memory per process; each use still reads newer events from the store.
     aggregate_cache_size: int = 10_000
     log_level: str = "info"
+    #: Seconds between the SLA watcher's ticks in `serve` (0: `serve` runs no watcher; run
+    #: `itsm sla watch` instead).
+    sla_watch_interval: float = Field(default=30.0, ge=0)
 
     #: Kafka mode: the broker(s) to publish the event store to and feed projections from.
     kafka_bootstrap: str | None = None

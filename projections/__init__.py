@@ -6,11 +6,12 @@ from projections.change_details import change_details
 from projections.configuration_items import configuration_items
 from projections.incident_details import incident_details
 from projections.open_work import open_work_by_group
+from projections.sla_clocks import sla_clocks
 
 PROJECTIONS: tuple[Projection, ...] = (
     incident_details,
     open_work_by_group,
-    # configuration items and changes
+    sla_clocks,
     configuration_items,
     change_details,
     change_calendar,
@@ -26,4 +27,5 @@ __all__ = [
     "configuration_items",
     "incident_details",
     "open_work_by_group",
+    "sla_clocks",
 ]

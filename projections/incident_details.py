@@ -43,6 +43,7 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "urgency": ev.urgency,
         "priority": ev.priority,
         "matrix_version": ev.matrix_version,
+        "sla": None if ev.sla is None else ev.sla.model_dump(mode="json"),
         "state": e.IncidentState.LOGGED,
         "group": None,
         "agent": None,
@@ -146,6 +147,12 @@ def _reopened(row: Row, ev: e.Reopened) -> Row:
     return row
 
 
+def _sla_alert(row: Row, ev: e.SlaWarned | e.SlaBreached) -> Row:
+    # The watcher's alerts change the record (its version, and so its ETag); the clock itself
+    # is at GET /incidents/{id}/sla.
+    return _touched(row, ev)
+
+
 def _closed(row: Row, ev: e.Closed) -> Row:
     _touched(row, ev)
     row["closure"] = _entry(row, ev, basis=ev.basis)
@@ -166,7 +173,7 @@ def _cancelled(row: Row, ev: e.Cancelled) -> Row:
 
 incident_details = Projection(
     name="incident_details",
-    version=1,
+    version=2,  # 2: the SLA rule versions, and the SLA alerts move the version
     folds={
         e.Logged: _logged,
         e.Assigned: _assigned,
@@ -182,6 +189,8 @@ incident_details = Projection(
         e.Resolved: _resolved,
         e.Reopened: _reopened,
         e.Closed: _closed,
+        e.SlaWarned: _sla_alert,
+        e.SlaBreached: _sla_alert,
         e.Cancelled: _cancelled,
     },
     columns=(

@@ -18,6 +18,7 @@ from pydantic import AwareDatetime
 from pydantic.fields import FieldInfo
 
 from domain import (
+    calendar,
     change,
     change_schedule,
     configuration_item,
@@ -25,9 +26,11 @@ from domain import (
     priority,
     record_numbers,
     records,
+    sla,
 )
 from domain.actors import Actor, Role
 from domain.events import DomainEvent
+from domain.rule_versions import RuleVersions
 
 ENVELOPE = ("originator_id", "originator_version", "timestamp", "actor", "correlation_id")
 
@@ -97,7 +100,7 @@ def field_values(field: FieldInfo) -> st.SearchStrategy[Any]:
 def events(event_type: type[DomainEvent], **overrides: st.SearchStrategy[Any]) -> Any:
     """Instances of an event type: the envelope, then every field (optional ones included)."""
     fields = {
-        name: overrides.get(name, field_values(info))
+        name: overrides[name] if name in overrides else field_values(info)
         for name, info in event_type.model_fields.items()
         if name not in ENVELOPE
     }
@@ -177,7 +180,7 @@ def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
 
 
 STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
-    incident.Logged: events(incident.Logged),
+    incident.Logged: events(incident.Logged, sla=st.none() | st.builds(RuleVersions)),
     incident.Assigned: events(incident.Assigned),
     incident.WorkStarted: events(incident.WorkStarted),
     incident.PutOnHold: events(incident.PutOnHold),
@@ -217,6 +220,22 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     priority.MatrixDefined: events(priority.MatrixDefined),
     priority.MatrixRevised: events(priority.MatrixRevised),
     records.NumberAllocated: events(records.NumberAllocated),
+    # SLA rules and alerts (docs/sla.md): the rule values are models of their own
+    incident.SlaWarned: events(incident.SlaWarned),
+    incident.SlaBreached: events(incident.SlaBreached),
+    sla.PolicyDefined: events(sla.PolicyDefined, terms=st.just(sla.DEFAULT_TERMS)),
+    sla.PolicyRevised: events(sla.PolicyRevised, terms=st.just(sla.DEFAULT_TERMS)),
+    calendar.CalendarDefined: events(
+        calendar.CalendarDefined,
+        hours=st.just(calendar.OFFICE_HOURS),
+        years=st.just(calendar.shipped_holidays()),
+    ),
+    calendar.HolidaysAmended: events(
+        calendar.HolidaysAmended,
+        year=st.just(2026),
+        holidays=st.just(calendar.shipped_holidays()[2026]),
+    ),
+    calendar.HoursRevised: events(calendar.HoursRevised, hours=st.just(calendar.ROUND_THE_CLOCK)),
     records.IdempotencyKeyRecorded: events(records.IdempotencyKeyRecorded),
     **_record_strategies(),
 }

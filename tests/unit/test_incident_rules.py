@@ -312,7 +312,11 @@ def test_the_state_table_covers_every_action_and_every_public_method() -> None:
     methods = {
         name
         for name, member in vars(Incident).items()
-        if callable(member) and not name.startswith("_") and name != "log"
+        # the SLA watcher's alerts are facts about time, allowed in any state
+        # (tests/integration/test_sla.py)
+        if callable(member)
+        and not name.startswith("_")
+        and name not in {"log", "record_sla_alerts"}
     }
     assert methods == {method_of(action) for action in ACTIONS}
 

@@ -1,0 +1,259 @@
+"""SLA clocks and the rules that judge them: the policy and the business calendars.
+
+Everyone who may read incidents may read clocks and every version of the rules; service managers
+change the rules (each change is a new version; tickets keep the versions they were logged under).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from api.deps import (
+    CORRELATION_ID,
+    IF_MATCH,
+    ReaderDep,
+    ServicesDep,
+    authorised,
+    documented,
+    expected_version,
+    services_of,
+)
+from domain.actors import Role
+from domain.calendar import BusinessCalendar, HolidayYear, Hours
+from domain.context import Context
+from domain.sla import PolicyTerms, SlaPolicy
+from domain.sla_clock import ClockState, TargetClock, TicketClock
+from domain.sla_rules import Rules
+from projections.sla_clocks import sla_clocks, ticket_of
+
+router = APIRouter(tags=["SLA"])
+
+RULE_KEEPERS = authorised(frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "change SLA rules")
+Keeper = Annotated[Context, RULE_KEEPERS]
+AsOf = Annotated[AwareDatetime | None, Query(description="judge as of this moment (default: now)")]
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def _minutes(delta: timedelta) -> float:
+    return round(delta.total_seconds() / 60, 2)
+
+
+def _target(clock: TargetClock) -> dict[str, Any]:
+    return {
+        "state": clock.state,
+        "priority": clock.priority,
+        "target_minutes": _minutes(clock.target_time),
+        "elapsed_minutes": _minutes(clock.elapsed),
+        "remaining_minutes": _minutes(clock.remaining),
+        "due_at": clock.due_at,
+        "stopped_at": clock.stopped_at,
+        "breached_at": clock.breached_at,
+    }
+
+
+def clock_body(ref: str, ticket_id: str, rules: Rules, clock: TicketClock) -> dict[str, Any]:
+    return {
+        "id": ticket_id,
+        "ref": ref,
+        "as_of": clock.as_of,
+        "state": clock.state,
+        "rules": {
+            **rules.versions.model_dump(mode="json"),
+            "recorded": rules.recorded,  # False: logged before SLA policies; first versions
+        },
+        "response": _target(clock.response),
+        "resolution": _target(clock.resolution),
+        "paused": [
+            {
+                "start": p.start,
+                "end": p.end,
+                "reason": p.reason,
+                "business_minutes": _minutes(p.business_time),
+            }
+            for p in clock.pauses
+        ],
+        "timeline": [
+            {"at": s.at, "what": s.what, "target": s.target, "detail": s.detail}
+            for s in clock.timeline
+        ],
+    }
+
+
+@router.get("/incidents/{ref}/sla", summary="An incident's SLA clocks, with their timeline")
+def get_incident_sla(ref: str, services: ServicesDep, _: ReaderDep, as_of: AsOf = None) -> Response:
+    desk = services.desk
+    incident_id = desk.find_incident(ref)
+    rules, clock = desk.sla_clock(incident_id, as_of or services.clock())
+    number = desk.incident(incident_id).number
+    return _json(clock_body(f"INC-{number:06d}", str(incident_id), rules, clock))
+
+
+LISTED = frozenset({ClockState.RUNNING, ClockState.PAUSED, ClockState.WARNING, ClockState.BREACHED})
+
+
+@router.get(
+    "/sla/clocks",
+    summary="Open tickets' clocks in a state, the least time remaining first",
+    description="Breached clocks come first among the breached, the longest overdue first;"
+    " a ticket's remaining time is that of its more urgent counting target.",
+)
+def list_clocks(
+    services: ServicesDep,
+    _: ReaderDep,
+    state: Annotated[ClockState | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> Response:
+    now = services.clock()
+    found: list[tuple[timedelta, dict[str, Any]]] = []
+    for row in services.views.select(sla_clocks, '"watched" = 1'):
+        rules, clock = services.desk.rulebook.judge(ticket_of(row), now)
+        counting = [t for t in clock.targets if t.stopped_at is None and t.state in LISTED]
+        if not counting or (state is not None and clock.state is not state):
+            continue
+        remaining = min(t.remaining for t in counting)
+        body = clock_body(row["ref"], row["id"], rules, clock)
+        del body["timeline"]
+        found.append((remaining, body))
+    found.sort(key=lambda pair: pair[0])
+    return _json({"as_of": now, "items": [body for _, body in found[:limit]]})
+
+
+# -- the policy ----------------------------------------------------------------------------------
+
+
+class PolicyOut(BaseModel):
+    version: int
+    terms: PolicyTerms
+
+
+class PolicyRevision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    terms: PolicyTerms
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def _policy(policy: SlaPolicy) -> PolicyOut:
+    return PolicyOut(version=policy.version, terms=policy.terms)
+
+
+@router.get("/sla/policy", response_model=PolicyOut, summary="The SLA policy, or a version")
+def get_policy(
+    services: ServicesDep, _: ReaderDep, version: Annotated[int | None, Query(ge=1)] = None
+) -> PolicyOut:
+    return _policy(services.desk.sla_policy(version))
+
+
+@router.post(
+    "/sla/policy/revisions",
+    response_model=PolicyOut,
+    status_code=201,
+    summary="Revise the SLA policy (a new version; open tickets keep theirs)",
+    openapi_extra=documented(IF_MATCH, CORRELATION_ID),
+)
+def revise_policy(request: Request, revision: PolicyRevision, ctx: Keeper) -> PolicyOut:
+    desk = services_of(request).desk
+    desk.revise_sla_policy(
+        ctx, revision.terms, revision.reason, expected_version=expected_version(request)
+    )
+    return _policy(desk.sla_policy())
+
+
+# -- the calendars -------------------------------------------------------------------------------
+
+
+class CalendarOut(BaseModel):
+    name: str
+    version: int
+    time_zone: str
+    hours: Hours
+    years: dict[int, HolidayYear]
+
+
+class HolidayAmendment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    holidays: HolidayYear
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class HoursRevision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hours: Hours
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def _calendar(calendar: BusinessCalendar) -> CalendarOut:
+    return CalendarOut(
+        name=calendar.name,
+        version=calendar.version,
+        time_zone=calendar.time_zone,
+        hours=calendar.hours,
+        years=calendar.years,
+    )
+
+
+@router.get("/sla/calendars", summary="The business calendars, each at its current version")
+def list_calendars(services: ServicesDep, _: ReaderDep) -> list[dict[str, Any]]:
+    desk = services.desk
+    return [
+        {"name": name, "version": desk.business_calendar(name).version}
+        for name in desk.calendar_names()
+    ]
+
+
+@router.get(
+    "/sla/calendars/{name}", response_model=CalendarOut, summary="A calendar, or a version of it"
+)
+def get_calendar(
+    name: str,
+    services: ServicesDep,
+    _: ReaderDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> CalendarOut:
+    return _calendar(services.desk.business_calendar(name, version))
+
+
+@router.put(
+    "/sla/calendars/{name}/holidays/{year}",
+    response_model=CalendarOut,
+    summary="Replace a year's holidays (e.g. the new SKB 3 Menteri): a new calendar version",
+    openapi_extra=documented(IF_MATCH, CORRELATION_ID),
+)
+def amend_holidays(
+    name: str,
+    year: Annotated[int, Field(ge=1970, le=2200)],
+    request: Request,
+    amendment: HolidayAmendment,
+    ctx: Keeper,
+) -> CalendarOut:
+    desk = services_of(request).desk
+    desk.amend_holidays(
+        ctx,
+        name,
+        year,
+        amendment.holidays,
+        amendment.reason,
+        expected_version=expected_version(request),
+    )
+    return _calendar(desk.business_calendar(name))
+
+
+@router.put(
+    "/sla/calendars/{name}/hours",
+    response_model=CalendarOut,
+    summary="Revise the working hours: a new calendar version",
+    openapi_extra=documented(IF_MATCH, CORRELATION_ID),
+)
+def revise_hours(name: str, request: Request, revision: HoursRevision, ctx: Keeper) -> CalendarOut:
+    desk = services_of(request).desk
+    desk.revise_calendar_hours(
+        ctx, name, revision.hours, revision.reason, expected_version=expected_version(request)
+    )
+    return _calendar(desk.business_calendar(name))

@@ -1,0 +1,356 @@
+"""Business calendars (ISO/IEC 20000-1 8.3.3): when the SLA clock runs, and the arithmetic of it.
+
+A calendar has a time zone (Asia/Jakarta here), working hours per weekday, and per-year lists of
+holidays: Indonesian national holidays and cuti bersama (the collective leave days of the joint
+ministerial decree, SKB 3 Menteri). Lunar holidays move every year, so holidays are dates listed
+per year, never rules. The lists shipped for 2025-2027 are in domain/holidays/indonesia.json with
+their sources; a service manager amends a year through the aggregate, which makes a new version.
+
+`CalendarSpec` is one version, frozen, and all the arithmetic there is: business time between two
+instants, and an instant plus or minus a business duration. Everything is done on aware UTC
+datetimes; the zone only decides where each local day's working windows fall.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from importlib import resources
+from typing import Any, ClassVar
+from uuid import UUID, uuid5
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.aggregate import Aggregate, applies
+from domain.context import Context
+from domain.errors import InvalidRule
+from domain.events import DomainEvent
+
+NAMESPACE = UUID("6f4b1c2e-8d3a-4e5f-9a7b-2c1d0e9f8a6b")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DAY = 24 * 60
+#: How far arithmetic looks for working time before it gives up (a calendar with no working
+#: time left would otherwise loop for ever): ten years of days.
+HORIZON_DAYS = 3660
+
+
+class HolidayKind(StrEnum):
+    NATIONAL = "national"  # hari libur nasional
+    CUTI_BERSAMA = "cuti_bersama"  # collective leave, SKB 3 Menteri
+    LOCAL = "local"  # a day the office closes for its own reasons (e.g. a provincial event)
+
+
+class Window(BaseModel):
+    """Working time within one day, in minutes after local midnight (end 1440 is midnight)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    start: int = Field(ge=0, le=DAY - 1, description="minutes after midnight, e.g. 480 = 08:00")
+    end: int = Field(ge=1, le=DAY, description="minutes after midnight, e.g. 960 = 16:00")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError("a working window ends after it starts")
+        return self
+
+
+class Holiday(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    date: date
+    name: str = Field(min_length=1, max_length=200)
+    kind: HolidayKind
+
+
+class HolidayYear(BaseModel):
+    """One year's holidays, with where they come from (a decree, or a provisional estimate)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    source: str = Field(min_length=1, max_length=2000)
+    provisional: bool = False
+    holidays: list[Holiday]
+
+
+#: weekday name -> working windows that day (none: closed)
+Hours = dict[str, list[Window]]
+
+OFFICE_HOURS: Hours = {
+    day: [Window(start=8 * 60, end=16 * 60)] if day not in ("saturday", "sunday") else []
+    for day in WEEKDAYS
+}
+ROUND_THE_CLOCK: Hours = {day: [Window(start=0, end=DAY)] for day in WEEKDAYS}
+
+
+def calendar_id(name: str) -> UUID:
+    return uuid5(NAMESPACE, f"calendar:{name}")
+
+
+def shipped_holidays() -> dict[int, HolidayYear]:
+    """The curated Indonesian lists shipped with the service (domain/holidays/indonesia.json)."""
+    text = resources.files("domain.holidays").joinpath("indonesia.json").read_text("utf-8")
+    raw: dict[str, dict[str, Any]] = json.loads(text)
+    return {
+        int(year): HolidayYear(
+            source=entry["source"],
+            provisional=entry["status"] != "official",
+            holidays=[Holiday.model_validate(h) for h in entry["holidays"]],
+        )
+        for year, entry in raw.items()
+    }
+
+
+def _check_hours(hours: Hours) -> Hours:
+    if set(hours) != set(WEEKDAYS):
+        raise InvalidRule(f"working hours name every weekday: {', '.join(WEEKDAYS)}")
+    for day, windows in hours.items():
+        ordered = sorted(windows, key=lambda w: w.start)
+        for before, after in itertools.pairwise(ordered):
+            if after.start < before.end:
+                raise InvalidRule(f"working windows overlap on {day}")
+    if not any(hours.values()):
+        raise InvalidRule("a calendar needs working time on at least one weekday")
+    return {day: sorted(hours[day], key=lambda w: w.start) for day in WEEKDAYS}
+
+
+def _check_year(year: int, entry: HolidayYear) -> HolidayYear:
+    dates = [h.date for h in entry.holidays]
+    if any(d.year != year for d in dates):
+        raise InvalidRule(f"every holiday listed for {year} falls in {year}")
+    if len(set(dates)) != len(dates):
+        raise InvalidRule(f"a date is listed twice among the holidays of {year}")
+    return entry.model_copy(update={"holidays": sorted(entry.holidays, key=lambda h: h.date)})
+
+
+def _check_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidRule(f"unknown time zone {name!r}") from None
+    return name
+
+
+# -- the arithmetic ------------------------------------------------------------------------------
+
+Span = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True, eq=False)
+class CalendarSpec:
+    """One version of a calendar, and its business-time arithmetic (pure; results in UTC)."""
+
+    time_zone: str
+    #: per weekday (Monday first): working windows in minutes after midnight
+    hours: tuple[tuple[tuple[int, int], ...], ...]
+    holidays: frozenset[date]
+    _days: dict[date, tuple[Span, ...]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, time_zone: str, hours: Hours, years: dict[int, HolidayYear]) -> CalendarSpec:
+        return cls(
+            time_zone=time_zone,
+            hours=tuple(tuple((w.start, w.end) for w in hours[day]) for day in WEEKDAYS),
+            holidays=frozenset(h.date for entry in years.values() for h in entry.holidays),
+        )
+
+    def windows(self, day: date) -> tuple[Span, ...]:
+        """The working spans of a local day, as UTC instants (cached: versions never change)."""
+        spans = self._days.get(day)
+        if spans is None:
+            if day in self.holidays:
+                spans = ()
+            else:
+                zone = ZoneInfo(self.time_zone)
+                spans = tuple(
+                    (_local(day, start, zone), _local(day, end, zone))
+                    for start, end in self.hours[day.weekday()]
+                )
+            self._days[day] = spans
+        return spans
+
+    def _local_date(self, moment: datetime) -> date:
+        return moment.astimezone(self._zone).date()
+
+    @property
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)  # the zoneinfo module keeps one instance per key
+
+    def business_time(self, start: datetime, end: datetime) -> timedelta:
+        """Working time in [start, end); zero when end is not after start."""
+        total = timedelta()
+        if end <= start:
+            return total
+        day, last = self._local_date(start), self._local_date(end)
+        while day <= last:
+            for opens, closes in self.windows(day):
+                lo, hi = max(opens, start), min(closes, end)
+                if hi > lo:
+                    total += hi - lo
+            day += timedelta(days=1)
+        return total
+
+    def add(self, start: datetime, duration: timedelta) -> datetime:
+        """The earliest instant by which `duration` of working time has passed since `start`.
+
+        For a positive duration it always falls within working hours (at the latest, on a
+        window's closing minute); a zero duration is `start` itself.
+        """
+        if duration <= timedelta():
+            return start
+        left = duration
+        day = self._local_date(start)
+        for _ in range(HORIZON_DAYS):
+            for opens, closes in self.windows(day):
+                lo = max(opens, start)
+                if closes <= lo:
+                    continue
+                if left <= closes - lo:
+                    return lo + left
+                left -= closes - lo
+            day += timedelta(days=1)
+        raise InvalidRule("the calendar has no working time within ten years of the start")
+
+    def subtract(self, end: datetime, duration: timedelta) -> datetime:
+        """The latest instant from which `duration` of working time runs until `end`."""
+        if duration <= timedelta():
+            return end
+        left = duration
+        day = self._local_date(end)
+        for _ in range(HORIZON_DAYS):
+            for opens, closes in reversed(self.windows(day)):
+                hi = min(closes, end)
+                if hi <= opens:
+                    continue
+                if left <= hi - opens:
+                    return hi - left
+                left -= hi - opens
+            day -= timedelta(days=1)
+        raise InvalidRule("the calendar has no working time within ten years before the end")
+
+    def next_open(self, moment: datetime) -> datetime:
+        """`moment` if it is working time, else when working time next starts."""
+        day = self._local_date(moment)
+        for _ in range(HORIZON_DAYS):
+            for opens, closes in self.windows(day):
+                if moment < closes:
+                    return max(opens, moment)
+            day += timedelta(days=1)
+        raise InvalidRule("the calendar has no working time within ten years")
+
+    def in_hours(self, moment: datetime) -> bool:
+        """Whether `moment` lies within a working window, its closing minute included."""
+        return any(o <= moment <= c for o, c in self.windows(self._local_date(moment)))
+
+
+def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    """Wall-clock minutes after a local midnight, as UTC (minute 1440 is the next midnight)."""
+    wall = datetime.combine(day, time()) + timedelta(minutes=minutes)
+    return wall.replace(tzinfo=zone).astimezone(UTC)
+
+
+# -- the aggregate -------------------------------------------------------------------------------
+
+
+class CalendarDefined(DomainEvent):
+    type_name: ClassVar[str] = "BusinessCalendar.Defined"
+    name: str = Field(min_length=1, max_length=100)
+    time_zone: str = Field(min_length=1, max_length=100)
+    hours: Hours
+    years: dict[int, HolidayYear]
+
+
+class HolidaysAmended(DomainEvent):
+    """A year's holiday list replaced, e.g. when the SKB for the year is published or amended."""
+
+    type_name: ClassVar[str] = "BusinessCalendar.HolidaysAmended"
+    year: int = Field(ge=1970, le=2200)
+    holidays: HolidayYear
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class HoursRevised(DomainEvent):
+    type_name: ClassVar[str] = "BusinessCalendar.HoursRevised"
+    hours: Hours
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class BusinessCalendar(Aggregate):
+    """A named calendar; its versions are its history, and each stays readable."""
+
+    name: str
+    time_zone: str
+    hours: Hours
+    years: dict[int, HolidayYear]
+
+    @classmethod
+    def define(
+        cls,
+        ctx: Context,
+        *,
+        name: str,
+        time_zone: str,
+        hours: Hours,
+        years: dict[int, HolidayYear],
+    ) -> BusinessCalendar:
+        checked = {year: _check_year(year, entry) for year, entry in sorted(years.items())}
+        calendar = cls(calendar_id(name))
+        calendar._record(
+            CalendarDefined(
+                originator_id=calendar.id,
+                originator_version=1,
+                name=name,
+                time_zone=_check_zone(time_zone),
+                hours=_check_hours(hours),
+                years=checked,
+                **ctx.stamp(),
+            )
+        )
+        return calendar
+
+    def amend_holidays(
+        self, ctx: Context, *, year: int, holidays: HolidayYear, reason: str
+    ) -> None:
+        checked = _check_year(year, holidays)
+        if self.years.get(year) == checked:
+            raise InvalidRule(f"the holidays of {year} are already exactly these")
+        self._record(
+            HolidaysAmended(
+                originator_id=self.id,
+                originator_version=self._next_version(),
+                year=year,
+                holidays=checked,
+                reason=reason,
+                **ctx.stamp(),
+            )
+        )
+
+    def revise_hours(self, ctx: Context, *, hours: Hours, reason: str) -> None:
+        checked = _check_hours(hours)
+        if checked == self.hours:
+            raise InvalidRule("the working hours are already exactly these")
+        self._record(
+            HoursRevised(
+                originator_id=self.id,
+                originator_version=self._next_version(),
+                hours=checked,
+                reason=reason,
+                **ctx.stamp(),
+            )
+        )
+
+    def spec(self) -> CalendarSpec:
+        return CalendarSpec.of(self.time_zone, self.hours, self.years)
+
+    @applies(CalendarDefined)
+    def _defined(self, e: CalendarDefined) -> None:
+        self.name, self.time_zone, self.hours, self.years = e.name, e.time_zone, e.hours, e.years
+
+    @applies(HolidaysAmended)
+    def _amended(self, e: HolidaysAmended) -> None:
+        self.years = {**self.years, e.year: e.holidays}
+
+    @applies(HoursRevised)
+    def _revised(self, e: HoursRevised) -> None:
+        self.hours = e.hours

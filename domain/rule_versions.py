@@ -1,0 +1,35 @@
+"""What a ticket records about the rules that judge it: the SLA policy and calendar versions.
+
+Kept apart from domain/sla.py so that ticket aggregates can record them without depending on the
+policy's terms (which themselves name the incident's on-hold reasons).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.events import MAX_INT
+
+
+class SlaTarget(StrEnum):
+    RESPONSE = "response"
+    RESOLUTION = "resolution"
+
+
+class RuleVersion(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: UUID
+    version: int = Field(ge=1, le=MAX_INT)
+
+
+class RuleVersions(BaseModel):
+    """The SLA policy and business calendar versions a ticket is judged by, recorded when it is
+    logged (the calendar is the one the policy names for the ticket's service)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    policy: RuleVersion
+    calendar: RuleVersion
+    calendar_name: str = Field(min_length=1, max_length=100)

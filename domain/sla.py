@@ -1,0 +1,143 @@
+"""The SLA policy (ISO/IEC 20000-1 8.3.3): targets per priority, and optionally per service.
+
+There is one policy; its versions are its history (like the priority matrix). A version says, per
+priority, a response and a resolution target in business minutes; which on-hold reasons pause the
+clock; the warning thresholds; and which business calendar the clock runs on (by default, and per
+service: the public union catalogue is watched 24x7). Every ticket records the policy version and
+the calendar version in force when it was logged (`RuleVersions`), and is judged by those for
+ever; a later version judges only tickets logged after it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from uuid import UUID, uuid5
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.aggregate import Aggregate, applies
+from domain.calendar import NAMESPACE
+from domain.context import Context
+from domain.errors import InvalidRule
+from domain.events import DomainEvent
+from domain.incident import HoldReason
+from domain.rule_versions import RuleVersion, RuleVersions, SlaTarget
+
+__all__ = ["RuleVersion", "RuleVersions", "SlaTarget"]  # recorded on tickets; see rule_versions
+
+OFFICE = "office"  # Monday to Friday 08:00-16:00 WIB, without holidays
+ROUND_THE_CLOCK = "24x7"
+
+
+class Targets(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    response_minutes: int = Field(ge=1, le=525_600)
+    resolution_minutes: int = Field(ge=1, le=525_600)
+
+    def minutes(self, target: SlaTarget) -> int:
+        return self.response_minutes if target is SlaTarget.RESPONSE else self.resolution_minutes
+
+
+class ServiceTerms(BaseModel):
+    """What differs for one service: its calendar, and targets for some priorities."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    calendar: str | None = Field(default=None, min_length=1, max_length=100)
+    targets: dict[int, Targets] = Field(default_factory=dict)
+
+
+class PolicyTerms(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    calendar: str = Field(min_length=1, max_length=100, description="the default calendar")
+    targets: dict[int, Targets] = Field(description="per priority 1..5")
+    pause_on: list[HoldReason] = Field(description="on-hold reasons that pause the clock")
+    warn_at: list[int] = Field(description="percentages of a target, ascending, e.g. [75, 90]")
+    services: dict[str, ServiceTerms] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _complete(self) -> PolicyTerms:
+        if set(self.targets) != {1, 2, 3, 4, 5}:
+            raise ValueError("the policy has targets for every priority, 1 to 5")
+        if any(not 1 <= p <= 99 for p in self.warn_at) or self.warn_at != sorted(set(self.warn_at)):
+            raise ValueError("warning thresholds are distinct percentages 1..99, ascending")
+        for service, terms in self.services.items():
+            if not set(terms.targets) <= {1, 2, 3, 4, 5}:
+                raise ValueError(f"the targets for {service} are for priorities 1 to 5")
+        return self
+
+    def calendar_for(self, service: str) -> str:
+        special = self.services.get(service)
+        return special.calendar if special and special.calendar else self.calendar
+
+    def targets_for(self, service: str, priority: int) -> Targets:
+        special = self.services.get(service)
+        if special and priority in special.targets:
+            return special.targets[priority]
+        return self.targets[priority]
+
+    def calendars(self) -> set[str]:
+        return {self.calendar, *(t.calendar for t in self.services.values() if t.calendar)}
+
+
+def _hours(h: int) -> int:
+    return h * 60
+
+
+DEFAULT_TERMS = PolicyTerms(
+    calendar=OFFICE,
+    # business time: one office day is 8 hours
+    targets={
+        1: Targets(response_minutes=30, resolution_minutes=_hours(4)),
+        2: Targets(response_minutes=60, resolution_minutes=_hours(8)),
+        3: Targets(response_minutes=_hours(4), resolution_minutes=_hours(24)),
+        4: Targets(response_minutes=_hours(8), resolution_minutes=_hours(40)),
+        5: Targets(response_minutes=_hours(16), resolution_minutes=_hours(80)),
+    },
+    # Waiting for the caller, or for a supplier under its own contract, is not the desk's time;
+    # waiting for our own change is.
+    pause_on=[HoldReason.AWAITING_CALLER, HoldReason.AWAITING_SUPPLIER],
+    warn_at=[75, 90],
+    services={"Union catalogue": ServiceTerms(calendar=ROUND_THE_CLOCK)},
+)
+
+
+class PolicyDefined(DomainEvent):
+    type_name: ClassVar[str] = "SlaPolicy.Defined"
+    terms: PolicyTerms
+
+
+class PolicyRevised(DomainEvent):
+    type_name: ClassVar[str] = "SlaPolicy.Revised"
+    terms: PolicyTerms
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SlaPolicy(Aggregate):
+    ID: ClassVar[UUID] = uuid5(NAMESPACE, "sla-policy")
+
+    terms: PolicyTerms
+
+    @classmethod
+    def define(cls, ctx: Context, terms: PolicyTerms) -> SlaPolicy:
+        policy = cls(cls.ID)
+        policy._record(
+            PolicyDefined(originator_id=cls.ID, originator_version=1, terms=terms, **ctx.stamp())
+        )
+        return policy
+
+    def revise(self, ctx: Context, terms: PolicyTerms, reason: str) -> None:
+        if terms == self.terms:
+            raise InvalidRule("the revised policy is the same as the current one")
+        self._record(
+            PolicyRevised(
+                originator_id=self.id,
+                originator_version=self._next_version(),
+                terms=terms,
+                reason=reason,
+                **ctx.stamp(),
+            )
+        )
+
+    @applies(PolicyDefined, PolicyRevised)
+    def _defined(self, event: PolicyDefined | PolicyRevised) -> None:
+        self.terms = event.terms

@@ -1,0 +1,421 @@
+"""The SLA clock: a pure function of a ticket's timeline, a policy version and a calendar version.
+
+`judge(ticket, terms, calendar, as_of)` reads no clock and nothing else: `as_of` is an argument,
+the moment the caller asks about. A ticket of any kind (incident, service request) comes in as a
+`Ticket`: a time-ordered list of `Mark`s, the SLA-relevant facts of its events, made by an
+adapter per record type (domain/sla_incident.py for incidents). The marks do not depend on the
+policy, so they can be kept in a projection and judged later by any version.
+
+Rules (docs/sla.md says why):
+- Two targets run from logging: response (stops at the first response) and resolution (stops at
+  resolution; a reopen restarts it where it stopped; the time in between does not count).
+- A hold pauses both clocks only if the policy lists its reason in `pause_on`; otherwise the
+  clock runs on through the hold. Pauses are intervals with reasons, measured in business time.
+- Re-prioritisation: the new target applies from the change, and the share of the target used so
+  far carries over (half the P3 time used leaves half the P1 time). A breach already passed
+  stays a breach.
+- A target is breached when more business time than the target has run; finishing exactly at the
+  due moment meets it. Each warning threshold and the breach are passed at most once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from domain.calendar import CalendarSpec
+from domain.incident import BREACH, SlaAlert
+from domain.rule_versions import RuleVersions, SlaTarget
+from domain.sla import PolicyTerms
+
+MINUTE = timedelta(minutes=1)
+
+
+class MarkKind(StrEnum):
+    LOGGED = "logged"  # value: the priority
+    RESPONDED = "responded"
+    HELD = "held"  # value: the hold reason
+    RESUMED = "resumed"
+    REPRIORITISED = "reprioritised"  # value: the new priority
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    REASSIGNED = "reassigned"  # value: the group; the clock is the ticket's and runs on
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    at: datetime
+    kind: MarkKind
+    value: str | int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What the clock needs of a ticket: its kind and service, the rules it recorded (None for
+    tickets logged before SLA policies existed), and its marks in time order."""
+
+    kind: str
+    service: str
+    rules: RuleVersions | None
+    marks: tuple[Mark, ...]
+
+
+class ClockState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    WARNING = "warning"
+    BREACHED = "breached"
+    MET = "met"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    start: datetime
+    end: datetime | None  # None: still paused
+    reason: str
+    business_time: timedelta  # the working time the pause covered (up to as_of while it lasts)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One line of the explanation: what happened to a clock, when, and why."""
+
+    at: datetime
+    what: str
+    target: SlaTarget | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class TargetClock:
+    target: SlaTarget
+    state: ClockState
+    priority: int
+    target_time: timedelta  # of the current priority
+    elapsed: timedelta  # business time counted so far
+    remaining: timedelta  # of the current target; negative once breached
+    due_at: datetime | None  # when it will breach if nothing stops it; None unless counting
+    stopped_at: datetime | None  # when it was met (or stopped after a breach)
+    breached_at: datetime | None
+    next_alert_at: datetime | None  # the next threshold it passes after as_of if nothing stops it
+    alerts: tuple[SlaAlert, ...]  # thresholds passed up to as_of
+
+
+@dataclass(frozen=True, slots=True)
+class TicketClock:
+    as_of: datetime
+    state: ClockState
+    response: TargetClock
+    resolution: TargetClock
+    pauses: tuple[Pause, ...]
+    timeline: tuple[Step, ...]
+
+    @property
+    def targets(self) -> tuple[TargetClock, TargetClock]:
+        return self.response, self.resolution
+
+    def alerts(self) -> list[SlaAlert]:
+        return [a for t in self.targets for a in t.alerts]
+
+    @property
+    def next_alert_at(self) -> datetime | None:
+        moments = [t.next_alert_at for t in self.targets if t.next_alert_at is not None]
+        return min(moments, default=None)
+
+
+def hours(delta: timedelta) -> str:
+    """A business duration as people say it: 7h30m, 45m, 2h."""
+    sign = "-" if delta < timedelta() else ""
+    minutes = int(abs(delta).total_seconds() // 60)
+    h, m = divmod(minutes, 60)
+    return sign + (f"{h}h{m:02d}m" if h and m else f"{h}h" if h else f"{m}m")
+
+
+@dataclass
+class _Run:
+    """One target's clock while the marks are replayed."""
+
+    target: SlaTarget
+    total: timedelta
+    priority: int
+    levels: tuple[int, ...]
+    left: timedelta = field(init=False)
+    elapsed: timedelta = timedelta()
+    counting: bool = True  # not stopped (met, resolved, cancelled)
+    paused: bool = False
+    cancelled: bool = False
+    stopped_at: datetime | None = None
+    breached_at: datetime | None = None
+    crossed: dict[int, datetime] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.left = self.total
+
+    def threshold(self, level: int) -> timedelta:
+        """What is left of the target when `level` percent of it is used."""
+        return self.total * (BREACH - level) // BREACH
+
+    def running(self) -> bool:
+        return self.counting and not self.paused
+
+    def work(
+        self, cal: CalendarSpec, start: datetime, end: datetime, why: str, steps: list[Step]
+    ) -> None:
+        """Count the working time in [start, end), noting each threshold passed on the way."""
+        if not self.running() or end <= start:
+            return
+        worked = cal.business_time(start, end)
+        after = self.left - worked
+        for level in self.levels:
+            if level in self.crossed:
+                continue
+            mark = self.threshold(level)
+            passed = after < mark if level == BREACH else after <= mark
+            if not passed:
+                continue
+            moment = cal.add(start, self.left - mark)
+            self.crossed[level] = moment
+            if level == BREACH:
+                self.breached_at = moment
+                steps.append(
+                    Step(
+                        moment,
+                        "breached",
+                        self.target,
+                        f"the {self.target} target of {hours(self.total)} (P{self.priority}) "
+                        f"was missed {why}",
+                    )
+                )
+            else:
+                steps.append(
+                    Step(
+                        moment,
+                        "warning",
+                        self.target,
+                        f"{level}% of the {self.target} target of {hours(self.total)} used",
+                    )
+                )
+        self.left = after
+        self.elapsed += worked
+
+    def upcoming(self, cal: CalendarSpec, now: datetime) -> tuple[datetime | None, datetime | None]:
+        """(due, next threshold) from `now` if the clock runs on; (None, None) if it is not."""
+        if not self.running():
+            return None, None
+        due = cal.add(now, self.left) if self.left > timedelta() else self.breached_at
+        pending = [lvl for lvl in self.levels if lvl not in self.crossed]
+        if not pending:
+            return due, None
+        level = pending[0]
+        return due, cal.add(now, max(self.left - self.threshold(level), timedelta()))
+
+
+def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
+    ticket: Ticket, terms: PolicyTerms, calendar: CalendarSpec, as_of: datetime
+) -> TicketClock:
+    """The ticket's SLA clocks as of `as_of`, judged by these terms on this calendar."""
+    first = ticket.marks[0]
+    assert first.kind is MarkKind.LOGGED, "a ticket's timeline starts when it is logged"
+    priority = int(first.value or 3)
+    levels = (*terms.warn_at, BREACH)
+    runs = {
+        target: _Run(
+            target,
+            timedelta(minutes=terms.targets_for(ticket.service, priority).minutes(target)),
+            priority,
+            levels,
+        )
+        for target in SlaTarget
+    }
+    response, resolution = runs[SlaTarget.RESPONSE], runs[SlaTarget.RESOLUTION]
+    steps: list[Step] = []
+    pauses: list[Pause] = []
+    pause_start: tuple[datetime, str] | None = None
+    hold: str | None = None  # the reason of a hold that does not pause
+    last = first.at
+
+    def close_pause(at: datetime) -> None:
+        nonlocal pause_start
+        if pause_start is not None:
+            start, reason = pause_start
+            pauses.append(Pause(start, at, reason, calendar.business_time(start, at)))
+            pause_start = None
+        for run in runs.values():
+            run.paused = False
+
+    for mark in ticket.marks:
+        if mark.at > as_of:  # judged as of an earlier moment: later facts are not known yet
+            break
+        why = f"while on hold ({hold}, which does not pause the clock)" if hold else "while running"
+        for run in runs.values():
+            run.work(calendar, last, mark.at, why, steps)
+        last = max(last, mark.at)
+        at, kind = mark.at, mark.kind
+        if kind is MarkKind.LOGGED:
+            due_response, _ = response.upcoming(calendar, at)
+            due_resolution, _ = resolution.upcoming(calendar, at)
+            steps.append(
+                Step(
+                    at,
+                    "started",
+                    None,
+                    f"P{priority} {ticket.kind} logged: response within {hours(response.total)},"
+                    f" resolution within {hours(resolution.total)} of business time;"
+                    f" response due {due_response and due_response.isoformat()},"
+                    f" resolution due {due_resolution and due_resolution.isoformat()}",
+                )
+            )
+        elif kind is MarkKind.RESPONDED and response.counting:
+            response.counting, response.stopped_at = False, at
+            verdict = "late" if response.left < timedelta() else "met"
+            steps.append(Step(at, f"response {verdict}", SlaTarget.RESPONSE, "first response"))
+        elif kind is MarkKind.HELD:
+            if str(mark.value) in terms.pause_on and pause_start is None:
+                pause_start = (at, str(mark.value))
+                for run in runs.values():
+                    run.paused = run.counting
+                steps.append(Step(at, "paused", None, f"on hold: {mark.value}"))
+            elif pause_start is None:
+                hold = str(mark.value)
+                steps.append(
+                    Step(at, "held", None, f"on hold: {hold}; this reason does not pause the clock")
+                )
+        elif kind is MarkKind.RESUMED:
+            if pause_start is not None:
+                close_pause(at)
+                steps.append(Step(at, "resumed", None, "work resumed; the clock runs again"))
+            hold = None
+        elif kind is MarkKind.REPRIORITISED:
+            new = int(mark.value or priority)
+            for run in runs.values():
+                old = run.total // MINUTE
+                minutes = terms.targets_for(ticket.service, new).minutes(run.target)
+                run.total = minutes * MINUTE
+                if run.left > timedelta():  # the share used carries over; a breach stays one
+                    run.left = run.left * minutes // old
+                run.priority = new
+            due, _ = resolution.upcoming(calendar, at)
+            steps.append(
+                Step(
+                    at,
+                    "reprioritised",
+                    None,
+                    f"P{priority} -> P{new}: the P{new} targets apply from now, with the share of"
+                    f" each target used so far carried over; resolution"
+                    + (f" due {due.isoformat()}" if due else " not counting"),
+                )
+            )
+            priority = new
+        elif kind is MarkKind.RESOLVED:
+            close_pause(at)
+            hold = None
+            for run in runs.values():
+                if run.counting:
+                    run.counting, run.stopped_at = False, at
+            verdict = "late" if resolution.left < timedelta() else "met"
+            steps.append(Step(at, f"resolution {verdict}", SlaTarget.RESOLUTION, "resolved"))
+        elif kind is MarkKind.REOPENED:
+            resolution.counting, resolution.stopped_at = True, None
+            due, _ = resolution.upcoming(calendar, at)
+            steps.append(
+                Step(
+                    at,
+                    "restarted",
+                    SlaTarget.RESOLUTION,
+                    f"reopened: the resolution clock runs on from {hours(resolution.left)} left"
+                    + (f", due {due.isoformat()}" if due else ""),
+                )
+            )
+        elif kind in (MarkKind.CLOSED, MarkKind.CANCELLED):
+            close_pause(at)
+            hold = None
+            for run in runs.values():
+                if run.counting:
+                    run.counting, run.stopped_at = False, at
+                    run.cancelled = kind is MarkKind.CANCELLED
+            steps.append(Step(at, str(kind), None, f"{ticket.kind} {kind}; the clocks stop"))
+        elif kind is MarkKind.REASSIGNED:
+            steps.append(
+                Step(at, "reassigned", None, f"to {mark.value}; the ticket's clock runs on")
+            )
+
+    why = f"while on hold ({hold}, which does not pause the clock)" if hold else "while running"
+    for run in runs.values():
+        run.work(calendar, last, max(last, as_of), why, steps)
+    upcoming = {t: run.upcoming(calendar, max(last, as_of)) for t, run in runs.items()}
+    if pause_start is not None:
+        start, reason = pause_start
+        pauses.append(Pause(start, None, reason, calendar.business_time(start, max(start, as_of))))
+
+    clocks = {
+        t: _clock(run, upcoming[t], as_of, min(terms.warn_at, default=BREACH))
+        for t, run in runs.items()
+    }
+    steps.sort(key=lambda s: s.at)
+    return TicketClock(
+        as_of=as_of,
+        state=_overall(clocks[SlaTarget.RESPONSE], clocks[SlaTarget.RESOLUTION]),
+        response=clocks[SlaTarget.RESPONSE],
+        resolution=clocks[SlaTarget.RESOLUTION],
+        pauses=tuple(pauses),
+        timeline=tuple(steps),
+    )
+
+
+def _clock(
+    run: _Run,
+    upcoming: tuple[datetime | None, datetime | None],
+    as_of: datetime,
+    first_warning: int,
+) -> TargetClock:
+    if run.cancelled:
+        state = ClockState.CANCELLED
+    elif run.left < timedelta():
+        state = ClockState.BREACHED
+    elif not run.counting:
+        state = ClockState.MET
+    elif run.paused:
+        state = ClockState.PAUSED
+    elif run.left <= run.threshold(first_warning):
+        state = ClockState.WARNING
+    else:
+        state = ClockState.RUNNING
+    due, next_alert = upcoming
+    return TargetClock(
+        target=run.target,
+        state=state,
+        priority=run.priority,
+        target_time=run.total,
+        elapsed=run.elapsed,
+        remaining=run.left,
+        due_at=due if run.running() else None,
+        stopped_at=run.stopped_at,
+        breached_at=run.breached_at,
+        next_alert_at=next_alert if run.running() else None,
+        alerts=tuple(
+            SlaAlert(target=run.target, level=level, at=moment)
+            for level, moment in sorted(run.crossed.items())
+            if moment <= as_of
+        ),
+    )
+
+
+_SEVERITY = {
+    ClockState.BREACHED: 5,
+    ClockState.WARNING: 4,
+    ClockState.RUNNING: 3,
+    ClockState.PAUSED: 2,
+    ClockState.MET: 1,
+    ClockState.CANCELLED: 0,
+}
+
+
+def _overall(response: TargetClock, resolution: TargetClock) -> ClockState:
+    """The ticket's state: the more urgent of its two clocks."""
+    if ClockState.CANCELLED in (response.state, resolution.state):
+        return ClockState.CANCELLED
+    return max(response.state, resolution.state, key=_SEVERITY.__getitem__)

@@ -1,0 +1,95 @@
+"""The SLA watcher: appends warnings and breaches to tickets once their moments have passed.
+
+Each tick reads the watched tickets from the sla_clocks view, judges each clock as of now by the
+rule versions it recorded, and sends the alerts it has passed but the row does not show yet to
+the ticket (`RecordSlaAlerts`). The aggregate records each (target, level) once: a second
+watcher, a retry, or a view that lags behind the store finds it recorded and nothing is written.
+The moments are the clock's, not the watcher's, so a watcher that was down catches up with the
+same events it would have written on time (recorded later, at the moment they say).
+
+A ticket is judged again only when its row changed or its next threshold is due, so an idle tick
+costs a view read and a dictionary look-up per open ticket.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from domain.commands import RecordSlaAlerts
+from domain.errors import NothingChanged
+from domain.incident import SlaAlert
+from domain.rule_versions import SlaTarget
+from infra.bootstrap import Services
+from projections.sla_clocks import sla_clocks, ticket_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    watched: int  # tickets read
+    judged: int  # clocks computed
+    recorded: int  # tickets that had alerts appended
+
+
+class SlaWatcher:
+    def __init__(self, services: Services, interval: float = 30.0) -> None:
+        self.services = services
+        self.interval = interval
+        #: ticket id -> (row version, when it next needs judging; None: not until it changes)
+        self._memo: dict[str, tuple[int, datetime | None]] = {}
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> Tick:
+        now = self.services.clock()
+        rows = self.services.views.select(sla_clocks, '"watched" = 1')
+        judged = recorded = 0
+        memo: dict[str, tuple[int, datetime | None]] = {}
+        for row in rows:
+            key, version = row["id"], row["version"]
+            seen = self._memo.get(key)
+            if seen is not None and seen[0] == version and (seen[1] is None or seen[1] > now):
+                memo[key] = seen
+                continue
+            judged += 1
+            _, clock = self.services.desk.rulebook.judge(ticket_of(row), now)
+            shown = {(SlaTarget(t), level) for t, level in row["alerts"]}
+            due = [a for a in clock.alerts() if (a.target, a.level) not in shown]
+            if due and self._record(UUID(key), due):
+                recorded += 1
+            memo[key] = (version, None if due else clock.next_alert_at)
+        self._memo = memo
+        return Tick(len(rows), judged, recorded)
+
+    def _record(self, ticket: UUID, alerts: list[SlaAlert]) -> bool:
+        try:
+            self.services.desk.handle(
+                self.services.system_context(), ticket, RecordSlaAlerts(alerts=alerts)
+            )
+        except NothingChanged:
+            return False  # another watcher, or an earlier tick, recorded them first
+        return True
+
+    # -- in the background ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sla-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("SLA watch tick failed; trying again next tick")
+            self._stopping.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread:
+            self._thread.join(timeout=10)

@@ -1,0 +1,238 @@
+"""The SLA clock, on hand-worked cases: each expected value is worked out by hand from the office
+calendar (Monday to Friday 08:00-16:00 WIB, the shipped 2025-2026 holidays and cuti bersama) and
+the default policy (docs/sla.md), with the reasoning in the comments. All times are WIB (UTC+7).
+
+Default targets, in business time (one office day is 8 hours):
+    P1 response 30m, resolution 4h     P2 1h, 8h     P3 4h, 24h     P4 8h, 40h     P5 16h, 80h
+Warnings at 75% and 90%; awaiting_caller and awaiting_supplier pause, awaiting_change does not.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from domain.calendar import OFFICE_HOURS, ROUND_THE_CLOCK, CalendarSpec, shipped_holidays
+from domain.incident import BREACH
+from domain.rule_versions import SlaTarget
+from domain.sla import DEFAULT_TERMS, PolicyTerms, Targets
+from domain.sla_clock import ClockState, Mark, MarkKind, Ticket, TicketClock, judge
+
+WIB = ZoneInfo("Asia/Jakarta")
+OFFICE = CalendarSpec.of("Asia/Jakarta", OFFICE_HOURS, shipped_holidays())
+ALWAYS = CalendarSpec.of("Asia/Jakarta", ROUND_THE_CLOCK, {})
+
+
+def wib(month: int, day: int, hour: int, minute: int = 0, year: int = 2026) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=WIB).astimezone(UTC)
+
+
+def ticket(*marks: tuple[datetime, MarkKind, str | int | None]) -> Ticket:
+    return Ticket("incident", "Self-check kiosks", None, tuple(Mark(*m) for m in marks))
+
+
+def clock(t: Ticket, as_of: datetime, terms: PolicyTerms = DEFAULT_TERMS) -> TicketClock:
+    return judge(t, terms, OFFICE, as_of)
+
+
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("logged", "response_due", "resolution_due"),
+    [
+        # Friday 13 February 2026, 15:30. Monday 16 February is cuti bersama for Imlek and
+        # Tuesday 17 February is Imlek itself, so after the weekend the office is closed two
+        # more days. Friday leaves 30 minutes (15:30-16:00). Response (1h): the other 30 minutes
+        # on Wednesday 18 February, 08:00-08:30. Resolution (8h): 7h30 more on Wednesday,
+        # 08:00-15:30.
+        (wib(2, 13, 15, 30), wib(2, 18, 8, 30), wib(2, 18, 15, 30)),
+        # Friday 9 May 2025, 15:30. Monday 12 May is Waisak, Tuesday 13 May cuti bersama: the
+        # same arithmetic lands on Wednesday 14 May.
+        (
+            wib(5, 9, 15, 30, year=2025),
+            wib(5, 14, 8, 30, year=2025),
+            wib(5, 14, 15, 30, year=2025),
+        ),
+    ],
+)
+def test_a_p2_logged_late_on_the_friday_before_a_long_weekend_is_due_after_it(
+    logged: datetime, response_due: datetime, resolution_due: datetime
+) -> None:
+    t = ticket((logged, MarkKind.LOGGED, 2))
+
+    c = clock(t, as_of=logged)
+
+    assert c.response.due_at == response_due
+    assert c.resolution.due_at == resolution_due
+    assert c.state is ClockState.RUNNING
+    # Over the long weekend nothing runs: on Tuesday evening only Friday's 30 minutes are used.
+    on_tuesday = clock(t, as_of=response_due - timedelta(hours=12, minutes=30))
+    assert on_tuesday.resolution.elapsed == 30 * M
+    assert on_tuesday.resolution.remaining == 7 * H + 30 * M
+    # Wednesday 08:31: the response target was missed a minute ago.
+    late = clock(t, as_of=response_due + M)
+    assert late.response.state is ClockState.BREACHED
+    assert late.response.breached_at == response_due
+    assert late.state is ClockState.BREACHED
+
+
+def test_a_ticket_on_hold_from_thursday_afternoon_to_the_next_tuesday_loses_no_time() -> None:
+    # P4 (resolution 40h) logged Monday 2 March 2026 09:00, work started 09:30.
+    # Before the hold: Mon 09:00-16:00 7h, Tue 8h, Wed 8h, Thu 08:00-14:00 6h = 29h; 11h left.
+    # On hold awaiting the caller from Thursday 5 March 14:00 to Tuesday 10 March 10:00.
+    # After it: Tue 10:00-16:00 6h, then Wed 11 March 08:00-13:00 5h: due Wed 13:00.
+    t = ticket(
+        (wib(3, 2, 9), MarkKind.LOGGED, 4),
+        (wib(3, 2, 9, 30), MarkKind.RESPONDED, None),
+        (wib(3, 5, 14), MarkKind.HELD, "awaiting_caller"),
+        (wib(3, 10, 10), MarkKind.RESUMED, None),
+    )
+
+    during = clock(t, as_of=wib(3, 9, 12))
+    assert during.state is ClockState.PAUSED
+    assert during.resolution.remaining == 11 * H
+    assert during.resolution.due_at is None  # it depends on when work resumes
+
+    after = clock(t, as_of=wib(3, 10, 10))
+    assert after.resolution.due_at == wib(3, 11, 13)
+    assert after.resolution.remaining == 11 * H
+    assert after.resolution.elapsed == 29 * H
+    # The pause, with its reason: Thu 14:00-16:00 2h, Fri 8h, Mon 8h, Tue 08:00-10:00 2h = 20h.
+    (pause,) = after.pauses
+    assert (pause.start, pause.end, pause.reason) == (
+        wib(3, 5, 14),
+        wib(3, 10, 10),
+        "awaiting_caller",
+    )
+    assert pause.business_time == 20 * H
+    assert [s.what for s in after.timeline] == ["started", "response met", "paused", "resumed"]
+
+
+def test_a_hold_whose_reason_does_not_pause_lets_the_clock_run_to_a_breach() -> None:
+    # The same P4, held awaiting a change: that reason does not pause. 40h from Mon 09:00:
+    # Mon 7h, Tue 8h (15), Wed 8h (23), Thu 8h (31), Fri 8h (39), then 1h on Monday 9 March:
+    # breached at 09:00, while on hold.
+    t = ticket(
+        (wib(3, 2, 9), MarkKind.LOGGED, 4),
+        (wib(3, 2, 9, 30), MarkKind.RESPONDED, None),
+        (wib(3, 5, 14), MarkKind.HELD, "awaiting_change"),
+    )
+
+    c = clock(t, as_of=wib(3, 9, 12))
+
+    assert c.resolution.state is ClockState.BREACHED
+    assert c.resolution.breached_at == wib(3, 9, 9)
+    assert c.pauses == ()
+    breach = next(s for s in c.timeline if s.what == "breached")
+    assert breach.at == wib(3, 9, 9)
+    assert "awaiting_change" in breach.detail
+
+
+def test_raising_the_priority_halfway_carries_the_share_used_over_to_the_new_target() -> None:
+    # P3 (resolution 24h) logged Monday 2 March 2026 08:00; response at 08:30 (met).
+    # By Tuesday 3 March 12:00: Mon 8h + Tue 4h = 12h, half of 24h. Raised to P1 (4h): half of
+    # 4h is left, 2h, so it is due Tuesday 14:00. The warnings: 75% of 4h used = 1h left, at
+    # 13:00; 90% = 24 minutes left, at 13:36.
+    t = ticket(
+        (wib(3, 2, 8), MarkKind.LOGGED, 3),
+        (wib(3, 2, 8, 30), MarkKind.RESPONDED, None),
+        (wib(3, 3, 12), MarkKind.REPRIORITISED, 1),
+    )
+
+    c = clock(t, as_of=wib(3, 3, 13, 40))
+
+    assert c.resolution.priority == 1
+    assert c.resolution.target_time == 4 * H
+    assert c.resolution.due_at == wib(3, 3, 14)
+    assert c.resolution.state is ClockState.WARNING
+    assert [(a.level, a.at) for a in c.resolution.alerts] == [
+        (75, wib(3, 3, 13)),
+        (90, wib(3, 3, 13, 36)),
+    ]
+    assert c.response.state is ClockState.MET  # met at 08:30, before the change
+
+
+def test_a_reopen_restarts_the_resolution_clock_where_it_stopped() -> None:
+    # P2 (8h) logged Monday 2 March 2026 08:00, worked from 08:10, resolved 11:00: 3h used, met.
+    # Reopened Wednesday 4 March 09:00: 5h left, so due 14:00. Resolved again at 15:00, an hour
+    # late: breached at 14:00. The time between resolution and reopen does not count.
+    t = ticket(
+        (wib(3, 2, 8), MarkKind.LOGGED, 2),
+        (wib(3, 2, 8, 10), MarkKind.RESPONDED, None),
+        (wib(3, 2, 11), MarkKind.RESOLVED, None),
+    )
+    assert clock(t, as_of=wib(3, 3, 12)).resolution.state is ClockState.MET
+
+    reopened = Ticket(t.kind, t.service, None, (*t.marks, Mark(wib(3, 4, 9), MarkKind.REOPENED)))
+    running = clock(reopened, as_of=wib(3, 4, 9))
+    assert running.resolution.state is ClockState.RUNNING
+    assert running.resolution.remaining == 5 * H
+    assert running.resolution.due_at == wib(3, 4, 14)
+
+    again = Ticket(
+        t.kind, t.service, None, (*reopened.marks, Mark(wib(3, 4, 15), MarkKind.RESOLVED))
+    )
+    done = clock(again, as_of=wib(3, 5, 9))
+    assert done.resolution.state is ClockState.BREACHED
+    assert done.resolution.breached_at == wib(3, 4, 14)
+    assert done.resolution.remaining == -H
+    assert done.resolution.due_at is None
+    assert [s.what for s in done.timeline if s.target is SlaTarget.RESOLUTION] == [
+        "resolution met",
+        "restarted",
+        "warning",
+        "warning",
+        "breached",
+        "resolution late",
+    ]
+
+
+def test_a_policy_version_judges_only_by_its_own_targets() -> None:
+    # The same P2 under the default (8h) and under a revision with a 4h resolution target:
+    # logged Monday 08:00, due at 16:00 under the first and at 12:00 under the second.
+    t = ticket((wib(3, 2, 8), MarkKind.LOGGED, 2))
+    revised = DEFAULT_TERMS.model_copy(
+        update={
+            "targets": {
+                **DEFAULT_TERMS.targets,
+                2: Targets(response_minutes=60, resolution_minutes=240),
+            }
+        }
+    )
+    assert clock(t, wib(3, 2, 8)).resolution.due_at == wib(3, 2, 16)
+    assert clock(t, wib(3, 2, 8), revised).resolution.due_at == wib(3, 2, 12)
+
+
+def test_a_round_the_clock_calendar_counts_nights_and_holidays() -> None:
+    # A P1 on the union catalogue (24x7) logged on Imlek, Tuesday 17 February 2026 at 22:00:
+    # resolution (4h) due Wednesday 02:00.
+    t = ticket((wib(2, 17, 22), MarkKind.LOGGED, 1))
+    c = judge(t, DEFAULT_TERMS, ALWAYS, wib(2, 17, 22))
+    assert c.resolution.due_at == wib(2, 18, 2)
+
+
+def test_a_cancelled_ticket_stops_both_clocks() -> None:
+    # P2 logged 08:00, cancelled 09:00 without a response: the response warnings (75% of 1h at
+    # 08:45, 90% at 08:54) had passed; the breach (09:00, only if more than 1h ran) never comes.
+    t = ticket((wib(3, 2, 8), MarkKind.LOGGED, 2), (wib(3, 2, 9), MarkKind.CANCELLED, None))
+    c = clock(t, as_of=wib(3, 9, 8))
+    assert c.state is ClockState.CANCELLED
+    assert c.resolution.elapsed == H
+    assert [(a.target, a.level, a.at) for a in c.alerts()] == [
+        (SlaTarget.RESPONSE, 75, wib(3, 2, 8, 45)),
+        (SlaTarget.RESPONSE, 90, wib(3, 2, 8, 54)),
+    ]
+    assert c.next_alert_at is None
+
+
+def test_every_threshold_is_passed_once_and_the_breach_last() -> None:
+    t = ticket((wib(3, 2, 8), MarkKind.LOGGED, 1))
+    c = clock(t, as_of=wib(3, 6, 16))
+    resolution = [(a.level, a.at) for a in c.resolution.alerts]
+    # 4h from Monday 08:00: 75% at 11:00, 90% at 11:36, breach at 12:00.
+    assert resolution == [(75, wib(3, 2, 11)), (90, wib(3, 2, 11, 36)), (BREACH, wib(3, 2, 12))]
+    assert c.next_alert_at is None
