@@ -71,7 +71,7 @@ class HolidayYear(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     source: str = Field(min_length=1, max_length=2000)
     provisional: bool = False
-    holidays: list[Holiday]
+    holidays: list[Holiday] = Field(max_length=60)
 
 
 #: weekday name -> working windows that day (none: closed)

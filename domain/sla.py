@@ -50,8 +50,12 @@ class PolicyTerms(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     calendar: str = Field(min_length=1, max_length=100, description="the default calendar")
     targets: dict[int, Targets] = Field(description="per priority 1..5")
-    pause_on: list[HoldReason] = Field(description="on-hold reasons that pause the clock")
-    warn_at: list[int] = Field(description="percentages of a target, ascending, e.g. [75, 90]")
+    pause_on: list[HoldReason] = Field(
+        max_length=len(HoldReason), description="on-hold reasons that pause the clock"
+    )
+    warn_at: list[int] = Field(
+        max_length=10, description="percentages of a target, ascending, e.g. [75, 90]"
+    )
     services: dict[str, ServiceTerms] = Field(default_factory=dict)
 
     @model_validator(mode="after")
