@@ -32,6 +32,7 @@ from projections.store import SQLiteViewStore
 from projections.view_store import ViewStore
 
 if TYPE_CHECKING:
+    from audit.service import Audit
     from infra.kafka_mode import KafkaMode
 
 log = logging.getLogger(__name__)
@@ -81,13 +82,18 @@ class Services:
     closing: list[Callable[[], None]] = field(default_factory=list)
     #: Kafka mode: the relay, the Kafka-fed projections and their follower; None when embedded.
     kafka: KafkaMode | None = None
+    #: The audit ledger: its store, signing key and follower (docs/audit.md).
+    audit: Audit | None = None
 
     def system_context(self) -> Context:
         return Context(actor=SYSTEM, at=self.clock(), correlation_id=uuid4())
 
     def start(self) -> None:
         """Embedded: catch the projections up, then let them follow the store in the background.
-        Kafka mode: start the relay and the consumers; the projections are fed from Kafka."""
+        Kafka mode: start the relay and the consumers; the projections are fed from Kafka.
+        Either way the audit ledger follows the event store itself (where global order is)."""
+        if self.audit is not None:
+            self.audit.start()
         if self.kafka is not None:
             self.kafka.start()
             return
@@ -106,6 +112,8 @@ class Services:
         return await self.runner.reached(position, timeout)
 
     def close(self) -> None:
+        if self.audit is not None:
+            self.audit.close()
         if self.kafka is not None:
             self.kafka.stop()
         self.runner.stop()
@@ -132,6 +140,9 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
             settings, views, relay=settings.kafka_relay, consume=settings.kafka_consume
         )
         desk.after_commit = services.kafka.wake_relay
+    from audit.service import build_audit  # it builds on infra
+
+    services.audit = build_audit(settings, desk.mapper, clock)
     desk.ensure_priority_matrix(services.system_context())
     return services
 

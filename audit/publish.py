@@ -1,0 +1,88 @@
+"""Signed checkpoints on Kafka: published as CloudEvents on `itsm.audit.checkpoints` (one
+partition, so in order; kept for ever), and read back by `itsm audit verify --kafka`.
+
+A copy outside the database is the point: an attacker who can rewrite the database cannot
+unpublish what the brokers (and whoever reads the topic) already hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from audit.chain import Checkpoint
+from infra import cloudevents
+
+EVENT_TYPE = "Audit.CheckpointSigned"
+SUBJECT = "audit-ledger"
+
+
+def envelope(checkpoint: Checkpoint, public_key_pem: bytes, source: str) -> bytes:
+    return orjson.dumps(
+        {
+            "specversion": cloudevents.SPEC_VERSION,
+            "id": f"audit-checkpoint/{checkpoint.position}",
+            "source": source,
+            "type": EVENT_TYPE,
+            "subject": SUBJECT,
+            "time": checkpoint.at,
+            "datacontenttype": "application/json",
+            "data": {**checkpoint.as_json(), "public_key": public_key_pem.decode()},
+            "position": checkpoint.position,
+        }
+    )
+
+
+def parse(raw: bytes) -> Checkpoint:
+    message = orjson.loads(raw)
+    if message.get("type") != EVENT_TYPE:
+        raise ValueError(f"not a checkpoint: {message.get('type')!r}")
+    return Checkpoint.from_json(message["data"])
+
+
+def kafka_publisher(
+    bootstrap: str, topic: str, public_key_pem: bytes, source: str
+) -> Callable[[Checkpoint], None]:
+    """Publish one checkpoint and wait for the brokers' acknowledgement (they are rare)."""
+    from infra import kafka_clients
+
+    producer: Any = None
+
+    def publish(checkpoint: Checkpoint) -> None:
+        nonlocal producer
+        if producer is None:
+            producer = kafka_clients.producer(bootstrap, client_id="itsm-audit")
+        future = producer.send(
+            topic, value=envelope(checkpoint, public_key_pem, source), key=SUBJECT.encode()
+        )
+        future.get(timeout=30)
+
+    return publish
+
+
+def read_published(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Checkpoint]:
+    """Every checkpoint on the topic, from its beginning to its current end."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        client_id="itsm-audit-verify",
+        request_timeout_ms=int(timeout * 1000),
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        found: list[Checkpoint] = []
+        while any(consumer.position(p) < ends[p] for p in partitions):
+            for records in consumer.poll(timeout_ms=1000).values():
+                found.extend(parse(record.value) for record in records)
+        return found
+    finally:
+        consumer.close()
