@@ -171,7 +171,7 @@ class SQLiteAuditStore:
         return (
             self._connections()[0]
             .execute(
-                "SELECT rowid, topic, originator_id, originator_version, state"
+                "SELECT rowid, topic, originator_id, originator_version, CAST(state AS BLOB)"
                 f" FROM {SQLITE_EVENTS} WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 (after, limit),
             )
@@ -183,7 +183,7 @@ class SQLiteAuditStore:
         return (
             self._connections()[0]
             .execute(
-                "SELECT rowid, topic, originator_id, originator_version, state"
+                "SELECT rowid, topic, originator_id, originator_version, CAST(state AS BLOB)"
                 f" FROM {SQLITE_EVENTS} WHERE rowid IN ({marks}) ORDER BY rowid",
                 tuple(positions),
             )
