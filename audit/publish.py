@@ -7,7 +7,6 @@ unpublish what the brokers (and whoever reads the topic) already hold.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -42,24 +41,29 @@ def parse(raw: bytes) -> Checkpoint:
     return Checkpoint.from_json(message["data"])
 
 
-def kafka_publisher(
-    bootstrap: str, topic: str, public_key_pem: bytes, source: str
-) -> Callable[[Checkpoint], None]:
-    """Publish one checkpoint and wait for the brokers' acknowledgement (they are rare)."""
-    from infra import kafka_clients
+class KafkaPublisher:
+    """Publishes one checkpoint at a time and waits for the brokers' acknowledgement (they are
+    rare). The producer is made on first use and closed with close()."""
 
-    producer: Any = None
+    def __init__(self, bootstrap: str, topic: str, public_key_pem: bytes, source: str) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.public_key_pem = public_key_pem
+        self.source = source
+        self._producer: Any = None
 
-    def publish(checkpoint: Checkpoint) -> None:
-        nonlocal producer
-        if producer is None:
-            producer = kafka_clients.producer(bootstrap, client_id="itsm-audit")
-        future = producer.send(
-            topic, value=envelope(checkpoint, public_key_pem, source), key=SUBJECT.encode()
-        )
-        future.get(timeout=30)
+    def __call__(self, checkpoint: Checkpoint) -> None:
+        from infra import kafka_clients
 
-    return publish
+        if self._producer is None:
+            self._producer = kafka_clients.producer(self.bootstrap, client_id="itsm-audit")
+        value = envelope(checkpoint, self.public_key_pem, self.source)
+        self._producer.send(self.topic, value=value, key=SUBJECT.encode()).get(timeout=30)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None
 
 
 def read_published(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Checkpoint]:

@@ -12,7 +12,7 @@ from eventsourcing.persistence import Mapper
 
 from audit import keys
 from audit.ledger import Ledger
-from audit.publish import kafka_publisher
+from audit.publish import KafkaPublisher
 from audit.store import AuditStore, PostgresAuditStore, SQLiteAuditStore
 from infra.pg import open_pool
 from infra.settings import Settings
@@ -46,6 +46,8 @@ class Audit:
 
     def close(self) -> None:
         self.ledger.stop()
+        if isinstance(self.ledger.publisher, KafkaPublisher):
+            self.ledger.publisher.close()
         self.store.close()
 
 
@@ -69,9 +71,9 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
 def build_audit(settings: Settings, mapper: Mapper[UUID], clock: Callable[[], datetime]) -> Audit:
     store = open_audit_store(settings)
     key = signing_key(settings)
-    publisher = None
+    publisher: KafkaPublisher | None = None
     if settings.kafka_bootstrap:
-        publisher = kafka_publisher(
+        publisher = KafkaPublisher(
             settings.kafka_bootstrap,
             settings.kafka_audit_topic,
             keys.public_pem(key.public_key()),
