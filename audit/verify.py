@@ -16,13 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from hashlib import sha256
+from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from audit.chain import GENESIS, Checkpoint, Entry
+from audit import chain
+from audit.chain import GENESIS, Checkpoint
 from audit.keys import verifies
-from audit.store import AuditStore, StoredRow
+from audit.store import AuditStore, EntryRow, StoredRow
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -89,15 +91,12 @@ def trusted_checkpoints(
     return by_position, None
 
 
-def _pages(fetch: Callable[[int], list[StoredRow]] | Callable[[int], list[Entry]]) -> Iterator:  # type: ignore[type-arg]
+def _pages(fetch: Callable[[int], list[Any]]) -> Iterator[Any]:
+    """Every row `fetch(after)` gives, page after page (each row's position first)."""
     after = 0
-    while True:
-        page = fetch(after)
-        if not page:
-            return
+    while page := fetch(after):
         yield from page
-        last = page[-1]
-        after = last.position if isinstance(last, Entry) else last[0]
+        after = page[-1][0]
 
 
 def verify(
@@ -116,93 +115,64 @@ def verify(
     report = Report(True, 0, ledger_head, store_head, len(held), signed_through)
     if bad is not None:
         return _failed(report, bad)
+    signed_hashes = {position: c.hash for position, c in checkpoints.items()}
 
-    entries: Iterator[Entry] = _pages(lambda after: store.entries(after, page))
+    entries: Iterator[EntryRow] = _pages(lambda after: store.entry_rows(after, page))
     # Stored events past the ledger's head are simply not chained yet.
-    rows: Iterator[StoredRow] = (
-        r for r in _pages(lambda after: store.stored(after, page)) if r[0] <= ledger_head
+    rows: Iterator[StoredRow] = _pages(
+        lambda after: store.stored(after, page) if after < ledger_head else []
     )
     prev = GENESIS
     checked = 0
     entry = next(entries, None)
     row = next(rows, None)
-    while entry is not None or row is not None:
-        if row is None or (entry is not None and entry.position < row[0]):
-            assert entry is not None
-            return _failed(
-                report,
-                Finding(
-                    entry.position,
-                    f"the ledger records {entry.type} {entry.event_id} here, but the event store"
-                    " has no event at this position: it was deleted",
-                ),
-                checked,
-            )
-        if entry is None or row[0] < entry.position:
-            return _failed(
-                report,
-                Finding(
-                    row[0],
-                    f"the event store has {row[1]} {UUID(row[2])}/{row[3]} here, which the"
-                    " ledger never recorded: it was inserted",
-                ),
-                checked,
-            )
-        position, topic, originator_hex, version, state = row
-        if entry.prev_hash != prev:
-            return _failed(
-                report,
-                Finding(position, "the ledger entry does not chain to the entry before it"),
-                checked,
-            )
-        fields = (
-            f"{position}\n{entry.event_id}\n{entry.type}\n{entry.actor_id}\n"
-            f"{entry.actor_role}\n{entry.at}"
-        ).encode()
-        if sha256(prev + entry.digest + fields).digest() != entry.hash:
-            return _failed(
-                report,
-                Finding(position, "the ledger entry was altered: its hash does not match"),
-                checked,
-            )
-        if topic != entry.type or f"{UUID(originator_hex)}/{version}" != entry.event_id:
-            return _failed(
-                report,
-                Finding(
-                    position,
-                    f"the event store has {topic} {UUID(originator_hex)}/{version} here, but"
-                    f" the ledger recorded {entry.type} {entry.event_id}: an event was inserted,"
-                    " moved, swapped or replaced",
-                ),
-                checked,
-            )
-        stored_digest = sha256(
+    if row is not None and row[0] > ledger_head:
+        row = None
+    # The hot loop: one digest and one link hash per entry, nothing decoded or parsed unless
+    # something is wrong (then `_diagnosis` says what).
+    while entry is not None and row is not None and entry[0] == row[0]:
+        _, topic, originator_hex, version, state = row
+        position, event_id, e_type, actor_id, actor_role, at, e_digest, e_prev, e_hash = entry
+        fields = f"{position}\n{event_id}\n{e_type}\n{actor_id}\n{actor_role}\n{at}".encode()
+        digest = sha256(
             b"%s\n%s\n%d\n%s" % (topic.encode(), originator_hex.encode(), version, state)
         ).digest()
-        if stored_digest != entry.digest:
-            return _failed(
-                report,
-                Finding(
-                    position,
-                    f"the stored content of {entry.type} {entry.event_id} was changed after it"
-                    " was recorded (payload, actor or time): its digest does not match",
-                ),
-                checked,
-            )
-        signed = checkpoints.get(position)
-        if signed is not None and signed.hash != entry.hash:
-            return _failed(
-                report,
-                Finding(position, "the chain does not reach the hash signed at this checkpoint"),
-                checked,
-            )
-        prev = entry.hash
+        if (
+            e_prev != prev
+            or digest != e_digest
+            or sha256(prev + e_digest + fields).digest() != e_hash
+            or signed_hashes.get(position, e_hash) != e_hash
+        ):
+            return _failed(report, _diagnosis(entry, row, prev, signed_hashes), checked)
+        prev = e_hash
         checked += 1
         if progress is not None and checked % page == 0:
             progress(position, ledger_head)
         entry = next(entries, None)
         row = next(rows, None)
+        if row is not None and row[0] > ledger_head:
+            row = None
     report.entries = checked
+    if entry is not None and (row is None or entry[0] < row[0]):
+        return _failed(
+            report,
+            Finding(
+                entry[0],
+                f"the ledger records {entry[2]} {entry[1]} here, but the event store has no"
+                " event at this position: it was deleted",
+            ),
+            checked,
+        )
+    if row is not None:
+        return _failed(
+            report,
+            Finding(
+                row[0],
+                f"the event store has {row[1]} {UUID(row[2])}/{row[3]} here, which the ledger"
+                " never recorded: it was inserted",
+            ),
+            checked,
+        )
     beyond = [c for c in checkpoints.values() if c.position > ledger_head]
     if beyond:
         last = max(beyond, key=lambda c: c.position)
@@ -222,6 +192,35 @@ def verify(
     if progress is not None:
         progress(ledger_head, ledger_head)
     return report
+
+
+def _diagnosis(
+    entry: EntryRow, row: StoredRow, prev: bytes, signed: Mapping[int, bytes]
+) -> Finding:
+    """Why an entry and the stored event at its position do not agree."""
+    position, event_id, type_name, actor_id, actor_role, at, digest, prev_hash, own = entry
+    if prev_hash != prev:
+        return Finding(position, "the ledger entry does not chain to the entry before it")
+    if (
+        chain.entry_hash(prev, position, event_id, type_name, actor_id, actor_role, at, digest)
+        != own
+    ):
+        return Finding(position, "the ledger entry was altered: its hash does not match")
+    _, topic, originator_hex, version, _ = row
+    stored_id = f"{UUID(originator_hex)}/{version}"
+    if topic != type_name or stored_id != event_id:
+        return Finding(
+            position,
+            f"the event store has {topic} {stored_id} here, but the ledger recorded"
+            f" {type_name} {event_id}: an event was inserted, moved, swapped or replaced",
+        )
+    if chain.digest(topic, originator_hex, version, row[4]) != digest:
+        return Finding(
+            position,
+            f"the stored content of {type_name} {event_id} was changed after it was recorded"
+            " (payload, actor or time): its digest does not match",
+        )
+    return Finding(position, "the chain does not reach the hash signed at this checkpoint")
 
 
 def _failed(report: Report, finding: Finding, checked: int | None = None) -> Report:
