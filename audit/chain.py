@@ -80,6 +80,14 @@ class Entry:
         )
 
 
+def entry_fields(
+    position: int, event_id: str, type_name: str, actor_id: str, actor_role: str, at: str
+) -> bytes:
+    """An entry's own fields as its hash covers them (the ledger store joins them the same way
+    in SQL for the verifier)."""
+    return f"{position}\n{event_id}\n{type_name}\n{actor_id}\n{actor_role}\n{at}".encode()
+
+
 def entry_hash(
     prev_hash: bytes,
     position: int,
@@ -90,7 +98,7 @@ def entry_hash(
     at: str,
     event_digest: bytes,
 ) -> bytes:
-    fields = f"{position}\n{event_id}\n{type_name}\n{actor_id}\n{actor_role}\n{at}".encode()
+    fields = entry_fields(position, event_id, type_name, actor_id, actor_role, at)
     return sha256(prev_hash + event_digest + fields).digest()
 
 

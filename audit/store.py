@@ -24,8 +24,10 @@ from infra.pg import Pool, schema_change
 
 #: (position, topic, originator id as 32 hex digits, version, state bytes), as stored.
 StoredRow = tuple[int, str, str, int, bytes]
-#: A ledger entry's columns in ENTRY_COLUMNS order.
-EntryRow = tuple[int, str, str, str, str, str, bytes, bytes, bytes]
+#: What the verifier reads of an entry: (position, its hashed fields as the bytes
+#: `chain.entry_fields` gives, digest, previous hash, hash). The database joins the fields, so
+#: a row costs the verifier one object instead of six.
+ChainRow = tuple[int, bytes, bytes, bytes, bytes]
 
 SQLITE_EVENTS = "stored_events"
 POSTGRES_EVENTS = "servicedesk_events"  # the library names it after the application
@@ -64,8 +66,8 @@ class AuditStore(Protocol):
     def entries(self, after: int, limit: int, until: int | None = None) -> list[Entry]:
         """Ledger entries after a position (up to `until`), in order."""
 
-    def entry_rows(self, after: int, limit: int) -> list[EntryRow]:
-        """The same as raw rows, for the verifier's hot loop."""
+    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+        """Ledger entries after a position as the verifier's hot loop reads them."""
 
     def entry_before(self, position: int) -> Entry | None:
         """The last ledger entry before a position."""
@@ -239,11 +241,13 @@ class SQLiteAuditStore:
         )
         return [_entry(r) for r in rows]
 
-    def entry_rows(self, after: int, limit: int) -> list[EntryRow]:
+    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
         return (
             self._connections()[1]
             .execute(
-                f"SELECT {ENTRY_COLUMNS} FROM audit_ledger WHERE position > ?"
+                "SELECT position, CAST(position || char(10) || event_id || char(10) || type"
+                " || char(10) || actor_id || char(10) || actor_role || char(10) || at AS BLOB),"
+                " digest, prev_hash, hash FROM audit_ledger WHERE position > ?"
                 " ORDER BY position LIMIT ?",
                 (after, limit),
             )
@@ -407,11 +411,12 @@ class PostgresAuditStore:
             ).fetchall()
         return [_entry(r) for r in rows]
 
-    def entry_rows(self, after: int, limit: int) -> list[EntryRow]:
+    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
         with self._conn() as conn:
-            rows: list[EntryRow] = conn.execute(
-                f"SELECT {ENTRY_COLUMNS} FROM audit_ledger WHERE position > %s"
-                " ORDER BY position LIMIT %s",
+            rows: list[ChainRow] = conn.execute(
+                "SELECT position, convert_to(concat_ws(E'\\n', position, event_id, type,"
+                " actor_id, actor_role, at), 'UTF8'), digest, prev_hash, hash FROM audit_ledger"
+                " WHERE position > %s ORDER BY position LIMIT %s",
                 (after, limit),
             ).fetchall()
         return rows

@@ -13,10 +13,9 @@ catch an attacker who rewrote the database wholesale.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from hashlib import sha256
-from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -24,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from audit import chain
 from audit.chain import GENESIS, Checkpoint
 from audit.keys import verifies
-from audit.store import AuditStore, EntryRow, StoredRow
+from audit.store import AuditStore, ChainRow, StoredRow
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -91,14 +90,6 @@ def trusted_checkpoints(
     return by_position, None
 
 
-def _pages(fetch: Callable[[int], list[Any]]) -> Iterator[Any]:
-    """Every row `fetch(after)` gives, page after page (each row's position first)."""
-    after = 0
-    while page := fetch(after):
-        yield from page
-        after = page[-1][0]
-
-
 def verify(
     store: AuditStore,
     keys: Mapping[str, Ed25519PublicKey],
@@ -117,62 +108,50 @@ def verify(
         return _failed(report, bad)
     signed_hashes = {position: c.hash for position, c in checkpoints.items()}
 
-    entries: Iterator[EntryRow] = _pages(lambda after: store.entry_rows(after, page))
-    # Stored events past the ledger's head are simply not chained yet.
-    rows: Iterator[StoredRow] = _pages(
-        lambda after: store.stored(after, page) if after < ledger_head else []
-    )
     prev = GENESIS
     checked = 0
-    entry = next(entries, None)
-    row = next(rows, None)
-    if row is not None and row[0] > ledger_head:
-        row = None
-    # The hot loop: one digest and one link hash per entry, nothing decoded or parsed unless
-    # something is wrong (then `_diagnosis` says what).
-    while entry is not None and row is not None and entry[0] == row[0]:
-        _, topic, originator_hex, version, state = row
-        position, event_id, e_type, actor_id, actor_role, at, e_digest, e_prev, e_hash = entry
-        fields = f"{position}\n{event_id}\n{e_type}\n{actor_id}\n{actor_role}\n{at}".encode()
-        digest = sha256(
-            b"%s\n%s\n%d\n%s" % (topic.encode(), originator_hex.encode(), version, state)
-        ).digest()
-        if (
-            e_prev != prev
-            or digest != e_digest
-            or sha256(prev + e_digest + fields).digest() != e_hash
-            or signed_hashes.get(position, e_hash) != e_hash
-        ):
-            return _failed(report, _diagnosis(entry, row, prev, signed_hashes), checked)
-        prev = e_hash
-        checked += 1
-        if progress is not None and checked % page == 0:
-            progress(position, ledger_head)
-        entry = next(entries, None)
-        row = next(rows, None)
-        if row is not None and row[0] > ledger_head:
-            row = None
+    after = 0
+    while True:
+        # The same range of positions from both: they pair up one to one while all is well.
+        entries = store.chain_rows(after, page)
+        rows = store.stored(after, page)
+        if rows and rows[-1][0] > ledger_head:  # not chained yet
+            rows = [r for r in rows if r[0] <= ledger_head]
+        if not entries and not rows:
+            break
+        # The hot loop: one digest and one link hash per entry, nothing decoded or parsed
+        # unless something is wrong (then `_diagnosis` says what).
+        for entry, row in zip(entries, rows):  # noqa: B905 (unequal lengths handled below)
+            position, fields, e_digest, e_prev, e_hash = entry
+            stored_at, topic, originator_hex, version, state = row
+            if position != stored_at:
+                return _failed(
+                    report, _unpaired(store, position, row), checked + _before(entries, position)
+                )
+            digest = sha256(
+                b"%s\n%s\n%d\n%s" % (topic.encode(), originator_hex.encode(), version, state)
+            ).digest()
+            if (
+                digest != e_digest
+                or e_prev != prev
+                or sha256(prev + digest + fields).digest() != e_hash
+                or signed_hashes.get(position, e_hash) != e_hash
+            ):
+                return _failed(
+                    report,
+                    _diagnosis(store, position, row, prev),
+                    checked + _before(entries, position),
+                )
+            prev = e_hash
+        checked += min(len(entries), len(rows))
+        if len(entries) > len(rows):
+            return _failed(report, _unpaired(store, entries[len(rows)][0], None), checked)
+        if len(rows) > len(entries):
+            return _failed(report, _unpaired(store, None, rows[len(entries)]), checked)
+        after = entries[-1][0]
+        if progress is not None:
+            progress(after, ledger_head)
     report.entries = checked
-    if entry is not None and (row is None or entry[0] < row[0]):
-        return _failed(
-            report,
-            Finding(
-                entry[0],
-                f"the ledger records {entry[2]} {entry[1]} here, but the event store has no"
-                " event at this position: it was deleted",
-            ),
-            checked,
-        )
-    if row is not None:
-        return _failed(
-            report,
-            Finding(
-                row[0],
-                f"the event store has {row[1]} {UUID(row[2])}/{row[3]} here, which the ledger"
-                " never recorded: it was inserted",
-            ),
-            checked,
-        )
     beyond = [c for c in checkpoints.values() if c.position > ledger_head]
     if beyond:
         last = max(beyond, key=lambda c: c.position)
@@ -194,31 +173,49 @@ def verify(
     return report
 
 
-def _diagnosis(
-    entry: EntryRow, row: StoredRow, prev: bytes, signed: Mapping[int, bytes]
-) -> Finding:
-    """Why an entry and the stored event at its position do not agree."""
-    position, event_id, type_name, actor_id, actor_role, at, digest, prev_hash, own = entry
-    if prev_hash != prev:
+def _before(entries: list[ChainRow], position: int) -> int:
+    """How many entries of a page come before a position (those were checked)."""
+    return sum(1 for entry in entries if entry[0] < position)
+
+
+def _unpaired(store: AuditStore, position: int | None, row: StoredRow | None) -> Finding:
+    """A ledger entry at `position` and a stored event `row` that do not pair up: whichever is
+    at the lower position has no counterpart."""
+    if position is not None and (row is None or position < row[0]):
+        missing = store.entries(position - 1, 1)[0]
+        return Finding(
+            position,
+            f"the ledger records {missing.type} {missing.event_id} here, but the event store"
+            " has no event at this position: it was deleted",
+        )
+    assert row is not None
+    return Finding(
+        row[0],
+        f"the event store has {row[1]} {UUID(row[2])}/{row[3]} here, which the ledger never"
+        " recorded: it was inserted",
+    )
+
+
+def _diagnosis(store: AuditStore, position: int, row: StoredRow, prev: bytes) -> Finding:
+    """Why the entry and the stored event at a position do not agree."""
+    entry = store.entries(position - 1, 1)[0]
+    if entry.prev_hash != prev:
         return Finding(position, "the ledger entry does not chain to the entry before it")
-    if (
-        chain.entry_hash(prev, position, event_id, type_name, actor_id, actor_role, at, digest)
-        != own
-    ):
+    if chain.recomputed(entry) != entry.hash:
         return Finding(position, "the ledger entry was altered: its hash does not match")
-    _, topic, originator_hex, version, _ = row
+    _, topic, originator_hex, version, state = row
     stored_id = f"{UUID(originator_hex)}/{version}"
-    if topic != type_name or stored_id != event_id:
+    if topic != entry.type or stored_id != entry.event_id:
         return Finding(
             position,
             f"the event store has {topic} {stored_id} here, but the ledger recorded"
-            f" {type_name} {event_id}: an event was inserted, moved, swapped or replaced",
+            f" {entry.type} {entry.event_id}: an event was inserted, moved, swapped or replaced",
         )
-    if chain.digest(topic, originator_hex, version, row[4]) != digest:
+    if chain.digest(topic, originator_hex, version, state) != entry.digest:
         return Finding(
             position,
-            f"the stored content of {type_name} {event_id} was changed after it was recorded"
-            " (payload, actor or time): its digest does not match",
+            f"the stored content of {entry.type} {entry.event_id} was changed after it was"
+            " recorded (payload, actor or time): its digest does not match",
         )
     return Finding(position, "the chain does not reach the hash signed at this checkpoint")
 
