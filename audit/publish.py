@@ -34,6 +34,55 @@ def envelope(checkpoint: Checkpoint, public_key_pem: bytes, source: str) -> byte
     )
 
 
+def schema(draft: str, id_base: str) -> dict[str, Any]:
+    """The JSON Schema of a checkpoint message (published under docs/schemas/)."""
+    hex_string = {"type": "string", "pattern": "^[0-9a-f]+$"}
+    return {
+        "$schema": draft,
+        "$id": id_base + "audit-checkpoint",
+        "title": "ITSM audit checkpoint",
+        "description": "CloudEvents 1.0 JSON envelope of a signed audit checkpoint on"
+        " itsm.audit.checkpoints; `data.signature` is Ed25519 over the message described in"
+        " docs/audit.md (audit/chain.py signed_message).",
+        "type": "object",
+        "required": [
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "subject",
+            "time",
+            "datacontenttype",
+            "data",
+            "position",
+        ],
+        "properties": {
+            "specversion": {"const": cloudevents.SPEC_VERSION},
+            "id": {"type": "string", "pattern": "^audit-checkpoint/[0-9]+$"},
+            "source": {"type": "string", "minLength": 1},
+            "type": {"const": EVENT_TYPE},
+            "subject": {"const": SUBJECT},
+            "time": {"type": "string", "format": "date-time"},
+            "datacontenttype": {"const": "application/json"},
+            "position": {"type": "integer", "minimum": 1},
+            "data": {
+                "type": "object",
+                "required": ["position", "hash", "at", "key_id", "signature", "public_key"],
+                "properties": {
+                    "position": {"type": "integer", "minimum": 1},
+                    "hash": {**hex_string, "minLength": 64, "maxLength": 64},
+                    "at": {"type": "string", "format": "date-time"},
+                    "key_id": {**hex_string, "minLength": 16, "maxLength": 16},
+                    "signature": {**hex_string, "minLength": 128, "maxLength": 128},
+                    "public_key": {"type": "string", "pattern": "^-----BEGIN PUBLIC KEY-----"},
+                },
+                "additionalProperties": False,
+            },
+        },
+        "additionalProperties": False,
+    }
+
+
 def parse(raw: bytes) -> Checkpoint:
     message = orjson.loads(raw)
     if message.get("type") != EVENT_TYPE:

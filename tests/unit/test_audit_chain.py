@@ -4,15 +4,19 @@ change to an entry or its order breaks the chain, and a signature covers every c
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from uuid import uuid4
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator, FormatChecker
 
-from audit import chain
+from audit import chain, publish
 from audit.chain import GENESIS, Checkpoint, Entry
-from audit.keys import key_id, verifies
+from audit.keys import key_id, public_pem, verifies
+from infra import schemas
 
 KEY = Ed25519PrivateKey.generate()
 
@@ -112,3 +116,27 @@ def test_a_signature_covers_every_field_of_a_checkpoint(
     )
     assert not verifies(KEY.public_key(), forged.signature, forged.message())
     assert Checkpoint.from_json(signed.as_json()) == signed
+
+
+@given(
+    st.integers(min_value=1, max_value=10**9),
+    st.binary(min_size=32, max_size=32),
+    st.datetimes(timezones=st.just(UTC)),
+)
+def test_published_checkpoints_validate_against_their_schema_and_parse_back(
+    position: int, head: bytes, moment: datetime
+) -> None:
+    at, kid = moment.isoformat(), key_id(KEY.public_key())
+    signed = Checkpoint(
+        position, head, at, kid, KEY.sign(chain.signed_message(position, head, at, kid))
+    )
+    message = publish.envelope(signed, public_pem(KEY.public_key()), "/itsm")
+    schema = publish.schema(schemas.DRAFT, schemas.ID_BASE)
+    Draft202012Validator.check_schema(schema)
+    errors = list(
+        Draft202012Validator(schema, format_checker=FormatChecker()).iter_errors(
+            orjson.loads(message)
+        )
+    )
+    assert errors == []
+    assert publish.parse(message) == signed
