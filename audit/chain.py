@@ -43,14 +43,6 @@ class Entry:
     prev_hash: bytes
     hash: bytes
 
-    @property
-    def aggregate_id(self) -> str:
-        return self.event_id.rpartition("/")[0]
-
-    @property
-    def version(self) -> int:
-        return int(self.event_id.rpartition("/")[2])
-
     def as_json(self) -> dict[str, object]:
         return {
             "position": self.position,

@@ -69,9 +69,6 @@ class AuditStore(Protocol):
     def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
         """Ledger entries after a position as the verifier's hot loop reads them."""
 
-    def entry_before(self, position: int) -> Entry | None:
-        """The last ledger entry before a position."""
-
     def checkpoints(self) -> list[Checkpoint]:
         """Every stored checkpoint, oldest first."""
 
@@ -254,18 +251,6 @@ class SQLiteAuditStore:
             .fetchall()
         )
 
-    def entry_before(self, position: int) -> Entry | None:
-        row = (
-            self._connections()[1]
-            .execute(
-                f"SELECT {ENTRY_COLUMNS} FROM audit_ledger WHERE position < ?"
-                " ORDER BY position DESC LIMIT 1",
-                (position,),
-            )
-            .fetchone()
-        )
-        return None if row is None else _entry(row)
-
     def checkpoints(self) -> list[Checkpoint]:
         rows = (
             self._connections()[1]
@@ -420,15 +405,6 @@ class PostgresAuditStore:
                 (after, limit),
             ).fetchall()
         return rows
-
-    def entry_before(self, position: int) -> Entry | None:
-        with self._conn() as conn:
-            row = conn.execute(
-                f"SELECT {ENTRY_COLUMNS} FROM audit_ledger WHERE position < %s"
-                " ORDER BY position DESC LIMIT 1",
-                (position,),
-            ).fetchone()
-        return None if row is None else _entry(row)
 
     def checkpoints(self) -> list[Checkpoint]:
         with self._conn() as conn:
