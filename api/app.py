@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import FastAPI
 
 from api import (
+    audit,
     changes,
     configuration_items,
     health,
@@ -65,6 +66,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (configuration_items.router, problems.RECORD_RESPONSES),
         (changes.router, problems.RECORD_RESPONSES),
         (changes.templates, problems.RECORD_RESPONSES),
+        (audit.router, problems.RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

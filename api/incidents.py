@@ -11,6 +11,7 @@ projections include them (read-your-writes), so the answer is the view a followi
 # group-commits it with the others queued at the time; waiting for it holds no thread at all.
 
 import base64
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -33,6 +34,7 @@ from api.deps import (
 )
 from api.problems import ApiProblem, problem
 from api.schemas import History, IncidentDetails, IncidentPage, IncidentSummary
+from audit import replay
 from domain.actors import Role
 from domain.commands import INCIDENT_COMMANDS, IncidentCommand, LogIncident
 from domain.context import Context
@@ -171,10 +173,23 @@ def _decode_cursor(cursor: str) -> int:
     raise ApiProblem(422, "invalid-input", "the cursor is not one this API issued")
 
 
+AS_OF = Query(
+    description="time travel: the record as it stood at this moment (ISO 8601 with a zone);"
+    " replayed from its events",
+    examples=["2026-03-02T09:00:00Z"],
+)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        raise ApiProblem(422, "invalid-input", "as_of needs a time zone, e.g. 2026-03-02T09:00:00Z")
+    return moment
+
+
 @router.get(
     "/{ref}",
     response_model=IncidentDetails,
-    summary="Read an incident by id or number",
+    summary="Read an incident by id or number (as it is now, or as of a moment)",
     responses={304: {"description": "Not modified (If-None-Match)"}},
 )
 def get_incident(
@@ -182,7 +197,14 @@ def get_incident(
     services: ServicesDep,
     _: ReaderDep,
     if_none_match: Annotated[str | None, Header()] = None,
+    as_of: Annotated[datetime | None, AS_OF] = None,
 ) -> Response:
+    if as_of is not None:
+        events = services.desk.history(services.desk.find_incident(ref))
+        then = replay.as_of(incident_details, events, _aware(as_of))
+        if then is None:
+            raise IncidentNotFound(f"incident {ref} was not yet logged at {as_of.isoformat()}")
+        return _json(then, headers={"ETag": _etag(then["version"])})
     row = _row(services, ref)
     etag = _etag(row["version"])
     if if_none_match is not None and etag in {
@@ -193,15 +215,32 @@ def get_incident(
 
 
 @router.get(
-    "/{ref}/history", response_model=History, summary="Every event, in order, with actor and time"
+    "/{ref}/history",
+    response_model=History,
+    summary="Every event, in order, with actor, time and what it changed",
 )
-def get_history(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
+def get_history(
+    ref: str,
+    services: ServicesDep,
+    _: ReaderDep,
+    as_of: Annotated[datetime | None, AS_OF] = None,
+) -> Response:
     incident_id = services.desk.find_incident(ref)
-    events = services.desk.history(incident_id)
-    return _json({"incident_id": str(incident_id), "events": [_history_entry(e) for e in events]})
+    events = list(services.desk.history(incident_id))
+    moment = _aware(as_of)
+    if moment is not None:
+        events = [e for e in events if e.timestamp <= moment]
+    changes = replay.changes(incident_details, events)
+    return _json(
+        {
+            "incident_id": str(incident_id),
+            "as_of": moment.isoformat() if moment else None,
+            "events": [_history_entry(e, c) for e, c in zip(events, changes, strict=True)],
+        }
+    )
 
 
-def _history_entry(event: DomainEvent) -> dict[str, Any]:
+def _history_entry(event: DomainEvent, changes: dict[str, Any]) -> dict[str, Any]:
     return {
         "version": event.originator_version,
         "type": event.type_name,
@@ -209,6 +248,7 @@ def _history_entry(event: DomainEvent) -> dict[str, Any]:
         "actor": {"id": event.actor.id, "role": event.actor.role.value},
         "correlation_id": str(event.correlation_id),
         "data": event.model_dump(mode="json", exclude=set(ENVELOPE)),
+        "changes": changes,
     }
 
 

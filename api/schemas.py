@@ -95,8 +95,19 @@ class HistoryEvent(BaseModel):
     actor: ActorOut
     correlation_id: UUID
     data: dict[str, Any]
+    changes: dict[str, dict[str, Any]] = Field(
+        description='what the event changed in the record: {field: {"from", "to"}}, or'
+        ' {field: {"added": [...]}} for a list that grew',
+        examples=[
+            {
+                "state": {"from": "logged", "to": "assigned"},
+                "group": {"from": None, "to": "kiosk-team"},
+            }
+        ],
+    )
 
 
 class History(BaseModel):
     incident_id: UUID
+    as_of: str | None = Field(default=None, description="only events up to this time")
     events: list[HistoryEvent]

@@ -35,6 +35,7 @@ from projections.store import SQLiteViewStore
 from projections.view_store import ViewStore
 
 if TYPE_CHECKING:
+    from audit.service import Audit
     from infra.kafka_mode import KafkaMode
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,18 @@ class Services:
         """Configuration items, changes, service requests and problems, on the desk's store."""
         return RecordsDesk(self.desk)
 
+    #: The audit ledger: its store, signing key and follower (docs/audit.md).
+    audit: Audit | None = None
+
     def system_context(self) -> Context:
         return Context(actor=SYSTEM, at=self.clock(), correlation_id=uuid4())
 
     def start(self) -> None:
         """Embedded: catch the projections up, then let them follow the store in the background.
-        Kafka mode: start the relay and the consumers; the projections are fed from Kafka."""
+        Kafka mode: start the relay and the consumers; the projections are fed from Kafka.
+        Either way the audit ledger follows the event store itself (where global order is)."""
+        if self.audit is not None:
+            self.audit.start()
         if self.kafka is not None:
             self.kafka.start()
             return
@@ -123,6 +130,8 @@ class Services:
         return await self.runner.reached(position, timeout)
 
     def close(self) -> None:
+        if self.audit is not None:
+            self.audit.close()
         if self.kafka is not None:
             self.kafka.stop()
         self.runner.stop()
@@ -161,6 +170,9 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
                 organisation_claim=settings.oidc_organisation_claim,
             )
         )
+    from audit.service import build_audit  # it builds on infra
+
+    services.audit = build_audit(settings, desk.mapper, clock)
     desk.ensure_priority_matrix(services.system_context())
     desk.ensure_sla_rules(services.system_context())
     return services

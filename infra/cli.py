@@ -487,8 +487,10 @@ def sla_watch(data_dir: Path | None, interval: float, once: bool) -> None:
         services.close()
 
 
+from infra.cli_audit import audit  # noqa: E402
 from infra.cli_kafka import kafka  # noqa: E402
 
+main.add_command(audit)
 main.add_command(kafka)
 main.add_command(postgres)
 

@@ -35,6 +35,8 @@ def topics(settings: Settings) -> dict[str, TopicSpec]:
     return {
         settings.kafka_topic: TopicSpec(settings.kafka_partitions, KEEP_FOREVER),
         dead_letter_topic(settings.kafka_topic, "projections"): TopicSpec(1, KEEP_FOREVER),
+        # One partition: checkpoints in the order they were signed.
+        settings.kafka_audit_topic: TopicSpec(1, KEEP_FOREVER),
     }
 
 

@@ -89,7 +89,12 @@ def event_schema(type_name: str) -> dict[str, Any]:
 
 def all_schemas() -> dict[str, dict[str, Any]]:
     """Every schema by its path under the schema directory."""
-    found = {"cloudevent.schema.json": envelope_schema()}
+    from audit import publish  # the checkpoint topic's messages
+
+    found = {
+        "cloudevent.schema.json": envelope_schema(),
+        "audit-checkpoint.schema.json": publish.schema(DRAFT, ID_BASE),
+    }
     for type_name in sorted(EVENT_TYPES):
         found[f"events/{type_name}.schema.json"] = event_schema(type_name)
     return found

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.pg import PostgresAddress
@@ -43,6 +43,17 @@ class Settings(BaseSettings):
     #: `itsm sla watch` instead).
     sla_watch_interval: float = Field(default=30.0, ge=0)
 
+    #: The audit ledger (docs/audit.md): whether this process follows the store into the ledger
+    #: (off where `itsm audit follow` runs it instead), and how often it signs a checkpoint:
+    #: every so many positions, and at least this often while events arrive.
+    audit_follow: bool = True
+    audit_checkpoint_every: int = Field(default=10_000, ge=1)
+    audit_checkpoint_interval: timedelta = timedelta(minutes=5)
+    #: The Ed25519 key that signs checkpoints: PEM text (e.g. from a secret store) or a file.
+    #: Unset: `audit-signing-key.pem` in the data directory, created on first start.
+    audit_signing_key: SecretStr | None = None
+    audit_signing_key_file: Path | None = None
+
     #: Kafka mode: the broker(s) to publish the event store to and feed projections from.
     kafka_bootstrap: str | None = None
     #: The topic every domain event is published to, and how it is created.
@@ -55,6 +66,8 @@ class Settings(BaseSettings):
     kafka_consume: bool = True
     #: The consumer group of the Kafka-fed projections.
     kafka_projections_group: str = "itsm.projections"
+    #: Where signed audit checkpoints are published in Kafka mode.
+    kafka_audit_topic: str = "itsm.audit.checkpoints"
     #: The CloudEvents `source` of every published event.
     event_source: str = "/itsm"
 
@@ -125,6 +138,10 @@ class Settings(BaseSettings):
     @property
     def views_db(self) -> Path:
         return self.data_dir / "views.db"
+
+    @property
+    def audit_db(self) -> Path:
+        return self.data_dir / "audit.db"
 
     @property
     def auth_db(self) -> Path:

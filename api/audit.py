@@ -1,0 +1,165 @@
+"""Auditor access: verify the ledger, read the history as NDJSON, sample records, take evidence.
+
+Auditors (and admins) only; auditors may read every record too (READ_ROLES) but write nothing.
+Everything here reads the event store and the ledger, never the disposable views.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.background import BackgroundTask
+
+from api.deps import ServicesDep, authorised
+from api.problems import ApiProblem
+from audit.evidence import EventFilter, event_lines, export_pack, sample
+from audit.keys import key_id, public_pem
+from audit.reports import period_reports
+from audit.service import Audit
+from audit.verify import verify
+from domain.actors import Role
+from domain.context import Context
+from infra.bootstrap import Services
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+AUDIT_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
+AuditorDep = Annotated[Context, authorised(AUDIT_ROLES, "use the audit endpoints")]
+
+Since = Annotated[
+    datetime | None,
+    Query(alias="from", description="period start, inclusive (ISO 8601 with a zone)"),
+]
+Until = Annotated[
+    datetime | None, Query(alias="to", description="period end, exclusive (ISO 8601 with a zone)")
+]
+
+
+def _audit(services: Services) -> Audit:
+    if services.audit is None:
+        raise ApiProblem(503, "not-ready", "the audit ledger is not configured in this process")
+    return services.audit
+
+
+def _zoned(*moments: datetime | None) -> None:
+    if any(m is not None and m.tzinfo is None for m in moments):
+        raise ApiProblem(422, "invalid-input", "times need a zone, e.g. 2026-03-02T09:00:00Z")
+
+
+@router.get("/verify", summary="Recompute the hash chain against the event store and checkpoints")
+def verify_ledger(services: ServicesDep, _: AuditorDep) -> Response:
+    """Walks the whole ledger: every stored event's digest, every link, every signed checkpoint
+    (with this service's public key). `first_bad` names the first position that fails and why;
+    `ok` is false then. Checkpoints you hold yourself: `itsm audit verify --checkpoints`."""
+    audit = _audit(services)
+    report = verify(audit.store, audit.trusted_keys())
+    return Response(orjson.dumps(report.as_json()), media_type="application/json")
+
+
+@router.get(
+    "/events",
+    summary="The history as NDJSON (one CloudEvent per line), streamed",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+)
+def audit_events(
+    services: ServicesDep,
+    _: AuditorDep,
+    since: Since = None,
+    until: Until = None,
+    aggregate: Annotated[
+        str | None, Query(description="one record: its id, or an incident number")
+    ] = None,
+    type_: Annotated[
+        list[str] | None, Query(alias="type", description="event types, e.g. Incident.Resolved")
+    ] = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+) -> StreamingResponse:
+    """Every stored event in global order, filtered; read from the store one page at a time,
+    so a year of history never sits in memory."""
+    audit = _audit(services)
+    _zoned(since, until)
+    record: UUID | None = None
+    if aggregate is not None:
+        record = services.desk.find_incident(aggregate)
+    wanted = EventFilter(since, until, record, frozenset(type_ or ()), actor)
+    lines = event_lines(
+        audit.store, services.desk.mapper, wanted, source=services.settings.event_source
+    )
+    return StreamingResponse(lines, media_type="application/x-ndjson")
+
+
+@router.get("/sample", summary="N random records of a type created in a period, by seed")
+def sample_records(
+    services: ServicesDep,
+    _: AuditorDep,
+    seed: int,
+    since: Since = None,
+    until: Until = None,
+    type_: Annotated[str, Query(alias="type", pattern=r"^[A-Z][A-Za-z]+$")] = "Incident",
+    n: Annotated[int, Query(ge=1, le=1000)] = 10,
+) -> Response:
+    """The same seed over the same history draws the same records, so a sample can be shown
+    to be unbiased and drawn again."""
+    audit = _audit(services)
+    _zoned(since, until)
+    drawn = sample(audit.store, services.desk.mapper, type_, n, seed, since, until)
+    body: dict[str, Any] = {"type": type_, "seed": seed, "n": n, "records": drawn}
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.get("/checkpoints", summary="Every signed checkpoint (NDJSON)")
+def checkpoints(services: ServicesDep, _: AuditorDep) -> Response:
+    held = _audit(services).store.checkpoints()
+    body = b"".join(orjson.dumps(c.as_json()) + b"\n" for c in held)
+    return Response(body, media_type="application/x-ndjson")
+
+
+@router.get("/public-key", summary="The public key that verifies checkpoints (PEM)")
+def public_key(services: ServicesDep, _: AuditorDep) -> Response:
+    public = _audit(services).public_key
+    return Response(
+        public_pem(public), media_type="application/x-pem-file", headers={"Key-Id": key_id(public)}
+    )
+
+
+@router.get(
+    "/export",
+    summary="An evidence pack for a period (zip)",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def export(services: ServicesDep, _: AuditorDep, since: Since = None, until: Until = None) -> Any:
+    """Events, ledger extract, checkpoints with signatures and public key, reports and a signed
+    manifest; check it offline with `itsm audit verify-pack`."""
+    audit = _audit(services)
+    _zoned(since, until)
+    fd, name = tempfile.mkstemp(prefix="itsm-evidence-", suffix=".zip")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            export_pack(
+                file,
+                audit.store,
+                services.desk.mapper,
+                audit.key,
+                since,
+                until,
+                services.clock(),
+                reports=lambda a, b: period_reports(services, a, b),
+            )
+    except BaseException:
+        os.unlink(name)
+        raise
+    return FileResponse(
+        name,
+        media_type="application/zip",
+        filename="evidence.zip",
+        background=BackgroundTask(os.unlink, name),
+    )

@@ -1,0 +1,422 @@
+"""What an auditor reads and takes away: the history as NDJSON, samples, and evidence packs.
+
+Everything here reads the event store in pages, so a year of history never sits in memory.
+
+An evidence pack is a zip:
+
+- `events.ndjson`: the period's events, one per line, each exactly as stored (its `state` is
+  the stored JSON, byte for byte, as the line's last member; `state_base64` when the store
+  compresses or encrypts), so its digest can be recomputed offline;
+- `ledger.ndjson`: the ledger entries from the period's first event up to the first signed
+  checkpoint at or after its last one, so the chain can be followed to a signature;
+- `checkpoints.ndjson`: every signed checkpoint; `public-key.pem`: the key that signed them;
+- `reports/…`: reports for the period (`incidents.json`: the incidents logged in it, as the
+  views show them);
+- `manifest.json`: the SHA-256 of every file, and `manifest.sig`: its Ed25519 signature.
+
+`verify_pack` checks all of that with no server and no database.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+from uuid import UUID
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from eventsourcing.persistence import Mapper
+
+from audit import chain
+from audit.chain import Checkpoint, Entry
+from audit.keys import key_id, load_public, public_pem, verifies
+from audit.store import AuditStore, StoredRow
+from audit.verify import trusted_checkpoints
+from infra import cloudevents
+from infra.serialisation import plain
+
+PAGE = 2_000
+PACK_FORMAT = "itsm-evidence-pack/1"
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events: a period [since, until) of event time, one aggregate, types, one actor."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    aggregate: UUID | None = None
+    types: frozenset[str] = frozenset()
+    actor: str | None = None
+
+    def wants_row(self, topic: str, originator_hex: str) -> bool:
+        """What can be decided without decoding the event."""
+        if self.types and topic not in self.types:
+            return False
+        return self.aggregate is None or originator_hex == self.aggregate.hex
+
+    def wants_event(self, event: dict[str, Any]) -> bool:
+        if self.actor is not None and event["actor"]["id"] != self.actor:
+            return False
+        if self.since is None and self.until is None:
+            return True
+        at = datetime.fromisoformat(event["timestamp"])
+        if self.since is not None and at < self.since:
+            return False
+        return self.until is None or at < self.until
+
+
+def matching(
+    store: AuditStore, mapper: Mapper[UUID], wanted: EventFilter, *, page: int = PAGE
+) -> Iterator[tuple[StoredRow, bytes, dict[str, Any]]]:
+    """(stored row, its plain JSON, the decoded JSON) for every event the filter wants, in
+    global order, read one page at a time."""
+    after = 0
+    while True:
+        rows = store.stored(after, page)
+        if not rows:
+            return
+        for row in rows:
+            if not wanted.wants_row(row[1], row[2]):
+                continue
+            state = plain(mapper, row[4])
+            event = orjson.loads(state)
+            if wanted.wants_event(event):
+                yield row, state, event
+        after = rows[-1][0]
+
+
+def event_lines(
+    store: AuditStore, mapper: Mapper[UUID], wanted: EventFilter, *, source: str
+) -> Iterator[bytes]:
+    """The history as NDJSON: one CloudEvent per line, as the relay publishes them to Kafka."""
+    for row, state, _ in matching(store, mapper, wanted):
+        yield cloudevents.envelope(row[0], row[1], state, source=source) + b"\n"
+
+
+# -- sampling -------------------------------------------------------------------------------------
+
+
+def sample(
+    store: AuditStore,
+    mapper: Mapper[UUID],
+    record_type: str,
+    count: int,
+    seed: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """`count` records of a type (`Incident`) created in a period, drawn at random with `seed`.
+
+    The population is every record whose first event (version 1) is of the type and falls in
+    the period, in global order, so the same seed over the same history draws the same records.
+    """
+    prefix = f"{record_type}."
+    population: list[dict[str, Any]] = []
+    wanted = EventFilter(since=since, until=until)
+    after = 0
+    while rows := store.stored(after, PAGE):
+        for position, topic, originator_hex, version, state in rows:
+            if version != 1 or not topic.startswith(prefix):
+                continue
+            event = orjson.loads(plain(mapper, state))
+            if wanted.wants_event(event):
+                population.append(
+                    {
+                        "id": str(UUID(originator_hex)),
+                        "position": position,
+                        "created_at": event["timestamp"],
+                        "created_by": event["actor"],
+                    }
+                )
+        after = rows[-1][0]
+    chosen = random.Random(seed).sample(range(len(population)), min(count, len(population)))
+    return [population[i] for i in sorted(chosen)]
+
+
+# -- evidence packs -------------------------------------------------------------------------------
+
+
+def _pack_line(row: StoredRow, encoded: bool) -> bytes:
+    position, topic, originator_hex, version, state = row
+    head = orjson.dumps(
+        {
+            "position": position,
+            "topic": topic,
+            "originator_id": originator_hex,
+            "originator_version": version,
+        }
+    )[:-1]
+    if encoded:
+        return head + b',"state_base64":' + orjson.dumps(base64.b64encode(state).decode()) + b"}"
+    return head + b',"state":' + state + b"}"
+
+
+def _stored_from_line(line: bytes) -> tuple[StoredRow, dict[str, Any]]:
+    """A pack line back into the stored row it was made from, with its exact state bytes."""
+    data = orjson.loads(line)
+    if "state_base64" in data:
+        state = base64.b64decode(data["state_base64"])
+    else:
+        head = orjson.dumps(
+            {k: data[k] for k in ("position", "topic", "originator_id", "originator_version")}
+        )[:-1]
+        marker = head + b',"state":'
+        if not line.startswith(marker) or not line.endswith(b"}"):
+            raise ValueError(f"event line at position {data.get('position')} is not as written")
+        state = line[len(marker) : -1]
+    row = (
+        int(data["position"]),
+        str(data["topic"]),
+        str(data["originator_id"]),
+        int(data["originator_version"]),
+        state,
+    )
+    return row, data
+
+
+@dataclass
+class PackSummary:
+    path: Path
+    events: int
+    ledger_entries: int
+    checkpoints: int
+    signed_through: int
+    files: dict[str, str] = field(default_factory=dict)
+
+
+Reports = Callable[[datetime | None, datetime | None], dict[str, bytes]]
+
+
+def export_pack(
+    target: Path | IO[bytes],
+    store: AuditStore,
+    mapper: Mapper[UUID],
+    key: Ed25519PrivateKey,
+    since: datetime | None,
+    until: datetime | None,
+    created_at: datetime,
+    reports: Reports | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PackSummary:
+    """Write an evidence pack for the period [since, until) to `target`."""
+    encoded = bool(mapper.cipher or mapper.compressor)
+    digests: dict[str, str] = {}
+    first = last = 0
+    count = 0
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as pack:
+        events_hash = hashlib.sha256()
+        with pack.open("events.ndjson", "w", force_zip64=True) as out:
+            for row, _, _ in matching(store, mapper, EventFilter(since=since, until=until)):
+                line = _pack_line(row, encoded) + b"\n"
+                out.write(line)
+                events_hash.update(line)
+                first = first or row[0]
+                last = row[0]
+                count += 1
+                if progress is not None and count % PAGE == 0:
+                    progress(count)
+        digests["events.ndjson"] = events_hash.hexdigest()
+
+        checkpoints = store.checkpoints()
+        covering = [c.position for c in checkpoints if c.position >= last]
+        until_position = min(covering) if covering else store.head()[0]
+        entries = 0
+        ledger_hash = hashlib.sha256()
+        with pack.open("ledger.ndjson", "w", force_zip64=True) as out:
+            if count:
+                after = first - 1
+                while page := store.entries(after, PAGE, until_position):
+                    for entry in page:
+                        line = orjson.dumps(entry.as_json()) + b"\n"
+                        out.write(line)
+                        ledger_hash.update(line)
+                    entries += len(page)
+                    after = page[-1].position
+        digests["ledger.ndjson"] = ledger_hash.hexdigest()
+
+        small: dict[str, bytes] = {
+            "checkpoints.ndjson": b"".join(orjson.dumps(c.as_json()) + b"\n" for c in checkpoints),
+            "public-key.pem": public_pem(key.public_key()),
+        }
+        for name, body in (reports(since, until) if reports else {}).items():
+            small[f"reports/{name}"] = body
+        for name, body in small.items():
+            pack.writestr(name, body)
+            digests[name] = hashlib.sha256(body).hexdigest()
+
+        manifest = orjson.dumps(
+            {
+                "format": PACK_FORMAT,
+                "created_at": created_at.isoformat(),
+                "period": {
+                    "from": since.isoformat() if since else None,
+                    "to": until.isoformat() if until else None,
+                },
+                "events": count,
+                "positions": {"first": first, "last": last},
+                "ledger_entries": entries,
+                "key_id": key_id(key.public_key()),
+                "files": digests,
+            },
+            option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS,
+        )
+        pack.writestr("manifest.json", manifest)
+        pack.writestr("manifest.sig", key.sign(manifest).hex())
+    path = target if isinstance(target, Path) else Path("-")
+    signed = [c.position for c in checkpoints]
+    return PackSummary(path, count, entries, len(checkpoints), max(signed, default=0), digests)
+
+
+class PackProblem(Exception):
+    """The first thing wrong with a pack, in words."""
+
+
+@dataclass
+class PackReport:
+    ok: bool
+    problems: list[str]
+    notes: list[str]
+    events: int = 0
+    ledger_entries: int = 0
+    key_id: str = ""
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "problems": self.problems,
+            "notes": self.notes,
+            "events": self.events,
+            "ledger_entries": self.ledger_entries,
+            "key_id": self.key_id,
+        }
+
+
+def verify_pack(source: Path | IO[bytes], trusted: Sequence[Ed25519PublicKey] = ()) -> PackReport:
+    """Check an evidence pack offline: the manifest's signature and file hashes, the checkpoints'
+    signatures, the ledger extract's chain up to a signed checkpoint, and every event's digest
+    and fields against its ledger entry. Stops at the first problem."""
+    report = PackReport(True, [], [])
+    try:
+        with zipfile.ZipFile(source) as pack:
+            keys, manifest = _check_manifest(pack, trusted, report)
+            checkpoints = [
+                Checkpoint.from_json(orjson.loads(line))
+                for line in pack.read("checkpoints.ndjson").splitlines()
+                if line
+            ]
+            signed, bad = trusted_checkpoints(checkpoints, keys)
+            if bad is not None:
+                raise PackProblem(f"position {bad.position}: {bad.reason}")
+            ledger = _check_ledger(pack, signed, report)
+            report.events = _check_events(pack, ledger)
+            if report.events != manifest["events"]:
+                raise PackProblem("the number of events differs from the manifest's")
+    except (zipfile.BadZipFile, OSError) as error:
+        report.ok = False
+        report.problems.append(f"not a readable zip: {error}")
+    except PackProblem as problem:
+        report.ok = False
+        report.problems.append(str(problem))
+    return report
+
+
+def _check_manifest(
+    pack: zipfile.ZipFile, trusted: Sequence[Ed25519PublicKey], report: PackReport
+) -> tuple[dict[str, Ed25519PublicKey], dict[str, Any]]:
+    """The keys to trust and the manifest, once its signature and every file's hash hold."""
+    names = set(pack.namelist())
+    needed = {"manifest.json", "manifest.sig", "public-key.pem", "checkpoints.ndjson"}
+    if missing := needed - names:
+        raise PackProblem(f"missing from the pack: {', '.join(sorted(missing))}")
+    manifest_bytes = pack.read("manifest.json")
+    public = load_public(pack.read("public-key.pem"))
+    report.key_id = key_id(public)
+    keys = {key_id(k): k for k in trusted} or {report.key_id: public}
+    if not trusted:
+        report.notes.append(
+            f"checked with the pack's own public key {report.key_id}: compare it with the key"
+            " id you hold (`itsm audit public-key`), or pass --public-key"
+        )
+    elif report.key_id not in keys:
+        raise PackProblem(f"the pack's key {report.key_id} is not one of the trusted keys")
+    signature = bytes.fromhex(pack.read("manifest.sig").decode().strip())
+    if not verifies(keys[report.key_id], signature, manifest_bytes):
+        raise PackProblem("manifest.sig does not verify: the manifest was altered")
+    manifest: dict[str, Any] = orjson.loads(manifest_bytes)
+    for name, expected in manifest["files"].items():
+        if name not in names:
+            raise PackProblem(f"{name} is listed in the manifest but missing")
+        digest = hashlib.sha256()
+        with pack.open(name) as file:
+            while chunk := file.read(1 << 20):
+                digest.update(chunk)
+        if digest.hexdigest() != expected:
+            raise PackProblem(f"{name} does not match its hash in the manifest")
+    return keys, manifest
+
+
+def _check_ledger(
+    pack: zipfile.ZipFile, signed: dict[int, Checkpoint], report: PackReport
+) -> dict[int, Entry]:
+    """The ledger extract by position, once its chain holds and meets the signed hashes."""
+    ledger: dict[int, Entry] = {}
+    prev: Entry | None = None
+    anchored = 0  # the last position a signed checkpoint vouches for
+    with pack.open("ledger.ndjson") as file:
+        for raw in file:
+            entry = Entry.from_json(orjson.loads(raw))
+            if prev is not None and entry.prev_hash != prev.hash:
+                raise PackProblem(f"position {entry.position}: the ledger extract's chain breaks")
+            if chain.recomputed(entry) != entry.hash:
+                raise PackProblem(f"position {entry.position}: ledger entry altered")
+            checkpoint = signed.get(entry.position)
+            if checkpoint is not None:
+                if checkpoint.hash != entry.hash:
+                    raise PackProblem(
+                        f"position {entry.position}: the chain does not reach the signed hash"
+                    )
+                anchored = entry.position
+            ledger[entry.position] = entry
+            prev = entry
+    report.ledger_entries = len(ledger)
+    if prev is not None and prev.position > anchored:
+        report.notes.append(
+            f"ledger positions after {anchored} reach no signed checkpoint yet: export again"
+            " after the next checkpoint (`itsm audit checkpoint`) for a signature over them"
+        )
+    return ledger
+
+
+def _check_events(pack: zipfile.ZipFile, ledger: dict[int, Entry]) -> int:
+    """How many events the pack holds, once each matches its ledger entry."""
+    count = 0
+    with pack.open("events.ndjson") as file:
+        for raw in file:
+            row, data = _stored_from_line(raw.rstrip(b"\n"))
+            position = row[0]
+            entry = ledger.get(position)
+            if entry is None:
+                raise PackProblem(f"position {position}: an event with no ledger entry")
+            if chain.digest(row[1], row[2], row[3], row[4]) != entry.digest:
+                raise PackProblem(f"position {position}: the event differs from its ledger entry")
+            if "state" in data:
+                event = data["state"]
+                same = (
+                    entry.event_id == f"{UUID(row[2])}/{row[3]}"
+                    and entry.type == row[1]
+                    and entry.actor_id == event["actor"]["id"]
+                    and entry.actor_role == event["actor"]["role"]
+                    and entry.at == event["timestamp"]
+                )
+                if not same:
+                    raise PackProblem(f"position {position}: the ledger entry's fields differ")
+            count += 1
+    return count

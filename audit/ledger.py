@@ -1,0 +1,218 @@
+"""The ledger follower: appends every stored event, in global order, to the hash chain, and signs
+checkpoints every N positions and every T of time.
+
+It follows the event store itself (the system of record, where global order exists), not Kafka,
+whose partitions do not keep that order. Every API process may run one: an append is one
+transaction that first checks the ledger's head is where this follower read it, so followers in
+several processes never fork the chain (the loser simply reads again). `itsm audit follow` runs
+one as a process of its own. Each batch's entries and the checkpoints they call for are written
+together, then checkpoints not yet published are sent to Kafka (at least once).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.persistence import Mapper
+
+from audit import chain
+from audit.chain import Checkpoint, Entry
+from audit.keys import key_id
+from audit.store import AuditStore, StoredRow
+from infra.progress import Progress
+from infra.serialisation import plain
+
+log = logging.getLogger(__name__)
+
+Publisher = Callable[[Checkpoint], None]
+ProgressCallback = Callable[[int, int], None]  # (position reached, head of the store)
+
+
+class Ledger:
+    def __init__(
+        self,
+        store: AuditStore,
+        mapper: Mapper[UUID],
+        key: Ed25519PrivateKey,
+        clock: Callable[[], datetime],
+        *,
+        checkpoint_every: int = 10_000,
+        checkpoint_interval: timedelta = timedelta(minutes=5),
+        publisher: Publisher | None = None,
+        batch_size: int = 5_000,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.mapper = mapper
+        self.key = key
+        self.key_id = key_id(key.public_key())
+        self.clock = clock
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval = checkpoint_interval
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- appending --------------------------------------------------------------------------------
+
+    def entries_for(self, rows: Sequence[StoredRow], prev_hash: bytes) -> list[Entry]:
+        """The entries that chain these stored events onto `prev_hash`."""
+        entries = []
+        mapper = self.mapper
+        for position, topic, originator_hex, version, state in rows:
+            event = orjson.loads(plain(mapper, state))
+            actor = event["actor"]
+            event_id = f"{UUID(originator_hex)}/{version}"
+            event_digest = chain.digest(topic, originator_hex, version, state)
+            at = event["timestamp"]
+            own = chain.entry_hash(
+                prev_hash, position, event_id, topic, actor["id"], actor["role"], at, event_digest
+            )
+            entries.append(
+                Entry(
+                    position,
+                    event_id,
+                    topic,
+                    actor["id"],
+                    actor["role"],
+                    at,
+                    event_digest,
+                    prev_hash,
+                    own,
+                )
+            )
+            prev_hash = own
+        return entries
+
+    def sign(self, position: int, head_hash: bytes) -> Checkpoint:
+        at = self.clock().isoformat()
+        message = chain.signed_message(position, head_hash, at, self.key_id)
+        return Checkpoint(position, head_hash, at, self.key_id, self.key.sign(message))
+
+    def _due(self, entries: list[Entry], last: Checkpoint | None) -> list[Checkpoint]:
+        """Checkpoints this batch calls for: one each time N positions have passed since the
+        last, and one at the batch's end if the last is older than the interval."""
+        signed = []
+        since = last.position if last else 0
+        for entry in entries:
+            if entry.position - since >= self.checkpoint_every:
+                signed.append(self.sign(entry.position, entry.hash))
+                since = entry.position
+        if entries and since != entries[-1].position and self._interval_passed(last, signed):
+            signed.append(self.sign(entries[-1].position, entries[-1].hash))
+        return signed
+
+    def _interval_passed(self, last: Checkpoint | None, signed: list[Checkpoint]) -> bool:
+        if signed:
+            return False  # one was just made
+        if last is None:
+            return True
+        return self.clock() - datetime.fromisoformat(last.at) >= self.checkpoint_interval
+
+    def append_once(self) -> int:
+        """Append the next batch of stored events; how many were appended."""
+        position, head_hash = self.store.head()
+        rows = self.store.stored(position, self.batch_size)
+        last = self.store.last_checkpoint()
+        if not rows:
+            due = self._idle_checkpoint(position, head_hash, last)
+            if due is not None and self.store.append(position, (), [due]):
+                self.publish_pending()
+            return 0
+        entries = self.entries_for(rows, head_hash)
+        if not self.store.append(position, entries, self._due(entries, last)):
+            return 0  # another follower appended first; read again
+        self.publish_pending()
+        return len(entries)
+
+    def _idle_checkpoint(
+        self, position: int, head_hash: bytes, last: Checkpoint | None
+    ) -> Checkpoint | None:
+        """With nothing new to append, a head not yet signed is signed once the interval has
+        passed since the last checkpoint, so a quiet ledger's tail does not stay unsigned."""
+        if position == 0 or (last is not None and last.position >= position):
+            return None
+        if not self._interval_passed(last, []):
+            return None
+        return self.sign(position, head_hash)
+
+    def checkpoint_now(self) -> Checkpoint | None:
+        """Catch up and sign the head now, unless it is signed already (`itsm audit checkpoint`)."""
+        self.catch_up()
+        position, head_hash = self.store.head()
+        last = self.store.last_checkpoint()
+        if position == 0 or (last is not None and last.position >= position):
+            return last
+        checkpoint = self.sign(position, head_hash)
+        if not self.store.append(position, (), [checkpoint]):
+            return self.checkpoint_now()
+        self.publish_pending()
+        return checkpoint
+
+    def catch_up(self, progress: ProgressCallback | None = None) -> int:
+        """Append until the ledger reaches the head of the store; the number appended."""
+        total = 0
+        while True:
+            count = self.append_once()
+            total += count
+            if progress:
+                progress(self.store.head()[0], self.store.store_head())
+            if count == 0 and self.store.head()[0] >= self.store.store_head():
+                return total
+
+    def publish_pending(self) -> None:
+        """Send every stored checkpoint not yet published, oldest first (at least once)."""
+        if self.publisher is None:
+            return
+        published = self.store.published()
+        for checkpoint in self.store.checkpoints():
+            if checkpoint.position > published:
+                self.publisher(checkpoint)
+                self.store.record_published(checkpoint.position)
+
+    # -- following the store in the background ----------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._follow, name="audit-ledger", daemon=True)
+        self._thread.start()
+
+    def run(self, stop: threading.Event) -> None:
+        """Follow until `stop` is set (`itsm audit follow`)."""
+        self._stopping = stop
+        self._follow()
+
+    def _follow(self) -> None:
+        report = Progress(log, "audit ledger appended", every=10.0)
+        while not self._stopping.is_set():
+            try:
+                count = self.append_once()
+                report(self.store.head()[0], count)
+            except Exception:
+                log.exception("audit ledger batch failed; retrying")
+                count = 0
+                self._stopping.wait(1.0)
+            if count < self.batch_size:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+
+    @property
+    def is_following(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=10)

@@ -1,0 +1,47 @@
+"""Reports an evidence pack carries for its period.
+
+`incidents.json`: every incident logged in the period, as it stood at the period's end (replayed
+from its events, so later changes do not leak in), with counts by priority and state and how
+many were resolved within the period. The SLA report joins it when SLA clocks exist (the SLA
+policy and clocks are a later issue); until then the pack says so in this report.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from uuid import UUID
+
+import orjson
+
+from audit.evidence import EventFilter, matching
+from audit.replay import as_of
+from infra.bootstrap import Services
+from projections import incident_details
+
+
+def period_reports(
+    services: Services, since: datetime | None, until: datetime | None
+) -> dict[str, bytes]:
+    assert services.audit is not None
+    logged = EventFilter(since=since, until=until, types=frozenset({"Incident.Logged"}))
+    incidents = []
+    for row, _, _ in matching(services.audit.store, services.desk.mapper, logged):
+        history = services.desk.history(UUID(row[2]))
+        state = as_of(incident_details, history, until)
+        if state is not None:
+            incidents.append(state)
+    by_state = Counter(str(i["state"]) for i in incidents)
+    by_priority = Counter(f"P{i['priority']}" for i in incidents)
+    report = {
+        "period": {
+            "from": since.isoformat() if since else None,
+            "to": until.isoformat() if until else None,
+        },
+        "incidents_logged": len(incidents),
+        "by_priority": dict(sorted(by_priority.items())),
+        "by_state_at_period_end": dict(sorted(by_state.items())),
+        "sla": "not yet measured: SLA policies and clocks are not part of this release",
+        "incidents": incidents,
+    }
+    return {"incidents.json": orjson.dumps(report, option=orjson.OPT_INDENT_2)}

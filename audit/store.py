@@ -1,0 +1,436 @@
+"""Where the ledger lives, how the event store is read for it, and the append-only triggers.
+
+SQLite: the ledger is `audit.db` in the data directory, beside `events.db` (a file of its own so
+that appending to it never queues behind the service's writers). PostgreSQL: tables in the one
+database. Either way the store is read with plain SQL, as the exact stored columns, in pages.
+
+The triggers make the database itself refuse UPDATE and DELETE (and TRUNCATE, on PostgreSQL) on
+the event store's table (the eventsourcing library's `stored_events` on SQLite, `servicedesk_events`
+on PostgreSQL) and on the ledger's tables. They are created at start-up if missing. Whoever can
+drop a trigger can still tamper: the ledger and its published checkpoints are what detect that.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from audit.chain import GENESIS, Checkpoint, Entry
+from infra.pg import Pool, schema_change
+
+#: (position, topic, originator id as 32 hex digits, version, state bytes), as stored.
+StoredRow = tuple[int, str, str, int, bytes]
+#: What the verifier reads of an entry: (position, its hashed fields as the bytes
+#: `chain.entry_fields` gives, digest, previous hash, hash). The database joins the fields, so
+#: a row costs the verifier one object instead of six.
+ChainRow = tuple[int, bytes, bytes, bytes, bytes]
+
+SQLITE_EVENTS = "stored_events"
+POSTGRES_EVENTS = "servicedesk_events"  # the library names it after the application
+LEDGER_TABLES = ("audit_ledger", "audit_checkpoints", "audit_publications")
+
+ENTRY_COLUMNS = "position, event_id, type, actor_id, actor_role, at, digest, prev_hash, hash"
+CHECKPOINT_COLUMNS = "position, hash, at, key_id, signature"
+
+
+class AppendOnlyViolation(RuntimeError):
+    """The database refused to change or remove a row of an append-only table."""
+
+
+class AuditStore(Protocol):
+    #: The event store table the triggers guard, for messages and tests.
+    events_table: str
+
+    def store_head(self) -> int:
+        """The highest position in the event store (0 when empty)."""
+
+    def stored(self, after: int, limit: int) -> list[StoredRow]:
+        """Stored events after a position, in position order."""
+
+    def stored_at(self, positions: Sequence[int]) -> list[StoredRow]:
+        """The stored events at these positions (those that exist)."""
+
+    def head(self) -> tuple[int, bytes]:
+        """The last ledger entry's position and hash; (0, GENESIS) when the ledger is empty."""
+
+    def append(
+        self, expected: int, entries: Sequence[Entry], checkpoints: Sequence[Checkpoint]
+    ) -> bool:
+        """Append entries and checkpoints in one transaction, if the ledger's head is still at
+        `expected` (another follower may have appended first: then nothing is written)."""
+
+    def entries(self, after: int, limit: int, until: int | None = None) -> list[Entry]:
+        """Ledger entries after a position (up to `until`), in order."""
+
+    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+        """Ledger entries after a position as the verifier's hot loop reads them."""
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every stored checkpoint, oldest first."""
+
+    def last_checkpoint(self) -> Checkpoint | None: ...
+
+    def published(self) -> int:
+        """The position of the last checkpoint published to Kafka (0 if none)."""
+
+    def record_published(self, position: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _entry(row: Sequence[Any]) -> Entry:
+    return Entry(
+        row[0], row[1], row[2], row[3], row[4], row[5], bytes(row[6]), bytes(row[7]), bytes(row[8])
+    )
+
+
+def _checkpoint(row: Sequence[Any]) -> Checkpoint:
+    return Checkpoint(row[0], bytes(row[1]), row[2], row[3], bytes(row[4]))
+
+
+def _entry_values(entry: Entry) -> tuple[Any, ...]:
+    return (
+        entry.position,
+        entry.event_id,
+        entry.type,
+        entry.actor_id,
+        entry.actor_role,
+        entry.at,
+        entry.digest,
+        entry.prev_hash,
+        entry.hash,
+    )
+
+
+def _checkpoint_values(c: Checkpoint) -> tuple[Any, ...]:
+    return (c.position, c.hash, c.at, c.key_id, c.signature)
+
+
+# -- SQLite ---------------------------------------------------------------------------------------
+
+_SQLITE_LEDGER_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS audit_ledger (position INTEGER PRIMARY KEY, event_id TEXT NOT"
+    " NULL, type TEXT NOT NULL, actor_id TEXT NOT NULL, actor_role TEXT NOT NULL, at TEXT NOT"
+    " NULL, digest BLOB NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_checkpoints (position INTEGER PRIMARY KEY, hash BLOB NOT"
+    " NULL, at TEXT NOT NULL, key_id TEXT NOT NULL, signature BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_publications (position INTEGER PRIMARY KEY)",
+)
+
+
+def sqlite_triggers(table: str) -> list[str]:
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}"
+        f" BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} refused'); END"
+        for op in ("UPDATE", "DELETE")
+    ]
+
+
+class SQLiteAuditStore:
+    events_table = SQLITE_EVENTS
+
+    def __init__(self, events_db: Path | str, ledger_db: Path | str) -> None:
+        self.events_db = str(events_db)
+        self.ledger_db = str(ledger_db)
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._opening = threading.Lock()
+        events, ledger = self._connections()
+        for statement in sqlite_triggers(SQLITE_EVENTS):
+            events.execute(statement)
+        for statement in _SQLITE_LEDGER_SCHEMA:
+            ledger.execute(statement)
+        for table in LEDGER_TABLES:
+            for statement in sqlite_triggers(table):
+                ledger.execute(statement)
+
+    def _connections(self) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+        pair: tuple[sqlite3.Connection, sqlite3.Connection] | None = getattr(
+            self._local, "pair", None
+        )
+        if pair is None:
+            # check_same_thread=False only so that close() may close them from another thread:
+            # each is used by the thread that opened it.
+            events = sqlite3.connect(
+                self.events_db, isolation_level=None, timeout=30, check_same_thread=False
+            )
+            ledger = sqlite3.connect(
+                self.ledger_db, isolation_level=None, timeout=30, check_same_thread=False
+            )
+            ledger.execute("PRAGMA journal_mode=WAL")
+            pair = self._local.pair = (events, ledger)
+            with self._opening:
+                self._opened.extend(pair)
+        return pair
+
+    def store_head(self) -> int:
+        row = self._connections()[0].execute(f"SELECT MAX(rowid) FROM {SQLITE_EVENTS}").fetchone()
+        return int(row[0] or 0)
+
+    def stored(self, after: int, limit: int) -> list[StoredRow]:
+        return (
+            self._connections()[0]
+            .execute(
+                "SELECT rowid, topic, originator_id, originator_version, CAST(state AS BLOB)"
+                f" FROM {SQLITE_EVENTS} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (after, limit),
+            )
+            .fetchall()
+        )
+
+    def stored_at(self, positions: Sequence[int]) -> list[StoredRow]:
+        marks = ",".join("?" * len(positions))
+        return (
+            self._connections()[0]
+            .execute(
+                "SELECT rowid, topic, originator_id, originator_version, CAST(state AS BLOB)"
+                f" FROM {SQLITE_EVENTS} WHERE rowid IN ({marks}) ORDER BY rowid",
+                tuple(positions),
+            )
+            .fetchall()
+        )
+
+    def head(self) -> tuple[int, bytes]:
+        row = (
+            self._connections()[1]
+            .execute("SELECT position, hash FROM audit_ledger ORDER BY position DESC LIMIT 1")
+            .fetchone()
+        )
+        return (0, GENESIS) if row is None else (row[0], bytes(row[1]))
+
+    def append(
+        self, expected: int, entries: Sequence[Entry], checkpoints: Sequence[Checkpoint]
+    ) -> bool:
+        ledger = self._connections()[1]
+        ledger.execute("BEGIN IMMEDIATE")  # one appender at a time, across processes
+        try:
+            row = ledger.execute("SELECT MAX(position) FROM audit_ledger").fetchone()
+            if (row[0] or 0) != expected:
+                ledger.execute("ROLLBACK")
+                return False
+            ledger.executemany(
+                f"INSERT INTO audit_ledger ({ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                [_entry_values(e) for e in entries],
+            )
+            ledger.executemany(
+                f"INSERT INTO audit_checkpoints ({CHECKPOINT_COLUMNS}) VALUES (?,?,?,?,?)",
+                [_checkpoint_values(c) for c in checkpoints],
+            )
+            ledger.execute("COMMIT")
+        except BaseException:
+            ledger.execute("ROLLBACK")
+            raise
+        return True
+
+    def entries(self, after: int, limit: int, until: int | None = None) -> list[Entry]:
+        rows = (
+            self._connections()[1]
+            .execute(
+                f"SELECT {ENTRY_COLUMNS} FROM audit_ledger WHERE position > ? AND position <= ?"
+                " ORDER BY position LIMIT ?",
+                (after, until if until is not None else 2**62, limit),
+            )
+            .fetchall()
+        )
+        return [_entry(r) for r in rows]
+
+    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+        return (
+            self._connections()[1]
+            .execute(
+                "SELECT position, CAST(position || char(10) || event_id || char(10) || type"
+                " || char(10) || actor_id || char(10) || actor_role || char(10) || at AS BLOB),"
+                " digest, prev_hash, hash FROM audit_ledger WHERE position > ?"
+                " ORDER BY position LIMIT ?",
+                (after, limit),
+            )
+            .fetchall()
+        )
+
+    def checkpoints(self) -> list[Checkpoint]:
+        rows = (
+            self._connections()[1]
+            .execute(f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY position")
+            .fetchall()
+        )
+        return [_checkpoint(r) for r in rows]
+
+    def last_checkpoint(self) -> Checkpoint | None:
+        row = (
+            self._connections()[1]
+            .execute(
+                f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY position DESC LIMIT 1"
+            )
+            .fetchone()
+        )
+        return None if row is None else _checkpoint(row)
+
+    def published(self) -> int:
+        row = (
+            self._connections()[1]
+            .execute("SELECT MAX(position) FROM audit_publications")
+            .fetchone()
+        )
+        return int(row[0] or 0)
+
+    def record_published(self, position: int) -> None:
+        self._connections()[1].execute(
+            "INSERT OR IGNORE INTO audit_publications (position) VALUES (?)", (position,)
+        )
+
+    def close(self) -> None:
+        with self._opening:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
+
+_POSTGRES_LEDGER_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS audit_ledger (position BIGINT PRIMARY KEY, event_id TEXT NOT"
+    " NULL, type TEXT NOT NULL, actor_id TEXT NOT NULL, actor_role TEXT NOT NULL, at TEXT NOT"
+    " NULL, digest BYTEA NOT NULL, prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_checkpoints (position BIGINT PRIMARY KEY, hash BYTEA NOT"
+    " NULL, at TEXT NOT NULL, key_id TEXT NOT NULL, signature BYTEA NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_publications (position BIGINT PRIMARY KEY)",
+    # The message names the table and the operation; the error code is a permission one.
+    "CREATE OR REPLACE FUNCTION itsm_append_only() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP"
+    " USING ERRCODE = 'insufficient_privilege'; END $$",
+)
+
+
+def postgres_triggers(table: str) -> list[str]:
+    return [
+        f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}"
+        " FOR EACH ROW EXECUTE FUNCTION itsm_append_only()",
+        f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}"
+        " FOR EACH STATEMENT EXECUTE FUNCTION itsm_append_only()",
+    ]
+
+
+class PostgresAuditStore:
+    """The ledger's tables in the service's database. Takes over the pool: close() closes it."""
+
+    events_table = POSTGRES_EVENTS
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        with pool.connection() as conn, schema_change(conn):
+            for statement in _POSTGRES_LEDGER_SCHEMA:
+                conn.execute(statement)
+            for table in (POSTGRES_EVENTS, *LEDGER_TABLES):
+                for statement in postgres_triggers(table):
+                    conn.execute(statement)
+
+    @contextmanager
+    def _conn(self) -> Iterator[Any]:
+        with self._pool.connection() as conn:
+            yield conn
+
+    _STORED = (
+        "SELECT notification_id, topic, replace(originator_id::text, '-', ''),"
+        f" originator_version, state FROM {POSTGRES_EVENTS}"
+    )
+
+    def store_head(self) -> int:
+        with self._conn() as conn:
+            row = conn.execute(f"SELECT MAX(notification_id) FROM {POSTGRES_EVENTS}").fetchone()
+        return int(row[0] or 0)
+
+    def stored(self, after: int, limit: int) -> list[StoredRow]:
+        with self._conn() as conn:
+            rows: list[StoredRow] = conn.execute(
+                f"{self._STORED} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
+                (after, limit),
+            ).fetchall()
+        return rows
+
+    def stored_at(self, positions: Sequence[int]) -> list[StoredRow]:
+        with self._conn() as conn:
+            rows: list[StoredRow] = conn.execute(
+                f"{self._STORED} WHERE notification_id = ANY(%s) ORDER BY notification_id",
+                (list(positions),),
+            ).fetchall()
+        return rows
+
+    def head(self) -> tuple[int, bytes]:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT position, hash FROM audit_ledger ORDER BY position DESC LIMIT 1"
+            ).fetchone()
+        return (0, GENESIS) if row is None else (row[0], bytes(row[1]))
+
+    def append(
+        self, expected: int, entries: Sequence[Entry], checkpoints: Sequence[Checkpoint]
+    ) -> bool:
+        with self._conn() as conn, conn.transaction():
+            # One appender at a time; readers go on reading.
+            conn.execute("LOCK TABLE audit_ledger IN SHARE ROW EXCLUSIVE MODE")
+            row = conn.execute("SELECT MAX(position) FROM audit_ledger").fetchone()
+            if (row[0] or 0) != expected:
+                return False
+            with conn.cursor() as cursor:
+                with cursor.copy(f"COPY audit_ledger ({ENTRY_COLUMNS}) FROM STDIN") as copy:
+                    for entry in entries:
+                        copy.write_row(_entry_values(entry))
+                if checkpoints:
+                    cursor.executemany(
+                        f"INSERT INTO audit_checkpoints ({CHECKPOINT_COLUMNS})"
+                        " VALUES (%s,%s,%s,%s,%s)",
+                        [_checkpoint_values(c) for c in checkpoints],
+                    )
+        return True
+
+    def entries(self, after: int, limit: int, until: int | None = None) -> list[Entry]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {ENTRY_COLUMNS} FROM audit_ledger WHERE position > %s AND position <= %s"
+                " ORDER BY position LIMIT %s",
+                (after, until if until is not None else 2**62, limit),
+            ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+        with self._conn() as conn:
+            rows: list[ChainRow] = conn.execute(
+                "SELECT position, convert_to(concat_ws(E'\\n', position, event_id, type,"
+                " actor_id, actor_role, at), 'UTF8'), digest, prev_hash, hash FROM audit_ledger"
+                " WHERE position > %s ORDER BY position LIMIT %s",
+                (after, limit),
+            ).fetchall()
+        return rows
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY position"
+            ).fetchall()
+        return [_checkpoint(r) for r in rows]
+
+    def last_checkpoint(self) -> Checkpoint | None:
+        with self._conn() as conn:
+            row = conn.execute(
+                f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY position DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else _checkpoint(row)
+
+    def published(self) -> int:
+        with self._conn() as conn:
+            row = conn.execute("SELECT MAX(position) FROM audit_publications").fetchone()
+        return int(row[0] or 0)
+
+    def record_published(self, position: int) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO audit_publications (position) VALUES (%s) ON CONFLICT DO NOTHING",
+                (position,),
+            )
+
+    def close(self) -> None:
+        self._pool.close()

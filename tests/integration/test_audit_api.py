@@ -1,0 +1,210 @@
+"""Auditor access over HTTP: verification, the history as NDJSON, time travel, sampling and the
+evidence pack, on both backends."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import timedelta
+
+import httpx
+import orjson
+import pytest
+
+from audit.evidence import verify_pack
+from audit.keys import key_id, load_public
+from domain.actors import Role
+from tests.conftest import T0, Clock
+from tests.integration.conftest import Api
+from tests.integration.test_api import act, assert_problem, new_incident
+
+AUDIT_PATHS = ["verify", "events", "sample?seed=1", "checkpoints", "public-key", "export"]
+
+
+def auditor(api: Api) -> httpx.Client:
+    return api.client("auditor.bsn", Role.AUDITOR)
+
+
+def chained(api: Api) -> None:
+    assert api.services.audit is not None
+    api.services.audit.ledger.catch_up()
+
+
+@pytest.mark.parametrize("path", AUDIT_PATHS)
+def test_only_auditors_and_admins_use_the_audit_endpoints(api: Api, path: str) -> None:
+    assert_problem(api.client().get(f"/api/v1/audit/{path}"), 403, "forbidden")
+    assert_problem(
+        api.client("dewi", Role.SERVICE_MANAGER).get(f"/api/v1/audit/{path}"), 403, "forbidden"
+    )
+    assert api.client("root", Role.ADMIN).get(f"/api/v1/audit/{path}").status_code == 200
+
+
+def test_auditors_may_not_revise_the_priority_matrix(api: Api) -> None:
+    response = auditor(api).post(
+        "/api/v1/priority-matrix/revisions", json={"cells": {}, "reason": "audit"}
+    )
+    assert_problem(response, 403, "forbidden")
+
+
+def test_verify_reports_an_intact_ledger(api: Api) -> None:
+    new_incident(api.client())
+    chained(api)
+    report = auditor(api).get("/api/v1/audit/verify").json()
+    assert report["ok"] is True
+    assert report["first_bad"] is None
+    assert report["entries_checked"] == report["ledger_head"] > 0
+
+
+def test_the_public_key_is_the_one_that_signs(api: Api) -> None:
+    response = auditor(api).get("/api/v1/audit/public-key")
+    public = load_public(response.content)
+    assert response.headers["key-id"] == key_id(public)
+    assert api.services.audit is not None
+    assert key_id(api.services.audit.public_key) == key_id(public)
+
+
+def test_the_history_streams_as_cloudevents_filtered_by_type_actor_aggregate_and_period(
+    api: Api, clock: Clock
+) -> None:
+    siti, andi = api.client(), api.client("andi.wijaya", Role.RESOLVER)
+    first = new_incident(siti)
+    clock.advance(hours=2)
+    second = new_incident(andi)
+    act(andi, second["id"], "start-work")
+    reader = auditor(api)
+
+    def lines(**params: str) -> list[dict[str, object]]:
+        response = reader.get("/api/v1/audit/events", params=params)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("application/x-ndjson")
+        return [orjson.loads(line) for line in response.content.splitlines()]
+
+    everything = lines()
+    positions = [e["position"] for e in everything]
+    assert positions == sorted(positions)
+    assert {"IncidentNumber.Allocated", "Incident.Logged", "Incident.WorkStarted"} <= {
+        e["type"] for e in everything
+    }
+    logged = lines(type="Incident.Logged")
+    assert [e["subject"] for e in logged] == [first["id"], second["id"]]
+    assert {e["actorid"] for e in lines(actor="andi.wijaya")} == {"andi.wijaya"}
+    assert {e["subject"] for e in lines(aggregate=second["ref"])} == {second["id"]}
+    later = (T0 + timedelta(hours=1)).isoformat()
+    assert {e["subject"] for e in lines(**{"from": later, "type": "Incident.Logged"})} == {
+        second["id"]
+    }
+    assert {e["subject"] for e in lines(to=later, type="Incident.Logged")} == {first["id"]}
+
+
+def test_a_period_without_a_zone_is_refused(api: Api) -> None:
+    response = auditor(api).get("/api/v1/audit/events", params={"from": "2026-03-02T09:00:00"})
+    assert_problem(response, 422, "invalid-input")
+
+
+def test_an_incident_as_of_a_moment_is_the_record_as_it_then_stood(api: Api, clock: Clock) -> None:
+    agent = api.client()
+    incident = new_incident(agent, assignment_group=None)
+    clock.advance(hours=1)
+    act(agent, incident["id"], "assign", {"group": "kiosk-team", "agent": "siti.rahma"})
+    clock.advance(hours=1)
+    act(agent, incident["id"], "start-work")
+    reader = auditor(api)
+
+    def then(**delta: float) -> httpx.Response:
+        moment = (T0 + timedelta(**delta)).isoformat()
+        return reader.get(f"/api/v1/incidents/{incident['ref']}", params={"as_of": moment})
+
+    assert then(minutes=30).json()["state"] == "logged"
+    assert then(minutes=30).json()["group"] is None
+    assert then(minutes=90).json()["state"] == "assigned"
+    assert then(minutes=90).json()["group"] == "kiosk-team"
+    now = reader.get(f"/api/v1/incidents/{incident['ref']}").json()
+    assert then(hours=5).json() == now  # as of now, the replay is the live view
+    assert_problem(then(minutes=-1), 404, "incident-not-found")
+
+
+def test_the_history_says_what_each_event_changed_and_travels_in_time(
+    api: Api, clock: Clock
+) -> None:
+    agent = api.client()
+    incident = new_incident(agent, assignment_group=None)
+    clock.advance(hours=1)
+    act(agent, incident["id"], "assign", {"group": "kiosk-team", "agent": "siti.rahma"})
+    act(agent, incident["id"], "add-work-note", {"text": "rebooted the kiosk"})
+    history = auditor(api).get(f"/api/v1/incidents/{incident['id']}/history").json()
+    logged, assigned, noted = history["events"]
+    assert logged["changes"]["state"] == {"from": None, "to": "logged"}
+    assert assigned["changes"]["state"] == {"from": "logged", "to": "assigned"}
+    assert assigned["changes"]["group"] == {"from": None, "to": "kiosk-team"}
+    assert "title" not in assigned["changes"]
+    assert noted["changes"]["work_notes"]["added"][0]["text"] == "rebooted the kiosk"
+    earlier = auditor(api).get(
+        f"/api/v1/incidents/{incident['id']}/history",
+        params={"as_of": (T0 + timedelta(minutes=30)).isoformat()},
+    )
+    assert [e["type"] for e in earlier.json()["events"]] == ["Incident.Logged"]
+
+
+def test_a_sample_is_reproducible_by_seed_and_stays_in_its_period(api: Api, clock: Clock) -> None:
+    agent = api.client()
+    ids = []
+    for n in range(12):
+        ids.append(new_incident(agent, title=f"Gate {n} alarm")["id"])
+        clock.advance(hours=1)
+    reader = auditor(api)
+    period = {
+        "from": (T0 + timedelta(hours=2)).isoformat(),
+        "to": (T0 + timedelta(hours=10)).isoformat(),
+    }
+
+    def drawn(seed: int, n: int = 4) -> list[str]:
+        response = reader.get("/api/v1/audit/sample", params={"seed": seed, "n": n, **period})
+        assert response.status_code == 200, response.text
+        return [r["id"] for r in response.json()["records"]]
+
+    assert drawn(7) == drawn(7)
+    assert len(set(drawn(7))) == 4
+    assert set(drawn(7)) <= set(ids[2:10])
+    assert {tuple(drawn(seed)) for seed in range(6)} != {tuple(drawn(7))}
+    assert sorted(drawn(1, n=50)) == sorted(ids[2:10])  # more than there are: all of them
+
+
+def test_the_evidence_pack_from_the_api_verifies_offline_and_a_changed_pack_does_not(
+    api: Api, clock: Clock
+) -> None:
+    agent = api.client()
+    for n in range(3):
+        new_incident(agent, title=f"Kiosk {n} offline")
+        clock.advance(hours=1)
+    assert api.services.audit is not None
+    api.services.audit.ledger.checkpoint_now()
+    response = auditor(api).get(
+        "/api/v1/audit/export",
+        params={"from": T0.isoformat(), "to": (T0 + timedelta(hours=2)).isoformat()},
+    )
+    assert response.status_code == 200, response.text
+    pack = response.content
+    report = verify_pack(io.BytesIO(pack), [api.services.audit.public_key])
+    assert report.ok, report.problems
+    assert report.events > 0
+    with zipfile.ZipFile(io.BytesIO(pack)) as z:
+        assert {
+            "events.ndjson",
+            "ledger.ndjson",
+            "checkpoints.ndjson",
+            "public-key.pem",
+            "reports/incidents.json",
+            "manifest.json",
+            "manifest.sig",
+        } <= set(z.namelist())
+        assert orjson.loads(z.read("reports/incidents.json"))["incidents_logged"] == 2
+        changed = io.BytesIO()
+        with zipfile.ZipFile(changed, "w") as out:
+            for name in z.namelist():
+                body = z.read(name)
+                if name == "events.ndjson":
+                    body = body.replace(b"Kiosk 1 offline", b"Kiosk 1 is fine")
+                out.writestr(name, body)
+    tampered = verify_pack(io.BytesIO(changed.getvalue()), [api.services.audit.public_key])
+    assert not tampered.ok
+    assert "events.ndjson" in tampered.problems[0]

@@ -1,0 +1,113 @@
+"""`itsm audit` end to end on a SQLite data directory: verify (and its exit status), the public
+key, checkpoints kept in a file, evidence packs checked offline, sampling."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+
+from infra.bootstrap import build
+from infra.cli import main
+from infra.settings import Settings
+from tests.integration.test_service_desk import log
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "var"
+    services = build(Settings(data_dir=directory, audit_follow=False))
+    for n in range(1, 8):
+        log(services, n)
+    services.close()
+    return directory
+
+
+def itsm(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_verify_passes_then_names_the_first_changed_position_and_exits_1(data_dir: Path) -> None:
+    assert itsm("audit", "catch-up", "--data-dir", data_dir).exit_code == 0
+    good = itsm("audit", "verify", "--data-dir", data_dir)
+    assert good.exit_code == 0, good.output
+    assert orjson.loads(good.stdout)["ok"] is True
+    with sqlite3.connect(data_dir / "events.db") as conn:
+        conn.execute("DROP TRIGGER stored_events_no_update")
+        conn.execute("UPDATE stored_events SET state = replace(state, 'kiosk 3', 'kiosk 9')")
+        changed = conn.execute(
+            "SELECT MIN(rowid) FROM stored_events WHERE state LIKE '%kiosk 9%'"
+        ).fetchone()[0]
+    bad = itsm("audit", "verify", "--data-dir", data_dir)
+    assert bad.exit_code == 1
+    assert orjson.loads(bad.stdout)["first_bad"]["position"] == changed
+
+
+def test_the_database_refuses_an_update_without_the_trigger_dropped(data_dir: Path) -> None:
+    with (
+        sqlite3.connect(data_dir / "events.db") as conn,
+        pytest.raises(sqlite3.DatabaseError, match="append-only"),
+    ):
+        conn.execute("UPDATE stored_events SET state = 'x'")
+
+
+def test_checkpoints_kept_in_a_file_find_a_truncated_tail(data_dir: Path, tmp_path: Path) -> None:
+    assert itsm("audit", "checkpoint", "--data-dir", data_dir).exit_code == 0
+    kept = tmp_path / "checkpoints.ndjson"
+    assert itsm("audit", "checkpoints", "--data-dir", data_dir, kept).exit_code == 0
+    head = orjson.loads(kept.read_bytes().splitlines()[-1])["position"]
+    with sqlite3.connect(data_dir / "events.db") as events:
+        events.execute("DROP TRIGGER stored_events_no_delete")
+        events.execute("DELETE FROM stored_events WHERE rowid > ?", (head - 2,))
+    with sqlite3.connect(data_dir / "audit.db") as ledger:
+        for table in ("audit_ledger", "audit_checkpoints"):
+            ledger.execute(f"DROP TRIGGER {table}_no_delete")
+            ledger.execute(f"DELETE FROM {table} WHERE position > ?", (head - 2,))
+    assert itsm("audit", "verify", "--data-dir", data_dir).exit_code == 0  # seamless inside
+    found = itsm("audit", "verify", "--data-dir", data_dir, "--checkpoints", kept)
+    assert found.exit_code == 1
+    assert "cut off" in orjson.loads(found.stdout)["first_bad"]["reason"]
+
+
+def test_an_exported_pack_verifies_offline_with_the_public_key_held(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    key = tmp_path / "itsm-audit.pem"
+    exported = itsm("audit", "public-key", "--data-dir", data_dir)
+    key.write_text(exported.stdout)
+    assert itsm("audit", "checkpoint", "--data-dir", data_dir).exit_code == 0
+    pack = tmp_path / "evidence.zip"
+    made = itsm(
+        "audit",
+        "export",
+        "--data-dir",
+        data_dir,
+        "--from",
+        "2026-03-01",
+        "--to",
+        "2026-03-03",
+        pack,
+    )
+    assert made.exit_code == 0, made.output
+    checked = itsm("audit", "verify-pack", pack, "--public-key", key)
+    assert checked.exit_code == 0, checked.output
+    assert orjson.loads(checked.stdout)["events"] > 7  # the incidents and their numbers
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from audit.keys import public_pem
+
+    other = tmp_path / "other.pem"
+    other.write_bytes(public_pem(Ed25519PrivateKey.generate().public_key()))
+    refused = itsm("audit", "verify-pack", pack, "--public-key", other)
+    assert refused.exit_code == 1
+    assert "not one of the trusted keys" in orjson.loads(refused.stdout)["problems"][0]
+
+
+def test_sampling_from_the_command_line_is_reproducible(data_dir: Path) -> None:
+    first = itsm("audit", "sample", "--data-dir", data_dir, "--seed", "42", "-n", "3")
+    again = itsm("audit", "sample", "--data-dir", data_dir, "--seed", "42", "-n", "3")
+    assert first.stdout == again.stdout
+    assert len(first.stdout.splitlines()) == 3
