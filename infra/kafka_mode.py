@@ -118,7 +118,8 @@ class ViewsFollower:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        self._thread.join(5)
+        if self._thread.ident is not None:  # it may never have been started
+            self._thread.join(5)
 
     @property
     def is_following(self) -> bool:
