@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 
-from api import health, incidents, metrics, priority_matrix, problems, queues
+from api import circulation, health, incidents, metrics, priority_matrix, problems, queues
 from api.writer import CommandWriter
 from infra.bootstrap import Services
 
@@ -43,7 +43,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     problems.install(app)
     # Each level of included routers matches the request path again (FastAPI 0.16x), so the
     # resources are included directly under the version prefix.
-    for resource in (incidents, queues, priority_matrix):
+    for resource in (incidents, queues, priority_matrix, circulation):
         app.include_router(resource.router, prefix=API_PREFIX)
     app.include_router(health.router)
     metrics.install(app, services)

@@ -286,10 +286,21 @@ def rebuild(data_dir: Path | None, name: str) -> None:
     services.close()
 
 
+from infra.cli_circulation import consume_circulation, dlq, simulate_circulation  # noqa: E402
 from infra.cli_kafka import kafka  # noqa: E402
 
 main.add_command(kafka)
 main.add_command(postgres)
+consume.add_command(consume_circulation)
+main.add_command(dlq)
+
+
+@main.group()
+def simulate() -> None:
+    """Simulated streams for demos, tests and benchmarks."""
+
+
+simulate.add_command(simulate_circulation)
 
 
 if __name__ == "__main__":

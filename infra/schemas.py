@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from domain import incident, priority, records  # noqa: F401  (each registers its event types)
+from domain import circulation, incident, priority, records  # noqa: F401  (each registers its event types)
 from domain.events import EVENT_TYPES
 from infra.cloudevents import SPEC_VERSION
 
@@ -82,6 +82,27 @@ def all_schemas() -> dict[str, dict[str, Any]]:
     found = {"cloudevent.schema.json": envelope_schema()}
     for type_name in sorted(EVENT_TYPES):
         found[f"events/{type_name}.schema.json"] = event_schema(type_name)
+    found.update(circulation_schemas())
+    return found
+
+
+def circulation_schemas() -> dict[str, dict[str, Any]]:
+    """What circulation systems send (docs/circulation.md), generated from the contract table
+    the ingest validator runs on."""
+    base = ID_BASE + "circulation:"
+    found = {
+        "circulation/cloudevent.schema.json": {
+            "$schema": DRAFT,
+            "$id": base + "cloudevent",
+            **circulation.envelope_schema(),
+        }
+    }
+    for name, event_type in sorted(circulation.TYPES.items()):
+        found[f"circulation/events/{name}.schema.json"] = {
+            "$schema": DRAFT,
+            "$id": base + f"event:{name}",
+            **circulation.data_schema(event_type),
+        }
     return found
 
 

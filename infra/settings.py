@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,27 @@ class Settings(BaseSettings):
     #: The CloudEvents `source` of every published event.
     event_source: str = "/itsm"
 
+    #: Circulation streams (docs/circulation.md). The key of the patron pseudonyms (HMAC): set
+    #: a secret of your own outside development; changing it changes every pseudonym.
+    circulation_pseudonym_key: str = "development-only-circulation-key"
+    circulation_topic: str = "circulation.events"
+    circulation_group: str = "itsm.circulation"
+    #: When branches are open (Asia/Jakarta), e.g. "mon-thu 08:00-16:00; sat 08:00-13:00".
+    circulation_opening_hours: str = "mon-sat 08:00-16:00"
+    circulation_device_offline: bool = True
+    circulation_offline_threshold: timedelta = timedelta(minutes=10)
+    circulation_failure_rate: bool = True
+    circulation_failure_window: timedelta = timedelta(minutes=15)
+    circulation_failure_threshold: float = Field(default=0.2, gt=0, le=1)
+    circulation_failure_min_volume: int = Field(default=50, ge=1)
+    #: How long a device or a failure rate must be back to normal before the incident is closed.
+    circulation_stable_for: timedelta = timedelta(minutes=15)
+    #: "resolve" the incident on recovery, or "propose" resolution in a note.
+    circulation_on_recovery: Literal["resolve", "propose"] = "resolve"
+    #: Member card requests -> service requests: off until the service request application is
+    #: wired in (see ServiceRequestPort in consumers/circulation.py).
+    circulation_member_card: bool = False
+
     @field_validator("database_url")
     @classmethod
     def _a_postgres_url(cls, url: str | None) -> str | None:
@@ -61,6 +83,10 @@ class Settings(BaseSettings):
     @property
     def views_db(self) -> Path:
         return self.data_dir / "views.db"
+
+    @property
+    def circulation_db(self) -> Path:
+        return self.data_dir / "circulation.db"
 
     @property
     def auth_db(self) -> Path:
