@@ -18,7 +18,6 @@ update per event and a few statements per batch.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,14 +58,23 @@ STATUS_TYPE = "device.status_changed"
 
 class Pseudonymiser:
     """A keyed hash of member numbers: stable (the same member gives the same reference, so
-    affected patrons can be counted) and not reversible without the key."""
+    affected patrons can be counted) and not reversible without the key. Keyed BLAKE2b (a MAC
+    by design, and several times cheaper than HMAC here); recent members are remembered, as a
+    member's loans and returns come close together."""
 
     def __init__(self, key: str) -> None:
-        self._key = key.encode()
+        self._key = hashlib.sha256(key.encode()).digest()
+        self._cache: dict[str, str] = {}
 
     def __call__(self, member_number: str) -> str:
-        digest = hmac.new(self._key, member_number.encode(), hashlib.sha256).hexdigest()
-        return "p:" + digest[:32]
+        found = self._cache.get(member_number)
+        if found is None:
+            digest = hashlib.blake2b(member_number.encode(), key=self._key, digest_size=16)
+            found = "p:" + digest.hexdigest()
+            if len(self._cache) >= 100_000:
+                self._cache.clear()
+            self._cache[member_number] = found
+        return found
 
 
 def redact(raw: bytes, pseudonymise: Callable[[str], str]) -> bytes:

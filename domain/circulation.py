@@ -223,53 +223,65 @@ def parse_time(value: Any) -> datetime:
     return at
 
 
+_REQUIRED = frozenset(REQUIRED_ATTRIBUTES)
+_ALLOWED = _REQUIRED | frozenset(OPTIONAL_ATTRIBUTES)
+
+
 def validate(message: Any, pseudonymise: Any) -> Inbound:
     """The event a decoded message carries, or InvalidEvent naming the first thing wrong.
 
     `pseudonymise(member_number) -> str` hashes patron identifiers; a message whose data
     already carries `patron_ref` (a dead letter being replayed: its member number was hashed
-    before it was kept) is taken as it is.
+    before it was kept) is taken as it is. (On the hot path: set checks first, the reason is
+    worked out only for a message that fails them.)
     """
-    if not isinstance(message, dict):
+    if type(message) is not dict:
         raise InvalidEvent("not a JSON object")
-    for name in REQUIRED_ATTRIBUTES:
-        if name not in message:
-            raise InvalidEvent(f"missing CloudEvents attribute {name!r}")
-    for name in message:
-        if name not in REQUIRED_ATTRIBUTES and name not in OPTIONAL_ATTRIBUTES:
-            raise InvalidEvent(f"unknown attribute {name!r}")
+    keys = message.keys()
+    if not keys >= _REQUIRED:
+        missing = [name for name in REQUIRED_ATTRIBUTES if name not in keys]
+        raise InvalidEvent(f"missing CloudEvents attribute {missing[0]!r}")
+    if not keys <= _ALLOWED:
+        raise InvalidEvent(f"unknown attribute {sorted(keys - _ALLOWED)[0]!r}")
     if message["specversion"] != "1.0":
         raise InvalidEvent(f"unsupported specversion {message['specversion']!r}")
     content_type = message.get("datacontenttype")
     if content_type is not None and content_type != "application/json":
         raise InvalidEvent(f"datacontenttype must be application/json, not {content_type!r}")
     type_name = message["type"]
-    event_type = TYPES.get(type_name) if isinstance(type_name, str) else None
+    event_type = TYPES.get(type_name) if type(type_name) is str else None
     if event_type is None:
         raise InvalidEvent(f"unknown event type {type_name!r}")
-    source = _text("source", message["source"])
-    event_id = _text("id", message["id"])
+    source = message["source"]
+    if type(source) is not str or not 0 < len(source) <= MAX_TEXT:
+        _text("source", source)
+    event_id = message["id"]
+    if type(event_id) is not str or not 0 < len(event_id) <= MAX_TEXT:
+        _text("id", event_id)
     at = parse_time(message["time"])
     data = message["data"]
-    if not isinstance(data, dict):
+    if type(data) is not dict:
         raise InvalidEvent("data must be a JSON object")
     clean: dict[str, str] = {}
     for spec in event_type.fields:
-        if spec.patron and "patron" not in data and "patron_ref" in data:
-            clean["patron_ref"] = _text("data.patron_ref", data["patron_ref"])
-            continue
-        value = data.get(spec.name)
+        name = spec.name
+        value = data.get(name)
         if value is None:
-            if spec.required:
-                raise InvalidEvent(f"data.{spec.name} is required for {type_name}")
+            if spec.patron and "patron_ref" in data:
+                clean["patron_ref"] = _text("data.patron_ref", data["patron_ref"])
+            elif spec.required:
+                raise InvalidEvent(f"data.{name} is required for {type_name}")
             continue
-        text = _text(f"data.{spec.name}", value)
-        if spec.choices and text not in spec.choices:
-            raise InvalidEvent(f"data.{spec.name} must be one of {', '.join(spec.choices)}")
+        if type(value) is not str or not 0 < len(value) <= MAX_TEXT:
+            _text(f"data.{name}", value)
+        if spec.choices and value not in spec.choices:
+            raise InvalidEvent(f"data.{name} must be one of {', '.join(spec.choices)}")
         if spec.patron:
-            clean["patron_ref"] = pseudonymise(text)
+            if "patron_ref" in data:
+                raise InvalidEvent("data has both patron and patron_ref")
+            clean["patron_ref"] = pseudonymise(value)
         else:
-            clean[spec.name] = text
+            clean[name] = value
     if len(data) > len(clean):
         known = {f.name for f in event_type.fields} | {"patron_ref"}
         unknown = sorted(set(data) - known)

@@ -96,6 +96,7 @@ values = st.text(min_size=1, max_size=20)
                 "request",
                 "code",
                 "extra",
+                "patron_ref",
             ]
         ),
         values
