@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -434,15 +434,23 @@ def kind_is_heartbeat(event: Inbound) -> bool:
     return event.type.name.endswith("heartbeat")
 
 
-def _new(db: Any, events: Iterable[Inbound]) -> list[Inbound]:
-    """The events not seen before (in earlier batches or earlier in this one), now recorded."""
+def _new(db: Any, events: list[Inbound]) -> list[Inbound]:
+    """The events not seen before (in earlier batches or earlier in this one), now recorded.
+
+    Usually every event of a batch is new: one executemany records them all. When the count of
+    rows inserted says some were not, that is undone and each is checked on its own.
+    """
     insert = "INSERT OR IGNORE INTO seen (source, id) VALUES (?, ?)"
+    db.execute("SAVEPOINT dedupe")
+    before = db.total_changes
+    db.executemany(insert, [(event.source, event.id) for event in events])
+    if db.total_changes - before == len(events):
+        db.execute("RELEASE dedupe")
+        return events
+    db.execute("ROLLBACK TO dedupe")
+    db.execute("RELEASE dedupe")
     cursor = db.cursor()
-    fresh = []
-    for event in events:
-        if cursor.execute(insert, (event.source, event.id)).rowcount:
-            fresh.append(event)
-    return fresh
+    return [e for e in events if cursor.execute(insert, (e.source, e.id)).rowcount]
 
 
 def _apply(db: Any, fresh: list[Inbound]) -> datetime:

@@ -262,6 +262,13 @@ def validate(message: Any, pseudonymise: Any) -> Inbound:
     data = message["data"]
     if type(data) is not dict:
         raise InvalidEvent("data must be a JSON object")
+    clean = _data(event_type, data, pseudonymise)
+    return Inbound(source, event_id, event_type, at, clean)
+
+
+def _data(event_type: EventType, data: dict[str, Any], pseudonymise: Any) -> dict[str, str]:
+    """A valid `data` of its type, with the member number replaced by its keyed hash."""
+    type_name = event_type.name
     clean: dict[str, str] = {}
     for spec in event_type.fields:
         name = spec.name
@@ -287,7 +294,7 @@ def validate(message: Any, pseudonymise: Any) -> Inbound:
         unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidEvent(f"data has fields {type_name} does not define: {unknown}")
-    return Inbound(source, event_id, event_type, at, clean)
+    return clean
 
 
 # -- the published JSON Schemas -------------------------------------------------------------------
