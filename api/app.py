@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api import (
     audit,
     changes,
+    circulation,
     configuration_items,
     health,
     incidents,
@@ -67,6 +68,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (changes.router, problems.RECORD_RESPONSES),
         (changes.templates, problems.RECORD_RESPONSES),
         (audit.router, problems.RESPONSES),
+        (circulation.router, problems.RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

@@ -16,31 +16,23 @@ projection) is read again from its beginning; the other projections skip what th
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from kafka import OffsetAndMetadata, TopicPartition
+from kafka import TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.partitioner.default import murmur2
 
+from consumers.group import DeadLetter, GroupConsumer
 from domain.events import DomainEvent
 from infra.cloudevents import BadMessage, parse
-from infra.progress import Progress
 from projections.base import Projection, record_key
 from projections.runner import ProjectionRunner
 from projections.view_store import ViewStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DeadLetter:
-    record: Any  # kafka-python's ConsumerRecord
-    reason: str
 
 
 @dataclass
@@ -72,7 +64,9 @@ def partition_of(aggregate_id: UUID, partitions: int) -> int:
     return (hashed & 0x7FFFFFFF) % partitions
 
 
-class ProjectionConsumer:
+class ProjectionConsumer(GroupConsumer):
+    progress_label = "projections folded"
+
     def __init__(
         self,
         consumer_factory: Callable[[], Any],
@@ -84,54 +78,32 @@ class ProjectionConsumer:
         dead_letter_topic: str,
         group_id: str = "itsm.projections",
     ) -> None:
-        self.consumer_factory = consumer_factory
+        super().__init__(
+            consumer_factory,
+            topic=topic,
+            dead_letters=dead_letters,
+            dead_letter_topic=dead_letter_topic,
+            group_id=group_id,
+        )
         self.store = store
         self.projections = tuple(projections)
-        self.topic = topic
-        self.dead_letters = dead_letters
-        self.dead_letter_topic = dead_letter_topic
-        self.group_id = group_id
         self._wanted = {event.type_name for p in self.projections for event in p.folds}
-        self._consumer: Any = None
-        self._dead_letter_producer: Any = None
-        #: Set once the group has given this consumer its partitions (readiness).
-        self.assigned = threading.Event()
         #: The last position folded by every projection, per partition (for progress reports).
         self._applied: dict[int, int] = {}
         store.ensure(self.projections)
 
-    # -- consuming --------------------------------------------------------------------------------
+    # -- consuming (the loop is GroupConsumer's) ------------------------------------------------
 
-    def _connect(self, timeout: float = 30.0) -> Any:
-        consumer = self.consumer_factory()
-        # Join only once the topic's partitions are known: a member that joins before that is
-        # assigned nothing, and may wait a long metadata refresh before the group rebalances.
-        deadline = time.monotonic() + timeout
-        while not consumer.partitions_for_topic(self.topic):
-            if time.monotonic() > deadline:
-                consumer.close()
-                raise RuntimeError(f"topic {self.topic} has no partitions (was it created?)")
-            time.sleep(0.2)
-        consumer.subscribe([self.topic], listener=_Rewind(self))
-        return consumer
-
-    def poll_once(self, timeout_ms: int = 200) -> int:
-        """Fold one poll's messages; the number of messages read."""
-        if self._consumer is None:
-            self._consumer = self._connect()
-        records = self._consumer.poll(timeout_ms=timeout_ms)
-        if not records:
-            return 0
+    def handle(self, records: Mapping[TopicPartition, Sequence[Any]]) -> list[DeadLetter]:
         batch = decode(records, self._wanted)
         self.apply(batch)
-        if batch.dead:
-            self._send_dead_letters(batch.dead)
-        # Offsets are a hint (the positions stored with the views are the truth), so the commit
-        # need not wait for the broker: a lost commit only means repeats that change nothing.
-        self._consumer.commit_async(
-            {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in batch.offsets.items()}
-        )
-        return sum(len(messages) for messages in records.values())
+        return batch.dead
+
+    def listener(self) -> Any:
+        return _Rewind(self)
+
+    def progress(self) -> int:
+        return max(self._applied.values(), default=0)
 
     def apply(self, batch: Batch) -> None:
         """Fold a batch into every projection, skipping what each has already folded, and record
@@ -160,60 +132,6 @@ class ProjectionConsumer:
                 if positions:
                     tx.set_position(projection, max(positions.values()))
         self._advance(applied)
-
-    def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
-        if self._dead_letter_producer is None:
-            self._dead_letter_producer = self.dead_letters()
-        futures = []
-        for letter in dead:
-            record = letter.record
-            log.warning(
-                "dead letter from %s[%d]@%d: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                letter.reason,
-            )
-            headers = [
-                ("dlq.reason", letter.reason.encode()),
-                ("dlq.topic", record.topic.encode()),
-                ("dlq.partition", str(record.partition).encode()),
-                ("dlq.offset", str(record.offset).encode()),
-                ("dlq.consumer", self.group_id.encode()),
-            ]
-            futures.append(
-                self._dead_letter_producer.send(
-                    self.dead_letter_topic, value=record.value, key=record.key, headers=headers
-                )
-            )
-        self._dead_letter_producer.flush()
-        for future in futures:
-            future.get(timeout=0)  # raises when the broker refused it: the offset stays
-
-    def run(self, stop: threading.Event) -> None:
-        """Consume until `stop` is set, reconnecting after failures."""
-        backoff = 0.1
-        report = Progress(log, "projections folded", every=10.0)
-        while not stop.is_set():
-            try:
-                count = self.poll_once()
-                report(max(self._applied.values(), default=0), count)
-                backoff = 0.1
-            except Exception:
-                log.warning("projection consumer failed; reconnecting", exc_info=True)
-                self.close()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-        self.close()
-
-    def close(self) -> None:
-        for client in (self._consumer, self._dead_letter_producer):
-            if client is not None:
-                try:
-                    client.close()
-                except Exception:
-                    log.debug("closing a Kafka client failed", exc_info=True)
-        self._consumer = self._dead_letter_producer = None
 
     # -- rewinding partitions some projection has never read ------------------------------------
 

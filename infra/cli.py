@@ -488,11 +488,22 @@ def sla_watch(data_dir: Path | None, interval: float, once: bool) -> None:
 
 
 from infra.cli_audit import audit  # noqa: E402
+from infra.cli_circulation import consume_circulation, dlq, simulate_circulation  # noqa: E402
 from infra.cli_kafka import kafka  # noqa: E402
 
 main.add_command(audit)
 main.add_command(kafka)
 main.add_command(postgres)
+consume.add_command(consume_circulation)
+main.add_command(dlq)
+
+
+@main.group()
+def simulate() -> None:
+    """Simulated streams for demos, tests and benchmarks."""
+
+
+simulate.add_command(simulate_circulation)
 
 
 if __name__ == "__main__":

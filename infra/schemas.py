@@ -15,6 +15,7 @@ from domain import (  # noqa: F401  (each registers its event types)
     calendar,
     change,
     change_schedule,
+    circulation,
     configuration_item,
     incident,
     priority,
@@ -97,6 +98,27 @@ def all_schemas() -> dict[str, dict[str, Any]]:
     }
     for type_name in sorted(EVENT_TYPES):
         found[f"events/{type_name}.schema.json"] = event_schema(type_name)
+    found.update(circulation_schemas())
+    return found
+
+
+def circulation_schemas() -> dict[str, dict[str, Any]]:
+    """What circulation systems send (docs/circulation.md), generated from the contract table
+    the ingest validator runs on."""
+    base = ID_BASE + "circulation:"
+    found = {
+        "circulation/cloudevent.schema.json": {
+            "$schema": DRAFT,
+            "$id": base + "cloudevent",
+            **circulation.envelope_schema(),
+        }
+    }
+    for name, event_type in sorted(circulation.TYPES.items()):
+        found[f"circulation/events/{name}.schema.json"] = {
+            "$schema": DRAFT,
+            "$id": base + f"event:{name}",
+            **circulation.data_schema(event_type),
+        }
     return found
 
 

@@ -16,6 +16,8 @@ class InsecureConfiguration(Exception):
     """A production configuration with a missing or publicly known secret."""
 
 
+#: The patron pseudonym key that ships with the code, for development only.
+DEVELOPMENT_PSEUDONYM_KEY = "development-only-circulation-key"
 #: Passwords that appear in this repository's examples (docker-compose.yml, docs): known to all.
 DEVELOPMENT_PASSWORDS = frozenset({"itsm", "postgres", "password", "secret"})
 
@@ -90,6 +92,26 @@ class Settings(BaseSettings):
     rate_limit: str = "1200/minute"
     #: The largest request body accepted, in bytes (larger ones get 413 before they are read).
     max_request_bytes: int = Field(default=1 << 20, ge=1024)
+    #: Circulation streams (docs/circulation.md). The key of the patron pseudonyms (HMAC): set
+    #: a secret of your own outside development; changing it changes every pseudonym.
+    circulation_pseudonym_key: str = DEVELOPMENT_PSEUDONYM_KEY
+    circulation_topic: str = "circulation.events"
+    circulation_group: str = "itsm.circulation"
+    #: When branches are open (Asia/Jakarta), e.g. "mon-thu 08:00-16:00; sat 08:00-13:00".
+    circulation_opening_hours: str = "mon-sat 08:00-16:00"
+    circulation_device_offline: bool = True
+    circulation_offline_threshold: timedelta = timedelta(minutes=10)
+    circulation_failure_rate: bool = True
+    circulation_failure_window: timedelta = timedelta(minutes=15)
+    circulation_failure_threshold: float = Field(default=0.2, gt=0, le=1)
+    circulation_failure_min_volume: int = Field(default=50, ge=1)
+    #: How long a device or a failure rate must be back to normal before the incident is closed.
+    circulation_stable_for: timedelta = timedelta(minutes=15)
+    #: "resolve" the incident on recovery, or "propose" resolution in a note.
+    circulation_on_recovery: Literal["resolve", "propose"] = "resolve"
+    #: Member card requests -> service requests: off until the service request application is
+    #: wired in (see ServiceRequestPort in consumers/circulation.py).
+    circulation_member_card: bool = False
 
     @field_validator("database_url")
     @classmethod
@@ -124,6 +146,10 @@ class Settings(BaseSettings):
                 problems.append(
                     "ITSM_DATABASE_URL has no password, or one from the examples: set a real one"
                 )
+        if self.circulation_pseudonym_key == DEVELOPMENT_PSEUDONYM_KEY:
+            problems.append(
+                "ITSM_CIRCULATION_PSEUDONYM_KEY is the development key: set a secret of your own"
+            )
         return problems
 
     def refuse_if_insecure(self) -> None:
@@ -142,6 +168,10 @@ class Settings(BaseSettings):
     @property
     def audit_db(self) -> Path:
         return self.data_dir / "audit.db"
+
+    @property
+    def circulation_db(self) -> Path:
+        return self.data_dir / "circulation.db"
 
     @property
     def auth_db(self) -> Path:

@@ -238,8 +238,12 @@ def test_production_refuses_a_database_password_from_the_examples(tmp_path: Path
     with pytest.raises(InsecureConfiguration, match="ITSM_DATABASE_URL"):
         build(known)
     assert known.model_copy(update={"environment": "development"}).problems_for_production()
+    assert any("PSEUDONYM_KEY" in p for p in known.problems_for_production())
     real = known.model_copy(
-        update={"database_url": "postgresql://itsm:Jq8v-W2mz-9Lxt@db.internal:5432/itsm"}
+        update={
+            "database_url": "postgresql://itsm:Jq8v-W2mz-9Lxt@db.internal:5432/itsm",
+            "circulation_pseudonym_key": "a0f3e9c2d6b1-our-own",
+        }
     )
     assert real.problems_for_production() == []
 

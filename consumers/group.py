@@ -1,0 +1,172 @@
+"""The loop every Kafka consumer of this service runs: join the group once the topic has
+partitions, poll, let the subclass store the effect, send dead letters (acknowledged) and only
+then commit the offsets, reconnecting after failures.
+
+Subclasses implement `handle` (store the effect of one poll; return what must be dead-lettered)
+and may give a rebalance listener and a progress figure.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import OffsetAndMetadata, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+from infra.progress import Progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DeadLetter:
+    record: Any  # kafka-python's ConsumerRecord
+    reason: str
+    #: what to keep instead of the record's value (e.g. with personal data redacted)
+    value: bytes | None = None
+
+
+class GroupConsumer:
+    #: what the progress log calls the work, e.g. "projections folded"
+    progress_label = "messages handled"
+
+    def __init__(
+        self,
+        consumer_factory: Callable[[], Any],
+        *,
+        topic: str,
+        dead_letters: Callable[[], Any],
+        dead_letter_topic: str,
+        group_id: str,
+    ) -> None:
+        self.consumer_factory = consumer_factory
+        self.topic = topic
+        self.dead_letters = dead_letters
+        self.dead_letter_topic = dead_letter_topic
+        self.group_id = group_id
+        self._consumer: Any = None
+        self._dead_letter_producer: Any = None
+        #: Set once the group has given this consumer its partitions (readiness).
+        self.assigned = threading.Event()
+
+    # -- what a subclass provides ------------------------------------------------------------
+
+    def handle(self, records: Mapping[TopicPartition, Sequence[Any]]) -> list[DeadLetter]:
+        """Store the effect of one poll's records; the ones to dead-letter."""
+        raise NotImplementedError
+
+    def listener(self) -> Any:
+        """The rebalance listener to subscribe with."""
+        return _Assigned(self)
+
+    def progress(self) -> int:
+        """A figure that grows as work is done, for the progress log."""
+        return 0
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _connect(self, timeout: float = 30.0) -> Any:
+        consumer = self.consumer_factory()
+        # Join only once the topic's partitions are known: a member that joins before that is
+        # assigned nothing, and may wait a long metadata refresh before the group rebalances.
+        deadline = time.monotonic() + timeout
+        while not consumer.partitions_for_topic(self.topic):
+            if time.monotonic() > deadline:
+                consumer.close()
+                raise RuntimeError(f"topic {self.topic} has no partitions (was it created?)")
+            time.sleep(0.2)
+        consumer.subscribe([self.topic], listener=self.listener())
+        return consumer
+
+    def poll_once(self, timeout_ms: int = 200) -> int:
+        """Handle one poll's messages; the number of messages read."""
+        if self._consumer is None:
+            self._consumer = self._connect()
+        records = self._consumer.poll(timeout_ms=timeout_ms)
+        if not records:
+            return 0
+        dead = self.handle(records)
+        if dead:
+            self._send_dead_letters(dead)
+        # Offsets are a hint (what the effect's store records is the truth), so the commit
+        # need not wait for the broker: a lost commit only means repeats that change nothing.
+        self._consumer.commit_async(
+            {
+                tp: OffsetAndMetadata(messages[-1].offset + 1, "", -1)
+                for tp, messages in records.items()
+            }
+        )
+        return sum(len(messages) for messages in records.values())
+
+    def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
+        if self._dead_letter_producer is None:
+            self._dead_letter_producer = self.dead_letters()
+        futures = []
+        for letter in dead:
+            record = letter.record
+            log.warning(
+                "dead letter from %s[%d]@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                letter.reason,
+            )
+            headers = [
+                ("dlq.reason", letter.reason.encode()),
+                ("dlq.topic", record.topic.encode()),
+                ("dlq.partition", str(record.partition).encode()),
+                ("dlq.offset", str(record.offset).encode()),
+                ("dlq.consumer", self.group_id.encode()),
+            ]
+            value = record.value if letter.value is None else letter.value
+            futures.append(
+                self._dead_letter_producer.send(
+                    self.dead_letter_topic, value=value, key=record.key, headers=headers
+                )
+            )
+        self._dead_letter_producer.flush()
+        for future in futures:
+            future.get(timeout=0)  # raises when the broker refused it: the offset stays
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set, reconnecting after failures."""
+        backoff = 0.1
+        report = Progress(log, self.progress_label, every=10.0)
+        while not stop.is_set():
+            try:
+                count = self.poll_once()
+                report(self.progress(), count)
+                backoff = 0.1
+            except Exception:
+                log.warning("%s consumer failed; reconnecting", self.group_id, exc_info=True)
+                self.close()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+        self.close()
+
+    def close(self) -> None:
+        for client in (self._consumer, self._dead_letter_producer):
+            if client is not None:
+                try:
+                    client.close()
+                except Exception:
+                    log.debug("closing a Kafka client failed", exc_info=True)
+        self._consumer = self._dead_letter_producer = None
+
+
+class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
+    """The default listener: only marks the consumer ready once it has partitions."""
+
+    def __init__(self, owner: GroupConsumer) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.owner.assigned.set()

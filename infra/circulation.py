@@ -1,0 +1,148 @@
+"""The circulation pipeline's composition: its store, rules and ports, built from Settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+from consumers.circulation import (
+    CirculationConsumer,
+    CirculationPipeline,
+    Pseudonymiser,
+    ServiceRequestPort,
+)
+from consumers.circulation_store import CirculationStore
+from domain.circulation import (
+    CorrelationRules,
+    DeviceOfflineRule,
+    FailureRateRule,
+    MemberCardRule,
+    OnRecovery,
+    OpeningHours,
+)
+from domain.commands import AddWorkNote, LogIncident, Resolve, StartWork
+from domain.context import Context
+from domain.errors import DomainError
+from domain.incident import IncidentState, ResolutionCode
+from domain.service_desk import ServiceDesk
+from infra import kafka_clients
+from infra.clock import utcnow
+from infra.kafka_clients import KEEP_FOREVER, TopicSpec
+from infra.settings import Settings
+
+
+def rules_from(settings: Settings) -> CorrelationRules:
+    recovery = OnRecovery(settings.circulation_on_recovery)
+    return CorrelationRules(
+        opening_hours=OpeningHours.parse(settings.circulation_opening_hours),
+        device_offline=DeviceOfflineRule(
+            enabled=settings.circulation_device_offline,
+            threshold=settings.circulation_offline_threshold,
+            stable_for=settings.circulation_stable_for,
+            on_recovery=recovery,
+        ),
+        failure_rate=FailureRateRule(
+            enabled=settings.circulation_failure_rate,
+            window=settings.circulation_failure_window,
+            threshold=settings.circulation_failure_threshold,
+            min_volume=settings.circulation_failure_min_volume,
+            stable_for=settings.circulation_stable_for,
+            on_recovery=recovery,
+        ),
+        member_card=MemberCardRule(enabled=settings.circulation_member_card),
+    )
+
+
+class DeskIncidents:
+    """The rules' IncidentPort over the service desk: its ordinary commands, each with an
+    idempotency key, so a batch run again after a crash finds the first outcome."""
+
+    def __init__(self, desk: ServiceDesk) -> None:
+        self.desk = desk
+
+    def open(self, ctx: Context, command: LogIncident, key: str) -> str:
+        return str(self.desk.log_incident(ctx, command, idempotency_key=key).record_id)
+
+    def note(self, ctx: Context, incident: str, text: str, key: str) -> bool:
+        try:
+            self.desk.handle(ctx, UUID(incident), AddWorkNote(text=text), idempotency_key=key)
+        except DomainError:  # e.g. someone closed it meanwhile: the note has nowhere to go
+            return False
+        return True
+
+    def resolve(self, ctx: Context, incident: str, notes: str, key: str) -> bool:
+        record = UUID(incident)
+        try:
+            if self.desk.incident(record).state is IncidentState.ASSIGNED:
+                # nobody has picked it up: the integration records that it works it, then
+                # resolves it, so the lifecycle is the ordinary one
+                self.desk.handle(ctx, record, StartWork(), idempotency_key=key + "/start")
+            self.desk.handle(
+                ctx,
+                record,
+                Resolve(code=ResolutionCode.FIXED, notes=notes),
+                idempotency_key=key,
+            )
+        except DomainError:  # already resolved, closed or cancelled by someone
+            return self.note(ctx, incident, notes, key + "/note")
+        return True
+
+
+def build_pipeline(
+    settings: Settings,
+    desk: ServiceDesk | None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    requests: ServiceRequestPort | None = None,
+    dead_letters_to_table: bool = True,
+    store: CirculationStore | None = None,
+) -> CirculationPipeline:
+    return CirculationPipeline(
+        store or CirculationStore(settings.circulation_db),
+        rules_from(settings),
+        Pseudonymiser(settings.circulation_pseudonym_key),
+        None if desk is None else DeskIncidents(desk),
+        clock,
+        requests=requests,
+        dead_letters_to_table=dead_letters_to_table,
+    )
+
+
+# -- Kafka mode ------------------------------------------------------------------------------------
+
+
+def dead_letter_topic(settings: Settings) -> str:
+    return f"{settings.circulation_topic}.dlq"
+
+
+def circulation_topics(settings: Settings) -> dict[str, TopicSpec]:
+    """The inbound topic (kept: the health view can be rebuilt from it) and its dead letters."""
+    return {
+        settings.circulation_topic: TopicSpec(settings.kafka_partitions, KEEP_FOREVER),
+        dead_letter_topic(settings): TopicSpec(1, KEEP_FOREVER),
+    }
+
+
+def build_circulation_consumer(
+    settings: Settings,
+    bootstrap: str,
+    desk: ServiceDesk | None,
+    *,
+    instance_id: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    store: CirculationStore | None = None,
+) -> CirculationConsumer:
+    return CirculationConsumer(
+        lambda: kafka_clients.consumer(
+            bootstrap,
+            settings.circulation_group,
+            client_id="itsm-circulation",
+            instance_id=instance_id,
+        ),
+        build_pipeline(settings, desk, clock=clock, dead_letters_to_table=False, store=store),
+        topic=settings.circulation_topic,
+        dead_letters=lambda: kafka_clients.producer(bootstrap, client_id="itsm-circulation-dlq"),
+        dead_letter_topic=dead_letter_topic(settings),
+        group_id=settings.circulation_group,
+    )

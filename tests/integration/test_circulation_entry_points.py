@@ -1,0 +1,113 @@
+"""Both entry points feed the one pipeline: the NDJSON batch over HTTP (integration tokens only)
+and the `circulation.events` topic on a real broker, whose invalid messages go to the DLQ topic
+with their reason while the stream goes on."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer
+
+from domain.actors import Role
+from domain.circulation import JAKARTA
+from infra.bootstrap import build
+from infra.circulation import build_circulation_consumer, circulation_topics, dead_letter_topic
+from infra.kafka_clients import ensure_topics
+from infra.settings import Settings
+from infra.simulator import Simulator
+from tests.integration.conftest import Api
+
+MONDAY = datetime(2026, 3, 2, 7, 55, tzinfo=JAKARTA)
+
+
+def simulated(count: int, seed: int = 5) -> list[bytes]:
+    simulator = Simulator(start=MONDAY, seed=seed, invalid_share=0.01, outage_chance=0.05)
+    return list(itertools.islice(simulator.messages(), count))
+
+
+def test_an_integration_posts_ndjson_and_reads_what_became_of_each_line(api: Api) -> None:
+    lines = simulated(1500)
+    body = b"\n".join(lines) + b"\n"
+    with api.client("slims-serang", Role.INTEGRATION) as client:
+        answer = client.post("/api/v1/ingest/circulation", content=body).json()
+        repeat = client.post("/api/v1/ingest/circulation", content=body).json()
+        health = client.get("/api/v1/circulation/health").json()
+    dead = answer["dead_letters"]
+    assert answer["received"] == 1500
+    assert dead, "the simulator injects invalid lines"
+    assert answer["accepted"] + len(dead) == 1500
+    assert all(lines[d["line"] - 1] for d in dead)
+    assert (repeat["accepted"], repeat["duplicates"]) == (0, answer["accepted"])
+    services = {s["service"]: s for s in health["services"]}
+    assert services["Circulation"]["totals"]["ok"] > 0
+    assert services["Self-check kiosks"]["configuration_items"]
+
+
+def test_only_integrations_may_ingest(api: Api) -> None:
+    with api.client("siti.rahma", Role.AGENT) as client:
+        refused = client.post("/api/v1/ingest/circulation", content=simulated(3)[0])
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "forbidden"
+
+
+def test_the_topic_is_applied_once_and_invalid_messages_go_to_the_dlq_with_their_reason(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        kafka_partitions=3,
+        circulation_topic=f"circulation.events.{uuid4().hex[:10]}",
+        circulation_group=f"itsm.circulation.{uuid4().hex[:10]}",
+    )
+    ensure_topics(kafka_bootstrap, circulation_topics(settings))
+    messages = simulated(4000)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for message in messages + messages[:500]:  # a producer's retry re-sends a tail
+        producer.send(settings.circulation_topic, value=message)
+    producer.send(settings.circulation_topic, value=b'{"specversion": "1.0", "oops"')
+    producer.flush()
+    producer.close()
+
+    services = build(settings)
+    consumer = build_circulation_consumer(settings, kafka_bootstrap, services.desk)
+    expected = len(consumer.pipeline.decode(messages)[0])
+    stop = threading.Event()
+    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = datetime.now() + timedelta(seconds=60)
+    while consumer.applied < expected and datetime.now() < deadline:
+        stop.wait(0.2)
+    stop.wait(1.0)  # let it read the repeats and the last message too
+    stop.set()
+    thread.join(20)
+    try:
+        assert consumer.applied == expected
+        assert consumer.pipeline.store.seen_count() == expected
+        assert consumer.pipeline.store.dead_letters() == []  # Kafka mode: the topic, not the table
+        dlq = KafkaConsumer(
+            dead_letter_topic(settings),
+            bootstrap_servers=kafka_bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=5000,
+        )
+        letters = list(dlq)
+        dlq.close()
+        reasons = [dict(r.headers)["dlq.reason"].decode() for r in letters]
+        # every invalid message once per time it was sent (a repeat of an invalid message is
+        # not an event, so nothing deduplicates it), and the broken last one
+        invalid = len(messages) - expected
+        invalid_repeats = 500 - len(consumer.pipeline.decode(messages[:500])[0])
+        assert len(letters) == invalid + invalid_repeats + 1
+        assert any(r.startswith("not JSON") for r in reasons)
+        kept = [orjson.loads(r.value) for r in letters if r.value.endswith(b"}")]
+        with_patrons = [m["data"] for m in kept if "patron_ref" in m.get("data", {})]
+        assert with_patrons, "some dead letters were loans with a member number"
+        assert all("patron" not in data for data in with_patrons)  # hashed before it was kept
+    finally:
+        consumer.pipeline.store.close()
+        services.close()

@@ -1,0 +1,205 @@
+"""The inbound circulation contract: the validator and the published JSON Schemas agree, patron
+numbers never pass the door, and opening hours are counted as the rules need."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+
+from consumers.circulation import Pseudonymiser, redact
+from domain.circulation import (
+    JAKARTA,
+    PREFIX,
+    TYPES,
+    InvalidEvent,
+    OpeningHours,
+    validate,
+)
+from infra import schemas
+from infra.simulator import Simulator, envelope
+
+PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+HASH = Pseudonymiser("test-key")
+
+
+def published_validator() -> Draft202012Validator:
+    found = {
+        path: orjson.loads((PUBLISHED / path).read_bytes())
+        for path in schemas.circulation_schemas()
+    }
+    registry: Registry[Any] = Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in found.values()
+    )
+    root = found["circulation/cloudevent.schema.json"]
+    Draft202012Validator.check_schema(root)
+    return Draft202012Validator(root, registry=registry, format_checker=FormatChecker())
+
+
+SCHEMA = published_validator()
+SIMULATED = list(
+    itertools.islice(
+        Simulator(
+            start=datetime(2026, 3, 2, 7, 50, tzinfo=JAKARTA), invalid_share=0.05, outage_chance=0.3
+        ).events(),
+        3000,
+    )
+)
+
+
+def accepted(message: Any) -> bool:
+    try:
+        validate(message, HASH)
+    except InvalidEvent:
+        return False
+    return True
+
+
+def test_the_validator_and_the_published_schemas_agree_on_every_simulated_message() -> None:
+    decoded = [m for m in SIMULATED if isinstance(m, dict)]
+    assert sum(not accepted(m) for m in decoded) > 10, "the simulator injects invalid messages"
+    for message in decoded:
+        assert accepted(message) == SCHEMA.is_valid(message), message
+
+
+def test_every_type_in_the_contract_is_simulated() -> None:
+    kinds = {m["type"] for m in SIMULATED if isinstance(m, dict) and "type" in m}
+    assert kinds >= set(TYPES) - {PREFIX + "catalogue.sync_failed"}  # rare: 1 in 500 minutes
+
+
+values = st.text(min_size=1, max_size=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    type_name=st.sampled_from(sorted(TYPES)),
+    data=st.dictionaries(
+        st.sampled_from(
+            [
+                "branch",
+                "patron",
+                "item",
+                "device",
+                "device_kind",
+                "status",
+                "reason",
+                "system",
+                "channel",
+                "request",
+                "code",
+                "extra",
+                "patron_ref",
+            ]
+        ),
+        values
+        | st.sampled_from(["kiosk", "gate", "online", "offline", "new", "app"])
+        | st.integers(),
+    ),
+)
+def test_for_any_data_the_validator_accepts_exactly_what_the_schema_accepts(
+    type_name: str, data: dict[str, Any]
+) -> None:
+    message = envelope(
+        type_name.removeprefix(PREFIX), "/slims/x", "1", datetime(2026, 3, 2, tzinfo=UTC)
+    )
+    message["data"] = data
+    assert accepted(message) == SCHEMA.is_valid(message)
+
+
+def test_patron_numbers_are_replaced_by_a_keyed_hash_on_arrival() -> None:
+    message = envelope(
+        "loan.checked_out",
+        "/slims/x",
+        "1",
+        datetime(2026, 3, 2, tzinfo=UTC),
+        branch="kota-serang",
+        patron="KSRG000417",
+        item="B1",
+    )
+    event = validate(message, HASH)
+    assert "patron" not in event.data
+    assert event.data["patron_ref"] == HASH("KSRG000417") != Pseudonymiser("other")("KSRG000417")
+    assert "KSRG000417" not in repr(event)
+
+
+def test_a_dead_letter_keeps_no_member_number_and_replays_with_its_hash() -> None:
+    message = envelope(
+        "loan.renewed",
+        "/slims/x",
+        "1",
+        datetime(2026, 3, 2, tzinfo=UTC),
+        branch="b",
+        patron="KSRG000417",
+        item="B1",
+        channel="telepathy",
+    )
+    raw = orjson.dumps(message)
+    with pytest.raises(InvalidEvent, match="channel"):
+        validate(orjson.loads(raw), HASH)
+    kept = redact(raw, HASH)
+    assert b"KSRG000417" not in kept
+    fixed = orjson.loads(kept)
+    fixed["data"]["channel"] = "app"
+    assert validate(fixed, HASH).data["patron_ref"] == HASH("KSRG000417")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda m: m.pop("time"), "missing CloudEvents attribute 'time'"),
+        (lambda m: m.update(time="2026-03-02T09:00:00"), "no UTC offset"),
+        (lambda m: m.update(type="library.loan.teleported"), "unknown event type"),
+        (lambda m: m["data"].pop("branch"), "data.branch is required"),
+        (lambda m: m["data"].update(patron_name="Siti"), "does not define"),
+        (lambda m: m.update(specversion="0.3"), "specversion"),
+    ],
+)
+def test_invalid_messages_are_refused_with_a_reason(change: Any, reason: str) -> None:
+    message = envelope(
+        "loan.checked_out",
+        "/slims/x",
+        "1",
+        datetime(2026, 3, 2, tzinfo=UTC),
+        branch="b",
+        patron="p",
+        item="i",
+    )
+    change(message)
+    with pytest.raises(InvalidEvent, match=reason):
+        validate(message, HASH)
+
+
+HOURS = OpeningHours.parse("mon-fri 08:00-16:00; sat 08:00-12:00")
+
+
+def jakarta(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 3, day, hour, minute, tzinfo=JAKARTA)  # 2026-03-02 is a Monday
+
+
+def test_opening_hours_know_when_branches_are_open() -> None:
+    assert HOURS.open_since(jakarta(2, 9)) == jakarta(2, 8)
+    assert HOURS.open_since(jakarta(2, 16)) is None
+    assert HOURS.open_since(jakarta(7, 12, 30)) is None  # Saturday afternoon
+    assert HOURS.open_since(jakarta(8, 10)) is None  # Sunday
+
+
+def test_only_opening_time_counts_towards_an_outage() -> None:
+    # offline from Friday 15:50 to Monday 08:05: ten minutes Friday, Saturday's morning, five
+    # minutes Monday
+    assert HOURS.open_time_between(jakarta(6, 15, 50), jakarta(9, 8, 5)) == timedelta(
+        minutes=10 + 4 * 60 + 5
+    )
+
+
+@pytest.mark.parametrize("text", ["mon 16:00-08:00", "someday 08:00-16:00", "mon-fri"])
+def test_malformed_opening_hours_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="opening hours"):
+        OpeningHours.parse(text)
