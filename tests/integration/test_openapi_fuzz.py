@@ -23,6 +23,14 @@ from infra.bootstrap import Services
 from tests.integration.conftest import Api, serving
 
 EXAMPLES_PER_OPERATION = 30
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _ndjson(_ctx: Any, value: Any) -> bytes:
+    """Stream batches are documented as text (one JSON document per line): send the text."""
+    return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
+
+
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
