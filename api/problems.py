@@ -43,6 +43,8 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.DependencyCycle: 422,
     errors.ChangeNotImplemented: 409,
     errors.ReviewRequired: 409,
+    errors.FulfilmentStepsOutstanding: 409,
+    errors.RootCauseMissing: 409,
 }
 
 TITLES: dict[str, str] = {
@@ -76,6 +78,8 @@ TITLES: dict[str, str] = {
     "change-not-implemented": "Configuration items change only through an implemented change",
     "review-required": "A review is required first",
     "already-linked": "The records are already linked",
+    "fulfilment-steps-outstanding": "Fulfilment steps are still outstanding",
+    "root-cause-missing": "Record the root cause first",
     "invalid-input": "The request is not valid",
     "unauthenticated": "A valid bearer token is required",
     "forbidden": "Your role may not do this",

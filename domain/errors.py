@@ -181,3 +181,15 @@ class ReviewRequired(DomainError):
 
 class AlreadyLinked(NothingChanged):
     code = "already-linked"
+
+
+class FulfilmentStepsOutstanding(DomainError):
+    """A service request is fulfilled only when every fulfilment step is done."""
+
+    code = "fulfilment-steps-outstanding"
+
+
+class RootCauseMissing(DomainError):
+    """A known error is published only once the problem's root cause is recorded."""
+
+    code = "root-cause-missing"

@@ -81,6 +81,10 @@ class Session:
             self._records[record_id] = record
         return record
 
+    def find_numbered(self, kind: RecordKind, ref: str) -> UUID:
+        """A record's id from its id or number (CHG-000042); see RecordsDesk.find_numbered."""
+        return RecordsDesk(self.desk).find_numbered(kind, ref)
+
     def add(self, record: Aggregate) -> None:
         self._records[record.id] = record
 

@@ -17,8 +17,10 @@ from domain import (  # noqa: F401  (each registers its event types)  # noqa: F4
     configuration_item,
     incident,
     priority,
+    problem,
     record_numbers,
     records,
+    service_request,
 )
 from domain.events import EVENT_TYPES
 from infra.cloudevents import SPEC_VERSION
