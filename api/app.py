@@ -14,8 +14,10 @@ from api import (
     incidents,
     metrics,
     priority_matrix,
+    problem_records,
     problems,
     queues,
+    service_requests,
 )
 from api.guards import BodyLimit, RateLimiter
 from api.writer import CommandWriter
@@ -63,6 +65,10 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (configuration_items.router, problems.RECORD_RESPONSES),
         (changes.router, problems.RECORD_RESPONSES),
         (changes.templates, problems.RECORD_RESPONSES),
+        (service_requests.router, problems.RECORD_RESPONSES),
+        (service_requests.catalogue, problems.RECORD_RESPONSES),
+        (problem_records.router, problems.RECORD_RESPONSES),
+        (problem_records.known, problems.RECORD_RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

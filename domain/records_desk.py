@@ -26,6 +26,7 @@ from domain.aggregate import Aggregate
 from domain.context import Context
 from domain.errors import IdempotencyKeyReused, RecordNotFound, VersionConflict
 from domain.events import DomainEvent
+from domain.incident import Incident
 from domain.record_numbers import (
     RecordKind,
     RecordNumberAllocated,
@@ -109,6 +110,9 @@ class Session:
         )
         return number
 
+    def incidents(self) -> list[UUID]:
+        return [i for i, record in self._records.items() if isinstance(record, Incident)]
+
     def version_of(self, record_id: UUID) -> int:
         return self._records[record_id].version
 
@@ -163,6 +167,8 @@ class RecordsDesk:
                 if replay is not None:
                     return replay
                 continue  # a concurrent write won: decide again on the stored state
+            # incidents this command linked changed beside the group commit's cache
+            self.desk._forget(session.incidents())
             return ServiceDesk._outcome(record_id, session.version_of(record_id), recordings)
         raise RuntimeError(f"{operation}: the records are changing too fast to update")
 
