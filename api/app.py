@@ -16,8 +16,10 @@ from api import (
     incidents,
     metrics,
     priority_matrix,
+    problem_records,
     problems,
     queues,
+    service_requests,
     sla,
 )
 from api.guards import BodyLimit, RateLimiter
@@ -69,6 +71,10 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (changes.templates, problems.RECORD_RESPONSES),
         (audit.router, problems.RESPONSES),
         (circulation.router, problems.RESPONSES),
+        (service_requests.router, problems.RECORD_RESPONSES),
+        (service_requests.catalogue, problems.RECORD_RESPONSES),
+        (problem_records.router, problems.RECORD_RESPONSES),
+        (problem_records.known, problems.RECORD_RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

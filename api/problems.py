@@ -43,6 +43,8 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.DependencyCycle: 422,
     errors.ChangeNotImplemented: 409,
     errors.ReviewRequired: 409,
+    errors.FulfilmentStepsOutstanding: 409,
+    errors.RootCauseMissing: 409,
 }
 
 TITLES: dict[str, str] = {
@@ -80,6 +82,8 @@ TITLES: dict[str, str] = {
     "sla-alert-not-due": "An SLA alert is recorded only once its moment has passed",
     "calendar-not-found": "No such business calendar",
     "rule-version-not-found": "No such version of the SLA rules",
+    "fulfilment-steps-outstanding": "Fulfilment steps are still outstanding",
+    "root-cause-missing": "Record the root cause first",
     "invalid-input": "The request is not valid",
     "unauthenticated": "A valid bearer token is required",
     "forbidden": "Your role may not do this",

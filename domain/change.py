@@ -29,6 +29,7 @@ from domain.configuration_item import Code, CodeList
 from domain.context import Context
 from domain.errors import (
     AlreadyDecided,
+    AlreadyLinked,
     BackoutPlanMissing,
     NotANamedApprover,
     NotPermitted,
@@ -251,6 +252,22 @@ class Cancelled(ChangeEvent):
     reason: str = Reason
 
 
+class ProblemLinked(ChangeEvent):
+    """The change is linked to a problem (the problem records Problem.ChangeLinked)."""
+
+    type_name: ClassVar[str] = "Change.ProblemLinked"
+    problem_id: UUID
+    problem_ref: str = Field(min_length=1, max_length=40)
+
+
+class IncidentLinked(ChangeEvent):
+    """The change is linked to an incident (the incident records Incident.LinkedToChange)."""
+
+    type_name: ClassVar[str] = "Change.IncidentLinked"
+    incident_id: UUID
+    incident_ref: str = Field(min_length=1, max_length=40)
+
+
 def transition(state: ChangeState | None, event: ChangeEvent) -> ChangeState:
     """The lifecycle state after an event: shared by the aggregate and the projections."""
     match event:
@@ -291,6 +308,7 @@ class Change(Aggregate):
     raised_by: str
     requester: str
     configuration_items: list[str]
+    services: tuple[str, ...]
     backout_plan: str | None
     cab: frozenset[str]
     quorum: int
@@ -298,6 +316,8 @@ class Change(Aggregate):
     window: tuple[datetime, datetime] | None
     outcome: ImplementationOutcome | None
     review_required: bool
+    problems: frozenset[UUID]
+    incidents: frozenset[UUID]
 
     @classmethod
     def raise_change(
@@ -446,6 +466,24 @@ class Change(Aggregate):
         self._require("cancel", *CANCELLABLE)
         self._record(Cancelled(**self._envelope(ctx), reason=reason))
 
+    # -- links: the other record records its side in the same write --------------------------
+
+    def link_problem(self, ctx: Context, *, problem_id: UUID, problem_ref: str) -> None:
+        if problem_id in self.problems:
+            raise AlreadyLinked(f"the change is already linked to {problem_ref}")
+        self._record(
+            ProblemLinked(**self._envelope(ctx), problem_id=problem_id, problem_ref=problem_ref)
+        )
+
+    def link_incident(self, ctx: Context, *, incident_id: UUID, incident_ref: str) -> None:
+        if incident_id in self.incidents:
+            raise AlreadyLinked(f"the change is already linked to {incident_ref}")
+        self._record(
+            IncidentLinked(
+                **self._envelope(ctx), incident_id=incident_id, incident_ref=incident_ref
+            )
+        )
+
     @property
     def implemented_successfully(self) -> bool:
         return self.outcome is ImplementationOutcome.SUCCESSFUL and self.state in (
@@ -476,9 +514,11 @@ class Change(Aggregate):
         self.number, self.kind, self.title = e.number, e.kind, e.title
         self.raised_by, self.requester = e.actor.id, e.requester
         self.configuration_items = list(e.configuration_items)
+        self.services = tuple(e.services)
         self.backout_plan = e.backout_plan
         self.cab, self.quorum, self.approvals = frozenset(), 0, ()
         self.window, self.outcome, self.review_required = None, None, False
+        self.problems, self.incidents = frozenset(), frozenset()
 
     @applies(PreAuthorised, Authorised, Rejected, ImplementationStarted, Closed, Cancelled)
     def _moved(self, e: ChangeEvent) -> None:
@@ -511,3 +551,11 @@ class Change(Aggregate):
     @applies(Reviewed)
     def _reviewed(self, e: Reviewed) -> None:
         self.review_required = False
+
+    @applies(ProblemLinked)
+    def _problem_linked(self, e: ProblemLinked) -> None:
+        self.problems = self.problems | {e.problem_id}
+
+    @applies(IncidentLinked)
+    def _incident_linked(self, e: IncidentLinked) -> None:
+        self.incidents = self.incidents | {e.incident_id}

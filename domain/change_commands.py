@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from domain import links
 from domain.change import (
     Change,
     ChangeKind,
@@ -38,6 +39,7 @@ from domain.errors import (
     RecordAlreadyExists,
     RecordNotFound,
 )
+from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
 from domain.records_desk import Session
 
@@ -246,6 +248,7 @@ class RaiseChange(Command):
             template=template,
         )
         session.add(change)
+        links.change_and_items(session, ctx, change)
         return change.id
 
 
@@ -366,12 +369,49 @@ class RecordImplementation(ChangeCommand):
     )
     outcome: ImplementationOutcome
     notes: str = Text
+    open_problem: bool = Field(
+        default=False,
+        description="a failed or backed-out change: also log a problem for it, linked both ways",
+    )
+
+    @model_validator(mode="after")
+    def _problem_for_failure(self) -> RecordImplementation:
+        if self.open_problem and self.outcome is ImplementationOutcome.SUCCESSFUL:
+            raise ValueError("a problem is opened for a failed or backed-out change only")
+        return self
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
         change.record_implementation(ctx, outcome=self.outcome, notes=self.notes)
         session.get_or_new(ChangeSchedule, SCHEDULE_ID).release(
             ctx, change_id=change.id, reason=f"implemented: {self.outcome.value}"
         )
+        if self.open_problem:
+            ref = number_label(RecordKind.CHANGE, change.number)
+            problem_id = uuid4()
+            problem = Problem.log(
+                ctx,
+                id=problem_id,
+                number=session.allocate(RecordKind.PROBLEM, problem_id),
+                title=f"{ref} {self.outcome.value.replace('_', ' ')}: {change.title}"[:200],
+                description=self.notes,
+                service=change.services[0] if change.services else None,
+                configuration_items=change.configuration_items,
+            )
+            session.add(problem)
+            for item in load_items(session, change.configuration_items).values():
+                item.link_problem(
+                    ctx, problem_id=problem_id, problem_ref=links.problem_ref(problem)
+                )
+            links.problem_and_change(ctx, problem, change)
+
+
+class LinkIncident(ChangeCommand):
+    action = "link-incident"
+    summary = "Link an incident to the change (both records record the link)"
+    incident: str = Field(min_length=1, max_length=40, description="INC-000042 or the id")
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        links.incident_and_change(ctx, links.load_incident(session, self.incident), change)
 
 
 class Review(ChangeCommand):
@@ -419,6 +459,7 @@ CHANGE_COMMANDS: dict[str, type[ChangeCommand]] = {
         Review,
         Close,
         Cancel,
+        LinkIncident,
     )
 }
 

@@ -134,6 +134,23 @@ class DependantRemoved(ThroughChange):
 # -- the aggregate -----------------------------------------------------------------------------
 
 
+class ProblemLinked(ConfigurationItemEvent):
+    """A problem names this item (the problem records Problem.ConfigurationItemLinked); a link,
+    not a change to the item's configuration."""
+
+    type_name: ClassVar[str] = "ConfigurationItem.ProblemLinked"
+    problem_id: UUID
+    problem_ref: str = Field(min_length=1, max_length=40)
+
+
+class ChangeLinked(ConfigurationItemEvent):
+    """A change was raised on this item (the change names it in Change.Raised)."""
+
+    type_name: ClassVar[str] = "ConfigurationItem.ChangeLinked"
+    change_id: UUID
+    change_ref: str = Field(min_length=1, max_length=40)
+
+
 class ConfigurationItem(Aggregate):
     KIND: ClassVar[str] = "configuration item"
 
@@ -210,6 +227,16 @@ class ConfigurationItem(Aggregate):
     def remove_dependant(self, ctx: Context, change: tuple[UUID, str], dependant: str) -> None:
         self._record(DependantRemoved(**self._through(ctx, change), dependant=dependant))
 
+    def link_problem(self, ctx: Context, *, problem_id: UUID, problem_ref: str) -> None:
+        self._record(
+            ProblemLinked(**self._envelope(ctx), problem_id=problem_id, problem_ref=problem_ref)
+        )
+
+    def link_change(self, ctx: Context, *, change_id: UUID, change_ref: str) -> None:
+        self._record(
+            ChangeLinked(**self._envelope(ctx), change_id=change_id, change_ref=change_ref)
+        )
+
     def _envelope(self, ctx: Context) -> dict[str, object]:
         return {"originator_id": self.id, "originator_version": self._next_version(), **ctx.stamp()}
 
@@ -251,8 +278,11 @@ class ConfigurationItem(Aggregate):
     def _dependant_removed(self, e: DependantRemoved) -> None:
         self.dependants = self.dependants - {e.dependant}
 
+    # -- the graph -------------------------------------------------------------------------------
 
-# -- the graph -------------------------------------------------------------------------------
+    @applies(ProblemLinked, ChangeLinked)
+    def _linked(self, e: ConfigurationItemEvent) -> None:
+        pass  # links matter to people and projections, not to the item's decisions
 
 
 def reachable(edges: Mapping[str, Iterable[str]], start: Iterable[str]) -> set[str]:

@@ -203,3 +203,15 @@ class RuleVersionNotFound(NotFound):
     """No such version of an SLA policy or calendar."""
 
     code = "rule-version-not-found"
+
+
+class FulfilmentStepsOutstanding(DomainError):
+    """A service request is fulfilled only when every fulfilment step is done."""
+
+    code = "fulfilment-steps-outstanding"
+
+
+class RootCauseMissing(DomainError):
+    """A known error is published only once the problem's root cause is recorded."""
+
+    code = "root-cause-missing"

@@ -23,6 +23,7 @@ from domain.aggregate import Aggregate, applies
 from domain.context import Context
 from domain.errors import (
     AlreadyAMajorIncident,
+    AlreadyLinked,
     AssignmentUnchanged,
     ConfirmationWindowOpen,
     DuplicateOfItself,
@@ -264,6 +265,31 @@ class SlaAlert(BaseModel):
     at: AwareDatetime
 
 
+class LinkedToProblem(IncidentEvent):
+    """The incident is linked to a problem (the problem records Problem.IncidentLinked)."""
+
+    type_name: ClassVar[str] = "Incident.LinkedToProblem"
+    problem_id: UUID
+    problem_ref: str = Field(min_length=1, max_length=40)
+
+
+class LinkedToChange(IncidentEvent):
+    """The incident is linked to a change (the change records Change.IncidentLinked)."""
+
+    type_name: ClassVar[str] = "Incident.LinkedToChange"
+    change_id: UUID
+    change_ref: str = Field(min_length=1, max_length=40)
+
+
+class WorkaroundShared(IncidentEvent):
+    """A linked problem published a workaround: the people working the incident can use it."""
+
+    type_name: ClassVar[str] = "Incident.WorkaroundShared"
+    problem_id: UUID
+    problem_ref: str = Field(min_length=1, max_length=40)
+    workaround: str = Text
+
+
 def transition(
     state: IncidentState | None, group: str | None, agent: str | None, event: IncidentEvent
 ) -> IncidentState:
@@ -321,6 +347,8 @@ class Incident(Aggregate):
     sla: RuleVersions | None
     #: (target, level) of every SLA warning and breach recorded: each is recorded once.
     sla_alerts: frozenset[tuple[SlaTarget, int]]
+    problems: frozenset[UUID]
+    changes: frozenset[UUID]
 
     # -- decisions ------------------------------------------------------------------------------
 
@@ -520,6 +548,40 @@ class Incident(Aggregate):
                     )
                 )
 
+    # -- links: the other record records its side in the same write (any state: a closed
+    # incident may still be evidence of a problem)
+
+    def link_to_problem(self, ctx: Context, *, problem_id: UUID, problem_ref: str) -> None:
+        if problem_id in self.problems:
+            raise AlreadyLinked(f"the incident is already linked to {problem_ref}")
+        self._record(
+            LinkedToProblem(**self._envelope(ctx), problem_id=problem_id, problem_ref=problem_ref)
+        )
+
+    def link_to_change(self, ctx: Context, *, change_id: UUID, change_ref: str) -> None:
+        if change_id in self.changes:
+            raise AlreadyLinked(f"the incident is already linked to {change_ref}")
+        self._record(
+            LinkedToChange(**self._envelope(ctx), change_id=change_id, change_ref=change_ref)
+        )
+
+    def share_workaround(
+        self, ctx: Context, *, problem_id: UUID, problem_ref: str, workaround: str
+    ) -> bool:
+        """Tell the incident of a linked problem's workaround, if it is still being worked;
+        whether it was told."""
+        if self.state not in OPEN_STATES or problem_id not in self.problems:
+            return False
+        self._record(
+            WorkaroundShared(
+                **self._envelope(ctx),
+                problem_id=problem_id,
+                problem_ref=problem_ref,
+                workaround=workaround,
+            )
+        )
+        return True
+
     def _apply(self, event: DomainEvent) -> None:
         if not isinstance(event, IncidentEvent):
             raise LookupError(f"{event.type_name} is not an incident event")
@@ -578,6 +640,7 @@ class Incident(Aggregate):
     @applies(SlaBreached)
     def _sla_breached(self, e: SlaBreached) -> None:
         self.sla_alerts = self.sla_alerts | {(e.target, BREACH)}
+        self.problems, self.changes = frozenset(), frozenset()
 
     @applies(Assigned)
     def _assigned(self, e: Assigned) -> None:
@@ -636,3 +699,15 @@ class Incident(Aggregate):
     @applies(Cancelled)
     def _cancelled(self, e: Cancelled) -> None:
         self.hold_reason = None
+
+    @applies(LinkedToProblem)
+    def _linked_to_problem(self, e: LinkedToProblem) -> None:
+        self.problems = self.problems | {e.problem_id}
+
+    @applies(LinkedToChange)
+    def _linked_to_change(self, e: LinkedToChange) -> None:
+        self.changes = self.changes | {e.change_id}
+
+    @applies(WorkaroundShared)
+    def _workaround_shared(self, e: WorkaroundShared) -> None:
+        pass  # the workaround matters to people and projections, not to decisions

@@ -26,6 +26,7 @@ from domain.aggregate import Aggregate
 from domain.context import Context
 from domain.errors import IdempotencyKeyReused, RecordNotFound, VersionConflict
 from domain.events import DomainEvent
+from domain.incident import Incident
 from domain.record_numbers import (
     RecordKind,
     RecordNumberAllocated,
@@ -81,6 +82,10 @@ class Session:
             self._records[record_id] = record
         return record
 
+    def find_numbered(self, kind: RecordKind, ref: str) -> UUID:
+        """A record's id from its id or number (CHG-000042); see RecordsDesk.find_numbered."""
+        return RecordsDesk(self.desk).find_numbered(kind, ref)
+
     def add(self, record: Aggregate) -> None:
         self._records[record.id] = record
 
@@ -104,6 +109,9 @@ class Session:
             )
         )
         return number
+
+    def incidents(self) -> list[UUID]:
+        return [i for i, record in self._records.items() if isinstance(record, Incident)]
 
     def version_of(self, record_id: UUID) -> int:
         return self._records[record_id].version
@@ -159,6 +167,8 @@ class RecordsDesk:
                 if replay is not None:
                     return replay
                 continue  # a concurrent write won: decide again on the stored state
+            # incidents this command linked changed beside the group commit's cache
+            self.desk._forget(session.incidents())
             return ServiceDesk._outcome(record_id, session.version_of(record_id), recordings)
         raise RuntimeError(f"{operation}: the records are changing too fast to update")
 

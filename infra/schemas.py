@@ -19,8 +19,10 @@ from domain import (  # noqa: F401  (each registers its event types)
     configuration_item,
     incident,
     priority,
+    problem,
     record_numbers,
     records,
+    service_request,
     sla,
 )
 from domain.events import EVENT_TYPES

@@ -1,6 +1,7 @@
 """The seed catalogue (`itsm seed`): the organisations, services and configuration items of the
-Banten provincial library office, and its standard change templates. Documented in
-docs/configuration-items.md. Loading it twice changes nothing: what is already there is skipped.
+Banten provincial library office, its standard change templates (docs/configuration-items.md)
+and its service catalogue (docs/service-requests.md). Loading it twice changes nothing: what
+is already there is skipped.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from domain.configuration_item import CiType
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
 from domain.records_desk import RecordsDesk, Session
+from domain.request_commands import DefineCatalogueItem
 from infra.clock import utcnow
+
+Seeded = RegisterConfigurationItem | DefineChangeTemplate | DefineCatalogueItem
 
 SEEDER = Actor(id="itsm-seed", role=Role.ADMIN)
 
@@ -210,6 +214,87 @@ TEMPLATES = (
 )
 
 
+#: The service catalogue: what library staff and members may request (docs/service-requests.md).
+CATALOGUE_ITEMS = (
+    DefineCatalogueItem(
+        code="member-data-correction",
+        title="Correct a member's data",
+        description="Fix a member's name, address, NIK or category in INLISLite.",
+        service="INLISLite",
+        priority=4,
+        fulfilment_group="layanan-keanggotaan",
+        steps=["Check the member's KTP or student card", "Correct the record in INLISLite"],
+    ),
+    DefineCatalogueItem(
+        code="card-reprint",
+        title="Reprint a membership card",
+        description="A lost or damaged membership card, reprinted with the same member number.",
+        service="Membership card printing",
+        priority=4,
+        fulfilment_group="layanan-keanggotaan",
+        steps=["Mark the old card as lost in INLISLite", "Print and hand over the new card"],
+    ),
+    DefineCatalogueItem(
+        code="staff-account",
+        title="Create a staff account",
+        description="An INLISLite account for new library staff, with the roles of their post.",
+        service="INLISLite",
+        priority=3,
+        approval_required=True,
+        approver_role=Role.SERVICE_MANAGER,
+        fulfilment_group="tim-inlislite",
+        steps=[
+            "Create the account with the roles of the post",
+            "Send the first password through the staff member's head of section",
+        ],
+    ),
+    DefineCatalogueItem(
+        code="fine-waiver",
+        title="Waive a member's overdue fine",
+        description="Waive a fine, e.g. for a member hit by flooding or illness.",
+        service="INLISLite",
+        priority=4,
+        approval_required=True,
+        approvers=["kepala.layanan", "kepala.bidang"],
+        approvals_needed=1,
+        fulfilment_group="layanan-sirkulasi",
+        steps=["Record the waiver and its reason in INLISLite"],
+    ),
+    DefineCatalogueItem(
+        code="inlislite-school-install",
+        title="Install INLISLite for a school library",
+        description="INLISLite installed and configured for a school library in Banten, with a"
+        " day of training for its librarian.",
+        service="INLISLite",
+        priority=4,
+        approval_required=True,
+        approvers=["kepala.bidang", "kepala.dinas"],
+        approvals_needed=2,
+        fulfilment_group="tim-inlislite",
+        steps=[
+            "Agree a date with the school",
+            "Install INLISLite on the school's computer",
+            "Import the school's collection list",
+            "Train the school librarian",
+        ],
+    ),
+    DefineCatalogueItem(
+        code="holiday-calendar-update",
+        title="Update the holiday calendar",
+        description="Add national holidays and cuti bersama so that due dates skip them.",
+        service="INLISLite",
+        priority=3,
+        approval_required=True,
+        approver_role=Role.SERVICE_MANAGER,
+        fulfilment_group="tim-inlislite",
+        steps=[
+            "Raise the standard change inlislite-holiday-calendar",
+            "Check due dates over the holidays",
+        ],
+    ),
+)
+
+
 def seed(records: RecordsDesk) -> tuple[int, int]:
     """Load the catalogue; (records created, records already there)."""
     created = skipped = 0
@@ -226,12 +311,14 @@ def seed(records: RecordsDesk) -> tuple[int, int]:
         created, skipped = _tally(records, command, (created, skipped))
     for template in TEMPLATES:
         created, skipped = _tally(records, template, (created, skipped))
+    for catalogue_item in CATALOGUE_ITEMS:
+        created, skipped = _tally(records, catalogue_item, (created, skipped))
     return created, skipped
 
 
 def _tally(
     records: RecordsDesk,
-    command: RegisterConfigurationItem | DefineChangeTemplate,
+    command: Seeded,
     counts: tuple[int, int],
 ) -> tuple[int, int]:
     here = Context(actor=SEEDER, at=utcnow(), correlation_id=uuid4())
@@ -242,7 +329,5 @@ def _tally(
     return counts[0] + 1, counts[1]
 
 
-def _decide(
-    command: RegisterConfigurationItem | DefineChangeTemplate, ctx: Context, session: Session
-) -> UUID:
+def _decide(command: Seeded, ctx: Context, session: Session) -> UUID:
     return command.decide(session, ctx)

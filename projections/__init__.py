@@ -6,6 +6,8 @@ from projections.change_details import change_details
 from projections.configuration_items import configuration_items
 from projections.incident_details import incident_details
 from projections.open_work import open_work_by_group
+from projections.problems import incident_occurrences, known_errors, problem_details
+from projections.service_requests import catalogue_items, service_request_details
 from projections.sla_clocks import sla_clocks
 
 PROJECTIONS: tuple[Projection, ...] = (
@@ -15,6 +17,12 @@ PROJECTIONS: tuple[Projection, ...] = (
     configuration_items,
     change_details,
     change_calendar,
+    # service requests, problems
+    catalogue_items,
+    service_request_details,
+    problem_details,
+    known_errors,
+    incident_occurrences,
 )
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 
@@ -22,10 +30,15 @@ __all__ = [
     "BY_NAME",
     "PROJECTIONS",
     "Projection",
+    "catalogue_items",
     "change_calendar",
     "change_details",
     "configuration_items",
     "incident_details",
+    "incident_occurrences",
+    "known_errors",
     "open_work_by_group",
+    "problem_details",
+    "service_request_details",
     "sla_clocks",
 ]

@@ -41,6 +41,8 @@ def _raised(_: Row | None, ev: c.Raised) -> Row:
         "review_task": None,
         "review": None,
         "cancellation": None,
+        "problems": [],
+        "incidents": [],
         "raised_at": at(ev),
         "raised_by": by(ev),
         "updated_at": at(ev),
@@ -123,9 +125,21 @@ def _cancelled(row: Row, ev: c.Cancelled) -> Row:
     return _touched(row, ev, cancellation={"reason": ev.reason, "at": at(ev), "by": by(ev)})
 
 
+def _problem_linked(row: Row, ev: c.ProblemLinked) -> Row:
+    _touched(row, ev)
+    row["problems"].append({"id": str(ev.problem_id), "ref": ev.problem_ref, "at": at(ev)})
+    return row
+
+
+def _incident_linked(row: Row, ev: c.IncidentLinked) -> Row:
+    _touched(row, ev)
+    row["incidents"].append({"id": str(ev.incident_id), "ref": ev.incident_ref, "at": at(ev)})
+    return row
+
+
 change_details = Projection(
     name="change_details",
-    version=1,
+    version=2,
     folds={
         c.Raised: _raised,
         c.PreAuthorised: _pre_authorised,
@@ -141,6 +155,8 @@ change_details = Projection(
         c.Reviewed: _reviewed,
         c.Closed: _closed,
         c.Cancelled: _cancelled,
+        c.ProblemLinked: _problem_linked,
+        c.IncidentLinked: _incident_linked,
     },
     columns=(Column("number", "INTEGER"), Column("state", "TEXT"), Column("kind", "TEXT")),
     indexes=(("number",), ("state", "number")),

@@ -1,5 +1,6 @@
-"""configuration_items: one row per configuration item, with both sides of its dependencies and
-the changes it went through. It also answers the impact question (see `impact_of`)."""
+"""configuration_items: one row per configuration item, with both sides of its dependencies,
+the changes it went through, and the problems and changes linked to it. It also answers the
+impact question (see `impact_of`)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ def _registered(_: Row | None, ev: ci.Registered) -> Row:
         "depends_on": list(ev.depends_on),
         "dependants": [],
         "changes": [],
+        "linked_problems": [],
+        "linked_changes": [],
         "registered_at": at(ev),
         "registered_by": by(ev),
         "updated_at": at(ev),
@@ -80,9 +83,25 @@ def _dependant_removed(row: Row, ev: ci.DependantRemoved) -> Row:
     return _touched(row, ev, dependants=[c for c in row["dependants"] if c != ev.dependant])
 
 
+def _problem_linked(row: Row, ev: ci.ProblemLinked) -> Row:
+    _touched(row, ev)
+    row["linked_problems"].append(_link(ev, ev.problem_id, ev.problem_ref))
+    return row
+
+
+def _change_linked(row: Row, ev: ci.ChangeLinked) -> Row:
+    _touched(row, ev)
+    row["linked_changes"].append(_link(ev, ev.change_id, ev.change_ref))
+    return row
+
+
+def _link(ev: ci.ConfigurationItemEvent, record_id: object, ref: str) -> dict[str, Any]:
+    return {"id": str(record_id), "ref": ref, "at": at(ev), "by": by(ev)}
+
+
 configuration_items = Projection(
     name="configuration_items",
-    version=1,
+    version=2,
     folds={
         ci.Registered: _registered,
         ci.StatusChanged: _status_changed,
@@ -91,6 +110,8 @@ configuration_items = Projection(
         ci.DependencyRemoved: _dependency_removed,
         ci.DependantAdded: _dependant_added,
         ci.DependantRemoved: _dependant_removed,
+        ci.ProblemLinked: _problem_linked,
+        ci.ChangeLinked: _change_linked,
     },
     columns=(Column("code", "TEXT"), Column("ci_type", "TEXT"), Column("service", "TEXT")),
     indexes=(("code",), ("ci_type",), ("service",)),

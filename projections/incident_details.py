@@ -1,4 +1,5 @@
-"""incident_details: everything a person reading one incident wants, one row per incident.
+"""incident_details: everything a person reading one incident wants, one row per incident,
+including the problems and changes linked to it and the workarounds its problems published.
 
 It also serves the incident list, filtered by status, group, priority and service, newest first.
 """
@@ -57,6 +58,9 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "reopen_count": 0,
         "closure": None,
         "cancellation": None,
+        "problems": [],
+        "changes": [],
+        "workarounds": [],
         "logged_at": logged_at,
         "logged_by": by(ev),
         "updated_at": logged_at,
@@ -171,9 +175,28 @@ def _cancelled(row: Row, ev: e.Cancelled) -> Row:
     return row
 
 
+def _linked_to_problem(row: Row, ev: e.LinkedToProblem) -> Row:
+    _touched(row, ev)
+    row["problems"].append(_entry(row, ev, id=str(ev.problem_id), ref=ev.problem_ref))
+    return row
+
+
+def _linked_to_change(row: Row, ev: e.LinkedToChange) -> Row:
+    _touched(row, ev)
+    row["changes"].append(_entry(row, ev, id=str(ev.change_id), ref=ev.change_ref))
+    return row
+
+
+def _workaround_shared(row: Row, ev: e.WorkaroundShared) -> Row:
+    _touched(row, ev)
+    entry = _entry(row, ev, problem_id=str(ev.problem_id), problem=ev.problem_ref)
+    row["workarounds"].append({**entry, "workaround": ev.workaround})
+    return row
+
+
 incident_details = Projection(
     name="incident_details",
-    version=2,  # 2: the SLA rule versions, and the SLA alerts move the version
+    version=3,  # 2: SLA rule versions and alerts; 3: links to problems and changes, workarounds
     folds={
         e.Logged: _logged,
         e.Assigned: _assigned,
@@ -192,6 +215,9 @@ incident_details = Projection(
         e.SlaWarned: _sla_alert,
         e.SlaBreached: _sla_alert,
         e.Cancelled: _cancelled,
+        e.LinkedToProblem: _linked_to_problem,
+        e.LinkedToChange: _linked_to_change,
+        e.WorkaroundShared: _workaround_shared,
     },
     columns=(
         Column("number", "INTEGER"),

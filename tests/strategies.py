@@ -24,8 +24,10 @@ from domain import (
     configuration_item,
     incident,
     priority,
+    problem,
     record_numbers,
     records,
+    service_request,
     sla,
 )
 from domain.actors import Actor, Role
@@ -176,6 +178,100 @@ def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         ),
         change_schedule.BlackoutWithdrawn: events(change_schedule.BlackoutWithdrawn, code=codes),
         record_numbers.RecordNumberAllocated: events(record_numbers.RecordNumberAllocated),
+        **_link_strategies(),
+        **_request_strategies(),
+        **_problem_strategies(),
+    }
+
+
+refs = st.from_regex(r"(INC|CHG|PRB)-[0-9]{6}", fullmatch=True)
+
+
+def _link_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    return {
+        incident.LinkedToProblem: events(incident.LinkedToProblem, problem_ref=refs),
+        incident.LinkedToChange: events(incident.LinkedToChange, change_ref=refs),
+        incident.WorkaroundShared: events(incident.WorkaroundShared, problem_ref=refs),
+        change.ProblemLinked: events(change.ProblemLinked, problem_ref=refs),
+        change.IncidentLinked: events(change.IncidentLinked, incident_ref=refs),
+        configuration_item.ProblemLinked: events(
+            configuration_item.ProblemLinked, problem_ref=refs
+        ),
+        configuration_item.ChangeLinked: events(configuration_item.ChangeLinked, change_ref=refs),
+    }
+
+
+#: approval rules that hold together: none, by a role, or by named approvers and a quorum
+approval_rules = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "approval_required": st.just(False),
+            "approver_role": st.none(),
+            "approvers": st.just([]),
+            "approvals_needed": st.just(1),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "approval_required": st.just(True),
+            "approver_role": st.sampled_from(Role),
+            "approvers": st.just([]),
+            "approvals_needed": st.integers(1, 3),
+        }
+    ),
+    st.lists(names, min_size=1, max_size=4, unique=True).flatmap(
+        lambda named: st.fixed_dictionaries(
+            {
+                "approval_required": st.just(True),
+                "approver_role": st.none(),
+                "approvers": st.just(named),
+                "approvals_needed": st.integers(1, len(named)),
+            }
+        )
+    ),
+)
+steps = st.lists(names, min_size=1, max_size=5)
+
+
+@st.composite
+def _with_rule(draw: st.DrawFn, event_type: type[DomainEvent], **overrides: Any) -> Any:
+    rule = {k: st.just(v) for k, v in draw(approval_rules).items()}
+    return draw(events(event_type, steps=steps, **rule, **overrides))
+
+
+def _request_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    r = service_request
+    return {
+        r.CatalogueItemDefined: _with_rule(r.CatalogueItemDefined, code=codes),
+        r.Submitted: _with_rule(r.Submitted, catalogue_item=codes),
+        r.ApprovalRequested: events(r.ApprovalRequested),
+        r.ApprovalGiven: events(r.ApprovalGiven),
+        r.Approved: events(r.Approved, approvers=st.lists(names, min_size=1, max_size=4)),
+        r.Rejected: events(r.Rejected),
+        r.FulfilmentStarted: events(r.FulfilmentStarted),
+        r.StepCompleted: events(r.StepCompleted),
+        r.InformationRequested: events(r.InformationRequested),
+        r.RequesterResponded: events(r.RequesterResponded),
+        r.Fulfilled: events(r.Fulfilled),
+        r.Closed: events(r.Closed),
+        r.Cancelled: events(r.Cancelled),
+    }
+
+
+def _problem_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    p = problem
+    return {
+        p.Logged: events(p.Logged, configuration_items=code_lists),
+        p.InvestigationStarted: events(p.InvestigationStarted),
+        p.RootCauseRecorded: events(p.RootCauseRecorded),
+        p.WorkaroundPublished: events(p.WorkaroundPublished),
+        p.KnownErrorPublished: events(p.KnownErrorPublished),
+        p.Resolved: events(p.Resolved, change_ref=refs),
+        p.Closed: events(p.Closed),
+        p.Cancelled: events(p.Cancelled),
+        p.IncidentLinked: events(p.IncidentLinked, incident_ref=refs),
+        p.ChangeLinked: events(p.ChangeLinked, change_ref=refs),
+        p.ConfigurationItemLinked: events(p.ConfigurationItemLinked, code=codes),
     }
 
 

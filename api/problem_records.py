@@ -1,0 +1,231 @@
+"""Problems: log, read, list, history, one POST per lifecycle action and link; the known error
+database; and the report of incidents recurring after a problem was closed."""
+
+# No `from __future__ import annotations`: the per-action routes are built in a loop, and FastAPI
+# must see each route's real body type.
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+
+from api.deps import (
+    AGENT_ROLES,
+    CORRELATION_ID,
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
+    ReaderDep,
+    ServicesDep,
+    authorised,
+    documented,
+    expected_version,
+    idempotency_key,
+    services_of,
+)
+from api.record_answers import answer, etag, history, json_response, run
+from domain.context import Context
+from domain.errors import RecordNotFound
+from domain.problem import Logged, ProblemState
+from domain.problem_commands import PROBLEM_COMMANDS, LogProblem, ProblemCommand
+from domain.record_numbers import RecordKind, parse_number
+from domain.records import incident_number_label
+from infra.bootstrap import Services
+from projections import incident_occurrences, known_errors, problem_details
+
+router = APIRouter(prefix="/problems", tags=["problems"])
+known = APIRouter(prefix="/known-errors", tags=["problems"])
+
+PROBLEM_ACTORS = AGENT_ROLES
+
+
+def _row(services: Services, ref: str) -> dict[str, Any]:
+    number = parse_number(RecordKind.PROBLEM, ref)
+    row = None
+    if number is not None:
+        rows = services.views.select(problem_details, '"number" = ?', (number,))
+        row = rows[0] if rows else None
+    else:
+        try:
+            record_id = services.records.find_numbered(RecordKind.PROBLEM, ref)
+            row = services.views.get(problem_details, str(record_id))
+        except RecordNotFound:
+            row = None
+    if row is None:
+        raise RecordNotFound(f"no problem {ref}")
+    return row
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Log a problem, on its own or from incidents (each linked both ways)",
+    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
+)
+async def log_problem(
+    request: Request,
+    ctx: Annotated[Context, authorised(PROBLEM_ACTORS, "log problems")],
+    command: LogProblem,
+) -> Response:
+    services = services_of(request)
+    outcome = await run(
+        services,
+        ctx,
+        "log_problem",
+        command,
+        lambda session: command.decide(session, ctx),
+        idempotency_key=idempotency_key(request),
+    )
+    location = f"/api/v1/problems/{outcome.record_id}"
+    return await answer(services, outcome, problem_details, location, 201)
+
+
+@router.get("", summary="List problems, newest first")
+def list_problems(
+    services: ServicesDep,
+    _: ReaderDep,
+    state: ProblemState | None = None,
+    service: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    clauses, params = [], []
+    for column, value in (("state", state), ("service", service)):
+        if value is not None:
+            clauses.append(f'"{column}" = ?')
+            params.append(str(value))
+    rows = services.views.select(
+        problem_details, " AND ".join(clauses), params, f'ORDER BY "number" DESC LIMIT {limit}'
+    )
+    return json_response({"items": rows})
+
+
+@router.get(
+    "/recurrence",
+    summary="Incidents on a closed problem's service or items, logged after it closed",
+)
+def get_recurrence(
+    services: ServicesDep, _: ReaderDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> Response:
+    closed = services.views.select(
+        problem_details,
+        '"state" = ?',
+        (ProblemState.CLOSED.value,),
+        f'ORDER BY "number" DESC LIMIT {limit}',
+    )
+    return json_response({"items": [_recurrence(services, row) for row in closed]})
+
+
+def _recurrence(services: Services, problem: dict[str, Any]) -> dict[str, Any]:
+    where: list[str] = []
+    params: list[Any] = []
+    if problem["service"]:
+        where.append('"service" = ?')
+        params.append(problem["service"])
+    items = problem["configuration_items"]
+    if items:
+        where.append(f'"configuration_item" IN ({", ".join("?" for _ in items)})')
+        params.extend(items)
+    incidents: list[dict[str, Any]] = []
+    if where:
+        linked = {entry["id"] for entry in problem["incidents"]}
+        rows = services.views.select(
+            incident_occurrences,
+            f'({" OR ".join(where)}) AND "logged_at" > ?',
+            [*params, problem["closed_at"]],
+            'ORDER BY "logged_at"',
+        )
+        incidents = [
+            {**row, "ref": incident_number_label(row["number"])}
+            for row in rows
+            if row["id"] not in linked
+        ]
+    return {
+        "problem": problem["ref"],
+        "id": problem["id"],
+        "title": problem["title"],
+        "service": problem["service"],
+        "configuration_items": items,
+        "closed_at": problem["closed_at"],
+        "recurrences": len(incidents),
+        "incidents": incidents,
+    }
+
+
+@router.get("/{ref}", summary="Read a problem by id or number (PRB-000001)")
+def get_problem(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
+    row = _row(services, ref)
+    return json_response(row, headers={"ETag": etag(row["version"])})
+
+
+@router.get("/{ref}/history", summary="Every event, in order, with actor and time")
+def get_history(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
+    problem_id = services.records.find_numbered(RecordKind.PROBLEM, ref)
+    return json_response(history(problem_id, services.records.history(problem_id, Logged)))
+
+
+def _add_action(command_type: type[ProblemCommand]) -> None:
+    action = command_type.action
+    caller = authorised(PROBLEM_ACTORS, f"{action.replace('-', ' ')} problems")
+
+    async def act(
+        request: Request,
+        ref: str,
+        ctx: Annotated[Context, caller],
+        command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
+    ) -> Response:
+        command = command or command_type.model_validate({})
+        services = services_of(request)
+        problem_id = services.records.find_numbered(RecordKind.PROBLEM, ref)
+        outcome = await run(
+            services,
+            ctx,
+            f"problem:{action}",
+            command,
+            lambda session: command.decide(session, ctx, problem_id),
+            target=problem_id,
+            expected_version=expected_version(request),
+            idempotency_key=idempotency_key(request),
+        )
+        location = f"/api/v1/problems/{problem_id}"
+        return await answer(services, outcome, problem_details, location, 200)
+
+    act.__name__ = f"{action.replace('-', '_')}_problem"
+    router.add_api_route(
+        f"/{{ref}}/{action}",
+        act,
+        methods=["POST"],
+        summary=command_type.summary,
+        description=command_type.__doc__ or command_type.summary,
+        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
+    )
+
+
+for _command_type in PROBLEM_COMMANDS.values():
+    _add_action(_command_type)
+
+
+@known.get("", summary="Search the known errors by service, configuration item and text")
+def search_known_errors(
+    services: ServicesDep,
+    _: ReaderDep,
+    service: Annotated[str | None, Query(max_length=200)] = None,
+    ci: Annotated[str | None, Query(max_length=80, pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    clauses: list[str] = ['"published" = ?']
+    params: list[Any] = [1]
+    if service is not None:
+        clauses.append('"service" = ?')
+        params.append(service)
+    if ci is not None:
+        clauses.append('"items" LIKE ?')
+        params.append(f"%|{ci}|%")
+    if q is not None:
+        # the text is matched literally: LIKE's wildcards in it are escaped
+        escaped = q.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        clauses.append('"text" LIKE ? ESCAPE ?')
+        params.extend((f"%{escaped}%", "!"))
+    rows = services.views.select(
+        known_errors, " AND ".join(clauses), params, f'ORDER BY "number" DESC LIMIT {limit}'
+    )
+    hidden = ("items", "text", "published")
+    return json_response({"items": [{k: v for k, v in r.items() if k not in hidden} for r in rows]})

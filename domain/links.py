@@ -1,0 +1,79 @@
+"""Links between incidents, problems, changes and configuration items.
+
+A link is an event on each of the two records (Incident.LinkedToProblem and
+Problem.IncidentLinked, ...), recorded in one command and so saved in one atomic write: each
+record's history shows it, and neither side can exist without the other.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from domain.change import Change
+from domain.configuration_item import ConfigurationItem, ci_id
+from domain.context import Context
+from domain.incident import Incident
+from domain.problem import Problem
+from domain.record_numbers import RecordKind, number_label
+from domain.records import incident_number_label
+from domain.records_desk import Session
+
+
+def incident_ref(incident: Incident) -> str:
+    return incident_number_label(incident.number)
+
+
+def problem_ref(problem: Problem) -> str:
+    return number_label(RecordKind.PROBLEM, problem.number)
+
+
+def change_ref(change: Change) -> str:
+    return number_label(RecordKind.CHANGE, change.number)
+
+
+def load_incident(session: Session, ref: str) -> Incident:
+    incident_id: UUID = session.desk.find_incident(ref)
+    return session.get(Incident, incident_id, ref)
+
+
+def load_change(session: Session, ref: str) -> Change:
+    return session.get(Change, session.find_numbered(RecordKind.CHANGE, ref), ref)
+
+
+def load_problem(session: Session, ref: str) -> Problem:
+    return session.get(Problem, session.find_numbered(RecordKind.PROBLEM, ref), ref)
+
+
+def incident_and_problem(ctx: Context, incident: Incident, problem: Problem) -> None:
+    """Link both ways; an incident still being worked is told of the problem's workaround."""
+    problem.link_incident(ctx, incident_id=incident.id, incident_ref=incident_ref(incident))
+    incident.link_to_problem(ctx, problem_id=problem.id, problem_ref=problem_ref(problem))
+    if problem.workaround is not None:
+        incident.share_workaround(
+            ctx,
+            problem_id=problem.id,
+            problem_ref=problem_ref(problem),
+            workaround=problem.workaround,
+        )
+
+
+def problem_and_change(ctx: Context, problem: Problem, change: Change) -> None:
+    problem.link_change(ctx, change_id=change.id, change_ref=change_ref(change))
+    change.link_problem(ctx, problem_id=problem.id, problem_ref=problem_ref(problem))
+
+
+def incident_and_change(ctx: Context, incident: Incident, change: Change) -> None:
+    change.link_incident(ctx, incident_id=incident.id, incident_ref=incident_ref(incident))
+    incident.link_to_change(ctx, change_id=change.id, change_ref=change_ref(change))
+
+
+def problem_and_item(ctx: Context, problem: Problem, item: ConfigurationItem) -> None:
+    problem.link_configuration_item(ctx, code=item.code)
+    item.link_problem(ctx, problem_id=problem.id, problem_ref=problem_ref(problem))
+
+
+def change_and_items(session: Session, ctx: Context, change: Change) -> None:
+    """A change names its items when it is raised; each item records the link."""
+    for code in change.configuration_items:
+        item = session.get(ConfigurationItem, ci_id(code), code)
+        item.link_change(ctx, change_id=change.id, change_ref=change_ref(change))

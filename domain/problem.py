@@ -1,0 +1,299 @@
+"""Problems (ISO/IEC 20000-1 8.6.3): the causes of incidents, and the known errors they become.
+
+    logged -> investigating -> known_error -> resolved -> closed
+    logged | investigating | known_error -> cancelled
+
+A problem is logged from one or more incidents or on its own (or by a failed change). While it is
+investigated its root cause is recorded; a workaround may be published at any point before it is
+resolved, and every linked incident that is still open is told of it (an event on the incident,
+in the same write). Publishing it as a known error needs the root cause. It is resolved through a
+change that was implemented successfully, and then closed; the recurrence report looks for
+incidents on its service or configuration items logged after that.
+
+Links to incidents, changes and configuration items are events on both records, saved together.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import Field
+
+from domain.aggregate import Aggregate, applies
+from domain.configuration_item import Code, CodeList
+from domain.context import Context
+from domain.errors import (
+    AlreadyLinked,
+    ChangeNotImplemented,
+    NotPermitted,
+    RecordIllegalTransition,
+    RootCauseMissing,
+)
+from domain.events import MAX_INT, DomainEvent
+
+Name = Field(min_length=1, max_length=200)
+Text = Field(min_length=1, max_length=10_000)
+Reason = Field(min_length=1, max_length=2_000)
+Ref = Field(min_length=1, max_length=40)
+Items: Any = Field(default_factory=list, max_length=100)
+
+
+class ProblemState(StrEnum):
+    LOGGED = "logged"
+    INVESTIGATING = "investigating"
+    KNOWN_ERROR = "known_error"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+OPEN_STATES = frozenset({ProblemState.LOGGED, ProblemState.INVESTIGATING, ProblemState.KNOWN_ERROR})
+
+
+class ProblemEvent(DomainEvent):
+    pass
+
+
+class Logged(ProblemEvent):
+    type_name: ClassVar[str] = "Problem.Logged"
+    number: int = Field(ge=1, le=MAX_INT)
+    title: str = Name
+    description: str = Field(default="", max_length=10_000)
+    service: str | None = Field(default=None, min_length=1, max_length=200)
+    configuration_items: CodeList = Items
+
+
+class InvestigationStarted(ProblemEvent):
+    type_name: ClassVar[str] = "Problem.InvestigationStarted"
+    investigator: str = Name
+
+
+class RootCauseRecorded(ProblemEvent):
+    type_name: ClassVar[str] = "Problem.RootCauseRecorded"
+    root_cause: str = Text
+
+
+class WorkaroundPublished(ProblemEvent):
+    type_name: ClassVar[str] = "Problem.WorkaroundPublished"
+    workaround: str = Text
+
+
+class KnownErrorPublished(ProblemEvent):
+    type_name: ClassVar[str] = "Problem.KnownErrorPublished"
+    symptoms: str = Text
+
+
+class Resolved(ProblemEvent):
+    type_name: ClassVar[str] = "Problem.Resolved"
+    change_id: UUID
+    change_ref: str = Ref
+    notes: str = Text
+
+
+class Closed(ProblemEvent):
+    type_name: ClassVar[str] = "Problem.Closed"
+
+
+class Cancelled(ProblemEvent):
+    type_name: ClassVar[str] = "Problem.Cancelled"
+    reason: str = Reason
+
+
+class IncidentLinked(ProblemEvent):
+    type_name: ClassVar[str] = "Problem.IncidentLinked"
+    incident_id: UUID
+    incident_ref: str = Ref
+
+
+class ChangeLinked(ProblemEvent):
+    type_name: ClassVar[str] = "Problem.ChangeLinked"
+    change_id: UUID
+    change_ref: str = Ref
+
+
+class ConfigurationItemLinked(ProblemEvent):
+    type_name: ClassVar[str] = "Problem.ConfigurationItemLinked"
+    code: str = Code
+
+
+def transition(state: ProblemState | None, event: ProblemEvent) -> ProblemState:
+    """The lifecycle state after an event: shared by the aggregate and the projections."""
+    match event:
+        case Logged():
+            return ProblemState.LOGGED
+        case InvestigationStarted():
+            return ProblemState.INVESTIGATING
+        case KnownErrorPublished():
+            return ProblemState.KNOWN_ERROR
+        case Resolved():
+            return ProblemState.RESOLVED
+        case Closed():
+            return ProblemState.CLOSED
+        case Cancelled():
+            return ProblemState.CANCELLED
+    assert state is not None, "a problem's history starts with Problem.Logged"
+    return state
+
+
+class Problem(Aggregate):
+    KIND: ClassVar[str] = "problem"
+
+    number: int
+    state: ProblemState
+    root_cause: str | None
+    workaround: str | None
+    incidents: frozenset[UUID]
+    changes: frozenset[UUID]
+    configuration_items: frozenset[str]
+
+    @classmethod
+    def log(
+        cls,
+        ctx: Context,
+        *,
+        id: UUID,
+        number: int,
+        title: str,
+        description: str,
+        service: str | None,
+        configuration_items: list[str],
+    ) -> Problem:
+        problem = cls(id)
+        problem._record(
+            Logged(
+                originator_id=id,
+                originator_version=1,
+                number=number,
+                title=title,
+                description=description,
+                service=service,
+                configuration_items=configuration_items,
+                **ctx.stamp(),
+            )
+        )
+        return problem
+
+    def start_investigation(self, ctx: Context) -> None:
+        self._require("start_investigation", ProblemState.LOGGED)
+        self._record(InvestigationStarted(**self._envelope(ctx), investigator=ctx.actor.id))
+
+    def record_root_cause(self, ctx: Context, *, root_cause: str) -> None:
+        self._require("record_root_cause", ProblemState.INVESTIGATING, ProblemState.KNOWN_ERROR)
+        self._record(RootCauseRecorded(**self._envelope(ctx), root_cause=root_cause))
+
+    def publish_workaround(self, ctx: Context, *, workaround: str) -> None:
+        self._require("publish_workaround", *OPEN_STATES)
+        self._record(WorkaroundPublished(**self._envelope(ctx), workaround=workaround))
+
+    def publish_known_error(self, ctx: Context, *, symptoms: str) -> None:
+        self._require("publish_known_error", ProblemState.INVESTIGATING)
+        if self.root_cause is None:
+            raise RootCauseMissing("record the root cause before publishing a known error")
+        self._record(KnownErrorPublished(**self._envelope(ctx), symptoms=symptoms))
+
+    def resolve(
+        self,
+        ctx: Context,
+        *,
+        change_id: UUID,
+        change_ref: str,
+        implemented_successfully: bool,
+        notes: str,
+    ) -> None:
+        """Resolve through a change that was implemented successfully (linked first)."""
+        self._require("resolve", ProblemState.INVESTIGATING, ProblemState.KNOWN_ERROR)
+        if not implemented_successfully:
+            raise ChangeNotImplemented(
+                f"{change_ref} was not implemented successfully: it cannot resolve the problem"
+            )
+        if change_id not in self.changes:
+            raise NotPermitted(f"link {change_ref} to the problem before resolving through it")
+        self._record(
+            Resolved(**self._envelope(ctx), change_id=change_id, change_ref=change_ref, notes=notes)
+        )
+
+    def close(self, ctx: Context) -> None:
+        self._require("close", ProblemState.RESOLVED)
+        self._record(Closed(**self._envelope(ctx)))
+
+    def cancel(self, ctx: Context, *, reason: str) -> None:
+        self._require("cancel", *OPEN_STATES)
+        self._record(Cancelled(**self._envelope(ctx), reason=reason))
+
+    # -- links: the other record records its side in the same write ----------------------------
+
+    def link_incident(self, ctx: Context, *, incident_id: UUID, incident_ref: str) -> None:
+        if incident_id in self.incidents:
+            raise AlreadyLinked(f"{incident_ref} is already linked to this problem")
+        self._record(
+            IncidentLinked(
+                **self._envelope(ctx), incident_id=incident_id, incident_ref=incident_ref
+            )
+        )
+
+    def link_change(self, ctx: Context, *, change_id: UUID, change_ref: str) -> None:
+        if change_id in self.changes:
+            raise AlreadyLinked(f"{change_ref} is already linked to this problem")
+        self._record(
+            ChangeLinked(**self._envelope(ctx), change_id=change_id, change_ref=change_ref)
+        )
+
+    def link_configuration_item(self, ctx: Context, *, code: str) -> None:
+        if code in self.configuration_items:
+            raise AlreadyLinked(f"{code} is already linked to this problem")
+        self._record(ConfigurationItemLinked(**self._envelope(ctx), code=code))
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _envelope(self, ctx: Context) -> dict[str, object]:
+        return {"originator_id": self.id, "originator_version": self._next_version(), **ctx.stamp()}
+
+    def _require(self, action: str, *states: ProblemState) -> None:
+        if self.state not in states:
+            raise RecordIllegalTransition("problem", action, self.state)
+
+    def _apply(self, event: DomainEvent) -> None:
+        if not isinstance(event, ProblemEvent):
+            raise LookupError(f"{event.type_name} is not a problem event")
+        before = getattr(self, "state", None)
+        super()._apply(event)
+        self.state = transition(before, event)
+
+    # -- state changes --------------------------------------------------------------------------
+
+    @applies(Logged)
+    def _logged(self, e: Logged) -> None:
+        self.number = e.number
+        self.root_cause = self.workaround = None
+        self.incidents, self.changes = frozenset(), frozenset()
+        self.configuration_items = frozenset(e.configuration_items)
+
+    @applies(InvestigationStarted, KnownErrorPublished, Resolved, Closed, Cancelled)
+    def _moved(self, e: ProblemEvent) -> None:
+        pass  # the lifecycle state is all that changes
+
+    @applies(RootCauseRecorded)
+    def _root_cause(self, e: RootCauseRecorded) -> None:
+        self.root_cause = e.root_cause
+
+    @applies(WorkaroundPublished)
+    def _workaround(self, e: WorkaroundPublished) -> None:
+        self.workaround = e.workaround
+
+    @applies(IncidentLinked)
+    def _incident_linked(self, e: IncidentLinked) -> None:
+        self.incidents = self.incidents | {e.incident_id}
+
+    @applies(ChangeLinked)
+    def _change_linked(self, e: ChangeLinked) -> None:
+        self.changes = self.changes | {e.change_id}
+
+    @applies(ConfigurationItemLinked)
+    def _ci_linked(self, e: ConfigurationItemLinked) -> None:
+        self.configuration_items = self.configuration_items | {e.code}

@@ -1,0 +1,196 @@
+"""Commands on problems, and the links between incidents, problems, changes and items.
+
+Each command is a pydantic model (the API's request body and the domain's input); `decide` reads
+and changes records through the session, so both sides of every link, and the workaround told to
+each linked incident, are saved in one atomic write.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from uuid import UUID, uuid4
+
+from pydantic import Field
+
+from domain import links
+from domain.change_commands import CodeField, Command, load_items
+from domain.configuration_item import CodeList, ConfigurationItem, ci_id
+from domain.context import Context
+from domain.incident import Incident
+from domain.problem import Problem
+from domain.record_numbers import RecordKind
+from domain.records_desk import Session
+
+Name = Field(min_length=1, max_length=200)
+Text = Field(min_length=1, max_length=10_000)
+Reason = Field(min_length=1, max_length=2_000)
+
+
+class LogProblem(Command):
+    title: str = Name
+    description: str = Field(default="", max_length=10_000)
+    service: str | None = Field(default=None, min_length=1, max_length=200)
+    configuration_items: CodeList = Field(default_factory=list, max_length=100)
+    incidents: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="INC-000042 or ids: the incidents it is logged from",
+    )
+
+    def decide(self, session: Session, ctx: Context) -> UUID:
+        items = load_items(session, self.configuration_items)
+        incidents = [links.load_incident(session, ref) for ref in dict.fromkeys(self.incidents)]
+        problem_id = uuid4()
+        problem = Problem.log(
+            ctx,
+            id=problem_id,
+            number=session.allocate(RecordKind.PROBLEM, problem_id),
+            title=self.title,
+            description=self.description,
+            service=self.service,
+            configuration_items=self.configuration_items,
+        )
+        session.add(problem)
+        for item in items.values():
+            item.link_problem(ctx, problem_id=problem_id, problem_ref=links.problem_ref(problem))
+        for incident in incidents:
+            links.incident_and_problem(ctx, incident, problem)
+        return problem_id
+
+
+class ProblemCommand(Command):
+    """An action on one problem: POST /api/v1/problems/{ref}/{action}."""
+
+    action: ClassVar[str]
+    summary: ClassVar[str]
+
+    def decide(self, session: Session, ctx: Context, problem_id: UUID) -> UUID:
+        self.execute(session.get(Problem, problem_id), session, ctx)
+        return problem_id
+
+    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
+        raise NotImplementedError
+
+
+class StartInvestigation(ProblemCommand):
+    action = "start-investigation"
+    summary = "Start investigating the problem"
+
+    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
+        problem.start_investigation(ctx)
+
+
+class RecordRootCause(ProblemCommand):
+    action = "record-root-cause"
+    summary = "Record (or revise) the root cause found by the investigation"
+    root_cause: str = Text
+
+    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
+        problem.record_root_cause(ctx, root_cause=self.root_cause)
+
+
+class PublishWorkaround(ProblemCommand):
+    action = "publish-workaround"
+    summary = "Publish a workaround; every linked incident still being worked is told of it"
+    workaround: str = Text
+
+    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
+        problem.publish_workaround(ctx, workaround=self.workaround)
+        for incident_id in sorted(problem.incidents):
+            incident = session.get(Incident, incident_id)
+            incident.share_workaround(
+                ctx,
+                problem_id=problem.id,
+                problem_ref=links.problem_ref(problem),
+                workaround=self.workaround,
+            )
+
+
+class PublishKnownError(ProblemCommand):
+    action = "publish-known-error"
+    summary = "Publish the problem as a known error (its root cause must be recorded)"
+    symptoms: str = Text
+
+    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
+        problem.publish_known_error(ctx, symptoms=self.symptoms)
+
+
+class Resolve(ProblemCommand):
+    action = "resolve"
+    summary = "Resolve through a change that was implemented successfully (linked if it is not)"
+    change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the change's id")
+    notes: str = Text
+
+    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
+        change = links.load_change(session, self.change)
+        if change.id not in problem.changes:
+            links.problem_and_change(ctx, problem, change)
+        problem.resolve(
+            ctx,
+            change_id=change.id,
+            change_ref=links.change_ref(change),
+            implemented_successfully=change.implemented_successfully,
+            notes=self.notes,
+        )
+
+
+class Close(ProblemCommand):
+    action = "close"
+    summary = "Close a resolved problem"
+
+    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
+        problem.close(ctx)
+
+
+class Cancel(ProblemCommand):
+    action = "cancel"
+    summary = "Cancel an open problem (logged in error, or a duplicate)"
+    reason: str = Reason
+
+    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
+        problem.cancel(ctx, reason=self.reason)
+
+
+class LinkIncident(ProblemCommand):
+    action = "link-incident"
+    summary = "Link an incident (both records record the link; it sees the workaround)"
+    incident: str = Field(min_length=1, max_length=40, description="INC-000042 or the id")
+
+    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
+        links.incident_and_problem(ctx, links.load_incident(session, self.incident), problem)
+
+
+class LinkChange(ProblemCommand):
+    action = "link-change"
+    summary = "Link a change (both records record the link)"
+    change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the id")
+
+    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
+        links.problem_and_change(ctx, problem, links.load_change(session, self.change))
+
+
+class LinkConfigurationItem(ProblemCommand):
+    action = "link-configuration-item"
+    summary = "Link a configuration item (both records record the link)"
+    code: str = CodeField
+
+    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
+        item = session.get(ConfigurationItem, ci_id(self.code), self.code)
+        links.problem_and_item(ctx, problem, item)
+
+
+PROBLEM_COMMANDS: dict[str, type[ProblemCommand]] = {
+    c.action: c
+    for c in (
+        StartInvestigation,
+        RecordRootCause,
+        PublishWorkaround,
+        PublishKnownError,
+        Resolve,
+        Close,
+        Cancel,
+        LinkIncident,
+        LinkChange,
+        LinkConfigurationItem,
+    )
+}

@@ -1,0 +1,200 @@
+"""Commands on the service catalogue and on service requests.
+
+Each command is a pydantic model (the API's request body and the domain's input); `decide` reads
+and changes records through the session, saved in one atomic write with the request's number.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from uuid import UUID, uuid4
+
+from pydantic import Field, model_validator
+
+from domain.actors import Role
+from domain.change_commands import CodeField, Command
+from domain.context import Context
+from domain.errors import RecordAlreadyExists
+from domain.record_numbers import RecordKind
+from domain.records_desk import Session
+from domain.service_request import (
+    Approvers,
+    CatalogueItem,
+    ServiceRequest,
+    Steps,
+    catalogue_item_id,
+    check_approval,
+)
+
+Name = Field(min_length=1, max_length=200)
+Text = Field(min_length=1, max_length=10_000)
+Reason = Field(min_length=1, max_length=2_000)
+
+
+class DefineCatalogueItem(Command):
+    code: str = CodeField
+    title: str = Name
+    description: str = Field(default="", max_length=10_000)
+    service: str = Name
+    priority: int = Field(default=4, ge=1, le=5, description="the priority its requests get")
+    approval_required: bool = False
+    approver_role: Role | None = Field(default=None, description="any holder of this role")
+    approvers: list[str] = Approvers
+    approvals_needed: int = Field(default=1, ge=1, le=50)
+    fulfilment_group: str = Name
+    steps: list[str] = Steps
+
+    @model_validator(mode="after")
+    def _rule_fits(self) -> DefineCatalogueItem:
+        check_approval(
+            self.approval_required, self.approver_role, self.approvers, self.approvals_needed
+        )
+        return self
+
+    def decide(self, session: Session, ctx: Context) -> UUID:
+        if session.find(CatalogueItem, catalogue_item_id(self.code)) is not None:
+            raise RecordAlreadyExists(f"catalogue item {self.code} is already defined")
+        item = CatalogueItem.define(ctx, **self.model_dump())
+        session.add(item)
+        return item.id
+
+
+class SubmitServiceRequest(Command):
+    catalogue_item: str = CodeField
+    title: str = Name
+    details: str = Field(default="", max_length=10_000)
+    requester: str | None = Field(
+        default=None, min_length=1, max_length=200, description="default: whoever submits it"
+    )
+
+    def decide(self, session: Session, ctx: Context) -> UUID:
+        item = session.get(
+            CatalogueItem, catalogue_item_id(self.catalogue_item), self.catalogue_item
+        )
+        request_id = uuid4()
+        request = ServiceRequest.submit(
+            ctx,
+            id=request_id,
+            number=session.allocate(RecordKind.SERVICE_REQUEST, request_id),
+            item=item,
+            title=self.title,
+            details=self.details,
+            requester=self.requester or ctx.actor.id,
+        )
+        session.add(request)
+        return request_id
+
+
+class RequestCommand(Command):
+    """An action on one service request: POST /api/v1/service-requests/{ref}/{action}."""
+
+    action: ClassVar[str]
+    summary: ClassVar[str]
+    #: who may call the route; the domain then checks the actor's standing on the request
+    requesters_too: ClassVar[bool] = False
+
+    def decide(self, session: Session, ctx: Context, request_id: UUID) -> UUID:
+        self.execute(session.get(ServiceRequest, request_id), ctx)
+        return request_id
+
+    def execute(self, request: ServiceRequest, ctx: Context) -> None:
+        raise NotImplementedError
+
+
+class Approve(RequestCommand):
+    action = "approve"
+    summary = "Approve as an approver the catalogue item names (never the requester)"
+    comment: str | None = Field(default=None, min_length=1, max_length=2_000)
+
+    def execute(self, request: ServiceRequest, ctx: Context) -> None:
+        request.approve(ctx, comment=self.comment)
+
+
+class Reject(RequestCommand):
+    action = "reject"
+    summary = "Reject as an approver the catalogue item names"
+    reason: str = Reason
+
+    def execute(self, request: ServiceRequest, ctx: Context) -> None:
+        request.reject(ctx, reason=self.reason)
+
+
+class StartFulfilment(RequestCommand):
+    action = "start-fulfilment"
+    summary = "Start fulfilling (once approved, or at once when no approval is needed)"
+
+    def execute(self, request: ServiceRequest, ctx: Context) -> None:
+        request.start_fulfilment(ctx)
+
+
+class CompleteStep(RequestCommand):
+    action = "complete-step"
+    summary = "Record a fulfilment step as done (1 for the first)"
+    step: int = Field(ge=1, le=50)
+    note: str | None = Field(default=None, min_length=1, max_length=10_000)
+
+    def execute(self, request: ServiceRequest, ctx: Context) -> None:
+        request.complete_step(ctx, step=self.step, note=self.note)
+
+
+class AwaitRequester(RequestCommand):
+    action = "await-requester"
+    summary = "Ask the requester something; the request waits (its SLA clock pauses)"
+    question: str = Text
+
+    def execute(self, request: ServiceRequest, ctx: Context) -> None:
+        request.await_requester(ctx, question=self.question)
+
+
+class RecordResponse(RequestCommand):
+    action = "record-response"
+    summary = "Record the requester's answer; fulfilment resumes"
+    requesters_too = True
+    answer: str = Text
+
+    def execute(self, request: ServiceRequest, ctx: Context) -> None:
+        request.record_response(ctx, answer=self.answer)
+
+
+class Fulfil(RequestCommand):
+    action = "fulfil"
+    summary = "Record the request as fulfilled (every fulfilment step done)"
+    notes: str = Text
+
+    def execute(self, request: ServiceRequest, ctx: Context) -> None:
+        request.fulfil(ctx, notes=self.notes)
+
+
+class Close(RequestCommand):
+    action = "close"
+    summary = "Close a fulfilled request"
+    requesters_too = True
+
+    def execute(self, request: ServiceRequest, ctx: Context) -> None:
+        request.close(ctx)
+
+
+class Cancel(RequestCommand):
+    action = "cancel"
+    summary = "Cancel the request before it is fulfilled (the requester may cancel their own)"
+    requesters_too = True
+    reason: str = Reason
+
+    def execute(self, request: ServiceRequest, ctx: Context) -> None:
+        request.cancel(ctx, reason=self.reason)
+
+
+REQUEST_COMMANDS: dict[str, type[RequestCommand]] = {
+    c.action: c
+    for c in (
+        Approve,
+        Reject,
+        StartFulfilment,
+        CompleteStep,
+        AwaitRequester,
+        RecordResponse,
+        Fulfil,
+        Close,
+        Cancel,
+    )
+}

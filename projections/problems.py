@@ -1,0 +1,231 @@
+"""Problems' read models.
+
+- problem_details: everything a person reading one problem wants, one row per problem; it also
+  serves the problem list (by state, service), newest first, and the recurrence report.
+- known_errors: the known error database: one row per problem, searchable by service,
+  configuration item and text; only published known errors are listed.
+- incident_occurrences: when and where each incident happened (service, configuration item),
+  indexed, for the recurrence report: incidents on a closed problem's service or items logged
+  after it closed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain import incident as i
+from domain import problem as p
+from domain.record_numbers import RecordKind, number_label
+from projections.base import Column, Projection, Row, at, by
+
+
+def _touched(row: Row, ev: p.ProblemEvent, **changes: Any) -> Row:
+    row["state"] = p.transition(p.ProblemState(row["state"]), ev)
+    row.update(changes)
+    row["version"] = ev.originator_version
+    row["updated_at"] = at(ev)
+    return row
+
+
+def _entry(ev: p.ProblemEvent, **fields: Any) -> dict[str, Any]:
+    return {**fields, "at": at(ev), "by": by(ev)}
+
+
+def _logged(_: Row | None, ev: p.Logged) -> Row:
+    return {
+        "id": str(ev.originator_id),
+        "number": ev.number,
+        "ref": number_label(RecordKind.PROBLEM, ev.number),
+        "title": ev.title,
+        "description": ev.description,
+        "service": ev.service,
+        "configuration_items": list(ev.configuration_items),
+        "state": p.ProblemState.LOGGED,
+        "investigator": None,
+        "root_cause": None,
+        "workaround": None,
+        "known_error": None,
+        "resolution": None,
+        "closed_at": None,
+        "cancellation": None,
+        "incidents": [],
+        "changes": [],
+        "logged_at": at(ev),
+        "logged_by": by(ev),
+        "updated_at": at(ev),
+        "version": ev.originator_version,
+    }
+
+
+def _investigating(row: Row, ev: p.InvestigationStarted) -> Row:
+    return _touched(row, ev, investigator=ev.investigator)
+
+
+def _root_cause(row: Row, ev: p.RootCauseRecorded) -> Row:
+    return _touched(row, ev, root_cause=_entry(ev, text=ev.root_cause))
+
+
+def _workaround(row: Row, ev: p.WorkaroundPublished) -> Row:
+    return _touched(row, ev, workaround=_entry(ev, text=ev.workaround))
+
+
+def _known_error(row: Row, ev: p.KnownErrorPublished) -> Row:
+    return _touched(row, ev, known_error=_entry(ev, symptoms=ev.symptoms))
+
+
+def _resolved(row: Row, ev: p.Resolved) -> Row:
+    resolution = _entry(ev, change_id=str(ev.change_id), change=ev.change_ref, notes=ev.notes)
+    return _touched(row, ev, resolution=resolution)
+
+
+def _closed(row: Row, ev: p.Closed) -> Row:
+    return _touched(row, ev, closed_at=at(ev))
+
+
+def _cancelled(row: Row, ev: p.Cancelled) -> Row:
+    return _touched(row, ev, cancellation=_entry(ev, reason=ev.reason))
+
+
+def _incident_linked(row: Row, ev: p.IncidentLinked) -> Row:
+    _touched(row, ev)
+    row["incidents"].append(_entry(ev, id=str(ev.incident_id), ref=ev.incident_ref))
+    return row
+
+
+def _change_linked(row: Row, ev: p.ChangeLinked) -> Row:
+    _touched(row, ev)
+    row["changes"].append(_entry(ev, id=str(ev.change_id), ref=ev.change_ref))
+    return row
+
+
+def _ci_linked(row: Row, ev: p.ConfigurationItemLinked) -> Row:
+    return _touched(row, ev, configuration_items=sorted({*row["configuration_items"], ev.code}))
+
+
+problem_details = Projection(
+    name="problem_details",
+    version=1,
+    folds={
+        p.Logged: _logged,
+        p.InvestigationStarted: _investigating,
+        p.RootCauseRecorded: _root_cause,
+        p.WorkaroundPublished: _workaround,
+        p.KnownErrorPublished: _known_error,
+        p.Resolved: _resolved,
+        p.Closed: _closed,
+        p.Cancelled: _cancelled,
+        p.IncidentLinked: _incident_linked,
+        p.ChangeLinked: _change_linked,
+        p.ConfigurationItemLinked: _ci_linked,
+    },
+    columns=(Column("number", "INTEGER"), Column("state", "TEXT"), Column("service", "TEXT")),
+    indexes=(("number",), ("state", "number"), ("service", "number")),
+)
+
+
+# -- the known error database ------------------------------------------------------------------
+
+
+def _searchable(row: Row) -> Row:
+    """The indexed columns: items as |a|b| (so that LIKE '%|a|%' matches one item exactly), and
+    the text a search looks in, lower-cased."""
+    row["items"] = "".join(f"|{code}" for code in row["configuration_items"]) + "|"
+    words = [row["title"], row["description"], row["symptoms"], row["root_cause"]]
+    words.append(row["workaround"])
+    row["text"] = "\n".join(w for w in words if w).lower()
+    return row
+
+
+def _ke_logged(_: Row | None, ev: p.Logged) -> Row:
+    row = {
+        "id": str(ev.originator_id),
+        "problem": number_label(RecordKind.PROBLEM, ev.number),
+        "number": ev.number,
+        "title": ev.title,
+        "description": ev.description,
+        "service": ev.service,
+        "configuration_items": list(ev.configuration_items),
+        "published": 0,
+        "published_at": None,
+        "symptoms": None,
+        "root_cause": None,
+        "workaround": None,
+        "state": p.ProblemState.LOGGED,
+    }
+    return _searchable(row)
+
+
+def _ke_state(row: Row, ev: p.ProblemEvent) -> Row:
+    row["state"] = p.transition(p.ProblemState(row["state"]), ev)
+    return row
+
+
+def _ke_published(row: Row, ev: p.KnownErrorPublished) -> Row:
+    row.update(published=1, published_at=at(ev), symptoms=ev.symptoms)
+    return _searchable(_ke_state(row, ev))
+
+
+def _ke_root_cause(row: Row, ev: p.RootCauseRecorded) -> Row:
+    row["root_cause"] = ev.root_cause
+    return _searchable(row)
+
+
+def _ke_workaround(row: Row, ev: p.WorkaroundPublished) -> Row:
+    row["workaround"] = ev.workaround
+    return _searchable(row)
+
+
+def _ke_ci(row: Row, ev: p.ConfigurationItemLinked) -> Row:
+    row["configuration_items"] = sorted({*row["configuration_items"], ev.code})
+    return _searchable(row)
+
+
+known_errors = Projection(
+    name="known_errors",
+    version=1,
+    folds={
+        p.Logged: _ke_logged,
+        p.InvestigationStarted: _ke_state,
+        p.RootCauseRecorded: _ke_root_cause,
+        p.WorkaroundPublished: _ke_workaround,
+        p.KnownErrorPublished: _ke_published,
+        p.Resolved: _ke_state,
+        p.Closed: _ke_state,
+        p.Cancelled: _ke_state,
+        p.ConfigurationItemLinked: _ke_ci,
+    },
+    columns=(
+        Column("published", "INTEGER"),
+        Column("number", "INTEGER"),
+        Column("service", "TEXT"),
+        Column("items", "TEXT"),
+        Column("text", "TEXT"),
+    ),
+    indexes=(("published", "service"), ("published", "number")),
+)
+
+
+# -- where and when incidents happen -----------------------------------------------------------
+
+
+def _occurred(_: Row | None, ev: i.Logged) -> Row:
+    return {
+        "id": str(ev.originator_id),
+        "number": ev.number,
+        "service": ev.service,
+        "configuration_item": ev.configuration_item,
+        "logged_at": at(ev),
+    }
+
+
+incident_occurrences = Projection(
+    name="incident_occurrences",
+    version=1,
+    folds={i.Logged: _occurred},
+    columns=(
+        Column("service", "TEXT"),
+        Column("configuration_item", "TEXT"),
+        Column("logged_at", "TEXT"),
+    ),
+    indexes=(("service", "logged_at"), ("configuration_item", "logged_at")),
+)

@@ -1,0 +1,163 @@
+"""service_request_details: everything a person reading one service request wants, one row per
+request; it also serves the queues (by state, fulfilment group, requester), newest first.
+catalogue_items: the service catalogue, one row per item."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain import service_request as r
+from domain.record_numbers import RecordKind, number_label
+from projections.base import Column, Projection, Row, at, by
+
+
+def _touched(row: Row, ev: r.RequestEvent, **changes: Any) -> Row:
+    row["state"] = r.transition(r.RequestState(row["state"]), ev)
+    row["paused"] = row["state"] in r.PAUSED_STATES
+    row.update(changes)
+    row["version"] = ev.originator_version
+    row["updated_at"] = at(ev)
+    return row
+
+
+def _submitted(_: Row | None, ev: r.Submitted) -> Row:
+    return {
+        "id": str(ev.originator_id),
+        "number": ev.number,
+        "ref": number_label(RecordKind.SERVICE_REQUEST, ev.number),
+        "catalogue_item": ev.catalogue_item,
+        "title": ev.title,
+        "details": ev.details,
+        "requester": ev.requester,
+        "service": ev.service,
+        "priority": ev.priority,
+        "state": r.RequestState.SUBMITTED,
+        "paused": False,
+        "approval": {
+            "required": ev.approval_required,
+            "approver_role": ev.approver_role,
+            "approvers": list(ev.approvers),
+            "needed": ev.approvals_needed,
+            "given": [],
+            "decision": None,
+        },
+        "fulfilment_group": ev.fulfilment_group,
+        "fulfiller": None,
+        "steps": [{"step": i, "text": text, "done": None} for i, text in enumerate(ev.steps, 1)],
+        "conversation": [],
+        "fulfilment": None,
+        "cancellation": None,
+        "submitted_at": at(ev),
+        "submitted_by": by(ev),
+        "updated_at": at(ev),
+        "version": ev.originator_version,
+    }
+
+
+def _approval_requested(row: Row, ev: r.ApprovalRequested) -> Row:
+    return _touched(row, ev)
+
+
+def _approval_given(row: Row, ev: r.ApprovalGiven) -> Row:
+    _touched(row, ev)
+    given = {"approver": ev.approver, "comment": ev.comment, "at": at(ev)}
+    row["approval"]["given"].append(given)
+    return row
+
+
+def _approved(row: Row, ev: r.Approved) -> Row:
+    _touched(row, ev)
+    row["approval"]["decision"] = {"approved": True, "approvers": list(ev.approvers), "at": at(ev)}
+    return row
+
+
+def _rejected(row: Row, ev: r.Rejected) -> Row:
+    _touched(row, ev)
+    decision = {"approved": False, "approver": ev.approver, "reason": ev.reason, "at": at(ev)}
+    row["approval"]["decision"] = decision
+    return row
+
+
+def _fulfilment_started(row: Row, ev: r.FulfilmentStarted) -> Row:
+    return _touched(row, ev, fulfiller=ev.fulfiller)
+
+
+def _step_completed(row: Row, ev: r.StepCompleted) -> Row:
+    _touched(row, ev)
+    row["steps"][ev.step - 1]["done"] = {"note": ev.note, "at": at(ev), "by": by(ev)}
+    return row
+
+
+def _awaiting_requester(row: Row, ev: r.InformationRequested) -> Row:
+    _touched(row, ev)
+    row["conversation"].append({"question": ev.question, "at": at(ev), "by": by(ev)})
+    return row
+
+
+def _responded(row: Row, ev: r.RequesterResponded) -> Row:
+    _touched(row, ev)
+    row["conversation"].append({"answer": ev.answer, "at": at(ev), "by": by(ev)})
+    return row
+
+
+def _fulfilled(row: Row, ev: r.Fulfilled) -> Row:
+    return _touched(row, ev, fulfilment={"notes": ev.notes, "at": at(ev), "by": by(ev)})
+
+
+def _closed(row: Row, ev: r.Closed) -> Row:
+    return _touched(row, ev)
+
+
+def _cancelled(row: Row, ev: r.Cancelled) -> Row:
+    return _touched(row, ev, cancellation={"reason": ev.reason, "at": at(ev), "by": by(ev)})
+
+
+service_request_details = Projection(
+    name="service_request_details",
+    version=1,
+    folds={
+        r.Submitted: _submitted,
+        r.ApprovalRequested: _approval_requested,
+        r.ApprovalGiven: _approval_given,
+        r.Approved: _approved,
+        r.Rejected: _rejected,
+        r.FulfilmentStarted: _fulfilment_started,
+        r.StepCompleted: _step_completed,
+        r.InformationRequested: _awaiting_requester,
+        r.RequesterResponded: _responded,
+        r.Fulfilled: _fulfilled,
+        r.Closed: _closed,
+        r.Cancelled: _cancelled,
+    },
+    columns=(
+        Column("number", "INTEGER"),
+        Column("state", "TEXT"),
+        Column("fulfilment_group", "TEXT"),
+        Column("requester", "TEXT"),
+    ),
+    indexes=(
+        ("number",),
+        ("state", "number"),
+        ("fulfilment_group", "number"),
+        ("requester", "number"),
+    ),
+)
+
+
+def _defined(_: Row | None, ev: r.CatalogueItemDefined) -> Row:
+    body = ev.model_dump(mode="json", exclude={"originator_id", "actor", "correlation_id"})
+    return {
+        **{k: v for k, v in body.items() if k not in ("originator_version", "timestamp")},
+        "defined_at": at(ev),
+        "defined_by": by(ev),
+        "version": ev.originator_version,
+    }
+
+
+catalogue_items = Projection(
+    name="catalogue_items",
+    version=1,
+    folds={r.CatalogueItemDefined: _defined},
+    columns=(Column("code", "TEXT"),),
+    indexes=(("code",),),
+)

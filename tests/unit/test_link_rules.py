@@ -1,0 +1,165 @@
+"""Problems and links: Given (events) / When (command) / Then (events or error)."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+
+from domain import links
+from domain.actors import Actor, Role
+from domain.change import Change, ChangeKind, ProblemLinked
+from domain.errors import (
+    AlreadyLinked,
+    ChangeNotImplemented,
+    RecordIllegalTransition,
+    RootCauseMissing,
+)
+from domain.incident import (
+    CancelReason,
+    Channel,
+    Incident,
+    IncidentState,
+    LinkedToProblem,
+    WorkaroundShared,
+)
+from domain.priority import DEFAULT_CELLS, Impact, PriorityMatrix, Urgency
+from domain.problem import ChangeLinked, IncidentLinked, Problem, ProblemState
+from tests.conftest import context
+
+AGENT = Actor(id="siti.rahma", role=Role.AGENT)
+ADMIN = Actor(id="admin", role=Role.ADMIN)
+
+
+def incident(number: int = 1) -> Incident:
+    logged = Incident.log(
+        context(AGENT),
+        id=uuid4(),
+        number=number,
+        title="Online renewal fails",
+        description="",
+        service="OPAC and union catalogue",
+        configuration_item=None,
+        caller="budi.santoso",
+        channel=Channel.PHONE,
+        impact=Impact.MEDIUM,
+        urgency=Urgency.MEDIUM,
+        matrix=PriorityMatrix.define(context(ADMIN), DEFAULT_CELLS),
+    )
+    logged.collect_events()
+    return logged
+
+
+def problem() -> Problem:
+    logged = Problem.log(
+        context(AGENT),
+        id=uuid4(),
+        number=1,
+        title="Renewal fails",
+        description="",
+        service="OPAC and union catalogue",
+        configuration_items=["app-union-catalogue"],
+    )
+    logged.collect_events()
+    return logged
+
+
+def investigating() -> Problem:
+    found = problem()
+    found.start_investigation(context(AGENT))
+    found.collect_events()
+    return found
+
+
+def change() -> Change:
+    raised = Change.raise_change(
+        context(AGENT),
+        id=uuid4(),
+        number=3,
+        kind=ChangeKind.NORMAL,
+        title="Fix renewal",
+        description="",
+        requester=AGENT.id,
+        services=[],
+        configuration_items=["app-union-catalogue"],
+        backout_plan="roll back",
+        template=None,
+    )
+    raised.collect_events()
+    return raised
+
+
+def test_a_link_is_an_event_on_both_records() -> None:
+    inc, prb = incident(), problem()
+    links.incident_and_problem(context(AGENT), inc, prb)
+    [on_problem] = prb.collect_events()
+    [on_incident] = inc.collect_events()
+    assert isinstance(on_problem, IncidentLinked)
+    assert on_problem.incident_ref == "INC-000001"
+    assert isinstance(on_incident, LinkedToProblem)
+    assert on_incident.problem_ref == "PRB-000001"
+
+
+def test_a_link_is_made_once() -> None:
+    inc, prb = incident(), problem()
+    links.incident_and_problem(context(AGENT), inc, prb)
+    with pytest.raises(AlreadyLinked):
+        links.incident_and_problem(context(AGENT), inc, prb)
+
+
+def test_an_incident_linked_after_the_workaround_is_told_of_it() -> None:
+    prb = investigating()
+    prb.publish_workaround(context(AGENT), workaround="Renew at the desk")
+    inc = incident()
+    links.incident_and_problem(context(AGENT), inc, prb)
+    events = inc.collect_events()
+    assert [type(e) for e in events] == [LinkedToProblem, WorkaroundShared]
+    shared = events[1]
+    assert isinstance(shared, WorkaroundShared)
+    assert shared.workaround == "Renew at the desk"
+
+
+def test_a_closed_incident_is_linked_but_not_told_of_a_workaround() -> None:
+    inc = incident()
+    inc.cancel(context(AGENT), reason=CancelReason.LOGGED_IN_ERROR)
+    inc.collect_events()
+    assert inc.state is IncidentState.CANCELLED
+    prb = investigating()
+    prb.publish_workaround(context(AGENT), workaround="Renew at the desk")
+    links.incident_and_problem(context(AGENT), inc, prb)
+    assert [type(e) for e in inc.collect_events()] == [LinkedToProblem]
+
+
+def test_a_known_error_needs_its_root_cause() -> None:
+    prb = investigating()
+    with pytest.raises(RootCauseMissing):
+        prb.publish_known_error(context(AGENT), symptoms="renew does nothing")
+    prb.record_root_cause(context(AGENT), root_cause="rounding of small fines")
+    prb.publish_known_error(context(AGENT), symptoms="renew does nothing")
+    assert prb.state is ProblemState.KNOWN_ERROR
+
+
+def test_a_problem_is_resolved_only_through_a_change_implemented_successfully() -> None:
+    prb, chg = investigating(), change()
+    links.problem_and_change(context(AGENT), prb, chg)
+    assert [type(e) for e in chg.collect_events()] == [ProblemLinked]
+    assert [type(e) for e in prb.collect_events()] == [ChangeLinked]
+    with pytest.raises(ChangeNotImplemented):
+        prb.resolve(
+            context(AGENT),
+            change_id=chg.id,
+            change_ref="CHG-000003",
+            implemented_successfully=chg.implemented_successfully,
+            notes="fixed",
+        )
+    prb.resolve(
+        context(AGENT),
+        change_id=chg.id,
+        change_ref="CHG-000003",
+        implemented_successfully=True,
+        notes="fixed",
+    )
+    prb.close(context(AGENT))
+    assert prb.state is ProblemState.CLOSED
+    with pytest.raises(RecordIllegalTransition):
+        prb.publish_workaround(context(AGENT), workaround="too late")
