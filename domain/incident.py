@@ -632,6 +632,7 @@ class Incident(Aggregate):
         self.reopen_count = 0
         self.sla = e.sla
         self.sla_alerts = frozenset()
+        self.problems, self.changes = frozenset(), frozenset()
 
     @applies(SlaWarned)
     def _sla_warned(self, e: SlaWarned) -> None:
@@ -640,7 +641,6 @@ class Incident(Aggregate):
     @applies(SlaBreached)
     def _sla_breached(self, e: SlaBreached) -> None:
         self.sla_alerts = self.sla_alerts | {(e.target, BREACH)}
-        self.problems, self.changes = frozenset(), frozenset()
 
     @applies(Assigned)
     def _assigned(self, e: Assigned) -> None:

@@ -7,7 +7,7 @@ each linked incident, are saved in one atomic write.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from uuid import UUID, uuid4
 
 from pydantic import Field
@@ -31,7 +31,7 @@ class LogProblem(Command):
     description: str = Field(default="", max_length=10_000)
     service: str | None = Field(default=None, min_length=1, max_length=200)
     configuration_items: CodeList = Field(default_factory=list, max_length=100)
-    incidents: list[str] = Field(
+    incidents: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list,
         max_length=100,
         description="INC-000042 or ids: the incidents it is logged from",

@@ -6,7 +6,7 @@ and changes records through the session, saved in one atomic write with the requ
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from uuid import UUID, uuid4
 
 from pydantic import Field, model_validator
@@ -39,10 +39,10 @@ class DefineCatalogueItem(Command):
     priority: int = Field(default=4, ge=1, le=5, description="the priority its requests get")
     approval_required: bool = False
     approver_role: Role | None = Field(default=None, description="any holder of this role")
-    approvers: list[str] = Approvers
+    approvers: list[Annotated[str, Field(min_length=1, max_length=200)]] = Approvers
     approvals_needed: int = Field(default=1, ge=1, le=50)
     fulfilment_group: str = Name
-    steps: list[str] = Steps
+    steps: list[Annotated[str, Field(min_length=1, max_length=2_000)]] = Steps
 
     @model_validator(mode="after")
     def _rule_fits(self) -> DefineCatalogueItem:
