@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -28,10 +28,10 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.partitioner.default import murmur2
 
 from domain.events import DomainEvent
-from infra.cloudevents import BadMessage, parse
+from infra.cloudevents import BadMessage, Reader
 from infra.progress import Progress
-from projections.base import Projection, record_key
-from projections.runner import ProjectionRunner
+from projections.base import Projection, record_keys
+from projections.runner import ProjectionRunner, collector_paused
 from projections.view_store import ViewStore
 
 log = logging.getLogger(__name__)
@@ -52,14 +52,15 @@ class Batch:
     offsets: dict[TopicPartition, int] = field(default_factory=dict)  # next offset to read
 
 
-def decode(records: Mapping[TopicPartition, Sequence[Any]], wanted: Container[str]) -> Batch:
+def decode(records: Mapping[TopicPartition, Sequence[Any]], reader: Reader) -> Batch:
     """Decode a poll's messages; events of types no projection folds keep only their position."""
     batch = Batch()
+    parse = reader.parse
     for tp, messages in records.items():
         decoded = batch.events.setdefault(tp.partition, [])
         for record in messages:
             try:
-                decoded.append(parse(record.value, wanted))
+                decoded.append(parse(record.value))
             except BadMessage as bad:
                 batch.dead.append(DeadLetter(record, bad.reason))
         batch.offsets[tp] = messages[-1].offset + 1
@@ -91,7 +92,7 @@ class ProjectionConsumer:
         self.dead_letters = dead_letters
         self.dead_letter_topic = dead_letter_topic
         self.group_id = group_id
-        self._wanted = {event.type_name for p in self.projections for event in p.folds}
+        self._reader = Reader({event.type_name for p in self.projections for event in p.folds})
         self._consumer: Any = None
         self._dead_letter_producer: Any = None
         #: Set once the group has given this consumer its partitions (readiness).
@@ -122,8 +123,13 @@ class ProjectionConsumer:
         records = self._consumer.poll(timeout_ms=timeout_ms)
         if not records:
             return 0
-        batch = decode(records, self._wanted)
-        self.apply(batch)
+        # Like the embedded runner's batches: a poll's records, events and rows live until it is
+        # folded and form no cycles, so a collection meanwhile would scan them for nothing.
+        read = sum(len(messages) for messages in records.values())
+        with collector_paused():
+            batch = decode(records, self._reader)
+            del records
+            self.apply(batch)
         if batch.dead:
             self._send_dead_letters(batch.dead)
         # Offsets are a hint (the positions stored with the views are the truth), so the commit
@@ -131,31 +137,35 @@ class ProjectionConsumer:
         self._consumer.commit_async(
             {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in batch.offsets.items()}
         )
-        return sum(len(messages) for messages in records.values())
+        return read
 
     def apply(self, batch: Batch) -> None:
         """Fold a batch into every projection, skipping what each has already folded, and record
         the new positions, all in one transaction."""
         applied: dict[int, int] = {}
+        keyed = {
+            partition: list(zip(events, record_keys(event for _, event in events), strict=True))
+            for partition, events in batch.events.items()
+        }
         with self.store.transaction() as tx:
             for projection in self.projections:
                 positions = tx.partition_positions(projection)
-                fresh: list[DomainEvent] = []
-                for partition, events in batch.events.items():
+                fresh: list[tuple[DomainEvent, str]] = []
+                for partition, events in keyed.items():
                     # A repeat is at or below the highest position seen before it, whether that
                     # was folded in an earlier batch or earlier in this one (a relay re-send).
                     done = positions.get(partition, 0)
-                    for position, event in events:
+                    for (position, event), key in events:
                         if position > done:
                             done = position
                             if event is not None:
-                                fresh.append(event)
+                                fresh.append((event, key))
                     if done:
                         positions[partition] = done
                     if partition in positions:
                         reached = positions[partition]
                         applied[partition] = min(applied.get(partition, reached), reached)
-                ProjectionRunner.fold(tx, projection, [(e, record_key(e)) for e in fresh])
+                ProjectionRunner.fold(tx, projection, fresh)
                 tx.set_partition_positions(projection, positions)
                 if positions:
                     tx.set_position(projection, max(positions.values()))
