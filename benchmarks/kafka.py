@@ -12,6 +12,8 @@ to --out); progress goes to stderr.
     relay             the relay publishing the same store (read, wrap, send, acknowledge, record)
     consumer_bare     kafka-python's consumer reading the relay's topic to its end
     consumer_views    the projection consumer folding the same topic into a fresh view store
+                      (both also give the process's CPU time per event: on a busy machine the
+                      ratio of those is steadier than the ratio of rates)
     e2e               `itsm serve`, `itsm relay` and `itsm consume projections` as processes:
                       POST /incidents at a fixed rate, time until the incident is in the Kafka-fed
                       view store (polled every 2 ms)
@@ -80,6 +82,12 @@ class Report:
 
 def rate(count: int, seconds: float) -> float:
     return round(count / seconds, 1) if seconds else 0.0
+
+
+def per_event_us(cpu_seconds: float, count: int) -> float:
+    """CPU time (every thread of this process) per event, in microseconds: steadier than a rate
+    on a shared machine, where another process's load slows both sides differently."""
+    return round(cpu_seconds / count * 1e6, 2) if count else 0.0
 
 
 # -- a store full of events ----------------------------------------------------------------------
@@ -160,15 +168,20 @@ def bench_consumers(
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
-    read, first, started = 0, 0, 0.0
+    read, first, started, cpu = 0, 0, 0.0, 0.0
     while read < events:
         got = sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
         if got and not started:  # timed after the first batch, like the projection consumer
-            started, first = time.perf_counter(), got
+            started, cpu, first = time.perf_counter(), time.process_time(), got
         read += got
-    bare_seconds = time.perf_counter() - started
+    bare_seconds, bare_cpu = time.perf_counter() - started, time.process_time() - cpu
     consumer.close()
-    report("consumer_bare", events=read - first, events_per_s=rate(read - first, bare_seconds))
+    report(
+        "consumer_bare",
+        events=read - first,
+        events_per_s=rate(read - first, bare_seconds),
+        cpu_us_per_event=per_event_us(bare_cpu, read - first),
+    )
 
     fed = settings.model_copy(
         update={
@@ -178,17 +191,22 @@ def bench_consumers(
         }
     )
     projections = build_projection_consumer(fed, bootstrap)
-    folded, first, started = 0, 0, 0.0
+    folded, first, started, cpu = 0, 0, 0.0, 0.0
     while folded < events:
         # The first records arrive once the consumer has joined its group (seconds): the
         # group join is not part of the folding rate, so the clock starts after that batch.
         got = projections.poll_once(timeout_ms=500)
         if got and not started:
-            started, first = time.perf_counter(), got
+            started, cpu, first = time.perf_counter(), time.process_time(), got
         folded += got
-    seconds = time.perf_counter() - started
+    seconds, views_cpu = time.perf_counter() - started, time.process_time() - cpu
     projections.close()
-    report("consumer_views", events=folded - first, events_per_s=rate(folded - first, seconds))
+    report(
+        "consumer_views",
+        events=folded - first,
+        events_per_s=rate(folded - first, seconds),
+        cpu_us_per_event=per_event_us(views_cpu, folded - first),
+    )
 
 
 # -- end to end ----------------------------------------------------------------------------------
@@ -413,6 +431,11 @@ def main(argv: list[str] | None = None) -> None:
         relay_target=TARGET_RELAY_RATIO,
         relay_met=relay_ratio >= TARGET_RELAY_RATIO,
         consumer_over_bare_consumer=round(consumer_ratio, 2),
+        consumer_cpu_bare_over_views=round(
+            lines["consumer_bare"]["cpu_us_per_event"]
+            / lines["consumer_views"]["cpu_us_per_event"],
+            2,
+        ),
         consumer_target=TARGET_CONSUMER_RATIO,
         consumer_met=consumer_ratio >= TARGET_CONSUMER_RATIO,
         e2e_p99_ms=lines["e2e"]["p99_ms"],

@@ -290,6 +290,24 @@ class WorkaroundShared(IncidentEvent):
     workaround: str = Text
 
 
+#: Events that never move the lifecycle. They are most of an incident's history, and each would
+#: otherwise miss every case below (a class pattern is an isinstance check through ABCMeta).
+_STATE_KEPT = frozenset(
+    {
+        WorkNoteAdded,
+        CommentAdded,
+        Reprioritised,
+        MajorIncidentDeclared,
+        MajorIncidentStoodDown,
+        SlaWarned,
+        SlaBreached,
+        LinkedToProblem,
+        LinkedToChange,
+        WorkaroundShared,
+    }
+)
+
+
 def transition(
     state: IncidentState | None, group: str | None, agent: str | None, event: IncidentEvent
 ) -> IncidentState:
@@ -297,6 +315,8 @@ def transition(
 
     The one statement of the lifecycle, shared by the aggregate and every projection.
     """
+    if state is not None and type(event) in _STATE_KEPT:
+        return state
     match event:
         case Logged():
             return IncidentState.LOGGED

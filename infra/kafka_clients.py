@@ -53,7 +53,10 @@ def consumer(
         client_id=client_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        max_poll_records=2000,
+        # A poll is one view transaction: bigger ones write each touched page of the views'
+        # B-trees once for more events (5% less CPU per event than 2,000 in the benchmark).
+        # Live traffic polls far fewer; the fetch sizes (1 MB a partition) stay the defaults.
+        max_poll_records=5000,
         reconnect_backoff_max_ms=1000,
     )
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from domain.events import DomainEvent
-from projections.base import Projection, Row, record_key
+from projections.base import Projection, Row, record_key, record_keys
 from projections.view_store import ViewStore, ViewTransaction
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class ProjectionRunner:
         """
         # The batch's events are freed when _fold_batch returns, before the collector resumes:
         # while they were alive, the collection that resuming sets off scanned them all.
-        with _collector_paused():
+        with collector_paused():
             return self._fold_batch()
 
     def _fold_batch(self) -> tuple[int, bool]:
@@ -224,7 +224,7 @@ class ProjectionRunner:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for one batch. A batch allocates thousands of events
     and rows that all live until it ends and form no reference cycles (reference counting frees
     them), so each collection during the batch scanned them for nothing: a quarter to a third of
@@ -239,18 +239,9 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _with_records(events: list[tuple[int, DomainEvent]]) -> list[tuple[int, DomainEvent, str]]:
-    """Each event with the key of its record's row (as `record_key` gives it), worked out once
-    per record of the batch rather than once per event and projection: a UUID as text costs
-    about as much as folding the event."""
-    keys: dict[int, str] = {}
-    keyed = []
-    for position, event in events:
-        record = event.originator_id
-        key = keys.get(record.int)
-        if key is None:
-            key = keys[record.int] = str(record)
-        keyed.append((position, event, key))
-    return keyed
+    """Each event with the key of its record's row (as `record_key` gives it)."""
+    keys = record_keys(event for _, event in events)
+    return [(position, event, key) for (position, event), key in zip(events, keys, strict=True)]
 
 
 def settle(future: asyncio.Future[None]) -> None:

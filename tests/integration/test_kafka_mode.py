@@ -7,40 +7,39 @@ Each test has a topic of its own, so tests sharing the session's broker never se
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
+from kafka import KafkaProducer
 
 from consumers.projections import ProjectionConsumer, partition_of
-from domain import commands as c
-from domain.errors import DomainError
-from infra.bootstrap import Services, build, open_view_store
+from infra.bootstrap import Services, build
 from infra.kafka_clients import ensure_topics
 from infra.kafka_mode import build_projection_consumer, build_relay, dead_letter_topic, topics
 from infra.settings import Settings
-from projections import PROJECTIONS
-from tests.conftest import AGENT, Clock, context
+from tests.conftest import Clock
 from tests.integration.conftest import serving
 from tests.integration.test_api import new_incident
+from tests.kafka_harness import (
+    Process,
+    assert_every_event_once_in_order,
+    assert_same_views,
+    expected_views,
+    keep_working,
+    read_topic,
+    relay_thread,
+    stable_members,
+    views_of,
+    wait_for,
+    work,
+)
 
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- set-up -----------------------------------------------------------------------------------
@@ -78,104 +77,6 @@ def fed(kafka_settings: Settings, backend: str, request: pytest.FixtureRequest) 
     return kafka_settings.model_copy(update=update)
 
 
-ACTIONS: list[Callable[[], c.IncidentCommand]] = [
-    lambda: c.Assign(group=random.choice(["kiosk-team", "network-team"])),
-    c.StartWork,
-    lambda: c.AddWorkNote(text=f"note {random.random():.6f}"),
-    lambda: c.AddComment(text="we are on it"),
-    lambda: c.PutOnHold(reason="awaiting_supplier"),
-    c.Resume,
-    lambda: c.Resolve(code="fixed", notes="replaced the reader"),
-    lambda: c.Reopen(reason="again"),
-]
-
-
-def work(services: Services, steps: int, seed: int) -> None:
-    """A realistic mix: new incidents and lifecycle steps on earlier ones (illegal ones fail)."""
-    rng = random.Random(seed)
-    random.seed(seed)
-    incidents: list[UUID] = []
-    for _ in range(steps):
-        if not incidents or rng.random() < 0.25:
-            command = c.LogIncident(
-                title="RFID gate at Serang branch rejects cards",
-                service="RFID gates",
-                caller="budi",
-                impact=rng.choice(["low", "medium", "high"]),
-                urgency=rng.choice(["low", "medium", "high"]),
-                assignment_group="kiosk-team",
-            )
-            outcome = services.desk.log_incident(context(AGENT, services.clock()), command)
-            incidents.append(outcome.record_id)
-            continue
-        action = rng.choice(ACTIONS)()
-        with contextlib.suppress(DomainError):  # e.g. resuming what is not on hold
-            services.desk.handle(context(AGENT, services.clock()), rng.choice(incidents), action)
-
-
-def keep_working(services: Services, stop: threading.Event, seed: int) -> None:
-    """Commands flowing until `stop` is set (run in a thread while processes are killed)."""
-    while not stop.is_set():
-        work(services, 5, seed=seed)
-        seed += 1
-        time.sleep(0.01)
-
-
-def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Any]:
-    """Every record of a topic, partition by partition, up to its end now."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [
-            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))
-        ]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        records: list[Any] = []
-        deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            assert time.monotonic() < deadline, "the topic could not be read to its end"
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-        return sorted(records, key=lambda r: (r.partition, r.offset))
-    finally:
-        consumer.close()
-
-
-def assert_every_event_once_in_order(records: list[Any], head: int) -> None:
-    """Every position reached the topic; per partition, ignoring repeats of what was already
-    seen, positions grow and each aggregate's versions come in order."""
-    assert {orjson.loads(r.value)["position"] for r in records} == set(range(1, head + 1))
-    by_partition: dict[int, list[Any]] = defaultdict(list)
-    for record in records:
-        by_partition[record.partition].append(orjson.loads(record.value))
-    for messages in by_partition.values():
-        seen = 0
-        versions: dict[str, int] = {}
-        for message in messages:
-            if message["position"] <= seen:
-                continue  # a re-send after a crash: consumers ignore it
-            seen = message["position"]
-            subject = message["subject"]
-            assert message["aggregateversion"] == versions.get(subject, 0) + 1, message["id"]
-            versions[subject] = message["aggregateversion"]
-
-
-def expected_views(services: Services) -> dict[str, Any]:
-    services.runner.catch_up()
-    return {p.name: services.views.rows(p) for p in PROJECTIONS}
-
-
-def views_of(settings: Settings) -> dict[str, Any]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_view_store(settings)
-    try:
-        store.ensure(PROJECTIONS)
-        return {p.name: store.rows(p) for p in PROJECTIONS}
-    finally:
-        store.close()
-
-
 def fold_until_equal(
     consumer: ProjectionConsumer, fed: Settings, expected: dict[str, Any], timeout: float = 60
 ) -> None:
@@ -184,70 +85,6 @@ def fold_until_equal(
     while views_of(fed) != expected and time.monotonic() < deadline:
         consumer.poll_once()
     assert_same_views(views_of(fed), expected)
-
-
-def assert_same_views(actual: dict[str, Any], expected: dict[str, Any]) -> None:
-    for name, rows in expected.items():
-        missing = sorted(set(rows) - set(actual[name]))
-        extra = sorted(set(actual[name]) - set(rows))
-        assert not missing, f"{name}: missing {missing[:3]}"
-        assert not extra, f"{name}: extra {extra[:3]}"
-        for key, row in rows.items():
-            assert actual[name][key] == row, f"{name}[{key}] differs"
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-class Process:
-    """An `itsm` command in a child process (as the deployment runs it)."""
-
-    def __init__(self, settings: Settings, *args: str) -> None:
-        env = {
-            **os.environ,
-            "ITSM_DATA_DIR": str(settings.data_dir),
-            "ITSM_KAFKA_TOPIC": settings.kafka_topic,
-            "ITSM_KAFKA_PROJECTIONS_GROUP": settings.kafka_projections_group,
-            "ITSM_KAFKA_PARTITIONS": str(settings.kafka_partitions),
-            "ITSM_LOG_LEVEL": "warning",
-            "ITSM_DATABASE_URL": settings.database_url or "",
-        }
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-
-    def kill(self) -> None:
-        self.popen.send_signal(signal.SIGKILL)
-        self.popen.wait(10)
-
-    def stop(self) -> None:
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(20)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        assert self.popen.returncode in (0, -signal.SIGTERM), self.stderr()
-
-    def stderr(self) -> str:
-        return self.popen.stderr.read().decode() if self.popen.stderr else ""
-
-
-def relay_thread(settings: Settings) -> Iterator[None]:
-    relay, lock = build_relay(settings, settings.kafka_bootstrap or "")
-    stop = threading.Event()
-    thread = threading.Thread(target=relay.run, args=(stop, lock), daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(20)
 
 
 # -- the tests --------------------------------------------------------------------------------
@@ -384,18 +221,6 @@ def test_sigkilled_consumers_apply_every_event_exactly_once(
         last.stop()
         next(relaying, None)
     assert views_of(fed) == expected
-
-
-def stable_members(bootstrap: str, group: str) -> int:
-    """Members of a consumer group that is stable (not rebalancing), 0 otherwise."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        description = admin.describe_groups([group])[group]
-    except KafkaError:  # e.g. no coordinator yet for a group nobody has joined
-        return 0
-    finally:
-        admin.close()
-    return len(description["members"]) if description["group_state"] == "Stable" else 0
 
 
 def test_a_rebalance_between_two_consumers_applies_every_event_exactly_once(

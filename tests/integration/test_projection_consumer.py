@@ -16,7 +16,7 @@ from domain.events import DomainEvent
 from infra.bootstrap import Services
 from projections import PROJECTIONS
 from projections.store import SQLiteViewStore
-from tests.integration.test_kafka_mode import work
+from tests.kafka_harness import work
 
 PARTITIONS = 3
 
