@@ -140,7 +140,7 @@ class Reader:
     """`parse` for a stream of messages: the same answers, a quicker way to the usual one.
 
     One pydantic validation reads a well-formed envelope straight from its bytes (a union of one
-    envelope model per event type, chosen by `type`), where `parse` builds the whole message as
+    envelope type per event type, chosen by `type`), where `parse` builds the whole message as
     Python objects first and then validates `data`: about 5 us a folded event instead of 7.5,
     and the `data` of an event nobody folds is not built at all. The quick way is only stricter
     than `parse` (strings where `parse` takes any value, `data` an object), never looser:
