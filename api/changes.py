@@ -7,36 +7,32 @@ change templates; blackout windows."""
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import (
     AGENT_ROLES,
     CORRELATION_ID,
     IDEMPOTENCY_KEY,
-    IF_MATCH,
     ReaderDep,
     ServicesDep,
     authorised,
     documented,
-    expected_version,
     idempotency_key,
     services_of,
 )
 from api.problems import ApiProblem
-from api.record_answers import answer, etag, history, json_response, run
+from api.record_answers import add_actions, answer, etag, history, json_response, numbered_row, run
 from domain.actors import Role
 from domain.change import ChangeKind, ChangeState, Raised, TemplateDefined, template_id
 from domain.change_commands import (
     CHANGE_COMMANDS,
-    ChangeCommand,
     DeclareBlackout,
     DefineChangeTemplate,
     RaiseChange,
     WithdrawBlackout,
 )
 from domain.context import Context
-from domain.errors import RecordNotFound
-from domain.record_numbers import RecordKind, parse_number
+from domain.record_numbers import RecordKind
 from infra.bootstrap import Services
 from projections import change_calendar, change_details
 from projections.change_calendar import calendar
@@ -50,24 +46,6 @@ SERVICE_MANAGERS = authorised(
 )
 #: CAB members decide on changes; the domain checks that they are named on the change's CAB.
 CHANGE_ACTORS = AGENT_ROLES
-
-
-def _row(services: Services, ref: str) -> dict[str, Any]:
-    number = parse_number(RecordKind.CHANGE, ref)
-    row = None
-    if number is not None:
-        rows = services.views.select(change_details, '"number" = ?', (number,))
-        row = rows[0] if rows else None
-    else:
-        try:
-            row = services.views.get(
-                change_details, str(services.records.find_numbered(RecordKind.CHANGE, ref))
-            )
-        except RecordNotFound:
-            row = None
-    if row is None:
-        raise RecordNotFound(f"no change {ref}")
-    return row
 
 
 @router.post(
@@ -195,7 +173,7 @@ async def withdraw_blackout(
 
 @router.get("/{ref}", summary="Read a change by id or number")
 def get_change(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
-    row = _row(services, ref)
+    row = numbered_row(services, RecordKind.CHANGE, change_details, ref, "change")
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
@@ -205,45 +183,14 @@ def get_history(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
     return json_response(history(change_id, services.records.history(change_id, Raised)))
 
 
-def _add_action(command_type: type[ChangeCommand]) -> None:
-    action = command_type.action
-    caller = authorised(CHANGE_ACTORS, f"{action.replace('-', ' ')} changes")
-
-    async def act(
-        request: Request,
-        ref: str,
-        ctx: Annotated[Context, caller],
-        command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
-    ) -> Response:
-        command = command or command_type.model_validate({})
-        services = services_of(request)
-        change_id = services.records.find_numbered(RecordKind.CHANGE, ref)
-        outcome = await run(
-            services,
-            ctx,
-            f"change:{action}",
-            command,
-            lambda session: command.decide(session, ctx, change_id),
-            target=change_id,
-            expected_version=expected_version(request),
-            idempotency_key=idempotency_key(request),
-        )
-        location = f"/api/v1/changes/{change_id}"
-        return await answer(services, outcome, change_details, location, 200)
-
-    act.__name__ = action.replace("-", "_")
-    router.add_api_route(
-        f"/{{ref}}/{action}",
-        act,
-        methods=["POST"],
-        summary=command_type.summary,
-        description=command_type.__doc__ or command_type.summary,
-        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
-    )
-
-
-for _command_type in CHANGE_COMMANDS.values():
-    _add_action(_command_type)
+add_actions(
+    router,
+    CHANGE_COMMANDS.values(),
+    kind=RecordKind.CHANGE,
+    projection=change_details,
+    noun="change",
+    roles_of=lambda _: CHANGE_ACTORS,
+)
 
 
 @templates.post(

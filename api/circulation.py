@@ -9,7 +9,7 @@ everything else on the topic, so there is one applier whatever the entry point.
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Request, Response
@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import READ_ROLES, authorised, services_of
 from api.problems import ApiProblem
+from api.record_answers import json_response as _json
 from consumers.circulation import CirculationPipeline
 from domain.actors import Role
 from domain.context import Context
@@ -128,7 +129,3 @@ def get_service_health(request: Request, _: HealthReaderDep) -> Response:
     pipeline = pipeline_of(request)
     threshold = pipeline.rules.failure_rate.threshold
     return _json(service_health(pipeline.store, threshold), 200)
-
-
-def _json(body: Any, status: int) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")

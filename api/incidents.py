@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 
 from api.deps import (
@@ -33,6 +32,9 @@ from api.deps import (
     writer_of,
 )
 from api.problems import ApiProblem, problem
+from api.record_answers import ENVELOPE
+from api.record_answers import etag as _etag
+from api.record_answers import json_response as _json
 from api.schemas import History, IncidentDetails, IncidentPage, IncidentSummary
 from audit import replay
 from domain.actors import Role
@@ -50,18 +52,7 @@ router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 #: Actions a requester may take on incidents they reported (the domain checks "reported").
 REQUESTER_ACTIONS = frozenset({"add-comment", "confirm", "reopen"})
-ENVELOPE = frozenset(
-    {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}
-)
 SUMMARY_FIELDS = tuple(IncidentSummary.model_fields)
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
-
-
-def _etag(version: int) -> str:
-    return f'"{version}"'
 
 
 def _row(services: Services, ref: str) -> dict[str, Any]:

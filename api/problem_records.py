@@ -6,27 +6,24 @@ database; and the report of incidents recurring after a problem was closed."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import (
     AGENT_ROLES,
     CORRELATION_ID,
     IDEMPOTENCY_KEY,
-    IF_MATCH,
     ReaderDep,
     ServicesDep,
     authorised,
     documented,
-    expected_version,
     idempotency_key,
     services_of,
 )
-from api.record_answers import answer, etag, history, json_response, run
+from api.record_answers import add_actions, answer, etag, history, json_response, numbered_row, run
 from domain.context import Context
-from domain.errors import RecordNotFound
 from domain.problem import Logged, ProblemState
-from domain.problem_commands import PROBLEM_COMMANDS, LogProblem, ProblemCommand
-from domain.record_numbers import RecordKind, parse_number
+from domain.problem_commands import PROBLEM_COMMANDS, LogProblem
+from domain.record_numbers import RecordKind
 from domain.records import incident_number_label
 from infra.bootstrap import Services
 from projections import incident_occurrences, known_errors, problem_details
@@ -35,23 +32,6 @@ router = APIRouter(prefix="/problems", tags=["problems"])
 known = APIRouter(prefix="/known-errors", tags=["problems"])
 
 PROBLEM_ACTORS = AGENT_ROLES
-
-
-def _row(services: Services, ref: str) -> dict[str, Any]:
-    number = parse_number(RecordKind.PROBLEM, ref)
-    row = None
-    if number is not None:
-        rows = services.views.select(problem_details, '"number" = ?', (number,))
-        row = rows[0] if rows else None
-    else:
-        try:
-            record_id = services.records.find_numbered(RecordKind.PROBLEM, ref)
-            row = services.views.get(problem_details, str(record_id))
-        except RecordNotFound:
-            row = None
-    if row is None:
-        raise RecordNotFound(f"no problem {ref}")
-    return row
 
 
 @router.post(
@@ -151,7 +131,7 @@ def _recurrence(services: Services, problem: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/{ref}", summary="Read a problem by id or number (PRB-000001)")
 def get_problem(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
-    row = _row(services, ref)
+    row = numbered_row(services, RecordKind.PROBLEM, problem_details, ref, "problem")
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
@@ -161,45 +141,15 @@ def get_history(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
     return json_response(history(problem_id, services.records.history(problem_id, Logged)))
 
 
-def _add_action(command_type: type[ProblemCommand]) -> None:
-    action = command_type.action
-    caller = authorised(PROBLEM_ACTORS, f"{action.replace('-', ' ')} problems")
-
-    async def act(
-        request: Request,
-        ref: str,
-        ctx: Annotated[Context, caller],
-        command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
-    ) -> Response:
-        command = command or command_type.model_validate({})
-        services = services_of(request)
-        problem_id = services.records.find_numbered(RecordKind.PROBLEM, ref)
-        outcome = await run(
-            services,
-            ctx,
-            f"problem:{action}",
-            command,
-            lambda session: command.decide(session, ctx, problem_id),
-            target=problem_id,
-            expected_version=expected_version(request),
-            idempotency_key=idempotency_key(request),
-        )
-        location = f"/api/v1/problems/{problem_id}"
-        return await answer(services, outcome, problem_details, location, 200)
-
-    act.__name__ = f"{action.replace('-', '_')}_problem"
-    router.add_api_route(
-        f"/{{ref}}/{action}",
-        act,
-        methods=["POST"],
-        summary=command_type.summary,
-        description=command_type.__doc__ or command_type.summary,
-        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
-    )
-
-
-for _command_type in PROBLEM_COMMANDS.values():
-    _add_action(_command_type)
+add_actions(
+    router,
+    PROBLEM_COMMANDS.values(),
+    kind=RecordKind.PROBLEM,
+    projection=problem_details,
+    noun="problem",
+    roles_of=lambda _: PROBLEM_ACTORS,
+    name_suffix="_problem",
+)
 
 
 @known.get("", summary="Search the known errors by service, configuration item and text")

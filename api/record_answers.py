@@ -1,19 +1,36 @@
-"""What the record resources (configuration items, changes, ...) share: answering a write with
-the view a following GET returns (read-your-writes), ETags, and history entries."""
+"""What the record resources (configuration items, changes, ...) share: finding a numbered record's
+row, one POST route per action, answering a write with the view a following GET returns
+(read-your-writes), ETags, and history entries."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: the per-action routes are built in a loop, and
+# FastAPI must see each route's real body type, not a string it cannot resolve.
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import Response
+from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import (
+    CORRELATION_ID,
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
+    authorised,
+    documented,
+    expected_version,
+    idempotency_key,
+    services_of,
+)
 from api.problems import problem
+from domain.actors import Role
+from domain.change_commands import RecordCommand
 from domain.context import Context
+from domain.errors import RecordNotFound
 from domain.events import DomainEvent
+from domain.record_numbers import RecordKind, parse_number
 from domain.records_desk import Decision
 from domain.service_desk import Outcome
 from infra.bootstrap import Services
@@ -93,3 +110,85 @@ def history_entry(event: DomainEvent) -> dict[str, Any]:
         "correlation_id": str(event.correlation_id),
         "data": event.model_dump(mode="json", exclude=set(ENVELOPE)),
     }
+
+
+def numbered_row(
+    services: Services, kind: RecordKind, projection: Projection, ref: str, noun: str
+) -> dict[str, Any]:
+    """A numbered record's row (a change, service request, problem), by number or id."""
+    number = parse_number(kind, ref)
+    row = None
+    if number is not None:
+        rows = services.views.select(projection, '"number" = ?', (number,))
+        row = rows[0] if rows else None
+    else:
+        try:
+            row = services.views.get(projection, str(services.records.find_numbered(kind, ref)))
+        except RecordNotFound:
+            row = None
+    if row is None:
+        raise RecordNotFound(f"no {noun} {ref}")
+    return row
+
+
+def add_actions(
+    router: APIRouter,
+    commands: Iterable[type[RecordCommand]],
+    *,
+    kind: RecordKind,
+    projection: Projection,
+    noun: str,
+    roles_of: Callable[[type[RecordCommand]], frozenset[Role]],
+    name_suffix: str = "",
+) -> None:
+    """One POST route per action command on `router`'s records: decided on the record the
+    path names, with If-Match and Idempotency-Key, answered with the record's view."""
+    for command_type in commands:
+        name = command_type.action.replace("-", "_") + name_suffix
+        _add_action(router, command_type, kind, projection, noun, roles_of(command_type), name)
+
+
+def _add_action(
+    router: APIRouter,
+    command_type: type[RecordCommand],
+    kind: RecordKind,
+    projection: Projection,
+    noun: str,
+    roles: frozenset[Role],
+    name: str,
+) -> None:
+    action = command_type.action
+    caller = authorised(roles, f"{action.replace('-', ' ')} {noun}s")
+    base = router.prefix
+
+    async def act(
+        request: Request,
+        ref: str,
+        ctx: Annotated[Context, caller],
+        command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
+    ) -> Response:
+        command = command or command_type.model_validate({})
+        services = services_of(request)
+        record_id = services.records.find_numbered(kind, ref)
+        outcome = await run(
+            services,
+            ctx,
+            f"{noun.replace(' ', '-')}:{action}",
+            command,
+            lambda session: command.decide(session, ctx, record_id),
+            target=record_id,
+            expected_version=expected_version(request),
+            idempotency_key=idempotency_key(request),
+        )
+        location = f"/api/v1{base}/{record_id}"
+        return await answer(services, outcome, projection, location, 200)
+
+    act.__name__ = name
+    router.add_api_route(
+        f"/{{ref}}/{action}",
+        act,
+        methods=["POST"],
+        summary=command_type.summary,
+        description=command_type.__doc__ or command_type.summary,
+        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
+    )

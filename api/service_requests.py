@@ -4,28 +4,27 @@ the service catalogue they are made from."""
 # No `from __future__ import annotations`: the per-action routes are built in a loop, and FastAPI
 # must see each route's real body type.
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import (
     AGENT_ROLES,
     CORRELATION_ID,
     IDEMPOTENCY_KEY,
-    IF_MATCH,
     ReaderDep,
     ServicesDep,
     authorised,
     documented,
-    expected_version,
     idempotency_key,
     services_of,
 )
-from api.record_answers import answer, etag, history, json_response, run
+from api.record_answers import add_actions, answer, etag, history, json_response, numbered_row, run
 from domain.actors import Role
+from domain.change_commands import RecordCommand
 from domain.context import Context
 from domain.errors import RecordNotFound
-from domain.record_numbers import RecordKind, parse_number
+from domain.record_numbers import RecordKind
 from domain.request_commands import (
     REQUEST_COMMANDS,
     DefineCatalogueItem,
@@ -33,7 +32,6 @@ from domain.request_commands import (
     SubmitServiceRequest,
 )
 from domain.service_request import RequestState, Submitted
-from infra.bootstrap import Services
 from projections import catalogue_items, service_request_details
 
 router = APIRouter(prefix="/service-requests", tags=["service requests"])
@@ -43,23 +41,6 @@ SUBMITTERS = AGENT_ROLES | {Role.REQUESTER}
 SERVICE_MANAGERS = authorised(
     frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "define catalogue items"
 )
-
-
-def _row(services: Services, ref: str) -> dict[str, Any]:
-    number = parse_number(RecordKind.SERVICE_REQUEST, ref)
-    row = None
-    if number is not None:
-        rows = services.views.select(service_request_details, '"number" = ?', (number,))
-        row = rows[0] if rows else None
-    else:
-        try:
-            record_id = services.records.find_numbered(RecordKind.SERVICE_REQUEST, ref)
-            row = services.views.get(service_request_details, str(record_id))
-        except RecordNotFound:
-            row = None
-    if row is None:
-        raise RecordNotFound(f"no service request {ref}")
-    return row
 
 
 @router.post(
@@ -111,7 +92,9 @@ def list_service_requests(
 
 @router.get("/{ref}", summary="Read a service request by id or number (REQ-000001)")
 def get_service_request(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
-    row = _row(services, ref)
+    row = numbered_row(
+        services, RecordKind.SERVICE_REQUEST, service_request_details, ref, "service request"
+    )
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
@@ -121,46 +104,22 @@ def get_history(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
     return json_response(history(request_id, services.records.history(request_id, Submitted)))
 
 
-def _add_action(command_type: type[RequestCommand]) -> None:
-    action = command_type.action
-    roles = SUBMITTERS if command_type.requesters_too else AGENT_ROLES
-    caller = authorised(roles, f"{action.replace('-', ' ')} service requests")
-
-    async def act(
-        request: Request,
-        ref: str,
-        ctx: Annotated[Context, caller],
-        command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
-    ) -> Response:
-        command = command or command_type.model_validate({})
-        services = services_of(request)
-        request_id = services.records.find_numbered(RecordKind.SERVICE_REQUEST, ref)
-        outcome = await run(
-            services,
-            ctx,
-            f"service-request:{action}",
-            command,
-            lambda session: command.decide(session, ctx, request_id),
-            target=request_id,
-            expected_version=expected_version(request),
-            idempotency_key=idempotency_key(request),
-        )
-        location = f"/api/v1/service-requests/{request_id}"
-        return await answer(services, outcome, service_request_details, location, 200)
-
-    act.__name__ = f"{action.replace('-', '_')}_service_request"
-    router.add_api_route(
-        f"/{{ref}}/{action}",
-        act,
-        methods=["POST"],
-        summary=command_type.summary,
-        description=command_type.__doc__ or command_type.summary,
-        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
-    )
+def _roles(command: type[RecordCommand]) -> frozenset[Role]:
+    requesters_too = issubclass(command, RequestCommand) and command.requesters_too
+    return SUBMITTERS if requesters_too else AGENT_ROLES
 
 
-for _command_type in REQUEST_COMMANDS.values():
-    _add_action(_command_type)
+add_actions(
+    router,
+    REQUEST_COMMANDS.values(),
+    kind=RecordKind.SERVICE_REQUEST,
+    projection=service_request_details,
+    noun="service request",
+    roles_of=lambda command: (
+        SUBMITTERS if getattr(command, "requesters_too", False) else AGENT_ROLES
+    ),
+    name_suffix="_service_request",
+)
 
 
 @catalogue.get("", summary="The service catalogue: what may be requested")

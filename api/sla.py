@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -23,6 +22,7 @@ from api.deps import (
     expected_version,
     services_of,
 )
+from api.record_answers import json_response as _json
 from domain.actors import Role
 from domain.calendar import BusinessCalendar, HolidayYear, Hours
 from domain.context import Context
@@ -36,10 +36,6 @@ router = APIRouter(tags=["SLA"])
 RULE_KEEPERS = authorised(frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "change SLA rules")
 Keeper = Annotated[Context, RULE_KEEPERS]
 AsOf = Annotated[AwareDatetime | None, Query(description="judge as of this moment (default: now)")]
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
 def _minutes(delta: timedelta) -> float:

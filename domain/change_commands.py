@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from domain import links
 from domain.change import (
@@ -23,6 +23,7 @@ from domain.change import (
     template_id,
 )
 from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, check_window
+from domain.commands import Command
 from domain.configuration_item import (
     CODE_PATTERN,
     CiStatus,
@@ -52,8 +53,15 @@ Codes: Any = Field(default_factory=list, max_length=100)
 ServiceNames = list[Annotated[str, Field(min_length=1, max_length=200)]]
 
 
-class Command(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+class RecordCommand(Command):
+    """An action on one numbered record (a change, service request or problem): one route
+    POST /api/v1/{records}/{ref}/{action}, deciding on the record the path names."""
+
+    action: ClassVar[str]
+    summary: ClassVar[str]
+
+    def decide(self, session: Session, ctx: Context, record_id: UUID) -> UUID:
+        raise NotImplementedError
 
 
 # -- configuration items -----------------------------------------------------------------------
@@ -252,11 +260,8 @@ class RaiseChange(Command):
         return change.id
 
 
-class ChangeCommand(Command):
+class ChangeCommand(RecordCommand):
     """An action on one change: POST /api/v1/changes/{ref}/{action}."""
-
-    action: ClassVar[str]
-    summary: ClassVar[str]
 
     def decide(self, session: Session, ctx: Context, change_id: UUID) -> UUID:
         self.execute(session.get(Change, change_id), session, ctx)

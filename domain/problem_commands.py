@@ -7,13 +7,14 @@ each linked incident, are saved in one atomic write.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated
 from uuid import UUID, uuid4
 
 from pydantic import Field
 
 from domain import links
-from domain.change_commands import CodeField, Command, load_items
+from domain.change_commands import CodeField, RecordCommand, load_items
+from domain.commands import Command
 from domain.configuration_item import CodeList, ConfigurationItem, ci_id
 from domain.context import Context
 from domain.incident import Incident
@@ -58,11 +59,8 @@ class LogProblem(Command):
         return problem_id
 
 
-class ProblemCommand(Command):
+class ProblemCommand(RecordCommand):
     """An action on one problem: POST /api/v1/problems/{ref}/{action}."""
-
-    action: ClassVar[str]
-    summary: ClassVar[str]
 
     def decide(self, session: Session, ctx: Context, problem_id: UUID) -> UUID:
         self.execute(session.get(Problem, problem_id), session, ctx)

@@ -12,7 +12,8 @@ from uuid import UUID, uuid4
 from pydantic import Field, model_validator
 
 from domain.actors import Role
-from domain.change_commands import CodeField, Command
+from domain.change_commands import CodeField, RecordCommand
+from domain.commands import Command
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
 from domain.record_numbers import RecordKind
@@ -85,11 +86,9 @@ class SubmitServiceRequest(Command):
         return request_id
 
 
-class RequestCommand(Command):
+class RequestCommand(RecordCommand):
     """An action on one service request: POST /api/v1/service-requests/{ref}/{action}."""
 
-    action: ClassVar[str]
-    summary: ClassVar[str]
     #: who may call the route; the domain then checks the actor's standing on the request
     requesters_too: ClassVar[bool] = False
 
