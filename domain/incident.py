@@ -38,6 +38,7 @@ from domain.errors import (
     SlaAlertsAlreadyRecorded,
 )
 from domain.events import MAX_INT, DomainEvent
+from domain.organisations import PROVINCE, OrganisationCode
 from domain.priority import Impact, PriorityMatrix, Urgency
 from domain.rule_versions import RuleVersions, SlaTarget
 
@@ -138,6 +139,8 @@ class Logged(IncidentEvent):
     #: The SLA policy and calendar versions that judge it. Incidents logged before SLA policies
     #: existed have none, and are judged by the first versions (see docs/sla.md).
     sla: RuleVersions | None = None
+    #: The organisation whose record it is (events stored before organisations: the province).
+    organisation: str = OrganisationCode
 
 
 class Assigned(IncidentEvent):
@@ -389,6 +392,7 @@ class Incident(Aggregate):
         urgency: Urgency,
         matrix: PriorityMatrix,
         sla: RuleVersions | None = None,
+        organisation: str = PROVINCE,
     ) -> Incident:
         if ctx.actor.role is Role.REQUESTER and ctx.actor.id != caller:
             raise NotTheCaller("a requester logs incidents as their own caller")
@@ -409,6 +413,7 @@ class Incident(Aggregate):
                 priority=matrix.priority(impact, urgency),
                 matrix_version=matrix.version,
                 sla=sla,
+                organisation=organisation,
                 **ctx.stamp(),
             )
         )

@@ -15,6 +15,7 @@ from domain.change_commands import DefineChangeTemplate, RegisterConfigurationIt
 from domain.configuration_item import CiType
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
+from domain.organisations import PROVINCE
 from domain.records_desk import RecordsDesk, Session
 from domain.request_commands import DefineCatalogueItem
 from infra.clock import utcnow
@@ -22,8 +23,6 @@ from infra.clock import utcnow
 Seeded = RegisterConfigurationItem | DefineChangeTemplate | DefineCatalogueItem
 
 SEEDER = Actor(id="itsm-seed", role=Role.ADMIN)
-
-PROVINCE = "dpk-banten"
 
 #: The provincial office and the eight regency/city libraries of Banten: (code, name, place).
 ORGANISATIONS: tuple[tuple[str, str, str], ...] = (

@@ -46,6 +46,10 @@ cells = st.fixed_dictionaries(
 )
 
 
+#: Organisation codes as records carry them (domain/organisations.py).
+organisation_codes = st.from_regex(r"[a-z0-9][a-z0-9-]{0,30}", fullmatch=True)
+
+
 def _bounds(field: FieldInfo) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for item in field.metadata:
@@ -276,7 +280,11 @@ def _problem_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
 
 
 STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
-    incident.Logged: events(incident.Logged, sla=st.none() | st.builds(RuleVersions)),
+    incident.Logged: events(
+        incident.Logged,
+        sla=st.none() | st.builds(RuleVersions),
+        organisation=organisation_codes,
+    ),
     incident.Assigned: events(incident.Assigned),
     incident.WorkStarted: events(incident.WorkStarted),
     incident.PutOnHold: events(incident.PutOnHold),
