@@ -56,7 +56,8 @@ def open_audit_store(settings: Settings) -> AuditStore:
     The event store's tables must exist already (the ServiceDesk creates them)."""
     if settings.database_url is None:
         return SQLiteAuditStore(settings.events_db, settings.audit_db)
-    return PostgresAuditStore(open_pool(settings.database_url, max_size=3, name="itsm-audit"))
+    pool = open_pool(settings.database_url, max_size=3, name="itsm-audit")
+    return PostgresAuditStore(pool, url=settings.database_url)
 
 
 def signing_key(settings: Settings) -> Ed25519PrivateKey:

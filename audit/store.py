@@ -16,11 +16,12 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from audit.chain import GENESIS, Checkpoint, Entry
-from infra.pg import Pool, schema_change
+from infra.pg import Pool, open_pool, schema_change
 
 #: (position, topic, originator id as 32 hex digits, version, state bytes), as stored.
 StoredRow = tuple[int, str, str, int, bytes]
@@ -48,8 +49,8 @@ class AuditStore(Protocol):
     def store_head(self) -> int:
         """The highest position in the event store (0 when empty)."""
 
-    def stored(self, after: int, limit: int) -> list[StoredRow]:
-        """Stored events after a position, in position order."""
+    def stored(self, after: int, limit: int, until: int | None = None) -> list[StoredRow]:
+        """Stored events after a position (up to `until`), in position order."""
 
     def stored_at(self, positions: Sequence[int]) -> list[StoredRow]:
         """The stored events at these positions (those that exist)."""
@@ -66,8 +67,13 @@ class AuditStore(Protocol):
     def entries(self, after: int, limit: int, until: int | None = None) -> list[Entry]:
         """Ledger entries after a position (up to `until`), in order."""
 
-    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
-        """Ledger entries after a position as the verifier's hot loop reads them."""
+    def chain_rows(self, after: int, limit: int, until: int | None = None) -> list[ChainRow]:
+        """Ledger entries after a position (up to `until`) as the verifier's hot loop reads
+        them."""
+
+    def location(self) -> StoreLocation | None:
+        """How another process opens this store to read it (for verifying in parallel); None
+        if it cannot."""
 
     def checkpoints(self) -> list[Checkpoint]:
         """Every stored checkpoint, oldest first."""
@@ -80,6 +86,17 @@ class AuditStore(Protocol):
     def record_published(self, position: int) -> None: ...
 
     def close(self) -> None: ...
+
+
+class StoreLocation(Protocol):
+    """Where a store is, as a small picklable value: `open()` gives a reader of it in another
+    process. The reader creates no tables and no triggers (whatever it finds, it only reads:
+    a verifier must not repair what it is checking)."""
+
+    def open(self) -> AuditStore: ...
+
+
+_NO_END = 2**62
 
 
 def _entry(row: Sequence[Any]) -> Entry:
@@ -130,15 +147,30 @@ def sqlite_triggers(table: str) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class SQLiteLocation:
+    events_db: str
+    ledger_db: str
+
+    def open(self) -> SQLiteAuditStore:
+        return SQLiteAuditStore(self.events_db, self.ledger_db, prepare=False)
+
+
 class SQLiteAuditStore:
     events_table = SQLITE_EVENTS
 
-    def __init__(self, events_db: Path | str, ledger_db: Path | str) -> None:
+    def __init__(
+        self, events_db: Path | str, ledger_db: Path | str, *, prepare: bool = True
+    ) -> None:
+        """`prepare`: create the ledger's tables and the triggers if missing (a reader opened
+        only to verify does not)."""
         self.events_db = str(events_db)
         self.ledger_db = str(ledger_db)
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._opening = threading.Lock()
+        if not prepare:
+            return
         events, ledger = self._connections()
         for statement in sqlite_triggers(SQLITE_EVENTS):
             events.execute(statement)
@@ -167,17 +199,20 @@ class SQLiteAuditStore:
                 self._opened.extend(pair)
         return pair
 
+    def location(self) -> SQLiteLocation:
+        return SQLiteLocation(self.events_db, self.ledger_db)
+
     def store_head(self) -> int:
         row = self._connections()[0].execute(f"SELECT MAX(rowid) FROM {SQLITE_EVENTS}").fetchone()
         return int(row[0] or 0)
 
-    def stored(self, after: int, limit: int) -> list[StoredRow]:
+    def stored(self, after: int, limit: int, until: int | None = None) -> list[StoredRow]:
         return (
             self._connections()[0]
             .execute(
                 "SELECT rowid, topic, originator_id, originator_version, CAST(state AS BLOB)"
-                f" FROM {SQLITE_EVENTS} WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                (after, limit),
+                f" FROM {SQLITE_EVENTS} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+                (after, _NO_END if until is None else until, limit),
             )
             .fetchall()
         )
@@ -238,15 +273,15 @@ class SQLiteAuditStore:
         )
         return [_entry(r) for r in rows]
 
-    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+    def chain_rows(self, after: int, limit: int, until: int | None = None) -> list[ChainRow]:
         return (
             self._connections()[1]
             .execute(
                 "SELECT position, CAST(position || char(10) || event_id || char(10) || type"
                 " || char(10) || actor_id || char(10) || actor_role || char(10) || at AS BLOB),"
-                " digest, prev_hash, hash FROM audit_ledger WHERE position > ?"
+                " digest, prev_hash, hash FROM audit_ledger WHERE position > ? AND position <= ?"
                 " ORDER BY position LIMIT ?",
-                (after, limit),
+                (after, _NO_END if until is None else until, limit),
             )
             .fetchall()
         )
@@ -314,13 +349,27 @@ def postgres_triggers(table: str) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class PostgresLocation:
+    url: str
+
+    def open(self) -> PostgresAuditStore:
+        pool = open_pool(self.url, max_size=1, name="itsm-audit-verify")
+        return PostgresAuditStore(pool, url=self.url, prepare=False)
+
+
 class PostgresAuditStore:
-    """The ledger's tables in the service's database. Takes over the pool: close() closes it."""
+    """The ledger's tables in the service's database. Takes over the pool: close() closes it.
+    With the database's `url`, other processes can open it to verify in parallel; `prepare`
+    as for SQLite."""
 
     events_table = POSTGRES_EVENTS
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, *, url: str | None = None, prepare: bool = True) -> None:
         self._pool = pool
+        self._url = url
+        if not prepare:
+            return
         with pool.connection() as conn, schema_change(conn):
             for statement in _POSTGRES_LEDGER_SCHEMA:
                 conn.execute(statement)
@@ -343,11 +392,15 @@ class PostgresAuditStore:
             row = conn.execute(f"SELECT MAX(notification_id) FROM {POSTGRES_EVENTS}").fetchone()
         return int(row[0] or 0)
 
-    def stored(self, after: int, limit: int) -> list[StoredRow]:
+    def location(self) -> PostgresLocation | None:
+        return None if self._url is None else PostgresLocation(self._url)
+
+    def stored(self, after: int, limit: int, until: int | None = None) -> list[StoredRow]:
         with self._conn() as conn:
             rows: list[StoredRow] = conn.execute(
-                f"{self._STORED} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
-                (after, limit),
+                f"{self._STORED} WHERE notification_id > %s AND notification_id <= %s"
+                " ORDER BY notification_id LIMIT %s",
+                (after, _NO_END if until is None else until, limit),
             ).fetchall()
         return rows
 
@@ -396,13 +449,13 @@ class PostgresAuditStore:
             ).fetchall()
         return [_entry(r) for r in rows]
 
-    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+    def chain_rows(self, after: int, limit: int, until: int | None = None) -> list[ChainRow]:
         with self._conn() as conn:
             rows: list[ChainRow] = conn.execute(
                 "SELECT position, convert_to(concat_ws(E'\\n', position, event_id, type,"
                 " actor_id, actor_role, at), 'UTF8'), digest, prev_hash, hash FROM audit_ledger"
-                " WHERE position > %s ORDER BY position LIMIT %s",
-                (after, limit),
+                " WHERE position > %s AND position <= %s ORDER BY position LIMIT %s",
+                (after, _NO_END if until is None else until, limit),
             ).fetchall()
         return rows
 

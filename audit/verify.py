@@ -13,8 +13,13 @@ catch an attacker who rewrote the database wholesale.
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
+import os
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
 from hashlib import sha256
 from uuid import UUID
 
@@ -23,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from audit import chain
 from audit.chain import GENESIS, Checkpoint
 from audit.keys import verifies
-from audit.store import AuditStore, ChainRow, StoredRow
+from audit.store import AuditStore, ChainRow, StoredRow, StoreLocation
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -46,6 +51,9 @@ class Report:
     signed_through: int
     first_bad: Finding | None = None
     notes: list[str] = field(default_factory=list)
+    #: CPU seconds the segments took in worker processes (not part of the report: for
+    #: benchmarks, whose own process's CPU time does not include them).
+    worker_cpu: float = 0.0
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -90,6 +98,25 @@ def trusted_checkpoints(
     return by_position, None
 
 
+#: Below this many entries, one process verifies: starting another costs about half a second.
+PARALLEL_FROM = 200_000
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """What verifying positions (after, until] found: the previous hash its first entry names
+    and its first position (the join with the segment before), the last entry's hash, how many
+    entries checked out before the first bad one, and that one."""
+
+    first_prev: bytes | None
+    first_position: int
+    last_hash: bytes | None
+    checked: int
+    finding: Finding | None
+    unpaired: bool = False
+    cpu: float = 0.0
+
+
 def verify(
     store: AuditStore,
     keys: Mapping[str, Ed25519PublicKey],
@@ -97,7 +124,17 @@ def verify(
     *,
     page: int = 20_000,
     progress: ProgressCallback | None = None,
+    workers: int | None = None,
+    segment: int | None = None,
 ) -> Report:
+    """Recompute the chain and report the first bad position, and why.
+
+    A long ledger is cut into segments of consecutive positions verified in `workers`
+    processes (default: one per CPU, up to 4, from PARALLEL_FROM entries on). Each segment's
+    chain starts from the previous hash its own first entry names; the joins are then checked
+    in order here, so the report (first bad position, reason, entries checked) is the one a
+    single pass gives.
+    """
     ledger_head, _ = store.head()
     store_head = store.store_head()
     held = [*store.checkpoints(), *outside]
@@ -108,50 +145,23 @@ def verify(
         return _failed(report, bad)
     signed_hashes = {position: c.hash for position, c in checkpoints.items()}
 
-    prev = GENESIS
-    checked = 0
-    after = 0
-    while True:
-        # The same range of positions from both: they pair up one to one while all is well.
-        entries = store.chain_rows(after, page)
-        rows = store.stored(after, page)
-        if rows and rows[-1][0] > ledger_head:  # not chained yet
-            rows = [r for r in rows if r[0] <= ledger_head]
-        if not entries and not rows:
-            break
-        # The hot loop: one digest and one link hash per entry, nothing decoded or parsed
-        # unless something is wrong (then `_diagnosis` says what).
-        for entry, row in zip(entries, rows):  # noqa: B905 (unequal lengths handled below)
-            position, fields, e_digest, e_prev, e_hash = entry
-            stored_at, topic, originator_hex, version, state = row
-            if position != stored_at:
-                return _failed(
-                    report, _unpaired(store, position, row), checked + _before(entries, position)
-                )
-            digest = sha256(
-                b"%s\n%s\n%d\n%s" % (topic.encode(), originator_hex.encode(), version, state)
-            ).digest()
-            if (
-                digest != e_digest
-                or e_prev != prev
-                or sha256(prev + digest + fields).digest() != e_hash
-                or signed_hashes.get(position, e_hash) != e_hash
-            ):
-                return _failed(
-                    report,
-                    _diagnosis(store, position, row, prev),
-                    checked + _before(entries, position),
-                )
-            prev = e_hash
-        checked += min(len(entries), len(rows))
-        if len(entries) > len(rows):
-            return _failed(report, _unpaired(store, entries[len(rows)][0], None), checked)
-        if len(rows) > len(entries):
-            return _failed(report, _unpaired(store, None, rows[len(entries)]), checked)
-        after = entries[-1][0]
-        if progress is not None:
-            progress(after, ledger_head)
+    location = store.location()
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if ledger_head >= PARALLEL_FROM else 1
+    if location is None:
+        workers = 1
+    if workers > 1 and location is not None:
+        size = segment or max(page, -(-ledger_head // (workers * 4)))
+        bounds = [(a, min(a + size, ledger_head)) for a in range(0, ledger_head, size)]
+        segments = _in_parallel(location, bounds, signed_hashes, page, workers, progress)
+        report.worker_cpu = sum(seg.cpu for seg in segments)
+        checked, finding = _joined(store, segments)
+    else:
+        one = _verify_segment(store, 0, ledger_head, signed_hashes, page, GENESIS, progress)
+        checked, finding = one.checked, one.finding
     report.entries = checked
+    if finding is not None:
+        return _failed(report, finding)
     beyond = [c for c in checkpoints.values() if c.position > ledger_head]
     if beyond:
         last = max(beyond, key=lambda c: c.position)
@@ -171,6 +181,147 @@ def verify(
     if progress is not None:
         progress(ledger_head, ledger_head)
     return report
+
+
+def _verify_segment(
+    store: AuditStore,
+    after: int,
+    until: int,
+    signed_hashes: Mapping[int, bytes],
+    page: int,
+    prev: bytes | None,
+    progress: ProgressCallback | None = None,
+) -> _Segment:
+    """Verify positions (after, until]. With `prev` None the first entry's own previous hash is
+    taken as given (the caller checks that join)."""
+    first_prev: bytes | None = None
+    first_position = 0
+    checked = 0
+    # The pages' rows live until the page is done and form no cycles: a collection meanwhile
+    # would scan them for nothing. (Not projections.runner's helper: importing that costs a
+    # worker process more than the pause saves.)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        while True:
+            # The same range of positions from both: they pair up one to one while all is well.
+            entries = store.chain_rows(after, page, until)
+            rows = store.stored(after, page, until)
+            if not entries and not rows:
+                break
+            if first_position == 0 and entries:
+                first_position, first_prev = entries[0][0], entries[0][3]
+                if prev is None:
+                    prev = first_prev
+            # The hot loop: one digest and one link hash per entry, nothing decoded or parsed
+            # unless something is wrong (then `_diagnosis` says what).
+            for entry, row in zip(entries, rows):  # noqa: B905 (unequal lengths handled below)
+                position, fields, e_digest, e_prev, e_hash = entry
+                stored_at, topic, originator_hex, version, state = row
+                if position != stored_at:
+                    finding = _unpaired(store, position, row)
+                    done = checked + _before(entries, position)
+                    return _Segment(first_prev, first_position, None, done, finding, True)
+                digest = sha256(
+                    b"%s\n%s\n%d\n%s" % (topic.encode(), originator_hex.encode(), version, state)
+                ).digest()
+                if (
+                    digest != e_digest
+                    or e_prev != prev
+                    or sha256(e_prev + digest + fields).digest() != e_hash
+                    or signed_hashes.get(position, e_hash) != e_hash
+                ):
+                    assert prev is not None
+                    finding = _diagnosis(store, position, row, prev)
+                    done = checked + _before(entries, position)
+                    return _Segment(first_prev, first_position, None, done, finding)
+                prev = e_hash
+            checked += min(len(entries), len(rows))
+            if len(entries) != len(rows):
+                extra_entry = entries[len(rows)][0] if len(entries) > len(rows) else None
+                extra_row = rows[len(entries)] if len(rows) > len(entries) else None
+                finding = _unpaired(store, extra_entry, extra_row)
+                return _Segment(first_prev, first_position, None, checked, finding, True)
+            after = entries[-1][0]
+            if progress is not None:
+                progress(after, until)
+    finally:
+        if collecting:
+            gc.enable()
+    return _Segment(first_prev, first_position, prev, checked, None)
+
+
+def _joined(store: AuditStore, segments: list[_Segment]) -> tuple[int, Finding | None]:
+    """The entries checked and the first finding over segments verified apart, in order: a
+    segment whose first entry does not name the hash the one before it ended with is broken
+    there (unless its pairing failed first, which a single pass reports first too)."""
+    prev, checked = GENESIS, 0
+    for seg in segments:
+        if seg.first_prev is not None and seg.first_prev != prev:
+            finding = seg.finding
+            pairing_first = (
+                finding is not None and seg.unpaired and finding.position <= seg.first_position
+            )
+            if not pairing_first:
+                row = store.stored_at([seg.first_position])
+                position = seg.first_position
+                if not row:  # cannot be: it paired with its entry in the segment
+                    return checked, Finding(position, "the event store changed while verifying")
+                return checked, _diagnosis(store, position, row[0], prev)
+        checked += seg.checked
+        if seg.finding is not None:
+            return checked, seg.finding
+        if seg.last_hash is not None:
+            prev = seg.last_hash
+    return checked, None
+
+
+#: A worker process's reader of the store, opened once by `_open_worker`.
+_worker: dict[str, AuditStore] = {}
+
+
+def _open_worker(location: StoreLocation) -> None:
+    _worker["store"] = location.open()
+
+
+def _worker_segment(
+    after: int, until: int, signed_hashes: Mapping[int, bytes], page: int
+) -> _Segment:
+    started = time.process_time()
+    done = _verify_segment(_worker["store"], after, until, signed_hashes, page, None)
+    return replace(done, cpu=time.process_time() - started)
+
+
+def _in_parallel(
+    location: StoreLocation,
+    bounds: list[tuple[int, int]],
+    signed_hashes: Mapping[int, bytes],
+    page: int,
+    workers: int,
+    progress: ProgressCallback | None,
+) -> list[_Segment]:
+    # Not forked from the caller, which may have threads (the API, a Kafka client) whose locks
+    # a fork would copy mid-use; not spawned, which imports the caller's main module (the whole
+    # service) in every worker: forked from a server process that has imported only this module.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(bounds)),
+        mp_context=context,
+        initializer=_open_worker,
+        initargs=(location,),
+    ) as pool:
+        futures = {
+            pool.submit(_worker_segment, after, until, signed_hashes, page): i
+            for i, (after, until) in enumerate(bounds)
+        }
+        results: list[_Segment | None] = [None] * len(bounds)
+        for done, future in enumerate(as_completed(futures), start=1):
+            results[futures[future]] = future.result()
+            if progress is not None:
+                # Segments finish out of order: report the share done as a position.
+                progress(bounds[-1][1] * done // len(bounds), bounds[-1][1])
+    return [r for r in results if r is not None]
 
 
 def _before(entries: list[ChainRow], position: int) -> int:

@@ -12,7 +12,9 @@ as a bulk import would) until it holds --events events. Then, side by side:
     append   the ledger catching up from zero: read, decode actor and time, hash, chain, sign
              checkpoints, write the ledger
     verify   full verification: read store and ledger, recompute every digest and link, check
-             every signed checkpoint
+             every signed checkpoint (in parallel segments, one process per CPU, from 200,000
+             entries on; its CPU time counts the workers' time on their segments too)
+    verify_one_process   the same in this process alone
     export   an evidence pack of the whole store (a temporary zip), and its time per 100,000
 
 Each result is a JSON line on stdout with its rate and its ratio to the bare rates; the issue's
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import sqlite3
 import sys
@@ -49,6 +52,8 @@ from infra.clock import utcnow
 from infra.settings import Settings
 
 AGENT = Actor(id="siti.rahma", role=Role.AGENT)
+HASH, APPEND = "bare SHA-256 of the same bytes", "ledger append from zero"
+VERIFY, VERIFY_ONE = "verify", "verify in one process"
 
 
 def note(message: str) -> None:
@@ -112,10 +117,15 @@ def _audit(services: Services) -> Audit:
     return services.audit
 
 
+#: CPU seconds of each timed step (this process, and verification's worker processes).
+CPU: dict[str, float] = {}
+
+
 def timed(what: str, work: Any) -> tuple[float, Any]:
     note(what)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = work()
+    CPU[what] = time.process_time() - cpu + getattr(result, "worker_cpu", 0.0)
     return time.perf_counter() - started, result
 
 
@@ -138,7 +148,7 @@ def bare_rates(audit: Audit) -> tuple[int, float, float]:
         for _, topic, originator, version, state in rows:
             sha256(b"%s\n%s\n%d\n%s" % (topic.encode(), originator.encode(), version, state))
 
-    hash_s, _ = timed("bare SHA-256 of the same bytes", hash_all)
+    hash_s, _ = timed(HASH, hash_all)
     return len(rows), read_s, hash_s
 
 
@@ -160,12 +170,15 @@ def main() -> None:
         seed(services, args.events)
         audit = _audit(services)
         count, read_s, hash_s = bare_rates(audit)
-        append_s, appended = timed("ledger append from zero", audit.ledger.catch_up)
+        append_s, appended = timed(APPEND, audit.ledger.catch_up)
         if appended != count:
             raise SystemExit(f"appended {appended} of {count}")
-        verify_s, report = timed("verify", lambda: verify(audit.store, audit.trusted_keys()))
+        verify_s, report = timed(VERIFY, lambda: verify(audit.store, audit.trusted_keys()))
         if not report.ok or report.entries != count:
             raise SystemExit(f"verification failed: {report.as_json()}")
+        one_s, one = timed(VERIFY_ONE, lambda: verify(audit.store, audit.trusted_keys(), workers=1))
+        if one.as_json() != report.as_json():
+            raise SystemExit(f"one process disagrees: {one.as_json()}")
         pack = directory / "evidence.zip"
         export_s, summary = timed(
             "evidence pack of the whole store",
@@ -177,10 +190,25 @@ def main() -> None:
         services.close()
 
     read_rate, hash_rate = count / read_s, count / hash_s
+
+    def cpu_us(what: str) -> float:
+        return round(CPU[what] / count * 1e6, 2)
+
     common = {"backend": "sqlite" if args.database_url is None else "postgres", "events": count}
+    emit("machine", cpus=os.cpu_count(), load_average=[round(x, 2) for x in os.getloadavg()])
     emit("read", **common, seconds=round(read_s, 2), per_s=round(read_rate))
-    emit("sha256", **common, seconds=round(hash_s, 2), per_s=round(hash_rate))
-    for name, seconds in (("append", append_s), ("verify", verify_s)):
+    emit(
+        "sha256",
+        **common,
+        seconds=round(hash_s, 2),
+        per_s=round(hash_rate),
+        cpu_us_per_event=cpu_us(HASH),
+    )
+    for name, seconds, step in (
+        ("append", append_s, APPEND),
+        ("verify", verify_s, VERIFY),
+        ("verify_one_process", one_s, VERIFY_ONE),
+    ):
         emit(
             name,
             **common,
@@ -188,6 +216,7 @@ def main() -> None:
             per_s=round(count / seconds),
             vs_sha256=round(count / seconds / hash_rate, 3),
             vs_read=round(count / seconds / read_rate, 3),
+            cpu_us_per_event=cpu_us(step),
         )
     emit(
         "verify_targets",
