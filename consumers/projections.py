@@ -16,6 +16,7 @@ projection) is read again from its beginning; the other projections skip what th
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,29 +116,47 @@ class ProjectionConsumer(GroupConsumer):
         """Fold a batch into every projection, skipping what each has already folded, and record
         the new positions, all in one transaction."""
         applied: dict[int, int] = {}
-        keyed = {
-            partition: list(zip(events, record_keys(event for _, event in events), strict=True))
-            for partition, events in batch.events.items()
-        }
+        # Once per batch, not once per projection: each partition's events with their row keys,
+        # repeats within the batch dropped (a relay re-send is at or below the highest position
+        # before it), so positions strictly increase; and the event types the batch holds.
+        fresh_in_batch: dict[int, tuple[list[int], list[tuple[DomainEvent | None, str]]]] = {}
+        kinds: set[type[DomainEvent]] = set()
+        for partition, events in batch.events.items():
+            positions_seen: list[int] = []
+            keyed: list[tuple[DomainEvent | None, str]] = []
+            keys = record_keys(event for _, event in events)
+            top = 0
+            for (position, event), key in zip(events, keys, strict=True):
+                if position > top:
+                    top = position
+                    positions_seen.append(position)
+                    keyed.append((event, key))
+                    if event is not None:
+                        kinds.add(type(event))
+            fresh_in_batch[partition] = (positions_seen, keyed)
         with self.store.transaction() as tx:
             for projection in self.projections:
                 positions = tx.partition_positions(projection)
+                folds = projection.folds
+                folded_here = not kinds.isdisjoint(folds)
                 fresh: list[tuple[DomainEvent, str]] = []
-                for partition, events in keyed.items():
-                    # A repeat is at or below the highest position seen before it, whether that
-                    # was folded in an earlier batch or earlier in this one (a relay re-send).
+                for partition, (seen, keyed) in fresh_in_batch.items():
                     done = positions.get(partition, 0)
-                    for (position, event), key in events:
-                        if position > done:
-                            done = position
-                            if event is not None:
-                                fresh.append((event, key))
-                    if done:
-                        positions[partition] = done
+                    if seen and seen[-1] > done:
+                        if folded_here:
+                            # What this projection has not folded: after its position.
+                            first = bisect_right(seen, done)
+                            fresh.extend(
+                                (event, key)
+                                for event, key in keyed[first:]
+                                if event is not None and type(event) in folds
+                            )
+                        positions[partition] = seen[-1]
                     if partition in positions:
                         reached = positions[partition]
                         applied[partition] = min(applied.get(partition, reached), reached)
-                ProjectionRunner.fold(tx, projection, fresh)
+                if fresh:
+                    ProjectionRunner.fold(tx, projection, fresh)
                 tx.set_partition_positions(projection, positions)
                 if positions:
                     tx.set_position(projection, max(positions.values()))
