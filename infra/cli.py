@@ -489,6 +489,7 @@ def sla_watch(data_dir: Path | None, interval: float, once: bool) -> None:
 
 from infra.cli_audit import audit  # noqa: E402
 from infra.cli_circulation import consume_circulation, dlq, simulate_circulation  # noqa: E402
+from infra.cli_import import import_  # noqa: E402
 from infra.cli_kafka import kafka  # noqa: E402
 
 main.add_command(audit)
@@ -496,6 +497,7 @@ main.add_command(kafka)
 main.add_command(postgres)
 consume.add_command(consume_circulation)
 main.add_command(dlq)
+main.add_command(import_)
 
 
 @main.group()
