@@ -22,9 +22,7 @@ data_dir_option = click.option(
 batch_option = click.option(
     "--batch", type=int, default=500, show_default=True, help="cases per atomic write"
 )
-data_argument = click.argument(
-    "data", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+data_argument = click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 
 
 @click.group("import")
@@ -66,7 +64,7 @@ def _run(data_dir: Path | None, mapping: Mapping, data: Path, batch: int) -> Non
     from infra.bootstrap import build
     from infra.importer import Importer
 
-    settings = Settings(**({"data_dir": data_dir} if data_dir is not None else {}))
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
     services = build(settings)
     meter = Meter(data.stat().st_size)
     shown = 0.0
@@ -77,9 +75,10 @@ def _run(data_dir: Path | None, mapping: Mapping, data: Path, batch: int) -> Non
         now = time.monotonic()
         if now - shown >= 1.0 or done >= size:
             shown = now
+            rate = rows / meter.elapsed if meter.elapsed else 0.0
             click.echo(
-                f"  {meter.fraction:6.1%}  {rows:>9,} rows  "
-                f"({rows / meter.elapsed if meter.elapsed else 0:,.0f} rows/s, ETA {meter.eta_text})",
+                f"  {meter.fraction:6.1%}  {rows:>9,} rows  ({rate:,.0f} rows/s,"
+                f" ETA {meter.eta_text})",
                 err=True,
             )
 
@@ -93,7 +92,9 @@ def _run(data_dir: Path | None, mapping: Mapping, data: Path, batch: int) -> Non
     finally:
         services.close()
     elapsed = time.perf_counter() - started
-    click.echo(f"imported {data.name} as {mapping.system} in {elapsed:.1f} s "
-               f"({report.rows / elapsed if elapsed else 0:,.0f} rows/s)")
+    click.echo(
+        f"imported {data.name} as {mapping.system} in {elapsed:.1f} s "
+        f"({report.rows / elapsed if elapsed else 0:,.0f} rows/s)"
+    )
     for line in report.lines():
         click.echo(line)

@@ -49,7 +49,9 @@ class Target:
         except ValueError:
             raise MappingError(f"unknown target state {text!r}") from None
         if (state is IncidentState.ON_HOLD) != (hold is not None):
-            raise MappingError(f"{text!r}: on_hold takes a reason (on_hold:awaiting_caller), and only it")
+            raise MappingError(
+                f"{text!r}: on_hold takes a reason (on_hold:awaiting_caller), and only it"
+            )
         return cls(state, hold)
 
 
@@ -184,9 +186,7 @@ def from_document(doc: dict[str, Any]) -> Mapping:
         channels={k: Channel(v) for k, v in doc.get("channels", {}).items()},
         impacts={k: Impact(v) for k, v in doc.get("impacts", {}).items()},
         urgencies={k: Urgency(v) for k, v in doc.get("urgencies", {}).items()},
-        resolution_codes={
-            k: ResolutionCode(v) for k, v in doc.get("resolution_codes", {}).items()
-        },
+        resolution_codes={k: ResolutionCode(v) for k, v in doc.get("resolution_codes", {}).items()},
         default_group=defaults.get("group", "imported"),
         default_channel=Channel(defaults.get("channel", "phone")),
         default_impact=Impact(defaults.get("impact", "medium")),

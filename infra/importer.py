@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.persistence import IntegrityError
@@ -115,10 +115,11 @@ def open_text(path: Path) -> tuple[IO[bytes], IO[str]]:
     """The raw file (its position measures progress) and its text, decompressed by suffix."""
     raw = path.open("rb")
     stream: IO[bytes]
+    # the caller closes them (and the raw file) through the text wrapper
     if path.suffix == ".xz":
-        stream = lzma.open(raw)
+        stream = lzma.open(raw)  # noqa: SIM115
     elif path.suffix == ".gz":
-        stream = gzip.open(raw)
+        stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw))
     else:
         stream = raw
     return raw, io.TextIOWrapper(stream, encoding="utf-8", newline="")
@@ -281,10 +282,9 @@ class CaseReplay:
         assignment = group is not None and (group, agent) != (incident.group, incident.agent)
         priority = (impact, urgency) != (incident.impact, incident.urgency)
         if incident.state not in OPEN_STATES:
-            if assignment:
-                self.report.approximated[f"assignment changed on a {incident.state} incident"] += 1
-            if priority:
-                self.report.approximated[f"impact/urgency changed on a {incident.state} incident"] += 1
+            what = {"assignment": assignment, "impact/urgency": priority}
+            for name in (name for name, changed in what.items() if changed):
+                self.report.approximated[f"{name} changed on a {incident.state} incident"] += 1
             return
         if assignment:
             assert group is not None
