@@ -63,8 +63,11 @@ def test_importing_the_same_file_twice_writes_nothing_the_second_time(
     first = run(services, shipped("servicenow"), uci, batch=100)
     head = services.desk.recorder.max_notification_id()
     again = run(services, shipped("servicenow"), uci, batch=100)
-    assert first.imported == first.cases > 250 and first.events > first.cases
-    assert again.imported == 0 and again.already == first.cases and again.events == 0
+    assert first.imported == first.cases > 250
+    assert first.events > first.cases
+    assert again.imported == 0
+    assert again.already == first.cases
+    assert again.events == 0
     assert services.desk.recorder.max_notification_id() == head
 
 
@@ -94,7 +97,8 @@ def test_imported_incidents_take_numbers_the_api_then_continues_after(
     after = services.desk.log_incident(context(AGENT), _log("after the import"))
     assert services.desk.incident(after.record_id).number == report.imported + 2
     first = services.desk.history(incident_id("servicenow", "INC0000045"))[0]
-    assert isinstance(first, Logged) and first.number == 2
+    assert isinstance(first, Logged)
+    assert first.number == 2
 
 
 def test_imported_incidents_record_the_sla_rules_of_record(services: Services, uci: Path) -> None:
@@ -110,7 +114,9 @@ def test_the_help_desk_log_imports_through_its_mapping_alone(
 ) -> None:
     path = head_of(HELPDESK, 3000, tmp_path / "helpdesk.csv")
     report = run(services, shipped("helpdesk"), path, batch=200)
-    assert report.cases > 500 and report.imported == report.cases and not report.failed
+    assert report.cases > 500
+    assert report.imported == report.cases
+    assert not report.failed
     services.runner.catch_up()
     rows = services.views.rows(incident_details)
     assert len(rows) == report.imported
@@ -152,7 +158,9 @@ def test_a_shadow_rebuild_swaps_in_a_view_equal_to_a_fresh_rebuild_while_reads_g
     finally:
         done.set()
         reader.join()
-    assert not errors and seen and set(seen) == {expected}  # never a half-built view
+    assert not errors
+    assert seen
+    assert set(seen) == {expected}
     swapped = services.views.rows(incident_details)
     assert shadow_of(incident_details).name not in services.views.positions()
     services.views.reset(incident_details)

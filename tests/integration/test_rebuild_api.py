@@ -18,8 +18,10 @@ def test_a_service_manager_starts_a_shadow_rebuild_and_follows_it_to_the_end(api
         while (status := manager.get(location).json())["state"] == "running":
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        assert status["state"] == "succeeded" and status["error"] is None
-        assert status["eta_seconds"] == 0 and status["finished_at"] is not None
+        assert status["state"] == "succeeded"
+        assert status["error"] is None
+        assert status["eta_seconds"] == 0
+        assert status["finished_at"] is not None
         head = api.services.desk.recorder.max_notification_id() or 0
         assert status["position"] == head
 
@@ -27,7 +29,8 @@ def test_a_service_manager_starts_a_shadow_rebuild_and_follows_it_to_the_end(api
 def test_agents_may_not_rebuild_read_models(api: Api) -> None:
     with api.client() as agent:
         answer = agent.post("/api/v1/projections/incident_details/rebuilds")
-    assert answer.status_code == 403 and answer.json()["code"] == "forbidden"
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "forbidden"
 
 
 def test_an_unknown_projection_or_rebuild_is_not_found(api: Api) -> None:
@@ -36,5 +39,6 @@ def test_an_unknown_projection_or_rebuild_is_not_found(api: Api) -> None:
         missing = admin.get(
             "/api/v1/projections/incident_details/rebuilds/00000000-0000-0000-0000-000000000000"
         )
-    assert unknown.status_code == 404 and unknown.json()["code"] == "not-found"
+    assert unknown.status_code == 404
+    assert unknown.json()["code"] == "not-found"
     assert missing.status_code == 404

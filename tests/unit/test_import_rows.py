@@ -1,4 +1,4 @@
-"""How rows of the UCI ServiceNow log become incident events (infra/import_mappings/servicenow.toml).
+"""How rows of the UCI ServiceNow log become incident events (import_mappings/servicenow.toml).
 
 Given the rows of one case / When they are replayed / Then these events, or this count of what
 could not be represented."""
@@ -79,16 +79,19 @@ def replay(source: list[SourceRow]) -> tuple[Incident, list[object], ImportRepor
 
 
 def test_the_first_row_logs_the_incident_at_opened_at_by_its_opener_with_the_source():
-    incident, events, _ = replay(rows({}))
+    _incident, events, _ = replay(rows({}))
     logged = events[0]
     assert isinstance(logged, Logged)
     assert logged.timestamp == datetime(2016, 2, 29, 1, 16, tzinfo=UTC)
-    assert logged.actor.id == "servicenow:Opened by  8" and logged.actor.role is Role.AGENT
+    assert logged.actor.id == "servicenow:Opened by  8"
+    assert logged.actor.role is Role.AGENT
     assert logged.caller == "servicenow:Caller 2403"
     assert logged.title == "INC0000045: Category 55 / Subcategory 170 / Symptom 72"
-    assert logged.service == "Category 55" and logged.configuration_item is None
+    assert logged.service == "Category 55"
+    assert logged.configuration_item is None
     assert (logged.impact, logged.urgency) == (Impact.MEDIUM, Urgency.MEDIUM)
-    assert logged.source is not None and (logged.source.case, logged.source.line) == (
+    assert logged.source is not None
+    assert (logged.source.case, logged.source.line) == (
         "INC0000045",
         2,
     )
@@ -99,7 +102,8 @@ def test_the_first_row_logs_the_incident_at_opened_at_by_its_opener_with_the_sou
 def test_new_with_a_group_assigns_it_at_the_rows_time_by_the_updater():
     incident, events, _ = replay(rows({"incident_state": "New"}))
     assigned = events[1]
-    assert isinstance(assigned, Assigned) and assigned.group == "Group 56"
+    assert isinstance(assigned, Assigned)
+    assert assigned.group == "Group 56"
     assert assigned.actor.id == "servicenow:Updated by 0"
     assert assigned.timestamp == datetime(2016, 2, 29, 2, 0, tzinfo=UTC)
     assert assigned.correlation_id == source_correlation("servicenow", "INC0000045", 2)
@@ -126,7 +130,9 @@ def test_each_awaiting_state_is_a_hold_with_its_reason():
         incident, events, _ = replay(
             rows({}, {"incident_state": "Active"}, {"incident_state": state})
         )
-        assert isinstance(events[-1], PutOnHold) and events[-1].reason is reason, state
+        hold = events[-1]
+        assert isinstance(hold, PutOnHold), state
+        assert hold.reason is reason, state
         assert incident.state is IncidentState.ON_HOLD
 
 
@@ -134,14 +140,15 @@ def test_resolved_records_the_resolution_with_the_closed_code_and_resolver():
     incident, events, _ = replay(rows({}, {"incident_state": "Resolved"}))
     resolved = events[-1]
     assert isinstance(resolved, Resolved)
-    assert "Resolved by 149" in resolved.notes and "code 5" in resolved.notes
+    assert "Resolved by 149" in resolved.notes
+    assert "code 5" in resolved.notes
     assert incident.state is IncidentState.RESOLVED
 
 
 def test_closed_after_the_reopen_window_is_closed_as_the_window_elapsed():
     incident, events, report = replay(
-        rows({}, {"incident_state": "Resolved"}, {"incident_state": "Closed"})[:2]
-        + [
+        [
+            *rows({}, {"incident_state": "Resolved"}, {"incident_state": "Closed"})[:2],
             SourceRow(
                 9,
                 {
@@ -150,7 +157,7 @@ def test_closed_after_the_reopen_window_is_closed_as_the_window_elapsed():
                     "sys_updated_at": "5/3/2016 12:00",
                     "sys_mod_count": "9",
                 },
-            )
+            ),
         ]
     )
     assert incident.state is IncidentState.CLOSED
@@ -159,7 +166,7 @@ def test_closed_after_the_reopen_window_is_closed_as_the_window_elapsed():
 
 
 def test_closed_inside_the_reopen_window_is_counted_as_an_approximation():
-    incident, events, report = replay(
+    _incident, events, report = replay(
         rows({}, {"incident_state": "Resolved"}, {"incident_state": "Closed"})
     )
     assert events[-1].basis is ClosureBasis.CONFIRMED_BY_CALLER  # type: ignore[attr-defined]
@@ -171,7 +178,8 @@ def test_active_after_resolved_within_the_window_reopens():
         rows({}, {"incident_state": "Resolved"}, {"incident_state": "Active"})
     )
     assert any(isinstance(e, Reopened) for e in events)
-    assert incident.state is IncidentState.IN_PROGRESS and incident.reopen_count == 1
+    assert incident.state is IncidentState.IN_PROGRESS
+    assert incident.reopen_count == 1
 
 
 def test_a_reopen_after_the_window_is_skipped_and_counted_never_raised():
@@ -207,7 +215,8 @@ def test_a_change_of_impact_or_urgency_reprioritises_by_the_matrix():
 
 def test_a_change_of_group_reassigns():
     incident, events, _ = replay(rows({}, {"assignment_group": "Group 70"}))
-    assert isinstance(events[-1], Assigned) and incident.group == "Group 70"
+    assert isinstance(events[-1], Assigned)
+    assert incident.group == "Group 70"
 
 
 def test_the_channel_follows_contact_type():
