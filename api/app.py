@@ -18,6 +18,7 @@ from api import (
     priority_matrix,
     problem_records,
     problems,
+    projection_rebuilds,
     queues,
     service_requests,
     sla,
@@ -75,6 +76,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (service_requests.catalogue, problems.RECORD_RESPONSES),
         (problem_records.router, problems.RECORD_RESPONSES),
         (problem_records.known, problems.RECORD_RESPONSES),
+        (projection_rebuilds.router, problems.RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

@@ -91,6 +91,7 @@ TITLES: dict[str, str] = {
     "request-too-large": "Request too large",
     "projection-lag": "Recorded, but the views have not caught up yet",
     "not-ready": "Not ready",
+    "rebuild-unavailable": "This read model cannot be rebuilt here",
     "internal-error": "Internal error",
 }
 

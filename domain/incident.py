@@ -116,6 +116,18 @@ def check_cancellation(reason: CancelReason, duplicate_of: UUID | None) -> None:
         )
 
 
+class ImportSource(BaseModel):
+    """Where an imported incident came from: the source system, its case id, and the file line of
+    the case's first row. Each imported event's correlation id is derived from (system, case, line)
+    of the row it came from (infra/importer.py, `source_correlation`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    system: str = Field(min_length=1, max_length=64)
+    case: str = Field(min_length=1, max_length=200)
+    line: int = Field(ge=1, le=MAX_INT)
+    file: str | None = Field(default=None, min_length=1, max_length=255)
+
+
 # -- events ------------------------------------------------------------------------------------
 
 
@@ -141,6 +153,8 @@ class Logged(IncidentEvent):
     sla: RuleVersions | None = None
     #: The organisation whose record it is (events stored before organisations: the province).
     organisation: str = OrganisationCode
+    #: Imported from another system's history (None when logged here).
+    source: ImportSource | None = None
 
 
 class Assigned(IncidentEvent):
@@ -393,6 +407,7 @@ class Incident(Aggregate):
         matrix: PriorityMatrix,
         sla: RuleVersions | None = None,
         organisation: str = PROVINCE,
+        source: ImportSource | None = None,
     ) -> Incident:
         if ctx.actor.role is Role.REQUESTER and ctx.actor.id != caller:
             raise NotTheCaller("a requester logs incidents as their own caller")
@@ -414,6 +429,7 @@ class Incident(Aggregate):
                 matrix_version=matrix.version,
                 sla=sla,
                 organisation=organisation,
+                source=source,
                 **ctx.stamp(),
             )
         )

@@ -404,37 +404,61 @@ def projections_status(data_dir: Path | None) -> None:
 @projections.command("rebuild")
 @data_dir_option
 @click.argument("name")
-def rebuild(data_dir: Path | None, name: str) -> None:
-    """Drop projection NAME and replay the whole event store into it."""
+@click.option(
+    "--shadow",
+    is_flag=True,
+    help="build beside the live view while it keeps serving, then swap it in atomically",
+)
+def rebuild(data_dir: Path | None, name: str, shadow: bool) -> None:
+    """Drop projection NAME and replay the whole event store into it (--shadow: rebuild it
+    beside the live one and swap it in, so readers never see a half-built view)."""
     from infra.bootstrap import build
+    from infra.progress import Meter
     from projections import BY_NAME
     from projections.runner import ProjectionRunner
+    from projections.shadow import rebuild_in_shadow
 
     if name not in BY_NAME:
         raise click.BadParameter(f"choose one of {', '.join(sorted(BY_NAME))}", param_hint="NAME")
     projection = BY_NAME[name]
-    services = build(_settings(data_dir))
+    settings = _settings(data_dir)
+    if shadow and settings.kafka_bootstrap:
+        raise click.ClickException("--shadow rebuilds views fed from the store, not from Kafka")
+    services = build(settings)
     head = services.desk.recorder.max_notification_id() or 0
-    services.views.reset(projection)
-    runner = ProjectionRunner(
-        services.desk.recorder, services.desk.mapper, services.views, [projection]
-    )
+    meter = Meter(head)
+    shown = 0.0
+
+    def progress(position: int, now_head: int) -> None:
+        nonlocal shown
+        meter.total = max(now_head, 1)
+        meter.update(position)
+        if time.monotonic() - shown >= 1.0 or position >= now_head:
+            shown = time.monotonic()
+            click.echo(
+                f"  {name}: {position:,}/{now_head:,} ({meter.rate:,.0f} positions/s,"
+                f" ETA {meter.eta_text})",
+                err=True,
+            )
+
     started = time.perf_counter()
-    with click.progressbar(
-        length=head, label=f"rebuilding {name}", show_pos=True, file=None
-    ) as bar:
-        reached = 0
-
-        def progress(position: int, _head: int) -> None:
-            nonlocal reached
-            bar.update(min(position, head) - reached)
-            reached = min(position, head)
-
-        count = runner.catch_up(progress)
+    try:
+        if shadow:
+            count = rebuild_in_shadow(
+                services.desk.recorder, services.desk.mapper, services.views, projection, progress
+            )
+        else:
+            services.views.reset(projection)
+            runner = ProjectionRunner(
+                services.desk.recorder, services.desk.mapper, services.views, [projection]
+            )
+            count = runner.catch_up(progress)
+    finally:
+        services.close()
     elapsed = time.perf_counter() - started
     rate = count / elapsed if elapsed else 0.0
-    click.echo(f"rebuilt {name}: {count} events in {elapsed:.2f} s ({rate:,.0f} events/s)")
-    services.close()
+    how = " in a shadow view, swapped in" if shadow else ""
+    click.echo(f"rebuilt {name}{how}: {count} events in {elapsed:.2f} s ({rate:,.0f} events/s)")
 
 
 @main.command("seed")
@@ -489,6 +513,7 @@ def sla_watch(data_dir: Path | None, interval: float, once: bool) -> None:
 
 from infra.cli_audit import audit  # noqa: E402
 from infra.cli_circulation import consume_circulation, dlq, simulate_circulation  # noqa: E402
+from infra.cli_import import import_  # noqa: E402
 from infra.cli_kafka import kafka  # noqa: E402
 
 main.add_command(audit)
@@ -496,6 +521,7 @@ main.add_command(kafka)
 main.add_command(postgres)
 consume.add_command(consume_circulation)
 main.add_command(dlq)
+main.add_command(import_)
 
 
 @main.group()

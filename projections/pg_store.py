@@ -148,6 +148,32 @@ class PostgresViewStore:
             self._create(conn, projection)
             PostgresViewTransaction(conn).set_position(projection, 0)
 
+    def discard(self, projection: Projection) -> None:
+        with self._writing() as conn:
+            self._drop(conn, projection)
+
+    def swap_in(self, shadow: Projection, live: Projection) -> bool:
+        """See ViewStore.swap_in. PostgreSQL's DDL is transactional: a reader blocked on the
+        dropped table's lock looks the name up again once the swap commits, and finds the new
+        table."""
+        with self._writing() as conn:
+            tx = PostgresViewTransaction(conn)
+            positions = tx.positions()
+            if positions.get(shadow.name, -1) < positions.get(live.name, 0):
+                return False
+            conn.execute(f"DROP TABLE IF EXISTS {table(live)}")
+            conn.execute(f"ALTER TABLE {table(shadow)} RENAME TO {table(live)}")
+            # the primary key's index keeps the name it was made under: give it the live one,
+            # so that the next shadow can be made under its own
+            conn.execute(
+                f"ALTER INDEX IF EXISTS {quoted(f'view_{shadow.name}_pkey')}"
+                f" RENAME TO {quoted(f'view_{live.name}_pkey')}"
+            )
+            self._create(conn, live)  # the shadow was built without indexes: make the live ones
+            conn.execute("DELETE FROM projection_positions WHERE name = %s", (shadow.name,))
+            tx.set_position(live, positions[shadow.name])
+        return True
+
     @contextmanager
     def transaction(self) -> Iterator[PostgresViewTransaction]:
         with self._writing() as conn:

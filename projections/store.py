@@ -149,6 +149,26 @@ class SQLiteViewStore:
             self._create(projection)
             tx.set_position(projection, 0)
 
+    def discard(self, projection: Projection) -> None:
+        with self.transaction():
+            self._drop(projection)
+
+    def swap_in(self, shadow: Projection, live: Projection) -> bool:
+        """See ViewStore.swap_in. SQLite's DDL is transactional, and a reader keeps the snapshot
+        it began with (WAL), so it sees the old view or the new one."""
+        with self.transaction() as tx:
+            positions = tx.positions()
+            if positions.get(shadow.name, -1) < positions.get(live.name, 0):
+                return False
+            self._writer.execute(f"DROP TABLE IF EXISTS {table(live)}")
+            self._writer.execute(f"ALTER TABLE {table(shadow)} RENAME TO {table(live)}")
+            # the shadow was built without indexes (faster to fill); SQLite cannot rename an
+            # index, so the live view's are made here, under their own names
+            self._create(live)
+            self._writer.execute("DELETE FROM projection_positions WHERE name = ?", (shadow.name,))
+            tx.set_position(live, positions[shadow.name])
+        return True
+
     @contextmanager
     def transaction(self) -> Iterator[SQLiteViewTransaction]:
         with self._write_lock:

@@ -49,6 +49,14 @@ class ViewStore(Protocol):
     def reset(self, projection: Projection) -> None:
         """Drop a view and its position, so that it is rebuilt from the first event."""
 
+    def discard(self, projection: Projection) -> None:
+        """Drop a view and its position (a shadow view no longer wanted)."""
+
+    def swap_in(self, shadow: Projection, live: Projection) -> bool:
+        """In one transaction, replace the live view by the shadow one built beside it (table,
+        indexes and position), if the shadow has folded at least as far as the live view; whether
+        it did. Readers see the old view or the new one, never a half-built one."""
+
     def transaction(self) -> AbstractContextManager[ViewTransaction]:
         """One atomic write, the only writer of this store while it lasts."""
 

@@ -284,6 +284,7 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
         incident.Logged,
         sla=st.none() | st.builds(RuleVersions),
         organisation=organisation_codes,
+        source=st.none() | st.builds(incident.ImportSource, file=st.none() | names),
     ),
     incident.Assigned: events(incident.Assigned),
     incident.WorkStarted: events(incident.WorkStarted),

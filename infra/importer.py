@@ -1,0 +1,512 @@
+"""Imports of another system's ticket history as incident events, with their original times.
+
+One code path for every log: a mapping (infra/import_mapping.py, docs/imports.md) says which
+column is what; each case's rows are replayed in order through the Incident aggregate, so the
+events are the normal domain events, checked by the normal rules. A row whose change our
+lifecycle cannot represent is skipped and counted with its reason; the report says what.
+
+Idempotent: a case's incident id is derived from (system, case id), and a case found in the store
+is passed over, so importing a file again writes nothing, and a run stopped halfway is finished by
+running it again. Cases are written in batches, each batch one atomic write with the numbers its
+incidents take from the live incident number log (the store arbitrates between the importer and
+the API exactly as between two API processes).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import lzma
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, cast
+from uuid import UUID, uuid4, uuid5
+
+from eventsourcing.persistence import IntegrityError
+
+from domain.actors import Actor, Role
+from domain.context import Context
+from domain.errors import DomainError
+from domain.incident import (
+    OPEN_STATES,
+    CancelReason,
+    ImportSource,
+    Incident,
+    IncidentState,
+)
+from domain.priority import PriorityMatrix
+from domain.record_numbers import named_id
+from domain.records import INCIDENT_NUMBERS, NumberAllocated
+from domain.rule_versions import RuleVersions
+from domain.service_desk import ServiceDesk
+from infra.import_mapping import Mapping, MappingError, Target
+
+_NAMESPACE = UUID("3c8e5d2a-9b41-4f7e-a0c6-5e2d7b9f1a38")
+
+#: Batches retried after losing a race for incident numbers, before giving up.
+MAX_ATTEMPTS = 20
+
+
+def incident_id(system: str, case: str) -> UUID:
+    """The id of the incident imported from a case: the same on every run."""
+    return named_id(f"import:{system}", case)
+
+
+def source_correlation(system: str, case: str, line: int) -> UUID:
+    """The correlation id of the events imported from one row (line of the file, header = 1)."""
+    return uuid5(_NAMESPACE, f"{system}\n{case}\n{line}")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    line: int
+    values: dict[str, str]
+
+
+@dataclass
+class ImportReport:
+    """What an import did, and what of the source it could not represent (and why)."""
+
+    rows: int = 0
+    cases: int = 0
+    imported: int = 0  # cases written by this run
+    already: int = 0  # cases found in the store (an earlier run wrote them)
+    events: int = 0
+    #: reason -> rows whose change was not recorded
+    skipped: Counter[str] = field(default_factory=Counter)
+    #: reason -> cases not imported at all
+    failed: Counter[str] = field(default_factory=Counter)
+    #: what was recorded differently from the source, or left out of a recorded row -> rows
+    approximated: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: ImportReport) -> None:
+        self.imported += other.imported
+        self.events += other.events
+        self.skipped.update(other.skipped)
+        self.failed.update(other.failed)
+        self.approximated.update(other.approximated)
+
+    def lines(self) -> list[str]:
+        """The summary, as the command prints it."""
+        out = [
+            f"rows read: {self.rows:,}; cases: {self.cases:,}",
+            f"imported: {self.imported:,} incidents ({self.events:,} events); "
+            f"already in the store: {self.already:,}",
+        ]
+        for title, counts, unit in (
+            ("cases not imported", self.failed, "cases"),
+            ("rows skipped (not representable)", self.skipped, "rows"),
+            ("recorded with an approximation", self.approximated, "rows"),
+        ):
+            total = sum(counts.values())
+            out.append(f"{title}: {total:,}")
+            out.extend(f"  {n:>8,} {unit}  {reason}" for reason, n in counts.most_common())
+        return out
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def open_text(path: Path) -> tuple[IO[bytes], IO[str]]:
+    """The raw file (its position measures progress) and its text, decompressed by suffix."""
+    raw = path.open("rb")
+    stream: IO[bytes]
+    # the caller closes them (and the raw file) through the text wrapper
+    if path.suffix == ".xz":
+        stream = lzma.open(raw)  # noqa: SIM115
+    elif path.suffix == ".gz":
+        stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw))
+    else:
+        stream = raw
+    return raw, io.TextIOWrapper(stream, encoding="utf-8", newline="")
+
+
+def read_cases(text: IO[str], mapping: Mapping) -> Iterator[tuple[str, list[SourceRow]]]:
+    """Each case with its rows, for a file whose rows of a case are contiguous (a case met again
+    later is yielded again, and the importer reports it as already imported)."""
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    index: dict[str, int] = {}
+    for i, name in enumerate(header):
+        index.setdefault(name, i)  # a repeated column name: the first one
+    missing = sorted(mapping.columns() - index.keys())
+    if missing:
+        raise MappingError(f"the file has no column {', '.join(map(repr, missing))}")
+    wanted = sorted(mapping.columns(), key=index.__getitem__)
+    positions = [(name, index[name]) for name in wanted]
+    case_at = index[mapping.case]
+    current: str | None = None
+    rows: list[SourceRow] = []
+    for line, record in enumerate(reader, start=2):
+        if not record:
+            continue
+        case = record[case_at].strip() if case_at < len(record) else ""
+        values = {name: record[i] if i < len(record) else "" for name, i in positions}
+        if case != current and rows:
+            assert current is not None
+            yield current, rows
+            rows = []
+        current = case
+        rows.append(SourceRow(line, values))
+    if rows and current is not None:
+        yield current, rows
+
+
+# -- replaying a case ----------------------------------------------------------------------------
+
+
+class CaseReplay:
+    """Replays one case's rows through the Incident aggregate (nothing is written here)."""
+
+    def __init__(self, mapping: Mapping, matrix: PriorityMatrix, report: ImportReport) -> None:
+        self.m = mapping
+        self.matrix = matrix
+        self.report = report
+
+    def actor(self, row: SourceRow, column: str | None) -> Actor | None:
+        who = self.m.value(row.values, column)
+        return None if who is None else Actor(id=f"{self.m.system}:{who}"[:200], role=self.m.role)
+
+    def replay(
+        self,
+        case: str,
+        rows: list[SourceRow],
+        *,
+        number: int,
+        sla: Callable[[str], RuleVersions | None],
+        file: str | None = None,
+    ) -> Incident | None:
+        """The incident the rows describe, its events pending; None (and counted) if the case
+        cannot be imported at all."""
+        m = self.m
+        timed: list[tuple[datetime, int, SourceRow]] = []
+        for row in rows:
+            try:
+                at = m.parse_time(m.value(row.values, m.time) or "")
+            except ValueError:
+                self.report.skipped[f"{m.time}: missing, or not in the format {m.time_format}"] += 1
+                continue
+            order = m.value(row.values, m.order_by) or "0"
+            timed.append((at, int(order) if order.isdigit() else 0, row))
+        if not case:
+            self.report.failed["no case id"] += 1
+            return None
+        if not timed:
+            self.report.failed["no row with a readable time"] += 1
+            return None
+        timed.sort(key=lambda t: (t[0], t[1]))
+        first_at, _, first = timed[0]
+        opened_at = first_at
+        opened_text = m.value(first.values, m.opened_at)
+        if opened_text is not None:
+            try:
+                opened_at = min(m.parse_time(opened_text), first_at)
+            except ValueError:
+                self.report.approximated[f"{m.opened_at} unreadable: opened at the first row"] += 1
+        opener = self.actor(first, m.opened_by) or self.actor(first, m.actor)
+        opener = opener or Actor(id=f"{m.system}:unknown", role=m.role)
+        caller = m.value(first.values, m.caller)
+        channel_text = m.value(first.values, m.channel)
+        try:
+            incident = Incident.log(
+                Context(opener, opened_at, source_correlation(m.system, case, first.line)),
+                id=incident_id(m.system, case),
+                number=number,
+                title=m.render(m.title, first.values)[:200],
+                description=m.render(m.description, first.values)[:10_000],
+                service=m.render(m.service, first.values)[:200],
+                configuration_item=m.value(first.values, m.configuration_item),
+                caller=f"{m.system}:{caller}"[:200] if caller else opener.id,
+                channel=m.channels.get(channel_text or "", m.default_channel),
+                impact=self._impact(first) or m.default_impact,
+                urgency=self._urgency(first) or m.default_urgency,
+                matrix=self.matrix,
+                sla=sla(m.render(m.service, first.values)[:200]),
+                organisation=m.organisation,
+                source=ImportSource(system=m.system, case=case[:200], line=first.line, file=file),
+            )
+        except (DomainError, ValueError) as error:
+            self.report.failed[f"cannot be logged: {_reason(error)}"] += 1
+            return None
+        for at, _, row in timed:
+            self._row(incident, case, row, at)
+        return incident
+
+    def _impact(self, row: SourceRow) -> Any:
+        return self.m.impacts.get(self.m.value(row.values, self.m.impact) or "")
+
+    def _urgency(self, row: SourceRow) -> Any:
+        return self.m.urgencies.get(self.m.value(row.values, self.m.urgency) or "")
+
+    def _row(self, incident: Incident, case: str, row: SourceRow, at: datetime) -> None:
+        m = self.m
+        value = m.value(row.values, m.state)
+        target = m.states.get(value or "")
+        if target is None:
+            self.report.skipped[f"{m.state} {value!r} is not in the mapping's states"] += 1
+            return
+        who = self.actor(row, m.actor) or Actor(id=f"{m.system}:unknown", role=m.role)
+        ctx = Context(who, at, source_correlation(m.system, case, row.line))
+        before = incident.state
+        saved, pending = dict(incident.__dict__), len(incident._pending)
+        try:
+            if incident.state in OPEN_STATES:
+                self._attributes(incident, ctx, row)
+                self._move(incident, ctx, target, row)
+            else:
+                self._move(incident, ctx, target, row)
+                self._attributes(incident, ctx, row)
+        except (DomainError, ValueError) as error:
+            incident.__dict__.update(saved)
+            del incident._pending[pending:]
+            self.report.skipped[f"{before} -> {value}: {_reason(error)}"] += 1
+
+    def _attributes(self, incident: Incident, ctx: Context, row: SourceRow) -> None:
+        """Group, agent, impact and urgency as the row has them (missing: as they were)."""
+        m = self.m
+        group = m.value(row.values, m.group) or incident.group
+        agent = m.value(row.values, m.agent)
+        if agent is not None:
+            agent = f"{m.system}:{agent}"[:200]
+        elif group == incident.group:
+            agent = incident.agent  # a row without an agent leaves the agent as it was
+        impact = self._impact(row) or incident.impact
+        urgency = self._urgency(row) or incident.urgency
+        assignment = group is not None and (group, agent) != (incident.group, incident.agent)
+        priority = (impact, urgency) != (incident.impact, incident.urgency)
+        if incident.state not in OPEN_STATES:
+            what = {"assignment": assignment, "impact/urgency": priority}
+            for name in (name for name, changed in what.items() if changed):
+                self.report.approximated[f"{name} changed on a {incident.state} incident"] += 1
+            return
+        if assignment:
+            assert group is not None
+            incident.assign(ctx, group=group, agent=agent)
+        if priority:
+            incident.reprioritise(
+                ctx,
+                impact=impact,
+                urgency=urgency,
+                reason=f"{m.system}: impact or urgency changed",
+                matrix=self.matrix,
+            )
+
+    def _move(self, incident: Incident, ctx: Context, target: Target, row: SourceRow) -> None:
+        """Record what takes the incident to the target state, or raise why it cannot."""
+        state, want = incident.state, target.state
+        value = self.m.value(row.values, self.m.state) or ""
+        if want is IncidentState.LOGGED:
+            if state not in (IncidentState.LOGGED, IncidentState.ASSIGNED):
+                raise _Unrepresentable("back to a new incident")
+            return
+        if want is IncidentState.ASSIGNED:
+            if state is IncidentState.RESOLVED:
+                incident.reopen(ctx, reason=f"{self.m.system}: {value}")
+            elif state is IncidentState.ON_HOLD:
+                incident.resume(ctx)
+            self._ensure_assigned(incident, ctx)
+            return
+        if want is IncidentState.IN_PROGRESS:
+            self._reopen_or_resume(incident, ctx, value)
+            self._ensure_started(incident, ctx)
+            return
+        if want is IncidentState.ON_HOLD:
+            assert target.hold_reason is not None
+            if state is IncidentState.ON_HOLD and incident.hold_reason is target.hold_reason:
+                return
+            self._reopen_or_resume(incident, ctx, value)
+            self._ensure_assigned(incident, ctx)
+            incident.put_on_hold(ctx, reason=target.hold_reason, note=f"{self.m.system}: {value}")
+            return
+        if want is IncidentState.RESOLVED:
+            if state is not IncidentState.RESOLVED:
+                self._resolve(incident, ctx, row)
+            return
+        if want is IncidentState.CLOSED:
+            if state is IncidentState.CLOSED:
+                return
+            if state in OPEN_STATES:
+                self._resolve(incident, ctx, row)
+                self.report.approximated["closed with no resolution: resolved at the close"] += 1
+            assert incident.reopen_until is not None
+            if ctx.at >= incident.reopen_until:
+                incident.close(ctx)
+            else:
+                incident.confirm_resolution(ctx)
+                self.report.approximated[
+                    "closed inside the reopen window: recorded as confirmed by the caller"
+                ] += 1
+            return
+        if want is IncidentState.CANCELLED:
+            if state is not IncidentState.CANCELLED:
+                incident.cancel(
+                    ctx, reason=CancelReason.LOGGED_IN_ERROR, note=f"{self.m.system}: {value}"
+                )
+            return
+        raise _Unrepresentable(f"no path to {want}")  # pragma: no cover - every state is above
+
+    def _reopen_or_resume(self, incident: Incident, ctx: Context, value: str) -> None:
+        if incident.state is IncidentState.RESOLVED:
+            incident.reopen(ctx, reason=f"{self.m.system}: {value} after resolution")
+        elif incident.state is IncidentState.ON_HOLD:
+            incident.resume(ctx)
+
+    def _ensure_assigned(self, incident: Incident, ctx: Context) -> None:
+        if incident.state is IncidentState.LOGGED:
+            incident.assign(ctx, group=incident.group or self.m.default_group)
+
+    def _ensure_started(self, incident: Incident, ctx: Context) -> None:
+        self._ensure_assigned(incident, ctx)
+        if incident.state is IncidentState.ASSIGNED:
+            incident.start_work(ctx)
+
+    def _resolve(self, incident: Incident, ctx: Context, row: SourceRow) -> None:
+        m = self.m
+        if incident.state in (IncidentState.LOGGED, IncidentState.ASSIGNED):
+            self._ensure_started(incident, ctx)
+        code = m.resolution_codes.get(m.value(row.values, m.resolution_code) or "")
+        incident.resolve(
+            ctx,
+            code=code or m.default_resolution_code,
+            notes=m.render(m.resolution_notes, row.values)[:10_000] or "resolved (imported)",
+            reopen_window=m.reopen_window,
+        )
+
+
+class _Unrepresentable(DomainError):
+    code = "not-representable"
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, DomainError):
+        return f"{error.code} ({error})" if isinstance(error, _Unrepresentable) else error.code
+    return type(error).__name__
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+#: (bytes of the file read, its size, rows read)
+ImportProgress = Callable[[int, int, int], None]
+
+
+class Importer:
+    """Imports a log into the desk's event store, `batch` cases per atomic write."""
+
+    def __init__(
+        self,
+        desk: ServiceDesk,
+        mapping: Mapping,
+        *,
+        clock: Callable[[], datetime],
+        batch: int = 500,
+        stop_after: int | None = None,
+    ) -> None:
+        self.desk = desk
+        self.mapping = mapping
+        self.clock = clock
+        self.batch = batch
+        #: Stop after this many batches have been written (to test a crash halfway).
+        self.stop_after = stop_after
+        self._written_batches = 0
+        self._sla: dict[str, RuleVersions | None] = {}
+
+    def run(self, path: Path, progress: ImportProgress | None = None) -> ImportReport:
+        report = ImportReport()
+        size = path.stat().st_size
+        raw, text = open_text(path)
+        with raw, text:
+            pending: list[tuple[str, list[SourceRow]]] = []
+            for case, rows in read_cases(text, self.mapping):
+                report.rows += len(rows)
+                report.cases += 1
+                pending.append((case, rows))
+                if len(pending) >= self.batch:
+                    if not self._flush(pending, report, path.name):
+                        break
+                    pending = []
+                    if progress:
+                        progress(raw.tell(), size, report.rows)
+            else:
+                if pending:
+                    self._flush(pending, report, path.name)
+            if progress:
+                progress(raw.tell(), size, report.rows)
+        last = self._last_number()
+        if last:
+            self.desk.numbers.skip_past(last)  # the API's next claim starts past the imports
+        return report
+
+    def _flush(
+        self, cases: list[tuple[str, list[SourceRow]]], report: ImportReport, file: str
+    ) -> bool:
+        """Write one batch; False once `stop_after` batches are written."""
+        if self.stop_after is not None and self._written_batches >= self.stop_after:
+            return False
+        system = self.mapping.system
+        for _ in range(MAX_ATTEMPTS):
+            new = []
+            for case, rows in cases:
+                if self._exists(incident_id(system, case)):
+                    report.already += 1
+                else:
+                    new.append((case, rows))
+            cases = new  # what an earlier attempt found stored is counted once
+            if not cases:
+                break
+            batch = ImportReport()
+            replay = CaseReplay(self.mapping, self.desk.priority_matrix(), batch)
+            number = self._last_number()
+            incidents: list[Incident] = []
+            allocations: list[NumberAllocated] = []
+            ctx = Context(
+                Actor(id=f"importer:{system}", role=Role.INTEGRATION), self.clock(), uuid4()
+            )
+            for case, rows in cases:
+                incident = replay.replay(
+                    case, rows, number=number + 1, sla=self._sla_rules, file=file
+                )
+                if incident is None:
+                    continue
+                number += 1
+                incidents.append(incident)
+                allocations.append(
+                    NumberAllocated(
+                        originator_id=INCIDENT_NUMBERS,
+                        originator_version=number,
+                        record_id=incident.id,
+                        **ctx.stamp(),
+                    )
+                )
+            events = [e for incident in incidents for e in incident.collect_events()]
+            try:
+                if events:
+                    self.desk.save(*events, *allocations)
+            except IntegrityError:
+                continue  # the API took a number, or another import wrote a case: look again
+            batch.imported = len(incidents)
+            batch.events = len(events)
+            report.merge(batch)
+            break
+        else:
+            raise RuntimeError("could not write an import batch: too much contention")
+        self._written_batches += 1
+        return True
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return bool(list(self.desk.events.get(aggregate_id, limit=1)))
+
+    def _last_number(self) -> int:
+        last = list(self.desk.events.get(INCIDENT_NUMBERS, desc=True, limit=1))
+        return last[0].originator_version if last else 0
+
+    def _sla_rules(self, service: str) -> RuleVersions | None:
+        if service not in self._sla:
+            self._sla[service] = self.desk.sla_rules_for(service)
+        return self._sla[service]
