@@ -133,6 +133,12 @@ class NotPermitted(DomainError):
     code = "not-permitted"
 
 
+class OutsideOrganisation(NotPermitted):
+    """A record for an organisation the caller does not see (they may see only their own)."""
+
+    code = "outside-organisation"
+
+
 class RequesterCannotApprove(NotPermitted):
     code = "requester-cannot-approve"
 

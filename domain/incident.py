@@ -372,6 +372,11 @@ class Incident(Aggregate):
     sla_alerts: frozenset[tuple[SlaTarget, int]]
     problems: frozenset[UUID]
     changes: frozenset[UUID]
+    organisation: str
+
+    @property
+    def owner(self) -> str:
+        return self.caller
 
     # -- decisions ------------------------------------------------------------------------------
 
@@ -658,6 +663,7 @@ class Incident(Aggregate):
         self.sla = e.sla
         self.sla_alerts = frozenset()
         self.problems, self.changes = frozenset(), frozenset()
+        self.organisation = e.organisation
 
     @applies(SlaWarned)
     def _sla_warned(self, e: SlaWarned) -> None:
