@@ -27,14 +27,14 @@ class Aggregate:
     organisation: str | None = None
 
     @property
-    def owner(self) -> str | None:
+    def owned_by(self) -> str | None:
         """Whose own record this is, for a requester's reach (an incident's caller, a service
         request's requester); None when no requester owns records of this kind."""
         return None
 
     def reachable(self, ctx: Context) -> bool:
         """Whether the command's caller may see and act on this record (Context.reaches)."""
-        return self.organisation is None or ctx.reaches(self.organisation, self.owner)
+        return self.organisation is None or ctx.reaches(self.organisation, self.owned_by)
 
     def __init__(self, id: UUID) -> None:
         self.id = id

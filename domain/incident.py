@@ -375,7 +375,7 @@ class Incident(Aggregate):
     organisation: str
 
     @property
-    def owner(self) -> str:
+    def owned_by(self) -> str:
         return self.caller
 
     # -- decisions ------------------------------------------------------------------------------

@@ -288,7 +288,7 @@ class ServiceRequest(Aggregate):
     organisation: str
 
     @property
-    def owner(self) -> str:
+    def owned_by(self) -> str:
         return self.requester
 
     @classmethod
