@@ -74,10 +74,14 @@ def _row(services: Services, ref: str, ctx: Context) -> dict[str, Any]:
     return INCIDENTS.row(ctx, row, ref)
 
 
-def _events(services: Services, ref: str, ctx: Context) -> tuple[UUID, list[DomainEvent]]:
-    """The incident's id and events, if the caller reaches it."""
-    incident_id = services.desk.find_incident(ref)
-    events = list(services.desk.history(incident_id))
+def reached_incident(services: Services, ref: str, ctx: Context) -> tuple[UUID, list[DomainEvent]]:
+    """The incident's id and events, if the caller reaches it; missing or out of reach, the
+    same not-found."""
+    try:
+        incident_id = services.desk.find_incident(ref)
+        events = list(services.desk.history(incident_id))
+    except IncidentNotFound:
+        raise IncidentNotFound(f"no incident {ref}") from None
     INCIDENTS.history(ctx, events, ref)
     return incident_id, events
 
@@ -203,7 +207,7 @@ def get_incident(
     as_of: Annotated[datetime | None, AS_OF] = None,
 ) -> Response:
     if as_of is not None:
-        _, events = _events(services, ref, ctx)
+        _, events = reached_incident(services, ref, ctx)
         then = replay.as_of(incident_details, events, _aware(as_of))
         if then is None:
             raise IncidentNotFound(f"incident {ref} was not yet logged at {as_of.isoformat()}")
@@ -228,7 +232,7 @@ def get_history(
     ctx: ReaderDep,
     as_of: Annotated[datetime | None, AS_OF] = None,
 ) -> Response:
-    incident_id, events = _events(services, ref, ctx)
+    incident_id, events = reached_incident(services, ref, ctx)
     moment = _aware(as_of)
     if moment is not None:
         events = [e for e in events if e.timestamp <= moment]
@@ -274,7 +278,10 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
             expected_version=expected_version(request),
             idempotency_key=idempotency_key(request),
         )
-        outcome = await writer_of(request).submit(submission)
+        try:
+            outcome = await writer_of(request).submit(submission)
+        except IncidentNotFound:  # missing, or out of the caller's reach: the same words
+            raise IncidentNotFound(f"no incident {ref}") from None
         return await _answer(services_of(request), outcome, 200)
 
     act.__name__ = action.replace("-", "_")

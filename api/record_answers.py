@@ -148,8 +148,11 @@ def numbered_history(
     scoped: Scoped,
 ) -> dict[str, Any]:
     """A numbered record's history, if the caller reaches the record."""
-    record_id = services.records.find_numbered(kind, ref)
-    events = services.records.history(record_id, first_type)
+    try:
+        record_id = services.records.find_numbered(kind, ref)
+        events = services.records.history(record_id, first_type)
+    except RecordNotFound:
+        raise RecordNotFound(f"no {scoped.noun} {ref}") from None
     scoped.history(ctx, events, ref)
     return history(record_id, events)
 
@@ -192,17 +195,24 @@ def _add_action(
     ) -> Response:
         command = command or command_type.model_validate({})
         services = services_of(request)
-        record_id = services.records.find_numbered(kind, ref)
-        outcome = await run(
-            services,
-            ctx,
-            f"{noun.replace(' ', '-')}:{action}",
-            command,
-            lambda session: command.decide(session, ctx, record_id),
-            target=record_id,
-            expected_version=expected_version(request),
-            idempotency_key=idempotency_key(request),
-        )
+        record_id = None
+        try:
+            record_id = services.records.find_numbered(kind, ref)
+            outcome = await run(
+                services,
+                ctx,
+                f"{noun.replace(' ', '-')}:{action}",
+                command,
+                lambda session: command.decide(session, ctx, record_id),
+                target=record_id,
+                expected_version=expected_version(request),
+                idempotency_key=idempotency_key(request),
+            )
+        except RecordNotFound as error:
+            # the record itself: missing, or out of reach, answers the same words
+            if error.record_id in (None, record_id):
+                raise RecordNotFound(f"no {noun} {ref}") from None
+            raise
         location = f"/api/v1{base}/{record_id}"
         return await answer(services, outcome, projection, location, 200)
 

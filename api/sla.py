@@ -23,7 +23,7 @@ from api.deps import (
     expected_version,
     services_of,
 )
-from api.incidents import INCIDENTS
+from api.incidents import INCIDENTS, reached_incident
 from api.record_answers import json_response as _json
 from domain.actors import Role
 from domain.calendar import BusinessCalendar, HolidayYear, Hours
@@ -90,8 +90,7 @@ def get_incident_sla(
     ref: str, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
     desk = services.desk
-    incident_id = desk.find_incident(ref)
-    INCIDENTS.history(ctx, desk.history(incident_id), ref)  # reached, or not found
+    incident_id, _ = reached_incident(services, ref, ctx)
     rules, clock = desk.sla_clock(incident_id, as_of or services.clock())
     number = desk.incident(incident_id).number
     return _json(clock_body(f"INC-{number:06d}", str(incident_id), rules, clock))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import ClassVar
+from uuid import UUID
 
 
 class DomainError(Exception):
@@ -112,6 +113,11 @@ class RecordNotFound(NotFound):
     """No configuration item, change, service request, problem or template by that reference."""
 
     code = "record-not-found"
+
+    def __init__(self, detail: str, record_id: UUID | None = None) -> None:
+        super().__init__(detail)
+        #: The record looked for, when it was looked for by id.
+        self.record_id = record_id
 
 
 class RecordAlreadyExists(DomainError):

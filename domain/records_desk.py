@@ -73,7 +73,7 @@ class Session:
         # existence is not the caller's to learn (docs/security.md, "Organisations").
         if record is None or (self._ctx is not None and not record.reachable(self._ctx)):
             kind = getattr(cls, "KIND", cls.__name__)
-            raise RecordNotFound(f"no {kind} {ref if ref is not None else record_id}")
+            raise RecordNotFound(f"no {kind} {ref if ref is not None else record_id}", record_id)
         return record
 
     def get_or_new(self, cls: type[A], record_id: UUID) -> A:

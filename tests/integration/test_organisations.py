@@ -94,16 +94,22 @@ def test_an_agent_cannot_see_or_act_on_another_organisations_record(
     ref, version = record["ref"], record["version"]
     assert record["organisation"] == SERANG  # the maker's own, by default
 
-    # out of reach reads exactly like a record that does not exist: same status, same code
-    missing = lebak.get(f"{k.path}/{uuid4()}")
-    for url in (f"{k.path}/{ref}", f"{k.path}/{record['id']}", f"{k.path}/{ref}/history"):
-        hidden = lebak.get(url)
-        assert hidden.status_code == 404, (url, hidden.text)
-        assert hidden.json()["code"] == missing.json()["code"]
+    # out of reach answers exactly as a record that does not exist: status, code and words
+    unknown = {"number": record["ref"][:4] + "999999", "id": str(uuid4())}
+    for by in ("number", "id"):
+        given = record["ref"] if by == "number" else record["id"]
+        for path, body in (
+            (f"{k.path}/{{}}", None),
+            (f"{k.path}/{{}}/history", None),
+            (f"{k.path}/{{}}/{k.action}", k.action_body),
+        ):
+            method = "GET" if body is None else "POST"
+            missing = lebak.request(method, path.format(unknown[by]), json=body).json()
+            hidden = lebak.request(method, path.format(given), json=body)
+            assert hidden.status_code == 404 == missing["status"], (path, hidden.text)
+            assert hidden.json()["code"] == missing["code"]
+            assert hidden.json()["detail"] == missing["detail"].replace(unknown[by], given)
     assert ref not in refs(lebak, k.path)
-    acted = lebak.post(f"{k.path}/{ref}/{k.action}", json=k.action_body)
-    assert acted.status_code == 404, acted.text
-    assert acted.json()["code"] == missing.json()["code"]
     assert serang.get(f"{k.path}/{ref}").json()["version"] == version  # nothing was recorded
 
     # its own organisation, and those who see all, read it and find it listed
