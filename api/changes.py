@@ -15,13 +15,23 @@ from api.deps import (
     IDEMPOTENCY_KEY,
     ReaderDep,
     ServicesDep,
+    StaffReaderDep,
     authorised,
     documented,
     idempotency_key,
     services_of,
 )
 from api.problems import ApiProblem
-from api.record_answers import add_actions, answer, etag, history, json_response, numbered_row, run
+from api.record_answers import (
+    add_actions,
+    answer,
+    etag,
+    json_response,
+    numbered_history,
+    numbered_row,
+    run,
+)
+from api.scoping import Scoped
 from domain.actors import Role
 from domain.change import ChangeKind, ChangeState, Raised, TemplateDefined, template_id
 from domain.change_commands import (
@@ -32,6 +42,7 @@ from domain.change_commands import (
     WithdrawBlackout,
 )
 from domain.context import Context
+from domain.errors import RecordNotFound
 from domain.record_numbers import RecordKind
 from infra.bootstrap import Services
 from projections import change_calendar, change_details
@@ -46,6 +57,8 @@ SERVICE_MANAGERS = authorised(
 )
 #: CAB members decide on changes; the domain checks that they are named on the change's CAB.
 CHANGE_ACTORS = AGENT_ROLES
+#: Changes are the staff's: a requester reaches none (they see the calendar of windows).
+CHANGES = Scoped(RecordNotFound, "change")
 
 
 @router.post(
@@ -75,12 +88,12 @@ async def raise_change(
 @router.get("", summary="List changes, newest first")
 def list_changes(
     services: ServicesDep,
-    _: ReaderDep,
+    ctx: StaffReaderDep,
     state: ChangeState | None = None,
     kind: ChangeKind | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
-    clauses, params = [], []
+    clauses, params = CHANGES.where(ctx)
     if state is not None:
         clauses.append('"state" = ?')
         params.append(state.value)
@@ -172,15 +185,14 @@ async def withdraw_blackout(
 
 
 @router.get("/{ref}", summary="Read a change by id or number")
-def get_change(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
-    row = numbered_row(services, RecordKind.CHANGE, change_details, ref, "change")
+def get_change(ref: str, services: ServicesDep, ctx: StaffReaderDep) -> Response:
+    row = numbered_row(services, RecordKind.CHANGE, change_details, ref, ctx, CHANGES)
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
 @router.get("/{ref}/history", summary="Every event, in order, with actor and time")
-def get_history(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
-    change_id = services.records.find_numbered(RecordKind.CHANGE, ref)
-    return json_response(history(change_id, services.records.history(change_id, Raised)))
+def get_history(ref: str, services: ServicesDep, ctx: StaffReaderDep) -> Response:
+    return json_response(numbered_history(services, RecordKind.CHANGE, Raised, ref, ctx, CHANGES))
 
 
 add_actions(

@@ -37,6 +37,9 @@ AGENT_ROLES = frozenset(
     }
 )
 READ_ROLES = AGENT_ROLES | {Role.REQUESTER, Role.AUDITOR}
+#: Who reads work that is not their own: queues, clocks, problems, changes. Requesters read only
+#: their own records (api/scoping.py).
+STAFF_READ_ROLES = READ_ROLES - {Role.REQUESTER}
 
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -99,8 +102,13 @@ class Authorised(HTTPBearer):
             raise ApiProblem(
                 403, "forbidden", f"the role {identity.actor.role} may not {self.what}"
             )
+        # The identity rides along as the command's scope: every record a route reads or a
+        # command loads is checked against it (api/scoping.py, Context.reaches).
         return Context(
-            actor=identity.actor, at=services.clock(), correlation_id=correlation_id(request)
+            actor=identity.actor,
+            at=services.clock(),
+            correlation_id=correlation_id(request),
+            scope=identity,
         )
 
 
@@ -112,6 +120,7 @@ def authorised(roles: frozenset[Role], what: str) -> Any:
 
 
 ReaderDep = Annotated[Context, authorised(READ_ROLES, "read incidents")]
+StaffReaderDep = Annotated[Context, authorised(STAFF_READ_ROLES, "read others' work")]
 
 
 # -- the headers of a write ---------------------------------------------------------------------

@@ -36,6 +36,7 @@ from api.record_answers import ENVELOPE
 from api.record_answers import etag as _etag
 from api.record_answers import json_response as _json
 from api.schemas import History, IncidentDetails, IncidentPage, IncidentSummary
+from api.scoping import Scoped
 from audit import replay
 from domain.actors import Role
 from domain.commands import INCIDENT_COMMANDS, IncidentCommand, LogIncident
@@ -53,9 +54,12 @@ router = APIRouter(prefix="/incidents", tags=["incidents"])
 #: Actions a requester may take on incidents they reported (the domain checks "reported").
 REQUESTER_ACTIONS = frozenset({"add-comment", "confirm", "reopen"})
 SUMMARY_FIELDS = tuple(IncidentSummary.model_fields)
+#: A requester reaches the incidents they are the caller of; others, their organisation's.
+INCIDENTS = Scoped(IncidentNotFound, "incident", owner="caller")
 
 
-def _row(services: Services, ref: str) -> dict[str, Any]:
+def _row(services: Services, ref: str, ctx: Context) -> dict[str, Any]:
+    """The incident's row, if the caller reaches it (else not found, as if it did not exist)."""
     number = parse_incident_number(ref)
     if number is not None:
         rows = services.views.select(incident_details, '"number" = ?', (number,))
@@ -67,7 +71,19 @@ def _row(services: Services, ref: str) -> dict[str, Any]:
             row = None
     if row is None:
         raise IncidentNotFound(f"no incident {ref}")
-    return row
+    return INCIDENTS.row(ctx, row, ref)
+
+
+def reached_incident(services: Services, ref: str, ctx: Context) -> tuple[UUID, list[DomainEvent]]:
+    """The incident's id and events, if the caller reaches it; missing or out of reach, the
+    same not-found."""
+    try:
+        incident_id = services.desk.find_incident(ref)
+        events = list(services.desk.history(incident_id))
+    except IncidentNotFound:
+        raise IncidentNotFound(f"no incident {ref}") from None
+    INCIDENTS.history(ctx, events, ref)
+    return incident_id, events
 
 
 async def _answer(services: Services, outcome: Outcome, status: int) -> Response:
@@ -119,7 +135,7 @@ async def log_incident(
 @router.get("", response_model=IncidentPage, summary="List incidents, newest first")
 def list_incidents(
     services: ServicesDep,
-    _: ReaderDep,
+    ctx: ReaderDep,
     status: IncidentState | None = None,
     group: Annotated[str | None, Query(max_length=200)] = None,
     priority: Annotated[int | None, Query(ge=1, le=5)] = None,
@@ -127,7 +143,7 @@ def list_incidents(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    clauses, params = [], []
+    clauses, params = INCIDENTS.where(ctx)
     for column, value in (
         ("state", status),
         ("group", group),
@@ -186,17 +202,17 @@ def _aware(moment: datetime | None) -> datetime | None:
 def get_incident(
     ref: str,
     services: ServicesDep,
-    _: ReaderDep,
+    ctx: ReaderDep,
     if_none_match: Annotated[str | None, Header()] = None,
     as_of: Annotated[datetime | None, AS_OF] = None,
 ) -> Response:
     if as_of is not None:
-        events = services.desk.history(services.desk.find_incident(ref))
+        _, events = reached_incident(services, ref, ctx)
         then = replay.as_of(incident_details, events, _aware(as_of))
         if then is None:
             raise IncidentNotFound(f"incident {ref} was not yet logged at {as_of.isoformat()}")
         return _json(then, headers={"ETag": _etag(then["version"])})
-    row = _row(services, ref)
+    row = _row(services, ref, ctx)
     etag = _etag(row["version"])
     if if_none_match is not None and etag in {
         t.strip().removeprefix("W/") for t in if_none_match.split(",")
@@ -213,11 +229,10 @@ def get_incident(
 def get_history(
     ref: str,
     services: ServicesDep,
-    _: ReaderDep,
+    ctx: ReaderDep,
     as_of: Annotated[datetime | None, AS_OF] = None,
 ) -> Response:
-    incident_id = services.desk.find_incident(ref)
-    events = list(services.desk.history(incident_id))
+    incident_id, events = reached_incident(services, ref, ctx)
     moment = _aware(as_of)
     if moment is not None:
         events = [e for e in events if e.timestamp <= moment]
@@ -263,7 +278,10 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
             expected_version=expected_version(request),
             idempotency_key=idempotency_key(request),
         )
-        outcome = await writer_of(request).submit(submission)
+        try:
+            outcome = await writer_of(request).submit(submission)
+        except IncidentNotFound:  # missing, or out of the caller's reach: the same words
+            raise IncidentNotFound(f"no incident {ref}") from None
         return await _answer(services_of(request), outcome, 200)
 
     act.__name__ = action.replace("-", "_")

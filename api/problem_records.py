@@ -12,15 +12,25 @@ from api.deps import (
     AGENT_ROLES,
     CORRELATION_ID,
     IDEMPOTENCY_KEY,
-    ReaderDep,
     ServicesDep,
+    StaffReaderDep,
     authorised,
     documented,
     idempotency_key,
     services_of,
 )
-from api.record_answers import add_actions, answer, etag, history, json_response, numbered_row, run
+from api.record_answers import (
+    add_actions,
+    answer,
+    etag,
+    json_response,
+    numbered_history,
+    numbered_row,
+    run,
+)
+from api.scoping import Scoped, where
 from domain.context import Context
+from domain.errors import RecordNotFound
 from domain.problem import Logged, ProblemState
 from domain.problem_commands import PROBLEM_COMMANDS, LogProblem
 from domain.record_numbers import RecordKind
@@ -32,6 +42,8 @@ router = APIRouter(prefix="/problems", tags=["problems"])
 known = APIRouter(prefix="/known-errors", tags=["problems"])
 
 PROBLEM_ACTORS = AGENT_ROLES
+#: Problems are the staff's: a requester reaches none.
+PROBLEMS = Scoped(RecordNotFound, "problem")
 
 
 @router.post(
@@ -61,12 +73,12 @@ async def log_problem(
 @router.get("", summary="List problems, newest first")
 def list_problems(
     services: ServicesDep,
-    _: ReaderDep,
+    ctx: StaffReaderDep,
     state: ProblemState | None = None,
     service: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
-    clauses, params = [], []
+    clauses, params = PROBLEMS.where(ctx)
     for column, value in (("state", state), ("service", service)):
         if value is not None:
             clauses.append(f'"{column}" = ?')
@@ -82,34 +94,37 @@ def list_problems(
     summary="Incidents on a closed problem's service or items, logged after it closed",
 )
 def get_recurrence(
-    services: ServicesDep, _: ReaderDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    services: ServicesDep, ctx: StaffReaderDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> Response:
+    # the caller's problems, and of the incidents after them, those the caller reaches
+    clauses, params = PROBLEMS.where(ctx)
     closed = services.views.select(
         problem_details,
-        '"state" = ?',
-        (ProblemState.CLOSED.value,),
+        " AND ".join(['"state" = ?', *clauses]),
+        [ProblemState.CLOSED.value, *params],
         f'ORDER BY "number" DESC LIMIT {limit}',
     )
-    return json_response({"items": [_recurrence(services, row) for row in closed]})
+    return json_response({"items": [_recurrence(services, ctx, row) for row in closed]})
 
 
-def _recurrence(services: Services, problem: dict[str, Any]) -> dict[str, Any]:
-    where: list[str] = []
+def _recurrence(services: Services, ctx: Context, problem: dict[str, Any]) -> dict[str, Any]:
+    where_: list[str] = []
     params: list[Any] = []
     if problem["service"]:
-        where.append('"service" = ?')
+        where_.append('"service" = ?')
         params.append(problem["service"])
     items = problem["configuration_items"]
     if items:
-        where.append(f'"configuration_item" IN ({", ".join("?" for _ in items)})')
+        where_.append(f'"configuration_item" IN ({", ".join("?" for _ in items)})')
         params.extend(items)
     incidents: list[dict[str, Any]] = []
-    if where:
+    if where_:
         linked = {entry["id"] for entry in problem["incidents"]}
+        reach, reach_params = where(ctx)
         rows = services.views.select(
             incident_occurrences,
-            f'({" OR ".join(where)}) AND "logged_at" > ?',
-            [*params, problem["closed_at"]],
+            " AND ".join([f"({' OR '.join(where_)})", '"logged_at" > ?', *reach]),
+            [*params, problem["closed_at"], *reach_params],
             'ORDER BY "logged_at"',
         )
         incidents = [
@@ -130,15 +145,15 @@ def _recurrence(services: Services, problem: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/{ref}", summary="Read a problem by id or number (PRB-000001)")
-def get_problem(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
-    row = numbered_row(services, RecordKind.PROBLEM, problem_details, ref, "problem")
+def get_problem(ref: str, services: ServicesDep, ctx: StaffReaderDep) -> Response:
+    row = numbered_row(services, RecordKind.PROBLEM, problem_details, ref, ctx, PROBLEMS)
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
 @router.get("/{ref}/history", summary="Every event, in order, with actor and time")
-def get_history(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
-    problem_id = services.records.find_numbered(RecordKind.PROBLEM, ref)
-    return json_response(history(problem_id, services.records.history(problem_id, Logged)))
+def get_history(ref: str, services: ServicesDep, ctx: StaffReaderDep) -> Response:
+    kind = RecordKind.PROBLEM
+    return json_response(numbered_history(services, kind, Logged, ref, ctx, PROBLEMS))
 
 
 add_actions(
@@ -155,14 +170,15 @@ add_actions(
 @known.get("", summary="Search the known errors by service, configuration item and text")
 def search_known_errors(
     services: ServicesDep,
-    _: ReaderDep,
+    ctx: StaffReaderDep,
     service: Annotated[str | None, Query(max_length=200)] = None,
     ci: Annotated[str | None, Query(max_length=80, pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
-    clauses: list[str] = ['"published" = ?']
-    params: list[Any] = [1]
+    reach, reach_params = PROBLEMS.where(ctx)
+    clauses: list[str] = ['"published" = ?', *reach]
+    params: list[Any] = [1, *reach_params]
     if service is not None:
         clauses.append('"service" = ?')
         params.append(service)

@@ -68,6 +68,7 @@ TITLES: dict[str, str] = {
     "record-not-found": "No such record",
     "record-already-exists": "A record with that reference already exists",
     "not-permitted": "Your standing does not allow this decision",
+    "outside-organisation": "The record would belong to an organisation you do not work for",
     "requester-cannot-approve": "The requester cannot approve their own record",
     "not-a-named-approver": "Only a named approver may decide",
     "already-decided": "This approver has already decided",

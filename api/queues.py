@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ReaderDep, ServicesDep
+from api.deps import ServicesDep, StaffReaderDep
 from api.schemas import Queues
+from api.scoping import where as reach
 from projections import open_work_by_group
 
 router = APIRouter(tags=["queues"])
@@ -20,17 +21,18 @@ ITEM_FIELDS = ("id", "ref", "title", "service", "priority", "state", "agent", "m
 @router.get("/queues", response_model=Queues, summary="Open work per group")
 def get_queues(
     services: ServicesDep,
-    _: ReaderDep,
+    ctx: StaffReaderDep,
     group: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="items shown per group")] = 100,
 ) -> Response:
-    where, params = '"queued" = 1', []
+    clauses, params = reach(ctx)  # the queues of the caller's organisation
+    clauses.insert(0, '"queued" = 1')
     if group is not None:
-        where += ' AND "group" = ?'
+        clauses.append('"group" = ?')
         params.append(group)
     rows = services.views.select(
         open_work_by_group,
-        where,
+        " AND ".join(clauses),
         params,
         'ORDER BY "group" NULLS FIRST, "priority", "logged_at"',  # triage (no group) first
     )

@@ -25,6 +25,7 @@ from api.deps import (
     services_of,
 )
 from api.problems import problem
+from api.scoping import Scoped
 from domain.actors import Role
 from domain.change_commands import RecordCommand
 from domain.context import Context
@@ -113,9 +114,16 @@ def history_entry(event: DomainEvent) -> dict[str, Any]:
 
 
 def numbered_row(
-    services: Services, kind: RecordKind, projection: Projection, ref: str, noun: str
+    services: Services,
+    kind: RecordKind,
+    projection: Projection,
+    ref: str,
+    ctx: Context,
+    scoped: Scoped,
 ) -> dict[str, Any]:
-    """A numbered record's row (a change, service request, problem), by number or id."""
+    """A numbered record's row (a change, service request, problem), by number or id, if the
+    caller reaches it (else not found, as if it did not exist)."""
+    noun = scoped.noun
     number = parse_number(kind, ref)
     row = None
     if number is not None:
@@ -128,7 +136,25 @@ def numbered_row(
             row = None
     if row is None:
         raise RecordNotFound(f"no {noun} {ref}")
-    return row
+    return scoped.row(ctx, row, ref)
+
+
+def numbered_history(
+    services: Services,
+    kind: RecordKind,
+    first_type: type[DomainEvent],
+    ref: str,
+    ctx: Context,
+    scoped: Scoped,
+) -> dict[str, Any]:
+    """A numbered record's history, if the caller reaches the record."""
+    try:
+        record_id = services.records.find_numbered(kind, ref)
+        events = services.records.history(record_id, first_type)
+    except RecordNotFound:
+        raise RecordNotFound(f"no {scoped.noun} {ref}") from None
+    scoped.history(ctx, events, ref)
+    return history(record_id, events)
 
 
 def add_actions(
@@ -169,17 +195,24 @@ def _add_action(
     ) -> Response:
         command = command or command_type.model_validate({})
         services = services_of(request)
-        record_id = services.records.find_numbered(kind, ref)
-        outcome = await run(
-            services,
-            ctx,
-            f"{noun.replace(' ', '-')}:{action}",
-            command,
-            lambda session: command.decide(session, ctx, record_id),
-            target=record_id,
-            expected_version=expected_version(request),
-            idempotency_key=idempotency_key(request),
-        )
+        record_id = None
+        try:
+            record_id = services.records.find_numbered(kind, ref)
+            outcome = await run(
+                services,
+                ctx,
+                f"{noun.replace(' ', '-')}:{action}",
+                command,
+                lambda session: command.decide(session, ctx, record_id),
+                target=record_id,
+                expected_version=expected_version(request),
+                idempotency_key=idempotency_key(request),
+            )
+        except RecordNotFound as error:
+            # the record itself: missing, or out of reach, answers the same words
+            if error.record_id in (None, record_id):
+                raise RecordNotFound(f"no {noun} {ref}") from None
+            raise
         location = f"/api/v1{base}/{record_id}"
         return await answer(services, outcome, projection, location, 200)
 

@@ -30,6 +30,9 @@ class IncidentSummary(BaseModel):
     state: str
     priority: int = Field(description="1 (P1) .. 5 (P5)")
     service: str
+    organisation: str = Field(
+        examples=["dpk-banten"], description="the organisation whose record it is"
+    )
     group: str | None
     agent: str | None
     logged_at: str

@@ -19,7 +19,16 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
-from api.record_answers import add_actions, answer, etag, history, json_response, numbered_row, run
+from api.record_answers import (
+    add_actions,
+    answer,
+    etag,
+    json_response,
+    numbered_history,
+    numbered_row,
+    run,
+)
+from api.scoping import Scoped
 from domain.actors import Role
 from domain.change_commands import RecordCommand
 from domain.context import Context
@@ -38,6 +47,8 @@ router = APIRouter(prefix="/service-requests", tags=["service requests"])
 catalogue = APIRouter(prefix="/catalogue-items", tags=["service requests"])
 
 SUBMITTERS = AGENT_ROLES | {Role.REQUESTER}
+#: A requester reaches the requests they asked for; others, their organisation's.
+REQUESTS = Scoped(RecordNotFound, "service request", owner="requester")
 SERVICE_MANAGERS = authorised(
     frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "define catalogue items"
 )
@@ -70,13 +81,13 @@ async def submit_service_request(
 @router.get("", summary="List service requests (a queue), newest first")
 def list_service_requests(
     services: ServicesDep,
-    _: ReaderDep,
+    ctx: ReaderDep,
     state: RequestState | None = None,
     group: Annotated[str | None, Query(max_length=200)] = None,
     requester: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
-    clauses, params = [], []
+    clauses, params = REQUESTS.where(ctx)
     for column, value in (("state", state), ("fulfilment_group", group), ("requester", requester)):
         if value is not None:
             clauses.append(f'"{column}" = ?')
@@ -91,17 +102,17 @@ def list_service_requests(
 
 
 @router.get("/{ref}", summary="Read a service request by id or number (REQ-000001)")
-def get_service_request(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
+def get_service_request(ref: str, services: ServicesDep, ctx: ReaderDep) -> Response:
     row = numbered_row(
-        services, RecordKind.SERVICE_REQUEST, service_request_details, ref, "service request"
+        services, RecordKind.SERVICE_REQUEST, service_request_details, ref, ctx, REQUESTS
     )
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
 @router.get("/{ref}/history", summary="Every event, in order, with actor and time")
-def get_history(ref: str, services: ServicesDep, _: ReaderDep) -> Response:
-    request_id = services.records.find_numbered(RecordKind.SERVICE_REQUEST, ref)
-    return json_response(history(request_id, services.records.history(request_id, Submitted)))
+def get_history(ref: str, services: ServicesDep, ctx: ReaderDep) -> Response:
+    kind = RecordKind.SERVICE_REQUEST
+    return json_response(numbered_history(services, kind, Submitted, ref, ctx, REQUESTS))
 
 
 def _roles(command: type[RecordCommand]) -> frozenset[Role]:

@@ -17,11 +17,13 @@ from api.deps import (
     IF_MATCH,
     ReaderDep,
     ServicesDep,
+    StaffReaderDep,
     authorised,
     documented,
     expected_version,
     services_of,
 )
+from api.incidents import INCIDENTS, reached_incident
 from api.record_answers import json_response as _json
 from domain.actors import Role
 from domain.calendar import BusinessCalendar, HolidayYear, Hours
@@ -84,9 +86,11 @@ def clock_body(ref: str, ticket_id: str, rules: Rules, clock: TicketClock) -> di
 
 
 @router.get("/incidents/{ref}/sla", summary="An incident's SLA clocks, with their timeline")
-def get_incident_sla(ref: str, services: ServicesDep, _: ReaderDep, as_of: AsOf = None) -> Response:
+def get_incident_sla(
+    ref: str, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
+) -> Response:
     desk = services.desk
-    incident_id = desk.find_incident(ref)
+    incident_id, _ = reached_incident(services, ref, ctx)
     rules, clock = desk.sla_clock(incident_id, as_of or services.clock())
     number = desk.incident(incident_id).number
     return _json(clock_body(f"INC-{number:06d}", str(incident_id), rules, clock))
@@ -103,13 +107,14 @@ LISTED = frozenset({ClockState.RUNNING, ClockState.PAUSED, ClockState.WARNING, C
 )
 def list_clocks(
     services: ServicesDep,
-    _: ReaderDep,
+    ctx: StaffReaderDep,
     state: Annotated[ClockState | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Response:
     now = services.clock()
     found: list[tuple[timedelta, dict[str, Any]]] = []
-    for row in services.views.select(sla_clocks, '"watched" = 1'):
+    reach, params = INCIDENTS.where(ctx)  # the clocks of the caller's organisation
+    for row in services.views.select(sla_clocks, " AND ".join(['"watched" = 1', *reach]), params):
         rules, clock = services.desk.rulebook.judge(ticket_of(row), now)
         counting = [t for t in clock.targets if t.stopped_at is None and t.state in LISTED]
         if not counting or (state is not None and clock.state is not state):

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.organisations import PROVINCE
+
 
 class Role(StrEnum):
     REQUESTER = "requester"
@@ -42,15 +44,23 @@ SEES_ALL = frozenset({Role.AUDITOR, Role.SERVICE_MANAGER, Role.ADMIN, Role.SYSTE
 class Identity:
     """Who is calling, as the API knows them: the actor events record, and the organisation
     whose records they may see and act on (the provincial office or one of the regency/city
-    libraries). None means no organisation: such an actor sees only what every role sees."""
+    libraries). None means no organisation named: such a caller is of the provincial office,
+    the organisation of records that name no other (docs/security.md, "Organisations")."""
 
     actor: Actor
     organisation: str | None = None
     #: Granted more than their organisation: every organisation's records.
     all_organisations: bool = False
 
-    def sees(self, organisation: str | None) -> bool:
+    @property
+    def home(self) -> str:
+        """The organisation this caller belongs to: the one their records are made for."""
+        return self.organisation or PROVINCE
+
+    @property
+    def sees_all(self) -> bool:
+        return self.all_organisations or self.actor.role in SEES_ALL
+
+    def sees(self, organisation: str) -> bool:
         """Whether records of `organisation` are this caller's to see and act on."""
-        if self.all_organisations or self.actor.role in SEES_ALL:
-            return True
-        return organisation is not None and organisation == self.organisation
+        return self.sees_all or organisation == self.home

@@ -8,15 +8,33 @@ it must never check a rule or read anything but the event.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 from uuid import UUID
 
 from domain.events import DomainEvent
+
+if TYPE_CHECKING:
+    from domain.context import Context
 
 
 class Aggregate:
     #: event class -> method that applies it; filled in by subclasses through `applies`.
     _appliers: ClassVar[dict[type[DomainEvent], Callable[[Any, Any], None]]]
+
+    #: The organisation whose record this is. None: data of no organisation (the catalogues,
+    #: the rules), which every caller reaches. A record kind that sets it when created is
+    #: scoped wherever commands load records (domain/organisations.py).
+    organisation: str | None = None
+
+    @property
+    def owned_by(self) -> str | None:
+        """Whose own record this is, for a requester's reach (an incident's caller, a service
+        request's requester); None when no requester owns records of this kind."""
+        return None
+
+    def reachable(self, ctx: Context) -> bool:
+        """Whether the command's caller may see and act on this record (Context.reaches)."""
+        return self.organisation is None or ctx.reaches(self.organisation, self.owned_by)
 
     def __init__(self, id: UUID) -> None:
         self.id = id

@@ -38,6 +38,7 @@ from domain.errors import (
     ReviewRequired,
 )
 from domain.events import MAX_INT, DomainEvent
+from domain.organisations import PROVINCE, OrganisationCode
 from domain.record_numbers import named_id
 
 Name = Field(min_length=1, max_length=200)
@@ -164,6 +165,8 @@ class Raised(ChangeEvent):
     configuration_items: CodeList = Items
     backout_plan: str | None = Field(default=None, min_length=1, max_length=10_000)
     template: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")
+    #: The organisation whose record it is (events stored before organisations: the province).
+    organisation: str = OrganisationCode
 
 
 class PreAuthorised(ChangeEvent):
@@ -318,6 +321,7 @@ class Change(Aggregate):
     review_required: bool
     problems: frozenset[UUID]
     incidents: frozenset[UUID]
+    organisation: str
 
     @classmethod
     def raise_change(
@@ -334,6 +338,7 @@ class Change(Aggregate):
         configuration_items: list[str],
         backout_plan: str | None,
         template: ChangeTemplate | None,
+        organisation: str = PROVINCE,
     ) -> Change:
         if (kind is ChangeKind.STANDARD) != (template is not None):
             raise ValueError("a standard change, and only a standard change, has a template")
@@ -351,6 +356,7 @@ class Change(Aggregate):
                 configuration_items=configuration_items,
                 backout_plan=backout_plan,
                 template=template.code if template else None,
+                organisation=organisation,
                 **ctx.stamp(),
             )
         )
@@ -519,6 +525,7 @@ class Change(Aggregate):
         self.cab, self.quorum, self.approvals = frozenset(), 0, ()
         self.window, self.outcome, self.review_required = None, None, False
         self.problems, self.incidents = frozenset(), frozenset()
+        self.organisation = e.organisation
 
     @applies(PreAuthorised, Authorised, Rejected, ImplementationStarted, Closed, Cancelled)
     def _moved(self, e: ChangeEvent) -> None:

@@ -40,6 +40,7 @@ from domain.errors import (
     RecordAlreadyExists,
     RecordNotFound,
 )
+from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
 from domain.records_desk import Session
@@ -225,6 +226,7 @@ class RaiseChange(Command):
         max_length=80,
         description="a standard change's template",
     )
+    organisation: str | None = RequestedOrganisation
 
     @model_validator(mode="after")
     def _template_fits_kind(self) -> RaiseChange:
@@ -254,6 +256,7 @@ class RaiseChange(Command):
             configuration_items=items,
             backout_plan=plan,
             template=template,
+            organisation=ctx.organisation_for(self.organisation),
         )
         session.add(change)
         links.change_and_items(session, ctx, change)

@@ -26,6 +26,7 @@ from domain.incident import (
     check_cancellation,
     check_escalation_target,
 )
+from domain.organisations import RequestedOrganisation
 from domain.priority import Impact, PriorityMatrix, Urgency
 
 Name = Field(min_length=1, max_length=200)
@@ -59,6 +60,7 @@ class LogIncident(Command):
         default=None, min_length=1, max_length=200, description="assign at once, if given"
     )
     agent: str | None = Field(default=None, min_length=1, max_length=200)
+    organisation: str | None = RequestedOrganisation
 
 
 class IncidentCommand(Command):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import ClassVar
+from uuid import UUID
 
 
 class DomainError(Exception):
@@ -113,6 +114,11 @@ class RecordNotFound(NotFound):
 
     code = "record-not-found"
 
+    def __init__(self, detail: str, record_id: UUID | None = None) -> None:
+        super().__init__(detail)
+        #: The record looked for, when it was looked for by id.
+        self.record_id = record_id
+
 
 class RecordAlreadyExists(DomainError):
     code = "record-already-exists"
@@ -131,6 +137,12 @@ class NotPermitted(DomainError):
     """The actor's role or standing does not allow this decision."""
 
     code = "not-permitted"
+
+
+class OutsideOrganisation(NotPermitted):
+    """A record for an organisation the caller does not see (they may see only their own)."""
+
+    code = "outside-organisation"
 
 
 class RequesterCannotApprove(NotPermitted):

@@ -386,6 +386,11 @@ class Incident(Aggregate):
     sla_alerts: frozenset[tuple[SlaTarget, int]]
     problems: frozenset[UUID]
     changes: frozenset[UUID]
+    organisation: str
+
+    @property
+    def owned_by(self) -> str:
+        return self.caller
 
     # -- decisions ------------------------------------------------------------------------------
 
@@ -674,6 +679,7 @@ class Incident(Aggregate):
         self.sla = e.sla
         self.sla_alerts = frozenset()
         self.problems, self.changes = frozenset(), frozenset()
+        self.organisation = e.organisation
 
     @applies(SlaWarned)
     def _sla_warned(self, e: SlaWarned) -> None:

@@ -32,6 +32,7 @@ from domain.errors import (
     RootCauseMissing,
 )
 from domain.events import MAX_INT, DomainEvent
+from domain.organisations import PROVINCE, OrganisationCode
 
 Name = Field(min_length=1, max_length=200)
 Text = Field(min_length=1, max_length=10_000)
@@ -63,6 +64,8 @@ class Logged(ProblemEvent):
     description: str = Field(default="", max_length=10_000)
     service: str | None = Field(default=None, min_length=1, max_length=200)
     configuration_items: CodeList = Items
+    #: The organisation whose record it is (events stored before organisations: the province).
+    organisation: str = OrganisationCode
 
 
 class InvestigationStarted(ProblemEvent):
@@ -147,6 +150,7 @@ class Problem(Aggregate):
     incidents: frozenset[UUID]
     changes: frozenset[UUID]
     configuration_items: frozenset[str]
+    organisation: str
 
     @classmethod
     def log(
@@ -159,6 +163,7 @@ class Problem(Aggregate):
         description: str,
         service: str | None,
         configuration_items: list[str],
+        organisation: str = PROVINCE,
     ) -> Problem:
         problem = cls(id)
         problem._record(
@@ -170,6 +175,7 @@ class Problem(Aggregate):
                 description=description,
                 service=service,
                 configuration_items=configuration_items,
+                organisation=organisation,
                 **ctx.stamp(),
             )
         )
@@ -273,6 +279,7 @@ class Problem(Aggregate):
         self.root_cause = self.workaround = None
         self.incidents, self.changes = frozenset(), frozenset()
         self.configuration_items = frozenset(e.configuration_items)
+        self.organisation = e.organisation
 
     @applies(InvestigationStarted, KnownErrorPublished, Resolved, Closed, Cancelled)
     def _moved(self, e: ProblemEvent) -> None:

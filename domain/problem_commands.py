@@ -18,6 +18,7 @@ from domain.commands import Command
 from domain.configuration_item import CodeList, ConfigurationItem, ci_id
 from domain.context import Context
 from domain.incident import Incident
+from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind
 from domain.records_desk import Session
@@ -37,6 +38,7 @@ class LogProblem(Command):
         max_length=100,
         description="INC-000042 or ids: the incidents it is logged from",
     )
+    organisation: str | None = RequestedOrganisation
 
     def decide(self, session: Session, ctx: Context) -> UUID:
         items = load_items(session, self.configuration_items)
@@ -50,6 +52,7 @@ class LogProblem(Command):
             description=self.description,
             service=self.service,
             configuration_items=self.configuration_items,
+            organisation=ctx.organisation_for(self.organisation),
         )
         session.add(problem)
         for item in items.values():

@@ -69,9 +69,11 @@ class Session:
 
     def get(self, cls: type[A], record_id: UUID, ref: object = None) -> A:
         record = self.find(cls, record_id)
-        if record is None:
+        # A record out of the caller's reach is answered as one that does not exist: its
+        # existence is not the caller's to learn (docs/security.md, "Organisations").
+        if record is None or (self._ctx is not None and not record.reachable(self._ctx)):
             kind = getattr(cls, "KIND", cls.__name__)
-            raise RecordNotFound(f"no {kind} {ref if ref is not None else record_id}")
+            raise RecordNotFound(f"no {kind} {ref if ref is not None else record_id}", record_id)
         return record
 
     def get_or_new(self, cls: type[A], record_id: UUID) -> A:

@@ -16,6 +16,7 @@ from domain.change_commands import CodeField, RecordCommand
 from domain.commands import Command
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
+from domain.organisations import RequestedOrganisation
 from domain.record_numbers import RecordKind
 from domain.records_desk import Session
 from domain.service_request import (
@@ -67,6 +68,7 @@ class SubmitServiceRequest(Command):
     requester: str | None = Field(
         default=None, min_length=1, max_length=200, description="default: whoever submits it"
     )
+    organisation: str | None = RequestedOrganisation
 
     def decide(self, session: Session, ctx: Context) -> UUID:
         item = session.get(
@@ -81,6 +83,7 @@ class SubmitServiceRequest(Command):
             title=self.title,
             details=self.details,
             requester=self.requester or ctx.actor.id,
+            organisation=ctx.organisation_for(self.organisation),
         )
         session.add(request)
         return request_id

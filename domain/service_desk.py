@@ -200,6 +200,7 @@ class ServiceDesk(Application[UUID]):
             urgency=command.urgency,
             matrix=matrix,
             sla=self.sla_rules_for(command.service),
+            organisation=ctx.organisation_for(command.organisation),
         )
         if command.assignment_group:
             incident.assign(ctx, group=command.assignment_group, agent=command.agent)
@@ -258,6 +259,8 @@ class ServiceDesk(Application[UUID]):
         rules: Rules,
         expected_version: int | None,
     ) -> None:
+        if not incident.reachable(ctx):  # answered as if it did not exist (docs/security.md)
+            raise IncidentNotFound(f"no incident {incident.number}")
         if expected_version is not None and incident.version != expected_version:
             raise VersionConflict(expected_version, incident.version)
         command.execute(incident, ctx, rules)

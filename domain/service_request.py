@@ -36,6 +36,7 @@ from domain.errors import (
     RequesterCannotApprove,
 )
 from domain.events import MAX_INT, DomainEvent
+from domain.organisations import PROVINCE, OrganisationCode
 from domain.record_numbers import named_id
 
 Name = Field(min_length=1, max_length=200)
@@ -169,6 +170,8 @@ class Submitted(RequestEvent):
     approvals_needed: int = Field(default=1, ge=1, le=50)
     fulfilment_group: str = Name
     steps: list[str] = Steps
+    #: The organisation whose record it is (events stored before organisations: the province).
+    organisation: str = OrganisationCode
 
     @model_validator(mode="after")
     def _rule_fits(self) -> Any:
@@ -282,6 +285,11 @@ class ServiceRequest(Aggregate):
     approvals: tuple[str, ...]
     steps: int
     done: frozenset[int]
+    organisation: str
+
+    @property
+    def owned_by(self) -> str:
+        return self.requester
 
     @classmethod
     def submit(
@@ -294,6 +302,7 @@ class ServiceRequest(Aggregate):
         title: str,
         details: str,
         requester: str,
+        organisation: str = PROVINCE,
     ) -> ServiceRequest:
         if ctx.actor.role is Role.REQUESTER and requester != ctx.actor.id:
             raise NotPermitted("a requester submits requests for themselves")
@@ -316,6 +325,7 @@ class ServiceRequest(Aggregate):
                 approvals_needed=rule.approvals_needed,
                 fulfilment_group=rule.fulfilment_group,
                 steps=list(rule.steps),
+                organisation=organisation,
                 **ctx.stamp(),
             )
         )
@@ -424,6 +434,7 @@ class ServiceRequest(Aggregate):
         self.approval_required, self.approver_role = e.approval_required, e.approver_role
         self.approvers, self.approvals_needed = frozenset(e.approvers), e.approvals_needed
         self.approvals, self.steps, self.done = (), len(e.steps), frozenset()
+        self.organisation = e.organisation
 
     @applies(
         ApprovalRequested,

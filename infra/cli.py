@@ -148,6 +148,17 @@ def _lifetime(_ctx: click.Context, _param: click.Parameter, value: str) -> timed
     return timedelta(**{units[unit]: int(amount)})
 
 
+def _organisation(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """One of the organisations of the seed catalogue (the provincial office and the eight
+    regency/city libraries): a token for a code no record carries would reach nothing."""
+    from infra.seed import ORGANISATIONS
+
+    codes = [code for code, _, _ in ORGANISATIONS]
+    if value is not None and value not in codes:
+        raise click.BadParameter(f"{value!r} is not one of the organisations: {', '.join(codes)}")
+    return value
+
+
 @tokens.command("create")
 @data_dir_option
 @click.option("--actor", required=True, help="who the token speaks for, e.g. siti.rahma")
@@ -160,7 +171,9 @@ def _lifetime(_ctx: click.Context, _param: click.Parameter, value: str) -> timed
 @click.option(
     "--organisation",
     default=None,
-    help="the organisation whose records the actor works on, e.g. dispusip-kota-serang",
+    callback=_organisation,
+    help="the organisation whose records the actor works on, e.g. perpus-kota-serang"
+    " (one of the nine in the seed catalogue; default: the provincial office, dpk-banten)",
 )
 @click.option(
     "--all-organisations", is_flag=True, help="grant every organisation's records (agents)"

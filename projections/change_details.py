@@ -27,6 +27,7 @@ def _raised(_: Row | None, ev: c.Raised) -> Row:
         "title": ev.title,
         "description": ev.description,
         "requester": ev.requester,
+        "organisation": ev.organisation,
         "services": list(ev.services),
         "configuration_items": list(ev.configuration_items),
         "backout_plan": ev.backout_plan,
@@ -139,7 +140,7 @@ def _incident_linked(row: Row, ev: c.IncidentLinked) -> Row:
 
 change_details = Projection(
     name="change_details",
-    version=2,
+    version=3,  # 3: the organisation, as a column (scoped lists)
     folds={
         c.Raised: _raised,
         c.PreAuthorised: _pre_authorised,
@@ -158,6 +159,11 @@ change_details = Projection(
         c.ProblemLinked: _problem_linked,
         c.IncidentLinked: _incident_linked,
     },
-    columns=(Column("number", "INTEGER"), Column("state", "TEXT"), Column("kind", "TEXT")),
-    indexes=(("number",), ("state", "number")),
+    columns=(
+        Column("number", "INTEGER"),
+        Column("state", "TEXT"),
+        Column("kind", "TEXT"),
+        Column("organisation", "TEXT"),
+    ),
+    indexes=(("number",), ("state", "number"), ("organisation", "number")),
 )

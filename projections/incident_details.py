@@ -39,6 +39,7 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "service": ev.service,
         "configuration_item": ev.configuration_item,
         "caller": ev.caller,
+        "organisation": ev.organisation,
         "channel": ev.channel,
         "impact": ev.impact,
         "urgency": ev.urgency,
@@ -196,7 +197,9 @@ def _workaround_shared(row: Row, ev: e.WorkaroundShared) -> Row:
 
 incident_details = Projection(
     name="incident_details",
-    version=3,  # 2: SLA rule versions and alerts; 3: links to problems and changes, workarounds
+    # 2: SLA rule versions and alerts; 3: links to problems and changes, workarounds;
+    # 4: the organisation and the caller as columns (scoped lists)
+    version=4,
     folds={
         e.Logged: _logged,
         e.Assigned: _assigned,
@@ -225,6 +228,15 @@ incident_details = Projection(
         Column("group", "TEXT"),
         Column("priority", "INTEGER"),
         Column("service", "TEXT"),
+        Column("organisation", "TEXT"),
+        Column("caller", "TEXT"),
     ),
-    indexes=(("number",), ("state", "number"), ("group", "number"), ("service", "number")),
+    indexes=(
+        ("number",),
+        ("state", "number"),
+        ("group", "number"),
+        ("service", "number"),
+        ("organisation", "number"),
+        ("caller", "number"),
+    ),
 )

@@ -29,6 +29,7 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "ref": incident_number_label(ev.number),
         "title": ev.title,
         "service": ev.service,
+        "organisation": ev.organisation,
         "priority": ev.priority,
         "group": None,
         "agent": None,
@@ -67,7 +68,7 @@ def _stood_down_major(row: Row, ev: e.MajorIncidentStoodDown) -> Row:
 
 open_work_by_group = Projection(
     name="open_work_by_group",
-    version=1,
+    version=2,  # 2: the organisation, as a column (queues per organisation)
     folds={
         e.Logged: _logged,
         e.Assigned: _assigned,
@@ -85,6 +86,10 @@ open_work_by_group = Projection(
         Column("group", "TEXT"),
         Column("priority", "INTEGER"),
         Column("logged_at", "TEXT"),
+        Column("organisation", "TEXT"),
     ),
-    indexes=(("queued", "group", "priority", "logged_at"),),
+    indexes=(
+        ("queued", "group", "priority", "logged_at"),
+        ("queued", "organisation", "group", "priority", "logged_at"),
+    ),
 )

@@ -40,6 +40,7 @@ def _logged(_: Row | None, ev: p.Logged) -> Row:
         "description": ev.description,
         "service": ev.service,
         "configuration_items": list(ev.configuration_items),
+        "organisation": ev.organisation,
         "state": p.ProblemState.LOGGED,
         "investigator": None,
         "root_cause": None,
@@ -104,7 +105,7 @@ def _ci_linked(row: Row, ev: p.ConfigurationItemLinked) -> Row:
 
 problem_details = Projection(
     name="problem_details",
-    version=1,
+    version=2,  # 2: the organisation, as a column (scoped lists)
     folds={
         p.Logged: _logged,
         p.InvestigationStarted: _investigating,
@@ -118,8 +119,13 @@ problem_details = Projection(
         p.ChangeLinked: _change_linked,
         p.ConfigurationItemLinked: _ci_linked,
     },
-    columns=(Column("number", "INTEGER"), Column("state", "TEXT"), Column("service", "TEXT")),
-    indexes=(("number",), ("state", "number"), ("service", "number")),
+    columns=(
+        Column("number", "INTEGER"),
+        Column("state", "TEXT"),
+        Column("service", "TEXT"),
+        Column("organisation", "TEXT"),
+    ),
+    indexes=(("number",), ("state", "number"), ("service", "number"), ("organisation", "number")),
 )
 
 
@@ -145,6 +151,7 @@ def _ke_logged(_: Row | None, ev: p.Logged) -> Row:
         "description": ev.description,
         "service": ev.service,
         "configuration_items": list(ev.configuration_items),
+        "organisation": ev.organisation,
         "published": 0,
         "published_at": None,
         "symptoms": None,
@@ -182,7 +189,7 @@ def _ke_ci(row: Row, ev: p.ConfigurationItemLinked) -> Row:
 
 known_errors = Projection(
     name="known_errors",
-    version=1,
+    version=2,  # 2: the organisation, as a column (scoped search)
     folds={
         p.Logged: _ke_logged,
         p.InvestigationStarted: _ke_state,
@@ -200,8 +207,9 @@ known_errors = Projection(
         Column("service", "TEXT"),
         Column("items", "TEXT"),
         Column("text", "TEXT"),
+        Column("organisation", "TEXT"),
     ),
-    indexes=(("published", "service"), ("published", "number")),
+    indexes=(("published", "service"), ("published", "number"), ("published", "organisation")),
 )
 
 
@@ -215,17 +223,19 @@ def _occurred(_: Row | None, ev: i.Logged) -> Row:
         "service": ev.service,
         "configuration_item": ev.configuration_item,
         "logged_at": at(ev),
+        "organisation": ev.organisation,
     }
 
 
 incident_occurrences = Projection(
     name="incident_occurrences",
-    version=1,
+    version=2,  # 2: the incident's organisation, as a column (scoped report)
     folds={i.Logged: _occurred},
     columns=(
         Column("service", "TEXT"),
         Column("configuration_item", "TEXT"),
         Column("logged_at", "TEXT"),
+        Column("organisation", "TEXT"),
     ),
     indexes=(("service", "logged_at"), ("configuration_item", "logged_at")),
 )

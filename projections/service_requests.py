@@ -29,6 +29,7 @@ def _submitted(_: Row | None, ev: r.Submitted) -> Row:
         "title": ev.title,
         "details": ev.details,
         "requester": ev.requester,
+        "organisation": ev.organisation,
         "service": ev.service,
         "priority": ev.priority,
         "state": r.RequestState.SUBMITTED,
@@ -114,7 +115,7 @@ def _cancelled(row: Row, ev: r.Cancelled) -> Row:
 
 service_request_details = Projection(
     name="service_request_details",
-    version=1,
+    version=2,  # 2: the organisation, as a column (scoped lists)
     folds={
         r.Submitted: _submitted,
         r.ApprovalRequested: _approval_requested,
@@ -134,12 +135,14 @@ service_request_details = Projection(
         Column("state", "TEXT"),
         Column("fulfilment_group", "TEXT"),
         Column("requester", "TEXT"),
+        Column("organisation", "TEXT"),
     ),
     indexes=(
         ("number",),
         ("state", "number"),
         ("fulfilment_group", "number"),
         ("requester", "number"),
+        ("organisation", "number"),
     ),
 )
 

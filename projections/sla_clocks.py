@@ -40,6 +40,7 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "marks": [],
         "alerts": [],
         "watched": 1,
+        "organisation": ev.organisation,
     }
     return _marks(row, ev)
 
@@ -77,7 +78,7 @@ def ticket_of(row: Row) -> Ticket:
 
 sla_clocks = Projection(
     name="sla_clocks",
-    version=1,
+    version=2,  # 2: the organisation, as a column (scoped clocks)
     folds={
         **dict.fromkeys(MARKED, _marks),
         e.Logged: _logged,
@@ -86,6 +87,6 @@ sla_clocks = Projection(
         e.SlaWarned: _warned,
         e.SlaBreached: _breached,
     },
-    columns=(Column("watched", "INTEGER"),),
-    indexes=(("watched",),),
+    columns=(Column("watched", "INTEGER"), Column("organisation", "TEXT")),
+    indexes=(("watched",), ("watched", "organisation")),
 )

@@ -149,7 +149,10 @@ def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
             change.TemplateDefined, code=codes, configuration_items=code_lists
         ),
         change.Raised: events(
-            change.Raised, configuration_items=code_lists, template=st.none() | codes
+            change.Raised,
+            configuration_items=code_lists,
+            template=st.none() | codes,
+            organisation=organisation_codes,
         ),
         change.PreAuthorised: events(change.PreAuthorised, template=codes),
         change.BackoutPlanRecorded: events(change.BackoutPlanRecorded),
@@ -247,7 +250,7 @@ def _request_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     r = service_request
     return {
         r.CatalogueItemDefined: _with_rule(r.CatalogueItemDefined, code=codes),
-        r.Submitted: _with_rule(r.Submitted, catalogue_item=codes),
+        r.Submitted: _with_rule(r.Submitted, catalogue_item=codes, organisation=organisation_codes),
         r.ApprovalRequested: events(r.ApprovalRequested),
         r.ApprovalGiven: events(r.ApprovalGiven),
         r.Approved: events(r.Approved, approvers=st.lists(names, min_size=1, max_size=4)),
@@ -265,7 +268,7 @@ def _request_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
 def _problem_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     p = problem
     return {
-        p.Logged: events(p.Logged, configuration_items=code_lists),
+        p.Logged: events(p.Logged, configuration_items=code_lists, organisation=organisation_codes),
         p.InvestigationStarted: events(p.InvestigationStarted),
         p.RootCauseRecorded: events(p.RootCauseRecorded),
         p.WorkaroundPublished: events(p.WorkaroundPublished),

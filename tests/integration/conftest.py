@@ -30,9 +30,20 @@ class Api:
     base_url: str
     services: Services
 
-    def client(self, actor: str = "siti.rahma", role: Role = Role.AGENT) -> httpx.Client:
+    def client(
+        self,
+        actor: str = "siti.rahma",
+        role: Role = Role.AGENT,
+        *,
+        organisation: str | None = None,
+        all_organisations: bool = False,
+    ) -> httpx.Client:
         token = self.services.tokens.issue(
-            Actor(id=actor, role=role), at=self.services.clock(), issued_by="tests"
+            Actor(id=actor, role=role),
+            at=self.services.clock(),
+            issued_by="tests",
+            organisation=organisation,
+            all_organisations=all_organisations,
         ).token
         return httpx.Client(
             base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30

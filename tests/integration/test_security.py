@@ -271,9 +271,21 @@ def test_tokens_are_created_listed_and_revoked_from_the_command_line(tmp_path: P
     )
     assert bad.exit_code != 0
     assert "90d, 12h, 30m or never" in bad.output
+    unknown = runner.invoke(
+        main,
+        ["tokens", "create", *data, "--actor", "x", "--role", "agent", "--organisation", "serang"],
+    )
+    assert unknown.exit_code != 0
+    assert "not one of the organisations" in unknown.output
+    lebak = ["--organisation", "perpus-kab-lebak"]
+    known = runner.invoke(
+        main, ["tokens", "create", *data, "--actor", "asep", "--role", "agent", *lebak]
+    )
+    assert known.exit_code == 0, known.output
 
     listed = runner.invoke(main, ["tokens", "list", *data])
     assert token_id in listed.output
+    assert "perpus-kab-lebak" in listed.output
     assert "valid" in listed.output
     assert token.split("_")[2] not in listed.output  # never the secret
 
@@ -282,7 +294,7 @@ def test_tokens_are_created_listed_and_revoked_from_the_command_line(tmp_path: P
     assert "revoked" in runner.invoke(main, ["tokens", "list", *data]).output
     services: Services = build(Settings(data_dir=tmp_path))
     try:
-        assert [r.revoked_at is not None for r in services.tokens.records()] == [True]
+        assert sorted(r.revoked_at is not None for r in services.tokens.records()) == [False, True]
     finally:
         services.close()
 
