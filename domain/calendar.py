@@ -441,3 +441,10 @@ class BusinessCalendar(Aggregate):
     @applies(HoursRevised)
     def _revised(self, e: HoursRevised) -> None:
         self.hours = e.hours
+
+
+def checked_spec(time_zone: str, hours: Hours, years: dict[int, HolidayYear]) -> CalendarSpec:
+    """A calendar version checked as `BusinessCalendar.define` checks one, without recording it
+    (a what-if's calendar: docs/whatif.md). InvalidRule says what is wrong."""
+    checked = {year: _check_year(year, entry) for year, entry in sorted(years.items())}
+    return CalendarSpec.of(_check_zone(time_zone), _check_hours(hours), checked)
