@@ -1,4 +1,4 @@
-"""What-if benchmark: a what-if over a year of synthetic incidents, end to end, and the clock's rate.
+"""What-if benchmark: a what-if over a year of synthetic incidents, end to end; the clock rate.
 
     .venv/bin/python -m benchmarks.whatif [--incidents 25000] [--cache-dir DIR] [--rounds 2]
 
@@ -16,7 +16,9 @@ matrix) as `itsm whatif` does, and prints one JSON object per line:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import random
 import tempfile
 import time
@@ -221,6 +223,7 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=25_000)
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
 
     calendar = CalendarSpec.of("Asia/Jakarta", OFFICE_HOURS, shipped_holidays())
@@ -244,15 +247,16 @@ def main() -> None:
         )
         whatif = scenario(desk)
         as_of = datetime(2027, 1, 1, tzinfo=UTC)
-        for _ in range(args.rounds):
+        for workers, _ in itertools.product(sorted({1, args.workers}), range(args.rounds)):
             started = time.perf_counter()
-            done = run(desk, whatif, as_of)
+            done = run(desk, whatif, as_of, workers=workers)
             total = time.perf_counter() - started
             tickets = done.report["tickets"]
             print(
                 json.dumps(
                     {
                         "measure": "whatif",
+                        "workers": workers,
                         "tickets": tickets,
                         "flipped": done.report["flipped"],
                         "read_s": round(done.read_seconds, 2),

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 from domain.calendar import CalendarSpec
 from domain.incident import BREACH, SlaAlert
@@ -139,7 +140,13 @@ def _why(hold: str | None) -> str:
     return f"while on hold ({hold}, which does not pause the clock)" if hold else "while running"
 
 
-@dataclass
+@lru_cache(maxsize=1024)
+def _limits(total: timedelta, levels: tuple[int, ...]) -> dict[int, timedelta]:
+    """What is left of a target of `total` when each level is used (never mutated: shared)."""
+    return {level: total * (BREACH - level) // BREACH for level in levels}
+
+
+@dataclass(slots=True)
 class _Run:
     """One target's clock while the marks are replayed."""
 
@@ -167,7 +174,7 @@ class _Run:
 
     def retarget(self, total: timedelta) -> None:
         self.total = total
-        self.limits = {level: total * (BREACH - level) // BREACH for level in self.levels}
+        self.limits = _limits(total, self.levels)
 
     def threshold(self, level: int) -> timedelta:
         """What is left of the target when `level` percent of it is used."""
@@ -246,9 +253,18 @@ class _Run:
 
 
 def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
-    ticket: Ticket, terms: PolicyTerms, calendar: CalendarSpec, as_of: datetime
+    ticket: Ticket,
+    terms: PolicyTerms,
+    calendar: CalendarSpec,
+    as_of: datetime,
+    *,
+    explain: bool = True,
 ) -> TicketClock:
-    """The ticket's SLA clocks as of `as_of`, judged by these terms on this calendar."""
+    """The ticket's SLA clocks as of `as_of`, judged by these terms on this calendar.
+
+    Without `explain` the timeline is left empty and the due moments it would quote are not
+    worked out (a what-if judges thousands of tickets and explains only the verdicts that flip);
+    everything else is the same."""
     first = ticket.marks[0]
     assert first.kind is MarkKind.LOGGED, "a ticket's timeline starts when it is logged"
     priority = int(first.value or 3)
@@ -288,6 +304,8 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
         last = max(last, mark.at)
         at, kind = mark.at, mark.kind
         if kind is MarkKind.LOGGED:
+            if not explain:
+                continue
             due_response, _ = response.upcoming(calendar, at)
             due_resolution, _ = resolution.upcoming(calendar, at)
             steps.append(
@@ -330,7 +348,7 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
                 if run.left > timedelta():  # the share used carries over; a breach stays one
                     run.left = run.left * minutes // old
                 run.priority = new
-            due, _ = resolution.upcoming(calendar, at)
+            due, _ = resolution.upcoming(calendar, at) if explain else (None, None)
             steps.append(
                 Step(
                     at,
@@ -352,7 +370,7 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
             steps.append(Step(at, f"resolution {verdict}", SlaTarget.RESOLUTION, "resolved"))
         elif kind is MarkKind.REOPENED:
             resolution.counting, resolution.stopped_at = True, None
-            due, _ = resolution.upcoming(calendar, at)
+            due, _ = resolution.upcoming(calendar, at) if explain else (None, None)
             steps.append(
                 Step(
                     at,
@@ -395,7 +413,7 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
         response=clocks[SlaTarget.RESPONSE],
         resolution=clocks[SlaTarget.RESOLUTION],
         pauses=tuple(pauses),
-        timeline=tuple(steps),
+        timeline=tuple(steps) if explain else (),
     )
 
 

@@ -114,7 +114,7 @@ class Judged:
     verdict: Verdict
     priority: int  # at the end (the last re-prioritisation's)
     resolve: timedelta | None  # business time the resolution clock ran, once resolved
-    clock: TicketClock
+    clock: TicketClock | None  # the clock judged (kept where it explains a flip)
 
     @classmethod
     def of(cls, clock: TicketClock) -> Judged:
@@ -129,6 +129,10 @@ class Judged:
             verdict = Verdict.OPEN
         stopped = resolution.stopped_at is not None and verdict is not Verdict.CANCELLED
         return cls(verdict, resolution.priority, resolution.elapsed if stopped else None, clock)
+
+    def bare(self) -> Judged:
+        """The verdict without its clock (to send between processes)."""
+        return Judged(self.verdict, self.priority, self.resolve, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +162,13 @@ def replay(
     scenario: Scenario,
     current_calendar: Callable[[str], CalendarSpec],
     as_of: datetime,
+    *,
+    explain: bool = True,
 ) -> Outcome:
-    """The ticket judged by its rules of record and by the scenario, as of `as_of`."""
+    """The ticket judged by its rules of record and by the scenario, as of `as_of` (with the
+    judge's timelines if `explain`)."""
     ticket = case.ticket
-    by_record = Judged.of(judge(ticket, record.terms, record.calendar, as_of))
+    by_record = Judged.of(judge(ticket, record.terms, record.calendar, as_of, explain=explain))
     if scenario.empty:
         return Outcome(case, by_record, by_record)
     terms = scenario.policy or record.terms
@@ -173,7 +180,27 @@ def replay(
         )
     if scenario.matrix is not None:
         ticket = rated(case, scenario.matrix)
-    return Outcome(case, by_record, Judged.of(judge(ticket, terms, calendar, as_of)))
+    return Outcome(
+        case, by_record, Judged.of(judge(ticket, terms, calendar, as_of, explain=explain))
+    )
+
+
+def compare(
+    cases: Iterable[Case],
+    rules_of: Callable[[Ticket], Rules],
+    scenario: Scenario,
+    current_calendar: Callable[[str], CalendarSpec],
+    as_of: datetime,
+) -> list[Outcome]:
+    """Every case replayed; only those whose verdict flips are judged again with timelines."""
+    outcomes = []
+    for case in cases:
+        rules = rules_of(case.ticket)
+        outcome = replay(case, rules, scenario, current_calendar, as_of, explain=False)
+        if outcome.flipped:
+            outcome = replay(case, rules, scenario, current_calendar, as_of)
+        outcomes.append(outcome)
+    return outcomes
 
 
 # -- the report ----------------------------------------------------------------------------------
@@ -249,37 +276,43 @@ class Row:
         }
 
 
-def _key(dimension: str, outcome: Outcome, judged: Judged) -> str:
+def _keys(outcome: Outcome) -> dict[str, str]:
+    """The groups a ticket falls in, but for priority (each side has its own: a matrix moves
+    tickets between priorities)."""
     case = outcome.case
-    if dimension == "priority":
-        return f"P{judged.priority}"  # each side by its own priority: a matrix moves tickets
-    if dimension == "service":
-        return case.ticket.service
-    if dimension == "group":
-        return case.group
-    if dimension == "organisation":
-        return case.organisation
-    return case.month
+    return {
+        "service": case.ticket.service,
+        "group": case.group,
+        "organisation": case.organisation,
+        "month": case.month,
+    }
 
 
 def rows(outcomes: Sequence[Outcome]) -> list[Row]:
     """Per priority, service, group, organisation and month: the figures on both sides."""
+    keys = [_keys(o) for o in outcomes]
     found: list[Row] = []
     for dimension in DIMENSIONS:
         record: dict[str, list[Judged]] = defaultdict(list)
         whatif: dict[str, list[Judged]] = defaultdict(list)
-        for outcome in outcomes:
-            record[_key(dimension, outcome, outcome.record)].append(outcome.record)
-            whatif[_key(dimension, outcome, outcome.whatif)].append(outcome.whatif)
-        for key in sorted(record.keys() | whatif.keys()):
+        for outcome, key in zip(outcomes, keys, strict=True):
+            if dimension == "priority":
+                record[f"P{outcome.record.priority}"].append(outcome.record)
+                whatif[f"P{outcome.whatif.priority}"].append(outcome.whatif)
+            else:
+                record[key[dimension]].append(outcome.record)
+                whatif[key[dimension]].append(outcome.whatif)
+        for name in sorted(record.keys() | whatif.keys()):
             found.append(
-                Row(dimension, key, Figures.of(record.get(key, [])), Figures.of(whatif[key]))
+                Row(dimension, name, Figures.of(record.get(name, [])), Figures.of(whatif[name]))
             )
     return found
 
 
-def explanation(clock: TicketClock) -> list[str]:
+def explanation(clock: TicketClock | None) -> list[str]:
     """The judge's timeline, one line a step, in the office's time."""
+    if clock is None:
+        return []
     return [
         f"{step.at.astimezone(REPORTING_ZONE):%Y-%m-%d %H:%M} WIB {step.what}: {step.detail}"
         for step in clock.timeline
@@ -296,7 +329,7 @@ def flip(outcome: Outcome) -> dict[str, Any]:
             "resolve_minutes": None
             if judged.resolve is None
             else round(judged.resolve.total_seconds() / 60, 1),
-            "breached_at": judged.clock.resolution.breached_at,
+            "breached_at": judged.clock and judged.clock.resolution.breached_at,
             "explanation": explanation(judged.clock),
         }
 

@@ -490,12 +490,14 @@ def sla_watch(data_dir: Path | None, interval: float, once: bool) -> None:
 from infra.cli_audit import audit  # noqa: E402
 from infra.cli_circulation import consume_circulation, dlq, simulate_circulation  # noqa: E402
 from infra.cli_kafka import kafka  # noqa: E402
+from infra.cli_whatif import whatif  # noqa: E402
 
 main.add_command(audit)
 main.add_command(kafka)
 main.add_command(postgres)
 consume.add_command(consume_circulation)
 main.add_command(dlq)
+main.add_command(whatif)
 
 
 @main.group()

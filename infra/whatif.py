@@ -9,6 +9,7 @@ touched. The verdicts go to a scratch store (memory, or a SQLite file the caller
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import sqlite3
 import time
 import tomllib
@@ -32,8 +33,19 @@ from domain.service_desk import ServiceDesk
 from domain.sla import PolicyTerms
 from domain.sla_clock import Mark, Ticket
 from domain.sla_incident import KIND, MARKED_TYPE_NAMES, marks_of_json
-from domain.whatif import REPORTING_ZONE, Case, Outcome, Rating, Scenario, replay, report
+from domain.sla_rules import Rules
+from domain.whatif import (
+    REPORTING_ZONE,
+    Case,
+    Judged,
+    Outcome,
+    Rating,
+    Scenario,
+    replay,
+    report,
+)
 from infra.serialisation import plain
+from projections.runner import collector_paused
 
 BATCH = 5000
 
@@ -139,8 +151,8 @@ def read_cases(
 ) -> list[Case]:
     """Every incident logged in [since, until), from the store's events, in logging order."""
     head = recorder.max_notification_id() or 0
-    reading: dict[UUID, _Reading] = {}
-    outside: set[UUID] = set()
+    reading: dict[UUID | str, _Reading] = {}
+    outside: set[UUID | str] = set()
     rules: dict[bytes, RuleVersions] = {}
     position = 0
     while position < head:
@@ -220,26 +232,32 @@ def run(
     *,
     scratch: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> Run:
-    """Judge the period's incidents by their rules of record and by the what-if, as of `as_of`.
+    """Judge the period's incidents by their rules of record and by the what-if, as of `as_of`,
+    in `workers` processes (forked: see judge_all).
 
     InvalidRule if the what-if's rules would be refused as rules."""
     scenario = whatif.scenario()
+    with collector_paused():  # a year of marks and clocks, all alive until the report is made
+        return _run(desk, whatif, scenario, as_of, scratch, progress, workers)
+
+
+def _run(
+    desk: ServiceDesk,
+    whatif: WhatIf,
+    scenario: Scenario,
+    as_of: datetime,
+    scratch: Path | None,
+    progress: Callable[[int, int], None] | None,
+    workers: int,
+) -> Run:
     since, until = whatif.period()
     started = time.perf_counter()
     cases = read_cases(desk.recorder, desk.mapper, since, until, progress)
     read = time.perf_counter() - started
-    current: dict[str, CalendarSpec] = {}
-
-    def current_calendar(name: str) -> CalendarSpec:
-        spec = current.get(name)
-        if spec is None:
-            spec = current[name] = desk.business_calendar(name).spec()
-        return spec
-
     started = time.perf_counter()
-    book = desk.rulebook
-    outcomes = [replay(c, book.rules(c.ticket), scenario, current_calendar, as_of) for c in cases]
+    outcomes = judge_all(desk, cases, scenario, as_of, workers)
     judged = time.perf_counter() - started
     body = report(outcomes)
     body = {
@@ -256,6 +274,59 @@ def run(
     if scratch is not None:
         write_scratch(scratch, outcomes)
     return Run(body, outcomes, read, judged)
+
+
+#: What the forked judges read: (cases, their rules of record, scenario, calendars, as_of). Set
+#: in the parent just before it forks, so the children inherit it instead of unpickling it.
+_JOB: tuple[Sequence[Case], Sequence[Rules], Scenario, dict[str, CalendarSpec], datetime] | None = (
+    None
+)
+#: Below this many tickets a pool costs more than it saves.
+POOL_FROM = 2000
+
+
+def judge_all(
+    desk: ServiceDesk, cases: Sequence[Case], scenario: Scenario, as_of: datetime, workers: int
+) -> list[Outcome]:
+    """`domain.whatif.compare` over the cases, in `workers` processes where fork is available.
+
+    Everything a judge needs that lives in the store (each ticket's rules of record, the current
+    version of every calendar the scenario's policy names) is resolved here first, so the forked
+    children only compute: they touch no connection. They send back bare verdicts; the tickets
+    that flip are judged again here, with their timelines."""
+    global _JOB  # noqa: PLW0603 (handed to the forked children by inheritance)
+    rules = [desk.rulebook.rules(c.ticket) for c in cases]
+    names = scenario.policy.calendars() if scenario.policy is not None else set()
+    calendars = {n: desk.business_calendar(n).spec() for n in names - set(scenario.calendars)}
+    _JOB = (cases, rules, scenario, calendars, as_of)
+    try:
+        n = len(cases)
+        if workers > 1 and n >= POOL_FROM and "fork" in mp.get_all_start_methods():
+            size = -(-n // (workers * 4))
+            chunks = [(i, min(i + size, n)) for i in range(0, n, size)]
+            with mp.get_context("fork").Pool(workers) as pool:
+                verdicts = [v for part in pool.map(_judge_range, chunks) for v in part]
+        else:
+            verdicts = _judge_range((0, n))
+    finally:
+        _JOB = None
+    outcomes = []
+    for case, record, (by_record, by_whatif) in zip(cases, rules, verdicts, strict=True):
+        outcome = Outcome(case, by_record, by_whatif)
+        if outcome.flipped:
+            outcome = replay(case, record, scenario, calendars.__getitem__, as_of)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _judge_range(bounds: tuple[int, int]) -> list[tuple[Judged, Judged]]:
+    assert _JOB is not None
+    cases, rules, scenario, calendars, as_of = _JOB
+    found = []
+    for i in range(*bounds):
+        o = replay(cases[i], rules[i], scenario, calendars.__getitem__, as_of, explain=False)
+        found.append((o.record.bare(), o.whatif.bare()))
+    return found
 
 
 def write_scratch(path: Path, outcomes: Sequence[Outcome]) -> None:
