@@ -21,6 +21,7 @@ from api import (
     queues,
     service_requests,
     sla,
+    whatif,
 )
 from api.guards import BodyLimit, RateLimiter
 from api.writer import CommandWriter
@@ -75,6 +76,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (service_requests.catalogue, problems.RECORD_RESPONSES),
         (problem_records.router, problems.RECORD_RESPONSES),
         (problem_records.known, problems.RECORD_RESPONSES),
+        (whatif.router, problems.RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

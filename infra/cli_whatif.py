@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -80,9 +81,9 @@ def whatif(
 
     try:
         request = WhatIf(
-            policy=None if policy is None else PolicyFile(**read_rule_file(policy)).terms,
-            calendars=[CalendarFile(**read_rule_file(path)) for path in calendars],
-            matrix=None if matrix is None else MatrixFile(**read_rule_file(matrix)).cells,
+            policy=policy and PolicyFile.model_validate(read_rule_file(policy)).terms,
+            calendars=[CalendarFile.model_validate(read_rule_file(path)) for path in calendars],
+            matrix=matrix and MatrixFile.model_validate(read_rule_file(matrix)).cells,
             since=since,
             until=until,
         )
@@ -90,9 +91,8 @@ def whatif(
         raise click.ClickException(f"a rule file is not valid: {error}") from None
     services = build(_settings(data_dir))
     try:
-        with click.progressbar(
-            length=1, label="reading incidents", file=click.get_text_stream("stderr")
-        ) as bar:
+        bar: Any
+        with click.progressbar(length=1, label="reading incidents", file=sys.stderr) as bar:
 
             def progress(position: int, head: int) -> None:
                 bar.length = head
