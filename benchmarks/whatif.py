@@ -10,6 +10,7 @@ matrix) as `itsm whatif` does, and prints one JSON object per line:
 
     store              incidents and events in the store (and whether it was reused)
     clock              judge() clocks/s on the 10-event ticket of benchmarks/sla.py
+    clock_month_on_hold  judge() clocks/s on a ticket whose clock ran through a month's hold
     whatif             seconds to read, to judge (twice per ticket) and in all; tickets/s
 """
 
@@ -37,7 +38,7 @@ from domain.incident import ResolutionCode as Code
 from domain.priority import Impact, Urgency
 from domain.service_desk import ServiceDesk
 from domain.sla import DEFAULT_TERMS, Targets
-from domain.sla_clock import judge
+from domain.sla_clock import Mark, MarkKind, Ticket, judge
 from domain.sla_incident import ticket
 from infra.bootstrap import build
 from infra.seed import ORGANISATIONS, catalogue
@@ -218,6 +219,22 @@ def store(cache_dir: Path | None, incidents: int) -> Iterator[tuple[ServiceDesk,
             services.close()
 
 
+def month_on_hold() -> Ticket:
+    """A P4 held a month awaiting a change (which does not pause it): a month of calendar."""
+    return Ticket(
+        "incident",
+        "Self-check kiosks",
+        None,
+        (
+            Mark(T0, MarkKind.LOGGED, 4),
+            Mark(T0 + timedelta(hours=1), MarkKind.RESPONDED),
+            Mark(T0 + timedelta(hours=2), MarkKind.HELD, "awaiting_change"),
+            Mark(T0 + timedelta(days=30), MarkKind.RESUMED),
+            Mark(T0 + timedelta(days=31), MarkKind.RESOLVED),
+        ),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--incidents", type=int, default=25_000)
@@ -231,6 +248,12 @@ def main() -> None:
     as_of = T0 + timedelta(days=10)
     clocks = max(rate(lambda: judge(made, DEFAULT_TERMS, calendar, as_of)) for _ in range(3))
     print(json.dumps({"measure": "clock", "events_per_ticket": 10, "clocks_per_s": round(clocks)}))
+    held = month_on_hold()
+    clocks = max(
+        rate(lambda: judge(held, DEFAULT_TERMS, calendar, T0 + timedelta(days=40)))
+        for _ in range(3)
+    )
+    print(json.dumps({"measure": "clock_month_on_hold", "clocks_per_s": round(clocks)}))
 
     built = time.perf_counter()
     with store(args.cache_dir, args.incidents) as (desk, reused, events):

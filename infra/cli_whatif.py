@@ -50,6 +50,13 @@ def _day(_ctx: click.Context, _param: click.Parameter, value: datetime | None) -
     "--scratch", type=out_file, help="keep each ticket's two verdicts in this SQLite file"
 )
 @click.option("--flips", "flips_shown", type=int, default=20, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="processes that judge (forked; worth it only on idle cores)",
+)
 def whatif(
     data_dir: Path | None,
     policy: Path | None,
@@ -62,6 +69,7 @@ def whatif(
     chart_out: Path | None,
     scratch: Path | None,
     flips_shown: int,
+    workers: int,
 ) -> None:
     """Judge the incidents logged from --from to --to (office days, inclusive) by their rules of
     record and by the rules given (any subset), and compare: per priority, service, group,
@@ -99,7 +107,14 @@ def whatif(
                 bar.update(position - bar.pos)
 
             try:
-                done = run(services.desk, request, utcnow(), scratch=scratch, progress=progress)
+                done = run(
+                    services.desk,
+                    request,
+                    utcnow(),
+                    scratch=scratch,
+                    progress=progress,
+                    workers=workers,
+                )
             except InvalidRule as error:
                 raise click.ClickException(str(error)) from None
     finally:

@@ -111,7 +111,7 @@ def test_whatif_is_for_service_managers_and_auditors_and_refuses_bad_rules(api: 
     refused = manager.post("/api/v1/whatif", json={"matrix": cells})
     assert (refused.status_code, refused.json()["code"]) == (422, "invalid-rule")
     unknown = manager.post("/api/v1/whatif", json={"what": "ever"})
-    assert unknown.status_code == 422
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "invalid-input")
 
 
 def test_itsm_whatif_prints_the_table_and_writes_json_csv_and_a_chart(tmp_path: Path) -> None:
