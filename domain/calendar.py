@@ -163,16 +163,17 @@ class CalendarSpec:
         """The working spans of a local day, as UTC instants (cached: versions never change)."""
         spans = self._days.get(day)
         if spans is None:
-            if day in self.holidays:
-                spans = ()
-            else:
-                zone = ZoneInfo(self.time_zone)
-                spans = tuple(
-                    (_local(day, start, zone), _local(day, end, zone))
-                    for start, end in self.hours[day.weekday()]
-                )
-            self._days[day] = spans
+            spans = self._days[day] = self._spans(day)
         return spans
+
+    def _spans(self, day: date) -> tuple[Span, ...]:
+        if day in self.holidays:
+            return ()
+        zone = ZoneInfo(self.time_zone)
+        return tuple(
+            (_local(day, start, zone), _local(day, end, zone))
+            for start, end in self.hours[day.weekday()]
+        )
 
     def _local_date(self, moment: datetime) -> date:
         return moment.astimezone(self._zone).date()
@@ -189,14 +190,17 @@ class CalendarSpec:
     # a table once built stays true. Results are exact (datetime and timedelta arithmetic).
 
     def _cover(self, lo: datetime, hi: datetime) -> _Table:
-        """A table covering the moments `lo` to `hi`."""
+        """A table covering the moments `lo` to `hi` (at most TABLE_YEARS apart, plus one)."""
         table = self._table[0] if self._table else None
         if table is not None and table.start <= lo and hi <= table.end:
             return table
         # a moment's local date is within a day of its date in any other zone
         first, last = _shifted(lo.date(), -2), _shifted(hi.date(), 2)
         if table is not None:
-            first, last = min(first, table.first), max(last, table.last)
+            merged = min(first, table.first), max(last, table.last)
+            if merged[1].year - merged[0].year <= TABLE_YEARS:
+                first, last = merged
+            # else a moment far from the table (an as_of centuries away): a table of its own
         table = _Table.build(self, date(first.year, 1, 1), date(last.year, 12, 31))
         self._table[:] = [table]
         return table
@@ -205,6 +209,10 @@ class CalendarSpec:
         """Working time in [start, end); zero when end is not after start."""
         if end <= start:
             return ZERO
+        if (end - start).days > TABLE_YEARS * 365:
+            # e.g. an open ticket judged as of a distant year: a year's table at a time
+            middle = _later(start, TABLE_YEARS * 365)
+            return self.business_time(start, middle) + self.business_time(middle, end)
         table = self._cover(start, end)
         return table.worked(end) - table.worked(start)
 
@@ -264,6 +272,8 @@ class CalendarSpec:
 
 
 ZERO = timedelta()
+#: The most years one table of working windows spans (the memory it takes grows with them).
+TABLE_YEARS = 30
 
 
 def _shifted(day: date, days: int) -> date:
@@ -304,7 +314,7 @@ class _Table:
         total = ZERO
         day = first
         while True:
-            for o, c in spec.windows(day):
+            for o, c in spec._spans(day):  # the table holds them: no need to cache them too
                 if c > o and (not closes or o >= closes[-1]):
                     opens.append(o)
                     closes.append(c)

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import orjson
 import psycopg
+import pytest
 from click.testing import CliRunner
 
+import infra.whatif
 from benchmarks.whatif import scenario, synthesise
 from domain.actors import Role
 from infra.bootstrap import Services, build
@@ -69,6 +71,20 @@ def test_a_whatif_leaves_the_event_store_and_every_view_untouched(
     with sqlite3.connect(tmp_path / "scratch.db") as scratch:
         assert scratch.execute("SELECT count(*) FROM verdicts").fetchone() == (150,)
     assert digests(settings) == before
+
+
+def test_judging_in_forked_processes_gives_the_report_of_one_process(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synthesise(services.desk, 120, seed=11)
+    monkeypatch.setattr(infra.whatif, "POOL_FROM", 10)  # fork even for a small history
+    whatif = scenario(services.desk)
+
+    alone = run(services.desk, whatif, AS_OF, workers=1).report
+    forked = run(services.desk, whatif, AS_OF, workers=2).report
+
+    assert alone["flipped"] > 0
+    assert orjson.dumps({**forked, "seconds": None}) == orjson.dumps({**alone, "seconds": None})
 
 
 def test_a_whatif_job_answers_202_then_its_report(api: Api) -> None:

@@ -364,3 +364,25 @@ def test_an_outcome_is_a_flip_only_between_met_and_breached() -> None:
     assert Outcome(one, judged(Verdict.MET), judged(Verdict.BREACHED)).flipped
     assert not Outcome(one, judged(Verdict.OPEN), judged(Verdict.BREACHED)).flipped
     assert not Outcome(one, judged(Verdict.MET), judged(Verdict.MET)).flipped
+
+
+def test_a_moment_centuries_away_is_answered_without_a_table_of_the_centuries_between() -> None:
+    calendar = CalendarSpec.of("Asia/Jakarta", OFFICE_HOURS, shipped_holidays())
+    start = wib(3, 2, 9)  # Monday 09:00 WIB
+    far = datetime(9000, 1, 3, 2, tzinfo=UTC)  # a Monday, 09:00 WIB
+    assert calendar.add(start, timedelta(hours=1)) == wib(3, 2, 10)
+    assert calendar.add(far, timedelta(hours=7)) == far + timedelta(hours=7)
+    table = calendar._table[0]
+    assert table.last.year - table.first.year <= 2
+
+
+def test_business_time_over_more_years_than_a_table_holds_is_the_sum_of_its_parts() -> None:
+    calendar = CalendarSpec.of("Asia/Jakarta", OFFICE_HOURS, shipped_holidays())
+    start, middle, end = (
+        wib(3, 2, 9),
+        datetime(2060, 1, 1, tzinfo=UTC),
+        datetime(2101, 1, 1, tzinfo=UTC),
+    )
+    whole = calendar.business_time(start, end)
+    assert whole == calendar.business_time(start, middle) + calendar.business_time(middle, end)
+    assert timedelta(hours=8 * 5 * 52 * 74) < whole < timedelta(hours=8 * 5 * 53 * 75)
