@@ -22,6 +22,7 @@ from api import (
     queues,
     service_requests,
     sla,
+    whatif,
 )
 from api.guards import BodyLimit, RateLimiter
 from api.writer import CommandWriter
@@ -77,6 +78,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (problem_records.router, problems.RECORD_RESPONSES),
         (problem_records.known, problems.RECORD_RESPONSES),
         (projection_rebuilds.router, problems.RESPONSES),
+        (whatif.router, problems.RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

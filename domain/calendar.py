@@ -13,8 +13,10 @@ datetimes; the zone only decides where each local day's working windows fall.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -146,6 +148,8 @@ class CalendarSpec:
     hours: tuple[tuple[tuple[int, int], ...], ...]
     holidays: frozenset[date]
     _days: dict[date, tuple[Span, ...]] = field(default_factory=dict, repr=False)
+    #: the arithmetic's table (one, replaced whole when it grows): see _cover
+    _table: list[_Table] = field(default_factory=list, repr=False)
 
     @classmethod
     def of(cls, time_zone: str, hours: Hours, years: dict[int, HolidayYear]) -> CalendarSpec:
@@ -159,16 +163,17 @@ class CalendarSpec:
         """The working spans of a local day, as UTC instants (cached: versions never change)."""
         spans = self._days.get(day)
         if spans is None:
-            if day in self.holidays:
-                spans = ()
-            else:
-                zone = ZoneInfo(self.time_zone)
-                spans = tuple(
-                    (_local(day, start, zone), _local(day, end, zone))
-                    for start, end in self.hours[day.weekday()]
-                )
-            self._days[day] = spans
+            spans = self._days[day] = self._spans(day)
         return spans
+
+    def _spans(self, day: date) -> tuple[Span, ...]:
+        if day in self.holidays:
+            return ()
+        zone = ZoneInfo(self.time_zone)
+        return tuple(
+            (_local(day, start, zone), _local(day, end, zone))
+            for start, end in self.hours[day.weekday()]
+        )
 
     def _local_date(self, moment: datetime) -> date:
         return moment.astimezone(self._zone).date()
@@ -177,19 +182,39 @@ class CalendarSpec:
     def _zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)  # the zoneinfo module keeps one instance per key
 
+    # The arithmetic runs on a table of every working window of whole years, in time order, with
+    # the working time from the table's start to each window's opening and closing: the working
+    # time up to a moment is one bisection, so business_time, add and subtract cost the same
+    # whether they span an hour or a month, and no moment is converted to local time. The table
+    # grows (whole years, built anew) when a moment falls outside it; versions never change, so
+    # a table once built stays true. Results are exact (datetime and timedelta arithmetic).
+
+    def _cover(self, lo: datetime, hi: datetime) -> _Table:
+        """A table covering the moments `lo` to `hi` (at most TABLE_YEARS apart, plus one)."""
+        table = self._table[0] if self._table else None
+        if table is not None and table.start <= lo and hi <= table.end:
+            return table
+        # a moment's local date is within a day of its date in any other zone
+        first, last = _shifted(lo.date(), -2), _shifted(hi.date(), 2)
+        if table is not None:
+            merged = min(first, table.first), max(last, table.last)
+            if merged[1].year - merged[0].year <= TABLE_YEARS:
+                first, last = merged
+            # else a moment far from the table (an as_of centuries away): a table of its own
+        table = _Table.build(self, date(first.year, 1, 1), date(last.year, 12, 31))
+        self._table[:] = [table]
+        return table
+
     def business_time(self, start: datetime, end: datetime) -> timedelta:
         """Working time in [start, end); zero when end is not after start."""
-        total = timedelta()
         if end <= start:
-            return total
-        day, last = self._local_date(start), self._local_date(end)
-        while day <= last:
-            for opens, closes in self.windows(day):
-                lo, hi = max(opens, start), min(closes, end)
-                if hi > lo:
-                    total += hi - lo
-            day += timedelta(days=1)
-        return total
+            return ZERO
+        if (end - start).days > TABLE_YEARS * 365:
+            # e.g. an open ticket judged as of a distant year: a year's table at a time
+            middle = _later(start, TABLE_YEARS * 365)
+            return self.business_time(start, middle) + self.business_time(middle, end)
+        table = self._cover(start, end)
+        return table.worked(end) - table.worked(start)
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The earliest instant by which `duration` of working time has passed since `start`.
@@ -197,51 +222,123 @@ class CalendarSpec:
         For a positive duration it always falls within working hours (at the latest, on a
         window's closing minute); a zero duration is `start` itself.
         """
-        if duration <= timedelta():
+        if duration <= ZERO:
             return start
-        left = duration
-        day = self._local_date(start)
-        for _ in range(HORIZON_DAYS):
-            for opens, closes in self.windows(day):
-                lo = max(opens, start)
-                if closes <= lo:
-                    continue
-                if left <= closes - lo:
-                    return lo + left
-                left -= closes - lo
-            day += timedelta(days=1)
-        raise InvalidRule("the calendar has no working time within ten years of the start")
+        span = 0  # the table in hand first: it covers whole years
+        while True:
+            table = self._cover(start, _later(start, span))
+            target = table.worked(start) + duration
+            if table.after and target <= table.after[-1]:
+                i = bisect_left(table.after, target)
+                return table.closes[i] - (table.after[i] - target)
+            if span >= HORIZON_DAYS:
+                raise InvalidRule("the calendar has no working time within ten years of the start")
+            span = min(max(span * 4, 400), HORIZON_DAYS)
 
     def subtract(self, end: datetime, duration: timedelta) -> datetime:
         """The latest instant from which `duration` of working time runs until `end`."""
-        if duration <= timedelta():
+        if duration <= ZERO:
             return end
-        left = duration
-        day = self._local_date(end)
-        for _ in range(HORIZON_DAYS):
-            for opens, closes in reversed(self.windows(day)):
-                hi = min(closes, end)
-                if hi <= opens:
-                    continue
-                if left <= hi - opens:
-                    return hi - left
-                left -= hi - opens
-            day -= timedelta(days=1)
-        raise InvalidRule("the calendar has no working time within ten years before the end")
+        span = 0
+        while True:
+            table = self._cover(_later(end, -span), end)
+            target = table.worked(end) - duration
+            if table.before and target >= ZERO:
+                i = bisect_right(table.before, target) - 1
+                return table.opens[i] + (target - table.before[i])
+            if span >= HORIZON_DAYS:
+                raise InvalidRule(
+                    "the calendar has no working time within ten years before the end"
+                )
+            span = min(max(span * 4, 400), HORIZON_DAYS)
 
     def next_open(self, moment: datetime) -> datetime:
         """`moment` if it is working time, else when working time next starts."""
-        day = self._local_date(moment)
-        for _ in range(HORIZON_DAYS):
-            for opens, closes in self.windows(day):
-                if moment < closes:
-                    return max(opens, moment)
-            day += timedelta(days=1)
-        raise InvalidRule("the calendar has no working time within ten years")
+        span = 0
+        while True:
+            table = self._cover(moment, _later(moment, span))
+            i = bisect_right(table.closes, moment)
+            if i < len(table.closes):
+                return max(table.opens[i], moment)
+            if span >= HORIZON_DAYS:
+                raise InvalidRule("the calendar has no working time within ten years")
+            span = min(max(span * 4, 400), HORIZON_DAYS)
 
     def in_hours(self, moment: datetime) -> bool:
         """Whether `moment` lies within a working window, its closing minute included."""
-        return any(o <= moment <= c for o, c in self.windows(self._local_date(moment)))
+        table = self._cover(moment, moment)
+        i = bisect_left(table.closes, moment)
+        return i < len(table.closes) and table.opens[i] <= moment
+
+
+ZERO = timedelta()
+#: The most years one table of working windows spans (the memory it takes grows with them).
+TABLE_YEARS = 30
+
+
+def _shifted(day: date, days: int) -> date:
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.min if days < 0 else date.max
+
+
+def _later(moment: datetime, days: int) -> datetime:
+    try:
+        return moment + timedelta(days=days)
+    except OverflowError:
+        return moment
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """Every working window from `first` to `last` (local days), as UTC instants in time order,
+    with the working time from the table's start to each opening (`before`) and closing
+    (`after`)."""
+
+    first: date
+    last: date
+    start: datetime  # the moments the table answers for: those whose local day it holds
+    end: datetime
+    opens: list[datetime]
+    closes: list[datetime]
+    before: list[timedelta]
+    after: list[timedelta]
+
+    @classmethod
+    def build(cls, spec: CalendarSpec, first: date, last: date) -> _Table:
+        opens: list[datetime] = []
+        closes: list[datetime] = []
+        before: list[timedelta] = []
+        after: list[timedelta] = []
+        total = ZERO
+        day = first
+        while True:
+            for o, c in spec._spans(day):  # the table holds them: no need to cache them too
+                if c > o and (not closes or o >= closes[-1]):
+                    opens.append(o)
+                    closes.append(c)
+                    before.append(total)
+                    total += c - o
+                    after.append(total)
+            if day >= last:
+                break
+            day += timedelta(days=1)
+        margin = timedelta(days=1, hours=2)  # more than any zone's offset from UTC
+        start = end = datetime.min.replace(tzinfo=UTC)
+        with contextlib.suppress(OverflowError):
+            start = datetime.combine(first, time(), UTC) + margin
+        with contextlib.suppress(OverflowError):
+            end = datetime.combine(last, time(), UTC) + timedelta(days=1) - margin
+        return cls(first, last, start, end, opens, closes, before, after)
+
+    def worked(self, moment: datetime) -> timedelta:
+        """Working time from the table's start to `moment` (which it covers)."""
+        i = bisect_right(self.opens, moment) - 1
+        if i < 0:
+            return ZERO
+        close = self.closes[i]
+        return self.before[i] + ((moment if moment < close else close) - self.opens[i])
 
 
 def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:
@@ -354,3 +451,10 @@ class BusinessCalendar(Aggregate):
     @applies(HoursRevised)
     def _revised(self, e: HoursRevised) -> None:
         self.hours = e.hours
+
+
+def checked_spec(time_zone: str, hours: Hours, years: dict[int, HolidayYear]) -> CalendarSpec:
+    """A calendar version checked as `BusinessCalendar.define` checks one, without recording it
+    (a what-if's calendar: docs/whatif.md). InvalidRule says what is wrong."""
+    checked = {year: _check_year(year, entry) for year, entry in sorted(years.items())}
+    return CalendarSpec.of(_check_zone(time_zone), _check_hours(hours), checked)

@@ -105,3 +105,8 @@ class PriorityMatrix(Aggregate):
     @applies(MatrixDefined, MatrixRevised)
     def _defined(self, event: MatrixDefined | MatrixRevised) -> None:
         self.cells = event.cells
+
+
+def checked_cells(cells: Cells) -> Cells:
+    """Cells checked as a matrix revision checks them (a what-if's matrix); InvalidRule if not."""
+    return _validated(cells)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 from domain.calendar import CalendarSpec
 from domain.incident import BREACH, SlaAlert
@@ -135,7 +136,17 @@ def hours(delta: timedelta) -> str:
     return sign + (f"{h}h{m:02d}m" if h and m else f"{h}h" if h else f"{m}m")
 
 
-@dataclass
+def _why(hold: str | None) -> str:
+    return f"while on hold ({hold}, which does not pause the clock)" if hold else "while running"
+
+
+@lru_cache(maxsize=1024)
+def _limits(total: timedelta, levels: tuple[int, ...]) -> dict[int, timedelta]:
+    """What is left of a target of `total` when each level is used (never mutated: shared)."""
+    return {level: total * (BREACH - level) // BREACH for level in levels}
+
+
+@dataclass(slots=True)
 class _Run:
     """One target's clock while the marks are replayed."""
 
@@ -151,32 +162,62 @@ class _Run:
     stopped_at: datetime | None = None
     breached_at: datetime | None = None
     crossed: dict[int, datetime] = field(default_factory=dict)
+    #: the levels not passed yet, ascending (so their thresholds descend)
+    pending: list[int] = field(init=False)
+    #: what is left of the target when each level is used (of the current total)
+    limits: dict[int, timedelta] = field(init=False)
 
     def __post_init__(self) -> None:
         self.left = self.total
+        self.pending = list(self.levels)
+        self.retarget(self.total)
+
+    def retarget(self, total: timedelta) -> None:
+        self.total = total
+        self.limits = _limits(total, self.levels)
 
     def threshold(self, level: int) -> timedelta:
         """What is left of the target when `level` percent of it is used."""
-        return self.total * (BREACH - level) // BREACH
+        return self.limits[level]
 
     def running(self) -> bool:
         return self.counting and not self.paused
 
     def work(
-        self, cal: CalendarSpec, start: datetime, end: datetime, why: str, steps: list[Step]
+        self,
+        cal: CalendarSpec,
+        start: datetime,
+        worked: timedelta,
+        hold: str | None,
+        steps: list[Step],
     ) -> None:
-        """Count the working time in [start, end), noting each threshold passed on the way."""
-        if not self.running() or end <= start:
+        """Count `worked`, the working time from `start` on, noting each threshold passed."""
+        if not self.running():
             return
-        worked = cal.business_time(start, end)
         after = self.left - worked
-        for level in self.levels:
-            if level in self.crossed:
-                continue
-            mark = self.threshold(level)
+        if self.pending:
+            # thresholds descend as levels ascend: if the first pending is not passed, none is
+            level = self.pending[0]
+            limit = self.limits[level]
+            if after < limit or (after == limit and level != BREACH):
+                self._cross(cal, start, after, hold, steps)
+        self.left = after
+        self.elapsed += worked
+
+    def _cross(
+        self,
+        cal: CalendarSpec,
+        start: datetime,
+        after: timedelta,
+        hold: str | None,
+        steps: list[Step],
+    ) -> None:
+        for level in list(self.pending):
+            mark = self.limits[level]
             passed = after < mark if level == BREACH else after <= mark
             if not passed:
-                continue
+                break
+            self.pending.remove(level)
             moment = cal.add(start, self.left - mark)
             self.crossed[level] = moment
             if level == BREACH:
@@ -187,7 +228,7 @@ class _Run:
                         "breached",
                         self.target,
                         f"the {self.target} target of {hours(self.total)} (P{self.priority}) "
-                        f"was missed {why}",
+                        f"was missed {_why(hold)}",
                     )
                 )
             else:
@@ -199,25 +240,31 @@ class _Run:
                         f"{level}% of the {self.target} target of {hours(self.total)} used",
                     )
                 )
-        self.left = after
-        self.elapsed += worked
 
     def upcoming(self, cal: CalendarSpec, now: datetime) -> tuple[datetime | None, datetime | None]:
         """(due, next threshold) from `now` if the clock runs on; (None, None) if it is not."""
         if not self.running():
             return None, None
         due = cal.add(now, self.left) if self.left > timedelta() else self.breached_at
-        pending = [lvl for lvl in self.levels if lvl not in self.crossed]
-        if not pending:
+        if not self.pending:
             return due, None
-        level = pending[0]
-        return due, cal.add(now, max(self.left - self.threshold(level), timedelta()))
+        level = self.pending[0]
+        return due, cal.add(now, max(self.left - self.limits[level], timedelta()))
 
 
 def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
-    ticket: Ticket, terms: PolicyTerms, calendar: CalendarSpec, as_of: datetime
+    ticket: Ticket,
+    terms: PolicyTerms,
+    calendar: CalendarSpec,
+    as_of: datetime,
+    *,
+    explain: bool = True,
 ) -> TicketClock:
-    """The ticket's SLA clocks as of `as_of`, judged by these terms on this calendar."""
+    """The ticket's SLA clocks as of `as_of`, judged by these terms on this calendar.
+
+    Without `explain` the timeline is left empty and the due moments it would quote are not
+    worked out (a what-if judges thousands of tickets and explains only the verdicts that flip);
+    everything else is the same."""
     first = ticket.marks[0]
     assert first.kind is MarkKind.LOGGED, "a ticket's timeline starts when it is logged"
     priority = int(first.value or 3)
@@ -250,12 +297,15 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
     for mark in ticket.marks:
         if mark.at > as_of:  # judged as of an earlier moment: later facts are not known yet
             break
-        why = f"while on hold ({hold}, which does not pause the clock)" if hold else "while running"
-        for run in runs.values():
-            run.work(calendar, last, mark.at, why, steps)
+        if mark.at > last and (response.running() or resolution.running()):
+            worked = calendar.business_time(last, mark.at)
+            response.work(calendar, last, worked, hold, steps)
+            resolution.work(calendar, last, worked, hold, steps)
         last = max(last, mark.at)
         at, kind = mark.at, mark.kind
         if kind is MarkKind.LOGGED:
+            if not explain:
+                continue
             due_response, _ = response.upcoming(calendar, at)
             due_resolution, _ = resolution.upcoming(calendar, at)
             steps.append(
@@ -294,11 +344,11 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
             for run in runs.values():
                 old = run.total // MINUTE
                 minutes = terms.targets_for(ticket.service, new).minutes(run.target)
-                run.total = minutes * MINUTE
+                run.retarget(minutes * MINUTE)
                 if run.left > timedelta():  # the share used carries over; a breach stays one
                     run.left = run.left * minutes // old
                 run.priority = new
-            due, _ = resolution.upcoming(calendar, at)
+            due, _ = resolution.upcoming(calendar, at) if explain else (None, None)
             steps.append(
                 Step(
                     at,
@@ -320,7 +370,7 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
             steps.append(Step(at, f"resolution {verdict}", SlaTarget.RESOLUTION, "resolved"))
         elif kind is MarkKind.REOPENED:
             resolution.counting, resolution.stopped_at = True, None
-            due, _ = resolution.upcoming(calendar, at)
+            due, _ = resolution.upcoming(calendar, at) if explain else (None, None)
             steps.append(
                 Step(
                     at,
@@ -343,9 +393,10 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
                 Step(at, "reassigned", None, f"to {mark.value}; the ticket's clock runs on")
             )
 
-    why = f"while on hold ({hold}, which does not pause the clock)" if hold else "while running"
-    for run in runs.values():
-        run.work(calendar, last, max(last, as_of), why, steps)
+    if as_of > last and (response.running() or resolution.running()):
+        worked = calendar.business_time(last, as_of)
+        response.work(calendar, last, worked, hold, steps)
+        resolution.work(calendar, last, worked, hold, steps)
     upcoming = {t: run.upcoming(calendar, max(last, as_of)) for t, run in runs.items()}
     if pause_start is not None:
         start, reason = pause_start
@@ -362,7 +413,7 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
         response=clocks[SlaTarget.RESPONSE],
         resolution=clocks[SlaTarget.RESOLUTION],
         pauses=tuple(pauses),
-        timeline=tuple(steps),
+        timeline=tuple(steps) if explain else (),
     )
 
 

@@ -37,6 +37,7 @@ from projections.view_store import ViewStore
 if TYPE_CHECKING:
     from audit.service import Audit
     from infra.kafka_mode import KafkaMode
+    from infra.whatif_jobs import WhatIfJobs
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,13 @@ class Services:
     def records(self) -> RecordsDesk:
         """Configuration items, changes, service requests and problems, on the desk's store."""
         return RecordsDesk(self.desk)
+
+    @cached_property
+    def whatif_jobs(self) -> WhatIfJobs:
+        """What-if runs asked for over the API (docs/whatif.md), kept under the data directory."""
+        from infra.whatif_jobs import WhatIfJobs  # it builds on the desk
+
+        return WhatIfJobs(self.settings.data_dir / "whatif", self.desk, self.clock)
 
     #: The audit ledger: its store, signing key and follower (docs/audit.md).
     audit: Audit | None = None

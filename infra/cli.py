@@ -528,6 +528,7 @@ from infra.cli_audit import audit  # noqa: E402
 from infra.cli_circulation import consume_circulation, dlq, simulate_circulation  # noqa: E402
 from infra.cli_import import import_  # noqa: E402
 from infra.cli_kafka import kafka  # noqa: E402
+from infra.cli_whatif import whatif  # noqa: E402
 
 main.add_command(audit)
 main.add_command(kafka)
@@ -535,6 +536,7 @@ main.add_command(postgres)
 consume.add_command(consume_circulation)
 main.add_command(dlq)
 main.add_command(import_)
+main.add_command(whatif)
 
 
 @main.group()
