@@ -153,7 +153,7 @@ def verify(
     if workers > 1 and location is not None:
         size = segment or max(page, -(-ledger_head // (workers * 4)))
         bounds = [(a, min(a + size, ledger_head)) for a in range(0, ledger_head, size)]
-        segments = _in_parallel(location, bounds, signed_hashes, page, workers, progress)
+        segments = _in_parallel(store, location, bounds, signed_hashes, page, workers, progress)
         report.worker_cpu = sum(seg.cpu for seg in segments)
         checked, finding = _joined(store, segments)
     else:
@@ -293,6 +293,7 @@ def _worker_segment(
 
 
 def _in_parallel(
+    store: AuditStore,
     location: StoreLocation,
     bounds: list[tuple[int, int]],
     signed_hashes: Mapping[int, bytes],
@@ -300,13 +301,26 @@ def _in_parallel(
     workers: int,
     progress: ProgressCallback | None,
 ) -> list[_Segment]:
+    """The segments verified by `workers - 1` worker processes and by this process, which
+    takes segments from the back of the queue until the workers reach them (so its core is
+    not idle while they start, and no segment is verified twice)."""
     # Not forked from the caller, which may have threads (the API, a Kafka client) whose locks
     # a fork would copy mid-use; not spawned, which imports the caller's main module (the whole
     # service) in every worker: forked from a server process that has imported only this module.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
+    results: list[_Segment | None] = [None] * len(bounds)
+    done = 0
+
+    def finished(i: int, segment: _Segment) -> None:
+        nonlocal done
+        results[i], done = segment, done + 1
+        if progress is not None:
+            # Segments finish out of order: report the share done as a position.
+            progress(bounds[-1][1] * done // len(bounds), bounds[-1][1])
+
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(bounds)),
+        max_workers=max(1, min(workers - 1, len(bounds))),
         mp_context=context,
         initializer=_open_worker,
         initargs=(location,),
@@ -315,12 +329,14 @@ def _in_parallel(
             pool.submit(_worker_segment, after, until, signed_hashes, page): i
             for i, (after, until) in enumerate(bounds)
         }
-        results: list[_Segment | None] = [None] * len(bounds)
-        for done, future in enumerate(as_completed(futures), start=1):
-            results[futures[future]] = future.result()
-            if progress is not None:
-                # Segments finish out of order: report the share done as a position.
-                progress(bounds[-1][1] * done // len(bounds), bounds[-1][1])
+        for future, i in reversed(list(futures.items())):
+            if future.cancel():  # not started by a worker yet: this process takes it
+                after, until = bounds[i]
+                own = _verify_segment(store, after, until, signed_hashes, page, None)
+                finished(i, own)
+                del futures[future]
+        for future in as_completed(futures):
+            finished(futures[future], future.result())
     return [r for r in results if r is not None]
 
 
