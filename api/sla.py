@@ -25,13 +25,20 @@ from api.deps import (
 )
 from api.incidents import INCIDENTS, reached_incident
 from api.record_answers import json_response as _json
+from api.service_requests import REQUESTS
 from domain.actors import Role
 from domain.calendar import BusinessCalendar, HolidayYear, Hours
 from domain.context import Context
+from domain.record_numbers import RecordKind, number_label
+from domain.service_request import Submitted
 from domain.sla import PolicyTerms, SlaPolicy
 from domain.sla_clock import ClockState, TargetClock, TicketClock
+from domain.sla_incident import KIND as INCIDENT
+from domain.sla_request import KIND as SERVICE_REQUEST
+from domain.sla_request import ticket as request_ticket
 from domain.sla_rules import Rules
-from projections.sla_clocks import sla_clocks, ticket_of
+from projections.sla_clocks import sla_clocks
+from projections.sla_index import counting_targets
 
 router = APIRouter(tags=["SLA"])
 
@@ -57,9 +64,12 @@ def _target(clock: TargetClock) -> dict[str, Any]:
     }
 
 
-def clock_body(ref: str, ticket_id: str, rules: Rules, clock: TicketClock) -> dict[str, Any]:
+def clock_body(
+    kind: str, ref: str, ticket_id: str, rules: Rules, clock: TicketClock
+) -> dict[str, Any]:
     return {
         "id": ticket_id,
+        "kind": kind,
         "ref": ref,
         "as_of": clock.as_of,
         "state": clock.state,
@@ -93,10 +103,24 @@ def get_incident_sla(
     incident_id, _ = reached_incident(services, ref, ctx)
     rules, clock = desk.sla_clock(incident_id, as_of or services.clock())
     number = desk.incident(incident_id).number
-    return _json(clock_body(f"INC-{number:06d}", str(incident_id), rules, clock))
+    return _json(clock_body(INCIDENT, f"INC-{number:06d}", str(incident_id), rules, clock))
 
 
-LISTED = frozenset({ClockState.RUNNING, ClockState.PAUSED, ClockState.WARNING, ClockState.BREACHED})
+@router.get(
+    "/service-requests/{ref}/sla", summary="A service request's SLA clocks, with their timeline"
+)
+def get_service_request_sla(
+    ref: str, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
+) -> Response:
+    records = services.records
+    request_id = records.find_numbered(RecordKind.SERVICE_REQUEST, ref)
+    history = records.history(request_id, Submitted)
+    REQUESTS.history(ctx, history, ref)  # out of the caller's reach: as if it did not exist
+    rules, clock = services.desk.rulebook.judge(request_ticket(history), as_of or services.clock())
+    submitted = history[0]
+    assert isinstance(submitted, Submitted)
+    label = number_label(RecordKind.SERVICE_REQUEST, submitted.number)
+    return _json(clock_body(SERVICE_REQUEST, label, str(request_id), rules, clock))
 
 
 @router.get(
@@ -112,17 +136,23 @@ def list_clocks(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Response:
     now = services.clock()
+    index = services.sla_index
     found: list[tuple[timedelta, dict[str, Any]]] = []
     reach, params = INCIDENTS.where(ctx)  # the clocks of the caller's organisation
-    for row in services.views.select(sla_clocks, " AND ".join(['"watched" = 1', *reach]), params):
-        rules, clock = services.desk.rulebook.judge(ticket_of(row), now)
-        counting = [t for t in clock.targets if t.stopped_at is None and t.state in LISTED]
+    rows = services.views.select(sla_clocks, " AND ".join(['"watched" = 1', *reach]), params)
+    for row in rows:
+        if not index.may_list(row, now, state):
+            continue  # judged before, and its state cannot have changed since (docs/sla.md)
+        rules, clock = index.judge(row, now)
+        counting = counting_targets(clock)
         if not counting or (state is not None and clock.state is not state):
             continue
         remaining = min(t.remaining for t in counting)
-        body = clock_body(row["ref"], row["id"], rules, clock)
+        body = clock_body(row["kind"], row["ref"], row["id"], rules, clock)
         del body["timeline"]
         found.append((remaining, body))
+    if len(index) > 2 * len(rows) + 1000:
+        index.keep_only(row["id"] for row in rows)
     found.sort(key=lambda pair: pair[0])
     return _json({"as_of": now, "items": [body for _, body in found[:limit]]})
 

@@ -9,6 +9,10 @@ One JSON object per line on stdout, measured side by side in one run (best of th
     watch_cold         one watcher tick over N open tickets, none judged before (every clock)
     watch_warm         the next tick, nothing changed and nothing due (the memo's cost)
     view_read          reading the N rows from the view alone (the floor under a tick)
+    list_breached_*    GET /sla/clocks?state=breached over N open tickets, a tenth of them
+                       breached: `judge_all` judges every clock (as before the clock index),
+                       `indexed` asks the warm index (docs/sla.md) and judges only the breached
+    list_all_*         the same without a state filter (every listed clock is judged either way)
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
+from api.sla import list_clocks
 from domain import commands as c
 from domain import incident as e
 from domain.actors import Actor, Role
@@ -28,12 +33,13 @@ from domain.calendar import OFFICE_HOURS, CalendarSpec, shipped_holidays
 from domain.context import Context
 from domain.priority import Impact, Urgency
 from domain.sla import DEFAULT_TERMS
-from domain.sla_clock import judge
+from domain.sla_clock import ClockState, judge
 from domain.sla_incident import ticket
 from infra.bootstrap import build
 from infra.settings import Settings
 from infra.sla_watch import SlaWatcher
 from projections.sla_clocks import sla_clocks
+from projections.sla_index import ClockIndex
 
 AGENT = Actor(id="bench", role=Role.AGENT)
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 08:00 WIB
@@ -126,12 +132,13 @@ def main() -> None:
                     title=f"t{i}",
                     service="Self-check kiosks",
                     caller="c",
-                    impact="low",
-                    urgency="low",
+                    # a tenth P1 (response 30m: breached by the time of the lists), the rest P5
+                    impact="high" if i % 10 == 0 else "low",
+                    urgency="high" if i % 10 == 0 else "low",
                 ),
             )
         services.runner.catch_up()
-        clock_now[0] = T0 + timedelta(hours=2)  # nothing due yet for P5 tickets
+        clock_now[0] = T0 + timedelta(minutes=10)  # nothing due yet (P1 warns after 22.5m)
         per_1000 = 1000 / args.tickets
         cold = warm = read = float("inf")
         for _ in range(args.rounds):
@@ -154,6 +161,32 @@ def main() -> None:
                         "measure": name,
                         "open_tickets": args.tickets,
                         "ms_per_1000_open_tickets": round(value * 1000 * per_1000, 2),
+                    }
+                )
+            )
+        clock_now[0] = T0 + timedelta(hours=2)  # the P1 responses are overdue
+        lists = {}
+        for state in (ClockState.BREACHED, None):
+            label = "list_breached" if state else "list_all"
+            for mode in ("judge_all", "indexed"):
+                best = float("inf")
+                for _ in range(args.rounds):
+                    if mode == "judge_all":  # what every request did before the index
+                        services.__dict__["sla_index"] = ClockIndex(services.desk.rulebook)
+                    else:
+                        list_clocks(services, AGENT, state, 1000)  # warm it
+                    start = time.perf_counter()
+                    answer = list_clocks(services, AGENT, state, 1000)
+                    best = min(best, time.perf_counter() - start)
+                lists[f"{label}_{mode}"] = (best, len(json.loads(answer.body)["items"]))
+        for name, (value, items) in lists.items():
+            print(
+                json.dumps(
+                    {
+                        "measure": name,
+                        "open_tickets": args.tickets,
+                        "items": items,
+                        "ms": round(value * 1000, 2),
                     }
                 )
             )

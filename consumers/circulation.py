@@ -46,6 +46,7 @@ from domain.circulation import (
 )
 from domain.commands import LogIncident
 from domain.context import Context
+from domain.errors import DomainError
 from domain.incident import Channel
 from domain.priority import Impact, Urgency
 
@@ -105,11 +106,8 @@ class IncidentPort(Protocol):
 
 
 class ServiceRequestPort(Protocol):
-    """Raise a service request from a catalogue item (the service request application).
-
-    TODO(lead): implement over the ServiceRequest application once it is merged, and pass it to
-    CirculationPipeline(requests=...); then switch MemberCardRule on (ITSM_CIRCULATION_MEMBER_CARD).
-    """
+    """Raise a service request from a catalogue item, made idempotent by key (implemented over
+    the records write path by infra.circulation.DeskRequests)."""
 
     def raise_request(
         self,
@@ -406,13 +404,18 @@ class CirculationPipeline:
             if not event.type.name.endswith("member.card_requested"):
                 continue
             case = f"{rule.id}/{event.source}/{event.id}"
-            raised = requests.raise_request(
-                self._ctx(event.source, case),
-                catalogue_item=rule.catalogue_item,
-                requested_for=event.data["patron_ref"],
-                details={"branch": event.data["branch"], "request": event.data["request"]},
-                idempotency_key=case,
-            )
+            try:
+                raised = requests.raise_request(
+                    self._ctx(event.source, case),
+                    catalogue_item=rule.catalogue_item,
+                    requested_for=event.data["patron_ref"],
+                    details={"branch": event.data["branch"], "request": event.data["request"]},
+                    idempotency_key=case,
+                )
+            except DomainError as refused:  # e.g. the catalogue has no such item (yet)
+                log.warning("member card request %s not raised: %s", case, refused)
+                actions.append(f"not raised [{rule.id}]: {refused}")
+                continue
             actions.append(f"raised {raised} [{rule.id}]")
         return actions
 

@@ -463,11 +463,12 @@ class FailureRateRule:
 
 @dataclass(frozen=True)
 class MemberCardRule:
-    """Member card requests become service requests from the catalogue item. Off until the
-    service request application exists to call (see consumers/circulation.py)."""
+    """Member card requests become service requests from the catalogue item, one per request
+    event (a redelivery raises none), submitted by the integration for the pseudonymised
+    member."""
 
     id: str = "member-card"
-    enabled: bool = False
+    enabled: bool = True
     catalogue_item: str = "member-card"
 
 

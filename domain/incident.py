@@ -282,6 +282,23 @@ class SlaAlert(BaseModel):
     at: AwareDatetime
 
 
+def alerts_to_record(
+    recorded: frozenset[tuple[SlaTarget, int]], alerts: list[SlaAlert], at: datetime
+) -> list[SlaAlert]:
+    """The alerts not on the record yet, each (target, level) once, in time order; refused if
+    one is not due at `at`, or if all are recorded (any ticket kind records alerts this way)."""
+    if any(alert.at > at for alert in alerts):
+        raise SlaAlertNotDue("an SLA alert is recorded only once its moment has passed")
+    new: dict[tuple[SlaTarget, int], SlaAlert] = {}
+    for alert in sorted(alerts, key=lambda a: (a.at, a.target, a.level)):
+        key = (alert.target, alert.level)
+        if key not in recorded and key not in new:
+            new[key] = alert
+    if not new:
+        raise SlaAlertsAlreadyRecorded("these SLA alerts are already recorded")
+    return list(new.values())
+
+
 class LinkedToProblem(IncidentEvent):
     """The incident is linked to a problem (the problem records Problem.IncidentLinked)."""
 
@@ -570,16 +587,7 @@ class Incident(Aggregate):
     def record_sla_alerts(self, ctx: Context, alerts: list[SlaAlert]) -> None:
         """Record the SLA warnings and breaches the clock says have happened, each only once:
         a second watcher, or a retry, finds them recorded and records nothing."""
-        if any(alert.at > ctx.at for alert in alerts):
-            raise SlaAlertNotDue("an SLA alert is recorded only once its moment has passed")
-        new: dict[tuple[SlaTarget, int], SlaAlert] = {}
-        for alert in sorted(alerts, key=lambda a: (a.at, a.target, a.level)):
-            key = (alert.target, alert.level)
-            if key not in self.sla_alerts and key not in new:
-                new[key] = alert
-        if not new:
-            raise SlaAlertsAlreadyRecorded("these SLA alerts are already recorded")
-        for alert in new.values():
+        for alert in alerts_to_record(self.sla_alerts, alerts, ctx.at):
             if alert.level == BREACH:
                 self._record(
                     SlaBreached(**self._envelope(ctx), target=alert.target, breached_at=alert.at)

@@ -16,6 +16,7 @@ from domain.change_commands import CodeField, RecordCommand
 from domain.commands import Command
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
+from domain.incident import SlaAlert
 from domain.organisations import RequestedOrganisation
 from domain.record_numbers import RecordKind
 from domain.records_desk import Session
@@ -84,6 +85,8 @@ class SubmitServiceRequest(Command):
             details=self.details,
             requester=self.requester or ctx.actor.id,
             organisation=ctx.organisation_for(self.organisation),
+            # the rules in force now judge it for ever (docs/sla.md)
+            sla=session.desk.sla_rules_for(item.definition.service),
         )
         session.add(request)
         return request_id
@@ -184,6 +187,18 @@ class Cancel(RequestCommand):
 
     def execute(self, request: ServiceRequest, ctx: Context) -> None:
         request.cancel(ctx, reason=self.reason)
+
+
+class RecordSlaAlerts(RequestCommand):
+    """The SLA watcher records the warnings and breaches a clock has passed (each only once).
+    Not an API action: only the watcher, as the system actor, sends it."""
+
+    action = "record-sla-alerts"
+    summary = "Record SLA warnings and breaches"
+    alerts: list[SlaAlert] = Field(min_length=1)
+
+    def execute(self, request: ServiceRequest, ctx: Context) -> None:
+        request.record_sla_alerts(ctx, self.alerts)
 
 
 REQUEST_COMMANDS: dict[str, type[RequestCommand]] = {

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from domain.actors import Role
 from domain.aggregate import Aggregate, applies
@@ -36,8 +36,10 @@ from domain.errors import (
     RequesterCannotApprove,
 )
 from domain.events import MAX_INT, DomainEvent
+from domain.incident import BREACH, SlaAlert, alerts_to_record
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.record_numbers import named_id
+from domain.rule_versions import RuleVersions, SlaTarget
 
 Name = Field(min_length=1, max_length=200)
 Text = Field(min_length=1, max_length=10_000)
@@ -172,6 +174,10 @@ class Submitted(RequestEvent):
     steps: list[str] = Steps
     #: The organisation whose record it is (events stored before organisations: the province).
     organisation: str = OrganisationCode
+    #: The SLA policy and calendar versions that judge it (the ones in force when it was
+    #: submitted); requests submitted before SLA clocks applied to them have none, and are judged
+    #: by the first versions (see docs/sla.md).
+    sla: RuleVersions | None = None
 
     @model_validator(mode="after")
     def _rule_fits(self) -> Any:
@@ -243,6 +249,23 @@ class Cancelled(RequestEvent):
     reason: str = Reason
 
 
+class SlaWarned(RequestEvent):
+    """A warning threshold of an SLA target was passed (recorded by the SLA watcher)."""
+
+    type_name: ClassVar[str] = "ServiceRequest.SlaWarned"
+    target: SlaTarget
+    threshold: int = Field(ge=1, le=99, description="percent of the target used")
+    passed_at: AwareDatetime = Field(description="when the threshold was passed")
+
+
+class SlaBreached(RequestEvent):
+    """An SLA target was missed (recorded by the SLA watcher, at or after the moment)."""
+
+    type_name: ClassVar[str] = "ServiceRequest.SlaBreached"
+    target: SlaTarget
+    breached_at: AwareDatetime = Field(description="the moment the target was missed")
+
+
 def transition(state: RequestState | None, event: RequestEvent) -> RequestState:
     """The lifecycle state after an event: shared by the aggregate and the projections."""
     match event:
@@ -291,6 +314,9 @@ class ServiceRequest(Aggregate):
     def owned_by(self) -> str:
         return self.requester
 
+    #: (target, level) of every SLA warning and breach recorded: each is recorded once.
+    sla_alerts: frozenset[tuple[SlaTarget, int]]
+
     @classmethod
     def submit(
         cls,
@@ -303,6 +329,7 @@ class ServiceRequest(Aggregate):
         details: str,
         requester: str,
         organisation: str = PROVINCE,
+        sla: RuleVersions | None = None,
     ) -> ServiceRequest:
         if ctx.actor.role is Role.REQUESTER and requester != ctx.actor.id:
             raise NotPermitted("a requester submits requests for themselves")
@@ -326,6 +353,7 @@ class ServiceRequest(Aggregate):
                 fulfilment_group=rule.fulfilment_group,
                 steps=list(rule.steps),
                 organisation=organisation,
+                sla=sla,
                 **ctx.stamp(),
             )
         )
@@ -401,6 +429,24 @@ class ServiceRequest(Aggregate):
         self._require_requester_or_agent(ctx)
         self._record(Cancelled(**self._envelope(ctx), reason=reason))
 
+    def record_sla_alerts(self, ctx: Context, alerts: list[SlaAlert]) -> None:
+        """Record the SLA warnings and breaches the clock says have happened, each only once
+        (in any state: a breach found late still belongs on a finished request's record)."""
+        for alert in alerts_to_record(self.sla_alerts, alerts, ctx.at):
+            if alert.level == BREACH:
+                self._record(
+                    SlaBreached(**self._envelope(ctx), target=alert.target, breached_at=alert.at)
+                )
+            else:
+                self._record(
+                    SlaWarned(
+                        **self._envelope(ctx),
+                        target=alert.target,
+                        threshold=alert.level,
+                        passed_at=alert.at,
+                    )
+                )
+
     # -- helpers --------------------------------------------------------------------------------
 
     def _envelope(self, ctx: Context) -> dict[str, object]:
@@ -435,6 +481,7 @@ class ServiceRequest(Aggregate):
         self.approvers, self.approvals_needed = frozenset(e.approvers), e.approvals_needed
         self.approvals, self.steps, self.done = (), len(e.steps), frozenset()
         self.organisation = e.organisation
+        self.sla_alerts = frozenset()
 
     @applies(
         ApprovalRequested,
@@ -453,6 +500,14 @@ class ServiceRequest(Aggregate):
     @applies(ApprovalGiven)
     def _approval_given(self, e: ApprovalGiven) -> None:
         self.approvals = (*self.approvals, e.approver)
+
+    @applies(SlaWarned)
+    def _sla_warned(self, e: SlaWarned) -> None:
+        self.sla_alerts = self.sla_alerts | {(e.target, e.threshold)}
+
+    @applies(SlaBreached)
+    def _sla_breached(self, e: SlaBreached) -> None:
+        self.sla_alerts = self.sla_alerts | {(e.target, BREACH)}
 
     @applies(StepCompleted)
     def _step_completed(self, e: StepCompleted) -> None:

@@ -10,7 +10,9 @@ Rules (docs/sla.md says why):
 - Two targets run from logging: response (stops at the first response) and resolution (stops at
   resolution; a reopen restarts it where it stopped; the time in between does not count).
 - A hold pauses both clocks only if the policy lists its reason in `pause_on`; otherwise the
-  clock runs on through the hold. Pauses are intervals with reasons, measured in business time.
+  clock runs on through the hold. A wait the record type's lifecycle defines (a service request
+  awaiting approval or its requester) always pauses. Pauses are intervals with reasons, measured
+  in business time.
 - Re-prioritisation: the new target applies from the change, and the share of the target used so
   far carries over (half the P3 time used leaves half the P1 time). A breach already passed
   stays a breach.
@@ -44,6 +46,10 @@ class MarkKind(StrEnum):
     CLOSED = "closed"
     CANCELLED = "cancelled"
     REASSIGNED = "reassigned"  # value: the group; the clock is the ticket's and runs on
+    #: value: what the ticket waits for; pauses whatever the policy's pause_on says, because the
+    #: record type's lifecycle defines it (a service request awaiting approval or its requester)
+    PAUSED = "paused"
+    REJECTED = "rejected"  # the request was refused: the clocks stop, not judged (as cancelled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +274,7 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
     first = ticket.marks[0]
     assert first.kind is MarkKind.LOGGED, "a ticket's timeline starts when it is logged"
     priority = int(first.value or 3)
+    noun = ticket.kind.replace("_", " ")
     levels = (*terms.warn_at, BREACH)
     runs = {
         target: _Run(
@@ -313,7 +320,7 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
                     at,
                     "started",
                     None,
-                    f"P{priority} {ticket.kind} logged: response within {hours(response.total)},"
+                    f"P{priority} {noun} logged: response within {hours(response.total)},"
                     f" resolution within {hours(resolution.total)} of business time;"
                     f" response due {due_response and due_response.isoformat()},"
                     f" resolution due {due_resolution and due_resolution.isoformat()}",
@@ -323,12 +330,14 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
             response.counting, response.stopped_at = False, at
             verdict = "late" if response.left < timedelta() else "met"
             steps.append(Step(at, f"response {verdict}", SlaTarget.RESPONSE, "first response"))
-        elif kind is MarkKind.HELD:
-            if str(mark.value) in terms.pause_on and pause_start is None:
+        elif kind in (MarkKind.HELD, MarkKind.PAUSED):
+            waiting = kind is MarkKind.PAUSED
+            if (waiting or str(mark.value) in terms.pause_on) and pause_start is None:
                 pause_start = (at, str(mark.value))
                 for run in runs.values():
                     run.paused = run.counting
-                steps.append(Step(at, "paused", None, f"on hold: {mark.value}"))
+                label = "waiting" if waiting else "on hold"
+                steps.append(Step(at, "paused", None, f"{label}: {mark.value}"))
             elif pause_start is None:
                 hold = str(mark.value)
                 steps.append(
@@ -380,14 +389,14 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
                     + (f", due {due.isoformat()}" if due else ""),
                 )
             )
-        elif kind in (MarkKind.CLOSED, MarkKind.CANCELLED):
+        elif kind in (MarkKind.CLOSED, MarkKind.CANCELLED, MarkKind.REJECTED):
             close_pause(at)
             hold = None
             for run in runs.values():
                 if run.counting:
                     run.counting, run.stopped_at = False, at
-                    run.cancelled = kind is MarkKind.CANCELLED
-            steps.append(Step(at, str(kind), None, f"{ticket.kind} {kind}; the clocks stop"))
+                    run.cancelled = kind is not MarkKind.CLOSED
+            steps.append(Step(at, str(kind), None, f"{noun} {kind}; the clocks stop"))
         elif kind is MarkKind.REASSIGNED:
             steps.append(
                 Step(at, "reassigned", None, f"to {mark.value}; the ticket's clock runs on")

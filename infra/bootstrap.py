@@ -31,6 +31,7 @@ from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenStore
 from projections import PROJECTIONS
 from projections.pg_store import PostgresViewStore
 from projections.runner import ProjectionRunner
+from projections.sla_index import ClockIndex
 from projections.store import SQLiteViewStore
 from projections.view_store import ViewStore
 
@@ -107,6 +108,11 @@ class Services:
         from infra.whatif_jobs import WhatIfJobs  # it builds on the desk
 
         return WhatIfJobs(self.settings.data_dir / "whatif", self.desk, self.clock)
+
+    @cached_property
+    def sla_index(self) -> ClockIndex:
+        """Which state each watched ticket's clock is in, until it can change (docs/sla.md)."""
+        return ClockIndex(self.desk.rulebook)
 
     #: The audit ledger: its store, signing key and follower (docs/audit.md).
     audit: Audit | None = None

@@ -25,6 +25,8 @@ from domain.commands import AddWorkNote, LogIncident, Resolve, StartWork
 from domain.context import Context
 from domain.errors import DomainError
 from domain.incident import IncidentState, ResolutionCode
+from domain.records_desk import RecordsDesk
+from domain.request_commands import SubmitServiceRequest
 from domain.service_desk import ServiceDesk
 from infra import kafka_clients
 from infra.clock import utcnow
@@ -89,6 +91,42 @@ class DeskIncidents:
         return True
 
 
+class DeskRequests:
+    """The rules' ServiceRequestPort over the records write path: an ordinary submission by the
+    integration, for the (pseudonymised) member, with the rule and the source event as its cause;
+    the idempotency key makes a redelivered or replayed event find the first request."""
+
+    def __init__(self, desk: ServiceDesk) -> None:
+        self.records = RecordsDesk(desk)
+
+    def raise_request(
+        self,
+        ctx: Context,
+        *,
+        catalogue_item: str,
+        requested_for: str,
+        details: dict[str, str],
+        idempotency_key: str,
+    ) -> str:
+        rule, cause = idempotency_key.split("/", maxsplit=1)
+        kind, branch = details.get("request", "new"), details.get("branch", "?")
+        command = SubmitServiceRequest(
+            catalogue_item=catalogue_item,
+            title=f"Membership card ({kind}) at {branch}",
+            details=f"[rule {rule}] raised from circulation event {cause}: "
+            + ", ".join(f"{k}={v}" for k, v in sorted(details.items())),
+            requester=requested_for,
+        )
+        outcome = self.records.run(
+            ctx,
+            "submit_service_request",
+            command,
+            lambda session: command.decide(session, ctx),
+            idempotency_key=idempotency_key,
+        )
+        return str(outcome.record_id)
+
+
 def build_pipeline(
     settings: Settings,
     desk: ServiceDesk | None,
@@ -104,7 +142,7 @@ def build_pipeline(
         Pseudonymiser(settings.circulation_pseudonym_key),
         None if desk is None else DeskIncidents(desk),
         clock,
-        requests=requests,
+        requests=requests if requests is not None or desk is None else DeskRequests(desk),
         dead_letters_to_table=dead_letters_to_table,
     )
 

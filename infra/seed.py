@@ -234,6 +234,16 @@ CATALOGUE_ITEMS = (
         steps=["Mark the old card as lost in INLISLite", "Print and hand over the new card"],
     ),
     DefineCatalogueItem(
+        code="member-card",
+        title="Print a membership card",
+        description="A new, reprinted or renewed card a member asked for at a branch or in the"
+        " app; raised by the circulation integration (rule member-card, docs/circulation.md).",
+        service="Membership card printing",
+        priority=4,
+        fulfilment_group="layanan-keanggotaan",
+        steps=["Check the member's record in INLISLite", "Print the card and hand it over"],
+    ),
+    DefineCatalogueItem(
         code="staff-account",
         title="Create a staff account",
         description="An INLISLite account for new library staff, with the roles of their post.",

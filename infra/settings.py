@@ -109,9 +109,8 @@ class Settings(BaseSettings):
     circulation_stable_for: timedelta = timedelta(minutes=15)
     #: "resolve" the incident on recovery, or "propose" resolution in a note.
     circulation_on_recovery: Literal["resolve", "propose"] = "resolve"
-    #: Member card requests -> service requests: off until the service request application is
-    #: wired in (see ServiceRequestPort in consumers/circulation.py).
-    circulation_member_card: bool = False
+    #: Member card requests -> service requests from the catalogue item `member-card`.
+    circulation_member_card: bool = True
 
     @field_validator("database_url")
     @classmethod

@@ -2,7 +2,8 @@
 
 Each tick reads the watched tickets from the sla_clocks view, judges each clock as of now by the
 rule versions it recorded, and sends the alerts it has passed but the row does not show yet to
-the ticket (`RecordSlaAlerts`). The aggregate records each (target, level) once: a second
+the ticket (`RecordSlaAlerts`: incidents through the service desk, service requests through the
+records write path). The aggregate records each (target, level) once: a second
 watcher, a retry, or a view that lags behind the store finds it recorded and nothing is written.
 The moments are the clock's, not the watcher's, so a watcher that was down catches up with the
 same events it would have written on time (recorded later, at the moment they say).
@@ -22,7 +23,9 @@ from uuid import UUID
 from domain.commands import RecordSlaAlerts
 from domain.errors import NothingChanged
 from domain.incident import SlaAlert
+from domain.request_commands import RecordSlaAlerts as RecordRequestSlaAlerts
 from domain.rule_versions import SlaTarget
+from domain.sla_request import KIND as SERVICE_REQUEST
 from infra.bootstrap import Services
 from projections.sla_clocks import sla_clocks, ticket_of
 
@@ -60,17 +63,26 @@ class SlaWatcher:
             _, clock = self.services.desk.rulebook.judge(ticket_of(row), now)
             shown = {(SlaTarget(t), level) for t, level in row["alerts"]}
             due = [a for a in clock.alerts() if (a.target, a.level) not in shown]
-            if due and self._record(UUID(key), due):
+            if due and self._record(row["kind"], UUID(key), due):
                 recorded += 1
             memo[key] = (version, None if due else clock.next_alert_at)
         self._memo = memo
         return Tick(len(rows), judged, recorded)
 
-    def _record(self, ticket: UUID, alerts: list[SlaAlert]) -> bool:
+    def _record(self, kind: str, ticket: UUID, alerts: list[SlaAlert]) -> bool:
+        ctx = self.services.system_context()
         try:
-            self.services.desk.handle(
-                self.services.system_context(), ticket, RecordSlaAlerts(alerts=alerts)
-            )
+            if kind == SERVICE_REQUEST:  # through the records write path
+                command = RecordRequestSlaAlerts(alerts=alerts)
+                self.services.records.run(
+                    ctx,
+                    command.action,
+                    command,
+                    lambda session: command.decide(session, ctx, ticket),
+                    target=ticket,
+                )
+            else:
+                self.services.desk.handle(ctx, ticket, RecordSlaAlerts(alerts=alerts))
         except NothingChanged:
             return False  # another watcher, or an earlier tick, recorded them first
         return True

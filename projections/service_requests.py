@@ -32,6 +32,7 @@ def _submitted(_: Row | None, ev: r.Submitted) -> Row:
         "organisation": ev.organisation,
         "service": ev.service,
         "priority": ev.priority,
+        "sla": None if ev.sla is None else ev.sla.model_dump(mode="json"),
         "state": r.RequestState.SUBMITTED,
         "paused": False,
         "approval": {
@@ -113,9 +114,15 @@ def _cancelled(row: Row, ev: r.Cancelled) -> Row:
     return _touched(row, ev, cancellation={"reason": ev.reason, "at": at(ev), "by": by(ev)})
 
 
+def _sla_alert(row: Row, ev: r.SlaWarned | r.SlaBreached) -> Row:
+    # The watcher's alerts change the record (its version, and so its ETag); the clock itself
+    # is at GET /service-requests/{id}/sla.
+    return _touched(row, ev)
+
+
 service_request_details = Projection(
     name="service_request_details",
-    version=2,  # 2: the organisation, as a column (scoped lists)
+    version=3,  # 2: the organisation, as a column (scoped lists); 3: the SLA clock
     folds={
         r.Submitted: _submitted,
         r.ApprovalRequested: _approval_requested,
@@ -129,6 +136,8 @@ service_request_details = Projection(
         r.Fulfilled: _fulfilled,
         r.Closed: _closed,
         r.Cancelled: _cancelled,
+        r.SlaWarned: _sla_alert,
+        r.SlaBreached: _sla_alert,
     },
     columns=(
         Column("number", "INTEGER"),

@@ -250,7 +250,12 @@ def _request_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     r = service_request
     return {
         r.CatalogueItemDefined: _with_rule(r.CatalogueItemDefined, code=codes),
-        r.Submitted: _with_rule(r.Submitted, catalogue_item=codes, organisation=organisation_codes),
+        r.Submitted: _with_rule(
+            r.Submitted,
+            catalogue_item=codes,
+            organisation=organisation_codes,
+            sla=st.none() | st.builds(RuleVersions),
+        ),
         r.ApprovalRequested: events(r.ApprovalRequested),
         r.ApprovalGiven: events(r.ApprovalGiven),
         r.Approved: events(r.Approved, approvers=st.lists(names, min_size=1, max_size=4)),
@@ -261,6 +266,8 @@ def _request_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         r.RequesterResponded: events(r.RequesterResponded),
         r.Fulfilled: events(r.Fulfilled),
         r.Closed: events(r.Closed),
+        r.SlaWarned: events(r.SlaWarned),
+        r.SlaBreached: events(r.SlaBreached),
         r.Cancelled: events(r.Cancelled),
     }
 

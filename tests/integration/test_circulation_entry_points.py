@@ -18,8 +18,10 @@ from domain.circulation import JAKARTA
 from infra.bootstrap import build
 from infra.circulation import build_circulation_consumer, circulation_topics, dead_letter_topic
 from infra.kafka_clients import ensure_topics
+from infra.seed import seed
 from infra.settings import Settings
-from infra.simulator import Simulator
+from infra.simulator import Simulator, envelope
+from projections import service_request_details
 from tests.integration.conftest import Api
 
 MONDAY = datetime(2026, 3, 2, 7, 55, tzinfo=JAKARTA)
@@ -108,6 +110,78 @@ def test_the_topic_is_applied_once_and_invalid_messages_go_to_the_dlq_with_their
         with_patrons = [m["data"] for m in kept if "patron_ref" in m.get("data", {})]
         assert with_patrons, "some dead letters were loans with a member number"
         assert all("patron" not in data for data in with_patrons)  # hashed before it was kept
+    finally:
+        consumer.pipeline.store.close()
+        services.close()
+
+
+def card_requests(*ids: str) -> list[bytes]:
+    return [
+        orjson.dumps(
+            envelope(
+                "member.card_requested",
+                "/slims/kota-serang",
+                event_id,
+                MONDAY,
+                branch="kota-serang",
+                patron="SERA000777",
+                request="new",
+            )
+        )
+        for event_id in ids
+    ]
+
+
+def test_a_member_card_request_posted_over_http_becomes_one_service_request(api: Api) -> None:
+    seed(api.services.records)
+    body = b"\n".join(card_requests("k1")) + b"\n"
+    with api.client("slims-serang", Role.INTEGRATION) as client:
+        first = client.post("/api/v1/ingest/circulation", content=body).json()
+        client.post("/api/v1/ingest/circulation", content=body)  # redelivered
+    assert first["accepted"] == 1
+    with api.client() as agent:
+        found = agent.get("/api/v1/service-requests").json()["items"]
+        assert [r["catalogue_item"] for r in found] == ["member-card"]
+        sla = agent.get(f"/api/v1/service-requests/{found[0]['ref']}/sla").json()
+    assert sla["kind"] == "service_request"
+    assert sla["state"] == "running"
+
+
+def test_member_card_requests_on_the_topic_become_service_requests_once(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        kafka_partitions=2,
+        circulation_topic=f"circulation.events.{uuid4().hex[:10]}",
+        circulation_group=f"itsm.circulation.{uuid4().hex[:10]}",
+    )
+    ensure_topics(kafka_bootstrap, circulation_topics(settings))
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for message in card_requests("t1", "t2", "t1"):  # the last one a producer's retry
+        producer.send(settings.circulation_topic, value=message)
+    producer.flush()
+    producer.close()
+
+    services = build(settings)
+    seed(services.records)
+    consumer = build_circulation_consumer(settings, kafka_bootstrap, services.desk)
+    stop = threading.Event()
+    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = datetime.now() + timedelta(seconds=60)
+    while consumer.applied < 2 and datetime.now() < deadline:
+        stop.wait(0.2)
+    stop.wait(1.0)  # let it read the repeat too
+    stop.set()
+    thread.join(20)
+    try:
+        services.runner.catch_up()
+        rows = services.views.rows(service_request_details).values()
+        assert sorted(r["details"].split(": ")[0] for r in rows) == [
+            "[rule member-card] raised from circulation event /slims/kota-serang/t1",
+            "[rule member-card] raised from circulation event /slims/kota-serang/t2",
+        ]
     finally:
         consumer.pipeline.store.close()
         services.close()

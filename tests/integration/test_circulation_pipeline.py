@@ -25,6 +25,7 @@ from domain.incident import IncidentState, WorkNoteAdded
 from infra.bootstrap import Services, build
 from infra.circulation import DeskIncidents, build_pipeline
 from infra.cli import main
+from infra.seed import seed
 from infra.settings import Settings
 from infra.simulator import envelope
 from projections.service_health import service_health
@@ -297,3 +298,87 @@ def test_invalid_events_become_dead_letters_with_the_reason_and_can_be_replayed_
     renewals = [s for s in service_health(store)["services"] if s["service"] == "Online renewal"]
     assert renewals[0]["totals"]["ok"] == 1
     store.close()
+
+
+# -- member cards ----------------------------------------------------------------------------------
+
+DESK_APP = "/slims/kota-serang"
+
+
+def card_request(event_id: str, member: str = "SERA000123", kind: str = "reprint") -> bytes:
+    return orjson.dumps(
+        envelope(
+            "member.card_requested",
+            DESK_APP,
+            event_id,
+            MONDAY,
+            branch="kota-serang",
+            patron=member,
+            request=kind,
+        )
+    )
+
+
+def requests_of(services: Services) -> list[Any]:
+    from projections import service_request_details
+
+    services.runner.catch_up()
+    return list(services.views.rows(service_request_details).values())
+
+
+def test_a_member_card_request_becomes_one_service_request_from_the_catalogue_item(
+    circ_settings: Settings, desk_services: Services, pipeline: CirculationPipeline
+) -> None:
+    seed(desk_services.records)
+    result = pipeline.ingest([card_request("c1")], "http")
+    assert result.actions
+    assert result.actions[0].startswith("raised ")
+
+    (request,) = requests_of(desk_services)
+    assert request["catalogue_item"] == "member-card"
+    assert request["service"] == "Membership card printing"
+    assert request["requester"] == pipeline.pseudonymise("SERA000123")  # never the number
+    assert "SERA000123" not in orjson.dumps(request).decode()
+    assert request["submitted_by"] == {"id": f"integration:{DESK_APP}", "role": "integration"}
+    assert request["details"].startswith(
+        f"[rule member-card] raised from circulation event {DESK_APP}/c1"
+    )
+    assert request["sla"] is not None  # judged like any other request
+
+    # A redelivery is a duplicate; the same event through a pipeline that lost its memory of
+    # it (a crash after the request was stored) finds the first request by its idempotency key.
+    assert pipeline.ingest([card_request("c1")], "http").duplicates == 1
+    fresh_store = CirculationStore(circ_settings.data_dir / "other.db")
+    try:
+        again = build_pipeline(
+            circ_settings, desk_services.desk, clock=pipeline.clock, store=fresh_store
+        ).ingest([card_request("c1")], "kafka")
+    finally:
+        fresh_store.close()
+    assert again.actions == result.actions
+    assert len(requests_of(desk_services)) == 1
+
+    pipeline.ingest([card_request("c2", member="SERA000456", kind="new")], "http")
+    assert len(requests_of(desk_services)) == 2
+
+
+def test_a_member_card_request_without_the_catalogue_item_is_kept_and_the_stream_goes_on(
+    desk_services: Services, pipeline: CirculationPipeline
+) -> None:
+    result = pipeline.ingest([card_request("c9"), heartbeat(MONDAY)], "http")
+    assert result.accepted == 2
+    assert result.actions == ["not raised [member-card]: no catalogue item member-card"]
+    assert requests_of(desk_services) == []
+
+
+def test_the_member_card_rule_can_be_switched_off(
+    circ_settings: Settings, desk_services: Services, clock: Clock
+) -> None:
+    seed(desk_services.records)
+    off = circ_settings.model_copy(update={"circulation_member_card": False})
+    built = build_pipeline(off, desk_services.desk, clock=clock)
+    try:
+        assert built.ingest([card_request("c3")], "http").actions == []
+    finally:
+        built.store.close()
+    assert requests_of(desk_services) == []

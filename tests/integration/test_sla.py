@@ -14,12 +14,20 @@ from zoneinfo import ZoneInfo
 from domain import commands as c
 from domain.actors import Role
 from domain.incident import SlaBreached, SlaWarned
+from domain.request_commands import SubmitServiceRequest
+from domain.service_request import SlaBreached as RequestSlaBreached
+from domain.service_request import SlaWarned as RequestSlaWarned
+from domain.service_request import Submitted
 from domain.sla import Targets
 from domain.sla_clock import ClockState, Mark, MarkKind, Ticket
 from infra.bootstrap import Services
+from infra.seed import seed
 from infra.sla_watch import SlaWatcher
+from projections import service_request_details
+from projections.sla_clocks import sla_clocks
 from tests.conftest import AGENT, MANAGER, context
 from tests.integration.conftest import Api
+from tests.integration.test_requests_problems_api import assert_rebuild_equals_live
 
 WIB = ZoneInfo("Asia/Jakarta")
 
@@ -163,3 +171,100 @@ def test_the_sla_api_shows_clocks_and_versioned_rules(api: Api, services: Servic
     missing = agent.get("/api/v1/sla/calendars/nonesuch")
     assert (missing.status_code, missing.json()["code"]) == (404, "calendar-not-found")
     assert {c["name"] for c in agent.get("/api/v1/sla/calendars").json()} == {"office", "24x7"}
+
+
+# -- service requests ------------------------------------------------------------------------------
+
+
+def submit(services: Services, item: str = "card-reprint") -> UUID:
+    ctx = context(AGENT, services.clock())
+    command = SubmitServiceRequest(catalogue_item=item, title="Lost card", requester="budi")
+    return services.records.run(
+        ctx, "submit_service_request", command, lambda s: command.decide(s, ctx)
+    ).record_id
+
+
+def test_a_service_request_records_its_rules_and_the_watcher_its_alerts_once(
+    services: Services,
+) -> None:
+    # A P4 card reprint submitted Monday 15:30 WIB: response (8h) 30m on Monday and 7h30 on
+    # Tuesday -> breached Tuesday 15:30, after 75% (6h: Tuesday 13:30) and 90% (7h12m: 14:42).
+    # Resolution (40h) has used 16h by Wednesday 15:30: no threshold yet.
+    seed(services.records)
+    request = submit(services)
+    submitted = services.records.history(request, Submitted)[0]
+    assert isinstance(submitted, Submitted)
+    assert submitted.sla == services.desk.sla_rules_for("Membership card printing")
+    assert submitted.sla is not None
+    assert submitted.sla.policy.version == 1
+    assert services.runner.wait_for(services.desk.recorder.max_notification_id() or 0, 10)
+    watcher = SlaWatcher(services)
+    assert watcher.tick().recorded == 0
+
+    services.clock.advance(days=2)  # type: ignore[attr-defined]  # down until Wednesday
+    assert watcher.tick().recorded == 1
+    history = services.records.history(request, Submitted)
+    alerts = [e for e in history if isinstance(e, RequestSlaWarned | RequestSlaBreached)]
+    assert [(e.target, getattr(e, "threshold", 100)) for e in alerts] == [
+        ("response", 75),
+        ("response", 90),
+        ("response", 100),
+    ]
+    assert [e.breached_at for e in alerts if isinstance(e, RequestSlaBreached)] == [
+        wib(3, 3, 15, 30)
+    ]
+    assert all(e.actor.role is Role.SYSTEM for e in alerts)
+
+    # Again, and another watcher (a restart, another process): nothing new.
+    services.runner.catch_up()
+    assert watcher.tick().recorded == 0
+    assert SlaWatcher(services).tick().recorded == 0
+    assert len(services.records.history(request, Submitted)) == len(history)
+    assert_rebuild_equals_live(services, (sla_clocks, service_request_details))
+
+
+def test_the_sla_api_shows_a_requests_clock_and_lists_both_kinds(
+    api: Api, services: Services
+) -> None:
+    seed(services.records)
+    agent = api.client()
+    request = submit(services)  # P4: response breached Tuesday 15:30 WIB
+    incident = log(services, impact="low", urgency="low")  # P5: 16h response, not yet
+    services.clock.advance(days=1, hours=1)  # type: ignore[attr-defined]  # Tuesday 16:30
+    services.runner.wait_for(services.desk.recorder.max_notification_id() or 0, 10)
+    row = services.views.get(service_request_details, str(request))
+    assert row is not None
+    ref = row["ref"]
+
+    sla = agent.get(f"/api/v1/service-requests/{ref}/sla").json()
+    assert (sla["kind"], sla["ref"], sla["id"]) == ("service_request", ref, str(request))
+    assert sla["state"] == ClockState.BREACHED
+    assert sla["response"]["breached_at"] == wib(3, 3, 15, 30).isoformat()
+    assert sla["rules"]["recorded"] is True
+    assert sla["timeline"][0]["detail"].startswith("P4 service request logged")
+    by_id = agent.get(f"/api/v1/service-requests/{request}/sla").json()
+    assert by_id["response"] == sla["response"]
+    missing = agent.get("/api/v1/service-requests/REQ-999999/sla")
+    assert missing.status_code == 404
+
+    everything = agent.get("/api/v1/sla/clocks").json()["items"]
+    assert {(i["kind"], i["id"]) for i in everything} == {
+        ("service_request", str(request)),
+        ("incident", str(incident)),
+    }
+    for _ in range(2):  # the second time from what the first remembered
+        breached = agent.get("/api/v1/sla/clocks", params={"state": "breached"}).json()["items"]
+        assert [(i["kind"], i["ref"]) for i in breached] == [("service_request", ref)]
+        running = agent.get("/api/v1/sla/clocks", params={"state": "running"}).json()["items"]
+        assert [i["kind"] for i in running] == ["incident"]
+
+    # Once the request is fulfilled, it is no longer open work
+    desk = api.client()
+    assert desk.post(f"/api/v1/service-requests/{ref}/start-fulfilment", json={}).status_code == 200
+    for step in (1, 2):
+        done = desk.post(f"/api/v1/service-requests/{ref}/complete-step", json={"step": step})
+        assert done.status_code == 200, done.text
+    fulfil = desk.post(f"/api/v1/service-requests/{ref}/fulfil", json={"notes": "Printed"})
+    assert fulfil.status_code == 200, fulfil.text
+    breached = agent.get("/api/v1/sla/clocks", params={"state": "breached"}).json()["items"]
+    assert breached == []
