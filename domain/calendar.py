@@ -84,6 +84,11 @@ OFFICE_HOURS: Hours = {
     for day in WEEKDAYS
 }
 ROUND_THE_CLOCK: Hours = {day: [Window(start=0, end=DAY)] for day in WEEKDAYS}
+#: When the libraries' public services open: Monday to Saturday 08:00-16:00 (the `library`
+#: calendar; the circulation rules count outages in it, docs/circulation.md).
+LIBRARY_HOURS: Hours = {
+    day: [Window(start=8 * 60, end=16 * 60)] if day != "sunday" else [] for day in WEEKDAYS
+}
 
 
 def calendar_id(name: str) -> UUID:

@@ -18,8 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
+
+from domain.calendar import CalendarSpec
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
@@ -363,16 +365,46 @@ def envelope_schema(data_ref: str = "urn:itsm:schema:circulation:event:") -> dic
 
 # -- opening hours --------------------------------------------------------------------------------
 
+
+class Opening(Protocol):
+    """When the branches are open, as the device-offline rule asks it."""
+
+    def open_since(self, at: datetime) -> datetime | None:
+        """When the opening `at` falls in began (aware), or None when closed at `at`."""
+
+    def open_time_between(self, start: datetime, end: datetime) -> timedelta:
+        """How much of [start, end) the branches were open."""
+
+
+@dataclass(frozen=True)
+class CalendarOpening:
+    """Opening hours as a business calendar version keeps them: the hours of each weekday, and
+    no opening on the calendar's holidays (the shipped `library` calendar: Monday to Saturday
+    08:00-16:00 WIB, closed on national holidays and cuti bersama)."""
+
+    spec: CalendarSpec
+
+    def open_since(self, at: datetime) -> datetime | None:
+        day = at.astimezone(ZoneInfo(self.spec.time_zone)).date()
+        for opens, closes in self.spec.windows(day):
+            if opens <= at < closes:
+                return opens
+        return None
+
+    def open_time_between(self, start: datetime, end: datetime) -> timedelta:
+        return self.spec.business_time(start, end)
+
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SPAN = re.compile(r"^\s*([a-z]{3})(?:-([a-z]{3}))?\s+(\d{1,2}:\d{2})-(\d{1,2}:\d{2})\s*$")
 
 
 @dataclass(frozen=True)
 class OpeningHours:
-    """When branches are open, per weekday, in Asia/Jakarta time.
+    """When branches are open, per weekday, in Asia/Jakarta time, with no holidays: the
+    fallback when no business calendar is named for opening hours (CalendarOpening).
 
     Written as e.g. ``mon-thu 08:00-16:00; fri 08:00-11:30; fri 13:00-16:30; sat 08:00-13:00``.
-    (A per-branch business calendar with holidays may replace this later.)
     """
 
     spans: Mapping[int, tuple[tuple[time, time], ...]] = field(default_factory=dict)
@@ -474,7 +506,7 @@ class MemberCardRule:
 
 @dataclass(frozen=True)
 class CorrelationRules:
-    opening_hours: OpeningHours = field(
+    opening_hours: Opening = field(
         default_factory=lambda: OpeningHours.parse("mon-sat 08:00-16:00")
     )
     device_offline: DeviceOfflineRule = DeviceOfflineRule()

@@ -30,6 +30,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError, Recording
 
 from domain.calendar import (
+    LIBRARY_HOURS,
     OFFICE_HOURS,
     ROUND_THE_CLOCK,
     BusinessCalendar,
@@ -60,7 +61,7 @@ from domain.records import (
     parse_incident_number,
 )
 from domain.rule_versions import RuleVersion, RuleVersions
-from domain.sla import DEFAULT_TERMS, OFFICE, PolicyTerms, SlaPolicy
+from domain.sla import DEFAULT_TERMS, LIBRARY, OFFICE, PolicyTerms, SlaPolicy
 from domain.sla import ROUND_THE_CLOCK as ROUND_THE_CLOCK_CALENDAR
 from domain.sla_clock import TicketClock
 from domain.sla_incident import ticket as incident_ticket
@@ -477,6 +478,7 @@ class ServiceDesk(Application[UUID]):
         calendars = {
             OFFICE: (OFFICE_HOURS, shipped_holidays()),
             ROUND_THE_CLOCK_CALENDAR: (ROUND_THE_CLOCK, {}),
+            LIBRARY: (LIBRARY_HOURS, shipped_holidays()),
         }
         for name, (hours, years) in calendars.items():
             if not self._exists(calendar_id(name)):
@@ -512,7 +514,7 @@ class ServiceDesk(Application[UUID]):
 
     def calendar_names(self) -> list[str]:
         """The calendars the policy in force names, and the shipped ones."""
-        names = {OFFICE, ROUND_THE_CLOCK_CALENDAR, *self.sla_policy().terms.calendars()}
+        names = {OFFICE, ROUND_THE_CLOCK_CALENDAR, LIBRARY, *self.sla_policy().terms.calendars()}
         return sorted(n for n in names if self._exists(calendar_id(n)))
 
     def _get(self, aggregate_id: UUID, version: int | None, project: Any) -> Any:

@@ -27,6 +27,7 @@ __all__ = ["RuleVersion", "RuleVersions", "SlaTarget"]  # recorded on tickets; s
 
 OFFICE = "office"  # Monday to Friday 08:00-16:00 WIB, without holidays
 ROUND_THE_CLOCK = "24x7"
+LIBRARY = "library"  # Monday to Saturday 08:00-16:00 WIB, without holidays: opening hours
 
 
 class Targets(BaseModel):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from time import monotonic
+from typing import Any
 from uuid import UUID
 
 from consumers.circulation import (
@@ -14,16 +17,18 @@ from consumers.circulation import (
 )
 from consumers.circulation_store import CirculationStore
 from domain.circulation import (
+    CalendarOpening,
     CorrelationRules,
     DeviceOfflineRule,
     FailureRateRule,
     MemberCardRule,
     OnRecovery,
+    Opening,
     OpeningHours,
 )
 from domain.commands import AddWorkNote, LogIncident, Resolve, StartWork
 from domain.context import Context
-from domain.errors import DomainError
+from domain.errors import CalendarNotFound, DomainError
 from domain.incident import IncidentState, ResolutionCode
 from domain.records_desk import RecordsDesk
 from domain.request_commands import SubmitServiceRequest
@@ -33,11 +38,50 @@ from infra.clock import utcnow
 from infra.kafka_clients import KEEP_FOREVER, TopicSpec
 from infra.settings import Settings
 
+log = logging.getLogger(__name__)
 
-def rules_from(settings: Settings) -> CorrelationRules:
+
+class LiveCalendarOpening:
+    """Opening hours from a business calendar's newest version, looked up again every few
+    minutes, so that a service manager's amendment (a new holiday, Saturday hours) reaches a
+    running consumer without a restart."""
+
+    def __init__(
+        self, desk: ServiceDesk, name: str, *, every: float = 300.0, timer: Any = monotonic
+    ) -> None:
+        self.desk, self.name, self.every, self.timer = desk, name, every, timer
+        self._opening = CalendarOpening(desk.business_calendar(name).spec())
+        self._loaded = timer()
+
+    def _current(self) -> CalendarOpening:
+        if self.timer() - self._loaded >= self.every:
+            self._opening = CalendarOpening(self.desk.business_calendar(self.name).spec())
+            self._loaded = self.timer()
+        return self._opening
+
+    def open_since(self, at: datetime) -> datetime | None:
+        return self._current().open_since(at)
+
+    def open_time_between(self, start: datetime, end: datetime) -> timedelta:
+        return self._current().open_time_between(start, end)
+
+
+def opening_from(settings: Settings, desk: ServiceDesk | None) -> Opening:
+    """The opening hours the device-offline rule counts: the named business calendar's when
+    there is one, else the plain weekly hours of the settings."""
+    name = settings.circulation_opening_calendar
+    if desk is not None and name:
+        try:
+            return LiveCalendarOpening(desk, name)
+        except CalendarNotFound:
+            log.warning("no business calendar %r: opening hours from the settings", name)
+    return OpeningHours.parse(settings.circulation_opening_hours)
+
+
+def rules_from(settings: Settings, desk: ServiceDesk | None = None) -> CorrelationRules:
     recovery = OnRecovery(settings.circulation_on_recovery)
     return CorrelationRules(
-        opening_hours=OpeningHours.parse(settings.circulation_opening_hours),
+        opening_hours=opening_from(settings, desk),
         device_offline=DeviceOfflineRule(
             enabled=settings.circulation_device_offline,
             threshold=settings.circulation_offline_threshold,
@@ -138,7 +182,7 @@ def build_pipeline(
 ) -> CirculationPipeline:
     return CirculationPipeline(
         store or CirculationStore(settings.circulation_db),
-        rules_from(settings),
+        rules_from(settings, desk),
         Pseudonymiser(settings.circulation_pseudonym_key),
         None if desk is None else DeskIncidents(desk),
         clock,

@@ -97,7 +97,12 @@ class Settings(BaseSettings):
     circulation_pseudonym_key: str = DEVELOPMENT_PSEUDONYM_KEY
     circulation_topic: str = "circulation.events"
     circulation_group: str = "itsm.circulation"
-    #: When branches are open (Asia/Jakarta), e.g. "mon-thu 08:00-16:00; sat 08:00-13:00".
+    #: The business calendar whose hours and holidays are the branches' opening hours (the
+    #: shipped `library`: Monday to Saturday 08:00-16:00, closed on holidays; a service manager
+    #: amends it like any calendar). Empty: `circulation_opening_hours`, without holidays.
+    circulation_opening_calendar: str = "library"
+    #: When branches are open (Asia/Jakarta) if no calendar is named (or it does not exist),
+    #: e.g. "mon-thu 08:00-16:00; sat 08:00-13:00".
     circulation_opening_hours: str = "mon-sat 08:00-16:00"
     circulation_device_offline: bool = True
     circulation_offline_threshold: timedelta = timedelta(minutes=10)

@@ -19,17 +19,18 @@ from hypothesis import strategies as st
 
 from consumers.circulation import CirculationPipeline
 from consumers.circulation_store import CirculationStore
-from domain.actors import Role
+from domain.actors import Actor, Role
+from domain.calendar import Holiday, HolidayKind, HolidayYear
 from domain.circulation import JAKARTA
 from domain.incident import IncidentState, WorkNoteAdded
 from infra.bootstrap import Services, build
-from infra.circulation import DeskIncidents, build_pipeline
+from infra.circulation import DeskIncidents, LiveCalendarOpening, build_pipeline
 from infra.cli import main
 from infra.seed import seed
 from infra.settings import Settings
 from infra.simulator import envelope
 from projections.service_health import service_health
-from tests.conftest import Clock
+from tests.conftest import Clock, context
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=JAKARTA)
 KIOSK = "kota-serang-kiosk-1"
@@ -176,6 +177,43 @@ def test_an_outage_outside_opening_hours_opens_nothing_until_the_branch_opens(
     opened = pipeline.ingest([heartbeat(tuesday + timedelta(minutes=2))], "test").actions
     assert len(opened) == 1
     assert opened[0].startswith("opened")
+
+
+def test_an_outage_on_a_holiday_of_the_library_calendar_opens_nothing(
+    pipeline: CirculationPipeline,
+) -> None:
+    independence_day = datetime(2026, 8, 17, 9, 0, tzinfo=JAKARTA)  # a Monday, a holiday
+    pipeline.ingest([status(independence_day, "offline")], "test")
+    later = independence_day + timedelta(hours=5)
+    assert pipeline.ingest([heartbeat(later)], "test").actions == []
+    # Tuesday morning the branch opens: ten minutes later, the outage calls for an incident
+    tuesday = independence_day.replace(day=18, hour=8, minute=11)
+    opened = pipeline.ingest([heartbeat(tuesday)], "test").actions
+    assert len(opened) == 1
+    assert opened[0].startswith("opened")
+
+
+def test_an_amended_library_calendar_reaches_the_running_rules(desk_services: Services) -> None:
+    desk = desk_services.desk
+    seconds = [0.0]
+    opening = LiveCalendarOpening(desk, "library", every=300, timer=lambda: seconds[0])
+    monday = datetime(2026, 3, 2, 9, 0, tzinfo=JAKARTA)
+    assert opening.open_since(monday) is not None
+    shipped = desk.business_calendar("library").years[2026]
+    closure = Holiday(date=monday.date(), name="Stocktaking", kind=HolidayKind.LOCAL)
+    desk.amend_holidays(
+        context(Actor(id="sm-1", role=Role.SERVICE_MANAGER)),
+        "library",
+        2026,
+        HolidayYear(source=shipped.source, holidays=[*shipped.holidays, closure]),
+        "branches closed for stocktaking",
+    )
+    seconds[0] = 299
+    assert opening.open_since(monday) is not None  # the version in hand, until it is looked up
+    seconds[0] = 300
+    assert opening.open_since(monday) is None
+    # the closed Monday counts nothing; Tuesday from opening at 08:00 until 09:00 counts
+    assert opening.open_time_between(monday, monday + timedelta(days=1)) == timedelta(hours=1)
 
 
 def test_a_brief_outage_recovers_without_an_incident(pipeline: CirculationPipeline) -> None:

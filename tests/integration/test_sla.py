@@ -170,7 +170,11 @@ def test_the_sla_api_shows_clocks_and_versioned_rules(api: Api, services: Servic
     assert stale.status_code == 412
     missing = agent.get("/api/v1/sla/calendars/nonesuch")
     assert (missing.status_code, missing.json()["code"]) == (404, "calendar-not-found")
-    assert {c["name"] for c in agent.get("/api/v1/sla/calendars").json()} == {"office", "24x7"}
+    assert {c["name"] for c in agent.get("/api/v1/sla/calendars").json()} == {
+        "office",
+        "24x7",
+        "library",
+    }
 
 
 # -- service requests ------------------------------------------------------------------------------

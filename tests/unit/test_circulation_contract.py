@@ -16,10 +16,12 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
 from consumers.circulation import Pseudonymiser, redact
+from domain.calendar import LIBRARY_HOURS, CalendarSpec, shipped_holidays
 from domain.circulation import (
     JAKARTA,
     PREFIX,
     TYPES,
+    CalendarOpening,
     InvalidEvent,
     OpeningHours,
     validate,
@@ -197,6 +199,32 @@ def test_only_opening_time_counts_towards_an_outage() -> None:
     assert HOURS.open_time_between(jakarta(6, 15, 50), jakarta(9, 8, 5)) == timedelta(
         minutes=10 + 4 * 60 + 5
     )
+
+
+LIBRARY = CalendarOpening(CalendarSpec.of("Asia/Jakarta", LIBRARY_HOURS, shipped_holidays()))
+
+
+def test_the_library_calendar_opens_on_saturdays_but_not_on_holidays() -> None:
+    assert LIBRARY.open_since(jakarta(7, 12, 30)) == jakarta(7, 8)  # Saturday
+    assert LIBRARY.open_since(jakarta(8, 10)) is None  # Sunday
+    # Nyepi (19 March 2026), a Thursday, and the cuti bersama around Idul Fitri after it
+    assert LIBRARY.open_since(jakarta(19, 10)) is None
+    assert LIBRARY.open_since(jakarta(23, 10)) is None
+    # an outage from the Tuesday before Nyepi to the Wednesday after the holidays: only the
+    # Tuesday afternoon (17 March) and Wednesday 25 March's first hour count
+    assert LIBRARY.open_time_between(jakarta(17, 15), jakarta(25, 9)) == timedelta(hours=2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.datetimes(datetime(2025, 1, 1), datetime(2027, 12, 31), timezones=st.just(UTC)))
+def test_calendar_opening_is_open_exactly_in_the_calendar_working_time(at: datetime) -> None:
+    spec = LIBRARY.spec
+    since = LIBRARY.open_since(at)
+    closing = any(at == closes for _, closes in spec.windows(at.astimezone(JAKARTA).date()))
+    assert (since is not None) == (spec.in_hours(at) and not closing)
+    if since is not None:
+        assert since <= at
+        assert LIBRARY.open_time_between(since, at) == at - since
 
 
 @pytest.mark.parametrize("text", ["mon 16:00-08:00", "someday 08:00-16:00", "mon-fri"])
