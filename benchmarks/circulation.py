@@ -31,6 +31,7 @@ from benchmarks.kafka import Report, rate, say
 from domain.commands import LogIncident
 from domain.context import Context
 from infra.bootstrap import build
+from infra.seed import seed
 from infra.circulation import DeskIncidents, build_circulation_consumer, circulation_topics
 from infra.kafka_broker import KafkaBroker
 from infra.kafka_clients import ensure_topics
@@ -72,6 +73,7 @@ def bench_bare(bootstrap: str, topic: str, events: int, report: Report) -> None:
 
 def bench_pipeline(settings: Settings, bootstrap: str, events: int, report: Report) -> None:
     services = build(settings)
+    seed(services.records)  # the catalogue: member-card requests become service requests
     consumer = build_circulation_consumer(settings, bootstrap, services.desk)
     read, first, started = 0, 0, 0.0
     try:
