@@ -164,7 +164,11 @@ def bench_producers(settings: Settings, bootstrap: str, events: int, report: Rep
 def bench_consumers(
     settings: Settings, bootstrap: str, topic: str, events: int, report: Report
 ) -> None:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # The same poll size as the projection consumer's (infra/kafka_clients.consumer), so both
+    # wait on the broker alike and the difference is what each does with a record.
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=5000
+    )
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
