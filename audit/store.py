@@ -18,13 +18,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from audit.chain import GENESIS, Checkpoint, Entry
-from infra.pg import Pool, open_pool, schema_change
+
+if TYPE_CHECKING:  # psycopg is imported only where PostgreSQL is used: a verifier's worker
+    # process on SQLite starts without it (a third of a second)
+    from infra.pg import Pool
 
 #: (position, topic, originator id as 32 hex digits, version, state bytes), as stored.
 StoredRow = tuple[int, str, str, int, bytes]
+#: (position, topic + originator hex + version, each with a newline after it, state)
+DigestRow = tuple[int, bytes, bytes]
 #: What the verifier reads of an entry: (position, its hashed fields as the bytes
 #: `chain.entry_fields` gives, digest, previous hash, hash). The database joins the fields, so
 #: a row costs the verifier one object instead of six.
@@ -54,6 +59,11 @@ class AuditStore(Protocol):
 
     def stored_at(self, positions: Sequence[int]) -> list[StoredRow]:
         """The stored events at these positions (those that exist)."""
+
+    def digest_rows(self, after: int, limit: int, until: int | None = None) -> list[DigestRow]:
+        """Stored events after a position (up to `until`) as the verifier's hot loop reads them:
+        the position, the digest's input before the state (topic, originator hex and version,
+        each followed by a newline, as `chain.digest` joins them), and the state."""
 
     def head(self) -> tuple[int, bytes]:
         """The last ledger entry's position and hash; (0, GENESIS) when the ledger is empty."""
@@ -217,6 +227,18 @@ class SQLiteAuditStore:
             .fetchall()
         )
 
+    def digest_rows(self, after: int, limit: int, until: int | None = None) -> list[DigestRow]:
+        return (
+            self._connections()[0]
+            .execute(
+                "SELECT rowid, CAST(topic || char(10) || originator_id || char(10)"
+                " || originator_version || char(10) AS BLOB), CAST(state AS BLOB)"
+                f" FROM {SQLITE_EVENTS} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+                (after, _NO_END if until is None else until, limit),
+            )
+            .fetchall()
+        )
+
     def stored_at(self, positions: Sequence[int]) -> list[StoredRow]:
         marks = ",".join("?" * len(positions))
         return (
@@ -354,6 +376,8 @@ class PostgresLocation:
     url: str
 
     def open(self) -> PostgresAuditStore:
+        from infra.pg import open_pool
+
         pool = open_pool(self.url, max_size=1, name="itsm-audit-verify")
         return PostgresAuditStore(pool, url=self.url, prepare=False)
 
@@ -370,6 +394,8 @@ class PostgresAuditStore:
         self._url = url
         if not prepare:
             return
+        from infra.pg import schema_change
+
         with pool.connection() as conn, schema_change(conn):
             for statement in _POSTGRES_LEDGER_SCHEMA:
                 conn.execute(statement)
@@ -403,6 +429,18 @@ class PostgresAuditStore:
                 (after, _NO_END if until is None else until, limit),
             ).fetchall()
         return rows
+
+    def digest_rows(self, after: int, limit: int, until: int | None = None) -> list[DigestRow]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT notification_id, convert_to(topic || E'\\n'"
+                " || replace(originator_id::text, '-', '') || E'\\n' || originator_version"
+                f" || E'\\n', 'UTF8'), state FROM {POSTGRES_EVENTS}"
+                " WHERE notification_id > %s AND notification_id <= %s"
+                " ORDER BY notification_id LIMIT %s",
+                (after, _NO_END if until is None else until, limit),
+            ).fetchall()
+        return [(position, bytes(prefix), bytes(state)) for position, prefix, state in rows]
 
     def stored_at(self, positions: Sequence[int]) -> list[StoredRow]:
         with self._conn() as conn:

@@ -151,7 +151,8 @@ def verify(
     if location is None:
         workers = 1
     if workers > 1 and location is not None:
-        size = segment or max(page, -(-ledger_head // (workers * 4)))
+        # small segments, so that the processes finish close together
+        size = segment or max(page, -(-ledger_head // (workers * 16)))
         bounds = [(a, min(a + size, ledger_head)) for a in range(0, ledger_head, size)]
         segments = _in_parallel(store, location, bounds, signed_hashes, page, workers, progress)
         report.worker_cpu = sum(seg.cpu for seg in segments)
@@ -206,7 +207,7 @@ def _verify_segment(
         while True:
             # The same range of positions from both: they pair up one to one while all is well.
             entries = store.chain_rows(after, page, until)
-            rows = store.stored(after, page, until)
+            rows = store.digest_rows(after, page, until)
             if not entries and not rows:
                 break
             if first_position == 0 and entries:
@@ -214,17 +215,14 @@ def _verify_segment(
                 if prev is None:
                     prev = first_prev
             # The hot loop: one digest and one link hash per entry, nothing decoded or parsed
-            # unless something is wrong (then `_diagnosis` says what).
-            for entry, row in zip(entries, rows):  # noqa: B905 (unequal lengths handled below)
+            # unless something is wrong (then `_diagnosis` reads the event again and says what).
+            for entry, (stored_at, prefix, state) in zip(entries, rows):  # noqa: B905 (unequal lengths handled below)
                 position, fields, e_digest, e_prev, e_hash = entry
-                stored_at, topic, originator_hex, version, state = row
                 if position != stored_at:
-                    finding = _unpaired(store, position, row)
+                    finding = _unpaired(store, position, _stored(store, stored_at))
                     done = checked + _before(entries, position)
                     return _Segment(first_prev, first_position, None, done, finding, True)
-                digest = sha256(
-                    b"%s\n%s\n%d\n%s" % (topic.encode(), originator_hex.encode(), version, state)
-                ).digest()
+                digest = sha256(prefix + state).digest()
                 if (
                     digest != e_digest
                     or e_prev != prev
@@ -232,14 +230,16 @@ def _verify_segment(
                     or signed_hashes.get(position, e_hash) != e_hash
                 ):
                     assert prev is not None
-                    finding = _diagnosis(store, position, row, prev)
+                    finding = _diagnosis(store, position, _stored(store, position), prev)
                     done = checked + _before(entries, position)
                     return _Segment(first_prev, first_position, None, done, finding)
                 prev = e_hash
             checked += min(len(entries), len(rows))
             if len(entries) != len(rows):
                 extra_entry = entries[len(rows)][0] if len(entries) > len(rows) else None
-                extra_row = rows[len(entries)] if len(rows) > len(entries) else None
+                extra_row = (
+                    _stored(store, rows[len(entries)][0]) if len(rows) > len(entries) else None
+                )
                 finding = _unpaired(store, extra_entry, extra_row)
                 return _Segment(first_prev, first_position, None, checked, finding, True)
             after = entries[-1][0]
@@ -338,6 +338,13 @@ def _in_parallel(
         for future in as_completed(futures):
             finished(futures[future], future.result())
     return [r for r in results if r is not None]
+
+
+def _stored(store: AuditStore, position: int) -> StoredRow:
+    """The stored event at a position, whole (to say what is wrong with it)."""
+    found = store.stored_at([position])
+    assert found, f"the event at position {position} was just read"
+    return found[0]
 
 
 def _before(entries: list[ChainRow], position: int) -> int:
