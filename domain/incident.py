@@ -40,7 +40,7 @@ from domain.errors import (
 from domain.events import MAX_INT, DomainEvent
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.priority import Impact, PriorityMatrix, Urgency
-from domain.rule_versions import RuleVersions, SlaTarget
+from domain.rule_versions import RuleVersions, SlaBreach, SlaTarget, SlaWarning
 
 Text = Field(min_length=1, max_length=10_000)
 Name = Field(min_length=1, max_length=200)
@@ -253,21 +253,16 @@ class Cancelled(IncidentEvent):
         return self
 
 
-class SlaWarned(IncidentEvent):
+class SlaWarned(IncidentEvent, SlaWarning):
     """A warning threshold of an SLA target was passed (recorded by the SLA watcher)."""
 
     type_name: ClassVar[str] = "Incident.SlaWarned"
-    target: SlaTarget
-    threshold: int = Field(ge=1, le=99, description="percent of the target used")
-    passed_at: AwareDatetime = Field(description="when the threshold was passed")
 
 
-class SlaBreached(IncidentEvent):
+class SlaBreached(IncidentEvent, SlaBreach):
     """An SLA target was missed (recorded by the SLA watcher, at or after the moment)."""
 
     type_name: ClassVar[str] = "Incident.SlaBreached"
-    target: SlaTarget
-    breached_at: AwareDatetime = Field(description="the moment the target was missed")
 
 
 BREACH = 100  # the alert level of a breach: all of the target used

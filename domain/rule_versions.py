@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.events import MAX_INT
 
@@ -33,3 +33,18 @@ class RuleVersions(BaseModel):
     policy: RuleVersion
     calendar: RuleVersion
     calendar_name: str = Field(min_length=1, max_length=100)
+
+
+class SlaWarning(BaseModel):
+    """What a ticket's `SlaWarned` event records (incidents and service requests alike)."""
+
+    target: SlaTarget
+    threshold: int = Field(ge=1, le=99, description="percent of the target used")
+    passed_at: AwareDatetime = Field(description="when the threshold was passed")
+
+
+class SlaBreach(BaseModel):
+    """What a ticket's `SlaBreached` event records (incidents and service requests alike)."""
+
+    target: SlaTarget
+    breached_at: AwareDatetime = Field(description="the moment the target was missed")

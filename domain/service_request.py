@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from domain.actors import Role
 from domain.aggregate import Aggregate, applies
@@ -39,7 +39,7 @@ from domain.events import MAX_INT, DomainEvent
 from domain.incident import BREACH, SlaAlert, alerts_to_record
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.record_numbers import named_id
-from domain.rule_versions import RuleVersions, SlaTarget
+from domain.rule_versions import RuleVersions, SlaBreach, SlaTarget, SlaWarning
 
 Name = Field(min_length=1, max_length=200)
 Text = Field(min_length=1, max_length=10_000)
@@ -249,21 +249,16 @@ class Cancelled(RequestEvent):
     reason: str = Reason
 
 
-class SlaWarned(RequestEvent):
+class SlaWarned(RequestEvent, SlaWarning):
     """A warning threshold of an SLA target was passed (recorded by the SLA watcher)."""
 
     type_name: ClassVar[str] = "ServiceRequest.SlaWarned"
-    target: SlaTarget
-    threshold: int = Field(ge=1, le=99, description="percent of the target used")
-    passed_at: AwareDatetime = Field(description="when the threshold was passed")
 
 
-class SlaBreached(RequestEvent):
+class SlaBreached(RequestEvent, SlaBreach):
     """An SLA target was missed (recorded by the SLA watcher, at or after the moment)."""
 
     type_name: ClassVar[str] = "ServiceRequest.SlaBreached"
-    target: SlaTarget
-    breached_at: AwareDatetime = Field(description="the moment the target was missed")
 
 
 def transition(state: RequestState | None, event: RequestEvent) -> RequestState:
