@@ -31,10 +31,10 @@ from benchmarks.kafka import Report, rate, say
 from domain.commands import LogIncident
 from domain.context import Context
 from infra.bootstrap import build
-from infra.seed import seed
 from infra.circulation import DeskIncidents, build_circulation_consumer, circulation_topics
 from infra.kafka_broker import KafkaBroker
 from infra.kafka_clients import ensure_topics
+from infra.seed import seed
 from infra.settings import Settings
 from infra.simulator import Simulator, envelope, start_of_day
 
