@@ -25,6 +25,7 @@ from api.problems import ApiProblem
 from api.record_answers import (
     add_actions,
     answer,
+    decided,
     etag,
     json_response,
     numbered_history,
@@ -72,15 +73,7 @@ async def raise_change(
     ctx: Annotated[Context, authorised(AGENT_ROLES, "raise changes")],
     command: RaiseChange,
 ) -> Response:
-    services = services_of(request)
-    outcome = await run(
-        services,
-        ctx,
-        "raise_change",
-        command,
-        lambda session: command.decide(session, ctx),
-        idempotency_key=idempotency_key(request),
-    )
+    services, outcome = await decided(request, ctx, "raise_change", command)
     location = f"/api/v1/changes/{outcome.record_id}"
     return await answer(services, outcome, change_details, location, 201)
 
@@ -145,15 +138,7 @@ def _overlapping(services: Services, start: str, end: str) -> list[dict[str, Any
 async def declare_blackout(
     request: Request, ctx: Annotated[Context, SERVICE_MANAGERS], command: DeclareBlackout
 ) -> Response:
-    services = services_of(request)
-    outcome = await run(
-        services,
-        ctx,
-        "declare_blackout",
-        command,
-        lambda session: command.decide(session, ctx),
-        idempotency_key=idempotency_key(request),
-    )
+    services, outcome = await decided(request, ctx, "declare_blackout", command)
     key = f"blackout:{command.code}"
     return await answer(services, outcome, change_calendar, "/api/v1/changes/calendar", 201, key)
 
@@ -214,15 +199,7 @@ add_actions(
 async def define_change_template(
     request: Request, ctx: Annotated[Context, CHANGE_MANAGERS], command: DefineChangeTemplate
 ) -> Response:
-    services = services_of(request)
-    outcome = await run(
-        services,
-        ctx,
-        "define_change_template",
-        command,
-        lambda session: command.decide(session, ctx),
-        idempotency_key=idempotency_key(request),
-    )
+    services, outcome = await decided(request, ctx, "define_change_template", command)
     events = services.records.history(outcome.record_id, TemplateDefined)
     first = events[0]
     assert isinstance(first, TemplateDefined)

@@ -19,7 +19,7 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
-from api.record_answers import answer, etag, history, json_response, run
+from api.record_answers import answer, decided, etag, history, json_response, run
 from domain.actors import Role
 from domain.change_commands import ChangeConfigurationItem, RegisterConfigurationItem
 from domain.configuration_item import CiType, Registered, ci_id
@@ -57,15 +57,7 @@ async def register_configuration_item(
     ctx: Annotated[Context, CI_KEEPERS],
     command: RegisterConfigurationItem,
 ) -> Response:
-    services = services_of(request)
-    outcome = await run(
-        services,
-        ctx,
-        "register_configuration_item",
-        command,
-        lambda session: command.decide(session, ctx),
-        idempotency_key=idempotency_key(request),
-    )
+    services, outcome = await decided(request, ctx, "register_configuration_item", command)
     location = f"/api/v1/configuration-items/{command.code}"
     return await answer(services, outcome, configuration_items, location, 201)
 

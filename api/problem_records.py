@@ -16,17 +16,15 @@ from api.deps import (
     StaffReaderDep,
     authorised,
     documented,
-    idempotency_key,
-    services_of,
 )
 from api.record_answers import (
     add_actions,
     answer,
+    decided,
     etag,
     json_response,
     numbered_history,
     numbered_row,
-    run,
 )
 from api.scoping import Scoped, where
 from domain.context import Context
@@ -57,15 +55,7 @@ async def log_problem(
     ctx: Annotated[Context, authorised(PROBLEM_ACTORS, "log problems")],
     command: LogProblem,
 ) -> Response:
-    services = services_of(request)
-    outcome = await run(
-        services,
-        ctx,
-        "log_problem",
-        command,
-        lambda session: command.decide(session, ctx),
-        idempotency_key=idempotency_key(request),
-    )
+    services, outcome = await decided(request, ctx, "log_problem", command)
     location = f"/api/v1/problems/{outcome.record_id}"
     return await answer(services, outcome, problem_details, location, 201)
 

@@ -6,7 +6,7 @@ row, one POST route per action, answering a write with the view a following GET 
 # FastAPI must see each route's real body type, not a string it cannot resolve.
 
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, cast
 from uuid import UUID
 
 import orjson
@@ -32,7 +32,7 @@ from domain.context import Context
 from domain.errors import RecordNotFound
 from domain.events import DomainEvent
 from domain.record_numbers import RecordKind, parse_number
-from domain.records_desk import Decision
+from domain.records_desk import Decision, Session
 from domain.service_desk import Outcome
 from infra.bootstrap import Services
 from projections.base import Projection
@@ -83,6 +83,29 @@ async def answer(
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_response(row, status, headers)
+
+
+class Deciding(Protocol):
+    """A records command that decides within one session (domain/records_desk.py)."""
+
+    def decide(self, session: Session, ctx: Context) -> Any: ...
+
+
+async def decided(
+    request: Request, ctx: Context, operation: str, command: BaseModel
+) -> tuple[Services, Outcome]:
+    """Run a command that decides for itself, with the request's Idempotency-Key: the services
+    (to answer with) and the outcome."""
+    services = services_of(request)
+    outcome = await run(
+        services,
+        ctx,
+        operation,
+        command,
+        lambda session: cast(Deciding, command).decide(session, ctx),
+        idempotency_key=idempotency_key(request),
+    )
+    return services, outcome
 
 
 async def run(

@@ -16,17 +16,15 @@ from api.deps import (
     ServicesDep,
     authorised,
     documented,
-    idempotency_key,
-    services_of,
 )
 from api.record_answers import (
     add_actions,
     answer,
+    decided,
     etag,
     json_response,
     numbered_history,
     numbered_row,
-    run,
 )
 from api.scoping import Scoped
 from domain.actors import Role
@@ -65,15 +63,7 @@ async def submit_service_request(
     ctx: Annotated[Context, authorised(SUBMITTERS, "submit service requests")],
     command: SubmitServiceRequest,
 ) -> Response:
-    services = services_of(request)
-    outcome = await run(
-        services,
-        ctx,
-        "submit_service_request",
-        command,
-        lambda session: command.decide(session, ctx),
-        idempotency_key=idempotency_key(request),
-    )
+    services, outcome = await decided(request, ctx, "submit_service_request", command)
     location = f"/api/v1/service-requests/{outcome.record_id}"
     return await answer(services, outcome, service_request_details, location, 201)
 
@@ -157,14 +147,6 @@ def get_catalogue_item(code: str, services: ServicesDep, _: ReaderDep) -> Respon
 async def define_catalogue_item(
     request: Request, ctx: Annotated[Context, SERVICE_MANAGERS], command: DefineCatalogueItem
 ) -> Response:
-    services = services_of(request)
-    outcome = await run(
-        services,
-        ctx,
-        "define_catalogue_item",
-        command,
-        lambda session: command.decide(session, ctx),
-        idempotency_key=idempotency_key(request),
-    )
+    services, outcome = await decided(request, ctx, "define_catalogue_item", command)
     location = f"/api/v1/catalogue-items/{command.code}"
     return await answer(services, outcome, catalogue_items, location, 201)

@@ -50,13 +50,18 @@ class LiveCalendarOpening:
         self, desk: ServiceDesk, name: str, *, every: float = 300.0, timer: Any = monotonic
     ) -> None:
         self.desk, self.name, self.every, self.timer = desk, name, every, timer
-        self._opening = CalendarOpening(desk.business_calendar(name).spec())
-        self._loaded = timer()
+        self._version = 0
+        self._load()
+
+    def _load(self) -> None:
+        calendar = self.desk.business_calendar(self.name)
+        if calendar.version != self._version:  # else keep the spec and its worked-out table
+            self._opening, self._version = CalendarOpening(calendar.spec()), calendar.version
+        self._loaded = self.timer()
 
     def _current(self) -> CalendarOpening:
         if self.timer() - self._loaded >= self.every:
-            self._opening = CalendarOpening(self.desk.business_calendar(self.name).spec())
-            self._loaded = self.timer()
+            self._load()
         return self._opening
 
     def open_since(self, at: datetime) -> datetime | None:
