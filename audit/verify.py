@@ -16,9 +16,12 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from hashlib import sha256
 from uuid import UUID
@@ -325,10 +328,11 @@ def _in_parallel(
         initializer=_open_worker,
         initargs=(location,),
     ) as pool:
-        futures = {
-            pool.submit(_worker_segment, after, until, signed_hashes, page): i
-            for i, (after, until) in enumerate(bounds)
-        }
+        with _main_module_hidden():  # the workers start while the work is submitted
+            futures = {
+                pool.submit(_worker_segment, after, until, signed_hashes, page): i
+                for i, (after, until) in enumerate(bounds)
+            }
         for future, i in reversed(list(futures.items())):
             if future.cancel():  # not started by a worker yet: this process takes it
                 after, until = bounds[i]
@@ -338,6 +342,24 @@ def _in_parallel(
         for future in as_completed(futures):
             finished(futures[future], future.result())
     return [r for r in results if r is not None]
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Worker processes started meanwhile do not import the caller's main module.
+
+    multiprocessing re-imports the main module in every child (as `__mp_main__`), so that
+    references to it pickled by the parent resolve there. Nothing sent to a verifier's worker
+    refers to it, and the import is costly: for `itsm` or the benchmark it is the whole service,
+    a second or more before a worker verifies anything. Only the submitting thread starts
+    workers (concurrent.futures starts them on submit), so the swap is brief.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _stored(store: AuditStore, position: int) -> StoredRow:

@@ -5,13 +5,18 @@ database access could do (triggers dropped, rows changed through SQL)."""
 from __future__ import annotations
 
 import itertools
+import pickle
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import orjson
 import pytest
 
+from audit import keys
 from audit.chain import Checkpoint
 from audit.service import Audit
 from audit.verify import Report, verify
@@ -265,3 +270,32 @@ def test_a_checkpoint_from_an_unknown_key_is_refused(ledgered: Services) -> None
     assert not report.ok
     assert report.first_bad is not None
     assert "not a trusted key" in report.first_bad.reason
+
+
+def test_verifying_processes_do_not_import_the_callers_main_module(
+    ledgered: Services, tmp_path: Path
+) -> None:
+    """multiprocessing imports the main module in each child by default: for `itsm` that is the
+    whole service, seconds before a worker starts. A main script that records being imported
+    shows that the verifier's workers skip it, and still verify in segments."""
+    location = audit(ledgered).store.location()
+    assert location is not None
+    marker, found = tmp_path / "imported-as", tmp_path / "report.json"
+    script = tmp_path / "caller.py"
+    script.write_text(
+        "import pickle, sys, orjson\n"
+        "if __name__ != '__main__':\n"
+        f"    open({str(marker)!r}, 'w').write(__name__)\n"
+        "else:\n"
+        "    from audit import keys\n"
+        "    from audit.verify import verify\n"
+        f"    store = pickle.loads({pickle.dumps(location)!r}).open()\n"
+        f"    public = keys.load_public({keys.public_pem(audit(ledgered).public_key)!r})\n"
+        "    report = verify(store, {keys.key_id(public): public}, workers=2, segment=4)\n"
+        f"    open({str(found)!r}, 'wb').write(orjson.dumps(report.as_json()))\n"
+    )
+    subprocess.run([sys.executable, str(script)], check=True, timeout=120, cwd=Path.cwd())
+    report = orjson.loads(found.read_bytes())
+    assert report["ok"], report
+    assert report["entries_checked"] == audit(ledgered).store.head()[0]
+    assert not marker.exists(), f"a worker imported the caller's main as {marker.read_text()}"
