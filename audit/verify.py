@@ -248,6 +248,8 @@ def _verify_segment(
             after = entries[-1][0]
             if progress is not None:
                 progress(after, until)
+            if after >= until:  # nothing more to read: no need to ask
+                break
     finally:
         if collecting:
             gc.enable()
