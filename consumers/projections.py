@@ -89,7 +89,7 @@ class ProjectionConsumer(GroupConsumer):
         )
         self.store = store
         self.projections = tuple(projections)
-        self._reader = Reader({event.type_name for p in self.projections for event in p.folds})
+        self.reader = Reader({event.type_name for p in self.projections for event in p.folds})
         #: The last position folded by every projection, per partition (for progress reports).
         self._applied: dict[int, int] = {}
         store.ensure(self.projections)
@@ -102,7 +102,7 @@ class ProjectionConsumer(GroupConsumer):
         # fifth to a third of the time). (Not paused while polling: that waits, and the API may
         # share this process.)
         with collector_paused():
-            batch = decode(records, self._reader)
+            batch = decode(records, self.reader)
             self.apply(batch)
         return batch.dead
 
