@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.organisations import PROVINCE
+from domain.text import ACTOR_ID_PATTERN
 
 
 class Role(StrEnum):
@@ -28,7 +29,7 @@ class Actor(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(min_length=1, max_length=200)
+    id: str = Field(min_length=1, max_length=200, pattern=ACTOR_ID_PATTERN)
     role: Role
 
 

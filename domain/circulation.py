@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from domain.calendar import CalendarSpec
+from domain.text import CONTROL, first_control, refusal
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
@@ -211,6 +212,9 @@ def _text(where: str, value: Any) -> str:
         raise InvalidEvent(f"{where} must be a string, not {type(value).__name__}")
     if not 0 < len(value) <= MAX_TEXT:
         raise InvalidEvent(f"{where} must be 1 to {MAX_TEXT} characters")
+    found = first_control(value, where)
+    if found is not None:
+        raise InvalidEvent(refusal(found))
     return value
 
 
@@ -265,6 +269,12 @@ def validate(message: Any, pseudonymise: Any) -> Inbound:
     if type(data) is not dict:
         raise InvalidEvent("data must be a JSON object")
     clean = _data(event_type, data, pseudonymise)
+    # One search over every text kept (tab is not refused, so it cannot join two into a find);
+    # which text, only when there is one.
+    if CONTROL.search("\t".join((source, event_id, *clean.values()))) is not None:
+        named = {"source": source, "id": event_id, **{f"data.{k}": v for k, v in clean.items()}}
+        for where, text in named.items():
+            _text(where, text)
     return Inbound(source, event_id, event_type, at, clean)
 
 
@@ -302,10 +312,20 @@ def _data(event_type: EventType, data: dict[str, Any], pseudonymise: Any) -> dic
 # -- the published JSON Schemas -------------------------------------------------------------------
 
 
+#: A text of the contract: 1 to MAX_TEXT characters, no control character but tab, line feed and
+#: carriage return (domain/text.py).
+TEXT_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_TEXT,
+    "pattern": f"^[^{CONTROL.pattern[1:-1]}]*$",
+}
+
+
 def data_schema(event_type: EventType) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     for spec in event_type.fields:
-        prop: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+        prop: dict[str, Any] = {**TEXT_SCHEMA}
         if spec.choices:
             prop = {"enum": list(spec.choices)}
         if spec.description:
@@ -334,7 +354,7 @@ def data_schema(event_type: EventType) -> dict[str, Any]:
 
 def envelope_schema(data_ref: str = "urn:itsm:schema:circulation:event:") -> dict[str, Any]:
     """The inbound CloudEvent: its `data` must match the schema of its `type`."""
-    text = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+    text = TEXT_SCHEMA
     return {
         "title": "Inbound circulation CloudEvent",
         "description": "CloudEvents 1.0 JSON sent to circulation.events or POSTed as NDJSON to "

@@ -28,6 +28,7 @@ from domain.incident import (
 )
 from domain.organisations import RequestedOrganisation
 from domain.priority import Impact, PriorityMatrix, Urgency
+from domain.text import first_control, refusal
 
 Name = Field(min_length=1, max_length=200)
 Reason = Field(min_length=1, max_length=2_000)
@@ -45,6 +46,16 @@ class Rules:
 
 class Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="after")
+    def _no_control_characters(self) -> Command:
+        """Text with a control character is refused here, before it can become an event (see
+        domain/text.py for why)."""
+        for name, value in self:
+            found = first_control(value, name)
+            if found is not None:
+                raise ValueError(refusal(found))
+        return self
 
 
 class LogIncident(Command):

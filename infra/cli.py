@@ -159,9 +159,27 @@ def _organisation(_ctx: click.Context, _param: click.Parameter, value: str | Non
     return value
 
 
+def _actor_id(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """A name events can record: 1 to 200 characters, no control character."""
+    from pydantic import ValidationError
+
+    try:
+        Actor(id=value, role=Role.AGENT)
+    except ValidationError:
+        raise click.BadParameter(
+            f"{value!r} is not a usable name: 1 to 200 characters, no control character"
+        ) from None
+    return value
+
+
 @tokens.command("create")
 @data_dir_option
-@click.option("--actor", required=True, help="who the token speaks for, e.g. siti.rahma")
+@click.option(
+    "--actor",
+    required=True,
+    callback=_actor_id,
+    help="who the token speaks for, e.g. siti.rahma",
+)
 @click.option(
     "--role",
     required=True,

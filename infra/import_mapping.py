@@ -21,6 +21,7 @@ from domain.actors import Role
 from domain.incident import Channel, HoldReason, IncidentState, ResolutionCode
 from domain.organisations import PROVINCE
 from domain.priority import Impact, Urgency
+from domain.text import without_controls
 
 #: Where the shipped mappings live.
 SHIPPED = Path(__file__).parent / "import_mappings"
@@ -104,7 +105,7 @@ class Mapping:
         text = row.get(column)
         if text is None:
             return None
-        text = text.strip()
+        text = without_controls(text).strip()  # a foreign row's stray controls: dropped
         return None if text in self.missing else text
 
     def render(self, template: str, row: dict[str, str]) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import jwt
 from jwt import PyJWKClient
+from pydantic import ValidationError
 
 from domain.actors import Actor, Identity, Role
 from infra.tokens import TokenRejected
@@ -84,9 +85,10 @@ class OidcVerifier:
                 f"the access token's {s.role_claim!r} names no role of this service"
             )
         organisation = claims.get(s.organisation_claim)
-        if not isinstance(actor_id, str) or not 1 <= len(actor_id) <= 200:
-            raise TokenRejected(f"the access token's {s.actor_claim!r} is not a usable name")
-        return Identity(
-            Actor(id=actor_id, role=role),
-            organisation=organisation if isinstance(organisation, str) else None,
-        )
+        try:  # a name of 1 to 200 characters, with no control character
+            actor = Actor.model_validate({"id": actor_id, "role": role}, strict=True)
+        except ValidationError:
+            raise TokenRejected(
+                f"the access token's {s.actor_claim!r} is not a usable name"
+            ) from None
+        return Identity(actor, organisation=organisation if isinstance(organisation, str) else None)

@@ -37,7 +37,14 @@ from domain.rule_versions import RuleVersions
 ENVELOPE = ("originator_id", "originator_version", "timestamp", "actor", "correlation_id")
 
 utc_datetimes = st.datetimes(timezones=st.just(UTC))
-actors = st.builds(Actor, id=st.text(min_size=1, max_size=200), role=st.sampled_from(Role))
+#: An actor id: any text of 1 to 200 characters with no control character (domain/text.py)
+#: and no lone surrogate (which no UTF-8 text holds).
+actor_ids = st.text(
+    st.characters(exclude_categories=["Cs"], exclude_characters=[*map(chr, range(0x20)), "\x7f"]),
+    min_size=1,
+    max_size=200,
+)
+actors = st.builds(Actor, id=actor_ids, role=st.sampled_from(Role))
 cells = st.fixed_dictionaries(
     {
         impact: st.fixed_dictionaries({u: st.integers(1, 5) for u in priority.Urgency})

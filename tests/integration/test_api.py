@@ -167,6 +167,21 @@ def test_a_get_with_the_current_etag_is_not_modified(api: Api) -> None:
             {"title": "t" * 201, "service": "s", "caller": "c", "impact": "low", "urgency": "low"},
             "title",
         ),
+        # PostgreSQL cannot hold NUL in text: stored, it would stop every view at this event
+        (
+            {"title": "t", "service": "s", "caller": "a\u0000b", "impact": "low", "urgency": "low"},
+            "caller holds U+0000",
+        ),
+        (
+            {
+                "title": "t\u001b[2J",
+                "service": "s",
+                "caller": "c",
+                "impact": "low",
+                "urgency": "low",
+            },
+            "title holds U+001B",
+        ),
     ],
 )
 def test_invalid_input_is_a_422_problem_and_writes_nothing(

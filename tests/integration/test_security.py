@@ -140,6 +140,9 @@ def test_an_access_token_from_the_office_sso_is_an_actor_like_any_other(
         ({"exp": int(time.time()) - 3600}, "expired"),
         ({"itsm_role": ["offline_access"]}, "names no role"),
         ({"itsm_role": "system"}, "names no role"),  # the service's own role is never granted
+        ({"preferred_username": "rina\u0000kartika"}, "not a usable name"),
+        ({"preferred_username": "rina\nkartika"}, "not a usable name"),
+        ({"preferred_username": "r" * 201}, "not a usable name"),
     ],
 )
 def test_an_access_token_with_wrong_claims_is_refused(

@@ -77,7 +77,8 @@ def test_every_type_in_the_contract_is_simulated() -> None:
     assert kinds >= set(TYPES) - {PREFIX + "catalogue.sync_failed"}  # rare: 1 in 500 minutes
 
 
-values = st.text(min_size=1, max_size=20)
+#: Texts, control characters among them often enough to matter (some refused, some not).
+values = st.text(st.characters() | st.sampled_from("\x00\x1b\x7f\t\n"), min_size=1, max_size=20)
 
 
 @settings(max_examples=200, deadline=None)
@@ -162,6 +163,8 @@ def test_a_dead_letter_keeps_no_member_number_and_replays_with_its_hash() -> Non
         (lambda m: m["data"].pop("branch"), "data.branch is required"),
         (lambda m: m["data"].update(patron_name="Siti"), "does not define"),
         (lambda m: m.update(specversion="0.3"), "specversion"),
+        (lambda m: m.update(source="/slims/\x00"), r"source holds U\+0000"),
+        (lambda m: m["data"].update(branch="b\x1b"), r"data.branch holds U\+001B"),
     ],
 )
 def test_invalid_messages_are_refused_with_a_reason(change: Any, reason: str) -> None:

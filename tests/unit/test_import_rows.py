@@ -99,6 +99,20 @@ def test_the_first_row_logs_the_incident_at_opened_at_by_its_opener_with_the_sou
     assert logged.number == 7
 
 
+def test_control_characters_in_a_foreign_row_are_dropped_not_imported():
+    _incident, events, report = replay(
+        rows(
+            {"caller_id": "Caller\x00 2403", "opened_by": "Opened\x1b by  8", "category": "Cat\x07"}
+        )
+    )
+    logged = events[0]
+    assert isinstance(logged, Logged)
+    assert logged.caller == "servicenow:Caller 2403"
+    assert logged.actor.id == "servicenow:Opened by  8"
+    assert logged.title.startswith("INC0000045: Cat / ")
+    assert not report.failed
+
+
 def test_new_with_a_group_assigns_it_at_the_rows_time_by_the_updater():
     incident, events, _ = replay(rows({"incident_state": "New"}))
     assigned = events[1]
