@@ -283,7 +283,7 @@ def test_verifying_processes_do_not_import_the_callers_main_module(
     marker, found = tmp_path / "imported-as", tmp_path / "report.json"
     script = tmp_path / "caller.py"
     script.write_text(
-        "import pickle, sys, orjson\n"
+        "import pickle, orjson\n"
         "if __name__ != '__main__':\n"
         f"    open({str(marker)!r}, 'w').write(__name__)\n"
         "else:\n"
