@@ -59,7 +59,7 @@ async def register_configuration_item(
 ) -> Response:
     services, outcome = await decided(request, ctx, "register_configuration_item", command)
     location = f"/api/v1/configuration-items/{command.code}"
-    return await answer(services, outcome, configuration_items, location, 201)
+    return await answer(services, outcome, configuration_items, location, 201, ctx=ctx)
 
 
 @router.get("", summary="List configuration items by code")
@@ -128,4 +128,4 @@ async def apply_change(
         idempotency_key=idempotency_key(request),
     )
     location = f"/api/v1/configuration-items/{code}"
-    return await answer(services, outcome, configuration_items, location, 200)
+    return await answer(services, outcome, configuration_items, location, 200, ctx=ctx)
