@@ -96,8 +96,8 @@ def test_only_staff_roles_read_internal_notes() -> None:
 
 
 @pytest.mark.parametrize("view", [configuration_items, catalogue_items], ids=lambda p: p.name)
-def test_the_views_served_to_callers_as_stored_hide_nothing(view: Projection) -> None:
-    # api/configuration_items.py and the catalogue serve these rows and histories as stored
+def test_configuration_items_and_the_catalogue_are_a_callers_as_stored(view: Projection) -> None:
+    # a caller reads these rows as stored, not folded again for every read
     assert visibility.hides_nothing(view.folds)
 
 
