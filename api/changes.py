@@ -75,7 +75,7 @@ async def raise_change(
 ) -> Response:
     services, outcome = await decided(request, ctx, "raise_change", command)
     location = f"/api/v1/changes/{outcome.record_id}"
-    return await answer(services, outcome, change_details, location, 201)
+    return await answer(services, outcome, change_details, location, 201, ctx=ctx)
 
 
 @router.get("", summary="List changes, newest first")
@@ -140,7 +140,9 @@ async def declare_blackout(
 ) -> Response:
     services, outcome = await decided(request, ctx, "declare_blackout", command)
     key = f"blackout:{command.code}"
-    return await answer(services, outcome, change_calendar, "/api/v1/changes/calendar", 201, key)
+    return await answer(
+        services, outcome, change_calendar, "/api/v1/changes/calendar", 201, key, ctx=ctx
+    )
 
 
 @router.post(

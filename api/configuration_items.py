@@ -19,7 +19,8 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
-from api.record_answers import answer, decided, etag, history, json_response, run
+from api.record_answers import answer, decided, etag, history, json_response, run, shown_row
+from api.scoping import readable
 from domain.actors import Role
 from domain.change_commands import ChangeConfigurationItem, RegisterConfigurationItem
 from domain.configuration_item import CiType, Registered, ci_id
@@ -59,13 +60,13 @@ async def register_configuration_item(
 ) -> Response:
     services, outcome = await decided(request, ctx, "register_configuration_item", command)
     location = f"/api/v1/configuration-items/{command.code}"
-    return await answer(services, outcome, configuration_items, location, 201)
+    return await answer(services, outcome, configuration_items, location, 201, ctx=ctx)
 
 
 @router.get("", summary="List configuration items by code")
 def list_configuration_items(
     services: ServicesDep,
-    _: ReaderDep,
+    ctx: ReaderDep,
     ci_type: CiType | None = None,
     service: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
@@ -79,12 +80,14 @@ def list_configuration_items(
     rows = services.views.select(
         configuration_items, " AND ".join(clauses), params, 'ORDER BY "code"'
     )
-    return json_response({"items": rows})
+    return json_response(
+        {"items": [shown_row(services, ctx, configuration_items, r) for r in rows]}
+    )
 
 
 @router.get("/{code}", summary="Read a configuration item")
-def get_configuration_item(code: str, services: ServicesDep, _: ReaderDep) -> Response:
-    row = _row(services, code)
+def get_configuration_item(code: str, services: ServicesDep, ctx: ReaderDep) -> Response:
+    row = shown_row(services, ctx, configuration_items, _row(services, code))
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
@@ -99,9 +102,10 @@ def get_impact(code: str, services: ServicesDep, _: ReaderDep) -> Response:
 
 
 @router.get("/{code}/history", summary="Every event, in order, with actor and time")
-def get_history(code: str, services: ServicesDep, _: ReaderDep) -> Response:
+def get_history(code: str, services: ServicesDep, ctx: ReaderDep) -> Response:
     record_id = ci_id(code)
-    return json_response(history(record_id, services.records.history(record_id, Registered)))
+    events = readable(ctx, services.records.history(record_id, Registered))
+    return json_response(history(record_id, events))
 
 
 @router.post(
@@ -128,4 +132,4 @@ async def apply_change(
         idempotency_key=idempotency_key(request),
     )
     location = f"/api/v1/configuration-items/{code}"
-    return await answer(services, outcome, configuration_items, location, 200)
+    return await answer(services, outcome, configuration_items, location, 200, ctx=ctx)

@@ -32,11 +32,11 @@ from api.deps import (
     writer_of,
 )
 from api.problems import ApiProblem, problem
-from api.record_answers import ENVELOPE
+from api.record_answers import ENVELOPE, shown_row
 from api.record_answers import etag as _etag
 from api.record_answers import json_response as _json
 from api.schemas import History, IncidentDetails, IncidentPage, IncidentSummary
-from api.scoping import Scoped
+from api.scoping import Scoped, readable, reads_internal
 from audit import replay
 from domain.actors import Role
 from domain.commands import INCIDENT_COMMANDS, IncidentCommand, LogIncident
@@ -86,7 +86,7 @@ def reached_incident(services: Services, ref: str, ctx: Context) -> tuple[UUID, 
     return incident_id, events
 
 
-async def _answer(services: Services, outcome: Outcome, status: int) -> Response:
+async def _answer(services: Services, outcome: Outcome, status: int, ctx: Context) -> Response:
     position = outcome.position
     if position is None:  # a replayed retry: the views show it already, or soon
         embedded = services.kafka is None
@@ -111,7 +111,7 @@ async def _answer(services: Services, outcome: Outcome, status: int) -> Response
     headers = {"ETag": _etag(row["version"]), "Location": location}
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return _json(row, status, headers)
+    return _json(shown_row(services, ctx, incident_details, row), status, headers)
 
 
 @router.post(
@@ -129,7 +129,7 @@ async def log_incident(
 ) -> Response:
     submission = Submission(ctx, command, idempotency_key=idempotency_key(request))
     outcome = await writer_of(request).submit(submission)
-    return await _answer(services_of(request), outcome, 201)
+    return await _answer(services_of(request), outcome, 201, ctx)
 
 
 @router.get("", response_model=IncidentPage, summary="List incidents, newest first")
@@ -208,7 +208,8 @@ def get_incident(
 ) -> Response:
     if as_of is not None:
         _, events = reached_incident(services, ref, ctx)
-        then = replay.as_of(incident_details, events, _aware(as_of))
+        internal = reads_internal(ctx)
+        then = replay.as_of(incident_details, events, _aware(as_of), internal=internal)
         if then is None:
             raise IncidentNotFound(f"incident {ref} was not yet logged at {as_of.isoformat()}")
         return _json(then, headers={"ETag": _etag(then["version"])})
@@ -218,7 +219,7 @@ def get_incident(
         t.strip().removeprefix("W/") for t in if_none_match.split(",")
     }:
         return Response(status_code=304, headers={"ETag": etag})
-    return _json(row, headers={"ETag": etag})
+    return _json(shown_row(services, ctx, incident_details, row), headers={"ETag": etag})
 
 
 @router.get(
@@ -236,6 +237,7 @@ def get_history(
     moment = _aware(as_of)
     if moment is not None:
         events = [e for e in events if e.timestamp <= moment]
+    events = readable(ctx, events)
     changes = replay.changes(incident_details, events)
     return _json(
         {
@@ -282,7 +284,7 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
             outcome = await writer_of(request).submit(submission)
         except IncidentNotFound:  # missing, or out of the caller's reach: the same words
             raise IncidentNotFound(f"no incident {ref}") from None
-        return await _answer(services_of(request), outcome, 200)
+        return await _answer(services_of(request), outcome, 200, ctx)
 
     act.__name__ = action.replace("-", "_")
     router.add_api_route(

@@ -57,7 +57,7 @@ async def log_problem(
 ) -> Response:
     services, outcome = await decided(request, ctx, "log_problem", command)
     location = f"/api/v1/problems/{outcome.record_id}"
-    return await answer(services, outcome, problem_details, location, 201)
+    return await answer(services, outcome, problem_details, location, 201, ctx=ctx)
 
 
 @router.get("", summary="List problems, newest first")

@@ -25,7 +25,7 @@ from api.deps import (
     services_of,
 )
 from api.problems import problem
-from api.scoping import Scoped
+from api.scoping import Scoped, readable, shown
 from domain.actors import Role
 from domain.change_commands import RecordCommand
 from domain.context import Context
@@ -57,8 +57,11 @@ async def answer(
     location: str,
     status: int,
     key: str | None = None,
+    *,
+    ctx: Context,
 ) -> Response:
-    """The record's row once the views include the write; 202 if they lag behind."""
+    """The record's row once the views include the write, as the caller reads it; 202 if the
+    views lag behind."""
     position = outcome.position
     if position is None:  # a replayed retry: the views show it already, or soon
         embedded = services.kafka is None
@@ -82,7 +85,7 @@ async def answer(
         headers["ETag"] = etag(row["version"])
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return json_response(row, status, headers)
+    return json_response(shown_row(services, ctx, projection, row), status, headers)
 
 
 class Deciding(Protocol):
@@ -119,6 +122,22 @@ async def run(
     """Run one command in a worker thread: its reads and its write (an fsync) do not hold up
     the event loop, which serves every other request meanwhile."""
     return await run_in_threadpool(services.records.run, ctx, operation, command, decide, **options)
+
+
+def shown_row(
+    services: Services, ctx: Context, projection: Projection, row: dict[str, Any]
+) -> dict[str, Any]:
+    """One record's row (its `id` names the record) as the caller reads it (api/scoping.py): for
+    a requester, folded again from the record's events as they read them. A record they read
+    nothing of answers as a missing one."""
+    seen = shown(ctx, projection, row, lambda: _events(services, row["id"]))
+    if seen is None:
+        raise RecordNotFound(f"no record {row['id']}")
+    return seen
+
+
+def _events(services: Services, record_id: str) -> list[DomainEvent]:
+    return cast(list[DomainEvent], list(services.desk.events.get(UUID(record_id))))
 
 
 def history(record_id: UUID, events: list[DomainEvent]) -> dict[str, Any]:
@@ -159,7 +178,7 @@ def numbered_row(
             row = None
     if row is None:
         raise RecordNotFound(f"no {noun} {ref}")
-    return scoped.row(ctx, row, ref)
+    return shown_row(services, ctx, projection, scoped.row(ctx, row, ref))
 
 
 def numbered_history(
@@ -177,7 +196,7 @@ def numbered_history(
     except RecordNotFound:
         raise RecordNotFound(f"no {scoped.noun} {ref}") from None
     scoped.history(ctx, events, ref)
-    return history(record_id, events)
+    return history(record_id, readable(ctx, events))
 
 
 def add_actions(
@@ -237,7 +256,7 @@ def _add_action(
                 raise RecordNotFound(f"no {noun} {ref}") from None
             raise
         location = f"/api/v1{base}/{record_id}"
-        return await answer(services, outcome, projection, location, 200)
+        return await answer(services, outcome, projection, location, 200, ctx=ctx)
 
     act.__name__ = name
     router.add_api_route(

@@ -1,4 +1,5 @@
-"""Whose records a caller reaches, applied the same way by every record route.
+"""Whose records a caller reaches, and what of them they read, applied the same way by every
+record route.
 
 A record (an incident, service request, problem, change) belongs to an organisation; the caller
 reaches it when they see that organisation (Identity.sees: their own, or all for service managers,
@@ -16,18 +17,27 @@ Actions and creation need nothing here: the command carries the caller's scope
 (Context.scope, set by api/deps.py for every request) and the domain refuses a record out of reach
 as not found (domain/records_desk.py, domain/service_desk.py). A new record kind gets a `Scoped`
 beside its routes and a view with an `organisation` column.
+
+What a caller reads of a record they reach is domain/visibility.py's rule: staff read everything,
+a requester reads the events said to them, never internal notes. `readable` gives a history as
+the caller reads it, and `shown` a view's row: as stored for staff, and for a requester folded
+again from the events they read (audit/replay.py). Every answer that carries a record to a
+caller, a write's answer too, goes through one of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from audit import replay
+from domain import visibility
 from domain.actors import Role
 from domain.context import Context
 from domain.errors import NotFound
 from domain.events import DomainEvent
+from projections.base import Projection, Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +88,28 @@ def where(ctx: Context, owner: str | None = None) -> tuple[list[str], list[Any]]
     if scope.sees_all:
         return [], []
     return ['"organisation" = ?'], [scope.home]
+
+
+def reads_internal(ctx: Context) -> bool:
+    """Whether the caller reads internal events and fields (staff), or only what is said to a
+    caller (a requester): domain/visibility.py."""
+    return visibility.reads_internal(ctx.actor.role)
+
+
+def readable(ctx: Context, events: Sequence[DomainEvent]) -> list[DomainEvent]:
+    """A record's events as the caller reads them."""
+    return list(events) if reads_internal(ctx) else visibility.for_caller(events)
+
+
+def shown(
+    ctx: Context,
+    projection: Projection,
+    row: Row,
+    history: Callable[[], Iterable[DomainEvent]],
+) -> Row | None:
+    """A view's row of one record as the caller reads it: as stored for staff, and for a view
+    folded only from events a caller reads whole; otherwise folded again from the record's
+    events (`history`) as the caller reads them. None when the caller reads none of it."""
+    if reads_internal(ctx) or visibility.hides_nothing(projection.folds):
+        return row
+    return replay.as_of(projection, list(history()), None, internal=False)

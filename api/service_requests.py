@@ -25,6 +25,7 @@ from api.record_answers import (
     json_response,
     numbered_history,
     numbered_row,
+    shown_row,
 )
 from api.scoping import Scoped
 from domain.actors import Role
@@ -65,7 +66,7 @@ async def submit_service_request(
 ) -> Response:
     services, outcome = await decided(request, ctx, "submit_service_request", command)
     location = f"/api/v1/service-requests/{outcome.record_id}"
-    return await answer(services, outcome, service_request_details, location, 201)
+    return await answer(services, outcome, service_request_details, location, 201, ctx=ctx)
 
 
 @router.get("", summary="List service requests (a queue), newest first")
@@ -88,7 +89,9 @@ def list_service_requests(
         params,
         f'ORDER BY "number" DESC LIMIT {limit}',
     )
-    return json_response({"items": rows})
+    return json_response(
+        {"items": [shown_row(services, ctx, service_request_details, r) for r in rows]}
+    )
 
 
 @router.get("/{ref}", summary="Read a service request by id or number (REQ-000001)")
@@ -149,4 +152,4 @@ async def define_catalogue_item(
 ) -> Response:
     services, outcome = await decided(request, ctx, "define_catalogue_item", command)
     location = f"/api/v1/catalogue-items/{command.code}"
-    return await answer(services, outcome, catalogue_items, location, 201)
+    return await answer(services, outcome, catalogue_items, location, 201, ctx=ctx)

@@ -2,35 +2,54 @@
 
 Both replay the record's own events through the same pure fold that builds the live view
 (`incident_details`), so "as of now" is exactly the view, and any earlier moment is the view as
-it then stood.
+it then stood. A caller (a requester) reads the record as `as_of(..., internal=False)` folds it:
+from the events they may read (domain/visibility.py), the same view with no staff-only part.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import takewhile
 from typing import Any
 
 import orjson
 
 from domain.events import DomainEvent
-from projections.base import Projection, Row
+from domain.visibility import for_caller
+from projections.base import Projection, Row, at
 
 #: Fields every event moves; a change there says nothing of what the event did.
 _BOOKKEEPING = frozenset({"version", "updated_at"})
 
 
 def as_of(
-    projection: Projection, events: Sequence[DomainEvent], moment: datetime | None
+    projection: Projection,
+    events: Sequence[DomainEvent],
+    moment: datetime | None,
+    *,
+    internal: bool = True,
 ) -> Row | None:
-    """The record's row as it stood at `moment` (every event up to and including it)."""
+    """The record's row as it stood at `moment` (every event up to and including it), as a
+    reader who reads internal events sees it, or (`internal=False`) as a caller does: folded from
+    the events a caller reads. Its version and update time count every event either way: they are
+    the record's (its ETag, for If-Match), and say that it changed, not how."""
+    then = [
+        event
+        for event in takewhile(lambda e: moment is None or e.timestamp <= moment, events)
+        if type(event) in projection.folds
+    ]
     row: Row | None = None
-    for event in events:
-        if moment is not None and event.timestamp > moment:
-            break
-        if type(event) in projection.folds:
-            row = projection.fold(row, event)
-    return None if row is None else _copy(row)
+    for event in then if internal else for_caller(then):
+        row = projection.fold(row, event)
+    if row is None:
+        return None
+    row = _copy(row)
+    if not internal:
+        last = then[-1]
+        record = {"version": last.originator_version, "updated_at": at(last)}
+        row.update((name, value) for name, value in record.items() if name in row)
+    return row
 
 
 def changes(

@@ -1,0 +1,236 @@
+"""What a caller may read of a record, decided here once for every event type.
+
+A caller (a requester: the library staff member or member who reported an incident or asked for
+a service) reads their own records: over the API today, by e-mail and on the portal later. They
+read what was said to them (public comments, the resolution, the questions about their request),
+never what staff wrote for staff (work notes, notes on a hold or a fulfilment step, an approver's
+comment, the reasons behind an escalation). Staff roles read everything.
+
+Each stored event type has an `Audience` in `AUDIENCES`:
+
+- `STAFF`: only staff read the event at all (a work note);
+- `caller(*says)`: the caller reads the event; of its free-text fields (`free_text`), those named
+  in `says` are addressed to them, and the others are withheld (they read as null).
+
+Both gaps fail closed: an event type missing from the table is staff-only, and a free-text field
+not named in `says` is withheld. So a new note-like event, or a note added to an existing event,
+cannot reach a caller by default; tests/unit/test_visibility.py fails until it is classified.
+
+Every answer meant for a caller reads the record through `for_caller`: the views fold those events
+again (api/scoping.py), the history lists them, time travel replays them.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Union, get_args, get_origin
+
+from domain import (
+    calendar,
+    change,
+    change_schedule,
+    configuration_item,
+    priority,
+    problem,
+    record_numbers,
+    records,
+    sla,
+)
+from domain import incident as i
+from domain import service_request as r
+from domain.actors import Role
+from domain.events import DomainEvent
+
+#: Text longer than a name or a code (domain Name fields hold at most 200 characters) is what
+#: people write to each other: a note, a comment, a reason, a description.
+LONGEST_NAME = 200
+
+#: The roles that read internal events and fields: the service's staff, its auditors and the
+#: service itself. Named one by one, so that a new role reads as a caller until it is added.
+READS_INTERNAL = frozenset(
+    {
+        Role.AGENT,
+        Role.RESOLVER,
+        Role.CHANGE_MANAGER,
+        Role.CAB_MEMBER,
+        Role.SERVICE_MANAGER,
+        Role.AUDITOR,
+        Role.ADMIN,
+        Role.SYSTEM,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who reads an event: staff only, or the caller too (staff read every event)."""
+
+    caller: bool
+    #: Of a caller's event, the free-text fields addressed to the caller.
+    says: frozenset[str] = frozenset()
+
+
+STAFF = Audience(caller=False)
+
+
+def caller(*says: str) -> Audience:
+    """The caller reads the event, and of its free text, the fields named."""
+    return Audience(caller=True, says=frozenset(says))
+
+
+AUDIENCES: Mapping[type[DomainEvent], Audience] = {
+    # -- incidents: the caller follows their incident's life and reads what is said to them
+    i.Logged: caller("description"),
+    i.Assigned: caller(),
+    i.WorkStarted: caller(),
+    i.PutOnHold: caller(),  # the reason (awaiting the caller, a supplier...), not the note
+    i.Resumed: caller(),  # not the note
+    i.WorkNoteAdded: STAFF,
+    i.CommentAdded: caller("text"),
+    i.Reprioritised: caller(),  # the new priority, not the reason
+    i.Escalated: caller(),  # where it went, not why
+    i.MajorIncidentDeclared: caller(),
+    i.MajorIncidentStoodDown: caller(),
+    i.Resolved: caller("notes"),  # the caller confirms or reopens on them
+    i.Reopened: caller("reason"),  # the caller's own words, or said for them
+    i.Closed: caller(),
+    i.Cancelled: caller(),  # the reason (duplicate, logged in error), not the note
+    i.SlaWarned: caller(),
+    i.SlaBreached: caller(),
+    i.LinkedToProblem: caller(),
+    i.LinkedToChange: caller(),
+    i.WorkaroundShared: STAFF,  # for the people working the incident, who may pass it on
+    # -- service requests: the requester follows their request and answers its questions
+    r.CatalogueItemDefined: caller("description"),  # the catalogue is published
+    r.Submitted: caller("details"),
+    r.ApprovalRequested: caller(),
+    r.ApprovalGiven: caller(),  # who approved, not their comment
+    r.Approved: caller(),
+    r.Rejected: caller("reason"),  # the requester must know why
+    r.FulfilmentStarted: caller(),
+    r.StepCompleted: caller(),  # which step is done, not the fulfiller's note
+    r.InformationRequested: caller("question"),
+    r.RequesterResponded: caller("answer"),
+    r.Fulfilled: caller("notes"),
+    r.Closed: caller(),
+    r.Cancelled: caller("reason"),
+    r.SlaWarned: caller(),
+    r.SlaBreached: caller(),
+    # -- problems and changes are the staff's records: a requester reaches none of them
+    problem.Logged: STAFF,
+    problem.InvestigationStarted: STAFF,
+    problem.RootCauseRecorded: STAFF,
+    problem.WorkaroundPublished: STAFF,
+    problem.KnownErrorPublished: STAFF,
+    problem.Resolved: STAFF,
+    problem.Closed: STAFF,
+    problem.Cancelled: STAFF,
+    problem.IncidentLinked: STAFF,
+    problem.ChangeLinked: STAFF,
+    problem.ConfigurationItemLinked: STAFF,
+    change.Raised: STAFF,
+    change.PreAuthorised: STAFF,
+    change.BackoutPlanRecorded: STAFF,
+    change.Assessed: STAFF,
+    change.Approved: STAFF,
+    change.Authorised: STAFF,
+    change.Rejected: STAFF,
+    change.Scheduled: STAFF,
+    change.ImplementationStarted: STAFF,
+    change.Implemented: STAFF,
+    change.ReviewTaskOpened: STAFF,
+    change.Reviewed: STAFF,
+    change.Closed: STAFF,
+    change.Cancelled: STAFF,
+    change.ProblemLinked: STAFF,
+    change.IncidentLinked: STAFF,
+    # the standard change templates and the calendar of windows are published
+    change.TemplateDefined: caller("description", "backout_plan"),
+    change_schedule.WindowBooked: caller(),  # not an override's reason
+    change_schedule.WindowReleased: caller(),
+    change_schedule.BlackoutDeclared: caller("reason"),
+    change_schedule.BlackoutWithdrawn: caller("reason"),
+    # -- configuration items: a requester reads them (what depends on what, and its changes)
+    configuration_item.Registered: caller(),
+    configuration_item.StatusChanged: caller(),
+    configuration_item.OwnerChanged: caller(),
+    configuration_item.DependencyAdded: caller(),
+    configuration_item.DependencyRemoved: caller(),
+    configuration_item.DependantAdded: caller(),
+    configuration_item.DependantRemoved: caller(),
+    configuration_item.ProblemLinked: caller(),
+    configuration_item.ChangeLinked: caller(),
+    # -- the rules are published (the reasons for a revision are the staff's)
+    sla.PolicyDefined: caller(),
+    sla.PolicyRevised: caller(),
+    calendar.CalendarDefined: caller(),
+    calendar.HolidaysAmended: caller(),
+    calendar.HoursRevised: caller(),
+    priority.MatrixDefined: caller(),
+    priority.MatrixRevised: caller(),
+    # -- the service's own bookkeeping
+    records.NumberAllocated: STAFF,
+    records.IdempotencyKeyRecorded: STAFF,
+    record_numbers.RecordNumberAllocated: STAFF,
+}
+
+
+def audience(event_type: type[DomainEvent]) -> Audience:
+    """Who reads events of this type; staff only when the table does not say."""
+    return AUDIENCES.get(event_type, STAFF)
+
+
+def reads_internal(role: Role) -> bool:
+    """Whether a reader of this role reads staff-only events and fields (every other role reads
+    as a caller)."""
+    return role in READS_INTERNAL
+
+
+@cache
+def free_text(event_type: type[DomainEvent]) -> frozenset[str]:
+    """The fields of an event type that hold what people write: text (or optional text) longer
+    than a name may be, or unbounded."""
+    found = set()
+    for name, field in event_type.model_fields.items():
+        if not _is_text(field.annotation):
+            continue
+        longest = [m.max_length for m in field.metadata if getattr(m, "max_length", None)]
+        if not longest or max(longest) > LONGEST_NAME:
+            found.add(name)
+    return frozenset(found)
+
+
+def _is_text(annotation: object) -> bool:
+    if annotation is str:
+        return True
+    if get_origin(annotation) in (Union, types.UnionType):
+        return set(get_args(annotation)) == {str, type(None)}
+    return False
+
+
+@cache
+def withheld(event_type: type[DomainEvent]) -> frozenset[str]:
+    """The free-text fields of a caller's event that the caller does not read."""
+    return free_text(event_type) - audience(event_type).says
+
+
+def for_caller(events: Iterable[DomainEvent]) -> list[DomainEvent]:
+    """The events a caller reads, as they read them: staff-only events left out, withheld
+    fields null. (The rest is untouched, so the views fold them as they fold every event.)"""
+    seen = []
+    for event in events:
+        event_type = type(event)
+        if not audience(event_type).caller:
+            continue
+        hidden = withheld(event_type)
+        seen.append(event.model_copy(update=dict.fromkeys(hidden)) if hidden else event)
+    return seen
+
+
+def hides_nothing(event_types: Iterable[type[DomainEvent]]) -> bool:
+    """Whether a caller reads every one of these event types whole: then a view folded from them
+    is the caller's as stored."""
+    return all(audience(t).caller and not withheld(t) for t in event_types)
