@@ -226,7 +226,7 @@ class ServiceDesk(Application[UUID]):
         key_event = self._idempotency(ctx, idempotency_key, command.action, incident_id, command)
         if isinstance(key_event, Outcome):
             return key_event
-        rules = Rules(matrix=self.priority_matrix(), reopen_window=self.reopen_window)
+        rules = self._rules()
         # Decide on the cached state first. The store is the arbiter: a decision on a stale state
         # cannot be saved (its version is taken), and a refusal on a stale state is checked again
         # against the store before it is reported.
@@ -251,6 +251,20 @@ class ServiceDesk(Application[UUID]):
             self._remember(incident)
             return self._outcome(incident_id, incident.version, recordings)
         raise RuntimeError(f"incident {incident_id} is changing too fast to update")
+
+    def _rules(self) -> Rules:
+        return Rules(
+            matrix=self.priority_matrix(),
+            reopen_window=self.reopen_window,
+            find_incident=self._find_stored,
+        )
+
+    def _find_stored(self, incident_id: UUID) -> Incident | None:
+        """An incident as last stored (existence and organisation never change), or None."""
+        try:
+            return self._load(incident_id, fresh=False)
+        except IncidentNotFound:
+            return None
 
     @staticmethod
     def _decide(
@@ -286,7 +300,7 @@ class ServiceDesk(Application[UUID]):
         results: dict[int, Outcome | Exception] = {}
         batch = _Batch()
         alone: list[int] = []
-        rules = Rules(matrix=self.priority_matrix(), reopen_window=self.reopen_window)
+        rules = self._rules()
         for i, submission in enumerate(submissions):
             try:
                 replay = self._decide_in_batch(batch, i, submission, rules)
