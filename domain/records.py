@@ -1,8 +1,9 @@
 """Bookkeeping facts the service records beside the aggregates, in the same transaction.
 
 - Incident numbers: number N is version N of one log, so the store's uniqueness of
-  (originator id, version) makes numbers unique and gap-free even with several API processes,
-  and finding an incident by number is one indexed read.
+  (originator id, version) makes numbers unique even with several API processes, and finding an
+  incident by number is one indexed read. A number is written only with the incident it numbers
+  (infra/numbers.py says how processes take turns), so the numbers have no gaps.
 - Idempotency keys: a key used by an actor is version 1 of an id derived from (actor, key), so a
   concurrent retry collides in the store instead of creating a second record.
 """

@@ -6,6 +6,10 @@ that asked for it. The store's uniqueness of (aggregate, version) is the concurr
 lost race is retried against the fresh state, or reported as a version conflict when the client
 asked for a specific version (If-Match).
 
+Numbers: a new incident takes the next number (the last stored plus one) while the command holds
+the number lock and the write lock, and keeps it only if it is written in that hold; so a refused
+command takes no number and the numbers have no gaps (infra/numbers.py).
+
 `execute_batch` is the group commit: it decides many commands in turn, each on the state the
 earlier ones left, and saves all their events in one atomic write (one fsync). A refused command
 writes nothing and holds up no other; a batch the store refuses as a whole is run again one
@@ -23,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -75,14 +79,6 @@ MAX_ATTEMPTS = 20
 MATRIX_REFRESH = 1.0
 
 
-class NumberSource(Protocol):
-    """Proposes incident numbers that no other process of this service proposes."""
-
-    def claim(self) -> int: ...
-
-    def skip_past(self, number: int) -> None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What a command did: which record, at which version, and up to which global position."""
@@ -116,6 +112,8 @@ class _Batch:
     #: command index -> (incident id, its version after the command, slice of `events`)
     owners: dict[int, tuple[UUID, int, slice]] = field(default_factory=dict)
     keys: set[UUID] = field(default_factory=set)  # idempotency key ids already in the batch
+    #: The last incident number taken: the last stored, then one more for each log decided.
+    last_number: int = 0
 
     def add(self, i: int, incident: Incident, events: list[DomainEvent | None]) -> None:
         start = len(self.events)
@@ -136,9 +134,9 @@ class ServiceDesk(Application[UUID]):
         env: dict[str, str] | None = None,
         *,
         reopen_window: timedelta,
-        numbers: NumberSource,
         cache_size: int = 10_000,
         write_lock: AbstractContextManager[Any] | None = None,
+        number_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         super().__init__(env)
         self.reopen_window = reopen_window
@@ -152,10 +150,11 @@ class ServiceDesk(Application[UUID]):
         #: Resolves the (id, version) a ticket recorded; versions never change, so it caches.
         self.rulebook = RuleBook(self._rule_version)
         self._clock = time.monotonic
-        self.numbers = numbers
         #: Held around each write to the store; shared with other processes where they exist.
         self.write_lock = write_lock or threading.Lock()
-        self._numbers_synced = False
+        #: Held (before the write lock) while new incidents take numbers and are written, where
+        #: the write lock does not keep other processes out (infra/numbers.py); else nothing.
+        self.number_lock = number_lock or contextlib.nullcontext()
         #: Called after each commit, e.g. to wake the projections that follow the store.
         self.after_commit: Callable[[], None] | None = None
 
@@ -169,24 +168,29 @@ class ServiceDesk(Application[UUID]):
             return key_event
         matrix = self.priority_matrix()
         for _ in range(MAX_ATTEMPTS):
-            incident, allocation = self._new_incident(ctx, command, matrix)
-            try:
-                recordings = self.save(incident, allocation, self._keyed(key_event, incident.id))
-            except IntegrityError:
+            with self._numbering() as last_number:
+                incident, allocation = self._new_incident(ctx, command, matrix, last_number + 1)
+                events = [*incident.collect_events(), allocation]
+                keyed = self._keyed(key_event, incident.id)
+                try:
+                    recordings = self._write([*events, *([keyed] if keyed else [])], locked=True)
+                except IntegrityError:  # a retry won the key, or a writer without the lock
+                    recordings = None  # took the number (the importer): look again
+            if recordings is None:
                 replay = self._replayed(ctx, idempotency_key, key_event)
                 if replay:
                     return replay
-                self._resync_numbers()  # another process took the number: look again
                 continue
+            self._notify(recordings)
             self._remember(incident)
             return self._outcome(incident.id, incident.version, recordings)
         raise RuntimeError("could not allocate an incident number: too much contention")
 
     def _new_incident(
-        self, ctx: Context, command: LogIncident, matrix: PriorityMatrix
+        self, ctx: Context, command: LogIncident, matrix: PriorityMatrix, number: int
     ) -> tuple[Incident, NumberAllocated]:
-        """A new incident, decided but not saved, and the allocation of its number."""
-        number = self._allocate_number()
+        """A new incident numbered `number`, decided but not saved, and the allocation of its
+        number. Called while the numbers are held (`_numbering`)."""
         incident = Incident.log(
             ctx,
             id=uuid4(),
@@ -298,32 +302,36 @@ class ServiceDesk(Application[UUID]):
         projection thread as well would only have it contend for the views.
         """
         results: dict[int, Outcome | Exception] = {}
-        batch = _Batch()
         alone: list[int] = []
         rules = self._rules()
-        for i, submission in enumerate(submissions):
-            try:
-                replay = self._decide_in_batch(batch, i, submission, rules)
-            except (DomainError, _RunAlone):
-                alone.append(i)
-            except Exception as error:  # e.g. the store does not answer: this command fails
-                results[i] = error
-            else:
-                if replay is not None:
-                    results[i] = replay
-        if batch.events:
-            try:
-                recordings = self._write(batch.events)
-            except IntegrityError:  # a state the batch decided on was stale: read them again
-                self._forget(batch.incidents)
-                alone = sorted({*alone, *batch.owners})
-            except Exception as error:
-                results.update(dict.fromkeys(batch.owners, error))
-            else:
-                for incident in batch.incidents.values():
-                    self._remember(incident)
-                for i, (record_id, version, events) in batch.owners.items():
-                    results[i] = self._outcome(record_id, version, recordings[events])
+        # A batch that logs incidents holds the numbers while it decides and writes, so that
+        # its logs take the numbers after the last stored, and only those it writes.
+        numbering = any(isinstance(s.command, LogIncident) for s in submissions)
+        with self._numbering() if numbering else contextlib.nullcontext(0) as last_number:
+            batch = _Batch(last_number=last_number)
+            for i, submission in enumerate(submissions):
+                try:
+                    replay = self._decide_in_batch(batch, i, submission, rules)
+                except (DomainError, _RunAlone):
+                    alone.append(i)
+                except Exception as error:  # e.g. the store does not answer: this one fails
+                    results[i] = error
+                else:
+                    if replay is not None:
+                        results[i] = replay
+            if batch.events:
+                try:
+                    recordings = self._write(batch.events, locked=numbering)
+                except IntegrityError:  # a state the batch decided on was stale: read again
+                    self._forget(batch.incidents)
+                    alone = sorted({*alone, *batch.owners})
+                except Exception as error:
+                    results.update(dict.fromkeys(batch.owners, error))
+                else:
+                    for incident in batch.incidents.values():
+                        self._remember(incident)
+                    for i, (record_id, version, events) in batch.owners.items():
+                        results[i] = self._outcome(record_id, version, recordings[events])
         for i in alone:
             results[i] = self._alone(submissions[i])
         return [results[i] for i in range(len(submissions))]
@@ -343,8 +351,10 @@ class ServiceDesk(Application[UUID]):
         if key_event is not None and key_event.originator_id in batch.keys:
             raise _RunAlone  # a retry of a command in this batch: it finds that one's outcome
         if isinstance(command, LogIncident):
-            incident, allocation = self._new_incident(ctx, command, rules.matrix)
+            number = batch.last_number + 1
+            incident, allocation = self._new_incident(ctx, command, rules.matrix, number)
             events = [*incident.collect_events(), allocation]
+            batch.last_number = number  # taken: nothing below refuses
         else:
             assert target is not None, "an incident command names its incident"
             earlier = batch.incidents.get(target)
@@ -640,10 +650,13 @@ class ServiceDesk(Application[UUID]):
         self._notify(recordings)
         return recordings
 
-    def _write(self, events: list[DomainEvent]) -> list[Recording[UUID]]:
-        """Events in one atomic write (the library's aggregate cache is not used: see _load)."""
+    def _write(self, events: list[DomainEvent], *, locked: bool = False) -> list[Recording[UUID]]:
+        """Events in one atomic write (the library's aggregate cache is not used: see _load).
+        `locked`: the caller holds the write lock already (`_numbering`)."""
         batch: ProcessingEvent[UUID] = ProcessingEvent()
         batch.events.extend(events)
+        if locked:
+            return self._record(batch)
         with self.write_lock:
             return self._record(batch)
 
@@ -653,19 +666,17 @@ class ServiceDesk(Application[UUID]):
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _allocate_number(self) -> int:
-        """A proposed number; the store arbitrates. A number claimed by a command that then
-        fails is not reused, so numbers may have (rare) gaps."""
-        if not self._numbers_synced:
-            self.numbers.skip_past(self._stored_last_number())
-            self._numbers_synced = True
-        return self.numbers.claim()
-
-    def _resync_numbers(self) -> None:
-        self.numbers.skip_past(self._stored_last_number())
+    @contextlib.contextmanager
+    def _numbering(self) -> Iterator[int]:
+        """Hold the incident numbers while new incidents are decided and written: the number
+        lock, then the write lock (always in that order). Yields the last number stored; a log
+        decided in the hold takes the next, and only a log written in the hold keeps it, so a
+        refused command, or a write the store refuses, takes none."""
+        with self.number_lock, self.write_lock:
+            yield self._stored_last_number()
 
     def _stored_last_number(self) -> int:
-        last = list(self.events.get(INCIDENT_NUMBERS, desc=True, limit=1))
+        last = self.recorder.select_events(INCIDENT_NUMBERS, desc=True, limit=1)
         return last[0].originator_version if last else 0
 
     def _idempotency(
