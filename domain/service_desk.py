@@ -10,6 +10,10 @@ Numbers: a new incident takes the next number (the last stored plus one) while t
 the number lock and the write lock, and keeps it only if it is written in that hold; so a refused
 command takes no number and the numbers have no gaps (infra/numbers.py).
 
+Idempotency keys are the caller's (domain/records.py `key_id`). A retry answers the outcome the
+first request had (the version it left the record at), and only to a caller who still reaches
+the record; anyone else is answered as if it did not exist.
+
 `execute_batch` is the group commit: it decides many commands in turn, each on the state the
 earlier ones left, and saves all their events in one atomic write (one fsync). A refused command
 writes nothing and holds up no other; a batch the store refuses as a whole is run again one
@@ -50,6 +54,7 @@ from domain.errors import (
     DomainError,
     IdempotencyKeyReused,
     IncidentNotFound,
+    NotFound,
     RuleVersionNotFound,
     VersionConflict,
 )
@@ -60,8 +65,8 @@ from domain.records import (
     INCIDENT_NUMBERS,
     IdempotencyKeyRecorded,
     NumberAllocated,
-    fingerprint,
     idempotency_id,
+    key_recorded,
     parse_incident_number,
 )
 from domain.rule_versions import RuleVersion, RuleVersions
@@ -88,6 +93,8 @@ class Outcome:
     #: The global position of the record's last event written (what its views must reach to show
     #: it: in Kafka mode the record's partition carries it); None when a retry was replayed.
     position: int | None
+    #: A retry of an earlier request: nothing was written, and `version` is the one the first
+    #: request left the record at (its answer is the record as it then stood).
     replayed: bool = False
 
 
@@ -685,16 +692,7 @@ class ServiceDesk(Application[UUID]):
         """The key event to save with the command, or the earlier outcome if this is a retry."""
         if key is None:
             return None
-        digest = fingerprint(operation, target, command.model_dump(mode="json"))
-        candidate = IdempotencyKeyRecorded(
-            originator_id=idempotency_id(ctx.actor.id, key),
-            originator_version=1,
-            key=key,
-            operation=operation,
-            fingerprint=digest,
-            record_id=target or UUID(int=0),
-            **ctx.stamp(),
-        )
+        candidate = key_recorded(ctx, key, operation, target, command.model_dump(mode="json"))
         return self._replayed(ctx, key, candidate) or candidate
 
     def _replayed(
@@ -702,20 +700,85 @@ class ServiceDesk(Application[UUID]):
     ) -> Outcome | None:
         if key is None or candidate is None:
             return None
-        earlier = list(self.events.get(candidate.originator_id, limit=1))
-        if not earlier:
+        target = candidate.record_id if candidate.record_id.int else None
+
+        def missing() -> NotFound:
+            if target is None:
+                return IncidentNotFound(f"no incident for Idempotency-Key {key!r}")
+            return IncidentNotFound(f"no incident {target}")
+
+        return self.replay(ctx, candidate, lambda found: self._reaches(ctx, found), missing)
+
+    def _reaches(self, ctx: Context, incident_id: UUID) -> bool:
+        incident = self._find_stored(incident_id)
+        return incident is not None and incident.reachable(ctx)
+
+    def replay(
+        self,
+        ctx: Context,
+        candidate: IdempotencyKeyRecorded,
+        reaches: Callable[[UUID], bool],
+        missing: Callable[[], NotFound],
+    ) -> Outcome | None:
+        """If the caller used `candidate`'s key before, the outcome of that first request: its
+        record at the version the request left it. A record the caller no longer reaches is
+        answered as missing (`missing()`), and a key used for another request is refused
+        (IdempotencyKeyReused); None if the key is new. Every kind's command path uses this."""
+        recorded = self._recorded_key(candidate.originator_id)
+        if recorded is None and ctx.scope is not None:
+            recorded = self._recorded_before_scoping(ctx, candidate.key, reaches)
+        if recorded is None:
             return None
-        recorded = earlier[0]
-        assert isinstance(recorded, IdempotencyKeyRecorded)
+        if not reaches(recorded.record_id):
+            raise missing()
         if (recorded.operation, recorded.fingerprint) != (
             candidate.operation,
             candidate.fingerprint,
         ):
             raise IdempotencyKeyReused(
-                f"Idempotency-Key {key!r} was already used for a different request"
+                f"Idempotency-Key {candidate.key!r} was already used for a different request"
             )
-        incident = self.incident(recorded.record_id)
-        return Outcome(recorded.record_id, incident.version, position=None, replayed=True)
+        version = self._version_left_by(recorded)
+        return Outcome(recorded.record_id, version, position=None, replayed=True)
+
+    def _recorded_key(self, key_id: UUID) -> IdempotencyKeyRecorded | None:
+        earlier = list(self.events.get(key_id, limit=1))
+        if not earlier:
+            return None
+        recorded = earlier[0]
+        assert isinstance(recorded, IdempotencyKeyRecorded)
+        return recorded
+
+    def _recorded_before_scoping(
+        self, ctx: Context, key: str, reaches: Callable[[UUID], bool]
+    ) -> IdempotencyKeyRecorded | None:
+        """A key recorded before keys were scoped to the principal (under the actor's id alone),
+        if it is this caller's: recorded by the same actor and role, for a record the caller
+        reaches. Another organisation's use of the actor name never made the caller's record,
+        so the key is new to the caller."""
+        recorded = self._recorded_key(idempotency_id(ctx.actor.id, key))
+        if recorded is None or recorded.actor != ctx.actor or not reaches(recorded.record_id):
+            return None
+        return recorded
+
+    def _version_left_by(self, recorded: IdempotencyKeyRecorded) -> int:
+        """The version the keyed request left its record at: that of the record's last event
+        written by the request (each carries the request's time and correlation id, as the key
+        event does), or the record's last version if none is (a command that changed only other
+        records)."""
+        written = last = 0
+        for event in self._stored(recorded.record_id):
+            last = event.originator_version
+            if (event.timestamp, event.correlation_id) == (
+                recorded.timestamp,
+                recorded.correlation_id,
+            ):
+                written = last
+        return written or last
+
+    def events_until(self, record_id: UUID, version: int) -> list[DomainEvent]:
+        """A record's events up to and including `version` (the record as it then stood)."""
+        return list(self.events.get(record_id, lte=version))  # type: ignore[arg-type]
 
     @staticmethod
     def _keyed(key_event: IdempotencyKeyRecorded | None, record_id: UUID) -> DomainEvent | None:
