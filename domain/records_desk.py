@@ -98,11 +98,17 @@ class Session:
         return record
 
     def find_any(self, record_id: UUID) -> Aggregate | None:
-        """The record of whichever kind is stored under that id, or None."""
+        """The record of whichever kind is stored under that id (the kind whose aggregate
+        applies its first event), or None."""
+        known = self._records.get(record_id)
+        if known is not None:
+            return known
+        first = list(self.desk.events.get(record_id, limit=1))
+        if not first:
+            return None
         for cls in RECORD_KINDS:
-            record = self.find(cls, record_id)
-            if record is not None:
-                return record
+            if type(first[0]) in cls._appliers:
+                return self.find(cls, record_id)
         return None
 
     def get_or_new(self, cls: type[A], record_id: UUID) -> A:
