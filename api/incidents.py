@@ -32,7 +32,7 @@ from api.deps import (
     writer_of,
 )
 from api.problems import ApiProblem, problem
-from api.record_answers import ENVELOPE, shown_row
+from api.record_answers import ENVELOPE, first_answer, shown_row
 from api.record_answers import etag as _etag
 from api.record_answers import json_response as _json
 from api.schemas import History, IncidentDetails, IncidentPage, IncidentSummary
@@ -87,15 +87,16 @@ def reached_incident(services: Services, ref: str, ctx: Context) -> tuple[UUID, 
 
 
 async def _answer(services: Services, outcome: Outcome, status: int, ctx: Context) -> Response:
-    position = outcome.position
-    if position is None:  # a replayed retry: the views show it already, or soon
-        embedded = services.kafka is None
-        position = (services.desk.recorder.max_notification_id() or 0) if embedded else 0
+    """The incident as the write left it, once the views include it; a retry answers the first
+    answer (the incident as the first request left it), with Idempotent-Replayed."""
     location = f"/api/v1/incidents/{outcome.record_id}"
-    timeout = services.settings.read_your_writes_timeout
     key = str(outcome.record_id)
     row = None
-    if await services.caught_up(outcome.record_id, position, timeout):
+    if outcome.replayed:
+        row = first_answer(services, outcome, incident_details, key)
+    elif await services.caught_up(
+        outcome.record_id, outcome.position or 0, services.settings.read_your_writes_timeout
+    ):
         row = services.runner.written(incident_details, key)  # as the batch's fold wrote it
         if row is None:
             row = services.views.get(incident_details, key)

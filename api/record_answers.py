@@ -35,7 +35,7 @@ from domain.record_numbers import RecordKind, parse_number
 from domain.records_desk import Decision, Session
 from domain.service_desk import Outcome
 from infra.bootstrap import Services
-from projections.base import Projection
+from projections.base import Projection, Row
 
 ENVELOPE = frozenset(
     {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}
@@ -60,17 +60,13 @@ async def answer(
     *,
     ctx: Context,
 ) -> Response:
-    """The record's row once the views include the write, as the caller reads it; 202 if the
-    views lag behind."""
-    position = outcome.position
-    if position is None:  # a replayed retry: the views show it already, or soon
-        embedded = services.kafka is None
-        position = (services.desk.recorder.max_notification_id() or 0) if embedded else 0
+    """The record's row once the views include the write; 202 if they lag behind. A retry
+    answers the first answer: the row as the first request left it (`first_answer`)."""
     key = key or str(outcome.record_id)
-    timeout = services.settings.read_your_writes_timeout
-    row = None
-    if await services.caught_up(outcome.record_id, position, timeout):
-        row = services.views.get(projection, key)
+    if outcome.replayed:
+        row = first_answer(services, outcome, projection, key)
+    else:
+        row = await written_row(services, outcome, projection, key)
     if row is None:
         return problem(
             202,
@@ -86,6 +82,29 @@ async def answer(
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_response(shown_row(services, ctx, projection, row), status, headers)
+
+
+async def written_row(
+    services: Services, outcome: Outcome, projection: Projection, key: str
+) -> Row | None:
+    """The row as the views show it once they include the write (None if they lag behind)."""
+    timeout = services.settings.read_your_writes_timeout
+    if await services.caught_up(outcome.record_id, outcome.position or 0, timeout):
+        return services.views.get(projection, key)
+    return None
+
+
+def first_answer(
+    services: Services, outcome: Outcome, projection: Projection, key: str
+) -> Row | None:
+    """The row `key` as the request a retry repeats left it: the record's events up to the
+    version that request wrote, folded as the view folds them (the view itself may have moved
+    on). None if the row did not exist then."""
+    row: Row | None = None
+    for event in services.desk.events_until(outcome.record_id, outcome.version):
+        if projection.key(event) == key:
+            row = projection.fold(row, event)
+    return row
 
 
 class Deciding(Protocol):

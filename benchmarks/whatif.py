@@ -35,13 +35,14 @@ from domain.calendar import OFFICE_HOURS, CalendarSpec, HolidayKind, shipped_hol
 from domain.context import Context
 from domain.incident import CancelReason, Channel, EscalationKind, HoldReason, Incident
 from domain.incident import ResolutionCode as Code
+from domain.organisations import ORGANISATIONS
 from domain.priority import Impact, Urgency
 from domain.service_desk import ServiceDesk
 from domain.sla import DEFAULT_TERMS, Targets
 from domain.sla_clock import Mark, MarkKind, Ticket, judge
 from domain.sla_incident import ticket
 from infra.bootstrap import build
-from infra.seed import ORGANISATIONS, catalogue
+from infra.seed import catalogue
 from infra.settings import Settings
 from infra.whatif import CalendarFile, WhatIf, run
 

@@ -7,6 +7,7 @@ POST /api/v1/incidents/{id}/{action}; `execute` calls the one aggregate method i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar
@@ -15,6 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.context import Context
+from domain.errors import DuplicateNotFound
 from domain.incident import (
     CancelReason,
     Channel,
@@ -42,6 +44,8 @@ class Rules:
 
     matrix: PriorityMatrix
     reopen_window: timedelta
+    #: Another incident a command names (a cancel's original), as stored; None if none is.
+    find_incident: Callable[[UUID], Incident | None]
 
 
 class Command(BaseModel):
@@ -235,6 +239,13 @@ class Cancel(IncidentCommand):
     note: str | None = Note
 
     def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+        # The original must be an incident the caller reaches: one missing and one out of reach
+        # are refused in the same words (the aggregate refuses the incident itself).
+        original = self.duplicate_of
+        if original is not None and original != incident.id:
+            found = rules.find_incident(original)
+            if found is None or not found.reachable(ctx):
+                raise DuplicateNotFound(f"duplicate_of names no incident {original}")
         incident.cancel(ctx, reason=self.reason, duplicate_of=self.duplicate_of, note=self.note)
 
     @model_validator(mode="after")

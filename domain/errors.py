@@ -83,6 +83,13 @@ class DuplicateOfItself(DomainError):
     code = "duplicate-of-itself"
 
 
+class DuplicateNotFound(DomainError):
+    """A cancel as a duplicate names no incident the caller reaches: none by that id, or one out
+    of their reach (the same words either way, as for any record out of reach)."""
+
+    code = "duplicate-not-found"
+
+
 class VersionConflict(DomainError):
     """The client's expected version (If-Match) is not the current one."""
 

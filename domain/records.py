@@ -1,10 +1,15 @@
 """Bookkeeping facts the service records beside the aggregates, in the same transaction.
 
 - Incident numbers: number N is version N of one log, so the store's uniqueness of
-  (originator id, version) makes numbers unique and gap-free even with several API processes,
-  and finding an incident by number is one indexed read.
-- Idempotency keys: a key used by an actor is version 1 of an id derived from (actor, key), so a
-  concurrent retry collides in the store instead of creating a second record.
+  (originator id, version) makes numbers unique even with several API processes, and finding an
+  incident by number is one indexed read. A number is written only with the incident it numbers
+  (infra/numbers.py says how processes take turns), so the numbers have no gaps.
+- Idempotency keys: a key is its owner's, and is version 1 of an id derived from (owner, key), so
+  a concurrent retry collides in the store instead of creating a second record. The owner is the
+  authenticated principal (`key_id`); the event keeps its stored type and fields, and the key
+  and operation it records say what the key was used for. The record's version that the keyed
+  request left is that of its last event with the key event's time and correlation id (one
+  command's events all carry its context), so a retry can answer the first answer.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from uuid import UUID, uuid5
 import orjson
 from pydantic import Field
 
+from domain.context import Context
 from domain.events import DomainEvent
 
 _NAMESPACE = UUID("6f0f7c1e-5d0a-4f43-9a37-2b8e0c9d4a61")
@@ -48,7 +54,43 @@ class IdempotencyKeyRecorded(DomainEvent):
 
 
 def idempotency_id(actor_id: str, key: str) -> UUID:
+    """The id of a key owned by an actor id alone: every key recorded before keys were scoped
+    to the principal, and the keys of the service's own processes (`key_id`)."""
     return uuid5(_NAMESPACE, f"idempotency\n{actor_id}\n{key}")
+
+
+def key_id(ctx: Context, key: str) -> UUID:
+    """The id a command's Idempotency-Key is recorded under: the key of the caller as
+    authenticated (actor id, role, organisation and whether they were granted every
+    organisation, as the token or single sign-on says), so that one actor name in two
+    organisations, or with two roles, never shares a key. The service's own processes (no scope:
+    the SLA watcher, circulation rules, the CLI) own their keys by actor id, as every key was
+    owned before keys were scoped, so their stored keys still hold. The two derivations start
+    with different words, so their ids never meet."""
+    scope = ctx.scope
+    if scope is None:
+        return idempotency_id(ctx.actor.id, key)
+    actor = scope.actor
+    granted = "all-organisations" if scope.all_organisations else "own-organisation"
+    return uuid5(
+        _NAMESPACE,
+        f"idempotency-of-principal\n{actor.id}\n{actor.role.value}\n{scope.home}\n{granted}\n{key}",
+    )
+
+
+def key_recorded(
+    ctx: Context, key: str, operation: str, target: UUID | None, body: object
+) -> IdempotencyKeyRecorded:
+    """The key event a command saves with its events (its record id set once it is known)."""
+    return IdempotencyKeyRecorded(
+        originator_id=key_id(ctx, key),
+        originator_version=1,
+        key=key,
+        operation=operation,
+        fingerprint=fingerprint(operation, target, body),
+        record_id=target or UUID(int=0),
+        **ctx.stamp(),
+    )
 
 
 def fingerprint(operation: str, target: object, body: object) -> str:

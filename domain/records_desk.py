@@ -9,8 +9,12 @@ far less often, so each command runs on its own, with the same guarantees:
 - the store's uniqueness of (record, version) is the concurrency control: a write that loses a
   race is decided again on the fresh state, unless the client named the version it expects
   (If-Match), which then gets a version conflict;
-- an Idempotency-Key makes a retry return the first outcome, and a reused key with another
-  request is refused.
+- an Idempotency-Key is the caller's (domain/records.py `key_id`): a retry returns the first
+  outcome (the record as the first request left it), to a caller who still reaches the record
+  (anyone else is answered as if it did not exist), and a reused key with another request is
+  refused;
+- a number is allocated in the command's own write (the last stored plus one), so a refused
+  command allocates none and the numbers have no gaps.
 """
 
 from __future__ import annotations
@@ -23,10 +27,14 @@ from eventsourcing.persistence import IntegrityError
 from pydantic import BaseModel
 
 from domain.aggregate import Aggregate
+from domain.change import Change, ChangeTemplate
+from domain.change_schedule import ChangeSchedule
+from domain.configuration_item import ConfigurationItem
 from domain.context import Context
-from domain.errors import IdempotencyKeyReused, RecordNotFound, VersionConflict
+from domain.errors import NotFound, RecordNotFound, VersionConflict
 from domain.events import DomainEvent
 from domain.incident import Incident
+from domain.problem import Problem
 from domain.record_numbers import (
     RecordKind,
     RecordNumberAllocated,
@@ -34,10 +42,23 @@ from domain.record_numbers import (
     number_log,
     parse_number,
 )
-from domain.records import IdempotencyKeyRecorded, fingerprint, idempotency_id
+from domain.records import IdempotencyKeyRecorded, key_recorded
 from domain.service_desk import MAX_ATTEMPTS, Outcome, ServiceDesk
+from domain.service_request import CatalogueItem, ServiceRequest
 
 A = TypeVar("A", bound=Aggregate)
+
+#: Every kind of record a command of this desk may answer with, to find one by id alone.
+RECORD_KINDS: tuple[type[Aggregate], ...] = (
+    Change,
+    ChangeTemplate,
+    ChangeSchedule,
+    ConfigurationItem,
+    Problem,
+    ServiceRequest,
+    CatalogueItem,
+    Incident,
+)
 
 
 class Session:
@@ -75,6 +96,20 @@ class Session:
             kind = getattr(cls, "KIND", cls.__name__)
             raise RecordNotFound(f"no {kind} {ref if ref is not None else record_id}", record_id)
         return record
+
+    def find_any(self, record_id: UUID) -> Aggregate | None:
+        """The record of whichever kind is stored under that id (the kind whose aggregate
+        applies its first event), or None."""
+        known = self._records.get(record_id)
+        if known is not None:
+            return known
+        first = list(self.desk.events.get(record_id, limit=1))
+        if not first:
+            return None
+        for cls in RECORD_KINDS:
+            if type(first[0]) in cls._appliers:
+                return self.find(cls, record_id)
+        return None
 
     def get_or_new(self, cls: type[A], record_id: UUID) -> A:
         """A record that exists from its first event on, such as the change schedule."""
@@ -165,7 +200,7 @@ class RecordsDesk:
             try:
                 recordings = self.desk.save(*events)
             except IntegrityError:
-                replay = self._replayed(idempotency_key, key_event)
+                replay = self._replayed(ctx, idempotency_key, key_event)
                 if replay is not None:
                     return replay
                 continue  # a concurrent write won: decide again on the stored state
@@ -212,33 +247,23 @@ class RecordsDesk:
     ) -> IdempotencyKeyRecorded | Outcome | None:
         if key is None:
             return None
-        candidate = IdempotencyKeyRecorded(
-            originator_id=idempotency_id(ctx.actor.id, key),
-            originator_version=1,
-            key=key,
-            operation=operation,
-            fingerprint=fingerprint(operation, target, command.model_dump(mode="json")),
-            record_id=target or UUID(int=0),
-            **ctx.stamp(),
-        )
-        return self._replayed(key, candidate) or candidate
+        candidate = key_recorded(ctx, key, operation, target, command.model_dump(mode="json"))
+        return self._replayed(ctx, key, candidate) or candidate
 
     def _replayed(
-        self, key: str | None, candidate: IdempotencyKeyRecorded | None
+        self, ctx: Context, key: str | None, candidate: IdempotencyKeyRecorded | None
     ) -> Outcome | None:
         if key is None or candidate is None:
             return None
-        earlier = list(self.desk.events.get(candidate.originator_id, limit=1))
-        if not earlier:
-            return None
-        recorded = earlier[0]
-        assert isinstance(recorded, IdempotencyKeyRecorded)
-        if (recorded.operation, recorded.fingerprint) != (
-            candidate.operation,
-            candidate.fingerprint,
-        ):
-            raise IdempotencyKeyReused(
-                f"Idempotency-Key {key!r} was already used for a different request"
-            )
-        version = self._version(recorded.record_id)
-        return Outcome(recorded.record_id, version, position=None, replayed=True)
+        target = candidate.record_id if candidate.record_id.int else None
+
+        def missing() -> NotFound:
+            if target is None:
+                return RecordNotFound(f"no record for Idempotency-Key {key!r}")
+            return RecordNotFound(f"no record {target}", target)
+
+        return self.desk.replay(ctx, candidate, lambda found: self._reaches(ctx, found), missing)
+
+    def _reaches(self, ctx: Context, record_id: UUID) -> bool:
+        record = Session(self.desk, None).find_any(record_id)
+        return record is not None and record.reachable(ctx)

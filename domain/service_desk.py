@@ -6,6 +6,14 @@ that asked for it. The store's uniqueness of (aggregate, version) is the concurr
 lost race is retried against the fresh state, or reported as a version conflict when the client
 asked for a specific version (If-Match).
 
+Numbers: a new incident takes the next number (the last stored plus one) while the command holds
+the number lock and the write lock, and keeps it only if it is written in that hold; so a refused
+command takes no number and the numbers have no gaps (infra/numbers.py).
+
+Idempotency keys are the caller's (domain/records.py `key_id`). A retry answers the outcome the
+first request had (the version it left the record at), and only to a caller who still reaches
+the record; anyone else is answered as if it did not exist.
+
 `execute_batch` is the group commit: it decides many commands in turn, each on the state the
 earlier ones left, and saves all their events in one atomic write (one fsync). A refused command
 writes nothing and holds up no other; a batch the store refuses as a whole is run again one
@@ -23,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -46,6 +54,7 @@ from domain.errors import (
     DomainError,
     IdempotencyKeyReused,
     IncidentNotFound,
+    NotFound,
     RuleVersionNotFound,
     VersionConflict,
 )
@@ -56,8 +65,8 @@ from domain.records import (
     INCIDENT_NUMBERS,
     IdempotencyKeyRecorded,
     NumberAllocated,
-    fingerprint,
     idempotency_id,
+    key_recorded,
     parse_incident_number,
 )
 from domain.rule_versions import RuleVersion, RuleVersions
@@ -75,14 +84,6 @@ MAX_ATTEMPTS = 20
 MATRIX_REFRESH = 1.0
 
 
-class NumberSource(Protocol):
-    """Proposes incident numbers that no other process of this service proposes."""
-
-    def claim(self) -> int: ...
-
-    def skip_past(self, number: int) -> None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What a command did: which record, at which version, and up to which global position."""
@@ -92,6 +93,8 @@ class Outcome:
     #: The global position of the record's last event written (what its views must reach to show
     #: it: in Kafka mode the record's partition carries it); None when a retry was replayed.
     position: int | None
+    #: A retry of an earlier request: nothing was written, and `version` is the one the first
+    #: request left the record at (its answer is the record as it then stood).
     replayed: bool = False
 
 
@@ -116,6 +119,8 @@ class _Batch:
     #: command index -> (incident id, its version after the command, slice of `events`)
     owners: dict[int, tuple[UUID, int, slice]] = field(default_factory=dict)
     keys: set[UUID] = field(default_factory=set)  # idempotency key ids already in the batch
+    #: The last incident number taken: the last stored, then one more for each log decided.
+    last_number: int = 0
 
     def add(self, i: int, incident: Incident, events: list[DomainEvent | None]) -> None:
         start = len(self.events)
@@ -136,9 +141,9 @@ class ServiceDesk(Application[UUID]):
         env: dict[str, str] | None = None,
         *,
         reopen_window: timedelta,
-        numbers: NumberSource,
         cache_size: int = 10_000,
         write_lock: AbstractContextManager[Any] | None = None,
+        number_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         super().__init__(env)
         self.reopen_window = reopen_window
@@ -152,10 +157,11 @@ class ServiceDesk(Application[UUID]):
         #: Resolves the (id, version) a ticket recorded; versions never change, so it caches.
         self.rulebook = RuleBook(self._rule_version)
         self._clock = time.monotonic
-        self.numbers = numbers
         #: Held around each write to the store; shared with other processes where they exist.
         self.write_lock = write_lock or threading.Lock()
-        self._numbers_synced = False
+        #: Held (before the write lock) while new incidents take numbers and are written, where
+        #: the write lock does not keep other processes out (infra/numbers.py); else nothing.
+        self.number_lock = number_lock or contextlib.nullcontext()
         #: Called after each commit, e.g. to wake the projections that follow the store.
         self.after_commit: Callable[[], None] | None = None
 
@@ -169,24 +175,29 @@ class ServiceDesk(Application[UUID]):
             return key_event
         matrix = self.priority_matrix()
         for _ in range(MAX_ATTEMPTS):
-            incident, allocation = self._new_incident(ctx, command, matrix)
-            try:
-                recordings = self.save(incident, allocation, self._keyed(key_event, incident.id))
-            except IntegrityError:
+            with self._numbering() as last_number:
+                incident, allocation = self._new_incident(ctx, command, matrix, last_number + 1)
+                events = [*incident.collect_events(), allocation]
+                keyed = self._keyed(key_event, incident.id)
+                try:
+                    recordings = self._write([*events, *([keyed] if keyed else [])], locked=True)
+                except IntegrityError:  # a retry won the key, or a writer without the lock
+                    recordings = None  # took the number (the importer): look again
+            if recordings is None:
                 replay = self._replayed(ctx, idempotency_key, key_event)
                 if replay:
                     return replay
-                self._resync_numbers()  # another process took the number: look again
                 continue
+            self._notify(recordings)
             self._remember(incident)
             return self._outcome(incident.id, incident.version, recordings)
         raise RuntimeError("could not allocate an incident number: too much contention")
 
     def _new_incident(
-        self, ctx: Context, command: LogIncident, matrix: PriorityMatrix
+        self, ctx: Context, command: LogIncident, matrix: PriorityMatrix, number: int
     ) -> tuple[Incident, NumberAllocated]:
-        """A new incident, decided but not saved, and the allocation of its number."""
-        number = self._allocate_number()
+        """A new incident numbered `number`, decided but not saved, and the allocation of its
+        number. Called while the numbers are held (`_numbering`)."""
         incident = Incident.log(
             ctx,
             id=uuid4(),
@@ -226,7 +237,7 @@ class ServiceDesk(Application[UUID]):
         key_event = self._idempotency(ctx, idempotency_key, command.action, incident_id, command)
         if isinstance(key_event, Outcome):
             return key_event
-        rules = Rules(matrix=self.priority_matrix(), reopen_window=self.reopen_window)
+        rules = self._rules()
         # Decide on the cached state first. The store is the arbiter: a decision on a stale state
         # cannot be saved (its version is taken), and a refusal on a stale state is checked again
         # against the store before it is reported.
@@ -251,6 +262,20 @@ class ServiceDesk(Application[UUID]):
             self._remember(incident)
             return self._outcome(incident_id, incident.version, recordings)
         raise RuntimeError(f"incident {incident_id} is changing too fast to update")
+
+    def _rules(self) -> Rules:
+        return Rules(
+            matrix=self.priority_matrix(),
+            reopen_window=self.reopen_window,
+            find_incident=self._find_stored,
+        )
+
+    def _find_stored(self, incident_id: UUID) -> Incident | None:
+        """An incident as last stored (existence and organisation never change), or None."""
+        try:
+            return self._load(incident_id, fresh=False)
+        except IncidentNotFound:
+            return None
 
     @staticmethod
     def _decide(
@@ -284,32 +309,36 @@ class ServiceDesk(Application[UUID]):
         projection thread as well would only have it contend for the views.
         """
         results: dict[int, Outcome | Exception] = {}
-        batch = _Batch()
         alone: list[int] = []
-        rules = Rules(matrix=self.priority_matrix(), reopen_window=self.reopen_window)
-        for i, submission in enumerate(submissions):
-            try:
-                replay = self._decide_in_batch(batch, i, submission, rules)
-            except (DomainError, _RunAlone):
-                alone.append(i)
-            except Exception as error:  # e.g. the store does not answer: this command fails
-                results[i] = error
-            else:
-                if replay is not None:
-                    results[i] = replay
-        if batch.events:
-            try:
-                recordings = self._write(batch.events)
-            except IntegrityError:  # a state the batch decided on was stale: read them again
-                self._forget(batch.incidents)
-                alone = sorted({*alone, *batch.owners})
-            except Exception as error:
-                results.update(dict.fromkeys(batch.owners, error))
-            else:
-                for incident in batch.incidents.values():
-                    self._remember(incident)
-                for i, (record_id, version, events) in batch.owners.items():
-                    results[i] = self._outcome(record_id, version, recordings[events])
+        rules = self._rules()
+        # A batch that logs incidents holds the numbers while it decides and writes, so that
+        # its logs take the numbers after the last stored, and only those it writes.
+        numbering = any(isinstance(s.command, LogIncident) for s in submissions)
+        with self._numbering() if numbering else contextlib.nullcontext(0) as last_number:
+            batch = _Batch(last_number=last_number)
+            for i, submission in enumerate(submissions):
+                try:
+                    replay = self._decide_in_batch(batch, i, submission, rules)
+                except (DomainError, _RunAlone):
+                    alone.append(i)
+                except Exception as error:  # e.g. the store does not answer: this one fails
+                    results[i] = error
+                else:
+                    if replay is not None:
+                        results[i] = replay
+            if batch.events:
+                try:
+                    recordings = self._write(batch.events, locked=numbering)
+                except IntegrityError:  # a state the batch decided on was stale: read again
+                    self._forget(batch.incidents)
+                    alone = sorted({*alone, *batch.owners})
+                except Exception as error:
+                    results.update(dict.fromkeys(batch.owners, error))
+                else:
+                    for incident in batch.incidents.values():
+                        self._remember(incident)
+                    for i, (record_id, version, events) in batch.owners.items():
+                        results[i] = self._outcome(record_id, version, recordings[events])
         for i in alone:
             results[i] = self._alone(submissions[i])
         return [results[i] for i in range(len(submissions))]
@@ -329,8 +358,10 @@ class ServiceDesk(Application[UUID]):
         if key_event is not None and key_event.originator_id in batch.keys:
             raise _RunAlone  # a retry of a command in this batch: it finds that one's outcome
         if isinstance(command, LogIncident):
-            incident, allocation = self._new_incident(ctx, command, rules.matrix)
+            number = batch.last_number + 1
+            incident, allocation = self._new_incident(ctx, command, rules.matrix, number)
             events = [*incident.collect_events(), allocation]
+            batch.last_number = number  # taken: nothing below refuses
         else:
             assert target is not None, "an incident command names its incident"
             earlier = batch.incidents.get(target)
@@ -626,10 +657,13 @@ class ServiceDesk(Application[UUID]):
         self._notify(recordings)
         return recordings
 
-    def _write(self, events: list[DomainEvent]) -> list[Recording[UUID]]:
-        """Events in one atomic write (the library's aggregate cache is not used: see _load)."""
+    def _write(self, events: list[DomainEvent], *, locked: bool = False) -> list[Recording[UUID]]:
+        """Events in one atomic write (the library's aggregate cache is not used: see _load).
+        `locked`: the caller holds the write lock already (`_numbering`)."""
         batch: ProcessingEvent[UUID] = ProcessingEvent()
         batch.events.extend(events)
+        if locked:
+            return self._record(batch)
         with self.write_lock:
             return self._record(batch)
 
@@ -639,19 +673,17 @@ class ServiceDesk(Application[UUID]):
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _allocate_number(self) -> int:
-        """A proposed number; the store arbitrates. A number claimed by a command that then
-        fails is not reused, so numbers may have (rare) gaps."""
-        if not self._numbers_synced:
-            self.numbers.skip_past(self._stored_last_number())
-            self._numbers_synced = True
-        return self.numbers.claim()
-
-    def _resync_numbers(self) -> None:
-        self.numbers.skip_past(self._stored_last_number())
+    @contextlib.contextmanager
+    def _numbering(self) -> Iterator[int]:
+        """Hold the incident numbers while new incidents are decided and written: the number
+        lock, then the write lock (always in that order). Yields the last number stored; a log
+        decided in the hold takes the next, and only a log written in the hold keeps it, so a
+        refused command, or a write the store refuses, takes none."""
+        with self.number_lock, self.write_lock:
+            yield self._stored_last_number()
 
     def _stored_last_number(self) -> int:
-        last = list(self.events.get(INCIDENT_NUMBERS, desc=True, limit=1))
+        last = self.recorder.select_events(INCIDENT_NUMBERS, desc=True, limit=1)
         return last[0].originator_version if last else 0
 
     def _idempotency(
@@ -660,16 +692,7 @@ class ServiceDesk(Application[UUID]):
         """The key event to save with the command, or the earlier outcome if this is a retry."""
         if key is None:
             return None
-        digest = fingerprint(operation, target, command.model_dump(mode="json"))
-        candidate = IdempotencyKeyRecorded(
-            originator_id=idempotency_id(ctx.actor.id, key),
-            originator_version=1,
-            key=key,
-            operation=operation,
-            fingerprint=digest,
-            record_id=target or UUID(int=0),
-            **ctx.stamp(),
-        )
+        candidate = key_recorded(ctx, key, operation, target, command.model_dump(mode="json"))
         return self._replayed(ctx, key, candidate) or candidate
 
     def _replayed(
@@ -677,20 +700,85 @@ class ServiceDesk(Application[UUID]):
     ) -> Outcome | None:
         if key is None or candidate is None:
             return None
-        earlier = list(self.events.get(candidate.originator_id, limit=1))
-        if not earlier:
+        target = candidate.record_id if candidate.record_id.int else None
+
+        def missing() -> NotFound:
+            if target is None:
+                return IncidentNotFound(f"no incident for Idempotency-Key {key!r}")
+            return IncidentNotFound(f"no incident {target}")
+
+        return self.replay(ctx, candidate, lambda found: self._reaches(ctx, found), missing)
+
+    def _reaches(self, ctx: Context, incident_id: UUID) -> bool:
+        incident = self._find_stored(incident_id)
+        return incident is not None and incident.reachable(ctx)
+
+    def replay(
+        self,
+        ctx: Context,
+        candidate: IdempotencyKeyRecorded,
+        reaches: Callable[[UUID], bool],
+        missing: Callable[[], NotFound],
+    ) -> Outcome | None:
+        """If the caller used `candidate`'s key before, the outcome of that first request: its
+        record at the version the request left it. A record the caller no longer reaches is
+        answered as missing (`missing()`), and a key used for another request is refused
+        (IdempotencyKeyReused); None if the key is new. Every kind's command path uses this."""
+        recorded = self._recorded_key(candidate.originator_id)
+        if recorded is None and ctx.scope is not None:
+            recorded = self._recorded_before_scoping(ctx, candidate.key, reaches)
+        if recorded is None:
             return None
-        recorded = earlier[0]
-        assert isinstance(recorded, IdempotencyKeyRecorded)
+        if not reaches(recorded.record_id):
+            raise missing()
         if (recorded.operation, recorded.fingerprint) != (
             candidate.operation,
             candidate.fingerprint,
         ):
             raise IdempotencyKeyReused(
-                f"Idempotency-Key {key!r} was already used for a different request"
+                f"Idempotency-Key {candidate.key!r} was already used for a different request"
             )
-        incident = self.incident(recorded.record_id)
-        return Outcome(recorded.record_id, incident.version, position=None, replayed=True)
+        version = self._version_left_by(recorded)
+        return Outcome(recorded.record_id, version, position=None, replayed=True)
+
+    def _recorded_key(self, key_id: UUID) -> IdempotencyKeyRecorded | None:
+        earlier = list(self.events.get(key_id, limit=1))
+        if not earlier:
+            return None
+        recorded = earlier[0]
+        assert isinstance(recorded, IdempotencyKeyRecorded)
+        return recorded
+
+    def _recorded_before_scoping(
+        self, ctx: Context, key: str, reaches: Callable[[UUID], bool]
+    ) -> IdempotencyKeyRecorded | None:
+        """A key recorded before keys were scoped to the principal (under the actor's id alone),
+        if it is this caller's: recorded by the same actor and role, for a record the caller
+        reaches. Another organisation's use of the actor name never made the caller's record,
+        so the key is new to the caller."""
+        recorded = self._recorded_key(idempotency_id(ctx.actor.id, key))
+        if recorded is None or recorded.actor != ctx.actor or not reaches(recorded.record_id):
+            return None
+        return recorded
+
+    def _version_left_by(self, recorded: IdempotencyKeyRecorded) -> int:
+        """The version the keyed request left its record at: that of the record's last event
+        written by the request (each carries the request's time and correlation id, as the key
+        event does), or the record's last version if none is (a command that changed only other
+        records)."""
+        written = last = 0
+        for event in self._stored(recorded.record_id):
+            last = event.originator_version
+            if (event.timestamp, event.correlation_id) == (
+                recorded.timestamp,
+                recorded.correlation_id,
+            ):
+                written = last
+        return written or last
+
+    def events_until(self, record_id: UUID, version: int) -> list[DomainEvent]:
+        """A record's events up to and including `version` (the record as it then stood)."""
+        return list(self.events.get(record_id, lte=version))  # type: ignore[arg-type]
 
     @staticmethod
     def _keyed(key_event: IdempotencyKeyRecorded | None, record_id: UUID) -> DomainEvent | None:

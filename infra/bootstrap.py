@@ -2,7 +2,7 @@
 
 Two backends, chosen by `Settings.database_url`: SQLite files under the data directory (the
 default), or one PostgreSQL database (the scale backend) holding the event store, the views, the
-incident number sequence and the API tokens.
+incident number lock and the API tokens.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from domain.records_desk import RecordsDesk
 from domain.service_desk import ServiceDesk
 from infra.clock import utcnow
 from infra.locks import InterProcessLock
-from infra.numbers import PostgresNumberSource, SQLiteNumberSource
+from infra.numbers import PostgresNumberLock
 from infra.oidc import OidcSettings, OidcVerifier
 from infra.pg import PostgresAddress, open_pool, schema_lock
 from infra.settings import Settings
@@ -83,7 +83,7 @@ class Services:
     runner: ProjectionRunner
     tokens: TokenStore
     clock: Callable[[], datetime] = field(default=utcnow)
-    #: Called last on close, e.g. to close the incident number source's connections.
+    #: Called last on close, e.g. to close the incident number lock's connections.
     closing: list[Callable[[], None]] = field(default_factory=list)
     #: Kafka mode: the relay, the Kafka-fed projections and their follower; None when embedded.
     kafka: KafkaMode | None = None
@@ -197,7 +197,7 @@ def _on_sqlite(settings: Settings) -> tuple[ServiceDesk, ViewStore, list[Callabl
     desk = ServiceDesk(
         event_store_env(settings),
         reopen_window=settings.reopen_window,
-        numbers=SQLiteNumberSource(settings.data_dir / "numbers.db"),
+        # An flock every process on the machine shares: it also keeps incident numbers apart.
         write_lock=InterProcessLock(settings.data_dir / "events.lock"),
         cache_size=settings.aggregate_cache_size,
     )
@@ -208,12 +208,12 @@ def _on_sqlite(settings: Settings) -> tuple[ServiceDesk, ViewStore, list[Callabl
 def _on_postgres(
     settings: Settings, url: str
 ) -> tuple[ServiceDesk, ViewStore, list[Callable[[], None]]]:
-    numbers = PostgresNumberSource(open_pool(url, max_size=2, name="itsm-numbers"))
+    numbers = PostgresNumberLock(open_pool(url, max_size=2, name="itsm-numbers"))
     with schema_lock(url):  # the library creates its tables as the desk starts
         desk = ServiceDesk(
             event_store_env(settings),
             reopen_window=settings.reopen_window,
-            numbers=numbers,
+            number_lock=numbers,
             # The library's lock on the events table serialises inserts across processes (and
             # so needs no file lock as SQLite does). Queueing this process's own writers here
             # keeps them from each holding a pooled connection while they wait for it, and

@@ -151,7 +151,7 @@ def _lifetime(_ctx: click.Context, _param: click.Parameter, value: str) -> timed
 def _organisation(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """One of the organisations of the seed catalogue (the provincial office and the eight
     regency/city libraries): a token for a code no record carries would reach nothing."""
-    from infra.seed import ORGANISATIONS
+    from domain.organisations import ORGANISATIONS
 
     codes = [code for code, _, _ in ORGANISATIONS]
     if value is not None and value not in codes:

@@ -438,9 +438,6 @@ class Importer:
                     self._flush(pending, report, path.name)
             if progress:
                 progress(raw.tell(), size, report.rows)
-        last = self._last_number()
-        if last:
-            self.desk.numbers.skip_past(last)  # the API's next claim starts past the imports
         return report
 
     def _flush(

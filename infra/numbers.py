@@ -1,83 +1,69 @@
-"""Where incident numbers come from when several processes log incidents at once.
+"""What keeps two processes from picking the same next incident number.
 
-On SQLite, a number is claimed by inserting a row into an AUTOINCREMENT table; on PostgreSQL, it
-is the next value of a sequence. Either way the database hands each process distinct, increasing
-numbers with no lock held across a command. The claim is only a proposal: the event store's
-uniqueness of (number log, version) is the arbiter, so if claims were ever lost (the SQLite file
-is not fsynced on every claim), a reused number collides in the store and the service skips past
-the numbers already recorded there.
+Incident number N is version N of the number log in the event store, and a process picks the
+next ones (the last stored plus one, two, ...) while it holds a lock that every other process
+logging incidents takes too, releasing it only once its write is committed. So a number is taken
+only for an incident that is stored: a refused command, or a write the store refuses, takes none,
+and the numbers run 1..n with no gaps (docs/incidents.md). The store's uniqueness of (log,
+version) remains the arbiter should anything write numbers without the lock (the importer does:
+it retries on a collision).
+
+On SQLite the desk's write lock is already such a lock: an flock on a file beside the database
+(infra/locks.py), shared by every process on the machine. On PostgreSQL the write lock is only
+the process's own, so numbers take a PostgreSQL advisory lock as well.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from pathlib import Path
+from contextlib import ExitStack
+from types import TracebackType
 
-from infra.locks import InterProcessLock
-from infra.pg import Pool, schema_change
+from infra.pg import Pool
 
-
-class SQLiteNumberSource:
-    def __init__(self, path: Path | str) -> None:
-        self.path = str(path)
-        self._local = threading.local()
-        self._lock = InterProcessLock(f"{self.path}.lock")
-        self._conn().execute(
-            "CREATE TABLE IF NOT EXISTS claimed_numbers (number INTEGER PRIMARY KEY AUTOINCREMENT)"
-        )
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=OFF")
-            self._local.conn = conn
-        return conn
-
-    def claim(self) -> int:
-        with self._lock:
-            cursor = self._conn().execute("INSERT INTO claimed_numbers DEFAULT VALUES")
-        number = cursor.lastrowid
-        assert number is not None
-        return number
-
-    def skip_past(self, number: int) -> None:
-        """Make every later claim greater than `number`."""
-        self._conn().execute("INSERT OR IGNORE INTO claimed_numbers (number) VALUES (?)", (number,))
+#: The advisory lock's key: any 64-bit number no other part of the service uses.
+NUMBER_LOCK_KEY = 0x1CC1DE47_0000_0001
 
 
-class PostgresNumberSource:
-    """Numbers from a PostgreSQL sequence: distinct across processes, never handed out twice,
-    and with no lock held (a number claimed by a command that then fails is simply not used).
-    Takes over the pool: close() closes it."""
+class PostgresNumberLock:
+    """Held by one thread of one process at a time, across every process on the database.
 
-    SEQUENCE = "incident_number_claims"
+    A transaction-scoped advisory lock: it is released when the holding transaction ends, so a
+    process that dies while holding it (its connection closes) cannot leave it held. The
+    process's own threads queue on a thread lock first, so that a waiting thread does not hold
+    one of the pool's connections while it waits. Takes over the pool: close() closes it."""
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
-        with pool.connection() as conn, schema_change(conn):
-            conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {self.SEQUENCE} AS BIGINT")
+        self._threads = threading.Lock()
+        self._held: ExitStack | None = None
 
-    def claim(self) -> int:
-        with self._pool.connection() as conn:
-            row = conn.execute(f"SELECT nextval('{self.SEQUENCE}')").fetchone()
-        assert row is not None
-        number: int = row[0]
-        return number
+    def __enter__(self) -> PostgresNumberLock:
+        self._threads.acquire()
+        held = ExitStack()
+        try:
+            conn = held.enter_context(self._pool.connection())
+            held.enter_context(conn.transaction())
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (NUMBER_LOCK_KEY,))
+        except BaseException:
+            held.close()
+            self._threads.release()
+            raise
+        self._held = held
+        return self
 
-    def skip_past(self, number: int) -> None:
-        """Make every later claim greater than `number`. The sequence is advanced by claiming
-        the numbers in between rather than set, so that it never moves back under a concurrent
-        claim (a set value can be overtaken between reading and setting it)."""
-        with self._pool.connection() as conn:
-            conn.execute(
-                f"SELECT count(nextval('{self.SEQUENCE}')) FROM generate_series(1, %s - ("
-                f"SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END"
-                f" FROM {self.SEQUENCE}))",
-                (number,),
-            )
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        held, self._held = self._held, None
+        try:
+            if held is not None:
+                held.close()  # ends the transaction, which releases the advisory lock
+        finally:
+            self._threads.release()
 
     def close(self) -> None:
         self._pool.close()

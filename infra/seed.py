@@ -15,7 +15,7 @@ from domain.change_commands import DefineChangeTemplate, RegisterConfigurationIt
 from domain.configuration_item import CiType
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
-from domain.organisations import PROVINCE
+from domain.organisations import ORGANISATIONS, PROVINCE
 from domain.records_desk import RecordsDesk, Session
 from domain.request_commands import DefineCatalogueItem
 from infra.clock import utcnow
@@ -23,19 +23,6 @@ from infra.clock import utcnow
 Seeded = RegisterConfigurationItem | DefineChangeTemplate | DefineCatalogueItem
 
 SEEDER = Actor(id="itsm-seed", role=Role.ADMIN)
-
-#: The provincial office and the eight regency/city libraries of Banten: (code, name, place).
-ORGANISATIONS: tuple[tuple[str, str, str], ...] = (
-    (PROVINCE, "Dinas Perpustakaan dan Kearsipan Provinsi Banten", "KP3B, Kota Serang"),
-    ("perpus-kab-serang", "Perpustakaan Kabupaten Serang", "Ciruas, Kabupaten Serang"),
-    ("perpus-kab-pandeglang", "Perpustakaan Kabupaten Pandeglang", "Pandeglang"),
-    ("perpus-kab-lebak", "Perpustakaan Kabupaten Lebak", "Rangkasbitung, Lebak"),
-    ("perpus-kab-tangerang", "Perpustakaan Kabupaten Tangerang", "Tigaraksa, Tangerang"),
-    ("perpus-kota-serang", "Perpustakaan Kota Serang", "Kota Serang"),
-    ("perpus-kota-cilegon", "Perpustakaan Kota Cilegon", "Kota Cilegon"),
-    ("perpus-kota-tangerang", "Perpustakaan Kota Tangerang", "Kota Tangerang"),
-    ("perpus-kota-tangsel", "Perpustakaan Kota Tangerang Selatan", "Kota Tangerang Selatan"),
-)
 
 #: SLiMS runs at these partner libraries (the others use INLISLite through the province).
 SLIMS_PARTNERS = ("perpus-kab-lebak", "perpus-kota-cilegon", "perpus-kota-tangsel")

@@ -1,5 +1,5 @@
 """The parts each backend implements on its own, held to one contract on SQLite and PostgreSQL:
-incident number sources, token stores, view store queries, and the global order projections
+the incident number lock, token stores, view store queries, and the global order projections
 follow while several processes write."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ from domain import commands as c
 from domain.actors import Actor, Identity, Role
 from domain.errors import DomainError
 from infra.bootstrap import Services, build
-from infra.numbers import PostgresNumberSource, SQLiteNumberSource
+from infra.numbers import PostgresNumberLock
 from infra.pg import PostgresAddress, open_pool
 from infra.settings import Settings
 from infra.tokens import TokenRejected
@@ -28,53 +27,39 @@ from projections import PROJECTIONS, incident_details
 from projections.runner import ProjectionRunner
 from tests.conftest import T0, Clock, context
 
-NumberSource = SQLiteNumberSource | PostgresNumberSource
 
-
-@pytest.fixture
-def number_sources(settings: Settings) -> Iterator[Callable[[], NumberSource]]:
-    """Number sources on one store, as separate processes would open them."""
-    opened: list[PostgresNumberSource] = []
-
-    def open_source() -> NumberSource:
-        if settings.database_url is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            return SQLiteNumberSource(settings.data_dir / "numbers.db")
-        source = PostgresNumberSource(open_pool(settings.database_url, max_size=2, name="test"))
-        opened.append(source)
-        return source
-
-    yield open_source
-    for source in opened:
-        source.close()
-
-
-def test_number_sources_never_propose_a_number_twice(
-    number_sources: Callable[[], NumberSource],
+def test_the_postgres_number_lock_admits_one_holder_at_a_time_across_processes(
+    settings: Settings,
 ) -> None:
-    sources = [number_sources(), number_sources()]
+    """Incident numbers are picked under this lock (infra/numbers.py); on SQLite the desk's
+    write lock, an flock shared by every process, is that lock."""
+    if settings.database_url is None:
+        pytest.skip("on SQLite the desk's write lock keeps other processes out")
+    locks = [
+        PostgresNumberLock(open_pool(settings.database_url, max_size=2, name=f"test-{i}"))
+        for i in range(2)
+    ]
+    inside: list[int] = []
+    most = 0
     barrier = threading.Barrier(4)
 
-    def claim(i: int) -> list[int]:
+    def hold(i: int) -> None:
+        nonlocal most
         barrier.wait(timeout=30)
-        return [sources[i % 2].claim() for _ in range(25)]
+        for _ in range(15):
+            with locks[i % 2]:  # two processes' locks, two threads each
+                inside.append(i)
+                most = max(most, len(inside))
+                time.sleep(0.001)
+                inside.remove(i)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        claimed = [n for batch in pool.map(claim, range(4)) for n in batch]
-    assert len(set(claimed)) == len(claimed) == 100
-    assert min(claimed) == 1
-
-
-def test_skipping_past_a_number_only_ever_moves_forward(
-    number_sources: Callable[[], NumberSource],
-) -> None:
-    first, second = number_sources(), number_sources()
-    first.skip_past(41)  # e.g. the highest number the event store already holds
-    assert second.claim() == 42
-    second.skip_past(10)  # behind: nothing changes
-    assert first.claim() == 43
-    first.skip_past(43)
-    assert first.claim() == 44
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(hold, range(4)))
+    finally:
+        for lock in locks:
+            lock.close()
+    assert most == 1
 
 
 def test_a_token_issued_by_one_process_is_accepted_by_another(

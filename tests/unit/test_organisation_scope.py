@@ -18,8 +18,7 @@ from domain.aggregate import Aggregate
 from domain.context import Context
 from domain.errors import OutsideOrganisation
 from domain.events import DomainEvent
-from domain.organisations import PROVINCE
-from infra.seed import ORGANISATIONS
+from domain.organisations import ORGANISATIONS, PROVINCE
 from tests.strategies import STRATEGIES
 
 T0 = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
