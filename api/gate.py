@@ -12,7 +12,8 @@ The gate is a pure ASGI middleware, and decides in this order:
    (429) without its token being looked at: telling a good token from a bad one is the lookup
    the limit is there to spare;
 3. the bearer token is authenticated: 401 with the WWW-Authenticate challenge when it is missing
-   or refused, and a refusal counts against the address;
+   or refused, and a refusal counts against the address. A single sign-on token whose key is not
+   at hand is verified in a worker thread, as fetching the issuer's key set may take seconds;
 4. the token may make `ITSM_RATE_LIMIT` requests (429 past it).
 
 The identity is left on the request scope (`scope["state"]["identity"]`, and its actor as
@@ -29,6 +30,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -42,6 +45,9 @@ from infra.tokens import TokenRejected
 GUARDED = "/api/"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 INVALID_TOKEN_CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+#: Single sign-on verifications that may wait on the issuer at once, each in a worker thread;
+#: the rest wait their turn without holding a thread (the server's pool serves other work too).
+KEY_FETCHING_THREADS = 4
 
 
 class Gate:
@@ -54,6 +60,7 @@ class Gate:
             settings.address_failure_limit, "failed authentications from this address"
         )
         self.per_token = RateLimiter(settings.rate_limit, "requests from this token")
+        self.key_fetching = CapacityLimiter(KEY_FETCHING_THREADS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(GUARDED):
@@ -91,7 +98,15 @@ class Gate:
         return identity
 
     async def _authenticate(self, bearer: str) -> Identity:
-        return self.services.authenticate(bearer)
+        services = self.services
+        oidc = services.oidc
+        if oidc is not None and oidc.looks_like_jwt(bearer) and not oidc.keys_at_hand(bearer):
+            # The issuer's key set must be fetched (up to 10 s): not on the event loop, which
+            # serves every other request meanwhile.
+            return await anyio.to_thread.run_sync(
+                services.authenticate, bearer, limiter=self.key_fetching
+            )
+        return services.authenticate(bearer)
 
 
 def client_address(scope: Scope) -> str:
