@@ -5,6 +5,7 @@ metrics, the documentation), are not held up by one address's flood."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -15,10 +16,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from starlette.types import Receive, Scope, Send
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.types import Message, Receive, Scope, Send
 
 from api.app import create_app
-from api.gate import proxy_options
+from api.gate import Gate, proxy_options
 from domain.actors import Actor, Identity, Role
 from infra.bootstrap import Services, build
 from infra.settings import Settings
@@ -232,3 +235,83 @@ def test_the_authenticated_actor_is_left_on_the_request_scope_for_the_access_log
         assert resolver.get(INCIDENTS).status_code == 200
         assert nobody.get(INCIDENTS).status_code == 401
     assert seen == [Actor(id="siti.rahma", role=Role.RESOLVER), None]
+
+
+ADDRESSES = ("192.0.2.1", "192.0.2.2", "2001:db8::7")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    failures_allowed=st.integers(min_value=1, max_value=4),
+    requests=st.lists(
+        st.tuples(st.sampled_from(ADDRESSES), st.sampled_from(["good", "bad", "none"])),
+        max_size=40,
+    ),
+)
+def test_the_token_store_is_asked_only_while_an_address_has_failures_to_spare(
+    services: Services, failures_allowed: int, requests: list[tuple[str, str]]
+) -> None:
+    """Against a model: an address that has used its failures is refused whatever it sends, with
+    no lookup, and no other address is affected; a missing token costs no lookup and no failure."""
+    services.settings = services.settings.model_copy(
+        update={
+            "address_failure_limit": f"{failures_allowed}/minute",
+            "address_rate_limit": "",
+            "rate_limit": "",
+        }
+    )
+    lookups = 0
+    authenticate = services.authenticate
+
+    def counted(bearer: str) -> Identity:
+        nonlocal lookups
+        lookups += 1
+        return authenticate(bearer)
+
+    services.authenticate = counted  # type: ignore[method-assign]
+    good = services.tokens.issue(
+        Actor(id="siti.rahma", role=Role.AGENT), at=services.clock(), issued_by="t"
+    ).token
+    sent = {"good": f"Bearer {good}", "bad": "Bearer itsm_00_bad", "none": None}
+    gate = Gate(answer_200, services)
+
+    failed = dict.fromkeys(ADDRESSES, 0)
+    for address, sends in requests:
+        looked_up = lookups
+        if failed[address] >= failures_allowed:
+            expected = 429
+        elif sends == "none":
+            expected = 401
+        else:
+            expected = 200 if sends == "good" else 401
+            failed[address] += sends == "bad"
+            looked_up += 1
+        assert asyncio.run(status_of(gate, address, sent[sends])) == expected, (address, sends)
+        assert lookups == looked_up
+
+
+async def answer_200(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def status_of(app: Any, address: str, authorization: str | None) -> int:
+    headers = [] if authorization is None else [(b"authorization", authorization.encode())]
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": INCIDENTS,
+        "headers": headers,
+        "client": (address, 50123),
+    }
+    statuses: list[int] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await app(scope, receive, send)
+    return statuses[0]
