@@ -24,7 +24,8 @@ from api import (
     sla,
     whatif,
 )
-from api.guards import BodyLimit, RateLimiter
+from api.gate import Gate
+from api.guards import BodyLimit
 from api.writer import CommandWriter
 from infra.bootstrap import Services
 
@@ -58,8 +59,9 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     app.state.writer = CommandWriter(
         services.desk, services.runner if services.kafka is None else None
     )
-    app.state.rate_limiter = RateLimiter(services.settings.rate_limit)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_request_bytes)
+    # Outside the body limit: a caller is throttled and authenticated before its body is read.
+    app.add_middleware(Gate, services=services)
     problems.install(app)
     # Each level of included routers matches the request path again (FastAPI 0.16x), so the
     # resources are included directly under the version prefix.

@@ -1,11 +1,12 @@
 """Request-scoped dependencies: who is calling, whether they may, and the command context.
 
 One dependency per route does it all (`authorised`): FastAPI spends tens of microseconds on each
-dependency and on each parameter it resolves, more than the work of most of them. So the token
-check, the role check and the context are one dependency, routes reach the services through
-`request.app.state`, and the headers of a write are read by the functions below and documented
-for OpenAPI by hand (`documented`). Dependencies are `async def`: FastAPI runs a plain `def` in a
-worker thread, a hop that costs more than the work.
+dependency and on each parameter it resolves, more than the work of most of them. So the role
+check and the context are one dependency (the token was checked by the gate, api/gate.py, before
+the body was read), routes reach the services through `request.app.state`, and the headers of a
+write are read by the functions below and documented for OpenAPI by hand (`documented`).
+Dependencies are `async def`: FastAPI runs a plain `def` in a worker thread, a hop that costs
+more than the work.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from uuid import UUID, uuid4
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
 
-from api.guards import RateLimiter
+from api.gate import CHALLENGE
 from api.problems import ApiProblem
 from api.writer import CommandWriter
-from domain.actors import Role
+from domain.actors import Identity, Role
 from domain.context import Context
 from infra.bootstrap import Services
-from infra.tokens import TokenRejected
 
 #: Roles that work incidents. Requesters may log incidents and speak for their own; auditors
 #: read; integrations only ingest streams (a later resource).
@@ -42,10 +42,6 @@ READ_ROLES = AGENT_ROLES | {Role.REQUESTER, Role.AUDITOR}
 STAFF_READ_ROLES = READ_ROLES - {Role.REQUESTER}
 
 
-CHALLENGE = {"WWW-Authenticate": "Bearer"}
-INVALID_TOKEN_CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-
-
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
@@ -56,11 +52,6 @@ def writer_of(request: Request) -> CommandWriter:
     return writer
 
 
-def rate_limiter_of(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    return limiter
-
-
 async def get_services(request: Request) -> Services:
     return services_of(request)
 
@@ -69,8 +60,9 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 class Authorised(HTTPBearer):
-    """The API's security scheme and its check in one: the bearer token names the actor, whose
-    role must be one of `roles`; the answer is the context a command runs in."""
+    """The API's security scheme and its role check in one: the gate (api/gate.py) has
+    authenticated the bearer token before the body was read; the actor it names must have one
+    of `roles`. The answer is the context a command runs in."""
 
     def __init__(self, roles: frozenset[Role], what: str) -> None:
         super().__init__(
@@ -85,19 +77,11 @@ class Authorised(HTTPBearer):
         self.what = what
 
     async def __call__(self, request: Request) -> Context:  # type: ignore[override]
-        credentials = await super().__call__(request)
-        services = services_of(request)
-        if credentials is None:
+        identity: Identity | None = request.scope.get("state", {}).get("identity")
+        if identity is None:  # a route the gate does not guard: no one was authenticated
             raise ApiProblem(
                 401, "unauthenticated", "send Authorization: Bearer <token>", CHALLENGE
             )
-        try:
-            identity = services.authenticate(credentials.credentials)
-        except TokenRejected as rejected:
-            raise ApiProblem(
-                401, "unauthenticated", str(rejected), INVALID_TOKEN_CHALLENGE
-            ) from None
-        rate_limiter_of(request).check(credentials.credentials)
         if identity.actor.role not in self.roles:
             raise ApiProblem(
                 403, "forbidden", f"the role {identity.actor.role} may not {self.what}"
@@ -106,16 +90,17 @@ class Authorised(HTTPBearer):
         # command loads is checked against it (api/scoping.py, Context.reaches).
         return Context(
             actor=identity.actor,
-            at=services.clock(),
+            at=services_of(request).clock(),
             correlation_id=correlation_id(request),
             scope=identity,
         )
 
 
 def authorised(roles: frozenset[Role], what: str) -> Any:
-    """The dependency for a route that `roles` may use: the caller's Context, or 401/403 before
-    the body is even validated. The roles appear in the route's OpenAPI security requirement
-    (any one of them may call it), which is where docs/authorisation.md is read from."""
+    """The dependency for a route that `roles` may use: the caller's Context, or 403 (a caller
+    without a valid token has had 401 from the gate before the body was read). The roles appear
+    in the route's OpenAPI security requirement (any one of them may call it), which is where
+    docs/authorisation.md is read from."""
     return Security(Authorised(roles, what), scopes=sorted(roles))
 
 

@@ -3,19 +3,19 @@
 - `BodyLimit` (ASGI middleware) refuses a body larger than the configured size with 413, from
   its Content-Length before a byte of it is read, or, for a body sent in chunks, as soon as the
   bytes read pass the limit. Nothing of a refused request reaches a route.
-- `RateLimiter` allows each caller (each bearer token) a number of requests in a moving window
-  (the `limits` library's moving-window strategy, in this process's memory) and answers 429 with
-  Retry-After past it. With several API processes each keeps its own count: the limit is per
-  process, which the docs say.
+- `RateLimiter` allows each key (a client address, a bearer token) a number of requests in a
+  moving window (the `limits` library's moving-window strategy, in this process's memory) and
+  answers 429 with Retry-After past it; api/gate.py applies them. With several API processes each
+  keeps its own count: the limit is per process, which the docs say.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
+from typing import NoReturn
 
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -71,23 +71,37 @@ async def _nothing() -> Message:
 
 
 class RateLimiter:
-    def __init__(self, rate: str) -> None:
+    """So many requests per key (a client address, a token's digest) in a moving window."""
+
+    def __init__(self, rate: str, what: str) -> None:
         self.items = parse_many(rate) if rate else []
+        #: What is counted, as a refusal names it: "requests from this token".
+        self.what = what
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    def check(self, bearer: str) -> None:
-        """Count one request of this caller; ApiProblem 429 when it is over a limit."""
-        if not self.items:
-            return
-        # The token itself never becomes a key held in memory.
-        caller = hashlib.blake2b(bearer.encode(), digest_size=16).hexdigest()
+    def check(self, key: str) -> None:
+        """Count one request of `key`; ApiProblem 429 when it is over a limit."""
         for item in self.items:
-            if not self._limiter.hit(item, caller):
-                reset_at = self._limiter.get_window_stats(item, caller).reset_time
-                wait = max(1, math.ceil(reset_at - time.time()))
-                raise ApiProblem(
-                    429,
-                    "rate-limited",
-                    f"more than {item} requests from this token; try again in {wait} s",
-                    {"Retry-After": str(wait)},
-                )
+            if not self._limiter.hit(item, key):
+                self._refuse(item, key)
+
+    def check_room(self, key: str) -> None:
+        """ApiProblem 429 when `key` has no room left for one more, counting nothing: for what
+        is counted only once its outcome is known (`count`)."""
+        for item in self.items:
+            if not self._limiter.test(item, key):
+                self._refuse(item, key)
+
+    def count(self, key: str) -> None:
+        for item in self.items:
+            self._limiter.hit(item, key)
+
+    def _refuse(self, item: RateLimitItem, key: str) -> NoReturn:
+        reset_at = self._limiter.get_window_stats(item, key).reset_time
+        wait = max(1, math.ceil(reset_at - time.time()))
+        raise ApiProblem(
+            429,
+            "rate-limited",
+            f"more than {item} {self.what}; try again in {wait} s",
+            {"Retry-After": str(wait)},
+        )

@@ -126,7 +126,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _documented("The caller's role (or organisation) may not do this"),
     413: _documented("The request body is too large"),
     422: _documented("The request is not valid, or breaks a rule"),
-    429: _documented("Too many requests from this token; see Retry-After"),
+    429: _documented("Too many requests from this token or address; see Retry-After"),
 }
 #: And those of a route that acts on one record.
 RECORD_RESPONSES: dict[int | str, dict[str, Any]] = {

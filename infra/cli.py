@@ -94,6 +94,7 @@ def serve(
     """
     import uvicorn
 
+    from api.gate import proxy_options
     from infra.pg import PostgresAddress
 
     settings = _service_settings(
@@ -129,6 +130,7 @@ def serve(
         workers=settings.workers,
         log_level=settings.log_level,
         access_log=access_log,
+        **proxy_options(settings),  # the client address the gate throttles (api/gate.py)
     )
 
 

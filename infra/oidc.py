@@ -1,10 +1,10 @@
 """OAuth2/OIDC access tokens (JWT) from the office's single sign-on, mapped to the actor model.
 
 A JWT is accepted when its signature verifies against a key of the configured issuer's key set
-(JWKS, fetched and cached by PyJWT; a key rotated in at the issuer is fetched when a token names
-it), it names the configured issuer and audience, and it has not expired. Its claims then give
-the same Identity a service token gives: who (the actor claim, else `sub`), their role (the first
-role of this service the role claim names) and their organisation.
+(JWKS, fetched by PyJWT and kept by key id; a key rotated in at the issuer is fetched when a
+token names it), it names the configured issuer and audience, and it has not expired. Its claims
+then give the same Identity a service token gives: who (the actor claim, else `sub`), their
+role (the first role of this service the role claim names) and their organisation.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jwt
-from jwt import PyJWKClient
+from jwt import PyJWK, PyJWKClient
 from pydantic import ValidationError
 
 from domain.actors import Actor, Identity, Role
@@ -20,6 +20,9 @@ from infra.tokens import TokenRejected
 
 #: Roles a token from outside may carry: never the service's own.
 GRANTABLE = frozenset(Role) - {Role.SYSTEM}
+#: Signing keys kept once fetched, as PyJWT's own key cache keeps them: no expiry (a token the
+#: issuer signed keeps verifying while the issuer cannot be reached), the oldest out past this.
+MAX_KEYS = 16
 
 
 @dataclass(frozen=True)
@@ -40,17 +43,42 @@ class OidcVerifier:
     def __init__(self, settings: OidcSettings) -> None:
         self.settings = settings
         url = settings.jwks_url or settings.issuer.rstrip("/") + "/.well-known/jwks.json"
-        self._keys = PyJWKClient(url, cache_keys=True, lifespan=300, timeout=10)
+        # PyJWT fetches the key set (at most once at a time, and an unknown key id refetches
+        # only after a cooldown); the keys it found are kept here, by key id, where
+        # `keys_at_hand` can see them without a fetch.
+        self._client = PyJWKClient(url, lifespan=300, timeout=10)
+        self._keys: dict[str, PyJWK] = {}
 
     @staticmethod
     def looks_like_jwt(bearer: str) -> bool:
         return bearer.count(".") == 2
 
+    def keys_at_hand(self, bearer: str) -> bool:
+        """Whether `verify` decides without fetching the issuer's key set (which may take
+        seconds): the token names a key already fetched, or its header cannot be read at all."""
+        try:
+            kid = jwt.get_unverified_header(bearer).get("kid")
+        except jwt.InvalidTokenError:
+            return True
+        return kid is None or kid in self._keys
+
+    def _key(self, kid: str | None) -> PyJWK:
+        if kid is None:  # the key set is looked up by key id only
+            raise jwt.PyJWKClientError("the token names no key (kid)")
+        key = self._keys.get(kid)
+        if key is None:
+            key = self._client.get_signing_key(kid)
+            if len(self._keys) >= MAX_KEYS:  # a key rotated out long ago goes first
+                del self._keys[next(iter(self._keys))]
+            self._keys[kid] = key
+        return key
+
     def verify(self, bearer: str) -> Identity:
-        """The identity the access token speaks for; TokenRejected says why it does not."""
+        """The identity the access token speaks for; TokenRejected says why it does not.
+        Unless `keys_at_hand`, this may wait seconds on the issuer: call it off the event loop."""
         s = self.settings
         try:
-            key = self._keys.get_signing_key_from_jwt(bearer)
+            key = self._key(jwt.get_unverified_header(bearer).get("kid"))
             claims = jwt.decode(
                 bearer,
                 key.key,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -90,6 +91,15 @@ class Settings(BaseSettings):
     oidc_organisation_claim: str = "itsm_organisation"
     #: Requests per caller (per token) in a moving window, e.g. "1200/minute"; empty: no limit.
     rate_limit: str = "1200/minute"
+    #: Requests to /api/ per client address, counted before the token is looked at (an office
+    #: behind one NAT address shares it); empty: no limit.
+    address_rate_limit: str = "6000/minute"
+    #: Failed authentications per client address: past it the address gets 429 for every /api/
+    #: request, without its token being looked at, until the window moves on; empty: no limit.
+    address_failure_limit: str = "30/minute"
+    #: Reverse proxies (addresses or networks, comma-separated, or "*") whose X-Forwarded-For
+    #: names the client's address. Empty (the default): the client is the socket peer.
+    trusted_proxies: str = ""
     #: The largest request body accepted, in bytes (larger ones get 413 before they are read).
     max_request_bytes: int = Field(default=1 << 20, ge=1024)
     #: Circulation streams (docs/circulation.md). The key of the patron pseudonyms (HMAC): set
@@ -125,7 +135,7 @@ class Settings(BaseSettings):
         PostgresAddress.parse(url)  # raises ValueError, which names what is wrong
         return url
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "address_rate_limit", "address_failure_limit")
     @classmethod
     def _a_rate(cls, rate: str) -> str:
         if rate:
@@ -133,6 +143,14 @@ class Settings(BaseSettings):
 
             parse_many(rate)  # raises ValueError, which names what is wrong
         return rate
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, proxies: str) -> str:
+        for proxy in filter(None, (p.strip() for p in proxies.split(","))):
+            if proxy != "*":
+                ipaddress.ip_network(proxy, strict=False)  # ValueError names what is wrong
+        return proxies
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> Settings:
