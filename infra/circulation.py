@@ -13,6 +13,7 @@ from consumers.circulation import (
     CirculationConsumer,
     CirculationPipeline,
     Pseudonymiser,
+    ReplaySeal,
     ServiceRequestPort,
 )
 from consumers.circulation_store import CirculationStore
@@ -232,4 +233,5 @@ def build_circulation_consumer(
         dead_letters=lambda: kafka_clients.producer(bootstrap, client_id="itsm-circulation-dlq"),
         dead_letter_topic=dead_letter_topic(settings),
         group_id=settings.circulation_group,
+        seal=ReplaySeal(settings.circulation_pseudonym_key),
     )

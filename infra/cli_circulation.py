@@ -125,7 +125,8 @@ def dlq_replay(
         wanted = set(seqs) | set(corrections) or None
         pending = [r for r in pipeline.store.dead_letters(wanted) if r.replayed is None]
         for row in pending:
-            result = pipeline.ingest([corrections.get(row.seq, row.raw)], "replay")
+            raw = corrections.get(row.seq, row.raw)
+            result = pipeline.ingest([raw], "replay", replayed={0})
             outcome = "applied" if result.accepted else "duplicate" if result.duplicates else "dead"
             pipeline.store.record_replay(row.seq, utcnow(), outcome)
             reason = f": {result.dead[0].reason}" if result.dead else ""
@@ -140,6 +141,7 @@ def _replay_kafka(settings: Settings, bootstrap: str, corrections: dict[int, byt
     corrected events given by DLQ offset), then commit, so each is replayed once."""
     from kafka import KafkaConsumer, OffsetAndMetadata
 
+    from consumers.circulation import REPLAY_SEAL, ReplaySeal
     from infra import kafka_clients
     from infra.circulation import dead_letter_topic
 
@@ -152,11 +154,15 @@ def _replay_kafka(settings: Settings, bootstrap: str, corrections: dict[int, byt
         consumer_timeout_ms=3000,
     )
     producer = kafka_clients.producer(bootstrap, client_id="itsm-dlq-replay")
+    seal = ReplaySeal(settings.circulation_pseudonym_key)
     sent, offsets = 0, {}
     try:
         for record in consumer:
             value = corrections.get(record.offset, record.value)
-            producer.send(settings.circulation_topic, value=value, key=record.key).get(30)
+            headers = [(REPLAY_SEAL, seal(value))]
+            producer.send(
+                settings.circulation_topic, value=value, key=record.key, headers=headers
+            ).get(30)
             offsets[(record.topic, record.partition)] = record.offset + 1
             sent += 1
         producer.flush()
