@@ -170,6 +170,11 @@ class IngestResult:
     dead: list[DeadLetter] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)  # what the rules did, for logs and tests
 
+    @property
+    def outcome(self) -> str:
+        """What became of a one-message batch (a replayed dead letter)."""
+        return "applied" if self.accepted else "duplicate" if self.duplicates else "dead"
+
 
 # -- the pipeline ----------------------------------------------------------------------------------
 
@@ -222,9 +227,29 @@ class CirculationPipeline:
         """Validate, deduplicate and apply a batch in one transaction; dead letters go to the
         table too unless the caller sends them elsewhere (the Kafka consumer: to the DLQ topic).
         `replayed`: the indices of the messages that are dead letters being replayed."""
+        result = self._ingest(raws, entry, replayed)
+        assert result is not None
+        return result
+
+    def replay_dead_letter(self, seq: int, raw: bytes) -> IngestResult | None:
+        """Replay the dead letter `seq` of the table (as kept, or corrected): its outcome is
+        recorded in the transaction of its effect, so a replay stopped at any point has replayed
+        each dead letter once or not at all. None: another replay has done it meanwhile."""
+        return self._ingest([raw], "replay", {0}, replay_of=seq)
+
+    def _ingest(
+        self,
+        raws: Sequence[bytes | None],
+        entry: str,
+        replayed: Container[int],
+        *,
+        replay_of: int | None = None,
+    ) -> IngestResult | None:
         events, dead = self.decode(raws, replayed)
         result = IngestResult(received=len(raws), dead=dead)
         with self.store.transaction() as db:
+            if replay_of is not None and _replayed_already(db, replay_of):
+                return None
             fresh = _new(db, events)
             result.accepted = len(fresh)
             result.duplicates = len(events) - len(fresh)
@@ -234,6 +259,11 @@ class CirculationPipeline:
             if dead and self.dead_letters_to_table:
                 at = self.clock()
                 insert_dead_letters(db, [(at, entry, d.reason, d.raw) for d in dead])
+            if replay_of is not None:
+                db.execute(
+                    "INSERT INTO dead_letter_replays (seq, at, outcome) VALUES (?, ?, ?)",
+                    (replay_of, epoch(self.clock()), result.outcome),
+                )
         return result
 
     # -- correlation ------------------------------------------------------------------------------
@@ -473,6 +503,11 @@ def _describe(status: str, code: str | None) -> str:
     if status == "error":
         return "in error" + (f" (code {code})" if code else "")
     return status
+
+
+def _replayed_already(db: Any, seq: int) -> bool:
+    found = db.execute("SELECT 1 FROM dead_letter_replays WHERE seq = ?", (seq,)).fetchone()
+    return found is not None
 
 
 def kind_is_heartbeat(event: Inbound) -> bool:

@@ -227,6 +227,9 @@ def build_circulation_consumer(
             settings.circulation_group,
             client_id="itsm-circulation",
             instance_id=instance_id,
+            # `itsm dlq replay --kafka` writes the topic in transactions: what a killed replay
+            # left uncommitted is aborted, never applied, and its resumption sends it once
+            isolation_level="read_committed",
         ),
         build_pipeline(settings, desk, clock=clock, dead_letters_to_table=False, store=store),
         topic=settings.circulation_topic,
