@@ -19,7 +19,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from consumers.circulation import REPLAY_SEAL
+from consumers.circulation import REPLAY_SEAL, CirculationConsumer, Pseudonymiser
 from infra.bootstrap import build
 from infra.circulation import build_circulation_consumer, circulation_topics, dead_letter_topic
 from infra.kafka_clients import ensure_topics
@@ -92,7 +92,9 @@ def replay_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def running_consumer(kafka_bootstrap: str, replay_settings: Settings) -> Iterator[None]:
+def running_consumer(
+    kafka_bootstrap: str, replay_settings: Settings
+) -> Iterator[CirculationConsumer]:
     """A circulation consumer at work, sending what fails again back to the dead letters."""
     ensure_topics(kafka_bootstrap, circulation_topics(replay_settings))
     services = build(replay_settings)
@@ -101,7 +103,7 @@ def running_consumer(kafka_bootstrap: str, replay_settings: Settings) -> Iterato
     thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        yield
+        yield consumer
     finally:
         stop.set()
         thread.join(20)
@@ -126,7 +128,7 @@ def replay(bootstrap: str, settings: Settings, *extra: str) -> subprocess.Popen[
 
 
 def test_a_replay_of_dead_letters_that_fail_again_ends_and_publishes_each_once(
-    kafka_bootstrap: str, replay_settings: Settings, running_consumer: None
+    kafka_bootstrap: str, replay_settings: Settings, running_consumer: CirculationConsumer
 ) -> None:
     topic, dlq = replay_settings.circulation_topic, dead_letter_topic(replay_settings)
     count = 3
@@ -157,7 +159,7 @@ def test_a_replay_of_dead_letters_that_fail_again_ends_and_publishes_each_once(
 
 
 def test_a_killed_replay_resumes_where_it_stopped_and_publishes_nothing_twice(
-    kafka_bootstrap: str, replay_settings: Settings, running_consumer: None
+    kafka_bootstrap: str, replay_settings: Settings, running_consumer: CirculationConsumer
 ) -> None:
     topic, dlq = replay_settings.circulation_topic, dead_letter_topic(replay_settings)
     count = 400
@@ -189,3 +191,47 @@ def test_a_killed_replay_resumes_where_it_stopped_and_publishes_nothing_twice(
     assert "resuming" in output
     published = replayed_on(kafka_bootstrap, topic)
     assert sorted(published) == sorted(letters)
+
+
+def test_a_dead_letter_replayed_fixed_carries_its_patron_ref_onto_the_topic_and_is_applied(
+    kafka_bootstrap: str,
+    replay_settings: Settings,
+    running_consumer: CirculationConsumer,
+    tmp_path: Path,
+) -> None:
+    topic, dlq = replay_settings.circulation_topic, dead_letter_topic(replay_settings)
+    request = envelope(
+        "member.card_requested",
+        "/slims/kota-serang",
+        "c1",
+        datetime(2026, 3, 2, 2, 0, tzinfo=UTC),
+        branch="kota-serang",
+        patron="SERA000888",
+        request="lost",
+    )
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer.send(topic, value=orjson.dumps(request))
+    producer.flush()
+    producer.close()
+    wait_for(lambda: end_offset(kafka_bootstrap, dlq) == 1)
+    reader = KafkaConsumer(
+        dlq,
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+    )
+    (letter,) = list(reader)
+    reader.close()
+    kept = orjson.loads(letter.value)
+    hashed = Pseudonymiser(replay_settings.circulation_pseudonym_key)("SERA000888")
+    assert kept["data"] == {"branch": "kota-serang", "patron_ref": hashed, "request": "lost"}
+
+    kept["data"]["request"] = "reprint"
+    fixed = tmp_path / "fixed.ndjson"
+    fixed.write_bytes(orjson.dumps({"seq": letter.offset, "event": kept}) + b"\n")
+    run = replay(kafka_bootstrap, replay_settings, "--fixed", str(fixed))
+    output, _ = run.communicate(timeout=90)
+    assert run.returncode == 0, output
+    wait_for(lambda: running_consumer.applied == 1)
+    time.sleep(1)
+    assert end_offset(kafka_bootstrap, dlq) == 1  # taken, with the hash it was kept with

@@ -423,7 +423,10 @@ def test_the_member_card_rule_can_be_switched_off(
 
 
 def test_a_table_replay_stopped_half_way_resumes_its_snapshot_and_replays_each_once(
-    circ_settings: Settings, pipeline: CirculationPipeline, desk_services: Services
+    circ_settings: Settings,
+    pipeline: CirculationPipeline,
+    desk_services: Services,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given five dead letters that fail again on every replay
     bad = [orjson.loads(heartbeat(MONDAY)) for _ in range(5)]
@@ -445,11 +448,11 @@ def test_a_table_replay_stopped_half_way_resumes_its_snapshot_and_replays_each_o
             raise KeyboardInterrupt  # the operator's ^C, or a kill
         return decode(self, *args, **kwargs)
 
-    CirculationPipeline.decode = dying  # type: ignore[method-assign]
-    try:
-        runner.invoke(main, ["dlq", "replay", *data_dir])
-    finally:
-        CirculationPipeline.decode = decode  # type: ignore[method-assign]
+    with monkeypatch.context() as patched:
+        patched.setattr(CirculationPipeline, "decode", dying)
+        stopped = runner.invoke(main, ["dlq", "replay", *data_dir])
+    assert stopped.exit_code != 0
+    assert stopped.output.count(" dead: ") == 2
 
     # Then started again it replays the three left of the five, not the two new dead letters
     # its first part caused (they wait for the next replay), and ends
