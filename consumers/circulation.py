@@ -638,7 +638,8 @@ def _patrons(db: Any, service: str, first_minute: int) -> int:
 class CirculationConsumer(GroupConsumer):
     """Reads `circulation.events` in the group `itsm.circulation`: each poll is one pipeline
     batch; invalid messages go to `circulation.events.dlq` (acknowledged) before the offsets
-    are committed. Repeats after a crash or a rebalance are caught by the dedupe set."""
+    are committed. Repeats after a crash or a rebalance are caught by the dedupe set. A message
+    bearing a valid replay seal is a dead letter re-published by `itsm dlq replay --kafka`."""
 
     progress_label = "circulation events applied"
 
