@@ -18,8 +18,9 @@ update per event and a few statements per batch.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -78,18 +79,49 @@ class Pseudonymiser:
         return found
 
 
-def redact(raw: bytes, pseudonymise: Callable[[str], str]) -> bytes:
+def redact(raw: bytes, pseudonymise: Callable[[str], str], *, replayed: bool = False) -> bytes:
     """A dead letter's bytes as kept: the original, except that a member number in `data` is
-    replaced by its keyed hash (`patron_ref`), so no raw member number is stored even there."""
+    replaced by its keyed hash (`patron_ref`), so no raw member number is stored even there.
+
+    A `patron_ref` a sender put there itself may be a member number in the wrong field: it is
+    hashed the same way (and refused on replay unless a string). Only in a replayed dead letter
+    is it the service's own hash already, kept as it is."""
     try:
         message = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return raw
     data = message.get("data") if isinstance(message, dict) else None
-    if not isinstance(data, dict) or not isinstance(data.get("patron"), str):
+    if not isinstance(data, dict):
         return raw
-    data["patron_ref"] = pseudonymise(data.pop("patron"))
+    if isinstance(data.get("patron"), str):
+        data["patron_ref"] = pseudonymise(data.pop("patron"))
+    elif "patron_ref" in data and not replayed:
+        chosen = data.pop("patron_ref")
+        if isinstance(chosen, str):
+            data["patron_ref"] = pseudonymise(chosen)
+    else:
+        return raw
     return orjson.dumps(message)
+
+
+#: The Kafka header that marks a message on the topic as a replayed dead letter (its seal).
+REPLAY_SEAL = "itsm.replay.seal"
+
+
+class ReplaySeal:
+    """A keyed MAC over a replayed dead letter's bytes, set by `itsm dlq replay --kafka` and
+    checked by the consumer: only a message bearing it may carry `patron_ref`. Anyone can write
+    to the topic, and anyone can set a header; only the holders of the pseudonym key (the
+    service's own processes) can make the MAC, and it covers every byte of the message."""
+
+    def __init__(self, key: str) -> None:
+        self._key = hashlib.sha256(b"itsm dlq replay seal\0" + key.encode()).digest()
+
+    def __call__(self, value: bytes) -> bytes:
+        return hashlib.blake2b(value, key=self._key, digest_size=32).hexdigest().encode()
+
+    def verify(self, value: bytes | None, seal: bytes) -> bool:
+        return value is not None and hmac.compare_digest(self(value), seal)
 
 
 # -- the ports the rules act through ---------------------------------------------------------------
@@ -138,6 +170,11 @@ class IngestResult:
     dead: list[DeadLetter] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)  # what the rules did, for logs and tests
 
+    @property
+    def outcome(self) -> str:
+        """What became of a one-message batch (a replayed dead letter)."""
+        return "applied" if self.accepted else "duplicate" if self.duplicates else "dead"
+
 
 # -- the pipeline ----------------------------------------------------------------------------------
 
@@ -162,27 +199,57 @@ class CirculationPipeline:
         self.clock = clock
         self.dead_letters_to_table = dead_letters_to_table
 
-    def decode(self, raws: Sequence[bytes | None]) -> tuple[list[Inbound], list[DeadLetter]]:
+    def decode(
+        self, raws: Sequence[bytes | None], replayed: Container[int] = ()
+    ) -> tuple[list[Inbound], list[DeadLetter]]:
+        """The valid events and the dead letters of a batch; the messages at the indices in
+        `replayed` are dead letters being replayed (they may carry `patron_ref`)."""
         events: list[Inbound] = []
         dead: list[DeadLetter] = []
+        pseudonymise = self.pseudonymise
         for i, raw in enumerate(raws):
             if raw is None:
                 dead.append(DeadLetter(b"", "empty message (tombstone)", i))
                 continue
+            again = i in replayed
             try:
-                events.append(validate(orjson.loads(raw), self.pseudonymise))
+                events.append(validate(orjson.loads(raw), pseudonymise, replayed=again))
             except orjson.JSONDecodeError as error:
                 dead.append(DeadLetter(raw, f"not JSON: {error}", i))
             except InvalidEvent as invalid:
-                dead.append(DeadLetter(redact(raw, self.pseudonymise), invalid.reason, i))
+                kept = redact(raw, pseudonymise, replayed=again)
+                dead.append(DeadLetter(kept, invalid.reason, i))
         return events, dead
 
-    def ingest(self, raws: Sequence[bytes | None], entry: str) -> IngestResult:
+    def ingest(
+        self, raws: Sequence[bytes | None], entry: str, *, replayed: Container[int] = ()
+    ) -> IngestResult:
         """Validate, deduplicate and apply a batch in one transaction; dead letters go to the
-        table too unless the caller sends them elsewhere (the Kafka consumer: to the DLQ topic)."""
-        events, dead = self.decode(raws)
+        table too unless the caller sends them elsewhere (the Kafka consumer: to the DLQ topic).
+        `replayed`: the indices of the messages that are dead letters being replayed."""
+        result = self._ingest(raws, entry, replayed)
+        assert result is not None
+        return result
+
+    def replay_dead_letter(self, seq: int, raw: bytes) -> IngestResult | None:
+        """Replay the dead letter `seq` of the table (as kept, or corrected): its outcome is
+        recorded in the transaction of its effect, so a replay stopped at any point has replayed
+        each dead letter once or not at all. None: another replay has done it meanwhile."""
+        return self._ingest([raw], "replay", {0}, replay_of=seq)
+
+    def _ingest(
+        self,
+        raws: Sequence[bytes | None],
+        entry: str,
+        replayed: Container[int],
+        *,
+        replay_of: int | None = None,
+    ) -> IngestResult | None:
+        events, dead = self.decode(raws, replayed)
         result = IngestResult(received=len(raws), dead=dead)
         with self.store.transaction() as db:
+            if replay_of is not None and _replayed_already(db, replay_of):
+                return None
             fresh = _new(db, events)
             result.accepted = len(fresh)
             result.duplicates = len(events) - len(fresh)
@@ -192,6 +259,11 @@ class CirculationPipeline:
             if dead and self.dead_letters_to_table:
                 at = self.clock()
                 insert_dead_letters(db, [(at, entry, d.reason, d.raw) for d in dead])
+            if replay_of is not None:
+                db.execute(
+                    "INSERT INTO dead_letter_replays (seq, at, outcome) VALUES (?, ?, ?)",
+                    (replay_of, epoch(self.clock()), result.outcome),
+                )
         return result
 
     # -- correlation ------------------------------------------------------------------------------
@@ -433,6 +505,11 @@ def _describe(status: str, code: str | None) -> str:
     return status
 
 
+def _replayed_already(db: Any, seq: int) -> bool:
+    found = db.execute("SELECT 1 FROM dead_letter_replays WHERE seq = ?", (seq,)).fetchone()
+    return found is not None
+
+
 def kind_is_heartbeat(event: Inbound) -> bool:
     return event.type.name.endswith("heartbeat")
 
@@ -561,7 +638,8 @@ def _patrons(db: Any, service: str, first_minute: int) -> int:
 class CirculationConsumer(GroupConsumer):
     """Reads `circulation.events` in the group `itsm.circulation`: each poll is one pipeline
     batch; invalid messages go to `circulation.events.dlq` (acknowledged) before the offsets
-    are committed. Repeats after a crash or a rebalance are caught by the dedupe set."""
+    are committed. Repeats after a crash or a rebalance are caught by the dedupe set. A message
+    bearing a valid replay seal is a dead letter re-published by `itsm dlq replay --kafka`."""
 
     progress_label = "circulation events applied"
 
@@ -574,6 +652,7 @@ class CirculationConsumer(GroupConsumer):
         dead_letters: Callable[[], Any],
         dead_letter_topic: str,
         group_id: str,
+        seal: ReplaySeal,
     ) -> None:
         super().__init__(
             consumer_factory,
@@ -583,11 +662,14 @@ class CirculationConsumer(GroupConsumer):
             group_id=group_id,
         )
         self.pipeline = pipeline
+        self.seal = seal
         self.applied = 0
 
     def handle(self, records: Mapping[Any, Sequence[Any]]) -> list[KafkaDeadLetter]:
         flat = [record for messages in records.values() for record in messages]
-        result = self.pipeline.ingest([record.value for record in flat], "kafka")
+        replayed = {i for i, record in enumerate(flat) if record.headers and self._sealed(record)}
+        values = [record.value for record in flat]
+        result = self.pipeline.ingest(values, "kafka", replayed=replayed)
         self.applied += result.accepted
         for action in result.actions:
             log.info("circulation rule: %s", action)
@@ -595,3 +677,8 @@ class CirculationConsumer(GroupConsumer):
 
     def progress(self) -> int:
         return self.applied
+
+    def _sealed(self, record: Any) -> bool:
+        """Whether the record is a dead letter replayed by `itsm dlq replay` (its seal holds)."""
+        seals = [value for name, value in record.headers if name == REPLAY_SEAL]
+        return len(seals) == 1 and self.seal.verify(record.value, seals[0])

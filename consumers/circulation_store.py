@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE TABLE IF NOT EXISTS dead_letter_replays (
     seq INTEGER PRIMARY KEY REFERENCES dead_letters (seq), at REAL NOT NULL,
     outcome TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dead_letter_replay_runs (
+    run INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, until_seq INTEGER NOT NULL,
+    finished REAL);
 """
 
 
@@ -66,6 +69,16 @@ class DeadLetterRow:
     reason: str
     raw: bytes
     replayed: str | None  # the replay's outcome, if it was replayed
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRun:
+    """A replay of the table: it replays the dead letters up to `until_seq` (those there were
+    when it began) and ends; one `resumed` is the unfinished run of a replay that was stopped."""
+
+    run: int
+    until_seq: int
+    resumed: bool
 
 
 class CirculationStore:
@@ -141,11 +154,30 @@ class CirculationStore:
         with self.transaction() as db:
             insert_dead_letters(db, letters)
 
-    def record_replay(self, seq: int, at: datetime, outcome: str) -> None:
+    # -- replay runs (each dead letter's replay is recorded with its effect: see the pipeline) --
+
+    def begin_replay_run(self, at: datetime) -> ReplayRun:
+        """The unfinished run, resumed; else a new one up to the last dead letter there is."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT run, until_seq FROM dead_letter_replay_runs WHERE finished IS NULL"
+                " ORDER BY run LIMIT 1"
+            ).fetchone()
+            if row is not None:
+                return ReplayRun(row[0], row[1], resumed=True)
+            until: int = db.execute("SELECT coalesce(max(seq), 0) FROM dead_letters").fetchone()[0]
+            cursor = db.execute(
+                "INSERT INTO dead_letter_replay_runs (started, until_seq) VALUES (?, ?)",
+                (epoch(at), until),
+            )
+            assert cursor.lastrowid is not None
+            return ReplayRun(cursor.lastrowid, until, resumed=False)
+
+    def finish_replay_run(self, run: ReplayRun, at: datetime) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO dead_letter_replays (seq, at, outcome) VALUES (?, ?, ?)",
-                (seq, epoch(at), outcome),
+                "UPDATE dead_letter_replay_runs SET finished = ? WHERE run = ?",
+                (epoch(at), run.run),
             )
 
 

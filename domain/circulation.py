@@ -8,6 +8,8 @@ cannot disagree.
 
 Patron identifiers never get past the door: `patron` is replaced by its keyed hash
 (`patron_ref`) before anything is stored (Indonesia's personal data protection law, UU PDP).
+A sender never names `patron_ref` itself: only a replayed dead letter carries one, the hash
+the service made when it kept the letter (see `validate`).
 Nothing here reads a clock: times come in with the events.
 """
 
@@ -236,13 +238,14 @@ _REQUIRED = frozenset(REQUIRED_ATTRIBUTES)
 _ALLOWED = _REQUIRED | frozenset(OPTIONAL_ATTRIBUTES)
 
 
-def validate(message: Any, pseudonymise: Any) -> Inbound:
+def validate(message: Any, pseudonymise: Any, *, replayed: bool = False) -> Inbound:
     """The event a decoded message carries, or InvalidEvent naming the first thing wrong.
 
-    `pseudonymise(member_number) -> str` hashes patron identifiers; a message whose data
-    already carries `patron_ref` (a dead letter being replayed: its member number was hashed
-    before it was kept) is taken as it is. (On the hot path: set checks first, the reason is
-    worked out only for a message that fails them.)
+    `pseudonymise(member_number) -> str` hashes patron identifiers. `patron_ref` in place of
+    `patron` is taken as it is only from a `replayed` dead letter (its member number was hashed
+    when it was kept): on the live stream a sender choosing it could file requests under any
+    requester id, and a member number sent there would be stored unhashed. (On the hot path:
+    set checks first, the reason is worked out only for a message that fails them.)
     """
     if type(message) is not dict:
         raise InvalidEvent("not a JSON object")
@@ -271,19 +274,30 @@ def validate(message: Any, pseudonymise: Any) -> Inbound:
     data = message["data"]
     if type(data) is not dict:
         raise InvalidEvent("data must be a JSON object")
-    clean = _data(event_type, data, pseudonymise)
+    clean = _data(event_type, data, pseudonymise, replayed)
     return Inbound(source, event_id, event_type, at, clean)
 
 
-def _data(event_type: EventType, data: dict[str, Any], pseudonymise: Any) -> dict[str, str]:
+#: Why a live message naming `patron_ref` is refused (its dead letter's reason).
+PATRON_REF_REFUSED = (
+    "data.patron_ref is accepted only in a replayed dead letter: send the member number as "
+    "data.patron (it is replaced by its keyed hash on arrival)"
+)
+
+
+def _data(
+    event_type: EventType, data: dict[str, Any], pseudonymise: Any, replayed: bool
+) -> dict[str, str]:
     """A valid `data` of its type, with the member number replaced by its keyed hash."""
+    if not replayed and "patron_ref" in data:
+        raise InvalidEvent(PATRON_REF_REFUSED)
     type_name = event_type.name
     clean: dict[str, str] = {}
     for spec in event_type.fields:
         name = spec.name
         value = data.get(name)
         if value is None:
-            if spec.patron and "patron_ref" in data:
+            if spec.patron and "patron_ref" in data:  # (a replay: checked above)
                 clean["patron_ref"] = _text("data.patron_ref", data["patron_ref"])
             elif spec.required:
                 raise InvalidEvent(f"data.{name} is required for {type_name}")
@@ -299,7 +313,9 @@ def _data(event_type: EventType, data: dict[str, Any], pseudonymise: Any) -> dic
         else:
             clean[name] = value
     if len(data) > len(clean):
-        known = {f.name for f in event_type.fields} | {"patron_ref"}
+        known = {f.name for f in event_type.fields}
+        if "patron" in known:
+            known.add("patron_ref")  # (only a replay gets here with one)
         unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidEvent(f"data has fields {type_name} does not define: {unknown}")
@@ -328,25 +344,21 @@ def data_schema(event_type: EventType) -> dict[str, Any]:
         if spec.description:
             prop["description"] = spec.description
         properties[spec.name] = prop
-    required = [f.name for f in event_type.fields if f.required and not f.patron]
-    schema: dict[str, Any] = {
+    required = [f.name for f in event_type.fields if f.required]
+    description = event_type.summary
+    if any(f.patron for f in event_type.fields):
+        description += (
+            ". `patron_ref` (the member number's keyed hash) is refused here: only a dead letter "
+            "replayed by `itsm dlq replay` carries it, in place of `patron`, as the service kept it"
+        )
+    return {
         "title": event_type.name,
-        "description": event_type.summary,
+        "description": description,
         "type": "object",
         "properties": properties,
         "required": required,
         "additionalProperties": False,
     }
-    if any(f.patron for f in event_type.fields):
-        properties["patron_ref"] = {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": MAX_TEXT,
-            "description": "the member number's keyed hash, in place of `patron`: only in a "
-            "dead letter being replayed (the member number was hashed before it was kept)",
-        }
-        schema["oneOf"] = [{"required": ["patron"]}, {"required": ["patron_ref"]}]
-    return schema
 
 
 def envelope_schema(data_ref: str = "urn:itsm:schema:circulation:event:") -> dict[str, Any]:

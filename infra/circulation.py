@@ -13,6 +13,7 @@ from consumers.circulation import (
     CirculationConsumer,
     CirculationPipeline,
     Pseudonymiser,
+    ReplaySeal,
     ServiceRequestPort,
 )
 from consumers.circulation_store import CirculationStore
@@ -226,10 +227,14 @@ def build_circulation_consumer(
             settings.circulation_group,
             client_id="itsm-circulation",
             instance_id=instance_id,
+            # `itsm dlq replay --kafka` writes the topic in transactions: what a killed replay
+            # left uncommitted is aborted, never applied, and its resumption sends it once
+            isolation_level="read_committed",
         ),
         build_pipeline(settings, desk, clock=clock, dead_letters_to_table=False, store=store),
         topic=settings.circulation_topic,
         dead_letters=lambda: kafka_clients.producer(bootstrap, client_id="itsm-circulation-dlq"),
         dead_letter_topic=dead_letter_topic(settings),
         group_id=settings.circulation_group,
+        seal=ReplaySeal(settings.circulation_pseudonym_key),
     )

@@ -99,12 +99,25 @@ def dlq_list(data_dir: Path | None) -> None:
     default=None,
     help="replay circulation.events.dlq onto circulation.events instead of the table",
 )
+@click.option(
+    "--batch",
+    type=click.IntRange(1, 10_000),
+    default=500,
+    show_default=True,
+    help="--kafka: dead letters re-published per transaction (the unit of progress)",
+)
 def dlq_replay(
-    data_dir: Path | None, seqs: tuple[int, ...], fixed: Any, bootstrap: str | None
+    data_dir: Path | None,
+    seqs: tuple[int, ...],
+    fixed: Any,
+    bootstrap: str | None,
+    batch: int,
 ) -> None:
     """Send dead letters back through the pipeline: as they were (once what refused them is
-    fixed) or as corrected in --fixed. Each replay is recorded; one that fails again becomes a
-    new dead letter with its new reason."""
+    fixed) or as corrected in --fixed (--kafka: keyed by DLQ offset). A replay takes the dead
+    letters there are when it starts and ends; each is replayed once, recorded with its effect,
+    and a replay stopped half way resumes where it stopped. One that fails again becomes a new
+    dead letter with its new reason, for the next replay."""
     settings = _settings(data_dir)
     corrections: dict[int, bytes] = {}
     if fixed is not None:
@@ -113,7 +126,7 @@ def dlq_replay(
                 entry = orjson.loads(line)
                 corrections[int(entry["seq"])] = orjson.dumps(entry["event"])
     if bootstrap:
-        sent = _replay_kafka(settings, bootstrap, corrections)
+        sent = _replay_kafka(settings, bootstrap, corrections, batch)
         click.echo(f"re-published {sent} dead letters to {settings.circulation_topic}", err=True)
         return
     from infra.circulation import build_pipeline
@@ -121,54 +134,63 @@ def dlq_replay(
 
     services = _desk_services(settings)
     pipeline = build_pipeline(settings, services.desk)
+    store = pipeline.store
     try:
-        wanted = set(seqs) | set(corrections) or None
-        pending = [r for r in pipeline.store.dead_letters(wanted) if r.replayed is None]
+        run = None
+        if seqs or corrections:  # the dead letters named: those of them not replayed yet
+            wanted: set[int] | None = set(seqs) | set(corrections)
+        else:  # the snapshot of a run: what there is now (or was, when a stopped run began)
+            wanted, run = None, store.begin_replay_run(utcnow())
+            if run.resumed:
+                click.echo(f"resuming an unfinished replay (up to #{run.until_seq})", err=True)
+        pending = [
+            row
+            for row in store.dead_letters(wanted)
+            if row.replayed is None and (run is None or row.seq <= run.until_seq)
+        ]
         for row in pending:
-            result = pipeline.ingest([corrections.get(row.seq, row.raw)], "replay")
-            outcome = "applied" if result.accepted else "duplicate" if result.duplicates else "dead"
-            pipeline.store.record_replay(row.seq, utcnow(), outcome)
+            result = pipeline.replay_dead_letter(row.seq, corrections.get(row.seq, row.raw))
+            if result is None:
+                click.echo(f"{row.seq:>6}  replayed meanwhile by another replay")
+                continue
             reason = f": {result.dead[0].reason}" if result.dead else ""
-            click.echo(f"{row.seq:>6}  {outcome}{reason}")
+            click.echo(f"{row.seq:>6}  {result.outcome}{reason}")
+        if run is not None:
+            store.finish_replay_run(run, utcnow())
     finally:
-        pipeline.store.close()
+        store.close()
         services.close()
 
 
-def _replay_kafka(settings: Settings, bootstrap: str, corrections: dict[int, bytes]) -> int:
-    """Re-publish what the DLQ topic holds past this replayer's committed offset (or the
-    corrected events given by DLQ offset), then commit, so each is replayed once."""
-    from kafka import KafkaConsumer, OffsetAndMetadata
+def _replay_kafka(
+    settings: Settings, bootstrap: str, corrections: dict[int, bytes], batch: int
+) -> int:
+    """Re-publish the DLQ topic's snapshot (infra/circulation_replay.py), showing progress."""
+    from infra.circulation_replay import KafkaReplay, Snapshot
+    from infra.progress import Meter
 
-    from infra import kafka_clients
-    from infra.circulation import dead_letter_topic
+    meter = Meter(0)
+    shown = 0.0
 
-    consumer = KafkaConsumer(
-        dead_letter_topic(settings),
-        bootstrap_servers=bootstrap,
-        group_id=settings.circulation_group + ".dlq-replay",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=3000,
-    )
-    producer = kafka_clients.producer(bootstrap, client_id="itsm-dlq-replay")
-    sent, offsets = 0, {}
-    try:
-        for record in consumer:
-            value = corrections.get(record.offset, record.value)
-            producer.send(settings.circulation_topic, value=value, key=record.key).get(30)
-            offsets[(record.topic, record.partition)] = record.offset + 1
-            sent += 1
-        producer.flush()
-        from kafka import TopicPartition
+    def started(snapshot: Snapshot) -> None:
+        meter.total = max(snapshot.total, 1)
+        if snapshot.resumed:
+            click.echo(f"resuming an unfinished replay: {snapshot.total:,} left", err=True)
+        else:
+            click.echo(f"replaying {snapshot.total:,} dead letters", err=True)
 
-        consumer.commit(
-            {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}
-        )
-    finally:
-        producer.close()
-        consumer.close()
-    return sent
+    def progress(sent: int, total: int) -> None:
+        nonlocal shown
+        meter.update(sent)
+        if time.monotonic() - shown >= 1.0 or sent >= total:
+            shown = time.monotonic()
+            click.echo(
+                f"replayed {sent:,} of {total:,} ({meter.rate:,.0f}/s, ETA {meter.eta_text})",
+                err=True,
+            )
+
+    replay = KafkaReplay(settings, bootstrap, corrections=corrections, batch=batch)
+    return replay.run(on_start=started, on_progress=progress)
 
 
 # -- the simulator ---------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from uuid import uuid4
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
+from consumers.circulation import REPLAY_SEAL, Pseudonymiser, ReplaySeal
+from consumers.circulation_store import CirculationStore
 from domain.actors import Role
 from domain.circulation import JAKARTA
 from infra.bootstrap import build
@@ -147,6 +149,38 @@ def test_a_member_card_request_posted_over_http_becomes_one_service_request(api:
     assert sla["state"] == "running"
 
 
+def chosen_requester(event_id: str, patron_ref: str) -> bytes:
+    """A card request naming its requester's pseudonym itself, as only a replay may."""
+    message = orjson.loads(card_requests(event_id)[0])
+    del message["data"]["patron"]
+    message["data"]["patron_ref"] = patron_ref
+    return orjson.dumps(message)
+
+
+def test_a_patron_ref_posted_over_http_is_a_dead_letter_and_the_batch_goes_on(api: Api) -> None:
+    seed(api.services.records)
+    lines = [chosen_requester("h1", "siti.rahma"), *card_requests("h2")]
+    with api.client("slims-serang", Role.INTEGRATION) as client:
+        answer = client.post("/api/v1/ingest/circulation", content=b"\n".join(lines)).json()
+    assert answer["accepted"] == 1
+    (dead,) = answer["dead_letters"]
+    assert dead["line"] == 1
+    assert "patron_ref" in dead["reason"]
+    assert "only in a replayed dead letter" in dead["reason"]
+    api.services.runner.catch_up()
+    rows = list(api.services.views.rows(service_request_details).values())
+    assert [r["requester"] for r in rows] == [
+        Pseudonymiser(api.services.settings.circulation_pseudonym_key)("SERA000777")
+    ]
+    # what is kept of it holds the chosen value only as its keyed hash
+    store = CirculationStore(api.services.settings.circulation_db)
+    try:
+        (letter,) = store.dead_letters()
+    finally:
+        store.close()
+    assert b"siti.rahma" not in letter.raw
+
+
 def test_member_card_requests_on_the_topic_become_service_requests_once(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -182,6 +216,66 @@ def test_member_card_requests_on_the_topic_become_service_requests_once(
             "[rule member-card] raised from circulation event /slims/kota-serang/t1",
             "[rule member-card] raised from circulation event /slims/kota-serang/t2",
         ]
+    finally:
+        consumer.pipeline.store.close()
+        services.close()
+
+
+def test_a_patron_ref_on_the_topic_is_a_dead_letter_unless_a_replay_sealed_it(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        kafka_partitions=1,
+        circulation_topic=f"circulation.events.{uuid4().hex[:10]}",
+        circulation_group=f"itsm.circulation.{uuid4().hex[:10]}",
+    )
+    ensure_topics(kafka_bootstrap, circulation_topics(settings))
+    seal = ReplaySeal(settings.circulation_pseudonym_key)
+    chosen, forged, sealed = (
+        chosen_requester(event_id, "siti.rahma") for event_id in ("t1", "t2", "t3")
+    )
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    topic = settings.circulation_topic
+    producer.send(topic, value=chosen)  # a sender naming the requester itself
+    producer.send(topic, value=forged, headers=[(REPLAY_SEAL, b"0" * 64)])  # a guessed seal
+    producer.send(topic, value=card_requests("t4")[0])  # the stream goes on
+    producer.send(topic, value=sealed, headers=[(REPLAY_SEAL, seal(sealed))])  # a replay
+    producer.flush()
+    producer.close()
+
+    services = build(settings)
+    seed(services.records)
+    consumer = build_circulation_consumer(settings, kafka_bootstrap, services.desk)
+    stop = threading.Event()
+    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = datetime.now() + timedelta(seconds=60)
+    while consumer.applied < 2 and datetime.now() < deadline:
+        stop.wait(0.2)
+    stop.set()
+    thread.join(20)
+    try:
+        dlq = KafkaConsumer(
+            dead_letter_topic(settings),
+            bootstrap_servers=kafka_bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=5000,
+        )
+        letters = list(dlq)
+        dlq.close()
+        assert consumer.applied == 2
+        assert [orjson.loads(r.value)["id"] for r in letters] == ["t1", "t2"]
+        assert all(
+            b"only in a replayed dead letter" in dict(r.headers)["dlq.reason"] for r in letters
+        )
+        assert all(b"siti.rahma" not in r.value for r in letters)  # kept as its keyed hash
+        services.runner.catch_up()
+        requesters = sorted(
+            r["requester"] for r in services.views.rows(service_request_details).values()
+        )
+        hashed = Pseudonymiser(settings.circulation_pseudonym_key)("SERA000777")
+        assert requesters == sorted([hashed, "siti.rahma"])  # the replay's, and the member's
     finally:
         consumer.pipeline.store.close()
         services.close()

@@ -420,3 +420,55 @@ def test_the_member_card_rule_can_be_switched_off(
     finally:
         built.store.close()
     assert requests_of(desk_services) == []
+
+
+def test_a_table_replay_stopped_half_way_resumes_its_snapshot_and_replays_each_once(
+    circ_settings: Settings,
+    pipeline: CirculationPipeline,
+    desk_services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given five dead letters that fail again on every replay
+    bad = [orjson.loads(heartbeat(MONDAY)) for _ in range(5)]
+    for message in bad:
+        message["data"]["device_kind"] = "toaster"
+    pipeline.ingest([orjson.dumps(m) for m in bad], "http")
+    pipeline.store.close()
+    desk_services.close()
+    data_dir = ["--data-dir", str(circ_settings.data_dir)]
+    runner = CliRunner()
+
+    # When a replay dies after replaying two of them
+    decode = CirculationPipeline.decode
+    calls = [0]
+
+    def dying(self: CirculationPipeline, *args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt  # the operator's ^C, or a kill
+        return decode(self, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(CirculationPipeline, "decode", dying)
+        stopped = runner.invoke(main, ["dlq", "replay", *data_dir])
+    assert stopped.exit_code != 0
+    assert stopped.output.count(" dead: ") == 2
+
+    # Then started again it replays the three left of the five, not the two new dead letters
+    # its first part caused (they wait for the next replay), and ends
+    again = runner.invoke(main, ["dlq", "replay", *data_dir])
+    assert again.exit_code == 0, again.output
+    assert "resuming" in again.output
+    assert again.output.count(" dead: ") == 3
+    store = CirculationStore(circ_settings.circulation_db)
+    try:
+        letters = store.dead_letters()
+        assert len(letters) == 10  # each of the five failed again once
+        assert [r.replayed for r in letters[:5]] == ["dead"] * 5
+        assert [r.replayed for r in letters[5:]] == [None] * 5
+    finally:
+        store.close()
+    # and a new replay takes the five new ones
+    third = runner.invoke(main, ["dlq", "replay", *data_dir])
+    assert third.exit_code == 0, third.output
+    assert third.output.count(" dead: ") == 5
