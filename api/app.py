@@ -25,6 +25,7 @@ from api import (
     sla,
     whatif,
 )
+from api.access_log import AccessLog
 from api.guards import BodyLimit, RateLimiter
 from api.writer import CommandWriter
 from infra.bootstrap import Services
@@ -87,4 +88,6 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     app.include_router(health.router)
     docs_assets.install(app)
     metrics.install(app, services)
+    # Added last, so outermost: it times the whole request and sets the correlation id first.
+    app.add_middleware(AccessLog)
     return app

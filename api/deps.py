@@ -22,6 +22,7 @@ from api.writer import CommandWriter
 from domain.actors import Role
 from domain.context import Context
 from infra.bootstrap import Services
+from infra.logs import current_correlation_id
 from infra.tokens import TokenRejected
 
 #: Roles that work incidents. Requesters may log incidents and speak for their own; auditors
@@ -97,6 +98,7 @@ class Authorised(HTTPBearer):
             raise ApiProblem(
                 401, "unauthenticated", str(rejected), INVALID_TOKEN_CHALLENGE
             ) from None
+        request.state.actor = identity.actor  # for the access log (api/access_log.py)
         rate_limiter_of(request).check(credentials.credentials)
         if identity.actor.role not in self.roles:
             raise ApiProblem(
@@ -158,8 +160,8 @@ def documented(*headers: dict[str, Any]) -> dict[str, Any]:
 def correlation_id(request: Request) -> UUID:
     """The request's X-Correlation-ID, or a new one."""
     given = request.headers.get("x-correlation-id")
-    if given is None:
-        return uuid4()
+    if given is None:  # the one the access log gave the request, so its events carry it too
+        return UUID(current) if (current := current_correlation_id()) else uuid4()
     try:
         return UUID(given)
     except ValueError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import logging
 import os
 import signal
 import threading
@@ -54,7 +53,11 @@ def main() -> None:
 @click.option("--host", default=None, help="[default: 127.0.0.1]")
 @click.option("--port", type=int, default=None, help="[default: 8000]")
 @click.option("--workers", type=int, default=None, help="API processes [default: 1]")
-@click.option("--access-log/--no-access-log", default=False, help="log every request")
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    help="log every request (in ITSM_LOG_FORMAT: json or text) [default: yes]",
+)
 @click.option(
     "--database-url",
     default=None,
@@ -94,6 +97,7 @@ def serve(
     """
     import uvicorn
 
+    from infra import logs
     from infra.pg import PostgresAddress
 
     settings = _service_settings(
@@ -121,6 +125,11 @@ def serve(
         address = PostgresAddress.parse(settings.database_url)
         click.echo(f"event store: PostgreSQL at {address}", err=True)
     click.echo(f"API on http://{settings.host}:{settings.port}  (docs: /docs)", err=True)
+    # Each worker process configures its logging from this (uvicorn passes it on); uvicorn's
+    # own access log stays off, the service writes its own (api/access_log.py).
+    log_config = logs.config(settings.log_format, settings.log_level)
+    if not access_log:
+        log_config["loggers"]["itsm.access"] = {"level": "WARNING"}
     uvicorn.run(
         "api.main:app_from_environment",
         factory=True,
@@ -128,7 +137,8 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
-        access_log=access_log,
+        log_config=log_config,
+        access_log=False,
     )
 
 
@@ -312,10 +322,9 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _log_to_stderr(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    from infra import logs
+
+    logs.configure(Settings().log_format, level)
 
 
 @main.command()
