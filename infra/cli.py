@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import shutil
 import signal
 import threading
 import time
@@ -124,6 +125,7 @@ def serve(
         os.environ["ITSM_DATABASE_URL"] = settings.database_url
         address = PostgresAddress.parse(settings.database_url)
         click.echo(f"event store: PostgreSQL at {address}", err=True)
+    _metrics_across_workers(settings)
     click.echo(f"API on http://{settings.host}:{settings.port}  (docs: /docs)", err=True)
     # Each worker process configures its logging from this (uvicorn passes it on); uvicorn's
     # own access log stays off, the service writes its own (api/access_log.py).
@@ -140,6 +142,18 @@ def serve(
         log_config=log_config,
         access_log=False,
     )
+
+
+def _metrics_across_workers(settings: Settings) -> None:
+    """With several workers, /metrics must count every worker's requests (api/metrics.py): they
+    keep their metrics in files under the data directory, emptied at each start (a previous
+    run's files would count again)."""
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if settings.workers > 1:
+        directory = settings.data_dir.resolve() / "metrics"
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 @main.group()

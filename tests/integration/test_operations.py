@@ -5,9 +5,19 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -16,8 +26,9 @@ import pytest
 
 from domain.actors import Role
 from infra.logs import JsonFormatter, TextFormatter, correlation
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, free_port
 from tests.integration.test_api import new_incident
+from tests.integration.test_metrics import samples
 
 
 class References(HTMLParser):
@@ -128,3 +139,101 @@ def test_every_line_written_during_a_request_carries_its_correlation_id() -> Non
     assert inside_json["message"] == "x"
     assert inside_text.endswith("WARNING itsm.test: x [c-1]")
     assert "correlation_id" not in outside
+
+
+@dataclass
+class Served:
+    base_url: str
+    data_dir: Path
+    log: Path
+
+
+@contextmanager
+def itsm_serve(tmp_path: Path, *options: str) -> Iterator[Served]:
+    """`itsm serve` as an operator starts it, on a free loopback port and a new data directory;
+    stopped with SIGINT (as Ctrl-C) at the end, its stderr left in `log`."""
+    port = free_port()
+    data_dir = tmp_path / "data"
+    log = tmp_path / "serve.log"
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("ITSM_") and name != "PROMETHEUS_MULTIPROC_DIR"
+    }
+    environment["ITSM_SLA_WATCH_INTERVAL"] = "0"
+    itsm = Path(sys.executable).parent / "itsm"
+    command = [itsm, "serve", "--data-dir", data_dir, "--port", str(port), *options]
+    with log.open("wb") as stderr:
+        server = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=stderr, env=environment
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            try:
+                if httpx.get(f"{base_url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield Served(base_url, data_dir, log)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def workers_that_answered(served: Served) -> set[str]:
+    """The pids of the worker processes that counted a request (one file of counters each)."""
+    return {path.stem.rsplit("_", 1)[1] for path in (served.data_dir / "metrics").glob("counter_*")}
+
+
+def test_metrics_count_the_requests_of_every_worker(tmp_path: Path) -> None:
+    sent = 0
+    with itsm_serve(tmp_path, "--workers", "2") as served:
+
+        def unauthenticated(_: int) -> int:
+            # A new connection each: a connection stays with the worker that accepted it.
+            return httpx.get(f"{served.base_url}/api/v1/queues", timeout=30).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            # Until both workers have answered some (the kernel picks which accepts each).
+            while sent < 20 or (len(workers_that_answered(served)) < 2 and sent < 400):
+                assert set(pool.map(unauthenticated, range(20))) == {401}
+                sent += 20
+        assert len(workers_that_answered(served)) == 2
+        scrapes = [samples(httpx.get(f"{served.base_url}/metrics").text) for _ in range(6)]
+    log_lines = served.log.read_text().splitlines()
+
+    labels = (("method", "GET"), ("route", "/api/v1/queues"), ("status", "401"))
+    for found in scrapes:  # whichever worker answered the scrape
+        assert found[("itsm_http_requests_total", labels)] == sent
+        assert found[("itsm_http_request_duration_seconds_count", labels)] == sent
+        assert found[("itsm_store_position", ())] >= 0
+    # and each request wrote one JSON line with its own correlation id; uvicorn's plain
+    # access log is off
+    lines = [json.loads(line) for line in log_lines if line.startswith("{")]
+    access = [
+        line
+        for line in lines
+        if line["logger"] == "itsm.access" and line["route"] == "/api/v1/queues"
+    ]
+    assert len(access) == sent
+    assert len({line["correlation_id"] for line in access}) == sent
+    assert not any('"GET /api/v1/queues HTTP/1.1"' in line for line in log_lines)
+
+
+def test_a_single_worker_serves_its_own_metrics_without_files(tmp_path: Path) -> None:
+    with itsm_serve(tmp_path, "--workers", "1") as served:
+        for _ in range(3):
+            httpx.get(f"{served.base_url}/api/v1/queues")
+        found = samples(httpx.get(f"{served.base_url}/metrics").text)
+    labels = (("method", "GET"), ("route", "/api/v1/queues"), ("status", "401"))
+    assert found[("itsm_http_requests_total", labels)] == 3
+    assert not (served.data_dir / "metrics").exists()
