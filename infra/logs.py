@@ -74,15 +74,18 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """`time LEVEL logger: message [correlation id]`, for people."""
+    """`time LEVEL logger: message (by actor) [correlation id]`, for people."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        correlation_id = correlation_id_of(record)
-        return text if correlation_id is None else f"{text} [{correlation_id}]"
+        if (actor := record.__dict__.get("actor")) is not None:
+            text += f" by {actor}"
+        if (correlation_id := correlation_id_of(record)) is not None:
+            text += f" [{correlation_id}]"
+        return text
 
 
 FORMATTERS: dict[str, type[logging.Formatter]] = {"json": JsonFormatter, "text": TextFormatter}
