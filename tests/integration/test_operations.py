@@ -237,3 +237,45 @@ def test_a_single_worker_serves_its_own_metrics_without_files(tmp_path: Path) ->
     labels = (("method", "GET"), ("route", "/api/v1/queues"), ("status", "401"))
     assert found[("itsm_http_requests_total", labels)] == 3
     assert not (served.data_dir / "metrics").exists()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def readme_tutorial() -> str:
+    """The shell blocks of the README's tutorial, in order."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Your first incident", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL))
+
+
+def test_the_readme_tutorial_runs_as_written_to_a_closed_incident(tmp_path: Path) -> None:
+    with itsm_serve(tmp_path) as served:
+        port = served.base_url.rsplit(":", 1)[1]
+        script = readme_tutorial().replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        environment = {
+            name: value for name, value in os.environ.items() if not name.startswith("ITSM_")
+        }
+        environment["ITSM_DATA_DIR"] = str(served.data_dir)  # where `serve` keeps its tokens
+        ran = subprocess.run(
+            # Every curl of the tutorial must succeed: an HTTP error fails the script.
+            ["bash", "-euo", "pipefail", "-c", f'curl() {{ command curl -f "$@"; }}\n{script}'],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        answers = [json.loads(line) for line in ran.stdout.replace("}{", "}\n{").splitlines()]
+    states = [answer["state"] for answer in answers if "state" in answer]
+    assert states == ["assigned", "in_progress", "resolved", "closed"]
+    assert answers[-1]["closure"]["basis"] == "confirmed_by_caller"
+    assert answers[-1]["closure"]["by"] == {"id": "budi.santoso", "role": "requester"}
+
+
+def test_the_readme_says_what_make_test_needs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for needed in ("Java 17", "Maven", "PostgreSQL", "root", "minutes on 2 cores"):
+        assert needed in readme.split("## Your first incident", 1)[0], needed
