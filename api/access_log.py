@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.metrics import route_template
+from api.metrics import UNMATCHED, route_template
 from infra.logs import correlation
 
 log = logging.getLogger("itsm.access")
@@ -73,7 +73,9 @@ class AccessLog:
         log.info(
             "%s %s %d %.1f ms",
             scope["method"],
-            route,
+            # A request no API route matched (static files, the OpenAPI document, a 404) is
+            # named by its path.
+            scope["path"] if route == UNMATCHED else route,
             status,
             seconds * 1000,
             extra={

@@ -34,6 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from infra.bootstrap import Services
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: The route label of a request that no API route matched.
+UNMATCHED = "unmatched"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -110,7 +112,7 @@ def route_template(scope: Scope) -> str:
     """
     template: str | None = getattr(scope.get("route"), "path", None)
     if not template:
-        return "unmatched"
+        return UNMATCHED
     path: str = scope["path"]
     extra = path.count("/") - template.count("/")
     return "/".join(path.split("/")[: extra + 1]) + template if extra > 0 else template

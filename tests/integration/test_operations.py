@@ -279,3 +279,14 @@ def test_the_readme_says_what_make_test_needs() -> None:
     readme = (ROOT / "README.md").read_text()
     for needed in ("Java 17", "Maven", "PostgreSQL", "root", "minutes on 2 cores"):
         assert needed in readme.split("## Your first incident", 1)[0], needed
+
+
+def test_a_request_no_route_matched_is_logged_by_its_path(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="itsm.access"):
+        httpx.get(f"{api.base_url}/no/such/page")
+    [line] = access_lines(caplog)
+    assert line["status"] == 404
+    assert line["route"] == "unmatched"
+    assert line["message"].startswith("GET /no/such/page 404 ")
