@@ -194,6 +194,18 @@ def workers_that_answered(served: Served) -> set[str]:
     return {path.stem.rsplit("_", 1)[1] for path in (served.data_dir / "metrics").glob("counter_*")}
 
 
+def requests_to_queues(found: dict[tuple[str, Any], float], name: str) -> float:
+    """The GET /api/v1/queues requests a scrape counts, whatever their status (a request that
+    a middleware answers before routing is labelled `unmatched`; the test sends no other)."""
+    return sum(
+        value
+        for (sample, labels), value in found.items()
+        if sample == name
+        and dict(labels)["method"] == "GET"
+        and dict(labels)["route"] in {"/api/v1/queues", "unmatched"}
+    )
+
+
 def test_metrics_count_the_requests_of_every_worker(tmp_path: Path) -> None:
     sent = 0
     with itsm_serve(tmp_path, "--workers", "2") as served:
@@ -205,16 +217,16 @@ def test_metrics_count_the_requests_of_every_worker(tmp_path: Path) -> None:
         with ThreadPoolExecutor(4) as pool:
             # Until both workers have answered some (the kernel picks which accepts each).
             while sent < 20 or (len(workers_that_answered(served)) < 2 and sent < 400):
-                assert set(pool.map(unauthenticated, range(20))) == {401}
+                # (429 if a throttle by client address steps in: counted all the same)
+                assert set(pool.map(unauthenticated, range(20))) <= {401, 429}
                 sent += 20
         assert len(workers_that_answered(served)) == 2
         scrapes = [samples(httpx.get(f"{served.base_url}/metrics").text) for _ in range(6)]
     log_lines = served.log.read_text().splitlines()
 
-    labels = (("method", "GET"), ("route", "/api/v1/queues"), ("status", "401"))
     for found in scrapes:  # whichever worker answered the scrape
-        assert found[("itsm_http_requests_total", labels)] == sent
-        assert found[("itsm_http_request_duration_seconds_count", labels)] == sent
+        assert requests_to_queues(found, "itsm_http_requests_total") == sent
+        assert requests_to_queues(found, "itsm_http_request_duration_seconds_count") == sent
         assert found[("itsm_store_position", ())] >= 0
     # and each request wrote one JSON line with its own correlation id; uvicorn's plain
     # access log is off
@@ -222,7 +234,7 @@ def test_metrics_count_the_requests_of_every_worker(tmp_path: Path) -> None:
     access = [
         line
         for line in lines
-        if line["logger"] == "itsm.access" and line["route"] == "/api/v1/queues"
+        if line["logger"] == "itsm.access" and line["path"] == "/api/v1/queues"
     ]
     assert len(access) == sent
     assert len({line["correlation_id"] for line in access}) == sent
@@ -234,8 +246,7 @@ def test_a_single_worker_serves_its_own_metrics_without_files(tmp_path: Path) ->
         for _ in range(3):
             httpx.get(f"{served.base_url}/api/v1/queues")
         found = samples(httpx.get(f"{served.base_url}/metrics").text)
-    labels = (("method", "GET"), ("route", "/api/v1/queues"), ("status", "401"))
-    assert found[("itsm_http_requests_total", labels)] == 3
+    assert requests_to_queues(found, "itsm_http_requests_total") == 3
     assert not (served.data_dir / "metrics").exists()
 
 
