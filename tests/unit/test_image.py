@@ -9,6 +9,7 @@ import fnmatch
 import glob
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -128,12 +129,48 @@ for package in packages:
     module = importlib.import_module(package)
     for info in pkgutil.walk_packages(module.__path__, package + "."):
         importlib.import_module(info.name)
+from importlib.metadata import packages_distributions
+distributions = packages_distributions()
 print(json.dumps({
-    name: getattr(module, "__file__", None) or ""
-    for name, module in sys.modules.items()
-    if name.split(".")[0] in packages
+    "modules": {
+        name: getattr(module, "__file__", None) or ""
+        for name, module in sys.modules.items()
+        if name.split(".")[0] in packages
+    },
+    "distributions": sorted({
+        distribution
+        for name, module in list(sys.modules.items())
+        if (getattr(module, "__file__", None) or "").startswith(site_packages)
+        for distribution in distributions.get(name.split(".")[0], [])
+    }),
 }))
 """
+
+
+def normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_runtime_distributions() -> set[str]:
+    """What `uv sync --locked --no-dev` installs in the image: the project's dependencies in
+    uv.lock with their extras, and theirs, but none of the development group."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    packages = {normalised(package["name"]): package for package in lock["package"]}
+    wanted = [("itsm", ())]
+    found: set[str] = set()
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    while wanted:
+        name, extras = wanted.pop()
+        if (name, extras) in seen:
+            continue
+        seen.add((name, extras))
+        found.add(name)
+        package = packages[name]
+        dependencies = list(package.get("dependencies", []))
+        for extra in extras:
+            dependencies += package.get("optional-dependencies", {}).get(extra, [])
+        wanted += [(normalised(d["name"]), tuple(d.get("extra", ()))) for d in dependencies]
+    return found
 
 
 def shipped_packages() -> list[str]:
@@ -174,8 +211,13 @@ def test_the_image_holds_every_module_of_the_service_and_creates_the_app(tmp_pat
     ran = import_from_image(dockerfile, ignore, tmp_path)
 
     assert ran.returncode == 0, ran.stderr
-    modules = json.loads(ran.stdout)
+    loaded = json.loads(ran.stdout)
+    modules = loaded["modules"]
     app_dir = tmp_path / "image" / "app"
+    # and every library it imported is one the image installs, not a development tool
+    imported = {normalised(name) for name in loaded["distributions"]}
+    assert imported, "the libraries were found"
+    assert imported <= locked_runtime_distributions(), imported - locked_runtime_distributions()
     assert {"infra.cli", "api.app", "audit.service", "domain"} <= modules.keys()
     assert all(Path(file).is_relative_to(app_dir) for file in modules.values()), modules
     assert (app_dir / "infra" / "import_mappings").is_dir(), "data files beside the code"
