@@ -21,8 +21,9 @@ $(UV):
 
 env: .venv/.synced
 
+# Readable log lines for a developer's terminal (the service's default is JSON lines).
 serve: env
-	.venv/bin/itsm serve
+	ITSM_LOG_FORMAT=$${ITSM_LOG_FORMAT:-text} .venv/bin/itsm serve
 
 test: env
 	.venv/bin/ruff check .

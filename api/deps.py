@@ -23,6 +23,7 @@ from api.writer import CommandWriter
 from domain.actors import Identity, Role
 from domain.context import Context
 from infra.bootstrap import Services
+from infra.logs import current_correlation_id
 
 #: Roles that work incidents. Requesters may log incidents and speak for their own; auditors
 #: read; integrations only ingest streams (a later resource).
@@ -143,8 +144,8 @@ def documented(*headers: dict[str, Any]) -> dict[str, Any]:
 def correlation_id(request: Request) -> UUID:
     """The request's X-Correlation-ID, or a new one."""
     given = request.headers.get("x-correlation-id")
-    if given is None:
-        return uuid4()
+    if given is None:  # the one the access log gave the request, so its events carry it too
+        return UUID(current) if (current := current_correlation_id()) else uuid4()
     try:
         return UUID(given)
     except ValueError:

@@ -9,16 +9,24 @@
 
 Lags are read when Prometheus scrapes, so they cost nothing between scrapes. Requests are timed
 by a small ASGI middleware that reads the route template FastAPI leaves in the scope.
+
+With several workers (`itsm serve --workers N`), each is a process of its own: `serve` then sets
+PROMETHEUS_MULTIPROC_DIR to a fresh directory, every worker's counters and histograms live in
+files there, and /metrics adds up all the workers' (prometheus_client's multiprocess mode), so
+whichever worker Prometheus reaches answers for the whole service. A Gauge added here needs a
+`multiprocess_mode` (e.g. "livesum", or "max" for a value every worker sees alike).
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Response
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from infra.bootstrap import Services
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: The route label of a request that no API route matched.
+UNMATCHED = "unmatched"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -59,7 +69,7 @@ class LagCollector(Collector):
 class RequestMetrics:
     """Pure ASGI middleware: count and time every HTTP request by its route template."""
 
-    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry | None) -> None:
         self.app = app
         labels = ["method", "route", "status"]
         self.requests = Counter(
@@ -102,7 +112,7 @@ def route_template(scope: Scope) -> str:
     """
     template: str | None = getattr(scope.get("route"), "path", None)
     if not template:
-        return "unmatched"
+        return UNMATCHED
     path: str = scope["path"]
     extra = path.count("/") - template.count("/")
     return "/".join(path.split("/")[: extra + 1]) + template if extra > 0 else template
@@ -124,10 +134,23 @@ def relay_position_reader(services: Services) -> Callable[[], int | None]:
     return read
 
 
+def multiprocess_directory() -> str | None:
+    """Where the workers' metric files are, when this process is one of several workers."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
 def install(app: FastAPI, services: Services) -> None:
     registry = CollectorRegistry()
     registry.register(LagCollector(services, relay_position_reader(services)))
-    app.add_middleware(RequestMetrics, registry=registry)
+    if (directory := multiprocess_directory()) is None:
+        app.add_middleware(RequestMetrics, registry=registry)
+    else:
+        # The request metrics write to this process's files and are read from every worker's;
+        # registering them as well would count this worker's twice.
+        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        app.add_middleware(RequestMetrics, registry=None)
+        # A worker that stops takes its live gauges with it (its counters still count).
+        atexit.register(multiprocess.mark_process_dead, os.getpid(), directory)
 
     @app.get(
         "/metrics",

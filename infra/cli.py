@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import getpass
-import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -54,7 +54,11 @@ def main() -> None:
 @click.option("--host", default=None, help="[default: 127.0.0.1]")
 @click.option("--port", type=int, default=None, help="[default: 8000]")
 @click.option("--workers", type=int, default=None, help="API processes [default: 1]")
-@click.option("--access-log/--no-access-log", default=False, help="log every request")
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    help="log every request (in ITSM_LOG_FORMAT: json or text) [default: yes]",
+)
 @click.option(
     "--database-url",
     default=None,
@@ -95,6 +99,7 @@ def serve(
     import uvicorn
 
     from api.gate import proxy_options
+    from infra import logs
     from infra.pg import PostgresAddress
 
     settings = _service_settings(
@@ -121,7 +126,13 @@ def serve(
         os.environ["ITSM_DATABASE_URL"] = settings.database_url
         address = PostgresAddress.parse(settings.database_url)
         click.echo(f"event store: PostgreSQL at {address}", err=True)
+    _metrics_across_workers(settings)
     click.echo(f"API on http://{settings.host}:{settings.port}  (docs: /docs)", err=True)
+    # Each worker process configures its logging from this (uvicorn passes it on); uvicorn's
+    # own access log stays off, the service writes its own (api/access_log.py).
+    log_config = logs.config(settings.log_format, settings.log_level)
+    if not access_log:
+        log_config["loggers"]["itsm.access"] = {"level": "WARNING"}
     uvicorn.run(
         "api.main:app_from_environment",
         factory=True,
@@ -129,9 +140,22 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
-        access_log=access_log,
+        log_config=log_config,
+        access_log=False,
         **proxy_options(settings),  # the client address the gate throttles (api/gate.py)
     )
+
+
+def _metrics_across_workers(settings: Settings) -> None:
+    """With several workers, /metrics must count every worker's requests (api/metrics.py): they
+    keep their metrics in files under the data directory, emptied at each start (a previous
+    run's files would count again)."""
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if settings.workers > 1:
+        directory = settings.data_dir.resolve() / "metrics"
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 @main.group()
@@ -314,10 +338,9 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _log_to_stderr(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    from infra import logs
+
+    logs.configure(Settings().log_format, level)
 
 
 @main.command()

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     #: Aggregates kept in memory per process; each use still reads newer events from the store.
     aggregate_cache_size: int = 10_000
     log_level: str = "info"
+    #: `json` (the default: one JSON object a line, for a log collector) or `text` (for a
+    #: developer's terminal); see infra/logs.py.
+    log_format: Literal["json", "text"] = "json"
     #: Seconds between the SLA watcher's ticks in `serve` (0: `serve` runs no watcher; run
     #: `itsm sla watch` instead).
     sla_watch_interval: float = Field(default=30.0, ge=0)

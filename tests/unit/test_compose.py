@@ -1,12 +1,11 @@
 """The docker-compose stack runs the same `itsm` commands the tests run (no Docker engine answers
 on our machines, so the stack itself is not started here): every service's command must parse as
-a real `itsm` command with real options, every ITSM_ variable it sets must be a real setting,
-and the image must copy every package the service imports."""
+a real `itsm` command with real options, and every ITSM_ variable it sets must be a real setting.
+(That the image holds what the service imports is tests/unit/test_image.py's.)"""
 
 from __future__ import annotations
 
 import itertools
-import re
 from pathlib import Path
 from typing import Any
 
@@ -76,12 +75,3 @@ def test_every_itsm_variable_names_a_setting() -> None:
     for name, service in itsm_services().items():
         for variable in service["environment"]:
             assert variable in fields, f"{name}: {variable} is not a setting"
-
-
-def test_the_image_copies_every_package_of_the_service() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    copied = set(re.findall(r"^COPY (\w+) \1$", dockerfile, flags=re.MULTILINE))
-    packages = {"domain", "projections", "api", "consumers", "infra"}
-    assert packages <= copied
-    # and nothing the service imports lives elsewhere: each package is a directory here
-    assert all((ROOT / package / "__init__.py").is_file() for package in copied)
