@@ -16,10 +16,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import struct
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import MAXYEAR, UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from importlib import resources
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
@@ -31,6 +33,7 @@ from domain.aggregate import Aggregate, applies
 from domain.context import Context
 from domain.errors import InvalidRule
 from domain.events import DomainEvent
+from domain.time_zones import settled
 
 NAMESPACE = UUID("6f4b1c2e-8d3a-4e5f-9a7b-2c1d0e9f8a6b")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -155,6 +158,8 @@ class CalendarSpec:
     _days: dict[date, tuple[Span, ...]] = field(default_factory=dict, repr=False)
     #: the arithmetic's table (one, replaced whole when it grows): see _cover
     _table: list[_Table] = field(default_factory=list, repr=False)
+    #: the calendar's repeating part, once worked out (a list: the dataclass is frozen)
+    _cycles: list[_Cycle | None] = field(default_factory=list, repr=False)
 
     @classmethod
     def of(cls, time_zone: str, hours: Hours, years: dict[int, HolidayYear]) -> CalendarSpec:
@@ -211,15 +216,35 @@ class CalendarSpec:
         return table
 
     def business_time(self, start: datetime, end: datetime) -> timedelta:
-        """Working time in [start, end); zero when end is not after start."""
+        """Working time in [start, end); zero when end is not after start.
+
+        What it costs does not grow with the span: past the calendar's last listed holiday and
+        its zone's last listed change of offset, the calendar repeats (see _Cycle), so the
+        working time there is whole periods times the working time of one, plus a remainder.
+        Before that, tables (a ticket judged as of 9999 costs what one judged tomorrow does)."""
         if end <= start:
             return ZERO
+        cycle = self._cycle()
+        if cycle is not None and end > cycle.start:
+            if start >= cycle.start:
+                return cycle.worked(end) - cycle.worked(start)
+            return self._tabled(start, cycle.start) + cycle.worked(end)
+        return self._tabled(start, end)
+
+    def _tabled(self, start: datetime, end: datetime) -> timedelta:
         if (end - start).days > TABLE_YEARS * 365:
-            # e.g. an open ticket judged as of a distant year: a year's table at a time
+            # a ticket logged long before the calendar settles: a table of years at a time
             middle = _later(start, TABLE_YEARS * 365)
-            return self.business_time(start, middle) + self.business_time(middle, end)
+            return self._tabled(start, middle) + self._tabled(middle, end)
         table = self._cover(start, end)
         return table.worked(end) - table.worked(start)
+
+    def _cycle(self) -> _Cycle | None:
+        """The repeating part of this calendar (None if it starts beyond the years datetime
+        holds, or if the zone's data cannot be read): worked out once per version."""
+        if not self._cycles:
+            self._cycles.append(_Cycle.of(self))
+        return self._cycles[0]
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The earliest instant by which `duration` of working time has passed since `start`.
@@ -344,6 +369,95 @@ class _Table:
             return ZERO
         close = self.closes[i]
         return self.before[i] + ((moment if moment < close else close) - self.opens[i])
+
+
+#: The Gregorian calendar repeats every 400 years: 146,097 days, exactly 20,871 weeks.
+GREGORIAN_CYCLE = timedelta(days=146_097)
+WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cycle:
+    """Where a calendar starts to repeat, and the working time of its periods from there.
+
+    From `start` (local midnight opening the first year after the last listed holiday and the
+    zone's last listed change of offset, domain/time_zones.py) the working windows repeat every
+    `period`: a week if the zone keeps one offset, else 400 years (its daylight-saving rule is
+    stated in months and weekdays, which repeat with the Gregorian calendar). `marks` are moments
+    within the first period (its start, then each year's start for a 400-year period) and
+    `worked` the working time from `start` to each, the last being the whole period's; so the
+    working time from `start` to any later moment is whole periods, one bisection, and at most a
+    year of one table. `plain` is the calendar without holidays (there are none from `start`);
+    the cycle keeps its own table of one period's part, so the dated calendar's table stays
+    where its tickets are."""
+
+    start: datetime
+    period: timedelta
+    marks: tuple[datetime, ...]
+    sums: tuple[timedelta, ...]
+    plain: CalendarSpec
+    kept: list[tuple[int, _Table]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, spec: CalendarSpec) -> _Cycle | None:
+        try:
+            zone = settled(spec.time_zone)
+        except (OSError, ValueError, struct.error):
+            return None  # data zoneinfo reads but this cannot: tables all the way (as before)
+        last_holiday = max((d.year for d in spec.holidays), default=0)
+        year = max(zone.year, last_holiday + 1, 2)
+        if year > MAXYEAR - 400:
+            return None
+        return _cycle(spec.time_zone, spec.hours, year, zone.one_offset)
+
+    def worked(self, moment: datetime) -> timedelta:
+        """Working time from `start` to `moment` (not before it)."""
+        whole, rest = divmod(moment - self.start, self.period)
+        within = self.start + rest
+        i = bisect_right(self.marks, within) - 1
+        table = self._between(i)
+        return (
+            whole * self.sums[-1]
+            + self.sums[i]
+            + table.worked(within)
+            - table.worked(self.marks[i])
+        )
+
+    def _between(self, i: int) -> _Table:
+        """A table from mark `i` to the next (a week or a year), the last one asked kept."""
+        if self.kept and self.kept[0][0] == i:
+            return self.kept[0][1]
+        end = self.marks[i + 1] if i + 1 < len(self.marks) else self.start + self.period
+        table = _Table.build(
+            self.plain, _shifted(self.marks[i].date(), -2), _shifted(end.date(), 2)
+        )
+        self.kept[:] = [(i, table)]
+        return table
+
+
+@lru_cache(maxsize=16)
+def _cycle(
+    time_zone: str, hours: tuple[tuple[tuple[int, int], ...], ...], year: int, one_offset: bool
+) -> _Cycle | None:
+    """Shared by the versions that agree on zone, hours and settling year: a 400-year period
+    takes 146,097 days of windows to sum (about a second, once); a week takes seven."""
+    plain = CalendarSpec(time_zone, hours, frozenset())
+    zone = ZoneInfo(time_zone)
+    start = _local(date(year, 1, 1), 0, zone)
+    if one_offset:
+        marks = [start, start + WEEK]
+    else:
+        marks = [_local(date(year + i, 1, 1), 0, zone) for i in range(401)]
+    period = marks[-1] - start
+    if period not in (WEEK, GREGORIAN_CYCLE):
+        return None  # the zone's data breaks its own rule: tables all the way, as before
+    sums = [ZERO]
+    for first in range(0, len(marks) - 1, TABLE_YEARS):  # a table of years at a time, once
+        chunk = marks[first : first + TABLE_YEARS + 1]
+        table = _Table.build(plain, _shifted(chunk[0].date(), -2), _shifted(chunk[-1].date(), 2))
+        for before, after in itertools.pairwise(chunk):
+            sums.append(sums[-1] + table.worked(after) - table.worked(before))
+    return _Cycle(start, period, tuple(marks[:-1]), tuple(sums), plain)
 
 
 def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:
