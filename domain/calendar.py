@@ -158,8 +158,10 @@ class CalendarSpec:
     _days: dict[date, tuple[Span, ...]] = field(default_factory=dict, repr=False)
     #: the arithmetic's table (one, replaced whole when it grows): see _cover
     _table: list[_Table] = field(default_factory=list, repr=False)
-    #: the calendar's repeating part, once worked out (a list: the dataclass is frozen)
-    _cycles: list[_Cycle | None] = field(default_factory=list, repr=False)
+    #: where the calendar starts to repeat, once worked out (a list: the dataclass is frozen)
+    _repeats: list[tuple[int, bool] | None] = field(default_factory=list, repr=False)
+    #: the working time of each year asked about (UTC, new year to new year): see _tabled
+    _years: dict[int, timedelta] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, time_zone: str, hours: Hours, years: dict[int, HolidayYear]) -> CalendarSpec:
@@ -198,6 +200,9 @@ class CalendarSpec:
     # whether they span an hour or a month, and no moment is converted to local time. The table
     # grows (whole years, built anew) when a moment falls outside it; versions never change, so
     # a table once built stays true. Results are exact (datetime and timedelta arithmetic).
+    # Spans of years take no bigger tables: the whole years between are summed (once a year per
+    # version), and from where the calendar repeats whole periods are counted (_Cycle), so what a
+    # moment costs never grows with its distance (docs/sla.md; tests/unit/test_query_cost.py).
 
     def _cover(self, lo: datetime, hi: datetime) -> _Table:
         """A table covering the moments `lo` to `hi` (at most TABLE_YEARS apart, plus one)."""
@@ -220,31 +225,54 @@ class CalendarSpec:
 
         What it costs does not grow with the span: past the calendar's last listed holiday and
         its zone's last listed change of offset, the calendar repeats (see _Cycle), so the
-        working time there is whole periods times the working time of one, plus a remainder.
-        Before that, tables (a ticket judged as of 9999 costs what one judged tomorrow does)."""
+        working time there is whole periods times the working time of one, plus a remainder;
+        before that, year sums and tables (a ticket judged as of 9999 costs what one judged as
+        of tomorrow does)."""
         if end <= start:
             return ZERO
-        cycle = self._cycle()
-        if cycle is not None and end > cycle.start:
+        repeats = self._repeats_from()
+        if repeats is not None and end > _new_year(repeats[0]):
+            cycle = _cycle(self.time_zone, self.hours, *repeats)
             if start >= cycle.start:
                 return cycle.worked(end) - cycle.worked(start)
             return self._tabled(start, cycle.start) + cycle.worked(end)
         return self._tabled(start, end)
 
     def _tabled(self, start: datetime, end: datetime) -> timedelta:
-        if (end - start).days > TABLE_YEARS * 365:
-            # a ticket logged long before the calendar settles: a table of years at a time
-            middle = _later(start, TABLE_YEARS * 365)
-            return self._tabled(start, middle) + self._tabled(middle, end)
-        table = self._cover(start, end)
-        return table.worked(end) - table.worked(start)
+        """Working time in [start, end) from one table if they lie within a few years, else the
+        whole years between from their sums (each year's worked out once per version)."""
+        if end <= start:
+            return ZERO
+        first, last = start.year + 1, end.year
+        if last - first < 2:
+            table = self._cover(start, end)
+            return table.worked(end) - table.worked(start)
+        opening, closing = _new_year(first), _new_year(last)
+        years = self._years_between(first, last)
+        return self._tabled(start, opening) + years + self._tabled(closing, end)
 
-    def _cycle(self) -> _Cycle | None:
-        """The repeating part of this calendar (None if it starts beyond the years datetime
-        holds, or if the zone's data cannot be read): worked out once per version."""
-        if not self._cycles:
-            self._cycles.append(_Cycle.of(self))
-        return self._cycles[0]
+    def _years_between(self, first: int, last: int) -> timedelta:
+        """The working time of the years `first` to `last` (excluded), UTC new year to new
+        year: each year's is worked out once, apart from the table the arithmetic keeps."""
+        missing = [y for y in range(first, last) if y not in self._years]
+        if missing:
+            self._years.update(zip(missing, _year_sums(self, missing), strict=True))
+        return sum((self._years[y] for y in range(first, last)), ZERO)
+
+    def _repeats_from(self) -> tuple[int, bool] | None:
+        """From which year's new year (UTC) this calendar repeats, and whether every week (else
+        every 400 years): see _Cycle. None if it never does within the years datetime holds, or
+        the zone's data cannot be read (then tables all the way)."""
+        if not self._repeats:
+            try:
+                zone = settled(self.time_zone)
+            except (OSError, ValueError, struct.error):
+                zone = None
+            last_holiday = max((d.year for d in self.holidays), default=0)
+            # the local day before the UTC new year is in the year before: it must repeat too
+            year = 0 if zone is None else max(zone.year + 1, last_holiday + 2, 2)
+            self._repeats.append((year, zone.one_offset) if zone and year < MAXYEAR - 400 else None)
+        return self._repeats[0]
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The earliest instant by which `duration` of working time has passed since `start`.
@@ -380,84 +408,66 @@ WEEK = timedelta(days=7)
 class _Cycle:
     """Where a calendar starts to repeat, and the working time of its periods from there.
 
-    From `start` (local midnight opening the first year after the last listed holiday and the
-    zone's last listed change of offset, domain/time_zones.py) the working windows repeat every
-    `period`: a week if the zone keeps one offset, else 400 years (its daylight-saving rule is
-    stated in months and weekdays, which repeat with the Gregorian calendar). `marks` are moments
-    within the first period (its start, then each year's start for a 400-year period) and
-    `worked` the working time from `start` to each, the last being the whole period's; so the
+    From `start` (the new year, UTC, after the year following the last listed holiday and after
+    the zone's last listed change of offset, domain/time_zones.py) the working windows repeat
+    every `period`: a week if the zone keeps one offset, else 400 years (its daylight-saving rule
+    is stated in months and weekdays, which repeat with the Gregorian calendar). `marks` are
+    moments within the first period (its start, then each new year for a 400-year period) and
+    `sums` the working time from `start` to each, the last being the whole period's; so the
     working time from `start` to any later moment is whole periods, one bisection, and at most a
-    year of one table. `plain` is the calendar without holidays (there are none from `start`);
-    the cycle keeps its own table of one period's part, so the dated calendar's table stays
-    where its tickets are."""
+    year of one table. `plain` is the calendar without holidays (there are none from `start`),
+    with a table of its own, so the dated calendar's table stays where its tickets are."""
 
     start: datetime
     period: timedelta
     marks: tuple[datetime, ...]
     sums: tuple[timedelta, ...]
     plain: CalendarSpec
-    kept: list[tuple[int, _Table]] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, spec: CalendarSpec) -> _Cycle | None:
-        try:
-            zone = settled(spec.time_zone)
-        except (OSError, ValueError, struct.error):
-            return None  # data zoneinfo reads but this cannot: tables all the way (as before)
-        last_holiday = max((d.year for d in spec.holidays), default=0)
-        year = max(zone.year, last_holiday + 1, 2)
-        if year > MAXYEAR - 400:
-            return None
-        return _cycle(spec.time_zone, spec.hours, year, zone.one_offset)
 
     def worked(self, moment: datetime) -> timedelta:
         """Working time from `start` to `moment` (not before it)."""
         whole, rest = divmod(moment - self.start, self.period)
         within = self.start + rest
         i = bisect_right(self.marks, within) - 1
-        table = self._between(i)
-        return (
-            whole * self.sums[-1]
-            + self.sums[i]
-            + table.worked(within)
-            - table.worked(self.marks[i])
-        )
-
-    def _between(self, i: int) -> _Table:
-        """A table from mark `i` to the next (a week or a year), the last one asked kept."""
-        if self.kept and self.kept[0][0] == i:
-            return self.kept[0][1]
-        end = self.marks[i + 1] if i + 1 < len(self.marks) else self.start + self.period
-        table = _Table.build(
-            self.plain, _shifted(self.marks[i].date(), -2), _shifted(end.date(), 2)
-        )
-        self.kept[:] = [(i, table)]
-        return table
+        return whole * self.sums[-1] + self.sums[i] + self.plain._tabled(self.marks[i], within)
 
 
 @lru_cache(maxsize=16)
 def _cycle(
     time_zone: str, hours: tuple[tuple[tuple[int, int], ...], ...], year: int, one_offset: bool
-) -> _Cycle | None:
-    """Shared by the versions that agree on zone, hours and settling year: a 400-year period
-    takes 146,097 days of windows to sum (about a second, once); a week takes seven."""
+) -> _Cycle:
+    """Shared by the versions that agree on zone, hours and year: a 400-year period takes
+    146,097 days of windows to sum (a second or two, once); a week takes seven."""
     plain = CalendarSpec(time_zone, hours, frozenset())
-    zone = ZoneInfo(time_zone)
-    start = _local(date(year, 1, 1), 0, zone)
-    if one_offset:
-        marks = [start, start + WEEK]
-    else:
-        marks = [_local(date(year + i, 1, 1), 0, zone) for i in range(401)]
-    period = marks[-1] - start
-    if period not in (WEEK, GREGORIAN_CYCLE):
-        return None  # the zone's data breaks its own rule: tables all the way, as before
-    sums = [ZERO]
-    for first in range(0, len(marks) - 1, TABLE_YEARS):  # a table of years at a time, once
-        chunk = marks[first : first + TABLE_YEARS + 1]
-        table = _Table.build(plain, _shifted(chunk[0].date(), -2), _shifted(chunk[-1].date(), 2))
-        for before, after in itertools.pairwise(chunk):
-            sums.append(sums[-1] + table.worked(after) - table.worked(before))
-    return _Cycle(start, period, tuple(marks[:-1]), tuple(sums), plain)
+    start = _new_year(year)
+    if one_offset:  # the week's table is the one the plain calendar keeps: the rest is in it
+        week = _Table.build(plain, _shifted(start.date(), -2), _shifted(start.date(), 9))
+        plain._table.append(week)
+        whole = week.worked(start + WEEK) - week.worked(start)
+        return _Cycle(start, WEEK, (start,), (ZERO, whole), plain)
+    sums = list(itertools.accumulate(_year_sums(plain, [*range(year, year + 400)]), initial=ZERO))
+    marks = tuple(_new_year(year + i) for i in range(400))
+    return _Cycle(start, GREGORIAN_CYCLE, marks, tuple(sums), plain)
+
+
+def _new_year(year: int) -> datetime:
+    return datetime(year, 1, 1, tzinfo=UTC)
+
+
+def _year_sums(spec: CalendarSpec, years: list[int]) -> list[timedelta]:
+    """The working time of each of `years` (ascending), UTC new year to new year, from tables of
+    up to TABLE_YEARS consecutive years built here (the spec's own table stays as it is)."""
+    runs: list[list[int]] = []
+    for year in years:  # consecutive years, at most TABLE_YEARS to a table
+        if runs and runs[-1][-1] == year - 1 and len(runs[-1]) < TABLE_YEARS:
+            runs[-1].append(year)
+        else:
+            runs.append([year])
+    sums: list[timedelta] = []
+    for run in runs:
+        table = _Table.build(spec, date(run[0] - 1, 12, 30), _shifted(date(run[-1] + 1, 1, 1), 2))
+        sums += [table.worked(_new_year(y + 1)) - table.worked(_new_year(y)) for y in run]
+    return sums
 
 
 def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:

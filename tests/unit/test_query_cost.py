@@ -33,9 +33,10 @@ WIB = ZoneInfo("Asia/Jakarta")
 LOGGED = datetime(2026, 3, 2, 9, tzinfo=WIB).astimezone(UTC)
 TOMORROW = LOGGED + timedelta(days=1)
 FAR = datetime(9999, 12, 31, tzinfo=UTC)
-#: The most days a far moment may cost beyond tomorrow: the table up to the year the office
-#: calendar settles (its holidays are listed to 2027: 2026-2028), and a year's table around it.
-FAR_TABLE_DAYS = 3 * 366
+#: The most days a far moment may cost beyond tomorrow, whatever its distance: the years until
+#: the office calendar repeats (its holidays are listed to 2027: 2027 and 2028, with the new
+#: year's day either side), and a table of a year or two around the far moment.
+FAR_TABLE_DAYS = 5 * 366
 
 
 def office() -> CalendarSpec:
@@ -104,8 +105,28 @@ def test_no_moment_however_far_costs_more_than_a_bounded_number_of_steps(
 ) -> None:
     cost, _ = _cost(steps, _open_incident(), as_of.replace(tzinfo=UTC))
 
-    # a table from the logging to the year the calendar settles, and one around as_of
-    assert cost <= 4 * 366
+    # a table around the logging, the years until the calendar repeats, and one around as_of
+    assert cost <= 366 + FAR_TABLE_DAYS
+
+
+def test_a_calendar_listing_holidays_to_2200_sums_its_years_once_per_version(
+    steps: Steps,
+) -> None:
+    """Until a calendar repeats, the whole years between two moments are summed once per
+    version; after that any moment costs a table or two, however far it is."""
+    spec = CalendarSpec.of("Asia/Jakarta", OFFICE_HOURS, _holidays_until(2031) | _year(2200))
+    ticket = _open_incident()
+    judge(ticket, DEFAULT_TERMS, spec, FAR)  # the years 2027-2201, once
+
+    for as_of in (
+        TOMORROW,
+        datetime(2100, 6, 1, tzinfo=UTC),
+        datetime(2199, 12, 1, tzinfo=UTC),
+        FAR,
+    ):
+        before = steps.days
+        judge(ticket, DEFAULT_TERMS, spec, as_of)
+        assert steps.days - before <= FAR_TABLE_DAYS
 
 
 @pytest.mark.parametrize("zone", ["Asia/Jakarta", "Europe/Amsterdam", "America/Sao_Paulo"])
@@ -143,13 +164,12 @@ def test_round_the_clock_business_time_to_year_9999_is_the_elapsed_time() -> Non
 
 
 def _holidays_until(last: int) -> dict[int, HolidayYear]:
-    return {
-        year: HolidayYear(
-            source="test",
-            holidays=[Holiday(date=date(year, 5, 1), name="Labour Day", kind=HolidayKind.NATIONAL)],
-        )
-        for year in range(2020, last + 1)
-    }
+    return {y: h for year in range(2020, last + 1) for y, h in _year(year).items()}
+
+
+def _year(year: int) -> dict[int, HolidayYear]:
+    labour_day = Holiday(date=date(year, 5, 1), name="Labour Day", kind=HolidayKind.NATIONAL)
+    return {year: HolidayYear(source="test", holidays=[labour_day])}
 
 
 def _counted(spec: CalendarSpec, start: datetime, end: datetime) -> timedelta:
