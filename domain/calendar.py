@@ -243,7 +243,7 @@ class CalendarSpec:
         whole years between from their sums (each year's worked out once per version)."""
         if end <= start:
             return ZERO
-        first, last = start.year + 1, end.year
+        first, last = _utc_year(start) + 1, _utc_year(end)
         if last - first < 2:
             table = self._cover(start, end)
             return table.worked(end) - table.worked(start)
@@ -452,6 +452,15 @@ def _cycle(
 
 def _new_year(year: int) -> datetime:
     return datetime(year, 1, 1, tzinfo=UTC)
+
+
+def _utc_year(moment: datetime) -> int:
+    """The UTC year of `moment`; beyond datetime's years, the nearest it holds (1 or 9999: the
+    new year after a moment before year 1 is after it, the one of a moment after 9999 before)."""
+    try:
+        return moment.astimezone(UTC).year
+    except OverflowError:
+        return moment.year
 
 
 def _year_sums(spec: CalendarSpec, years: list[int]) -> list[timedelta]:

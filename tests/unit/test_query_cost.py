@@ -9,7 +9,7 @@ years of days, whatever the distance).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -135,14 +135,18 @@ def test_a_calendar_listing_holidays_to_2200_sums_its_years_once_per_version(
     start=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2060, 1, 1)),
     years=st.integers(min_value=0, max_value=60),
     rest=st.timedeltas(min_value=timedelta(), max_value=timedelta(days=400)),
+    offsets=st.tuples(st.integers(min_value=-12, max_value=14), st.integers(-12, 14)),
 )
 def test_business_time_over_decades_is_exactly_the_sum_of_its_days(
-    zone: str, start: datetime, years: int, rest: timedelta
+    zone: str, start: datetime, years: int, rest: timedelta, offsets: tuple[int, int]
 ) -> None:
-    """The closed form (whole periods of a calendar that repeats) against counting every day."""
+    """The closed form (whole years summed, whole periods of a calendar that repeats) against
+    counting every day; the moments may come in any offset (the years are cut in UTC)."""
     spec = CalendarSpec.of(zone, OFFICE_HOURS, _holidays_until(2031))
-    begin = start.replace(tzinfo=UTC)
-    end = begin + timedelta(days=365 * years) + rest
+    begin = start.replace(tzinfo=timezone(timedelta(hours=offsets[0])))
+    end = (begin + timedelta(days=365 * years) + rest).astimezone(
+        timezone(timedelta(hours=offsets[1]))
+    )
 
     assert spec.business_time(begin, end) == _counted(spec, begin, end)
 
@@ -155,6 +159,25 @@ def test_business_time_over_more_than_one_whole_period_is_the_sum_of_its_days(zo
     end = datetime(2467, 7, 19, 13, 5, tzinfo=UTC)
 
     assert spec.business_time(begin, end) == _counted(spec, begin, end)
+
+
+@pytest.mark.parametrize(
+    ("begin", "end"),
+    [
+        # local years either side of the UTC new years the sums are cut at
+        ("2026-12-31T23:00:00-12:00", "2031-01-01T05:00:00+14:00"),
+        ("2027-01-01T05:00:00+14:00", "2030-12-31T23:00:00-12:00"),
+        ("2000-01-01T00:00:00+14:00", "9999-12-31T11:59:59-12:00"),
+    ],
+)
+def test_round_the_clock_business_time_is_the_elapsed_time_in_any_offset(
+    begin: str, end: str
+) -> None:
+    spec = CalendarSpec.of("UTC", ROUND_THE_CLOCK, _holidays_until(2031))
+    start, until = datetime.fromisoformat(begin), datetime.fromisoformat(end)
+    holidays = timedelta(days=12 if until.year > 2031 else 4)  # 2020-2031, or 2027-2030
+
+    assert spec.business_time(start, until) == until - start - holidays
 
 
 def test_round_the_clock_business_time_to_year_9999_is_the_elapsed_time() -> None:
