@@ -4,7 +4,7 @@ change templates; blackout windows."""
 # No `from __future__ import annotations`: the per-action routes are built in a loop, and FastAPI
 # must see each route's real body type.
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -99,9 +99,16 @@ def list_changes(
     return json_response({"items": rows})
 
 
+#: The longest period the calendar shows: what it costs grows with the windows in the period
+#: (each with its conflicts), so a period of ages would be every window ever booked.
+CALENDAR_PERIOD = timedelta(days=366)
+
+
 @router.get(
     "/calendar",
     summary="The forward schedule of change: windows in a period, with their conflicts",
+    description="`from` and `to` are times with a zone, `to` after `from`, at most 366 days"
+    " apart (422 otherwise).",
 )
 def get_calendar(
     services: ServicesDep,
@@ -113,6 +120,8 @@ def get_calendar(
         raise ApiProblem(422, "invalid-input", "from and to need a time zone, e.g. +07:00")
     if to <= from_:
         raise ApiProblem(422, "invalid-input", "to must be after from")
+    if to - from_ > CALENDAR_PERIOD:
+        raise ApiProblem(422, "invalid-input", "the period is at most 366 days: ask year by year")
     in_range = _overlapping(services, from_.isoformat(), to.isoformat())
     around = in_range
     if in_range:  # what overlaps the windows shown, inside the period or not

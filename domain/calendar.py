@@ -16,10 +16,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import struct
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import MAXYEAR, UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from importlib import resources
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
@@ -31,6 +33,7 @@ from domain.aggregate import Aggregate, applies
 from domain.context import Context
 from domain.errors import InvalidRule
 from domain.events import DomainEvent
+from domain.time_zones import settled
 
 NAMESPACE = UUID("6f4b1c2e-8d3a-4e5f-9a7b-2c1d0e9f8a6b")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -155,6 +158,10 @@ class CalendarSpec:
     _days: dict[date, tuple[Span, ...]] = field(default_factory=dict, repr=False)
     #: the arithmetic's table (one, replaced whole when it grows): see _cover
     _table: list[_Table] = field(default_factory=list, repr=False)
+    #: where the calendar starts to repeat, once worked out (a list: the dataclass is frozen)
+    _repeats: list[tuple[int, bool] | None] = field(default_factory=list, repr=False)
+    #: the working time of each year asked about (UTC, new year to new year): see _tabled
+    _years: dict[int, timedelta] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, time_zone: str, hours: Hours, years: dict[int, HolidayYear]) -> CalendarSpec:
@@ -193,6 +200,9 @@ class CalendarSpec:
     # whether they span an hour or a month, and no moment is converted to local time. The table
     # grows (whole years, built anew) when a moment falls outside it; versions never change, so
     # a table once built stays true. Results are exact (datetime and timedelta arithmetic).
+    # Spans of years take no bigger tables: the whole years between are summed (once a year per
+    # version), and from where the calendar repeats whole periods are counted (_Cycle), so what a
+    # moment costs never grows with its distance (docs/sla.md; tests/unit/test_query_cost.py).
 
     def _cover(self, lo: datetime, hi: datetime) -> _Table:
         """A table covering the moments `lo` to `hi` (at most TABLE_YEARS apart, plus one)."""
@@ -211,15 +221,58 @@ class CalendarSpec:
         return table
 
     def business_time(self, start: datetime, end: datetime) -> timedelta:
-        """Working time in [start, end); zero when end is not after start."""
+        """Working time in [start, end); zero when end is not after start.
+
+        What it costs does not grow with the span: past the calendar's last listed holiday and
+        its zone's last listed change of offset, the calendar repeats (see _Cycle), so the
+        working time there is whole periods times the working time of one, plus a remainder;
+        before that, year sums and tables (a ticket judged as of 9999 costs what one judged as
+        of tomorrow does)."""
         if end <= start:
             return ZERO
-        if (end - start).days > TABLE_YEARS * 365:
-            # e.g. an open ticket judged as of a distant year: a year's table at a time
-            middle = _later(start, TABLE_YEARS * 365)
-            return self.business_time(start, middle) + self.business_time(middle, end)
-        table = self._cover(start, end)
-        return table.worked(end) - table.worked(start)
+        repeats = self._repeats_from()
+        if repeats is not None and end > _new_year(repeats[0]):
+            cycle = _cycle(self.time_zone, self.hours, *repeats)
+            if start >= cycle.start:
+                return cycle.worked(end) - cycle.worked(start)
+            return self._tabled(start, cycle.start) + cycle.worked(end)
+        return self._tabled(start, end)
+
+    def _tabled(self, start: datetime, end: datetime) -> timedelta:
+        """Working time in [start, end) from one table if they lie within a few years, else the
+        whole years between from their sums (each year's worked out once per version)."""
+        if end <= start:
+            return ZERO
+        first, last = _utc_year(start) + 1, _utc_year(end)
+        if last - first < 2:
+            table = self._cover(start, end)
+            return table.worked(end) - table.worked(start)
+        opening, closing = _new_year(first), _new_year(last)
+        years = self._years_between(first, last)
+        return self._tabled(start, opening) + years + self._tabled(closing, end)
+
+    def _years_between(self, first: int, last: int) -> timedelta:
+        """The working time of the years `first` to `last` (excluded), UTC new year to new
+        year: each year's is worked out once, apart from the table the arithmetic keeps."""
+        missing = [y for y in range(first, last) if y not in self._years]
+        if missing:
+            self._years.update(zip(missing, _year_sums(self, missing), strict=True))
+        return sum((self._years[y] for y in range(first, last)), ZERO)
+
+    def _repeats_from(self) -> tuple[int, bool] | None:
+        """From which year's new year (UTC) this calendar repeats, and whether every week (else
+        every 400 years): see _Cycle. None if it never does within the years datetime holds, or
+        the zone's data cannot be read (then tables all the way)."""
+        if not self._repeats:
+            try:
+                zone = settled(self.time_zone)
+            except (OSError, ValueError, struct.error):
+                zone = None
+            last_holiday = max((d.year for d in self.holidays), default=0)
+            # the local day before the UTC new year is in the year before: it must repeat too
+            year = 0 if zone is None else max(zone.year + 1, last_holiday + 2, 2)
+            self._repeats.append((year, zone.one_offset) if zone and year < MAXYEAR - 400 else None)
+        return self._repeats[0]
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The earliest instant by which `duration` of working time has passed since `start`.
@@ -344,6 +397,86 @@ class _Table:
             return ZERO
         close = self.closes[i]
         return self.before[i] + ((moment if moment < close else close) - self.opens[i])
+
+
+#: The Gregorian calendar repeats every 400 years: 146,097 days, exactly 20,871 weeks.
+GREGORIAN_CYCLE = timedelta(days=146_097)
+WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cycle:
+    """Where a calendar starts to repeat, and the working time of its periods from there.
+
+    From `start` (the new year, UTC, after the year following the last listed holiday and after
+    the zone's last listed change of offset, domain/time_zones.py) the working windows repeat
+    every `period`: a week if the zone keeps one offset, else 400 years (its daylight-saving rule
+    is stated in months and weekdays, which repeat with the Gregorian calendar). `marks` are
+    moments within the first period (its start, then each new year for a 400-year period) and
+    `sums` the working time from `start` to each, the last being the whole period's; so the
+    working time from `start` to any later moment is whole periods, one bisection, and at most a
+    year of one table. `plain` is the calendar without holidays (there are none from `start`),
+    with a table of its own, so the dated calendar's table stays where its tickets are."""
+
+    start: datetime
+    period: timedelta
+    marks: tuple[datetime, ...]
+    sums: tuple[timedelta, ...]
+    plain: CalendarSpec
+
+    def worked(self, moment: datetime) -> timedelta:
+        """Working time from `start` to `moment` (not before it)."""
+        whole, rest = divmod(moment - self.start, self.period)
+        within = self.start + rest
+        i = bisect_right(self.marks, within) - 1
+        return whole * self.sums[-1] + self.sums[i] + self.plain._tabled(self.marks[i], within)
+
+
+@lru_cache(maxsize=16)
+def _cycle(
+    time_zone: str, hours: tuple[tuple[tuple[int, int], ...], ...], year: int, one_offset: bool
+) -> _Cycle:
+    """Shared by the versions that agree on zone, hours and year: a 400-year period takes
+    146,097 days of windows to sum (a second or two, once); a week takes seven."""
+    plain = CalendarSpec(time_zone, hours, frozenset())
+    start = _new_year(year)
+    if one_offset:  # the week's table is the one the plain calendar keeps: the rest is in it
+        week = _Table.build(plain, _shifted(start.date(), -2), _shifted(start.date(), 9))
+        plain._table.append(week)
+        whole = week.worked(start + WEEK) - week.worked(start)
+        return _Cycle(start, WEEK, (start,), (ZERO, whole), plain)
+    sums = list(itertools.accumulate(_year_sums(plain, [*range(year, year + 400)]), initial=ZERO))
+    marks = tuple(_new_year(year + i) for i in range(400))
+    return _Cycle(start, GREGORIAN_CYCLE, marks, tuple(sums), plain)
+
+
+def _new_year(year: int) -> datetime:
+    return datetime(year, 1, 1, tzinfo=UTC)
+
+
+def _utc_year(moment: datetime) -> int:
+    """The UTC year of `moment`; beyond datetime's years, the nearest it holds (1 or 9999: the
+    new year after a moment before year 1 is after it, the one of a moment after 9999 before)."""
+    try:
+        return moment.astimezone(UTC).year
+    except OverflowError:
+        return moment.year
+
+
+def _year_sums(spec: CalendarSpec, years: list[int]) -> list[timedelta]:
+    """The working time of each of `years` (ascending), UTC new year to new year, from tables of
+    up to TABLE_YEARS consecutive years built here (the spec's own table stays as it is)."""
+    runs: list[list[int]] = []
+    for year in years:  # consecutive years, at most TABLE_YEARS to a table
+        if runs and runs[-1][-1] == year - 1 and len(runs[-1]) < TABLE_YEARS:
+            runs[-1].append(year)
+        else:
+            runs.append([year])
+    sums: list[timedelta] = []
+    for run in runs:
+        table = _Table.build(spec, date(run[0] - 1, 12, 30), _shifted(date(run[-1] + 1, 1, 1), 2))
+        sums += [table.worked(_new_year(y + 1)) - table.worked(_new_year(y)) for y in run]
+    return sums
 
 
 def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:

@@ -1,0 +1,117 @@
+"""Time-travel and report queries over HTTP cost what a near moment costs, however far they reach.
+
+The cost is counted, not timed: every local day whose working windows the business calendar
+works out is one step (the arithmetic's only work that grows with the span it covers). The
+server runs in this process, so counting `CalendarSpec._spans` counts the server's steps.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from domain.calendar import CalendarSpec, Span
+from domain.events import DomainEvent
+from domain.sla_clock import ClockState
+from infra.bootstrap import Services
+from infra.seed import seed
+from projections.base import Projection, Row
+from tests.integration.conftest import Api
+from tests.integration.test_sla import log, submit
+
+FAR = "9999-12-31T00:00:00Z"
+#: What a far moment may cost beyond tomorrow, whatever its distance: the years until the calendar
+#: repeats (its holidays are listed to 2027: 2027 and 2028), and a table or two around the moment.
+FAR_BUDGET = 5 * 366
+
+
+class Steps:
+    def __init__(self) -> None:
+        self.days = 0
+
+    def since(self, before: int) -> int:
+        return self.days - before
+
+
+@pytest.fixture
+def steps(monkeypatch: pytest.MonkeyPatch) -> Steps:
+    counted = Steps()
+    spans = CalendarSpec._spans
+
+    def counting(self: CalendarSpec, day: date) -> tuple[Span, ...]:
+        counted.days += 1
+        return spans(self, day)
+
+    monkeypatch.setattr(CalendarSpec, "_spans", counting)
+    return counted
+
+
+@pytest.mark.parametrize("kind", ["incidents", "service-requests"])
+def test_an_sla_clock_as_of_year_9999_costs_no_more_than_one_as_of_tomorrow(
+    api: Api, services: Services, steps: Steps, kind: str
+) -> None:
+    seed(services.records)
+    ref = str(log(services) if kind == "incidents" else submit(services))
+    agent = api.client()
+    tomorrow = (services.clock() + timedelta(days=1)).isoformat()
+
+    before = steps.days
+    near = agent.get(f"/api/v1/{kind}/{ref}/sla", params={"as_of": tomorrow})
+    near_cost, before = steps.since(before), steps.days
+    far = agent.get(f"/api/v1/{kind}/{ref}/sla", params={"as_of": FAR})
+    far_cost, before = steps.since(before), steps.days
+    again = agent.get(f"/api/v1/{kind}/{ref}/sla", params={"as_of": FAR})
+
+    assert near.status_code == far.status_code == again.status_code == 200, far.text
+    assert far_cost <= near_cost + FAR_BUDGET
+    assert steps.since(before) <= FAR_BUDGET  # asked again: no more than the first time
+    clock = far.json()
+    assert clock["state"] == ClockState.BREACHED
+    # still worked out to the end: about 8h on each office day until the year 9999
+    assert clock["resolution"]["elapsed_minutes"] > 7900 * 52 * 5 * 8 * 60 * 0.9
+
+
+def test_an_incident_as_of_year_9999_folds_no_more_events_than_it_has(
+    api: Api, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Time travel replays the record's own events up to the moment: as many folds as events,
+    however far the moment (a cost that grows with the record, never with the distance)."""
+    incident = log(services)
+    agent = api.client()
+    folds = Steps()
+    fold = Projection.fold
+
+    def counting(self: Projection, row: Row | None, event: DomainEvent) -> Row | None:
+        folds.days += 1
+        return fold(self, row, event)
+
+    monkeypatch.setattr(Projection, "fold", counting)
+    for path in (f"/api/v1/incidents/{incident}", f"/api/v1/incidents/{incident}/history"):
+        before = folds.days
+        far = agent.get(path, params={"as_of": FAR})
+        assert far.status_code == 200, far.text
+        assert folds.since(before) <= len(services.desk.history(incident))
+
+
+def test_the_change_calendar_refuses_a_period_longer_than_a_year(api: Api) -> None:
+    reader = api.client()
+    start = datetime(2026, 3, 2).isoformat() + "+07:00"
+
+    year = reader.get(
+        "/api/v1/changes/calendar",
+        params={"from": start, "to": datetime(2027, 3, 2).isoformat() + "+07:00"},
+    )
+    longer = reader.get(
+        "/api/v1/changes/calendar",
+        params={"from": start, "to": datetime(2027, 3, 4).isoformat() + "+07:00"},
+    )
+    ages = reader.get(
+        "/api/v1/changes/calendar", params={"from": start, "to": FAR.replace("Z", "+00:00")}
+    )
+
+    assert year.status_code == 200, year.text
+    for refused in (longer, ages):
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "366 days" in refused.json()["detail"]
