@@ -19,6 +19,8 @@ def healthz() -> dict[str, str]:
     "/readyz",
     response_model=None,
     summary="The store answers and the projections are following it",
+    description="503 names each follower (projections, audit ledger, SLA watch) that stopped at a"
+    " stored event it cannot decode: its position, event and the reason.",
 )
 def readyz(services: ServicesDep) -> Response | dict[str, object]:
     try:
@@ -27,6 +29,19 @@ def readyz(services: ServicesDep) -> Response | dict[str, object]:
         return problem(503, "not-ready", f"the event store does not answer: {error}")
     if not services.is_following:
         return problem(503, "not-ready", "the projections are not following the event store")
+    stuck = {name: error for name, error in services.stuck().items() if error is not None}
+    if stuck:  # it serves what it holds, but a follower stopped at an event it cannot decode
+        return problem(
+            503,
+            "not-ready",
+            "; ".join(
+                f"{name} stopped at position {error.position} ({error.event}): {error.reason}"
+                for name, error in stuck.items()
+            ),
+            stuck=[{"follower": name, **error.describe()} for name, error in stuck.items()],
+            store_position=head,
+            projection_position=services.runner.position,
+        )
     return {
         "status": "ready",
         "store_position": head,
