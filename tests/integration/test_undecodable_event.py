@@ -30,6 +30,8 @@ from infra.bootstrap import Services, build
 from infra.serialisation import TypedMapper, UndecodableEvent
 from infra.settings import Settings
 from infra.sla_watch import SlaWatcher
+from projections import PROJECTIONS, incident_details
+from projections.runner import ProjectionRunner
 from tests.conftest import Clock
 from tests.integration.conftest import serving
 from tests.integration.test_api import new_incident
@@ -169,6 +171,43 @@ def test_a_service_with_an_undecodable_event_starts_and_names_it(
     value, labels = gauges["projections"]
     assert value == bad
     assert labels["reason"] == stuck["projections"]["reason"]
+
+
+def test_the_projections_fold_every_event_before_the_undecodable_one_and_none_after(
+    settings: Settings, clock: Clock
+) -> None:
+    with started(settings, clock) as services:
+        earlier = log(services)
+        assert services.runner.wait_for(services.desk.recorder.max_notification_id() or 0, 10)
+        shown = services.views.get(incident_details, str(earlier))
+    originator, version = stream_head(settings, str(earlier))
+    bad = store_raw_event(settings, originator, version + 1, COMMENTED, b"[]")
+    services = build(settings, clock=clock)
+    try:
+        later = log(services)
+        for projection in PROJECTIONS:  # from zero: the event lies inside one batch
+            services.views.reset(projection)
+        runner = ProjectionRunner(
+            services.desk.recorder, services.desk.mapper, services.views, PROJECTIONS
+        )
+        with pytest.raises(UndecodableEvent) as stopped:
+            runner.catch_up()
+        with pytest.raises(UndecodableEvent):
+            runner.catch_up()  # again: still there, still stopped
+        rows = (
+            services.views.get(incident_details, str(earlier)),
+            services.views.get(incident_details, str(later)),
+        )
+        positions = services.views.positions()
+    finally:
+        services.close()
+
+    assert stopped.value.position == bad
+    assert runner.position == bad - 1
+    assert runner.stuck is not None
+    assert runner.stuck.position == bad
+    assert rows == (shown, None)
+    assert set(positions.values()) == {bad - 1}
 
 
 def test_the_audit_ledger_stops_at_an_event_whose_who_and_when_it_cannot_read(
