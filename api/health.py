@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import ServicesDep
 from api.problems import problem
+from infra.serialisation import UndecodableEvent
 
 router = APIRouter(tags=["meta"])
 
@@ -35,8 +36,7 @@ def readyz(services: ServicesDep) -> Response | dict[str, object]:
             503,
             "not-ready",
             "; ".join(
-                f"{name} stopped at position {error.position} ({error.event}): {error.reason}"
-                for name, error in stuck.items()
+                f"{name} stopped at {where(error)}: {error.reason}" for name, error in stuck.items()
             ),
             stuck=[{"follower": name, **error.describe()} for name, error in stuck.items()],
             store_position=head,
@@ -47,3 +47,10 @@ def readyz(services: ServicesDep) -> Response | dict[str, object]:
         "store_position": head,
         "projection_position": services.runner.position,
     }
+
+
+def where(error: UndecodableEvent) -> str:
+    """The event, with its position where the follower read it from the log."""
+    if error.position is None:  # read with its record (the SLA watcher)
+        return f"event {error.event}"
+    return f"position {error.position} (event {error.event})"
