@@ -18,21 +18,21 @@ from uuid import uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import JSONTranscoder, StoredEvent
+from eventsourcing.persistence import JSONTranscoder, Notification, StoredEvent
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from audit.store import POSTGRES_EVENTS, SQLITE_EVENTS
 from domain.events import EVENT_TYPES
-from domain.incident import SlaBreached, SlaWarned
+from domain.incident import CommentAdded, SlaBreached, SlaWarned
 from infra.bootstrap import Services, build
 from infra.serialisation import TypedMapper, UndecodableEvent
 from infra.settings import Settings
 from infra.sla_watch import SlaWatcher
 from projections import PROJECTIONS, incident_details
-from projections.runner import ProjectionRunner
-from tests.conftest import Clock
+from projections.runner import ProjectionRunner, decode
+from tests.conftest import AGENT, T0, Clock
 from tests.integration.conftest import serving
 from tests.integration.test_api import new_incident
 from tests.integration.test_sla import log
@@ -296,3 +296,39 @@ def test_a_stored_event_decodes_or_says_why_it_cannot(topic: str, state: bytes) 
     assert refused.topic == topic
     assert refused.event == f"{stored.originator_id}/1"
     assert 0 < len(refused.reason) <= 500
+
+
+@given(readable=st.lists(st.booleans(), max_size=30))
+def test_a_batch_decodes_up_to_its_first_undecodable_event_and_no_further(
+    readable: list[bool],
+) -> None:
+    mapper = TypedMapper(transcoder=JSONTranscoder())
+    event = CommentAdded(
+        originator_id=uuid4(),
+        originator_version=2,
+        timestamp=T0,
+        actor=AGENT,
+        correlation_id=uuid4(),
+        text="looking",
+    )
+    good = mapper.to_stored_event(event)
+    notifications = [
+        Notification(
+            id=10 + i,
+            originator_id=good.originator_id,
+            originator_version=good.originator_version,
+            topic=good.topic,
+            state=good.state if ok else b"{}",
+        )
+        for i, ok in enumerate(readable)
+    ]
+    decoded, undecodable = decode(mapper, notifications)
+
+    first_bad = readable.index(False) if False in readable else len(readable)
+    assert [position for position, _ in decoded] == [10 + i for i in range(first_bad)]
+    assert all(e == event for _, e in decoded)
+    if first_bad == len(readable):
+        assert undecodable is None
+    else:
+        assert undecodable is not None
+        assert undecodable.position == 10 + first_bad
