@@ -20,6 +20,7 @@ from api import (
     problem_records,
     problems,
     projection_rebuilds,
+    query_parameters,
     queues,
     service_requests,
     sla,
@@ -58,6 +59,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         # environment on every request (about 3% of a command's CPU).
         telemetry={"tracing": False, "metrics": False, "logs": False},
         responses={422: problems.RESPONSES[422]},
+        dependencies=[query_parameters.REJECT_UNKNOWN_QUERY_PARAMETERS],
     )
     app.state.services = services
     app.state.writer = CommandWriter(

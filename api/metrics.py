@@ -6,6 +6,10 @@
 - `itsm_projection_lag_events{projection}`: events in the store a projection has not folded.
 - `itsm_relay_lag_events`: events in the store not yet acknowledged by Kafka (present once a
   relay has published from this store).
+- `itsm_follower_stuck{follower,event,reason}`: 1 while a follower of the store in this process
+  (projections, audit-ledger, sla-watch) is stopped at a stored event it cannot decode, else 0;
+  `itsm_follower_stuck_position{follower,reason}`: that event's global position (0: not stopped,
+  or not known).
 
 Lags are read when Prometheus scrapes, so they cost nothing between scrapes. Requests are timed
 by a small ASGI middleware that reads the route template FastAPI leaves in the scope.
@@ -57,6 +61,7 @@ class LagCollector(Collector):
         for name, position in sorted(self.services.views.positions().items()):
             lag.add_metric([name], max(head - position, 0))
         yield lag
+        yield from stuck_metrics(self.services)
         published = self.relay_position()
         if published is not None:
             yield GaugeMetricFamily(
@@ -64,6 +69,28 @@ class LagCollector(Collector):
                 "Events in the store not yet acknowledged by Kafka",
                 value=max(head - published, 0),
             )
+
+
+def stuck_metrics(services: Services) -> Iterator[Metric]:
+    stuck = GaugeMetricFamily(
+        "itsm_follower_stuck",
+        "1 while a follower is stopped at a stored event it cannot decode",
+        labels=["follower", "event", "reason"],
+    )
+    position = GaugeMetricFamily(
+        "itsm_follower_stuck_position",
+        "The global position of the stored event a follower is stopped at (0: none)",
+        labels=["follower", "reason"],
+    )
+    for name, error in services.stuck().items():
+        if error is None:
+            stuck.add_metric([name, "", ""], 0)
+            position.add_metric([name, ""], 0)
+        else:
+            stuck.add_metric([name, error.event, error.reason], 1)
+            position.add_metric([name, error.reason], error.position or 0)
+    yield stuck
+    yield position
 
 
 class RequestMetrics:

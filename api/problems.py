@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain import errors
+from infra.serialisation import UndecodableEvent
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -94,6 +95,7 @@ TITLES: dict[str, str] = {
     "request-too-large": "Request too large",
     "projection-lag": "Recorded, but the views have not caught up yet",
     "not-ready": "Not ready",
+    "record-unreadable": "The record holds a stored event this service cannot decode",
     "rebuild-unavailable": "This read model cannot be rebuilt here",
     "internal-error": "Internal error",
 }
@@ -212,6 +214,12 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return problem(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(UndecodableEvent)
+    async def _unreadable(request: Request, exc: UndecodableEvent) -> Response:
+        # The store is fine; this record cannot be replayed until the event can be decoded.
+        detail = f"the record holds an event this service cannot decode ({exc.event}); see /readyz"
+        return problem(503, "record-unreadable", detail)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -20,6 +20,7 @@ import asyncio
 import logging
 
 from domain.service_desk import Outcome, ServiceDesk, Submission
+from infra.serialisation import UndecodableEvent
 from projections.runner import ProjectionRunner
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class CommandWriter:
         if self.runner is not None:
             try:
                 self.runner.catch_up()  # read-your-writes: the answers show the batch's views
+            except UndecodableEvent:
+                pass  # the runner stopped at it and said so once; the answers say the views lag
             except Exception:  # the runner's own thread retries; the answers then wait for it
                 log.exception("folding a batch into the projections failed")
         elif self.desk.after_commit is not None:

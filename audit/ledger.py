@@ -7,6 +7,11 @@ transaction that first checks the ledger's head is where this follower read it, 
 several processes never fork the chain (the loser simply reads again). `itsm audit follow` runs
 one as a process of its own. Each batch's entries and the checkpoints they call for are written
 together, then checkpoints not yet published are sent to Kafka (at least once).
+
+A stored event whose who and when it cannot read (bytes that are not JSON, no actor or timestamp)
+stops it there: the events before it are chained, and `stuck` says which event and why until it
+can be read. An entry is never made up for it, nor is it passed over: the chain holds every
+stored event, in order.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from audit.chain import Checkpoint, Entry
 from audit.keys import key_id
 from audit.store import AuditStore, StoredRow
 from infra.progress import Progress
-from infra.serialisation import plain
+from infra.serialisation import UndecodableEvent, plain, reason_of
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,12 @@ class Ledger:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stuck: UndecodableEvent | None = None
+
+    @property
+    def stuck(self) -> UndecodableEvent | None:
+        """The event the ledger stopped at because it cannot read it, if it has."""
+        return self._stuck
 
     # -- appending --------------------------------------------------------------------------------
 
@@ -69,26 +80,23 @@ class Ledger:
         entries = []
         mapper = self.mapper
         for position, topic, originator_hex, version, state in rows:
-            event = orjson.loads(plain(mapper, state))
-            actor = event["actor"]
-            event_id = f"{UUID(originator_hex)}/{version}"
+            try:
+                event_id = f"{UUID(originator_hex)}/{version}"
+                event = orjson.loads(plain(mapper, state))
+                actor = event["actor"]
+                actor_id, role, at = actor["id"], actor["role"], event["timestamp"]
+                if type(actor_id) is not str or type(role) is not str or type(at) is not str:
+                    raise TypeError("its actor id, role and timestamp are not all text")
+            except Exception as error:  # the bytes' fault: nothing but them is read here
+                raise UndecodableEvent(
+                    topic, _event_name(originator_hex, version), reason_of(error), position
+                ) from error
             event_digest = chain.digest(topic, originator_hex, version, state)
-            at = event["timestamp"]
             own = chain.entry_hash(
-                prev_hash, position, event_id, topic, actor["id"], actor["role"], at, event_digest
+                prev_hash, position, event_id, topic, actor_id, role, at, event_digest
             )
             entries.append(
-                Entry(
-                    position,
-                    event_id,
-                    topic,
-                    actor["id"],
-                    actor["role"],
-                    at,
-                    event_digest,
-                    prev_hash,
-                    own,
-                )
+                Entry(position, event_id, topic, actor_id, role, at, event_digest, prev_hash, own)
             )
             prev_hash = own
         return entries
@@ -119,20 +127,36 @@ class Ledger:
         return self.clock() - datetime.fromisoformat(last.at) >= self.checkpoint_interval
 
     def append_once(self) -> int:
-        """Append the next batch of stored events; how many were appended."""
+        """Append the next batch of stored events; how many were appended. At an event it cannot
+        read, the events before it are appended and `stuck` names it."""
         position, head_hash = self.store.head()
-        rows = self.store.stored(position, self.batch_size)
+        # Stopped at an event: read just that one again, not a whole batch each poll.
+        rows = self.store.stored(position, 1 if self._stuck is not None else self.batch_size)
         last = self.store.last_checkpoint()
-        if not rows:
+        try:
+            entries, undecodable = self.entries_for(rows, head_hash), None
+        except UndecodableEvent as error:
+            undecodable = error
+            before = [row for row in rows if error.position is None or row[0] < error.position]
+            entries = self.entries_for(before, head_hash)
+        self._stop_at(undecodable)
+        if not entries:
             due = self._idle_checkpoint(position, head_hash, last)
             if due is not None and self.store.append(position, (), [due]):
                 self.publish_pending()
             return 0
-        entries = self.entries_for(rows, head_hash)
         if not self.store.append(position, entries, self._due(entries, last)):
             return 0  # another follower appended first; read again
         self.publish_pending()
         return len(entries)
+
+    def _stop_at(self, undecodable: UndecodableEvent | None) -> None:
+        """Say once that the ledger stopped at an event, and once that it moved on."""
+        before, self._stuck = self._stuck, undecodable
+        if undecodable is not None and (before is None or before.event != undecodable.event):
+            log.error("audit ledger stopped at position %s: %s", undecodable.position, undecodable)
+        elif undecodable is None and before is not None:
+            log.warning("audit ledger read the event at position %s and moved on", before.position)
 
     def _idle_checkpoint(
         self, position: int, head_hash: bytes, last: Checkpoint | None
@@ -159,13 +183,16 @@ class Ledger:
         return checkpoint
 
     def catch_up(self, progress: ProgressCallback | None = None) -> int:
-        """Append until the ledger reaches the head of the store; the number appended."""
+        """Append until the ledger reaches the head of the store; the number appended.
+        UndecodableEvent if an event on the way cannot be read: the events before it are in."""
         total = 0
         while True:
             count = self.append_once()
             total += count
             if progress:
                 progress(self.store.head()[0], self.store.store_head())
+            if self._stuck is not None:
+                raise self._stuck
             if count == 0 and self.store.head()[0] >= self.store.store_head():
                 return total
 
@@ -216,3 +243,11 @@ class Ledger:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=10)
+
+
+def _event_name(originator_hex: str, version: int) -> str:
+    """An event's name as the entries give it, or as stored if its originator is no UUID."""
+    try:
+        return f"{UUID(originator_hex)}/{version}"
+    except ValueError:
+        return f"{originator_hex}/{version}"

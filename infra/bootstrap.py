@@ -7,6 +7,7 @@ incident number lock and the API tokens.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from infra.locks import InterProcessLock
 from infra.numbers import PostgresNumberLock
 from infra.oidc import OidcSettings, OidcVerifier
 from infra.pg import PostgresAddress, open_pool, schema_lock
+from infra.serialisation import UndecodableEvent
 from infra.settings import Settings
 from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenStore
 from projections import PROJECTIONS
@@ -38,6 +40,7 @@ from projections.view_store import ViewStore
 if TYPE_CHECKING:
     from audit.service import Audit
     from infra.kafka_mode import KafkaMode
+    from infra.sla_watch import SlaWatcher
     from infra.whatif_jobs import WhatIfJobs
 
 log = logging.getLogger(__name__)
@@ -116,6 +119,20 @@ class Services:
 
     #: The audit ledger: its store, signing key and follower (docs/audit.md).
     audit: Audit | None = None
+    #: The SLA watcher, once one runs in this process (it reports to readiness).
+    sla_watcher: SlaWatcher | None = None
+
+    def stuck(self) -> dict[str, UndecodableEvent | None]:
+        """Each follower of the store in this process, and the event it stopped at because it
+        cannot decode it (None: it is not stopped). /readyz and /metrics report them."""
+        followers: dict[str, UndecodableEvent | None] = {}
+        if self.kafka is None:
+            followers["projections"] = self.runner.stuck
+        if self.audit is not None and self.audit.follows:
+            followers["audit-ledger"] = self.audit.ledger.stuck
+        if self.sla_watcher is not None:
+            followers["sla-watch"] = self.sla_watcher.stuck
+        return followers
 
     def system_context(self) -> Context:
         return Context(actor=SYSTEM, at=self.clock(), correlation_id=uuid4())
@@ -129,7 +146,10 @@ class Services:
         if self.kafka is not None:
             self.kafka.start()
             return
-        self.runner.catch_up()
+        # An event it cannot decode stops the projections there (and /readyz says so): the
+        # service starts all the same, and the views serve what they hold.
+        with contextlib.suppress(UndecodableEvent):
+            self.runner.catch_up()
         self.runner.start()
 
     @property

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent
+from pydantic import ValidationError
 
 from domain.events import DomainEvent, event_class
 
@@ -34,7 +35,10 @@ class TypedMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        return decode(stored_event.topic, plain(self, stored_event.state))
+        try:
+            return decode(stored_event.topic, plain(self, stored_event.state))
+        except Exception as error:  # decoding reads nothing but these bytes: any error is theirs
+            raise UndecodableEvent.of(stored_event, error) from error
 
 
 def plain(mapper: Mapper[UUID], state: bytes) -> bytes:
@@ -52,3 +56,57 @@ def encode(event: DomainEvent) -> bytes:
 
 def decode(type_name: str, state: bytes) -> DomainEvent:
     return event_class(type_name).model_validate_json(state)
+
+
+#: The longest reason an UndecodableEvent gives (it is shown on /readyz and in a metric label).
+MAX_REASON = 300
+
+
+class UndecodableEvent(Exception):
+    """A stored event this code cannot turn back into an event: a type no class is registered
+    for, bytes that are not its JSON, fields that break its schema, a cipher or compressor that
+    refuses it. The store is the system of record, so a follower never passes over one: it stops
+    there and says so (docs/architecture.md, "An event that cannot be decoded")."""
+
+    def __init__(self, topic: str, event: str, reason: str, position: int | None = None) -> None:
+        super().__init__(f"cannot decode stored event {event} ({topic}): {reason}")
+        self.topic = topic
+        #: "<originator id>/<version>", as the audit ledger names events.
+        self.event = event
+        self.reason = reason
+        #: The event's global position in the store, when the reader knows it.
+        self.position = position
+
+    @classmethod
+    def of(cls, stored: StoredEvent, error: Exception) -> UndecodableEvent:
+        position = getattr(stored, "id", None)  # a Notification knows its position
+        return cls(
+            stored.topic,
+            f"{stored.originator_id}/{stored.originator_version}",
+            reason_of(error),
+            position if isinstance(position, int) else None,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """What /readyz shows of it."""
+        return {
+            "position": self.position,
+            "event": self.event,
+            "topic": self.topic,
+            "reason": self.reason,
+        }
+
+
+def reason_of(error: Exception) -> str:
+    """One short line saying why bytes did not decode (pydantic's own text spans many lines)."""
+    if isinstance(error, ValidationError):
+        first = error.errors(include_url=False, include_input=False)
+        shown = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'event'}: {e['msg']}" for e in first[:3]
+        )
+        more = len(first) - 3
+        text = f"{shown} (and {more} more)" if more > 0 else shown
+    else:
+        text = str(error) or type(error).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."

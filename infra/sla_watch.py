@@ -10,6 +10,9 @@ same events it would have written on time (recorded later, at the moment they sa
 
 A ticket is judged again only when its row changed or its next threshold is due, so an idle tick
 costs a view read and a dictionary look-up per open ticket.
+
+A ticket whose stored events cannot all be decoded cannot be written to: the watcher records no
+alert on it (and says which event and why in `stuck`, until it can), and goes on with the others.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from domain.request_commands import RecordSlaAlerts as RecordRequestSlaAlerts
 from domain.rule_versions import SlaTarget
 from domain.sla_request import KIND as SERVICE_REQUEST
 from infra.bootstrap import Services
+from infra.serialisation import UndecodableEvent
 from projections.sla_clocks import sla_clocks, ticket_of
 
 log = logging.getLogger(__name__)
@@ -45,14 +49,22 @@ class SlaWatcher:
         self.interval = interval
         #: ticket id -> (row version, when it next needs judging; None: not until it changes)
         self._memo: dict[str, tuple[int, datetime | None]] = {}
+        #: ticket id -> the event of its that could not be decoded, as of the last tick
+        self._stuck: dict[str, UndecodableEvent] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def stuck(self) -> UndecodableEvent | None:
+        """An event that stopped the watcher recording a ticket's alerts, if any did."""
+        return next(iter(self._stuck.values()), None)
 
     def tick(self) -> Tick:
         now = self.services.clock()
         rows = self.services.views.select(sla_clocks, '"watched" = 1')
         judged = recorded = 0
         memo: dict[str, tuple[int, datetime | None]] = {}
+        stuck: dict[str, UndecodableEvent] = {}
         for row in rows:
             key, version = row["id"], row["version"]
             seen = self._memo.get(key)
@@ -63,10 +75,18 @@ class SlaWatcher:
             _, clock = self.services.desk.rulebook.judge(ticket_of(row), now)
             shown = {(SlaTarget(t), level) for t, level in row["alerts"]}
             due = [a for a in clock.alerts() if (a.target, a.level) not in shown]
-            if due and self._record(row["kind"], UUID(key), due):
-                recorded += 1
+            try:
+                if due and self._record(row["kind"], UUID(key), due):
+                    recorded += 1
+            except UndecodableEvent as error:
+                stuck[key] = error  # judged again next tick, until its events can be read
+                continue
             memo[key] = (version, None if due else clock.next_alert_at)
         self._memo = memo
+        for key, undecodable in stuck.items():
+            if key not in self._stuck:
+                log.error("SLA watch cannot record the alerts of ticket %s: %s", key, undecodable)
+        self._stuck = stuck
         return Tick(len(rows), judged, recorded)
 
     def _record(self, kind: str, ticket: UUID, alerts: list[SlaAlert]) -> bool:
@@ -90,6 +110,7 @@ class SlaWatcher:
     # -- in the background ------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.services.sla_watcher = self  # readiness reports what stops it
         self._thread = threading.Thread(target=self._run, name="sla-watch", daemon=True)
         self._thread.start()
 

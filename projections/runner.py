@@ -5,6 +5,11 @@ SQLite cannot; this loop reads the notification log in batches from the lowest p
 projection has reached, folds each event into the projections that have not yet seen it, and
 commits rows and positions together. A command wakes it at once; otherwise it polls, so events
 written by other processes are picked up too.
+
+An event it cannot decode stops it there: the events before it are folded, the positions stay
+just before it, and `stuck` says which event and why until it can be read (it is never passed
+over, or the views would be wrong without anyone knowing). `catch_up` raises it; following in the
+background, the runner tries that one event again each poll.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from domain.events import DomainEvent
+from infra.serialisation import UndecodableEvent
 from projections.base import Projection, Row, record_key, record_keys
 from projections.view_store import ViewStore, ViewTransaction
 
@@ -56,12 +62,18 @@ class ProjectionRunner:
         self._thread: threading.Thread | None = None
         #: The rows the last committed batch wrote, by projection name and key.
         self._written: dict[str, dict[str, Row | None]] = {}
+        self._stuck: UndecodableEvent | None = None
         store.ensure(self.projections)
 
     @property
     def position(self) -> int:
         """The global position every projection of this runner has folded up to."""
         return self._position
+
+    @property
+    def stuck(self) -> UndecodableEvent | None:
+        """The event the projections stopped at because it cannot be decoded, if they have."""
+        return self._stuck
 
     def run_once(self) -> int:
         """Fold the next batch of events into every projection; how many notifications of the
@@ -84,6 +96,9 @@ class ProjectionRunner:
 
     def _fold_batch(self) -> tuple[int, bool]:
         written: dict[str, dict[str, Row | None]] = {}
+        # Stopped at an event: read just that one again, not a whole batch each poll.
+        limit = 1 if self._stuck is not None else self.batch_size
+        undecodable: UndecodableEvent | None = None
         with self.store.transaction() as tx:
             stored = tx.positions()
             positions = {p.name: stored.get(p.name, 0) for p in self.projections}
@@ -93,18 +108,18 @@ class ProjectionRunner:
             if head > start:
                 notifications = self.recorder.select_notifications(
                     start=start,
-                    limit=self.batch_size,
+                    limit=limit,
                     stop=head,
                     topics=self._topics,
                     inclusive_of_start=False,
                 )
-            caught_up = len(notifications) < self.batch_size
-            reached = max(start, head) if caught_up else notifications[-1].id
+            decoded, undecodable = decode(self.mapper, notifications)
+            caught_up = len(notifications) < limit or undecodable is not None
+            if undecodable is not None:
+                reached = max(start, notifications[len(decoded)].id - 1)
+            else:
+                reached = max(start, head) if caught_up else notifications[-1].id
             if reached > start:
-                decoded: list[tuple[int, DomainEvent]] = [
-                    (n.id, self.mapper.to_domain_event(n))  # type: ignore[misc]
-                    for n in notifications
-                ]
                 events = _with_records(decoded)
                 for projection in self.projections:
                     after = positions[projection.name]
@@ -113,8 +128,28 @@ class ProjectionRunner:
                     tx.set_position(projection, max(reached, after))  # never backwards
         if notifications:
             self._written = written
+        self._stop_at(undecodable)
         self._advance(reached)
         return reached - start, caught_up
+
+    def _stop_at(self, undecodable: UndecodableEvent | None) -> None:
+        """Say once that the projections stopped at an event, and once that they moved on."""
+        with self._reached:
+            before, self._stuck = self._stuck, undecodable
+            abandoned: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+            if undecodable is not None:
+                # A write at or after the event will not show in the views: its waiters stop
+                # waiting now rather than time out.
+                self._reached.notify_all()
+                abandoned = [w for w in self._waiters if self._will_not_reach(w[0])]
+                self._waiters = [w for w in self._waiters if not self._will_not_reach(w[0])]
+        if undecodable is not None:
+            for _, loop, future in abandoned:
+                loop.call_soon_threadsafe(abandon, future, undecodable)
+        if undecodable is not None and (before is None or before.event != undecodable.event):
+            log.error("projections stopped at position %s: %s", undecodable.position, undecodable)
+        elif undecodable is None and before is not None:
+            log.warning("projections read the event at position %s and moved on", before.position)
 
     @staticmethod
     def fold(
@@ -143,13 +178,16 @@ class ProjectionRunner:
         return self._written.get(projection.name, {}).get(key)
 
     def catch_up(self, progress: Progress | None = None) -> int:
-        """Fold until the head of the store; the number of events read."""
+        """Fold until the head of the store; the number of events read. UndecodableEvent if an
+        event on the way cannot be decoded: everything before it is folded."""
         total = 0
         while True:
             moved, caught_up = self._step()
             total += moved
             if progress:
                 progress(self._position, self.recorder.max_notification_id() or 0)
+            if self._stuck is not None:
+                raise self._stuck
             if caught_up:
                 return total
 
@@ -202,11 +240,13 @@ class ProjectionRunner:
         with self._reached:
             if self._position >= position:
                 return True
+            if self._will_not_reach(position):
+                return False
             self._waiters.append((position, loop, future))
         self.wake()
         try:
             await asyncio.wait_for(future, timeout)
-        except TimeoutError:
+        except (TimeoutError, UndecodableEvent):  # too slow, or stopped before `position`
             return False
         return True
 
@@ -215,12 +255,40 @@ class ProjectionRunner:
         deadline = time.monotonic() + timeout
         with self._reached:
             while self._position < position:
+                if self._will_not_reach(position):
+                    return False
                 self.wake()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 self._reached.wait(remaining)
         return True
+
+    def _will_not_reach(self, position: int) -> bool:
+        """Stopped at an event at or before `position`: waiting for it would only time out."""
+        stuck = self._stuck
+        return stuck is not None and stuck.position is not None and stuck.position <= position
+
+
+def decode(
+    mapper: Mapper,  # type: ignore[type-arg]
+    notifications: Sequence[Notification],
+) -> tuple[list[tuple[int, DomainEvent]], UndecodableEvent | None]:
+    """The notifications' events (with their positions) up to the first that cannot be decoded,
+    and that one's error, or None if every one decoded."""
+    to_event = mapper.to_domain_event
+    try:
+        return [(n.id, to_event(n)) for n in notifications], None  # type: ignore[misc]
+    except UndecodableEvent:
+        pass  # one by one, to keep the events before it
+    decoded: list[tuple[int, DomainEvent]] = []
+    for n in notifications:
+        try:
+            decoded.append((n.id, to_event(n)))  # type: ignore[arg-type]
+        except UndecodableEvent as error:
+            error.position = n.id
+            return decoded, error
+    return decoded, None
 
 
 @contextlib.contextmanager
@@ -247,3 +315,8 @@ def _with_records(events: list[tuple[int, DomainEvent]]) -> list[tuple[int, Doma
 def settle(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def abandon(future: asyncio.Future[None], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
