@@ -6,14 +6,16 @@ the same code and is documented at GET /problems/{code}.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from domain import errors
 
@@ -94,6 +96,8 @@ TITLES: dict[str, str] = {
     "not-ready": "Not ready",
     "rebuild-unavailable": "This read model cannot be rebuilt here",
     "internal-error": "Internal error",
+    "method-not-allowed": "Method not allowed",
+    "bad-request": "The request is malformed",
 }
 
 
@@ -173,6 +177,19 @@ def _errors(exc: RequestValidationError | ValidationError) -> list[dict[str, Any
     ]
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _methods_of(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route answers at the request's path: Starlette names only the first
+    route's, and a resource's GET and POST are two routes (in routers within routers)."""
+    return [
+        method
+        for method in METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in app.routes)
+    ]
+
+
 def install(app: FastAPI) -> None:
     """Answer every error as a problem, and publish the Problem schema the responses refer to."""
     build_openapi = app.openapi
@@ -209,14 +226,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem(exc.status_code, code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110 15.5.6: say which methods the resource has
+            headers["Allow"] = ", ".join(_methods_of(app, request.scope))
+        return problem(exc.status_code, code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         return problem(500, "internal-error", "an unexpected error occurred; it has been logged")
 
     @app.get("/problems/{code}", tags=["meta"], summary="What a problem code means")
-    def describe(code: str) -> dict[str, str]:
+    def describe(code: Annotated[str, Path(max_length=100)]) -> dict[str, str]:
         if code not in TITLES:
             raise ApiProblem(404, "not-found", f"no problem code {code!r}")
         return {"code": code, "title": TITLES[code]}

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import authorised, services_of
+from api.params import NamePath
 from api.problems import ApiProblem
 from domain.actors import Role
 from domain.context import Context
@@ -83,7 +84,7 @@ def _projection_named(name: str) -> None:
     summary="Rebuild a read model in a shadow view and swap it in (the live one keeps serving)",
 )
 def start_rebuild(
-    name: str, request: Request, response: Response, _: Annotated[Context, REBUILDERS]
+    name: NamePath, request: Request, response: Response, _: Annotated[Context, REBUILDERS]
 ) -> RebuildOut:
     _projection_named(name)
     if services_of(request).kafka is not None:
@@ -101,7 +102,7 @@ def start_rebuild(
     summary="A shadow rebuild's status: position, rate, ETA, outcome",
 )
 def rebuild_status(
-    name: str, rebuild_id: UUID, request: Request, _: Annotated[Context, REBUILDERS]
+    name: NamePath, rebuild_id: UUID, request: Request, _: Annotated[Context, REBUILDERS]
 ) -> RebuildOut:
     _projection_named(name)
     run = _rebuilds(request).get(rebuild_id)

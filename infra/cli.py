@@ -94,6 +94,7 @@ def serve(
     """
     import uvicorn
 
+    from api.guards import HTTP_PROTOCOL
     from infra.pg import PostgresAddress
 
     settings = _service_settings(
@@ -129,6 +130,7 @@ def serve(
         workers=settings.workers,
         log_level=settings.log_level,
         access_log=access_log,
+        http=HTTP_PROTOCOL,  # a request it cannot parse is answered as a problem too
     )
 
 
