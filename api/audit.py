@@ -20,7 +20,7 @@ from starlette.background import BackgroundTask
 
 from api.deps import ServicesDep, authorised
 from api.params import MAX_INT, Since, Until
-from api.problems import ApiProblem
+from api.problems import NOT_FOUND, ApiProblem
 from audit.evidence import EventFilter, event_lines, export_pack, sample
 from audit.keys import key_id, public_pem
 from audit.reports import period_reports
@@ -61,7 +61,7 @@ def verify_ledger(services: ServicesDep, _: AuditorDep) -> Response:
     "/events",
     summary="The history as NDJSON (one CloudEvent per line), streamed",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {}}}},
+    responses={200: {"content": {"application/x-ndjson": {}}}, **NOT_FOUND},
 )
 def audit_events(
     services: ServicesDep,
@@ -111,14 +111,24 @@ def sample_records(
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-@router.get("/checkpoints", summary="Every signed checkpoint (NDJSON)")
+@router.get(
+    "/checkpoints",
+    summary="Every signed checkpoint (NDJSON)",
+    response_class=Response,
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+)
 def checkpoints(services: ServicesDep, _: AuditorDep) -> Response:
     held = _audit(services).store.checkpoints()
     body = b"".join(orjson.dumps(c.as_json()) + b"\n" for c in held)
     return Response(body, media_type="application/x-ndjson")
 
 
-@router.get("/public-key", summary="The public key that verifies checkpoints (PEM)")
+@router.get(
+    "/public-key",
+    summary="The public key that verifies checkpoints (PEM)",
+    response_class=Response,
+    responses={200: {"content": {"application/x-pem-file": {}}}},
+)
 def public_key(services: ServicesDep, _: AuditorDep) -> Response:
     public = _audit(services).public_key
     return Response(

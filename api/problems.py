@@ -124,12 +124,16 @@ def _documented(description: str) -> dict[str, Any]:
 
 #: The problems any route of a resource may answer, for the OpenAPI document.
 RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("The request cannot be parsed (a body that is not UTF-8, a bad length)"),
     401: _documented("No valid bearer token"),
     403: _documented("The caller's role (or organisation) may not do this"),
     413: _documented("The request body is too large"),
     422: _documented("The request is not valid, or breaks a rule"),
     429: _documented("Too many requests from this token; see Retry-After"),
 }
+#: And of a route that names something that may not exist.
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _documented("No such thing")}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: _documented("Not allowed in the current state")}
 #: And those of a route that acts on one record.
 RECORD_RESPONSES: dict[int | str, dict[str, Any]] = {
     **RESPONSES,
@@ -225,7 +229,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        code = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}.get(
+            exc.status_code, "http-error"
+        )
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # RFC 9110 15.5.6: say which methods the resource has
             headers["Allow"] = ", ".join(_methods_of(app, request.scope))
@@ -235,7 +241,12 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         return problem(500, "internal-error", "an unexpected error occurred; it has been logged")
 
-    @app.get("/problems/{code}", tags=["meta"], summary="What a problem code means")
+    @app.get(
+        "/problems/{code}",
+        tags=["meta"],
+        summary="What a problem code means",
+        responses={**NOT_FOUND, 422: RESPONSES[422]},
+    )
     def describe(code: Annotated[str, Path(max_length=100)]) -> dict[str, str]:
         if code not in TITLES:
             raise ApiProblem(404, "not-found", f"no problem code {code!r}")

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import authorised, services_of
 from api.params import NamePath
-from api.problems import ApiProblem
+from api.problems import CONFLICT, NOT_FOUND, ApiProblem
 from domain.actors import Role
 from domain.context import Context
 from projections import BY_NAME
@@ -82,6 +82,7 @@ def _projection_named(name: str) -> None:
     status_code=202,
     response_model=RebuildOut,
     summary="Rebuild a read model in a shadow view and swap it in (the live one keeps serving)",
+    responses={**NOT_FOUND, **CONFLICT},
 )
 def start_rebuild(
     name: NamePath, request: Request, response: Response, _: Annotated[Context, REBUILDERS]
@@ -100,6 +101,7 @@ def start_rebuild(
     "/{name}/rebuilds/{rebuild_id}",
     response_model=RebuildOut,
     summary="A shadow rebuild's status: position, rate, ETA, outcome",
+    responses=NOT_FOUND,
 )
 def rebuild_status(
     name: NamePath, rebuild_id: UUID, request: Request, _: Annotated[Context, REBUILDERS]
