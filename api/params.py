@@ -26,8 +26,8 @@ def record_ref(prefix: str) -> Any:
     return Path(
         pattern=rf"^({_any_case(prefix)}-[0-9]{{1,{NUMBER_DIGITS}}}|{_UUID})$",
         max_length=36,
-        description=f"the record's id (a UUID) or its number, e.g. {prefix}-000042",
-        examples=[f"{prefix}-000042"],
+        description=f"the record's id (a UUID) or its number, e.g. {prefix}-000001",
+        examples=[f"{prefix}-000001"],
     )
 
 

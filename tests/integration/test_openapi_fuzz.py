@@ -27,6 +27,21 @@ from infra.settings import Settings
 from tests.conftest import Clock
 from tests.integration.conftest import Api, serving
 
+ADMIN, REQUESTER = "fuzzer-admin", "fuzzer-requester"
+INCIDENT = {
+    "title": "Kiosk frozen",
+    "service": "self-check",
+    "caller": REQUESTER,
+    "impact": "low",
+    "urgency": "low",
+}
+CATALOGUE_ITEM = {
+    "code": "member-card",
+    "title": "Print a membership card",
+    "service": "Membership card printing",
+    "fulfilment_group": "layanan-keanggotaan",
+    "steps": ["Print the card and hand it over"],
+}
 #: Random draws per operation and role, after the schema's examples and its boundary values.
 EXAMPLES_PER_OPERATION = 5
 CHECKS = [
@@ -56,9 +71,29 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     services.start()
     try:
         with serving(services) as served:
+            seed(served)
             yield served
     finally:
         services.close()
+
+
+def seed(api: Api) -> None:
+    """Number 1 of each kind, which the schema's examples name (INC-000001...), so that the
+    actions reach a record and its rules, not only "no such record". The requester is the
+    incident's caller and the request's requester: it reaches them too."""
+    with api.client(ADMIN, Role.ADMIN) as admin:
+        for route, body in (
+            ("/api/v1/incidents", {**INCIDENT, "caller": REQUESTER}),
+            ("/api/v1/changes", {"kind": "normal", "title": "Patch the OPAC server"}),
+            ("/api/v1/problems", {"title": "Kiosks freeze", "incidents": ["INC-000001"]}),
+            ("/api/v1/catalogue-items", CATALOGUE_ITEM),
+            (
+                "/api/v1/service-requests",
+                {"catalogue_item": "member-card", "title": "Reprint", "requester": REQUESTER},
+            ),
+        ):
+            answer = admin.post(route, json=body)
+            assert answer.status_code == 201, answer.text
 
 
 def failures_of(schema: Any) -> tuple[int, dict[str, set[str]]]:
