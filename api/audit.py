@@ -15,10 +15,12 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import StringConstraints
 from starlette.background import BackgroundTask
 
 from api.deps import ServicesDep, authorised
-from api.problems import ApiProblem
+from api.params import MAX_INT, Since, Until
+from api.problems import NOT_FOUND, ApiProblem
 from audit.evidence import EventFilter, event_lines, export_pack, sample
 from audit.keys import key_id, public_pem
 from audit.reports import period_reports
@@ -32,14 +34,6 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 AUDIT_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
 AuditorDep = Annotated[Context, authorised(AUDIT_ROLES, "use the audit endpoints")]
-
-Since = Annotated[
-    datetime | None,
-    Query(alias="from", description="period start, inclusive (ISO 8601 with a zone)"),
-]
-Until = Annotated[
-    datetime | None, Query(alias="to", description="period end, exclusive (ISO 8601 with a zone)")
-]
 
 
 def _audit(services: Services) -> Audit:
@@ -67,7 +61,7 @@ def verify_ledger(services: ServicesDep, _: AuditorDep) -> Response:
     "/events",
     summary="The history as NDJSON (one CloudEvent per line), streamed",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {}}}},
+    responses={200: {"content": {"application/x-ndjson": {}}}, **NOT_FOUND},
 )
 def audit_events(
     services: ServicesDep,
@@ -75,10 +69,12 @@ def audit_events(
     since: Since = None,
     until: Until = None,
     aggregate: Annotated[
-        str | None, Query(description="one record: its id, or an incident number")
+        str | None,
+        Query(max_length=36, description="one record: its id, or an incident number"),
     ] = None,
     type_: Annotated[
-        list[str] | None, Query(alias="type", description="event types, e.g. Incident.Resolved")
+        list[Annotated[str, StringConstraints(max_length=100)]] | None,
+        Query(alias="type", max_length=100, description="event types, e.g. Incident.Resolved"),
     ] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> StreamingResponse:
@@ -100,7 +96,7 @@ def audit_events(
 def sample_records(
     services: ServicesDep,
     _: AuditorDep,
-    seed: int,
+    seed: Annotated[int, Query(ge=0, le=MAX_INT, description="draws the same records again")],
     since: Since = None,
     until: Until = None,
     type_: Annotated[str, Query(alias="type", pattern=r"^[A-Z][A-Za-z]+$")] = "Incident",
@@ -115,14 +111,24 @@ def sample_records(
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-@router.get("/checkpoints", summary="Every signed checkpoint (NDJSON)")
+@router.get(
+    "/checkpoints",
+    summary="Every signed checkpoint (NDJSON)",
+    response_class=Response,
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+)
 def checkpoints(services: ServicesDep, _: AuditorDep) -> Response:
     held = _audit(services).store.checkpoints()
     body = b"".join(orjson.dumps(c.as_json()) + b"\n" for c in held)
     return Response(body, media_type="application/x-ndjson")
 
 
-@router.get("/public-key", summary="The public key that verifies checkpoints (PEM)")
+@router.get(
+    "/public-key",
+    summary="The public key that verifies checkpoints (PEM)",
+    response_class=Response,
+    responses={200: {"content": {"application/x-pem-file": {}}}},
+)
 def public_key(services: ServicesDep, _: AuditorDep) -> Response:
     public = _audit(services).public_key
     return Response(

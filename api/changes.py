@@ -21,6 +21,7 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
+from api.params import ChangeRef, CodePath
 from api.problems import ApiProblem
 from api.record_answers import (
     add_actions,
@@ -44,6 +45,8 @@ from domain.change_commands import (
 )
 from domain.context import Context
 from domain.errors import RecordNotFound
+from domain.moments import DESCRIPTION as MOMENT
+from domain.moments import Timestamp
 from domain.record_numbers import RecordKind
 from infra.bootstrap import Services
 from projections import change_calendar, change_details
@@ -113,8 +116,8 @@ CALENDAR_PERIOD = timedelta(days=366)
 def get_calendar(
     services: ServicesDep,
     _: ReaderDep,
-    from_: Annotated[datetime, Query(alias="from")],
-    to: Annotated[datetime, Query()],
+    from_: Annotated[Timestamp, Query(alias="from", description=f"period start ({MOMENT})")],
+    to: Annotated[Timestamp, Query(description=f"period end ({MOMENT})")],
 ) -> Response:
     if from_.tzinfo is None or to.tzinfo is None:
         raise ApiProblem(422, "invalid-input", "from and to need a time zone, e.g. +07:00")
@@ -160,7 +163,7 @@ async def declare_blackout(
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
 async def withdraw_blackout(
-    code: str,
+    code: CodePath,
     request: Request,
     ctx: Annotated[Context, SERVICE_MANAGERS],
     command: WithdrawBlackout,
@@ -181,13 +184,13 @@ async def withdraw_blackout(
 
 
 @router.get("/{ref}", summary="Read a change by id or number")
-def get_change(ref: str, services: ServicesDep, ctx: StaffReaderDep) -> Response:
+def get_change(ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep) -> Response:
     row = numbered_row(services, RecordKind.CHANGE, change_details, ref, ctx, CHANGES)
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
 @router.get("/{ref}/history", summary="Every event, in order, with actor and time")
-def get_history(ref: str, services: ServicesDep, ctx: StaffReaderDep) -> Response:
+def get_history(ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep) -> Response:
     return json_response(numbered_history(services, RecordKind.CHANGE, Raised, ref, ctx, CHANGES))
 
 
@@ -219,7 +222,7 @@ async def define_change_template(
 
 
 @templates.get("/{code}", summary="Read a standard change template")
-def get_change_template(code: str, services: ServicesDep, _: ReaderDep) -> Response:
+def get_change_template(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
     events = services.records.history(template_id(code), TemplateDefined)
     first = events[0]
     assert isinstance(first, TemplateDefined)

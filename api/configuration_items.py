@@ -19,6 +19,7 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
+from api.params import CodePath
 from api.record_answers import answer, decided, etag, history, json_response, run, shown_row
 from api.scoping import readable
 from domain.actors import Role
@@ -86,7 +87,7 @@ def list_configuration_items(
 
 
 @router.get("/{code}", summary="Read a configuration item")
-def get_configuration_item(code: str, services: ServicesDep, ctx: ReaderDep) -> Response:
+def get_configuration_item(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Response:
     row = shown_row(services, ctx, configuration_items, _row(services, code))
     return json_response(row, headers={"ETag": etag(row["version"])})
 
@@ -95,14 +96,14 @@ def get_configuration_item(code: str, services: ServicesDep, ctx: ReaderDep) -> 
     "/{code}/impact",
     summary="Everything that depends on this item, transitively, with its distance",
 )
-def get_impact(code: str, services: ServicesDep, _: ReaderDep) -> Response:
+def get_impact(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
     _row(services, code)
     rows = services.views.select(configuration_items)
     return json_response({"code": code, "impacted": impact_of(rows, code)})
 
 
 @router.get("/{code}/history", summary="Every event, in order, with actor and time")
-def get_history(code: str, services: ServicesDep, ctx: ReaderDep) -> Response:
+def get_history(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Response:
     record_id = ci_id(code)
     events = readable(ctx, services.records.history(record_id, Registered))
     return json_response(history(record_id, events))
@@ -114,7 +115,7 @@ def get_history(code: str, services: ServicesDep, ctx: ReaderDep) -> Response:
     openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
 )
 async def apply_change(
-    code: str,
+    code: CodePath,
     request: Request,
     ctx: Annotated[Context, CI_CHANGERS],
     command: ChangeConfigurationItem,

@@ -11,13 +11,16 @@ more than the work.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
+from pydantic import BaseModel, ValidationError
 
 from api.gate import CHALLENGE
+from api.params import MAX_INT
 from api.problems import ApiProblem
 from api.writer import CommandWriter
 from domain.actors import Identity, Role
@@ -133,12 +136,27 @@ IDEMPOTENCY_KEY = _header(
     minLength=1,
     maxLength=255,
 )
-IF_MATCH = _header("If-Match", 'the ETag you last read, e.g. "3"; a stale one gets 412')
+#: The longest If-Match read: an ETag of the largest version ("9223372036854775807"), padded.
+IF_MATCH_LENGTH = 64
+IF_MATCH = _header(
+    "If-Match",
+    'the ETag you last read, e.g. "3"; a stale one gets 412, and so does a weak one (W/"3"):'
+    " If-Match compares strongly (RFC 9110)",
+    maxLength=IF_MATCH_LENGTH,
+)
 
 
-def documented(*headers: dict[str, Any]) -> dict[str, Any]:
-    """A route's `openapi_extra` for headers it reads itself."""
-    return {"parameters": list(headers)}
+def documented(*headers: dict[str, Any], body_of: type[BaseModel] | None = None) -> dict[str, Any]:
+    """A route's `openapi_extra` for headers it reads itself, and for an action whose body may
+    be left out (the empty command): whether it may, which is whether the empty command is
+    valid (its route declares the body optional and validates what it got, or {})."""
+    extra: dict[str, Any] = {"parameters": list(headers)}
+    if body_of is not None:
+        try:
+            body_of.model_validate({})
+        except ValidationError:
+            extra["requestBody"] = {"required": True}
+    return extra
 
 
 def correlation_id(request: Request) -> UUID:
@@ -161,14 +179,24 @@ def idempotency_key(request: Request) -> str | None:
     return key
 
 
+_ETAG = re.compile(r'\s*(W/)?"?([0-9]{1,19})"?\s*')  # ASCII digits: int() also reads "١٢"
+
+
 def expected_version(request: Request) -> int | None:
     """The version the If-Match header names; None when absent or `*` (any version)."""
     if_match = request.headers.get("if-match")
     if if_match is None or if_match.strip() == "*":
         return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
+    tag = _ETAG.fullmatch(if_match) if len(if_match) <= IF_MATCH_LENGTH else None
+    if tag is None or int(tag[2]) > MAX_INT:
+        shown = if_match if len(if_match) <= IF_MATCH_LENGTH else if_match[:IF_MATCH_LENGTH] + "…"
         raise ApiProblem(
-            422, "invalid-input", f'If-Match must be an ETag such as "3", not {if_match!r}'
+            422, "invalid-input", f'If-Match must be an ETag such as "3", not {shown!r}'
         )
-    return int(tag)
+    if tag[1]:  # RFC 9110 13.1.1: If-Match uses the strong comparison; a weak tag never matches
+        raise ApiProblem(
+            412,
+            "version-conflict",
+            f"If-Match uses strong comparison: {if_match.strip()} never matches",
+        )
+    return int(tag[2])

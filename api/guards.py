@@ -2,7 +2,10 @@
 
 - `BodyLimit` (ASGI middleware) refuses a body larger than the configured size with 413, from
   its Content-Length before a byte of it is read, or, for a body sent in chunks, as soon as the
-  bytes read pass the limit. Nothing of a refused request reaches a route.
+  bytes read pass the limit; a Content-Length that is no length gets 400. Nothing of a refused
+  request reaches a route. A request the HTTP server itself cannot parse (uvicorn refuses a
+  malformed Content-Length before the app sees it) is answered as a problem too, by the server's
+  protocol (`HTTP_PROTOCOL`).
 - `RateLimiter` allows each key (a client address, a bearer token) a number of requests in a
   moving window (the `limits` library's moving-window strategy, in this process's memory) and
   answers 429 with Retry-After past it; api/gate.py applies them. With several API processes each
@@ -19,6 +22,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.problems import ApiProblem, problem
 
@@ -34,7 +38,10 @@ class BodyLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length":
-                if not value.isdigit() or int(value) > self.max_bytes:
+                if not value.isdigit():  # bytes: ASCII digits only
+                    await _answer(send, 400, "bad-request", "Content-Length must be a length")
+                    return
+                if len(value) > 19 or int(value) > self.max_bytes:
                     await self._refuse(send)
                     return
                 await self.app(scope, receive, send)  # the server stops at the declared length
@@ -59,15 +66,41 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        answer = problem(
-            413, "request-too-large", f"a request body may hold at most {self.max_bytes} bytes"
-        )
-        answer.headers["connection"] = "close"
-        await answer({"type": "http"}, _nothing, send)
+        detail = f"a request body may hold at most {self.max_bytes} bytes"
+        await _answer(send, 413, "request-too-large", detail)
+
+
+async def _answer(send: Send, status: int, code: str, detail: str) -> None:
+    answer = problem(status, code, detail)
+    answer.headers["connection"] = "close"
+    await answer({"type": "http"}, _nothing, send)
 
 
 async def _nothing() -> Message:
     return {"type": "http.disconnect"}
+
+
+class ProblemHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol, answering a request it cannot parse with a problem (400)
+    instead of its plain text, so that every answer of the service is problem+json."""
+
+    def send_400_response(self, msg: str) -> None:
+        body = bytes(problem(400, "bad-request", f"{msg} (its framing, e.g. Content-Length)").body)
+        head = [b"HTTP/1.1 400 Bad Request\r\n"]
+        head += [
+            name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
+        ]
+        head += [
+            b"content-type: application/problem+json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
+
+
+#: What `uvicorn` is told to speak HTTP/1.1 with (its `http` setting).
+HTTP_PROTOCOL = "api.guards:ProblemHttpProtocol"
 
 
 class RateLimiter:

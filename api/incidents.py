@@ -11,6 +11,8 @@ projections include them (read-your-writes), so the answer is the view a followi
 # group-commits it with the others queued at the time; waiting for it holds no thread at all.
 
 import base64
+import binascii
+import re
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -31,6 +33,7 @@ from api.deps import (
     services_of,
     writer_of,
 )
+from api.params import MAX_INT, IncidentRef
 from api.problems import ApiProblem, problem
 from api.record_answers import ENVELOPE, first_answer, shown_row
 from api.record_answers import etag as _etag
@@ -44,6 +47,7 @@ from domain.context import Context
 from domain.errors import IncidentNotFound
 from domain.events import DomainEvent
 from domain.incident import IncidentState
+from domain.moments import Timestamp
 from domain.records import parse_incident_number
 from domain.service_desk import Outcome, Submission
 from infra.bootstrap import Services
@@ -170,15 +174,17 @@ def _encode_cursor(number: int) -> str:
     return base64.urlsafe_b64encode(f"n:{number}".encode()).decode().rstrip("=")
 
 
+_CURSOR = re.compile(rb"n:([0-9]{1,19})")  # ASCII digits: int() also reads "١٢"
+
+
 def _decode_cursor(cursor: str) -> int:
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        if prefix == "n" and number.isdigit():
-            return int(number)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise ApiProblem(422, "invalid-input", "the cursor is not one this API issued")
+        found = _CURSOR.fullmatch(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        found = None
+    if found is None or not 1 <= int(found[1]) <= MAX_INT:  # past it, no number of ours
+        raise ApiProblem(422, "invalid-input", "the cursor is not one this API issued")
+    return int(found[1])
 
 
 AS_OF = Query(
@@ -201,11 +207,11 @@ def _aware(moment: datetime | None) -> datetime | None:
     responses={304: {"description": "Not modified (If-None-Match)"}},
 )
 def get_incident(
-    ref: str,
+    ref: IncidentRef,
     services: ServicesDep,
     ctx: ReaderDep,
-    if_none_match: Annotated[str | None, Header()] = None,
-    as_of: Annotated[datetime | None, AS_OF] = None,
+    if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
+    as_of: Annotated[Timestamp | None, AS_OF] = None,
 ) -> Response:
     if as_of is not None:
         _, events = reached_incident(services, ref, ctx)
@@ -229,10 +235,10 @@ def get_incident(
     summary="Every event, in order, with actor, time and what it changed",
 )
 def get_history(
-    ref: str,
+    ref: IncidentRef,
     services: ServicesDep,
     ctx: ReaderDep,
-    as_of: Annotated[datetime | None, AS_OF] = None,
+    as_of: Annotated[Timestamp | None, AS_OF] = None,
 ) -> Response:
     incident_id, events = reached_incident(services, ref, ctx)
     moment = _aware(as_of)
@@ -268,7 +274,7 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
 
     async def act(
         request: Request,
-        ref: str,
+        ref: IncidentRef,
         ctx: Annotated[Context, caller],
         command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
     ) -> Response:
@@ -295,7 +301,7 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
         response_model=IncidentDetails,
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
-        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
+        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID, body_of=command_type),
     )
 
 

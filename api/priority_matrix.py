@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import (
@@ -17,6 +17,7 @@ from api.deps import (
     expected_version,
     services_of,
 )
+from api.params import Version
 from api.problems import ApiProblem
 from domain.actors import Role
 from domain.context import Context
@@ -48,7 +49,7 @@ def _out(matrix: PriorityMatrix) -> MatrixOut:
 def get_matrix(
     services: ServicesDep,
     _: ReaderDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Version = None,
 ) -> MatrixOut:
     try:
         return _out(services.desk.priority_matrix(version))

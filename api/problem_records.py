@@ -17,6 +17,7 @@ from api.deps import (
     authorised,
     documented,
 )
+from api.params import ProblemRef
 from api.record_answers import (
     add_actions,
     answer,
@@ -135,13 +136,13 @@ def _recurrence(services: Services, ctx: Context, problem: dict[str, Any]) -> di
 
 
 @router.get("/{ref}", summary="Read a problem by id or number (PRB-000001)")
-def get_problem(ref: str, services: ServicesDep, ctx: StaffReaderDep) -> Response:
+def get_problem(ref: ProblemRef, services: ServicesDep, ctx: StaffReaderDep) -> Response:
     row = numbered_row(services, RecordKind.PROBLEM, problem_details, ref, ctx, PROBLEMS)
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
 @router.get("/{ref}/history", summary="Every event, in order, with actor and time")
-def get_history(ref: str, services: ServicesDep, ctx: StaffReaderDep) -> Response:
+def get_history(ref: ProblemRef, services: ServicesDep, ctx: StaffReaderDep) -> Response:
     kind = RecordKind.PROBLEM
     return json_response(numbered_history(services, kind, Logged, ref, ctx, PROBLEMS))
 

@@ -6,14 +6,16 @@ the same code and is documented at GET /problems/{code}.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from domain import errors
 from infra.serialisation import UndecodableEvent
@@ -98,6 +100,8 @@ TITLES: dict[str, str] = {
     "record-unreadable": "The record holds a stored event this service cannot decode",
     "rebuild-unavailable": "This read model cannot be rebuilt here",
     "internal-error": "Internal error",
+    "method-not-allowed": "Method not allowed",
+    "bad-request": "The request is malformed",
 }
 
 
@@ -124,12 +128,16 @@ def _documented(description: str) -> dict[str, Any]:
 
 #: The problems any route of a resource may answer, for the OpenAPI document.
 RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("The request cannot be parsed (a body that is not UTF-8, a bad length)"),
     401: _documented("No valid bearer token"),
     403: _documented("The caller's role (or organisation) may not do this"),
     413: _documented("The request body is too large"),
     422: _documented("The request is not valid, or breaks a rule"),
     429: _documented("Too many requests from this token or address; see Retry-After"),
 }
+#: And of a route that names something that may not exist.
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _documented("No such thing")}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: _documented("Not allowed in the current state")}
 #: And those of a route that acts on one record.
 RECORD_RESPONSES: dict[int | str, dict[str, Any]] = {
     **RESPONSES,
@@ -177,6 +185,19 @@ def _errors(exc: RequestValidationError | ValidationError) -> list[dict[str, Any
     ]
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _methods_of(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route answers at the request's path: Starlette names only the first
+    route's, and a resource's GET and POST are two routes (in routers within routers)."""
+    return [
+        method
+        for method in METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in app.routes)
+    ]
+
+
 def install(app: FastAPI) -> None:
     """Answer every error as a problem, and publish the Problem schema the responses refer to."""
     build_openapi = app.openapi
@@ -212,8 +233,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem(exc.status_code, code, str(exc.detail))
+        code = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}.get(
+            exc.status_code, "http-error"
+        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110 15.5.6: say which methods the resource has
+            headers["Allow"] = ", ".join(_methods_of(app, request.scope))
+        return problem(exc.status_code, code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(UndecodableEvent)
     async def _unreadable(request: Request, exc: UndecodableEvent) -> Response:
@@ -225,8 +251,13 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         return problem(500, "internal-error", "an unexpected error occurred; it has been logged")
 
-    @app.get("/problems/{code}", tags=["meta"], summary="What a problem code means")
-    def describe(code: str) -> dict[str, str]:
+    @app.get(
+        "/problems/{code}",
+        tags=["meta"],
+        summary="What a problem code means",
+        responses={**NOT_FOUND, 422: RESPONSES[422]},
+    )
+    def describe(code: Annotated[str, Path(max_length=100)]) -> dict[str, str]:
         if code not in TITLES:
             raise ApiProblem(404, "not-found", f"no problem code {code!r}")
         return {"code": code, "title": TITLES[code]}

@@ -17,7 +17,8 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import authorised, services_of
-from api.problems import ApiProblem
+from api.params import NamePath
+from api.problems import CONFLICT, NOT_FOUND, ApiProblem
 from domain.actors import Role
 from domain.context import Context
 from projections import BY_NAME
@@ -81,9 +82,10 @@ def _projection_named(name: str) -> None:
     status_code=202,
     response_model=RebuildOut,
     summary="Rebuild a read model in a shadow view and swap it in (the live one keeps serving)",
+    responses={**NOT_FOUND, **CONFLICT},
 )
 def start_rebuild(
-    name: str, request: Request, response: Response, _: Annotated[Context, REBUILDERS]
+    name: NamePath, request: Request, response: Response, _: Annotated[Context, REBUILDERS]
 ) -> RebuildOut:
     _projection_named(name)
     if services_of(request).kafka is not None:
@@ -99,9 +101,10 @@ def start_rebuild(
     "/{name}/rebuilds/{rebuild_id}",
     response_model=RebuildOut,
     summary="A shadow rebuild's status: position, rate, ETA, outcome",
+    responses=NOT_FOUND,
 )
 def rebuild_status(
-    name: str, rebuild_id: UUID, request: Request, _: Annotated[Context, REBUILDERS]
+    name: NamePath, rebuild_id: UUID, request: Request, _: Annotated[Context, REBUILDERS]
 ) -> RebuildOut:
     _projection_named(name)
     run = _rebuilds(request).get(rebuild_id)

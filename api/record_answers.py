@@ -24,6 +24,7 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
+from api.params import record_ref
 from api.problems import problem
 from api.scoping import Scoped, readable, shown
 from domain.actors import Role
@@ -250,7 +251,7 @@ def _add_action(
 
     async def act(
         request: Request,
-        ref: str,
+        ref: Annotated[str, record_ref(kind.value)],
         ctx: Annotated[Context, caller],
         command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
     ) -> Response:
@@ -284,5 +285,5 @@ def _add_action(
         methods=["POST"],
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
-        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
+        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID, body_of=command_type),
     )

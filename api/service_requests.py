@@ -17,6 +17,7 @@ from api.deps import (
     authorised,
     documented,
 )
+from api.params import CodePath, RequestRef
 from api.record_answers import (
     add_actions,
     answer,
@@ -95,7 +96,7 @@ def list_service_requests(
 
 
 @router.get("/{ref}", summary="Read a service request by id or number (REQ-000001)")
-def get_service_request(ref: str, services: ServicesDep, ctx: ReaderDep) -> Response:
+def get_service_request(ref: RequestRef, services: ServicesDep, ctx: ReaderDep) -> Response:
     row = numbered_row(
         services, RecordKind.SERVICE_REQUEST, service_request_details, ref, ctx, REQUESTS
     )
@@ -103,7 +104,7 @@ def get_service_request(ref: str, services: ServicesDep, ctx: ReaderDep) -> Resp
 
 
 @router.get("/{ref}/history", summary="Every event, in order, with actor and time")
-def get_history(ref: str, services: ServicesDep, ctx: ReaderDep) -> Response:
+def get_history(ref: RequestRef, services: ServicesDep, ctx: ReaderDep) -> Response:
     kind = RecordKind.SERVICE_REQUEST
     return json_response(numbered_history(services, kind, Submitted, ref, ctx, REQUESTS))
 
@@ -134,7 +135,7 @@ def list_catalogue_items(services: ServicesDep, _: ReaderDep) -> Response:
 
 
 @catalogue.get("/{code}", summary="A catalogue item: its approval rule and fulfilment steps")
-def get_catalogue_item(code: str, services: ServicesDep, _: ReaderDep) -> Response:
+def get_catalogue_item(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
     rows = services.views.select(catalogue_items, '"code" = ?', (code,))
     if not rows:
         raise RecordNotFound(f"no catalogue item {code}")

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import (
     CORRELATION_ID,
@@ -24,11 +24,14 @@ from api.deps import (
     services_of,
 )
 from api.incidents import INCIDENTS, reached_incident
+from api.params import IncidentRef, NamePath, RequestRef, Version
 from api.record_answers import json_response as _json
 from api.service_requests import REQUESTS
 from domain.actors import Role
 from domain.calendar import BusinessCalendar, HolidayYear, Hours
 from domain.context import Context
+from domain.moments import DESCRIPTION as MOMENT
+from domain.moments import Timestamp
 from domain.record_numbers import RecordKind, number_label
 from domain.service_request import Submitted
 from domain.sla import PolicyTerms, SlaPolicy
@@ -44,7 +47,9 @@ router = APIRouter(tags=["SLA"])
 
 RULE_KEEPERS = authorised(frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "change SLA rules")
 Keeper = Annotated[Context, RULE_KEEPERS]
-AsOf = Annotated[AwareDatetime | None, Query(description="judge as of this moment (default: now)")]
+AsOf = Annotated[
+    Timestamp | None, Query(description=f"judge as of this moment (default: now); {MOMENT}")
+]
 
 
 def _minutes(delta: timedelta) -> float:
@@ -97,7 +102,7 @@ def clock_body(
 
 @router.get("/incidents/{ref}/sla", summary="An incident's SLA clocks, with their timeline")
 def get_incident_sla(
-    ref: str, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
+    ref: IncidentRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
     desk = services.desk
     incident_id, _ = reached_incident(services, ref, ctx)
@@ -110,7 +115,7 @@ def get_incident_sla(
     "/service-requests/{ref}/sla", summary="A service request's SLA clocks, with their timeline"
 )
 def get_service_request_sla(
-    ref: str, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
+    ref: RequestRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
     records = services.records
     request_id = records.find_numbered(RecordKind.SERVICE_REQUEST, ref)
@@ -176,9 +181,7 @@ def _policy(policy: SlaPolicy) -> PolicyOut:
 
 
 @router.get("/sla/policy", response_model=PolicyOut, summary="The SLA policy, or a version")
-def get_policy(
-    services: ServicesDep, _: ReaderDep, version: Annotated[int | None, Query(ge=1)] = None
-) -> PolicyOut:
+def get_policy(services: ServicesDep, _: ReaderDep, version: Version = None) -> PolicyOut:
     return _policy(services.desk.sla_policy(version))
 
 
@@ -243,10 +246,10 @@ def list_calendars(services: ServicesDep, _: ReaderDep) -> list[dict[str, Any]]:
     "/sla/calendars/{name}", response_model=CalendarOut, summary="A calendar, or a version of it"
 )
 def get_calendar(
-    name: str,
+    name: NamePath,
     services: ServicesDep,
     _: ReaderDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Version = None,
 ) -> CalendarOut:
     return _calendar(services.desk.business_calendar(name, version))
 
@@ -258,7 +261,7 @@ def get_calendar(
     openapi_extra=documented(IF_MATCH, CORRELATION_ID),
 )
 def amend_holidays(
-    name: str,
+    name: NamePath,
     year: Annotated[int, Field(ge=1970, le=2200)],
     request: Request,
     amendment: HolidayAmendment,
@@ -282,7 +285,9 @@ def amend_holidays(
     summary="Revise the working hours: a new calendar version",
     openapi_extra=documented(IF_MATCH, CORRELATION_ID),
 )
-def revise_hours(name: str, request: Request, revision: HoursRevision, ctx: Keeper) -> CalendarOut:
+def revise_hours(
+    name: NamePath, request: Request, revision: HoursRevision, ctx: Keeper
+) -> CalendarOut:
     desk = services_of(request).desk
     desk.revise_calendar_hours(
         ctx, name, revision.hours, revision.reason, expected_version=expected_version(request)

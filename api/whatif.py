@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from api.deps import ServicesDep, authorised
-from api.problems import ApiProblem
+from api.problems import NOT_FOUND, ApiProblem
 from api.record_answers import json_response
 from domain.actors import Role
 from domain.context import Context
@@ -42,6 +42,7 @@ def start_whatif(whatif: WhatIf, services: ServicesDep, ctx: AnalystDep) -> Resp
 @router.get(
     "/{job}",
     summary="A what-if's status, and its report once done",
+    responses=NOT_FOUND,
     description="`status` is running, done (with `report`) or failed (with `error`).",
 )
 def get_whatif(job: UUID, services: ServicesDep, _: AnalystDep) -> Response:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from domain import links
 from domain.change import (
@@ -40,6 +40,7 @@ from domain.errors import (
     RecordAlreadyExists,
     RecordNotFound,
 )
+from domain.moments import Timestamp
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
@@ -327,8 +328,8 @@ class Schedule(ChangeCommand):
         "Book the implementation window; refused on a conflict unless a change manager"
         " overrides it with a reason (the override is recorded)"
     )
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Timestamp
+    end: Timestamp
     override_reason: str | None = Field(default=None, min_length=1, max_length=2_000)
 
     @model_validator(mode="after")
@@ -478,8 +479,8 @@ CHANGE_COMMANDS: dict[str, type[ChangeCommand]] = {
 class DeclareBlackout(Command):
     code: str = CodeField
     title: str = Name
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Timestamp
+    end: Timestamp
     configuration_items: CodeList = Field(
         default_factory=list, max_length=100, description="empty: every item"
     )

@@ -15,6 +15,7 @@ from uuid import UUID, uuid5
 from pydantic import Field
 
 from domain.events import DomainEvent
+from domain.records import parse_record_number
 
 _NAMESPACE = UUID("0b6f5a52-4f0e-4a43-8c1f-71e2f6d9c3a4")
 
@@ -41,10 +42,7 @@ def number_label(kind: RecordKind, number: int) -> str:
 
 
 def parse_number(kind: RecordKind, text: str) -> int | None:
-    prefix, _, digits = text.upper().partition("-")
-    if prefix != kind.value or not digits.isdigit() or int(digits) < 1:
-        return None
-    return int(digits)
+    return parse_record_number(kind.value, text)
 
 
 def named_id(kind: str, code: str) -> UUID:

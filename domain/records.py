@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import ClassVar
 from uuid import UUID, uuid5
 
@@ -38,11 +39,22 @@ def incident_number_label(number: int) -> str:
     return f"INC-{number:06d}"
 
 
-def parse_incident_number(text: str) -> int | None:
-    prefix, _, digits = text.upper().partition("-")
-    if prefix != "INC" or not digits.isdigit() or int(digits) < 1:
+#: The most digits a record number may have: every such number fits the stores' 64-bit integers
+#: (SQLite's INTEGER, PostgreSQL's bigint), so a longer one is no number of ours, not an overflow.
+NUMBER_DIGITS = 18
+_NUMBER = re.compile(rf"[0-9]{{1,{NUMBER_DIGITS}}}")  # ASCII only: int() also reads "١٢"
+
+
+def parse_record_number(prefix: str, text: str) -> int | None:
+    """The number in `PREFIX-000042` (any case), or None if the text is no such number."""
+    given, _, digits = text.upper().partition("-")
+    if given != prefix or not _NUMBER.fullmatch(digits) or int(digits) < 1:
         return None
     return int(digits)
+
+
+def parse_incident_number(text: str) -> int | None:
+    return parse_record_number("INC", text)
 
 
 class IdempotencyKeyRecorded(DomainEvent):

@@ -99,6 +99,7 @@ def serve(
     import uvicorn
 
     from api.gate import proxy_options
+    from api.guards import HTTP_PROTOCOL
     from infra import logs
     from infra.pg import PostgresAddress
 
@@ -142,6 +143,7 @@ def serve(
         log_level=settings.log_level,
         log_config=log_config,
         access_log=False,
+        http=HTTP_PROTOCOL,  # a request it cannot parse is answered as a problem too
         **proxy_options(settings),  # the client address the gate throttles (api/gate.py)
     )
 

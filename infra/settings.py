@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.pg import PostgresAddress
@@ -23,6 +24,33 @@ DEVELOPMENT_PSEUDONYM_KEY = "development-only-circulation-key"
 DEVELOPMENT_PASSWORDS = frozenset({"itsm", "postgres", "password", "secret"})
 
 
+_SECONDS = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
+_ISO_8601_DURATION = re.compile(
+    r"P(?=[0-9T])([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?"
+    r"(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+([.,][0-9]+)?S)?)?"
+)
+
+
+def _duration(value: Any) -> Any:
+    """Seconds (`20`, `0.5`) or an ISO 8601 duration (`PT20S`, `P5D`, `P1DT12H`); pydantic
+    alone reads neither `20` from the environment nor says what it wants instead."""
+    if isinstance(value, timedelta | int | float) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if _SECONDS.fullmatch(text):
+            return timedelta(seconds=float(text))
+        if _ISO_8601_DURATION.fullmatch(text.upper()):
+            return text.upper()
+    raise ValueError(
+        f"{value!r} is no duration: give seconds (e.g. 20) or ISO 8601 (e.g. PT20S, P5D)"
+    )
+
+
+#: A length of time in the environment: seconds or ISO 8601, never negative.
+Duration = Annotated[timedelta, BeforeValidator(_duration), Field(ge=timedelta(0))]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ITSM_", extra="ignore")
 
@@ -36,7 +64,7 @@ class Settings(BaseSettings):
     #: and the view store arbitrate between them, so any number is safe.
     workers: int = Field(default=1, ge=1, le=64)
     #: How long a caller may confirm or reopen a resolved incident (ISO 8601 duration or seconds).
-    reopen_window: timedelta = timedelta(days=5)
+    reopen_window: Duration = timedelta(days=5)
     #: How long a write waits for its projections before answering (read-your-writes).
     read_your_writes_timeout: float = 5.0
     #: Aggregates kept in memory per process; each use still reads newer events from the store.
@@ -54,7 +82,7 @@ class Settings(BaseSettings):
     #: every so many positions, and at least this often while events arrive.
     audit_follow: bool = True
     audit_checkpoint_every: int = Field(default=10_000, ge=1)
-    audit_checkpoint_interval: timedelta = timedelta(minutes=5)
+    audit_checkpoint_interval: Duration = timedelta(minutes=5)
     #: The Ed25519 key that signs checkpoints: PEM text (e.g. from a secret store) or a file.
     #: Unset: `audit-signing-key.pem` in the data directory, created on first start.
     audit_signing_key: SecretStr | None = None
@@ -118,13 +146,13 @@ class Settings(BaseSettings):
     #: e.g. "mon-thu 08:00-16:00; sat 08:00-13:00".
     circulation_opening_hours: str = "mon-sat 08:00-16:00"
     circulation_device_offline: bool = True
-    circulation_offline_threshold: timedelta = timedelta(minutes=10)
+    circulation_offline_threshold: Duration = timedelta(minutes=10)
     circulation_failure_rate: bool = True
-    circulation_failure_window: timedelta = timedelta(minutes=15)
+    circulation_failure_window: Duration = timedelta(minutes=15)
     circulation_failure_threshold: float = Field(default=0.2, gt=0, le=1)
     circulation_failure_min_volume: int = Field(default=50, ge=1)
     #: How long a device or a failure rate must be back to normal before the incident is closed.
-    circulation_stable_for: timedelta = timedelta(minutes=15)
+    circulation_stable_for: Duration = timedelta(minutes=15)
     #: "resolve" the incident on recovery, or "propose" resolution in a note.
     circulation_on_recovery: Literal["resolve", "propose"] = "resolve"
     #: Member card requests -> service requests from the catalogue item `member-card`.

@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from api.guards import HTTP_PROTOCOL
 from domain.actors import Actor, Role
 from infra.bootstrap import Services
 
@@ -55,7 +56,12 @@ def serving(services: Services) -> Iterator[Api]:
     """The app over these services, served by uvicorn on a free loopback port."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(services), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        create_app(services),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        http=HTTP_PROTOCOL,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

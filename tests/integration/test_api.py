@@ -130,7 +130,8 @@ def test_unknown_incidents_are_404_problems(api: Api) -> None:
     )
     assert_problem(client.get("/api/v1/incidents/INC-999999"), 404, "incident-not-found")
     assert_problem(act(client, "INC-000404", "start-work"), 404, "incident-not-found")
-    assert_problem(client.get("/api/v1/incidents/not-a-ref"), 404, "incident-not-found")
+    # no id nor number at all: refused by the path's pattern, before any lookup
+    assert_problem(client.get("/api/v1/incidents/not-a-ref"), 422, "invalid-input")
 
 
 def test_a_get_with_the_current_etag_is_not_modified(api: Api) -> None:
