@@ -114,6 +114,12 @@ def test_configuration_items_changes_and_the_calendar(api: Api, services: Servic
     assert conflicts == {first["ref"]: [second["ref"]], second["ref"]: [first["ref"]]}
     override = next(c for c in shown["changes"] if c["ref"] == second["ref"])["override"]
     assert override["reason"] == "vendor on site"
+    # a caller reads the windows and that one was overridden, never the manager's reason
+    seen = api.client("budi.santoso", Role.REQUESTER).get("/api/v1/changes/calendar", params=period)
+    assert seen.status_code == 200, seen.text
+    caller_override = next(c for c in seen.json()["changes"] if c["ref"] == second["ref"])
+    assert caller_override["override"] == {**override, "reason": None}
+    assert "vendor on site" not in seen.text
 
     # a blackout declared by a service manager shows as a conflict too
     blackout = api.client("dewi.lestari", Role.SERVICE_MANAGER).post(
