@@ -29,7 +29,7 @@ test: env
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
-	.venv/bin/pytest
+	.venv/bin/pytest -n auto
 
 lint: env
 	.venv/bin/ruff check .
