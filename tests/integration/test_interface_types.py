@@ -12,10 +12,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import Api
+from tests.integration.test_api import new_incident
 
 WRITES = {"post", "put", "patch", "delete"}
+STATUS_CLASSES = {"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 
 def correlation_parameters(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -103,3 +106,22 @@ def test_a_correlation_id_matching_the_pattern_is_taken_and_any_other_is_422(
     assert taken.headers["X-Correlation-ID"] == matching.lower()
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+def test_request_metrics_are_labelled_by_status_class_only(api: Api) -> None:
+    with api.client() as client:
+        first = new_incident(client)  # 201
+        client.get(f"/api/v1/incidents/{first['id']}")  # 200
+        client.get("/api/v1/incidents/INC-999999")  # 404
+        client.post("/api/v1/incidents", json={"title": ""})  # 422
+        text = client.get("/metrics").text
+
+    statuses: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if "status" in sample.labels:
+                statuses.setdefault(sample.name, set()).add(sample.labels["status"])
+
+    for name in ("itsm_http_requests_total", "itsm_http_request_duration_seconds_count"):
+        assert statuses[name] == {"2xx", "4xx"}, name
+    assert set().union(*statuses.values()) <= STATUS_CLASSES
