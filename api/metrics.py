@@ -1,7 +1,9 @@
 """GET /metrics in Prometheus's text format.
 
 - `itsm_http_requests_total` and `itsm_http_request_duration_seconds`, by method, route template
-  and status: command counts and latencies (commands are the POST routes).
+  and status class ("2xx", "3xx", "4xx", "5xx"): command counts and latencies (commands are the
+  POST routes). The class, not the code: every status a client can provoke would otherwise be a
+  series of its own (each with a dozen buckets), per route and per process.
 - `itsm_store_position`: the head of the event store.
 - `itsm_projection_lag_events{projection}`: events in the store a projection has not folded.
 - `itsm_relay_lag_events`: events in the store not yet acknowledged by Kafka (present once a
@@ -126,9 +128,14 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
-            labels = (scope["method"], route_template(scope), str(status))
+            labels = (scope["method"], route_template(scope), status_class(status))
             self.requests.labels(*labels).inc()
             self.latency.labels(*labels).observe(time.perf_counter() - started)
+
+
+def status_class(status: int) -> str:
+    """The status label: "2xx" for 200 to 299, and so on."""
+    return f"{status // 100}xx"
 
 
 def route_template(scope: Scope) -> str:
