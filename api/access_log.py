@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.metrics import UNMATCHED, route_template
-from infra.logs import correlation
+from infra.logs import CORRELATION_ID, correlation
 
 log = logging.getLogger("itsm.access")
 
@@ -26,14 +26,15 @@ HEADER = b"x-correlation-id"
 
 
 def correlation_id_of(scope: Scope) -> str:
-    """The request's X-Correlation-ID if it is a UUID, else a new one (a malformed header is
-    refused with 422 by the route; its log line still needs an id)."""
+    """The request's X-Correlation-ID if it is a UUID's text (the documented pattern the routes
+    hold it to), else a new one: a malformed header is refused with 422 by the route, and its log
+    line still needs an id."""
     for name, value in scope["headers"]:
         if name == HEADER:
-            try:
-                return str(UUID(value.decode("latin-1")))
-            except ValueError:
-                break
+            given = value.decode("latin-1")
+            if CORRELATION_ID.fullmatch(given):
+                return str(UUID(given))
+            break
     return str(uuid4())
 
 

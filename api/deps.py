@@ -26,7 +26,8 @@ from api.writer import CommandWriter
 from domain.actors import Identity, Role
 from domain.context import Context
 from infra.bootstrap import Services
-from infra.logs import current_correlation_id
+from infra.logs import CORRELATION_ID as CORRELATION_ID_TEXT
+from infra.logs import CORRELATION_ID_PATTERN, current_correlation_id
 
 #: Roles that work incidents. Requesters may log incidents and speak for their own; auditors
 #: read; integrations only ingest streams (a later resource).
@@ -127,10 +128,6 @@ def _header(name: str, description: str, **schema: Any) -> dict[str, Any]:
 
 #: A UUID's text (any case). Documented as a patterned string rather than `format: uuid`: a
 #: generated client types a `uuid` header as a UUID object, which its HTTP layer cannot send.
-CORRELATION_ID_PATTERN = (
-    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-)
-_CORRELATION_ID = re.compile(CORRELATION_ID_PATTERN)
 CORRELATION_ID = _header(
     "X-Correlation-ID",
     "a UUID (e.g. 0b6f1c9e-8a4d-4c1e-9f3a-2d7b5e6a1c04), recorded in every event this request"
@@ -175,7 +172,7 @@ def correlation_id(request: Request) -> UUID:
         return UUID(current) if (current := current_correlation_id()) else uuid4()
     # The documented pattern, not UUID()'s wider reading ("{...}", "urn:uuid:...", no hyphens):
     # what the schema refuses, the server refuses too.
-    if _CORRELATION_ID.fullmatch(given) is None:
+    if CORRELATION_ID_TEXT.fullmatch(given) is None:
         raise ApiProblem(
             422, "invalid-input", f"X-Correlation-ID must be a UUID, not {given[:64]!r}"
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -25,6 +26,13 @@ _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=N
 
 #: Fields a record may carry (`extra=`) that a JSON line shows as fields of its own: the access
 #: log's, in the order a reader scans them.
+#: What an X-Correlation-ID may be: a UUID's 36-character text. The API documents this pattern
+#: and refuses anything else (api/deps.py); the access log takes the same ids, no wider reading.
+CORRELATION_ID_PATTERN = (
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+CORRELATION_ID = re.compile(CORRELATION_ID_PATTERN)
+
 FIELDS = ("actor", "role", "method", "route", "path", "status", "duration_ms")
 
 
