@@ -17,7 +17,7 @@ import uvicorn
 from api.app import create_app
 from api.guards import HTTP_PROTOCOL
 from benchmarks._expect import UnexpectedAnswer, expect
-from benchmarks.foundation import AGENT, loadgen
+from benchmarks.foundation import AGENT, loadgen, run_loadgen
 from infra.bootstrap import build
 from infra.settings import Settings
 
@@ -77,6 +77,26 @@ def test_the_rest_benchmark_stops_at_a_refusal_instead_of_reporting_a_rate(
     assert stopped.value.status == 429
     assert b"rate" in stopped.value.body.lower()  # the problem+json body is named
     assert "429" in str(stopped.value)
+
+
+def test_the_load_generator_process_hands_the_refusal_back_to_the_benchmark(
+    rate_limited: tuple[int, str],
+) -> None:
+    """The load runs in its own process: its refusal must reach the benchmark, not a figure."""
+    port, token = rate_limited
+    config = {
+        "port": port,
+        "token": token,
+        "clients": 1,
+        "server_pid": os.getpid(),
+        "scenario": "incidents",
+        "warmup": 0.1,
+        "duration": 0.3,
+    }
+    with pytest.raises(UnexpectedAnswer) as stopped:
+        run_loadgen(config)
+    assert stopped.value.status == 429
+    assert stopped.value.what in {"start-work", "log"}
 
 
 @pytest.mark.parametrize("status", [0, 202, 204, 400, 429, 500])
