@@ -5,28 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 
-from api.app import create_app
-from api.guards import HTTP_PROTOCOL
 from benchmarks._expect import UnexpectedAnswer, expect
 from benchmarks.foundation import AGENT, loadgen, run_loadgen
 from infra.bootstrap import build
 from infra.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.integration.conftest import serving
 
 
 @pytest.fixture
@@ -35,27 +24,12 @@ def rate_limited(tmp_path: Path) -> Iterator[tuple[int, str]]:
     services = build(Settings(data_dir=tmp_path / "var", rate_limit="1/minute"))
     services.start()
     token = services.tokens.issue(AGENT, at=services.clock(), issued_by="tests").token
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(services),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        http=HTTP_PROTOCOL,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
     try:
-        yield port, token
+        with serving(services) as api:
+            port = urlsplit(api.base_url).port
+            assert port is not None
+            yield port, token
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         services.close()
 
 
