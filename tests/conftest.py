@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
 from domain.actors import Actor, Role
+from domain.calendar import CalendarSpec, Span
 from domain.context import Context
 from infra.bootstrap import Services, build
 from infra.settings import Settings
@@ -92,3 +93,28 @@ def services(settings: Settings, clock: Clock) -> Iterator[Services]:
     built.start()
     yield built
     built.close()
+
+
+class Steps:
+    """The cost of calendar arithmetic, counted rather than timed: each local day whose working
+    windows the business calendar works out is one step (its only work that grows with a span)."""
+
+    def __init__(self) -> None:
+        self.days = 0
+
+    def since(self, before: int) -> int:
+        return self.days - before
+
+
+@pytest.fixture
+def steps(monkeypatch: pytest.MonkeyPatch) -> Steps:
+    """Every step the business calendar takes in this test (servers in this process too)."""
+    counted = Steps()
+    spans = CalendarSpec._spans
+
+    def counting(self: CalendarSpec, day: date) -> tuple[Span, ...]:
+        counted.days += 1
+        return spans(self, day)
+
+    monkeypatch.setattr(CalendarSpec, "_spans", counting)
+    return counted

@@ -7,17 +7,17 @@ server runs in this process, so counting `CalendarSpec._spans` counts the server
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from domain.calendar import CalendarSpec, Span
 from domain.events import DomainEvent
 from domain.moments import LATEST
 from domain.sla_clock import ClockState
 from infra.bootstrap import Services
 from infra.seed import seed
 from projections.base import Projection, Row
+from tests.conftest import Steps
 from tests.integration.conftest import Api
 from tests.integration.test_sla import log, submit
 
@@ -28,27 +28,6 @@ FAR = (LATEST - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
 #: What a far moment may cost beyond tomorrow, whatever its distance: the years until the calendar
 #: repeats (its holidays are listed to 2027: 2027 and 2028), and a table or two around the moment.
 FAR_BUDGET = 5 * 366
-
-
-class Steps:
-    def __init__(self) -> None:
-        self.days = 0
-
-    def since(self, before: int) -> int:
-        return self.days - before
-
-
-@pytest.fixture
-def steps(monkeypatch: pytest.MonkeyPatch) -> Steps:
-    counted = Steps()
-    spans = CalendarSpec._spans
-
-    def counting(self: CalendarSpec, day: date) -> tuple[Span, ...]:
-        counted.days += 1
-        return spans(self, day)
-
-    monkeypatch.setattr(CalendarSpec, "_spans", counting)
-    return counted
 
 
 @pytest.mark.parametrize("kind", ["incidents", "service-requests"])

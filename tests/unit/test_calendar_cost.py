@@ -23,11 +23,11 @@ from domain.calendar import (
     Holiday,
     HolidayKind,
     HolidayYear,
-    Span,
     shipped_holidays,
 )
 from domain.sla import DEFAULT_TERMS
 from domain.sla_clock import Mark, MarkKind, Ticket, TicketClock, judge
+from tests.conftest import Steps
 
 WIB = ZoneInfo("Asia/Jakarta")
 LOGGED = datetime(2026, 3, 2, 9, tzinfo=WIB).astimezone(UTC)
@@ -42,24 +42,6 @@ FAR_TABLE_DAYS = 5 * 366
 def office() -> CalendarSpec:
     """A fresh office calendar (a spec keeps its tables: each count starts from nothing)."""
     return CalendarSpec.of("Asia/Jakarta", OFFICE_HOURS, shipped_holidays())
-
-
-class Steps:
-    def __init__(self) -> None:
-        self.days = 0
-
-
-@pytest.fixture
-def steps(monkeypatch: pytest.MonkeyPatch) -> Steps:
-    counted = Steps()
-    spans = CalendarSpec._spans
-
-    def counting(self: CalendarSpec, day: date) -> tuple[Span, ...]:
-        counted.days += 1
-        return spans(self, day)
-
-    monkeypatch.setattr(CalendarSpec, "_spans", counting)
-    return counted
 
 
 def _open_incident(*marks: Mark) -> Ticket:
