@@ -6,6 +6,7 @@ twice. No pytest here: the soak runs these outside a test session.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import random
 import signal
@@ -170,12 +171,42 @@ def relay_thread(settings: Settings) -> Iterator[None]:
     thread.join(20)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str,
+    explain: Callable[[], str] | None = None,
+) -> None:
+    """Wait until `condition` holds; on timeout, say what `explain` finds (where it is stuck)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
+            said = f": {explain()}" if explain is not None else ""
+            raise TimeoutError(f"timed out waiting for {what}{said}")
         time.sleep(0.1)
+
+
+def kafka_mode_lag(services: Services, settings: Settings, fed: Settings) -> str:
+    """Where the way from the store through the topic to Kafka-fed views stops: positions the
+    topic lacks (the relay's side), positions out of order within a partition (what a consumer
+    would take for repeats), and the views that differ (the consumer's side)."""
+    head = services.desk.recorder.max_notification_id() or 0
+    records = read_topic(settings.kafka_bootstrap or "", settings.kafka_topic)
+    on_topic: dict[int, list[int]] = {}
+    for record in records:
+        on_topic.setdefault(record.partition, []).append(orjson.loads(record.value)["position"])
+    missing = sorted(set(range(1, head + 1)) - {p for ps in on_topic.values() for p in ps})
+    backwards = {
+        partition: drops[:5]
+        for partition, ps in on_topic.items()
+        if (drops := [b for a, b in itertools.pairwise(ps) if b < a])
+    }
+    differences = view_differences(views_of(fed), expected_views(services))
+    return (
+        f"store head {head}; {len(records)} messages on the topic; "
+        f"positions missing there: {missing[:10]} ({len(missing)}); "
+        f"going backwards within a partition: {backwards}; views: {differences}"
+    )
 
 
 def group_members(bootstrap: str, group: str) -> list[str] | None:

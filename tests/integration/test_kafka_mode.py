@@ -30,6 +30,7 @@ from tests.kafka_harness import (
     assert_every_event_once_in_order,
     assert_same_views,
     expected_views,
+    kafka_mode_lag,
     keep_working,
     read_topic,
     relay_thread,
@@ -269,7 +270,12 @@ def test_relay_and_consumer_recover_by_themselves_when_the_broker_restarts(
         kafka_broker.up()
         work(services, 30, seed=11)
         expected = expected_views(services)
-        wait_for(lambda: views_of(fed) == expected, 120, "recovery after the broker restart")
+        wait_for(
+            lambda: views_of(fed) == expected,
+            120,
+            "recovery after the broker restart",
+            explain=lambda: kafka_mode_lag(services, kafka_settings, fed),
+        )
     finally:
         stop.set()
         consuming.join(30)
