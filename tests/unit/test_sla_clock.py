@@ -154,6 +154,13 @@ def test_raising_the_priority_halfway_carries_the_share_used_over_to_the_new_tar
         (90, wib(3, 3, 13, 36)),
     ]
     assert c.response.state is ClockState.MET  # met at 08:30, before the change
+    # The response was met under P3 and keeps P3's terms: 30 minutes of its 4h used.
+    assert (c.response.priority, c.response.target_time) == (3, 4 * H)
+    assert (c.response.elapsed, c.response.remaining) == (30 * M, 3 * H + 30 * M)
+    # Resolution at 13:40: 2h were left at 12:00 and 1h40 has run since, so 20 minutes are left
+    # and 3h40 of the 4h are used; the clock ran 12h under P3 and 1h40 under P1.
+    assert (c.resolution.elapsed, c.resolution.remaining) == (3 * H + 40 * M, 20 * M)
+    assert (c.resolution.overrun, c.resolution.counted) == (timedelta(), 13 * H + 40 * M)
 
 
 def test_a_reopen_restarts_the_resolution_clock_where_it_stopped() -> None:
@@ -179,7 +186,8 @@ def test_a_reopen_restarts_the_resolution_clock_where_it_stopped() -> None:
     done = clock(again, as_of=wib(3, 5, 9))
     assert done.resolution.state is ClockState.BREACHED
     assert done.resolution.breached_at == wib(3, 4, 14)
-    assert done.resolution.remaining == -H
+    assert (done.resolution.remaining, done.resolution.overrun) == (timedelta(), H)
+    assert done.resolution.elapsed == 9 * H  # the 8h target and the hour over it
     assert done.resolution.due_at is None
     assert [s.what for s in done.timeline if s.target is SlaTarget.RESOLUTION] == [
         "resolution met",
