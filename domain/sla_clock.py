@@ -272,7 +272,8 @@ class _Run:
         """(due, next threshold) from `now` if the clock runs on; (None, None) if it is not."""
         if not self.running():
             return None, None
-        due = cal.add(now, self.left) if self.left > timedelta() else self.breached_at
+        # at the due moment itself nothing is left and nothing is breached yet: due now
+        due = cal.add(now, self.left) if self.left >= timedelta() else self.breached_at
         if not self.pending:
             return due, None
         level = self.pending[0]

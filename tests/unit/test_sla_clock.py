@@ -17,8 +17,8 @@ import pytest
 from domain.calendar import OFFICE_HOURS, ROUND_THE_CLOCK, CalendarSpec, shipped_holidays
 from domain.incident import BREACH
 from domain.rule_versions import SlaTarget
-from domain.sla import DEFAULT_TERMS, PolicyTerms, Targets
-from domain.sla_clock import ClockState, Mark, MarkKind, Ticket, TicketClock, judge
+from domain.sla import DEFAULT_TERMS, PolicyTerms, ServiceTerms, Targets
+from domain.sla_clock import ClockState, Mark, MarkKind, Pause, Ticket, TicketClock, judge
 
 WIB = ZoneInfo("Asia/Jakarta")
 OFFICE = CalendarSpec.of("Asia/Jakarta", OFFICE_HOURS, shipped_holidays())
@@ -96,6 +96,9 @@ def test_a_ticket_on_hold_from_thursday_afternoon_to_the_next_tuesday_loses_no_t
     assert during.state is ClockState.PAUSED
     assert during.resolution.remaining == 11 * H
     assert during.resolution.due_at is None  # it depends on when work resumes
+    assert during.next_alert_at is None
+    # The pause in progress, up to Monday noon: Thu 14:00-16:00 2h, Fri 8h, Mon 08:00-12:00 4h.
+    assert during.pauses == (Pause(wib(3, 5, 14), None, "awaiting_caller", 14 * H),)
 
     after = clock(t, as_of=wib(3, 10, 10))
     assert after.resolution.due_at == wib(3, 11, 13)
@@ -161,6 +164,91 @@ def test_raising_the_priority_halfway_carries_the_share_used_over_to_the_new_tar
     # and 3h40 of the 4h are used; the clock ran 12h under P3 and 1h40 under P1.
     assert (c.resolution.elapsed, c.resolution.remaining) == (3 * H + 40 * M, 20 * M)
     assert (c.resolution.overrun, c.resolution.counted) == (timedelta(), 13 * H + 40 * M)
+    assert c.next_alert_at == c.resolution.next_alert_at == wib(3, 3, 14)  # the breach
+
+
+def test_a_second_reprioritisation_carries_the_share_over_again() -> None:
+    # As above, raised to P1 on Tuesday 12:00 with 2h of 4h left. By 13:00 1h is left (the 75%
+    # warning, passed at 13:00). Lowered to P2 (8h) then: a quarter is left, 2h, due 15:00; 6h of
+    # 8h used. The 75% warning is not passed again; 90% of 8h (48 minutes left) comes at 14:12.
+    t = ticket(
+        (wib(3, 2, 8), MarkKind.LOGGED, 3),
+        (wib(3, 2, 8, 30), MarkKind.RESPONDED, None),
+        (wib(3, 3, 12), MarkKind.REPRIORITISED, 1),
+        (wib(3, 3, 13), MarkKind.REPRIORITISED, 2),
+    )
+
+    c = clock(t, as_of=wib(3, 3, 13))
+
+    resolution = c.resolution
+    assert (resolution.priority, resolution.target_time) == (2, 8 * H)
+    assert (resolution.elapsed, resolution.remaining, resolution.counted) == (6 * H, 2 * H, 13 * H)
+    assert resolution.due_at == wib(3, 3, 15)
+    assert resolution.state is ClockState.WARNING
+    assert [(a.level, a.at) for a in resolution.alerts] == [(75, wib(3, 3, 13))]
+    assert resolution.next_alert_at == wib(3, 3, 14, 12)
+    assert c.response.priority == 3
+    changes = [s.detail for s in c.timeline if s.what == "reprioritised"]
+    assert [d.split(":")[0] for d in changes] == ["P3 -> P1", "P1 -> P2"]
+    assert changes[1].endswith(f"resolution due {wib(3, 3, 15).isoformat()}")
+
+
+def test_a_resolution_reopened_after_a_priority_change_runs_on_under_the_new_priority() -> None:
+    # P2 (8h) logged Monday 08:00, worked from 08:10, resolved 10:00 with 6h left. Re-prioritised
+    # to P1 at 11:00 while resolved: both targets had stopped, so both keep P2's terms. Reopened
+    # on Tuesday 08:00, the resolution clock runs under P1 (4h) with the share left carried over:
+    # 6/8 of 4h, 3h, due 11:00.
+    t = ticket(
+        (wib(3, 2, 8), MarkKind.LOGGED, 2),
+        (wib(3, 2, 8, 10), MarkKind.RESPONDED, None),
+        (wib(3, 2, 10), MarkKind.RESOLVED, None),
+        (wib(3, 2, 11), MarkKind.REPRIORITISED, 1),
+        (wib(3, 3, 8), MarkKind.REOPENED, None),
+    )
+
+    resolved = clock(t, as_of=wib(3, 2, 12))
+    assert [(x.priority, x.target_time, x.state) for x in resolved.targets] == [
+        (2, H, ClockState.MET),
+        (2, 8 * H, ClockState.MET),
+    ]
+
+    reopened = clock(t, as_of=wib(3, 3, 8))
+    assert (reopened.resolution.priority, reopened.resolution.target_time) == (1, 4 * H)
+    assert reopened.resolution.remaining == 3 * H
+    assert reopened.resolution.due_at == wib(3, 3, 11)
+    assert (reopened.response.priority, reopened.response.target_time) == (2, H)
+
+
+def test_a_ticket_logged_without_a_priority_is_judged_as_p3() -> None:
+    t = ticket((wib(3, 2, 8), MarkKind.LOGGED, None))
+    c = clock(t, as_of=wib(3, 2, 8))
+    assert [(x.priority, x.target_time) for x in c.targets] == [(3, 4 * H), (3, 24 * H)]
+    assert c.resolution.due_at == wib(3, 4, 16)  # Mon, Tue, Wed
+
+
+def test_a_services_own_targets_judge_its_tickets_and_their_priority_changes() -> None:
+    # The kiosks' P2 is 15 minutes to respond and 2h to resolve; their P3 is the policy's. A P3
+    # logged Monday 08:00 is raised to P2 at 10:00: 2h of 24h used (1/12) leaves 22h/24h of 2h,
+    # 110 minutes, due 11:50; the response has used 2h of 4h, so half of 15 minutes is left.
+    own = DEFAULT_TERMS.model_copy(
+        update={
+            "services": {
+                "Self-check kiosks": ServiceTerms(
+                    targets={2: Targets(response_minutes=15, resolution_minutes=120)}
+                )
+            }
+        }
+    )
+    p2 = clock(ticket((wib(3, 2, 8), MarkKind.LOGGED, 2)), wib(3, 2, 8), own)
+    assert (p2.response.due_at, p2.resolution.due_at) == (wib(3, 2, 8, 15), wib(3, 2, 10))
+
+    raised = ticket((wib(3, 2, 8), MarkKind.LOGGED, 3), (wib(3, 2, 10), MarkKind.REPRIORITISED, 2))
+    c = clock(raised, wib(3, 2, 10), own)
+    assert c.resolution.target_time == 2 * H
+    assert c.resolution.due_at == wib(3, 2, 11, 50)
+    assert c.response.due_at == wib(3, 2, 10, 7) + 30 * timedelta(seconds=1)
+    steps = [s.detail for s in c.timeline if s.what == "started"]
+    assert steps[0].startswith("P3 incident logged: response within 4h, resolution within 24h")
 
 
 def test_a_reopen_restarts_the_resolution_clock_where_it_stopped() -> None:
@@ -235,6 +323,90 @@ def test_a_cancelled_ticket_stops_both_clocks() -> None:
         (SlaTarget.RESPONSE, 90, wib(3, 2, 8, 54)),
     ]
     assert c.next_alert_at is None
+
+
+def test_the_next_alert_is_the_nearest_threshold_of_either_target() -> None:
+    # P1 logged Monday 08:00: response (30m) 75% at 08:22:30, 90% at 08:27; resolution (4h) 75%
+    # at 11:00. Once the response is met, the resolution's threshold is the next.
+    t = ticket((wib(3, 2, 8), MarkKind.LOGGED, 1), (wib(3, 2, 8, 10), MarkKind.RESPONDED, None))
+
+    at_logging = clock(t, as_of=wib(3, 2, 8))
+    assert at_logging.response.next_alert_at == wib(3, 2, 8, 22) + 30 * timedelta(seconds=1)
+    assert at_logging.resolution.next_alert_at == wib(3, 2, 11)
+    assert at_logging.next_alert_at == at_logging.response.next_alert_at
+    early = ticket((wib(3, 2, 8), MarkKind.LOGGED, 1))
+    assert clock(early, as_of=wib(3, 2, 8, 25)).response.next_alert_at == wib(3, 2, 8, 27)
+
+    responded = clock(t, as_of=wib(3, 2, 8, 10))
+    assert responded.response.next_alert_at is None
+    assert responded.next_alert_at == wib(3, 2, 11)
+
+
+def test_a_warning_is_passed_at_its_very_moment_and_not_before() -> None:
+    # P1 logged Monday 08:00: 75% of the 4h resolution target is used at 11:00 exactly.
+    t = ticket((wib(3, 2, 8), MarkKind.LOGGED, 1), (wib(3, 2, 8, 10), MarkKind.RESPONDED, None))
+    instant = timedelta(microseconds=1)
+
+    before = clock(t, as_of=wib(3, 2, 11) - instant)
+    assert before.resolution.state is ClockState.RUNNING
+    assert before.resolution.alerts == ()
+
+    at = clock(t, as_of=wib(3, 2, 11))
+    assert at.resolution.state is ClockState.WARNING
+    assert [(a.level, a.at) for a in at.resolution.alerts] == [(75, wib(3, 2, 11))]
+    assert at.resolution.next_alert_at == wib(3, 2, 11, 36)
+
+
+def test_a_target_is_breached_only_once_more_than_it_has_run() -> None:
+    # P1 logged Monday 08:00, nothing else: resolution due 12:00. At 12:00 exactly nothing is
+    # left and it is not breached (every warning passed, the breach next); a moment later it is.
+    t = ticket((wib(3, 2, 8), MarkKind.LOGGED, 1), (wib(3, 2, 8, 10), MarkKind.RESPONDED, None))
+    instant = timedelta(microseconds=1)
+
+    due = clock(t, as_of=wib(3, 2, 12)).resolution
+    assert due.state is ClockState.WARNING
+    assert (due.remaining, due.overrun, due.elapsed) == (timedelta(), timedelta(), 4 * H)
+    assert due.breached_at is None
+    assert [a.level for a in due.alerts] == [75, 90]
+    assert due.due_at == due.next_alert_at == wib(3, 2, 12)
+
+    late = clock(t, as_of=wib(3, 2, 12) + instant).resolution
+    assert late.state is ClockState.BREACHED
+    assert (late.remaining, late.overrun) == (timedelta(), instant)
+    assert late.breached_at == late.due_at == wib(3, 2, 12)
+    assert [a.level for a in late.alerts] == [75, 90, BREACH]
+
+
+def test_finishing_at_the_due_moment_meets_the_target() -> None:
+    # P1 logged Monday 08:00: responded at 08:30 and resolved at 12:00, each exactly when due.
+    t = ticket(
+        (wib(3, 2, 8), MarkKind.LOGGED, 1),
+        (wib(3, 2, 8, 30), MarkKind.RESPONDED, None),
+        (wib(3, 2, 12), MarkKind.RESOLVED, None),
+    )
+    for explain in (True, False):
+        c = judge(t, DEFAULT_TERMS, OFFICE, wib(3, 3, 8), explain=explain)
+        assert [x.state for x in c.targets] == [ClockState.MET, ClockState.MET]
+        assert [x.remaining for x in c.targets] == [timedelta(), timedelta()]
+        assert c.state is ClockState.MET
+    verdicts = [s.what for s in clock(t, wib(3, 3, 8)).timeline if s.target is not None]
+    assert verdicts == [
+        "warning",
+        "warning",
+        "response met",
+        "warning",
+        "warning",
+        "resolution met",
+    ]
+
+
+def test_without_warnings_a_clock_runs_until_it_is_due() -> None:
+    quiet = DEFAULT_TERMS.model_copy(update={"warn_at": []})
+    t = ticket((wib(3, 2, 8), MarkKind.LOGGED, 1), (wib(3, 2, 8, 10), MarkKind.RESPONDED, None))
+    c = clock(t, as_of=wib(3, 2, 11, 59), terms=quiet)
+    assert c.resolution.state is ClockState.RUNNING
+    assert c.resolution.alerts == ()
+    assert c.resolution.next_alert_at == wib(3, 2, 12)
 
 
 def test_every_threshold_is_passed_once_and_the_breach_last() -> None:
