@@ -18,7 +18,16 @@ from domain.calendar import OFFICE_HOURS, ROUND_THE_CLOCK, CalendarSpec, shipped
 from domain.incident import BREACH
 from domain.rule_versions import SlaTarget
 from domain.sla import DEFAULT_TERMS, PolicyTerms, ServiceTerms, Targets
-from domain.sla_clock import ClockState, Mark, MarkKind, Pause, Ticket, TicketClock, judge
+from domain.sla_clock import (
+    ClockState,
+    Mark,
+    MarkKind,
+    Pause,
+    Ticket,
+    TicketClock,
+    hours,
+    judge,
+)
 
 WIB = ZoneInfo("Asia/Jakarta")
 OFFICE = CalendarSpec.of("Asia/Jakarta", OFFICE_HOURS, shipped_holidays())
@@ -250,6 +259,42 @@ def test_a_services_own_targets_judge_its_tickets_and_their_priority_changes() -
     steps = [s.detail for s in c.timeline if s.what == "started"]
     assert steps[0].startswith("P3 incident logged: response within 4h, resolution within 24h")
 
+    # Resolved at 10:00 (2h of 24h used), raised to P2 at 11:00 while resolved, reopened at
+    # 12:00: the service's P2 (2h) with 22/24 of it left, 110 minutes, due 13:50.
+    reopened = ticket(
+        (wib(3, 2, 8), MarkKind.LOGGED, 3),
+        (wib(3, 2, 8, 10), MarkKind.RESPONDED, None),
+        (wib(3, 2, 10), MarkKind.RESOLVED, None),
+        (wib(3, 2, 11), MarkKind.REPRIORITISED, 2),
+        (wib(3, 2, 12), MarkKind.REOPENED, None),
+    )
+    again = clock(reopened, wib(3, 2, 12), own).resolution
+    assert (again.priority, again.target_time, again.remaining) == (2, 2 * H, 110 * M)
+    assert again.due_at == wib(3, 2, 13, 50)
+
+
+def test_the_share_carried_over_is_rounded_down_so_a_clock_never_gains_time() -> None:
+    # A 3-minute response target lowered to a 2-minute one with 2 minutes and a microsecond
+    # left: two thirds of that is 80 seconds and two thirds of a microsecond, kept as 80 s.
+    tiny = DEFAULT_TERMS.model_copy(
+        update={
+            "services": {
+                "Self-check kiosks": ServiceTerms(
+                    targets={
+                        1: Targets(response_minutes=3, resolution_minutes=60),
+                        2: Targets(response_minutes=2, resolution_minutes=60),
+                    }
+                )
+            }
+        }
+    )
+    logged = wib(3, 2, 8)
+    change = logged + M - timedelta(microseconds=1)
+    t = ticket((logged, MarkKind.LOGGED, 1), (change, MarkKind.REPRIORITISED, 2))
+    c = judge(t, tiny, ALWAYS, change)
+    assert c.response.remaining == timedelta(seconds=80)
+    assert c.as_of == change
+
 
 def test_a_reopen_restarts_the_resolution_clock_where_it_stopped() -> None:
     # P2 (8h) logged Monday 2 March 2026 08:00, worked from 08:10, resolved 11:00: 3h used, met.
@@ -416,3 +461,163 @@ def test_every_threshold_is_passed_once_and_the_breach_last() -> None:
     # 4h from Monday 08:00: 75% at 11:00, 90% at 11:36, breach at 12:00.
     assert resolution == [(75, wib(3, 2, 11)), (90, wib(3, 2, 11, 36)), (BREACH, wib(3, 2, 12))]
     assert c.next_alert_at is None
+
+
+def test_the_timeline_tells_what_happened_to_each_clock_and_why() -> None:
+    # A P1 (response 30m, resolution 4h) logged Monday 08:00 and held at 08:05 awaiting a change,
+    # which does not pause: both targets are missed while on hold (response 08:30, resolution
+    # 12:00). Resumed at 13:00, held awaiting the caller at 14:00 (a pause), responded to and
+    # resolved at 15:00, both late. Reopened on Tuesday 08:00 with the resolution 2h over (6h ran
+    # of 4h); a second response changes nothing; cancelled at 09:00.
+    t = ticket(
+        (wib(3, 2, 8), MarkKind.LOGGED, 1),
+        (wib(3, 2, 8, 5), MarkKind.HELD, "awaiting_change"),
+        (wib(3, 2, 8, 10), MarkKind.REASSIGNED, "network-team"),
+        (wib(3, 2, 13), MarkKind.RESUMED, None),
+        (wib(3, 2, 14), MarkKind.HELD, "awaiting_caller"),
+        (wib(3, 2, 15), MarkKind.RESPONDED, None),
+        (wib(3, 2, 15), MarkKind.RESOLVED, None),
+        (wib(3, 3, 8), MarkKind.REOPENED, None),
+        (wib(3, 3, 8, 30), MarkKind.RESPONDED, None),
+        (wib(3, 3, 9), MarkKind.CANCELLED, None),
+    )
+    held = "while on hold (awaiting_change, which does not pause the clock)"
+    seconds = timedelta(seconds=1)
+
+    c = clock(t, as_of=wib(3, 4, 8))
+
+    assert [(s.at, s.what, s.target, s.detail) for s in c.timeline] == [
+        (
+            wib(3, 2, 8),
+            "started",
+            None,
+            "P1 incident logged: response within 30m, resolution within 4h of business time;"
+            f" response due {wib(3, 2, 8, 30).isoformat()},"
+            f" resolution due {wib(3, 2, 12).isoformat()}",
+        ),
+        (
+            wib(3, 2, 8, 5),
+            "held",
+            None,
+            "on hold: awaiting_change; this reason does not pause the clock",
+        ),
+        (wib(3, 2, 8, 10), "reassigned", None, "to network-team; the ticket's clock runs on"),
+        (
+            wib(3, 2, 8, 22) + 30 * seconds,
+            "warning",
+            SlaTarget.RESPONSE,
+            "75% of the response target of 30m used",
+        ),
+        (wib(3, 2, 8, 27), "warning", SlaTarget.RESPONSE, "90% of the response target of 30m used"),
+        (
+            wib(3, 2, 8, 30),
+            "breached",
+            SlaTarget.RESPONSE,
+            f"the response target of 30m (P1) was missed {held}",
+        ),
+        (wib(3, 2, 11), "warning", SlaTarget.RESOLUTION, "75% of the resolution target of 4h used"),
+        (
+            wib(3, 2, 11, 36),
+            "warning",
+            SlaTarget.RESOLUTION,
+            "90% of the resolution target of 4h used",
+        ),
+        (
+            wib(3, 2, 12),
+            "breached",
+            SlaTarget.RESOLUTION,
+            f"the resolution target of 4h (P1) was missed {held}",
+        ),
+        (wib(3, 2, 14), "paused", None, "on hold: awaiting_caller"),
+        (wib(3, 2, 15), "response late", SlaTarget.RESPONSE, "first response"),
+        (wib(3, 2, 15), "resolution late", SlaTarget.RESOLUTION, "resolved"),
+        (
+            wib(3, 3, 8),
+            "restarted",
+            SlaTarget.RESOLUTION,
+            "reopened: the resolution clock runs on from -2h left,"
+            f" due {wib(3, 2, 12).isoformat()}",
+        ),
+        (wib(3, 3, 9), "cancelled", None, "incident cancelled; the clocks stop"),
+    ]
+    assert c.pauses == (Pause(wib(3, 2, 14), wib(3, 2, 15), "awaiting_caller", H),)
+    assert (c.response.stopped_at, c.resolution.stopped_at) == (wib(3, 2, 15), wib(3, 3, 9))
+    assert (c.response.state, c.resolution.state, c.state) == (
+        ClockState.BREACHED,
+        ClockState.CANCELLED,
+        ClockState.CANCELLED,
+    )
+    assert c.as_of == wib(3, 4, 8)
+
+
+def test_a_breach_while_nothing_holds_the_ticket_says_it_ran() -> None:
+    t = ticket((wib(3, 2, 8), MarkKind.LOGGED, 1))
+    (breach,) = (s for s in clock(t, wib(3, 2, 9)).timeline if s.what == "breached")
+    assert breach.detail == "the response target of 30m (P1) was missed while running"
+    # held at 08:05 awaiting a change and still held: the breach says so
+    held = ticket(
+        *[(m.at, m.kind, m.value) for m in t.marks],
+        (wib(3, 2, 8, 5), MarkKind.HELD, "awaiting_change"),
+    )
+    (breach,) = (s for s in clock(held, wib(3, 2, 9)).timeline if s.what == "breached")
+    assert breach.detail.endswith("while on hold (awaiting_change, which does not pause the clock)")
+
+
+def test_a_wait_the_lifecycle_defines_pauses_whatever_the_policy_lists() -> None:
+    # A P4 service request submitted Monday 08:00, awaiting approval 09:00-10:00 (not a hold
+    # reason the policy lists: a wait of the request's own lifecycle), fulfilled 11:00.
+    t = Ticket(
+        "service_request",
+        "Membership card printing",
+        None,
+        (
+            Mark(wib(3, 2, 8), MarkKind.LOGGED, 4),
+            Mark(wib(3, 2, 9), MarkKind.PAUSED, "awaiting_approval"),
+            Mark(wib(3, 2, 10), MarkKind.RESUMED),
+            Mark(wib(3, 2, 11), MarkKind.RESPONDED),
+            Mark(wib(3, 2, 11), MarkKind.RESOLVED),
+            Mark(wib(3, 2, 12), MarkKind.CLOSED),
+        ),
+    )
+    c = clock(t, as_of=wib(3, 2, 12))
+    assert c.pauses == (Pause(wib(3, 2, 9), wib(3, 2, 10), "awaiting_approval", H),)
+    assert (c.resolution.counted, c.response.counted) == (2 * H, 2 * H)
+    assert [(s.what, s.detail) for s in c.timeline if s.target is None] == [
+        (
+            "started",
+            "P4 service request logged: response within 8h, resolution within 40h of business"
+            f" time; response due {wib(3, 2, 16).isoformat()},"
+            f" resolution due {wib(3, 6, 16).isoformat()}",  # five office days
+        ),
+        ("paused", "waiting: awaiting_approval"),
+        ("resumed", "work resumed; the clock runs again"),
+        ("closed", "service request closed; the clocks stop"),
+    ]
+    assert c.state is ClockState.MET
+
+
+def test_resolving_or_cancelling_a_paused_ticket_ends_the_pause_then() -> None:
+    # P2 logged Monday 08:00, held awaiting the caller 09:00, then resolved (or cancelled) at
+    # 10:00 while still held: the pause ran 09:00-10:00 and nothing runs after it.
+    for end in (MarkKind.RESOLVED, MarkKind.CANCELLED):
+        t = ticket(
+            (wib(3, 2, 8), MarkKind.LOGGED, 2),
+            (wib(3, 2, 8, 10), MarkKind.RESPONDED, None),
+            (wib(3, 2, 9), MarkKind.HELD, "awaiting_caller"),
+            (wib(3, 2, 10), end, None),
+        )
+        c = clock(t, as_of=wib(3, 2, 15))
+        assert c.pauses == (Pause(wib(3, 2, 9), wib(3, 2, 10), "awaiting_caller", H),)
+        assert c.resolution.counted == H
+        assert c.resolution.stopped_at == wib(3, 2, 10)
+
+
+def test_business_durations_read_as_people_say_them() -> None:
+    assert [hours(d) for d in (7 * H + 30 * M, 45 * M, 2 * H, timedelta(), -H, -90 * M)] == [
+        "7h30m",
+        "45m",
+        "2h",
+        "0m",
+        "-1h",
+        "-1h30m",
+    ]
