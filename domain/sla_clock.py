@@ -476,10 +476,10 @@ def _clock(
         remaining=max(run.left, timedelta()),
         overrun=max(-run.left, timedelta()),
         counted=run.counted,
-        due_at=due if run.running() else None,
+        due_at=due,  # both None unless the clock runs (upcoming)
         stopped_at=run.stopped_at,
         breached_at=run.breached_at,
-        next_alert_at=next_alert if run.running() else None,
+        next_alert_at=next_alert,
         alerts=tuple(
             SlaAlert(target=run.target, level=level, at=moment)
             for level, moment in sorted(run.crossed.items())

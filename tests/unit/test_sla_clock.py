@@ -221,6 +221,9 @@ def test_a_resolution_reopened_after_a_priority_change_runs_on_under_the_new_pri
         (2, 8 * H, ClockState.MET),
     ]
 
+    (change,) = (s.detail for s in resolved.timeline if s.what == "reprioritised")
+    assert change.endswith("resolution not counting")
+
     reopened = clock(t, as_of=wib(3, 3, 8))
     assert (reopened.resolution.priority, reopened.resolution.target_time) == (1, 4 * H)
     assert reopened.resolution.remaining == 3 * H
