@@ -57,12 +57,18 @@ def _minutes(delta: timedelta) -> float:
 
 
 def _target(clock: TargetClock) -> dict[str, Any]:
+    target, remaining, overrun = (
+        _minutes(t) for t in (clock.target_time, clock.remaining, clock.overrun)
+    )
     return {
         "state": clock.state,
         "priority": clock.priority,
-        "target_minutes": _minutes(clock.target_time),
-        "elapsed_minutes": _minutes(clock.elapsed),
-        "remaining_minutes": _minutes(clock.remaining),
+        "target_minutes": target,
+        # from the rounded figures, so that the answer adds up to the hundredth as printed
+        "elapsed_minutes": round(target - remaining + overrun, 2),
+        "remaining_minutes": remaining,
+        "overrun_minutes": overrun,
+        "counted_minutes": _minutes(clock.counted),
         "due_at": clock.due_at,
         "stopped_at": clock.stopped_at,
         "breached_at": clock.breached_at,
@@ -152,7 +158,7 @@ def list_clocks(
         counting = counting_targets(clock)
         if not counting or (state is not None and clock.state is not state):
             continue
-        remaining = min(t.remaining for t in counting)
+        remaining = min(t.remaining - t.overrun for t in counting)  # the longest overdue first
         body = clock_body(row["kind"], row["ref"], row["id"], rules, clock)
         del body["timeline"]
         found.append((remaining, body))

@@ -15,9 +15,15 @@ Rules (docs/sla.md says why):
   in business time.
 - Re-prioritisation: the new target applies from the change, and the share of the target used so
   far carries over (half the P3 time used leaves half the P1 time). A breach already passed
-  stays a breach.
+  stays a breach. A target that is no longer counting (met, or stopped) keeps the priority and
+  the target it stopped under; a reopened resolution takes the ticket's priority of the moment.
 - A target is breached when more business time than the target has run; finishing exactly at the
   due moment meets it. Each warning threshold and the breach are passed at most once.
+
+Every target's answer adds up, in the terms of its own priority: `elapsed + remaining == target`
+while it is not breached, and `remaining == 0`, `elapsed == target + overrun` once it is. So
+`elapsed` is the part of the current target used (after a re-prioritisation, the share carried
+over), not the business time that ran; that is `counted`, which re-prioritisation leaves alone.
 """
 
 from __future__ import annotations
@@ -101,10 +107,13 @@ class Step:
 class TargetClock:
     target: SlaTarget
     state: ClockState
-    priority: int
-    target_time: timedelta  # of the current priority
-    elapsed: timedelta  # business time counted so far
-    remaining: timedelta  # of the current target; negative once breached
+    priority: int  # the ticket's priority, or the one the target was met (or stopped) under
+    target_time: timedelta  # of that priority
+    #: the part of the target used: elapsed + remaining == target_time + overrun
+    elapsed: timedelta
+    remaining: timedelta  # of the target, never negative: zero once breached
+    overrun: timedelta  # how far past the target it ran: zero unless breached
+    counted: timedelta  # the business time the clock ran, under every priority it had
     due_at: datetime | None  # when it will breach if nothing stops it; None unless counting
     stopped_at: datetime | None  # when it was met (or stopped after a breach)
     breached_at: datetime | None
@@ -160,8 +169,10 @@ class _Run:
     total: timedelta
     priority: int
     levels: tuple[int, ...]
+    #: what is left of the target, negative once it is breached; used + left == total always
     left: timedelta = field(init=False)
-    elapsed: timedelta = timedelta()
+    used: timedelta = timedelta()
+    counted: timedelta = timedelta()  # the business time run, whatever the priority
     counting: bool = True  # not stopped (met, resolved, cancelled)
     paused: bool = False
     cancelled: bool = False
@@ -181,6 +192,15 @@ class _Run:
     def retarget(self, total: timedelta) -> None:
         self.total = total
         self.limits = _limits(total, self.levels)
+
+    def reprioritise(self, priority: int, total: timedelta) -> None:
+        """The new target from now, with the share of the old one used so far carried over; a
+        breach stays one, by the same overrun."""
+        if self.left > timedelta():
+            self.left = self.left * (total // MINUTE) // (self.total // MINUTE)
+        self.retarget(total)
+        self.used = total - self.left
+        self.priority = priority
 
     def threshold(self, level: int) -> timedelta:
         """What is left of the target when `level` percent of it is used."""
@@ -208,7 +228,8 @@ class _Run:
             if after < limit or (after == limit and level != BREACH):
                 self._cross(cal, start, after, hold, steps)
         self.left = after
-        self.elapsed += worked
+        self.used += worked
+        self.counted += worked
 
     def _cross(
         self,
@@ -251,7 +272,8 @@ class _Run:
         """(due, next threshold) from `now` if the clock runs on; (None, None) if it is not."""
         if not self.running():
             return None, None
-        due = cal.add(now, self.left) if self.left > timedelta() else self.breached_at
+        # at the due moment itself nothing is left and nothing is breached yet: due now
+        due = cal.add(now, self.left) if self.left >= timedelta() else self.breached_at
         if not self.pending:
             return due, None
         level = self.pending[0]
@@ -351,20 +373,17 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
         elif kind is MarkKind.REPRIORITISED:
             new = int(mark.value or priority)
             for run in runs.values():
-                old = run.total // MINUTE
-                minutes = terms.targets_for(ticket.service, new).minutes(run.target)
-                run.retarget(minutes * MINUTE)
-                if run.left > timedelta():  # the share used carries over; a breach stays one
-                    run.left = run.left * minutes // old
-                run.priority = new
+                if run.counting:  # a met target keeps the terms it was met under
+                    minutes = terms.targets_for(ticket.service, new).minutes(run.target)
+                    run.reprioritise(new, minutes * MINUTE)
             due, _ = resolution.upcoming(calendar, at) if explain else (None, None)
             steps.append(
                 Step(
                     at,
                     "reprioritised",
                     None,
-                    f"P{priority} -> P{new}: the P{new} targets apply from now, with the share of"
-                    f" each target used so far carried over; resolution"
+                    f"P{priority} -> P{new}: the P{new} targets apply from now to the targets"
+                    f" still counting, with the share of each used so far carried over; resolution"
                     + (f" due {due.isoformat()}" if due else " not counting"),
                 )
             )
@@ -379,6 +398,9 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
             steps.append(Step(at, f"resolution {verdict}", SlaTarget.RESOLUTION, "resolved"))
         elif kind is MarkKind.REOPENED:
             resolution.counting, resolution.stopped_at = True, None
+            if resolution.priority != priority:  # re-prioritised while it was stopped
+                minutes = terms.targets_for(ticket.service, priority).minutes(resolution.target)
+                resolution.reprioritise(priority, minutes * MINUTE)
             due, _ = resolution.upcoming(calendar, at) if explain else (None, None)
             steps.append(
                 Step(
@@ -450,12 +472,14 @@ def _clock(
         state=state,
         priority=run.priority,
         target_time=run.total,
-        elapsed=run.elapsed,
-        remaining=run.left,
-        due_at=due if run.running() else None,
+        elapsed=run.used,
+        remaining=max(run.left, timedelta()),
+        overrun=max(-run.left, timedelta()),
+        counted=run.counted,
+        due_at=due,  # both None unless the clock runs (upcoming)
         stopped_at=run.stopped_at,
         breached_at=run.breached_at,
-        next_alert_at=next_alert if run.running() else None,
+        next_alert_at=next_alert,
         alerts=tuple(
             SlaAlert(target=run.target, level=level, at=moment)
             for level, moment in sorted(run.crossed.items())

@@ -128,7 +128,7 @@ class Judged:
         else:
             verdict = Verdict.OPEN
         stopped = resolution.stopped_at is not None and verdict is not Verdict.CANCELLED
-        return cls(verdict, resolution.priority, resolution.elapsed if stopped else None, clock)
+        return cls(verdict, resolution.priority, resolution.counted if stopped else None, clock)
 
     def bare(self) -> Judged:
         """The verdict without its clock (to send between processes)."""

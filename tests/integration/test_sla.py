@@ -177,6 +177,79 @@ def test_the_sla_api_shows_clocks_and_versioned_rules(api: Api, services: Servic
     }
 
 
+def test_after_a_priority_change_every_clock_answer_adds_up_and_a_met_response_keeps_its_terms(
+    api: Api, services: Services
+) -> None:
+    # A P3 (response 4h, resolution 24h) logged Monday 2 March 15:30 WIB; work starts at 15:40,
+    # so the response is met after 10 minutes under P3. By Wednesday 13:00 the resolution clock
+    # has run Mon 30m + Tue 8h + Wed 5h = 13h30 (810 minutes) of its 1,440. Raised to P1
+    # (resolution 4h): the share used carries over, 630/1440 of 240 = 105 minutes left. At 14:15
+    # 75 more have run: 30 left, 210 of the P1 target used; it is due at 14:45, and at 15:00 it
+    # is 15 minutes over.
+    agent = api.client()
+    body = {
+        "title": "Kiosk 3 offline",
+        "service": "Self-check kiosks",
+        "caller": "budi",
+        "impact": "medium",
+        "urgency": "medium",
+        "assignment_group": "kiosk-team",
+    }
+    created = agent.post("/api/v1/incidents", json=body)
+    assert created.status_code == 201, created.text
+    ref = created.json()["ref"]
+    services.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    assert agent.post(f"/api/v1/incidents/{ref}/start-work").status_code == 200
+    services.clock.advance(days=1, hours=21, minutes=20)  # type: ignore[attr-defined]
+    raised = {"impact": "high", "urgency": "high", "reason": "every kiosk of the branch"}
+    assert agent.post(f"/api/v1/incidents/{ref}/reprioritise", json=raised).status_code == 200
+    services.clock.advance(minutes=75)  # type: ignore[attr-defined]  # Wednesday 14:15
+
+    sla = agent.get(f"/api/v1/incidents/{ref}/sla").json()
+    assert {k: sla["resolution"].get(k) for k in ADDS_UP} == {
+        "priority": 1,
+        "target_minutes": 240,
+        "elapsed_minutes": 210,
+        "remaining_minutes": 30,
+        "overrun_minutes": 0,
+        "counted_minutes": 810 + 75,
+    }
+    assert sla["resolution"]["due_at"] == wib(3, 4, 14, 45).isoformat()
+    # The response was met under P3, and stays met under P3's terms.
+    assert {k: sla["response"].get(k) for k in ADDS_UP} == {
+        "priority": 3,
+        "target_minutes": 240,
+        "elapsed_minutes": 10,
+        "remaining_minutes": 230,
+        "overrun_minutes": 0,
+        "counted_minutes": 10,
+    }
+    assert sla["response"]["state"] == ClockState.MET
+
+    services.clock.advance(minutes=45)  # type: ignore[attr-defined]  # Wednesday 15:00
+    late = agent.get(f"/api/v1/incidents/{ref}/sla").json()["resolution"]
+    assert late["state"] == ClockState.BREACHED
+    assert late["breached_at"] == wib(3, 4, 14, 45).isoformat()
+    assert {k: late.get(k) for k in ADDS_UP} == {
+        "priority": 1,
+        "target_minutes": 240,
+        "elapsed_minutes": 255,
+        "remaining_minutes": 0,
+        "overrun_minutes": 15,
+        "counted_minutes": 810 + 120,
+    }
+
+
+ADDS_UP = (
+    "priority",
+    "target_minutes",
+    "elapsed_minutes",
+    "remaining_minutes",
+    "overrun_minutes",
+    "counted_minutes",
+)
+
+
 # -- service requests ------------------------------------------------------------------------------
 
 
