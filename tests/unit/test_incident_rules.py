@@ -46,6 +46,7 @@ from domain.incident import (
     Escalated,
     EscalationKind,
     HoldReason,
+    ImportSource,
     Incident,
     IncidentEvent,
     IncidentState,
@@ -61,6 +62,7 @@ from domain.incident import (
     WorkNoteAdded,
     WorkStarted,
 )
+from domain.organisations import PROVINCE
 from domain.priority import (
     DEFAULT_CELLS,
     Cells,
@@ -70,6 +72,7 @@ from domain.priority import (
     PriorityMatrix,
     Urgency,
 )
+from domain.rule_versions import RuleVersion, RuleVersions
 from tests.conftest import AGENT, CALLER, MANAGER, T0, context
 
 E = TypeVar("E", bound=DomainEvent)
@@ -83,6 +86,12 @@ SITI = AGENT.id
 ANDI = "andi.wijaya"
 SOMEONE_ELSE = Actor(id="rina.kartika", role=Role.REQUESTER)
 MATRIX = PriorityMatrix.define(context(MANAGER), DEFAULT_CELLS)
+SLA_VERSIONS = RuleVersions(
+    policy=RuleVersion(id=UUID("5d0c2e1a-3b4f-4a6e-8c7d-9e0f1a2b3c4d"), version=3),
+    calendar=RuleVersion(id=UUID("6e1d3f2b-4c5a-4b7f-9d8e-0f1a2b3c4d5e"), version=2),
+    calendar_name="serang-office-hours",
+)
+IMPORTED_FROM = ImportSource(system="servicenow", case="INC0000045", line=7, file="events.csv")
 
 
 # -- given: histories built from events ----------------------------------------------------------
@@ -449,6 +458,50 @@ def test_logging_records_logged_as_version_one_with_the_callers_details() -> Non
     )
     assert incident.id == INCIDENT_ID
     assert incident.version == 1
+
+
+def test_logging_records_the_description_rules_organisation_and_source_it_was_given() -> None:
+    incident = log(
+        context(),
+        description="Paper jams on every second page",
+        sla=SLA_VERSIONS,
+        organisation="perpus-kota-serang",
+        source=IMPORTED_FROM,
+    )
+
+    then_recorded(
+        incident,
+        Logged,
+        description="Paper jams on every second page",
+        sla=SLA_VERSIONS,
+        organisation="perpus-kota-serang",
+        source=IMPORTED_FROM,
+    )
+    # the organisation scopes who reaches the record; the SLA versions judge it
+    assert (incident.organisation, incident.sla) == ("perpus-kota-serang", SLA_VERSIONS)
+
+
+def test_an_incident_logged_without_an_organisation_or_rules_is_the_provinces_with_none() -> None:
+    incident = log(context())
+
+    then_recorded(incident, Logged, description="", sla=None, organisation=PROVINCE, source=None)
+    assert (incident.organisation, incident.sla) == (PROVINCE, None)
+
+
+def test_a_requester_logs_incidents_only_as_their_own_caller() -> None:
+    with pytest.raises(NotTheCaller):
+        log(context(CALLER), caller=SOMEONE_ELSE.id)
+
+    own = log(context(CALLER), caller=CALLER.id)
+
+    then_recorded(own, Logged, caller=CALLER.id, actor=CALLER)
+
+
+@pytest.mark.parametrize("actor", [AGENT, MANAGER], ids=["agent", "service_manager"])
+def test_the_desk_logs_incidents_for_any_caller(actor: Actor) -> None:
+    incident = log(context(actor), caller=SOMEONE_ELSE.id)
+
+    then_recorded(incident, Logged, caller=SOMEONE_ELSE.id, actor=actor)
 
 
 def test_a_logged_incident_is_unassigned_not_major_and_not_escalated() -> None:
