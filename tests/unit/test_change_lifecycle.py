@@ -456,6 +456,13 @@ def test_a_change_manager_defines_a_template_with_its_backout_plan(actor: Actor)
     assert (made.services, made.configuration_items) == (["Self-service kiosks"], ["kiosk-dpk-01"])
 
 
+def test_a_templates_id_is_fixed_by_its_code_whatever_its_case() -> None:
+    # stored templates are found by this id: it may never change
+    expected = UUID("2d0c5261-ed4c-525a-87e2-ba4c5933af40")
+    assert template_id("kiosk-receipt-printer-swap") == expected
+    assert template_id("Kiosk-Receipt-Printer-Swap") == expected
+
+
 @pytest.mark.parametrize("role", [Role.CAB_MEMBER, Role.AGENT, Role.SERVICE_MANAGER])
 def test_only_a_change_manager_defines_a_template(role: Role) -> None:
     with pytest.raises(NotPermitted):
@@ -759,6 +766,28 @@ def test_any_other_implemented_change_is_reviewed_before_it_closes(
     change = implemented(kind, outcome)
 
     then_rejected(change, ReviewRequired, lambda: change.close(context(MANAGER)))
+
+
+def test_a_successful_emergency_change_opens_a_review_task_saying_why() -> None:
+    change = implementing(ChangeKind.EMERGENCY)
+
+    change.record_implementation(
+        context(REQUESTER), outcome=ImplementationOutcome.SUCCESSFUL, notes="patched"
+    )
+
+    _, task = then_recorded(change, Implemented, ReviewTaskOpened)
+    assert isinstance(task, ReviewTaskOpened)
+    assert task.reason == "an emergency change is reviewed afterwards"
+    assert change.review_required
+
+
+def test_a_history_that_does_not_start_with_raised_is_refused() -> None:
+    # every rule reads state that Raised sets: a history without it is not a change's
+    stray = BackoutPlanRecorded(
+        originator_id=uuid4(), originator_version=1, plan="x", **context(MANAGER).stamp()
+    )
+    with pytest.raises(AssertionError, match=r"starts with Change\.Raised"):
+        Change.project(None, [stray])
 
 
 def test_a_review_records_its_summary_and_clears_the_review_task() -> None:

@@ -414,6 +414,12 @@ def test_every_action_on_a_cancelled_incident_is_an_illegal_transition(action: s
     assert error.state == IncidentState.CANCELLED
 
 
+def test_a_history_that_does_not_start_with_logged_is_refused() -> None:
+    # every rule reads state that Logged sets: a history without it is not an incident's
+    with pytest.raises(AssertionError, match=r"starts with Incident\.Logged"):
+        given(happened(WorkNoteAdded, text="a note before anything was logged"))
+
+
 # -- logging -------------------------------------------------------------------------------------
 
 
