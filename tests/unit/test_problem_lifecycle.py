@@ -22,6 +22,7 @@ from domain.problem import (
     ConfigurationItemLinked,
     InvestigationStarted,
     KnownErrorPublished,
+    Logged,
     Problem,
     ProblemEvent,
     ProblemState,
@@ -265,3 +266,39 @@ def test_a_history_that_does_not_start_with_logged_is_refused() -> None:
     )
     with pytest.raises(AssertionError, match=r"starts with Problem\.Logged"):
         Problem.project(None, [stray])
+
+
+def test_logging_records_what_the_problem_is_and_whose_it_is() -> None:
+    ctx = context(AGENT)
+    problem_id = uuid4()
+
+    problem = Problem.log(
+        ctx,
+        id=problem_id,
+        number=4,
+        title="Renewals fail at night",
+        description="since the 3.2 upgrade",
+        service="OPAC",
+        configuration_items=["app-opac"],
+        organisation="perpus-kota-serang",
+    )
+
+    [event] = problem.collect_events()
+    assert isinstance(event, Logged)
+    assert (event.originator_id, event.originator_version, event.number, event.title) == (
+        problem_id,
+        1,
+        4,
+        "Renewals fail at night",
+    )
+    assert (event.description, event.service, event.configuration_items) == (
+        "since the 3.2 upgrade",
+        "OPAC",
+        ["app-opac"],
+    )
+    assert (event.organisation, event.actor, event.correlation_id) == (
+        "perpus-kota-serang",
+        AGENT,
+        ctx.correlation_id,
+    )
+    assert (problem.version, problem.organisation) == (1, "perpus-kota-serang")
