@@ -16,16 +16,20 @@ from domain.errors import (
     RootCauseMissing,
 )
 from domain.incident import (
+    OPEN_STATES,
     CancelReason,
     Channel,
     Incident,
     IncidentState,
+    LinkedToChange,
     LinkedToProblem,
     WorkaroundShared,
 )
 from domain.priority import DEFAULT_CELLS, Impact, PriorityMatrix, Urgency
 from domain.problem import ChangeLinked, IncidentLinked, Problem, ProblemState
 from tests.conftest import context
+from tests.unit.test_incident_rules import HISTORIES
+from tests.unit.test_incident_rules import given as given_incident
 
 AGENT = Actor(id="siti.rahma", role=Role.AGENT)
 ADMIN = Actor(id="admin", role=Role.ADMIN)
@@ -163,3 +167,114 @@ def test_a_problem_is_resolved_only_through_a_change_implemented_successfully() 
     assert prb.state is ProblemState.CLOSED
     with pytest.raises(RecordIllegalTransition):
         prb.publish_workaround(context(AGENT), workaround="too late")
+
+
+# -- the incident's side of a link, one method at a time -----------------------------------------
+
+
+@pytest.mark.parametrize("state", list(IncidentState))
+def test_an_incident_in_any_state_records_a_link_to_a_problem_once(state: IncidentState) -> None:
+    inc = given_incident(*HISTORIES[state])
+    problem_id = uuid4()
+    ctx = context(AGENT)
+
+    inc.link_to_problem(ctx, problem_id=problem_id, problem_ref="PRB-000007")
+
+    [event] = inc.collect_events()
+    assert isinstance(event, LinkedToProblem)
+    assert (event.problem_id, event.problem_ref) == (problem_id, "PRB-000007")
+    assert (event.originator_id, event.originator_version) == (inc.id, len(HISTORIES[state]) + 1)
+    assert (event.actor, event.correlation_id) == (ctx.actor, ctx.correlation_id)
+    assert inc.problems == {problem_id}
+    assert inc.state is state
+    with pytest.raises(AlreadyLinked):
+        inc.link_to_problem(context(AGENT), problem_id=problem_id, problem_ref="PRB-000007")
+    assert inc.collect_events() == []
+
+
+@pytest.mark.parametrize("state", list(IncidentState))
+def test_an_incident_in_any_state_records_a_link_to_a_change_once(state: IncidentState) -> None:
+    inc = given_incident(*HISTORIES[state])
+    change_id = uuid4()
+    ctx = context(AGENT)
+
+    inc.link_to_change(ctx, change_id=change_id, change_ref="CHG-000003")
+
+    [event] = inc.collect_events()
+    assert isinstance(event, LinkedToChange)
+    assert (event.change_id, event.change_ref) == (change_id, "CHG-000003")
+    assert (event.originator_id, event.originator_version) == (inc.id, len(HISTORIES[state]) + 1)
+    assert (event.actor, event.correlation_id) == (ctx.actor, ctx.correlation_id)
+    assert inc.changes == {change_id}
+    assert inc.state is state
+    with pytest.raises(AlreadyLinked):
+        inc.link_to_change(context(AGENT), change_id=change_id, change_ref="CHG-000003")
+    assert inc.collect_events() == []
+
+
+def test_links_to_two_problems_are_both_kept() -> None:
+    inc = given_incident(*HISTORIES[IncidentState.LOGGED])
+    first, second = uuid4(), uuid4()
+
+    inc.link_to_problem(context(AGENT), problem_id=first, problem_ref="PRB-000001")
+    inc.link_to_problem(context(AGENT), problem_id=second, problem_ref="PRB-000002")
+    inc.link_to_change(context(AGENT), change_id=first, change_ref="CHG-000001")
+
+    assert inc.problems == {first, second}
+    assert inc.changes == {first}
+
+
+@pytest.mark.parametrize("state", sorted(OPEN_STATES))
+def test_an_incident_being_worked_is_told_of_a_linked_problems_workaround(
+    state: IncidentState,
+) -> None:
+    problem_id = uuid4()
+    inc = given_incident(*HISTORIES[state])
+    inc.link_to_problem(context(AGENT), problem_id=problem_id, problem_ref="PRB-000007")
+    inc.collect_events()
+    ctx = context(AGENT)
+
+    told = inc.share_workaround(
+        ctx, problem_id=problem_id, problem_ref="PRB-000007", workaround="Renew at the desk"
+    )
+
+    assert told is True
+    [event] = inc.collect_events()
+    assert isinstance(event, WorkaroundShared)
+    assert (event.problem_id, event.problem_ref, event.workaround) == (
+        problem_id,
+        "PRB-000007",
+        "Renew at the desk",
+    )
+    assert (event.originator_version, event.actor) == (inc.version, ctx.actor)
+    assert inc.state is state
+
+
+@pytest.mark.parametrize(
+    "state", sorted(set(IncidentState) - OPEN_STATES), ids=lambda state: state.value
+)
+def test_an_incident_no_longer_worked_is_not_told_of_a_workaround(state: IncidentState) -> None:
+    problem_id = uuid4()
+    inc = given_incident(*HISTORIES[state])
+    inc.link_to_problem(context(AGENT), problem_id=problem_id, problem_ref="PRB-000007")
+    inc.collect_events()
+
+    told = inc.share_workaround(
+        context(AGENT), problem_id=problem_id, problem_ref="PRB-000007", workaround="Renew"
+    )
+
+    assert told is False
+    assert inc.collect_events() == []
+
+
+def test_an_incident_is_not_told_the_workaround_of_a_problem_it_is_not_linked_to() -> None:
+    inc = given_incident(*HISTORIES[IncidentState.IN_PROGRESS])
+    inc.link_to_problem(context(AGENT), problem_id=uuid4(), problem_ref="PRB-000001")
+    inc.collect_events()
+
+    told = inc.share_workaround(
+        context(AGENT), problem_id=uuid4(), problem_ref="PRB-000002", workaround="Renew"
+    )
+
+    assert told is False
+    assert inc.collect_events() == []
