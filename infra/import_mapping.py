@@ -83,6 +83,10 @@ class Mapping:
     impacts: dict[str, Impact] = field(default_factory=dict)
     urgency: str | None = None
     urgencies: dict[str, Urgency] = field(default_factory=dict)
+    #: The source's own priority (1 = highest, as ours), where it has one: the fact, which our
+    #: matrix does not recompute (docs/imports.md). Without it the matrix derives the priority.
+    priority: str | None = None
+    priorities: dict[str, int] = field(default_factory=dict)
     group: str | None = None
     agent: str | None = None
     resolution_code: str | None = None
@@ -127,6 +131,7 @@ class Mapping:
             self.channel,
             self.impact,
             self.urgency,
+            self.priority,
             self.group,
             self.agent,
             self.resolution_code,
@@ -181,12 +186,14 @@ def from_document(doc: dict[str, Any]) -> Mapping:
         agent=event.get("agent"),
         impact=event.get("impact"),
         urgency=event.get("urgency"),
+        priority=event.get("priority"),
         resolution_code=event.get("resolution_code"),
         resolution_notes=event.get("resolution_notes", "resolved (imported)"),
         states={value: Target.parse(target) for value, target in doc["states"].items()},
         channels={k: Channel(v) for k, v in doc.get("channels", {}).items()},
         impacts={k: Impact(v) for k, v in doc.get("impacts", {}).items()},
         urgencies={k: Urgency(v) for k, v in doc.get("urgencies", {}).items()},
+        priorities={k: _priority(v) for k, v in doc.get("priorities", {}).items()},
         resolution_codes={k: ResolutionCode(v) for k, v in doc.get("resolution_codes", {}).items()},
         default_group=defaults.get("group", "imported"),
         default_channel=Channel(defaults.get("channel", "phone")),
@@ -195,6 +202,12 @@ def from_document(doc: dict[str, Any]) -> Mapping:
         default_resolution_code=ResolutionCode(defaults.get("resolution_code", "fixed")),
         reopen_window=timedelta(hours=window),
     )
+
+
+def _priority(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
+        raise MappingError(f"priority {value!r}: an integer from 1 (highest) to 5")
+    return value
 
 
 def shipped(name: str) -> Mapping:
