@@ -413,7 +413,10 @@ class CaseReplay:
         if state in (IncidentState.CLOSED, IncidentState.CANCELLED) and want is not state:
             raise _Unrepresentable(f"a {state} incident is final here")
         if want is IncidentState.LOGGED:
-            if state not in (IncidentState.LOGGED, IncidentState.ASSIGNED):
+            if state is IncidentState.RESOLVED:  # the source reopened it as new
+                incident.reopen(ctx, reason=f"{self.m.system}: {value} after resolution")
+                self._notes.append(f"{value} after a resolution: recorded as a reopen")
+            elif state not in (IncidentState.LOGGED, IncidentState.ASSIGNED):
                 raise _Unrepresentable("back to a new incident")
             return
         if want is IncidentState.ASSIGNED:

@@ -188,3 +188,13 @@ def test_every_row_is_applied_approximated_or_refused_exactly_once(
     report = ImportReport()
     CaseReplay(UCI, MATRIX, report).replay("INC0000045", source, number=7, sla=lambda _: None)
     accounted(report, len(source))
+
+
+def test_new_after_a_resolution_is_a_counted_reopen_not_a_dropped_row():
+    # INC0000137: New, Resolved, then New again before its Closed
+    incident, _events, report = replay(
+        rows({}, {"incident_state": "Resolved"}, {"incident_state": "New"})
+    )
+    assert incident.reopen_count == 1
+    assert report.approximated["New after a resolution: recorded as a reopen"] == 1
+    assert not report.skipped
