@@ -90,6 +90,9 @@ class Mapping:
     group: str | None = None
     agent: str | None = None
     resolution_code: str | None = None
+    #: The source's own resolution time, where it has one: compared with the row where the state
+    #: becomes resolved (which the resolution keeps), and every difference counted.
+    resolved_at: str | None = None
     resolution_codes: dict[str, ResolutionCode] = field(default_factory=dict)
     resolution_notes: str = "resolved (imported)"
     default_group: str = "imported"
@@ -135,6 +138,7 @@ class Mapping:
             self.group,
             self.agent,
             self.resolution_code,
+            self.resolved_at,
         }
         for template in (self.title, self.service, self.description, self.resolution_notes):
             named.update(_FIELD.findall(template))
@@ -188,6 +192,7 @@ def from_document(doc: dict[str, Any]) -> Mapping:
         urgency=event.get("urgency"),
         priority=event.get("priority"),
         resolution_code=event.get("resolution_code"),
+        resolved_at=event.get("resolved_at"),
         resolution_notes=event.get("resolution_notes", "resolved (imported)"),
         states={value: Target.parse(target) for value, target in doc["states"].items()},
         channels={k: Channel(v) for k, v in doc.get("channels", {}).items()},

@@ -23,7 +23,7 @@ import lzma
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, cast
 from uuid import UUID, uuid4, uuid5
@@ -500,31 +500,55 @@ class CaseReplay:
             incident.start_work(ctx, agent=agent)
 
     def _resolve(self, incident: Incident, ctx: Context, index: int, row: SourceRow) -> None:
+        """Resolved at the row where the state becomes resolved (the source's resolution time,
+        where the mapping names one, is compared, and a difference counted)."""
         m = self.m
         if incident.state in (IncidentState.LOGGED, IncidentState.ASSIGNED):
             self._ensure_started(incident, ctx)
         code = m.resolution_codes.get(m.value(row.values, m.resolution_code) or "")
-        if ctx.at <= self._timed[0][0]:
-            self._notes.append("resolved at the case's first row (0 h): the source's first row")
+        reopened = self._next_reopen(index)
+        window = m.reopen_window
+        if reopened is not None and reopened - ctx.at > window:
+            self._notes.append("reopened after our reopen window: the window widened to it")
+            window = reopened - ctx.at
+        if reopened is None:  # the case's last resolution: the one a resolution time measures
+            self._check_resolved_at(ctx.at, row)
         incident.resolve(
             ctx,
             code=code or m.default_resolution_code,
             notes=m.render(m.resolution_notes, row.values)[:10_000] or "resolved (imported)",
-            reopen_window=self._reopen_window(ctx.at, index),
+            reopen_window=window,
         )
 
-    def _reopen_window(self, at: datetime, index: int) -> timedelta:
-        """Our reopen window, or, where the source reopens the case later than it allows, as long
-        as that reopen (counted): the source's reopen is the fact."""
+    def _check_resolved_at(self, at: datetime, row: SourceRow) -> None:
+        m = self.m
+        first = at <= self._timed[0][0]
+        if m.resolved_at is None:
+            if first:
+                self._notes.append("resolved at the case's first row (0 h): the source's first row")
+            return
+        text = m.value(row.values, m.resolved_at)
+        try:
+            source = None if text is None else m.parse_time(text)
+        except ValueError:
+            source = None
+        if source is None:
+            where = "its first row (0 h)" if first else "the row where the state became resolved"
+            self._notes.append(f"no {m.resolved_at} in the source: resolved at {where}")
+        elif source != at:
+            self._notes.append(
+                f"{m.resolved_at} in the source differs: resolved at the row where the state"
+                " became resolved"
+            )
+
+    def _next_reopen(self, index: int) -> datetime | None:
+        """When the source reopens the case after the row at `index`, if it does (its next row
+        in an open state, past any resolved or closed rows)."""
         for later, _, row in self._timed[index + 1 :]:
             state = self._target(row)
-            if state in (None, IncidentState.RESOLVED, IncidentState.CLOSED):
-                continue
-            if later - at > self.m.reopen_window:
-                self._notes.append("reopened after our reopen window: the window widened to it")
-                return later - at
-            break
-        return self.m.reopen_window
+            if state not in (None, IncidentState.RESOLVED, IncidentState.CLOSED):
+                return later
+        return None
 
 
 class _Unrepresentable(DomainError):

@@ -41,6 +41,7 @@ class Case:
     resolved: datetime | None  # the last move from an open state to Resolved or Closed
     closed: datetime | None  # the last Closed row (ServiceNow's closed_at)
     reopens: int  # moves from Resolved or Closed back to an open state
+    resolved_at: datetime | None  # the source's own column
 
 
 def figures(path: Path) -> dict[str, Case]:
@@ -72,6 +73,7 @@ def figures(path: Path) -> dict[str, Case]:
             resolved=resolved,
             closed=closed,
             reopens=reopens,
+            resolved_at=None if rows[-1]["resolved_at"] == "?" else when(rows[-1]["resolved_at"]),
         )
     return out
 
@@ -132,6 +134,25 @@ def test_a_slice_of_the_uci_log_shows_the_figures_its_rows_give(
     assert hours == {
         k: (c.resolved - c.opened).total_seconds() / 3600 for k, c in source.items() if c.resolved
     }
+    # where the source's resolved_at is not the row where the state became resolved, or missing,
+    # the summary says so, case by case
+    resolved = [c for c in source.values() if c.resolved]
+    differs = sum(1 for c in resolved if c.resolved_at and c.resolved_at != c.resolved)
+    missing = sum(1 for c in resolved if c.resolved_at is None)
+    said = report.approximated
+    assert differs > 0
+    assert (
+        said[
+            "resolved_at in the source differs: resolved at the row where the state became resolved"
+        ]
+        == differs
+    )
+    assert missing > 0
+    assert (
+        said["no resolved_at in the source: resolved at its first row (0 h)"]
+        + said["no resolved_at in the source: resolved at the row where the state became resolved"]
+        == missing
+    )
     # a figure the test knows: the slice has 7 reopens (one back to New), every one applied
     assert sum(c.reopens for c in source.values()) == 7
 

@@ -8,7 +8,15 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.incident import Closed, IncidentState, Logged, Reopened, Reprioritised, WorkStarted
+from domain.incident import (
+    Closed,
+    IncidentState,
+    Logged,
+    Reopened,
+    Reprioritised,
+    Resolved,
+    WorkStarted,
+)
 from domain.priority import Impact, Urgency
 from infra.importer import CaseReplay, ImportReport, SourceRow
 from tests.unit.test_import_rows import BASE, MATRIX, UCI, replay, rows
@@ -148,11 +156,23 @@ def test_work_started_where_the_source_names_no_agent_does_not_make_the_updater_
     assert report.approximated[reason] == 1
 
 
-def test_a_case_whose_first_row_is_resolved_says_it_resolves_at_0h():
-    source = rows({"incident_state": "Resolved", "sys_updated_at": BASE["opened_at"]})
-    _incident, _events, report = replay(source)
-    reason = "resolved at the case's first row (0 h): the source's first row"
+def test_a_case_without_resolved_at_whose_first_row_is_resolved_says_it_resolves_at_0h():
+    first = {"incident_state": "Resolved", "sys_updated_at": BASE["opened_at"], "resolved_at": "?"}
+    _incident, _events, report = replay(rows(first))
+    assert report.approximated["no resolved_at in the source: resolved at its first row (0 h)"] == 1
+
+
+def test_a_resolved_at_other_than_the_row_where_the_state_became_resolved_is_counted():
+    # the source's resolved_at follows its last update while resolved
+    resolved = {"incident_state": "Resolved", "resolved_at": "29/2/2016 02:02"}
+    _incident, events, report = replay(rows({}, resolved, resolved))
+    assert [e.timestamp.minute for e in events if isinstance(e, Resolved)] == [1]
+    reason = (
+        "resolved_at in the source differs: resolved at the row where the state became resolved"
+    )
     assert report.approximated[reason] == 1
+    _incident, _events, report = replay(rows({}, {**resolved, "resolved_at": "29/2/2016 02:01"}))
+    assert not report.approximated.keys() & {reason}
 
 
 def test_a_case_left_open_by_its_last_row_is_counted_as_unfinished():
