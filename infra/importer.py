@@ -494,7 +494,9 @@ class CaseReplay:
         self._ensure_assigned(incident, ctx)
         if incident.state is IncidentState.ASSIGNED:
             agent = None
-            if incident.agent is None:  # not the updater: the source names no agent
+            # a log with an agent column whose row names none: not the updater (an activity
+            # log without one is its actors' work: who takes it in charge is the agent)
+            if incident.agent is None and self.m.agent is not None:
                 agent = f"{self.m.system}:unknown"
                 self._notes.append(f"work started with no agent in the source: agent {agent}")
             incident.start_work(ctx, agent=agent)

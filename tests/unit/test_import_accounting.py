@@ -18,6 +18,7 @@ from domain.incident import (
     WorkStarted,
 )
 from domain.priority import Impact, Urgency
+from infra.import_mapping import shipped
 from infra.importer import CaseReplay, ImportReport, SourceRow
 from tests.unit.test_import_rows import BASE, MATRIX, UCI, replay, rows
 
@@ -218,3 +219,32 @@ def test_new_after_a_resolution_is_a_counted_reopen_not_a_dropped_row():
     assert incident.reopen_count == 1
     assert report.approximated["New after a resolution: recorded as a reopen"] == 1
     assert not report.skipped
+
+
+def test_in_an_activity_log_without_an_agent_column_who_takes_it_in_charge_is_the_agent():
+    helpdesk = shipped("helpdesk")
+    source = [
+        SourceRow(
+            2 + i,
+            {
+                "Case ID": "Case 1",
+                "Activity": activity,
+                "Resource": f"Value {i}",
+                "Complete Timestamp": f"2012/10/09 14:5{i}:00.000",
+                "customer": "Value 1",
+                "product": "Value 1",
+                "service_type": "Value 1",
+                "workgroup": "Value 1",
+                "seriousness_2": "Value 1",
+                "service_level": "Value 2",
+            },
+        )
+        for i, activity in enumerate(["Assign seriousness", "Take in charge ticket"])
+    ]
+    report = ImportReport()
+    incident = CaseReplay(helpdesk, MATRIX, report).replay(
+        "Case 1", source, number=1, sla=lambda _: None
+    )
+    assert incident is not None
+    assert incident.agent == "helpdesk-it:Value 1"
+    assert report.approximated_rows == 0
