@@ -98,6 +98,7 @@ class SlaWatcher:
                 continue
             memo[key] = (version, None if due else clock.next_alert_at)
         self._memo = memo
+        self._imported = {k: v for k, v in self._imported.items() if k in memo}  # still watched
         for key, undecodable in stuck.items():
             if key not in self._stuck:
                 log.error("SLA watch cannot record the alerts of ticket %s: %s", key, undecodable)
