@@ -425,7 +425,10 @@ class Incident(Aggregate):
         sla: RuleVersions | None = None,
         organisation: str = PROVINCE,
         source: ImportSource | None = None,
+        priority: int | None = None,
     ) -> Incident:
+        """`priority`: only where it is a fact of another system's history (an import); an
+        incident logged here takes the matrix's."""
         if ctx.actor.role is Role.REQUESTER and ctx.actor.id != caller:
             raise NotTheCaller("a requester logs incidents as their own caller")
         incident = cls(id)
@@ -442,7 +445,7 @@ class Incident(Aggregate):
                 channel=channel,
                 impact=impact,
                 urgency=urgency,
-                priority=matrix.priority(impact, urgency),
+                priority=matrix.priority(impact, urgency) if priority is None else priority,
                 matrix_version=matrix.version,
                 sla=sla,
                 organisation=organisation,
@@ -458,9 +461,12 @@ class Incident(Aggregate):
             raise AssignmentUnchanged(f"the incident is already with {agent or group}")
         self._record(Assigned(**self._envelope(ctx), group=group, agent=agent))
 
-    def start_work(self, ctx: Context) -> None:
+    def start_work(self, ctx: Context, *, agent: str | None = None) -> None:
+        """The assigned agent starts work, or else the actor; `agent` names another (an import
+        whose source names no agent must not make the updater one)."""
         self._require("start_work", IncidentState.ASSIGNED)
-        self._record(WorkStarted(**self._envelope(ctx), agent=self.agent or ctx.actor.id))
+        who = agent or self.agent or ctx.actor.id
+        self._record(WorkStarted(**self._envelope(ctx), agent=who))
 
     def put_on_hold(self, ctx: Context, *, reason: HoldReason, note: str | None = None) -> None:
         self._require("put_on_hold", IncidentState.ASSIGNED, IncidentState.IN_PROGRESS)
@@ -479,8 +485,16 @@ class Incident(Aggregate):
         self._record(CommentAdded(**self._envelope(ctx), text=text))
 
     def reprioritise(
-        self, ctx: Context, *, impact: Impact, urgency: Urgency, reason: str, matrix: PriorityMatrix
+        self,
+        ctx: Context,
+        *,
+        impact: Impact,
+        urgency: Urgency,
+        reason: str,
+        matrix: PriorityMatrix,
+        priority: int | None = None,
     ) -> None:
+        """`priority`: as in `log`, only an import's fact."""
         self._require_open("reprioritise")
         if (impact, urgency) == (self.impact, self.urgency):
             raise PriorityUnchanged(f"impact is already {impact} and urgency {urgency}")
@@ -489,7 +503,7 @@ class Incident(Aggregate):
                 **self._envelope(ctx),
                 impact=impact,
                 urgency=urgency,
-                priority=matrix.priority(impact, urgency),
+                priority=matrix.priority(impact, urgency) if priority is None else priority,
                 matrix_version=matrix.version,
                 reason=reason,
             )

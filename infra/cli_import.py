@@ -22,6 +22,12 @@ data_dir_option = click.option(
 batch_option = click.option(
     "--batch", type=int, default=500, show_default=True, help="cases per atomic write"
 )
+refuse_option = click.option(
+    "--refuse-unmapped",
+    is_flag=True,
+    help="refuse (and count) a row with an impact, urgency or priority value the mapping does not"
+    " map [default: record it, counted, with the default or the value it had]",
+)
 data_argument = click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 
 
@@ -33,11 +39,12 @@ def import_() -> None:
 @import_.command("servicenow")
 @data_dir_option
 @batch_option
+@refuse_option
 @data_argument
-def import_servicenow(data_dir: Path | None, batch: int, data: Path) -> None:
+def import_servicenow(data_dir: Path | None, batch: int, refuse_unmapped: bool, data: Path) -> None:
     """Import the UCI ServiceNow incident event log DATA (.csv, .csv.xz or .csv.gz), with the
     shipped mapping infra/import_mappings/servicenow.toml."""
-    _run(data_dir, shipped("servicenow"), data, batch)
+    _run(data_dir, shipped("servicenow"), data, batch, refuse_unmapped)
 
 
 @import_.command("mapped")
@@ -50,17 +57,22 @@ def import_servicenow(data_dir: Path | None, batch: int, data: Path) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="the TOML mapping of the log's columns (docs/imports.md)",
 )
+@refuse_option
 @data_argument
-def import_mapped(data_dir: Path | None, batch: int, mapping_file: Path, data: Path) -> None:
+def import_mapped(
+    data_dir: Path | None, batch: int, mapping_file: Path, refuse_unmapped: bool, data: Path
+) -> None:
     """Import the ticket log DATA as MAPPING says."""
     try:
         mapping = load(mapping_file)
     except MappingError as error:
         raise click.ClickException(str(error)) from None
-    _run(data_dir, mapping, data, batch)
+    _run(data_dir, mapping, data, batch, refuse_unmapped)
 
 
-def _run(data_dir: Path | None, mapping: Mapping, data: Path, batch: int) -> None:
+def _run(
+    data_dir: Path | None, mapping: Mapping, data: Path, batch: int, refuse_unmapped: bool
+) -> None:
     from infra.bootstrap import build
     from infra.importer import Importer
 
@@ -84,9 +96,14 @@ def _run(data_dir: Path | None, mapping: Mapping, data: Path, batch: int) -> Non
 
     started = time.perf_counter()
     try:
-        report = Importer(services.desk, mapping, clock=services.clock, batch=batch).run(
-            data, progress
+        importer = Importer(
+            services.desk,
+            mapping,
+            clock=services.clock,
+            batch=batch,
+            refuse_unmapped=refuse_unmapped,
         )
+        report = importer.run(data, progress)
     except MappingError as error:
         raise click.ClickException(str(error)) from None
     finally:

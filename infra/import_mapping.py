@@ -83,9 +83,16 @@ class Mapping:
     impacts: dict[str, Impact] = field(default_factory=dict)
     urgency: str | None = None
     urgencies: dict[str, Urgency] = field(default_factory=dict)
+    #: The source's own priority (1 = highest, as ours), where it has one: the fact, which our
+    #: matrix does not recompute (docs/imports.md). Without it the matrix derives the priority.
+    priority: str | None = None
+    priorities: dict[str, int] = field(default_factory=dict)
     group: str | None = None
     agent: str | None = None
     resolution_code: str | None = None
+    #: The source's own resolution time, where it has one: compared with the row where the state
+    #: becomes resolved (which the resolution keeps), and every difference counted.
+    resolved_at: str | None = None
     resolution_codes: dict[str, ResolutionCode] = field(default_factory=dict)
     resolution_notes: str = "resolved (imported)"
     default_group: str = "imported"
@@ -127,9 +134,11 @@ class Mapping:
             self.channel,
             self.impact,
             self.urgency,
+            self.priority,
             self.group,
             self.agent,
             self.resolution_code,
+            self.resolved_at,
         }
         for template in (self.title, self.service, self.description, self.resolution_notes):
             named.update(_FIELD.findall(template))
@@ -181,12 +190,15 @@ def from_document(doc: dict[str, Any]) -> Mapping:
         agent=event.get("agent"),
         impact=event.get("impact"),
         urgency=event.get("urgency"),
+        priority=event.get("priority"),
         resolution_code=event.get("resolution_code"),
+        resolved_at=event.get("resolved_at"),
         resolution_notes=event.get("resolution_notes", "resolved (imported)"),
         states={value: Target.parse(target) for value, target in doc["states"].items()},
         channels={k: Channel(v) for k, v in doc.get("channels", {}).items()},
         impacts={k: Impact(v) for k, v in doc.get("impacts", {}).items()},
         urgencies={k: Urgency(v) for k, v in doc.get("urgencies", {}).items()},
+        priorities={k: _priority(v) for k, v in doc.get("priorities", {}).items()},
         resolution_codes={k: ResolutionCode(v) for k, v in doc.get("resolution_codes", {}).items()},
         default_group=defaults.get("group", "imported"),
         default_channel=Channel(defaults.get("channel", "phone")),
@@ -195,6 +207,12 @@ def from_document(doc: dict[str, Any]) -> Mapping:
         default_resolution_code=ResolutionCode(defaults.get("resolution_code", "fixed")),
         reopen_window=timedelta(hours=window),
     )
+
+
+def _priority(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
+        raise MappingError(f"priority {value!r}: an integer from 1 (highest) to 5")
+    return value
 
 
 def shipped(name: str) -> Mapping:

@@ -11,6 +11,11 @@ same events it would have written on time (recorded later, at the moment they sa
 A ticket is judged again only when its row changed or its next threshold is due, so an idle tick
 costs a view read and a dictionary look-up per open ticket.
 
+An incident imported from another system's history (`Logged.source`, docs/imports.md) is not
+watched: its clock is judged from its own history whenever it is read, but the watcher's alerts
+are events of this service's time, and an imported incident its log leaves open would otherwise
+get every breach its clock passed years before, dated the day the watcher first met it.
+
 A ticket whose stored events cannot all be decoded cannot be written to: the watcher records no
 alert on it (and says which event and why in `stuck`, until it can), and goes on with the others.
 """
@@ -25,7 +30,7 @@ from uuid import UUID
 
 from domain.commands import RecordSlaAlerts
 from domain.errors import NothingChanged
-from domain.incident import SlaAlert
+from domain.incident import Logged, SlaAlert
 from domain.request_commands import RecordSlaAlerts as RecordRequestSlaAlerts
 from domain.rule_versions import SlaTarget
 from domain.sla_request import KIND as SERVICE_REQUEST
@@ -51,6 +56,8 @@ class SlaWatcher:
         self._memo: dict[str, tuple[int, datetime | None]] = {}
         #: ticket id -> the event of its that could not be decoded, as of the last tick
         self._stuck: dict[str, UndecodableEvent] = {}
+        #: incident id -> imported (never changes: it is the incident's first event)
+        self._imported: dict[str, bool] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -71,6 +78,14 @@ class SlaWatcher:
             if seen is not None and seen[0] == version and (seen[1] is None or seen[1] > now):
                 memo[key] = seen
                 continue
+            try:
+                imported = row["kind"] != SERVICE_REQUEST and self._is_imported(key)
+            except UndecodableEvent as error:
+                stuck[key] = error
+                continue
+            if imported:
+                memo[key] = (version, None)  # looked at again only if it changes
+                continue
             judged += 1
             _, clock = self.services.desk.rulebook.judge(ticket_of(row), now)
             shown = {(SlaTarget(t), level) for t, level in row["alerts"]}
@@ -83,11 +98,18 @@ class SlaWatcher:
                 continue
             memo[key] = (version, None if due else clock.next_alert_at)
         self._memo = memo
+        self._imported = {k: v for k, v in self._imported.items() if k in memo}  # still watched
         for key, undecodable in stuck.items():
             if key not in self._stuck:
                 log.error("SLA watch cannot record the alerts of ticket %s: %s", key, undecodable)
         self._stuck = stuck
         return Tick(len(rows), judged, recorded)
+
+    def _is_imported(self, key: str) -> bool:
+        if key not in self._imported:
+            first = next(iter(self.services.desk.events.get(UUID(key), limit=1)), None)
+            self._imported[key] = isinstance(first, Logged) and first.source is not None
+        return self._imported[key]
 
     def _record(self, kind: str, ticket: UUID, alerts: list[SlaAlert]) -> bool:
         ctx = self.services.system_context()

@@ -22,7 +22,18 @@ from projections.runner import ProjectionRunner
 from projections.shadow import rebuild_in_shadow, shadow_of
 from tests.conftest import AGENT, Clock, context
 
-DATA = Path("/work/shared/data")
+#: The shared data directory: beside the checkout (../shared/data, as under CI), or the machine's.
+DATA = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[2].parent / "shared/data",
+            Path("/work/shared/data"),
+        )
+        if p.is_dir()
+    ),
+    Path("/work/shared/data"),
+)
 UCI = DATA / "uci-servicenow-incident-event-log/incident_event_log.csv.xz"
 HELPDESK = DATA / "helpdesk-italian-software-company/helpdesk.csv.xz"
 
