@@ -31,6 +31,7 @@ from tests.kafka_harness import (
     assert_same_views,
     expected_views,
     keep_working,
+    published_positions,
     read_topic,
     relay_thread,
     stable_members,
@@ -101,8 +102,9 @@ def test_the_relay_publishes_every_event_once_in_order_as_cloudevents(
     assert relay.drain() == head
     records = read_topic(kafka_settings.kafka_bootstrap or "", kafka_settings.kafka_topic)
 
-    assert len(records) == head
-    assert_every_event_once_in_order(records, head)
+    expected = published_positions(services)
+    assert len(records) == len(expected)
+    assert_every_event_once_in_order(records, expected)
     for record in records:
         message = orjson.loads(record.value)
         assert record.key == message["subject"].encode()
@@ -182,7 +184,7 @@ def test_sigkilled_relays_lose_and_reorder_nothing(
         last.stop()
 
     records = read_topic(bootstrap, kafka_settings.kafka_topic)
-    assert_every_event_once_in_order(records, head)
+    assert_every_event_once_in_order(records, published_positions(services))
     consumer = build_projection_consumer(fed, bootstrap)
     expected = expected_views(services)
     try:
