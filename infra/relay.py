@@ -239,6 +239,20 @@ class Relay:
                 lock.release()
 
 
+def last_published_position(recorder: ApplicationRecorder, head: int, page: int = 100) -> int:
+    """The position of the last event at or before `head` that the relay publishes (0 if none):
+    as far as views fed from the topic can ever get, since bookkeeping events never reach it."""
+    stop = head
+    while stop > 0:
+        start = max(1, stop - page + 1)
+        found = recorder.select_notifications(start=start, limit=page, stop=stop)
+        public = [n.id for n in found if cloudevents.is_public(n.topic)]
+        if public:
+            return max(public)
+        stop = start - 1
+    return 0
+
+
 class FileRelayLock:
     """The relay lock of a SQLite store: an flock beside it, released when its holder dies."""
 

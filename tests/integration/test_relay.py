@@ -17,7 +17,7 @@ import pytest
 from domain import commands as c
 from infra.bootstrap import Services
 from infra.cloudevents import is_public
-from infra.relay import FileRelayLock, Relay
+from infra.relay import FileRelayLock, Relay, last_published_position
 from tests.conftest import AGENT, context
 
 
@@ -142,6 +142,11 @@ def test_the_relay_publishes_no_bookkeeping_event_and_no_idempotency_key(
     assert not [t for t in published if "Allocated" in t or "IdempotencyKey" in t]
     assert all(raw_key.encode() not in s.value for s in broker.sent)
     assert relay.lag() == 0, "the private events count as passed, not as lag"
+    head = services.desk.recorder.max_notification_id() or 0
+    last_fact = max(public_positions(services))
+    assert last_fact < head, "the store ends in bookkeeping"
+    for page in (1, 2, 100):
+        assert last_published_position(services.desk.recorder, head, page) == last_fact
 
 
 def test_nothing_is_recorded_as_published_until_the_broker_acknowledges_it(
