@@ -49,6 +49,13 @@ SOURCE = "https://itsm.test.example/serang"
 RAW_KEYS = [f"front-desk-{kind.replace(' ', '-')}-7f3a9c" for kind in KINDS]
 
 
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The envelope does not depend on the store: one backend is enough."""
+    chosen: str = request.param
+    return chosen
+
+
 @pytest.fixture
 def kafka_service(settings: Settings, kafka_bootstrap: str, clock: Clock) -> Iterator[Services]:
     """The service in Kafka mode (relay and projection consumer in-process), on topics of its

@@ -293,10 +293,11 @@ def test_serve_in_kafka_mode_answers_writes_from_the_kafka_fed_views(
             started = client.post(f"/api/v1/incidents/{logged['ref']}/start-work", json={})
             assert started.status_code == 200, started.text
             assert started.json()["state"] == "in_progress"
-        # the views the API answered from were fed by Kafka: the topic holds every event
+        # the views the API answered from were fed by Kafka: the topic holds every domain event
         head = services.desk.recorder.max_notification_id() or 0
         records = read_topic(settings.kafka_bootstrap or "", settings.kafka_topic)
-        assert {orjson.loads(r.value)["position"] for r in records} == set(range(1, head + 1))
+        positions = {orjson.loads(r.value)["position"] for r in records}
+        assert positions == published_positions(services)
         partition = partition_of(UUID(logged["id"]), settings.kafka_partitions)
         assert services.kafka.follower.folded(partition) >= head - 1
     finally:
