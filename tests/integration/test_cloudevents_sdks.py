@@ -5,7 +5,8 @@ Spring, Quarkus and Knative use) through the small check in tests/cloudevents_ja
 The service runs in Kafka mode over HTTP and writes each of its topics the way it does in use:
 the relay publishes the commands' events (made with Idempotency-Keys, for every kind of record),
 the audit ledger publishes signed checkpoints, the circulation gateway forwards an NDJSON batch,
-and the circulation consumer dead-letters the one line the contract refuses. The topic of the
+the circulation consumer dead-letters the one line the contract refuses, `itsm dlq replay` puts
+it back, and the circulation simulator sends its stream. The topic of the
 domain's events carries no bookkeeping event and no client's key.
 
 A message as the service wrote it before (no `content-type` header) is read too, on a topic of
@@ -14,6 +15,7 @@ its own: both SDKs must refuse it ("Unknown encoding" in Java), which shows the 
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -30,14 +32,21 @@ from kafka import KafkaProducer
 from domain.actors import Role
 from infra.bootstrap import Services, build
 from infra.circulation import build_circulation_consumer, circulation_topics, dead_letter_topic
+from infra.circulation_replay import KafkaReplay
+from infra.cli_circulation import _kafka_sender
 from infra.cloudevents import TYPE_PREFIX, data_schema, is_public, stored_type
 from infra.kafka_clients import TopicSpec, ensure_topics
 from infra.kafka_mode import dead_letter_topic as kafka_dead_letter_topic
 from infra.seed import seed
 from infra.settings import Settings
+from infra.simulator import Simulator
 from tests.conftest import Clock
 from tests.integration.conftest import serving
-from tests.integration.test_circulation_entry_points import card_requests, chosen_requester
+from tests.integration.test_circulation_entry_points import (
+    MONDAY,
+    card_requests,
+    chosen_requester,
+)
 from tests.integration.test_organisations import KINDS, SERANG, made
 from tests.kafka_harness import read_topic, wait_for
 
@@ -115,6 +124,10 @@ def write_every_topic(services: Services) -> list[str]:
         )
     finally:
         circulation.close()
+    assert KafkaReplay(settings, bootstrap).run() == 1  # `itsm dlq replay`: back on the topic
+    simulate = _kafka_sender(bootstrap, settings.circulation_topic)  # `itsm simulate circulation`
+    simulate(list(itertools.islice(Simulator(start=MONDAY, faults=False).messages(), 20)))
+    simulate([])
     return [
         settings.kafka_topic,
         kafka_dead_letter_topic(settings.kafka_topic, "projections"),
