@@ -21,6 +21,7 @@ from api.record_answers import json_response as _json
 from consumers.circulation import CirculationPipeline
 from domain.actors import Role
 from domain.context import Context
+from infra import cloudevents
 from infra.bootstrap import Services
 from projections.service_health import service_health
 
@@ -117,7 +118,8 @@ def _publish(request: Request, lines: list[bytes]) -> int:
         )
         request.app.state.circulation_producer = producer
         services.closing.append(producer.close)
-    futures = [producer.send(services.settings.circulation_topic, value=line) for line in lines]
+    topic = services.settings.circulation_topic
+    futures = [producer.send(topic, value=line, headers=cloudevents.HEADERS) for line in lines]
     producer.flush()
     for future in futures:
         future.get(timeout=30)

@@ -5,7 +5,8 @@
   POST routes). The class, not the code: every status a client can provoke would otherwise be a
   series of its own (each with a dozen buckets), per route and per process.
 - `itsm_store_position`: the head of the event store.
-- `itsm_projection_lag_events{projection}`: events in the store a projection has not folded.
+- `itsm_projection_lag_events{projection}`: events in the store a projection has not folded (in
+  Kafka mode: up to the last event the relay publishes; bookkeeping after it never reaches them).
 - `itsm_relay_lag_events`: events in the store not yet acknowledged by Kafka (present once a
   relay has published from this store).
 - `itsm_follower_stuck{follower,event,reason}`: 1 while a follower of the store in this process
@@ -38,6 +39,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra.bootstrap import Services
+from infra.relay import last_published_position
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: The route label of a request that no API route matched.
@@ -60,8 +62,13 @@ class LagCollector(Collector):
             "Events in the store that a projection has not folded yet",
             labels=["projection"],
         )
+        reachable = head
+        if self.services.kafka is not None:
+            # Fed from the topic, the views never see the bookkeeping events the relay keeps
+            # off it (a number, an idempotency key): those at the store's end are no lag.
+            reachable = last_published_position(self.services.desk.recorder, head)
         for name, position in sorted(self.services.views.positions().items()):
-            lag.add_metric([name], max(head - position, 0))
+            lag.add_metric([name], max(reachable - position, 0))
         yield lag
         yield from stuck_metrics(self.services)
         published = self.relay_position()

@@ -16,6 +16,8 @@ from infra import cloudevents
 
 EVENT_TYPE = "Audit.CheckpointSigned"
 SUBJECT = "audit-ledger"
+#: The `$id` of the schema of a checkpoint's `data` (inside audit-checkpoint.schema.json).
+DATA_SCHEMA = cloudevents.SCHEMA_BASE + "audit-checkpoint:data"
 
 
 def envelope(checkpoint: Checkpoint, public_key_pem: bytes, source: str) -> bytes:
@@ -24,10 +26,11 @@ def envelope(checkpoint: Checkpoint, public_key_pem: bytes, source: str) -> byte
             "specversion": cloudevents.SPEC_VERSION,
             "id": f"audit-checkpoint/{checkpoint.position}",
             "source": source,
-            "type": EVENT_TYPE,
+            "type": cloudevents.published_type(EVENT_TYPE),
             "subject": SUBJECT,
             "time": checkpoint.at,
             "datacontenttype": "application/json",
+            "dataschema": DATA_SCHEMA,
             "data": {**checkpoint.as_json(), "public_key": public_key_pem.decode()},
             "position": checkpoint.position,
         }
@@ -53,19 +56,22 @@ def schema(draft: str, id_base: str) -> dict[str, Any]:
             "subject",
             "time",
             "datacontenttype",
+            "dataschema",
             "data",
             "position",
         ],
         "properties": {
             "specversion": {"const": cloudevents.SPEC_VERSION},
             "id": {"type": "string", "pattern": "^audit-checkpoint/[0-9]+$"},
-            "source": {"type": "string", "minLength": 1},
-            "type": {"const": EVENT_TYPE},
+            "source": {"type": "string", "format": "uri"},
+            "type": {"const": cloudevents.published_type(EVENT_TYPE)},
             "subject": {"const": SUBJECT},
             "time": {"type": "string", "format": "date-time"},
             "datacontenttype": {"const": "application/json"},
+            "dataschema": {"const": DATA_SCHEMA},
             "position": {"type": "integer", "minimum": 1},
             "data": {
+                "$id": DATA_SCHEMA,
                 "type": "object",
                 "required": ["position", "hash", "at", "key_id", "signature", "public_key"],
                 "properties": {
@@ -85,7 +91,8 @@ def schema(draft: str, id_base: str) -> dict[str, Any]:
 
 def parse(raw: bytes) -> Checkpoint:
     message = orjson.loads(raw)
-    if message.get("type") != EVENT_TYPE:
+    # (checkpoints published before the type had its prefix are on the topic too)
+    if cloudevents.stored_type(str(message.get("type"))) != EVENT_TYPE:
         raise ValueError(f"not a checkpoint: {message.get('type')!r}")
     return Checkpoint.from_json(message["data"])
 
@@ -107,7 +114,9 @@ class KafkaPublisher:
         if self._producer is None:
             self._producer = kafka_clients.producer(self.bootstrap, client_id="itsm-audit")
         value = envelope(checkpoint, self.public_key_pem, self.source)
-        self._producer.send(self.topic, value=value, key=SUBJECT.encode()).get(timeout=30)
+        self._producer.send(
+            self.topic, value=value, key=SUBJECT.encode(), headers=cloudevents.HEADERS
+        ).get(timeout=30)
 
     def close(self) -> None:
         if self._producer is not None:

@@ -116,7 +116,10 @@ class GroupConsumer:
                 record.offset,
                 letter.reason,
             )
+            # The message as it came, so its content-type (structured-mode CloudEvents, if it
+            # said so) too; the why in the dlq.* headers.
             headers = [
+                *((k, v) for k, v in record.headers or () if k == "content-type"),
                 ("dlq.reason", letter.reason.encode()),
                 ("dlq.topic", record.topic.encode()),
                 ("dlq.partition", str(record.partition).encode()),

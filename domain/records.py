@@ -7,9 +7,14 @@
 - Idempotency keys: a key is its owner's, and is version 1 of an id derived from (owner, key), so
   a concurrent retry collides in the store instead of creating a second record. The owner is the
   authenticated principal (`key_id`); the event keeps its stored type and fields, and the key
-  and operation it records say what the key was used for. The record's version that the keyed
-  request left is that of its last event with the key event's time and correlation id (one
-  command's events all carry its context), so a retry can answer the first answer.
+  and operation it records say what the key was used for. The key is recorded as a digest
+  (`key_digest`: SHA-256 of the scoped key), never as the client sent it: a retry finds its key
+  by the id derived from the key it sends, so nothing needs the raw key back, and a client's
+  key (which may hold anything) is not kept for ever in the store and its exports. (Keys
+  recorded before this are raw; they stay as they are, and still replay.) The record's version
+  that the keyed request left is that of its last event with the key event's time and
+  correlation id (one command's events all carry its context), so a retry can answer the first
+  answer.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ def parse_incident_number(text: str) -> int | None:
 
 class IdempotencyKeyRecorded(DomainEvent):
     type_name: ClassVar[str] = "IdempotencyKey.Recorded"
-    key: str = Field(min_length=1, max_length=255)
+    key: str = Field(min_length=1, max_length=255)  # `key_digest` (before: the key as sent)
     operation: str
     fingerprint: str
     record_id: UUID
@@ -68,7 +73,11 @@ class IdempotencyKeyRecorded(DomainEvent):
 def idempotency_id(actor_id: str, key: str) -> UUID:
     """The id of a key owned by an actor id alone: every key recorded before keys were scoped
     to the principal, and the keys of the service's own processes (`key_id`)."""
-    return uuid5(_NAMESPACE, f"idempotency\n{actor_id}\n{key}")
+    return uuid5(_NAMESPACE, _owned_by_actor(actor_id, key))
+
+
+def _owned_by_actor(actor_id: str, key: str) -> str:
+    return f"idempotency\n{actor_id}\n{key}"
 
 
 def key_id(ctx: Context, key: str) -> UUID:
@@ -79,14 +88,23 @@ def key_id(ctx: Context, key: str) -> UUID:
     the SLA watcher, circulation rules, the CLI) own their keys by actor id, as every key was
     owned before keys were scoped, so their stored keys still hold. The two derivations start
     with different words, so their ids never meet."""
+    return uuid5(_NAMESPACE, _scoped(ctx, key))
+
+
+def key_digest(ctx: Context, key: str) -> str:
+    """What a key event records of the key: SHA-256 of the scoped key (as `key_id` derives the
+    id from), so equal keys of one owner have equal digests and nothing else can be read."""
+    return "sha256:" + hashlib.sha256(_scoped(ctx, key).encode()).hexdigest()
+
+
+def _scoped(ctx: Context, key: str) -> str:
     scope = ctx.scope
     if scope is None:
-        return idempotency_id(ctx.actor.id, key)
+        return _owned_by_actor(ctx.actor.id, key)
     actor = scope.actor
     granted = "all-organisations" if scope.all_organisations else "own-organisation"
-    return uuid5(
-        _NAMESPACE,
-        f"idempotency-of-principal\n{actor.id}\n{actor.role.value}\n{scope.home}\n{granted}\n{key}",
+    return (
+        f"idempotency-of-principal\n{actor.id}\n{actor.role.value}\n{scope.home}\n{granted}\n{key}"
     )
 
 
@@ -97,7 +115,7 @@ def key_recorded(
     return IdempotencyKeyRecorded(
         originator_id=key_id(ctx, key),
         originator_version=1,
-        key=key,
+        key=key_digest(ctx, key),
         operation=operation,
         fingerprint=fingerprint(operation, target, body),
         record_id=target or UUID(int=0),

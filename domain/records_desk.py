@@ -262,7 +262,9 @@ class RecordsDesk:
                 return RecordNotFound(f"no record for Idempotency-Key {key!r}")
             return RecordNotFound(f"no record {target}", target)
 
-        return self.desk.replay(ctx, candidate, lambda found: self._reaches(ctx, found), missing)
+        return self.desk.replay(
+            ctx, key, candidate, lambda found: self._reaches(ctx, found), missing
+        )
 
     def _reaches(self, ctx: Context, record_id: UUID) -> bool:
         record = Session(self.desk, None).find_any(record_id)

@@ -707,7 +707,7 @@ class ServiceDesk(Application[UUID]):
                 return IncidentNotFound(f"no incident for Idempotency-Key {key!r}")
             return IncidentNotFound(f"no incident {target}")
 
-        return self.replay(ctx, candidate, lambda found: self._reaches(ctx, found), missing)
+        return self.replay(ctx, key, candidate, lambda found: self._reaches(ctx, found), missing)
 
     def _reaches(self, ctx: Context, incident_id: UUID) -> bool:
         incident = self._find_stored(incident_id)
@@ -716,17 +716,19 @@ class ServiceDesk(Application[UUID]):
     def replay(
         self,
         ctx: Context,
+        key: str,
         candidate: IdempotencyKeyRecorded,
         reaches: Callable[[UUID], bool],
         missing: Callable[[], NotFound],
     ) -> Outcome | None:
-        """If the caller used `candidate`'s key before, the outcome of that first request: its
-        record at the version the request left it. A record the caller no longer reaches is
-        answered as missing (`missing()`), and a key used for another request is refused
-        (IdempotencyKeyReused); None if the key is new. Every kind's command path uses this."""
+        """If the caller used `key` (as sent; `candidate` records its digest) before, the
+        outcome of that first request: its record at the version the request left it. A record
+        the caller no longer reaches is answered as missing (`missing()`), and a key used for
+        another request is refused (IdempotencyKeyReused); None if the key is new. Every kind's
+        command path uses this."""
         recorded = self._recorded_key(candidate.originator_id)
         if recorded is None and ctx.scope is not None:
-            recorded = self._recorded_before_scoping(ctx, candidate.key, reaches)
+            recorded = self._recorded_before_scoping(ctx, key, reaches)
         if recorded is None:
             return None
         if not reaches(recorded.record_id):
@@ -736,7 +738,7 @@ class ServiceDesk(Application[UUID]):
             candidate.fingerprint,
         ):
             raise IdempotencyKeyReused(
-                f"Idempotency-Key {candidate.key!r} was already used for a different request"
+                f"Idempotency-Key {key!r} was already used for a different request"
             )
         version = self._version_left_by(recorded)
         return Outcome(recorded.record_id, version, position=None, replayed=True)

@@ -27,6 +27,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 
 from consumers.circulation import REPLAY_SEAL, ReplaySeal
+from infra import cloudevents
 from infra.circulation import dead_letter_topic
 from infra.settings import Settings
 
@@ -179,6 +180,7 @@ class KafkaReplay:
     def _send(self, producer: KafkaProducer, record: Any) -> None:
         value = self.corrections.get(record.offset, record.value)
         headers = [
+            *cloudevents.HEADERS,  # back on the inbound topic as what it is: a CloudEvent
             (REPLAY_SEAL, self.seal(value)),
             ("dlq.replay.of", f"{record.topic}/{record.partition}/{record.offset}".encode()),
         ]

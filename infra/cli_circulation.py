@@ -14,6 +14,7 @@ from typing import Any
 import click
 import orjson
 
+from infra import cloudevents
 from infra.settings import Settings
 
 
@@ -271,7 +272,9 @@ def _kafka_sender(bootstrap: str, topic: str) -> Any:
             producer.close()
             return
         for message in chunk:
-            producer.send(topic, value=message, key=_source_of(message))
+            producer.send(
+                topic, value=message, key=_source_of(message), headers=cloudevents.HEADERS
+            )
 
     return send
 

@@ -1,16 +1,30 @@
 """The one message shape on every Kafka topic: a CloudEvents 1.0 JSON envelope (DESIGN.md §5).
 
-    {"specversion": "1.0", "id": "<aggregate id>/<version>", "source": "/itsm",
-     "type": "Incident.Logged", "subject": "<aggregate id>", "time": "2026-03-02T08:30:00Z",
-     "datacontenttype": "application/json", "data": {...the event...},
+    {"specversion": "1.0", "id": "<aggregate id>/<version>",
+     "source": "urn:itsm:deployment:local",
+     "type": "id.go.bantenprov.dpk.itsm.Incident.Logged", "subject": "<aggregate id>",
+     "time": "2026-03-02T08:30:00Z", "datacontenttype": "application/json",
+     "dataschema": "urn:itsm:schema:event:Incident.Logged", "data": {...the event...},
      "position": 42, "aggregateversion": 3, "actorid": "siti.rahma", "actorrole": "agent",
      "correlationid": "<uuid>"}
 
-`type` is the event's permanent stored type name and `data` is the event exactly as the store
-keeps it, so a consumer decodes it with the same classes the service writes with. The extensions
-carry what routing and de-duplication need without parsing `data`: the global position in the
-event store (consumers use it to ignore repeats), the aggregate version, the actor and the
-correlation id. `id` is stable across re-publication, so any reader can de-duplicate by it too.
+Every message goes out in the Kafka binding's structured mode: the header `content-type:
+application/cloudevents+json; charset=UTF-8` (HEADERS) says the value is the whole event. Without
+it a binding-conformant reader (the Java SDK's deserializer, and Spring, Quarkus and Knative on
+top of it) takes the message for binary mode and refuses it ("Unknown encoding").
+
+`type` is the event's permanent stored type name behind a reverse-DNS prefix (TYPE_PREFIX), so it
+is unique among the types a reader meets from other producers; the stored names themselves do
+not change. `dataschema` is the `$id` of the JSON Schema of `data` published under docs/schemas/
+(SCHEMA_BASE + "event:" + the stored name). `source` is an absolute URI naming the deployment
+(the setting `event_source`). `data` is the event exactly as the store keeps it, so a consumer
+decodes it with the same classes the service writes with. The extensions carry what routing and
+de-duplication need without parsing `data`: the global position in the event store (consumers
+use it to ignore repeats), the aggregate version, the actor and the correlation id. `id` is
+stable across re-publication, so any reader can de-duplicate by it too.
+
+Only the domain's facts leave the service (PUBLIC_AGGREGATES): the store's bookkeeping (number
+logs, idempotency keys, and any new aggregate until it is declared public) stays in the store.
 """
 
 from __future__ import annotations
@@ -33,7 +47,34 @@ from typing_extensions import TypedDict  # pydantic reads typing's own only from
 from domain.events import EVENT_TYPES, DomainEvent, event_class
 
 SPEC_VERSION = "1.0"
-DEFAULT_SOURCE = "/itsm"
+#: Where no deployment named itself (`ITSM_EVENT_SOURCE`): an absolute URI that says so.
+DEFAULT_SOURCE = "urn:itsm:deployment:local"
+#: The reverse-DNS prefix of every published `type` (the office's domain, then the service).
+TYPE_PREFIX = "id.go.bantenprov.dpk.itsm."
+#: The `$id` prefix of every schema under docs/schemas/ (`dataschema` names one of them).
+SCHEMA_BASE = "urn:itsm:schema:"
+#: The Kafka binding's structured mode: the value is the whole CloudEvent, in JSON.
+CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+HEADERS: list[tuple[str, bytes]] = [("content-type", CONTENT_TYPE.encode())]
+
+#: The aggregates whose events are the domain's facts, published on `itsm.events`. Anything else
+#: is bookkeeping and stays private: IncidentNumber and RecordNumber (the number logs),
+#: IdempotencyKey (a client's retry keys), and any aggregate added later until it is named here.
+PUBLIC_AGGREGATES = frozenset(
+    {
+        "Incident",
+        "ServiceRequest",
+        "CatalogueItem",
+        "Problem",
+        "Change",
+        "ChangeTemplate",
+        "ChangeSchedule",
+        "ConfigurationItem",
+        "SlaPolicy",
+        "BusinessCalendar",
+        "PriorityMatrix",
+    }
+)
 
 #: The envelope's attributes: the required and optional CloudEvents ones, then our extensions.
 REQUIRED = ("specversion", "id", "source", "type")
@@ -46,6 +87,27 @@ class BadMessage(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def is_public(type_name: str) -> bool:
+    """Whether events of this stored type are published (a fact of a public aggregate)."""
+    return type_name.partition(".")[0] in PUBLIC_AGGREGATES
+
+
+def published_type(type_name: str) -> str:
+    """The envelope's `type` of a stored type name."""
+    return TYPE_PREFIX + type_name
+
+
+def stored_type(published: str) -> str:
+    """The stored type name of an envelope's `type`; a name without the prefix is taken as it
+    is (messages published before the prefix are still on the topic, which keeps everything)."""
+    return published.removeprefix(TYPE_PREFIX)
+
+
+def data_schema(type_name: str) -> str:
+    """The `$id` of the published JSON Schema of a stored type's `data`."""
+    return f"{SCHEMA_BASE}event:{type_name}"
 
 
 def envelope(position: int, type_name: str, state: bytes, *, source: str = DEFAULT_SOURCE) -> bytes:
@@ -63,10 +125,11 @@ def envelope(position: int, type_name: str, state: bytes, *, source: str = DEFAU
             "specversion": SPEC_VERSION,
             "id": f"{aggregate_id}/{version}",
             "source": source,
-            "type": type_name,
+            "type": published_type(type_name),
             "subject": aggregate_id,
             "time": event["timestamp"],
             "datacontenttype": "application/json",
+            "dataschema": data_schema(type_name),
             "data": orjson.Fragment(state),
             "position": position,
             "aggregateversion": version,
@@ -101,9 +164,9 @@ def parse(
     position = message["position"]
     if not isinstance(position, int) or isinstance(position, bool) or position < 1:
         raise BadMessage(f"position must be a positive integer, not {position!r}")
-    type_name = message["type"]
+    type_name = stored_type(str(message["type"]))
     try:
-        cls = event_class(str(type_name))
+        cls = event_class(type_name)
     except LookupError as error:
         raise BadMessage(str(error)) from None
     if wanted is not None and type_name not in wanted:
@@ -128,7 +191,7 @@ def _envelope(type_name: str, data: type[BaseModel]) -> Any:
         "specversion": Literal["1.0"],
         "id": str,
         "source": str,
-        "type": Literal[type_name],
+        "type": Literal[published_type(type_name), type_name],
         "position": Annotated[StrictInt, Field(ge=1)],
         "data": data,
     }

@@ -1,7 +1,11 @@
 """The relay: the event store is the outbox, and this publishes it to Kafka in global order.
 
-Each stored event becomes one CloudEvent on `itsm.events`, keyed by its aggregate id, so Kafka
-keeps every aggregate's events in version order within one partition. The producer is idempotent
+Each stored event of the domain becomes one CloudEvent on `itsm.events` (structured mode: the
+value is the event, the `content-type` header says so), keyed by its aggregate id, so Kafka
+keeps every aggregate's events in version order within one partition. The store's bookkeeping
+(number logs, idempotency keys: `cloudevents.is_public`) is not published; the positions on the
+topic then have gaps, which every reader of ours takes as they come (a position only has to grow
+within a partition). The producer is idempotent
 with `acks=all`, every send's result is checked, and the relay records how far it has published
 (the library's tracking table, in the event store's own database) only after the broker has
 acknowledged every event up to that point. A crash between acknowledgement and record re-sends a
@@ -44,7 +48,9 @@ TRACKING_NAME = "relay:itsm.events"
 class Producer(Protocol):
     """What the relay needs of kafka-python's KafkaProducer."""
 
-    def send(self, topic: str, value: bytes, key: bytes) -> Any: ...
+    def send(
+        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
+    ) -> Any: ...
 
     def flush(self, timeout: float | None = None) -> None: ...
 
@@ -145,6 +151,7 @@ class Relay:
         )
         if notifications:
             send = self._producer.send
+            public = cloudevents.is_public
             futures = [
                 send(
                     self.topic,
@@ -152,9 +159,13 @@ class Relay:
                         n.id, n.topic, plain(self.mapper, n.state), source=self.source
                     ),
                     key=str(n.originator_id).encode(),
+                    headers=cloudevents.HEADERS,
                 )
                 for n in notifications
+                if public(n.topic)
             ]
+            # The batch counts as published up to its last position, private events included:
+            # the recorded position is how far the store has been read, not the last message.
             self._sent = notifications[-1].id
             self._in_flight.append(_InFlight(self._sent, futures))
         if not notifications or len(self._in_flight) > self.max_in_flight:
@@ -226,6 +237,20 @@ class Relay:
                 self._reset()
             if lock is not None:
                 lock.release()
+
+
+def last_published_position(recorder: ApplicationRecorder, head: int, page: int = 100) -> int:
+    """The position of the last event at or before `head` that the relay publishes (0 if none):
+    as far as views fed from the topic can ever get, since bookkeeping events never reach it."""
+    stop = head
+    while stop > 0:
+        start = max(1, stop - page + 1)
+        found = recorder.select_notifications(start=start, limit=page, stop=stop)
+        public = [n.id for n in found if cloudevents.is_public(n.topic)]
+        if public:
+            return max(public)
+        stop = start - 1
+    return 0
 
 
 class FileRelayLock:

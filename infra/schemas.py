@@ -26,10 +26,10 @@ from domain import (  # noqa: F401  (each registers its event types)
     sla,
 )
 from domain.events import EVENT_TYPES
-from infra.cloudevents import SPEC_VERSION
+from infra.cloudevents import SCHEMA_BASE, SPEC_VERSION, data_schema, published_type
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-ID_BASE = "urn:itsm:schema:"
+ID_BASE = SCHEMA_BASE
 
 _uuid = {"type": "string", "format": "uuid"}
 
@@ -49,6 +49,7 @@ def envelope_schema() -> dict[str, Any]:
             "subject",
             "time",
             "datacontenttype",
+            "dataschema",
             "data",
             "position",
             "aggregateversion",
@@ -62,14 +63,25 @@ def envelope_schema() -> dict[str, Any]:
                 "type": "string",
                 "description": "<aggregate id>/<aggregate version>: stable when re-published",
             },
-            "source": {"type": "string", "minLength": 1},
+            "source": {
+                "type": "string",
+                "format": "uri",
+                "description": "an absolute URI naming the deployment (ITSM_EVENT_SOURCE)",
+            },
             "type": {
-                "enum": sorted(EVENT_TYPES),
-                "description": "the event's permanent stored type name; `data` has its schema",
+                "enum": [published_type(name) for name in sorted(EVENT_TYPES)],
+                "description": "the event's permanent stored type name behind the reverse-DNS"
+                " prefix " + published_type(""),
             },
             "subject": {**_uuid, "description": "the aggregate id (also the Kafka key)"},
             "time": {"type": "string", "format": "date-time"},
             "datacontenttype": {"const": "application/json"},
+            "dataschema": {
+                "type": "string",
+                "format": "uri",
+                "pattern": "^" + data_schema("").replace(".", "\\."),
+                "description": "the $id of the schema of `data`: " + data_schema("<stored type>"),
+            },
             "data": {"type": "object"},
             "position": {
                 "type": "integer",
@@ -87,7 +99,7 @@ def envelope_schema() -> dict[str, Any]:
 
 def event_schema(type_name: str) -> dict[str, Any]:
     schema = EVENT_TYPES[type_name].model_json_schema(mode="serialization")
-    return {"$schema": DRAFT, "$id": ID_BASE + f"event:{type_name}", **schema}
+    return {"$schema": DRAFT, "$id": data_schema(type_name), **schema}
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:

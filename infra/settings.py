@@ -102,8 +102,14 @@ class Settings(BaseSettings):
     kafka_projections_group: str = "itsm.projections"
     #: Where signed audit checkpoints are published in Kafka mode.
     kafka_audit_topic: str = "itsm.audit.checkpoints"
-    #: The CloudEvents `source` of every published event.
-    event_source: str = "/itsm"
+    #: The CloudEvents `source` of every published event: an absolute URI (RFC 3986: a scheme,
+    #: then the rest) naming this deployment, e.g. `https://itsm.dpk.bantenprov.go.id`. The
+    #: default says that no deployment named itself (infra.cloudevents.DEFAULT_SOURCE).
+    event_source: str = Field(
+        default="urn:itsm:deployment:local",
+        pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$",
+        max_length=500,
+    )
 
     #: `development` (the default) or `production`: in production the service refuses to start
     #: with a missing or development secret (see `problems_for_production`).

@@ -83,7 +83,7 @@ def test_the_history_streams_as_cloudevents_filtered_by_type_actor_aggregate_and
     positions = [e["position"] for e in everything]
     assert positions == sorted(positions)
     assert {"IncidentNumber.Allocated", "Incident.Logged", "Incident.WorkStarted"} <= {
-        e["type"] for e in everything
+        e["type"].removeprefix("id.go.bantenprov.dpk.itsm.") for e in everything
     }
     logged = lines(type="Incident.Logged")
     assert [e["subject"] for e in logged] == [first["id"], second["id"]]

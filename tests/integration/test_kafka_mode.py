@@ -32,6 +32,7 @@ from tests.kafka_harness import (
     expected_views,
     kafka_mode_lag,
     keep_working,
+    published_positions,
     read_topic,
     relay_thread,
     stable_members,
@@ -102,8 +103,9 @@ def test_the_relay_publishes_every_event_once_in_order_as_cloudevents(
     assert relay.drain() == head
     records = read_topic(kafka_settings.kafka_bootstrap or "", kafka_settings.kafka_topic)
 
-    assert len(records) == head
-    assert_every_event_once_in_order(records, head)
+    expected = published_positions(services)
+    assert len(records) == len(expected)
+    assert_every_event_once_in_order(records, expected)
     for record in records:
         message = orjson.loads(record.value)
         assert record.key == message["subject"].encode()
@@ -183,7 +185,7 @@ def test_sigkilled_relays_lose_and_reorder_nothing(
         last.stop()
 
     records = read_topic(bootstrap, kafka_settings.kafka_topic)
-    assert_every_event_once_in_order(records, head)
+    assert_every_event_once_in_order(records, published_positions(services))
     consumer = build_projection_consumer(fed, bootstrap)
     expected = expected_views(services)
     try:
@@ -297,10 +299,11 @@ def test_serve_in_kafka_mode_answers_writes_from_the_kafka_fed_views(
             started = client.post(f"/api/v1/incidents/{logged['ref']}/start-work", json={})
             assert started.status_code == 200, started.text
             assert started.json()["state"] == "in_progress"
-        # the views the API answered from were fed by Kafka: the topic holds every event
+        # the views the API answered from were fed by Kafka: the topic holds every domain event
         head = services.desk.recorder.max_notification_id() or 0
         records = read_topic(settings.kafka_bootstrap or "", settings.kafka_topic)
-        assert {orjson.loads(r.value)["position"] for r in records} == set(range(1, head + 1))
+        positions = {orjson.loads(r.value)["position"] for r in records}
+        assert positions == published_positions(services)
         partition = partition_of(UUID(logged["id"]), settings.kafka_partitions)
         assert services.kafka.follower.folded(partition) >= head - 1
     finally:

@@ -1,5 +1,6 @@
 """The relay over a real event store, with a producer the test controls: what is recorded as
-published is exactly what the broker acknowledged, and a failure loses nothing.
+published is exactly what the broker acknowledged, a failure loses nothing, and only the
+domain's facts go out (the store's bookkeeping, such as idempotency keys, stays in).
 
 (The relay against the real broker, with crashes, is in test_kafka_mode.py.)
 """
@@ -15,7 +16,8 @@ import pytest
 
 from domain import commands as c
 from infra.bootstrap import Services
-from infra.relay import FileRelayLock, Relay
+from infra.cloudevents import is_public
+from infra.relay import FileRelayLock, Relay, last_published_position
 from tests.conftest import AGENT, context
 
 
@@ -24,6 +26,7 @@ class Sent:
     topic: str
     key: bytes
     value: bytes
+    headers: list[tuple[str, bytes]]
     producer: int
     is_done: bool = False
     exception: Exception | None = None
@@ -50,8 +53,8 @@ class FakeProducer:
         self.broker = broker
         self.number = broker.producers
 
-    def send(self, topic: str, value: bytes, key: bytes) -> Sent:
-        sent = Sent(topic, key, value, self.number, is_done=self.broker.auto_ack)
+    def send(self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> Sent:
+        sent = Sent(topic, key, value, headers, self.number, is_done=self.broker.auto_ack)
         self.broker.sent.append(sent)
         return sent
 
@@ -85,7 +88,17 @@ def positions(sent: list[Sent]) -> list[int]:
     return [orjson.loads(s.value)["position"] for s in sent]
 
 
-def test_every_event_is_published_once_in_store_order_keyed_by_its_aggregate(
+def stored(services: Services) -> list[tuple[int, str]]:
+    """(position, stored type) of every event in the store."""
+    notifications = services.desk.recorder.select_notifications(start=1, limit=100_000)
+    return [(n.id, n.topic) for n in notifications]
+
+
+def public_positions(services: Services, after: int = 0) -> list[int]:
+    return [p for p, type_name in stored(services) if p > after and is_public(type_name)]
+
+
+def test_every_domain_event_is_published_once_in_store_order_keyed_by_its_aggregate(
     services: Services,
 ) -> None:
     log_incidents(services, 7)
@@ -95,13 +108,45 @@ def test_every_event_is_published_once_in_store_order_keyed_by_its_aggregate(
 
     assert relay.drain() == head
 
-    assert positions(broker.sent) == list(range(1, (head or 0) + 1))
+    assert positions(broker.sent) == public_positions(services)
     for sent in broker.sent:
         message = orjson.loads(sent.value)
         assert sent.topic == "itsm.events"
         assert sent.key == message["subject"].encode()
+        assert sent.headers == [("content-type", b"application/cloudevents+json; charset=UTF-8")]
     assert relay.published() == head
     assert relay.lag() == 0
+
+
+def test_the_relay_publishes_no_bookkeeping_event_and_no_idempotency_key(
+    services: Services,
+) -> None:
+    raw_key = "retry-7f3a-kiosk-serang"
+    command = c.LogIncident(
+        title="Gate 2 alarms at every book",
+        service="RFID gates",
+        caller="budi",
+        impact="medium",
+        urgency="low",
+    )
+    services.desk.log_incident(context(AGENT, services.clock()), command, idempotency_key=raw_key)
+    types = {type_name for _, type_name in stored(services)}
+    assert {"IncidentNumber.Allocated", "IdempotencyKey.Recorded"} <= types, "both are stored"
+    broker = FakeBroker()
+    relay = relay_for(services, broker)
+
+    assert relay.drain() == services.desk.recorder.max_notification_id()
+
+    published = [orjson.loads(s.value)["type"] for s in broker.sent]
+    assert "id.go.bantenprov.dpk.itsm.Incident.Logged" in published
+    assert not [t for t in published if "Allocated" in t or "IdempotencyKey" in t]
+    assert all(raw_key.encode() not in s.value for s in broker.sent)
+    assert relay.lag() == 0, "the private events count as passed, not as lag"
+    head = services.desk.recorder.max_notification_id() or 0
+    last_fact = max(public_positions(services))
+    assert last_fact < head, "the store ends in bookkeeping"
+    for page in (1, 2, 100):
+        assert last_published_position(services.desk.recorder, head, page) == last_fact
 
 
 def test_nothing_is_recorded_as_published_until_the_broker_acknowledges_it(
@@ -159,10 +204,12 @@ def test_a_failed_send_restarts_from_the_recorded_position_and_loses_nothing(
 
     assert relay.published() == head
     sent = positions(broker.sent)
-    assert sorted(set(sent)) == list(range(1, head + 1)), "every event reached the broker"
+    assert sorted(set(sent)) == public_positions(services), "every event reached the broker"
     assert broker.producers == 2, "the failed producer was replaced"
     resent = [s for s in broker.sent if s.producer == 2]
-    assert positions(resent) == list(range(4, head + 1)), "resent from the recorded position on"
+    assert positions(resent) == public_positions(services, after=3), (
+        "resent from the recorded position on"
+    )
 
 
 def test_a_second_relay_waits_for_the_lock_and_takes_over_when_the_first_lets_go(

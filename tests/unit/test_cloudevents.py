@@ -3,6 +3,8 @@ anything else."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -10,11 +12,21 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from domain.events import EVENT_TYPES, DomainEvent
 from domain.records import NumberAllocated
-from infra.cloudevents import BadMessage, Reader, envelope, parse
+from infra.cloudevents import (
+    DEFAULT_SOURCE,
+    HEADERS,
+    BadMessage,
+    Reader,
+    envelope,
+    is_public,
+    parse,
+)
 from infra.serialisation import encode
+from infra.settings import Settings
 from tests.conftest import AGENT, T0
 from tests.strategies import STRATEGIES
 
@@ -154,3 +166,78 @@ def test_the_reader_names_a_bad_message_as_parse_does(spoil: Any, reason: str) -
         Reader().parse(raw)
     with pytest.raises(BadMessage, match="tombstone"):
         Reader().parse(None)
+
+
+# -- what the envelope names: type, schema, source; what it publishes ---------------------------
+
+PUBLISHED_SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+
+
+@pytest.mark.parametrize("type_name", sorted(EVENT_TYPES))
+def test_the_envelope_names_a_prefixed_type_and_the_published_schema_of_its_data(
+    type_name: str,
+) -> None:
+    message = orjson.loads(envelope(3, type_name, _state_of(type_name)))
+
+    assert message["type"] == f"id.go.bantenprov.dpk.itsm.{type_name}"
+    published = orjson.loads((PUBLISHED_SCHEMAS / f"events/{type_name}.schema.json").read_bytes())
+    assert message["dataschema"] == published["$id"]
+    assert re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$", message["dataschema"]), "an absolute URI"
+
+
+def _state_of(type_name: str) -> bytes:
+    """A stored JSON with the fields the envelope reads (its data is not checked here)."""
+    return orjson.dumps(
+        {
+            "originator_id": str(uuid4()),
+            "originator_version": 1,
+            "timestamp": T0.isoformat(),
+            "actor": {"id": AGENT.id, "role": AGENT.role.value},
+            "correlation_id": str(uuid4()),
+        }
+    )
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(event=any_event, position=st.integers(min_value=1, max_value=2**62))
+def test_a_message_published_before_the_type_prefix_still_reads(
+    event: DomainEvent, position: int
+) -> None:
+    message = orjson.loads(envelope(position, event.type_name, encode(event)))
+    message["type"] = event.type_name  # as the relay wrote it before
+    del message["dataschema"]
+    raw = orjson.dumps(message)
+
+    assert parse(raw) == (position, event)
+    assert Reader().parse(raw) == (position, event)
+    assert Reader(set()).parse(raw) == (position, None)
+
+
+def test_the_source_is_an_absolute_uri_naming_the_deployment() -> None:
+    assert Settings().event_source == DEFAULT_SOURCE == "urn:itsm:deployment:local"
+    named = Settings(event_source="https://itsm.dpk.bantenprov.go.id")
+    assert (
+        orjson.loads(envelope(1, "Incident.Closed", _state_of(""), source=named.event_source))[
+            "source"
+        ]
+        == "https://itsm.dpk.bantenprov.go.id"
+    )
+    for relative in ("/itsm", "itsm", "", "https://a b"):
+        with pytest.raises(ValidationError):
+            Settings(event_source=relative)
+
+
+def test_messages_go_out_in_structured_mode() -> None:
+    assert HEADERS == [("content-type", b"application/cloudevents+json; charset=UTF-8")]
+
+
+def test_bookkeeping_stays_private_and_a_new_aggregate_is_private_until_declared() -> None:
+    private = {name for name in EVENT_TYPES if not is_public(name)}
+    assert private == {
+        "IdempotencyKey.Recorded",
+        "IncidentNumber.Allocated",
+        "RecordNumber.Allocated",
+    }
+    assert not is_public("KnowledgeArticle.Published"), "undeclared: private by default"
+    assert is_public("Incident.Logged")
+    assert is_public("Change.Authorised")

@@ -44,7 +44,9 @@ def test_the_published_schemas_are_the_ones_the_code_generates() -> None:
 
 def test_every_event_type_has_a_schema_and_the_envelope_lists_every_type() -> None:
     assert set(EVENTS) == set(EVENT_TYPES)
-    assert schemas.envelope_schema()["properties"]["type"]["enum"] == sorted(EVENT_TYPES)
+    assert schemas.envelope_schema()["properties"]["type"]["enum"] == [
+        f"id.go.bantenprov.dpk.itsm.{name}" for name in sorted(EVENT_TYPES)
+    ]
 
 
 @pytest.mark.parametrize("type_name", sorted(EVENT_TYPES))
