@@ -29,7 +29,7 @@ from api import (
 from api.access_log import AccessLog
 from api.gate import Gate
 from api.guards import BodyLimit
-from api.writer import CommandWriter
+from application.writer import CommandWriter
 from infra.bootstrap import Services
 
 API_PREFIX = "/api/v1"

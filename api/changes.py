@@ -19,7 +19,6 @@ from api.deps import (
     authorised,
     documented,
     idempotency_key,
-    services_of,
 )
 from api.params import ChangeRef, CodePath
 from api.problems import ApiProblem
@@ -31,9 +30,11 @@ from api.record_answers import (
     json_response,
     numbered_history,
     numbered_row,
-    run,
+    submitted,
 )
 from api.scoping import Scoped, reads_internal
+from application.kinds import CHANGE, CHANGE_SCHEDULE, CHANGE_TEMPLATE
+from application.pipeline import Submission
 from domain.actors import Role
 from domain.change import ChangeKind, ChangeState, Raised, TemplateDefined, template_id
 from domain.change_commands import (
@@ -76,7 +77,7 @@ async def raise_change(
     ctx: Annotated[Context, authorised(AGENT_ROLES, "raise changes")],
     command: RaiseChange,
 ) -> Response:
-    services, outcome = await decided(request, ctx, "raise_change", command)
+    services, outcome = await decided(request, ctx, "raise_change", command, CHANGE)
     location = f"/api/v1/changes/{outcome.record_id}"
     return await answer(services, outcome, change_details, location, 201, ctx=ctx)
 
@@ -152,7 +153,7 @@ def _overlapping(services: Services, start: str, end: str) -> list[dict[str, Any
 async def declare_blackout(
     request: Request, ctx: Annotated[Context, SERVICE_MANAGERS], command: DeclareBlackout
 ) -> Response:
-    services, outcome = await decided(request, ctx, "declare_blackout", command)
+    services, outcome = await decided(request, ctx, "declare_blackout", command, CHANGE_SCHEDULE)
     key = f"blackout:{command.code}"
     return await answer(
         services, outcome, change_calendar, "/api/v1/changes/calendar", 201, key, ctx=ctx
@@ -170,14 +171,17 @@ async def withdraw_blackout(
     ctx: Annotated[Context, SERVICE_MANAGERS],
     command: WithdrawBlackout,
 ) -> Response:
-    services = services_of(request)
-    outcome = await run(
-        services,
-        ctx,
-        "withdraw_blackout",
-        command,
-        lambda session: command.decide(session, ctx, code),
-        idempotency_key=idempotency_key(request),
+    services, outcome = await submitted(
+        request,
+        Submission(
+            ctx,
+            command,
+            CHANGE_SCHEDULE,
+            ref=code,
+            operation="withdraw_blackout",
+            decision=lambda session: command.decide(session, ctx, code),
+            idempotency_key=idempotency_key(request),
+        ),
     )
     timeout = services.settings.read_your_writes_timeout
     position = outcome.position or 0
@@ -215,8 +219,10 @@ add_actions(
 async def define_change_template(
     request: Request, ctx: Annotated[Context, CHANGE_MANAGERS], command: DefineChangeTemplate
 ) -> Response:
-    services, outcome = await decided(request, ctx, "define_change_template", command)
-    events = services.records.history(outcome.record_id, TemplateDefined)
+    services, outcome = await decided(
+        request, ctx, "define_change_template", command, CHANGE_TEMPLATE
+    )
+    events = services.desk.record_history(outcome.record_id, TemplateDefined)
     first = events[0]
     assert isinstance(first, TemplateDefined)
     body = first.model_dump(mode="json", include=set(TemplateDefined.model_fields) - _ENVELOPE)
@@ -225,7 +231,7 @@ async def define_change_template(
 
 @templates.get("/{code}", summary="Read a standard change template")
 def get_change_template(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
-    events = services.records.history(template_id(code), TemplateDefined)
+    events = services.desk.record_history(template_id(code), TemplateDefined)
     first = events[0]
     assert isinstance(first, TemplateDefined)
     body = first.model_dump(mode="json", include=set(TemplateDefined.model_fields) - _ENVELOPE)

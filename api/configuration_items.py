@@ -20,8 +20,18 @@ from api.deps import (
     services_of,
 )
 from api.params import CodePath
-from api.record_answers import answer, decided, etag, history, json_response, run, shown_row
+from api.record_answers import (
+    answer,
+    decided,
+    etag,
+    history,
+    json_response,
+    shown_row,
+    submitted,
+)
 from api.scoping import readable
+from application.kinds import CONFIGURATION_ITEM
+from application.pipeline import Submission
 from domain.actors import Role
 from domain.change_commands import ChangeConfigurationItem, RegisterConfigurationItem
 from domain.configuration_item import CiType, Registered, ci_id
@@ -59,7 +69,9 @@ async def register_configuration_item(
     ctx: Annotated[Context, CI_KEEPERS],
     command: RegisterConfigurationItem,
 ) -> Response:
-    services, outcome = await decided(request, ctx, "register_configuration_item", command)
+    services, outcome = await decided(
+        request, ctx, "register_configuration_item", command, CONFIGURATION_ITEM
+    )
     location = f"/api/v1/configuration-items/{command.code}"
     return await answer(services, outcome, configuration_items, location, 201, ctx=ctx)
 
@@ -105,7 +117,7 @@ def get_impact(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
 @router.get("/{code}/history", summary="Every event, in order, with actor and time")
 def get_history(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Response:
     record_id = ci_id(code)
-    events = readable(ctx, services.records.history(record_id, Registered))
+    events = readable(ctx, services.desk.record_history(record_id, Registered))
     return json_response(history(record_id, events))
 
 
@@ -120,17 +132,19 @@ async def apply_change(
     ctx: Annotated[Context, CI_CHANGERS],
     command: ChangeConfigurationItem,
 ) -> Response:
-    services = services_of(request)
-    change_id = services.records.find_numbered(RecordKind.CHANGE, command.change)
-    outcome = await run(
-        services,
-        ctx,
-        "apply_change_to_configuration_item",
-        command,
-        lambda session: command.decide(session, ctx, code, change_id),
-        target=ci_id(code),
-        expected_version=expected_version(request),
-        idempotency_key=idempotency_key(request),
+    change_id = services_of(request).desk.find_numbered(RecordKind.CHANGE, command.change)
+    services, outcome = await submitted(
+        request,
+        Submission(
+            ctx,
+            command,
+            CONFIGURATION_ITEM,
+            ref=code,
+            operation="apply_change_to_configuration_item",
+            decision=lambda session: command.decide(session, ctx, code, change_id),
+            expected_version=expected_version(request),
+            idempotency_key=idempotency_key(request),
+        ),
     )
     location = f"/api/v1/configuration-items/{code}"
     return await answer(services, outcome, configuration_items, location, 200, ctx=ctx)

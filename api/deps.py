@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from api.gate import CHALLENGE
 from api.params import MAX_INT
 from api.problems import ApiProblem
-from api.writer import CommandWriter
+from application.writer import CommandWriter
 from domain.actors import Identity, Role
 from domain.context import Context
 from infra.bootstrap import Services

@@ -39,6 +39,8 @@ from api.record_answers import etag as _etag
 from api.record_answers import json_response as _json
 from api.schemas import History, IncidentDetails, IncidentPage, IncidentSummary
 from api.scoping import Scoped, readable, reads_internal
+from application.outcome import Outcome
+from application.pipeline import Submission
 from audit import replay
 from domain.actors import Role
 from domain.commands import INCIDENT_COMMANDS, IncidentCommand, LogIncident
@@ -48,7 +50,6 @@ from domain.events import DomainEvent
 from domain.incident import IncidentState
 from domain.moments import Timestamp
 from domain.records import parse_incident_number
-from domain.service_desk import Outcome, Submission
 from infra.bootstrap import Services
 from projections import incident_details
 
@@ -275,7 +276,7 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
         submission = Submission(
             ctx,
             command,
-            incident=ref,
+            ref=ref,
             expected_version=expected_version(request),
             idempotency_key=idempotency_key(request),
         )

@@ -28,6 +28,7 @@ from api.record_answers import (
     numbered_row,
 )
 from api.scoping import Scoped, where
+from application.kinds import PROBLEM
 from domain.context import Context
 from domain.errors import RecordNotFound
 from domain.problem import Logged, ProblemState
@@ -56,7 +57,7 @@ async def log_problem(
     ctx: Annotated[Context, authorised(PROBLEM_ACTORS, "log problems")],
     command: LogProblem,
 ) -> Response:
-    services, outcome = await decided(request, ctx, "log_problem", command)
+    services, outcome = await decided(request, ctx, "log_problem", command, PROBLEM)
     location = f"/api/v1/problems/{outcome.record_id}"
     return await answer(services, outcome, problem_details, location, 201, ctx=ctx)
 

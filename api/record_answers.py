@@ -6,13 +6,12 @@ row, one POST route per action, answering a write with the view a following GET 
 # FastAPI must see each route's real body type, not a string it cannot resolve.
 
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any, Protocol, cast
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     CORRELATION_ID,
@@ -23,18 +22,20 @@ from api.deps import (
     expected_version,
     idempotency_key,
     services_of,
+    writer_of,
 )
 from api.params import record_ref
 from api.problems import problem
 from api.scoping import Scoped, readable, shown
+from application.kinds import KINDS_BY_PREFIX, Kind
+from application.outcome import Outcome
+from application.pipeline import Submission
 from domain.actors import Role
 from domain.change_commands import RecordCommand
 from domain.context import Context
 from domain.errors import RecordNotFound
 from domain.events import DomainEvent
 from domain.record_numbers import RecordKind, parse_number
-from domain.records_desk import Decision, Session
-from domain.service_desk import Outcome
 from infra.bootstrap import Services
 from projections.base import Projection, Row
 
@@ -108,40 +109,24 @@ def first_answer(
     return row
 
 
-class Deciding(Protocol):
-    """A records command that decides within one session (domain/records_desk.py)."""
-
-    def decide(self, session: Session, ctx: Context) -> Any: ...
+async def submitted(request: Request, submission: Submission) -> tuple[Services, Outcome]:
+    """Submit a command to the API's one writer (application/writer.py: group-committed with
+    the others queued at the time, whatever their kind); the services, to answer with, and the
+    outcome."""
+    return services_of(request), await writer_of(request).submit(submission)
 
 
 async def decided(
-    request: Request, ctx: Context, operation: str, command: BaseModel
+    request: Request, ctx: Context, operation: str, command: BaseModel, kind: Kind
 ) -> tuple[Services, Outcome]:
-    """Run a command that decides for itself, with the request's Idempotency-Key: the services
-    (to answer with) and the outcome."""
-    services = services_of(request)
-    outcome = await run(
-        services,
-        ctx,
-        operation,
-        command,
-        lambda session: cast(Deciding, command).decide(session, ctx),
-        idempotency_key=idempotency_key(request),
+    """Run a command that decides for itself (it creates a record of `kind`), with the
+    request's Idempotency-Key."""
+    return await submitted(
+        request,
+        Submission(
+            ctx, command, kind, operation=operation, idempotency_key=idempotency_key(request)
+        ),
     )
-    return services, outcome
-
-
-async def run(
-    services: Services,
-    ctx: Context,
-    operation: str,
-    command: BaseModel,
-    decide: Decision,
-    **options: Any,
-) -> Outcome:
-    """Run one command in a worker thread: its reads and its write (an fsync) do not hold up
-    the event loop, which serves every other request meanwhile."""
-    return await run_in_threadpool(services.records.run, ctx, operation, command, decide, **options)
 
 
 def shown_row(
@@ -193,7 +178,7 @@ def numbered_row(
         row = rows[0] if rows else None
     else:
         try:
-            row = services.views.get(projection, str(services.records.find_numbered(kind, ref)))
+            row = services.views.get(projection, str(services.desk.find_numbered(kind, ref)))
         except RecordNotFound:
             row = None
     if row is None:
@@ -211,8 +196,8 @@ def numbered_history(
 ) -> dict[str, Any]:
     """A numbered record's history, if the caller reaches the record."""
     try:
-        record_id = services.records.find_numbered(kind, ref)
-        events = services.records.history(record_id, first_type)
+        record_id = services.desk.find_numbered(kind, ref)
+        events = services.desk.record_history(record_id, first_type)
     except RecordNotFound:
         raise RecordNotFound(f"no {scoped.noun} {ref}") from None
     scoped.history(ctx, events, ref)
@@ -255,27 +240,19 @@ def _add_action(
         ctx: Annotated[Context, caller],
         command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
     ) -> Response:
-        command = command or command_type.model_validate({})
-        services = services_of(request)
-        record_id = None
-        try:
-            record_id = services.records.find_numbered(kind, ref)
-            outcome = await run(
-                services,
+        services, outcome = await submitted(
+            request,
+            Submission(
                 ctx,
-                f"{noun.replace(' ', '-')}:{action}",
-                command,
-                lambda session: command.decide(session, ctx, record_id),
-                target=record_id,
+                command or command_type.model_validate({}),
+                KINDS_BY_PREFIX[kind.value],
+                ref=ref,
+                operation=f"{noun.replace(' ', '-')}:{action}",
                 expected_version=expected_version(request),
                 idempotency_key=idempotency_key(request),
-            )
-        except RecordNotFound as error:
-            # the record itself: missing, or out of reach, answers the same words
-            if error.record_id in (None, record_id):
-                raise RecordNotFound(f"no {noun} {ref}") from None
-            raise
-        location = f"/api/v1{base}/{record_id}"
+            ),
+        )
+        location = f"/api/v1{base}/{outcome.record_id}"
         return await answer(services, outcome, projection, location, 200, ctx=ctx)
 
     act.__name__ = name

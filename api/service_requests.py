@@ -29,6 +29,7 @@ from api.record_answers import (
     shown_row,
 )
 from api.scoping import Scoped
+from application.kinds import CATALOGUE_ITEM, SERVICE_REQUEST
 from domain.actors import Role
 from domain.change_commands import RecordCommand
 from domain.context import Context
@@ -65,7 +66,9 @@ async def submit_service_request(
     ctx: Annotated[Context, authorised(SUBMITTERS, "submit service requests")],
     command: SubmitServiceRequest,
 ) -> Response:
-    services, outcome = await decided(request, ctx, "submit_service_request", command)
+    services, outcome = await decided(
+        request, ctx, "submit_service_request", command, SERVICE_REQUEST
+    )
     location = f"/api/v1/service-requests/{outcome.record_id}"
     return await answer(services, outcome, service_request_details, location, 201, ctx=ctx)
 
@@ -151,6 +154,8 @@ def get_catalogue_item(code: CodePath, services: ServicesDep, _: ReaderDep) -> R
 async def define_catalogue_item(
     request: Request, ctx: Annotated[Context, SERVICE_MANAGERS], command: DefineCatalogueItem
 ) -> Response:
-    services, outcome = await decided(request, ctx, "define_catalogue_item", command)
+    services, outcome = await decided(
+        request, ctx, "define_catalogue_item", command, CATALOGUE_ITEM
+    )
     location = f"/api/v1/catalogue-items/{command.code}"
     return await answer(services, outcome, catalogue_items, location, 201, ctx=ctx)

@@ -123,9 +123,9 @@ def get_incident_sla(
 def get_service_request_sla(
     ref: RequestRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
-    records = services.records
+    records = services.desk
     request_id = records.find_numbered(RecordKind.SERVICE_REQUEST, ref)
-    history = records.history(request_id, Submitted)
+    history = records.record_history(request_id, Submitted)
     REQUESTS.history(ctx, history, ref)  # out of the caller's reach: as if it did not exist
     rules, clock = services.desk.rulebook.judge(request_ticket(history), as_of or services.clock())
     submitted = history[0]

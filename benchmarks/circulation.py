@@ -73,7 +73,7 @@ def bench_bare(bootstrap: str, topic: str, events: int, report: Report) -> None:
 
 def bench_pipeline(settings: Settings, bootstrap: str, events: int, report: Report) -> None:
     services = build(settings)
-    seed(services.records)  # the catalogue: member-card requests become service requests
+    seed(services.desk)  # the catalogue: member-card requests become service requests
     consumer = build_circulation_consumer(settings, bootstrap, services.desk)
     read, first, started = 0, 0, 0.0
     try:

@@ -59,12 +59,12 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate as BareAggregate
 from psycopg import sql
 
+from application.desk import ServiceDesk
 from domain.actors import Actor, Role
 from domain.commands import AddWorkNote, Assign, IncidentCommand, LogIncident, Resolve, StartWork
 from domain.context import Context
 from domain.incident import ResolutionCode
 from domain.priority import Impact, Urgency
-from domain.service_desk import ServiceDesk
 from infra.bootstrap import Services, build, event_store_env
 from infra.clock import utcnow
 from infra.postgres_server import PostgresServer

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
+from application.desk import ServiceDesk
 from benchmarks.sla import T0, rate, ten_events
 from domain.actors import Actor, Role
 from domain.calendar import OFFICE_HOURS, CalendarSpec, HolidayKind, shipped_holidays
@@ -37,7 +38,6 @@ from domain.incident import CancelReason, Channel, EscalationKind, HoldReason, I
 from domain.incident import ResolutionCode as Code
 from domain.organisations import ORGANISATIONS
 from domain.priority import Impact, Urgency
-from domain.service_desk import ServiceDesk
 from domain.sla import DEFAULT_TERMS, Targets
 from domain.sla_clock import Mark, MarkKind, Ticket, judge
 from domain.sla_incident import ticket

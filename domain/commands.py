@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -30,6 +30,8 @@ from domain.incident import (
 )
 from domain.organisations import RequestedOrganisation
 from domain.priority import Impact, PriorityMatrix, Urgency
+from domain.records import INCIDENT_PREFIX
+from domain.session import Session
 from domain.text import first_control, refusal
 
 Name = Field(min_length=1, max_length=200)
@@ -77,10 +79,40 @@ class LogIncident(Command):
     agent: str | None = Field(default=None, min_length=1, max_length=200)
     organisation: str | None = RequestedOrganisation
 
+    def decide(self, session: Session, ctx: Context) -> UUID:
+        """A new incident, numbered, judged by the matrix and SLA rules in force now (for
+        ever: docs/sla.md), and assigned at once if a group is given."""
+        incident_id = uuid4()
+        incident = Incident.log(
+            ctx,
+            id=incident_id,
+            number=session.allocate(INCIDENT_PREFIX, incident_id),
+            title=self.title,
+            description=self.description,
+            service=self.service,
+            configuration_item=self.configuration_item,
+            caller=self.caller,
+            channel=self.channel,
+            impact=self.impact,
+            urgency=self.urgency,
+            matrix=session.rules.matrix,
+            sla=session.sla_rules_for(self.service),
+            organisation=ctx.organisation_for(self.organisation),
+        )
+        if self.assignment_group:
+            incident.assign(ctx, group=self.assignment_group, agent=self.agent)
+        session.add(incident)
+        return incident_id
+
 
 class IncidentCommand(Command):
     action: ClassVar[str]
     summary: ClassVar[str]
+
+    def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
+        """Decide on the incident the command names, if the caller reaches it."""
+        self.execute(session.get(Incident, incident_id), ctx, session.rules)
+        return incident_id
 
     def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
         raise NotImplementedError

@@ -19,6 +19,11 @@ class DomainError(Exception):
 class NotFound(DomainError):
     code = "not-found"
 
+    def __init__(self, detail: str, record_id: UUID | None = None) -> None:
+        super().__init__(detail)
+        #: The record looked for, when it was looked for by id.
+        self.record_id = record_id
+
 
 class IncidentNotFound(NotFound):
     code = "incident-not-found"
@@ -120,11 +125,6 @@ class RecordNotFound(NotFound):
     """No configuration item, change, service request, problem or template by that reference."""
 
     code = "record-not-found"
-
-    def __init__(self, detail: str, record_id: UUID | None = None) -> None:
-        super().__init__(detail)
-        #: The record looked for, when it was looked for by id.
-        self.record_id = record_id
 
 
 class RecordAlreadyExists(DomainError):

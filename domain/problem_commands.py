@@ -21,7 +21,7 @@ from domain.incident import Incident
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind
-from domain.records_desk import Session
+from domain.session import Session
 
 Name = Field(min_length=1, max_length=200)
 Text = Field(min_length=1, max_length=10_000)

@@ -19,7 +19,6 @@ from domain.errors import RecordAlreadyExists
 from domain.incident import SlaAlert
 from domain.organisations import RequestedOrganisation
 from domain.record_numbers import RecordKind
-from domain.records_desk import Session
 from domain.service_request import (
     Approvers,
     CatalogueItem,
@@ -28,6 +27,7 @@ from domain.service_request import (
     catalogue_item_id,
     check_approval,
 )
+from domain.session import Session
 
 Name = Field(min_length=1, max_length=200)
 Text = Field(min_length=1, max_length=10_000)
@@ -86,7 +86,7 @@ class SubmitServiceRequest(Command):
             requester=self.requester or ctx.actor.id,
             organisation=ctx.organisation_for(self.organisation),
             # the rules in force now judge it for ever (docs/sla.md)
-            sla=session.desk.sla_rules_for(item.definition.service),
+            sla=session.sla_rules_for(item.definition.service),
         )
         session.add(request)
         return request_id

@@ -18,10 +18,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
+from application.desk import ServiceDesk
 from domain.actors import SYSTEM, Identity
 from domain.context import Context
-from domain.records_desk import RecordsDesk
-from domain.service_desk import ServiceDesk
 from infra.clock import utcnow
 from infra.locks import InterProcessLock
 from infra.numbers import PostgresNumberLock
@@ -99,11 +98,6 @@ class Services:
         if self.oidc is not None and self.oidc.looks_like_jwt(bearer):
             return self.oidc.verify(bearer)
         return self.tokens.verify(bearer, at=self.clock())
-
-    @cached_property
-    def records(self) -> RecordsDesk:
-        """Configuration items, changes, service requests and problems, on the desk's store."""
-        return RecordsDesk(self.desk)
 
     @cached_property
     def whatif_jobs(self) -> WhatIfJobs:

@@ -9,6 +9,9 @@ from time import monotonic
 from typing import Any
 from uuid import UUID
 
+from application.desk import ServiceDesk
+from application.kinds import SERVICE_REQUEST
+from application.pipeline import Submission
 from consumers.circulation import (
     CirculationConsumer,
     CirculationPipeline,
@@ -31,9 +34,7 @@ from domain.commands import AddWorkNote, LogIncident, Resolve, StartWork
 from domain.context import Context
 from domain.errors import CalendarNotFound, DomainError
 from domain.incident import IncidentState, ResolutionCode
-from domain.records_desk import RecordsDesk
 from domain.request_commands import SubmitServiceRequest
-from domain.service_desk import ServiceDesk
 from infra import kafka_clients
 from infra.clock import utcnow
 from infra.kafka_clients import KEEP_FOREVER, TopicSpec
@@ -147,7 +148,7 @@ class DeskRequests:
     the idempotency key makes a redelivered or replayed event find the first request."""
 
     def __init__(self, desk: ServiceDesk) -> None:
-        self.records = RecordsDesk(desk)
+        self.desk = desk
 
     def raise_request(
         self,
@@ -167,12 +168,14 @@ class DeskRequests:
             + ", ".join(f"{k}={v}" for k, v in sorted(details.items())),
             requester=requested_for,
         )
-        outcome = self.records.run(
-            ctx,
-            "submit_service_request",
-            command,
-            lambda session: command.decide(session, ctx),
-            idempotency_key=idempotency_key,
+        outcome = self.desk.execute(
+            Submission(
+                ctx,
+                command,
+                SERVICE_REQUEST,
+                operation="submit_service_request",
+                idempotency_key=idempotency_key,
+            )
         )
         return str(outcome.record_id)
 

@@ -529,7 +529,7 @@ def seed_catalogue(data_dir: Path | None) -> None:
 
     services = build(_settings(data_dir))
     try:
-        created, skipped = seed(services.records)
+        created, skipped = seed(services.desk)
     finally:
         services.close()
     click.echo(f"seeded {created} records ({skipped} already there)")

@@ -30,6 +30,7 @@ from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.persistence import IntegrityError
 
+from application.desk import ServiceDesk
 from domain.actors import Actor, Role
 from domain.context import Context
 from domain.errors import DomainError
@@ -44,7 +45,6 @@ from domain.priority import PriorityMatrix
 from domain.record_numbers import named_id
 from domain.records import INCIDENT_NUMBERS, NumberAllocated
 from domain.rule_versions import RuleVersions
-from domain.service_desk import ServiceDesk
 from infra.import_mapping import Mapping, MappingError, Target
 
 _NAMESPACE = UUID("3c8e5d2a-9b41-4f7e-a0c6-5e2d7b9f1a38")

@@ -14,8 +14,8 @@ from uuid import UUID
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
+from application.desk import ServiceDesk
 from consumers.projections import ProjectionConsumer, partition_of
-from domain.service_desk import ServiceDesk
 from infra import kafka_clients
 from infra.bootstrap import event_store_env, open_view_store
 from infra.kafka_clients import KEEP_FOREVER, TopicSpec

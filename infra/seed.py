@@ -7,16 +7,16 @@ is already there is skipped.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
-from uuid import UUID, uuid4
+from uuid import uuid4
 
+from application.desk import ServiceDesk
+from application.pipeline import Submission
 from domain.actors import Actor, Role
 from domain.change_commands import DefineChangeTemplate, RegisterConfigurationItem
 from domain.configuration_item import CiType
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
 from domain.organisations import ORGANISATIONS, PROVINCE
-from domain.records_desk import RecordsDesk, Session
 from domain.request_commands import DefineCatalogueItem
 from infra.clock import utcnow
 
@@ -291,7 +291,7 @@ CATALOGUE_ITEMS = (
 )
 
 
-def seed(records: RecordsDesk) -> tuple[int, int]:
+def seed(desk: ServiceDesk) -> tuple[int, int]:
     """Load the catalogue; (records created, records already there)."""
     created = skipped = 0
     for item in catalogue():
@@ -304,26 +304,22 @@ def seed(records: RecordsDesk) -> tuple[int, int]:
             location=item.location,
             depends_on=list(item.depends_on),
         )
-        created, skipped = _tally(records, command, (created, skipped))
+        created, skipped = _tally(desk, command, (created, skipped))
     for template in TEMPLATES:
-        created, skipped = _tally(records, template, (created, skipped))
+        created, skipped = _tally(desk, template, (created, skipped))
     for catalogue_item in CATALOGUE_ITEMS:
-        created, skipped = _tally(records, catalogue_item, (created, skipped))
+        created, skipped = _tally(desk, catalogue_item, (created, skipped))
     return created, skipped
 
 
 def _tally(
-    records: RecordsDesk,
+    desk: ServiceDesk,
     command: Seeded,
     counts: tuple[int, int],
 ) -> tuple[int, int]:
     here = Context(actor=SEEDER, at=utcnow(), correlation_id=uuid4())
     try:
-        records.run(here, "seed", command, partial(_decide, command, here))
+        desk.execute(Submission(here, command, operation="seed"))
     except RecordAlreadyExists:
         return counts[0], counts[1] + 1
     return counts[0] + 1, counts[1]
-
-
-def _decide(command: Seeded, ctx: Context, session: Session) -> UUID:
-    return command.decide(session, ctx)

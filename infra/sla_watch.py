@@ -2,8 +2,8 @@
 
 Each tick reads the watched tickets from the sla_clocks view, judges each clock as of now by the
 rule versions it recorded, and sends the alerts it has passed but the row does not show yet to
-the ticket (`RecordSlaAlerts`: incidents through the service desk, service requests through the
-records write path). The aggregate records each (target, level) once: a second
+the ticket, through the one command pipeline, by the command its kind's SLA adapter names
+(application/kinds.py). The aggregate records each (target, level) once: a second
 watcher, a retry, or a view that lags behind the store finds it recorded and nothing is written.
 The moments are the clock's, not the watcher's, so a watcher that was down catches up with the
 same events it would have written on time (recorded later, at the moment they say).
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from domain.commands import RecordSlaAlerts
+from application.kinds import sla_kind
+from application.pipeline import Submission
 from domain.errors import NothingChanged
 from domain.incident import Logged, SlaAlert
-from domain.request_commands import RecordSlaAlerts as RecordRequestSlaAlerts
 from domain.rule_versions import SlaTarget
 from domain.sla_request import KIND as SERVICE_REQUEST
 from infra.bootstrap import Services
@@ -112,19 +112,16 @@ class SlaWatcher:
         return self._imported[key]
 
     def _record(self, kind: str, ticket: UUID, alerts: list[SlaAlert]) -> bool:
+        record_kind = sla_kind(kind)
+        assert record_kind.sla is not None, f"{kind} runs no SLA clocks"
+        command = record_kind.sla.record_alerts(alerts)
+        # the action's name for an Idempotency-Key, as it was recorded before the one pipeline
+        operation = command.action
         ctx = self.services.system_context()
         try:
-            if kind == SERVICE_REQUEST:  # through the records write path
-                command = RecordRequestSlaAlerts(alerts=alerts)
-                self.services.records.run(
-                    ctx,
-                    command.action,
-                    command,
-                    lambda session: command.decide(session, ctx, ticket),
-                    target=ticket,
-                )
-            else:
-                self.services.desk.handle(ctx, ticket, RecordSlaAlerts(alerts=alerts))
+            self.services.desk.execute(
+                Submission(ctx, command, record_kind, ref=ticket, operation=operation)
+            )
         except NothingChanged:
             return False  # another watcher, or an earlier tick, recorded them first
         return True

@@ -24,12 +24,12 @@ import orjson
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 from pydantic import BaseModel, ConfigDict, Field
 
+from application.desk import ServiceDesk
 from domain import incident as e
 from domain.calendar import CalendarSpec, HolidayYear, Hours, checked_spec
 from domain.organisations import PROVINCE
 from domain.priority import Cells, Impact, Urgency, checked_cells
 from domain.rule_versions import RuleVersions
-from domain.service_desk import ServiceDesk
 from domain.sla import PolicyTerms
 from domain.sla_clock import Mark, Ticket
 from domain.sla_incident import KIND, MARKED_TYPE_NAMES, marks_of_json

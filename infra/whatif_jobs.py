@@ -16,8 +16,8 @@ from uuid import UUID, uuid4
 
 import orjson
 
+from application.desk import ServiceDesk
 from domain.context import Context
-from domain.service_desk import ServiceDesk
 from infra.whatif import WhatIf, run
 
 log = logging.getLogger(__name__)

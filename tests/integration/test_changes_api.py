@@ -54,7 +54,7 @@ def authorised_change(api: Api, items: list[str], title: str = "Upgrade") -> dic
 
 
 def test_configuration_items_changes_and_the_calendar(api: Api, services: Services) -> None:
-    seed(services.records)
+    seed(services.desk)
     reader = api.client("siti.rahma", Role.AGENT)
     manager = api.client("rina.wati", Role.CHANGE_MANAGER)
 

@@ -95,7 +95,7 @@ def write_every_topic(services: Services) -> list[str]:
     """Use the service as its users do, so that it writes each of its topics; the topics."""
     settings = services.settings
     bootstrap = settings.kafka_bootstrap or ""
-    seed(services.records)  # the catalogue items service requests are made from
+    seed(services.desk)  # the catalogue items service requests are made from
     with serving(services) as api:
         agent = api.client("helpdesk", Role.AGENT, organisation=SERANG)
         for (name, kind), key in zip(KINDS.items(), RAW_KEYS, strict=True):

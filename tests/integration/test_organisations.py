@@ -79,7 +79,7 @@ def refs(client: httpx.Client, path: str, **query: str) -> set[str]:
 
 @pytest.fixture
 def seeded(services: Services) -> Services:
-    seed(services.records)  # the catalogue items service requests are made from
+    seed(services.desk)  # the catalogue items service requests are made from
     return services
 
 

@@ -14,11 +14,11 @@ from uuid import uuid4
 import httpx
 import pytest
 
+from application.pipeline import Submission
 from domain import commands as c
 from domain.actors import Role
 from domain.errors import DuplicateNotFound
 from domain.organisations import ORGANISATION_CODES, PROVINCE
-from domain.service_desk import Submission
 from infra.bootstrap import Services
 from tests.conftest import context
 from tests.integration.conftest import Api
@@ -128,8 +128,8 @@ def test_a_duplicate_named_in_a_group_committed_batch_is_checked_too(
 
     results = services.desk.execute_batch(
         [
-            Submission(context(), c.AddWorkNote(text="seen"), incident=str(incident)),
-            Submission(context(), cancel, incident=str(incident)),
+            Submission(context(), c.AddWorkNote(text="seen"), ref=str(incident)),
+            Submission(context(), cancel, ref=str(incident)),
         ]
     )
 

@@ -17,6 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from application.desk import ServiceDesk
+from application.outcome import Outcome
 from domain import commands as c
 from domain.actors import Actor, Role
 from domain.calendar import calendar_id
@@ -46,7 +48,6 @@ from domain.records import (
     idempotency_id,
     incident_number_label,
 )
-from domain.service_desk import Outcome, ServiceDesk
 from domain.sla import SlaPolicy
 from infra.bootstrap import Services, build
 from tests.conftest import AGENT, CALLER, MANAGER, T0, Clock, context

@@ -100,7 +100,7 @@ def work_an_incident(api: Api, clock: Clock) -> dict[str, Any]:
 
 
 def work_a_request(api: Api, services: Services) -> dict[str, Any]:
-    seed(services.records)
+    seed(services.desk)
     member = api.client(CALLER, Role.REQUESTER)
     request = ok(
         member.post(

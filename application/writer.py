@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from domain.service_desk import Outcome, ServiceDesk, Submission
+from application.desk import ServiceDesk
+from application.outcome import Outcome
+from application.pipeline import Submission
 from infra.serialisation import UndecodableEvent
 from projections.runner import ProjectionRunner
 
