@@ -15,6 +15,7 @@ from api import (
     docs_assets,
     health,
     incidents,
+    knowledge,
     metrics,
     priority_matrix,
     problem_records,
@@ -85,6 +86,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (service_requests.catalogue, problems.RECORD_RESPONSES),
         (problem_records.router, problems.RECORD_RESPONSES),
         (problem_records.known, problems.RECORD_RESPONSES),
+        (knowledge.router, problems.RECORD_RESPONSES),
         (projection_rebuilds.router, problems.RESPONSES),
         (whatif.router, problems.RESPONSES),
     ):

@@ -33,8 +33,8 @@ from api.deps import (
     writer_of,
 )
 from api.params import MAX_INT, IncidentRef
-from api.problems import ApiProblem, problem
-from api.record_answers import ENVELOPE, first_answer, shown_row
+from api.problems import ApiProblem
+from api.record_answers import ENVELOPE, answer, shown_row
 from api.record_answers import etag as _etag
 from api.record_answers import json_response as _json
 from api.schemas import History, IncidentDetails, IncidentPage, IncidentSummary
@@ -91,32 +91,8 @@ def reached_incident(services: Services, ref: str, ctx: Context) -> tuple[UUID, 
 
 
 async def _answer(services: Services, outcome: Outcome, status: int, ctx: Context) -> Response:
-    """The incident as the write left it, once the views include it; a retry answers the first
-    answer (the incident as the first request left it), with Idempotent-Replayed."""
     location = f"/api/v1/incidents/{outcome.record_id}"
-    key = str(outcome.record_id)
-    row = None
-    if outcome.replayed:
-        row = first_answer(services, outcome, incident_details, key)
-    elif await services.caught_up(
-        outcome.record_id, outcome.position or 0, services.settings.read_your_writes_timeout
-    ):
-        row = services.runner.written(incident_details, key)  # as the batch's fold wrote it
-        if row is None:
-            row = services.views.get(incident_details, key)
-    if row is None:
-        return problem(
-            202,
-            "projection-lag",
-            "the change is recorded; the views will show it shortly",
-            headers={"Location": location},
-            id=key,
-            version=outcome.version,
-        )
-    headers = {"ETag": _etag(row["version"]), "Location": location}
-    if outcome.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return _json(shown_row(services, ctx, incident_details, row), status, headers)
+    return await answer(services, outcome, incident_details, location, status, ctx=ctx)
 
 
 @router.post(

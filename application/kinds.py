@@ -26,6 +26,7 @@ from domain.configuration_item import ConfigurationItem, ci_id
 from domain.errors import IncidentNotFound, NotFound, RecordNotFound
 from domain.events import DomainEvent
 from domain.incident import Incident, SlaAlert
+from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
 from domain.problem import Problem
 from domain.problem_commands import PROBLEM_COMMANDS
 from domain.record_numbers import RecordKind
@@ -37,6 +38,7 @@ from projections.change_calendar import change_calendar
 from projections.change_details import change_details
 from projections.configuration_items import configuration_items
 from projections.incident_details import incident_details
+from projections.knowledge import knowledge_articles
 from projections.problems import problem_details
 from projections.service_requests import catalogue_items, service_request_details
 
@@ -154,6 +156,16 @@ CHANGE_TEMPLATE = Kind(
     coded=template_id,
     path="/change-templates",
 )
+KNOWLEDGE_ARTICLE = Kind(
+    "knowledge_article",
+    "knowledge article",
+    KnowledgeArticle,
+    RecordNotFound,
+    prefix=RecordKind.KNOWLEDGE_ARTICLE.value,
+    path="/knowledge-articles",
+    detail=knowledge_articles,
+    commands=ARTICLE_COMMANDS,
+)
 CHANGE_SCHEDULE = Kind(
     "change_schedule",
     "change schedule",
@@ -176,6 +188,7 @@ KINDS: dict[str, Kind] = {
         CATALOGUE_ITEM,
         CHANGE_TEMPLATE,
         CHANGE_SCHEDULE,
+        KNOWLEDGE_ARTICLE,
     )
 }
 #: The numbered kinds, by their number prefix.

@@ -1,4 +1,4 @@
-"""Numbers for changes, service requests and problems (CHG-000001, REQ-..., PRB-...).
+"""Numbers of changes, service requests, problems and knowledge articles (CHG-000001, KB-...).
 
 As for incidents, number N of a kind is version N of that kind's number log, so the store's
 uniqueness of (log, version) makes numbers unique and gap-free across processes. These kinds are
@@ -24,6 +24,7 @@ class RecordKind(StrEnum):
     CHANGE = "CHG"
     SERVICE_REQUEST = "REQ"
     PROBLEM = "PRB"
+    KNOWLEDGE_ARTICLE = "KB"
 
 
 class RecordNumberAllocated(DomainEvent):

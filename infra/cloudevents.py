@@ -73,6 +73,7 @@ PUBLIC_AGGREGATES = frozenset(
         "SlaPolicy",
         "BusinessCalendar",
         "PriorityMatrix",
+        "KnowledgeArticle",
     }
 )
 

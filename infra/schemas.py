@@ -18,6 +18,7 @@ from domain import (  # noqa: F401  (each registers its event types)
     circulation,
     configuration_item,
     incident,
+    knowledge,
     priority,
     problem,
     record_numbers,
