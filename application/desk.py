@@ -23,9 +23,15 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
-from application.kinds import INCIDENT, Kind
+from application.kinds import (
+    BUSINESS_CALENDAR,
+    INCIDENT,
+    PRIORITY_MATRIX,
+    SLA_POLICY,
+    Kind,
+)
 from application.outcome import Outcome
-from application.pipeline import Decision, Pipeline, Submission, outcome
+from application.pipeline import Decision, Pipeline, Submission
 from application.session import Session, number_log_of
 from domain.aggregate import Aggregate
 from domain.calendar import (
@@ -45,13 +51,18 @@ from domain.errors import (
     IncidentNotFound,
     RecordNotFound,
     RuleVersionNotFound,
-    VersionConflict,
 )
 from domain.events import DomainEvent
 from domain.incident import Incident, Logged
 from domain.priority import DEFAULT_CELLS, Cells, PriorityMatrix
 from domain.record_numbers import RecordKind, RecordNumberAllocated
 from domain.records import INCIDENT_PREFIX, NumberAllocated, parse_record_number
+from domain.rule_commands import (
+    AmendHolidays,
+    ReviseHours,
+    RevisePriorityMatrix,
+    ReviseSlaPolicy,
+)
 from domain.rule_versions import RuleVersion, RuleVersions
 from domain.sla import DEFAULT_TERMS, LIBRARY, OFFICE, PolicyTerms, SlaPolicy
 from domain.sla import ROUND_THE_CLOCK as ROUND_THE_CLOCK_CALENDAR
@@ -241,6 +252,12 @@ class ServiceDesk(Application[UUID]):
             return record
 
     def remember(self, *records: Aggregate) -> None:
+        """Keep records as saved or read; a new version of a rule this process saved takes
+        effect at once (MATRIX_REFRESH is for revisions made by other processes)."""
+        if any(isinstance(r, PriorityMatrix) for r in records):
+            self._matrix = None
+        if any(isinstance(r, SlaPolicy | BusinessCalendar) for r in records):
+            self._sla_rules.clear()
         with self._cache_lock:
             for record in records:
                 self._cache[record.id] = record
@@ -284,16 +301,8 @@ class ServiceDesk(Application[UUID]):
     def revise_priority_matrix(
         self, ctx: Context, cells: Cells, reason: str, *, expected_version: int | None = None
     ) -> Outcome:
-        matrix = self.priority_matrix()
-        if expected_version is not None and matrix.version != expected_version:
-            raise VersionConflict(expected_version, matrix.version)
-        matrix.revise(ctx, cells, reason)
-        self._matrix = None
-        try:
-            recordings = self.save(matrix)
-        except IntegrityError:
-            raise VersionConflict(matrix.version - 1, self.priority_matrix().version) from None
-        return outcome(matrix.id, matrix.version, recordings)
+        command = RevisePriorityMatrix(cells=cells, reason=reason)
+        return self._revise(ctx, command, PRIORITY_MATRIX, "matrix", expected_version)
 
     # -- SLA rules: the policy and the business calendars (docs/sla.md) ----------------------------
 
@@ -380,11 +389,8 @@ class ServiceDesk(Application[UUID]):
     def revise_sla_policy(
         self, ctx: Context, terms: PolicyTerms, reason: str, *, expected_version: int | None = None
     ) -> Outcome:
-        policy = self.sla_policy()
-        missing = [n for n in terms.calendars() if not self._exists(calendar_id(n))]
-        if missing:
-            raise CalendarNotFound(f"the policy names calendars that do not exist: {missing}")
-        return self._revise(policy, expected_version, lambda: policy.revise(ctx, terms, reason))
+        command = ReviseSlaPolicy(terms=terms, reason=reason)
+        return self._revise(ctx, command, SLA_POLICY, "policy", expected_version)
 
     def amend_holidays(
         self,
@@ -396,12 +402,8 @@ class ServiceDesk(Application[UUID]):
         *,
         expected_version: int | None = None,
     ) -> Outcome:
-        calendar = self.business_calendar(name)
-        return self._revise(
-            calendar,
-            expected_version,
-            lambda: calendar.amend_holidays(ctx, year=year, holidays=holidays, reason=reason),
-        )
+        command = AmendHolidays(year=year, holidays=holidays, reason=reason)
+        return self._revise(ctx, command, BUSINESS_CALENDAR, name, expected_version)
 
     def revise_calendar_hours(
         self,
@@ -412,23 +414,20 @@ class ServiceDesk(Application[UUID]):
         *,
         expected_version: int | None = None,
     ) -> Outcome:
-        calendar = self.business_calendar(name)
-        return self._revise(
-            calendar,
-            expected_version,
-            lambda: calendar.revise_hours(ctx, hours=hours, reason=reason),
-        )
+        command = ReviseHours(hours=hours, reason=reason)
+        return self._revise(ctx, command, BUSINESS_CALENDAR, name, expected_version)
 
-    def _revise(self, rules: Any, expected_version: int | None, decide: Any) -> Outcome:
-        if expected_version is not None and rules.version != expected_version:
-            raise VersionConflict(expected_version, rules.version)
-        decide()
-        self._sla_rules.clear()
-        try:
-            recordings = self.save(rules)
-        except IntegrityError:
-            raise VersionConflict(rules.version - 1, rules.version) from None
-        return outcome(rules.id, rules.version, recordings)
+    def _revise(
+        self, ctx: Context, command: Any, kind: Kind, ref: str, expected_version: int | None
+    ) -> Outcome:
+        """A new version of a rule, through the pipeline; the kind's fixed id or name finds it
+        (`ref` names it in the answers)."""
+        operation = f"revise_{kind.name}"
+        return self.execute(
+            Submission(
+                ctx, command, kind, ref=ref, operation=operation, expected_version=expected_version
+            )
+        )
 
     def sla_clock(self, incident_id: UUID, as_of: datetime) -> tuple[SlaRules, TicketClock]:
         """An incident's SLA clocks as of a moment, from its history (not from a view)."""

@@ -19,19 +19,22 @@ from uuid import UUID
 from domain import commands as incident_commands
 from domain import request_commands, sla_incident, sla_request
 from domain.aggregate import Aggregate
+from domain.calendar import BusinessCalendar, calendar_id
 from domain.change import Change, ChangeTemplate, template_id
 from domain.change_commands import CHANGE_COMMANDS
 from domain.change_schedule import SCHEDULE_ID, ChangeSchedule
 from domain.configuration_item import ConfigurationItem, ci_id
-from domain.errors import IncidentNotFound, NotFound, RecordNotFound
+from domain.errors import CalendarNotFound, IncidentNotFound, NotFound, RecordNotFound
 from domain.events import DomainEvent
 from domain.incident import Incident, SlaAlert
 from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
+from domain.priority import PriorityMatrix
 from domain.problem import Problem
 from domain.problem_commands import PROBLEM_COMMANDS
 from domain.record_numbers import RecordKind
 from domain.records import INCIDENT_PREFIX
 from domain.service_request import CatalogueItem, ServiceRequest, catalogue_item_id
+from domain.sla import SlaPolicy
 from domain.sla_clock import Ticket
 from projections.base import Projection
 from projections.change_calendar import change_calendar
@@ -176,6 +179,32 @@ CHANGE_SCHEDULE = Kind(
     detail=change_calendar,
 )
 
+# -- the rules of record: versioned, of no organisation, one matrix and one policy -------------
+PRIORITY_MATRIX = Kind(
+    "priority_matrix",
+    "priority matrix",
+    PriorityMatrix,
+    NotFound,
+    coded=lambda _: PriorityMatrix.ID,
+    path="/priority-matrix",
+)
+SLA_POLICY = Kind(
+    "sla_policy",
+    "SLA policy",
+    SlaPolicy,
+    NotFound,
+    coded=lambda _: SlaPolicy.ID,
+    path="/sla/policy",
+)
+BUSINESS_CALENDAR = Kind(
+    "business_calendar",
+    "business calendar",
+    BusinessCalendar,
+    CalendarNotFound,
+    coded=calendar_id,
+    path="/sla/calendars",
+)
+
 #: Every kind of record, by name. A new kind is one more line here.
 KINDS: dict[str, Kind] = {
     kind.name: kind
@@ -189,6 +218,9 @@ KINDS: dict[str, Kind] = {
         CHANGE_TEMPLATE,
         CHANGE_SCHEDULE,
         KNOWLEDGE_ARTICLE,
+        PRIORITY_MATRIX,
+        SLA_POLICY,
+        BUSINESS_CALENDAR,
     )
 }
 #: The numbered kinds, by their number prefix.

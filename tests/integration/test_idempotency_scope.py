@@ -19,13 +19,10 @@ from application.kinds import aggregates
 from domain import commands as c
 from domain.actors import Actor, Identity, Role
 from domain.aggregate import Aggregate
-from domain.calendar import BusinessCalendar
 from domain.context import Context
 from domain.errors import IncidentNotFound, RecordNotFound
-from domain.priority import PriorityMatrix
 from domain.problem_commands import LogProblem
 from domain.records import IdempotencyKeyRecorded, fingerprint, idempotency_id, key_recorded
-from domain.sla import SlaPolicy
 from infra.bootstrap import Services
 from tests.conftest import T0
 from tests.integration.conftest import Api
@@ -248,6 +245,4 @@ def test_a_records_replay_out_of_the_callers_reach_answers_as_missing(api: Api) 
 def test_a_replay_finds_a_record_of_every_kind_a_command_answers_with() -> None:
     """The reach check of a replay finds the record by id alone (the registry of kinds): a kind
     missing from application/kinds.py would answer every retry of its commands as missing."""
-    rules = {BusinessCalendar, SlaPolicy, PriorityMatrix}  # written by the service desk only
-    kinds = set(Aggregate.__subclasses__()) - rules
-    assert kinds == set(aggregates())
+    assert set(Aggregate.__subclasses__()) == set(aggregates())
