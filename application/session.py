@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from application.kinds import aggregates, kind_of
 from domain.aggregate import Aggregate
@@ -153,6 +153,9 @@ class Session:
         return self.desk.find_incident(ref)
 
     # -- changing ---------------------------------------------------------------------------------
+
+    def new_id(self) -> UUID:
+        return uuid4()
 
     def add(self, record: Aggregate) -> None:
         self.records[record.id] = record

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -244,7 +244,7 @@ class RaiseChange(Command):
             services = list(dict.fromkeys([*services, *template.services]))
             plan = plan or template.backout_plan
         load_items(session, items)
-        change_id = uuid4()
+        change_id = session.new_id()
         change = Change.raise_change(
             ctx,
             id=change_id,
@@ -396,7 +396,7 @@ class RecordImplementation(ChangeCommand):
         )
         if self.open_problem:
             ref = number_label(RecordKind.CHANGE, change.number)
-            problem_id = uuid4()
+            problem_id = session.new_id()
             problem = Problem.log(
                 ctx,
                 id=problem_id,

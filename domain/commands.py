@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -82,7 +82,7 @@ class LogIncident(Command):
     def decide(self, session: Session, ctx: Context) -> UUID:
         """A new incident, numbered, judged by the matrix and SLA rules in force now (for
         ever: docs/sla.md), and assigned at once if a group is given."""
-        incident_id = uuid4()
+        incident_id = session.new_id()
         incident = Incident.log(
             ctx,
             id=incident_id,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any, ClassVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import Field
 
@@ -232,7 +232,7 @@ class DraftArticle(Command):
     organisation: str | None = RequestedOrganisation
 
     def decide(self, session: Session, ctx: Context) -> UUID:
-        article_id = uuid4()
+        article_id = session.new_id()
         session.add(
             KnowledgeArticle.draft(
                 ctx,

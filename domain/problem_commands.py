@@ -8,7 +8,7 @@ each linked incident, are saved in one atomic write.
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import Field
 
@@ -43,7 +43,7 @@ class LogProblem(Command):
     def decide(self, session: Session, ctx: Context) -> UUID:
         items = load_items(session, self.configuration_items)
         incidents = [links.load_incident(session, ref) for ref in dict.fromkeys(self.incidents)]
-        problem_id = uuid4()
+        problem_id = session.new_id()
         problem = Problem.log(
             ctx,
             id=problem_id,

@@ -7,7 +7,7 @@ and changes records through the session, saved in one atomic write with the requ
 from __future__ import annotations
 
 from typing import Annotated, ClassVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import Field, model_validator
 
@@ -75,7 +75,7 @@ class SubmitServiceRequest(Command):
         item = session.get(
             CatalogueItem, catalogue_item_id(self.catalogue_item), self.catalogue_item
         )
-        request_id = uuid4()
+        request_id = session.new_id()
         request = ServiceRequest.submit(
             ctx,
             id=request_id,

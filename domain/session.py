@@ -44,6 +44,11 @@ class Session(Protocol):
         """A record that exists from its first event on, such as the change schedule."""
         ...
 
+    def new_id(self) -> UUID:
+        """The id of a record this command creates (ids come from the application, as time
+        does, so that the domain stays a pure function of its inputs)."""
+        ...
+
     def add(self, record: Aggregate) -> None:
         """A record the command creates."""
         ...
