@@ -10,6 +10,8 @@ version 1. Reading brings an older state up to the current shape through the cla
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -66,15 +68,31 @@ def encode(event: DomainEvent) -> bytes:
 
 
 def decode(type_name: str, state: bytes) -> DomainEvent:
-    cls = event_class(type_name)
+    read = _readers.get(type_name) or _reader(type_name)
     try:
-        return cls.model_validate_json(state, context=STORED)
+        return read(state)
     except ValidationError:
+        cls = event_class(type_name)
         version = stored_version(state)
         if version is not None and version > cls.class_version:
             # not an extra field of this type's shape: a shape this code does not know yet
             raise ValueError(newer(cls, version)) from None
         raise
+
+
+#: Each type's reader of a stored state: a type at version 1 validates the bytes as they are
+#: (as fast as before versions: no upcaster reads the context), a versioned type in the STORED
+#: context, where a state that names no version is of version 1.
+_readers: dict[str, Callable[[bytes], DomainEvent]] = {}
+
+
+def _reader(type_name: str) -> Callable[[bytes], DomainEvent]:
+    cls = event_class(type_name)
+    read = cls.model_validate_json
+    if cls.class_version != 1:
+        read = partial(cls.model_validate_json, context=STORED)
+    _readers[type_name] = read
+    return read
 
 
 def stored_version(state: bytes) -> int | None:
