@@ -17,7 +17,9 @@ import orjson
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from infra.migrations import migrate_postgres
 from projections.base import Projection, Row
+from projections.store import positions_migrations
 from projections.view_store import checked_fragment, quoted, table
 
 #: The advisory lock key held by each write transaction ("itsmview" in ASCII).
@@ -99,16 +101,9 @@ class PostgresViewStore:
 
     def ensure(self, projections: Sequence[Projection]) -> None:
         """Create missing tables; drop views whose stored fold version is not the code's."""
+        with self._pool.connection() as conn:
+            migrate_postgres(conn, positions_migrations("BIGINT"))
         with self._writing() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS projection_positions (name TEXT PRIMARY KEY,"
-                " version INTEGER NOT NULL, position BIGINT NOT NULL)"
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS partition_positions (name TEXT NOT NULL,"
-                " partition INTEGER NOT NULL, position BIGINT NOT NULL,"
-                " PRIMARY KEY (name, partition))"
-            )
             tx = PostgresViewTransaction(conn)
             versions = dict(
                 conn.execute("SELECT name, version FROM projection_positions").fetchall()

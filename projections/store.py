@@ -18,8 +18,29 @@ from typing import Any
 
 import orjson
 
+from infra.migrations import Migration, migrate_sqlite, migrations
 from projections.base import Projection, Row
 from projections.view_store import checked_fragment, quoted, table
+
+
+def positions_migrations(integer: str) -> tuple[str, tuple[Migration, ...]]:
+    """The bookkeeping tables beside the views (infra/migrations.py): which fold version each
+    view was built by and how far it has read; `integer` is the engine's type for a position.
+    The views themselves are rebuilt by version, not migrated."""
+    return migrations(
+        "view-positions",
+        (
+            "positions",
+            [
+                "CREATE TABLE IF NOT EXISTS projection_positions (name TEXT PRIMARY KEY,"
+                f" version INTEGER NOT NULL, position {integer} NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS partition_positions (name TEXT NOT NULL,"
+                f" partition INTEGER NOT NULL, position {integer} NOT NULL,"
+                " PRIMARY KEY (name, partition))",
+            ],
+        ),
+    )
+
 
 _CHUNK = 500  # keys per IN (...) query, well under SQLite's parameter limit
 
@@ -104,16 +125,9 @@ class SQLiteViewStore:
 
     def ensure(self, projections: Sequence[Projection]) -> None:
         """Create missing tables; drop views whose stored fold version is not the code's."""
+        with self._write_lock:
+            migrate_sqlite(self._writer, positions_migrations("INTEGER"))
         with self.transaction() as tx:
-            self._writer.execute(
-                "CREATE TABLE IF NOT EXISTS projection_positions "
-                "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL)"
-            )
-            self._writer.execute(
-                "CREATE TABLE IF NOT EXISTS partition_positions (name TEXT NOT NULL,"
-                " partition INTEGER NOT NULL, position INTEGER NOT NULL,"
-                " PRIMARY KEY (name, partition))"
-            )
             versions = dict(
                 self._writer.execute("SELECT name, version FROM projection_positions").fetchall()
             )

@@ -19,10 +19,14 @@ from typing import Any
 import psycopg
 import pytest
 
+from consumers.circulation_store import CirculationStore
 from domain.actors import Actor, Role
 from infra.migrations import TABLE, migrate_sqlite, migrations
 from infra.pg import open_pool
+from infra.settings import Settings
 from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenStore
+from tests.conftest import Clock
+from tests.integration.test_undecodable_event import started
 
 AT = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 #: api_tokens as the first release made it, before the start-up ALTERs added expiry and scope.
@@ -191,3 +195,53 @@ def test_processes_migrating_one_postgres_database_at_once_all_succeed(
             " ORDER BY version"
         ).fetchall()
     assert recorded == [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1)]
+
+
+def recorded_migrations(settings: Settings) -> set[tuple[str, str, int, str]]:
+    """(database, store, version, applied at) for every step the service's databases record."""
+    if settings.database_url is not None:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            rows = conn.execute(f"SELECT store, version, applied_at FROM {TABLE}").fetchall()
+        return {("postgres", *row) for row in rows}
+    found = set()
+    for path in settings.data_dir.glob("*.db"):
+        with sqlite3.connect(path) as conn:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (TABLE,)).fetchone():
+                rows = conn.execute(f"SELECT store, version, applied_at FROM {TABLE}").fetchall()
+                found |= {(path.name, *row) for row in rows}
+    return found
+
+
+def test_every_store_of_the_service_records_its_steps_once_and_a_restart_adds_none(
+    settings: Settings, clock: Clock
+) -> None:
+    with started(settings, clock):
+        pass
+    first = recorded_migrations(settings)
+    with started(settings, clock):
+        pass
+
+    assert recorded_migrations(settings) == first
+    stores = {(database, store) for database, store, _, _ in first}
+    if settings.database_url is not None:
+        assert stores == {
+            ("postgres", "tokens"),
+            ("postgres", "view-positions"),
+            ("postgres", "audit"),
+        }
+    else:
+        assert stores == {
+            ("auth.db", "tokens"),
+            ("views.db", "view-positions"),
+            ("events.db", "audit-events"),
+            ("audit.db", "audit"),
+        }
+
+
+def test_the_circulation_store_records_its_tables_once(tmp_path: Path) -> None:
+    CirculationStore(tmp_path / "circulation.db").close()
+    CirculationStore(tmp_path / "circulation.db").close()
+
+    with sqlite3.connect(tmp_path / "circulation.db") as conn:
+        rows = conn.execute(f"SELECT store, version, name FROM {TABLE}").fetchall()
+    assert rows == [("circulation", 1, "circulation tables")]
