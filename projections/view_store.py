@@ -46,6 +46,10 @@ class ViewStore(Protocol):
     def ensure(self, projections: Sequence[Projection]) -> None:
         """Create missing tables; drop views whose stored fold version is not the code's."""
 
+    def stale(self, projections: Sequence[Projection]) -> list[Projection]:
+        """Those of `projections` whose stored view was folded by another version of their fold
+        (a view not yet stored is not stale: ensure makes it)."""
+
     def reset(self, projection: Projection) -> None:
         """Drop a view and its position, so that it is rebuilt from the first event."""
 
