@@ -24,6 +24,8 @@ from projections.view_store import checked_fragment, quoted, table
 
 #: The advisory lock key held by each write transaction ("itsmview" in ASCII).
 WRITE_LOCK = 0x69_74_73_6D_76_69_65_77
+#: Held while the views of a changed fold version are rebuilt at start-up ("itsmrebl").
+REBUILD_LOCK = 0x69_74_73_6D_72_65_62_6C
 #: How the column types projections declare are stored here.
 COLUMN_TYPES = {"TEXT": 'TEXT COLLATE "C"', "INTEGER": "BIGINT"}
 
@@ -136,6 +138,16 @@ class PostgresViewStore:
         self._migrate()
         with self._pool.connection() as conn:
             return changed(PostgresViewTransaction(conn), projections)
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """See ViewStore.rebuilding: a session advisory lock, held on a connection of its own."""
+        with self._pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (REBUILD_LOCK,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (REBUILD_LOCK,))
 
     def _migrate(self) -> None:
         if not self._migrated:

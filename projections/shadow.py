@@ -67,9 +67,10 @@ def rebuild_changed(
     names rebuilt. A view folded by an older fold keeps answering until the new one is swapped
     in: a process whose code changed a fold builds the new view before it follows the store,
     and the processes still on the old code read the old view until then."""
-    stale = store.stale(projections)
-    for projection in stale:
-        rebuild_in_shadow(recorder, mapper, store, projection)
+    with store.rebuilding():
+        stale = store.stale(projections)
+        for projection in stale:
+            rebuild_in_shadow(recorder, mapper, store, projection)
     return [p.name for p in stale]
 
 

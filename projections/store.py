@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from infra.locks import InterProcessLock
 from infra.migrations import Migration, migrate_sqlite, migrations
 from projections.base import Projection, Row
 from projections.view_store import checked_fragment, quoted, table
@@ -166,6 +167,17 @@ class SQLiteViewStore:
         """See ViewStore.stale."""
         self._migrate()
         return changed(SQLiteViewTransaction(self._reader()), projections)
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """See ViewStore.rebuilding: a file lock beside the database (the write lock is taken
+        by each of the rebuild's own transactions)."""
+        lock = InterProcessLock(f"{self.path}.rebuild.lock")
+        try:
+            with lock:
+                yield
+        finally:
+            lock.close()
 
     def _migrate(self) -> None:
         if not self._migrated:

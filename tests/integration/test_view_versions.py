@@ -4,6 +4,7 @@ by the old version keeps answering until the new one is swapped in (SQLite and P
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -11,10 +12,14 @@ import pytest
 
 import infra.bootstrap
 from infra.bootstrap import build
+from infra.pg import open_pool
 from infra.settings import Settings
 from projections import PROJECTIONS, incident_details
 from projections.base import Projection
+from projections.pg_store import PostgresViewStore
 from projections.shadow import rebuild_changed
+from projections.store import SQLiteViewStore
+from projections.view_store import ViewStore
 from tests.conftest import Clock
 from tests.integration.test_sla import log
 from tests.integration.test_undecodable_event import started
@@ -93,3 +98,38 @@ def test_a_service_started_with_a_new_fold_version_serves_the_view_it_folds(
     assert served == fresh
     assert stale == []
     assert again == fresh[keys[0]]
+
+
+def second_view_store(settings: Settings) -> ViewStore:
+    """Another handle on the service's views, as another process would open them."""
+    if settings.database_url is not None:
+        return PostgresViewStore(open_pool(settings.database_url, max_size=4, name="other"))
+    return SQLiteViewStore(settings.views_db)
+
+
+def test_processes_starting_at_once_with_a_new_fold_version_rebuild_it_once(
+    settings: Settings, clock: Clock
+) -> None:
+    keys, fresh = with_old_fold(settings, clock)
+    new = bumped(incident_details)
+    with started(settings, clock) as services:
+        stores = [services.views, second_view_store(settings)]
+        start = threading.Barrier(len(stores))
+        rebuilt: list[list[str]] = []
+
+        def rebuild(store: ViewStore) -> None:
+            start.wait()
+            rebuilt.append(
+                rebuild_changed(services.desk.recorder, services.desk.mapper, store, [new])
+            )
+
+        threads = [threading.Thread(target=rebuild, args=(store,)) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        rows = {key: services.views.get(new, key) for key in keys}
+        stores[1].close()
+
+    assert sorted(rebuilt) == [[], [incident_details.name]]
+    assert rows == fresh
