@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from audit.chain import GENESIS, Checkpoint, Entry
+from infra.migrations import migrate_postgres, migrate_sqlite, migrations
 
 if TYPE_CHECKING:  # psycopg is imported only where PostgreSQL is used: a verifier's worker
     # process on SQLite starts without it (a third of a second)
@@ -157,6 +158,16 @@ def sqlite_triggers(table: str) -> list[str]:
     ]
 
 
+def _sqlite_events_only() -> list[str]:
+    """The event store's file refuses UPDATE and DELETE of events (migration 1 of its own)."""
+    return sqlite_triggers(SQLITE_EVENTS)
+
+
+def _sqlite_ledger() -> list[str]:
+    """The ledger's tables, append-only (infra/migrations.py: a later change is a new step)."""
+    return [*_SQLITE_LEDGER_SCHEMA, *(sql for t in LEDGER_TABLES for sql in sqlite_triggers(t))]
+
+
 @dataclass(frozen=True)
 class SQLiteLocation:
     events_db: str
@@ -182,13 +193,8 @@ class SQLiteAuditStore:
         if not prepare:
             return
         events, ledger = self._connections()
-        for statement in sqlite_triggers(SQLITE_EVENTS):
-            events.execute(statement)
-        for statement in _SQLITE_LEDGER_SCHEMA:
-            ledger.execute(statement)
-        for table in LEDGER_TABLES:
-            for statement in sqlite_triggers(table):
-                ledger.execute(statement)
+        migrate_sqlite(events, migrations("audit-events", ("append-only", _sqlite_events_only())))
+        migrate_sqlite(ledger, migrations("audit", ("ledger", _sqlite_ledger())))
 
     def _connections(self) -> tuple[sqlite3.Connection, sqlite3.Connection]:
         pair: tuple[sqlite3.Connection, sqlite3.Connection] | None = getattr(
@@ -371,6 +377,12 @@ def postgres_triggers(table: str) -> list[str]:
     ]
 
 
+def _postgres_ledger() -> list[str]:
+    """The ledger's tables, and the events and the ledger append-only."""
+    triggers = (sql for t in (POSTGRES_EVENTS, *LEDGER_TABLES) for sql in postgres_triggers(t))
+    return [*_POSTGRES_LEDGER_SCHEMA, *triggers]
+
+
 @dataclass(frozen=True)
 class PostgresLocation:
     url: str
@@ -394,14 +406,8 @@ class PostgresAuditStore:
         self._url = url
         if not prepare:
             return
-        from infra.pg import schema_change
-
-        with pool.connection() as conn, schema_change(conn):
-            for statement in _POSTGRES_LEDGER_SCHEMA:
-                conn.execute(statement)
-            for table in (POSTGRES_EVENTS, *LEDGER_TABLES):
-                for statement in postgres_triggers(table):
-                    conn.execute(statement)
+        with pool.connection() as conn:
+            migrate_postgres(conn, migrations("audit", ("ledger", _postgres_ledger())))
 
     @contextmanager
     def _conn(self) -> Iterator[Any]:

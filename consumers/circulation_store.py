@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from infra.migrations import migrate_sqlite, migrations
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
     source TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (source, id)) WITHOUT ROWID;
@@ -51,6 +53,11 @@ CREATE TABLE IF NOT EXISTS dead_letter_replay_runs (
     run INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, until_seq INTEGER NOT NULL,
     finished REAL);
 """
+
+#: How the store's tables came to be (infra/migrations.py); a new table or column is a new step.
+MIGRATIONS = migrations(
+    "circulation", ("circulation tables", [sql for sql in SCHEMA.split(";") if sql.strip()])
+)
 
 
 def epoch(at: datetime) -> float:
@@ -92,7 +99,7 @@ class CirculationStore:
         # The dedupe set must survive what the Kafka offsets survive: a full sync per batch.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(SCHEMA)
+        migrate_sqlite(self._db, MIGRATIONS)
         self._lock = threading.Lock()
 
     def close(self) -> None:

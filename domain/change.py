@@ -38,7 +38,7 @@ from domain.errors import (
     ReviewRequired,
 )
 from domain.events import MAX_INT, DomainEvent
-from domain.organisations import PROVINCE, OrganisationCode
+from domain.organisations import ORGANISATION_PATTERN, PROVINCE
 from domain.record_numbers import named_id
 
 Name = Field(min_length=1, max_length=200)
@@ -165,8 +165,16 @@ class Raised(ChangeEvent):
     configuration_items: CodeList = Items
     backout_plan: str | None = Field(default=None, min_length=1, max_length=10_000)
     template: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")
-    #: The organisation whose record it is (events stored before organisations: the province).
-    organisation: str = OrganisationCode
+    #: The organisation whose record it is.
+    organisation: str = Field(min_length=1, max_length=64, pattern=ORGANISATION_PATTERN)
+
+    #: Version 2 names the organisation always; version 1 did not have to (changes raised
+    #: before records carried one belong to the province).
+    class_version: ClassVar[int] = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.setdefault("organisation", PROVINCE)
 
 
 class PreAuthorised(ChangeEvent):

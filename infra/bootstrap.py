@@ -32,6 +32,7 @@ from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenStore
 from projections import PROJECTIONS
 from projections.pg_store import PostgresViewStore
 from projections.runner import ProjectionRunner
+from projections.shadow import rebuild_changed
 from projections.sla_index import ClockIndex
 from projections.store import SQLiteViewStore
 from projections.view_store import ViewStore
@@ -176,6 +177,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
         desk, views, closing = _on_sqlite(settings)
     else:
         desk, views, closing = _on_postgres(settings, settings.database_url)
+    if not settings.kafka_bootstrap:  # views fed from Kafka are rebuilt from the topic
+        rebuild_changed(desk.recorder, desk.mapper, views, PROJECTIONS)
     runner = ProjectionRunner(desk.recorder, desk.mapper, views, PROJECTIONS)
     desk.after_commit = runner.wake
     tokens = _token_store(settings)

@@ -46,6 +46,14 @@ class ViewStore(Protocol):
     def ensure(self, projections: Sequence[Projection]) -> None:
         """Create missing tables; drop views whose stored fold version is not the code's."""
 
+    def stale(self, projections: Sequence[Projection]) -> list[Projection]:
+        """Those of `projections` whose stored view was folded by another version of their fold
+        (a view not yet stored is not stale: ensure makes it)."""
+
+    def rebuilding(self) -> AbstractContextManager[None]:
+        """Held while the stale views are rebuilt at start-up: one process rebuilds them, and
+        the others, starting at the same time, find them current once it lets go."""
+
     def reset(self, projection: Projection) -> None:
         """Drop a view and its position, so that it is rebuilt from the first event."""
 
