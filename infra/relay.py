@@ -94,6 +94,7 @@ class Relay:
         batch_size: int = 500,
         max_in_flight: int = 8,
         poll_interval: float = 0.01,
+        flush_timeout: float = 30.0,
     ) -> None:
         self.recorder = recorder
         self.tracking = tracking
@@ -106,6 +107,10 @@ class Relay:
         self.batch_size = batch_size
         self.max_in_flight = max_in_flight
         self.poll_interval = poll_interval
+        #: How long a flush waits for the broker before the batch counts as failed (the relay
+        #: then starts again from the recorded position with a new producer): without it, a
+        #: producer that lost its broker could hold the relay for ever.
+        self.flush_timeout = flush_timeout
         self._producer: Producer | None = None
         self._in_flight: deque[_InFlight] = deque()
         self._sent = 0  # the last position handed to the producer
@@ -174,7 +179,7 @@ class Relay:
             self._in_flight.append(_InFlight(self._sent, futures))
         if not notifications or len(self._in_flight) > self.max_in_flight:
             # Idle, or too much in flight: wait for the broker before reading further.
-            self._producer.flush()
+            self._producer.flush(timeout=self.flush_timeout)
         self._record_settled()
         return len(notifications)
 
