@@ -60,7 +60,7 @@ class Follower:
 
     def start(self) -> None:
         """Follow in a thread of its own until `stop()`."""
-        self._stopping.clear()
+        self._stopping = threading.Event()  # not a stop event that run() was given
         self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
         self._thread.start()
 
