@@ -1,6 +1,7 @@
-"""The loop every Kafka consumer of this service runs: join the group once the topic has
-partitions, poll, let the subclass store the effect, send dead letters (acknowledged) and only
-then commit the offsets, reconnecting after failures.
+"""What every Kafka consumer of this service does each step of its loop (the one Follower of
+infra/follower.py): join the group once the topic has partitions, poll, let the subclass store
+the effect, send dead letters (acknowledged) and only then commit the offsets; reconnecting after
+failures, and after the group has stayed unsettled too long.
 
 Subclasses implement `handle` (store the effect of one poll; return what must be dead-lettered)
 and may give a rebalance listener and a progress figure.
