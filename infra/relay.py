@@ -37,6 +37,7 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Tracking, TrackingRecorder
 
 from infra import cloudevents
+from infra.follower import Follower
 from infra.progress import Progress
 from infra.serialisation import plain
 
@@ -93,6 +94,7 @@ class Relay:
         batch_size: int = 500,
         max_in_flight: int = 8,
         poll_interval: float = 0.01,
+        flush_timeout: float = 30.0,
     ) -> None:
         self.recorder = recorder
         self.tracking = tracking
@@ -105,11 +107,18 @@ class Relay:
         self.batch_size = batch_size
         self.max_in_flight = max_in_flight
         self.poll_interval = poll_interval
+        #: How long a flush waits for the broker before the batch counts as failed (the relay
+        #: then starts again from the recorded position with a new producer): without it, a
+        #: producer that lost its broker could hold the relay for ever.
+        self.flush_timeout = flush_timeout
         self._producer: Producer | None = None
         self._in_flight: deque[_InFlight] = deque()
         self._sent = 0  # the last position handed to the producer
         self._published = 0  # the last position recorded as acknowledged
-        self._wake = threading.Event()
+        self._report = Progress(log, "relay published", every=10.0)
+        self._follower = Follower(
+            "relay", self._follow_step, idle=poll_interval, log=log, on_error=self._reset
+        )
 
     # -- positions --------------------------------------------------------------------------------
 
@@ -170,7 +179,7 @@ class Relay:
             self._in_flight.append(_InFlight(self._sent, futures))
         if not notifications or len(self._in_flight) > self.max_in_flight:
             # Idle, or too much in flight: wait for the broker before reading further.
-            self._producer.flush()
+            self._producer.flush(timeout=self.flush_timeout)
         self._record_settled()
         return len(notifications)
 
@@ -199,34 +208,18 @@ class Relay:
     # -- running ----------------------------------------------------------------------------------
 
     def wake(self) -> None:
-        self._wake.set()
+        self._follower.wake()
 
     def run(self, stop: threading.Event, lock: RelayLock | None = None) -> None:
-        """Hold the relay lock and publish until `stop` is set, recovering from broker failures."""
+        """Hold the relay lock and publish until `stop` is set, recovering from broker failures
+        (a failed batch drops the producer: the next starts again from the recorded position)."""
         if lock is not None:
             log.info("relay waiting for the relay lock")
             if not lock.acquire(stop):
                 return
             log.info("relay holds the lock; publishing from position %d", self.published())
-        backoff = 0.1
-        report = Progress(log, "relay published", every=10.0)
         try:
-            while not stop.is_set():
-                try:
-                    count = self.run_once()
-                    report(self._published, count)
-                    backoff = 0.1
-                except Exception:
-                    log.warning(
-                        "relay batch failed; restarting from the recorded position", exc_info=True
-                    )
-                    self._reset()
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    continue
-                if count < self.batch_size and not self._in_flight:
-                    self._wake.wait(self.poll_interval)
-                    self._wake.clear()
+            self._follower.run(stop)
         finally:
             if self._producer is not None:
                 try:
@@ -237,6 +230,11 @@ class Relay:
                 self._reset()
             if lock is not None:
                 lock.release()
+
+    def _follow_step(self) -> bool:
+        count = self.run_once()
+        self._report(self._published, count)
+        return count >= self.batch_size or bool(self._in_flight)  # more to send or settle
 
 
 def last_published_position(recorder: ApplicationRecorder, head: int, page: int = 100) -> int:

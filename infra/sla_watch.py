@@ -23,7 +23,6 @@ alert on it (and says which event and why in `stuck`, until it can), and goes on
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -35,6 +34,7 @@ from domain.incident import Logged, SlaAlert
 from domain.rule_versions import SlaTarget
 from domain.sla_request import KIND as SERVICE_REQUEST
 from infra.bootstrap import Services
+from infra.follower import Follower
 from infra.serialisation import UndecodableEvent
 from projections.sla_clocks import sla_clocks, ticket_of
 
@@ -58,8 +58,9 @@ class SlaWatcher:
         self._stuck: dict[str, UndecodableEvent] = {}
         #: incident id -> imported (never changes: it is the incident's first event)
         self._imported: dict[str, bool] = {}
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._follower = Follower(
+            "sla-watch", self._follow_step, idle=interval, log=log, backoff=(0.1, interval)
+        )
 
     @property
     def stuck(self) -> UndecodableEvent | None:
@@ -130,18 +131,11 @@ class SlaWatcher:
 
     def start(self) -> None:
         self.services.sla_watcher = self  # readiness reports what stops it
-        self._thread = threading.Thread(target=self._run, name="sla-watch", daemon=True)
-        self._thread.start()
+        self._follower.start()
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("SLA watch tick failed; trying again next tick")
-            self._stopping.wait(self.interval)
+    def _follow_step(self) -> bool:
+        self.tick()
+        return False  # judged as of now: the next tick is due an interval later
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread:
-            self._thread.join(timeout=10)
+        self._follower.stop()
