@@ -245,3 +245,35 @@ def test_the_circulation_store_records_its_tables_once(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "circulation.db") as conn:
         rows = conn.execute(f"SELECT store, version, name FROM {TABLE}").fetchall()
     assert rows == [("circulation", 1, "circulation tables")]
+
+
+def test_a_token_table_the_last_start_up_code_made_is_adopted_as_it_is(tmp_path: Path) -> None:
+    """Every column already added by the old ALTERs and nothing recorded: the guarded steps add
+    nothing, record themselves, and the rows stay."""
+    path = tmp_path / "auth.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(FIRST_RELEASE.format(binary="BLOB"))
+        for column in ("expires_at TEXT", "organisation TEXT"):
+            conn.execute(f"ALTER TABLE api_tokens ADD COLUMN {column}")
+        conn.execute(
+            "ALTER TABLE api_tokens ADD COLUMN all_organisations INTEGER NOT NULL DEFAULT 0"
+        )
+        conn.execute(
+            "CREATE TABLE api_token_revocations (token_id TEXT PRIMARY KEY, revoked_at TEXT NOT"
+            " NULL, revoked_by TEXT NOT NULL, reason TEXT NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, 'tests', NULL, 'dpk-banten', 1)", OLD_ROW
+        )
+
+    store = SQLiteTokenStore(path)
+    try:
+        identity = store.verify("itsm_oldtoken_s3cret", at=AT)
+    finally:
+        store.close()
+    with sqlite3.connect(path) as conn:
+        recorded = conn.execute(f"SELECT version FROM {TABLE} ORDER BY version").fetchall()
+
+    assert identity.organisation == "dpk-banten"
+    assert identity.all_organisations
+    assert recorded == [(1,), (2,), (3,), (4,), (5,)]
