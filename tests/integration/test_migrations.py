@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from audit.store import POSTGRES_EVENTS, SQLITE_EVENTS
 from consumers.circulation_store import CirculationStore
 from domain.actors import Actor, Role
 from infra.migrations import TABLE, migrate_sqlite, migrations
@@ -26,6 +27,7 @@ from infra.pg import open_pool
 from infra.settings import Settings
 from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenStore
 from tests.conftest import Clock
+from tests.integration.test_sla import log
 from tests.integration.test_undecodable_event import started
 
 AT = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -233,7 +235,6 @@ def test_every_store_of_the_service_records_its_steps_once_and_a_restart_adds_no
         assert stores == {
             ("auth.db", "tokens"),
             ("views.db", "view-positions"),
-            ("events.db", "audit-events"),
             ("audit.db", "audit"),
         }
 
@@ -277,3 +278,41 @@ def test_a_token_table_the_last_start_up_code_made_is_adopted_as_it_is(tmp_path:
     assert identity.organisation == "dpk-banten"
     assert identity.all_organisations
     assert recorded == [(1,), (2,), (3,), (4,), (5,)]
+
+
+def test_an_append_only_trigger_dropped_between_starts_is_put_back(
+    settings: Settings, clock: Clock
+) -> None:
+    """The guards are not migrated once: each start puts them back (docs/audit.md)."""
+    with started(settings, clock) as services:
+        log(services)
+    if settings.database_url is not None:
+        url = settings.database_url
+        drop = f"DROP TRIGGER {POSTGRES_EVENTS}_append_only ON {POSTGRES_EVENTS}"
+        update = f"UPDATE {POSTGRES_EVENTS} SET topic = topic"
+
+        def run(sql: str) -> None:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(sql)
+
+        refused: tuple[type[Exception], ...] = (psycopg.Error,)
+    else:
+        drop = f"DROP TRIGGER {SQLITE_EVENTS}_no_update"
+        update = f"UPDATE {SQLITE_EVENTS} SET topic = topic"
+
+        def run(sql: str) -> None:
+            conn = sqlite3.connect(settings.events_db, isolation_level=None)
+            try:
+                conn.execute(sql)
+            finally:
+                conn.close()
+
+        refused = (sqlite3.Error,)
+    run(drop)
+    run(update)  # nothing guards the events now
+
+    with started(settings, clock):
+        pass
+
+    with pytest.raises(refused, match="append-only"):
+        run(update)
