@@ -158,16 +158,6 @@ def sqlite_triggers(table: str) -> list[str]:
     ]
 
 
-def _sqlite_events_only() -> list[str]:
-    """The event store's file refuses UPDATE and DELETE of events (migration 1 of its own)."""
-    return sqlite_triggers(SQLITE_EVENTS)
-
-
-def _sqlite_ledger() -> list[str]:
-    """The ledger's tables, append-only (infra/migrations.py: a later change is a new step)."""
-    return [*_SQLITE_LEDGER_SCHEMA, *(sql for t in LEDGER_TABLES for sql in sqlite_triggers(t))]
-
-
 @dataclass(frozen=True)
 class SQLiteLocation:
     events_db: str
@@ -193,8 +183,13 @@ class SQLiteAuditStore:
         if not prepare:
             return
         events, ledger = self._connections()
-        migrate_sqlite(events, migrations("audit-events", ("append-only", _sqlite_events_only())))
-        migrate_sqlite(ledger, migrations("audit", ("ledger", _sqlite_ledger())))
+        migrate_sqlite(ledger, migrations("audit", ("ledger", _SQLITE_LEDGER_SCHEMA)))
+        # The guards are no schema change: each start puts back any that was dropped.
+        for statement in sqlite_triggers(SQLITE_EVENTS):
+            events.execute(statement)
+        for table in LEDGER_TABLES:
+            for statement in sqlite_triggers(table):
+                ledger.execute(statement)
 
     def _connections(self) -> tuple[sqlite3.Connection, sqlite3.Connection]:
         pair: tuple[sqlite3.Connection, sqlite3.Connection] | None = getattr(
@@ -361,10 +356,12 @@ _POSTGRES_LEDGER_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS audit_checkpoints (position BIGINT PRIMARY KEY, hash BYTEA NOT"
     " NULL, at TEXT NOT NULL, key_id TEXT NOT NULL, signature BYTEA NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_publications (position BIGINT PRIMARY KEY)",
-    # The message names the table and the operation; the error code is a permission one.
+)
+# The message names the table and the operation; the error code is a permission one.
+_APPEND_ONLY = (
     "CREATE OR REPLACE FUNCTION itsm_append_only() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP"
-    " USING ERRCODE = 'insufficient_privilege'; END $$",
+    " USING ERRCODE = 'insufficient_privilege'; END $$"
 )
 
 
@@ -375,12 +372,6 @@ def postgres_triggers(table: str) -> list[str]:
         f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}"
         " FOR EACH STATEMENT EXECUTE FUNCTION itsm_append_only()",
     ]
-
-
-def _postgres_ledger() -> list[str]:
-    """The ledger's tables, and the events and the ledger append-only."""
-    triggers = (sql for t in (POSTGRES_EVENTS, *LEDGER_TABLES) for sql in postgres_triggers(t))
-    return [*_POSTGRES_LEDGER_SCHEMA, *triggers]
 
 
 @dataclass(frozen=True)
@@ -406,8 +397,16 @@ class PostgresAuditStore:
         self._url = url
         if not prepare:
             return
+        from infra.pg import schema_change
+
         with pool.connection() as conn:
-            migrate_postgres(conn, migrations("audit", ("ledger", _postgres_ledger())))
+            migrate_postgres(conn, migrations("audit", ("ledger", _POSTGRES_LEDGER_SCHEMA)))
+            # The guards are no schema change: each start puts back any that was dropped.
+            with schema_change(conn):
+                conn.execute(_APPEND_ONLY)
+                for table in (POSTGRES_EVENTS, *LEDGER_TABLES):
+                    for statement in postgres_triggers(table):
+                        conn.execute(statement)
 
     @contextmanager
     def _conn(self) -> Iterator[Any]:

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from audit.store import POSTGRES_EVENTS, SQLITE_EVENTS
 from consumers.circulation_store import CirculationStore
 from domain.actors import Actor, Role
 from infra.migrations import TABLE, migrate_sqlite, migrations
@@ -26,6 +27,7 @@ from infra.pg import open_pool
 from infra.settings import Settings
 from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenStore
 from tests.conftest import Clock
+from tests.integration.test_sla import log
 from tests.integration.test_undecodable_event import started
 
 AT = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -233,7 +235,6 @@ def test_every_store_of_the_service_records_its_steps_once_and_a_restart_adds_no
         assert stores == {
             ("auth.db", "tokens"),
             ("views.db", "view-positions"),
-            ("events.db", "audit-events"),
             ("audit.db", "audit"),
         }
 
@@ -245,3 +246,73 @@ def test_the_circulation_store_records_its_tables_once(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "circulation.db") as conn:
         rows = conn.execute(f"SELECT store, version, name FROM {TABLE}").fetchall()
     assert rows == [("circulation", 1, "circulation tables")]
+
+
+def test_a_token_table_the_last_start_up_code_made_is_adopted_as_it_is(tmp_path: Path) -> None:
+    """Every column already added by the old ALTERs and nothing recorded: the guarded steps add
+    nothing, record themselves, and the rows stay."""
+    path = tmp_path / "auth.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(FIRST_RELEASE.format(binary="BLOB"))
+        for column in ("expires_at TEXT", "organisation TEXT"):
+            conn.execute(f"ALTER TABLE api_tokens ADD COLUMN {column}")
+        conn.execute(
+            "ALTER TABLE api_tokens ADD COLUMN all_organisations INTEGER NOT NULL DEFAULT 0"
+        )
+        conn.execute(
+            "CREATE TABLE api_token_revocations (token_id TEXT PRIMARY KEY, revoked_at TEXT NOT"
+            " NULL, revoked_by TEXT NOT NULL, reason TEXT NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, 'tests', NULL, 'dpk-banten', 1)", OLD_ROW
+        )
+
+    store = SQLiteTokenStore(path)
+    try:
+        identity = store.verify("itsm_oldtoken_s3cret", at=AT)
+    finally:
+        store.close()
+    with sqlite3.connect(path) as conn:
+        recorded = conn.execute(f"SELECT version FROM {TABLE} ORDER BY version").fetchall()
+
+    assert identity.organisation == "dpk-banten"
+    assert identity.all_organisations
+    assert recorded == [(1,), (2,), (3,), (4,), (5,)]
+
+
+def test_an_append_only_trigger_dropped_between_starts_is_put_back(
+    settings: Settings, clock: Clock
+) -> None:
+    """The guards are not migrated once: each start puts them back (docs/audit.md)."""
+    with started(settings, clock) as services:
+        log(services)
+    if settings.database_url is not None:
+        url = settings.database_url
+        drop = f"DROP TRIGGER {POSTGRES_EVENTS}_append_only ON {POSTGRES_EVENTS}"
+        update = f"UPDATE {POSTGRES_EVENTS} SET topic = topic"
+
+        def run(sql: str) -> None:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(sql)
+
+        refused: tuple[type[Exception], ...] = (psycopg.Error,)
+    else:
+        drop = f"DROP TRIGGER {SQLITE_EVENTS}_no_update"
+        update = f"UPDATE {SQLITE_EVENTS} SET topic = topic"
+
+        def run(sql: str) -> None:
+            conn = sqlite3.connect(settings.events_db, isolation_level=None)
+            try:
+                conn.execute(sql)
+            finally:
+                conn.close()
+
+        refused = (sqlite3.Error,)
+    run(drop)
+    run(update)  # nothing guards the events now
+
+    with started(settings, clock):
+        pass
+
+    with pytest.raises(refused, match="append-only"):
+        run(update)
