@@ -77,13 +77,12 @@ class PriorityMatrix(Aggregate):
 
     @classmethod
     def define(cls, ctx: Context, cells: Cells) -> PriorityMatrix:
-        matrix = cls(cls.ID)
-        matrix._record(
-            MatrixDefined(
-                originator_id=cls.ID, originator_version=1, cells=_validated(cells), **ctx.stamp()
-            )
+        return cls._begin(
+            ctx,
+            cls.ID,
+            MatrixDefined,
+            cells=_validated(cells),
         )
-        return matrix
 
     def revise(self, ctx: Context, cells: Cells, reason: str) -> None:
         new = _validated(cells)
@@ -91,11 +90,9 @@ class PriorityMatrix(Aggregate):
             raise InvalidRule("the revised matrix is the same as the current one")
         self._record(
             MatrixRevised(
-                originator_id=self.id,
-                originator_version=self._next_version(),
+                **self._envelope(ctx),
                 cells=new,
                 reason=reason,
-                **ctx.stamp(),
             )
         )
 
