@@ -548,25 +548,14 @@ class BusinessCalendar(Aggregate):
         if self.years.get(year) == checked:
             raise InvalidRule(f"the holidays of {year} are already exactly these")
         self._record(
-            HolidaysAmended(
-                **self._envelope(ctx),
-                year=year,
-                holidays=checked,
-                reason=reason,
-            )
+            HolidaysAmended(**self._envelope(ctx), year=year, holidays=checked, reason=reason)
         )
 
     def revise_hours(self, ctx: Context, *, hours: Hours, reason: str) -> None:
         checked = _check_hours(hours)
         if checked == self.hours:
             raise InvalidRule("the working hours are already exactly these")
-        self._record(
-            HoursRevised(
-                **self._envelope(ctx),
-                hours=checked,
-                reason=reason,
-            )
-        )
+        self._record(HoursRevised(**self._envelope(ctx), hours=checked, reason=reason))
 
     def spec(self) -> CalendarSpec:
         return CalendarSpec.of(self.time_zone, self.hours, self.years)

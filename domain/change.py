@@ -37,7 +37,18 @@ from domain.errors import (
     ReviewRequired,
 )
 from domain.events import DomainEvent
-from domain.fields import Description, Items, Name, Note, Number, OptionalReason, Reason, Ref, Text
+from domain.fields import (
+    Description,
+    Items,
+    Name,
+    NamesIncident,
+    NamesProblem,
+    Note,
+    Number,
+    OptionalReason,
+    Reason,
+    Text,
+)
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.record_numbers import named_id
 
@@ -246,20 +257,16 @@ class Cancelled(ChangeEvent):
     reason: str = Reason
 
 
-class ProblemLinked(ChangeEvent):
+class ProblemLinked(NamesProblem, ChangeEvent):
     """The change is linked to a problem (the problem records Problem.ChangeLinked)."""
 
     type_name: ClassVar[str] = "Change.ProblemLinked"
-    problem_id: UUID
-    problem_ref: str = Ref
 
 
-class IncidentLinked(ChangeEvent):
+class IncidentLinked(NamesIncident, ChangeEvent):
     """The change is linked to an incident (the incident records Incident.LinkedToChange)."""
 
     type_name: ClassVar[str] = "Change.IncidentLinked"
-    incident_id: UUID
-    incident_ref: str = Ref
 
 
 def transition(state: ChangeState | None, event: ChangeEvent) -> ChangeState:

@@ -29,7 +29,7 @@ from domain.configuration_item import Code, CodeList
 from domain.context import Context
 from domain.errors import InvalidWindow, NotPermitted, RecordNotFound, ScheduleConflict
 from domain.events import DomainEvent
-from domain.fields import Items, Name, OptionalReason, Reason, Ref
+from domain.fields import Items, Name, NamesChange, OptionalReason, Reason
 from domain.record_numbers import named_id
 
 SCHEDULE_ID = named_id("change-schedule", "the change schedule")
@@ -101,10 +101,8 @@ class ScheduleEvent(DomainEvent):
     pass
 
 
-class WindowBooked(ScheduleEvent):
+class WindowBooked(NamesChange, ScheduleEvent):
     type_name: ClassVar[str] = "ChangeSchedule.WindowBooked"
-    change_id: UUID
-    change_ref: str = Ref
     title: str = Name
     start: AwareDatetime
     end: AwareDatetime

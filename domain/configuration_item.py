@@ -23,7 +23,7 @@ from domain.aggregate import Aggregate, applies
 from domain.context import Context
 from domain.errors import NothingChanged
 from domain.events import DomainEvent
-from domain.fields import Items, Name, OptionalName, Ref
+from domain.fields import Items, Name, NamesChange, NamesProblem, OptionalName
 from domain.record_numbers import named_id
 
 CODE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,79}$"
@@ -89,11 +89,8 @@ class Registered(ConfigurationItemEvent):
     depends_on: CodeList = Items
 
 
-class ThroughChange(ConfigurationItemEvent):
+class ThroughChange(NamesChange, ConfigurationItemEvent):
     """An event after registration: it names the change it was made through."""
-
-    change_id: UUID
-    change_ref: str = Ref
 
 
 class StatusChanged(ThroughChange):
@@ -134,21 +131,17 @@ class DependantRemoved(ThroughChange):
 # -- the aggregate -----------------------------------------------------------------------------
 
 
-class ProblemLinked(ConfigurationItemEvent):
+class ProblemLinked(NamesProblem, ConfigurationItemEvent):
     """A problem names this item (the problem records Problem.ConfigurationItemLinked); a link,
     not a change to the item's configuration."""
 
     type_name: ClassVar[str] = "ConfigurationItem.ProblemLinked"
-    problem_id: UUID
-    problem_ref: str = Ref
 
 
-class ChangeLinked(ConfigurationItemEvent):
+class ChangeLinked(NamesChange, ConfigurationItemEvent):
     """A change was raised on this item (the change names it in Change.Raised)."""
 
     type_name: ClassVar[str] = "ConfigurationItem.ChangeLinked"
-    change_id: UUID
-    change_ref: str = Ref
 
 
 class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):

@@ -7,8 +7,9 @@ keeps its constraint in that kind's module.
 """
 
 from typing import Any
+from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from domain.events import MAX_INT
 
@@ -32,3 +33,29 @@ Number = Field(ge=1, le=MAX_INT)
 Ref = Field(min_length=1, max_length=40)
 #: A list of codes (configuration items), empty unless given.
 Items: Any = Field(default_factory=list, max_length=100)
+
+
+# -- another record, as an event names it ------------------------------------------------------
+# Mixed in before the kind's event base (`class LinkedToProblem(NamesProblem, IncidentEvent)`),
+# so that its fields follow the envelope's, as they always have in the stored JSON and schemas.
+
+
+class NamesIncident(BaseModel):
+    """An event that names an incident: its id, and its number as people read it."""
+
+    incident_id: UUID
+    incident_ref: str = Ref
+
+
+class NamesProblem(BaseModel):
+    """An event that names a problem: its id, and its number as people read it."""
+
+    problem_id: UUID
+    problem_ref: str = Ref
+
+
+class NamesChange(BaseModel):
+    """An event that names a change: its id, and its number as people read it."""
+
+    change_id: UUID
+    change_ref: str = Ref

@@ -38,7 +38,16 @@ from domain.errors import (
     SlaAlertsAlreadyRecorded,
 )
 from domain.events import DomainEvent
-from domain.fields import Description, Name, Number, OptionalName, Reason, Ref, Text
+from domain.fields import (
+    Description,
+    Name,
+    NamesChange,
+    NamesProblem,
+    Number,
+    OptionalName,
+    Reason,
+    Text,
+)
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.priority import Impact, PriorityMatrix, Urgency
 from domain.rule_versions import RuleVersions, SlaBreach, SlaTarget, SlaWarning
@@ -291,28 +300,22 @@ def alerts_to_record(
     return list(new.values())
 
 
-class LinkedToProblem(IncidentEvent):
+class LinkedToProblem(NamesProblem, IncidentEvent):
     """The incident is linked to a problem (the problem records Problem.IncidentLinked)."""
 
     type_name: ClassVar[str] = "Incident.LinkedToProblem"
-    problem_id: UUID
-    problem_ref: str = Ref
 
 
-class LinkedToChange(IncidentEvent):
+class LinkedToChange(NamesChange, IncidentEvent):
     """The incident is linked to a change (the change records Change.IncidentLinked)."""
 
     type_name: ClassVar[str] = "Incident.LinkedToChange"
-    change_id: UUID
-    change_ref: str = Ref
 
 
-class WorkaroundShared(IncidentEvent):
+class WorkaroundShared(NamesProblem, IncidentEvent):
     """A linked problem published a workaround: the people working the incident can use it."""
 
     type_name: ClassVar[str] = "Incident.WorkaroundShared"
-    problem_id: UUID
-    problem_ref: str = Ref
     workaround: str = Text
 
 

@@ -29,7 +29,7 @@ from domain.context import Context
 from domain.errors import AlreadyLinked, NotPermitted
 from domain.events import DomainEvent
 from domain.fields import Name as Title
-from domain.fields import Number, OptionalName, Reason, Ref
+from domain.fields import NamesProblem, Number, OptionalName, Reason
 from domain.organisations import PROVINCE, OrganisationCode, RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
@@ -85,10 +85,8 @@ class Retired(ArticleEvent):
     reason: str = Reason
 
 
-class ProblemLinked(ArticleEvent):
+class ProblemLinked(NamesProblem, ArticleEvent):
     type_name: ClassVar[str] = "KnowledgeArticle.ProblemLinked"
-    problem_id: UUID
-    problem_ref: str = Ref
     #: Whether the problem was a published known error when it was linked.
     known_error: bool
 

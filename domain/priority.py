@@ -77,24 +77,13 @@ class PriorityMatrix(Aggregate):
 
     @classmethod
     def define(cls, ctx: Context, cells: Cells) -> PriorityMatrix:
-        return cls._begin(
-            ctx,
-            cls.ID,
-            MatrixDefined,
-            cells=_validated(cells),
-        )
+        return cls._begin(ctx, cls.ID, MatrixDefined, cells=_validated(cells))
 
     def revise(self, ctx: Context, cells: Cells, reason: str) -> None:
         new = _validated(cells)
         if new == self.cells:
             raise InvalidRule("the revised matrix is the same as the current one")
-        self._record(
-            MatrixRevised(
-                **self._envelope(ctx),
-                cells=new,
-                reason=reason,
-            )
-        )
+        self._record(MatrixRevised(**self._envelope(ctx), cells=new, reason=reason))
 
     def priority(self, impact: Impact, urgency: Urgency) -> int:
         return self.cells[impact][urgency]

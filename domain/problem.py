@@ -29,7 +29,17 @@ from domain.errors import (
     RootCauseMissing,
 )
 from domain.events import DomainEvent
-from domain.fields import Description, Items, Name, Number, OptionalName, Reason, Ref, Text
+from domain.fields import (
+    Description,
+    Items,
+    Name,
+    NamesChange,
+    NamesIncident,
+    Number,
+    OptionalName,
+    Reason,
+    Text,
+)
 from domain.organisations import PROVINCE, OrganisationCode
 
 
@@ -80,10 +90,8 @@ class KnownErrorPublished(ProblemEvent):
     symptoms: str = Text
 
 
-class Resolved(ProblemEvent):
+class Resolved(NamesChange, ProblemEvent):
     type_name: ClassVar[str] = "Problem.Resolved"
-    change_id: UUID
-    change_ref: str = Ref
     notes: str = Text
 
 
@@ -96,16 +104,12 @@ class Cancelled(ProblemEvent):
     reason: str = Reason
 
 
-class IncidentLinked(ProblemEvent):
+class IncidentLinked(NamesIncident, ProblemEvent):
     type_name: ClassVar[str] = "Problem.IncidentLinked"
-    incident_id: UUID
-    incident_ref: str = Ref
 
 
-class ChangeLinked(ProblemEvent):
+class ChangeLinked(NamesChange, ProblemEvent):
     type_name: ClassVar[str] = "Problem.ChangeLinked"
-    change_id: UUID
-    change_ref: str = Ref
 
 
 class ConfigurationItemLinked(ProblemEvent):

@@ -129,12 +129,7 @@ class CatalogueItem(Aggregate, events=CatalogueItemDefined):
     def define(cls, ctx: Context, **fields: Any) -> CatalogueItem:
         if ctx.actor.role not in (Role.SERVICE_MANAGER, Role.ADMIN):
             raise NotPermitted("the service catalogue is kept by a service manager")
-        return cls._begin(
-            ctx,
-            catalogue_item_id(fields["code"]),
-            CatalogueItemDefined,
-            **fields,
-        )
+        return cls._begin(ctx, catalogue_item_id(fields["code"]), CatalogueItemDefined, **fields)
 
     @applies(CatalogueItemDefined)
     def _defined(self, e: CatalogueItemDefined) -> None:

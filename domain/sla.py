@@ -129,13 +129,7 @@ class SlaPolicy(Aggregate):
     def revise(self, ctx: Context, terms: PolicyTerms, reason: str) -> None:
         if terms == self.terms:
             raise InvalidRule("the revised policy is the same as the current one")
-        self._record(
-            PolicyRevised(
-                **self._envelope(ctx),
-                terms=terms,
-                reason=reason,
-            )
-        )
+        self._record(PolicyRevised(**self._envelope(ctx), terms=terms, reason=reason))
 
     @applies(PolicyDefined, PolicyRevised)
     def _defined(self, event: PolicyDefined | PolicyRevised) -> None:

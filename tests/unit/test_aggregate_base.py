@@ -22,6 +22,7 @@ from domain.aggregate import Aggregate
 from domain.errors import RecordIllegalTransition
 from domain.events import DomainEvent
 from tests.conftest import T0, context
+from tests.unit.test_problem_lifecycle import logged
 
 AGENT = Actor(id="siti.rahma", role=Role.AGENT)
 REVIEWER = Actor(id="budi.santoso", role=Role.AGENT)
@@ -70,19 +71,10 @@ def test_a_refused_action_names_the_record_as_its_kind_says_and_its_state() -> N
         RecordIllegalTransition, match=r"^cannot publish while the article is draft$"
     ):
         article.publish(context(REVIEWER))
-    logged = problem.Problem.log(
-        context(AGENT),
-        id=uuid4(),
-        number=1,
-        title="Renewals fail at night",
-        description="",
-        service=None,
-        configuration_items=[],
-    )
     with pytest.raises(
         RecordIllegalTransition, match=r"^cannot close while the problem is logged$"
     ):
-        logged.close(context(AGENT))
+        logged().close(context(AGENT))
 
 
 ARTICLE_STEPS: dict[str, Any] = {
