@@ -8,7 +8,7 @@ atomic write (both sides of a dependency, a change and its window in the schedul
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 from uuid import UUID
 
 from pydantic import ConfigDict, Field, model_validator
@@ -28,6 +28,7 @@ from domain.configuration_item import (
     CODE_PATTERN,
     CiStatus,
     CiType,
+    Code,
     CodeList,
     ConfigurationItem,
     ci_id,
@@ -40,17 +41,15 @@ from domain.errors import (
     RecordAlreadyExists,
     RecordNotFound,
 )
+from domain.fields import Items as Codes
+from domain.fields import Name, Reason, Text
 from domain.moments import Timestamp
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
 from domain.session import Session
 
-Name = Field(min_length=1, max_length=200)
-Text = Field(min_length=1, max_length=10_000)
-Reason = Field(min_length=1, max_length=2_000)
-CodeField = Field(pattern=CODE_PATTERN, min_length=1, max_length=80)
-Codes: Any = Field(default_factory=list, max_length=100)
+CodeField = Code  # the configuration item's code, as the other commands modules name it
 #: Names of the services a record touches.
 ServiceNames = list[Annotated[str, Field(min_length=1, max_length=200)]]
 

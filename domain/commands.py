@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.context import Context
 from domain.errors import DuplicateNotFound
+from domain.fields import Name, Note, Reason, Text
 from domain.incident import (
     CancelReason,
     Channel,
@@ -33,11 +34,6 @@ from domain.priority import Impact, PriorityMatrix, Urgency
 from domain.records import INCIDENT_PREFIX
 from domain.session import Session
 from domain.text import first_control, refusal
-
-Name = Field(min_length=1, max_length=200)
-Reason = Field(min_length=1, max_length=2_000)
-Text = Field(min_length=1, max_length=10_000)
-Note = Field(default=None, min_length=1, max_length=10_000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,21 +22,20 @@ from uuid import UUID
 
 from pydantic import Field
 
-from domain.aggregate import Aggregate, applies
+from domain.aggregate import LifecycleAggregate, applies
 from domain.change_commands import RecordCommand
 from domain.commands import Command
 from domain.context import Context
-from domain.errors import AlreadyLinked, NotPermitted, RecordIllegalTransition
-from domain.events import MAX_INT, DomainEvent
+from domain.errors import AlreadyLinked, NotPermitted
+from domain.events import DomainEvent
+from domain.fields import Name as Title
+from domain.fields import NamesProblem, Number, OptionalName, Reason
 from domain.organisations import PROVINCE, OrganisationCode, RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
 from domain.session import Session
 
-Title = Field(min_length=1, max_length=200)
 Body = Field(min_length=1, max_length=20_000)
-Reason = Field(min_length=1, max_length=2_000)
-Ref = Field(min_length=1, max_length=40)
 Keywords: Any = Field(default_factory=list, max_length=20)
 
 
@@ -53,10 +52,10 @@ class ArticleEvent(DomainEvent):
 
 class Drafted(ArticleEvent):
     type_name: ClassVar[str] = "KnowledgeArticle.Drafted"
-    number: int = Field(ge=1, le=MAX_INT)
+    number: int = Number
     title: str = Title
     body: str = Body
-    service: str | None = Field(default=None, min_length=1, max_length=200)
+    service: str | None = OptionalName
     keywords: list[str] = Keywords
     organisation: str = OrganisationCode
 
@@ -86,10 +85,8 @@ class Retired(ArticleEvent):
     reason: str = Reason
 
 
-class ProblemLinked(ArticleEvent):
+class ProblemLinked(NamesProblem, ArticleEvent):
     type_name: ClassVar[str] = "KnowledgeArticle.ProblemLinked"
-    problem_id: UUID
-    problem_ref: str = Ref
     #: Whether the problem was a published known error when it was linked.
     known_error: bool
 
@@ -109,7 +106,9 @@ def transition(state: ArticleState | None, event: ArticleEvent) -> ArticleState:
     return state
 
 
-class KnowledgeArticle(Aggregate):
+class KnowledgeArticle(
+    LifecycleAggregate[ArticleState], events=ArticleEvent, transition=transition, noun="article"
+):
     KIND: ClassVar[str] = "knowledge article"
 
     number: int
@@ -131,21 +130,17 @@ class KnowledgeArticle(Aggregate):
         keywords: list[str],
         organisation: str = PROVINCE,
     ) -> KnowledgeArticle:
-        article = cls(id)
-        article._record(
-            Drafted(
-                originator_id=id,
-                originator_version=1,
-                number=number,
-                title=title,
-                body=body,
-                service=service,
-                keywords=keywords,
-                organisation=organisation,
-                **ctx.stamp(),
-            )
+        return cls._begin(
+            ctx,
+            id,
+            Drafted,
+            number=number,
+            title=title,
+            body=body,
+            service=service,
+            keywords=keywords,
+            organisation=organisation,
         )
-        return article
 
     def revise(self, ctx: Context, *, title: str, body: str, keywords: list[str]) -> None:
         self._require("revise", ArticleState.DRAFT)
@@ -188,20 +183,6 @@ class KnowledgeArticle(Aggregate):
     def _not_the_author(self, ctx: Context, action: str) -> None:
         if ctx.actor.id == self.author:
             raise NotPermitted(f"the author cannot {action} their own article")
-
-    def _envelope(self, ctx: Context) -> dict[str, object]:
-        return {"originator_id": self.id, "originator_version": self._next_version(), **ctx.stamp()}
-
-    def _require(self, action: str, *states: ArticleState) -> None:
-        if self.state not in states:
-            raise RecordIllegalTransition("article", action, self.state)
-
-    def _apply(self, event: DomainEvent) -> None:
-        if not isinstance(event, ArticleEvent):
-            raise LookupError(f"{event.type_name} is not a knowledge article event")
-        before = getattr(self, "state", None)
-        super()._apply(event)
-        self.state = transition(before, event)
 
     @applies(Drafted)
     def _drafted(self, e: Drafted) -> None:

@@ -17,15 +17,12 @@ from domain.change_commands import CodeField, RecordCommand, load_items
 from domain.commands import Command
 from domain.configuration_item import CodeList, ConfigurationItem, ci_id
 from domain.context import Context
+from domain.fields import Name, Reason, Text
 from domain.incident import Incident
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind
 from domain.session import Session
-
-Name = Field(min_length=1, max_length=200)
-Text = Field(min_length=1, max_length=10_000)
-Reason = Field(min_length=1, max_length=2_000)
 
 
 class LogProblem(Command):

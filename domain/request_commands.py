@@ -16,6 +16,7 @@ from domain.change_commands import CodeField, RecordCommand
 from domain.commands import Command
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
+from domain.fields import Name, Reason, Text
 from domain.incident import SlaAlert
 from domain.organisations import RequestedOrganisation
 from domain.record_numbers import RecordKind
@@ -28,10 +29,6 @@ from domain.service_request import (
     check_approval,
 )
 from domain.session import Session
-
-Name = Field(min_length=1, max_length=200)
-Text = Field(min_length=1, max_length=10_000)
-Reason = Field(min_length=1, max_length=2_000)
 
 
 class DefineCatalogueItem(Command):
