@@ -21,10 +21,10 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
-from api.pages import Cursor, History, Limit, RecordPage, decode_cursor, page_body
+from api.pages import Cursor, Limit, RecordPage, decode_cursor, page_body
 from api.params import AsOf, ChangeRef, CodePath
 from api.problems import ApiProblem
-from api.reads import ENVELOPE, Readable, numbered, record_events
+from api.reads import ENVELOPE, Readable, add_history, numbered, record_events
 from api.record_answers import (
     add_actions,
     answer,
@@ -184,16 +184,7 @@ def get_change(
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
-@router.get(
-    "/{ref}/history",
-    response_model=History,
-    summary="Every event, in order, with actor, time and what it changed",
-)
-def get_history(
-    ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep, as_of: AsOf = None
-) -> Response:
-    return json_response(CHANGES.history(services, ctx, ref, as_of))
-
+add_history(router, CHANGES, name="get_history", param="ref", ref=ChangeRef, reader=StaffReaderDep)
 
 add_actions(
     router,

@@ -19,9 +19,9 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
-from api.pages import Cursor, History, Limit, RecordPage, decode_cursor, page_body
+from api.pages import Cursor, Limit, RecordPage, decode_cursor, page_body
 from api.params import AsOf, CodePath
-from api.reads import Readable, coded, shown_row
+from api.reads import Readable, add_history, coded, shown_row
 from api.record_answers import answer, decided, etag, json_response, run
 from domain.actors import Role
 from domain.change_commands import ChangeConfigurationItem, RegisterConfigurationItem
@@ -97,15 +97,7 @@ def get_impact(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Respons
     )
 
 
-@router.get(
-    "/{code}/history",
-    response_model=History,
-    summary="Every event, in order, with actor, time and what it changed",
-)
-def get_history(
-    code: CodePath, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
-) -> Response:
-    return json_response(ITEMS.history(services, ctx, code, as_of))
+add_history(router, ITEMS, name="get_history", param="code", ref=CodePath, reader=ReaderDep)
 
 
 @router.post(

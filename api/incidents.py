@@ -28,10 +28,10 @@ from api.deps import (
     services_of,
     writer_of,
 )
-from api.pages import Cursor, History, Limit, decode_cursor, page_body
+from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import AsOf, IncidentRef
 from api.problems import problem
-from api.reads import Readable, numbered, shown_row
+from api.reads import Readable, add_history, numbered, shown_row
 from api.record_answers import etag as _etag
 from api.record_answers import first_answer
 from api.record_answers import json_response as _json
@@ -146,15 +146,7 @@ def get_incident(
     return _json(shown_row(services, ctx, incident_details, row), headers={"ETag": etag})
 
 
-@router.get(
-    "/{ref}/history",
-    response_model=History,
-    summary="Every event, in order, with actor, time and what it changed",
-)
-def get_history(
-    ref: IncidentRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
-) -> Response:
-    return _json(INCIDENTS.history(services, ctx, ref, as_of))
+add_history(router, INCIDENTS, name="get_history", param="ref", ref=IncidentRef, reader=ReaderDep)
 
 
 def _add_action(command_type: type[IncidentCommand]) -> None:

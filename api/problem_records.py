@@ -17,9 +17,9 @@ from api.deps import (
     authorised,
     documented,
 )
-from api.pages import Cursor, History, Limit, RecordPage, decode_cursor, page_body
+from api.pages import Cursor, Limit, RecordPage, decode_cursor, page_body
 from api.params import AsOf, ProblemRef
-from api.reads import Readable, numbered
+from api.reads import Readable, add_history, numbered
 from api.record_answers import (
     add_actions,
     answer,
@@ -124,16 +124,9 @@ def get_problem(
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
-@router.get(
-    "/{ref}/history",
-    response_model=History,
-    summary="Every event, in order, with actor, time and what it changed",
+add_history(
+    router, PROBLEMS, name="get_history", param="ref", ref=ProblemRef, reader=StaffReaderDep
 )
-def get_history(
-    ref: ProblemRef, services: ServicesDep, ctx: StaffReaderDep, as_of: AsOf = None
-) -> Response:
-    return json_response(PROBLEMS.history(services, ctx, ref, as_of))
-
 
 add_actions(
     router,

@@ -10,12 +10,19 @@ is exactly the view.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
+import orjson
+from fastapi import APIRouter, Response
+
+from api.deps import ServicesDep
+from api.pages import History
+from api.params import AsOf
 from api.scoping import readable, reads_internal, shown
 from audit import replay
 from domain.context import Context
@@ -163,3 +170,33 @@ def shown_row(
     if seen is None:
         raise RecordNotFound(f"no record {record()}")
     return seen
+
+
+def add_history(
+    router: APIRouter, kind: Readable, *, name: str, param: str, ref: Any, reader: Any
+) -> None:
+    """GET .../{param}/history on `router`: the kind's history (`Readable.history`), for callers
+    that `reader` admits, as the function `name` (its operation id)."""
+
+    def history(services: Services, ctx: Context, as_of: datetime | None, **path: str) -> Response:
+        body = kind.history(services, ctx, path[param], as_of)
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    history.__name__ = name
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    history.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(param, keyword, annotation=ref),
+            inspect.Parameter("services", keyword, annotation=ServicesDep),
+            inspect.Parameter("ctx", keyword, annotation=reader),
+            inspect.Parameter("as_of", keyword, annotation=AsOf, default=None),
+        ],
+        return_annotation=Response,
+    )
+    router.add_api_route(
+        f"/{{{param}}}/history",
+        history,
+        methods=["GET"],
+        response_model=History,
+        summary="Every event, in order, with actor, time and what it changed (or up to a moment)",
+    )

@@ -17,9 +17,9 @@ from api.deps import (
     authorised,
     documented,
 )
-from api.pages import Cursor, History, Limit, RecordPage, decode_cursor, page_body
+from api.pages import Cursor, Limit, RecordPage, decode_cursor, page_body
 from api.params import AsOf, CodePath, RequestRef
-from api.reads import Readable, coded, numbered, shown_row
+from api.reads import Readable, add_history, coded, numbered, shown_row
 from api.record_answers import (
     add_actions,
     answer,
@@ -102,15 +102,7 @@ def get_service_request(
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
-@router.get(
-    "/{ref}/history",
-    response_model=History,
-    summary="Every event, in order, with actor, time and what it changed",
-)
-def get_history(
-    ref: RequestRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
-) -> Response:
-    return json_response(REQUESTS.history(services, ctx, ref, as_of))
+add_history(router, REQUESTS, name="get_history", param="ref", ref=RequestRef, reader=ReaderDep)
 
 
 def _roles(command: type[RecordCommand]) -> frozenset[Role]:
@@ -151,15 +143,14 @@ def get_catalogue_item(
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
-@catalogue.get(
-    "/{code}/history",
-    response_model=History,
-    summary="Every event, in order, with actor, time and what it changed",
+add_history(
+    catalogue,
+    CATALOGUE,
+    name="get_catalogue_item_history",
+    param="code",
+    ref=CodePath,
+    reader=ReaderDep,
 )
-def get_catalogue_item_history(
-    code: CodePath, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
-) -> Response:
-    return json_response(CATALOGUE.history(services, ctx, code, as_of))
 
 
 @catalogue.post(

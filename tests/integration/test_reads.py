@@ -113,31 +113,31 @@ LIFECYCLES = {
 }
 
 
-def _made(api: Api, clock: Clock, kind: Lifecycle) -> tuple[str, datetime, datetime | None]:
-    """The record, made an hour after T0 and changed an hour later; its name, and the moments
-    it was made and changed."""
+def _made(
+    api: Api, services: Services, clock: Clock, noun: str
+) -> tuple[Lifecycle, str, datetime, datetime | None]:
+    """A record of this kind on the seed, made an hour after T0 and changed an hour later: the
+    kind, the record's URL, and the moments it was made and changed."""
+    seed(services.records)
+    kind = LIFECYCLES[noun]
     made_at = clock.advance(hours=1)
     client = api.client(*kind.who)
-    record = ok(client.post(kind.path, json=kind.body), 201)
-    name = record[kind.name]
+    url = f"{kind.path}/{ok(client.post(kind.path, json=kind.body), 201)[kind.name]}"
     if kind.action is None:
-        return name, made_at, None
+        return kind, url, made_at, None
     changed_at = clock.advance(hours=1)
-    ok(client.post(f"{kind.path}/{name}/{kind.action}", json=kind.action_body))
-    return name, made_at, changed_at
+    ok(client.post(f"{url}/{kind.action}", json=kind.action_body))
+    return kind, url, made_at, changed_at
 
 
 @pytest.mark.parametrize("noun", list(LIFECYCLES))
 def test_every_record_reads_as_it_stood_at_a_moment_and_not_before_it_existed(
     api: Api, services: Services, clock: Clock, noun: str
 ) -> None:
-    seed(services.records)
-    kind = LIFECYCLES[noun]
-    name, made_at, changed_at = _made(api, clock, kind)
+    kind, url, made_at, changed_at = _made(api, services, clock, noun)
     reader = api.client(*AGENT)
-    url = f"{kind.path}/{name}"
-
     now = ok(reader.get(url))
+
     at_making = ok(reader.get(url, params={"as_of": made_at.isoformat()}))
     if changed_at is None:
         assert at_making == now  # as of now, exactly the view
@@ -154,11 +154,8 @@ def test_every_record_reads_as_it_stood_at_a_moment_and_not_before_it_existed(
 def test_every_history_says_what_each_event_changed_from_and_to(
     api: Api, services: Services, clock: Clock, noun: str
 ) -> None:
-    seed(services.records)
-    kind = LIFECYCLES[noun]
-    name, made_at, changed_at = _made(api, clock, kind)
+    kind, url, made_at, changed_at = _made(api, services, clock, noun)
     reader = api.client(*AGENT)
-    url = f"{kind.path}/{name}"
     now = ok(reader.get(url))
 
     history = ok(reader.get(f"{url}/history"))
