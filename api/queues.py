@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import ServicesDep, StaffReaderDep
 from api.schemas import Queues
-from projections.incident_details import incidents
 from projections.open_work import queued
 
 router = APIRouter(tags=["queues"])
@@ -25,7 +24,7 @@ def get_queues(
     group: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="items shown per group")] = 100,
 ) -> Response:
-    rows = queued(services.views, ctx, group, incidents.reach)  # the caller's organisation's
+    rows = queued(services.views, ctx, group)  # the caller's organisation's
     queues: list[dict[str, Any]] = []
     for name, members in groupby(rows, key=lambda row: row["group"]):
         items = list(members)

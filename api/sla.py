@@ -40,7 +40,6 @@ from domain.sla_incident import KIND as INCIDENT
 from domain.sla_request import KIND as SERVICE_REQUEST
 from domain.sla_request import ticket as request_ticket
 from domain.sla_rules import Rules
-from projections.incident_details import incidents
 from projections.sla_clocks import watched
 from projections.sla_index import counting_targets
 
@@ -147,7 +146,7 @@ def list_clocks(
     now = services.clock()
     index = services.sla_index
     found: list[tuple[timedelta, dict[str, Any]]] = []
-    rows = watched(services.views, ctx, incidents.reach)  # the caller's organisation's clocks
+    rows = watched(services.views, ctx)  # the caller's organisation's clocks
     for row in rows:
         if not index.may_list(row, now, state):
             continue  # judged before, and its state cannot have changed since (docs/sla.md)

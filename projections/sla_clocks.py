@@ -28,7 +28,7 @@ from domain.records import incident_number_label
 from domain.rule_versions import RuleVersions
 from domain.sla_clock import Mark, MarkKind, Ticket
 from projections.base import Column, Projection, Row, iso
-from projections.queries import Reach, select_where
+from projections.queries import STAFF, select_where
 from projections.view_store import ViewStore
 
 
@@ -128,6 +128,7 @@ sla_clocks = Projection(
 )
 
 
-def watched(store: ViewStore, ctx: Context, reach: Reach) -> list[Row]:
-    """The rows of the tickets the caller reaches whose clocks still run."""
-    return select_where(store, sla_clocks, ctx, reach, ['"watched" = 1'], [])
+def watched(store: ViewStore, ctx: Context) -> list[Row]:
+    """The rows of the tickets the caller reaches whose clocks still run (their organisations';
+    the staff's: a requester, none)."""
+    return select_where(store, sla_clocks, ctx, STAFF, ['"watched" = 1'], [])
