@@ -113,50 +113,50 @@ LIFECYCLES = {
 }
 
 
-def _made(
-    api: Api, services: Services, clock: Clock, noun: str
-) -> tuple[Lifecycle, str, datetime, datetime | None]:
-    """A record of this kind on the seed, made an hour after T0 and changed an hour later: the
-    kind, the record's URL, and the moments it was made and changed."""
+@dataclass(frozen=True)
+class Made:
+    kind: Lifecycle
+    url: str
+    made_at: datetime
+    changed_at: datetime | None  # None: the kind has no action
+    now: dict[str, Any]  # the record as a reader reads it now
+
+
+@pytest.fixture(params=list(LIFECYCLES))
+def made(api: Api, services: Services, clock: Clock, request: pytest.FixtureRequest) -> Made:
+    """A record of each kind on the seed, made an hour after T0 and changed an hour later."""
     seed(services.records)
-    kind = LIFECYCLES[noun]
+    kind = LIFECYCLES[request.param]
     made_at = clock.advance(hours=1)
     client = api.client(*kind.who)
     url = f"{kind.path}/{ok(client.post(kind.path, json=kind.body), 201)[kind.name]}"
-    if kind.action is None:
-        return kind, url, made_at, None
-    changed_at = clock.advance(hours=1)
-    ok(client.post(f"{url}/{kind.action}", json=kind.action_body))
-    return kind, url, made_at, changed_at
+    changed_at = None
+    if kind.action is not None:
+        changed_at = clock.advance(hours=1)
+        ok(client.post(f"{url}/{kind.action}", json=kind.action_body))
+    return Made(kind, url, made_at, changed_at, ok(api.client(*AGENT).get(url)))
 
 
-@pytest.mark.parametrize("noun", list(LIFECYCLES))
 def test_every_record_reads_as_it_stood_at_a_moment_and_not_before_it_existed(
-    api: Api, services: Services, clock: Clock, noun: str
+    api: Api, made: Made
 ) -> None:
-    kind, url, made_at, changed_at = _made(api, services, clock, noun)
-    reader = api.client(*AGENT)
-    now = ok(reader.get(url))
+    reader, url, now = api.client(*AGENT), made.url, made.now
 
-    at_making = ok(reader.get(url, params={"as_of": made_at.isoformat()}))
-    if changed_at is None:
+    at_making = ok(reader.get(url, params={"as_of": made.made_at.isoformat()}))
+    if made.changed_at is None:
         assert at_making == now  # as of now, exactly the view
     else:
-        assert at_making[kind.field] != now[kind.field]
+        assert at_making[made.kind.field] != now[made.kind.field]
         assert at_making["version"] == 1
-        then = ok(reader.get(url, params={"as_of": changed_at.isoformat()}))
+        then = ok(reader.get(url, params={"as_of": made.changed_at.isoformat()}))
         assert then == now
     not_found(reader.get(url, params={"as_of": T0.isoformat()}))
     not_found(reader.get(f"{url}/history", params={"as_of": T0.isoformat()}))
 
 
-@pytest.mark.parametrize("noun", list(LIFECYCLES))
-def test_every_history_says_what_each_event_changed_from_and_to(
-    api: Api, services: Services, clock: Clock, noun: str
-) -> None:
-    kind, url, made_at, changed_at = _made(api, services, clock, noun)
-    reader = api.client(*AGENT)
-    now = ok(reader.get(url))
+def test_every_history_says_what_each_event_changed_from_and_to(api: Api, made: Made) -> None:
+    reader, url, now, kind = api.client(*AGENT), made.url, made.now, made.kind
+    made_at, changed_at = made.made_at, made.changed_at
 
     history = ok(reader.get(f"{url}/history"))
     assert history["record_id"] == now.get("id", history["record_id"])
