@@ -4,8 +4,8 @@ change templates; blackout windows."""
 # No `from __future__ import annotations`: the per-action routes are built in a loop, and FastAPI
 # must see each route's real body type.
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -20,23 +20,23 @@ from api.deps import (
     documented,
     idempotency_key,
 )
-from api.params import ChangeRef, CodePath
+from api.pages import Cursor, Limit, RecordPage, decode_cursor, page_body
+from api.params import AsOf, ChangeRef, CodePath
 from api.problems import ApiProblem
+from api.reads import ENVELOPE, Readable, add_history, numbered, record_events
 from api.record_answers import (
     add_actions,
     answer,
     decided,
     etag,
     json_response,
-    numbered_history,
-    numbered_row,
     submitted,
 )
-from api.scoping import Scoped, reads_internal
+from api.scoping import reads_internal
 from application.kinds import CHANGE, CHANGE_SCHEDULE, CHANGE_TEMPLATE
 from application.pipeline import Submission
 from domain.actors import Role
-from domain.change import ChangeKind, ChangeState, Raised, TemplateDefined, template_id
+from domain.change import ChangeKind, ChangeState, TemplateDefined, template_id
 from domain.change_commands import (
     CHANGE_COMMANDS,
     DeclareBlackout,
@@ -49,9 +49,10 @@ from domain.errors import RecordNotFound
 from domain.moments import DESCRIPTION as MOMENT
 from domain.moments import Timestamp
 from domain.record_numbers import RecordKind
-from infra.bootstrap import Services
 from projections import change_calendar, change_details
-from projections.change_calendar import calendar
+from projections.change_calendar import calendar, overlapping
+from projections.change_details import changes
+from projections.queries import Filter
 
 router = APIRouter(prefix="/changes", tags=["changes"])
 templates = APIRouter(prefix="/change-templates", tags=["changes"])
@@ -62,8 +63,9 @@ SERVICE_MANAGERS = authorised(
 )
 #: CAB members decide on changes; the domain checks that they are named on the change's CAB.
 CHANGE_ACTORS = AGENT_ROLES
-#: Changes are the staff's: a requester reaches none (they see the calendar of windows).
-CHANGES = Scoped(RecordNotFound, "change")
+#: How changes are read: the staff's, a requester reaches none (they see the calendar of
+#: windows); projections/change_details.py.
+CHANGES = Readable(changes, "change", numbered(RecordKind.CHANGE))
 
 
 @router.post(
@@ -82,25 +84,20 @@ async def raise_change(
     return await answer(services, outcome, change_details, location, 201, ctx=ctx)
 
 
-@router.get("", summary="List changes, newest first")
+@router.get("", response_model=RecordPage, summary="List changes, newest first")
 def list_changes(
     services: ServicesDep,
     ctx: StaffReaderDep,
     state: ChangeState | None = None,
     kind: ChangeKind | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> Response:
-    clauses, params = CHANGES.where(ctx)
-    if state is not None:
-        clauses.append('"state" = ?')
-        params.append(state.value)
-    if kind is not None:
-        clauses.append('"kind" = ?')
-        params.append(kind.value)
-    rows = services.views.select(
-        change_details, " AND ".join(clauses), params, f'ORDER BY "number" DESC LIMIT {limit}'
+    kept = Filter(equal={"state": state, "kind": kind})
+    after = None if cursor is None else decode_cursor(cursor, changes.order)
+    return json_response(
+        page_body(changes.page(services.views, ctx, kept, limit=limit, after=after))
     )
-    return json_response({"items": rows})
 
 
 #: The longest period the calendar shows: what it costs grows with the windows in the period
@@ -124,24 +121,18 @@ def get_calendar(
         raise ApiProblem(422, "invalid-input", "to must be after from")
     if to - from_ > CALENDAR_PERIOD:
         raise ApiProblem(422, "invalid-input", "the period is at most 366 days: ask year by year")
-    in_range = _overlapping(services, from_.isoformat(), to.isoformat())
+    in_range = overlapping(services.views, from_, to)
     around = in_range
     if in_range:  # what overlaps the windows shown, inside the period or not
-        start = min(r["start"] for r in in_range)
-        end = max(r["end"] for r in in_range)
-        around = _overlapping(services, start, end)
+        start = min(datetime.fromisoformat(r["start"]) for r in in_range)
+        end = max(datetime.fromisoformat(r["end"]) for r in in_range)
+        around = overlapping(services.views, start, end)
     body = calendar(in_range, around)
     if not reads_internal(ctx):  # a caller reads the windows, not why a manager overrode a clash
         for change in body["changes"]:
             if change["override"] is not None:
                 change["override"] = {**change["override"], "reason": None}
     return json_response({"from": from_.isoformat(), "to": to.isoformat(), **body})
-
-
-def _overlapping(services: Services, start: str, end: str) -> list[dict[str, Any]]:
-    start_utc = datetime.fromisoformat(start).astimezone(UTC).isoformat()
-    end_utc = datetime.fromisoformat(end).astimezone(UTC).isoformat()
-    return services.views.select(change_calendar, '"start" < ? AND "end" > ?', (end_utc, start_utc))
 
 
 @router.post(
@@ -189,16 +180,15 @@ async def withdraw_blackout(
     return json_response({"withdrawn": code})
 
 
-@router.get("/{ref}", summary="Read a change by id or number")
-def get_change(ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep) -> Response:
-    row = numbered_row(services, RecordKind.CHANGE, change_details, ref, ctx, CHANGES)
+@router.get("/{ref}", summary="Read a change by id or number (as it is now, or as of a moment)")
+def get_change(
+    ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep, as_of: AsOf = None
+) -> Response:
+    row = CHANGES.read(services, ctx, ref, as_of)
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
-@router.get("/{ref}/history", summary="Every event, in order, with actor and time")
-def get_history(ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep) -> Response:
-    return json_response(numbered_history(services, RecordKind.CHANGE, Raised, ref, ctx, CHANGES))
-
+add_history(router, CHANGES, name="get_history", param="ref", ref=ChangeRef, reader=StaffReaderDep)
 
 add_actions(
     router,
@@ -225,17 +215,21 @@ async def define_change_template(
     events = services.desk.record_history(outcome.record_id, TemplateDefined)
     first = events[0]
     assert isinstance(first, TemplateDefined)
-    body = first.model_dump(mode="json", include=set(TemplateDefined.model_fields) - _ENVELOPE)
-    return json_response(body, 201, {"Location": f"/api/v1/change-templates/{command.code}"})
+    return json_response(
+        _template(first), 201, {"Location": f"/api/v1/change-templates/{command.code}"}
+    )
 
 
-@templates.get("/{code}", summary="Read a standard change template")
-def get_change_template(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
-    events = services.desk.record_history(template_id(code), TemplateDefined)
-    first = events[0]
-    assert isinstance(first, TemplateDefined)
-    body = first.model_dump(mode="json", include=set(TemplateDefined.model_fields) - _ENVELOPE)
-    return json_response(body)
+@templates.get("/{code}", summary="Read a standard change template (or as of a moment)")
+def get_change_template(
+    code: CodePath, services: ServicesDep, _: ReaderDep, as_of: AsOf = None
+) -> Response:
+    events = record_events(services, template_id(code))
+    first = events[0] if events else None
+    if not isinstance(first, TemplateDefined) or (as_of is not None and first.timestamp > as_of):
+        raise RecordNotFound(f"no change template {code}")
+    return json_response(_template(first))
 
 
-_ENVELOPE = {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}
+def _template(defined: TemplateDefined) -> dict[str, object]:
+    return defined.model_dump(mode="json", include=set(TemplateDefined.model_fields) - ENVELOPE)

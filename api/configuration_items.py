@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -19,28 +19,20 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
-from api.params import CodePath
-from api.record_answers import (
-    answer,
-    decided,
-    etag,
-    history,
-    json_response,
-    shown_row,
-    submitted,
-)
-from api.scoping import readable
+from api.pages import Cursor, Limit, RecordPage, decode_cursor, page_body
+from api.params import AsOf, CodePath
+from api.reads import Readable, add_history, coded, shown_row
+from api.record_answers import answer, decided, etag, json_response, submitted
 from application.kinds import CONFIGURATION_ITEM
 from application.pipeline import Submission
 from domain.actors import Role
 from domain.change_commands import ChangeConfigurationItem, RegisterConfigurationItem
-from domain.configuration_item import CiType, Registered, ci_id
+from domain.configuration_item import CiType, ci_id
 from domain.context import Context
-from domain.errors import RecordNotFound
 from domain.record_numbers import RecordKind
-from infra.bootstrap import Services
 from projections import configuration_items
-from projections.configuration_items import impact_of
+from projections.configuration_items import impact_of, items
+from projections.queries import Filter
 
 router = APIRouter(prefix="/configuration-items", tags=["configuration items"])
 
@@ -51,11 +43,8 @@ CI_KEEPERS = authorised(
 CI_CHANGERS = authorised(AGENT_ROLES, "record a change to configuration items")
 
 
-def _row(services: Services, code: str) -> dict[str, Any]:
-    row = services.views.get(configuration_items, str(ci_id(code)))
-    if row is None:
-        raise RecordNotFound(f"no configuration item {code}")
-    return row
+#: Configuration items are everyone's to read (projections/configuration_items.py).
+ITEMS = Readable(items, "configuration item", coded(ci_id))
 
 
 @router.post(
@@ -76,31 +65,28 @@ async def register_configuration_item(
     return await answer(services, outcome, configuration_items, location, 201, ctx=ctx)
 
 
-@router.get("", summary="List configuration items by code")
+@router.get("", response_model=RecordPage, summary="List configuration items by code")
 def list_configuration_items(
     services: ServicesDep,
     ctx: ReaderDep,
     ci_type: CiType | None = None,
     service: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> Response:
-    clauses, params = [], []
-    if ci_type is not None:
-        clauses.append('"ci_type" = ?')
-        params.append(ci_type.value)
-    if service is not None:
-        clauses.append('"service" = ?')
-        params.append(service)
-    rows = services.views.select(
-        configuration_items, " AND ".join(clauses), params, 'ORDER BY "code"'
-    )
+    kept = Filter(equal={"ci_type": ci_type, "service": service})
+    after = None if cursor is None else decode_cursor(cursor, items.order)
+    page = items.page(services.views, ctx, kept, limit=limit, after=after)
     return json_response(
-        {"items": [shown_row(services, ctx, configuration_items, r) for r in rows]}
+        page_body(page, lambda row: shown_row(services, ctx, configuration_items, row))
     )
 
 
-@router.get("/{code}", summary="Read a configuration item")
-def get_configuration_item(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Response:
-    row = shown_row(services, ctx, configuration_items, _row(services, code))
+@router.get("/{code}", summary="Read a configuration item (as it is now, or as of a moment)")
+def get_configuration_item(
+    code: CodePath, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
+) -> Response:
+    row = ITEMS.read(services, ctx, code, as_of)
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
@@ -108,17 +94,14 @@ def get_configuration_item(code: CodePath, services: ServicesDep, ctx: ReaderDep
     "/{code}/impact",
     summary="Everything that depends on this item, transitively, with its distance",
 )
-def get_impact(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
-    _row(services, code)
-    rows = services.views.select(configuration_items)
-    return json_response({"code": code, "impacted": impact_of(rows, code)})
+def get_impact(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Response:
+    ITEMS.row(services, ctx, code)
+    return json_response(
+        {"code": code, "impacted": impact_of(items.rows(services.views, ctx), code)}
+    )
 
 
-@router.get("/{code}/history", summary="Every event, in order, with actor and time")
-def get_history(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Response:
-    record_id = ci_id(code)
-    events = readable(ctx, services.desk.record_history(record_id, Registered))
-    return json_response(history(record_id, events))
+add_history(router, ITEMS, name="get_history", param="code", ref=CodePath, reader=ReaderDep)
 
 
 @router.post(

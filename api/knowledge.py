@@ -1,16 +1,16 @@
 """Knowledge articles: draft, read, list, history, and one POST per lifecycle action.
 
 Agents write articles; someone other than the author reviews and publishes them. A published
-article is read by everyone, requesters included, in every library of the province (a fix found
-at Serang helps Lebak); drafts, articles in review and retired ones are read by the staff who
-reach their organisation. The history (reviews, revisions, links to problems) is the staff's.
+article is read by everyone, requesters included, in every library of the province; drafts,
+articles in review and retired ones are read by the staff who reach their organisation
+(projections/knowledge.py says so once). The history (reviews, revisions, links to problems) is
+the staff's.
 """
 
 # No `from __future__ import annotations`: the per-action routes are built in a loop, and FastAPI
 # must see each route's real body type.
 
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -24,40 +24,22 @@ from api.deps import (
     authorised,
     documented,
 )
-from api.params import record_ref
-from api.record_answers import (
-    add_actions,
-    answer,
-    decided,
-    etag,
-    json_response,
-    numbered_history,
-    numbered_row,
-)
-from api.scoping import Scoped, reads_internal, where
+from api.pages import Cursor, Limit, RecordPage, decode_cursor, page_body
+from api.params import AsOf, record_ref
+from api.reads import Readable, add_history, numbered
+from api.record_answers import add_actions, answer, decided, etag, json_response
 from application.kinds import KNOWLEDGE_ARTICLE
 from domain.context import Context
-from domain.errors import RecordNotFound
-from domain.knowledge import ARTICLE_COMMANDS, ArticleState, DraftArticle, Drafted
+from domain.knowledge import ARTICLE_COMMANDS, ArticleState, DraftArticle
 from domain.record_numbers import RecordKind
-from projections.knowledge import knowledge_articles
+from projections.knowledge import articles, knowledge_articles
+from projections.queries import Filter
 
 router = APIRouter(prefix="/knowledge-articles", tags=["knowledge articles"])
 
 ArticleRef = Annotated[str, record_ref(RecordKind.KNOWLEDGE_ARTICLE.value)]
 WRITERS = AGENT_ROLES
-
-
-@dataclass(frozen=True, slots=True)
-class Articles(Scoped):
-    """A published article is everyone's to read; any other, its organisation's staff's."""
-
-    def reaches(self, ctx: Context, record: dict[str, Any]) -> bool:
-        published = record.get("state") == ArticleState.PUBLISHED
-        return published or (reads_internal(ctx) and Scoped.reaches(self, ctx, record))
-
-
-ARTICLES = Articles(RecordNotFound, "knowledge article")
+ARTICLES = Readable(articles, "knowledge article", numbered(RecordKind.KNOWLEDGE_ARTICLE))
 
 
 @router.post(
@@ -78,46 +60,37 @@ async def draft_article(
     return await answer(services, outcome, knowledge_articles, location, 201, ctx=ctx)
 
 
-@router.get("", summary="List knowledge articles, newest first (requesters: the published ones)")
+@router.get(
+    "",
+    response_model=RecordPage,
+    summary="List knowledge articles, newest first (requesters: the published ones)",
+)
 def list_articles(
     services: ServicesDep,
     ctx: ReaderDep,
     state: ArticleState | None = None,
     service: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> Response:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if not reads_internal(ctx):
-        clauses.append('"state" = ?')
-        params.append(ArticleState.PUBLISHED.value)
-    else:
-        reach, reach_params = where(ctx)
-        if reach:
-            clauses.append(f'("state" = ? OR {" AND ".join(reach)})')
-            params.extend([ArticleState.PUBLISHED.value, *reach_params])
-    for column, value in (("state", state), ("service", service)):
-        if value is not None:
-            clauses.append(f'"{column}" = ?')
-            params.append(str(value))
-    rows = services.views.select(
-        knowledge_articles, " AND ".join(clauses), params, f'ORDER BY "number" DESC LIMIT {limit}'
+    kept = Filter(equal={"state": state, "service": service})
+    after = None if cursor is None else decode_cursor(cursor, articles.order)
+    return json_response(
+        page_body(articles.page(services.views, ctx, kept, limit=limit, after=after))
     )
-    return json_response({"items": rows})
 
 
 @router.get("/{ref}", summary="Read a knowledge article by id or number (KB-000001)")
-def get_article(ref: ArticleRef, services: ServicesDep, ctx: ReaderDep) -> Response:
-    kind = RecordKind.KNOWLEDGE_ARTICLE
-    row = numbered_row(services, kind, knowledge_articles, ref, ctx, ARTICLES)
+def get_article(
+    ref: ArticleRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
+) -> Response:
+    row = ARTICLES.read(services, ctx, ref, as_of)
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
-@router.get("/{ref}/history", summary="Every event, in order, with actor and time")
-def get_history(ref: ArticleRef, services: ServicesDep, ctx: StaffReaderDep) -> Response:
-    kind = RecordKind.KNOWLEDGE_ARTICLE
-    return json_response(numbered_history(services, kind, Drafted, ref, ctx, ARTICLES))
-
+add_history(
+    router, ARTICLES, name="get_history", param="ref", ref=ArticleRef, reader=StaffReaderDep
+)
 
 add_actions(
     router,

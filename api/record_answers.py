@@ -6,8 +6,7 @@ row, one POST route per action, answering a write with the view a following GET 
 # FastAPI must see each route's real body type, not a string it cannot resolve.
 
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any, cast
-from uuid import UUID
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Request, Response
@@ -26,22 +25,16 @@ from api.deps import (
 )
 from api.params import record_ref
 from api.problems import problem
-from api.scoping import Scoped, readable, shown
+from api.reads import shown_row
 from application.kinds import KINDS_BY_PREFIX, Kind
 from application.outcome import Outcome
 from application.pipeline import Submission
 from domain.actors import Role
 from domain.change_commands import RecordCommand
 from domain.context import Context
-from domain.errors import RecordNotFound
-from domain.events import DomainEvent
-from domain.record_numbers import RecordKind, parse_number
+from domain.record_numbers import RecordKind
 from infra.bootstrap import Services
 from projections.base import Projection, Row
-
-ENVELOPE = frozenset(
-    {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}
-)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -129,81 +122,6 @@ async def decided(
             ctx, command, kind, operation=operation, idempotency_key=idempotency_key(request)
         ),
     )
-
-
-def shown_row(
-    services: Services, ctx: Context, projection: Projection, row: dict[str, Any]
-) -> dict[str, Any]:
-    """One record's row (its `id` names the record) as the caller reads it (api/scoping.py): for
-    a requester, folded again from the record's events as they read them. A record they read
-    nothing of answers as a missing one."""
-    seen = shown(ctx, projection, row, lambda: _events(services, row["id"]))
-    if seen is None:
-        raise RecordNotFound(f"no record {row['id']}")
-    return seen
-
-
-def _events(services: Services, record_id: str) -> list[DomainEvent]:
-    return cast(list[DomainEvent], list(services.desk.events.get(UUID(record_id))))
-
-
-def history(record_id: UUID, events: list[DomainEvent]) -> dict[str, Any]:
-    return {"record_id": str(record_id), "events": [history_entry(e) for e in events]}
-
-
-def history_entry(event: DomainEvent) -> dict[str, Any]:
-    return {
-        "version": event.originator_version,
-        "type": event.type_name,
-        "at": event.timestamp.isoformat(),
-        "actor": {"id": event.actor.id, "role": event.actor.role.value},
-        "correlation_id": str(event.correlation_id),
-        "data": event.model_dump(mode="json", exclude=set(ENVELOPE)),
-    }
-
-
-def numbered_row(
-    services: Services,
-    kind: RecordKind,
-    projection: Projection,
-    ref: str,
-    ctx: Context,
-    scoped: Scoped,
-) -> dict[str, Any]:
-    """A numbered record's row (a change, service request, problem), by number or id, if the
-    caller reaches it (else not found, as if it did not exist)."""
-    noun = scoped.noun
-    number = parse_number(kind, ref)
-    row = None
-    if number is not None:
-        rows = services.views.select(projection, '"number" = ?', (number,))
-        row = rows[0] if rows else None
-    else:
-        try:
-            row = services.views.get(projection, str(services.desk.find_numbered(kind, ref)))
-        except RecordNotFound:
-            row = None
-    if row is None:
-        raise RecordNotFound(f"no {noun} {ref}")
-    return shown_row(services, ctx, projection, scoped.row(ctx, row, ref))
-
-
-def numbered_history(
-    services: Services,
-    kind: RecordKind,
-    first_type: type[DomainEvent],
-    ref: str,
-    ctx: Context,
-    scoped: Scoped,
-) -> dict[str, Any]:
-    """A numbered record's history, if the caller reaches the record."""
-    try:
-        record_id = services.desk.find_numbered(kind, ref)
-        events = services.desk.record_history(record_id, first_type)
-    except RecordNotFound:
-        raise RecordNotFound(f"no {scoped.noun} {ref}") from None
-    scoped.history(ctx, events, ref)
-    return history(record_id, readable(ctx, events))
 
 
 def add_actions(

@@ -17,23 +17,20 @@ from api.deps import (
     authorised,
     documented,
 )
-from api.params import CodePath, RequestRef
+from api.pages import Cursor, Limit, RecordPage, decode_cursor, page_body
+from api.params import AsOf, CodePath, RequestRef
+from api.reads import Readable, add_history, coded, numbered, shown_row
 from api.record_answers import (
     add_actions,
     answer,
     decided,
     etag,
     json_response,
-    numbered_history,
-    numbered_row,
-    shown_row,
 )
-from api.scoping import Scoped
 from application.kinds import CATALOGUE_ITEM, SERVICE_REQUEST
 from domain.actors import Role
 from domain.change_commands import RecordCommand
 from domain.context import Context
-from domain.errors import RecordNotFound
 from domain.record_numbers import RecordKind
 from domain.request_commands import (
     REQUEST_COMMANDS,
@@ -41,15 +38,25 @@ from domain.request_commands import (
     RequestCommand,
     SubmitServiceRequest,
 )
-from domain.service_request import RequestState, Submitted
+from domain.service_request import RequestState, catalogue_item_id
 from projections import catalogue_items, service_request_details
+from projections.queries import Filter
+from projections.service_requests import catalogue as catalogue_view
+from projections.service_requests import service_requests
 
 router = APIRouter(prefix="/service-requests", tags=["service requests"])
 catalogue = APIRouter(prefix="/catalogue-items", tags=["service requests"])
 
 SUBMITTERS = AGENT_ROLES | {Role.REQUESTER}
-#: A requester reaches the requests they asked for; others, their organisation's.
-REQUESTS = Scoped(RecordNotFound, "service request", owner="requester")
+#: How requests are read: a requester reaches those they asked for; others, their organisation's
+#: (projections/service_requests.py).
+REQUESTS = Readable(service_requests, "service request", numbered(RecordKind.SERVICE_REQUEST))
+CATALOGUE = Readable(
+    catalogue_view,
+    "catalogue item",
+    coded(catalogue_item_id),
+    record_of=lambda row: catalogue_item_id(row["code"]),
+)
 SERVICE_MANAGERS = authorised(
     frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "define catalogue items"
 )
@@ -73,43 +80,32 @@ async def submit_service_request(
     return await answer(services, outcome, service_request_details, location, 201, ctx=ctx)
 
 
-@router.get("", summary="List service requests (a queue), newest first")
+@router.get("", response_model=RecordPage, summary="List service requests (a queue), newest first")
 def list_service_requests(
     services: ServicesDep,
     ctx: ReaderDep,
     state: RequestState | None = None,
     group: Annotated[str | None, Query(max_length=200)] = None,
     requester: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> Response:
-    clauses, params = REQUESTS.where(ctx)
-    for column, value in (("state", state), ("fulfilment_group", group), ("requester", requester)):
-        if value is not None:
-            clauses.append(f'"{column}" = ?')
-            params.append(str(value))
-    rows = services.views.select(
-        service_request_details,
-        " AND ".join(clauses),
-        params,
-        f'ORDER BY "number" DESC LIMIT {limit}',
-    )
-    return json_response(
-        {"items": [shown_row(services, ctx, service_request_details, r) for r in rows]}
-    )
+    kept = Filter(equal={"state": state, "fulfilment_group": group, "requester": requester})
+    after = None if cursor is None else decode_cursor(cursor, service_requests.order)
+    page = service_requests.page(services.views, ctx, kept, limit=limit, after=after)
+    projection = service_request_details
+    return json_response(page_body(page, lambda row: shown_row(services, ctx, projection, row)))
 
 
 @router.get("/{ref}", summary="Read a service request by id or number (REQ-000001)")
-def get_service_request(ref: RequestRef, services: ServicesDep, ctx: ReaderDep) -> Response:
-    row = numbered_row(
-        services, RecordKind.SERVICE_REQUEST, service_request_details, ref, ctx, REQUESTS
-    )
+def get_service_request(
+    ref: RequestRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
+) -> Response:
+    row = REQUESTS.read(services, ctx, ref, as_of)
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
-@router.get("/{ref}/history", summary="Every event, in order, with actor and time")
-def get_history(ref: RequestRef, services: ServicesDep, ctx: ReaderDep) -> Response:
-    kind = RecordKind.SERVICE_REQUEST
-    return json_response(numbered_history(services, kind, Submitted, ref, ctx, REQUESTS))
+add_history(router, REQUESTS, name="get_history", param="ref", ref=RequestRef, reader=ReaderDep)
 
 
 def _roles(command: type[RecordCommand]) -> frozenset[Role]:
@@ -130,19 +126,34 @@ add_actions(
 )
 
 
-@catalogue.get("", summary="The service catalogue: what may be requested")
-def list_catalogue_items(services: ServicesDep, _: ReaderDep) -> Response:
+@catalogue.get(
+    "", response_model=RecordPage, summary="The service catalogue: what may be requested"
+)
+def list_catalogue_items(
+    services: ServicesDep, ctx: ReaderDep, limit: Limit = 50, cursor: Cursor = None
+) -> Response:
+    after = None if cursor is None else decode_cursor(cursor, catalogue_view.order)
     return json_response(
-        {"items": services.views.select(catalogue_items, "", (), 'ORDER BY "code"')}
+        page_body(catalogue_view.page(services.views, ctx, limit=limit, after=after))
     )
 
 
 @catalogue.get("/{code}", summary="A catalogue item: its approval rule and fulfilment steps")
-def get_catalogue_item(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
-    rows = services.views.select(catalogue_items, '"code" = ?', (code,))
-    if not rows:
-        raise RecordNotFound(f"no catalogue item {code}")
-    return json_response(rows[0])
+def get_catalogue_item(
+    code: CodePath, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
+) -> Response:
+    row = CATALOGUE.read(services, ctx, code, as_of)
+    return json_response(row, headers={"ETag": etag(row["version"])})
+
+
+add_history(
+    catalogue,
+    CATALOGUE,
+    name="get_catalogue_item_history",
+    param="code",
+    ref=CodePath,
+    reader=ReaderDep,
+)
 
 
 @catalogue.post(

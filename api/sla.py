@@ -23,7 +23,7 @@ from api.deps import (
     expected_version,
     services_of,
 )
-from api.incidents import INCIDENTS, reached_incident
+from api.incidents import INCIDENTS
 from api.params import IncidentRef, NamePath, RequestRef, Version
 from api.record_answers import json_response as _json
 from api.service_requests import REQUESTS
@@ -40,7 +40,7 @@ from domain.sla_incident import KIND as INCIDENT
 from domain.sla_request import KIND as SERVICE_REQUEST
 from domain.sla_request import ticket as request_ticket
 from domain.sla_rules import Rules
-from projections.sla_clocks import sla_clocks
+from projections.sla_clocks import watched
 from projections.sla_index import counting_targets
 
 router = APIRouter(tags=["SLA"])
@@ -111,7 +111,7 @@ def get_incident_sla(
     ref: IncidentRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
     desk = services.desk
-    incident_id, _ = reached_incident(services, ref, ctx)
+    incident_id, _ = INCIDENTS.events(services, ctx, ref)
     rules, clock = desk.sla_clock(incident_id, as_of or services.clock())
     number = desk.incident(incident_id).number
     return _json(clock_body(INCIDENT, f"INC-{number:06d}", str(incident_id), rules, clock))
@@ -123,10 +123,7 @@ def get_incident_sla(
 def get_service_request_sla(
     ref: RequestRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
-    records = services.desk
-    request_id = records.find_numbered(RecordKind.SERVICE_REQUEST, ref)
-    history = records.record_history(request_id, Submitted)
-    REQUESTS.history(ctx, history, ref)  # out of the caller's reach: as if it did not exist
+    request_id, history = REQUESTS.events(services, ctx, ref)  # out of reach: not found
     rules, clock = services.desk.rulebook.judge(request_ticket(history), as_of or services.clock())
     submitted = history[0]
     assert isinstance(submitted, Submitted)
@@ -149,8 +146,7 @@ def list_clocks(
     now = services.clock()
     index = services.sla_index
     found: list[tuple[timedelta, dict[str, Any]]] = []
-    reach, params = INCIDENTS.where(ctx)  # the clocks of the caller's organisation
-    rows = services.views.select(sla_clocks, " AND ".join(['"watched" = 1', *reach]), params)
+    rows = watched(services.views, ctx)  # the caller's organisation's clocks
     for row in rows:
         if not index.may_list(row, now, state):
             continue  # judged before, and its state cannot have changed since (docs/sla.md)

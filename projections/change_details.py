@@ -8,6 +8,7 @@ from typing import Any
 from domain import change as c
 from domain.record_numbers import RecordKind, number_label
 from projections.base import Column, Projection, Row, at, by, iso
+from projections.queries import STAFF, View
 
 
 def _touched(row: Row, ev: c.ChangeEvent, **changes: Any) -> Row:
@@ -167,3 +168,6 @@ change_details = Projection(
     ),
     indexes=(("number",), ("state", "number"), ("organisation", "number")),
 )
+
+#: Changes are the staff's: a requester reaches none.
+changes = View(change_details, STAFF)

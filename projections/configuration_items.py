@@ -8,6 +8,7 @@ from typing import Any
 
 from domain import configuration_item as ci
 from projections.base import Column, Projection, Row, at, by
+from projections.queries import BY_CODE, SHARED, View
 
 
 def _touched(row: Row, ev: ci.ConfigurationItemEvent, **changes: Any) -> Row:
@@ -143,3 +144,7 @@ def impact_of(rows: list[Row], code: str) -> list[Row]:
         for c, d in sorted(found.items(), key=lambda kv: (kv[1], kv[0]))
         if c in by_code
     ]
+
+
+#: Configuration items are everyone's to read.
+items = View(configuration_items, SHARED, BY_CODE)

@@ -3,11 +3,16 @@ service, organisation; requesters list only the published ones), newest first.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from domain import knowledge as k
+from domain.context import Context
 from domain.record_numbers import RecordKind, number_label
+from domain.visibility import reads_internal
 from projections.base import Column, Projection, Row, at, by
+from projections.queries import Reach, View, Where
 
 
 def _touched(row: Row, ev: k.ArticleEvent, **changes: Any) -> Row:
@@ -93,3 +98,27 @@ knowledge_articles = Projection(
     ),
     indexes=(("number",), ("state", "number"), ("service", "number"), ("organisation", "number")),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedOrStaff(Reach):
+    """A published article is everyone's to read, in every library of the province (a fix found
+    at Serang helps Lebak); any other is read by the staff who reach its organisation."""
+
+    def admits(self, ctx: Context, record: Mapping[str, Any]) -> bool:
+        if record.get("state") == k.ArticleState.PUBLISHED:
+            return True
+        return reads_internal(ctx.actor.role) and Reach.admits(self, ctx, record)
+
+    def where(self, ctx: Context) -> Where:
+        published: Where = (['"state" = ?'], [k.ArticleState.PUBLISHED.value])
+        if not reads_internal(ctx.actor.role):
+            return published
+        clauses, params = Reach.where(self, ctx)
+        if not clauses:
+            return [], []
+        either = f'("state" = ? OR ({" AND ".join(clauses)}))'
+        return [either], [k.ArticleState.PUBLISHED.value, *params]
+
+
+articles = View(knowledge_articles, PublishedOrStaff())

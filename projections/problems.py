@@ -15,8 +15,11 @@ from typing import Any
 
 from domain import incident as i
 from domain import problem as p
+from domain.context import Context
 from domain.record_numbers import RecordKind, number_label
 from projections.base import Column, Projection, Row, at, by
+from projections.queries import STAFF, Filter, View, select_where
+from projections.view_store import ViewStore
 
 
 def _touched(row: Row, ev: p.ProblemEvent, **changes: Any) -> Row:
@@ -239,3 +242,45 @@ incident_occurrences = Projection(
     ),
     indexes=(("service", "logged_at"), ("configuration_item", "logged_at")),
 )
+
+#: Problems are the staff's: a requester reaches none.
+problems = View(problem_details, STAFF)
+#: Published known errors, searched by service, configuration item and text.
+known_error_views = View(known_errors, STAFF)
+
+
+def known_error_filter(service: str | None, item: str | None, text: str | None) -> Filter:
+    """The published known errors on a service, naming an item, and containing a text (any case)."""
+    return Filter(
+        equal={"published": 1, "service": service},
+        contains={
+            "items": None if item is None else f"|{item}|",  # |a|b|: one item exactly
+            "text": None if text is None else text.lower(),
+        },
+    )
+
+
+def incidents_after(store: ViewStore, ctx: Context, problem: Row) -> list[Row]:
+    """The incidents the caller reaches (their organisations'; a requester, none) on a closed
+    problem's service or items, logged after it closed, in the order they were logged."""
+    on: list[str] = []
+    params: list[Any] = []
+    if problem["service"]:
+        on.append('"service" = ?')
+        params.append(problem["service"])
+    items = problem["configuration_items"]
+    if items:
+        on.append(f'"configuration_item" IN ({", ".join("?" for _ in items)})')
+        params.extend(items)
+    if not on:
+        return []
+    conditions = [f"({' OR '.join(on)})", '"logged_at" > ?']
+    return select_where(
+        store,
+        incident_occurrences,
+        ctx,
+        STAFF,
+        conditions,
+        [*params, problem["closed_at"]],
+        'ORDER BY "logged_at"',
+    )

@@ -9,6 +9,7 @@ from typing import Any
 from domain import service_request as r
 from domain.record_numbers import RecordKind, number_label
 from projections.base import Column, Projection, Row, at, by
+from projections.queries import BY_CODE, SHARED, Reach, View
 
 
 def _touched(row: Row, ev: r.RequestEvent, **changes: Any) -> Row:
@@ -173,3 +174,8 @@ catalogue_items = Projection(
     columns=(Column("code", "TEXT"),),
     indexes=(("code",),),
 )
+
+#: A requester reaches the requests they asked for; others, their organisation's.
+service_requests = View(service_request_details, Reach(owner="requester"))
+#: The catalogue is everyone's to read.
+catalogue = View(catalogue_items, SHARED, BY_CODE)

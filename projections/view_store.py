@@ -10,7 +10,9 @@ too. A stored view built by an older fold version is dropped and rebuilt.
 Queries (`select`) take small SQL fragments over the declared columns, in the one dialect every
 store accepts: column names double-quoted (`"group"`), values only as `?` parameters (so no
 quoted string literals), and in `tail` ORDER BY and LIMIT n. Engines disagree on where NULLs sort,
-so ordering by a column that may be null says NULLS FIRST or NULLS LAST.
+so ordering by a column that may be null says NULLS FIRST or NULLS LAST. Readers do not write
+these fragments: they ask a view's queries (projections/queries.py and the view modules), which
+also keep every answer to the caller's reach.
 """
 
 from __future__ import annotations
