@@ -6,6 +6,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from api import (
     audit,
@@ -46,6 +47,13 @@ problem details with a stable `code`. Writes honour `Idempotency-Key`; actions h
 """
 
 
+def operation_id(route: APIRoute) -> str:
+    """A route's operationId is its name: short, readable and stable, so a generated client's
+    functions are `resolve_incident`, not the default's name + path + method. Route names are
+    unique (tests/integration/test_generated_client.py holds it)."""
+    return route.name
+
+
 def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastAPI:
     app = FastAPI(
         lifespan=lifespan,
@@ -60,6 +68,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         telemetry={"tracing": False, "metrics": False, "logs": False},
         responses={422: problems.RESPONSES[422]},
         dependencies=[query_parameters.REJECT_UNKNOWN_QUERY_PARAMETERS],
+        generate_unique_id_function=operation_id,
     )
     app.state.services = services
     app.state.writer = CommandWriter(

@@ -105,6 +105,7 @@ def sample_records(
 
 @router.get(
     "/checkpoints",
+    name="list_audit_checkpoints",
     summary="Every signed checkpoint (NDJSON)",
     response_class=Response,
     responses={200: {"content": {"application/x-ndjson": {}}}},
@@ -117,6 +118,7 @@ def checkpoints(services: ServicesDep, _: AuditorDep) -> Response:
 
 @router.get(
     "/public-key",
+    name="get_audit_public_key",
     summary="The public key that verifies checkpoints (PEM)",
     response_class=Response,
     responses={200: {"content": {"application/x-pem-file": {}}}},
@@ -130,6 +132,7 @@ def public_key(services: ServicesDep, _: AuditorDep) -> Response:
 
 @router.get(
     "/export",
+    name="export_audit_pack",
     summary="An evidence pack for a period (zip)",
     response_class=FileResponse,
     responses={200: {"content": {"application/zip": {}}}},

@@ -109,6 +109,7 @@ CALENDAR_PERIOD = timedelta(days=366)
 
 @router.get(
     "/calendar",
+    name="get_change_calendar",
     summary="The forward schedule of change: windows in a period, with their conflicts",
     description="`from` and `to` are times with a zone, `to` after `from`, at most 366 days"
     " apart (422 otherwise).",
@@ -191,7 +192,11 @@ def get_change(ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep) -> Re
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
-@router.get("/{ref}/history", summary="Every event, in order, with actor and time")
+@router.get(
+    "/{ref}/history",
+    name="get_change_history",
+    summary="Every event, in order, with actor and time",
+)
 def get_history(ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep) -> Response:
     return json_response(numbered_history(services, RecordKind.CHANGE, Raised, ref, ctx, CHANGES))
 

@@ -102,7 +102,11 @@ def get_impact(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
     return json_response({"code": code, "impacted": impact_of(rows, code)})
 
 
-@router.get("/{code}/history", summary="Every event, in order, with actor and time")
+@router.get(
+    "/{code}/history",
+    name="get_configuration_item_history",
+    summary="Every event, in order, with actor and time",
+)
 def get_history(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Response:
     record_id = ci_id(code)
     events = readable(ctx, services.records.history(record_id, Registered))

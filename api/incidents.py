@@ -25,6 +25,7 @@ from api.deps import (
     IF_MATCH,
     ReaderDep,
     ServicesDep,
+    action_body,
     authorised,
     documented,
     expected_version,
@@ -224,6 +225,7 @@ def get_incident(
 
 @router.get(
     "/{ref}/history",
+    name="get_incident_history",
     response_model=History,
     summary="Every event, in order, with actor, time and what it changed",
 )
@@ -263,12 +265,13 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
     action = command_type.action
     roles = AGENT_ROLES | ({Role.REQUESTER} if action in REQUESTER_ACTIONS else set())
     caller = authorised(frozenset(roles), f"{action.replace('-', ' ')} incidents")
+    body, default = action_body(command_type)
 
     async def act(
         request: Request,
         ref: IncidentRef,
         ctx: Annotated[Context, caller],
-        command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
+        command: Annotated[body, Body()] = default,  # type: ignore[valid-type]
     ) -> Response:
         # No body is the empty command; one with required fields then fails validation (422).
         command = command or command_type.model_validate({})
@@ -285,7 +288,7 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
             raise IncidentNotFound(f"no incident {ref}") from None
         return await _answer(services_of(request), outcome, 200, ctx)
 
-    act.__name__ = action.replace("-", "_")
+    act.__name__ = f"{action.replace('-', '_')}_incident"
     router.add_api_route(
         f"/{{ref}}/{action}",
         act,
@@ -293,7 +296,7 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
         response_model=IncidentDetails,
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
-        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID, body_of=command_type),
+        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
     )
 
 

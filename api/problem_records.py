@@ -141,7 +141,11 @@ def get_problem(ref: ProblemRef, services: ServicesDep, ctx: StaffReaderDep) -> 
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
-@router.get("/{ref}/history", summary="Every event, in order, with actor and time")
+@router.get(
+    "/{ref}/history",
+    name="get_problem_history",
+    summary="Every event, in order, with actor and time",
+)
 def get_history(ref: ProblemRef, services: ServicesDep, ctx: StaffReaderDep) -> Response:
     kind = RecordKind.PROBLEM
     return json_response(numbered_history(services, kind, Logged, ref, ctx, PROBLEMS))
@@ -154,7 +158,6 @@ add_actions(
     projection=problem_details,
     noun="problem",
     roles_of=lambda _: PROBLEM_ACTORS,
-    name_suffix="_problem",
 )
 
 

@@ -253,6 +253,7 @@ def install(app: FastAPI) -> None:
 
     @app.get(
         "/problems/{code}",
+        name="describe_error_code",
         tags=["meta"],
         summary="What a problem code means",
         responses={**NOT_FOUND, 422: RESPONSES[422]},

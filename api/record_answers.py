@@ -18,6 +18,7 @@ from api.deps import (
     CORRELATION_ID,
     IDEMPOTENCY_KEY,
     IF_MATCH,
+    action_body,
     authorised,
     documented,
     expected_version,
@@ -227,12 +228,11 @@ def add_actions(
     projection: Projection,
     noun: str,
     roles_of: Callable[[type[RecordCommand]], frozenset[Role]],
-    name_suffix: str = "",
 ) -> None:
     """One POST route per action command on `router`'s records: decided on the record the
     path names, with If-Match and Idempotency-Key, answered with the record's view."""
     for command_type in commands:
-        name = command_type.action.replace("-", "_") + name_suffix
+        name = f"{command_type.action}_{noun}".replace("-", "_").replace(" ", "_")
         _add_action(router, command_type, kind, projection, noun, roles_of(command_type), name)
 
 
@@ -248,14 +248,16 @@ def _add_action(
     action = command_type.action
     caller = authorised(roles, f"{action.replace('-', ' ')} {noun}s")
     base = router.prefix
+    body, default = action_body(command_type)
 
     async def act(
         request: Request,
         ref: Annotated[str, record_ref(kind.value)],
         ctx: Annotated[Context, caller],
-        command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
+        command: Annotated[body, Body()] = default,  # type: ignore[valid-type]
     ) -> Response:
-        command = command or command_type.model_validate({})
+        # No body is the empty command; one with required fields then fails validation (422).
+        given: RecordCommand = command or command_type.model_validate({})
         services = services_of(request)
         record_id = None
         try:
@@ -264,8 +266,8 @@ def _add_action(
                 services,
                 ctx,
                 f"{noun.replace(' ', '-')}:{action}",
-                command,
-                lambda session: command.decide(session, ctx, record_id),
+                given,
+                lambda session: given.decide(session, ctx, record_id),
                 target=record_id,
                 expected_version=expected_version(request),
                 idempotency_key=idempotency_key(request),
@@ -285,5 +287,5 @@ def _add_action(
         methods=["POST"],
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
-        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID, body_of=command_type),
+        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
     )

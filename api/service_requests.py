@@ -103,7 +103,11 @@ def get_service_request(ref: RequestRef, services: ServicesDep, ctx: ReaderDep) 
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
-@router.get("/{ref}/history", summary="Every event, in order, with actor and time")
+@router.get(
+    "/{ref}/history",
+    name="get_service_request_history",
+    summary="Every event, in order, with actor and time",
+)
 def get_history(ref: RequestRef, services: ServicesDep, ctx: ReaderDep) -> Response:
     kind = RecordKind.SERVICE_REQUEST
     return json_response(numbered_history(services, kind, Submitted, ref, ctx, REQUESTS))
@@ -123,7 +127,6 @@ add_actions(
     roles_of=lambda command: (
         SUBMITTERS if getattr(command, "requesters_too", False) else AGENT_ROLES
     ),
-    name_suffix="_service_request",
 )
 
 

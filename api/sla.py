@@ -249,7 +249,10 @@ def list_calendars(services: ServicesDep, _: ReaderDep) -> list[dict[str, Any]]:
 
 
 @router.get(
-    "/sla/calendars/{name}", response_model=CalendarOut, summary="A calendar, or a version of it"
+    "/sla/calendars/{name}",
+    name="get_business_calendar",
+    response_model=CalendarOut,
+    summary="A calendar, or a version of it",
 )
 def get_calendar(
     name: NamePath,

@@ -443,7 +443,7 @@ class Close(ChangeCommand):
         change.close(ctx)
 
 
-class Cancel(ChangeCommand):
+class CancelChange(ChangeCommand):
     action = "cancel"
     summary = "Cancel before implementation; a booked window is released"
     reason: str = Reason
@@ -467,7 +467,7 @@ CHANGE_COMMANDS: dict[str, type[ChangeCommand]] = {
         RecordImplementation,
         Review,
         Close,
-        Cancel,
+        CancelChange,
         LinkIncident,
     )
 }

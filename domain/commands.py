@@ -196,7 +196,7 @@ class StandDownMajor(IncidentCommand):
         incident.stand_down_major(ctx, reason=self.reason)
 
 
-class Resolve(IncidentCommand):
+class ResolveIncident(IncidentCommand):
     action = "resolve"
     summary = "Resolve with a resolution code and notes; opens the caller's reopen window"
     code: ResolutionCode
@@ -231,7 +231,7 @@ class Close(IncidentCommand):
         incident.close(ctx)
 
 
-class Cancel(IncidentCommand):
+class CancelIncident(IncidentCommand):
     action = "cancel"
     summary = "Cancel as a duplicate (naming the original) or as logged in error"
     reason: CancelReason
@@ -249,7 +249,7 @@ class Cancel(IncidentCommand):
         incident.cancel(ctx, reason=self.reason, duplicate_of=self.duplicate_of, note=self.note)
 
     @model_validator(mode="after")
-    def _duplicate_names_original(self) -> Cancel:
+    def _duplicate_names_original(self) -> CancelIncident:
         check_cancellation(self.reason, self.duplicate_of)
         return self
 
@@ -279,10 +279,10 @@ INCIDENT_COMMANDS: dict[str, type[IncidentCommand]] = {
         Escalate,
         DeclareMajor,
         StandDownMajor,
-        Resolve,
+        ResolveIncident,
         ConfirmResolution,
         Reopen,
         Close,
-        Cancel,
+        CancelIncident,
     )
 }

@@ -116,7 +116,7 @@ class PublishKnownError(ProblemCommand):
         problem.publish_known_error(ctx, symptoms=self.symptoms)
 
 
-class Resolve(ProblemCommand):
+class ResolveProblem(ProblemCommand):
     action = "resolve"
     summary = "Resolve through a change that was implemented successfully (linked if it is not)"
     change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the change's id")
@@ -143,7 +143,7 @@ class Close(ProblemCommand):
         problem.close(ctx)
 
 
-class Cancel(ProblemCommand):
+class CancelProblem(ProblemCommand):
     action = "cancel"
     summary = "Cancel an open problem (logged in error, or a duplicate)"
     reason: str = Reason
@@ -187,9 +187,9 @@ PROBLEM_COMMANDS: dict[str, type[ProblemCommand]] = {
         RecordRootCause,
         PublishWorkaround,
         PublishKnownError,
-        Resolve,
+        ResolveProblem,
         Close,
-        Cancel,
+        CancelProblem,
         LinkIncident,
         LinkChange,
         LinkConfigurationItem,

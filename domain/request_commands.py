@@ -179,7 +179,7 @@ class Close(RequestCommand):
         request.close(ctx)
 
 
-class Cancel(RequestCommand):
+class CancelServiceRequest(RequestCommand):
     action = "cancel"
     summary = "Cancel the request before it is fulfilled (the requester may cancel their own)"
     requesters_too = True
@@ -212,6 +212,6 @@ REQUEST_COMMANDS: dict[str, type[RequestCommand]] = {
         RecordResponse,
         Fulfil,
         Close,
-        Cancel,
+        CancelServiceRequest,
     )
 }
