@@ -21,6 +21,18 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
+from api.models import (
+    LOCATION,
+    READ,
+    ChangeCalendar,
+    ChangeDetails,
+    ChangeList,
+    ChangeTemplate,
+    DeclaredBlackout,
+    RecordHistory,
+    WithdrawnBlackout,
+    written,
+)
 from api.params import ChangeRef, CodePath
 from api.problems import ApiProblem
 from api.record_answers import (
@@ -67,6 +79,8 @@ CHANGES = Scoped(RecordNotFound, "change")
 
 @router.post(
     "",
+    response_model=ChangeDetails,
+    responses=written(201),
     status_code=201,
     summary="Raise a change (a standard one names its template and is authorised by it)",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -81,7 +95,7 @@ async def raise_change(
     return await answer(services, outcome, change_details, location, 201, ctx=ctx)
 
 
-@router.get("", summary="List changes, newest first")
+@router.get("", response_model=ChangeList, summary="List changes, newest first")
 def list_changes(
     services: ServicesDep,
     ctx: StaffReaderDep,
@@ -109,6 +123,7 @@ CALENDAR_PERIOD = timedelta(days=366)
 
 @router.get(
     "/calendar",
+    response_model=ChangeCalendar,
     name="get_change_calendar",
     summary="The forward schedule of change: windows in a period, with their conflicts",
     description="`from` and `to` are times with a zone, `to` after `from`, at most 366 days"
@@ -146,6 +161,8 @@ def _overlapping(services: Services, start: str, end: str) -> list[dict[str, Any
 
 @router.post(
     "/blackouts",
+    response_model=DeclaredBlackout,
+    responses=written(201, versioned=False),
     status_code=201,
     summary="Declare a blackout window (opening hours, events, year end): a service manager",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -162,6 +179,7 @@ async def declare_blackout(
 
 @router.post(
     "/blackouts/{code}/withdraw",
+    response_model=WithdrawnBlackout,
     summary="Withdraw a blackout window",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
@@ -186,7 +204,9 @@ async def withdraw_blackout(
     return json_response({"withdrawn": code})
 
 
-@router.get("/{ref}", summary="Read a change by id or number")
+@router.get(
+    "/{ref}", response_model=ChangeDetails, responses=READ, summary="Read a change by id or number"
+)
 def get_change(ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep) -> Response:
     row = numbered_row(services, RecordKind.CHANGE, change_details, ref, ctx, CHANGES)
     return json_response(row, headers={"ETag": etag(row["version"])})
@@ -194,6 +214,7 @@ def get_change(ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep) -> Re
 
 @router.get(
     "/{ref}/history",
+    response_model=RecordHistory,
     name="get_change_history",
     summary="Every event, in order, with actor and time",
 )
@@ -208,11 +229,14 @@ add_actions(
     projection=change_details,
     noun="change",
     roles_of=lambda _: CHANGE_ACTORS,
+    model=ChangeDetails,
 )
 
 
 @templates.post(
     "",
+    response_model=ChangeTemplate,
+    responses={201: {"headers": LOCATION}},
     status_code=201,
     summary="Define a pre-approved standard change template (a change manager)",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -228,7 +252,7 @@ async def define_change_template(
     return json_response(body, 201, {"Location": f"/api/v1/change-templates/{command.code}"})
 
 
-@templates.get("/{code}", summary="Read a standard change template")
+@templates.get("/{code}", response_model=ChangeTemplate, summary="Read a standard change template")
 def get_change_template(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
     events = services.records.history(template_id(code), TemplateDefined)
     first = events[0]

@@ -19,6 +19,14 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
+from api.models import (
+    READ,
+    ConfigurationItemDetails,
+    ConfigurationItemList,
+    ImpactReport,
+    RecordHistory,
+    written,
+)
 from api.params import CodePath
 from api.record_answers import answer, decided, etag, history, json_response, run, shown_row
 from api.scoping import readable
@@ -50,6 +58,8 @@ def _row(services: Services, code: str) -> dict[str, Any]:
 
 @router.post(
     "",
+    response_model=ConfigurationItemDetails,
+    responses=written(201),
     status_code=201,
     summary="Register a configuration item (later changes go through changes)",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -64,7 +74,7 @@ async def register_configuration_item(
     return await answer(services, outcome, configuration_items, location, 201, ctx=ctx)
 
 
-@router.get("", summary="List configuration items by code")
+@router.get("", response_model=ConfigurationItemList, summary="List configuration items by code")
 def list_configuration_items(
     services: ServicesDep,
     ctx: ReaderDep,
@@ -86,7 +96,12 @@ def list_configuration_items(
     )
 
 
-@router.get("/{code}", summary="Read a configuration item")
+@router.get(
+    "/{code}",
+    response_model=ConfigurationItemDetails,
+    responses=READ,
+    summary="Read a configuration item",
+)
 def get_configuration_item(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Response:
     row = shown_row(services, ctx, configuration_items, _row(services, code))
     return json_response(row, headers={"ETag": etag(row["version"])})
@@ -94,6 +109,7 @@ def get_configuration_item(code: CodePath, services: ServicesDep, ctx: ReaderDep
 
 @router.get(
     "/{code}/impact",
+    response_model=ImpactReport,
     summary="Everything that depends on this item, transitively, with its distance",
 )
 def get_impact(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
@@ -104,6 +120,7 @@ def get_impact(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
 
 @router.get(
     "/{code}/history",
+    response_model=RecordHistory,
     name="get_configuration_item_history",
     summary="Every event, in order, with actor and time",
 )
@@ -115,6 +132,8 @@ def get_history(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Respon
 
 @router.post(
     "/{code}/apply-change",
+    response_model=ConfigurationItemDetails,
+    responses=written(),
     summary="Record what a successfully implemented change did to this item",
     openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
 )

@@ -161,13 +161,13 @@ def documented(*headers: dict[str, Any]) -> dict[str, Any]:
 def action_body(command_type: type[BaseModel]) -> tuple[Any, Any]:
     """An action route's body annotation and default: required when the command has a required
     field, else optional (no body is the empty command). The schema then says which, so a
-    generated client takes `body: Resolve` or `body: StartWork | Unset`, never a None that the
-    server would refuse."""
+    generated client takes `body: Resolve` or `body: StartWork | Unset`, never a None (which
+    openapi-python-client would send as it is)."""
     try:
-        command_type.model_validate({})
+        empty = command_type.model_validate({})
     except ValidationError:
         return command_type, PydanticUndefined
-    return command_type | None, None
+    return command_type, empty
 
 
 def correlation_id(request: Request) -> UUID:

@@ -33,6 +33,7 @@ from api.deps import (
     services_of,
     writer_of,
 )
+from api.models import READ, written
 from api.params import MAX_INT, IncidentRef
 from api.problems import ApiProblem, problem
 from api.record_answers import ENVELOPE, first_answer, shown_row
@@ -124,7 +125,7 @@ async def _answer(services: Services, outcome: Outcome, status: int, ctx: Contex
     status_code=201,
     response_model=IncidentDetails,
     summary="Log an incident",
-    responses={201: {"description": "Logged (or a retry of the same Idempotency-Key)"}},
+    responses=written(201),
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
 async def log_incident(
@@ -198,7 +199,7 @@ AS_OF = Query(
     "/{ref}",
     response_model=IncidentDetails,
     summary="Read an incident by id or number (as it is now, or as of a moment)",
-    responses={304: {"description": "Not modified (If-None-Match)"}},
+    responses={**READ, 304: {"description": "Not modified (If-None-Match)"}},
 )
 def get_incident(
     ref: IncidentRef,
@@ -294,6 +295,7 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
         act,
         methods=["POST"],
         response_model=IncidentDetails,
+        responses=written(),
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
         openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),

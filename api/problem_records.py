@@ -17,6 +17,15 @@ from api.deps import (
     authorised,
     documented,
 )
+from api.models import (
+    READ,
+    KnownErrorList,
+    ProblemDetails,
+    ProblemList,
+    RecordHistory,
+    RecurrenceList,
+    written,
+)
 from api.params import ProblemRef
 from api.record_answers import (
     add_actions,
@@ -47,6 +56,8 @@ PROBLEMS = Scoped(RecordNotFound, "problem")
 
 @router.post(
     "",
+    response_model=ProblemDetails,
+    responses=written(201),
     status_code=201,
     summary="Log a problem, on its own or from incidents (each linked both ways)",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -61,7 +72,7 @@ async def log_problem(
     return await answer(services, outcome, problem_details, location, 201, ctx=ctx)
 
 
-@router.get("", summary="List problems, newest first")
+@router.get("", response_model=ProblemList, summary="List problems, newest first")
 def list_problems(
     services: ServicesDep,
     ctx: StaffReaderDep,
@@ -82,6 +93,7 @@ def list_problems(
 
 @router.get(
     "/recurrence",
+    response_model=RecurrenceList,
     summary="Incidents on a closed problem's service or items, logged after it closed",
 )
 def get_recurrence(
@@ -135,7 +147,12 @@ def _recurrence(services: Services, ctx: Context, problem: dict[str, Any]) -> di
     }
 
 
-@router.get("/{ref}", summary="Read a problem by id or number (PRB-000001)")
+@router.get(
+    "/{ref}",
+    response_model=ProblemDetails,
+    responses=READ,
+    summary="Read a problem by id or number (PRB-000001)",
+)
 def get_problem(ref: ProblemRef, services: ServicesDep, ctx: StaffReaderDep) -> Response:
     row = numbered_row(services, RecordKind.PROBLEM, problem_details, ref, ctx, PROBLEMS)
     return json_response(row, headers={"ETag": etag(row["version"])})
@@ -143,6 +160,7 @@ def get_problem(ref: ProblemRef, services: ServicesDep, ctx: StaffReaderDep) -> 
 
 @router.get(
     "/{ref}/history",
+    response_model=RecordHistory,
     name="get_problem_history",
     summary="Every event, in order, with actor and time",
 )
@@ -158,10 +176,15 @@ add_actions(
     projection=problem_details,
     noun="problem",
     roles_of=lambda _: PROBLEM_ACTORS,
+    model=ProblemDetails,
 )
 
 
-@known.get("", summary="Search the known errors by service, configuration item and text")
+@known.get(
+    "",
+    response_model=KnownErrorList,
+    summary="Search the known errors by service, configuration item and text",
+)
 def search_known_errors(
     services: ServicesDep,
     ctx: StaffReaderDep,

@@ -25,6 +25,7 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
+from api.models import written
 from api.params import record_ref
 from api.problems import problem
 from api.scoping import Scoped, readable, shown
@@ -228,12 +229,14 @@ def add_actions(
     projection: Projection,
     noun: str,
     roles_of: Callable[[type[RecordCommand]], frozenset[Role]],
+    model: type[BaseModel],
 ) -> None:
     """One POST route per action command on `router`'s records: decided on the record the
-    path names, with If-Match and Idempotency-Key, answered with the record's view."""
+    path names, with If-Match and Idempotency-Key, answered with the record's view (`model`)."""
     for command_type in commands:
         name = f"{command_type.action}_{noun}".replace("-", "_").replace(" ", "_")
-        _add_action(router, command_type, kind, projection, noun, roles_of(command_type), name)
+        roles = roles_of(command_type)
+        _add_action(router, command_type, kind, projection, noun, roles, name, model)
 
 
 def _add_action(
@@ -244,6 +247,7 @@ def _add_action(
     noun: str,
     roles: frozenset[Role],
     name: str,
+    model: type[BaseModel],
 ) -> None:
     action = command_type.action
     caller = authorised(roles, f"{action.replace('-', ' ')} {noun}s")
@@ -285,6 +289,8 @@ def _add_action(
         f"/{{ref}}/{action}",
         act,
         methods=["POST"],
+        response_model=model,
+        responses=written(),
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
         openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),

@@ -17,6 +17,15 @@ from api.deps import (
     authorised,
     documented,
 )
+from api.models import (
+    READ,
+    CatalogueItem,
+    CatalogueItemList,
+    RecordHistory,
+    ServiceRequestDetails,
+    ServiceRequestList,
+    written,
+)
 from api.params import CodePath, RequestRef
 from api.record_answers import (
     add_actions,
@@ -56,6 +65,8 @@ SERVICE_MANAGERS = authorised(
 
 @router.post(
     "",
+    response_model=ServiceRequestDetails,
+    responses=written(201),
     status_code=201,
     summary="Submit a service request from a catalogue item",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -70,7 +81,9 @@ async def submit_service_request(
     return await answer(services, outcome, service_request_details, location, 201, ctx=ctx)
 
 
-@router.get("", summary="List service requests (a queue), newest first")
+@router.get(
+    "", response_model=ServiceRequestList, summary="List service requests (a queue), newest first"
+)
 def list_service_requests(
     services: ServicesDep,
     ctx: ReaderDep,
@@ -95,7 +108,12 @@ def list_service_requests(
     )
 
 
-@router.get("/{ref}", summary="Read a service request by id or number (REQ-000001)")
+@router.get(
+    "/{ref}",
+    response_model=ServiceRequestDetails,
+    responses=READ,
+    summary="Read a service request by id or number (REQ-000001)",
+)
 def get_service_request(ref: RequestRef, services: ServicesDep, ctx: ReaderDep) -> Response:
     row = numbered_row(
         services, RecordKind.SERVICE_REQUEST, service_request_details, ref, ctx, REQUESTS
@@ -105,6 +123,7 @@ def get_service_request(ref: RequestRef, services: ServicesDep, ctx: ReaderDep) 
 
 @router.get(
     "/{ref}/history",
+    response_model=RecordHistory,
     name="get_service_request_history",
     summary="Every event, in order, with actor and time",
 )
@@ -127,17 +146,24 @@ add_actions(
     roles_of=lambda command: (
         SUBMITTERS if getattr(command, "requesters_too", False) else AGENT_ROLES
     ),
+    model=ServiceRequestDetails,
 )
 
 
-@catalogue.get("", summary="The service catalogue: what may be requested")
+@catalogue.get(
+    "", response_model=CatalogueItemList, summary="The service catalogue: what may be requested"
+)
 def list_catalogue_items(services: ServicesDep, _: ReaderDep) -> Response:
     return json_response(
         {"items": services.views.select(catalogue_items, "", (), 'ORDER BY "code"')}
     )
 
 
-@catalogue.get("/{code}", summary="A catalogue item: its approval rule and fulfilment steps")
+@catalogue.get(
+    "/{code}",
+    response_model=CatalogueItem,
+    summary="A catalogue item: its approval rule and fulfilment steps",
+)
 def get_catalogue_item(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
     rows = services.views.select(catalogue_items, '"code" = ?', (code,))
     if not rows:
@@ -147,6 +173,8 @@ def get_catalogue_item(code: CodePath, services: ServicesDep, _: ReaderDep) -> R
 
 @catalogue.post(
     "",
+    response_model=CatalogueItem,
+    responses=written(201),
     status_code=201,
     summary="Define a catalogue item (a service manager)",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),

@@ -24,6 +24,7 @@ from api.deps import (
     services_of,
 )
 from api.incidents import INCIDENTS, reached_incident
+from api.models import CalendarVersion, SlaClock, SlaClocks
 from api.params import IncidentRef, NamePath, RequestRef, Version
 from api.record_answers import json_response as _json
 from api.service_requests import REQUESTS
@@ -106,7 +107,11 @@ def clock_body(
     }
 
 
-@router.get("/incidents/{ref}/sla", summary="An incident's SLA clocks, with their timeline")
+@router.get(
+    "/incidents/{ref}/sla",
+    response_model=SlaClock,
+    summary="An incident's SLA clocks, with their timeline",
+)
 def get_incident_sla(
     ref: IncidentRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
@@ -118,7 +123,9 @@ def get_incident_sla(
 
 
 @router.get(
-    "/service-requests/{ref}/sla", summary="A service request's SLA clocks, with their timeline"
+    "/service-requests/{ref}/sla",
+    response_model=SlaClock,
+    summary="A service request's SLA clocks, with their timeline",
 )
 def get_service_request_sla(
     ref: RequestRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
@@ -136,6 +143,7 @@ def get_service_request_sla(
 
 @router.get(
     "/sla/clocks",
+    response_model=SlaClocks,
     summary="Open tickets' clocks in a state, the least time remaining first",
     description="Breached clocks come first among the breached, the longest overdue first;"
     " a ticket's remaining time is that of its more urgent counting target.",
@@ -239,7 +247,11 @@ def _calendar(calendar: BusinessCalendar) -> CalendarOut:
     )
 
 
-@router.get("/sla/calendars", summary="The business calendars, each at its current version")
+@router.get(
+    "/sla/calendars",
+    response_model=list[CalendarVersion],
+    summary="The business calendars, each at its current version",
+)
 def list_calendars(services: ServicesDep, _: ReaderDep) -> list[dict[str, Any]]:
     desk = services.desk
     return [
