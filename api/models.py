@@ -96,7 +96,7 @@ class ProblemDetails(Answer):
     number: int
     title: str
     description: str
-    service: str
+    service: str | None
     configuration_items: list[str]
     organisation: str
     state: str = Field(examples=["known_error"])
@@ -221,7 +221,7 @@ class KnownError(Answer):
     number: int
     title: str
     description: str
-    service: str
+    service: str | None
     configuration_items: list[str]
     organisation: str
     published_at: str | None
@@ -235,7 +235,7 @@ class Recurrence(Answer):
     problem: str
     id: str
     title: str
-    service: str
+    service: str | None
     configuration_items: list[str]
     closed_at: str | None
     recurrences: int
