@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.deps import (
     CORRELATION_ID,
@@ -31,6 +31,7 @@ from api.service_requests import REQUESTS
 from domain.actors import Role
 from domain.calendar import BusinessCalendar, HolidayYear, Hours
 from domain.context import Context
+from domain.examples import example
 from domain.moments import DESCRIPTION as MOMENT
 from domain.moments import Timestamp
 from domain.record_numbers import RecordKind, number_label
@@ -185,7 +186,24 @@ class PolicyOut(BaseModel):
 
 
 class PolicyRevision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example(
+        {
+            "terms": {
+                "calendar": "office",
+                "targets": {
+                    "1": {"response_minutes": 15, "resolution_minutes": 240},
+                    "2": {"response_minutes": 30, "resolution_minutes": 480},
+                    "3": {"response_minutes": 60, "resolution_minutes": 1440},
+                    "4": {"response_minutes": 240, "resolution_minutes": 4320},
+                    "5": {"response_minutes": 480, "resolution_minutes": 7200},
+                },
+                "pause_on": ["awaiting_caller"],
+                "warn_at": [75, 90],
+            },
+            "reason": "Warn at 75% and 90%",
+        },
+        extra="forbid",
+    )
     terms: PolicyTerms
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -226,13 +244,38 @@ class CalendarOut(BaseModel):
 
 
 class HolidayAmendment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example(
+        {
+            "holidays": {
+                "source": "SKB 3 Menteri 2027",
+                "holidays": [
+                    {"date": "2027-08-17", "name": "Hari Kemerdekaan", "kind": "national"}
+                ],
+            },
+            "reason": "The 2027 decree is published",
+        },
+        extra="forbid",
+    )
     holidays: HolidayYear
     reason: str = Field(min_length=1, max_length=2000)
 
 
 class HoursRevision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example(
+        {
+            "hours": {
+                "monday": [{"start": 480, "end": 960}],
+                "tuesday": [{"start": 480, "end": 960}],
+                "wednesday": [{"start": 480, "end": 960}],
+                "thursday": [{"start": 480, "end": 960}],
+                "friday": [{"start": 480, "end": 960}],
+                "saturday": [{"start": 480, "end": 720}],
+                "sunday": [],
+            },
+            "reason": "Saturday mornings open from March",
+        },
+        extra="forbid",
+    )
     hours: Hours
     reason: str = Field(min_length=1, max_length=2000)
 

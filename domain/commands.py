@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.context import Context
 from domain.errors import DuplicateNotFound
+from domain.examples import example
 from domain.incident import (
     CancelReason,
     Channel,
@@ -63,6 +64,18 @@ class Command(BaseModel):
 
 
 class LogIncident(Command):
+    model_config = example(
+        {
+            "title": "Self-check kiosk 3 at Serang branch is offline",
+            "service": "Self-service kiosks",
+            "configuration_item": "kiosk-dpk-01",
+            "caller": "budi.santoso",
+            "channel": "phone",
+            "impact": "medium",
+            "urgency": "high",
+        }
+    )
+
     title: str = Name
     description: str = Field(default="", max_length=10_000)
     service: str = Name
@@ -87,6 +100,8 @@ class IncidentCommand(Command):
 
 
 class Assign(IncidentCommand):
+    model_config = example({"group": "kiosk-team", "agent": "siti.rahma"})
+
     action = "assign"
     summary = "Assign to a group, and optionally an agent"
     group: str = Name
@@ -97,6 +112,8 @@ class Assign(IncidentCommand):
 
 
 class StartWork(IncidentCommand):
+    model_config = example({})
+
     action = "start-work"
     summary = "Start work (the assigned agent, or the caller of this action)"
 
@@ -105,6 +122,10 @@ class StartWork(IncidentCommand):
 
 
 class PutOnHold(IncidentCommand):
+    model_config = example(
+        {"reason": "awaiting_caller", "note": "Asked for the kiosk's serial number"}
+    )
+
     action = "put-on-hold"
     summary = "Put on hold, awaiting the caller, a supplier or a change"
     reason: HoldReason
@@ -115,6 +136,8 @@ class PutOnHold(IncidentCommand):
 
 
 class Resume(IncidentCommand):
+    model_config = example({"note": "The caller sent the serial number"})
+
     action = "resume"
     summary = "Resume work after a hold"
     note: str | None = Note
@@ -124,6 +147,8 @@ class Resume(IncidentCommand):
 
 
 class AddWorkNote(IncidentCommand):
+    model_config = example({"text": "Restarted the print spooler; watching for a recurrence."})
+
     action = "add-work-note"
     summary = "Add an internal work note"
     text: str = Text
@@ -133,6 +158,8 @@ class AddWorkNote(IncidentCommand):
 
 
 class AddComment(IncidentCommand):
+    model_config = example({"text": "The kiosk shows a blank screen again this morning."})
+
     action = "add-comment"
     summary = "Add a public comment, visible to the caller"
     text: str = Text
@@ -142,6 +169,10 @@ class AddComment(IncidentCommand):
 
 
 class Reprioritise(IncidentCommand):
+    model_config = example(
+        {"impact": "high", "urgency": "high", "reason": "Every kiosk in the branch is affected"}
+    )
+
     action = "reprioritise"
     summary = "Change impact and urgency, with a reason; priority follows the matrix"
     impact: Impact
@@ -155,6 +186,10 @@ class Reprioritise(IncidentCommand):
 
 
 class Escalate(IncidentCommand):
+    model_config = example(
+        {"kind": "functional", "reason": "Needs the network team", "to_group": "network-team"}
+    )
+
     action = "escalate"
     summary = "Escalate functionally (to a group) or hierarchically (to a manager)"
     kind: EscalationKind
@@ -178,6 +213,10 @@ class Escalate(IncidentCommand):
 
 
 class DeclareMajor(IncidentCommand):
+    model_config = example(
+        {"manager": "dewi.lestari", "reason": "Every branch's circulation is down"}
+    )
+
     action = "declare-major"
     summary = "Declare a major incident under a named manager"
     manager: str = Name
@@ -188,6 +227,8 @@ class DeclareMajor(IncidentCommand):
 
 
 class StandDownMajor(IncidentCommand):
+    model_config = example({"reason": "Circulation restored at every branch"})
+
     action = "stand-down-major"
     summary = "Stand down a major incident"
     reason: str = Reason
@@ -197,6 +238,8 @@ class StandDownMajor(IncidentCommand):
 
 
 class ResolveIncident(IncidentCommand):
+    model_config = example({"code": "fixed", "notes": "Replaced the network cable"})
+
     action = "resolve"
     summary = "Resolve with a resolution code and notes; opens the caller's reopen window"
     code: ResolutionCode
@@ -207,6 +250,8 @@ class ResolveIncident(IncidentCommand):
 
 
 class ConfirmResolution(IncidentCommand):
+    model_config = example({})
+
     action = "confirm"
     summary = "The caller confirms the resolution, which closes the incident"
 
@@ -215,6 +260,8 @@ class ConfirmResolution(IncidentCommand):
 
 
 class Reopen(IncidentCommand):
+    model_config = example({"reason": "The kiosk is offline again"})
+
     action = "reopen"
     summary = "Reopen a resolved incident within the reopen window"
     reason: str = Reason
@@ -224,6 +271,8 @@ class Reopen(IncidentCommand):
 
 
 class Close(IncidentCommand):
+    model_config = example({})
+
     action = "close"
     summary = "Close a resolved incident once the caller's window has passed"
 
@@ -232,6 +281,10 @@ class Close(IncidentCommand):
 
 
 class CancelIncident(IncidentCommand):
+    model_config = example(
+        {"reason": "duplicate", "duplicate_of": "INC-000041", "note": "Same kiosk, same morning"}
+    )
+
     action = "cancel"
     summary = "Cancel as a duplicate (naming the original) or as logged in error"
     reason: CancelReason

@@ -16,6 +16,7 @@ from domain.change_commands import CodeField, RecordCommand
 from domain.commands import Command
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
+from domain.examples import example
 from domain.incident import SlaAlert
 from domain.organisations import RequestedOrganisation
 from domain.record_numbers import RecordKind
@@ -35,6 +36,17 @@ Reason = Field(min_length=1, max_length=2_000)
 
 
 class DefineCatalogueItem(Command):
+    model_config = example(
+        {
+            "code": "card-reprint",
+            "title": "Reprint a membership card",
+            "service": "Membership card printing",
+            "priority": 4,
+            "fulfilment_group": "layanan-keanggotaan",
+            "steps": ["Mark the old card as lost in INLISLite", "Print and hand over the new card"],
+        }
+    )
+
     code: str = CodeField
     title: str = Name
     description: str = Field(default="", max_length=10_000)
@@ -63,6 +75,14 @@ class DefineCatalogueItem(Command):
 
 
 class SubmitServiceRequest(Command):
+    model_config = example(
+        {
+            "catalogue_item": "card-reprint",
+            "title": "Lost membership card",
+            "details": "Lost on the bus on Monday",
+        }
+    )
+
     catalogue_item: str = CodeField
     title: str = Name
     details: str = Field(default="", max_length=10_000)
@@ -107,6 +127,8 @@ class RequestCommand(RecordCommand):
 
 
 class Approve(RequestCommand):
+    model_config = example({"comment": "Agreed: worth doing now."})
+
     action = "approve"
     summary = "Approve as an approver the catalogue item names (never the requester)"
     comment: str | None = Field(default=None, min_length=1, max_length=2_000)
@@ -116,6 +138,8 @@ class Approve(RequestCommand):
 
 
 class Reject(RequestCommand):
+    model_config = example({"reason": "Not now: the budget for this year is spent."})
+
     action = "reject"
     summary = "Reject as an approver the catalogue item names"
     reason: str = Reason
@@ -125,6 +149,8 @@ class Reject(RequestCommand):
 
 
 class StartFulfilment(RequestCommand):
+    model_config = example({})
+
     action = "start-fulfilment"
     summary = "Start fulfilling (once approved, or at once when no approval is needed)"
 
@@ -133,6 +159,8 @@ class StartFulfilment(RequestCommand):
 
 
 class CompleteStep(RequestCommand):
+    model_config = example({"step": 1, "note": "Old card marked as lost"})
+
     action = "complete-step"
     summary = "Record a fulfilment step as done (1 for the first)"
     step: int = Field(ge=1, le=50)
@@ -143,6 +171,8 @@ class CompleteStep(RequestCommand):
 
 
 class AwaitRequester(RequestCommand):
+    model_config = example({"question": "Which day suits the installation visit?"})
+
     action = "await-requester"
     summary = "Ask the requester something; the request waits (its SLA clock pauses)"
     question: str = Text
@@ -152,6 +182,8 @@ class AwaitRequester(RequestCommand):
 
 
 class RecordResponse(RequestCommand):
+    model_config = example({"answer": "Thursday morning suits us"})
+
     action = "record-response"
     summary = "Record the requester's answer; fulfilment resumes"
     requesters_too = True
@@ -162,6 +194,8 @@ class RecordResponse(RequestCommand):
 
 
 class Fulfil(RequestCommand):
+    model_config = example({"notes": "The new card was handed over at the desk"})
+
     action = "fulfil"
     summary = "Record the request as fulfilled (every fulfilment step done)"
     notes: str = Text
@@ -171,6 +205,8 @@ class Fulfil(RequestCommand):
 
 
 class Close(RequestCommand):
+    model_config = example({})
+
     action = "close"
     summary = "Close a fulfilled request"
     requesters_too = True
@@ -180,6 +216,8 @@ class Close(RequestCommand):
 
 
 class CancelServiceRequest(RequestCommand):
+    model_config = example({"reason": "No longer needed: the old card was found"})
+
     action = "cancel"
     summary = "Cancel the request before it is fulfilled (the requester may cancel their own)"
     requesters_too = True

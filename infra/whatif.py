@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain import incident as e
 from domain.calendar import CalendarSpec, HolidayYear, Hours, checked_spec
+from domain.examples import example
 from domain.organisations import PROVINCE
 from domain.priority import Cells, Impact, Urgency, checked_cells
 from domain.rule_versions import RuleVersions
@@ -88,7 +89,26 @@ class WhatIf(BaseModel):
     """A what-if: any subset of the rules, and the period of logging (dates in the office's
     time, both inclusive; open-ended when left out)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = example(
+        {
+            "policy": {
+                "calendar": "office",
+                "targets": {
+                    "1": {"response_minutes": 15, "resolution_minutes": 240},
+                    "2": {"response_minutes": 30, "resolution_minutes": 480},
+                    "3": {"response_minutes": 60, "resolution_minutes": 1440},
+                    "4": {"response_minutes": 240, "resolution_minutes": 4320},
+                    "5": {"response_minutes": 480, "resolution_minutes": 7200},
+                },
+                "pause_on": ["awaiting_caller"],
+                "warn_at": [75, 90],
+            },
+            "from": "2026-01-05",
+            "to": "2026-01-30",
+        },
+        extra="forbid",
+        populate_by_name=True,
+    )
     policy: PolicyTerms | None = Field(default=None, description="judges every ticket")
     calendars: list[CalendarFile] = Field(
         default_factory=list, max_length=8, description="each stands in for the one of its name"

@@ -19,6 +19,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
 from api.app import create_app
@@ -357,3 +358,27 @@ def test_the_generated_client_drives_each_kind_of_record_through_its_lifecycle(
     change, states = drive_a_change(step)
     drive_a_problem(step, change)  # resolved through the change, once implemented
     review_and_close_the_change(step, change, states)
+
+
+def test_every_request_body_has_an_example_that_its_schema_accepts(services: Services) -> None:
+    spec = create_app(services).openapi()
+    components = spec["components"]
+    without, refused = [], []
+    for _, _, operation in operations(spec):
+        for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
+            schema = content["schema"]
+            named = schema.get("$ref", "").rsplit("/", 1)[-1]
+            examples = components["schemas"].get(named, schema).get("examples", [])
+            examples += [content["example"]] if "example" in content else []
+            if not examples:
+                without.append(operation["operationId"])
+            if media_type != "application/json":
+                continue
+            validator = Draft202012Validator({**schema, "components": components})
+            refused += [
+                f"{operation['operationId']}: {error.message}"
+                for body in examples
+                for error in validator.iter_errors(body)
+            ]
+    assert without == []
+    assert refused == []
