@@ -39,11 +39,15 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 DESCRIPTION = """
 The record system for the ICT services of the Banten provincial library office: incidents
-(ISO/IEC 20000-1 8.6.1) with their whole lifecycle, open-work queues and the versioned priority
-matrix. Every change is an event that names who did it and when; `/history` shows them.
+(ISO/IEC 20000-1 8.6.1), service requests from the catalogue, problems and known errors, changes
+with their calendar and templates, and configuration items, each with its whole lifecycle; SLA
+clocks and rules, open-work queues, the versioned priority matrix and the audit ledger. Every
+change is an event that names who did it and when; `/history` shows them.
 
 Authenticate with `Authorization: Bearer <token>` (`itsm tokens create`). Errors are RFC 9457
-problem details with a stable `code`. Writes honour `Idempotency-Key`; actions honour `If-Match`.
+problem details with a stable `code`. Writes honour `Idempotency-Key` (a retry answers
+`Idempotent-Replayed: true`); actions honour `If-Match` with the record's `ETag`. Operation ids
+are short and stable, so a generated client reads well (docs/api.md).
 """
 
 
