@@ -90,15 +90,20 @@ class ServiceRequestDetails(Answer):
     version: int
 
 
-class ProblemDetails(Answer):
+class ProblemFacts(Answer):
+    """What a problem says of itself, in its detail and in the known error database."""
+
     id: str
-    ref: str = Field(examples=["PRB-000003"])
     number: int
     title: str
     description: str
     service: str | None
     configuration_items: list[str]
     organisation: str
+
+
+class ProblemDetails(ProblemFacts):
+    ref: str = Field(examples=["PRB-000003"])
     state: str = Field(examples=["known_error"])
     investigator: str | None
     root_cause: Part | None
@@ -215,15 +220,8 @@ class ImpactReport(Answer):
     impacted: list[Impacted]
 
 
-class KnownError(Answer):
-    id: str
+class KnownError(ProblemFacts):
     problem: str = Field(examples=["PRB-000003"])
-    number: int
-    title: str
-    description: str
-    service: str | None
-    configuration_items: list[str]
-    organisation: str
     published_at: str | None
     symptoms: str | None
     root_cause: str | None

@@ -36,7 +36,7 @@ from domain.moments import DESCRIPTION as MOMENT
 from domain.moments import Timestamp
 from domain.record_numbers import RecordKind, number_label
 from domain.service_request import Submitted
-from domain.sla import PolicyTerms, SlaPolicy
+from domain.sla import DEFAULT_TERMS, PolicyTerms, SlaPolicy
 from domain.sla_clock import ClockState, TargetClock, TicketClock
 from domain.sla_incident import KIND as INCIDENT
 from domain.sla_request import KIND as SERVICE_REQUEST
@@ -188,18 +188,7 @@ class PolicyOut(BaseModel):
 class PolicyRevision(BaseModel):
     model_config = example(
         {
-            "terms": {
-                "calendar": "office",
-                "targets": {
-                    "1": {"response_minutes": 15, "resolution_minutes": 240},
-                    "2": {"response_minutes": 30, "resolution_minutes": 480},
-                    "3": {"response_minutes": 60, "resolution_minutes": 1440},
-                    "4": {"response_minutes": 240, "resolution_minutes": 4320},
-                    "5": {"response_minutes": 480, "resolution_minutes": 7200},
-                },
-                "pause_on": ["awaiting_caller"],
-                "warn_at": [75, 90],
-            },
+            "terms": DEFAULT_TERMS.model_dump(mode="json"),
             "reason": "Warn at 75% and 90%",
         },
         extra="forbid",

@@ -31,7 +31,7 @@ from domain.organisations import PROVINCE
 from domain.priority import Cells, Impact, Urgency, checked_cells
 from domain.rule_versions import RuleVersions
 from domain.service_desk import ServiceDesk
-from domain.sla import PolicyTerms
+from domain.sla import DEFAULT_TERMS, PolicyTerms
 from domain.sla_clock import Mark, Ticket
 from domain.sla_incident import KIND, MARKED_TYPE_NAMES, marks_of_json
 from domain.sla_rules import Rules
@@ -91,18 +91,7 @@ class WhatIf(BaseModel):
 
     model_config = example(
         {
-            "policy": {
-                "calendar": "office",
-                "targets": {
-                    "1": {"response_minutes": 15, "resolution_minutes": 240},
-                    "2": {"response_minutes": 30, "resolution_minutes": 480},
-                    "3": {"response_minutes": 60, "resolution_minutes": 1440},
-                    "4": {"response_minutes": 240, "resolution_minutes": 4320},
-                    "5": {"response_minutes": 480, "resolution_minutes": 7200},
-                },
-                "pause_on": ["awaiting_caller"],
-                "warn_at": [75, 90],
-            },
+            "policy": DEFAULT_TERMS.model_dump(mode="json"),
             "from": "2026-01-05",
             "to": "2026-01-30",
         },
