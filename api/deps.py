@@ -161,7 +161,7 @@ def documented(*headers: dict[str, Any]) -> dict[str, Any]:
 def action_body(command_type: type[BaseModel]) -> tuple[Any, Any]:
     """An action route's body annotation and default: required when the command has a required
     field, else optional (no body is the empty command). The schema then says which, so a
-    generated client takes `body: Resolve` or `body: StartWork | Unset`, never a None (which
+    generated client takes `body: ResolveIncident` or `body: StartWork | Unset`, never a None (which
     openapi-python-client would send as it is)."""
     try:
         empty = command_type.model_validate({})
