@@ -23,13 +23,30 @@ class Answer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Stamp(Answer):
-    """A link to another record, with who made it and when."""
+class Link(Answer):
+    """A link to another record, and when it was made."""
 
     id: str
     ref: str
     at: str
+
+
+class Stamp(Link):
+    """A link to another record, with who made it and when."""
+
     by: ActorOut
+
+
+class ChangeApproval(Answer):
+    approver: str
+    comment: str | None
+    at: str
+
+
+class FulfilmentStep(Answer):
+    step: int = Field(description="1, 2, ... in the catalogue item's order")
+    text: str
+    done: Part | None = Field(description="when, by whom and with what note; null until done")
 
 
 class ChangeDetails(Answer):
@@ -47,7 +64,7 @@ class ChangeDetails(Answer):
     template: str | None
     state: str = Field(examples=["scheduled"])
     assessment: Part | None
-    approvals: list[Part]
+    approvals: list[ChangeApproval]
     authorisation: Part | None
     rejection: Part | None
     window: Part | None
@@ -55,8 +72,8 @@ class ChangeDetails(Answer):
     review_task: Part | None
     review: Part | None
     cancellation: Part | None
-    problems: list[Part]
-    incidents: list[Part]
+    problems: list[Link]
+    incidents: list[Link]
     raised_at: str
     raised_by: ActorOut
     updated_at: str
@@ -80,7 +97,7 @@ class ServiceRequestDetails(Answer):
     approval: Part
     fulfilment_group: str
     fulfiller: str | None
-    steps: list[Part]
+    steps: list[FulfilmentStep]
     conversation: list[Part]
     fulfilment: Part | None
     cancellation: Part | None
@@ -112,8 +129,8 @@ class ProblemDetails(ProblemFacts):
     resolution: Part | None
     closed_at: str | None
     cancellation: Part | None
-    incidents: list[Part]
-    changes: list[Part]
+    incidents: list[Stamp]
+    changes: list[Stamp]
     logged_at: str
     logged_by: ActorOut
     updated_at: str
