@@ -6,6 +6,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from api import (
     audit,
@@ -39,12 +40,23 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 DESCRIPTION = """
 The record system for the ICT services of the Banten provincial library office: incidents
-(ISO/IEC 20000-1 8.6.1) with their whole lifecycle, open-work queues and the versioned priority
-matrix. Every change is an event that names who did it and when; `/history` shows them.
+(ISO/IEC 20000-1 8.6.1), service requests from the catalogue, problems and known errors, changes
+with their calendar and templates, and configuration items, each with its whole lifecycle; SLA
+clocks and rules, open-work queues, the versioned priority matrix and the audit ledger. Every
+change is an event that names who did it and when; `/history` shows them.
 
 Authenticate with `Authorization: Bearer <token>` (`itsm tokens create`). Errors are RFC 9457
-problem details with a stable `code`. Writes honour `Idempotency-Key`; actions honour `If-Match`.
+problem details with a stable `code`. Writes honour `Idempotency-Key` (a retry answers
+`Idempotent-Replayed: true`); actions honour `If-Match` with the record's `ETag`. Operation ids
+are short and stable, so a generated client reads well (docs/api.md).
 """
+
+
+def operation_id(route: APIRoute) -> str:
+    """A route's operationId is its name: short, readable and stable, so a generated client's
+    functions are `resolve_incident`, not the default's name + path + method. Route names are
+    unique (tests/integration/test_generated_client.py holds it)."""
+    return route.name
 
 
 def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastAPI:
@@ -61,6 +73,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         telemetry={"tracing": False, "metrics": False, "logs": False},
         responses={422: problems.RESPONSES[422]},
         dependencies=[query_parameters.REJECT_UNKNOWN_QUERY_PARAMETERS],
+        generate_unique_id_function=operation_id,
     )
     app.state.services = services
     app.state.writer = CommandWriter(

@@ -20,7 +20,18 @@ from api.deps import (
     documented,
     idempotency_key,
 )
-from api.pages import Cursor, Limit, RecordPage, decode_cursor, page_body
+from api.models import (
+    LOCATION,
+    READ,
+    ChangeCalendar,
+    ChangeDetails,
+    ChangeList,
+    ChangeTemplate,
+    DeclaredBlackout,
+    WithdrawnBlackout,
+    written,
+)
+from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import AsOf, ChangeRef, CodePath
 from api.problems import ApiProblem
 from api.reads import ENVELOPE, Readable, add_history, numbered, record_events
@@ -70,6 +81,8 @@ CHANGES = Readable(changes, "change", numbered(RecordKind.CHANGE))
 
 @router.post(
     "",
+    response_model=ChangeDetails,
+    responses=written(201),
     status_code=201,
     summary="Raise a change (a standard one names its template and is authorised by it)",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -84,7 +97,7 @@ async def raise_change(
     return await answer(services, outcome, change_details, location, 201, ctx=ctx)
 
 
-@router.get("", response_model=RecordPage, summary="List changes, newest first")
+@router.get("", response_model=ChangeList, summary="List changes, newest first")
 def list_changes(
     services: ServicesDep,
     ctx: StaffReaderDep,
@@ -107,6 +120,8 @@ CALENDAR_PERIOD = timedelta(days=366)
 
 @router.get(
     "/calendar",
+    response_model=ChangeCalendar,
+    name="get_change_calendar",
     summary="The forward schedule of change: windows in a period, with their conflicts",
     description="`from` and `to` are times with a zone, `to` after `from`, at most 366 days"
     " apart (422 otherwise).",
@@ -137,6 +152,8 @@ def get_calendar(
 
 @router.post(
     "/blackouts",
+    response_model=DeclaredBlackout,
+    responses=written(201, versioned=False),
     status_code=201,
     summary="Declare a blackout window (opening hours, events, year end): a service manager",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -153,6 +170,7 @@ async def declare_blackout(
 
 @router.post(
     "/blackouts/{code}/withdraw",
+    response_model=WithdrawnBlackout,
     summary="Withdraw a blackout window",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
@@ -180,7 +198,12 @@ async def withdraw_blackout(
     return json_response({"withdrawn": code})
 
 
-@router.get("/{ref}", summary="Read a change by id or number (as it is now, or as of a moment)")
+@router.get(
+    "/{ref}",
+    response_model=ChangeDetails,
+    responses=READ,
+    summary="Read a change by id or number (as it is now, or as of a moment)",
+)
 def get_change(
     ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep, as_of: AsOf = None
 ) -> Response:
@@ -188,7 +211,9 @@ def get_change(
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
-add_history(router, CHANGES, name="get_history", param="ref", ref=ChangeRef, reader=StaffReaderDep)
+add_history(
+    router, CHANGES, name="get_change_history", param="ref", ref=ChangeRef, reader=StaffReaderDep
+)
 
 add_actions(
     router,
@@ -197,11 +222,14 @@ add_actions(
     projection=change_details,
     noun="change",
     roles_of=lambda _: CHANGE_ACTORS,
+    model=ChangeDetails,
 )
 
 
 @templates.post(
     "",
+    response_model=ChangeTemplate,
+    responses={201: {"headers": LOCATION}},
     status_code=201,
     summary="Define a pre-approved standard change template (a change manager)",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -220,7 +248,11 @@ async def define_change_template(
     )
 
 
-@templates.get("/{code}", summary="Read a standard change template (or as of a moment)")
+@templates.get(
+    "/{code}",
+    response_model=ChangeTemplate,
+    summary="Read a standard change template (or as of a moment)",
+)
 def get_change_template(
     code: CodePath, services: ServicesDep, _: ReaderDep, as_of: AsOf = None
 ) -> Response:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import READ_ROLES, authorised, services_of
+from api.models import IngestReport, ServiceHealth
 from api.problems import ApiProblem
 from api.record_answers import json_response as _json
 from consumers.circulation import CirculationPipeline
@@ -81,6 +82,7 @@ def pipeline_of(request: Request) -> CirculationPipeline:
 
 @router.post(
     "/ingest/circulation",
+    response_model=IngestReport,
     summary="Ingest a batch of circulation CloudEvents (NDJSON, one event per line)",
     openapi_extra=NDJSON_BODY,
 )
@@ -126,7 +128,11 @@ def _publish(request: Request, lines: list[bytes]) -> int:
     return len(futures)
 
 
-@router.get("/circulation/health", summary="Service health per service and configuration item")
+@router.get(
+    "/circulation/health",
+    response_model=ServiceHealth,
+    summary="Service health per service and configuration item",
+)
 def get_service_health(request: Request, _: HealthReaderDep) -> Response:
     pipeline = pipeline_of(request)
     threshold = pipeline.rules.failure_rate.threshold

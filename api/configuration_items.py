@@ -19,7 +19,14 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
-from api.pages import Cursor, Limit, RecordPage, decode_cursor, page_body
+from api.models import (
+    READ,
+    ConfigurationItemDetails,
+    ConfigurationItemList,
+    ImpactReport,
+    written,
+)
+from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import AsOf, CodePath
 from api.reads import Readable, add_history, coded, shown_row
 from api.record_answers import answer, decided, etag, json_response, submitted
@@ -49,6 +56,8 @@ ITEMS = Readable(items, "configuration item", coded(ci_id))
 
 @router.post(
     "",
+    response_model=ConfigurationItemDetails,
+    responses=written(201),
     status_code=201,
     summary="Register a configuration item (later changes go through changes)",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -65,7 +74,7 @@ async def register_configuration_item(
     return await answer(services, outcome, configuration_items, location, 201, ctx=ctx)
 
 
-@router.get("", response_model=RecordPage, summary="List configuration items by code")
+@router.get("", response_model=ConfigurationItemList, summary="List configuration items by code")
 def list_configuration_items(
     services: ServicesDep,
     ctx: ReaderDep,
@@ -82,7 +91,12 @@ def list_configuration_items(
     )
 
 
-@router.get("/{code}", summary="Read a configuration item (as it is now, or as of a moment)")
+@router.get(
+    "/{code}",
+    response_model=ConfigurationItemDetails,
+    responses=READ,
+    summary="Read a configuration item (as it is now, or as of a moment)",
+)
 def get_configuration_item(
     code: CodePath, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
@@ -92,6 +106,7 @@ def get_configuration_item(
 
 @router.get(
     "/{code}/impact",
+    response_model=ImpactReport,
     summary="Everything that depends on this item, transitively, with its distance",
 )
 def get_impact(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Response:
@@ -101,11 +116,20 @@ def get_impact(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Respons
     )
 
 
-add_history(router, ITEMS, name="get_history", param="code", ref=CodePath, reader=ReaderDep)
+add_history(
+    router,
+    ITEMS,
+    name="get_configuration_item_history",
+    param="code",
+    ref=CodePath,
+    reader=ReaderDep,
+)
 
 
 @router.post(
     "/{code}/apply-change",
+    response_model=ConfigurationItemDetails,
+    responses=written(),
     summary="Record what a successfully implemented change did to this item",
     openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
 )

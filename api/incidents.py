@@ -21,6 +21,7 @@ from api.deps import (
     IF_MATCH,
     ReaderDep,
     ServicesDep,
+    action_body,
     authorised,
     documented,
     expected_version,
@@ -28,6 +29,7 @@ from api.deps import (
     services_of,
     writer_of,
 )
+from api.models import READ, written
 from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import AsOf, IncidentRef
 from api.reads import Readable, add_history, numbered, shown_row
@@ -67,7 +69,7 @@ async def _answer(services: Services, outcome: Outcome, status: int, ctx: Contex
     status_code=201,
     response_model=IncidentDetails,
     summary="Log an incident",
-    responses={201: {"description": "Logged (or a retry of the same Idempotency-Key)"}},
+    responses=written(201),
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
 async def log_incident(
@@ -101,7 +103,7 @@ def list_incidents(
     "/{ref}",
     response_model=IncidentDetails,
     summary="Read an incident by id or number (as it is now, or as of a moment)",
-    responses={304: {"description": "Not modified (If-None-Match)"}},
+    responses={**READ, 304: {"description": "Not modified (If-None-Match)"}},
 )
 def get_incident(
     ref: IncidentRef,
@@ -122,19 +124,22 @@ def get_incident(
     return _json(shown_row(services, ctx, incident_details, row), headers={"ETag": etag})
 
 
-add_history(router, INCIDENTS, name="get_history", param="ref", ref=IncidentRef, reader=ReaderDep)
+add_history(
+    router, INCIDENTS, name="get_incident_history", param="ref", ref=IncidentRef, reader=ReaderDep
+)
 
 
 def _add_action(command_type: type[IncidentCommand]) -> None:
     action = command_type.action
     roles = AGENT_ROLES | ({Role.REQUESTER} if action in REQUESTER_ACTIONS else set())
     caller = authorised(frozenset(roles), f"{action.replace('-', ' ')} incidents")
+    body, default = action_body(command_type)
 
     async def act(
         request: Request,
         ref: IncidentRef,
         ctx: Annotated[Context, caller],
-        command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
+        command: Annotated[body, Body()] = default,  # type: ignore[valid-type]
     ) -> Response:
         # No body is the empty command; one with required fields then fails validation (422).
         command = command or command_type.model_validate({})
@@ -151,15 +156,16 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
             raise IncidentNotFound(f"no incident {ref}") from None
         return await _answer(services_of(request), outcome, 200, ctx)
 
-    act.__name__ = action.replace("-", "_")
+    act.__name__ = f"{action.replace('-', '_')}_incident"
     router.add_api_route(
         f"/{{ref}}/{action}",
         act,
         methods=["POST"],
         response_model=IncidentDetails,
+        responses=written(),
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
-        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID, body_of=command_type),
+        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
     )
 
 

@@ -24,7 +24,8 @@ from api.deps import (
     authorised,
     documented,
 )
-from api.pages import Cursor, Limit, RecordPage, decode_cursor, page_body
+from api.models import READ, KnowledgeArticleDetails, KnowledgeArticleList, written
+from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import AsOf, record_ref
 from api.reads import Readable, add_history, numbered
 from api.record_answers import add_actions, answer, decided, etag, json_response
@@ -45,6 +46,8 @@ ARTICLES = Readable(articles, "knowledge article", numbered(RecordKind.KNOWLEDGE
 @router.post(
     "",
     status_code=201,
+    response_model=KnowledgeArticleDetails,
+    responses=written(201),
     summary="Draft a knowledge article",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
@@ -62,7 +65,7 @@ async def draft_article(
 
 @router.get(
     "",
-    response_model=RecordPage,
+    response_model=KnowledgeArticleList,
     summary="List knowledge articles, newest first (requesters: the published ones)",
 )
 def list_articles(
@@ -80,7 +83,12 @@ def list_articles(
     )
 
 
-@router.get("/{ref}", summary="Read a knowledge article by id or number (KB-000001)")
+@router.get(
+    "/{ref}",
+    response_model=KnowledgeArticleDetails,
+    responses=READ,
+    summary="Read a knowledge article by id or number (KB-000001)",
+)
 def get_article(
     ref: ArticleRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
@@ -89,7 +97,12 @@ def get_article(
 
 
 add_history(
-    router, ARTICLES, name="get_history", param="ref", ref=ArticleRef, reader=StaffReaderDep
+    router,
+    ARTICLES,
+    name="get_knowledge_article_history",
+    param="ref",
+    ref=ArticleRef,
+    reader=StaffReaderDep,
 )
 
 add_actions(
@@ -99,5 +112,5 @@ add_actions(
     projection=knowledge_articles,
     noun="knowledge article",
     roles_of=lambda _: WRITERS,
-    name_suffix="_article",
+    model=KnowledgeArticleDetails,
 )

@@ -17,7 +17,15 @@ from api.deps import (
     authorised,
     documented,
 )
-from api.pages import Cursor, Limit, RecordPage, decode_cursor, page_body
+from api.models import (
+    READ,
+    KnownErrorList,
+    ProblemDetails,
+    ProblemList,
+    RecurrenceList,
+    written,
+)
+from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import AsOf, ProblemRef
 from api.reads import Readable, add_history, numbered
 from api.record_answers import (
@@ -53,6 +61,8 @@ PROBLEMS = Readable(problems, "problem", numbered(RecordKind.PROBLEM))
 
 @router.post(
     "",
+    response_model=ProblemDetails,
+    responses=written(201),
     status_code=201,
     summary="Log a problem, on its own or from incidents (each linked both ways)",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -67,7 +77,7 @@ async def log_problem(
     return await answer(services, outcome, problem_details, location, 201, ctx=ctx)
 
 
-@router.get("", response_model=RecordPage, summary="List problems, newest first")
+@router.get("", response_model=ProblemList, summary="List problems, newest first")
 def list_problems(
     services: ServicesDep,
     ctx: StaffReaderDep,
@@ -85,7 +95,7 @@ def list_problems(
 
 @router.get(
     "/recurrence",
-    response_model=RecordPage,
+    response_model=RecurrenceList,
     summary="Incidents on a closed problem's service or items, logged after it closed",
 )
 def get_recurrence(
@@ -117,7 +127,12 @@ def _recurrence(services: Services, ctx: Context, problem: dict[str, Any]) -> di
     }
 
 
-@router.get("/{ref}", summary="Read a problem by id or number (PRB-000001)")
+@router.get(
+    "/{ref}",
+    response_model=ProblemDetails,
+    responses=READ,
+    summary="Read a problem by id or number (PRB-000001)",
+)
 def get_problem(
     ref: ProblemRef, services: ServicesDep, ctx: StaffReaderDep, as_of: AsOf = None
 ) -> Response:
@@ -126,7 +141,12 @@ def get_problem(
 
 
 add_history(
-    router, PROBLEMS, name="get_history", param="ref", ref=ProblemRef, reader=StaffReaderDep
+    router,
+    PROBLEMS,
+    name="get_problem_history",
+    param="ref",
+    ref=ProblemRef,
+    reader=StaffReaderDep,
 )
 
 add_actions(
@@ -136,13 +156,13 @@ add_actions(
     projection=problem_details,
     noun="problem",
     roles_of=lambda _: PROBLEM_ACTORS,
-    name_suffix="_problem",
+    model=ProblemDetails,
 )
 
 
 @known.get(
     "",
-    response_model=RecordPage,
+    response_model=KnownErrorList,
     summary="Search the known errors by service, configuration item and text",
 )
 def search_known_errors(

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
 
+from api.models import ErrorCode
 from domain import errors
 from infra.serialisation import UndecodableEvent
 
@@ -253,6 +254,8 @@ def install(app: FastAPI) -> None:
 
     @app.get(
         "/problems/{code}",
+        name="describe_error_code",
+        response_model=ErrorCode,
         tags=["meta"],
         summary="What a problem code means",
         responses={**NOT_FOUND, 422: RESPONSES[422]},

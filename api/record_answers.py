@@ -16,6 +16,7 @@ from api.deps import (
     CORRELATION_ID,
     IDEMPOTENCY_KEY,
     IF_MATCH,
+    action_body,
     authorised,
     documented,
     expected_version,
@@ -23,6 +24,7 @@ from api.deps import (
     services_of,
     writer_of,
 )
+from api.models import written
 from api.params import record_ref
 from api.problems import problem
 from api.reads import shown_row
@@ -132,13 +134,14 @@ def add_actions(
     projection: Projection,
     noun: str,
     roles_of: Callable[[type[RecordCommand]], frozenset[Role]],
-    name_suffix: str = "",
+    model: type[BaseModel],
 ) -> None:
     """One POST route per action command on `router`'s records: decided on the record the
-    path names, with If-Match and Idempotency-Key, answered with the record's view."""
+    path names, with If-Match and Idempotency-Key, answered with the record's view (`model`)."""
     for command_type in commands:
-        name = command_type.action.replace("-", "_") + name_suffix
-        _add_action(router, command_type, kind, projection, noun, roles_of(command_type), name)
+        name = f"{command_type.action}_{noun}".replace("-", "_").replace(" ", "_")
+        roles = roles_of(command_type)
+        _add_action(router, command_type, kind, projection, noun, roles, name, model)
 
 
 def _add_action(
@@ -149,22 +152,26 @@ def _add_action(
     noun: str,
     roles: frozenset[Role],
     name: str,
+    model: type[BaseModel],
 ) -> None:
     action = command_type.action
     caller = authorised(roles, f"{action.replace('-', ' ')} {noun}s")
     base = router.prefix
+    body, default = action_body(command_type)
 
     async def act(
         request: Request,
         ref: Annotated[str, record_ref(kind.value)],
         ctx: Annotated[Context, caller],
-        command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
+        command: Annotated[body, Body()] = default,  # type: ignore[valid-type]
     ) -> Response:
+        # No body is the empty command; one with required fields then fails validation (422).
+        given: RecordCommand = command or command_type.model_validate({})
         services, outcome = await submitted(
             request,
             Submission(
                 ctx,
-                command or command_type.model_validate({}),
+                given,
                 KINDS_BY_PREFIX[kind.value],
                 ref=ref,
                 operation=f"{noun.replace(' ', '-')}:{action}",
@@ -180,7 +187,9 @@ def _add_action(
         f"/{{ref}}/{action}",
         act,
         methods=["POST"],
+        response_model=model,
+        responses=written(),
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
-        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID, body_of=command_type),
+        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
     )

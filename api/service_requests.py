@@ -17,7 +17,15 @@ from api.deps import (
     authorised,
     documented,
 )
-from api.pages import Cursor, Limit, RecordPage, decode_cursor, page_body
+from api.models import (
+    READ,
+    CatalogueItem,
+    CatalogueItemList,
+    ServiceRequestDetails,
+    ServiceRequestList,
+    written,
+)
+from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import AsOf, CodePath, RequestRef
 from api.reads import Readable, add_history, coded, numbered, shown_row
 from api.record_answers import (
@@ -64,6 +72,8 @@ SERVICE_MANAGERS = authorised(
 
 @router.post(
     "",
+    response_model=ServiceRequestDetails,
+    responses=written(201),
     status_code=201,
     summary="Submit a service request from a catalogue item",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -80,7 +90,9 @@ async def submit_service_request(
     return await answer(services, outcome, service_request_details, location, 201, ctx=ctx)
 
 
-@router.get("", response_model=RecordPage, summary="List service requests (a queue), newest first")
+@router.get(
+    "", response_model=ServiceRequestList, summary="List service requests (a queue), newest first"
+)
 def list_service_requests(
     services: ServicesDep,
     ctx: ReaderDep,
@@ -97,7 +109,12 @@ def list_service_requests(
     return json_response(page_body(page, lambda row: shown_row(services, ctx, projection, row)))
 
 
-@router.get("/{ref}", summary="Read a service request by id or number (REQ-000001)")
+@router.get(
+    "/{ref}",
+    response_model=ServiceRequestDetails,
+    responses=READ,
+    summary="Read a service request by id or number (REQ-000001)",
+)
 def get_service_request(
     ref: RequestRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
@@ -105,7 +122,14 @@ def get_service_request(
     return json_response(row, headers={"ETag": etag(row["version"])})
 
 
-add_history(router, REQUESTS, name="get_history", param="ref", ref=RequestRef, reader=ReaderDep)
+add_history(
+    router,
+    REQUESTS,
+    name="get_service_request_history",
+    param="ref",
+    ref=RequestRef,
+    reader=ReaderDep,
+)
 
 
 def _roles(command: type[RecordCommand]) -> frozenset[Role]:
@@ -122,12 +146,12 @@ add_actions(
     roles_of=lambda command: (
         SUBMITTERS if getattr(command, "requesters_too", False) else AGENT_ROLES
     ),
-    name_suffix="_service_request",
+    model=ServiceRequestDetails,
 )
 
 
 @catalogue.get(
-    "", response_model=RecordPage, summary="The service catalogue: what may be requested"
+    "", response_model=CatalogueItemList, summary="The service catalogue: what may be requested"
 )
 def list_catalogue_items(
     services: ServicesDep, ctx: ReaderDep, limit: Limit = 50, cursor: Cursor = None
@@ -138,7 +162,12 @@ def list_catalogue_items(
     )
 
 
-@catalogue.get("/{code}", summary="A catalogue item: its approval rule and fulfilment steps")
+@catalogue.get(
+    "/{code}",
+    response_model=CatalogueItem,
+    responses=READ,
+    summary="A catalogue item: its approval rule and fulfilment steps",
+)
 def get_catalogue_item(
     code: CodePath, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
@@ -158,6 +187,8 @@ add_history(
 
 @catalogue.post(
     "",
+    response_model=CatalogueItem,
+    responses=written(201),
     status_code=201,
     summary="Define a catalogue item (a service manager)",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),

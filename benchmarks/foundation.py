@@ -61,7 +61,14 @@ from psycopg import sql
 
 from application.desk import ServiceDesk
 from domain.actors import Actor, Role
-from domain.commands import AddWorkNote, Assign, IncidentCommand, LogIncident, Resolve, StartWork
+from domain.commands import (
+    AddWorkNote,
+    Assign,
+    IncidentCommand,
+    LogIncident,
+    ResolveIncident,
+    StartWork,
+)
 from domain.context import Context
 from domain.incident import ResolutionCode
 from domain.priority import Impact, Urgency
@@ -222,7 +229,9 @@ def lifecycle(i: int) -> list[IncidentCommand]:
         Assign(group=GROUP),
         StartWork(),
         AddWorkNote(text=f"Rebooted terminal {i}; checking the catalogue client."),
-        Resolve(code=ResolutionCode.FIXED, notes="Client cache cleared; the terminal works again."),
+        ResolveIncident(
+            code=ResolutionCode.FIXED, notes="Client cache cleared; the terminal works again."
+        ),
     ]
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, ClassVar
 from uuid import UUID
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from domain import links
 from domain.change import (
@@ -41,6 +41,7 @@ from domain.errors import (
     RecordAlreadyExists,
     RecordNotFound,
 )
+from domain.examples import example
 from domain.fields import Items as Codes
 from domain.fields import Name, Reason, Text
 from domain.moments import Timestamp
@@ -89,6 +90,17 @@ def graph(session: Session, start: list[str]) -> tuple[dict[str, set[str]], dict
 
 
 class RegisterConfigurationItem(Command):
+    model_config = example(
+        {
+            "code": "kiosk-dpk-04",
+            "name": "Self-check kiosk 4",
+            "ci_type": "kiosk",
+            "owner": "kiosk-team",
+            "service": "Self-service kiosks",
+            "depends_on": ["srv-inlislite-01"],
+        }
+    )
+
     code: str = CodeField
     name: str = Name
     ci_type: CiType
@@ -121,6 +133,8 @@ class RegisterConfigurationItem(Command):
 
 class ChangeConfigurationItem(Command):
     """Record what an implemented change did to an item: its status, owner or dependencies."""
+
+    model_config = example({"change": "CHG-000007", "status": "maintenance"})
 
     action: ClassVar[str] = "apply-change"
     change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the change's id")
@@ -183,6 +197,15 @@ def _upstream(session: Session, code: str) -> set[str]:
 
 
 class DefineChangeTemplate(Command):
+    model_config = example(
+        {
+            "code": "restart-kiosk",
+            "title": "Restart a self-service kiosk",
+            "services": ["Self-service kiosks"],
+            "backout_plan": "Power-cycle the kiosk again",
+        }
+    )
+
     code: str = CodeField
     title: str = Name
     description: str = Field(default="", max_length=10_000)
@@ -211,6 +234,15 @@ class DefineChangeTemplate(Command):
 
 
 class RaiseChange(Command):
+    model_config = example(
+        {
+            "kind": "normal",
+            "title": "Patch the INLISLite server",
+            "configuration_items": ["srv-inlislite-01"],
+            "backout_plan": "Restore the snapshot",
+        }
+    )
+
     kind: ChangeKind
     title: str = Name
     description: str = Field(default="", max_length=10_000)
@@ -275,6 +307,8 @@ class ChangeCommand(RecordCommand):
 
 
 class RecordBackoutPlan(ChangeCommand):
+    model_config = example({"plan": "Restore last night's snapshot"})
+
     action = "record-backout-plan"
     summary = "Record (or replace) the backout plan; required before authorisation"
     plan: str = Text
@@ -284,6 +318,15 @@ class RecordBackoutPlan(ChangeCommand):
 
 
 class Assess(ChangeCommand):
+    model_config = example(
+        {
+            "risk": "medium",
+            "impact": "The catalogue is down for an hour",
+            "cab": ["ahmad", "yusuf", "lina"],
+            "quorum": 2,
+        }
+    )
+
     action = "assess"
     summary = "Assess risk and impact on services; name the CAB and its quorum (change manager)"
     risk: Risk
@@ -304,6 +347,8 @@ class Assess(ChangeCommand):
 
 
 class Approve(ChangeCommand):
+    model_config = example({"comment": "Agreed: worth doing now."})
+
     action = "approve"
     summary = "Approve as a named CAB member; the quorum's last approval authorises the change"
     comment: str | None = Field(default=None, min_length=1, max_length=2_000)
@@ -313,6 +358,8 @@ class Approve(ChangeCommand):
 
 
 class Reject(ChangeCommand):
+    model_config = example({"reason": "Not now: the budget for this year is spent."})
+
     action = "reject"
     summary = "Reject as a named CAB member"
     reason: str = Reason
@@ -322,6 +369,10 @@ class Reject(ChangeCommand):
 
 
 class Schedule(ChangeCommand):
+    model_config = example(
+        {"start": "2026-03-04T22:00:00+07:00", "end": "2026-03-05T00:00:00+07:00"}
+    )
+
     action = "schedule"
     summary = (
         "Book the implementation window; refused on a conflict unless a change manager"
@@ -362,6 +413,8 @@ class Schedule(ChangeCommand):
 
 
 class StartImplementation(ChangeCommand):
+    model_config = example({})
+
     action = "start-implementation"
     summary = "Start implementing in the scheduled window"
 
@@ -370,6 +423,10 @@ class StartImplementation(ChangeCommand):
 
 
 class RecordImplementation(ChangeCommand):
+    model_config = example(
+        {"outcome": "successful", "notes": "Kernel patched; the catalogue answers again"}
+    )
+
     action = "record-implementation"
     summary = (
         "Record the outcome: successful, failed or backed out (a failed or backed-out change"
@@ -414,6 +471,8 @@ class RecordImplementation(ChangeCommand):
 
 
 class LinkIncident(ChangeCommand):
+    model_config = example({"incident": "INC-000042"})
+
     action = "link-incident"
     summary = "Link an incident to the change (both records record the link)"
     incident: str = Field(min_length=1, max_length=40, description="INC-000042 or the id")
@@ -428,13 +487,20 @@ class Review(ChangeCommand):
     summary_text: str = Field(alias="summary", min_length=1, max_length=10_000)
     objectives_met: bool
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = example(
+        {"summary": "Patched within the window; no incidents after", "objectives_met": True},
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+    )
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
         change.review(ctx, summary=self.summary_text, objectives_met=self.objectives_met)
 
 
 class Close(ChangeCommand):
+    model_config = example({})
+
     action = "close"
     summary = "Close (after the review; a successful standard change may close without one)"
 
@@ -442,7 +508,9 @@ class Close(ChangeCommand):
         change.close(ctx)
 
 
-class Cancel(ChangeCommand):
+class CancelChange(ChangeCommand):
+    model_config = example({"reason": "Superseded by CHG-000009"})
+
     action = "cancel"
     summary = "Cancel before implementation; a booked window is released"
     reason: str = Reason
@@ -466,7 +534,7 @@ CHANGE_COMMANDS: dict[str, type[ChangeCommand]] = {
         RecordImplementation,
         Review,
         Close,
-        Cancel,
+        CancelChange,
         LinkIncident,
     )
 }
@@ -476,6 +544,17 @@ CHANGE_COMMANDS: dict[str, type[ChangeCommand]] = {
 
 
 class DeclareBlackout(Command):
+    model_config = example(
+        {
+            "code": "year-end-2026",
+            "title": "Year-end closing",
+            "start": "2026-12-28T00:00:00+07:00",
+            "end": "2027-01-02T00:00:00+07:00",
+            "configuration_items": ["srv-inlislite-01"],
+            "reason": "Annual stock-taking",
+        }
+    )
+
     code: str = CodeField
     title: str = Name
     start: Timestamp
@@ -503,6 +582,8 @@ class DeclareBlackout(Command):
 
 
 class WithdrawBlackout(Command):
+    model_config = example({"reason": "Stock-taking moved to February"})
+
     reason: str = Reason
 
     def decide(self, session: Session, ctx: Context, code: str) -> UUID:

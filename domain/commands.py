@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.context import Context
 from domain.errors import DuplicateNotFound
+from domain.examples import example
 from domain.fields import Name, Note, Reason, Text
 from domain.incident import (
     CancelReason,
@@ -61,6 +62,18 @@ class Command(BaseModel):
 
 
 class LogIncident(Command):
+    model_config = example(
+        {
+            "title": "Self-check kiosk 3 at Serang branch is offline",
+            "service": "Self-service kiosks",
+            "configuration_item": "kiosk-dpk-01",
+            "caller": "budi.santoso",
+            "channel": "phone",
+            "impact": "medium",
+            "urgency": "high",
+        }
+    )
+
     title: str = Name
     description: str = Field(default="", max_length=10_000)
     service: str = Name
@@ -115,6 +128,8 @@ class IncidentCommand(Command):
 
 
 class Assign(IncidentCommand):
+    model_config = example({"group": "kiosk-team", "agent": "siti.rahma"})
+
     action = "assign"
     summary = "Assign to a group, and optionally an agent"
     group: str = Name
@@ -125,6 +140,8 @@ class Assign(IncidentCommand):
 
 
 class StartWork(IncidentCommand):
+    model_config = example({})
+
     action = "start-work"
     summary = "Start work (the assigned agent, or the caller of this action)"
 
@@ -133,6 +150,10 @@ class StartWork(IncidentCommand):
 
 
 class PutOnHold(IncidentCommand):
+    model_config = example(
+        {"reason": "awaiting_caller", "note": "Asked for the kiosk's serial number"}
+    )
+
     action = "put-on-hold"
     summary = "Put on hold, awaiting the caller, a supplier or a change"
     reason: HoldReason
@@ -143,6 +164,8 @@ class PutOnHold(IncidentCommand):
 
 
 class Resume(IncidentCommand):
+    model_config = example({"note": "The caller sent the serial number"})
+
     action = "resume"
     summary = "Resume work after a hold"
     note: str | None = Note
@@ -152,6 +175,8 @@ class Resume(IncidentCommand):
 
 
 class AddWorkNote(IncidentCommand):
+    model_config = example({"text": "Restarted the print spooler; watching for a recurrence."})
+
     action = "add-work-note"
     summary = "Add an internal work note"
     text: str = Text
@@ -161,6 +186,8 @@ class AddWorkNote(IncidentCommand):
 
 
 class AddComment(IncidentCommand):
+    model_config = example({"text": "The kiosk shows a blank screen again this morning."})
+
     action = "add-comment"
     summary = "Add a public comment, visible to the caller"
     text: str = Text
@@ -170,6 +197,10 @@ class AddComment(IncidentCommand):
 
 
 class Reprioritise(IncidentCommand):
+    model_config = example(
+        {"impact": "high", "urgency": "high", "reason": "Every kiosk in the branch is affected"}
+    )
+
     action = "reprioritise"
     summary = "Change impact and urgency, with a reason; priority follows the matrix"
     impact: Impact
@@ -183,6 +214,10 @@ class Reprioritise(IncidentCommand):
 
 
 class Escalate(IncidentCommand):
+    model_config = example(
+        {"kind": "functional", "reason": "Needs the network team", "to_group": "network-team"}
+    )
+
     action = "escalate"
     summary = "Escalate functionally (to a group) or hierarchically (to a manager)"
     kind: EscalationKind
@@ -206,6 +241,10 @@ class Escalate(IncidentCommand):
 
 
 class DeclareMajor(IncidentCommand):
+    model_config = example(
+        {"manager": "dewi.lestari", "reason": "Every branch's circulation is down"}
+    )
+
     action = "declare-major"
     summary = "Declare a major incident under a named manager"
     manager: str = Name
@@ -216,6 +255,8 @@ class DeclareMajor(IncidentCommand):
 
 
 class StandDownMajor(IncidentCommand):
+    model_config = example({"reason": "Circulation restored at every branch"})
+
     action = "stand-down-major"
     summary = "Stand down a major incident"
     reason: str = Reason
@@ -224,7 +265,9 @@ class StandDownMajor(IncidentCommand):
         incident.stand_down_major(ctx, reason=self.reason)
 
 
-class Resolve(IncidentCommand):
+class ResolveIncident(IncidentCommand):
+    model_config = example({"code": "fixed", "notes": "Replaced the network cable"})
+
     action = "resolve"
     summary = "Resolve with a resolution code and notes; opens the caller's reopen window"
     code: ResolutionCode
@@ -235,6 +278,8 @@ class Resolve(IncidentCommand):
 
 
 class ConfirmResolution(IncidentCommand):
+    model_config = example({})
+
     action = "confirm"
     summary = "The caller confirms the resolution, which closes the incident"
 
@@ -243,6 +288,8 @@ class ConfirmResolution(IncidentCommand):
 
 
 class Reopen(IncidentCommand):
+    model_config = example({"reason": "The kiosk is offline again"})
+
     action = "reopen"
     summary = "Reopen a resolved incident within the reopen window"
     reason: str = Reason
@@ -252,6 +299,8 @@ class Reopen(IncidentCommand):
 
 
 class Close(IncidentCommand):
+    model_config = example({})
+
     action = "close"
     summary = "Close a resolved incident once the caller's window has passed"
 
@@ -259,7 +308,11 @@ class Close(IncidentCommand):
         incident.close(ctx)
 
 
-class Cancel(IncidentCommand):
+class CancelIncident(IncidentCommand):
+    model_config = example(
+        {"reason": "duplicate", "duplicate_of": "INC-000041", "note": "Same kiosk, same morning"}
+    )
+
     action = "cancel"
     summary = "Cancel as a duplicate (naming the original) or as logged in error"
     reason: CancelReason
@@ -277,7 +330,7 @@ class Cancel(IncidentCommand):
         incident.cancel(ctx, reason=self.reason, duplicate_of=self.duplicate_of, note=self.note)
 
     @model_validator(mode="after")
-    def _duplicate_names_original(self) -> Cancel:
+    def _duplicate_names_original(self) -> CancelIncident:
         check_cancellation(self.reason, self.duplicate_of)
         return self
 
@@ -307,10 +360,10 @@ INCIDENT_COMMANDS: dict[str, type[IncidentCommand]] = {
         Escalate,
         DeclareMajor,
         StandDownMajor,
-        Resolve,
+        ResolveIncident,
         ConfirmResolution,
         Reopen,
         Close,
-        Cancel,
+        CancelIncident,
     )
 }

@@ -28,6 +28,7 @@ from domain.commands import Command
 from domain.context import Context
 from domain.errors import AlreadyLinked, NotPermitted
 from domain.events import DomainEvent
+from domain.examples import example
 from domain.fields import Name as Title
 from domain.fields import NamesProblem, Number, OptionalName, Reason
 from domain.organisations import PROVINCE, OrganisationCode, RequestedOrganisation
@@ -206,6 +207,15 @@ Keyword = Field(min_length=1, max_length=60)
 
 
 class DraftArticle(Command):
+    model_config = example(
+        {
+            "title": "Kiosk swallows the member card",
+            "body": "Restart the kiosk from the left back panel; the card drops into the tray.",
+            "service": "Self-check kiosks",
+            "keywords": ["kiosk", "kartu anggota"],
+        }
+    )
+
     title: str = Title
     body: str = Body
     service: str | None = Field(default=None, min_length=1, max_length=200)
@@ -241,6 +251,14 @@ class ArticleCommand(RecordCommand):
 
 
 class ReviseArticle(ArticleCommand):
+    model_config = example(
+        {
+            "title": "Kiosk swallows the member card",
+            "body": "Restart the kiosk from the left back panel.",
+            "keywords": ["kiosk"],
+        }
+    )
+
     action = "revise"
     summary = "Revise a draft's title, body and keywords"
     title: str = Title
@@ -252,6 +270,8 @@ class ReviseArticle(ArticleCommand):
 
 
 class SubmitArticleForReview(ArticleCommand):
+    model_config = example({})
+
     action = "submit-for-review"
     summary = "Submit a draft for review by someone other than its author"
 
@@ -260,6 +280,8 @@ class SubmitArticleForReview(ArticleCommand):
 
 
 class RequestArticleChanges(ArticleCommand):
+    model_config = example({"reason": "Say which panel: the kiosks at Serang have two"})
+
     action = "request-changes"
     summary = "Send an article in review back to its author, saying what to change"
     reason: str = Reason
@@ -269,6 +291,8 @@ class RequestArticleChanges(ArticleCommand):
 
 
 class PublishArticle(ArticleCommand):
+    model_config = example({})
+
     action = "publish"
     summary = "Publish a reviewed article, for requesters to read (not by its author)"
 
@@ -277,6 +301,8 @@ class PublishArticle(ArticleCommand):
 
 
 class RetireArticle(ArticleCommand):
+    model_config = example({"reason": "New kiosks eject the card themselves"})
+
     action = "retire"
     summary = "Retire an article that no longer holds, with the reason"
     reason: str = Reason
@@ -286,6 +312,8 @@ class RetireArticle(ArticleCommand):
 
 
 class LinkArticleToProblem(ArticleCommand):
+    model_config = example({"problem": "PRB-000003"})
+
     action = "link-problem"
     summary = "Name a problem (or known error) the article explains"
     problem: str = Field(min_length=1, max_length=40, description="PRB-000042, or the id")

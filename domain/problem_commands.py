@@ -17,6 +17,7 @@ from domain.change_commands import CodeField, RecordCommand, load_items
 from domain.commands import Command
 from domain.configuration_item import CodeList, ConfigurationItem, ci_id
 from domain.context import Context
+from domain.examples import example
 from domain.fields import Name, Reason, Text
 from domain.incident import Incident
 from domain.organisations import RequestedOrganisation
@@ -26,6 +27,15 @@ from domain.session import Session
 
 
 class LogProblem(Command):
+    model_config = example(
+        {
+            "title": "Online renewal fails for members with fines",
+            "service": "OPAC and union catalogue",
+            "configuration_items": ["app-union-catalogue"],
+            "incidents": ["INC-000042"],
+        }
+    )
+
     title: str = Name
     description: str = Field(default="", max_length=10_000)
     service: str | None = Field(default=None, min_length=1, max_length=200)
@@ -71,6 +81,8 @@ class ProblemCommand(RecordCommand):
 
 
 class StartInvestigation(ProblemCommand):
+    model_config = example({})
+
     action = "start-investigation"
     summary = "Start investigating the problem"
 
@@ -79,6 +91,10 @@ class StartInvestigation(ProblemCommand):
 
 
 class RecordRootCause(ProblemCommand):
+    model_config = example(
+        {"root_cause": "The renewal API rejects members whose fine is under Rp 1.000"}
+    )
+
     action = "record-root-cause"
     summary = "Record (or revise) the root cause found by the investigation"
     root_cause: str = Text
@@ -88,6 +104,8 @@ class RecordRootCause(ProblemCommand):
 
 
 class PublishWorkaround(ProblemCommand):
+    model_config = example({"workaround": "Renew at the desk, or pay the fine first"})
+
     action = "publish-workaround"
     summary = "Publish a workaround; every linked incident still being worked is told of it"
     workaround: str = Text
@@ -105,6 +123,8 @@ class PublishWorkaround(ProblemCommand):
 
 
 class PublishKnownError(ProblemCommand):
+    model_config = example({"symptoms": "The renew button does nothing in the OPAC"})
+
     action = "publish-known-error"
     summary = "Publish the problem as a known error (its root cause must be recorded)"
     symptoms: str = Text
@@ -113,7 +133,11 @@ class PublishKnownError(ProblemCommand):
         problem.publish_known_error(ctx, symptoms=self.symptoms)
 
 
-class Resolve(ProblemCommand):
+class ResolveProblem(ProblemCommand):
+    model_config = example(
+        {"change": "CHG-000007", "notes": "The patched renewal API accepts small fines"}
+    )
+
     action = "resolve"
     summary = "Resolve through a change that was implemented successfully (linked if it is not)"
     change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the change's id")
@@ -133,6 +157,8 @@ class Resolve(ProblemCommand):
 
 
 class Close(ProblemCommand):
+    model_config = example({})
+
     action = "close"
     summary = "Close a resolved problem"
 
@@ -140,7 +166,9 @@ class Close(ProblemCommand):
         problem.close(ctx)
 
 
-class Cancel(ProblemCommand):
+class CancelProblem(ProblemCommand):
+    model_config = example({"reason": "Logged in error: a duplicate of PRB-000002"})
+
     action = "cancel"
     summary = "Cancel an open problem (logged in error, or a duplicate)"
     reason: str = Reason
@@ -150,6 +178,8 @@ class Cancel(ProblemCommand):
 
 
 class LinkIncident(ProblemCommand):
+    model_config = example({"incident": "INC-000042"})
+
     action = "link-incident"
     summary = "Link an incident (both records record the link; it sees the workaround)"
     incident: str = Field(min_length=1, max_length=40, description="INC-000042 or the id")
@@ -159,6 +189,8 @@ class LinkIncident(ProblemCommand):
 
 
 class LinkChange(ProblemCommand):
+    model_config = example({"change": "CHG-000007"})
+
     action = "link-change"
     summary = "Link a change (both records record the link)"
     change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the id")
@@ -168,6 +200,8 @@ class LinkChange(ProblemCommand):
 
 
 class LinkConfigurationItem(ProblemCommand):
+    model_config = example({"code": "srv-inlislite-01"})
+
     action = "link-configuration-item"
     summary = "Link a configuration item (both records record the link)"
     code: str = CodeField
@@ -184,9 +218,9 @@ PROBLEM_COMMANDS: dict[str, type[ProblemCommand]] = {
         RecordRootCause,
         PublishWorkaround,
         PublishKnownError,
-        Resolve,
+        ResolveProblem,
         Close,
-        Cancel,
+        CancelProblem,
         LinkIncident,
         LinkChange,
         LinkConfigurationItem,

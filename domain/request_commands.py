@@ -16,6 +16,7 @@ from domain.change_commands import CodeField, RecordCommand
 from domain.commands import Command
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
+from domain.examples import example
 from domain.fields import Name, Reason, Text
 from domain.incident import SlaAlert
 from domain.organisations import RequestedOrganisation
@@ -32,6 +33,17 @@ from domain.session import Session
 
 
 class DefineCatalogueItem(Command):
+    model_config = example(
+        {
+            "code": "card-reprint",
+            "title": "Reprint a membership card",
+            "service": "Membership card printing",
+            "priority": 4,
+            "fulfilment_group": "layanan-keanggotaan",
+            "steps": ["Mark the old card as lost in INLISLite", "Print and hand over the new card"],
+        }
+    )
+
     code: str = CodeField
     title: str = Name
     description: str = Field(default="", max_length=10_000)
@@ -60,6 +72,14 @@ class DefineCatalogueItem(Command):
 
 
 class SubmitServiceRequest(Command):
+    model_config = example(
+        {
+            "catalogue_item": "card-reprint",
+            "title": "Lost membership card",
+            "details": "Lost on the bus on Monday",
+        }
+    )
+
     catalogue_item: str = CodeField
     title: str = Name
     details: str = Field(default="", max_length=10_000)
@@ -104,6 +124,8 @@ class RequestCommand(RecordCommand):
 
 
 class Approve(RequestCommand):
+    model_config = example({"comment": "Agreed: worth doing now."})
+
     action = "approve"
     summary = "Approve as an approver the catalogue item names (never the requester)"
     comment: str | None = Field(default=None, min_length=1, max_length=2_000)
@@ -113,6 +135,8 @@ class Approve(RequestCommand):
 
 
 class Reject(RequestCommand):
+    model_config = example({"reason": "Not now: the budget for this year is spent."})
+
     action = "reject"
     summary = "Reject as an approver the catalogue item names"
     reason: str = Reason
@@ -122,6 +146,8 @@ class Reject(RequestCommand):
 
 
 class StartFulfilment(RequestCommand):
+    model_config = example({})
+
     action = "start-fulfilment"
     summary = "Start fulfilling (once approved, or at once when no approval is needed)"
 
@@ -130,6 +156,8 @@ class StartFulfilment(RequestCommand):
 
 
 class CompleteStep(RequestCommand):
+    model_config = example({"step": 1, "note": "Old card marked as lost"})
+
     action = "complete-step"
     summary = "Record a fulfilment step as done (1 for the first)"
     step: int = Field(ge=1, le=50)
@@ -140,6 +168,8 @@ class CompleteStep(RequestCommand):
 
 
 class AwaitRequester(RequestCommand):
+    model_config = example({"question": "Which day suits the installation visit?"})
+
     action = "await-requester"
     summary = "Ask the requester something; the request waits (its SLA clock pauses)"
     question: str = Text
@@ -149,6 +179,8 @@ class AwaitRequester(RequestCommand):
 
 
 class RecordResponse(RequestCommand):
+    model_config = example({"answer": "Thursday morning suits us"})
+
     action = "record-response"
     summary = "Record the requester's answer; fulfilment resumes"
     requesters_too = True
@@ -159,6 +191,8 @@ class RecordResponse(RequestCommand):
 
 
 class Fulfil(RequestCommand):
+    model_config = example({"notes": "The new card was handed over at the desk"})
+
     action = "fulfil"
     summary = "Record the request as fulfilled (every fulfilment step done)"
     notes: str = Text
@@ -168,6 +202,8 @@ class Fulfil(RequestCommand):
 
 
 class Close(RequestCommand):
+    model_config = example({})
+
     action = "close"
     summary = "Close a fulfilled request"
     requesters_too = True
@@ -176,7 +212,9 @@ class Close(RequestCommand):
         request.close(ctx)
 
 
-class Cancel(RequestCommand):
+class CancelServiceRequest(RequestCommand):
+    model_config = example({"reason": "No longer needed: the old card was found"})
+
     action = "cancel"
     summary = "Cancel the request before it is fulfilled (the requester may cancel their own)"
     requesters_too = True
@@ -209,6 +247,6 @@ REQUEST_COMMANDS: dict[str, type[RequestCommand]] = {
         RecordResponse,
         Fulfil,
         Close,
-        Cancel,
+        CancelServiceRequest,
     )
 }

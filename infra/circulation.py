@@ -30,7 +30,7 @@ from domain.circulation import (
     Opening,
     OpeningHours,
 )
-from domain.commands import AddWorkNote, LogIncident, Resolve, StartWork
+from domain.commands import AddWorkNote, LogIncident, ResolveIncident, StartWork
 from domain.context import Context
 from domain.errors import CalendarNotFound, DomainError
 from domain.incident import IncidentState, ResolutionCode
@@ -134,7 +134,7 @@ class DeskIncidents:
             self.desk.handle(
                 ctx,
                 record,
-                Resolve(code=ResolutionCode.FIXED, notes=notes),
+                ResolveIncident(code=ResolutionCode.FIXED, notes=notes),
                 idempotency_key=key,
             )
         except DomainError:  # already resolved, closed or cancelled by someone

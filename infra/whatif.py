@@ -27,10 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from application.desk import ServiceDesk
 from domain import incident as e
 from domain.calendar import CalendarSpec, HolidayYear, Hours, checked_spec
+from domain.examples import example
 from domain.organisations import PROVINCE
 from domain.priority import Cells, Impact, Urgency, checked_cells
 from domain.rule_versions import RuleVersions
-from domain.sla import PolicyTerms
+from domain.sla import DEFAULT_TERMS, PolicyTerms
 from domain.sla_clock import Mark, Ticket
 from domain.sla_incident import KIND, MARKED_TYPE_NAMES, marks_of_json
 from domain.sla_rules import Rules
@@ -88,7 +89,15 @@ class WhatIf(BaseModel):
     """A what-if: any subset of the rules, and the period of logging (dates in the office's
     time, both inclusive; open-ended when left out)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = example(
+        {
+            "policy": DEFAULT_TERMS.model_dump(mode="json"),
+            "from": "2026-01-05",
+            "to": "2026-01-30",
+        },
+        extra="forbid",
+        populate_by_name=True,
+    )
     policy: PolicyTerms | None = Field(default=None, description="judges every ticket")
     calendars: list[CalendarFile] = Field(
         default_factory=list, max_length=8, description="each stands in for the one of its name"

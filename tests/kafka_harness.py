@@ -44,7 +44,7 @@ ACTIONS: list[Callable[[], c.IncidentCommand]] = [
     lambda: c.AddComment(text="we are on it"),
     lambda: c.PutOnHold(reason="awaiting_supplier"),
     c.Resume,
-    lambda: c.Resolve(code="fixed", notes="replaced the reader"),
+    lambda: c.ResolveIncident(code="fixed", notes="replaced the reader"),
     lambda: c.Reopen(reason="again"),
 ]
 

@@ -180,7 +180,7 @@ def test_a_refusal_in_the_middle_leaves_the_incident_as_the_earlier_commands_lef
         [
             acting(incident_id, c.StartWork()),
             acting(incident_id, c.StartWork()),  # already in progress
-            acting(incident_id, c.Resolve(code="fixed", notes="new antenna")),
+            acting(incident_id, c.ResolveIncident(code="fixed", notes="new antenna")),
         ]
     )
 

@@ -43,11 +43,11 @@ ACTIONS: list[c.IncidentCommand] = [
     c.Escalate(kind="hierarchical", reason="budget", to_manager="kepala.upt"),
     c.DeclareMajor(manager="dewi.lestari", reason="all branches"),
     c.StandDownMajor(reason="contained"),
-    c.Resolve(code="fixed", notes="replaced"),
+    c.ResolveIncident(code="fixed", notes="replaced"),
     c.Reopen(reason="again"),
     c.ConfirmResolution(),
     c.Close(),
-    c.Cancel(reason="logged_in_error"),
+    c.CancelIncident(reason="logged_in_error"),
 ]
 
 

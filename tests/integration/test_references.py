@@ -124,7 +124,7 @@ def test_a_duplicate_named_in_a_group_committed_batch_is_checked_too(
     services: Services,
 ) -> None:
     incident = services.desk.log_incident(context(), log_command()).record_id
-    cancel = c.Cancel(reason="duplicate", duplicate_of=uuid4())
+    cancel = c.CancelIncident(reason="duplicate", duplicate_of=uuid4())
 
     results = services.desk.execute_batch(
         [

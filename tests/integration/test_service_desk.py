@@ -316,7 +316,7 @@ def test_a_refused_command_writes_nothing(services: Services) -> None:
     position = head(services)
 
     with pytest.raises(IllegalTransition):
-        desk.handle(context(), incident_id, c.Resolve(code="fixed", notes="n"))
+        desk.handle(context(), incident_id, c.ResolveIncident(code="fixed", notes="n"))
 
     assert head(services) == position
     assert desk.incident(incident_id).version == 1
@@ -462,11 +462,11 @@ ACTIONS: list[c.IncidentCommand] = [
     c.Escalate(kind="hierarchical", reason="vendor", to_manager=MANAGER.id),
     c.DeclareMajor(manager=MANAGER.id, reason="all branches"),
     c.StandDownMajor(reason="contained"),
-    c.Resolve(code="fixed", notes="replaced the reader"),
+    c.ResolveIncident(code="fixed", notes="replaced the reader"),
     c.Reopen(reason="again"),
     c.ConfirmResolution(),
     c.Close(),
-    c.Cancel(reason="logged_in_error"),
+    c.CancelIncident(reason="logged_in_error"),
 ]
 
 
@@ -520,7 +520,7 @@ def test_history_returns_every_event_in_order_with_actor_and_time(services: Serv
         (RESOLVER, c.StartWork()),
         (RESOLVER, c.AddWorkNote(text="reader replaced")),
         (CALLER, c.AddComment(text="thanks")),
-        (RESOLVER, c.Resolve(code="fixed", notes="works")),
+        (RESOLVER, c.ResolveIncident(code="fixed", notes="works")),
         (CALLER, c.ConfirmResolution()),
     ]
     for actor, command in script:
