@@ -19,8 +19,8 @@ from api import (
     knowledge,
     metrics,
     priority_matrix,
+    problem_details,
     problem_records,
-    problems,
     projection_rebuilds,
     query_parameters,
     queues,
@@ -32,7 +32,7 @@ from api.access_log import AccessLog
 from api.gate import Gate
 from api.guards import BodyLimit
 from application.writer import CommandWriter
-from infra.bootstrap import Services
+from service.bootstrap import Services
 
 API_PREFIX = "/api/v1"
 
@@ -71,7 +71,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         # The service exports no OpenTelemetry; left on, FastAPI looks for providers in the
         # environment on every request (about 3% of a command's CPU).
         telemetry={"tracing": False, "metrics": False, "logs": False},
-        responses={422: problems.RESPONSES[422]},
+        responses={422: problem_details.RESPONSES[422]},
         dependencies=[query_parameters.REJECT_UNKNOWN_QUERY_PARAMETERS],
         generate_unique_id_function=operation_id,
     )
@@ -82,26 +82,26 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_request_bytes)
     # Outside the body limit: a caller is throttled and authenticated before its body is read.
     app.add_middleware(Gate, services=services)
-    problems.install(app)
+    problem_details.install(app)
     # Each level of included routers matches the request path again (FastAPI 0.16x), so the
     # resources are included directly under the version prefix.
     for router, responses in (
-        (incidents.router, problems.RECORD_RESPONSES),
-        (queues.router, problems.RESPONSES),
-        (priority_matrix.router, problems.RECORD_RESPONSES),
-        (sla.router, problems.RECORD_RESPONSES),
-        (configuration_items.router, problems.RECORD_RESPONSES),
-        (changes.router, problems.RECORD_RESPONSES),
-        (changes.templates, problems.RECORD_RESPONSES),
-        (audit.router, problems.RESPONSES),
-        (circulation.router, problems.RESPONSES),
-        (service_requests.router, problems.RECORD_RESPONSES),
-        (service_requests.catalogue, problems.RECORD_RESPONSES),
-        (problem_records.router, problems.RECORD_RESPONSES),
-        (problem_records.known, problems.RECORD_RESPONSES),
-        (knowledge.router, problems.RECORD_RESPONSES),
-        (projection_rebuilds.router, problems.RESPONSES),
-        (whatif.router, problems.RESPONSES),
+        (incidents.router, problem_details.RECORD_RESPONSES),
+        (queues.router, problem_details.RESPONSES),
+        (priority_matrix.router, problem_details.RECORD_RESPONSES),
+        (sla.router, problem_details.RECORD_RESPONSES),
+        (configuration_items.router, problem_details.RECORD_RESPONSES),
+        (changes.router, problem_details.RECORD_RESPONSES),
+        (changes.templates, problem_details.RECORD_RESPONSES),
+        (audit.router, problem_details.RESPONSES),
+        (circulation.router, problem_details.RESPONSES),
+        (service_requests.router, problem_details.RECORD_RESPONSES),
+        (service_requests.catalogue, problem_details.RECORD_RESPONSES),
+        (problem_records.router, problem_details.RECORD_RESPONSES),
+        (problem_records.known, problem_details.RECORD_RESPONSES),
+        (knowledge.router, problem_details.RECORD_RESPONSES),
+        (projection_rebuilds.router, problem_details.RESPONSES),
+        (whatif.router, problem_details.RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

@@ -20,7 +20,7 @@ from starlette.background import BackgroundTask
 from api.deps import ServicesDep, authorised
 from api.models import AuditSample, LedgerVerification, streamed
 from api.params import MAX_INT, Since, Until
-from api.problems import NOT_FOUND, ApiProblem
+from api.problem_details import NOT_FOUND, ApiProblem
 from audit.evidence import EventFilter, event_lines, export_pack, sample
 from audit.keys import key_id, public_pem
 from audit.reports import period_reports
@@ -28,7 +28,7 @@ from audit.service import Audit
 from audit.verify import verify
 from domain.actors import Role
 from domain.context import Context
-from infra.bootstrap import Services
+from service.bootstrap import Services
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

@@ -33,7 +33,7 @@ from api.models import (
 )
 from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import AsOf, ChangeRef, CodePath
-from api.problems import ApiProblem
+from api.problem_details import ApiProblem
 from api.reads import ENVELOPE, Readable, add_history, numbered, record_events
 from api.record_answers import (
     add_actions,

@@ -17,14 +17,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import READ_ROLES, authorised, services_of
 from api.models import IngestReport, ServiceHealth
-from api.problems import ApiProblem
+from api.problem_details import ApiProblem
 from api.record_answers import json_response as _json
 from consumers.circulation import CirculationPipeline
 from domain.actors import Role
 from domain.context import Context
 from infra import cloudevents
-from infra.bootstrap import Services
 from projections.service_health import service_health
+from service.bootstrap import Services
 
 router = APIRouter(tags=["circulation"])
 
@@ -71,7 +71,7 @@ def pipeline_of(request: Request) -> CirculationPipeline:
         with _building:
             pipeline = getattr(request.app.state, "circulation", None)
             if pipeline is None:
-                from infra.circulation import build_pipeline
+                from processes.circulation import build_pipeline
 
                 services: Services = services_of(request)
                 pipeline = build_pipeline(services.settings, services.desk, clock=services.clock)

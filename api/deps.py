@@ -22,13 +22,13 @@ from pydantic_core import PydanticUndefined
 
 from api.gate import CHALLENGE
 from api.params import MAX_INT
-from api.problems import ApiProblem
+from api.problem_details import ApiProblem
 from application.writer import CommandWriter
 from domain.actors import Identity, Role
 from domain.context import Context
-from infra.bootstrap import Services
 from infra.logs import CORRELATION_ID as CORRELATION_ID_TEXT
 from infra.logs import CORRELATION_ID_PATTERN, current_correlation_id
+from service.bootstrap import Services
 
 #: Roles that work incidents. Requesters may log incidents and speak for their own; auditors
 #: read; integrations only ingest streams (a later resource).

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import ServicesDep
 from api.models import Liveness, Readiness
-from api.problems import problem
+from api.problem_details import problem
 from infra.serialisation import UndecodableEvent
 
 router = APIRouter(tags=["meta"])

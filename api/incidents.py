@@ -44,10 +44,10 @@ from domain.commands import INCIDENT_COMMANDS, IncidentCommand, LogIncident
 from domain.context import Context
 from domain.errors import IncidentNotFound
 from domain.incident import IncidentState
-from infra.bootstrap import Services
 from projections import incident_details
 from projections.incident_details import incidents
 from projections.queries import Filter
+from service.bootstrap import Services
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 

@@ -20,7 +20,7 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from api.params import MAX_INT
-from api.problems import ApiProblem
+from api.problem_details import ApiProblem
 from api.schemas import ActorOut
 from projections.base import Row
 from projections.queries import MAX_PAGE, Order, Page

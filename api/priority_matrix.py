@@ -18,7 +18,7 @@ from api.deps import (
     services_of,
 )
 from api.params import Version
-from api.problems import ApiProblem
+from api.problem_details import ApiProblem
 from domain.actors import Role
 from domain.context import Context
 from domain.examples import example

@@ -41,7 +41,6 @@ from domain.problem import ProblemState
 from domain.problem_commands import PROBLEM_COMMANDS, LogProblem
 from domain.record_numbers import RecordKind
 from domain.records import incident_number_label
-from infra.bootstrap import Services
 from projections import problem_details
 from projections.problems import (
     incidents_after,
@@ -50,6 +49,7 @@ from projections.problems import (
     problems,
 )
 from projections.queries import Filter
+from service.bootstrap import Services
 
 router = APIRouter(prefix="/problems", tags=["problems"])
 known = APIRouter(prefix="/known-errors", tags=["problems"])

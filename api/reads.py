@@ -29,9 +29,9 @@ from domain.context import Context
 from domain.errors import NotFound, RecordNotFound
 from domain.events import DomainEvent
 from domain.records import parse_record_number
-from infra.bootstrap import Services
 from projections.base import Projection, Row
 from projections.queries import View
+from service.bootstrap import Services
 
 #: The event fields every history entry shows apart from the event's own data.
 ENVELOPE = frozenset(

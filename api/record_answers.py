@@ -26,7 +26,7 @@ from api.deps import (
 )
 from api.models import written
 from api.params import record_ref
-from api.problems import problem
+from api.problem_details import problem
 from api.reads import shown_row
 from application.kinds import KINDS_BY_PREFIX, Kind
 from application.outcome import Outcome
@@ -35,8 +35,8 @@ from domain.actors import Role
 from domain.change_commands import RecordCommand
 from domain.context import Context
 from domain.record_numbers import RecordKind
-from infra.bootstrap import Services
 from projections.base import Projection, Row
+from service.bootstrap import Services
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Response
 
 from api.deps import ServicesDep, authorised
 from api.models import LOCATION, WhatIfJob, WhatIfStarted
-from api.problems import NOT_FOUND, ApiProblem
+from api.problem_details import NOT_FOUND, ApiProblem
 from api.record_answers import json_response
 from domain.actors import Role
 from domain.context import Context
-from infra.whatif import WhatIf
+from processes.whatif import WhatIf
 
 router = APIRouter(prefix="/whatif", tags=["what-if"])
 

@@ -72,13 +72,13 @@ from domain.commands import (
 from domain.context import Context
 from domain.incident import ResolutionCode
 from domain.priority import Impact, Urgency
-from infra.bootstrap import Services, build, event_store_env
 from infra.clock import utcnow
 from infra.postgres_server import PostgresServer
 from infra.settings import Settings
 from projections import PROJECTIONS
 from projections.incident_details import incident_details
 from projections.runner import ProjectionRunner
+from service.bootstrap import Services, build, event_store_env
 
 from ._expect import UNLIMITED_ENV, UnexpectedAnswer, expect
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from uuid import uuid4
 
 from application.desk import ServiceDesk
+from application.seed import catalogue
 from benchmarks.sla import T0, rate, ten_events
 from domain.actors import Actor, Role
 from domain.calendar import OFFICE_HOURS, CalendarSpec, HolidayKind, shipped_holidays
@@ -41,10 +42,9 @@ from domain.priority import Impact, Urgency
 from domain.sla import DEFAULT_TERMS, Targets
 from domain.sla_clock import Mark, MarkKind, Ticket, judge
 from domain.sla_incident import ticket
-from infra.bootstrap import build
-from infra.seed import catalogue
 from infra.settings import Settings
-from infra.whatif import CalendarFile, WhatIf, run
+from processes.whatif import CalendarFile, WhatIf, run
+from service.bootstrap import build
 
 AGENT = Actor(id="bench-agent", role=Role.AGENT)
 CALLER = Actor(id="bench-caller", role=Role.REQUESTER)

@@ -28,12 +28,6 @@ from uuid import UUID, uuid5
 
 import orjson
 
-from consumers.circulation_store import (
-    CirculationStore,
-    epoch,
-    from_epoch,
-    insert_dead_letters,
-)
 from consumers.group import DeadLetter as KafkaDeadLetter
 from consumers.group import GroupConsumer
 from domain.actors import Actor, Role
@@ -50,6 +44,12 @@ from domain.context import Context
 from domain.errors import DomainError
 from domain.incident import Channel
 from domain.priority import Impact, Urgency
+from infra.circulation_store import (
+    CirculationStore,
+    epoch,
+    from_epoch,
+    insert_dead_letters,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class IncidentPort(Protocol):
 
 class ServiceRequestPort(Protocol):
     """Raise a service request from a catalogue item, made idempotent by key (implemented over
-    the records write path by infra.circulation.DeskRequests)."""
+    the records write path by processes.circulation.DeskRequests)."""
 
     def raise_request(
         self,

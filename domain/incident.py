@@ -125,7 +125,7 @@ def check_cancellation(reason: CancelReason, duplicate_of: UUID | None) -> None:
 class ImportSource(BaseModel):
     """Where an imported incident came from: the source system, its case id, and the file line of
     the case's first row. Each imported event's correlation id is derived from (system, case, line)
-    of the row it came from (infra/importer.py, `source_correlation`)."""
+    of the row it came from (processes/importer.py, `source_correlation`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     system: str = Field(min_length=1, max_length=64)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from infra.bootstrap import Services
+from service.bootstrap import Services
 from tests.conftest import Clock
 from tests.integration import test_api, test_changes_api, test_requests_problems_api
 from tests.integration.conftest import Api

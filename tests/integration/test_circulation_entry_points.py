@@ -13,17 +13,17 @@ from uuid import uuid4
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
+from application.seed import seed
 from consumers.circulation import REPLAY_SEAL, Pseudonymiser, ReplaySeal
-from consumers.circulation_store import CirculationStore
 from domain.actors import Role
 from domain.circulation import JAKARTA
-from infra.bootstrap import build
-from infra.circulation import build_circulation_consumer, circulation_topics, dead_letter_topic
+from infra.circulation_store import CirculationStore
 from infra.kafka_clients import ensure_topics
-from infra.seed import seed
 from infra.settings import Settings
-from infra.simulator import Simulator, envelope
+from processes.circulation import build_circulation_consumer, circulation_topics, dead_letter_topic
+from processes.simulator import Simulator, envelope
 from projections import service_request_details
+from service.bootstrap import build
 from tests.integration.conftest import Api
 
 MONDAY = datetime(2026, 3, 2, 7, 55, tzinfo=JAKARTA)

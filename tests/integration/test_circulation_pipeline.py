@@ -17,19 +17,19 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from application.seed import seed
+from cli.main import main
 from consumers.circulation import CirculationPipeline
-from consumers.circulation_store import CirculationStore
 from domain.actors import Actor, Role
 from domain.calendar import Holiday, HolidayKind, HolidayYear
 from domain.circulation import JAKARTA
 from domain.incident import IncidentState, WorkNoteAdded
-from infra.bootstrap import Services, build
-from infra.circulation import DeskIncidents, LiveCalendarOpening, build_pipeline
-from infra.cli import main
-from infra.seed import seed
+from infra.circulation_store import CirculationStore
 from infra.settings import Settings
-from infra.simulator import envelope
+from processes.circulation import DeskIncidents, LiveCalendarOpening, build_pipeline
+from processes.simulator import envelope
 from projections.service_health import service_health
+from service.bootstrap import Services, build
 from tests.conftest import Clock, context
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=JAKARTA)

@@ -23,13 +23,13 @@ from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
 from api.app import create_app
+from application.seed import seed
 from domain.actors import Actor, Role
 from domain.change_commands import CHANGE_COMMANDS
 from domain.commands import INCIDENT_COMMANDS
 from domain.problem_commands import PROBLEM_COMMANDS
 from domain.request_commands import REQUEST_COMMANDS
-from infra.bootstrap import Services
-from infra.seed import seed
+from service.bootstrap import Services
 from tests.integration.conftest import Api
 from tests.integration.test_changes_api import WINDOW
 

@@ -28,8 +28,8 @@ from domain.errors import (
 )
 from domain.incident import Assigned, Logged, WorkNoteAdded, WorkStarted
 from domain.records import INCIDENT_NUMBERS, incident_number_label
-from infra.bootstrap import Services, build
 from projections import incident_details
+from service.bootstrap import Services, build
 from tests.conftest import AGENT, CALLER, context
 
 

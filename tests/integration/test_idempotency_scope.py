@@ -23,7 +23,7 @@ from domain.context import Context
 from domain.errors import IncidentNotFound, RecordNotFound
 from domain.problem_commands import LogProblem
 from domain.records import IdempotencyKeyRecorded, fingerprint, idempotency_id, key_recorded
-from infra.bootstrap import Services
+from service.bootstrap import Services
 from tests.conftest import T0
 from tests.integration.conftest import Api
 from tests.integration.test_organisations import INCIDENT, KINDS, LEBAK, SERANG, made, seeded

@@ -11,8 +11,8 @@ import httpx
 from application.kinds import KINDS, KNOWLEDGE_ARTICLE
 from domain.actors import Role
 from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
-from infra.bootstrap import Services
 from projections.knowledge import knowledge_articles
+from service.bootstrap import Services
 from tests.integration.conftest import Api
 from tests.integration.test_requests_problems_api import (
     assert_rebuild_equals_live,

@@ -20,8 +20,8 @@ import psycopg
 import pytest
 
 from audit.store import POSTGRES_EVENTS, SQLITE_EVENTS
-from consumers.circulation_store import CirculationStore
 from domain.actors import Actor, Role
+from infra.circulation_store import CirculationStore
 from infra.migrations import TABLE, migrate_sqlite, migrations
 from infra.pg import open_pool
 from infra.settings import Settings

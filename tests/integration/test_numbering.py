@@ -26,7 +26,7 @@ from domain.errors import DomainError
 from domain.incident import Logged
 from domain.record_numbers import RecordKind, number_log
 from domain.records import INCIDENT_NUMBERS, NumberAllocated
-from infra.bootstrap import Services, build
+from service.bootstrap import Services, build
 from tests.conftest import CALLER, T0, context
 from tests.integration.conftest import Api
 from tests.integration.test_organisations import KINDS, LEBAK, SERANG, seeded

@@ -16,15 +16,15 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.main import main
 from domain import commands as c
 from domain.actors import Actor, Role
 from domain.errors import DomainError
-from infra.bootstrap import Services, build
-from infra.cli import main
 from infra.settings import Settings
 from projections import PROJECTIONS, incident_details, open_work_by_group
 from projections.base import Projection
 from projections.runner import ProjectionRunner
+from service.bootstrap import Services, build
 from tests.conftest import Clock, context
 
 AGENT = Actor(id="siti.rahma", role=Role.AGENT)

@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from application.seed import seed
 from domain.events import DomainEvent
 from domain.moments import LATEST
 from domain.sla_clock import ClockState
-from infra.bootstrap import Services
-from infra.seed import seed
 from projections.base import Projection, Row
+from service.bootstrap import Services
 from tests.conftest import Steps
 from tests.integration.conftest import Api
 from tests.integration.test_sla import log, submit

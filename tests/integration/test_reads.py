@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from application.seed import seed
 from domain.actors import Role
-from infra.bootstrap import Services
-from infra.seed import seed
+from service.bootstrap import Services
 from tests.conftest import T0, Clock
 from tests.integration.conftest import Api
 

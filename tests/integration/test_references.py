@@ -19,7 +19,7 @@ from domain import commands as c
 from domain.actors import Role
 from domain.errors import DuplicateNotFound
 from domain.organisations import ORGANISATION_CODES, PROVINCE
-from infra.bootstrap import Services
+from service.bootstrap import Services
 from tests.conftest import context
 from tests.integration.conftest import Api
 from tests.integration.test_group_commit import log_command

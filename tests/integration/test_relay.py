@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from domain import commands as c
-from infra.bootstrap import Services
 from infra.cloudevents import is_public
-from infra.relay import FileRelayLock, Relay, last_published_position
+from processes.relay import FileRelayLock, Relay, last_published_position
+from service.bootstrap import Services
 from tests.conftest import AGENT, context
 
 

@@ -7,9 +7,8 @@ from typing import Any
 
 import httpx
 
+from application.seed import seed
 from domain.actors import Role
-from infra.bootstrap import Services
-from infra.seed import seed
 from projections import (
     catalogue_items,
     change_details,
@@ -21,6 +20,7 @@ from projections import (
     service_request_details,
 )
 from projections.runner import ProjectionRunner
+from service.bootstrap import Services
 from tests.conftest import Clock
 from tests.integration.conftest import Api
 from tests.integration.test_changes_api import WINDOW, authorised_change

@@ -49,7 +49,7 @@ from domain.records import (
     incident_number_label,
 )
 from domain.sla import SlaPolicy
-from infra.bootstrap import Services, build
+from service.bootstrap import Services, build
 from tests.conftest import AGENT, CALLER, MANAGER, T0, Clock, context
 
 T = TypeVar("T")

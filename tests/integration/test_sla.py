@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from application.kinds import SERVICE_REQUEST
 from application.pipeline import Submission
+from application.seed import seed
 from domain import commands as c
 from domain.actors import Role
 from domain.incident import SlaBreached, SlaWarned
@@ -22,11 +23,10 @@ from domain.service_request import SlaWarned as RequestSlaWarned
 from domain.service_request import Submitted
 from domain.sla import Targets
 from domain.sla_clock import ClockState, Mark, MarkKind, Ticket
-from infra.bootstrap import Services
-from infra.seed import seed
-from infra.sla_watch import SlaWatcher
+from processes.sla_watch import SlaWatcher
 from projections import service_request_details
 from projections.sla_clocks import sla_clocks
+from service.bootstrap import Services
 from tests.conftest import AGENT, MANAGER, context
 from tests.integration.conftest import Api
 from tests.integration.test_requests_problems_api import assert_rebuild_equals_live

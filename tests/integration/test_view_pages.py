@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from domain.actors import Actor, Identity, Role
 from domain.context import Context
-from infra.bootstrap import Services
 from projections.base import Column, Projection, Row
 from projections.queries import BY_CODE, NEWEST_FIRST, Filter, Order, Reach, View
+from service.bootstrap import Services
 
 ORGANISATIONS = ("perpus-kota-serang", "perpus-kab-lebak", "dpk-banten")
 OWNERS = ("budi.santoso", "ani.wijaya")

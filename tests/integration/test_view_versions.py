@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-import infra.bootstrap
-from infra.bootstrap import build
+import service.bootstrap
 from infra.pg import open_pool
 from infra.settings import Settings
 from projections import PROJECTIONS, incident_details
@@ -20,6 +19,7 @@ from projections.pg_store import PostgresViewStore
 from projections.shadow import rebuild_changed
 from projections.store import SQLiteViewStore
 from projections.view_store import ViewStore
+from service.bootstrap import build
 from tests.conftest import Clock
 from tests.integration.test_sla import log
 from tests.integration.test_undecodable_event import started
@@ -81,7 +81,7 @@ def test_a_service_started_with_a_new_fold_version_serves_the_view_it_folds(
     keys, fresh = with_old_fold(settings, clock)
     new = bumped(incident_details)
     monkeypatch.setattr(
-        infra.bootstrap,
+        service.bootstrap,
         "PROJECTIONS",
         [new if p is incident_details else p for p in PROJECTIONS],
     )

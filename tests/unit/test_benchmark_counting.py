@@ -13,8 +13,8 @@ import pytest
 
 from benchmarks._expect import UnexpectedAnswer, expect
 from benchmarks.foundation import AGENT, loadgen, run_loadgen
-from infra.bootstrap import build
 from infra.settings import Settings
+from service.bootstrap import build
 from tests.integration.conftest import serving
 
 

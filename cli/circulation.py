@@ -24,7 +24,7 @@ def _settings(data_dir: Path | None) -> Settings:
 
 def _desk_services(settings: Settings) -> Any:
     """The service desk the rules act through (its own store; no Kafka mode of its own)."""
-    from infra.bootstrap import build
+    from service.bootstrap import build
 
     return build(settings.model_copy(update={"kafka_bootstrap": None}))
 
@@ -43,9 +43,9 @@ data_dir_option = click.option(
 @click.option("--instance-id", default=None, help="static group membership name")
 def consume_circulation(data_dir: Path | None, bootstrap: str, instance_id: str | None) -> None:
     """Apply the circulation.events topic: validate, deduplicate, health, correlation rules."""
-    from infra.circulation import build_circulation_consumer, circulation_topics
-    from infra.cli import _log_to_stderr, _stop_on_signals
+    from cli.main import _log_to_stderr, _stop_on_signals
     from infra.kafka_clients import ensure_topics
+    from processes.circulation import build_circulation_consumer, circulation_topics
 
     settings = _settings(data_dir)
     _log_to_stderr(settings.log_level)
@@ -72,7 +72,7 @@ def dlq() -> None:
 @data_dir_option
 def dlq_list(data_dir: Path | None) -> None:
     """The dead-letter table (embedded mode): sequence, time, entry point, reason, replay."""
-    from consumers.circulation_store import CirculationStore
+    from infra.circulation_store import CirculationStore
 
     store = CirculationStore(_settings(data_dir).circulation_db)
     try:
@@ -130,8 +130,8 @@ def dlq_replay(
         sent = _replay_kafka(settings, bootstrap, corrections, batch)
         click.echo(f"re-published {sent} dead letters to {settings.circulation_topic}", err=True)
         return
-    from infra.circulation import build_pipeline
     from infra.clock import utcnow
+    from processes.circulation import build_pipeline
 
     services = _desk_services(settings)
     pipeline = build_pipeline(settings, services.desk)
@@ -166,9 +166,9 @@ def dlq_replay(
 def _replay_kafka(
     settings: Settings, bootstrap: str, corrections: dict[int, bytes], batch: int
 ) -> int:
-    """Re-publish the DLQ topic's snapshot (infra/circulation_replay.py), showing progress."""
-    from infra.circulation_replay import KafkaReplay, Snapshot
+    """Re-publish the DLQ topic's snapshot (processes/circulation_replay.py), showing progress."""
     from infra.progress import Meter
+    from processes.circulation_replay import KafkaReplay, Snapshot
 
     meter = Meter(0)
     shown = 0.0
@@ -221,7 +221,7 @@ def simulate_circulation(
     """Produce a realistic circulation stream (opening hours, ~15,000 loans a day across the
     province's branches, kiosks and gates, injected faults) to Kafka or over HTTP."""
     from infra.clock import utcnow
-    from infra.simulator import Simulator, start_of_day
+    from processes.simulator import Simulator, start_of_day
 
     if (bootstrap is None) == (url is None):
         raise click.UsageError("give one of --kafka or --http")
@@ -261,7 +261,7 @@ def simulate_circulation(
 
 def _kafka_sender(bootstrap: str, topic: str) -> Any:
     from infra import kafka_clients
-    from infra.circulation import circulation_topics
+    from processes.circulation import circulation_topics
 
     kafka_clients.ensure_topics(bootstrap, circulation_topics(Settings()))
     producer = kafka_clients.producer(bootstrap, client_id="itsm-simulator")

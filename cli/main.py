@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
+from cli.postgres import postgres
 from domain.actors import Actor, Role
-from infra.cli_postgres import postgres
 from infra.settings import InsecureConfiguration, Settings
 
 
@@ -241,8 +241,8 @@ def create_token(
     lifetime: timedelta | None,
 ) -> None:
     """Issue a token. It is printed once and stored only as a digest."""
-    from infra.bootstrap import token_store
     from infra.clock import utcnow
+    from service.bootstrap import token_store
 
     with token_store(_settings(data_dir)) as store:
         issued = store.issue(
@@ -269,8 +269,8 @@ def create_token(
 @data_dir_option
 def list_tokens(data_dir: Path | None) -> None:
     """Every token issued: whose, until when, and whether it was revoked (never the secret)."""
-    from infra.bootstrap import token_store
     from infra.clock import utcnow
+    from service.bootstrap import token_store
 
     now = utcnow()
     with token_store(_settings(data_dir)) as store:
@@ -309,8 +309,8 @@ def list_tokens(data_dir: Path | None) -> None:
 @click.option("--reason", required=True, help="why, for the record")
 def revoke_token(data_dir: Path | None, token_id: str, reason: str) -> None:
     """Revoke a token (by the id `tokens list` shows); refused within seconds everywhere."""
-    from infra.bootstrap import token_store
     from infra.clock import utcnow
+    from service.bootstrap import token_store
 
     with token_store(_settings(data_dir)) as store:
         try:
@@ -351,7 +351,7 @@ def _log_to_stderr(level: str) -> None:
 def relay(data_dir: Path | None, bootstrap: str) -> None:
     """Publish the event store to Kafka, in order, as CloudEvents (one relay per store)."""
     from infra.kafka_clients import ensure_topics
-    from infra.kafka_mode import build_relay, topics
+    from service.kafka_mode import build_relay, topics
 
     settings = _service_settings(data_dir)
     _log_to_stderr(settings.log_level)
@@ -376,7 +376,7 @@ def consume() -> None:
 def consume_projections(data_dir: Path | None, bootstrap: str, instance_id: str | None) -> None:
     """Build the read models from the itsm.events topic (exactly-once effect)."""
     from infra.kafka_clients import ensure_topics
-    from infra.kafka_mode import build_projection_consumer, topics
+    from service.kafka_mode import build_projection_consumer, topics
 
     settings = _service_settings(data_dir)
     _log_to_stderr(settings.log_level)
@@ -395,7 +395,7 @@ def schemas() -> None:
 )
 def export_schemas(directory: Path) -> None:
     """Write the CloudEvents envelope schema and one schema per event type to DIRECTORY."""
-    from infra.schemas import export
+    from service.schemas import export
 
     written = export(directory)
     click.echo(f"wrote {len(written)} schemas under {directory}", err=True)
@@ -420,7 +420,7 @@ def authorisation_table(target: Path | None) -> None:
 
     from api.app import create_app
     from api.authorisation import decisions, table
-    from infra.bootstrap import build
+    from service.bootstrap import build
 
     with tempfile.TemporaryDirectory() as scratch:
         services = build(Settings(data_dir=Path(scratch)))
@@ -448,7 +448,7 @@ def projections() -> None:
 @data_dir_option
 def projections_status(data_dir: Path | None) -> None:
     """Each projection's position against the head of the event store."""
-    from infra.bootstrap import build
+    from service.bootstrap import build
 
     services = build(_settings(data_dir))
     head = services.desk.recorder.max_notification_id() or 0
@@ -470,11 +470,11 @@ def projections_status(data_dir: Path | None) -> None:
 def rebuild(data_dir: Path | None, name: str, shadow: bool) -> None:
     """Drop projection NAME and replay the whole event store into it (--shadow: rebuild it
     beside the live one and swap it in, so readers never see a half-built view)."""
-    from infra.bootstrap import build
     from infra.progress import Meter
     from projections import BY_NAME
     from projections.runner import ProjectionRunner
     from projections.shadow import rebuild_in_shadow
+    from service.bootstrap import build
 
     if name not in BY_NAME:
         raise click.BadParameter(f"choose one of {', '.join(sorted(BY_NAME))}", param_hint="NAME")
@@ -524,8 +524,8 @@ def rebuild(data_dir: Path | None, name: str, shadow: bool) -> None:
 def seed_catalogue(data_dir: Path | None) -> None:
     """Load the seed catalogue: the library's organisations, services, configuration items and
     standard change templates (docs/configuration-items.md). Running it again changes nothing."""
-    from infra.bootstrap import build
-    from infra.seed import seed
+    from application.seed import seed
+    from service.bootstrap import build
 
     services = build(_settings(data_dir))
     try:
@@ -547,8 +547,8 @@ def sla() -> None:
 def sla_watch(data_dir: Path | None, interval: float, once: bool) -> None:
     """Append SLA warnings and breaches to tickets as their moments pass (idempotent: any
     number of watchers, restarts and catch-ups write each alert once)."""
-    from infra.bootstrap import build
-    from infra.sla_watch import SlaWatcher
+    from processes.sla_watch import SlaWatcher
+    from service.bootstrap import build
 
     settings = _settings(data_dir)
     _log_to_stderr(settings.log_level)
@@ -569,11 +569,11 @@ def sla_watch(data_dir: Path | None, interval: float, once: bool) -> None:
         services.close()
 
 
-from infra.cli_audit import audit  # noqa: E402
-from infra.cli_circulation import consume_circulation, dlq, simulate_circulation  # noqa: E402
-from infra.cli_import import import_  # noqa: E402
-from infra.cli_kafka import kafka  # noqa: E402
-from infra.cli_whatif import whatif  # noqa: E402
+from cli.audit import audit  # noqa: E402
+from cli.circulation import consume_circulation, dlq, simulate_circulation  # noqa: E402
+from cli.imports import import_  # noqa: E402
+from cli.kafka import kafka  # noqa: E402
+from cli.whatif import whatif  # noqa: E402
 
 main.add_command(audit)
 main.add_command(kafka)

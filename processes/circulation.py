@@ -19,7 +19,6 @@ from consumers.circulation import (
     ReplaySeal,
     ServiceRequestPort,
 )
-from consumers.circulation_store import CirculationStore
 from domain.circulation import (
     CalendarOpening,
     CorrelationRules,
@@ -36,6 +35,7 @@ from domain.errors import CalendarNotFound, DomainError
 from domain.incident import IncidentState, ResolutionCode
 from domain.request_commands import SubmitServiceRequest
 from infra import kafka_clients
+from infra.circulation_store import CirculationStore
 from infra.clock import utcnow
 from infra.kafka_clients import KEEP_FOREVER, TopicSpec
 from infra.settings import Settings

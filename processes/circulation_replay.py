@@ -28,8 +28,8 @@ from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartitio
 
 from consumers.circulation import REPLAY_SEAL, ReplaySeal
 from infra import cloudevents
-from infra.circulation import dead_letter_topic
 from infra.settings import Settings
+from processes.circulation import dead_letter_topic
 
 UNTIL = "replay-until="
 #: How long a replay waits for dead letters its snapshot says are there before it gives up.

@@ -15,8 +15,8 @@ import orjson
 
 from audit.chain import Checkpoint
 from audit.service import Audit
-from infra.bootstrap import Services
 from infra.settings import Settings
+from service.bootstrap import Services
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -52,7 +52,7 @@ def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
 @contextmanager
 def _services(data_dir: Path | None) -> Iterator[Services]:
     """The service's stores, with no follower started (a command does its own work)."""
-    from infra.bootstrap import build
+    from service.bootstrap import build
 
     services = build(_settings(data_dir, audit_follow=False))
     try:
@@ -76,7 +76,7 @@ def audit() -> None:
 def follow(data_dir: Path | None) -> None:
     """Append every stored event to the ledger and sign checkpoints, until stopped
     (run with ITSM_AUDIT_FOLLOW=false on the API processes)."""
-    from infra.cli import _log_to_stderr, _stop_on_signals
+    from cli.main import _log_to_stderr, _stop_on_signals
 
     with _services(data_dir) as services:
         _log_to_stderr(services.settings.log_level)

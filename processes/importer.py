@@ -1,6 +1,6 @@
 """Imports of another system's ticket history as incident events, with their original times.
 
-One code path for every log: a mapping (infra/import_mapping.py, docs/imports.md) says which
+One code path for every log: a mapping (processes/import_mapping.py, docs/imports.md) says which
 column is what; each case's rows are replayed in order through the Incident aggregate, so the
 events are the normal domain events, checked by the normal rules. Every row is applied, recorded
 with a counted approximation, or refused with a counted reason (a change our lifecycle cannot
@@ -45,7 +45,7 @@ from domain.priority import PriorityMatrix
 from domain.record_numbers import named_id
 from domain.records import INCIDENT_NUMBERS, NumberAllocated
 from domain.rule_versions import RuleVersions
-from infra.import_mapping import Mapping, MappingError, Target
+from processes.import_mapping import Mapping, MappingError, Target
 
 _NAMESPACE = UUID("3c8e5d2a-9b41-4f7e-a0c6-5e2d7b9f1a38")
 

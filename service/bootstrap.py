@@ -39,9 +39,9 @@ from projections.view_store import ViewStore
 
 if TYPE_CHECKING:
     from audit.service import Audit
-    from infra.kafka_mode import KafkaMode
-    from infra.sla_watch import SlaWatcher
-    from infra.whatif_jobs import WhatIfJobs
+    from processes.sla_watch import SlaWatcher
+    from processes.whatif_jobs import WhatIfJobs
+    from service.kafka_mode import KafkaMode
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class Services:
     @cached_property
     def whatif_jobs(self) -> WhatIfJobs:
         """What-if runs asked for over the API (docs/whatif.md), kept under the data directory."""
-        from infra.whatif_jobs import WhatIfJobs  # it builds on the desk
+        from processes.whatif_jobs import WhatIfJobs  # it builds on the desk
 
         return WhatIfJobs(self.settings.data_dir / "whatif", self.desk, self.clock)
 
@@ -184,7 +184,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
     tokens = _token_store(settings)
     services = Services(settings, desk, views, runner, tokens, clock, closing)
     if settings.kafka_bootstrap:
-        from infra.kafka_mode import kafka_mode  # it builds on this module
+        from service.kafka_mode import kafka_mode  # it builds on this module
 
         services.kafka = kafka_mode(
             settings, views, relay=settings.kafka_relay, consume=settings.kafka_consume

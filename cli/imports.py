@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from infra.import_mapping import Mapping, MappingError, load, shipped
 from infra.progress import Meter
 from infra.settings import Settings
+from processes.import_mapping import Mapping, MappingError, load, shipped
 
 UCI_LOG = Path("/work/shared/data/uci-servicenow-incident-event-log/incident_event_log.csv.xz")
 
@@ -43,7 +43,7 @@ def import_() -> None:
 @data_argument
 def import_servicenow(data_dir: Path | None, batch: int, refuse_unmapped: bool, data: Path) -> None:
     """Import the UCI ServiceNow incident event log DATA (.csv, .csv.xz or .csv.gz), with the
-    shipped mapping infra/import_mappings/servicenow.toml."""
+    shipped mapping processes/import_mappings/servicenow.toml."""
     _run(data_dir, shipped("servicenow"), data, batch, refuse_unmapped)
 
 
@@ -73,8 +73,8 @@ def import_mapped(
 def _run(
     data_dir: Path | None, mapping: Mapping, data: Path, batch: int, refuse_unmapped: bool
 ) -> None:
-    from infra.bootstrap import build
-    from infra.importer import Importer
+    from processes.importer import Importer
+    from service.bootstrap import build
 
     settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
     services = build(settings)

@@ -216,5 +216,5 @@ def _priority(value: object) -> int:
 
 
 def shipped(name: str) -> Mapping:
-    """A mapping shipped with the service (infra/import_mappings/NAME.toml)."""
+    """A mapping shipped with the service (processes/import_mappings/NAME.toml)."""
     return load(SHIPPED / f"{name}.toml")

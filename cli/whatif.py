@@ -74,10 +74,9 @@ def whatif(
     """Judge the incidents logged from --from to --to (office days, inclusive) by their rules of
     record and by the rules given (any subset), and compare: per priority, service, group,
     organisation and month, and every ticket whose verdict flips. The record is only read."""
-    from infra.bootstrap import build
-    from infra.cli import _settings
+    from cli.main import _settings
     from infra.clock import utcnow
-    from infra.whatif import (
+    from processes.whatif import (
         CalendarFile,
         MatrixFile,
         PolicyFile,
@@ -85,7 +84,8 @@ def whatif(
         read_rule_file,
         run,
     )
-    from infra.whatif_output import chart_svg, csv_text, table
+    from processes.whatif_output import chart_svg, csv_text, table
+    from service.bootstrap import build
 
     try:
         request = WhatIf(

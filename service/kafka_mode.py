@@ -17,15 +17,15 @@ from eventsourcing.utils import Environment
 from application.desk import ServiceDesk
 from consumers.projections import ProjectionConsumer, partition_of
 from infra import kafka_clients
-from infra.bootstrap import event_store_env, open_view_store
 from infra.kafka_clients import KEEP_FOREVER, TopicSpec
 from infra.locks import InterProcessLock
-from infra.relay import AdvisoryRelayLock, FileRelayLock, Relay, RelayLock
 from infra.serialisation import TypedMapper
 from infra.settings import Settings
+from processes.relay import AdvisoryRelayLock, FileRelayLock, Relay, RelayLock
 from projections import PROJECTIONS
 from projections.runner import settle
 from projections.view_store import ViewStore
+from service.bootstrap import event_store_env, open_view_store
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import orjson
 
 from application.desk import ServiceDesk
 from domain.context import Context
-from infra.whatif import WhatIf, run
+from processes.whatif import WhatIf, run
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from application.kinds import sla_kind
@@ -33,10 +34,12 @@ from domain.errors import NothingChanged
 from domain.incident import Logged, SlaAlert
 from domain.rule_versions import SlaTarget
 from domain.sla_request import KIND as SERVICE_REQUEST
-from infra.bootstrap import Services
 from infra.follower import Follower
 from infra.serialisation import UndecodableEvent
 from projections.sla_clocks import sla_clocks, ticket_of
+
+if TYPE_CHECKING:  # the composition root, a layer above: only its type is named here
+    from service.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
