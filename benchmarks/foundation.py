@@ -1,7 +1,9 @@
 """Foundation benchmark: the write side against the eventsourcing baseline, the REST API over
-HTTP, and the projection rebuild against a bare read-and-decode of the same store.
+HTTP for every record kind, and the projection rebuild against a bare read-and-decode.
 
     .venv/bin/python -m benchmarks.foundation [--quick] [--clients 32] [--duration 10] [--out F]
+                                              [--lines incident,request,change,problem]
+                                              [--rest-rounds 3] [--baseline DIR]
                                               [--postgres | --database-url URL]
 
 Every measurement runs in this one invocation, each on a fresh temporary data directory, so the
@@ -19,11 +21,26 @@ of both side by side goes to stderr at the end. (c) stays on SQLite.
     b_follow   log_incident with the projection runner following the store (information)
     c_ceiling  GET /healthz at the same concurrency: what the HTTP stack alone does (information)
     c_rest     the incident lifecycle over REST against `itsm serve`, from a separate process
+    c_request  the service request lifecycle, likewise; also its ratio to c_rest (lifecycles.py)
+    c_change   the standard change lifecycle, likewise
+    c_problem  the problem lifecycle, likewise
     d          projection rebuild: reset both projections, a fresh runner's catch_up()
     e          bare read-and-decode of the same notifications (the ceiling for d)
 
 a, b_log and b_mix run in interleaved rounds and report the best round; d and e alternate
-(e, d, e, d, ...) on the same data and report the best of each.
+(e, d, e, d, ...) on the same data and report the best of each. The REST lines run in
+interleaved rounds too (incident, request, change, problem, incident, ...), each window on a
+fresh server, and report the best round: on a shared machine other work only ever slows a window
+down, so the best is the closest to the code's own rate (every round's rate and the median are in
+the line as well).
+
+With --baseline DIR (another checkout of this repository with its own .venv), the REST windows
+alternate between this checkout's `itsm serve` and the baseline's, each line gets an after /
+before ratio (`c_before_after`), and the in-process part runs as each checkout's own
+`benchmarks.foundation` in alternate subprocess rounds (`inprocess` lines; checkouts.py).
+
+An answer a line did not expect voids that line (no figure, no further rounds); the other lines,
+each on its own server, go on, and the run exits non-zero naming every void line.
 """
 
 from __future__ import annotations
@@ -31,6 +48,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import http.client
 import importlib.metadata
 import inspect
@@ -42,12 +60,13 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -74,20 +93,34 @@ from projections.incident_details import incident_details
 from projections.runner import ProjectionRunner
 
 from ._expect import UNLIMITED_ENV, UnexpectedAnswer, expect
+from .checkouts import (
+    MEASURES,
+    Checkout,
+    best_with_ratios,
+    commit_of,
+    flags_of,
+    inprocess_argv,
+    measure_inprocess,
+)
+from .lifecycles import CREATED, GROUP, INCIDENT, LIFECYCLES, SETUP, Lifecycle, Turn
 
 ROOT = Path(__file__).resolve().parent.parent
-ITSM = Path(sys.prefix) / "bin" / "itsm"
+#: This checkout, in the virtualenv running this module.
+HERE = Checkout("after", ROOT, Path(sys.prefix))
 
 TARGET_WRITE_RATIO = 0.8  # b / a
 TARGET_REST_RATE = 800.0  # commands/s ...
 TARGET_REST_P99_MS = 50.0  # ... with p99 under this ...
 TARGET_REST_CLIENTS = 32  # ... at this many concurrent clients
 TARGET_REBUILD_RATIO = 0.7  # d / e
+TARGET_KIND_RATIO = 0.9  # each other kind's REST lifecycle / the incident's, in the same run
+TARGET_REST_BEFORE_RATIO = 0.95  # the incident's REST lifecycle, after / before (--baseline)
 #: What (c) says of its server's settings: the measured load must not be refused.
 LIMITS_OFF = "rate limits off: " + ", ".join(f"{k}=''" for k in UNLIMITED_ENV)
 
 AGENT = Actor(id="bench", role=Role.AGENT)
-GROUP = "library-ict"
+#: Defines the catalogue item and the change template the lifecycles use.
+ADMIN = Actor(id="bench-admin", role=Role.ADMIN)
 COMMANDS_PER_INCIDENT = 5  # log, assign, start-work, add-work-note, resolve
 REBUILD_BATCH: int = inspect.signature(ProjectionRunner).parameters["batch_size"].default
 
@@ -310,11 +343,11 @@ def free_port() -> int:
         return port
 
 
-def issue_token(data_dir: Path) -> str:
+def issue_token(checkout: Checkout, data_dir: Path, actor: Actor = AGENT) -> str:
     command = ["tokens", "create", "--data-dir", str(data_dir)]
     done = subprocess.run(
-        [str(ITSM), *command, "--actor", AGENT.id, "--role", AGENT.role.value],
-        cwd=ROOT,
+        [str(checkout.itsm), *command, "--actor", actor.id, "--role", actor.role.value],
+        cwd=checkout.root,
         check=True,
         capture_output=True,
         text=True,
@@ -335,13 +368,14 @@ def ready(port: int) -> bool:
 
 @contextlib.contextmanager
 def itsm_server(
-    data_dir: Path, log_path: Path, workers: int
+    checkout: Checkout, data_dir: Path, log_path: Path, workers: int
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The checkout's own `itsm serve` on a free port, once it is ready."""
     port = free_port()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [
-                str(ITSM),
+                str(checkout.itsm),
                 "serve",
                 "--data-dir",
                 str(data_dir),
@@ -350,7 +384,7 @@ def itsm_server(
                 "--workers",
                 str(workers),
             ],
-            cwd=ROOT,
+            cwd=checkout.root,
             env={**os.environ, **UNLIMITED_ENV},  # the measured load is not to be refused
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -393,30 +427,118 @@ def run_loadgen(config: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def bench_rest(
-    clients: int,
-    duration: float,
-    warmup: float,
-    ceiling_duration: float,
-    base: str | None,
-    workers: int,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    with fresh_dir("c", base) as tmp:
+def define_setup(port: int, token: str) -> None:
+    """What the lifecycles need defined, as admin, before the clock (lifecycles.SETUP)."""
+    for path, body in SETUP:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("POST", path, orjson.dumps(body), http_headers(token))
+            answer = conn.getresponse()
+            expect(f"define {path}", answer.status, CREATED, answer.read())
+        finally:
+            conn.close()
+
+
+def http_headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class RestPlan:
+    """The REST windows of one run: each on a fresh server and data directory."""
+
+    clients: int
+    duration: float
+    warmup: float
+    ceiling_duration: float
+    base: str | None
+    workers: int
+    lifecycles: list[Lifecycle]
+
+
+def rest_window(
+    plan: RestPlan, checkout: Checkout, lifecycle: Lifecycle, ceiling: bool
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """One lifecycle's window against a fresh server of the checkout (and GET /healthz first,
+    if asked): (ceiling, lifecycle figures)."""
+    with fresh_dir(f"c-{checkout.name}-{lifecycle.name}", plan.base) as tmp:
         data_dir = tmp / "var"
-        token = issue_token(data_dir)
-        with itsm_server(data_dir, tmp / "server.log", workers) as (proc, port):
-            config = {"port": port, "token": token, "clients": clients, "server_pid": proc.pid}
-            say(f"c_ceiling: GET /healthz, {clients} clients, {ceiling_duration:g} s")
-            ceiling = run_loadgen(
-                {**config, "scenario": "healthz", "warmup": 0.5, "duration": ceiling_duration}
+        token = issue_token(checkout, data_dir)
+        admin = issue_token(checkout, data_dir, ADMIN)
+        with itsm_server(checkout, data_dir, tmp / "server.log", plan.workers) as (proc, port):
+            define_setup(port, admin)
+            config = {"port": port, "token": token, "clients": plan.clients, "server_pid": proc.pid}
+            healthz = None
+            if ceiling:
+                say(f"c_ceiling ({checkout.name}): GET /healthz, {plan.clients} clients")
+                healthz = run_loadgen(
+                    {
+                        **config,
+                        "scenario": "healthz",
+                        "warmup": 0.5,
+                        "duration": plan.ceiling_duration,
+                    }
+                )
+            say(
+                f"{lifecycle.line} ({checkout.name}): {lifecycle.name} lifecycle, "
+                f"{plan.clients} clients, {plan.warmup:g}+{plan.duration:g} s"
             )
-            say(f"c_rest: incident lifecycle, {clients} clients, {warmup:g}+{duration:g} s")
-            rest = run_loadgen(
-                {**config, "scenario": "incidents", "warmup": warmup, "duration": duration}
+            figures = run_loadgen(
+                {
+                    **config,
+                    "scenario": lifecycle.name,
+                    "warmup": plan.warmup,
+                    "duration": plan.duration,
+                }
             )
             if proc.poll() is not None:
                 raise RuntimeError(f"the server died during the run (exit {proc.returncode})")
-    return ceiling, rest
+    return healthz, figures
+
+
+#: One window: (checkout, lifecycle, measure the ceiling too) -> (ceiling, lifecycle figures).
+Window = Callable[[Checkout, Lifecycle, bool], tuple[dict[str, Any] | None, dict[str, Any]]]
+
+
+@dataclass
+class RestRounds:
+    """What the interleaved REST rounds measured, by (checkout name, lifecycle name)."""
+
+    ceilings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    windows: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    #: a line stopped by an answer it did not expect: no figure, and no further rounds
+    void: dict[tuple[str, str], UnexpectedAnswer] = field(default_factory=dict)
+
+
+def bench_rest(
+    window: Window, checkouts: list[Checkout], lifecycles: list[Lifecycle], rounds: int
+) -> RestRounds:
+    """Every lifecycle against every checkout, interleaved: in each round the lifecycles in turn
+    (incident, request, change, problem), each against the checkouts one after the other, in
+    alternate order from round to round so that neither always goes first. The ceiling is
+    measured once per checkout, in the first round. An answer a line did not expect voids that
+    line (of that checkout) for the run; the other lines, each on its own server, go on."""
+    done = RestRounds()
+    for r in range(rounds):
+        order = checkouts if r % 2 == 0 else checkouts[::-1]
+        say(f"REST round {r + 1}/{rounds}")
+        for lifecycle in lifecycles:
+            for checkout in order:
+                key = (checkout.name, lifecycle.name)
+                if key in done.void:
+                    continue
+                try:
+                    healthz, figures = window(
+                        checkout, lifecycle, checkout.name not in done.ceilings
+                    )
+                except UnexpectedAnswer as error:
+                    say(f"{lifecycle.line} ({checkout.name}) stopped: {error}")
+                    done.void[key] = error
+                    continue
+                if healthz is not None:
+                    done.ceilings[checkout.name] = healthz
+                done.windows.setdefault(key, []).append(figures)
+    return done
 
 
 # -- the load generator (runs in its own process: `--loadgen`, config as JSON on stdin) ----------
@@ -484,15 +606,8 @@ def http_request(method: str, path: str, port: int, token: str, body: Any = None
 
 Sample = tuple[float, float, int, str]  # (start, seconds, status, operation)
 
-#: The answers each operation may give; any other stops the run (a refusal is not a command).
-#: 202: the write is done and the views lag behind it (api/record_answers.py).
-EXPECTED: dict[str, frozenset[int]] = {
-    "healthz": frozenset({200}),
-    "log": frozenset({201, 202}),
-    "start-work": frozenset({200, 202}),
-    "add-work-note": frozenset({200, 202}),
-    "resolve": frozenset({200, 202}),
-}
+#: What GET /healthz may answer; a lifecycle's steps say theirs (lifecycles.py).
+HEALTHZ_EXPECTED = frozenset({200})
 
 
 class LoadClient:
@@ -503,11 +618,14 @@ class LoadClient:
         self.deadline = deadline
         self.connection = Connection(self.port)
         self.samples: list[Sample] = []
+        self.prepared: str | None = None
 
     def request(self, method: str, path: str, body: Any = None) -> bytes:
         return http_request(method, path, self.port, self.token, body)
 
-    async def call(self, operation: str, raw: bytes) -> tuple[int, dict[bytes, bytes]]:
+    async def call(
+        self, operation: str, raw: bytes, expected: frozenset[int]
+    ) -> tuple[int, dict[bytes, bytes]]:
         """One request; only an expected answer is a sample, any other raises UnexpectedAnswer
         (a lost connection is status 0)."""
         started = time.perf_counter()
@@ -516,43 +634,46 @@ class LoadClient:
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
             self.connection.close()
             status, headers, body = 0, {}, repr(e).encode()
-        expect(operation, status, EXPECTED[operation], body)
+        expect(operation, status, expected, body)
         self.samples.append((started, time.perf_counter() - started, status, operation))
         return status, headers
 
     async def healthz(self) -> None:
         raw = self.request("GET", "/healthz")
         while time.perf_counter() < self.deadline:
-            await self.call("healthz", raw)
+            await self.call("healthz", raw, HEALTHZ_EXPECTED)
 
-    async def incidents(self) -> None:
+    async def drive(self, lifecycle: Lifecycle, cycle: int) -> str:
+        """One record through its whole lifecycle (until the deadline); its Location."""
+        turn = Turn(self.number, cycle, self.prepared)
+        create, *actions = lifecycle.steps
+        raw = self.request("POST", lifecycle.collection, create.body(turn))
+        status, headers = await self.call(create.operation, raw, create.expected)
+        location = headers.get(b"location")
+        if location is None:
+            raise UnexpectedAnswer(
+                f"{create.operation} (no Location)", status, create.expected, b""
+            )
+        path = location.decode()
+        for step in actions:
+            if time.perf_counter() >= self.deadline:
+                break
+            raw = self.request("POST", f"{path}/{step.action}", step.body(turn))
+            await self.call(step.operation, raw, step.expected)
+        return path
+
+    async def prepare(self, lifecycle: Lifecycle) -> None:
+        """The record this client's lifecycle needs (before the clock: not counted)."""
+        if lifecycle.prepare is not None:
+            path = await self.drive(lifecycle.prepare, 0)
+            self.prepared = path.rsplit("/", 1)[-1]
+        self.samples.clear()
+
+    async def cycles(self, lifecycle: Lifecycle) -> None:
         cycle = 0
         while time.perf_counter() < self.deadline:
             cycle += 1
-            body = {
-                "title": f"Catalogue terminal {self.number}-{cycle} frozen",
-                "service": "library-catalogue",
-                "caller": "budi.santoso",
-                "impact": "medium",
-                "urgency": "high",
-                "assignment_group": GROUP,
-            }
-            raw = self.request("POST", "/api/v1/incidents", body)
-            status, headers = await self.call("log", raw)
-            location = headers.get(b"location")
-            if location is None:
-                raise UnexpectedAnswer("log (no Location)", status, EXPECTED["log"], b"")
-            path = location.decode()
-            actions = [
-                ("start-work", None),
-                ("add-work-note", {"text": f"Rebooted terminal {self.number}-{cycle}."}),
-                ("resolve", {"code": "fixed", "notes": "Client cache cleared."}),
-            ]
-            for action, action_body in actions:
-                if time.perf_counter() >= self.deadline:
-                    break
-                raw = self.request("POST", f"{path}/{action}", action_body)
-                await self.call(action, raw)
+            await self.drive(lifecycle, cycle)
 
 
 def cpu_ticks(pid: int) -> float | None:
@@ -614,12 +735,17 @@ async def loadgen(config: dict[str, Any]) -> dict[str, Any]:
         client.connection.reader, client.connection.writer = await asyncio.open_connection(
             "127.0.0.1", client.port
         )
+    lifecycle = LIFECYCLES.get(config["scenario"])
+    if lifecycle is not None:  # what each client needs first, before the clock
+        await asyncio.gather(*(client.prepare(lifecycle) for client in clients))
     started = time.perf_counter()
     window_start, window_end = started + warmup, started + warmup + duration
     for client in clients:
         client.deadline = window_end
-    scenario = LoadClient.healthz if config["scenario"] == "healthz" else LoadClient.incidents
-    tasks = [asyncio.create_task(scenario(client)) for client in clients]
+    if lifecycle is None:
+        tasks = [asyncio.create_task(client.healthz()) for client in clients]
+    else:
+        tasks = [asyncio.create_task(client.cycles(lifecycle)) for client in clients]
 
     await asyncio.sleep(max(0.0, window_start - time.perf_counter()))
     marks = [(time.perf_counter(), own_cpu(), cpu_ticks(server_pid), machine_busy())]
@@ -797,6 +923,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tmpdir", help="where the fresh data directories go [system temp]")
     parser.add_argument("--skip-http", action="store_true", help="leave out (c)")
     parser.add_argument("--workers", type=int, default=1, help="API worker processes for (c) [1]")
+    parser.add_argument(
+        "--lines",
+        type=lifecycle_names,
+        default=list(LIFECYCLES),
+        help=f"REST lifecycles, comma-separated, in round order [{','.join(LIFECYCLES)}]",
+    )
+    parser.add_argument("--rest-rounds", type=int, help="rounds of the REST lines [3; quick 1]")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="another checkout of this repository (with its .venv) to measure against: its own "
+        "`itsm serve` in alternate REST rounds, its own in-process benchmark in alternate rounds",
+    )
     postgres = parser.add_mutually_exclusive_group()
     postgres.add_argument(
         "--postgres",
@@ -808,7 +948,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run a, b, d and e on this PostgreSQL server (its role may create databases)",
     )
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.baseline is not None:
+        args.baseline = args.baseline.resolve()
+        if args.baseline == ROOT:
+            parser.error("--baseline: that is this checkout")
+        if why := Checkout.of("before", args.baseline).missing():
+            parser.error(f"--baseline: {why}")
+    for name in ("clients", "rest_rounds", "rounds", "n", "m", "workers"):
+        if (value := getattr(args, name)) is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def lifecycle_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in LIFECYCLES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown lifecycle {', '.join(unknown) or '(none)'}: "
+            f"choose from {', '.join(LIFECYCLES)}"
+        )
+    return list(dict.fromkeys(names))
 
 
 @contextlib.contextmanager
@@ -866,9 +1027,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     with postgres_server(args) as server_url:
         try:
-            run(args, server_url)
+            void = run(args, server_url)
         except UnexpectedAnswer as error:  # no figure: a refusal must not pass for a command
             raise SystemExit(f"benchmark stopped, an answer it did not expect: {error}") from None
+    if void:  # the other lines' figures stand; these have none
+        stopped = "\n".join(f"  {line}: {error}" for line, error in void.items())
+        raise SystemExit(f"lines stopped by an answer they did not expect:\n{stopped}")
 
 
 def write_side(
@@ -932,18 +1096,210 @@ def write_side(
         )["rate"]
 
 
-def run(args: argparse.Namespace, server_url: str | None) -> None:
+def compare_inprocess(
+    checkouts: list[Checkout], n: int, m: int, rounds: int, tmpdir: str | None, report: Report
+) -> dict[str, dict[str, float]]:
+    """Each checkout's own in-process benchmark (a, b, d, e) as a subprocess, one round each in
+    turn, alternating which goes first; the best of each measure and the ratios of those."""
+    argvs = {c.name: inprocess_argv(flags_of(c), n, m, tmpdir) for c in checkouts}
+    measured: dict[str, list[dict[str, float]]] = {c.name: [] for c in checkouts}
+    for r in range(rounds):
+        for checkout in checkouts if r % 2 == 0 else checkouts[::-1]:
+            say(f"in-process round {r + 1}/{rounds} ({checkout.name}): {checkout.root}")
+            measured[checkout.name].append(measure_inprocess(checkout, argvs[checkout.name]))
+    compared: dict[str, dict[str, float]] = {}
+    for checkout in checkouts:
+        compared[checkout.name] = best_with_ratios(measured[checkout.name])
+        report.emit(
+            "inprocess",
+            checkout=checkout.name,
+            root=str(checkout.root),
+            commit=commit_of(checkout),
+            command=["python", "-m", "benchmarks.foundation", *argvs[checkout.name]],
+            counted=f"the best of {rounds} rounds, each its own run of the checkout's code",
+            backend="sqlite",
+            **compared[checkout.name],
+            samples={k: [x[k] for x in measured[checkout.name]] for k in MEASURES},
+        )
+    return compared
+
+
+def rest_lines(
+    report: Report, plan: RestPlan, checkouts: list[Checkout], done: RestRounds
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """A line per lifecycle and checkout: the best round's figures with every round's rate, and
+    its ratio to the incident line of the same checkout; with a baseline, after / before.
+    Returns {checkout: {lifecycle: {"rate", "p99_ms", "ratio_to_incident"}}}."""
+    lines: dict[str, dict[str, dict[str, Any]]] = {c.name: {} for c in checkouts}
+    for checkout in checkouts:
+        if ceiling := done.ceilings.get(checkout.name):
+            report.emit(
+                "c_ceiling",
+                checkout=checkout.name,
+                unit="requests/s",
+                clients=plan.clients,
+                seconds=plan.ceiling_duration,
+                **ceiling,
+            )
+        for lifecycle in plan.lifecycles:
+            key = (checkout.name, lifecycle.name)
+            common = {
+                "checkout": checkout.name,
+                "lifecycle": lifecycle.name,
+                "clients": plan.clients,
+                "mix": lifecycle.mix,
+                "commands_per_record": lifecycle.commands,
+            }
+            if error := done.void.get(key):
+                body = error.body[:500].decode("utf-8", errors="replace")
+                void = {"what": error.what, "status": error.status, "body": body}
+                report.emit(lifecycle.line, void=void, **common)
+                continue
+            runs = done.windows.get(key)
+            if not runs:
+                continue
+            best = max(runs, key=lambda figures: float(figures["rate"]))
+            incident = lines[checkout.name].get(INCIDENT.name)
+            to_incident = None
+            if lifecycle is not INCIDENT and incident is not None:
+                to_incident = ratio(best["rate"], incident["rate"])
+            report.emit(
+                lifecycle.line,
+                unit="commands/s",
+                seconds=plan.duration,
+                server_settings=LIMITS_OFF,
+                counted=f"the best of {len(runs)} rounds",
+                samples=[r["rate"] for r in runs],
+                median=rounded(statistics.median(r["rate"] for r in runs)),
+                **({} if lifecycle is INCIDENT else {"ratio_to_incident": to_incident}),
+                **common,
+                **best,
+            )
+            lines[checkout.name][lifecycle.name] = {
+                "rate": best["rate"],
+                "p99_ms": best.get("p99_ms"),
+                "ratio_to_incident": to_incident,
+            }
+    if len(checkouts) == 2:
+        after, before = (lines[c.name] for c in checkouts)
+        report.emit(
+            "c_before_after",
+            after=commit_of(checkouts[0]),
+            before=commit_of(checkouts[1]),
+            ratios={
+                lc.name: ratio(
+                    after.get(lc.name, {}).get("rate"), before.get(lc.name, {}).get("rate")
+                )
+                for lc in plan.lifecycles
+            },
+            target={INCIDENT.name: f">= {TARGET_REST_BEFORE_RATIO}"},
+        )
+    return lines
+
+
+def summarise(
+    args: argparse.Namespace,
+    report: Report,
+    plan: RestPlan,
+    figures: dict[str, dict[str, float]],
+    lines: dict[str, dict[str, dict[str, Any]]],
+    compared: dict[str, dict[str, float]],
+    done: RestRounds,
+    machine: dict[str, Any],
+    began: float,
+) -> None:
+    """The summary line: every ratio against its target, and whether each was met."""
+    ratios: dict[str, dict[str, float | None]] = {}
+    for name, mine in figures.items():
+        ratios[name] = {
+            "b_log_over_a": ratio(mine["b_log"], mine["a_baseline"]),
+            "b_mix_over_a": ratio(mine["b_mix"], mine["a_baseline"]),
+            "d_over_e": ratio(mine["d_rebuild"], mine["e_read_decode"]),
+        }
+        mine.update(
+            {
+                "b_log / a": ratios[name]["b_log_over_a"] or math.nan,
+                "b_mix / a": ratios[name]["b_mix_over_a"] or math.nan,
+                "d / e": ratios[name]["d_over_e"] or math.nan,
+            }
+        )
+    checks = ratios["sqlite"]  # the targets are set for the default backend
+    here = lines.get(HERE.name, {})
+    rest_rate = here.get(INCIDENT.name, {}).get("rate")
+    rest_p99 = here.get(INCIDENT.name, {}).get("p99_ms")
+    passed: dict[str, bool | None] = {
+        "b_log_over_a": (checks["b_log_over_a"] or 0) >= TARGET_WRITE_RATIO,
+        "b_mix_over_a": (checks["b_mix_over_a"] or 0) >= TARGET_WRITE_RATIO,
+        "rest": None
+        if rest_rate is None or rest_p99 is None
+        else (
+            rest_rate >= TARGET_REST_RATE
+            and rest_p99 < TARGET_REST_P99_MS
+            and args.clients >= TARGET_REST_CLIENTS
+        ),
+        "d_over_e": (checks["d_over_e"] or 0) >= TARGET_REBUILD_RATIO,
+    }
+    kinds = [lc for lc in plan.lifecycles if lc is not INCIDENT]
+    if kinds and not args.skip_http:
+        passed["kinds_over_incident"] = all(
+            (here.get(lc.name, {}).get("ratio_to_incident") or 0) >= TARGET_KIND_RATIO
+            for lc in kinds
+        )
+    if args.baseline is not None and not args.skip_http:
+        before = lines.get("before", {}).get(INCIDENT.name, {}).get("rate")
+        passed["incident_after_over_before"] = (
+            ratio(rest_rate, before) or 0
+        ) >= TARGET_REST_BEFORE_RATIO
+    report.emit(
+        "summary",
+        **checks,
+        **({"postgres": ratios["postgres"]} if "postgres" in ratios else {}),
+        rest_commands_per_s=None if rest_rate is None else rounded(rest_rate),
+        rest_p99_ms=rest_p99,
+        rest_clients=args.clients,
+        rest_lines=here,
+        **({"before": lines.get("before", {}), "compared": compared} if compared else {}),
+        void=sorted(f"{lc} ({c})" for c, lc in done.void),
+        targets={
+            "b_over_a": f">= {TARGET_WRITE_RATIO}",
+            "rest": f">= {TARGET_REST_RATE:g} commands/s with p99 < {TARGET_REST_P99_MS:g} ms"
+            f" at {TARGET_REST_CLIENTS} clients",
+            "kinds_over_incident": f">= {TARGET_KIND_RATIO}",
+            "incident_after_over_before": f">= {TARGET_REST_BEFORE_RATIO}",
+            "d_over_e": f">= {TARGET_REBUILD_RATIO}",
+        },
+        passed=passed,
+        all_passed=all(v is True for v in passed.values()),
+        quick=args.quick,
+        seconds=rounded(time.perf_counter() - began),
+        machine={**machine, "loadavg_end": [rounded(v, 2) for v in os.getloadavg()]},
+    )
+
+
+def run(args: argparse.Namespace, server_url: str | None) -> dict[str, UnexpectedAnswer]:
+    """The whole run; the lines stopped by an answer they did not expect."""
     quick = args.quick
     n = args.n or (300 if quick else 3000)
     m = args.m or (200 if quick else 3000)
     rounds = args.rounds or (2 if quick else 3)
-    duration = args.duration or (3.0 if quick else 10.0)
-    warmup = 0.5 if quick else 1.0
-    ceiling_duration = 1.0 if quick else 3.0
     write_warmup = max(10, n // 20)
+    checkouts = [HERE]
+    if args.baseline is not None:
+        checkouts.append(Checkout.of("before", args.baseline))
+    plan = RestPlan(
+        clients=args.clients,
+        duration=args.duration or (3.0 if quick else 10.0),
+        warmup=0.5 if quick else 1.0,
+        ceiling_duration=1.0 if quick else 3.0,
+        base=args.tmpdir,
+        workers=args.workers,
+        lifecycles=[LIFECYCLES[name] for name in args.lines],
+    )
     backends = [Backend("sqlite", args.tmpdir)]
     if server_url is not None:
         backends.append(Backend("postgres", args.tmpdir, server_url))
+    #: With a baseline, SQLite's in-process figures come from each checkout's own runs instead.
+    here_backends = [b for b in backends if args.baseline is None or b.name != "sqlite"]
     report = Report(args.out)
     machine = machine_info()
     if server_url is not None:
@@ -951,95 +1307,63 @@ def run(args: argparse.Namespace, server_url: str | None) -> None:
     began = time.perf_counter()
     #: Each backend's in-process figures, for the ratios and the side-by-side table.
     figures: dict[str, dict[str, float]] = {b.name: {} for b in backends}
+    compared: dict[str, dict[str, float]] = {}
+    done = RestRounds()
     try:
-        write_side(backends, n, write_warmup, rounds, report, figures)
+        if args.baseline is not None:
+            compared = compare_inprocess(checkouts, n, m, rounds, args.tmpdir, report)
+            figures["sqlite"].update(compared[HERE.name])
+        if here_backends:
+            write_side(here_backends, n, write_warmup, rounds, report, figures)
 
-        # (c) REST over HTTP, on SQLite.
-        rest: dict[str, Any] | None = None
+        # (c) REST over HTTP, on SQLite: every lifecycle, against every checkout.
+        lines: dict[str, dict[str, dict[str, Any]]] = {}
         if not args.skip_http:
-            try:
-                ceiling, rest = bench_rest(
-                    args.clients, duration, warmup, ceiling_duration, args.tmpdir, args.workers
-                )
-            except UnexpectedAnswer:
-                raise  # the run is void: main() exits non-zero naming the answer
-            except (RuntimeError, OSError, subprocess.SubprocessError) as error:
-                say(f"c failed: {error}")
-                report.emit("c_rest", error=str(error), clients=args.clients)
-            else:
-                report.emit(
-                    "c_ceiling",
-                    unit="requests/s",
-                    clients=args.clients,
-                    seconds=ceiling_duration,
-                    **ceiling,
-                )
-                rest = report.emit(
-                    "c_rest",
-                    unit="commands/s",
-                    clients=args.clients,
-                    seconds=duration,
-                    mix="log (with assignment_group), start-work, add-work-note, resolve",
-                    server_settings=LIMITS_OFF,
-                    **rest,
-                )
+            rest_rounds = args.rest_rounds or (1 if quick else 3)
+            done = bench_rest(
+                functools.partial(rest_window, plan), checkouts, plan.lifecycles, rest_rounds
+            )
+            lines = rest_lines(report, plan, checkouts, done)
 
         # (d) and (e) on the same data, interleaved, for each backend.
-        for backend in backends:
+        for backend in here_backends:
             d, e = bench_rebuild(m, max(rounds, 2), backend, report)
             figures[backend.name].update(d_rebuild=d, e_read_decode=e)
 
-        ratios: dict[str, dict[str, float | None]] = {}
-        for name, mine in figures.items():
-            ratios[name] = {
-                "b_log_over_a": ratio(mine["b_log"], mine["a_baseline"]),
-                "b_mix_over_a": ratio(mine["b_mix"], mine["a_baseline"]),
-                "d_over_e": ratio(mine["d_rebuild"], mine["e_read_decode"]),
-            }
-            mine.update(
-                {
-                    "b_log / a": ratios[name]["b_log_over_a"] or math.nan,
-                    "b_mix / a": ratios[name]["b_mix_over_a"] or math.nan,
-                    "d / e": ratios[name]["d_over_e"] or math.nan,
-                }
-            )
-        checks = ratios["sqlite"]  # the targets are set for the default backend
-        rest_rate = rest.get("rate") if rest else None
-        rest_p99 = rest.get("p99_ms") if rest else None
-        passed: dict[str, bool | None] = {
-            "b_log_over_a": (checks["b_log_over_a"] or 0) >= TARGET_WRITE_RATIO,
-            "b_mix_over_a": (checks["b_mix_over_a"] or 0) >= TARGET_WRITE_RATIO,
-            "rest": None
-            if rest_rate is None or rest_p99 is None
-            else (
-                rest_rate >= TARGET_REST_RATE
-                and rest_p99 < TARGET_REST_P99_MS
-                and args.clients >= TARGET_REST_CLIENTS
-            ),
-            "d_over_e": (checks["d_over_e"] or 0) >= TARGET_REBUILD_RATIO,
-        }
-        report.emit(
-            "summary",
-            **checks,
-            **({"postgres": ratios["postgres"]} if "postgres" in ratios else {}),
-            rest_commands_per_s=None if rest_rate is None else rounded(rest_rate),
-            rest_p99_ms=rest_p99,
-            rest_clients=args.clients,
-            targets={
-                "b_over_a": f">= {TARGET_WRITE_RATIO}",
-                "rest": f">= {TARGET_REST_RATE:g} commands/s with p99 < {TARGET_REST_P99_MS:g} ms"
-                f" at {TARGET_REST_CLIENTS} clients",
-                "d_over_e": f">= {TARGET_REBUILD_RATIO}",
-            },
-            passed=passed,
-            all_passed=all(v is True for v in passed.values()),
-            quick=quick,
-            seconds=rounded(time.perf_counter() - began),
-            machine={**machine, "loadavg_end": [rounded(v, 2) for v in os.getloadavg()]},
-        )
+        summarise(args, report, plan, figures, lines, compared, done, machine, began)
         say("in-process figures, side by side:\n" + side_by_side(figures))
+        if compared:
+            say("in-process, each checkout its own code:\n" + side_by_side(compared))
+        if lines:
+            say(f"REST, commands/s at {args.clients} clients:\n{rest_table(lines)}")
     finally:
         report.close()
+    return {line_label(c, lc): e for (c, lc), e in done.void.items()}
+
+
+def line_label(checkout: str, lifecycle: str) -> str:
+    return f"{LIFECYCLES[lifecycle].line} ({checkout})"
+
+
+def rest_table(lines: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """Each lifecycle's rate per checkout, its ratio to the incident's, and after / before."""
+    names = list(lines)
+    header = f"{'lifecycle':<12}" + "".join(f"{n:>12}{n + ' / inc':>14}" for n in names)
+    if len(names) == 2:
+        header += f"{'after/before':>14}"
+    rows = [header]
+    for lifecycle in LIFECYCLES:
+        cells = [lines[n].get(lifecycle, {}) for n in names]
+        if not any(cells):
+            continue
+        row = f"{lifecycle:<12}"
+        for cell in cells:
+            to_incident = cell.get("ratio_to_incident") or math.nan
+            row += f"{cell.get('rate', math.nan):>12,.0f}{to_incident:>14.3f}"
+        if len(names) == 2:
+            row += f"{ratio(cells[0].get('rate'), cells[1].get('rate')) or math.nan:>14.3f}"
+        rows.append(row)
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

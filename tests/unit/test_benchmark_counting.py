@@ -42,7 +42,7 @@ def test_the_rest_benchmark_stops_at_a_refusal_instead_of_reporting_a_rate(
         "token": token,
         "clients": 2,
         "server_pid": os.getpid(),
-        "scenario": "incidents",
+        "scenario": "incident",
         "warmup": 0.1,
         "duration": 0.3,
     }
@@ -63,7 +63,7 @@ def test_the_load_generator_process_hands_the_refusal_back_to_the_benchmark(
         "token": token,
         "clients": 1,
         "server_pid": os.getpid(),
-        "scenario": "incidents",
+        "scenario": "incident",
         "warmup": 0.1,
         "duration": 0.3,
     }
