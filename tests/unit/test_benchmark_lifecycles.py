@@ -98,23 +98,37 @@ def figures(rate: float) -> dict[str, Any]:
     return {"rate": rate, "p99_ms": 10.0, "requests": int(rate)}
 
 
-def test_an_unexpected_answer_voids_its_line_for_the_run_and_no_other() -> None:
-    calls: list[tuple[str, str]] = []
+class Windows:
+    """Stands in for rest_window: records each call, answers each (checkout, lifecycle) its
+    `rates` in turn (100 when none are given), and raises `void`'s answer for its line."""
 
-    def window(
-        checkout: Checkout, lifecycle: Lifecycle, ceiling: bool
+    def __init__(
+        self,
+        rates: dict[tuple[str, str], list[float]] | None = None,
+        void: dict[tuple[str, str], UnexpectedAnswer] | None = None,
+    ) -> None:
+        self.rates, self.void = rates or {}, void or {}
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(
+        self, checkout: Checkout, lifecycle: Lifecycle, ceiling: bool
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        calls.append((checkout.name, lifecycle.name))
-        if (checkout.name, lifecycle.name) == ("before", "request"):
-            raise UnexpectedAnswer("submit", 500, CREATED, b'{"code": "internal-error"}')
-        return (figures(1.0) if ceiling else None), figures(100.0)
+        key = (checkout.name, lifecycle.name)
+        self.calls.append(key)
+        if key in self.void:
+            raise self.void[key]
+        rate = self.rates[key].pop(0) if key in self.rates else 100.0
+        return (figures(1.0) if ceiling else None), figures(rate)
 
+
+def test_an_unexpected_answer_voids_its_line_for_the_run_and_no_other() -> None:
+    refusal = UnexpectedAnswer("submit", 500, CREATED, b'{"code": "internal-error"}')
+    window = Windows(void={("before", "request"): refusal})
     lifecycles = list(LIFECYCLES.values())
     done = bench_rest(window, [HERE, BEFORE], lifecycles, rounds=2)
 
-    assert set(done.void) == {("before", "request")}
-    assert done.void[("before", "request")].status == 500
-    assert calls.count(("before", "request")) == 1  # not tried again in round 2
+    assert done.void == {("before", "request"): refusal}
+    assert window.calls.count(("before", "request")) == 1  # not tried again in round 2
     for key in [(c, lc.name) for c in ("after", "before") for lc in lifecycles]:
         if key != ("before", "request"):
             assert len(done.windows[key]) == 2, key
@@ -122,17 +136,9 @@ def test_an_unexpected_answer_voids_its_line_for_the_run_and_no_other() -> None:
 
 
 def test_rounds_run_the_lifecycles_in_turn_and_alternate_which_checkout_goes_first() -> None:
-    calls: list[tuple[str, str]] = []
-
-    def window(
-        checkout: Checkout, lifecycle: Lifecycle, ceiling: bool
-    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        calls.append((checkout.name, lifecycle.name))
-        return None, figures(1.0)
-
-    lifecycles = [LIFECYCLES["incident"], LIFECYCLES["change"]]
-    bench_rest(window, [HERE, BEFORE], lifecycles, rounds=2)
-    assert calls == [
+    window = Windows()
+    bench_rest(window, [HERE, BEFORE], [LIFECYCLES["incident"], LIFECYCLES["change"]], rounds=2)
+    assert window.calls == [
         ("after", "incident"),
         ("before", "incident"),
         ("after", "change"),
@@ -153,14 +159,8 @@ def test_each_line_reports_its_best_round_and_its_ratio_to_the_best_incident_rou
         ("before", "incident"): [800.0, 500.0],
         ("before", "request"): [400.0, 700.0],
     }
-
-    def window(
-        checkout: Checkout, lifecycle: Lifecycle, ceiling: bool
-    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        return None, figures(rates[(checkout.name, lifecycle.name)].pop(0))
-
     lifecycles = [LIFECYCLES["incident"], LIFECYCLES["request"]]
-    done = bench_rest(window, [HERE, BEFORE], lifecycles, rounds=2)
+    done = bench_rest(Windows(rates), [HERE, BEFORE], lifecycles, rounds=2)
     plan = RestPlan(32, 10.0, 1.0, 3.0, None, 1, lifecycles)
     lines = rest_lines(Report(None), plan, [HERE, BEFORE], done)
 
@@ -177,18 +177,11 @@ def test_each_line_reports_its_best_round_and_its_ratio_to_the_best_incident_rou
 def test_a_void_line_is_reported_with_the_answer_and_without_a_rate(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def window(
-        checkout: Checkout, lifecycle: Lifecycle, ceiling: bool
-    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        if lifecycle.name == "problem":
-            raise UnexpectedAnswer("log-problem", 500, CREATED, b"too fast")
-        return None, figures(100.0)
-
+    refusal = UnexpectedAnswer("log-problem", 500, CREATED, b"too fast")
     lifecycles = [LIFECYCLES["incident"], LIFECYCLES["problem"]]
-    done = bench_rest(window, [HERE], lifecycles, rounds=1)
-    lines = rest_lines(
-        Report(None), RestPlan(32, 10.0, 1.0, 3.0, None, 1, lifecycles), [HERE], done
-    )
+    done = bench_rest(Windows(void={("after", "problem"): refusal}), [HERE], lifecycles, rounds=1)
+    plan = RestPlan(32, 10.0, 1.0, 3.0, None, 1, lifecycles)
+    lines = rest_lines(Report(None), plan, [HERE], done)
 
     assert "problem" not in lines["after"]
     printed = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
