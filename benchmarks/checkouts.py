@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+ROOT = Path(__file__).resolve().parent.parent
 #: The in-process figures a checkout's run reports (its JSON lines' names), as the ratios use them.
 MEASURES = ("a_baseline", "b_log", "b_mix", "e_read_decode", "d_rebuild")
 #: Ratio name -> (numerator, denominator).
@@ -55,6 +56,10 @@ class Checkout:
             if not needed.exists():
                 return f"{self.root}: no {needed.relative_to(self.root)} (run `make env` there)"
         return None
+
+
+#: This checkout, in the virtualenv running this module.
+HERE = Checkout("after", ROOT, Path(sys.prefix))
 
 
 def flags_of(checkout: Checkout) -> set[str]:

@@ -21,7 +21,8 @@ of both side by side goes to stderr at the end. (c) stays on SQLite.
     b_follow   log_incident with the projection runner following the store (information)
     c_ceiling  GET /healthz at the same concurrency: what the HTTP stack alone does (information)
     c_rest     the incident lifecycle over REST against `itsm serve`, from a separate process
-    c_request  the service request lifecycle, likewise; also its ratio to c_rest (lifecycles.py)
+               (rest.py runs the windows, loadgen.py is the client, lifecycles.py the steps)
+    c_request  the service request lifecycle, likewise; also its ratio to c_rest
     c_change   the standard change lifecycle, likewise
     c_problem  the problem lifecycle, likewise
     d          projection rebuild: reset both projections, a fresh runner's catch_up()
@@ -46,39 +47,29 @@ each on its own server, go on, and the run exits non-zero naming every void line
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import functools
-import http.client
 import importlib.metadata
 import inspect
 import math
 import os
 import platform
-import resource
 import shutil
-import signal
-import socket
 import sqlite3
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
-import orjson
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate as BareAggregate
 from psycopg import sql
 
-from domain.actors import Actor, Role
 from domain.commands import AddWorkNote, Assign, IncidentCommand, LogIncident, Resolve, StartWork
 from domain.context import Context
 from domain.incident import ResolutionCode
@@ -92,9 +83,12 @@ from projections import PROJECTIONS
 from projections.incident_details import incident_details
 from projections.runner import ProjectionRunner
 
-from ._expect import UNLIMITED_ENV, UnexpectedAnswer, expect
+from ._expect import UnexpectedAnswer
+from ._report import Report, fresh_dir, ratio, rounded, say
 from .checkouts import (
+    HERE,
     MEASURES,
+    ROOT,
     Checkout,
     best_with_ratios,
     commit_of,
@@ -102,65 +96,27 @@ from .checkouts import (
     inprocess_argv,
     measure_inprocess,
 )
-from .lifecycles import CREATED, GROUP, INCIDENT, LIFECYCLES, SETUP, Lifecycle, Turn
-
-ROOT = Path(__file__).resolve().parent.parent
-#: This checkout, in the virtualenv running this module.
-HERE = Checkout("after", ROOT, Path(sys.prefix))
+from .lifecycles import GROUP, INCIDENT, LIFECYCLES
+from .rest import (
+    AGENT,
+    TARGET_KIND_RATIO,
+    TARGET_REST_BEFORE_RATIO,
+    RestPlan,
+    RestRounds,
+    bench_rest,
+    line_label,
+    rest_lines,
+    rest_table,
+    rest_window,
+)
 
 TARGET_WRITE_RATIO = 0.8  # b / a
 TARGET_REST_RATE = 800.0  # commands/s ...
 TARGET_REST_P99_MS = 50.0  # ... with p99 under this ...
 TARGET_REST_CLIENTS = 32  # ... at this many concurrent clients
 TARGET_REBUILD_RATIO = 0.7  # d / e
-TARGET_KIND_RATIO = 0.9  # each other kind's REST lifecycle / the incident's, in the same run
-TARGET_REST_BEFORE_RATIO = 0.95  # the incident's REST lifecycle, after / before (--baseline)
-#: What (c) says of its server's settings: the measured load must not be refused.
-LIMITS_OFF = "rate limits off: " + ", ".join(f"{k}=''" for k in UNLIMITED_ENV)
-
-AGENT = Actor(id="bench", role=Role.AGENT)
-#: Defines the catalogue item and the change template the lifecycles use.
-ADMIN = Actor(id="bench-admin", role=Role.ADMIN)
 COMMANDS_PER_INCIDENT = 5  # log, assign, start-work, add-work-note, resolve
 REBUILD_BATCH: int = inspect.signature(ProjectionRunner).parameters["batch_size"].default
-
-
-# -- output ---------------------------------------------------------------------------------------
-
-
-def say(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-class Report:
-    """One JSON object per line, to stdout and optionally to a file."""
-
-    def __init__(self, out: Path | None) -> None:
-        self._file: IO[bytes] | None = out.open("wb") if out else None
-
-    def emit(self, name: str, **figures: Any) -> dict[str, Any]:
-        record = {"name": name, **figures}
-        line = orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS)
-        sys.stdout.write(line.decode() + "\n")
-        sys.stdout.flush()
-        if self._file:
-            self._file.write(line + b"\n")
-            self._file.flush()
-        return record
-
-    def close(self) -> None:
-        if self._file:
-            self._file.close()
-
-
-def rounded(value: float, digits: int = 1) -> float:
-    return round(value, digits)
-
-
-@contextlib.contextmanager
-def fresh_dir(label: str, base: str | None) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix=f"itsm-bench-{label}-", dir=base) as tmp:
-        yield Path(tmp)
 
 
 @contextlib.contextmanager
@@ -333,482 +289,6 @@ def bench_log_following(n: int, warmup: int, backend: Backend) -> tuple[WriteRat
         return result, time.perf_counter() - started
 
 
-# -- (c) REST over HTTP ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def issue_token(checkout: Checkout, data_dir: Path, actor: Actor = AGENT) -> str:
-    command = ["tokens", "create", "--data-dir", str(data_dir)]
-    done = subprocess.run(
-        [str(checkout.itsm), *command, "--actor", actor.id, "--role", actor.role.value],
-        cwd=checkout.root,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip()
-
-
-def ready(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)  # no proxies, unlike urllib
-    try:
-        conn.request("GET", "/readyz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
-
-
-@contextlib.contextmanager
-def itsm_server(
-    checkout: Checkout, data_dir: Path, log_path: Path, workers: int
-) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """The checkout's own `itsm serve` on a free port, once it is ready."""
-    port = free_port()
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(checkout.itsm),
-                "serve",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            cwd=checkout.root,
-            env={**os.environ, **UNLIMITED_ENV},  # the measured load is not to be refused
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while not ready(port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"the server did not become ready:\n{tail}")
-                time.sleep(0.1)
-            yield proc, port
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-def run_loadgen(config: dict[str, Any]) -> dict[str, Any]:
-    """Run the load generator in its own process, so that it does not share the server's GIL
-    (nor this process's). An answer it did not expect comes back as UnexpectedAnswer."""
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.foundation", "--loadgen"],
-        cwd=ROOT,
-        input=orjson.dumps(config),
-        stdout=subprocess.PIPE,
-        timeout=config["warmup"] + config["duration"] + 120,
-        check=False,
-    )
-    result: dict[str, Any] = orjson.loads(done.stdout) if done.stdout else {}
-    if "unexpected" in result:
-        u = result["unexpected"]
-        raise UnexpectedAnswer(u["what"], u["status"], u["expected"], u["body"].encode())
-    if done.returncode != 0:
-        raise subprocess.CalledProcessError(done.returncode, done.args)
-    return result
-
-
-def define_setup(port: int, token: str) -> None:
-    """What the lifecycles need defined, as admin, before the clock (lifecycles.SETUP)."""
-    for path, body in SETUP:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            conn.request("POST", path, orjson.dumps(body), http_headers(token))
-            answer = conn.getresponse()
-            expect(f"define {path}", answer.status, CREATED, answer.read())
-        finally:
-            conn.close()
-
-
-def http_headers(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-
-@dataclass(frozen=True)
-class RestPlan:
-    """The REST windows of one run: each on a fresh server and data directory."""
-
-    clients: int
-    duration: float
-    warmup: float
-    ceiling_duration: float
-    base: str | None
-    workers: int
-    lifecycles: list[Lifecycle]
-
-
-def rest_window(
-    plan: RestPlan, checkout: Checkout, lifecycle: Lifecycle, ceiling: bool
-) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """One lifecycle's window against a fresh server of the checkout (and GET /healthz first,
-    if asked): (ceiling, lifecycle figures)."""
-    with fresh_dir(f"c-{checkout.name}-{lifecycle.name}", plan.base) as tmp:
-        data_dir = tmp / "var"
-        token = issue_token(checkout, data_dir)
-        admin = issue_token(checkout, data_dir, ADMIN)
-        with itsm_server(checkout, data_dir, tmp / "server.log", plan.workers) as (proc, port):
-            define_setup(port, admin)
-            config = {"port": port, "token": token, "clients": plan.clients, "server_pid": proc.pid}
-            healthz = None
-            if ceiling:
-                say(f"c_ceiling ({checkout.name}): GET /healthz, {plan.clients} clients")
-                healthz = run_loadgen(
-                    {
-                        **config,
-                        "scenario": "healthz",
-                        "warmup": 0.5,
-                        "duration": plan.ceiling_duration,
-                    }
-                )
-            say(
-                f"{lifecycle.line} ({checkout.name}): {lifecycle.name} lifecycle, "
-                f"{plan.clients} clients, {plan.warmup:g}+{plan.duration:g} s"
-            )
-            figures = run_loadgen(
-                {
-                    **config,
-                    "scenario": lifecycle.name,
-                    "warmup": plan.warmup,
-                    "duration": plan.duration,
-                }
-            )
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server died during the run (exit {proc.returncode})")
-    return healthz, figures
-
-
-#: One window: (checkout, lifecycle, measure the ceiling too) -> (ceiling, lifecycle figures).
-Window = Callable[[Checkout, Lifecycle, bool], tuple[dict[str, Any] | None, dict[str, Any]]]
-
-
-@dataclass
-class RestRounds:
-    """What the interleaved REST rounds measured, by (checkout name, lifecycle name)."""
-
-    ceilings: dict[str, dict[str, Any]] = field(default_factory=dict)
-    windows: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
-    #: a line stopped by an answer it did not expect: no figure, and no further rounds
-    void: dict[tuple[str, str], UnexpectedAnswer] = field(default_factory=dict)
-
-
-def bench_rest(
-    window: Window, checkouts: list[Checkout], lifecycles: list[Lifecycle], rounds: int
-) -> RestRounds:
-    """Every lifecycle against every checkout, interleaved: in each round the lifecycles in turn
-    (incident, request, change, problem), each against the checkouts one after the other, in
-    alternate order from round to round so that neither always goes first. The ceiling is
-    measured once per checkout, in the first round. An answer a line did not expect voids that
-    line (of that checkout) for the run; the other lines, each on its own server, go on."""
-    done = RestRounds()
-    for r in range(rounds):
-        order = checkouts if r % 2 == 0 else checkouts[::-1]
-        say(f"REST round {r + 1}/{rounds}")
-        for lifecycle in lifecycles:
-            for checkout in order:
-                key = (checkout.name, lifecycle.name)
-                if key in done.void:
-                    continue
-                try:
-                    healthz, figures = window(
-                        checkout, lifecycle, checkout.name not in done.ceilings
-                    )
-                except UnexpectedAnswer as error:
-                    say(f"{lifecycle.line} ({checkout.name}) stopped: {error}")
-                    done.void[key] = error
-                    continue
-                if healthz is not None:
-                    done.ceilings[checkout.name] = healthz
-                done.windows.setdefault(key, []).append(figures)
-    return done
-
-
-# -- the load generator (runs in its own process: `--loadgen`, config as JSON on stdin) ----------
-
-
-class Connection:
-    """One persistent HTTP/1.1 connection with hand-written requests and a minimal parser."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, raw: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        reader, writer = self.reader, self.writer
-        assert reader is not None
-        writer.write(raw)
-        lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            if line:
-                key, _, value = line.partition(b":")
-                headers[key.strip().lower()] = value.strip()
-        body = b""
-        if b"content-length" in headers:
-            body = await reader.readexactly(int(headers[b"content-length"]))
-        elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-            await self._skip_chunked(reader)
-        if headers.get(b"connection", b"").lower() == b"close":
-            self.close()
-        return status, headers, body
-
-    @staticmethod
-    async def _skip_chunked(reader: asyncio.StreamReader) -> None:
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            if size == 0:
-                while await reader.readuntil(b"\r\n") != b"\r\n":
-                    pass  # trailers
-                return
-            await reader.readexactly(size + 2)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
-def http_request(method: str, path: str, port: int, token: str, body: Any = None) -> bytes:
-    payload = b"" if body is None else orjson.dumps(body)
-    head = [
-        f"{method} {path} HTTP/1.1",
-        f"Host: 127.0.0.1:{port}",
-        f"Authorization: Bearer {token}",
-    ]
-    if method == "POST":
-        if body is not None:
-            head.append("Content-Type: application/json")
-        head.append(f"Content-Length: {len(payload)}")
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
-
-
-Sample = tuple[float, float, int, str]  # (start, seconds, status, operation)
-
-#: What GET /healthz may answer; a lifecycle's steps say theirs (lifecycles.py).
-HEALTHZ_EXPECTED = frozenset({200})
-
-
-class LoadClient:
-    def __init__(self, number: int, config: dict[str, Any], deadline: float) -> None:
-        self.number = number
-        self.port: int = config["port"]
-        self.token: str = config["token"]
-        self.deadline = deadline
-        self.connection = Connection(self.port)
-        self.samples: list[Sample] = []
-        self.prepared: str | None = None
-
-    def request(self, method: str, path: str, body: Any = None) -> bytes:
-        return http_request(method, path, self.port, self.token, body)
-
-    async def call(
-        self, operation: str, raw: bytes, expected: frozenset[int]
-    ) -> tuple[int, dict[bytes, bytes]]:
-        """One request; only an expected answer is a sample, any other raises UnexpectedAnswer
-        (a lost connection is status 0)."""
-        started = time.perf_counter()
-        try:
-            status, headers, body = await self.connection.request(raw)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
-            self.connection.close()
-            status, headers, body = 0, {}, repr(e).encode()
-        expect(operation, status, expected, body)
-        self.samples.append((started, time.perf_counter() - started, status, operation))
-        return status, headers
-
-    async def healthz(self) -> None:
-        raw = self.request("GET", "/healthz")
-        while time.perf_counter() < self.deadline:
-            await self.call("healthz", raw, HEALTHZ_EXPECTED)
-
-    async def drive(self, lifecycle: Lifecycle, cycle: int) -> str:
-        """One record through its whole lifecycle (until the deadline); its Location."""
-        turn = Turn(self.number, cycle, self.prepared)
-        create, *actions = lifecycle.steps
-        raw = self.request("POST", lifecycle.collection, create.body(turn))
-        status, headers = await self.call(create.operation, raw, create.expected)
-        location = headers.get(b"location")
-        if location is None:
-            raise UnexpectedAnswer(
-                f"{create.operation} (no Location)", status, create.expected, b""
-            )
-        path = location.decode()
-        for step in actions:
-            if time.perf_counter() >= self.deadline:
-                break
-            raw = self.request("POST", f"{path}/{step.action}", step.body(turn))
-            await self.call(step.operation, raw, step.expected)
-        return path
-
-    async def prepare(self, lifecycle: Lifecycle) -> None:
-        """The record this client's lifecycle needs (before the clock: not counted)."""
-        if lifecycle.prepare is not None:
-            path = await self.drive(lifecycle.prepare, 0)
-            self.prepared = path.rsplit("/", 1)[-1]
-        self.samples.clear()
-
-    async def cycles(self, lifecycle: Lifecycle) -> None:
-        cycle = 0
-        while time.perf_counter() < self.deadline:
-            cycle += 1
-            await self.drive(lifecycle, cycle)
-
-
-def cpu_ticks(pid: int) -> float | None:
-    """User+system CPU seconds of a process and its children (uvicorn workers), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    for child in Path("/proc").glob("[0-9]*"):
-        try:
-            stat = (child / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(stat[1]) == pid:
-            total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def machine_busy() -> tuple[float, float] | None:
-    """(busy, total) CPU seconds of the whole machine, from /proc/stat (Linux only)."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except OSError:
-        return None
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    tick = os.sysconf("SC_CLK_TCK")
-    return (sum(values[:8]) - idle) / tick, sum(values[:8]) / tick
-
-
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def percentile(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return math.nan
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
-def latency_figures(seconds: list[float]) -> dict[str, float]:
-    ordered = sorted(seconds)
-    return {
-        "p50_ms": rounded(percentile(ordered, 0.50) * 1000, 2),
-        "p90_ms": rounded(percentile(ordered, 0.90) * 1000, 2),
-        "p99_ms": rounded(percentile(ordered, 0.99) * 1000, 2),
-        "max_ms": rounded((ordered[-1] if ordered else math.nan) * 1000, 2),
-    }
-
-
-async def loadgen(config: dict[str, Any]) -> dict[str, Any]:
-    clients_n: int = config["clients"]
-    warmup: float = config["warmup"]
-    duration: float = config["duration"]
-    server_pid: int = config["server_pid"]
-    clients = [LoadClient(i, config, deadline=math.inf) for i in range(clients_n)]
-    for client in clients:  # connect first, so connecting is not measured
-        client.connection.reader, client.connection.writer = await asyncio.open_connection(
-            "127.0.0.1", client.port
-        )
-    lifecycle = LIFECYCLES.get(config["scenario"])
-    if lifecycle is not None:  # what each client needs first, before the clock
-        await asyncio.gather(*(client.prepare(lifecycle) for client in clients))
-    started = time.perf_counter()
-    window_start, window_end = started + warmup, started + warmup + duration
-    for client in clients:
-        client.deadline = window_end
-    if lifecycle is None:
-        tasks = [asyncio.create_task(client.healthz()) for client in clients]
-    else:
-        tasks = [asyncio.create_task(client.cycles(lifecycle)) for client in clients]
-
-    await asyncio.sleep(max(0.0, window_start - time.perf_counter()))
-    marks = [(time.perf_counter(), own_cpu(), cpu_ticks(server_pid), machine_busy())]
-    await asyncio.sleep(max(0.0, window_end - time.perf_counter()))
-    marks.append((time.perf_counter(), own_cpu(), cpu_ticks(server_pid), machine_busy()))
-    await asyncio.gather(*tasks)
-    for client in clients:
-        client.connection.close()
-
-    # A request counts if it finished inside the measured window.
-    samples = [s for c in clients for s in c.samples if window_start <= s[0] + s[1] <= window_end]
-    statuses: dict[str, int] = {}
-    for s in samples:
-        statuses[str(s[2])] = statuses.get(str(s[2]), 0) + 1
-    by_operation = {}
-    for operation in sorted({s[3] for s in samples}):
-        latencies = [s[1] for s in samples if s[3] == operation]
-        by_operation[operation] = {"count": len(latencies), **latency_figures(latencies)}
-    (t0, own0, server0, machine0), (t1, own1, server1, machine1) = marks
-    wall = t1 - t0
-    cpu: dict[str, float | None] = {
-        "loadgen_cores": rounded((own1 - own0) / wall, 2),
-        "server_cores": None,
-        "machine_busy_fraction": None,
-    }
-    if server0 is not None and server1 is not None:
-        cpu["server_cores"] = rounded((server1 - server0) / wall, 2)
-        if samples:  # the server's CPU time per request answered: what limits a GIL-bound server
-            cpu["server_ms_per_request"] = rounded((server1 - server0) * 1000 / len(samples), 3)
-    if machine0 is not None and machine1 is not None:
-        cpu["machine_busy_fraction"] = rounded(
-            (machine1[0] - machine0[0]) / max(machine1[1] - machine0[1], 1e-9), 2
-        )
-    return {
-        "rate": rounded(len(samples) / duration),  # every sample is an expected answer
-        "requests": len(samples),
-        "projection_lag_202": statuses.get("202", 0),
-        "statuses": statuses,
-        **latency_figures([s[1] for s in samples]),
-        "by_operation": by_operation,
-        "cpu": cpu,
-    }
-
-
-def loadgen_main() -> None:
-    config = orjson.loads(sys.stdin.buffer.read())
-    try:
-        import uvloop  # optional: the lean event loop, when installed
-    except ImportError:
-        run_loop = asyncio.run
-    else:
-        run_loop = uvloop.run
-    try:
-        result = run_loop(loadgen(config))
-    except UnexpectedAnswer as error:
-        body = error.body.decode("utf-8", errors="replace")
-        unexpected = {"what": error.what, "status": error.status, "body": body}
-        answer = {"unexpected": {**unexpected, "expected": sorted(error.expected)}}
-        sys.stdout.buffer.write(orjson.dumps(answer))
-        sys.exit(1)
-    sys.stdout.buffer.write(orjson.dumps(result))
-
-
 # -- (d) projection rebuild and (e) bare read-and-decode ------------------------------------------
 
 
@@ -901,12 +381,6 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return round(numerator / denominator, 3)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.foundation",
@@ -947,7 +421,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--database-url",
         help="also run a, b, d and e on this PostgreSQL server (its role may create databases)",
     )
-    parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.baseline is not None:
         args.baseline = args.baseline.resolve()
@@ -1022,9 +495,6 @@ def side_by_side(figures: dict[str, dict[str, float]]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.loadgen:
-        loadgen_main()
-        return
     with postgres_server(args) as server_url:
         try:
             void = run(args, server_url)
@@ -1122,79 +592,6 @@ def compare_inprocess(
             samples={k: [x[k] for x in measured[checkout.name]] for k in MEASURES},
         )
     return compared
-
-
-def rest_lines(
-    report: Report, plan: RestPlan, checkouts: list[Checkout], done: RestRounds
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """A line per lifecycle and checkout: the best round's figures with every round's rate, and
-    its ratio to the incident line of the same checkout; with a baseline, after / before.
-    Returns {checkout: {lifecycle: {"rate", "p99_ms", "ratio_to_incident"}}}."""
-    lines: dict[str, dict[str, dict[str, Any]]] = {c.name: {} for c in checkouts}
-    for checkout in checkouts:
-        if ceiling := done.ceilings.get(checkout.name):
-            report.emit(
-                "c_ceiling",
-                checkout=checkout.name,
-                unit="requests/s",
-                clients=plan.clients,
-                seconds=plan.ceiling_duration,
-                **ceiling,
-            )
-        for lifecycle in plan.lifecycles:
-            key = (checkout.name, lifecycle.name)
-            common = {
-                "checkout": checkout.name,
-                "lifecycle": lifecycle.name,
-                "clients": plan.clients,
-                "mix": lifecycle.mix,
-                "commands_per_record": lifecycle.commands,
-            }
-            if error := done.void.get(key):
-                body = error.body[:500].decode("utf-8", errors="replace")
-                void = {"what": error.what, "status": error.status, "body": body}
-                report.emit(lifecycle.line, void=void, **common)
-                continue
-            runs = done.windows.get(key)
-            if not runs:
-                continue
-            best = max(runs, key=lambda figures: float(figures["rate"]))
-            incident = lines[checkout.name].get(INCIDENT.name)
-            to_incident = None
-            if lifecycle is not INCIDENT and incident is not None:
-                to_incident = ratio(best["rate"], incident["rate"])
-            report.emit(
-                lifecycle.line,
-                unit="commands/s",
-                seconds=plan.duration,
-                server_settings=LIMITS_OFF,
-                counted=f"the best of {len(runs)} rounds",
-                samples=[r["rate"] for r in runs],
-                median=rounded(statistics.median(r["rate"] for r in runs)),
-                **({} if lifecycle is INCIDENT else {"ratio_to_incident": to_incident}),
-                **common,
-                **best,
-            )
-            lines[checkout.name][lifecycle.name] = {
-                "rate": best["rate"],
-                "p99_ms": best.get("p99_ms"),
-                "ratio_to_incident": to_incident,
-            }
-    if len(checkouts) == 2:
-        after, before = (lines[c.name] for c in checkouts)
-        report.emit(
-            "c_before_after",
-            after=commit_of(checkouts[0]),
-            before=commit_of(checkouts[1]),
-            ratios={
-                lc.name: ratio(
-                    after.get(lc.name, {}).get("rate"), before.get(lc.name, {}).get("rate")
-                )
-                for lc in plan.lifecycles
-            },
-            target={INCIDENT.name: f">= {TARGET_REST_BEFORE_RATIO}"},
-        )
-    return lines
 
 
 def summarise(
@@ -1339,31 +736,6 @@ def run(args: argparse.Namespace, server_url: str | None) -> dict[str, Unexpecte
     finally:
         report.close()
     return {line_label(c, lc): e for (c, lc), e in done.void.items()}
-
-
-def line_label(checkout: str, lifecycle: str) -> str:
-    return f"{LIFECYCLES[lifecycle].line} ({checkout})"
-
-
-def rest_table(lines: dict[str, dict[str, dict[str, Any]]]) -> str:
-    """Each lifecycle's rate per checkout, its ratio to the incident's, and after / before."""
-    names = list(lines)
-    header = f"{'lifecycle':<12}" + "".join(f"{n:>12}{n + ' / inc':>14}" for n in names)
-    if len(names) == 2:
-        header += f"{'after/before':>14}"
-    rows = [header]
-    for lifecycle in LIFECYCLES:
-        cells = [lines[n].get(lifecycle, {}) for n in names]
-        if not any(cells):
-            continue
-        row = f"{lifecycle:<12}"
-        for cell in cells:
-            to_incident = cell.get("ratio_to_incident") or math.nan
-            row += f"{cell.get('rate', math.nan):>12,.0f}{to_incident:>14.3f}"
-        if len(names) == 2:
-            row += f"{ratio(cells[0].get('rate'), cells[1].get('rate')) or math.nan:>14.3f}"
-        rows.append(row)
-    return "\n".join(rows)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,13 @@ import orjson
 import pytest
 
 from benchmarks.checkouts import (
+    HERE,
     MEASURES,
     best_with_ratios,
     flags_of,
     inprocess_argv,
     parse_figures,
 )
-from benchmarks.foundation import HERE
 
 EVERY = {"--skip-http", "--rounds", "--n", "--m", "--quick", "--tmpdir"}
 

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from benchmarks._expect import UnexpectedAnswer, expect
-from benchmarks.foundation import AGENT, loadgen, run_loadgen
+from benchmarks.loadgen import loadgen
+from benchmarks.rest import AGENT, run_loadgen
 from infra.bootstrap import build
 from infra.settings import Settings
 from tests.integration.conftest import serving

@@ -16,20 +16,12 @@ import orjson
 import pytest
 
 from benchmarks._expect import UnexpectedAnswer
-from benchmarks.checkouts import Checkout
-from benchmarks.foundation import (
-    ADMIN,
-    AGENT,
-    HERE,
-    Report,
-    RestPlan,
-    bench_rest,
-    define_setup,
-    loadgen,
-    parse_args,
-    rest_lines,
-)
+from benchmarks._report import Report
+from benchmarks.checkouts import HERE, Checkout
+from benchmarks.foundation import parse_args
 from benchmarks.lifecycles import CREATED, DONE, LIFECYCLES, Lifecycle
+from benchmarks.loadgen import loadgen
+from benchmarks.rest import ADMIN, AGENT, RestPlan, bench_rest, define_setup, rest_lines
 from infra.bootstrap import build
 from infra.settings import Settings
 from tests.integration.conftest import serving
