@@ -643,10 +643,8 @@ def summarise(
             for lc in kinds
         )
     if args.baseline is not None and not args.skip_http:
-        before = lines.get("before", {}).get(INCIDENT.name, {}).get("rate")
-        passed["incident_after_over_before"] = (
-            ratio(rest_rate, before) or 0
-        ) >= TARGET_REST_BEFORE_RATIO
+        after_over_before = here.get(INCIDENT.name, {}).get("after_over_before")
+        passed["incident_after_over_before"] = (after_over_before or 0) >= TARGET_REST_BEFORE_RATIO
     report.emit(
         "summary",
         **checks,
@@ -728,7 +726,8 @@ def run(args: argparse.Namespace, server_url: str | None) -> dict[str, Unexpecte
             figures[backend.name].update(d_rebuild=d, e_read_decode=e)
 
         summarise(args, report, plan, figures, lines, compared, done, machine, began)
-        say("in-process figures, side by side:\n" + side_by_side(figures))
+        if here_backends:  # with a baseline and no PostgreSQL, the next table says it all
+            say("in-process figures, side by side:\n" + side_by_side(figures))
         if compared:
             say("in-process, each checkout its own code:\n" + side_by_side(compared))
         if lines:

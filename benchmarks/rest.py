@@ -243,12 +243,24 @@ def bench_rest(
     return done
 
 
+def paired(
+    numerators: list[dict[str, Any]], denominators: list[dict[str, Any]]
+) -> tuple[float | None, list[float | None]]:
+    """The ratio of two lines' rates round by round (windows of one round ran close in time,
+    so a load that comes and goes weighs on both), and the median of those ratios."""
+    rounds = [ratio(n["rate"], d["rate"]) for n, d in zip(numerators, denominators, strict=False)]
+    known = [r for r in rounds if r is not None]
+    return (round(statistics.median(known), 3) if known else None), rounds
+
+
 def rest_lines(
     report: Report, plan: RestPlan, checkouts: list[Checkout], done: RestRounds
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """A line per lifecycle and checkout: the best round's figures with every round's rate, and
-    its ratio to the incident line of the same checkout; with a baseline, after / before.
-    Returns {checkout: {lifecycle: {"rate", "p99_ms", "ratio_to_incident"}}}."""
+    its ratio to the incident line of the same checkout; with a baseline, after / before. A
+    ratio is the median of the round-by-round ratios (judged against the targets), and the ratio
+    of the best rounds beside it. Returns {checkout: {lifecycle: {"rate", "p99_ms",
+    "ratio_to_incident"}}}."""
     lines: dict[str, dict[str, dict[str, Any]]] = {c.name: {} for c in checkouts}
     for checkout in checkouts:
         if ceiling := done.ceilings.get(checkout.name):
@@ -260,6 +272,7 @@ def rest_lines(
                 seconds=plan.ceiling_duration,
                 **ceiling,
             )
+        incidents = done.windows.get((checkout.name, INCIDENT.name), [])
         for lifecycle in plan.lifecycles:
             key = (checkout.name, lifecycle.name)
             common = {
@@ -278,10 +291,15 @@ def rest_lines(
             if not runs:
                 continue
             best = max(runs, key=lambda figures: float(figures["rate"]))
-            incident = lines[checkout.name].get(INCIDENT.name)
-            to_incident = None
-            if lifecycle is not INCIDENT and incident is not None:
-                to_incident = ratio(best["rate"], incident["rate"])
+            to_incident: dict[str, Any] = {}
+            if lifecycle is not INCIDENT and incidents:
+                median, rounds = paired(runs, incidents)
+                best_incident = max(float(r["rate"]) for r in incidents)
+                to_incident = {
+                    "ratio_to_incident": median,
+                    "ratio_to_incident_rounds": rounds,
+                    "ratio_to_incident_of_bests": ratio(best["rate"], best_incident),
+                }
             report.emit(
                 lifecycle.line,
                 unit="commands/s",
@@ -290,29 +308,43 @@ def rest_lines(
                 counted=f"the best of {len(runs)} rounds",
                 samples=[r["rate"] for r in runs],
                 median=rounded(statistics.median(r["rate"] for r in runs)),
-                **({} if lifecycle is INCIDENT else {"ratio_to_incident": to_incident}),
+                **to_incident,
                 **common,
                 **best,
             )
             lines[checkout.name][lifecycle.name] = {
                 "rate": best["rate"],
                 "p99_ms": best.get("p99_ms"),
-                "ratio_to_incident": to_incident,
+                "ratio_to_incident": to_incident.get("ratio_to_incident"),
             }
     if len(checkouts) == 2:
-        after, before = (lines[c.name] for c in checkouts)
+        after, before = checkouts
+        compared = {
+            lc.name: paired(
+                done.windows.get((after.name, lc.name), []),
+                done.windows.get((before.name, lc.name), []),
+            )
+            for lc in plan.lifecycles
+        }
+        of_bests = {
+            lc.name: ratio(
+                lines[after.name].get(lc.name, {}).get("rate"),
+                lines[before.name].get(lc.name, {}).get("rate"),
+            )
+            for lc in plan.lifecycles
+        }
         report.emit(
             "c_before_after",
-            after=commit_of(checkouts[0]),
-            before=commit_of(checkouts[1]),
-            ratios={
-                lc.name: ratio(
-                    after.get(lc.name, {}).get("rate"), before.get(lc.name, {}).get("rate")
-                )
-                for lc in plan.lifecycles
-            },
+            after=commit_of(after),
+            before=commit_of(before),
+            ratios={name: median for name, (median, _) in compared.items()},
+            rounds={name: rounds for name, (_, rounds) in compared.items()},
+            ratios_of_bests=of_bests,
             target={INCIDENT.name: f">= {TARGET_REST_BEFORE_RATIO}"},
         )
+        for name, (median, _) in compared.items():
+            if name in lines[after.name]:
+                lines[after.name][name]["after_over_before"] = median
     return lines
 
 
@@ -336,6 +368,6 @@ def rest_table(lines: dict[str, dict[str, dict[str, Any]]]) -> str:
             to_incident = cell.get("ratio_to_incident") or math.nan
             row += f"{cell.get('rate', math.nan):>12,.0f}{to_incident:>14.3f}"
         if len(names) == 2:
-            row += f"{ratio(cells[0].get('rate'), cells[1].get('rate')) or math.nan:>14.3f}"
+            row += f"{cells[0].get('after_over_before') or math.nan:>14.3f}"
         rows.append(row)
     return "\n".join(rows)

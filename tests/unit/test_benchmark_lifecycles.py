@@ -142,28 +142,36 @@ def test_rounds_run_the_lifecycles_in_turn_and_alternate_which_checkout_goes_fir
     ]
 
 
-def test_each_line_reports_its_best_round_and_its_ratio_to_the_best_incident_round(
+def test_each_line_reports_its_best_round_and_judges_ratios_round_by_round(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     rates = {
         ("after", "incident"): [900.0, 1000.0],
         ("after", "request"): [950.0, 800.0],
-        ("before", "incident"): [800.0, 500.0],
-        ("before", "request"): [400.0, 700.0],
+        ("before", "incident"): [1000.0, 800.0],
+        ("before", "request"): [400.0, 600.0],
     }
     lifecycles = [LIFECYCLES["incident"], LIFECYCLES["request"]]
     done = bench_rest(Windows(rates), [HERE, BEFORE], lifecycles, rounds=2)
     plan = RestPlan(32, 10.0, 1.0, 3.0, None, 1, lifecycles)
     lines = rest_lines(Report(None), plan, [HERE, BEFORE], done)
 
-    assert lines["after"]["request"] == {"rate": 950.0, "p99_ms": 10.0, "ratio_to_incident": 0.95}
-    assert lines["before"]["request"]["ratio_to_incident"] == 0.875
+    # the median of 950/900 and 800/1000; and of 400/1000 and 600/800
+    assert lines["after"]["request"]["ratio_to_incident"] == 0.928
+    assert lines["before"]["request"]["ratio_to_incident"] == 0.575
+    assert lines["after"]["request"]["rate"] == 950.0  # the best round
     printed = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
     request = next(p for p in printed if p["name"] == "c_request" and p["checkout"] == "after")
     assert request["samples"] == [950.0, 800.0]
     assert request["median"] == 875.0
+    assert request["ratio_to_incident_rounds"] == [1.056, 0.8]
+    assert request["ratio_to_incident_of_bests"] == 0.95
     compared = next(p for p in printed if p["name"] == "c_before_after")
-    assert compared["ratios"] == {"incident": 1.25, "request": 1.357}
+    # each round's after / before: 900/1000 and 1000/800; 950/400 and 800/600
+    assert compared["rounds"] == {"incident": [0.9, 1.25], "request": [2.375, 1.333]}
+    assert compared["ratios"] == {"incident": 1.075, "request": 1.854}
+    assert compared["ratios_of_bests"] == {"incident": 1.0, "request": 1.583}
+    assert lines["after"]["incident"]["after_over_before"] == 1.075
 
 
 def test_a_void_line_is_reported_with_the_answer_and_without_a_rate(
