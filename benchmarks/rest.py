@@ -210,6 +210,8 @@ class RestRounds:
     windows: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     #: a line stopped by an answer it did not expect: no figure, and no further rounds
     void: dict[tuple[str, str], UnexpectedAnswer] = field(default_factory=dict)
+    #: the round it stopped in (the rounds before it ran clean, and still count for nothing)
+    void_round: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def bench_rest(
@@ -236,6 +238,7 @@ def bench_rest(
                 except UnexpectedAnswer as error:
                     say(f"{lifecycle.line} ({checkout.name}) stopped: {error}")
                     done.void[key] = error
+                    done.void_round[key] = r + 1
                     continue
                 if healthz is not None:
                     done.ceilings[checkout.name] = healthz
@@ -284,7 +287,12 @@ def rest_lines(
             }
             if error := done.void.get(key):
                 body = error.body[:500].decode("utf-8", errors="replace")
-                void = {"what": error.what, "status": error.status, "body": body}
+                void = {
+                    "what": error.what,
+                    "status": error.status,
+                    "body": body,
+                    "round": done.void_round.get(key),
+                }
                 report.emit(lifecycle.line, void=void, **common)
                 continue
             runs = done.windows.get(key)

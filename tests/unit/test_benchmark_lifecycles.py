@@ -120,6 +120,7 @@ def test_an_unexpected_answer_voids_its_line_for_the_run_and_no_other() -> None:
     done = bench_rest(window, [HERE, BEFORE], lifecycles, rounds=2)
 
     assert done.void == {("before", "request"): refusal}
+    assert done.void_round == {("before", "request"): 1}
     assert window.calls.count(("before", "request")) == 1  # not tried again in round 2
     for key in [(c, lc.name) for c in ("after", "before") for lc in lifecycles]:
         if key != ("before", "request"):
@@ -187,7 +188,7 @@ def test_a_void_line_is_reported_with_the_answer_and_without_a_rate(
     printed = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
     problem = next(p for p in printed if p["name"] == "c_problem")
     assert "rate" not in problem
-    assert problem["void"] == {"what": "log-problem", "status": 500, "body": "too fast"}
+    assert problem["void"] == {"what": "log-problem", "status": 500, "body": "too fast", "round": 1}
 
 
 def test_lines_default_to_every_lifecycle_in_round_order_and_may_be_chosen() -> None:
