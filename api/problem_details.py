@@ -34,6 +34,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.ConfirmationWindowOpen: 409,
     errors.NotTheCaller: 403,
     errors.VersionConflict: 412,
+    errors.Contention: 503,
     errors.InvalidRule: 422,
     errors.IdempotencyKeyReused: 422,
     errors.DuplicateOfItself: 422,
@@ -67,6 +68,7 @@ TITLES: dict[str, str] = {
     "confirmation-window-open": "The caller's confirmation window is still open",
     "not-the-caller": "Only the caller may do this",
     "version-conflict": "The record has changed since you read it",
+    "contention": "The records kept changing under the command; nothing was written, try again",
     "invalid-rule": "Invalid rule",
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
     "duplicate-of-itself": "An incident cannot duplicate itself",
@@ -218,7 +220,15 @@ def install(app: FastAPI) -> None:
         extra: dict[str, Any] = {}
         if isinstance(exc, errors.ScheduleConflict):
             extra["conflicts"] = exc.conflicts
-        return problem(status_of(exc), exc.code, exc.detail, instance=request.url.path, **extra)
+        headers = {"Retry-After": "1"} if isinstance(exc, errors.Contention) else None
+        return problem(
+            status_of(exc),
+            exc.code,
+            exc.detail,
+            instance=request.url.path,
+            headers=headers,
+            **extra,
+        )
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem) -> Response:

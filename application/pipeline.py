@@ -37,7 +37,7 @@ from application.kinds import INCIDENT, Kind
 from application.outcome import Outcome
 from application.session import Batch, Session
 from domain.context import Context
-from domain.errors import DomainError, NotFound, VersionConflict
+from domain.errors import Contention, DomainError, NotFound, VersionConflict
 from domain.records import IdempotencyKeyRecorded
 
 if TYPE_CHECKING:
@@ -128,7 +128,10 @@ class Pipeline:
             self.desk.wake_followers()
             self.desk.remember(*session.records.values())
             return outcome(record_id, session.version_of(record_id), recordings)
-        raise RuntimeError(f"{submission.operation_name()}: the records change too fast to update")
+        raise Contention(
+            f"{submission.operation_name()}: the records changed under it {MAX_ATTEMPTS} times"
+            " running; nothing was written, try again"
+        )
 
     # -- the group commit -------------------------------------------------------------------------
 

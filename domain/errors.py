@@ -95,6 +95,13 @@ class DuplicateNotFound(DomainError):
     code = "duplicate-not-found"
 
 
+class Contention(DomainError):
+    """The records a command needs kept changing under it, attempt after attempt: nothing was
+    written, and the same command sent again will be decided afresh."""
+
+    code = "contention"
+
+
 class VersionConflict(DomainError):
     """The client's expected version (If-Match) is not the current one."""
 
