@@ -17,7 +17,7 @@ it through one entry in its registry of kinds (application/kinds.py).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 from pydantic import Field
@@ -37,6 +37,8 @@ from domain.record_numbers import RecordKind, number_label
 from domain.session import Session
 
 Body = Field(min_length=1, max_length=20_000)
+#: A word an article is found by ("kiosk", "kartu anggota").
+Keyword = Annotated[str, Field(min_length=1, max_length=60)]
 Keywords: Any = Field(default_factory=list, max_length=20)
 
 
@@ -57,7 +59,7 @@ class Drafted(ArticleEvent):
     title: str = Title
     body: str = Body
     service: str | None = OptionalName
-    keywords: list[str] = Keywords
+    keywords: list[Keyword] = Keywords
     organisation: str = OrganisationCode
 
 
@@ -65,7 +67,7 @@ class Revised(ArticleEvent):
     type_name: ClassVar[str] = "KnowledgeArticle.Revised"
     title: str = Title
     body: str = Body
-    keywords: list[str] = Keywords
+    keywords: list[Keyword] = Keywords
 
 
 class SubmittedForReview(ArticleEvent):
@@ -203,8 +205,6 @@ class KnowledgeArticle(
 
 # -- commands -------------------------------------------------------------------------------------
 
-Keyword = Field(min_length=1, max_length=60)
-
 
 class DraftArticle(Command):
     model_config = example(
@@ -219,7 +219,7 @@ class DraftArticle(Command):
     title: str = Title
     body: str = Body
     service: str | None = Field(default=None, min_length=1, max_length=200)
-    keywords: list[str] = Keywords
+    keywords: list[Keyword] = Keywords
     organisation: str | None = RequestedOrganisation
 
     def decide(self, session: Session, ctx: Context) -> UUID:
@@ -263,7 +263,7 @@ class ReviseArticle(ArticleCommand):
     summary = "Revise a draft's title, body and keywords"
     title: str = Title
     body: str = Body
-    keywords: list[str] = Keywords
+    keywords: list[Keyword] = Keywords
 
     def execute(self, article: KnowledgeArticle, session: Session, ctx: Context) -> None:
         article.revise(ctx, title=self.title, body=self.body, keywords=self.keywords)
