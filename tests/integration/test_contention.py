@@ -32,4 +32,3 @@ def test_a_command_that_loses_every_race_is_answered_503_and_writes_nothing(
     assert answer.json()["code"] == "contention"
     assert answer.headers["Retry-After"] == "1"
     assert services.desk.recorder.max_notification_id() == head
-
