@@ -6,35 +6,28 @@ database; and the report of incidents recurring after a problem was closed."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from api.deps import (
     AGENT_ROLES,
-    CORRELATION_ID,
-    IDEMPOTENCY_KEY,
     ServicesDep,
     StaffReaderDep,
     authorised,
-    documented,
 )
 from api.models import (
-    READ,
     KnownErrorList,
     ProblemDetails,
     ProblemList,
     RecurrenceList,
-    written,
 )
 from api.pages import Cursor, Limit, decode_cursor, page_body
-from api.params import AsOf, ProblemRef
-from api.reads import Readable, add_history, numbered
+from api.params import ProblemRef
+from api.reads import Readable, numbered
 from api.record_answers import (
     add_actions,
-    answer,
-    decided,
-    etag,
     json_response,
 )
+from api.record_routes import add_create, add_list, add_read
 from application.kinds import PROBLEM
 from domain.context import Context
 from domain.problem import ProblemState
@@ -59,38 +52,25 @@ PROBLEM_ACTORS = AGENT_ROLES
 PROBLEMS = Readable(problems, "problem", numbered(RecordKind.PROBLEM))
 
 
-@router.post(
-    "",
-    response_model=ProblemDetails,
-    responses=written(201),
-    status_code=201,
+add_create(
+    router,
+    LogProblem,
+    name="log_problem",
+    kind=PROBLEM,
+    caller=authorised(PROBLEM_ACTORS, "log problems"),
+    projection=problem_details,
+    model=ProblemDetails,
     summary="Log a problem, on its own or from incidents (each linked both ways)",
-    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
-async def log_problem(
-    request: Request,
-    ctx: Annotated[Context, authorised(PROBLEM_ACTORS, "log problems")],
-    command: LogProblem,
-) -> Response:
-    services, outcome = await decided(request, ctx, "log_problem", command, PROBLEM)
-    location = f"/api/v1/problems/{outcome.record_id}"
-    return await answer(services, outcome, problem_details, location, 201, ctx=ctx)
-
-
-@router.get("", response_model=ProblemList, summary="List problems, newest first")
-def list_problems(
-    services: ServicesDep,
-    ctx: StaffReaderDep,
-    state: ProblemState | None = None,
-    service: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> Response:
-    kept = Filter(equal={"state": state, "service": service})
-    after = None if cursor is None else decode_cursor(cursor, problems.order)
-    return json_response(
-        page_body(problems.page(services.views, ctx, kept, limit=limit, after=after))
-    )
+add_list(
+    router,
+    problems,
+    name="list_problems",
+    reader=StaffReaderDep,
+    model=ProblemList,
+    summary="List problems, newest first",
+    filters={"state": ProblemState | None, "service": Annotated[str | None, Query(max_length=200)]},
+)
 
 
 @router.get(
@@ -127,26 +107,15 @@ def _recurrence(services: Services, ctx: Context, problem: dict[str, Any]) -> di
     }
 
 
-@router.get(
-    "/{ref}",
-    response_model=ProblemDetails,
-    responses=READ,
-    summary="Read a problem by id or number (PRB-000001)",
-)
-def get_problem(
-    ref: ProblemRef, services: ServicesDep, ctx: StaffReaderDep, as_of: AsOf = None
-) -> Response:
-    row = PROBLEMS.read(services, ctx, ref, as_of)
-    return json_response(row, headers={"ETag": etag(row["version"])})
-
-
-add_history(
+add_read(
     router,
     PROBLEMS,
-    name="get_problem_history",
+    name="get_problem",
     param="ref",
     ref=ProblemRef,
     reader=StaffReaderDep,
+    model=ProblemDetails,
+    summary="Read a problem by id or number (PRB-000001)",
 )
 
 add_actions(
