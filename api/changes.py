@@ -33,14 +33,8 @@ from api.models import (
 from api.params import AsOf, ChangeRef, CodePath
 from api.problem_details import ApiProblem
 from api.reads import ENVELOPE, Readable, numbered, record_events
-from api.record_answers import (
-    add_actions,
-    answer,
-    decided,
-    json_response,
-    submitted,
-)
-from api.record_routes import add_create, add_list, add_read
+from api.record_answers import answer, decided, json_response, submitted
+from api.record_routes import RecordRoutes
 from api.scoping import reads_internal
 from application.kinds import CHANGE, CHANGE_SCHEDULE, CHANGE_TEMPLATE
 from application.pipeline import Submission
@@ -58,7 +52,7 @@ from domain.errors import RecordNotFound
 from domain.moments import DESCRIPTION as MOMENT
 from domain.moments import Timestamp
 from domain.record_numbers import RecordKind
-from projections import change_calendar, change_details
+from projections import change_calendar
 from projections.change_calendar import calendar, overlapping
 from projections.change_details import changes
 
@@ -76,21 +70,15 @@ CHANGE_ACTORS = AGENT_ROLES
 CHANGES = Readable(changes, "change", numbered(RecordKind.CHANGE))
 
 
-add_create(
-    router,
+ROUTES = RecordRoutes(router, CHANGES, CHANGE, ChangeDetails, ref=ChangeRef, reader=StaffReaderDep)
+ROUTES.add_create(
     RaiseChange,
     name="raise_change",
-    kind=CHANGE,
     caller=authorised(AGENT_ROLES, "raise changes"),
-    projection=change_details,
-    model=ChangeDetails,
     summary="Raise a change (a standard one names its template and is authorised by it)",
 )
-add_list(
-    router,
-    changes,
+ROUTES.add_list(
     name="list_changes",
-    reader=StaffReaderDep,
     model=ChangeList,
     summary="List changes, newest first",
     filters={"state": ChangeState | None, "kind": ChangeKind | None},
@@ -182,26 +170,10 @@ async def withdraw_blackout(
     return json_response({"withdrawn": code})
 
 
-add_read(
-    router,
-    CHANGES,
-    name="get_change",
-    param="ref",
-    ref=ChangeRef,
-    reader=StaffReaderDep,
-    model=ChangeDetails,
-    summary="Read a change by id or number (as it is now, or as of a moment)",
+ROUTES.add_read(
+    name="get_change", summary="Read a change by id or number (as it is now, or as of a moment)"
 )
-
-add_actions(
-    router,
-    CHANGE_COMMANDS.values(),
-    kind=RecordKind.CHANGE,
-    projection=change_details,
-    noun="change",
-    roles_of=lambda _: CHANGE_ACTORS,
-    model=ChangeDetails,
-)
+ROUTES.add_actions(CHANGE_COMMANDS.values(), roles_of=lambda _: CHANGE_ACTORS)
 
 
 @templates.post(

@@ -19,16 +19,11 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
-from api.models import (
-    ConfigurationItemDetails,
-    ConfigurationItemList,
-    ImpactReport,
-    written,
-)
+from api.models import ConfigurationItemDetails, ConfigurationItemList, ImpactReport, written
 from api.params import CodePath
-from api.reads import Readable, add_history, coded
+from api.reads import Readable, coded
 from api.record_answers import answer, json_response, submitted
-from api.record_routes import add_create, add_list, add_read, by_code
+from api.record_routes import RecordRoutes, by_code
 from application.kinds import CONFIGURATION_ITEM
 from application.pipeline import Submission
 from domain.actors import Role
@@ -52,35 +47,31 @@ CI_CHANGERS = authorised(AGENT_ROLES, "record a change to configuration items")
 ITEMS = Readable(items, "configuration item", coded(ci_id))
 
 
-add_create(
+ROUTES = RecordRoutes(
     router,
+    ITEMS,
+    CONFIGURATION_ITEM,
+    ConfigurationItemDetails,
+    ref=CodePath,
+    reader=ReaderDep,
+    param="code",
+)
+ROUTES.add_create(
     RegisterConfigurationItem,
     name="register_configuration_item",
-    kind=CONFIGURATION_ITEM,
     caller=CI_KEEPERS,
-    projection=configuration_items,
-    model=ConfigurationItemDetails,
     summary="Register a configuration item (later changes go through changes)",
     located=by_code,
 )
-add_list(
-    router,
-    items,
+ROUTES.add_list(
     name="list_configuration_items",
-    reader=ReaderDep,
     model=ConfigurationItemList,
     summary="List configuration items by code",
     filters={"ci_type": CiType | None, "service": Annotated[str | None, Query(max_length=200)]},
-    shown=configuration_items,
+    shown=True,
 )
-add_read(
-    router,
-    ITEMS,
+ROUTES.add_read(
     name="get_configuration_item",
-    param="code",
-    ref=CodePath,
-    reader=ReaderDep,
-    model=ConfigurationItemDetails,
     summary="Read a configuration item (as it is now, or as of a moment)",
     history=False,  # after the impact, as it always was in the OpenAPI document
 )
@@ -98,14 +89,7 @@ def get_impact(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Respons
     )
 
 
-add_history(
-    router,
-    ITEMS,
-    name="get_configuration_item_history",
-    param="code",
-    ref=CodePath,
-    reader=ReaderDep,
-)
+ROUTES.add_history(name="get_configuration_item_history")
 
 
 @router.post(

@@ -14,21 +14,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import (
-    AGENT_ROLES,
-    ReaderDep,
-    StaffReaderDep,
-    authorised,
-)
+from api.deps import AGENT_ROLES, ReaderDep, StaffReaderDep, authorised
 from api.models import KnowledgeArticleDetails, KnowledgeArticleList
 from api.params import record_ref
 from api.reads import Readable, numbered
-from api.record_answers import add_actions
-from api.record_routes import add_create, add_list, add_read
+from api.record_routes import RecordRoutes
 from application.kinds import KNOWLEDGE_ARTICLE
 from domain.knowledge import ARTICLE_COMMANDS, ArticleState, DraftArticle
 from domain.record_numbers import RecordKind
-from projections.knowledge import articles, knowledge_articles
+from projections.knowledge import articles
 
 router = APIRouter(prefix="/knowledge-articles", tags=["knowledge articles"])
 
@@ -37,45 +31,26 @@ WRITERS = AGENT_ROLES
 ARTICLES = Readable(articles, "knowledge article", numbered(RecordKind.KNOWLEDGE_ARTICLE))
 
 
-add_create(
-    router,
+ROUTES = RecordRoutes(
+    router, ARTICLES, KNOWLEDGE_ARTICLE, KnowledgeArticleDetails, ref=ArticleRef, reader=ReaderDep
+)
+ROUTES.add_create(
     DraftArticle,
     name="draft_article",
     operation="draft_knowledge_article",
-    kind=KNOWLEDGE_ARTICLE,
     caller=authorised(WRITERS, "write knowledge articles"),
-    projection=knowledge_articles,
-    model=KnowledgeArticleDetails,
     summary="Draft a knowledge article",
 )
-add_list(
-    router,
-    articles,
+ROUTES.add_list(
     name="list_articles",
-    reader=ReaderDep,
     model=KnowledgeArticleList,
     summary="List knowledge articles, newest first (requesters: the published ones)",
     filters={"state": ArticleState | None, "service": Annotated[str | None, Query(max_length=200)]},
 )
-add_read(
-    router,
-    ARTICLES,
+ROUTES.add_read(
     name="get_article",
-    param="ref",
-    ref=ArticleRef,
-    reader=ReaderDep,
-    model=KnowledgeArticleDetails,
     summary="Read a knowledge article by id or number (KB-000001)",
     history_reader=StaffReaderDep,
     history_name="get_knowledge_article_history",
 )
-
-add_actions(
-    router,
-    ARTICLE_COMMANDS.values(),
-    kind=RecordKind.KNOWLEDGE_ARTICLE,
-    projection=knowledge_articles,
-    noun="knowledge article",
-    roles_of=lambda _: WRITERS,
-    model=KnowledgeArticleDetails,
-)
+ROUTES.add_actions(ARTICLE_COMMANDS.values(), roles_of=lambda _: WRITERS)

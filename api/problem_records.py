@@ -8,39 +8,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import (
-    AGENT_ROLES,
-    ServicesDep,
-    StaffReaderDep,
-    authorised,
-)
-from api.models import (
-    KnownErrorList,
-    ProblemDetails,
-    ProblemList,
-    RecurrenceList,
-)
+from api.deps import AGENT_ROLES, ServicesDep, StaffReaderDep, authorised
+from api.models import KnownErrorList, ProblemDetails, ProblemList, RecurrenceList
 from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import ProblemRef
 from api.reads import Readable, numbered
-from api.record_answers import (
-    add_actions,
-    json_response,
-)
-from api.record_routes import add_create, add_list, add_read
+from api.record_answers import json_response
+from api.record_routes import RecordRoutes
 from application.kinds import PROBLEM
 from domain.context import Context
 from domain.problem import ProblemState
 from domain.problem_commands import PROBLEM_COMMANDS, LogProblem
 from domain.record_numbers import RecordKind
 from domain.records import incident_number_label
-from projections import problem_details
-from projections.problems import (
-    incidents_after,
-    known_error_filter,
-    known_error_views,
-    problems,
-)
+from projections.problems import incidents_after, known_error_filter, known_error_views, problems
 from projections.queries import Filter
 from service.bootstrap import Services
 
@@ -52,21 +33,17 @@ PROBLEM_ACTORS = AGENT_ROLES
 PROBLEMS = Readable(problems, "problem", numbered(RecordKind.PROBLEM))
 
 
-add_create(
-    router,
+ROUTES = RecordRoutes(
+    router, PROBLEMS, PROBLEM, ProblemDetails, ref=ProblemRef, reader=StaffReaderDep
+)
+ROUTES.add_create(
     LogProblem,
     name="log_problem",
-    kind=PROBLEM,
     caller=authorised(PROBLEM_ACTORS, "log problems"),
-    projection=problem_details,
-    model=ProblemDetails,
     summary="Log a problem, on its own or from incidents (each linked both ways)",
 )
-add_list(
-    router,
-    problems,
+ROUTES.add_list(
     name="list_problems",
-    reader=StaffReaderDep,
     model=ProblemList,
     summary="List problems, newest first",
     filters={"state": ProblemState | None, "service": Annotated[str | None, Query(max_length=200)]},
@@ -107,26 +84,8 @@ def _recurrence(services: Services, ctx: Context, problem: dict[str, Any]) -> di
     }
 
 
-add_read(
-    router,
-    PROBLEMS,
-    name="get_problem",
-    param="ref",
-    ref=ProblemRef,
-    reader=StaffReaderDep,
-    model=ProblemDetails,
-    summary="Read a problem by id or number (PRB-000001)",
-)
-
-add_actions(
-    router,
-    PROBLEM_COMMANDS.values(),
-    kind=RecordKind.PROBLEM,
-    projection=problem_details,
-    noun="problem",
-    roles_of=lambda _: PROBLEM_ACTORS,
-    model=ProblemDetails,
-)
+ROUTES.add_read(name="get_problem", summary="Read a problem by id or number (PRB-000001)")
+ROUTES.add_actions(PROBLEM_COMMANDS.values(), roles_of=lambda _: PROBLEM_ACTORS)
 
 
 @known.get(

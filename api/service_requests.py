@@ -8,23 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import (
-    AGENT_ROLES,
-    ReaderDep,
-    authorised,
-)
-from api.models import (
-    CatalogueItem,
-    CatalogueItemList,
-    ServiceRequestDetails,
-    ServiceRequestList,
-)
+from api.deps import AGENT_ROLES, ReaderDep, authorised
+from api.models import CatalogueItem, CatalogueItemList, ServiceRequestDetails, ServiceRequestList
 from api.params import CodePath, RequestRef
 from api.reads import Readable, coded, numbered
-from api.record_answers import (
-    add_actions,
-)
-from api.record_routes import add_create, add_list, add_read, by_code
+from api.record_routes import RecordRoutes, by_code
 from application.kinds import CATALOGUE_ITEM, SERVICE_REQUEST
 from domain.actors import Role
 from domain.change_commands import RecordCommand
@@ -36,7 +24,6 @@ from domain.request_commands import (
     SubmitServiceRequest,
 )
 from domain.service_request import RequestState, catalogue_item_id
-from projections import catalogue_items, service_request_details
 from projections.service_requests import catalogue as catalogue_view
 from projections.service_requests import service_requests
 
@@ -58,21 +45,17 @@ SERVICE_MANAGERS = authorised(
 )
 
 
-add_create(
-    router,
+ROUTES = RecordRoutes(
+    router, REQUESTS, SERVICE_REQUEST, ServiceRequestDetails, ref=RequestRef, reader=ReaderDep
+)
+ROUTES.add_create(
     SubmitServiceRequest,
     name="submit_service_request",
-    kind=SERVICE_REQUEST,
     caller=authorised(SUBMITTERS, "submit service requests"),
-    projection=service_request_details,
-    model=ServiceRequestDetails,
     summary="Submit a service request from a catalogue item",
 )
-add_list(
-    router,
-    service_requests,
+ROUTES.add_list(
     name="list_service_requests",
-    reader=ReaderDep,
     model=ServiceRequestList,
     summary="List service requests (a queue), newest first",
     filters={
@@ -81,17 +64,10 @@ add_list(
         "requester": Annotated[str | None, Query(max_length=200)],
     },
     columns={"group": "fulfilment_group"},
-    shown=service_request_details,
+    shown=True,
 )
-add_read(
-    router,
-    REQUESTS,
-    name="get_service_request",
-    param="ref",
-    ref=RequestRef,
-    reader=ReaderDep,
-    model=ServiceRequestDetails,
-    summary="Read a service request by id or number (REQ-000001)",
+ROUTES.add_read(
+    name="get_service_request", summary="Read a service request by id or number (REQ-000001)"
 )
 
 
@@ -100,45 +76,29 @@ def _roles(command: type[RecordCommand]) -> frozenset[Role]:
     return SUBMITTERS if requesters_too else AGENT_ROLES
 
 
-add_actions(
-    router,
-    REQUEST_COMMANDS.values(),
-    kind=RecordKind.SERVICE_REQUEST,
-    projection=service_request_details,
-    noun="service request",
-    roles_of=lambda command: (
-        SUBMITTERS if getattr(command, "requesters_too", False) else AGENT_ROLES
-    ),
-    model=ServiceRequestDetails,
-)
+ROUTES.add_actions(REQUEST_COMMANDS.values(), roles_of=_roles)
 
-
-add_list(
+CATALOGUE_ROUTES = RecordRoutes(
     catalogue,
-    catalogue_view,
-    name="list_catalogue_items",
+    CATALOGUE,
+    CATALOGUE_ITEM,
+    CatalogueItem,
+    ref=CodePath,
     reader=ReaderDep,
+    param="code",
+)
+CATALOGUE_ROUTES.add_list(
+    name="list_catalogue_items",
     model=CatalogueItemList,
     summary="The service catalogue: what may be requested",
 )
-add_read(
-    catalogue,
-    CATALOGUE,
-    name="get_catalogue_item",
-    param="code",
-    ref=CodePath,
-    reader=ReaderDep,
-    model=CatalogueItem,
-    summary="A catalogue item: its approval rule and fulfilment steps",
+CATALOGUE_ROUTES.add_read(
+    name="get_catalogue_item", summary="A catalogue item: its approval rule and fulfilment steps"
 )
-add_create(
-    catalogue,
+CATALOGUE_ROUTES.add_create(
     DefineCatalogueItem,
     name="define_catalogue_item",
-    kind=CATALOGUE_ITEM,
     caller=SERVICE_MANAGERS,
-    projection=catalogue_items,
-    model=CatalogueItem,
     summary="Define a catalogue item (a service manager)",
     located=by_code,
 )
