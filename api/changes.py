@@ -22,7 +22,6 @@ from api.deps import (
 )
 from api.models import (
     LOCATION,
-    READ,
     ChangeCalendar,
     ChangeDetails,
     ChangeList,
@@ -31,18 +30,11 @@ from api.models import (
     WithdrawnBlackout,
     written,
 )
-from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import AsOf, ChangeRef, CodePath
 from api.problem_details import ApiProblem
-from api.reads import ENVELOPE, Readable, add_history, numbered, record_events
-from api.record_answers import (
-    add_actions,
-    answer,
-    decided,
-    etag,
-    json_response,
-    submitted,
-)
+from api.reads import ENVELOPE, Readable, numbered, record_events
+from api.record_answers import answer, decided, json_response, submitted
+from api.record_routes import RecordRoutes
 from api.scoping import reads_internal
 from application.kinds import CHANGE, CHANGE_SCHEDULE, CHANGE_TEMPLATE
 from application.pipeline import Submission
@@ -60,10 +52,9 @@ from domain.errors import RecordNotFound
 from domain.moments import DESCRIPTION as MOMENT
 from domain.moments import Timestamp
 from domain.record_numbers import RecordKind
-from projections import change_calendar, change_details
+from projections import change_calendar
 from projections.change_calendar import calendar, overlapping
 from projections.change_details import changes
-from projections.queries import Filter
 
 router = APIRouter(prefix="/changes", tags=["changes"])
 templates = APIRouter(prefix="/change-templates", tags=["changes"])
@@ -79,38 +70,19 @@ CHANGE_ACTORS = AGENT_ROLES
 CHANGES = Readable(changes, "change", numbered(RecordKind.CHANGE))
 
 
-@router.post(
-    "",
-    response_model=ChangeDetails,
-    responses=written(201),
-    status_code=201,
+ROUTES = RecordRoutes(router, CHANGES, CHANGE, ChangeDetails, ref=ChangeRef, reader=StaffReaderDep)
+ROUTES.add_create(
+    RaiseChange,
+    name="raise_change",
+    caller=authorised(AGENT_ROLES, "raise changes"),
     summary="Raise a change (a standard one names its template and is authorised by it)",
-    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
-async def raise_change(
-    request: Request,
-    ctx: Annotated[Context, authorised(AGENT_ROLES, "raise changes")],
-    command: RaiseChange,
-) -> Response:
-    services, outcome = await decided(request, ctx, "raise_change", command, CHANGE)
-    location = f"/api/v1/changes/{outcome.record_id}"
-    return await answer(services, outcome, change_details, location, 201, ctx=ctx)
-
-
-@router.get("", response_model=ChangeList, summary="List changes, newest first")
-def list_changes(
-    services: ServicesDep,
-    ctx: StaffReaderDep,
-    state: ChangeState | None = None,
-    kind: ChangeKind | None = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> Response:
-    kept = Filter(equal={"state": state, "kind": kind})
-    after = None if cursor is None else decode_cursor(cursor, changes.order)
-    return json_response(
-        page_body(changes.page(services.views, ctx, kept, limit=limit, after=after))
-    )
+ROUTES.add_list(
+    name="list_changes",
+    model=ChangeList,
+    summary="List changes, newest first",
+    filters={"state": ChangeState | None, "kind": ChangeKind | None},
+)
 
 
 #: The longest period the calendar shows: what it costs grows with the windows in the period
@@ -198,32 +170,10 @@ async def withdraw_blackout(
     return json_response({"withdrawn": code})
 
 
-@router.get(
-    "/{ref}",
-    response_model=ChangeDetails,
-    responses=READ,
-    summary="Read a change by id or number (as it is now, or as of a moment)",
+ROUTES.add_read(
+    name="get_change", summary="Read a change by id or number (as it is now, or as of a moment)"
 )
-def get_change(
-    ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep, as_of: AsOf = None
-) -> Response:
-    row = CHANGES.read(services, ctx, ref, as_of)
-    return json_response(row, headers={"ETag": etag(row["version"])})
-
-
-add_history(
-    router, CHANGES, name="get_change_history", param="ref", ref=ChangeRef, reader=StaffReaderDep
-)
-
-add_actions(
-    router,
-    CHANGE_COMMANDS.values(),
-    kind=RecordKind.CHANGE,
-    projection=change_details,
-    noun="change",
-    roles_of=lambda _: CHANGE_ACTORS,
-    model=ChangeDetails,
-)
+ROUTES.add_actions(CHANGE_COMMANDS.values(), roles_of=lambda _: CHANGE_ACTORS)
 
 
 @templates.post(

@@ -19,17 +19,11 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
-from api.models import (
-    READ,
-    ConfigurationItemDetails,
-    ConfigurationItemList,
-    ImpactReport,
-    written,
-)
-from api.pages import Cursor, Limit, decode_cursor, page_body
-from api.params import AsOf, CodePath
-from api.reads import Readable, add_history, coded, shown_row
-from api.record_answers import answer, decided, etag, json_response, submitted
+from api.models import ConfigurationItemDetails, ConfigurationItemList, ImpactReport, written
+from api.params import CodePath
+from api.reads import Readable, coded
+from api.record_answers import answer, json_response, submitted
+from api.record_routes import RecordRoutes, by_code
 from application.kinds import CONFIGURATION_ITEM
 from application.pipeline import Submission
 from domain.actors import Role
@@ -39,7 +33,6 @@ from domain.context import Context
 from domain.record_numbers import RecordKind
 from projections import configuration_items
 from projections.configuration_items import impact_of, items
-from projections.queries import Filter
 
 router = APIRouter(prefix="/configuration-items", tags=["configuration items"])
 
@@ -54,54 +47,34 @@ CI_CHANGERS = authorised(AGENT_ROLES, "record a change to configuration items")
 ITEMS = Readable(items, "configuration item", coded(ci_id))
 
 
-@router.post(
-    "",
-    response_model=ConfigurationItemDetails,
-    responses=written(201),
-    status_code=201,
+ROUTES = RecordRoutes(
+    router,
+    ITEMS,
+    CONFIGURATION_ITEM,
+    ConfigurationItemDetails,
+    ref=CodePath,
+    reader=ReaderDep,
+    param="code",
+)
+ROUTES.add_create(
+    RegisterConfigurationItem,
+    name="register_configuration_item",
+    caller=CI_KEEPERS,
     summary="Register a configuration item (later changes go through changes)",
-    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
+    located=by_code,
 )
-async def register_configuration_item(
-    request: Request,
-    ctx: Annotated[Context, CI_KEEPERS],
-    command: RegisterConfigurationItem,
-) -> Response:
-    services, outcome = await decided(
-        request, ctx, "register_configuration_item", command, CONFIGURATION_ITEM
-    )
-    location = f"/api/v1/configuration-items/{command.code}"
-    return await answer(services, outcome, configuration_items, location, 201, ctx=ctx)
-
-
-@router.get("", response_model=ConfigurationItemList, summary="List configuration items by code")
-def list_configuration_items(
-    services: ServicesDep,
-    ctx: ReaderDep,
-    ci_type: CiType | None = None,
-    service: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> Response:
-    kept = Filter(equal={"ci_type": ci_type, "service": service})
-    after = None if cursor is None else decode_cursor(cursor, items.order)
-    page = items.page(services.views, ctx, kept, limit=limit, after=after)
-    return json_response(
-        page_body(page, lambda row: shown_row(services, ctx, configuration_items, row))
-    )
-
-
-@router.get(
-    "/{code}",
-    response_model=ConfigurationItemDetails,
-    responses=READ,
+ROUTES.add_list(
+    name="list_configuration_items",
+    model=ConfigurationItemList,
+    summary="List configuration items by code",
+    filters={"ci_type": CiType | None, "service": Annotated[str | None, Query(max_length=200)]},
+    shown=True,
+)
+ROUTES.add_read(
+    name="get_configuration_item",
     summary="Read a configuration item (as it is now, or as of a moment)",
+    history=False,  # after the impact, as it always was in the OpenAPI document
 )
-def get_configuration_item(
-    code: CodePath, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
-) -> Response:
-    row = ITEMS.read(services, ctx, code, as_of)
-    return json_response(row, headers={"ETag": etag(row["version"])})
 
 
 @router.get(
@@ -116,14 +89,7 @@ def get_impact(code: CodePath, services: ServicesDep, ctx: ReaderDep) -> Respons
     )
 
 
-add_history(
-    router,
-    ITEMS,
-    name="get_configuration_item_history",
-    param="code",
-    ref=CodePath,
-    reader=ReaderDep,
-)
+ROUTES.add_history(name="get_configuration_item_history")
 
 
 @router.post(

@@ -6,48 +6,22 @@ database; and the report of incidents recurring after a problem was closed."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from api.deps import (
-    AGENT_ROLES,
-    CORRELATION_ID,
-    IDEMPOTENCY_KEY,
-    ServicesDep,
-    StaffReaderDep,
-    authorised,
-    documented,
-)
-from api.models import (
-    READ,
-    KnownErrorList,
-    ProblemDetails,
-    ProblemList,
-    RecurrenceList,
-    written,
-)
+from api.deps import AGENT_ROLES, ServicesDep, StaffReaderDep, authorised
+from api.models import KnownErrorList, ProblemDetails, ProblemList, RecurrenceList
 from api.pages import Cursor, Limit, decode_cursor, page_body
-from api.params import AsOf, ProblemRef
-from api.reads import Readable, add_history, numbered
-from api.record_answers import (
-    add_actions,
-    answer,
-    decided,
-    etag,
-    json_response,
-)
+from api.params import ProblemRef
+from api.reads import Readable, numbered
+from api.record_answers import json_response
+from api.record_routes import RecordRoutes
 from application.kinds import PROBLEM
 from domain.context import Context
 from domain.problem import ProblemState
 from domain.problem_commands import PROBLEM_COMMANDS, LogProblem
 from domain.record_numbers import RecordKind
 from domain.records import incident_number_label
-from projections import problem_details
-from projections.problems import (
-    incidents_after,
-    known_error_filter,
-    known_error_views,
-    problems,
-)
+from projections.problems import incidents_after, known_error_filter, known_error_views, problems
 from projections.queries import Filter
 from service.bootstrap import Services
 
@@ -59,38 +33,21 @@ PROBLEM_ACTORS = AGENT_ROLES
 PROBLEMS = Readable(problems, "problem", numbered(RecordKind.PROBLEM))
 
 
-@router.post(
-    "",
-    response_model=ProblemDetails,
-    responses=written(201),
-    status_code=201,
-    summary="Log a problem, on its own or from incidents (each linked both ways)",
-    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
+ROUTES = RecordRoutes(
+    router, PROBLEMS, PROBLEM, ProblemDetails, ref=ProblemRef, reader=StaffReaderDep
 )
-async def log_problem(
-    request: Request,
-    ctx: Annotated[Context, authorised(PROBLEM_ACTORS, "log problems")],
-    command: LogProblem,
-) -> Response:
-    services, outcome = await decided(request, ctx, "log_problem", command, PROBLEM)
-    location = f"/api/v1/problems/{outcome.record_id}"
-    return await answer(services, outcome, problem_details, location, 201, ctx=ctx)
-
-
-@router.get("", response_model=ProblemList, summary="List problems, newest first")
-def list_problems(
-    services: ServicesDep,
-    ctx: StaffReaderDep,
-    state: ProblemState | None = None,
-    service: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> Response:
-    kept = Filter(equal={"state": state, "service": service})
-    after = None if cursor is None else decode_cursor(cursor, problems.order)
-    return json_response(
-        page_body(problems.page(services.views, ctx, kept, limit=limit, after=after))
-    )
+ROUTES.add_create(
+    LogProblem,
+    name="log_problem",
+    caller=authorised(PROBLEM_ACTORS, "log problems"),
+    summary="Log a problem, on its own or from incidents (each linked both ways)",
+)
+ROUTES.add_list(
+    name="list_problems",
+    model=ProblemList,
+    summary="List problems, newest first",
+    filters={"state": ProblemState | None, "service": Annotated[str | None, Query(max_length=200)]},
+)
 
 
 @router.get(
@@ -127,37 +84,8 @@ def _recurrence(services: Services, ctx: Context, problem: dict[str, Any]) -> di
     }
 
 
-@router.get(
-    "/{ref}",
-    response_model=ProblemDetails,
-    responses=READ,
-    summary="Read a problem by id or number (PRB-000001)",
-)
-def get_problem(
-    ref: ProblemRef, services: ServicesDep, ctx: StaffReaderDep, as_of: AsOf = None
-) -> Response:
-    row = PROBLEMS.read(services, ctx, ref, as_of)
-    return json_response(row, headers={"ETag": etag(row["version"])})
-
-
-add_history(
-    router,
-    PROBLEMS,
-    name="get_problem_history",
-    param="ref",
-    ref=ProblemRef,
-    reader=StaffReaderDep,
-)
-
-add_actions(
-    router,
-    PROBLEM_COMMANDS.values(),
-    kind=RecordKind.PROBLEM,
-    projection=problem_details,
-    noun="problem",
-    roles_of=lambda _: PROBLEM_ACTORS,
-    model=ProblemDetails,
-)
+ROUTES.add_read(name="get_problem", summary="Read a problem by id or number (PRB-000001)")
+ROUTES.add_actions(PROBLEM_COMMANDS.values(), roles_of=lambda _: PROBLEM_ACTORS)
 
 
 @known.get(

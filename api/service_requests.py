@@ -6,39 +6,16 @@ the service catalogue they are made from."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query
 
-from api.deps import (
-    AGENT_ROLES,
-    CORRELATION_ID,
-    IDEMPOTENCY_KEY,
-    ReaderDep,
-    ServicesDep,
-    authorised,
-    documented,
-)
-from api.models import (
-    READ,
-    CatalogueItem,
-    CatalogueItemList,
-    ServiceRequestDetails,
-    ServiceRequestList,
-    written,
-)
-from api.pages import Cursor, Limit, decode_cursor, page_body
-from api.params import AsOf, CodePath, RequestRef
-from api.reads import Readable, add_history, coded, numbered, shown_row
-from api.record_answers import (
-    add_actions,
-    answer,
-    decided,
-    etag,
-    json_response,
-)
+from api.deps import AGENT_ROLES, ReaderDep, authorised
+from api.models import CatalogueItem, CatalogueItemList, ServiceRequestDetails, ServiceRequestList
+from api.params import CodePath, RequestRef
+from api.reads import Readable, coded, numbered
+from api.record_routes import RecordRoutes, by_code
 from application.kinds import CATALOGUE_ITEM, SERVICE_REQUEST
 from domain.actors import Role
 from domain.change_commands import RecordCommand
-from domain.context import Context
 from domain.record_numbers import RecordKind
 from domain.request_commands import (
     REQUEST_COMMANDS,
@@ -47,8 +24,6 @@ from domain.request_commands import (
     SubmitServiceRequest,
 )
 from domain.service_request import RequestState, catalogue_item_id
-from projections import catalogue_items, service_request_details
-from projections.queries import Filter
 from projections.service_requests import catalogue as catalogue_view
 from projections.service_requests import service_requests
 
@@ -70,65 +45,29 @@ SERVICE_MANAGERS = authorised(
 )
 
 
-@router.post(
-    "",
-    response_model=ServiceRequestDetails,
-    responses=written(201),
-    status_code=201,
+ROUTES = RecordRoutes(
+    router, REQUESTS, SERVICE_REQUEST, ServiceRequestDetails, ref=RequestRef, reader=ReaderDep
+)
+ROUTES.add_create(
+    SubmitServiceRequest,
+    name="submit_service_request",
+    caller=authorised(SUBMITTERS, "submit service requests"),
     summary="Submit a service request from a catalogue item",
-    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
-async def submit_service_request(
-    request: Request,
-    ctx: Annotated[Context, authorised(SUBMITTERS, "submit service requests")],
-    command: SubmitServiceRequest,
-) -> Response:
-    services, outcome = await decided(
-        request, ctx, "submit_service_request", command, SERVICE_REQUEST
-    )
-    location = f"/api/v1/service-requests/{outcome.record_id}"
-    return await answer(services, outcome, service_request_details, location, 201, ctx=ctx)
-
-
-@router.get(
-    "", response_model=ServiceRequestList, summary="List service requests (a queue), newest first"
+ROUTES.add_list(
+    name="list_service_requests",
+    model=ServiceRequestList,
+    summary="List service requests (a queue), newest first",
+    filters={
+        "state": RequestState | None,
+        "group": Annotated[str | None, Query(max_length=200)],
+        "requester": Annotated[str | None, Query(max_length=200)],
+    },
+    columns={"group": "fulfilment_group"},
+    shown=True,
 )
-def list_service_requests(
-    services: ServicesDep,
-    ctx: ReaderDep,
-    state: RequestState | None = None,
-    group: Annotated[str | None, Query(max_length=200)] = None,
-    requester: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> Response:
-    kept = Filter(equal={"state": state, "fulfilment_group": group, "requester": requester})
-    after = None if cursor is None else decode_cursor(cursor, service_requests.order)
-    page = service_requests.page(services.views, ctx, kept, limit=limit, after=after)
-    projection = service_request_details
-    return json_response(page_body(page, lambda row: shown_row(services, ctx, projection, row)))
-
-
-@router.get(
-    "/{ref}",
-    response_model=ServiceRequestDetails,
-    responses=READ,
-    summary="Read a service request by id or number (REQ-000001)",
-)
-def get_service_request(
-    ref: RequestRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
-) -> Response:
-    row = REQUESTS.read(services, ctx, ref, as_of)
-    return json_response(row, headers={"ETag": etag(row["version"])})
-
-
-add_history(
-    router,
-    REQUESTS,
-    name="get_service_request_history",
-    param="ref",
-    ref=RequestRef,
-    reader=ReaderDep,
+ROUTES.add_read(
+    name="get_service_request", summary="Read a service request by id or number (REQ-000001)"
 )
 
 
@@ -137,67 +76,29 @@ def _roles(command: type[RecordCommand]) -> frozenset[Role]:
     return SUBMITTERS if requesters_too else AGENT_ROLES
 
 
-add_actions(
-    router,
-    REQUEST_COMMANDS.values(),
-    kind=RecordKind.SERVICE_REQUEST,
-    projection=service_request_details,
-    noun="service request",
-    roles_of=lambda command: (
-        SUBMITTERS if getattr(command, "requesters_too", False) else AGENT_ROLES
-    ),
-    model=ServiceRequestDetails,
-)
+ROUTES.add_actions(REQUEST_COMMANDS.values(), roles_of=_roles)
 
-
-@catalogue.get(
-    "", response_model=CatalogueItemList, summary="The service catalogue: what may be requested"
-)
-def list_catalogue_items(
-    services: ServicesDep, ctx: ReaderDep, limit: Limit = 50, cursor: Cursor = None
-) -> Response:
-    after = None if cursor is None else decode_cursor(cursor, catalogue_view.order)
-    return json_response(
-        page_body(catalogue_view.page(services.views, ctx, limit=limit, after=after))
-    )
-
-
-@catalogue.get(
-    "/{code}",
-    response_model=CatalogueItem,
-    responses=READ,
-    summary="A catalogue item: its approval rule and fulfilment steps",
-)
-def get_catalogue_item(
-    code: CodePath, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
-) -> Response:
-    row = CATALOGUE.read(services, ctx, code, as_of)
-    return json_response(row, headers={"ETag": etag(row["version"])})
-
-
-add_history(
+CATALOGUE_ROUTES = RecordRoutes(
     catalogue,
     CATALOGUE,
-    name="get_catalogue_item_history",
-    param="code",
+    CATALOGUE_ITEM,
+    CatalogueItem,
     ref=CodePath,
     reader=ReaderDep,
+    param="code",
 )
-
-
-@catalogue.post(
-    "",
-    response_model=CatalogueItem,
-    responses=written(201),
-    status_code=201,
+CATALOGUE_ROUTES.add_list(
+    name="list_catalogue_items",
+    model=CatalogueItemList,
+    summary="The service catalogue: what may be requested",
+)
+CATALOGUE_ROUTES.add_read(
+    name="get_catalogue_item", summary="A catalogue item: its approval rule and fulfilment steps"
+)
+CATALOGUE_ROUTES.add_create(
+    DefineCatalogueItem,
+    name="define_catalogue_item",
+    caller=SERVICE_MANAGERS,
     summary="Define a catalogue item (a service manager)",
-    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
+    located=by_code,
 )
-async def define_catalogue_item(
-    request: Request, ctx: Annotated[Context, SERVICE_MANAGERS], command: DefineCatalogueItem
-) -> Response:
-    services, outcome = await decided(
-        request, ctx, "define_catalogue_item", command, CATALOGUE_ITEM
-    )
-    location = f"/api/v1/catalogue-items/{command.code}"
-    return await answer(services, outcome, catalogue_items, location, 201, ctx=ctx)
