@@ -23,7 +23,7 @@ from domain.change import (
     template_id,
 )
 from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, check_window
-from domain.commands import Command
+from domain.commands import ActionCommand, Command
 from domain.configuration_item import (
     CODE_PATTERN,
     CiStatus,
@@ -55,12 +55,9 @@ CodeField = Code  # the configuration item's code, as the other commands modules
 ServiceNames = list[Annotated[str, Field(min_length=1, max_length=200)]]
 
 
-class RecordCommand(Command):
+class RecordCommand(ActionCommand):
     """An action on one numbered record (a change, service request or problem): one route
     POST /api/v1/{records}/{ref}/{action}, deciding on the record the path names."""
-
-    action: ClassVar[str]
-    summary: ClassVar[str]
 
     def decide(self, session: Session, ctx: Context, record_id: UUID) -> UUID:
         raise NotImplementedError
@@ -303,7 +300,7 @@ class ChangeCommand(RecordCommand):
         return change_id
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        raise NotImplementedError
+        self.call_action(change, ctx)
 
 
 class RecordBackoutPlan(ChangeCommand):
@@ -312,9 +309,6 @@ class RecordBackoutPlan(ChangeCommand):
     action = "record-backout-plan"
     summary = "Record (or replace) the backout plan; required before authorisation"
     plan: str = Text
-
-    def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        change.record_backout_plan(ctx, plan=self.plan)
 
 
 class Assess(ChangeCommand):
@@ -342,9 +336,6 @@ class Assess(ChangeCommand):
             raise ValueError("the CAB names each approver once, and the quorum is at most its size")
         return self
 
-    def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        change.assess(ctx, risk=self.risk, impact=self.impact, cab=self.cab, quorum=self.quorum)
-
 
 class Approve(ChangeCommand):
     model_config = example({"comment": "Agreed: worth doing now."})
@@ -353,9 +344,6 @@ class Approve(ChangeCommand):
     summary = "Approve as a named CAB member; the quorum's last approval authorises the change"
     comment: str | None = Field(default=None, min_length=1, max_length=2_000)
 
-    def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        change.approve(ctx, comment=self.comment)
-
 
 class Reject(ChangeCommand):
     model_config = example({"reason": "Not now: the budget for this year is spent."})
@@ -363,9 +351,6 @@ class Reject(ChangeCommand):
     action = "reject"
     summary = "Reject as a named CAB member"
     reason: str = Reason
-
-    def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        change.reject(ctx, reason=self.reason)
 
 
 class Schedule(ChangeCommand):
@@ -417,9 +402,6 @@ class StartImplementation(ChangeCommand):
 
     action = "start-implementation"
     summary = "Start implementing in the scheduled window"
-
-    def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        change.start_implementation(ctx)
 
 
 class RecordImplementation(ChangeCommand):
@@ -503,9 +485,6 @@ class Close(ChangeCommand):
 
     action = "close"
     summary = "Close (after the review; a successful standard change may close without one)"
-
-    def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        change.close(ctx)
 
 
 class CancelChange(ChangeCommand):

@@ -61,6 +61,18 @@ class Command(BaseModel):
         return self
 
 
+class ActionCommand(Command):
+    """An action on one record: one route POST /api/v1/{records}/{ref}/{action}."""
+
+    action: ClassVar[str]
+    summary: ClassVar[str]
+
+    def call_action(self, record: object, ctx: Context) -> None:
+        """Call the record's method the action is named after ("start-work": start_work) with
+        this command's fields by name: what an action that only passes its fields on does."""
+        getattr(record, self.action.replace("-", "_"))(ctx, **dict(self))
+
+
 class LogIncident(Command):
     model_config = example(
         {
@@ -114,17 +126,14 @@ class LogIncident(Command):
         return incident_id
 
 
-class IncidentCommand(Command):
-    action: ClassVar[str]
-    summary: ClassVar[str]
-
+class IncidentCommand(ActionCommand):
     def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
         """Decide on the incident the command names, if the caller reaches it."""
         self.execute(session.get(Incident, incident_id), ctx, session.rules)
         return incident_id
 
     def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        raise NotImplementedError
+        self.call_action(incident, ctx)
 
 
 class Assign(IncidentCommand):
@@ -135,18 +144,12 @@ class Assign(IncidentCommand):
     group: str = Name
     agent: str | None = Field(default=None, min_length=1, max_length=200)
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.assign(ctx, group=self.group, agent=self.agent)
-
 
 class StartWork(IncidentCommand):
     model_config = example({})
 
     action = "start-work"
     summary = "Start work (the assigned agent, or the caller of this action)"
-
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.start_work(ctx)
 
 
 class PutOnHold(IncidentCommand):
@@ -159,9 +162,6 @@ class PutOnHold(IncidentCommand):
     reason: HoldReason
     note: str | None = Note
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.put_on_hold(ctx, reason=self.reason, note=self.note)
-
 
 class Resume(IncidentCommand):
     model_config = example({"note": "The caller sent the serial number"})
@@ -169,9 +169,6 @@ class Resume(IncidentCommand):
     action = "resume"
     summary = "Resume work after a hold"
     note: str | None = Note
-
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.resume(ctx, note=self.note)
 
 
 class AddWorkNote(IncidentCommand):
@@ -181,9 +178,6 @@ class AddWorkNote(IncidentCommand):
     summary = "Add an internal work note"
     text: str = Text
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.add_work_note(ctx, text=self.text)
-
 
 class AddComment(IncidentCommand):
     model_config = example({"text": "The kiosk shows a blank screen again this morning."})
@@ -191,9 +185,6 @@ class AddComment(IncidentCommand):
     action = "add-comment"
     summary = "Add a public comment, visible to the caller"
     text: str = Text
-
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.add_comment(ctx, text=self.text)
 
 
 class Reprioritise(IncidentCommand):
@@ -225,15 +216,6 @@ class Escalate(IncidentCommand):
     to_group: str | None = Field(default=None, min_length=1, max_length=200)
     to_manager: str | None = Field(default=None, min_length=1, max_length=200)
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.escalate(
-            ctx,
-            kind=self.kind,
-            reason=self.reason,
-            to_group=self.to_group,
-            to_manager=self.to_manager,
-        )
-
     @model_validator(mode="after")
     def _target_fits_kind(self) -> Escalate:
         check_escalation_target(self.kind, self.to_group, self.to_manager)
@@ -250,9 +232,6 @@ class DeclareMajor(IncidentCommand):
     manager: str = Name
     reason: str = Reason
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.declare_major(ctx, manager=self.manager, reason=self.reason)
-
 
 class StandDownMajor(IncidentCommand):
     model_config = example({"reason": "Circulation restored at every branch"})
@@ -260,9 +239,6 @@ class StandDownMajor(IncidentCommand):
     action = "stand-down-major"
     summary = "Stand down a major incident"
     reason: str = Reason
-
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.stand_down_major(ctx, reason=self.reason)
 
 
 class ResolveIncident(IncidentCommand):
@@ -294,18 +270,12 @@ class Reopen(IncidentCommand):
     summary = "Reopen a resolved incident within the reopen window"
     reason: str = Reason
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.reopen(ctx, reason=self.reason)
-
 
 class Close(IncidentCommand):
     model_config = example({})
 
     action = "close"
     summary = "Close a resolved incident once the caller's window has passed"
-
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.close(ctx)
 
 
 class CancelIncident(IncidentCommand):
@@ -342,9 +312,6 @@ class RecordSlaAlerts(IncidentCommand):
     action = "record-sla-alerts"
     summary = "Record SLA warnings and breaches"
     alerts: list[SlaAlert] = Field(min_length=1)
-
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.record_sla_alerts(ctx, self.alerts)
 
 
 INCIDENT_COMMANDS: dict[str, type[IncidentCommand]] = {

@@ -247,7 +247,7 @@ class ArticleCommand(RecordCommand):
         return article_id
 
     def execute(self, article: KnowledgeArticle, session: Session, ctx: Context) -> None:
-        raise NotImplementedError
+        self.call_action(article, ctx)
 
 
 class ReviseArticle(ArticleCommand):
@@ -265,18 +265,12 @@ class ReviseArticle(ArticleCommand):
     body: str = Body
     keywords: list[Keyword] = Keywords
 
-    def execute(self, article: KnowledgeArticle, session: Session, ctx: Context) -> None:
-        article.revise(ctx, title=self.title, body=self.body, keywords=self.keywords)
-
 
 class SubmitArticleForReview(ArticleCommand):
     model_config = example({})
 
     action = "submit-for-review"
     summary = "Submit a draft for review by someone other than its author"
-
-    def execute(self, article: KnowledgeArticle, session: Session, ctx: Context) -> None:
-        article.submit_for_review(ctx)
 
 
 class RequestArticleChanges(ArticleCommand):
@@ -286,18 +280,12 @@ class RequestArticleChanges(ArticleCommand):
     summary = "Send an article in review back to its author, saying what to change"
     reason: str = Reason
 
-    def execute(self, article: KnowledgeArticle, session: Session, ctx: Context) -> None:
-        article.request_changes(ctx, reason=self.reason)
-
 
 class PublishArticle(ArticleCommand):
     model_config = example({})
 
     action = "publish"
     summary = "Publish a reviewed article, for requesters to read (not by its author)"
-
-    def execute(self, article: KnowledgeArticle, session: Session, ctx: Context) -> None:
-        article.publish(ctx)
 
 
 class RetireArticle(ArticleCommand):
@@ -306,9 +294,6 @@ class RetireArticle(ArticleCommand):
     action = "retire"
     summary = "Retire an article that no longer holds, with the reason"
     reason: str = Reason
-
-    def execute(self, article: KnowledgeArticle, session: Session, ctx: Context) -> None:
-        article.retire(ctx, reason=self.reason)
 
 
 class LinkArticleToProblem(ArticleCommand):

@@ -77,7 +77,7 @@ class ProblemCommand(RecordCommand):
         return problem_id
 
     def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
-        raise NotImplementedError
+        self.call_action(problem, ctx)
 
 
 class StartInvestigation(ProblemCommand):
@@ -85,9 +85,6 @@ class StartInvestigation(ProblemCommand):
 
     action = "start-investigation"
     summary = "Start investigating the problem"
-
-    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
-        problem.start_investigation(ctx)
 
 
 class RecordRootCause(ProblemCommand):
@@ -98,9 +95,6 @@ class RecordRootCause(ProblemCommand):
     action = "record-root-cause"
     summary = "Record (or revise) the root cause found by the investigation"
     root_cause: str = Text
-
-    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
-        problem.record_root_cause(ctx, root_cause=self.root_cause)
 
 
 class PublishWorkaround(ProblemCommand):
@@ -128,9 +122,6 @@ class PublishKnownError(ProblemCommand):
     action = "publish-known-error"
     summary = "Publish the problem as a known error (its root cause must be recorded)"
     symptoms: str = Text
-
-    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
-        problem.publish_known_error(ctx, symptoms=self.symptoms)
 
 
 class ResolveProblem(ProblemCommand):
@@ -162,9 +153,6 @@ class Close(ProblemCommand):
     action = "close"
     summary = "Close a resolved problem"
 
-    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
-        problem.close(ctx)
-
 
 class CancelProblem(ProblemCommand):
     model_config = example({"reason": "Logged in error: a duplicate of PRB-000002"})
@@ -172,9 +160,6 @@ class CancelProblem(ProblemCommand):
     action = "cancel"
     summary = "Cancel an open problem (logged in error, or a duplicate)"
     reason: str = Reason
-
-    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
-        problem.cancel(ctx, reason=self.reason)
 
 
 class LinkIncident(ProblemCommand):

@@ -120,7 +120,7 @@ class RequestCommand(RecordCommand):
         return request_id
 
     def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        raise NotImplementedError
+        self.call_action(request, ctx)
 
 
 class Approve(RequestCommand):
@@ -130,9 +130,6 @@ class Approve(RequestCommand):
     summary = "Approve as an approver the catalogue item names (never the requester)"
     comment: str | None = Field(default=None, min_length=1, max_length=2_000)
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.approve(ctx, comment=self.comment)
-
 
 class Reject(RequestCommand):
     model_config = example({"reason": "Not now: the budget for this year is spent."})
@@ -141,18 +138,12 @@ class Reject(RequestCommand):
     summary = "Reject as an approver the catalogue item names"
     reason: str = Reason
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.reject(ctx, reason=self.reason)
-
 
 class StartFulfilment(RequestCommand):
     model_config = example({})
 
     action = "start-fulfilment"
     summary = "Start fulfilling (once approved, or at once when no approval is needed)"
-
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.start_fulfilment(ctx)
 
 
 class CompleteStep(RequestCommand):
@@ -163,9 +154,6 @@ class CompleteStep(RequestCommand):
     step: int = Field(ge=1, le=50)
     note: str | None = Field(default=None, min_length=1, max_length=10_000)
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.complete_step(ctx, step=self.step, note=self.note)
-
 
 class AwaitRequester(RequestCommand):
     model_config = example({"question": "Which day suits the installation visit?"})
@@ -173,9 +161,6 @@ class AwaitRequester(RequestCommand):
     action = "await-requester"
     summary = "Ask the requester something; the request waits (its SLA clock pauses)"
     question: str = Text
-
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.await_requester(ctx, question=self.question)
 
 
 class RecordResponse(RequestCommand):
@@ -186,9 +171,6 @@ class RecordResponse(RequestCommand):
     requesters_too = True
     answer: str = Text
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.record_response(ctx, answer=self.answer)
-
 
 class Fulfil(RequestCommand):
     model_config = example({"notes": "The new card was handed over at the desk"})
@@ -197,9 +179,6 @@ class Fulfil(RequestCommand):
     summary = "Record the request as fulfilled (every fulfilment step done)"
     notes: str = Text
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.fulfil(ctx, notes=self.notes)
-
 
 class Close(RequestCommand):
     model_config = example({})
@@ -207,9 +186,6 @@ class Close(RequestCommand):
     action = "close"
     summary = "Close a fulfilled request"
     requesters_too = True
-
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.close(ctx)
 
 
 class CancelServiceRequest(RequestCommand):
@@ -220,9 +196,6 @@ class CancelServiceRequest(RequestCommand):
     requesters_too = True
     reason: str = Reason
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.cancel(ctx, reason=self.reason)
-
 
 class RecordSlaAlerts(RequestCommand):
     """The SLA watcher records the warnings and breaches a clock has passed (each only once).
@@ -231,9 +204,6 @@ class RecordSlaAlerts(RequestCommand):
     action = "record-sla-alerts"
     summary = "Record SLA warnings and breaches"
     alerts: list[SlaAlert] = Field(min_length=1)
-
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.record_sla_alerts(ctx, self.alerts)
 
 
 REQUEST_COMMANDS: dict[str, type[RequestCommand]] = {

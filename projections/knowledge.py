@@ -9,25 +9,21 @@ from typing import Any
 
 from domain import knowledge as k
 from domain.context import Context
-from domain.record_numbers import RecordKind, number_label
+from domain.record_numbers import RecordKind
 from domain.visibility import reads_internal
-from projections.base import Column, Projection, Row, at, by
+from projections.base import Projection, Row, at
 from projections.queries import Reach, View, Where
+from projections.records import entry, list_columns, list_indexes, numbered, stamped
 
 
 def _touched(row: Row, ev: k.ArticleEvent, **changes: Any) -> Row:
     row["state"] = k.transition(k.ArticleState(row["state"]), ev)
-    row.update(changes)
-    row["version"] = ev.originator_version
-    row["updated_at"] = at(ev)
-    return row
+    return stamped(row, ev, **changes)
 
 
 def _drafted(_: Row | None, ev: k.Drafted) -> Row:
     return {
-        "id": str(ev.originator_id),
-        "number": ev.number,
-        "ref": number_label(RecordKind.KNOWLEDGE_ARTICLE, ev.number),
+        **numbered(ev, RecordKind.KNOWLEDGE_ARTICLE, ev.number),
         "title": ev.title,
         "body": ev.body,
         "service": ev.service,
@@ -54,28 +50,22 @@ def _submitted(row: Row, ev: k.SubmittedForReview) -> Row:
 
 
 def _changes_requested(row: Row, ev: k.ChangesRequested) -> Row:
-    return _touched(
-        row, ev, review={"outcome": "changes_requested", "reason": ev.reason, **_when(ev)}
-    )
+    return _touched(row, ev, review=entry(ev, outcome="changes_requested", reason=ev.reason))
 
 
 def _published(row: Row, ev: k.Published) -> Row:
-    return _touched(row, ev, review={"outcome": "published", **_when(ev)}, published_at=at(ev))
+    return _touched(row, ev, review=entry(ev, outcome="published"), published_at=at(ev))
 
 
 def _retired(row: Row, ev: k.Retired) -> Row:
-    return _touched(row, ev, retirement={"reason": ev.reason, **_when(ev)})
+    return _touched(row, ev, retirement=entry(ev, reason=ev.reason))
 
 
 def _problem_linked(row: Row, ev: k.ProblemLinked) -> Row:
     _touched(row, ev)
     link = {"id": str(ev.problem_id), "ref": ev.problem_ref, "known_error": ev.known_error}
-    row["problems"].append({**link, **_when(ev)})
+    row["problems"].append(entry(ev, **link))
     return row
-
-
-def _when(ev: k.ArticleEvent) -> dict[str, Any]:
-    return {"at": at(ev), "by": by(ev)}
 
 
 knowledge_articles = Projection(
@@ -90,13 +80,8 @@ knowledge_articles = Projection(
         k.Retired: _retired,
         k.ProblemLinked: _problem_linked,
     },
-    columns=(
-        Column("number", "INTEGER"),
-        Column("state", "TEXT"),
-        Column("service", "TEXT"),
-        Column("organisation", "TEXT"),
-    ),
-    indexes=(("number",), ("state", "number"), ("service", "number"), ("organisation", "number")),
+    columns=list_columns("service"),
+    indexes=list_indexes("service"),
 )
 
 

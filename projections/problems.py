@@ -19,26 +19,18 @@ from domain.context import Context
 from domain.record_numbers import RecordKind, number_label
 from projections.base import Column, Projection, Row, at, by
 from projections.queries import STAFF, Filter, View, select_where
+from projections.records import entry, list_columns, list_indexes, numbered, stamped
 from projections.view_store import ViewStore
 
 
 def _touched(row: Row, ev: p.ProblemEvent, **changes: Any) -> Row:
     row["state"] = p.transition(p.ProblemState(row["state"]), ev)
-    row.update(changes)
-    row["version"] = ev.originator_version
-    row["updated_at"] = at(ev)
-    return row
-
-
-def _entry(ev: p.ProblemEvent, **fields: Any) -> dict[str, Any]:
-    return {**fields, "at": at(ev), "by": by(ev)}
+    return stamped(row, ev, **changes)
 
 
 def _logged(_: Row | None, ev: p.Logged) -> Row:
     return {
-        "id": str(ev.originator_id),
-        "number": ev.number,
-        "ref": number_label(RecordKind.PROBLEM, ev.number),
+        **numbered(ev, RecordKind.PROBLEM, ev.number),
         "title": ev.title,
         "description": ev.description,
         "service": ev.service,
@@ -66,19 +58,19 @@ def _investigating(row: Row, ev: p.InvestigationStarted) -> Row:
 
 
 def _root_cause(row: Row, ev: p.RootCauseRecorded) -> Row:
-    return _touched(row, ev, root_cause=_entry(ev, text=ev.root_cause))
+    return _touched(row, ev, root_cause=entry(ev, text=ev.root_cause))
 
 
 def _workaround(row: Row, ev: p.WorkaroundPublished) -> Row:
-    return _touched(row, ev, workaround=_entry(ev, text=ev.workaround))
+    return _touched(row, ev, workaround=entry(ev, text=ev.workaround))
 
 
 def _known_error(row: Row, ev: p.KnownErrorPublished) -> Row:
-    return _touched(row, ev, known_error=_entry(ev, symptoms=ev.symptoms))
+    return _touched(row, ev, known_error=entry(ev, symptoms=ev.symptoms))
 
 
 def _resolved(row: Row, ev: p.Resolved) -> Row:
-    resolution = _entry(ev, change_id=str(ev.change_id), change=ev.change_ref, notes=ev.notes)
+    resolution = entry(ev, change_id=str(ev.change_id), change=ev.change_ref, notes=ev.notes)
     return _touched(row, ev, resolution=resolution)
 
 
@@ -87,18 +79,18 @@ def _closed(row: Row, ev: p.Closed) -> Row:
 
 
 def _cancelled(row: Row, ev: p.Cancelled) -> Row:
-    return _touched(row, ev, cancellation=_entry(ev, reason=ev.reason))
+    return _touched(row, ev, cancellation=entry(ev, reason=ev.reason))
 
 
 def _incident_linked(row: Row, ev: p.IncidentLinked) -> Row:
     _touched(row, ev)
-    row["incidents"].append(_entry(ev, id=str(ev.incident_id), ref=ev.incident_ref))
+    row["incidents"].append(entry(ev, id=str(ev.incident_id), ref=ev.incident_ref))
     return row
 
 
 def _change_linked(row: Row, ev: p.ChangeLinked) -> Row:
     _touched(row, ev)
-    row["changes"].append(_entry(ev, id=str(ev.change_id), ref=ev.change_ref))
+    row["changes"].append(entry(ev, id=str(ev.change_id), ref=ev.change_ref))
     return row
 
 
@@ -122,13 +114,8 @@ problem_details = Projection(
         p.ChangeLinked: _change_linked,
         p.ConfigurationItemLinked: _ci_linked,
     },
-    columns=(
-        Column("number", "INTEGER"),
-        Column("state", "TEXT"),
-        Column("service", "TEXT"),
-        Column("organisation", "TEXT"),
-    ),
-    indexes=(("number",), ("state", "number"), ("service", "number"), ("organisation", "number")),
+    columns=list_columns("service"),
+    indexes=list_indexes("service"),
 )
 
 
