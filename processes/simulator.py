@@ -79,6 +79,21 @@ class Simulator:
         self._seq += 1
         return f"sim-{self.seed}-{self._seq}"
 
+    def _device_event(
+        self, kind: str, at: datetime, branch: str, device: str, device_kind: str, **more: str
+    ) -> dict[str, Any]:
+        """The kiosk monitor's message about one of a branch's kiosks or gates."""
+        return envelope(
+            kind,
+            f"/kiosk-monitor/{branch}",
+            self._id(),
+            at,
+            branch=branch,
+            device=device,
+            device_kind=device_kind,
+            **more,
+        )
+
     def devices(self) -> list[tuple[str, str, str]]:
         """(branch, device, kind) for every kiosk and gate."""
         found = []
@@ -217,40 +232,34 @@ class Simulator:
                         if minute >= outage.until:
                             del outages[device]
                             batch.append(
-                                envelope(
+                                self._device_event(
                                     "device.status_changed",
-                                    f"/kiosk-monitor/{branch}",
-                                    self._id(),
                                     minute,
-                                    branch=branch,
-                                    device=device,
-                                    device_kind=kind,
+                                    branch,
+                                    device,
+                                    kind,
                                     status="online",
                                 )
                             )
                         elif rng.random() < 0.2:  # the monitor repeats itself
                             batch.append(
-                                envelope(
+                                self._device_event(
                                     "device.status_changed",
-                                    f"/kiosk-monitor/{branch}",
-                                    self._id(),
                                     minute + timedelta(seconds=5),
-                                    branch=branch,
-                                    device=device,
-                                    device_kind=kind,
+                                    branch,
+                                    device,
+                                    kind,
                                     status="offline",
                                 )
                             )
                         continue
                     batch.append(
-                        envelope(
+                        self._device_event(
                             "device.heartbeat",
-                            f"/kiosk-monitor/{branch}",
-                            self._id(),
                             minute + timedelta(seconds=1),
-                            branch=branch,
-                            device=device,
-                            device_kind=kind,
+                            branch,
+                            device,
+                            kind,
                         )
                     )
                 if self.faults and rng.random() < self.outage_chance:
@@ -260,14 +269,12 @@ class Simulator:
                             device, kind, branch, minute + timedelta(minutes=rng.randint(5, 60))
                         )
                         batch.append(
-                            envelope(
+                            self._device_event(
                                 "device.status_changed",
-                                f"/kiosk-monitor/{branch}",
-                                self._id(),
                                 minute + timedelta(seconds=2),
-                                branch=branch,
-                                device=device,
-                                device_kind=kind,
+                                branch,
+                                device,
+                                kind,
                                 status=rng.choice(("offline", "error")),
                                 code="E-PRINTER",
                             )
