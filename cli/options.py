@@ -3,10 +3,12 @@ of path they take."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from click.decorators import FC
 
 from infra.settings import Settings
 
@@ -30,3 +32,19 @@ def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
     if data_dir is not None:
         values["data_dir"] = data_dir
     return Settings(**values)
+
+
+def server_dir_option(default: Path, help: str) -> Callable[[FC], FC]:
+    """--data-dir of a local server that `itsm kafka` or `itsm postgres` runs for development."""
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
+def port_option(help: str) -> Callable[[FC], FC]:
+    """--port of such a local server (None: the one it used before, else a free one)."""
+    return click.option("--port", type=click.IntRange(1, 65535), default=None, help=help)
