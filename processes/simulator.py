@@ -135,33 +135,21 @@ class Simulator:
                         extra = {"device": kiosk, "channel": "kiosk"} if kiosk else {}
                         if kiosk in outages:
                             extra = {"channel": "desk"}
-                        if rng.random() < 0.02:
-                            batch.append(
-                                envelope(
-                                    "loan.checkout_failed",
-                                    source,
-                                    self._id(),
-                                    at,
-                                    branch=branch,
-                                    patron=patron,
-                                    item=item,
-                                    reason="membership expired",
-                                    **extra,
-                                )
+                        failed = rng.random() < 0.02
+                        why = {"reason": "membership expired"} if failed else {}
+                        batch.append(
+                            envelope(
+                                "loan.checkout_failed" if failed else "loan.checked_out",
+                                source,
+                                self._id(),
+                                at,
+                                branch=branch,
+                                patron=patron,
+                                item=item,
+                                **why,
+                                **extra,
                             )
-                        else:
-                            batch.append(
-                                envelope(
-                                    "loan.checked_out",
-                                    source,
-                                    self._id(),
-                                    at,
-                                    branch=branch,
-                                    patron=patron,
-                                    item=item,
-                                    **extra,
-                                )
-                            )
+                        )
                     for _ in range(_poisson(rng, lam * 0.95)):
                         at = minute + timedelta(seconds=rng.random() * 60)
                         item = f"B{rng.randint(1, 250_000):07d}"
@@ -177,31 +165,19 @@ class Simulator:
                         item = f"B{rng.randint(1, 250_000):07d}"
                         failed = rng.random() < (0.45 if trouble else 0.03)
                         common = {"branch": branch, "patron": patron, "item": item}
-                        if failed:
-                            batch.append(
-                                envelope(
-                                    "loan.renewal_failed",
-                                    "/union-catalogue/renewal",
-                                    self._id(),
-                                    at,
-                                    channel="app",
-                                    system="renewal-gateway",
-                                    reason="timeout from the branch system",
-                                    **common,
-                                )
+                        why = {"reason": "timeout from the branch system"} if failed else {}
+                        batch.append(
+                            envelope(
+                                "loan.renewal_failed" if failed else "loan.renewed",
+                                "/union-catalogue/renewal",
+                                self._id(),
+                                at,
+                                channel="app",
+                                system="renewal-gateway",
+                                **why,
+                                **common,
                             )
-                        else:
-                            batch.append(
-                                envelope(
-                                    "loan.renewed",
-                                    "/union-catalogue/renewal",
-                                    self._id(),
-                                    at,
-                                    channel="app",
-                                    system="renewal-gateway",
-                                    **common,
-                                )
-                            )
+                        )
                     if rng.random() < lam * 0.01:  # a member asks for a card
                         batch.append(
                             envelope(
