@@ -30,7 +30,7 @@ from audit import chain
 from audit.chain import Checkpoint, Entry
 from audit.keys import key_id
 from audit.store import AuditStore, StoredRow
-from infra.follower import Follower, StuckAt
+from infra.follower import Follower, Follows, StuckAt
 from infra.progress import Progress
 from infra.serialisation import UndecodableEvent, plain, reason_of
 
@@ -40,7 +40,7 @@ Publisher = Callable[[Checkpoint], None]
 ProgressCallback = Callable[[int, int], None]  # (position reached, head of the store)
 
 
-class Ledger:
+class Ledger(Follows):
     def __init__(
         self,
         store: AuditStore,
@@ -201,9 +201,6 @@ class Ledger:
 
     # -- following the store in the background ----------------------------------------------------
 
-    def start(self) -> None:
-        self._follower.start()
-
     def run(self, stop: threading.Event) -> None:
         """Follow until `stop` is set (`itsm audit follow`)."""
         self._follower.run(stop)
@@ -212,16 +209,6 @@ class Ledger:
         count = self.append_once()
         self._report(self.store.head()[0], count)
         return count >= self.batch_size  # a full batch: more may be waiting
-
-    @property
-    def is_following(self) -> bool:
-        return self._follower.is_following
-
-    def wake(self) -> None:
-        self._follower.wake()
-
-    def stop(self) -> None:
-        self._follower.stop()
 
 
 def _event_name(originator_hex: str, version: int) -> str:

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 import orjson
 
 from audit.chain import Checkpoint
 from audit.service import Audit
-from infra.settings import Settings
+from cli.options import data_dir_option, existing_file, out_file, settings_for
 from service.bootstrap import Services
 
 if TYPE_CHECKING:
@@ -35,26 +35,12 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="where the SQLite files live [default: ./var, or ITSM_DATA_DIR]",
-)
-
-
-def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    return Settings(**overrides)
-
-
 @contextmanager
 def _services(data_dir: Path | None) -> Iterator[Services]:
     """The service's stores, with no follower started (a command does its own work)."""
     from service.bootstrap import build
 
-    services = build(_settings(data_dir, audit_follow=False))
+    services = build(settings_for(data_dir, audit_follow=False))
     try:
         yield services
     finally:
@@ -121,14 +107,14 @@ def public_key(data_dir: Path | None) -> None:
     from audit.keys import key_id, public_pem
     from audit.service import signing_key
 
-    key = signing_key(_settings(data_dir)).public_key()
+    key = signing_key(settings_for(data_dir)).public_key()
     click.echo(public_pem(key).decode(), nl=False)
     click.echo(f"key id {key_id(key)}", err=True)
 
 
 @audit.command()
 @data_dir_option
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=out_file)
 def checkpoints(data_dir: Path | None, file: Path) -> None:
     """Write every signed checkpoint to FILE (NDJSON), for the auditor to keep."""
     with _services(data_dir) as services:
@@ -156,7 +142,7 @@ key_option = click.option(
     "--public-key",
     "key_files",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=existing_file,
     help="a public key you hold (PEM); repeat for several [default: the service's own]",
 )
 
@@ -167,7 +153,7 @@ key_option = click.option(
     "--checkpoints",
     "checkpoint_files",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=existing_file,
     help="checkpoints you hold (NDJSON from `itsm audit checkpoints`); repeatable",
 )
 @click.option(
@@ -223,7 +209,7 @@ def verify(
 @data_dir_option
 @click.option("--from", "since", type=_date, default=None, help="period start (UTC), inclusive")
 @click.option("--to", "until", type=_date, default=None, help="period end (UTC), exclusive")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=out_file)
 def export(
     data_dir: Path | None, since: datetime | None, until: datetime | None, file: Path
 ) -> None:
@@ -262,7 +248,7 @@ def _reports(services: Services) -> Reports:
 
 
 @audit.command("verify-pack")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=existing_file)
 @key_option
 def verify_pack(file: Path, key_files: tuple[Path, ...]) -> None:
     """Check an evidence pack offline (no server, no database); exit 1 if it fails."""

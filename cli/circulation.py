@@ -14,12 +14,9 @@ from typing import Any
 import click
 import orjson
 
+from cli.options import data_dir_option, settings_for
 from infra import cloudevents
 from infra.settings import Settings
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    return Settings(data_dir=data_dir) if data_dir is not None else Settings()
 
 
 def _desk_services(settings: Settings) -> Any:
@@ -27,14 +24,6 @@ def _desk_services(settings: Settings) -> Any:
     from service.bootstrap import build
 
     return build(settings.model_copy(update={"kafka_bootstrap": None}))
-
-
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="where the SQLite files live [default: ./var, or ITSM_DATA_DIR]",
-)
 
 
 @click.command("circulation")
@@ -47,7 +36,7 @@ def consume_circulation(data_dir: Path | None, bootstrap: str, instance_id: str 
     from infra.kafka_clients import ensure_topics
     from processes.circulation import build_circulation_consumer, circulation_topics
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     _log_to_stderr(settings.log_level)
     ensure_topics(bootstrap, circulation_topics(settings), settings.kafka_replication)
     services = _desk_services(settings)
@@ -74,7 +63,7 @@ def dlq_list(data_dir: Path | None) -> None:
     """The dead-letter table (embedded mode): sequence, time, entry point, reason, replay."""
     from infra.circulation_store import CirculationStore
 
-    store = CirculationStore(_settings(data_dir).circulation_db)
+    store = CirculationStore(settings_for(data_dir).circulation_db)
     try:
         for row in store.dead_letters():
             click.echo(
@@ -119,7 +108,7 @@ def dlq_replay(
     letters there are when it starts and ends; each is replayed once, recorded with its effect,
     and a replay stopped half way resumes where it stopped. One that fails again becomes a new
     dead letter with its new reason, for the next replay."""
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     corrections: dict[int, bytes] = {}
     if fixed is not None:
         for line in fixed:

@@ -7,18 +7,12 @@ from pathlib import Path
 
 import click
 
+from cli.options import data_dir_option, existing_file, settings_for
 from infra.progress import Meter
-from infra.settings import Settings
 from processes.import_mapping import Mapping, MappingError, load, shipped
 
 UCI_LOG = Path("/work/shared/data/uci-servicenow-incident-event-log/incident_event_log.csv.xz")
 
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="where the SQLite files live [default: ./var, or ITSM_DATA_DIR]",
-)
 batch_option = click.option(
     "--batch", type=int, default=500, show_default=True, help="cases per atomic write"
 )
@@ -28,7 +22,7 @@ refuse_option = click.option(
     help="refuse (and count) a row with an impact, urgency or priority value the mapping does not"
     " map [default: record it, counted, with the default or the value it had]",
 )
-data_argument = click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+data_argument = click.argument("data", type=existing_file)
 
 
 @click.group("import")
@@ -54,7 +48,7 @@ def import_servicenow(data_dir: Path | None, batch: int, refuse_unmapped: bool, 
     "--mapping",
     "mapping_file",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=existing_file,
     help="the TOML mapping of the log's columns (docs/imports.md)",
 )
 @refuse_option
@@ -76,7 +70,7 @@ def _run(
     from processes.importer import Importer
     from service.bootstrap import build
 
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    settings = settings_for(data_dir)
     services = build(settings)
     meter = Meter(data.stat().st_size)
     shown = 0.0

@@ -7,14 +7,11 @@ from pathlib import Path
 
 import click
 
+from cli.options import port_option, server_dir_option
 from infra.kafka_broker import BrokerError, KafkaBroker
 
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var/kafka"),
-    show_default=True,
-    help="where the broker keeps its configuration, data and log",
+data_dir_option = server_dir_option(
+    Path("var/kafka"), "where the broker keeps its configuration, data and log"
 )
 
 
@@ -29,12 +26,7 @@ def kafka() -> None:
 
 @kafka.command()
 @data_dir_option
-@click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=None,
-    help="client port [default: the one used before, else a free one]",
-)
+@port_option("client port [default: the one used before, else a free one]")
 def up(data_dir: Path, port: int | None) -> None:
     """Start the broker (or find it running); print its address."""
     broker = KafkaBroker(data_dir, port=port, progress=_progress)

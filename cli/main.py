@@ -14,34 +14,20 @@ from typing import Any
 
 import click
 
+from cli.options import data_dir_option, settings_for
 from cli.postgres import postgres
 from domain.actors import Actor, Role
 from infra.settings import InsecureConfiguration, Settings
 
 
-def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if data_dir is not None:
-        values["data_dir"] = data_dir
-    return Settings(**values)
-
-
 def _service_settings(data_dir: Path | None, **overrides: Any) -> Settings:
     """Settings for a process of the service: in production, only with real secrets."""
-    settings = _settings(data_dir, **overrides)
+    settings = settings_for(data_dir, **overrides)
     try:
         settings.refuse_if_insecure()
     except InsecureConfiguration as error:
         raise click.ClickException(str(error)) from None
     return settings
-
-
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="where the SQLite files live [default: ./var, or ITSM_DATA_DIR]",
-)
 
 
 @click.group()
@@ -244,7 +230,7 @@ def create_token(
     from infra.clock import utcnow
     from service.bootstrap import token_store
 
-    with token_store(_settings(data_dir)) as store:
+    with token_store(settings_for(data_dir)) as store:
         issued = store.issue(
             Actor(id=actor, role=Role(role)),
             at=utcnow(),
@@ -273,7 +259,7 @@ def list_tokens(data_dir: Path | None) -> None:
     from service.bootstrap import token_store
 
     now = utcnow()
-    with token_store(_settings(data_dir)) as store:
+    with token_store(settings_for(data_dir)) as store:
         records = store.records()
     rows = [("id", "actor", "role", "organisation", "issued", "expires", "status")]
     for r in records:
@@ -312,7 +298,7 @@ def revoke_token(data_dir: Path | None, token_id: str, reason: str) -> None:
     from infra.clock import utcnow
     from service.bootstrap import token_store
 
-    with token_store(_settings(data_dir)) as store:
+    with token_store(settings_for(data_dir)) as store:
         try:
             done = store.revoke(
                 token_id, at=utcnow(), revoked_by=f"cli:{getpass.getuser()}", reason=reason
@@ -450,7 +436,7 @@ def projections_status(data_dir: Path | None) -> None:
     """Each projection's position against the head of the event store."""
     from service.bootstrap import build
 
-    services = build(_settings(data_dir))
+    services = build(settings_for(data_dir))
     head = services.desk.recorder.max_notification_id() or 0
     positions = services.views.positions()
     click.echo(f"{'projection':<24} {'position':>10} {'behind':>10}")
@@ -479,7 +465,7 @@ def rebuild(data_dir: Path | None, name: str, shadow: bool) -> None:
     if name not in BY_NAME:
         raise click.BadParameter(f"choose one of {', '.join(sorted(BY_NAME))}", param_hint="NAME")
     projection = BY_NAME[name]
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     if shadow and settings.kafka_bootstrap:
         raise click.ClickException("--shadow rebuilds views fed from the store, not from Kafka")
     services = build(settings)
@@ -527,7 +513,7 @@ def seed_catalogue(data_dir: Path | None) -> None:
     from application.seed import seed
     from service.bootstrap import build
 
-    services = build(_settings(data_dir))
+    services = build(settings_for(data_dir))
     try:
         created, skipped = seed(services.desk)
     finally:
@@ -550,7 +536,7 @@ def sla_watch(data_dir: Path | None, interval: float, once: bool) -> None:
     from processes.sla_watch import SlaWatcher
     from service.bootstrap import build
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     _log_to_stderr(settings.log_level)
     services = build(settings)
     services.start()

@@ -6,17 +6,12 @@ from pathlib import Path
 
 import click
 
+from cli.options import port_option, server_dir_option
 from infra.postgres_server import PostgresServer, PostgresServerError, PostgresUnavailable
 
 DEFAULT_DATA_DIR = Path("var/postgres")
 
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_DATA_DIR,
-    show_default=True,
-    help="the server's data directory",
-)
+data_dir_option = server_dir_option(DEFAULT_DATA_DIR, "the server's data directory")
 
 
 @click.group()
@@ -26,12 +21,7 @@ def postgres() -> None:
 
 @postgres.command()
 @data_dir_option
-@click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=None,
-    help="[default: the last one, or a free one]",
-)
+@port_option("[default: the last one, or a free one]")
 def up(data_dir: Path, port: int | None) -> None:
     """Create (first time) and start the server; print the URL for ITSM_DATABASE_URL."""
     server = PostgresServer(data_dir, port)

@@ -11,10 +11,10 @@ import click
 import orjson
 from pydantic import ValidationError
 
+from cli.options import data_dir_option, existing_file, out_file, settings_for
 from domain.errors import InvalidRule
 
-rule_file = click.Path(exists=True, dir_okay=False, path_type=Path)
-out_file = click.Path(dir_okay=False, path_type=Path)
+rule_file = existing_file
 
 
 def _day(_ctx: click.Context, _param: click.Parameter, value: datetime | None) -> date | None:
@@ -22,12 +22,7 @@ def _day(_ctx: click.Context, _param: click.Parameter, value: datetime | None) -
 
 
 @click.command("whatif")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="where the SQLite files live [default: ./var, or ITSM_DATA_DIR]",
-)
+@data_dir_option
 @click.option("--policy", type=rule_file, help="SLA policy terms (JSON or TOML, as the API's)")
 @click.option(
     "--calendar",
@@ -74,7 +69,6 @@ def whatif(
     """Judge the incidents logged from --from to --to (office days, inclusive) by their rules of
     record and by the rules given (any subset), and compare: per priority, service, group,
     organisation and month, and every ticket whose verdict flips. The record is only read."""
-    from cli.main import _settings
     from infra.clock import utcnow
     from processes.whatif import (
         CalendarFile,
@@ -97,7 +91,7 @@ def whatif(
         )
     except (ValidationError, ValueError) as error:
         raise click.ClickException(f"a rule file is not valid: {error}") from None
-    services = build(_settings(data_dir))
+    services = build(settings_for(data_dir))
     try:
         bar: Any
         with click.progressbar(length=1, label="reading incidents", file=sys.stderr) as bar:

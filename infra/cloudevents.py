@@ -80,6 +80,8 @@ PUBLIC_AGGREGATES = frozenset(
 #: The envelope's attributes: the required and optional CloudEvents ones, then our extensions.
 REQUIRED = ("specversion", "id", "source", "type")
 EXTENSIONS = ("position", "aggregateversion", "actorid", "actorrole", "correlationid")
+#: What every message the service publishes carries (its JSON Schemas require it).
+PUBLISHED = (*REQUIRED, "subject", "time", "datacontenttype", "dataschema", "data", "position")
 
 
 class BadMessage(ValueError):

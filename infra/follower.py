@@ -114,6 +114,26 @@ class Follower:
         return self._thread is not None and self._thread.is_alive()
 
 
+class Follows:
+    """What the owner of a `Follower` (in `_follower`) offers of it: following in a thread of its
+    own, a wake-up after a write, and a stop."""
+
+    _follower: Follower
+
+    def start(self) -> None:
+        self._follower.start()
+
+    @property
+    def is_following(self) -> bool:
+        return self._follower.is_following
+
+    def wake(self) -> None:
+        self._follower.wake()
+
+    def stop(self) -> None:
+        self._follower.stop()
+
+
 class StuckAt:
     """The event a follower stopped at because it cannot decode it, if it has; says so once when
     it stops there and once when it moves on, not at every retry."""

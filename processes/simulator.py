@@ -79,6 +79,21 @@ class Simulator:
         self._seq += 1
         return f"sim-{self.seed}-{self._seq}"
 
+    def _device_event(
+        self, kind: str, at: datetime, branch: str, device: str, device_kind: str, **more: str
+    ) -> dict[str, Any]:
+        """The kiosk monitor's message about one of a branch's kiosks or gates."""
+        return envelope(
+            kind,
+            f"/kiosk-monitor/{branch}",
+            self._id(),
+            at,
+            branch=branch,
+            device=device,
+            device_kind=device_kind,
+            **more,
+        )
+
     def devices(self) -> list[tuple[str, str, str]]:
         """(branch, device, kind) for every kiosk and gate."""
         found = []
@@ -120,33 +135,21 @@ class Simulator:
                         extra = {"device": kiosk, "channel": "kiosk"} if kiosk else {}
                         if kiosk in outages:
                             extra = {"channel": "desk"}
-                        if rng.random() < 0.02:
-                            batch.append(
-                                envelope(
-                                    "loan.checkout_failed",
-                                    source,
-                                    self._id(),
-                                    at,
-                                    branch=branch,
-                                    patron=patron,
-                                    item=item,
-                                    reason="membership expired",
-                                    **extra,
-                                )
+                        failed = rng.random() < 0.02
+                        why = {"reason": "membership expired"} if failed else {}
+                        batch.append(
+                            envelope(
+                                "loan.checkout_failed" if failed else "loan.checked_out",
+                                source,
+                                self._id(),
+                                at,
+                                branch=branch,
+                                patron=patron,
+                                item=item,
+                                **why,
+                                **extra,
                             )
-                        else:
-                            batch.append(
-                                envelope(
-                                    "loan.checked_out",
-                                    source,
-                                    self._id(),
-                                    at,
-                                    branch=branch,
-                                    patron=patron,
-                                    item=item,
-                                    **extra,
-                                )
-                            )
+                        )
                     for _ in range(_poisson(rng, lam * 0.95)):
                         at = minute + timedelta(seconds=rng.random() * 60)
                         item = f"B{rng.randint(1, 250_000):07d}"
@@ -162,31 +165,19 @@ class Simulator:
                         item = f"B{rng.randint(1, 250_000):07d}"
                         failed = rng.random() < (0.45 if trouble else 0.03)
                         common = {"branch": branch, "patron": patron, "item": item}
-                        if failed:
-                            batch.append(
-                                envelope(
-                                    "loan.renewal_failed",
-                                    "/union-catalogue/renewal",
-                                    self._id(),
-                                    at,
-                                    channel="app",
-                                    system="renewal-gateway",
-                                    reason="timeout from the branch system",
-                                    **common,
-                                )
+                        why = {"reason": "timeout from the branch system"} if failed else {}
+                        batch.append(
+                            envelope(
+                                "loan.renewal_failed" if failed else "loan.renewed",
+                                "/union-catalogue/renewal",
+                                self._id(),
+                                at,
+                                channel="app",
+                                system="renewal-gateway",
+                                **why,
+                                **common,
                             )
-                        else:
-                            batch.append(
-                                envelope(
-                                    "loan.renewed",
-                                    "/union-catalogue/renewal",
-                                    self._id(),
-                                    at,
-                                    channel="app",
-                                    system="renewal-gateway",
-                                    **common,
-                                )
-                            )
+                        )
                     if rng.random() < lam * 0.01:  # a member asks for a card
                         batch.append(
                             envelope(
@@ -217,40 +208,34 @@ class Simulator:
                         if minute >= outage.until:
                             del outages[device]
                             batch.append(
-                                envelope(
+                                self._device_event(
                                     "device.status_changed",
-                                    f"/kiosk-monitor/{branch}",
-                                    self._id(),
                                     minute,
-                                    branch=branch,
-                                    device=device,
-                                    device_kind=kind,
+                                    branch,
+                                    device,
+                                    kind,
                                     status="online",
                                 )
                             )
                         elif rng.random() < 0.2:  # the monitor repeats itself
                             batch.append(
-                                envelope(
+                                self._device_event(
                                     "device.status_changed",
-                                    f"/kiosk-monitor/{branch}",
-                                    self._id(),
                                     minute + timedelta(seconds=5),
-                                    branch=branch,
-                                    device=device,
-                                    device_kind=kind,
+                                    branch,
+                                    device,
+                                    kind,
                                     status="offline",
                                 )
                             )
                         continue
                     batch.append(
-                        envelope(
+                        self._device_event(
                             "device.heartbeat",
-                            f"/kiosk-monitor/{branch}",
-                            self._id(),
                             minute + timedelta(seconds=1),
-                            branch=branch,
-                            device=device,
-                            device_kind=kind,
+                            branch,
+                            device,
+                            kind,
                         )
                     )
                 if self.faults and rng.random() < self.outage_chance:
@@ -260,14 +245,12 @@ class Simulator:
                             device, kind, branch, minute + timedelta(minutes=rng.randint(5, 60))
                         )
                         batch.append(
-                            envelope(
+                            self._device_event(
                                 "device.status_changed",
-                                f"/kiosk-monitor/{branch}",
-                                self._id(),
                                 minute + timedelta(seconds=2),
-                                branch=branch,
-                                device=device,
-                                device_kind=kind,
+                                branch,
+                                device,
+                                kind,
                                 status=rng.choice(("offline", "error")),
                                 code="E-PRINTER",
                             )

@@ -34,7 +34,7 @@ from domain.errors import NothingChanged
 from domain.incident import Logged, SlaAlert
 from domain.rule_versions import SlaTarget
 from domain.sla_request import KIND as SERVICE_REQUEST
-from infra.follower import Follower
+from infra.follower import Follower, Follows
 from infra.serialisation import UndecodableEvent
 from projections.sla_clocks import sla_clocks, ticket_of
 
@@ -51,7 +51,7 @@ class Tick:
     recorded: int  # tickets that had alerts appended
 
 
-class SlaWatcher:
+class SlaWatcher(Follows):
     def __init__(self, services: Services, interval: float = 30.0) -> None:
         self.services = services
         self.interval = interval
@@ -134,11 +134,8 @@ class SlaWatcher:
 
     def start(self) -> None:
         self.services.sla_watcher = self  # readiness reports what stops it
-        self._follower.start()
+        super().start()
 
     def _follow_step(self) -> bool:
         self.tick()
         return False  # judged as of now: the next tick is due an interval later
-
-    def stop(self) -> None:
-        self._follower.stop()

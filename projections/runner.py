@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from domain.events import DomainEvent
-from infra.follower import Follower, StuckAt
+from infra.follower import Follower, Follows, StuckAt
 from infra.serialisation import UndecodableEvent
 from projections.base import Projection, Row, record_key, record_keys
 from projections.view_store import ViewStore, ViewTransaction
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (position reached, head position)
 
 
-class ProjectionRunner:
+class ProjectionRunner(Follows):
     def __init__(
         self,
         recorder: ApplicationRecorder,
@@ -191,20 +191,7 @@ class ProjectionRunner:
             if caught_up:
                 return total
 
-    # -- following the store in the background ----------------------------------------------------
-
-    def start(self) -> None:
-        self._follower.start()
-
-    @property
-    def is_following(self) -> bool:
-        return self._follower.is_following
-
-    def wake(self) -> None:
-        self._follower.wake()
-
-    def stop(self) -> None:
-        self._follower.stop()
+    # -- following the store in the background (start, wake, stop: Follows) ---------------------
 
     def _advance(self, position: int) -> None:
         with self._reached:

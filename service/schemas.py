@@ -27,7 +27,7 @@ from domain import (  # noqa: F401  (each registers its event types)
     sla,
 )
 from domain.events import EVENT_TYPES
-from infra.cloudevents import SCHEMA_BASE, SPEC_VERSION, data_schema, published_type
+from infra.cloudevents import PUBLISHED, SCHEMA_BASE, SPEC_VERSION, data_schema, published_type
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = SCHEMA_BASE
@@ -42,22 +42,7 @@ def envelope_schema() -> dict[str, Any]:
         "title": "ITSM CloudEvent",
         "description": "CloudEvents 1.0 JSON envelope of every message on the service's topics.",
         "type": "object",
-        "required": [
-            "specversion",
-            "id",
-            "source",
-            "type",
-            "subject",
-            "time",
-            "datacontenttype",
-            "dataschema",
-            "data",
-            "position",
-            "aggregateversion",
-            "actorid",
-            "actorrole",
-            "correlationid",
-        ],
+        "required": [*PUBLISHED, "aggregateversion", "actorid", "actorrole", "correlationid"],
         "properties": {
             "specversion": {"const": SPEC_VERSION},
             "id": {
