@@ -30,11 +30,13 @@ test: env
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 	.venv/bin/pytest -n auto
 
 lint: env
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench: env
 	.venv/bin/python -m benchmarks.foundation

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from api import (
     audit,
@@ -15,10 +16,11 @@ from api import (
     docs_assets,
     health,
     incidents,
+    knowledge,
     metrics,
     priority_matrix,
+    problem_details,
     problem_records,
-    problems,
     projection_rebuilds,
     query_parameters,
     queues,
@@ -29,8 +31,8 @@ from api import (
 from api.access_log import AccessLog
 from api.gate import Gate
 from api.guards import BodyLimit
-from api.writer import CommandWriter
-from infra.bootstrap import Services
+from application.writer import CommandWriter
+from service.bootstrap import Services
 
 API_PREFIX = "/api/v1"
 
@@ -38,12 +40,23 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 DESCRIPTION = """
 The record system for the ICT services of the Banten provincial library office: incidents
-(ISO/IEC 20000-1 8.6.1) with their whole lifecycle, open-work queues and the versioned priority
-matrix. Every change is an event that names who did it and when; `/history` shows them.
+(ISO/IEC 20000-1 8.6.1), service requests from the catalogue, problems and known errors, changes
+with their calendar and templates, and configuration items, each with its whole lifecycle; SLA
+clocks and rules, open-work queues, the versioned priority matrix and the audit ledger. Every
+change is an event that names who did it and when; `/history` shows them.
 
 Authenticate with `Authorization: Bearer <token>` (`itsm tokens create`). Errors are RFC 9457
-problem details with a stable `code`. Writes honour `Idempotency-Key`; actions honour `If-Match`.
+problem details with a stable `code`. Writes honour `Idempotency-Key` (a retry answers
+`Idempotent-Replayed: true`); actions honour `If-Match` with the record's `ETag`. Operation ids
+are short and stable, so a generated client reads well (docs/api.md).
 """
+
+
+def operation_id(route: APIRoute) -> str:
+    """A route's operationId is its name: short, readable and stable, so a generated client's
+    functions are `resolve_incident`, not the default's name + path + method. Route names are
+    unique (tests/integration/test_generated_client.py holds it)."""
+    return route.name
 
 
 def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastAPI:
@@ -58,8 +71,9 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         # The service exports no OpenTelemetry; left on, FastAPI looks for providers in the
         # environment on every request (about 3% of a command's CPU).
         telemetry={"tracing": False, "metrics": False, "logs": False},
-        responses={422: problems.RESPONSES[422]},
+        responses={422: problem_details.RESPONSES[422]},
         dependencies=[query_parameters.REJECT_UNKNOWN_QUERY_PARAMETERS],
+        generate_unique_id_function=operation_id,
     )
     app.state.services = services
     app.state.writer = CommandWriter(
@@ -68,25 +82,26 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_request_bytes)
     # Outside the body limit: a caller is throttled and authenticated before its body is read.
     app.add_middleware(Gate, services=services)
-    problems.install(app)
+    problem_details.install(app)
     # Each level of included routers matches the request path again (FastAPI 0.16x), so the
     # resources are included directly under the version prefix.
     for router, responses in (
-        (incidents.router, problems.RECORD_RESPONSES),
-        (queues.router, problems.RESPONSES),
-        (priority_matrix.router, problems.RECORD_RESPONSES),
-        (sla.router, problems.RECORD_RESPONSES),
-        (configuration_items.router, problems.RECORD_RESPONSES),
-        (changes.router, problems.RECORD_RESPONSES),
-        (changes.templates, problems.RECORD_RESPONSES),
-        (audit.router, problems.RESPONSES),
-        (circulation.router, problems.RESPONSES),
-        (service_requests.router, problems.RECORD_RESPONSES),
-        (service_requests.catalogue, problems.RECORD_RESPONSES),
-        (problem_records.router, problems.RECORD_RESPONSES),
-        (problem_records.known, problems.RECORD_RESPONSES),
-        (projection_rebuilds.router, problems.RESPONSES),
-        (whatif.router, problems.RESPONSES),
+        (incidents.router, problem_details.RECORD_RESPONSES),
+        (queues.router, problem_details.RESPONSES),
+        (priority_matrix.router, problem_details.RECORD_RESPONSES),
+        (sla.router, problem_details.RECORD_RESPONSES),
+        (configuration_items.router, problem_details.RECORD_RESPONSES),
+        (changes.router, problem_details.RECORD_RESPONSES),
+        (changes.templates, problem_details.RECORD_RESPONSES),
+        (audit.router, problem_details.RESPONSES),
+        (circulation.router, problem_details.RESPONSES),
+        (service_requests.router, problem_details.RECORD_RESPONSES),
+        (service_requests.catalogue, problem_details.RECORD_RESPONSES),
+        (problem_records.router, problem_details.RECORD_RESPONSES),
+        (problem_records.known, problem_details.RECORD_RESPONSES),
+        (knowledge.router, problem_details.RECORD_RESPONSES),
+        (projection_rebuilds.router, problem_details.RESPONSES),
+        (whatif.router, problem_details.RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

@@ -18,8 +18,9 @@ from pydantic import StringConstraints
 from starlette.background import BackgroundTask
 
 from api.deps import ServicesDep, authorised
+from api.models import AuditSample, LedgerVerification, streamed
 from api.params import MAX_INT, Since, Until
-from api.problems import NOT_FOUND, ApiProblem
+from api.problem_details import NOT_FOUND, ApiProblem
 from audit.evidence import EventFilter, event_lines, export_pack, sample
 from audit.keys import key_id, public_pem
 from audit.reports import period_reports
@@ -27,7 +28,7 @@ from audit.service import Audit
 from audit.verify import verify
 from domain.actors import Role
 from domain.context import Context
-from infra.bootstrap import Services
+from service.bootstrap import Services
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -41,7 +42,11 @@ def _audit(services: Services) -> Audit:
     return services.audit
 
 
-@router.get("/verify", summary="Recompute the hash chain against the event store and checkpoints")
+@router.get(
+    "/verify",
+    response_model=LedgerVerification,
+    summary="Recompute the hash chain against the event store and checkpoints",
+)
 def verify_ledger(services: ServicesDep, _: AuditorDep) -> Response:
     """Walks the whole ledger: every stored event's digest, every link, every signed checkpoint
     (with this service's public key). `first_bad` names the first position that fails and why;
@@ -55,7 +60,7 @@ def verify_ledger(services: ServicesDep, _: AuditorDep) -> Response:
     "/events",
     summary="The history as NDJSON (one CloudEvent per line), streamed",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {}}}, **NOT_FOUND},
+    responses={**streamed("application/x-ndjson", "One CloudEvent per line"), **NOT_FOUND},
 )
 def audit_events(
     services: ServicesDep,
@@ -85,7 +90,11 @@ def audit_events(
     return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
-@router.get("/sample", summary="N random records of a type created in a period, by seed")
+@router.get(
+    "/sample",
+    response_model=AuditSample,
+    summary="N random records of a type created in a period, by seed",
+)
 def sample_records(
     services: ServicesDep,
     _: AuditorDep,
@@ -105,9 +114,10 @@ def sample_records(
 
 @router.get(
     "/checkpoints",
+    name="list_audit_checkpoints",
     summary="Every signed checkpoint (NDJSON)",
     response_class=Response,
-    responses={200: {"content": {"application/x-ndjson": {}}}},
+    responses=streamed("application/x-ndjson", "One signed checkpoint per line"),
 )
 def checkpoints(services: ServicesDep, _: AuditorDep) -> Response:
     held = _audit(services).store.checkpoints()
@@ -117,9 +127,10 @@ def checkpoints(services: ServicesDep, _: AuditorDep) -> Response:
 
 @router.get(
     "/public-key",
+    name="get_audit_public_key",
     summary="The public key that verifies checkpoints (PEM)",
     response_class=Response,
-    responses={200: {"content": {"application/x-pem-file": {}}}},
+    responses=streamed("application/x-pem-file", "The public key (PEM); Key-Id names it"),
 )
 def public_key(services: ServicesDep, _: AuditorDep) -> Response:
     public = _audit(services).public_key
@@ -130,9 +141,10 @@ def public_key(services: ServicesDep, _: AuditorDep) -> Response:
 
 @router.get(
     "/export",
+    name="export_audit_pack",
     summary="An evidence pack for a period (zip)",
     response_class=FileResponse,
-    responses={200: {"content": {"application/zip": {}}}},
+    responses=streamed("application/zip", "The evidence pack"),
 )
 def export(services: ServicesDep, _: AuditorDep, since: Since = None, until: Until = None) -> Any:
     """Events, ledger extract, checkpoints with signatures and public key, reports and a signed

@@ -4,8 +4,8 @@ change templates; blackout windows."""
 # No `from __future__ import annotations`: the per-action routes are built in a loop, and FastAPI
 # must see each route's real body type.
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -19,23 +19,27 @@ from api.deps import (
     authorised,
     documented,
     idempotency_key,
-    services_of,
 )
-from api.params import ChangeRef, CodePath
-from api.problems import ApiProblem
-from api.record_answers import (
-    add_actions,
-    answer,
-    decided,
-    etag,
-    json_response,
-    numbered_history,
-    numbered_row,
-    run,
+from api.models import (
+    LOCATION,
+    ChangeCalendar,
+    ChangeDetails,
+    ChangeList,
+    ChangeTemplate,
+    DeclaredBlackout,
+    WithdrawnBlackout,
+    written,
 )
-from api.scoping import Scoped, reads_internal
+from api.params import AsOf, ChangeRef, CodePath
+from api.problem_details import ApiProblem
+from api.reads import ENVELOPE, Readable, numbered, record_events
+from api.record_answers import answer, decided, json_response, submitted
+from api.record_routes import RecordRoutes
+from api.scoping import reads_internal
+from application.kinds import CHANGE, CHANGE_SCHEDULE, CHANGE_TEMPLATE
+from application.pipeline import Submission
 from domain.actors import Role
-from domain.change import ChangeKind, ChangeState, Raised, TemplateDefined, template_id
+from domain.change import ChangeKind, ChangeState, TemplateDefined, template_id
 from domain.change_commands import (
     CHANGE_COMMANDS,
     DeclareBlackout,
@@ -48,9 +52,9 @@ from domain.errors import RecordNotFound
 from domain.moments import DESCRIPTION as MOMENT
 from domain.moments import Timestamp
 from domain.record_numbers import RecordKind
-from infra.bootstrap import Services
-from projections import change_calendar, change_details
-from projections.change_calendar import calendar
+from projections import change_calendar
+from projections.change_calendar import calendar, overlapping
+from projections.change_details import changes
 
 router = APIRouter(prefix="/changes", tags=["changes"])
 templates = APIRouter(prefix="/change-templates", tags=["changes"])
@@ -61,45 +65,24 @@ SERVICE_MANAGERS = authorised(
 )
 #: CAB members decide on changes; the domain checks that they are named on the change's CAB.
 CHANGE_ACTORS = AGENT_ROLES
-#: Changes are the staff's: a requester reaches none (they see the calendar of windows).
-CHANGES = Scoped(RecordNotFound, "change")
+#: How changes are read: the staff's, a requester reaches none (they see the calendar of
+#: windows); projections/change_details.py.
+CHANGES = Readable(changes, "change", numbered(RecordKind.CHANGE))
 
 
-@router.post(
-    "",
-    status_code=201,
+ROUTES = RecordRoutes(router, CHANGES, CHANGE, ChangeDetails, ref=ChangeRef, reader=StaffReaderDep)
+ROUTES.add_create(
+    RaiseChange,
+    name="raise_change",
+    caller=authorised(AGENT_ROLES, "raise changes"),
     summary="Raise a change (a standard one names its template and is authorised by it)",
-    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
-async def raise_change(
-    request: Request,
-    ctx: Annotated[Context, authorised(AGENT_ROLES, "raise changes")],
-    command: RaiseChange,
-) -> Response:
-    services, outcome = await decided(request, ctx, "raise_change", command)
-    location = f"/api/v1/changes/{outcome.record_id}"
-    return await answer(services, outcome, change_details, location, 201, ctx=ctx)
-
-
-@router.get("", summary="List changes, newest first")
-def list_changes(
-    services: ServicesDep,
-    ctx: StaffReaderDep,
-    state: ChangeState | None = None,
-    kind: ChangeKind | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> Response:
-    clauses, params = CHANGES.where(ctx)
-    if state is not None:
-        clauses.append('"state" = ?')
-        params.append(state.value)
-    if kind is not None:
-        clauses.append('"kind" = ?')
-        params.append(kind.value)
-    rows = services.views.select(
-        change_details, " AND ".join(clauses), params, f'ORDER BY "number" DESC LIMIT {limit}'
-    )
-    return json_response({"items": rows})
+ROUTES.add_list(
+    name="list_changes",
+    model=ChangeList,
+    summary="List changes, newest first",
+    filters={"state": ChangeState | None, "kind": ChangeKind | None},
+)
 
 
 #: The longest period the calendar shows: what it costs grows with the windows in the period
@@ -109,6 +92,8 @@ CALENDAR_PERIOD = timedelta(days=366)
 
 @router.get(
     "/calendar",
+    response_model=ChangeCalendar,
+    name="get_change_calendar",
     summary="The forward schedule of change: windows in a period, with their conflicts",
     description="`from` and `to` are times with a zone, `to` after `from`, at most 366 days"
     " apart (422 otherwise).",
@@ -123,12 +108,12 @@ def get_calendar(
         raise ApiProblem(422, "invalid-input", "to must be after from")
     if to - from_ > CALENDAR_PERIOD:
         raise ApiProblem(422, "invalid-input", "the period is at most 366 days: ask year by year")
-    in_range = _overlapping(services, from_.isoformat(), to.isoformat())
+    in_range = overlapping(services.views, from_, to)
     around = in_range
     if in_range:  # what overlaps the windows shown, inside the period or not
-        start = min(r["start"] for r in in_range)
-        end = max(r["end"] for r in in_range)
-        around = _overlapping(services, start, end)
+        start = min(datetime.fromisoformat(r["start"]) for r in in_range)
+        end = max(datetime.fromisoformat(r["end"]) for r in in_range)
+        around = overlapping(services.views, start, end)
     body = calendar(in_range, around)
     if not reads_internal(ctx):  # a caller reads the windows, not why a manager overrode a clash
         for change in body["changes"]:
@@ -137,14 +122,10 @@ def get_calendar(
     return json_response({"from": from_.isoformat(), "to": to.isoformat(), **body})
 
 
-def _overlapping(services: Services, start: str, end: str) -> list[dict[str, Any]]:
-    start_utc = datetime.fromisoformat(start).astimezone(UTC).isoformat()
-    end_utc = datetime.fromisoformat(end).astimezone(UTC).isoformat()
-    return services.views.select(change_calendar, '"start" < ? AND "end" > ?', (end_utc, start_utc))
-
-
 @router.post(
     "/blackouts",
+    response_model=DeclaredBlackout,
+    responses=written(201, versioned=False),
     status_code=201,
     summary="Declare a blackout window (opening hours, events, year end): a service manager",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -152,7 +133,7 @@ def _overlapping(services: Services, start: str, end: str) -> list[dict[str, Any
 async def declare_blackout(
     request: Request, ctx: Annotated[Context, SERVICE_MANAGERS], command: DeclareBlackout
 ) -> Response:
-    services, outcome = await decided(request, ctx, "declare_blackout", command)
+    services, outcome = await decided(request, ctx, "declare_blackout", command, CHANGE_SCHEDULE)
     key = f"blackout:{command.code}"
     return await answer(
         services, outcome, change_calendar, "/api/v1/changes/calendar", 201, key, ctx=ctx
@@ -161,6 +142,7 @@ async def declare_blackout(
 
 @router.post(
     "/blackouts/{code}/withdraw",
+    response_model=WithdrawnBlackout,
     summary="Withdraw a blackout window",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
@@ -170,14 +152,17 @@ async def withdraw_blackout(
     ctx: Annotated[Context, SERVICE_MANAGERS],
     command: WithdrawBlackout,
 ) -> Response:
-    services = services_of(request)
-    outcome = await run(
-        services,
-        ctx,
-        "withdraw_blackout",
-        command,
-        lambda session: command.decide(session, ctx, code),
-        idempotency_key=idempotency_key(request),
+    services, outcome = await submitted(
+        request,
+        Submission(
+            ctx,
+            command,
+            CHANGE_SCHEDULE,
+            ref=code,
+            operation="withdraw_blackout",
+            decision=lambda session: command.decide(session, ctx, code),
+            idempotency_key=idempotency_key(request),
+        ),
     )
     timeout = services.settings.read_your_writes_timeout
     position = outcome.position or 0
@@ -185,29 +170,16 @@ async def withdraw_blackout(
     return json_response({"withdrawn": code})
 
 
-@router.get("/{ref}", summary="Read a change by id or number")
-def get_change(ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep) -> Response:
-    row = numbered_row(services, RecordKind.CHANGE, change_details, ref, ctx, CHANGES)
-    return json_response(row, headers={"ETag": etag(row["version"])})
-
-
-@router.get("/{ref}/history", summary="Every event, in order, with actor and time")
-def get_history(ref: ChangeRef, services: ServicesDep, ctx: StaffReaderDep) -> Response:
-    return json_response(numbered_history(services, RecordKind.CHANGE, Raised, ref, ctx, CHANGES))
-
-
-add_actions(
-    router,
-    CHANGE_COMMANDS.values(),
-    kind=RecordKind.CHANGE,
-    projection=change_details,
-    noun="change",
-    roles_of=lambda _: CHANGE_ACTORS,
+ROUTES.add_read(
+    name="get_change", summary="Read a change by id or number (as it is now, or as of a moment)"
 )
+ROUTES.add_actions(CHANGE_COMMANDS.values(), roles_of=lambda _: CHANGE_ACTORS)
 
 
 @templates.post(
     "",
+    response_model=ChangeTemplate,
+    responses={201: {"headers": LOCATION}},
     status_code=201,
     summary="Define a pre-approved standard change template (a change manager)",
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
@@ -215,21 +187,31 @@ add_actions(
 async def define_change_template(
     request: Request, ctx: Annotated[Context, CHANGE_MANAGERS], command: DefineChangeTemplate
 ) -> Response:
-    services, outcome = await decided(request, ctx, "define_change_template", command)
-    events = services.records.history(outcome.record_id, TemplateDefined)
+    services, outcome = await decided(
+        request, ctx, "define_change_template", command, CHANGE_TEMPLATE
+    )
+    events = services.desk.record_history(outcome.record_id, TemplateDefined)
     first = events[0]
     assert isinstance(first, TemplateDefined)
-    body = first.model_dump(mode="json", include=set(TemplateDefined.model_fields) - _ENVELOPE)
-    return json_response(body, 201, {"Location": f"/api/v1/change-templates/{command.code}"})
+    return json_response(
+        _template(first), 201, {"Location": f"/api/v1/change-templates/{command.code}"}
+    )
 
 
-@templates.get("/{code}", summary="Read a standard change template")
-def get_change_template(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
-    events = services.records.history(template_id(code), TemplateDefined)
-    first = events[0]
-    assert isinstance(first, TemplateDefined)
-    body = first.model_dump(mode="json", include=set(TemplateDefined.model_fields) - _ENVELOPE)
-    return json_response(body)
+@templates.get(
+    "/{code}",
+    response_model=ChangeTemplate,
+    summary="Read a standard change template (or as of a moment)",
+)
+def get_change_template(
+    code: CodePath, services: ServicesDep, _: ReaderDep, as_of: AsOf = None
+) -> Response:
+    events = record_events(services, template_id(code))
+    first = events[0] if events else None
+    if not isinstance(first, TemplateDefined) or (as_of is not None and first.timestamp > as_of):
+        raise RecordNotFound(f"no change template {code}")
+    return json_response(_template(first))
 
 
-_ENVELOPE = {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}
+def _template(defined: TemplateDefined) -> dict[str, object]:
+    return defined.model_dump(mode="json", include=set(TemplateDefined.model_fields) - ENVELOPE)

@@ -16,14 +16,15 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import READ_ROLES, authorised, services_of
-from api.problems import ApiProblem
+from api.models import IngestReport, ServiceHealth
+from api.problem_details import ApiProblem
 from api.record_answers import json_response as _json
 from consumers.circulation import CirculationPipeline
 from domain.actors import Role
 from domain.context import Context
 from infra import cloudevents
-from infra.bootstrap import Services
 from projections.service_health import service_health
+from service.bootstrap import Services
 
 router = APIRouter(tags=["circulation"])
 
@@ -70,7 +71,7 @@ def pipeline_of(request: Request) -> CirculationPipeline:
         with _building:
             pipeline = getattr(request.app.state, "circulation", None)
             if pipeline is None:
-                from infra.circulation import build_pipeline
+                from processes.circulation import build_pipeline
 
                 services: Services = services_of(request)
                 pipeline = build_pipeline(services.settings, services.desk, clock=services.clock)
@@ -81,6 +82,7 @@ def pipeline_of(request: Request) -> CirculationPipeline:
 
 @router.post(
     "/ingest/circulation",
+    response_model=IngestReport,
     summary="Ingest a batch of circulation CloudEvents (NDJSON, one event per line)",
     openapi_extra=NDJSON_BODY,
 )
@@ -126,7 +128,11 @@ def _publish(request: Request, lines: list[bytes]) -> int:
     return len(futures)
 
 
-@router.get("/circulation/health", summary="Service health per service and configuration item")
+@router.get(
+    "/circulation/health",
+    response_model=ServiceHealth,
+    summary="Service health per service and configuration item",
+)
 def get_service_health(request: Request, _: HealthReaderDep) -> Response:
     pipeline = pipeline_of(request)
     threshold = pipeline.rules.failure_rate.threshold

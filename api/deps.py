@@ -18,16 +18,17 @@ from uuid import UUID, uuid4
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticUndefined
 
 from api.gate import CHALLENGE
 from api.params import MAX_INT
-from api.problems import ApiProblem
-from api.writer import CommandWriter
+from api.problem_details import ApiProblem
+from application.writer import CommandWriter
 from domain.actors import Identity, Role
 from domain.context import Context
-from infra.bootstrap import Services
 from infra.logs import CORRELATION_ID as CORRELATION_ID_TEXT
 from infra.logs import CORRELATION_ID_PATTERN, current_correlation_id
+from service.bootstrap import Services
 
 #: Roles that work incidents. Requesters may log incidents and speak for their own; auditors
 #: read; integrations only ingest streams (a later resource).
@@ -152,17 +153,21 @@ IF_MATCH = _header(
 )
 
 
-def documented(*headers: dict[str, Any], body_of: type[BaseModel] | None = None) -> dict[str, Any]:
-    """A route's `openapi_extra` for headers it reads itself, and for an action whose body may
-    be left out (the empty command): whether it may, which is whether the empty command is
-    valid (its route declares the body optional and validates what it got, or {})."""
-    extra: dict[str, Any] = {"parameters": list(headers)}
-    if body_of is not None:
-        try:
-            body_of.model_validate({})
-        except ValidationError:
-            extra["requestBody"] = {"required": True}
-    return extra
+def documented(*headers: dict[str, Any]) -> dict[str, Any]:
+    """A route's `openapi_extra` for headers it reads itself."""
+    return {"parameters": list(headers)}
+
+
+def action_body(command_type: type[BaseModel]) -> tuple[Any, Any]:
+    """An action route's body annotation and default: required when the command has a required
+    field, else optional (no body is the empty command). The schema then says which, so a
+    generated client takes `body: ResolveIncident` or `body: StartWork | Unset`, never a None (which
+    openapi-python-client would send as it is)."""
+    try:
+        empty = command_type.model_validate({})
+    except ValidationError:
+        return command_type, PydanticUndefined
+    return command_type, empty
 
 
 def correlation_id(request: Request) -> UUID:

@@ -36,11 +36,11 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.guards import RateLimiter
-from api.problems import ApiProblem, problem
+from api.problem_details import ApiProblem, problem
 from domain.actors import Identity
-from infra.bootstrap import Services
 from infra.settings import Settings
 from infra.tokens import TokenRejected
+from service.bootstrap import Services
 
 GUARDED = "/api/"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}

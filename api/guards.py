@@ -24,7 +24,7 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from api.problems import ApiProblem, problem
+from api.problem_details import ApiProblem, problem
 
 
 class BodyLimit:

@@ -5,20 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from api.deps import ServicesDep
-from api.problems import problem
+from api.models import Liveness, Readiness
+from api.problem_details import problem
 from infra.serialisation import UndecodableEvent
 
 router = APIRouter(tags=["meta"])
 
 
-@router.get("/healthz", summary="The process is alive")
+@router.get("/healthz", response_model=Liveness, summary="The process is alive")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get(
     "/readyz",
-    response_model=None,
+    response_model=Readiness,
     summary="The store answers and the projections are following it",
     description="503 names each follower (projections, audit ledger, SLA watch) that stopped at a"
     " stored event it cannot decode: its position, event and the reason.",

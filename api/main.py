@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.app import create_app
-from infra.bootstrap import build
 from infra.settings import Settings
-from infra.sla_watch import SlaWatcher
+from processes.sla_watch import SlaWatcher
+from service.bootstrap import build
 
 #: Collect the young generation once per this many new container objects rather than Python's
 #: default 700, which under load collected every thirty requests or so (about 3% of the CPU).

@@ -38,8 +38,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from infra.bootstrap import Services
-from infra.relay import last_published_position
+from processes.relay import last_published_position
+from service.bootstrap import Services
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: The route label of a request that no API route matched.
@@ -161,7 +161,7 @@ def route_template(scope: Scope) -> str:
 
 def relay_position_reader(services: Services) -> Callable[[], int | None]:
     """How far a relay has published this store, or None when no relay ever has."""
-    from infra.relay import TRACKING_NAME
+    from processes.relay import TRACKING_NAME
 
     tracking: Any = None
 

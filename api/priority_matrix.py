@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.deps import (
     CORRELATION_ID,
@@ -18,9 +18,10 @@ from api.deps import (
     services_of,
 )
 from api.params import Version
-from api.problems import ApiProblem
+from api.problem_details import ApiProblem
 from domain.actors import Role
 from domain.context import Context
+from domain.examples import example
 from domain.priority import Cells, PriorityMatrix
 
 router = APIRouter(prefix="/priority-matrix", tags=["priority matrix"])
@@ -36,7 +37,13 @@ class MatrixOut(BaseModel):
 
 
 class MatrixRevision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example(
+        {
+            "cells": {"high": {"high": 1, "medium": 2, "low": 3}},
+            "reason": "High impact, high urgency is P1",
+        },
+        extra="forbid",
+    )
     cells: Cells
     reason: str = Field(min_length=1, max_length=2000)
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import authorised, services_of
 from api.params import NamePath
-from api.problems import CONFLICT, NOT_FOUND, ApiProblem
+from api.problem_details import CONFLICT, NOT_FOUND, ApiProblem
 from domain.actors import Role
 from domain.context import Context
 from projections import BY_NAME

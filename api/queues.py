@@ -10,8 +10,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import ServicesDep, StaffReaderDep
 from api.schemas import Queues
-from api.scoping import where as reach
-from projections import open_work_by_group
+from projections.open_work import queued
 
 router = APIRouter(tags=["queues"])
 
@@ -25,17 +24,7 @@ def get_queues(
     group: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="items shown per group")] = 100,
 ) -> Response:
-    clauses, params = reach(ctx)  # the queues of the caller's organisation
-    clauses.insert(0, '"queued" = 1')
-    if group is not None:
-        clauses.append('"group" = ?')
-        params.append(group)
-    rows = services.views.select(
-        open_work_by_group,
-        " AND ".join(clauses),
-        params,
-        'ORDER BY "group" NULLS FIRST, "priority", "logged_at"',  # triage (no group) first
-    )
+    rows = queued(services.views, ctx, group)  # the caller's organisation's
     queues: list[dict[str, Any]] = []
     for name, members in groupby(rows, key=lambda row: row["group"]):
         items = list(members)

@@ -6,41 +6,37 @@ row, one POST route per action, answering a write with the view a following GET 
 # FastAPI must see each route's real body type, not a string it cannot resolve.
 
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any, Protocol, cast
-from uuid import UUID
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     CORRELATION_ID,
     IDEMPOTENCY_KEY,
     IF_MATCH,
+    action_body,
     authorised,
     documented,
     expected_version,
     idempotency_key,
     services_of,
+    writer_of,
 )
+from api.models import written
 from api.params import record_ref
-from api.problems import problem
-from api.scoping import Scoped, readable, shown
+from api.problem_details import problem
+from api.reads import shown_row
+from application.kinds import KINDS_BY_PREFIX, Kind
+from application.outcome import Outcome
+from application.pipeline import Submission
 from domain.actors import Role
 from domain.change_commands import RecordCommand
 from domain.context import Context
-from domain.errors import RecordNotFound
-from domain.events import DomainEvent
-from domain.record_numbers import RecordKind, parse_number
-from domain.records_desk import Decision, Session
-from domain.service_desk import Outcome
-from infra.bootstrap import Services
+from domain.record_numbers import RecordKind
 from projections.base import Projection, Row
-
-ENVELOPE = frozenset(
-    {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}
-)
+from service.bootstrap import Services
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -91,7 +87,9 @@ async def written_row(
     """The row as the views show it once they include the write (None if they lag behind)."""
     timeout = services.settings.read_your_writes_timeout
     if await services.caught_up(outcome.record_id, outcome.position or 0, timeout):
-        return services.views.get(projection, key)
+        # as the group commit's fold wrote it, or (another batch's, or Kafka mode) as the view
+        # shows it
+        return services.runner.written(projection, key) or services.views.get(projection, key)
     return None
 
 
@@ -108,115 +106,24 @@ def first_answer(
     return row
 
 
-class Deciding(Protocol):
-    """A records command that decides within one session (domain/records_desk.py)."""
-
-    def decide(self, session: Session, ctx: Context) -> Any: ...
+async def submitted(request: Request, submission: Submission) -> tuple[Services, Outcome]:
+    """Submit a command to the API's one writer (application/writer.py: group-committed with
+    the others queued at the time, whatever their kind); the services, to answer with, and the
+    outcome."""
+    return services_of(request), await writer_of(request).submit(submission)
 
 
 async def decided(
-    request: Request, ctx: Context, operation: str, command: BaseModel
+    request: Request, ctx: Context, operation: str, command: BaseModel, kind: Kind
 ) -> tuple[Services, Outcome]:
-    """Run a command that decides for itself, with the request's Idempotency-Key: the services
-    (to answer with) and the outcome."""
-    services = services_of(request)
-    outcome = await run(
-        services,
-        ctx,
-        operation,
-        command,
-        lambda session: cast(Deciding, command).decide(session, ctx),
-        idempotency_key=idempotency_key(request),
+    """Run a command that decides for itself (it creates a record of `kind`), with the
+    request's Idempotency-Key."""
+    return await submitted(
+        request,
+        Submission(
+            ctx, command, kind, operation=operation, idempotency_key=idempotency_key(request)
+        ),
     )
-    return services, outcome
-
-
-async def run(
-    services: Services,
-    ctx: Context,
-    operation: str,
-    command: BaseModel,
-    decide: Decision,
-    **options: Any,
-) -> Outcome:
-    """Run one command in a worker thread: its reads and its write (an fsync) do not hold up
-    the event loop, which serves every other request meanwhile."""
-    return await run_in_threadpool(services.records.run, ctx, operation, command, decide, **options)
-
-
-def shown_row(
-    services: Services, ctx: Context, projection: Projection, row: dict[str, Any]
-) -> dict[str, Any]:
-    """One record's row (its `id` names the record) as the caller reads it (api/scoping.py): for
-    a requester, folded again from the record's events as they read them. A record they read
-    nothing of answers as a missing one."""
-    seen = shown(ctx, projection, row, lambda: _events(services, row["id"]))
-    if seen is None:
-        raise RecordNotFound(f"no record {row['id']}")
-    return seen
-
-
-def _events(services: Services, record_id: str) -> list[DomainEvent]:
-    return cast(list[DomainEvent], list(services.desk.events.get(UUID(record_id))))
-
-
-def history(record_id: UUID, events: list[DomainEvent]) -> dict[str, Any]:
-    return {"record_id": str(record_id), "events": [history_entry(e) for e in events]}
-
-
-def history_entry(event: DomainEvent) -> dict[str, Any]:
-    return {
-        "version": event.originator_version,
-        "type": event.type_name,
-        "at": event.timestamp.isoformat(),
-        "actor": {"id": event.actor.id, "role": event.actor.role.value},
-        "correlation_id": str(event.correlation_id),
-        "data": event.model_dump(mode="json", exclude=set(ENVELOPE)),
-    }
-
-
-def numbered_row(
-    services: Services,
-    kind: RecordKind,
-    projection: Projection,
-    ref: str,
-    ctx: Context,
-    scoped: Scoped,
-) -> dict[str, Any]:
-    """A numbered record's row (a change, service request, problem), by number or id, if the
-    caller reaches it (else not found, as if it did not exist)."""
-    noun = scoped.noun
-    number = parse_number(kind, ref)
-    row = None
-    if number is not None:
-        rows = services.views.select(projection, '"number" = ?', (number,))
-        row = rows[0] if rows else None
-    else:
-        try:
-            row = services.views.get(projection, str(services.records.find_numbered(kind, ref)))
-        except RecordNotFound:
-            row = None
-    if row is None:
-        raise RecordNotFound(f"no {noun} {ref}")
-    return shown_row(services, ctx, projection, scoped.row(ctx, row, ref))
-
-
-def numbered_history(
-    services: Services,
-    kind: RecordKind,
-    first_type: type[DomainEvent],
-    ref: str,
-    ctx: Context,
-    scoped: Scoped,
-) -> dict[str, Any]:
-    """A numbered record's history, if the caller reaches the record."""
-    try:
-        record_id = services.records.find_numbered(kind, ref)
-        events = services.records.history(record_id, first_type)
-    except RecordNotFound:
-        raise RecordNotFound(f"no {scoped.noun} {ref}") from None
-    scoped.history(ctx, events, ref)
-    return history(record_id, readable(ctx, events))
 
 
 def add_actions(
@@ -227,13 +134,14 @@ def add_actions(
     projection: Projection,
     noun: str,
     roles_of: Callable[[type[RecordCommand]], frozenset[Role]],
-    name_suffix: str = "",
+    model: type[BaseModel],
 ) -> None:
     """One POST route per action command on `router`'s records: decided on the record the
-    path names, with If-Match and Idempotency-Key, answered with the record's view."""
+    path names, with If-Match and Idempotency-Key, answered with the record's view (`model`)."""
     for command_type in commands:
-        name = command_type.action.replace("-", "_") + name_suffix
-        _add_action(router, command_type, kind, projection, noun, roles_of(command_type), name)
+        name = f"{command_type.action}_{noun}".replace("-", "_").replace(" ", "_")
+        roles = roles_of(command_type)
+        _add_action(router, command_type, kind, projection, noun, roles, name, model)
 
 
 def _add_action(
@@ -244,38 +152,34 @@ def _add_action(
     noun: str,
     roles: frozenset[Role],
     name: str,
+    model: type[BaseModel],
 ) -> None:
     action = command_type.action
     caller = authorised(roles, f"{action.replace('-', ' ')} {noun}s")
     base = router.prefix
+    body, default = action_body(command_type)
 
     async def act(
         request: Request,
         ref: Annotated[str, record_ref(kind.value)],
         ctx: Annotated[Context, caller],
-        command: Annotated[command_type | None, Body()] = None,  # type: ignore[valid-type]
+        command: Annotated[body, Body()] = default,  # type: ignore[valid-type]
     ) -> Response:
-        command = command or command_type.model_validate({})
-        services = services_of(request)
-        record_id = None
-        try:
-            record_id = services.records.find_numbered(kind, ref)
-            outcome = await run(
-                services,
+        # No body is the empty command; one with required fields then fails validation (422).
+        given: RecordCommand = command or command_type.model_validate({})
+        services, outcome = await submitted(
+            request,
+            Submission(
                 ctx,
-                f"{noun.replace(' ', '-')}:{action}",
-                command,
-                lambda session: command.decide(session, ctx, record_id),
-                target=record_id,
+                given,
+                KINDS_BY_PREFIX[kind.value],
+                ref=ref,
+                operation=f"{noun.replace(' ', '-')}:{action}",
                 expected_version=expected_version(request),
                 idempotency_key=idempotency_key(request),
-            )
-        except RecordNotFound as error:
-            # the record itself: missing, or out of reach, answers the same words
-            if error.record_id in (None, record_id):
-                raise RecordNotFound(f"no {noun} {ref}") from None
-            raise
-        location = f"/api/v1{base}/{record_id}"
+            ),
+        )
+        location = f"/api/v1{base}/{outcome.record_id}"
         return await answer(services, outcome, projection, location, 200, ctx=ctx)
 
     act.__name__ = name
@@ -283,7 +187,9 @@ def _add_action(
         f"/{{ref}}/{action}",
         act,
         methods=["POST"],
+        response_model=model,
+        responses=written(),
         summary=command_type.summary,
         description=command_type.__doc__ or command_type.summary,
-        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID, body_of=command_type),
+        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
     )

@@ -65,6 +65,8 @@ class IncidentDetails(IncidentSummary):
 
 
 class IncidentPage(BaseModel):
+    """A page of incidents (api/pages.py says how every list pages)."""
+
     items: list[IncidentSummary]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
 
@@ -89,28 +91,3 @@ class Queue(BaseModel):
 
 class Queues(BaseModel):
     queues: list[Queue]
-
-
-class HistoryEvent(BaseModel):
-    version: int
-    type: str = Field(examples=["Incident.Assigned"])
-    at: str
-    actor: ActorOut
-    correlation_id: UUID
-    data: dict[str, Any]
-    changes: dict[str, dict[str, Any]] = Field(
-        description='what the event changed in the record: {field: {"from", "to"}}, or'
-        ' {field: {"added": [...]}} for a list that grew',
-        examples=[
-            {
-                "state": {"from": "logged", "to": "assigned"},
-                "group": {"from": None, "to": "kiosk-team"},
-            }
-        ],
-    )
-
-
-class History(BaseModel):
-    incident_id: UUID
-    as_of: str | None = Field(default=None, description="only events up to this time")
-    events: list[HistoryEvent]

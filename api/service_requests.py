@@ -6,33 +6,16 @@ the service catalogue they are made from."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query
 
-from api.deps import (
-    AGENT_ROLES,
-    CORRELATION_ID,
-    IDEMPOTENCY_KEY,
-    ReaderDep,
-    ServicesDep,
-    authorised,
-    documented,
-)
+from api.deps import AGENT_ROLES, ReaderDep, authorised
+from api.models import CatalogueItem, CatalogueItemList, ServiceRequestDetails, ServiceRequestList
 from api.params import CodePath, RequestRef
-from api.record_answers import (
-    add_actions,
-    answer,
-    decided,
-    etag,
-    json_response,
-    numbered_history,
-    numbered_row,
-    shown_row,
-)
-from api.scoping import Scoped
+from api.reads import Readable, coded, numbered
+from api.record_routes import RecordRoutes, by_code
+from application.kinds import CATALOGUE_ITEM, SERVICE_REQUEST
 from domain.actors import Role
 from domain.change_commands import RecordCommand
-from domain.context import Context
-from domain.errors import RecordNotFound
 from domain.record_numbers import RecordKind
 from domain.request_commands import (
     REQUEST_COMMANDS,
@@ -40,73 +23,52 @@ from domain.request_commands import (
     RequestCommand,
     SubmitServiceRequest,
 )
-from domain.service_request import RequestState, Submitted
-from projections import catalogue_items, service_request_details
+from domain.service_request import RequestState, catalogue_item_id
+from projections.service_requests import catalogue as catalogue_view
+from projections.service_requests import service_requests
 
 router = APIRouter(prefix="/service-requests", tags=["service requests"])
 catalogue = APIRouter(prefix="/catalogue-items", tags=["service requests"])
 
 SUBMITTERS = AGENT_ROLES | {Role.REQUESTER}
-#: A requester reaches the requests they asked for; others, their organisation's.
-REQUESTS = Scoped(RecordNotFound, "service request", owner="requester")
+#: How requests are read: a requester reaches those they asked for; others, their organisation's
+#: (projections/service_requests.py).
+REQUESTS = Readable(service_requests, "service request", numbered(RecordKind.SERVICE_REQUEST))
+CATALOGUE = Readable(
+    catalogue_view,
+    "catalogue item",
+    coded(catalogue_item_id),
+    record_of=lambda row: catalogue_item_id(row["code"]),
+)
 SERVICE_MANAGERS = authorised(
     frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "define catalogue items"
 )
 
 
-@router.post(
-    "",
-    status_code=201,
-    summary="Submit a service request from a catalogue item",
-    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
+ROUTES = RecordRoutes(
+    router, REQUESTS, SERVICE_REQUEST, ServiceRequestDetails, ref=RequestRef, reader=ReaderDep
 )
-async def submit_service_request(
-    request: Request,
-    ctx: Annotated[Context, authorised(SUBMITTERS, "submit service requests")],
-    command: SubmitServiceRequest,
-) -> Response:
-    services, outcome = await decided(request, ctx, "submit_service_request", command)
-    location = f"/api/v1/service-requests/{outcome.record_id}"
-    return await answer(services, outcome, service_request_details, location, 201, ctx=ctx)
-
-
-@router.get("", summary="List service requests (a queue), newest first")
-def list_service_requests(
-    services: ServicesDep,
-    ctx: ReaderDep,
-    state: RequestState | None = None,
-    group: Annotated[str | None, Query(max_length=200)] = None,
-    requester: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> Response:
-    clauses, params = REQUESTS.where(ctx)
-    for column, value in (("state", state), ("fulfilment_group", group), ("requester", requester)):
-        if value is not None:
-            clauses.append(f'"{column}" = ?')
-            params.append(str(value))
-    rows = services.views.select(
-        service_request_details,
-        " AND ".join(clauses),
-        params,
-        f'ORDER BY "number" DESC LIMIT {limit}',
-    )
-    return json_response(
-        {"items": [shown_row(services, ctx, service_request_details, r) for r in rows]}
-    )
-
-
-@router.get("/{ref}", summary="Read a service request by id or number (REQ-000001)")
-def get_service_request(ref: RequestRef, services: ServicesDep, ctx: ReaderDep) -> Response:
-    row = numbered_row(
-        services, RecordKind.SERVICE_REQUEST, service_request_details, ref, ctx, REQUESTS
-    )
-    return json_response(row, headers={"ETag": etag(row["version"])})
-
-
-@router.get("/{ref}/history", summary="Every event, in order, with actor and time")
-def get_history(ref: RequestRef, services: ServicesDep, ctx: ReaderDep) -> Response:
-    kind = RecordKind.SERVICE_REQUEST
-    return json_response(numbered_history(services, kind, Submitted, ref, ctx, REQUESTS))
+ROUTES.add_create(
+    SubmitServiceRequest,
+    name="submit_service_request",
+    caller=authorised(SUBMITTERS, "submit service requests"),
+    summary="Submit a service request from a catalogue item",
+)
+ROUTES.add_list(
+    name="list_service_requests",
+    model=ServiceRequestList,
+    summary="List service requests (a queue), newest first",
+    filters={
+        "state": RequestState | None,
+        "group": Annotated[str | None, Query(max_length=200)],
+        "requester": Annotated[str | None, Query(max_length=200)],
+    },
+    columns={"group": "fulfilment_group"},
+    shown=True,
+)
+ROUTES.add_read(
+    name="get_service_request", summary="Read a service request by id or number (REQ-000001)"
+)
 
 
 def _roles(command: type[RecordCommand]) -> frozenset[Role]:
@@ -114,43 +76,29 @@ def _roles(command: type[RecordCommand]) -> frozenset[Role]:
     return SUBMITTERS if requesters_too else AGENT_ROLES
 
 
-add_actions(
-    router,
-    REQUEST_COMMANDS.values(),
-    kind=RecordKind.SERVICE_REQUEST,
-    projection=service_request_details,
-    noun="service request",
-    roles_of=lambda command: (
-        SUBMITTERS if getattr(command, "requesters_too", False) else AGENT_ROLES
-    ),
-    name_suffix="_service_request",
+ROUTES.add_actions(REQUEST_COMMANDS.values(), roles_of=_roles)
+
+CATALOGUE_ROUTES = RecordRoutes(
+    catalogue,
+    CATALOGUE,
+    CATALOGUE_ITEM,
+    CatalogueItem,
+    ref=CodePath,
+    reader=ReaderDep,
+    param="code",
 )
-
-
-@catalogue.get("", summary="The service catalogue: what may be requested")
-def list_catalogue_items(services: ServicesDep, _: ReaderDep) -> Response:
-    return json_response(
-        {"items": services.views.select(catalogue_items, "", (), 'ORDER BY "code"')}
-    )
-
-
-@catalogue.get("/{code}", summary="A catalogue item: its approval rule and fulfilment steps")
-def get_catalogue_item(code: CodePath, services: ServicesDep, _: ReaderDep) -> Response:
-    rows = services.views.select(catalogue_items, '"code" = ?', (code,))
-    if not rows:
-        raise RecordNotFound(f"no catalogue item {code}")
-    return json_response(rows[0])
-
-
-@catalogue.post(
-    "",
-    status_code=201,
+CATALOGUE_ROUTES.add_list(
+    name="list_catalogue_items",
+    model=CatalogueItemList,
+    summary="The service catalogue: what may be requested",
+)
+CATALOGUE_ROUTES.add_read(
+    name="get_catalogue_item", summary="A catalogue item: its approval rule and fulfilment steps"
+)
+CATALOGUE_ROUTES.add_create(
+    DefineCatalogueItem,
+    name="define_catalogue_item",
+    caller=SERVICE_MANAGERS,
     summary="Define a catalogue item (a service manager)",
-    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
+    located=by_code,
 )
-async def define_catalogue_item(
-    request: Request, ctx: Annotated[Context, SERVICE_MANAGERS], command: DefineCatalogueItem
-) -> Response:
-    services, outcome = await decided(request, ctx, "define_catalogue_item", command)
-    location = f"/api/v1/catalogue-items/{command.code}"
-    return await answer(services, outcome, catalogue_items, location, 201, ctx=ctx)

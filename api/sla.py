@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.deps import (
     CORRELATION_ID,
@@ -23,24 +23,26 @@ from api.deps import (
     expected_version,
     services_of,
 )
-from api.incidents import INCIDENTS, reached_incident
+from api.incidents import INCIDENTS
+from api.models import CalendarVersion, SlaClock, SlaClocks
 from api.params import IncidentRef, NamePath, RequestRef, Version
 from api.record_answers import json_response as _json
 from api.service_requests import REQUESTS
 from domain.actors import Role
 from domain.calendar import BusinessCalendar, HolidayYear, Hours
 from domain.context import Context
+from domain.examples import example
 from domain.moments import DESCRIPTION as MOMENT
 from domain.moments import Timestamp
 from domain.record_numbers import RecordKind, number_label
 from domain.service_request import Submitted
-from domain.sla import PolicyTerms, SlaPolicy
+from domain.sla import DEFAULT_TERMS, PolicyTerms, SlaPolicy
 from domain.sla_clock import ClockState, TargetClock, TicketClock
 from domain.sla_incident import KIND as INCIDENT
 from domain.sla_request import KIND as SERVICE_REQUEST
 from domain.sla_request import ticket as request_ticket
 from domain.sla_rules import Rules
-from projections.sla_clocks import sla_clocks
+from projections.sla_clocks import watched
 from projections.sla_index import counting_targets
 
 router = APIRouter(tags=["SLA"])
@@ -106,27 +108,30 @@ def clock_body(
     }
 
 
-@router.get("/incidents/{ref}/sla", summary="An incident's SLA clocks, with their timeline")
+@router.get(
+    "/incidents/{ref}/sla",
+    response_model=SlaClock,
+    summary="An incident's SLA clocks, with their timeline",
+)
 def get_incident_sla(
     ref: IncidentRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
     desk = services.desk
-    incident_id, _ = reached_incident(services, ref, ctx)
+    incident_id, _ = INCIDENTS.events(services, ctx, ref)
     rules, clock = desk.sla_clock(incident_id, as_of or services.clock())
     number = desk.incident(incident_id).number
     return _json(clock_body(INCIDENT, f"INC-{number:06d}", str(incident_id), rules, clock))
 
 
 @router.get(
-    "/service-requests/{ref}/sla", summary="A service request's SLA clocks, with their timeline"
+    "/service-requests/{ref}/sla",
+    response_model=SlaClock,
+    summary="A service request's SLA clocks, with their timeline",
 )
 def get_service_request_sla(
     ref: RequestRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
-    records = services.records
-    request_id = records.find_numbered(RecordKind.SERVICE_REQUEST, ref)
-    history = records.history(request_id, Submitted)
-    REQUESTS.history(ctx, history, ref)  # out of the caller's reach: as if it did not exist
+    request_id, history = REQUESTS.events(services, ctx, ref)  # out of reach: not found
     rules, clock = services.desk.rulebook.judge(request_ticket(history), as_of or services.clock())
     submitted = history[0]
     assert isinstance(submitted, Submitted)
@@ -136,6 +141,7 @@ def get_service_request_sla(
 
 @router.get(
     "/sla/clocks",
+    response_model=SlaClocks,
     summary="Open tickets' clocks in a state, the least time remaining first",
     description="Breached clocks come first among the breached, the longest overdue first;"
     " a ticket's remaining time is that of its more urgent counting target.",
@@ -149,8 +155,7 @@ def list_clocks(
     now = services.clock()
     index = services.sla_index
     found: list[tuple[timedelta, dict[str, Any]]] = []
-    reach, params = INCIDENTS.where(ctx)  # the clocks of the caller's organisation
-    rows = services.views.select(sla_clocks, " AND ".join(['"watched" = 1', *reach]), params)
+    rows = watched(services.views, ctx)  # the caller's organisation's clocks
     for row in rows:
         if not index.may_list(row, now, state):
             continue  # judged before, and its state cannot have changed since (docs/sla.md)
@@ -177,7 +182,13 @@ class PolicyOut(BaseModel):
 
 
 class PolicyRevision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example(
+        {
+            "terms": DEFAULT_TERMS.model_dump(mode="json"),
+            "reason": "Warn at 75% and 90%",
+        },
+        extra="forbid",
+    )
     terms: PolicyTerms
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -218,13 +229,38 @@ class CalendarOut(BaseModel):
 
 
 class HolidayAmendment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example(
+        {
+            "holidays": {
+                "source": "SKB 3 Menteri 2027",
+                "holidays": [
+                    {"date": "2027-08-17", "name": "Hari Kemerdekaan", "kind": "national"}
+                ],
+            },
+            "reason": "The 2027 decree is published",
+        },
+        extra="forbid",
+    )
     holidays: HolidayYear
     reason: str = Field(min_length=1, max_length=2000)
 
 
 class HoursRevision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example(
+        {
+            "hours": {
+                "monday": [{"start": 480, "end": 960}],
+                "tuesday": [{"start": 480, "end": 960}],
+                "wednesday": [{"start": 480, "end": 960}],
+                "thursday": [{"start": 480, "end": 960}],
+                "friday": [{"start": 480, "end": 960}],
+                "saturday": [{"start": 480, "end": 720}],
+                "sunday": [],
+            },
+            "reason": "Saturday mornings open from March",
+        },
+        extra="forbid",
+    )
     hours: Hours
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -239,7 +275,11 @@ def _calendar(calendar: BusinessCalendar) -> CalendarOut:
     )
 
 
-@router.get("/sla/calendars", summary="The business calendars, each at its current version")
+@router.get(
+    "/sla/calendars",
+    response_model=list[CalendarVersion],
+    summary="The business calendars, each at its current version",
+)
 def list_calendars(services: ServicesDep, _: ReaderDep) -> list[dict[str, Any]]:
     desk = services.desk
     return [
@@ -249,7 +289,10 @@ def list_calendars(services: ServicesDep, _: ReaderDep) -> list[dict[str, Any]]:
 
 
 @router.get(
-    "/sla/calendars/{name}", response_model=CalendarOut, summary="A calendar, or a version of it"
+    "/sla/calendars/{name}",
+    name="get_business_calendar",
+    response_model=CalendarOut,
+    summary="A calendar, or a version of it",
 )
 def get_calendar(
     name: NamePath,

@@ -11,11 +11,12 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from api.deps import ServicesDep, authorised
-from api.problems import NOT_FOUND, ApiProblem
+from api.models import LOCATION, WhatIfJob, WhatIfStarted
+from api.problem_details import NOT_FOUND, ApiProblem
 from api.record_answers import json_response
 from domain.actors import Role
 from domain.context import Context
-from infra.whatif import WhatIf
+from processes.whatif import WhatIf
 
 router = APIRouter(prefix="/whatif", tags=["what-if"])
 
@@ -25,6 +26,8 @@ AnalystDep = Annotated[Context, authorised(ANALYSTS, "run what-if comparisons")]
 
 @router.post(
     "",
+    response_model=WhatIfStarted,
+    responses={202: {"headers": LOCATION}},
     status_code=202,
     summary="Start a what-if: judge a period's incidents under other rules, beside the record",
     description="Any subset of policy terms, calendars (each standing in for the one of its"
@@ -41,6 +44,7 @@ def start_whatif(whatif: WhatIf, services: ServicesDep, ctx: AnalystDep) -> Resp
 
 @router.get(
     "/{job}",
+    response_model=WhatIfJob,
     summary="A what-if's status, and its report once done",
     responses=NOT_FOUND,
     description="`status` is running, done (with `report`) or failed (with `error`).",

@@ -24,7 +24,7 @@ import hashlib
 import random
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -289,14 +289,7 @@ class PackReport:
     key_id: str = ""
 
     def as_json(self) -> dict[str, object]:
-        return {
-            "ok": self.ok,
-            "problems": self.problems,
-            "notes": self.notes,
-            "events": self.events,
-            "ledger_entries": self.ledger_entries,
-            "key_id": self.key_id,
-        }
+        return asdict(self)  # its fields, as they are named
 
 
 def verify_pack(source: Path | IO[bytes], trusted: Sequence[Ed25519PublicKey] = ()) -> PackReport:

@@ -30,6 +30,7 @@ from audit import chain
 from audit.chain import Checkpoint, Entry
 from audit.keys import key_id
 from audit.store import AuditStore, StoredRow
+from infra.follower import Follower, Follows, StuckAt
 from infra.progress import Progress
 from infra.serialisation import UndecodableEvent, plain, reason_of
 
@@ -39,7 +40,7 @@ Publisher = Callable[[Checkpoint], None]
 ProgressCallback = Callable[[int, int], None]  # (position reached, head of the store)
 
 
-class Ledger:
+class Ledger(Follows):
     def __init__(
         self,
         store: AuditStore,
@@ -62,16 +63,16 @@ class Ledger:
         self.checkpoint_interval = checkpoint_interval
         self.publisher = publisher
         self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stuck: UndecodableEvent | None = None
+        self._report = Progress(log, "audit ledger appended", every=10.0)
+        self._follower = Follower(
+            "audit-ledger", self._follow_step, idle=poll_interval, log=log, backoff=(0.1, 1.0)
+        )
+        self._stuck = StuckAt("audit ledger", log)
 
     @property
     def stuck(self) -> UndecodableEvent | None:
         """The event the ledger stopped at because it cannot read it, if it has."""
-        return self._stuck
+        return self._stuck.event
 
     # -- appending --------------------------------------------------------------------------------
 
@@ -131,7 +132,7 @@ class Ledger:
         read, the events before it are appended and `stuck` names it."""
         position, head_hash = self.store.head()
         # Stopped at an event: read just that one again, not a whole batch each poll.
-        rows = self.store.stored(position, 1 if self._stuck is not None else self.batch_size)
+        rows = self.store.stored(position, 1 if self._stuck.event is not None else self.batch_size)
         last = self.store.last_checkpoint()
         try:
             entries, undecodable = self.entries_for(rows, head_hash), None
@@ -139,7 +140,7 @@ class Ledger:
             undecodable = error
             before = [row for row in rows if error.position is None or row[0] < error.position]
             entries = self.entries_for(before, head_hash)
-        self._stop_at(undecodable)
+        self._stuck.report(undecodable)
         if not entries:
             due = self._idle_checkpoint(position, head_hash, last)
             if due is not None and self.store.append(position, (), [due]):
@@ -149,14 +150,6 @@ class Ledger:
             return 0  # another follower appended first; read again
         self.publish_pending()
         return len(entries)
-
-    def _stop_at(self, undecodable: UndecodableEvent | None) -> None:
-        """Say once that the ledger stopped at an event, and once that it moved on."""
-        before, self._stuck = self._stuck, undecodable
-        if undecodable is not None and (before is None or before.event != undecodable.event):
-            log.error("audit ledger stopped at position %s: %s", undecodable.position, undecodable)
-        elif undecodable is None and before is not None:
-            log.warning("audit ledger read the event at position %s and moved on", before.position)
 
     def _idle_checkpoint(
         self, position: int, head_hash: bytes, last: Checkpoint | None
@@ -191,8 +184,8 @@ class Ledger:
             total += count
             if progress:
                 progress(self.store.head()[0], self.store.store_head())
-            if self._stuck is not None:
-                raise self._stuck
+            if self._stuck.event is not None:
+                raise self._stuck.event
             if count == 0 and self.store.head()[0] >= self.store.store_head():
                 return total
 
@@ -208,41 +201,14 @@ class Ledger:
 
     # -- following the store in the background ----------------------------------------------------
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._follow, name="audit-ledger", daemon=True)
-        self._thread.start()
-
     def run(self, stop: threading.Event) -> None:
         """Follow until `stop` is set (`itsm audit follow`)."""
-        self._stopping = stop
-        self._follow()
+        self._follower.run(stop)
 
-    def _follow(self) -> None:
-        report = Progress(log, "audit ledger appended", every=10.0)
-        while not self._stopping.is_set():
-            try:
-                count = self.append_once()
-                report(self.store.head()[0], count)
-            except Exception:
-                log.exception("audit ledger batch failed; retrying")
-                count = 0
-                self._stopping.wait(1.0)
-            if count < self.batch_size:
-                self._wake.wait(self.poll_interval)
-                self._wake.clear()
-
-    @property
-    def is_following(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout=10)
+    def _follow_step(self) -> bool:
+        count = self.append_once()
+        self._report(self.store.head()[0], count)
+        return count >= self.batch_size  # a full batch: more may be waiting
 
 
 def _event_name(originator_hex: str, version: int) -> str:

@@ -48,18 +48,7 @@ def schema(draft: str, id_base: str) -> dict[str, Any]:
         " itsm.audit.checkpoints; `data.signature` is Ed25519 over the message described in"
         " docs/audit.md (audit/chain.py signed_message).",
         "type": "object",
-        "required": [
-            "specversion",
-            "id",
-            "source",
-            "type",
-            "subject",
-            "time",
-            "datacontenttype",
-            "dataschema",
-            "data",
-            "position",
-        ],
+        "required": list(cloudevents.PUBLISHED),
         "properties": {
             "specversion": {"const": cloudevents.SPEC_VERSION},
             "id": {"type": "string", "pattern": "^audit-checkpoint/[0-9]+$"},

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import orjson
 
 from audit.evidence import EventFilter, matching
 from audit.replay import as_of
-from infra.bootstrap import Services
 from projections import incident_details
+
+if TYPE_CHECKING:  # the composition root, a layer above: only its type is named here
+    from service.bootstrap import Services
 
 
 def period_reports(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from audit.chain import GENESIS, Checkpoint, Entry
+from infra.migrations import migrate_postgres, migrate_sqlite, migrations
 
 if TYPE_CHECKING:  # psycopg is imported only where PostgreSQL is used: a verifier's worker
     # process on SQLite starts without it (a third of a second)
@@ -182,10 +183,10 @@ class SQLiteAuditStore:
         if not prepare:
             return
         events, ledger = self._connections()
+        migrate_sqlite(ledger, migrations("audit", ("ledger", _SQLITE_LEDGER_SCHEMA)))
+        # The guards are no schema change: each start puts back any that was dropped.
         for statement in sqlite_triggers(SQLITE_EVENTS):
             events.execute(statement)
-        for statement in _SQLITE_LEDGER_SCHEMA:
-            ledger.execute(statement)
         for table in LEDGER_TABLES:
             for statement in sqlite_triggers(table):
                 ledger.execute(statement)
@@ -355,10 +356,12 @@ _POSTGRES_LEDGER_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS audit_checkpoints (position BIGINT PRIMARY KEY, hash BYTEA NOT"
     " NULL, at TEXT NOT NULL, key_id TEXT NOT NULL, signature BYTEA NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_publications (position BIGINT PRIMARY KEY)",
-    # The message names the table and the operation; the error code is a permission one.
+)
+# The message names the table and the operation; the error code is a permission one.
+_APPEND_ONLY = (
     "CREATE OR REPLACE FUNCTION itsm_append_only() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP"
-    " USING ERRCODE = 'insufficient_privilege'; END $$",
+    " USING ERRCODE = 'insufficient_privilege'; END $$"
 )
 
 
@@ -396,12 +399,14 @@ class PostgresAuditStore:
             return
         from infra.pg import schema_change
 
-        with pool.connection() as conn, schema_change(conn):
-            for statement in _POSTGRES_LEDGER_SCHEMA:
-                conn.execute(statement)
-            for table in (POSTGRES_EVENTS, *LEDGER_TABLES):
-                for statement in postgres_triggers(table):
-                    conn.execute(statement)
+        with pool.connection() as conn:
+            migrate_postgres(conn, migrations("audit", ("ledger", _POSTGRES_LEDGER_SCHEMA)))
+            # The guards are no schema change: each start puts back any that was dropped.
+            with schema_change(conn):
+                conn.execute(_APPEND_ONLY)
+                for table in (POSTGRES_EVENTS, *LEDGER_TABLES):
+                    for statement in postgres_triggers(table):
+                        conn.execute(statement)
 
     @contextmanager
     def _conn(self) -> Iterator[Any]:

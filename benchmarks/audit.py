@@ -47,9 +47,9 @@ from domain.actors import Actor, Role
 from domain.commands import LogIncident
 from domain.context import Context
 from domain.incident import Impact, Urgency
-from infra.bootstrap import Services, build
 from infra.clock import utcnow
 from infra.settings import Settings
+from service.bootstrap import Services, build
 
 AGENT = Actor(id="siti.rahma", role=Role.AGENT)
 HASH, APPEND = "bare SHA-256 of the same bytes", "ledger append from zero"

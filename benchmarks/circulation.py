@@ -27,16 +27,16 @@ from uuid import uuid4
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from application.seed import seed
 from benchmarks.kafka import Report, rate, say
 from domain.commands import LogIncident
 from domain.context import Context
-from infra.bootstrap import build
-from infra.circulation import DeskIncidents, build_circulation_consumer, circulation_topics
 from infra.kafka_broker import KafkaBroker
 from infra.kafka_clients import ensure_topics
-from infra.seed import seed
 from infra.settings import Settings
-from infra.simulator import Simulator, envelope, start_of_day
+from processes.circulation import DeskIncidents, build_circulation_consumer, circulation_topics
+from processes.simulator import Simulator, envelope, start_of_day
+from service.bootstrap import build
 
 TARGET_RATE = 20_000.0
 TARGET_RATIO = 0.3
@@ -73,7 +73,7 @@ def bench_bare(bootstrap: str, topic: str, events: int, report: Report) -> None:
 
 def bench_pipeline(settings: Settings, bootstrap: str, events: int, report: Report) -> None:
     services = build(settings)
-    seed(services.records)  # the catalogue: member-card requests become service requests
+    seed(services.desk)  # the catalogue: member-card requests become service requests
     consumer = build_circulation_consumer(settings, bootstrap, services.desk)
     read, first, started = 0, 0, 0.0
     try:

@@ -1,7 +1,9 @@
 """Foundation benchmark: the write side against the eventsourcing baseline, the REST API over
-HTTP, and the projection rebuild against a bare read-and-decode of the same store.
+HTTP for every record kind, and the projection rebuild against a bare read-and-decode.
 
     .venv/bin/python -m benchmarks.foundation [--quick] [--clients 32] [--duration 10] [--out F]
+                                              [--lines incident,request,change,problem]
+                                              [--rest-rounds 3] [--baseline DIR]
                                               [--postgres | --database-url URL]
 
 Every measurement runs in this one invocation, each on a fresh temporary data directory, so the
@@ -19,115 +21,109 @@ of both side by side goes to stderr at the end. (c) stays on SQLite.
     b_follow   log_incident with the projection runner following the store (information)
     c_ceiling  GET /healthz at the same concurrency: what the HTTP stack alone does (information)
     c_rest     the incident lifecycle over REST against `itsm serve`, from a separate process
+               (rest.py runs the windows, loadgen.py is the client, lifecycles.py the steps)
+    c_request  the service request lifecycle, likewise; also its ratio to c_rest
+    c_change   the standard change lifecycle, likewise
+    c_problem  the problem lifecycle, likewise
     d          projection rebuild: reset both projections, a fresh runner's catch_up()
     e          bare read-and-decode of the same notifications (the ceiling for d)
 
 a, b_log and b_mix run in interleaved rounds and report the best round; d and e alternate
-(e, d, e, d, ...) on the same data and report the best of each.
+(e, d, e, d, ...) on the same data and report the best of each. The REST lines run in
+interleaved rounds too (incident, request, change, problem, incident, ...), each window on a
+fresh server, and report the best round: on a shared machine other work only ever slows a window
+down, so the best is the closest to the code's own rate (every round's rate and the median are in
+the line as well).
+
+With --baseline DIR (another checkout of this repository with its own .venv), the REST windows
+alternate between this checkout's `itsm serve` and the baseline's, each line gets an after /
+before ratio (`c_before_after`), and the in-process part runs as each checkout's own
+`benchmarks.foundation` in alternate subprocess rounds (`inprocess` lines; checkouts.py).
+
+An answer a line did not expect voids that line (no figure, no further rounds); the other lines,
+each on its own server, go on, and the run exits non-zero naming every void line.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import http.client
+import functools
 import importlib.metadata
 import inspect
 import math
 import os
 import platform
-import resource
 import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
-import orjson
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate as BareAggregate
 from psycopg import sql
 
-from domain.actors import Actor, Role
-from domain.commands import AddWorkNote, Assign, IncidentCommand, LogIncident, Resolve, StartWork
+from application.desk import ServiceDesk
+from domain.commands import (
+    AddWorkNote,
+    Assign,
+    IncidentCommand,
+    LogIncident,
+    ResolveIncident,
+    StartWork,
+)
 from domain.context import Context
 from domain.incident import ResolutionCode
 from domain.priority import Impact, Urgency
-from domain.service_desk import ServiceDesk
-from infra.bootstrap import Services, build, event_store_env
 from infra.clock import utcnow
 from infra.postgres_server import PostgresServer
 from infra.settings import Settings
 from projections import PROJECTIONS
 from projections.incident_details import incident_details
 from projections.runner import ProjectionRunner
+from service.bootstrap import Services, build, event_store_env
 
-from ._expect import UNLIMITED_ENV, UnexpectedAnswer, expect
-
-ROOT = Path(__file__).resolve().parent.parent
-ITSM = Path(sys.prefix) / "bin" / "itsm"
+from ._expect import UnexpectedAnswer
+from ._report import Report, fresh_dir, ratio, rounded, say
+from .checkouts import (
+    HERE,
+    MEASURES,
+    ROOT,
+    Checkout,
+    best_with_ratios,
+    commit_of,
+    flags_of,
+    inprocess_argv,
+    measure_inprocess,
+)
+from .lifecycles import GROUP, INCIDENT, LIFECYCLES
+from .rest import (
+    AGENT,
+    TARGET_KIND_RATIO,
+    TARGET_REST_BEFORE_RATIO,
+    RestPlan,
+    RestRounds,
+    bench_rest,
+    line_label,
+    rest_lines,
+    rest_table,
+    rest_window,
+)
 
 TARGET_WRITE_RATIO = 0.8  # b / a
 TARGET_REST_RATE = 800.0  # commands/s ...
 TARGET_REST_P99_MS = 50.0  # ... with p99 under this ...
 TARGET_REST_CLIENTS = 32  # ... at this many concurrent clients
 TARGET_REBUILD_RATIO = 0.7  # d / e
-#: What (c) says of its server's settings: the measured load must not be refused.
-LIMITS_OFF = "rate limits off: " + ", ".join(f"{k}=''" for k in UNLIMITED_ENV)
-
-AGENT = Actor(id="bench", role=Role.AGENT)
-GROUP = "library-ict"
 COMMANDS_PER_INCIDENT = 5  # log, assign, start-work, add-work-note, resolve
 REBUILD_BATCH: int = inspect.signature(ProjectionRunner).parameters["batch_size"].default
-
-
-# -- output ---------------------------------------------------------------------------------------
-
-
-def say(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-class Report:
-    """One JSON object per line, to stdout and optionally to a file."""
-
-    def __init__(self, out: Path | None) -> None:
-        self._file: IO[bytes] | None = out.open("wb") if out else None
-
-    def emit(self, name: str, **figures: Any) -> dict[str, Any]:
-        record = {"name": name, **figures}
-        line = orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS)
-        sys.stdout.write(line.decode() + "\n")
-        sys.stdout.flush()
-        if self._file:
-            self._file.write(line + b"\n")
-            self._file.flush()
-        return record
-
-    def close(self) -> None:
-        if self._file:
-            self._file.close()
-
-
-def rounded(value: float, digits: int = 1) -> float:
-    return round(value, digits)
-
-
-@contextlib.contextmanager
-def fresh_dir(label: str, base: str | None) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix=f"itsm-bench-{label}-", dir=base) as tmp:
-        yield Path(tmp)
 
 
 @contextlib.contextmanager
@@ -222,7 +218,9 @@ def lifecycle(i: int) -> list[IncidentCommand]:
         Assign(group=GROUP),
         StartWork(),
         AddWorkNote(text=f"Rebooted terminal {i}; checking the catalogue client."),
-        Resolve(code=ResolutionCode.FIXED, notes="Client cache cleared; the terminal works again."),
+        ResolveIncident(
+            code=ResolutionCode.FIXED, notes="Client cache cleared; the terminal works again."
+        ),
     ]
 
 
@@ -298,389 +296,6 @@ def bench_log_following(n: int, warmup: int, backend: Backend) -> tuple[WriteRat
         if not services.runner.wait_for(head(desk), 120):
             raise RuntimeError("the projections did not catch up within 120 s")
         return result, time.perf_counter() - started
-
-
-# -- (c) REST over HTTP ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def issue_token(data_dir: Path) -> str:
-    command = ["tokens", "create", "--data-dir", str(data_dir)]
-    done = subprocess.run(
-        [str(ITSM), *command, "--actor", AGENT.id, "--role", AGENT.role.value],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip()
-
-
-def ready(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)  # no proxies, unlike urllib
-    try:
-        conn.request("GET", "/readyz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
-
-
-@contextlib.contextmanager
-def itsm_server(
-    data_dir: Path, log_path: Path, workers: int
-) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    port = free_port()
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(ITSM),
-                "serve",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            cwd=ROOT,
-            env={**os.environ, **UNLIMITED_ENV},  # the measured load is not to be refused
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while not ready(port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"the server did not become ready:\n{tail}")
-                time.sleep(0.1)
-            yield proc, port
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-def run_loadgen(config: dict[str, Any]) -> dict[str, Any]:
-    """Run the load generator in its own process, so that it does not share the server's GIL
-    (nor this process's). An answer it did not expect comes back as UnexpectedAnswer."""
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.foundation", "--loadgen"],
-        cwd=ROOT,
-        input=orjson.dumps(config),
-        stdout=subprocess.PIPE,
-        timeout=config["warmup"] + config["duration"] + 120,
-        check=False,
-    )
-    result: dict[str, Any] = orjson.loads(done.stdout) if done.stdout else {}
-    if "unexpected" in result:
-        u = result["unexpected"]
-        raise UnexpectedAnswer(u["what"], u["status"], u["expected"], u["body"].encode())
-    if done.returncode != 0:
-        raise subprocess.CalledProcessError(done.returncode, done.args)
-    return result
-
-
-def bench_rest(
-    clients: int,
-    duration: float,
-    warmup: float,
-    ceiling_duration: float,
-    base: str | None,
-    workers: int,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    with fresh_dir("c", base) as tmp:
-        data_dir = tmp / "var"
-        token = issue_token(data_dir)
-        with itsm_server(data_dir, tmp / "server.log", workers) as (proc, port):
-            config = {"port": port, "token": token, "clients": clients, "server_pid": proc.pid}
-            say(f"c_ceiling: GET /healthz, {clients} clients, {ceiling_duration:g} s")
-            ceiling = run_loadgen(
-                {**config, "scenario": "healthz", "warmup": 0.5, "duration": ceiling_duration}
-            )
-            say(f"c_rest: incident lifecycle, {clients} clients, {warmup:g}+{duration:g} s")
-            rest = run_loadgen(
-                {**config, "scenario": "incidents", "warmup": warmup, "duration": duration}
-            )
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server died during the run (exit {proc.returncode})")
-    return ceiling, rest
-
-
-# -- the load generator (runs in its own process: `--loadgen`, config as JSON on stdin) ----------
-
-
-class Connection:
-    """One persistent HTTP/1.1 connection with hand-written requests and a minimal parser."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, raw: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        reader, writer = self.reader, self.writer
-        assert reader is not None
-        writer.write(raw)
-        lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            if line:
-                key, _, value = line.partition(b":")
-                headers[key.strip().lower()] = value.strip()
-        body = b""
-        if b"content-length" in headers:
-            body = await reader.readexactly(int(headers[b"content-length"]))
-        elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-            await self._skip_chunked(reader)
-        if headers.get(b"connection", b"").lower() == b"close":
-            self.close()
-        return status, headers, body
-
-    @staticmethod
-    async def _skip_chunked(reader: asyncio.StreamReader) -> None:
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            if size == 0:
-                while await reader.readuntil(b"\r\n") != b"\r\n":
-                    pass  # trailers
-                return
-            await reader.readexactly(size + 2)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
-def http_request(method: str, path: str, port: int, token: str, body: Any = None) -> bytes:
-    payload = b"" if body is None else orjson.dumps(body)
-    head = [
-        f"{method} {path} HTTP/1.1",
-        f"Host: 127.0.0.1:{port}",
-        f"Authorization: Bearer {token}",
-    ]
-    if method == "POST":
-        if body is not None:
-            head.append("Content-Type: application/json")
-        head.append(f"Content-Length: {len(payload)}")
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
-
-
-Sample = tuple[float, float, int, str]  # (start, seconds, status, operation)
-
-#: The answers each operation may give; any other stops the run (a refusal is not a command).
-#: 202: the write is done and the views lag behind it (api/record_answers.py).
-EXPECTED: dict[str, frozenset[int]] = {
-    "healthz": frozenset({200}),
-    "log": frozenset({201, 202}),
-    "start-work": frozenset({200, 202}),
-    "add-work-note": frozenset({200, 202}),
-    "resolve": frozenset({200, 202}),
-}
-
-
-class LoadClient:
-    def __init__(self, number: int, config: dict[str, Any], deadline: float) -> None:
-        self.number = number
-        self.port: int = config["port"]
-        self.token: str = config["token"]
-        self.deadline = deadline
-        self.connection = Connection(self.port)
-        self.samples: list[Sample] = []
-
-    def request(self, method: str, path: str, body: Any = None) -> bytes:
-        return http_request(method, path, self.port, self.token, body)
-
-    async def call(self, operation: str, raw: bytes) -> tuple[int, dict[bytes, bytes]]:
-        """One request; only an expected answer is a sample, any other raises UnexpectedAnswer
-        (a lost connection is status 0)."""
-        started = time.perf_counter()
-        try:
-            status, headers, body = await self.connection.request(raw)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
-            self.connection.close()
-            status, headers, body = 0, {}, repr(e).encode()
-        expect(operation, status, EXPECTED[operation], body)
-        self.samples.append((started, time.perf_counter() - started, status, operation))
-        return status, headers
-
-    async def healthz(self) -> None:
-        raw = self.request("GET", "/healthz")
-        while time.perf_counter() < self.deadline:
-            await self.call("healthz", raw)
-
-    async def incidents(self) -> None:
-        cycle = 0
-        while time.perf_counter() < self.deadline:
-            cycle += 1
-            body = {
-                "title": f"Catalogue terminal {self.number}-{cycle} frozen",
-                "service": "library-catalogue",
-                "caller": "budi.santoso",
-                "impact": "medium",
-                "urgency": "high",
-                "assignment_group": GROUP,
-            }
-            raw = self.request("POST", "/api/v1/incidents", body)
-            status, headers = await self.call("log", raw)
-            location = headers.get(b"location")
-            if location is None:
-                raise UnexpectedAnswer("log (no Location)", status, EXPECTED["log"], b"")
-            path = location.decode()
-            actions = [
-                ("start-work", None),
-                ("add-work-note", {"text": f"Rebooted terminal {self.number}-{cycle}."}),
-                ("resolve", {"code": "fixed", "notes": "Client cache cleared."}),
-            ]
-            for action, action_body in actions:
-                if time.perf_counter() >= self.deadline:
-                    break
-                raw = self.request("POST", f"{path}/{action}", action_body)
-                await self.call(action, raw)
-
-
-def cpu_ticks(pid: int) -> float | None:
-    """User+system CPU seconds of a process and its children (uvicorn workers), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    for child in Path("/proc").glob("[0-9]*"):
-        try:
-            stat = (child / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(stat[1]) == pid:
-            total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def machine_busy() -> tuple[float, float] | None:
-    """(busy, total) CPU seconds of the whole machine, from /proc/stat (Linux only)."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except OSError:
-        return None
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    tick = os.sysconf("SC_CLK_TCK")
-    return (sum(values[:8]) - idle) / tick, sum(values[:8]) / tick
-
-
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def percentile(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return math.nan
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
-def latency_figures(seconds: list[float]) -> dict[str, float]:
-    ordered = sorted(seconds)
-    return {
-        "p50_ms": rounded(percentile(ordered, 0.50) * 1000, 2),
-        "p90_ms": rounded(percentile(ordered, 0.90) * 1000, 2),
-        "p99_ms": rounded(percentile(ordered, 0.99) * 1000, 2),
-        "max_ms": rounded((ordered[-1] if ordered else math.nan) * 1000, 2),
-    }
-
-
-async def loadgen(config: dict[str, Any]) -> dict[str, Any]:
-    clients_n: int = config["clients"]
-    warmup: float = config["warmup"]
-    duration: float = config["duration"]
-    server_pid: int = config["server_pid"]
-    clients = [LoadClient(i, config, deadline=math.inf) for i in range(clients_n)]
-    for client in clients:  # connect first, so connecting is not measured
-        client.connection.reader, client.connection.writer = await asyncio.open_connection(
-            "127.0.0.1", client.port
-        )
-    started = time.perf_counter()
-    window_start, window_end = started + warmup, started + warmup + duration
-    for client in clients:
-        client.deadline = window_end
-    scenario = LoadClient.healthz if config["scenario"] == "healthz" else LoadClient.incidents
-    tasks = [asyncio.create_task(scenario(client)) for client in clients]
-
-    await asyncio.sleep(max(0.0, window_start - time.perf_counter()))
-    marks = [(time.perf_counter(), own_cpu(), cpu_ticks(server_pid), machine_busy())]
-    await asyncio.sleep(max(0.0, window_end - time.perf_counter()))
-    marks.append((time.perf_counter(), own_cpu(), cpu_ticks(server_pid), machine_busy()))
-    await asyncio.gather(*tasks)
-    for client in clients:
-        client.connection.close()
-
-    # A request counts if it finished inside the measured window.
-    samples = [s for c in clients for s in c.samples if window_start <= s[0] + s[1] <= window_end]
-    statuses: dict[str, int] = {}
-    for s in samples:
-        statuses[str(s[2])] = statuses.get(str(s[2]), 0) + 1
-    by_operation = {}
-    for operation in sorted({s[3] for s in samples}):
-        latencies = [s[1] for s in samples if s[3] == operation]
-        by_operation[operation] = {"count": len(latencies), **latency_figures(latencies)}
-    (t0, own0, server0, machine0), (t1, own1, server1, machine1) = marks
-    wall = t1 - t0
-    cpu: dict[str, float | None] = {
-        "loadgen_cores": rounded((own1 - own0) / wall, 2),
-        "server_cores": None,
-        "machine_busy_fraction": None,
-    }
-    if server0 is not None and server1 is not None:
-        cpu["server_cores"] = rounded((server1 - server0) / wall, 2)
-        if samples:  # the server's CPU time per request answered: what limits a GIL-bound server
-            cpu["server_ms_per_request"] = rounded((server1 - server0) * 1000 / len(samples), 3)
-    if machine0 is not None and machine1 is not None:
-        cpu["machine_busy_fraction"] = rounded(
-            (machine1[0] - machine0[0]) / max(machine1[1] - machine0[1], 1e-9), 2
-        )
-    return {
-        "rate": rounded(len(samples) / duration),  # every sample is an expected answer
-        "requests": len(samples),
-        "projection_lag_202": statuses.get("202", 0),
-        "statuses": statuses,
-        **latency_figures([s[1] for s in samples]),
-        "by_operation": by_operation,
-        "cpu": cpu,
-    }
-
-
-def loadgen_main() -> None:
-    config = orjson.loads(sys.stdin.buffer.read())
-    try:
-        import uvloop  # optional: the lean event loop, when installed
-    except ImportError:
-        run_loop = asyncio.run
-    else:
-        run_loop = uvloop.run
-    try:
-        result = run_loop(loadgen(config))
-    except UnexpectedAnswer as error:
-        body = error.body.decode("utf-8", errors="replace")
-        unexpected = {"what": error.what, "status": error.status, "body": body}
-        answer = {"unexpected": {**unexpected, "expected": sorted(error.expected)}}
-        sys.stdout.buffer.write(orjson.dumps(answer))
-        sys.exit(1)
-    sys.stdout.buffer.write(orjson.dumps(result))
 
 
 # -- (d) projection rebuild and (e) bare read-and-decode ------------------------------------------
@@ -775,12 +390,6 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return round(numerator / denominator, 3)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.foundation",
@@ -797,6 +406,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tmpdir", help="where the fresh data directories go [system temp]")
     parser.add_argument("--skip-http", action="store_true", help="leave out (c)")
     parser.add_argument("--workers", type=int, default=1, help="API worker processes for (c) [1]")
+    parser.add_argument(
+        "--lines",
+        type=lifecycle_names,
+        default=list(LIFECYCLES),
+        help=f"REST lifecycles, comma-separated, in round order [{','.join(LIFECYCLES)}]",
+    )
+    parser.add_argument("--rest-rounds", type=int, help="rounds of the REST lines [3; quick 1]")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="another checkout of this repository (with its .venv) to measure against: its own "
+        "`itsm serve` in alternate REST rounds, its own in-process benchmark in alternate rounds",
+    )
     postgres = parser.add_mutually_exclusive_group()
     postgres.add_argument(
         "--postgres",
@@ -807,8 +430,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--database-url",
         help="also run a, b, d and e on this PostgreSQL server (its role may create databases)",
     )
-    parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.baseline is not None:
+        args.baseline = args.baseline.resolve()
+        if args.baseline == ROOT:
+            parser.error("--baseline: that is this checkout")
+        if why := Checkout.of("before", args.baseline).missing():
+            parser.error(f"--baseline: {why}")
+    for name in ("clients", "rest_rounds", "rounds", "n", "m", "workers"):
+        if (value := getattr(args, name)) is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def lifecycle_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in LIFECYCLES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown lifecycle {', '.join(unknown) or '(none)'}: "
+            f"choose from {', '.join(LIFECYCLES)}"
+        )
+    return list(dict.fromkeys(names))
 
 
 @contextlib.contextmanager
@@ -861,14 +504,14 @@ def side_by_side(figures: dict[str, dict[str, float]]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.loadgen:
-        loadgen_main()
-        return
     with postgres_server(args) as server_url:
         try:
-            run(args, server_url)
+            void = run(args, server_url)
         except UnexpectedAnswer as error:  # no figure: a refusal must not pass for a command
             raise SystemExit(f"benchmark stopped, an answer it did not expect: {error}") from None
+    if void:  # the other lines' figures stand; these have none
+        stopped = "\n".join(f"  {line}: {error}" for line, error in void.items())
+        raise SystemExit(f"lines stopped by an answer they did not expect:\n{stopped}")
 
 
 def write_side(
@@ -932,18 +575,135 @@ def write_side(
         )["rate"]
 
 
-def run(args: argparse.Namespace, server_url: str | None) -> None:
+def compare_inprocess(
+    checkouts: list[Checkout], n: int, m: int, rounds: int, tmpdir: str | None, report: Report
+) -> dict[str, dict[str, float]]:
+    """Each checkout's own in-process benchmark (a, b, d, e) as a subprocess, one round each in
+    turn, alternating which goes first; the best of each measure and the ratios of those."""
+    argvs = {c.name: inprocess_argv(flags_of(c), n, m, tmpdir) for c in checkouts}
+    measured: dict[str, list[dict[str, float]]] = {c.name: [] for c in checkouts}
+    for r in range(rounds):
+        for checkout in checkouts if r % 2 == 0 else checkouts[::-1]:
+            say(f"in-process round {r + 1}/{rounds} ({checkout.name}): {checkout.root}")
+            measured[checkout.name].append(measure_inprocess(checkout, argvs[checkout.name]))
+    compared: dict[str, dict[str, float]] = {}
+    for checkout in checkouts:
+        compared[checkout.name] = best_with_ratios(measured[checkout.name])
+        report.emit(
+            "inprocess",
+            checkout=checkout.name,
+            root=str(checkout.root),
+            commit=commit_of(checkout),
+            command=["python", "-m", "benchmarks.foundation", *argvs[checkout.name]],
+            counted=f"the best of {rounds} rounds, each its own run of the checkout's code",
+            backend="sqlite",
+            **compared[checkout.name],
+            samples={k: [x[k] for x in measured[checkout.name]] for k in MEASURES},
+        )
+    return compared
+
+
+def summarise(
+    args: argparse.Namespace,
+    report: Report,
+    plan: RestPlan,
+    figures: dict[str, dict[str, float]],
+    lines: dict[str, dict[str, dict[str, Any]]],
+    compared: dict[str, dict[str, float]],
+    done: RestRounds,
+    machine: dict[str, Any],
+    began: float,
+) -> None:
+    """The summary line: every ratio against its target, and whether each was met."""
+    ratios: dict[str, dict[str, float | None]] = {}
+    for name, mine in figures.items():
+        ratios[name] = {
+            "b_log_over_a": ratio(mine["b_log"], mine["a_baseline"]),
+            "b_mix_over_a": ratio(mine["b_mix"], mine["a_baseline"]),
+            "d_over_e": ratio(mine["d_rebuild"], mine["e_read_decode"]),
+        }
+        mine.update(
+            {
+                "b_log / a": ratios[name]["b_log_over_a"] or math.nan,
+                "b_mix / a": ratios[name]["b_mix_over_a"] or math.nan,
+                "d / e": ratios[name]["d_over_e"] or math.nan,
+            }
+        )
+    checks = ratios["sqlite"]  # the targets are set for the default backend
+    here = lines.get(HERE.name, {})
+    rest_rate = here.get(INCIDENT.name, {}).get("rate")
+    rest_p99 = here.get(INCIDENT.name, {}).get("p99_ms")
+    passed: dict[str, bool | None] = {
+        "b_log_over_a": (checks["b_log_over_a"] or 0) >= TARGET_WRITE_RATIO,
+        "b_mix_over_a": (checks["b_mix_over_a"] or 0) >= TARGET_WRITE_RATIO,
+        "rest": None
+        if rest_rate is None or rest_p99 is None
+        else (
+            rest_rate >= TARGET_REST_RATE
+            and rest_p99 < TARGET_REST_P99_MS
+            and args.clients >= TARGET_REST_CLIENTS
+        ),
+        "d_over_e": (checks["d_over_e"] or 0) >= TARGET_REBUILD_RATIO,
+    }
+    kinds = [lc for lc in plan.lifecycles if lc is not INCIDENT]
+    if kinds and not args.skip_http:
+        passed["kinds_over_incident"] = all(
+            (here.get(lc.name, {}).get("ratio_to_incident") or 0) >= TARGET_KIND_RATIO
+            for lc in kinds
+        )
+    if args.baseline is not None and not args.skip_http:
+        after_over_before = here.get(INCIDENT.name, {}).get("after_over_before")
+        passed["incident_after_over_before"] = (after_over_before or 0) >= TARGET_REST_BEFORE_RATIO
+    report.emit(
+        "summary",
+        **checks,
+        **({"postgres": ratios["postgres"]} if "postgres" in ratios else {}),
+        rest_commands_per_s=None if rest_rate is None else rounded(rest_rate),
+        rest_p99_ms=rest_p99,
+        rest_clients=args.clients,
+        rest_lines=here,
+        **({"before": lines.get("before", {}), "compared": compared} if compared else {}),
+        void=sorted(f"{lc} ({c})" for c, lc in done.void),
+        targets={
+            "b_over_a": f">= {TARGET_WRITE_RATIO}",
+            "rest": f">= {TARGET_REST_RATE:g} commands/s with p99 < {TARGET_REST_P99_MS:g} ms"
+            f" at {TARGET_REST_CLIENTS} clients",
+            "kinds_over_incident": f">= {TARGET_KIND_RATIO}",
+            "incident_after_over_before": f">= {TARGET_REST_BEFORE_RATIO}",
+            "d_over_e": f">= {TARGET_REBUILD_RATIO}",
+        },
+        passed=passed,
+        all_passed=all(v is True for v in passed.values()),
+        quick=args.quick,
+        seconds=rounded(time.perf_counter() - began),
+        machine={**machine, "loadavg_end": [rounded(v, 2) for v in os.getloadavg()]},
+    )
+
+
+def run(args: argparse.Namespace, server_url: str | None) -> dict[str, UnexpectedAnswer]:
+    """The whole run; the lines stopped by an answer they did not expect."""
     quick = args.quick
     n = args.n or (300 if quick else 3000)
     m = args.m or (200 if quick else 3000)
     rounds = args.rounds or (2 if quick else 3)
-    duration = args.duration or (3.0 if quick else 10.0)
-    warmup = 0.5 if quick else 1.0
-    ceiling_duration = 1.0 if quick else 3.0
     write_warmup = max(10, n // 20)
+    checkouts = [HERE]
+    if args.baseline is not None:
+        checkouts.append(Checkout.of("before", args.baseline))
+    plan = RestPlan(
+        clients=args.clients,
+        duration=args.duration or (3.0 if quick else 10.0),
+        warmup=0.5 if quick else 1.0,
+        ceiling_duration=1.0 if quick else 3.0,
+        base=args.tmpdir,
+        workers=args.workers,
+        lifecycles=[LIFECYCLES[name] for name in args.lines],
+    )
     backends = [Backend("sqlite", args.tmpdir)]
     if server_url is not None:
         backends.append(Backend("postgres", args.tmpdir, server_url))
+    #: With a baseline, SQLite's in-process figures come from each checkout's own runs instead.
+    here_backends = [b for b in backends if args.baseline is None or b.name != "sqlite"]
     report = Report(args.out)
     machine = machine_info()
     if server_url is not None:
@@ -951,95 +711,39 @@ def run(args: argparse.Namespace, server_url: str | None) -> None:
     began = time.perf_counter()
     #: Each backend's in-process figures, for the ratios and the side-by-side table.
     figures: dict[str, dict[str, float]] = {b.name: {} for b in backends}
+    compared: dict[str, dict[str, float]] = {}
+    done = RestRounds()
     try:
-        write_side(backends, n, write_warmup, rounds, report, figures)
+        if args.baseline is not None:
+            compared = compare_inprocess(checkouts, n, m, rounds, args.tmpdir, report)
+            figures["sqlite"].update(compared[HERE.name])
+        if here_backends:
+            write_side(here_backends, n, write_warmup, rounds, report, figures)
 
-        # (c) REST over HTTP, on SQLite.
-        rest: dict[str, Any] | None = None
+        # (c) REST over HTTP, on SQLite: every lifecycle, against every checkout.
+        lines: dict[str, dict[str, dict[str, Any]]] = {}
         if not args.skip_http:
-            try:
-                ceiling, rest = bench_rest(
-                    args.clients, duration, warmup, ceiling_duration, args.tmpdir, args.workers
-                )
-            except UnexpectedAnswer:
-                raise  # the run is void: main() exits non-zero naming the answer
-            except (RuntimeError, OSError, subprocess.SubprocessError) as error:
-                say(f"c failed: {error}")
-                report.emit("c_rest", error=str(error), clients=args.clients)
-            else:
-                report.emit(
-                    "c_ceiling",
-                    unit="requests/s",
-                    clients=args.clients,
-                    seconds=ceiling_duration,
-                    **ceiling,
-                )
-                rest = report.emit(
-                    "c_rest",
-                    unit="commands/s",
-                    clients=args.clients,
-                    seconds=duration,
-                    mix="log (with assignment_group), start-work, add-work-note, resolve",
-                    server_settings=LIMITS_OFF,
-                    **rest,
-                )
+            rest_rounds = args.rest_rounds or (1 if quick else 3)
+            done = bench_rest(
+                functools.partial(rest_window, plan), checkouts, plan.lifecycles, rest_rounds
+            )
+            lines = rest_lines(report, plan, checkouts, done)
 
         # (d) and (e) on the same data, interleaved, for each backend.
-        for backend in backends:
+        for backend in here_backends:
             d, e = bench_rebuild(m, max(rounds, 2), backend, report)
             figures[backend.name].update(d_rebuild=d, e_read_decode=e)
 
-        ratios: dict[str, dict[str, float | None]] = {}
-        for name, mine in figures.items():
-            ratios[name] = {
-                "b_log_over_a": ratio(mine["b_log"], mine["a_baseline"]),
-                "b_mix_over_a": ratio(mine["b_mix"], mine["a_baseline"]),
-                "d_over_e": ratio(mine["d_rebuild"], mine["e_read_decode"]),
-            }
-            mine.update(
-                {
-                    "b_log / a": ratios[name]["b_log_over_a"] or math.nan,
-                    "b_mix / a": ratios[name]["b_mix_over_a"] or math.nan,
-                    "d / e": ratios[name]["d_over_e"] or math.nan,
-                }
-            )
-        checks = ratios["sqlite"]  # the targets are set for the default backend
-        rest_rate = rest.get("rate") if rest else None
-        rest_p99 = rest.get("p99_ms") if rest else None
-        passed: dict[str, bool | None] = {
-            "b_log_over_a": (checks["b_log_over_a"] or 0) >= TARGET_WRITE_RATIO,
-            "b_mix_over_a": (checks["b_mix_over_a"] or 0) >= TARGET_WRITE_RATIO,
-            "rest": None
-            if rest_rate is None or rest_p99 is None
-            else (
-                rest_rate >= TARGET_REST_RATE
-                and rest_p99 < TARGET_REST_P99_MS
-                and args.clients >= TARGET_REST_CLIENTS
-            ),
-            "d_over_e": (checks["d_over_e"] or 0) >= TARGET_REBUILD_RATIO,
-        }
-        report.emit(
-            "summary",
-            **checks,
-            **({"postgres": ratios["postgres"]} if "postgres" in ratios else {}),
-            rest_commands_per_s=None if rest_rate is None else rounded(rest_rate),
-            rest_p99_ms=rest_p99,
-            rest_clients=args.clients,
-            targets={
-                "b_over_a": f">= {TARGET_WRITE_RATIO}",
-                "rest": f">= {TARGET_REST_RATE:g} commands/s with p99 < {TARGET_REST_P99_MS:g} ms"
-                f" at {TARGET_REST_CLIENTS} clients",
-                "d_over_e": f">= {TARGET_REBUILD_RATIO}",
-            },
-            passed=passed,
-            all_passed=all(v is True for v in passed.values()),
-            quick=quick,
-            seconds=rounded(time.perf_counter() - began),
-            machine={**machine, "loadavg_end": [rounded(v, 2) for v in os.getloadavg()]},
-        )
-        say("in-process figures, side by side:\n" + side_by_side(figures))
+        summarise(args, report, plan, figures, lines, compared, done, machine, began)
+        if here_backends:  # with a baseline and no PostgreSQL, the next table says it all
+            say("in-process figures, side by side:\n" + side_by_side(figures))
+        if compared:
+            say("in-process, each checkout its own code:\n" + side_by_side(compared))
+        if lines:
+            say(f"REST, commands/s at {args.clients} clients:\n{rest_table(lines)}")
     finally:
         report.close()
+    return {line_label(c, lc): e for (c, lc), e in done.void.items()}
 
 
 if __name__ == "__main__":

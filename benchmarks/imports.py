@@ -24,15 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from infra.bootstrap import build
-from infra.import_mapping import shipped
-from infra.importer import Importer
 from infra.settings import Settings
-from infra.whatif import PolicyFile, WhatIf, read_rule_file
-from infra.whatif import run as run_whatif
+from processes.import_mapping import shipped
+from processes.importer import Importer
+from processes.whatif import PolicyFile, WhatIf, read_rule_file
+from processes.whatif import run as run_whatif
 from projections import incident_details
 from projections.runner import collector_paused
 from projections.shadow import rebuild_in_shadow
+from service.bootstrap import build
 
 P2_IN_4H = Path(__file__).parent.parent / "docs" / "whatif" / "p2-resolution-4h.toml"
 UCI = Path("/work/shared/data/uci-servicenow-incident-event-log/incident_event_log.csv.xz")

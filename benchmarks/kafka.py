@@ -50,12 +50,12 @@ from domain.actors import Actor, Role
 from domain.commands import AddWorkNote, Assign, LogIncident, StartWork
 from domain.context import Context
 from infra import cloudevents, kafka_clients
-from infra.bootstrap import build
 from infra.clock import utcnow
 from infra.kafka_broker import KafkaBroker
-from infra.kafka_mode import build_projection_consumer, build_relay, topics
 from infra.settings import Settings
 from projections.runner import collector_paused
+from service.bootstrap import build
+from service.kafka_mode import build_projection_consumer, build_relay, topics
 
 from ._expect import UNLIMITED_ENV, expect
 

@@ -35,11 +35,11 @@ from domain.priority import Impact, Urgency
 from domain.sla import DEFAULT_TERMS
 from domain.sla_clock import ClockState, judge
 from domain.sla_incident import ticket
-from infra.bootstrap import build
 from infra.settings import Settings
-from infra.sla_watch import SlaWatcher
+from processes.sla_watch import SlaWatcher
 from projections.sla_clocks import sla_clocks
 from projections.sla_index import ClockIndex
+from service.bootstrap import build
 
 AGENT = Actor(id="bench", role=Role.AGENT)
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 08:00 WIB

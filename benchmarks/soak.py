@@ -47,12 +47,12 @@ from uuid import uuid4
 
 import orjson
 
-from infra.bootstrap import Services, build, open_view_store
 from infra.kafka_broker import KafkaBroker
 from infra.kafka_clients import ensure_topics
-from infra.kafka_mode import build_relay, topics
 from infra.settings import Settings
 from projections import PROJECTIONS
+from service.bootstrap import Services, build, open_view_store
+from service.kafka_mode import build_relay, topics
 from tests.kafka_harness import (
     Pause,
     Process,

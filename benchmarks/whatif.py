@@ -29,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
+from application.desk import ServiceDesk
+from application.seed import catalogue
 from benchmarks.sla import T0, rate, ten_events
 from domain.actors import Actor, Role
 from domain.calendar import OFFICE_HOURS, CalendarSpec, HolidayKind, shipped_holidays
@@ -37,14 +39,12 @@ from domain.incident import CancelReason, Channel, EscalationKind, HoldReason, I
 from domain.incident import ResolutionCode as Code
 from domain.organisations import ORGANISATIONS
 from domain.priority import Impact, Urgency
-from domain.service_desk import ServiceDesk
 from domain.sla import DEFAULT_TERMS, Targets
 from domain.sla_clock import Mark, MarkKind, Ticket, judge
 from domain.sla_incident import ticket
-from infra.bootstrap import build
-from infra.seed import catalogue
 from infra.settings import Settings
-from infra.whatif import CalendarFile, WhatIf, run
+from processes.whatif import CalendarFile, WhatIf, run
+from service.bootstrap import build
 
 AGENT = Actor(id="bench-agent", role=Role.AGENT)
 CALLER = Actor(id="bench-caller", role=Role.REQUESTER)

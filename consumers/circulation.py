@@ -28,12 +28,6 @@ from uuid import UUID, uuid5
 
 import orjson
 
-from consumers.circulation_store import (
-    CirculationStore,
-    epoch,
-    from_epoch,
-    insert_dead_letters,
-)
 from consumers.group import DeadLetter as KafkaDeadLetter
 from consumers.group import GroupConsumer
 from domain.actors import Actor, Role
@@ -50,6 +44,12 @@ from domain.context import Context
 from domain.errors import DomainError
 from domain.incident import Channel
 from domain.priority import Impact, Urgency
+from infra.circulation_store import (
+    CirculationStore,
+    epoch,
+    from_epoch,
+    insert_dead_letters,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class IncidentPort(Protocol):
 
 class ServiceRequestPort(Protocol):
     """Raise a service request from a catalogue item, made idempotent by key (implemented over
-    the records write path by infra.circulation.DeskRequests)."""
+    the records write path by processes.circulation.DeskRequests)."""
 
     def raise_request(
         self,
@@ -313,7 +313,11 @@ class CirculationPipeline:
                 if hours.open_time_between(started, now) < rule.threshold:
                     continue
                 what = _describe(status, code)
-                command = LogIncident(
+                opened = _open_incident(
+                    incidents,
+                    ctx,
+                    case,
+                    rule.assignment_group,
                     title=f"{ci} is {what}"[:200],
                     description=(
                         f"[rule {rule.id}] {service}: {ci} has been {what} since "
@@ -323,13 +327,8 @@ class CirculationPipeline:
                     ),
                     service=service,
                     configuration_item=ci,
-                    caller=ctx.actor.id,
-                    channel=Channel.MONITORING,
                     impact=Impact.LOW,
-                    urgency=Urgency.HIGH,
-                    assignment_group=rule.assignment_group,
                 )
-                opened = incidents.open(ctx, command, case + "/open")
                 db.execute(
                     "UPDATE outages SET incident = ?, noted_signals = signals, noted_at = ?"
                     " WHERE ci = ?",
@@ -394,7 +393,11 @@ class CirculationPipeline:
                 case = f"{rule.id}/{service}/{source}/{epoch(now):.0f}"
                 ctx = self._ctx(source, case)
                 patrons = _patrons(db, service, first)
-                command = LogIncident(
+                opened = _open_incident(
+                    incidents,
+                    ctx,
+                    case,
+                    rule.assignment_group,
                     title=f"{service}: {rate:.0%} of transactions failing"[:200],
                     description=(
                         f"[rule {rule.id}] {failed} of {volume} {service} transactions failed "
@@ -403,13 +406,8 @@ class CirculationPipeline:
                         f"automatically from the circulation stream of {source}."
                     ),
                     service=service,
-                    caller=ctx.actor.id,
-                    channel=Channel.MONITORING,
                     impact=Impact.MEDIUM,
-                    urgency=Urgency.HIGH,
-                    assignment_group=rule.assignment_group,
                 )
-                opened = incidents.open(ctx, command, case + "/open")
                 db.execute(
                     "INSERT INTO rate_episodes (service, source, since, incident, noted_at,"
                     " below_since) VALUES (?, ?, ?, ?, ?, NULL)",
@@ -497,6 +495,21 @@ class CirculationPipeline:
 
 def _minute(at: datetime) -> int:
     return int(at.timestamp()) // 60
+
+
+def _open_incident(
+    incidents: IncidentPort, ctx: Context, case: str, assignment_group: str, **fields: Any
+) -> str:
+    """Open the incident a rule calls for (from monitoring, urgent, for the rule's group), once
+    per case however often the case is met again."""
+    command = LogIncident(
+        caller=ctx.actor.id,
+        channel=Channel.MONITORING,
+        urgency=Urgency.HIGH,
+        assignment_group=assignment_group,
+        **fields,
+    )
+    return incidents.open(ctx, command, case + "/open")
 
 
 def _describe(status: str, code: str | None) -> str:

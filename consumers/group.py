@@ -1,6 +1,7 @@
-"""The loop every Kafka consumer of this service runs: join the group once the topic has
-partitions, poll, let the subclass store the effect, send dead letters (acknowledged) and only
-then commit the offsets, reconnecting after failures.
+"""What every Kafka consumer of this service does each step of its loop (the one Follower of
+infra/follower.py): join the group once the topic has partitions, poll, let the subclass store
+the effect, send dead letters (acknowledged) and only then commit the offsets; reconnecting after
+failures, and after the group has stayed unsettled too long.
 
 Subclasses implement `handle` (store the effect of one poll; return what must be dead-lettered)
 and may give a rebalance listener and a progress figure.
@@ -18,9 +19,18 @@ from typing import Any
 from kafka import OffsetAndMetadata, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
+from infra.follower import Follower
 from infra.progress import Progress
 
 log = logging.getLogger(__name__)
+
+#: How many session timeouts the group may stay unsettled (no coordinator known, or a rejoin
+#: pending) before the consumer is dropped and joins afresh.
+UNSETTLED_SESSIONS = 2
+
+
+class GroupUnsettled(RuntimeError):
+    """The consumer's group has stayed without a coordinator, or waiting to rejoin, too long."""
 
 
 @dataclass
@@ -53,6 +63,14 @@ class GroupConsumer:
         self._dead_letter_producer: Any = None
         #: Set once the group has given this consumer its partitions (readiness).
         self.assigned = threading.Event()
+        #: Since when the group has been unsettled, as far as the polls have seen.
+        self._unsettled_since: float | None = None
+        self._report = Progress(log, self.progress_label, every=10.0)
+        # The poll itself waits for messages, so the loop never idles on its own; a failure
+        # drops the clients, and the next poll reconnects.
+        self._follower = Follower(
+            f"{group_id} consumer", self._follow_step, idle=0.0, log=log, on_error=self.close
+        )
 
     # -- what a subclass provides ------------------------------------------------------------
 
@@ -89,7 +107,9 @@ class GroupConsumer:
             self._consumer = self._connect()
         records = self._consumer.poll(timeout_ms=timeout_ms)
         if not records:
+            self._watch_group()
             return 0
+        self._unsettled_since = None
         dead = self.handle(records)
         if dead:
             self._send_dead_letters(dead)
@@ -102,6 +122,30 @@ class GroupConsumer:
             }
         )
         return sum(len(messages) for messages in records.values())
+
+    def _watch_group(self) -> None:
+        """Raise GroupUnsettled once the group has stayed unsettled for UNSETTLED_SESSIONS
+        session timeouts. kafka-python's poll returns nothing, and raises nothing, while the
+        coordinator is unknown or a rejoin is pending, and after a broker restart a consumer may
+        stay so (its views never catching up). A fresh consumer looks the coordinator up anew."""
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        if coordinator is None or not (
+            coordinator.coordinator_unknown() or coordinator.need_rejoin()
+        ):
+            self._unsettled_since = None
+            return
+        now = time.monotonic()
+        if self._unsettled_since is None:
+            self._unsettled_since = now
+            return
+        session = self._consumer.config["session_timeout_ms"] / 1000
+        unsettled = now - self._unsettled_since
+        if unsettled > UNSETTLED_SESSIONS * session:
+            self._unsettled_since = None
+            raise GroupUnsettled(
+                f"group {self.group_id} has had no coordinator, or waited to rejoin,"
+                f" for {unsettled:.1f} s"
+            )
 
     def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
         if self._dead_letter_producer is None:
@@ -138,19 +182,14 @@ class GroupConsumer:
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set, reconnecting after failures."""
-        backoff = 0.1
-        report = Progress(log, self.progress_label, every=10.0)
-        while not stop.is_set():
-            try:
-                count = self.poll_once()
-                report(self.progress(), count)
-                backoff = 0.1
-            except Exception:
-                log.warning("%s consumer failed; reconnecting", self.group_id, exc_info=True)
-                self.close()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-        self.close()
+        try:
+            self._follower.run(stop)
+        finally:
+            self.close()
+
+    def _follow_step(self) -> bool:
+        self._report(self.progress(), self.poll_once())
+        return True
 
     def close(self) -> None:
         for client in (self._consumer, self._dead_letter_producer):
@@ -160,6 +199,7 @@ class GroupConsumer:
                 except Exception:
                     log.debug("closing a Kafka client failed", exc_info=True)
         self._consumer = self._dead_letter_producer = None
+        self._unsettled_since = None
 
 
 class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -33,6 +33,7 @@ from domain.aggregate import Aggregate, applies
 from domain.context import Context
 from domain.errors import InvalidRule
 from domain.events import DomainEvent
+from domain.fields import Name
 from domain.time_zones import settled
 
 NAMESPACE = UUID("6f4b1c2e-8d3a-4e5f-9a7b-2c1d0e9f8a6b")
@@ -66,7 +67,7 @@ class Window(BaseModel):
 class Holiday(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     date: date
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Name
     kind: HolidayKind
 
 
@@ -530,19 +531,15 @@ class BusinessCalendar(Aggregate):
         years: dict[int, HolidayYear],
     ) -> BusinessCalendar:
         checked = {year: _check_year(year, entry) for year, entry in sorted(years.items())}
-        calendar = cls(calendar_id(name))
-        calendar._record(
-            CalendarDefined(
-                originator_id=calendar.id,
-                originator_version=1,
-                name=name,
-                time_zone=_check_zone(time_zone),
-                hours=_check_hours(hours),
-                years=checked,
-                **ctx.stamp(),
-            )
+        return cls._begin(
+            ctx,
+            calendar_id(name),
+            CalendarDefined,
+            name=name,
+            time_zone=_check_zone(time_zone),
+            hours=_check_hours(hours),
+            years=checked,
         )
-        return calendar
 
     def amend_holidays(
         self, ctx: Context, *, year: int, holidays: HolidayYear, reason: str
@@ -551,29 +548,14 @@ class BusinessCalendar(Aggregate):
         if self.years.get(year) == checked:
             raise InvalidRule(f"the holidays of {year} are already exactly these")
         self._record(
-            HolidaysAmended(
-                originator_id=self.id,
-                originator_version=self._next_version(),
-                year=year,
-                holidays=checked,
-                reason=reason,
-                **ctx.stamp(),
-            )
+            HolidaysAmended(**self._envelope(ctx), year=year, holidays=checked, reason=reason)
         )
 
     def revise_hours(self, ctx: Context, *, hours: Hours, reason: str) -> None:
         checked = _check_hours(hours)
         if checked == self.hours:
             raise InvalidRule("the working hours are already exactly these")
-        self._record(
-            HoursRevised(
-                originator_id=self.id,
-                originator_version=self._next_version(),
-                hours=checked,
-                reason=reason,
-                **ctx.stamp(),
-            )
-        )
+        self._record(HoursRevised(**self._envelope(ctx), hours=checked, reason=reason))
 
     def spec(self) -> CalendarSpec:
         return CalendarSpec.of(self.time_zone, self.hours, self.years)

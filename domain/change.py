@@ -24,7 +24,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field, model_validator
 
 from domain.actors import Role
-from domain.aggregate import Aggregate, applies
+from domain.aggregate import Aggregate, LifecycleAggregate, applies
 from domain.configuration_item import Code, CodeList
 from domain.context import Context
 from domain.errors import (
@@ -33,18 +33,24 @@ from domain.errors import (
     BackoutPlanMissing,
     NotANamedApprover,
     NotPermitted,
-    RecordIllegalTransition,
     RequesterCannotApprove,
     ReviewRequired,
 )
-from domain.events import MAX_INT, DomainEvent
-from domain.organisations import PROVINCE, OrganisationCode
+from domain.events import DomainEvent
+from domain.fields import (
+    Description,
+    Items,
+    Name,
+    NamesIncident,
+    NamesProblem,
+    Note,
+    Number,
+    OptionalReason,
+    Reason,
+    Text,
+)
+from domain.organisations import ORGANISATION_PATTERN, PROVINCE
 from domain.record_numbers import named_id
-
-Name = Field(min_length=1, max_length=200)
-Text = Field(min_length=1, max_length=10_000)
-Reason = Field(min_length=1, max_length=2_000)
-Items: Any = Field(default_factory=list, max_length=100)
 
 
 class ChangeKind(StrEnum):
@@ -94,7 +100,7 @@ class TemplateDefined(DomainEvent):
     type_name: ClassVar[str] = "ChangeTemplate.Defined"
     code: str = Code
     title: str = Name
-    description: str = Field(default="", max_length=10_000)
+    description: str = Description
     services: list[str] = Items
     configuration_items: CodeList = Items
     backout_plan: str = Text
@@ -125,21 +131,17 @@ class ChangeTemplate(Aggregate):
     ) -> ChangeTemplate:
         if ctx.actor.role not in (Role.CHANGE_MANAGER, Role.ADMIN):
             raise NotPermitted("standard change templates are approved by a change manager")
-        template = cls(template_id(code))
-        template._record(
-            TemplateDefined(
-                originator_id=template.id,
-                originator_version=1,
-                code=code,
-                title=title,
-                description=description,
-                services=services,
-                configuration_items=configuration_items,
-                backout_plan=backout_plan,
-                **ctx.stamp(),
-            )
+        return cls._begin(
+            ctx,
+            template_id(code),
+            TemplateDefined,
+            code=code,
+            title=title,
+            description=description,
+            services=services,
+            configuration_items=configuration_items,
+            backout_plan=backout_plan,
         )
-        return template
 
     @applies(TemplateDefined)
     def _defined(self, e: TemplateDefined) -> None:
@@ -156,17 +158,25 @@ class ChangeEvent(DomainEvent):
 
 class Raised(ChangeEvent):
     type_name: ClassVar[str] = "Change.Raised"
-    number: int = Field(ge=1, le=MAX_INT)
+    number: int = Number
     kind: ChangeKind
     title: str = Name
-    description: str = Field(default="", max_length=10_000)
+    description: str = Description
     requester: str = Name
     services: list[str] = Items
     configuration_items: CodeList = Items
-    backout_plan: str | None = Field(default=None, min_length=1, max_length=10_000)
+    backout_plan: str | None = Note
     template: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")
-    #: The organisation whose record it is (events stored before organisations: the province).
-    organisation: str = OrganisationCode
+    #: The organisation whose record it is.
+    organisation: str = Field(min_length=1, max_length=64, pattern=ORGANISATION_PATTERN)
+
+    #: Version 2 names the organisation always; version 1 did not have to (changes raised
+    #: before records carried one belong to the province).
+    class_version: ClassVar[int] = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.setdefault("organisation", PROVINCE)
 
 
 class PreAuthorised(ChangeEvent):
@@ -198,7 +208,7 @@ class Assessed(ChangeEvent):
 class Approved(ChangeEvent):
     type_name: ClassVar[str] = "Change.Approved"
     approver: str = Name
-    comment: str | None = Field(default=None, min_length=1, max_length=2_000)
+    comment: str | None = OptionalReason
 
 
 class Authorised(ChangeEvent):
@@ -219,7 +229,7 @@ class Scheduled(ChangeEvent):
     end: AwareDatetime
     #: what the window conflicted with, when a change manager overrode the check
     overridden: list[str] = Field(default_factory=list, max_length=1_000)
-    override_reason: str | None = Field(default=None, min_length=1, max_length=2_000)
+    override_reason: str | None = OptionalReason
 
 
 class ImplementationStarted(ChangeEvent):
@@ -255,20 +265,16 @@ class Cancelled(ChangeEvent):
     reason: str = Reason
 
 
-class ProblemLinked(ChangeEvent):
+class ProblemLinked(NamesProblem, ChangeEvent):
     """The change is linked to a problem (the problem records Problem.ChangeLinked)."""
 
     type_name: ClassVar[str] = "Change.ProblemLinked"
-    problem_id: UUID
-    problem_ref: str = Field(min_length=1, max_length=40)
 
 
-class IncidentLinked(ChangeEvent):
+class IncidentLinked(NamesIncident, ChangeEvent):
     """The change is linked to an incident (the incident records Incident.LinkedToChange)."""
 
     type_name: ClassVar[str] = "Change.IncidentLinked"
-    incident_id: UUID
-    incident_ref: str = Field(min_length=1, max_length=40)
 
 
 def transition(state: ChangeState | None, event: ChangeEvent) -> ChangeState:
@@ -301,7 +307,7 @@ def transition(state: ChangeState | None, event: ChangeEvent) -> ChangeState:
 # -- the aggregate -----------------------------------------------------------------------------
 
 
-class Change(Aggregate):
+class Change(LifecycleAggregate[ChangeState], events=ChangeEvent, transition=transition):
     KIND: ClassVar[str] = "change"
 
     number: int
@@ -342,23 +348,20 @@ class Change(Aggregate):
     ) -> Change:
         if (kind is ChangeKind.STANDARD) != (template is not None):
             raise ValueError("a standard change, and only a standard change, has a template")
-        change = cls(id)
-        change._record(
-            Raised(
-                originator_id=id,
-                originator_version=1,
-                number=number,
-                kind=kind,
-                title=title,
-                description=description,
-                requester=requester,
-                services=services,
-                configuration_items=configuration_items,
-                backout_plan=backout_plan,
-                template=template.code if template else None,
-                organisation=organisation,
-                **ctx.stamp(),
-            )
+        change = cls._begin(
+            ctx,
+            id,
+            Raised,
+            number=number,
+            kind=kind,
+            title=title,
+            description=description,
+            requester=requester,
+            services=services,
+            configuration_items=configuration_items,
+            backout_plan=backout_plan,
+            template=template.code if template else None,
+            organisation=organisation,
         )
         if template is not None:
             change._record(PreAuthorised(**change._envelope(ctx), template=template.code))
@@ -498,20 +501,6 @@ class Change(Aggregate):
         )
 
     # -- helpers --------------------------------------------------------------------------------
-
-    def _envelope(self, ctx: Context) -> dict[str, object]:
-        return {"originator_id": self.id, "originator_version": self._next_version(), **ctx.stamp()}
-
-    def _require(self, action: str, *states: ChangeState) -> None:
-        if self.state not in states:
-            raise RecordIllegalTransition("change", action, self.state)
-
-    def _apply(self, event: DomainEvent) -> None:
-        if not isinstance(event, ChangeEvent):
-            raise LookupError(f"{event.type_name} is not a change event")
-        before = getattr(self, "state", None)
-        super()._apply(event)
-        self.state = transition(before, event)
 
     # -- state changes --------------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ atomic write (both sides of a dependency, a change and its window in the schedul
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
-from uuid import UUID, uuid4
+from typing import Annotated, ClassVar
+from uuid import UUID
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from domain import links
 from domain.change import (
@@ -23,11 +23,12 @@ from domain.change import (
     template_id,
 )
 from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, check_window
-from domain.commands import Command
+from domain.commands import ActionCommand, Command
 from domain.configuration_item import (
     CODE_PATTERN,
     CiStatus,
     CiType,
+    Code,
     CodeList,
     ConfigurationItem,
     ci_id,
@@ -40,27 +41,23 @@ from domain.errors import (
     RecordAlreadyExists,
     RecordNotFound,
 )
+from domain.examples import example
+from domain.fields import Items as Codes
+from domain.fields import Name, Reason, Text
 from domain.moments import Timestamp
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
-from domain.records_desk import Session
+from domain.session import Session
 
-Name = Field(min_length=1, max_length=200)
-Text = Field(min_length=1, max_length=10_000)
-Reason = Field(min_length=1, max_length=2_000)
-CodeField = Field(pattern=CODE_PATTERN, min_length=1, max_length=80)
-Codes: Any = Field(default_factory=list, max_length=100)
+CodeField = Code  # the configuration item's code, as the other commands modules name it
 #: Names of the services a record touches.
 ServiceNames = list[Annotated[str, Field(min_length=1, max_length=200)]]
 
 
-class RecordCommand(Command):
+class RecordCommand(ActionCommand):
     """An action on one numbered record (a change, service request or problem): one route
     POST /api/v1/{records}/{ref}/{action}, deciding on the record the path names."""
-
-    action: ClassVar[str]
-    summary: ClassVar[str]
 
     def decide(self, session: Session, ctx: Context, record_id: UUID) -> UUID:
         raise NotImplementedError
@@ -90,6 +87,17 @@ def graph(session: Session, start: list[str]) -> tuple[dict[str, set[str]], dict
 
 
 class RegisterConfigurationItem(Command):
+    model_config = example(
+        {
+            "code": "kiosk-dpk-04",
+            "name": "Self-check kiosk 4",
+            "ci_type": "kiosk",
+            "owner": "kiosk-team",
+            "service": "Self-service kiosks",
+            "depends_on": ["srv-inlislite-01"],
+        }
+    )
+
     code: str = CodeField
     name: str = Name
     ci_type: CiType
@@ -122,6 +130,8 @@ class RegisterConfigurationItem(Command):
 
 class ChangeConfigurationItem(Command):
     """Record what an implemented change did to an item: its status, owner or dependencies."""
+
+    model_config = example({"change": "CHG-000007", "status": "maintenance"})
 
     action: ClassVar[str] = "apply-change"
     change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the change's id")
@@ -184,6 +194,15 @@ def _upstream(session: Session, code: str) -> set[str]:
 
 
 class DefineChangeTemplate(Command):
+    model_config = example(
+        {
+            "code": "restart-kiosk",
+            "title": "Restart a self-service kiosk",
+            "services": ["Self-service kiosks"],
+            "backout_plan": "Power-cycle the kiosk again",
+        }
+    )
+
     code: str = CodeField
     title: str = Name
     description: str = Field(default="", max_length=10_000)
@@ -212,6 +231,15 @@ class DefineChangeTemplate(Command):
 
 
 class RaiseChange(Command):
+    model_config = example(
+        {
+            "kind": "normal",
+            "title": "Patch the INLISLite server",
+            "configuration_items": ["srv-inlislite-01"],
+            "backout_plan": "Restore the snapshot",
+        }
+    )
+
     kind: ChangeKind
     title: str = Name
     description: str = Field(default="", max_length=10_000)
@@ -244,7 +272,7 @@ class RaiseChange(Command):
             services = list(dict.fromkeys([*services, *template.services]))
             plan = plan or template.backout_plan
         load_items(session, items)
-        change_id = uuid4()
+        change_id = session.new_id()
         change = Change.raise_change(
             ctx,
             id=change_id,
@@ -272,19 +300,27 @@ class ChangeCommand(RecordCommand):
         return change_id
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        raise NotImplementedError
+        self.call_action(change, ctx)
 
 
 class RecordBackoutPlan(ChangeCommand):
+    model_config = example({"plan": "Restore last night's snapshot"})
+
     action = "record-backout-plan"
     summary = "Record (or replace) the backout plan; required before authorisation"
     plan: str = Text
 
-    def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        change.record_backout_plan(ctx, plan=self.plan)
-
 
 class Assess(ChangeCommand):
+    model_config = example(
+        {
+            "risk": "medium",
+            "impact": "The catalogue is down for an hour",
+            "cab": ["ahmad", "yusuf", "lina"],
+            "quorum": 2,
+        }
+    )
+
     action = "assess"
     summary = "Assess risk and impact on services; name the CAB and its quorum (change manager)"
     risk: Risk
@@ -300,29 +336,28 @@ class Assess(ChangeCommand):
             raise ValueError("the CAB names each approver once, and the quorum is at most its size")
         return self
 
-    def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        change.assess(ctx, risk=self.risk, impact=self.impact, cab=self.cab, quorum=self.quorum)
-
 
 class Approve(ChangeCommand):
+    model_config = example({"comment": "Agreed: worth doing now."})
+
     action = "approve"
     summary = "Approve as a named CAB member; the quorum's last approval authorises the change"
     comment: str | None = Field(default=None, min_length=1, max_length=2_000)
 
-    def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        change.approve(ctx, comment=self.comment)
-
 
 class Reject(ChangeCommand):
+    model_config = example({"reason": "Not now: the budget for this year is spent."})
+
     action = "reject"
     summary = "Reject as a named CAB member"
     reason: str = Reason
 
-    def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        change.reject(ctx, reason=self.reason)
-
 
 class Schedule(ChangeCommand):
+    model_config = example(
+        {"start": "2026-03-04T22:00:00+07:00", "end": "2026-03-05T00:00:00+07:00"}
+    )
+
     action = "schedule"
     summary = (
         "Book the implementation window; refused on a conflict unless a change manager"
@@ -363,14 +398,17 @@ class Schedule(ChangeCommand):
 
 
 class StartImplementation(ChangeCommand):
+    model_config = example({})
+
     action = "start-implementation"
     summary = "Start implementing in the scheduled window"
 
-    def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        change.start_implementation(ctx)
-
 
 class RecordImplementation(ChangeCommand):
+    model_config = example(
+        {"outcome": "successful", "notes": "Kernel patched; the catalogue answers again"}
+    )
+
     action = "record-implementation"
     summary = (
         "Record the outcome: successful, failed or backed out (a failed or backed-out change"
@@ -396,7 +434,7 @@ class RecordImplementation(ChangeCommand):
         )
         if self.open_problem:
             ref = number_label(RecordKind.CHANGE, change.number)
-            problem_id = uuid4()
+            problem_id = session.new_id()
             problem = Problem.log(
                 ctx,
                 id=problem_id,
@@ -415,6 +453,8 @@ class RecordImplementation(ChangeCommand):
 
 
 class LinkIncident(ChangeCommand):
+    model_config = example({"incident": "INC-000042"})
+
     action = "link-incident"
     summary = "Link an incident to the change (both records record the link)"
     incident: str = Field(min_length=1, max_length=40, description="INC-000042 or the id")
@@ -429,21 +469,27 @@ class Review(ChangeCommand):
     summary_text: str = Field(alias="summary", min_length=1, max_length=10_000)
     objectives_met: bool
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = example(
+        {"summary": "Patched within the window; no incidents after", "objectives_met": True},
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+    )
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
         change.review(ctx, summary=self.summary_text, objectives_met=self.objectives_met)
 
 
 class Close(ChangeCommand):
+    model_config = example({})
+
     action = "close"
     summary = "Close (after the review; a successful standard change may close without one)"
 
-    def execute(self, change: Change, session: Session, ctx: Context) -> None:
-        change.close(ctx)
 
+class CancelChange(ChangeCommand):
+    model_config = example({"reason": "Superseded by CHG-000009"})
 
-class Cancel(ChangeCommand):
     action = "cancel"
     summary = "Cancel before implementation; a booked window is released"
     reason: str = Reason
@@ -467,7 +513,7 @@ CHANGE_COMMANDS: dict[str, type[ChangeCommand]] = {
         RecordImplementation,
         Review,
         Close,
-        Cancel,
+        CancelChange,
         LinkIncident,
     )
 }
@@ -477,6 +523,17 @@ CHANGE_COMMANDS: dict[str, type[ChangeCommand]] = {
 
 
 class DeclareBlackout(Command):
+    model_config = example(
+        {
+            "code": "year-end-2026",
+            "title": "Year-end closing",
+            "start": "2026-12-28T00:00:00+07:00",
+            "end": "2027-01-02T00:00:00+07:00",
+            "configuration_items": ["srv-inlislite-01"],
+            "reason": "Annual stock-taking",
+        }
+    )
+
     code: str = CodeField
     title: str = Name
     start: Timestamp
@@ -504,6 +561,8 @@ class DeclareBlackout(Command):
 
 
 class WithdrawBlackout(Command):
+    model_config = example({"reason": "Stock-taking moved to February"})
+
     reason: str = Reason
 
     def decide(self, session: Session, ctx: Context, code: str) -> UUID:

@@ -29,12 +29,10 @@ from domain.configuration_item import Code, CodeList
 from domain.context import Context
 from domain.errors import InvalidWindow, NotPermitted, RecordNotFound, ScheduleConflict
 from domain.events import DomainEvent
+from domain.fields import Items, Name, NamesChange, OptionalReason, Reason
 from domain.record_numbers import named_id
 
 SCHEDULE_ID = named_id("change-schedule", "the change schedule")
-
-Name = Field(min_length=1, max_length=200)
-Reason = Field(min_length=1, max_length=2_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +101,8 @@ class ScheduleEvent(DomainEvent):
     pass
 
 
-class WindowBooked(ScheduleEvent):
+class WindowBooked(NamesChange, ScheduleEvent):
     type_name: ClassVar[str] = "ChangeSchedule.WindowBooked"
-    change_id: UUID
-    change_ref: str = Field(min_length=1, max_length=40)
     title: str = Name
     start: AwareDatetime
     end: AwareDatetime
@@ -114,7 +110,7 @@ class WindowBooked(ScheduleEvent):
     reach: CodeList = Field(max_length=10_000)
     #: what the booking conflicted with when a change manager overrode the conflict check
     overridden: list[str] = Field(default_factory=list, max_length=1_000)
-    override_reason: str | None = Field(default=None, min_length=1, max_length=2_000)
+    override_reason: str | None = OptionalReason
 
     @model_validator(mode="after")
     def _valid(self) -> WindowBooked:
@@ -134,7 +130,7 @@ class BlackoutDeclared(ScheduleEvent):
     title: str = Name
     start: AwareDatetime
     end: AwareDatetime
-    configuration_items: CodeList = Field(default_factory=list, max_length=100)
+    configuration_items: CodeList = Items
     reason: str = Reason
 
     @model_validator(mode="after")
@@ -152,7 +148,7 @@ class BlackoutWithdrawn(ScheduleEvent):
 # -- the aggregate -----------------------------------------------------------------------------
 
 
-class ChangeSchedule(Aggregate):
+class ChangeSchedule(Aggregate, events=ScheduleEvent):
     KIND: ClassVar[str] = "change schedule"
 
     def __init__(self, id: UUID) -> None:
@@ -246,14 +242,6 @@ class ChangeSchedule(Aggregate):
         if code not in self.blackouts:
             raise RecordNotFound(f"no blackout window {code}")
         self._record(BlackoutWithdrawn(**self._envelope(ctx), code=code, reason=reason))
-
-    def _envelope(self, ctx: Context) -> dict[str, object]:
-        return {"originator_id": self.id, "originator_version": self._next_version(), **ctx.stamp()}
-
-    def _apply(self, event: DomainEvent) -> None:
-        if not isinstance(event, ScheduleEvent):
-            raise LookupError(f"{event.type_name} is not a change schedule event")
-        super()._apply(event)
 
     @applies(WindowBooked)
     def _booked(self, e: WindowBooked) -> None:

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.context import Context
 from domain.errors import DuplicateNotFound
+from domain.examples import example
+from domain.fields import Name, Note, Reason, Text
 from domain.incident import (
     CancelReason,
     Channel,
@@ -30,12 +32,9 @@ from domain.incident import (
 )
 from domain.organisations import RequestedOrganisation
 from domain.priority import Impact, PriorityMatrix, Urgency
+from domain.records import INCIDENT_PREFIX
+from domain.session import Session
 from domain.text import first_control, refusal
-
-Name = Field(min_length=1, max_length=200)
-Reason = Field(min_length=1, max_length=2_000)
-Text = Field(min_length=1, max_length=10_000)
-Note = Field(default=None, min_length=1, max_length=10_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +61,31 @@ class Command(BaseModel):
         return self
 
 
+class ActionCommand(Command):
+    """An action on one record: one route POST /api/v1/{records}/{ref}/{action}."""
+
+    action: ClassVar[str]
+    summary: ClassVar[str]
+
+    def call_action(self, record: object, ctx: Context) -> None:
+        """Call the record's method the action is named after ("start-work": start_work) with
+        this command's fields by name: what an action that only passes its fields on does."""
+        getattr(record, self.action.replace("-", "_"))(ctx, **dict(self))
+
+
 class LogIncident(Command):
+    model_config = example(
+        {
+            "title": "Self-check kiosk 3 at Serang branch is offline",
+            "service": "Self-service kiosks",
+            "configuration_item": "kiosk-dpk-01",
+            "caller": "budi.santoso",
+            "channel": "phone",
+            "impact": "medium",
+            "urgency": "high",
+        }
+    )
+
     title: str = Name
     description: str = Field(default="", max_length=10_000)
     service: str = Name
@@ -77,71 +100,98 @@ class LogIncident(Command):
     agent: str | None = Field(default=None, min_length=1, max_length=200)
     organisation: str | None = RequestedOrganisation
 
+    def decide(self, session: Session, ctx: Context) -> UUID:
+        """A new incident, numbered, judged by the matrix and SLA rules in force now (for
+        ever: docs/sla.md), and assigned at once if a group is given."""
+        incident_id = session.new_id()
+        incident = Incident.log(
+            ctx,
+            id=incident_id,
+            number=session.allocate(INCIDENT_PREFIX, incident_id),
+            title=self.title,
+            description=self.description,
+            service=self.service,
+            configuration_item=self.configuration_item,
+            caller=self.caller,
+            channel=self.channel,
+            impact=self.impact,
+            urgency=self.urgency,
+            matrix=session.rules.matrix,
+            sla=session.sla_rules_for(self.service),
+            organisation=ctx.organisation_for(self.organisation),
+        )
+        if self.assignment_group:
+            incident.assign(ctx, group=self.assignment_group, agent=self.agent)
+        session.add(incident)
+        return incident_id
 
-class IncidentCommand(Command):
-    action: ClassVar[str]
-    summary: ClassVar[str]
+
+class IncidentCommand(ActionCommand):
+    def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
+        """Decide on the incident the command names, if the caller reaches it."""
+        self.execute(session.get(Incident, incident_id), ctx, session.rules)
+        return incident_id
 
     def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        raise NotImplementedError
+        self.call_action(incident, ctx)
 
 
 class Assign(IncidentCommand):
+    model_config = example({"group": "kiosk-team", "agent": "siti.rahma"})
+
     action = "assign"
     summary = "Assign to a group, and optionally an agent"
     group: str = Name
     agent: str | None = Field(default=None, min_length=1, max_length=200)
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.assign(ctx, group=self.group, agent=self.agent)
-
 
 class StartWork(IncidentCommand):
+    model_config = example({})
+
     action = "start-work"
     summary = "Start work (the assigned agent, or the caller of this action)"
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.start_work(ctx)
-
 
 class PutOnHold(IncidentCommand):
+    model_config = example(
+        {"reason": "awaiting_caller", "note": "Asked for the kiosk's serial number"}
+    )
+
     action = "put-on-hold"
     summary = "Put on hold, awaiting the caller, a supplier or a change"
     reason: HoldReason
     note: str | None = Note
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.put_on_hold(ctx, reason=self.reason, note=self.note)
-
 
 class Resume(IncidentCommand):
+    model_config = example({"note": "The caller sent the serial number"})
+
     action = "resume"
     summary = "Resume work after a hold"
     note: str | None = Note
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.resume(ctx, note=self.note)
-
 
 class AddWorkNote(IncidentCommand):
+    model_config = example({"text": "Restarted the print spooler; watching for a recurrence."})
+
     action = "add-work-note"
     summary = "Add an internal work note"
     text: str = Text
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.add_work_note(ctx, text=self.text)
-
 
 class AddComment(IncidentCommand):
+    model_config = example({"text": "The kiosk shows a blank screen again this morning."})
+
     action = "add-comment"
     summary = "Add a public comment, visible to the caller"
     text: str = Text
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.add_comment(ctx, text=self.text)
-
 
 class Reprioritise(IncidentCommand):
+    model_config = example(
+        {"impact": "high", "urgency": "high", "reason": "Every kiosk in the branch is affected"}
+    )
+
     action = "reprioritise"
     summary = "Change impact and urgency, with a reason; priority follows the matrix"
     impact: Impact
@@ -155,21 +205,16 @@ class Reprioritise(IncidentCommand):
 
 
 class Escalate(IncidentCommand):
+    model_config = example(
+        {"kind": "functional", "reason": "Needs the network team", "to_group": "network-team"}
+    )
+
     action = "escalate"
     summary = "Escalate functionally (to a group) or hierarchically (to a manager)"
     kind: EscalationKind
     reason: str = Reason
     to_group: str | None = Field(default=None, min_length=1, max_length=200)
     to_manager: str | None = Field(default=None, min_length=1, max_length=200)
-
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.escalate(
-            ctx,
-            kind=self.kind,
-            reason=self.reason,
-            to_group=self.to_group,
-            to_manager=self.to_manager,
-        )
 
     @model_validator(mode="after")
     def _target_fits_kind(self) -> Escalate:
@@ -178,25 +223,27 @@ class Escalate(IncidentCommand):
 
 
 class DeclareMajor(IncidentCommand):
+    model_config = example(
+        {"manager": "dewi.lestari", "reason": "Every branch's circulation is down"}
+    )
+
     action = "declare-major"
     summary = "Declare a major incident under a named manager"
     manager: str = Name
     reason: str = Reason
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.declare_major(ctx, manager=self.manager, reason=self.reason)
-
 
 class StandDownMajor(IncidentCommand):
+    model_config = example({"reason": "Circulation restored at every branch"})
+
     action = "stand-down-major"
     summary = "Stand down a major incident"
     reason: str = Reason
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.stand_down_major(ctx, reason=self.reason)
 
+class ResolveIncident(IncidentCommand):
+    model_config = example({"code": "fixed", "notes": "Replaced the network cable"})
 
-class Resolve(IncidentCommand):
     action = "resolve"
     summary = "Resolve with a resolution code and notes; opens the caller's reopen window"
     code: ResolutionCode
@@ -207,6 +254,8 @@ class Resolve(IncidentCommand):
 
 
 class ConfirmResolution(IncidentCommand):
+    model_config = example({})
+
     action = "confirm"
     summary = "The caller confirms the resolution, which closes the incident"
 
@@ -215,23 +264,25 @@ class ConfirmResolution(IncidentCommand):
 
 
 class Reopen(IncidentCommand):
+    model_config = example({"reason": "The kiosk is offline again"})
+
     action = "reopen"
     summary = "Reopen a resolved incident within the reopen window"
     reason: str = Reason
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.reopen(ctx, reason=self.reason)
-
 
 class Close(IncidentCommand):
+    model_config = example({})
+
     action = "close"
     summary = "Close a resolved incident once the caller's window has passed"
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.close(ctx)
 
+class CancelIncident(IncidentCommand):
+    model_config = example(
+        {"reason": "duplicate", "duplicate_of": "INC-000041", "note": "Same kiosk, same morning"}
+    )
 
-class Cancel(IncidentCommand):
     action = "cancel"
     summary = "Cancel as a duplicate (naming the original) or as logged in error"
     reason: CancelReason
@@ -249,7 +300,7 @@ class Cancel(IncidentCommand):
         incident.cancel(ctx, reason=self.reason, duplicate_of=self.duplicate_of, note=self.note)
 
     @model_validator(mode="after")
-    def _duplicate_names_original(self) -> Cancel:
+    def _duplicate_names_original(self) -> CancelIncident:
         check_cancellation(self.reason, self.duplicate_of)
         return self
 
@@ -261,9 +312,6 @@ class RecordSlaAlerts(IncidentCommand):
     action = "record-sla-alerts"
     summary = "Record SLA warnings and breaches"
     alerts: list[SlaAlert] = Field(min_length=1)
-
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
-        incident.record_sla_alerts(ctx, self.alerts)
 
 
 INCIDENT_COMMANDS: dict[str, type[IncidentCommand]] = {
@@ -279,10 +327,10 @@ INCIDENT_COMMANDS: dict[str, type[IncidentCommand]] = {
         Escalate,
         DeclareMajor,
         StandDownMajor,
-        Resolve,
+        ResolveIncident,
         ConfirmResolution,
         Reopen,
         Close,
-        Cancel,
+        CancelIncident,
     )
 }

@@ -23,13 +23,13 @@ from domain.aggregate import Aggregate, applies
 from domain.context import Context
 from domain.errors import NothingChanged
 from domain.events import DomainEvent
+from domain.fields import Items, Name, NamesChange, NamesProblem, OptionalName
 from domain.record_numbers import named_id
 
 CODE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,79}$"
 _CODE = re.compile(CODE_PATTERN)
 
 Code = Field(pattern=CODE_PATTERN, min_length=1, max_length=80)
-Name = Field(min_length=1, max_length=200)
 
 
 class CiType(StrEnum):
@@ -84,16 +84,13 @@ class Registered(ConfigurationItemEvent):
     ci_type: CiType
     owner: str = Name
     status: CiStatus
-    service: str | None = Field(default=None, min_length=1, max_length=200)
-    location: str | None = Field(default=None, min_length=1, max_length=200)
-    depends_on: CodeList = Field(default_factory=list, max_length=100)
+    service: str | None = OptionalName
+    location: str | None = OptionalName
+    depends_on: CodeList = Items
 
 
-class ThroughChange(ConfigurationItemEvent):
+class ThroughChange(NamesChange, ConfigurationItemEvent):
     """An event after registration: it names the change it was made through."""
-
-    change_id: UUID
-    change_ref: str = Field(min_length=1, max_length=40)
 
 
 class StatusChanged(ThroughChange):
@@ -134,24 +131,20 @@ class DependantRemoved(ThroughChange):
 # -- the aggregate -----------------------------------------------------------------------------
 
 
-class ProblemLinked(ConfigurationItemEvent):
+class ProblemLinked(NamesProblem, ConfigurationItemEvent):
     """A problem names this item (the problem records Problem.ConfigurationItemLinked); a link,
     not a change to the item's configuration."""
 
     type_name: ClassVar[str] = "ConfigurationItem.ProblemLinked"
-    problem_id: UUID
-    problem_ref: str = Field(min_length=1, max_length=40)
 
 
-class ChangeLinked(ConfigurationItemEvent):
+class ChangeLinked(NamesChange, ConfigurationItemEvent):
     """A change was raised on this item (the change names it in Change.Raised)."""
 
     type_name: ClassVar[str] = "ConfigurationItem.ChangeLinked"
-    change_id: UUID
-    change_ref: str = Field(min_length=1, max_length=40)
 
 
-class ConfigurationItem(Aggregate):
+class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
     KIND: ClassVar[str] = "configuration item"
 
     code: str
@@ -174,23 +167,19 @@ class ConfigurationItem(Aggregate):
         location: str | None,
         depends_on: list[str],
     ) -> ConfigurationItem:
-        item = cls(ci_id(code))
-        item._record(
-            Registered(
-                originator_id=item.id,
-                originator_version=1,
-                code=code,
-                name=name,
-                ci_type=ci_type,
-                owner=owner,
-                status=status,
-                service=service,
-                location=location,
-                depends_on=depends_on,
-                **ctx.stamp(),
-            )
+        return cls._begin(
+            ctx,
+            ci_id(code),
+            Registered,
+            code=code,
+            name=name,
+            ci_type=ci_type,
+            owner=owner,
+            status=status,
+            service=service,
+            location=location,
+            depends_on=depends_on,
         )
-        return item
 
     def change_status(self, ctx: Context, change: tuple[UUID, str], status: CiStatus) -> None:
         if status is self.status:
@@ -237,16 +226,8 @@ class ConfigurationItem(Aggregate):
             ChangeLinked(**self._envelope(ctx), change_id=change_id, change_ref=change_ref)
         )
 
-    def _envelope(self, ctx: Context) -> dict[str, object]:
-        return {"originator_id": self.id, "originator_version": self._next_version(), **ctx.stamp()}
-
     def _through(self, ctx: Context, change: tuple[UUID, str]) -> dict[str, object]:
         return {**self._envelope(ctx), "change_id": change[0], "change_ref": change[1]}
-
-    def _apply(self, event: DomainEvent) -> None:
-        if not isinstance(event, ConfigurationItemEvent):
-            raise LookupError(f"{event.type_name} is not a configuration item event")
-        super()._apply(event)
 
     @applies(Registered)
     def _registered(self, e: Registered) -> None:

@@ -19,6 +19,11 @@ class DomainError(Exception):
 class NotFound(DomainError):
     code = "not-found"
 
+    def __init__(self, detail: str, record_id: UUID | None = None) -> None:
+        super().__init__(detail)
+        #: The record looked for, when it was looked for by id.
+        self.record_id = record_id
+
 
 class IncidentNotFound(NotFound):
     code = "incident-not-found"
@@ -90,6 +95,13 @@ class DuplicateNotFound(DomainError):
     code = "duplicate-not-found"
 
 
+class Contention(DomainError):
+    """The records a command needs kept changing under it, attempt after attempt: nothing was
+    written, and the same command sent again will be decided afresh."""
+
+    code = "contention"
+
+
 class VersionConflict(DomainError):
     """The client's expected version (If-Match) is not the current one."""
 
@@ -120,11 +132,6 @@ class RecordNotFound(NotFound):
     """No configuration item, change, service request, problem or template by that reference."""
 
     code = "record-not-found"
-
-    def __init__(self, detail: str, record_id: UUID | None = None) -> None:
-        super().__init__(detail)
-        #: The record looked for, when it was looked for by id.
-        self.record_id = record_id
 
 
 class RecordAlreadyExists(DomainError):

@@ -37,14 +37,20 @@ from domain.errors import (
     SlaAlertNotDue,
     SlaAlertsAlreadyRecorded,
 )
-from domain.events import MAX_INT, DomainEvent
+from domain.events import DomainEvent
+from domain.fields import (
+    Description,
+    Name,
+    NamesChange,
+    NamesProblem,
+    Number,
+    OptionalName,
+    Reason,
+    Text,
+)
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.priority import Impact, PriorityMatrix, Urgency
 from domain.rule_versions import RuleVersions, SlaBreach, SlaTarget, SlaWarning
-
-Text = Field(min_length=1, max_length=10_000)
-Name = Field(min_length=1, max_length=200)
-Reason = Field(min_length=1, max_length=2_000)
 
 
 class IncidentState(StrEnum):
@@ -119,12 +125,12 @@ def check_cancellation(reason: CancelReason, duplicate_of: UUID | None) -> None:
 class ImportSource(BaseModel):
     """Where an imported incident came from: the source system, its case id, and the file line of
     the case's first row. Each imported event's correlation id is derived from (system, case, line)
-    of the row it came from (infra/importer.py, `source_correlation`)."""
+    of the row it came from (processes/importer.py, `source_correlation`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     system: str = Field(min_length=1, max_length=64)
-    case: str = Field(min_length=1, max_length=200)
-    line: int = Field(ge=1, le=MAX_INT)
+    case: str = Name
+    line: int = Number
     file: str | None = Field(default=None, min_length=1, max_length=255)
 
 
@@ -137,17 +143,17 @@ class IncidentEvent(DomainEvent):
 
 class Logged(IncidentEvent):
     type_name: ClassVar[str] = "Incident.Logged"
-    number: int = Field(ge=1, le=MAX_INT)
+    number: int = Number
     title: str = Name
-    description: str = Field(default="", max_length=10_000)
+    description: str = Description
     service: str = Name
-    configuration_item: str | None = Field(default=None, min_length=1, max_length=200)
+    configuration_item: str | None = OptionalName
     caller: str = Name
     channel: Channel
     impact: Impact
     urgency: Urgency
     priority: int = Field(ge=1, le=5)
-    matrix_version: int = Field(ge=1, le=MAX_INT)
+    matrix_version: int = Number
     #: The SLA policy and calendar versions that judge it. Incidents logged before SLA policies
     #: existed have none, and are judged by the first versions (see docs/sla.md).
     sla: RuleVersions | None = None
@@ -160,7 +166,7 @@ class Logged(IncidentEvent):
 class Assigned(IncidentEvent):
     type_name: ClassVar[str] = "Incident.Assigned"
     group: str = Name
-    agent: str | None = Field(default=None, min_length=1, max_length=200)
+    agent: str | None = OptionalName
 
 
 class WorkStarted(IncidentEvent):
@@ -196,7 +202,7 @@ class Reprioritised(IncidentEvent):
     impact: Impact
     urgency: Urgency
     priority: int = Field(ge=1, le=5)
-    matrix_version: int = Field(ge=1, le=MAX_INT)
+    matrix_version: int = Number
     reason: str = Reason
 
 
@@ -204,8 +210,8 @@ class Escalated(IncidentEvent):
     type_name: ClassVar[str] = "Incident.Escalated"
     kind: EscalationKind
     reason: str = Reason
-    to_group: str | None = Field(default=None, min_length=1, max_length=200)
-    to_manager: str | None = Field(default=None, min_length=1, max_length=200)
+    to_group: str | None = OptionalName
+    to_manager: str | None = OptionalName
 
     @model_validator(mode="after")
     def _target_fits_kind(self) -> Escalated:
@@ -294,28 +300,22 @@ def alerts_to_record(
     return list(new.values())
 
 
-class LinkedToProblem(IncidentEvent):
+class LinkedToProblem(NamesProblem, IncidentEvent):
     """The incident is linked to a problem (the problem records Problem.IncidentLinked)."""
 
     type_name: ClassVar[str] = "Incident.LinkedToProblem"
-    problem_id: UUID
-    problem_ref: str = Field(min_length=1, max_length=40)
 
 
-class LinkedToChange(IncidentEvent):
+class LinkedToChange(NamesChange, IncidentEvent):
     """The incident is linked to a change (the change records Change.IncidentLinked)."""
 
     type_name: ClassVar[str] = "Incident.LinkedToChange"
-    change_id: UUID
-    change_ref: str = Field(min_length=1, max_length=40)
 
 
-class WorkaroundShared(IncidentEvent):
+class WorkaroundShared(NamesProblem, IncidentEvent):
     """A linked problem published a workaround: the people working the incident can use it."""
 
     type_name: ClassVar[str] = "Incident.WorkaroundShared"
-    problem_id: UUID
-    problem_ref: str = Field(min_length=1, max_length=40)
     workaround: str = Text
 
 
@@ -431,29 +431,25 @@ class Incident(Aggregate):
         incident logged here takes the matrix's."""
         if ctx.actor.role is Role.REQUESTER and ctx.actor.id != caller:
             raise NotTheCaller("a requester logs incidents as their own caller")
-        incident = cls(id)
-        incident._record(
-            Logged(
-                originator_id=id,
-                originator_version=1,
-                number=number,
-                title=title,
-                description=description,
-                service=service,
-                configuration_item=configuration_item,
-                caller=caller,
-                channel=channel,
-                impact=impact,
-                urgency=urgency,
-                priority=matrix.priority(impact, urgency) if priority is None else priority,
-                matrix_version=matrix.version,
-                sla=sla,
-                organisation=organisation,
-                source=source,
-                **ctx.stamp(),
-            )
+        return cls._begin(
+            ctx,
+            id,
+            Logged,
+            number=number,
+            title=title,
+            description=description,
+            service=service,
+            configuration_item=configuration_item,
+            caller=caller,
+            channel=channel,
+            impact=impact,
+            urgency=urgency,
+            priority=matrix.priority(impact, urgency) if priority is None else priority,
+            matrix_version=matrix.version,
+            sla=sla,
+            organisation=organisation,
+            source=source,
         )
-        return incident
 
     def assign(self, ctx: Context, *, group: str, agent: str | None = None) -> None:
         self._require_open("assign")
@@ -657,9 +653,6 @@ class Incident(Aggregate):
         self.state = transition(*before, event)
 
     # -- rule helpers ---------------------------------------------------------------------------
-
-    def _envelope(self, ctx: Context) -> dict[str, object]:
-        return {"originator_id": self.id, "originator_version": self._next_version(), **ctx.stamp()}
 
     def _require(self, action: str, *states: IncidentState) -> None:
         if self.state not in states:

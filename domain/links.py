@@ -16,7 +16,7 @@ from domain.incident import Incident
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
 from domain.records import incident_number_label
-from domain.records_desk import Session
+from domain.session import Session
 
 
 def incident_ref(incident: Incident) -> str:
@@ -32,7 +32,7 @@ def change_ref(change: Change) -> str:
 
 
 def load_incident(session: Session, ref: str) -> Incident:
-    incident_id: UUID = session.desk.find_incident(ref)
+    incident_id: UUID = session.find_incident(ref)
     return session.get(Incident, incident_id, ref)
 
 

@@ -4,7 +4,7 @@ to; agents see and act on their own organisation's records (domain/actors.py, Id
 
 An aggregate whose state has an `organisation` (incidents, service requests, problems, changes)
 is an organisation's record: a command run with a caller's scope (Context.scope) finds it only if
-the caller sees that organisation (domain/records_desk.py Session.get, domain/service_desk.py).
+the caller sees that organisation (application/session.py Session.get, on every command).
 Catalogue data (configuration items, change templates, catalogue items) and the rules (SLA
 policies, calendars, the priority matrix) belong to no organisation: every role that reads them
 sees all of them (docs/security.md, "Organisations").

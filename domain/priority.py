@@ -77,27 +77,13 @@ class PriorityMatrix(Aggregate):
 
     @classmethod
     def define(cls, ctx: Context, cells: Cells) -> PriorityMatrix:
-        matrix = cls(cls.ID)
-        matrix._record(
-            MatrixDefined(
-                originator_id=cls.ID, originator_version=1, cells=_validated(cells), **ctx.stamp()
-            )
-        )
-        return matrix
+        return cls._begin(ctx, cls.ID, MatrixDefined, cells=_validated(cells))
 
     def revise(self, ctx: Context, cells: Cells, reason: str) -> None:
         new = _validated(cells)
         if new == self.cells:
             raise InvalidRule("the revised matrix is the same as the current one")
-        self._record(
-            MatrixRevised(
-                originator_id=self.id,
-                originator_version=self._next_version(),
-                cells=new,
-                reason=reason,
-                **ctx.stamp(),
-            )
-        )
+        self._record(MatrixRevised(**self._envelope(ctx), cells=new, reason=reason))
 
     def priority(self, impact: Impact, urgency: Urgency) -> int:
         return self.cells[impact][urgency]

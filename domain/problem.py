@@ -16,29 +16,31 @@ Links to incidents, changes and configuration items are events on both records, 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 from uuid import UUID
 
-from pydantic import Field
-
-from domain.aggregate import Aggregate, applies
+from domain.aggregate import LifecycleAggregate, applies
 from domain.configuration_item import Code, CodeList
 from domain.context import Context
 from domain.errors import (
     AlreadyLinked,
     ChangeNotImplemented,
     NotPermitted,
-    RecordIllegalTransition,
     RootCauseMissing,
 )
-from domain.events import MAX_INT, DomainEvent
+from domain.events import DomainEvent
+from domain.fields import (
+    Description,
+    Items,
+    Name,
+    NamesChange,
+    NamesIncident,
+    Number,
+    OptionalName,
+    Reason,
+    Text,
+)
 from domain.organisations import PROVINCE, OrganisationCode
-
-Name = Field(min_length=1, max_length=200)
-Text = Field(min_length=1, max_length=10_000)
-Reason = Field(min_length=1, max_length=2_000)
-Ref = Field(min_length=1, max_length=40)
-Items: Any = Field(default_factory=list, max_length=100)
 
 
 class ProblemState(StrEnum):
@@ -59,10 +61,10 @@ class ProblemEvent(DomainEvent):
 
 class Logged(ProblemEvent):
     type_name: ClassVar[str] = "Problem.Logged"
-    number: int = Field(ge=1, le=MAX_INT)
+    number: int = Number
     title: str = Name
-    description: str = Field(default="", max_length=10_000)
-    service: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str = Description
+    service: str | None = OptionalName
     configuration_items: CodeList = Items
     #: The organisation whose record it is (events stored before organisations: the province).
     organisation: str = OrganisationCode
@@ -88,10 +90,8 @@ class KnownErrorPublished(ProblemEvent):
     symptoms: str = Text
 
 
-class Resolved(ProblemEvent):
+class Resolved(NamesChange, ProblemEvent):
     type_name: ClassVar[str] = "Problem.Resolved"
-    change_id: UUID
-    change_ref: str = Ref
     notes: str = Text
 
 
@@ -104,16 +104,12 @@ class Cancelled(ProblemEvent):
     reason: str = Reason
 
 
-class IncidentLinked(ProblemEvent):
+class IncidentLinked(NamesIncident, ProblemEvent):
     type_name: ClassVar[str] = "Problem.IncidentLinked"
-    incident_id: UUID
-    incident_ref: str = Ref
 
 
-class ChangeLinked(ProblemEvent):
+class ChangeLinked(NamesChange, ProblemEvent):
     type_name: ClassVar[str] = "Problem.ChangeLinked"
-    change_id: UUID
-    change_ref: str = Ref
 
 
 class ConfigurationItemLinked(ProblemEvent):
@@ -140,7 +136,7 @@ def transition(state: ProblemState | None, event: ProblemEvent) -> ProblemState:
     return state
 
 
-class Problem(Aggregate):
+class Problem(LifecycleAggregate[ProblemState], events=ProblemEvent, transition=transition):
     KIND: ClassVar[str] = "problem"
 
     number: int
@@ -165,21 +161,17 @@ class Problem(Aggregate):
         configuration_items: list[str],
         organisation: str = PROVINCE,
     ) -> Problem:
-        problem = cls(id)
-        problem._record(
-            Logged(
-                originator_id=id,
-                originator_version=1,
-                number=number,
-                title=title,
-                description=description,
-                service=service,
-                configuration_items=configuration_items,
-                organisation=organisation,
-                **ctx.stamp(),
-            )
+        return cls._begin(
+            ctx,
+            id,
+            Logged,
+            number=number,
+            title=title,
+            description=description,
+            service=service,
+            configuration_items=configuration_items,
+            organisation=organisation,
         )
-        return problem
 
     def start_investigation(self, ctx: Context) -> None:
         self._require("start_investigation", ProblemState.LOGGED)
@@ -256,20 +248,6 @@ class Problem(Aggregate):
         return self.state in OPEN_STATES
 
     # -- helpers --------------------------------------------------------------------------------
-
-    def _envelope(self, ctx: Context) -> dict[str, object]:
-        return {"originator_id": self.id, "originator_version": self._next_version(), **ctx.stamp()}
-
-    def _require(self, action: str, *states: ProblemState) -> None:
-        if self.state not in states:
-            raise RecordIllegalTransition("problem", action, self.state)
-
-    def _apply(self, event: DomainEvent) -> None:
-        if not isinstance(event, ProblemEvent):
-            raise LookupError(f"{event.type_name} is not a problem event")
-        before = getattr(self, "state", None)
-        super()._apply(event)
-        self.state = transition(before, event)
 
     # -- state changes --------------------------------------------------------------------------
 

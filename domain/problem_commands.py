@@ -8,7 +8,7 @@ each linked incident, are saved in one atomic write.
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import Field
 
@@ -17,18 +17,25 @@ from domain.change_commands import CodeField, RecordCommand, load_items
 from domain.commands import Command
 from domain.configuration_item import CodeList, ConfigurationItem, ci_id
 from domain.context import Context
+from domain.examples import example
+from domain.fields import Name, Reason, Text
 from domain.incident import Incident
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind
-from domain.records_desk import Session
-
-Name = Field(min_length=1, max_length=200)
-Text = Field(min_length=1, max_length=10_000)
-Reason = Field(min_length=1, max_length=2_000)
+from domain.session import Session
 
 
 class LogProblem(Command):
+    model_config = example(
+        {
+            "title": "Online renewal fails for members with fines",
+            "service": "OPAC and union catalogue",
+            "configuration_items": ["app-union-catalogue"],
+            "incidents": ["INC-000042"],
+        }
+    )
+
     title: str = Name
     description: str = Field(default="", max_length=10_000)
     service: str | None = Field(default=None, min_length=1, max_length=200)
@@ -43,7 +50,7 @@ class LogProblem(Command):
     def decide(self, session: Session, ctx: Context) -> UUID:
         items = load_items(session, self.configuration_items)
         incidents = [links.load_incident(session, ref) for ref in dict.fromkeys(self.incidents)]
-        problem_id = uuid4()
+        problem_id = session.new_id()
         problem = Problem.log(
             ctx,
             id=problem_id,
@@ -70,27 +77,29 @@ class ProblemCommand(RecordCommand):
         return problem_id
 
     def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
-        raise NotImplementedError
+        self.call_action(problem, ctx)
 
 
 class StartInvestigation(ProblemCommand):
+    model_config = example({})
+
     action = "start-investigation"
     summary = "Start investigating the problem"
 
-    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
-        problem.start_investigation(ctx)
-
 
 class RecordRootCause(ProblemCommand):
+    model_config = example(
+        {"root_cause": "The renewal API rejects members whose fine is under Rp 1.000"}
+    )
+
     action = "record-root-cause"
     summary = "Record (or revise) the root cause found by the investigation"
     root_cause: str = Text
 
-    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
-        problem.record_root_cause(ctx, root_cause=self.root_cause)
-
 
 class PublishWorkaround(ProblemCommand):
+    model_config = example({"workaround": "Renew at the desk, or pay the fine first"})
+
     action = "publish-workaround"
     summary = "Publish a workaround; every linked incident still being worked is told of it"
     workaround: str = Text
@@ -108,15 +117,18 @@ class PublishWorkaround(ProblemCommand):
 
 
 class PublishKnownError(ProblemCommand):
+    model_config = example({"symptoms": "The renew button does nothing in the OPAC"})
+
     action = "publish-known-error"
     summary = "Publish the problem as a known error (its root cause must be recorded)"
     symptoms: str = Text
 
-    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
-        problem.publish_known_error(ctx, symptoms=self.symptoms)
 
+class ResolveProblem(ProblemCommand):
+    model_config = example(
+        {"change": "CHG-000007", "notes": "The patched renewal API accepts small fines"}
+    )
 
-class Resolve(ProblemCommand):
     action = "resolve"
     summary = "Resolve through a change that was implemented successfully (linked if it is not)"
     change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the change's id")
@@ -136,23 +148,23 @@ class Resolve(ProblemCommand):
 
 
 class Close(ProblemCommand):
+    model_config = example({})
+
     action = "close"
     summary = "Close a resolved problem"
 
-    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
-        problem.close(ctx)
 
+class CancelProblem(ProblemCommand):
+    model_config = example({"reason": "Logged in error: a duplicate of PRB-000002"})
 
-class Cancel(ProblemCommand):
     action = "cancel"
     summary = "Cancel an open problem (logged in error, or a duplicate)"
     reason: str = Reason
 
-    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
-        problem.cancel(ctx, reason=self.reason)
-
 
 class LinkIncident(ProblemCommand):
+    model_config = example({"incident": "INC-000042"})
+
     action = "link-incident"
     summary = "Link an incident (both records record the link; it sees the workaround)"
     incident: str = Field(min_length=1, max_length=40, description="INC-000042 or the id")
@@ -162,6 +174,8 @@ class LinkIncident(ProblemCommand):
 
 
 class LinkChange(ProblemCommand):
+    model_config = example({"change": "CHG-000007"})
+
     action = "link-change"
     summary = "Link a change (both records record the link)"
     change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the id")
@@ -171,6 +185,8 @@ class LinkChange(ProblemCommand):
 
 
 class LinkConfigurationItem(ProblemCommand):
+    model_config = example({"code": "srv-inlislite-01"})
+
     action = "link-configuration-item"
     summary = "Link a configuration item (both records record the link)"
     code: str = CodeField
@@ -187,9 +203,9 @@ PROBLEM_COMMANDS: dict[str, type[ProblemCommand]] = {
         RecordRootCause,
         PublishWorkaround,
         PublishKnownError,
-        Resolve,
+        ResolveProblem,
         Close,
-        Cancel,
+        CancelProblem,
         LinkIncident,
         LinkChange,
         LinkConfigurationItem,

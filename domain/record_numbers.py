@@ -1,4 +1,4 @@
-"""Numbers for changes, service requests and problems (CHG-000001, REQ-..., PRB-...).
+"""Numbers of changes, service requests, problems and knowledge articles (CHG-000001, KB-...).
 
 As for incidents, number N of a kind is version N of that kind's number log, so the store's
 uniqueness of (log, version) makes numbers unique and gap-free across processes. These kinds are
@@ -12,9 +12,8 @@ from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID, uuid5
 
-from pydantic import Field
-
 from domain.events import DomainEvent
+from domain.fields import Ref
 from domain.records import parse_record_number
 
 _NAMESPACE = UUID("0b6f5a52-4f0e-4a43-8c1f-71e2f6d9c3a4")
@@ -24,13 +23,14 @@ class RecordKind(StrEnum):
     CHANGE = "CHG"
     SERVICE_REQUEST = "REQ"
     PROBLEM = "PRB"
+    KNOWLEDGE_ARTICLE = "KB"
 
 
 class RecordNumberAllocated(DomainEvent):
     type_name: ClassVar[str] = "RecordNumber.Allocated"
     kind: RecordKind
     record_id: UUID
-    label: str = Field(min_length=1, max_length=40)
+    label: str = Ref
 
 
 def number_log(kind: RecordKind) -> UUID:

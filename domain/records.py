@@ -33,6 +33,8 @@ from domain.events import DomainEvent
 _NAMESPACE = UUID("6f0f7c1e-5d0a-4f43-9a37-2b8e0c9d4a61")
 
 INCIDENT_NUMBERS = uuid5(_NAMESPACE, "incident-numbers")
+#: The prefix of incident numbers, and the kind a session allocates them by.
+INCIDENT_PREFIX = "INC"
 
 
 class NumberAllocated(DomainEvent):
@@ -41,7 +43,7 @@ class NumberAllocated(DomainEvent):
 
 
 def incident_number_label(number: int) -> str:
-    return f"INC-{number:06d}"
+    return f"{INCIDENT_PREFIX}-{number:06d}"
 
 
 #: The most digits a record number may have: every such number fits the stores' 64-bit integers
@@ -59,7 +61,7 @@ def parse_record_number(prefix: str, text: str) -> int | None:
 
 
 def parse_incident_number(text: str) -> int | None:
-    return parse_record_number("INC", text)
+    return parse_record_number(INCIDENT_PREFIX, text)
 
 
 class IdempotencyKeyRecorded(DomainEvent):

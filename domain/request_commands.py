@@ -7,7 +7,7 @@ and changes records through the session, saved in one atomic write with the requ
 from __future__ import annotations
 
 from typing import Annotated, ClassVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import Field, model_validator
 
@@ -16,10 +16,11 @@ from domain.change_commands import CodeField, RecordCommand
 from domain.commands import Command
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
+from domain.examples import example
+from domain.fields import Name, Reason, Text
 from domain.incident import SlaAlert
 from domain.organisations import RequestedOrganisation
 from domain.record_numbers import RecordKind
-from domain.records_desk import Session
 from domain.service_request import (
     Approvers,
     CatalogueItem,
@@ -28,13 +29,21 @@ from domain.service_request import (
     catalogue_item_id,
     check_approval,
 )
-
-Name = Field(min_length=1, max_length=200)
-Text = Field(min_length=1, max_length=10_000)
-Reason = Field(min_length=1, max_length=2_000)
+from domain.session import Session
 
 
 class DefineCatalogueItem(Command):
+    model_config = example(
+        {
+            "code": "card-reprint",
+            "title": "Reprint a membership card",
+            "service": "Membership card printing",
+            "priority": 4,
+            "fulfilment_group": "layanan-keanggotaan",
+            "steps": ["Mark the old card as lost in INLISLite", "Print and hand over the new card"],
+        }
+    )
+
     code: str = CodeField
     title: str = Name
     description: str = Field(default="", max_length=10_000)
@@ -63,6 +72,14 @@ class DefineCatalogueItem(Command):
 
 
 class SubmitServiceRequest(Command):
+    model_config = example(
+        {
+            "catalogue_item": "card-reprint",
+            "title": "Lost membership card",
+            "details": "Lost on the bus on Monday",
+        }
+    )
+
     catalogue_item: str = CodeField
     title: str = Name
     details: str = Field(default="", max_length=10_000)
@@ -75,7 +92,7 @@ class SubmitServiceRequest(Command):
         item = session.get(
             CatalogueItem, catalogue_item_id(self.catalogue_item), self.catalogue_item
         )
-        request_id = uuid4()
+        request_id = session.new_id()
         request = ServiceRequest.submit(
             ctx,
             id=request_id,
@@ -86,7 +103,7 @@ class SubmitServiceRequest(Command):
             requester=self.requester or ctx.actor.id,
             organisation=ctx.organisation_for(self.organisation),
             # the rules in force now judge it for ever (docs/sla.md)
-            sla=session.desk.sla_rules_for(item.definition.service),
+            sla=session.sla_rules_for(item.definition.service),
         )
         session.add(request)
         return request_id
@@ -103,90 +120,81 @@ class RequestCommand(RecordCommand):
         return request_id
 
     def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        raise NotImplementedError
+        self.call_action(request, ctx)
 
 
 class Approve(RequestCommand):
+    model_config = example({"comment": "Agreed: worth doing now."})
+
     action = "approve"
     summary = "Approve as an approver the catalogue item names (never the requester)"
     comment: str | None = Field(default=None, min_length=1, max_length=2_000)
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.approve(ctx, comment=self.comment)
-
 
 class Reject(RequestCommand):
+    model_config = example({"reason": "Not now: the budget for this year is spent."})
+
     action = "reject"
     summary = "Reject as an approver the catalogue item names"
     reason: str = Reason
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.reject(ctx, reason=self.reason)
-
 
 class StartFulfilment(RequestCommand):
+    model_config = example({})
+
     action = "start-fulfilment"
     summary = "Start fulfilling (once approved, or at once when no approval is needed)"
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.start_fulfilment(ctx)
-
 
 class CompleteStep(RequestCommand):
+    model_config = example({"step": 1, "note": "Old card marked as lost"})
+
     action = "complete-step"
     summary = "Record a fulfilment step as done (1 for the first)"
     step: int = Field(ge=1, le=50)
     note: str | None = Field(default=None, min_length=1, max_length=10_000)
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.complete_step(ctx, step=self.step, note=self.note)
-
 
 class AwaitRequester(RequestCommand):
+    model_config = example({"question": "Which day suits the installation visit?"})
+
     action = "await-requester"
     summary = "Ask the requester something; the request waits (its SLA clock pauses)"
     question: str = Text
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.await_requester(ctx, question=self.question)
-
 
 class RecordResponse(RequestCommand):
+    model_config = example({"answer": "Thursday morning suits us"})
+
     action = "record-response"
     summary = "Record the requester's answer; fulfilment resumes"
     requesters_too = True
     answer: str = Text
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.record_response(ctx, answer=self.answer)
-
 
 class Fulfil(RequestCommand):
+    model_config = example({"notes": "The new card was handed over at the desk"})
+
     action = "fulfil"
     summary = "Record the request as fulfilled (every fulfilment step done)"
     notes: str = Text
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.fulfil(ctx, notes=self.notes)
-
 
 class Close(RequestCommand):
+    model_config = example({})
+
     action = "close"
     summary = "Close a fulfilled request"
     requesters_too = True
 
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.close(ctx)
 
+class CancelServiceRequest(RequestCommand):
+    model_config = example({"reason": "No longer needed: the old card was found"})
 
-class Cancel(RequestCommand):
     action = "cancel"
     summary = "Cancel the request before it is fulfilled (the requester may cancel their own)"
     requesters_too = True
     reason: str = Reason
-
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.cancel(ctx, reason=self.reason)
 
 
 class RecordSlaAlerts(RequestCommand):
@@ -196,9 +204,6 @@ class RecordSlaAlerts(RequestCommand):
     action = "record-sla-alerts"
     summary = "Record SLA warnings and breaches"
     alerts: list[SlaAlert] = Field(min_length=1)
-
-    def execute(self, request: ServiceRequest, ctx: Context) -> None:
-        request.record_sla_alerts(ctx, self.alerts)
 
 
 REQUEST_COMMANDS: dict[str, type[RequestCommand]] = {
@@ -212,6 +217,6 @@ REQUEST_COMMANDS: dict[str, type[RequestCommand]] = {
         RecordResponse,
         Fulfil,
         Close,
-        Cancel,
+        CancelServiceRequest,
     )
 }

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from domain.events import MAX_INT
+from domain.fields import Number
 
 
 class SlaTarget(StrEnum):
@@ -22,7 +22,7 @@ class SlaTarget(StrEnum):
 class RuleVersion(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: UUID
-    version: int = Field(ge=1, le=MAX_INT)
+    version: int = Number
 
 
 class RuleVersions(BaseModel):

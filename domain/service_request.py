@@ -23,7 +23,7 @@ from uuid import UUID
 from pydantic import Field, model_validator
 
 from domain.actors import Role
-from domain.aggregate import Aggregate, applies
+from domain.aggregate import Aggregate, LifecycleAggregate, applies
 from domain.configuration_item import Code
 from domain.context import Context
 from domain.errors import (
@@ -32,18 +32,15 @@ from domain.errors import (
     NotANamedApprover,
     NothingChanged,
     NotPermitted,
-    RecordIllegalTransition,
     RequesterCannotApprove,
 )
-from domain.events import MAX_INT, DomainEvent
+from domain.events import DomainEvent
+from domain.fields import Description, Name, Note, Number, OptionalReason, Reason, Text
 from domain.incident import BREACH, SlaAlert, alerts_to_record
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.record_numbers import named_id
 from domain.rule_versions import RuleVersions, SlaBreach, SlaTarget, SlaWarning
 
-Name = Field(min_length=1, max_length=200)
-Text = Field(min_length=1, max_length=10_000)
-Reason = Field(min_length=1, max_length=2_000)
 Steps: Any = Field(min_length=1, max_length=50)
 Approvers: Any = Field(default_factory=list, max_length=50)
 
@@ -103,7 +100,7 @@ class CatalogueItemDefined(DomainEvent):
     type_name: ClassVar[str] = "CatalogueItem.Defined"
     code: str = Code
     title: str = Name
-    description: str = Field(default="", max_length=10_000)
+    description: str = Description
     service: str = Name
     priority: int = Field(ge=1, le=5, description="the priority its requests are given")
     approval_required: bool
@@ -121,7 +118,7 @@ class CatalogueItemDefined(DomainEvent):
         return self
 
 
-class CatalogueItem(Aggregate):
+class CatalogueItem(Aggregate, events=CatalogueItemDefined):
     """What may be requested, whether and by whom it is approved, and how it is fulfilled."""
 
     KIND: ClassVar[str] = "catalogue item"
@@ -132,18 +129,7 @@ class CatalogueItem(Aggregate):
     def define(cls, ctx: Context, **fields: Any) -> CatalogueItem:
         if ctx.actor.role not in (Role.SERVICE_MANAGER, Role.ADMIN):
             raise NotPermitted("the service catalogue is kept by a service manager")
-        item = cls(catalogue_item_id(fields["code"]))
-        item._record(
-            CatalogueItemDefined(
-                originator_id=item.id, originator_version=1, **fields, **ctx.stamp()
-            )
-        )
-        return item
-
-    def _apply(self, event: DomainEvent) -> None:
-        if not isinstance(event, CatalogueItemDefined):
-            raise LookupError(f"{event.type_name} is not a catalogue item event")
-        super()._apply(event)
+        return cls._begin(ctx, catalogue_item_id(fields["code"]), CatalogueItemDefined, **fields)
 
     @applies(CatalogueItemDefined)
     def _defined(self, e: CatalogueItemDefined) -> None:
@@ -159,10 +145,10 @@ class RequestEvent(DomainEvent):
 
 class Submitted(RequestEvent):
     type_name: ClassVar[str] = "ServiceRequest.Submitted"
-    number: int = Field(ge=1, le=MAX_INT)
+    number: int = Number
     catalogue_item: str = Code
     title: str = Name
-    details: str = Field(default="", max_length=10_000)
+    details: str = Description
     requester: str = Name
     service: str = Name
     priority: int = Field(ge=1, le=5)
@@ -198,7 +184,7 @@ class ApprovalGiven(RequestEvent):
 
     type_name: ClassVar[str] = "ServiceRequest.ApprovalGiven"
     approver: str = Name
-    comment: str | None = Field(default=None, min_length=1, max_length=2_000)
+    comment: str | None = OptionalReason
 
 
 class Approved(RequestEvent):
@@ -220,7 +206,7 @@ class FulfilmentStarted(RequestEvent):
 class StepCompleted(RequestEvent):
     type_name: ClassVar[str] = "ServiceRequest.StepCompleted"
     step: int = Field(ge=1, le=50, description="1 for the first fulfilment step")
-    note: str | None = Field(default=None, min_length=1, max_length=10_000)
+    note: str | None = Note
 
 
 class InformationRequested(RequestEvent):
@@ -289,7 +275,7 @@ def transition(state: RequestState | None, event: RequestEvent) -> RequestState:
 # -- the aggregate -----------------------------------------------------------------------------
 
 
-class ServiceRequest(Aggregate):
+class ServiceRequest(LifecycleAggregate[RequestState], events=RequestEvent, transition=transition):
     KIND: ClassVar[str] = "service request"
 
     number: int
@@ -329,28 +315,25 @@ class ServiceRequest(Aggregate):
         if ctx.actor.role is Role.REQUESTER and requester != ctx.actor.id:
             raise NotPermitted("a requester submits requests for themselves")
         rule = item.definition
-        request = cls(id)
-        request._record(
-            Submitted(
-                originator_id=id,
-                originator_version=1,
-                number=number,
-                catalogue_item=rule.code,
-                title=title,
-                details=details,
-                requester=requester,
-                service=rule.service,
-                priority=rule.priority,
-                approval_required=rule.approval_required,
-                approver_role=rule.approver_role,
-                approvers=list(rule.approvers),
-                approvals_needed=rule.approvals_needed,
-                fulfilment_group=rule.fulfilment_group,
-                steps=list(rule.steps),
-                organisation=organisation,
-                sla=sla,
-                **ctx.stamp(),
-            )
+        request = cls._begin(
+            ctx,
+            id,
+            Submitted,
+            number=number,
+            catalogue_item=rule.code,
+            title=title,
+            details=details,
+            requester=requester,
+            service=rule.service,
+            priority=rule.priority,
+            approval_required=rule.approval_required,
+            approver_role=rule.approver_role,
+            approvers=list(rule.approvers),
+            approvals_needed=rule.approvals_needed,
+            fulfilment_group=rule.fulfilment_group,
+            steps=list(rule.steps),
+            organisation=organisation,
+            sla=sla,
         )
         if rule.approval_required:
             request._record(ApprovalRequested(**request._envelope(ctx)))
@@ -444,13 +427,6 @@ class ServiceRequest(Aggregate):
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _envelope(self, ctx: Context) -> dict[str, object]:
-        return {"originator_id": self.id, "originator_version": self._next_version(), **ctx.stamp()}
-
-    def _require(self, action: str, *states: RequestState) -> None:
-        if self.state not in states:
-            raise RecordIllegalTransition("service request", action, self.state)
-
     @staticmethod
     def _require_agent(ctx: Context, what: str) -> None:
         if ctx.actor.role in (Role.REQUESTER, Role.AUDITOR, Role.INTEGRATION):
@@ -459,13 +435,6 @@ class ServiceRequest(Aggregate):
     def _require_requester_or_agent(self, ctx: Context) -> None:
         if ctx.actor.role is Role.REQUESTER and ctx.actor.id != self.requester:
             raise NotPermitted("a requester acts only on their own requests")
-
-    def _apply(self, event: DomainEvent) -> None:
-        if not isinstance(event, RequestEvent):
-            raise LookupError(f"{event.type_name} is not a service request event")
-        before = getattr(self, "state", None)
-        super()._apply(event)
-        self.state = transition(before, event)
 
     # -- state changes --------------------------------------------------------------------------
 

@@ -124,24 +124,12 @@ class SlaPolicy(Aggregate):
 
     @classmethod
     def define(cls, ctx: Context, terms: PolicyTerms) -> SlaPolicy:
-        policy = cls(cls.ID)
-        policy._record(
-            PolicyDefined(originator_id=cls.ID, originator_version=1, terms=terms, **ctx.stamp())
-        )
-        return policy
+        return cls._begin(ctx, cls.ID, PolicyDefined, terms=terms)
 
     def revise(self, ctx: Context, terms: PolicyTerms, reason: str) -> None:
         if terms == self.terms:
             raise InvalidRule("the revised policy is the same as the current one")
-        self._record(
-            PolicyRevised(
-                originator_id=self.id,
-                originator_version=self._next_version(),
-                terms=terms,
-                reason=reason,
-                **ctx.stamp(),
-            )
-        )
+        self._record(PolicyRevised(**self._envelope(ctx), terms=terms, reason=reason))
 
     @applies(PolicyDefined, PolicyRevised)
     def _defined(self, event: PolicyDefined | PolicyRevised) -> None:

@@ -40,6 +40,7 @@ from domain import (
     sla,
 )
 from domain import incident as i
+from domain import knowledge as k
 from domain import service_request as r
 from domain.actors import Role
 from domain.events import DomainEvent
@@ -163,6 +164,15 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     configuration_item.DependantRemoved: caller(),
     configuration_item.ProblemLinked: caller(),
     configuration_item.ChangeLinked: caller(),
+    # -- knowledge articles: everyone reads a published article (api/knowledge.py says which);
+    # its review and the problems it explains are the staff's
+    k.Drafted: caller("body"),
+    k.Revised: caller("body"),
+    k.SubmittedForReview: caller(),
+    k.ChangesRequested: STAFF,
+    k.Published: caller(),
+    k.Retired: caller("reason"),
+    k.ProblemLinked: STAFF,
     # -- the rules are published (the reasons for a revision are the staff's)
     sla.PolicyDefined: caller(),
     sla.PolicyRevised: caller(),

@@ -44,7 +44,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic reads typing's own only from Python 3.12
 
-from domain.events import EVENT_TYPES, DomainEvent, event_class
+from domain.events import EVENT_TYPES, STORED, DomainEvent, event_class
 
 SPEC_VERSION = "1.0"
 #: Where no deployment named itself (`ITSM_EVENT_SOURCE`): an absolute URI that says so.
@@ -73,12 +73,15 @@ PUBLIC_AGGREGATES = frozenset(
         "SlaPolicy",
         "BusinessCalendar",
         "PriorityMatrix",
+        "KnowledgeArticle",
     }
 )
 
 #: The envelope's attributes: the required and optional CloudEvents ones, then our extensions.
 REQUIRED = ("specversion", "id", "source", "type")
 EXTENSIONS = ("position", "aggregateversion", "actorid", "actorrole", "correlationid")
+#: What every message the service publishes carries (its JSON Schemas require it).
+PUBLISHED = (*REQUIRED, "subject", "time", "datacontenttype", "dataschema", "data", "position")
 
 
 class BadMessage(ValueError):
@@ -172,7 +175,7 @@ def parse(
     if wanted is not None and type_name not in wanted:
         return position, None
     try:
-        event = cls.model_validate(message["data"])
+        event = cls.model_validate(message["data"], context=STORED)
     except ValueError as error:
         raise BadMessage(f"data is not a valid {type_name}: {error}") from None
     return position, event
@@ -225,7 +228,7 @@ class Reader:
         not wanted); BadMessage says what is wrong."""
         if raw is not None:
             try:
-                message = self._envelope.validate_json(raw)
+                message = self._envelope.validate_json(raw, context=STORED)
             except ValidationError:
                 pass  # parse says what is wrong, or reads what this was too strict for
             else:

@@ -25,25 +25,37 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from domain.actors import Actor, Identity, Role
-from infra.pg import Pool, schema_change
+from infra.migrations import Migration, add_column, migrate_postgres, migrate_sqlite, migrations
+from infra.pg import Pool
 
 PREFIX = "itsm"
-#: The columns of api_tokens; %s is the engine's binary type.
+#: The columns api_tokens was created with; %s is the engine's binary type.
 _COLUMNS = (
     "token_id TEXT PRIMARY KEY, secret_sha256 %s NOT NULL, actor_id TEXT NOT NULL,"
     " role TEXT NOT NULL, issued_at TEXT NOT NULL, issued_by TEXT NOT NULL"
-)
-#: Columns added since the first release (added to an older table at start-up; NULL in its rows:
-#: no expiry, no organisation).
-_LATER_COLUMNS = (
-    ("expires_at", "TEXT"),
-    ("organisation", "TEXT"),
-    ("all_organisations", "INTEGER NOT NULL DEFAULT 0"),
 )
 _REVOCATIONS = (
     "token_id TEXT PRIMARY KEY, revoked_at TEXT NOT NULL, revoked_by TEXT NOT NULL,"
     " reason TEXT NOT NULL"
 )
+
+
+def _migrations(binary: str) -> tuple[str, tuple[Migration, ...]]:
+    """How api_tokens came to be (infra/migrations.py). Columns added later are NULL in older
+    rows: no expiry, no organisation."""
+    return migrations(
+        "tokens",
+        ("api tokens", [f"CREATE TABLE IF NOT EXISTS api_tokens ({_COLUMNS % binary})"]),
+        ("expiry", add_column("api_tokens", "expires_at", "TEXT")),
+        ("revocations", [f"CREATE TABLE IF NOT EXISTS api_token_revocations ({_REVOCATIONS})"]),
+        ("organisation", add_column("api_tokens", "organisation", "TEXT")),
+        (
+            "all organisations",
+            add_column("api_tokens", "all_organisations", "INTEGER NOT NULL DEFAULT 0"),
+        ),
+    )
+
+
 _SELECT = (
     "SELECT t.token_id, t.secret_sha256, t.actor_id, t.role, t.issued_at, t.issued_by,"
     " t.expires_at, t.organisation, t.all_organisations, r.revoked_at"
@@ -195,13 +207,7 @@ class SQLiteTokenStore(TokenStore):
         super().__init__(cache_seconds=cache_seconds)
         self.path = str(path)
         self._local = threading.local()
-        conn = self._conn()
-        conn.execute(f"CREATE TABLE IF NOT EXISTS api_tokens ({_COLUMNS % 'BLOB'})")
-        have = {row[1] for row in conn.execute("PRAGMA table_info(api_tokens)")}
-        for name, sql_type in _LATER_COLUMNS:
-            if name not in have:
-                conn.execute(f"ALTER TABLE api_tokens ADD COLUMN {name} {sql_type}")
-        conn.execute(f"CREATE TABLE IF NOT EXISTS api_token_revocations ({_REVOCATIONS})")
+        migrate_sqlite(self._conn(), _migrations("BLOB"))
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -247,11 +253,8 @@ class PostgresTokenStore(TokenStore):
     def __init__(self, pool: Pool, *, cache_seconds: float = 10.0) -> None:
         super().__init__(cache_seconds=cache_seconds)
         self._pool = pool
-        with pool.connection() as conn, schema_change(conn):
-            conn.execute(f"CREATE TABLE IF NOT EXISTS api_tokens ({_COLUMNS % 'BYTEA'})")
-            for name, sql_type in _LATER_COLUMNS:
-                conn.execute(f"ALTER TABLE api_tokens ADD COLUMN IF NOT EXISTS {name} {sql_type}")
-            conn.execute(f"CREATE TABLE IF NOT EXISTS api_token_revocations ({_REVOCATIONS})")
+        with pool.connection() as conn:
+            migrate_postgres(conn, _migrations("BYTEA"))
 
     def _insert(self, row: tuple[object, ...]) -> None:
         with self._pool.connection() as conn:

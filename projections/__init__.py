@@ -5,6 +5,7 @@ from projections.change_calendar import change_calendar
 from projections.change_details import change_details
 from projections.configuration_items import configuration_items
 from projections.incident_details import incident_details
+from projections.knowledge import knowledge_articles
 from projections.open_work import open_work_by_group
 from projections.problems import incident_occurrences, known_errors, problem_details
 from projections.service_requests import catalogue_items, service_request_details
@@ -23,6 +24,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     problem_details,
     known_errors,
     incident_occurrences,
+    knowledge_articles,
 )
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 
@@ -36,6 +38,7 @@ __all__ = [
     "configuration_items",
     "incident_details",
     "incident_occurrences",
+    "knowledge_articles",
     "known_errors",
     "open_work_by_group",
     "problem_details",

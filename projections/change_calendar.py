@@ -9,11 +9,12 @@ window despite them.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from domain import change_schedule as s
 from domain.events import DomainEvent
 from projections.base import Column, Projection, Row, at, by, iso
+from projections.view_store import ViewStore
 
 
 def _key(event: DomainEvent) -> str:
@@ -120,3 +121,9 @@ def calendar(in_range: list[Row], around: list[Row]) -> dict[str, list[Row]]:
         "changes": changes,
         "blackouts": [{k: v for k, v in r.items() if k != "kind"} for r in shown],
     }
+
+
+def overlapping(store: ViewStore, start: datetime, end: datetime) -> list[Row]:
+    """The windows and blackouts that overlap the period from `start` to `end`."""
+    start_utc, end_utc = (iso(t.astimezone(UTC)) for t in (start, end))
+    return store.select(change_calendar, '"start" < ? AND "end" > ?', (end_utc, start_utc))

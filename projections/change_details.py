@@ -6,23 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from domain import change as c
-from domain.record_numbers import RecordKind, number_label
-from projections.base import Column, Projection, Row, at, by, iso
+from domain.record_numbers import RecordKind
+from projections.base import Projection, Row, at, by, iso
+from projections.queries import STAFF, View
+from projections.records import entry, list_columns, list_indexes, numbered, stamped
 
 
 def _touched(row: Row, ev: c.ChangeEvent, **changes: Any) -> Row:
     row["state"] = c.transition(c.ChangeState(row["state"]), ev)
-    row.update(changes)
-    row["version"] = ev.originator_version
-    row["updated_at"] = at(ev)
-    return row
+    return stamped(row, ev, **changes)
 
 
 def _raised(_: Row | None, ev: c.Raised) -> Row:
     return {
-        "id": str(ev.originator_id),
-        "number": ev.number,
-        "ref": number_label(RecordKind.CHANGE, ev.number),
+        **numbered(ev, RecordKind.CHANGE, ev.number),
         "kind": ev.kind,
         "title": ev.title,
         "description": ev.description,
@@ -53,7 +50,7 @@ def _raised(_: Row | None, ev: c.Raised) -> Row:
 
 def _pre_authorised(row: Row, ev: c.PreAuthorised) -> Row:
     _touched(row, ev)
-    row["authorisation"] = {"by_template": ev.template, "at": at(ev), "by": by(ev)}
+    row["authorisation"] = entry(ev, by_template=ev.template)
     return row
 
 
@@ -63,7 +60,7 @@ def _backout(row: Row, ev: c.BackoutPlanRecorded) -> Row:
 
 def _assessed(row: Row, ev: c.Assessed) -> Row:
     assessment = {"risk": ev.risk, "impact": ev.impact, "cab": list(ev.cab), "quorum": ev.quorum}
-    return _touched(row, ev, assessment={**assessment, "at": at(ev), "by": by(ev)})
+    return _touched(row, ev, assessment=entry(ev, **assessment))
 
 
 def _approved(row: Row, ev: c.Approved) -> Row:
@@ -83,14 +80,13 @@ def _rejected(row: Row, ev: c.Rejected) -> Row:
 
 
 def _scheduled(row: Row, ev: c.Scheduled) -> Row:
-    window = {
-        "start": iso(ev.start),
-        "end": iso(ev.end),
-        "overridden": list(ev.overridden),
-        "override_reason": ev.override_reason,
-        "at": at(ev),
-        "by": by(ev),
-    }
+    window = entry(
+        ev,
+        start=iso(ev.start),
+        end=iso(ev.end),
+        overridden=list(ev.overridden),
+        override_reason=ev.override_reason,
+    )
     return _touched(row, ev, window=window)
 
 
@@ -109,12 +105,7 @@ def _review_task(row: Row, ev: c.ReviewTaskOpened) -> Row:
 
 
 def _reviewed(row: Row, ev: c.Reviewed) -> Row:
-    review = {
-        "summary": ev.summary,
-        "objectives_met": ev.objectives_met,
-        "at": at(ev),
-        "by": by(ev),
-    }
+    review = entry(ev, summary=ev.summary, objectives_met=ev.objectives_met)
     return _touched(row, ev, review=review)
 
 
@@ -123,7 +114,7 @@ def _closed(row: Row, ev: c.Closed) -> Row:
 
 
 def _cancelled(row: Row, ev: c.Cancelled) -> Row:
-    return _touched(row, ev, cancellation={"reason": ev.reason, "at": at(ev), "by": by(ev)})
+    return _touched(row, ev, cancellation=entry(ev, reason=ev.reason))
 
 
 def _problem_linked(row: Row, ev: c.ProblemLinked) -> Row:
@@ -159,11 +150,9 @@ change_details = Projection(
         c.ProblemLinked: _problem_linked,
         c.IncidentLinked: _incident_linked,
     },
-    columns=(
-        Column("number", "INTEGER"),
-        Column("state", "TEXT"),
-        Column("kind", "TEXT"),
-        Column("organisation", "TEXT"),
-    ),
-    indexes=(("number",), ("state", "number"), ("organisation", "number")),
+    columns=list_columns("kind"),
+    indexes=list_indexes(),
 )
+
+#: Changes are the staff's: a requester reaches none.
+changes = View(change_details, STAFF)

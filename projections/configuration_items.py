@@ -8,25 +8,12 @@ from typing import Any
 
 from domain import configuration_item as ci
 from projections.base import Column, Projection, Row, at, by
-
-
-def _touched(row: Row, ev: ci.ConfigurationItemEvent, **changes: Any) -> Row:
-    row.update(changes)
-    row["version"] = ev.originator_version
-    row["updated_at"] = at(ev)
-    return row
+from projections.queries import BY_CODE, SHARED, View
+from projections.records import entry, stamped
 
 
 def _through(row: Row, ev: ci.ThroughChange, what: str) -> None:
-    row["changes"].append(
-        {
-            "change_id": str(ev.change_id),
-            "change": ev.change_ref,
-            "what": what,
-            "at": at(ev),
-            "by": by(ev),
-        }
-    )
+    row["changes"].append(entry(ev, change_id=str(ev.change_id), change=ev.change_ref, what=what))
 
 
 def _registered(_: Row | None, ev: ci.Registered) -> Row:
@@ -52,51 +39,51 @@ def _registered(_: Row | None, ev: ci.Registered) -> Row:
 
 
 def _status_changed(row: Row, ev: ci.StatusChanged) -> Row:
-    _touched(row, ev, status=ev.status)
+    stamped(row, ev, status=ev.status)
     _through(row, ev, f"status {ev.status}")
     return row
 
 
 def _owner_changed(row: Row, ev: ci.OwnerChanged) -> Row:
-    _touched(row, ev, owner=ev.owner)
+    stamped(row, ev, owner=ev.owner)
     _through(row, ev, f"owner {ev.owner}")
     return row
 
 
 def _dependency_added(row: Row, ev: ci.DependencyAdded) -> Row:
-    _touched(row, ev, depends_on=sorted({*row["depends_on"], ev.on}))
+    stamped(row, ev, depends_on=sorted({*row["depends_on"], ev.on}))
     _through(row, ev, f"depends on {ev.on}")
     return row
 
 
 def _dependency_removed(row: Row, ev: ci.DependencyRemoved) -> Row:
-    _touched(row, ev, depends_on=[c for c in row["depends_on"] if c != ev.on])
+    stamped(row, ev, depends_on=[c for c in row["depends_on"] if c != ev.on])
     _through(row, ev, f"no longer depends on {ev.on}")
     return row
 
 
 def _dependant_added(row: Row, ev: ci.DependantAdded) -> Row:
-    return _touched(row, ev, dependants=sorted({*row["dependants"], ev.dependant}))
+    return stamped(row, ev, dependants=sorted({*row["dependants"], ev.dependant}))
 
 
 def _dependant_removed(row: Row, ev: ci.DependantRemoved) -> Row:
-    return _touched(row, ev, dependants=[c for c in row["dependants"] if c != ev.dependant])
+    return stamped(row, ev, dependants=[c for c in row["dependants"] if c != ev.dependant])
 
 
 def _problem_linked(row: Row, ev: ci.ProblemLinked) -> Row:
-    _touched(row, ev)
+    stamped(row, ev)
     row["linked_problems"].append(_link(ev, ev.problem_id, ev.problem_ref))
     return row
 
 
 def _change_linked(row: Row, ev: ci.ChangeLinked) -> Row:
-    _touched(row, ev)
+    stamped(row, ev)
     row["linked_changes"].append(_link(ev, ev.change_id, ev.change_ref))
     return row
 
 
 def _link(ev: ci.ConfigurationItemEvent, record_id: object, ref: str) -> dict[str, Any]:
-    return {"id": str(record_id), "ref": ref, "at": at(ev), "by": by(ev)}
+    return entry(ev, id=str(record_id), ref=ref)
 
 
 configuration_items = Projection(
@@ -143,3 +130,7 @@ def impact_of(rows: list[Row], code: str) -> list[Row]:
         for c, d in sorted(found.items(), key=lambda kv: (kv[1], kv[0]))
         if c in by_code
     ]
+
+
+#: Configuration items are everyone's to read.
+items = View(configuration_items, SHARED, BY_CODE)

@@ -11,6 +11,7 @@ from typing import Any
 from domain import incident as e
 from domain.records import incident_number_label
 from projections.base import Column, Projection, Row, at, by, iso, state_of
+from projections.queries import Reach, View
 
 
 def _touched(row: Row, event: e.IncidentEvent, **changes: Any) -> Row:
@@ -240,3 +241,6 @@ incident_details = Projection(
         ("caller", "number"),
     ),
 )
+
+#: A requester reaches the incidents they are the caller of; others, their organisation's.
+incidents = View(incident_details, Reach(owner="caller"))

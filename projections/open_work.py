@@ -10,8 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from domain import incident as e
+from domain.context import Context
 from domain.records import incident_number_label
 from projections.base import Column, Projection, Row, at, state_of
+from projections.queries import STAFF, select_where
+from projections.view_store import ViewStore
 
 
 def _after(row: Row, ev: e.IncidentEvent, **changes: Any) -> Row:
@@ -93,3 +96,14 @@ open_work_by_group = Projection(
         ("queued", "organisation", "group", "priority", "logged_at"),
     ),
 )
+
+
+def queued(store: ViewStore, ctx: Context, group: str | None) -> list[Row]:
+    """The open work the caller reaches (their organisations'; a requester, none), in one group
+    or all, group by group (triage, with no group, first), each by priority then age."""
+    conditions, params = ['"queued" = 1'], []
+    if group is not None:
+        conditions.append('"group" = ?')
+        params.append(group)
+    tail = 'ORDER BY "group" NULLS FIRST, "priority", "logged_at"'
+    return select_where(store, open_work_by_group, ctx, STAFF, conditions, params, tail)

@@ -17,11 +17,15 @@ import orjson
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from infra.migrations import migrate_postgres
 from projections.base import Projection, Row
+from projections.store import changed, positions_migrations
 from projections.view_store import checked_fragment, quoted, table
 
 #: The advisory lock key held by each write transaction ("itsmview" in ASCII).
 WRITE_LOCK = 0x69_74_73_6D_76_69_65_77
+#: Held while the views of a changed fold version are rebuilt at start-up ("itsmrebl").
+REBUILD_LOCK = 0x69_74_73_6D_72_65_62_6C
 #: How the column types projections declare are stored here.
 COLUMN_TYPES = {"TEXT": 'TEXT COLLATE "C"', "INTEGER": "BIGINT"}
 
@@ -67,6 +71,10 @@ class PostgresViewTransaction:
             if gone:
                 cursor.execute(f"DELETE FROM {table(projection)} WHERE key = ANY(%s)", (gone,))
 
+    def versions(self) -> dict[str, int]:
+        rows = self._conn.execute("SELECT name, version FROM projection_positions").fetchall()
+        return dict(rows)
+
     def set_position(self, projection: Projection, position: int) -> None:
         self._conn.execute(
             "INSERT INTO projection_positions (name, version, position) VALUES (%s, %s, %s)"
@@ -96,26 +104,16 @@ class PostgresViewStore:
 
     def __init__(self, pool: ConnectionPool[Connection]) -> None:
         self._pool = pool
+        self._migrated = False
 
     def ensure(self, projections: Sequence[Projection]) -> None:
         """Create missing tables; drop views whose stored fold version is not the code's."""
+        self._migrate()
         with self._writing() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS projection_positions (name TEXT PRIMARY KEY,"
-                " version INTEGER NOT NULL, position BIGINT NOT NULL)"
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS partition_positions (name TEXT NOT NULL,"
-                " partition INTEGER NOT NULL, position BIGINT NOT NULL,"
-                " PRIMARY KEY (name, partition))"
-            )
             tx = PostgresViewTransaction(conn)
-            versions = dict(
-                conn.execute("SELECT name, version FROM projection_positions").fetchall()
-            )
+            for projection in changed(tx, projections):
+                self._drop(conn, projection)
             for projection in projections:
-                if versions.get(projection.name, projection.version) != projection.version:
-                    self._drop(conn, projection)
                 self._create(conn, projection)
                 if projection.name not in tx.positions():
                     tx.set_position(projection, 0)
@@ -134,6 +132,28 @@ class PostgresViewStore:
             name = quoted(f"ix_{projection.name}_{'_'.join(index)}")
             cols = ", ".join(map(quoted, index))
             conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table(projection)} ({cols})")
+
+    def stale(self, projections: Sequence[Projection]) -> list[Projection]:
+        """See ViewStore.stale."""
+        self._migrate()
+        with self._pool.connection() as conn:
+            return changed(PostgresViewTransaction(conn), projections)
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """See ViewStore.rebuilding: a session advisory lock, held on a connection of its own."""
+        with self._pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (REBUILD_LOCK,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (REBUILD_LOCK,))
+
+    def _migrate(self) -> None:
+        if not self._migrated:
+            with self._pool.connection() as conn:
+                migrate_postgres(conn, positions_migrations("BIGINT"))
+            self._migrated = True
 
     @staticmethod
     def _drop(conn: Connection, projection: Projection) -> None:

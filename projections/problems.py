@@ -15,27 +15,22 @@ from typing import Any
 
 from domain import incident as i
 from domain import problem as p
+from domain.context import Context
 from domain.record_numbers import RecordKind, number_label
 from projections.base import Column, Projection, Row, at, by
+from projections.queries import STAFF, Filter, View, select_where
+from projections.records import entry, list_columns, list_indexes, numbered, stamped
+from projections.view_store import ViewStore
 
 
 def _touched(row: Row, ev: p.ProblemEvent, **changes: Any) -> Row:
     row["state"] = p.transition(p.ProblemState(row["state"]), ev)
-    row.update(changes)
-    row["version"] = ev.originator_version
-    row["updated_at"] = at(ev)
-    return row
-
-
-def _entry(ev: p.ProblemEvent, **fields: Any) -> dict[str, Any]:
-    return {**fields, "at": at(ev), "by": by(ev)}
+    return stamped(row, ev, **changes)
 
 
 def _logged(_: Row | None, ev: p.Logged) -> Row:
     return {
-        "id": str(ev.originator_id),
-        "number": ev.number,
-        "ref": number_label(RecordKind.PROBLEM, ev.number),
+        **numbered(ev, RecordKind.PROBLEM, ev.number),
         "title": ev.title,
         "description": ev.description,
         "service": ev.service,
@@ -63,19 +58,19 @@ def _investigating(row: Row, ev: p.InvestigationStarted) -> Row:
 
 
 def _root_cause(row: Row, ev: p.RootCauseRecorded) -> Row:
-    return _touched(row, ev, root_cause=_entry(ev, text=ev.root_cause))
+    return _touched(row, ev, root_cause=entry(ev, text=ev.root_cause))
 
 
 def _workaround(row: Row, ev: p.WorkaroundPublished) -> Row:
-    return _touched(row, ev, workaround=_entry(ev, text=ev.workaround))
+    return _touched(row, ev, workaround=entry(ev, text=ev.workaround))
 
 
 def _known_error(row: Row, ev: p.KnownErrorPublished) -> Row:
-    return _touched(row, ev, known_error=_entry(ev, symptoms=ev.symptoms))
+    return _touched(row, ev, known_error=entry(ev, symptoms=ev.symptoms))
 
 
 def _resolved(row: Row, ev: p.Resolved) -> Row:
-    resolution = _entry(ev, change_id=str(ev.change_id), change=ev.change_ref, notes=ev.notes)
+    resolution = entry(ev, change_id=str(ev.change_id), change=ev.change_ref, notes=ev.notes)
     return _touched(row, ev, resolution=resolution)
 
 
@@ -84,18 +79,18 @@ def _closed(row: Row, ev: p.Closed) -> Row:
 
 
 def _cancelled(row: Row, ev: p.Cancelled) -> Row:
-    return _touched(row, ev, cancellation=_entry(ev, reason=ev.reason))
+    return _touched(row, ev, cancellation=entry(ev, reason=ev.reason))
 
 
 def _incident_linked(row: Row, ev: p.IncidentLinked) -> Row:
     _touched(row, ev)
-    row["incidents"].append(_entry(ev, id=str(ev.incident_id), ref=ev.incident_ref))
+    row["incidents"].append(entry(ev, id=str(ev.incident_id), ref=ev.incident_ref))
     return row
 
 
 def _change_linked(row: Row, ev: p.ChangeLinked) -> Row:
     _touched(row, ev)
-    row["changes"].append(_entry(ev, id=str(ev.change_id), ref=ev.change_ref))
+    row["changes"].append(entry(ev, id=str(ev.change_id), ref=ev.change_ref))
     return row
 
 
@@ -119,13 +114,8 @@ problem_details = Projection(
         p.ChangeLinked: _change_linked,
         p.ConfigurationItemLinked: _ci_linked,
     },
-    columns=(
-        Column("number", "INTEGER"),
-        Column("state", "TEXT"),
-        Column("service", "TEXT"),
-        Column("organisation", "TEXT"),
-    ),
-    indexes=(("number",), ("state", "number"), ("service", "number"), ("organisation", "number")),
+    columns=list_columns("service"),
+    indexes=list_indexes("service"),
 )
 
 
@@ -239,3 +229,45 @@ incident_occurrences = Projection(
     ),
     indexes=(("service", "logged_at"), ("configuration_item", "logged_at")),
 )
+
+#: Problems are the staff's: a requester reaches none.
+problems = View(problem_details, STAFF)
+#: Published known errors, searched by service, configuration item and text.
+known_error_views = View(known_errors, STAFF)
+
+
+def known_error_filter(service: str | None, item: str | None, text: str | None) -> Filter:
+    """The published known errors on a service, naming an item, and containing a text (any case)."""
+    return Filter(
+        equal={"published": 1, "service": service},
+        contains={
+            "items": None if item is None else f"|{item}|",  # |a|b|: one item exactly
+            "text": None if text is None else text.lower(),
+        },
+    )
+
+
+def incidents_after(store: ViewStore, ctx: Context, problem: Row) -> list[Row]:
+    """The incidents the caller reaches (their organisations'; a requester, none) on a closed
+    problem's service or items, logged after it closed, in the order they were logged."""
+    on: list[str] = []
+    params: list[Any] = []
+    if problem["service"]:
+        on.append('"service" = ?')
+        params.append(problem["service"])
+    items = problem["configuration_items"]
+    if items:
+        on.append(f'"configuration_item" IN ({", ".join("?" for _ in items)})')
+        params.extend(items)
+    if not on:
+        return []
+    conditions = [f"({' OR '.join(on)})", '"logged_at" > ?']
+    return select_where(
+        store,
+        incident_occurrences,
+        ctx,
+        STAFF,
+        conditions,
+        [*params, problem["closed_at"]],
+        'ORDER BY "logged_at"',
+    )

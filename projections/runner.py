@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from domain.events import DomainEvent
+from infra.follower import Follower, Follows, StuckAt
 from infra.serialisation import UndecodableEvent
 from projections.base import Projection, Row, record_key, record_keys
 from projections.view_store import ViewStore, ViewTransaction
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (position reached, head position)
 
 
-class ProjectionRunner:
+class ProjectionRunner(Follows):
     def __init__(
         self,
         recorder: ApplicationRecorder,
@@ -50,19 +51,22 @@ class ProjectionRunner:
         self.store = store
         self.projections = tuple(projections)
         self.batch_size = batch_size
-        self.poll_interval = poll_interval
         self._topics = tuple(
             sorted({event_type.type_name for p in self.projections for event_type in p.folds})
         )
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
         self._reached = threading.Condition()
         self._position = 0
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._thread: threading.Thread | None = None
+        self._follower = Follower(
+            "projections",
+            lambda: not self._step()[1],  # more to read until a batch reaches the head
+            idle=poll_interval,
+            log=log,
+            backoff=(0.1, 1.0),
+        )
         #: The rows the last committed batch wrote, by projection name and key.
         self._written: dict[str, dict[str, Row | None]] = {}
-        self._stuck: UndecodableEvent | None = None
+        self._stuck = StuckAt("projections", log)
         store.ensure(self.projections)
 
     @property
@@ -73,7 +77,7 @@ class ProjectionRunner:
     @property
     def stuck(self) -> UndecodableEvent | None:
         """The event the projections stopped at because it cannot be decoded, if they have."""
-        return self._stuck
+        return self._stuck.event
 
     def run_once(self) -> int:
         """Fold the next batch of events into every projection; how many notifications of the
@@ -97,7 +101,7 @@ class ProjectionRunner:
     def _fold_batch(self) -> tuple[int, bool]:
         written: dict[str, dict[str, Row | None]] = {}
         # Stopped at an event: read just that one again, not a whole batch each poll.
-        limit = 1 if self._stuck is not None else self.batch_size
+        limit = 1 if self._stuck.event is not None else self.batch_size
         undecodable: UndecodableEvent | None = None
         with self.store.transaction() as tx:
             stored = tx.positions()
@@ -135,7 +139,7 @@ class ProjectionRunner:
     def _stop_at(self, undecodable: UndecodableEvent | None) -> None:
         """Say once that the projections stopped at an event, and once that they moved on."""
         with self._reached:
-            before, self._stuck = self._stuck, undecodable
+            self._stuck.report(undecodable)
             abandoned: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
             if undecodable is not None:
                 # A write at or after the event will not show in the views: its waiters stop
@@ -146,10 +150,6 @@ class ProjectionRunner:
         if undecodable is not None:
             for _, loop, future in abandoned:
                 loop.call_soon_threadsafe(abandon, future, undecodable)
-        if undecodable is not None and (before is None or before.event != undecodable.event):
-            log.error("projections stopped at position %s: %s", undecodable.position, undecodable)
-        elif undecodable is None and before is not None:
-            log.warning("projections read the event at position %s and moved on", before.position)
 
     @staticmethod
     def fold(
@@ -186,41 +186,12 @@ class ProjectionRunner:
             total += moved
             if progress:
                 progress(self._position, self.recorder.max_notification_id() or 0)
-            if self._stuck is not None:
-                raise self._stuck
+            if self._stuck.event is not None:
+                raise self._stuck.event
             if caught_up:
                 return total
 
-    # -- following the store in the background ----------------------------------------------------
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._follow, name="projections", daemon=True)
-        self._thread.start()
-
-    def _follow(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                _, caught_up = self._step()
-            except Exception:
-                log.exception("projection batch failed; retrying")
-                caught_up = True
-                self._stopping.wait(1.0)
-            if caught_up:
-                self._wake.wait(self.poll_interval)
-                self._wake.clear()
-
-    @property
-    def is_following(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout=10)
+    # -- following the store in the background (start, wake, stop: Follows) ---------------------
 
     def _advance(self, position: int) -> None:
         with self._reached:
@@ -266,7 +237,7 @@ class ProjectionRunner:
 
     def _will_not_reach(self, position: int) -> bool:
         """Stopped at an event at or before `position`: waiting for it would only time out."""
-        stuck = self._stuck
+        stuck = self._stuck.event
         return stuck is not None and stuck.position is not None and stuck.position <= position
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from consumers.circulation_store import CirculationStore, from_epoch
+from infra.circulation_store import CirculationStore, from_epoch
 
 WINDOWS = (5, 15, 60)  # minutes
 #: a device not heard from for this long is reported silent

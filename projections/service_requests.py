@@ -7,24 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 from domain import service_request as r
-from domain.record_numbers import RecordKind, number_label
+from domain.record_numbers import RecordKind
 from projections.base import Column, Projection, Row, at, by
+from projections.queries import BY_CODE, SHARED, Reach, View
+from projections.records import entry, list_columns, list_indexes, numbered, stamped
 
 
 def _touched(row: Row, ev: r.RequestEvent, **changes: Any) -> Row:
     row["state"] = r.transition(r.RequestState(row["state"]), ev)
     row["paused"] = row["state"] in r.PAUSED_STATES
-    row.update(changes)
-    row["version"] = ev.originator_version
-    row["updated_at"] = at(ev)
-    return row
+    return stamped(row, ev, **changes)
 
 
 def _submitted(_: Row | None, ev: r.Submitted) -> Row:
     return {
-        "id": str(ev.originator_id),
-        "number": ev.number,
-        "ref": number_label(RecordKind.SERVICE_REQUEST, ev.number),
+        **numbered(ev, RecordKind.SERVICE_REQUEST, ev.number),
         "catalogue_item": ev.catalogue_item,
         "title": ev.title,
         "details": ev.details,
@@ -86,24 +83,24 @@ def _fulfilment_started(row: Row, ev: r.FulfilmentStarted) -> Row:
 
 def _step_completed(row: Row, ev: r.StepCompleted) -> Row:
     _touched(row, ev)
-    row["steps"][ev.step - 1]["done"] = {"note": ev.note, "at": at(ev), "by": by(ev)}
+    row["steps"][ev.step - 1]["done"] = entry(ev, note=ev.note)
     return row
 
 
 def _awaiting_requester(row: Row, ev: r.InformationRequested) -> Row:
     _touched(row, ev)
-    row["conversation"].append({"question": ev.question, "at": at(ev), "by": by(ev)})
+    row["conversation"].append(entry(ev, question=ev.question))
     return row
 
 
 def _responded(row: Row, ev: r.RequesterResponded) -> Row:
     _touched(row, ev)
-    row["conversation"].append({"answer": ev.answer, "at": at(ev), "by": by(ev)})
+    row["conversation"].append(entry(ev, answer=ev.answer))
     return row
 
 
 def _fulfilled(row: Row, ev: r.Fulfilled) -> Row:
-    return _touched(row, ev, fulfilment={"notes": ev.notes, "at": at(ev), "by": by(ev)})
+    return _touched(row, ev, fulfilment=entry(ev, notes=ev.notes))
 
 
 def _closed(row: Row, ev: r.Closed) -> Row:
@@ -111,7 +108,7 @@ def _closed(row: Row, ev: r.Closed) -> Row:
 
 
 def _cancelled(row: Row, ev: r.Cancelled) -> Row:
-    return _touched(row, ev, cancellation={"reason": ev.reason, "at": at(ev), "by": by(ev)})
+    return _touched(row, ev, cancellation=entry(ev, reason=ev.reason))
 
 
 def _sla_alert(row: Row, ev: r.SlaWarned | r.SlaBreached) -> Row:
@@ -139,20 +136,8 @@ service_request_details = Projection(
         r.SlaWarned: _sla_alert,
         r.SlaBreached: _sla_alert,
     },
-    columns=(
-        Column("number", "INTEGER"),
-        Column("state", "TEXT"),
-        Column("fulfilment_group", "TEXT"),
-        Column("requester", "TEXT"),
-        Column("organisation", "TEXT"),
-    ),
-    indexes=(
-        ("number",),
-        ("state", "number"),
-        ("fulfilment_group", "number"),
-        ("requester", "number"),
-        ("organisation", "number"),
-    ),
+    columns=list_columns("fulfilment_group", "requester"),
+    indexes=list_indexes("fulfilment_group", "requester"),
 )
 
 
@@ -173,3 +158,8 @@ catalogue_items = Projection(
     columns=(Column("code", "TEXT"),),
     indexes=(("code",),),
 )
+
+#: A requester reaches the requests they asked for; others, their organisation's.
+service_requests = View(service_request_details, Reach(owner="requester"))
+#: The catalogue is everyone's to read.
+catalogue = View(catalogue_items, SHARED, BY_CODE)

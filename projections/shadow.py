@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -55,6 +55,23 @@ def rebuild_in_shadow(
             return read
     store.discard(shadow)
     raise RuntimeError(f"{projection.name}: the live view kept moving ahead of the shadow")
+
+
+def rebuild_changed(
+    recorder: ApplicationRecorder,
+    mapper: Mapper,  # type: ignore[type-arg]
+    store: ViewStore,
+    projections: Sequence[Projection],
+) -> list[str]:
+    """Rebuild, each in a shadow, the views whose stored fold version is not the code's; the
+    names rebuilt. A view folded by an older fold keeps answering until the new one is swapped
+    in: a process whose code changed a fold builds the new view before it follows the store,
+    and the processes still on the old code read the old view until then."""
+    with store.rebuilding():
+        stale = store.stale(projections)
+        for projection in stale:
+            rebuild_in_shadow(recorder, mapper, store, projection)
+    return [p.name for p in stale]
 
 
 State = Literal["running", "succeeded", "failed"]

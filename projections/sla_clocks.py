@@ -20,6 +20,7 @@ from datetime import datetime
 from domain import incident as e
 from domain import service_request as r
 from domain import sla_incident, sla_request
+from domain.context import Context
 from domain.events import DomainEvent
 from domain.incident import BREACH
 from domain.record_numbers import RecordKind, number_label
@@ -27,6 +28,8 @@ from domain.records import incident_number_label
 from domain.rule_versions import RuleVersions
 from domain.sla_clock import Mark, MarkKind, Ticket
 from projections.base import Column, Projection, Row, iso
+from projections.queries import STAFF, select_where
+from projections.view_store import ViewStore
 
 
 def _marked(row: Row, event: DomainEvent, marks: tuple[Mark, ...]) -> Row:
@@ -123,3 +126,9 @@ sla_clocks = Projection(
     columns=(Column("watched", "INTEGER"), Column("organisation", "TEXT")),
     indexes=(("watched",), ("watched", "organisation")),
 )
+
+
+def watched(store: ViewStore, ctx: Context) -> list[Row]:
+    """The rows of the tickets the caller reaches whose clocks still run (their organisations';
+    the staff's: a requester, none)."""
+    return select_where(store, sla_clocks, ctx, STAFF, ['"watched" = 1'], [])

@@ -14,14 +14,47 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
+from infra.locks import InterProcessLock
+from infra.migrations import Migration, migrate_sqlite, migrations
 from projections.base import Projection, Row
 from projections.view_store import checked_fragment, quoted, table
 
+
+def positions_migrations(integer: str) -> tuple[str, tuple[Migration, ...]]:
+    """The bookkeeping tables beside the views (infra/migrations.py): which fold version each
+    view was built by and how far it has read; `integer` is the engine's type for a position.
+    The views themselves are rebuilt by version, not migrated."""
+    return migrations(
+        "view-positions",
+        (
+            "positions",
+            [
+                "CREATE TABLE IF NOT EXISTS projection_positions (name TEXT PRIMARY KEY,"
+                f" version INTEGER NOT NULL, position {integer} NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS partition_positions (name TEXT NOT NULL,"
+                f" partition INTEGER NOT NULL, position {integer} NOT NULL,"
+                " PRIMARY KEY (name, partition))",
+            ],
+        ),
+    )
+
+
 _CHUNK = 500  # keys per IN (...) query, well under SQLite's parameter limit
+
+
+class _Versions(Protocol):
+    def versions(self) -> dict[str, int]:
+        """The fold version each stored view was built by."""
+
+
+def changed(stored: _Versions, projections: Sequence[Projection]) -> list[Projection]:
+    """The projections whose stored view was folded by another version of their fold."""
+    versions = stored.versions()
+    return [p for p in projections if versions.get(p.name, p.version) != p.version]
 
 
 class SQLiteViewTransaction:
@@ -31,6 +64,9 @@ class SQLiteViewTransaction:
     def positions(self) -> dict[str, int]:
         rows = self._conn.execute("SELECT name, position FROM projection_positions").fetchall()
         return dict(rows)
+
+    def versions(self) -> dict[str, int]:
+        return dict(self._conn.execute("SELECT name, version FROM projection_positions"))
 
     def load(self, projection: Projection, keys: Iterable[str]) -> dict[str, Row]:
         found: dict[str, Row] = {}
@@ -93,6 +129,7 @@ class SQLiteViewStore:
         #: Serialises writers: this process's threads, and other processes if the lock is shared.
         self._write_lock = write_lock or threading.Lock()
         self._readers = threading.local()
+        self._migrated = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -104,22 +141,11 @@ class SQLiteViewStore:
 
     def ensure(self, projections: Sequence[Projection]) -> None:
         """Create missing tables; drop views whose stored fold version is not the code's."""
+        self._migrate()
         with self.transaction() as tx:
-            self._writer.execute(
-                "CREATE TABLE IF NOT EXISTS projection_positions "
-                "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL)"
-            )
-            self._writer.execute(
-                "CREATE TABLE IF NOT EXISTS partition_positions (name TEXT NOT NULL,"
-                " partition INTEGER NOT NULL, position INTEGER NOT NULL,"
-                " PRIMARY KEY (name, partition))"
-            )
-            versions = dict(
-                self._writer.execute("SELECT name, version FROM projection_positions").fetchall()
-            )
+            for projection in changed(tx, projections):
+                self._drop(projection)
             for projection in projections:
-                if versions.get(projection.name, projection.version) != projection.version:
-                    self._drop(projection)
                 self._create(projection)
                 if projection.name not in tx.positions():
                     tx.set_position(projection, 0)
@@ -136,6 +162,28 @@ class SQLiteViewStore:
             self._writer.execute(
                 f"CREATE INDEX IF NOT EXISTS {name} ON {table(projection)} ({cols})"
             )
+
+    def stale(self, projections: Sequence[Projection]) -> list[Projection]:
+        """See ViewStore.stale."""
+        self._migrate()
+        return changed(SQLiteViewTransaction(self._reader()), projections)
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """See ViewStore.rebuilding: a file lock beside the database (the write lock is taken
+        by each of the rebuild's own transactions)."""
+        lock = InterProcessLock(f"{self.path}.rebuild.lock")
+        try:
+            with lock:
+                yield
+        finally:
+            lock.close()
+
+    def _migrate(self) -> None:
+        if not self._migrated:
+            with self._write_lock:
+                migrate_sqlite(self._writer, positions_migrations("INTEGER"))
+            self._migrated = True
 
     def _drop(self, projection: Projection) -> None:
         self._writer.execute(f"DROP TABLE IF EXISTS {table(projection)}")

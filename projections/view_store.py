@@ -10,7 +10,9 @@ too. A stored view built by an older fold version is dropped and rebuilt.
 Queries (`select`) take small SQL fragments over the declared columns, in the one dialect every
 store accepts: column names double-quoted (`"group"`), values only as `?` parameters (so no
 quoted string literals), and in `tail` ORDER BY and LIMIT n. Engines disagree on where NULLs sort,
-so ordering by a column that may be null says NULLS FIRST or NULLS LAST.
+so ordering by a column that may be null says NULLS FIRST or NULLS LAST. Readers do not write
+these fragments: they ask a view's queries (projections/queries.py and the view modules), which
+also keep every answer to the caller's reach.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ class ViewTransaction(Protocol):
 class ViewStore(Protocol):
     def ensure(self, projections: Sequence[Projection]) -> None:
         """Create missing tables; drop views whose stored fold version is not the code's."""
+
+    def stale(self, projections: Sequence[Projection]) -> list[Projection]:
+        """Those of `projections` whose stored view was folded by another version of their fold
+        (a view not yet stored is not stale: ensure makes it)."""
+
+    def rebuilding(self) -> AbstractContextManager[None]:
+        """Held while the stale views are rebuilt at start-up: one process rebuilds them, and
+        the others, starting at the same time, find them current once it lets go."""
 
     def reset(self, projection: Projection) -> None:
         """Drop a view and its position, so that it is rebuilt from the first event."""

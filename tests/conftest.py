@@ -14,8 +14,8 @@ import pytest
 from domain.actors import Actor, Role
 from domain.calendar import CalendarSpec, Span
 from domain.context import Context
-from infra.bootstrap import Services, build
 from infra.settings import Settings
+from service.bootstrap import Services, build
 from tests.engines.kafka import kafka_bootstrap, kafka_broker, kafka_engine  # noqa: F401
 from tests.engines.postgres import (  # noqa: F401
     postgres_data_dir,

@@ -26,11 +26,11 @@ from kafka.errors import KafkaError
 
 from domain import commands as c
 from domain.errors import DomainError
-from infra.bootstrap import Services, open_view_store
 from infra.cloudevents import is_public
-from infra.kafka_mode import build_relay
 from infra.settings import Settings
 from projections import PROJECTIONS
+from service.bootstrap import Services, open_view_store
+from service.kafka_mode import build_relay
 from tests.conftest import AGENT, context
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ ACTIONS: list[Callable[[], c.IncidentCommand]] = [
     lambda: c.AddComment(text="we are on it"),
     lambda: c.PutOnHold(reason="awaiting_supplier"),
     c.Resume,
-    lambda: c.Resolve(code="fixed", notes="replaced the reader"),
+    lambda: c.ResolveIncident(code="fixed", notes="replaced the reader"),
     lambda: c.Reopen(reason="again"),
 ]
 
@@ -138,7 +138,7 @@ class Process:
             "ITSM_DATABASE_URL": settings.database_url or "",
         }
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", *args],
+            [sys.executable, "-m", "cli.main", *args],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

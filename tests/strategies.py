@@ -23,6 +23,7 @@ from domain import (
     change_schedule,
     configuration_item,
     incident,
+    knowledge,
     priority,
     problem,
     record_numbers,
@@ -195,6 +196,7 @@ def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         **_link_strategies(),
         **_request_strategies(),
         **_problem_strategies(),
+        **_knowledge_strategies(),
     }
 
 
@@ -293,6 +295,20 @@ def _problem_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         p.IncidentLinked: events(p.IncidentLinked, incident_ref=refs),
         p.ChangeLinked: events(p.ChangeLinked, change_ref=refs),
         p.ConfigurationItemLinked: events(p.ConfigurationItemLinked, code=codes),
+    }
+
+
+def _knowledge_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    k = knowledge
+    keywords = st.lists(names, max_size=5)
+    return {
+        k.Drafted: events(k.Drafted, keywords=keywords, organisation=organisation_codes),
+        k.Revised: events(k.Revised, keywords=keywords),
+        k.SubmittedForReview: events(k.SubmittedForReview),
+        k.ChangesRequested: events(k.ChangesRequested),
+        k.Published: events(k.Published),
+        k.Retired: events(k.Retired),
+        k.ProblemLinked: events(k.ProblemLinked, problem_ref=refs),
     }
 
 

@@ -16,7 +16,7 @@ import uvicorn
 from api.app import create_app
 from api.guards import HTTP_PROTOCOL
 from domain.actors import Actor, Role
-from infra.bootstrap import Services
+from service.bootstrap import Services
 
 
 def free_port() -> int:

@@ -10,9 +10,9 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
-from infra.bootstrap import build
-from infra.cli import main
+from cli.main import main
 from infra.settings import Settings
+from service.bootstrap import build
 from tests.integration.test_service_desk import log
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from audit.publish import read_published
 from audit.verify import verify
-from infra.bootstrap import Services, build
 from infra.settings import Settings
+from service.bootstrap import Services, build
 from tests.conftest import Clock
 from tests.integration.audit_tamper import Attacker
 from tests.integration.test_service_desk import log

@@ -20,8 +20,8 @@ from audit import keys
 from audit.chain import Checkpoint
 from audit.service import Audit
 from audit.verify import Report, verify
-from infra.bootstrap import Services, build
 from infra.settings import Settings
+from service.bootstrap import Services, build
 from tests.conftest import Clock, context
 from tests.integration.audit_tamper import Attacker
 from tests.integration.test_service_desk import log, log_command

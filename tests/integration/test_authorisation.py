@@ -15,7 +15,7 @@ import pytest
 
 from api.authorisation import ROLES, Undecided, decisions, parse_table
 from domain.actors import Actor, Role
-from infra.bootstrap import Services
+from service.bootstrap import Services
 from tests.integration.conftest import Api
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,13 +18,13 @@ from pydantic import ValidationError
 from domain import commands as c
 from domain.actors import Actor, Identity, Role
 from domain.errors import DomainError
-from infra.bootstrap import Services, build
 from infra.numbers import PostgresNumberLock
 from infra.pg import PostgresAddress, open_pool
 from infra.settings import Settings
 from infra.tokens import TokenRejected
 from projections import PROJECTIONS, incident_details
 from projections.runner import ProjectionRunner
+from service.bootstrap import Services, build
 from tests.conftest import T0, Clock, context
 
 

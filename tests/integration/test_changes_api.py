@@ -8,11 +8,11 @@ from typing import Any
 
 import httpx
 
+from application.seed import seed
 from domain.actors import Role
-from infra.bootstrap import Services
-from infra.seed import seed
 from projections import change_calendar, change_details, configuration_items
 from projections.runner import ProjectionRunner
+from service.bootstrap import Services
 from tests.conftest import T0
 from tests.integration.conftest import Api
 
@@ -54,7 +54,7 @@ def authorised_change(api: Api, items: list[str], title: str = "Upgrade") -> dic
 
 
 def test_configuration_items_changes_and_the_calendar(api: Api, services: Services) -> None:
-    seed(services.records)
+    seed(services.desk)
     reader = api.client("siti.rahma", Role.AGENT)
     manager = api.client("rina.wati", Role.CHANGE_MANAGER)
 

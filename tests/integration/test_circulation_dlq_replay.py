@@ -20,11 +20,11 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from consumers.circulation import REPLAY_SEAL, CirculationConsumer, Pseudonymiser
-from infra.bootstrap import build
-from infra.circulation import build_circulation_consumer, circulation_topics, dead_letter_topic
 from infra.kafka_clients import ensure_topics
 from infra.settings import Settings
-from infra.simulator import envelope
+from processes.circulation import build_circulation_consumer, circulation_topics, dead_letter_topic
+from processes.simulator import envelope
+from service.bootstrap import build
 
 ITSM = Path(sys.executable).with_name("itsm")
 

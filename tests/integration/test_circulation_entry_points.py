@@ -13,17 +13,17 @@ from uuid import uuid4
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
+from application.seed import seed
 from consumers.circulation import REPLAY_SEAL, Pseudonymiser, ReplaySeal
-from consumers.circulation_store import CirculationStore
 from domain.actors import Role
 from domain.circulation import JAKARTA
-from infra.bootstrap import build
-from infra.circulation import build_circulation_consumer, circulation_topics, dead_letter_topic
+from infra.circulation_store import CirculationStore
 from infra.kafka_clients import ensure_topics
-from infra.seed import seed
 from infra.settings import Settings
-from infra.simulator import Simulator, envelope
+from processes.circulation import build_circulation_consumer, circulation_topics, dead_letter_topic
+from processes.simulator import Simulator, envelope
 from projections import service_request_details
+from service.bootstrap import build
 from tests.integration.conftest import Api
 
 MONDAY = datetime(2026, 3, 2, 7, 55, tzinfo=JAKARTA)
@@ -135,7 +135,7 @@ def card_requests(*ids: str) -> list[bytes]:
 
 
 def test_a_member_card_request_posted_over_http_becomes_one_service_request(api: Api) -> None:
-    seed(api.services.records)
+    seed(api.services.desk)
     body = b"\n".join(card_requests("k1")) + b"\n"
     with api.client("slims-serang", Role.INTEGRATION) as client:
         first = client.post("/api/v1/ingest/circulation", content=body).json()
@@ -158,7 +158,7 @@ def chosen_requester(event_id: str, patron_ref: str) -> bytes:
 
 
 def test_a_patron_ref_posted_over_http_is_a_dead_letter_and_the_batch_goes_on(api: Api) -> None:
-    seed(api.services.records)
+    seed(api.services.desk)
     lines = [chosen_requester("h1", "siti.rahma"), *card_requests("h2")]
     with api.client("slims-serang", Role.INTEGRATION) as client:
         answer = client.post("/api/v1/ingest/circulation", content=b"\n".join(lines)).json()
@@ -198,7 +198,7 @@ def test_member_card_requests_on_the_topic_become_service_requests_once(
     producer.close()
 
     services = build(settings)
-    seed(services.records)
+    seed(services.desk)
     consumer = build_circulation_consumer(settings, kafka_bootstrap, services.desk)
     stop = threading.Event()
     thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
@@ -245,7 +245,7 @@ def test_a_patron_ref_on_the_topic_is_a_dead_letter_unless_a_replay_sealed_it(
     producer.close()
 
     services = build(settings)
-    seed(services.records)
+    seed(services.desk)
     consumer = build_circulation_consumer(settings, kafka_bootstrap, services.desk)
     stop = threading.Event()
     thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)

@@ -17,19 +17,19 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from application.seed import seed
+from cli.main import main
 from consumers.circulation import CirculationPipeline
-from consumers.circulation_store import CirculationStore
 from domain.actors import Actor, Role
 from domain.calendar import Holiday, HolidayKind, HolidayYear
 from domain.circulation import JAKARTA
 from domain.incident import IncidentState, WorkNoteAdded
-from infra.bootstrap import Services, build
-from infra.circulation import DeskIncidents, LiveCalendarOpening, build_pipeline
-from infra.cli import main
-from infra.seed import seed
+from infra.circulation_store import CirculationStore
 from infra.settings import Settings
-from infra.simulator import envelope
+from processes.circulation import DeskIncidents, LiveCalendarOpening, build_pipeline
+from processes.simulator import envelope
 from projections.service_health import service_health
+from service.bootstrap import Services, build
 from tests.conftest import Clock, context
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=JAKARTA)
@@ -367,7 +367,7 @@ def requests_of(services: Services) -> list[Any]:
 def test_a_member_card_request_becomes_one_service_request_from_the_catalogue_item(
     circ_settings: Settings, desk_services: Services, pipeline: CirculationPipeline
 ) -> None:
-    seed(desk_services.records)
+    seed(desk_services.desk)
     result = pipeline.ingest([card_request("c1")], "http")
     assert result.actions
     assert result.actions[0].startswith("raised ")
@@ -412,7 +412,7 @@ def test_a_member_card_request_without_the_catalogue_item_is_kept_and_the_stream
 def test_the_member_card_rule_can_be_switched_off(
     circ_settings: Settings, desk_services: Services, clock: Clock
 ) -> None:
-    seed(desk_services.records)
+    seed(desk_services.desk)
     off = circ_settings.model_copy(update={"circulation_member_card": False})
     built = build_pipeline(off, desk_services.desk, clock=clock)
     try:

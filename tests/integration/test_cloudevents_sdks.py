@@ -29,17 +29,17 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, from_stru
 from cloudevents.core.formats.json import JSONFormat
 from kafka import KafkaProducer
 
+from application.seed import seed
+from cli.circulation import _kafka_sender
 from domain.actors import Role
-from infra.bootstrap import Services, build
-from infra.circulation import build_circulation_consumer, circulation_topics, dead_letter_topic
-from infra.circulation_replay import KafkaReplay
-from infra.cli_circulation import _kafka_sender
 from infra.cloudevents import TYPE_PREFIX, data_schema, is_public, stored_type
 from infra.kafka_clients import TopicSpec, ensure_topics
-from infra.kafka_mode import dead_letter_topic as kafka_dead_letter_topic
-from infra.seed import seed
 from infra.settings import Settings
-from infra.simulator import Simulator
+from processes.circulation import build_circulation_consumer, circulation_topics, dead_letter_topic
+from processes.circulation_replay import KafkaReplay
+from processes.simulator import Simulator
+from service.bootstrap import Services, build
+from service.kafka_mode import dead_letter_topic as kafka_dead_letter_topic
 from tests.conftest import Clock
 from tests.integration.conftest import serving
 from tests.integration.test_circulation_entry_points import (
@@ -95,7 +95,7 @@ def write_every_topic(services: Services) -> list[str]:
     """Use the service as its users do, so that it writes each of its topics; the topics."""
     settings = services.settings
     bootstrap = settings.kafka_bootstrap or ""
-    seed(services.records)  # the catalogue items service requests are made from
+    seed(services.desk)  # the catalogue items service requests are made from
     with serving(services) as api:
         agent = api.client("helpdesk", Role.AGENT, organisation=SERANG)
         for (name, kind), key in zip(KINDS.items(), RAW_KEYS, strict=True):

@@ -23,8 +23,8 @@ from starlette.types import Message, Receive, Scope, Send
 from api.app import create_app
 from api.gate import Gate, proxy_options
 from domain.actors import Actor, Identity, Role
-from infra.bootstrap import Services, build
 from infra.settings import Settings
+from service.bootstrap import Services, build
 from tests.conftest import Clock
 
 INCIDENTS = "/api/v1/incidents"

@@ -15,7 +15,9 @@ from uuid import UUID
 
 import pytest
 
-from api.writer import CommandWriter
+from application.outcome import Outcome
+from application.pipeline import Submission
+from application.writer import CommandWriter
 from domain import commands as c
 from domain.errors import (
     IdempotencyKeyReused,
@@ -26,9 +28,8 @@ from domain.errors import (
 )
 from domain.incident import Assigned, Logged, WorkNoteAdded, WorkStarted
 from domain.records import INCIDENT_NUMBERS, incident_number_label
-from domain.service_desk import Outcome, Submission
-from infra.bootstrap import Services, build
 from projections import incident_details
+from service.bootstrap import Services, build
 from tests.conftest import AGENT, CALLER, context
 
 
@@ -56,7 +57,7 @@ def acting(
     key: str | None = None,
 ) -> Submission:
     return Submission(
-        context(), command, incident=str(incident), expected_version=version, idempotency_key=key
+        context(), command, ref=str(incident), expected_version=version, idempotency_key=key
     )
 
 
@@ -179,7 +180,7 @@ def test_a_refusal_in_the_middle_leaves_the_incident_as_the_earlier_commands_lef
         [
             acting(incident_id, c.StartWork()),
             acting(incident_id, c.StartWork()),  # already in progress
-            acting(incident_id, c.Resolve(code="fixed", notes="new antenna")),
+            acting(incident_id, c.ResolveIncident(code="fixed", notes="new antenna")),
         ]
     )
 

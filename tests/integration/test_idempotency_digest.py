@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from domain.actors import Role
-from infra.bootstrap import Services
 from infra.serialisation import plain
+from service.bootstrap import Services
 from tests.integration.conftest import Api
 from tests.integration.test_organisations import KINDS, SERANG, made, seeded
 

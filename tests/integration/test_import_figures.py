@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from domain.incident import SlaBreached, SlaWarned
-from infra.bootstrap import Services
-from infra.import_mapping import shipped
-from infra.importer import incident_id
-from infra.sla_watch import SlaWatcher
+from processes.import_mapping import shipped
+from processes.importer import incident_id
+from processes.sla_watch import SlaWatcher
 from projections import incident_details
+from service.bootstrap import Services
 from tests.integration.test_imports import UCI, head_of, run
 
 #: The fixed slice: the log's first 3,000 rows (447 cases, 7 reopens, all closed).

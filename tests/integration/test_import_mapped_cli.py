@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from infra.cli import main
-from infra.import_mapping import SHIPPED
+from cli.main import main
+from processes.import_mapping import SHIPPED
 from tests.integration.test_imports import HELPDESK, head_of
 
 ROWS = 3000

@@ -13,13 +13,13 @@ import pytest
 
 from domain.commands import LogIncident
 from domain.incident import HoldReason, Logged, PutOnHold
-from infra.bootstrap import Services, build
-from infra.import_mapping import Mapping, shipped
-from infra.importer import Importer, ImportReport, incident_id
 from infra.settings import Settings
+from processes.import_mapping import Mapping, shipped
+from processes.importer import Importer, ImportReport, incident_id
 from projections import incident_details
 from projections.runner import ProjectionRunner
 from projections.shadow import rebuild_in_shadow, shadow_of
+from service.bootstrap import Services, build
 from tests.conftest import AGENT, Clock, context
 
 #: The shared data directory: beside the checkout (../shared/data, as under CI), or the machine's.

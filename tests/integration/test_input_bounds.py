@@ -287,7 +287,7 @@ def test_a_malformed_content_length_is_a_problem_not_plain_text(api: Api, length
 def test_serve_starts_with_a_reopen_window_in_seconds_as_the_readme_says(tmp_path: Path) -> None:
     port = free_port()
     environment = {**os.environ, "ITSM_REOPEN_WINDOW": "20", "ITSM_SLA_WATCH_INTERVAL": "0"}
-    command = [sys.executable, "-m", "infra.cli", "serve", "--data-dir", str(tmp_path)]
+    command = [sys.executable, "-m", "cli.main", "serve", "--data-dir", str(tmp_path)]
     server = subprocess.Popen(
         [*command, "--port", str(port)],
         env=environment,

@@ -11,8 +11,8 @@ from uuid import uuid4
 
 import pytest
 
-from infra.bootstrap import Services, build
 from infra.settings import Settings
+from service.bootstrap import Services, build
 from tests.conftest import Clock
 from tests.integration.conftest import serving
 from tests.integration.test_metrics import samples

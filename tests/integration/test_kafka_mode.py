@@ -18,10 +18,10 @@ import pytest
 from kafka import KafkaProducer
 
 from consumers.projections import ProjectionConsumer, partition_of
-from infra.bootstrap import Services, build
 from infra.kafka_clients import ensure_topics
-from infra.kafka_mode import build_projection_consumer, build_relay, dead_letter_topic, topics
 from infra.settings import Settings
+from service.bootstrap import Services, build
+from service.kafka_mode import build_projection_consumer, build_relay, dead_letter_topic, topics
 from tests.conftest import Clock
 from tests.integration.conftest import serving
 from tests.integration.test_api import new_incident

@@ -12,9 +12,9 @@ import httpx
 import jwt
 import pytest
 
-from infra.bootstrap import build
 from infra.oidc import OidcSettings, OidcVerifier
 from infra.settings import Settings
+from service.bootstrap import build
 from tests.conftest import Clock
 from tests.integration.conftest import Api, serving
 from tests.integration.test_security import AUDIENCE, INCIDENTS, ISSUER, KeySet, bearer

@@ -22,8 +22,8 @@ import schemathesis
 from schemathesis.engine import events
 
 from domain.actors import Actor, Role
-from infra.bootstrap import Services, build
 from infra.settings import Settings
+from service.bootstrap import Services, build
 from tests.conftest import Clock
 from tests.integration.conftest import Api, serving
 

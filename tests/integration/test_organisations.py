@@ -12,10 +12,10 @@ from uuid import uuid4
 import httpx
 import pytest
 
+from application.seed import seed
 from domain.actors import Role
 from domain.organisations import PROVINCE
-from infra.bootstrap import Services
-from infra.seed import seed
+from service.bootstrap import Services
 from tests.integration.conftest import Api
 
 SERANG = "perpus-kota-serang"
@@ -79,7 +79,7 @@ def refs(client: httpx.Client, path: str, **query: str) -> set[str]:
 
 @pytest.fixture
 def seeded(services: Services) -> Services:
-    seed(services.records)  # the catalogue items service requests are made from
+    seed(services.desk)  # the catalogue items service requests are made from
     return services
 
 

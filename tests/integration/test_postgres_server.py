@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from cli.main import main
 from infra import postgres_server
-from infra.cli import main
 from infra.postgres_server import (
     PostgresServer,
     PostgresServerError,

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from consumers.projections import Batch, ProjectionConsumer, partition_of
 from domain.events import DomainEvent
-from infra.bootstrap import Services
 from projections import PROJECTIONS
 from projections.store import SQLiteViewStore
+from service.bootstrap import Services
 from tests.kafka_harness import work
 
 PARTITIONS = 3

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,15 +16,15 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.main import main
 from domain import commands as c
 from domain.actors import Actor, Role
 from domain.errors import DomainError
-from infra.bootstrap import Services, build
-from infra.cli import main
 from infra.settings import Settings
 from projections import PROJECTIONS, incident_details, open_work_by_group
 from projections.base import Projection
 from projections.runner import ProjectionRunner
+from service.bootstrap import Services, build
 from tests.conftest import Clock, context
 
 AGENT = Actor(id="siti.rahma", role=Role.AGENT)
@@ -41,11 +43,11 @@ ACTIONS: list[c.IncidentCommand] = [
     c.Escalate(kind="hierarchical", reason="budget", to_manager="kepala.upt"),
     c.DeclareMajor(manager="dewi.lestari", reason="all branches"),
     c.StandDownMajor(reason="contained"),
-    c.Resolve(code="fixed", notes="replaced"),
+    c.ResolveIncident(code="fixed", notes="replaced"),
     c.Reopen(reason="again"),
     c.ConfirmResolution(),
     c.Close(),
-    c.Cancel(reason="logged_in_error"),
+    c.CancelIncident(reason="logged_in_error"),
 ]
 
 
@@ -161,6 +163,47 @@ def test_a_failing_fold_commits_neither_rows_nor_position(services: Services) ->
         runner.run_once()
     assert services.views.positions() == before
     assert services.views.rows(open_work_by_group) == {}
+
+
+def test_a_following_runner_retries_a_failing_batch_and_never_moves_past_it(
+    services: Services,
+) -> None:
+    services.runner.stop()
+    log(services, 1)
+    before = services.views.positions()
+    head = services.desk.recorder.max_notification_id() or 0
+    failing = threading.Event()
+    failing.set()
+    attempts: list[int] = []
+    folds = incident_details.folds
+
+    def fails_while_set(row: Any, event: Any) -> Any:
+        if failing.is_set():
+            attempts.append(1)
+            raise RuntimeError("database is locked")
+        return folds[type(event)](row, event)
+
+    runner = ProjectionRunner(
+        services.desk.recorder,
+        services.desk.mapper,
+        services.views,
+        [open_work_by_group, with_fold(incident_details, fails_while_set)],
+    )
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(attempts) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(attempts) >= 3, "the failing batch is tried again"
+        assert services.views.positions() == before
+        assert runner.position < head
+        failing.clear()
+        assert runner.wait_for(head, 10)
+    finally:
+        runner.stop()
+    positions = services.views.positions()
+    assert positions[incident_details.name] == positions[open_work_by_group.name] == head
+    assert len(services.views.rows(incident_details)) == 1
 
 
 def with_fold(projection: Projection, fold: Any) -> Projection:

@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from application.seed import seed
 from domain.events import DomainEvent
 from domain.moments import LATEST
 from domain.sla_clock import ClockState
-from infra.bootstrap import Services
-from infra.seed import seed
 from projections.base import Projection, Row
+from service.bootstrap import Services
 from tests.conftest import Steps
 from tests.integration.conftest import Api
 from tests.integration.test_sla import log, submit
@@ -34,7 +34,7 @@ FAR_BUDGET = 5 * 366
 def test_an_sla_clock_as_of_the_farthest_moment_costs_no_more_than_one_as_of_tomorrow(
     api: Api, services: Services, steps: Steps, kind: str
 ) -> None:
-    seed(services.records)
+    seed(services.desk)
     ref = str(log(services) if kind == "incidents" else submit(services))
     agent = api.client()
     tomorrow = (services.clock() + timedelta(days=1)).isoformat()

@@ -14,12 +14,12 @@ from uuid import uuid4
 import httpx
 import pytest
 
+from application.pipeline import Submission
 from domain import commands as c
 from domain.actors import Role
 from domain.errors import DuplicateNotFound
 from domain.organisations import ORGANISATION_CODES, PROVINCE
-from domain.service_desk import Submission
-from infra.bootstrap import Services
+from service.bootstrap import Services
 from tests.conftest import context
 from tests.integration.conftest import Api
 from tests.integration.test_group_commit import log_command
@@ -124,12 +124,12 @@ def test_a_duplicate_named_in_a_group_committed_batch_is_checked_too(
     services: Services,
 ) -> None:
     incident = services.desk.log_incident(context(), log_command()).record_id
-    cancel = c.Cancel(reason="duplicate", duplicate_of=uuid4())
+    cancel = c.CancelIncident(reason="duplicate", duplicate_of=uuid4())
 
     results = services.desk.execute_batch(
         [
-            Submission(context(), c.AddWorkNote(text="seen"), incident=str(incident)),
-            Submission(context(), cancel, incident=str(incident)),
+            Submission(context(), c.AddWorkNote(text="seen"), ref=str(incident)),
+            Submission(context(), cancel, ref=str(incident)),
         ]
     )
 

@@ -8,6 +8,7 @@ domain's facts go out (the store's bookkeeping, such as idempotency keys, stays 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +16,9 @@ import orjson
 import pytest
 
 from domain import commands as c
-from infra.bootstrap import Services
 from infra.cloudevents import is_public
-from infra.relay import FileRelayLock, Relay, last_published_position
+from processes.relay import FileRelayLock, Relay, last_published_position
+from service.bootstrap import Services
 from tests.conftest import AGENT, context
 
 
@@ -240,3 +241,32 @@ def test_a_relay_waiting_for_the_lock_stops_when_told(tmp_path: Any) -> None:
     stop.set()
     assert waiter.acquire(stop) is False
     holder.release()
+
+
+class StalledProducer(FakeProducer):
+    """A producer whose broker went away: nothing it sent is acknowledged, and `flush` waits as
+    long as it is told to (a test-sized 'for ever' without a timeout) before giving up."""
+
+    def flush(self, timeout: float | None = None) -> None:
+        threading.Event().wait(10.0 if timeout is None else timeout)
+        raise TimeoutError("Timeout waiting for future")
+
+
+def test_a_relay_whose_broker_never_acknowledges_gives_up_the_batch_after_its_flush_timeout(
+    services: Services,
+) -> None:
+    log_incidents(services, 2)
+    broker = FakeBroker(auto_ack=False)
+    relay = Relay(
+        services.desk.recorder,
+        services.desk.factory.tracking_recorder(),
+        services.desk.mapper,
+        lambda: StalledProducer(broker),
+        flush_timeout=0.2,
+    )
+    assert relay.run_once() > 0  # sent, not yet acknowledged
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        relay.run_once()  # nothing more to send: it waits for the broker
+    assert time.monotonic() - started < 5, "the relay does not wait on the broker for ever"
+    assert relay.published() == 0

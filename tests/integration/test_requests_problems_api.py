@@ -7,9 +7,8 @@ from typing import Any
 
 import httpx
 
+from application.seed import seed
 from domain.actors import Role
-from infra.bootstrap import Services
-from infra.seed import seed
 from projections import (
     catalogue_items,
     change_details,
@@ -21,6 +20,7 @@ from projections import (
     service_request_details,
 )
 from projections.runner import ProjectionRunner
+from service.bootstrap import Services
 from tests.conftest import Clock
 from tests.integration.conftest import Api
 from tests.integration.test_changes_api import WINDOW, authorised_change
@@ -50,7 +50,7 @@ def log_incident(api: Api, title: str, **fields: Any) -> dict[str, Any]:
 
 
 def test_a_service_request_from_the_catalogue_to_closure(api: Api, services: Services) -> None:
-    seed(services.records)
+    seed(services.desk)
     member = api.client("budi.santoso", Role.REQUESTER)
     desk = api.client("siti.rahma", Role.AGENT)
 
@@ -138,7 +138,7 @@ def test_a_service_request_from_the_catalogue_to_closure(api: Api, services: Ser
 def test_a_problem_from_incidents_to_a_known_error_and_recurrence(
     api: Api, services: Services, clock: Clock
 ) -> None:
-    seed(services.records)
+    seed(services.desk)
     desk = api.client("siti.rahma", Role.AGENT)
     first = log_incident(api, "Online renewal fails", configuration_item="app-union-catalogue")
     second = log_incident(api, "Renewal button does nothing")
@@ -265,7 +265,7 @@ def test_a_problem_from_incidents_to_a_known_error_and_recurrence(
 
 
 def test_a_failed_change_opens_a_problem_linked_both_ways(api: Api, services: Services) -> None:
-    seed(services.records)
+    seed(services.desk)
     change = authorised_change(api, ["app-inlislite"], "Upgrade INLISLite")
     resolver = api.client("andi.pratama", Role.RESOLVER)
     ref = change["ref"]

@@ -24,11 +24,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from api.app import create_app
+from cli.main import main
 from domain.actors import Actor, Role
-from infra.bootstrap import Services, build
-from infra.cli import main
 from infra.settings import InsecureConfiguration, Settings
 from infra.tokens import SQLiteTokenStore
+from service.bootstrap import Services, build
 from tests.conftest import T0, Clock
 from tests.integration.conftest import Api, serving
 

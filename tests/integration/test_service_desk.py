@@ -17,6 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from application.desk import ServiceDesk
+from application.outcome import Outcome
 from domain import commands as c
 from domain.actors import Actor, Role
 from domain.calendar import calendar_id
@@ -46,9 +48,8 @@ from domain.records import (
     idempotency_id,
     incident_number_label,
 )
-from domain.service_desk import Outcome, ServiceDesk
 from domain.sla import SlaPolicy
-from infra.bootstrap import Services, build
+from service.bootstrap import Services, build
 from tests.conftest import AGENT, CALLER, MANAGER, T0, Clock, context
 
 T = TypeVar("T")
@@ -315,7 +316,7 @@ def test_a_refused_command_writes_nothing(services: Services) -> None:
     position = head(services)
 
     with pytest.raises(IllegalTransition):
-        desk.handle(context(), incident_id, c.Resolve(code="fixed", notes="n"))
+        desk.handle(context(), incident_id, c.ResolveIncident(code="fixed", notes="n"))
 
     assert head(services) == position
     assert desk.incident(incident_id).version == 1
@@ -461,11 +462,11 @@ ACTIONS: list[c.IncidentCommand] = [
     c.Escalate(kind="hierarchical", reason="vendor", to_manager=MANAGER.id),
     c.DeclareMajor(manager=MANAGER.id, reason="all branches"),
     c.StandDownMajor(reason="contained"),
-    c.Resolve(code="fixed", notes="replaced the reader"),
+    c.ResolveIncident(code="fixed", notes="replaced the reader"),
     c.Reopen(reason="again"),
     c.ConfirmResolution(),
     c.Close(),
-    c.Cancel(reason="logged_in_error"),
+    c.CancelIncident(reason="logged_in_error"),
 ]
 
 
@@ -519,7 +520,7 @@ def test_history_returns_every_event_in_order_with_actor_and_time(services: Serv
         (RESOLVER, c.StartWork()),
         (RESOLVER, c.AddWorkNote(text="reader replaced")),
         (CALLER, c.AddComment(text="thanks")),
-        (RESOLVER, c.Resolve(code="fixed", notes="works")),
+        (RESOLVER, c.ResolveIncident(code="fixed", notes="works")),
         (CALLER, c.ConfirmResolution()),
     ]
     for actor, command in script:

@@ -26,12 +26,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from audit.store import POSTGRES_EVENTS, SQLITE_EVENTS
 from domain.events import EVENT_TYPES
 from domain.incident import CommentAdded, SlaBreached, SlaWarned
-from infra.bootstrap import Services, build
 from infra.serialisation import TypedMapper, UndecodableEvent
 from infra.settings import Settings
-from infra.sla_watch import SlaWatcher
+from processes.sla_watch import SlaWatcher
 from projections import PROJECTIONS, incident_details
 from projections.runner import ProjectionRunner, decode
+from service.bootstrap import Services, build
 from tests.conftest import AGENT, T0, Clock
 from tests.integration.conftest import serving
 from tests.integration.test_api import new_incident

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from api.incidents import SUMMARY_FIELDS
+from application.seed import seed
 from domain.actors import Role
-from infra.bootstrap import Services
-from infra.seed import seed
+from service.bootstrap import Services
 from tests.conftest import T0, Clock
 from tests.integration.conftest import Api
 
@@ -100,7 +100,7 @@ def work_an_incident(api: Api, clock: Clock) -> dict[str, Any]:
 
 
 def work_a_request(api: Api, services: Services) -> dict[str, Any]:
-    seed(services.records)
+    seed(services.desk)
     member = api.client(CALLER, Role.REQUESTER)
     request = ok(
         member.post(

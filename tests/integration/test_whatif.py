@@ -14,15 +14,15 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-import infra.whatif
+import processes.whatif
 from benchmarks.whatif import scenario, synthesise
+from cli.main import main
 from domain.actors import Role
-from infra.bootstrap import Services, build
-from infra.cli import main
 from infra.settings import Settings
-from infra.whatif import WhatIf, run
+from processes.whatif import WhatIf, run
 from projections import PROJECTIONS
 from projections.store import table
+from service.bootstrap import Services, build
 from tests.conftest import MANAGER, context
 from tests.integration.conftest import Api
 
@@ -77,7 +77,7 @@ def test_judging_in_forked_processes_gives_the_report_of_one_process(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synthesise(services.desk, 120, seed=11)
-    monkeypatch.setattr(infra.whatif, "POOL_FROM", 10)  # fork even for a small history
+    monkeypatch.setattr(processes.whatif, "POOL_FROM", 10)  # fork even for a small history
     whatif = scenario(services.desk)
 
     alone = run(services.desk, whatif, AS_OF, workers=1).report

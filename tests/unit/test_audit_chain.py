@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from audit import chain, publish
 from audit.chain import GENESIS, Checkpoint, Entry
 from audit.keys import key_id, public_pem, verifies
-from infra import schemas
+from service import schemas
 
 KEY = Ed25519PrivateKey.generate()
 

@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from benchmarks._expect import UnexpectedAnswer, expect
-from benchmarks.foundation import AGENT, loadgen, run_loadgen
-from infra.bootstrap import build
+from benchmarks.loadgen import loadgen
+from benchmarks.rest import AGENT, run_loadgen
 from infra.settings import Settings
+from service.bootstrap import build
 from tests.integration.conftest import serving
 
 
@@ -42,7 +43,7 @@ def test_the_rest_benchmark_stops_at_a_refusal_instead_of_reporting_a_rate(
         "token": token,
         "clients": 2,
         "server_pid": os.getpid(),
-        "scenario": "incidents",
+        "scenario": "incident",
         "warmup": 0.1,
         "duration": 0.3,
     }
@@ -63,7 +64,7 @@ def test_the_load_generator_process_hands_the_refusal_back_to_the_benchmark(
         "token": token,
         "clients": 1,
         "server_pid": os.getpid(),
-        "scenario": "incidents",
+        "scenario": "incident",
         "warmup": 0.1,
         "duration": 0.3,
     }

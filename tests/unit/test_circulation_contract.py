@@ -26,8 +26,8 @@ from domain.circulation import (
     OpeningHours,
     validate,
 )
-from infra import schemas
-from infra.simulator import Simulator, envelope
+from processes.simulator import Simulator, envelope
+from service import schemas
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 HASH = Pseudonymiser("test-key")

@@ -13,7 +13,7 @@ import click
 import pytest
 import yaml
 
-from infra.cli import main
+from cli.main import main
 from infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

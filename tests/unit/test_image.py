@@ -122,7 +122,7 @@ IMPORT_EVERYTHING = """
 import importlib, json, pkgutil, sys
 app_dir, site_packages, packages = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 sys.path[:0] = [app_dir, site_packages]
-import infra.cli  # the image's entry point
+import cli.main  # the image's entry point
 from api.main import app_from_environment
 app_from_environment()
 for package in packages:
@@ -218,9 +218,9 @@ def test_the_image_holds_every_module_of_the_service_and_creates_the_app(tmp_pat
     imported = {normalised(name) for name in loaded["distributions"]}
     assert imported, "the libraries were found"
     assert imported <= locked_runtime_distributions(), imported - locked_runtime_distributions()
-    assert {"infra.cli", "api.app", "audit.service", "domain"} <= modules.keys()
+    assert {"cli.main", "api.app", "audit.service", "domain"} <= modules.keys()
     assert all(Path(file).is_relative_to(app_dir) for file in modules.values()), modules
-    assert (app_dir / "infra" / "import_mappings").is_dir(), "data files beside the code"
+    assert (app_dir / "processes" / "import_mappings").is_dir(), "data files beside the code"
     assert not (app_dir / "tests").exists()
     assert not (app_dir / ".venv").exists()
 
@@ -229,7 +229,17 @@ def test_an_image_that_leaves_a_package_out_fails_this_check(tmp_path: Path) -> 
     """The Dockerfile as it was: each package copied by hand, and `audit` forgotten."""
     listed = "\n".join(
         f"COPY {package} {package}"
-        for package in ("domain", "projections", "api", "consumers", "infra")
+        for package in (
+            "domain",
+            "application",
+            "projections",
+            "api",
+            "consumers",
+            "infra",
+            "service",
+            "processes",
+            "cli",
+        )
     )
     dockerfile = f"FROM python:3.11-slim\nWORKDIR /app\nCOPY pyproject.toml uv.lock ./\n{listed}\n"
 

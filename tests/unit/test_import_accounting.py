@@ -18,8 +18,8 @@ from domain.incident import (
     WorkStarted,
 )
 from domain.priority import Impact, Urgency
-from infra.import_mapping import shipped
-from infra.importer import CaseReplay, ImportReport, SourceRow
+from processes.import_mapping import shipped
+from processes.importer import CaseReplay, ImportReport, SourceRow
 from tests.unit.test_import_rows import BASE, MATRIX, UCI, replay, rows
 
 ALL_STATES = [

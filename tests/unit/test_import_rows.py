@@ -26,8 +26,8 @@ from domain.incident import (
     WorkStarted,
 )
 from domain.priority import DEFAULT_CELLS, Impact, PriorityMatrix, Urgency
-from infra.import_mapping import shipped
-from infra.importer import CaseReplay, ImportReport, SourceRow, incident_id, source_correlation
+from processes.import_mapping import shipped
+from processes.importer import CaseReplay, ImportReport, SourceRow, incident_id, source_correlation
 from tests.conftest import AGENT, context
 
 UCI = shipped("servicenow")

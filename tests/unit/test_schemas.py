@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
 from domain.events import EVENT_TYPES, DomainEvent
-from infra import cloudevents, schemas
+from infra import cloudevents
 from infra.serialisation import encode
+from service import schemas
 from tests.strategies import STRATEGIES
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "schemas"

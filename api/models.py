@@ -1,0 +1,453 @@
+"""Response shapes of the records other than incidents (api/schemas.py has those), for the
+OpenAPI document and so for a generated client. Rows are served as the views store them, without
+re-validation; each model declares exactly the fields a row carries (extra fields are refused,
+and tests/integration/test_answer_schemas.py checks every answer of the lifecycles against its
+declared schema). Nested parts whose shape belongs to a view (an assessment, an SLA rule set)
+are open objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas import ActorOut
+
+#: An open object: a part of a row whose fields its view owns.
+Part = dict[str, Any]
+
+
+class Answer(BaseModel):
+    """A response body: exactly these fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Link(Answer):
+    """A link to another record, and when it was made."""
+
+    id: str
+    ref: str
+    at: str
+
+
+class Stamp(Link):
+    """A link to another record, with who made it and when."""
+
+    by: ActorOut
+
+
+class ChangeApproval(Answer):
+    approver: str
+    comment: str | None
+    at: str
+
+
+class FulfilmentStep(Answer):
+    step: int = Field(description="1, 2, ... in the catalogue item's order")
+    text: str
+    done: Part | None = Field(description="when, by whom and with what note; null until done")
+
+
+class ChangeDetails(Answer):
+    id: str
+    ref: str = Field(examples=["CHG-000007"])
+    number: int
+    kind: str = Field(examples=["normal"])
+    title: str
+    description: str
+    requester: str
+    organisation: str
+    services: list[str]
+    configuration_items: list[str]
+    backout_plan: str | None
+    template: str | None
+    state: str = Field(examples=["scheduled"])
+    assessment: Part | None
+    approvals: list[ChangeApproval]
+    authorisation: Part | None
+    rejection: Part | None
+    window: Part | None
+    implementation: Part | None
+    review_task: Part | None
+    review: Part | None
+    cancellation: Part | None
+    problems: list[Link]
+    incidents: list[Link]
+    raised_at: str
+    raised_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class ServiceRequestDetails(Answer):
+    id: str
+    ref: str = Field(examples=["REQ-000012"])
+    number: int
+    catalogue_item: str
+    title: str
+    details: str
+    requester: str
+    organisation: str
+    service: str
+    priority: int
+    sla: Part | None
+    state: str = Field(examples=["in_fulfilment"])
+    paused: bool
+    approval: Part
+    fulfilment_group: str
+    fulfiller: str | None
+    steps: list[FulfilmentStep]
+    conversation: list[Part]
+    fulfilment: Part | None
+    cancellation: Part | None
+    submitted_at: str
+    submitted_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class ProblemFacts(Answer):
+    """What a problem says of itself, in its detail and in the known error database."""
+
+    id: str
+    number: int
+    title: str
+    description: str
+    service: str | None
+    configuration_items: list[str]
+    organisation: str
+
+
+class ProblemDetails(ProblemFacts):
+    ref: str = Field(examples=["PRB-000003"])
+    state: str = Field(examples=["known_error"])
+    investigator: str | None
+    root_cause: Part | None
+    workaround: Part | None
+    known_error: Part | None
+    resolution: Part | None
+    closed_at: str | None
+    cancellation: Part | None
+    incidents: list[Stamp]
+    changes: list[Stamp]
+    logged_at: str
+    logged_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class ConfigurationItemDetails(Answer):
+    id: str
+    code: str = Field(examples=["kiosk-03"])
+    name: str
+    ci_type: str
+    owner: str
+    status: str
+    service: str | None
+    location: str | None
+    depends_on: list[str]
+    dependants: list[str]
+    changes: list[Part]
+    linked_problems: list[Stamp]
+    linked_changes: list[Stamp]
+    registered_at: str
+    registered_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class CatalogueItem(Answer):
+    code: str = Field(examples=["new-library-card"])
+    title: str
+    description: str
+    service: str
+    priority: int
+    approval_required: bool
+    approver_role: str | None
+    approvers: list[str]
+    approvals_needed: int
+    fulfilment_group: str
+    steps: list[str]
+    defined_at: str
+    defined_by: ActorOut
+    version: int
+
+
+class ChangeTemplate(Answer):
+    code: str = Field(examples=["restart-kiosk"])
+    title: str
+    description: str
+    services: list[str]
+    configuration_items: list[str]
+    backout_plan: str
+
+
+class Blackout(Answer):
+    ref: str = Field(description="the blackout's code")
+    title: str
+    start: str
+    end: str
+    configuration_items: list[str]
+    reason: str
+    declared_at: str
+    declared_by: ActorOut
+
+
+class DeclaredBlackout(Blackout):
+    kind: str = Field(examples=["blackout"])
+
+
+class WithdrawnBlackout(Answer):
+    withdrawn: str = Field(description="the code of the blackout withdrawn")
+
+
+class BookedWindow(Answer):
+    change_id: str
+    ref: str
+    title: str
+    start: str
+    end: str
+    configuration_items: list[str]
+    override: Part | None
+    booked_at: str
+    booked_by: ActorOut
+    conflicts: list[Part]
+
+
+class ChangeCalendar(Answer):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    changes: list[BookedWindow]
+    blackouts: list[Blackout]
+
+
+class Impacted(Answer):
+    code: str
+    name: str
+    ci_type: str
+    status: str
+    distance: int = Field(description="dependency hops from the item asked about")
+
+
+class ImpactReport(Answer):
+    code: str
+    impacted: list[Impacted]
+
+
+class KnownError(ProblemFacts):
+    problem: str = Field(examples=["PRB-000003"])
+    published_at: str | None
+    symptoms: str | None
+    root_cause: str | None
+    workaround: str | None
+    state: str
+
+
+class Recurrence(Answer):
+    problem: str
+    id: str
+    title: str
+    service: str | None
+    configuration_items: list[str]
+    closed_at: str | None
+    recurrences: int
+    incidents: list[Part]
+
+
+class SlaClock(Answer):
+    id: str
+    kind: str = Field(examples=["incident"])
+    ref: str
+    as_of: str
+    state: str
+    rules: Part
+    response: Part | None
+    resolution: Part | None
+    paused: list[Part]
+    timeline: list[Part] | None = None
+
+
+class CalendarVersion(Answer):
+    name: str
+    version: int
+
+
+class LedgerVerification(Answer):
+    ok: bool
+    entries_checked: int
+    ledger_head: int
+    store_head: int
+    not_yet_in_ledger: int
+    checkpoints_checked: int
+    signed_through: int
+    first_bad: Part | None
+    notes: list[str]
+
+
+class SampledRecord(Answer):
+    id: str
+    position: int
+    created_at: str
+    created_by: ActorOut
+
+
+class AuditSample(Answer):
+    type: str
+    seed: int
+    n: int
+    records: list[SampledRecord]
+
+
+class DeadLetter(Answer):
+    line: int
+    reason: str
+
+
+class IngestReport(Answer):
+    received: int
+    accepted: int
+    duplicates: int
+    dead_letters: list[DeadLetter]
+
+
+class ServiceHealth(Answer):
+    stream_time: str | None
+    services: list[Part]
+
+
+class WhatIfStarted(Answer):
+    id: str
+    status: str = Field(examples=["queued"])
+    location: str
+
+
+class WhatIfJob(Answer):
+    id: str
+    status: str = Field(examples=["done"])
+    requested_by: ActorOut
+    requested_at: str
+    request: Part
+    finished_at: str | None = None
+    report: Part | None = None
+    error: str | None = None
+
+
+class Readiness(Answer):
+    status: str = Field(examples=["ready"])
+    store_position: int
+    projection_position: int
+
+
+class Liveness(Answer):
+    status: str = Field(examples=["ok"])
+
+
+class ErrorCode(Answer):
+    code: str
+    title: str
+
+
+class Page(Answer):
+    """A page of a list (api/pages.py): its rows, and the cursor of the next page."""
+
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: last")
+
+
+class ChangeList(Page):
+    items: list[ChangeDetails]
+
+
+class ServiceRequestList(Page):
+    items: list[ServiceRequestDetails]
+
+
+class ProblemList(Page):
+    items: list[ProblemDetails]
+
+
+class ConfigurationItemList(Page):
+    items: list[ConfigurationItemDetails]
+
+
+class CatalogueItemList(Page):
+    items: list[CatalogueItem]
+
+
+class KnownErrorList(Page):
+    items: list[KnownError]
+
+
+class RecurrenceList(Page):
+    items: list[Recurrence]
+
+
+class KnowledgeArticleDetails(Answer):
+    id: str
+    number: int
+    ref: str = Field(examples=["KB-000001"])
+    title: str
+    body: str
+    service: str | None
+    keywords: list[str]
+    organisation: str
+    state: str = Field(examples=["published"])
+    author: str
+    review: dict[str, Any] | None
+    published_at: str | None
+    retirement: dict[str, Any] | None
+    problems: list[dict[str, Any]]
+    drafted_at: str
+    updated_at: str
+    version: int
+
+
+class KnowledgeArticleList(Page):
+    items: list[KnowledgeArticleDetails]
+
+
+class SlaClocks(Answer):
+    as_of: str
+    items: list[SlaClock]
+
+
+def _header(description: str, **schema: Any) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string", **schema}}
+
+
+ETAG = {"ETag": _header('the record\'s version, quoted ("7"): send it as If-Match')}
+LOCATION = {"Location": _header("where the record is read")}
+REPLAYED = {
+    "Idempotent-Replayed": _header(
+        "true when this answers a retry with the same Idempotency-Key: nothing was written again",
+        enum=["true"],
+    )
+}
+LAGGING: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Recorded, but the views have not caught up yet (problem `projection-lag`):"
+        " read Location shortly",
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+        "headers": LOCATION,
+    }
+}
+
+
+def written(status: int = 200, *, versioned: bool = True) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a write answered with the record as a following read shows it."""
+    headers = {**(ETAG if versioned else {}), **LOCATION, **REPLAYED}
+    return {status: {"headers": headers}, **LAGGING}
+
+
+#: `responses=` of a read of one record: its version, for If-Match.
+READ: dict[int | str, dict[str, Any]] = {200: {"headers": ETAG}}
+
+
+def streamed(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a route answering bytes, not JSON: a generated client returns them."""
+    schema = {"type": "string", "format": "binary"}
+    return {200: {"description": description, "content": {media_type: {"schema": schema}}}}

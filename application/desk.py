@@ -1,0 +1,477 @@
+"""The service desk application: the event store, the rules of record, and the entry points
+into the one command pipeline (application/pipeline.py) for every kind of record.
+
+The desk holds what every command and read shares: the store (an eventsourcing Application), the
+records as last saved or read by this process (a cache the pipeline decides on; the store is the
+arbiter), the write and number locks, the versioned rules (priority matrix, SLA policy, business
+calendars), and reads by reference. Entry points (the API's writer, the consumers, the CLI, the
+SLA watcher) submit commands through `execute`/`execute_batch`, or the shorthands below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Recording
+
+from application.kinds import (
+    BUSINESS_CALENDAR,
+    INCIDENT,
+    PRIORITY_MATRIX,
+    SLA_POLICY,
+    Kind,
+)
+from application.outcome import Outcome
+from application.pipeline import Decision, Pipeline, Submission
+from application.session import Session, number_log_of
+from domain.aggregate import Aggregate
+from domain.calendar import (
+    LIBRARY_HOURS,
+    OFFICE_HOURS,
+    ROUND_THE_CLOCK,
+    BusinessCalendar,
+    HolidayYear,
+    Hours,
+    calendar_id,
+    shipped_holidays,
+)
+from domain.commands import IncidentCommand, LogIncident
+from domain.context import Context
+from domain.errors import (
+    CalendarNotFound,
+    IncidentNotFound,
+    RecordNotFound,
+    RuleVersionNotFound,
+)
+from domain.events import DomainEvent
+from domain.incident import Incident, Logged
+from domain.priority import DEFAULT_CELLS, Cells, PriorityMatrix
+from domain.record_numbers import RecordKind, RecordNumberAllocated
+from domain.records import INCIDENT_PREFIX, NumberAllocated, parse_record_number
+from domain.rule_commands import (
+    AmendHolidays,
+    ReviseHours,
+    RevisePriorityMatrix,
+    ReviseSlaPolicy,
+)
+from domain.rule_versions import RuleVersion, RuleVersions
+from domain.sla import DEFAULT_TERMS, LIBRARY, OFFICE, PolicyTerms, SlaPolicy
+from domain.sla import ROUND_THE_CLOCK as ROUND_THE_CLOCK_CALENDAR
+from domain.sla_clock import TicketClock
+from domain.sla_incident import ticket as incident_ticket
+from domain.sla_rules import RuleBook
+from domain.sla_rules import Rules as SlaRules
+
+A = TypeVar("A", bound=Aggregate)
+
+#: Seconds a process may judge new incidents by the matrix it last read (a revision made in
+#: this process takes effect at once; one made by another process within this many seconds).
+MATRIX_REFRESH = 1.0
+
+
+class ServiceDesk(Application[UUID]):
+    name = "ServiceDesk"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        reopen_window: timedelta,
+        cache_size: int = 10_000,
+        write_lock: AbstractContextManager[Any] | None = None,
+        number_lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.reopen_window = reopen_window
+        #: Records as last saved or read by this process, most recently used last.
+        self.cache_size = cache_size
+        self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._matrix: tuple[float, PriorityMatrix] | None = None
+        #: service -> (read at, the SLA rules new tickets for it are judged by)
+        self._sla_rules: dict[str, tuple[float, RuleVersions | None]] = {}
+        #: Resolves the (id, version) a ticket recorded; versions never change, so it caches.
+        self.rulebook = RuleBook(self._rule_version)
+        self._clock = time.monotonic
+        #: Held around each write to the store; shared with other processes where they exist.
+        self.write_lock = write_lock or threading.Lock()
+        #: Held (before the write lock) while new incidents take numbers and are written, where
+        #: the write lock does not keep other processes out (infra/numbers.py); else nothing.
+        self.number_lock = number_lock or contextlib.nullcontext()
+        #: Called after each commit, e.g. to wake the projections that follow the store.
+        self.after_commit: Callable[[], None] | None = None
+        self.pipeline = Pipeline(self)
+
+    # -- commands: entry points into the pipeline ------------------------------------------------
+
+    def execute(self, submission: Submission) -> Outcome:
+        return self.pipeline.execute(submission)
+
+    def execute_batch(self, submissions: Sequence[Submission]) -> list[Outcome | Exception]:
+        return self.pipeline.execute_batch(submissions)
+
+    def log_incident(
+        self, ctx: Context, command: LogIncident, *, idempotency_key: str | None = None
+    ) -> Outcome:
+        return self.execute(Submission(ctx, command, idempotency_key=idempotency_key))
+
+    def handle(
+        self,
+        ctx: Context,
+        incident_id: UUID,
+        command: IncidentCommand,
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Outcome:
+        """Run one lifecycle command against one incident."""
+        return self.execute(
+            Submission(
+                ctx,
+                command,
+                ref=incident_id,
+                expected_version=expected_version,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    def run(
+        self,
+        ctx: Context,
+        operation: str,
+        command: Any,
+        decide: Decision,
+        *,
+        kind: Kind = INCIDENT,
+        target: UUID | None = None,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Outcome:
+        """Run a decision of the caller's own (seeding, the circulation rules) through the
+        pipeline; `target` names the record it acts on, if any."""
+        return self.execute(
+            Submission(
+                ctx,
+                command,
+                kind,
+                ref=target,
+                operation=operation,
+                decision=decide,
+                expected_version=expected_version,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def incident(self, incident_id: UUID) -> Incident:
+        """An incident's current state, read from the store."""
+        return self.read(Incident, incident_id)
+
+    def read(self, cls: type[A], record_id: UUID, ref: object = None) -> A:
+        """A record's current state, read from the store; not found if it is of another kind."""
+        return Session(self, None).get(cls, record_id, ref)
+
+    def incident_at_version(self, incident_id: UUID, version: int) -> Incident:
+        try:
+            incident = self.repository.get(
+                incident_id, version=version, projector_func=Incident.project
+            )
+        except (AggregateNotFoundError, LookupError):
+            raise IncidentNotFound(f"no incident {incident_id} at version {version}") from None
+        assert isinstance(incident, Incident)
+        return incident
+
+    def find_by_number(self, prefix: str, ref: str) -> UUID:
+        """A record's id from its number (INC-000042, CHG-000042) or its id; existence is not
+        checked. Not found if the text is neither, or no record has the number."""
+        number = parse_record_number(prefix, ref)
+        if number is not None:
+            found = list(self.events.get(number_log_of(prefix), gt=number - 1, lte=number))
+            if not found:
+                raise RecordNotFound(f"no record numbered {ref}")
+            allocation = found[0]
+            assert isinstance(allocation, NumberAllocated | RecordNumberAllocated)
+            return allocation.record_id
+        try:
+            return UUID(ref)
+        except ValueError:
+            raise RecordNotFound(f"{ref!r} is neither an id nor a {prefix} number") from None
+
+    def find_incident(self, ref: str) -> UUID:
+        """An incident's id from its UUID or its number (INC-000042); existence is not checked."""
+        try:
+            return self.find_by_number(INCIDENT_PREFIX, ref)
+        except RecordNotFound as error:
+            raise IncidentNotFound(error.detail.replace("record", "incident")) from None
+
+    def find_numbered(self, kind: RecordKind, ref: str) -> UUID:
+        """A record's id from its UUID or its number (CHG-000042); existence is not checked."""
+        return self.find_by_number(kind.value, ref)
+
+    def history(self, incident_id: UUID) -> Sequence[DomainEvent]:
+        return self.record_history(incident_id, Logged, IncidentNotFound)
+
+    def record_history(
+        self,
+        record_id: UUID,
+        first_type: type[DomainEvent],
+        missing: type[RecordNotFound] | type[IncidentNotFound] = RecordNotFound,
+    ) -> list[DomainEvent]:
+        """A record's events in order; refused unless its first event is of `first_type`."""
+        events = list(self._stored(record_id))
+        if not events or not isinstance(events[0], first_type):
+            raise missing(f"no such record {record_id}", record_id)
+        return events
+
+    def events_until(self, record_id: UUID, version: int) -> list[DomainEvent]:
+        """A record's events up to and including `version` (the record as it then stood)."""
+        return list(self.events.get(record_id, lte=version))  # type: ignore[arg-type]
+
+    def _stored(self, originator_id: UUID) -> Iterator[DomainEvent]:
+        """A record's events as stored (every event this service stores is a DomainEvent)."""
+        return self.events.get(originator_id)  # type: ignore[return-value]
+
+    # -- the cache of records as last saved or read ----------------------------------------------
+
+    def cached(self, record_id: UUID) -> Aggregate | None:
+        """The record as this process last saved or read it (the caller copies before changing)."""
+        with self._cache_lock:
+            record = self._cache.get(record_id)
+            if record is not None:
+                self._cache.move_to_end(record_id)
+            return record
+
+    def remember(self, *records: Aggregate) -> None:
+        """Keep records as saved or read; a new version of a rule this process saved takes
+        effect at once (MATRIX_REFRESH is for revisions made by other processes)."""
+        if any(isinstance(r, PriorityMatrix) for r in records):
+            self._matrix = None
+        if any(isinstance(r, SlaPolicy | BusinessCalendar) for r in records):
+            self._sla_rules.clear()
+        with self._cache_lock:
+            for record in records:
+                self._cache[record.id] = record
+                self._cache.move_to_end(record.id)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def forget(self, record_ids: Iterable[UUID]) -> None:
+        with self._cache_lock:
+            for record_id in record_ids:
+                self._cache.pop(record_id, None)
+
+    # -- the priority matrix --------------------------------------------------------------------
+
+    def ensure_priority_matrix(self, ctx: Context, cells: Cells = DEFAULT_CELLS) -> None:
+        """Define the matrix on first start; a no-op once it exists."""
+        try:
+            self.priority_matrix()
+        except LookupError:
+            with contextlib.suppress(IntegrityError):  # another process defined it first
+                self.save(PriorityMatrix.define(ctx, cells))
+
+    def priority_matrix(self, version: int | None = None) -> PriorityMatrix:
+        """The matrix in force (or at a version). The current one is re-read from the store at
+        most every MATRIX_REFRESH seconds; every incident records the version it was judged by."""
+        if version is None:
+            cached = self._matrix
+            if cached is not None and self._clock() - cached[0] < MATRIX_REFRESH:
+                return cached[1]
+        try:
+            matrix = self.repository.get(
+                PriorityMatrix.ID, version=version, projector_func=PriorityMatrix.project
+            )
+        except AggregateNotFoundError:
+            raise LookupError("the priority matrix has not been defined") from None
+        assert isinstance(matrix, PriorityMatrix)
+        if version is None:
+            self._matrix = (self._clock(), matrix)
+        return matrix
+
+    def revise_priority_matrix(
+        self, ctx: Context, cells: Cells, reason: str, *, expected_version: int | None = None
+    ) -> Outcome:
+        command = RevisePriorityMatrix(cells=cells, reason=reason)
+        return self._revise(ctx, command, PRIORITY_MATRIX, "matrix", expected_version)
+
+    # -- SLA rules: the policy and the business calendars (docs/sla.md) ----------------------------
+
+    def ensure_sla_rules(self, ctx: Context) -> None:
+        """Define the shipped calendars and the default policy on first start; no-ops after."""
+        calendars = {
+            OFFICE: (OFFICE_HOURS, shipped_holidays()),
+            ROUND_THE_CLOCK_CALENDAR: (ROUND_THE_CLOCK, {}),
+            LIBRARY: (LIBRARY_HOURS, shipped_holidays()),
+        }
+        for name, (hours, years) in calendars.items():
+            if not self._exists(calendar_id(name)):
+                with contextlib.suppress(IntegrityError):  # another process defined it first
+                    self.save(
+                        BusinessCalendar.define(
+                            ctx, name=name, time_zone="Asia/Jakarta", hours=hours, years=years
+                        )
+                    )
+        if not self._exists(SlaPolicy.ID):
+            with contextlib.suppress(IntegrityError):
+                self.save(SlaPolicy.define(ctx, DEFAULT_TERMS))
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return bool(list(self.events.get(aggregate_id, limit=1)))
+
+    def sla_policy(self, version: int | None = None) -> SlaPolicy:
+        """The SLA policy in force, or at a version."""
+        policy = self._get(SlaPolicy.ID, version, SlaPolicy.project)
+        if policy is None:
+            raise RuleVersionNotFound(f"no SLA policy version {version or 'in force'}")
+        assert isinstance(policy, SlaPolicy)
+        return policy
+
+    def business_calendar(self, name: str, version: int | None = None) -> BusinessCalendar:
+        calendar = self._get(calendar_id(name), version, BusinessCalendar.project)
+        if calendar is None:
+            if version is not None and self._exists(calendar_id(name)):
+                raise RuleVersionNotFound(f"no version {version} of the calendar {name!r}")
+            raise CalendarNotFound(f"no business calendar {name!r}")
+        assert isinstance(calendar, BusinessCalendar)
+        return calendar
+
+    def calendar_names(self) -> list[str]:
+        """The calendars the policy in force names, and the shipped ones."""
+        names = {OFFICE, ROUND_THE_CLOCK_CALENDAR, LIBRARY, *self.sla_policy().terms.calendars()}
+        return sorted(n for n in names if self._exists(calendar_id(n)))
+
+    def _get(self, aggregate_id: UUID, version: int | None, project: Any) -> Any:
+        try:
+            return self.repository.get(aggregate_id, version=version, projector_func=project)
+        except AggregateNotFoundError:
+            return None
+
+    def _rule_version(self, aggregate_id: UUID, version: int) -> object:
+        """A policy or calendar at a version, for the rule book (LookupError if there is none)."""
+        project = SlaPolicy.project if aggregate_id == SlaPolicy.ID else BusinessCalendar.project
+        found = self._get(aggregate_id, version, project)
+        if found is None or found.version != version:
+            raise RuleVersionNotFound(f"no version {version} of the rules {aggregate_id}")
+        return found
+
+    def sla_rules_for(self, service: str) -> RuleVersions | None:
+        """The policy and calendar versions a ticket for `service` logged now is judged by (re-read
+        at most every MATRIX_REFRESH seconds; a change made in this process applies at once).
+        None only before the policy is defined."""
+        cached = self._sla_rules.get(service)
+        if cached is not None and self._clock() - cached[0] < MATRIX_REFRESH:
+            return cached[1]
+        try:
+            policy = self.sla_policy()
+            name = policy.terms.calendar_for(service)
+            calendar = self.business_calendar(name)
+        except (RuleVersionNotFound, CalendarNotFound):
+            rules = None
+        else:
+            rules = RuleVersions(
+                policy=RuleVersion(id=policy.id, version=policy.version),
+                calendar=RuleVersion(id=calendar.id, version=calendar.version),
+                calendar_name=name,
+            )
+        self._sla_rules[service] = (self._clock(), rules)
+        return rules
+
+    def revise_sla_policy(
+        self, ctx: Context, terms: PolicyTerms, reason: str, *, expected_version: int | None = None
+    ) -> Outcome:
+        command = ReviseSlaPolicy(terms=terms, reason=reason)
+        return self._revise(ctx, command, SLA_POLICY, "policy", expected_version)
+
+    def amend_holidays(
+        self,
+        ctx: Context,
+        name: str,
+        year: int,
+        holidays: HolidayYear,
+        reason: str,
+        *,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        command = AmendHolidays(year=year, holidays=holidays, reason=reason)
+        return self._revise(ctx, command, BUSINESS_CALENDAR, name, expected_version)
+
+    def revise_calendar_hours(
+        self,
+        ctx: Context,
+        name: str,
+        hours: Hours,
+        reason: str,
+        *,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        command = ReviseHours(hours=hours, reason=reason)
+        return self._revise(ctx, command, BUSINESS_CALENDAR, name, expected_version)
+
+    def _revise(
+        self, ctx: Context, command: Any, kind: Kind, ref: str, expected_version: int | None
+    ) -> Outcome:
+        """A new version of a rule, through the pipeline; the kind's fixed id or name finds it
+        (`ref` names it in the answers)."""
+        operation = f"revise_{kind.name}"
+        return self.execute(
+            Submission(
+                ctx, command, kind, ref=ref, operation=operation, expected_version=expected_version
+            )
+        )
+
+    def sla_clock(self, incident_id: UUID, as_of: datetime) -> tuple[SlaRules, TicketClock]:
+        """An incident's SLA clocks as of a moment, from its history (not from a view)."""
+        return self.rulebook.judge(incident_ticket(self.history(incident_id)), as_of)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Save aggregates' pending events and loose events in one atomic write.
+
+        The library's save() recognises events through a runtime protocol check that costs more
+        than the rest of a command; here every event is a DomainEvent, so check that instead.
+        """
+        events: list[DomainEvent] = []
+        for obj in objs:
+            if isinstance(obj, DomainEvent):
+                events.append(obj)
+            elif obj is not None:
+                events.extend(obj.collect_events())
+        recordings = self.write(events)
+        self.wake_followers()
+        return recordings
+
+    def write(self, events: list[DomainEvent], *, locked: bool = False) -> list[Recording[UUID]]:
+        """Events in one atomic write (the library's aggregate cache is not used: the desk keeps
+        its own). `locked`: the caller holds the write lock already (`numbering`)."""
+        batch: ProcessingEvent[UUID] = ProcessingEvent()
+        batch.events.extend(events)
+        if locked:
+            return self._record(batch)
+        with self.write_lock:
+            return self._record(batch)
+
+    def wake_followers(self) -> None:
+        """Wake whoever follows the store (the projections, or the relay in Kafka mode)."""
+        if self.after_commit is not None:
+            self.after_commit()
+
+    @contextlib.contextmanager
+    def numbering(self) -> Iterator[None]:
+        """Hold the numbers while new records are decided and written: the number lock, then
+        the write lock (always in that order)."""
+        with self.number_lock, self.write_lock:
+            yield
+
+    def last_number(self, kind: str) -> int:
+        """The last number of a kind stored (0 before the first)."""
+        last = self.recorder.select_events(number_log_of(kind), desc=True, limit=1)
+        return last[0].originator_version if last else 0

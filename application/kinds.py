@@ -1,0 +1,243 @@
+"""The registry of record kinds: one declaration per kind, read by every part that serves them.
+
+A kind says what its records are (the aggregate), how a caller names one (a number with its
+prefix, or a code), the words and error of its absence, whose own record it is (the reach rule:
+the field naming the requester who owns it, beside its organisation), the view a write is answered
+with, the route its resources live under, the commands that change it, and its SLA adapter if its
+records run SLA clocks. The command pipeline resolves references and answers not-found from here;
+the SLA watcher records alerts through here; a new kind is one module for its aggregate and
+commands plus one entry in `KINDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from domain import commands as incident_commands
+from domain import request_commands, sla_incident, sla_request
+from domain.aggregate import Aggregate
+from domain.calendar import BusinessCalendar, calendar_id
+from domain.change import Change, ChangeTemplate, template_id
+from domain.change_commands import CHANGE_COMMANDS
+from domain.change_schedule import SCHEDULE_ID, ChangeSchedule
+from domain.configuration_item import ConfigurationItem, ci_id
+from domain.errors import CalendarNotFound, IncidentNotFound, NotFound, RecordNotFound
+from domain.events import DomainEvent
+from domain.incident import Incident, SlaAlert
+from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
+from domain.priority import PriorityMatrix
+from domain.problem import Problem
+from domain.problem_commands import PROBLEM_COMMANDS
+from domain.record_numbers import RecordKind
+from domain.records import INCIDENT_PREFIX
+from domain.service_request import CatalogueItem, ServiceRequest, catalogue_item_id
+from domain.sla import SlaPolicy
+from domain.sla_clock import Ticket
+from projections.base import Projection
+from projections.change_calendar import change_calendar
+from projections.change_details import change_details
+from projections.configuration_items import configuration_items
+from projections.incident_details import incident_details
+from projections.knowledge import knowledge_articles
+from projections.problems import problem_details
+from projections.service_requests import catalogue_items, service_request_details
+
+
+@dataclass(frozen=True, slots=True)
+class SlaAdapter:
+    """How a kind's records run SLA clocks: its name in the clock views, the ticket its events
+    make (domain/sla_clock.py), and the command that records passed warnings and breaches."""
+
+    name: str
+    ticket: Callable[[Iterable[DomainEvent]], Ticket]
+    record_alerts: Callable[[list[SlaAlert]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    name: str
+    #: The words an answer names a record of this kind with ("no service request REQ-000042").
+    noun: str
+    aggregate: type[Aggregate]
+    not_found: type[NotFound]
+    #: The number prefix (INC, REQ, PRB, CHG), for numbered kinds; else records go by a code.
+    prefix: str | None = None
+    #: The id of a record known by a code (a configuration item, a catalogue item, a template).
+    coded: Callable[[str], UUID] | None = None
+    #: Where its resources live, under /api/v1.
+    path: str = ""
+    #: The reach rule: the field (of its rows and first event) naming whose own record it is.
+    owner: str | None = None
+    #: The view a write on it is answered with, keyed by the record's id.
+    detail: Projection | None = None
+    commands: Mapping[str, type[Any]] = field(default_factory=dict)
+    sla: SlaAdapter | None = None
+
+    def missing(self, ref: object, record_id: UUID | None = None) -> NotFound:
+        """The error a missing record (or one out of the caller's reach) is answered with."""
+        return self.not_found(f"no {self.noun} {ref}", record_id)
+
+
+INCIDENT = Kind(
+    "incident",
+    "incident",
+    Incident,
+    IncidentNotFound,
+    prefix=INCIDENT_PREFIX,
+    path="/incidents",
+    owner="caller",
+    detail=incident_details,
+    commands=incident_commands.INCIDENT_COMMANDS,
+    sla=SlaAdapter(
+        sla_incident.KIND,
+        sla_incident.ticket,
+        lambda alerts: incident_commands.RecordSlaAlerts(alerts=alerts),
+    ),
+)
+SERVICE_REQUEST = Kind(
+    "service_request",
+    "service request",
+    ServiceRequest,
+    RecordNotFound,
+    prefix=RecordKind.SERVICE_REQUEST.value,
+    path="/service-requests",
+    owner="requester",
+    detail=service_request_details,
+    commands=request_commands.REQUEST_COMMANDS,
+    sla=SlaAdapter(
+        sla_request.KIND,
+        sla_request.ticket,
+        lambda alerts: request_commands.RecordSlaAlerts(alerts=alerts),
+    ),
+)
+PROBLEM = Kind(
+    "problem",
+    "problem",
+    Problem,
+    RecordNotFound,
+    prefix=RecordKind.PROBLEM.value,
+    path="/problems",
+    detail=problem_details,
+    commands=PROBLEM_COMMANDS,
+)
+CHANGE = Kind(
+    "change",
+    "change",
+    Change,
+    RecordNotFound,
+    prefix=RecordKind.CHANGE.value,
+    path="/changes",
+    detail=change_details,
+    commands=CHANGE_COMMANDS,
+)
+CONFIGURATION_ITEM = Kind(
+    "configuration_item",
+    "configuration item",
+    ConfigurationItem,
+    RecordNotFound,
+    coded=ci_id,
+    path="/configuration-items",
+    detail=configuration_items,
+)
+CATALOGUE_ITEM = Kind(
+    "catalogue_item",
+    "catalogue item",
+    CatalogueItem,
+    RecordNotFound,
+    coded=catalogue_item_id,
+    path="/catalogue-items",
+    detail=catalogue_items,
+)
+CHANGE_TEMPLATE = Kind(
+    "change_template",
+    "change template",
+    ChangeTemplate,
+    RecordNotFound,
+    coded=template_id,
+    path="/change-templates",
+)
+KNOWLEDGE_ARTICLE = Kind(
+    "knowledge_article",
+    "knowledge article",
+    KnowledgeArticle,
+    RecordNotFound,
+    prefix=RecordKind.KNOWLEDGE_ARTICLE.value,
+    path="/knowledge-articles",
+    detail=knowledge_articles,
+    commands=ARTICLE_COMMANDS,
+)
+CHANGE_SCHEDULE = Kind(
+    "change_schedule",
+    "change schedule",
+    ChangeSchedule,
+    RecordNotFound,
+    coded=lambda _: SCHEDULE_ID,
+    path="/changes/calendar",
+    detail=change_calendar,
+)
+
+# -- the rules of record: versioned, of no organisation, one matrix and one policy -------------
+PRIORITY_MATRIX = Kind(
+    "priority_matrix",
+    "priority matrix",
+    PriorityMatrix,
+    NotFound,
+    coded=lambda _: PriorityMatrix.ID,
+    path="/priority-matrix",
+)
+SLA_POLICY = Kind(
+    "sla_policy",
+    "SLA policy",
+    SlaPolicy,
+    NotFound,
+    coded=lambda _: SlaPolicy.ID,
+    path="/sla/policy",
+)
+BUSINESS_CALENDAR = Kind(
+    "business_calendar",
+    "business calendar",
+    BusinessCalendar,
+    CalendarNotFound,
+    coded=calendar_id,
+    path="/sla/calendars",
+)
+
+#: Every kind of record, by name. A new kind is one more line here.
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        INCIDENT,
+        SERVICE_REQUEST,
+        PROBLEM,
+        CHANGE,
+        CONFIGURATION_ITEM,
+        CATALOGUE_ITEM,
+        CHANGE_TEMPLATE,
+        CHANGE_SCHEDULE,
+        KNOWLEDGE_ARTICLE,
+        PRIORITY_MATRIX,
+        SLA_POLICY,
+        BUSINESS_CALENDAR,
+    )
+}
+#: The numbered kinds, by their number prefix.
+KINDS_BY_PREFIX: dict[str, Kind] = {k.prefix: k for k in KINDS.values() if k.prefix is not None}
+_BY_AGGREGATE = {kind.aggregate: kind for kind in KINDS.values()}
+_BY_SLA_NAME = {kind.sla.name: kind for kind in KINDS.values() if kind.sla is not None}
+
+
+def kind_of(aggregate: type[Aggregate]) -> Kind:
+    return _BY_AGGREGATE[aggregate]
+
+
+def sla_kind(name: str) -> Kind:
+    """The kind whose SLA clocks are named `name` in the clock views."""
+    return _BY_SLA_NAME[name]
+
+
+def aggregates() -> tuple[type[Aggregate], ...]:
+    """Every aggregate a record may be, to find a record by id alone."""
+    return tuple(_BY_AGGREGATE)

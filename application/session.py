@@ -1,0 +1,207 @@
+"""The records one command reads and changes (domain/session.py is what a decision sees).
+
+A session reads a record, in this order of preference: as this command already holds it; as an
+earlier command of the same group commit left it (`Batch`); for the record the command names, as
+the desk last saved or read it (its cache: the store is the arbiter, so a decision on a stale state
+cannot be saved, and a refusal on one is checked again on a fresh session); else from the store.
+Every record it hands out is its own copy, so a refused command leaves nothing behind.
+
+Numbers: a new record takes the next number of its kind, the last stored (or the last the batch
+took) plus one. A command's numbers join the batch only when the command is accepted, so a refused
+command takes none and the numbers have no gaps.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+from uuid import UUID, uuid4
+
+from application.kinds import aggregates, kind_of
+from domain.aggregate import Aggregate
+from domain.commands import Rules
+from domain.context import Context
+from domain.events import DomainEvent
+from domain.incident import Incident
+from domain.record_numbers import RecordKind, RecordNumberAllocated, number_label, number_log
+from domain.records import INCIDENT_NUMBERS, INCIDENT_PREFIX, NumberAllocated
+from domain.rule_versions import RuleVersions
+
+if TYPE_CHECKING:
+    from application.desk import ServiceDesk
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass
+class Batch:
+    """What a group commit has decided so far: the records as its commands left them, the
+    numbers it took, the events to save (with each command's slice), and its idempotency keys."""
+
+    records: dict[UUID, Aggregate] = field(default_factory=dict)
+    numbers: dict[str, int] = field(default_factory=dict)
+    events: list[DomainEvent] = field(default_factory=list)
+    #: command index -> (record id, its version after the command, slice of `events`)
+    owners: dict[int, tuple[UUID, int, slice]] = field(default_factory=dict)
+    keys: set[UUID] = field(default_factory=set)
+
+    def add(self, i: int, session: Session, record_id: UUID, events: list[DomainEvent]) -> None:
+        start = len(self.events)
+        self.events.extend(events)
+        self.records.update(session.records)
+        self.numbers.update(session.numbers)
+        self.owners[i] = (record_id, session.version_of(record_id), slice(start, len(self.events)))
+
+
+class Session:
+    def __init__(
+        self,
+        desk: ServiceDesk,
+        ctx: Context | None,
+        *,
+        batch: Batch | None = None,
+        cached: UUID | None = None,
+    ) -> None:
+        self.desk = desk
+        self._ctx = ctx
+        self._batch = batch
+        self._cached = cached
+        self.records: dict[UUID, Aggregate] = {}
+        self.numbers: dict[str, int] = {}
+        self._loose: list[DomainEvent] = []
+        self._rules: Rules | None = None
+
+    @property
+    def rules(self) -> Rules:
+        if self._rules is None:
+            self._rules = Rules(
+                matrix=self.desk.priority_matrix(),
+                reopen_window=self.desk.reopen_window,
+                find_incident=lambda incident_id: self.find(Incident, incident_id),
+            )
+        return self._rules
+
+    def sla_rules_for(self, service: str) -> RuleVersions | None:
+        return self.desk.sla_rules_for(service)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def find(self, cls: type[A], record_id: UUID) -> A | None:
+        record = self._held(record_id)
+        if record is None:
+            events = list(self.desk.events.get(record_id))
+            if not events:
+                return None
+            try:
+                record = cls.project(None, events)  # type: ignore[arg-type]
+            except LookupError:  # the id belongs to another kind of record
+                return None
+            if record is None:
+                return None
+            self.desk.remember(record)
+            record = copy.deepcopy(record)
+            self.records[record_id] = record
+        return record if isinstance(record, cls) else None
+
+    def _held(self, record_id: UUID) -> Aggregate | None:
+        """The record as this command, its batch, or (for the record it names) the cache holds
+        it; a copy of the batch's or the cache's, which this command may change freely."""
+        record = self.records.get(record_id)
+        if record is not None:
+            return record
+        if self._batch is not None:
+            record = self._batch.records.get(record_id)
+        if record is None and record_id == self._cached:
+            record = self.desk.cached(record_id)
+        if record is not None:
+            record = copy.deepcopy(record)
+            self.records[record_id] = record
+        return record
+
+    def get(self, cls: type[A], record_id: UUID, ref: object = None) -> A:
+        record = self.find(cls, record_id)
+        # A record out of the caller's reach is answered as one that does not exist: its
+        # existence is not the caller's to learn (docs/security.md, "Organisations").
+        if record is None or (self._ctx is not None and not record.reachable(self._ctx)):
+            raise kind_of(cls).missing(ref if ref is not None else record_id, record_id)
+        return record
+
+    def find_any(self, record_id: UUID) -> Aggregate | None:
+        held = self._held(record_id)
+        if held is not None:
+            return held
+        first = list(self.desk.events.get(record_id, limit=1))
+        if not first:
+            return None
+        for cls in aggregates():
+            if type(first[0]) in cls._appliers:
+                return self.find(cls, record_id)
+        return None
+
+    def get_or_new(self, cls: type[A], record_id: UUID) -> A:
+        record = self.find(cls, record_id)
+        if record is None:
+            record = cls(record_id)
+            self.records[record_id] = record
+        return record
+
+    def find_numbered(self, kind: RecordKind, ref: str) -> UUID:
+        return self.desk.find_numbered(kind, ref)
+
+    def find_incident(self, ref: str) -> UUID:
+        return self.desk.find_incident(ref)
+
+    # -- changing ---------------------------------------------------------------------------------
+
+    def new_id(self) -> UUID:
+        return uuid4()
+
+    def add(self, record: Aggregate) -> None:
+        self.records[record.id] = record
+
+    def allocate(self, kind: str, record_id: UUID) -> int:
+        assert self._ctx is not None, "a read-only session allocates nothing"
+        number = self.numbers.get(kind)
+        if number is None and self._batch is not None:
+            number = self._batch.numbers.get(kind)
+        if number is None:
+            number = self.desk.last_number(kind)
+        number += 1
+        self.numbers[kind] = number
+        self._loose.append(self._allocation(kind, number, record_id, self._ctx))
+        return number
+
+    @staticmethod
+    def _allocation(kind: str, number: int, record_id: UUID, ctx: Context) -> DomainEvent:
+        if kind == INCIDENT_PREFIX:
+            return NumberAllocated(
+                originator_id=INCIDENT_NUMBERS,
+                originator_version=number,
+                record_id=record_id,
+                **ctx.stamp(),
+            )
+        record_kind = RecordKind(kind)
+        return RecordNumberAllocated(
+            originator_id=number_log(record_kind),
+            originator_version=number,
+            kind=record_kind,
+            record_id=record_id,
+            label=number_label(record_kind, number),
+            **ctx.stamp(),
+        )
+
+    def version_of(self, record_id: UUID) -> int:
+        return self.records[record_id].version
+
+    def events(self) -> list[DomainEvent]:
+        """Every event the command decided, in one list: the records' own, then the numbers'."""
+        pending: list[DomainEvent] = []
+        for record in self.records.values():
+            pending.extend(record.collect_events())
+        return [*pending, *self._loose]
+
+
+def number_log_of(kind: str) -> UUID:
+    """The log a kind's numbers are the versions of."""
+    return INCIDENT_NUMBERS if kind == INCIDENT_PREFIX else number_log(RecordKind(kind))

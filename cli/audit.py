@@ -1,0 +1,292 @@
+"""`itsm audit`: follow the store into the ledger, verify it, sign, export and check evidence."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+import orjson
+
+from audit.chain import Checkpoint
+from audit.service import Audit
+from cli.options import data_dir_option, existing_file, out_file, settings_for
+from service.bootstrap import Services
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from audit.evidence import Reports
+
+_date = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A command-line time: with no zone given it is UTC (as the store's times are)."""
+    from datetime import UTC
+
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@contextmanager
+def _services(data_dir: Path | None) -> Iterator[Services]:
+    """The service's stores, with no follower started (a command does its own work)."""
+    from service.bootstrap import build
+
+    services = build(settings_for(data_dir, audit_follow=False))
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def _audit(services: Services) -> Audit:
+    assert services.audit is not None
+    return services.audit
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident audit ledger (docs/audit.md)."""
+
+
+@audit.command()
+@data_dir_option
+def follow(data_dir: Path | None) -> None:
+    """Append every stored event to the ledger and sign checkpoints, until stopped
+    (run with ITSM_AUDIT_FOLLOW=false on the API processes)."""
+    from cli.main import _log_to_stderr, _stop_on_signals
+
+    with _services(data_dir) as services:
+        _log_to_stderr(services.settings.log_level)
+        _audit(services).ledger.run(_stop_on_signals())
+
+
+@audit.command("catch-up")
+@data_dir_option
+def catch_up(data_dir: Path | None) -> None:
+    """Append what the ledger has not yet chained, with progress, then stop."""
+    with _services(data_dir) as services:
+        ledger = _audit(services).ledger
+        head = ledger.store.store_head()
+        started = time.perf_counter()
+        with click.progressbar(length=head, label="chaining", show_pos=True) as bar:
+            reached = ledger.store.head()[0]
+            bar.update(reached)
+
+            def progress(position: int, _head: int) -> None:
+                nonlocal reached
+                bar.update(min(position, head) - reached)
+                reached = min(position, head)
+
+            count = ledger.catch_up(progress)
+        elapsed = time.perf_counter() - started
+        click.echo(f"appended {count} entries in {elapsed:.2f} s", err=True)
+
+
+@audit.command()
+@data_dir_option
+def checkpoint(data_dir: Path | None) -> None:
+    """Catch the ledger up and sign its head now; prints the checkpoint as JSON."""
+    with _services(data_dir) as services:
+        signed = _audit(services).ledger.checkpoint_now()
+        click.echo(orjson.dumps(signed.as_json() if signed else None).decode())
+
+
+@audit.command("public-key")
+@data_dir_option
+def public_key(data_dir: Path | None) -> None:
+    """Print the public key that verifies checkpoints (PEM); its key id goes to stderr."""
+    from audit.keys import key_id, public_pem
+    from audit.service import signing_key
+
+    key = signing_key(settings_for(data_dir)).public_key()
+    click.echo(public_pem(key).decode(), nl=False)
+    click.echo(f"key id {key_id(key)}", err=True)
+
+
+@audit.command()
+@data_dir_option
+@click.argument("file", type=out_file)
+def checkpoints(data_dir: Path | None, file: Path) -> None:
+    """Write every signed checkpoint to FILE (NDJSON), for the auditor to keep."""
+    with _services(data_dir) as services:
+        held = _audit(services).store.checkpoints()
+    file.write_bytes(b"".join(orjson.dumps(c.as_json()) + b"\n" for c in held))
+    click.echo(f"wrote {len(held)} checkpoints to {file}", err=True)
+
+
+def _load_checkpoints(files: tuple[Path, ...]) -> list[Checkpoint]:
+    return [
+        Checkpoint.from_json(orjson.loads(line))
+        for file in files
+        for line in file.read_bytes().splitlines()
+        if line.strip()
+    ]
+
+
+def _load_keys(files: tuple[Path, ...]) -> tuple[Ed25519PublicKey, ...]:
+    from audit.keys import load_public
+
+    return tuple(load_public(f.read_bytes()) for f in files)
+
+
+key_option = click.option(
+    "--public-key",
+    "key_files",
+    multiple=True,
+    type=existing_file,
+    help="a public key you hold (PEM); repeat for several [default: the service's own]",
+)
+
+
+@audit.command()
+@data_dir_option
+@click.option(
+    "--checkpoints",
+    "checkpoint_files",
+    multiple=True,
+    type=existing_file,
+    help="checkpoints you hold (NDJSON from `itsm audit checkpoints`); repeatable",
+)
+@click.option(
+    "--kafka",
+    "bootstrap",
+    default=None,
+    help="also check the checkpoints published on Kafka (itsm.audit.checkpoints)",
+)
+@key_option
+def verify(
+    data_dir: Path | None,
+    checkpoint_files: tuple[Path, ...],
+    bootstrap: str | None,
+    key_files: tuple[Path, ...],
+) -> None:
+    """Recompute the chain against the event store and the checkpoints; exit 1 if it fails,
+    naming the first bad position and why."""
+    from audit.publish import read_published
+    from audit.verify import verify as run
+
+    with _services(data_dir) as services:
+        audit_ = _audit(services)
+        outside = _load_checkpoints(checkpoint_files)
+        if bootstrap:
+            outside += read_published(bootstrap, services.settings.kafka_audit_topic)
+        head = audit_.store.head()[0]
+        started = time.perf_counter()
+        with click.progressbar(
+            length=head, label="verifying", show_pos=True, file=sys.stderr
+        ) as bar:
+            done = 0
+
+            def progress(position: int, _head: int) -> None:
+                nonlocal done
+                bar.update(position - done)
+                done = position
+
+            report = run(
+                audit_.store,
+                audit_.trusted_keys(_load_keys(key_files)),
+                outside,
+                progress=progress,
+            )
+        elapsed = time.perf_counter() - started
+    click.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
+    rate = report.entries / elapsed if elapsed else 0.0
+    click.echo(f"{report.entries} entries in {elapsed:.2f} s ({rate:,.0f}/s)", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+@audit.command()
+@data_dir_option
+@click.option("--from", "since", type=_date, default=None, help="period start (UTC), inclusive")
+@click.option("--to", "until", type=_date, default=None, help="period end (UTC), exclusive")
+@click.argument("file", type=out_file)
+def export(
+    data_dir: Path | None, since: datetime | None, until: datetime | None, file: Path
+) -> None:
+    """Write an evidence pack (zip) for the period to FILE."""
+    from audit.evidence import export_pack
+    from infra.clock import utcnow
+
+    with _services(data_dir) as services:
+        audit_ = _audit(services)
+        audit_.ledger.catch_up()
+        started = time.perf_counter()
+        with click.progressbar(length=audit_.store.store_head(), label="exporting") as bar:
+            summary = export_pack(
+                file,
+                audit_.store,
+                services.desk.mapper,
+                audit_.key,
+                _utc(since),
+                _utc(until),
+                utcnow(),
+                reports=_reports(services),
+                progress=lambda n: bar.update(n - bar.pos),
+            )
+        elapsed = time.perf_counter() - started
+    click.echo(
+        f"wrote {file}: {summary.events} events, {summary.ledger_entries} ledger entries,"
+        f" {summary.checkpoints} checkpoints in {elapsed:.2f} s",
+        err=True,
+    )
+
+
+def _reports(services: Services) -> Reports:
+    from audit.reports import period_reports
+
+    return lambda since, until: period_reports(services, since, until)
+
+
+@audit.command("verify-pack")
+@click.argument("file", type=existing_file)
+@key_option
+def verify_pack(file: Path, key_files: tuple[Path, ...]) -> None:
+    """Check an evidence pack offline (no server, no database); exit 1 if it fails."""
+    from audit.evidence import verify_pack as check
+
+    report = check(file, _load_keys(key_files))
+    click.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
+    if not report.ok:
+        sys.exit(1)
+
+
+@audit.command()
+@data_dir_option
+@click.option("--type", "record_type", default="Incident", show_default=True)
+@click.option("-n", "count", type=int, default=10, show_default=True)
+@click.option("--seed", type=int, required=True, help="the same seed draws the same records")
+@click.option("--from", "since", type=_date, default=None)
+@click.option("--to", "until", type=_date, default=None)
+def sample(
+    data_dir: Path | None,
+    record_type: str,
+    count: int,
+    seed: int,
+    since: datetime | None,
+    until: datetime | None,
+) -> None:
+    """Draw COUNT records of a type created in a period, at random but reproducibly (NDJSON)."""
+    from audit.evidence import sample as draw
+
+    with _services(data_dir) as services:
+        drawn = draw(
+            _audit(services).store,
+            services.desk.mapper,
+            record_type,
+            count,
+            seed,
+            _utc(since),
+            _utc(until),
+        )
+    for record in drawn:
+        click.echo(orjson.dumps(record).decode())

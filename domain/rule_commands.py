@@ -1,0 +1,70 @@
+"""Commands on the rules of record: the priority matrix, the SLA policy, the business calendars.
+
+Each revision is a new version of its aggregate; records keep the version they were judged by.
+They take the one command pipeline as every record does (application/pipeline.py): the one
+matrix and the one policy are found by their fixed ids, a calendar by its name.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import Field
+
+from domain.calendar import BusinessCalendar, HolidayYear, Hours, calendar_id
+from domain.commands import Command
+from domain.context import Context
+from domain.errors import CalendarNotFound
+from domain.priority import Cells, PriorityMatrix
+from domain.session import Session
+from domain.sla import PolicyTerms, SlaPolicy
+
+Reason = Field(min_length=1, max_length=2000)
+
+
+class RevisePriorityMatrix(Command):
+    cells: Cells
+    reason: str = Reason
+
+    def decide(self, session: Session, ctx: Context, matrix_id: UUID) -> UUID:
+        session.get(PriorityMatrix, matrix_id).revise(ctx, self.cells, self.reason)
+        return matrix_id
+
+
+class ReviseSlaPolicy(Command):
+    terms: PolicyTerms
+    reason: str = Reason
+
+    def decide(self, session: Session, ctx: Context, policy_id: UUID) -> UUID:
+        missing = [
+            name
+            for name in self.terms.calendars()
+            if session.find(BusinessCalendar, calendar_id(name)) is None
+        ]
+        if missing:
+            raise CalendarNotFound(f"the policy names calendars that do not exist: {missing}")
+        session.get(SlaPolicy, policy_id).revise(ctx, self.terms, self.reason)
+        return policy_id
+
+
+class AmendHolidays(Command):
+    year: int = Field(ge=1970, le=2200)
+    holidays: HolidayYear
+    reason: str = Reason
+
+    def decide(self, session: Session, ctx: Context, calendar: UUID) -> UUID:
+        session.get(BusinessCalendar, calendar).amend_holidays(
+            ctx, year=self.year, holidays=self.holidays, reason=self.reason
+        )
+        return calendar
+
+
+class ReviseHours(Command):
+    hours: Hours
+    reason: str = Reason
+
+    def decide(self, session: Session, ctx: Context, calendar: UUID) -> UUID:
+        session.get(BusinessCalendar, calendar).revise_hours(
+            ctx, hours=self.hours, reason=self.reason
+        )
+        return calendar

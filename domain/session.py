@@ -1,0 +1,71 @@
+"""What a decision may ask of the records it reads and changes.
+
+A command decides within one session: it finds the records it needs (by id, number or code),
+changes them through their aggregates, creates new ones and takes their numbers. The application
+gives each command its session (application/session.py) and saves every event the session holds
+in one atomic write; the domain sees only this protocol, so it stays free of stores and clocks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, TypeVar
+from uuid import UUID
+
+from domain.aggregate import Aggregate
+
+if TYPE_CHECKING:
+    from domain.commands import Rules
+    from domain.record_numbers import RecordKind
+    from domain.rule_versions import RuleVersions
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class Session(Protocol):
+    @property
+    def rules(self) -> Rules:
+        """The rules of record incidents are judged by (matrix, reopen window)."""
+        ...
+
+    def find(self, cls: type[A], record_id: UUID) -> A | None:
+        """The record, or None if nothing of this kind is stored under that id."""
+        ...
+
+    def get(self, cls: type[A], record_id: UUID, ref: object = None) -> A:
+        """The record, if the command's caller reaches it; else the kind's not-found (a record out
+        of reach is answered as one that does not exist)."""
+        ...
+
+    def find_any(self, record_id: UUID) -> Aggregate | None:
+        """The record of whichever kind is stored under that id, or None."""
+        ...
+
+    def get_or_new(self, cls: type[A], record_id: UUID) -> A:
+        """A record that exists from its first event on, such as the change schedule."""
+        ...
+
+    def new_id(self) -> UUID:
+        """The id of a record this command creates (ids come from the application, as time
+        does, so that the domain stays a pure function of its inputs)."""
+        ...
+
+    def add(self, record: Aggregate) -> None:
+        """A record the command creates."""
+        ...
+
+    def allocate(self, kind: str, record_id: UUID) -> int:
+        """The next number of a kind ("INC", or a RecordKind), for a record this command
+        creates; taken only if the command is written."""
+        ...
+
+    def find_numbered(self, kind: RecordKind, ref: str) -> UUID:
+        """A record's id from its id or number (CHG-000042); existence is not checked."""
+        ...
+
+    def find_incident(self, ref: str) -> UUID:
+        """An incident's id from its id or number (INC-000042); existence is not checked."""
+        ...
+
+    def sla_rules_for(self, service: str) -> RuleVersions | None:
+        """The SLA policy and calendar versions a ticket for `service` logged now is judged by."""
+        ...

@@ -1,0 +1,272 @@
+"""The composition root: everything the service runs on, built from one Settings object.
+
+Two backends, chosen by `Settings.database_url`: SQLite files under the data directory (the
+default), or one PostgreSQL database (the scale backend) holding the event store, the views, the
+incident number lock and the API tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING
+from uuid import UUID, uuid4
+
+from application.desk import ServiceDesk
+from domain.actors import SYSTEM, Identity
+from domain.context import Context
+from infra.clock import utcnow
+from infra.locks import InterProcessLock
+from infra.numbers import PostgresNumberLock
+from infra.oidc import OidcSettings, OidcVerifier
+from infra.pg import PostgresAddress, open_pool, schema_lock
+from infra.serialisation import UndecodableEvent
+from infra.settings import Settings
+from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenStore
+from projections import PROJECTIONS
+from projections.pg_store import PostgresViewStore
+from projections.runner import ProjectionRunner
+from projections.shadow import rebuild_changed
+from projections.sla_index import ClockIndex
+from projections.store import SQLiteViewStore
+from projections.view_store import ViewStore
+
+if TYPE_CHECKING:
+    from audit.service import Audit
+    from processes.sla_watch import SlaWatcher
+    from processes.whatif_jobs import WhatIfJobs
+    from service.kafka_mode import KafkaMode
+
+log = logging.getLogger(__name__)
+
+
+MAPPER_TOPIC = "infra.serialisation:TypedMapper"
+
+
+def event_store_env(settings: Settings) -> dict[str, str]:
+    """The eventsourcing library's settings for the event store."""
+    if settings.database_url is None:
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(settings.events_db),
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "MAPPER_TOPIC": MAPPER_TOPIC,
+        }
+    address = PostgresAddress.parse(settings.database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": address.dbname,
+        "POSTGRES_HOST": address.host,
+        "POSTGRES_PORT": str(address.port),
+        "POSTGRES_USER": address.user,
+        "POSTGRES_PASSWORD": address.password,
+        "POSTGRES_POOL_SIZE": "2",  # connections kept open; up to 2 + 8 under load
+        "POSTGRES_MAX_OVERFLOW": "8",
+        "CREATE_TABLE": "yes",
+        # The projections' catch-up loop needs notification ids to become visible in id order.
+        # The library's insert locks the events table (EXCLUSIVE) until commit to ensure that;
+        # its database-function insert path takes no such lock, so it stays off whatever the
+        # environment says.
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
+        "MAPPER_TOPIC": MAPPER_TOPIC,
+    }
+
+
+@dataclass
+class Services:
+    settings: Settings
+    desk: ServiceDesk
+    views: ViewStore
+    runner: ProjectionRunner
+    tokens: TokenStore
+    clock: Callable[[], datetime] = field(default=utcnow)
+    #: Called last on close, e.g. to close the incident number lock's connections.
+    closing: list[Callable[[], None]] = field(default_factory=list)
+    #: Kafka mode: the relay, the Kafka-fed projections and their follower; None when embedded.
+    kafka: KafkaMode | None = None
+    #: Single sign-on access tokens, when an issuer is configured.
+    oidc: OidcVerifier | None = None
+
+    def authenticate(self, bearer: str) -> Identity:
+        """Whom a bearer token speaks for now: a service token, or an access token from the
+        configured single sign-on. TokenRejected says why it speaks for no one."""
+        if self.oidc is not None and self.oidc.looks_like_jwt(bearer):
+            return self.oidc.verify(bearer)
+        return self.tokens.verify(bearer, at=self.clock())
+
+    @cached_property
+    def whatif_jobs(self) -> WhatIfJobs:
+        """What-if runs asked for over the API (docs/whatif.md), kept under the data directory."""
+        from processes.whatif_jobs import WhatIfJobs  # it builds on the desk
+
+        return WhatIfJobs(self.settings.data_dir / "whatif", self.desk, self.clock)
+
+    @cached_property
+    def sla_index(self) -> ClockIndex:
+        """Which state each watched ticket's clock is in, until it can change (docs/sla.md)."""
+        return ClockIndex(self.desk.rulebook)
+
+    #: The audit ledger: its store, signing key and follower (docs/audit.md).
+    audit: Audit | None = None
+    #: The SLA watcher, once one runs in this process (it reports to readiness).
+    sla_watcher: SlaWatcher | None = None
+
+    def stuck(self) -> dict[str, UndecodableEvent | None]:
+        """Each follower of the store in this process, and the event it stopped at because it
+        cannot decode it (None: it is not stopped). /readyz and /metrics report them."""
+        followers: dict[str, UndecodableEvent | None] = {}
+        if self.kafka is None:
+            followers["projections"] = self.runner.stuck
+        if self.audit is not None and self.audit.follows:
+            followers["audit-ledger"] = self.audit.ledger.stuck
+        if self.sla_watcher is not None:
+            followers["sla-watch"] = self.sla_watcher.stuck
+        return followers
+
+    def system_context(self) -> Context:
+        return Context(actor=SYSTEM, at=self.clock(), correlation_id=uuid4())
+
+    def start(self) -> None:
+        """Embedded: catch the projections up, then let them follow the store in the background.
+        Kafka mode: start the relay and the consumers; the projections are fed from Kafka.
+        Either way the audit ledger follows the event store itself (where global order is)."""
+        if self.audit is not None:
+            self.audit.start()
+        if self.kafka is not None:
+            self.kafka.start()
+            return
+        # An event it cannot decode stops the projections there (and /readyz says so): the
+        # service starts all the same, and the views serve what they hold.
+        with contextlib.suppress(UndecodableEvent):
+            self.runner.catch_up()
+        self.runner.start()
+
+    @property
+    def is_following(self) -> bool:
+        """Whatever keeps the views up to date is running."""
+        return self.kafka.is_running if self.kafka is not None else self.runner.is_following
+
+    async def caught_up(self, aggregate_id: UUID, position: int, timeout: float) -> bool:
+        """Wait until the views show a write that reached `position` (read-your-writes)."""
+        if self.kafka is not None:
+            return await self.kafka.follower.reached(aggregate_id, position, timeout)
+        return await self.runner.reached(position, timeout)
+
+    def close(self) -> None:
+        if self.audit is not None:
+            self.audit.close()
+        if self.kafka is not None:
+            self.kafka.stop()
+        self.runner.stop()
+        self.views.close()
+        self.tokens.close()
+        self.desk.close()
+        for close in self.closing:
+            close()
+
+
+def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Services:
+    settings.refuse_if_insecure()
+    if settings.database_url is None:
+        desk, views, closing = _on_sqlite(settings)
+    else:
+        desk, views, closing = _on_postgres(settings, settings.database_url)
+    if not settings.kafka_bootstrap:  # views fed from Kafka are rebuilt from the topic
+        rebuild_changed(desk.recorder, desk.mapper, views, PROJECTIONS)
+    runner = ProjectionRunner(desk.recorder, desk.mapper, views, PROJECTIONS)
+    desk.after_commit = runner.wake
+    tokens = _token_store(settings)
+    services = Services(settings, desk, views, runner, tokens, clock, closing)
+    if settings.kafka_bootstrap:
+        from service.kafka_mode import kafka_mode  # it builds on this module
+
+        services.kafka = kafka_mode(
+            settings, views, relay=settings.kafka_relay, consume=settings.kafka_consume
+        )
+        desk.after_commit = services.kafka.wake_relay
+    if settings.oidc_issuer is not None and settings.oidc_audience is not None:
+        services.oidc = OidcVerifier(
+            OidcSettings(
+                issuer=settings.oidc_issuer,
+                audience=settings.oidc_audience,
+                jwks_url=settings.oidc_jwks_url,
+                actor_claim=settings.oidc_actor_claim,
+                role_claim=settings.oidc_role_claim,
+                organisation_claim=settings.oidc_organisation_claim,
+            )
+        )
+    from audit.service import build_audit  # it builds on infra
+
+    services.audit = build_audit(settings, desk.mapper, clock)
+    desk.ensure_priority_matrix(services.system_context())
+    desk.ensure_sla_rules(services.system_context())
+    return services
+
+
+def _on_sqlite(settings: Settings) -> tuple[ServiceDesk, ViewStore, list[Callable[[], None]]]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    desk = ServiceDesk(
+        event_store_env(settings),
+        reopen_window=settings.reopen_window,
+        # An flock every process on the machine shares: it also keeps incident numbers apart.
+        write_lock=InterProcessLock(settings.data_dir / "events.lock"),
+        cache_size=settings.aggregate_cache_size,
+    )
+    views = SQLiteViewStore(settings.views_db, InterProcessLock(settings.data_dir / "views.lock"))
+    return desk, views, []
+
+
+def _on_postgres(
+    settings: Settings, url: str
+) -> tuple[ServiceDesk, ViewStore, list[Callable[[], None]]]:
+    numbers = PostgresNumberLock(open_pool(url, max_size=2, name="itsm-numbers"))
+    with schema_lock(url):  # the library creates its tables as the desk starts
+        desk = ServiceDesk(
+            event_store_env(settings),
+            reopen_window=settings.reopen_window,
+            number_lock=numbers,
+            # The library's lock on the events table serialises inserts across processes (and
+            # so needs no file lock as SQLite does). Queueing this process's own writers here
+            # keeps them from each holding a pooled connection while they wait for it, and
+            # loses fewer races on a busy incident (measured: about a third fewer retries).
+            write_lock=threading.Lock(),
+            cache_size=settings.aggregate_cache_size,
+        )
+    views = PostgresViewStore(open_pool(url, max_size=8, name="itsm-views"))
+    return desk, views, [numbers.close]
+
+
+def open_view_store(settings: Settings) -> ViewStore:
+    """The configured view store on its own (for a Kafka-fed projection consumer)."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return SQLiteViewStore(
+            settings.views_db, InterProcessLock(settings.data_dir / "views.lock")
+        )
+    return PostgresViewStore(open_pool(settings.database_url, max_size=4, name="itsm-views"))
+
+
+def _token_store(settings: Settings) -> TokenStore:
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return SQLiteTokenStore(settings.auth_db, cache_seconds=settings.token_cache_seconds)
+    return PostgresTokenStore(
+        open_pool(settings.database_url, max_size=2, name="itsm-tokens"),
+        cache_seconds=settings.token_cache_seconds,
+    )
+
+
+@contextmanager
+def token_store(settings: Settings) -> Iterator[TokenStore]:
+    """The API token store on its own (for `itsm tokens create`), closed afterwards."""
+    store = _token_store(settings)
+    try:
+        yield store
+    finally:
+        store.close()
