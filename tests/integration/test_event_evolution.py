@@ -20,7 +20,7 @@ from projections.runner import ProjectionRunner
 from tests.conftest import Clock
 from tests.integration.conftest import serving
 from tests.integration.test_undecodable_event import started, store_raw_event
-from tests.unit.test_event_evolution import RAISED, a_change, version_1
+from tests.unit.test_event_upcasting import RAISED, a_change, version_1
 
 
 def test_a_change_stored_before_organisations_reads_as_the_current_class_everywhere(
