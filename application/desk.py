@@ -49,6 +49,7 @@ from domain.context import Context
 from domain.errors import (
     CalendarNotFound,
     IncidentNotFound,
+    NotFound,
     RecordNotFound,
     RuleVersionNotFound,
 )
@@ -191,28 +192,32 @@ class ServiceDesk(Application[UUID]):
         assert isinstance(incident, Incident)
         return incident
 
-    def find_by_number(self, prefix: str, ref: str) -> UUID:
+    def find_by_number(
+        self,
+        prefix: str,
+        ref: str,
+        missing: type[NotFound] = RecordNotFound,
+        noun: str = "record",
+    ) -> UUID:
         """A record's id from its number (INC-000042, CHG-000042) or its id; existence is not
-        checked. Not found if the text is neither, or no record has the number."""
+        checked. `missing` (naming a `noun`) if the text is neither, or no record has the
+        number."""
         number = parse_record_number(prefix, ref)
         if number is not None:
             found = list(self.events.get(number_log_of(prefix), gt=number - 1, lte=number))
             if not found:
-                raise RecordNotFound(f"no record numbered {ref}")
+                raise missing(f"no {noun} numbered {ref}")
             allocation = found[0]
             assert isinstance(allocation, NumberAllocated | RecordNumberAllocated)
             return allocation.record_id
         try:
             return UUID(ref)
         except ValueError:
-            raise RecordNotFound(f"{ref!r} is neither an id nor a {prefix} number") from None
+            raise missing(f"{ref!r} is neither an id nor a {prefix} number") from None
 
     def find_incident(self, ref: str) -> UUID:
         """An incident's id from its UUID or its number (INC-000042); existence is not checked."""
-        try:
-            return self.find_by_number(INCIDENT_PREFIX, ref)
-        except RecordNotFound as error:
-            raise IncidentNotFound(error.detail.replace("record", "incident")) from None
+        return self.find_by_number(INCIDENT_PREFIX, ref, IncidentNotFound, "incident")
 
     def find_numbered(self, kind: RecordKind, ref: str) -> UUID:
         """A record's id from its UUID or its number (CHG-000042); existence is not checked."""

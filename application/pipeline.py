@@ -74,12 +74,14 @@ class Submission:
         return self.ref is None
 
     def operation_name(self) -> str:
+        """What an Idempotency-Key records the command as: `operation` if the entry point names
+        it (the record routes name theirs `kind:action`), else `log_<kind>` or the action."""
         if self.operation is not None:
             return self.operation
         if self.creates:
             return f"log_{self.kind.name}"
         action: str = self.command.action
-        return action if self.kind is INCIDENT else f"{self.kind.noun.replace(' ', '-')}:{action}"
+        return action
 
 
 class _RunAlone(Exception):

@@ -119,13 +119,9 @@ class SlaWatcher(Follows):
         record_kind = sla_kind(kind)
         assert record_kind.sla is not None, f"{kind} runs no SLA clocks"
         command = record_kind.sla.record_alerts(alerts)
-        # the action's name for an Idempotency-Key, as it was recorded before the one pipeline
-        operation = command.action
         ctx = self.services.system_context()
         try:
-            self.services.desk.execute(
-                Submission(ctx, command, record_kind, ref=ticket, operation=operation)
-            )
+            self.services.desk.execute(Submission(ctx, command, record_kind, ref=ticket))
         except NothingChanged:
             return False  # another watcher, or an earlier tick, recorded them first
         return True
