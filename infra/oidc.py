@@ -16,6 +16,7 @@ from jwt import PyJWK, PyJWKClient
 from pydantic import ValidationError
 
 from domain.actors import Actor, Identity, Role
+from domain.organisations import ORGANISATION_CODES
 from infra.tokens import TokenRejected
 
 #: Roles a token from outside may carry: never the service's own.
@@ -113,10 +114,18 @@ class OidcVerifier:
                 f"the access token's {s.role_claim!r} names no role of this service"
             )
         organisation = claims.get(s.organisation_claim)
+        if organisation is not None and (
+            not isinstance(organisation, str) or organisation not in ORGANISATION_CODES
+        ):
+            # A caller of an organisation the service does not keep would reach no record, and
+            # what they logged would be counted in no organisation's report.
+            raise TokenRejected(
+                f"the access token's {s.organisation_claim!r} names no organisation of this service"
+            )
         try:  # a name of 1 to 200 characters, with no control character
             actor = Actor.model_validate({"id": actor_id, "role": role}, strict=True)
         except ValidationError:
             raise TokenRejected(
                 f"the access token's {s.actor_claim!r} is not a usable name"
             ) from None
-        return Identity(actor, organisation=organisation if isinstance(organisation, str) else None)
+        return Identity(actor, organisation=organisation)

@@ -82,7 +82,7 @@ class KeySet:
             "sub": "0b8e6c52",
             "preferred_username": "rina.kartika",
             "itsm_role": ["offline_access", "agent"],
-            "itsm_organisation": "dispusip-kabupaten-lebak",
+            "itsm_organisation": "perpus-kab-lebak",
             "iat": now,
             "exp": now + 300,
             **claims,
@@ -143,6 +143,8 @@ def test_an_access_token_from_the_office_sso_is_an_actor_like_any_other(
         ({"preferred_username": "rina\u0000kartika"}, "not a usable name"),
         ({"preferred_username": "rina\nkartika"}, "not a usable name"),
         ({"preferred_username": "r" * 201}, "not a usable name"),
+        ({"itsm_organisation": "no-such-org"}, "names no organisation"),
+        ({"itsm_organisation": ["perpus-kab-lebak"]}, "names no organisation"),
     ],
 )
 def test_an_access_token_with_wrong_claims_is_refused(
