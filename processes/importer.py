@@ -641,6 +641,9 @@ class Importer:
                 report.already_rows += len(rows)
             else:
                 new.append((case, rows))
+        if not new:
+            self._written_batches += 1
+            return True
         ctx = Context(Actor(id=f"importer:{system}", role=Role.INTEGRATION), self.clock(), uuid4())
         matrix = self.desk.priority_matrix()
         #: Each case's own figures, from the last time it was decided: the pipeline decides a
@@ -655,7 +658,7 @@ class Importer:
             )
             for i, (case, rows) in enumerate(new)
         ]
-        outcomes = self.desk.execute_batch(submissions) if submissions else []
+        outcomes = self.desk.execute_batch(submissions)
         for i, ((_, rows), result) in enumerate(zip(new, outcomes, strict=True)):
             if isinstance(result, AlreadyImported):  # another import wrote it meanwhile
                 report.already += 1
@@ -679,7 +682,9 @@ class Importer:
     ) -> UUID:
         """The pipeline's decision for one case: the incident its rows describe, numbered next."""
         record_id = incident_id(self.mapping.system, case)
-        if session.find(Incident, record_id) is not None:
+        # The batch looked before deciding it; should another import write the case meanwhile,
+        # the store refuses the batch and each case is decided again, looking again.
+        if i in figures and session.find(Incident, record_id) is not None:
             raise AlreadyImported(case)
         figures[i] = counted = ImportReport()
         replay = CaseReplay(self.mapping, matrix, counted, refuse_unmapped=self.refuse_unmapped)
