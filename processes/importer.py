@@ -24,13 +24,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, cast
 from uuid import UUID, uuid4, uuid5
 
-from eventsourcing.persistence import IntegrityError
-
 from application.desk import ServiceDesk
+from application.pipeline import Submission
+from application.session import Session
 from domain.actors import Actor, Role
 from domain.context import Context
 from domain.errors import DomainError
@@ -43,14 +44,11 @@ from domain.incident import (
 )
 from domain.priority import PriorityMatrix
 from domain.record_numbers import named_id
-from domain.records import INCIDENT_NUMBERS, NumberAllocated
+from domain.records import INCIDENT_PREFIX
 from domain.rule_versions import RuleVersions
 from processes.import_mapping import Mapping, MappingError, Target
 
 _NAMESPACE = UUID("3c8e5d2a-9b41-4f7e-a0c6-5e2d7b9f1a38")
-
-#: Batches retried after losing a race for incident numbers, before giving up.
-MAX_ATTEMPTS = 20
 
 
 def incident_id(system: str, case: str) -> UUID:
@@ -557,6 +555,18 @@ class _Unrepresentable(DomainError):
     code = "not-representable"
 
 
+class AlreadyImported(DomainError):
+    """The case is in the store already (another import wrote it since the batch looked)."""
+
+    code = "already-imported"
+
+
+class CaseNotImported(DomainError):
+    """None of the case can be imported; its figures say why."""
+
+    code = "case-not-imported"
+
+
 def _reason(error: Exception) -> str:
     if isinstance(error, DomainError):
         return f"{error.code} ({error})" if isinstance(error, _Unrepresentable) else error.code
@@ -619,71 +629,76 @@ class Importer:
     def _flush(
         self, cases: list[tuple[str, list[SourceRow]]], report: ImportReport, file: str
     ) -> bool:
-        """Write one batch; False once `stop_after` batches are written."""
+        """Write one batch through the command pipeline, as one group commit; False once
+        `stop_after` batches are written."""
         if self.stop_after is not None and self._written_batches >= self.stop_after:
             return False
         system = self.mapping.system
-        for _ in range(MAX_ATTEMPTS):
-            new = []
-            for case, rows in cases:
-                if self._exists(incident_id(system, case)):
-                    report.already += 1
-                    report.already_rows += len(rows)
-                else:
-                    new.append((case, rows))
-            cases = new  # what an earlier attempt found stored is counted once
-            if not cases:
-                break
-            batch = ImportReport()
-            replay = CaseReplay(
-                self.mapping,
-                self.desk.priority_matrix(),
-                batch,
-                refuse_unmapped=self.refuse_unmapped,
+        new = []
+        for case, rows in cases:
+            if self._exists(incident_id(system, case)):
+                report.already += 1
+                report.already_rows += len(rows)
+            else:
+                new.append((case, rows))
+        if not new:
+            self._written_batches += 1
+            return True
+        ctx = Context(Actor(id=f"importer:{system}", role=Role.INTEGRATION), self.clock(), uuid4())
+        matrix = self.desk.priority_matrix()
+        #: Each case's own figures, from the last time it was decided: the pipeline decides a
+        #: case again (alone) when the batch cannot take it, and only that decision counts.
+        figures: dict[int, ImportReport] = {}
+        submissions = [
+            Submission(
+                ctx,
+                case,
+                operation="import_incident",
+                decision=partial(self._import, matrix, figures, i, case, rows, file),
             )
-            number = self._last_number()
-            incidents: list[Incident] = []
-            allocations: list[NumberAllocated] = []
-            ctx = Context(
-                Actor(id=f"importer:{system}", role=Role.INTEGRATION), self.clock(), uuid4()
-            )
-            for case, rows in cases:
-                incident = replay.replay(
-                    case, rows, number=number + 1, sla=self._sla_rules, file=file
-                )
-                if incident is None:
-                    continue
-                number += 1
-                incidents.append(incident)
-                allocations.append(
-                    NumberAllocated(
-                        originator_id=INCIDENT_NUMBERS,
-                        originator_version=number,
-                        record_id=incident.id,
-                        **ctx.stamp(),
-                    )
-                )
-            events = [e for incident in incidents for e in incident.collect_events()]
-            try:
-                if events:
-                    self.desk.save(*events, *allocations)
-            except IntegrityError:
-                continue  # the API took a number, or another import wrote a case: look again
-            batch.imported = len(incidents)
-            batch.events = len(events)
-            report.merge(batch)
-            break
-        else:
-            raise RuntimeError("could not write an import batch: too much contention")
+            for i, (case, rows) in enumerate(new)
+        ]
+        outcomes = self.desk.execute_batch(submissions)
+        for i, ((_, rows), result) in enumerate(zip(new, outcomes, strict=True)):
+            if isinstance(result, AlreadyImported):  # another import wrote it meanwhile
+                report.already += 1
+                report.already_rows += len(rows)
+            elif isinstance(result, Exception) and not isinstance(result, CaseNotImported):
+                raise result  # the store refused the batch, or contention outlasted the retries
+            else:
+                report.merge(figures[i])
         self._written_batches += 1
         return True
 
+    def _import(
+        self,
+        matrix: PriorityMatrix,
+        figures: dict[int, ImportReport],
+        i: int,
+        case: str,
+        rows: list[SourceRow],
+        file: str,
+        session: Session,
+    ) -> UUID:
+        """The pipeline's decision for one case: the incident its rows describe, numbered next."""
+        record_id = incident_id(self.mapping.system, case)
+        # The batch looked before deciding it; should another import write the case meanwhile,
+        # the store refuses the batch and each case is decided again, looking again.
+        if i in figures and session.find(Incident, record_id) is not None:
+            raise AlreadyImported(case)
+        figures[i] = counted = ImportReport()
+        replay = CaseReplay(self.mapping, matrix, counted, refuse_unmapped=self.refuse_unmapped)
+        number = session.allocate(INCIDENT_PREFIX, record_id)
+        incident = replay.replay(case, rows, number=number, sla=self._sla_rules, file=file)
+        if incident is None:  # counted in its figures; its number is not taken
+            raise CaseNotImported(case)
+        counted.imported = 1
+        counted.events = incident.version
+        session.add(incident)
+        return incident.id
+
     def _exists(self, aggregate_id: UUID) -> bool:
         return bool(list(self.desk.events.get(aggregate_id, limit=1)))
-
-    def _last_number(self) -> int:
-        last = list(self.desk.events.get(INCIDENT_NUMBERS, desc=True, limit=1))
-        return last[0].originator_version if last else 0
 
     def _sla_rules(self, service: str) -> RuleVersions | None:
         if service not in self._sla:

@@ -112,6 +112,41 @@ def test_imported_incidents_take_numbers_the_api_then_continues_after(
     assert first.number == 2
 
 
+def test_two_imports_of_one_file_at_once_with_the_api_logging_store_each_case_once_and_number_all(
+    services: Services, uci: Path
+) -> None:
+    """Imports take the one command pipeline: a case another import wrote since the batch looked
+    is counted as already stored, not written twice, and the numbers the API takes meanwhile
+    interleave with the imported ones without a gap or a repeat."""
+    reports: list[ImportReport] = []
+    logged = 40
+
+    def importing() -> None:
+        reports.append(run(services, shipped("servicenow"), uci, batch=25))
+
+    def logging() -> None:
+        for i in range(logged):
+            services.desk.log_incident(context(AGENT), _log(f"meanwhile {i}"))
+
+    threads = [threading.Thread(target=t) for t in (importing, importing, logging)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    first, second = reports
+    assert first.cases == second.cases > 250
+    assert first.imported + second.imported == first.cases
+    assert first.already + second.already == first.cases
+    assert first.unaccounted() == second.unaccounted() == 0
+    numbers = [
+        event.number
+        for n in services.desk.recorder.select_notifications(start=1, limit=1_000_000)
+        if n.topic.endswith("Incident.Logged")
+        and isinstance(event := services.desk.mapper.to_domain_event(n), Logged)
+    ]
+    assert sorted(numbers) == list(range(1, first.cases + logged + 1))
+
+
 def test_imported_incidents_record_the_sla_rules_of_record(services: Services, uci: Path) -> None:
     run(services, shipped("servicenow"), uci, batch=100)
     logged = services.desk.history(incident_id("servicenow", "INC0000045"))[0]
