@@ -67,7 +67,7 @@ class Contract:
 def contract(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Contract]:
     """Every client the test makes checks each answer against /openapi.json; the test fails
     on the first answer that does not match."""
-    checking = Contract(httpx.get(f"{api.base_url}/openapi.json").json())
+    checking = Contract(httpx.get(f"{api.base_url}/openapi.json", timeout=60).json())
     served = type(api)  # the class pytest loaded the conftest as
     made: Callable[..., httpx.Client] = served.client
 

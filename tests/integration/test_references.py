@@ -60,7 +60,7 @@ def test_a_record_of_an_organisation_that_does_not_exist_is_refused_naming_the_f
 
 
 def test_the_openapi_document_lists_the_organisations(api: Api) -> None:
-    schema = httpx.get(f"{api.base_url}/openapi.json").json()
+    schema = httpx.get(f"{api.base_url}/openapi.json", timeout=60).json()
     log = schema["components"]["schemas"]["LogIncident"]["properties"]["organisation"]
     text = str(log)
     assert all(code in text for code in ORGANISATION_CODES)
