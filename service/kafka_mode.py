@@ -174,6 +174,8 @@ class KafkaMode:
     optional, as they may run as processes of their own) and the read-your-writes follower."""
 
     follower: ViewsFollower
+    #: where the projection consumers send what they cannot decode (/readyz names it)
+    dead_letter_topic: str
     relay: tuple[Relay, RelayLock] | None = None
     consumer: ProjectionConsumer | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -219,6 +221,7 @@ def kafka_mode(
     kafka_clients.ensure_topics(bootstrap, topics(settings), settings.kafka_replication)
     return KafkaMode(
         follower=ViewsFollower(views, settings.kafka_partitions),
+        dead_letter_topic=dead_letter_topic(settings.kafka_topic, "projections"),
         relay=build_relay(settings, bootstrap) if relay else None,
         consumer=build_projection_consumer(settings, bootstrap) if consume else None,
     )
