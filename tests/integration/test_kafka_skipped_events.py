@@ -13,10 +13,13 @@ from uuid import uuid4
 
 import orjson
 import pytest
+from click.testing import CliRunner
 from kafka import KafkaProducer
 
+from cli.main import main
 from infra.cloudevents import published_type
 from infra.settings import Settings
+from projections import PROJECTIONS
 from service.bootstrap import Services, build
 from service.kafka_mode import dead_letter_topic
 from tests.conftest import Clock
@@ -139,3 +142,63 @@ def test_kafka_mode_names_the_messages_its_projections_could_not_decode_and_serv
         other.close()
     assert {s["offset"] for s in again["stuck"]} == {junk, spoilt}
     assert skipped_gauge(metrics_again) == 2
+
+
+def test_rebuilding_the_views_from_the_store_clears_what_they_skipped_and_folds_nothing_twice(
+    kafka_settings: Settings, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator's way out (docs/kafka.md, "Skipped messages"): with the consumers stopped,
+    `itsm projections rebuild NAME` folds each view again from the event store, the system of
+    record, so it lacks nothing the topic's consumer passed over; the consumers then go on after
+    what the store gave it, without reading the topic again into it."""
+    services = build(kafka_settings, clock=clock)
+    services.start()
+    try:
+        with serving(services) as api, api.client() as client:
+            wait_for(lambda: client.get("/readyz").status_code == 200, 60, "the consumer to join")
+            incident = new_incident(client)
+            publish(kafka_settings, b"{not json")
+            commented = client.post(
+                f"/api/v1/incidents/{incident['id']}/add-comment", json={"text": "looking"}
+            )
+            assert commented.status_code == 200, commented.text
+            before = client.get(f"/api/v1/incidents/{incident['id']}").json()
+            assert client.get("/readyz").status_code == 503
+    finally:
+        services.close()
+
+    for name, value in {
+        "KAFKA_BOOTSTRAP": kafka_settings.kafka_bootstrap,
+        "KAFKA_TOPIC": kafka_settings.kafka_topic,
+        "KAFKA_AUDIT_TOPIC": kafka_settings.kafka_audit_topic,
+        "KAFKA_PROJECTIONS_GROUP": kafka_settings.kafka_projections_group,
+        "KAFKA_PARTITIONS": str(kafka_settings.kafka_partitions),
+    }.items():
+        monkeypatch.setenv(f"ITSM_{name}", str(value))
+    for projection in PROJECTIONS:
+        rebuilt = CliRunner().invoke(
+            main,
+            ["projections", "rebuild", "--data-dir", str(kafka_settings.data_dir), projection.name],
+            catch_exceptions=False,
+        )
+        assert rebuilt.exit_code == 0, rebuilt.output
+
+    services = build(kafka_settings, clock=clock)
+    services.start()
+    try:
+        with serving(services) as api, api.client() as client:
+            assert services.kafka is not None
+            assert services.kafka.consumer is not None
+            wait_for(services.kafka.consumer.assigned.is_set, 60, "the consumer to join")
+            again = new_incident(client)  # the consumer folds on after the rebuild
+            ready = client.get("/readyz")
+            after = client.get(f"/api/v1/incidents/{incident['id']}").json()
+            listed = client.get("/api/v1/incidents").json()["items"]
+            metrics = client.get("/metrics").text
+    finally:
+        services.close()
+
+    assert ready.status_code == 200, ready.text
+    assert after == before  # nothing folded twice
+    assert {i["id"] for i in listed} == {incident["id"], again["id"]}
+    assert skipped_gauge(metrics) == 0
