@@ -7,7 +7,7 @@ are still served. On a real broker, over HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
 
@@ -40,10 +40,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def kafka_settings(settings: Settings, kafka_bootstrap: str) -> Settings:
-    """A topic of its own with one partition, so the bad messages lie between the good ones."""
+def settings(make_settings: Callable[[], Settings], kafka_bootstrap: str) -> Settings:
+    """Kafka mode on a topic of its own with one partition, so the bad messages lie between the
+    good ones (the `services` fixture builds and starts the service on these)."""
     unique = uuid4().hex[:12]
-    return settings.model_copy(
+    return make_settings().model_copy(
         update={
             "kafka_bootstrap": kafka_bootstrap,
             "kafka_topic": f"itsm.events.{unique}",
@@ -52,14 +53,6 @@ def kafka_settings(settings: Settings, kafka_bootstrap: str) -> Settings:
             "kafka_partitions": 1,
         }
     )
-
-
-@pytest.fixture
-def kafka_service(kafka_settings: Settings, clock: Clock) -> Iterator[Services]:
-    services = build(kafka_settings, clock=clock)
-    services.start()
-    yield services
-    services.close()
 
 
 def publish(settings: Settings, *values: bytes) -> list[int]:
@@ -91,12 +84,12 @@ def skipped_gauge(text: str) -> float | None:
 
 
 def test_kafka_mode_names_the_messages_its_projections_could_not_decode_and_serves_reads(
-    kafka_service: Services, kafka_settings: Settings, clock: Clock
+    services: Services, settings: Settings, clock: Clock
 ) -> None:
-    with serving(kafka_service) as api, api.client() as client:
+    with serving(services) as api, api.client() as client:
         wait_for(lambda: client.get("/readyz").status_code == 200, 60, "the consumer to join")
         before = new_incident(client)
-        junk, spoilt = publish(kafka_settings, b"{not json", spoilt_comment(before["id"], 999_999))
+        junk, spoilt = publish(settings, b"{not json", spoilt_comment(before["id"], 999_999))
         after = new_incident(client)  # answered once the views hold it: past the bad two
         ready = client.get("/readyz")
         listed = client.get("/api/v1/incidents")
@@ -107,7 +100,7 @@ def test_kafka_mode_names_the_messages_its_projections_could_not_decode_and_serv
     assert ready.headers["content-type"] == "application/problem+json"
     body = ready.json()
     assert body["code"] == "not-ready"
-    dlq = dead_letter_topic(kafka_settings.kafka_topic, "projections")
+    dlq = dead_letter_topic(settings.kafka_topic, "projections")
     stuck = {s["offset"]: s for s in body["stuck"]}
     assert set(stuck) == {junk, spoilt}
     assert all(s["follower"] == "projections" for s in stuck.values())
@@ -130,7 +123,7 @@ def test_kafka_mode_names_the_messages_its_projections_could_not_decode_and_serv
 
     # a restart, or another process serving the same views without consuming, knows them too
     other = build(
-        kafka_settings.model_copy(update={"kafka_consume": False, "kafka_relay": False}),
+        settings.model_copy(update={"kafka_consume": False, "kafka_relay": False}),
         clock=clock,
     )
     other.start()
@@ -145,19 +138,19 @@ def test_kafka_mode_names_the_messages_its_projections_could_not_decode_and_serv
 
 
 def test_rebuilding_the_views_from_the_store_clears_what_they_skipped_and_folds_nothing_twice(
-    kafka_settings: Settings, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The operator's way out (docs/kafka.md, "Skipped messages"): with the consumers stopped,
     `itsm projections rebuild NAME` folds each view again from the event store, the system of
     record, so it lacks nothing the topic's consumer passed over; the consumers then go on after
     what the store gave it, without reading the topic again into it."""
-    services = build(kafka_settings, clock=clock)
+    services = build(settings, clock=clock)
     services.start()
     try:
         with serving(services) as api, api.client() as client:
             wait_for(lambda: client.get("/readyz").status_code == 200, 60, "the consumer to join")
             incident = new_incident(client)
-            publish(kafka_settings, b"{not json")
+            publish(settings, b"{not json")
             commented = client.post(
                 f"/api/v1/incidents/{incident['id']}/add-comment", json={"text": "looking"}
             )
@@ -168,22 +161,22 @@ def test_rebuilding_the_views_from_the_store_clears_what_they_skipped_and_folds_
         services.close()
 
     for name, value in {
-        "KAFKA_BOOTSTRAP": kafka_settings.kafka_bootstrap,
-        "KAFKA_TOPIC": kafka_settings.kafka_topic,
-        "KAFKA_AUDIT_TOPIC": kafka_settings.kafka_audit_topic,
-        "KAFKA_PROJECTIONS_GROUP": kafka_settings.kafka_projections_group,
-        "KAFKA_PARTITIONS": str(kafka_settings.kafka_partitions),
+        "KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "KAFKA_TOPIC": settings.kafka_topic,
+        "KAFKA_AUDIT_TOPIC": settings.kafka_audit_topic,
+        "KAFKA_PROJECTIONS_GROUP": settings.kafka_projections_group,
+        "KAFKA_PARTITIONS": str(settings.kafka_partitions),
     }.items():
         monkeypatch.setenv(f"ITSM_{name}", str(value))
     for projection in PROJECTIONS:
         rebuilt = CliRunner().invoke(
             main,
-            ["projections", "rebuild", "--data-dir", str(kafka_settings.data_dir), projection.name],
+            ["projections", "rebuild", "--data-dir", str(settings.data_dir), projection.name],
             catch_exceptions=False,
         )
         assert rebuilt.exit_code == 0, rebuilt.output
 
-    services = build(kafka_settings, clock=clock)
+    services = build(settings, clock=clock)
     services.start()
     try:
         with serving(services) as api, api.client() as client:
