@@ -35,6 +35,8 @@ COMMENTED = "Incident.CommentAdded"
 
 @pytest.fixture(params=["sqlite"])
 def backend(request: pytest.FixtureRequest) -> str:
+    """SQLite; the first test also runs on PostgreSQL (the rebuild's CLI reads its settings from
+    the environment, which names no database)."""
     chosen: str = request.param
     return chosen
 
@@ -83,6 +85,7 @@ def skipped_gauge(text: str) -> float | None:
     return samples(text).get(("itsm_projection_skipped_events", ()))
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_kafka_mode_names_the_messages_its_projections_could_not_decode_and_serves_reads(
     services: Services, settings: Settings, clock: Clock
 ) -> None:
