@@ -8,6 +8,7 @@ from api.deps import ServicesDep
 from api.models import Liveness, Readiness
 from api.problem_details import problem
 from infra.serialisation import UndecodableEvent
+from projections.view_store import SkippedMessage
 
 router = APIRouter(tags=["meta"])
 
@@ -22,7 +23,10 @@ def healthz() -> dict[str, str]:
     response_model=Readiness,
     summary="The store answers and the projections are following it",
     description="503 names each follower (projections, audit ledger, SLA watch) that stopped at a"
-    " stored event it cannot decode: its position, event and the reason.",
+    " stored event it cannot decode: its position, event and the reason. In Kafka mode it also"
+    " names the messages on the events topic the projections passed over because they cannot"
+    " decode them (the views lack them): position, event and reason where the message says"
+    " them, its partition and offset, and the dead-letter topic it went to.",
 )
 def readyz(services: ServicesDep) -> Response | dict[str, object]:
     try:
@@ -32,14 +36,28 @@ def readyz(services: ServicesDep) -> Response | dict[str, object]:
     if not services.is_following:
         return problem(503, "not-ready", "the projections are not following the event store")
     stuck = {name: error for name, error in services.stuck().items() if error is not None}
-    if stuck:  # it serves what it holds, but a follower stopped at an event it cannot decode
+    skipped = services.skipped()
+    if stuck or skipped:  # it serves what it holds, but the views lack events they cannot read
+        said = [
+            f"{name} stopped at {where(error)}: {error.reason}" for name, error in stuck.items()
+        ]
+        shown = [{"follower": name, **error.describe()} for name, error in stuck.items()]
+        if skipped and services.kafka is not None:
+            dead_letters = services.kafka.dead_letter_topic
+            said.append(
+                f"projections passed over {services.views.skipped_count()} message(s) they cannot"
+                f" decode, sent to {dead_letters}: "
+                + "; ".join(f"{passed_over(s)}: {s.reason}" for s in skipped)
+            )
+            shown += [
+                {"follower": "projections", **s.describe(), "dead_letter_topic": dead_letters}
+                for s in skipped
+            ]
         return problem(
             503,
             "not-ready",
-            "; ".join(
-                f"{name} stopped at {where(error)}: {error.reason}" for name, error in stuck.items()
-            ),
-            stuck=[{"follower": name, **error.describe()} for name, error in stuck.items()],
+            "; ".join(said),
+            stuck=shown,
             store_position=head,
             projection_position=services.runner.position,
         )
@@ -55,3 +73,11 @@ def where(error: UndecodableEvent) -> str:
     if error.position is None:  # read with its record (the SLA watcher)
         return f"event {error.event}"
     return f"position {error.position} (event {error.event})"
+
+
+def passed_over(message: SkippedMessage) -> str:
+    """A skipped message: where it lies on the topic, and the event where it says which."""
+    known = [f"position {message.position}"] if message.position is not None else []
+    known += [f"event {message.event}"] if message.event is not None else []
+    said = f" ({', '.join(known)})" if known else ""
+    return f"partition {message.partition} offset {message.offset}{said}"

@@ -13,6 +13,9 @@
   (projections, audit-ledger, sla-watch) is stopped at a stored event it cannot decode, else 0;
   `itsm_follower_stuck_position{follower,reason}`: that event's global position (0: not stopped,
   or not known).
+- `itsm_projection_skipped_events` (Kafka mode): messages on the events topic that the projections
+  passed over because they cannot decode them, so the views lack them (each counted once,
+  whichever process consumed: read from the view store; 0 once the views are rebuilt).
 
 Lags are read when Prometheus scrapes, so they cost nothing between scrapes. Requests are timed
 by a small ASGI middleware that reads the route template FastAPI leaves in the scope.
@@ -71,6 +74,12 @@ class LagCollector(Collector):
             lag.add_metric([name], max(reachable - position, 0))
         yield lag
         yield from stuck_metrics(self.services)
+        if self.services.kafka is not None:
+            yield GaugeMetricFamily(
+                "itsm_projection_skipped_events",
+                "Messages on the events topic the projections passed over as undecodable",
+                value=self.services.views.skipped_count(),
+            )
         published = self.relay_position()
         if published is not None:
             yield GaugeMetricFamily(

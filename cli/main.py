@@ -497,6 +497,10 @@ def rebuild(data_dir: Path | None, name: str, shadow: bool) -> None:
                 services.desk.recorder, services.desk.mapper, services.views, [projection]
             )
             count = runner.catch_up(progress)
+            if settings.kafka_bootstrap:  # fed from the topic: the consumers go on after it
+                from service.kafka_mode import folded_from_store
+
+                folded_from_store(services.views, projection, settings.kafka_partitions)
     finally:
         services.close()
     elapsed = time.perf_counter() - started

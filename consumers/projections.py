@@ -9,8 +9,12 @@ offsets are committed only after that transaction, without waiting: they are a h
 positions are the truth.
 
 A message that cannot be decoded goes to the dead-letter topic with the reason in its headers and
-the stream continues. A partition that some projection has never read from (a new or rebuilt
-projection) is read again from its beginning; the other projections skip what they have folded.
+the stream continues, but not silently: the views lack whatever it carried, so it is recorded in
+the view store as skipped by every view (in the same transaction as the positions), where /readyz
+and /metrics of every process serving those views find it until the views are rebuilt
+(docs/kafka.md, "Skipped messages"). A partition that some projection has never read from (a new
+or rebuilt projection) is read again from its beginning; the other projections skip what they
+have folded.
 """
 
 from __future__ import annotations
@@ -19,19 +23,22 @@ import logging
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from kafka import TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.partitioner.default import murmur2
 
 from consumers.group import DeadLetter, GroupConsumer
 from domain.events import DomainEvent
-from infra.cloudevents import BadMessage, Reader
+from infra.clock import utcnow
+from infra.cloudevents import BadMessage, Reader, stored_type
 from projections.base import Projection, record_keys
 from projections.runner import ProjectionRunner, collector_paused
-from projections.view_store import ViewStore
+from projections.view_store import SkippedMessage, ViewStore
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +67,44 @@ def decode(records: Mapping[TopicPartition, Sequence[Any]], reader: Reader) -> B
     return batch
 
 
+#: The longest text kept of what a skipped message says (its reason, id and type come from
+#: whoever wrote to the topic).
+REASON_CHARS = 500
+NAME_CHARS = 200
+#: The largest position a view store keeps (a signed 64-bit integer).
+MAX_POSITION = 2**63 - 1
+
+
+def skipped(letter: DeadLetter, at: datetime) -> SkippedMessage:
+    """What a message the consumer cannot decode says of itself, as far as it can be read."""
+    record = letter.record
+    try:
+        message = orjson.loads(record.value) if record.value is not None else None
+    except orjson.JSONDecodeError:
+        message = None
+    said: dict[str, Any] = message if isinstance(message, dict) else {}
+    position = said.get("position")
+    event, kind = said.get("id"), said.get("type")
+    return SkippedMessage(
+        partition=record.partition,
+        offset=record.offset,
+        reason=_text(" ".join(letter.reason.split()), REASON_CHARS),
+        skipped_at=at,
+        position=(
+            position
+            if type(position) is int and 0 < position <= MAX_POSITION  # not a bool, nor too big
+            else None
+        ),
+        event=_text(event, NAME_CHARS) if isinstance(event, str) else None,
+        type=_text(stored_type(kind), NAME_CHARS) if isinstance(kind, str) else None,
+    )
+
+
+def _text(text: str, limit: int) -> str:
+    """Text any store keeps: valid UTF-8 without NUL (PostgreSQL refuses it), cut to a limit."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")[:limit]
+
+
 def partition_of(aggregate_id: UUID, partitions: int) -> int:
     """The partition the relay's producer puts an aggregate's events on (Kafka's default)."""
     hashed: int = murmur2(str(aggregate_id).encode())
@@ -79,6 +124,7 @@ class ProjectionConsumer(GroupConsumer):
         dead_letters: Callable[[], Any],
         dead_letter_topic: str,
         group_id: str = "itsm.projections",
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(
             consumer_factory,
@@ -88,6 +134,7 @@ class ProjectionConsumer(GroupConsumer):
             group_id=group_id,
         )
         self.store = store
+        self.clock = clock
         self.projections = tuple(projections)
         self.reader = Reader({event.type_name for p in self.projections for event in p.folds})
         #: The last position folded by every projection, per partition (for progress reports).
@@ -114,8 +161,10 @@ class ProjectionConsumer(GroupConsumer):
 
     def apply(self, batch: Batch) -> None:
         """Fold a batch into every projection, skipping what each has already folded, and record
-        the new positions, all in one transaction."""
+        the new positions and the messages passed over as undecodable, all in one transaction."""
         applied: dict[int, int] = {}
+        now = self.clock()
+        passed_over = [skipped(letter, now) for letter in batch.dead]
         # Once per batch, not once per projection: each partition's events with their row keys,
         # repeats within the batch dropped (a relay re-send is at or below the highest position
         # before it), so positions strictly increase; and the event types the batch holds.
@@ -157,6 +206,8 @@ class ProjectionConsumer(GroupConsumer):
                         applied[partition] = min(applied.get(partition, reached), reached)
                 if fresh:
                     ProjectionRunner.fold(tx, projection, fresh)
+                if passed_over:
+                    tx.record_skipped(projection, passed_over)
                 tx.set_partition_positions(projection, positions)
                 if positions:
                     tx.set_position(projection, max(positions.values()))

@@ -19,8 +19,16 @@ from psycopg_pool import ConnectionPool
 
 from infra.migrations import migrate_postgres
 from projections.base import Projection, Row
-from projections.store import changed, positions_migrations
-from projections.view_store import checked_fragment, quoted, table
+from projections.store import (
+    RECORD_SKIPPED,
+    SKIPPED,
+    SKIPPED_COUNT,
+    changed,
+    positions_migrations,
+    skipped_messages,
+    skipped_rows,
+)
+from projections.view_store import SkippedMessage, checked_fragment, quoted, table
 
 #: The advisory lock key held by each write transaction ("itsmview" in ASCII).
 WRITE_LOCK = 0x69_74_73_6D_76_69_65_77
@@ -98,6 +106,17 @@ class PostgresViewTransaction:
                 [(projection.name, partition, at) for partition, at in positions.items()],
             )
 
+    def record_skipped(self, projection: Projection, skipped: Sequence[SkippedMessage]) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.executemany(_placeholders(RECORD_SKIPPED), skipped_rows(projection, skipped))
+
+    def skipped(self, limit: int) -> list[SkippedMessage]:
+        return skipped_messages(self._conn.execute(_placeholders(SKIPPED), (limit,)).fetchall())
+
+    def skipped_count(self) -> int:
+        row = self._conn.execute(SKIPPED_COUNT).fetchone()
+        return int(row[0]) if row is not None else 0
+
 
 class PostgresViewStore:
     """Projection rows and positions in PostgreSQL. Takes over the pool: close() closes it."""
@@ -160,9 +179,11 @@ class PostgresViewStore:
         conn.execute(f"DROP TABLE IF EXISTS {table(projection)}")
         conn.execute("DELETE FROM projection_positions WHERE name = %s", (projection.name,))
         conn.execute("DELETE FROM partition_positions WHERE name = %s", (projection.name,))
+        conn.execute("DELETE FROM skipped_messages WHERE name = %s", (projection.name,))
 
     def reset(self, projection: Projection) -> None:
-        """Drop a view and its position, so that it is rebuilt from the first event."""
+        """Drop a view, its position and its skipped messages, so that it is rebuilt from the
+        first event."""
         with self._writing() as conn:
             self._drop(conn, projection)
             self._create(conn, projection)
@@ -191,6 +212,8 @@ class PostgresViewStore:
             )
             self._create(conn, live)  # the shadow was built without indexes: make the live ones
             conn.execute("DELETE FROM projection_positions WHERE name = %s", (shadow.name,))
+            # folded from the store, the new view lacks nothing the topic's consumer passed over
+            conn.execute("DELETE FROM skipped_messages WHERE name = %s", (live.name,))
             tx.set_position(live, positions[shadow.name])
         return True
 
@@ -215,6 +238,14 @@ class PostgresViewStore:
     def partition_positions(self, projection: Projection) -> dict[int, int]:
         with self._pool.connection() as conn:
             return PostgresViewTransaction(conn).partition_positions(projection)
+
+    def skipped(self, limit: int) -> list[SkippedMessage]:
+        with self._pool.connection() as conn:
+            return PostgresViewTransaction(conn).skipped(limit)
+
+    def skipped_count(self) -> int:
+        with self._pool.connection() as conn:
+            return PostgresViewTransaction(conn).skipped_count()
 
     def get(self, projection: Projection, key: str) -> Row | None:
         with self._pool.connection() as conn:

@@ -2,7 +2,8 @@
 
 Each projection has a table `view_<name>` with the row as JSON plus the indexed columns it
 declares, one row in `projection_positions` saying how far into the event store it has folded,
-and in Kafka mode one row per topic partition in `partition_positions`. The interface and its
+and in Kafka mode one row per topic partition in `partition_positions` and one row per view and
+message it lacks in `skipped_messages`. The interface and its
 guarantees are in projections/view_store.py. Writers are serialised by SQLite's single writer
 (BEGIN IMMEDIATE) and a write lock shared with other processes.
 """
@@ -13,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,7 +23,7 @@ import orjson
 from infra.locks import InterProcessLock
 from infra.migrations import Migration, migrate_sqlite, migrations
 from projections.base import Projection, Row
-from projections.view_store import checked_fragment, quoted, table
+from projections.view_store import SkippedMessage, checked_fragment, quoted, table
 
 
 def positions_migrations(integer: str) -> tuple[str, tuple[Migration, ...]]:
@@ -40,7 +42,61 @@ def positions_migrations(integer: str) -> tuple[str, tuple[Migration, ...]]:
                 " PRIMARY KEY (name, partition))",
             ],
         ),
+        (
+            "skipped-messages",
+            [
+                "CREATE TABLE skipped_messages (name TEXT NOT NULL, partition INTEGER NOT NULL,"
+                f" topic_offset {integer} NOT NULL, position {integer}, event TEXT,"
+                " event_type TEXT, reason TEXT NOT NULL, skipped_at TEXT NOT NULL,"
+                " PRIMARY KEY (name, partition, topic_offset))"
+            ],
+        ),
     )
+
+
+# The statements on `skipped_messages`, in the `?` dialect of projections/view_store.py (ON
+# CONFLICT DO NOTHING is both engines'): a row is only ever inserted, so a redelivered message
+# keeps its first record; each message is listed once, whichever views lack it (what their
+# records say of it agrees).
+RECORD_SKIPPED = (
+    "INSERT INTO skipped_messages (name, partition, topic_offset, position, event, event_type,"
+    " reason, skipped_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+SKIPPED = (
+    "SELECT partition, topic_offset, min(reason), min(skipped_at), min(position), min(event),"
+    " min(event_type) FROM skipped_messages GROUP BY partition, topic_offset"
+    " ORDER BY partition, topic_offset LIMIT ?"
+)
+SKIPPED_COUNT = (
+    "SELECT count(*) FROM (SELECT DISTINCT partition, topic_offset FROM skipped_messages) AS s"
+)
+
+
+def skipped_rows(
+    projection: Projection, skipped: Sequence[SkippedMessage]
+) -> list[tuple[Any, ...]]:
+    """RECORD_SKIPPED's parameters for these messages lacking from a view."""
+    return [
+        (
+            projection.name,
+            s.partition,
+            s.offset,
+            s.position,
+            s.event,
+            s.type,
+            s.reason,
+            s.skipped_at.isoformat(),
+        )
+        for s in skipped
+    ]
+
+
+def skipped_messages(rows: Iterable[Sequence[Any]]) -> list[SkippedMessage]:
+    """The messages SKIPPED's rows name."""
+    return [
+        SkippedMessage(partition, offset, reason, datetime.fromisoformat(at), position, event, kind)
+        for partition, offset, reason, at, position, event, kind in rows
+    ]
 
 
 _CHUNK = 500  # keys per IN (...) query, well under SQLite's parameter limit
@@ -117,6 +173,16 @@ class SQLiteViewTransaction:
             [(projection.name, partition, position) for partition, position in positions.items()],
         )
 
+    def record_skipped(self, projection: Projection, skipped: Sequence[SkippedMessage]) -> None:
+        self._conn.executemany(RECORD_SKIPPED, skipped_rows(projection, skipped))
+
+    def skipped(self, limit: int) -> list[SkippedMessage]:
+        return skipped_messages(self._conn.execute(SKIPPED, (limit,)))
+
+    def skipped_count(self) -> int:
+        count: int = self._conn.execute(SKIPPED_COUNT).fetchone()[0]
+        return count
+
 
 class SQLiteViewStore:
     """Projection rows and positions in one SQLite database file (WAL, one writer)."""
@@ -189,9 +255,11 @@ class SQLiteViewStore:
         self._writer.execute(f"DROP TABLE IF EXISTS {table(projection)}")
         self._writer.execute("DELETE FROM projection_positions WHERE name = ?", (projection.name,))
         self._writer.execute("DELETE FROM partition_positions WHERE name = ?", (projection.name,))
+        self._writer.execute("DELETE FROM skipped_messages WHERE name = ?", (projection.name,))
 
     def reset(self, projection: Projection) -> None:
-        """Drop a view and its position, so that it is rebuilt from the first event."""
+        """Drop a view, its position and its skipped messages, so that it is rebuilt from the
+        first event."""
         with self.transaction() as tx:
             self._drop(projection)
             self._create(projection)
@@ -214,6 +282,8 @@ class SQLiteViewStore:
             # index, so the live view's are made here, under their own names
             self._create(live)
             self._writer.execute("DELETE FROM projection_positions WHERE name = ?", (shadow.name,))
+            # folded from the store, the new view lacks nothing the topic's consumer passed over
+            self._writer.execute("DELETE FROM skipped_messages WHERE name = ?", (live.name,))
             tx.set_position(live, positions[shadow.name])
         return True
 
@@ -243,6 +313,12 @@ class SQLiteViewStore:
 
     def partition_positions(self, projection: Projection) -> dict[int, int]:
         return SQLiteViewTransaction(self._reader()).partition_positions(projection)
+
+    def skipped(self, limit: int) -> list[SkippedMessage]:
+        return SQLiteViewTransaction(self._reader()).skipped(limit)
+
+    def skipped_count(self) -> int:
+        return SQLiteViewTransaction(self._reader()).skipped_count()
 
     def get(self, projection: Projection, key: str) -> Row | None:
         return SQLiteViewTransaction(self._reader()).load(projection, [key]).get(key)

@@ -3,9 +3,10 @@
 Each projection has a table `view_<name>` with the row as JSON plus the indexed columns it
 declares, and one row in `projection_positions` saying how far into the event store it has
 folded; fed from Kafka, also one row per topic partition in `partition_positions` with the last
-global position folded from it. Rows and positions change in one transaction, so a crash never
-leaves a view ahead of or behind its recorded position; writers are serialised, across processes
-too. A stored view built by an older fold version is dropped and rebuilt.
+global position folded from it, and in `skipped_messages` the messages on the topic each view
+lacks because the consumer could not decode them. Rows and positions change in one transaction,
+so a crash never leaves a view ahead of or behind its recorded position; writers are serialised,
+across processes too. A stored view built by an older fold version is dropped and rebuilt.
 
 Queries (`select`) take small SQL fragments over the declared columns, in the one dialect every
 store accepts: column names double-quoted (`"group"`), values only as `?` parameters (so no
@@ -19,9 +20,40 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from projections.base import Projection, Row
+
+
+@dataclass(frozen=True)
+class SkippedMessage:
+    """Kafka mode: a message on the events topic that the projection consumer could not decode
+    and passed over (to the dead-letter topic), so the views lack whatever it carried. What the
+    message says of itself is kept where it could be read."""
+
+    partition: int
+    offset: int
+    reason: str
+    skipped_at: datetime
+    #: its global position in the event store, its CloudEvents id ("<aggregate id>/<version>")
+    #: and its stored event type, when the message says them
+    position: int | None = None
+    event: str | None = None
+    type: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """What /readyz shows of it (the embedded followers' fields, then where it lies)."""
+        return {
+            "position": self.position,
+            "event": self.event,
+            "topic": self.type,
+            "reason": self.reason,
+            "partition": self.partition,
+            "offset": self.offset,
+            "skipped_at": self.skipped_at.isoformat(),
+        }
 
 
 class ViewTransaction(Protocol):
@@ -43,6 +75,10 @@ class ViewTransaction(Protocol):
         self, projection: Projection, positions: Mapping[int, int]
     ) -> None: ...
 
+    def record_skipped(self, projection: Projection, skipped: Sequence[SkippedMessage]) -> None:
+        """Kafka mode: record that the view lacks these messages. Only ever inserted: a message
+        already recorded for it (a redelivery) keeps its first record."""
+
 
 class ViewStore(Protocol):
     def ensure(self, projections: Sequence[Projection]) -> None:
@@ -57,7 +93,8 @@ class ViewStore(Protocol):
         the others, starting at the same time, find them current once it lets go."""
 
     def reset(self, projection: Projection) -> None:
-        """Drop a view and its position, so that it is rebuilt from the first event."""
+        """Drop a view, its position and its skipped messages, so that it is rebuilt from the
+        first event."""
 
     def discard(self, projection: Projection) -> None:
         """Drop a view and its position (a shadow view no longer wanted)."""
@@ -74,6 +111,13 @@ class ViewStore(Protocol):
 
     def partition_positions(self, projection: Projection) -> dict[int, int]:
         """Kafka mode: the last global position folded from each partition of the topic."""
+
+    def skipped(self, limit: int) -> list[SkippedMessage]:
+        """Kafka mode: the first `limit` messages some view lacks because the consumer could not
+        decode them, each once, by partition and offset."""
+
+    def skipped_count(self) -> int:
+        """Kafka mode: how many messages some view lacks (each counted once)."""
 
     def get(self, projection: Projection, key: str) -> Row | None: ...
 

@@ -35,7 +35,7 @@ from projections.runner import ProjectionRunner
 from projections.shadow import rebuild_changed
 from projections.sla_index import ClockIndex
 from projections.store import SQLiteViewStore
-from projections.view_store import ViewStore
+from projections.view_store import SkippedMessage, ViewStore
 
 if TYPE_CHECKING:
     from audit.service import Audit
@@ -128,6 +128,13 @@ class Services:
         if self.sla_watcher is not None:
             followers["sla-watch"] = self.sla_watcher.stuck
         return followers
+
+    def skipped(self, limit: int = 20) -> list[SkippedMessage]:
+        """Kafka mode: the first messages on the events topic that the projections passed over
+        because they cannot decode them, so the views lack them (none when embedded, where the
+        projections stop instead: `stuck`). Read from the view store, so every process serving
+        these views knows them, whichever process consumed; /readyz and /metrics report them."""
+        return self.views.skipped(limit) if self.kafka is not None else []
 
     def system_context(self) -> Context:
         return Context(actor=SYSTEM, at=self.clock(), correlation_id=uuid4())

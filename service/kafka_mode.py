@@ -23,6 +23,7 @@ from infra.serialisation import TypedMapper
 from infra.settings import Settings
 from processes.relay import AdvisoryRelayLock, FileRelayLock, Relay, RelayLock
 from projections import PROJECTIONS
+from projections.base import Projection
 from projections.runner import settle
 from projections.view_store import ViewStore
 from service.bootstrap import event_store_env, open_view_store
@@ -91,6 +92,16 @@ def build_projection_consumer(
         dead_letter_topic=dead_letter_topic(settings.kafka_topic, "projections"),
         group_id=settings.kafka_projections_group,
     )
+
+
+def folded_from_store(views: ViewStore, projection: Projection, partitions: int) -> None:
+    """A Kafka-fed view just rebuilt from the event store (`itsm projections rebuild`, with the
+    consumers stopped) holds every event up to its recorded position, whichever partition it
+    travels on: record that position for every partition, so the consumers go on after it
+    instead of reading the topic again from its beginning into the view (and folding it twice)."""
+    with views.transaction() as tx:
+        position = tx.positions().get(projection.name, 0)
+        tx.set_partition_positions(projection, dict.fromkeys(range(partitions), position))
 
 
 class ViewsFollower:
@@ -174,6 +185,8 @@ class KafkaMode:
     optional, as they may run as processes of their own) and the read-your-writes follower."""
 
     follower: ViewsFollower
+    #: where the projection consumers send what they cannot decode (/readyz names it)
+    dead_letter_topic: str
     relay: tuple[Relay, RelayLock] | None = None
     consumer: ProjectionConsumer | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -219,6 +232,7 @@ def kafka_mode(
     kafka_clients.ensure_topics(bootstrap, topics(settings), settings.kafka_replication)
     return KafkaMode(
         follower=ViewsFollower(views, settings.kafka_partitions),
+        dead_letter_topic=dead_letter_topic(settings.kafka_topic, "projections"),
         relay=build_relay(settings, bootstrap) if relay else None,
         consumer=build_projection_consumer(settings, bootstrap) if consume else None,
     )
