@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from api.deps import ServicesDep
 from api.models import Liveness, Readiness
 from api.problem_details import problem
+from infra.follower import Failing
 from infra.serialisation import UndecodableEvent
 from projections.view_store import SkippedMessage
 
@@ -26,7 +27,9 @@ def healthz() -> dict[str, str]:
     " stored event it cannot decode: its position, event and the reason. In Kafka mode it also"
     " names the messages on the events topic the projections passed over because they cannot"
     " decode them (the views lack them): position, event and reason where the message says"
-    " them, its partition and offset, and the dead-letter topic it went to.",
+    " them, its partition and offset, and the dead-letter topic it went to. It also names each"
+    " follower whose step has kept failing (retried with backoff) for longer than"
+    " ITSM_READY_FAILING_AFTER (30 s): `failing: [{follower, reason, seconds, attempts}]`.",
 )
 def readyz(services: ServicesDep) -> Response | dict[str, object]:
     try:
@@ -37,7 +40,8 @@ def readyz(services: ServicesDep) -> Response | dict[str, object]:
         return problem(503, "not-ready", "the projections are not following the event store")
     stuck = {name: error for name, error in services.stuck().items() if error is not None}
     skipped = services.skipped()
-    if stuck or skipped:  # it serves what it holds, but the views lack events they cannot read
+    failing = services.failing()
+    if stuck or skipped or failing:  # it serves what it holds, but the views may not keep up
         said = [
             f"{name} stopped at {where(error)}: {error.reason}" for name, error in stuck.items()
         ]
@@ -53,11 +57,24 @@ def readyz(services: ServicesDep) -> Response | dict[str, object]:
                 {"follower": "projections", **s.describe(), "dead_letter_topic": dead_letters}
                 for s in skipped
             ]
+        said += [
+            f"{name} has failed for {f.seconds():.0f} s ({f.attempts} attempts): {reason(f)}"
+            for name, f in failing.items()
+        ]
         return problem(
             503,
             "not-ready",
             "; ".join(said),
             stuck=shown,
+            failing=[
+                {
+                    "follower": name,
+                    "reason": reason(f),
+                    "seconds": round(f.seconds(), 1),
+                    "attempts": f.attempts,
+                }
+                for name, f in failing.items()
+            ],
             store_position=head,
             projection_position=services.runner.position,
         )
@@ -66,6 +83,12 @@ def readyz(services: ServicesDep) -> Response | dict[str, object]:
         "store_position": head,
         "projection_position": services.runner.position,
     }
+
+
+def reason(failing: Failing) -> str:
+    """Why a follower's step fails, in a line (the error's own words, cut short)."""
+    said = " ".join(str(failing.error).split()) or type(failing.error).__name__
+    return said[:300]
 
 
 def where(error: UndecodableEvent) -> str:

@@ -12,7 +12,8 @@
 - `itsm_follower_stuck{follower,event,reason}`: 1 while a follower of the store in this process
   (projections, audit-ledger, sla-watch) is stopped at a stored event it cannot decode, else 0;
   `itsm_follower_stuck_position{follower,reason}`: that event's global position (0: not stopped,
-  or not known).
+  or not known); `itsm_follower_failing_seconds{follower}`: how long its step has failed every
+  time it was retried with backoff (0: the last step succeeded).
 - `itsm_projection_skipped_events` (Kafka mode): messages on the events topic that the projections
   passed over because they cannot decode them, so the views lack them (each counted once,
   whichever process consumed: read from the view store; 0 once the views are rebuilt).
@@ -109,6 +110,15 @@ def stuck_metrics(services: Services) -> Iterator[Metric]:
             position.add_metric([name, error.reason], error.position or 0)
     yield stuck
     yield position
+    failing = GaugeMetricFamily(
+        "itsm_follower_failing_seconds",
+        "How long a follower's step has failed every time it was retried (0: its last succeeded)",
+        labels=["follower"],
+    )
+    for name, follower in services.followers().items():
+        now_failing = follower.failing()
+        failing.add_metric([name], 0 if now_failing is None else now_failing.seconds())
+    yield failing
 
 
 class RequestMetrics:

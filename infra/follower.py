@@ -13,6 +13,9 @@ waiting right now. The loop is the same for all of them:
   step's own, stored with its effect, so a failed page is read again, never passed over;
 - `stop()` (or the caller's stop event) ends it between steps or during a wait or backoff.
 
+While its step keeps failing, `failing()` says since when and why, so /readyz can tell a
+follower that lags behind a transient fault (a lock, a reconnect) from one that cannot go on.
+
 A follower that meets an event it cannot decode does not pass over it either: it stops there and
 `StuckAt` says so once (and once when it moves on), and names the event for /readyz.
 """
@@ -21,7 +24,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type
 from tenacity.wait import wait_exponential
@@ -31,6 +36,18 @@ from infra.serialisation import UndecodableEvent
 #: A follower's effect: one page read, applied and its position stored; True if more may be
 #: waiting right away (step again without waiting).
 Step = Callable[[], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Failing:
+    """A follower whose step has failed every time since `since` (time.monotonic())."""
+
+    error: BaseException
+    since: float
+    attempts: int
+
+    def seconds(self, now: float | None = None) -> float:
+        return (time.monotonic() if now is None else now) - self.since
 
 
 class Follower:
@@ -52,8 +69,8 @@ class Follower:
         #: The first and the longest wait after a failed step (it doubles in between).
         self.backoff = backoff
         self.on_error = on_error
-        #: The error of the step that is being retried, if the last one failed.
-        self.failing: BaseException | None = None
+        #: The step being retried: its last error, since when it fails, how often it has.
+        self._failing: Failing | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -84,20 +101,31 @@ class Follower:
                 busy = retrying(self.step)
             except RetryError:  # stopped while the step was failing
                 return
-            self.failing = None
+            self._failing = None
             if not busy:
                 self._wake.wait(self.idle)
                 self._wake.clear()
 
     def _failed(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
-        self.failing = error
+        if error is not None:
+            before = self._failing
+            self._failing = Failing(
+                error,
+                since=time.monotonic() if before is None else before.since,
+                attempts=1 if before is None else before.attempts + 1,
+            )
         self.log.warning("%s failed; retrying", self.name, exc_info=error)
         if self.on_error is not None:
             try:
                 self.on_error()
             except Exception:  # resetting a broken client may fail too; it is retried anyway
                 self.log.debug("%s could not reset after a failure", self.name, exc_info=True)
+
+    def failing(self) -> Failing | None:
+        """Since when, how often and why the step fails, while it does (None: its last step
+        succeeded)."""
+        return self._failing
 
     def wake(self) -> None:
         """Step now rather than at the end of the idle wait (something was just written)."""
@@ -126,6 +154,9 @@ class Follows:
     @property
     def is_following(self) -> bool:
         return self._follower.is_following
+
+    def failing(self) -> Failing | None:
+        return self._follower.failing()
 
     def wake(self) -> None:
         self._follower.wake()

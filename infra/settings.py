@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     #: Seconds between the SLA watcher's ticks in `serve` (0: `serve` runs no watcher; run
     #: `itsm sla watch` instead).
     sla_watch_interval: float = Field(default=30.0, ge=0)
+    #: How long a follower's step (projections, audit ledger, SLA watch) may keep failing, retried
+    #: with backoff, before /readyz says the service is not ready: a lock or a reconnect passes
+    #: well within it; a full disk or a broken store does not.
+    ready_failing_after: Duration = timedelta(seconds=30)
 
     #: The audit ledger (docs/audit.md): whether this process follows the store into the ledger
     #: (off where `itsm audit follow` runs it instead), and how often it signs a checkpoint:

@@ -15,13 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID, uuid4
 
 from application.desk import ServiceDesk
 from domain.actors import SYSTEM, Identity
 from domain.context import Context
 from infra.clock import utcnow
+from infra.follower import Failing
 from infra.locks import InterProcessLock
 from infra.numbers import PostgresNumberLock
 from infra.oidc import OidcSettings, OidcVerifier
@@ -78,6 +79,15 @@ def event_store_env(settings: Settings) -> dict[str, str]:
     }
 
 
+class Followed(Protocol):
+    """What readiness asks of a follower of the store (infra/follower.py)."""
+
+    @property
+    def stuck(self) -> UndecodableEvent | None: ...
+
+    def failing(self) -> Failing | None: ...
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -117,17 +127,31 @@ class Services:
     #: The SLA watcher, once one runs in this process (it reports to readiness).
     sla_watcher: SlaWatcher | None = None
 
+    def followers(self) -> dict[str, Followed]:
+        """Each follower of the store that runs in this process, by the name /readyz uses."""
+        followers: dict[str, Followed] = {}
+        if self.kafka is None:
+            followers["projections"] = self.runner
+        if self.audit is not None and self.audit.follows:
+            followers["audit-ledger"] = self.audit.ledger
+        if self.sla_watcher is not None:
+            followers["sla-watch"] = self.sla_watcher
+        return followers
+
     def stuck(self) -> dict[str, UndecodableEvent | None]:
         """Each follower of the store in this process, and the event it stopped at because it
         cannot decode it (None: it is not stopped). /readyz and /metrics report them."""
-        followers: dict[str, UndecodableEvent | None] = {}
-        if self.kafka is None:
-            followers["projections"] = self.runner.stuck
-        if self.audit is not None and self.audit.follows:
-            followers["audit-ledger"] = self.audit.ledger.stuck
-        if self.sla_watcher is not None:
-            followers["sla-watch"] = self.sla_watcher.stuck
-        return followers
+        return {name: follower.stuck for name, follower in self.followers().items()}
+
+    def failing(self) -> dict[str, Failing]:
+        """Each follower of the store in this process whose step has kept failing (retried with
+        backoff) for longer than `ready_failing_after`: /readyz and /metrics report them."""
+        grace = self.settings.ready_failing_after.total_seconds()
+        return {
+            name: failing
+            for name, follower in self.followers().items()
+            if (failing := follower.failing()) is not None and failing.seconds() >= grace
+        }
 
     def skipped(self, limit: int = 20) -> list[SkippedMessage]:
         """Kafka mode: the first messages on the events topic that the projections passed over

@@ -88,7 +88,7 @@ def test_stop_ends_a_backoff_and_a_stop_event_given_to_run_is_obeyed() -> None:
     follower = Follower("toy", broken, idle=0.01, log=log, backoff=(30.0, 30.0))
     thread = threading.Thread(target=follower.run, args=(stop,))
     thread.start()
-    assert eventually(lambda: follower.failing is not None)
+    assert eventually(lambda: follower.failing() is not None)
     stop.set()
     thread.join(timeout=2)
     assert not thread.is_alive()
@@ -112,7 +112,7 @@ def test_a_failing_step_is_retried_with_growing_waits_and_reset_each_time(
         follower.start()
         try:
             assert eventually(lambda: len(at) == failures + 1)
-            assert follower.failing is None or eventually(lambda: follower.failing is None)
+            assert follower.failing() is None or eventually(lambda: follower.failing() is None)
         finally:
             follower.stop()
     waits = [later - earlier for earlier, later in itertools.pairwise(at)]
@@ -132,11 +132,19 @@ def test_while_a_step_fails_it_says_what_fails_and_then_that_nothing_does() -> N
         return False
 
     follower = Follower("toy", waits_for_release, idle=60.0, log=log, backoff=(0.01, 0.01))
+    before = time.monotonic()
     follower.start()
     try:
-        assert eventually(lambda: isinstance(follower.failing, RuntimeError))
+        assert eventually(lambda: (f := follower.failing()) is not None and f.attempts >= 3)
+        failing = follower.failing()
+        assert failing is not None
+        assert isinstance(failing.error, RuntimeError)
+        assert before <= failing.since <= time.monotonic()  # since its first failure, not its last
+        again = follower.failing()
+        assert again is not None
+        assert again.since == failing.since
         release.set()
-        assert eventually(lambda: follower.failing is None)
+        assert eventually(lambda: follower.failing() is None)
     finally:
         follower.stop()
 
