@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool
 from infra.migrations import migrate_postgres
 from projections.base import Projection, Row
 from projections.store import changed, positions_migrations
-from projections.view_store import checked_fragment, quoted, table
+from projections.view_store import checked_fragment, quoted, select_sql, stored_rows, table
 
 #: The advisory lock key held by each write transaction ("itsmview" in ASCII).
 WRITE_LOCK = 0x69_74_73_6D_76_69_65_77
@@ -59,12 +59,7 @@ class PostgresViewTransaction:
             f"INSERT INTO {table(projection)} ({names}) VALUES ({marks})"
             f" ON CONFLICT (key) DO UPDATE SET {updates}"
         )
-        kept = [
-            (key, orjson.dumps(row), *(row.get(c.name) for c in projection.columns))
-            for key, row in rows.items()
-            if row is not None
-        ]
-        gone = [key for key, row in rows.items() if row is None]
+        kept, gone = stored_rows(projection, rows)
         with self._conn.cursor() as cursor:
             if kept:
                 cursor.executemany(upsert, kept)
@@ -224,11 +219,7 @@ class PostgresViewStore:
         self, projection: Projection, where: str = "", params: Sequence[Any] = (), tail: str = ""
     ) -> list[Row]:
         """Rows of a projection; `where` and `tail` in the dialect of projections/view_store.py."""
-        sql = f"SELECT doc FROM {table(projection)}"
-        if where:
-            sql += f" WHERE {_placeholders(where)}"
-        if tail:
-            sql += f" {_placeholders(tail)}"
+        sql = _placeholders(select_sql(projection, where, tail))
         with self._pool.connection() as conn:
             return [orjson.loads(doc) for (doc,) in conn.execute(sql, params).fetchall()]
 

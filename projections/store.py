@@ -21,7 +21,7 @@ import orjson
 from infra.locks import InterProcessLock
 from infra.migrations import Migration, migrate_sqlite, migrations
 from projections.base import Projection, Row
-from projections.view_store import checked_fragment, quoted, table
+from projections.view_store import quoted, select_sql, stored_rows, table
 
 
 def positions_migrations(integer: str) -> tuple[str, tuple[Migration, ...]]:
@@ -84,16 +84,12 @@ class SQLiteViewTransaction:
         names = ", ".join(["key", "doc", *map(quoted, columns)])
         marks = ", ".join("?" * (2 + len(columns)))
         upsert = f"INSERT OR REPLACE INTO {table(projection)} ({names}) VALUES ({marks})"
-        kept = [
-            (key, orjson.dumps(row), *(row.get(c) for c in columns))
-            for key, row in rows.items()
-            if row is not None
-        ]
-        gone = [(key,) for key, row in rows.items() if row is None]
+        kept, gone = stored_rows(projection, rows)
         if kept:
             self._conn.executemany(upsert, kept)
         if gone:
-            self._conn.executemany(f"DELETE FROM {table(projection)} WHERE key = ?", gone)
+            sql = f"DELETE FROM {table(projection)} WHERE key = ?"
+            self._conn.executemany(sql, [(key,) for key in gone])
 
     def set_position(self, projection: Projection, position: int) -> None:
         self._conn.execute(
@@ -251,11 +247,7 @@ class SQLiteViewStore:
         self, projection: Projection, where: str = "", params: Sequence[Any] = (), tail: str = ""
     ) -> list[Row]:
         """Rows of a projection; `where` and `tail` in the dialect of projections/view_store.py."""
-        sql = f"SELECT doc FROM {table(projection)}"
-        if where:
-            sql += f" WHERE {checked_fragment(where)}"
-        if tail:
-            sql += f" {checked_fragment(tail)}"
+        sql = select_sql(projection, where, tail)
         return [orjson.loads(doc) for (doc,) in self._reader().execute(sql, params)]
 
     def rows(self, projection: Projection) -> dict[str, Row]:

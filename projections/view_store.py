@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+import orjson
+
 from projections.base import Projection, Row
 
 
@@ -102,3 +104,26 @@ def checked_fragment(fragment: str) -> str:
     if "'" in fragment:
         raise ValueError(f"pass values as ? parameters, not as string literals: {fragment!r}")
     return fragment
+
+
+def select_sql(projection: Projection, where: str, tail: str) -> str:
+    """The query of `ViewStore.select`, with `?` parameters as its fragments have them."""
+    sql = f"SELECT doc FROM {table(projection)}"
+    if where:
+        sql += f" WHERE {checked_fragment(where)}"
+    if tail:
+        sql += f" {checked_fragment(tail)}"
+    return sql
+
+
+def stored_rows(
+    projection: Projection, rows: Mapping[str, Row | None]
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """What `ViewTransaction.write` stores: (key, JSON, each declared column) of each row kept,
+    and the keys of the rows removed (None)."""
+    kept = [
+        (key, orjson.dumps(row), *(row.get(c.name) for c in projection.columns))
+        for key, row in rows.items()
+        if row is not None
+    ]
+    return kept, [key for key, row in rows.items() if row is None]
