@@ -36,10 +36,10 @@ from domain.errors import (
 )
 from domain.events import DomainEvent
 from domain.fields import Description, Name, Note, Number, OptionalReason, Reason, Text
-from domain.incident import BREACH, SlaAlert, alerts_to_record
+from domain.incident import SlaAlerted
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.record_numbers import named_id
-from domain.rule_versions import RuleVersions, SlaBreach, SlaTarget, SlaWarning
+from domain.rule_versions import RuleVersions, SlaBreach, SlaWarning
 
 Steps: Any = Field(min_length=1, max_length=50)
 Approvers: Any = Field(default_factory=list, max_length=50)
@@ -275,7 +275,13 @@ def transition(state: RequestState | None, event: RequestEvent) -> RequestState:
 # -- the aggregate -----------------------------------------------------------------------------
 
 
-class ServiceRequest(LifecycleAggregate[RequestState], events=RequestEvent, transition=transition):
+class ServiceRequest(
+    SlaAlerted,
+    LifecycleAggregate[RequestState],
+    events=RequestEvent,
+    transition=transition,
+    alerts=(SlaWarned, SlaBreached),
+):
     KIND: ClassVar[str] = "service request"
 
     number: int
@@ -294,9 +300,6 @@ class ServiceRequest(LifecycleAggregate[RequestState], events=RequestEvent, tran
     @property
     def owned_by(self) -> str:
         return self.requester
-
-    #: (target, level) of every SLA warning and breach recorded: each is recorded once.
-    sla_alerts: frozenset[tuple[SlaTarget, int]]
 
     @classmethod
     def submit(
@@ -407,24 +410,6 @@ class ServiceRequest(LifecycleAggregate[RequestState], events=RequestEvent, tran
         self._require_requester_or_agent(ctx)
         self._record(Cancelled(**self._envelope(ctx), reason=reason))
 
-    def record_sla_alerts(self, ctx: Context, alerts: list[SlaAlert]) -> None:
-        """Record the SLA warnings and breaches the clock says have happened, each only once
-        (in any state: a breach found late still belongs on a finished request's record)."""
-        for alert in alerts_to_record(self.sla_alerts, alerts, ctx.at):
-            if alert.level == BREACH:
-                self._record(
-                    SlaBreached(**self._envelope(ctx), target=alert.target, breached_at=alert.at)
-                )
-            else:
-                self._record(
-                    SlaWarned(
-                        **self._envelope(ctx),
-                        target=alert.target,
-                        threshold=alert.level,
-                        passed_at=alert.at,
-                    )
-                )
-
     # -- helpers --------------------------------------------------------------------------------
 
     @staticmethod
@@ -464,14 +449,6 @@ class ServiceRequest(LifecycleAggregate[RequestState], events=RequestEvent, tran
     @applies(ApprovalGiven)
     def _approval_given(self, e: ApprovalGiven) -> None:
         self.approvals = (*self.approvals, e.approver)
-
-    @applies(SlaWarned)
-    def _sla_warned(self, e: SlaWarned) -> None:
-        self.sla_alerts = self.sla_alerts | {(e.target, e.threshold)}
-
-    @applies(SlaBreached)
-    def _sla_breached(self, e: SlaBreached) -> None:
-        self.sla_alerts = self.sla_alerts | {(e.target, BREACH)}
 
     @applies(StepCompleted)
     def _step_completed(self, e: StepCompleted) -> None:
