@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -149,6 +149,24 @@ class ChangeTemplate(Aggregate):
         self.services, self.configuration_items = list(e.services), list(e.configuration_items)
 
 
+class _Assessment(Protocol):
+    @property
+    def cab(self) -> list[str]: ...
+    @property
+    def quorum(self) -> int: ...
+
+
+A = TypeVar("A", bound=_Assessment)
+
+
+def cab_checked(assessment: A) -> A:
+    """An assessment (the command and its event), refused unless its CAB names each approver
+    once and its quorum is at most the CAB's size: the validator both run."""
+    if len(set(assessment.cab)) != len(assessment.cab) or assessment.quorum > len(assessment.cab):
+        raise ValueError("the CAB names each approver once, and the quorum is at most its size")
+    return assessment
+
+
 # -- change events -----------------------------------------------------------------------------
 
 
@@ -200,9 +218,7 @@ class Assessed(ChangeEvent):
 
     @model_validator(mode="after")
     def _quorum_fits(self) -> Assessed:
-        if len(set(self.cab)) != len(self.cab) or self.quorum > len(self.cab):
-            raise ValueError("the CAB names each approver once, and the quorum is at most its size")
-        return self
+        return cab_checked(self)
 
 
 class Approved(ChangeEvent):

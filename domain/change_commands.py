@@ -20,9 +20,10 @@ from domain.change import (
     ChangeTemplate,
     ImplementationOutcome,
     Risk,
+    cab_checked,
     template_id,
 )
-from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, check_window
+from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, window_checked
 from domain.commands import ActionCommand, Command
 from domain.configuration_item import (
     CODE_PATTERN,
@@ -332,9 +333,7 @@ class Assess(ChangeCommand):
 
     @model_validator(mode="after")
     def _quorum_fits(self) -> Assess:
-        if len(set(self.cab)) != len(self.cab) or self.quorum > len(self.cab):
-            raise ValueError("the CAB names each approver once, and the quorum is at most its size")
-        return self
+        return cab_checked(self)
 
 
 class Approve(ChangeCommand):
@@ -369,8 +368,7 @@ class Schedule(ChangeCommand):
 
     @model_validator(mode="after")
     def _valid_window(self) -> Schedule:
-        check_window(self.start, self.end)
-        return self
+        return window_checked(self)
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
         change.check_schedulable()

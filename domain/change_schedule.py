@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -89,9 +89,22 @@ def conflicts_of(
     return sorted(found, key=lambda c: (c["kind"], c["ref"]))
 
 
-def check_window(start: datetime, end: datetime) -> None:
-    if end <= start:
+class _Window(Protocol):
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+
+
+W = TypeVar("W", bound=_Window)
+
+
+def window_checked(window: W) -> W:
+    """A booking, blackout or schedule command, refused unless its window ends after it starts:
+    the validator each of them runs."""
+    if window.end <= window.start:
         raise ValueError("a window ends after it starts")
+    return window
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -114,8 +127,7 @@ class WindowBooked(NamesChange, ScheduleEvent):
 
     @model_validator(mode="after")
     def _valid(self) -> WindowBooked:
-        check_window(self.start, self.end)
-        return self
+        return window_checked(self)
 
 
 class WindowReleased(ScheduleEvent):
@@ -135,8 +147,7 @@ class BlackoutDeclared(ScheduleEvent):
 
     @model_validator(mode="after")
     def _valid(self) -> BlackoutDeclared:
-        check_window(self.start, self.end)
-        return self
+        return window_checked(self)
 
 
 class BlackoutWithdrawn(ScheduleEvent):
