@@ -20,7 +20,14 @@ from psycopg_pool import ConnectionPool
 from infra.migrations import migrate_postgres
 from projections.base import Projection, Row
 from projections.store import changed, positions_migrations
-from projections.view_store import checked_fragment, quoted, select_sql, stored_rows, table
+from projections.view_store import (
+    PARTITION_POSITIONS,
+    checked_fragment,
+    quoted,
+    select_sql,
+    stored_rows,
+    table,
+)
 
 #: The advisory lock key held by each write transaction ("itsmview" in ASCII).
 WRITE_LOCK = 0x69_74_73_6D_76_69_65_77
@@ -79,10 +86,7 @@ class PostgresViewTransaction:
         )
 
     def partition_positions(self, projection: Projection) -> dict[int, int]:
-        rows = self._conn.execute(
-            "SELECT partition, position FROM partition_positions WHERE name = %s",
-            (projection.name,),
-        )
+        rows = self._conn.execute(_placeholders(PARTITION_POSITIONS), (projection.name,))
         return dict(rows.fetchall())
 
     def set_partition_positions(self, projection: Projection, positions: Mapping[int, int]) -> None:

@@ -21,7 +21,7 @@ import orjson
 from infra.locks import InterProcessLock
 from infra.migrations import Migration, migrate_sqlite, migrations
 from projections.base import Projection, Row
-from projections.view_store import quoted, select_sql, stored_rows, table
+from projections.view_store import PARTITION_POSITIONS, quoted, select_sql, stored_rows, table
 
 
 def positions_migrations(integer: str) -> tuple[str, tuple[Migration, ...]]:
@@ -100,11 +100,7 @@ class SQLiteViewTransaction:
 
     def partition_positions(self, projection: Projection) -> dict[int, int]:
         """Kafka mode: the last global position folded from each partition of the topic."""
-        rows = self._conn.execute(
-            "SELECT partition, position FROM partition_positions WHERE name = ?",
-            (projection.name,),
-        )
-        return dict(rows.fetchall())
+        return dict(self._conn.execute(PARTITION_POSITIONS, (projection.name,)))
 
     def set_partition_positions(self, projection: Projection, positions: Mapping[int, int]) -> None:
         self._conn.executemany(

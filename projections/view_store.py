@@ -106,6 +106,10 @@ def checked_fragment(fragment: str) -> str:
     return fragment
 
 
+#: Kafka mode: the last global position a projection folded from each partition of the topic.
+PARTITION_POSITIONS = "SELECT partition, position FROM partition_positions WHERE name = ?"
+
+
 def select_sql(projection: Projection, where: str, tail: str) -> str:
     """The query of `ViewStore.select`, with `?` parameters as its fragments have them."""
     sql = f"SELECT doc FROM {table(projection)}"
