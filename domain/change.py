@@ -161,7 +161,8 @@ A = TypeVar("A", bound=_Assessment)
 
 def cab_checked(assessment: A) -> A:
     """An assessment (the command and its event), refused unless its CAB names each approver
-    once and its quorum is at most the CAB's size: the validator both run."""
+    once and its quorum is at most the CAB's size. Both run it as their validator:
+    `model_validator(mode="after")(cab_checked)`."""
     if len(set(assessment.cab)) != len(assessment.cab) or assessment.quorum > len(assessment.cab):
         raise ValueError("the CAB names each approver once, and the quorum is at most its size")
     return assessment
@@ -216,9 +217,7 @@ class Assessed(ChangeEvent):
     cab: list[str] = Field(min_length=1, max_length=50)
     quorum: int = Field(ge=1, le=50)
 
-    @model_validator(mode="after")
-    def _quorum_fits(self) -> Assessed:
-        return cab_checked(self)
+    _quorum_fits = model_validator(mode="after")(cab_checked)
 
 
 class Approved(ChangeEvent):

@@ -331,9 +331,7 @@ class Assess(ChangeCommand):
     )
     quorum: int = Field(ge=1, le=50)
 
-    @model_validator(mode="after")
-    def _quorum_fits(self) -> Assess:
-        return cab_checked(self)
+    _quorum_fits = model_validator(mode="after")(cab_checked)
 
 
 class Approve(ChangeCommand):
@@ -366,9 +364,7 @@ class Schedule(ChangeCommand):
     end: Timestamp
     override_reason: str | None = Field(default=None, min_length=1, max_length=2_000)
 
-    @model_validator(mode="after")
-    def _valid_window(self) -> Schedule:
-        return window_checked(self)
+    _valid_window = model_validator(mode="after")(window_checked)
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
         change.check_schedulable()

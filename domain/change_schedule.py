@@ -100,8 +100,8 @@ W = TypeVar("W", bound=_Window)
 
 
 def window_checked(window: W) -> W:
-    """A booking, blackout or schedule command, refused unless its window ends after it starts:
-    the validator each of them runs."""
+    """A booking, blackout or schedule command, refused unless its window ends after it starts.
+    Each runs it as its validator: `model_validator(mode="after")(window_checked)`."""
     if window.end <= window.start:
         raise ValueError("a window ends after it starts")
     return window
@@ -125,9 +125,7 @@ class WindowBooked(NamesChange, ScheduleEvent):
     overridden: list[str] = Field(default_factory=list, max_length=1_000)
     override_reason: str | None = OptionalReason
 
-    @model_validator(mode="after")
-    def _valid(self) -> WindowBooked:
-        return window_checked(self)
+    _valid = model_validator(mode="after")(window_checked)
 
 
 class WindowReleased(ScheduleEvent):
@@ -145,9 +143,7 @@ class BlackoutDeclared(ScheduleEvent):
     configuration_items: CodeList = Items
     reason: str = Reason
 
-    @model_validator(mode="after")
-    def _valid(self) -> BlackoutDeclared:
-        return window_checked(self)
+    _valid = model_validator(mode="after")(window_checked)
 
 
 class BlackoutWithdrawn(ScheduleEvent):

@@ -17,7 +17,7 @@ state change is an event with its time; PAUSED_STATES are the states in which th
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import Field, model_validator
@@ -78,19 +78,37 @@ def catalogue_item_id(code: str) -> UUID:
     return named_id("catalogue-item", code)
 
 
-def check_approval(required: bool, role: Role | None, approvers: list[str], needed: int) -> None:
-    """An approval rule names a role or named approvers (not both), and needs at most as many
-    approvals as there are named approvers; a rule without approval names nobody."""
-    if not required:
+class _ApprovalRule(Protocol):
+    @property
+    def approval_required(self) -> bool: ...
+    @property
+    def approver_role(self) -> Role | None: ...
+    @property
+    def approvers(self) -> list[str]: ...
+    @property
+    def approvals_needed(self) -> int: ...
+
+
+R = TypeVar("R", bound=_ApprovalRule)
+
+
+def approval_checked(rule: R) -> R:
+    """A catalogue item's approval rule (as defined, and as each request copies it), refused
+    unless it names a role or named approvers (not both) and needs at most as many approvals as
+    there are named approvers; a rule without approval names nobody. Each runs it as its
+    validator: `model_validator(mode="after")(approval_checked)`."""
+    approvers, role = rule.approvers, rule.approver_role
+    if not rule.approval_required:
         if role is not None or approvers:
             raise ValueError("an item without approval names no approvers")
-        return
+        return rule
     if (role is None) == (not approvers):
         raise ValueError("approval is by a role (approver_role) or by named approvers, not both")
     if len(set(approvers)) != len(approvers):
         raise ValueError("each named approver is named once")
-    if approvers and needed > len(approvers):
+    if approvers and rule.approvals_needed > len(approvers):
         raise ValueError("approvals_needed is at most the number of named approvers")
+    return rule
 
 
 # -- the catalogue -----------------------------------------------------------------------------
@@ -110,12 +128,7 @@ class CatalogueItemDefined(DomainEvent):
     fulfilment_group: str = Name
     steps: list[str] = Steps
 
-    @model_validator(mode="after")
-    def _rule_fits(self) -> Any:
-        check_approval(
-            self.approval_required, self.approver_role, self.approvers, self.approvals_needed
-        )
-        return self
+    _rule_fits = model_validator(mode="after")(approval_checked)
 
 
 class CatalogueItem(Aggregate, events=CatalogueItemDefined):
@@ -165,12 +178,7 @@ class Submitted(RequestEvent):
     #: by the first versions (see docs/sla.md).
     sla: RuleVersions | None = None
 
-    @model_validator(mode="after")
-    def _rule_fits(self) -> Any:
-        check_approval(
-            self.approval_required, self.approver_role, self.approvers, self.approvals_needed
-        )
-        return self
+    _rule_fits = model_validator(mode="after")(approval_checked)
 
 
 class ApprovalRequested(RequestEvent):
