@@ -150,10 +150,8 @@ class ChangeTemplate(Aggregate):
 
 
 class _Assessment(Protocol):
-    @property
-    def cab(self) -> list[str]: ...
-    @property
-    def quorum(self) -> int: ...
+    cab: list[str]
+    quorum: int
 
 
 A = TypeVar("A", bound=_Assessment)

@@ -90,10 +90,8 @@ def conflicts_of(
 
 
 class _Window(Protocol):
-    @property
-    def start(self) -> datetime: ...
-    @property
-    def end(self) -> datetime: ...
+    start: datetime
+    end: datetime
 
 
 W = TypeVar("W", bound=_Window)

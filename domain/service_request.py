@@ -79,14 +79,10 @@ def catalogue_item_id(code: str) -> UUID:
 
 
 class _ApprovalRule(Protocol):
-    @property
-    def approval_required(self) -> bool: ...
-    @property
-    def approver_role(self) -> Role | None: ...
-    @property
-    def approvers(self) -> list[str]: ...
-    @property
-    def approvals_needed(self) -> int: ...
+    approval_required: bool
+    approver_role: Role | None
+    approvers: list[str]
+    approvals_needed: int
 
 
 R = TypeVar("R", bound=_ApprovalRule)
