@@ -73,6 +73,8 @@ from domain.sla_rules import RuleBook
 from domain.sla_rules import Rules as SlaRules
 
 A = TypeVar("A", bound=Aggregate)
+K = TypeVar("K")
+T = TypeVar("T")
 
 #: Seconds a process may judge new incidents by the matrix it last read (a revision made in
 #: this process takes effect at once; one made by another process within this many seconds).
@@ -97,8 +99,9 @@ class ServiceDesk(Application[UUID]):
         self.cache_size = cache_size
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._matrix: tuple[float, PriorityMatrix] | None = None
-        #: service -> (read at, the SLA rules new tickets for it are judged by)
+        #: The rules in force as lately read (see `_recent`): the matrix (under None), and by
+        #: service the SLA rules new tickets for it are judged by.
+        self._matrix: dict[None, tuple[float, PriorityMatrix]] = {}
         self._sla_rules: dict[str, tuple[float, RuleVersions | None]] = {}
         #: Resolves the (id, version) a ticket recorded; versions never change, so it caches.
         self.rulebook = RuleBook(self._rule_version)
@@ -260,7 +263,7 @@ class ServiceDesk(Application[UUID]):
         """Keep records as saved or read; a new version of a rule this process saved takes
         effect at once (MATRIX_REFRESH is for revisions made by other processes)."""
         if any(isinstance(r, PriorityMatrix) for r in records):
-            self._matrix = None
+            self._matrix.clear()
         if any(isinstance(r, SlaPolicy | BusinessCalendar) for r in records):
             self._sla_rules.clear()
         with self._cache_lock:
@@ -289,9 +292,10 @@ class ServiceDesk(Application[UUID]):
         """The matrix in force (or at a version). The current one is re-read from the store at
         most every MATRIX_REFRESH seconds; every incident records the version it was judged by."""
         if version is None:
-            cached = self._matrix
-            if cached is not None and self._clock() - cached[0] < MATRIX_REFRESH:
-                return cached[1]
+            return self._recent(self._matrix, None, self._read_matrix)
+        return self._read_matrix(version)
+
+    def _read_matrix(self, version: int | None = None) -> PriorityMatrix:
         try:
             matrix = self.repository.get(
                 PriorityMatrix.ID, version=version, projector_func=PriorityMatrix.project
@@ -299,9 +303,17 @@ class ServiceDesk(Application[UUID]):
         except AggregateNotFoundError:
             raise LookupError("the priority matrix has not been defined") from None
         assert isinstance(matrix, PriorityMatrix)
-        if version is None:
-            self._matrix = (self._clock(), matrix)
         return matrix
+
+    def _recent(self, kept: dict[K, tuple[float, T]], key: K, read: Callable[[], T]) -> T:
+        """What `read()` gives, kept under `key` and read again once it is MATRIX_REFRESH seconds
+        old (a rule this process saves clears what is kept at once: `remember`)."""
+        found = kept.get(key)
+        if found is not None and self._clock() - found[0] < MATRIX_REFRESH:
+            return found[1]
+        value = read()
+        kept[key] = (self._clock(), value)
+        return value
 
     def revise_priority_matrix(
         self, ctx: Context, cells: Cells, reason: str, *, expected_version: int | None = None
@@ -373,23 +385,20 @@ class ServiceDesk(Application[UUID]):
         """The policy and calendar versions a ticket for `service` logged now is judged by (re-read
         at most every MATRIX_REFRESH seconds; a change made in this process applies at once).
         None only before the policy is defined."""
-        cached = self._sla_rules.get(service)
-        if cached is not None and self._clock() - cached[0] < MATRIX_REFRESH:
-            return cached[1]
+        return self._recent(self._sla_rules, service, lambda: self._sla_rules_now(service))
+
+    def _sla_rules_now(self, service: str) -> RuleVersions | None:
         try:
             policy = self.sla_policy()
             name = policy.terms.calendar_for(service)
             calendar = self.business_calendar(name)
         except (RuleVersionNotFound, CalendarNotFound):
-            rules = None
-        else:
-            rules = RuleVersions(
-                policy=RuleVersion(id=policy.id, version=policy.version),
-                calendar=RuleVersion(id=calendar.id, version=calendar.version),
-                calendar_name=name,
-            )
-        self._sla_rules[service] = (self._clock(), rules)
-        return rules
+            return None
+        return RuleVersions(
+            policy=RuleVersion(id=policy.id, version=policy.version),
+            calendar=RuleVersion(id=calendar.id, version=calendar.version),
+            calendar_name=name,
+        )
 
     def revise_sla_policy(
         self, ctx: Context, terms: PolicyTerms, reason: str, *, expected_version: int | None = None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -149,6 +149,23 @@ class ChangeTemplate(Aggregate):
         self.services, self.configuration_items = list(e.services), list(e.configuration_items)
 
 
+class _Assessment(Protocol):
+    cab: list[str]
+    quorum: int
+
+
+A = TypeVar("A", bound=_Assessment)
+
+
+def cab_checked(assessment: A) -> A:
+    """An assessment (the command and its event), refused unless its CAB names each approver
+    once and its quorum is at most the CAB's size. Both run it as their validator:
+    `model_validator(mode="after")(cab_checked)`."""
+    if len(set(assessment.cab)) != len(assessment.cab) or assessment.quorum > len(assessment.cab):
+        raise ValueError("the CAB names each approver once, and the quorum is at most its size")
+    return assessment
+
+
 # -- change events -----------------------------------------------------------------------------
 
 
@@ -198,11 +215,7 @@ class Assessed(ChangeEvent):
     cab: list[str] = Field(min_length=1, max_length=50)
     quorum: int = Field(ge=1, le=50)
 
-    @model_validator(mode="after")
-    def _quorum_fits(self) -> Assessed:
-        if len(set(self.cab)) != len(self.cab) or self.quorum > len(self.cab):
-            raise ValueError("the CAB names each approver once, and the quorum is at most its size")
-        return self
+    _quorum_fits = model_validator(mode="after")(cab_checked)
 
 
 class Approved(ChangeEvent):

@@ -20,9 +20,10 @@ from domain.change import (
     ChangeTemplate,
     ImplementationOutcome,
     Risk,
+    cab_checked,
     template_id,
 )
-from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, check_window
+from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, window_checked
 from domain.commands import ActionCommand, Command
 from domain.configuration_item import (
     CODE_PATTERN,
@@ -330,11 +331,7 @@ class Assess(ChangeCommand):
     )
     quorum: int = Field(ge=1, le=50)
 
-    @model_validator(mode="after")
-    def _quorum_fits(self) -> Assess:
-        if len(set(self.cab)) != len(self.cab) or self.quorum > len(self.cab):
-            raise ValueError("the CAB names each approver once, and the quorum is at most its size")
-        return self
+    _quorum_fits = model_validator(mode="after")(cab_checked)
 
 
 class Approve(ChangeCommand):
@@ -367,10 +364,7 @@ class Schedule(ChangeCommand):
     end: Timestamp
     override_reason: str | None = Field(default=None, min_length=1, max_length=2_000)
 
-    @model_validator(mode="after")
-    def _valid_window(self) -> Schedule:
-        check_window(self.start, self.end)
-        return self
+    _valid_window = model_validator(mode="after")(window_checked)
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
         change.check_schedulable()

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -89,9 +89,20 @@ def conflicts_of(
     return sorted(found, key=lambda c: (c["kind"], c["ref"]))
 
 
-def check_window(start: datetime, end: datetime) -> None:
-    if end <= start:
+class _Window(Protocol):
+    start: datetime
+    end: datetime
+
+
+W = TypeVar("W", bound=_Window)
+
+
+def window_checked(window: W) -> W:
+    """A booking, blackout or schedule command, refused unless its window ends after it starts.
+    Each runs it as its validator: `model_validator(mode="after")(window_checked)`."""
+    if window.end <= window.start:
         raise ValueError("a window ends after it starts")
+    return window
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -112,10 +123,7 @@ class WindowBooked(NamesChange, ScheduleEvent):
     overridden: list[str] = Field(default_factory=list, max_length=1_000)
     override_reason: str | None = OptionalReason
 
-    @model_validator(mode="after")
-    def _valid(self) -> WindowBooked:
-        check_window(self.start, self.end)
-        return self
+    _valid = model_validator(mode="after")(window_checked)
 
 
 class WindowReleased(ScheduleEvent):
@@ -133,10 +141,7 @@ class BlackoutDeclared(ScheduleEvent):
     configuration_items: CodeList = Items
     reason: str = Reason
 
-    @model_validator(mode="after")
-    def _valid(self) -> BlackoutDeclared:
-        check_window(self.start, self.end)
-        return self
+    _valid = model_validator(mode="after")(window_checked)
 
 
 class BlackoutWithdrawn(ScheduleEvent):

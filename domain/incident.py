@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -300,6 +300,50 @@ def alerts_to_record(
     return list(new.values())
 
 
+class SlaAlerted(Aggregate):
+    """A ticket the SLA watcher records warnings and breaches on, each (target, level) once:
+    `class Incident(SlaAlerted, alerts=(SlaWarned, SlaBreached))` names the kind's two events
+    (an SlaWarning and an SlaBreach)."""
+
+    #: (target, level) of every SLA warning and breach recorded: each is recorded once.
+    sla_alerts: frozenset[tuple[SlaTarget, int]]
+    #: (the kind's SlaWarned, its SlaBreached): each a DomainEvent and an SlaWarning or SlaBreach,
+    #: an intersection the type checker cannot say.
+    _alert_events: ClassVar[tuple[type[Any], type[Any]]]
+
+    def __init_subclass__(
+        cls, *, alerts: tuple[type[Any], type[Any]] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if alerts is not None:
+            cls._alert_events = alerts
+        if hasattr(cls, "_alert_events"):
+            warned, breached = cls._alert_events
+            cls._appliers[warned] = SlaAlerted._sla_warned
+            cls._appliers[breached] = SlaAlerted._sla_breached
+
+    def record_sla_alerts(self, ctx: Context, alerts: list[SlaAlert]) -> None:
+        """Record the SLA warnings and breaches the clock says have happened, each only once:
+        a second watcher, or a retry, finds them recorded and records nothing. In any state: a
+        breach found late still belongs on a finished ticket's record."""
+        warned, breached = self._alert_events
+        for alert in alerts_to_record(self.sla_alerts, alerts, ctx.at):
+            target, at = alert.target, alert.at
+            if alert.level == BREACH:
+                event = breached(**self._envelope(ctx), target=target, breached_at=at)
+            else:
+                event = warned(
+                    **self._envelope(ctx), target=target, threshold=alert.level, passed_at=at
+                )
+            self._record(event)
+
+    def _sla_warned(self, e: SlaWarning) -> None:
+        self.sla_alerts = self.sla_alerts | {(e.target, e.threshold)}
+
+    def _sla_breached(self, e: SlaBreach) -> None:
+        self.sla_alerts = self.sla_alerts | {(e.target, BREACH)}
+
+
 class LinkedToProblem(NamesProblem, IncidentEvent):
     """The incident is linked to a problem (the problem records Problem.IncidentLinked)."""
 
@@ -378,7 +422,7 @@ def transition(
 # -- the aggregate -----------------------------------------------------------------------------
 
 
-class Incident(Aggregate):
+class Incident(SlaAlerted, alerts=(SlaWarned, SlaBreached)):
     number: int
     state: IncidentState
     caller: str
@@ -394,8 +438,6 @@ class Incident(Aggregate):
     reopen_until: datetime | None
     reopen_count: int
     sla: RuleVersions | None
-    #: (target, level) of every SLA warning and breach recorded: each is recorded once.
-    sla_alerts: frozenset[tuple[SlaTarget, int]]
     problems: frozenset[UUID]
     changes: frozenset[UUID]
     organisation: str
@@ -589,24 +631,6 @@ class Incident(Aggregate):
             Cancelled(**self._envelope(ctx), reason=reason, duplicate_of=duplicate_of, note=note)
         )
 
-    def record_sla_alerts(self, ctx: Context, alerts: list[SlaAlert]) -> None:
-        """Record the SLA warnings and breaches the clock says have happened, each only once:
-        a second watcher, or a retry, finds them recorded and records nothing."""
-        for alert in alerts_to_record(self.sla_alerts, alerts, ctx.at):
-            if alert.level == BREACH:
-                self._record(
-                    SlaBreached(**self._envelope(ctx), target=alert.target, breached_at=alert.at)
-                )
-            else:
-                self._record(
-                    SlaWarned(
-                        **self._envelope(ctx),
-                        target=alert.target,
-                        threshold=alert.level,
-                        passed_at=alert.at,
-                    )
-                )
-
     # -- links: the other record records its side in the same write (any state: a closed
     # incident may still be evidence of a problem)
 
@@ -690,14 +714,6 @@ class Incident(Aggregate):
         self.sla_alerts = frozenset()
         self.problems, self.changes = frozenset(), frozenset()
         self.organisation = e.organisation
-
-    @applies(SlaWarned)
-    def _sla_warned(self, e: SlaWarned) -> None:
-        self.sla_alerts = self.sla_alerts | {(e.target, e.threshold)}
-
-    @applies(SlaBreached)
-    def _sla_breached(self, e: SlaBreached) -> None:
-        self.sla_alerts = self.sla_alerts | {(e.target, BREACH)}
 
     @applies(Assigned)
     def _assigned(self, e: Assigned) -> None:

@@ -26,8 +26,8 @@ from domain.service_request import (
     CatalogueItem,
     ServiceRequest,
     Steps,
+    approval_checked,
     catalogue_item_id,
-    check_approval,
 )
 from domain.session import Session
 
@@ -56,12 +56,7 @@ class DefineCatalogueItem(Command):
     fulfilment_group: str = Name
     steps: list[Annotated[str, Field(min_length=1, max_length=2_000)]] = Steps
 
-    @model_validator(mode="after")
-    def _rule_fits(self) -> DefineCatalogueItem:
-        check_approval(
-            self.approval_required, self.approver_role, self.approvers, self.approvals_needed
-        )
-        return self
+    _rule_fits = model_validator(mode="after")(approval_checked)
 
     def decide(self, session: Session, ctx: Context) -> UUID:
         if session.find(CatalogueItem, catalogue_item_id(self.code)) is not None:

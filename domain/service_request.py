@@ -17,7 +17,7 @@ state change is an event with its time; PAUSED_STATES are the states in which th
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import Field, model_validator
@@ -36,10 +36,10 @@ from domain.errors import (
 )
 from domain.events import DomainEvent
 from domain.fields import Description, Name, Note, Number, OptionalReason, Reason, Text
-from domain.incident import BREACH, SlaAlert, alerts_to_record
+from domain.incident import SlaAlerted
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.record_numbers import named_id
-from domain.rule_versions import RuleVersions, SlaBreach, SlaTarget, SlaWarning
+from domain.rule_versions import RuleVersions, SlaBreach, SlaWarning
 
 Steps: Any = Field(min_length=1, max_length=50)
 Approvers: Any = Field(default_factory=list, max_length=50)
@@ -78,19 +78,33 @@ def catalogue_item_id(code: str) -> UUID:
     return named_id("catalogue-item", code)
 
 
-def check_approval(required: bool, role: Role | None, approvers: list[str], needed: int) -> None:
-    """An approval rule names a role or named approvers (not both), and needs at most as many
-    approvals as there are named approvers; a rule without approval names nobody."""
-    if not required:
+class _ApprovalRule(Protocol):
+    approval_required: bool
+    approver_role: Role | None
+    approvers: list[str]
+    approvals_needed: int
+
+
+R = TypeVar("R", bound=_ApprovalRule)
+
+
+def approval_checked(rule: R) -> R:
+    """A catalogue item's approval rule (as defined, and as each request copies it), refused
+    unless it names a role or named approvers (not both) and needs at most as many approvals as
+    there are named approvers; a rule without approval names nobody. Each runs it as its
+    validator: `model_validator(mode="after")(approval_checked)`."""
+    approvers, role = rule.approvers, rule.approver_role
+    if not rule.approval_required:
         if role is not None or approvers:
             raise ValueError("an item without approval names no approvers")
-        return
+        return rule
     if (role is None) == (not approvers):
         raise ValueError("approval is by a role (approver_role) or by named approvers, not both")
     if len(set(approvers)) != len(approvers):
         raise ValueError("each named approver is named once")
-    if approvers and needed > len(approvers):
+    if approvers and rule.approvals_needed > len(approvers):
         raise ValueError("approvals_needed is at most the number of named approvers")
+    return rule
 
 
 # -- the catalogue -----------------------------------------------------------------------------
@@ -110,12 +124,7 @@ class CatalogueItemDefined(DomainEvent):
     fulfilment_group: str = Name
     steps: list[str] = Steps
 
-    @model_validator(mode="after")
-    def _rule_fits(self) -> Any:
-        check_approval(
-            self.approval_required, self.approver_role, self.approvers, self.approvals_needed
-        )
-        return self
+    _rule_fits = model_validator(mode="after")(approval_checked)
 
 
 class CatalogueItem(Aggregate, events=CatalogueItemDefined):
@@ -165,12 +174,7 @@ class Submitted(RequestEvent):
     #: by the first versions (see docs/sla.md).
     sla: RuleVersions | None = None
 
-    @model_validator(mode="after")
-    def _rule_fits(self) -> Any:
-        check_approval(
-            self.approval_required, self.approver_role, self.approvers, self.approvals_needed
-        )
-        return self
+    _rule_fits = model_validator(mode="after")(approval_checked)
 
 
 class ApprovalRequested(RequestEvent):
@@ -275,7 +279,13 @@ def transition(state: RequestState | None, event: RequestEvent) -> RequestState:
 # -- the aggregate -----------------------------------------------------------------------------
 
 
-class ServiceRequest(LifecycleAggregate[RequestState], events=RequestEvent, transition=transition):
+class ServiceRequest(
+    SlaAlerted,
+    LifecycleAggregate[RequestState],
+    events=RequestEvent,
+    transition=transition,
+    alerts=(SlaWarned, SlaBreached),
+):
     KIND: ClassVar[str] = "service request"
 
     number: int
@@ -294,9 +304,6 @@ class ServiceRequest(LifecycleAggregate[RequestState], events=RequestEvent, tran
     @property
     def owned_by(self) -> str:
         return self.requester
-
-    #: (target, level) of every SLA warning and breach recorded: each is recorded once.
-    sla_alerts: frozenset[tuple[SlaTarget, int]]
 
     @classmethod
     def submit(
@@ -407,24 +414,6 @@ class ServiceRequest(LifecycleAggregate[RequestState], events=RequestEvent, tran
         self._require_requester_or_agent(ctx)
         self._record(Cancelled(**self._envelope(ctx), reason=reason))
 
-    def record_sla_alerts(self, ctx: Context, alerts: list[SlaAlert]) -> None:
-        """Record the SLA warnings and breaches the clock says have happened, each only once
-        (in any state: a breach found late still belongs on a finished request's record)."""
-        for alert in alerts_to_record(self.sla_alerts, alerts, ctx.at):
-            if alert.level == BREACH:
-                self._record(
-                    SlaBreached(**self._envelope(ctx), target=alert.target, breached_at=alert.at)
-                )
-            else:
-                self._record(
-                    SlaWarned(
-                        **self._envelope(ctx),
-                        target=alert.target,
-                        threshold=alert.level,
-                        passed_at=alert.at,
-                    )
-                )
-
     # -- helpers --------------------------------------------------------------------------------
 
     @staticmethod
@@ -464,14 +453,6 @@ class ServiceRequest(LifecycleAggregate[RequestState], events=RequestEvent, tran
     @applies(ApprovalGiven)
     def _approval_given(self, e: ApprovalGiven) -> None:
         self.approvals = (*self.approvals, e.approver)
-
-    @applies(SlaWarned)
-    def _sla_warned(self, e: SlaWarned) -> None:
-        self.sla_alerts = self.sla_alerts | {(e.target, e.threshold)}
-
-    @applies(SlaBreached)
-    def _sla_breached(self, e: SlaBreached) -> None:
-        self.sla_alerts = self.sla_alerts | {(e.target, BREACH)}
 
     @applies(StepCompleted)
     def _step_completed(self, e: StepCompleted) -> None:

@@ -81,25 +81,18 @@ change_calendar = Projection(
 )
 
 
+def _window(row: Row) -> tuple[datetime, datetime, frozenset[str]]:
+    """A booking's or a blackout's window and the items it covers, as the domain checks them."""
+    start, end = datetime.fromisoformat(row["start"]), datetime.fromisoformat(row["end"])
+    return start, end, frozenset(row["configuration_items"])
+
+
 def _booking(row: Row) -> s.Booking:
-    return s.Booking(
-        row["change_id"],
-        row["ref"],
-        datetime.fromisoformat(row["start"]),
-        datetime.fromisoformat(row["end"]),
-        frozenset(row["configuration_items"]),
-        frozenset(row["reach"]),
-    )
+    return s.Booking(row["change_id"], row["ref"], *_window(row), frozenset(row["reach"]))
 
 
 def _blackout_of(row: Row) -> s.Blackout:
-    return s.Blackout(
-        row["ref"],
-        row["title"],
-        datetime.fromisoformat(row["start"]),
-        datetime.fromisoformat(row["end"]),
-        frozenset(row["configuration_items"]),
-    )
+    return s.Blackout(row["ref"], row["title"], *_window(row))
 
 
 def calendar(in_range: list[Row], around: list[Row]) -> dict[str, list[Row]]:

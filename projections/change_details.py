@@ -7,28 +7,23 @@ from typing import Any
 
 from domain import change as c
 from domain.record_numbers import RecordKind
-from projections.base import Projection, Row, at, by, iso
+from projections.base import Projection, Row, at, by, copied, iso
 from projections.queries import STAFF, View
 from projections.records import entry, list_columns, list_indexes, numbered, stamped
 
 
 def _touched(row: Row, ev: c.ChangeEvent, **changes: Any) -> Row:
-    row["state"] = c.transition(c.ChangeState(row["state"]), ev)
-    return stamped(row, ev, **changes)
+    return stamped(row, ev, state=c.transition(c.ChangeState(row["state"]), ev), **changes)
 
 
 def _raised(_: Row | None, ev: c.Raised) -> Row:
     return {
         **numbered(ev, RecordKind.CHANGE, ev.number),
-        "kind": ev.kind,
-        "title": ev.title,
-        "description": ev.description,
-        "requester": ev.requester,
-        "organisation": ev.organisation,
-        "services": list(ev.services),
-        "configuration_items": list(ev.configuration_items),
-        "backout_plan": ev.backout_plan,
-        "template": ev.template,
+        **copied(
+            ev,
+            "kind title description requester organisation services configuration_items"
+            " backout_plan template",
+        ),
         "state": c.ChangeState.RAISED,
         "assessment": None,
         "approvals": [],

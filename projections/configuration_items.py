@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain import configuration_item as ci
-from projections.base import Column, Projection, Row, at, by
+from projections.base import Column, Projection, Row, at, by, copied
 from projections.queries import BY_CODE, SHARED, View
 from projections.records import entry, stamped
 
@@ -19,14 +19,7 @@ def _through(row: Row, ev: ci.ThroughChange, what: str) -> None:
 def _registered(_: Row | None, ev: ci.Registered) -> Row:
     return {
         "id": str(ev.originator_id),
-        "code": ev.code,
-        "name": ev.name,
-        "ci_type": ev.ci_type,
-        "owner": ev.owner,
-        "status": ev.status,
-        "service": ev.service,
-        "location": ev.location,
-        "depends_on": list(ev.depends_on),
+        **copied(ev, "code name ci_type owner status service location depends_on"),
         "dependants": [],
         "changes": [],
         "linked_problems": [],

@@ -11,24 +11,19 @@ from domain import knowledge as k
 from domain.context import Context
 from domain.record_numbers import RecordKind
 from domain.visibility import reads_internal
-from projections.base import Projection, Row, at
+from projections.base import Projection, Row, at, copied
 from projections.queries import Reach, View, Where
 from projections.records import entry, list_columns, list_indexes, numbered, stamped
 
 
 def _touched(row: Row, ev: k.ArticleEvent, **changes: Any) -> Row:
-    row["state"] = k.transition(k.ArticleState(row["state"]), ev)
-    return stamped(row, ev, **changes)
+    return stamped(row, ev, state=k.transition(k.ArticleState(row["state"]), ev), **changes)
 
 
 def _drafted(_: Row | None, ev: k.Drafted) -> Row:
     return {
         **numbered(ev, RecordKind.KNOWLEDGE_ARTICLE, ev.number),
-        "title": ev.title,
-        "body": ev.body,
-        "service": ev.service,
-        "keywords": list(ev.keywords),
-        "organisation": ev.organisation,
+        **copied(ev, "title body service keywords organisation"),
         "state": k.ArticleState.DRAFT,
         "author": ev.actor.id,
         "review": None,

@@ -28,7 +28,15 @@ from projections.store import (
     skipped_messages,
     skipped_rows,
 )
-from projections.view_store import SkippedMessage, checked_fragment, quoted, table
+from projections.view_store import (
+    PARTITION_POSITIONS,
+    SkippedMessage,
+    checked_fragment,
+    quoted,
+    select_sql,
+    stored_rows,
+    table,
+)
 
 #: The advisory lock key held by each write transaction ("itsmview" in ASCII).
 WRITE_LOCK = 0x69_74_73_6D_76_69_65_77
@@ -67,12 +75,7 @@ class PostgresViewTransaction:
             f"INSERT INTO {table(projection)} ({names}) VALUES ({marks})"
             f" ON CONFLICT (key) DO UPDATE SET {updates}"
         )
-        kept = [
-            (key, orjson.dumps(row), *(row.get(c.name) for c in projection.columns))
-            for key, row in rows.items()
-            if row is not None
-        ]
-        gone = [key for key, row in rows.items() if row is None]
+        kept, gone = stored_rows(projection, rows)
         with self._conn.cursor() as cursor:
             if kept:
                 cursor.executemany(upsert, kept)
@@ -92,10 +95,7 @@ class PostgresViewTransaction:
         )
 
     def partition_positions(self, projection: Projection) -> dict[int, int]:
-        rows = self._conn.execute(
-            "SELECT partition, position FROM partition_positions WHERE name = %s",
-            (projection.name,),
-        )
+        rows = self._conn.execute(_placeholders(PARTITION_POSITIONS), (projection.name,))
         return dict(rows.fetchall())
 
     def set_partition_positions(self, projection: Projection, positions: Mapping[int, int]) -> None:
@@ -255,11 +255,7 @@ class PostgresViewStore:
         self, projection: Projection, where: str = "", params: Sequence[Any] = (), tail: str = ""
     ) -> list[Row]:
         """Rows of a projection; `where` and `tail` in the dialect of projections/view_store.py."""
-        sql = f"SELECT doc FROM {table(projection)}"
-        if where:
-            sql += f" WHERE {_placeholders(where)}"
-        if tail:
-            sql += f" {_placeholders(tail)}"
+        sql = _placeholders(select_sql(projection, where, tail))
         with self._pool.connection() as conn:
             return [orjson.loads(doc) for (doc,) in conn.execute(sql, params).fetchall()]
 

@@ -17,25 +17,20 @@ from domain import incident as i
 from domain import problem as p
 from domain.context import Context
 from domain.record_numbers import RecordKind, number_label
-from projections.base import Column, Projection, Row, at, by
+from projections.base import Column, Projection, Row, at, by, copied
 from projections.queries import STAFF, Filter, View, select_where
 from projections.records import entry, list_columns, list_indexes, numbered, stamped
 from projections.view_store import ViewStore
 
 
 def _touched(row: Row, ev: p.ProblemEvent, **changes: Any) -> Row:
-    row["state"] = p.transition(p.ProblemState(row["state"]), ev)
-    return stamped(row, ev, **changes)
+    return stamped(row, ev, state=p.transition(p.ProblemState(row["state"]), ev), **changes)
 
 
 def _logged(_: Row | None, ev: p.Logged) -> Row:
     return {
         **numbered(ev, RecordKind.PROBLEM, ev.number),
-        "title": ev.title,
-        "description": ev.description,
-        "service": ev.service,
-        "configuration_items": list(ev.configuration_items),
-        "organisation": ev.organisation,
+        **copied(ev, "title description service configuration_items organisation"),
         "state": p.ProblemState.LOGGED,
         "investigator": None,
         "root_cause": None,
@@ -209,9 +204,7 @@ known_errors = Projection(
 def _occurred(_: Row | None, ev: i.Logged) -> Row:
     return {
         "id": str(ev.originator_id),
-        "number": ev.number,
-        "service": ev.service,
-        "configuration_item": ev.configuration_item,
+        **copied(ev, "number service configuration_item"),
         "logged_at": at(ev),
         "organisation": ev.organisation,
     }

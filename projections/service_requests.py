@@ -8,7 +8,7 @@ from typing import Any
 
 from domain import service_request as r
 from domain.record_numbers import RecordKind
-from projections.base import Column, Projection, Row, at, by
+from projections.base import Column, Projection, Row, at, by, copied
 from projections.queries import BY_CODE, SHARED, Reach, View
 from projections.records import entry, list_columns, list_indexes, numbered, stamped
 
@@ -22,13 +22,7 @@ def _touched(row: Row, ev: r.RequestEvent, **changes: Any) -> Row:
 def _submitted(_: Row | None, ev: r.Submitted) -> Row:
     return {
         **numbered(ev, RecordKind.SERVICE_REQUEST, ev.number),
-        "catalogue_item": ev.catalogue_item,
-        "title": ev.title,
-        "details": ev.details,
-        "requester": ev.requester,
-        "organisation": ev.organisation,
-        "service": ev.service,
-        "priority": ev.priority,
+        **copied(ev, "catalogue_item title details requester organisation service priority"),
         "sla": None if ev.sla is None else ev.sla.model_dump(mode="json"),
         "state": r.RequestState.SUBMITTED,
         "paused": False,

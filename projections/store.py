@@ -23,7 +23,14 @@ import orjson
 from infra.locks import InterProcessLock
 from infra.migrations import Migration, migrate_sqlite, migrations
 from projections.base import Projection, Row
-from projections.view_store import SkippedMessage, checked_fragment, quoted, table
+from projections.view_store import (
+    PARTITION_POSITIONS,
+    SkippedMessage,
+    quoted,
+    select_sql,
+    stored_rows,
+    table,
+)
 
 
 def positions_migrations(integer: str) -> tuple[str, tuple[Migration, ...]]:
@@ -140,16 +147,12 @@ class SQLiteViewTransaction:
         names = ", ".join(["key", "doc", *map(quoted, columns)])
         marks = ", ".join("?" * (2 + len(columns)))
         upsert = f"INSERT OR REPLACE INTO {table(projection)} ({names}) VALUES ({marks})"
-        kept = [
-            (key, orjson.dumps(row), *(row.get(c) for c in columns))
-            for key, row in rows.items()
-            if row is not None
-        ]
-        gone = [(key,) for key, row in rows.items() if row is None]
+        kept, gone = stored_rows(projection, rows)
         if kept:
             self._conn.executemany(upsert, kept)
         if gone:
-            self._conn.executemany(f"DELETE FROM {table(projection)} WHERE key = ?", gone)
+            sql = f"DELETE FROM {table(projection)} WHERE key = ?"
+            self._conn.executemany(sql, [(key,) for key in gone])
 
     def set_position(self, projection: Projection, position: int) -> None:
         self._conn.execute(
@@ -160,11 +163,7 @@ class SQLiteViewTransaction:
 
     def partition_positions(self, projection: Projection) -> dict[int, int]:
         """Kafka mode: the last global position folded from each partition of the topic."""
-        rows = self._conn.execute(
-            "SELECT partition, position FROM partition_positions WHERE name = ?",
-            (projection.name,),
-        )
-        return dict(rows.fetchall())
+        return dict(self._conn.execute(PARTITION_POSITIONS, (projection.name,)))
 
     def set_partition_positions(self, projection: Projection, positions: Mapping[int, int]) -> None:
         self._conn.executemany(
@@ -327,11 +326,7 @@ class SQLiteViewStore:
         self, projection: Projection, where: str = "", params: Sequence[Any] = (), tail: str = ""
     ) -> list[Row]:
         """Rows of a projection; `where` and `tail` in the dialect of projections/view_store.py."""
-        sql = f"SELECT doc FROM {table(projection)}"
-        if where:
-            sql += f" WHERE {checked_fragment(where)}"
-        if tail:
-            sql += f" {checked_fragment(tail)}"
+        sql = select_sql(projection, where, tail)
         return [orjson.loads(doc) for (doc,) in self._reader().execute(sql, params)]
 
     def rows(self, projection: Projection) -> dict[str, Row]:

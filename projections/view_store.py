@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
+
 from projections.base import Projection, Row
 
 
@@ -146,3 +148,30 @@ def checked_fragment(fragment: str) -> str:
     if "'" in fragment:
         raise ValueError(f"pass values as ? parameters, not as string literals: {fragment!r}")
     return fragment
+
+
+#: Kafka mode: the last global position a projection folded from each partition of the topic.
+PARTITION_POSITIONS = "SELECT partition, position FROM partition_positions WHERE name = ?"
+
+
+def select_sql(projection: Projection, where: str, tail: str) -> str:
+    """The query of `ViewStore.select`, with `?` parameters as its fragments have them."""
+    sql = f"SELECT doc FROM {table(projection)}"
+    if where:
+        sql += f" WHERE {checked_fragment(where)}"
+    if tail:
+        sql += f" {checked_fragment(tail)}"
+    return sql
+
+
+def stored_rows(
+    projection: Projection, rows: Mapping[str, Row | None]
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """What `ViewTransaction.write` stores: (key, JSON, each declared column) of each row kept,
+    and the keys of the rows removed (None)."""
+    kept = [
+        (key, orjson.dumps(row), *(row.get(c.name) for c in projection.columns))
+        for key, row in rows.items()
+        if row is not None
+    ]
+    return kept, [key for key, row in rows.items() if row is None]
