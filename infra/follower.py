@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type
 from tenacity.wait import wait_exponential
@@ -33,25 +34,19 @@ from infra.serialisation import UndecodableEvent
 Step = Callable[[], bool]
 
 
+@dataclass(eq=False)
 class Follower:
-    def __init__(
-        self,
-        name: str,
-        step: Step,
-        *,
-        idle: float,
-        log: logging.Logger,
-        backoff: tuple[float, float] = (0.1, 5.0),
-        on_error: Callable[[], None] | None = None,
-    ) -> None:
-        self.name = name
-        self.step = step
-        #: Seconds to wait for a wake-up once the step has nothing more waiting.
-        self.idle = idle
-        self.log = log
-        #: The first and the longest wait after a failed step (it doubles in between).
-        self.backoff = backoff
-        self.on_error = on_error
+    name: str
+    step: Step
+    _: KW_ONLY
+    #: Seconds to wait for a wake-up once the step has nothing more waiting.
+    idle: float
+    log: logging.Logger
+    #: The first and the longest wait after a failed step (it doubles in between).
+    backoff: tuple[float, float] = (0.1, 5.0)
+    on_error: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
         #: The error of the step that is being retried, if the last one failed.
         self.failing: BaseException | None = None
         self._wake = threading.Event()
