@@ -137,19 +137,22 @@ class IncidentPort(Protocol):
     def resolve(self, ctx: Context, incident: str, notes: str, key: str) -> bool: ...
 
 
+@dataclass(frozen=True, slots=True)
+class RequestToRaise:
+    """A service request a rule raises: from a catalogue item, for a (pseudonymised) member,
+    with the event's details; the idempotency key makes a repeat find the first."""
+
+    catalogue_item: str
+    requested_for: str
+    details: dict[str, str]
+    idempotency_key: str
+
+
 class ServiceRequestPort(Protocol):
     """Raise a service request from a catalogue item, made idempotent by key (implemented over
     the records write path by processes.circulation.DeskRequests)."""
 
-    def raise_request(
-        self,
-        ctx: Context,
-        *,
-        catalogue_item: str,
-        requested_for: str,
-        details: dict[str, str],
-        idempotency_key: str,
-    ) -> str: ...
+    def raise_request(self, ctx: Context, request: RequestToRaise) -> str: ...
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -468,10 +471,12 @@ class CirculationPipeline:
             try:
                 raised = requests.raise_request(
                     self._ctx(event.source, case),
-                    catalogue_item=rule.catalogue_item,
-                    requested_for=event.data["patron_ref"],
-                    details={"branch": event.data["branch"], "request": event.data["request"]},
-                    idempotency_key=case,
+                    RequestToRaise(
+                        catalogue_item=rule.catalogue_item,
+                        requested_for=event.data["patron_ref"],
+                        details={"branch": event.data["branch"], "request": event.data["request"]},
+                        idempotency_key=case,
+                    ),
                 )
             except DomainError as refused:  # e.g. the catalogue has no such item (yet)
                 log.warning("member card request %s not raised: %s", case, refused)
