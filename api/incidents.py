@@ -18,7 +18,6 @@ from api.deps import (
     AGENT_ROLES,
     CORRELATION_ID,
     IDEMPOTENCY_KEY,
-    IF_MATCH,
     ReaderDep,
     ServicesDep,
     action_body,
@@ -33,7 +32,7 @@ from api.models import READ, written
 from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import AsOf, IncidentRef
 from api.reads import Readable, add_history, numbered, shown_row
-from api.record_answers import answer
+from api.record_answers import add_action_route, answer
 from api.record_answers import etag as _etag
 from api.record_answers import json_response as _json
 from api.schemas import IncidentDetails, IncidentPage, IncidentSummary
@@ -156,16 +155,12 @@ def _add_action(command_type: type[IncidentCommand]) -> None:
             raise IncidentNotFound(f"no incident {ref}") from None
         return await _answer(services_of(request), outcome, 200, ctx)
 
-    act.__name__ = f"{action.replace('-', '_')}_incident"
-    router.add_api_route(
-        f"/{{ref}}/{action}",
+    add_action_route(
+        router,
+        command_type,
         act,
-        methods=["POST"],
-        response_model=IncidentDetails,
-        responses=written(),
-        summary=command_type.summary,
-        description=command_type.__doc__ or command_type.summary,
-        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
+        name=f"{action.replace('-', '_')}_incident",
+        model=IncidentDetails,
     )
 
 

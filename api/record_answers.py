@@ -33,6 +33,7 @@ from application.outcome import Outcome
 from application.pipeline import Submission
 from domain.actors import Role
 from domain.change_commands import RecordCommand
+from domain.commands import ActionCommand
 from domain.context import Context
 from domain.record_numbers import RecordKind
 from projections.base import Projection, Row
@@ -182,9 +183,22 @@ def _add_action(
         location = f"/api/v1{base}/{outcome.record_id}"
         return await answer(services, outcome, projection, location, 200, ctx=ctx)
 
+    add_action_route(router, command_type, act, name=name, model=model)
+
+
+def add_action_route(
+    router: APIRouter,
+    command_type: type[ActionCommand],
+    act: Callable[..., Any],
+    *,
+    name: str,
+    model: type[BaseModel],
+) -> None:
+    """POST .../{ref}/{action}: `act` (operation `name`) decides `command_type`'s action on the
+    record the path names, with If-Match and Idempotency-Key, answered with `model`."""
     act.__name__ = name
     router.add_api_route(
-        f"/{{ref}}/{action}",
+        f"/{{ref}}/{command_type.action}",
         act,
         methods=["POST"],
         response_model=model,

@@ -266,13 +266,7 @@ class HoursRevision(BaseModel):
 
 
 def _calendar(calendar: BusinessCalendar) -> CalendarOut:
-    return CalendarOut(
-        name=calendar.name,
-        version=calendar.version,
-        time_zone=calendar.time_zone,
-        hours=calendar.hours,
-        years=calendar.years,
-    )
+    return CalendarOut.model_validate(calendar, from_attributes=True)
 
 
 @router.get(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -40,32 +41,24 @@ Publisher = Callable[[Checkpoint], None]
 ProgressCallback = Callable[[int, int], None]  # (position reached, head of the store)
 
 
+@dataclass(eq=False)
 class Ledger(Follows):
-    def __init__(
-        self,
-        store: AuditStore,
-        mapper: Mapper[UUID],
-        key: Ed25519PrivateKey,
-        clock: Callable[[], datetime],
-        *,
-        checkpoint_every: int = 10_000,
-        checkpoint_interval: timedelta = timedelta(minutes=5),
-        publisher: Publisher | None = None,
-        batch_size: int = 5_000,
-        poll_interval: float = 1.0,
-    ) -> None:
-        self.store = store
-        self.mapper = mapper
-        self.key = key
-        self.key_id = key_id(key.public_key())
-        self.clock = clock
-        self.checkpoint_every = checkpoint_every
-        self.checkpoint_interval = checkpoint_interval
-        self.publisher = publisher
-        self.batch_size = batch_size
+    store: AuditStore
+    mapper: Mapper[UUID]
+    key: Ed25519PrivateKey
+    clock: Callable[[], datetime]
+    _: KW_ONLY
+    checkpoint_every: int = 10_000
+    checkpoint_interval: timedelta = timedelta(minutes=5)
+    publisher: Publisher | None = None
+    batch_size: int = 5_000
+    poll_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.key_id = key_id(self.key.public_key())
         self._report = Progress(log, "audit ledger appended", every=10.0)
         self._follower = Follower(
-            "audit-ledger", self._follow_step, idle=poll_interval, log=log, backoff=(0.1, 1.0)
+            "audit-ledger", self._follow_step, idle=self.poll_interval, log=log, backoff=(0.1, 1.0)
         )
         self._stuck = StuckAt("audit ledger", log)
 

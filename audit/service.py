@@ -40,10 +40,6 @@ class Audit:
         if self.follows:
             self.ledger.start()
 
-    @property
-    def is_following(self) -> bool:
-        return self.ledger.is_following
-
     def close(self) -> None:
         self.ledger.stop()
         if isinstance(self.ledger.publisher, KafkaPublisher):

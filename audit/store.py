@@ -16,7 +16,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,7 +41,8 @@ SQLITE_EVENTS = "stored_events"
 POSTGRES_EVENTS = "servicedesk_events"  # the library names it after the application
 LEDGER_TABLES = ("audit_ledger", "audit_checkpoints", "audit_publications")
 
-ENTRY_COLUMNS = "position, event_id, type, actor_id, actor_role, at, digest, prev_hash, hash"
+#: The ledger table's columns: an entry's fields, in their order.
+ENTRY_COLUMNS = ", ".join(f.name for f in fields(Entry))
 CHECKPOINT_COLUMNS = "position, hash, at, key_id, signature"
 
 
@@ -120,18 +122,8 @@ def _checkpoint(row: Sequence[Any]) -> Checkpoint:
     return Checkpoint(row[0], bytes(row[1]), row[2], row[3], bytes(row[4]))
 
 
-def _entry_values(entry: Entry) -> tuple[Any, ...]:
-    return (
-        entry.position,
-        entry.event_id,
-        entry.type,
-        entry.actor_id,
-        entry.actor_role,
-        entry.at,
-        entry.digest,
-        entry.prev_hash,
-        entry.hash,
-    )
+#: An entry's values in the order of ENTRY_COLUMNS.
+_entry_values = attrgetter(*(f.name for f in fields(Entry)))
 
 
 def _checkpoint_values(c: Checkpoint) -> tuple[Any, ...]:
@@ -217,27 +209,31 @@ class SQLiteAuditStore:
         row = self._connections()[0].execute(f"SELECT MAX(rowid) FROM {SQLITE_EVENTS}").fetchone()
         return int(row[0] or 0)
 
+    def _range(self, db: int, query: str, after: int, limit: int, until: int | None) -> list[Any]:
+        """The rows `query` reads (on the event store, 0, or the ledger, 1) after the position
+        `after` up to `until`, `limit` at most: its three parameters, in that order."""
+        bounds = (after, _NO_END if until is None else until, limit)
+        return self._connections()[db].execute(query, bounds).fetchall()
+
     def stored(self, after: int, limit: int, until: int | None = None) -> list[StoredRow]:
-        return (
-            self._connections()[0]
-            .execute(
-                "SELECT rowid, topic, originator_id, originator_version, CAST(state AS BLOB)"
-                f" FROM {SQLITE_EVENTS} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
-                (after, _NO_END if until is None else until, limit),
-            )
-            .fetchall()
+        return self._range(
+            0,
+            "SELECT rowid, topic, originator_id, originator_version, CAST(state AS BLOB)"
+            f" FROM {SQLITE_EVENTS} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+            after,
+            limit,
+            until,
         )
 
     def digest_rows(self, after: int, limit: int, until: int | None = None) -> list[DigestRow]:
-        return (
-            self._connections()[0]
-            .execute(
-                "SELECT rowid, CAST(topic || char(10) || originator_id || char(10)"
-                " || originator_version || char(10) AS BLOB), CAST(state AS BLOB)"
-                f" FROM {SQLITE_EVENTS} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
-                (after, _NO_END if until is None else until, limit),
-            )
-            .fetchall()
+        return self._range(
+            0,
+            "SELECT rowid, CAST(topic || char(10) || originator_id || char(10)"
+            " || originator_version || char(10) AS BLOB), CAST(state AS BLOB)"
+            f" FROM {SQLITE_EVENTS} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+            after,
+            limit,
+            until,
         )
 
     def stored_at(self, positions: Sequence[int]) -> list[StoredRow]:
@@ -285,28 +281,22 @@ class SQLiteAuditStore:
         return True
 
     def entries(self, after: int, limit: int, until: int | None = None) -> list[Entry]:
-        rows = (
-            self._connections()[1]
-            .execute(
-                f"SELECT {ENTRY_COLUMNS} FROM audit_ledger WHERE position > ? AND position <= ?"
-                " ORDER BY position LIMIT ?",
-                (after, until if until is not None else 2**62, limit),
-            )
-            .fetchall()
+        query = (
+            f"SELECT {ENTRY_COLUMNS} FROM audit_ledger WHERE position > ? AND position <= ?"
+            " ORDER BY position LIMIT ?"
         )
-        return [_entry(r) for r in rows]
+        return [_entry(r) for r in self._range(1, query, after, limit, until)]
 
     def chain_rows(self, after: int, limit: int, until: int | None = None) -> list[ChainRow]:
-        return (
-            self._connections()[1]
-            .execute(
-                "SELECT position, CAST(position || char(10) || event_id || char(10) || type"
-                " || char(10) || actor_id || char(10) || actor_role || char(10) || at AS BLOB),"
-                " digest, prev_hash, hash FROM audit_ledger WHERE position > ? AND position <= ?"
-                " ORDER BY position LIMIT ?",
-                (after, _NO_END if until is None else until, limit),
-            )
-            .fetchall()
+        return self._range(
+            1,
+            "SELECT position, CAST(position || char(10) || event_id || char(10) || type"
+            " || char(10) || actor_id || char(10) || actor_role || char(10) || at AS BLOB),"
+            " digest, prev_hash, hash FROM audit_ledger WHERE position > ? AND position <= ?"
+            " ORDER BY position LIMIT ?",
+            after,
+            limit,
+            until,
         )
 
     def checkpoints(self) -> list[Checkpoint]:

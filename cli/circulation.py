@@ -14,7 +14,7 @@ from typing import Any
 import click
 import orjson
 
-from cli.options import data_dir_option, settings_for
+from cli.options import count_option, data_dir_option, settings_for
 from infra import cloudevents
 from infra.settings import Settings
 
@@ -89,11 +89,10 @@ def dlq_list(data_dir: Path | None) -> None:
     default=None,
     help="replay circulation.events.dlq onto circulation.events instead of the table",
 )
-@click.option(
+@count_option(
     "--batch",
-    type=click.IntRange(1, 10_000),
+    most=10_000,
     default=500,
-    show_default=True,
     help="--kafka: dead letters re-published per transaction (the unit of progress)",
 )
 def dlq_replay(

@@ -48,3 +48,10 @@ def server_dir_option(default: Path, help: str) -> Callable[[FC], FC]:
 def port_option(help: str) -> Callable[[FC], FC]:
     """--port of such a local server (None: the one it used before, else a free one)."""
     return click.option("--port", type=click.IntRange(1, 65535), default=None, help=help)
+
+
+def count_option(name: str, *, most: int, default: int, help: str) -> Callable[[FC], FC]:
+    """An option counting something from 1 to `most`, its default shown."""
+    return click.option(
+        name, type=click.IntRange(1, most), default=default, show_default=True, help=help
+    )

@@ -11,7 +11,7 @@ import click
 import orjson
 from pydantic import ValidationError
 
-from cli.options import data_dir_option, existing_file, out_file, settings_for
+from cli.options import count_option, data_dir_option, existing_file, out_file, settings_for
 from domain.errors import InvalidRule
 
 rule_file = existing_file
@@ -45,11 +45,10 @@ def _day(_ctx: click.Context, _param: click.Parameter, value: datetime | None) -
     "--scratch", type=out_file, help="keep each ticket's two verdicts in this SQLite file"
 )
 @click.option("--flips", "flips_shown", type=int, default=20, show_default=True)
-@click.option(
+@count_option(
     "--workers",
-    type=click.IntRange(1, 64),
+    most=64,
     default=1,
-    show_default=True,
     help="processes that judge (forked; worth it only on idle cores)",
 )
 def whatif(

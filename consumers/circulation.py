@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Container, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid5
@@ -137,19 +137,22 @@ class IncidentPort(Protocol):
     def resolve(self, ctx: Context, incident: str, notes: str, key: str) -> bool: ...
 
 
+@dataclass(frozen=True, slots=True)
+class RequestToRaise:
+    """A service request a rule raises: from a catalogue item, for a (pseudonymised) member,
+    with the event's details; the idempotency key makes a repeat find the first."""
+
+    catalogue_item: str
+    requested_for: str
+    details: dict[str, str]
+    idempotency_key: str
+
+
 class ServiceRequestPort(Protocol):
     """Raise a service request from a catalogue item, made idempotent by key (implemented over
     the records write path by processes.circulation.DeskRequests)."""
 
-    def raise_request(
-        self,
-        ctx: Context,
-        *,
-        catalogue_item: str,
-        requested_for: str,
-        details: dict[str, str],
-        idempotency_key: str,
-    ) -> str: ...
+    def raise_request(self, ctx: Context, request: RequestToRaise) -> str: ...
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -179,25 +182,16 @@ class IngestResult:
 # -- the pipeline ----------------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
 class CirculationPipeline:
-    def __init__(
-        self,
-        store: CirculationStore,
-        rules: CorrelationRules,
-        pseudonymise: Callable[[str], str],
-        incidents: IncidentPort | None,
-        clock: Callable[[], datetime],
-        *,
-        requests: ServiceRequestPort | None = None,
-        dead_letters_to_table: bool = True,
-    ) -> None:
-        self.store = store
-        self.rules = rules
-        self.pseudonymise = pseudonymise
-        self.incidents = incidents
-        self.requests = requests
-        self.clock = clock
-        self.dead_letters_to_table = dead_letters_to_table
+    store: CirculationStore
+    rules: CorrelationRules
+    pseudonymise: Callable[[str], str]
+    incidents: IncidentPort | None
+    clock: Callable[[], datetime]
+    _: KW_ONLY
+    requests: ServiceRequestPort | None = None
+    dead_letters_to_table: bool = True
 
     def decode(
         self, raws: Sequence[bytes | None], replayed: Container[int] = ()
@@ -477,10 +471,12 @@ class CirculationPipeline:
             try:
                 raised = requests.raise_request(
                     self._ctx(event.source, case),
-                    catalogue_item=rule.catalogue_item,
-                    requested_for=event.data["patron_ref"],
-                    details={"branch": event.data["branch"], "request": event.data["request"]},
-                    idempotency_key=case,
+                    RequestToRaise(
+                        catalogue_item=rule.catalogue_item,
+                        requested_for=event.data["patron_ref"],
+                        details={"branch": event.data["branch"], "request": event.data["request"]},
+                        idempotency_key=case,
+                    ),
                 )
             except DomainError as refused:  # e.g. the catalogue has no such item (yet)
                 log.warning("member card request %s not raised: %s", case, refused)
@@ -648,6 +644,7 @@ def _patrons(db: Any, service: str, first_minute: int) -> int:
 # -- the Kafka entry point -------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
 class CirculationConsumer(GroupConsumer):
     """Reads `circulation.events` in the group `itsm.circulation`: each poll is one pipeline
     batch; invalid messages go to `circulation.events.dlq` (acknowledged) before the offsets
@@ -656,26 +653,12 @@ class CirculationConsumer(GroupConsumer):
 
     progress_label = "circulation events applied"
 
-    def __init__(
-        self,
-        consumer_factory: Callable[[], Any],
-        pipeline: CirculationPipeline,
-        *,
-        topic: str,
-        dead_letters: Callable[[], Any],
-        dead_letter_topic: str,
-        group_id: str,
-        seal: ReplaySeal,
-    ) -> None:
-        super().__init__(
-            consumer_factory,
-            topic=topic,
-            dead_letters=dead_letters,
-            dead_letter_topic=dead_letter_topic,
-            group_id=group_id,
-        )
-        self.pipeline = pipeline
-        self.seal = seal
+    pipeline: CirculationPipeline
+    _: KW_ONLY
+    seal: ReplaySeal
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self.applied = 0
 
     def handle(self, records: Mapping[Any, Sequence[Any]]) -> list[KafkaDeadLetter]:

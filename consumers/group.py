@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from kafka import OffsetAndMetadata, TopicPartition
@@ -41,24 +41,22 @@ class DeadLetter:
     value: bytes | None = None
 
 
+@dataclass(eq=False)
 class GroupConsumer:
+    """A subclass is a dataclass too: its own fields follow `consumer_factory` (positional) and
+    the group's keywords."""
+
     #: what the progress log calls the work, e.g. "projections folded"
     progress_label = "messages handled"
 
-    def __init__(
-        self,
-        consumer_factory: Callable[[], Any],
-        *,
-        topic: str,
-        dead_letters: Callable[[], Any],
-        dead_letter_topic: str,
-        group_id: str,
-    ) -> None:
-        self.consumer_factory = consumer_factory
-        self.topic = topic
-        self.dead_letters = dead_letters
-        self.dead_letter_topic = dead_letter_topic
-        self.group_id = group_id
+    consumer_factory: Callable[[], Any]
+    _: KW_ONLY
+    topic: str
+    dead_letters: Callable[[], Any]
+    dead_letter_topic: str
+    group_id: str
+
+    def __post_init__(self) -> None:
         self._consumer: Any = None
         self._dead_letter_producer: Any = None
         #: Set once the group has given this consumer its partitions (readiness).
@@ -69,7 +67,7 @@ class GroupConsumer:
         # The poll itself waits for messages, so the loop never idles on its own; a failure
         # drops the clients, and the next poll reconnects.
         self._follower = Follower(
-            f"{group_id} consumer", self._follow_step, idle=0.0, log=log, on_error=self.close
+            f"{self.group_id} consumer", self._follow_step, idle=0.0, log=log, on_error=self.close
         )
 
     # -- what a subclass provides ------------------------------------------------------------

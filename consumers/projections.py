@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -111,35 +111,23 @@ def partition_of(aggregate_id: UUID, partitions: int) -> int:
     return (hashed & 0x7FFFFFFF) % partitions
 
 
+@dataclass(eq=False)
 class ProjectionConsumer(GroupConsumer):
     progress_label = "projections folded"
 
-    def __init__(
-        self,
-        consumer_factory: Callable[[], Any],
-        store: ViewStore,
-        projections: Sequence[Projection],
-        *,
-        topic: str,
-        dead_letters: Callable[[], Any],
-        dead_letter_topic: str,
-        group_id: str = "itsm.projections",
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(
-            consumer_factory,
-            topic=topic,
-            dead_letters=dead_letters,
-            dead_letter_topic=dead_letter_topic,
-            group_id=group_id,
-        )
-        self.store = store
-        self.clock = clock
-        self.projections = tuple(projections)
+    store: ViewStore
+    projections: Sequence[Projection]
+    _: KW_ONLY
+    group_id: str = "itsm.projections"
+    clock: Callable[[], datetime] = utcnow
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.projections = tuple(self.projections)
         self.reader = Reader({event.type_name for p in self.projections for event in p.folds})
         #: The last position folded by every projection, per partition (for progress reports).
         self._applied: dict[int, int] = {}
-        store.ensure(self.projections)
+        self.store.ensure(self.projections)
 
     # -- consuming (the loop is GroupConsumer's) ------------------------------------------------
 

@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type
 from tenacity.wait import wait_exponential
@@ -50,25 +50,19 @@ class Failing:
         return (time.monotonic() if now is None else now) - self.since
 
 
+@dataclass(eq=False)
 class Follower:
-    def __init__(
-        self,
-        name: str,
-        step: Step,
-        *,
-        idle: float,
-        log: logging.Logger,
-        backoff: tuple[float, float] = (0.1, 5.0),
-        on_error: Callable[[], None] | None = None,
-    ) -> None:
-        self.name = name
-        self.step = step
-        #: Seconds to wait for a wake-up once the step has nothing more waiting.
-        self.idle = idle
-        self.log = log
-        #: The first and the longest wait after a failed step (it doubles in between).
-        self.backoff = backoff
-        self.on_error = on_error
+    name: str
+    step: Step
+    _: KW_ONLY
+    #: Seconds to wait for a wake-up once the step has nothing more waiting.
+    idle: float
+    log: logging.Logger
+    #: The first and the longest wait after a failed step (it doubles in between).
+    backoff: tuple[float, float] = (0.1, 5.0)
+    on_error: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
         #: The step being retried: its last error, since when it fails, how often it has.
         self._failing: Failing | None = None
         self._wake = threading.Event()

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from infra.data_files import DataFile
 from infra.locks import InterProcessLock
 
 KAFKA_VERSION = "4.3.1"
@@ -199,9 +200,7 @@ class KafkaBroker:
             raise BrokerError(f"the broker in {self.data_dir} has no port yet: call up() first")
         return f"{HOST}:{port}"
 
-    @property
-    def log_file(self) -> Path:
-        return self.data_dir / "broker.log"
+    log_file = DataFile("broker.log")
 
     def up(self, timeout: float = 90.0) -> KafkaBroker:
         """Start the broker and wait until it answers a metadata request; if a broker from this
@@ -424,21 +423,10 @@ class KafkaBroker:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0 if wait else os.WNOHANG)
 
-    @property
-    def _config(self) -> Path:
-        return self.data_dir / "server.properties"
-
-    @property
-    def _log_dir(self) -> Path:
-        return self.data_dir / "kraft"
-
-    @property
-    def _state_file(self) -> Path:
-        return self.data_dir / "state.json"
-
-    @property
-    def _identity_file(self) -> Path:
-        return self.data_dir / "identity.json"
+    _config = DataFile("server.properties")
+    _log_dir = DataFile("kraft")
+    _state_file = DataFile("state.json")
+    _identity_file = DataFile("identity.json")
 
     def _identity(self) -> _Identity | None:
         try:

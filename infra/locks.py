@@ -12,7 +12,6 @@ import fcntl
 import os
 import threading
 from pathlib import Path
-from types import TracebackType
 
 
 class InterProcessLock:
@@ -30,12 +29,7 @@ class InterProcessLock:
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_: object) -> None:  # released however the block ended
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._threads.release()
 

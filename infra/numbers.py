@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 from contextlib import ExitStack
-from types import TracebackType
 
 from infra.pg import Pool
 
@@ -52,12 +51,7 @@ class PostgresNumberLock:
         self._held = held
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_: object) -> None:  # released however the block ended
         held, self._held = self._held, None
         try:
             if held is not None:

@@ -6,11 +6,12 @@ import ipaddress
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.data_files import DataFile
 from infra.pg import PostgresAddress
 
 
@@ -52,7 +53,7 @@ Duration = Annotated[timedelta, BeforeValidator(_duration), Field(ge=timedelta(0
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ITSM_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ITSM_", extra="ignore", ignored_types=(DataFile,))
 
     data_dir: Path = Field(default=Path("var"), description="where the SQLite files live")
     #: PostgreSQL for the event store, views, incident numbers and API tokens, e.g.
@@ -220,22 +221,9 @@ class Settings(BaseSettings):
         if self.environment == "production" and (problems := self.problems_for_production()):
             raise InsecureConfiguration("refusing to start in production: " + "; ".join(problems))
 
-    @property
-    def events_db(self) -> Path:
-        return self.data_dir / "events.db"
-
-    @property
-    def views_db(self) -> Path:
-        return self.data_dir / "views.db"
-
-    @property
-    def audit_db(self) -> Path:
-        return self.data_dir / "audit.db"
-
-    @property
-    def circulation_db(self) -> Path:
-        return self.data_dir / "circulation.db"
-
-    @property
-    def auth_db(self) -> Path:
-        return self.data_dir / "auth.db"
+    #: The SQLite databases in the data directory (those PostgreSQL does not replace too).
+    events_db: ClassVar[DataFile] = DataFile("events.db")
+    views_db: ClassVar[DataFile] = DataFile("views.db")
+    audit_db: ClassVar[DataFile] = DataFile("audit.db")
+    circulation_db: ClassVar[DataFile] = DataFile("circulation.db")
+    auth_db: ClassVar[DataFile] = DataFile("auth.db")

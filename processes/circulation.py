@@ -17,6 +17,7 @@ from consumers.circulation import (
     CirculationPipeline,
     Pseudonymiser,
     ReplaySeal,
+    RequestToRaise,
     ServiceRequestPort,
 )
 from domain.circulation import (
@@ -150,23 +151,16 @@ class DeskRequests:
     def __init__(self, desk: ServiceDesk) -> None:
         self.desk = desk
 
-    def raise_request(
-        self,
-        ctx: Context,
-        *,
-        catalogue_item: str,
-        requested_for: str,
-        details: dict[str, str],
-        idempotency_key: str,
-    ) -> str:
-        rule, cause = idempotency_key.split("/", maxsplit=1)
+    def raise_request(self, ctx: Context, request: RequestToRaise) -> str:
+        rule, cause = request.idempotency_key.split("/", maxsplit=1)
+        details = request.details
         kind, branch = details.get("request", "new"), details.get("branch", "?")
         command = SubmitServiceRequest(
-            catalogue_item=catalogue_item,
+            catalogue_item=request.catalogue_item,
             title=f"Membership card ({kind}) at {branch}",
             details=f"[rule {rule}] raised from circulation event {cause}: "
             + ", ".join(f"{k}={v}" for k, v in sorted(details.items())),
-            requester=requested_for,
+            requester=request.requested_for,
         )
         outcome = self.desk.execute(
             Submission(
@@ -174,7 +168,7 @@ class DeskRequests:
                 command,
                 SERVICE_REQUEST,
                 operation="submit_service_request",
-                idempotency_key=idempotency_key,
+                idempotency_key=request.idempotency_key,
             )
         )
         return str(outcome.record_id)

@@ -22,7 +22,7 @@ import io
 import lzma
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -579,26 +579,20 @@ def _reason(error: Exception) -> str:
 ImportProgress = Callable[[int, int, int], None]
 
 
+@dataclass(eq=False)
 class Importer:
     """Imports a log into the desk's event store, `batch` cases per atomic write."""
 
-    def __init__(
-        self,
-        desk: ServiceDesk,
-        mapping: Mapping,
-        *,
-        clock: Callable[[], datetime],
-        batch: int = 500,
-        stop_after: int | None = None,
-        refuse_unmapped: bool = False,
-    ) -> None:
-        self.desk = desk
-        self.refuse_unmapped = refuse_unmapped
-        self.mapping = mapping
-        self.clock = clock
-        self.batch = batch
-        #: Stop after this many batches have been written (to test a crash halfway).
-        self.stop_after = stop_after
+    desk: ServiceDesk
+    mapping: Mapping
+    _: KW_ONLY
+    clock: Callable[[], datetime]
+    batch: int = 500
+    #: Stop after this many batches have been written (to test a crash halfway).
+    stop_after: int | None = None
+    refuse_unmapped: bool = False
+
+    def __post_init__(self) -> None:
         self._written_batches = 0
         self._sla: dict[str, RuleVersions | None] = {}
 

@@ -29,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
@@ -80,44 +80,33 @@ class _InFlight:
         return True
 
 
+@dataclass(eq=False)
 class Relay:
-    def __init__(
-        self,
-        recorder: ApplicationRecorder,
-        tracking: TrackingRecorder,
-        mapper: Mapper[UUID],
-        producer_factory: Callable[[], Producer],
-        *,
-        topic: str = "itsm.events",
-        source: str = cloudevents.DEFAULT_SOURCE,
-        tracking_lock: AbstractContextManager[Any] | None = None,
-        batch_size: int = 500,
-        max_in_flight: int = 8,
-        poll_interval: float = 0.01,
-        flush_timeout: float = 30.0,
-    ) -> None:
-        self.recorder = recorder
-        self.tracking = tracking
-        self.mapper = mapper
-        self.producer_factory = producer_factory
-        self.topic = topic
-        self.source = source
-        #: Held around the tracking write (SQLite: the event store's own writer lock).
-        self.tracking_lock = tracking_lock or nullcontext()
-        self.batch_size = batch_size
-        self.max_in_flight = max_in_flight
-        self.poll_interval = poll_interval
-        #: How long a flush waits for the broker before the batch counts as failed (the relay
-        #: then starts again from the recorded position with a new producer): without it, a
-        #: producer that lost its broker could hold the relay for ever.
-        self.flush_timeout = flush_timeout
+    recorder: ApplicationRecorder
+    tracking: TrackingRecorder
+    mapper: Mapper[UUID]
+    producer_factory: Callable[[], Producer]
+    _: KW_ONLY
+    topic: str = "itsm.events"
+    source: str = cloudevents.DEFAULT_SOURCE
+    #: Held around the tracking write (SQLite: the event store's own writer lock).
+    tracking_lock: AbstractContextManager[Any] | None = None
+    batch_size: int = 500
+    max_in_flight: int = 8
+    poll_interval: float = 0.01
+    #: How long a flush waits for the broker before the batch counts as failed (the relay
+    #: then starts again from the recorded position with a new producer): without it, a
+    #: producer that lost its broker could hold the relay for ever.
+    flush_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
         self._producer: Producer | None = None
         self._in_flight: deque[_InFlight] = deque()
         self._sent = 0  # the last position handed to the producer
         self._published = 0  # the last position recorded as acknowledged
         self._report = Progress(log, "relay published", every=10.0)
         self._follower = Follower(
-            "relay", self._follow_step, idle=poll_interval, log=log, on_error=self._reset
+            "relay", self._follow_step, idle=self.poll_interval, log=log, on_error=self._reset
         )
 
     # -- positions --------------------------------------------------------------------------------
@@ -191,7 +180,7 @@ class Relay:
                 acknowledged = self._in_flight.popleft().position
         finally:
             if acknowledged > self._published:
-                with self.tracking_lock:
+                with self.tracking_lock or nullcontext():
                     self.tracking.insert_tracking(Tracking(TRACKING_NAME, acknowledged))
                 self._published = acknowledged
 

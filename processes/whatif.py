@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
@@ -53,36 +53,45 @@ BATCH = 5000
 # -- what a scenario is made of: the same shapes as the rule endpoints' bodies -------------------
 
 
-class PolicyFile(BaseModel):
+#: A rule file's version, as the endpoint answers it: a what-if is no version.
+IgnoredVersion = Annotated[int | None, Field(description="ignored: a what-if is no version")]
+#: A revision body's reason, kept as it came: a what-if records none.
+IgnoredReason = Annotated[str | None, Field(max_length=2000)]
+
+
+class RuleFile(BaseModel):
+    """A rule as its endpoint answers or revises it: any other field is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PolicyFile(RuleFile):
     """The shape of `GET /api/v1/sla/policy` and of a policy revision's body."""
 
-    model_config = ConfigDict(extra="forbid")
     terms: PolicyTerms
-    version: int | None = Field(default=None, description="ignored: a what-if is no version")
-    reason: str | None = Field(default=None, max_length=2000)
+    version: IgnoredVersion = None
+    reason: IgnoredReason = None
 
 
-class CalendarFile(BaseModel):
+class CalendarFile(RuleFile):
     """The shape of `GET /api/v1/sla/calendars/{name}`: the calendar it stands in for, by name."""
 
-    model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
     time_zone: str = Field(default="Asia/Jakarta", min_length=1, max_length=100)
     hours: Hours
     years: dict[int, HolidayYear] = Field(max_length=50)
-    version: int | None = Field(default=None, description="ignored: a what-if is no version")
+    version: IgnoredVersion = None
 
     def spec(self) -> CalendarSpec:
         return checked_spec(self.time_zone, self.hours, self.years)
 
 
-class MatrixFile(BaseModel):
+class MatrixFile(RuleFile):
     """The shape of `GET /api/v1/priority-matrix` and of a matrix revision's body."""
 
-    model_config = ConfigDict(extra="forbid")
     cells: Cells
-    version: int | None = Field(default=None, description="ignored: a what-if is no version")
-    reason: str | None = Field(default=None, max_length=2000)
+    version: IgnoredVersion = None
+    reason: IgnoredReason = None
 
 
 class WhatIf(BaseModel):

@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import KW_ONLY, dataclass
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
@@ -35,22 +36,18 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (position reached, head position)
 
 
+@dataclass(eq=False)
 class ProjectionRunner(Follows):
-    def __init__(
-        self,
-        recorder: ApplicationRecorder,
-        mapper: Mapper,  # type: ignore[type-arg]
-        store: ViewStore,
-        projections: Sequence[Projection],
-        *,
-        batch_size: int = 2000,
-        poll_interval: float = 0.5,
-    ) -> None:
-        self.recorder = recorder
-        self.mapper = mapper
-        self.store = store
-        self.projections = tuple(projections)
-        self.batch_size = batch_size
+    recorder: ApplicationRecorder
+    mapper: Mapper  # type: ignore[type-arg]
+    store: ViewStore
+    projections: Sequence[Projection]
+    _: KW_ONLY
+    batch_size: int = 2000
+    poll_interval: float = 0.5
+
+    def __post_init__(self) -> None:
+        self.projections = tuple(self.projections)
         self._topics = tuple(
             sorted({event_type.type_name for p in self.projections for event_type in p.folds})
         )
@@ -60,14 +57,14 @@ class ProjectionRunner(Follows):
         self._follower = Follower(
             "projections",
             lambda: not self._step()[1],  # more to read until a batch reaches the head
-            idle=poll_interval,
+            idle=self.poll_interval,
             log=log,
             backoff=(0.1, 1.0),
         )
         #: The rows the last committed batch wrote, by projection name and key.
         self._written: dict[str, dict[str, Row | None]] = {}
         self._stuck = StuckAt("projections", log)
-        store.ensure(self.projections)
+        self.store.ensure(self.projections)
 
     @property
     def position(self) -> int:

@@ -4,6 +4,7 @@ anything else is refused at start-up with a message that says what to give inste
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -55,3 +56,15 @@ def test_any_whole_number_of_seconds_is_that_many_seconds(seconds: int) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("ITSM_REOPEN_WINDOW", str(seconds))
         assert Settings().reopen_window == timedelta(seconds=seconds)
+
+
+def test_the_sqlite_files_live_in_the_data_directory_and_are_no_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # ITSM_EVENTS_DB would be a setting if the files were fields: it moves nothing.
+    monkeypatch.setenv("ITSM_EVENTS_DB", "/elsewhere/events.db")
+    settings = Settings(data_dir=tmp_path)
+    named = [settings.events_db, settings.views_db, settings.audit_db, settings.auth_db]
+    assert named == [tmp_path / f"{name}.db" for name in ("events", "views", "audit", "auth")]
+    assert settings.circulation_db == tmp_path / "circulation.db"
+    assert "events_db" not in Settings.model_fields
