@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import StringConstraints
 from starlette.background import BackgroundTask
@@ -21,6 +21,7 @@ from api.deps import ServicesDep, authorised
 from api.models import AuditSample, LedgerVerification, streamed
 from api.params import MAX_INT, Since, Until
 from api.problem_details import NOT_FOUND, ApiProblem
+from api.routing import ResourceRouter
 from audit.evidence import EventFilter, event_lines, export_pack, sample
 from audit.keys import key_id, public_pem
 from audit.reports import period_reports
@@ -30,7 +31,7 @@ from domain.actors import Role
 from domain.context import Context
 from service.bootstrap import Services
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = ResourceRouter(prefix="/audit", tags=["audit"])
 
 AUDIT_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
 AuditorDep = Annotated[Context, authorised(AUDIT_ROLES, "use the audit endpoints")]

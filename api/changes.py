@@ -7,7 +7,7 @@ change templates; blackout windows."""
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from api.deps import (
     AGENT_ROLES,
@@ -35,6 +35,7 @@ from api.problem_details import ApiProblem
 from api.reads import ENVELOPE, Readable, numbered, record_events
 from api.record_answers import answer, decided, json_response, submitted
 from api.record_routes import RecordRoutes
+from api.routing import ResourceRouter
 from api.scoping import reads_internal
 from application.kinds import CHANGE, CHANGE_SCHEDULE, CHANGE_TEMPLATE
 from application.pipeline import Submission
@@ -56,8 +57,8 @@ from projections import change_calendar
 from projections.change_calendar import calendar, overlapping
 from projections.change_details import changes
 
-router = APIRouter(prefix="/changes", tags=["changes"])
-templates = APIRouter(prefix="/change-templates", tags=["changes"])
+router = ResourceRouter(prefix="/changes", tags=["changes"])
+templates = ResourceRouter(prefix="/change-templates", tags=["changes"])
 
 CHANGE_MANAGERS = authorised(frozenset({Role.CHANGE_MANAGER, Role.ADMIN}), "define templates")
 SERVICE_MANAGERS = authorised(

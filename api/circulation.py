@@ -12,13 +12,14 @@ import threading
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import READ_ROLES, authorised, services_of
 from api.models import IngestReport, ServiceHealth
 from api.problem_details import ApiProblem
 from api.record_answers import json_response as _json
+from api.routing import ResourceRouter
 from consumers.circulation import CirculationPipeline
 from domain.actors import Role
 from domain.context import Context
@@ -26,7 +27,7 @@ from infra import cloudevents
 from projections.service_health import service_health
 from service.bootstrap import Services
 
-router = APIRouter(tags=["circulation"])
+router = ResourceRouter(tags=["circulation"])
 
 MAX_LINES = 10_000
 _building = threading.Lock()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from api.deps import (
     AGENT_ROLES,
@@ -24,6 +24,7 @@ from api.params import CodePath
 from api.reads import Readable, coded
 from api.record_answers import answer, json_response, submitted
 from api.record_routes import RecordRoutes, by_code
+from api.routing import ResourceRouter
 from application.kinds import CONFIGURATION_ITEM
 from application.pipeline import Submission
 from domain.actors import Role
@@ -34,7 +35,7 @@ from domain.record_numbers import RecordKind
 from projections import configuration_items
 from projections.configuration_items import impact_of, items
 
-router = APIRouter(prefix="/configuration-items", tags=["configuration items"])
+router = ResourceRouter(prefix="/configuration-items", tags=["configuration items"])
 
 CI_KEEPERS = authorised(
     frozenset({Role.SERVICE_MANAGER, Role.CHANGE_MANAGER, Role.ADMIN}),

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from api.deps import ServicesDep
 from api.models import Liveness, Readiness
 from api.problem_details import problem
+from api.routing import ResourceRouter
 from infra.follower import Failing
 from infra.serialisation import UndecodableEvent
 from projections.view_store import SkippedMessage
 
-router = APIRouter(tags=["meta"])
+router = ResourceRouter(tags=["meta"])
 
 
 @router.get("/healthz", response_model=Liveness, summary="The process is alive")

@@ -12,7 +12,7 @@ projections include them (read-your-writes), so the answer is the view a followi
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import Body, Header, Query, Request, Response
 
 from api.deps import (
     AGENT_ROLES,
@@ -35,6 +35,7 @@ from api.reads import Readable, add_history, numbered, shown_row
 from api.record_answers import add_action_route, answer
 from api.record_answers import etag as _etag
 from api.record_answers import json_response as _json
+from api.routing import ResourceRouter
 from api.schemas import IncidentDetails, IncidentPage, IncidentSummary
 from application.outcome import Outcome
 from application.pipeline import Submission
@@ -48,7 +49,7 @@ from projections.incident_details import incidents
 from projections.queries import Filter
 from service.bootstrap import Services
 
-router = APIRouter(prefix="/incidents", tags=["incidents"])
+router = ResourceRouter(prefix="/incidents", tags=["incidents"])
 
 #: Actions a requester may take on incidents they reported (the domain checks "reported").
 REQUESTER_ACTIONS = frozenset({"add-comment", "confirm", "reopen"})

@@ -12,19 +12,20 @@ the staff's.
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api.deps import AGENT_ROLES, ReaderDep, StaffReaderDep, authorised
 from api.models import KnowledgeArticleDetails, KnowledgeArticleList
 from api.params import record_ref
 from api.reads import Readable, numbered
 from api.record_routes import RecordRoutes
+from api.routing import ResourceRouter
 from application.kinds import KNOWLEDGE_ARTICLE
 from domain.knowledge import ARTICLE_COMMANDS, ArticleState, DraftArticle
 from domain.record_numbers import RecordKind
 from projections.knowledge import articles
 
-router = APIRouter(prefix="/knowledge-articles", tags=["knowledge articles"])
+router = ResourceRouter(prefix="/knowledge-articles", tags=["knowledge articles"])
 
 ArticleRef = Annotated[str, record_ref(RecordKind.KNOWLEDGE_ARTICLE.value)]
 WRITERS = AGENT_ROLES

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel, Field
 
 from api.deps import (
@@ -19,12 +19,13 @@ from api.deps import (
 )
 from api.params import Version
 from api.problem_details import ApiProblem
+from api.routing import ResourceRouter
 from domain.actors import Role
 from domain.context import Context
 from domain.examples import example
 from domain.priority import Cells, PriorityMatrix
 
-router = APIRouter(prefix="/priority-matrix", tags=["priority matrix"])
+router = ResourceRouter(prefix="/priority-matrix", tags=["priority matrix"])
 
 MATRIX_KEEPERS = authorised(
     frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "revise the priority matrix"

@@ -6,7 +6,7 @@ database; and the report of incidents recurring after a problem was closed."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
 from api.deps import AGENT_ROLES, ServicesDep, StaffReaderDep, authorised
 from api.models import KnownErrorList, ProblemDetails, ProblemList, RecurrenceList
@@ -15,6 +15,7 @@ from api.params import ProblemRef
 from api.reads import Readable, numbered
 from api.record_answers import json_response
 from api.record_routes import RecordRoutes
+from api.routing import ResourceRouter
 from application.kinds import PROBLEM
 from domain.context import Context
 from domain.problem import ProblemState
@@ -25,8 +26,8 @@ from projections.problems import incidents_after, known_error_filter, known_erro
 from projections.queries import Filter
 from service.bootstrap import Services
 
-router = APIRouter(prefix="/problems", tags=["problems"])
-known = APIRouter(prefix="/known-errors", tags=["problems"])
+router = ResourceRouter(prefix="/problems", tags=["problems"])
+known = ResourceRouter(prefix="/known-errors", tags=["problems"])
 
 PROBLEM_ACTORS = AGENT_ROLES
 #: How problems are read: the staff's, a requester reaches none (projections/problems.py).

@@ -13,18 +13,19 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import authorised, services_of
 from api.params import NamePath
 from api.problem_details import CONFLICT, NOT_FOUND, ApiProblem
+from api.routing import ResourceRouter
 from domain.actors import Role
 from domain.context import Context
 from projections import BY_NAME
 from projections.shadow import Rebuild, Rebuilds
 
-router = APIRouter(prefix="/projections", tags=["projections"])
+router = ResourceRouter(prefix="/projections", tags=["projections"])
 
 REBUILDERS = authorised(frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "rebuild read models")
 _registry_lock = threading.Lock()

@@ -6,13 +6,14 @@ from itertools import groupby
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
 from api.deps import ServicesDep, StaffReaderDep
+from api.routing import ResourceRouter
 from api.schemas import Queues
 from projections.open_work import queued
 
-router = APIRouter(tags=["queues"])
+router = ResourceRouter(tags=["queues"])
 
 ITEM_FIELDS = ("id", "ref", "title", "service", "priority", "state", "agent", "major", "logged_at")
 

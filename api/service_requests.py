@@ -6,13 +6,14 @@ the service catalogue they are made from."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api.deps import AGENT_ROLES, ReaderDep, authorised
 from api.models import CatalogueItem, CatalogueItemList, ServiceRequestDetails, ServiceRequestList
 from api.params import CodePath, RequestRef
 from api.reads import Readable, coded, numbered
 from api.record_routes import RecordRoutes, by_code
+from api.routing import ResourceRouter
 from application.kinds import CATALOGUE_ITEM, SERVICE_REQUEST
 from domain.actors import Role
 from domain.change_commands import RecordCommand
@@ -27,8 +28,8 @@ from domain.service_request import RequestState, catalogue_item_id
 from projections.service_requests import catalogue as catalogue_view
 from projections.service_requests import service_requests
 
-router = APIRouter(prefix="/service-requests", tags=["service requests"])
-catalogue = APIRouter(prefix="/catalogue-items", tags=["service requests"])
+router = ResourceRouter(prefix="/service-requests", tags=["service requests"])
+catalogue = ResourceRouter(prefix="/catalogue-items", tags=["service requests"])
 
 SUBMITTERS = AGENT_ROLES | {Role.REQUESTER}
 #: How requests are read: a requester reaches those they asked for; others, their organisation's

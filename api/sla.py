@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import (
@@ -27,6 +27,7 @@ from api.incidents import INCIDENTS
 from api.models import CalendarVersion, SlaClock, SlaClocks
 from api.params import IncidentRef, NamePath, RequestRef, Version
 from api.record_answers import json_response as _json
+from api.routing import ResourceRouter
 from api.service_requests import REQUESTS
 from domain.actors import Role
 from domain.calendar import BusinessCalendar, HolidayYear, Hours
@@ -45,7 +46,7 @@ from domain.sla_rules import Rules
 from projections.sla_clocks import watched
 from projections.sla_index import counting_targets
 
-router = APIRouter(tags=["SLA"])
+router = ResourceRouter(tags=["SLA"])
 
 RULE_KEEPERS = authorised(frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "change SLA rules")
 Keeper = Annotated[Context, RULE_KEEPERS]

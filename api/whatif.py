@@ -8,17 +8,18 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from api.deps import ServicesDep, authorised
 from api.models import LOCATION, WhatIfJob, WhatIfStarted
 from api.problem_details import NOT_FOUND, ApiProblem
 from api.record_answers import json_response
+from api.routing import ResourceRouter
 from domain.actors import Role
 from domain.context import Context
 from processes.whatif import WhatIf
 
-router = APIRouter(prefix="/whatif", tags=["what-if"])
+router = ResourceRouter(prefix="/whatif", tags=["what-if"])
 
 ANALYSTS = frozenset({Role.SERVICE_MANAGER, Role.AUDITOR, Role.ADMIN})
 AnalystDep = Annotated[Context, authorised(ANALYSTS, "run what-if comparisons")]

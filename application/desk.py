@@ -273,6 +273,12 @@ class ServiceDesk(Application[UUID]):
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
 
+    def stored_version(self, record_id: UUID) -> int:
+        """The last version of a record the store holds (0 if none): one row, however long
+        its history."""
+        last = self.recorder.select_events(record_id, desc=True, limit=1)
+        return last[0].originator_version if last else 0
+
     def forget(self, record_ids: Iterable[UUID]) -> None:
         with self._cache_lock:
             for record_id in record_ids:
@@ -487,5 +493,4 @@ class ServiceDesk(Application[UUID]):
 
     def last_number(self, kind: str) -> int:
         """The last number of a kind stored (0 before the first)."""
-        last = self.recorder.select_events(number_log_of(kind), desc=True, limit=1)
-        return last[0].originator_version if last else 0
+        return self.stored_version(number_log_of(kind))

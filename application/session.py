@@ -1,9 +1,11 @@
 """The records one command reads and changes (domain/session.py is what a decision sees).
 
 A session reads a record, in this order of preference: as this command already holds it; as an
-earlier command of the same group commit left it (`Batch`); for the record the command names, as
-the desk last saved or read it (its cache: the store is the arbiter, so a decision on a stale state
-cannot be saved, and a refusal on one is checked again on a fresh session); else from the store.
+earlier command of the same group commit left it (`Batch`); as the desk last saved or read it (its
+cache): the record the command names as it is there (the store is the arbiter, so a decision on a
+stale state cannot be saved, and a refusal on one is checked again on a fresh session), any other
+while the store's last version of it is the cache's (one look at the store instead of reading all
+its events: the change schedule, a catalogue item, a template); else from the store.
 Every record it hands out is its own copy, so a refused command leaves nothing behind.
 
 Numbers: a new record takes the next number of its kind, the last stored (or the last the batch
@@ -105,19 +107,30 @@ class Session:
         return record if isinstance(record, cls) else None
 
     def _held(self, record_id: UUID) -> Aggregate | None:
-        """The record as this command, its batch, or (for the record it names) the cache holds
-        it; a copy of the batch's or the cache's, which this command may change freely."""
+        """The record as this command, its batch, or the cache holds it; a copy of the batch's
+        or the cache's, which this command may change freely. The cache's copy of the record the
+        command names is decided on as it is (the store refuses a decision on a stale state);
+        of any other record, only while the store holds no later version of it: a record the
+        command only reads is never saved, so the store could not refuse what a stale copy
+        decided."""
         record = self.records.get(record_id)
         if record is not None:
             return record
         if self._batch is not None:
             record = self._batch.records.get(record_id)
-        if record is None and record_id == self._cached:
+        if record is None:
             record = self.desk.cached(record_id)
+            if record is not None and not self._current(record):
+                record = None
         if record is not None:
             record = copy.deepcopy(record)
             self.records[record_id] = record
         return record
+
+    def _current(self, cached: Aggregate) -> bool:
+        """Whether the cache's copy may be decided on: the record the command names always,
+        any other while the store holds no later version of it."""
+        return cached.id == self._cached or self.desk.stored_version(cached.id) == cached.version
 
     def get(self, cls: type[A], record_id: UUID, ref: object = None) -> A:
         record = self.find(cls, record_id)

@@ -22,7 +22,9 @@ of both side by side goes to stderr at the end. (c) stays on SQLite.
     c_ceiling  GET /healthz at the same concurrency: what the HTTP stack alone does (information)
     c_rest     the incident lifecycle over REST against `itsm serve`, from a separate process
                (rest.py runs the windows, loadgen.py is the client, lifecycles.py the steps)
-    c_request  the service request lifecycle, likewise; also its ratio to c_rest
+    c_request  the service request lifecycle, likewise; also its ratio to c_rest, and (as
+               information on a shared machine, where the rate depends on the CPU the others
+               leave) the ratio of the commands each does per second of the server's CPU
     c_change   the standard change lifecycle, likewise
     c_problem  the problem lifecycle, likewise
     d          projection rebuild: reset both projections, a fresh runner's catch_up()

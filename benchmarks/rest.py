@@ -246,12 +246,28 @@ def bench_rest(
     return done
 
 
+def rate_of(figures: dict[str, Any]) -> float | None:
+    rate: float | None = figures.get("rate")
+    return rate
+
+
+def server_ms_of(figures: dict[str, Any]) -> float | None:
+    """The server's CPU (every thread) per command of the window, in ms: each request of a
+    lifecycle is one command. What the rate would be on a machine of its own depends on this,
+    where the rate on a shared one depends on how much of the CPU the others leave."""
+    ms: float | None = figures.get("cpu", {}).get("server_ms_per_request")
+    return ms
+
+
 def paired(
-    numerators: list[dict[str, Any]], denominators: list[dict[str, Any]]
+    numerators: list[dict[str, Any]],
+    denominators: list[dict[str, Any]],
+    value: Callable[[dict[str, Any]], float | None] = rate_of,
 ) -> tuple[float | None, list[float | None]]:
-    """The ratio of two lines' rates round by round (windows of one round ran close in time,
-    so a load that comes and goes weighs on both), and the median of those ratios."""
-    rounds = [ratio(n["rate"], d["rate"]) for n, d in zip(numerators, denominators, strict=False)]
+    """The ratio of two lines' rates (or another `value`) round by round (windows of one round
+    ran close in time, so a load that comes and goes weighs on both), and the median of those
+    ratios."""
+    rounds = [ratio(value(n), value(d)) for n, d in zip(numerators, denominators, strict=False)]
     known = [r for r in rounds if r is not None]
     return (round(statistics.median(known), 3) if known else None), rounds
 
@@ -303,10 +319,15 @@ def rest_lines(
             if lifecycle is not INCIDENT and incidents:
                 median, rounds = paired(runs, incidents)
                 best_incident = max(float(r["rate"]) for r in incidents)
+                # commands per second of the server's CPU against the incident's: the
+                # incident's CPU per command over this line's
+                cpu_median, cpu_rounds = paired(incidents, runs, server_ms_of)
                 to_incident = {
                     "ratio_to_incident": median,
                     "ratio_to_incident_rounds": rounds,
                     "ratio_to_incident_of_bests": ratio(best["rate"], best_incident),
+                    "cpu_ratio_to_incident": cpu_median,
+                    "cpu_ratio_to_incident_rounds": cpu_rounds,
                 }
             report.emit(
                 lifecycle.line,
@@ -316,6 +337,7 @@ def rest_lines(
                 counted=f"the best of {len(runs)} rounds",
                 samples=[r["rate"] for r in runs],
                 median=rounded(statistics.median(r["rate"] for r in runs)),
+                server_ms_per_command_rounds=[server_ms_of(r) for r in runs],
                 **to_incident,
                 **common,
                 **best,

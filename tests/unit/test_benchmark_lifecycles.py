@@ -86,8 +86,9 @@ def test_a_lifecycle_must_start_by_creating_its_record_and_create_only_once() ->
         Lifecycle("x", "c_x", "/x", (incident.steps[0], incident.steps[0]))
 
 
-def figures(rate: float) -> dict[str, Any]:
-    return {"rate": rate, "p99_ms": 10.0, "requests": int(rate)}
+def figures(rate: float, server_ms: float | None = None) -> dict[str, Any]:
+    cpu = {} if server_ms is None else {"cpu": {"server_ms_per_request": server_ms}}
+    return {"rate": rate, "p99_ms": 10.0, "requests": int(rate), **cpu}
 
 
 class Windows:
@@ -173,6 +174,32 @@ def test_each_line_reports_its_best_round_and_judges_ratios_round_by_round(
     assert compared["ratios"] == {"incident": 1.075, "request": 1.854}
     assert compared["ratios_of_bests"] == {"incident": 1.0, "request": 1.583}
     assert lines["after"]["incident"]["after_over_before"] == 1.075
+
+
+def test_each_line_reports_the_server_s_cpu_per_command_round_by_round_beside_the_incident_s(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    served = {
+        "incident": [(900.0, 1.0), (400.0, 1.2)],
+        "change": [(450.0, 1.25), (500.0, 1.0)],
+    }
+
+    def window(
+        checkout: Checkout, lifecycle: Lifecycle, ceiling: bool
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        return None, figures(*served[lifecycle.name].pop(0))
+
+    lifecycles = [LIFECYCLES["incident"], LIFECYCLES["change"]]
+    done = bench_rest(window, [HERE], lifecycles, rounds=2)
+    rest_lines(Report(None), RestPlan(32, 10.0, 1.0, 3.0, None, 1, lifecycles), [HERE], done)
+
+    printed = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    change = next(p for p in printed if p["name"] == "c_change")
+    assert change["server_ms_per_command_rounds"] == [1.25, 1.0]
+    # commands per second of the server's CPU, against the incident's: 1.0/1.25 and 1.2/1.0
+    assert change["cpu_ratio_to_incident_rounds"] == [0.8, 1.2]
+    assert change["cpu_ratio_to_incident"] == 1.0
+    assert change["ratio_to_incident_rounds"] == [0.5, 1.25]  # the rates' ratios stand as they were
 
 
 def test_a_void_line_is_reported_with_the_answer_and_without_a_rate(
