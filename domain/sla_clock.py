@@ -28,12 +28,15 @@ over), not the business time that ran; that is `counted`, which re-prioritisatio
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from typing import Protocol, TypeVar
 
 from domain.calendar import CalendarSpec
+from domain.events import DomainEvent
 from domain.incident import BREACH, SlaAlert
 from domain.rule_versions import RuleVersions, SlaTarget
 from domain.sla import PolicyTerms
@@ -74,6 +77,34 @@ class Ticket:
     service: str
     rules: RuleVersions | None
     marks: tuple[Mark, ...]
+
+
+class Opening(Protocol):
+    """The first event of a clocked record's history: the service and rules its clock runs by."""
+
+    @property
+    def service(self) -> str: ...
+
+    @property
+    def sla(self) -> RuleVersions | None: ...
+
+
+_Opening = TypeVar("_Opening", bound=Opening)
+
+
+def ticket_of(
+    kind: str,
+    opening: type[_Opening],
+    marks_of: Callable[[DomainEvent], tuple[Mark, ...]],
+    events: Iterable[DomainEvent],
+) -> Ticket:
+    """A record's ticket from its history, which starts with its `opening` event; each adapter
+    (domain/sla_incident.py, domain/sla_request.py) says which events make which marks."""
+    history = list(events)
+    first = history[0]
+    assert isinstance(first, opening), f"a {kind} history starts with {opening.__name__}"
+    marks = tuple(m for event in history for m in marks_of(event))
+    return Ticket(kind, first.service, first.sla, marks)
 
 
 class ClockState(StrEnum):
