@@ -329,14 +329,13 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
     priority = int(first.value or 3)
     noun = ticket.kind.replace("_", " ")
     levels = (*terms.warn_at, BREACH)
+
+    def allowed(target: SlaTarget, p: int) -> timedelta:
+        """The business time these terms give a P`p` ticket of this service to meet `target`."""
+        return terms.targets_for(ticket.service, p).minutes(target) * MINUTE
+
     runs = {
-        target: _Run(
-            target,
-            timedelta(minutes=terms.targets_for(ticket.service, priority).minutes(target)),
-            priority,
-            levels,
-        )
-        for target in SlaTarget
+        target: _Run(target, allowed(target, priority), priority, levels) for target in SlaTarget
     }
     response, resolution = runs[SlaTarget.RESPONSE], runs[SlaTarget.RESOLUTION]
     steps: list[Step] = []
@@ -353,6 +352,10 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
             pause_start = None
         for run in runs.values():
             run.paused = False
+
+    def resolution_due(at: datetime) -> datetime | None:
+        """When resolution falls due from `at` if it runs on (worked out only to explain)."""
+        return resolution.upcoming(calendar, at)[0] if explain else None
 
     for mark in ticket.marks:
         if mark.at > as_of:  # judged as of an earlier moment: later facts are not known yet
@@ -405,9 +408,8 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
             new = int(mark.value or priority)
             for run in runs.values():
                 if run.counting:  # a met target keeps the terms it was met under
-                    minutes = terms.targets_for(ticket.service, new).minutes(run.target)
-                    run.reprioritise(new, minutes * MINUTE)
-            due, _ = resolution.upcoming(calendar, at) if explain else (None, None)
+                    run.reprioritise(new, allowed(run.target, new))
+            due = resolution_due(at)
             steps.append(
                 Step(
                     at,
@@ -430,9 +432,8 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
         elif kind is MarkKind.REOPENED:
             resolution.counting, resolution.stopped_at = True, None
             if resolution.priority != priority:  # re-prioritised while it was stopped
-                minutes = terms.targets_for(ticket.service, priority).minutes(resolution.target)
-                resolution.reprioritise(priority, minutes * MINUTE)
-            due, _ = resolution.upcoming(calendar, at) if explain else (None, None)
+                resolution.reprioritise(priority, allowed(resolution.target, priority))
+            due = resolution_due(at)
             steps.append(
                 Step(
                     at,
