@@ -22,6 +22,7 @@ from api.problem_details import ApiProblem
 from domain.actors import Role
 from domain.context import Context
 from domain.examples import example
+from domain.fields import Reason
 from domain.priority import Cells, PriorityMatrix
 
 router = APIRouter(prefix="/priority-matrix", tags=["priority matrix"])
@@ -45,7 +46,7 @@ class MatrixRevision(BaseModel):
         extra="forbid",
     )
     cells: Cells
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Reason
 
 
 def _out(matrix: PriorityMatrix) -> MatrixOut:

@@ -35,6 +35,7 @@ from domain.calendar import BusinessCalendar, HolidayYear, Hours
 from domain.context import Context
 from domain.events import DomainEvent
 from domain.examples import example
+from domain.fields import Reason
 from domain.incident import Logged
 from domain.moments import DESCRIPTION as MOMENT
 from domain.moments import Timestamp
@@ -200,7 +201,7 @@ class PolicyRevision(BaseModel):
         extra="forbid",
     )
     terms: PolicyTerms
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Reason
 
 
 def _policy(policy: SlaPolicy) -> PolicyOut:
@@ -252,7 +253,7 @@ class HolidayAmendment(BaseModel):
         extra="forbid",
     )
     holidays: HolidayYear
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Reason
 
 
 class HoursRevision(BaseModel):
@@ -272,7 +273,7 @@ class HoursRevision(BaseModel):
         extra="forbid",
     )
     hours: Hours
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Reason
 
 
 def _calendar(calendar: BusinessCalendar) -> CalendarOut:
