@@ -27,8 +27,8 @@ from domain.incident import (
     Incident,
     ResolutionCode,
     SlaAlert,
-    check_cancellation,
-    check_escalation_target,
+    cancellation_checked,
+    escalation_checked,
 )
 from domain.organisations import RequestedOrganisation
 from domain.priority import Impact, PriorityMatrix, Urgency
@@ -216,10 +216,7 @@ class Escalate(IncidentCommand):
     to_group: str | None = OptionalName
     to_manager: str | None = OptionalName
 
-    @model_validator(mode="after")
-    def _target_fits_kind(self) -> Escalate:
-        check_escalation_target(self.kind, self.to_group, self.to_manager)
-        return self
+    _target_fits_kind = model_validator(mode="after")(escalation_checked)
 
 
 class DeclareMajor(IncidentCommand):
@@ -299,10 +296,7 @@ class CancelIncident(IncidentCommand):
                 raise DuplicateNotFound(f"duplicate_of names no incident {original}")
         incident.cancel(ctx, reason=self.reason, duplicate_of=self.duplicate_of, note=self.note)
 
-    @model_validator(mode="after")
-    def _duplicate_names_original(self) -> CancelIncident:
-        check_cancellation(self.reason, self.duplicate_of)
-        return self
+    _duplicate_names_original = model_validator(mode="after")(cancellation_checked)
 
 
 class RecordSlaAlerts(IncidentCommand):
