@@ -23,6 +23,7 @@ from api.routing import ResourceRouter
 from domain.actors import Role
 from domain.context import Context
 from domain.examples import example
+from domain.fields import Reason
 from domain.priority import Cells, PriorityMatrix
 
 router = ResourceRouter(prefix="/priority-matrix", tags=["priority matrix"])
@@ -46,7 +47,7 @@ class MatrixRevision(BaseModel):
         extra="forbid",
     )
     cells: Cells
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Reason
 
 
 def _out(matrix: PriorityMatrix) -> MatrixOut:

@@ -6,8 +6,9 @@ change the rules (each change is a new version; tickets keep the versions they w
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
@@ -29,22 +30,23 @@ from api.params import IncidentRef, NamePath, RequestRef, Version
 from api.record_answers import json_response as _json
 from api.routing import ResourceRouter
 from api.service_requests import REQUESTS
+from application.kinds import INCIDENT, SERVICE_REQUEST, Kind
 from domain.actors import Role
 from domain.calendar import BusinessCalendar, HolidayYear, Hours
 from domain.context import Context
+from domain.events import DomainEvent
 from domain.examples import example
+from domain.fields import Reason
+from domain.incident import Logged
 from domain.moments import DESCRIPTION as MOMENT
 from domain.moments import Timestamp
-from domain.record_numbers import RecordKind, number_label
 from domain.service_request import Submitted
 from domain.sla import DEFAULT_TERMS, PolicyTerms, SlaPolicy
 from domain.sla_clock import ClockState, TargetClock, TicketClock
-from domain.sla_incident import KIND as INCIDENT
-from domain.sla_request import KIND as SERVICE_REQUEST
-from domain.sla_request import ticket as request_ticket
 from domain.sla_rules import Rules
 from projections.sla_clocks import watched
 from projections.sla_index import counting_targets
+from service.bootstrap import Services
 
 router = ResourceRouter(tags=["SLA"])
 
@@ -117,11 +119,8 @@ def clock_body(
 def get_incident_sla(
     ref: IncidentRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
-    desk = services.desk
-    incident_id, _ = INCIDENTS.events(services, ctx, ref)
-    rules, clock = desk.sla_clock(incident_id, as_of or services.clock())
-    number = desk.incident(incident_id).number
-    return _json(clock_body(INCIDENT, f"INC-{number:06d}", str(incident_id), rules, clock))
+    incident_id, history = INCIDENTS.events(services, ctx, ref)
+    return _judged(services, INCIDENT, incident_id, history, as_of)
 
 
 @router.get(
@@ -133,11 +132,23 @@ def get_service_request_sla(
     ref: RequestRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
 ) -> Response:
     request_id, history = REQUESTS.events(services, ctx, ref)  # out of reach: not found
-    rules, clock = services.desk.rulebook.judge(request_ticket(history), as_of or services.clock())
-    submitted = history[0]
-    assert isinstance(submitted, Submitted)
-    label = number_label(RecordKind.SERVICE_REQUEST, submitted.number)
-    return _json(clock_body(SERVICE_REQUEST, label, str(request_id), rules, clock))
+    return _judged(services, SERVICE_REQUEST, request_id, history, as_of)
+
+
+def _judged(
+    services: Services,
+    kind: Kind,
+    record_id: UUID,
+    history: list[DomainEvent],
+    as_of: datetime | None,
+) -> Response:
+    """A record's clocks, judged from its history (not from a view) as of a moment."""
+    assert kind.sla is not None, f"{kind.noun} records run no SLA clocks"
+    rules, clock = services.desk.rulebook.judge(kind.sla.ticket(history), as_of or services.clock())
+    opening = history[0]  # the kind's ticket has checked it is the kind's first event
+    assert isinstance(opening, Logged | Submitted)
+    label = f"{kind.prefix}-{opening.number:06d}"
+    return _json(clock_body(kind.sla.name, label, str(record_id), rules, clock))
 
 
 @router.get(
@@ -191,7 +202,7 @@ class PolicyRevision(BaseModel):
         extra="forbid",
     )
     terms: PolicyTerms
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Reason
 
 
 def _policy(policy: SlaPolicy) -> PolicyOut:
@@ -243,7 +254,7 @@ class HolidayAmendment(BaseModel):
         extra="forbid",
     )
     holidays: HolidayYear
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Reason
 
 
 class HoursRevision(BaseModel):
@@ -263,7 +274,7 @@ class HoursRevision(BaseModel):
         extra="forbid",
     )
     hours: Hours
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Reason
 
 
 def _calendar(calendar: BusinessCalendar) -> CalendarOut:

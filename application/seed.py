@@ -295,15 +295,8 @@ def seed(desk: ServiceDesk) -> tuple[int, int]:
     """Load the catalogue; (records created, records already there)."""
     created = skipped = 0
     for item in catalogue():
-        command = RegisterConfigurationItem(
-            code=item.code,
-            name=item.name,
-            ci_type=item.ci_type,
-            owner=item.owner,
-            service=item.service,
-            location=item.location,
-            depends_on=list(item.depends_on),
-        )
+        # an Item has the command's fields by the same names (its status is left to the default)
+        command = RegisterConfigurationItem.model_validate(item, from_attributes=True)
         created, skipped = _tally(desk, command, (created, skipped))
     for template in TEMPLATES:
         created, skipped = _tally(desk, template, (created, skipped))

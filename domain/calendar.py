@@ -33,7 +33,7 @@ from domain.aggregate import Aggregate, applies
 from domain.context import Context
 from domain.errors import InvalidRule
 from domain.events import DomainEvent
-from domain.fields import Name
+from domain.fields import Name, Reason
 from domain.time_zones import settled
 
 NAMESPACE = UUID("6f4b1c2e-8d3a-4e5f-9a7b-2c1d0e9f8a6b")
@@ -503,13 +503,13 @@ class HolidaysAmended(DomainEvent):
     type_name: ClassVar[str] = "BusinessCalendar.HolidaysAmended"
     year: int = Field(ge=1970, le=2200)
     holidays: HolidayYear
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Reason
 
 
 class HoursRevised(DomainEvent):
     type_name: ClassVar[str] = "BusinessCalendar.HoursRevised"
     hours: Hours
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Reason
 
 
 class BusinessCalendar(Aggregate):

@@ -43,8 +43,8 @@ from domain.errors import (
     RecordNotFound,
 )
 from domain.examples import example
+from domain.fields import Description, Name, Note, OptionalName, OptionalReason, Reason, Text
 from domain.fields import Items as Codes
-from domain.fields import Name, Reason, Text
 from domain.moments import Timestamp
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
@@ -104,8 +104,8 @@ class RegisterConfigurationItem(Command):
     ci_type: CiType
     owner: str = Name
     status: CiStatus = CiStatus.ACTIVE
-    service: str | None = Field(default=None, min_length=1, max_length=200)
-    location: str | None = Field(default=None, min_length=1, max_length=200)
+    service: str | None = OptionalName
+    location: str | None = OptionalName
     depends_on: CodeList = Codes
 
     def decide(self, session: Session, ctx: Context) -> UUID:
@@ -137,7 +137,7 @@ class ChangeConfigurationItem(Command):
     action: ClassVar[str] = "apply-change"
     change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the change's id")
     status: CiStatus | None = None
-    owner: str | None = Field(default=None, min_length=1, max_length=200)
+    owner: str | None = OptionalName
     add_dependencies: CodeList = Codes
     remove_dependencies: CodeList = Codes
 
@@ -206,7 +206,7 @@ class DefineChangeTemplate(Command):
 
     code: str = CodeField
     title: str = Name
-    description: str = Field(default="", max_length=10_000)
+    description: str = Description
     services: ServiceNames = Codes
     configuration_items: CodeList = Codes
     backout_plan: str = Text
@@ -243,13 +243,13 @@ class RaiseChange(Command):
 
     kind: ChangeKind
     title: str = Name
-    description: str = Field(default="", max_length=10_000)
+    description: str = Description
     requester: str | None = Field(
         default=None, min_length=1, max_length=200, description="default: whoever raises it"
     )
     services: ServiceNames = Codes
     configuration_items: CodeList = Codes
-    backout_plan: str | None = Field(default=None, min_length=1, max_length=10_000)
+    backout_plan: str | None = Note
     template: str | None = Field(
         default=None,
         pattern=CODE_PATTERN,
@@ -362,7 +362,7 @@ class Schedule(ChangeCommand):
     )
     start: Timestamp
     end: Timestamp
-    override_reason: str | None = Field(default=None, min_length=1, max_length=2_000)
+    override_reason: str | None = OptionalReason
 
     _valid_window = model_validator(mode="after")(window_checked)
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from domain.context import Context
 from domain.errors import DuplicateNotFound
 from domain.examples import example
-from domain.fields import Name, Note, Reason, Text
+from domain.fields import Description, Name, Note, OptionalName, Reason, Text
 from domain.incident import (
     CancelReason,
     Channel,
@@ -27,8 +27,8 @@ from domain.incident import (
     Incident,
     ResolutionCode,
     SlaAlert,
-    check_cancellation,
-    check_escalation_target,
+    cancellation_checked,
+    escalation_checked,
 )
 from domain.organisations import RequestedOrganisation
 from domain.priority import Impact, PriorityMatrix, Urgency
@@ -87,9 +87,9 @@ class LogIncident(Command):
     )
 
     title: str = Name
-    description: str = Field(default="", max_length=10_000)
+    description: str = Description
     service: str = Name
-    configuration_item: str | None = Field(default=None, min_length=1, max_length=200)
+    configuration_item: str | None = OptionalName
     caller: str = Name
     channel: Channel = Channel.PORTAL
     impact: Impact
@@ -97,7 +97,7 @@ class LogIncident(Command):
     assignment_group: str | None = Field(
         default=None, min_length=1, max_length=200, description="assign at once, if given"
     )
-    agent: str | None = Field(default=None, min_length=1, max_length=200)
+    agent: str | None = OptionalName
     organisation: str | None = RequestedOrganisation
 
     def decide(self, session: Session, ctx: Context) -> UUID:
@@ -142,7 +142,7 @@ class Assign(IncidentCommand):
     action = "assign"
     summary = "Assign to a group, and optionally an agent"
     group: str = Name
-    agent: str | None = Field(default=None, min_length=1, max_length=200)
+    agent: str | None = OptionalName
 
 
 class StartWork(IncidentCommand):
@@ -213,13 +213,10 @@ class Escalate(IncidentCommand):
     summary = "Escalate functionally (to a group) or hierarchically (to a manager)"
     kind: EscalationKind
     reason: str = Reason
-    to_group: str | None = Field(default=None, min_length=1, max_length=200)
-    to_manager: str | None = Field(default=None, min_length=1, max_length=200)
+    to_group: str | None = OptionalName
+    to_manager: str | None = OptionalName
 
-    @model_validator(mode="after")
-    def _target_fits_kind(self) -> Escalate:
-        check_escalation_target(self.kind, self.to_group, self.to_manager)
-        return self
+    _target_fits_kind = model_validator(mode="after")(escalation_checked)
 
 
 class DeclareMajor(IncidentCommand):
@@ -299,10 +296,7 @@ class CancelIncident(IncidentCommand):
                 raise DuplicateNotFound(f"duplicate_of names no incident {original}")
         incident.cancel(ctx, reason=self.reason, duplicate_of=self.duplicate_of, note=self.note)
 
-    @model_validator(mode="after")
-    def _duplicate_names_original(self) -> CancelIncident:
-        check_cancellation(self.reason, self.duplicate_of)
-        return self
+    _duplicate_names_original = model_validator(mode="after")(cancellation_checked)
 
 
 class RecordSlaAlerts(IncidentCommand):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -106,20 +106,40 @@ class ClosureBasis(StrEnum):
     WINDOW_ELAPSED = "window_elapsed"
 
 
-def check_escalation_target(
-    kind: EscalationKind, to_group: str | None, to_manager: str | None
-) -> None:
+class _Escalation(Protocol):
+    kind: EscalationKind
+    to_group: str | None
+    to_manager: str | None
+
+
+class _Cancellation(Protocol):
+    reason: CancelReason
+    duplicate_of: UUID | None
+
+
+_E = TypeVar("_E", bound=_Escalation)
+_C = TypeVar("_C", bound=_Cancellation)
+
+
+def escalation_checked(escalation: _E) -> _E:
+    """An escalation (as asked for, and as recorded) refused unless its target fits its kind.
+    Each runs it as its validator: `model_validator(mode="after")(escalation_checked)`."""
+    kind, to_group, to_manager = escalation.kind, escalation.to_group, escalation.to_manager
     if kind is EscalationKind.FUNCTIONAL and (not to_group or to_manager):
         raise ValueError("a functional escalation names a group (to_group), and only a group")
     if kind is EscalationKind.HIERARCHICAL and (not to_manager or to_group):
         raise ValueError("a hierarchical escalation names a manager (to_manager), and only that")
+    return escalation
 
 
-def check_cancellation(reason: CancelReason, duplicate_of: UUID | None) -> None:
-    if (reason is CancelReason.DUPLICATE) != (duplicate_of is not None):
+def cancellation_checked(cancellation: _C) -> _C:
+    """A cancellation (as asked for, and as recorded) refused unless it names the original
+    exactly when it cancels a duplicate; run as the validator of each."""
+    if (cancellation.reason is CancelReason.DUPLICATE) != (cancellation.duplicate_of is not None):
         raise ValueError(
             "a duplicate names the incident it duplicates (duplicate_of), and only then"
         )
+    return cancellation
 
 
 class ImportSource(BaseModel):
@@ -213,10 +233,7 @@ class Escalated(IncidentEvent):
     to_group: str | None = OptionalName
     to_manager: str | None = OptionalName
 
-    @model_validator(mode="after")
-    def _target_fits_kind(self) -> Escalated:
-        check_escalation_target(self.kind, self.to_group, self.to_manager)
-        return self
+    _target_fits_kind = model_validator(mode="after")(escalation_checked)
 
 
 class MajorIncidentDeclared(IncidentEvent):
@@ -253,10 +270,7 @@ class Cancelled(IncidentEvent):
     duplicate_of: UUID | None = None
     note: str | None = Field(default=None, max_length=10_000)
 
-    @model_validator(mode="after")
-    def _duplicate_names_original(self) -> Cancelled:
-        check_cancellation(self.reason, self.duplicate_of)
-        return self
+    _duplicate_names_original = model_validator(mode="after")(cancellation_checked)
 
 
 class SlaWarned(IncidentEvent, SlaWarning):

@@ -218,7 +218,7 @@ class DraftArticle(Command):
 
     title: str = Title
     body: str = Body
-    service: str | None = Field(default=None, min_length=1, max_length=200)
+    service: str | None = OptionalName
     keywords: list[Keyword] = Keywords
     organisation: str | None = RequestedOrganisation
 

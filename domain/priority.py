@@ -10,12 +10,11 @@ from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID, uuid5
 
-from pydantic import Field
-
 from domain.aggregate import Aggregate, applies
 from domain.context import Context
 from domain.errors import InvalidRule
 from domain.events import DomainEvent
+from domain.fields import Reason
 
 
 class Impact(StrEnum):
@@ -54,7 +53,7 @@ class MatrixDefined(DomainEvent):
 class MatrixRevised(DomainEvent):
     type_name: ClassVar[str] = "PriorityMatrix.Revised"
     cells: Cells
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Reason
 
 
 def _validated(cells: Cells) -> Cells:

@@ -18,7 +18,7 @@ from domain.commands import Command
 from domain.configuration_item import CodeList, ConfigurationItem, ci_id
 from domain.context import Context
 from domain.examples import example
-from domain.fields import Name, Reason, Text
+from domain.fields import Description, Name, OptionalName, Reason, Text
 from domain.incident import Incident
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
@@ -37,8 +37,8 @@ class LogProblem(Command):
     )
 
     title: str = Name
-    description: str = Field(default="", max_length=10_000)
-    service: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str = Description
+    service: str | None = OptionalName
     configuration_items: CodeList = Field(default_factory=list, max_length=100)
     incidents: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list,

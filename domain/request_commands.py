@@ -17,7 +17,7 @@ from domain.commands import Command
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
 from domain.examples import example
-from domain.fields import Name, Reason, Text
+from domain.fields import Description, Name, Note, Reason, Text
 from domain.incident import SlaAlert
 from domain.organisations import RequestedOrganisation
 from domain.record_numbers import RecordKind
@@ -46,7 +46,7 @@ class DefineCatalogueItem(Command):
 
     code: str = CodeField
     title: str = Name
-    description: str = Field(default="", max_length=10_000)
+    description: str = Description
     service: str = Name
     priority: int = Field(default=4, ge=1, le=5, description="the priority its requests get")
     approval_required: bool = False
@@ -77,7 +77,7 @@ class SubmitServiceRequest(Command):
 
     catalogue_item: str = CodeField
     title: str = Name
-    details: str = Field(default="", max_length=10_000)
+    details: str = Description
     requester: str | None = Field(
         default=None, min_length=1, max_length=200, description="default: whoever submits it"
     )
@@ -147,7 +147,7 @@ class CompleteStep(RequestCommand):
     action = "complete-step"
     summary = "Record a fulfilment step as done (1 for the first)"
     step: int = Field(ge=1, le=50)
-    note: str | None = Field(default=None, min_length=1, max_length=10_000)
+    note: str | None = Note
 
 
 class AwaitRequester(RequestCommand):

@@ -15,11 +15,10 @@ from domain.calendar import BusinessCalendar, HolidayYear, Hours, calendar_id
 from domain.commands import Command
 from domain.context import Context
 from domain.errors import CalendarNotFound
+from domain.fields import Reason
 from domain.priority import Cells, PriorityMatrix
 from domain.session import Session
 from domain.sla import PolicyTerms, SlaPolicy
-
-Reason = Field(min_length=1, max_length=2000)
 
 
 class RevisePriorityMatrix(Command):

@@ -20,6 +20,7 @@ from domain.calendar import NAMESPACE
 from domain.context import Context
 from domain.errors import InvalidRule
 from domain.events import DomainEvent
+from domain.fields import Reason
 from domain.incident import HoldReason
 from domain.rule_versions import RuleVersion, RuleVersions, SlaTarget
 
@@ -114,7 +115,7 @@ class PolicyDefined(DomainEvent):
 class PolicyRevised(DomainEvent):
     type_name: ClassVar[str] = "SlaPolicy.Revised"
     terms: PolicyTerms
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Reason
 
 
 class SlaPolicy(Aggregate):

@@ -28,12 +28,15 @@ over), not the business time that ran; that is `counted`, which re-prioritisatio
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from typing import Protocol, TypeVar
 
 from domain.calendar import CalendarSpec
+from domain.events import DomainEvent
 from domain.incident import BREACH, SlaAlert
 from domain.rule_versions import RuleVersions, SlaTarget
 from domain.sla import PolicyTerms
@@ -74,6 +77,34 @@ class Ticket:
     service: str
     rules: RuleVersions | None
     marks: tuple[Mark, ...]
+
+
+class Opening(Protocol):
+    """The first event of a clocked record's history: the service and rules its clock runs by."""
+
+    @property
+    def service(self) -> str: ...
+
+    @property
+    def sla(self) -> RuleVersions | None: ...
+
+
+_Opening = TypeVar("_Opening", bound=Opening)
+
+
+def ticket_of(
+    kind: str,
+    opening: type[_Opening],
+    marks_of: Callable[[DomainEvent], tuple[Mark, ...]],
+    events: Iterable[DomainEvent],
+) -> Ticket:
+    """A record's ticket from its history, which starts with its `opening` event; each adapter
+    (domain/sla_incident.py, domain/sla_request.py) says which events make which marks."""
+    history = list(events)
+    first = history[0]
+    assert isinstance(first, opening), f"a {kind} history starts with {opening.__name__}"
+    marks = tuple(m for event in history for m in marks_of(event))
+    return Ticket(kind, first.service, first.sla, marks)
 
 
 class ClockState(StrEnum):
@@ -298,14 +329,13 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
     priority = int(first.value or 3)
     noun = ticket.kind.replace("_", " ")
     levels = (*terms.warn_at, BREACH)
+
+    def allowed(target: SlaTarget, p: int) -> timedelta:
+        """The business time these terms give a P`p` ticket of this service to meet `target`."""
+        return terms.targets_for(ticket.service, p).minutes(target) * MINUTE
+
     runs = {
-        target: _Run(
-            target,
-            timedelta(minutes=terms.targets_for(ticket.service, priority).minutes(target)),
-            priority,
-            levels,
-        )
-        for target in SlaTarget
+        target: _Run(target, allowed(target, priority), priority, levels) for target in SlaTarget
     }
     response, resolution = runs[SlaTarget.RESPONSE], runs[SlaTarget.RESOLUTION]
     steps: list[Step] = []
@@ -322,6 +352,10 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
             pause_start = None
         for run in runs.values():
             run.paused = False
+
+    def resolution_due(at: datetime) -> datetime | None:
+        """When resolution falls due from `at` if it runs on (worked out only to explain)."""
+        return resolution.upcoming(calendar, at)[0] if explain else None
 
     for mark in ticket.marks:
         if mark.at > as_of:  # judged as of an earlier moment: later facts are not known yet
@@ -374,9 +408,8 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
             new = int(mark.value or priority)
             for run in runs.values():
                 if run.counting:  # a met target keeps the terms it was met under
-                    minutes = terms.targets_for(ticket.service, new).minutes(run.target)
-                    run.reprioritise(new, minutes * MINUTE)
-            due, _ = resolution.upcoming(calendar, at) if explain else (None, None)
+                    run.reprioritise(new, allowed(run.target, new))
+            due = resolution_due(at)
             steps.append(
                 Step(
                     at,
@@ -399,9 +432,8 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
         elif kind is MarkKind.REOPENED:
             resolution.counting, resolution.stopped_at = True, None
             if resolution.priority != priority:  # re-prioritised while it was stopped
-                minutes = terms.targets_for(ticket.service, priority).minutes(resolution.target)
-                resolution.reprioritise(priority, minutes * MINUTE)
-            due, _ = resolution.upcoming(calendar, at) if explain else (None, None)
+                resolution.reprioritise(priority, allowed(resolution.target, priority))
+            due = resolution_due(at)
             steps.append(
                 Step(
                     at,

@@ -15,7 +15,7 @@ from typing import Any
 from domain import incident as e
 from domain.actors import Role
 from domain.events import DomainEvent
-from domain.sla_clock import Mark, MarkKind, Ticket
+from domain.sla_clock import Mark, MarkKind, Ticket, ticket_of
 
 KIND = "incident"
 
@@ -69,11 +69,7 @@ MARKED = (
 
 def ticket(events: Iterable[DomainEvent]) -> Ticket:
     """An incident's ticket for the clock, from its history (starting with Incident.Logged)."""
-    history = list(events)
-    logged = history[0]
-    assert isinstance(logged, e.Logged), "an incident's history starts with Incident.Logged"
-    marks = tuple(m for event in history for m in marks_of(event))
-    return Ticket(KIND, logged.service, logged.sla, marks)
+    return ticket_of(KIND, e.Logged, marks_of, events)
 
 
 # -- the same reading from an event's stored JSON ---------------------------------------------

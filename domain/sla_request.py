@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from domain import service_request as r
 from domain.events import DomainEvent
-from domain.sla_clock import Mark, MarkKind, Ticket
+from domain.sla_clock import Mark, MarkKind, Ticket, ticket_of
 
 KIND = "service_request"
 
@@ -67,8 +67,4 @@ MARKED = (
 
 def ticket(events: Iterable[DomainEvent]) -> Ticket:
     """A request's ticket for the clock, from its history (starting with its submission)."""
-    history = list(events)
-    submitted = history[0]
-    assert isinstance(submitted, r.Submitted), "a request's history starts with its submission"
-    marks = tuple(m for event in history for m in marks_of(event))
-    return Ticket(KIND, submitted.service, submitted.sla, marks)
+    return ticket_of(KIND, r.Submitted, marks_of, events)
