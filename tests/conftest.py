@@ -50,6 +50,26 @@ def context(actor: Actor = AGENT, at: datetime = T0) -> Context:
     return Context(actor=actor, at=at, correlation_id=uuid4())
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist's `--dist loadgroup` (make test) the tests of the Kafka broker all run on one
+    worker: one broker start-up a session, not one a worker (a JVM on a 2-core machine).
+    They and the other long tests come first, so no worker is left running one at the end
+    while the other has nothing to do. Collection order is kept otherwise."""
+    for item in items:
+        if "kafka_engine" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("kafka"))
+    items.sort(key=lambda item: _LONG.index(_kind(item)))
+
+
+_LONG = ("kafka", "slow", "other")
+
+
+def _kind(item: pytest.Item) -> str:
+    if item.get_closest_marker("xdist_group"):
+        return "kafka"
+    return "slow" if item.get_closest_marker("slow") else "other"
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
