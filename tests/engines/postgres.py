@@ -82,7 +82,7 @@ def postgres_server_url() -> Iterator[str]:
 def _without_flushes(url: str) -> None:
     """The tests' own server flushes nothing to disk: a test outlives no machine crash, and every
     test starts a service whose schema (a few dozen tables, each created in a transaction of its
-    own) would otherwise wait for a disk flush each time (a third of its start-up). Data still
+    own) would otherwise wait for a disk flush each time (a quarter of its start-up). Data still
     reaches the OS at each commit, so a server process that dies loses nothing. (The service's
     own servers keep the durable configuration: tests/integration/test_postgres_server.py.)"""
     parts = urlsplit(url)
