@@ -51,21 +51,19 @@ def context(actor: Actor = AGENT, at: datetime = T0) -> Context:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under xdist's `--dist loadgroup` (make test) the tests of the Kafka broker all run on one
-    worker: one broker start-up a session, not one a worker (a JVM on a 2-core machine).
-    They and the other long tests come first, so no worker is left running one at the end
-    while the other has nothing to do. Collection order is kept otherwise."""
-    for item in items:
-        if "kafka_engine" in item.fixturenames:
-            item.add_marker(pytest.mark.xdist_group("kafka"))
-    items.sort(key=lambda item: _LONG.index(_kind(item)))
+    """The Kafka tests first, then the other long ones, then the rest in collection order.
+    `make test` runs xdist's `--dist worksteal`: the first worker starts with the first half of
+    this list and the other takes tests off its tail, so the Kafka tests run on one worker (one
+    broker start-up a session, not one a worker: a JVM on a 2-core machine), and no worker is
+    left running a long test at the end while the other has nothing to do."""
+    items.sort(key=lambda item: _ORDER.index(_kind(item)))
 
 
-_LONG = ("kafka", "slow", "other")
+_ORDER = ("kafka", "slow", "other")
 
 
 def _kind(item: pytest.Item) -> str:
-    if item.get_closest_marker("xdist_group"):
+    if "kafka_engine" in item.fixturenames:
         return "kafka"
     return "slow" if item.get_closest_marker("slow") else "other"
 
