@@ -31,7 +31,7 @@ test: env
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 	.venv/bin/lint-imports
-	.venv/bin/pytest -n auto
+	.venv/bin/pytest -n auto --dist worksteal
 
 lint: env
 	.venv/bin/ruff check .

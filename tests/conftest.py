@@ -57,6 +57,24 @@ def context(actor: Actor = AGENT, at: datetime = T0) -> Context:
     return Context(actor=actor, at=at, correlation_id=uuid4())
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The Kafka tests first, then the other long ones, then the rest in collection order.
+    `make test` runs xdist's `--dist worksteal`: the first worker starts with the first half of
+    this list and the other takes tests off its tail, so the Kafka tests run on one worker (one
+    broker start-up a session, not one a worker: a JVM on a 2-core machine), and no worker is
+    left running a long test at the end while the other has nothing to do."""
+    items.sort(key=lambda item: _ORDER.index(_kind(item)))
+
+
+_ORDER = ("kafka", "slow", "other")
+
+
+def _kind(item: pytest.Item) -> str:
+    if "kafka_engine" in item.fixturenames:
+        return "kafka"
+    return "slow" if item.get_closest_marker("slow") else "other"
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()

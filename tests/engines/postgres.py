@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from infra.postgres_server import PostgresServer, PostgresUnavailable, ensure_binaries
+from infra.postgres_server import SUPERUSER, PostgresServer, PostgresUnavailable, ensure_binaries
 
 IMAGE = "postgres:16"
 
@@ -71,11 +71,28 @@ def postgres_server_url() -> Iterator[str]:
     except PostgresUnavailable as error:
         shutil.rmtree(directory, ignore_errors=True)
         _no_engine(str(error))
+    _without_flushes(url)
     try:
         yield url
     finally:
         server.down()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _without_flushes(url: str) -> None:
+    """The tests' own server flushes nothing to disk: a test outlives no machine crash, and every
+    test starts a service whose schema (a few dozen tables, each created in a transaction of its
+    own) would otherwise wait for a disk flush each time (a quarter of its start-up). Data still
+    reaches the OS at each commit, so a server process that dies loses nothing. (The service's
+    own servers keep the durable configuration: tests/integration/test_postgres_server.py.)"""
+    parts = urlsplit(url)
+    superuser = urlunsplit(
+        parts._replace(netloc=f"{SUPERUSER}@{parts.hostname}:{parts.port}", path="/postgres")
+    )
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        for setting in ("fsync", "full_page_writes"):
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = off").format(sql.Identifier(setting)))
+        conn.execute("SELECT pg_reload_conf()")
 
 
 @pytest.fixture

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +19,9 @@ import uvicorn
 from api.app import create_app
 from api.guards import HTTP_PROTOCOL
 from domain.actors import Actor, Role
-from service.bootstrap import Services
+from infra.settings import Settings
+from service.bootstrap import Services, build
+from tests.conftest import Clock
 
 
 def free_port() -> int:
@@ -82,3 +87,23 @@ def serving(services: Services) -> Iterator[Api]:
 def api(services: Services) -> Iterator[Api]:
     with serving(services) as served:
         yield served
+
+
+@pytest.fixture(scope="session")
+def openapi_json(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The OpenAPI document every server of this code serves, made once: it is the routes' and
+    the same on either store, and making it takes about a second of CPU each time."""
+    data_dir: Path = tmp_path_factory.mktemp("openapi")
+    services = build(Settings(data_dir=data_dir), clock=Clock())
+    services.start()
+    try:
+        return json.dumps(create_app(services).openapi())
+    finally:
+        services.close()
+
+
+@pytest.fixture
+def openapi_document(openapi_json: str) -> dict[str, Any]:
+    """The OpenAPI document, this test's own copy to read (and change, if it likes)."""
+    document: dict[str, Any] = json.loads(openapi_json)
+    return document

@@ -9,7 +9,6 @@ import hashlib
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -168,11 +167,11 @@ def test_a_step_that_fails_leaves_nothing_behind_and_records_nothing(tmp_path: P
 
 
 MIGRATE_AT_ONCE = """
-import sys, time
+import sys
 from infra.pg import open_pool
 from infra.tokens import PostgresTokenStore
-start = float(sys.argv[2])
-time.sleep(max(0.0, start - time.time()))
+print("ready", flush=True)
+sys.stdin.readline()
 PostgresTokenStore(open_pool(sys.argv[1], max_size=1, name="tokens")).close()
 """
 
@@ -180,14 +179,23 @@ PostgresTokenStore(open_pool(sys.argv[1], max_size=1, name="tokens")).close()
 def test_processes_migrating_one_postgres_database_at_once_all_succeed(
     postgres_database_url: str,
 ) -> None:
-    start = time.time() + 3  # each process has imported everything by then
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", MIGRATE_AT_ONCE, postgres_database_url, str(start)],
+            [sys.executable, "-c", MIGRATE_AT_ONCE, postgres_database_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
         for _ in range(4)
     ]
+    for process in processes:  # each has imported everything before any is told to go
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert process.stdout.readline() == b"ready\n", process.stderr.read()
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(b"go\n")
+        process.stdin.flush()
     results = [(p.wait(timeout=60), p.stderr.read() if p.stderr else b"") for p in processes]
 
     assert [code for code, _ in results] == [0, 0, 0, 0], results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import psycopg
@@ -18,6 +19,7 @@ from infra.postgres_server import (
     find_bin_dir,
     free_port,
 )
+from tests.engines import postgres as test_engine
 
 
 def test_up_status_down_and_restart_keep_the_data_and_the_port(postgres_data_dir: str) -> None:
@@ -103,3 +105,12 @@ def test_missing_binaries_say_how_to_install_them_when_we_may_not(
     monkeypatch.setattr(postgres_server.os, "geteuid", lambda: 1000)
     with pytest.raises(PostgresUnavailable, match="apt-get install postgresql"):
         ensure_binaries(tmp_path)
+
+
+def test_the_tests_own_server_flushes_nothing_to_disk(postgres_database_url: str) -> None:
+    """Every test starts a service on it: its start-up does not wait for disk flushes."""
+    if os.environ.get("ITSM_TEST_DATABASE_URL") or test_engine._docker_answers():
+        pytest.skip("the tests' server is not the one they start themselves")
+    with psycopg.connect(postgres_database_url, autocommit=True) as conn:
+        assert conn.execute("SHOW fsync").fetchone() == ("off",)
+        assert conn.execute("SHOW full_page_writes").fetchone() == ("off",)
