@@ -27,6 +27,7 @@ from api.deps import (
 from api.incidents import INCIDENTS
 from api.models import CalendarVersion, SlaClock, SlaClocks
 from api.params import IncidentRef, NamePath, RequestRef, Version
+from api.reads import Readable
 from api.record_answers import json_response as _json
 from api.routing import ResourceRouter
 from api.service_requests import REQUESTS
@@ -111,28 +112,23 @@ def clock_body(
     }
 
 
-@router.get(
-    "/incidents/{ref}/sla",
-    response_model=SlaClock,
-    summary="An incident's SLA clocks, with their timeline",
-)
-def get_incident_sla(
-    ref: IncidentRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
-) -> Response:
-    incident_id, history = INCIDENTS.events(services, ctx, ref)
-    return _judged(services, INCIDENT, incident_id, history, as_of)
+def _add_clocks_route(kind: Kind, records: Readable, ref_type: Any, summary: str) -> None:
+    """GET <the kind's path>/{ref}/sla (get_<kind>_sla): a record's clocks, judged from its
+    history; a record out of the caller's reach is not found."""
+
+    def clocks(ref: str, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None) -> Response:
+        record_id, history = records.events(services, ctx, ref)
+        return _judged(services, kind, record_id, history, as_of)
+
+    clocks.__annotations__["ref"] = ref_type  # the kind's reference, with its bound
+    name, path = f"get_{kind.name}_sla", f"{kind.path}/{{ref}}/sla"
+    router.get(path, response_model=SlaClock, name=name, summary=summary)(clocks)
 
 
-@router.get(
-    "/service-requests/{ref}/sla",
-    response_model=SlaClock,
-    summary="A service request's SLA clocks, with their timeline",
+_add_clocks_route(INCIDENT, INCIDENTS, IncidentRef, "An incident's SLA clocks, with their timeline")
+_add_clocks_route(
+    SERVICE_REQUEST, REQUESTS, RequestRef, "A service request's SLA clocks, with their timeline"
 )
-def get_service_request_sla(
-    ref: RequestRef, services: ServicesDep, ctx: ReaderDep, as_of: AsOf = None
-) -> Response:
-    request_id, history = REQUESTS.events(services, ctx, ref)  # out of reach: not found
-    return _judged(services, SERVICE_REQUEST, request_id, history, as_of)
 
 
 def _judged(

@@ -59,10 +59,11 @@ class SlaAdapter:
 @dataclass(frozen=True, slots=True)
 class Kind:
     name: str
-    #: The words an answer names a record of this kind with ("no service request REQ-000042").
-    noun: str
     aggregate: type[Aggregate]
-    not_found: type[NotFound]
+    #: The words an answer names a record of this kind with ("no service request REQ-000042"):
+    #: by default its name in words.
+    noun: str = ""
+    not_found: type[NotFound] = RecordNotFound
     #: The number prefix (INC, REQ, PRB, CHG), for numbered kinds; else records go by a code.
     prefix: str | None = None
     #: The id of a record known by a code (a configuration item, a catalogue item, a template).
@@ -76,16 +77,39 @@ class Kind:
     commands: Mapping[str, type[Any]] = field(default_factory=dict)
     sla: SlaAdapter | None = None
 
+    def __post_init__(self) -> None:
+        if not self.noun:
+            object.__setattr__(self, "noun", self.name.replace("_", " "))
+
     def missing(self, ref: object, record_id: UUID | None = None) -> NotFound:
         """The error a missing record (or one out of the caller's reach) is answered with."""
         return self.not_found(f"no {self.noun} {ref}", record_id)
 
 
+def numbered(
+    kind: RecordKind,
+    aggregate: type[Aggregate],
+    path: str,
+    detail: Projection,
+    commands: Mapping[str, type[Any]],
+    **more: Any,
+) -> Kind:
+    """A kind whose records go by a number with its prefix (PRB-000001), named after it."""
+    return Kind(
+        kind.name.lower(),
+        aggregate,
+        prefix=kind.value,
+        path=path,
+        detail=detail,
+        commands=commands,
+        **more,
+    )
+
+
 INCIDENT = Kind(
     "incident",
-    "incident",
     Incident,
-    IncidentNotFound,
+    not_found=IncidentNotFound,
     prefix=INCIDENT_PREFIX,
     path="/incidents",
     owner="caller",
@@ -97,110 +121,69 @@ INCIDENT = Kind(
         lambda alerts: incident_commands.RecordSlaAlerts(alerts=alerts),
     ),
 )
-SERVICE_REQUEST = Kind(
-    "service_request",
-    "service request",
+SERVICE_REQUEST = numbered(
+    RecordKind.SERVICE_REQUEST,
     ServiceRequest,
-    RecordNotFound,
-    prefix=RecordKind.SERVICE_REQUEST.value,
-    path="/service-requests",
+    "/service-requests",
+    service_request_details,
+    request_commands.REQUEST_COMMANDS,
     owner="requester",
-    detail=service_request_details,
-    commands=request_commands.REQUEST_COMMANDS,
     sla=SlaAdapter(
         sla_request.KIND,
         sla_request.ticket,
         lambda alerts: request_commands.RecordSlaAlerts(alerts=alerts),
     ),
 )
-PROBLEM = Kind(
-    "problem",
-    "problem",
-    Problem,
-    RecordNotFound,
-    prefix=RecordKind.PROBLEM.value,
-    path="/problems",
-    detail=problem_details,
-    commands=PROBLEM_COMMANDS,
-)
-CHANGE = Kind(
-    "change",
-    "change",
-    Change,
-    RecordNotFound,
-    prefix=RecordKind.CHANGE.value,
-    path="/changes",
-    detail=change_details,
-    commands=CHANGE_COMMANDS,
-)
+PROBLEM = numbered(RecordKind.PROBLEM, Problem, "/problems", problem_details, PROBLEM_COMMANDS)
+CHANGE = numbered(RecordKind.CHANGE, Change, "/changes", change_details, CHANGE_COMMANDS)
 CONFIGURATION_ITEM = Kind(
     "configuration_item",
-    "configuration item",
     ConfigurationItem,
-    RecordNotFound,
     coded=ci_id,
     path="/configuration-items",
     detail=configuration_items,
 )
 CATALOGUE_ITEM = Kind(
     "catalogue_item",
-    "catalogue item",
     CatalogueItem,
-    RecordNotFound,
     coded=catalogue_item_id,
     path="/catalogue-items",
     detail=catalogue_items,
 )
 CHANGE_TEMPLATE = Kind(
     "change_template",
-    "change template",
     ChangeTemplate,
-    RecordNotFound,
     coded=template_id,
     path="/change-templates",
 )
-KNOWLEDGE_ARTICLE = Kind(
-    "knowledge_article",
-    "knowledge article",
+KNOWLEDGE_ARTICLE = numbered(
+    RecordKind.KNOWLEDGE_ARTICLE,
     KnowledgeArticle,
-    RecordNotFound,
-    prefix=RecordKind.KNOWLEDGE_ARTICLE.value,
-    path="/knowledge-articles",
-    detail=knowledge_articles,
-    commands=ARTICLE_COMMANDS,
+    "/knowledge-articles",
+    knowledge_articles,
+    ARTICLE_COMMANDS,
 )
 CHANGE_SCHEDULE = Kind(
     "change_schedule",
-    "change schedule",
     ChangeSchedule,
-    RecordNotFound,
     coded=lambda _: SCHEDULE_ID,
     path="/changes/calendar",
     detail=change_calendar,
 )
 
+
 # -- the rules of record: versioned, of no organisation, one matrix and one policy -------------
-PRIORITY_MATRIX = Kind(
-    "priority_matrix",
-    "priority matrix",
-    PriorityMatrix,
-    NotFound,
-    coded=lambda _: PriorityMatrix.ID,
-    path="/priority-matrix",
-)
-SLA_POLICY = Kind(
-    "sla_policy",
-    "SLA policy",
-    SlaPolicy,
-    NotFound,
-    coded=lambda _: SlaPolicy.ID,
-    path="/sla/policy",
-)
+def single(name: str, aggregate: type[Aggregate], record_id: UUID, path: str, **more: Any) -> Kind:
+    """A kind of one record, whatever code a caller names it by."""
+    return Kind(name, aggregate, not_found=NotFound, coded=lambda _: record_id, path=path, **more)
+
+
+PRIORITY_MATRIX = single("priority_matrix", PriorityMatrix, PriorityMatrix.ID, "/priority-matrix")
+SLA_POLICY = single("sla_policy", SlaPolicy, SlaPolicy.ID, "/sla/policy", noun="SLA policy")
 BUSINESS_CALENDAR = Kind(
     "business_calendar",
-    "business calendar",
     BusinessCalendar,
-    CalendarNotFound,
+    not_found=CalendarNotFound,
     coded=calendar_id,
     path="/sla/calendars",
 )

@@ -1,13 +1,16 @@
 """The seed catalogue (`itsm seed`): the organisations, services and configuration items of the
 Banten provincial library office, its standard change templates (docs/configuration-items.md)
-and its service catalogue (docs/service-requests.md). Loading it twice changes nothing: what
-is already there is skipped.
+and its service catalogue (docs/service-requests.md), those two as data in seed_catalogue.json.
+Loading it twice changes nothing: what is already there is skipped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from uuid import uuid4
+
+import orjson
 
 from application.desk import ServiceDesk
 from application.pipeline import Submission
@@ -180,115 +183,11 @@ def catalogue() -> list[Item]:
     return items
 
 
-TEMPLATES = (
-    DefineChangeTemplate(
-        code="kiosk-receipt-printer-swap",
-        title="Swap a self-check kiosk's receipt printer",
-        description="Replace a faulty thermal receipt printer with a tested spare.",
-        services=["Self-check kiosks"],
-        configuration_items=["kiosk-dpk-01", "kiosk-dpk-02"],
-        backout_plan="Refit the old printer and print a test receipt.",
-    ),
-    DefineChangeTemplate(
-        code="inlislite-holiday-calendar",
-        title="Update the INLISLite holiday calendar",
-        description="Enter the year's national holidays and cuti bersama, so due dates skip them.",
-        services=["INLISLite"],
-        configuration_items=["app-inlislite"],
-        backout_plan="Restore the previous calendar table from the export taken before.",
-    ),
-)
-
-
-#: The service catalogue: what library staff and members may request (docs/service-requests.md).
-CATALOGUE_ITEMS = (
-    DefineCatalogueItem(
-        code="member-data-correction",
-        title="Correct a member's data",
-        description="Fix a member's name, address, NIK or category in INLISLite.",
-        service="INLISLite",
-        priority=4,
-        fulfilment_group="layanan-keanggotaan",
-        steps=["Check the member's KTP or student card", "Correct the record in INLISLite"],
-    ),
-    DefineCatalogueItem(
-        code="card-reprint",
-        title="Reprint a membership card",
-        description="A lost or damaged membership card, reprinted with the same member number.",
-        service="Membership card printing",
-        priority=4,
-        fulfilment_group="layanan-keanggotaan",
-        steps=["Mark the old card as lost in INLISLite", "Print and hand over the new card"],
-    ),
-    DefineCatalogueItem(
-        code="member-card",
-        title="Print a membership card",
-        description="A new, reprinted or renewed card a member asked for at a branch or in the"
-        " app; raised by the circulation integration (rule member-card, docs/circulation.md).",
-        service="Membership card printing",
-        priority=4,
-        fulfilment_group="layanan-keanggotaan",
-        steps=["Check the member's record in INLISLite", "Print the card and hand it over"],
-    ),
-    DefineCatalogueItem(
-        code="staff-account",
-        title="Create a staff account",
-        description="An INLISLite account for new library staff, with the roles of their post.",
-        service="INLISLite",
-        priority=3,
-        approval_required=True,
-        approver_role=Role.SERVICE_MANAGER,
-        fulfilment_group="tim-inlislite",
-        steps=[
-            "Create the account with the roles of the post",
-            "Send the first password through the staff member's head of section",
-        ],
-    ),
-    DefineCatalogueItem(
-        code="fine-waiver",
-        title="Waive a member's overdue fine",
-        description="Waive a fine, e.g. for a member hit by flooding or illness.",
-        service="INLISLite",
-        priority=4,
-        approval_required=True,
-        approvers=["kepala.layanan", "kepala.bidang"],
-        approvals_needed=1,
-        fulfilment_group="layanan-sirkulasi",
-        steps=["Record the waiver and its reason in INLISLite"],
-    ),
-    DefineCatalogueItem(
-        code="inlislite-school-install",
-        title="Install INLISLite for a school library",
-        description="INLISLite installed and configured for a school library in Banten, with a"
-        " day of training for its librarian.",
-        service="INLISLite",
-        priority=4,
-        approval_required=True,
-        approvers=["kepala.bidang", "kepala.dinas"],
-        approvals_needed=2,
-        fulfilment_group="tim-inlislite",
-        steps=[
-            "Agree a date with the school",
-            "Install INLISLite on the school's computer",
-            "Import the school's collection list",
-            "Train the school librarian",
-        ],
-    ),
-    DefineCatalogueItem(
-        code="holiday-calendar-update",
-        title="Update the holiday calendar",
-        description="Add national holidays and cuti bersama so that due dates skip them.",
-        service="INLISLite",
-        priority=3,
-        approval_required=True,
-        approver_role=Role.SERVICE_MANAGER,
-        fulfilment_group="tim-inlislite",
-        steps=[
-            "Raise the standard change inlislite-holiday-calendar",
-            "Check due dates over the holidays",
-        ],
-    ),
-)
+#: The standard change templates and the service catalogue (what library staff and members may
+#: request, docs/service-requests.md): data, kept in seed_catalogue.json beside this module.
+_DATA = orjson.loads(resources.files("application").joinpath("seed_catalogue.json").read_bytes())
+TEMPLATES = tuple(DefineChangeTemplate.model_validate(t) for t in _DATA["change_templates"])
+CATALOGUE_ITEMS = tuple(DefineCatalogueItem.model_validate(c) for c in _DATA["catalogue_items"])
 
 
 def seed(desk: ServiceDesk) -> tuple[int, int]:

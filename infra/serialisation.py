@@ -134,12 +134,15 @@ class UndecodableEvent(Exception):
 
     def describe(self) -> dict[str, Any]:
         """What /readyz shows of it."""
-        return {
-            "position": self.position,
-            "event": self.event,
-            "topic": self.topic,
-            "reason": self.reason,
-        }
+        return described(self.position, self.event, self.topic, self.reason)
+
+
+def described(
+    position: int | None, event: str | None, topic: str | None, reason: str
+) -> dict[str, Any]:
+    """What /readyz shows of an event a follower could not read, in these fields whichever
+    follower it was, so that one reader of /readyz reads them all."""
+    return {"position": position, "event": event, "topic": topic, "reason": reason}
 
 
 def reason_of(error: Exception) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -12,6 +13,7 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.data_files import DataFile
+from infra.oidc import OidcSettings
 from infra.pg import PostgresAddress
 
 
@@ -199,6 +201,15 @@ class Settings(BaseSettings):
         if (self.oidc_issuer is None) != (self.oidc_audience is None):
             raise ValueError("single sign-on needs both ITSM_OIDC_ISSUER and ITSM_OIDC_AUDIENCE")
         return self
+
+    def oidc(self) -> OidcSettings | None:
+        """Single sign-on as set, or None when it is off: each field of OidcSettings from the
+        setting of its name (ITSM_OIDC_ROLE_CLAIM is `role_claim`), where there is one."""
+        if self.oidc_issuer is None or self.oidc_audience is None:
+            return None
+        named = {field.name: f"oidc_{field.name}" for field in fields(OidcSettings)}
+        given = {field: getattr(self, name) for field, name in named.items() if hasattr(self, name)}
+        return OidcSettings(**given)
 
     def problems_for_production(self) -> list[str]:
         """What keeps this configuration from running in production (empty: nothing): a secret

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from types import UnionType
+from typing import Any, get_args, get_type_hints
 
 import orjson
 
@@ -24,6 +25,20 @@ from domain.incident import IncidentState
 Row = dict[str, Any]
 #: (row or None, event) -> row, or None to remove it. Each fold takes its own event type.
 Folder = Callable[..., Row | None]
+
+
+def folds_of(*folders: Folder) -> dict[type[DomainEvent], Folder]:
+    """Each fold keyed by the event type its event parameter names (each type of a union), so a
+    projection names a type once: in the fold's signature. Read once, as the module loads."""
+    folds: dict[type[DomainEvent], Folder] = {}
+    for folder in folders:
+        hints = get_type_hints(folder)
+        named = hints[list(hints)[1]]  # (row, event): the second parameter
+        for event_type in get_args(named) if isinstance(named, UnionType) else (named,):
+            if event_type in folds:
+                raise ValueError(f"{event_type.__name__} is folded twice")
+            folds[event_type] = folder
+    return folds
 
 
 def record_key(event: DomainEvent) -> str:

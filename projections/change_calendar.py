@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from domain import change_schedule as s
 from domain.events import DomainEvent
-from projections.base import Column, Projection, Row, at, by, iso
+from projections.base import Column, Projection, Row, at, by, folds_of, iso
 from projections.view_store import ViewStore
 
 
@@ -69,12 +69,12 @@ def _withdrawn(_: Row | None, ev: s.BlackoutWithdrawn) -> None:
 change_calendar = Projection(
     name="change_calendar",
     version=1,
-    folds={
-        s.WindowBooked: _booked,
-        s.WindowReleased: _released,
-        s.BlackoutDeclared: _blackout,
-        s.BlackoutWithdrawn: _withdrawn,
-    },
+    folds=folds_of(
+        _booked,
+        _released,
+        _blackout,
+        _withdrawn,
+    ),
     columns=(Column("kind", "TEXT"), Column("start", "TEXT"), Column("end", "TEXT")),
     indexes=(("start", "end"),),
     key_of=_key,

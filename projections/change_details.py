@@ -7,7 +7,7 @@ from typing import Any
 
 from domain import change as c
 from domain.record_numbers import RecordKind
-from projections.base import Projection, Row, at, by, copied, iso
+from projections.base import Projection, Row, at, by, copied, folds_of, iso
 from projections.queries import STAFF, View
 from projections.records import entry, list_columns, list_indexes, numbered, stamped
 
@@ -127,24 +127,24 @@ def _incident_linked(row: Row, ev: c.IncidentLinked) -> Row:
 change_details = Projection(
     name="change_details",
     version=3,  # 3: the organisation, as a column (scoped lists)
-    folds={
-        c.Raised: _raised,
-        c.PreAuthorised: _pre_authorised,
-        c.BackoutPlanRecorded: _backout,
-        c.Assessed: _assessed,
-        c.Approved: _approved,
-        c.Authorised: _authorised,
-        c.Rejected: _rejected,
-        c.Scheduled: _scheduled,
-        c.ImplementationStarted: _started,
-        c.Implemented: _implemented,
-        c.ReviewTaskOpened: _review_task,
-        c.Reviewed: _reviewed,
-        c.Closed: _closed,
-        c.Cancelled: _cancelled,
-        c.ProblemLinked: _problem_linked,
-        c.IncidentLinked: _incident_linked,
-    },
+    folds=folds_of(
+        _raised,
+        _pre_authorised,
+        _backout,
+        _assessed,
+        _approved,
+        _authorised,
+        _rejected,
+        _scheduled,
+        _started,
+        _implemented,
+        _review_task,
+        _reviewed,
+        _closed,
+        _cancelled,
+        _problem_linked,
+        _incident_linked,
+    ),
     columns=list_columns("kind"),
     indexes=list_indexes(),
 )

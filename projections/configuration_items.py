@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain import configuration_item as ci
-from projections.base import Column, Projection, Row, at, by, copied
+from projections.base import Column, Projection, Row, at, by, copied, folds_of
 from projections.queries import BY_CODE, SHARED, View
 from projections.records import entry, stamped
 
@@ -82,17 +82,17 @@ def _link(ev: ci.ConfigurationItemEvent, record_id: object, ref: str) -> dict[st
 configuration_items = Projection(
     name="configuration_items",
     version=2,
-    folds={
-        ci.Registered: _registered,
-        ci.StatusChanged: _status_changed,
-        ci.OwnerChanged: _owner_changed,
-        ci.DependencyAdded: _dependency_added,
-        ci.DependencyRemoved: _dependency_removed,
-        ci.DependantAdded: _dependant_added,
-        ci.DependantRemoved: _dependant_removed,
-        ci.ProblemLinked: _problem_linked,
-        ci.ChangeLinked: _change_linked,
-    },
+    folds=folds_of(
+        _registered,
+        _status_changed,
+        _owner_changed,
+        _dependency_added,
+        _dependency_removed,
+        _dependant_added,
+        _dependant_removed,
+        _problem_linked,
+        _change_linked,
+    ),
     columns=(Column("code", "TEXT"), Column("ci_type", "TEXT"), Column("service", "TEXT")),
     indexes=(("code",), ("ci_type",), ("service",)),
 )

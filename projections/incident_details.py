@@ -10,7 +10,7 @@ from typing import Any
 
 from domain import incident as e
 from domain.records import incident_number_label
-from projections.base import Column, Projection, Row, at, by, iso, state_of
+from projections.base import Column, Projection, Row, at, by, folds_of, iso, state_of
 from projections.queries import Reach, View
 
 
@@ -201,28 +201,27 @@ incident_details = Projection(
     # 2: SLA rule versions and alerts; 3: links to problems and changes, workarounds;
     # 4: the organisation and the caller as columns (scoped lists)
     version=4,
-    folds={
-        e.Logged: _logged,
-        e.Assigned: _assigned,
-        e.WorkStarted: _work_started,
-        e.PutOnHold: _put_on_hold,
-        e.Resumed: _resumed,
-        e.WorkNoteAdded: _work_note,
-        e.CommentAdded: _comment,
-        e.Reprioritised: _reprioritised,
-        e.Escalated: _escalated,
-        e.MajorIncidentDeclared: _declared_major,
-        e.MajorIncidentStoodDown: _stood_down_major,
-        e.Resolved: _resolved,
-        e.Reopened: _reopened,
-        e.Closed: _closed,
-        e.SlaWarned: _sla_alert,
-        e.SlaBreached: _sla_alert,
-        e.Cancelled: _cancelled,
-        e.LinkedToProblem: _linked_to_problem,
-        e.LinkedToChange: _linked_to_change,
-        e.WorkaroundShared: _workaround_shared,
-    },
+    folds=folds_of(
+        _logged,
+        _assigned,
+        _work_started,
+        _put_on_hold,
+        _resumed,
+        _work_note,
+        _comment,
+        _reprioritised,
+        _escalated,
+        _declared_major,
+        _stood_down_major,
+        _resolved,
+        _reopened,
+        _closed,
+        _sla_alert,
+        _cancelled,
+        _linked_to_problem,
+        _linked_to_change,
+        _workaround_shared,
+    ),
     columns=(
         Column("number", "INTEGER"),
         Column("state", "TEXT"),

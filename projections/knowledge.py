@@ -11,7 +11,7 @@ from domain import knowledge as k
 from domain.context import Context
 from domain.record_numbers import RecordKind
 from domain.visibility import reads_internal
-from projections.base import Projection, Row, at, copied
+from projections.base import Projection, Row, at, copied, folds_of
 from projections.queries import Reach, View, Where
 from projections.records import entry, list_columns, list_indexes, numbered, stamped
 
@@ -66,15 +66,15 @@ def _problem_linked(row: Row, ev: k.ProblemLinked) -> Row:
 knowledge_articles = Projection(
     name="knowledge_articles",
     version=1,
-    folds={
-        k.Drafted: _drafted,
-        k.Revised: _revised,
-        k.SubmittedForReview: _submitted,
-        k.ChangesRequested: _changes_requested,
-        k.Published: _published,
-        k.Retired: _retired,
-        k.ProblemLinked: _problem_linked,
-    },
+    folds=folds_of(
+        _drafted,
+        _revised,
+        _submitted,
+        _changes_requested,
+        _published,
+        _retired,
+        _problem_linked,
+    ),
     columns=list_columns("service"),
     indexes=list_indexes("service"),
 )

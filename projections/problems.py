@@ -17,7 +17,7 @@ from domain import incident as i
 from domain import problem as p
 from domain.context import Context
 from domain.record_numbers import RecordKind, number_label
-from projections.base import Column, Projection, Row, at, by, copied
+from projections.base import Column, Projection, Row, at, by, copied, folds_of
 from projections.queries import STAFF, Filter, View, select_where
 from projections.records import entry, list_columns, list_indexes, numbered, stamped
 from projections.view_store import ViewStore
@@ -96,19 +96,19 @@ def _ci_linked(row: Row, ev: p.ConfigurationItemLinked) -> Row:
 problem_details = Projection(
     name="problem_details",
     version=2,  # 2: the organisation, as a column (scoped lists)
-    folds={
-        p.Logged: _logged,
-        p.InvestigationStarted: _investigating,
-        p.RootCauseRecorded: _root_cause,
-        p.WorkaroundPublished: _workaround,
-        p.KnownErrorPublished: _known_error,
-        p.Resolved: _resolved,
-        p.Closed: _closed,
-        p.Cancelled: _cancelled,
-        p.IncidentLinked: _incident_linked,
-        p.ChangeLinked: _change_linked,
-        p.ConfigurationItemLinked: _ci_linked,
-    },
+    folds=folds_of(
+        _logged,
+        _investigating,
+        _root_cause,
+        _workaround,
+        _known_error,
+        _resolved,
+        _closed,
+        _cancelled,
+        _incident_linked,
+        _change_linked,
+        _ci_linked,
+    ),
     columns=list_columns("service"),
     indexes=list_indexes("service"),
 )
@@ -147,14 +147,15 @@ def _ke_logged(_: Row | None, ev: p.Logged) -> Row:
     return _searchable(row)
 
 
-def _ke_state(row: Row, ev: p.ProblemEvent) -> Row:
+def _ke_state(row: Row, ev: p.InvestigationStarted | p.Resolved | p.Closed | p.Cancelled) -> Row:
     row["state"] = p.transition(p.ProblemState(row["state"]), ev)
     return row
 
 
 def _ke_published(row: Row, ev: p.KnownErrorPublished) -> Row:
-    row.update(published=1, published_at=at(ev), symptoms=ev.symptoms)
-    return _searchable(_ke_state(row, ev))
+    state = p.transition(p.ProblemState(row["state"]), ev)
+    row.update(published=1, published_at=at(ev), symptoms=ev.symptoms, state=state)
+    return _searchable(row)
 
 
 def _ke_root_cause(row: Row, ev: p.RootCauseRecorded) -> Row:
@@ -175,17 +176,7 @@ def _ke_ci(row: Row, ev: p.ConfigurationItemLinked) -> Row:
 known_errors = Projection(
     name="known_errors",
     version=2,  # 2: the organisation, as a column (scoped search)
-    folds={
-        p.Logged: _ke_logged,
-        p.InvestigationStarted: _ke_state,
-        p.RootCauseRecorded: _ke_root_cause,
-        p.WorkaroundPublished: _ke_workaround,
-        p.KnownErrorPublished: _ke_published,
-        p.Resolved: _ke_state,
-        p.Closed: _ke_state,
-        p.Cancelled: _ke_state,
-        p.ConfigurationItemLinked: _ke_ci,
-    },
+    folds=folds_of(_ke_logged, _ke_state, _ke_root_cause, _ke_workaround, _ke_published, _ke_ci),
     columns=(
         Column("published", "INTEGER"),
         Column("number", "INTEGER"),

@@ -8,7 +8,7 @@ from typing import Any
 
 from domain import service_request as r
 from domain.record_numbers import RecordKind
-from projections.base import Column, Projection, Row, at, by, copied
+from projections.base import Column, Projection, Row, at, by, copied, folds_of
 from projections.queries import BY_CODE, SHARED, Reach, View
 from projections.records import entry, list_columns, list_indexes, numbered, stamped
 
@@ -114,22 +114,21 @@ def _sla_alert(row: Row, ev: r.SlaWarned | r.SlaBreached) -> Row:
 service_request_details = Projection(
     name="service_request_details",
     version=3,  # 2: the organisation, as a column (scoped lists); 3: the SLA clock
-    folds={
-        r.Submitted: _submitted,
-        r.ApprovalRequested: _approval_requested,
-        r.ApprovalGiven: _approval_given,
-        r.Approved: _approved,
-        r.Rejected: _rejected,
-        r.FulfilmentStarted: _fulfilment_started,
-        r.StepCompleted: _step_completed,
-        r.InformationRequested: _awaiting_requester,
-        r.RequesterResponded: _responded,
-        r.Fulfilled: _fulfilled,
-        r.Closed: _closed,
-        r.Cancelled: _cancelled,
-        r.SlaWarned: _sla_alert,
-        r.SlaBreached: _sla_alert,
-    },
+    folds=folds_of(
+        _submitted,
+        _approval_requested,
+        _approval_given,
+        _approved,
+        _rejected,
+        _fulfilment_started,
+        _step_completed,
+        _awaiting_requester,
+        _responded,
+        _fulfilled,
+        _closed,
+        _cancelled,
+        _sla_alert,
+    ),
     columns=list_columns("fulfilment_group", "requester"),
     indexes=list_indexes("fulfilment_group", "requester"),
 )

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from infra.serialisation import described
 from projections.base import Projection, Row
 
 
@@ -48,10 +49,7 @@ class SkippedMessage:
     def describe(self) -> dict[str, Any]:
         """What /readyz shows of it (the embedded followers' fields, then where it lies)."""
         return {
-            "position": self.position,
-            "event": self.event,
-            "topic": self.type,
-            "reason": self.reason,
+            **described(self.position, self.event, self.type, self.reason),
             "partition": self.partition,
             "offset": self.offset,
             "skipped_at": self.skipped_at.isoformat(),

@@ -25,7 +25,7 @@ from infra.clock import utcnow
 from infra.follower import Failing
 from infra.locks import InterProcessLock
 from infra.numbers import PostgresNumberLock
-from infra.oidc import OidcSettings, OidcVerifier
+from infra.oidc import OidcVerifier
 from infra.pg import PostgresAddress, open_pool, schema_lock
 from infra.serialisation import UndecodableEvent
 from infra.settings import Settings
@@ -221,17 +221,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
             settings, views, relay=settings.kafka_relay, consume=settings.kafka_consume
         )
         desk.after_commit = services.kafka.wake_relay
-    if settings.oidc_issuer is not None and settings.oidc_audience is not None:
-        services.oidc = OidcVerifier(
-            OidcSettings(
-                issuer=settings.oidc_issuer,
-                audience=settings.oidc_audience,
-                jwks_url=settings.oidc_jwks_url,
-                actor_claim=settings.oidc_actor_claim,
-                role_claim=settings.oidc_role_claim,
-                organisation_claim=settings.oidc_organisation_claim,
-            )
-        )
+    if (sso := settings.oidc()) is not None:
+        services.oidc = OidcVerifier(sso)
     from audit.service import build_audit  # it builds on infra
 
     services.audit = build_audit(settings, desk.mapper, clock)

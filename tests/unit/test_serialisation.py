@@ -8,6 +8,7 @@ Each event class has an explicit strategy in tests/strategies.py, so a new event
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -17,7 +18,8 @@ from hypothesis import strategies as st
 
 from domain import incident
 from domain.events import EVENT_TYPES, VERSION_KEY, DomainEvent, event_class
-from infra.serialisation import TypedMapper, decode, encode
+from infra.serialisation import TypedMapper, UndecodableEvent, decode, encode
+from projections.view_store import SkippedMessage
 from tests.strategies import STRATEGIES
 
 # as the application builds it (the transcoder is the library's; TypedMapper does its own JSON)
@@ -129,3 +131,20 @@ def test_a_second_class_cannot_take_a_stored_name() -> None:
 def test_decoding_an_unknown_stored_type_is_a_lookup_error() -> None:
     with pytest.raises(LookupError, match=r"Incident\.Teleported"):
         decode("Incident.Teleported", b"{}")
+
+
+def test_a_skipped_message_is_shown_with_an_undecodable_events_fields_then_where_it_lies() -> None:
+    """/readyz names a follower's stuck event and a skipped Kafka message in the same fields, in
+    the same order, so one reader of it reads both."""
+    stuck = UndecodableEvent("Incident.Logged", "abc/1", "not JSON", 7).describe()
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    skipped = SkippedMessage(3, 40, "not JSON", at, 7, "abc/1", "Incident.Logged").describe()
+
+    assert stuck == {
+        "position": 7,
+        "event": "abc/1",
+        "topic": "Incident.Logged",
+        "reason": "not JSON",
+    }
+    assert skipped == {**stuck, "partition": 3, "offset": 40, "skipped_at": at.isoformat()}
+    assert list(skipped)[: len(stuck)] == list(stuck)

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from infra.oidc import OidcSettings
 from infra.settings import Settings
 
 DURATIONS = [
@@ -68,3 +69,24 @@ def test_the_sqlite_files_live_in_the_data_directory_and_are_no_settings(
     assert named == [tmp_path / f"{name}.db" for name in ("events", "views", "audit", "auth")]
     assert settings.circulation_db == tmp_path / "circulation.db"
     assert "events_db" not in Settings.model_fields
+
+
+def test_single_sign_on_takes_each_of_its_settings_and_is_off_without_an_issuer() -> None:
+    sso = Settings(
+        oidc_issuer="https://sso.banten.go.id",
+        oidc_audience="itsm",
+        oidc_jwks_url="https://sso.banten.go.id/keys",
+        oidc_actor_claim="sub",
+        oidc_role_claim="role",
+        oidc_organisation_claim="org",
+    )
+
+    assert sso.oidc() == OidcSettings(
+        "https://sso.banten.go.id",
+        "itsm",
+        "https://sso.banten.go.id/keys",
+        actor_claim="sub",
+        role_claim="role",
+        organisation_claim="org",
+    )
+    assert Settings().oidc() is None

@@ -1,0 +1,41 @@
+"""A projection names each event type it folds once: in its fold's signature, which `folds_of`
+reads, rather than again as a key beside the fold."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain import incident as e
+from projections.base import Row, folds_of
+from projections.incident_details import incident_details
+
+
+def _logged(_: Row | None, ev: e.Logged) -> Row:
+    return {"id": str(ev.originator_id)}
+
+
+def _alert(row: Row, ev: e.SlaWarned | e.SlaBreached) -> Row:
+    return row
+
+
+def _logged_again(_: Row | None, ev: e.Logged) -> Row:
+    return {}
+
+
+def test_each_fold_takes_the_event_type_its_signature_names() -> None:
+    assert folds_of(_logged, _alert) == {
+        e.Logged: _logged,
+        e.SlaWarned: _alert,
+        e.SlaBreached: _alert,
+    }
+
+
+def test_two_folds_of_one_event_type_are_refused() -> None:
+    with pytest.raises(ValueError, match="Logged"):
+        folds_of(_logged, _logged_again)
+
+
+def test_a_projection_declared_through_folds_of_folds_what_it_named() -> None:
+    assert incident_details.folds[e.SlaBreached].__name__ == "_sla_alert"
+    assert incident_details.folds[e.Logged].__name__ == "_logged"
+    assert len(incident_details.folds) == 20
