@@ -17,9 +17,11 @@ it expects (If-Match), which then gets a version conflict. A refusal on a cached
 again on a fresh one before it is reported.
 
 Numbers: a command that creates a record holds the numbers (the number lock, then the write lock)
-while it decides and writes, so a new record takes the last stored number plus one, and only a
-record written in that hold keeps it: a refused command takes no number and the numbers have no
-gaps (infra/numbers.py).
+while it decides and writes, so a new record takes the last number plus one, and only a record
+written in that hold keeps it: a refused command takes no number and the numbers have no gaps
+(infra/numbers.py). The last number is the one this process last stored, not read again: one
+another process took since is refused by the store like any stale state, and the command is
+decided again on the stored one (`ServiceDesk.last_number`).
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ while the store's last version of it is the cache's (one look at the store inste
 its events: the change schedule, a catalogue item, a template); else from the store.
 Every record it hands out is its own copy, so a refused command leaves nothing behind.
 
-Numbers: a new record takes the next number of its kind, the last stored (or the last the batch
-took) plus one. A command's numbers join the batch only when the command is accepted, so a refused
-command takes none and the numbers have no gaps.
+Numbers: a new record takes the next number of its kind, the last stored as this process knows
+it (`ServiceDesk.last_number`; or the last the batch took) plus one. A command's numbers join
+the batch only when the command is accepted, so a refused command takes none and the numbers have
+no gaps.
 """
 
 from __future__ import annotations
