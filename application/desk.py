@@ -503,12 +503,10 @@ class ServiceDesk(Application[UUID]):
         if self.after_commit is not None:
             self.after_commit()
 
-    @contextlib.contextmanager
-    def numbering(self) -> Iterator[None]:
+    def numbering(self) -> AbstractContextManager[bool]:
         """Hold the numbers while new records are decided and written: the number lock, then
-        the write lock (always in that order)."""
-        with self.number_lock, self.write_lock:
-            yield
+        the write lock (always in that order); says that the write lock is held."""
+        return _Numbering(self.number_lock, self.write_lock)
 
     def last_number(self, kind: str) -> int:
         """The last number of a kind stored (0 before the first), as far as this process knows:
@@ -518,3 +516,32 @@ class ServiceDesk(Application[UUID]):
         if last is None:
             last = self._last_numbers[log] = self.stored_version(log)
         return last
+
+
+class _Numbering:
+    """The number lock, then the write lock; released in reverse however the block ends. A
+    plain class rather than a generator: it is on every create's path, where a generator-based
+    context manager cost a measurable share of the command."""
+
+    __slots__ = ("_numbers", "_writes")
+
+    def __init__(
+        self, numbers: AbstractContextManager[Any], writes: AbstractContextManager[Any]
+    ) -> None:
+        self._numbers = numbers
+        self._writes = writes
+
+    def __enter__(self) -> bool:
+        self._numbers.__enter__()
+        try:
+            self._writes.__enter__()
+        except BaseException:
+            self._numbers.__exit__(None, None, None)
+            raise
+        return True
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self._writes.__exit__(*exc)
+        finally:
+            self._numbers.__exit__(*exc)

@@ -27,7 +27,8 @@ decided again on the stored one (`ServiceDesk.last_number`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -84,6 +85,10 @@ class Submission:
             return f"log_{self.kind.name}"
         action: str = self.command.action
         return action
+
+
+#: What `_holding` holds for a command that creates nothing: nothing (the write takes the lock).
+_NOT_HELD = contextlib.nullcontext(False)
 
 
 class _RunAlone(Exception):
@@ -253,15 +258,10 @@ class Pipeline:
         record = Session(self.desk, None).find_any(record_id)
         return record is not None and record.reachable(ctx)
 
-    @contextlib.contextmanager
-    def _holding(self, numbers: bool) -> Iterator[bool]:
+    def _holding(self, numbers: bool) -> AbstractContextManager[bool]:
         """Hold the numbers (and the write lock) while a creating command decides and writes;
         says whether the write lock is held."""
-        if not numbers:
-            yield False
-            return
-        with self.desk.numbering():
-            yield True
+        return self.desk.numbering() if numbers else _NOT_HELD
 
 
 def outcome(record_id: UUID, version: int, recordings: Sequence[Recording[UUID]]) -> Outcome:

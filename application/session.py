@@ -17,6 +17,7 @@ no gaps.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID, uuid4
@@ -216,6 +217,7 @@ class Session:
         return [*pending, *self._loose]
 
 
+@functools.cache
 def number_log_of(kind: str) -> UUID:
-    """The log a kind's numbers are the versions of."""
+    """The log a kind's numbers are the versions of (a name-based UUID: worked out once)."""
     return INCIDENT_NUMBERS if kind == INCIDENT_PREFIX else number_log(RecordKind(kind))

@@ -8,7 +8,6 @@ number the store holds. So a desk logging alone reads the log once, and numbers 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -19,9 +18,12 @@ from application.pipeline import Submission
 from domain.problem_commands import LogProblem
 from domain.record_numbers import RecordKind, number_log
 from domain.records import INCIDENT_NUMBERS
-from service.bootstrap import Services, build
+from service.bootstrap import Services
 from tests.conftest import context
+from tests.integration.test_group_commit import other
 from tests.integration.test_numbering import assert_gap_free, log_command
+
+__all__ = ["other"]  # a fixture, used by name: another process on the same store, in effect
 
 PROBLEM_NUMBERS = number_log(RecordKind.PROBLEM)
 
@@ -47,14 +49,6 @@ def log_problem(services: Services, n: int) -> UUID:
 
 def problem_numbers(services: Services) -> list[int]:
     return [a.originator_version for a in services.desk.events.get(PROBLEM_NUMBERS)]
-
-
-@pytest.fixture
-def other(services: Services) -> Iterator[Services]:
-    """Another process on the same store, in effect: a desk with its own numbers and cache."""
-    built = build(services.settings, clock=services.clock)
-    yield built
-    built.close()
 
 
 def test_a_desk_logging_alone_reads_each_number_log_once(
