@@ -17,15 +17,18 @@ it expects (If-Match), which then gets a version conflict. A refusal on a cached
 again on a fresh one before it is reported.
 
 Numbers: a command that creates a record holds the numbers (the number lock, then the write lock)
-while it decides and writes, so a new record takes the last stored number plus one, and only a
-record written in that hold keeps it: a refused command takes no number and the numbers have no
-gaps (infra/numbers.py).
+while it decides and writes, so a new record takes the last number plus one, and only a record
+written in that hold keeps it: a refused command takes no number and the numbers have no gaps
+(infra/numbers.py). The last number is the one this process last stored, not read again: one
+another process took since is refused by the store like any stale state, and the command is
+decided again on the stored one (`ServiceDesk.last_number`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -82,6 +85,10 @@ class Submission:
             return f"log_{self.kind.name}"
         action: str = self.command.action
         return action
+
+
+#: What `_holding` holds for a command that creates nothing: nothing (the write takes the lock).
+_NOT_HELD = contextlib.nullcontext(False)
 
 
 class _RunAlone(Exception):
@@ -251,15 +258,10 @@ class Pipeline:
         record = Session(self.desk, None).find_any(record_id)
         return record is not None and record.reachable(ctx)
 
-    @contextlib.contextmanager
-    def _holding(self, numbers: bool) -> Iterator[bool]:
+    def _holding(self, numbers: bool) -> AbstractContextManager[bool]:
         """Hold the numbers (and the write lock) while a creating command decides and writes;
         says whether the write lock is held."""
-        if not numbers:
-            yield False
-            return
-        with self.desk.numbering():
-            yield True
+        return self.desk.numbering() if numbers else _NOT_HELD
 
 
 def outcome(record_id: UUID, version: int, recordings: Sequence[Recording[UUID]]) -> Outcome:

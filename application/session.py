@@ -8,14 +8,16 @@ while the store's last version of it is the cache's (one look at the store inste
 its events: the change schedule, a catalogue item, a template); else from the store.
 Every record it hands out is its own copy, so a refused command leaves nothing behind.
 
-Numbers: a new record takes the next number of its kind, the last stored (or the last the batch
-took) plus one. A command's numbers join the batch only when the command is accepted, so a refused
-command takes none and the numbers have no gaps.
+Numbers: a new record takes the next number of its kind, the last stored as this process knows
+it (`ServiceDesk.last_number`; or the last the batch took) plus one. A command's numbers join
+the batch only when the command is accepted, so a refused command takes none and the numbers have
+no gaps.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID, uuid4
@@ -215,6 +217,7 @@ class Session:
         return [*pending, *self._loose]
 
 
+@functools.cache
 def number_log_of(kind: str) -> UUID:
-    """The log a kind's numbers are the versions of."""
+    """The log a kind's numbers are the versions of (a name-based UUID: worked out once)."""
     return INCIDENT_NUMBERS if kind == INCIDENT_PREFIX else number_log(RecordKind(kind))

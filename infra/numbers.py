@@ -4,9 +4,13 @@ Incident number N is version N of the number log in the event store, and a proce
 next ones (the last stored plus one, two, ...) while it holds a lock that every other process
 logging incidents takes too, releasing it only once its write is committed. So a number is taken
 only for an incident that is stored: a refused command, or a write the store refuses, takes none,
-and the numbers run 1..n with no gaps (docs/incidents.md). The store's uniqueness of (log,
-version) remains the arbiter should anything write numbers without the lock (the importer does:
-it retries on a collision).
+and the numbers run 1..n with no gaps (docs/incidents.md).
+
+The store's uniqueness of (log, version) is what keeps numbers unique; the lock only spares the
+processes lost races. A process takes "the last stored" from what it last wrote or read
+(`ServiceDesk.last_number`), not from the log each time: when another process has numbered since,
+the first write refuses the taken number, and the retry reads the log and writes inside one hold
+of the lock, so it cannot lose the same race again.
 
 On SQLite the desk's write lock is already such a lock: an flock on a file beside the database
 (infra/locks.py), shared by every process on the machine. On PostgreSQL the write lock is only
