@@ -43,7 +43,16 @@ from domain.errors import (
     RecordNotFound,
 )
 from domain.examples import example
-from domain.fields import Description, Name, Note, OptionalName, OptionalReason, Reason, Text
+from domain.fields import (
+    Description,
+    Name,
+    Note,
+    OptionalName,
+    OptionalReason,
+    Reason,
+    Reasoned,
+    Text,
+)
 from domain.fields import Items as Codes
 from domain.moments import Timestamp
 from domain.organisations import RequestedOrganisation
@@ -342,12 +351,11 @@ class Approve(ChangeCommand):
     comment: str | None = Field(default=None, min_length=1, max_length=2_000)
 
 
-class Reject(ChangeCommand):
+class Reject(Reasoned, ChangeCommand):
     model_config = example({"reason": "Not now: the budget for this year is spent."})
 
     action = "reject"
     summary = "Reject as a named CAB member"
-    reason: str = Reason
 
 
 class Schedule(ChangeCommand):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from domain.context import Context
 from domain.errors import DuplicateNotFound
 from domain.examples import example
-from domain.fields import Description, Name, Note, OptionalName, Reason, Text
+from domain.fields import Description, Name, Note, OptionalName, Reason, Reasoned, Text
 from domain.incident import (
     CancelReason,
     Channel,
@@ -230,12 +230,11 @@ class DeclareMajor(IncidentCommand):
     reason: str = Reason
 
 
-class StandDownMajor(IncidentCommand):
+class StandDownMajor(Reasoned, IncidentCommand):
     model_config = example({"reason": "Circulation restored at every branch"})
 
     action = "stand-down-major"
     summary = "Stand down a major incident"
-    reason: str = Reason
 
 
 class ResolveIncident(IncidentCommand):
@@ -260,12 +259,11 @@ class ConfirmResolution(IncidentCommand):
         incident.confirm_resolution(ctx)
 
 
-class Reopen(IncidentCommand):
+class Reopen(Reasoned, IncidentCommand):
     model_config = example({"reason": "The kiosk is offline again"})
 
     action = "reopen"
     summary = "Reopen a resolved incident within the reopen window"
-    reason: str = Reason
 
 
 class Close(IncidentCommand):

@@ -35,6 +35,16 @@ Ref = Field(min_length=1, max_length=40)
 Items: Any = Field(default_factory=list, max_length=100)
 
 
+# -- field groups a command and the event it becomes both carry -------------------------------
+# Mixed in first, as below: with no other field of their own, the fields stay where they stood.
+
+
+class Reasoned(BaseModel):
+    """A decision that says why: a refusal, a cancellation, a reopening, a retirement."""
+
+    reason: str = Reason
+
+
 # -- another record, as an event names it ------------------------------------------------------
 # Mixed in before the kind's event base (`class LinkedToProblem(NamesProblem, IncidentEvent)`),
 # so that its fields follow the envelope's, as they always have in the stored JSON and schemas.

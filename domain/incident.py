@@ -46,6 +46,7 @@ from domain.fields import (
     Number,
     OptionalName,
     Reason,
+    Reasoned,
     Text,
 )
 from domain.organisations import PROVINCE, OrganisationCode
@@ -242,9 +243,8 @@ class MajorIncidentDeclared(IncidentEvent):
     reason: str = Reason
 
 
-class MajorIncidentStoodDown(IncidentEvent):
+class MajorIncidentStoodDown(Reasoned, IncidentEvent):
     type_name: ClassVar[str] = "Incident.MajorIncidentStoodDown"
-    reason: str = Reason
 
 
 class Resolved(IncidentEvent):
@@ -254,9 +254,8 @@ class Resolved(IncidentEvent):
     reopen_until: AwareDatetime
 
 
-class Reopened(IncidentEvent):
+class Reopened(Reasoned, IncidentEvent):
     type_name: ClassVar[str] = "Incident.Reopened"
-    reason: str = Reason
 
 
 class Closed(IncidentEvent):

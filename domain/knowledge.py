@@ -30,7 +30,7 @@ from domain.errors import AlreadyLinked, NotPermitted
 from domain.events import DomainEvent
 from domain.examples import example
 from domain.fields import Name as Title
-from domain.fields import NamesProblem, Number, OptionalName, Reason
+from domain.fields import NamesProblem, Number, OptionalName, Reasoned
 from domain.organisations import PROVINCE, OrganisationCode, RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
@@ -74,18 +74,16 @@ class SubmittedForReview(ArticleEvent):
     type_name: ClassVar[str] = "KnowledgeArticle.SubmittedForReview"
 
 
-class ChangesRequested(ArticleEvent):
+class ChangesRequested(Reasoned, ArticleEvent):
     type_name: ClassVar[str] = "KnowledgeArticle.ChangesRequested"
-    reason: str = Reason
 
 
 class Published(ArticleEvent):
     type_name: ClassVar[str] = "KnowledgeArticle.Published"
 
 
-class Retired(ArticleEvent):
+class Retired(Reasoned, ArticleEvent):
     type_name: ClassVar[str] = "KnowledgeArticle.Retired"
-    reason: str = Reason
 
 
 class ProblemLinked(NamesProblem, ArticleEvent):
@@ -273,12 +271,11 @@ class SubmitArticleForReview(ArticleCommand):
     summary = "Submit a draft for review by someone other than its author"
 
 
-class RequestArticleChanges(ArticleCommand):
+class RequestArticleChanges(Reasoned, ArticleCommand):
     model_config = example({"reason": "Say which panel: the kiosks at Serang have two"})
 
     action = "request-changes"
     summary = "Send an article in review back to its author, saying what to change"
-    reason: str = Reason
 
 
 class PublishArticle(ArticleCommand):
@@ -288,12 +285,11 @@ class PublishArticle(ArticleCommand):
     summary = "Publish a reviewed article, for requesters to read (not by its author)"
 
 
-class RetireArticle(ArticleCommand):
+class RetireArticle(Reasoned, ArticleCommand):
     model_config = example({"reason": "New kiosks eject the card themselves"})
 
     action = "retire"
     summary = "Retire an article that no longer holds, with the reason"
-    reason: str = Reason
 
 
 class LinkArticleToProblem(ArticleCommand):

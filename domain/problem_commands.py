@@ -18,7 +18,7 @@ from domain.commands import Command
 from domain.configuration_item import CodeList, ConfigurationItem, ci_id
 from domain.context import Context
 from domain.examples import example
-from domain.fields import Description, Name, OptionalName, Reason, Text
+from domain.fields import Description, Name, OptionalName, Reasoned, Text
 from domain.incident import Incident
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
@@ -154,12 +154,11 @@ class Close(ProblemCommand):
     summary = "Close a resolved problem"
 
 
-class CancelProblem(ProblemCommand):
+class CancelProblem(Reasoned, ProblemCommand):
     model_config = example({"reason": "Logged in error: a duplicate of PRB-000002"})
 
     action = "cancel"
     summary = "Cancel an open problem (logged in error, or a duplicate)"
-    reason: str = Reason
 
 
 class LinkIncident(ProblemCommand):

@@ -17,7 +17,7 @@ from domain.commands import Command
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
 from domain.examples import example
-from domain.fields import Description, Name, Note, Reason, Text
+from domain.fields import Description, Name, Note, Reasoned, Text
 from domain.incident import SlaAlert
 from domain.organisations import RequestedOrganisation
 from domain.record_numbers import RecordKind
@@ -126,12 +126,11 @@ class Approve(RequestCommand):
     comment: str | None = Field(default=None, min_length=1, max_length=2_000)
 
 
-class Reject(RequestCommand):
+class Reject(Reasoned, RequestCommand):
     model_config = example({"reason": "Not now: the budget for this year is spent."})
 
     action = "reject"
     summary = "Reject as an approver the catalogue item names"
-    reason: str = Reason
 
 
 class StartFulfilment(RequestCommand):
@@ -183,13 +182,12 @@ class Close(RequestCommand):
     requesters_too = True
 
 
-class CancelServiceRequest(RequestCommand):
+class CancelServiceRequest(Reasoned, RequestCommand):
     model_config = example({"reason": "No longer needed: the old card was found"})
 
     action = "cancel"
     summary = "Cancel the request before it is fulfilled (the requester may cancel their own)"
     requesters_too = True
-    reason: str = Reason
 
 
 class RecordSlaAlerts(RequestCommand):
