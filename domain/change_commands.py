@@ -24,7 +24,7 @@ from domain.change import (
     template_id,
 )
 from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, window_checked
-from domain.commands import ActionCommand, Command
+from domain.commands import ActionCommand, Approval, Command, Rejection
 from domain.configuration_item import (
     CODE_PATTERN,
     CiStatus,
@@ -50,7 +50,6 @@ from domain.fields import (
     OptionalName,
     OptionalReason,
     Reason,
-    Reasoned,
     Text,
 )
 from domain.fields import Items as Codes
@@ -343,17 +342,12 @@ class Assess(ChangeCommand):
     _quorum_fits = model_validator(mode="after")(cab_checked)
 
 
-class Approve(ChangeCommand):
-    model_config = example({"comment": "Agreed: worth doing now."})
-
+class Approve(Approval, ChangeCommand):
     action = "approve"
     summary = "Approve as a named CAB member; the quorum's last approval authorises the change"
-    comment: str | None = Field(default=None, min_length=1, max_length=2_000)
 
 
-class Reject(Reasoned, ChangeCommand):
-    model_config = example({"reason": "Not now: the budget for this year is spent."})
-
+class Reject(Rejection, ChangeCommand):
     action = "reject"
     summary = "Reject as a named CAB member"
 

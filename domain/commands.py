@@ -18,17 +18,25 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from domain.context import Context
 from domain.errors import DuplicateNotFound
 from domain.examples import example
-from domain.fields import Description, Name, Note, OptionalName, Reason, Reasoned, Text
+from domain.fields import (
+    Description,
+    Name,
+    Note,
+    OptionalName,
+    OptionalReason,
+    Reason,
+    Reasoned,
+    Text,
+)
 from domain.incident import (
     CancelReason,
     Channel,
-    EscalationKind,
+    Escalation,
     HoldReason,
     Incident,
     ResolutionCode,
     SlaAlert,
     cancellation_checked,
-    escalation_checked,
 )
 from domain.organisations import RequestedOrganisation
 from domain.priority import Impact, PriorityMatrix, Urgency
@@ -71,6 +79,24 @@ class ActionCommand(Command):
         """Call the record's method the action is named after ("start-work": start_work) with
         this command's fields by name: what an action that only passes its fields on does."""
         getattr(record, self.action.replace("-", "_"))(ctx, **dict(self))
+
+
+# -- an approver's decision, on a change (a CAB member) or a service request (its approver) ------
+# Mixed in first: `class Approve(Approval, ChangeCommand)`.
+
+
+class Approval(BaseModel):
+    """An approver's yes, with a comment if they have one."""
+
+    model_config = example({"comment": "Agreed: worth doing now."})
+
+    comment: str | None = OptionalReason
+
+
+class Rejection(Reasoned):
+    """An approver's no, and why."""
+
+    model_config = example({"reason": "Not now: the budget for this year is spent."})
 
 
 class LogIncident(Command):
@@ -204,19 +230,13 @@ class Reprioritise(IncidentCommand):
         )
 
 
-class Escalate(IncidentCommand):
+class Escalate(Escalation, IncidentCommand):
     model_config = example(
         {"kind": "functional", "reason": "Needs the network team", "to_group": "network-team"}
     )
 
     action = "escalate"
     summary = "Escalate functionally (to a group) or hierarchically (to a manager)"
-    kind: EscalationKind
-    reason: str = Reason
-    to_group: str | None = OptionalName
-    to_manager: str | None = OptionalName
-
-    _target_fits_kind = model_validator(mode="after")(escalation_checked)
 
 
 class DeclareMajor(IncidentCommand):

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from domain.actors import Role
 from domain.change_commands import CodeField, RecordCommand
-from domain.commands import Command
+from domain.commands import Approval, Command, Rejection
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
 from domain.examples import example
@@ -118,17 +118,12 @@ class RequestCommand(RecordCommand):
         self.call_action(request, ctx)
 
 
-class Approve(RequestCommand):
-    model_config = example({"comment": "Agreed: worth doing now."})
-
+class Approve(Approval, RequestCommand):
     action = "approve"
     summary = "Approve as an approver the catalogue item names (never the requester)"
-    comment: str | None = Field(default=None, min_length=1, max_length=2_000)
 
 
-class Reject(Reasoned, RequestCommand):
-    model_config = example({"reason": "Not now: the budget for this year is spent."})
-
+class Reject(Rejection, RequestCommand):
     action = "reject"
     summary = "Reject as an approver the catalogue item names"
 
