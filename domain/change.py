@@ -171,7 +171,7 @@ def cab_checked(assessment: A) -> A:
 
 
 class ChangeEvent(DomainEvent):
-    pass
+    """A fact in a change's history (the change schedule keeps its own)."""
 
 
 class Raised(ChangeEvent):

@@ -162,7 +162,7 @@ class ImportSource(BaseModel):
 
 
 class IncidentEvent(DomainEvent):
-    pass
+    """A fact in an incident's history."""
 
 
 class Logged(IncidentEvent):

@@ -50,7 +50,7 @@ class ArticleState(StrEnum):
 
 
 class ArticleEvent(DomainEvent):
-    pass
+    """A fact in a knowledge article's history."""
 
 
 class Drafted(ArticleEvent):

@@ -56,7 +56,7 @@ OPEN_STATES = frozenset({ProblemState.LOGGED, ProblemState.INVESTIGATING, Proble
 
 
 class ProblemEvent(DomainEvent):
-    pass
+    """A fact in a problem's history."""
 
 
 class Logged(ProblemEvent):

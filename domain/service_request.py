@@ -149,7 +149,7 @@ class CatalogueItem(Aggregate, events=CatalogueItemDefined):
 
 
 class RequestEvent(DomainEvent):
-    pass
+    """A fact in a service request's history (the catalogue item keeps its own)."""
 
 
 class Submitted(RequestEvent):
