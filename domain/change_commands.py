@@ -51,6 +51,7 @@ from domain.fields import (
     OptionalReason,
     Reason,
     Text,
+    record_ref,
 )
 from domain.fields import Items as Codes
 from domain.moments import Timestamp
@@ -120,17 +121,7 @@ class RegisterConfigurationItem(Command):
         if session.find(ConfigurationItem, ci_id(self.code)) is not None:
             raise RecordAlreadyExists(f"configuration item {self.code} is already registered")
         targets = load_items(session, self.depends_on)
-        item = ConfigurationItem.register(
-            ctx,
-            code=self.code,
-            name=self.name,
-            ci_type=self.ci_type,
-            owner=self.owner,
-            status=self.status,
-            service=self.service,
-            location=self.location,
-            depends_on=self.depends_on,
-        )
+        item = ConfigurationItem.register(ctx, **dict(self))
         session.add(item)
         for target in targets.values():
             target.add_dependant(ctx, self.code)
@@ -143,7 +134,7 @@ class ChangeConfigurationItem(Command):
     model_config = example({"change": "CHG-000007", "status": "maintenance"})
 
     action: ClassVar[str] = "apply-change"
-    change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the change's id")
+    change: str = record_ref("CHG-000042 or the change's id")
     status: CiStatus | None = None
     owner: str | None = OptionalName
     add_dependencies: CodeList = Codes
@@ -223,15 +214,7 @@ class DefineChangeTemplate(Command):
         if session.find(ChangeTemplate, template_id(self.code)) is not None:
             raise RecordAlreadyExists(f"change template {self.code} is already defined")
         load_items(session, self.configuration_items)
-        template = ChangeTemplate.define(
-            ctx,
-            code=self.code,
-            title=self.title,
-            description=self.description,
-            services=self.services,
-            configuration_items=self.configuration_items,
-            backout_plan=self.backout_plan,
-        )
+        template = ChangeTemplate.define(ctx, **dict(self))
         session.add(template)
         return template.id
 
@@ -453,7 +436,7 @@ class LinkIncident(ChangeCommand):
 
     action = "link-incident"
     summary = "Link an incident to the change (both records record the link)"
-    incident: str = Field(min_length=1, max_length=40, description="INC-000042 or the id")
+    incident: str = record_ref("INC-000042 or the id")
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
         links.incident_and_change(ctx, links.load_incident(session, self.incident), change)

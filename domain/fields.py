@@ -31,6 +31,14 @@ OptionalReason = Field(default=None, min_length=1, max_length=2_000)
 Number = Field(ge=1, le=MAX_INT)
 #: Another record's number as people read it (INC-…, CHG-…, PRB-…).
 Ref = Field(min_length=1, max_length=40)
+
+
+def record_ref(description: str) -> Any:
+    """Another record as a command names it: by its number as people read it, or by its id
+    (`description` says which kind, for the API's schema)."""
+    return Field(min_length=1, max_length=40, description=description)
+
+
 #: A list of codes (configuration items), empty unless given.
 Items: Any = Field(default_factory=list, max_length=100)
 

@@ -30,7 +30,7 @@ from domain.errors import AlreadyLinked, NotPermitted
 from domain.events import DomainEvent
 from domain.examples import example
 from domain.fields import Name as Title
-from domain.fields import NamesProblem, Number, OptionalName, Reasoned
+from domain.fields import NamesProblem, Number, OptionalName, Reasoned, record_ref
 from domain.organisations import PROVINCE, OrganisationCode, RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
@@ -297,7 +297,7 @@ class LinkArticleToProblem(ArticleCommand):
 
     action = "link-problem"
     summary = "Name a problem (or known error) the article explains"
-    problem: str = Field(min_length=1, max_length=40, description="PRB-000042, or the id")
+    problem: str = record_ref("PRB-000042, or the id")
 
     def execute(self, article: KnowledgeArticle, session: Session, ctx: Context) -> None:
         problem_id = session.find_numbered(RecordKind.PROBLEM, self.problem)

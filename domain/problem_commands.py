@@ -18,7 +18,7 @@ from domain.commands import Command
 from domain.configuration_item import CodeList, ConfigurationItem, ci_id
 from domain.context import Context
 from domain.examples import example
-from domain.fields import Description, Name, OptionalName, Reasoned, Text
+from domain.fields import Description, Name, OptionalName, Reasoned, Text, record_ref
 from domain.incident import Incident
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
@@ -131,7 +131,7 @@ class ResolveProblem(ProblemCommand):
 
     action = "resolve"
     summary = "Resolve through a change that was implemented successfully (linked if it is not)"
-    change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the change's id")
+    change: str = record_ref("CHG-000042 or the change's id")
     notes: str = Text
 
     def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
@@ -166,7 +166,7 @@ class LinkIncident(ProblemCommand):
 
     action = "link-incident"
     summary = "Link an incident (both records record the link; it sees the workaround)"
-    incident: str = Field(min_length=1, max_length=40, description="INC-000042 or the id")
+    incident: str = record_ref("INC-000042 or the id")
 
     def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
         links.incident_and_problem(ctx, links.load_incident(session, self.incident), problem)
@@ -177,7 +177,7 @@ class LinkChange(ProblemCommand):
 
     action = "link-change"
     summary = "Link a change (both records record the link)"
-    change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the id")
+    change: str = record_ref("CHG-000042 or the id")
 
     def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
         links.problem_and_change(ctx, problem, links.load_change(session, self.change))
