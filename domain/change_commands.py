@@ -50,6 +50,7 @@ from domain.fields import (
     OptionalName,
     OptionalReason,
     Reason,
+    Reasoned,
     Text,
     record_ref,
 )
@@ -466,12 +467,11 @@ class Close(ChangeCommand):
     summary = "Close (after the review; a successful standard change may close without one)"
 
 
-class CancelChange(ChangeCommand):
+class CancelChange(Reasoned, ChangeCommand):
     model_config = example({"reason": "Superseded by CHG-000009"})
 
     action = "cancel"
     summary = "Cancel before implementation; a booked window is released"
-    reason: str = Reason
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
         change.cancel(ctx, reason=self.reason)
@@ -539,10 +539,8 @@ class DeclareBlackout(Command):
         return schedule.id
 
 
-class WithdrawBlackout(Command):
+class WithdrawBlackout(Reasoned, Command):
     model_config = example({"reason": "Stock-taking moved to February"})
-
-    reason: str = Reason
 
     def decide(self, session: Session, ctx: Context, code: str) -> UUID:
         schedule = session.find(ChangeSchedule, SCHEDULE_ID)
