@@ -24,7 +24,7 @@ from domain.change import (
     template_id,
 )
 from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, window_checked
-from domain.commands import ActionCommand, Approval, Command, Rejection
+from domain.commands import ActionCommand, Approval, Command, Rejection, by_action
 from domain.configuration_item import (
     CODE_PATTERN,
     CiStatus,
@@ -480,22 +480,19 @@ class CancelChange(Reasoned, ChangeCommand):
         )
 
 
-CHANGE_COMMANDS: dict[str, type[ChangeCommand]] = {
-    c.action: c
-    for c in (
-        RecordBackoutPlan,
-        Assess,
-        Approve,
-        Reject,
-        Schedule,
-        StartImplementation,
-        RecordImplementation,
-        Review,
-        Close,
-        CancelChange,
-        LinkIncident,
-    )
-}
+CHANGE_COMMANDS = by_action(
+    RecordBackoutPlan,
+    Assess,
+    Approve,
+    Reject,
+    Schedule,
+    StartImplementation,
+    RecordImplementation,
+    Review,
+    Close,
+    CancelChange,
+    LinkIncident,
+)
 
 
 # -- blackout windows --------------------------------------------------------------------------

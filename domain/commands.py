@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -79,6 +79,14 @@ class ActionCommand(Command):
         """Call the record's method the action is named after ("start-work": start_work) with
         this command's fields by name: what an action that only passes its fields on does."""
         getattr(record, self.action.replace("-", "_"))(ctx, **dict(self))
+
+
+_A = TypeVar("_A", bound=ActionCommand)
+
+
+def by_action(*commands: type[_A]) -> dict[str, type[_A]]:
+    """A kind's commands by the action that names each one's route."""
+    return {c.action: c for c in commands}
 
 
 # -- an approver's decision, on a change (a CAB member) or a service request (its approver) ------
@@ -326,23 +334,20 @@ class RecordSlaAlerts(IncidentCommand):
     alerts: list[SlaAlert] = Field(min_length=1)
 
 
-INCIDENT_COMMANDS: dict[str, type[IncidentCommand]] = {
-    c.action: c
-    for c in (
-        Assign,
-        StartWork,
-        PutOnHold,
-        Resume,
-        AddWorkNote,
-        AddComment,
-        Reprioritise,
-        Escalate,
-        DeclareMajor,
-        StandDownMajor,
-        ResolveIncident,
-        ConfirmResolution,
-        Reopen,
-        Close,
-        CancelIncident,
-    )
-}
+INCIDENT_COMMANDS = by_action(
+    Assign,
+    StartWork,
+    PutOnHold,
+    Resume,
+    AddWorkNote,
+    AddComment,
+    Reprioritise,
+    Escalate,
+    DeclareMajor,
+    StandDownMajor,
+    ResolveIncident,
+    ConfirmResolution,
+    Reopen,
+    Close,
+    CancelIncident,
+)

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from domain.aggregate import LifecycleAggregate, applies
 from domain.change_commands import RecordCommand
-from domain.commands import Command
+from domain.commands import Command, by_action
 from domain.context import Context
 from domain.errors import AlreadyLinked, NotPermitted
 from domain.events import DomainEvent
@@ -304,14 +304,11 @@ class LinkArticleToProblem(ArticleCommand):
         article.link_problem(ctx, session.get(Problem, problem_id, self.problem))
 
 
-ARTICLE_COMMANDS: dict[str, type[ArticleCommand]] = {
-    c.action: c
-    for c in (
-        ReviseArticle,
-        SubmitArticleForReview,
-        RequestArticleChanges,
-        PublishArticle,
-        RetireArticle,
-        LinkArticleToProblem,
-    )
-}
+ARTICLE_COMMANDS = by_action(
+    ReviseArticle,
+    SubmitArticleForReview,
+    RequestArticleChanges,
+    PublishArticle,
+    RetireArticle,
+    LinkArticleToProblem,
+)

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from domain import links
 from domain.change_commands import CodeField, RecordCommand, load_items
-from domain.commands import Command
+from domain.commands import Command, by_action
 from domain.configuration_item import CodeList, ConfigurationItem, ci_id
 from domain.context import Context
 from domain.examples import example
@@ -195,18 +195,15 @@ class LinkConfigurationItem(ProblemCommand):
         links.problem_and_item(ctx, problem, item)
 
 
-PROBLEM_COMMANDS: dict[str, type[ProblemCommand]] = {
-    c.action: c
-    for c in (
-        StartInvestigation,
-        RecordRootCause,
-        PublishWorkaround,
-        PublishKnownError,
-        ResolveProblem,
-        Close,
-        CancelProblem,
-        LinkIncident,
-        LinkChange,
-        LinkConfigurationItem,
-    )
-}
+PROBLEM_COMMANDS = by_action(
+    StartInvestigation,
+    RecordRootCause,
+    PublishWorkaround,
+    PublishKnownError,
+    ResolveProblem,
+    Close,
+    CancelProblem,
+    LinkIncident,
+    LinkChange,
+    LinkConfigurationItem,
+)

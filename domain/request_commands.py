@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from domain.actors import Role
 from domain.change_commands import CodeField, RecordCommand
-from domain.commands import Approval, Command, Rejection
+from domain.commands import Approval, Command, Rejection, by_action
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
 from domain.examples import example
@@ -194,17 +194,14 @@ class RecordSlaAlerts(RequestCommand):
     alerts: list[SlaAlert] = Field(min_length=1)
 
 
-REQUEST_COMMANDS: dict[str, type[RequestCommand]] = {
-    c.action: c
-    for c in (
-        Approve,
-        Reject,
-        StartFulfilment,
-        CompleteStep,
-        AwaitRequester,
-        RecordResponse,
-        Fulfil,
-        Close,
-        CancelServiceRequest,
-    )
-}
+REQUEST_COMMANDS = by_action(
+    Approve,
+    Reject,
+    StartFulfilment,
+    CompleteStep,
+    AwaitRequester,
+    RecordResponse,
+    Fulfil,
+    Close,
+    CancelServiceRequest,
+)
