@@ -47,6 +47,7 @@ from domain.fields import (
     Number,
     OptionalReason,
     Reason,
+    Reasoned,
     Text,
 )
 from domain.organisations import ORGANISATION_PATTERN, PROVINCE
@@ -170,7 +171,7 @@ def cab_checked(assessment: A) -> A:
 
 
 class ChangeEvent(DomainEvent):
-    pass
+    """A fact in a change's history (the change schedule keeps its own)."""
 
 
 class Raised(ChangeEvent):
@@ -256,11 +257,10 @@ class Implemented(ChangeEvent):
     notes: str = Text
 
 
-class ReviewTaskOpened(ChangeEvent):
+class ReviewTaskOpened(Reasoned, ChangeEvent):
     """A failed or backed-out change, or an emergency one, must be reviewed before it closes."""
 
     type_name: ClassVar[str] = "Change.ReviewTaskOpened"
-    reason: str = Reason
 
 
 class Reviewed(ChangeEvent):
@@ -273,9 +273,8 @@ class Closed(ChangeEvent):
     type_name: ClassVar[str] = "Change.Closed"
 
 
-class Cancelled(ChangeEvent):
+class Cancelled(Reasoned, ChangeEvent):
     type_name: ClassVar[str] = "Change.Cancelled"
-    reason: str = Reason
 
 
 class ProblemLinked(NamesProblem, ChangeEvent):

@@ -24,7 +24,7 @@ from domain.change import (
     template_id,
 )
 from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, window_checked
-from domain.commands import ActionCommand, Command
+from domain.commands import ActionCommand, Approval, Command, Rejection, by_action
 from domain.configuration_item import (
     CODE_PATTERN,
     CiStatus,
@@ -43,7 +43,17 @@ from domain.errors import (
     RecordNotFound,
 )
 from domain.examples import example
-from domain.fields import Description, Name, Note, OptionalName, OptionalReason, Reason, Text
+from domain.fields import (
+    Description,
+    Name,
+    Note,
+    OptionalName,
+    OptionalReason,
+    Reason,
+    Reasoned,
+    Text,
+    record_ref,
+)
 from domain.fields import Items as Codes
 from domain.moments import Timestamp
 from domain.organisations import RequestedOrganisation
@@ -112,17 +122,7 @@ class RegisterConfigurationItem(Command):
         if session.find(ConfigurationItem, ci_id(self.code)) is not None:
             raise RecordAlreadyExists(f"configuration item {self.code} is already registered")
         targets = load_items(session, self.depends_on)
-        item = ConfigurationItem.register(
-            ctx,
-            code=self.code,
-            name=self.name,
-            ci_type=self.ci_type,
-            owner=self.owner,
-            status=self.status,
-            service=self.service,
-            location=self.location,
-            depends_on=self.depends_on,
-        )
+        item = ConfigurationItem.register(ctx, **dict(self))
         session.add(item)
         for target in targets.values():
             target.add_dependant(ctx, self.code)
@@ -135,7 +135,7 @@ class ChangeConfigurationItem(Command):
     model_config = example({"change": "CHG-000007", "status": "maintenance"})
 
     action: ClassVar[str] = "apply-change"
-    change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the change's id")
+    change: str = record_ref("CHG-000042 or the change's id")
     status: CiStatus | None = None
     owner: str | None = OptionalName
     add_dependencies: CodeList = Codes
@@ -215,15 +215,7 @@ class DefineChangeTemplate(Command):
         if session.find(ChangeTemplate, template_id(self.code)) is not None:
             raise RecordAlreadyExists(f"change template {self.code} is already defined")
         load_items(session, self.configuration_items)
-        template = ChangeTemplate.define(
-            ctx,
-            code=self.code,
-            title=self.title,
-            description=self.description,
-            services=self.services,
-            configuration_items=self.configuration_items,
-            backout_plan=self.backout_plan,
-        )
+        template = ChangeTemplate.define(ctx, **dict(self))
         session.add(template)
         return template.id
 
@@ -334,20 +326,14 @@ class Assess(ChangeCommand):
     _quorum_fits = model_validator(mode="after")(cab_checked)
 
 
-class Approve(ChangeCommand):
-    model_config = example({"comment": "Agreed: worth doing now."})
-
+class Approve(Approval, ChangeCommand):
     action = "approve"
     summary = "Approve as a named CAB member; the quorum's last approval authorises the change"
-    comment: str | None = Field(default=None, min_length=1, max_length=2_000)
 
 
-class Reject(ChangeCommand):
-    model_config = example({"reason": "Not now: the budget for this year is spent."})
-
+class Reject(Rejection, ChangeCommand):
     action = "reject"
     summary = "Reject as a named CAB member"
-    reason: str = Reason
 
 
 class Schedule(ChangeCommand):
@@ -451,7 +437,7 @@ class LinkIncident(ChangeCommand):
 
     action = "link-incident"
     summary = "Link an incident to the change (both records record the link)"
-    incident: str = Field(min_length=1, max_length=40, description="INC-000042 or the id")
+    incident: str = record_ref("INC-000042 or the id")
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
         links.incident_and_change(ctx, links.load_incident(session, self.incident), change)
@@ -481,12 +467,11 @@ class Close(ChangeCommand):
     summary = "Close (after the review; a successful standard change may close without one)"
 
 
-class CancelChange(ChangeCommand):
+class CancelChange(Reasoned, ChangeCommand):
     model_config = example({"reason": "Superseded by CHG-000009"})
 
     action = "cancel"
     summary = "Cancel before implementation; a booked window is released"
-    reason: str = Reason
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
         change.cancel(ctx, reason=self.reason)
@@ -495,22 +480,19 @@ class CancelChange(ChangeCommand):
         )
 
 
-CHANGE_COMMANDS: dict[str, type[ChangeCommand]] = {
-    c.action: c
-    for c in (
-        RecordBackoutPlan,
-        Assess,
-        Approve,
-        Reject,
-        Schedule,
-        StartImplementation,
-        RecordImplementation,
-        Review,
-        Close,
-        CancelChange,
-        LinkIncident,
-    )
-}
+CHANGE_COMMANDS = by_action(
+    RecordBackoutPlan,
+    Assess,
+    Approve,
+    Reject,
+    Schedule,
+    StartImplementation,
+    RecordImplementation,
+    Review,
+    Close,
+    CancelChange,
+    LinkIncident,
+)
 
 
 # -- blackout windows --------------------------------------------------------------------------
@@ -554,10 +536,8 @@ class DeclareBlackout(Command):
         return schedule.id
 
 
-class WithdrawBlackout(Command):
+class WithdrawBlackout(Reasoned, Command):
     model_config = example({"reason": "Stock-taking moved to February"})
-
-    reason: str = Reason
 
     def decide(self, session: Session, ctx: Context, code: str) -> UUID:
         schedule = session.find(ChangeSchedule, SCHEDULE_ID)

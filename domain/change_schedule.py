@@ -109,7 +109,7 @@ def window_checked(window: W) -> W:
 
 
 class ScheduleEvent(DomainEvent):
-    pass
+    """A fact in the change schedule's history: a window booked or released, a blackout."""
 
 
 class WindowBooked(NamesChange, ScheduleEvent):

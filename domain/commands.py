@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -18,17 +18,25 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from domain.context import Context
 from domain.errors import DuplicateNotFound
 from domain.examples import example
-from domain.fields import Description, Name, Note, OptionalName, Reason, Text
+from domain.fields import (
+    Description,
+    Name,
+    Note,
+    OptionalName,
+    OptionalReason,
+    Reason,
+    Reasoned,
+    Text,
+)
 from domain.incident import (
     CancelReason,
     Channel,
-    EscalationKind,
+    Escalation,
     HoldReason,
     Incident,
     ResolutionCode,
     SlaAlert,
     cancellation_checked,
-    escalation_checked,
 )
 from domain.organisations import RequestedOrganisation
 from domain.priority import Impact, PriorityMatrix, Urgency
@@ -71,6 +79,32 @@ class ActionCommand(Command):
         """Call the record's method the action is named after ("start-work": start_work) with
         this command's fields by name: what an action that only passes its fields on does."""
         getattr(record, self.action.replace("-", "_"))(ctx, **dict(self))
+
+
+_A = TypeVar("_A", bound=ActionCommand)
+
+
+def by_action(*commands: type[_A]) -> dict[str, type[_A]]:
+    """A kind's commands by the action that names each one's route."""
+    return {c.action: c for c in commands}
+
+
+# -- an approver's decision, on a change (a CAB member) or a service request (its approver) ------
+# Mixed in first: `class Approve(Approval, ChangeCommand)`.
+
+
+class Approval(BaseModel):
+    """An approver's yes, with a comment if they have one."""
+
+    model_config = example({"comment": "Agreed: worth doing now."})
+
+    comment: str | None = OptionalReason
+
+
+class Rejection(Reasoned):
+    """An approver's no, and why."""
+
+    model_config = example({"reason": "Not now: the budget for this year is spent."})
 
 
 class LogIncident(Command):
@@ -204,19 +238,13 @@ class Reprioritise(IncidentCommand):
         )
 
 
-class Escalate(IncidentCommand):
+class Escalate(Escalation, IncidentCommand):
     model_config = example(
         {"kind": "functional", "reason": "Needs the network team", "to_group": "network-team"}
     )
 
     action = "escalate"
     summary = "Escalate functionally (to a group) or hierarchically (to a manager)"
-    kind: EscalationKind
-    reason: str = Reason
-    to_group: str | None = OptionalName
-    to_manager: str | None = OptionalName
-
-    _target_fits_kind = model_validator(mode="after")(escalation_checked)
 
 
 class DeclareMajor(IncidentCommand):
@@ -230,12 +258,11 @@ class DeclareMajor(IncidentCommand):
     reason: str = Reason
 
 
-class StandDownMajor(IncidentCommand):
+class StandDownMajor(Reasoned, IncidentCommand):
     model_config = example({"reason": "Circulation restored at every branch"})
 
     action = "stand-down-major"
     summary = "Stand down a major incident"
-    reason: str = Reason
 
 
 class ResolveIncident(IncidentCommand):
@@ -260,12 +287,11 @@ class ConfirmResolution(IncidentCommand):
         incident.confirm_resolution(ctx)
 
 
-class Reopen(IncidentCommand):
+class Reopen(Reasoned, IncidentCommand):
     model_config = example({"reason": "The kiosk is offline again"})
 
     action = "reopen"
     summary = "Reopen a resolved incident within the reopen window"
-    reason: str = Reason
 
 
 class Close(IncidentCommand):
@@ -308,23 +334,20 @@ class RecordSlaAlerts(IncidentCommand):
     alerts: list[SlaAlert] = Field(min_length=1)
 
 
-INCIDENT_COMMANDS: dict[str, type[IncidentCommand]] = {
-    c.action: c
-    for c in (
-        Assign,
-        StartWork,
-        PutOnHold,
-        Resume,
-        AddWorkNote,
-        AddComment,
-        Reprioritise,
-        Escalate,
-        DeclareMajor,
-        StandDownMajor,
-        ResolveIncident,
-        ConfirmResolution,
-        Reopen,
-        Close,
-        CancelIncident,
-    )
-}
+INCIDENT_COMMANDS = by_action(
+    Assign,
+    StartWork,
+    PutOnHold,
+    Resume,
+    AddWorkNote,
+    AddComment,
+    Reprioritise,
+    Escalate,
+    DeclareMajor,
+    StandDownMajor,
+    ResolveIncident,
+    ConfirmResolution,
+    Reopen,
+    Close,
+    CancelIncident,
+)

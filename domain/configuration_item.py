@@ -74,7 +74,7 @@ CodeList = Annotated[list[Annotated[str, Code]], AfterValidator(check_codes)]
 
 
 class ConfigurationItemEvent(DomainEvent):
-    pass
+    """A fact in a configuration item's history."""
 
 
 class Registered(ConfigurationItemEvent):

@@ -34,8 +34,8 @@ class IllegalTransition(DomainError):
 
     code = "illegal-transition"
 
-    def __init__(self, action: str, state: str) -> None:
-        super().__init__(f"cannot {action.replace('_', ' ')} while the incident is {state}")
+    def __init__(self, action: str, state: str, kind: str = "incident") -> None:
+        super().__init__(f"cannot {action.replace('_', ' ')} while the {kind} is {state}")
         self.action = action
         self.state = state
 
@@ -142,9 +142,7 @@ class RecordIllegalTransition(IllegalTransition):
     """An action a change, service request or problem does not allow in its current state."""
 
     def __init__(self, kind: str, action: str, state: str) -> None:
-        DomainError.__init__(self, f"cannot {action.replace('_', ' ')} while the {kind} is {state}")
-        self.action = action
-        self.state = state
+        super().__init__(action, state, kind)
 
 
 class NotPermitted(DomainError):

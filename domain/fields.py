@@ -31,8 +31,26 @@ OptionalReason = Field(default=None, min_length=1, max_length=2_000)
 Number = Field(ge=1, le=MAX_INT)
 #: Another record's number as people read it (INC-…, CHG-…, PRB-…).
 Ref = Field(min_length=1, max_length=40)
+
+
+def record_ref(description: str) -> Any:
+    """Another record as a command names it: by its number as people read it, or by its id
+    (`description` says which kind, for the API's schema)."""
+    return Field(min_length=1, max_length=40, description=description)
+
+
 #: A list of codes (configuration items), empty unless given.
 Items: Any = Field(default_factory=list, max_length=100)
+
+
+# -- field groups a command and the event it becomes both carry -------------------------------
+# Mixed in first, as below: with no other field of their own, the fields stay where they stood.
+
+
+class Reasoned(BaseModel):
+    """A decision that says why: a refusal, a cancellation, a reopening, a retirement."""
+
+    reason: str = Reason
 
 
 # -- another record, as an event names it ------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -46,6 +46,7 @@ from domain.fields import (
     Number,
     OptionalName,
     Reason,
+    Reasoned,
     Text,
 )
 from domain.organisations import PROVINCE, OrganisationCode
@@ -106,30 +107,33 @@ class ClosureBasis(StrEnum):
     WINDOW_ELAPSED = "window_elapsed"
 
 
-class _Escalation(Protocol):
-    kind: EscalationKind
-    to_group: str | None
-    to_manager: str | None
-
-
 class _Cancellation(Protocol):
     reason: CancelReason
     duplicate_of: UUID | None
 
 
-_E = TypeVar("_E", bound=_Escalation)
 _C = TypeVar("_C", bound=_Cancellation)
 
 
-def escalation_checked(escalation: _E) -> _E:
-    """An escalation (as asked for, and as recorded) refused unless its target fits its kind.
-    Each runs it as its validator: `model_validator(mode="after")(escalation_checked)`."""
-    kind, to_group, to_manager = escalation.kind, escalation.to_group, escalation.to_manager
-    if kind is EscalationKind.FUNCTIONAL and (not to_group or to_manager):
-        raise ValueError("a functional escalation names a group (to_group), and only a group")
-    if kind is EscalationKind.HIERARCHICAL and (not to_manager or to_group):
-        raise ValueError("a hierarchical escalation names a manager (to_manager), and only that")
-    return escalation
+class Escalation(BaseModel):
+    """An escalation, as asked for (the command) and as recorded (the event): its kind, why, and
+    a target that fits the kind. Mixed in first, so the fields follow the event's envelope."""
+
+    kind: EscalationKind
+    reason: str = Reason
+    to_group: str | None = OptionalName
+    to_manager: str | None = OptionalName
+
+    @model_validator(mode="after")
+    def _target_fits_kind(self) -> Self:
+        kind, to_group, to_manager = self.kind, self.to_group, self.to_manager
+        if kind is EscalationKind.FUNCTIONAL and (not to_group or to_manager):
+            raise ValueError("a functional escalation names a group (to_group), and only a group")
+        if kind is EscalationKind.HIERARCHICAL and (not to_manager or to_group):
+            raise ValueError(
+                "a hierarchical escalation names a manager (to_manager), and only that"
+            )
+        return self
 
 
 def cancellation_checked(cancellation: _C) -> _C:
@@ -158,7 +162,7 @@ class ImportSource(BaseModel):
 
 
 class IncidentEvent(DomainEvent):
-    pass
+    """A fact in an incident's history."""
 
 
 class Logged(IncidentEvent):
@@ -226,14 +230,8 @@ class Reprioritised(IncidentEvent):
     reason: str = Reason
 
 
-class Escalated(IncidentEvent):
+class Escalated(Escalation, IncidentEvent):
     type_name: ClassVar[str] = "Incident.Escalated"
-    kind: EscalationKind
-    reason: str = Reason
-    to_group: str | None = OptionalName
-    to_manager: str | None = OptionalName
-
-    _target_fits_kind = model_validator(mode="after")(escalation_checked)
 
 
 class MajorIncidentDeclared(IncidentEvent):
@@ -242,9 +240,8 @@ class MajorIncidentDeclared(IncidentEvent):
     reason: str = Reason
 
 
-class MajorIncidentStoodDown(IncidentEvent):
+class MajorIncidentStoodDown(Reasoned, IncidentEvent):
     type_name: ClassVar[str] = "Incident.MajorIncidentStoodDown"
-    reason: str = Reason
 
 
 class Resolved(IncidentEvent):
@@ -254,9 +251,8 @@ class Resolved(IncidentEvent):
     reopen_until: AwareDatetime
 
 
-class Reopened(IncidentEvent):
+class Reopened(Reasoned, IncidentEvent):
     type_name: ClassVar[str] = "Incident.Reopened"
-    reason: str = Reason
 
 
 class Closed(IncidentEvent):

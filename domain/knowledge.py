@@ -24,13 +24,13 @@ from pydantic import Field
 
 from domain.aggregate import LifecycleAggregate, applies
 from domain.change_commands import RecordCommand
-from domain.commands import Command
+from domain.commands import Command, by_action
 from domain.context import Context
 from domain.errors import AlreadyLinked, NotPermitted
 from domain.events import DomainEvent
 from domain.examples import example
 from domain.fields import Name as Title
-from domain.fields import NamesProblem, Number, OptionalName, Reason
+from domain.fields import NamesProblem, Number, OptionalName, Reasoned, record_ref
 from domain.organisations import PROVINCE, OrganisationCode, RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
@@ -50,7 +50,7 @@ class ArticleState(StrEnum):
 
 
 class ArticleEvent(DomainEvent):
-    pass
+    """A fact in a knowledge article's history."""
 
 
 class Drafted(ArticleEvent):
@@ -74,18 +74,16 @@ class SubmittedForReview(ArticleEvent):
     type_name: ClassVar[str] = "KnowledgeArticle.SubmittedForReview"
 
 
-class ChangesRequested(ArticleEvent):
+class ChangesRequested(Reasoned, ArticleEvent):
     type_name: ClassVar[str] = "KnowledgeArticle.ChangesRequested"
-    reason: str = Reason
 
 
 class Published(ArticleEvent):
     type_name: ClassVar[str] = "KnowledgeArticle.Published"
 
 
-class Retired(ArticleEvent):
+class Retired(Reasoned, ArticleEvent):
     type_name: ClassVar[str] = "KnowledgeArticle.Retired"
-    reason: str = Reason
 
 
 class ProblemLinked(NamesProblem, ArticleEvent):
@@ -273,12 +271,11 @@ class SubmitArticleForReview(ArticleCommand):
     summary = "Submit a draft for review by someone other than its author"
 
 
-class RequestArticleChanges(ArticleCommand):
+class RequestArticleChanges(Reasoned, ArticleCommand):
     model_config = example({"reason": "Say which panel: the kiosks at Serang have two"})
 
     action = "request-changes"
     summary = "Send an article in review back to its author, saying what to change"
-    reason: str = Reason
 
 
 class PublishArticle(ArticleCommand):
@@ -288,12 +285,11 @@ class PublishArticle(ArticleCommand):
     summary = "Publish a reviewed article, for requesters to read (not by its author)"
 
 
-class RetireArticle(ArticleCommand):
+class RetireArticle(Reasoned, ArticleCommand):
     model_config = example({"reason": "New kiosks eject the card themselves"})
 
     action = "retire"
     summary = "Retire an article that no longer holds, with the reason"
-    reason: str = Reason
 
 
 class LinkArticleToProblem(ArticleCommand):
@@ -301,21 +297,18 @@ class LinkArticleToProblem(ArticleCommand):
 
     action = "link-problem"
     summary = "Name a problem (or known error) the article explains"
-    problem: str = Field(min_length=1, max_length=40, description="PRB-000042, or the id")
+    problem: str = record_ref("PRB-000042, or the id")
 
     def execute(self, article: KnowledgeArticle, session: Session, ctx: Context) -> None:
         problem_id = session.find_numbered(RecordKind.PROBLEM, self.problem)
         article.link_problem(ctx, session.get(Problem, problem_id, self.problem))
 
 
-ARTICLE_COMMANDS: dict[str, type[ArticleCommand]] = {
-    c.action: c
-    for c in (
-        ReviseArticle,
-        SubmitArticleForReview,
-        RequestArticleChanges,
-        PublishArticle,
-        RetireArticle,
-        LinkArticleToProblem,
-    )
-}
+ARTICLE_COMMANDS = by_action(
+    ReviseArticle,
+    SubmitArticleForReview,
+    RequestArticleChanges,
+    PublishArticle,
+    RetireArticle,
+    LinkArticleToProblem,
+)

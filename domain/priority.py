@@ -14,7 +14,7 @@ from domain.aggregate import Aggregate, applies
 from domain.context import Context
 from domain.errors import InvalidRule
 from domain.events import DomainEvent
-from domain.fields import Reason
+from domain.fields import Reasoned
 
 
 class Impact(StrEnum):
@@ -45,15 +45,18 @@ def priority_label(priority: int) -> str:
     return f"P{priority}"
 
 
-class MatrixDefined(DomainEvent):
+class MatrixEvent(DomainEvent):
+    """The matrix's cells, as defined or as a revision leaves them."""
+
+    cells: Cells
+
+
+class MatrixDefined(MatrixEvent):
     type_name: ClassVar[str] = "PriorityMatrix.Defined"
-    cells: Cells
 
 
-class MatrixRevised(DomainEvent):
+class MatrixRevised(Reasoned, MatrixEvent):
     type_name: ClassVar[str] = "PriorityMatrix.Revised"
-    cells: Cells
-    reason: str = Reason
 
 
 def _validated(cells: Cells) -> Cells:
@@ -88,7 +91,7 @@ class PriorityMatrix(Aggregate):
         return self.cells[impact][urgency]
 
     @applies(MatrixDefined, MatrixRevised)
-    def _defined(self, event: MatrixDefined | MatrixRevised) -> None:
+    def _defined(self, event: MatrixEvent) -> None:
         self.cells = event.cells
 
 

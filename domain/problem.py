@@ -37,7 +37,7 @@ from domain.fields import (
     NamesIncident,
     Number,
     OptionalName,
-    Reason,
+    Reasoned,
     Text,
 )
 from domain.organisations import PROVINCE, OrganisationCode
@@ -56,7 +56,7 @@ OPEN_STATES = frozenset({ProblemState.LOGGED, ProblemState.INVESTIGATING, Proble
 
 
 class ProblemEvent(DomainEvent):
-    pass
+    """A fact in a problem's history."""
 
 
 class Logged(ProblemEvent):
@@ -99,9 +99,8 @@ class Closed(ProblemEvent):
     type_name: ClassVar[str] = "Problem.Closed"
 
 
-class Cancelled(ProblemEvent):
+class Cancelled(Reasoned, ProblemEvent):
     type_name: ClassVar[str] = "Problem.Cancelled"
-    reason: str = Reason
 
 
 class IncidentLinked(NamesIncident, ProblemEvent):

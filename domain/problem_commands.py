@@ -14,11 +14,11 @@ from pydantic import Field
 
 from domain import links
 from domain.change_commands import CodeField, RecordCommand, load_items
-from domain.commands import Command
+from domain.commands import Command, by_action
 from domain.configuration_item import CodeList, ConfigurationItem, ci_id
 from domain.context import Context
 from domain.examples import example
-from domain.fields import Description, Name, OptionalName, Reason, Text
+from domain.fields import Description, Name, OptionalName, Reasoned, Text, record_ref
 from domain.incident import Incident
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
@@ -131,7 +131,7 @@ class ResolveProblem(ProblemCommand):
 
     action = "resolve"
     summary = "Resolve through a change that was implemented successfully (linked if it is not)"
-    change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the change's id")
+    change: str = record_ref("CHG-000042 or the change's id")
     notes: str = Text
 
     def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
@@ -154,12 +154,11 @@ class Close(ProblemCommand):
     summary = "Close a resolved problem"
 
 
-class CancelProblem(ProblemCommand):
+class CancelProblem(Reasoned, ProblemCommand):
     model_config = example({"reason": "Logged in error: a duplicate of PRB-000002"})
 
     action = "cancel"
     summary = "Cancel an open problem (logged in error, or a duplicate)"
-    reason: str = Reason
 
 
 class LinkIncident(ProblemCommand):
@@ -167,7 +166,7 @@ class LinkIncident(ProblemCommand):
 
     action = "link-incident"
     summary = "Link an incident (both records record the link; it sees the workaround)"
-    incident: str = Field(min_length=1, max_length=40, description="INC-000042 or the id")
+    incident: str = record_ref("INC-000042 or the id")
 
     def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
         links.incident_and_problem(ctx, links.load_incident(session, self.incident), problem)
@@ -178,7 +177,7 @@ class LinkChange(ProblemCommand):
 
     action = "link-change"
     summary = "Link a change (both records record the link)"
-    change: str = Field(min_length=1, max_length=40, description="CHG-000042 or the id")
+    change: str = record_ref("CHG-000042 or the id")
 
     def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
         links.problem_and_change(ctx, problem, links.load_change(session, self.change))
@@ -196,18 +195,15 @@ class LinkConfigurationItem(ProblemCommand):
         links.problem_and_item(ctx, problem, item)
 
 
-PROBLEM_COMMANDS: dict[str, type[ProblemCommand]] = {
-    c.action: c
-    for c in (
-        StartInvestigation,
-        RecordRootCause,
-        PublishWorkaround,
-        PublishKnownError,
-        ResolveProblem,
-        Close,
-        CancelProblem,
-        LinkIncident,
-        LinkChange,
-        LinkConfigurationItem,
-    )
-}
+PROBLEM_COMMANDS = by_action(
+    StartInvestigation,
+    RecordRootCause,
+    PublishWorkaround,
+    PublishKnownError,
+    ResolveProblem,
+    Close,
+    CancelProblem,
+    LinkIncident,
+    LinkChange,
+    LinkConfigurationItem,
+)

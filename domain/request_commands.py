@@ -13,11 +13,11 @@ from pydantic import Field, model_validator
 
 from domain.actors import Role
 from domain.change_commands import CodeField, RecordCommand
-from domain.commands import Command
+from domain.commands import Approval, Command, Rejection, by_action
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
 from domain.examples import example
-from domain.fields import Description, Name, Note, Reason, Text
+from domain.fields import Description, Name, Note, Reasoned, Text
 from domain.incident import SlaAlert
 from domain.organisations import RequestedOrganisation
 from domain.record_numbers import RecordKind
@@ -118,20 +118,14 @@ class RequestCommand(RecordCommand):
         self.call_action(request, ctx)
 
 
-class Approve(RequestCommand):
-    model_config = example({"comment": "Agreed: worth doing now."})
-
+class Approve(Approval, RequestCommand):
     action = "approve"
     summary = "Approve as an approver the catalogue item names (never the requester)"
-    comment: str | None = Field(default=None, min_length=1, max_length=2_000)
 
 
-class Reject(RequestCommand):
-    model_config = example({"reason": "Not now: the budget for this year is spent."})
-
+class Reject(Rejection, RequestCommand):
     action = "reject"
     summary = "Reject as an approver the catalogue item names"
-    reason: str = Reason
 
 
 class StartFulfilment(RequestCommand):
@@ -183,13 +177,12 @@ class Close(RequestCommand):
     requesters_too = True
 
 
-class CancelServiceRequest(RequestCommand):
+class CancelServiceRequest(Reasoned, RequestCommand):
     model_config = example({"reason": "No longer needed: the old card was found"})
 
     action = "cancel"
     summary = "Cancel the request before it is fulfilled (the requester may cancel their own)"
     requesters_too = True
-    reason: str = Reason
 
 
 class RecordSlaAlerts(RequestCommand):
@@ -201,17 +194,14 @@ class RecordSlaAlerts(RequestCommand):
     alerts: list[SlaAlert] = Field(min_length=1)
 
 
-REQUEST_COMMANDS: dict[str, type[RequestCommand]] = {
-    c.action: c
-    for c in (
-        Approve,
-        Reject,
-        StartFulfilment,
-        CompleteStep,
-        AwaitRequester,
-        RecordResponse,
-        Fulfil,
-        Close,
-        CancelServiceRequest,
-    )
-}
+REQUEST_COMMANDS = by_action(
+    Approve,
+    Reject,
+    StartFulfilment,
+    CompleteStep,
+    AwaitRequester,
+    RecordResponse,
+    Fulfil,
+    Close,
+    CancelServiceRequest,
+)

@@ -35,7 +35,7 @@ from domain.errors import (
     RequesterCannotApprove,
 )
 from domain.events import DomainEvent
-from domain.fields import Description, Name, Note, Number, OptionalReason, Reason, Text
+from domain.fields import Description, Name, Note, Number, OptionalReason, Reason, Reasoned, Text
 from domain.incident import SlaAlerted
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.record_numbers import named_id
@@ -149,7 +149,7 @@ class CatalogueItem(Aggregate, events=CatalogueItemDefined):
 
 
 class RequestEvent(DomainEvent):
-    pass
+    """A fact in a service request's history (the catalogue item keeps its own)."""
 
 
 class Submitted(RequestEvent):
@@ -234,9 +234,8 @@ class Closed(RequestEvent):
     type_name: ClassVar[str] = "ServiceRequest.Closed"
 
 
-class Cancelled(RequestEvent):
+class Cancelled(Reasoned, RequestEvent):
     type_name: ClassVar[str] = "ServiceRequest.Cancelled"
-    reason: str = Reason
 
 
 class SlaWarned(RequestEvent, SlaWarning):

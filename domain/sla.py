@@ -20,7 +20,7 @@ from domain.calendar import NAMESPACE
 from domain.context import Context
 from domain.errors import InvalidRule
 from domain.events import DomainEvent
-from domain.fields import Reason
+from domain.fields import Reasoned
 from domain.incident import HoldReason
 from domain.rule_versions import RuleVersion, RuleVersions, SlaTarget
 
@@ -107,15 +107,18 @@ DEFAULT_TERMS = PolicyTerms(
 )
 
 
-class PolicyDefined(DomainEvent):
+class PolicyEvent(DomainEvent):
+    """The policy's terms, as defined or as a revision leaves them."""
+
+    terms: PolicyTerms
+
+
+class PolicyDefined(PolicyEvent):
     type_name: ClassVar[str] = "SlaPolicy.Defined"
-    terms: PolicyTerms
 
 
-class PolicyRevised(DomainEvent):
+class PolicyRevised(Reasoned, PolicyEvent):
     type_name: ClassVar[str] = "SlaPolicy.Revised"
-    terms: PolicyTerms
-    reason: str = Reason
 
 
 class SlaPolicy(Aggregate):
@@ -133,5 +136,5 @@ class SlaPolicy(Aggregate):
         self._record(PolicyRevised(**self._envelope(ctx), terms=terms, reason=reason))
 
     @applies(PolicyDefined, PolicyRevised)
-    def _defined(self, event: PolicyDefined | PolicyRevised) -> None:
+    def _defined(self, event: PolicyEvent) -> None:
         self.terms = event.terms

@@ -410,16 +410,12 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
                 if run.counting:  # a met target keeps the terms it was met under
                     run.reprioritise(new, allowed(run.target, new))
             due = resolution_due(at)
-            steps.append(
-                Step(
-                    at,
-                    "reprioritised",
-                    None,
-                    f"P{priority} -> P{new}: the P{new} targets apply from now to the targets"
-                    f" still counting, with the share of each used so far carried over; resolution"
-                    + (f" due {due.isoformat()}" if due else " not counting"),
-                )
+            note = (
+                f"P{priority} -> P{new}: the P{new} targets apply from now to the targets still"
+                " counting, with the share of each used so far carried over; resolution"
+                + (f" due {due.isoformat()}" if due else " not counting")
             )
+            steps.append(Step(at, "reprioritised", None, note))
             priority = new
         elif kind is MarkKind.RESOLVED:
             close_pause(at)
@@ -434,15 +430,9 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
             if resolution.priority != priority:  # re-prioritised while it was stopped
                 resolution.reprioritise(priority, allowed(resolution.target, priority))
             due = resolution_due(at)
-            steps.append(
-                Step(
-                    at,
-                    "restarted",
-                    SlaTarget.RESOLUTION,
-                    f"reopened: the resolution clock runs on from {hours(resolution.left)} left"
-                    + (f", due {due.isoformat()}" if due else ""),
-                )
-            )
+            note = f"reopened: the resolution clock runs on from {hours(resolution.left)} left"
+            note += f", due {due.isoformat()}" if due else ""
+            steps.append(Step(at, "restarted", SlaTarget.RESOLUTION, note))
         elif kind in (MarkKind.CLOSED, MarkKind.CANCELLED, MarkKind.REJECTED):
             close_pause(at)
             hold = None

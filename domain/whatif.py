@@ -24,7 +24,7 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -212,7 +212,7 @@ class Figures:
     met: int
     breached: int
     open: int
-    compliance: float | None  # percent of decided tickets (met + breached) that were met
+    compliance_pct: float | None  # percent of decided tickets (met + breached) that were met
     median_resolve_minutes: float | None
     p90_resolve_minutes: float | None
 
@@ -227,21 +227,14 @@ class Figures:
             met=met,
             breached=breached,
             open=len(counted) - met - breached,
-            compliance=round(100 * met / (met + breached), 2) if met + breached else None,
+            compliance_pct=round(100 * met / (met + breached), 2) if met + breached else None,
             median_resolve_minutes=round(statistics.median(minutes), 1) if minutes else None,
             p90_resolve_minutes=round(nearest_rank(minutes, 90), 1) if minutes else None,
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "tickets": self.tickets,
-            "met": self.met,
-            "breached": self.breached,
-            "open": self.open,
-            "compliance_pct": self.compliance,
-            "median_resolve_minutes": self.median_resolve_minutes,
-            "p90_resolve_minutes": self.p90_resolve_minutes,
-        }
+        """The figures as the answer shows them: under their own names."""
+        return asdict(self)
 
 
 def nearest_rank(ordered: Sequence[float], percent: int) -> float:
@@ -267,13 +260,7 @@ class Row:
     whatif: Figures
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "dimension": self.dimension,
-            "key": self.key,
-            "record": self.record.as_dict(),
-            "whatif": self.whatif.as_dict(),
-            "delta": delta(self.record, self.whatif),
-        }
+        return {**asdict(self), "delta": delta(self.record, self.whatif)}
 
 
 def _keys(outcome: Outcome) -> dict[str, str]:

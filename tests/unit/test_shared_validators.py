@@ -1,6 +1,8 @@
-"""A rule that an event and the command it comes from both state is checked by one validator:
-each refuses what breaks the rule, and takes what keeps it (domain/change.py `cab_checked`,
-domain/change_schedule.py `window_checked`, domain/service_request.py `approval_checked`)."""
+"""A rule that an event and the command it comes from both state is checked by one validator or
+declared by one field group: each refuses what breaks the rule, and takes what keeps it
+(domain/change.py `cab_checked`, domain/change_schedule.py `window_checked`,
+domain/service_request.py `approval_checked`, domain/incident.py `Escalation`, domain/fields.py
+`Reasoned`)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from uuid import uuid4
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from domain import change, change_commands, change_schedule, request_commands
+from domain import change, change_commands, change_schedule, commands, incident, request_commands
 from domain import service_request as request
 from domain.actors import Role
 from tests.conftest import T0, context
@@ -116,3 +118,42 @@ def test_an_approval_rule_names_a_role_or_approvers_and_needs_no_more_than_it_na
     assert not accepts(
         model, {**base, "approval_required": True, "approvers": ["a"], "approvals_needed": 2}
     )
+
+
+ESCALATIONS = [
+    (incident.Escalated, {**envelope(), "reason": "needs the network team"}),
+    (commands.Escalate, {"reason": "needs the network team"}),
+]
+
+
+@pytest.mark.parametrize(("model", "base"), ESCALATIONS)
+def test_an_escalation_names_the_target_its_kind_takes_and_only_that(
+    model: type[BaseModel], base: dict[str, Any]
+) -> None:
+    functional, hierarchical = {**base, "kind": "functional"}, {**base, "kind": "hierarchical"}
+    assert accepts(model, {**functional, "to_group": "network-team"})
+    assert accepts(model, {**hierarchical, "to_manager": "dewi.lestari"})
+    assert not accepts(model, functional)
+    assert not accepts(model, hierarchical)
+    assert not accepts(model, {**functional, "to_group": "network-team", "to_manager": "dewi"})
+    assert not accepts(model, {**hierarchical, "to_manager": "dewi", "to_group": "network-team"})
+    assert not accepts(model, {**functional, "to_manager": "dewi.lestari"})
+
+
+REASONED = [
+    (incident.Reopened, envelope()),
+    (commands.Reopen, {}),
+    (change.Cancelled, envelope()),
+    (change_commands.CancelChange, {}),
+    (request_commands.Reject, {}),
+]
+
+
+@pytest.mark.parametrize(("model", "base"), REASONED)
+def test_a_reason_is_required_and_bounded_alike_on_the_command_and_the_event(
+    model: type[BaseModel], base: dict[str, Any]
+) -> None:
+    assert accepts(model, {**base, "reason": "r" * 2_000})
+    assert not accepts(model, {**base, "reason": "r" * 2_001})
+    assert not accepts(model, {**base, "reason": ""})
+    assert not accepts(model, base)

@@ -37,6 +37,7 @@ from domain.whatif import (
     Judged,
     Outcome,
     Rating,
+    Row,
     Scenario,
     Verdict,
     compare,
@@ -45,6 +46,7 @@ from domain.whatif import (
     report,
 )
 from infra.serialisation import encode
+from processes.whatif_output import FIGURES
 from tests.strategies import STRATEGIES
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -202,7 +204,7 @@ def test_figures_count_decided_tickets_for_compliance_and_resolved_ones_for_the_
         ]
     )
     assert (figures.tickets, figures.met, figures.breached, figures.open) == (6, 3, 2, 1)
-    assert figures.compliance == 60.0
+    assert figures.compliance_pct == 60.0
     assert figures.median_resolve_minutes == 150.0  # of 1h, 2h, 3h, 30h
     assert figures.p90_resolve_minutes == 1800.0
     assert nearest_rank([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90) == 9
@@ -386,3 +388,20 @@ def test_business_time_over_more_years_than_a_table_holds_is_the_sum_of_its_part
     whole = calendar.business_time(start, end)
     assert whole == calendar.business_time(start, middle) + calendar.business_time(middle, end)
     assert timedelta(hours=8 * 5 * 52 * 74) < whole < timedelta(hours=8 * 5 * 53 * 75)
+
+
+def test_a_row_answers_each_figure_on_both_sides_and_their_difference() -> None:
+    record = Figures(10, 6, 4, 0, 60.0, 90.0, 300.0)
+    whatif = Figures(10, 8, 2, 0, 80.0, 90.0, None)
+    answer = Row("service", "Self-service kiosks", record, whatif).as_dict()
+    assert list(answer) == ["dimension", "key", "record", "whatif", "delta"]
+    assert answer["dimension"] == "service"
+    assert answer["key"] == "Self-service kiosks"
+    # under the names the report's table, CSV and chart read them by
+    assert tuple(answer["record"]) == FIGURES
+    assert tuple(answer["whatif"]) == FIGURES
+    assert answer["record"]["compliance_pct"] == 60.0
+    assert answer["whatif"]["met"] == 8
+    assert answer["delta"]["compliance_pct"] == 20.0
+    assert answer["delta"]["met"] == 2
+    assert answer["delta"]["p90_resolve_minutes"] is None
