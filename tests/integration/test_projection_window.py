@@ -19,7 +19,7 @@ from projections.runner import ProjectionRunner
 from projections.view_store import ViewStore, ViewTransaction
 from service.bootstrap import Services, build
 from tests.conftest import Clock, context
-from tests.integration.test_projections import AGENT, drive, log, scripts, snapshot
+from tests.integration.test_projections import AGENT, EXAMPLES, drive, log, scripts, snapshot
 
 
 class Counting:
@@ -125,10 +125,6 @@ def test_a_view_past_position_0_reads_back_the_rows_a_window_did_not_make(
 
     assert counting.loaded
     assert snapshot(services) == live
-
-
-#: Examples per backend: each builds a fresh store, which costs a new database on PostgreSQL.
-EXAMPLES = {"sqlite": 25, "postgres": 8}
 
 
 def test_a_rebuild_in_any_batches_and_windows_equals_the_live_view(
