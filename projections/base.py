@@ -25,6 +25,8 @@ from domain.incident import IncidentState
 Row = dict[str, Any]
 #: (row or None, event) -> row, or None to remove it. Each fold takes its own event type.
 Folder = Callable[..., Row | None]
+#: The key of the row an event touches.
+KeyOf = Callable[[DomainEvent], str]
 
 
 def folds_of(*folders: Folder) -> dict[type[DomainEvent], Folder]:
@@ -80,7 +82,7 @@ class Projection:
     columns: tuple[Column, ...] = ()
     indexes: tuple[tuple[str, ...], ...] = ()
     #: The row an event touches: by default the row of the record the event belongs to.
-    key_of: Callable[[DomainEvent], str] = record_key
+    key_of: KeyOf = record_key
 
     def key(self, event: DomainEvent) -> str | None:
         """The row this event touches, or None when the projection ignores it."""

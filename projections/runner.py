@@ -3,8 +3,9 @@
 The eventsourcing library's subscription runner needs a database that pushes notifications, which
 SQLite cannot; this loop reads the notification log in batches from the lowest position any
 projection has reached, folds each event into the projections that have not yet seen it, and
-commits rows and positions together. A command wakes it at once; otherwise it polls, so events
-written by other processes are picked up too.
+commits rows and positions together: once a window of up to `commit_every` notifications, so a
+backlog's rows stay in memory across its batches (projections/window.py). A command wakes it at
+once; otherwise it polls, so events written by other processes are picked up too.
 
 An event it cannot decode stops it there: the events before it are folded, the positions stay
 just before it, and `stuck` says which event and why until it can be read (it is never passed
@@ -28,8 +29,9 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from domain.events import DomainEvent
 from infra.follower import Follower, Follows, StuckAt
 from infra.serialisation import UndecodableEvent
-from projections.base import Projection, Row, record_key, record_keys
+from projections.base import Projection, Row, record_key
 from projections.view_store import ViewStore, ViewTransaction
+from projections.window import Routes, Window, fold_steps
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,9 @@ class ProjectionRunner(Follows):
     projections: Sequence[Projection]
     _: KW_ONLY
     batch_size: int = 2000
+    #: Notifications folded in memory before their rows and positions are written: a backlog
+    #: is read in batches, and a row touched in several of them is loaded and written once.
+    commit_every: int = 20_000
     poll_interval: float = 0.5
 
     def __post_init__(self) -> None:
@@ -51,6 +56,7 @@ class ProjectionRunner(Follows):
         self._topics = tuple(
             sorted({event_type.type_name for p in self.projections for event_type in p.folds})
         )
+        self._routes = Routes(self.projections)
         self._reached = threading.Condition()
         self._position = 0
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -77,61 +83,61 @@ class ProjectionRunner(Follows):
         return self._stuck.event
 
     def run_once(self) -> int:
-        """Fold the next batch of events into every projection; how many notifications of the
+        """Fold the next window of events into every projection; how many notifications of the
         store that moved the projections past."""
         moved, _ = self._step()
         return moved
 
     def _step(self) -> tuple[int, bool]:
-        """One batch: (notifications moved past, whether that reached the head of the store).
+        """One window, in one transaction: (notifications moved past, whether that reached the
+        head of the store). It reads batches until one comes back short (the head), an event
+        cannot be decoded, or `commit_every` notifications are folded.
 
         Only the events some projection folds are read. When fewer than a batch of them come
         back, every event up to the head read beforehand has been seen, so the positions move
         to that head: events no projection folds (incident numbers, idempotency keys) are passed
         over without being read, and a write that ends with one is still reached.
         """
-        # The batch's events are freed when _fold_batch returns, before the collector resumes:
+        # The window's events are freed when _fold_window returns, before the collector resumes:
         # while they were alive, the collection that resuming sets off scanned them all.
         with collector_paused():
-            return self._fold_batch()
+            return self._fold_window()
 
-    def _fold_batch(self) -> tuple[int, bool]:
-        written: dict[str, dict[str, Row | None]] = {}
+    def _fold_window(self) -> tuple[int, bool]:
         # Stopped at an event: read just that one again, not a whole batch each poll.
         limit = 1 if self._stuck.event is not None else self.batch_size
-        undecodable: UndecodableEvent | None = None
+        read = 0
         with self.store.transaction() as tx:
-            stored = tx.positions()
-            positions = {p.name: stored.get(p.name, 0) for p in self.projections}
-            start = min(positions.values(), default=0)
+            window = Window(tx, self.projections, self._routes, tx.positions())
+            start = reached = window.start
             head = self.recorder.max_notification_id() or 0
-            notifications: Sequence[Notification] = ()
-            if head > start:
-                notifications = self.recorder.select_notifications(
-                    start=start,
-                    limit=limit,
-                    stop=head,
-                    topics=self._topics,
-                    inclusive_of_start=False,
-                )
-            decoded, undecodable = decode(self.mapper, notifications)
-            caught_up = len(notifications) < limit or undecodable is not None
-            if undecodable is not None:
-                reached = max(start, notifications[len(decoded)].id - 1)
-            else:
-                reached = max(start, head) if caught_up else notifications[-1].id
+            while True:  # batches, until the head, an undecodable event, or a full window
+                notifications = self._select(reached, head, limit)
+                read += len(notifications)
+                decoded, undecodable = decode(self.mapper, notifications)
+                window.fold(decoded)
+                caught_up = len(notifications) < limit or undecodable is not None
+                if undecodable is not None:
+                    reached = max(reached, notifications[len(decoded)].id - 1)
+                else:
+                    reached = max(reached, head) if caught_up else notifications[-1].id
+                if caught_up or read >= self.commit_every:
+                    break
             if reached > start:
-                events = _with_records(decoded)
-                for projection in self.projections:
-                    after = positions[projection.name]
-                    events_after = [(ev, record) for nid, ev, record in events if nid > after]
-                    written[projection.name] = self.fold(tx, projection, events_after)
-                    tx.set_position(projection, max(reached, after))  # never backwards
-        if notifications:
-            self._written = written
+                window.write(reached)
+        if read:
+            self._written = window.written()
         self._stop_at(undecodable)
         self._advance(reached)
         return reached - start, caught_up
+
+    def _select(self, after: int, head: int, limit: int) -> Sequence[Notification]:
+        """The next notifications up to `head` of the events some projection folds."""
+        if head <= after:
+            return ()
+        return self.recorder.select_notifications(
+            start=after, limit=limit, stop=head, topics=self._topics, inclusive_of_start=False
+        )
 
     def _stop_at(self, undecodable: UndecodableEvent | None) -> None:
         """Say once that the projections stopped at an event, and once that they moved on."""
@@ -160,12 +166,10 @@ class ProjectionRunner(Follows):
             for ev, record in events
             if (fold := folds.get(type(ev)))
         ]
-        if not steps:
-            return {}
-        rows: dict[str, Row | None] = dict(tx.load(projection, {key for key, _, _ in steps}))
-        for key, fold, ev in steps:
-            rows[key] = fold(rows.get(key), ev)
-        tx.write(projection, rows)
+        rows: dict[str, Row | None] = {}
+        if steps:
+            fold_steps(tx, projection, rows, steps, empty=False)
+            tx.write(projection, rows)
         return rows
 
     def written(self, projection: Projection, key: str) -> Row | None:
@@ -272,12 +276,6 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _with_records(events: list[tuple[int, DomainEvent]]) -> list[tuple[int, DomainEvent, str]]:
-    """Each event with the key of its record's row (as `record_key` gives it)."""
-    keys = record_keys(event for _, event in events)
-    return [(position, event, key) for (position, event), key in zip(events, keys, strict=True)]
 
 
 def settle(future: asyncio.Future[None]) -> None:
