@@ -24,6 +24,9 @@ from tests.engines.postgres import (  # noqa: F401
     postgres_database_url,
     postgres_databases,
     postgres_server_url,
+    postgres_service_database_maker,
+    postgres_service_databases,
+    postgres_service_template,
 )
 
 # No per-example deadline: the tests run on shared machines beside each other (xdist), where an
@@ -55,6 +58,14 @@ class Clock:
 
 def context(actor: Actor = AGENT, at: datetime = T0) -> Context:
     return Context(actor=actor, at=at, correlation_id=uuid4())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "empty_database: the test is about the service's first start, so on PostgreSQL its"
+        " service gets an empty database, not a copy of the one holding the schema already",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -91,13 +102,20 @@ def backend(request: pytest.FixtureRequest) -> str:
 def make_settings(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Callable[[], Settings]:
-    """Settings for a fresh, empty service on this test's backend, each time it is called."""
+    """Settings for a fresh, empty service on this test's backend, each time it is called. On
+    PostgreSQL its database already holds the service's schema (tests/engines/postgres.py,
+    postgres_service_template), unless the test is marked empty_database."""
     made = itertools.count(1)
+    databases = (
+        "postgres_databases"
+        if request.node.get_closest_marker("empty_database")
+        else "postgres_service_databases"
+    )
 
     def make() -> Settings:
         database_url = None
         if backend == "postgres":
-            database_url = request.getfixturevalue("postgres_databases")()
+            database_url = request.getfixturevalue(databases)()
         return Settings(
             data_dir=tmp_path / f"var{next(made)}",
             database_url=database_url,
