@@ -206,10 +206,11 @@ def postgres_service_template(
     (the priority matrix, the calendars, the SLA policy), which each test's service defines then
     at the test's own clock, as on SQLite. Dropped when the session ends.
 
-    The service's start-up on a copy of it is its start-up on any database but a new one: the
-    tables are there and the migrations run as no-ops. The forty-odd DDL transactions of a first
-    start (over half of a PostgreSQL service's start-up) are taken once a session, not once a
-    test. No one connects to it again: a database being copied must have no sessions."""
+    The service's start-up on a copy of it is its start-up on any database but a new one: its
+    CREATE ... IF NOT EXISTS statements find their tables, and its migrations are recorded as
+    taken. Creating some forty tables, about half of a PostgreSQL service's start-up, is done
+    once a session, not once a test. No one connects to the template again: a database being
+    copied must have no sessions."""
     name = f"itsm_test_template_{uuid4().hex[:16]}"
     create_database(postgres_server_url, name)
     settings = Settings(
