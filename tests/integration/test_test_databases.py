@@ -68,13 +68,20 @@ def test_a_service_on_a_copy_of_the_template_holds_what_one_on_an_empty_database
     assert "servicedesk_events" in tables(copied.database_url)  # before its service starts
     assert tables(empty.database_url) == set()
 
+    stored: list[list[tuple[int, str, Any]]] = []
     for settings in (copied, empty):
         with started(settings, Clock()) as services:
             log(services)
             last = services.desk.recorder.max_notification_id() or 0
             assert services.runner.wait_for(last, 10)  # the views hold it too
+            notifications = services.desk.recorder.select_notifications(start=1, limit=last)
+            events = map(services.desk.mapper.to_domain_event, notifications)
+            stored.append(
+                [(e.originator_version, type(e).__qualname__, e.timestamp) for e in events]
+            )
 
     assert described(copied.database_url) == described(empty.database_url)
+    assert stored[0] == stored[1]  # the records of a first start too, at the test's own clock
 
 
 @pytest.mark.empty_database
