@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -19,11 +20,16 @@ from infra.settings import Settings
 from service.bootstrap import Services, build
 from tests.engines.kafka import kafka_bootstrap, kafka_broker, kafka_engine  # noqa: F401
 from tests.engines.postgres import (  # noqa: F401
+    DatabaseMaker,
     postgres_data_dir,
     postgres_database_maker,
     postgres_database_url,
     postgres_databases,
     postgres_server_url,
+    postgres_service_database_maker,
+    postgres_service_databases,
+    postgres_service_template,
+    with_database,
 )
 
 # No per-example deadline: the tests run on shared machines beside each other (xdist), where an
@@ -55,6 +61,14 @@ class Clock:
 
 def context(actor: Actor = AGENT, at: datetime = T0) -> Context:
     return Context(actor=actor, at=at, correlation_id=uuid4())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "empty_database: the test is about the service's first start, so on PostgreSQL its"
+        " service gets an empty database, not a copy of the one holding the schema already",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -91,20 +105,27 @@ def backend(request: pytest.FixtureRequest) -> str:
 def make_settings(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Callable[[], Settings]:
-    """Settings for a fresh, empty service on this test's backend, each time it is called."""
+    """Settings for a fresh, empty service on this test's backend, each time it is called. On
+    PostgreSQL its database already holds the service's schema (tests/engines/postgres.py,
+    postgres_service_template), unless the test is marked empty_database."""
     made = itertools.count(1)
+    databases = (
+        "postgres_databases"
+        if request.node.get_closest_marker("empty_database")
+        else "postgres_service_databases"
+    )
 
     def make() -> Settings:
         database_url = None
         if backend == "postgres":
-            database_url = request.getfixturevalue("postgres_databases")()
-        return Settings(
-            data_dir=tmp_path / f"var{next(made)}",
-            database_url=database_url,
-            read_your_writes_timeout=10.0,
-        )
+            database_url = request.getfixturevalue(databases)()
+        return service_settings(tmp_path / f"var{next(made)}", database_url)
 
     return make
+
+
+def service_settings(data_dir: Path, database_url: str | None) -> Settings:
+    return Settings(data_dir=data_dir, database_url=database_url, read_your_writes_timeout=10.0)
 
 
 @pytest.fixture
@@ -118,6 +139,33 @@ def services(settings: Settings, clock: Clock) -> Iterator[Services]:
     built.start()
     yield built
     built.close()
+
+
+@contextmanager
+def shared_service(
+    backend: str, request: pytest.FixtureRequest, clock: Clock
+) -> Iterator[Services]:
+    """A started service on a fresh store of this backend, for a fixture wider than a test: the
+    tests of a module that only read what one set-up wrote share it instead of each building and
+    seeding their own. Its database comes from the session's maker as a test's does (holding the
+    schema), and is dropped when the fixture ends."""
+    data_dir: Path = request.getfixturevalue("tmp_path_factory").mktemp("shared")
+    maker: DatabaseMaker | None = None
+    name = database_url = None
+    if backend == "postgres":
+        maker = request.getfixturevalue("postgres_service_database_maker")
+        name = maker.take()
+        database_url = with_database(maker.server_url, name)
+    try:
+        services = build(service_settings(data_dir, database_url), clock=clock)
+        try:
+            services.start()
+            yield services
+        finally:
+            services.close()
+    finally:
+        if maker is not None and name is not None:
+            maker.drop(name)
 
 
 class Steps:

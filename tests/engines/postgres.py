@@ -1,4 +1,5 @@
-"""A real PostgreSQL for the tests, and a fresh empty database for each test that asks.
+"""A real PostgreSQL for the tests, and a fresh database for each test that asks: empty, or a
+copy of a template holding the service's schema (for the tests that start the service on it).
 
 The server comes from, in this order: the URL in ITSM_TEST_DATABASE_URL (its role must be allowed
 to create databases); a testcontainers PostgresContainer when a Docker engine answers; else a
@@ -24,7 +25,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from application.desk import ServiceDesk
 from infra.postgres_server import SUPERUSER, PostgresServer, PostgresUnavailable, ensure_binaries
+from infra.settings import Settings
+from service.bootstrap import build
 
 IMAGE = "postgres:16"
 
@@ -118,18 +122,20 @@ def with_database(url: str, name: str) -> str:
 
 
 class DatabaseMaker:
-    """Creates empty databases on the test server one step ahead of the tests that take them,
-    and drops used ones behind them, on a thread of its own: a CREATE or DROP DATABASE costs
-    tenths of a second, which tests would otherwise wait for in every setup and teardown."""
+    """Creates databases (empty, or copies of a template) on the test server one step ahead of
+    the tests that take them, and drops used ones behind them, on a thread of its own: a CREATE
+    or DROP DATABASE costs tenths of a second, which tests would otherwise wait for in every
+    setup and teardown."""
 
-    def __init__(self, server_url: str) -> None:
+    def __init__(self, server_url: str, template: str | None = None) -> None:
         self.server_url = server_url
+        self.template = template
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases")
         self._next = self._worker.submit(self._create)
         self._drops: list[Future[None]] = []
 
     def take(self) -> str:
-        """A fresh empty database's name; the maker starts on the next one."""
+        """A fresh database's name; the maker starts on the next one."""
         name = self._next.result()
         self._next = self._worker.submit(self._create)
         return name
@@ -146,27 +152,40 @@ class DatabaseMaker:
 
     def _create(self) -> str:
         name = f"itsm_test_{uuid4().hex[:16]}"
-        self._execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        create_database(self.server_url, name, self.template)
         return name
 
     def _drop(self, name: str) -> None:
-        # FORCE: a test that failed half-way may have left connections open. FORCE may not end an
-        # autovacuum worker's session (it belongs to no role the test role is a member of), and
-        # such a worker is done within moments: try again for a while.
-        statement = sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self._execute(statement)
-                return
-            except psycopg.errors.InsufficientPrivilege:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        drop_database(self.server_url, name)
 
-    def _execute(self, statement: sql.Composed) -> None:
-        with psycopg.connect(self.server_url, autocommit=True) as conn:
-            conn.execute(statement)
+
+def create_database(server_url: str, name: str, template: str | None = None) -> None:
+    """An empty database, or a copy of `template` (a database no one is connected to)."""
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    _execute(server_url, create)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    # FORCE: a test that failed half-way may have left connections open. FORCE may not end an
+    # autovacuum worker's session (it belongs to no role the test role is a member of), and
+    # such a worker is done within moments: try again for a while.
+    statement = sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _execute(server_url, statement)
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _execute(server_url: str, statement: sql.Composable) -> None:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(statement)
 
 
 @pytest.fixture(scope="session")
@@ -178,18 +197,78 @@ def postgres_database_maker(postgres_server_url: str) -> Iterator[DatabaseMaker]
         maker.close()
 
 
-@pytest.fixture
-def postgres_databases(postgres_database_maker: DatabaseMaker) -> Iterator[Callable[[], str]]:
-    """Make fresh empty databases (their URLs) on the test server; all dropped afterwards."""
+@pytest.fixture(scope="session")
+def postgres_service_template(
+    postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database holding the service's schema and no rows, by name: an empty one on which the
+    service started once, as it starts on any database, less the records its first start defines
+    (the priority matrix, the calendars, the SLA policy), which each test's service defines then
+    at the test's own clock, as on SQLite. Dropped when the session ends.
+
+    The service's start-up on a copy of it is its start-up on any database but a new one: its
+    CREATE ... IF NOT EXISTS statements find their tables, and its migrations are recorded as
+    taken. Creating some forty tables, about half of a PostgreSQL service's start-up, is done
+    once a session, not once a test. No one connects to the template again: a database being
+    copied must have no sessions."""
+    name = f"itsm_test_template_{uuid4().hex[:16]}"
+    create_database(postgres_server_url, name)
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("postgres-template"),
+        database_url=with_database(postgres_server_url, name),
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ServiceDesk, "ensure_priority_matrix", lambda self, ctx: None)
+        patch.setattr(ServiceDesk, "ensure_sla_rules", lambda self, ctx: None)
+        services = build(settings)
+        services.start()
+        services.close()
+    _execute(
+        postgres_server_url,
+        sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(name)),
+    )
+    try:
+        yield name
+    finally:
+        drop_database(postgres_server_url, name)
+
+
+@pytest.fixture(scope="session")
+def postgres_service_database_maker(
+    postgres_server_url: str, postgres_service_template: str
+) -> Iterator[DatabaseMaker]:
+    maker = DatabaseMaker(postgres_server_url, template=postgres_service_template)
+    try:
+        yield maker
+    finally:
+        maker.close()
+
+
+def _databases(maker: DatabaseMaker) -> Iterator[Callable[[], str]]:
     made: list[str] = []
 
     def make() -> str:
-        made.append(postgres_database_maker.take())
-        return with_database(postgres_database_maker.server_url, made[-1])
+        made.append(maker.take())
+        return with_database(maker.server_url, made[-1])
 
     yield make
     for name in made:
-        postgres_database_maker.drop(name)
+        maker.drop(name)
+
+
+@pytest.fixture
+def postgres_databases(postgres_database_maker: DatabaseMaker) -> Iterator[Callable[[], str]]:
+    """Make fresh empty databases (their URLs) on the test server; all dropped afterwards."""
+    yield from _databases(postgres_database_maker)
+
+
+@pytest.fixture
+def postgres_service_databases(
+    postgres_service_database_maker: DatabaseMaker,
+) -> Iterator[Callable[[], str]]:
+    """Make fresh databases holding the service's schema and no rows (their URLs) on the test
+    server, copies of postgres_service_template; all dropped afterwards."""
+    yield from _databases(postgres_service_database_maker)
 
 
 @pytest.fixture

@@ -34,9 +34,8 @@ def correlation_parameters(document: dict[str, Any]) -> dict[str, dict[str, Any]
     return found
 
 
-def correlation_pattern(api: Api) -> str:
-    with api.client() as client:
-        parameters = correlation_parameters(client.get("/openapi.json").json())
+def correlation_pattern(document: dict[str, Any]) -> str:
+    parameters = correlation_parameters(document)
     (schema,) = {
         repr(parameter["schema"]): parameter["schema"] for parameter in parameters.values()
     }.values()
@@ -44,10 +43,10 @@ def correlation_pattern(api: Api) -> str:
     return pattern
 
 
-def test_the_correlation_header_is_a_patterned_string_on_every_write(api: Api) -> None:
-    with api.client() as client:
-        document = client.get("/openapi.json").json()
-    parameters = correlation_parameters(document)
+def test_the_correlation_header_is_a_patterned_string_on_every_write(
+    openapi_document: dict[str, Any],
+) -> None:
+    parameters = correlation_parameters(openapi_document)
 
     assert len(parameters) > 20, "every command documents the header"
     for operation, parameter in parameters.items():
@@ -68,9 +67,9 @@ def test_the_correlation_header_is_a_patterned_string_on_every_write(api: Api) -
 )
 @given(data=st.data())
 def test_a_correlation_id_matching_the_pattern_is_taken_and_any_other_is_422(
-    api: Api, data: st.DataObject
+    api: Api, openapi_document: dict[str, Any], data: st.DataObject
 ) -> None:
-    pattern = correlation_pattern(api)
+    pattern = correlation_pattern(openapi_document)
     matching = data.draw(st.from_regex(pattern, fullmatch=True), label="matching")
     other = data.draw(
         st.text(string.ascii_letters + string.digits + "-{}:", min_size=1, max_size=40).filter(

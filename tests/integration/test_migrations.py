@@ -222,6 +222,7 @@ def recorded_migrations(settings: Settings) -> set[tuple[str, str, int, str]]:
     return found
 
 
+@pytest.mark.empty_database
 def test_every_store_of_the_service_records_its_steps_once_and_a_restart_adds_none(
     settings: Settings, clock: Clock
 ) -> None:

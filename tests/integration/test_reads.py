@@ -4,6 +4,7 @@ found), and every history says what each event changed, from -> to."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,8 +15,8 @@ import pytest
 from application.seed import seed
 from domain.actors import Role
 from service.bootstrap import Services
-from tests.conftest import T0, Clock
-from tests.integration.conftest import Api
+from tests.conftest import T0, Clock, shared_service
+from tests.integration.conftest import Api, serving
 
 AGENT = ("siti.rahma", Role.AGENT)
 MANAGER = ("dewi.lestari", Role.SERVICE_MANAGER)
@@ -122,11 +123,8 @@ class Made:
     now: dict[str, Any]  # the record as a reader reads it now
 
 
-@pytest.fixture(params=list(LIFECYCLES))
-def made(api: Api, services: Services, clock: Clock, request: pytest.FixtureRequest) -> Made:
-    """A record of each kind on the seed, made an hour after T0 and changed an hour later."""
-    seed(services.desk)
-    kind = LIFECYCLES[request.param]
+def make(api: Api, clock: Clock, kind: Lifecycle) -> Made:
+    """A record of this kind, made an hour from the clock's now and changed an hour later."""
     made_at = clock.advance(hours=1)
     client = api.client(*kind.who)
     url = f"{kind.path}/{ok(client.post(kind.path, json=kind.body), 201)[kind.name]}"
@@ -137,10 +135,40 @@ def made(api: Api, services: Services, clock: Clock, request: pytest.FixtureRequ
     return Made(kind, url, made_at, changed_at, ok(api.client(*AGENT).get(url)))
 
 
+@dataclass(frozen=True)
+class Reading:
+    """A seeded service, served, and a record of each kind made on it in turn."""
+
+    api: Api
+    made: dict[str, Made]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def reading(request: pytest.FixtureRequest) -> Iterator[Reading]:
+    """One service a backend for this module's tests that only read: they read records that no
+    test changes, so one set-up serves them all."""
+    clock = Clock()
+    with shared_service(request.param, request, clock) as services, serving(services) as api:
+        seed(services.desk)
+        yield Reading(api, {name: make(api, clock, kind) for name, kind in LIFECYCLES.items()})
+
+
+@pytest.fixture
+def read_api(reading: Reading) -> Api:
+    return reading.api
+
+
+@pytest.fixture(params=list(LIFECYCLES))
+def made(reading: Reading, request: pytest.FixtureRequest) -> Made:
+    """A record of each kind on the seed, made an hour after the one before and changed an hour
+    later (the first made an hour after T0)."""
+    return reading.made[request.param]
+
+
 def test_every_record_reads_as_it_stood_at_a_moment_and_not_before_it_existed(
-    api: Api, made: Made
+    read_api: Api, made: Made
 ) -> None:
-    reader, url, now = api.client(*AGENT), made.url, made.now
+    reader, url, now = read_api.client(*AGENT), made.url, made.now
 
     at_making = ok(reader.get(url, params={"as_of": made.made_at.isoformat()}))
     if made.changed_at is None:
@@ -154,8 +182,8 @@ def test_every_record_reads_as_it_stood_at_a_moment_and_not_before_it_existed(
     not_found(reader.get(f"{url}/history", params={"as_of": T0.isoformat()}))
 
 
-def test_every_history_says_what_each_event_changed_from_and_to(api: Api, made: Made) -> None:
-    reader, url, now, kind = api.client(*AGENT), made.url, made.now, made.kind
+def test_every_history_says_what_each_event_changed_from_and_to(read_api: Api, made: Made) -> None:
+    reader, url, now, kind = read_api.client(*AGENT), made.url, made.now, made.kind
     made_at, changed_at = made.made_at, made.changed_at
 
     history = ok(reader.get(f"{url}/history"))
@@ -270,8 +298,8 @@ def test_every_list_walks_page_by_page_to_every_row_once(
             assert walk(agent, path, name, limit) == everything, (path, limit)
 
 
-def test_a_cursor_this_api_did_not_issue_is_refused(api: Api) -> None:
-    agent = api.client(*AGENT)
+def test_a_cursor_this_api_did_not_issue_is_refused(read_api: Api) -> None:
+    agent = read_api.client(*AGENT)
     issued = {"number": "bjox", "code": "YzprLTE"}  # n:1 and c:k-1, as this API writes them
     for path, name in LISTS.items():
         order = "code" if name == "code" else "number"

@@ -7,6 +7,7 @@ changed, a list item)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,8 +19,8 @@ from api.incidents import SUMMARY_FIELDS
 from application.seed import seed
 from domain.actors import Role
 from service.bootstrap import Services
-from tests.conftest import T0, Clock
-from tests.integration.conftest import Api
+from tests.conftest import T0, Clock, shared_service
+from tests.integration.conftest import Api, serving
 
 MARK = "INTERNAL"
 CALLER = "budi.santoso"
@@ -136,12 +137,33 @@ def work_a_request(api: Api, services: Services) -> dict[str, Any]:
 
 @pytest.fixture
 def worked(api: Api, services: Services, clock: Clock) -> Worked:
+    """Worked on a service of the test's own, for a test that writes."""
     return Worked(work_an_incident(api, clock), work_a_request(api, services))
 
 
-def test_a_requester_reads_no_work_note_of_their_incident(api: Api, worked: Worked) -> None:
-    member = api.client(CALLER, Role.REQUESTER)
-    ref = worked.incident["ref"]
+@pytest.fixture(scope="module")
+def reading(request: pytest.FixtureRequest) -> Iterator[tuple[Api, Worked]]:
+    """Worked once on a service that the tests which only read share."""
+    clock = Clock()
+    with shared_service("sqlite", request, clock) as services, serving(services) as api:
+        yield api, Worked(work_an_incident(api, clock), work_a_request(api, services))
+
+
+@pytest.fixture
+def read_api(reading: tuple[Api, Worked]) -> Api:
+    return reading[0]
+
+
+@pytest.fixture
+def read_worked(reading: tuple[Api, Worked]) -> Worked:
+    return reading[1]
+
+
+def test_a_requester_reads_no_work_note_of_their_incident(
+    read_api: Api, read_worked: Worked
+) -> None:
+    member = read_api.client(CALLER, Role.REQUESTER)
+    ref = read_worked.incident["ref"]
     seen = hides_internal(member.get(f"/api/v1/incidents/{ref}"))
     assert "We are replacing the card reader today." in seen  # the public comment
     view = member.get(f"/api/v1/incidents/{ref}").json()
@@ -152,10 +174,10 @@ def test_a_requester_reads_no_work_note_of_their_incident(api: Api, worked: Work
     assert view["escalation_level"] == 1
 
 
-def test_staff_still_read_every_note(api: Api, worked: Worked) -> None:
-    ref = worked.incident["ref"]
+def test_staff_still_read_every_note(read_api: Api, read_worked: Worked) -> None:
+    ref = read_worked.incident["ref"]
     for role in (Role.AGENT, Role.AUDITOR):
-        view = ok(api.client("staff", role).get(f"/api/v1/incidents/{ref}"))
+        view = ok(read_api.client("staff", role).get(f"/api/v1/incidents/{ref}"))
         texts = [note["text"] for note in view["work_notes"]]
         assert texts == [
             f"{MARK}: the reader's firmware is pirated",
@@ -164,19 +186,19 @@ def test_staff_still_read_every_note(api: Api, worked: Worked) -> None:
         ]
         assert view["escalations"][0]["reason"] == f"{MARK}: agent out of depth"
         assert view["workarounds"][0]["workaround"].startswith(MARK)
-        history = ok(api.client("staff", role).get(f"/api/v1/incidents/{ref}/history"))
+        history = ok(read_api.client("staff", role).get(f"/api/v1/incidents/{ref}/history"))
         assert "Incident.WorkNoteAdded" in [e["type"] for e in history["events"]]
-    staff = api.client("siti.rahma", Role.AGENT)
-    request = ok(staff.get(f"/api/v1/service-requests/{worked.request['ref']}"))
+    staff = read_api.client("siti.rahma", Role.AGENT)
+    request = ok(staff.get(f"/api/v1/service-requests/{read_worked.request['ref']}"))
     assert request["steps"][0]["done"]["note"] == f"{MARK}: waived under the head's code"
     assert request["approval"]["given"][0]["comment"].startswith(MARK)
 
 
 def test_a_requester_reads_the_history_of_their_incident_without_internal_events(
-    api: Api, worked: Worked
+    read_api: Api, read_worked: Worked
 ) -> None:
-    member = api.client(CALLER, Role.REQUESTER)
-    ref = worked.incident["ref"]
+    member = read_api.client(CALLER, Role.REQUESTER)
+    ref = read_worked.incident["ref"]
     hides_internal(member.get(f"/api/v1/incidents/{ref}/history"))
     events = member.get(f"/api/v1/incidents/{ref}/history").json()["events"]
     types = [e["type"] for e in events]
@@ -193,9 +215,11 @@ def test_a_requester_reads_the_history_of_their_incident_without_internal_events
     assert len(set(versions)) == len(versions)
 
 
-def test_a_requester_travelling_in_time_reads_no_internal_note(api: Api, worked: Worked) -> None:
-    member = api.client(CALLER, Role.REQUESTER)
-    ref = worked.incident["ref"]
+def test_a_requester_travelling_in_time_reads_no_internal_note(
+    read_api: Api, read_worked: Worked
+) -> None:
+    member = read_api.client(CALLER, Role.REQUESTER)
+    ref = read_worked.incident["ref"]
     live = member.get(f"/api/v1/incidents/{ref}")
     for minutes in (5, 12, 17, 60 * 24):
         moment = (T0 + timedelta(minutes=minutes)).isoformat()
@@ -226,10 +250,10 @@ def test_a_requesters_write_is_answered_without_internal_notes(api: Api, worked:
 
 
 def test_a_requester_reads_their_service_request_without_internal_notes(
-    api: Api, worked: Worked
+    read_api: Api, read_worked: Worked
 ) -> None:
-    member = api.client(CALLER, Role.REQUESTER)
-    ref = worked.request["ref"]
+    member = read_api.client(CALLER, Role.REQUESTER)
+    ref = read_worked.request["ref"]
     seen = member.get(f"/api/v1/service-requests/{ref}")
     hides_internal(seen)
     view = seen.json()
@@ -244,15 +268,15 @@ def test_a_requester_reads_their_service_request_without_internal_notes(
 
 
 def test_no_get_route_a_requester_may_call_shows_them_an_internal_note(
-    api: Api, worked: Worked
+    read_api: Api, read_worked: Worked, openapi_document: dict[str, Any]
 ) -> None:
     """Every GET route of the OpenAPI document, called by the caller with their own records'
     refs, answers without internal text: a new read route cannot leak a note unnoticed."""
-    member = api.client(CALLER, Role.REQUESTER)
-    paths = api.client().get("/openapi.json").json()["paths"]
+    member = read_api.client(CALLER, Role.REQUESTER)
+    paths = openapi_document["paths"]
     refs = {
-        "/api/v1/incidents/": worked.incident["ref"],
-        "/api/v1/service-requests/": worked.request["ref"],
+        "/api/v1/incidents/": read_worked.incident["ref"],
+        "/api/v1/service-requests/": read_worked.request["ref"],
     }
     called = 0
     for path, operations in paths.items():
@@ -272,10 +296,12 @@ def test_no_get_route_a_requester_may_call_shows_them_an_internal_note(
     assert called >= 8
 
 
-def test_a_requesters_incident_list_shows_what_their_view_shows(api: Api, worked: Worked) -> None:
-    member = api.client(CALLER, Role.REQUESTER)
+def test_a_requesters_incident_list_shows_what_their_view_shows(
+    read_api: Api, read_worked: Worked
+) -> None:
+    member = read_api.client(CALLER, Role.REQUESTER)
     listed = member.get("/api/v1/incidents")
     hides_internal(listed)
     (item,) = listed.json()["items"]
-    view = member.get(f"/api/v1/incidents/{worked.incident['ref']}").json()
+    view = member.get(f"/api/v1/incidents/{read_worked.incident['ref']}").json()
     assert item == {name: view[name] for name in SUMMARY_FIELDS}
