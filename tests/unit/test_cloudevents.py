@@ -241,3 +241,12 @@ def test_bookkeeping_stays_private_and_a_new_aggregate_is_private_until_declared
     assert not is_public("Survey.Answered"), "undeclared: private by default"
     assert is_public("Incident.Logged")
     assert is_public("Change.Authorised")
+
+
+def test_readers_wanting_the_same_types_share_one_envelope_adapter() -> None:
+    """Building the quick way's adapter costs a union over every event type: a consumer (or a
+    test) that makes Readers again and again builds it once per set of wanted types."""
+    some = ["Incident.Logged", "Incident.Resolved"]
+    assert Reader(some)._envelope is Reader(list(reversed(some)))._envelope
+    assert Reader()._envelope is Reader()._envelope
+    assert Reader(some)._envelope is not Reader()._envelope
