@@ -1,0 +1,226 @@
+"""Auditing the views on both backends: every view rebuilt from the events in a scratch store
+equals the served one, and an attacker's edit of a view table (a cell, an indexed column, a
+deleted or an inserted row) is named exactly: the view, the row's key, the field, both values."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import orjson
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audit.service import Audit
+from audit.views import Difference, ViewCheck, ViewsReport
+from infra.settings import Settings
+from projections import PROJECTIONS, incident_details, open_work_by_group
+from projections.runner import ProjectionRunner
+from service.bootstrap import Services, build
+from tests.conftest import Clock
+from tests.integration.test_projections import drive, log, scripts
+
+#: Three incidents driven through a few steps: every incident view has rows to edit.
+SCRIPT = [(0, 0, 5), (1, 2, 30), (2, 13, 60), (0, 5, 10), (1, 7, 20)]
+
+
+@pytest.fixture
+def served(make_settings: Callable[[], Settings], clock: Clock) -> Iterator[Services]:
+    services = build(make_settings(), clock=clock)
+    drive(services, SCRIPT)
+    services.runner.catch_up()
+    yield services
+    services.close()
+
+
+class ViewEditor:
+    """An attacker with database access, editing the view tables through SQL."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.pg = settings.database_url is not None
+        if settings.database_url is not None:
+            self.conn: Any = psycopg.connect(settings.database_url, autocommit=True)
+        else:
+            self.conn = sqlite3.connect(settings.views_db, isolation_level=None)
+
+    def sql(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        cursor = self.conn.execute(sql.replace("?", "%s") if self.pg else sql, tuple(params))
+        return list(cursor.fetchall()) if cursor.description else []
+
+    def doc(self, view: str, key: str) -> dict[str, Any]:
+        found: dict[str, Any] = orjson.loads(
+            self.sql(f"SELECT doc FROM view_{view} WHERE key = ?", (key,))[0][0]
+        )
+        return found
+
+    def set_doc(self, view: str, key: str, doc: dict[str, Any]) -> None:
+        self.sql(f"UPDATE view_{view} SET doc = ? WHERE key = ?", (orjson.dumps(doc), key))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@pytest.fixture
+def editor(served: Services) -> Iterator[ViewEditor]:
+    attacker = ViewEditor(served.settings)
+    yield attacker
+    attacker.close()
+
+
+def audit(services: Services) -> Audit:
+    assert services.audit is not None
+    return services.audit
+
+
+def checked(services: Services) -> ViewsReport:
+    return audit(services).audit_views(services.desk.recorder)
+
+
+def view(report: ViewsReport, name: str) -> ViewCheck:
+    return next(check for check in report.views if check.view == name)
+
+
+def keys(services: Services) -> list[str]:
+    return sorted(services.views.rows(incident_details))
+
+
+def only_unmatched(report: ViewsReport) -> list[str]:
+    return [check.view for check in report.views if not check.matched]
+
+
+def test_an_untouched_service_matches_every_view_at_its_position(served: Services) -> None:
+    report = checked(served)
+    assert report.ok, report.as_json()
+    assert [check.view for check in report.views] == [p.name for p in PROJECTIONS]
+    head = served.desk.recorder.max_notification_id()
+    assert {check.position for check in report.views} == {head}
+    details = view(report, "incident_details")
+    assert details.rows == details.rebuilt_rows == 3
+    assert len(details.digest) == 64
+
+
+def test_an_edited_cell_is_named_by_its_view_key_field_and_both_values(
+    served: Services, editor: ViewEditor
+) -> None:
+    key = keys(served)[1]
+    doc = editor.doc("incident_details", key)
+    editor.set_doc("incident_details", key, {**doc, "title": "Nothing happened"})
+    report = checked(served)
+    assert only_unmatched(report) == ["incident_details"]
+    details = view(report, "incident_details")
+    assert details.first_difference == Difference(key, "title", "Nothing happened", doc["title"])
+    assert details.differing_rows == 1
+    assert details.only_served_count == details.only_rebuilt_count == 0
+
+
+def test_an_edited_nested_field_is_named_by_its_path(served: Services, editor: ViewEditor) -> None:
+    noted = [k for k in keys(served) if editor.doc("incident_details", k)["work_notes"]]
+    key = noted[0]  # the incident the script added a work note to
+    doc = editor.doc("incident_details", key)
+    first = doc["work_notes"][0]
+    doc["work_notes"][0] = {**first, "text": "nothing to see"}
+    editor.set_doc("incident_details", key, doc)
+    details = view(checked(served), "incident_details")
+    assert details.first_difference == Difference(
+        key, "work_notes[0].text", "nothing to see", first["text"]
+    )
+
+
+def test_an_edited_indexed_column_is_named_though_the_json_is_untouched(
+    served: Services, editor: ViewEditor
+) -> None:
+    key = keys(served)[2]
+    state = editor.sql("SELECT state FROM view_incident_details WHERE key = ?", (key,))[0][0]
+    editor.sql("UPDATE view_incident_details SET state = ? WHERE key = ?", ("closed", key))
+    details = view(checked(served), "incident_details")
+    assert details.first_difference == Difference(key, "column state", "closed", state)
+
+
+def test_a_deleted_row_is_named_as_only_in_the_rebuilt_view(
+    served: Services, editor: ViewEditor
+) -> None:
+    key = keys(served)[0]
+    editor.sql("DELETE FROM view_open_work_by_group WHERE key = ?", (key,))
+    report = checked(served)
+    assert only_unmatched(report) == ["open_work_by_group"]
+    queue = view(report, "open_work_by_group")
+    assert (queue.only_rebuilt, queue.only_rebuilt_count) == ([key], 1)
+    assert queue.rows == queue.rebuilt_rows - 1
+    assert queue.first_difference is None
+    assert queue.only_served_count == 0
+
+
+def test_an_inserted_row_is_named_as_only_in_the_served_view(
+    served: Services, editor: ViewEditor
+) -> None:
+    key = keys(served)[0]
+    doc = editor.doc("sla_clocks", key)
+    forged = "ffffffff-0000-4000-8000-000000000000"
+    editor.sql(
+        "INSERT INTO view_sla_clocks (key, doc) VALUES (?, ?)",
+        (forged, orjson.dumps({**doc, "id": forged})),
+    )
+    report = checked(served)
+    assert only_unmatched(report) == ["sla_clocks"]
+    clocks = view(report, "sla_clocks")
+    assert (clocks.only_served, clocks.only_served_count) == ([forged], 1)
+    assert clocks.rows == clocks.rebuilt_rows + 1
+
+
+def test_views_that_lag_the_store_are_compared_at_their_own_positions(served: Services) -> None:
+    before = served.desk.recorder.max_notification_id() or 0
+    log(served, 7)  # the runner is not following: every view lags
+    ProjectionRunner(
+        served.desk.recorder, served.desk.mapper, served.views, [incident_details]
+    ).catch_up()  # and one catches up alone
+    log(served, 8)
+    report = checked(served)
+    assert report.ok, report.as_json()
+    assert view(report, "open_work_by_group").position == before
+    assert before < view(report, "incident_details").position
+    assert view(report, "incident_details").rows == 4
+    assert view(report, "open_work_by_group").rebuilt_rows == 3
+
+
+def test_a_position_moved_past_the_head_is_reported(served: Services, editor: ViewEditor) -> None:
+    head = served.desk.recorder.max_notification_id() or 0
+    editor.sql(
+        "UPDATE projection_positions SET position = ? WHERE name = ?",
+        (head + 5, open_work_by_group.name),
+    )
+    queue = view(checked(served), "open_work_by_group")
+    assert not queue.matched
+    assert queue.problem is not None
+    assert "past the event store's head" in queue.problem
+
+
+#: Examples per backend: each builds a fresh store, which costs a new database on PostgreSQL.
+EXAMPLES = {"sqlite": 10, "postgres": 4}
+
+
+def test_over_random_lifecycles_the_rebuilt_views_equal_the_served_ones(
+    backend: str, make_settings: Callable[[], Settings]
+) -> None:
+    @settings(
+        max_examples=EXAMPLES[backend], deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    @given(script=scripts, fold_every=st.integers(1, 6))
+    def rebuilt_equals_served(script: list[tuple[int, int, int]], fold_every: int) -> None:
+        services = build(make_settings(), clock=Clock())
+        try:
+            steps = iter(range(len(script) + 1))
+
+            def fold_now_and_then() -> None:  # the served views fold in the runner's own steps
+                if next(steps) % fold_every == 0:
+                    services.runner.run_once()
+
+            drive(services, script, after_each=fold_now_and_then)
+            report = checked(services)
+            assert report.ok, report.as_json()
+        finally:
+            services.close()
+
+    rebuilt_equals_served()
