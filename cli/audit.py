@@ -163,14 +163,23 @@ key_option = click.option(
     help="also check the checkpoints published on Kafka (itsm.audit.checkpoints)",
 )
 @key_option
+@click.option(
+    "--views",
+    "check_views",
+    is_flag=True,
+    help="also rebuild every view from the events in a scratch store and compare it with the"
+    " served one, naming the first differing row",
+)
 def verify(
     data_dir: Path | None,
     checkpoint_files: tuple[Path, ...],
     bootstrap: str | None,
     key_files: tuple[Path, ...],
+    check_views: bool,
 ) -> None:
     """Recompute the chain against the event store and the checkpoints; exit 1 if it fails,
-    naming the first bad position and why."""
+    naming the first bad position and why (with --views, the first differing row of each view
+    that does not match its rebuild)."""
     from audit.publish import read_published
     from audit.verify import verify as run
 
@@ -198,10 +207,15 @@ def verify(
                 progress=progress,
             )
         elapsed = time.perf_counter() - started
-    click.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
+        answer, ok = report.as_json(), report.ok
+        if check_views:
+            views = audit_.audit_views(services.desk.recorder)
+            answer["views"], ok = views.as_json(), ok and views.ok
+            answer["ok"] = ok
+    click.echo(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
     rate = report.entries / elapsed if elapsed else 0.0
     click.echo(f"{report.entries} entries in {elapsed:.2f} s ({rate:,.0f}/s)", err=True)
-    if not report.ok:
+    if not ok:
         sys.exit(1)
 
 
