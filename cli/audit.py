@@ -147,15 +147,18 @@ key_option = click.option(
 )
 
 
-@audit.command()
-@data_dir_option
-@click.option(
+checkpoints_option = click.option(
     "--checkpoints",
     "checkpoint_files",
     multiple=True,
     type=existing_file,
     help="checkpoints you hold (NDJSON from `itsm audit checkpoints`); repeatable",
 )
+
+
+@audit.command()
+@data_dir_option
+@checkpoints_option
 @click.option(
     "--kafka",
     "bootstrap",
@@ -246,6 +249,7 @@ def export(
                 utcnow(),
                 reports=_reports(services),
                 progress=lambda n: bar.update(n - bar.pos),
+                views=lambda: audit_.audit_views(services.desk.recorder),
             )
         elapsed = time.perf_counter() - started
     click.echo(
@@ -264,14 +268,28 @@ def _reports(services: Services) -> Reports:
 @audit.command("verify-pack")
 @click.argument("file", type=existing_file)
 @key_option
-def verify_pack(file: Path, key_files: tuple[Path, ...]) -> None:
-    """Check an evidence pack offline (no server, no database); exit 1 if it fails."""
+@checkpoints_option
+def verify_pack(
+    file: Path, key_files: tuple[Path, ...], checkpoint_files: tuple[Path, ...]
+) -> None:
+    """Check an evidence pack offline (no server, no database); exit 1 if it fails. Pass the
+    public key you hold: without it the pack is checked only against the key it carries."""
     from audit.evidence import verify_pack as check
 
-    report = check(file, _load_keys(key_files))
+    report = check(file, _load_keys(key_files), _held(checkpoint_files))
     click.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
+    if not key_files:
+        click.echo(
+            "warning: checked only against the key the pack carries; pass --public-key", err=True
+        )
     if not report.ok:
         sys.exit(1)
+
+
+def _held(checkpoint_files: tuple[Path, ...]) -> list[Checkpoint]:
+    """The signed checkpoints the auditor holds, from wherever they keep them: their files of
+    checkpoints (a witness's log is another such source)."""
+    return _load_checkpoints(checkpoint_files)
 
 
 @audit.command()
