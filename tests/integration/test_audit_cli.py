@@ -135,6 +135,28 @@ def test_an_exported_pack_verifies_offline_with_the_public_key_held(
     assert "not one of the trusted keys" in orjson.loads(refused.stdout)["problems"][0]
 
 
+def test_verify_pack_takes_the_checkpoints_you_hold_and_warns_without_your_key(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    assert itsm("audit", "checkpoint", "--data-dir", data_dir).exit_code == 0
+    kept = tmp_path / "checkpoints.ndjson"
+    assert itsm("audit", "checkpoints", "--data-dir", data_dir, kept).exit_code == 0
+    pack = tmp_path / "evidence.zip"
+    assert itsm("audit", "export", "--data-dir", data_dir, pack).exit_code == 0
+    checked = itsm("audit", "verify-pack", pack, "--checkpoints", kept)
+    assert checked.exit_code == 0, checked.output
+    answer = orjson.loads(checked.stdout)
+    assert answer["held_checkpoints_reached"] == len(kept.read_bytes().splitlines())
+    assert answer["auditor_key"] is False
+    assert "checked only against the key the pack carries" in checked.stderr
+    lines = kept.read_bytes().splitlines()
+    last = orjson.loads(lines[-1])
+    kept.write_bytes(orjson.dumps({**last, "hash": "00" * 32}) + b"\n")
+    refused = itsm("audit", "verify-pack", pack, "--checkpoints", kept)
+    assert refused.exit_code == 1
+    assert "a checkpoint you hold" in orjson.loads(refused.stdout)["problems"][0]
+
+
 def test_sampling_from_the_command_line_is_reproducible(data_dir: Path) -> None:
     first = itsm("audit", "sample", "--data-dir", data_dir, "--seed", "42", "-n", "3")
     again = itsm("audit", "sample", "--data-dir", data_dir, "--seed", "42", "-n", "3")
