@@ -20,11 +20,12 @@ from audit import chain
 from audit.chain import Checkpoint
 from audit.evidence import PackReport, export_pack, verify_pack
 from audit.keys import key_id, load_public, public_pem
-from audit.service import Audit
 from infra.settings import Settings
 from service.bootstrap import Services, build
 from tests.conftest import Clock
-from tests.integration.test_audit_views import SCRIPT, ViewEditor
+from tests.integration.audit_tamper import Attacker
+from tests.integration.test_audit_ledger import audit
+from tests.integration.test_audit_views import SCRIPT
 from tests.integration.test_projections import drive, log
 
 
@@ -37,11 +38,6 @@ class Exported:
     later: Checkpoint
     #: Positions of the pack's ledger extract.
     ledger: list[int]
-
-
-def audit(services: Services) -> Audit:
-    assert services.audit is not None
-    return services.audit
 
 
 def exported_pack(services: Services) -> bytes:
@@ -241,11 +237,8 @@ def test_the_pack_says_whether_the_served_views_matched_the_record_at_export(
         assert details["rows"] == 3
         assert details["position"] == services.desk.recorder.max_notification_id()
         assert len(details["digest"]) == 64
-        editor = ViewEditor(services.settings)
-        try:
-            editor.sql("DELETE FROM view_sla_clocks")
-        finally:
-            editor.close()
+        with Attacker(services.settings) as attacker:
+            attacker.sql_views("DELETE FROM view_sla_clocks")
         bad = exported_pack(services)
     finally:
         services.close()

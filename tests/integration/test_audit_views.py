@@ -4,23 +4,22 @@ deleted or an inserted row) is named exactly: the view, the row's key, the field
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import closing
 
 import orjson
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.service import Audit
 from audit.views import Difference, ViewCheck, ViewsReport
 from infra.settings import Settings
 from projections import PROJECTIONS, incident_details, open_work_by_group
 from projections.runner import ProjectionRunner
 from service.bootstrap import Services, build
 from tests.conftest import Clock
+from tests.integration.audit_tamper import Attacker
+from tests.integration.test_audit_ledger import audit
 from tests.integration.test_projections import drive, log, scripts
 
 #: Three incidents driven through a few steps: every incident view has rows to edit.
@@ -29,50 +28,16 @@ SCRIPT = [(0, 0, 5), (1, 2, 30), (2, 13, 60), (0, 5, 10), (1, 7, 20)]
 
 @pytest.fixture
 def served(make_settings: Callable[[], Settings], clock: Clock) -> Iterator[Services]:
-    services = build(make_settings(), clock=clock)
-    drive(services, SCRIPT)
-    services.runner.catch_up()
-    yield services
-    services.close()
-
-
-class ViewEditor:
-    """An attacker with database access, editing the view tables through SQL."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.pg = settings.database_url is not None
-        if settings.database_url is not None:
-            self.conn: Any = psycopg.connect(settings.database_url, autocommit=True)
-        else:
-            self.conn = sqlite3.connect(settings.views_db, isolation_level=None)
-
-    def sql(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        cursor = self.conn.execute(sql.replace("?", "%s") if self.pg else sql, tuple(params))
-        return list(cursor.fetchall()) if cursor.description else []
-
-    def doc(self, view: str, key: str) -> dict[str, Any]:
-        found: dict[str, Any] = orjson.loads(
-            self.sql(f"SELECT doc FROM view_{view} WHERE key = ?", (key,))[0][0]
-        )
-        return found
-
-    def set_doc(self, view: str, key: str, doc: dict[str, Any]) -> None:
-        self.sql(f"UPDATE view_{view} SET doc = ? WHERE key = ?", (orjson.dumps(doc), key))
-
-    def close(self) -> None:
-        self.conn.close()
+    with closing(build(make_settings(), clock=clock)) as services:
+        drive(services, SCRIPT)
+        services.runner.catch_up()
+        yield services
 
 
 @pytest.fixture
-def editor(served: Services) -> Iterator[ViewEditor]:
-    attacker = ViewEditor(served.settings)
-    yield attacker
-    attacker.close()
-
-
-def audit(services: Services) -> Audit:
-    assert services.audit is not None
-    return services.audit
+def editor(served: Services) -> Iterator[Attacker]:
+    with Attacker(served.settings) as attacker:
+        yield attacker
 
 
 def checked(services: Services) -> ViewsReport:
@@ -103,11 +68,11 @@ def test_an_untouched_service_matches_every_view_at_its_position(served: Service
 
 
 def test_an_edited_cell_is_named_by_its_view_key_field_and_both_values(
-    served: Services, editor: ViewEditor
+    served: Services, editor: Attacker
 ) -> None:
     key = keys(served)[1]
-    doc = editor.doc("incident_details", key)
-    editor.set_doc("incident_details", key, {**doc, "title": "Nothing happened"})
+    doc = editor.view_doc("incident_details", key)
+    editor.set_view_doc("incident_details", key, {**doc, "title": "Nothing happened"})
     report = checked(served)
     assert only_unmatched(report) == ["incident_details"]
     details = view(report, "incident_details")
@@ -116,13 +81,13 @@ def test_an_edited_cell_is_named_by_its_view_key_field_and_both_values(
     assert details.only_served_count == details.only_rebuilt_count == 0
 
 
-def test_an_edited_nested_field_is_named_by_its_path(served: Services, editor: ViewEditor) -> None:
-    noted = [k for k in keys(served) if editor.doc("incident_details", k)["work_notes"]]
+def test_an_edited_nested_field_is_named_by_its_path(served: Services, editor: Attacker) -> None:
+    noted = [k for k in keys(served) if editor.view_doc("incident_details", k)["work_notes"]]
     key = noted[0]  # the incident the script added a work note to
-    doc = editor.doc("incident_details", key)
+    doc = editor.view_doc("incident_details", key)
     first = doc["work_notes"][0]
     doc["work_notes"][0] = {**first, "text": "nothing to see"}
-    editor.set_doc("incident_details", key, doc)
+    editor.set_view_doc("incident_details", key, doc)
     details = view(checked(served), "incident_details")
     assert details.first_difference == Difference(
         key, "work_notes[0].text", "nothing to see", first["text"]
@@ -130,20 +95,20 @@ def test_an_edited_nested_field_is_named_by_its_path(served: Services, editor: V
 
 
 def test_an_edited_indexed_column_is_named_though_the_json_is_untouched(
-    served: Services, editor: ViewEditor
+    served: Services, editor: Attacker
 ) -> None:
     key = keys(served)[2]
-    state = editor.sql("SELECT state FROM view_incident_details WHERE key = ?", (key,))[0][0]
-    editor.sql("UPDATE view_incident_details SET state = ? WHERE key = ?", ("closed", key))
+    state = editor.sql_views("SELECT state FROM view_incident_details WHERE key = ?", (key,))[0][0]
+    editor.sql_views("UPDATE view_incident_details SET state = ? WHERE key = ?", ("closed", key))
     details = view(checked(served), "incident_details")
     assert details.first_difference == Difference(key, "column state", "closed", state)
 
 
 def test_a_deleted_row_is_named_as_only_in_the_rebuilt_view(
-    served: Services, editor: ViewEditor
+    served: Services, editor: Attacker
 ) -> None:
     key = keys(served)[0]
-    editor.sql("DELETE FROM view_open_work_by_group WHERE key = ?", (key,))
+    editor.sql_views("DELETE FROM view_open_work_by_group WHERE key = ?", (key,))
     report = checked(served)
     assert only_unmatched(report) == ["open_work_by_group"]
     queue = view(report, "open_work_by_group")
@@ -154,12 +119,12 @@ def test_a_deleted_row_is_named_as_only_in_the_rebuilt_view(
 
 
 def test_an_inserted_row_is_named_as_only_in_the_served_view(
-    served: Services, editor: ViewEditor
+    served: Services, editor: Attacker
 ) -> None:
     key = keys(served)[0]
-    doc = editor.doc("sla_clocks", key)
+    doc = editor.view_doc("sla_clocks", key)
     forged = "ffffffff-0000-4000-8000-000000000000"
-    editor.sql(
+    editor.sql_views(
         "INSERT INTO view_sla_clocks (key, doc) VALUES (?, ?)",
         (forged, orjson.dumps({**doc, "id": forged})),
     )
@@ -185,9 +150,9 @@ def test_views_that_lag_the_store_are_compared_at_their_own_positions(served: Se
     assert view(report, "open_work_by_group").rebuilt_rows == 3
 
 
-def test_a_position_moved_past_the_head_is_reported(served: Services, editor: ViewEditor) -> None:
+def test_a_position_moved_past_the_head_is_reported(served: Services, editor: Attacker) -> None:
     head = served.desk.recorder.max_notification_id() or 0
-    editor.sql(
+    editor.sql_views(
         "UPDATE projection_positions SET position = ? WHERE name = ?",
         (head + 5, open_work_by_group.name),
     )
