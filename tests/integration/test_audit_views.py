@@ -12,15 +12,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from application.seed import seed
 from audit.views import Difference, ViewCheck, ViewsReport
 from infra.settings import Settings
 from projections import PROJECTIONS, incident_details, open_work_by_group
 from projections.runner import ProjectionRunner
 from service.bootstrap import Services, build
-from tests.conftest import Clock
+from tests.conftest import Clock, shared_service
 from tests.integration.audit_tamper import Attacker
+from tests.integration.conftest import serving
 from tests.integration.test_audit_ledger import audit
 from tests.integration.test_projections import drive, log, scripts
+from tests.integration.test_reads import LIFECYCLES, make
 
 #: Three incidents driven through a few steps: every incident view has rows to edit.
 SCRIPT = [(0, 0, 5), (1, 2, 30), (2, 13, 60), (0, 5, 10), (1, 7, 20)]
@@ -189,3 +192,26 @@ def test_over_random_lifecycles_the_rebuilt_views_equal_the_served_ones(
             services.close()
 
     rebuilt_equals_served()
+
+
+def test_every_kinds_views_match_and_an_edit_of_any_of_them_is_named(
+    backend: str, request: pytest.FixtureRequest, clock: Clock
+) -> None:
+    with shared_service(backend, request, clock) as services, serving(services) as api:
+        seed(services.desk)
+        for kind in LIFECYCLES.values():  # a record of each kind, made and changed over HTTP
+            make(api, clock, kind)
+        assert services.runner.wait_for(services.desk.recorder.max_notification_id() or 0, 10)
+        report = checked(services)
+        assert report.ok, report.as_json()
+        filled = {check.view: check.rows for check in report.views if check.rows}
+        assert {"incident_details", "change_details", "problem_details"} <= set(filled)
+        assert {"service_request_details", "catalogue_items", "sla_clocks"} <= set(filled)
+        with Attacker(services.settings) as attacker:
+            for name in filled:
+                key = attacker.sql_views(f"SELECT key FROM view_{name} ORDER BY key LIMIT 1")[0][0]
+                forged = {**attacker.view_doc(name, key), "zz_forged": True}
+                attacker.set_view_doc(name, key, forged)
+                edited = view(checked(services), name)
+                assert edited.first_difference == Difference(key, "zz_forged", True, None)
+        assert sorted(checked(services).as_json()["not_matched"]) == sorted(filled)
