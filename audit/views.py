@@ -109,12 +109,10 @@ def audit_views(
     mapper: Mapper,  # type: ignore[type-arg]
     served: ViewTables,
     projections: Sequence[Projection],
-    *,
-    scratch: Path | None = None,
 ) -> ViewsReport:
-    """Rebuild every view up to its served position in a scratch store (a temporary directory,
-    or `scratch`) and compare it with the served one."""
-    with tempfile.TemporaryDirectory(prefix="itsm-view-audit-", dir=scratch) as directory:
+    """Rebuild every view up to its served position in a scratch store (a temporary directory)
+    and compare it with the served one."""
+    with tempfile.TemporaryDirectory(prefix="itsm-view-audit-") as directory:
         rebuilt_tables = SQLiteViewTables(Path(directory) / "views.db")
         with served.snapshot() as snapshot:
             positions = snapshot.positions()

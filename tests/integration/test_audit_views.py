@@ -165,6 +165,13 @@ def test_a_position_moved_past_the_head_is_reported(served: Services, editor: At
     assert "past the event store's head" in queue.problem
 
 
+def test_a_dropped_view_table_is_reported(served: Services, editor: Attacker) -> None:
+    editor.sql_views("DROP TABLE view_change_calendar")
+    report = checked(served)
+    assert only_unmatched(report) == ["change_calendar"]
+    assert view(report, "change_calendar").problem == "the view's table is missing"
+
+
 #: Examples per backend: each builds a fresh store, which costs a new database on PostgreSQL.
 EXAMPLES = {"sqlite": 10, "postgres": 4}
 
