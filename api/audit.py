@@ -163,6 +163,7 @@ def export(services: ServicesDep, _: AuditorDep, since: Since = None, until: Unt
                 until,
                 services.clock(),
                 reports=lambda a, b: period_reports(services, a, b),
+                views=lambda: audit.audit_views(services.desk.recorder),
             )
     except BaseException:
         os.unlink(name)

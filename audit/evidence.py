@@ -12,9 +12,14 @@ An evidence pack is a zip:
 - `checkpoints.ndjson`: every signed checkpoint; `public-key.pem`: the key that signed them;
 - `reports/…`: reports for the period (`incidents.json`: the incidents logged in it, as the
   views show them);
+- `views.json`: whether the served views matched the record at export (audit/views.py): each
+  view's position, row count, a digest of its rows, and where it first differed from its rebuild;
 - `manifest.json`: the SHA-256 of every file, and `manifest.sig`: its Ed25519 signature.
 
-`verify_pack` checks all of that with no server and no database.
+`verify_pack` checks all of that with no server and no database. A pack is closed: a file not in
+the manifest, a file of the manifest missing, a name twice or a name that leads out of the pack
+fails it, as does a pack signed with a key the auditor does not hold, or whose ledger contradicts
+a checkpoint the auditor holds.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import base64
 import hashlib
 import random
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +44,7 @@ from audit.chain import Checkpoint, Entry
 from audit.keys import key_id, load_public, public_pem, verifies
 from audit.store import AuditStore, StoredRow
 from audit.verify import trusted_checkpoints
+from audit.views import ViewsReport
 from infra import cloudevents
 from infra.serialisation import plain
 
@@ -193,6 +199,11 @@ class PackSummary:
 
 
 Reports = Callable[[datetime | None, datetime | None], dict[str, bytes]]
+#: The served views compared with their rebuild, as of the export.
+Views = Callable[[], ViewsReport]
+#: The files every pack's manifest lists (with the manifest and its signature, which it cannot).
+LISTED = frozenset({"events.ndjson", "ledger.ndjson", "checkpoints.ndjson", "public-key.pem"})
+UNLISTED = frozenset({"manifest.json", "manifest.sig"})
 
 
 def export_pack(
@@ -205,6 +216,7 @@ def export_pack(
     created_at: datetime,
     reports: Reports | None = None,
     progress: Callable[[int], None] | None = None,
+    views: Views | None = None,
 ) -> PackSummary:
     """Write an evidence pack for the period [since, until) to `target`."""
     encoded = bool(mapper.cipher or mapper.compressor)
@@ -248,6 +260,11 @@ def export_pack(
         }
         for name, body in (reports(since, until) if reports else {}).items():
             small[f"reports/{name}"] = body
+        if views is not None:
+            small["views.json"] = orjson.dumps(
+                {"checked_at": created_at.isoformat(), **views().as_json()},
+                option=orjson.OPT_INDENT_2,
+            )
         for name, body in small.items():
             pack.writestr(name, body)
             digests[name] = hashlib.sha256(body).hexdigest()
@@ -287,15 +304,28 @@ class PackReport:
     events: int = 0
     ledger_entries: int = 0
     key_id: str = ""
+    #: Whether the pack was checked against keys the auditor holds, not only the one it carries.
+    auditor_key: bool = False
+    #: How many checkpoints the auditor holds the pack's ledger reaches (each agreed).
+    held_checkpoints_reached: int = 0
+    #: Whether the served views matched their rebuild at export (None: the pack does not say).
+    views_matched: bool | None = None
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)  # its fields, as they are named
 
 
-def verify_pack(source: Path | IO[bytes], trusted: Sequence[Ed25519PublicKey] = ()) -> PackReport:
-    """Check an evidence pack offline: the manifest's signature and file hashes, the checkpoints'
-    signatures, the ledger extract's chain up to a signed checkpoint, and every event's digest
-    and fields against its ledger entry. Stops at the first problem."""
+def verify_pack(
+    source: Path | IO[bytes],
+    trusted: Sequence[Ed25519PublicKey] = (),
+    held: Iterable[Checkpoint] = (),
+) -> PackReport:
+    """Check an evidence pack offline: that it is closed (every file listed, every listed file
+    there), the manifest's signature and file hashes, the checkpoints' signatures, the ledger
+    extract's chain up to a signed checkpoint, every event's digest and fields against its ledger
+    entry, and the ledger against every checkpoint the auditor holds that it reaches (`held`:
+    from their checkpoint files, or any log of signed checkpoints they keep, such as a
+    witness's). Stops at the first problem."""
     report = PackReport(True, [], [])
     try:
         with zipfile.ZipFile(source) as pack:
@@ -309,9 +339,11 @@ def verify_pack(source: Path | IO[bytes], trusted: Sequence[Ed25519PublicKey] = 
             if bad is not None:
                 raise PackProblem(f"position {bad.position}: {bad.reason}")
             ledger = _check_ledger(pack, signed, report)
+            report.held_checkpoints_reached = _check_held(held, keys, signed, ledger)
             report.events = _check_events(pack, ledger)
             if report.events != manifest["events"]:
                 raise PackProblem("the number of events differs from the manifest's")
+            _read_views(pack, manifest, report)
     except (zipfile.BadZipFile, OSError) as error:
         report.ok = False
         report.problems.append(f"not a readable zip: {error}")
@@ -324,19 +356,22 @@ def verify_pack(source: Path | IO[bytes], trusted: Sequence[Ed25519PublicKey] = 
 def _check_manifest(
     pack: zipfile.ZipFile, trusted: Sequence[Ed25519PublicKey], report: PackReport
 ) -> tuple[dict[str, Ed25519PublicKey], dict[str, Any]]:
-    """The keys to trust and the manifest, once its signature and every file's hash hold."""
-    names = set(pack.namelist())
-    needed = {"manifest.json", "manifest.sig", "public-key.pem", "checkpoints.ndjson"}
+    """The keys to trust and the manifest, once its signature holds, it lists every file in the
+    pack (and the pack holds every file it lists), and every file's hash holds."""
+    names = _member_names(pack)
+    needed = UNLISTED | {"public-key.pem", "checkpoints.ndjson"}
     if missing := needed - names:
         raise PackProblem(f"missing from the pack: {', '.join(sorted(missing))}")
     manifest_bytes = pack.read("manifest.json")
     public = load_public(pack.read("public-key.pem"))
     report.key_id = key_id(public)
     keys = {key_id(k): k for k in trusted} or {report.key_id: public}
+    report.auditor_key = bool(trusted)
     if not trusted:
         report.notes.append(
-            f"checked with the pack's own public key {report.key_id}: compare it with the key"
-            " id you hold (`itsm audit public-key`), or pass --public-key"
+            f"checked only against the key the pack carries ({report.key_id}), which whoever"
+            " made the pack chose: pass --public-key with the key you hold for a check that"
+            " means anything"
         )
     elif report.key_id not in keys:
         raise PackProblem(f"the pack's key {report.key_id} is not one of the trusted keys")
@@ -344,6 +379,13 @@ def _check_manifest(
     if not verifies(keys[report.key_id], signature, manifest_bytes):
         raise PackProblem("manifest.sig does not verify: the manifest was altered")
     manifest: dict[str, Any] = orjson.loads(manifest_bytes)
+    listed = set(manifest["files"])
+    if unlisted := names - listed - UNLISTED:
+        raise PackProblem(
+            f"{', '.join(sorted(unlisted))}: in the pack but not listed in its manifest"
+        )
+    if unnamed := LISTED - listed:
+        raise PackProblem(f"the manifest does not list {', '.join(sorted(unnamed))}")
     for name, expected in manifest["files"].items():
         if name not in names:
             raise PackProblem(f"{name} is listed in the manifest but missing")
@@ -354,6 +396,62 @@ def _check_manifest(
         if digest.hexdigest() != expected:
             raise PackProblem(f"{name} does not match its hash in the manifest")
     return keys, manifest
+
+
+def _member_names(pack: zipfile.ZipFile) -> set[str]:
+    """The pack's file names, once none is there twice (a reader would see only one of them)
+    and each is a plain relative path that stays inside the pack when unpacked."""
+    names: set[str] = set()
+    for name in pack.namelist():
+        if name in names:
+            raise PackProblem(f"{name} is in the pack twice")
+        parts = name.split("/")
+        if name.startswith("/") or "\\" in name or ":" in name or {"", ".", ".."} & set(parts):
+            raise PackProblem(f"{name!r} is not a plain file name inside the pack")
+        names.add(name)
+    return names
+
+
+def _check_held(
+    held: Iterable[Checkpoint],
+    keys: dict[str, Ed25519PublicKey],
+    signed: dict[int, Checkpoint],
+    ledger: dict[int, Entry],
+) -> int:
+    """How many of the checkpoints the auditor holds the pack reaches, once each verifies with
+    the keys trusted and the pack's ledger and checkpoints agree with it. One beyond the pack
+    (taken later) is fine; one the pack contradicts means its history was rewritten."""
+    yours, bad = trusted_checkpoints(held, keys)
+    if bad is not None:
+        raise PackProblem(f"a checkpoint you hold, at position {bad.position}: {bad.reason}")
+    reached = 0
+    for position, checkpoint in sorted(yours.items()):
+        entry, theirs = ledger.get(position), signed.get(position)
+        if theirs is not None and theirs.hash != checkpoint.hash:
+            raise PackProblem(
+                f"position {position}: the pack's signed checkpoint differs from the one you hold"
+            )
+        if entry is not None and entry.hash != checkpoint.hash:
+            raise PackProblem(
+                f"position {position}: the pack's ledger differs from the checkpoint you hold"
+                " there: the history was rewritten after you took it"
+            )
+        reached += entry is not None or theirs is not None
+    return reached
+
+
+def _read_views(pack: zipfile.ZipFile, manifest: dict[str, Any], report: PackReport) -> None:
+    """What the pack says of the served views at export (views.json, already hash-checked)."""
+    if "views.json" not in manifest["files"]:
+        report.notes.append("the pack does not say whether the served views matched the record")
+        return
+    views = orjson.loads(pack.read("views.json"))
+    report.views_matched = bool(views["ok"])
+    if not report.views_matched:
+        report.notes.append(
+            "at export the served views did not match their rebuild from the events:"
+            f" {', '.join(views['not_matched'])} (views.json names the first differing row)"
+        )
 
 
 def _check_ledger(

@@ -8,14 +8,17 @@ from datetime import datetime
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from audit import keys
 from audit.ledger import Ledger
 from audit.publish import KafkaPublisher
 from audit.store import AuditStore, PostgresAuditStore, SQLiteAuditStore
+from audit.view_tables import PostgresViewTables, SQLiteViewTables, ViewTables
+from audit.views import ViewsReport, audit_views
 from infra.pg import open_pool
 from infra.settings import Settings
+from projections import PROJECTIONS
 
 
 @dataclass
@@ -25,6 +28,8 @@ class Audit:
     ledger: Ledger
     #: Whether this process follows the store into the ledger (Settings.audit_follow).
     follows: bool
+    #: The view tables the API serves, read as stored for `audit_views`.
+    views: ViewTables | None = None
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -35,6 +40,12 @@ class Audit:
         auditor brings the keys they hold."""
         chosen = extra or (self.public_key,)
         return {keys.key_id(k): k for k in chosen}
+
+    def audit_views(self, recorder: ApplicationRecorder) -> ViewsReport:
+        """Every view rebuilt from the events in a scratch store and compared with the served
+        one (audit/views.py)."""
+        assert self.views is not None
+        return audit_views(recorder, self.ledger.mapper, self.views, PROJECTIONS)
 
     def start(self) -> None:
         if self.follows:
@@ -85,4 +96,10 @@ def build_audit(settings: Settings, mapper: Mapper[UUID], clock: Callable[[], da
         checkpoint_interval=settings.audit_checkpoint_interval,
         publisher=publisher,
     )
-    return Audit(store, key, ledger, settings.audit_follow)
+    return Audit(store, key, ledger, settings.audit_follow, served_views(settings))
+
+
+def served_views(settings: Settings) -> ViewTables:
+    if settings.database_url is None:
+        return SQLiteViewTables(settings.views_db)
+    return PostgresViewTables(settings.database_url)

@@ -147,15 +147,18 @@ key_option = click.option(
 )
 
 
-@audit.command()
-@data_dir_option
-@click.option(
+checkpoints_option = click.option(
     "--checkpoints",
     "checkpoint_files",
     multiple=True,
     type=existing_file,
     help="checkpoints you hold (NDJSON from `itsm audit checkpoints`); repeatable",
 )
+
+
+@audit.command()
+@data_dir_option
+@checkpoints_option
 @click.option(
     "--kafka",
     "bootstrap",
@@ -163,14 +166,23 @@ key_option = click.option(
     help="also check the checkpoints published on Kafka (itsm.audit.checkpoints)",
 )
 @key_option
+@click.option(
+    "--views",
+    "check_views",
+    is_flag=True,
+    help="also rebuild every view from the events in a scratch store and compare it with the"
+    " served one, naming the first differing row",
+)
 def verify(
     data_dir: Path | None,
     checkpoint_files: tuple[Path, ...],
     bootstrap: str | None,
     key_files: tuple[Path, ...],
+    check_views: bool,
 ) -> None:
     """Recompute the chain against the event store and the checkpoints; exit 1 if it fails,
-    naming the first bad position and why."""
+    naming the first bad position and why (with --views, the first differing row of each view
+    that does not match its rebuild)."""
     from audit.publish import read_published
     from audit.verify import verify as run
 
@@ -198,10 +210,15 @@ def verify(
                 progress=progress,
             )
         elapsed = time.perf_counter() - started
-    click.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
+        answer, ok = report.as_json(), report.ok
+        if check_views:
+            views = audit_.audit_views(services.desk.recorder)
+            answer["views"], ok = views.as_json(), ok and views.ok
+            answer["ok"] = ok
+    click.echo(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
     rate = report.entries / elapsed if elapsed else 0.0
     click.echo(f"{report.entries} entries in {elapsed:.2f} s ({rate:,.0f}/s)", err=True)
-    if not report.ok:
+    if not ok:
         sys.exit(1)
 
 
@@ -232,6 +249,7 @@ def export(
                 utcnow(),
                 reports=_reports(services),
                 progress=lambda n: bar.update(n - bar.pos),
+                views=lambda: audit_.audit_views(services.desk.recorder),
             )
         elapsed = time.perf_counter() - started
     click.echo(
@@ -250,14 +268,28 @@ def _reports(services: Services) -> Reports:
 @audit.command("verify-pack")
 @click.argument("file", type=existing_file)
 @key_option
-def verify_pack(file: Path, key_files: tuple[Path, ...]) -> None:
-    """Check an evidence pack offline (no server, no database); exit 1 if it fails."""
+@checkpoints_option
+def verify_pack(
+    file: Path, key_files: tuple[Path, ...], checkpoint_files: tuple[Path, ...]
+) -> None:
+    """Check an evidence pack offline (no server, no database); exit 1 if it fails. Pass the
+    public key you hold: without it the pack is checked only against the key it carries."""
     from audit.evidence import verify_pack as check
 
-    report = check(file, _load_keys(key_files))
+    report = check(file, _load_keys(key_files), _held(checkpoint_files))
     click.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
+    if not key_files:
+        click.echo(
+            "warning: checked only against the key the pack carries; pass --public-key", err=True
+        )
     if not report.ok:
         sys.exit(1)
+
+
+def _held(checkpoint_files: tuple[Path, ...]) -> list[Checkpoint]:
+    """The signed checkpoints the auditor holds, from wherever they keep them: their files of
+    checkpoints (a witness's log is another such source)."""
+    return _load_checkpoints(checkpoint_files)
 
 
 @audit.command()

@@ -1,5 +1,6 @@
 """An attacker with database access, for the audit tests: drops the append-only triggers and
-changes the tables directly through SQL, on SQLite (events.db, audit.db) or PostgreSQL."""
+changes the tables directly through SQL, on SQLite (events.db, audit.db, views.db) or
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import psycopg
 
 from audit.store import LEDGER_TABLES, POSTGRES_EVENTS, SQLITE_EVENTS
@@ -25,16 +27,25 @@ class Attacker:
             conn = psycopg.connect(settings.database_url, autocommit=True)
             self.events: Any = conn
             self.ledger: Any = conn
+            self.views: Any = conn
             self.table, self.pos, self.mark = POSTGRES_EVENTS, "notification_id", "%s"
         else:
             self.events = sqlite3.connect(settings.events_db, isolation_level=None)
             self.ledger = sqlite3.connect(settings.audit_db, isolation_level=None)
+            self.views = sqlite3.connect(settings.views_db, isolation_level=None)
             self.table, self.pos, self.mark = SQLITE_EVENTS, "rowid", "?"
+
+    def __enter__(self) -> Attacker:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.events.close()
         if not self.pg:
             self.ledger.close()
+            self.views.close()
 
     def _run(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         cursor = conn.execute(sql.replace("?", self.mark), tuple(params))
@@ -45,6 +56,18 @@ class Attacker:
 
     def sql_ledger(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self._run(self.ledger, sql, params)
+
+    def sql_views(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._run(self.views, sql, params)
+
+    def view_doc(self, view: str, key: str) -> dict[str, Any]:
+        """A view row's stored JSON."""
+        rows = self.sql_views(f"SELECT doc FROM view_{view} WHERE key = ?", (key,))
+        doc: dict[str, Any] = orjson.loads(rows[0][0])
+        return doc
+
+    def set_view_doc(self, view: str, key: str, doc: dict[str, Any]) -> None:
+        self.sql_views(f"UPDATE view_{view} SET doc = ? WHERE key = ?", (orjson.dumps(doc), key))
 
     def drop_triggers(self) -> None:
         if self.pg:

@@ -46,6 +46,35 @@ def test_verify_passes_then_names_the_first_changed_position_and_exits_1(data_di
     assert orjson.loads(bad.stdout)["first_bad"]["position"] == changed
 
 
+def test_verify_views_names_the_edited_row_and_exits_1(data_dir: Path) -> None:
+    services = build(Settings(data_dir=data_dir, audit_follow=False))
+    services.runner.catch_up()
+    services.close()
+    good = itsm("audit", "verify", "--views", "--data-dir", data_dir)
+    assert good.exit_code == 0, good.output
+    assert orjson.loads(good.stdout)["views"]["ok"] is True
+    with sqlite3.connect(data_dir / "views.db") as conn:
+        key, doc = conn.execute("SELECT key, doc FROM view_incident_details LIMIT 1").fetchone()
+        edited = {**orjson.loads(doc), "caller": "nobody"}
+        conn.execute(
+            "UPDATE view_incident_details SET doc = ? WHERE key = ?", (orjson.dumps(edited), key)
+        )
+    bad = itsm("audit", "verify", "--views", "--data-dir", data_dir)
+    assert bad.exit_code == 1
+    answer = orjson.loads(bad.stdout)
+    assert answer["ok"] is False
+    assert answer["first_bad"] is None  # the ledger holds: only the view was edited
+    assert answer["views"]["not_matched"] == ["incident_details"]
+    first = answer["views"]["views"][0]["first_difference"]
+    assert first == {
+        "key": key,
+        "column": "caller",
+        "served": "nobody",
+        "rebuilt": orjson.loads(doc)["caller"],
+    }
+    assert itsm("audit", "verify", "--data-dir", data_dir).exit_code == 0  # views not asked
+
+
 def test_the_database_refuses_an_update_without_the_trigger_dropped(data_dir: Path) -> None:
     with (
         sqlite3.connect(data_dir / "events.db") as conn,
@@ -104,6 +133,28 @@ def test_an_exported_pack_verifies_offline_with_the_public_key_held(
     refused = itsm("audit", "verify-pack", pack, "--public-key", other)
     assert refused.exit_code == 1
     assert "not one of the trusted keys" in orjson.loads(refused.stdout)["problems"][0]
+
+
+def test_verify_pack_takes_the_checkpoints_you_hold_and_warns_without_your_key(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    assert itsm("audit", "checkpoint", "--data-dir", data_dir).exit_code == 0
+    kept = tmp_path / "checkpoints.ndjson"
+    assert itsm("audit", "checkpoints", "--data-dir", data_dir, kept).exit_code == 0
+    pack = tmp_path / "evidence.zip"
+    assert itsm("audit", "export", "--data-dir", data_dir, pack).exit_code == 0
+    checked = itsm("audit", "verify-pack", pack, "--checkpoints", kept)
+    assert checked.exit_code == 0, checked.output
+    answer = orjson.loads(checked.stdout)
+    assert answer["held_checkpoints_reached"] == len(kept.read_bytes().splitlines())
+    assert answer["auditor_key"] is False
+    assert "checked only against the key the pack carries" in checked.stderr
+    lines = kept.read_bytes().splitlines()
+    last = orjson.loads(lines[-1])
+    kept.write_bytes(orjson.dumps({**last, "hash": "00" * 32}) + b"\n")
+    refused = itsm("audit", "verify-pack", pack, "--checkpoints", kept)
+    assert refused.exit_code == 1
+    assert "a checkpoint you hold" in orjson.loads(refused.stdout)["problems"][0]
 
 
 def test_sampling_from_the_command_line_is_reproducible(data_dir: Path) -> None:

@@ -46,9 +46,8 @@ def ledgered(make_settings: Callable[[], Settings], clock: Clock) -> Iterator[Se
 
 @pytest.fixture
 def attacker(ledgered: Services) -> Iterator[Attacker]:
-    intruder = Attacker(ledgered.settings)
-    yield intruder
-    intruder.close()
+    with Attacker(ledgered.settings) as intruder:
+        yield intruder
 
 
 def audit(services: Services) -> Audit:
