@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from audit import keys
 
 if TYPE_CHECKING:
-    import pkcs11
+    pass
 
 #: Where the file keyring keeps the keys rotations made, under the data directory.
 ROTATED_DIR = "audit-keys"
@@ -109,13 +109,13 @@ class FileKeyring:
 
 class Pkcs11Signer:
     """A private key on a PKCS#11 token: the token signs; the key never leaves it. One session
-    is shared, so signing is serialised (a PKCS#11 session is not for concurrent use)."""
+    is shared, so its use is serialised (a PKCS#11 session is not for concurrent use, nor for
+    two operations at once)."""
 
-    def __init__(self, session: pkcs11.Session, private: Any, public: Ed25519PublicKey) -> None:
-        self._session = session
+    def __init__(self, lock: threading.Lock, private: Any, public: Ed25519PublicKey) -> None:
+        self._lock = lock  # the session's
         self._private = private
         self._public = public
-        self._lock = threading.Lock()
         self.key_id = keys.key_id(public)
 
     def public_key(self) -> Ed25519PublicKey:
@@ -138,6 +138,7 @@ class Pkcs11Keyring:
         from pkcs11 import exceptions
 
         self.label = label
+        self._lock = threading.Lock()
         try:
             lib = pkcs11.lib(str(module))
             found = lib.get_token(token_label=token)
@@ -147,6 +148,10 @@ class Pkcs11Keyring:
             raise SignerUnavailable(f"no single PKCS#11 token labelled {token!r}") from None
         try:
             self._session = found.open(user_pin=pin, rw=True)
+        except exceptions.UserAlreadyLoggedIn:
+            # PKCS#11 logs in an application, not a session: another keyring of this process
+            # (a command beside the running service, in the tests) holds the login already.
+            self._session = found.open(rw=True)
         except exceptions.PinIncorrect:
             raise SignerUnavailable(
                 f"the PKCS#11 token {token!r} refused the PIN (ITSM_AUDIT_PKCS11_PIN or"
@@ -161,18 +166,22 @@ class Pkcs11Keyring:
         from pkcs11 import Attribute, KeyType, ObjectClass
 
         found = []
-        for public in self._session.get_objects(
-            {
-                Attribute.CLASS: ObjectClass.PUBLIC_KEY,
-                Attribute.KEY_TYPE: KeyType.EC_EDWARDS,
-                Attribute.LABEL: self.label,
-            }
-        ):
-            ident = public[Attribute.ID]
-            private = self._session.get_key(
-                object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.EC_EDWARDS, id=ident
+        with self._lock:
+            publics = list(  # one search at a time: finish this one before the next
+                self._session.get_objects(
+                    {
+                        Attribute.CLASS: ObjectClass.PUBLIC_KEY,
+                        Attribute.KEY_TYPE: KeyType.EC_EDWARDS,
+                        Attribute.LABEL: self.label,
+                    }
+                )
             )
-            found.append((ident, Pkcs11Signer(self._session, private, _ed25519(public))))
+            for public in publics:
+                ident = public[Attribute.ID]
+                private = self._session.get_key(
+                    object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.EC_EDWARDS, id=ident
+                )
+                found.append((ident, Pkcs11Signer(self._lock, private, _ed25519(public))))
         return [signer for _, signer in sorted(found, key=lambda pair: pair[0])]
 
     def configured(self) -> Signer:
@@ -189,6 +198,10 @@ class Pkcs11Keyring:
 
     def create(self) -> Signer:
         """A key pair generated on the token: the private half sensitive and not extractable."""
+        with self._lock:
+            return self._generate()
+
+    def _generate(self) -> Signer:
         from pkcs11 import Attribute, KeyType, Mechanism
         from pkcs11.util.ec import encode_named_curve_parameters
 
@@ -209,13 +222,14 @@ class Pkcs11Keyring:
                 Attribute.SIGN: True,
             },
         )
-        return Pkcs11Signer(self._session, private, _ed25519(public))
+        return Pkcs11Signer(self._lock, private, _ed25519(public))
 
     def public_keys(self) -> list[Ed25519PublicKey]:
         return [s.public_key() for s in self._signers()]
 
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            self._session.close()
 
 
 def _ordered_id() -> bytes:
