@@ -17,7 +17,7 @@ from audit.chain import Checkpoint
 from audit.keys import ROTATED
 from audit.ledger import Ledger
 from audit.service import Audit
-from audit.signers import FileSigner, Signer
+from audit.signers import FileSigner, Signer, SignerUnavailable
 from audit.store import LEDGER_TABLES
 from audit.verify import Report, verify
 from domain.actors import Actor, Role
@@ -52,6 +52,19 @@ def audit(services: Services) -> Audit:
 def rotate(services: Services) -> tuple[Signer, Checkpoint | None]:
     ctx = Context(ADMIN, services.clock(), uuid4())
     return rotate_key(services.desk, audit(services), ctx)
+
+
+def forged_rotation(services: Services, to: Signer, previous: str) -> Rotated:
+    return Rotated(
+        originator_id=AUDIT_KEY_ID,
+        originator_version=1,
+        timestamp=services.clock(),
+        actor=ADMIN,
+        correlation_id=uuid4(),
+        public_key=keys.public_pem(to.public_key()).decode(),
+        key_id=to.key_id,
+        previous_key_id=previous,
+    )
 
 
 def with_only(services: Services, public: Ed25519PublicKey) -> Report:
@@ -109,17 +122,8 @@ def test_a_key_introduced_only_in_a_forged_unchained_row_is_not_trusted(
     first = a.key.public_key()
     position, head_hash = a.store.head()
     evil = FileSigner(Ed25519PrivateKey.generate())
-    forged = Rotated(
-        originator_id=AUDIT_KEY_ID,
-        originator_version=1,
-        timestamp=ledgered.clock(),
-        actor=ADMIN,
-        correlation_id=uuid4(),
-        public_key=keys.public_pem(evil.public_key()).decode(),
-        key_id=evil.key_id,
-        previous_key_id=a.key.key_id,
-    )
-    ledgered.desk.save(forged)  # a row in the store that no trusted checkpoint covers
+    # a row in the store that no trusted checkpoint covers
+    ledgered.desk.save(forged_rotation(ledgered, evil, a.key.key_id))
     forger = Ledger(a.store, ledgered.desk.mapper, evil, ledgered.clock)
     rows = a.store.stored(position, 10)
     entries = forger.entries_for(rows, head_hash)
@@ -130,6 +134,21 @@ def test_a_key_introduced_only_in_a_forged_unchained_row_is_not_trusted(
     assert report.first_bad is not None
     assert report.first_bad.position == entries[-1].position
     assert "not a trusted key" in report.first_bad.reason
+
+
+def test_a_rotation_inserted_behind_the_service_s_back_is_never_signed_by_the_trusted_key(
+    ledgered: Services,
+) -> None:
+    """An intruder who adds a rotation to a key of their own to the store: the follower would
+    vouch for it with the trusted key, so it refuses to sign at a rotation to a key it lacks."""
+    a = audit(ledgered)
+    before = a.store.last_checkpoint()
+    evil = FileSigner(Ed25519PrivateKey.generate())
+    ledgered.desk.save(forged_rotation(ledgered, evil, a.key.key_id))
+    with pytest.raises(SignerUnavailable, match="does not hold"):
+        a.ledger.catch_up()
+    assert a.store.last_checkpoint() == before
+    assert a.store.head()[0] < a.store.store_head()
 
 
 def test_replacing_the_key_file_and_re_signing_is_found_by_the_auditor_with_the_first_key(

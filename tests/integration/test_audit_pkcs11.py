@@ -131,6 +131,11 @@ def test_a_wrong_pin_stops_start_up_with_a_clear_error(
     wrong = token_settings.model_copy(update={"audit_pkcs11_pin": SecretStr("0000")})
     with pytest.raises(SignerUnavailable, match=r"refused the PIN.*wrong PIN"):
         build(wrong, clock=clock)
+    token_env(wrong)
+    served = CliRunner(env=_env).invoke(main, ["serve", "--data-dir", str(wrong.data_dir)])
+    assert served.exit_code == 1
+    assert "refused the PIN" in served.output
+    assert "wrong PIN" in served.output
 
 
 def test_a_rotation_makes_the_next_key_on_the_token_and_the_first_key_still_verifies(
