@@ -94,6 +94,13 @@ def keyring(settings: Settings) -> Keyring:
     )
 
 
+def _public(signers: Keyring, key_id: str) -> Ed25519PublicKey:
+    found = signers.find(key_id)
+    if found is None:  # the ledger signed with it a moment ago
+        raise SignerUnavailable(f"the keyring no longer holds key {key_id}")
+    return found.public_key()
+
+
 def _pin(settings: Settings) -> str:
     if settings.audit_pkcs11_pin is not None:
         return settings.audit_pkcs11_pin.get_secret_value()
@@ -117,7 +124,7 @@ def build_audit(settings: Settings, mapper: Mapper[UUID], clock: Callable[[], da
         publisher = KafkaPublisher(
             settings.kafka_bootstrap,
             settings.kafka_audit_topic,
-            keys.public_pem(key.public_key()),
+            lambda key_id: keys.public_pem(_public(signers, key_id)),
             settings.event_source,
         )
     ledger = Ledger(

@@ -20,6 +20,8 @@ from typing import NoReturn
 
 import pytest
 
+from infra.postgres_server import apt_install
+
 #: Where Debian's package puts the module (the path is the same on every architecture).
 MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 TOKEN = "itsm-tests"
@@ -56,13 +58,9 @@ def ensure_softhsm() -> Path:
             f"SoftHSM2 is not installed (no {MODULE}); install Debian's package as root:"
             " apt-get install softhsm2"
         )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "softhsm2"]):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SoftHsmUnavailable(
-                f"{' '.join(command)} failed (exit {done.returncode}):\n{done.stderr[-2000:]}"
-            )
+    failed = apt_install("softhsm2")
+    if failed is not None:
+        raise SoftHsmUnavailable(failed)
     if not MODULE.exists():
         raise SoftHsmUnavailable(f"installed softhsm2, yet found no {MODULE}")
     return MODULE
