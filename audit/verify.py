@@ -76,8 +76,9 @@ class Report:
 
 
 #: The key a rotation at a checkpoint's position introduces (its key id and public key), if
-#: the event chained there is one: `rotation_at` reads it from the store.
-RotationAt = Callable[[int], tuple[str, Ed25519PublicKey] | None]
+#: the event chained there is one and the checkpoint signs its entry: `rotation_at` reads it
+#: from the store.
+RotationAt = Callable[[Checkpoint], tuple[str, Ed25519PublicKey] | None]
 
 
 def trusted_checkpoints(
@@ -90,9 +91,9 @@ def trusted_checkpoints(
 
     With `rotation`, the keys follow the record's rotations: a checkpoint under a trusted key
     at a rotation's position vouches for the key the rotation introduces, which is trusted for
-    the checkpoints from there on, and the rotated key for none after it. (What vouches is the
-    chain: the rotation's entry and stored bytes are checked against that checkpoint's hash
-    when the chain is verified, which fails the report if they were forged.)"""
+    the checkpoints from there on, and the rotated key for none after it. What vouches is the
+    checkpoint's hash: it is the rotation's ledger entry's, whose hash covers the digest of the
+    stored event that names the new key."""
     trusted = dict(keys)
     #: a rotated key -> the last position it may sign
     retired: dict[str, int] = {}
@@ -121,7 +122,7 @@ def trusted_checkpoints(
                 checkpoint.position, "two signed checkpoints disagree about the head hash here"
             )
         by_position[checkpoint.position] = checkpoint
-        introduced = rotation(checkpoint.position) if rotation is not None else None
+        introduced = rotation(checkpoint) if rotation is not None else None
         if introduced is not None and seen is None:
             new_id, new_key = introduced
             if new_id != checkpoint.key_id:
@@ -131,13 +132,17 @@ def trusted_checkpoints(
     return by_position, None
 
 
-def rotation_at(store: AuditStore, position: int) -> tuple[str, Ed25519PublicKey] | None:
-    """The key a rotation chained at `position` introduces: only when the ledger's entry there
-    is a rotation and the stored event is the one it recorded (type, id and digest)."""
+def rotation_at(store: AuditStore, checkpoint: Checkpoint) -> tuple[str, Ed25519PublicKey] | None:
+    """The key a rotation chained at the checkpoint's position introduces: only when the
+    ledger's entry there is a rotation whose hash the checkpoint signs (and its fields give
+    that hash), and the stored event is the one it recorded (type, id and digest)."""
+    position = checkpoint.position
     entries = store.entries(position - 1, 1)
     if not entries or entries[0].position != position or entries[0].type != ROTATED:
         return None
     entry = entries[0]
+    if entry.hash != checkpoint.hash or chain.recomputed(entry) != entry.hash:
+        return None  # the chain walk reports what is wrong here
     rows = store.stored_at([position])
     if not rows:
         return None
@@ -196,7 +201,7 @@ def verify(
     ledger_head, _ = store.head()
     store_head = store.store_head()
     held = [*store.checkpoints(), *outside]
-    checkpoints, bad = trusted_checkpoints(held, keys, lambda p: rotation_at(store, p))
+    checkpoints, bad = trusted_checkpoints(held, keys, lambda c: rotation_at(store, c))
     signed_through = max(checkpoints, default=0)
     report = Report(True, 0, ledger_head, store_head, len(held), signed_through)
     if bad is not None:
