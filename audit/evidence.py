@@ -36,12 +36,13 @@ from typing import IO, Any
 from uuid import UUID
 
 import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import Mapper
 
 from audit import chain
 from audit.chain import Checkpoint, Entry
 from audit.keys import key_id, load_public, public_pem, verifies
+from audit.signers import Signer
 from audit.store import AuditStore, StoredRow
 from audit.verify import trusted_checkpoints
 from audit.views import ViewsReport
@@ -210,7 +211,7 @@ def export_pack(
     target: Path | IO[bytes],
     store: AuditStore,
     mapper: Mapper[UUID],
-    key: Ed25519PrivateKey,
+    key: Signer,
     since: datetime | None,
     until: datetime | None,
     created_at: datetime,

@@ -22,6 +22,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 DEFAULT_FILE = "audit-signing-key.pem"
 
+#: The stored type of a key rotation (domain/audit_key.py's `Rotated`, named here so that a
+#: verifier's worker process need not import the domain): the ledger checkpoints its position
+#: under the key in use until then, and signs with the key it names from there on.
+ROTATED = "AuditKey.Rotated"
+
 
 def key_id(public: Ed25519PublicKey) -> str:
     """A short, stable name for a public key: the first 16 hex digits of its SHA-256."""
@@ -59,11 +64,16 @@ def signing_key(pem: str | None, path: Path | None, data_dir: Path) -> Ed25519Pr
 
 
 def _created_once(path: Path) -> Ed25519PrivateKey:
-    if path.exists():
-        return load_private(path.read_bytes())
+    if not path.exists():
+        write_private(path, Ed25519PrivateKey.generate())
+    return load_private(path.read_bytes())
+
+
+def write_private(path: Path, key: Ed25519PrivateKey) -> None:
+    """Keep a private key at `path` (mode 0600), unless a key is there already: written under a
+    temporary name and linked into place, so two processes at once end up with the same key."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fresh = Ed25519PrivateKey.generate()
-    pem = fresh.private_bytes(
+    pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
@@ -81,7 +91,6 @@ def _created_once(path: Path) -> Ed25519PrivateKey:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
-    return load_private(path.read_bytes())
 
 
 def verifies(public: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:

@@ -29,7 +29,8 @@ from eventsourcing.persistence import Mapper
 
 from audit import chain
 from audit.chain import Checkpoint, Entry
-from audit.keys import key_id
+from audit.keys import ROTATED
+from audit.signers import FileSigner, Keyring, Signer, SignerUnavailable
 from audit.store import AuditStore, StoredRow
 from infra.follower import Follower, Follows, StuckAt
 from infra.progress import Progress
@@ -45,9 +46,11 @@ ProgressCallback = Callable[[int, int], None]  # (position reached, head of the 
 class Ledger(Follows):
     store: AuditStore
     mapper: Mapper[UUID]
-    key: Ed25519PrivateKey
+    #: The key in use: the configured one until the record rotates it (`keyring` finds the next).
+    key: Signer | Ed25519PrivateKey
     clock: Callable[[], datetime]
     _: KW_ONLY
+    keyring: Keyring | None = None
     checkpoint_every: int = 10_000
     checkpoint_interval: timedelta = timedelta(minutes=5)
     publisher: Publisher | None = None
@@ -55,7 +58,11 @@ class Ledger(Follows):
     poll_interval: float = 1.0
 
     def __post_init__(self) -> None:
-        self.key_id = key_id(self.key.public_key())
+        if isinstance(self.key, Ed25519PrivateKey):
+            self.key = FileSigner(self.key)
+        self.signer: Signer = self.key
+        #: The position of the checkpoint `signer` was settled at (-1: not yet).
+        self._settled_at = -1
         self._report = Progress(log, "audit ledger appended", every=10.0)
         self._follower = Follower(
             "audit-ledger", self._follow_step, idle=self.poll_interval, log=log, backoff=(0.1, 1.0)
@@ -95,23 +102,78 @@ class Ledger(Follows):
             prev_hash = own
         return entries
 
-    def sign(self, position: int, head_hash: bytes) -> Checkpoint:
-        at = self.clock().isoformat()
-        message = chain.signed_message(position, head_hash, at, self.key_id)
-        return Checkpoint(position, head_hash, at, self.key_id, self.key.sign(message))
+    @property
+    def key_id(self) -> str:
+        return self.signer.key_id
 
-    def _due(self, entries: list[Entry], last: Checkpoint | None) -> list[Checkpoint]:
-        """Checkpoints this batch calls for: one each time N positions have passed since the
-        last, and one at the batch's end if the last is older than the interval."""
+    def sign(self, position: int, head_hash: bytes, signer: Signer | None = None) -> Checkpoint:
+        signer = signer or self.signer
+        at = self.clock().isoformat()
+        message = chain.signed_message(position, head_hash, at, signer.key_id)
+        return Checkpoint(position, head_hash, at, signer.key_id, signer.sign(message))
+
+    def _due(
+        self, entries: list[Entry], last: Checkpoint | None, rotations: dict[int, str]
+    ) -> tuple[list[Checkpoint], Signer]:
+        """Checkpoints this batch calls for, and the key in use after it: one each time N
+        positions have passed since the last, one at each key rotation (under the key in use
+        until then, which so vouches for the next), and one at the batch's end if the last is
+        older than the interval."""
         signed = []
         since = last.position if last else 0
+        signer = self.signer
         for entry in entries:
-            if entry.position - since >= self.checkpoint_every:
-                signed.append(self.sign(entry.position, entry.hash))
+            if entry.position - since >= self.checkpoint_every or entry.position in rotations:
+                signed.append(self.sign(entry.position, entry.hash, signer))
                 since = entry.position
+            if entry.position in rotations:
+                signer = self._named(rotations[entry.position])
         if entries and since != entries[-1].position and self._interval_passed(last, signed):
-            signed.append(self.sign(entries[-1].position, entries[-1].hash))
-        return signed
+            signed.append(self.sign(entries[-1].position, entries[-1].hash, signer))
+        return signed, signer
+
+    # -- which key signs --------------------------------------------------------------------------
+
+    def _named(self, key_id: str) -> Signer:
+        """The key a rotation in the record names: this process must hold it (no other key may
+        sign in its place)."""
+        if key_id == self.signer.key_id:
+            return self.signer
+        found = self.keyring.find(key_id) if self.keyring is not None else None
+        if found is None:
+            raise SignerUnavailable(
+                f"the record rotated the audit signing key to {key_id}, which this process's"
+                ' keyring does not hold (docs/audit.md, "The signing key")'
+            )
+        return found
+
+    def _settle(self, last: Checkpoint | None) -> None:
+        """Settle which key signs next, from the last checkpoint (each process's follower, and
+        after a restart): its own key, or the one a rotation at its position names."""
+        if last is None or last.position == self._settled_at:
+            return
+        rotations = self._rotations(self.store.stored_at([last.position]))
+        if rotations:
+            self.signer = self._named(rotations[last.position])
+        elif last.key_id != self.signer.key_id:
+            found = self.keyring.find(last.key_id) if self.keyring is not None else None
+            if found is None:  # the configured key changed outside the record: say so
+                log.warning(
+                    "the last checkpoint was signed by key %s, which is not configured: signing"
+                    " with key %s, which the record never introduced (verify will refuse it)",
+                    last.key_id,
+                    self.signer.key_id,
+                )
+            self.signer = found or self.signer
+        self._settled_at = last.position
+
+    def _rotations(self, rows: Sequence[StoredRow]) -> dict[int, str]:
+        """The key rotations among stored events: position -> the key id it names."""
+        return {
+            row[0]: str(orjson.loads(plain(self.mapper, row[4]))["key_id"])
+            for row in rows
+            if row[1] == ROTATED
+        }
 
     def _interval_passed(self, last: Checkpoint | None, signed: list[Checkpoint]) -> bool:
         if signed:
@@ -127,6 +189,7 @@ class Ledger(Follows):
         # Stopped at an event: read just that one again, not a whole batch each poll.
         rows = self.store.stored(position, 1 if self._stuck.event is not None else self.batch_size)
         last = self.store.last_checkpoint()
+        self._settle(last)
         try:
             entries, undecodable = self.entries_for(rows, head_hash), None
         except UndecodableEvent as error:
@@ -139,8 +202,13 @@ class Ledger(Follows):
             if due is not None and self.store.append(position, (), [due]):
                 self.publish_pending()
             return 0
-        if not self.store.append(position, entries, self._due(entries, last)):
+        chained = {entry.position for entry in entries}
+        rotations = {p: k for p, k in self._rotations(rows).items() if p in chained}
+        signed, signer = self._due(entries, last, rotations)
+        if not self.store.append(position, entries, signed):
             return 0  # another follower appended first; read again
+        if signed:
+            self.signer, self._settled_at = signer, signed[-1].position
         self.publish_pending()
         return len(entries)
 
@@ -160,6 +228,7 @@ class Ledger(Follows):
         self.catch_up()
         position, head_hash = self.store.head()
         last = self.store.last_checkpoint()
+        self._settle(last)
         if position == 0 or (last is not None and last.position >= position):
             return last
         checkpoint = self.sign(position, head_hash)

@@ -7,6 +7,7 @@ unpublish what the brokers (and whoever reads the topic) already hold.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -90,9 +91,12 @@ class KafkaPublisher:
     """Publishes one checkpoint at a time and waits for the brokers' acknowledgement (they are
     rare). The producer is made on first use and closed with close()."""
 
-    def __init__(self, bootstrap: str, topic: str, public_key_pem: bytes, source: str) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, public_key_pem: Callable[[str], bytes], source: str
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
+        #: the PEM of the public key with this id (a rotation changes the key that signs)
         self.public_key_pem = public_key_pem
         self.source = source
         self._producer: Any = None
@@ -102,7 +106,7 @@ class KafkaPublisher:
 
         if self._producer is None:
             self._producer = kafka_clients.producer(self.bootstrap, client_id="itsm-audit")
-        value = envelope(checkpoint, self.public_key_pem, self.source)
+        value = envelope(checkpoint, self.public_key_pem(checkpoint.key_id), self.source)
         self._producer.send(
             self.topic, value=value, key=SUBJECT.encode(), headers=cloudevents.HEADERS
         ).get(timeout=30)

@@ -13,6 +13,14 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 from audit import keys
 from audit.ledger import Ledger
 from audit.publish import KafkaPublisher
+from audit.signers import (
+    ROTATED_DIR,
+    FileKeyring,
+    Keyring,
+    Pkcs11Keyring,
+    Signer,
+    SignerUnavailable,
+)
 from audit.store import AuditStore, PostgresAuditStore, SQLiteAuditStore
 from audit.view_tables import PostgresViewTables, SQLiteViewTables, ViewTables
 from audit.views import ViewsReport, audit_views
@@ -24,7 +32,7 @@ from projections import PROJECTIONS
 @dataclass
 class Audit:
     store: AuditStore
-    key: Ed25519PrivateKey
+    keyring: Keyring
     ledger: Ledger
     #: Whether this process follows the store into the ledger (Settings.audit_follow).
     follows: bool
@@ -32,13 +40,19 @@ class Audit:
     views: ViewTables | None = None
 
     @property
+    def key(self) -> Signer:
+        """The key that signs now (evidence packs are signed with it too)."""
+        return self.ledger.signer
+
+    @property
     def public_key(self) -> Ed25519PublicKey:
         return self.key.public_key()
 
     def trusted_keys(self, extra: tuple[Ed25519PublicKey, ...] = ()) -> dict[str, Ed25519PublicKey]:
-        """The keys whose checkpoints verification trusts: this service's own, unless the
-        auditor brings the keys they hold."""
-        chosen = extra or (self.public_key,)
+        """The keys whose checkpoints verification trusts: this service's own (every key its
+        keyring holds), unless the auditor brings the keys they hold; either way verification
+        follows the rotations the record holds from there."""
+        chosen = extra or tuple(self.keyring.public_keys())
         return {keys.key_id(k): k for k in chosen}
 
     def audit_views(self, recorder: ApplicationRecorder) -> ViewsReport:
@@ -53,6 +67,8 @@ class Audit:
 
     def close(self) -> None:
         self.ledger.stop()
+        if isinstance(self.keyring, Pkcs11Keyring):
+            self.keyring.close()
         if isinstance(self.ledger.publisher, KafkaPublisher):
             self.ledger.publisher.close()
         self.store.close()
@@ -76,15 +92,50 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
     )
 
 
+def keyring(settings: Settings) -> Keyring:
+    """The keys this service signs with: on the PKCS#11 token when a module is configured
+    (SignerUnavailable says why it cannot be used), else the PEM files."""
+    if settings.audit_pkcs11_module is None:
+        return FileKeyring(signing_key(settings), settings.data_dir / ROTATED_DIR)
+    return Pkcs11Keyring(
+        settings.audit_pkcs11_module,
+        settings.audit_pkcs11_token,
+        settings.audit_pkcs11_key_label,
+        _pin(settings),
+    )
+
+
+def _public(signers: Keyring, key_id: str) -> Ed25519PublicKey:
+    found = signers.find(key_id)
+    if found is None:  # the ledger signed with it a moment ago
+        raise SignerUnavailable(f"the keyring no longer holds key {key_id}")
+    return found.public_key()
+
+
+def _pin(settings: Settings) -> str:
+    if settings.audit_pkcs11_pin is not None:
+        return settings.audit_pkcs11_pin.get_secret_value()
+    if settings.audit_pkcs11_pin_file is not None:
+        try:
+            return settings.audit_pkcs11_pin_file.read_text().strip()
+        except OSError as error:
+            raise SignerUnavailable(f"cannot read the PKCS#11 PIN file: {error}") from None
+    raise SignerUnavailable(
+        "ITSM_AUDIT_PKCS11_MODULE is set but no PIN is: set ITSM_AUDIT_PKCS11_PIN or"
+        " ITSM_AUDIT_PKCS11_PIN_FILE"
+    )
+
+
 def build_audit(settings: Settings, mapper: Mapper[UUID], clock: Callable[[], datetime]) -> Audit:
+    signers = keyring(settings)
     store = open_audit_store(settings)
-    key = signing_key(settings)
+    key = signers.configured()
     publisher: KafkaPublisher | None = None
     if settings.kafka_bootstrap:
         publisher = KafkaPublisher(
             settings.kafka_bootstrap,
             settings.kafka_audit_topic,
-            keys.public_pem(key.public_key()),
+            lambda key_id: keys.public_pem(_public(signers, key_id)),
             settings.event_source,
         )
     ledger = Ledger(
@@ -92,11 +143,12 @@ def build_audit(settings: Settings, mapper: Mapper[UUID], clock: Callable[[], da
         mapper,
         key,
         clock,
+        keyring=signers,
         checkpoint_every=settings.audit_checkpoint_every,
         checkpoint_interval=settings.audit_checkpoint_interval,
         publisher=publisher,
     )
-    return Audit(store, key, ledger, settings.audit_follow, served_views(settings))
+    return Audit(store, signers, ledger, settings.audit_follow, served_views(settings))
 
 
 def served_views(settings: Settings) -> ViewTables:

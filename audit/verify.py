@@ -26,11 +26,12 @@ from dataclasses import dataclass, field, replace
 from hashlib import sha256
 from uuid import UUID
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit import chain
 from audit.chain import GENESIS, Checkpoint
-from audit.keys import verifies
+from audit.keys import ROTATED, key_id, load_public, verifies
 from audit.store import AuditStore, ChainRow, StoredRow, StoreLocation
 
 ProgressCallback = Callable[[int, int], None]
@@ -74,18 +75,41 @@ class Report:
         }
 
 
+#: The key a rotation at a checkpoint's position introduces (its key id and public key), if
+#: the event chained there is one and the checkpoint signs its entry: `rotation_at` reads it
+#: from the store.
+RotationAt = Callable[[Checkpoint], tuple[str, Ed25519PublicKey] | None]
+
+
 def trusted_checkpoints(
-    checkpoints: Iterable[Checkpoint], keys: Mapping[str, Ed25519PublicKey]
+    checkpoints: Iterable[Checkpoint],
+    keys: Mapping[str, Ed25519PublicKey],
+    rotation: RotationAt | None = None,
 ) -> tuple[dict[int, Checkpoint], Finding | None]:
     """The checkpoints by position, each signature checked with a trusted key; the first bad
-    one (unknown key, bad signature, two different heads signed for one position)."""
+    one (unknown key, bad signature, two different heads signed for one position).
+
+    With `rotation`, the keys follow the record's rotations: a checkpoint under a trusted key
+    at a rotation's position vouches for the key the rotation introduces, which is trusted for
+    the checkpoints from there on, and the rotated key for none after it. What vouches is the
+    checkpoint's hash: it is the rotation's ledger entry's, whose hash covers the digest of the
+    stored event that names the new key."""
+    trusted = dict(keys)
+    #: a rotated key -> the last position it may sign
+    retired: dict[str, int] = {}
     by_position: dict[int, Checkpoint] = {}
     for checkpoint in sorted(checkpoints, key=lambda c: c.position):
-        public = keys.get(checkpoint.key_id)
+        public = trusted.get(checkpoint.key_id)
         if public is None:
             return by_position, Finding(
                 checkpoint.position,
                 f"checkpoint signed by key {checkpoint.key_id}, which is not a trusted key",
+            )
+        if checkpoint.position > retired.get(checkpoint.key_id, checkpoint.position):
+            return by_position, Finding(
+                checkpoint.position,
+                f"checkpoint signed by key {checkpoint.key_id}, which the record rotated out at"
+                f" position {retired[checkpoint.key_id]}: not a trusted key here",
             )
         if not verifies(public, checkpoint.signature, checkpoint.message()):
             return by_position, Finding(
@@ -98,7 +122,43 @@ def trusted_checkpoints(
                 checkpoint.position, "two signed checkpoints disagree about the head hash here"
             )
         by_position[checkpoint.position] = checkpoint
+        introduced = rotation(checkpoint) if rotation is not None else None
+        if introduced is not None and seen is None:
+            new_id, new_key = introduced
+            if new_id != checkpoint.key_id:
+                retired.setdefault(checkpoint.key_id, checkpoint.position)
+            trusted[new_id] = new_key
+            retired.pop(new_id, None)
     return by_position, None
+
+
+def rotation_at(store: AuditStore, checkpoint: Checkpoint) -> tuple[str, Ed25519PublicKey] | None:
+    """The key a rotation chained at the checkpoint's position introduces: only when the
+    ledger's entry there is a rotation whose hash the checkpoint signs (and its fields give
+    that hash), and the stored event is the one it recorded (type, id and digest)."""
+    position = checkpoint.position
+    entries = store.entries(position - 1, 1)
+    if not entries or entries[0].position != position or entries[0].type != ROTATED:
+        return None
+    entry = entries[0]
+    if entry.hash != checkpoint.hash or chain.recomputed(entry) != entry.hash:
+        return None  # the chain walk reports what is wrong here
+    rows = store.stored_at([position])
+    if not rows:
+        return None
+    _, topic, originator_hex, version, state = rows[0]
+    if (
+        topic != entry.type
+        or f"{UUID(originator_hex)}/{version}" != entry.event_id
+        or chain.digest(topic, originator_hex, version, state) != entry.digest
+    ):
+        return None  # the chain walk reports what is wrong here
+    try:
+        event = orjson.loads(state)
+        public = load_public(str(event["public_key"]).encode())
+    except (ValueError, KeyError, TypeError):
+        return None
+    return key_id(public), public
 
 
 #: Below this many entries, one process verifies: starting another costs about half a second.
@@ -141,7 +201,7 @@ def verify(
     ledger_head, _ = store.head()
     store_head = store.store_head()
     held = [*store.checkpoints(), *outside]
-    checkpoints, bad = trusted_checkpoints(held, keys)
+    checkpoints, bad = trusted_checkpoints(held, keys, lambda c: rotation_at(store, c))
     signed_through = max(checkpoints, default=0)
     report = Report(True, 0, ledger_head, store_head, len(held), signed_through)
     if bad is not None:

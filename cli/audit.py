@@ -14,7 +14,7 @@ import click
 import orjson
 
 from audit.chain import Checkpoint
-from audit.service import Audit
+from audit.service import Audit, keyring
 from cli.options import data_dir_option, existing_file, out_file, settings_for
 from service.bootstrap import Services
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from audit.evidence import Reports
+    from audit.signers import Signer
 
 _date = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])
 
@@ -103,13 +104,62 @@ def checkpoint(data_dir: Path | None) -> None:
 @audit.command("public-key")
 @data_dir_option
 def public_key(data_dir: Path | None) -> None:
-    """Print the public key that verifies checkpoints (PEM); its key id goes to stderr."""
-    from audit.keys import key_id, public_pem
-    from audit.service import signing_key
+    """Print the public key that verifies checkpoints (PEM), the configured one that an auditor
+    holds (verify follows the rotations from it); its key id goes to stderr."""
+    _show_key(keyring(settings_for(data_dir)).configured())
 
-    key = signing_key(settings_for(data_dir)).public_key()
-    click.echo(public_pem(key).decode(), nl=False)
-    click.echo(f"key id {key_id(key)}", err=True)
+
+def _show_key(signer: Signer) -> None:
+    from audit.keys import public_pem
+
+    click.echo(public_pem(signer.public_key()).decode(), nl=False)
+    click.echo(f"key id {signer.key_id}", err=True)
+
+
+@audit.command("create-token-key")
+@data_dir_option
+def create_token_key(data_dir: Path | None) -> None:
+    """Generate the signing key on the PKCS#11 token (ITSM_AUDIT_PKCS11_*), sensitive and not
+    extractable, unless the token holds one with the label already; prints its public key."""
+    from audit.signers import Pkcs11Keyring, SignerUnavailable
+
+    signers = keyring(settings_for(data_dir))
+    if not isinstance(signers, Pkcs11Keyring):
+        raise click.UsageError("no PKCS#11 token is configured (ITSM_AUDIT_PKCS11_MODULE)")
+    try:
+        signer = signers.configured()
+    except SignerUnavailable:
+        signer = signers.create()
+    finally:
+        signers.close()
+    _show_key(signer)
+
+
+@audit.command("rotate-key")
+@data_dir_option
+@click.option(
+    "--by", "admin", required=True, help="the admin rotating the key, as the record names them"
+)
+def rotate_key(data_dir: Path | None, admin: str) -> None:
+    """Make a new signing key (on the token, or a PEM file under the data directory) and record
+    the rotation; the ledger signs the rotation with the old key, then signs with the new one.
+    Prints the new public key (PEM); its key id and the covering checkpoint go to stderr."""
+    from uuid import uuid4
+
+    from application.audit_keys import rotate_key as rotate
+    from domain.actors import Actor, Role
+    from domain.context import Context
+    from domain.errors import DomainError
+
+    with _services(data_dir) as services:
+        ctx = Context(Actor(id=admin, role=Role.ADMIN), services.clock(), uuid4())
+        try:
+            new, covering = rotate(services.desk, _audit(services), ctx)
+        except DomainError as error:
+            raise click.ClickException(str(error)) from None
+    _show_key(new)
+    if covering is not None:
+        click.echo(orjson.dumps(covering.as_json()).decode(), err=True)
 
 
 @audit.command()

@@ -113,6 +113,7 @@ def serve(
         os.environ["ITSM_DATABASE_URL"] = settings.database_url
         address = PostgresAddress.parse(settings.database_url)
         click.echo(f"event store: PostgreSQL at {address}", err=True)
+    _signer_ready(settings)
     _metrics_across_workers(settings)
     click.echo(f"API on http://{settings.host}:{settings.port}  (docs: /docs)", err=True)
     # Each worker process configures its logging from this (uvicorn passes it on); uvicorn's
@@ -132,6 +133,26 @@ def serve(
         http=HTTP_PROTOCOL,  # a request it cannot parse is answered as a problem too
         **proxy_options(settings),  # the client address the gate throttles (api/gate.py)
     )
+
+
+def _signer_ready(settings: Settings) -> None:
+    """A checkpoint key on a PKCS#11 token is reached before any worker starts: a wrong PIN or
+    a missing token or key stops the start with the reason, not each worker with a trace."""
+    if settings.audit_pkcs11_module is None:
+        return
+    from audit.service import keyring
+    from audit.signers import Pkcs11Keyring, SignerUnavailable
+
+    try:
+        signers = keyring(settings)
+        try:
+            signer = signers.configured()
+        finally:
+            if isinstance(signers, Pkcs11Keyring):
+                signers.close()
+    except SignerUnavailable as error:
+        raise click.ClickException(f"the audit signing key: {error}") from None
+    click.echo(f"audit checkpoints signed on the PKCS#11 token: key {signer.key_id}", err=True)
 
 
 def _metrics_across_workers(settings: Settings) -> None:

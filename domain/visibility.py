@@ -29,6 +29,7 @@ from functools import cache
 from typing import Union, get_args, get_origin
 
 from domain import (
+    audit_key,
     calendar,
     change,
     change_schedule,
@@ -185,6 +186,9 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     records.NumberAllocated: STAFF,
     records.IdempotencyKeyRecorded: STAFF,
     record_numbers.RecordNumberAllocated: STAFF,
+    # -- the keys that sign the audit ledger: the auditors' and the admins', not a caller's
+    audit_key.Introduced: STAFF,
+    audit_key.Rotated: STAFF,
 }
 
 

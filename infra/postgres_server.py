@@ -87,17 +87,24 @@ def ensure_binaries(root: Path = DEBIAN_ROOT) -> Path:
             f"PostgreSQL is not installed (no {root}/<version>/bin/pg_ctl) and there is no "
             "apt-get to install Debian's postgresql package with"
         )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "postgresql"]):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise PostgresUnavailable(
-                f"{' '.join(command)} failed (exit {done.returncode}):\n{_tail(done.stderr)}"
-            )
+    failed = apt_install("postgresql")
+    if failed is not None:
+        raise PostgresUnavailable(failed)
     found = find_bin_dir(root)
     if found is None:
         raise PostgresUnavailable(f"installed postgresql, yet found no {root}/<version>/bin")
     return found
+
+
+def apt_install(package: str) -> str | None:
+    """Install a Debian package as root (apt-get update, then install); None once it is in,
+    else what failed. The test engines install what they need this way (SoftHSM2 too)."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", package]):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            return f"{' '.join(command)} failed (exit {done.returncode}):\n{_tail(done.stderr)}"
+    return None
 
 
 def free_port() -> int:

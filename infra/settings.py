@@ -94,6 +94,15 @@ class Settings(BaseSettings):
     #: Unset: `audit-signing-key.pem` in the data directory, created on first start.
     audit_signing_key: SecretStr | None = None
     audit_signing_key_file: Path | None = None
+    #: Or a key on a PKCS#11 token (an HSM; SoftHSM2 to try it), which signs and never lets the
+    #: key out: set the module (the vendor's .so) to use it. The token is found by its label,
+    #: the key by its label (`itsm audit create-token-key` makes it there), logged in with the
+    #: user PIN (text, or a file holding it).
+    audit_pkcs11_module: Path | None = None
+    audit_pkcs11_token: str = Field(default="itsm-audit", min_length=1, max_length=32)
+    audit_pkcs11_key_label: str = Field(default="itsm-checkpoints", min_length=1, max_length=64)
+    audit_pkcs11_pin: SecretStr | None = None
+    audit_pkcs11_pin_file: Path | None = None
 
     #: Kafka mode: the broker(s) to publish the event store to and feed projections from.
     kafka_bootstrap: str | None = None

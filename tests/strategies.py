@@ -7,6 +7,7 @@ Each event class has an explicit strategy, so a new event class fails
 
 from __future__ import annotations
 
+import base64
 import types
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -18,6 +19,7 @@ from pydantic import AwareDatetime
 from pydantic.fields import FieldInfo
 
 from domain import (
+    audit_key,
     calendar,
     change,
     change_schedule,
@@ -130,6 +132,15 @@ def events(event_type: type[DomainEvent], **overrides: st.SearchStrategy[Any]) -
 
 
 names = st.text(min_size=1, max_size=60)
+#: Ed25519 public keys as PEM (any 32 bytes: the domain holds them as text)
+public_key_pems = st.binary(min_size=32, max_size=32).map(
+    lambda raw: (
+        "-----BEGIN PUBLIC KEY-----\n"
+        + base64.b64encode(b"0*0\x05\x06\x03+ep\x03!\x00" + raw).decode()
+        + "\n-----END PUBLIC KEY-----\n"
+    )
+)
+key_ids = st.from_regex(r"[0-9a-f]{16}", fullmatch=True)
 codes = st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True)
 code_lists = st.lists(codes, max_size=5, unique=True).map(sorted)
 
@@ -356,6 +367,10 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
         duplicate_of=st.none(),
     ),
     priority.MatrixDefined: events(priority.MatrixDefined),
+    audit_key.Introduced: events(audit_key.Introduced, public_key=public_key_pems, key_id=key_ids),
+    audit_key.Rotated: events(
+        audit_key.Rotated, public_key=public_key_pems, key_id=key_ids, previous_key_id=key_ids
+    ),
     priority.MatrixRevised: events(priority.MatrixRevised),
     records.NumberAllocated: events(records.NumberAllocated),
     # SLA rules and alerts (docs/sla.md): the rule values are models of their own
