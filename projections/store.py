@@ -26,6 +26,7 @@ from projections.base import Projection, Row
 from projections.view_store import (
     PARTITION_POSITIONS,
     SkippedMessage,
+    indexes,
     quoted,
     select_sql,
     stored_rows,
@@ -154,6 +155,17 @@ class SQLiteViewTransaction:
             sql = f"DELETE FROM {table(projection)} WHERE key = ?"
             self._conn.executemany(sql, [(key,) for key in gone])
 
+    def fill(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
+        # Each index made in one sorted pass once the rows are in, rather than one b-tree
+        # insertion per row and index: a rebuild's incident_details has six. Readers keep the
+        # snapshot they began with (WAL), so they never see the view without its indexes.
+        made = indexes(projection)
+        for name, _ in made:
+            self._conn.execute(f"DROP INDEX IF EXISTS {name}")
+        self.write(projection, rows)
+        for _, create in made:
+            self._conn.execute(create)
+
     def set_position(self, projection: Projection, position: int) -> None:
         self._conn.execute(
             "INSERT OR REPLACE INTO projection_positions (name, version, position)"
@@ -221,12 +233,8 @@ class SQLiteViewStore:
             f"CREATE TABLE IF NOT EXISTS {table(projection)} "
             f"(key TEXT PRIMARY KEY, doc BLOB NOT NULL{columns})"
         )
-        for index in projection.indexes:
-            name = quoted(f"ix_{projection.name}_{'_'.join(index)}")
-            cols = ", ".join(map(quoted, index))
-            self._writer.execute(
-                f"CREATE INDEX IF NOT EXISTS {name} ON {table(projection)} ({cols})"
-            )
+        for _, create in indexes(projection):
+            self._writer.execute(create)
 
     def stale(self, projections: Sequence[Projection]) -> list[Projection]:
         """See ViewStore.stale."""
