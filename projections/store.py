@@ -23,6 +23,7 @@ import orjson
 from infra.locks import InterProcessLock
 from infra.migrations import Migration, migrate_sqlite, migrations
 from projections.base import Projection, Row
+from projections.checkpoints import Checkpointer
 from projections.view_store import (
     PARTITION_POSITIONS,
     SkippedMessage,
@@ -199,10 +200,16 @@ class SQLiteViewStore:
     """Projection rows and positions in one SQLite database file (WAL, one writer)."""
 
     def __init__(
-        self, path: Path | str, write_lock: AbstractContextManager[Any] | None = None
+        self,
+        path: Path | str,
+        write_lock: AbstractContextManager[Any] | None = None,
+        checkpoints: Checkpointer | None = None,
     ) -> None:
         self.path = str(path)
+        #: Copies the log into the database file on its own thread, not in a commit.
+        self._checkpoints = checkpoints or Checkpointer(self.path)
         self._writer = self._connect()
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
         #: Serialises writers: this process's threads, and other processes if the lock is shared.
         self._write_lock = write_lock or threading.Lock()
         self._readers = threading.local()
@@ -304,6 +311,7 @@ class SQLiteViewStore:
                 self._writer.execute("ROLLBACK")
                 raise
             self._writer.execute("COMMIT")
+        self._checkpoints.due()
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -342,4 +350,5 @@ class SQLiteViewStore:
         return {key: orjson.loads(doc) for key, doc in self._reader().execute(sql)}
 
     def close(self) -> None:
+        self._checkpoints.close()
         self._writer.close()
