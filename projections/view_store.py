@@ -183,8 +183,9 @@ def stored_rows(
 ) -> tuple[list[tuple[Any, ...]], list[str]]:
     """What `ViewTransaction.write` stores: (key, JSON, each declared column) of each row kept,
     and the keys of the rows removed (None)."""
+    names = [c.name for c in projection.columns]
     kept = [
-        (key, orjson.dumps(row), *(row.get(c.name) for c in projection.columns))
+        (key, orjson.dumps(row), *map(row.get, names))
         for key, row in rows.items()
         if row is not None
     ]
