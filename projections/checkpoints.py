@@ -29,15 +29,20 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
 
     def due(self) -> None:
-        """A transaction has committed: checkpoint soon (the thread starts with the first)."""
-        if self._thread is None:
+        """A transaction has committed: checkpoint soon. The thread starts with the first commit,
+        and again if it has gone (in a forked child, or after an error it did not survive):
+        with the writer's own checkpoints off, nothing else would bound the log."""
+        if self._gone():
             with self._starting:
-                if self._thread is None and not self._closing.is_set():
+                if self._gone() and not self._closing.is_set():
                     self._thread = threading.Thread(
                         target=self._run, name=f"checkpoints {self.path}", daemon=True
                     )
                     self._thread.start()
         self._due.set()
+
+    def _gone(self) -> bool:
+        return self._thread is None or not self._thread.is_alive()
 
     def _run(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)

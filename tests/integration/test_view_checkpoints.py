@@ -26,6 +26,14 @@ class Woken(Checkpointer):
         self.woken += 1
 
 
+def checkpointed(path: Path) -> bool:
+    """Whether the rows reach the database file itself within ten seconds."""
+    deadline = time.monotonic() + 10
+    while path.stat().st_size < 5_000_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return path.stat().st_size >= 5_000_000
+
+
 def test_a_commit_past_a_thousand_log_pages_does_not_checkpoint_on_the_writer(
     tmp_path: Path,
 ) -> None:
@@ -54,10 +62,27 @@ def test_the_checkpointer_copies_the_log_into_the_database_soon_after_a_commit(
         with store.transaction() as tx:
             tx.write(VIEW, ROWS)
 
-        deadline = time.monotonic() + 10
-        while path.stat().st_size < 5_000_000 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert path.stat().st_size >= 5_000_000
+        assert checkpointed(path)
     finally:
         store.close()
     assert not [t for t in threading.enumerate() if t.name == f"checkpoints {path}"]
+
+
+def test_a_commit_starts_the_checkpointer_again_if_its_thread_has_gone(tmp_path: Path) -> None:
+    path = tmp_path / "views.db"
+    checkpoints = Checkpointer(str(path))
+    store = SQLiteViewStore(path, checkpoints=checkpoints)
+    try:
+        store.ensure([VIEW])
+        gone = checkpoints._thread
+        assert gone is not None
+        checkpoints.close()  # as a forked child finds it: the thread not running
+        checkpoints._closing.clear()
+
+        with store.transaction() as tx:
+            tx.write(VIEW, ROWS)
+
+        assert checkpoints._thread is not gone
+        assert checkpointed(path)
+    finally:
+        store.close()
