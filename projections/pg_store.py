@@ -32,6 +32,7 @@ from projections.view_store import (
     PARTITION_POSITIONS,
     SkippedMessage,
     checked_fragment,
+    indexes,
     quoted,
     select_sql,
     stored_rows,
@@ -81,6 +82,10 @@ class PostgresViewTransaction:
                 cursor.executemany(upsert, kept)
             if gone:
                 cursor.execute(f"DELETE FROM {table(projection)} WHERE key = ANY(%s)", (gone,))
+
+    def fill(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
+        # The indexes stay: dropping one here would lock the view's readers out until commit.
+        self.write(projection, rows)
 
     def versions(self) -> dict[str, int]:
         rows = self._conn.execute("SELECT name, version FROM projection_positions").fetchall()
@@ -146,11 +151,8 @@ class PostgresViewStore:
             f"CREATE TABLE IF NOT EXISTS {table(projection)} "
             f'(key TEXT COLLATE "C" PRIMARY KEY, doc BYTEA NOT NULL{columns})'
         )
-        for index in projection.indexes:
-            # PostgreSQL names indexes per schema: the view's name keeps them apart.
-            name = quoted(f"ix_{projection.name}_{'_'.join(index)}")
-            cols = ", ".join(map(quoted, index))
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table(projection)} ({cols})")
+        for _, create in indexes(projection):
+            conn.execute(create)
 
     def stale(self, projections: Sequence[Projection]) -> list[Projection]:
         """See ViewStore.stale."""

@@ -23,9 +23,11 @@ import orjson
 from infra.locks import InterProcessLock
 from infra.migrations import Migration, migrate_sqlite, migrations
 from projections.base import Projection, Row
+from projections.checkpoints import Checkpointer
 from projections.view_store import (
     PARTITION_POSITIONS,
     SkippedMessage,
+    indexes,
     quoted,
     select_sql,
     stored_rows,
@@ -154,6 +156,17 @@ class SQLiteViewTransaction:
             sql = f"DELETE FROM {table(projection)} WHERE key = ?"
             self._conn.executemany(sql, [(key,) for key in gone])
 
+    def fill(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
+        # Each index made in one sorted pass once the rows are in, rather than one b-tree
+        # insertion per row and index: a rebuild's incident_details has six. Readers keep the
+        # snapshot they began with (WAL), so they never see the view without its indexes.
+        made = indexes(projection)
+        for name, _ in made:
+            self._conn.execute(f"DROP INDEX IF EXISTS {name}")
+        self.write(projection, rows)
+        for _, create in made:
+            self._conn.execute(create)
+
     def set_position(self, projection: Projection, position: int) -> None:
         self._conn.execute(
             "INSERT OR REPLACE INTO projection_positions (name, version, position)"
@@ -187,10 +200,16 @@ class SQLiteViewStore:
     """Projection rows and positions in one SQLite database file (WAL, one writer)."""
 
     def __init__(
-        self, path: Path | str, write_lock: AbstractContextManager[Any] | None = None
+        self,
+        path: Path | str,
+        write_lock: AbstractContextManager[Any] | None = None,
+        checkpoints: Checkpointer | None = None,
     ) -> None:
         self.path = str(path)
+        #: Copies the log into the database file on its own thread, not in a commit.
+        self._checkpoints = checkpoints or Checkpointer(self.path)
         self._writer = self._connect()
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
         #: Serialises writers: this process's threads, and other processes if the lock is shared.
         self._write_lock = write_lock or threading.Lock()
         self._readers = threading.local()
@@ -221,12 +240,8 @@ class SQLiteViewStore:
             f"CREATE TABLE IF NOT EXISTS {table(projection)} "
             f"(key TEXT PRIMARY KEY, doc BLOB NOT NULL{columns})"
         )
-        for index in projection.indexes:
-            name = quoted(f"ix_{projection.name}_{'_'.join(index)}")
-            cols = ", ".join(map(quoted, index))
-            self._writer.execute(
-                f"CREATE INDEX IF NOT EXISTS {name} ON {table(projection)} ({cols})"
-            )
+        for _, create in indexes(projection):
+            self._writer.execute(create)
 
     def stale(self, projections: Sequence[Projection]) -> list[Projection]:
         """See ViewStore.stale."""
@@ -296,6 +311,7 @@ class SQLiteViewStore:
                 self._writer.execute("ROLLBACK")
                 raise
             self._writer.execute("COMMIT")
+        self._checkpoints.due()
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -334,4 +350,5 @@ class SQLiteViewStore:
         return {key: orjson.loads(doc) for key, doc in self._reader().execute(sql)}
 
     def close(self) -> None:
+        self._checkpoints.close()
         self._writer.close()

@@ -66,6 +66,11 @@ class ViewTransaction(Protocol):
     def write(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
         """Replace these rows; None removes a row."""
 
+    def fill(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
+        """`write` into a view that has no rows (at position 0: a rebuild's first window). A store
+        may make its indexes once the rows are in, each in one sorted pass, rather than update
+        them row by row."""
+
     def set_position(self, projection: Projection, position: int) -> None: ...
 
     def partition_positions(self, projection: Projection) -> dict[int, int]:
@@ -140,6 +145,17 @@ def table(projection: Projection) -> str:
     return quoted(f"view_{projection.name}")
 
 
+def indexes(projection: Projection) -> list[tuple[str, str]]:
+    """Each of the view's indexes: (its name, quoted, and the statement that makes it). The name
+    is the view's and the columns' (PostgreSQL names indexes per schema)."""
+    made = []
+    for columns in projection.indexes:
+        name = quoted(f"ix_{projection.name}_{'_'.join(columns)}")
+        on = ", ".join(map(quoted, columns))
+        made.append((name, f"CREATE INDEX IF NOT EXISTS {name} ON {table(projection)} ({on})"))
+    return made
+
+
 def checked_fragment(fragment: str) -> str:
     """A `where` or `tail` fragment, refused if it quotes a string instead of passing it as a
     parameter (a `?` inside a literal would be taken for a parameter)."""
@@ -167,8 +183,9 @@ def stored_rows(
 ) -> tuple[list[tuple[Any, ...]], list[str]]:
     """What `ViewTransaction.write` stores: (key, JSON, each declared column) of each row kept,
     and the keys of the rows removed (None)."""
+    names = [c.name for c in projection.columns]
     kept = [
-        (key, orjson.dumps(row), *(row.get(c.name) for c in projection.columns))
+        (key, orjson.dumps(row), *map(row.get, names))
         for key, row in rows.items()
         if row is not None
     ]

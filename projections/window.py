@@ -87,8 +87,8 @@ class Window:
     def write(self, reached: int) -> None:
         """Write the rows, and every position moved to `reached` (never backwards)."""
         for projection, rows, after in zip(self.projections, self.rows, self.after, strict=True):
-            if rows:
-                self.tx.write(projection, rows)
+            if rows:  # a view at position 0 is empty: filled, its indexes made after its rows
+                (self.tx.fill if after == 0 else self.tx.write)(projection, rows)
             self.tx.set_position(projection, max(reached, after))
 
     def written(self) -> dict[str, dict[str, Row | None]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +16,9 @@ from domain import commands as c
 from infra.settings import Settings
 from projections import PROJECTIONS
 from projections.base import Projection, Row
+from projections.incident_details import incident_details
 from projections.runner import ProjectionRunner
+from projections.store import SQLiteViewStore
 from projections.view_store import ViewStore, ViewTransaction
 from service.bootstrap import Services, build
 from tests.conftest import Clock, context
@@ -148,3 +151,32 @@ def test_a_rebuild_in_any_batches_and_windows_equals_the_live_view(
             services.close()
 
     rebuilt_equals_live()
+
+
+def test_a_rebuild_makes_each_index_of_a_view_once_its_rows_are_in(tmp_path: Path) -> None:
+    services = build(Settings(data_dir=tmp_path / "var"), clock=Clock())
+    try:
+        work(services, 3)
+        live = caught_up(services)
+        views = services.views
+        assert isinstance(views, SQLiteViewStore)
+        for projection in PROJECTIONS:
+            views.reset(projection)
+        runner = ProjectionRunner(services.desk.recorder, services.desk.mapper, views, PROJECTIONS)
+        statements: list[str] = []
+        views._writer.set_trace_callback(statements.append)
+
+        runner.catch_up()
+
+        inserted = max(i for i, s in enumerate(statements) if 'INTO "view_incident_details"' in s)
+        indexed = [
+            i
+            for i, s in enumerate(statements)
+            if s.startswith('CREATE INDEX IF NOT EXISTS "ix_incident_details_')
+        ]
+        assert len(indexed) == len(incident_details.indexes)
+        assert min(indexed) > inserted
+        assert snapshot(services) == live
+        assert views._writer.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        services.close()
