@@ -16,7 +16,6 @@ no gaps.
 
 from __future__ import annotations
 
-import copy
 import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -109,7 +108,7 @@ class Session:
             if record is None:
                 return None
             self.desk.remember(record)
-            record = copy.deepcopy(record)
+            record = record.copy()
             self.records[record_id] = record
         return record if isinstance(record, cls) else None
 
@@ -130,7 +129,7 @@ class Session:
             if record is not None and not self._current(record):
                 record = None
         if record is not None:
-            record = copy.deepcopy(record)
+            record = record.copy()
             self.records[record_id] = record
         return record
 

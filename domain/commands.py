@@ -66,7 +66,7 @@ class Command(BaseModel):
         values = self.__dict__
         for name in text_fields(type(self)):
             value = values[name]
-            if type(value) is str and value.isprintable():
+            if value is None or (type(value) is str and value.isprintable()):
                 continue
             found = first_control(value, name)
             if found is not None:
