@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Recording
 
 from application.kinds import (
@@ -75,6 +75,12 @@ from domain.sla_rules import Rules as SlaRules
 A = TypeVar("A", bound=Aggregate)
 K = TypeVar("K")
 T = TypeVar("T")
+
+#: The records a new version of which changes the rules new records are judged by.
+_RULES = (PriorityMatrix, SlaPolicy, BusinessCalendar)
+
+#: The events that take a record's number.
+_NUMBERS = (NumberAllocated, RecordNumberAllocated)
 
 #: Seconds a process may judge new incidents by the matrix it last read (a revision made in
 #: this process takes effect at once; one made by another process within this many seconds).
@@ -269,16 +275,21 @@ class ServiceDesk(Application[UUID]):
     def remember(self, *records: Aggregate) -> None:
         """Keep records as saved or read; a new version of a rule this process saved takes
         effect at once (MATRIX_REFRESH is for revisions made by other processes)."""
-        if any(isinstance(r, PriorityMatrix) for r in records):
-            self._matrix.clear()
-        if any(isinstance(r, SlaPolicy | BusinessCalendar) for r in records):
-            self._sla_rules.clear()
+        cache = self._cache
         with self._cache_lock:
             for record in records:
-                self._cache[record.id] = record
-                self._cache.move_to_end(record.id)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+                cache[record.id] = record
+                cache.move_to_end(record.id)
+                if isinstance(record, _RULES):
+                    self._rules_saved(record)
+            while len(cache) > self.cache_size:
+                cache.popitem(last=False)
+
+    def _rules_saved(self, record: Aggregate) -> None:
+        if isinstance(record, PriorityMatrix):
+            self._matrix.clear()
+        else:
+            self._sla_rules.clear()
 
     def stored_version(self, record_id: UUID) -> int:
         """The last version of a record the store holds (0 if none): one row, however long
@@ -477,24 +488,25 @@ class ServiceDesk(Application[UUID]):
         return recordings
 
     def write(self, events: list[DomainEvent], *, locked: bool = False) -> list[Recording[UUID]]:
-        """Events in one atomic write (the library's aggregate cache is not used: the desk keeps
-        its own). `locked`: the caller holds the write lock already (`numbering`)."""
-        batch: ProcessingEvent[UUID] = ProcessingEvent()
-        batch.events.extend(events)
+        """Events in one atomic write. `locked`: the caller holds the write lock already
+        (`numbering`)."""
         if locked:
-            return self._commit(batch)
+            return self._commit(events)
         with self.write_lock:
-            return self._commit(batch)
+            return self._commit(events)
 
-    def _commit(self, batch: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
-        """Record a batch (the write lock held) and note the numbers it stored."""
+    def _commit(self, events: list[DomainEvent]) -> list[Recording[UUID]]:
+        """Record events (the write lock held) and note the numbers they stored. Straight to the
+        event store: the library's Application._record would wrap them in a ProcessingEvent only
+        to put them there and to fill its aggregate cache, which the desk does not use (it
+        keeps its own)."""
         try:
-            recordings = self._record(batch)
+            recordings = self.events.put(events)
         except BaseException:
             self._last_numbers.clear()  # whatever the store now holds, read it again
             raise
-        for event in batch.events:
-            if isinstance(event, NumberAllocated | RecordNumberAllocated):
+        for event in events:
+            if isinstance(event, _NUMBERS):
                 self._last_numbers[event.originator_id] = event.originator_version
         return recordings
 

@@ -223,6 +223,8 @@ class Pipeline:
     def _key_event(
         self, submission: Submission, target: UUID | None
     ) -> IdempotencyKeyRecorded | Outcome | None:
+        if submission.idempotency_key is None:  # the usual case: nothing to name or look up
+            return None
         return self.keys.check(
             submission.ctx,
             submission.idempotency_key,

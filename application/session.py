@@ -16,7 +16,6 @@ no gaps.
 
 from __future__ import annotations
 
-import copy
 import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -28,6 +27,7 @@ from domain.commands import Rules
 from domain.context import Context
 from domain.events import DomainEvent
 from domain.incident import Incident
+from domain.priority import PriorityMatrix
 from domain.record_numbers import RecordKind, RecordNumberAllocated, number_label, number_log
 from domain.records import INCIDENT_NUMBERS, INCIDENT_PREFIX, NumberAllocated
 from domain.rule_versions import RuleVersions
@@ -74,17 +74,21 @@ class Session:
         self.records: dict[UUID, Aggregate] = {}
         self.numbers: dict[str, int] = {}
         self._loose: list[DomainEvent] = []
-        self._rules: Rules | None = None
+        self._matrix: PriorityMatrix | None = None
 
     @property
     def rules(self) -> Rules:
-        if self._rules is None:
-            self._rules = Rules(
-                matrix=self.desk.priority_matrix(),
-                reopen_window=self.desk.reopen_window,
-                find_incident=lambda incident_id: self.find(Incident, incident_id),
-            )
-        return self._rules
+        """The rules of record, the matrix as the command first read it. Made afresh each time,
+        not kept: its finder refers to this session, and a session that referred to it in turn
+        would be a reference cycle, which only the garbage collector frees (every command's
+        session, then, and all it holds, piling up for the next collection)."""
+        if self._matrix is None:
+            self._matrix = self.desk.priority_matrix()
+        return Rules(
+            matrix=self._matrix,
+            reopen_window=self.desk.reopen_window,
+            find_incident=lambda incident_id: self.find(Incident, incident_id),
+        )
 
     def sla_rules_for(self, service: str) -> RuleVersions | None:
         return self.desk.sla_rules_for(service)
@@ -104,7 +108,7 @@ class Session:
             if record is None:
                 return None
             self.desk.remember(record)
-            record = copy.deepcopy(record)
+            record = record.copy()
             self.records[record_id] = record
         return record if isinstance(record, cls) else None
 
@@ -125,7 +129,7 @@ class Session:
             if record is not None and not self._current(record):
                 record = None
         if record is not None:
-            record = copy.deepcopy(record)
+            record = record.copy()
             self.records[record_id] = record
         return record
 

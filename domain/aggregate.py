@@ -103,13 +103,16 @@ class Aggregate:
             state._apply(event)
         return state
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
-        # State holds only immutable values, so a shallow copy with its own pending list is a
-        # safe and cheap copy for the repository's cache.
+    def copy(self) -> Self:
+        """A copy to change freely, this left as it is. State holds only immutable values, so a
+        shallow copy with its own pending list is a safe and cheap one."""
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone._pending = []
         return clone
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self.copy()
 
 
 State = TypeVar("State", bound=str)

@@ -42,7 +42,7 @@ from domain.organisations import RequestedOrganisation
 from domain.priority import Impact, PriorityMatrix, Urgency
 from domain.records import INCIDENT_PREFIX
 from domain.session import Session
-from domain.text import first_control, refusal
+from domain.text import first_control, refusal, text_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +61,17 @@ class Command(BaseModel):
     @model_validator(mode="after")
     def _no_control_characters(self) -> Command:
         """Text with a control character is refused here, before it can become an event (see
-        domain/text.py for why)."""
-        for name, value in self:
+        domain/text.py for why). Only the fields that can hold text are looked at, a plain
+        text that prints at once (the usual case: the check is on every command's path)."""
+        values = self.__dict__
+        for name in text_fields(type(self)):
+            value = values[name]
+            if value is None or (type(value) is str and value.isprintable()):
+                continue
+            found = first_control(value, name)
+            if found is not None:
+                raise ValueError(refusal(found))
+        for name, value in (self.__pydantic_extra__ or {}).items():
             found = first_control(value, name)
             if found is not None:
                 raise ValueError(refusal(found))

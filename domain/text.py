@@ -9,11 +9,18 @@ a reason, and imports drop them from the foreign rows they read.
 
 from __future__ import annotations
 
+import enum
+import functools
 import re
+import types
+import typing
 from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, FutureDatetime, NaiveDatetime, PastDatetime
 
 #: The control characters refused in text: C0 except tab, line feed and carriage return; DEL.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -49,6 +56,50 @@ def first_control(value: Any, where: str) -> str | None:
         if found is not None:
             return found
     return None
+
+
+#: Types whose values are never text (first_control finds nothing in them).
+_NEVER_TEXT = (bool, int, float, Decimal, UUID, datetime, date, time, timedelta, bytes)
+#: pydantic's kinds of datetime: their values are datetimes.
+_TIMES = (AwareDatetime, NaiveDatetime, PastDatetime, FutureDatetime)
+
+
+@functools.cache
+def text_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of a model, in order, whose values may hold text (worked out once a model):
+    first_control finds nothing in the others, so checking only these finds what checking every
+    field finds, and as first."""
+    return tuple(
+        name for name, field in model.model_fields.items() if may_hold_text(field.annotation)
+    )
+
+
+def may_hold_text(annotation: Any) -> bool:
+    """Whether a value of this type can hold text first_control would look at: False only for
+    types that cannot (numbers, ids, times, enums of plain text, None), True when unsure."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return may_hold_text(args[0])
+    if origin is typing.Literal:
+        return any(isinstance(a, str) for a in args)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(may_hold_text(a) for a in args)
+    if origin is not None and isinstance(origin, type):
+        if issubclass(origin, Mapping):  # first_control reads a mapping's values, not its keys
+            args = args[1:]
+        if issubclass(origin, list | tuple | set | frozenset | Mapping):
+            return any(may_hold_text(a) for a in args if a is not Ellipsis)
+        return True
+    if annotation is None or annotation is type(None):
+        return False
+    if annotation in _TIMES:
+        return False
+    if isinstance(annotation, type):
+        if issubclass(annotation, enum.Enum):  # a member is text only if its value is
+            return any(first_control(member, "") is not None for member in annotation)
+        return not issubclass(annotation, _NEVER_TEXT) or issubclass(annotation, str)
+    return True
 
 
 def refusal(found: str) -> str:
