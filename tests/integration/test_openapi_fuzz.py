@@ -1,11 +1,9 @@
 """Hostile input, generated from the OpenAPI document itself by schemathesis' engine (what its
 command line runs): every operation is called with the schema's examples, with the boundary
 values of every bound it states (valid and just invalid), then with random valid and invalid
-requests, as an admin, an agent and a requester, against a real server (in a process of its
-own, so that it runs on the other core, not in turn with the fuzzer under one GIL). No answer
-may be a server error, every answer must match the schema documented for its status, and every
-status an operation answers must be documented. Bounded and derandomized: CI runs the same
-cases each time.
+requests, as an admin, an agent and a requester, against a real server. No answer may be a
+server error, every answer must match the schema documented for its status, and every status an
+operation answers must be documented. Bounded and derandomized: CI runs the same cases each time.
 
 (schemathesis' pytest integration is not used: it reaches into a pytest internal that pytest 9.2
 no longer has.)
@@ -13,13 +11,10 @@ no longer has.)
 
 from __future__ import annotations
 
-import contextlib
 import json
-import multiprocessing
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +77,12 @@ class Fuzzed:
     tokens: dict[str, str]
 
 
-def serve_seeded(data_dir: str, parent: Connection) -> None:
-    """In a process of its own (so that the server does not share a GIL with the fuzzer): one
-    server for every role, seeded, with no rate limit (the fuzzer is one very busy caller);
-    sends its address and a token per role, then serves until the parent says stop or goes."""
-    settings = Settings(data_dir=Path(data_dir), read_your_writes_timeout=10, rate_limit="")
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
+    """One server for every role, seeded (no rate limit: the fuzzer is one very busy caller)."""
+    settings = Settings(
+        data_dir=Path(tmp_path_factory.mktemp("fuzz")), read_your_writes_timeout=10, rate_limit=""
+    )
     services = build(settings, clock=Clock())
     services.start()
     try:
@@ -98,33 +94,10 @@ def serve_seeded(data_dir: str, parent: Connection) -> None:
                 ).token
                 for role in Role
             }
-            parent.send((served.base_url, tokens))
-            with contextlib.suppress(EOFError):
-                parent.recv()
+            openapi = httpx.get(f"{served.base_url}/openapi.json", timeout=60).json()
+            yield Fuzzed(served.base_url, openapi, tokens)
     finally:
         services.close()
-
-
-@pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
-    processes = multiprocessing.get_context("spawn")
-    ours, theirs = processes.Pipe()
-    server = processes.Process(
-        target=serve_seeded, args=(str(tmp_path_factory.mktemp("fuzz")), theirs), daemon=True
-    )
-    server.start()
-    try:
-        if not ours.poll(120):
-            pytest.fail(f"the fuzzed server did not start (exit code {server.exitcode})")
-        base_url, tokens = ours.recv()
-        openapi = httpx.get(f"{base_url}/openapi.json", timeout=60).json()
-        yield Fuzzed(base_url, openapi, tokens)
-    finally:
-        with contextlib.suppress(OSError):
-            ours.send("stop")
-        server.join(30)
-        if server.is_alive():
-            server.kill()
 
 
 def seed(api: Api) -> None:
