@@ -10,8 +10,7 @@ import itertools
 import os
 import random
 import signal
-import subprocess
-import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -32,8 +31,7 @@ from projections import PROJECTIONS
 from service.bootstrap import Services, open_view_store
 from service.kafka_mode import build_relay
 from tests.conftest import AGENT, context
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.forked_cli import forkserver, run_itsm
 
 # -- commands flowing ---------------------------------------------------------------------------
 
@@ -125,7 +123,9 @@ class Pause:
 
 
 class Process:
-    """An `itsm` command in a child process (as the deployment runs it)."""
+    """An `itsm` command in a child process of its own (as the deployment runs it), forked from
+    a forkserver that has the service imported (tests/forked_cli.py): the same process to
+    SIGKILL, without an interpreter's start-up each time."""
 
     def __init__(self, settings: Settings, *args: str) -> None:
         env = {
@@ -137,28 +137,34 @@ class Process:
             "ITSM_LOG_LEVEL": "warning",
             "ITSM_DATABASE_URL": settings.database_url or "",
         }
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+        with tempfile.NamedTemporaryFile(prefix="itsm-stderr-", delete=False) as file:
+            self._stderr = Path(file.name)
+        self.process = forkserver().Process(
+            target=run_itsm, args=(env, args, str(self._stderr)), daemon=True
         )
+        self.process.start()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.exitcode
 
     def kill(self) -> None:
-        self.popen.send_signal(signal.SIGKILL)
-        self.popen.wait(10)
+        self.process.kill()
+        self.process.join(10)
+        self._stderr.unlink(missing_ok=True)
 
     def stop(self) -> None:
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(20)
-        except subprocess.TimeoutExpired:
+        self.process.terminate()
+        self.process.join(20)
+        if self.process.exitcode is None:
             self.kill()
-        assert self.popen.returncode in (0, -signal.SIGTERM), self.stderr()
+        try:
+            assert self.process.exitcode in (0, -signal.SIGTERM), self.stderr()
+        finally:
+            self._stderr.unlink(missing_ok=True)
 
     def stderr(self) -> str:
-        return self.popen.stderr.read().decode() if self.popen.stderr else ""
+        return self._stderr.read_text(errors="replace") if self._stderr.exists() else ""
 
 
 def relay_thread(settings: Settings) -> Iterator[None]:

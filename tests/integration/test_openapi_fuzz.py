@@ -14,16 +14,18 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from schemathesis.engine import events
 
 from domain.actors import Actor, Role
 from infra.settings import Settings
-from service.bootstrap import Services, build
+from service.bootstrap import build
 from tests.conftest import Clock
 from tests.integration.conftest import Api, serving
 
@@ -61,9 +63,23 @@ def _ndjson(_ctx: Any, value: Any) -> bytes:
     return value if isinstance(value, bytes) else json.dumps(value).encode()
 
 
+#: Each role's run is cut into this many test items, each fuzzing every this-many-th operation
+#: (in label order): the same cases in all, in items small enough for xdist to spread.
+SHARES = 3
+
+
+@dataclass(frozen=True)
+class Fuzzed:
+    """The server being fuzzed, its OpenAPI document, and a token for each role."""
+
+    base_url: str
+    openapi: dict[str, Any]
+    tokens: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """One server for every role (no rate limit: the fuzzer is one very busy caller)."""
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
+    """One server for every role, seeded (no rate limit: the fuzzer is one very busy caller)."""
     settings = Settings(
         data_dir=Path(tmp_path_factory.mktemp("fuzz")), read_your_writes_timeout=10, rate_limit=""
     )
@@ -72,7 +88,14 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     try:
         with serving(services) as served:
             seed(served)
-            yield served
+            tokens = {
+                str(role): services.tokens.issue(
+                    Actor(id=f"fuzzer-{role}", role=role), at=services.clock(), issued_by="tests"
+                ).token
+                for role in Role
+            }
+            openapi = httpx.get(f"{served.base_url}/openapi.json", timeout=60).json()
+            yield Fuzzed(served.base_url, openapi, tokens)
     finally:
         services.close()
 
@@ -96,13 +119,16 @@ def seed(api: Api) -> None:
             assert answer.status_code == 201, answer.text
 
 
-def failures_of(schema: Any) -> tuple[int, dict[str, set[str]]]:
-    """Run the engine over the schema: how many cases it sent, and what failed, per operation."""
+def failures_of(schema: Any) -> tuple[int, set[str], dict[str, set[str]]]:
+    """Run the engine over the schema: how many cases it sent, the operations it ran, and what
+    failed, per operation."""
     cases = 0
+    ran: set[str] = set()
     failed: dict[str, set[str]] = defaultdict(set)
     for event in schemathesis.engine.from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
             cases += len(event.recorder.cases)
+            ran.add(event.recorder.label)
             for checks in event.recorder.checks.values():
                 for check in checks:
                     if check.failure_info is not None:
@@ -112,27 +138,42 @@ def failures_of(schema: Any) -> tuple[int, dict[str, set[str]]]:
             failed[event.label].add(f"error: {event.value}")
         elif isinstance(event, events.FatalError):
             failed["(engine)"].add(f"fatal: {event.exception}")
-    return cases, failed
+    return cases, ran, failed
+
+
+def share_of(labels: list[str], share: int) -> list[str]:
+    """The operations one item fuzzes: every SHARES-th label, from the `share`-th on."""
+    return sorted(labels)[share::SHARES]
+
+
+def test_the_shares_cover_every_operation_once() -> None:
+    labels = [f"GET /api/v1/things/{n}" for n in range(95)]
+    shares = [share_of(labels, share) for share in range(SHARES)]
+    assert sorted(label for found in shares for label in found) == sorted(labels)
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("share", range(SHARES), ids=lambda share: f"share{share}")
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.AGENT, Role.REQUESTER], ids=str)
 def test_no_input_makes_a_server_error_and_every_answer_is_documented(
-    fuzzed: Api, role: Role
+    fuzzed: Fuzzed, role: Role, share: int
 ) -> None:
-    services: Services = fuzzed.services
-    token = services.tokens.issue(
-        Actor(id=f"fuzzer-{role}", role=role), at=services.clock(), issued_by="tests"
-    ).token
-    schema = schemathesis.openapi.from_url(f"{fuzzed.base_url}/openapi.json")
-    schema.config.update(headers={"Authorization": f"Bearer {token}"})
+    whole = schemathesis.openapi.from_dict(fuzzed.openapi)
+    labels = [result.ok().label for result in whole.get_all_operations()]
+    assert len(whole) >= 90  # the whole API, not a part that happened to load
+    ours = share_of(labels, share)
+    schema = whole.include(name=ours)
+    schema.config.update(
+        base_url=fuzzed.base_url, headers={"Authorization": f"Bearer {fuzzed.tokens[role]}"}
+    )
     schema.config.phases.update(phases=["examples", "coverage", "fuzzing"])
     schema.config.generation.update(
         modes=["positive", "negative"], max_examples=EXAMPLES_PER_OPERATION, deterministic=True
     )
     schema.config.checks.update(included_check_names=CHECKS)
-    cases, failed = failures_of(schema)
-    assert len(schema) >= 90  # the whole API, not a part that happened to load
-    assert cases >= 1000
+    cases, ran, failed = failures_of(schema)
+    assert ran == set(ours)  # this share's operations, every one of them, and no other
+    assert cases >= 1000 // SHARES  # at least 1000 for the role's shares together
     report = [f"{label}: {message}" for label, found in failed.items() for message in sorted(found)]
     assert not failed, f"{len(failed)} operations failed:\n" + "\n".join(report)
