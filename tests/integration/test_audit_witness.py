@@ -1,0 +1,336 @@
+"""The auditor's witness of the signed checkpoints (`itsm audit witness`), a real HTTP service
+started in the test: it appends only a checkpoint that extends the chain it holds (signed,
+consistent entries, newer), the service pushes it every checkpoint with its entries (also
+after the witness was down), and verify against it catches a rewrite re-signed with the host's
+own key and a tail cut off after a witnessed checkpoint, on both backends."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from audit import chain, keys
+from audit.chain import GENESIS, Checkpoint, Entry
+from audit.service import Audit
+from audit.store import LEDGER_TABLES
+from audit.verify import Report, verify
+from audit.witness import REFUSED_FILE, WitnessLog, compare, read_witness, server, with_witness
+from cli.main import main
+from infra.settings import Settings
+from service.bootstrap import Services, build
+from tests.conftest import Clock
+from tests.integration.audit_tamper import Attacker
+from tests.integration.conftest import free_port
+from tests.integration.test_service_desk import log
+
+CHECKPOINT_EVERY = 3
+
+
+@dataclass
+class Witness:
+    directory: Path
+    url: str
+    stop: Callable[[], None]
+
+    def head(self) -> int:
+        return int(httpx.get(f"{self.url}/head").json()["position"])
+
+    def held(self) -> list[Checkpoint]:
+        return read_witness(str(self.directory)).checkpoints
+
+
+def start_witness(directory: Path, port: int = 0) -> Witness:
+    http = server(WitnessLog(directory), "127.0.0.1", port)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        http.shutdown()
+        http.server_close()
+        thread.join()
+
+    return Witness(directory, f"http://127.0.0.1:{http.server_address[1]}", stop)
+
+
+@pytest.fixture
+def witness(tmp_path: Path) -> Iterator[Witness]:
+    running = start_witness(tmp_path / "witness")
+    yield running
+    running.stop()
+
+
+# -- the witness alone: offers built by hand ------------------------------------------------------
+
+
+def chained(count: int, prev: bytes = GENESIS, first: int = 1, actor: str = "a") -> list[Entry]:
+    entries = []
+    for position in range(first, first + count):
+        digest = chain.digest("Incident.Logged", "0" * 32, position, b"{}")
+        args = (position, f"id/{position}", "Incident.Logged", actor, "agent", "2026-01-01")
+        own = chain.entry_hash(prev, *args, digest)
+        entries.append(Entry(*args, digest, prev, own))
+        prev = own
+    return entries
+
+
+def signed(key: Ed25519PrivateKey, entries: list[Entry]) -> Checkpoint:
+    kid = keys.key_id(key.public_key())
+    last = entries[-1]
+    message = chain.signed_message(last.position, last.hash, "2026-01-01T00:00:00+00:00", kid)
+    return Checkpoint(last.position, last.hash, "2026-01-01T00:00:00+00:00", kid, key.sign(message))
+
+
+def offer(
+    witness: Witness, key: Ed25519PrivateKey, checkpoint: Checkpoint, entries: list[Entry]
+) -> httpx.Response:
+    body = {
+        "checkpoint": checkpoint.as_json(),
+        "public_key": keys.public_pem(key.public_key()).decode(),
+        "entries": [e.as_json() for e in entries],
+    }
+    return httpx.post(f"{witness.url}/checkpoints", content=orjson.dumps(body))
+
+
+@pytest.fixture
+def holding(witness: Witness) -> tuple[Witness, Ed25519PrivateKey, list[Entry]]:
+    """A witness holding two checkpoints (positions 4 and 7)."""
+    key = Ed25519PrivateKey.generate()
+    entries = chained(7)
+    assert offer(witness, key, signed(key, entries[:4]), entries[:4]).status_code == 201
+    assert offer(witness, key, signed(key, entries), entries[4:]).status_code == 201
+    return witness, key, entries
+
+
+def refused(
+    holding: tuple[Witness, Ed25519PrivateKey, list[Entry]], answer: httpx.Response, status: int
+) -> str:
+    """The refusal's reason, once the witness is seen to keep exactly what it held."""
+    witness = holding[0]
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert [c.position for c in witness.held()] == [4, 7]
+    assert witness.head() == 7
+    assert (witness.directory / REFUSED_FILE).exists()
+    reason: str = answer.json()["detail"]
+    return reason
+
+
+def test_the_witness_appends_checkpoints_that_extend_its_chain_and_keeps_them_on_restart(
+    holding: tuple[Witness, Ed25519PrivateKey, list[Entry]],
+) -> None:
+    witness, key, entries = holding
+    more = chained(2, entries[-1].hash, first=8)
+    assert offer(witness, key, signed(key, more), more).status_code == 201
+    reopened = WitnessLog(witness.directory)
+    assert (reopened.position, reopened.hash) == (9, more[-1].hash)
+    assert [h.checkpoint.position for h in read_witness(str(witness.directory)).held] == [4, 7, 9]
+
+
+def test_the_witness_refuses_a_checkpoint_that_does_not_extend_its_chain(
+    holding: tuple[Witness, Ed25519PrivateKey, list[Entry]],
+) -> None:
+    _, key, entries = holding
+    fork = chained(3, entries[3].hash, first=5, actor="forger")  # 5..7 rewritten
+    more = chained(2, fork[-1].hash, first=8)
+    answer = offer(holding[0], key, signed(key, more), more)
+    assert "position 8 does not chain" in refused(holding, answer, 409)
+
+
+def test_the_witness_refuses_a_checkpoint_whose_signature_does_not_verify(
+    holding: tuple[Witness, Ed25519PrivateKey, list[Entry]],
+) -> None:
+    _, key, entries = holding
+    more = chained(2, entries[-1].hash, first=8)
+    forged = replace(signed(key, more), signature=bytes(64))
+    assert "signature" in refused(holding, offer(holding[0], key, forged, more), 422)
+
+
+def test_the_witness_refuses_a_replayed_old_checkpoint_and_holds_its_head_once(
+    holding: tuple[Witness, Ed25519PrivateKey, list[Entry]],
+) -> None:
+    witness, key, entries = holding
+    old = signed(key, entries[:4])
+    assert "replayed" in refused(holding, offer(witness, key, old, entries[:4]), 409)
+    again = offer(witness, key, signed(key, entries), entries[4:])
+    assert again.status_code in (200, 409)  # the same head re-sent (a retry) appends nothing
+    assert [c.position for c in witness.held()] == [4, 7]
+
+
+def test_the_witness_accepts_a_new_key_when_its_checkpoint_extends_the_chain(
+    holding: tuple[Witness, Ed25519PrivateKey, list[Entry]],
+) -> None:
+    """It cannot judge trust: it records; the auditor's verify judges the keys."""
+    witness, _, entries = holding
+    rotated = Ed25519PrivateKey.generate()
+    more = chained(2, entries[-1].hash, first=8)
+    assert offer(witness, rotated, signed(rotated, more), more).status_code == 201
+    assert witness.held()[-1].key_id == keys.key_id(rotated.public_key())
+
+
+# -- the service pushes to the witness; verify against it -----------------------------------------
+
+
+def audit(services: Services) -> Audit:
+    assert services.audit is not None
+    return services.audit
+
+
+def witnessed_settings(settings: Settings, *urls: str) -> Settings:
+    return settings.model_copy(
+        update={
+            "audit_follow": False,
+            "audit_checkpoint_every": CHECKPOINT_EVERY,
+            "audit_witness_urls": ",".join(urls),
+        }
+    )
+
+
+def wait_until(done: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def held_everything(services: Services, witness: Witness) -> Callable[[], bool]:
+    def done() -> bool:
+        last = audit(services).store.last_checkpoint()
+        return last is not None and witness.head() == last.position
+
+    return done
+
+
+@pytest.fixture
+def pushing(settings: Settings, witness: Witness, clock: Clock) -> Iterator[Services]:
+    services = build(witnessed_settings(settings, witness.url), clock=clock)
+    for n in range(1, 5):
+        log(services, n)
+    audit(services).ledger.catch_up()
+    wait_until(held_everything(services, witness))
+    yield services
+    services.close()
+
+
+def with_the_witness(services: Services, witness: Witness) -> Report:
+    a = audit(services)
+    held = read_witness(witness.url)
+    report = verify(a.store, a.trusted_keys(), held.checkpoints)
+    return with_witness(report, held, compare(a.store, held))
+
+
+def test_the_service_pushes_every_checkpoint_with_its_entries_and_the_witness_holds_them(
+    pushing: Services, witness: Witness
+) -> None:
+    store = audit(pushing).store
+    assert [c.as_json() for c in witness.held()] == [c.as_json() for c in store.checkpoints()]
+    held_entries = list(read_witness(witness.url).entries())
+    assert held_entries == store.entries(0, 10_000, witness.head())
+    assert with_the_witness(pushing, witness).ok
+
+
+def test_a_rewrite_re_signed_with_the_hosts_key_fails_verify_with_the_witness_at_its_first_position(
+    pushing: Services, witness: Witness, clock: Clock
+) -> None:
+    """Root on the host edits an event, deletes the ledger and lets the service re-chain and
+    re-sign everything with its own key: the database alone verifies; the witness does not."""
+    settings = pushing.settings
+    a = audit(pushing)
+    position = next(e.position for e in a.store.entries(0, 100) if e.type == "Incident.Logged")
+    attacker = Attacker(settings)
+    try:
+        attacker.drop_triggers()
+        state = attacker.row(position)[3]
+        attacker.set_state(position, state.replace(b"kiosk", b"kiosq"))
+        for table in LEDGER_TABLES:
+            attacker.sql_ledger(f"DELETE FROM {table}")
+    finally:
+        attacker.close()
+    pushing.close()
+    rebuilt = build(settings, clock=clock)
+    try:
+        audit(rebuilt).ledger.catch_up()
+        assert verify(audit(rebuilt).store, audit(rebuilt).trusted_keys()).ok  # the host's view
+        log(rebuilt, 9)  # the next checkpoint, past what the witness holds, is pushed: refused
+        audit(rebuilt).ledger.catch_up()
+        wait_until((witness.directory / REFUSED_FILE).exists)
+        report = with_the_witness(rebuilt, witness)
+        assert not report.ok
+        assert report.first_bad is not None
+        assert report.first_bad.position == position
+        assert "rewritten" in report.first_bad.reason
+        assert any("refused" in note for note in report.notes)
+    finally:
+        rebuilt.close()
+
+
+def test_a_tail_cut_off_after_a_witnessed_checkpoint_fails_verify_with_the_witness(
+    pushing: Services, witness: Witness
+) -> None:
+    last = witness.held()[-1].position
+    attacker = Attacker(pushing.settings)
+    try:
+        attacker.drop_triggers()
+        attacker.truncate_after(last - 2)
+    finally:
+        attacker.close()
+    a = audit(pushing)
+    assert verify(a.store, a.trusted_keys()).ok  # seamless inside the database
+    report = with_the_witness(pushing, witness)
+    assert report.first_bad is not None
+    assert report.first_bad.position == last - 1
+    assert "cut off" in report.first_bad.reason
+
+
+def test_a_witness_that_was_down_catches_up_when_it_returns(
+    settings: Settings, tmp_path: Path, clock: Clock
+) -> None:
+    port = free_port()
+    services = build(witnessed_settings(settings, f"http://127.0.0.1:{port}"), clock=clock)
+    try:
+        for n in range(1, 5):
+            log(services, n)
+        audit(services).ledger.catch_up()  # pushes to no one: retried in the pusher's thread
+        assert len(audit(services).store.checkpoints()) >= 2
+        time.sleep(0.5)
+        returned = start_witness(tmp_path / "late", port)
+        try:
+            wait_until(held_everything(services, returned))
+            stored = audit(services).store.checkpoints()
+            assert [c.as_json() for c in returned.held()] == [c.as_json() for c in stored]
+        finally:
+            returned.stop()
+    finally:
+        services.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_itsm_audit_verify_witness_exits_1_naming_the_cut_off_tail(
+    pushing: Services, witness: Witness
+) -> None:
+    data_dir = pushing.settings.data_dir
+    good = CliRunner().invoke(
+        main, ["audit", "verify", "--data-dir", str(data_dir), "--witness", witness.url]
+    )
+    assert good.exit_code == 0, good.output
+    last = witness.held()[-1].position
+    attacker = Attacker(pushing.settings)
+    try:
+        attacker.drop_triggers()
+        attacker.truncate_after(last - 1)
+    finally:
+        attacker.close()
+    for source in (witness.url, str(witness.directory)):
+        bad = CliRunner().invoke(
+            main, ["audit", "verify", "--data-dir", str(data_dir), "--witness", source]
+        )
+        assert bad.exit_code == 1, bad.output
+        assert orjson.loads(bad.stdout)["first_bad"]["position"] == last
