@@ -272,16 +272,21 @@ def test_a_rewrite_re_signed_with_the_hosts_key_fails_verify_with_the_witness_at
         rebuilt.close()
 
 
+def cut_after(services: Services, position: int) -> None:
+    """Events, ledger entries and stored checkpoints after `position` removed through SQL."""
+    attacker = Attacker(services.settings)
+    try:
+        attacker.drop_triggers()
+        attacker.truncate_after(position)
+    finally:
+        attacker.close()
+
+
 def test_a_tail_cut_off_after_a_witnessed_checkpoint_fails_verify_with_the_witness(
     pushing: Services, witness: Witness
 ) -> None:
     last = witness.held()[-1].position
-    attacker = Attacker(pushing.settings)
-    try:
-        attacker.drop_triggers()
-        attacker.truncate_after(last - 2)
-    finally:
-        attacker.close()
+    cut_after(pushing, last - 2)
     a = audit(pushing)
     assert verify(a.store, a.trusted_keys()).ok  # seamless inside the database
     report = with_the_witness(pushing, witness)
@@ -322,15 +327,26 @@ def test_itsm_audit_verify_witness_exits_1_naming_the_cut_off_tail(
     )
     assert good.exit_code == 0, good.output
     last = witness.held()[-1].position
-    attacker = Attacker(pushing.settings)
-    try:
-        attacker.drop_triggers()
-        attacker.truncate_after(last - 1)
-    finally:
-        attacker.close()
+    cut_after(pushing, last - 1)
     for source in (witness.url, str(witness.directory)):
         bad = CliRunner().invoke(
             main, ["audit", "verify", "--data-dir", str(data_dir), "--witness", source]
         )
         assert bad.exit_code == 1, bad.output
         assert orjson.loads(bad.stdout)["first_bad"]["position"] == last
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_verify_pack_takes_the_checkpoints_a_witness_holds(
+    pushing: Services, witness: Witness, tmp_path: Path
+) -> None:
+    data_dir, pack = str(pushing.settings.data_dir), tmp_path / "pack.zip"
+    assert (
+        CliRunner().invoke(main, ["audit", "export", "--data-dir", data_dir, str(pack)]).exit_code
+        == 0
+    )
+    checked = CliRunner().invoke(
+        main, ["audit", "verify-pack", str(pack), "--witness", str(witness.directory)]
+    )
+    assert checked.exit_code == 0, checked.output
+    assert orjson.loads(checked.stdout)["held_checkpoints_reached"] == len(witness.held())
