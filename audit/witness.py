@@ -151,8 +151,12 @@ class WitnessLog:
         else:  # trust on first use: the entries sent need only chain among themselves
             first = checkpoint.position - len(entries) + 1
             prev = entries[0].prev_hash if entries else None
-        expected = list(range(first, checkpoint.position + 1))
-        if [e.position for e in entries] != expected:
+        count = checkpoint.position - first + 1
+        if (
+            checkpoint.position < 1
+            or count != len(entries)
+            or any(e.position != first + i for i, e in enumerate(entries))
+        ):
             raise Refused(
                 409,
                 "not-consistent",

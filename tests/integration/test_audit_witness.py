@@ -145,6 +145,18 @@ def test_the_witness_refuses_a_checkpoint_that_does_not_extend_its_chain(
     assert "position 8 does not chain" in refused(holding, answer, 409)
 
 
+def test_the_witness_refuses_entries_that_do_not_reach_the_checkpoints_position(
+    holding: tuple[Witness, Ed25519PrivateKey, list[Entry]],
+) -> None:
+    _, key, entries = holding
+    more = chained(2, entries[-1].hash, first=8)
+    far = signed(key, more)
+    far = replace(far, position=10**15)
+    far = replace(far, signature=key.sign(far.message()))
+    assert "not positions 8 to" in refused(holding, offer(holding[0], key, far, more), 409)
+    assert "not positions" in refused(holding, offer(holding[0], key, far, more[1:]), 409)
+
+
 def test_the_witness_refuses_a_checkpoint_whose_signature_does_not_verify(
     holding: tuple[Witness, Ed25519PrivateKey, list[Entry]],
 ) -> None:
