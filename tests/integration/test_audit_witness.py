@@ -6,6 +6,8 @@ own key and a tail cut off after a witnessed checkpoint, on both backends."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -362,3 +364,37 @@ def test_verify_pack_takes_the_checkpoints_a_witness_holds(
     )
     assert checked.exit_code == 0, checked.output
     assert orjson.loads(checked.stdout)["held_checkpoints_reached"] == len(witness.held())
+
+
+def test_itsm_audit_witness_serves_its_directory_over_http(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "audit",
+            "witness",
+            "--dir",
+            str(tmp_path / "w"),
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        running = Witness(tmp_path / "w", f"http://127.0.0.1:{port}", process.terminate)
+
+        def answers() -> bool:
+            try:
+                return running.head() == 0
+            except httpx.TransportError:
+                return False
+
+        wait_until(answers)
+        key, entries = Ed25519PrivateKey.generate(), chained(3)
+        assert offer(running, key, signed(key, entries), entries).status_code == 201
+        assert [c.position for c in running.held()] == [3]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
