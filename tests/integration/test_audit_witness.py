@@ -19,13 +19,24 @@ import orjson
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from audit import chain, keys
 from audit.chain import GENESIS, Checkpoint, Entry
 from audit.service import Audit
 from audit.store import LEDGER_TABLES
 from audit.verify import Report, verify
-from audit.witness import REFUSED_FILE, WitnessLog, compare, read_witness, server, with_witness
+from audit.witness import (
+    REFUSED_FILE,
+    Refused,
+    WitnessLog,
+    compare,
+    read_witness,
+    server,
+    with_witness,
+)
 from cli.main import main
 from infra.settings import Settings
 from service.bootstrap import Services, build
@@ -398,3 +409,42 @@ def test_itsm_audit_witness_serves_its_directory_over_http(tmp_path: Path) -> No
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+MUTATIONS = {
+    "type": lambda e: replace(e, type="Incident.Resolved"),
+    "actor": lambda e: replace(e, actor_id="siti.rahma"),
+    "digest": lambda e: replace(e, digest=bytes(32)),
+    "prev_hash": lambda e: replace(e, prev_hash=bytes(32)),
+    "hash": lambda e: replace(e, hash=bytes(32)),
+    "position": lambda e: replace(e, position=e.position + 1),
+}
+
+
+@examples(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 6), min_size=2, max_size=5),
+    data=st.data(),
+)
+def test_any_one_changed_entry_in_an_offer_is_refused_and_the_chain_held_is_kept(
+    tmp_path_factory: pytest.TempPathFactory, sizes: list[int], data: st.DataObject
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    pem = keys.public_pem(key.public_key()).decode()
+    held = WitnessLog(tmp_path_factory.mktemp("witness"))
+    entries = chained(sum(sizes))
+    batches, start = [], 0
+    for size in sizes:
+        batches.append(entries[start : start + size])
+        start += size
+    *before, last = batches
+    for batch in before:
+        assert held.offer(signed(key, batch), pem, batch)
+    index = data.draw(st.integers(0, len(last) - 1))
+    changed = MUTATIONS[data.draw(st.sampled_from(sorted(MUTATIONS)))](last[index])
+    forged = [*last[:index], changed, *last[index + 1 :]]
+    head = (held.position, held.hash)
+    with pytest.raises(Refused):
+        held.offer(signed(key, last), pem, forged)
+    assert (held.position, held.hash) == head
+    assert held.offer(signed(key, last), pem, last)
