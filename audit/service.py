@@ -72,8 +72,13 @@ class Audit:
     def start(self) -> None:
         if self.follows:
             self.ledger.start()
-            for witness in self.witnesses:  # a witness that lacks checkpoints gets them now
-                witness.start()
+            self.push_to_witnesses()
+
+    def push_to_witnesses(self) -> None:
+        """Start pushing to each witness what it lacks, now rather than at the next checkpoint
+        (wherever the ledger is followed: after a restart a witness may lack some)."""
+        for witness in self.witnesses:
+            witness.start()
 
     def close(self) -> None:
         self.ledger.stop()

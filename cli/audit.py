@@ -68,6 +68,7 @@ def follow(data_dir: Path | None) -> None:
 
     with _services(data_dir) as services:
         _log_to_stderr(services.settings.log_level)
+        _audit(services).push_to_witnesses()
         _audit(services).ledger.run(_stop_on_signals())
 
 

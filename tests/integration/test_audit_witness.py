@@ -342,6 +342,25 @@ def test_a_witness_that_was_down_catches_up_when_it_returns(
         services.close()
 
 
+def test_a_following_service_pushes_what_a_witness_lacks_when_it_starts(
+    settings: Settings, witness: Witness, clock: Clock
+) -> None:
+    """Checkpoints signed before the witness was configured reach it at start, not only once
+    the next checkpoint is signed."""
+    earlier = build(witnessed_settings(settings), clock=clock)
+    for n in range(1, 5):
+        log(earlier, n)
+    audit(earlier).ledger.catch_up()
+    earlier.close()
+    following = settings.model_copy(update={"audit_witness_urls": witness.url})
+    services = build(following, clock=clock)
+    try:
+        services.start()
+        wait_until(held_everything(services, witness))
+    finally:
+        services.close()
+
+
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_itsm_audit_verify_witness_exits_1_naming_the_cut_off_tail(
     pushing: Services, witness: Witness
