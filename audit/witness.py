@@ -95,6 +95,8 @@ class WitnessLog:
         self.refusals = directory / REFUSED_FILE
         self._lock = threading.Lock()
         self._last: Held | None = None
+        #: every checkpoint held (a copy of one sent again is no refusal worth recording)
+        self._held: set[Checkpoint] = set()
         self.position, self.hash = 0, chain.GENESIS
         if self.path.exists():
             raw = self.path.read_bytes()
@@ -102,12 +104,12 @@ class WitnessLog:
                 raw = raw[: raw.rfind(b"\n") + 1]
                 with self.path.open("r+b") as file:
                     file.truncate(len(raw))
-            held = parse_log(raw)
-            if held:
-                self._hold(held[-1])
+            for held in parse_log(raw):
+                self._hold(held)
 
     def _hold(self, held: Held) -> None:
         self._last = held
+        self._held.add(held.checkpoint)
         self.position, self.hash = held.checkpoint.position, held.checkpoint.hash
 
     def head(self) -> dict[str, object]:
@@ -120,9 +122,17 @@ class WitnessLog:
             try:
                 if self._last is not None and checkpoint == self._last.checkpoint:
                     return False  # sent again (at least once): held already
+                if checkpoint in self._held:  # another process pushed it, and more, first
+                    raise Refused(
+                        409,
+                        "held-already",
+                        f"checkpoint at position {checkpoint.position} is held already, behind"
+                        f" the head at position {self.position}",
+                    )
                 self._check(checkpoint, public_pem, entries)
             except Refused as refused:
-                self._refused(checkpoint, refused)
+                if refused.code != "held-already":
+                    self._refused(checkpoint, refused)
                 raise
             held = Held(checkpoint, public_pem, tuple(entries), datetime.now(UTC).isoformat())
             _append_synced(self.path, orjson.dumps(held.as_json()) + b"\n")
@@ -332,6 +342,9 @@ class WitnessPusher:
                 "entries": [e.as_json() for e in entries],
             }
             answer = client.post(f"{self.url}/checkpoints", content=orjson.dumps(offer))
+        if answer.status_code == 409 and answer.json().get("code") == "witness.held-already":
+            log.info("witness %s held checkpoint %s already", self.url, checkpoint.position)
+            return True  # another process pushed it first: read the witness's head again
         if answer.status_code in (409, 422):
             self.refused = str(answer.json().get("detail"))
             log.error(

@@ -95,11 +95,13 @@ def chained(count: int, prev: bytes = GENESIS, first: int = 1, actor: str = "a")
     return entries
 
 
-def signed(key: Ed25519PrivateKey, entries: list[Entry]) -> Checkpoint:
+def signed(
+    key: Ed25519PrivateKey, entries: list[Entry], at: str = "2026-01-01T00:00:00+00:00"
+) -> Checkpoint:
     kid = keys.key_id(key.public_key())
     last = entries[-1]
-    message = chain.signed_message(last.position, last.hash, "2026-01-01T00:00:00+00:00", kid)
-    return Checkpoint(last.position, last.hash, "2026-01-01T00:00:00+00:00", kid, key.sign(message))
+    message = chain.signed_message(last.position, last.hash, at, kid)
+    return Checkpoint(last.position, last.hash, at, kid, key.sign(message))
 
 
 def offer(
@@ -183,7 +185,12 @@ def test_the_witness_refuses_a_replayed_old_checkpoint_and_holds_its_head_once(
     holding: tuple[Witness, Ed25519PrivateKey, list[Entry]],
 ) -> None:
     witness, key, entries = holding
-    old = signed(key, entries[:4])
+    replayed = witness.held()[0]
+    copy = offer(witness, key, replayed, entries[:4])  # another process's push: not recorded
+    assert copy.status_code == 409
+    assert copy.json()["code"] == "witness.held-already"
+    assert not (witness.directory / REFUSED_FILE).exists()
+    old = signed(key, entries[:4], "2026-01-02T00:00:00+00:00")  # the old head signed again
     assert "replayed" in refused(holding, offer(witness, key, old, entries[:4]), 409)
     again = offer(witness, key, signed(key, entries), entries[4:])
     assert again.status_code in (200, 409)  # the same head re-sent (a retry) appends nothing
