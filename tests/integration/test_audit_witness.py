@@ -150,6 +150,20 @@ def test_the_witness_appends_checkpoints_that_extend_its_chain_and_keeps_them_on
     assert [h.checkpoint.position for h in read_witness(str(witness.directory)).held] == [4, 7, 9]
 
 
+def test_a_line_cut_short_by_a_crash_was_never_held_and_is_dropped_on_restart(
+    holding: tuple[Witness, Ed25519PrivateKey, list[Entry]],
+) -> None:
+    witness, key, entries = holding
+    log_file = witness.directory / "witness.ndjson"
+    whole = log_file.read_bytes()
+    log_file.write_bytes(whole + b'{"checkpoint": {"position": 9')  # never answered 2xx
+    reopened = WitnessLog(witness.directory)
+    assert (reopened.position, reopened.hash) == (7, entries[-1].hash)
+    assert log_file.read_bytes() == whole
+    more = chained(2, entries[-1].hash, first=8)
+    assert reopened.offer(signed(key, more), keys.public_pem(key.public_key()).decode(), more)
+
+
 def test_the_witness_refuses_a_checkpoint_that_does_not_extend_its_chain(
     holding: tuple[Witness, Ed25519PrivateKey, list[Entry]],
 ) -> None:
