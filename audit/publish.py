@@ -1,4 +1,5 @@
-"""Signed checkpoints on Kafka: published as CloudEvents on `itsm.audit.checkpoints` (one
+"""Signed checkpoints sent out of the database: to the auditors' witnesses (audit/witness.py),
+and on Kafka: published as CloudEvents on `itsm.audit.checkpoints` (one
 partition, so in order; kept for ever), and read back by `itsm audit verify --kafka`.
 
 A copy outside the database is the point: an attacker who can rewrite the database cannot
@@ -115,6 +116,24 @@ class KafkaPublisher:
         if self._producer is not None:
             self._producer.close(timeout=5)
             self._producer = None
+
+
+class Publishers:
+    """Every place a new checkpoint goes, in order: the witnesses first (waking their pushers
+    never fails), then Kafka (whose failure the ledger's follower retries)."""
+
+    def __init__(self, publishers: list[Callable[[Checkpoint], None]]) -> None:
+        self.publishers = publishers
+
+    def __call__(self, checkpoint: Checkpoint) -> None:
+        for publish in self.publishers:
+            publish(checkpoint)
+
+    def close(self) -> None:
+        for publisher in self.publishers:
+            close = getattr(publisher, "close", None)
+            if close is not None:
+                close()
 
 
 def read_published(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Checkpoint]:

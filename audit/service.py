@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from audit import keys
-from audit.ledger import Ledger
-from audit.publish import KafkaPublisher
+from audit.ledger import Ledger, Publisher
+from audit.publish import KafkaPublisher, Publishers
 from audit.signers import (
     ROTATED_DIR,
     FileKeyring,
@@ -24,6 +24,7 @@ from audit.signers import (
 from audit.store import AuditStore, PostgresAuditStore, SQLiteAuditStore
 from audit.view_tables import PostgresViewTables, SQLiteViewTables, ViewTables
 from audit.views import ViewsReport, audit_views
+from audit.witness import WitnessPusher
 from infra.pg import open_pool
 from infra.settings import Settings
 from projections import PROJECTIONS
@@ -61,15 +62,29 @@ class Audit:
         assert self.views is not None
         return audit_views(recorder, self.ledger.mapper, self.views, PROJECTIONS)
 
+    @property
+    def witnesses(self) -> list[WitnessPusher]:
+        """The pushers to the auditors' witnesses (ITSM_AUDIT_WITNESS_URLS)."""
+        publisher = self.ledger.publisher
+        found = publisher.publishers if isinstance(publisher, Publishers) else []
+        return [p for p in found if isinstance(p, WitnessPusher)]
+
     def start(self) -> None:
         if self.follows:
             self.ledger.start()
+            self.push_to_witnesses()
+
+    def push_to_witnesses(self) -> None:
+        """Start pushing to each witness what it lacks, now rather than at the next checkpoint
+        (wherever the ledger is followed: after a restart a witness may lack some)."""
+        for witness in self.witnesses:
+            witness.start()
 
     def close(self) -> None:
         self.ledger.stop()
         if isinstance(self.keyring, Pkcs11Keyring):
             self.keyring.close()
-        if isinstance(self.ledger.publisher, KafkaPublisher):
+        if isinstance(self.ledger.publisher, Publishers):
             self.ledger.publisher.close()
         self.store.close()
 
@@ -130,13 +145,21 @@ def build_audit(settings: Settings, mapper: Mapper[UUID], clock: Callable[[], da
     signers = keyring(settings)
     store = open_audit_store(settings)
     key = signers.configured()
-    publisher: KafkaPublisher | None = None
+
+    def public_pem(key_id: str) -> bytes:
+        return keys.public_pem(_public(signers, key_id))
+
+    publishers: list[Publisher] = [
+        WitnessPusher(url, store, public_pem) for url in settings.witness_urls()
+    ]
     if settings.kafka_bootstrap:
-        publisher = KafkaPublisher(
-            settings.kafka_bootstrap,
-            settings.kafka_audit_topic,
-            lambda key_id: keys.public_pem(_public(signers, key_id)),
-            settings.event_source,
+        publishers.append(
+            KafkaPublisher(
+                settings.kafka_bootstrap,
+                settings.kafka_audit_topic,
+                public_pem,
+                settings.event_source,
+            )
         )
     ledger = Ledger(
         store,
@@ -146,7 +169,7 @@ def build_audit(settings: Settings, mapper: Mapper[UUID], clock: Callable[[], da
         keyring=signers,
         checkpoint_every=settings.audit_checkpoint_every,
         checkpoint_interval=settings.audit_checkpoint_interval,
-        publisher=publisher,
+        publisher=Publishers(publishers) if publishers else None,
     )
     return Audit(store, signers, ledger, settings.audit_follow, served_views(settings))
 

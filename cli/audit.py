@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from audit.evidence import Reports
     from audit.signers import Signer
+    from audit.witness import Witnessed
 
 _date = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])
 
@@ -67,6 +68,7 @@ def follow(data_dir: Path | None) -> None:
 
     with _services(data_dir) as services:
         _log_to_stderr(services.settings.log_level)
+        _audit(services).push_to_witnesses()
         _audit(services).ledger.run(_stop_on_signals())
 
 
@@ -206,9 +208,48 @@ checkpoints_option = click.option(
 )
 
 
+witness_option = click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    help="a witness you keep: its directory or its URL (`itsm audit witness`); repeatable",
+)
+
+
+@audit.command()
+@click.option(
+    "--dir",
+    "directory",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="where the witness keeps its append-only log (yours, not the service host's)",
+)
+@click.option("--listen", default="127.0.0.1:8787", show_default=True, help="HOST:PORT")
+def witness(directory: Path, listen: str) -> None:
+    """Run a witness of the signed checkpoints: it appends each one that extends the chain it
+    holds to its log in DIR and refuses any other (docs/audit.md, "Witnesses")."""
+    from audit.witness import WitnessLog, server
+    from cli.main import _log_to_stderr
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter("give HOST:PORT", param_hint="--listen")
+    _log_to_stderr("info")
+    held = WitnessLog(directory)
+    http = server(held, host, int(port))
+    click.echo(f"witness on http://{listen}, holding up to position {held.position}", err=True)
+    try:
+        http.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        http.server_close()
+
+
 @audit.command()
 @data_dir_option
 @checkpoints_option
+@witness_option
 @click.option(
     "--kafka",
     "bootstrap",
@@ -226,19 +267,25 @@ checkpoints_option = click.option(
 def verify(
     data_dir: Path | None,
     checkpoint_files: tuple[Path, ...],
+    witnesses: tuple[str, ...],
     bootstrap: str | None,
     key_files: tuple[Path, ...],
     check_views: bool,
 ) -> None:
     """Recompute the chain against the event store and the checkpoints; exit 1 if it fails,
     naming the first bad position and why (with --views, the first differing row of each view
-    that does not match its rebuild)."""
+    that does not match its rebuild; with --witness, the first position where the ledger
+    differs from what a witness holds)."""
     from audit.publish import read_published
     from audit.verify import verify as run
+    from audit.witness import compare, with_witness
 
     with _services(data_dir) as services:
         audit_ = _audit(services)
         outside = _load_checkpoints(checkpoint_files)
+        witnessed = [_read_witness(source) for source in witnesses]
+        for held in witnessed:
+            outside += held.checkpoints
         if bootstrap:
             outside += read_published(bootstrap, services.settings.kafka_audit_topic)
         head = audit_.store.head()[0]
@@ -259,6 +306,8 @@ def verify(
                 outside,
                 progress=progress,
             )
+        for held in witnessed:
+            report = with_witness(report, held, compare(audit_.store, held))
         elapsed = time.perf_counter() - started
         answer, ok = report.as_json(), report.ok
         if check_views:
@@ -319,14 +368,18 @@ def _reports(services: Services) -> Reports:
 @click.argument("file", type=existing_file)
 @key_option
 @checkpoints_option
+@witness_option
 def verify_pack(
-    file: Path, key_files: tuple[Path, ...], checkpoint_files: tuple[Path, ...]
+    file: Path,
+    key_files: tuple[Path, ...],
+    checkpoint_files: tuple[Path, ...],
+    witnesses: tuple[str, ...],
 ) -> None:
     """Check an evidence pack offline (no server, no database); exit 1 if it fails. Pass the
     public key you hold: without it the pack is checked only against the key it carries."""
     from audit.evidence import verify_pack as check
 
-    report = check(file, _load_keys(key_files), _held(checkpoint_files))
+    report = check(file, _load_keys(key_files), _held(checkpoint_files, witnesses))
     click.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
     if not key_files:
         click.echo(
@@ -336,10 +389,25 @@ def verify_pack(
         sys.exit(1)
 
 
-def _held(checkpoint_files: tuple[Path, ...]) -> list[Checkpoint]:
+def _held(checkpoint_files: tuple[Path, ...], witnesses: tuple[str, ...] = ()) -> list[Checkpoint]:
     """The signed checkpoints the auditor holds, from wherever they keep them: their files of
-    checkpoints (a witness's log is another such source)."""
-    return _load_checkpoints(checkpoint_files)
+    checkpoints and their witnesses' logs."""
+    held = _load_checkpoints(checkpoint_files)
+    for source in witnesses:
+        held += _read_witness(source).checkpoints
+    return held
+
+
+def _read_witness(source: str) -> Witnessed:
+    """A witness's log (its directory or URL), or a usage error saying why it cannot be read."""
+    import httpx
+
+    from audit.witness import read_witness
+
+    try:
+        return read_witness(source)
+    except (OSError, ValueError, httpx.HTTPError) as error:
+        raise click.BadParameter(f"{source}: {error}", param_hint="--witness") from None
 
 
 @audit.command()

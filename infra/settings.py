@@ -86,10 +86,18 @@ class Settings(BaseSettings):
 
     #: The audit ledger (docs/audit.md): whether this process follows the store into the ledger
     #: (off where `itsm audit follow` runs it instead), and how often it signs a checkpoint:
-    #: every so many positions, and at least this often while events arrive.
+    #: every so many positions, and at least this often while events arrive (short: the tail
+    #: after the last witnessed checkpoint is what root on the host could still rewrite).
     audit_follow: bool = True
-    audit_checkpoint_every: int = Field(default=10_000, ge=1)
-    audit_checkpoint_interval: Duration = timedelta(minutes=5)
+    audit_checkpoint_every: int = Field(default=1_000, ge=1)
+    audit_checkpoint_interval: Duration = timedelta(seconds=60)
+    #: The auditors' witnesses (`itsm audit witness`) each checkpoint is pushed to, with the
+    #: entries since the last one they hold: comma-separated http(s) URLs. Unset: none.
+    audit_witness_urls: str = Field(
+        default="",
+        max_length=4000,
+        pattern=r"^(\s*https?://[^\s,]+\s*(,\s*https?://[^\s,]+\s*)*)?$",
+    )
     #: The Ed25519 key that signs checkpoints: PEM text (e.g. from a secret store) or a file.
     #: Unset: `audit-signing-key.pem` in the data directory, created on first start.
     audit_signing_key: SecretStr | None = None
@@ -219,6 +227,10 @@ class Settings(BaseSettings):
         named = {field.name: f"oidc_{field.name}" for field in fields(OidcSettings)}
         given = {field: getattr(self, name) for field, name in named.items() if hasattr(self, name)}
         return OidcSettings(**given)
+
+    def witness_urls(self) -> list[str]:
+        """The witnesses' URLs, from ITSM_AUDIT_WITNESS_URLS."""
+        return [url.strip() for url in self.audit_witness_urls.split(",") if url.strip()]
 
     def problems_for_production(self) -> list[str]:
         """What keeps this configuration from running in production (empty: nothing): a secret

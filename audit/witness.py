@@ -1,0 +1,447 @@
+"""A witness of the signed checkpoints: a small HTTP service an auditor runs and keeps
+(`itsm audit witness`), the pusher that feeds it from the service, and the check of a store
+against what a witness holds (`itsm audit verify --witness`).
+
+The witness keeps an append-only NDJSON log in a directory of its own. Each line holds one
+signed checkpoint, the public key sent with it and the ledger entries since the checkpoint
+before it. It appends a checkpoint only if those entries chain from the head hash it holds to
+the checkpoint's hash (a linear chain's consistency proof, in the Certificate Transparency
+sense, is exactly those entries) and the signature verifies with the key sent; otherwise it
+refuses, says why, and keeps what it holds. Its first checkpoint is taken as given (trust on
+first use). It judges no key: it records, and the auditor's verify judges the keys.
+
+Whoever later rewrites the store, even re-signing with the host's key, cannot rewrite what the
+witness holds: verify names the first position whose hash differs from the witness's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from audit import chain
+from audit.chain import Checkpoint, Entry
+from audit.keys import key_id, load_public, verifies
+from audit.store import AuditStore
+from audit.verify import Finding, Report
+from infra.follower import Follower
+
+log = logging.getLogger(__name__)
+
+LOG_FILE = "witness.ndjson"
+REFUSED_FILE = "refused.ndjson"
+#: Bounds of one offer: entries since the last checkpoint, and bytes of the request.
+MAX_ENTRIES = 100_000
+MAX_BODY = 128 * 1024 * 1024
+PROBLEM_BASE = "https://itsm.example/problems/witness/"
+
+
+class Refused(Exception):
+    """The witness will not append this checkpoint: why, with the HTTP status it answers."""
+
+    def __init__(self, status: int, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.code, self.reason = status, code, reason
+
+
+@dataclass(frozen=True)
+class Held:
+    """One line of a witness's log: a checkpoint and the entries since the one before."""
+
+    checkpoint: Checkpoint
+    public_key: str
+    entries: tuple[Entry, ...]
+    received_at: str = ""
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "checkpoint": self.checkpoint.as_json(),
+            "public_key": self.public_key,
+            "entries": [e.as_json() for e in self.entries],
+            "received_at": self.received_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Held:
+        return cls(
+            Checkpoint.from_json(data["checkpoint"]),
+            str(data["public_key"]),
+            tuple(Entry.from_json(e) for e in data["entries"]),
+            str(data.get("received_at", "")),
+        )
+
+
+def parse_log(raw: bytes) -> list[Held]:
+    return [Held.from_json(orjson.loads(line)) for line in raw.splitlines() if line.strip()]
+
+
+class WitnessLog:
+    """The witness's append-only log in `directory`; `offer` appends or raises Refused."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / LOG_FILE
+        self.refusals = directory / REFUSED_FILE
+        self._lock = threading.Lock()
+        self._last: Held | None = None
+        #: every checkpoint held (a copy of one sent again is no refusal worth recording)
+        self._held: set[Checkpoint] = set()
+        self.position, self.hash = 0, chain.GENESIS
+        if self.path.exists():
+            raw = self.path.read_bytes()
+            if raw and not raw.endswith(b"\n"):  # a write cut short: it was never answered 2xx
+                raw = raw[: raw.rfind(b"\n") + 1]
+                with self.path.open("r+b") as file:
+                    file.truncate(len(raw))
+            for held in parse_log(raw):
+                self._hold(held)
+
+    def _hold(self, held: Held) -> None:
+        self._last = held
+        self._held.add(held.checkpoint)
+        self.position, self.hash = held.checkpoint.position, held.checkpoint.hash
+
+    def head(self) -> dict[str, object]:
+        return {"position": self.position, "hash": self.hash.hex() if self._last else None}
+
+    def offer(self, checkpoint: Checkpoint, public_pem: str, entries: list[Entry]) -> bool:
+        """Append the checkpoint if it extends the chain held (True), or answer that it is
+        held already (False); Refused otherwise, recorded in the refusals file."""
+        with self._lock:
+            try:
+                if self._last is not None and checkpoint == self._last.checkpoint:
+                    return False  # sent again (at least once): held already
+                if checkpoint in self._held:  # another process pushed it, and more, first
+                    raise Refused(
+                        409,
+                        "held-already",
+                        f"checkpoint at position {checkpoint.position} is held already, behind"
+                        f" the head at position {self.position}",
+                    )
+                self._check(checkpoint, public_pem, entries)
+            except Refused as refused:
+                if refused.code != "held-already":
+                    self._refused(checkpoint, refused)
+                raise
+            held = Held(checkpoint, public_pem, tuple(entries), datetime.now(UTC).isoformat())
+            _append_synced(self.path, orjson.dumps(held.as_json()) + b"\n")
+            self._hold(held)
+            return True
+
+    def _check(self, checkpoint: Checkpoint, public_pem: str, entries: list[Entry]) -> None:
+        try:
+            public = load_public(public_pem.encode())
+        except ValueError as error:
+            raise Refused(422, "bad-key", f"the public key sent is unusable: {error}") from None
+        if key_id(public) != checkpoint.key_id:
+            raise Refused(422, "bad-key", "the public key sent is not the checkpoint's key id")
+        if not verifies(public, checkpoint.signature, checkpoint.message()):
+            raise Refused(422, "bad-signature", "the checkpoint's signature does not verify")
+        if self._last is not None and checkpoint.position <= self.position:
+            raise Refused(
+                409,
+                "not-newer",
+                f"checkpoint at position {checkpoint.position} does not extend the head held at"
+                f" position {self.position} (replayed or rewound)",
+            )
+        prev: bytes | None
+        if self._last is not None:
+            first, prev = self.position + 1, self.hash
+        else:  # trust on first use: the entries sent need only chain among themselves
+            first = checkpoint.position - len(entries) + 1
+            prev = entries[0].prev_hash if entries else None
+        count = checkpoint.position - first + 1
+        if (
+            checkpoint.position < 1
+            or count != len(entries)
+            or any(e.position != first + i for i, e in enumerate(entries))
+        ):
+            raise Refused(
+                409,
+                "not-consistent",
+                f"the entries sent are not positions {first} to {checkpoint.position} in order",
+            )
+        for entry in entries:
+            if entry.prev_hash != prev or chain.recomputed(entry) != entry.hash:
+                raise Refused(
+                    409,
+                    "not-consistent",
+                    f"the entry at position {entry.position} does not chain from the head held:"
+                    " the checkpoint does not extend the chain this witness holds",
+                )
+            prev = entry.hash
+        if prev is not None and prev != checkpoint.hash:
+            raise Refused(
+                409, "not-consistent", "the entries sent do not end at the checkpoint's hash"
+            )
+
+    def _refused(self, checkpoint: Checkpoint, refused: Refused) -> None:
+        record = {
+            "at": datetime.now(UTC).isoformat(),
+            "status": refused.status,
+            "code": refused.code,
+            "reason": refused.reason,
+            "checkpoint": checkpoint.as_json(),
+        }
+        _append_synced(self.refusals, orjson.dumps(record) + b"\n")
+        log.error("witness refused checkpoint %s: %s", checkpoint.position, refused.reason)
+
+
+def _append_synced(path: Path, line: bytes) -> None:
+    """Append and fsync before anyone is told it is held (the directory too, on creation)."""
+    new = not path.exists()
+    with path.open("ab") as file:
+        file.write(line)
+        file.flush()
+        os.fsync(file.fileno())
+    if new:
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def parse_offer(body: bytes) -> tuple[Checkpoint, str, list[Entry]]:
+    """A POSTed offer: {checkpoint, public_key, entries}; Refused (422) if malformed."""
+    try:
+        data = orjson.loads(body)
+        raw_entries = data["entries"]
+        if not isinstance(raw_entries, list) or len(raw_entries) > MAX_ENTRIES:
+            raise ValueError(f"entries must be a list of at most {MAX_ENTRIES}")
+        return (
+            Checkpoint.from_json(data["checkpoint"]),
+            str(data["public_key"])[:10_000],
+            [Entry.from_json(e) for e in raw_entries],
+        )
+    except (ValueError, KeyError, TypeError, AssertionError) as error:
+        raise Refused(422, "malformed", f"not a checkpoint offer: {error}") from None
+
+
+def server(log_: WitnessLog, host: str, port: int) -> ThreadingHTTPServer:
+    """The witness over HTTP: GET /head, GET /log, GET /refused, POST /checkpoints."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/head":
+                self._answer(200, orjson.dumps(log_.head()), "application/json")
+            elif self.path in ("/log", "/refused"):
+                file = log_.path if self.path == "/log" else log_.refusals
+                raw = file.read_bytes() if file.exists() else b""
+                self._answer(200, raw, "application/x-ndjson")
+            else:
+                self._problem(Refused(404, "not-found", "no such resource"))
+
+        def do_POST(self) -> None:
+            try:
+                if self.path != "/checkpoints":
+                    raise Refused(404, "not-found", "no such resource")
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY:
+                    raise Refused(413, "too-large", f"at most {MAX_BODY} bytes")
+                appended = log_.offer(*parse_offer(self.rfile.read(length)))
+            except Refused as refused:
+                self._problem(refused)
+                return
+            status = 201 if appended else 200
+            self._answer(status, orjson.dumps({"held": True, **log_.head()}), "application/json")
+
+        def _problem(self, refused: Refused) -> None:
+            body = {
+                "type": PROBLEM_BASE + refused.code,
+                "title": HTTPStatus(refused.status).phrase,
+                "status": refused.status,
+                "detail": refused.reason,
+                "code": f"witness.{refused.code}",
+            }
+            self._answer(refused.status, orjson.dumps(body), "application/problem+json")
+
+        def _answer(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.info("witness: " + format, *args)
+
+    return ThreadingHTTPServer((host, port), Handler)
+
+
+# -- the service's side: pushing each checkpoint to the witnesses ---------------------------------
+
+
+class WitnessRefusal(RuntimeError):
+    """A witness refused a checkpoint (retried: it may be a replay the witness already holds)."""
+
+
+class WitnessPusher:
+    """Pushes every checkpoint the ledger holds beyond a witness's head to it, oldest first, in
+    a thread of its own (never the API's, nor the ledger's): at least once, retried with
+    backoff while the witness is down or refuses, and polled so a witness that returns catches
+    up. Called as a publisher, it only wakes its thread."""
+
+    def __init__(
+        self,
+        url: str,
+        store: AuditStore,
+        public_key_pem: Callable[[str], bytes],
+        *,
+        poll: float = 30.0,
+        timeout: float = 30.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.store = store
+        self.public_key_pem = public_key_pem
+        self.timeout = timeout
+        #: The last refusal's reason while the witness refuses (None once it accepts again).
+        self.refused: str | None = None
+        self._follower = Follower(
+            f"audit-witness {self.url}", self.push_once, idle=poll, log=log, backoff=(1.0, 60.0)
+        )
+        self._started = threading.Lock()
+
+    def __call__(self, checkpoint: Checkpoint) -> None:
+        self.start()
+        self._follower.wake()
+
+    def start(self) -> None:
+        with self._started:
+            if not self._follower.is_following:
+                self._follower.start()
+
+    def close(self) -> None:
+        self._follower.stop()
+
+    def push_once(self) -> bool:
+        """Push the next checkpoint the witness lacks; whether more are waiting."""
+        with httpx.Client(timeout=self.timeout) as client:
+            head = client.get(f"{self.url}/head")
+            head.raise_for_status()
+            held = int(head.json()["position"])
+            pending = [c for c in self.store.checkpoints() if c.position > held]
+            if not pending:
+                return False
+            checkpoint = pending[0]
+            entries = self.store.entries(held, checkpoint.position - held, checkpoint.position)
+            offer = {
+                "checkpoint": checkpoint.as_json(),
+                "public_key": self.public_key_pem(checkpoint.key_id).decode(),
+                "entries": [e.as_json() for e in entries],
+            }
+            answer = client.post(f"{self.url}/checkpoints", content=orjson.dumps(offer))
+        if answer.status_code == 409 and answer.json().get("code") == "witness.held-already":
+            log.info("witness %s held checkpoint %s already", self.url, checkpoint.position)
+            return True  # another process pushed it first: read the witness's head again
+        if answer.status_code in (409, 422):
+            self.refused = str(answer.json().get("detail"))
+            log.error(
+                "AUDIT WITNESS %s REFUSED checkpoint %s: %s",
+                self.url,
+                checkpoint.position,
+                self.refused,
+            )
+            raise WitnessRefusal(self.refused)
+        answer.raise_for_status()
+        self.refused = None
+        return len(pending) > 1
+
+
+# -- the auditor's side: the store against what a witness holds -----------------------------------
+
+
+@dataclass(frozen=True)
+class Witnessed:
+    """What a witness holds, read from its directory or over HTTP."""
+
+    source: str
+    held: list[Held]
+    refusals: list[dict[str, Any]]
+
+    @property
+    def checkpoints(self) -> list[Checkpoint]:
+        return [h.checkpoint for h in self.held]
+
+    def entries(self) -> Iterator[Entry]:
+        for held in self.held:
+            yield from held.entries
+
+
+def read_witness(source: str, timeout: float = 60.0) -> Witnessed:
+    """A witness's log and refusals: `source` is its directory or its URL."""
+    if source.startswith(("http://", "https://")):
+        base = source.rstrip("/")
+        with httpx.Client(timeout=timeout) as client:
+            held, refused = client.get(f"{base}/log"), client.get(f"{base}/refused")
+            held.raise_for_status()
+            refused.raise_for_status()
+        raw, raw_refused = held.content, refused.content
+    else:
+        directory = Path(source)
+        if not (directory / LOG_FILE).exists():
+            raise FileNotFoundError(f"{directory} holds no witness log ({LOG_FILE})")
+        raw = (directory / LOG_FILE).read_bytes()
+        refusals = directory / REFUSED_FILE
+        raw_refused = refusals.read_bytes() if refusals.exists() else b""
+    return Witnessed(
+        source, parse_log(raw), [orjson.loads(line) for line in raw_refused.splitlines() if line]
+    )
+
+
+def compare(store: AuditStore, witnessed: Witnessed, page: int = 20_000) -> Finding | None:
+    """The first position where the store's ledger differs from what the witness holds, or
+    ends before it: the witness's hashes cannot have been rewritten with the store."""
+    held = {e.position: e for e in witnessed.entries()}
+    if not held:
+        return None
+    after, last = min(held) - 1, max(held)
+    while after < last:
+        entries = store.entries(after, page, last)
+        for entry in entries:
+            theirs = held.get(entry.position)
+            if theirs is not None and theirs.hash != entry.hash:
+                return Finding(
+                    entry.position,
+                    f"the witness ({witnessed.source}) holds {theirs.type} {theirs.event_id}"
+                    f" with hash {theirs.hash.hex()[:16]}… here, but the ledger now has"
+                    f" {entry.type} {entry.event_id} with hash {entry.hash.hex()[:16]}…: the"
+                    " chain was rewritten after the witness held it",
+                )
+        if not entries:
+            break
+        after = entries[-1].position
+    if after < last:
+        return Finding(
+            after + 1,
+            f"the witness ({witnessed.source}) holds the chain up to position {last}, but the"
+            f" ledger ends at {after}: the tail was cut off",
+        )
+    return None
+
+
+def with_witness(report: Report, witnessed: Witnessed, finding: Finding | None) -> Report:
+    """The verify report with what the witness says: its finding wins where it comes first."""
+    last = max((c.position for c in witnessed.checkpoints), default=0)
+    report.notes.append(f"the witness ({witnessed.source}) holds checkpoints up to position {last}")
+    for refusal in witnessed.refusals[-5:]:
+        report.notes.append(
+            f"the witness refused a checkpoint at position"
+            f" {refusal.get('checkpoint', {}).get('position')} ({refusal.get('at')}):"
+            f" {refusal.get('reason')}"
+        )
+    first = report.first_bad
+    if finding is not None and (first is None or finding.position <= first.position):
+        report.ok, report.first_bad = False, finding
+    return report
