@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +29,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
 from audit import chain
@@ -327,26 +328,28 @@ class WitnessPusher:
 
     def push_once(self) -> bool:
         """Push the next checkpoint the witness lacks; whether more are waiting."""
-        with httpx.Client(timeout=self.timeout) as client:
-            head = client.get(f"{self.url}/head")
-            head.raise_for_status()
-            held = int(head.json()["position"])
-            pending = [c for c in self.store.checkpoints() if c.position > held]
-            if not pending:
-                return False
-            checkpoint = pending[0]
-            entries = self.store.entries(held, checkpoint.position - held, checkpoint.position)
-            offer = {
-                "checkpoint": checkpoint.as_json(),
-                "public_key": self.public_key_pem(checkpoint.key_id).decode(),
-                "entries": [e.as_json() for e in entries],
-            }
-            answer = client.post(f"{self.url}/checkpoints", content=orjson.dumps(offer))
-        if answer.status_code == 409 and answer.json().get("code") == "witness.held-already":
+        status, body = _http("GET", f"{self.url}/head", timeout=self.timeout)
+        _raise_for(status, body, f"{self.url}/head")
+        held = int(orjson.loads(body)["position"])
+        pending = [c for c in self.store.checkpoints() if c.position > held]
+        if not pending:
+            return False
+        checkpoint = pending[0]
+        entries = self.store.entries(held, checkpoint.position - held, checkpoint.position)
+        offer = {
+            "checkpoint": checkpoint.as_json(),
+            "public_key": self.public_key_pem(checkpoint.key_id).decode(),
+            "entries": [e.as_json() for e in entries],
+        }
+        status, body = _http(
+            "POST", f"{self.url}/checkpoints", orjson.dumps(offer), timeout=self.timeout
+        )
+        answer = orjson.loads(body) if status in (409, 422) else {}
+        if status == 409 and answer.get("code") == "witness.held-already":
             log.info("witness %s held checkpoint %s already", self.url, checkpoint.position)
             return True  # another process pushed it first: read the witness's head again
-        if answer.status_code in (409, 422):
-            self.refused = str(answer.json().get("detail"))
+        if status in (409, 422):
+            self.refused = str(answer.get("detail"))
             log.error(
                 "AUDIT WITNESS %s REFUSED checkpoint %s: %s",
                 self.url,
@@ -354,7 +357,7 @@ class WitnessPusher:
                 self.refused,
             )
             raise WitnessRefusal(self.refused)
-        answer.raise_for_status()
+        _raise_for(status, body, f"{self.url}/checkpoints")
         self.refused = None
         return len(pending) > 1
 
@@ -383,11 +386,7 @@ def read_witness(source: str, timeout: float = 60.0) -> Witnessed:
     """A witness's log and refusals: `source` is its directory or its URL."""
     if source.startswith(("http://", "https://")):
         base = source.rstrip("/")
-        with httpx.Client(timeout=timeout) as client:
-            held, refused = client.get(f"{base}/log"), client.get(f"{base}/refused")
-            held.raise_for_status()
-            refused.raise_for_status()
-        raw, raw_refused = held.content, refused.content
+        raw, raw_refused = (_read(f"{base}/{part}", timeout) for part in ("log", "refused"))
     else:
         directory = Path(source)
         if not (directory / LOG_FILE).exists():
@@ -445,3 +444,31 @@ def with_witness(report: Report, witnessed: Witnessed, finding: Finding | None) 
     if finding is not None and (first is None or finding.position <= first.position):
         report.ok, report.first_bad = False, finding
     return report
+
+
+# -- HTTP, with the standard library (the witness is small; the image needs no client library) ---
+
+
+def _http(method: str, url: str, body: bytes | None = None, *, timeout: float) -> tuple[int, bytes]:
+    """The status and body of one request; an error status is an answer too, not an exception
+    (a connection that fails raises OSError)."""
+    request = urllib.request.Request(url, data=body, method=method)
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
+
+
+def _raise_for(status: int, body: bytes, url: str) -> None:
+    if not 200 <= status < 300:
+        raise OSError(f"{url} answered {status}: {body[:200].decode(errors='replace')}")
+
+
+def _read(url: str, timeout: float) -> bytes:
+    status, body = _http("GET", url, timeout=timeout)
+    _raise_for(status, body, url)
+    return body

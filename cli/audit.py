@@ -400,13 +400,11 @@ def _held(checkpoint_files: tuple[Path, ...], witnesses: tuple[str, ...] = ()) -
 
 def _read_witness(source: str) -> Witnessed:
     """A witness's log (its directory or URL), or a usage error saying why it cannot be read."""
-    import httpx
-
     from audit.witness import read_witness
 
     try:
         return read_witness(source)
-    except (OSError, ValueError, httpx.HTTPError) as error:
+    except (OSError, ValueError) as error:
         raise click.BadParameter(f"{source}: {error}", param_hint="--witness") from None
 
 

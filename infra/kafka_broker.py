@@ -344,6 +344,12 @@ class KafkaBroker:
             "share.coordinator.state.topic.min.isr": "1",
             "share.coordinator.state.topic.num.partitions": "1",
             "group.initial.rebalance.delay.ms": "0",
+            # One node holds each partition's only replica. A restart after a shutdown that did
+            # not finish cleanly may leave a partition with no eligible leader (Kafka 4's
+            # eligible leader replicas), and then it stays leaderless: with one replica there is
+            # no other to prefer, so let it lead again. (Suspected cause of a relay that kept
+            # answering NotLeaderForPartition for one partition after a broker restart.)
+            "unclean.leader.election.enable": "true",
             # The machine is shared: fewer threads than the defaults (3 and 8) are plenty.
             "num.network.threads": "2",
             "num.io.threads": "2",

@@ -19,6 +19,7 @@ from application.kinds import aggregates
 from domain import commands as c
 from domain.actors import Actor, Identity, Role
 from domain.aggregate import Aggregate
+from domain.audit_key import AuditKey
 from domain.context import Context
 from domain.errors import IncidentNotFound, RecordNotFound
 from domain.problem_commands import LogProblem
@@ -245,7 +246,12 @@ def test_a_records_replay_out_of_the_callers_reach_answers_as_missing(api: Api) 
 def test_a_replay_finds_a_record_of_every_kind_a_command_answers_with() -> None:
     """The reach check of a replay finds the record by id alone (the registry of kinds): a kind
     missing from application/kinds.py would answer every retry of its commands as missing."""
-    assert set(_records(Aggregate)) == set(aggregates())
+    assert set(_records(Aggregate)) - NOT_ANSWERED == set(aggregates())
+
+
+#: Records no API command answers with, so no replay looks for them: the record of audit
+#: signing keys is written only by `itsm audit rotate-key`, without an idempotency key.
+NOT_ANSWERED = {AuditKey}
 
 
 def _records(base: type[Aggregate]) -> list[type[Aggregate]]:
