@@ -82,8 +82,7 @@ class Audit:
 
     def close(self) -> None:
         self.ledger.stop()
-        if isinstance(self.keyring, Pkcs11Keyring):
-            self.keyring.close()
+        self.keyring.close()
         if isinstance(self.ledger.publisher, Publishers):
             self.ledger.publisher.close()
         self.store.close()

@@ -61,6 +61,10 @@ class Keyring(Protocol):
 
     def public_keys(self) -> list[Ed25519PublicKey]: ...
 
+    def close(self) -> None:
+        """Let go of what the keyring holds open (a token's session)."""
+        ...
+
 
 class FileSigner:
     """An Ed25519 private key this process holds in memory (from a PEM file or text)."""
@@ -105,6 +109,9 @@ class FileKeyring:
 
     def public_keys(self) -> list[Ed25519PublicKey]:
         return [s.public_key() for s in self._all()]
+
+    def close(self) -> None:
+        """Nothing is held open: the keys are read from their files when asked for."""
 
 
 class Pkcs11Signer:

@@ -141,15 +141,14 @@ def _signer_ready(settings: Settings) -> None:
     if settings.audit_pkcs11_module is None:
         return
     from audit.service import keyring
-    from audit.signers import Pkcs11Keyring, SignerUnavailable
+    from audit.signers import SignerUnavailable
 
     try:
         signers = keyring(settings)
         try:
             signer = signers.configured()
         finally:
-            if isinstance(signers, Pkcs11Keyring):
-                signers.close()
+            signers.close()
     except SignerUnavailable as error:
         raise click.ClickException(f"the audit signing key: {error}") from None
     click.echo(f"audit checkpoints signed on the PKCS#11 token: key {signer.key_id}", err=True)
