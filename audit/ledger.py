@@ -30,6 +30,8 @@ from eventsourcing.persistence import Mapper
 from audit import chain
 from audit.chain import Checkpoint, Entry
 from audit.keys import ROTATED
+from audit.seals import GENESIS as NO_SEAL
+from audit.seals import SealKey, StoreTruncated, UnsealedEvent, check, digested
 from audit.signers import FileSigner, Keyring, Signer, SignerUnavailable
 from audit.store import AuditStore, StoredRow
 from infra.follower import Follower, Follows, StuckAt
@@ -51,9 +53,12 @@ class Ledger(Follows):
     clock: Callable[[], datetime]
     _: KW_ONLY
     keyring: Keyring | None = None
-    checkpoint_every: int = 10_000
-    checkpoint_interval: timedelta = timedelta(minutes=5)
+    checkpoint_every: int = 1_000
+    checkpoint_interval: timedelta = timedelta(seconds=60)
     publisher: Publisher | None = None
+    #: The key the writer seals events with (audit/seals.py): with it, an event after its
+    #: `sealed_from` that no valid seal covers stops the ledger there (None: no seal asked for).
+    seal: SealKey | None = None
     batch_size: int = 5_000
     poll_interval: float = 1.0
 
@@ -68,6 +73,9 @@ class Ledger(Follows):
             "audit-ledger", self._follow_step, idle=self.poll_interval, log=log, backoff=(0.1, 1.0)
         )
         self._stuck = StuckAt("audit ledger", log)
+        #: The highest position this follower has seen chained: the store, its seals and the
+        #: ledger must never end below it again.
+        self._reached = 0
 
     @property
     def stuck(self) -> UndecodableEvent | None:
@@ -186,12 +194,15 @@ class Ledger(Follows):
         """Append the next batch of stored events; how many were appended. At an event it cannot
         read, the events before it are appended and `stuck` names it."""
         position, head_hash = self.store.head()
+        self._not_truncated(position)
         # Stopped at an event: read just that one again, not a whole batch each poll.
         rows = self.store.stored(position, 1 if self._stuck.event is not None else self.batch_size)
         last = self.store.last_checkpoint()
         self._settle(last)
+        rows, unsealed = self._sealed(position, rows)
         try:
-            entries, undecodable = self.entries_for(rows, head_hash), None
+            undecodable: UndecodableEvent | None = unsealed
+            entries = self.entries_for(rows, head_hash)
         except UndecodableEvent as error:
             undecodable = error
             before = [row for row in rows if error.position is None or row[0] < error.position]
@@ -207,10 +218,62 @@ class Ledger(Follows):
         signed, signer = self._due(entries, last, rotations)
         if not self.store.append(position, entries, signed):
             return 0  # another follower appended first; read again
+        self._reached = max(self._reached, entries[-1].position)
         if signed:
             self.signer, self._settled_at = signer, signed[-1].position
         self.publish_pending()
         return len(entries)
+
+    # -- what the writer sealed, and what the store still holds --------------------------------
+
+    def _sealed(
+        self, position: int, rows: list[StoredRow]
+    ) -> tuple[list[StoredRow], UnsealedEvent | None]:
+        """The rows after the ledger's head `position` that seals vouch for (whole seals: the
+        batch grows to the end of the last seal it reaches), and the first row no valid seal
+        covers, if any: the rows before it, only, are chained."""
+        key = self.seal
+        lo = max(position, key.sealed_from if key is not None else 0) + 1
+        if key is None or not rows or rows[-1][0] < lo:
+            return rows, None
+        hi = rows[-1][0]
+        seals = self.store.seals_covering(lo, hi)
+        if seals and seals[-1].last_position > hi:
+            last = seals[-1].last_position
+            rows = rows + self.store.stored(hi, last - hi, until=last)
+        start = min(seals[0].first_position, lo) if seals else lo
+        earlier = self.store.stored(start - 1, lo - start, until=lo - 1) if start < lo else []
+        before = self.store.seal_before(seals[0].first_position) if seals else None
+        bad = check(
+            key,
+            before.mac if before is not None else NO_SEAL,
+            seals,
+            digested(earlier + [row for row in rows if row[0] >= lo]),
+            after=position,
+        )
+        if bad is None:
+            return rows, None
+        at = [row for row in rows if row[0] == bad.position]
+        topic, name = (at[0][1], _event_name(at[0][2], at[0][3])) if at else ("-", "(no event)")
+        return [row for row in rows if row[0] < bad.position], UnsealedEvent(
+            topic, name, bad.reason, bad.position
+        )
+
+    def _not_truncated(self, position: int) -> None:
+        """StoreTruncated if the ledger, the store or (past `sealed_from`) its seals end below the
+        last position this follower chained: a shorter history is never chained on from."""
+        reached = self._reached = max(self._reached, position)
+        if reached == 0:
+            return
+        store_head, sealed_head = self.store.heads()
+        ends = {"ledger": position, "store": store_head}
+        if self.seal is not None and reached > self.seal.sealed_from:
+            ends["seal chain"] = sealed_head
+        for what, end in ends.items():
+            if end < reached:
+                raise StoreTruncated(
+                    f"the {what} was truncated below position {reached}: it now ends at {end}"
+                )
 
     def _idle_checkpoint(
         self, position: int, head_hash: bytes, last: Checkpoint | None

@@ -89,12 +89,18 @@ def test_checkpoints_kept_in_a_file_find_a_truncated_tail(data_dir: Path, tmp_pa
     assert itsm("audit", "checkpoints", "--data-dir", data_dir, kept).exit_code == 0
     head = orjson.loads(kept.read_bytes().splitlines()[-1])["position"]
     with sqlite3.connect(data_dir / "events.db") as events:
-        events.execute("DROP TRIGGER stored_events_no_delete")
-        events.execute("DELETE FROM stored_events WHERE rowid > ?", (head - 2,))
+        # cut where a committed batch ends, and its seals with it (a seal cut in two would not
+        # match the events left)
+        (cut,) = events.execute(
+            "SELECT MAX(last_position) FROM event_seals WHERE last_position <= ?", (head - 2,)
+        ).fetchone()
+        for table, position in (("stored_events", "rowid"), ("event_seals", "first_position")):
+            events.execute(f"DROP TRIGGER {table}_no_delete")
+            events.execute(f"DELETE FROM {table} WHERE {position} > ?", (cut,))
     with sqlite3.connect(data_dir / "audit.db") as ledger:
         for table in ("audit_ledger", "audit_checkpoints"):
             ledger.execute(f"DROP TRIGGER {table}_no_delete")
-            ledger.execute(f"DELETE FROM {table} WHERE position > ?", (head - 2,))
+            ledger.execute(f"DELETE FROM {table} WHERE position > ?", (cut,))
     assert itsm("audit", "verify", "--data-dir", data_dir).exit_code == 0  # seamless inside
     found = itsm("audit", "verify", "--data-dir", data_dir, "--checkpoints", kept)
     assert found.exit_code == 1
