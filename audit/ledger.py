@@ -31,7 +31,7 @@ from audit import chain
 from audit.chain import Checkpoint, Entry
 from audit.keys import ROTATED
 from audit.seals import GENESIS as NO_SEAL
-from audit.seals import SealKey, StoreTruncated, UnsealedEvent, check, digested
+from audit.seals import Seal, SealKey, StoreTruncated, UnsealedEvent, check, digested
 from audit.signers import FileSigner, Keyring, Signer, SignerUnavailable
 from audit.store import AuditStore, StoredRow
 from infra.follower import Follower, Follows, StuckAt
@@ -76,6 +76,10 @@ class Ledger(Follows):
         #: The highest position this follower has seen chained: the store, its seals and the
         #: ledger must never end below it again.
         self._reached = 0
+        #: The last seal this follower verified and chained the events of, and the one the
+        #: batch being appended ends with.
+        self._last_seal: Seal | None = None
+        self._verified_seal: Seal | None = None
 
     @property
     def stuck(self) -> UndecodableEvent | None:
@@ -199,6 +203,7 @@ class Ledger(Follows):
         rows = self.store.stored(position, 1 if self._stuck.event is not None else self.batch_size)
         last = self.store.last_checkpoint()
         self._settle(last)
+        self._verified_seal = None
         rows, unsealed = self._sealed(position, rows)
         try:
             undecodable: UndecodableEvent | None = unsealed
@@ -219,6 +224,8 @@ class Ledger(Follows):
         if not self.store.append(position, entries, signed):
             return 0  # another follower appended first; read again
         self._reached = max(self._reached, entries[-1].position)
+        if self._verified_seal is not None:
+            self._last_seal = self._verified_seal
         if signed:
             self.signer, self._settled_at = signer, signed[-1].position
         self.publish_pending()
@@ -244,15 +251,24 @@ class Ledger(Follows):
         start = min(seals[0].first_position, lo) if seals else lo
         earlier = self.store.stored(start - 1, lo - start, until=lo - 1) if start < lo else []
         before = self.store.seal_before(seals[0].first_position) if seals else None
+        prev = before.mac if before is not None else NO_SEAL
+        known = self._last_seal
+        if seals and known is not None and seals[0].first_position > known.first_position:
+            # Go on from the seal this follower verified last, not from whatever the table now
+            # holds before the next one: seals deleted behind it do not go unnoticed.
+            prev = known.mac
         bad = check(
             key,
-            before.mac if before is not None else NO_SEAL,
+            prev,
             seals,
             digested(earlier + [row for row in rows if row[0] >= lo]),
             after=position,
         )
         if bad is None:
+            self._verified_seal = seals[-1] if seals else None
             return rows, None
+        good = [seal for seal in seals if seal.last_position < bad.position]
+        self._verified_seal = good[-1] if good else None
         at = [row for row in rows if row[0] == bad.position]
         topic, name = (at[0][1], _event_name(at[0][2], at[0][3])) if at else ("-", "(no event)")
         return [row for row in rows if row[0] < bad.position], UnsealedEvent(
@@ -274,6 +290,13 @@ class Ledger(Follows):
                 raise StoreTruncated(
                     f"the {what} was truncated below position {reached}: it now ends at {end}"
                 )
+        known = self._last_seal
+        if known is not None and self.store.seal_before(known.first_position + 1) != known:
+            raise StoreTruncated(
+                f"the seal chain was truncated below position {reached}: the seal of positions"
+                f" {known.first_position} to {known.last_position}, which the ledger verified,"
+                " is gone or changed"
+            )
 
     def _idle_checkpoint(
         self, position: int, head_hash: bytes, last: Checkpoint | None
