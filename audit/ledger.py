@@ -80,6 +80,8 @@ class Ledger(Follows):
         #: batch being appended ends with.
         self._last_seal: Seal | None = None
         self._verified_seal: Seal | None = None
+        #: The digests the seal check computed for the batch being appended, by position.
+        self._digests: dict[int, bytes] = {}
 
     @property
     def stuck(self) -> UndecodableEvent | None:
@@ -88,8 +90,12 @@ class Ledger(Follows):
 
     # -- appending --------------------------------------------------------------------------------
 
-    def entries_for(self, rows: Sequence[StoredRow], prev_hash: bytes) -> list[Entry]:
-        """The entries that chain these stored events onto `prev_hash`."""
+    def entries_for(
+        self, rows: Sequence[StoredRow], prev_hash: bytes, digests: dict[int, bytes] | None = None
+    ) -> list[Entry]:
+        """The entries that chain these stored events onto `prev_hash` (`digests`: those already
+        computed, by position)."""
+        digests = digests or {}
         entries = []
         mapper = self.mapper
         for position, topic, originator_hex, version, state in rows:
@@ -104,7 +110,9 @@ class Ledger(Follows):
                 raise UndecodableEvent(
                     topic, _event_name(originator_hex, version), reason_of(error), position
                 ) from error
-            event_digest = chain.digest(topic, originator_hex, version, state)
+            event_digest = digests.get(position) or chain.digest(
+                topic, originator_hex, version, state
+            )
             own = chain.entry_hash(
                 prev_hash, position, event_id, topic, actor_id, role, at, event_digest
             )
@@ -203,15 +211,15 @@ class Ledger(Follows):
         rows = self.store.stored(position, 1 if self._stuck.event is not None else self.batch_size)
         last = self.store.last_checkpoint()
         self._settle(last)
-        self._verified_seal = None
+        self._verified_seal, self._digests = None, {}
         rows, unsealed = self._sealed(position, rows)
         try:
             undecodable: UndecodableEvent | None = unsealed
-            entries = self.entries_for(rows, head_hash)
+            entries = self.entries_for(rows, head_hash, self._digests)
         except UndecodableEvent as error:
             undecodable = error
             before = [row for row in rows if error.position is None or row[0] < error.position]
-            entries = self.entries_for(before, head_hash)
+            entries = self.entries_for(before, head_hash, self._digests)
         self._stuck.report(undecodable)
         if not entries:
             due = self._idle_checkpoint(position, head_hash, last)
@@ -257,13 +265,9 @@ class Ledger(Follows):
             # Go on from the seal this follower verified last, not from whatever the table now
             # holds before the next one: seals deleted behind it do not go unnoticed.
             prev = known.mac
-        bad = check(
-            key,
-            prev,
-            seals,
-            digested(earlier + [row for row in rows if row[0] >= lo]),
-            after=position,
-        )
+        events = digested(earlier + [row for row in rows if row[0] >= lo])
+        self._digests = dict(events)  # the entries hash the same digests: computed once
+        bad = check(key, prev, seals, events, after=position)
         if bad is None:
             self._verified_seal = seals[-1] if seals else None
             return rows, None

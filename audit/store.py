@@ -6,8 +6,9 @@ database. Either way the store is read with plain SQL, as the exact stored colum
 
 The triggers make the database itself refuse UPDATE and DELETE (and TRUNCATE, on PostgreSQL) on
 the event store's table (the eventsourcing library's `stored_events` on SQLite, `servicedesk_events`
-on PostgreSQL), on its seals (`event_seals`, audit/seals.py) and on the ledger's tables. They are created at start-up if missing. Whoever can
-drop a trigger can still tamper: the ledger and its published checkpoints are what detect that.
+on PostgreSQL), on its seals (`event_seals`, audit/seals.py) and on the ledger's tables. They are
+created at start-up if missing. Whoever can drop a trigger can still tamper: the seals, the ledger
+and its published checkpoints are what detect that.
 """
 
 from __future__ import annotations
