@@ -98,13 +98,15 @@ def mutate(attacker: Attacker, positions: list[int], mutation: Mutation) -> None
 
 
 @pytest.fixture
-def stored_settings(backend: str, request: pytest.FixtureRequest) -> Callable[[], Settings]:
+def stored_settings(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Callable[[], Settings]:
     """Settings for an empty store each call (one data directory, and on PostgreSQL one
     database emptied in between: a database per example would cost a second each)."""
     url = request.getfixturevalue("postgres_database_url") if backend == "postgres" else None
 
     def fresh() -> Settings:
-        settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="seal-property-")))
+        settings = Settings(data_dir=Path(tempfile.mkdtemp(dir=tmp_path)))
         if url is None:
             return settings
         settings = settings.model_copy(update={"database_url": url})
