@@ -267,18 +267,25 @@ class WriteRate:
     commands: int
     events: int
     seconds: float
+    #: CPU seconds this process spent (on a shared machine, steadier than the wall clock)
+    cpu: float = math.nan
 
     @property
     def rate(self) -> float:
         return self.commands / self.seconds
 
+    @property
+    def cpu_ms(self) -> float:
+        """CPU milliseconds per command."""
+        return self.cpu / self.commands * 1000
+
 
 def timed_writes(desk: ServiceDesk, work: Callable[[], int]) -> WriteRate:
     first = head(desk)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     commands = work()
     elapsed = time.perf_counter() - started
-    return WriteRate(commands, head(desk) - first, elapsed)
+    return WriteRate(commands, head(desk) - first, elapsed, time.process_time() - cpu)
 
 
 def bench_log(n: int, warmup: int, backend: Backend, *, seal: bool = True) -> WriteRate:
@@ -591,6 +598,7 @@ def write_side(
                 ),
                 projections="not running",
                 sealed=not name.endswith("_unsealed"),
+                cpu_ms_per_command_rounds=[round(w.cpu_ms, 3) for w in runs[backend.name]],
             )["rate"]
         if unsealed:
             report.emit(
@@ -598,6 +606,15 @@ def write_side(
                 backend=backend.name,
                 b_log=ratio(mine["b_log"], mine["b_log_unsealed"]),
                 b_mix=ratio(mine["b_mix"], mine["b_mix_unsealed"]),
+                # unsealed CPU per command over sealed (the lowest of each: the least disturbed)
+                cpu_b_log=ratio(
+                    min(w.cpu_ms for w in log_unsealed[backend.name]),
+                    min(w.cpu_ms for w in log_runs[backend.name]),
+                ),
+                cpu_b_mix=ratio(
+                    min(w.cpu_ms for w in mix_unsealed[backend.name]),
+                    min(w.cpu_ms for w in mix_runs[backend.name]),
+                ),
                 rounds={
                     name: [
                         ratio(s.rate, u.rate)

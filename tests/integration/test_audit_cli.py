@@ -168,3 +168,35 @@ def test_sampling_from_the_command_line_is_reproducible(data_dir: Path) -> None:
     again = itsm("audit", "sample", "--data-dir", data_dir, "--seed", "42", "-n", "3")
     assert first.stdout == again.stdout
     assert len(first.stdout.splitlines()) == 3
+
+
+def test_verify_checks_the_seals_of_the_unchained_tail_with_the_services_key_or_the_one_given(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A row inserted behind the service's back, after everything the ledger holds: verify
+    with the seal key names it; with another key file every seal fails; the report says when
+    no key was at hand."""
+    assert itsm("audit", "catch-up", "--data-dir", data_dir).exit_code == 0
+    good = orjson.loads(itsm("audit", "verify", "--data-dir", data_dir).stdout)
+    assert good["ok"] is True
+    assert good["seals_checked"] > 0
+    with sqlite3.connect(data_dir / "events.db") as conn:
+        originator, state = conn.execute(
+            "SELECT originator_id, state FROM stored_events WHERE topic = 'Incident.Logged'"
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO stored_events (originator_id, originator_version, topic, state)"
+            " VALUES (?, 99, 'Incident.Resolved', ?)",
+            (originator, state),
+        )
+        (forged,) = conn.execute("SELECT MAX(rowid) FROM stored_events").fetchone()
+    bad = itsm("audit", "verify", "--data-dir", data_dir)
+    assert bad.exit_code == 1
+    assert orjson.loads(bad.stdout)["first_bad"] == {"position": forged, "reason": "not sealed"}
+    other = tmp_path / "other"
+    build(Settings(data_dir=other, audit_follow=False)).close()  # a service of its own, its key
+    wrong = itsm("audit", "verify", "--data-dir", data_dir, "--seal-key", other / "audit-seal.key")
+    assert wrong.exit_code == 1
+    first_bad = orjson.loads(wrong.stdout)["first_bad"]
+    assert first_bad["position"] == 1
+    assert first_bad["reason"].startswith("seal does not match: sealed with key")
