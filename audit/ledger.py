@@ -261,9 +261,10 @@ class Ledger(Follows):
         before = self.store.seal_before(seals[0].first_position) if seals else None
         prev = before.mac if before is not None else NO_SEAL
         known = self._last_seal
-        if seals and known is not None and seals[0].first_position > known.first_position:
-            # Go on from the seal this follower verified last, not from whatever the table now
-            # holds before the next one: seals deleted behind it do not go unnoticed.
+        if seals and known is not None and known.last_position == position:
+            # The ledger ends where this follower left it (no other follower appended since):
+            # go on from the seal it verified last, not from whatever the table now holds
+            # before the next one, so seals deleted behind it do not go unnoticed.
             prev = known.mac
         events = digested(earlier + [row for row in rows if row[0] >= lo])
         self._digests = dict(events)  # the entries hash the same digests: computed once

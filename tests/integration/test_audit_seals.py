@@ -348,3 +348,25 @@ def test_a_tail_truncated_while_the_follower_runs_is_noticed(
     assert a.store.head()[0] == ledger_head
     if cut != "everything":
         assert not verified(sealed).ok
+
+
+def test_followers_in_two_processes_taking_turns_accept_each_others_seals(
+    sealed: Services, clock: Clock
+) -> None:
+    """Each API process follows the store; one that finds the ledger moved on by another goes
+    on from the seal before its next batch, not from the last one it verified itself."""
+    a = audit(sealed)
+    a.ledger.catch_up()
+    other = build(sealed.settings, clock=clock)
+    try:
+        for n in range(10, 13):
+            log(sealed, n)
+        audit(other).ledger.catch_up()
+        for n in range(13, 15):
+            log(sealed, n)
+        a.ledger.catch_up()
+        assert a.ledger.stuck is None
+        assert a.store.head()[0] == a.store.store_head()
+        assert verified(sealed).ok
+    finally:
+        other.close()
