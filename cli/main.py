@@ -127,6 +127,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        timeout_worker_healthcheck=settings.worker_healthcheck_timeout,
         log_level=settings.log_level,
         log_config=log_config,
         access_log=False,
