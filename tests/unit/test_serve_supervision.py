@@ -5,6 +5,7 @@ answer; with uvicorn's own 5 s, such workers were killed and started again for m
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,13 @@ def served_with(
     """The options `itsm serve` would start uvicorn with (uvicorn itself is not started)."""
     handed: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: handed.update(options))
+    # serve sets some of these in this process's environment: setting each first makes the
+    # monkeypatch restore it afterwards (a delenv of an unset name records nothing to undo, and
+    # a leaked PROMETHEUS_MULTIPROC_DIR turns the next tests' metrics multiprocess).
     for name in ("ITSM_DATA_DIR", "PROMETHEUS_MULTIPROC_DIR", *env):
-        monkeypatch.delenv(name, raising=False)  # serve sets some; the monkeypatch restores them
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+        monkeypatch.setenv(name, env.get(name, ""))
+        if name not in env:
+            monkeypatch.delenv(name)
     result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path / "var"), *args])
     assert result.exit_code == 0, result.output
     return handed
@@ -45,3 +49,12 @@ def test_the_health_check_timeout_is_a_setting(
         monkeypatch, tmp_path, "--workers", "3", ITSM_WORKER_HEALTHCHECK_TIMEOUT="240"
     )
     assert handed["timeout_worker_healthcheck"] == 240
+
+
+def test_serving_here_leaves_this_process_s_environment_as_it_was(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    before = dict(os.environ)
+    with monkeypatch.context() as patched:
+        served_with(patched, tmp_path, "--workers", "2")
+    assert dict(os.environ) == before
