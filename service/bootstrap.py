@@ -2,7 +2,8 @@
 
 Two backends, chosen by `Settings.database_url`: SQLite files under the data directory (the
 default), or one PostgreSQL database (the scale backend) holding the event store, the views, the
-incident number lock and the API tokens.
+incident number lock and the views. API tokens are records in the event store
+(application/api_tokens.py); the tables they were kept in before are read once, to import them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID, uuid4
 
+from application.api_tokens import RecordedTokenStore, import_token_tables, tables_imported
 from application.desk import ServiceDesk
 from domain.actors import SYSTEM, Identity
 from domain.context import Context
@@ -29,7 +31,7 @@ from infra.oidc import OidcVerifier
 from infra.pg import PostgresAddress, open_pool, schema_lock
 from infra.serialisation import UndecodableEvent
 from infra.settings import Settings
-from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenStore
+from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenRecord, TokenStore
 from projections import PROJECTIONS
 from projections.pg_store import PostgresViewStore
 from projections.runner import ProjectionRunner
@@ -212,7 +214,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
         rebuild_changed(desk.recorder, desk.mapper, views, PROJECTIONS)
     runner = ProjectionRunner(desk.recorder, desk.mapper, views, PROJECTIONS)
     desk.after_commit = runner.wake
-    tokens = _token_store(settings)
+    tokens = _token_store(settings, desk, clock)
     services = Services(settings, desk, views, runner, tokens, clock, closing)
     if settings.kafka_bootstrap:
         from service.kafka_mode import kafka_mode  # it builds on this module
@@ -232,6 +234,12 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
 
 
 def _on_sqlite(settings: Settings) -> tuple[ServiceDesk, ViewStore, list[Callable[[], None]]]:
+    desk, closing = _desk_on_sqlite(settings)
+    views = SQLiteViewStore(settings.views_db, InterProcessLock(settings.data_dir / "views.lock"))
+    return desk, views, closing
+
+
+def _desk_on_sqlite(settings: Settings) -> tuple[ServiceDesk, list[Callable[[], None]]]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     desk = ServiceDesk(
         event_store_env(settings),
@@ -240,13 +248,18 @@ def _on_sqlite(settings: Settings) -> tuple[ServiceDesk, ViewStore, list[Callabl
         write_lock=InterProcessLock(settings.data_dir / "events.lock"),
         cache_size=settings.aggregate_cache_size,
     )
-    views = SQLiteViewStore(settings.views_db, InterProcessLock(settings.data_dir / "views.lock"))
-    return desk, views, []
+    return desk, []
 
 
 def _on_postgres(
     settings: Settings, url: str
 ) -> tuple[ServiceDesk, ViewStore, list[Callable[[], None]]]:
+    desk, closing = _desk_on_postgres(settings, url)
+    views = PostgresViewStore(open_pool(url, max_size=8, name="itsm-views"))
+    return desk, views, closing
+
+
+def _desk_on_postgres(settings: Settings, url: str) -> tuple[ServiceDesk, list[Callable[[], None]]]:
     numbers = PostgresNumberLock(open_pool(url, max_size=2, name="itsm-numbers"))
     with schema_lock(url):  # the library creates its tables as the desk starts
         desk = ServiceDesk(
@@ -260,8 +273,7 @@ def _on_postgres(
             write_lock=threading.Lock(),
             cache_size=settings.aggregate_cache_size,
         )
-    views = PostgresViewStore(open_pool(url, max_size=8, name="itsm-views"))
-    return desk, views, [numbers.close]
+    return desk, [numbers.close]
 
 
 def open_view_store(settings: Settings) -> ViewStore:
@@ -274,21 +286,54 @@ def open_view_store(settings: Settings) -> ViewStore:
     return PostgresViewStore(open_pool(settings.database_url, max_size=4, name="itsm-views"))
 
 
-def _token_store(settings: Settings) -> TokenStore:
+def _token_store(
+    settings: Settings, desk: ServiceDesk, clock: Callable[[], datetime]
+) -> TokenStore:
+    """The API tokens, in the event store; the old tables' tokens imported first, once."""
+    if not tables_imported(desk):
+        with _token_tables(settings) as rows:
+            imported = import_token_tables(desk, rows, clock())
+        if imported:
+            log.info("imported %d API tokens from api_tokens into the record", imported)
+    return RecordedTokenStore(desk, cache_seconds=settings.token_cache_seconds)
+
+
+@contextmanager
+def _token_tables(settings: Settings) -> Iterator[list[TokenRecord]]:
+    """The tokens of the tables they were kept in before the record (none if there are none)."""
     if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return SQLiteTokenStore(settings.auth_db, cache_seconds=settings.token_cache_seconds)
-    return PostgresTokenStore(
-        open_pool(settings.database_url, max_size=2, name="itsm-tokens"),
-        cache_seconds=settings.token_cache_seconds,
-    )
+        if not settings.auth_db.exists():
+            yield []
+            return
+        table: TokenStore = SQLiteTokenStore(settings.auth_db, cache_seconds=0)
+    else:
+        table = PostgresTokenStore(
+            open_pool(settings.database_url, max_size=1, name="itsm-token-tables"),
+            cache_seconds=0,
+        )
+    try:
+        yield table.records()
+    finally:
+        table.close()
 
 
 @contextmanager
 def token_store(settings: Settings) -> Iterator[TokenStore]:
     """The API token store on its own (for `itsm tokens create`), closed afterwards."""
-    store = _token_store(settings)
+    with token_desk(settings) as desk:
+        yield _token_store(settings, desk, utcnow)
+
+
+@contextmanager
+def token_desk(settings: Settings) -> Iterator[ServiceDesk]:
+    """The event store on its own, for the token commands (no views, no followers)."""
+    if settings.database_url is None:
+        desk, closing = _desk_on_sqlite(settings)
+    else:
+        desk, closing = _desk_on_postgres(settings, settings.database_url)
     try:
-        yield store
+        yield desk
     finally:
-        store.close()
+        desk.close()
+        for close in closing:
+            close()
