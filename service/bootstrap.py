@@ -288,7 +288,7 @@ def open_view_store(settings: Settings) -> ViewStore:
 
 def _token_store(
     settings: Settings, desk: ServiceDesk, clock: Callable[[], datetime]
-) -> TokenStore:
+) -> RecordedTokenStore:
     """The API tokens, in the event store; the old tables' tokens imported first, once."""
     if not tables_imported(desk):
         with _token_tables(settings) as rows:
@@ -318,7 +318,7 @@ def _token_tables(settings: Settings) -> Iterator[list[TokenRecord]]:
 
 
 @contextmanager
-def token_store(settings: Settings) -> Iterator[TokenStore]:
+def token_store(settings: Settings) -> Iterator[RecordedTokenStore]:
     """The API token store on its own (for `itsm tokens create`), closed afterwards."""
     with token_desk(settings) as desk:
         yield _token_store(settings, desk, utcnow)
