@@ -300,17 +300,23 @@ def _token_store(
 
 @contextmanager
 def _token_tables(settings: Settings) -> Iterator[list[TokenRecord]]:
-    """The tokens of the tables they were kept in before the record (none if there are none)."""
+    """The tokens of the tables they were kept in before the record: none where there are no
+    such tables (a store made since is never given them)."""
+    table: TokenStore
     if settings.database_url is None:
         if not settings.auth_db.exists():
             yield []
             return
-        table: TokenStore = SQLiteTokenStore(settings.auth_db, cache_seconds=0)
+        table = SQLiteTokenStore(settings.auth_db, cache_seconds=0)
     else:
-        table = PostgresTokenStore(
-            open_pool(settings.database_url, max_size=1, name="itsm-token-tables"),
-            cache_seconds=0,
-        )
+        pool = open_pool(settings.database_url, max_size=1, name="itsm-token-tables")
+        with pool.connection() as conn:
+            found = conn.execute("SELECT to_regclass('api_tokens')").fetchone()
+        if found is None or found[0] is None:
+            pool.close()
+            yield []
+            return
+        table = PostgresTokenStore(pool, cache_seconds=0)
     try:
         yield table.records()
     finally:
