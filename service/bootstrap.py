@@ -214,7 +214,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
         rebuild_changed(desk.recorder, desk.mapper, views, PROJECTIONS)
     runner = ProjectionRunner(desk.recorder, desk.mapper, views, PROJECTIONS)
     desk.after_commit = runner.wake
-    tokens = _token_store(settings, desk, clock)
+    tokens = RecordedTokenStore(desk, cache_seconds=settings.token_cache_seconds)
     services = Services(settings, desk, views, runner, tokens, clock, closing)
     if settings.kafka_bootstrap:
         from service.kafka_mode import kafka_mode  # it builds on this module
@@ -230,6 +230,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
     services.audit = build_audit(settings, desk.mapper, clock)
     desk.ensure_priority_matrix(services.system_context())
     desk.ensure_sla_rules(services.system_context())
+    _import_token_tables(settings, desk, clock)
     return services
 
 
@@ -286,16 +287,16 @@ def open_view_store(settings: Settings) -> ViewStore:
     return PostgresViewStore(open_pool(settings.database_url, max_size=4, name="itsm-views"))
 
 
-def _token_store(
+def _import_token_tables(
     settings: Settings, desk: ServiceDesk, clock: Callable[[], datetime]
-) -> RecordedTokenStore:
-    """The API tokens, in the event store; the old tables' tokens imported first, once."""
-    if not tables_imported(desk):
-        with _token_tables(settings) as rows:
-            imported = import_token_tables(desk, rows, clock())
-        if imported:
-            log.info("imported %d API tokens from api_tokens into the record", imported)
-    return RecordedTokenStore(desk, cache_seconds=settings.token_cache_seconds)
+) -> None:
+    """The old tables' tokens into the record, once (application/api_tokens.py)."""
+    if tables_imported(desk):
+        return
+    with _token_tables(settings) as rows:
+        imported = import_token_tables(desk, rows, clock())
+    if imported:
+        log.info("imported %d API tokens from api_tokens into the record", imported)
 
 
 @contextmanager
@@ -327,7 +328,8 @@ def _token_tables(settings: Settings) -> Iterator[list[TokenRecord]]:
 def token_store(settings: Settings) -> Iterator[RecordedTokenStore]:
     """The API token store on its own (for `itsm tokens create`), closed afterwards."""
     with token_desk(settings) as desk:
-        yield _token_store(settings, desk, utcnow)
+        _import_token_tables(settings, desk, utcnow)
+        yield RecordedTokenStore(desk, cache_seconds=settings.token_cache_seconds)
 
 
 @contextmanager
