@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -327,3 +329,31 @@ def test_only_auditors_read_a_secret_s_digest_and_only_admins_and_auditors_a_tok
     (for_auditor,) = streamed(Role.AUDITOR)
     assert for_admin["secret_sha256"] is None
     assert for_auditor["secret_sha256"] == events[0].secret_sha256  # type: ignore[attr-defined]
+
+
+def test_processes_starting_at_once_import_the_old_tables_once(
+    make_settings: Callable[[], Settings],
+) -> None:
+    settings = make_settings()
+    with old_tables(settings) as table:
+        issued = [table.issue(AGENT, at=T0, issued_by="cli:root") for _ in range(3)]
+    barrier = threading.Barrier(3)
+
+    def start(_: int) -> Services:
+        barrier.wait(timeout=30)
+        return build(settings, clock=Clock())
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        started = list(pool.map(start, range(3)))
+    try:
+        events = list(token_events(started[0].desk))
+        assert sorted(e.token_id for e in events) == sorted(t.token_id for t in issued)  # type: ignore[attr-defined]
+        done = started[0].desk.recorder.select_notifications(
+            1, 10, topics=[TablesImported.type_name]
+        )
+        assert len(done) == 1
+        for process in started:
+            assert process.tokens.verify(issued[0].token, at=T0).actor == AGENT
+    finally:
+        for process in started:
+            process.close()
