@@ -1,9 +1,9 @@
 """The composition root: everything the service runs on, built from one Settings object.
 
 Two backends, chosen by `Settings.database_url`: SQLite files under the data directory (the
-default), or one PostgreSQL database (the scale backend) holding the event store, the views, the
-incident number lock and the views. API tokens are records in the event store
-(application/api_tokens.py); the tables they were kept in before are read once, to import them.
+default), or one PostgreSQL database (the scale backend) holding the event store, the views and
+the incident number lock. API tokens are records in the event store (application/api_tokens.py);
+the tables they were kept in before are read once, to import them.
 """
 
 from __future__ import annotations
