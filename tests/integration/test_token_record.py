@@ -357,3 +357,33 @@ def test_processes_starting_at_once_import_the_old_tables_once(
     finally:
         for process in started:
             process.close()
+
+
+def test_itsm_audit_verify_names_a_token_raised_to_admin_in_the_store(
+    make_settings: Callable[[], Settings], backend: str
+) -> None:
+    """The same attack end to end at the command line (the same on both backends)."""
+    if backend != "sqlite":
+        pytest.skip("the command line is the same on both; verify is tested on both above")
+    data = ["--data-dir", str(make_settings().data_dir)]
+    runner = CliRunner()
+    made = runner.invoke(main, ["tokens", "create", *data, "--actor", "rina", "--role", "agent"])
+    assert made.exit_code == 0, made.output
+    assert runner.invoke(main, ["audit", "catch-up", *data]).exit_code == 0
+    assert runner.invoke(main, ["audit", "verify", *data]).exit_code == 0
+
+    with contextlib.closing(sqlite3.connect(f"{data[1]}/events.db")) as conn, conn:
+        conn.execute("DROP TRIGGER stored_events_no_update")
+        conn.execute(
+            'UPDATE stored_events SET state = replace(state, \'"role":"agent"\','
+            " '\"role\":\"admin\"') WHERE topic = 'ApiToken.Issued'"
+        )
+        (changed,) = conn.execute(
+            "SELECT rowid FROM stored_events WHERE topic = 'ApiToken.Issued'"
+        ).fetchone()
+    listed = runner.invoke(main, ["tokens", "list", *data])
+    assert "admin" in listed.output  # the forgery took...
+
+    bad = runner.invoke(main, ["audit", "verify", *data])
+    assert bad.exit_code == 1  # ...and verify names it
+    assert orjson.loads(bad.stdout)["first_bad"]["position"] == changed
