@@ -67,7 +67,7 @@ def verify_ledger(services: ServicesDep, _: AuditorDep) -> Response:
 )
 def audit_events(
     services: ServicesDep,
-    _: AuditorDep,
+    ctx: AuditorDep,
     since: Since = None,
     until: Until = None,
     aggregate: Annotated[
@@ -88,7 +88,11 @@ def audit_events(
         record = services.desk.find_incident(aggregate)
     wanted = EventFilter(since, until, record, frozenset(type_ or ()), actor)
     lines = event_lines(
-        audit.store, services.desk.mapper, wanted, source=services.settings.event_source
+        audit.store,
+        services.desk.mapper,
+        wanted,
+        source=services.settings.event_source,
+        reader=ctx.actor.role,
     )
     return StreamingResponse(lines, media_type="application/x-ndjson")
 

@@ -32,7 +32,7 @@ def reads_internal(ctx: Context) -> bool:
 
 def readable(ctx: Context, events: Sequence[DomainEvent]) -> list[DomainEvent]:
     """A record's events as the caller reads them."""
-    return list(events) if reads_internal(ctx) else visibility.for_caller(events)
+    return visibility.for_reader(ctx.actor.role, events)
 
 
 def shown(

@@ -41,11 +41,14 @@ from eventsourcing.persistence import Mapper
 
 from audit import chain
 from audit.chain import Checkpoint, Entry
-from audit.keys import key_id, load_public, public_pem, verifies
+from audit.keys import ROTATED, key_id, load_public, public_pem, verifies
 from audit.signers import Signer
 from audit.store import AuditStore, StoredRow
-from audit.verify import trusted_checkpoints
+from audit.verify import introduced_by, trusted_checkpoints
 from audit.views import ViewsReport
+from domain import visibility
+from domain.actors import Role
+from domain.events import event_class
 from infra import cloudevents
 from infra.serialisation import plain
 
@@ -101,10 +104,26 @@ def matching(
 
 
 def event_lines(
-    store: AuditStore, mapper: Mapper[UUID], wanted: EventFilter, *, source: str
+    store: AuditStore,
+    mapper: Mapper[UUID],
+    wanted: EventFilter,
+    *,
+    source: str,
+    reader: Role = Role.SYSTEM,
 ) -> Iterator[bytes]:
-    """The history as NDJSON: one CloudEvent per line, as the relay publishes them to Kafka."""
-    for row, state, _ in matching(store, mapper, wanted):
+    """The history as NDJSON: one CloudEvent per line, as the relay publishes them to Kafka;
+    as a reader of role `reader` reads it (domain/visibility.py: an admin, say, reads a token's
+    record but not its secret's digest)."""
+    for row, stored, event in matching(store, mapper, wanted):
+        state = stored
+        try:
+            hidden = visibility.hidden_from(reader, event_class(row[1]))
+        except LookupError:  # a type this code does not know: as stored, as before
+            hidden = frozenset()
+        if hidden is None:
+            continue
+        if hidden:
+            state = orjson.dumps({**event, **dict.fromkeys(hidden)})
         yield cloudevents.envelope(row[0], row[1], state, source=source) + b"\n"
 
 
@@ -204,6 +223,9 @@ Reports = Callable[[datetime | None, datetime | None], dict[str, bytes]]
 Views = Callable[[], ViewsReport]
 #: The files every pack's manifest lists (with the manifest and its signature, which it cannot).
 LISTED = frozenset({"events.ndjson", "ledger.ndjson", "checkpoints.ndjson", "public-key.pem"})
+#: The key rotations' ledger entries and events, in packs of a record whose key rotated.
+ROTATIONS_LEDGER = "rotations/ledger.ndjson"
+ROTATIONS_EVENTS = "rotations/events.ndjson"
 UNLISTED = frozenset({"manifest.json", "manifest.sig"})
 
 
@@ -258,6 +280,7 @@ def export_pack(
         small: dict[str, bytes] = {
             "checkpoints.ndjson": b"".join(orjson.dumps(c.as_json()) + b"\n" for c in checkpoints),
             "public-key.pem": public_pem(key.public_key()),
+            **_rotations(store, checkpoints, encoded),
         }
         for name, body in (reports(since, until) if reports else {}).items():
             small[f"reports/{name}"] = body
@@ -291,6 +314,25 @@ def export_pack(
     path = target if isinstance(target, Path) else Path("-")
     signed = [c.position for c in checkpoints]
     return PackSummary(path, count, entries, len(checkpoints), max(signed, default=0), digests)
+
+
+def _rotations(store: AuditStore, checkpoints: list[Checkpoint], encoded: bool) -> dict[str, bytes]:
+    """The key rotations the checkpoints cover (each is checkpointed at its own position), as
+    ledger entries and stored events in the pack's formats: with them an auditor who holds only
+    the first public key trusts each next key offline, as `itsm audit verify` does on the store.
+    No files when the key never rotated."""
+    entries: list[bytes] = []
+    events: list[bytes] = []
+    for checkpoint in checkpoints:
+        found = store.entries(checkpoint.position - 1, 1)
+        if not found or found[0].position != checkpoint.position or found[0].type != ROTATED:
+            continue
+        rows = store.stored_at([checkpoint.position])
+        entries.append(orjson.dumps(found[0].as_json()) + b"\n")
+        events.extend(_pack_line(row, encoded) + b"\n" for row in rows)
+    if not entries:
+        return {}
+    return {ROTATIONS_LEDGER: b"".join(entries), ROTATIONS_EVENTS: b"".join(events)}
 
 
 class PackProblem(Exception):
@@ -330,17 +372,32 @@ def verify_pack(
     report = PackReport(True, [], [])
     try:
         with zipfile.ZipFile(source) as pack:
-            keys, manifest = _check_manifest(pack, trusted, report)
-            checkpoints = [
-                Checkpoint.from_json(orjson.loads(line))
-                for line in pack.read("checkpoints.ndjson").splitlines()
-                if line
-            ]
-            signed, bad = trusted_checkpoints(checkpoints, keys)
+            names = _member_names(pack)
+            if missing := (UNLISTED | {"public-key.pem", "checkpoints.ndjson"}) - names:
+                raise PackProblem(f"missing from the pack: {', '.join(sorted(missing))}")
+            public = load_public(pack.read("public-key.pem"))
+            report.key_id = key_id(public)
+            report.auditor_key = bool(trusted)
+            keys = {key_id(k): k for k in trusted} or {report.key_id: public}
+            # The checkpoints first, following the record's key rotations from the keys
+            # trusted, so that the key the manifest is signed with may be one the record
+            # rotated to since; the manifest then vouches for every file, these included.
+            rotations = _Rotations(pack, names, keys)
+            signed, bad = trusted_checkpoints(_checkpoints(pack), keys, rotations.introduced)
+            if report.key_id in rotations.retired:
+                raise PackProblem(
+                    f"the pack is signed with key {report.key_id}, which the record rotated out"
+                )
+            if report.key_id not in rotations.keys:
+                raise PackProblem(
+                    f"the pack's key {report.key_id} is not one of the trusted keys, nor one the"
+                    " record's key rotations lead to from them"
+                )
             if bad is not None:
                 raise PackProblem(f"position {bad.position}: {bad.reason}")
+            manifest = _check_manifest(pack, names, rotations.keys[report.key_id], report)
             ledger = _check_ledger(pack, signed, report)
-            report.held_checkpoints_reached = _check_held(held, keys, signed, ledger)
+            report.held_checkpoints_reached = _check_held(held, keys, rotations, signed, ledger)
             report.events = _check_events(pack, ledger)
             if report.events != manifest["events"]:
                 raise PackProblem("the number of events differs from the manifest's")
@@ -351,33 +408,72 @@ def verify_pack(
     except PackProblem as problem:
         report.ok = False
         report.problems.append(str(problem))
+    except (ValueError, KeyError, TypeError) as error:  # a line that is not what it should be
+        report.ok = False
+        report.problems.append(f"a file of the pack cannot be read as written: {error!r}")
     return report
 
 
+def _checkpoints(pack: zipfile.ZipFile) -> list[Checkpoint]:
+    return [
+        Checkpoint.from_json(orjson.loads(line))
+        for line in pack.read("checkpoints.ndjson").splitlines()
+        if line
+    ]
+
+
+class _Rotations:
+    """The pack's key rotations (rotations/*.ndjson), for `trusted_checkpoints` to follow: each
+    introduces its key only where a checkpoint under a key already trusted signs its ledger
+    entry, and that entry records that very event (audit.verify.introduced_by). `keys`: the
+    keys trusted so far, less those the record rotated out, which may not sign a pack."""
+
+    def __init__(
+        self, pack: zipfile.ZipFile, names: set[str], trusted: dict[str, Ed25519PublicKey]
+    ) -> None:
+        self.keys = dict(trusted)
+        self._entries: dict[int, Entry] = {}
+        self._events: dict[int, StoredRow] = {}
+        if ROTATIONS_LEDGER in names:
+            for line in pack.read(ROTATIONS_LEDGER).splitlines():
+                entry = Entry.from_json(orjson.loads(line))
+                self._entries[entry.position] = entry
+        if ROTATIONS_EVENTS in names:
+            for line in pack.read(ROTATIONS_EVENTS).splitlines():
+                row, _ = _stored_from_line(line)
+                self._events[row[0]] = row
+        self.retired: set[str] = set()
+
+    def introduced(self, checkpoint: Checkpoint) -> tuple[str, Ed25519PublicKey] | None:
+        entry = self._entries.get(checkpoint.position)
+        if entry is None:
+            return None
+        found = introduced_by(checkpoint, entry, self._events.get(checkpoint.position))
+        if found is not None:
+            new_id, new_key = found
+            self.keys[new_id] = new_key
+            if new_id != checkpoint.key_id:
+                self.keys.pop(checkpoint.key_id, None)
+                self.retired.add(checkpoint.key_id)
+            self.retired.discard(new_id)
+        return found
+
+
 def _check_manifest(
-    pack: zipfile.ZipFile, trusted: Sequence[Ed25519PublicKey], report: PackReport
-) -> tuple[dict[str, Ed25519PublicKey], dict[str, Any]]:
-    """The keys to trust and the manifest, once its signature holds, it lists every file in the
-    pack (and the pack holds every file it lists), and every file's hash holds."""
-    names = _member_names(pack)
-    needed = UNLISTED | {"public-key.pem", "checkpoints.ndjson"}
-    if missing := needed - names:
-        raise PackProblem(f"missing from the pack: {', '.join(sorted(missing))}")
+    pack: zipfile.ZipFile, names: set[str], public: Ed25519PublicKey, report: PackReport
+) -> dict[str, Any]:
+    """The manifest, once its signature holds under the pack's key (trusted already), it lists
+    every file in the pack (and the pack holds every file it lists), and every file's hash
+    holds."""
     manifest_bytes = pack.read("manifest.json")
-    public = load_public(pack.read("public-key.pem"))
-    report.key_id = key_id(public)
-    keys = {key_id(k): k for k in trusted} or {report.key_id: public}
-    report.auditor_key = bool(trusted)
-    if not trusted:
+    if not report.auditor_key:
         report.notes.append(
             f"checked only against the key the pack carries ({report.key_id}), which whoever"
             " made the pack chose: pass --public-key with the key you hold for a check that"
             " means anything"
         )
-    elif report.key_id not in keys:
-        raise PackProblem(f"the pack's key {report.key_id} is not one of the trusted keys")
     signature = bytes.fromhex(pack.read("manifest.sig").decode().strip())
-    if not verifies(keys[report.key_id], signature, manifest_bytes):
+    if not verifies(public, signature, manifest_bytes):
         raise PackProblem("manifest.sig does not verify: the manifest was altered")
     manifest: dict[str, Any] = orjson.loads(manifest_bytes)
     listed = set(manifest["files"])
@@ -396,7 +492,7 @@ def _check_manifest(
                 digest.update(chunk)
         if digest.hexdigest() != expected:
             raise PackProblem(f"{name} does not match its hash in the manifest")
-    return keys, manifest
+    return manifest
 
 
 def _member_names(pack: zipfile.ZipFile) -> set[str]:
@@ -416,13 +512,14 @@ def _member_names(pack: zipfile.ZipFile) -> set[str]:
 def _check_held(
     held: Iterable[Checkpoint],
     keys: dict[str, Ed25519PublicKey],
+    rotations: _Rotations,
     signed: dict[int, Checkpoint],
     ledger: dict[int, Entry],
 ) -> int:
     """How many of the checkpoints the auditor holds the pack reaches, once each verifies with
     the keys trusted and the pack's ledger and checkpoints agree with it. One beyond the pack
     (taken later) is fine; one the pack contradicts means its history was rewritten."""
-    yours, bad = trusted_checkpoints(held, keys)
+    yours, bad = trusted_checkpoints(held, keys, rotations.introduced)
     if bad is not None:
         raise PackProblem(f"a checkpoint you hold, at position {bad.position}: {bad.reason}")
     reached = 0

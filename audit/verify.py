@@ -30,7 +30,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit import chain
-from audit.chain import GENESIS, Checkpoint
+from audit.chain import GENESIS, Checkpoint, Entry
 from audit.keys import ROTATED, key_id, load_public, verifies
 from audit.seals import GENESIS as SEALS_GENESIS
 from audit.seals import Digested, Seal, SealKey, Unsealed, check
@@ -138,20 +138,28 @@ def trusted_checkpoints(
 
 
 def rotation_at(store: AuditStore, checkpoint: Checkpoint) -> tuple[str, Ed25519PublicKey] | None:
-    """The key a rotation chained at the checkpoint's position introduces: only when the
-    ledger's entry there is a rotation whose hash the checkpoint signs (and its fields give
-    that hash), and the stored event is the one it recorded (type, id and digest)."""
+    """The key a rotation chained at the checkpoint's position introduces, read from the
+    store's ledger entry and stored event there (`introduced_by`)."""
     position = checkpoint.position
     entries = store.entries(position - 1, 1)
-    if not entries or entries[0].position != position or entries[0].type != ROTATED:
+    if not entries or entries[0].position != position:
         return None
-    entry = entries[0]
+    rows = store.stored_at([position])
+    return introduced_by(checkpoint, entries[0], rows[0] if rows else None)
+
+
+def introduced_by(
+    checkpoint: Checkpoint, entry: Entry, row: StoredRow | None
+) -> tuple[str, Ed25519PublicKey] | None:
+    """The key a rotation introduces: only when the ledger entry at the checkpoint's position
+    is a rotation whose hash the checkpoint signs (and its fields give that hash), and the
+    stored event is the one it recorded (type, id and digest). Wherever the entry and the event
+    come from (the store, or an evidence pack)."""
+    if entry.position != checkpoint.position or entry.type != ROTATED or row is None:
+        return None
     if entry.hash != checkpoint.hash or chain.recomputed(entry) != entry.hash:
         return None  # the chain walk reports what is wrong here
-    rows = store.stored_at([position])
-    if not rows:
-        return None
-    _, topic, originator_hex, version, state = rows[0]
+    _, topic, originator_hex, version, state = row
     if (
         topic != entry.type
         or f"{UUID(originator_hex)}/{version}" != entry.event_id

@@ -127,6 +127,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        timeout_worker_healthcheck=settings.worker_healthcheck_timeout,
         log_level=settings.log_level,
         log_config=log_config,
         access_log=False,
@@ -326,6 +327,56 @@ def revoke_token(data_dir: Path | None, token_id: str, reason: str) -> None:
         except KeyError:
             raise click.ClickException(f"no token {token_id}") from None
     click.echo(f"token {token_id} {'revoked' if done else 'was already revoked'}")
+
+
+@tokens.command("history")
+@data_dir_option
+@click.argument("token_id", required=False)
+def token_history(data_dir: Path | None, token_id: str | None) -> None:
+    """Who could do what, from the record: each token's issue and revocation (of one token, or of
+    every token), with who did it and when (Asia/Jakarta time). Never the secret or its digest."""
+    from application.api_tokens import token_events
+    from service.bootstrap import token_store
+
+    with token_store(settings_for(data_dir)) as store:
+        lines = [_history_line(event) for event in token_events(store.desk, token_id)]
+    if token_id is not None and not lines:
+        raise click.ClickException(f"no token {token_id}")
+    for line in lines:
+        click.echo(line)
+
+
+def _history_line(event: Any) -> str:
+    """One token event as the history prints it: when, by whom, which token, what."""
+    from zoneinfo import ZoneInfo
+
+    from domain.api_token import Granted, Imported, Revoked
+    from domain.organisations import PROVINCE
+
+    jakarta = ZoneInfo("Asia/Jakarta")
+
+    def when(moment: Any) -> str:
+        return f"{moment.astimezone(jakarta):%Y-%m-%d %H:%M:%S} WIB"
+
+    head = f"{when(event.timestamp)}  {event.actor.id} ({event.actor.role.value})"
+    if isinstance(event, Revoked):
+        return f"{head}  revoked {event.token_id}: {event.reason}"
+    assert isinstance(event, Granted)
+    scope = "all organisations" if event.all_organisations else event.organisation or PROVINCE
+    until = "no expiry" if event.expires_at is None else f"until {when(event.expires_at)}"
+    grant = f"{event.holder.id} ({event.holder.role.value}, {scope}), {until}"
+    if not isinstance(event, Imported):
+        return f"{head}  issued {event.token_id} to {grant}"
+    line = (
+        f"{head}  {event.source}: {event.token_id} to {grant},"
+        f" issued {when(event.issued_at)} by {event.issued_by}"
+    )
+    if event.revoked_at is not None:
+        line += (
+            f"; revoked {when(event.revoked_at)} by {event.revoked_by}:"
+            f" {event.revocation_reason or '(no reason given)'}"
+        )
+    return line
 
 
 kafka_option = click.option(

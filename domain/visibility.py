@@ -12,6 +12,11 @@ Each stored event type has an `Audience` in `AUDIENCES`:
 - `caller(*says)`: the caller reads the event; of its free-text fields (`free_text`), those named
   in `says` are addressed to them, and the others are withheld (they read as null).
 
+Some records are not the staff's either: who may use the API, as the record of its tokens says
+(domain/api_token.py). Their events are `ACCESS`: read by admins and auditors only
+(`READS_ACCESS`), and the digest of a token's secret by auditors only (`READS_DIGESTS`), whatever
+road the events take to a reader (`for_reader`).
+
 Both gaps fail closed: an event type missing from the table is staff-only, and a free-text field
 not named in `says` is withheld. So a new note-like event, or a note added to an existing event,
 cannot reach a caller by default; tests/unit/test_visibility.py fails until it is classified.
@@ -29,6 +34,7 @@ from functools import cache
 from typing import Union, get_args, get_origin
 
 from domain import (
+    api_token,
     audit_key,
     calendar,
     change,
@@ -65,17 +71,29 @@ READS_INTERNAL = frozenset(
     }
 )
 
+#: The roles that read the record of who may use the API (ACCESS events): whoever grants access,
+#: and whoever audits it. Other staff read it only as it decides what they may do.
+READS_ACCESS = frozenset({Role.ADMIN, Role.AUDITOR, Role.SYSTEM})
+#: The roles that read a token secret's digest: the auditors (and the service).
+READS_DIGESTS = frozenset({Role.AUDITOR, Role.SYSTEM})
+
 
 @dataclass(frozen=True, slots=True)
 class Audience:
-    """Who reads an event: staff only, or the caller too (staff read every event)."""
+    """Who reads an event: staff only, or the caller too (staff read every event but ACCESS)."""
 
     caller: bool
     #: Of a caller's event, the free-text fields addressed to the caller.
     says: frozenset[str] = frozenset()
+    #: Every staff role reads the event; False: only READS_ACCESS do.
+    staff: bool = True
+    #: Fields only READS_DIGESTS read (they read as null to everyone else).
+    auditors_only: frozenset[str] = frozenset()
 
 
 STAFF = Audience(caller=False)
+#: Who may use the API: admins and auditors read it, auditors alone the digest of a secret.
+ACCESS = Audience(caller=False, staff=False, auditors_only=frozenset({"secret_sha256"}))
 
 
 def caller(*says: str) -> Audience:
@@ -189,6 +207,11 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     # -- the keys that sign the audit ledger: the auditors' and the admins', not a caller's
     audit_key.Introduced: STAFF,
     audit_key.Rotated: STAFF,
+    # -- who may use the API: the tokens' record (issue 18)
+    api_token.Issued: ACCESS,
+    api_token.Imported: ACCESS,
+    api_token.Revoked: ACCESS,
+    api_token.TablesImported: ACCESS,
 }
 
 
@@ -240,6 +263,31 @@ def for_caller(events: Iterable[DomainEvent]) -> list[DomainEvent]:
         if not audience(event_type).caller:
             continue
         hidden = withheld(event_type)
+        seen.append(event.model_copy(update=dict.fromkeys(hidden)) if hidden else event)
+    return seen
+
+
+def hidden_from(role: Role, event_type: type[DomainEvent]) -> frozenset[str] | None:
+    """What a reader of this role does not read of an event of this type: None, the whole
+    event; else the fields that read as null to them (for a caller, `for_caller` says)."""
+    seen = audience(event_type)
+    if not reads_internal(role):
+        return withheld(event_type) if seen.caller else None
+    if not seen.staff and role not in READS_ACCESS:
+        return None
+    return frozenset() if role in READS_DIGESTS else seen.auditors_only
+
+
+def for_reader(role: Role, events: Iterable[DomainEvent]) -> list[DomainEvent]:
+    """The events a reader of this role reads, as they read them: a caller as `for_caller`
+    says, staff every event but the ones they do not read whole (ACCESS)."""
+    if not reads_internal(role):
+        return for_caller(events)
+    seen = []
+    for event in events:
+        hidden = hidden_from(role, type(event))
+        if hidden is None:
+            continue
         seen.append(event.model_copy(update=dict.fromkeys(hidden)) if hidden else event)
     return seen
 

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     #: API worker processes. Each follows the store with its own projection runner; the store
     #: and the view store arbitrate between them, so any number is safe.
     workers: int = Field(default=1, ge=1, le=64)
+    #: With several workers, how long each may take to answer its supervisor's health check
+    #: (seconds) before it is killed and started again. A worker still importing the service on a
+    #: loaded host cannot answer; uvicorn's own 5 s killed such workers over and over.
+    worker_healthcheck_timeout: int = Field(default=60, ge=5, le=600)
     #: How long a caller may confirm or reopen a resolved incident (ISO 8601 duration or seconds).
     reopen_window: Duration = timedelta(days=5)
     #: How long a write waits for its projections before answering (read-your-writes).

@@ -2,9 +2,14 @@
 
 A token reads `itsm_<id>_<secret>`. The id finds the record; the secret (256 random bits) is
 checked against its digest in constant time. A fast digest is right here: the secret is random,
-not a password, so there is nothing to brute-force. Records are only ever inserted: in a SQLite
-file by default, in PostgreSQL at scale, where every API process shares them. Revoking a token
-inserts a revocation beside it; nothing is updated in place.
+not a password, so there is nothing to brute-force.
+
+`TokenStore` is what callers use; where the records live is each subclass's. The service keeps
+them in the event store, as records the audit ledger chains and signs (application/api_tokens.py,
+issue 18). The table stores here are where tokens lived before: rows in `api_tokens` and
+`api_token_revocations` (a SQLite file, or PostgreSQL), only ever inserted. The service no longer
+authenticates from them: it reads them once, at the first start with the record, to import their
+tokens (docs/security.md, "Tokens in the record").
 
 Verified tokens are cached for `cache_seconds` so that a request costs no database read: a
 revocation made by this process applies at once, one made by another process within that time.
@@ -58,7 +63,7 @@ def _migrations(binary: str) -> tuple[str, tuple[Migration, ...]]:
 
 _SELECT = (
     "SELECT t.token_id, t.secret_sha256, t.actor_id, t.role, t.issued_at, t.issued_by,"
-    " t.expires_at, t.organisation, t.all_organisations, r.revoked_at"
+    " t.expires_at, t.organisation, t.all_organisations, r.revoked_at, r.revoked_by, r.reason"
     " FROM api_tokens t LEFT JOIN api_token_revocations r ON r.token_id = t.token_id"
 )
 #: The lifetime of a token when none is given.
@@ -76,6 +81,8 @@ class TokenRecord:
     issued_by: str
     expires_at: datetime | None
     revoked_at: datetime | None = None
+    revoked_by: str | None = None
+    revocation_reason: str | None = None
 
     def row(self) -> tuple[object, ...]:
         who = self.identity
@@ -94,7 +101,7 @@ class TokenRecord:
     @classmethod
     def of(cls, row: tuple[object, ...]) -> TokenRecord:
         token_id, digest, actor_id, role, issued_at, issued_by = row[:6]
-        expires_at, organisation, all_organisations, revoked_at = row[6:10]
+        expires_at, organisation, all_organisations, revoked_at, revoked_by, reason = row[6:12]
         return cls(
             token_id=str(token_id),
             secret_sha256=bytes(digest),  # type: ignore[call-overload]
@@ -107,6 +114,8 @@ class TokenRecord:
             issued_by=str(issued_by),
             expires_at=None if expires_at is None else datetime.fromisoformat(str(expires_at)),
             revoked_at=None if revoked_at is None else datetime.fromisoformat(str(revoked_at)),
+            revoked_by=None if revoked_by is None else str(revoked_by),
+            revocation_reason=None if reason is None else str(reason),
         )
 
 
@@ -131,11 +140,13 @@ class TokenStore(ABC):
         self._verified: dict[str, tuple[float, TokenRecord]] = {}
 
     @abstractmethod
-    def _insert(self, row: tuple[object, ...]) -> None: ...
+    def _insert(self, record: TokenRecord) -> None:
+        """Keep a newly issued token's record."""
 
     @abstractmethod
-    def _insert_revocation(self, row: tuple[str, str, str, str]) -> bool:
-        """Record a revocation; False if the token was already revoked."""
+    def _revoke(self, token_id: str, *, at: datetime, revoked_by: str, reason: str) -> bool:
+        """Record a revocation; False if the token was already revoked. Unknown ids raise
+        KeyError."""
 
     @abstractmethod
     def _records(self, token_id: str | None) -> list[TokenRecord]:
@@ -160,14 +171,12 @@ class TokenStore(ABC):
         expires_at = None if lifetime is None else at + lifetime
         identity = Identity(actor, organisation=organisation, all_organisations=all_organisations)
         record = TokenRecord(token_id, _digest(secret), identity, at, issued_by, expires_at)
-        self._insert(record.row())
+        self._insert(record)
         return IssuedToken(f"{PREFIX}_{token_id}_{secret}", token_id, actor, expires_at)
 
     def revoke(self, token_id: str, *, at: datetime, revoked_by: str, reason: str) -> bool:
         """Revoke a token from now on; False if it was revoked already. Unknown ids raise."""
-        if not self._records(token_id):
-            raise KeyError(f"no token {token_id}")
-        done = self._insert_revocation((token_id, at.isoformat(), revoked_by, reason))
+        done = self._revoke(token_id, at=at, revoked_by=revoked_by, reason=reason)
         self._verified = {t: v for t, v in self._verified.items() if v[1].token_id != token_id}
         return done
 
@@ -218,17 +227,20 @@ class SQLiteTokenStore(TokenStore):
             self._local.conn = conn
         return conn
 
-    def _insert(self, row: tuple[object, ...]) -> None:
+    def _insert(self, record: TokenRecord) -> None:
         self._conn().execute(
             "INSERT INTO api_tokens (token_id, secret_sha256, actor_id, role, issued_at,"
             " issued_by, expires_at, organisation, all_organisations)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
+            record.row(),
         )
 
-    def _insert_revocation(self, row: tuple[str, str, str, str]) -> bool:
+    def _revoke(self, token_id: str, *, at: datetime, revoked_by: str, reason: str) -> bool:
+        if not self._records(token_id):
+            raise KeyError(f"no token {token_id}")
         done = self._conn().execute(
-            "INSERT INTO api_token_revocations VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", row
+            "INSERT INTO api_token_revocations VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (token_id, at.isoformat(), revoked_by, reason),
         )
         return done.rowcount == 1
 
@@ -256,20 +268,22 @@ class PostgresTokenStore(TokenStore):
         with pool.connection() as conn:
             migrate_postgres(conn, _migrations("BYTEA"))
 
-    def _insert(self, row: tuple[object, ...]) -> None:
+    def _insert(self, record: TokenRecord) -> None:
         with self._pool.connection() as conn:
             conn.execute(
                 "INSERT INTO api_tokens (token_id, secret_sha256, actor_id, role, issued_at,"
                 " issued_by, expires_at, organisation, all_organisations)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                row,
+                record.row(),
             )
 
-    def _insert_revocation(self, row: tuple[str, str, str, str]) -> bool:
+    def _revoke(self, token_id: str, *, at: datetime, revoked_by: str, reason: str) -> bool:
+        if not self._records(token_id):
+            raise KeyError(f"no token {token_id}")
         with self._pool.connection() as conn:
             done = conn.execute(
                 "INSERT INTO api_token_revocations VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                row,
+                (token_id, at.isoformat(), revoked_by, reason),
             )
             return done.rowcount == 1
 

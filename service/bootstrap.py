@@ -1,8 +1,9 @@
 """The composition root: everything the service runs on, built from one Settings object.
 
 Two backends, chosen by `Settings.database_url`: SQLite files under the data directory (the
-default), or one PostgreSQL database (the scale backend) holding the event store, the views, the
-incident number lock and the API tokens.
+default), or one PostgreSQL database (the scale backend) holding the event store, the views and
+the incident number lock. API tokens are records in the event store (application/api_tokens.py);
+the tables they were kept in before are read once, to import them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID, uuid4
 
+from application.api_tokens import RecordedTokenStore, import_token_tables, tables_imported
 from application.desk import ServiceDesk
 from audit.sealing import SealingPostgresRecorder, SealingSQLiteRecorder
 from domain.actors import SYSTEM, Identity
@@ -30,7 +32,7 @@ from infra.oidc import OidcVerifier
 from infra.pg import PostgresAddress, open_pool, schema_lock
 from infra.serialisation import UndecodableEvent
 from infra.settings import Settings
-from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenStore
+from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenRecord, TokenStore
 from projections import PROJECTIONS
 from projections.pg_store import PostgresViewStore
 from projections.runner import ProjectionRunner
@@ -220,7 +222,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
         rebuild_changed(desk.recorder, desk.mapper, views, PROJECTIONS)
     runner = ProjectionRunner(desk.recorder, desk.mapper, views, PROJECTIONS)
     desk.after_commit = runner.wake
-    tokens = _token_store(settings)
+    tokens = RecordedTokenStore(desk, cache_seconds=settings.token_cache_seconds)
     services = Services(settings, desk, views, runner, tokens, clock, closing)
     if settings.kafka_bootstrap:
         from service.kafka_mode import kafka_mode  # it builds on this module
@@ -236,6 +238,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
     services.audit = build_audit(settings, desk.mapper, clock, seal)
     desk.ensure_priority_matrix(services.system_context())
     desk.ensure_sla_rules(services.system_context())
+    _import_token_tables(settings, desk, clock)
     return services
 
 
@@ -258,6 +261,12 @@ def _seal(settings: Settings, desk: ServiceDesk) -> SealKey | None:
 
 
 def _on_sqlite(settings: Settings) -> tuple[ServiceDesk, ViewStore, list[Callable[[], None]]]:
+    desk, closing = _desk_on_sqlite(settings)
+    views = SQLiteViewStore(settings.views_db, InterProcessLock(settings.data_dir / "views.lock"))
+    return desk, views, closing
+
+
+def _desk_on_sqlite(settings: Settings) -> tuple[ServiceDesk, list[Callable[[], None]]]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     desk = ServiceDesk(
         event_store_env(settings),
@@ -266,13 +275,18 @@ def _on_sqlite(settings: Settings) -> tuple[ServiceDesk, ViewStore, list[Callabl
         write_lock=InterProcessLock(settings.data_dir / "events.lock"),
         cache_size=settings.aggregate_cache_size,
     )
-    views = SQLiteViewStore(settings.views_db, InterProcessLock(settings.data_dir / "views.lock"))
-    return desk, views, []
+    return desk, []
 
 
 def _on_postgres(
     settings: Settings, url: str
 ) -> tuple[ServiceDesk, ViewStore, list[Callable[[], None]]]:
+    desk, closing = _desk_on_postgres(settings, url)
+    views = PostgresViewStore(open_pool(url, max_size=8, name="itsm-views"))
+    return desk, views, closing
+
+
+def _desk_on_postgres(settings: Settings, url: str) -> tuple[ServiceDesk, list[Callable[[], None]]]:
     numbers = PostgresNumberLock(open_pool(url, max_size=2, name="itsm-numbers"))
     with schema_lock(url):  # the library creates its tables as the desk starts
         desk = ServiceDesk(
@@ -286,8 +300,7 @@ def _on_postgres(
             write_lock=threading.Lock(),
             cache_size=settings.aggregate_cache_size,
         )
-    views = PostgresViewStore(open_pool(url, max_size=8, name="itsm-views"))
-    return desk, views, [numbers.close]
+    return desk, [numbers.close]
 
 
 def open_view_store(settings: Settings) -> ViewStore:
@@ -300,21 +313,61 @@ def open_view_store(settings: Settings) -> ViewStore:
     return PostgresViewStore(open_pool(settings.database_url, max_size=4, name="itsm-views"))
 
 
-def _token_store(settings: Settings) -> TokenStore:
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return SQLiteTokenStore(settings.auth_db, cache_seconds=settings.token_cache_seconds)
-    return PostgresTokenStore(
-        open_pool(settings.database_url, max_size=2, name="itsm-tokens"),
-        cache_seconds=settings.token_cache_seconds,
-    )
+def _import_token_tables(
+    settings: Settings, desk: ServiceDesk, clock: Callable[[], datetime]
+) -> None:
+    """The old tables' tokens into the record, once (application/api_tokens.py)."""
+    if tables_imported(desk):
+        return
+    with _token_tables(settings) as rows:
+        imported = import_token_tables(desk, rows, clock())
+    if imported:
+        log.info("imported %d API tokens from api_tokens into the record", imported)
 
 
 @contextmanager
-def token_store(settings: Settings) -> Iterator[TokenStore]:
-    """The API token store on its own (for `itsm tokens create`), closed afterwards."""
-    store = _token_store(settings)
+def _token_tables(settings: Settings) -> Iterator[list[TokenRecord]]:
+    """The tokens of the tables they were kept in before the record: none where there are no
+    such tables (a store made since is never given them)."""
+    table: TokenStore
+    if settings.database_url is None:
+        if not settings.auth_db.exists():
+            yield []
+            return
+        table = SQLiteTokenStore(settings.auth_db, cache_seconds=0)
+    else:
+        pool = open_pool(settings.database_url, max_size=1, name="itsm-token-tables")
+        with pool.connection() as conn:
+            found = conn.execute("SELECT to_regclass('api_tokens')").fetchone()
+        if found is None or found[0] is None:
+            pool.close()
+            yield []
+            return
+        table = PostgresTokenStore(pool, cache_seconds=0)
     try:
-        yield store
+        yield table.records()
     finally:
-        store.close()
+        table.close()
+
+
+@contextmanager
+def token_store(settings: Settings) -> Iterator[RecordedTokenStore]:
+    """The API token store on its own (for `itsm tokens create`), closed afterwards."""
+    with token_desk(settings) as desk:
+        _import_token_tables(settings, desk, utcnow)
+        yield RecordedTokenStore(desk, cache_seconds=settings.token_cache_seconds)
+
+
+@contextmanager
+def token_desk(settings: Settings) -> Iterator[ServiceDesk]:
+    """The event store on its own, for the token commands (no views, no followers)."""
+    if settings.database_url is None:
+        desk, closing = _desk_on_sqlite(settings)
+    else:
+        desk, closing = _desk_on_postgres(settings, settings.database_url)
+    try:
+        yield desk
+    finally:
+        desk.close()
+        for close in closing:
+            close()

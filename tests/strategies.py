@@ -19,6 +19,7 @@ from pydantic import AwareDatetime
 from pydantic.fields import FieldInfo
 
 from domain import (
+    api_token,
     audit_key,
     calendar,
     change,
@@ -141,6 +142,9 @@ public_key_pems = st.binary(min_size=32, max_size=32).map(
     )
 )
 key_ids = st.from_regex(r"[0-9a-f]{16}", fullmatch=True)
+#: token ids as the service makes them, and as the first releases' tables may hold them
+token_ids = key_ids | st.from_regex(r"[A-Za-z0-9.-]{1,64}", fullmatch=True)
+secret_digests = st.from_regex(r"[0-9a-f]{64}", fullmatch=True)
 codes = st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True)
 code_lists = st.lists(codes, max_size=5, unique=True).map(sorted)
 
@@ -372,6 +376,26 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
         audit_key.Rotated, public_key=public_key_pems, key_id=key_ids, previous_key_id=key_ids
     ),
     priority.MatrixRevised: events(priority.MatrixRevised),
+    # who may use the API (domain/api_token.py)
+    api_token.Issued: events(
+        api_token.Issued,
+        token_id=token_ids,
+        secret_sha256=secret_digests,
+        holder=actors,
+        organisation=st.none() | organisation_codes,
+    ),
+    api_token.Imported: events(
+        api_token.Imported,
+        token_id=token_ids,
+        secret_sha256=secret_digests,
+        holder=actors,
+        organisation=st.none() | organisation_codes,
+        source=st.just("imported from api_tokens"),
+    ),
+    api_token.Revoked: events(api_token.Revoked, token_id=token_ids),
+    api_token.TablesImported: events(
+        api_token.TablesImported, token_ids=st.lists(token_ids, max_size=4)
+    ),
     records.NumberAllocated: events(records.NumberAllocated),
     # SLA rules and alerts (docs/sla.md): the rule values are models of their own
     incident.SlaWarned: events(incident.SlaWarned),

@@ -519,7 +519,8 @@ def test_queues_order_open_work_by_priority_then_age(api: Api, clock: Clock) -> 
 
 
 def test_health_readiness_and_openapi(api: Api) -> None:
-    anonymous = httpx.Client(base_url=api.base_url)
+    # The OpenAPI document is built on its first request: seconds on a loaded machine.
+    anonymous = httpx.Client(base_url=api.base_url, timeout=60)
     assert anonymous.get("/healthz").json() == {"status": "ok"}
     ready = anonymous.get("/readyz")
     assert ready.status_code == 200

@@ -5,15 +5,19 @@ a chained rotation that a trusted checkpoint covers) is refused, and so is a rot
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable, Iterator
 from uuid import uuid4
 
+import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from application.audit_keys import rotate_key
 from audit import keys
 from audit.chain import Checkpoint
+from audit.evidence import ROTATIONS_EVENTS, ROTATIONS_LEDGER, export_pack, verify_pack
 from audit.keys import ROTATED
 from audit.ledger import Ledger
 from audit.service import Audit
@@ -25,7 +29,7 @@ from domain.audit_key import AUDIT_KEY_ID, Rotated
 from domain.context import Context
 from infra.settings import Settings
 from service.bootstrap import Services, build
-from tests.conftest import Clock
+from tests.conftest import T0, Clock
 from tests.integration.audit_tamper import Attacker
 from tests.integration.test_service_desk import log
 
@@ -206,3 +210,78 @@ def test_a_key_the_record_rotated_out_may_not_sign_after_its_rotation(
     assert report.first_bad is not None
     assert report.first_bad.position == position
     assert "rotated out" in report.first_bad.reason
+
+
+# -- evidence packs follow the rotations ----------------------------------------------------------
+
+
+def pack_of(services: Services, signer: Signer) -> io.BytesIO:
+    out = io.BytesIO()
+    export_pack(out, audit(services).store, services.desk.mapper, signer, None, None, T0)
+    out.seek(0)
+    return out
+
+
+def test_a_pack_made_after_two_rotations_verifies_offline_with_only_the_first_public_key(
+    ledgered: Services,
+) -> None:
+    a = audit(ledgered)
+    first = a.key
+    rotate(ledgered)
+    log(ledgered, 15)
+    third, _ = rotate(ledgered)
+    log(ledgered, 16)
+    a.ledger.checkpoint_now()
+    assert a.key.key_id == third.key_id  # the pack is signed with the key in use now
+
+    report = verify_pack(pack_of(ledgered, a.key), [first.public_key()], a.store.checkpoints())
+    assert report.ok, report.problems
+    assert report.auditor_key
+    assert report.key_id == third.key_id
+    assert report.held_checkpoints_reached == len(a.store.checkpoints())
+    with zipfile.ZipFile(pack_of(ledgered, a.key)) as pack:
+        rotations = pack.read(ROTATIONS_LEDGER).splitlines()
+    assert [orjson.loads(line)["type"] for line in rotations] == [ROTATED, ROTATED]
+
+
+def test_a_pack_signed_with_a_key_the_record_rotated_out_fails(ledgered: Services) -> None:
+    """Whoever kept the old key cannot vouch for a pack made after the rotation with it."""
+    a = audit(ledgered)
+    old = a.key
+    rotate(ledgered)
+    log(ledgered, 17)
+    a.ledger.checkpoint_now()
+
+    report = verify_pack(pack_of(ledgered, old), [old.public_key()])
+    assert not report.ok
+    assert f"signed with key {old.key_id}, which the record rotated out" in report.problems[0]
+
+
+def test_without_its_rotations_a_later_key_is_not_trusted_offline(ledgered: Services) -> None:
+    """A pack from a record whose key rotated, stripped of the rotations (and re-made by whoever
+    holds the current key): the auditor's first key no longer leads to the key it is signed
+    with."""
+    a = audit(ledgered)
+    first = a.key
+    rotate(ledgered)
+    log(ledgered, 18)
+    a.ledger.checkpoint_now()
+    stripped = io.BytesIO()
+    with (
+        zipfile.ZipFile(pack_of(ledgered, a.key)) as pack,
+        zipfile.ZipFile(stripped, "w") as out,
+    ):
+        manifest = orjson.loads(pack.read("manifest.json"))
+        for name in (ROTATIONS_LEDGER, ROTATIONS_EVENTS):
+            del manifest["files"][name]
+        body = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        for name in pack.namelist():
+            if name not in {ROTATIONS_LEDGER, ROTATIONS_EVENTS, "manifest.json", "manifest.sig"}:
+                out.writestr(name, pack.read(name))
+        out.writestr("manifest.json", body)
+        out.writestr("manifest.sig", a.key.sign(body).hex())
+    stripped.seek(0)
+
+    report = verify_pack(stripped, [first.public_key()])
+    assert not report.ok
+    assert f"the pack's key {a.key.key_id} is not one of the trusted keys" in report.problems[0]

@@ -16,10 +16,10 @@ def test_a_command_that_loses_every_race_is_answered_503_and_writes_nothing(
     api: Api, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     incident = log_incident(api, "Gate 2 beeps at every member")
+    agent = api.client("siti.rahma", Role.AGENT)  # issuing its token is an event
     head = services.desk.recorder.max_notification_id()
     # No attempt left: as if every write had lost its race to another writer.
     monkeypatch.setattr(pipeline, "MAX_ATTEMPTS", 0)
-    agent = api.client("siti.rahma", Role.AGENT)
 
     # A stale If-Match is refused in the batch, and so confirmed on its own: no attempt left.
     answer = agent.post(

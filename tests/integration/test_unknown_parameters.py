@@ -105,8 +105,8 @@ def test_routes_outside_the_resources_refuse_unknown_parameters_too(api: Api, pa
 def test_a_command_with_an_unknown_query_parameter_is_refused_and_records_nothing(
     api: Api,
 ) -> None:
-    head = api.services.desk.recorder.max_notification_id()
-    with api.client() as client:
+    with api.client() as client:  # issuing its token is an event (docs/security.md)
+        head = api.services.desk.recorder.max_notification_id()
         response = client.post(
             "/api/v1/incidents",
             params={"dry_run": "true"},

@@ -237,6 +237,11 @@ def test_bookkeeping_stays_private_and_a_new_aggregate_is_private_until_declared
         # the ledger's key record: the checkpoints topic carries what auditors need of it
         "AuditKey.Introduced",
         "AuditKey.Rotated",
+        # who may use the API: the record of tokens is the auditors' and the admins' (issue 18)
+        "ApiToken.Imported",
+        "ApiToken.Issued",
+        "ApiToken.Revoked",
+        "ApiToken.TablesImported",
         "IdempotencyKey.Recorded",
         "IncidentNumber.Allocated",
         "RecordNumber.Allocated",
