@@ -360,11 +360,13 @@ def token_store(settings: Settings) -> Iterator[RecordedTokenStore]:
 
 @contextmanager
 def token_desk(settings: Settings) -> Iterator[ServiceDesk]:
-    """The event store on its own, for the token commands (no views, no followers)."""
+    """The event store on its own, for the token commands (no views, no followers). Its writes
+    are sealed like the service's: the ledger chains only what is."""
     if settings.database_url is None:
         desk, closing = _desk_on_sqlite(settings)
     else:
         desk, closing = _desk_on_postgres(settings, settings.database_url)
+    _seal(settings, desk)
     try:
         yield desk
     finally:

@@ -200,3 +200,16 @@ def test_verify_checks_the_seals_of_the_unchained_tail_with_the_services_key_or_
     first_bad = orjson.loads(wrong.stdout)["first_bad"]
     assert first_bad["position"] == 1
     assert first_bad["reason"].startswith("seal does not match: sealed with key")
+
+
+def test_a_token_issued_at_the_command_line_is_sealed_and_chained(data_dir: Path) -> None:
+    """`itsm tokens create` writes the ApiToken event through a desk of its own: sealed like
+    the service's writes, so the ledger chains it and verify finds every event sealed."""
+    made = itsm("tokens", "create", "--data-dir", data_dir, "--actor", "rina", "--role", "agent")
+    assert made.exit_code == 0, made.output
+    caught_up = itsm("audit", "catch-up", "--data-dir", data_dir)
+    assert caught_up.exit_code == 0, caught_up.output
+    report = orjson.loads(itsm("audit", "verify", "--data-dir", data_dir).stdout)
+    assert report["ok"] is True, report
+    assert report["not_yet_in_ledger"] == 0
+    assert report["seals_checked"] > 0
