@@ -50,10 +50,12 @@ def _audit(services: Services) -> Audit:
 )
 def verify_ledger(services: ServicesDep, _: AuditorDep) -> Response:
     """Walks the whole ledger: every stored event's digest, every link, every signed checkpoint
-    (with this service's public key). `first_bad` names the first position that fails and why;
-    `ok` is false then. Checkpoints you hold yourself: `itsm audit verify --checkpoints`."""
+    (with this service's public key), and every seal of the events the service wrote (with its
+    seal key), the tail not yet chained included. `first_bad` names the first position that
+    fails and why; `ok` is false then. Checkpoints you hold yourself: `itsm audit verify
+    --checkpoints`."""
     audit = _audit(services)
-    report = verify(audit.store, audit.trusted_keys())
+    report = verify(audit.store, audit.trusted_keys(), seal=audit.ledger.seal)
     return Response(orjson.dumps(report.as_json()), media_type="application/json")
 
 

@@ -283,6 +283,8 @@ class LedgerVerification(Answer):
     not_yet_in_ledger: int
     checkpoints_checked: int
     signed_through: int
+    #: Seals checked after the seal key's `sealed_from`; null when no seal key was at hand.
+    seals_checked: int | None
     first_bad: Part | None
     notes: list[str]
 

@@ -30,6 +30,8 @@ from eventsourcing.persistence import Mapper
 from audit import chain
 from audit.chain import Checkpoint, Entry
 from audit.keys import ROTATED
+from audit.seals import GENESIS as NO_SEAL
+from audit.seals import Seal, SealKey, StoreTruncated, UnsealedEvent, check, digested
 from audit.signers import FileSigner, Keyring, Signer, SignerUnavailable
 from audit.store import AuditStore, StoredRow
 from infra.follower import Follower, Follows, StuckAt
@@ -51,9 +53,12 @@ class Ledger(Follows):
     clock: Callable[[], datetime]
     _: KW_ONLY
     keyring: Keyring | None = None
-    checkpoint_every: int = 10_000
-    checkpoint_interval: timedelta = timedelta(minutes=5)
+    checkpoint_every: int = 1_000
+    checkpoint_interval: timedelta = timedelta(seconds=60)
     publisher: Publisher | None = None
+    #: The key the writer seals events with (audit/seals.py): with it, an event after its
+    #: `sealed_from` that no valid seal covers stops the ledger there (None: no seal asked for).
+    seal: SealKey | None = None
     batch_size: int = 5_000
     poll_interval: float = 1.0
 
@@ -68,6 +73,15 @@ class Ledger(Follows):
             "audit-ledger", self._follow_step, idle=self.poll_interval, log=log, backoff=(0.1, 1.0)
         )
         self._stuck = StuckAt("audit ledger", log)
+        #: The highest position this follower has seen chained: the store, its seals and the
+        #: ledger must never end below it again.
+        self._reached = 0
+        #: The last seal this follower verified and chained the events of, and the one the
+        #: batch being appended ends with.
+        self._last_seal: Seal | None = None
+        self._verified_seal: Seal | None = None
+        #: The digests the seal check computed for the batch being appended, by position.
+        self._digests: dict[int, bytes] = {}
 
     @property
     def stuck(self) -> UndecodableEvent | None:
@@ -76,8 +90,12 @@ class Ledger(Follows):
 
     # -- appending --------------------------------------------------------------------------------
 
-    def entries_for(self, rows: Sequence[StoredRow], prev_hash: bytes) -> list[Entry]:
-        """The entries that chain these stored events onto `prev_hash`."""
+    def entries_for(
+        self, rows: Sequence[StoredRow], prev_hash: bytes, digests: dict[int, bytes] | None = None
+    ) -> list[Entry]:
+        """The entries that chain these stored events onto `prev_hash` (`digests`: those already
+        computed, by position)."""
+        digests = digests or {}
         entries = []
         mapper = self.mapper
         for position, topic, originator_hex, version, state in rows:
@@ -92,7 +110,9 @@ class Ledger(Follows):
                 raise UndecodableEvent(
                     topic, _event_name(originator_hex, version), reason_of(error), position
                 ) from error
-            event_digest = chain.digest(topic, originator_hex, version, state)
+            event_digest = digests.get(position) or chain.digest(
+                topic, originator_hex, version, state
+            )
             own = chain.entry_hash(
                 prev_hash, position, event_id, topic, actor_id, role, at, event_digest
             )
@@ -186,16 +206,20 @@ class Ledger(Follows):
         """Append the next batch of stored events; how many were appended. At an event it cannot
         read, the events before it are appended and `stuck` names it."""
         position, head_hash = self.store.head()
+        self._not_truncated(position)
         # Stopped at an event: read just that one again, not a whole batch each poll.
         rows = self.store.stored(position, 1 if self._stuck.event is not None else self.batch_size)
         last = self.store.last_checkpoint()
         self._settle(last)
+        self._verified_seal, self._digests = None, {}
+        rows, unsealed = self._sealed(position, rows)
         try:
-            entries, undecodable = self.entries_for(rows, head_hash), None
+            undecodable: UndecodableEvent | None = unsealed
+            entries = self.entries_for(rows, head_hash, self._digests)
         except UndecodableEvent as error:
             undecodable = error
             before = [row for row in rows if error.position is None or row[0] < error.position]
-            entries = self.entries_for(before, head_hash)
+            entries = self.entries_for(before, head_hash, self._digests)
         self._stuck.report(undecodable)
         if not entries:
             due = self._idle_checkpoint(position, head_hash, last)
@@ -207,10 +231,77 @@ class Ledger(Follows):
         signed, signer = self._due(entries, last, rotations)
         if not self.store.append(position, entries, signed):
             return 0  # another follower appended first; read again
+        self._reached = max(self._reached, entries[-1].position)
+        if self._verified_seal is not None:
+            self._last_seal = self._verified_seal
         if signed:
             self.signer, self._settled_at = signer, signed[-1].position
         self.publish_pending()
         return len(entries)
+
+    # -- what the writer sealed, and what the store still holds --------------------------------
+
+    def _sealed(
+        self, position: int, rows: list[StoredRow]
+    ) -> tuple[list[StoredRow], UnsealedEvent | None]:
+        """The rows after the ledger's head `position` that seals vouch for (whole seals: the
+        batch grows to the end of the last seal it reaches), and the first row no valid seal
+        covers, if any: the rows before it, only, are chained."""
+        key = self.seal
+        lo = max(position, key.sealed_from if key is not None else 0) + 1
+        if key is None or not rows or rows[-1][0] < lo:
+            return rows, None
+        hi = rows[-1][0]
+        seals = self.store.seals_covering(lo, hi)
+        if seals and seals[-1].last_position > hi:
+            last = seals[-1].last_position
+            rows = rows + self.store.stored(hi, last - hi, until=last)
+        start = min(seals[0].first_position, lo) if seals else lo
+        earlier = self.store.stored(start - 1, lo - start, until=lo - 1) if start < lo else []
+        before = self.store.seal_before(seals[0].first_position) if seals else None
+        prev = before.mac if before is not None else NO_SEAL
+        known = self._last_seal
+        if seals and known is not None and known.last_position == position:
+            # The ledger ends where this follower left it (no other follower appended since):
+            # go on from the seal it verified last, not from whatever the table now holds
+            # before the next one, so seals deleted behind it do not go unnoticed.
+            prev = known.mac
+        events = digested(earlier + [row for row in rows if row[0] >= lo])
+        self._digests = dict(events)  # the entries hash the same digests: computed once
+        bad = check(key, prev, seals, events, after=position)
+        if bad is None:
+            self._verified_seal = seals[-1] if seals else None
+            return rows, None
+        good = [seal for seal in seals if seal.last_position < bad.position]
+        self._verified_seal = good[-1] if good else None
+        at = [row for row in rows if row[0] == bad.position]
+        topic, name = (at[0][1], _event_name(at[0][2], at[0][3])) if at else ("-", "(no event)")
+        return [row for row in rows if row[0] < bad.position], UnsealedEvent(
+            topic, name, bad.reason, bad.position
+        )
+
+    def _not_truncated(self, position: int) -> None:
+        """StoreTruncated if the ledger, the store or (past `sealed_from`) its seals end below the
+        last position this follower chained: a shorter history is never chained on from."""
+        reached = self._reached = max(self._reached, position)
+        if reached == 0:
+            return
+        store_head, sealed_head = self.store.heads()
+        ends = {"ledger": position, "store": store_head}
+        if self.seal is not None and reached > self.seal.sealed_from:
+            ends["seal chain"] = sealed_head
+        for what, end in ends.items():
+            if end < reached:
+                raise StoreTruncated(
+                    f"the {what} was truncated below position {reached}: it now ends at {end}"
+                )
+        known = self._last_seal
+        if known is not None and self.store.seal_before(known.first_position + 1) != known:
+            raise StoreTruncated(
+                f"the seal chain was truncated below position {reached}: the seal of positions"
+                f" {known.first_position} to {known.last_position}, which the ledger verified,"
+                " is gone or changed"
+            )
 
     def _idle_checkpoint(
         self, position: int, head_hash: bytes, last: Checkpoint | None

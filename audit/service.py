@@ -13,6 +13,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 from audit import keys
 from audit.ledger import Ledger, Publisher
 from audit.publish import KafkaPublisher, Publishers
+from audit.seals import SealKey
 from audit.signers import (
     ROTATED_DIR,
     FileKeyring,
@@ -140,7 +141,14 @@ def _pin(settings: Settings) -> str:
     )
 
 
-def build_audit(settings: Settings, mapper: Mapper[UUID], clock: Callable[[], datetime]) -> Audit:
+def build_audit(
+    settings: Settings,
+    mapper: Mapper[UUID],
+    clock: Callable[[], datetime],
+    seal: SealKey | None = None,
+) -> Audit:
+    """The ledger, its store and its keys; with `seal` (the key the writer seals events with),
+    the ledger chains only sealed events."""
     signers = keyring(settings)
     store = open_audit_store(settings)
     key = signers.configured()
@@ -169,6 +177,7 @@ def build_audit(settings: Settings, mapper: Mapper[UUID], clock: Callable[[], da
         checkpoint_every=settings.audit_checkpoint_every,
         checkpoint_interval=settings.audit_checkpoint_interval,
         publisher=Publishers(publishers) if publishers else None,
+        seal=seal,
     )
     return Audit(store, signers, ledger, settings.audit_follow, served_views(settings))
 

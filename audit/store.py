@@ -6,8 +6,9 @@ database. Either way the store is read with plain SQL, as the exact stored colum
 
 The triggers make the database itself refuse UPDATE and DELETE (and TRUNCATE, on PostgreSQL) on
 the event store's table (the eventsourcing library's `stored_events` on SQLite, `servicedesk_events`
-on PostgreSQL) and on the ledger's tables. They are created at start-up if missing. Whoever can
-drop a trigger can still tamper: the ledger and its published checkpoints are what detect that.
+on PostgreSQL), on its seals (`event_seals`, audit/seals.py) and on the ledger's tables. They are
+created at start-up if missing. Whoever can drop a trigger can still tamper: the seals, the ledger
+and its published checkpoints are what detect that.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from audit import seals as sealing
 from audit.chain import GENESIS, Checkpoint, Entry
+from audit.seals import Seal, seal_of
 from infra.migrations import migrate_postgres, migrate_sqlite, migrations
 
 if TYPE_CHECKING:  # psycopg is imported only where PostgreSQL is used: a verifier's worker
@@ -40,6 +43,18 @@ ChainRow = tuple[int, bytes, bytes, bytes, bytes]
 SQLITE_EVENTS = "stored_events"
 POSTGRES_EVENTS = "servicedesk_events"  # the library names it after the application
 LEDGER_TABLES = ("audit_ledger", "audit_checkpoints", "audit_publications")
+#: The append-only tables in the event store's database: the events and their seals.
+EVENT_TABLES = {
+    "sqlite": (SQLITE_EVENTS, sealing.TABLE),
+    "postgres": (POSTGRES_EVENTS, sealing.TABLE),
+}
+
+_SEALS = f"SELECT {sealing.SEAL_COLUMNS} FROM {sealing.TABLE}"
+_SEALS_AFTER = f"{_SEALS} WHERE first_position > ? ORDER BY first_position LIMIT ?"
+_SEALS_COVERING = (
+    f"{_SEALS} WHERE last_position >= ? AND first_position <= ? ORDER BY first_position"
+)
+_SEAL_BEFORE = f"{_SEALS} WHERE first_position < ? ORDER BY first_position DESC LIMIT 1"
 
 #: The ledger table's columns: an entry's fields, in their order.
 ENTRY_COLUMNS = ", ".join(f.name for f in fields(Entry))
@@ -70,6 +85,19 @@ class AuditStore(Protocol):
 
     def head(self) -> tuple[int, bytes]:
         """The last ledger entry's position and hash; (0, GENESIS) when the ledger is empty."""
+
+    def seals(self, after: int, limit: int) -> list[Seal]:
+        """Seals whose first position is after `after`, in order (none if the store has no seal
+        table: it was never sealed)."""
+
+    def seals_covering(self, first: int, last: int) -> list[Seal]:
+        """The seals that cover any position from `first` to `last`, in order."""
+
+    def seal_before(self, position: int) -> Seal | None:
+        """The last seal that begins before `position`."""
+
+    def heads(self) -> tuple[int, int]:
+        """The store's highest position and the highest position a seal covers (0 if none)."""
 
     def append(
         self, expected: int, entries: Sequence[Entry], checkpoints: Sequence[Checkpoint]
@@ -177,8 +205,10 @@ class SQLiteAuditStore:
         events, ledger = self._connections()
         migrate_sqlite(ledger, migrations("audit", ("ledger", _SQLITE_LEDGER_SCHEMA)))
         # The guards are no schema change: each start puts back any that was dropped.
-        for statement in sqlite_triggers(SQLITE_EVENTS):
-            events.execute(statement)
+        events.execute(sealing.SQLITE_SCHEMA)
+        for table in EVENT_TABLES["sqlite"]:
+            for statement in sqlite_triggers(table):
+                events.execute(statement)
         for table in LEDGER_TABLES:
             for statement in sqlite_triggers(table):
                 ledger.execute(statement)
@@ -247,6 +277,31 @@ class SQLiteAuditStore:
             )
             .fetchall()
         )
+
+    def _seal_rows(self, query: str, params: tuple[int, ...]) -> list[Seal]:
+        try:
+            rows = self._connections()[0].execute(query, params).fetchall()
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):
+                return []  # never sealed
+            raise
+        return [seal_of(row) for row in rows]
+
+    def seals(self, after: int, limit: int) -> list[Seal]:
+        return self._seal_rows(_SEALS_AFTER, (after, limit))
+
+    def seals_covering(self, first: int, last: int) -> list[Seal]:
+        return self._seal_rows(_SEALS_COVERING, (first, last))
+
+    def seal_before(self, position: int) -> Seal | None:
+        found = self._seal_rows(_SEAL_BEFORE, (position,))
+        return found[0] if found else None
+
+    def heads(self) -> tuple[int, int]:
+        events = self._connections()[0]
+        row = events.execute(f"SELECT MAX(rowid) FROM {SQLITE_EVENTS}").fetchone()
+        sealed = self._seal_rows(_SEAL_BEFORE, (_NO_END,))
+        return int(row[0] or 0), sealed[0].last_position if sealed else 0
 
     def head(self) -> tuple[int, bytes]:
         row = (
@@ -394,7 +449,8 @@ class PostgresAuditStore:
             # The guards are no schema change: each start puts back any that was dropped.
             with schema_change(conn):
                 conn.execute(_APPEND_ONLY)
-                for table in (POSTGRES_EVENTS, *LEDGER_TABLES):
+                conn.execute(sealing.POSTGRES_SCHEMA)
+                for table in (*EVENT_TABLES["postgres"], *LEDGER_TABLES):
                     for statement in postgres_triggers(table):
                         conn.execute(statement)
 
@@ -444,6 +500,30 @@ class PostgresAuditStore:
                 (list(positions),),
             ).fetchall()
         return rows
+
+    def _seal_rows(self, query: str, params: tuple[int, ...]) -> list[Seal]:
+        from psycopg.errors import UndefinedTable
+
+        try:
+            with self._conn() as conn:
+                rows = conn.execute(query.replace("?", "%s"), params).fetchall()
+        except UndefinedTable:
+            return []  # never sealed
+        return [seal_of(row) for row in rows]
+
+    def seals(self, after: int, limit: int) -> list[Seal]:
+        return self._seal_rows(_SEALS_AFTER, (after, limit))
+
+    def seals_covering(self, first: int, last: int) -> list[Seal]:
+        return self._seal_rows(_SEALS_COVERING, (first, last))
+
+    def seal_before(self, position: int) -> Seal | None:
+        found = self._seal_rows(_SEAL_BEFORE, (position,))
+        return found[0] if found else None
+
+    def heads(self) -> tuple[int, int]:
+        sealed = self._seal_rows(_SEAL_BEFORE, (_NO_END,))
+        return self.store_head(), sealed[0].last_position if sealed else 0
 
     def head(self) -> tuple[int, bytes]:
         with self._conn() as conn:

@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from audit import chain
 from audit.chain import GENESIS, Checkpoint, Entry
 from audit.keys import ROTATED, key_id, load_public, verifies
+from audit.seals import GENESIS as SEALS_GENESIS
+from audit.seals import Digested, Seal, SealKey, Unsealed, check
 from audit.store import AuditStore, ChainRow, StoredRow, StoreLocation
 
 ProgressCallback = Callable[[int, int], None]
@@ -55,6 +57,8 @@ class Report:
     signed_through: int
     first_bad: Finding | None = None
     notes: list[str] = field(default_factory=list)
+    #: Seals checked (None: no seal key given, seals not checked).
+    seals: int | None = None
     #: CPU seconds the segments took in worker processes (not part of the report: for
     #: benchmarks, whose own process's CPU time does not include them).
     worker_cpu: float = 0.0
@@ -68,6 +72,7 @@ class Report:
             "not_yet_in_ledger": max(0, self.store_head - self.ledger_head),
             "checkpoints_checked": self.checkpoints,
             "signed_through": self.signed_through,
+            "seals_checked": self.seals,
             "first_bad": None
             if self.first_bad is None
             else {"position": self.first_bad.position, "reason": self.first_bad.reason},
@@ -197,6 +202,7 @@ def verify(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     segment: int | None = None,
+    seal: SealKey | None = None,
 ) -> Report:
     """Recompute the chain and report the first bad position, and why.
 
@@ -205,7 +211,60 @@ def verify(
     chain starts from the previous hash its own first entry names; the joins are then checked
     in order here, so the report (first bad position, reason, entries checked) is the one a
     single pass gives.
+
+    With `seal` (the key the writer seals events with), every stored event after its
+    `sealed_from` must also be covered by a seal that verifies and chains onto the one before,
+    whatever its position: also the tail the ledger has not chained yet. Where the chain and the
+    seals both find something, the report names the first (the chain's, which pins the very
+    event, when it falls inside the batch whose seal fails).
     """
+    report = _verify_chain(store, keys, outside, page, progress, workers, segment)
+    if seal is None:
+        report.notes.append("seals not checked: no seal key given")
+        return report
+    report.seals, unsealed = check_seals(store, seal, page)
+    if unsealed is not None and (
+        report.first_bad is None or unsealed.last < report.first_bad.position
+    ):
+        report.ok, report.first_bad = False, Finding(unsealed.position, unsealed.reason)
+    return report
+
+
+def check_seals(store: AuditStore, key: SealKey, page: int = 20_000) -> tuple[int, Unsealed | None]:
+    """How many seals there are after the key's `sealed_from`, and the first stored event after
+    it that no valid seal covers (audit/seals.py), reading both a page at a time."""
+    count = 0
+
+    def all_seals() -> Iterator[Seal]:
+        nonlocal count
+        after = key.sealed_from
+        while found := store.seals(after, page):
+            count += len(found)
+            yield from found
+            after = found[-1].first_position
+
+    def all_events() -> Iterator[Digested]:
+        after = key.sealed_from
+        while rows := store.digest_rows(after, page):
+            for position, prefix, state in rows:
+                yield position, sha256(prefix + state).digest()
+            after = rows[-1][0]
+
+    before = store.seal_before(key.sealed_from + 1)
+    prev = before.mac if before is not None else SEALS_GENESIS
+    found = check(key, prev, all_seals(), all_events(), after=key.sealed_from)
+    return count, found
+
+
+def _verify_chain(
+    store: AuditStore,
+    keys: Mapping[str, Ed25519PublicKey],
+    outside: Iterable[Checkpoint],
+    page: int,
+    progress: ProgressCallback | None,
+    workers: int | None,
+    segment: int | None,
+) -> Report:
     ledger_head, _ = store.head()
     store_head = store.store_head()
     held = [*store.checkpoints(), *outside]

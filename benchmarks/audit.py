@@ -4,17 +4,19 @@ work, all in one run, on one SQLite store (or PostgreSQL with --database-url).
     .venv/bin/python -m benchmarks.audit [--events 1000000] [--database-url URL]
 
 The store is seeded with real events: a few hundred incidents are logged through the service,
-then their stored rows are copied under fresh aggregate ids (straight into the library's table,
-as a bulk import would) until it holds --events events. Then, side by side:
+then their stored rows are copied under fresh aggregate ids (through the service's recorder, which
+seals each batch of 50,000) until it holds --events events. Then, side by side:
 
     read     bare read of the event store's rows (positions, topics, ids, versions, states)
     sha256   bare SHA-256 of the same bytes the ledger hashes (one digest per event, in memory)
-    append   the ledger catching up from zero: read, decode actor and time, hash, chain, sign
-             checkpoints, write the ledger
+    append   the ledger catching up from zero: read, check the seals, decode actor and time,
+             hash, chain, sign checkpoints, write the ledger (on SQLite also the same without
+             checking seals, into a scratch ledger: `append_sealed_vs_unsealed`)
     verify   full verification: read store and ledger, recompute every digest and link, check
              every signed checkpoint (in parallel segments, one process per CPU, from 200,000
              entries on; its CPU time counts the workers' time on their segments too)
     verify_one_process   the same in this process alone
+    check_seals   every seal checked with the seal key (what `verify --seal-key` adds)
     export   an evidence pack of the whole store (a temporary zip), and its time per 100,000
 
 Each result is a JSON line on stdout with its rate and its ratio to the bare rates; the issue's
@@ -27,22 +29,22 @@ import argparse
 import hashlib
 import os
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
-import psycopg
+from eventsourcing.persistence import StoredEvent
 
 from audit.evidence import export_pack
 from audit.service import Audit
-from audit.store import POSTGRES_EVENTS, SQLITE_EVENTS
-from audit.verify import verify
+from audit.store import SQLiteAuditStore
+from audit.verify import check_seals, verify
 from domain.actors import Actor, Role
 from domain.commands import LogIncident
 from domain.context import Context
@@ -54,6 +56,8 @@ from service.bootstrap import Services, build
 AGENT = Actor(id="siti.rahma", role=Role.AGENT)
 HASH, APPEND = "bare SHA-256 of the same bytes", "ledger append from zero"
 VERIFY, VERIFY_ONE = "verify", "verify in one process"
+APPEND_UNSEALED = "ledger append from zero, seals not checked"
+SEALS = "every seal checked (verify --seal-key's part)"
 
 
 def note(message: str) -> None:
@@ -84,8 +88,7 @@ def seed(services: Services, events: int) -> None:
     templates = [row[1:] for row in audit.store.stored(0, 10_000)]
     have = audit.store.store_head()
     note(f"seeding {events} events from {len(templates)} real ones")
-    url = services.settings.database_url
-    batch = []
+    batch: list[StoredEvent] = []
     while have < events:
         renamed: dict[str, UUID] = {}  # each template aggregate gets its own fresh id per round
         for topic, originator, version, state in templates:
@@ -93,23 +96,12 @@ def seed(services: Services, events: int) -> None:
                 break
             fresh = renamed.setdefault(originator, uuid4())
             copied = state.replace(str(UUID(originator)).encode(), str(fresh).encode())
-            batch.append((fresh.hex if url is None else fresh, version, topic, copied))
+            batch.append(StoredEvent(fresh, version, topic, copied))
             have += 1
         if len(batch) >= 50_000 or have >= events:
-            _insert(services.settings, batch)
+            # through the service's recorder, which seals each batch (as an import's writes are)
+            desk.recorder.insert_events(batch)
             batch = []
-
-
-def _insert(settings: Settings, rows: list[tuple[Any, ...]]) -> None:
-    if settings.database_url is None:
-        with sqlite3.connect(settings.events_db) as conn:
-            conn.executemany(f"INSERT INTO {SQLITE_EVENTS} VALUES (?,?,?,?)", rows)
-        return
-    with psycopg.connect(settings.database_url) as conn, conn.cursor() as cursor:
-        columns = "originator_id, originator_version, topic, state"
-        with cursor.copy(f"COPY {POSTGRES_EVENTS} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
 
 
 def _audit(services: Services) -> Audit:
@@ -152,6 +144,23 @@ def bare_rates(audit: Audit) -> tuple[int, float, float]:
     return len(rows), read_s, hash_s
 
 
+def append_unsealed(settings: Settings, audit: Audit, count: int) -> float | None:
+    """The ledger appending from zero without checking seals (as before sealing), into a scratch
+    ledger file beside the real one: SQLite only (on PostgreSQL the ledger's tables are the
+    database's own)."""
+    if settings.database_url is not None:
+        return None
+    scratch = SQLiteAuditStore(settings.events_db, settings.data_dir / "audit-unsealed.db")
+    try:
+        ledger = replace(audit.ledger, store=scratch, seal=None, publisher=None)
+        seconds, appended = timed(APPEND_UNSEALED, ledger.catch_up)
+    finally:
+        scratch.close()
+    if appended != count:
+        raise SystemExit(f"appended {appended} of {count} unsealed")
+    return float(seconds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -170,6 +179,7 @@ def main() -> None:
         seed(services, args.events)
         audit = _audit(services)
         count, read_s, hash_s = bare_rates(audit)
+        unsealed_s = append_unsealed(settings, audit, count)
         append_s, appended = timed(APPEND, audit.ledger.catch_up)
         if appended != count:
             raise SystemExit(f"appended {appended} of {count}")
@@ -179,6 +189,11 @@ def main() -> None:
         one_s, one = timed(VERIFY_ONE, lambda: verify(audit.store, audit.trusted_keys(), workers=1))
         if one.as_json() != report.as_json():
             raise SystemExit(f"one process disagrees: {one.as_json()}")
+        key = audit.ledger.seal
+        assert key is not None
+        seals_s, (_, unsealed) = timed(SEALS, lambda: check_seals(audit.store, key))
+        if unsealed is not None:
+            raise SystemExit(f"an event is not sealed: {unsealed}")
         pack = directory / "evidence.zip"
         export_s, summary = timed(
             "evidence pack of the whole store",
@@ -204,8 +219,17 @@ def main() -> None:
         per_s=round(hash_rate),
         cpu_us_per_event=cpu_us(HASH),
     )
+    if unsealed_s is not None:
+        emit(
+            "append_sealed_vs_unsealed",
+            **common,
+            sealed_per_s=round(count / append_s),
+            unsealed_per_s=round(count / unsealed_s),
+            sealed_over_unsealed=round(unsealed_s / append_s, 3),
+        )
     for name, seconds, step in (
         ("append", append_s, APPEND),
+        ("check_seals", seals_s, SEALS),
         ("verify", verify_s, VERIFY),
         ("verify_one_process", one_s, VERIFY_ONE),
     ):

@@ -37,6 +37,8 @@ class Checkout:
     name: str  # "after" (this checkout) or "before" (the baseline)
     root: Path
     venv: Path
+    #: Settings its server runs with beyond the environment's (e.g. sealing off, to measure it).
+    env: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, name: str, root: Path) -> Checkout:

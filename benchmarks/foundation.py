@@ -5,6 +5,7 @@ HTTP for every record kind, and the projection rebuild against a bare read-and-d
                                               [--lines incident,request,change,problem]
                                               [--rest-rounds 3] [--baseline DIR]
                                               [--postgres | --database-url URL]
+                                              [--unsealed]
 
 Every measurement runs in this one invocation, each on a fresh temporary data directory, so the
 ratios between them mean something on a noisy shared machine even when absolute figures do not.
@@ -42,6 +43,11 @@ alternate between this checkout's `itsm serve` and the baseline's, each line get
 before ratio (`c_before_after`), and the in-process part runs as each checkout's own
 `benchmarks.foundation` in alternate subprocess rounds (`inprocess` lines; checkouts.py).
 
+With --unsealed, the same code runs with sealing off (ITSM_AUDIT_SEAL=false) beside it: the REST
+windows alternate between a sealed and an unsealed `itsm serve` (the "unsealed" checkout; the
+`c_before_after` line's ratios are sealed / unsealed), and b_log and b_mix run unsealed in the same
+rounds (`b_log_unsealed`, `b_mix_unsealed`, and `sealed_over_unsealed`).
+
 An answer a line did not expect voids that line (no figure, no further rounds); the other lines,
 each on its own server, go on, and the run exits non-zero naming every void line.
 """
@@ -61,7 +67,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -124,6 +130,7 @@ TARGET_REST_RATE = 800.0  # commands/s ...
 TARGET_REST_P99_MS = 50.0  # ... with p99 under this ...
 TARGET_REST_CLIENTS = 32  # ... at this many concurrent clients
 TARGET_REBUILD_RATIO = 0.7  # d / e
+TARGET_SEALED_RATIO = 0.95  # REST incident line sealed / unsealed: sealing costs at most 5%
 COMMANDS_PER_INCIDENT = 5  # log, assign, start-work, add-work-note, resolve
 REBUILD_BATCH: int = inspect.signature(ProjectionRunner).parameters["batch_size"].default
 
@@ -242,9 +249,11 @@ def run_mix(desk: ServiceDesk, incidents: int, first: int = 0) -> int:
 
 
 @contextlib.contextmanager
-def desk_services(label: str, backend: Backend, *, follow: bool = False) -> Iterator[Services]:
+def desk_services(
+    label: str, backend: Backend, *, follow: bool = False, seal: bool = True
+) -> Iterator[Services]:
     with backend.settings(label) as settings:
-        services = build(settings)
+        services = build(settings.model_copy(update={"audit_seal": seal}))
         try:
             if follow:
                 services.start()
@@ -258,30 +267,37 @@ class WriteRate:
     commands: int
     events: int
     seconds: float
+    #: CPU seconds this process spent (on a shared machine, steadier than the wall clock)
+    cpu: float = math.nan
 
     @property
     def rate(self) -> float:
         return self.commands / self.seconds
 
+    @property
+    def cpu_ms(self) -> float:
+        """CPU milliseconds per command."""
+        return self.cpu / self.commands * 1000
+
 
 def timed_writes(desk: ServiceDesk, work: Callable[[], int]) -> WriteRate:
     first = head(desk)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     commands = work()
     elapsed = time.perf_counter() - started
-    return WriteRate(commands, head(desk) - first, elapsed)
+    return WriteRate(commands, head(desk) - first, elapsed, time.process_time() - cpu)
 
 
-def bench_log(n: int, warmup: int, backend: Backend) -> WriteRate:
-    with desk_services("b-log", backend) as services:
+def bench_log(n: int, warmup: int, backend: Backend, *, seal: bool = True) -> WriteRate:
+    with desk_services("b-log", backend, seal=seal) as services:
         desk = services.desk
         run_logs(desk, warmup, first=n)
         return timed_writes(desk, lambda: run_logs(desk, n))
 
 
-def bench_mix(n: int, warmup: int, backend: Backend) -> WriteRate:
+def bench_mix(n: int, warmup: int, backend: Backend, *, seal: bool = True) -> WriteRate:
     incidents = max(1, n // COMMANDS_PER_INCIDENT)
-    with desk_services("b-mix", backend) as services:
+    with desk_services("b-mix", backend, seal=seal) as services:
         desk = services.desk
         run_mix(desk, max(1, warmup // COMMANDS_PER_INCIDENT), first=incidents)
         return timed_writes(desk, lambda: run_mix(desk, incidents))
@@ -432,7 +448,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--database-url",
         help="also run a, b, d and e on this PostgreSQL server (its role may create databases)",
     )
+    parser.add_argument(
+        "--unsealed",
+        action="store_true",
+        help="also run this code with sealing off (ITSM_AUDIT_SEAL=false), side by side: REST "
+        "windows alternate with an unsealed server, b_log and b_mix run unsealed too",
+    )
     args = parser.parse_args(argv)
+    if args.unsealed and args.baseline is not None:
+        parser.error("--unsealed and --baseline each take the second checkout's place")
     if args.baseline is not None:
         args.baseline = args.baseline.resolve()
         if args.baseline == ROOT:
@@ -523,12 +547,17 @@ def write_side(
     rounds: int,
     report: Report,
     figures: dict[str, dict[str, float]],
+    *,
+    unsealed: bool = False,
 ) -> None:
     """(a) and (b) in interleaved rounds, each on a fresh store (the best round counts), then
-    b_follow; each backend's rates go into `figures`."""
+    b_follow; each backend's rates go into `figures`. `unsealed`: b_log and b_mix with sealing
+    off too, in the same rounds."""
     a_rates: dict[str, list[float]] = {b.name: [] for b in backends}
     log_runs: dict[str, list[WriteRate]] = {b.name: [] for b in backends}
     mix_runs: dict[str, list[WriteRate]] = {b.name: [] for b in backends}
+    log_unsealed: dict[str, list[WriteRate]] = {b.name: [] for b in backends}
+    mix_unsealed: dict[str, list[WriteRate]] = {b.name: [] for b in backends}
     for r in range(1, rounds + 1):
         for backend in backends:
             label = f"round {r}/{rounds} ({backend.name})"
@@ -538,6 +567,10 @@ def write_side(
             log_runs[backend.name].append(bench_log(n, write_warmup, backend))
             say(f"{label}: b_mix, {n // COMMANDS_PER_INCIDENT} incident lifecycles")
             mix_runs[backend.name].append(bench_mix(n, write_warmup, backend))
+            if unsealed:
+                say(f"{label}: b_log and b_mix, sealing off")
+                log_unsealed[backend.name].append(bench_log(n, write_warmup, backend, seal=False))
+                mix_unsealed[backend.name].append(bench_mix(n, write_warmup, backend, seal=False))
     for backend in backends:
         mine = figures[backend.name]
         mine["a_baseline"] = report.emit(
@@ -549,7 +582,10 @@ def write_side(
             creates=n,
             events_per_create=1,
         )["rate"]
-        for name, runs in (("b_log", log_runs), ("b_mix", mix_runs)):
+        measured = [("b_log", log_runs), ("b_mix", mix_runs)]
+        if unsealed:
+            measured += [("b_log_unsealed", log_unsealed), ("b_mix_unsealed", mix_unsealed)]
+        for name, runs in measured:
             mine[name] = report.emit(
                 name,
                 backend=backend.name,
@@ -561,7 +597,35 @@ def write_side(
                     runs[backend.name][0].events / runs[backend.name][0].commands, 2
                 ),
                 projections="not running",
+                sealed=not name.endswith("_unsealed"),
+                cpu_ms_per_command_rounds=[round(w.cpu_ms, 3) for w in runs[backend.name]],
             )["rate"]
+        if unsealed:
+            report.emit(
+                "sealed_over_unsealed",
+                backend=backend.name,
+                b_log=ratio(mine["b_log"], mine["b_log_unsealed"]),
+                b_mix=ratio(mine["b_mix"], mine["b_mix_unsealed"]),
+                # unsealed CPU per command over sealed (the lowest of each: the least disturbed)
+                cpu_b_log=ratio(
+                    min(w.cpu_ms for w in log_unsealed[backend.name]),
+                    min(w.cpu_ms for w in log_runs[backend.name]),
+                ),
+                cpu_b_mix=ratio(
+                    min(w.cpu_ms for w in mix_unsealed[backend.name]),
+                    min(w.cpu_ms for w in mix_runs[backend.name]),
+                ),
+                rounds={
+                    name: [
+                        ratio(s.rate, u.rate)
+                        for s, u in zip(runs[backend.name], off[backend.name], strict=True)
+                    ]
+                    for name, runs, off in (
+                        ("b_log", log_runs, log_unsealed),
+                        ("b_mix", mix_runs, mix_unsealed),
+                    )
+                },
+            )
     for backend in backends:
         say(f"b_follow ({backend.name}): {n} incidents with the projection runner following")
         follow, drain = bench_log_following(n, write_warmup, backend)
@@ -653,6 +717,9 @@ def summarise(
             (here.get(lc.name, {}).get("ratio_to_incident") or 0) >= TARGET_KIND_RATIO
             for lc in kinds
         )
+    if args.unsealed and not args.skip_http:
+        sealed_over = here.get(INCIDENT.name, {}).get("after_over_before")
+        passed["incident_sealed_over_unsealed"] = (sealed_over or 0) >= TARGET_SEALED_RATIO
     if args.baseline is not None and not args.skip_http:
         after_over_before = here.get(INCIDENT.name, {}).get("after_over_before")
         passed["incident_after_over_before"] = (after_over_before or 0) >= TARGET_REST_BEFORE_RATIO
@@ -672,6 +739,7 @@ def summarise(
             f" at {TARGET_REST_CLIENTS} clients",
             "kinds_over_incident": f">= {TARGET_KIND_RATIO}",
             "incident_after_over_before": f">= {TARGET_REST_BEFORE_RATIO}",
+            "incident_sealed_over_unsealed": f">= {TARGET_SEALED_RATIO}",
             "d_over_e": f">= {TARGET_REBUILD_RATIO}",
         },
         passed=passed,
@@ -692,6 +760,8 @@ def run(args: argparse.Namespace, server_url: str | None) -> dict[str, Unexpecte
     checkouts = [HERE]
     if args.baseline is not None:
         checkouts.append(Checkout.of("before", args.baseline))
+    if args.unsealed:  # this code again, sealing off: the c_before_after ratios are its cost
+        checkouts.append(replace(HERE, name="unsealed", env=(("ITSM_AUDIT_SEAL", "false"),)))
     plan = RestPlan(
         clients=args.clients,
         duration=args.duration or (3.0 if quick else 10.0),
@@ -720,7 +790,9 @@ def run(args: argparse.Namespace, server_url: str | None) -> dict[str, Unexpecte
             compared = compare_inprocess(checkouts, n, m, rounds, args.tmpdir, report)
             figures["sqlite"].update(compared[HERE.name])
         if here_backends:
-            write_side(here_backends, n, write_warmup, rounds, report, figures)
+            write_side(
+                here_backends, n, write_warmup, rounds, report, figures, unsealed=args.unsealed
+            )
 
         # (c) REST over HTTP, on SQLite: every lifecycle, against every checkout.
         lines: dict[str, dict[str, dict[str, Any]]] = {}

@@ -50,6 +50,7 @@ def issue_token(checkout: Checkout, data_dir: Path, actor: Actor = AGENT) -> str
     done = subprocess.run(
         [str(checkout.itsm), *command, "--actor", actor.id, "--role", actor.role.value],
         cwd=checkout.root,
+        env={**os.environ, **dict(checkout.env)},
         check=True,
         capture_output=True,
         text=True,
@@ -87,7 +88,8 @@ def itsm_server(
                 str(workers),
             ],
             cwd=checkout.root,
-            env={**os.environ, **UNLIMITED_ENV},  # the measured load is not to be refused
+            # the measured load is not to be refused
+            env={**os.environ, **UNLIMITED_ENV, **dict(checkout.env)},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -258,6 +258,13 @@ def witness(directory: Path, listen: str) -> None:
 )
 @key_option
 @click.option(
+    "--seal-key",
+    "seal_key_file",
+    type=existing_file,
+    default=None,
+    help="the seal key file to check the events' seals with [the service's own, from the settings]",
+)
+@click.option(
     "--views",
     "check_views",
     is_flag=True,
@@ -270,13 +277,16 @@ def verify(
     witnesses: tuple[str, ...],
     bootstrap: str | None,
     key_files: tuple[Path, ...],
+    seal_key_file: Path | None,
     check_views: bool,
 ) -> None:
-    """Recompute the chain against the event store and the checkpoints; exit 1 if it fails,
+    """Recompute the chain against the event store and the checkpoints, and check every event's
+    seal (the tail not yet chained too); exit 1 if it fails,
     naming the first bad position and why (with --views, the first differing row of each view
     that does not match its rebuild; with --witness, the first position where the ledger
     differs from what a witness holds)."""
     from audit.publish import read_published
+    from audit.seals import load_key
     from audit.verify import verify as run
     from audit.witness import compare, with_witness
 
@@ -305,6 +315,7 @@ def verify(
                 audit_.trusted_keys(_load_keys(key_files)),
                 outside,
                 progress=progress,
+                seal=load_key(seal_key_file) if seal_key_file else audit_.ledger.seal,
             )
         for held in witnessed:
             report = with_witness(report, held, compare(audit_.store, held))

@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     audit_pkcs11_key_label: str = Field(default="itsm-checkpoints", min_length=1, max_length=64)
     audit_pkcs11_pin: SecretStr | None = None
     audit_pkcs11_pin_file: Path | None = None
+    #: The HMAC key that seals each committed batch of events (audit/seals.py), kept off the
+    #: database: a JSON key file. Unset: `audit-seal.key` in the data directory, created on first
+    #: start. `audit_seal` off writes unsealed and the ledger asks for no seals (as before
+    #: sealing; only to measure what sealing costs).
+    audit_seal_key_file: Path | None = None
+    audit_seal: bool = True
 
     #: Kafka mode: the broker(s) to publish the event store to and feed projections from.
     kafka_bootstrap: str | None = None

@@ -21,6 +21,7 @@ from uuid import UUID, uuid4
 
 from application.api_tokens import RecordedTokenStore, import_token_tables, tables_imported
 from application.desk import ServiceDesk
+from audit.sealing import SealingPostgresRecorder, SealingSQLiteRecorder
 from domain.actors import SYSTEM, Identity
 from domain.context import Context
 from infra.clock import utcnow
@@ -41,6 +42,7 @@ from projections.store import SQLiteViewStore
 from projections.view_store import SkippedMessage, ViewStore
 
 if TYPE_CHECKING:
+    from audit.seals import SealKey
     from audit.service import Audit
     from processes.sla_watch import SlaWatcher
     from processes.whatif_jobs import WhatIfJobs
@@ -50,6 +52,9 @@ log = logging.getLogger(__name__)
 
 
 MAPPER_TOPIC = "infra.serialisation:TypedMapper"
+#: The recorders that seal each committed batch once a seal key is attached (audit/sealing.py).
+SQLITE_RECORDER_TOPIC = "audit.sealing:SealingSQLiteRecorder"
+POSTGRES_RECORDER_TOPIC = "audit.sealing:SealingPostgresRecorder"
 
 
 def event_store_env(settings: Settings) -> dict[str, str]:
@@ -60,6 +65,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             "SQLITE_DBNAME": str(settings.events_db),
             "SQLITE_LOCK_TIMEOUT": "30",
             "MAPPER_TOPIC": MAPPER_TOPIC,
+            "APPLICATION_RECORDER_TOPIC": SQLITE_RECORDER_TOPIC,
         }
     address = PostgresAddress.parse(settings.database_url)
     return {
@@ -78,6 +84,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
         # environment says.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
         "MAPPER_TOPIC": MAPPER_TOPIC,
+        "APPLICATION_RECORDER_TOPIC": POSTGRES_RECORDER_TOPIC,
     }
 
 
@@ -210,6 +217,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
         desk, views, closing = _on_sqlite(settings)
     else:
         desk, views, closing = _on_postgres(settings, settings.database_url)
+    seal = _seal(settings, desk)  # before anything is written
     if not settings.kafka_bootstrap:  # views fed from Kafka are rebuilt from the topic
         rebuild_changed(desk.recorder, desk.mapper, views, PROJECTIONS)
     runner = ProjectionRunner(desk.recorder, desk.mapper, views, PROJECTIONS)
@@ -227,11 +235,29 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
         services.oidc = OidcVerifier(sso)
     from audit.service import build_audit  # it builds on infra
 
-    services.audit = build_audit(settings, desk.mapper, clock)
+    services.audit = build_audit(settings, desk.mapper, clock, seal)
     desk.ensure_priority_matrix(services.system_context())
     desk.ensure_sla_rules(services.system_context())
     _import_token_tables(settings, desk, clock)
     return services
+
+
+def _seal(settings: Settings, desk: ServiceDesk) -> SealKey | None:
+    """The seal key (created on first start), attached to the desk's recorder: every batch this
+    process writes is sealed from now on (docs/audit.md, "Seals"). None when sealing is off."""
+    if not settings.audit_seal:
+        return None
+    from audit.seals import seal_key
+
+    recorder = desk.recorder
+    key = seal_key(
+        settings.audit_seal_key_file,
+        settings.data_dir,
+        lambda: recorder.max_notification_id() or 0,
+    )
+    assert isinstance(recorder, SealingSQLiteRecorder | SealingPostgresRecorder), recorder
+    recorder.seal_with(key)
+    return key
 
 
 def _on_sqlite(settings: Settings) -> tuple[ServiceDesk, ViewStore, list[Callable[[], None]]]:
@@ -334,11 +360,13 @@ def token_store(settings: Settings) -> Iterator[RecordedTokenStore]:
 
 @contextmanager
 def token_desk(settings: Settings) -> Iterator[ServiceDesk]:
-    """The event store on its own, for the token commands (no views, no followers)."""
+    """The event store on its own, for the token commands (no views, no followers). Its writes
+    are sealed like the service's: the ledger chains only what is."""
     if settings.database_url is None:
         desk, closing = _desk_on_sqlite(settings)
     else:
         desk, closing = _desk_on_postgres(settings, settings.database_url)
+    _seal(settings, desk)
     try:
         yield desk
     finally:

@@ -11,8 +11,13 @@ from typing import Any
 import orjson
 import psycopg
 
+from audit import chain
+from audit.seals import GENESIS, SEAL_COLUMNS, Seal, SealKey, seal_of
+from audit.seals import TABLE as SEALS
 from audit.store import LEDGER_TABLES, POSTGRES_EVENTS, SQLITE_EVENTS
 from infra.settings import Settings
+
+_SEALS = f"SELECT {SEAL_COLUMNS} FROM {SEALS}"
 
 StoredRow = tuple[
     str, int, str, bytes
@@ -71,12 +76,13 @@ class Attacker:
 
     def drop_triggers(self) -> None:
         if self.pg:
-            for table in (POSTGRES_EVENTS, *LEDGER_TABLES):
+            for table in (POSTGRES_EVENTS, SEALS, *LEDGER_TABLES):
                 self.sql_events(f"DROP TRIGGER {table}_append_only ON {table}")
                 self.sql_events(f"DROP TRIGGER {table}_no_truncate ON {table}")
             return
         for op in ("update", "delete"):
             self.sql_events(f"DROP TRIGGER {SQLITE_EVENTS}_no_{op}")
+            self.sql_events(f"DROP TRIGGER {SEALS}_no_{op}")
             for table in LEDGER_TABLES:
                 self.sql_ledger(f"DROP TRIGGER {table}_no_{op}")
 
@@ -129,3 +135,46 @@ class Attacker:
         self.sql_events(f"DELETE FROM {self.table} WHERE {self.pos} > ?", (position,))
         for table in LEDGER_TABLES:
             self.sql_ledger(f"DELETE FROM {table} WHERE position > ?", (position,))
+
+    # -- seals (audit/seals.py) -------------------------------------------------------------------
+
+    def seals(self) -> list[Seal]:
+        return [seal_of(row) for row in self.sql_events(f"{_SEALS} ORDER BY first_position")]
+
+    def seal_boundary_at_or_before(self, position: int) -> int:
+        """The last position of the last seal that ends at or before `position`."""
+        return max(s.last_position for s in self.seals() if s.last_position <= position)
+
+    def delete_seal(self, first_position: int) -> None:
+        self.sql_events(f"DELETE FROM {SEALS} WHERE first_position = ?", (first_position,))
+
+    def cut_seals_after(self, position: int) -> None:
+        self.sql_events(f"DELETE FROM {SEALS} WHERE first_position > ?", (position,))
+
+    def insert_seal(self, seal: Seal) -> None:
+        marks = ",".join("?" * 6)
+        self.sql_events(f"INSERT INTO {SEALS} ({SEAL_COLUMNS}) VALUES ({marks})", seal.values())
+
+    def digested(self, first: int, last: int) -> list[tuple[int, bytes]]:
+        """(position, chain digest) of the stored events from `first` to `last`."""
+        rows = self.sql_events(
+            f"SELECT {self.pos}, topic, originator_id, originator_version, state FROM"
+            f" {self.table} WHERE {self.pos} >= ? AND {self.pos} <= ? ORDER BY {self.pos}",
+            (first, last),
+        )
+        return [
+            (p, chain.digest(t, str(o).replace("-", ""), v, bytes(s))) for p, t, o, v, s in rows
+        ]
+
+    def reseal(self, key: SealKey) -> None:
+        """Root on the host, holding the seal key: every seal after `sealed_from` made again over
+        the events as they now are (the same batches), each chained onto the one before."""
+        seals = [s for s in self.seals() if s.first_position > key.sealed_from]
+        before = [s for s in self.seals() if s.first_position <= key.sealed_from]
+        prev = before[-1].mac if before else GENESIS
+        self.cut_seals_after(key.sealed_from)
+        for old in seals:
+            events = self.digested(old.first_position, old.last_position)
+            seal = key.seal(prev, events)
+            self.insert_seal(seal)
+            prev = seal.mac

@@ -89,12 +89,18 @@ def test_checkpoints_kept_in_a_file_find_a_truncated_tail(data_dir: Path, tmp_pa
     assert itsm("audit", "checkpoints", "--data-dir", data_dir, kept).exit_code == 0
     head = orjson.loads(kept.read_bytes().splitlines()[-1])["position"]
     with sqlite3.connect(data_dir / "events.db") as events:
-        events.execute("DROP TRIGGER stored_events_no_delete")
-        events.execute("DELETE FROM stored_events WHERE rowid > ?", (head - 2,))
+        # cut where a committed batch ends, and its seals with it (a seal cut in two would not
+        # match the events left)
+        (cut,) = events.execute(
+            "SELECT MAX(last_position) FROM event_seals WHERE last_position <= ?", (head - 2,)
+        ).fetchone()
+        for table, position in (("stored_events", "rowid"), ("event_seals", "first_position")):
+            events.execute(f"DROP TRIGGER {table}_no_delete")
+            events.execute(f"DELETE FROM {table} WHERE {position} > ?", (cut,))
     with sqlite3.connect(data_dir / "audit.db") as ledger:
         for table in ("audit_ledger", "audit_checkpoints"):
             ledger.execute(f"DROP TRIGGER {table}_no_delete")
-            ledger.execute(f"DELETE FROM {table} WHERE position > ?", (head - 2,))
+            ledger.execute(f"DELETE FROM {table} WHERE position > ?", (cut,))
     assert itsm("audit", "verify", "--data-dir", data_dir).exit_code == 0  # seamless inside
     found = itsm("audit", "verify", "--data-dir", data_dir, "--checkpoints", kept)
     assert found.exit_code == 1
@@ -162,3 +168,48 @@ def test_sampling_from_the_command_line_is_reproducible(data_dir: Path) -> None:
     again = itsm("audit", "sample", "--data-dir", data_dir, "--seed", "42", "-n", "3")
     assert first.stdout == again.stdout
     assert len(first.stdout.splitlines()) == 3
+
+
+def test_verify_checks_the_seals_of_the_unchained_tail_with_the_services_key_or_the_one_given(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A row inserted behind the service's back, after everything the ledger holds: verify
+    with the seal key names it; with another key file every seal fails; the report says when
+    no key was at hand."""
+    assert itsm("audit", "catch-up", "--data-dir", data_dir).exit_code == 0
+    good = orjson.loads(itsm("audit", "verify", "--data-dir", data_dir).stdout)
+    assert good["ok"] is True
+    assert good["seals_checked"] > 0
+    with sqlite3.connect(data_dir / "events.db") as conn:
+        originator, state = conn.execute(
+            "SELECT originator_id, state FROM stored_events WHERE topic = 'Incident.Logged'"
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO stored_events (originator_id, originator_version, topic, state)"
+            " VALUES (?, 99, 'Incident.Resolved', ?)",
+            (originator, state),
+        )
+        (forged,) = conn.execute("SELECT MAX(rowid) FROM stored_events").fetchone()
+    bad = itsm("audit", "verify", "--data-dir", data_dir)
+    assert bad.exit_code == 1
+    assert orjson.loads(bad.stdout)["first_bad"] == {"position": forged, "reason": "not sealed"}
+    other = tmp_path / "other"
+    build(Settings(data_dir=other, audit_follow=False)).close()  # a service of its own, its key
+    wrong = itsm("audit", "verify", "--data-dir", data_dir, "--seal-key", other / "audit-seal.key")
+    assert wrong.exit_code == 1
+    first_bad = orjson.loads(wrong.stdout)["first_bad"]
+    assert first_bad["position"] == 1
+    assert first_bad["reason"].startswith("seal does not match: sealed with key")
+
+
+def test_a_token_issued_at_the_command_line_is_sealed_and_chained(data_dir: Path) -> None:
+    """`itsm tokens create` writes the ApiToken event through a desk of its own: sealed like
+    the service's writes, so the ledger chains it and verify finds every event sealed."""
+    made = itsm("tokens", "create", "--data-dir", data_dir, "--actor", "rina", "--role", "agent")
+    assert made.exit_code == 0, made.output
+    caught_up = itsm("audit", "catch-up", "--data-dir", data_dir)
+    assert caught_up.exit_code == 0, caught_up.output
+    report = orjson.loads(itsm("audit", "verify", "--data-dir", data_dir).stdout)
+    assert report["ok"] is True, report
+    assert report["not_yet_in_ledger"] == 0
+    assert report["seals_checked"] > 0

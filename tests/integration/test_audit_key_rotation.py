@@ -171,6 +171,8 @@ def test_replacing_the_key_file_and_re_signing_is_found_by_the_auditor_with_the_
         attacker.set_state(position, state.replace(b"kiosk", b"kiosq"))
         for table in LEDGER_TABLES:  # the whole ledger and its checkpoints
             attacker.sql_ledger(f"DELETE FROM {table}")
+        assert a.ledger.seal is not None
+        attacker.reseal(a.ledger.seal)  # root holds the seal key file too
     finally:
         attacker.close()
     ledgered.close()

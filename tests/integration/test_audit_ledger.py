@@ -9,6 +9,7 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -18,6 +19,7 @@ import pytest
 
 from audit import keys
 from audit.chain import Checkpoint
+from audit.seals import StoreTruncated
 from audit.service import Audit
 from audit.verify import Report, verify
 from infra.settings import Settings
@@ -250,10 +252,16 @@ def test_a_rewritten_ledger_is_found_at_the_first_signed_checkpoint_it_contradic
     but the signed checkpoints no longer do."""
     a = audit(ledgered)
     position = position_of(ledgered, "Incident.Logged", 0)
+    head = a.store.head()[0]
     attacker.drop_triggers()
     _replace_in_state(attacker, position, lambda s: s.update(title="Nothing happened"))
     attacker.sql_ledger("DELETE FROM audit_ledger WHERE position >= ?", (position,))
-    a.ledger.catch_up()  # re-chains the forged history with fresh hashes
+    # The service's follower refuses to chain on from a shorter ledger, and would refuse the
+    # rewritten event (its seal no longer matches): the attacker re-chains with a follower of
+    # their own (the chain's arithmetic is public), here one that asks for no seals.
+    with pytest.raises(StoreTruncated, match=f"ledger was truncated below position {head}"):
+        a.ledger.catch_up()
+    replace(a.ledger, seal=None).catch_up()  # re-chains the forged history with fresh hashes
     report = check(ledgered)
     assert report.first_bad is not None
     first_checkpoint = min(c.position for c in a.store.checkpoints() if c.position >= position)

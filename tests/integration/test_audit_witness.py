@@ -298,6 +298,8 @@ def test_a_rewrite_re_signed_with_the_hosts_key_fails_verify_with_the_witness_at
         attacker.set_state(position, state.replace(b"kiosk", b"kiosq"))
         for table in LEDGER_TABLES:
             attacker.sql_ledger(f"DELETE FROM {table}")
+        assert a.ledger.seal is not None
+        attacker.reseal(a.ledger.seal)  # root holds the seal key file too
     finally:
         attacker.close()
     pushing.close()
