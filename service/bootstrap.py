@@ -246,6 +246,11 @@ def _seal(settings: Settings, desk: ServiceDesk) -> SealKey | None:
     """The seal key (created on first start), attached to the desk's recorder: every batch this
     process writes is sealed from now on (docs/audit.md, "Seals"). None when sealing is off."""
     if not settings.audit_seal:
+        log.warning(
+            "sealing is off (ITSM_AUDIT_SEAL=false): the events this process writes are not"
+            " sealed, and an event inserted behind its back is not told apart; a setting for"
+            " measuring what sealing costs, never for a service of record"
+        )
         return None
     from audit.seals import seal_key
 

@@ -5,6 +5,7 @@ them and verification naming the first bad position and why (docs/audit.md, "Sea
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -197,12 +198,15 @@ def test_two_services_writing_to_one_postgres_database_keep_one_seal_chain(
 
 
 def test_an_existing_store_is_sealed_from_its_head_when_the_key_is_made(
-    make_settings: Callable[[], Settings], clock: Clock
+    make_settings: Callable[[], Settings], clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Events written before sealing are covered by the chain as before; the key file says where
-    sealing starts, so everything after it must be sealed."""
+    sealing starts, so everything after it must be sealed. A service started with sealing off
+    says so, loudly."""
     settings = make_settings().model_copy(update={"audit_follow": False, "audit_seal": False})
-    unsealed = build(settings, clock=clock)
+    with caplog.at_level(logging.WARNING, logger="service.bootstrap"):
+        unsealed = build(settings, clock=clock)
+    assert "sealing is off (ITSM_AUDIT_SEAL=false)" in caplog.text
     log(unsealed, 1)
     before = unsealed.desk.recorder.max_notification_id()
     unsealed.close()
