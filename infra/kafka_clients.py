@@ -7,6 +7,7 @@ partition count it was configured with, never because a client happened to menti
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -99,5 +100,30 @@ def ensure_topics(
                 log.info("created topic %s (%d partitions)", topic.name, topic.num_partitions)
             except TopicAlreadyExistsError:
                 pass  # another process created it between our listing and our request
+        if wanted:
+            _until_led(admin, [topic.name for topic in wanted], timeout)
     finally:
         admin.close()
+
+
+def _until_led(admin: KafkaAdminClient, names: list[str], timeout: float) -> None:
+    """Wait until every partition of newly created topics has a leader. A topic answers
+    metadata requests before its partitions have leaders; a client that starts in that moment
+    may take a partition for leaderless (a consumer group assigned without it, a producer
+    holding its messages), so creation ends only once the topics can be used."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.describe_topics(names)
+        leaderless = [topic["name"] for topic in topics if topic["error_code"]] + [
+            f"{topic['name']}-{partition['partition_index']}"
+            for topic in topics
+            for partition in topic["partitions"]
+            if partition["error_code"] or partition["leader_id"] < 0
+        ]
+        if not leaderless and {topic["name"] for topic in topics} >= set(names):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"topics created, but without a leader after {timeout} s: {leaderless}"
+            )
+        time.sleep(0.05)
