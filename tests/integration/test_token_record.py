@@ -268,11 +268,10 @@ def test_a_store_that_never_had_token_tables_records_its_import_as_done(
     assert tokens(services.desk) == []
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the command line is the same on both
 def test_the_history_of_who_could_do_what_prints_from_the_record(
     make_settings: Callable[[], Settings], backend: str
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("the command line is the same on both; the record is tested on both above")
     settings = make_settings()
     with old_tables(settings) as table:
         old = table.issue(AGENT, at=T0, issued_by="cli:root")
@@ -359,12 +358,11 @@ def test_processes_starting_at_once_import_the_old_tables_once(
             process.close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the command line is the same on both
 def test_itsm_audit_verify_names_a_token_raised_to_admin_in_the_store(
     make_settings: Callable[[], Settings], backend: str
 ) -> None:
     """The same attack end to end at the command line (the same on both backends)."""
-    if backend != "sqlite":
-        pytest.skip("the command line is the same on both; verify is tested on both above")
     data = ["--data-dir", str(make_settings().data_dir)]
     runner = CliRunner()
     made = runner.invoke(main, ["tokens", "create", *data, "--actor", "rina", "--role", "agent"])
