@@ -70,18 +70,23 @@ def _created_once(path: Path) -> Ed25519PrivateKey:
 
 
 def write_private(path: Path, key: Ed25519PrivateKey) -> None:
-    """Keep a private key at `path` (mode 0600), unless a key is there already: written under a
-    temporary name and linked into place, so two processes at once end up with the same key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Keep a private key at `path` (mode 0600), unless a key is there already."""
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    write_once(path, pem)
+
+
+def write_once(path: Path, secret: bytes) -> None:
+    """Keep a secret file at `path` (mode 0600), unless one is there already: written under a
+    temporary name and linked into place, so two processes at once end up with the same one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
     temporary = Path(name)
     with os.fdopen(fd, "wb") as file:
-        file.write(pem)
+        file.write(secret)
         file.flush()
         os.fsync(file.fileno())
     try:

@@ -19,11 +19,8 @@ verifier share it.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
-import os
 import secrets
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
@@ -31,7 +28,7 @@ from pathlib import Path
 
 import orjson
 
-from audit import chain
+from audit import chain, keys
 from infra.serialisation import UndecodableEvent
 
 DEFAULT_FILE = "audit-seal.key"
@@ -153,9 +150,8 @@ def seal_key(path: Path | None, data_dir: Path, store_head: Callable[[], int]) -
 
 
 def write_key(path: Path, key: bytes, sealed_from: int) -> None:
-    """Keep a seal key at `path` (mode 0600), unless one is there already: written under a
-    temporary name and linked into place, so two processes at once end up with the same key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Keep a seal key at `path` (mode 0600), unless one is there already (two processes
+    starting at once end up with the same key)."""
     body = orjson.dumps(
         {
             "format": KEY_FORMAT,
@@ -164,19 +160,7 @@ def write_key(path: Path, key: bytes, sealed_from: int) -> None:
             "sealed_from": sealed_from,
         }
     )
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
-    temporary = Path(name)
-    with os.fdopen(fd, "wb") as file:
-        file.write(body)
-        file.flush()
-        os.fsync(file.fileno())
-    try:
-        os.link(temporary, path)  # fails if another process got there first: use theirs
-    except FileExistsError:
-        pass
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+    keys.write_once(path, body)
 
 
 # -- checking -------------------------------------------------------------------------------------

@@ -187,7 +187,29 @@ class SQLiteLocation:
         return SQLiteAuditStore(self.events_db, self.ledger_db, prepare=False)
 
 
-class SQLiteAuditStore:
+class _SealReads:
+    """The seal reads both stores answer alike, each through its own `_seal_rows`."""
+
+    def _seal_rows(self, query: str, params: tuple[int, ...]) -> list[Seal]:
+        raise NotImplementedError
+
+    def seals(self, after: int, limit: int) -> list[Seal]:
+        return self._seal_rows(_SEALS_AFTER, (after, limit))
+
+    def seals_covering(self, first: int, last: int) -> list[Seal]:
+        return self._seal_rows(_SEALS_COVERING, (first, last))
+
+    def seal_before(self, position: int) -> Seal | None:
+        found = self._seal_rows(_SEAL_BEFORE, (position,))
+        return found[0] if found else None
+
+    def sealed_head(self) -> int:
+        """The highest position a seal covers (0 if none)."""
+        last = self.seal_before(_NO_END)
+        return last.last_position if last is not None else 0
+
+
+class SQLiteAuditStore(_SealReads):
     events_table = SQLITE_EVENTS
 
     def __init__(
@@ -287,21 +309,10 @@ class SQLiteAuditStore:
             raise
         return [seal_of(row) for row in rows]
 
-    def seals(self, after: int, limit: int) -> list[Seal]:
-        return self._seal_rows(_SEALS_AFTER, (after, limit))
-
-    def seals_covering(self, first: int, last: int) -> list[Seal]:
-        return self._seal_rows(_SEALS_COVERING, (first, last))
-
-    def seal_before(self, position: int) -> Seal | None:
-        found = self._seal_rows(_SEAL_BEFORE, (position,))
-        return found[0] if found else None
-
     def heads(self) -> tuple[int, int]:
         events = self._connections()[0]
         row = events.execute(f"SELECT MAX(rowid) FROM {SQLITE_EVENTS}").fetchone()
-        sealed = self._seal_rows(_SEAL_BEFORE, (_NO_END,))
-        return int(row[0] or 0), sealed[0].last_position if sealed else 0
+        return int(row[0] or 0), self.sealed_head()
 
     def head(self) -> tuple[int, bytes]:
         row = (
@@ -430,7 +441,7 @@ class PostgresLocation:
         return PostgresAuditStore(pool, url=self.url, prepare=False)
 
 
-class PostgresAuditStore:
+class PostgresAuditStore(_SealReads):
     """The ledger's tables in the service's database. Takes over the pool: close() closes it.
     With the database's `url`, other processes can open it to verify in parallel; `prepare`
     as for SQLite."""
@@ -511,19 +522,8 @@ class PostgresAuditStore:
             return []  # never sealed
         return [seal_of(row) for row in rows]
 
-    def seals(self, after: int, limit: int) -> list[Seal]:
-        return self._seal_rows(_SEALS_AFTER, (after, limit))
-
-    def seals_covering(self, first: int, last: int) -> list[Seal]:
-        return self._seal_rows(_SEALS_COVERING, (first, last))
-
-    def seal_before(self, position: int) -> Seal | None:
-        found = self._seal_rows(_SEAL_BEFORE, (position,))
-        return found[0] if found else None
-
     def heads(self) -> tuple[int, int]:
-        sealed = self._seal_rows(_SEAL_BEFORE, (_NO_END,))
-        return self.store_head(), sealed[0].last_position if sealed else 0
+        return self.store_head(), self.sealed_head()
 
     def head(self) -> tuple[int, bytes]:
         with self._conn() as conn:
