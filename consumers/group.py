@@ -103,6 +103,7 @@ class GroupConsumer:
         """Handle one poll's messages; the number of messages read."""
         if self._consumer is None:
             self._consumer = self._connect()
+        self._finish_stranded_join()
         records = self._consumer.poll(timeout_ms=timeout_ms)
         if not records:
             self._watch_group()
@@ -120,6 +121,21 @@ class GroupConsumer:
             }
         )
         return sum(len(messages) for messages in records.values())
+
+    def _finish_stranded_join(self) -> None:
+        """Rejoin when kafka-python 3.0 has stranded a join. A rejoin that a metadata change
+        asked for (the leader's assignment no longer matches the topic's partitions) runs as a
+        task that may outlive the poll that started it; once the leader has assigned, the
+        change no longer shows, so no later poll takes up the finished task's assignment: the
+        consumer keeps no partitions and sends no heartbeats, the coordinator drops it, and it
+        reads nothing for good (as seen under load with 200 ms polls). Asking for a rejoin
+        makes the next poll join afresh and take its partitions up."""
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        task = getattr(coordinator, "_join_task", None)
+        if task is None or not task.is_done or coordinator is None or coordinator.need_rejoin():
+            return
+        log.warning("group %s: a finished join was never taken up; joining again", self.group_id)
+        coordinator.request_rejoin()
 
     def _watch_group(self) -> None:
         """Raise GroupUnsettled once the group has stayed unsettled for UNSETTLED_SESSIONS

@@ -212,7 +212,46 @@ def kafka_mode_lag(services: Services, settings: Settings, fed: Settings) -> str
     return (
         f"store head {head}; {len(records)} messages on the topic; "
         f"positions missing there: {missing[:10]} ({len(missing)}); "
-        f"going backwards within a partition: {backwards}; views: {differences}"
+        f"going backwards within a partition: {backwards}; views: {differences}; "
+        f"{group_state(settings.kafka_bootstrap or '', settings.kafka_projections_group)}"
+    )
+
+
+def assigned(assignment: Any) -> str:
+    """The partitions in a described member's assignment, or what the assignment says."""
+    try:
+        return str(sorted(p for t in assignment["assigned_partitions"] for p in t["partitions"]))
+    except (KeyError, TypeError):
+        return f"{assignment!r:.200}"
+
+
+def group_state(bootstrap: str, group: str) -> str:
+    """What the coordinator says of a consumer group: its state, each member and its partitions,
+    and per partition the offset committed against the topic's end (the consumer's side of a
+    lag: a member that lost its place in the group, a partition nobody reads)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        description = admin.describe_groups([group])[group]
+        committed = admin.list_group_offsets(group).get(group, {})
+    except KafkaError as error:
+        return f"group {group}: not described ({error!r})"
+    finally:
+        admin.close()
+    members = [
+        f"{m.get('group_instance_id') or m.get('member_id')} {assigned(m.get('member_assignment'))}"
+        for m in description.get("members", ())
+    ]
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        ends = consumer.end_offsets(list(committed))
+    finally:
+        consumer.close()
+    offsets = {
+        tp.partition: f"{meta.offset}/{ends.get(tp)}" for tp, meta in sorted(committed.items())
+    }
+    return (
+        f"group {group}: {description['group_state']}, members {members}, "
+        f"committed/end offsets {offsets}"
     )
 
 

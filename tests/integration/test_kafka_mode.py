@@ -30,6 +30,7 @@ from tests.kafka_harness import (
     assert_every_event_once_in_order,
     assert_same_views,
     expected_views,
+    group_state,
     kafka_mode_lag,
     keep_working,
     published_positions,
@@ -294,11 +295,21 @@ def test_serve_in_kafka_mode_answers_writes_from_the_kafka_fed_views(
         assert services.kafka is not None
         with serving(services) as api, api.client() as client:
             wait_for(lambda: client.get("/readyz").status_code == 200, 60, "the consumer to join")
-            logged = new_incident(client)
+            try:
+                logged = new_incident(client)
+            except AssertionError as lagging:  # e.g. 202: say where the way through Kafka stops
+                raise AssertionError(
+                    f"{lagging}; {kafka_mode_lag(services, settings, settings)}"
+                ) from lagging
             assert logged["state"] == "assigned"
             started = client.post(f"/api/v1/incidents/{logged['ref']}/start-work", json={})
             assert started.status_code == 200, started.text
             assert started.json()["state"] == "in_progress"
+            # what a lag's explanation says of the group (see above), while it is whole
+            group = settings.kafka_projections_group
+            state = group_state(settings.kafka_bootstrap or "", group)
+            assert state.startswith(f"group {group}: Stable, members ['itsm-projections"), state
+            assert "[0, 1, 2]" in state, state  # its one consumer holds every partition
         # the views the API answered from were fed by Kafka: the topic holds every domain event
         head = services.desk.recorder.max_notification_id() or 0
         records = read_topic(settings.kafka_bootstrap or "", settings.kafka_topic)
