@@ -5,14 +5,19 @@ The eventsourcing library builds them from `APPLICATION_RECORDER_TOPIC` (service
 `event_store_env`). They seal only once the composition root attaches the key
 (`recorder.seal_with(key)`): a bare desk (tests, a relay that only reads) writes as before.
 
-The previous seal is read inside the writing transaction, after the events are inserted, while
-the writer holds the store's write lock (SQLite's write transaction; on PostgreSQL the EXCLUSIVE
-table lock the library takes before inserting): seals chain even with several API processes.
+Each seal chains onto the previous seal's MAC, read inside the writing transaction, after the
+events are inserted, while the writer holds the store's write lock (SQLite's write transaction;
+on PostgreSQL the EXCLUSIVE table lock the library takes before inserting): seals chain even
+with several API processes. A recorder remembers the last seal it committed and chains onto it
+without reading the table while its batch begins at the very next position: no other writer can
+have written an event, let alone a seal, in between. Otherwise (another process wrote, or a
+transaction rolled back) it reads the table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +36,7 @@ from audit.seals import (
     SQLITE_SCHEMA,
     TABLE,
     Digested,
+    Seal,
     SealKey,
 )
 
@@ -52,13 +58,69 @@ def _digested(ids: Sequence[int], stored_events: Sequence[StoredEvent]) -> list[
     ]
 
 
-class SealingSQLiteRecorder(SQLiteApplicationRecorder):
-    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
-        super().__init__(datastore, events_table_name)
+class _Sealer:
+    """What both recorders do: seal a batch inside its transaction, chaining onto the last seal
+    this recorder committed when nothing can have come between, and remember a seal only once
+    its transaction has committed."""
+
+    def _init_sealer(self) -> None:
         self.seal_key: SealKey | None = None
+        #: (last position, MAC) of the last seal this recorder committed.
+        self._committed: tuple[int, bytes] | None = None
+        #: The seal of the transaction a thread is in, until it commits.
+        self._staged = threading.local()
 
     def seal_with(self, key: SealKey | None) -> None:
         self.seal_key = key
+        self._committed = None
+
+    def _seal(
+        self,
+        ids: Sequence[int] | None,
+        stored_events: Sequence[StoredEvent],
+        last_mac: Callable[[], bytes | None],
+        insert: Callable[[tuple[int, int, int, str, bytes, bytes]], object],
+    ) -> None:
+        """Seal the batch just inserted at `ids`: `last_mac` reads the table's last MAC (None:
+        no seal yet), `insert` writes the seal's row, both in the batch's transaction."""
+        key = self.seal_key
+        self._staged.seal = None
+        if key is None or not ids:
+            return
+        committed = self._committed
+        if committed is not None and committed[0] == ids[0] - 1:
+            prev = committed[1]
+        else:
+            prev = last_mac() or GENESIS
+        seal: Seal = key.seal(prev, _digested(ids, stored_events))
+        insert(seal.values())
+        self._staged.seal = seal
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        try:
+            ids: Sequence[int] | None = super().insert_events(  # type: ignore[misc]
+                stored_events, **kwargs
+            )
+        except BaseException:
+            self._settled(committed=False)
+            raise
+        self._settled(committed=True)
+        return ids
+
+    def _settled(self, committed: bool) -> None:
+        """The insert's transaction has ended: remember its seal if it committed."""
+        seal: Seal | None = getattr(self._staged, "seal", None)
+        self._staged.seal = None
+        if committed and seal is not None:
+            self._committed = (seal.last_position, seal.mac)
+
+
+class SealingSQLiteRecorder(_Sealer, SQLiteApplicationRecorder):
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name)
+        self._init_sealer()
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), SQLITE_SCHEMA]
@@ -67,43 +129,49 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
-        key = self.seal_key
-        if key is None or not ids:
-            return ids
-        c.execute(_LAST_MAC)
-        row = c.fetchone()
-        seal = key.seal(GENESIS if row is None else bytes(row[0]), _digested(ids, stored_events))
-        c.execute(f"INSERT INTO {TABLE} ({SEAL_COLUMNS}) VALUES (?,?,?,?,?,?)", seal.values())
+
+        def last_mac() -> bytes | None:
+            c.execute(_LAST_MAC)
+            row = c.fetchone()
+            return None if row is None else bytes(row[0])
+
+        self._seal(
+            ids,
+            stored_events,
+            last_mac,
+            lambda values: c.execute(
+                f"INSERT INTO {TABLE} ({SEAL_COLUMNS}) VALUES (?,?,?,?,?,?)", values
+            ),
+        )
         return ids
 
 
-class SealingPostgresRecorder(PostgresApplicationRecorder):
+class SealingPostgresRecorder(_Sealer, PostgresApplicationRecorder):
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.append(SQL(POSTGRES_SCHEMA).format())
-        self.seal_key: SealKey | None = None
-
-    def seal_with(self, key: SealKey | None) -> None:
-        self.seal_key = key
+        self._init_sealer()
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        key = self.seal_key
-        if key is None or not ids:
-            return ids
+
         # Still in the insert's transaction, holding the library's EXCLUSIVE lock on the events
         # table: no other writer is between the last seal and this one.
-        curs.execute(SQL(_LAST_MAC))
-        row = curs.fetchone()
-        seal = key.seal(
-            GENESIS if row is None else bytes(row["mac"]), _digested(ids, stored_events)
-        )
-        curs.execute(
-            SQL(f"INSERT INTO {TABLE} ({SEAL_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s)"),
-            seal.values(),
+        def last_mac() -> bytes | None:
+            curs.execute(SQL(_LAST_MAC))
+            row = curs.fetchone()
+            return None if row is None else bytes(row["mac"])
+
+        self._seal(
+            ids,
+            stored_events,
+            last_mac,
+            lambda values: curs.execute(
+                SQL(f"INSERT INTO {TABLE} ({SEAL_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s)"), values
+            ),
         )
         return ids

@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import orjson
 import pytest
-from eventsourcing.persistence import InfrastructureFactory, StoredEvent
+from eventsourcing.persistence import InfrastructureFactory, PersistenceError, StoredEvent
 from eventsourcing.utils import Environment
 from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
@@ -140,3 +141,57 @@ def test_any_one_change_to_the_stored_rows_after_sealed_batches_is_found(
             mutate(attacker, positions, mutation)
         count, unsealed = check_seals(store, key)
         assert unsealed is not None, mutation
+
+
+#: (which of two writers, how many events, whether its transaction rolls back after sealing)
+turns = st.lists(
+    st.tuples(st.integers(0, 1), st.integers(min_value=1, max_value=3), st.booleans()),
+    min_size=1,
+    max_size=8,
+)
+
+
+def rolled_back_after_sealing(recorder: Recorder) -> None:
+    """The next batch's transaction fails once its seal is written (the database refuses the
+    seal's row a second time), so its events and seal roll back."""
+    seal = recorder._seal
+
+    def seal_then_fail(*args: Any) -> None:
+        del recorder._seal
+        seal(*args)
+        args[3](recorder._staged.seal.values())
+
+    recorder._seal = seal_then_fail  # type: ignore[method-assign,assignment]
+
+
+@given(turns=turns)
+@examples(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_writers_taking_turns_and_rolled_back_batches_leave_one_unbroken_seal_chain(
+    stored_settings: Callable[[], Settings], turns: list[tuple[int, int, bool]]
+) -> None:
+    """Two recorders on one store, as two API processes have, each chaining onto the last seal
+    it committed itself when nothing came between: the seals of the committed batches chain
+    across both writers, and a batch that rolled back is never chained onto."""
+    settings = stored_settings()
+    raw = secrets.token_bytes(32)
+    key = SealKey(raw, key_id_of(raw), 0)
+    with (
+        sealing_store(settings, key) as (first, store),
+        sealing_store(settings, key) as (second, _),
+    ):
+        committed, n = 0, 0
+        for writer, size, fails in turns:
+            recorder = (first, second)[writer]
+            batch = [event(n + i) for i in range(size)]
+            n += size
+            if fails:
+                rolled_back_after_sealing(recorder)
+                with pytest.raises(PersistenceError):
+                    recorder.insert_events(batch)
+            else:
+                recorder.insert_events(batch)
+                committed += 1
+        assert check_seals(store, key) == (committed, None)
+        assert len(store.stored(0, 1_000)) == sum(s for _, s, fails in turns if not fails)
