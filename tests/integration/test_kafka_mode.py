@@ -305,11 +305,19 @@ def test_serve_in_kafka_mode_answers_writes_from_the_kafka_fed_views(
             started = client.post(f"/api/v1/incidents/{logged['ref']}/start-work", json={})
             assert started.status_code == 200, started.text
             assert started.json()["state"] == "in_progress"
-            # what a lag's explanation says of the group (see above), while it is whole
+            # what a lag's explanation says of the group (see above), once it is whole: stable,
+            # its one consumer holding every partition (a rebalance may still be settling)
             group = settings.kafka_projections_group
-            state = group_state(settings.kafka_bootstrap or "", group)
-            assert state.startswith(f"group {group}: Stable, members ['itsm-projections"), state
-            assert "[0, 1, 2]" in state, state  # its one consumer holds every partition
+            whole = f"group {group}: Stable, members ['itsm-projections-"
+            wait_for(
+                lambda: (
+                    (state := group_state(settings.kafka_bootstrap or "", group)).startswith(whole)
+                    and " [0, 1, 2]" in state
+                ),
+                30,
+                "the group's state to show its one member with every partition",
+                explain=lambda: group_state(settings.kafka_bootstrap or "", group),
+            )
         # the views the API answered from were fed by Kafka: the topic holds every domain event
         head = services.desk.recorder.max_notification_id() or 0
         records = read_topic(settings.kafka_bootstrap or "", settings.kafka_topic)
