@@ -231,12 +231,14 @@ def group_state(bootstrap: str, group: str) -> str:
     lag: a member that lost its place in the group, a partition nobody reads)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        description = admin.describe_groups([group])[group]
         committed = admin.list_group_offsets(group).get(group, {})
     except KafkaError as error:
         return f"group {group}: not described ({error!r})"
     finally:
         admin.close()
+    description = described(bootstrap, group)
+    if description is None:
+        return f"group {group}: not described (no coordinator yet?)"
     members = [
         f"{m.get('group_instance_id') or m.get('member_id')} {assigned(m.get('member_assignment'))}"
         for m in description.get("members", ())
@@ -258,16 +260,23 @@ def group_state(bootstrap: str, group: str) -> str:
 def group_members(bootstrap: str, group: str) -> list[str] | None:
     """The members of a consumer group that is stable (by instance id where they have one), or
     None while it rebalances or before anyone has joined."""
+    description = described(bootstrap, group)
+    if description is None or description["group_state"] != "Stable":
+        return None
+    return sorted(m.get("group_instance_id") or m["member_id"] for m in description["members"])
+
+
+def described(bootstrap: str, group: str) -> dict[str, Any] | None:
+    """What the coordinator says of a consumer group (None: it cannot say yet, e.g. no
+    coordinator for a group nobody has joined)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        description = admin.describe_groups([group])[group]
-    except KafkaError:  # e.g. no coordinator yet for a group nobody has joined
+        description: dict[str, Any] = admin.describe_groups([group])[group]
+        return description
+    except KafkaError:
         return None
     finally:
         admin.close()
-    if description["group_state"] != "Stable":
-        return None
-    return sorted(m.get("group_instance_id") or m["member_id"] for m in description["members"])
 
 
 def stable_members(bootstrap: str, group: str) -> int:
