@@ -112,6 +112,12 @@ class AuditStore(Protocol):
         """Ledger entries after a position (up to `until`) as the verifier's hot loop reads
         them."""
 
+    def ledger_digests(
+        self, after: int, limit: int, until: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        """(position, digest of the stored event) of ledger entries after a position (up to
+        `until`), in order."""
+
     def location(self) -> StoreLocation | None:
         """How another process opens this store to read it (for verifying in parallel); None
         if it cannot."""
@@ -365,6 +371,18 @@ class SQLiteAuditStore(_SealReads):
             until,
         )
 
+    def ledger_digests(
+        self, after: int, limit: int, until: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        return self._range(
+            1,
+            "SELECT position, digest FROM audit_ledger WHERE position > ? AND position <= ?"
+            " ORDER BY position LIMIT ?",
+            after,
+            limit,
+            until,
+        )
+
     def checkpoints(self) -> list[Checkpoint]:
         rows = (
             self._connections()[1]
@@ -571,6 +589,17 @@ class PostgresAuditStore(_SealReads):
                 (after, _NO_END if until is None else until, limit),
             ).fetchall()
         return rows
+
+    def ledger_digests(
+        self, after: int, limit: int, until: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT position, digest FROM audit_ledger WHERE position > %s AND position <= %s"
+                " ORDER BY position LIMIT %s",
+                (after, _NO_END if until is None else until, limit),
+            ).fetchall()
+        return [(position, bytes(digest)) for position, digest in rows]
 
     def checkpoints(self) -> list[Checkpoint]:
         with self._conn() as conn:

@@ -130,6 +130,32 @@ class Attacker:
             f"INSERT INTO {self.table} ({columns}) VALUES (?, ?, ?, ?, ?)", (position, *row)
         )
 
+    def rechain_ledger_from(self, position: int) -> None:
+        """The ledger's entries from `position` on made to match the events as they now are: each
+        entry's digest taken again from its stored event, and its link and hash recomputed,
+        so the chain holds together (a DBA cannot sign, so this only passes where no signed
+        checkpoint covers it)."""
+        before = self.sql_ledger(
+            "SELECT hash FROM audit_ledger WHERE position = ?", (position - 1,)
+        )
+        prev = bytes(before[0][0]) if before else chain.GENESIS
+        entries = self.sql_ledger(
+            "SELECT position, event_id, type, actor_id, actor_role, at FROM audit_ledger"
+            " WHERE position >= ? ORDER BY position",
+            (position,),
+        )
+        digests = dict(self.digested(position, entries[-1][0]))
+        for at, event_id, type_name, actor_id, actor_role, when in entries:
+            digest = digests[at]
+            hashed = chain.entry_hash(
+                prev, at, event_id, type_name, actor_id, actor_role, when, digest
+            )
+            self.sql_ledger(
+                "UPDATE audit_ledger SET digest = ?, prev_hash = ?, hash = ? WHERE position = ?",
+                (digest, prev, hashed, at),
+            )
+            prev = hashed
+
     def truncate_after(self, position: int) -> None:
         """Remove every event, ledger entry and stored checkpoint after `position`."""
         self.sql_events(f"DELETE FROM {self.table} WHERE {self.pos} > ?", (position,))

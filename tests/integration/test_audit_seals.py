@@ -255,6 +255,27 @@ def test_a_rewritten_tail_event_is_refused_at_its_batch(
     assert_refused(sealed, batch.first_position, NOT_MATCHING)
 
 
+def test_a_chained_tail_event_rewritten_with_its_ledger_entries_fails_only_the_seals(
+    sealed: Services, attacker: Attacker
+) -> None:
+    """After the last checkpoint, a DBA rewrites a chained event and makes the ledger agree
+    (digest, links and hashes again from there on): the chain holds, so only the seals, which
+    cover each event's digest with a key the database does not hold, tell. Verify reads those
+    digests from the ledger it has just checked, and still names the batch."""
+    audit(sealed).ledger.catch_up()
+    batch = tail_seals(sealed, attacker)[1]
+    state = attacker.row(batch.last_position)[3]
+    attacker.set_state(batch.last_position, state + b" ")
+    attacker.rechain_ledger_from(batch.last_position)
+    a = audit(sealed)
+    assert verify(a.store, a.trusted_keys()).ok  # the unsigned tail, without the seal key
+    report = verified(sealed)
+    assert not report.ok
+    assert report.first_bad is not None
+    assert report.first_bad.position == batch.first_position
+    assert report.first_bad.reason.startswith(NOT_MATCHING)
+
+
 def test_a_reordered_tail_is_refused_at_the_first_batch_it_changes(
     sealed: Services, attacker: Attacker
 ) -> None:
