@@ -8,7 +8,9 @@ before it. It appends a checkpoint only if those entries chain from the head has
 the checkpoint's hash (a linear chain's consistency proof, in the Certificate Transparency
 sense, is exactly those entries) and the signature verifies with the key sent; otherwise it
 refuses, says why, and keeps what it holds. Its first checkpoint is taken as given (trust on
-first use). It judges no key: it records, and the auditor's verify judges the keys.
+first use). Given the auditor's public keys (`--public-key`), it refuses any checkpoint signed
+with another key before looking further, so whoever can reach it cannot fork it with a key of
+their own; without them it judges no key: it records, and the auditor's verify judges the keys.
 
 Whoever later rewrites the store, even re-signing with the host's key, cannot rewrite what the
 witness holds: verify names the first position whose hash differs from the witness's.
@@ -21,13 +23,13 @@ import os
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -37,6 +39,9 @@ from audit.keys import key_id, load_public, verifies
 from audit.store import AuditStore
 from audit.verify import Finding, Report
 from infra.follower import Follower
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +93,20 @@ def parse_log(raw: bytes) -> list[Held]:
 
 
 class WitnessLog:
-    """The witness's append-only log in `directory`; `offer` appends or raises Refused."""
+    """The witness's append-only log in `directory`; `offer` appends or raises Refused. With
+    `pinned` public keys it refuses a checkpoint signed with any other key."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, pinned: Iterable[Ed25519PublicKey] = ()) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        #: The keys the auditor trusts, by key id (empty: any key, as it is sent).
+        self.pinned = {key_id(public): _raw(public) for public in pinned}
         self.path = directory / LOG_FILE
         self.refusals = directory / REFUSED_FILE
         self._lock = threading.Lock()
         self._last: Held | None = None
         #: every checkpoint held (a copy of one sent again is no refusal worth recording)
         self._held: set[Checkpoint] = set()
+        self._key_ids: dict[str, None] = {}  # an ordered set
         self.position, self.hash = 0, chain.GENESIS
         if self.path.exists():
             raw = self.path.read_bytes()
@@ -111,10 +120,16 @@ class WitnessLog:
     def _hold(self, held: Held) -> None:
         self._last = held
         self._held.add(held.checkpoint)
+        self._key_ids[held.checkpoint.key_id] = None
         self.position, self.hash = held.checkpoint.position, held.checkpoint.hash
 
     def head(self) -> dict[str, object]:
         return {"position": self.position, "hash": self.hash.hex() if self._last else None}
+
+    def unpinned_held(self) -> list[str]:
+        """The key ids of checkpoints held that are not pinned (an older key, or one taken
+        before the witness was given the auditor's keys), in the order first held."""
+        return [kid for kid in self._key_ids if self.pinned and kid not in self.pinned]
 
     def offer(self, checkpoint: Checkpoint, public_pem: str, entries: list[Entry]) -> bool:
         """Append the checkpoint if it extends the chain held (True), or answer that it is
@@ -141,12 +156,16 @@ class WitnessLog:
             return True
 
     def _check(self, checkpoint: Checkpoint, public_pem: str, entries: list[Entry]) -> None:
+        if self.pinned and checkpoint.key_id not in self.pinned:
+            raise Refused(422, "untrusted-key", self._untrusted(checkpoint.key_id))
         try:
             public = load_public(public_pem.encode())
         except ValueError as error:
             raise Refused(422, "bad-key", f"the public key sent is unusable: {error}") from None
         if key_id(public) != checkpoint.key_id:
             raise Refused(422, "bad-key", "the public key sent is not the checkpoint's key id")
+        if self.pinned and self.pinned[checkpoint.key_id] != _raw(public):  # a key id collision
+            raise Refused(422, "untrusted-key", self._untrusted(checkpoint.key_id))
         if not verifies(public, checkpoint.signature, checkpoint.message()):
             raise Refused(422, "bad-signature", "the checkpoint's signature does not verify")
         if self._last is not None and checkpoint.position <= self.position:
@@ -187,6 +206,13 @@ class WitnessLog:
                 409, "not-consistent", "the entries sent do not end at the checkpoint's hash"
             )
 
+    def _untrusted(self, kid: str) -> str:
+        return (
+            f"the checkpoint is signed with key id {kid}, not one of the keys this witness was"
+            f" given (--public-key: {', '.join(sorted(self.pinned))}): someone else's key, or a"
+            " rotated key the auditor has not added yet"
+        )
+
     def _refused(self, checkpoint: Checkpoint, refused: Refused) -> None:
         record = {
             "at": datetime.now(UTC).isoformat(),
@@ -197,6 +223,12 @@ class WitnessLog:
         }
         _append_synced(self.refusals, orjson.dumps(record) + b"\n")
         log.error("witness refused checkpoint %s: %s", checkpoint.position, refused.reason)
+
+
+def _raw(public: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def _append_synced(path: Path, line: bytes) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 import orjson
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from audit.evidence import Reports
     from audit.signers import Signer
     from audit.witness import Witnessed
+
+T = TypeVar("T")
 
 _date = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])
 
@@ -187,7 +189,25 @@ def _load_checkpoints(files: tuple[Path, ...]) -> list[Checkpoint]:
 def _load_keys(files: tuple[Path, ...]) -> tuple[Ed25519PublicKey, ...]:
     from audit.keys import load_public
 
-    return tuple(load_public(f.read_bytes()) for f in files)
+    try:
+        return tuple(load_public(f.read_bytes()) for f in files)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--public-key") from None
+
+
+#: The most public keys a witness is given (`--public-key`, repeated).
+MAX_PINNED_KEYS = 64
+
+
+def _at_most(most: int) -> Callable[[click.Context, click.Parameter, tuple[T, ...]], tuple[T, ...]]:
+    """A repeatable option's check: given at most `most` times."""
+
+    def check(_ctx: click.Context, param: click.Parameter, given: tuple[T, ...]) -> tuple[T, ...]:
+        if len(given) > most:
+            raise click.BadParameter(f"at most {most} times", param=param)
+        return given
+
+    return check
 
 
 key_option = click.option(
@@ -225,17 +245,42 @@ witness_option = click.option(
     help="where the witness keeps its append-only log (yours, not the service host's)",
 )
 @click.option("--listen", default="127.0.0.1:8787", show_default=True, help="HOST:PORT")
-def witness(directory: Path, listen: str) -> None:
+@click.option(
+    "--public-key",
+    "key_files",
+    multiple=True,
+    type=existing_file,
+    callback=_at_most(MAX_PINNED_KEYS),
+    help="a public key of the service you trust (PEM, as `itsm audit public-key` prints it);"
+    " repeat for several (a rotated key too): checkpoints signed with any other are refused"
+    " [default: any key is accepted]",
+)
+def witness(directory: Path, listen: str, key_files: tuple[Path, ...]) -> None:
     """Run a witness of the signed checkpoints: it appends each one that extends the chain it
     holds to its log in DIR and refuses any other (docs/audit.md, "Witnesses")."""
+    import logging
+
     from audit.witness import WitnessLog, server
     from cli.main import _log_to_stderr
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise click.BadParameter("give HOST:PORT", param_hint="--listen")
+    pinned = _load_keys(key_files)
     _log_to_stderr("info")
-    held = WitnessLog(directory)
+    said = logging.getLogger("audit.witness")
+    held = WitnessLog(directory, pinned)
+    if not pinned:
+        said.warning(
+            "no --public-key given: this witness accepts a checkpoint signed with any key, so"
+            " whoever can reach it can fork it with a key of their own"
+        )
+    elif unpinned := held.unpinned_held():
+        said.warning(
+            "the log holds checkpoints under key ids not given with --public-key: %s (an older"
+            " key, or checkpoints taken before the keys were pinned)",
+            ", ".join(unpinned),
+        )
     http = server(held, host, int(port))
     click.echo(f"witness on http://{listen}, holding up to position {held.position}", err=True)
     try:
