@@ -11,6 +11,8 @@ refuses, says why, and keeps what it holds. Its first checkpoint is taken as giv
 first use). Given the auditor's public keys (`--public-key`), it refuses any checkpoint signed
 with another key before looking further, so whoever can reach it cannot fork it with a key of
 their own; without them it judges no key: it records, and the auditor's verify judges the keys.
+With a certificate and key (`--tls-cert`, `--tls-key`) it serves HTTPS, and the pusher and
+verify check its certificate (the system's CAs, or the auditor's CA file), never unverified.
 
 Whoever later rewrites the store, even re-signing with the host's key, cannot rewrite what the
 witness holds: verify names the first position whose hash differs from the witness's.
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import ssl
 import threading
 import urllib.error
 import urllib.request
@@ -38,7 +42,7 @@ from audit.chain import Checkpoint, Entry
 from audit.keys import key_id, load_public, verifies
 from audit.store import AuditStore
 from audit.verify import Finding, Report
-from infra.follower import Follower
+from infra.follower import Failing, Follower
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -51,6 +55,8 @@ REFUSED_FILE = "refused.ndjson"
 MAX_ENTRIES = 100_000
 MAX_BODY = 128 * 1024 * 1024
 PROBLEM_BASE = "https://itsm.example/problems/witness/"
+#: Seconds a client has to finish the TLS handshake (it runs in the connection's own thread).
+HANDSHAKE_TIMEOUT = 30.0
 
 
 class Refused(Exception):
@@ -262,8 +268,57 @@ def parse_offer(body: bytes) -> tuple[Checkpoint, str, list[Entry]]:
         raise Refused(422, "malformed", f"not a checkpoint offer: {error}") from None
 
 
-def server(log_: WitnessLog, host: str, port: int) -> ThreadingHTTPServer:
-    """The witness over HTTP: GET /head, GET /log, GET /refused, POST /checkpoints."""
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """The witness's TLS: its certificate (chain) and private key, PEM; TLS 1.2 at least."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def client_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """How the pusher and verify check a witness's certificate and name: against the system's
+    CAs, or only the CA(s) in `ca_file` (PEM); TLS 1.2 at least. Never unverified."""
+    try:
+        context = ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+        raise ValueError(f"cannot load the witness CA file {ca_file}: {error}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+class _TlsServer(ThreadingHTTPServer):
+    """HTTPS: each connection's handshake runs in the connection's own thread, so a client that
+    never finishes it holds up no one else."""
+
+    def __init__(self, address: tuple[str, int], handler: Any, context: ssl.SSLContext) -> None:
+        self.context = context
+        super().__init__(address, handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except OSError as error:  # ssl.SSLError, a timeout, a reset
+            log.warning("witness: TLS handshake with %s failed: %s", client_address[0], error)
+            return
+        tls.settimeout(None)
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            self.shutdown_request(tls)
+
+    def shutdown_request(self, request: Any) -> None:
+        if isinstance(request, socket.socket) and request.fileno() == -1:
+            return  # the plain socket the TLS one took over (it closes with it)
+        super().shutdown_request(request)
+
+
+def server(
+    log_: WitnessLog, host: str, port: int, tls: ssl.SSLContext | None = None
+) -> ThreadingHTTPServer:
+    """The witness over HTTP (HTTPS with `tls`): GET /head, GET /log, GET /refused,
+    POST /checkpoints."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -310,6 +365,8 @@ def server(log_: WitnessLog, host: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             log.info("witness: " + format, *args)
 
+    if tls is not None:
+        return _TlsServer((host, port), Handler, tls)
     return ThreadingHTTPServer((host, port), Handler)
 
 
@@ -334,11 +391,15 @@ class WitnessPusher:
         *,
         poll: float = 30.0,
         timeout: float = 30.0,
+        ca_file: Path | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.store = store
         self.public_key_pem = public_key_pem
         self.timeout = timeout
+        #: How an https:// witness's certificate is checked (a CA file that will not load fails
+        #: here, at start-up, not at the first push).
+        self.tls = client_context(ca_file) if self.url.startswith("https://") else None
         #: The last refusal's reason while the witness refuses (None once it accepts again).
         self.refused: str | None = None
         self._follower = Follower(
@@ -358,9 +419,27 @@ class WitnessPusher:
     def close(self) -> None:
         self._follower.stop()
 
+    def failing(self) -> Failing | None:
+        """Since when and why pushing fails, while it does (the witness down, refusing, or its
+        certificate not verified)."""
+        return self._follower.failing()
+
     def push_once(self) -> bool:
         """Push the next checkpoint the witness lacks; whether more are waiting."""
-        status, body = _http("GET", f"{self.url}/head", timeout=self.timeout)
+        try:
+            return self._push_once()
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, ssl.SSLError):
+                log.error(
+                    "AUDIT WITNESS %s: TLS failed (%s); is ITSM_AUDIT_WITNESS_CA_FILE the CA"
+                    " that signed its certificate?",
+                    self.url,
+                    error.reason,
+                )
+            raise
+
+    def _push_once(self) -> bool:
+        status, body = _http("GET", f"{self.url}/head", timeout=self.timeout, tls=self.tls)
         _raise_for(status, body, f"{self.url}/head")
         held = int(orjson.loads(body)["position"])
         pending = [c for c in self.store.checkpoints() if c.position > held]
@@ -374,7 +453,11 @@ class WitnessPusher:
             "entries": [e.as_json() for e in entries],
         }
         status, body = _http(
-            "POST", f"{self.url}/checkpoints", orjson.dumps(offer), timeout=self.timeout
+            "POST",
+            f"{self.url}/checkpoints",
+            orjson.dumps(offer),
+            timeout=self.timeout,
+            tls=self.tls,
         )
         answer = orjson.loads(body) if status in (409, 422) else {}
         if status == 409 and answer.get("code") == "witness.held-already":
@@ -414,11 +497,13 @@ class Witnessed:
             yield from held.entries
 
 
-def read_witness(source: str, timeout: float = 60.0) -> Witnessed:
-    """A witness's log and refusals: `source` is its directory or its URL."""
+def read_witness(source: str, timeout: float = 60.0, *, ca_file: Path | None = None) -> Witnessed:
+    """A witness's log and refusals: `source` is its directory or its URL (an https:// one's
+    certificate checked against the system's CAs, or only those in `ca_file`)."""
     if source.startswith(("http://", "https://")):
         base = source.rstrip("/")
-        raw, raw_refused = (_read(f"{base}/{part}", timeout) for part in ("log", "refused"))
+        tls = client_context(ca_file) if base.startswith("https://") else None
+        raw, raw_refused = (_read(f"{base}/{part}", timeout, tls) for part in ("log", "refused"))
     else:
         directory = Path(source)
         if not (directory / LOG_FILE).exists():
@@ -481,14 +566,24 @@ def with_witness(report: Report, witnessed: Witnessed, finding: Finding | None) 
 # -- HTTP, with the standard library (the witness is small; the image needs no client library) ---
 
 
-def _http(method: str, url: str, body: bytes | None = None, *, timeout: float) -> tuple[int, bytes]:
-    """The status and body of one request; an error status is an answer too, not an exception
-    (a connection that fails raises OSError)."""
+def _http(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    *,
+    timeout: float,
+    tls: ssl.SSLContext | None = None,
+) -> tuple[int, bytes]:
+    """The status and body of one request (an https:// one with `tls`, else the system's CAs);
+    an error status is an answer too, not an exception (a connection that fails, or a
+    certificate that does not verify, raises OSError)."""
     request = urllib.request.Request(url, data=body, method=method)
     if body is not None:
         request.add_header("Content-Type", "application/json")
+    if tls is None and url.startswith("https://"):
+        tls = client_context()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
+        with urllib.request.urlopen(request, timeout=timeout, context=tls) as answer:
             return answer.status, answer.read()
     except urllib.error.HTTPError as error:
         with error:
@@ -500,7 +595,7 @@ def _raise_for(status: int, body: bytes, url: str) -> None:
         raise OSError(f"{url} answered {status}: {body[:200].decode(errors='replace')}")
 
 
-def _read(url: str, timeout: float) -> bytes:
-    status, body = _http("GET", url, timeout=timeout)
+def _read(url: str, timeout: float, tls: ssl.SSLContext | None) -> bytes:
+    status, body = _http("GET", url, timeout=timeout, tls=tls)
     _raise_for(status, body, url)
     return body

@@ -236,6 +236,16 @@ witness_option = click.option(
 )
 
 
+witness_ca_option = click.option(
+    "--witness-ca",
+    "witness_ca",
+    type=existing_file,
+    default=None,
+    help="the CA (PEM) that signed your https:// witnesses' certificates [default: the"
+    " system's CAs]",
+)
+
+
 @audit.command()
 @click.option(
     "--dir",
@@ -255,18 +265,41 @@ witness_option = click.option(
     " repeat for several (a rotated key too): checkpoints signed with any other are refused"
     " [default: any key is accepted]",
 )
-def witness(directory: Path, listen: str, key_files: tuple[Path, ...]) -> None:
+@click.option(
+    "--tls-cert",
+    type=existing_file,
+    default=None,
+    help="serve HTTPS with this certificate (PEM, its chain after it); with --tls-key",
+)
+@click.option(
+    "--tls-key", type=existing_file, default=None, help="the certificate's private key (PEM)"
+)
+def witness(
+    directory: Path,
+    listen: str,
+    key_files: tuple[Path, ...],
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
     """Run a witness of the signed checkpoints: it appends each one that extends the chain it
     holds to its log in DIR and refuses any other (docs/audit.md, "Witnesses")."""
     import logging
 
-    from audit.witness import WitnessLog, server
+    from audit.witness import WitnessLog, server, server_context
     from cli.main import _log_to_stderr
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise click.BadParameter("give HOST:PORT", param_hint="--listen")
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("give both --tls-cert and --tls-key, or neither")
     pinned = _load_keys(key_files)
+    tls = None
+    if tls_cert is not None and tls_key is not None:
+        try:
+            tls = server_context(tls_cert, tls_key)
+        except OSError as error:  # ssl.SSLError is one: not a certificate, or not its key
+            raise click.BadParameter(str(error), param_hint="--tls-cert/--tls-key") from None
     _log_to_stderr("info")
     said = logging.getLogger("audit.witness")
     held = WitnessLog(directory, pinned)
@@ -281,8 +314,15 @@ def witness(directory: Path, listen: str, key_files: tuple[Path, ...]) -> None:
             " key, or checkpoints taken before the keys were pinned)",
             ", ".join(unpinned),
         )
-    http = server(held, host, int(port))
-    click.echo(f"witness on http://{listen}, holding up to position {held.position}", err=True)
+    if tls is None and host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+        said.warning(
+            "serving plain HTTP on %s: pushes can be read and altered on the way; give"
+            " --tls-cert and --tls-key",
+            host,
+        )
+    http = server(held, host, int(port), tls)
+    scheme = "https" if tls else "http"
+    click.echo(f"witness on {scheme}://{listen}, holding up to position {held.position}", err=True)
     try:
         http.serve_forever()
     except KeyboardInterrupt:
@@ -295,6 +335,7 @@ def witness(directory: Path, listen: str, key_files: tuple[Path, ...]) -> None:
 @data_dir_option
 @checkpoints_option
 @witness_option
+@witness_ca_option
 @click.option(
     "--kafka",
     "bootstrap",
@@ -320,6 +361,7 @@ def verify(
     data_dir: Path | None,
     checkpoint_files: tuple[Path, ...],
     witnesses: tuple[str, ...],
+    witness_ca: Path | None,
     bootstrap: str | None,
     key_files: tuple[Path, ...],
     seal_key_file: Path | None,
@@ -338,7 +380,8 @@ def verify(
     with _services(data_dir) as services:
         audit_ = _audit(services)
         outside = _load_checkpoints(checkpoint_files)
-        witnessed = [_read_witness(source) for source in witnesses]
+        _say_if_unused(witness_ca, witnesses)
+        witnessed = [_read_witness(source, witness_ca) for source in witnesses]
         for held in witnessed:
             outside += held.checkpoints
         if bootstrap:
@@ -425,17 +468,21 @@ def _reports(services: Services) -> Reports:
 @key_option
 @checkpoints_option
 @witness_option
+@witness_ca_option
 def verify_pack(
     file: Path,
     key_files: tuple[Path, ...],
     checkpoint_files: tuple[Path, ...],
     witnesses: tuple[str, ...],
+    witness_ca: Path | None,
 ) -> None:
     """Check an evidence pack offline (no server, no database); exit 1 if it fails. Pass the
     public key you hold: without it the pack is checked only against the key it carries."""
     from audit.evidence import verify_pack as check
 
-    report = check(file, _load_keys(key_files), _held(checkpoint_files, witnesses))
+    _say_if_unused(witness_ca, witnesses)
+    held = _held(checkpoint_files, witnesses, witness_ca)
+    report = check(file, _load_keys(key_files), held)
     click.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
     if not key_files:
         click.echo(
@@ -445,21 +492,32 @@ def verify_pack(
         sys.exit(1)
 
 
-def _held(checkpoint_files: tuple[Path, ...], witnesses: tuple[str, ...] = ()) -> list[Checkpoint]:
+def _held(
+    checkpoint_files: tuple[Path, ...],
+    witnesses: tuple[str, ...] = (),
+    witness_ca: Path | None = None,
+) -> list[Checkpoint]:
     """The signed checkpoints the auditor holds, from wherever they keep them: their files of
     checkpoints and their witnesses' logs."""
     held = _load_checkpoints(checkpoint_files)
     for source in witnesses:
-        held += _read_witness(source).checkpoints
+        held += _read_witness(source, witness_ca).checkpoints
     return held
 
 
-def _read_witness(source: str) -> Witnessed:
-    """A witness's log (its directory or URL), or a usage error saying why it cannot be read."""
+def _say_if_unused(witness_ca: Path | None, witnesses: tuple[str, ...]) -> None:
+    """A warning when --witness-ca has no https:// witness to apply to."""
+    if witness_ca is not None and not any(w.startswith("https://") for w in witnesses):
+        click.echo("warning: --witness-ca applies only to https:// witnesses; none given", err=True)
+
+
+def _read_witness(source: str, witness_ca: Path | None = None) -> Witnessed:
+    """A witness's log (its directory or URL), or a usage error saying why it cannot be read
+    (an https:// witness whose certificate does not verify with the CAs trusted, too)."""
     from audit.witness import read_witness
 
     try:
-        return read_witness(source)
+        return read_witness(source, ca_file=witness_ca)
     except (OSError, ValueError) as error:
         raise click.BadParameter(f"{source}: {error}", param_hint="--witness") from None
 
