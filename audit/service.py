@@ -157,7 +157,8 @@ def build_audit(
         return keys.public_pem(_public(signers, key_id))
 
     publishers: list[Publisher] = [
-        WitnessPusher(url, store, public_pem) for url in settings.witness_urls()
+        WitnessPusher(url, store, public_pem, ca_file=settings.audit_witness_ca_file)
+        for url in settings.witness_urls()
     ]
     if settings.kafka_bootstrap:
         publishers.append(

@@ -8,7 +8,11 @@ before it. It appends a checkpoint only if those entries chain from the head has
 the checkpoint's hash (a linear chain's consistency proof, in the Certificate Transparency
 sense, is exactly those entries) and the signature verifies with the key sent; otherwise it
 refuses, says why, and keeps what it holds. Its first checkpoint is taken as given (trust on
-first use). It judges no key: it records, and the auditor's verify judges the keys.
+first use). Given the auditor's public keys (`--public-key`), it refuses any checkpoint signed
+with another key before looking further, so whoever can reach it cannot fork it with a key of
+their own; without them it judges no key: it records, and the auditor's verify judges the keys.
+With a certificate and key (`--tls-cert`, `--tls-key`) it serves HTTPS, and the pusher and
+verify check its certificate (the system's CAs, or the auditor's CA file), never unverified.
 
 Whoever later rewrites the store, even re-signing with the host's key, cannot rewrite what the
 witness holds: verify names the first position whose hash differs from the witness's.
@@ -18,16 +22,18 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import ssl
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -36,7 +42,10 @@ from audit.chain import Checkpoint, Entry
 from audit.keys import key_id, load_public, verifies
 from audit.store import AuditStore
 from audit.verify import Finding, Report
-from infra.follower import Follower
+from infra.follower import Failing, Follower
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,8 @@ REFUSED_FILE = "refused.ndjson"
 MAX_ENTRIES = 100_000
 MAX_BODY = 128 * 1024 * 1024
 PROBLEM_BASE = "https://itsm.example/problems/witness/"
+#: Seconds a client has to finish the TLS handshake (it runs in the connection's own thread).
+HANDSHAKE_TIMEOUT = 30.0
 
 
 class Refused(Exception):
@@ -88,16 +99,20 @@ def parse_log(raw: bytes) -> list[Held]:
 
 
 class WitnessLog:
-    """The witness's append-only log in `directory`; `offer` appends or raises Refused."""
+    """The witness's append-only log in `directory`; `offer` appends or raises Refused. With
+    `pinned` public keys it refuses a checkpoint signed with any other key."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, pinned: Iterable[Ed25519PublicKey] = ()) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        #: The keys the auditor trusts, by key id (empty: any key, as it is sent).
+        self.pinned = {key_id(public): _raw(public) for public in pinned}
         self.path = directory / LOG_FILE
         self.refusals = directory / REFUSED_FILE
         self._lock = threading.Lock()
         self._last: Held | None = None
         #: every checkpoint held (a copy of one sent again is no refusal worth recording)
         self._held: set[Checkpoint] = set()
+        self._key_ids: dict[str, None] = {}  # an ordered set
         self.position, self.hash = 0, chain.GENESIS
         if self.path.exists():
             raw = self.path.read_bytes()
@@ -111,10 +126,16 @@ class WitnessLog:
     def _hold(self, held: Held) -> None:
         self._last = held
         self._held.add(held.checkpoint)
+        self._key_ids[held.checkpoint.key_id] = None
         self.position, self.hash = held.checkpoint.position, held.checkpoint.hash
 
     def head(self) -> dict[str, object]:
         return {"position": self.position, "hash": self.hash.hex() if self._last else None}
+
+    def unpinned_held(self) -> list[str]:
+        """The key ids of checkpoints held that are not pinned (an older key, or one taken
+        before the witness was given the auditor's keys), in the order first held."""
+        return [kid for kid in self._key_ids if self.pinned and kid not in self.pinned]
 
     def offer(self, checkpoint: Checkpoint, public_pem: str, entries: list[Entry]) -> bool:
         """Append the checkpoint if it extends the chain held (True), or answer that it is
@@ -141,12 +162,16 @@ class WitnessLog:
             return True
 
     def _check(self, checkpoint: Checkpoint, public_pem: str, entries: list[Entry]) -> None:
+        if self.pinned and checkpoint.key_id not in self.pinned:
+            raise Refused(422, "untrusted-key", self._untrusted(checkpoint.key_id))
         try:
             public = load_public(public_pem.encode())
         except ValueError as error:
             raise Refused(422, "bad-key", f"the public key sent is unusable: {error}") from None
         if key_id(public) != checkpoint.key_id:
             raise Refused(422, "bad-key", "the public key sent is not the checkpoint's key id")
+        if self.pinned and self.pinned[checkpoint.key_id] != _raw(public):  # a key id collision
+            raise Refused(422, "untrusted-key", self._untrusted(checkpoint.key_id))
         if not verifies(public, checkpoint.signature, checkpoint.message()):
             raise Refused(422, "bad-signature", "the checkpoint's signature does not verify")
         if self._last is not None and checkpoint.position <= self.position:
@@ -187,6 +212,13 @@ class WitnessLog:
                 409, "not-consistent", "the entries sent do not end at the checkpoint's hash"
             )
 
+    def _untrusted(self, kid: str) -> str:
+        return (
+            f"the checkpoint is signed with key id {kid}, not one of the keys this witness was"
+            f" given (--public-key: {', '.join(sorted(self.pinned))}): someone else's key, or a"
+            " rotated key the auditor has not added yet"
+        )
+
     def _refused(self, checkpoint: Checkpoint, refused: Refused) -> None:
         record = {
             "at": datetime.now(UTC).isoformat(),
@@ -197,6 +229,12 @@ class WitnessLog:
         }
         _append_synced(self.refusals, orjson.dumps(record) + b"\n")
         log.error("witness refused checkpoint %s: %s", checkpoint.position, refused.reason)
+
+
+def _raw(public: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def _append_synced(path: Path, line: bytes) -> None:
@@ -230,8 +268,57 @@ def parse_offer(body: bytes) -> tuple[Checkpoint, str, list[Entry]]:
         raise Refused(422, "malformed", f"not a checkpoint offer: {error}") from None
 
 
-def server(log_: WitnessLog, host: str, port: int) -> ThreadingHTTPServer:
-    """The witness over HTTP: GET /head, GET /log, GET /refused, POST /checkpoints."""
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """The witness's TLS: its certificate (chain) and private key, PEM; TLS 1.2 at least."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def client_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """How the pusher and verify check a witness's certificate and name: against the system's
+    CAs, or only the CA(s) in `ca_file` (PEM); TLS 1.2 at least. Never unverified."""
+    try:
+        context = ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+        raise ValueError(f"cannot load the witness CA file {ca_file}: {error}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+class _TlsServer(ThreadingHTTPServer):
+    """HTTPS: each connection's handshake runs in the connection's own thread, so a client that
+    never finishes it holds up no one else."""
+
+    def __init__(self, address: tuple[str, int], handler: Any, context: ssl.SSLContext) -> None:
+        self.context = context
+        super().__init__(address, handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except OSError as error:  # ssl.SSLError, a timeout, a reset
+            log.warning("witness: TLS handshake with %s failed: %s", client_address[0], error)
+            return
+        tls.settimeout(None)
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            self.shutdown_request(tls)
+
+    def shutdown_request(self, request: Any) -> None:
+        if isinstance(request, socket.socket) and request.fileno() == -1:
+            return  # the plain socket the TLS one took over (it closes with it)
+        super().shutdown_request(request)
+
+
+def server(
+    log_: WitnessLog, host: str, port: int, tls: ssl.SSLContext | None = None
+) -> ThreadingHTTPServer:
+    """The witness over HTTP (HTTPS with `tls`): GET /head, GET /log, GET /refused,
+    POST /checkpoints."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -278,6 +365,8 @@ def server(log_: WitnessLog, host: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             log.info("witness: " + format, *args)
 
+    if tls is not None:
+        return _TlsServer((host, port), Handler, tls)
     return ThreadingHTTPServer((host, port), Handler)
 
 
@@ -302,11 +391,15 @@ class WitnessPusher:
         *,
         poll: float = 30.0,
         timeout: float = 30.0,
+        ca_file: Path | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.store = store
         self.public_key_pem = public_key_pem
         self.timeout = timeout
+        #: How an https:// witness's certificate is checked (a CA file that will not load fails
+        #: here, at start-up, not at the first push).
+        self.tls = client_context(ca_file) if self.url.startswith("https://") else None
         #: The last refusal's reason while the witness refuses (None once it accepts again).
         self.refused: str | None = None
         self._follower = Follower(
@@ -326,9 +419,27 @@ class WitnessPusher:
     def close(self) -> None:
         self._follower.stop()
 
+    def failing(self) -> Failing | None:
+        """Since when and why pushing fails, while it does (the witness down, refusing, or its
+        certificate not verified)."""
+        return self._follower.failing()
+
     def push_once(self) -> bool:
         """Push the next checkpoint the witness lacks; whether more are waiting."""
-        status, body = _http("GET", f"{self.url}/head", timeout=self.timeout)
+        try:
+            return self._push_once()
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, ssl.SSLError):
+                log.error(
+                    "AUDIT WITNESS %s: TLS failed (%s); is ITSM_AUDIT_WITNESS_CA_FILE the CA"
+                    " that signed its certificate?",
+                    self.url,
+                    error.reason,
+                )
+            raise
+
+    def _push_once(self) -> bool:
+        status, body = _http("GET", f"{self.url}/head", timeout=self.timeout, tls=self.tls)
         _raise_for(status, body, f"{self.url}/head")
         held = int(orjson.loads(body)["position"])
         pending = [c for c in self.store.checkpoints() if c.position > held]
@@ -342,7 +453,11 @@ class WitnessPusher:
             "entries": [e.as_json() for e in entries],
         }
         status, body = _http(
-            "POST", f"{self.url}/checkpoints", orjson.dumps(offer), timeout=self.timeout
+            "POST",
+            f"{self.url}/checkpoints",
+            orjson.dumps(offer),
+            timeout=self.timeout,
+            tls=self.tls,
         )
         answer = orjson.loads(body) if status in (409, 422) else {}
         if status == 409 and answer.get("code") == "witness.held-already":
@@ -382,11 +497,13 @@ class Witnessed:
             yield from held.entries
 
 
-def read_witness(source: str, timeout: float = 60.0) -> Witnessed:
-    """A witness's log and refusals: `source` is its directory or its URL."""
+def read_witness(source: str, timeout: float = 60.0, *, ca_file: Path | None = None) -> Witnessed:
+    """A witness's log and refusals: `source` is its directory or its URL (an https:// one's
+    certificate checked against the system's CAs, or only those in `ca_file`)."""
     if source.startswith(("http://", "https://")):
         base = source.rstrip("/")
-        raw, raw_refused = (_read(f"{base}/{part}", timeout) for part in ("log", "refused"))
+        tls = client_context(ca_file) if base.startswith("https://") else None
+        raw, raw_refused = (_read(f"{base}/{part}", timeout, tls) for part in ("log", "refused"))
     else:
         directory = Path(source)
         if not (directory / LOG_FILE).exists():
@@ -449,14 +566,24 @@ def with_witness(report: Report, witnessed: Witnessed, finding: Finding | None) 
 # -- HTTP, with the standard library (the witness is small; the image needs no client library) ---
 
 
-def _http(method: str, url: str, body: bytes | None = None, *, timeout: float) -> tuple[int, bytes]:
-    """The status and body of one request; an error status is an answer too, not an exception
-    (a connection that fails raises OSError)."""
+def _http(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    *,
+    timeout: float,
+    tls: ssl.SSLContext | None = None,
+) -> tuple[int, bytes]:
+    """The status and body of one request (an https:// one with `tls`, else the system's CAs);
+    an error status is an answer too, not an exception (a connection that fails, or a
+    certificate that does not verify, raises OSError)."""
     request = urllib.request.Request(url, data=body, method=method)
     if body is not None:
         request.add_header("Content-Type", "application/json")
+    if tls is None and url.startswith("https://"):
+        tls = client_context()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
+        with urllib.request.urlopen(request, timeout=timeout, context=tls) as answer:
             return answer.status, answer.read()
     except urllib.error.HTTPError as error:
         with error:
@@ -468,7 +595,7 @@ def _raise_for(status: int, body: bytes, url: str) -> None:
         raise OSError(f"{url} answered {status}: {body[:200].decode(errors='replace')}")
 
 
-def _read(url: str, timeout: float) -> bytes:
-    status, body = _http("GET", url, timeout=timeout)
+def _read(url: str, timeout: float, tls: ssl.SSLContext | None) -> bytes:
+    status, body = _http("GET", url, timeout=timeout, tls=tls)
     _raise_for(status, body, url)
     return body

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 import orjson
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from audit.evidence import Reports
     from audit.signers import Signer
     from audit.witness import Witnessed
+
+T = TypeVar("T")
 
 _date = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])
 
@@ -187,7 +189,25 @@ def _load_checkpoints(files: tuple[Path, ...]) -> list[Checkpoint]:
 def _load_keys(files: tuple[Path, ...]) -> tuple[Ed25519PublicKey, ...]:
     from audit.keys import load_public
 
-    return tuple(load_public(f.read_bytes()) for f in files)
+    try:
+        return tuple(load_public(f.read_bytes()) for f in files)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--public-key") from None
+
+
+#: The most public keys a witness is given (`--public-key`, repeated).
+MAX_PINNED_KEYS = 64
+
+
+def _at_most(most: int) -> Callable[[click.Context, click.Parameter, tuple[T, ...]], tuple[T, ...]]:
+    """A repeatable option's check: given at most `most` times."""
+
+    def check(_ctx: click.Context, param: click.Parameter, given: tuple[T, ...]) -> tuple[T, ...]:
+        if len(given) > most:
+            raise click.BadParameter(f"at most {most} times", param=param)
+        return given
+
+    return check
 
 
 key_option = click.option(
@@ -216,6 +236,16 @@ witness_option = click.option(
 )
 
 
+witness_ca_option = click.option(
+    "--witness-ca",
+    "witness_ca",
+    type=existing_file,
+    default=None,
+    help="the CA (PEM) that signed your https:// witnesses' certificates [default: the"
+    " system's CAs]",
+)
+
+
 @audit.command()
 @click.option(
     "--dir",
@@ -225,19 +255,74 @@ witness_option = click.option(
     help="where the witness keeps its append-only log (yours, not the service host's)",
 )
 @click.option("--listen", default="127.0.0.1:8787", show_default=True, help="HOST:PORT")
-def witness(directory: Path, listen: str) -> None:
+@click.option(
+    "--public-key",
+    "key_files",
+    multiple=True,
+    type=existing_file,
+    callback=_at_most(MAX_PINNED_KEYS),
+    help="a public key of the service you trust (PEM, as `itsm audit public-key` prints it);"
+    " repeat for several (a rotated key too): checkpoints signed with any other are refused"
+    " [default: any key is accepted]",
+)
+@click.option(
+    "--tls-cert",
+    type=existing_file,
+    default=None,
+    help="serve HTTPS with this certificate (PEM, its chain after it); with --tls-key",
+)
+@click.option(
+    "--tls-key", type=existing_file, default=None, help="the certificate's private key (PEM)"
+)
+def witness(
+    directory: Path,
+    listen: str,
+    key_files: tuple[Path, ...],
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
     """Run a witness of the signed checkpoints: it appends each one that extends the chain it
     holds to its log in DIR and refuses any other (docs/audit.md, "Witnesses")."""
-    from audit.witness import WitnessLog, server
+    import logging
+
+    from audit.witness import WitnessLog, server, server_context
     from cli.main import _log_to_stderr
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise click.BadParameter("give HOST:PORT", param_hint="--listen")
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("give both --tls-cert and --tls-key, or neither")
+    pinned = _load_keys(key_files)
+    tls = None
+    if tls_cert is not None and tls_key is not None:
+        try:
+            tls = server_context(tls_cert, tls_key)
+        except OSError as error:  # ssl.SSLError is one: not a certificate, or not its key
+            raise click.BadParameter(str(error), param_hint="--tls-cert/--tls-key") from None
     _log_to_stderr("info")
-    held = WitnessLog(directory)
-    http = server(held, host, int(port))
-    click.echo(f"witness on http://{listen}, holding up to position {held.position}", err=True)
+    said = logging.getLogger("audit.witness")
+    held = WitnessLog(directory, pinned)
+    if not pinned:
+        said.warning(
+            "no --public-key given: this witness accepts a checkpoint signed with any key, so"
+            " whoever can reach it can fork it with a key of their own"
+        )
+    elif unpinned := held.unpinned_held():
+        said.warning(
+            "the log holds checkpoints under key ids not given with --public-key: %s (an older"
+            " key, or checkpoints taken before the keys were pinned)",
+            ", ".join(unpinned),
+        )
+    if tls is None and host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+        said.warning(
+            "serving plain HTTP on %s: pushes can be read and altered on the way; give"
+            " --tls-cert and --tls-key",
+            host,
+        )
+    http = server(held, host, int(port), tls)
+    scheme = "https" if tls else "http"
+    click.echo(f"witness on {scheme}://{listen}, holding up to position {held.position}", err=True)
     try:
         http.serve_forever()
     except KeyboardInterrupt:
@@ -250,6 +335,7 @@ def witness(directory: Path, listen: str) -> None:
 @data_dir_option
 @checkpoints_option
 @witness_option
+@witness_ca_option
 @click.option(
     "--kafka",
     "bootstrap",
@@ -275,6 +361,7 @@ def verify(
     data_dir: Path | None,
     checkpoint_files: tuple[Path, ...],
     witnesses: tuple[str, ...],
+    witness_ca: Path | None,
     bootstrap: str | None,
     key_files: tuple[Path, ...],
     seal_key_file: Path | None,
@@ -293,7 +380,8 @@ def verify(
     with _services(data_dir) as services:
         audit_ = _audit(services)
         outside = _load_checkpoints(checkpoint_files)
-        witnessed = [_read_witness(source) for source in witnesses]
+        _say_if_unused(witness_ca, witnesses)
+        witnessed = [_read_witness(source, witness_ca) for source in witnesses]
         for held in witnessed:
             outside += held.checkpoints
         if bootstrap:
@@ -380,17 +468,21 @@ def _reports(services: Services) -> Reports:
 @key_option
 @checkpoints_option
 @witness_option
+@witness_ca_option
 def verify_pack(
     file: Path,
     key_files: tuple[Path, ...],
     checkpoint_files: tuple[Path, ...],
     witnesses: tuple[str, ...],
+    witness_ca: Path | None,
 ) -> None:
     """Check an evidence pack offline (no server, no database); exit 1 if it fails. Pass the
     public key you hold: without it the pack is checked only against the key it carries."""
     from audit.evidence import verify_pack as check
 
-    report = check(file, _load_keys(key_files), _held(checkpoint_files, witnesses))
+    _say_if_unused(witness_ca, witnesses)
+    held = _held(checkpoint_files, witnesses, witness_ca)
+    report = check(file, _load_keys(key_files), held)
     click.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
     if not key_files:
         click.echo(
@@ -400,21 +492,32 @@ def verify_pack(
         sys.exit(1)
 
 
-def _held(checkpoint_files: tuple[Path, ...], witnesses: tuple[str, ...] = ()) -> list[Checkpoint]:
+def _held(
+    checkpoint_files: tuple[Path, ...],
+    witnesses: tuple[str, ...] = (),
+    witness_ca: Path | None = None,
+) -> list[Checkpoint]:
     """The signed checkpoints the auditor holds, from wherever they keep them: their files of
     checkpoints and their witnesses' logs."""
     held = _load_checkpoints(checkpoint_files)
     for source in witnesses:
-        held += _read_witness(source).checkpoints
+        held += _read_witness(source, witness_ca).checkpoints
     return held
 
 
-def _read_witness(source: str) -> Witnessed:
-    """A witness's log (its directory or URL), or a usage error saying why it cannot be read."""
+def _say_if_unused(witness_ca: Path | None, witnesses: tuple[str, ...]) -> None:
+    """A warning when --witness-ca has no https:// witness to apply to."""
+    if witness_ca is not None and not any(w.startswith("https://") for w in witnesses):
+        click.echo("warning: --witness-ca applies only to https:// witnesses; none given", err=True)
+
+
+def _read_witness(source: str, witness_ca: Path | None = None) -> Witnessed:
+    """A witness's log (its directory or URL), or a usage error saying why it cannot be read
+    (an https:// witness whose certificate does not verify with the CAs trusted, too)."""
     from audit.witness import read_witness
 
     try:
-        return read_witness(source)
+        return read_witness(source, ca_file=witness_ca)
     except (OSError, ValueError) as error:
         raise click.BadParameter(f"{source}: {error}", param_hint="--witness") from None
 

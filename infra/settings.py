@@ -27,6 +27,9 @@ DEVELOPMENT_PSEUDONYM_KEY = "development-only-circulation-key"
 DEVELOPMENT_PASSWORDS = frozenset({"itsm", "postgres", "password", "secret"})
 
 
+#: The longest file path a setting takes (Linux's PATH_MAX).
+MAX_PATH = 4096
+
 _SECONDS = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
 _ISO_8601_DURATION = re.compile(
     r"P(?=[0-9T])([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?"
@@ -101,6 +104,12 @@ class Settings(BaseSettings):
         default="",
         max_length=4000,
         pattern=r"^(\s*https?://[^\s,]+\s*(,\s*https?://[^\s,]+\s*)*)?$",
+    )
+    #: The CA certificate(s), PEM, that an https:// witness's certificate must chain to (the
+    #: auditor's own CA). Unset: the system's CAs. The certificate is always verified.
+    audit_witness_ca_file: Path | None = Field(
+        default=None,
+        description="the CA file (PEM) that https:// witnesses' certificates are checked with",
     )
     #: The Ed25519 key that signs checkpoints: PEM text (e.g. from a secret store) or a file.
     #: Unset: `audit-signing-key.pem` in the data directory, created on first start.
@@ -205,6 +214,15 @@ class Settings(BaseSettings):
             return None
         PostgresAddress.parse(url)  # raises ValueError, which names what is wrong
         return url
+
+    @field_validator("audit_witness_ca_file", mode="before")
+    @classmethod
+    def _a_short_path(cls, path: Any) -> Any:
+        if path is None or str(path) == "":  # ITSM_AUDIT_WITNESS_CA_FILE= (empty) means unset
+            return None
+        if len(str(path)) > MAX_PATH:
+            raise ValueError(f"a path of at most {MAX_PATH} characters")
+        return path
 
     @field_validator("rate_limit", "address_rate_limit", "address_failure_limit")
     @classmethod

@@ -1,14 +1,16 @@
 """The witnessing interval is short by default (a checkpoint every 1,000 events or 60 s,
-whichever comes first), and the witnesses are a comma-separated list of http(s) URLs."""
+whichever comes first), the witnesses are a comma-separated list of http(s) URLs, and the CA
+file their certificates are checked with is a bounded path, unset by default."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from infra.settings import Settings
+from infra.settings import MAX_PATH, Settings
 
 
 def test_a_checkpoint_is_due_every_1000_events_or_60_seconds_by_default() -> None:
@@ -31,4 +33,22 @@ def test_a_witness_url_that_is_not_http_is_refused_at_start_up(
 ) -> None:
     monkeypatch.setenv("ITSM_AUDIT_WITNESS_URLS", given)
     with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_the_witness_ca_file_is_unset_by_default_and_an_empty_one_is_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().audit_witness_ca_file is None
+    monkeypatch.setenv("ITSM_AUDIT_WITNESS_CA_FILE", "")
+    assert Settings().audit_witness_ca_file is None
+    monkeypatch.setenv("ITSM_AUDIT_WITNESS_CA_FILE", "/etc/itsm/auditor-ca.pem")
+    assert Settings().audit_witness_ca_file == Path("/etc/itsm/auditor-ca.pem")
+
+
+def test_a_witness_ca_file_path_longer_than_path_max_is_refused_at_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ITSM_AUDIT_WITNESS_CA_FILE", "/" + "a" * MAX_PATH)
+    with pytest.raises(ValidationError, match="at most 4096"):
         Settings()
