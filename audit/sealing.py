@@ -23,7 +23,12 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteCursor,
+    SQLiteDatastore,
+    SQLiteTransaction,
+)
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL
@@ -100,13 +105,20 @@ class _Sealer:
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         try:
-            ids: Sequence[int] | None = super().insert_events(  # type: ignore[misc]
-                stored_events, **kwargs
-            )
+            ids = self._insert_committed(stored_events, **kwargs)
         except BaseException:
             self._settled(committed=False)
             raise
         self._settled(committed=True)
+        return ids
+
+    def _insert_committed(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's insert_events: the events (and their seal) in one transaction."""
+        ids: Sequence[int] | None = super().insert_events(  # type: ignore[misc]
+            stored_events, **kwargs
+        )
         return ids
 
     def _settled(self, committed: bool) -> None:
@@ -124,6 +136,22 @@ class SealingSQLiteRecorder(_Sealer, SQLiteApplicationRecorder):
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), SQLITE_SCHEMA]
+
+    def _insert_committed(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """What the library's insert_events does (a writer's connection from the pool, BEGIN,
+        the inserts, COMMIT, or ROLLBACK on any error, sqlite3's errors raised as the library's,
+        the connection back to the pool), in the library's own SQLiteTransaction, without the
+        three generator-based context managers the library wraps around it: they cost about as
+        much again as the pool and the transaction themselves, on every write."""
+        pool = self.datastore.pool
+        conn = pool.get_connection(is_writer=True)
+        try:
+            with SQLiteTransaction(conn, commit=True) as curs, curs:
+                return self._insert_events(curs, stored_events, **kwargs)
+        finally:
+            pool.put_connection(conn)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
