@@ -16,15 +16,19 @@ transaction rolled back) it reads the table.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import (
+    SQLITE3_DEFAULT_LOCK_TIMEOUT,
     SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
     SQLiteCursor,
     SQLiteDatastore,
     SQLiteTransaction,
@@ -129,10 +133,53 @@ class _Sealer:
             self._committed = (seal.last_position, seal.mac)
 
 
+#: Statements each SQLite connection keeps prepared (sqlite3's own default).
+STATEMENT_CACHE = 128
+
+
+class _StatementCachingPool(SQLiteConnectionPool):
+    """The library's pool, its connections keeping their statements prepared.
+
+    The library opens each connection with `cached_statements=True`, which sqlite3 takes for a
+    cache of one statement: a write (BEGIN, the events' INSERT, the seal's INSERT) then parses
+    and plans every statement again, each time, and so does a read between two of its own.
+    This opens them as the library does in every other respect (`_create_connection`, 9.5),
+    with sqlite3's default cache instead."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        try:
+            c = sqlite3.connect(
+                database=self.db_name,
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,  # autocommit: the library issues BEGIN itself
+                cached_statements=STATEMENT_CACHE,
+                timeout=self.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
+            )
+        except (sqlite3.Error, TypeError) as e:
+            raise InterfaceError(e) from e
+        if not self.is_sqlite_memory_mode and not self.is_journal_mode_wal:
+            cursor = c.cursor()
+            cursor.execute("PRAGMA journal_mode;")
+            mode = cursor.fetchone()[0]
+            if mode.lower() == "wal":
+                self.is_journal_mode_wal = True
+            else:
+                cursor.execute("PRAGMA journal_mode=WAL;")
+                self.is_journal_mode_wal = True
+                self.journal_mode_was_changed_to_wal = True
+        c.row_factory = sqlite3.Row
+        return SQLiteConnection(sqlite_conn=c, max_age=self.max_age)
+
+
 class SealingSQLiteRecorder(_Sealer, SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name)
         self._init_sealer()
+        # Before the first connection is opened (the factory creates the tables after this):
+        # every connection the store's pool opens keeps its statements prepared.
+        if type(datastore.pool) is SQLiteConnectionPool:
+            datastore.pool.__class__ = _StatementCachingPool
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), SQLITE_SCHEMA]
