@@ -22,7 +22,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, StoredEvent
+from eventsourcing.persistence import (
+    ConnectionPoolClosedError,
+    ConnectionUnavailableError,
+    InterfaceError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import (
     SQLITE3_DEFAULT_LOCK_TIMEOUT,
@@ -137,14 +142,26 @@ class _Sealer:
 STATEMENT_CACHE = 128
 
 
-class _StatementCachingPool(SQLiteConnectionPool):
-    """The library's pool, its connections keeping their statements prepared.
+class _StorePool(SQLiteConnectionPool):
+    """The library's pool of the event store's connections, with two differences for writing.
 
-    The library opens each connection with `cached_statements=True`, which sqlite3 takes for a
-    cache of one statement: a write (BEGIN, the events' INSERT, the seal's INSERT) then parses
-    and plans every statement again, each time, and so does a read between two of its own.
-    This opens them as the library does in every other respect (`_create_connection`, 9.5),
-    with sqlite3's default cache instead."""
+    Its connections keep their statements prepared. The library opens each with
+    `cached_statements=True`, which sqlite3 takes for a cache of one statement: a write (BEGIN,
+    the events' INSERT, the seal's INSERT) then parses and plans every statement again, each
+    time, and so does a read between two of its own. `_create_connection` opens them as the
+    library does in every other respect (9.5), with sqlite3's default cache instead.
+
+    It keeps one connection for the writer (`writer`, `written`): the pool's writer lock, which
+    lets one write at a time through, then that connection, not one from the pool. Getting one
+    from the pool (a fairness semaphore, two conditions, the books of connections in use) cost
+    more than a small write's own statements. Where the library makes reads and writes exclude
+    each other (an in-memory database), or pings a connection before handing it out, the writer
+    takes one from the pool as the library does.
+    """
+
+    #: The connection writes go through, opened by the first (the pool's class is set on a pool
+    #: the library made, so its __init__ never runs here).
+    _writer: SQLiteConnection | None = None
 
     def _create_connection(self) -> SQLiteConnection:
         try:
@@ -171,6 +188,43 @@ class _StatementCachingPool(SQLiteConnectionPool):
         c.row_factory = sqlite3.Row
         return SQLiteConnection(sqlite_conn=c, max_age=self.max_age)
 
+    def writer(self) -> SQLiteConnection:
+        """The connection to write through, the writer lock held until `written`: waits as long
+        as get_connection(is_writer=True) would, and fails as it would."""
+        if self._mutually_exclusive_read_write or self.pre_ping:
+            return self.get_connection(is_writer=True)
+        if self._closed:
+            raise ConnectionPoolClosedError
+        if not self._writer_lock.acquire(timeout=self.pool_timeout):
+            raise ConnectionUnavailableError("Timed out waiting for return of writer")
+        try:
+            conn = self._writer
+            if conn is not None:
+                conn.in_use.acquire()  # as a pooled connection is taken: not closed by max_age
+                if conn.closed:
+                    conn.in_use.release()
+                    conn = None
+            if conn is None:
+                conn = self._writer = self._create_connection()  # made in use
+        except BaseException:
+            self._writer_lock.release()
+            raise
+        return conn
+
+    def written(self, conn: SQLiteConnection) -> None:
+        """The write through `conn` (from `writer`) is over."""
+        if self._mutually_exclusive_read_write or self.pre_ping:
+            self.put_connection(conn)
+            return
+        conn.in_use.release()
+        self._writer_lock.release()
+
+    def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+        super().close()
+
 
 class SealingSQLiteRecorder(_Sealer, SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
@@ -179,7 +233,7 @@ class SealingSQLiteRecorder(_Sealer, SQLiteApplicationRecorder):
         # Before the first connection is opened (the factory creates the tables after this):
         # every connection the store's pool opens keeps its statements prepared.
         if type(datastore.pool) is SQLiteConnectionPool:
-            datastore.pool.__class__ = _StatementCachingPool
+            datastore.pool.__class__ = _StorePool
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), SQLITE_SCHEMA]
@@ -187,18 +241,20 @@ class SealingSQLiteRecorder(_Sealer, SQLiteApplicationRecorder):
     def _insert_committed(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """What the library's insert_events does (a writer's connection from the pool, BEGIN,
-        the inserts, COMMIT, or ROLLBACK on any error, sqlite3's errors raised as the library's,
-        the connection back to the pool), in the library's own SQLiteTransaction, without the
+        """What the library's insert_events does (a writer's connection, BEGIN, the inserts,
+        COMMIT, or ROLLBACK on any error, sqlite3's errors raised as the library's), in the
+        library's own SQLiteTransaction, on the store pool's writer (`_StorePool`), without the
         three generator-based context managers the library wraps around it: they cost about as
         much again as the pool and the transaction themselves, on every write."""
         pool = self.datastore.pool
-        conn = pool.get_connection(is_writer=True)
+        if not isinstance(pool, _StorePool):  # a pool of someone else's making
+            return super()._insert_committed(stored_events, **kwargs)
+        conn = pool.writer()
         try:
             with SQLiteTransaction(conn, commit=True) as curs, curs:
                 return self._insert_events(curs, stored_events, **kwargs)
         finally:
-            pool.put_connection(conn)
+            pool.written(conn)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
