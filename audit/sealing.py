@@ -55,6 +55,7 @@ from audit.seals import (
 )
 
 _LAST_MAC = f"SELECT mac FROM {TABLE} ORDER BY first_position DESC LIMIT 1"
+_INSERT = f"INSERT INTO {TABLE} ({SEAL_COLUMNS}) VALUES (?,?,?,?,?,?)"
 
 
 def _digested(ids: Sequence[int], stored_events: Sequence[StoredEvent]) -> list[Digested]:
@@ -259,21 +260,28 @@ class SealingSQLiteRecorder(_Sealer, SQLiteApplicationRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids = super()._insert_events(c, stored_events, **kwargs)
+        """The library's _insert_events (each event's row, its position the row's id) on the
+        sqlite3 cursor itself, not through the library's wrapper of each call; then the seal."""
+        cursor = c.sqlite_cursor
+        statement = self.insert_events_statement
+        ids: list[int] = []
+        for s in stored_events:
+            o = s.originator_id
+            cursor.execute(
+                statement,
+                (o.hex if isinstance(o, UUID) else o, s.originator_version, s.topic, s.state),
+            )
+            ids.append(cursor.lastrowid)  # type: ignore[arg-type]  # an INSERT's: never None
+        if self.seal_key is None:  # nothing to seal with (what _seal would find)
+            self._staged.seal = None
+            return ids
 
         def last_mac() -> bytes | None:
-            c.execute(_LAST_MAC)
-            row = c.fetchone()
+            cursor.execute(_LAST_MAC)
+            row = cursor.fetchone()
             return None if row is None else bytes(row[0])
 
-        self._seal(
-            ids,
-            stored_events,
-            last_mac,
-            lambda values: c.execute(
-                f"INSERT INTO {TABLE} ({SEAL_COLUMNS}) VALUES (?,?,?,?,?,?)", values
-            ),
-        )
+        self._seal(ids, stored_events, last_mac, lambda values: cursor.execute(_INSERT, values))
         return ids
 
 
