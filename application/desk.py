@@ -115,8 +115,8 @@ class ServiceDesk(Application[UUID]):
         #: Held around each write to the store; shared with other processes where they exist.
         self.write_lock = write_lock or threading.Lock()
         #: Held (before the write lock) while new incidents take numbers and are written, where
-        #: the write lock does not keep other processes out (infra/numbers.py); else nothing.
-        self.number_lock = number_lock or contextlib.nullcontext()
+        #: the write lock does not keep other processes out (infra/numbers.py); else None.
+        self.number_lock = number_lock
         #: The last number of each kind (by its number log) this process knows to be stored: a
         #: new record takes the next without reading the log. Only what a write committed or a
         #: read found enters it, so it can lag the store (another process numbered since) but
@@ -543,24 +543,27 @@ class ServiceDesk(Application[UUID]):
 
 
 class _Numbering:
-    """The number lock, then the write lock; released in reverse however the block ends. A
-    plain class rather than a generator: it is on every create's path, where a generator-based
-    context manager cost a measurable share of the command."""
+    """The number lock (if there is one), then the write lock; released in reverse however the
+    block ends. A plain class rather than a generator: it is on every create's path, where a
+    generator-based context manager cost a measurable share of the command."""
 
     __slots__ = ("_numbers", "_writes")
 
     def __init__(
-        self, numbers: AbstractContextManager[Any], writes: AbstractContextManager[Any]
+        self, numbers: AbstractContextManager[Any] | None, writes: AbstractContextManager[Any]
     ) -> None:
         self._numbers = numbers
         self._writes = writes
 
     def __enter__(self) -> bool:
-        self._numbers.__enter__()
+        numbers = self._numbers
+        if numbers is not None:
+            numbers.__enter__()
         try:
             self._writes.__enter__()
         except BaseException:
-            self._numbers.__exit__(None, None, None)
+            if numbers is not None:
+                numbers.__exit__(None, None, None)
             raise
         return True
 
@@ -568,4 +571,5 @@ class _Numbering:
         try:
             self._writes.__exit__(*exc)
         finally:
-            self._numbers.__exit__(*exc)
+            if self._numbers is not None:
+                self._numbers.__exit__(*exc)

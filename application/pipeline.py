@@ -272,9 +272,10 @@ class Pipeline:
 def outcome(
     record_id: UUID, version: int, events: Sequence[DomainEvent], positions: Sequence[int]
 ) -> Outcome:
-    """The outcome of a command that wrote `events` at `positions` (in order)."""
-    position = max(
-        (p for e, p in zip(events, positions, strict=True) if e.originator_id == record_id),
-        default=None,
-    )
+    """The outcome of a command that wrote `events` at `positions` (in order): the record's
+    last position. A plain loop: a generator and max() cost more than the few events."""
+    position: int | None = None
+    for event, p in zip(events, positions, strict=True):
+        if event.originator_id == record_id and (position is None or p > position):
+            position = p
     return Outcome(record_id, version, position)
