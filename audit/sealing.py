@@ -16,6 +16,7 @@ transaction rolled back) it reads the table.
 
 from __future__ import annotations
 
+import importlib.metadata
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -142,6 +143,11 @@ class _Sealer:
 #: Statements each SQLite connection keeps prepared (sqlite3's own default).
 STATEMENT_CACHE = 128
 
+#: The eventsourcing release whose pool `_StorePool` and whose insert `_insert_committed` follow
+#: (pyproject.toml pins it). Under any other release the store keeps the library's own pool and
+#: insert, and tests/unit/test_store_pool.py fails until someone has read them against it.
+LIBRARY_FOLLOWED = "9.5.6"
+
 
 class _StorePool(SQLiteConnectionPool):
     """The library's pool of the event store's connections, with two differences for writing.
@@ -227,13 +233,17 @@ class _StorePool(SQLiteConnectionPool):
         super().close()
 
 
+def _library() -> str:
+    return importlib.metadata.version("eventsourcing")
+
+
 class SealingSQLiteRecorder(_Sealer, SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name)
         self._init_sealer()
         # Before the first connection is opened (the factory creates the tables after this):
         # every connection the store's pool opens keeps its statements prepared.
-        if type(datastore.pool) is SQLiteConnectionPool:
+        if type(datastore.pool) is SQLiteConnectionPool and _library() == LIBRARY_FOLLOWED:
             datastore.pool.__class__ = _StorePool
 
     def construct_create_table_statements(self) -> list[str]:
