@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
 
 from application.kinds import (
     BUSINESS_CALENDAR,
@@ -115,8 +115,8 @@ class ServiceDesk(Application[UUID]):
         #: Held around each write to the store; shared with other processes where they exist.
         self.write_lock = write_lock or threading.Lock()
         #: Held (before the write lock) while new incidents take numbers and are written, where
-        #: the write lock does not keep other processes out (infra/numbers.py); else nothing.
-        self.number_lock = number_lock or contextlib.nullcontext()
+        #: the write lock does not keep other processes out (infra/numbers.py); else None.
+        self.number_lock = number_lock
         #: The last number of each kind (by its number log) this process knows to be stored: a
         #: new record takes the next without reading the log. Only what a write committed or a
         #: read found enters it, so it can lag the store (another process numbered since) but
@@ -483,32 +483,44 @@ class ServiceDesk(Application[UUID]):
                 events.append(obj)
             elif obj is not None:
                 events.extend(obj.collect_events())
-        recordings = self.write(events)
+        stored, positions = self._locked_commit(events)
         self.wake_followers()
-        return recordings
+        return [
+            Recording(
+                event, Notification(s.originator_id, s.originator_version, s.topic, s.state, p)
+            )
+            for event, s, p in zip(events, stored, positions, strict=True)
+        ]
 
-    def write(self, events: list[DomainEvent], *, locked: bool = False) -> list[Recording[UUID]]:
-        """Events in one atomic write. `locked`: the caller holds the write lock already
-        (`numbering`)."""
+    def write(self, events: list[DomainEvent], *, locked: bool = False) -> Sequence[int]:
+        """Events in one atomic write; the global position each took, in order. `locked`: the
+        caller holds the write lock already (`numbering`)."""
         if locked:
-            return self._commit(events)
+            return self._commit(events)[1]
+        with self.write_lock:
+            return self._commit(events)[1]
+
+    def _locked_commit(self, events: list[DomainEvent]) -> tuple[list[StoredEvent], Sequence[int]]:
         with self.write_lock:
             return self._commit(events)
 
-    def _commit(self, events: list[DomainEvent]) -> list[Recording[UUID]]:
-        """Record events (the write lock held) and note the numbers they stored. Straight to the
-        event store: the library's Application._record would wrap them in a ProcessingEvent only
-        to put them there and to fill its aggregate cache, which the desk does not use (it
-        keeps its own)."""
+    def _commit(self, events: list[DomainEvent]) -> tuple[list[StoredEvent], Sequence[int]]:
+        """Record events (the write lock held) and note the numbers they stored; the events as
+        stored, and their positions. Straight to the recorder, as the library's EventStore.put
+        does it, without the Recording and Notification it builds for each event: a command
+        needs only the positions (the library's Application._record would also wrap the events
+        in a ProcessingEvent, only to fill an aggregate cache the desk does not use)."""
         try:
-            recordings = self.events.put(events)
+            stored = list(map(self.mapper.to_stored_event, events))
+            positions = self.recorder.insert_events(stored)
         except BaseException:
             self._last_numbers.clear()  # whatever the store now holds, read it again
             raise
+        assert positions is not None  # an application recorder says where each event went
         for event in events:
             if isinstance(event, _NUMBERS):
                 self._last_numbers[event.originator_id] = event.originator_version
-        return recordings
+        return stored, positions
 
     def wake_followers(self) -> None:
         """Wake whoever follows the store (the projections, or the relay in Kafka mode)."""
@@ -531,24 +543,27 @@ class ServiceDesk(Application[UUID]):
 
 
 class _Numbering:
-    """The number lock, then the write lock; released in reverse however the block ends. A
-    plain class rather than a generator: it is on every create's path, where a generator-based
-    context manager cost a measurable share of the command."""
+    """The number lock (if there is one), then the write lock; released in reverse however the
+    block ends. A plain class rather than a generator: it is on every create's path, where a
+    generator-based context manager cost a measurable share of the command."""
 
     __slots__ = ("_numbers", "_writes")
 
     def __init__(
-        self, numbers: AbstractContextManager[Any], writes: AbstractContextManager[Any]
+        self, numbers: AbstractContextManager[Any] | None, writes: AbstractContextManager[Any]
     ) -> None:
         self._numbers = numbers
         self._writes = writes
 
     def __enter__(self) -> bool:
-        self._numbers.__enter__()
+        numbers = self._numbers
+        if numbers is not None:
+            numbers.__enter__()
         try:
             self._writes.__enter__()
         except BaseException:
-            self._numbers.__exit__(None, None, None)
+            if numbers is not None:
+                numbers.__exit__(None, None, None)
             raise
         return True
 
@@ -556,4 +571,5 @@ class _Numbering:
         try:
             self._writes.__exit__(*exc)
         finally:
-            self._numbers.__exit__(*exc)
+            if self._numbers is not None:
+                self._numbers.__exit__(*exc)

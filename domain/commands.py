@@ -86,8 +86,12 @@ class ActionCommand(Command):
 
     def call_action(self, record: object, ctx: Context) -> None:
         """Call the record's method the action is named after ("start-work": start_work) with
-        this command's fields by name: what an action that only passes its fields on does."""
-        getattr(record, self.action.replace("-", "_"))(ctx, **dict(self))
+        this command's fields by name: what an action that only passes its fields on does.
+        The fields as dict(self) gives them (a model's __dict__ holds its fields, and only them;
+        any extra ones are in __pydantic_extra__), without dict() asking the model for `keys`
+        first, which pydantic answers with a raised AttributeError."""
+        method = getattr(record, self.action.replace("-", "_"))
+        method(ctx, **self.__dict__, **(self.__pydantic_extra__ or {}))
 
 
 _A = TypeVar("_A", bound=ActionCommand)
