@@ -510,6 +510,8 @@ class ServiceDesk(Application[UUID]):
         does it, without the Recording and Notification it builds for each event: a command
         needs only the positions (the library's Application._record would also wrap the events
         in a ProcessingEvent, only to fill an aggregate cache the desk does not use)."""
+        if not events:  # a command that decided nothing (PostgreSQL's recorder answers None)
+            return [], []
         try:
             stored = list(map(self.mapper.to_stored_event, events))
             positions = self.recorder.insert_events(stored)
