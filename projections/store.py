@@ -208,16 +208,21 @@ class SQLiteViewStore:
         self.path = str(path)
         #: Copies the log into the database file on its own thread, not in a commit.
         self._checkpoints = checkpoints or Checkpointer(self.path)
-        self._writer = self._connect()
-        self._writer.execute("PRAGMA wal_autocheckpoint=0")
         #: Serialises writers: this process's threads, and other processes if the lock is shared.
         self._write_lock = write_lock or threading.Lock()
+        self._writer = self._connect()
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._readers = threading.local()
         self._migrated = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            # A new file: the first to open it switches it to WAL. The switch does not wait for
+            # a busy database as statements do, so two processes opening it at once would fail
+            # one of them: they take turns under the write lock, and the next finds it done.
+            with self._write_lock:
+                conn.execute("PRAGMA journal_mode=WAL")
         # Views can always be rebuilt from the event store, so they need not be fsynced on every
         # commit; the event store itself keeps full durability.
         conn.execute("PRAGMA synchronous=NORMAL")
