@@ -12,7 +12,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import orjson
@@ -61,8 +63,8 @@ class Witness:
         return read_witness(str(self.directory)).checkpoints
 
 
-def start_witness(directory: Path, port: int = 0) -> Witness:
-    http = server(WitnessLog(directory), "127.0.0.1", port)
+def serving(http: ThreadingHTTPServer) -> Callable[[], None]:
+    """Serve on a thread of its own; what stops it."""
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
 
@@ -71,7 +73,28 @@ def start_witness(directory: Path, port: int = 0) -> Witness:
         http.server_close()
         thread.join()
 
-    return Witness(directory, f"http://127.0.0.1:{http.server_address[1]}", stop)
+    return stop
+
+
+class Heading(Protocol):
+    def head(self) -> int: ...
+
+
+def wait_until_answering(witness: Heading) -> None:
+    """Until a witness just started answers, with nothing held yet."""
+
+    def answers() -> bool:
+        try:
+            return witness.head() == 0
+        except httpx.TransportError:
+            return False
+
+    wait_until(answers)
+
+
+def start_witness(directory: Path, port: int = 0) -> Witness:
+    http = server(WitnessLog(directory), "127.0.0.1", port)
+    return Witness(directory, f"http://127.0.0.1:{http.server_address[1]}", serving(http))
 
 
 @pytest.fixture
@@ -437,14 +460,7 @@ def test_itsm_audit_witness_serves_its_directory_over_http(tmp_path: Path) -> No
     )
     try:
         running = Witness(tmp_path / "w", f"http://127.0.0.1:{port}", process.terminate)
-
-        def answers() -> bool:
-            try:
-                return running.head() == 0
-            except httpx.TransportError:
-                return False
-
-        wait_until(answers)
+        wait_until_answering(running)
         key, entries = Ed25519PrivateKey.generate(), chained(3)
         assert offer(running, key, signed(key, entries), entries).status_code == 201
         assert [c.position for c in running.held()] == [3]

@@ -12,7 +12,6 @@ import logging
 import ssl
 import subprocess
 import sys
-import threading
 import urllib.error
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -53,8 +52,10 @@ from tests.integration.conftest import free_port
 from tests.integration.test_audit_witness import (
     audit,
     chained,
+    serving,
     signed,
     wait_until,
+    wait_until_answering,
     witnessed_settings,
 )
 from tests.integration.test_service_desk import log
@@ -113,17 +114,9 @@ def start(
 ) -> Running:
     context = server_context(tls.cert, tls.key) if tls else None
     http = server(WitnessLog(directory, pinned), "127.0.0.1", port, context)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        http.shutdown()
-        http.server_close()
-        thread.join()
-
     scheme = "https" if tls else "http"
     url = f"{scheme}://127.0.0.1:{http.server_address[1]}"
-    return Running(directory, url, stop, client_context(tls.ca) if tls else None)
+    return Running(directory, url, serving(http), client_context(tls.ca) if tls else None)
 
 
 @pytest.fixture
@@ -489,14 +482,7 @@ def test_itsm_audit_witness_serves_https_and_refuses_keys_it_was_not_given(
         running = Running(
             tmp_path / "w", f"https://127.0.0.1:{port}", process.terminate, client_context(tls.ca)
         )
-
-        def answers() -> bool:
-            try:
-                return running.head() == 0
-            except httpx.TransportError:
-                return False
-
-        wait_until(answers)
+        wait_until_answering(running)
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"https://127.0.0.1:{port}/head")  # the system's CAs: not verified
         attacker, entries = Ed25519PrivateKey.generate(), chained(3)
