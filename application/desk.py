@@ -495,10 +495,7 @@ class ServiceDesk(Application[UUID]):
     def write(self, events: list[DomainEvent], *, locked: bool = False) -> Sequence[int]:
         """Events in one atomic write; the global position each took, in order. `locked`: the
         caller holds the write lock already (`numbering`)."""
-        if locked:
-            return self._commit(events)[1]
-        with self.write_lock:
-            return self._commit(events)[1]
+        return (self._commit(events) if locked else self._locked_commit(events))[1]
 
     def _locked_commit(self, events: list[DomainEvent]) -> tuple[list[StoredEvent], Sequence[int]]:
         with self.write_lock:
