@@ -282,9 +282,6 @@ class SealingSQLiteRecorder(_Sealer, SQLiteApplicationRecorder):
                 (o.hex if isinstance(o, UUID) else o, s.originator_version, s.topic, s.state),
             )
             ids.append(cursor.lastrowid)  # type: ignore[arg-type]  # an INSERT's: never None
-        if self.seal_key is None:  # nothing to seal with (what _seal would find)
-            self._staged.seal = None
-            return ids
 
         def last_mac() -> bytes | None:
             cursor.execute(_LAST_MAC)
