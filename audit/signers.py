@@ -114,13 +114,26 @@ class FileKeyring:
         """Nothing is held open: the keys are read from their files when asked for."""
 
 
+#: One lock per PKCS#11 module, for every call into it from this process: SoftHSM2 (and other
+#: modules loaded without OS locking) fails calls made at once from two threads, even on two
+#: sessions, with CKR_GENERAL_ERROR.
+_MODULE_LOCKS: dict[str, threading.Lock] = {}
+_MODULE_LOCKS_GUARD = threading.Lock()
+
+
+def module_lock(module: Path) -> threading.Lock:
+    """The lock every call into the PKCS#11 module at `module` takes in this process."""
+    with _MODULE_LOCKS_GUARD:
+        return _MODULE_LOCKS.setdefault(str(module.resolve()), threading.Lock())
+
+
 class Pkcs11Signer:
     """A private key on a PKCS#11 token: the token signs; the key never leaves it. One session
     is shared, so its use is serialised (a PKCS#11 session is not for concurrent use, nor for
-    two operations at once)."""
+    two operations at once), under the module's lock (`module_lock`)."""
 
     def __init__(self, lock: threading.Lock, private: Any, public: Ed25519PublicKey) -> None:
-        self._lock = lock  # the session's
+        self._lock = lock  # the module's
         self._private = private
         self._public = public
         self.key_id = keys.key_id(public)
@@ -145,28 +158,31 @@ class Pkcs11Keyring:
         from pkcs11 import exceptions
 
         self.label = label
-        self._lock = threading.Lock()
-        try:
-            lib = pkcs11.lib(str(module))
-            found = lib.get_token(token_label=token)
-        except (RuntimeError, OSError) as error:
-            raise SignerUnavailable(f"cannot load the PKCS#11 module {module}: {error}") from None
-        except (exceptions.NoSuchToken, exceptions.MultipleTokensReturned):
-            raise SignerUnavailable(f"no single PKCS#11 token labelled {token!r}") from None
-        try:
-            self._session = found.open(user_pin=pin, rw=True)
-        except exceptions.UserAlreadyLoggedIn:
-            # PKCS#11 logs in an application, not a session: another keyring of this process
-            # (a command beside the running service, in the tests) holds the login already.
-            self._session = found.open(rw=True)
-        except exceptions.PinIncorrect:
-            raise SignerUnavailable(
-                f"the PKCS#11 token {token!r} refused the PIN (ITSM_AUDIT_PKCS11_PIN or"
-                " ITSM_AUDIT_PKCS11_PIN_FILE): wrong PIN"
-            ) from None
-        except exceptions.PKCS11Error as error:
-            message = f"cannot log in to the PKCS#11 token {token!r}: {error!r}"
-            raise SignerUnavailable(message) from None
+        self._lock = module_lock(module)
+        with self._lock:  # opening a session is a call into the module too
+            try:
+                lib = pkcs11.lib(str(module))
+                found = lib.get_token(token_label=token)
+            except (RuntimeError, OSError) as error:
+                raise SignerUnavailable(
+                    f"cannot load the PKCS#11 module {module}: {error}"
+                ) from None
+            except (exceptions.NoSuchToken, exceptions.MultipleTokensReturned):
+                raise SignerUnavailable(f"no single PKCS#11 token labelled {token!r}") from None
+            try:
+                self._session = found.open(user_pin=pin, rw=True)
+            except exceptions.UserAlreadyLoggedIn:
+                # PKCS#11 logs in an application, not a session: another keyring of this process
+                # (a command beside the running service, in the tests) holds the login already.
+                self._session = found.open(rw=True)
+            except exceptions.PinIncorrect:
+                raise SignerUnavailable(
+                    f"the PKCS#11 token {token!r} refused the PIN (ITSM_AUDIT_PKCS11_PIN or"
+                    " ITSM_AUDIT_PKCS11_PIN_FILE): wrong PIN"
+                ) from None
+            except exceptions.PKCS11Error as error:
+                message = f"cannot log in to the PKCS#11 token {token!r}: {error!r}"
+                raise SignerUnavailable(message) from None
 
     def _signers(self) -> list[Pkcs11Signer]:
         """Every Ed25519 key pair with our label, oldest id first (ids are made in order)."""

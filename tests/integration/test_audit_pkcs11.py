@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from application.audit_keys import rotate_key
 from audit import keys
 from audit.service import Audit
-from audit.signers import SignerUnavailable
+from audit.signers import SignerUnavailable, module_lock
 from audit.verify import verify
 from cli.main import main
 from domain.actors import Actor, Role
@@ -112,15 +112,17 @@ def test_the_token_refuses_to_let_the_private_key_out(
     softhsm: SoftHsm,  # noqa: F811 (the fixture)
 ) -> None:
     label = on_token.settings.audit_pkcs11_key_label
-    token = pkcs11.lib(str(softhsm.module)).get_token(token_label=softhsm.token)
-    with token.open() as session:  # logged in already: the service's keyring logged this process in
-        private = session.get_key(
-            object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.EC_EDWARDS, label=label
-        )
-        assert private[Attribute.SENSITIVE] is True
-        assert private[Attribute.EXTRACTABLE] is False
-        with pytest.raises(pkcs11.exceptions.AttributeSensitive):
-            private[Attribute.VALUE]
+    # The service's ledger may be signing meanwhile: every call into the module takes its lock.
+    with module_lock(softhsm.module):
+        token = pkcs11.lib(str(softhsm.module)).get_token(token_label=softhsm.token)
+        with token.open() as session:  # logged in already: the service's keyring did it
+            private = session.get_key(
+                object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.EC_EDWARDS, label=label
+            )
+            assert private[Attribute.SENSITIVE] is True
+            assert private[Attribute.EXTRACTABLE] is False
+            with pytest.raises(pkcs11.exceptions.AttributeSensitive):
+                private[Attribute.VALUE]
     # ...and it signs: the service's checkpoints verify with the token's public key
     assert audit(on_token).ledger.checkpoint_now() is not None
 
