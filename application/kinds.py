@@ -24,6 +24,19 @@ from domain.change import Change, ChangeTemplate, template_id
 from domain.change_commands import CHANGE_COMMANDS
 from domain.change_schedule import SCHEDULE_ID, ChangeSchedule
 from domain.configuration_item import ConfigurationItem, ci_id
+from domain.directory import (
+    GROUP_COMMANDS,
+    LIST_COMMANDS,
+    PERSON_COMMANDS,
+    BroadcastList,
+    Group,
+    GroupNotFound,
+    Person,
+    PersonNotFound,
+    broadcast_list_id,
+    group_id,
+    person_id,
+)
 from domain.errors import CalendarNotFound, IncidentNotFound, NotFound, RecordNotFound
 from domain.events import DomainEvent
 from domain.incident import Incident, SlaAlert
@@ -40,6 +53,7 @@ from projections.base import Projection
 from projections.change_calendar import change_calendar
 from projections.change_details import change_details
 from projections.configuration_items import configuration_items
+from projections.directory import broadcast_lists, directory_groups, directory_people
 from projections.incident_details import incident_details
 from projections.knowledge import knowledge_articles
 from projections.problems import problem_details
@@ -171,6 +185,34 @@ CHANGE_SCHEDULE = Kind(
     detail=change_calendar,
 )
 
+# -- the directory: people by actor id, groups and broadcast lists by code ----------------------
+PERSON = Kind(
+    "person",
+    Person,
+    not_found=PersonNotFound,
+    coded=person_id,
+    path="/directory/people",
+    detail=directory_people,
+    commands=PERSON_COMMANDS,
+)
+GROUP = Kind(
+    "group",
+    Group,
+    not_found=GroupNotFound,
+    coded=group_id,
+    path="/directory/groups",
+    detail=directory_groups,
+    commands=GROUP_COMMANDS,
+)
+BROADCAST_LIST = Kind(
+    "broadcast_list",
+    BroadcastList,
+    coded=broadcast_list_id,
+    path="/directory/broadcast-lists",
+    detail=broadcast_lists,
+    commands=LIST_COMMANDS,
+)
+
 
 # -- the rules of record: versioned, of no organisation, one matrix and one policy -------------
 def single(name: str, aggregate: type[Aggregate], record_id: UUID, path: str, **more: Any) -> Kind:
@@ -201,6 +243,9 @@ KINDS: dict[str, Kind] = {
         CHANGE_TEMPLATE,
         CHANGE_SCHEDULE,
         KNOWLEDGE_ARTICLE,
+        PERSON,
+        GROUP,
+        BROADCAST_LIST,
         PRIORITY_MATRIX,
         SLA_POLICY,
         BUSINESS_CALENDAR,

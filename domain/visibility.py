@@ -40,6 +40,7 @@ from domain import (
     change,
     change_schedule,
     configuration_item,
+    directory,
     priority,
     problem,
     record_numbers,
@@ -212,6 +213,19 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     api_token.Imported: ACCESS,
     api_token.Revoked: ACCESS,
     api_token.TablesImported: ACCESS,
+    # -- the directory: people's addresses and the groups' make-up are the staff's
+    **dict.fromkeys(
+        (
+            *directory.PersonEvent.__subclasses__(),
+            *directory.GroupEvent.__subclasses__(),
+            *directory.BroadcastListEvent.__subclasses__(),
+            directory.GroupMemberAdded,
+            directory.GroupMemberRemoved,
+            directory.ListMemberAdded,
+            directory.ListMemberRemoved,
+        ),
+        STAFF,
+    ),
 }
 
 

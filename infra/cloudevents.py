@@ -75,6 +75,11 @@ PUBLIC_AGGREGATES = frozenset(
         "BusinessCalendar",
         "PriorityMatrix",
         "KnowledgeArticle",
+        # the directory: the projections fed from Kafka need it as much as the embedded ones;
+        # the topic carries people's names and addresses, as it carries callers' words already
+        "Person",
+        "Group",
+        "BroadcastList",
     }
 )
 

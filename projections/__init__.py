@@ -4,6 +4,7 @@ from projections.base import Projection
 from projections.change_calendar import change_calendar
 from projections.change_details import change_details
 from projections.configuration_items import configuration_items
+from projections.directory import broadcast_lists, directory_groups, directory_people
 from projections.incident_details import incident_details
 from projections.knowledge import knowledge_articles
 from projections.open_work import open_work_by_group
@@ -25,6 +26,10 @@ PROJECTIONS: tuple[Projection, ...] = (
     known_errors,
     incident_occurrences,
     knowledge_articles,
+    # the directory
+    directory_people,
+    directory_groups,
+    broadcast_lists,
 )
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 

@@ -25,6 +25,7 @@ from domain import (
     change,
     change_schedule,
     configuration_item,
+    directory,
     incident,
     knowledge,
     priority,
@@ -36,6 +37,7 @@ from domain import (
 )
 from domain.actors import Actor, Role
 from domain.events import DomainEvent
+from domain.organisations import ORGANISATION_CODES
 from domain.rule_versions import RuleVersions
 
 ENVELOPE = ("originator_id", "originator_version", "timestamp", "actor", "correlation_id")
@@ -327,6 +329,63 @@ def _knowledge_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     }
 
 
+def _directory_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    d = directory
+    hours = st.none() | codes
+    known = st.sampled_from(sorted(ORGANISATION_CODES))
+    members = st.lists(actor_ids, max_size=4)
+    emails = st.none() | st.from_regex(d.EMAIL_PATTERN, fullmatch=True).filter(
+        lambda text: len(text) <= 254
+    )
+    shifts = st.lists(
+        st.builds(
+            d.Shift,
+            person=actor_ids,
+            starts=st.just(datetime(2026, 12, 1, tzinfo=UTC)),
+            ends=st.just(datetime(2026, 12, 2, tzinfo=UTC)),
+        ),
+        max_size=1,
+    )
+    return {
+        d.PersonRegistered: events(
+            d.PersonRegistered,
+            actor_id=actor_ids,
+            email=emails,
+            organisation=known,
+            roles=st.lists(st.sampled_from(Role), max_size=3),
+            source=st.sampled_from(["admin", "import", "sso", "seed"]),
+        ),
+        d.PersonRenamed: events(d.PersonRenamed),
+        d.ContactChanged: events(d.ContactChanged, email=emails),
+        d.LanguageChosen: events(d.LanguageChosen),
+        d.OrganisationChanged: events(d.OrganisationChanged, organisation=known),
+        d.RolesChanged: events(d.RolesChanged, roles=st.lists(st.sampled_from(Role), max_size=3)),
+        d.MutesChosen: events(
+            d.MutesChosen, topics=st.lists(st.from_regex(r"[a-z][a-z0-9_.]{0,20}", fullmatch=True))
+        ),
+        d.PersonDeactivated: events(d.PersonDeactivated),
+        d.PersonReactivated: events(d.PersonReactivated),
+        d.GroupFormed: events(
+            d.GroupFormed,
+            code=codes,
+            hours=hours,
+            organisation=known,
+            members=members,
+            manager=st.none() | actor_ids,
+        ),
+        d.GroupRenamed: events(d.GroupRenamed),
+        d.GroupMemberAdded: events(d.GroupMemberAdded, member=actor_ids),
+        d.GroupMemberRemoved: events(d.GroupMemberRemoved, member=actor_ids),
+        d.ManagerAppointed: events(d.ManagerAppointed, manager=actor_ids),
+        d.HoursSet: events(d.HoursSet, hours=hours),
+        d.OnCallRotaSet: events(d.OnCallRotaSet, shifts=shifts),
+        d.GroupDisbanded: events(d.GroupDisbanded),
+        d.BroadcastListCreated: events(d.BroadcastListCreated, code=codes, members=members),
+        d.ListMemberAdded: events(d.ListMemberAdded, member=actor_ids),
+        d.ListMemberRemoved: events(d.ListMemberRemoved, member=actor_ids),
+    }
+
+
 STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     incident.Logged: events(
         incident.Logged,
@@ -415,4 +474,5 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     calendar.HoursRevised: events(calendar.HoursRevised, hours=st.just(calendar.ROUND_THE_CLOCK)),
     records.IdempotencyKeyRecorded: events(records.IdempotencyKeyRecorded),
     **_record_strategies(),
+    **_directory_strategies(),
 }

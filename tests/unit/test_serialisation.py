@@ -101,6 +101,7 @@ IRREGULAR_PAST = {
     "Built",
     "Done",
     "Withdrawn",
+    "Chosen",
 }
 
 
