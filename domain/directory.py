@@ -39,6 +39,7 @@ from domain.errors import IllegalTransition, NothingChanged, RecordNotFound
 from domain.events import DomainEvent
 from domain.examples import example
 from domain.fields import Name, OptionalReason
+from domain.notification_rules import check_mutes
 from domain.organisations import KNOWN_ORGANISATION_PATTERN, PROVINCE
 from domain.record_numbers import named_id
 from domain.session import Session
@@ -92,6 +93,8 @@ def _distinct_sorted(values: list[str]) -> list[str]:
 
 Members = Annotated[list[ActorId], Field(max_length=MAX_MEMBERS), AfterValidator(_distinct_sorted)]
 Topics = Annotated[list[Topic], Field(max_length=60), AfterValidator(_distinct_sorted)]
+#: What a person asks to mute: topics that exist and that the standard lets them mute.
+MutableTopics = Annotated[Topics, AfterValidator(check_mutes)]
 Roles = Annotated[list[Role], Field(max_length=len(Role)), AfterValidator(_distinct_sorted)]
 
 
@@ -682,7 +685,7 @@ class ChooseMutes(PersonCommand):
 
     action = "choose-mutes"
     summary = "Choose the optional notifications a person does not want (all of them at once)"
-    topics: Topics
+    topics: MutableTopics
 
 
 class DeactivatePerson(PersonCommand):

@@ -1,0 +1,118 @@
+"""The words of notifications: Jinja2 templates per topic and language, plain text and HTML.
+
+Each topic has one template per language (application/templates/notifications/{id,en}/), with a
+`subject` block and a `body` block of plain paragraphs; the language's layouts wrap the body with
+the link to the record and the footer, once as text and once as HTML (autoescaped: nothing a
+caller or agent wrote becomes markup). Bahasa Indonesia is the default; English for whoever
+chose it. Times are written in Asia/Jakarta, in the language's own way (Babel).
+
+The subject always starts with the record's reference in brackets (`[INC-000123] ...`), which is
+also how a reply finds its record again (docs/mail-in.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+
+from domain.organisations import ORGANISATIONS
+
+TEMPLATES = Path(__file__).parent / "templates" / "notifications"
+LANGUAGES = ("id", "en")
+JAKARTA = ZoneInfo("Asia/Jakarta")
+_ORGANISATION_NAMES = {code: name for code, name, _ in ORGANISATIONS}
+#: The kinds' paths under /api/v1 (the console's pages will take their place).
+_PATHS = {
+    "incident": "/incidents",
+    "service_request": "/service-requests",
+    "change": "/changes",
+    "problem": "/problems",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+class Messages:
+    """Renders a topic's message for a recipient; the templates are read once."""
+
+    def __init__(self, public_url: str, mail_domain: str) -> None:
+        self.public_url = public_url.rstrip("/")
+        self.mail_domain = mail_domain
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(["html.j2"], default_for_string=False, default=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["when"] = self._when
+        self._layouts = {
+            language: (
+                self.env.get_template(f"{language}/layout.txt.j2"),
+                self.env.get_template(f"{language}/layout.html.j2"),
+            )
+            for language in LANGUAGES
+        }
+
+    def render(
+        self,
+        topic: str,
+        language: str,
+        *,
+        event: Any,
+        record: Mapping[str, Any],
+        recipient: Mapping[str, Any],
+    ) -> Rendered:
+        language = language if language in LANGUAGES else "id"
+        template = self.env.get_template(f"{language}/{topic}.j2")
+        values = {
+            "event": event,
+            "record": record,
+            "recipient": recipient,
+            "language": language,
+            "link": self.link(record),
+            "organisation": _ORGANISATION_NAMES.get(record.get("organisation") or "", ""),
+        }
+        subject = " ".join(_block(template, "subject", values).split())
+        ref = record.get("ref")
+        if ref:
+            subject = f"[{ref}] {subject}"
+        body = _block(template, "body", values).strip()
+        paragraphs = [p.strip() for p in body.split("\n\n") if p.strip()]
+        text_layout, html_layout = self._layouts[language]
+        layout = {**values, "subject": subject, "body": body, "paragraphs": paragraphs}
+        return Rendered(subject[:500], text_layout.render(layout), html_layout.render(layout))
+
+    def link(self, record: Mapping[str, Any]) -> str:
+        path = _PATHS.get(record.get("kind") or "", "")
+        return f"{self.public_url}/api/v1{path}/{record.get('ref') or ''}"
+
+    def message_id(self, notification: UUID, ref: str | None) -> str:
+        """The Message-ID of a notification's e-mail: the same on every send of it, naming the
+        record so that a reply finds it (`<uuid.INC-000123@domain>`)."""
+        return f"<{notification}.{ref or 'none'}@{self.mail_domain}>"
+
+    @staticmethod
+    def _when(moment: datetime, language: str) -> str:
+        """A moment as people of that language read it, in Asia/Jakarta (WIB)."""
+        if language == "en":
+            return format_datetime(moment, "EEEE d MMMM y, HH:mm 'WIB'", JAKARTA, "en")
+        return format_datetime(moment, "EEEE, d MMMM y, HH.mm 'WIB'", JAKARTA, "id")
+
+
+def _block(template: Template, name: str, values: Mapping[str, Any]) -> str:
+    return "".join(template.blocks[name](template.new_context(dict(values))))

@@ -1,0 +1,223 @@
+"""Notifications (ISO/IEC 20000-1 8.6.1: users are kept informed): who was told what, when, and
+whether it reached them, as a record the auditors read like any other.
+
+    decided -> attempt started -> sent
+                              \\-> attempt failed -> (retry at) attempt started ...
+                                                 \\-> dead-lettered -> requeued -> attempt ...
+
+A notification is decided once per (event, recipient, channel): its id derives from those
+(`notification_id`), so a notifier that decides again after a crash, or a second notifier, finds
+it decided and writes nothing. What it says (subject, text, HTML, or a webhook's payload) is in
+the decision, as rendered then; the Message-ID (e-mail) or webhook-id derives from the id, so a
+re-send after a crash carries the same one and receivers can drop the repeat.
+
+An attempt is recorded as started before anything is sent, and its outcome after: an attempt that
+started and never ended (the sender died between) is known, so the next one says it is a re-send
+(`AttemptStarted.resend`). A send can never be both certain and exactly once; it can be
+recognisable, and counted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar
+from uuid import UUID, uuid5
+
+from pydantic import AwareDatetime, Field
+
+from domain.aggregate import LifecycleAggregate, applies
+from domain.context import Context
+from domain.errors import NothingChanged
+from domain.events import DomainEvent
+from domain.fields import Reason
+from domain.organisations import OrganisationCode
+
+_NAMESPACE = UUID("5b0d7c55-61d4-4f4e-9d0c-6a1f0b2d1e19")
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # decided, or requeued: waiting for its first (next) attempt
+    SENDING = "sending"  # an attempt started, its outcome not yet recorded
+    RETRYING = "retrying"  # an attempt failed; the next is due at `retry_at`
+    SENT = "sent"
+    DEAD = "dead"  # given up: on the dead-letter list until requeued
+
+
+def notification_id(record_id: UUID, version: int, recipient: str, channel: Channel) -> UUID:
+    """The one id of the notification of a record's event (by its version) to a recipient on a
+    channel: deciding it twice collides in the store."""
+    return uuid5(_NAMESPACE, f"{record_id}\n{version}\n{recipient}\n{channel.value}")
+
+
+Text = Annotated[str, Field(max_length=60_000)]
+Answer = Annotated[str, Field(min_length=1, max_length=1_000)]
+
+
+class NotificationEvent(DomainEvent):
+    """A fact in a notification's history."""
+
+
+class Decided(NotificationEvent):
+    type_name: ClassVar[str] = "Notification.Decided"
+    #: The rule that decided it (domain/notification_rules.py), e.g. `incident.resolved`.
+    topic: str = Field(min_length=1, max_length=60)
+    channel: Channel
+    #: Whom: a person's actor id, or a webhook endpoint's code.
+    recipient: str = Field(min_length=1, max_length=200)
+    #: Where: the e-mail address or the webhook's URL, as it was when decided.
+    address: str = Field(min_length=1, max_length=2_000)
+    language: str = Field(pattern=r"^(id|en)$")
+    #: The event it tells of: its record, the record's version, the event's stored type.
+    record_id: UUID
+    record_version: int = Field(ge=1)
+    record_ref: str | None = Field(default=None, max_length=40)
+    event_type: str = Field(min_length=1, max_length=100)
+    organisation: str = OrganisationCode
+    #: What it says: e-mail's subject, text and HTML; a webhook's JSON payload (as text).
+    subject: str = Field(min_length=1, max_length=500)
+    text: Text
+    html: Text | None = None
+    #: The Message-ID (e-mail, with its angle brackets) or webhook-id: the same on every send.
+    message_id: str = Field(min_length=1, max_length=300)
+    #: Whether the recipient could not have muted it (what the standard needs them told).
+    mandatory: bool
+    #: Not before this moment (a reminder before a change window opens); None: at once.
+    not_before: AwareDatetime | None = None
+
+
+class AttemptStarted(NotificationEvent):
+    type_name: ClassVar[str] = "Notification.AttemptStarted"
+    attempt: int = Field(ge=1, le=1_000)
+    #: An attempt before this one started and recorded no outcome: it may have been delivered,
+    #: so this one may be a repeat (with the same Message-ID / webhook-id).
+    resend: bool = False
+
+
+class Sent(NotificationEvent):
+    type_name: ClassVar[str] = "Notification.Sent"
+    attempt: int = Field(ge=1, le=1_000)
+    #: The receiving server's answer: the SMTP reply to DATA (its queue id), or the webhook
+    #: receiver's status and the start of its body.
+    answer: Answer
+
+
+class AttemptFailed(NotificationEvent):
+    type_name: ClassVar[str] = "Notification.AttemptFailed"
+    attempt: int = Field(ge=1, le=1_000)
+    reason: Answer
+    #: The receiver refused for good (a 5xx SMTP reply, a 410): no retry.
+    permanent: bool
+    #: When the next attempt is due; None: no more attempts (dead-lettered with this event).
+    retry_at: AwareDatetime | None = None
+
+
+class DeadLettered(NotificationEvent):
+    type_name: ClassVar[str] = "Notification.DeadLettered"
+    reason: Answer
+
+
+class Requeued(NotificationEvent):
+    """Taken off the dead-letter list to be tried again (an admin's replay)."""
+
+    type_name: ClassVar[str] = "Notification.Requeued"
+    reason: str = Reason
+
+
+def transition(state: DeliveryState | None, event: NotificationEvent) -> DeliveryState:
+    match event:
+        case Decided() | Requeued():
+            return DeliveryState.PENDING
+        case AttemptStarted():
+            return DeliveryState.SENDING
+        case Sent():
+            return DeliveryState.SENT
+        case AttemptFailed(retry_at=None):
+            return state or DeliveryState.SENDING  # its DeadLettered follows
+        case AttemptFailed():
+            return DeliveryState.RETRYING
+        case DeadLettered():
+            return DeliveryState.DEAD
+    assert state is not None, "a notification's history starts with Notification.Decided"
+    return state
+
+
+class Notification(
+    LifecycleAggregate[DeliveryState],
+    events=NotificationEvent,
+    transition=transition,
+    noun="notification",
+):
+    KIND: ClassVar[str] = "notification"
+
+    state: DeliveryState
+    attempts: int
+    channel: Channel
+
+    @classmethod
+    def decide(cls, ctx: Context, *, id: UUID, **fields: object) -> Notification:
+        return cls._begin(ctx, id, Decided, **fields)
+
+    def start_attempt(self, ctx: Context) -> int:
+        """The number of the attempt now starting (recorded before anything is sent)."""
+        self._require(
+            "start_attempt", DeliveryState.PENDING, DeliveryState.RETRYING, DeliveryState.SENDING
+        )
+        attempt = self.attempts + 1
+        resend = self.state is DeliveryState.SENDING
+        self._record(AttemptStarted(**self._envelope(ctx), attempt=attempt, resend=resend))
+        return attempt
+
+    def record_sent(self, ctx: Context, *, attempt: int, answer: str) -> None:
+        self._require("record_sent", DeliveryState.SENDING)
+        self._record(Sent(**self._envelope(ctx), attempt=attempt, answer=answer))
+
+    def record_failure(
+        self,
+        ctx: Context,
+        *,
+        attempt: int,
+        reason: str,
+        permanent: bool,
+        retry_at: datetime | None,
+    ) -> None:
+        """A failed attempt; with no retry (permanent, or the last one allowed) it is also
+        dead-lettered, with the same reason."""
+        self._require("record_failure", DeliveryState.SENDING)
+        if permanent:
+            retry_at = None
+        self._record(
+            AttemptFailed(
+                **self._envelope(ctx),
+                attempt=attempt,
+                reason=reason,
+                permanent=permanent,
+                retry_at=retry_at,
+            )
+        )
+        if retry_at is None:
+            self._record(DeadLettered(**self._envelope(ctx), reason=reason))
+
+    def requeue(self, ctx: Context, *, reason: str) -> None:
+        if self.state is not DeliveryState.DEAD:
+            raise NothingChanged(f"the notification is {self.state}, not on the dead-letter list")
+        self._record(Requeued(**self._envelope(ctx), reason=reason))
+
+    @applies(Decided)
+    def _decided(self, e: Decided) -> None:
+        self.attempts = 0
+        self.channel = e.channel
+        self.organisation = e.organisation
+
+    @applies(AttemptStarted)
+    def _attempt_started(self, e: AttemptStarted) -> None:
+        self.attempts = e.attempt
+
+    @applies(Sent, AttemptFailed, DeadLettered, Requeued)
+    def _outcome(self, e: NotificationEvent) -> None:
+        pass  # the lifecycle state is all the decisions need
