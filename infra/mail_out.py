@@ -29,7 +29,7 @@ from email.utils import getaddresses
 from io import BytesIO
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, NoReturn
+from typing import Literal
 
 from pydantic import SecretStr
 
@@ -145,9 +145,10 @@ def _reply(code: int, text: bytes | str) -> str:
     return bounded(f"{code} {words}")
 
 
-def _refused(doing: str, code: int, text: bytes | str) -> NoReturn:
-    """The server answered with an error code: 5xx permanent, anything else transient."""
-    raise DeliveryFailed(f"{doing}: {_reply(code, text)}", permanent=500 <= code < 600)
+def refusal(doing: str, code: int, text: bytes | str) -> DeliveryFailed:
+    """The failure for an SMTP reply that is not the one hoped for: permanent for 5xx,
+    transient for anything else (4xx, and codes no server should send)."""
+    return DeliveryFailed(f"{doing}: {_reply(code, text)}", permanent=500 <= code < 600)
 
 
 def _unreachable(doing: str, error: BaseException, timeout: float) -> DeliveryFailed:
@@ -240,18 +241,18 @@ class SmtpSender:
                 raise _Stale
             if code != 250:
                 self._after_refusal(code)
-                _refused(stage, code, text)
+                raise refusal(stage, code, text)
             for recipient in recipients:
                 stage = f"RCPT TO <{recipient}>"
                 code, text = smtp.rcpt(recipient)
                 if code not in (250, 251):
                     self._after_refusal(code)
-                    _refused(stage, code, text)
+                    raise refusal(stage, code, text)
             stage = "DATA"
             code, text = smtp.docmd("DATA")
             if code != 354:
                 self._after_refusal(code)
-                _refused(stage, code, text)
+                raise refusal(stage, code, text)
         except smtplib.SMTPServerDisconnected as error:
             self._discard()
             if kept and not isinstance(error.__context__, TimeoutError):
@@ -273,7 +274,7 @@ class SmtpSender:
             ) from error
         if code != 250:
             self._after_refusal(code)
-            _refused("end of DATA", code, text)
+            raise refusal("end of DATA", code, text)
         return SmtpReceipt(code=code, reply=_reply(code, text))
 
     def _connection(self) -> smtplib.SMTP:
@@ -304,15 +305,13 @@ class SmtpSender:
                 smtp.ehlo()
             if s.username is not None and s.password is not None:
                 stage = "AUTH"
-                if not smtp.has_extn("auth"):
-                    raise DeliveryFailed("AUTH: the server offers no authentication", True)
-                smtp.login(s.username, s.password.get_secret_value())
+                _login(smtp, s.username, s.password.get_secret_value())
         except DeliveryFailed:
             _close(smtp)
             raise
         except smtplib.SMTPResponseException as error:
             _close(smtp)
-            _refused(stage, error.smtp_code, error.smtp_error)
+            raise refusal(stage, error.smtp_code, error.smtp_error) from error
         except (OSError, smtplib.SMTPException) as error:
             _close(smtp)
             raise _unreachable(stage, error, s.timeout) from error
@@ -334,6 +333,21 @@ class SmtpSender:
     def _discard(self) -> None:
         smtp, self._smtp = self._smtp, None
         _close(smtp)
+
+
+def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH with one mechanism, PLAIN or else LOGIN (smtplib's `login` tries every one it
+    knows in turn, and so counts two or three failed logins against the account for one wrong
+    password, which brings a relay's lockout nearer)."""
+    offered = smtp.esmtp_features.get("auth", "").upper().split()
+    mechanism = next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
+    if mechanism is None:
+        raise DeliveryFailed(
+            f"AUTH: the server offers neither PLAIN nor LOGIN (it offers: {' '.join(offered)})",
+            permanent=True,
+        )
+    smtp.user, smtp.password = username, password
+    smtp.auth(mechanism, getattr(smtp, f"auth_{mechanism.lower()}"))
 
 
 def _dot_stuffed(data: bytes) -> bytes:
