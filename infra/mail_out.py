@@ -25,6 +25,7 @@ from email.errors import HeaderParseError
 from email.generator import BytesGenerator
 from email.headerregistry import Address, AddressHeader
 from email.message import EmailMessage
+from email.policy import SMTPUTF8
 from email.utils import getaddresses
 from io import BytesIO
 from pathlib import Path
@@ -134,7 +135,7 @@ def _serialised(message: EmailMessage, *, international: bool) -> bytes:
     """The message as it goes over the wire: CRLF line ends, Bcc left out (as `send_message`)."""
     without_bcc = copy.copy(message)  # `del` gives the copy a header list of its own
     del without_bcc["Bcc"]
-    policy = message.policy.clone(utf8=True) if international else message.policy
+    policy = SMTPUTF8 if international else message.policy
     with BytesIO() as out:
         BytesGenerator(out, policy=policy).flatten(without_bcc, linesep="\r\n")
         return out.getvalue()

@@ -13,7 +13,6 @@ missing one fails at import, under CI and anywhere else.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import socket
 import threading
@@ -57,7 +56,7 @@ class Received:
     login: str | None
 
     def message(self) -> EmailMessage:
-        return cast(EmailMessage, message_from_bytes(self.data, policy=policy.default))
+        return message_from_bytes(self.data, policy=policy.default)
 
     @property
     def message_id(self) -> str | None:
@@ -158,7 +157,8 @@ class _Controller(Controller):
         # on each connection, that it may not be: it is.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
-            return super().factory()
+            server: SMTP = super().factory()  # type: ignore[no-untyped-call]
+            return server
 
 
 class SmtpServer:
@@ -296,7 +296,7 @@ class SmtpServer:
                     connection.transport.close()
             done.set()
 
-        cast(asyncio.AbstractEventLoop, controller.loop).call_soon_threadsafe(close)
+        controller.loop.call_soon_threadsafe(close)
         done.wait(10)
 
 

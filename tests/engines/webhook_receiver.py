@@ -159,9 +159,7 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             payload = self.rfile.read(int(length))
             headers = {name.lower(): value for name, value in self.headers.items()}
             refusal = receiver.check(payload, headers)
-            answer = receiver._take(
-                Delivery(self.path, headers, payload, refusal is None, refusal)
-            )
+            answer = receiver._take(Delivery(self.path, headers, payload, refusal is None, refusal))
             if answer.delay:
                 time.sleep(answer.delay)
             self._reply(answer)

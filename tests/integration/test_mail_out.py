@@ -17,8 +17,13 @@ from pydantic import SecretStr
 from infra.delivery import DeliveryFailed
 from infra.mail_out import SmtpSender, SmtpSettings
 from infra.settings import Settings
-from tests.engines.smtp import SmtpServer, smtp_server, smtp_servers  # noqa: F401 (fixtures)
+from tests.engines import smtp
+from tests.engines.smtp import SmtpServer
 from tests.engines.tls import make_tls
+
+# The engine's fixtures, for this module's tests (as the PKCS#11 tests take SoftHSM2's).
+smtp_server = smtp.smtp_server
+smtp_servers = smtp.smtp_servers
 
 SENDER = "Layanan TIK DPK Banten <layanan@dpk-banten.example>"
 USER, PASSWORD = "notifier", "kata-sandi-rahasia"
@@ -87,7 +92,8 @@ def test_a_notification_over_plain_smtp_arrives_as_built_and_the_reply_to_data_i
     assert arrived.get_content_type() == "multipart/alternative"
     text = arrived.get_body(("plain",))
     html = arrived.get_body(("html",))
-    assert text is not None and html is not None
+    assert text is not None
+    assert html is not None
     assert "Terima kasih — Layanan TIK" in text.get_content()
     assert "\r\n.\r\n" in text.get_content()  # a line of one dot survives the dot-stuffing
     assert "<b>INC-000123</b>" in html.get_content()
@@ -122,7 +128,8 @@ def test_the_smtp_settings_reach_the_relay_from_the_environment(
     }.items():
         monkeypatch.setenv(f"ITSM_SMTP_{name}", value)
     smtp = Settings().smtp()
-    assert smtp is not None and smtp.security == "starttls"
+    assert smtp is not None
+    assert smtp.security == "starttls"
 
     with SmtpSender(smtp) as sender:
         sender.send(notification())
@@ -249,7 +256,9 @@ def test_fifty_messages_go_over_one_connection(smtp_servers: Callable[..., SmtpS
 
     received = server.wait_for(50)
     assert server.connections == 1
-    assert [r.reply for r in receipts] == [f"250 2.0.0 Ok: queued as {r.queue_id}" for r in received]
+    assert [r.reply for r in receipts] == [
+        f"250 2.0.0 Ok: queued as {r.queue_id}" for r in received
+    ]
     assert len({r.message_id for r in received}) == 50
 
 

@@ -18,12 +18,12 @@ import pytest
 
 from infra.delivery import DeliveryFailed
 from infra.webhooks_out import USER_AGENT, WebhookSender, check_url, new_secret
+from tests.engines import webhook_receiver
 from tests.engines.tls import make_tls
-from tests.engines.webhook_receiver import (  # noqa: F401 (the fixture)
-    Answer,
-    WebhookReceiver,
-    webhook_receivers,
-)
+from tests.engines.webhook_receiver import Answer, WebhookReceiver
+
+# The engine's fixture, for this module's tests (as the PKCS#11 tests take SoftHSM2's).
+webhook_receivers = webhook_receiver.webhook_receivers
 
 PAYLOAD = orjson.dumps(
     {
@@ -111,7 +111,8 @@ def test_the_same_webhook_id_is_sent_on_every_attempt_with_a_fresh_signature(
 
     first, second = receiver.wait_for(2)
     assert first.webhook_id == second.webhook_id == WEBHOOK_ID
-    assert first.verified and second.verified
+    assert first.verified
+    assert second.verified
 
 
 def test_410_gone_is_permanent(webhook_receivers: Receivers) -> None:
@@ -189,7 +190,6 @@ def test_a_redirect_is_not_followed_and_fails(webhook_receivers: Receivers) -> N
 def test_an_https_receiver_is_verified_against_the_ca_file(tmp_path: Path) -> None:
     """The sender checks certificates with the CA file it is given, and never skips the check.
     (A receiver over TLS, made here from the standard library's server with a test CA.)"""
-    import ssl
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -214,9 +214,11 @@ def test_an_https_receiver_is_verified_against_the_ca_file(tmp_path: Path) -> No
         with WebhookSender(timeout=5, ca_file=tls.ca) as sender:
             receipt = sender.send(url, new_secret(), WEBHOOK_ID, datetime.now(UTC), PAYLOAD)
         stranger = make_tls(tmp_path / "stranger", "another CA")
-        with WebhookSender(timeout=5, ca_file=stranger.ca) as sender:
-            with pytest.raises(DeliveryFailed) as caught:
-                sender.send(url, new_secret(), WEBHOOK_ID, datetime.now(UTC), PAYLOAD)
+        with (
+            WebhookSender(timeout=5, ca_file=stranger.ca) as sender,
+            pytest.raises(DeliveryFailed) as caught,
+        ):
+            sender.send(url, new_secret(), WEBHOOK_ID, datetime.now(UTC), PAYLOAD)
     finally:
         server.shutdown()
         server.server_close()
