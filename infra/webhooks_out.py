@@ -66,7 +66,10 @@ def check_url(url: str) -> str:
         raise ValueError(f"a webhook URL has at most {MAX_URL} characters")
     if any(c.isspace() or not c.isprintable() for c in url):
         raise ValueError("a webhook URL has no spaces or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # an unclosed [IPv6], a host name that changes under NFKC
+        raise ValueError(f"a webhook URL that cannot be read ({error})") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise ValueError(f"a webhook URL is http:// or https://, not {parts.scheme or 'none'}")
     if "@" in parts.netloc:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from infra.delivery import MAX_REASON, DeliveryFailed, bounded
@@ -124,6 +124,8 @@ def test_a_reason_is_one_line_of_at_most_500_characters(text: str) -> None:
 
 
 @given(url=st.text(max_size=300))
+@example(url="http://[::1/hooks")
+@example(url="https://hooks\uff0eexample@evil.example/")
 def test_check_url_takes_or_refuses_any_text_with_a_value_error(url: str) -> None:
     try:
         taken = check_url(url)
