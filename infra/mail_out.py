@@ -44,6 +44,9 @@ Security = Literal["none", "starttls", "tls"]
 #: RFC 5321 4.5.3.1.8: a server must take at least 100 recipients; a notification has one.
 MAX_RECIPIENTS = 100
 
+#: An envelope address as smtplib sends it: local@domain, no space or control character, at
+#: most 320 characters (RFC 5321 4.5.3.1: 64 for the local part, 255 for the domain).
+_MAILBOX = re.compile(r"[^\s@\x00-\x1f\x7f]{1,64}@[^\s@\x00-\x1f\x7f]{1,255}")
 _LINE_ENDS = re.compile(rb"\r\n|\r|\n")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
@@ -213,6 +216,9 @@ class SmtpSender:
             raise DeliveryFailed("the message names no recipient in To, Cc or Bcc", True)
         if len(recipients) > MAX_RECIPIENTS:
             raise DeliveryFailed(f"the message names more than {MAX_RECIPIENTS} recipients", True)
+        for recipient in recipients:
+            if not _MAILBOX.fullmatch(recipient):
+                raise DeliveryFailed(f"{recipient[:320]!r} is no e-mail address", True)
         with self._lock:
             try:
                 return self._transaction(sender, recipients, message)

@@ -29,12 +29,19 @@ from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from infra.delivery import DeliveryFailed, bounded
+
+if TYPE_CHECKING:
+    # httpx is imported where a sender is made, not with this module: on import, httpx loads
+    # its command line (rich, pygments) whenever those happen to be installed, as they are
+    # beside the development tools, and the image test (tests/unit/test_image.py) would then
+    # count them among the service's libraries, which the image does not install.
+    import httpx
 
 USER_AGENT = "itsm-notifier/1 (Layanan TIK DPK Provinsi Banten)"
 #: The longest receiver URL taken (browsers' and proxies' common limit).
@@ -148,7 +155,9 @@ def judge(
     raise DeliveryFailed(answered, permanent=False, retry_after=wait)
 
 
-def _unreachable(error: httpx.HTTPError, timeout: float) -> DeliveryFailed:
+def _unreachable(error: Exception, timeout: float) -> DeliveryFailed:
+    import httpx
+
     if isinstance(error, httpx.TimeoutException):
         return DeliveryFailed(f"no answer within {timeout:g} s ({type(error).__name__})", False)
     cause: BaseException | None = error
@@ -170,6 +179,8 @@ class WebhookSender:
     context manager; safe to use from several threads, as httpx's client is."""
 
     def __init__(self, timeout: float = 10.0, ca_file: Path | None = None) -> None:
+        import httpx
+
         self.timeout = timeout
         # Verified always: against the CA file when given, else the system's CAs.
         context = ssl.create_default_context(cafile=ca_file)
@@ -200,6 +211,8 @@ class WebhookSender:
     ) -> WebhookReceipt:
         """POST `payload` (JSON) to `url`, signed with the destination's `secret`. Raises
         DeliveryFailed; ValueError for a webhook id or timestamp the caller got wrong."""
+        import httpx
+
         if not _WEBHOOK_ID.fullmatch(webhook_id):
             raise ValueError("a webhook id is 1 to 255 printable ASCII characters, no spaces")
         if timestamp.tzinfo is None:

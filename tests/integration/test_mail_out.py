@@ -305,3 +305,15 @@ def test_a_message_without_recipients_fails_permanently_without_a_connection(
 
     assert failed.permanent
     assert smtp_server.connections == 0
+
+
+def test_a_recipient_that_is_no_address_fails_permanently_without_a_connection(
+    smtp_server: SmtpServer,
+) -> None:
+    message = notification(to="budi.santoso")
+    with SmtpSender(settings_for(smtp_server)) as sender:
+        failed = failure(sender, message)
+
+    assert failed.permanent
+    assert failed.reason == "'budi.santoso' is no e-mail address"
+    assert smtp_server.connections == 0
