@@ -13,6 +13,7 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.data_files import DataFile
+from infra.mail_out import SmtpSettings
 from infra.oidc import OidcSettings
 from infra.pg import PostgresAddress
 
@@ -58,7 +59,14 @@ Duration = Annotated[timedelta, BeforeValidator(_duration), Field(ge=timedelta(0
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ITSM_", extra="ignore", ignored_types=(DataFile,))
+    # Errors name the problem, never the input: a check across settings (SMTP authentication)
+    # would otherwise print every setting given, passwords included, to the start-up log.
+    model_config = SettingsConfigDict(
+        env_prefix="ITSM_",
+        extra="ignore",
+        ignored_types=(DataFile,),
+        hide_input_in_errors=True,
+    )
 
     data_dir: Path = Field(default=Path("var"), description="where the SQLite files live")
     #: PostgreSQL for the event store, views, incident numbers and API tokens, e.g.
@@ -169,6 +177,28 @@ class Settings(BaseSettings):
     oidc_actor_claim: str = "preferred_username"
     oidc_role_claim: str = "itsm_role"
     oidc_organisation_claim: str = "itsm_organisation"
+    #: E-mail out (docs/notifications.md): the office's SMTP relay. Unset host: no e-mail is
+    #: sent. `security` is "starttls" (port 587), "tls" (implicit TLS, port 465) or "none"
+    #: (a relay on this host); the server's certificate is always verified, against the CA
+    #: file when given, else the system's CAs. AUTH only with both a username and a password,
+    #: and never in the clear unless `smtp_allow_plaintext_auth` says so.
+    smtp_host: str | None = Field(default=None, max_length=253)
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str | None = Field(default=None, max_length=256)
+    smtp_password: SecretStr | None = None
+    smtp_allow_plaintext_auth: bool = False
+    smtp_ca_file: Path | None = None
+    #: The sender, e.g. "Layanan TIK DPK Banten <layanan@dpk-banten.example>"; needed with a host.
+    smtp_from: str | None = Field(default=None, max_length=500)
+    #: Seconds to wait for the relay at each step.
+    smtp_timeout: float = Field(default=30.0, gt=0, le=600)
+    #: The name given in EHLO; unset: this host's fully qualified name.
+    smtp_helo: str | None = Field(default=None, max_length=253)
+    #: Webhooks out: seconds to wait for a receiver, and the CA file (PEM) that https://
+    #: receivers' certificates are checked with (unset: the system's CAs; always checked).
+    webhook_timeout: float = Field(default=10.0, gt=0, le=120)
+    webhook_ca_file: Path | None = None
     #: Requests per caller (per token) in a moving window, e.g. "1200/minute"; empty: no limit.
     rate_limit: str = "1200/minute"
     #: Requests to /api/ per client address, counted before the token is looked at (an office
@@ -215,7 +245,7 @@ class Settings(BaseSettings):
         PostgresAddress.parse(url)  # raises ValueError, which names what is wrong
         return url
 
-    @field_validator("audit_witness_ca_file", mode="before")
+    @field_validator("audit_witness_ca_file", "smtp_ca_file", "webhook_ca_file", mode="before")
     @classmethod
     def _a_short_path(cls, path: Any) -> Any:
         if path is None or str(path) == "":  # ITSM_AUDIT_WITNESS_CA_FILE= (empty) means unset
@@ -223,6 +253,11 @@ class Settings(BaseSettings):
         if len(str(path)) > MAX_PATH:
             raise ValueError(f"a path of at most {MAX_PATH} characters")
         return path
+
+    @field_validator("smtp_host", "smtp_username", "smtp_from", "smtp_helo", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value  # ITSM_SMTP_HOST= (empty) means unset
 
     @field_validator("rate_limit", "address_rate_limit", "address_failure_limit")
     @classmethod
@@ -247,6 +282,12 @@ class Settings(BaseSettings):
             raise ValueError("single sign-on needs both ITSM_OIDC_ISSUER and ITSM_OIDC_AUDIENCE")
         return self
 
+    @model_validator(mode="after")
+    def _smtp_complete(self) -> Settings:
+        if self.smtp_host is not None:
+            self.smtp()  # raises ValueError, which names what is missing or unsafe
+        return self
+
     def oidc(self) -> OidcSettings | None:
         """Single sign-on as set, or None when it is off: each field of OidcSettings from the
         setting of its name (ITSM_OIDC_ROLE_CLAIM is `role_claim`), where there is one."""
@@ -255,6 +296,25 @@ class Settings(BaseSettings):
         named = {field.name: f"oidc_{field.name}" for field in fields(OidcSettings)}
         given = {field: getattr(self, name) for field, name in named.items() if hasattr(self, name)}
         return OidcSettings(**given)
+
+    def smtp(self) -> SmtpSettings | None:
+        """E-mail out as set, or None when it is off (no ITSM_SMTP_HOST)."""
+        if self.smtp_host is None:
+            return None
+        if self.smtp_from is None:
+            raise ValueError("e-mail out needs a sender: set ITSM_SMTP_FROM with ITSM_SMTP_HOST")
+        return SmtpSettings(
+            host=self.smtp_host,
+            from_address=self.smtp_from,
+            port=self.smtp_port,
+            security=self.smtp_security,
+            username=self.smtp_username,
+            password=self.smtp_password,
+            timeout=self.smtp_timeout,
+            ca_file=self.smtp_ca_file,
+            helo=self.smtp_helo,
+            allow_plaintext_auth=self.smtp_allow_plaintext_auth,
+        )
 
     def witness_urls(self) -> list[str]:
         """The witnesses' URLs, from ITSM_AUDIT_WITNESS_URLS."""
