@@ -84,8 +84,10 @@ class DovecotServer:
             raise ValueError(f"{user!r} is no test user name")
         if user not in self._accounts:
             account = Account(user, secrets.token_urlsafe(12))
-            with (self.directory / "users").open("a") as users:
-                users.write(f"{user}:{{PLAIN}}{account.password}::::::\n")
+            # A file for each user: Dovecot notices a file changed by its mtime, in whole
+            # seconds, and would miss a second user added within the second of the first.
+            line = f"{user}:{{PLAIN}}{account.password}::::::\n"
+            (self.directory / "users" / user).write_text(line)
             self._accounts[user] = account
         return self._accounts[user]
 
@@ -267,7 +269,7 @@ auth_mechanisms = plain login
 mail_location = maildir:{directory}/mail/%u
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {directory}/users
+  args = scheme=PLAIN username_format=%u {directory}/users/%u
 }}
 userdb {{
   driver = static
@@ -324,7 +326,7 @@ def _start(binary: str, directory: Path) -> tuple[DovecotServer, subprocess.Pope
     mail = directory / "mail"
     mail.mkdir()
     shutil.chown(mail, mail_user, mail_user)
-    (directory / "users").touch()
+    (directory / "users").mkdir()
     log = directory / "dovecot.log"
     for _attempt in range(3):
         port, imaps_port = free_port(), free_port()
