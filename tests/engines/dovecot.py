@@ -20,6 +20,7 @@ by the package; run as anyone else, everything runs as that user, without chroot
 from __future__ import annotations
 
 import datetime
+import fcntl
 import imaplib
 import ipaddress
 import os
@@ -144,9 +145,19 @@ def ensure_dovecot() -> str:
             "Dovecot is not installed; install Debian's package as root:"
             " apt-get install dovecot-imapd"
         )
-    failed = apt_install("dovecot-imapd")
-    if failed is not None:
-        raise DovecotUnavailable(failed)
+    # Each xdist worker starts its own server, but only one installs the package; another
+    # engine's install (PostgreSQL, SoftHSM2) may hold dpkg's lock meanwhile: wait and retry.
+    with (Path(tempfile.gettempdir()) / "itsm-test-dovecot-install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for attempt in range(1, 7):
+            if _dovecot():
+                break
+            failed = apt_install("dovecot-imapd")
+            if failed is None:
+                break
+            if "lock" not in failed.lower() or attempt == 6:
+                raise DovecotUnavailable(failed)
+            time.sleep(10)
     found = _dovecot()
     if not found:
         raise DovecotUnavailable(f"installed dovecot-imapd, yet found no dovecot or {IMAP_BINARY}")
