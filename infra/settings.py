@@ -13,6 +13,7 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.data_files import DataFile
+from infra.mail_in import ImapSettings, is_loopback
 from infra.mail_out import SmtpSettings
 from infra.oidc import OidcSettings
 from infra.pg import PostgresAddress
@@ -237,6 +238,22 @@ class Settings(BaseSettings):
     #: Member card requests -> service requests from the catalogue item `member-card`.
     circulation_member_card: bool = True
 
+    #: E-mail in (docs/mail-in.md): the office's mailbox, read over IMAP. Unset host: off.
+    imap_host: str | None = Field(default=None, max_length=253)
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    #: `tls` (IMAPS, the default), `starttls`, or `none` (a loopback address only).
+    imap_security: Literal["tls", "starttls", "none"] = "tls"
+    imap_username: str | None = Field(default=None, min_length=1, max_length=320)
+    imap_password: SecretStr | None = None
+    imap_folder: str = Field(default="INBOX", min_length=1, max_length=200)
+    #: The CA certificate(s), PEM, the server's certificate must chain to. Unset: the system's
+    #: CAs. The certificate is always verified.
+    imap_ca_file: Path | None = None
+    #: Seconds a connection, login or command to the mailbox may take.
+    imap_timeout: float = Field(default=30.0, gt=0, le=600)
+    #: The longest single IDLE, in seconds (RFC 2177: at most 29 minutes).
+    imap_idle_seconds: float = Field(default=300.0, gt=0, le=29 * 60)
+
     @field_validator("database_url")
     @classmethod
     def _a_postgres_url(cls, url: str | None) -> str | None:
@@ -245,7 +262,9 @@ class Settings(BaseSettings):
         PostgresAddress.parse(url)  # raises ValueError, which names what is wrong
         return url
 
-    @field_validator("audit_witness_ca_file", "smtp_ca_file", "webhook_ca_file", mode="before")
+    @field_validator(
+        "audit_witness_ca_file", "smtp_ca_file", "webhook_ca_file", "imap_ca_file", mode="before"
+    )
     @classmethod
     def _a_short_path(cls, path: Any) -> Any:
         if path is None or str(path) == "":  # ITSM_AUDIT_WITNESS_CA_FILE= (empty) means unset
@@ -287,6 +306,30 @@ class Settings(BaseSettings):
         if self.smtp_host is not None:
             self.smtp()  # raises ValueError, which names what is missing or unsafe
         return self
+
+    def _imap_complete(self) -> Settings:
+        if self.imap_host:
+            if not self.imap_username or self.imap_password is None:
+                raise ValueError("e-mail in needs ITSM_IMAP_USERNAME and ITSM_IMAP_PASSWORD")
+            if self.imap_security == "none" and not is_loopback(self.imap_host):
+                raise ValueError("ITSM_IMAP_SECURITY=none only for a loopback ITSM_IMAP_HOST")
+        return self
+
+    def imap(self) -> ImapSettings | None:
+        """The mailbox that e-mail in reads, or None when it is off (no ITSM_IMAP_HOST)."""
+        if not self.imap_host or not self.imap_username or self.imap_password is None:
+            return None
+        return ImapSettings(
+            host=self.imap_host,
+            port=self.imap_port,
+            security=self.imap_security,
+            username=self.imap_username,
+            password=self.imap_password.get_secret_value(),
+            folder=self.imap_folder,
+            ca_file=self.imap_ca_file,
+            timeout=self.imap_timeout,
+            idle_seconds=self.imap_idle_seconds,
+        )
 
     def oidc(self) -> OidcSettings | None:
         """Single sign-on as set, or None when it is off: each field of OidcSettings from the

@@ -18,6 +18,7 @@ from domain.calendar import CalendarSpec, Span
 from domain.context import Context
 from infra.settings import Settings
 from service.bootstrap import Services, build
+from tests.engines.dovecot import dovecot, imap_account  # noqa: F401
 from tests.engines.kafka import kafka_bootstrap, kafka_broker, kafka_engine  # noqa: F401
 from tests.engines.postgres import (  # noqa: F401
     DatabaseMaker,
