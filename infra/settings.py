@@ -307,6 +307,7 @@ class Settings(BaseSettings):
             self.smtp()  # raises ValueError, which names what is missing or unsafe
         return self
 
+    @model_validator(mode="after")
     def _imap_complete(self) -> Settings:
         if self.imap_host:
             if not self.imap_username or self.imap_password is None:
