@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from infra.settings import Settings
+from processes.notify import Notify
 from processes.sla_watch import SlaWatcher
 from service.bootstrap import build
 
@@ -29,6 +30,8 @@ def app_from_environment() -> FastAPI:
         services.start()
         if settings.sla_watch_interval > 0:
             watcher.start()
+        if settings.notifies:
+            Notify(services).start()  # stopped with the services
         # What start-up built (the app, its routes and schemas, the services) lives as long as
         # the process. Freezing it keeps every later collection from scanning it again: a full
         # collection took 40-70 ms with it, and stalled every request in flight.

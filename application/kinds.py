@@ -41,6 +41,7 @@ from domain.errors import CalendarNotFound, IncidentNotFound, NotFound, RecordNo
 from domain.events import DomainEvent
 from domain.incident import Incident, SlaAlert
 from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
+from domain.notification import NOTIFICATION_COMMANDS, Notification
 from domain.priority import PriorityMatrix
 from domain.problem import Problem
 from domain.problem_commands import PROBLEM_COMMANDS
@@ -56,6 +57,7 @@ from projections.configuration_items import configuration_items
 from projections.directory import broadcast_lists, directory_groups, directory_people
 from projections.incident_details import incident_details
 from projections.knowledge import knowledge_articles
+from projections.notifications import notifications
 from projections.problems import problem_details
 from projections.service_requests import catalogue_items, service_request_details
 
@@ -213,6 +215,15 @@ BROADCAST_LIST = Kind(
     commands=LIST_COMMANDS,
 )
 
+#: Who was told what, and whether it reached them (domain/notification.py).
+NOTIFICATION = Kind(
+    "notification",
+    Notification,
+    path="/notifications",
+    detail=notifications,
+    commands=NOTIFICATION_COMMANDS,
+)
+
 
 # -- the rules of record: versioned, of no organisation, one matrix and one policy -------------
 def single(name: str, aggregate: type[Aggregate], record_id: UUID, path: str, **more: Any) -> Kind:
@@ -246,6 +257,7 @@ KINDS: dict[str, Kind] = {
         PERSON,
         GROUP,
         BROADCAST_LIST,
+        NOTIFICATION,
         PRIORITY_MATRIX,
         SLA_POLICY,
         BUSINESS_CALENDAR,

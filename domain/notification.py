@@ -27,11 +27,14 @@ from uuid import UUID, uuid5
 from pydantic import AwareDatetime, Field
 
 from domain.aggregate import LifecycleAggregate, applies
+from domain.commands import ActionCommand, by_action
 from domain.context import Context
 from domain.errors import NothingChanged
 from domain.events import DomainEvent
+from domain.examples import example
 from domain.fields import Reason
 from domain.organisations import OrganisationCode
+from domain.session import Session
 
 _NAMESPACE = UUID("5b0d7c55-61d4-4f4e-9d0c-6a1f0b2d1e19")
 
@@ -221,3 +224,54 @@ class Notification(
     @applies(Sent, AttemptFailed, DeadLettered, Requeued)
     def _outcome(self, e: NotificationEvent) -> None:
         pass  # the lifecycle state is all the decisions need
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+class NotificationCommand(ActionCommand):
+    """An action on one notification: the dispatcher's, and an admin's requeue."""
+
+    def decide(self, session: Session, ctx: Context, record_id: UUID) -> UUID:
+        self.call_action(session.get(Notification, record_id), ctx)
+        return record_id
+
+
+class StartAttempt(NotificationCommand):
+    model_config = example({})
+
+    action = "start-attempt"
+    summary = "Record that an attempt to deliver starts (before anything is sent)"
+
+
+class RecordSent(NotificationCommand):
+    model_config = example({"attempt": 1, "answer": "250 2.0.0 Ok: queued as 4XYZ"})
+
+    action = "record-sent"
+    summary = "Record that the receiving server accepted the notification"
+    attempt: int = Field(ge=1, le=1_000)
+    answer: Answer
+
+
+class RecordFailure(NotificationCommand):
+    model_config = example(
+        {"attempt": 1, "reason": "451 4.3.0 try again later", "permanent": False}
+    )
+
+    action = "record-failure"
+    summary = "Record a failed attempt, and when the next is due (none: dead-lettered)"
+    attempt: int = Field(ge=1, le=1_000)
+    reason: Answer
+    permanent: bool
+    retry_at: AwareDatetime | None = None
+
+
+class RequeueNotification(NotificationCommand):
+    model_config = example({"reason": "The relay is fixed; send again"})
+
+    action = "requeue"
+    summary = "Take a notification off the dead-letter list to be tried again"
+    reason: str = Reason
+
+
+NOTIFICATION_COMMANDS = by_action(StartAttempt, RecordSent, RecordFailure, RequeueNotification)

@@ -41,6 +41,7 @@ from domain import (
     change_schedule,
     configuration_item,
     directory,
+    notification,
     priority,
     problem,
     record_numbers,
@@ -226,6 +227,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
         ),
         STAFF,
     ),
+    # -- notifications: who was told what is the staff's and the auditors' record
+    **dict.fromkeys(notification.NotificationEvent.__subclasses__(), STAFF),
 }
 
 

@@ -80,6 +80,9 @@ PUBLIC_AGGREGATES = frozenset(
         "Person",
         "Group",
         "BroadcastList",
+        # who was told what: the Kafka-fed `notifications` view needs it (the messages hold
+        # what the record holds already, as callers read it)
+        "Notification",
     }
 )
 

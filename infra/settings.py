@@ -200,6 +200,27 @@ class Settings(BaseSettings):
     #: receivers' certificates are checked with (unset: the system's CAs; always checked).
     webhook_timeout: float = Field(default=10.0, gt=0, le=120)
     webhook_ca_file: Path | None = None
+    #: Notifications (docs/notifications.md). The notifier runs with `serve` when e-mail is set
+    #: up (ITSM_SMTP_HOST) or when this says so; off, nothing is decided or sent.
+    notify: bool | None = None
+    #: Where people open a record from a message: the service's public address.
+    public_url: str = Field(default="http://127.0.0.1:8000", min_length=1, max_length=500)
+    #: The domain of the Message-IDs the service makes (default: its sender's domain).
+    mail_domain: str | None = Field(
+        default=None, min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+$"
+    )
+    #: The delays between a notification's attempts; after the last, it is dead-lettered.
+    notify_retry_delays: list[Duration] = Field(
+        default_factory=lambda: [
+            timedelta(seconds=s) for s in (30, 120, 600, 1_800, 3_600, 3 * 3_600, 6 * 3_600)
+        ],
+        min_length=1,
+        max_length=20,
+    )
+    #: A destination (the relay, a webhook endpoint) that failed this many times running is
+    #: paused for `notify_pause`, then tried again; a webhook endpoint is paused in the record.
+    notify_pause_after: int = Field(default=5, ge=1, le=100)
+    notify_pause: Duration = timedelta(minutes=5)
     #: Requests per caller (per token) in a moving window, e.g. "1200/minute"; empty: no limit.
     rate_limit: str = "1200/minute"
     #: Requests to /api/ per client address, counted before the token is looked at (an office
@@ -331,6 +352,21 @@ class Settings(BaseSettings):
             timeout=self.imap_timeout,
             idle_seconds=self.imap_idle_seconds,
         )
+
+    @property
+    def notifies(self) -> bool:
+        """Whether the notifier runs: as ITSM_NOTIFY says, else whenever e-mail is set up."""
+        return self.notify if self.notify is not None else self.smtp_host is not None
+
+    def message_domain(self) -> str:
+        """The domain of the service's Message-IDs: as set, else its sender's, else a name that
+        is nobody's (`.invalid`, RFC 2606)."""
+        if self.mail_domain:
+            return self.mail_domain
+        smtp = self.smtp()
+        if smtp is not None and "@" in smtp.sender_address:
+            return smtp.sender_address.rpartition("@")[2]
+        return "itsm.invalid"
 
     def oidc(self) -> OidcSettings | None:
         """Single sign-on as set, or None when it is off: each field of OidcSettings from the

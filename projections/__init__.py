@@ -7,6 +7,7 @@ from projections.configuration_items import configuration_items
 from projections.directory import broadcast_lists, directory_groups, directory_people
 from projections.incident_details import incident_details
 from projections.knowledge import knowledge_articles
+from projections.notifications import notifications
 from projections.open_work import open_work_by_group
 from projections.problems import incident_occurrences, known_errors, problem_details
 from projections.service_requests import catalogue_items, service_request_details
@@ -30,6 +31,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     directory_people,
     directory_groups,
     broadcast_lists,
+    notifications,
 )
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 

@@ -44,6 +44,7 @@ from projections.view_store import SkippedMessage, ViewStore
 if TYPE_CHECKING:
     from audit.seals import SealKey
     from audit.service import Audit
+    from processes.notify import Notify
     from processes.sla_watch import SlaWatcher
     from processes.whatif_jobs import WhatIfJobs
     from service.kafka_mode import KafkaMode
@@ -135,6 +136,8 @@ class Services:
     audit: Audit | None = None
     #: The SLA watcher, once one runs in this process (it reports to readiness).
     sla_watcher: SlaWatcher | None = None
+    #: The notifier, once one runs in this process (it reports to readiness).
+    notify: Notify | None = None
 
     def followers(self) -> dict[str, Followed]:
         """Each follower of the store that runs in this process, by the name /readyz uses."""
@@ -145,6 +148,8 @@ class Services:
             followers["audit-ledger"] = self.audit.ledger
         if self.sla_watcher is not None:
             followers["sla-watch"] = self.sla_watcher
+        if self.notify is not None:
+            followers["notifier"] = self.notify
         return followers
 
     def stuck(self) -> dict[str, UndecodableEvent | None]:
@@ -199,6 +204,8 @@ class Services:
         return await self.runner.reached(position, timeout)
 
     def close(self) -> None:
+        if self.notify is not None:
+            self.notify.stop()
         if self.audit is not None:
             self.audit.close()
         if self.kafka is not None:

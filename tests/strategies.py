@@ -28,6 +28,7 @@ from domain import (
     directory,
     incident,
     knowledge,
+    notification,
     priority,
     problem,
     record_numbers,
@@ -386,6 +387,23 @@ def _directory_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     }
 
 
+def _notification_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    n = notification
+    return {
+        n.Decided: events(
+            n.Decided,
+            language=st.sampled_from(["id", "en"]),
+            organisation=organisation_codes,
+            record_version=st.integers(min_value=1, max_value=2**31),
+        ),
+        n.AttemptStarted: events(n.AttemptStarted),
+        n.Sent: events(n.Sent),
+        n.AttemptFailed: events(n.AttemptFailed),
+        n.DeadLettered: events(n.DeadLettered),
+        n.Requeued: events(n.Requeued),
+    }
+
+
 STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     incident.Logged: events(
         incident.Logged,
@@ -475,4 +493,5 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     records.IdempotencyKeyRecorded: events(records.IdempotencyKeyRecorded),
     **_record_strategies(),
     **_directory_strategies(),
+    **_notification_strategies(),
 }

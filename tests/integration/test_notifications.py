@@ -1,0 +1,263 @@
+"""The notifier against a real SMTP server (aiosmtpd's), on SQLite and PostgreSQL: callers and
+groups are told what the rules say, in their language, once; each decision and its outcome is in
+the record; a work note reaches no one; a muted topic is not sent unless the standard needs it; a
+failed delivery is retried, then dead-lettered; an attempt cut short is sent again with the same
+Message-ID and counted as a re-send."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from application.kinds import GROUP, INCIDENT, NOTIFICATION, PERSON, Kind
+from application.pipeline import Submission
+from domain.actors import Actor, Role
+from domain.commands import (
+    AddComment,
+    AddWorkNote,
+    LogIncident,
+    ResolveIncident,
+    StartWork,
+)
+from domain.directory import ChooseMutes, FormGroup, RegisterPerson
+from domain.notification import DeliveryState, StartAttempt
+from infra.settings import Settings
+from processes.notify import LEASE, Notify
+from projections.notification_subjects import notification_subjects
+from projections.notifications import notifications
+from service.bootstrap import Services, build
+from tests.conftest import Clock, context
+from tests.engines import smtp
+from tests.engines.smtp import SmtpServer
+
+smtp_servers = smtp.smtp_servers
+
+ADMIN = Actor(id="admin.dpk", role=Role.ADMIN)
+AGENT = Actor(id="siti.rahma", role=Role.AGENT)
+SENDER = "Layanan TIK DPK Banten <layanan@dpk-banten.example>"
+
+
+@pytest.fixture
+def mail(smtp_servers: Callable[..., SmtpServer]) -> SmtpServer:
+    return smtp_servers()
+
+
+@pytest.fixture
+def told(
+    settings: Settings, mail: SmtpServer, clock: Clock, tmp_path: Path
+) -> Iterator[tuple[Services, Notify]]:
+    """A service that e-mails through the test's SMTP server, with a directory: a caller who
+    reads Indonesian, an agent who chose English, and the kiosk group."""
+    given = settings.model_dump()
+    given.update(
+        smtp_host=mail.host,
+        smtp_port=mail.port,
+        smtp_security="none",
+        smtp_from=SENDER,
+        smtp_timeout=10.0,
+        notify_retry_delays=[timedelta(minutes=1), timedelta(minutes=5)],
+        notify_pause_after=50,
+    )
+    services = build(Settings(**given), clock=clock)
+    services.start()
+    run(
+        services,
+        RegisterPerson(
+            actor_id="budi.santoso", name="Budi Santoso", email="budi@perpus-serang.example"
+        ),
+        PERSON,
+    )
+    run(
+        services,
+        RegisterPerson(
+            actor_id="siti.rahma", name="Siti Rahma", email="siti@dpk-banten.example", language="en"
+        ),
+        PERSON,
+    )
+    run(
+        services,
+        RegisterPerson(actor_id="andi.wijaya", name="Andi Wijaya", email="andi@dpk-banten.example"),
+        PERSON,
+    )
+    run(
+        services,
+        FormGroup(
+            code="tim-kiosk",
+            name="Tim Kiosk",
+            manager="andi.wijaya",
+            members=["siti.rahma", "andi.wijaya"],
+        ),
+        GROUP,
+    )
+    notify = Notify(services)  # after the directory: what was written before is told no one
+    yield services, notify
+    services.close()
+
+
+def run(
+    services: Services,
+    command: Any,
+    kind: Kind,
+    ref: str | UUID | None = None,
+    actor: Actor = ADMIN,
+) -> UUID:
+    outcome = services.desk.execute(
+        Submission(context(actor, services.clock()), command, kind, ref=ref)
+    )
+    assert outcome.position is not None
+    assert services.runner.wait_for(outcome.position, 10)
+    return outcome.record_id
+
+
+def log_incident(services: Services, **more: Any) -> UUID:
+    command = LogIncident(
+        title="Kiosk mati di lantai 2",
+        service="Kiosk",
+        caller="budi.santoso",
+        impact="medium",
+        urgency="medium",
+        **more,
+    )
+    return run(services, command, INCIDENT, actor=AGENT)
+
+
+def messages(mail: SmtpServer) -> list[EmailMessage]:
+    return [
+        message_from_bytes(r.data, policy=policy.default)  # type: ignore[misc]
+        for r in mail.received
+    ]
+
+
+def to_caller(mail: SmtpServer) -> list[EmailMessage]:
+    return [m for m in messages(mail) if m["To"] == "budi@perpus-serang.example"]
+
+
+def rows(services: Services, incident: UUID) -> list[dict[str, Any]]:
+    services.runner.catch_up()
+    return services.views.select(notifications, '"record_id" = ?', (str(incident),))
+
+
+def test_the_caller_is_told_the_number_and_the_group_of_the_assignment(
+    told: tuple[Services, Notify], mail: SmtpServer
+) -> None:
+    services, notify = told
+    incident = log_incident(services, assignment_group="tim-kiosk")
+    notify.run_until_idle()
+    sent = {m["To"]: m for m in messages(mail)}
+    # the caller: the number, in Bahasa Indonesia; the group: the assignment, each in their
+    # language; siti assigned it, and nobody is told of what they did themselves
+    assert set(sent) == {"budi@perpus-serang.example", "andi@dpk-banten.example"}
+    caller = sent["budi@perpus-serang.example"]
+    assert caller["Subject"].startswith("[INC-000001] Laporan Anda sudah kami terima")
+    assert "INC-000001" in caller.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert caller.get_body(("html",)) is not None
+    assert caller["Auto-Submitted"] == "auto-generated"
+    assert sent["andi@dpk-banten.example"]["Subject"].startswith("[INC-000001] Ditugaskan ke")
+    # each decision and its outcome is in the record, with the server's answer
+    recorded = {row["recipient"]: row for row in rows(services, incident)}
+    assert {r["state"] for r in recorded.values()} == {DeliveryState.SENT}
+    assert recorded["budi.santoso"]["message_id"] == caller["Message-ID"].strip()
+    assert "queued as" in recorded["budi.santoso"]["answer"]
+    assert recorded["budi.santoso"]["topic"] == "incident.logged"
+    # deciding again decides nothing new: the same ids are refused by the store
+    before = len(mail.received)
+    with services.views.transaction() as tx:
+        tx.set_position(notification_subjects, 0)
+    notify.run_until_idle()
+    assert len(mail.received) == before
+    assert len(rows(services, incident)) == 2
+
+
+def test_work_notes_reach_no_one_and_a_muted_topic_only_what_must_be_told(
+    told: tuple[Services, Notify], mail: SmtpServer
+) -> None:
+    services, notify = told
+    incident = log_incident(services, assignment_group="tim-kiosk", agent="siti.rahma")
+    run(services, StartWork(), INCIDENT, incident, actor=AGENT)
+    notify.run_until_idle()
+    assert len(to_caller(mail)) == 1  # the receipt
+    run(services, ChooseMutes(topics=["incident.commented"]), PERSON, "budi.santoso")
+    run(
+        services,
+        AddWorkNote(text="Kabel LAN putus; rahasia internal"),
+        INCIDENT,
+        incident,
+        actor=AGENT,
+    )
+    run(
+        services,
+        AddComment(text="Kami sedang memeriksa kiosknya."),
+        INCIDENT,
+        incident,
+        actor=AGENT,
+    )
+    run(
+        services,
+        ResolveIncident(code="fixed", notes="Kabel diganti."),
+        INCIDENT,
+        incident,
+        actor=AGENT,
+    )
+    notify.run_until_idle()
+    got = to_caller(mail)
+    assert len(got) == 2  # the comment is muted; the resolution must be told
+    resolved = got[1]
+    body = resolved.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert resolved["Subject"] == "[INC-000001] Laporan Anda sudah diselesaikan"
+    assert "Kabel diganti." in body
+    assert "buka kembali" in body
+    assert "WIB" in body
+    assert all("rahasia internal" not in r.data.decode() for r in mail.received)
+    recorded = {row["topic"]: row for row in rows(services, incident)}
+    assert recorded["incident.resolved"]["mandatory"] is True
+
+
+def test_a_refused_delivery_is_retried_then_dead_lettered(
+    told: tuple[Services, Notify], mail: SmtpServer, clock: Clock
+) -> None:
+    services, notify = told
+    mail.fail_next(3, "451 4.3.0 try again later")
+    incident = log_incident(services)
+    notify.run_until_idle()
+    (row,) = rows(services, incident)
+    assert (row["state"], row["attempts"]) == (DeliveryState.RETRYING, 1)
+    assert "451" in row["last_error"]
+    clock.advance(minutes=1)
+    notify.run_until_idle()
+    clock.advance(minutes=5)
+    notify.run_until_idle()
+    (row,) = rows(services, incident)
+    assert (row["state"], row["attempts"]) == (DeliveryState.DEAD, 3)
+    assert mail.received == []
+    history = [e.type_name for e in services.desk.events.get(UUID(row["id"]))]
+    assert history == [
+        "Notification.Decided",
+        *["Notification.AttemptStarted", "Notification.AttemptFailed"] * 3,
+        "Notification.DeadLettered",
+    ]
+
+
+def test_an_attempt_cut_short_is_sent_again_with_the_same_message_id(
+    told: tuple[Services, Notify], mail: SmtpServer, clock: Clock
+) -> None:
+    services, notify = told
+    incident = log_incident(services)
+    notify.decide_step()
+    (row,) = rows(services, incident)
+    # a sender that recorded its attempt and died before sending or recording the outcome
+    run(services, StartAttempt(), NOTIFICATION, UUID(row["id"]))
+    notify.run_until_idle()
+    assert mail.received == []  # within the lease it is someone else's attempt
+    clock.advance(seconds=LEASE.total_seconds() + 1)
+    notify.run_until_idle()
+    (row,) = rows(services, incident)
+    assert (row["state"], row["attempts"], row["resends"]) == (DeliveryState.SENT, 2, 1)
+    (received,) = messages(mail)
+    assert received["Message-ID"].strip() == row["message_id"]
