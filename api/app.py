@@ -18,6 +18,7 @@ from api import (
     incidents,
     knowledge,
     metrics,
+    notifications,
     priority_matrix,
     problem_details,
     problem_records,
@@ -103,6 +104,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (problem_records.router, problem_details.RECORD_RESPONSES),
         (problem_records.known, problem_details.RECORD_RESPONSES),
         (knowledge.router, problem_details.RECORD_RESPONSES),
+        (notifications.router, problem_details.RECORD_RESPONSES),
         (projection_rebuilds.router, problem_details.RESPONSES),
         (whatif.router, problem_details.RESPONSES),
     ):

@@ -93,7 +93,33 @@ class HistoryEvent(BaseModel):
     )
 
 
+class Told(BaseModel):
+    """A notification about the record: whom, what, and whether it reached them."""
+
+    id: UUID
+    topic: str = Field(examples=["incident.resolved"])
+    channel: str = Field(examples=["email"])
+    recipient: str
+    address: str | None = Field(description="where it went (staff only)")
+    language: str
+    record_version: int = Field(description="the version of the record whose event it tells")
+    subject: str
+    message_id: str
+    mandatory: bool
+    state: str = Field(examples=["sent"])
+    decided_at: str
+    attempts: int
+    resends: int = Field(description="attempts that may have repeated a delivery after a crash")
+    sent_at: str | None
+    answer: str | None = Field(description="the receiving server's answer")
+    last_error: str | None
+
+
 class History(BaseModel):
     record_id: UUID
     as_of: str | None = Field(default=None, description="only events up to this time")
     events: list[HistoryEvent]
+    notifications: list[Told] = Field(
+        default_factory=list,
+        description="who was told what of the record (a caller: only their own)",
+    )

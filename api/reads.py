@@ -30,6 +30,7 @@ from domain.errors import NotFound, RecordNotFound
 from domain.events import DomainEvent
 from domain.records import parse_record_number
 from projections.base import Projection, Row
+from projections.notifications import notifications
 from projections.queries import View
 from service.bootstrap import Services
 
@@ -120,7 +121,9 @@ class Readable:
             events = [e for e in events if e.timestamp <= as_of]
             if not events:
                 raise self.not_found(f"{self.noun} {ref} did not exist yet at {as_of.isoformat()}")
-        return history_body(record_id, self.view, readable(ctx, events), as_of)
+        body = history_body(record_id, self.view, readable(ctx, events), as_of)
+        body["notifications"] = told(services, ctx, record_id, as_of)
+        return body
 
 
 def history_body(
@@ -133,6 +136,43 @@ def history_body(
         "as_of": as_of.isoformat() if as_of else None,
         "events": [history_entry(e, c) for e, c in zip(events, changes, strict=True)],
     }
+
+
+def told(
+    services: Services, ctx: Context, record_id: UUID, as_of: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Who was told what of the record, and whether it reached them (up to `as_of`): every
+    notification for staff; for a caller, only their own, without the address it went to."""
+    rows = services.views.select(
+        notifications, '"record_id" = ?', (str(record_id),), tail='ORDER BY "due_at"'
+    )
+    if as_of is not None:
+        rows = [row for row in rows if datetime.fromisoformat(row["decided_at"]) <= as_of]
+    if not reads_internal(ctx):
+        rows = [{**row, "address": None} for row in rows if row["recipient"] == ctx.actor.id]
+    return [{name: row.get(name) for name in TOLD} for row in rows]
+
+
+#: What a history shows of each notification (api/pages.py Told).
+TOLD = (
+    "id",
+    "topic",
+    "channel",
+    "recipient",
+    "address",
+    "language",
+    "record_version",
+    "subject",
+    "message_id",
+    "mandatory",
+    "state",
+    "decided_at",
+    "attempts",
+    "resends",
+    "sent_at",
+    "answer",
+    "last_error",
+)
 
 
 def history_entry(event: DomainEvent, changes: dict[str, Any] | None = None) -> dict[str, Any]:

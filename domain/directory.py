@@ -33,9 +33,10 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.actors import Role
 from domain.aggregate import Aggregate, applies
+from domain.calendar import BusinessCalendar, calendar_id
 from domain.commands import ActionCommand, Command, by_action
 from domain.context import Context
-from domain.errors import IllegalTransition, NothingChanged, RecordNotFound
+from domain.errors import CalendarNotFound, IllegalTransition, NothingChanged, RecordNotFound
 from domain.events import DomainEvent
 from domain.examples import example
 from domain.fields import Name, OptionalReason
@@ -629,6 +630,12 @@ def broadcast_list(session: Session, code: str) -> BroadcastList:
 # -- commands ---------------------------------------------------------------------------------
 
 
+def _calendar_held(session: Session, name: str | None) -> None:
+    """A group's hours name a business calendar the service holds (docs/sla.md), or none."""
+    if name is not None and session.find(BusinessCalendar, calendar_id(name)) is None:
+        raise CalendarNotFound(f"no business calendar {name!r}")
+
+
 class RegisterPerson(Command):
     model_config = example(
         {
@@ -711,7 +718,7 @@ class FormGroup(Command):
             "organisation": "dpk-banten",
             "manager": "andi.wijaya",
             "members": ["siti.rahma"],
-            "hours": "office-hours",
+            "hours": "office",
         }
     )
 
@@ -723,6 +730,7 @@ class FormGroup(Command):
     hours: str | None = Field(default=None, min_length=1, max_length=80, pattern=CODE_PATTERN)
 
     def decide(self, session: Session, ctx: Context) -> UUID:
+        _calendar_held(session, self.hours)
         session.add(
             Group.form(
                 ctx,
@@ -787,11 +795,15 @@ class AppointGroupManager(GroupCommand):
 
 
 class SetGroupHours(GroupCommand):
-    model_config = example({"hours": "office-hours"})
+    model_config = example({"hours": "office"})
 
     action = "set-hours"
     summary = "Set the business calendar of a group's working hours (none: around the clock)"
     hours: str | None = Field(default=None, min_length=1, max_length=80, pattern=CODE_PATTERN)
+
+    def execute(self, group: Group, session: Session, ctx: Context) -> None:
+        _calendar_held(session, self.hours)
+        group.set_hours(ctx, self.hours)
 
 
 class SetOnCallRota(GroupCommand):

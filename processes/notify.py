@@ -41,7 +41,9 @@ from application.messages import Messages, email_of
 from application.notifier import Decision, Notifier
 from application.pipeline import Submission
 from domain.actors import SYSTEM
+from domain.calendar import CalendarSpec
 from domain.context import Context
+from domain.errors import NotFound
 from domain.events import DomainEvent
 from domain.notification import (
     Channel,
@@ -104,7 +106,9 @@ class Notify:
         self.services = services
         settings = services.settings
         self.messages = Messages(settings.public_url, settings.message_domain())
-        self.notifier = Notifier(services.views, self.messages, subjects=self._subject)
+        self.notifier = Notifier(
+            services.views, self.messages, subjects=self._subject, in_hours=self._in_hours
+        )
         smtp_settings = settings.smtp()
         self._smtp = smtp or (
             (lambda: SmtpSender(smtp_settings)) if smtp_settings is not None else None
@@ -117,6 +121,7 @@ class Notify:
         #: that is not yet folded, and is left alone until it is.
         self._written: dict[str, int] = {}
         self._batch: dict[str, Row | None] = {}
+        self._calendars: dict[str, tuple[int, CalendarSpec]] = {}
         self._stuck = StuckAt("notifier", log)
         self._topics = sorted(
             {t.type_name for t in notification_subjects.folds}
@@ -197,6 +202,18 @@ class Notify:
         if record_id in self._batch:
             return self._batch[record_id]
         return self.services.views.get(notification_subjects, record_id)
+
+    def _in_hours(self, calendar: str, moment: datetime) -> bool:
+        """Whether a moment is within a business calendar's hours (its latest version); a
+        calendar the service does not hold counts as always open (everyone is told)."""
+        try:
+            found = self.services.desk.business_calendar(calendar)
+        except NotFound:
+            return True
+        known = self._calendars.get(calendar)
+        if known is None or known[0] != found.version:  # a spec works out its tables once
+            known = self._calendars[calendar] = (found.version, found.spec())
+        return known[1].in_hours(moment)
 
     def _context(self, event: DomainEvent) -> Context:
         """A decision is the service's own act, now, on behalf of the event's request."""

@@ -82,13 +82,14 @@ def _requeued(row: Row, ev: n.Requeued) -> Row:
 
 notifications = Projection(
     name="notifications",
-    version=1,
+    version=2,
     folds=folds_of(_decided, _attempt_started, _sent, _failed, _dead, _requeued),
     columns=(
         Column("state", "TEXT"),
         Column("due_at", "TEXT"),
         Column("record_id", "TEXT"),
         Column("channel", "TEXT"),
+        Column("recipient", "TEXT"),
         Column("organisation", "TEXT"),
     ),
     indexes=(("state", "due_at"), ("record_id",)),

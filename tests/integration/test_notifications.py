@@ -7,7 +7,7 @@ Message-ID and counted as a re-send."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,7 +26,14 @@ from domain.commands import (
     ResolveIncident,
     StartWork,
 )
-from domain.directory import ChooseMutes, FormGroup, RegisterPerson
+from domain.directory import (
+    AddGroupMember,
+    ChooseMutes,
+    FormGroup,
+    RegisterPerson,
+    SetGroupHours,
+    SetOnCallRota,
+)
 from domain.notification import DeliveryState, StartAttempt
 from infra.settings import Settings
 from processes.notify import LEASE, Notify
@@ -36,6 +43,7 @@ from service.bootstrap import Services, build
 from tests.conftest import Clock, context
 from tests.engines import smtp
 from tests.engines.smtp import SmtpServer
+from tests.integration.conftest import serving
 
 smtp_servers = smtp.smtp_servers
 
@@ -261,3 +269,67 @@ def test_an_attempt_cut_short_is_sent_again_with_the_same_message_id(
     assert (row["state"], row["attempts"], row["resends"]) == (DeliveryState.SENT, 2, 1)
     (received,) = messages(mail)
     assert received["Message-ID"].strip() == row["message_id"]
+
+
+def test_the_history_shows_who_was_told_what_and_admins_requeue_a_dead_letter(
+    told: tuple[Services, Notify], mail: SmtpServer
+) -> None:
+    services, notify = told
+    mail.fail_next(1, "550 5.1.1 no such mailbox")
+    incident = log_incident(services, assignment_group="tim-kiosk")
+    notify.run_until_idle()
+    with serving(services) as api:
+        staff = api.client("andi.wijaya", Role.AGENT)
+        history = staff.get(f"/api/v1/incidents/{incident}/history").json()
+        shown = {n["recipient"]: n for n in history["notifications"]}
+        assert set(shown) == {"budi.santoso", "andi.wijaya"}
+        # the first send met a permanent refusal: dead at once, with the relay's words
+        dead = next(n for n in shown.values() if n["state"] == "dead")
+        assert "550" in dead["last_error"]
+        # the caller reads only their own, and not where it went
+        caller = api.client("budi.santoso", Role.REQUESTER)
+        own = caller.get(f"/api/v1/incidents/{incident}/history").json()["notifications"]
+        assert [(n["recipient"], n["address"]) for n in own] == [("budi.santoso", None)]
+        # an agent may not requeue; an admin may, and it is sent again
+        refused = staff.post(
+            f"/api/v1/notifications/{dead['id']}/requeue", json={"reason": "fixed"}
+        )
+        assert refused.status_code == 403
+        admin = api.client("admin.dpk", Role.ADMIN)
+        listed = admin.get("/api/v1/notifications", params={"state": "dead"}).json()["items"]
+        assert [n["id"] for n in listed] == [dead["id"]]
+        for person in shown:
+            mine = admin.get("/api/v1/notifications", params={"recipient": person, "limit": 1})
+            assert [n["recipient"] for n in mine.json()["items"]] == [person]
+        requeued = admin.post(
+            f"/api/v1/notifications/{dead['id']}/requeue", json={"reason": "mailbox fixed"}
+        )
+        assert requeued.status_code == 200, requeued.text
+        assert requeued.json()["state"] == "pending"
+    notify.run_until_idle()
+    assert {r["state"] for r in rows(services, incident)} == {DeliveryState.SENT}
+
+
+def test_out_of_hours_only_the_one_on_call_is_told(
+    told: tuple[Services, Notify], mail: SmtpServer, clock: Clock
+) -> None:
+    services, notify = told
+    # Saturday night in Serang: the office's hours are over; andi is on call until Monday
+    clock.now = datetime(2026, 12, 5, 14, tzinfo=UTC)  # 21:00 WIB
+    run(services, SetGroupHours(hours="office"), GROUP, "tim-kiosk")
+    shift = {
+        "person": "andi.wijaya",
+        "starts": clock.now - timedelta(hours=1),
+        "ends": clock.now + timedelta(days=2),
+    }
+    run(services, SetOnCallRota(shifts=[shift]), GROUP, "tim-kiosk")
+    run(
+        services,
+        RegisterPerson(actor_id="rudi.hartono", name="Rudi", email="rudi@dpk.example"),
+        PERSON,
+    )
+    run(services, AddGroupMember(member="rudi.hartono"), GROUP, "tim-kiosk")
+    log_incident(services, assignment_group="tim-kiosk")
+    notify.run_until_idle()
+    assigned = [m["To"] for m in messages(mail) if "Ditugaskan" in m["Subject"]]
+    assert assigned == ["andi@dpk-banten.example"]  # not rudi: it is not his night
