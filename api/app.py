@@ -13,6 +13,7 @@ from api import (
     changes,
     circulation,
     configuration_items,
+    directory,
     docs_assets,
     health,
     incidents,
@@ -105,6 +106,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (knowledge.router, problem_details.RECORD_RESPONSES),
         (projection_rebuilds.router, problem_details.RESPONSES),
         (whatif.router, problem_details.RESPONSES),
+        *((router, problem_details.RECORD_RESPONSES) for router in directory.ROUTERS),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

@@ -20,7 +20,7 @@ from domain.actors import Actor, Role
 from domain.change_commands import DefineChangeTemplate, RegisterConfigurationItem
 from domain.configuration_item import CiType
 from domain.context import Context
-from domain.directory import CreateBroadcastList, FormGroup, RegisterPerson
+from domain.directory import CreateBroadcastList, FormGroup, RecordPerson
 from domain.errors import RecordAlreadyExists
 from domain.organisations import ORGANISATIONS, PROVINCE
 from domain.request_commands import DefineCatalogueItem
@@ -30,7 +30,7 @@ Seeded = (
     RegisterConfigurationItem
     | DefineChangeTemplate
     | DefineCatalogueItem
-    | RegisterPerson
+    | RecordPerson
     | FormGroup
     | CreateBroadcastList
 )
@@ -200,12 +200,12 @@ TEMPLATES = tuple(DefineChangeTemplate.model_validate(t) for t in _DATA["change_
 CATALOGUE_ITEMS = tuple(DefineCatalogueItem.model_validate(c) for c in _DATA["catalogue_items"])
 #: The directory: people first, then the groups and the list made of them.
 _DIRECTORY = _DATA["directory"]
-PEOPLE = tuple(RegisterPerson.model_validate(p) for p in _DIRECTORY["people"])
+PEOPLE = tuple(RecordPerson.model_validate({**p, "source": "seed"}) for p in _DIRECTORY["people"])
 GROUPS = tuple(FormGroup.model_validate(g) for g in _DIRECTORY["groups"])
 BROADCAST_LISTS = tuple(
     CreateBroadcastList.model_validate(b) for b in _DIRECTORY["broadcast_lists"]
 )
-DIRECTORY: tuple[RegisterPerson | FormGroup | CreateBroadcastList, ...] = (
+DIRECTORY: tuple[RecordPerson | FormGroup | CreateBroadcastList, ...] = (
     *PEOPLE,
     *GROUPS,
     *BROADCAST_LISTS,

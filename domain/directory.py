@@ -249,6 +249,12 @@ class Person(Aggregate, events=PersonEvent):
     muted: tuple[str, ...]
     active: bool
 
+    @property
+    def owned_by(self) -> str | None:
+        """A person's own entry is theirs: a requester reaches it (to read it, choose their
+        language and what they mute), and no one else's."""
+        return self.actor_id
+
     @classmethod
     def register(
         cls,
@@ -707,12 +713,22 @@ class RegisterPerson(Command):
         return person_id(self.actor_id)
 
 
+class RecordPerson(RegisterPerson):
+    """A person the service registers itself, saying from where: a CSV import, single sign-on or
+    the seed (an admin's registration over the API is RegisterPerson, source "admin")."""
+
+    source: str = Field(pattern=r"^(import|sso|seed)$")
+
+
 class PersonCommand(ActionCommand):
     """An action on one person's entry: POST /api/v1/directory/people/{actor id}/{action}."""
 
     def decide(self, session: Session, ctx: Context, record_id: UUID) -> UUID:
-        self.call_action(session.get(Person, record_id), ctx)
+        self.execute_on(session.get(Person, record_id), ctx)
         return record_id
+
+    def execute_on(self, person: Person, ctx: Context) -> None:
+        self.call_action(person, ctx)
 
 
 class UpdatePerson(PersonCommand):
@@ -738,6 +754,17 @@ class ChooseMutes(PersonCommand):
     action = "choose-mutes"
     summary = "Choose the optional notifications a person does not want (all of them at once)"
     topics: Topics
+
+
+class ChooseLanguage(PersonCommand):
+    model_config = example({"language": "en"})
+
+    action = "choose-language"
+    summary = "Choose the language a person is written to in (id or en)"
+    language: Language
+
+    def execute_on(self, person: Person, ctx: Context) -> None:
+        person.update(ctx, language=self.language)
 
 
 class DeactivatePerson(PersonCommand):
@@ -928,7 +955,9 @@ class RemoveListMember(ListCommand):
     member: ActorId
 
 
-PERSON_COMMANDS = by_action(UpdatePerson, ChooseMutes, DeactivatePerson, ReactivatePerson)
+PERSON_COMMANDS = by_action(
+    UpdatePerson, ChooseMutes, ChooseLanguage, DeactivatePerson, ReactivatePerson
+)
 GROUP_COMMANDS = by_action(
     RenameGroup,
     AddGroupMember,
