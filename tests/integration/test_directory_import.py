@@ -91,7 +91,9 @@ def test_a_changed_row_updates_only_what_differs(
     siti = views.person(services.views, "siti.rahma")
     eko = views.person(services.views, "eko.saputra")
     kiosk = views.group(services.views, "kiosk-team")
-    assert siti is not None and eko is not None and kiosk is not None
+    assert siti is not None
+    assert eko is not None
+    assert kiosk is not None
     assert (siti["language"], siti["source"], eko["active"]) == ("en", "import", 1)
     assert (kiosk["members"], kiosk["hours"]) == (["eko.saputra", "siti.rahma"], "office")
     events = [e.type_name for e in services.desk.events.get(d.person_id("siti.rahma"))]

@@ -6,26 +6,47 @@ minted as tests/integration/test_security.py mints them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import pytest
 
 from application.directory_sync import DirectorySync
 from domain import directory as d
+from infra.settings import Settings
 from projections import directory as views
-from service.bootstrap import Services
-from tests.integration.conftest import Api
-from tests.integration.test_security import (  # noqa: F401 (fixtures)
-    AUDIENCE,
-    INCIDENTS,
-    ISSUER,
-    KeySet,
-    backend,
-    bearer,
-    keyset,
-    serve_with,
-)
+from service.bootstrap import Services, build
+from tests.conftest import Clock
+from tests.integration.conftest import Api, serving
+from tests.integration.test_security import AUDIENCE, INCIDENTS, ISSUER, KeySet, bearer
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"  # the sync takes the pipeline, the same on either store
+
+
+@pytest.fixture
+def keyset() -> Iterator[KeySet]:
+    served = KeySet()
+    yield served
+    served.server.shutdown()
+    served.server.server_close()
+
+
+@pytest.fixture
+def sso_api(make_settings: Callable[[], Settings], clock: Clock, keyset: KeySet) -> Iterator[Api]:
+    """The API with single sign-on from the issuer whose key set `keyset` serves."""
+    sso = {"oidc_issuer": ISSUER, "oidc_audience": AUDIENCE, "oidc_jwks_url": keyset.url}
+    services = build(make_settings().model_copy(update=sso), clock=clock)
+    services.start()
+    try:
+        with serving(services) as api:
+            yield api
+    finally:
+        services.close()
+
 
 SAYS = {
     "name": "Rina Kartika",
@@ -49,9 +70,9 @@ def events_of(services: Services, actor_id: str) -> list[str]:
 
 
 def test_a_login_registers_the_person_and_later_ones_write_only_what_changed(
-    serve_with: Callable[..., Api], keyset: KeySet
+    sso_api: Api, keyset: KeySet
 ) -> None:
-    api = serve_with(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_jwks_url=keyset.url)
+    api = sso_api
     logged_in(api, keyset, **SAYS)
     api.services.runner.catch_up()
     rina = views.person(api.services.views, "rina.kartika")
@@ -77,9 +98,9 @@ def test_a_login_registers_the_person_and_later_ones_write_only_what_changed(
 
 
 def test_claims_the_directory_cannot_take_never_keep_anyone_out(
-    serve_with: Callable[..., Api], keyset: KeySet
+    sso_api: Api, keyset: KeySet
 ) -> None:
-    api = serve_with(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_jwks_url=keyset.url)
+    api = sso_api
     logged_in(api, keyset, **{**SAYS, "email": "not an address"})
     assert events_of(api.services, "rina.kartika") == []
     # a token that says nothing more than who they are registers them under their actor id

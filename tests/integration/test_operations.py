@@ -80,6 +80,7 @@ def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.usefixtures("directory")
 def test_each_request_writes_one_json_access_line_with_actor_route_and_correlation_id(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
