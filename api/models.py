@@ -434,7 +434,7 @@ class PersonList(Page):
     items: list[PersonDetails]
 
 
-class Shift(Answer):
+class OnCallShift(Answer):
     person: str
     starts: str
     ends: str
@@ -450,7 +450,7 @@ class GroupDetails(Answer):
     manager: str | None
     members: list[str]
     hours: str | None = Field(description="the business calendar of its working hours")
-    on_call: list[Shift]
+    on_call: list[OnCallShift]
     disbanded: int = Field(description="1: disbanded (assigned nothing); 0: working")
     formed_at: str
     formed_by: ActorOut

@@ -6,13 +6,13 @@ cast in tests/conftest.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from application.kinds import GROUP, PERSON
 from application.pipeline import Submission
 from domain.actors import Actor, Role
 from domain.context import Context
-from domain.directory import FormGroup, RegisterPerson
+from domain.directory import FormGroup, RegisterPerson, group_id, person_id
 from domain.errors import RecordAlreadyExists
 from service.bootstrap import Services
 
@@ -37,6 +37,7 @@ GROUPS = (
     "layanan-keanggotaan",
     "layanan-sirkulasi",
     "circulation-team",
+    "slims-team",
     "library-ict",
     "g",
 )
@@ -64,6 +65,11 @@ def hold(
         if isinstance(result, Exception) and not isinstance(result, RecordAlreadyExists):
             raise result
     services.desk.wake_followers()
+
+
+def usual_ids() -> set[UUID]:
+    """The ids of the usual cast's records (to tell them from a test's own in the store)."""
+    return {person_id(p) for p in (*AGENTS, *MANAGERS)} | {group_id(g) for g in GROUPS}
 
 
 def _name(actor_id: str) -> str:
