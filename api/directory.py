@@ -33,6 +33,7 @@ from api.deps import (
     IF_MATCH,
     READ_ROLES,
     STAFF_READ_ROLES,
+    ServicesDep,
     action_body,
     authorised,
     documented,
@@ -50,7 +51,7 @@ from api.models import (
     written,
 )
 from api.reads import Readable, coded
-from api.record_answers import add_action_route, answer, json_response, submitted
+from api.record_answers import add_action_route, answer, etag, json_response, submitted
 from api.record_routes import RecordRoutes
 from api.routing import ResourceRouter
 from application.kinds import BROADCAST_LIST, GROUP, PERSON, Kind
@@ -271,9 +272,9 @@ add_coded_actions(LIST_ROUTES, LIST_COMMANDS.values(), KEEPERS)
     responses=READ,
     summary="Your own entry in the directory",
 )
-def get_my_entry(request: Request, ctx: ReaderDep) -> Response:
-    services = request.app.state.services
-    return json_response(PEOPLE.read(services, ctx, ctx.actor.id))
+def get_my_entry(services: ServicesDep, ctx: ReaderDep) -> Response:
+    row = PEOPLE.read(services, ctx, ctx.actor.id)
+    return json_response(row, headers={"ETag": etag(row["version"])})
 
 
 def _add_own(command_type: type[ActionCommand], name: str) -> None:

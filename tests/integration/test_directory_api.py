@@ -151,3 +151,14 @@ def test_work_is_assigned_only_to_groups_and_members_the_directory_holds(api: Ap
     refused(agent.post(f"{path}/escalate", json=escalate), 409, "person-inactive")
     ok(admin.post(f"{PEOPLE}/dewi.lestari/reactivate"))
     assert ok(agent.post(f"{path}/escalate", json=escalate))["escalations"]
+    # a catalogue item's requests go to its fulfilment group: one the directory holds
+    item = {
+        "code": "card-reprint",
+        "title": "Reprint a card",
+        "service": "Membership card printing",
+        "fulfilment_group": "tim-ghost",
+        "steps": ["Print it"],
+    }
+    refused(admin.post("/api/v1/catalogue-items", json=item), 422, "group-not-found")
+    item["fulfilment_group"] = "kiosk-team"
+    ok(admin.post("/api/v1/catalogue-items", json=item), 201)
