@@ -13,6 +13,7 @@ from api import (
     changes,
     circulation,
     configuration_items,
+    directory,
     docs_assets,
     health,
     incidents,
@@ -44,10 +45,11 @@ The record system for the ICT services of the Banten provincial library office: 
 (ISO/IEC 20000-1 8.6.1), service requests from the catalogue, problems and known errors, changes
 with their calendar and templates, configuration items, and knowledge articles (drafted,
 reviewed, published, retired; requesters read the published ones), each with its whole
-lifecycle; SLA clocks and rules, open-work queues, the versioned priority matrix and the audit
-ledger. Every kind of record is read alike: `as_of` on every read, field-level `/history`, and
-cursor pages on every list. Every
-change is an event that names who did it and when; `/history` shows them.
+lifecycle; the directory of people, resolver groups and broadcast lists work is assigned within;
+SLA clocks and rules, open-work queues, the versioned priority matrix and the audit ledger.
+Every kind of record is read alike: `as_of` on every read, field-level `/history`, and cursor
+pages on every list. Every change is an event that names who did it and when; `/history` shows
+them.
 
 Authenticate with `Authorization: Bearer <token>` (`itsm tokens create`). Errors are RFC 9457
 problem details with a stable `code`. Writes honour `Idempotency-Key` (a retry answers
@@ -107,6 +109,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (notifications.router, problem_details.RECORD_RESPONSES),
         (projection_rebuilds.router, problem_details.RESPONSES),
         (whatif.router, problem_details.RESPONSES),
+        *((router, problem_details.RECORD_RESPONSES) for router in directory.ROUTERS),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

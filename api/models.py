@@ -410,6 +410,75 @@ class KnowledgeArticleList(Page):
     items: list[KnowledgeArticleDetails]
 
 
+class PersonDetails(Answer):
+    """A person's entry in the directory (projections/directory.py `directory_people`)."""
+
+    id: str
+    actor_id: str = Field(examples=["siti.rahma"])
+    name: str
+    email: str | None
+    phone: str | None
+    language: str = Field(examples=["id"], description="id (Bahasa Indonesia) or en")
+    organisation: str
+    roles: list[str]
+    muted: list[str] = Field(description="the optional notifications they chose not to receive")
+    active: int = Field(description="1: active; 0: deactivated (told nothing, assigned nothing)")
+    source: str = Field(examples=["sso"], description="admin, import, sso or seed")
+    registered_at: str
+    registered_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class PersonList(Page):
+    items: list[PersonDetails]
+
+
+class OnCallShift(Answer):
+    person: str
+    starts: str
+    ends: str
+
+
+class GroupDetails(Answer):
+    """A resolver group (projections/directory.py `directory_groups`)."""
+
+    id: str
+    code: str = Field(examples=["kiosk-team"])
+    name: str
+    organisation: str
+    manager: str | None
+    members: list[str]
+    hours: str | None = Field(description="the business calendar of its working hours")
+    on_call: list[OnCallShift]
+    disbanded: int = Field(description="1: disbanded (assigned nothing); 0: working")
+    formed_at: str
+    formed_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class GroupList(Page):
+    items: list[GroupDetails]
+
+
+class BroadcastListDetails(Answer):
+    """A broadcast list: the people told of a major incident (`major-incident`)."""
+
+    id: str
+    code: str = Field(examples=["major-incident"])
+    name: str
+    members: list[str]
+    created_at: str
+    created_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class BroadcastListList(Page):
+    items: list[BroadcastListDetails]
+
+
 class SlaClocks(Answer):
     as_of: str
     items: list[SlaClock]

@@ -18,7 +18,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from api.models import ErrorCode
-from domain import errors
+from domain import directory, errors
 from infra.serialisation import UndecodableEvent
 
 MEDIA_TYPE = "application/problem+json"
@@ -51,6 +51,11 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.ReviewRequired: 409,
     errors.FulfilmentStepsOutstanding: 409,
     errors.RootCauseMissing: 409,
+    # the directory: a person or group a command's body names that is not there is an invalid
+    # command (422); the record the path names, missing, is 404 (the pipeline says which)
+    directory.UnknownPerson: 422,
+    directory.UnknownGroup: 422,
+    directory.NotAGroupMember: 422,
 }
 
 TITLES: dict[str, str] = {
@@ -93,6 +98,11 @@ TITLES: dict[str, str] = {
     "rule-version-not-found": "No such version of the SLA rules",
     "fulfilment-steps-outstanding": "Fulfilment steps are still outstanding",
     "root-cause-missing": "Record the root cause first",
+    "person-not-found": "No such person in the directory",
+    "group-not-found": "No such group in the directory",
+    "broadcast-list-not-found": "No such broadcast list",
+    "person-inactive": "The person is deactivated",
+    "not-a-group-member": "The agent is not a member of the group",
     "invalid-input": "The request is not valid",
     "unauthenticated": "A valid bearer token is required",
     "forbidden": "Your role may not do this",

@@ -29,6 +29,7 @@ from domain.directory import (
     LIST_COMMANDS,
     PERSON_COMMANDS,
     BroadcastList,
+    BroadcastListNotFound,
     Group,
     GroupNotFound,
     Person,
@@ -209,6 +210,7 @@ GROUP = Kind(
 BROADCAST_LIST = Kind(
     "broadcast_list",
     BroadcastList,
+    not_found=BroadcastListNotFound,
     coded=broadcast_list_id,
     path="/directory/broadcast-lists",
     detail=broadcast_lists,

@@ -1,6 +1,8 @@
 """The seed catalogue (`itsm seed`): the organisations, services and configuration items of the
-Banten provincial library office, its standard change templates (docs/configuration-items.md)
-and its service catalogue (docs/service-requests.md), those two as data in seed_catalogue.json.
+Banten provincial library office, its standard change templates (docs/configuration-items.md),
+its service catalogue (docs/service-requests.md) and its directory (docs/directory.md: example
+people, the groups the catalogue and the circulation rules assign work to, the change advisory
+board and the major-incident broadcast list), the last three as data in seed_catalogue.json.
 Loading it twice changes nothing: what is already there is skipped.
 """
 
@@ -18,12 +20,20 @@ from domain.actors import Actor, Role
 from domain.change_commands import DefineChangeTemplate, RegisterConfigurationItem
 from domain.configuration_item import CiType
 from domain.context import Context
+from domain.directory import CreateBroadcastList, FormGroup, RecordPerson
 from domain.errors import RecordAlreadyExists
 from domain.organisations import ORGANISATIONS, PROVINCE
 from domain.request_commands import DefineCatalogueItem
 from infra.clock import utcnow
 
-Seeded = RegisterConfigurationItem | DefineChangeTemplate | DefineCatalogueItem
+Seeded = (
+    RegisterConfigurationItem
+    | DefineChangeTemplate
+    | DefineCatalogueItem
+    | RecordPerson
+    | FormGroup
+    | CreateBroadcastList
+)
 
 SEEDER = Actor(id="itsm-seed", role=Role.ADMIN)
 
@@ -188,11 +198,26 @@ def catalogue() -> list[Item]:
 _DATA = orjson.loads(resources.files("application").joinpath("seed_catalogue.json").read_bytes())
 TEMPLATES = tuple(DefineChangeTemplate.model_validate(t) for t in _DATA["change_templates"])
 CATALOGUE_ITEMS = tuple(DefineCatalogueItem.model_validate(c) for c in _DATA["catalogue_items"])
+#: The directory: people first, then the groups and the list made of them.
+_DIRECTORY = _DATA["directory"]
+PEOPLE = tuple(RecordPerson.model_validate({**p, "source": "seed"}) for p in _DIRECTORY["people"])
+GROUPS = tuple(FormGroup.model_validate(g) for g in _DIRECTORY["groups"])
+BROADCAST_LISTS = tuple(
+    CreateBroadcastList.model_validate(b) for b in _DIRECTORY["broadcast_lists"]
+)
+DIRECTORY: tuple[RecordPerson | FormGroup | CreateBroadcastList, ...] = (
+    *PEOPLE,
+    *GROUPS,
+    *BROADCAST_LISTS,
+)
 
 
 def seed(desk: ServiceDesk) -> tuple[int, int]:
-    """Load the catalogue; (records created, records already there)."""
+    """Load the catalogue; (records created, records already there). The directory comes first:
+    a catalogue item's fulfilment group must be one it holds."""
     created = skipped = 0
+    for entry in DIRECTORY:
+        created, skipped = _tally(desk, entry, (created, skipped))
     for item in catalogue():
         # an Item has the command's fields by the same names (its status is left to the default)
         command = RegisterConfigurationItem.model_validate(item, from_attributes=True)

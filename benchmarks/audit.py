@@ -56,6 +56,7 @@ from domain.incident import Impact, Urgency
 from infra.clock import utcnow
 from infra.settings import Settings
 from service.bootstrap import Services, build
+from tests.directory_helpers import hold
 
 AGENT = Actor(id="siti.rahma", role=Role.AGENT)
 HASH, APPEND = "bare SHA-256 of the same bytes", "ledger append from zero"
@@ -75,6 +76,7 @@ def emit(name: str, **figures: Any) -> None:
 def seed(services: Services, events: int, seal_batch: int) -> None:
     """Fill the store with `events` real events (see the module docstring)."""
     desk = services.desk
+    hold(services, {"kiosk-team": ()}, people=())  # the group work is assigned to
     for n in range(200):
         ctx = Context(actor=AGENT, at=utcnow(), correlation_id=uuid4())
         desk.log_incident(

@@ -97,6 +97,7 @@ from projections import PROJECTIONS
 from projections.incident_details import incident_details
 from projections.runner import ProjectionRunner
 from service.bootstrap import Services, build, event_store_env
+from tests.directory_helpers import hold
 
 from ._expect import UnexpectedAnswer
 from ._report import Report, fresh_dir, ratio, rounded, say
@@ -255,6 +256,7 @@ def desk_services(
     with backend.settings(label) as settings:
         services = build(settings.model_copy(update={"audit_seal": seal}))
         try:
+            hold(services, {GROUP: ()}, people=())  # the group work is assigned to
             if follow:
                 services.start()
             yield services

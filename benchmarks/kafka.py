@@ -56,6 +56,7 @@ from infra.settings import Settings
 from projections.runner import collector_paused
 from service.bootstrap import build
 from service.kafka_mode import build_projection_consumer, build_relay, topics
+from tests.directory_helpers import hold
 
 from ._expect import UNLIMITED_ENV, expect
 
@@ -104,6 +105,7 @@ def fill_store(settings: Settings, incidents: int) -> int:
     """Log incidents and take each through a few steps; the number of stored events."""
     services = build(settings)
     try:
+        hold(services, {"library-ict": ()}, people=())  # the group work is assigned to
         for i in range(incidents):
             ctx = Context(actor=AGENT, at=utcnow(), correlation_id=uuid4())
             command = LogIncident(

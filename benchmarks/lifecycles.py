@@ -193,8 +193,10 @@ PROBLEM = Lifecycle(
 #: In the order a round runs them; the incident's rate is what the others are compared with.
 LIFECYCLES: dict[str, Lifecycle] = {c.name: c for c in (INCIDENT, REQUEST, CHANGE, PROBLEM)}
 
-#: Defined once per server, as admin, before the clock: (path, body). Each answers 201.
+#: Defined once per server, as admin, before the clock: (path, body). Each answers 201. Work is
+#: assigned only to groups the directory holds, so the group comes first.
 SETUP: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("/api/v1/directory/groups", {"code": GROUP, "name": "Library ICT"}),
     (
         "/api/v1/catalogue-items",
         {

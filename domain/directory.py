@@ -13,9 +13,10 @@ and a broadcast list by a code (`tim-kiosk`, `major-incident`). Each id derives 
     BroadcastList: created -> (member added | member removed)*
 
 Every member, manager and on-call person is a registered person: a command naming one that is not
-is refused, as is assigning work to a group or person the directory does not hold
-(application/directory.py checks assignments). A deactivated person stays in the record (their
-events still name them) but is told nothing and can be assigned nothing.
+is refused, as is assigning work to a group or person the directory does not hold, to a disbanded
+group or a deactivated person, or to an agent outside the group named with them (`assignable`,
+which every command that assigns asks, whatever its entry point). A deactivated person stays in
+the record (their events still name them) but is told nothing and can be assigned nothing.
 
 Everything the directory is, its commands included, is this module; the application reaches it
 through its registry of kinds (application/kinds.py).
@@ -34,9 +35,16 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from domain.actors import Role
 from domain.aggregate import Aggregate, applies
 from domain.calendar import BusinessCalendar, calendar_id
-from domain.commands import ActionCommand, Command, by_action
+from domain.command_base import ActionCommand, Command, by_action
 from domain.context import Context
-from domain.errors import CalendarNotFound, IllegalTransition, NothingChanged, RecordNotFound
+from domain.errors import (
+    CalendarNotFound,
+    DomainError,
+    IllegalTransition,
+    NothingChanged,
+    RecordAlreadyExists,
+    RecordNotFound,
+)
 from domain.events import DomainEvent
 from domain.examples import example
 from domain.fields import Name, OptionalReason
@@ -138,6 +146,25 @@ class GroupNotFound(RecordNotFound):
     code = "group-not-found"
 
 
+class UnknownPerson(PersonNotFound):
+    """A command names a person the directory does not hold (a member, a manager, an assignee):
+    the command is invalid (422), unlike a missing record its path names (404)."""
+
+
+class UnknownGroup(GroupNotFound):
+    """A command names a group the directory does not hold (422, as UnknownPerson)."""
+
+
+class BroadcastListNotFound(RecordNotFound):
+    code = "broadcast-list-not-found"
+
+
+class NotAGroupMember(DomainError):
+    """Work assigned to a group and an agent: the agent must be one of the group's members."""
+
+    code = "not-a-group-member"
+
+
 class PersonInactive(IllegalTransition):
     code = "person-inactive"
 
@@ -226,6 +253,12 @@ class Person(Aggregate, events=PersonEvent):
     roles: tuple[Role, ...]
     muted: tuple[str, ...]
     active: bool
+
+    @property
+    def owned_by(self) -> str | None:
+        """A person's own entry is theirs: a requester reaches it (to read it, choose their
+        language and what they mute), and no one else's."""
+        return self.actor_id
 
     @classmethod
     def register(
@@ -561,6 +594,9 @@ class ListMemberRemoved(MemberRemoved, BroadcastListEvent):
 
 #: The broadcast list a major incident is announced to (seeded; docs/notifications.md).
 MAJOR_INCIDENT_LIST = "major-incident"
+#: The group whose members sit on the change advisory board, told of the changes it assesses
+#: (seeded; docs/directory.md).
+CAB_GROUP = "cab"
 
 
 class BroadcastList(Membership, events=BroadcastListEvent):
@@ -601,10 +637,12 @@ class BroadcastList(Membership, events=BroadcastListEvent):
 
 
 def person(session: Session, actor_id: str) -> Person:
-    """The person of that actor id, or PersonNotFound (whoever asks: the directory is shared)."""
+    """The person of that actor id, or PersonNotFound (whoever asks: the directory is shared).
+    It is an UnknownPerson, a command naming someone who is not there; the pipeline answers it
+    as the missing record when the command's own path names that person."""
     found = session.find(Person, person_id(actor_id))
     if found is None:
-        raise PersonNotFound(f"no person {actor_id} in the directory", person_id(actor_id))
+        raise UnknownPerson(f"no person {actor_id} in the directory", person_id(actor_id))
     return found
 
 
@@ -616,15 +654,37 @@ def group(session: Session, code: str) -> Group:
     """The group of that code, or GroupNotFound."""
     found = session.find(Group, group_id(code))
     if found is None:
-        raise GroupNotFound(f"no group {code} in the directory", group_id(code))
+        raise UnknownGroup(f"no group {code} in the directory", group_id(code))
     return found
 
 
 def broadcast_list(session: Session, code: str) -> BroadcastList:
     found = session.find(BroadcastList, broadcast_list_id(code))
     if found is None:
-        raise RecordNotFound(f"no broadcast list {code}", broadcast_list_id(code))
+        raise BroadcastListNotFound(f"no broadcast list {code}", broadcast_list_id(code))
     return found
+
+
+def assignable(session: Session, group_code: str, agent: str | None, action: str) -> None:
+    """Refuse work for a group or agent the directory does not hold (UnknownGroup,
+    UnknownPerson), a disbanded group (IllegalTransition), a deactivated agent (PersonInactive),
+    or an agent who is not a member of the group (NotAGroupMember)."""
+    found = group(session, group_code)
+    found.require_open(action)
+    if agent is not None:
+        assignee = person(session, agent)
+        assignee.require_active(action)
+        if agent not in found.members:
+            raise NotAGroupMember(
+                f"{agent} is not a member of {group_code}: add them to the group first, or"
+                " assign to the group alone"
+            )
+
+
+def responsible(session: Session, actor_id: str, action: str) -> None:
+    """Refuse a person named to take work on (a manager escalated to, a major incident's
+    manager) whom the directory does not hold or has deactivated."""
+    person(session, actor_id).require_active(action)
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -658,16 +718,28 @@ class RegisterPerson(Command):
     roles: Roles = Field(default_factory=list)
 
     def decide(self, session: Session, ctx: Context) -> UUID:
+        if session.find(Person, person_id(self.actor_id)) is not None:
+            raise RecordAlreadyExists(f"{self.actor_id} is already in the directory")
         session.add(Person.register(ctx, **self.__dict__))
         return person_id(self.actor_id)
+
+
+class RecordPerson(RegisterPerson):
+    """A person the service registers itself, saying from where: a CSV import, single sign-on or
+    the seed (an admin's registration over the API is RegisterPerson, source "admin")."""
+
+    source: str = Field(pattern=r"^(import|sso|seed)$")
 
 
 class PersonCommand(ActionCommand):
     """An action on one person's entry: POST /api/v1/directory/people/{actor id}/{action}."""
 
     def decide(self, session: Session, ctx: Context, record_id: UUID) -> UUID:
-        self.call_action(session.get(Person, record_id), ctx)
+        self.execute_on(session.get(Person, record_id), ctx)
         return record_id
+
+    def execute_on(self, person: Person, ctx: Context) -> None:
+        self.call_action(person, ctx)
 
 
 class UpdatePerson(PersonCommand):
@@ -693,6 +765,17 @@ class ChooseMutes(PersonCommand):
     action = "choose-mutes"
     summary = "Choose the optional notifications a person does not want (all of them at once)"
     topics: MutableTopics
+
+
+class ChooseLanguage(PersonCommand):
+    model_config = example({"language": "en"})
+
+    action = "choose-language"
+    summary = "Choose the language a person is written to in (id or en)"
+    language: Language
+
+    def execute_on(self, person: Person, ctx: Context) -> None:
+        person.update(ctx, language=self.language)
 
 
 class DeactivatePerson(PersonCommand):
@@ -730,6 +813,8 @@ class FormGroup(Command):
     hours: str | None = Field(default=None, min_length=1, max_length=80, pattern=CODE_PATTERN)
 
     def decide(self, session: Session, ctx: Context) -> UUID:
+        if session.find(Group, group_id(self.code)) is not None:
+            raise RecordAlreadyExists(f"group {self.code} is already in the directory")
         _calendar_held(session, self.hours)
         session.add(
             Group.form(
@@ -846,6 +931,8 @@ class CreateBroadcastList(Command):
     members: Members = Field(default_factory=list)
 
     def decide(self, session: Session, ctx: Context) -> UUID:
+        if session.find(BroadcastList, broadcast_list_id(self.code)) is not None:
+            raise RecordAlreadyExists(f"broadcast list {self.code} already exists")
         session.add(
             BroadcastList.create(
                 ctx, code=self.code, name=self.name, members=people(session, self.members)
@@ -884,7 +971,9 @@ class RemoveListMember(ListCommand):
     member: ActorId
 
 
-PERSON_COMMANDS = by_action(UpdatePerson, ChooseMutes, DeactivatePerson, ReactivatePerson)
+PERSON_COMMANDS = by_action(
+    UpdatePerson, ChooseMutes, ChooseLanguage, DeactivatePerson, ReactivatePerson
+)
 GROUP_COMMANDS = by_action(
     RenameGroup,
     AddGroupMember,

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
+from domain import directory
 from domain.actors import Role
 from domain.change_commands import CodeField, RecordCommand
 from domain.commands import Approval, Command, Rejection, by_action
@@ -61,6 +62,8 @@ class DefineCatalogueItem(Command):
     def decide(self, session: Session, ctx: Context) -> UUID:
         if session.find(CatalogueItem, catalogue_item_id(self.code)) is not None:
             raise RecordAlreadyExists(f"catalogue item {self.code} is already defined")
+        # its requests go to this group's queue: one the directory holds, not disbanded
+        directory.assignable(session, self.fulfilment_group, None, "fulfil requests")
         item = CatalogueItem.define(ctx, **self.model_dump())
         session.add(item)
         return item.id

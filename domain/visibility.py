@@ -214,10 +214,11 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     api_token.Imported: ACCESS,
     api_token.Revoked: ACCESS,
     api_token.TablesImported: ACCESS,
-    # -- the directory: people's addresses and the groups' make-up are the staff's
+    # -- the directory: a person reads their own entry (their reach is theirs alone), but not
+    # why it was deactivated; the groups' make-up and the broadcast lists are the staff's
+    **dict.fromkeys(directory.PersonEvent.__subclasses__(), caller()),
     **dict.fromkeys(
         (
-            *directory.PersonEvent.__subclasses__(),
             *directory.GroupEvent.__subclasses__(),
             *directory.BroadcastListEvent.__subclasses__(),
             directory.GroupMemberAdded,

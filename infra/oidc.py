@@ -5,10 +5,16 @@ A JWT is accepted when its signature verifies against a key of the configured is
 token names it), it names the configured issuer and audience, and it has not expired. Its claims
 then give the same Identity a service token gives: who (the actor claim, else `sub`), their
 role (the first role of this service the role claim names) and their organisation.
+
+What else the token says of its holder (name, e-mail address, locale, every role of this service
+it names) is their `Profile`, handed to `on_login` when set: the directory keeps itself in step
+with it (application/directory_sync.py). A failure there is logged and the token still verifies.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
@@ -24,6 +30,32 @@ GRANTABLE = frozenset(Role) - {Role.SYSTEM}
 #: Signing keys kept once fetched, as PyJWT's own key cache keeps them: no expiry (a token the
 #: issuer signed keeps verifying while the issuer cannot be reached), the oldest out past this.
 MAX_KEYS = 16
+
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a verified access token says of its holder, as the directory keeps it; None: the
+    token does not say."""
+
+    actor_id: str
+    name: str | None
+    email: str | None
+    #: "id" or "en", from the `locale` claim ("id-ID", "en-GB"...); None for any other.
+    language: str | None
+    organisation: str | None
+    roles: tuple[str, ...]
+
+
+def language_of(locale: object) -> str | None:
+    """The directory's language for an OIDC `locale` (BCP 47: "id", "id-ID", "en-US"); "in" is
+    the old code for Indonesian."""
+    if not isinstance(locale, str):
+        return None
+    primary = locale.replace("_", "-").split("-", 1)[0].lower()
+    return {"id": "id", "in": "id", "en": "en"}.get(primary)
 
 
 @dataclass(frozen=True)
@@ -49,6 +81,8 @@ class OidcVerifier:
         # `keys_at_hand` can see them without a fetch.
         self._client = PyJWKClient(url, lifespan=300, timeout=10)
         self._keys: dict[str, PyJWK] = {}
+        #: Told the profile of each token verified (never holds one up: it must return fast).
+        self.on_login: Callable[[Profile], None] | None = None
 
     @staticmethod
     def looks_like_jwt(bearer: str) -> bool:
@@ -101,7 +135,31 @@ class OidcVerifier:
             raise TokenRejected(f"no key of the issuer verifies the token: {error}") from None
         except jwt.InvalidTokenError as error:
             raise TokenRejected(f"not a valid access token: {error}") from None
-        return self._identity(claims)
+        identity = self._identity(claims)
+        if self.on_login is not None:
+            try:
+                self.on_login(self._profile(claims, identity))
+            except Exception:  # the directory's business, never the request's
+                log.warning(
+                    "keeping the directory in step with single sign-on failed", exc_info=True
+                )
+        return identity
+
+    def _profile(self, claims: dict[str, object], identity: Identity) -> Profile:
+        def text(name: str) -> str | None:
+            value = claims.get(name)
+            return value if isinstance(value, str) and value.strip() else None
+
+        named = claims.get(self.settings.role_claim)
+        roles = named if isinstance(named, list) else [named]
+        return Profile(
+            actor_id=identity.actor.id,
+            name=text("name"),
+            email=text("email"),
+            language=language_of(claims.get("locale")),
+            organisation=identity.organisation,
+            roles=tuple(sorted({r for r in roles if isinstance(r, str) and r in GRANTABLE})),
+        )
 
     def _identity(self, claims: dict[str, object]) -> Identity:
         s = self.settings

@@ -107,7 +107,14 @@ class Filter:
         for column, value in self.equal.items():
             if value is not None:
                 clauses.append(f"{quoted(column)} = ?")
-                params.append(value.value if isinstance(value, Enum) else value)
+                # a yes/no column holds 1 or 0 (PostgreSQL compares no integer to a boolean)
+                params.append(
+                    value.value
+                    if isinstance(value, Enum)
+                    else int(value)
+                    if isinstance(value, bool)
+                    else value
+                )
         for column, text in self.contains.items():
             if text is not None:
                 # LIKE's wildcards in the text are escaped: it is matched as written

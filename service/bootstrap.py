@@ -21,6 +21,7 @@ from uuid import UUID, uuid4
 
 from application.api_tokens import RecordedTokenStore, import_token_tables, tables_imported
 from application.desk import ServiceDesk
+from application.directory_sync import DirectorySync
 from audit.sealing import SealingPostgresRecorder, SealingSQLiteRecorder
 from domain.actors import SYSTEM, Identity
 from domain.context import Context
@@ -240,6 +241,10 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
         desk.after_commit = services.kafka.wake_relay
     if (sso := settings.oidc()) is not None:
         services.oidc = OidcVerifier(sso)
+        # on login, the directory takes what the token says of the person (docs/directory.md)
+        sync = DirectorySync(desk, views, clock)
+        services.oidc.on_login = sync
+        closing.insert(0, sync.close)
     from audit.service import build_audit  # it builds on infra
 
     services.audit = build_audit(settings, desk.mapper, clock, seal)

@@ -18,6 +18,7 @@ from domain.calendar import CalendarSpec, Span
 from domain.context import Context
 from infra.settings import Settings
 from service.bootstrap import Services, build
+from tests.directory_helpers import hold
 from tests.engines.dovecot import dovecot, imap_account  # noqa: F401
 from tests.engines.kafka import kafka_bootstrap, kafka_broker, kafka_engine  # noqa: F401
 from tests.engines.postgres import (  # noqa: F401
@@ -140,6 +141,13 @@ def services(settings: Settings, clock: Clock) -> Iterator[Services]:
     built.start()
     yield built
     built.close()
+
+
+@pytest.fixture
+def directory(services: Services) -> None:
+    """The usual groups and people in this test's directory, for tests that assign work to
+    them (tests/directory_helpers.py)."""
+    hold(services)
 
 
 @contextmanager

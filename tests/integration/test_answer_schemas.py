@@ -84,12 +84,14 @@ def contract(
     assert checking.checked
 
 
+@pytest.mark.usefixtures("directory")
 def test_every_answer_of_the_incident_lifecycle_matches_its_schema(
     api: Api, clock: Clock, contract: Contract
 ) -> None:
     test_api.test_the_whole_lifecycle_through_http(api, clock)
 
 
+@pytest.mark.usefixtures("directory")
 def test_every_answer_of_an_idempotent_retry_matches_its_schema(
     api: Api, contract: Contract
 ) -> None:

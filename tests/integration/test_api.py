@@ -59,6 +59,7 @@ def test_requests_without_a_valid_token_get_401(api: Api) -> None:
     assert_problem(forged.get("/api/v1/incidents"), 401, "unauthenticated")
 
 
+@pytest.mark.usefixtures("directory")
 def test_auditor_reads_but_may_not_write(api: Api) -> None:
     agent = api.client()
     incident = new_incident(agent)
@@ -73,6 +74,7 @@ def test_integration_tokens_may_not_read_incidents(api: Api) -> None:
     assert_problem(kiosk_monitor.get("/api/v1/incidents"), 403, "forbidden")
 
 
+@pytest.mark.usefixtures("directory")
 def test_the_actor_from_the_token_goes_into_every_event(api: Api) -> None:
     agent = api.client("siti.rahma", Role.AGENT)
     resolver = api.client("agus.setiawan", Role.RESOLVER)
@@ -112,6 +114,7 @@ def test_logging_returns_the_incident_with_location_etag_and_priority(api: Api) 
     assert body["logged_by"] == {"id": "siti.rahma", "role": "agent"}
 
 
+@pytest.mark.usefixtures("directory")
 def test_an_incident_is_found_by_id_or_number(api: Api) -> None:
     client = api.client()
     incident = new_incident(client)
@@ -134,6 +137,7 @@ def test_unknown_incidents_are_404_problems(api: Api) -> None:
     assert_problem(client.get("/api/v1/incidents/not-a-ref"), 422, "invalid-input")
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_get_with_the_current_etag_is_not_modified(api: Api) -> None:
     client = api.client()
     incident = new_incident(client)
@@ -255,6 +259,7 @@ def test_idempotency_keys_belong_to_the_actor_who_sent_them(api: Api) -> None:
     assert one.json()["id"] != two.json()["id"]
 
 
+@pytest.mark.usefixtures("directory")
 def test_actions_honour_idempotency_keys_too(api: Api) -> None:
     client = api.client()
     incident = new_incident(client)
@@ -268,6 +273,7 @@ def test_actions_honour_idempotency_keys_too(api: Api) -> None:
 # -- concurrency ------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_stale_if_match_is_412_and_changes_nothing(api: Api) -> None:
     client = api.client()
     incident = new_incident(client)  # version 2: logged and assigned
@@ -282,6 +288,7 @@ def test_a_stale_if_match_is_412_and_changes_nothing(api: Api) -> None:
     assert fresh.headers["etag"] == '"4"'
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_malformed_if_match_is_a_422_problem(api: Api) -> None:
     client = api.client()
     incident = new_incident(client)
@@ -293,6 +300,7 @@ def test_a_malformed_if_match_is_a_422_problem(api: Api) -> None:
 # -- the lifecycle ----------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("directory")
 def test_the_whole_lifecycle_through_http(api: Api, clock: Clock) -> None:
     agent = api.client("siti.rahma", Role.AGENT)
     caller = api.client("budi.santoso", Role.REQUESTER)
@@ -361,6 +369,7 @@ def test_the_whole_lifecycle_through_http(api: Api, clock: Clock) -> None:
     assert history[-1]["actor"] == {"id": "budi.santoso", "role": "requester"}
 
 
+@pytest.mark.usefixtures("directory")
 def test_an_illegal_transition_is_a_409_problem_and_writes_nothing(api: Api) -> None:
     client = api.client()
     incident = new_incident(client)
@@ -371,6 +380,7 @@ def test_an_illegal_transition_is_a_409_problem_and_writes_nothing(api: Api) -> 
     )
 
 
+@pytest.mark.usefixtures("directory")
 def test_after_the_reopen_window_the_incident_closes_and_cannot_reopen(
     api: Api, clock: Clock
 ) -> None:
@@ -417,6 +427,7 @@ def test_the_correlation_id_header_is_recorded(api: Api) -> None:
     assert history[0]["correlation_id"] == correlation
 
 
+@pytest.mark.usefixtures("directory")
 @pytest.mark.parametrize(
     ("header", "value"),
     [("X-Correlation-ID", "not-a-uuid"), ("Idempotency-Key", ""), ("Idempotency-Key", "k" * 256)],
@@ -444,6 +455,7 @@ def test_malformed_write_headers_are_422_problems_and_write_nothing(
 # -- lists and queues -------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("directory")
 def test_the_list_filters_and_pages_with_a_cursor(api: Api) -> None:
     client = api.client()
     made = [
@@ -485,6 +497,7 @@ def test_the_list_filters_and_pages_with_a_cursor(api: Api) -> None:
     )
 
 
+@pytest.mark.usefixtures("directory")
 def test_queues_order_open_work_by_priority_then_age(api: Api, clock: Clock) -> None:
     client = api.client()
     low = new_incident(client, impact="low", urgency="low")

@@ -46,6 +46,7 @@ def test_auditors_may_not_revise_the_priority_matrix(api: Api) -> None:
     assert_problem(response, 403, "forbidden")
 
 
+@pytest.mark.usefixtures("directory")
 def test_verify_reports_an_intact_ledger(api: Api) -> None:
     new_incident(api.client())
     chained(api)
@@ -63,6 +64,7 @@ def test_the_public_key_is_the_one_that_signs(api: Api) -> None:
     assert key_id(api.services.audit.public_key) == key_id(public)
 
 
+@pytest.mark.usefixtures("directory")
 def test_the_history_streams_as_cloudevents_filtered_by_type_actor_aggregate_and_period(
     api: Api, clock: Clock
 ) -> None:
@@ -101,6 +103,7 @@ def test_a_period_without_a_zone_is_refused(api: Api) -> None:
     assert_problem(response, 422, "invalid-input")
 
 
+@pytest.mark.usefixtures("directory")
 def test_an_incident_as_of_a_moment_is_the_record_as_it_then_stood(api: Api, clock: Clock) -> None:
     agent = api.client()
     incident = new_incident(agent, assignment_group=None)
@@ -123,6 +126,7 @@ def test_an_incident_as_of_a_moment_is_the_record_as_it_then_stood(api: Api, clo
     assert_problem(then(minutes=-1), 404, "incident-not-found")
 
 
+@pytest.mark.usefixtures("directory")
 def test_the_history_says_what_each_event_changed_and_travels_in_time(
     api: Api, clock: Clock
 ) -> None:
@@ -145,6 +149,7 @@ def test_the_history_says_what_each_event_changed_and_travels_in_time(
     assert [e["type"] for e in earlier.json()["events"]] == ["Incident.Logged"]
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_sample_is_reproducible_by_seed_and_stays_in_its_period(api: Api, clock: Clock) -> None:
     agent = api.client()
     ids = []
@@ -169,6 +174,7 @@ def test_a_sample_is_reproducible_by_seed_and_stays_in_its_period(api: Api, cloc
     assert sorted(drawn(1, n=50)) == sorted(ids[2:10])  # more than there are: all of them
 
 
+@pytest.mark.usefixtures("directory")
 def test_the_evidence_pack_from_the_api_verifies_offline_and_a_changed_pack_does_not(
     api: Api, clock: Clock
 ) -> None:

@@ -26,6 +26,7 @@ from domain.context import Context
 from infra.settings import Settings
 from service.bootstrap import Services, build
 from tests.conftest import Clock
+from tests.directory_helpers import hold
 from tests.engines.softhsm import SoftHsm, softhsm  # noqa: F401 (the fixture)
 from tests.integration.conftest import serving
 from tests.integration.test_api import new_incident
@@ -54,6 +55,7 @@ def on_token(token_settings: Settings, clock: Clock) -> Iterator[Services]:
     assert itsm("audit", "create-token-key", "--data-dir", token_settings.data_dir).exit_code == 0
     services = build(token_settings, clock=clock)
     services.start()
+    hold(services)
     yield services
     services.close()
 

@@ -139,6 +139,7 @@ def append_row(attacker: Attacker, row: tuple[str, int, str, bytes]) -> int:
 # -- the happy path -------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("directory")
 def test_every_event_written_through_the_api_is_sealed_and_verifies(api: Api) -> None:
     client = api.client()
     for n in range(3):

@@ -24,6 +24,7 @@ from processes.circulation import build_circulation_consumer, circulation_topics
 from processes.simulator import Simulator, envelope
 from projections import service_request_details
 from service.bootstrap import build
+from tests.directory_helpers import hold
 from tests.integration.conftest import Api
 
 MONDAY = datetime(2026, 3, 2, 7, 55, tzinfo=JAKARTA)
@@ -78,6 +79,7 @@ def test_the_topic_is_applied_once_and_invalid_messages_go_to_the_dlq_with_their
     producer.close()
 
     services = build(settings)
+    hold(services)  # the groups the rules assign to
     consumer = build_circulation_consumer(settings, kafka_bootstrap, services.desk)
     expected = len(consumer.pipeline.decode(messages)[0])
     stop = threading.Event()

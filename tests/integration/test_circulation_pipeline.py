@@ -31,6 +31,7 @@ from processes.simulator import envelope
 from projections.service_health import service_health
 from service.bootstrap import Services, build
 from tests.conftest import Clock, context
+from tests.directory_helpers import hold
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=JAKARTA)
 KIOSK = "kota-serang-kiosk-1"
@@ -51,6 +52,7 @@ def circ_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def desk_services(circ_settings: Settings, clock: Clock) -> Iterator[Services]:
     built = build(circ_settings, clock=clock)
+    hold(built)  # the groups the rules assign to
     yield built
     built.close()
 

@@ -11,8 +11,11 @@ import pytest
 
 from application.kinds import BROADCAST_LIST, GROUP, PERSON, Kind
 from application.pipeline import Submission
+from application.seed import seed
 from domain.actors import Actor, Role
 from domain.directory import (
+    CAB_GROUP,
+    MAJOR_INCIDENT_LIST,
     AddGroupMember,
     AddListMember,
     AppointGroupManager,
@@ -156,3 +159,23 @@ def test_a_broadcast_list_holds_registered_people(services: Services) -> None:
     assert listed["members"] == ["andi.wijaya"]
     with pytest.raises(NothingChanged):
         run(services, AddListMember(member="andi.wijaya"), BROADCAST_LIST, "major-incident")
+
+
+def test_the_seed_registers_its_directory_once(services: Services) -> None:
+    created, skipped = seed(services.desk)
+    assert created > 0
+    assert skipped == 0
+    assert seed(services.desk) == (0, created)  # again: everything is already there
+    services.runner.catch_up()
+    kiosk = views.group(services.views, "kiosk-team")
+    cab = views.group(services.views, CAB_GROUP)
+    listed = views.broadcast_list(services.views, MAJOR_INCIDENT_LIST)
+    siti = views.person(services.views, "siti.rahma")
+    assert kiosk is not None
+    assert cab is not None
+    assert listed is not None
+    assert siti is not None
+    assert "siti.rahma" in kiosk["members"]
+    assert cab["manager"] in cab["members"]
+    assert listed["members"]
+    assert (siti["source"], siti["email"]) == ("seed", "siti.rahma@dpk-banten.example")

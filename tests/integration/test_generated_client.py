@@ -349,6 +349,7 @@ def drive_a_problem(step: Driver, change: str) -> None:
     ]
 
 
+@pytest.mark.usefixtures("directory")
 def test_the_generated_client_drives_each_kind_of_record_through_its_lifecycle(
     api: Api, services: Services, generated: types.ModuleType
 ) -> None:

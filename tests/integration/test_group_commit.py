@@ -92,6 +92,7 @@ def new_incident(services: Services, **overrides: Any) -> UUID:
 # -- one write for the whole batch --------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_batch_is_saved_in_one_write(services: Services, writes: list[int]) -> None:
     first, second = new_incident(services), new_incident(services)
     writes.clear()
@@ -113,6 +114,7 @@ def test_a_batch_is_saved_in_one_write(services: Services, writes: list[int]) ->
     assert services.desk.incident(first).group == "network"
 
 
+@pytest.mark.usefixtures("directory")
 def test_commands_on_one_incident_see_the_earlier_ones_in_their_batch(
     services: Services,
 ) -> None:
@@ -149,6 +151,7 @@ def test_logs_in_one_batch_get_distinct_consecutive_numbers(services: Services) 
 # -- a refusal holds up nothing else ------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_refused_command_writes_nothing_and_fails_no_other(
     services: Services, writes: list[int]
 ) -> None:
@@ -171,6 +174,7 @@ def test_a_refused_command_writes_nothing_and_fails_no_other(
     assert [type(e) for e in services.desk.history(logged)] == [Logged]
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_refusal_in_the_middle_leaves_the_incident_as_the_earlier_commands_left_it(
     services: Services,
 ) -> None:
@@ -266,6 +270,7 @@ def other(services: Services) -> Iterator[Services]:
     second.close()
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_batch_decided_on_a_stale_state_is_run_again_command_by_command(
     services: Services, other: Services, writes: list[int]
 ) -> None:

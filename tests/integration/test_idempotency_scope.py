@@ -68,6 +68,7 @@ def test_the_same_key_from_another_organisation_makes_that_organisations_own_rec
         assert again.json()["id"] == first["id"]
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_key_belongs_to_the_role_too(api: Api) -> None:
     as_agent = api.client(HELPDESK, Role.AGENT, organisation=SERANG)
     as_resolver = api.client(HELPDESK, Role.RESOLVER, organisation=SERANG)
@@ -114,6 +115,7 @@ def test_a_retried_create_answers_the_first_answer_not_the_record_as_it_is_now(
     assert again.json() == first
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_retried_action_answers_the_record_as_that_action_left_it(api: Api) -> None:
     client = api.client(HELPDESK, Role.AGENT, organisation=SERANG)
     incident = made(client.post(INCIDENT.path, json=INCIDENT.body))
@@ -184,6 +186,7 @@ def record_legacy_key(services: Services, ctx: Context, key: str, record_id: UUI
     )
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_key_stored_before_keys_were_scoped_still_replays_for_its_maker_only(
     services: Services,
 ) -> None:
@@ -206,6 +209,7 @@ def test_a_key_stored_before_keys_were_scoped_still_replays_for_its_maker_only(
     assert desk.incident(other.record_id).organisation == LEBAK
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_replay_of_a_record_out_of_the_callers_reach_answers_as_missing(
     services: Services,
 ) -> None:

@@ -100,6 +100,7 @@ def test_a_run_stopped_halfway_is_finished_by_running_it_again(
         whole.close()
 
 
+@pytest.mark.usefixtures("directory")
 def test_imported_incidents_take_numbers_the_api_then_continues_after(
     services: Services, uci: Path
 ) -> None:
@@ -112,6 +113,7 @@ def test_imported_incidents_take_numbers_the_api_then_continues_after(
     assert first.number == 2
 
 
+@pytest.mark.usefixtures("directory")
 def test_two_imports_of_one_file_at_once_with_the_api_logging_store_each_case_once_and_number_all(
     services: Services, uci: Path
 ) -> None:
@@ -179,6 +181,7 @@ def test_the_help_desk_log_imports_through_its_mapping_alone(
         assert any(h.reason is HoldReason.AWAITING_CALLER for h in holds), case
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_shadow_rebuild_swaps_in_a_view_equal_to_a_fresh_rebuild_while_reads_go_on(
     services: Services, uci: Path
 ) -> None:

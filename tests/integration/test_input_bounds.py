@@ -248,6 +248,7 @@ def test_405_names_the_allowed_methods(admin: httpx.Client) -> None:
     assert {m.strip() for m in answer.headers["allow"].split(",")} == {"GET", "POST"}
 
 
+@pytest.mark.usefixtures("directory")
 def test_an_action_body_is_documented_required_exactly_when_the_command_needs_one(
     admin: httpx.Client, openapi_document: dict[str, Any]
 ) -> None:

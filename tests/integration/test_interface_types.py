@@ -10,6 +10,7 @@ import re
 import string
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
@@ -107,6 +108,7 @@ def test_a_correlation_id_matching_the_pattern_is_taken_and_any_other_is_422(
     assert refused.headers["content-type"].startswith("application/problem+json")
 
 
+@pytest.mark.usefixtures("directory")
 def test_request_metrics_are_labelled_by_status_class_only(api: Api) -> None:
     with api.client() as client:
         first = new_incident(client)  # 201

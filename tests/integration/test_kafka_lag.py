@@ -14,6 +14,7 @@ import pytest
 from infra.settings import Settings
 from service.bootstrap import Services, build
 from tests.conftest import Clock
+from tests.directory_helpers import hold
 from tests.integration.conftest import serving
 from tests.integration.test_metrics import samples
 from tests.integration.test_organisations import INCIDENT, made
@@ -41,6 +42,7 @@ def kafka_service(settings: Settings, kafka_bootstrap: str, clock: Clock) -> Ite
     )
     services = build(own, clock=clock)
     services.start()
+    hold(services)
     yield services
     services.close()
 

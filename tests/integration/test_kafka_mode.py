@@ -23,6 +23,7 @@ from infra.settings import Settings
 from service.bootstrap import Services, build
 from service.kafka_mode import build_projection_consumer, build_relay, dead_letter_topic, topics
 from tests.conftest import Clock
+from tests.directory_helpers import hold
 from tests.integration.conftest import serving
 from tests.integration.test_api import new_incident
 from tests.kafka_harness import (
@@ -93,6 +94,7 @@ def fold_until_equal(
 # -- the tests --------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("directory")
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_the_relay_publishes_every_event_once_in_order_as_cloudevents(
     services: Services, kafka_settings: Settings
@@ -114,6 +116,7 @@ def test_the_relay_publishes_every_event_once_in_order_as_cloudevents(
         assert message["source"] == kafka_settings.event_source
 
 
+@pytest.mark.usefixtures("directory")
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_kafka_fed_projections_equal_the_embedded_ones(
     services: Services, kafka_settings: Settings, fed: Settings
@@ -132,6 +135,7 @@ def test_kafka_fed_projections_equal_the_embedded_ones(
     assert expected["incident_details"], "the history produced incidents"
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_message_that_cannot_be_decoded_goes_to_the_dead_letter_topic(
     services: Services, kafka_settings: Settings, fed: Settings
 ) -> None:
@@ -158,6 +162,7 @@ def test_a_message_that_cannot_be_decoded_goes_to_the_dead_letter_topic(
     assert headers["dlq.offset"] == b"0"
 
 
+@pytest.mark.usefixtures("directory")
 def test_sigkilled_relays_lose_and_reorder_nothing(
     services: Services, kafka_settings: Settings, fed: Settings
 ) -> None:
@@ -195,6 +200,7 @@ def test_sigkilled_relays_lose_and_reorder_nothing(
         consumer.close()
 
 
+@pytest.mark.usefixtures("directory")
 def test_sigkilled_consumers_apply_every_event_exactly_once(
     services: Services, kafka_settings: Settings, fed: Settings
 ) -> None:
@@ -227,6 +233,7 @@ def test_sigkilled_consumers_apply_every_event_exactly_once(
     assert views_of(fed) == expected
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_rebalance_between_two_consumers_applies_every_event_exactly_once(
     services: Services, kafka_settings: Settings, fed: Settings
 ) -> None:
@@ -255,6 +262,7 @@ def test_a_rebalance_between_two_consumers_applies_every_event_exactly_once(
         next(relaying, None)
 
 
+@pytest.mark.usefixtures("directory")
 def test_relay_and_consumer_recover_by_themselves_when_the_broker_restarts(
     services: Services, kafka_settings: Settings, kafka_broker: Any, fed: Settings
 ) -> None:
@@ -293,6 +301,7 @@ def test_serve_in_kafka_mode_answers_writes_from_the_kafka_fed_views(
     services.start()
     try:
         assert services.kafka is not None
+        hold(services)
         with serving(services) as api, api.client() as client:
             wait_for(lambda: client.get("/readyz").status_code == 200, 60, "the consumer to join")
             try:

@@ -23,6 +23,7 @@ from projections import PROJECTIONS
 from service.bootstrap import Services, build
 from service.kafka_mode import dead_letter_topic
 from tests.conftest import Clock
+from tests.directory_helpers import hold
 from tests.integration.conftest import serving
 from tests.integration.test_api import new_incident
 from tests.integration.test_metrics import samples
@@ -85,6 +86,7 @@ def skipped_gauge(text: str) -> float | None:
     return samples(text).get(("itsm_projection_skipped_events", ()))
 
 
+@pytest.mark.usefixtures("directory")
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_kafka_mode_names_the_messages_its_projections_could_not_decode_and_serves_reads(
     services: Services, settings: Settings, clock: Clock
@@ -150,6 +152,7 @@ def test_rebuilding_the_views_from_the_store_clears_what_they_skipped_and_folds_
     services = build(settings, clock=clock)
     services.start()
     try:
+        hold(services)
         with serving(services) as api, api.client() as client:
             wait_for(lambda: client.get("/readyz").status_code == 200, 60, "the consumer to join")
             incident = new_incident(client)

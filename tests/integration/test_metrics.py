@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import Api
@@ -16,6 +17,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return found
 
 
+@pytest.mark.usefixtures("directory")
 def test_metrics_count_and_time_commands_by_route_and_show_lags(api: Api) -> None:
     with api.client() as client:
         first = new_incident(client)
@@ -46,6 +48,7 @@ def test_metrics_count_and_time_commands_by_route_and_show_lags(api: Api) -> Non
     assert not any(name == "itsm_relay_lag_events" for name, _ in found), "no relay has run"
 
 
+@pytest.mark.usefixtures("directory")
 def test_relay_lag_is_the_store_head_minus_what_kafka_acknowledged(api: Api) -> None:
     from tests.integration.test_relay import FakeBroker, relay_for
 

@@ -166,6 +166,7 @@ def test_any_mix_of_accepted_and_refused_creates_numbers_1_to_n_without_gaps(
     assert_gap_free(services)
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_batch_the_store_refuses_as_a_whole_leaves_no_gap(services: Services) -> None:
     incident = services.desk.log_incident(context(), log_command(assignment_group="kiosk-team"))
     other = build(services.settings, clock=services.clock)  # another process, in effect

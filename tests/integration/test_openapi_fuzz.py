@@ -27,6 +27,7 @@ from domain.actors import Actor, Role
 from infra.settings import Settings
 from service.bootstrap import build
 from tests.conftest import Clock
+from tests.directory_helpers import hold
 from tests.integration.conftest import Api, serving
 
 ADMIN, REQUESTER = "fuzzer-admin", "fuzzer-requester"
@@ -90,6 +91,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     services = build(settings, clock=Clock())
     services.start()
     try:
+        hold(services)  # the groups and people the seed and the examples name
         with serving(services) as served:
             seed(served)
             tokens = {

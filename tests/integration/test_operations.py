@@ -80,6 +80,7 @@ def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.usefixtures("directory")
 def test_each_request_writes_one_json_access_line_with_actor_route_and_correlation_id(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -285,7 +286,10 @@ def test_the_readme_tutorial_runs_as_written_to_a_closed_incident(tmp_path: Path
             check=False,
         )
         assert ran.returncode == 0, ran.stdout + ran.stderr
-        answers = [json.loads(line) for line in ran.stdout.replace("}{", "}\n{").splitlines()]
+        # the seed's one line of summary, then the answers (JSON)
+        seeded, _, answered = ran.stdout.partition("\n")
+        assert seeded.startswith("seeded "), ran.stdout
+        answers = [json.loads(line) for line in answered.replace("}{", "}\n{").splitlines()]
     states = [answer["state"] for answer in answers if "state" in answer]
     assert states == ["assigned", "in_progress", "resolved", "closed"]
     assert answers[-1]["closure"]["basis"] == "confirmed_by_caller"

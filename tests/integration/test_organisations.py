@@ -146,6 +146,7 @@ def test_an_agent_makes_records_only_for_their_own_organisation(
     assert made(manager.post(k.path, json=k.body))["organisation"] == PROVINCE
 
 
+@pytest.mark.usefixtures("directory")
 def test_queues_and_sla_clocks_show_only_the_callers_organisation(api: Api) -> None:
     serang = api.client("rudi.serang", Role.AGENT, organisation=SERANG)
     lebak = api.client("asep.lebak", Role.AGENT, organisation=LEBAK)
@@ -168,6 +169,7 @@ def test_queues_and_sla_clocks_show_only_the_callers_organisation(api: Api) -> N
     assert serang.get(f"/api/v1/incidents/{ours}/sla").status_code == 200
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_requester_sees_only_the_incidents_they_are_the_caller_of(api: Api) -> None:
     budi = api.client("budi.santoso", Role.REQUESTER)
     ani = api.client("ani.wijaya", Role.REQUESTER)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -45,6 +46,7 @@ def consumer_on(path: Path) -> ProjectionConsumer:
     )
 
 
+@pytest.mark.usefixtures("directory")
 @settings(
     max_examples=20,
     deadline=None,

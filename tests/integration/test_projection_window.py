@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ from projections.store import SQLiteViewStore
 from projections.view_store import ViewStore, ViewTransaction
 from service.bootstrap import Services, build
 from tests.conftest import Clock, context
+from tests.directory_helpers import hold
 from tests.integration.test_projections import AGENT, EXAMPLES, drive, log, scripts, snapshot
 
 
@@ -64,6 +66,15 @@ class CountingTransaction:
         self.tx.set_position(projection, position)
 
 
+#: The group (and its agent) `work` assigns to: two events in the store before the incidents'.
+KIOSK_TEAM = {"kiosk-team": ["agus"]}
+
+
+@pytest.fixture
+def kiosk_team(services: Services) -> None:
+    hold(services, KIOSK_TEAM, people=())
+
+
 def work(services: Services, incidents: int) -> None:
     """Each incident logged, assigned, started and noted: four events the views fold (and an
     incident number they do not), one after another."""
@@ -96,17 +107,20 @@ def rebuild(services: Services, **options: int) -> tuple[Counting, ProjectionRun
     return counting, runner
 
 
+@pytest.mark.usefixtures("kiosk_team")
 def test_a_backlog_is_committed_once_per_window_not_once_per_batch(services: Services) -> None:
     work(services, 10)
     live = caught_up(services)
 
     counting, runner = rebuild(services, batch_size=2, commit_every=10)
 
-    assert counting.commits == 4  # 40 events read 2 at a time, committed 10 at a time
+    # 42 events (the directory's 2, the incidents' 40) read 2 at a time, committed 10 at a time
+    assert counting.commits == 5
     assert snapshot(services) == live
     assert runner.position == services.desk.recorder.max_notification_id()
 
 
+@pytest.mark.usefixtures("kiosk_team")
 def test_a_rebuild_reads_back_no_row_of_a_view_at_position_0(services: Services) -> None:
     work(services, 5)
     live = caught_up(services)
@@ -117,6 +131,7 @@ def test_a_rebuild_reads_back_no_row_of_a_view_at_position_0(services: Services)
     assert snapshot(services) == live
 
 
+@pytest.mark.usefixtures("kiosk_team")
 def test_a_view_past_position_0_reads_back_the_rows_a_window_did_not_make(
     services: Services,
 ) -> None:
@@ -156,6 +171,7 @@ def test_a_rebuild_in_any_batches_and_windows_equals_the_live_view(
 def test_a_rebuild_makes_each_index_of_a_view_once_its_rows_are_in(tmp_path: Path) -> None:
     services = build(Settings(data_dir=tmp_path / "var"), clock=Clock())
     try:
+        hold(services, KIOSK_TEAM, people=())
         work(services, 3)
         live = caught_up(services)
         views = services.views

@@ -74,6 +74,7 @@ def cancel_as_duplicate(client: httpx.Client, ref: str, original: str) -> httpx.
     return client.post(f"{INCIDENT.path}/{ref}/cancel", json=body)
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_duplicate_of_an_incident_that_does_not_exist_or_is_out_of_reach_is_refused(
     api: Api,
 ) -> None:
@@ -109,6 +110,7 @@ def test_a_duplicate_of_another_kind_of_record_is_refused(api: Api, seeded: Serv
     assert refused.json()["code"] == "duplicate-not-found"
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_duplicate_of_an_incident_in_reach_is_cancelled(api: Api) -> None:
     agent = api.client("rudi.serang", Role.AGENT, organisation=SERANG)
     original = made(agent.post(INCIDENT.path, json=INCIDENT.body))

@@ -52,6 +52,7 @@ from domain.records import (
 from domain.sla import SlaPolicy
 from service.bootstrap import Services, build
 from tests.conftest import AGENT, CALLER, MANAGER, T0, Clock, context
+from tests.directory_helpers import usual_ids
 
 T = TypeVar("T")
 THREADS = 8
@@ -299,6 +300,7 @@ def test_expected_version_mismatch_raises_version_conflict_and_writes_nothing(
     assert desk.incident(incident_id).version == 2
 
 
+@pytest.mark.usefixtures("directory")
 def test_the_expected_version_lets_a_command_through(services: Services) -> None:
     desk = services.desk
     incident_id = log(services)
@@ -323,6 +325,7 @@ def test_a_refused_command_writes_nothing(services: Services) -> None:
     assert desk.incident(incident_id).version == 1
 
 
+@pytest.mark.usefixtures("directory")
 def test_concurrent_commands_on_one_incident_all_succeed_with_consecutive_versions(
     services: Services,
 ) -> None:
@@ -359,6 +362,7 @@ def test_concurrent_commands_on_one_incident_all_succeed_with_consecutive_versio
     assert desk.incident(incident_id).version == total
 
 
+@pytest.mark.usefixtures("directory")
 def test_concurrent_conflicting_commands_let_exactly_one_win(services: Services) -> None:
     desk = services.desk
     incident_id = log(services, assignment_group="service-desk")
@@ -431,6 +435,7 @@ def test_two_service_desks_on_one_store_never_share_a_number(services: Services)
     assert {a.record_id for a in allocations} == set(ids)  # type: ignore[attr-defined]
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_second_service_desk_sees_the_first_ones_writes(services: Services) -> None:
     other = build(services.settings, clock=services.clock)  # another process, in effect
     try:
@@ -510,6 +515,7 @@ def test_replaying_stored_events_gives_the_live_state(
 # -- history and the envelope ------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("directory")
 def test_history_returns_every_event_in_order_with_actor_and_time(services: Services) -> None:
     desk = services.desk
     clock = Clock(T0)
@@ -554,6 +560,7 @@ def test_history_returns_every_event_in_order_with_actor_and_time(services: Serv
     assert resolved.reopen_until == contexts[4].at + services.settings.reopen_window
 
 
+@pytest.mark.usefixtures("directory")
 def test_each_event_carries_the_actor_id_and_role_the_time_and_the_correlation_id(
     services: Services,
 ) -> None:
@@ -586,10 +593,12 @@ def test_each_event_carries_the_actor_id_and_role_the_time_and_the_correlation_i
     calendars = {calendar_id(name) for name in ("office", "24x7", "library")}
     # the records the first start makes: the rules, and that the old token tables were imported
     rules = {desk.priority_matrix().id, SlaPolicy.ID, *calendars, TABLES_IMPORT_ID}
+    rules |= usual_ids()  # and the directory the test assigns within
     mine = [n.id for n in notifications if n.originator_id not in rules]
     assert mine == list(range(mine[0], mine[0] + 4))
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_command_event_carries_its_commands_context(services: Services) -> None:
     desk = services.desk
     incident_id = log(services)

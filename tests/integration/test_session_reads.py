@@ -53,6 +53,7 @@ def submit(n: int) -> Submission:
     return Submission(context(AGENT), command, SERVICE_REQUEST)
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_record_commands_only_read_is_not_read_again_while_it_is_unchanged(
     services: Services, reads: list[UUID]
 ) -> None:
@@ -67,6 +68,7 @@ def test_a_record_commands_only_read_is_not_read_again_while_it_is_unchanged(
     assert item not in reads
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_record_another_process_changed_is_read_as_the_store_holds_it(
     services: Services,
 ) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from application.kinds import SERVICE_REQUEST
 from application.pipeline import Submission
 from application.seed import seed
@@ -181,6 +183,7 @@ def test_the_sla_api_shows_clocks_and_versioned_rules(api: Api, services: Servic
     }
 
 
+@pytest.mark.usefixtures("directory")
 def test_after_a_priority_change_every_clock_answer_adds_up_and_a_met_response_keeps_its_terms(
     api: Api, services: Services
 ) -> None:

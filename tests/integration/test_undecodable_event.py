@@ -33,6 +33,7 @@ from projections import PROJECTIONS, incident_details
 from projections.runner import ProjectionRunner, decode
 from service.bootstrap import Services, build
 from tests.conftest import AGENT, T0, Clock
+from tests.directory_helpers import hold
 from tests.integration.conftest import serving
 from tests.integration.test_api import new_incident
 from tests.integration.test_sla import log
@@ -89,6 +90,7 @@ def started(settings: Settings, clock: Clock) -> Iterator[Services]:
     services = build(settings, clock=clock)
     try:
         services.start()
+        hold(services)  # the groups its incidents are assigned to
         yield services
     finally:
         services.close()
@@ -264,6 +266,7 @@ def test_the_sla_watcher_records_the_other_tickets_and_names_the_event_it_cannot
     assert stuck["projections"]["position"] == bad
 
 
+@pytest.mark.usefixtures("directory")
 def test_followers_that_can_read_every_event_report_nothing_stuck(services: Services) -> None:
     with serving(services) as api, api.client() as client:
         new_incident(client)

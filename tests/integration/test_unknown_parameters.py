@@ -79,6 +79,7 @@ def example(schema: dict[str, Any]) -> str:
     return "1"
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_misspelt_filter_is_refused_and_the_right_one_filters(api: Api) -> None:
     with api.client() as client:
         new_incident(client, assignment_group="kiosk-team")

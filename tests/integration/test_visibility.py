@@ -20,6 +20,7 @@ from application.seed import seed
 from domain.actors import Role
 from service.bootstrap import Services
 from tests.conftest import T0, Clock, shared_service
+from tests.directory_helpers import hold
 from tests.integration.conftest import Api, serving
 
 MARK = "INTERNAL"
@@ -138,6 +139,7 @@ def work_a_request(api: Api, services: Services) -> dict[str, Any]:
 @pytest.fixture
 def worked(api: Api, services: Services, clock: Clock) -> Worked:
     """Worked on a service of the test's own, for a test that writes."""
+    hold(services)
     return Worked(work_an_incident(api, clock), work_a_request(api, services))
 
 
@@ -146,6 +148,7 @@ def reading(request: pytest.FixtureRequest) -> Iterator[tuple[Api, Worked]]:
     """Worked once on a service that the tests which only read share."""
     clock = Clock()
     with shared_service("sqlite", request, clock) as services, serving(services) as api:
+        hold(services)
         yield api, Worked(work_an_incident(api, clock), work_a_request(api, services))
 
 

@@ -40,6 +40,7 @@ def log(services: Services, n: int) -> Incident:
     return services.desk.incident(services.desk.log_incident(context(), command).record_id)
 
 
+@pytest.mark.usefixtures("directory")
 def test_a_command_leaves_no_reference_cycle_for_the_garbage_collector(
     services: Services, garbage: list[object]
 ) -> None:
@@ -66,6 +67,7 @@ STEPS: list[c.IncidentCommand] = [
 ]
 
 
+@pytest.mark.usefixtures("directory")
 @pytest.mark.parametrize("seed", range(4))
 def test_desks_alternating_on_one_store_decide_each_command_on_the_stored_state(
     services: Services, other: Services, seed: int

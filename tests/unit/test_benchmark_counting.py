@@ -12,10 +12,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from benchmarks._expect import UnexpectedAnswer, expect
+from benchmarks.lifecycles import GROUP
 from benchmarks.loadgen import loadgen
 from benchmarks.rest import AGENT, run_loadgen
 from infra.settings import Settings
 from service.bootstrap import build
+from tests.directory_helpers import hold
 from tests.integration.conftest import serving
 
 
@@ -24,6 +26,7 @@ def rate_limited(tmp_path: Path) -> Iterator[tuple[int, str]]:
     """The app over SQLite with one request a minute per token, on a loopback port."""
     services = build(Settings(data_dir=tmp_path / "var", rate_limit="1/minute"))
     services.start()
+    hold(services, {GROUP: ()}, people=())  # the group the lifecycle assigns to
     token = services.tokens.issue(AGENT, at=services.clock(), issued_by="tests").token
     try:
         with serving(services) as api:

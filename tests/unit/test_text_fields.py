@@ -89,6 +89,7 @@ WITHOUT_FREE_TEXT = {
     "SetOnCallRota",
     "SetGroupHours",
     "ChooseMutes",
+    "ChooseLanguage",
 }
 
 
