@@ -49,6 +49,7 @@ from domain.records import INCIDENT_PREFIX
 from domain.service_request import CatalogueItem, ServiceRequest, catalogue_item_id
 from domain.sla import SlaPolicy
 from domain.sla_clock import Ticket
+from domain.webhook_endpoint import ENDPOINT_COMMANDS, WebhookEndpoint, endpoint_id
 from projections.base import Projection
 from projections.change_calendar import change_calendar
 from projections.change_details import change_details
@@ -58,6 +59,7 @@ from projections.incident_details import incident_details
 from projections.knowledge import knowledge_articles
 from projections.problems import problem_details
 from projections.service_requests import catalogue_items, service_request_details
+from projections.webhook_endpoints import webhook_endpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +215,16 @@ BROADCAST_LIST = Kind(
     commands=LIST_COMMANDS,
 )
 
+# -- where the signed webhooks go (domain/webhook_endpoint.py), by code -------------------------
+WEBHOOK_ENDPOINT = Kind(
+    "webhook_endpoint",
+    WebhookEndpoint,
+    coded=endpoint_id,
+    path="/webhook-endpoints",
+    detail=webhook_endpoints,
+    commands=ENDPOINT_COMMANDS,
+)
+
 
 # -- the rules of record: versioned, of no organisation, one matrix and one policy -------------
 def single(name: str, aggregate: type[Aggregate], record_id: UUID, path: str, **more: Any) -> Kind:
@@ -246,6 +258,7 @@ KINDS: dict[str, Kind] = {
         PERSON,
         GROUP,
         BROADCAST_LIST,
+        WEBHOOK_ENDPOINT,
         PRIORITY_MATRIX,
         SLA_POLICY,
         BUSINESS_CALENDAR,

@@ -46,6 +46,7 @@ from domain import (
     record_numbers,
     records,
     sla,
+    webhook_endpoint,
 )
 from domain import incident as i
 from domain import knowledge as k
@@ -226,6 +227,9 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
         ),
         STAFF,
     ),
+    # -- where webhooks go: the URLs (and which secret signs) are the admins' business; an
+    # endpoint's record never holds its secret, only the fingerprint
+    **dict.fromkeys(webhook_endpoint.WebhookEndpointEvent.__subclasses__(), STAFF),
 }
 
 

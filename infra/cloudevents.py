@@ -80,6 +80,9 @@ PUBLIC_AGGREGATES = frozenset(
         "Person",
         "Group",
         "BroadcastList",
+        # Not WebhookEndpoint: where the office's webhooks go (gateway URLs, which secret
+        # signs) is the admins' configuration, not a fact of the service for other systems;
+        # the notifier reads it from the store's own views, in the service.
     }
 )
 

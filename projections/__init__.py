@@ -11,6 +11,7 @@ from projections.open_work import open_work_by_group
 from projections.problems import incident_occurrences, known_errors, problem_details
 from projections.service_requests import catalogue_items, service_request_details
 from projections.sla_clocks import sla_clocks
+from projections.webhook_endpoints import webhook_endpoints
 
 PROJECTIONS: tuple[Projection, ...] = (
     incident_details,
@@ -30,6 +31,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     directory_people,
     directory_groups,
     broadcast_lists,
+    # where webhooks go
+    webhook_endpoints,
 )
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 
@@ -49,4 +52,5 @@ __all__ = [
     "problem_details",
     "service_request_details",
     "sla_clocks",
+    "webhook_endpoints",
 ]

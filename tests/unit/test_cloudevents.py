@@ -245,6 +245,14 @@ def test_bookkeeping_stays_private_and_a_new_aggregate_is_private_until_declared
         "IdempotencyKey.Recorded",
         "IncidentNumber.Allocated",
         "RecordNumber.Allocated",
+        # where the office's webhooks go: the admins' configuration (docs/notifications.md)
+        "WebhookEndpoint.Registered",
+        "WebhookEndpoint.TopicsChosen",
+        "WebhookEndpoint.UrlChanged",
+        "WebhookEndpoint.SecretRotated",
+        "WebhookEndpoint.Paused",
+        "WebhookEndpoint.Resumed",
+        "WebhookEndpoint.Retired",
     }
     assert not is_public("Survey.Answered"), "undeclared: private by default"
     assert is_public("Incident.Logged")
