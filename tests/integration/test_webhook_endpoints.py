@@ -186,6 +186,7 @@ def test_the_notifier_pauses_a_failing_endpoint_once(api: Api, services: Service
     again = endpoints.pause_failing(services.desk, ctx, "bot-helpdesk", "410 Gone, 6 times")
 
     assert first is not None and again is None
+    services.runner.catch_up()  # written outside a request: no answer waited for the views
     read = ok(admin.get(f"{BASE}/bot-helpdesk"))
     assert (read["state"], read["paused_reason"]) == ("paused", "410 Gone, 5 times")
     history = ok(admin.get(f"{BASE}/bot-helpdesk/history"))
