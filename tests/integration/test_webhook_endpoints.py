@@ -128,14 +128,16 @@ def test_a_rotation_keeps_the_secret_before_it_for_the_receivers_to_move_over(
     rotated = admin.post(f"{BASE}/bot-helpdesk/rotate-secret")
     second = ok(rotated)["secret"]
 
-    assert second.startswith("whsec_") and second != first
+    assert second.startswith("whsec_")
+    assert second != first
     assert rotated.headers["cache-control"] == "no-store"
     assert rotated.json()["secret_fingerprint"] == fingerprint(second)
     kept = secrets_of(services)
     assert (kept.get("bot-helpdesk"), kept.previous("bot-helpdesk")) == (second, first)
     assert kept.signing("bot-helpdesk") == [second, first]
     history = ok(admin.get(f"{BASE}/bot-helpdesk/history"))
-    assert second not in str(history) and first not in str(history)
+    assert second not in str(history)
+    assert first not in str(history)
 
     third = ok(admin.post(f"{BASE}/bot-helpdesk/rotate-secret"))["secret"]
     assert kept.signing("bot-helpdesk") == [third, second]  # only the one before is kept
@@ -156,7 +158,8 @@ def test_an_endpoint_is_paused_resumed_corrected_and_retired(api: Api, services:
 
     paused = ok(admin.post(f"{BASE}/bot-helpdesk/pause", json={"reason": "Gateway moving"}))
     assert (paused["state"], paused["paused_reason"]) == ("paused", "Gateway moving")
-    refused(admin.post(f"{BASE}/bot-helpdesk/pause", json={"reason": "again"}), 409, "nothing-changed")
+    again = admin.post(f"{BASE}/bot-helpdesk/pause", json={"reason": "again"})
+    refused(again, 409, "nothing-changed")
     moved = ok(
         admin.post(
             f"{BASE}/bot-helpdesk/change-url", json={"url": "https://wa.dpk-banten.example/itsm"}
@@ -185,7 +188,8 @@ def test_the_notifier_pauses_a_failing_endpoint_once(api: Api, services: Service
     first = endpoints.pause_failing(services.desk, ctx, "bot-helpdesk", "410 Gone, 5 times")
     again = endpoints.pause_failing(services.desk, ctx, "bot-helpdesk", "410 Gone, 6 times")
 
-    assert first is not None and again is None
+    assert first is not None
+    assert again is None
     services.runner.catch_up()  # written outside a request: no answer waited for the views
     read = ok(admin.get(f"{BASE}/bot-helpdesk"))
     assert (read["state"], read["paused_reason"]) == ("paused", "410 Gone, 5 times")
