@@ -28,6 +28,7 @@ from api import (
     queues,
     service_requests,
     sla,
+    webhook_endpoints,
     whatif,
 )
 from api.access_log import AccessLog
@@ -107,6 +108,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (problem_records.known, problem_details.RECORD_RESPONSES),
         (knowledge.router, problem_details.RECORD_RESPONSES),
         (notifications.router, problem_details.RECORD_RESPONSES),
+        (webhook_endpoints.router, problem_details.RECORD_RESPONSES),
         (projection_rebuilds.router, problem_details.RESPONSES),
         (whatif.router, problem_details.RESPONSES),
         *((router, problem_details.RECORD_RESPONSES) for router in directory.ROUTERS),

@@ -522,3 +522,34 @@ def streamed(media_type: str, description: str) -> dict[int | str, dict[str, Any
     """`responses=` of a route answering bytes, not JSON: a generated client returns them."""
     schema = {"type": "string", "format": "binary"}
     return {200: {"description": description, "content": {media_type: {"schema": schema}}}}
+
+
+class WebhookEndpointDetails(Answer):
+    """Where webhooks go (docs/notifications.md): never the secret, only its fingerprint."""
+
+    id: str
+    code: str = Field(examples=["bot-helpdesk"])
+    name: str
+    url: str
+    topics: list[str] = Field(examples=[["incident.major_declared", "incident.resolved"]])
+    organisation: str | None = Field(description="whose records it hears of; null: everyone's")
+    state: str = Field(examples=["active"])
+    paused_reason: str | None
+    secret_fingerprint: str = Field(description="the first 16 hex digits of its SHA-256")
+    registered_at: str
+    registered_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class WebhookEndpointWithSecret(WebhookEndpointDetails):
+    """A registration's or rotation's answer: the secret, shown this once."""
+
+    secret: str | None = Field(
+        description="whsec_ and base64: the signing secret, shown only in this answer (null in"
+        " the answer to a retry with the same Idempotency-Key)"
+    )
+
+
+class WebhookEndpointList(Page):
+    items: list[WebhookEndpointDetails]

@@ -87,7 +87,7 @@ async def written_row(
 ) -> Row | None:
     """The row as the views show it once they include the write (None if they lag behind)."""
     timeout = services.settings.read_your_writes_timeout
-    if await services.caught_up(outcome.record_id, outcome.position or 0, timeout):
+    if await services.caught_up(outcome.record_id, outcome.position or 0, timeout, projection):
         # as the group commit's fold wrote it, or (another batch's, or Kafka mode) as the view
         # shows it
         return services.runner.written(projection, key) or services.views.get(projection, key)

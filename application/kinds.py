@@ -51,6 +51,7 @@ from domain.records import INCIDENT_PREFIX
 from domain.service_request import CatalogueItem, ServiceRequest, catalogue_item_id
 from domain.sla import SlaPolicy
 from domain.sla_clock import Ticket
+from domain.webhook_endpoint import ENDPOINT_COMMANDS, WebhookEndpoint, endpoint_id
 from projections.base import Projection
 from projections.change_calendar import change_calendar
 from projections.change_details import change_details
@@ -61,6 +62,7 @@ from projections.knowledge import knowledge_articles
 from projections.notifications import notifications
 from projections.problems import problem_details
 from projections.service_requests import catalogue_items, service_request_details
+from projections.webhook_endpoints import webhook_endpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +229,17 @@ NOTIFICATION = Kind(
 )
 
 
+# -- where the signed webhooks go (domain/webhook_endpoint.py), by code -------------------------
+WEBHOOK_ENDPOINT = Kind(
+    "webhook_endpoint",
+    WebhookEndpoint,
+    coded=endpoint_id,
+    path="/webhook-endpoints",
+    detail=webhook_endpoints,
+    commands=ENDPOINT_COMMANDS,
+)
+
+
 # -- the rules of record: versioned, of no organisation, one matrix and one policy -------------
 def single(name: str, aggregate: type[Aggregate], record_id: UUID, path: str, **more: Any) -> Kind:
     """A kind of one record, whatever code a caller names it by."""
@@ -260,6 +273,7 @@ KINDS: dict[str, Kind] = {
         GROUP,
         BROADCAST_LIST,
         NOTIFICATION,
+        WEBHOOK_ENDPOINT,
         PRIORITY_MATRIX,
         SLA_POLICY,
         BUSINESS_CALENDAR,

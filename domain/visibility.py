@@ -47,6 +47,7 @@ from domain import (
     record_numbers,
     records,
     sla,
+    webhook_endpoint,
 )
 from domain import incident as i
 from domain import knowledge as k
@@ -230,6 +231,9 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     ),
     # -- notifications: who was told what is the staff's and the auditors' record
     **dict.fromkeys(notification.NotificationEvent.__subclasses__(), STAFF),
+    # -- where webhooks go: the URLs (and which secret signs) are the admins' business; an
+    # endpoint's record never holds its secret, only the fingerprint
+    **dict.fromkeys(webhook_endpoint.WebhookEndpointEvent.__subclasses__(), STAFF),
 }
 
 

@@ -221,6 +221,10 @@ class Settings(BaseSettings):
     #: paused for `notify_pause`, then tried again; a webhook endpoint is paused in the record.
     notify_pause_after: int = Field(default=5, ge=1, le=100)
     notify_pause: Duration = timedelta(minutes=5)
+    #: Where the webhook endpoints' secrets are kept (infra/webhook_secrets.py), one file each,
+    #: outside the store. Unset: `webhooks/` in the data directory. Several hosts on one
+    #: PostgreSQL database share it (docs/notifications.md, "Webhook endpoints").
+    webhook_secrets_dir: Path | None = None
     #: Requests per caller (per token) in a moving window, e.g. "1200/minute"; empty: no limit.
     rate_limit: str = "1200/minute"
     #: Requests to /api/ per client address, counted before the token is looked at (an office
@@ -395,6 +399,11 @@ class Settings(BaseSettings):
             helo=self.smtp_helo,
             allow_plaintext_auth=self.smtp_allow_plaintext_auth,
         )
+
+    def webhook_secrets_directory(self) -> Path:
+        """Where the webhook endpoints' secrets are kept: the setting, else the data
+        directory's `webhooks/`."""
+        return self.webhook_secrets_dir or self.data_dir / "webhooks"
 
     def witness_urls(self) -> list[str]:
         """The witnesses' URLs, from ITSM_AUDIT_WITNESS_URLS."""

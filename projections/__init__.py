@@ -12,6 +12,7 @@ from projections.open_work import open_work_by_group
 from projections.problems import incident_occurrences, known_errors, problem_details
 from projections.service_requests import catalogue_items, service_request_details
 from projections.sla_clocks import sla_clocks
+from projections.webhook_endpoints import webhook_endpoints
 
 PROJECTIONS: tuple[Projection, ...] = (
     incident_details,
@@ -32,6 +33,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     directory_groups,
     broadcast_lists,
     notifications,
+    # where webhooks go
+    webhook_endpoints,
 )
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 
@@ -51,4 +54,5 @@ __all__ = [
     "problem_details",
     "service_request_details",
     "sla_clocks",
+    "webhook_endpoints",
 ]

@@ -26,6 +26,7 @@ from audit.sealing import SealingPostgresRecorder, SealingSQLiteRecorder
 from domain.actors import SYSTEM, Identity
 from domain.context import Context
 from infra.clock import utcnow
+from infra.cloudevents import is_public
 from infra.follower import Failing
 from infra.locks import InterProcessLock
 from infra.numbers import PostgresNumberLock
@@ -35,6 +36,7 @@ from infra.serialisation import UndecodableEvent
 from infra.settings import Settings
 from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenRecord, TokenStore
 from projections import PROJECTIONS
+from projections.base import Projection
 from projections.pg_store import PostgresViewStore
 from projections.runner import ProjectionRunner
 from projections.shadow import rebuild_changed
@@ -90,6 +92,19 @@ def event_store_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def published(projection: Projection) -> bool:
+    """Whether a projection folds the events of public aggregates (those on the events topic);
+    one that folds only private ones (webhook endpoints, the mailbox's messages) is not."""
+    return any(is_public(event_type.type_name) for event_type in projection.folds)
+
+
+#: Kafka mode: the projections folded from the events topic...
+FROM_TOPIC = tuple(p for p in PROJECTIONS if published(p))
+#: ...and those of private aggregates, whose events are never published: these follow the event
+#: store in the service in either mode.
+FROM_STORE = tuple(p for p in PROJECTIONS if not published(p))
+
+
 class Followed(Protocol):
     """What readiness asks of a follower of the store (infra/follower.py)."""
 
@@ -143,7 +158,7 @@ class Services:
     def followers(self) -> dict[str, Followed]:
         """Each follower of the store that runs in this process, by the name /readyz uses."""
         followers: dict[str, Followed] = {}
-        if self.kafka is None:
+        if self.kafka is None or self.runner.projections:
             followers["projections"] = self.runner
         if self.audit is not None and self.audit.follows:
             followers["audit-ledger"] = self.audit.ledger
@@ -186,7 +201,8 @@ class Services:
             self.audit.start()
         if self.kafka is not None:
             self.kafka.start()
-            return
+            if not self.runner.projections:
+                return
         # An event it cannot decode stops the projections there (and /readyz says so): the
         # service starts all the same, and the views serve what they hold.
         with contextlib.suppress(UndecodableEvent):
@@ -198,9 +214,16 @@ class Services:
         """Whatever keeps the views up to date is running."""
         return self.kafka.is_running if self.kafka is not None else self.runner.is_following
 
-    async def caught_up(self, aggregate_id: UUID, position: int, timeout: float) -> bool:
-        """Wait until the views show a write that reached `position` (read-your-writes)."""
-        if self.kafka is not None:
+    async def caught_up(
+        self,
+        aggregate_id: UUID,
+        position: int,
+        timeout: float,
+        projection: Projection | None = None,
+    ) -> bool:
+        """Wait until the views show a write that reached `position` (read-your-writes); in
+        Kafka mode, the view `projection` (by default one fed from the topic)."""
+        if self.kafka is not None and (projection is None or published(projection)):
             return await self.kafka.follower.reached(aggregate_id, position, timeout)
         return await self.runner.reached(position, timeout)
 
@@ -226,9 +249,10 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
     else:
         desk, views, closing = _on_postgres(settings, settings.database_url)
     seal = _seal(settings, desk)  # before anything is written
-    if not settings.kafka_bootstrap:  # views fed from Kafka are rebuilt from the topic
-        rebuild_changed(desk.recorder, desk.mapper, views, PROJECTIONS)
-    runner = ProjectionRunner(desk.recorder, desk.mapper, views, PROJECTIONS)
+    # the views fed from Kafka are rebuilt from the topic; the rest from the store, here
+    followed = FROM_STORE if settings.kafka_bootstrap else PROJECTIONS
+    rebuild_changed(desk.recorder, desk.mapper, views, followed)
+    runner = ProjectionRunner(desk.recorder, desk.mapper, views, followed)
     desk.after_commit = runner.wake
     tokens = RecordedTokenStore(desk, cache_seconds=settings.token_cache_seconds)
     services = Services(settings, desk, views, runner, tokens, clock, closing)
@@ -238,7 +262,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
         services.kafka = kafka_mode(
             settings, views, relay=settings.kafka_relay, consume=settings.kafka_consume
         )
-        desk.after_commit = services.kafka.wake_relay
+        desk.after_commit = _both(services.kafka.wake_relay, runner.wake)
     if (sso := settings.oidc()) is not None:
         services.oidc = OidcVerifier(sso)
         # on login, the directory takes what the token says of the person (docs/directory.md)
@@ -252,6 +276,14 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
     desk.ensure_sla_rules(services.system_context())
     _import_token_tables(settings, desk, clock)
     return services
+
+
+def _both(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 def _seal(settings: Settings, desk: ServiceDesk) -> SealKey | None:

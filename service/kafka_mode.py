@@ -22,11 +22,10 @@ from infra.locks import InterProcessLock
 from infra.serialisation import TypedMapper
 from infra.settings import Settings
 from processes.relay import AdvisoryRelayLock, FileRelayLock, Relay, RelayLock
-from projections import PROJECTIONS
 from projections.base import Projection
 from projections.runner import settle
 from projections.view_store import ViewStore
-from service.bootstrap import event_store_env, open_view_store
+from service.bootstrap import FROM_TOPIC, event_store_env, open_view_store
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ def build_projection_consumer(
             instance_id=instance_id,
         ),
         open_view_store(settings),
-        PROJECTIONS,
+        FROM_TOPIC,
         topic=settings.kafka_topic,
         dead_letters=lambda: kafka_clients.producer(bootstrap, client_id="itsm-dead-letters"),
         dead_letter_topic=dead_letter_topic(settings.kafka_topic, "projections"),
@@ -139,7 +138,7 @@ class ViewsFollower:
     def folded(self, partition: int) -> int:
         """The position every projection has folded from a partition (0 if one has not)."""
         return min(
-            (self.views.partition_positions(p).get(partition, 0) for p in PROJECTIONS), default=0
+            (self.views.partition_positions(p).get(partition, 0) for p in FROM_TOPIC), default=0
         )
 
     async def reached(self, aggregate_id: UUID, position: int, timeout: float) -> bool:

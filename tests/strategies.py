@@ -35,9 +35,11 @@ from domain import (
     records,
     service_request,
     sla,
+    webhook_endpoint,
 )
 from domain.actors import Actor, Role
 from domain.events import DomainEvent
+from domain.notification_rules import BY_TOPIC
 from domain.organisations import ORGANISATION_CODES
 from domain.rule_versions import RuleVersions
 
@@ -404,6 +406,38 @@ def _notification_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]
     }
 
 
+def _webhook_endpoint_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    w = webhook_endpoint
+    urls = st.sampled_from(
+        [
+            "https://chat.dpk-banten.example/hooks/itsm",
+            "https://wa-gateway.example:8443/in?token=abc",
+            "http://127.0.0.1:9000/hook",
+            "http://localhost/hook",
+        ]
+    )
+    topics = st.just(["*"]) | st.lists(
+        st.sampled_from(sorted(BY_TOPIC)), min_size=1, max_size=4, unique=True
+    )
+    fingerprints = st.from_regex(r"[0-9a-f]{16}", fullmatch=True)
+    return {
+        w.Registered: events(
+            w.Registered,
+            code=codes,
+            url=urls,
+            topics=topics,
+            organisation=st.none() | st.sampled_from(sorted(ORGANISATION_CODES)),
+            secret_fingerprint=fingerprints,
+        ),
+        w.TopicsChosen: events(w.TopicsChosen, topics=topics),
+        w.UrlChanged: events(w.UrlChanged, url=urls),
+        w.SecretRotated: events(w.SecretRotated, secret_fingerprint=fingerprints),
+        w.Paused: events(w.Paused),
+        w.Resumed: events(w.Resumed),
+        w.Retired: events(w.Retired),
+    }
+
+
 STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     incident.Logged: events(
         incident.Logged,
@@ -494,4 +528,5 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     **_record_strategies(),
     **_directory_strategies(),
     **_notification_strategies(),
+    **_webhook_endpoint_strategies(),
 }

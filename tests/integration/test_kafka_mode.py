@@ -18,6 +18,7 @@ import pytest
 from kafka import KafkaProducer
 
 from consumers.projections import ProjectionConsumer, partition_of
+from domain.actors import Role
 from infra.kafka_clients import ensure_topics
 from infra.settings import Settings
 from service.bootstrap import Services, build
@@ -26,6 +27,7 @@ from tests.conftest import Clock
 from tests.directory_helpers import hold
 from tests.integration.conftest import serving
 from tests.integration.test_api import new_incident
+from tests.integration.test_webhook_endpoints import BOT
 from tests.kafka_harness import (
     Process,
     assert_every_event_once_in_order,
@@ -314,6 +316,12 @@ def test_serve_in_kafka_mode_answers_writes_from_the_kafka_fed_views(
             started = client.post(f"/api/v1/incidents/{logged['ref']}/start-work", json={})
             assert started.status_code == 200, started.text
             assert started.json()["state"] == "in_progress"
+            # a private record (never published) is folded from the store, in Kafka mode too
+            admin = api.client("admin.dpk", Role.ADMIN)
+            registered = admin.post("/api/v1/webhook-endpoints", json=BOT)
+            assert registered.status_code == 201, registered.text
+            listed = admin.get("/api/v1/webhook-endpoints").json()["items"]
+            assert [e["code"] for e in listed] == [BOT["code"]]
             # what a lag's explanation says of the group (see above), once it is whole: stable,
             # its one consumer holding every partition (a rebalance may still be settling)
             group = settings.kafka_projections_group
@@ -328,11 +336,10 @@ def test_serve_in_kafka_mode_answers_writes_from_the_kafka_fed_views(
                 explain=lambda: group_state(settings.kafka_bootstrap or "", group),
             )
         # the views the API answered from were fed by Kafka: the topic holds every domain event
-        head = services.desk.recorder.max_notification_id() or 0
         records = read_topic(settings.kafka_bootstrap or "", settings.kafka_topic)
         positions = {orjson.loads(r.value)["position"] for r in records}
         assert positions == published_positions(services)
         partition = partition_of(UUID(logged["id"]), settings.kafka_partitions)
-        assert services.kafka.follower.folded(partition) >= head - 1
+        assert services.kafka.follower.folded(partition) >= max(positions) - 1
     finally:
         services.close()

@@ -27,6 +27,8 @@ from infra.cloudevents import (
 )
 from infra.serialisation import encode
 from infra.settings import Settings
+from projections import PROJECTIONS
+from service.bootstrap import FROM_STORE, FROM_TOPIC
 from tests.conftest import AGENT, T0
 from tests.strategies import STRATEGIES
 
@@ -245,6 +247,14 @@ def test_bookkeeping_stays_private_and_a_new_aggregate_is_private_until_declared
         "IdempotencyKey.Recorded",
         "IncidentNumber.Allocated",
         "RecordNumber.Allocated",
+        # where the office's webhooks go: the admins' configuration (docs/notifications.md)
+        "WebhookEndpoint.Registered",
+        "WebhookEndpoint.TopicsChosen",
+        "WebhookEndpoint.UrlChanged",
+        "WebhookEndpoint.SecretRotated",
+        "WebhookEndpoint.Paused",
+        "WebhookEndpoint.Resumed",
+        "WebhookEndpoint.Retired",
     }
     assert not is_public("Survey.Answered"), "undeclared: private by default"
     assert is_public("Incident.Logged")
@@ -258,3 +268,13 @@ def test_readers_wanting_the_same_types_share_one_envelope_adapter() -> None:
     assert Reader(some)._envelope is Reader(list(reversed(some)))._envelope
     assert Reader()._envelope is Reader()._envelope
     assert Reader(some)._envelope is not Reader()._envelope
+
+
+def test_a_view_folds_published_events_or_private_ones_never_both() -> None:
+    # Kafka mode feeds a view from the topic or, if it folds only private records, from the
+    # store (service/bootstrap.py): a view of both would miss the private half from the topic
+    for projection in PROJECTIONS:
+        kinds = {is_public(event_type.type_name) for event_type in projection.folds}
+        assert len(kinds) == 1, f"{projection.name} folds published and private events"
+    assert {p.name for p in FROM_STORE} == {"webhook_endpoints"}
+    assert sorted(p.name for p in (*FROM_TOPIC, *FROM_STORE)) == sorted(p.name for p in PROJECTIONS)
