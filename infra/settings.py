@@ -221,6 +221,10 @@ class Settings(BaseSettings):
     #: paused for `notify_pause`, then tried again; a webhook endpoint is paused in the record.
     notify_pause_after: int = Field(default=5, ge=1, le=100)
     notify_pause: Duration = timedelta(minutes=5)
+    #: An attempt that recorded no outcome this long after it started is taken again, as a
+    #: re-send (its sender died between): longer than any one send takes, so that a live
+    #: sender's attempt is never taken from it.
+    notify_lease: Duration = Field(default=timedelta(minutes=2), gt=timedelta(0))
     #: Requests per caller (per token) in a moving window, e.g. "1200/minute"; empty: no limit.
     rate_limit: str = "1200/minute"
     #: Requests to /api/ per client address, counted before the token is looked at (an office

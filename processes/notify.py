@@ -15,7 +15,7 @@ Two followers (infra/follower.py), one for each half:
   delivers it, and records the outcome: sent with the server's answer, or failed, with the next
   attempt's time from `notify_retry_delays` or, after the last or a permanent refusal,
   dead-lettered. An attempt that started and recorded nothing (the sender died) is taken again
-  after `LEASE`, as a re-send: the same Message-ID or webhook-id, counted in the record.
+  after `notify_lease`, as a re-send: the same Message-ID or webhook-id, counted in the record.
 
 A destination that keeps failing (the SMTP relay, a webhook endpoint) is paused for a while
 (`notify_pause_after`, `notify_pause`) rather than burning its notifications' attempts, and said
@@ -68,8 +68,6 @@ log = logging.getLogger(__name__)
 
 #: How far the deciding half has decided (its own position; the subjects have theirs).
 DECISIONS = Projection("notifier_decisions", 1, folds={})
-#: An attempt that recorded no outcome this long after it started is taken again (a re-send).
-LEASE = timedelta(minutes=2)
 #: Events read at a time, and notifications sent at a time.
 BATCH = 500
 SEND_BATCH = 100
@@ -111,6 +109,7 @@ class Notify:
         )
         self._sender_address = smtp_settings.from_address if smtp_settings else ""
         self.delays: Sequence[timedelta] = settings.notify_retry_delays
+        self.lease: timedelta = settings.notify_lease
         self.figures = Figures()
         self._destinations: dict[str, Destination] = {}
         #: notification id -> the version this sender last wrote: a row of the view older than
@@ -241,7 +240,7 @@ class Notify:
             (DeliveryState.PENDING.value, DeliveryState.RETRYING.value, utc(now)),
             tail=f'ORDER BY "due_at" LIMIT {SEND_BATCH}',
         )
-        lease = iso(now - LEASE)
+        lease = iso(now - self.lease)
         rows += [
             row
             for row in views.select(notifications, '"state" = ?', (DeliveryState.SENDING.value,))
