@@ -79,7 +79,8 @@ def run(data_dir: Path | None) -> None:
 @notify.command("dead-letters")
 @data_dir_option
 def dead_letters(data_dir: Path | None) -> None:
-    """The notifications given up on, oldest first: id, record, recipient, topic, last error."""
+    """The notifications given up on, by when they were last due: id, record, recipient, topic,
+    last error."""
     from domain.notification import DeliveryState
     from projections.notifications import notifications
     from service.bootstrap import build
@@ -91,7 +92,7 @@ def dead_letters(data_dir: Path | None) -> None:
             notifications,
             '"state" = ?',
             (DeliveryState.DEAD.value,),
-            tail=f'ORDER BY "updated_at", "id" LIMIT {MAX_LISTED + 1}',
+            tail=f'ORDER BY "due_at" LIMIT {MAX_LISTED + 1}',
         )
     finally:
         services.close()

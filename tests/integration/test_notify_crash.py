@@ -33,8 +33,10 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from click.testing import CliRunner
 
 from application.kinds import GROUP, INCIDENT, PERSON
+from cli.main import main
 from domain.actors import Actor, Role
 from domain.commands import AddComment, LogIncident, ResolveIncident, StartWork
 from domain.directory import FormGroup, RegisterPerson
@@ -305,3 +307,67 @@ def resends(services: Services, notification: UUID) -> list[AttemptStarted]:
         for event in services.desk.events.get(notification)
         if isinstance(event, AttemptStarted) and event.resend
     ]
+
+
+def test_the_dead_letters_are_listed_and_one_requeued_is_sent(
+    settings: Settings, smtp_servers: Callable[..., SmtpServer]
+) -> None:
+    mail = smtp_servers()
+    settings = notifying(settings, mail)
+    services = build(settings)
+    services.start()
+    try:
+        directory(services)
+        notifier = Notify(services)
+        mail.fail_next(1, "550 5.1.1 no such mailbox")
+        run(
+            services,
+            LogIncident(
+                title="Kiosk mati", service="Kiosk", caller=CALLER, impact="low", urgency="low"
+            ),
+            INCIDENT,
+            actor=AGENT,
+        )
+        notifier.run_until_idle()
+        (dead,) = rows(services)
+        assert dead["state"] == DeliveryState.DEAD
+        cli = CliRunner()
+        env = {"ITSM_DATABASE_URL": settings.database_url or ""}
+        data_dir = ["--data-dir", str(settings.data_dir)]
+        listed = cli.invoke(main, ["notify", "dead-letters", *data_dir], env=env)
+        assert listed.exit_code == 0, listed.output
+        header, line = listed.stdout.splitlines()
+        assert header.split() == ["id", "record", "recipient", "topic", "last", "error"]
+        assert line.split()[:5] == [
+            dead["id"],
+            "INC-000001",
+            CALLER,
+            "<budi@perpus-serang.example>",
+            "incident.logged",
+        ]
+        assert "550 5.1.1 no such mailbox" in line
+        # a reason is needed, and only a dead letter can be requeued
+        refused = cli.invoke(main, ["notify", "requeue", *data_dir, dead["id"]], env=env)
+        assert refused.exit_code == 2
+        assert "--reason" in refused.output
+        requeued = cli.invoke(
+            main,
+            ["notify", "requeue", *data_dir, dead["id"], "--reason", "mailbox made", "--by", "adm"],
+            env=env,
+        )
+        assert requeued.exit_code == 0, requeued.output
+        again = cli.invoke(
+            main, ["notify", "requeue", *data_dir, dead["id"], "--reason", "twice"], env=env
+        )
+        assert again.exit_code == 1
+        assert "not on the dead-letter list" in again.output
+        notifier.run_until_idle()
+        (sent,) = rows(services)
+        assert (sent["state"], sent["attempts"]) == (DeliveryState.SENT, 2)
+        assert [(r.message_id or "").strip() for r in mail.received] == [sent["message_id"]]
+        history = [e.type_name for e in services.desk.events.get(UUID(sent["id"]))]
+        assert "Notification.Requeued" in history
+        empty = cli.invoke(main, ["notify", "dead-letters", *data_dir], env=env)
+        assert (empty.exit_code, empty.stdout) == (0, "")
+    finally:
+        services.close()
