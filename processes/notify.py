@@ -71,6 +71,8 @@ DECISIONS = Projection("notifier_decisions", 1, folds={})
 #: Events read at a time, and notifications sent at a time.
 BATCH = 500
 SEND_BATCH = 100
+#: The most decisions kept to send without reading them back (about 10 kB each).
+FRESH = 10_000
 
 
 @dataclass
@@ -116,6 +118,10 @@ class Notify:
         #: that is not yet folded, and is left alone until it is.
         self._written: dict[str, int] = {}
         self._batch: dict[str, Row | None] = {}
+        #: The decisions this process wrote and has not sent yet, by notification id: what it
+        #: sends, without reading each back from the store (a notification decided by another
+        #: process, or before a restart, is read).
+        self._fresh: dict[str, Decided] = {}
         self._stuck = StuckAt("notifier", log)
         self._topics = sorted(
             {t.type_name for t in notification_subjects.folds}
@@ -207,15 +213,26 @@ class Notify:
             return
         desk = self.services.desk
         events = [event for note in decided for event in note.collect_events()]
+        written = events
         try:
             desk.write(events)
         except IntegrityError:
+            written = []
             for event in events:  # one at a time: the ones already written are refused alone
                 try:
                     desk.write([event])
                 except IntegrityError:
                     continue
+                written.append(event)
+        self._keep(written)
         desk.wake_followers()
+
+    def _keep(self, written: list[Any]) -> None:
+        """Keep the decisions written, to send them as written (never one the store refused: the
+        one it holds is what is sent)."""
+        if len(self._fresh) > FRESH:  # sent by another process, or not due yet: read them back
+            self._fresh.clear()
+        self._fresh.update((str(e.originator_id), e) for e in written if isinstance(e, Decided))
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -347,6 +364,9 @@ class Notify:
         return now + delay
 
     def _decided(self, row: Row) -> Decided:
+        fresh = self._fresh.pop(row["id"], None)
+        if fresh is not None:
+            return fresh
         first = next(iter(self.services.desk.events.get(UUID(row["id"]), limit=1)))
         assert isinstance(first, Decided), first
         return first
