@@ -225,6 +225,10 @@ class Settings(BaseSettings):
     #: outside the store. Unset: `webhooks/` in the data directory. Several hosts on one
     #: PostgreSQL database share it (docs/notifications.md, "Webhook endpoints").
     webhook_secrets_dir: Path | None = None
+    #: An attempt that recorded no outcome this long after it started is taken again, as a
+    #: re-send (its sender died between): longer than any one send takes, so that a live
+    #: sender's attempt is never taken from it.
+    notify_lease: Duration = Field(default=timedelta(minutes=2), gt=timedelta(0))
     #: Requests per caller (per token) in a moving window, e.g. "1200/minute"; empty: no limit.
     rate_limit: str = "1200/minute"
     #: Requests to /api/ per client address, counted before the token is looked at (an office

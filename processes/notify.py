@@ -15,7 +15,7 @@ Two followers (infra/follower.py), one for each half:
   delivers it, and records the outcome: sent with the server's answer, or failed, with the next
   attempt's time from `notify_retry_delays` or, after the last or a permanent refusal,
   dead-lettered. An attempt that started and recorded nothing (the sender died) is taken again
-  after `LEASE`, as a re-send: the same Message-ID or webhook-id, counted in the record.
+  after `notify_lease`, as a re-send: the same Message-ID or webhook-id, counted in the record.
 
 A destination that keeps failing (the SMTP relay, a webhook endpoint) is paused for a while
 (`notify_pause_after`, `notify_pause`) rather than burning its notifications' attempts, and said
@@ -70,11 +70,11 @@ log = logging.getLogger(__name__)
 
 #: How far the deciding half has decided (its own position; the subjects have theirs).
 DECISIONS = Projection("notifier_decisions", 1, folds={})
-#: An attempt that recorded no outcome this long after it started is taken again (a re-send).
-LEASE = timedelta(minutes=2)
 #: Events read at a time, and notifications sent at a time.
 BATCH = 500
 SEND_BATCH = 100
+#: The most decisions kept to send without reading them back (about 10 kB each).
+FRESH = 10_000
 
 
 @dataclass
@@ -115,6 +115,7 @@ class Notify:
         )
         self._sender_address = smtp_settings.from_address if smtp_settings else ""
         self.delays: Sequence[timedelta] = settings.notify_retry_delays
+        self.lease: timedelta = settings.notify_lease
         self.figures = Figures()
         self._destinations: dict[str, Destination] = {}
         #: notification id -> the version this sender last wrote: a row of the view older than
@@ -122,6 +123,10 @@ class Notify:
         self._written: dict[str, int] = {}
         self._batch: dict[str, Row | None] = {}
         self._calendars: dict[str, tuple[int, CalendarSpec]] = {}
+        #: The decisions this process wrote and has not sent yet, by notification id: what it
+        #: sends, without reading each back from the store (a notification decided by another
+        #: process, or before a restart, is read).
+        self._fresh: dict[str, Decided] = {}
         self._stuck = StuckAt("notifier", log)
         self._topics = sorted(
             {t.type_name for t in notification_subjects.folds}
@@ -225,15 +230,26 @@ class Notify:
             return
         desk = self.services.desk
         events = [event for note in decided for event in note.collect_events()]
+        written = events
         try:
             desk.write(events)
         except IntegrityError:
+            written = []
             for event in events:  # one at a time: the ones already written are refused alone
                 try:
                     desk.write([event])
                 except IntegrityError:
                     continue
+                written.append(event)
+        self._keep(written)
         desk.wake_followers()
+
+    def _keep(self, written: list[Any]) -> None:
+        """Keep the decisions written, to send them as written (never one the store refused: the
+        one it holds is what is sent)."""
+        if len(self._fresh) > FRESH:  # sent by another process, or not due yet: read them back
+            self._fresh.clear()
+        self._fresh.update((str(e.originator_id), e) for e in written if isinstance(e, Decided))
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -258,7 +274,7 @@ class Notify:
             (DeliveryState.PENDING.value, DeliveryState.RETRYING.value, utc(now)),
             tail=f'ORDER BY "due_at" LIMIT {SEND_BATCH}',
         )
-        lease = iso(now - LEASE)
+        lease = iso(now - self.lease)
         rows += [
             row
             for row in views.select(notifications, '"state" = ?', (DeliveryState.SENDING.value,))
@@ -365,6 +381,9 @@ class Notify:
         return now + delay
 
     def _decided(self, row: Row) -> Decided:
+        fresh = self._fresh.pop(row["id"], None)
+        if fresh is not None:
+            return fresh
         first = next(iter(self.services.desk.events.get(UUID(row["id"]), limit=1)))
         assert isinstance(first, Decided), first
         return first

@@ -17,7 +17,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 #: What a relay or a projection consumer imports, the command line's lazy imports included.
-PRELOADED = ["cli.main", "service.kafka_mode", "infra.kafka_clients", "infra.logs", __name__]
+PRELOADED = [
+    "cli.main",
+    "service.kafka_mode",
+    "infra.kafka_clients",
+    "infra.logs",
+    "processes.notify",
+    __name__,
+]
 
 
 def forkserver() -> ForkServerContext:

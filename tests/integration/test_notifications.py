@@ -36,7 +36,7 @@ from domain.directory import (
 )
 from domain.notification import DeliveryState, StartAttempt
 from infra.settings import Settings
-from processes.notify import LEASE, Notify
+from processes.notify import Notify
 from projections.notification_subjects import notification_subjects
 from projections.notifications import notifications
 from service.bootstrap import Services, build
@@ -263,7 +263,7 @@ def test_an_attempt_cut_short_is_sent_again_with_the_same_message_id(
     run(services, StartAttempt(), NOTIFICATION, UUID(row["id"]))
     notify.run_until_idle()
     assert mail.received == []  # within the lease it is someone else's attempt
-    clock.advance(seconds=LEASE.total_seconds() + 1)
+    clock.advance(seconds=services.settings.notify_lease.total_seconds() + 1)
     notify.run_until_idle()
     (row,) = rows(services, incident)
     assert (row["state"], row["attempts"], row["resends"]) == (DeliveryState.SENT, 2, 1)
