@@ -41,6 +41,7 @@ from domain import (
     change_schedule,
     configuration_item,
     directory,
+    inbound_mail,
     priority,
     problem,
     record_numbers,
@@ -226,6 +227,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
         ),
         STAFF,
     ),
+    # -- inbound mail: what became of each message (people's words, their addresses): staff's
+    **dict.fromkeys(inbound_mail.InboundMailEvent.__subclasses__(), STAFF),
 }
 
 

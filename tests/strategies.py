@@ -26,6 +26,7 @@ from domain import (
     change_schedule,
     configuration_item,
     directory,
+    inbound_mail,
     incident,
     knowledge,
     priority,
@@ -386,6 +387,18 @@ def _directory_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     }
 
 
+def _inbound_mail_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    m = inbound_mail
+    message_ids = st.from_regex(r"<[a-z0-9.-]{1,40}@[a-z0-9.-]{1,40}>", fullmatch=True)
+    return {
+        m.Applied: events(m.Applied, message_id=message_ids),
+        m.Ignored: events(m.Ignored, message_id=message_ids),
+        m.DeadLettered: events(m.DeadLettered, message_id=message_ids, sha256=secret_digests),
+        m.Replayed: events(m.Replayed, sha256=secret_digests),
+        m.Redelivered: events(m.Redelivered),
+    }
+
+
 STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     incident.Logged: events(
         incident.Logged,
@@ -475,4 +488,5 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     records.IdempotencyKeyRecorded: events(records.IdempotencyKeyRecorded),
     **_record_strategies(),
     **_directory_strategies(),
+    **_inbound_mail_strategies(),
 }
