@@ -15,6 +15,7 @@ from api import (
     configuration_items,
     docs_assets,
     health,
+    inbound_mail,
     incidents,
     knowledge,
     metrics,
@@ -105,6 +106,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (knowledge.router, problem_details.RECORD_RESPONSES),
         (projection_rebuilds.router, problem_details.RESPONSES),
         (whatif.router, problem_details.RESPONSES),
+        (inbound_mail.router, problem_details.RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

@@ -634,6 +634,7 @@ from cli.audit import audit  # noqa: E402
 from cli.circulation import consume_circulation, dlq, simulate_circulation  # noqa: E402
 from cli.imports import import_  # noqa: E402
 from cli.kafka import kafka  # noqa: E402
+from cli.mail_in import mail_in  # noqa: E402
 from cli.whatif import whatif  # noqa: E402
 
 main.add_command(audit)
@@ -642,6 +643,7 @@ main.add_command(postgres)
 consume.add_command(consume_circulation)
 main.add_command(dlq)
 main.add_command(import_)
+main.add_command(mail_in)
 main.add_command(whatif)
 
 

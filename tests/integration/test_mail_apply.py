@@ -29,6 +29,7 @@ from projections.incident_details import incident_details
 from service.bootstrap import Services
 from tests.conftest import AGENT, T0, Clock, context
 from tests.engines.dovecot import Account, DovecotServer
+from tests.integration.conftest import Api
 
 OUR_DOMAIN = "dpk-banten.example"
 HELPDESK = "layanan@dpk-banten.example"
@@ -463,3 +464,57 @@ def test_the_mail_window_is_measured_by_the_clock_not_the_mails_date(
     assert format_datetime(T0).encode() in raw  # dated before the window closed
     apply(raw)
     assert row_of(services, "<w1@p.example>")["action"] == "commented"
+
+
+# -- over the API --------------------------------------------------------------------------------
+
+
+def test_admins_and_auditors_list_the_mail_and_an_admin_replays_a_dead_letter(
+    services: Services, apply: Any, api: Api
+) -> None:
+    apply(
+        mail("a@b.example", "Satu", "1", "<l1@b.example>"),
+        mail("x@y.example", "Out", "away", "<l2@y.example>", Auto_Submitted="auto-replied"),
+        mail("c@d.example", "Re: [INC-999999] ?", "?", "<l3@d.example>"),  # no such incident
+    )
+    admin = api.client("admin.dpk", Role.ADMIN)
+    auditor = api.client("auditor.bpk", Role.AUDITOR)
+    agent = api.client("siti.rahma", Role.AGENT)
+
+    everything = auditor.get("/api/v1/inbound-mail").json()
+    assert {i["message_id"]: i["state"] for i in everything["items"]} == {
+        "<l1@b.example>": "applied",
+        "<l2@y.example>": "ignored",
+        "<l3@d.example>": "dead",
+    }
+    [dead] = admin.get("/api/v1/inbound-mail", params={"state": "dead"}).json()["items"]
+    assert "INC-999999" in dead["reason"]
+    assert agent.get("/api/v1/inbound-mail").status_code == 403
+
+    # pages: one at a time, each once
+    seen, cursor = [], None
+    while True:
+        page = admin.get(
+            "/api/v1/inbound-mail", params={"limit": 1, **({"cursor": cursor} if cursor else {})}
+        ).json()
+        seen += [i["message_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(i["message_id"] for i in everything["items"])
+    refused = admin.get("/api/v1/inbound-mail", params={"cursor": "bm90IG91cnM"})
+    assert (refused.status_code, refused.json()["code"]) == (422, "invalid-input")
+    assert admin.get("/api/v1/inbound-mail", params={"state": "lost"}).status_code == 422
+
+    # a replay reads the kept bytes again: still no such incident, so dead again, replayed once
+    replayed = admin.post(f"/api/v1/inbound-mail/{dead['id']}/replay")
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["outcome"] == "dead"
+    assert auditor.post(f"/api/v1/inbound-mail/{dead['id']}/replay").status_code == 403
+    applied = next(i for i in everything["items"] if i["state"] == "applied")
+    again = admin.post(f"/api/v1/inbound-mail/{applied['id']}/replay")
+    assert (again.status_code, again.json()["code"]) == (409, "mail-not-replayable")
+    missing = admin.post(f"/api/v1/inbound-mail/{UUID(int=7)}/replay")
+    assert missing.status_code == 404
+    settled(services)
+    assert row_of(services, "<l3@d.example>")["replays"] == 1
