@@ -16,8 +16,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: What a relay or a projection consumer imports, the command line's lazy imports included.
-PRELOADED = ["cli.main", "service.kafka_mode", "infra.kafka_clients", "infra.logs", __name__]
+#: What a relay, a projection consumer or the mail reader imports, the command line's and the
+#: service's lazy imports included.
+PRELOADED = [
+    "cli.main",
+    "service.kafka_mode",
+    "infra.kafka_clients",
+    "infra.logs",
+    "processes.mail_in",
+    "audit.service",
+    __name__,
+]
 
 
 def forkserver() -> ForkServerContext:
