@@ -280,6 +280,7 @@ class MailIn:
         done: dict[str, object] = {}
 
         def decide(session: Session) -> UUID:
+            done.clear()  # decided again after a lost race: only this decision counts
             mail = session.get_or_new(InboundMail, mail_id)
             if place.replay is not None:
                 mail.replay(place.replay)
