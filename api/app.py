@@ -16,6 +16,7 @@ from api import (
     directory,
     docs_assets,
     health,
+    inbound_mail,
     incidents,
     knowledge,
     metrics,
@@ -112,6 +113,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (projection_rebuilds.router, problem_details.RESPONSES),
         (whatif.router, problem_details.RESPONSES),
         *((router, problem_details.RECORD_RESPONSES) for router in directory.ROUTERS),
+        (inbound_mail.router, problem_details.RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

@@ -12,7 +12,7 @@ from api.app import create_app
 from infra.settings import Settings
 from processes.notify import Notify
 from processes.sla_watch import SlaWatcher
-from service.bootstrap import build
+from service.bootstrap import build, start_mail_reader
 
 #: Collect the young generation once per this many new container objects rather than Python's
 #: default 700, which under load collected every thirty requests or so (about 3% of the CPU).
@@ -32,6 +32,7 @@ def app_from_environment() -> FastAPI:
             watcher.start()
         if settings.notifies:
             Notify(services).start()  # stopped with the services
+        reader = start_mail_reader(services)  # e-mail in, where ITSM_IMAP_HOST is set
         # What start-up built (the app, its routes and schemas, the services) lives as long as
         # the process. Freezing it keeps every later collection from scanning it again: a full
         # collection took 40-70 ms with it, and stalled every request in flight.
@@ -39,6 +40,8 @@ def app_from_environment() -> FastAPI:
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         yield
         watcher.stop()
+        if reader is not None:
+            reader.stop()
         services.close()
 
     return create_app(services, lifespan=lifespan)

@@ -538,6 +538,31 @@ class WebhookEndpointDetails(Answer):
     secret_fingerprint: str = Field(description="the first 16 hex digits of its SHA-256")
     registered_at: str
     registered_by: ActorOut
+
+
+class InboundMailOut(Answer):
+    """A message the helpdesk mailbox received, and what became of it (docs/mail-in.md)."""
+
+    id: str
+    message_id: str = Field(examples=["<CAK1x7=abc@mail.gmail.com>"])
+    received_at: str
+    state: str = Field(examples=["applied"], description="applied, ignored, dead or replaying")
+    sender: str | None = Field(examples=["budi@perpus-serang.example"])
+    subject: str
+    action: str | None = Field(
+        examples=["commented"], description="logged, commented, reopened or responded"
+    )
+    record_id: str | None
+    record_ref: str | None = Field(examples=["INC-000123"])
+    acted_as: str | None = Field(description="the actor it acted as: a person, or mail:<address>")
+    reason: str | None = Field(description="why it was ignored or dead-lettered")
+    sha256: str | None = Field(description="the hash of a dead letter's kept bytes")
+    size: int | None
+    uidvalidity: int | None
+    uid: int | None
+    redeliveries: int
+    replays: int
+    settled_by: ActorOut
     updated_at: str
     version: int
 
@@ -553,3 +578,17 @@ class WebhookEndpointWithSecret(WebhookEndpointDetails):
 
 class WebhookEndpointList(Page):
     items: list[WebhookEndpointDetails]
+
+
+class InboundMailList(Page):
+    items: list[InboundMailOut]
+
+
+class MailReplayOut(Answer):
+    """What a replayed dead letter became."""
+
+    id: str
+    outcome: str = Field(examples=["applied"], description="applied, ignored or dead")
+    action: str | None = Field(examples=["commented"])
+    record_ref: str | None = Field(examples=["INC-000123"])
+    reason: str | None

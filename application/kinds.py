@@ -40,6 +40,7 @@ from domain.directory import (
 )
 from domain.errors import CalendarNotFound, IncidentNotFound, NotFound, RecordNotFound
 from domain.events import DomainEvent
+from domain.inbound_mail import InboundMail
 from domain.incident import Incident, SlaAlert
 from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
 from domain.notification import NOTIFICATION_COMMANDS, Notification
@@ -57,6 +58,7 @@ from projections.change_calendar import change_calendar
 from projections.change_details import change_details
 from projections.configuration_items import configuration_items
 from projections.directory import broadcast_lists, directory_groups, directory_people
+from projections.inbound_mail import inbound_mail
 from projections.incident_details import incident_details
 from projections.knowledge import knowledge_articles
 from projections.notifications import notifications
@@ -238,6 +240,10 @@ WEBHOOK_ENDPOINT = Kind(
     detail=webhook_endpoints,
     commands=ENDPOINT_COMMANDS,
 )
+#: What became of each message the helpdesk mailbox received (domain/inbound_mail.py): a
+#: record of its own, written with the change the message made. Its id derives from the
+#: Message-ID; admins and auditors read the list (api/inbound_mail.py).
+INBOUND_MAIL = Kind("inbound_mail", InboundMail, path="/inbound-mail", detail=inbound_mail)
 
 
 # -- the rules of record: versioned, of no organisation, one matrix and one policy -------------
@@ -274,6 +280,7 @@ KINDS: dict[str, Kind] = {
         BROADCAST_LIST,
         NOTIFICATION,
         WEBHOOK_ENDPOINT,
+        INBOUND_MAIL,
         PRIORITY_MATRIX,
         SLA_POLICY,
         BUSINESS_CALENDAR,

@@ -635,6 +635,7 @@ from cli.circulation import consume_circulation, dlq, simulate_circulation  # no
 from cli.directory import directory  # noqa: E402
 from cli.imports import import_  # noqa: E402
 from cli.kafka import kafka  # noqa: E402
+from cli.mail_in import mail_in  # noqa: E402
 from cli.notify import notify  # noqa: E402
 from cli.whatif import whatif  # noqa: E402
 
@@ -646,6 +647,7 @@ main.add_command(dlq)
 main.add_command(import_)
 main.add_command(directory)
 main.add_command(notify)
+main.add_command(mail_in)
 main.add_command(whatif)
 
 

@@ -41,6 +41,7 @@ from domain import (
     change_schedule,
     configuration_item,
     directory,
+    inbound_mail,
     notification,
     priority,
     problem,
@@ -234,6 +235,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     # -- where webhooks go: the URLs (and which secret signs) are the admins' business; an
     # endpoint's record never holds its secret, only the fingerprint
     **dict.fromkeys(webhook_endpoint.WebhookEndpointEvent.__subclasses__(), STAFF),
+    # -- inbound mail: what became of each message (people's words, their addresses): staff's
+    **dict.fromkeys(inbound_mail.InboundMailEvent.__subclasses__(), STAFF),
 }
 
 

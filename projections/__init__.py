@@ -5,6 +5,7 @@ from projections.change_calendar import change_calendar
 from projections.change_details import change_details
 from projections.configuration_items import configuration_items
 from projections.directory import broadcast_lists, directory_groups, directory_people
+from projections.inbound_mail import inbound_mail
 from projections.incident_details import incident_details
 from projections.knowledge import knowledge_articles
 from projections.notifications import notifications
@@ -35,6 +36,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     notifications,
     # where webhooks go
     webhook_endpoints,
+    # e-mail in
+    inbound_mail,
 )
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 
@@ -46,6 +49,7 @@ __all__ = [
     "change_calendar",
     "change_details",
     "configuration_items",
+    "inbound_mail",
     "incident_details",
     "incident_occurrences",
     "knowledge_articles",

@@ -47,6 +47,7 @@ from projections.view_store import SkippedMessage, ViewStore
 if TYPE_CHECKING:
     from audit.seals import SealKey
     from audit.service import Audit
+    from processes.mail_in import MailReader
     from processes.notify import Notify
     from processes.sla_watch import SlaWatcher
     from processes.whatif_jobs import WhatIfJobs
@@ -154,6 +155,8 @@ class Services:
     sla_watcher: SlaWatcher | None = None
     #: The notifier, once one runs in this process (it reports to readiness).
     notify: Notify | None = None
+    #: The mail reader, in the one process that reads the mailbox (start_mail_reader).
+    mail_reader: MailReader | None = None
 
     def followers(self) -> dict[str, Followed]:
         """Each follower of the store that runs in this process, by the name /readyz uses."""
@@ -166,6 +169,8 @@ class Services:
             followers["sla-watch"] = self.sla_watcher
         if self.notify is not None:
             followers["notifier"] = self.notify
+        if self.mail_reader is not None:
+            followers["mail-in"] = self.mail_reader
         return followers
 
     def stuck(self) -> dict[str, UndecodableEvent | None]:
@@ -422,3 +427,25 @@ def token_desk(settings: Settings) -> Iterator[ServiceDesk]:
         desk.close()
         for close in closing:
             close()
+
+
+def start_mail_reader(services: Services) -> MailReader | None:
+    """E-mail in with `serve` (docs/mail-in.md): when ITSM_IMAP_HOST is set, the one process of
+    the service that takes the reader's lock starts the mail reader in a thread; the others (and
+    every process while e-mail in is off) start none. The caller stops it before closing the
+    services; the lock goes with the process."""
+    if services.settings.imap() is None:
+        return None
+    from processes.mail_in import ReaderLock, reader_of  # it builds on this module
+
+    lock = ReaderLock(services.settings.data_dir)
+    if not lock.acquire():
+        lock.close()
+        return None
+    services.closing.append(lock.close)
+    reader = reader_of(services)
+    assert reader is not None
+    services.mail_reader = reader
+    reader.start()
+    log.info("e-mail in: reading %s", services.settings.imap_host)
+    return reader

@@ -16,13 +16,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: What a relay or a projection consumer imports, the command line's lazy imports included.
+#: What a relay, a projection consumer or the mail reader imports, the command line's and the
+#: service's lazy imports included.
 PRELOADED = [
     "cli.main",
     "service.kafka_mode",
     "infra.kafka_clients",
     "infra.logs",
     "processes.notify",
+    "processes.mail_in",
+    "audit.service",
     __name__,
 ]
 

@@ -26,6 +26,7 @@ from domain import (
     change_schedule,
     configuration_item,
     directory,
+    inbound_mail,
     incident,
     knowledge,
     notification,
@@ -438,6 +439,18 @@ def _webhook_endpoint_strategies() -> dict[type[DomainEvent], st.SearchStrategy[
     }
 
 
+def _inbound_mail_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    m = inbound_mail
+    message_ids = st.from_regex(r"<[a-z0-9.-]{1,40}@[a-z0-9.-]{1,40}>", fullmatch=True)
+    return {
+        m.Applied: events(m.Applied, message_id=message_ids),
+        m.Ignored: events(m.Ignored, message_id=message_ids),
+        m.DeadLettered: events(m.DeadLettered, message_id=message_ids, sha256=secret_digests),
+        m.Replayed: events(m.Replayed, sha256=secret_digests),
+        m.Redelivered: events(m.Redelivered),
+    }
+
+
 STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     incident.Logged: events(
         incident.Logged,
@@ -529,4 +542,5 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     **_directory_strategies(),
     **_notification_strategies(),
     **_webhook_endpoint_strategies(),
+    **_inbound_mail_strategies(),
 }

@@ -35,6 +35,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -361,6 +362,23 @@ def _start(binary: str, directory: Path) -> tuple[DovecotServer, subprocess.Pope
             break
     stderr = (directory / "dovecot.stderr").read_text(errors="replace")
     raise DovecotUnavailable(f"Dovecot did not start:\n{said[-2000:]}{stderr[-2000:]}")
+
+
+@contextmanager
+def running() -> Iterator[DovecotServer]:
+    """A private Dovecot outside pytest (benchmarks/mail_in.py): started, yielded, stopped.
+    DovecotUnavailable when it cannot be."""
+    binary = ensure_dovecot()
+    directory = Path(tempfile.mkdtemp(prefix="itsm-bench-dovecot-"))
+    directory.chmod(0o755)
+    try:
+        server, process = _start(binary, directory)
+        try:
+            yield server
+        finally:
+            _stop(process)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -246,6 +246,12 @@ def test_bookkeeping_stays_private_and_a_new_aggregate_is_private_until_declared
         "ApiToken.TablesImported",
         "IdempotencyKey.Recorded",
         "IncidentNumber.Allocated",
+        # inbound mail: people's words and addresses, read by admins and auditors over the API
+        "InboundMail.Applied",
+        "InboundMail.DeadLettered",
+        "InboundMail.Ignored",
+        "InboundMail.Redelivered",
+        "InboundMail.Replayed",
         "RecordNumber.Allocated",
         # where the office's webhooks go: the admins' configuration (docs/notifications.md)
         "WebhookEndpoint.Registered",
@@ -276,5 +282,5 @@ def test_a_view_folds_published_events_or_private_ones_never_both() -> None:
     for projection in PROJECTIONS:
         kinds = {is_public(event_type.type_name) for event_type in projection.folds}
         assert len(kinds) == 1, f"{projection.name} folds published and private events"
-    assert {p.name for p in FROM_STORE} == {"webhook_endpoints"}
+    assert {p.name for p in FROM_STORE} == {"webhook_endpoints", "inbound_mail"}
     assert sorted(p.name for p in (*FROM_TOPIC, *FROM_STORE)) == sorted(p.name for p in PROJECTIONS)
