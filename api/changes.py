@@ -32,7 +32,7 @@ from api.models import (
 )
 from api.params import AsOf, ChangeRef, CodePath
 from api.problem_details import ApiProblem
-from api.reads import ENVELOPE, Readable, numbered, record_events
+from api.reads import Readable, numbered, record_events
 from api.record_answers import answer, decided, json_response, submitted
 from api.record_routes import RecordRoutes
 from api.routing import ResourceRouter
@@ -50,6 +50,7 @@ from domain.change_commands import (
 )
 from domain.context import Context
 from domain.errors import RecordNotFound
+from domain.events import ENVELOPE
 from domain.moments import DESCRIPTION as MOMENT
 from domain.moments import Timestamp
 from domain.record_numbers import RecordKind

@@ -26,8 +26,7 @@ from domain.context import Context
 from domain.examples import example
 from domain.fields import Reason
 from domain.notification import DeliveryState, RequeueNotification
-from projections.notifications import notifications
-from projections.queries import STAFF
+from projections.notifications import listed, notifications
 
 router = ResourceRouter(prefix="/notifications", tags=["notifications"])
 
@@ -74,16 +73,7 @@ def list_notifications(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     services = request.app.state.services
-    clauses, params = STAFF.where(ctx)
-    if state is not None:
-        clauses.append('"state" = ?')
-        params.append(state.value)
-    if recipient is not None:
-        clauses.append('"recipient" = ?')
-        params.append(recipient)
-    rows = services.views.select(
-        notifications, " AND ".join(clauses), params, tail=f'ORDER BY "due_at" DESC LIMIT {limit}'
-    )
+    rows = listed(services.views, ctx, state=state, recipient=recipient, limit=limit)
     fields = {*TOLD, "record_id", "record_ref", "version"}
     items = [{name: row.get(name) for name in fields} for row in rows]
     return Response(NotificationList(items=items).model_dump_json(), media_type="application/json")

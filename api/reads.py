@@ -30,14 +30,9 @@ from domain.errors import NotFound, RecordNotFound
 from domain.events import DomainEvent
 from domain.records import parse_record_number
 from projections.base import Projection, Row
-from projections.notifications import notifications
+from projections.notifications import of_record
 from projections.queries import View
 from service.bootstrap import Services
-
-#: The event fields every history entry shows apart from the event's own data.
-ENVELOPE = frozenset(
-    {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}
-)
 
 #: How a reference names a row: (column, value), or (None, key) for the row's key.
 Locator = Callable[[str], tuple[str | None, Any]]
@@ -143,9 +138,7 @@ def told(
 ) -> list[dict[str, Any]]:
     """Who was told what of the record, and whether it reached them (up to `as_of`): every
     notification for staff; for a caller, only their own, without the address it went to."""
-    rows = services.views.select(
-        notifications, '"record_id" = ?', (str(record_id),), tail='ORDER BY "due_at"'
-    )
+    rows = of_record(services.views, str(record_id))
     if as_of is not None:
         rows = [row for row in rows if datetime.fromisoformat(row["decided_at"]) <= as_of]
     if not reads_internal(ctx):
@@ -182,7 +175,7 @@ def history_entry(event: DomainEvent, changes: dict[str, Any] | None = None) -> 
         "at": event.timestamp.isoformat(),
         "actor": {"id": event.actor.id, "role": event.actor.role.value},
         "correlation_id": str(event.correlation_id),
-        "data": event.model_dump(mode="json", exclude=set(ENVELOPE)),
+        "data": event.data(),
         "changes": changes or {},
     }
 

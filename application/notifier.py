@@ -9,7 +9,14 @@ themselves, and renders each message in the recipient's language (application/me
 A caller is told only what a caller reads of the event (domain/visibility.py): a rule that names
 a caller for an event they may not read tells them nothing, and a field they may not read (a work
 note, the reasons behind an escalation) reads as empty in their message. Work notes never reach a
-caller by this road, whatever a template says.
+caller by this road, whatever a template says. (A change's or a problem's "caller" is its
+requester, who is staff, and reads its events as staff: `Notifier._reader`.)
+
+Each rule's topic also goes to every webhook endpoint subscribed to it, active or paused (its
+webhooks then wait) (projections/webhook_endpoints.py): one notification per endpoint, whose
+payload is JSON in the Standard Webhooks form (`type`, `timestamp`, `data`). An endpoint may be a
+gateway to the public (a WhatsApp gateway), so a payload tells the event as a caller reads it: a
+staff-only event (an assignment, a work note) is named with its record and nothing of its fields.
 
 Each decision is one `Notification` record whose id derives from (record, version, recipient,
 channel), so deciding the same event again writes nothing new.
@@ -23,17 +30,22 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 from application.messages import Messages, Rendered
+from domain import visibility
 from domain.actors import Role
 from domain.context import Context
 from domain.directory import MAJOR_INCIDENT_LIST, on_call
 from domain.events import DomainEvent
 from domain.notification import Channel, Notification, notification_id
 from domain.notification_rules import Audience, Rule, rules_for
-from domain.visibility import for_caller, for_reader
+from domain.organisations import PROVINCE
+from domain.visibility import for_caller, for_reader, reads_internal
 from projections import directory
 from projections.base import Row
 from projections.view_store import ViewStore
+from projections.webhook_endpoints import subscribed
 
 #: The audiences that are the record's own callers: told only what a caller reads.
 _CALLERS = frozenset({Audience.CALLER})
@@ -66,12 +78,15 @@ class Notifier:
         *,
         subjects: Callable[[str], Row | None],
         in_hours: Callable[[str, datetime], bool] = lambda _calendar, _at: True,
+        endpoints: Callable[[str, str | None], list[Row]] | None = None,
     ) -> None:
         self.views = views
         self.messages = messages
         #: Another record as the notifier knows it (a problem's linked incidents), by id.
         self.subjects = subjects
         self.in_hours = in_hours
+        #: The active webhook endpoints of a topic and an organisation.
+        self.endpoints = endpoints or (lambda topic, org: subscribed(views, topic, org))
 
     def decide(self, ctx: Context, decision: Decision) -> list[Notification]:
         event, record = decision.event, decision.record
@@ -85,6 +100,9 @@ class Notifier:
                 note = self._email(ctx, rule, event, record, recipient)
                 if note is not None:
                     decided.setdefault(note.id, note)
+            for endpoint in self.endpoints(rule.topic, record.get("organisation")):
+                note = self._webhook(ctx, rule, event, record, endpoint)
+                decided.setdefault(note.id, note)
         return list(decided.values())
 
     # -- who ------------------------------------------------------------------------------------
@@ -184,8 +202,7 @@ class Notifier:
         recipient: Recipient,
     ) -> Notification | None:
         person = recipient.person
-        reader = Role.REQUESTER if recipient.as_caller else Role.AGENT
-        seen = for_caller([event]) if reader is Role.REQUESTER else for_reader(reader, [event])
+        seen = for_reader(self._reader(recipient, event), [event])
         if not seen:
             return None  # the event is not theirs to read
         note_id = notification_id(
@@ -216,6 +233,71 @@ class Notifier:
             html=rendered.html,
             message_id=self.messages.message_id(note_id, record.get("ref")),
             mandatory=recipient.mandatory,
+            not_before=rule.due(event),
+        )
+
+    @staticmethod
+    def _reader(recipient: Recipient, event: DomainEvent) -> Role:
+        """Whom a recipient reads the event as. The record's caller reads as a caller, where
+        callers read the event at all (an incident, a request); a change's or a problem's
+        "caller" is its requester, who is staff: they read as staff if the directory says they
+        are (a requester who is not is told nothing)."""
+        if not recipient.as_caller:
+            return Role.AGENT
+        if visibility.audience(type(event)).caller:
+            return Role.REQUESTER
+        staff = any(reads_internal(Role(role)) for role in recipient.person["roles"])
+        return Role.AGENT if staff else Role.REQUESTER
+
+    def _webhook(
+        self,
+        ctx: Context,
+        rule: Rule,
+        event: DomainEvent,
+        record: Mapping[str, Any],
+        endpoint: Row,
+    ) -> Notification:
+        note_id = notification_id(
+            event.originator_id, event.originator_version, endpoint["code"], Channel.WEBHOOK
+        )
+        seen = for_caller([event])
+        payload = {
+            "type": rule.topic,
+            "timestamp": event.timestamp.isoformat(),
+            "data": {
+                "record": {
+                    "id": str(event.originator_id),
+                    "kind": record.get("kind"),
+                    "ref": record.get("ref"),
+                    "title": record.get("title"),
+                    "organisation": record.get("organisation"),
+                    "url": self.messages.link(record),
+                },
+                "event": {
+                    "type": event.type_name,
+                    "version": event.originator_version,
+                    "data": seen[0].data() if seen else None,
+                },
+            },
+        }
+        ref = record.get("ref")
+        return Notification.decide(
+            ctx,
+            id=note_id,
+            topic=rule.topic,
+            channel=Channel.WEBHOOK,
+            recipient=endpoint["code"],
+            address=endpoint["url"],
+            language="id",
+            record_id=event.originator_id,
+            record_version=event.originator_version,
+            record_ref=ref,
+            event_type=event.type_name,
+            organisation=record.get("organisation") or endpoint["organisation"] or PROVINCE,
+            subject=f"[{ref}] {rule.topic}" if ref else rule.topic,
+            text=orjson.dumps(payload).decode(),
+            message_id=f"msg_{note_id.hex}",
+            mandatory=False,
             not_before=rule.due(event),
         )
 

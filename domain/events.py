@@ -49,6 +49,12 @@ def _stored_version_schema(schema: dict[str, Any], cls: type[Any]) -> None:
         schema["required"] = [VERSION_KEY, *schema.get("required", [])]
 
 
+#: The fields every event has, apart from its own data: whose, which version, when, by whom, why.
+ENVELOPE = frozenset(
+    {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}
+)
+
+
 class DomainEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_stored_version_schema)
 
@@ -63,6 +69,11 @@ class DomainEvent(BaseModel):
     timestamp: AwareDatetime
     actor: Actor
     correlation_id: UUID
+
+    def data(self) -> dict[str, Any]:
+        """The event's own fields in JSON form, without the envelope's (ENVELOPE): what a
+        history entry or a webhook shows as its `data`."""
+        return self.model_dump(mode="json", exclude=set(ENVELOPE))
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -11,7 +11,7 @@ names (the next registration of that code replaces it), never a record whose sec
 Rotation keeps the secret before as `.previous` until the next rotation: the Standard Webhooks
 specification lets one `webhook-signature` header carry several signatures (space-separated), and
 receivers accept a message if any of them verifies, so the notifier signs with both
-(`signatures`) while the receivers are moved over to the new one.
+(`infra.webhooks_out.sign`) while the receivers are moved over to the new one.
 
 `lock()` serialises the make-write-record steps of registrations and rotations across the threads
 and processes of this host (an flock on `<directory>/.lock`): two at once would otherwise leave a
@@ -27,11 +27,8 @@ import fcntl
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Iterator
 from pathlib import Path
-
-from standardwebhooks.webhooks import Webhook
 
 from domain.directory import CODE_PATTERN
 from infra.webhooks_out import new_secret
@@ -111,14 +108,6 @@ class WebhookSecrets:
             yield
         finally:
             os.close(fd)  # releases the flock
-
-
-def signatures(secrets: Sequence[str], webhook_id: str, timestamp: datetime, payload: bytes) -> str:
-    """The `webhook-signature` header's value signed with each secret, space-separated (the
-    specification's form for several): a receiver holding either secret verifies it."""
-    if not secrets:
-        raise ValueError("no secret to sign with")
-    return " ".join(Webhook(s).sign(webhook_id, timestamp, payload) for s in secrets)
 
 
 def _checked(code: str) -> str:

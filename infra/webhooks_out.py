@@ -23,6 +23,7 @@ import math
 import re
 import secrets
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -174,6 +175,14 @@ def _unreachable(error: Exception, timeout: float) -> DeliveryFailed:
     return DeliveryFailed(why, permanent=False)
 
 
+def sign(keys: Sequence[str], webhook_id: str, timestamp: datetime, payload: bytes) -> str:
+    """The `webhook-signature` header's value: a signature with each secret, space-separated
+    (the specification's form for several), so a receiver holding any of them verifies it."""
+    if not keys:
+        raise ValueError("no secret to sign with")
+    return " ".join(Webhook(key).sign(webhook_id, timestamp, payload) for key in keys)
+
+
 class WebhookSender:
     """POSTs signed notifications over one httpx client (connections kept per receiver). A
     context manager; safe to use from several threads, as httpx's client is."""
@@ -207,10 +216,16 @@ class WebhookSender:
         self._client.close()
 
     def send(
-        self, url: str, secret: str, webhook_id: str, timestamp: datetime, payload: bytes
+        self,
+        url: str,
+        secret: str | Sequence[str],
+        webhook_id: str,
+        timestamp: datetime,
+        payload: bytes,
     ) -> WebhookReceipt:
-        """POST `payload` (JSON) to `url`, signed with the destination's `secret`. Raises
-        DeliveryFailed; ValueError for a webhook id or timestamp the caller got wrong."""
+        """POST `payload` (JSON) to `url`, signed with the destination's `secret` (or with each of
+        its secrets, newest first, while one is rotated out: `sign`). Raises DeliveryFailed;
+        ValueError for a webhook id or timestamp the caller got wrong."""
         import httpx
 
         if not _WEBHOOK_ID.fullmatch(webhook_id):
@@ -222,7 +237,8 @@ class WebhookSender:
         except ValueError as error:
             raise DeliveryFailed(f"the destination's URL is refused: {error}", True) from error
         try:
-            signature = Webhook(secret).sign(webhook_id, timestamp, payload)
+            keys = [secret] if isinstance(secret, str) else secret
+            signature = sign(keys, webhook_id, timestamp, payload)
         except (ValueError, TypeError, binascii.Error, EmptyWebhookSecretError) as error:
             raise DeliveryFailed(
                 "the destination's secret is no Standard Webhooks secret (whsec_ and base64)",

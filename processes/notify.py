@@ -40,6 +40,7 @@ from application.kinds import NOTIFICATION
 from application.messages import Messages, email_of
 from application.notifier import Decision, Notifier
 from application.pipeline import Submission
+from application.webhook_endpoints import pause_failing
 from domain.actors import SYSTEM
 from domain.calendar import CalendarSpec
 from domain.context import Context
@@ -54,14 +55,19 @@ from domain.notification import (
     StartAttempt,
 )
 from domain.notification_rules import RULES
+from domain.webhook_endpoint import EndpointState
+from infra.clock import utcnow
 from infra.delivery import DeliveryFailed
 from infra.follower import Failing, Follower, StuckAt
 from infra.mail_out import SmtpSender
 from infra.serialisation import UndecodableEvent
+from infra.webhook_secrets import WebhookSecrets
+from infra.webhooks_out import WebhookSender
 from projections.base import Projection, Row, iso
 from projections.notification_subjects import notification_subjects
 from projections.notifications import notifications, utc
 from projections.runner import decode
+from projections.webhook_endpoints import hearing, listening, webhook_endpoints
 
 if TYPE_CHECKING:  # the composition root, a layer above: only its type is named here
     from service.bootstrap import Services
@@ -102,13 +108,24 @@ class Notify:
         *,
         idle: float = 0.5,
         smtp: Callable[[], SmtpSender] | None = None,
+        webhooks: Callable[[], WebhookSender] = WebhookSender,
     ) -> None:
         self.services = services
         settings = services.settings
         self.messages = Messages(settings.public_url, settings.message_domain())
         self.notifier = Notifier(
-            services.views, self.messages, subjects=self._subject, in_hours=self._in_hours
+            services.views,
+            self.messages,
+            subjects=self._subject,
+            in_hours=self._in_hours,
+            endpoints=self._hearing,
         )
+        self._webhooks = webhooks
+        self._secrets = WebhookSecrets(settings.webhook_secrets_directory())
+        #: The webhook endpoints not retired, read once per page of events decided.
+        self._listening: list[Row] = []
+        #: Every webhook endpoint by code, read once per batch sent.
+        self._endpoints: dict[str, Row] = {}
         smtp_settings = settings.smtp()
         self._smtp = smtp or (
             (lambda: SmtpSender(smtp_settings)) if smtp_settings is not None else None
@@ -171,6 +188,7 @@ class Notify:
                 inclusive_of_start=False,
             )
             events, undecodable = decode(desk.mapper, page)
+            self._listening = listening(views)
             keys = {str(event.originator_id) for _, event in events}
             self._batch = dict(tx.load(notification_subjects, keys))
             decided = []
@@ -201,6 +219,9 @@ class Notify:
             row = fold(dict(row) if row is not None else None, event)
             self._batch[key] = row
         return row
+
+    def _hearing(self, topic: str, organisation: str | None) -> list[Row]:
+        return hearing(self._listening, topic, organisation)
 
     def _subject(self, record_id: str) -> Row | None:
         """Another record as the notifier knows it (in this page, or as stored)."""
@@ -267,11 +288,26 @@ class Notify:
         return len(due) >= SEND_BATCH
 
     def _due(self, now: datetime) -> list[Row]:
+        """What is due to be sent now, but what goes to a paused destination (it stays due)."""
         views = self.services.views
+        self._endpoints = {row["code"]: row for row in views.select(webhook_endpoints)}
+        clauses = ['"state" IN (?, ?)', '"due_at" <= ?']
+        params: list[Any] = [DeliveryState.PENDING.value, DeliveryState.RETRYING.value, utc(now)]
+        if self._paused("smtp", now):
+            clauses.append('"channel" != ?')
+            params.append(Channel.EMAIL.value)
+        held = [
+            code
+            for code, row in self._endpoints.items()
+            if row["state"] == EndpointState.PAUSED or self._paused(f"webhook:{code}", now)
+        ]
+        if held:  # in SQL, so that they do not fill the batch and keep the rest waiting
+            clauses.append(f'NOT ("channel" = ? AND "recipient" IN ({", ".join("?" * len(held))}))')
+            params += [Channel.WEBHOOK.value, *held]
         rows = views.select(
             notifications,
-            '"state" IN (?, ?) AND "due_at" <= ?',
-            (DeliveryState.PENDING.value, DeliveryState.RETRYING.value, utc(now)),
+            " AND ".join(clauses),
+            params,
             tail=f'ORDER BY "due_at" LIMIT {SEND_BATCH}',
         )
         lease = iso(now - self.lease)
@@ -283,9 +319,17 @@ class Notify:
         return [
             row
             for row in rows
-            if row["version"] >= self._written.get(row["id"], 0)
-            and not self._paused(self._destination(row), now)
+            if row["version"] >= self._written.get(row["id"], 0) and not self._held(row, now)
         ]
+
+    def _held(self, row: Row, now: datetime) -> bool:
+        """Whether a notification waits for its destination: paused here, or (a webhook
+        endpoint) paused in its record."""
+        if row["channel"] == Channel.WEBHOOK:
+            endpoint = self._endpoints.get(row["recipient"])
+            if endpoint is not None and endpoint["state"] == EndpointState.PAUSED:
+                return True
+        return self._paused(self._destination(row), now)
 
     def _claim(self, rows: list[Row]) -> list[tuple[Row, int]]:
         """Record each attempt as started; the rows whose claim was written, with the attempt."""
@@ -318,9 +362,10 @@ class Notify:
         outcomes: list[tuple[Row, int, str | DeliveryFailed]] = []
         with ExitStack() as stack:
             smtp: SmtpSender | None = None
+            webhooks: WebhookSender | None = None
             for row, attempt in claimed:
                 destination = self._destination(row)
-                if self._paused(destination, now):
+                if self._held(row, now):
                     outcomes.append(
                         (row, attempt, DeliveryFailed(f"{destination} is paused", permanent=False))
                     )
@@ -334,7 +379,14 @@ class Notify:
                         receipt = smtp.send(email_of(self._decided(row), self._sender_address))
                         answer = receipt.reply
                     else:
-                        raise DeliveryFailed("no webhook sender here yet", permanent=False)
+                        url, keys = self._endpoint(row["recipient"])
+                        if webhooks is None:
+                            webhooks = stack.enter_context(self._webhooks())
+                        decided = self._decided(row)
+                        answered = webhooks.send(
+                            url, keys, decided.message_id, utcnow(), decided.text.encode()
+                        )
+                        answer = f"{answered.status} {answered.body}".strip()
                 except DeliveryFailed as failure:
                     self._failed(destination, failure, now)
                     outcomes.append((row, attempt, failure))
@@ -390,6 +442,18 @@ class Notify:
 
     # -- destinations -----------------------------------------------------------------------------
 
+    def _endpoint(self, code: str) -> tuple[str, list[str]]:
+        """Where a webhook endpoint is now (its URL as last corrected, not as when decided) and
+        the secrets that sign for it, newest first; DeliveryFailed when it is retired (for good)
+        or its secret is not on this host (for now: another host may have it)."""
+        endpoint = self._endpoints.get(code)
+        if endpoint is None or endpoint["state"] == EndpointState.RETIRED:
+            raise DeliveryFailed(f"the webhook endpoint {code} is retired", permanent=True)
+        keys = self._secrets.signing(code)
+        if not keys:
+            raise DeliveryFailed(f"no secret for the webhook endpoint {code} on this host", False)
+        return endpoint["url"], keys
+
     @staticmethod
     def _destination(row: Row) -> str:
         return "smtp" if row["channel"] == Channel.EMAIL else f"webhook:{row['recipient']}"
@@ -412,6 +476,16 @@ class Notify:
         state = self._destinations.setdefault(destination, Destination())
         state.failures += 1
         settings = self.services.settings
+        if state.failures >= settings.notify_pause_after and destination.startswith("webhook:"):
+            # an endpoint is paused in its record, for an admin to see, correct and resume
+            code = destination.removeprefix("webhook:")
+            reason = f"failed {state.failures} times running; last: {failure.reason}"
+            if pause_failing(self.services.desk, self.services.system_context(), code, reason):
+                log.warning("webhook endpoint %s paused: %s", code, reason)
+            if code in self._endpoints:  # the rest of this batch waits, as the next ones will
+                self._endpoints[code] = {**self._endpoints[code], "state": EndpointState.PAUSED}
+            self._destinations.pop(destination, None)
+            return
         if state.failures >= settings.notify_pause_after and state.paused_until is None:
             state.paused_until = now + settings.notify_pause
             self.figures.paused[destination] = state.paused_until

@@ -10,10 +10,14 @@ receiver twice, with the same Message-ID or webhook-id.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from domain import notification as n
+from domain.context import Context
 from projections.base import Column, Projection, Row, at, folds_of, iso
+from projections.queries import STAFF, select_where
 from projections.records import stamped
+from projections.view_store import ViewStore
 
 
 def utc(moment: datetime) -> str:
@@ -94,3 +98,33 @@ notifications = Projection(
     ),
     indexes=(("state", "due_at"), ("record_id",)),
 )
+
+
+# -- look-ups -----------------------------------------------------------------------------------
+
+
+def listed(
+    views: ViewStore,
+    ctx: Context,
+    *,
+    state: n.DeliveryState | None = None,
+    recipient: str | None = None,
+    limit: int = 50,
+) -> list[Row]:
+    """The notifications within the reader's reach, newest first: all, or those in one state
+    (dead: the dead letters), or those to one recipient."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if state is not None:
+        conditions.append('"state" = ?')
+        params.append(state.value)
+    if recipient is not None:
+        conditions.append('"recipient" = ?')
+        params.append(recipient)
+    tail = f'ORDER BY "due_at" DESC LIMIT {int(limit)}'
+    return select_where(views, notifications, ctx, STAFF, conditions, params, tail)
+
+
+def of_record(views: ViewStore, record_id: str) -> list[Row]:
+    """A record's notifications, in the order they were due."""
+    return views.select(notifications, '"record_id" = ?', (record_id,), tail='ORDER BY "due_at"')

@@ -2,11 +2,13 @@
 endpoint (its URL, topics, organisation, state, why it is paused, its secret's fingerprint; never
 the secret, which no event carries).
 
-The notifier asks one question of it (`subscribed`): to which active endpoints does a notification
-of this topic, about a record of this organisation, go?
+The notifier asks one question of it (`subscribed`): to which endpoints (active, or paused and
+waiting) does a notification of this topic, about a record of this organisation, go?
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from domain import webhook_endpoint as w
 from projections.base import Column, Projection, Row, at, by, folds_of
@@ -82,10 +84,21 @@ def endpoint(views: ViewStore, code: str) -> Row | None:
 
 
 def subscribed(views: ViewStore, topic: str, organisation: str | None) -> list[Row]:
-    """The active endpoints a notification of `topic` goes to, about a record of `organisation`
-    (None: of no organisation, which only endpoints of every organisation hear): those whose
-    topics include it (or are "*") and whose organisation is None or the record's. By code."""
-    rows = views.select(webhook_endpoints, '"state" = ?', (w.EndpointState.ACTIVE.value,))
+    """The endpoints a notification of `topic` goes to, about a record of `organisation` (None:
+    of no organisation, which only endpoints of every organisation hear): those not retired whose
+    topics include it (or are "*") and whose organisation is None or the record's. By code. A
+    paused endpoint is among them: its webhooks are decided, and wait for it to be resumed."""
+    return hearing(listening(views), topic, organisation)
+
+
+def listening(views: ViewStore) -> list[Row]:
+    """The endpoints not retired: active, or paused for a while."""
+    return views.select(webhook_endpoints, '"state" != ?', (w.EndpointState.RETIRED.value,))
+
+
+def hearing(rows: Iterable[Row], topic: str, organisation: str | None) -> list[Row]:
+    """Of these endpoints, those that hear of `topic` about a record of `organisation`, by code
+    (as `subscribed` says)."""
     return sorted(
         (
             row

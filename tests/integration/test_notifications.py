@@ -18,6 +18,7 @@ import pytest
 
 from application.kinds import GROUP, INCIDENT, NOTIFICATION, PERSON, Kind
 from application.pipeline import Submission
+from application.seed import seed
 from domain.actors import Actor, Role
 from domain.commands import (
     AddComment,
@@ -44,6 +45,7 @@ from tests.conftest import Clock, context
 from tests.engines import smtp
 from tests.engines.smtp import SmtpServer
 from tests.integration.conftest import serving
+from tests.integration.test_changes_api import authorised_change
 
 smtp_servers = smtp.smtp_servers
 
@@ -333,3 +335,86 @@ def test_out_of_hours_only_the_one_on_call_is_told(
     notify.run_until_idle()
     assigned = [m["To"] for m in messages(mail) if "Ditugaskan" in m["Subject"]]
     assert assigned == ["andi@dpk-banten.example"]  # not rudi: it is not his night
+
+
+def test_a_change_tells_the_cab_of_the_vote_and_the_requester_of_the_authorisation(
+    told: tuple[Services, Notify], mail: SmtpServer
+) -> None:
+    services, notify = told
+    for actor_id in ("andi.pratama", "ahmad", "yusuf", "lina"):
+        run(
+            services,
+            RegisterPerson(
+                actor_id=actor_id,
+                name=actor_id.title(),
+                email=f"{actor_id}@dpk-banten.example",
+                roles=["cab_member"] if actor_id != "andi.pratama" else ["resolver"],
+            ),
+            PERSON,
+        )
+    with serving(services) as api:
+        authorised_change(api, [])
+    notify.run_until_idle()
+    subjects = {(m["To"].split("@")[0], m["Subject"].split("] ")[0] + "]") for m in messages(mail)}
+    # each CAB member is asked to vote; the requester hears of the authorisation
+    assert {to for to, _ in subjects} == {"ahmad", "yusuf", "lina", "andi.pratama"}
+    told_of = {row["recipient"]: row["topic"] for row in all_rows(services)}
+    assert told_of["andi.pratama"] == "change.authorised"
+    assert {told_of[m] for m in ("ahmad", "yusuf", "lina")} == {"change.vote_needed"}
+
+
+def all_rows(services: Services) -> list[dict[str, Any]]:
+    services.runner.catch_up()
+    return services.views.select(notifications)
+
+
+def test_approvers_hear_of_a_request_its_requester_of_its_fulfilment_and_groups_of_a_workaround(
+    told: tuple[Services, Notify], mail: SmtpServer
+) -> None:
+    services, notify = told
+    seed(services.desk)  # the catalogue, and the directory's approvers (the heads)
+    with serving(services) as api:
+        member = api.client("budi.santoso", Role.REQUESTER)
+        made = member.post(
+            "/api/v1/service-requests",
+            json={"catalogue_item": "inlislite-school-install", "title": "SMAN 2 Pandeglang"},
+        )
+        assert made.status_code == 201, made.text
+        ref = made.json()["ref"]
+        for head in ("kepala.bidang", "kepala.dinas"):
+            approved = api.client(head, Role.SERVICE_MANAGER).post(
+                f"/api/v1/service-requests/{ref}/approve"
+            )
+            assert approved.status_code == 200, approved.text
+        desk = api.client("siti.rahma", Role.AGENT)
+        assert desk.post(f"/api/v1/service-requests/{ref}/start-fulfilment").status_code == 200
+        for step in (1, 2, 3, 4):
+            done = desk.post(f"/api/v1/service-requests/{ref}/complete-step", json={"step": step})
+            assert done.status_code == 200, done.text
+        fulfilled = desk.post(f"/api/v1/service-requests/{ref}/fulfil", json={"notes": "Selesai"})
+        assert fulfilled.status_code == 200, fulfilled.text
+
+        incident = log_incident(services, assignment_group="tim-kiosk")
+        problem = desk.post(
+            "/api/v1/problems",
+            json={"title": "Kiosk mati", "service": "Kiosk", "incidents": [str(incident)]},
+        )
+        assert problem.status_code == 201, problem.text
+        problem_ref = problem.json()["ref"]
+        assert desk.post(f"/api/v1/problems/{problem_ref}/start-investigation").status_code == 200
+        workaround = desk.post(
+            f"/api/v1/problems/{problem_ref}/publish-workaround",
+            json={"workaround": "Nyalakan ulang kiosk"},
+        )
+        assert workaround.status_code == 200, workaround.text
+    notify.run_until_idle()
+    told_of = {(row["recipient"], row["topic"]) for row in all_rows(services)}
+    assert {
+        ("kepala.bidang", "request.approval_needed"),
+        ("kepala.dinas", "request.approval_needed"),
+        ("budi.santoso", "request.fulfilled"),
+        # the kiosk group of the linked incident, but siti, who published it
+        ("andi.wijaya", "problem.workaround_published"),
+    } <= told_of
+    assert ("siti.rahma", "problem.workaround_published") not in told_of
+    assert {row["state"] for row in all_rows(services)} == {DeliveryState.SENT}

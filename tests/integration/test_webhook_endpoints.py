@@ -198,7 +198,7 @@ def test_the_notifier_pauses_a_failing_endpoint_once(api: Api, services: Service
     assert WEBHOOK_ENDPOINT.path == "/webhook-endpoints"
 
 
-def test_subscribed_finds_the_active_endpoints_of_a_topic_and_organisation(
+def test_subscribed_finds_the_endpoints_of_a_topic_and_organisation_but_the_retired(
     api: Api, services: Services
 ) -> None:
     admin = api.client("admin.dpk", Role.ADMIN)
@@ -222,11 +222,17 @@ def test_subscribed_finds_the_active_endpoints_of_a_topic_and_organisation(
     def codes(topic: str, organisation: str | None) -> list[str]:
         return [row["code"] for row in subscribed(services.views, topic, organisation)]
 
+    # a paused endpoint hears too: its webhooks wait for it to be resumed
     assert codes("incident.resolved", "perpus-kab-lebak") == [
         "all-topics",
+        "paused-one",
         "resolved-everywhere",
         "resolved-in-lebak",
     ]
-    assert codes("incident.resolved", "dpk-banten") == ["all-topics", "resolved-everywhere"]
-    assert codes("incident.sla_breach", "dpk-banten") == ["all-topics", "breaches"]
-    assert codes("change.authorised", None) == ["all-topics"]
+    assert codes("incident.resolved", "dpk-banten") == [
+        "all-topics",
+        "paused-one",
+        "resolved-everywhere",
+    ]
+    assert codes("incident.sla_breach", "dpk-banten") == ["all-topics", "breaches", "paused-one"]
+    assert codes("change.authorised", None) == ["all-topics", "paused-one"]

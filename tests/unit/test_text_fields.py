@@ -90,6 +90,9 @@ WITHOUT_FREE_TEXT = {
     "SetGroupHours",
     "ChooseMutes",
     "ChooseLanguage",
+    # where webhooks go: a URL and topics, each refused by its own rule
+    "ChangeWebhookUrl",
+    "ChooseWebhookTopics",
 }
 
 

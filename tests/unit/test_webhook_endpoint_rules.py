@@ -42,8 +42,8 @@ from domain.webhook_endpoint import (
     endpoint_id,
     fingerprint,
 )
-from infra.webhook_secrets import WebhookSecrets, signatures
-from infra.webhooks_out import check_url, new_secret
+from infra.webhook_secrets import WebhookSecrets
+from infra.webhooks_out import check_url, new_secret, sign
 from tests.conftest import T0, context
 
 ADMIN = Actor(id="admin.dpk", role=Role.ADMIN)
@@ -332,7 +332,7 @@ def test_a_webhook_signed_with_both_secrets_verifies_with_either(tmp_path: Path)
     now = datetime.now(UTC)
     body = b'{"topic": "incident.resolved"}'
 
-    header = signatures(secrets.signing(CODE), "msg_1", now, body)
+    header = sign(secrets.signing(CODE), "msg_1", now, body)
 
     assert len(header.split(" ")) == 2
     headers = {
@@ -343,7 +343,7 @@ def test_a_webhook_signed_with_both_secrets_verifies_with_either(tmp_path: Path)
     for receiver in (old, new):
         assert Webhook(receiver).verify(body, headers) == {"topic": "incident.resolved"}
     with pytest.raises(ValueError, match="no secret"):
-        signatures([], "msg_1", now, body)
+        sign([], "msg_1", now, body)
 
 
 def test_ids_are_named_after_the_code() -> None:
