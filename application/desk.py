@@ -126,6 +126,8 @@ class ServiceDesk(Application[UUID]):
         self._last_numbers: dict[UUID, int] = {}
         #: Called after each commit, e.g. to wake the projections that follow the store.
         self.after_commit: Callable[[], None] | None = None
+        #: Other followers of the store in this process (the notifier), woken after each too.
+        self.also_woken: list[Callable[[], None]] = []
         self.pipeline = Pipeline(self)
 
     # -- commands: entry points into the pipeline ------------------------------------------------
@@ -522,9 +524,12 @@ class ServiceDesk(Application[UUID]):
         return stored, positions
 
     def wake_followers(self) -> None:
-        """Wake whoever follows the store (the projections, or the relay in Kafka mode)."""
+        """Wake whoever follows the store (the projections, or the relay in Kafka mode, and any
+        other follower in this process)."""
         if self.after_commit is not None:
             self.after_commit()
+        for wake in self.also_woken:
+            wake()
 
     def numbering(self) -> AbstractContextManager[bool]:
         """Hold the numbers while new records are decided and written: the number lock, then

@@ -15,10 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime as format_datetime_header
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -39,6 +42,26 @@ _PATHS = {
     "change": "/changes",
     "problem": "/problems",
 }
+
+
+class _Registry(HeaderRegistry):
+    """The standard header registry, each header's class made once. The standard one makes a
+    new class for every header set (`type(...)` in `__getitem__`), which was a fifth of the time
+    it took to build a notification's e-mail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        made = self._made.get(name)
+        if made is None:
+            made = self._made[name] = super().__getitem__(name)
+        return made
+
+
+#: The standard policy (RFC 5322 headers, checked: no line breaks in a value), faster to build by.
+POLICY = policy.default.clone(header_factory=_Registry())
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,19 +144,27 @@ def _block(template: Template, name: str, values: Mapping[str, Any]) -> str:
     return "".join(template.blocks[name](template.new_context(dict(values))))
 
 
+@lru_cache(maxsize=4_096)
+def _header(name: str, value: str) -> BaseHeader:
+    """A header as the policy parses it, parsed once for the values that recur (the sender, a
+    recipient's address, the fixed ones): a header is immutable, and a message takes a parsed
+    one as it is."""
+    return cast(BaseHeader, POLICY.header_factory(name, value))
+
+
 def email_of(decided: Decided, sender: str) -> EmailMessage:
     """The e-mail of a decided notification, exactly as decided: the same bytes' worth of words,
     and the same Message-ID, on every attempt. Marked as sent automatically (RFC 3834), so that
     auto-replies stay silent, and threaded per record (`References`), so that mail programs
     keep a record's messages together."""
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = decided.address
+    message = EmailMessage(policy=POLICY)
+    message["From"] = _header("From", sender)
+    message["To"] = _header("To", decided.address)
     message["Subject"] = decided.subject
     message["Message-ID"] = decided.message_id
     message["Date"] = format_datetime_header(decided.timestamp)
-    message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = decided.language
+    message["Auto-Submitted"] = _header("Auto-Submitted", "auto-generated")
+    message["Content-Language"] = _header("Content-Language", decided.language)
     if decided.record_ref:
         domain = decided.message_id.rpartition("@")[2].rstrip(">")
         message["References"] = f"<{decided.record_ref}@{domain}>"

@@ -24,6 +24,7 @@ so in the log and /metrics.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -81,6 +82,8 @@ BATCH = 500
 SEND_BATCH = 100
 #: The most decisions kept to send without reading them back (about 10 kB each).
 FRESH = 10_000
+#: The longest the deciding half waits for the view to show what it decided (seconds).
+FOLD_WAIT = 2.0
 
 
 @dataclass
@@ -196,7 +199,7 @@ class Notify:
                 row = self._fold(event)
                 if position > decided_through and row is not None:
                     decided.extend(self.notifier.decide(self._context(event), Decision(event, row)))
-            self._save(decided)
+            last = self._save(decided)
             if undecodable is not None:
                 reached = page[len(events)].id - 1
             else:
@@ -208,7 +211,7 @@ class Notify:
         self._stuck.report(undecodable)
         if decided:
             self.figures.decided += len(decided)
-            self._sending.wake()
+            self._wake_sender(last)
         return undecodable is None and len(page) == BATCH
 
     def _fold(self, event: DomainEvent) -> Row | None:
@@ -245,25 +248,36 @@ class Notify:
         """A decision is the service's own act, now, on behalf of the event's request."""
         return Context(actor=SYSTEM, at=self.services.clock(), correlation_id=event.correlation_id)
 
-    def _save(self, decided: list[Any]) -> None:
-        """Write the decisions; any decided before (a page decided again) are left as they are."""
+    def _save(self, decided: list[Any]) -> int:
+        """Write the decisions; any decided before (a page decided again) are left as they are.
+        The last position written (0: none)."""
         if not decided:
-            return
+            return 0
         desk = self.services.desk
         events = [event for note in decided for event in note.collect_events()]
         written = events
         try:
-            desk.write(events)
+            positions = list(desk.write(events))
         except IntegrityError:
-            written = []
+            written, positions = [], []
             for event in events:  # one at a time: the ones already written are refused alone
                 try:
-                    desk.write([event])
+                    positions += desk.write([event])
                 except IntegrityError:
                     continue
                 written.append(event)
         self._keep(written)
         desk.wake_followers()
+        return max(positions, default=0)
+
+    def _wake_sender(self, position: int) -> None:
+        """Wake the sending half once the notifications view shows the decisions up to
+        `position` (it reads what is due from there): at once, rather than at its next look."""
+        runner = self.services.runner
+        folds_here = any(p is notifications for p in runner.projections)
+        if position and folds_here and runner.is_following:
+            runner.wait_for(position, FOLD_WAIT)
+        self._sending.wake()
 
     def _keep(self, written: list[Any]) -> None:
         """Keep the decisions written, to send them as written (never one the store refused: the
@@ -503,11 +517,14 @@ class Notify:
         self.services.notify = self
         self._deciding.start()
         self._sending.start()
+        self.services.desk.also_woken.append(self.wake)  # a commit is decided on at once
 
     def wake(self) -> None:
         self._deciding.wake()
 
     def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.services.desk.also_woken.remove(self.wake)
         self._deciding.stop()
         self._sending.stop()
 
