@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -17,14 +18,21 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
+from application.kinds import PERSON
+from application.pipeline import Submission
 from consumers.projections import ProjectionConsumer, partition_of
-from domain.actors import Role
+from domain.actors import Actor, Role
+from domain.context import Context
+from domain.directory import RegisterPerson
 from infra.kafka_clients import ensure_topics
 from infra.settings import Settings
+from processes.notify import Notify
 from service.bootstrap import Services, build
 from service.kafka_mode import build_projection_consumer, build_relay, dead_letter_topic, topics
-from tests.conftest import Clock
+from tests.conftest import T0, Clock
 from tests.directory_helpers import hold
+from tests.engines import smtp
+from tests.engines.smtp import SmtpServer
 from tests.integration.conftest import serving
 from tests.integration.test_api import new_incident
 from tests.integration.test_webhook_endpoints import BOT
@@ -49,6 +57,9 @@ pytestmark = pytest.mark.slow
 
 
 # -- set-up -----------------------------------------------------------------------------------
+
+
+smtp_servers = smtp.smtp_servers
 
 
 @pytest.fixture
@@ -341,5 +352,45 @@ def test_serve_in_kafka_mode_answers_writes_from_the_kafka_fed_views(
         assert positions == published_positions(services)
         partition = partition_of(UUID(logged["id"]), settings.kafka_partitions)
         assert services.kafka.follower.folded(partition) >= max(positions) - 1
+    finally:
+        services.close()
+
+
+def test_in_kafka_mode_the_notifier_sends_from_the_kafka_fed_view(
+    kafka_settings: Settings, smtp_servers: Callable[..., SmtpServer]
+) -> None:
+    # The notifier decides from the store, whose order is global (as the audit ledger does),
+    # and sends what the `notifications` view says is due: here a view fed from Kafka.
+    mail = smtp_servers()
+    settings = kafka_settings.model_copy(
+        update={
+            "data_dir": kafka_settings.data_dir / "notify",
+            "smtp_host": mail.host,
+            "smtp_port": mail.port,
+            "smtp_security": "none",
+            "smtp_from": "layanan@dpk-banten.example",
+        }
+    )
+    services = build(settings, clock=Clock())
+    services.start()
+    try:
+        hold(services)
+        ctx = Context(actor=Actor(id="admin.dpk", role=Role.ADMIN), at=T0, correlation_id=uuid4())
+        services.desk.execute(
+            Submission(
+                ctx,
+                RegisterPerson(
+                    actor_id="budi.santoso", name="Budi", email="budi@perpus-serang.example"
+                ),
+                PERSON,
+            )
+        )
+        Notify(services).start()  # stopped with the services
+        with serving(services) as api, api.client() as client:
+            wait_for(lambda: client.get("/readyz").status_code == 200, 60, "the consumer to join")
+            logged = new_incident(client)
+        (received,) = mail.wait_for(1, timeout=30)
+        assert received.rcpt_tos == ("budi@perpus-serang.example",)
+        assert f"[{logged['ref']}]" in received.data.decode()
     finally:
         services.close()
