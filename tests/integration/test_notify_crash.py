@@ -7,10 +7,10 @@ every message it took across the rounds, on SQLite and PostgreSQL:
 
 - every notification the rules call for is decided exactly once (one `Notification.Decided` per
   record, version and recipient), and none is lost: each is sent, and the server has its
-  Message-ID;
-- a Message-ID the server got more than once belongs to a notification whose record says it was
-  sent again (an attempt started after one that recorded no outcome): a re-send after a crash is
-  recognisable, and counted.
+  Message-ID (a webhook receiver on loopback, subscribed to every topic, its webhook-id);
+- a Message-ID or webhook-id received more than once belongs to a notification whose record says
+  it was sent again (an attempt started after one that recorded no outcome): a re-send after a
+  crash is recognisable, and counted.
 
 The notifier takes an attempt cut short again after its lease (ITSM_NOTIFY_LEASE), one second
 here rather than two minutes, so that what a killed notifier left half-done is taken up within
@@ -35,25 +35,32 @@ from uuid import UUID
 import pytest
 from click.testing import CliRunner
 
+from application import webhook_endpoints as endpoints
 from application.kinds import GROUP, INCIDENT, PERSON
 from cli.main import main
 from domain.actors import Actor, Role
 from domain.commands import AddComment, LogIncident, ResolveIncident, StartWork
 from domain.directory import FormGroup, RegisterPerson
 from domain.notification import AttemptStarted, Decided, DeliveryState
+from domain.webhook_endpoint import RegisterWebhookEndpoint
 from infra.settings import Settings
+from infra.webhook_secrets import WebhookSecrets
+from infra.webhooks_out import new_secret
 from processes.notify import Notify
 from projections.notifications import notifications
 from projections.runner import decode
 from service.bootstrap import Services, build
-from tests.engines import smtp
+from tests.conftest import context
+from tests.engines import smtp, webhook_receiver
 from tests.engines.smtp import SmtpServer
+from tests.engines.webhook_receiver import WebhookReceiver
 from tests.forked_cli import forkserver, run_itsm
-from tests.integration.test_notifications import run
+from tests.integration.test_notifications import ADMIN, run
 
 pytestmark = pytest.mark.slow
 
 smtp_servers = smtp.smtp_servers
+webhook_receivers = webhook_receiver.webhook_receivers
 
 ROUNDS = 20
 #: Incidents the test logs in each round (each makes four notifications: the caller's receipt,
@@ -68,6 +75,8 @@ AGENT = Actor(id="rudi.hartono", role=Role.AGENT)  # not a recipient: everyone i
 #: The people the rules name here: the caller, and the group's members.
 CALLER = "budi.santoso"
 MEMBERS = ("siti.rahma", "andi.wijaya")
+#: The webhook endpoint that hears of every topic.
+BOT = "bot-crash"
 
 
 class Notifier:
@@ -158,6 +167,17 @@ def directory(services: Services) -> None:
     )
 
 
+def endpoint(services: Services, receivers: Callable[..., WebhookReceiver]) -> WebhookReceiver:
+    """A webhook endpoint for every topic, at a receiver that holds its secret."""
+    receiver = receivers(new_secret())
+    command = RegisterWebhookEndpoint(code=BOT, name=BOT, url=receiver.url, topics=["*"])
+    secrets = WebhookSecrets(services.settings.webhook_secrets_directory())
+    made = endpoints.register(services.desk, secrets, context(ADMIN, services.clock()), command)
+    assert made.secret is not None
+    receiver.secret = made.secret
+    return receiver
+
+
 def incident(services: Services, n: int) -> dict[tuple[str, int, str], None]:
     """Log an incident to the kiosk group, then comment on it or resolve it; the notifications
     the rules call for, by (record, version, recipient)."""
@@ -175,17 +195,19 @@ def incident(services: Services, n: int) -> dict[tuple[str, int, str], None]:
         actor=AGENT,
     )
     record = str(logged)
-    # version 1 logged it (the caller's receipt), 2 assigned it (the group)
-    expected = [(record, 1, CALLER), *((record, 2, m) for m in MEMBERS)]
+    # version 1 logged it (the caller's receipt), 2 assigned it (the group); the bot hears of
+    # each event a rule tells of
+    expected = [(record, 1, CALLER), *((record, 2, m) for m in MEMBERS), (record, 1, BOT)]
+    expected.append((record, 2, BOT))
     if n % 2:
         run(services, AddComment(text="Kami memeriksanya."), INCIDENT, logged, actor=AGENT)
-        expected.append((record, 3, CALLER))
+        expected += [(record, 3, CALLER), (record, 3, BOT)]
     else:  # work started (told no one), then resolved
         run(services, StartWork(), INCIDENT, logged, actor=AGENT)
         run(
             services, ResolveIncident(code="fixed", notes="Diganti."), INCIDENT, logged, actor=AGENT
         )
-        expected.append((record, 4, CALLER))
+        expected += [(record, 4, CALLER), (record, 4, BOT)]
     return dict.fromkeys(expected)
 
 
@@ -223,7 +245,9 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: Callable[[], s
 
 
 def test_a_notifier_killed_at_random_loses_nothing_and_its_resends_are_recognisable(
-    settings: Settings, smtp_servers: Callable[..., SmtpServer]
+    settings: Settings,
+    smtp_servers: Callable[..., SmtpServer],
+    webhook_receivers: Callable[..., WebhookReceiver],
 ) -> None:
     mail = smtp_servers()
     settings = notifying(settings, mail)
@@ -232,6 +256,7 @@ def test_a_notifier_killed_at_random_loses_nothing_and_its_resends_are_recognisa
     services.start()
     try:
         directory(services)
+        bot = endpoint(services, webhook_receivers)
         Notify(services)  # its first start: what the store holds so far is told no one
         chance = random.Random(SEED)
         expected: dict[tuple[str, int, str], None] = {}
@@ -267,33 +292,44 @@ def test_a_notifier_killed_at_random_loses_nothing_and_its_resends_are_recognisa
         finally:
             notifier.stop()
 
-        # decided exactly once, each one the rules call for
-        counted = decided(services)
-        assert set(counted) == set(expected)
-        assert [key for key, times in counted.items() if times != 1] == []
-        # none lost: each sent, and its Message-ID reached the server
-        recorded = rows(services)
-        assert {r["state"] for r in recorded} == {DeliveryState.SENT}
-        got = Counter((received.message_id or "").strip() for received in mail.received)
-        ids = {r["message_id"]: r for r in recorded}
-        assert set(ids) <= set(got), "a notification recorded as sent never reached the server"
-        assert set(got) <= set(ids), "the server got a message no notification is for"
-        # every repeat is a recorded re-send (the converse need not hold: a notifier killed
-        # after it claimed an attempt and before it sent anything re-sends what never arrived)
-        repeated = {message_id for message_id, times in got.items() if times > 1}
-        resent = {r["message_id"] for r in recorded if r["resends"] > 0}
-        assert resent == {
-            r["message_id"] for r in recorded if any(resends(services, UUID(r["id"])))
-        }
-        assert repeated <= resent, f"repeats with no re-send recorded: {repeated - resent}"
-        print(
-            f"\n{len(expected)} notifications over {ROUNDS} kills ({delivering} after it had"
-            f" delivered something): {len(mail.received)} messages"
-            f" received, {len(repeated)} more than once; {len(resent)} notifications re-sent"
-            f" ({sum(r['resends'] for r in recorded)} re-sends)"
-        )
+        summary = none_lost_and_each_repeat_a_resend(services, expected, mail, bot)
+        print(f"\n{summary} over {ROUNDS} kills ({delivering} after it had delivered something)")
     finally:
         services.close()
+
+
+def none_lost_and_each_repeat_a_resend(
+    services: Services,
+    expected: dict[tuple[str, int, str], None],
+    mail: SmtpServer,
+    bot: WebhookReceiver,
+) -> str:
+    """Check what the rounds left (see the module's docstring); what it counted, in words."""
+    # decided exactly once, each one the rules call for
+    counted = decided(services)
+    assert set(counted) == set(expected)
+    assert [key for key, times in counted.items() if times != 1] == []
+    # none lost: each sent, and its Message-ID reached the server (its webhook-id the bot)
+    recorded = rows(services)
+    assert {r["state"] for r in recorded} == {DeliveryState.SENT}
+    hooks = bot.deliveries
+    assert [d.refusal for d in hooks if d.refusal is not None] == []
+    got = Counter((received.message_id or "").strip() for received in mail.received)
+    got += Counter(d.webhook_id for d in hooks)
+    ids = {r["message_id"]: r for r in recorded}
+    assert set(ids) <= set(got), "a notification recorded as sent never reached its receiver"
+    assert set(got) <= set(ids), "a receiver got a message no notification is for"
+    # every repeat is a recorded re-send (the converse need not hold: a notifier killed
+    # after it claimed an attempt and before it sent anything re-sends what never arrived)
+    repeated = {message_id for message_id, times in got.items() if times > 1}
+    resent = {r["message_id"] for r in recorded if r["resends"] > 0}
+    assert resent == {r["message_id"] for r in recorded if any(resends(services, UUID(r["id"])))}
+    assert repeated <= resent, f"repeats with no re-send recorded: {repeated - resent}"
+    return (
+        f"{len(expected)} notifications: {len(mail.received)} messages and {len(hooks)} webhooks"
+        f" received, {len(repeated)} more than once; {len(resent)} notifications re-sent"
+        f" ({sum(r['resends'] for r in recorded)} re-sends)"
+    )
 
 
 def rows(services: Services) -> list[dict[str, Any]]:
