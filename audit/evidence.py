@@ -10,8 +10,9 @@ An evidence pack is a zip:
 - `ledger.ndjson`: the ledger entries from the period's first event up to the first signed
   checkpoint at or after its last one, so the chain can be followed to a signature;
 - `checkpoints.ndjson`: every signed checkpoint; `public-key.pem`: the key that signed them;
-- `reports/…`: reports for the period (`incidents.json`: the incidents logged in it, as the
-  views show them);
+- `reports/…`: reports for the period (`incidents.json`: the incidents logged in it;
+  `notifications.json`: who was told what, and whether it reached them; each as it stood at the
+  period's end, audit/reports.py);
 - `views.json`: whether the served views matched the record at export (audit/views.py): each
   view's position, row count, a digest of its rows, and where it first differed from its rebuild;
 - `manifest.json`: the SHA-256 of every file, and `manifest.sig`: its Ed25519 signature.

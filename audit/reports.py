@@ -4,6 +4,11 @@
 from its events, so later changes do not leak in), with counts by priority and state and how
 many were resolved within the period. The SLA report joins it when SLA clocks exist (the SLA
 policy and clocks are a later issue); until then the pack says so in this report.
+
+`notifications.json` (ISO/IEC 20000-1 8.6.1, users kept informed): every notification decided in
+the period, as it stood at the period's end (who was told what, on which channel, whether it
+reached them, with the server's answer or the reason it failed), with counts by topic, channel and
+state.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import orjson
 
 from audit.evidence import EventFilter, matching
 from audit.replay import as_of
+from domain.notification import Decided
 from projections import incident_details
+from projections.notifications import notifications
 
 if TYPE_CHECKING:  # the composition root, a layer above: only its type is named here
     from service.bootstrap import Services
@@ -47,4 +54,32 @@ def period_reports(
         "sla": "not yet measured: SLA policies and clocks are not part of this release",
         "incidents": incidents,
     }
-    return {"incidents.json": orjson.dumps(report, option=orjson.OPT_INDENT_2)}
+    return {
+        "incidents.json": orjson.dumps(report, option=orjson.OPT_INDENT_2),
+        "notifications.json": orjson.dumps(
+            told(services, since, until), option=orjson.OPT_INDENT_2
+        ),
+    }
+
+
+def told(services: Services, since: datetime | None, until: datetime | None) -> dict[str, object]:
+    """The notifications decided in the period, each as it stood at the period's end."""
+    assert services.audit is not None
+    decided = EventFilter(since=since, until=until, types=frozenset({"Notification.Decided"}))
+    rows = []
+    for row, _, _ in matching(services.audit.store, services.desk.mapper, decided):
+        history = services.desk.record_history(UUID(row[2]), Decided)
+        state = as_of(notifications, history, until)
+        if state is not None:
+            rows.append(state)
+    return {
+        "period": {
+            "from": since.isoformat() if since else None,
+            "to": until.isoformat() if until else None,
+        },
+        "notifications_decided": len(rows),
+        "by_topic": dict(sorted(Counter(str(r["topic"]) for r in rows).items())),
+        "by_channel": dict(sorted(Counter(str(r["channel"]) for r in rows).items())),
+        "by_state_at_period_end": dict(sorted(Counter(str(r["state"]) for r in rows).items())),
+        "notifications": rows,
+    }

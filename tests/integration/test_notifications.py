@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import orjson
 import pytest
 
 from application.kinds import GROUP, INCIDENT, NOTIFICATION, PERSON, Kind
 from application.pipeline import Submission
 from application.seed import seed
+from audit.reports import period_reports
 from domain.actors import Actor, Role
 from domain.commands import (
     AddComment,
@@ -418,3 +420,23 @@ def test_approvers_hear_of_a_request_its_requester_of_its_fulfilment_and_groups_
     } <= told_of
     assert ("siti.rahma", "problem.workaround_published") not in told_of
     assert {row["state"] for row in all_rows(services)} == {DeliveryState.SENT}
+
+
+def test_the_auditors_pack_reports_who_was_told_what_as_it_stood_at_the_periods_end(
+    told: tuple[Services, Notify], mail: SmtpServer, clock: Clock
+) -> None:
+    services, notify = told
+    mail.fail_next(1, "451 4.3.0 try again later")
+    log_incident(services, assignment_group="tim-kiosk")
+    notify.run_until_idle()
+    period_end = clock.advance(seconds=30)
+    clock.advance(minutes=2)  # the retry is due, after the period
+    notify.run_until_idle()
+    report = orjson.loads(period_reports(services, None, period_end)["notifications.json"])
+    assert report["notifications_decided"] == 2
+    assert report["by_topic"] == {"incident.assigned": 1, "incident.logged": 1}
+    # at the period's end one had failed once and waited for its retry; sent after it
+    assert report["by_state_at_period_end"] == {"retrying": 1, "sent": 1}
+    assert {r["state"] for r in all_rows(services)} == {DeliveryState.SENT}
+    retried = next(r for r in report["notifications"] if r["state"] == "retrying")
+    assert "451" in retried["last_error"]
