@@ -53,6 +53,7 @@ class NotificationRow(BaseModel):
     sent_at: str | None
     answer: str | None
     last_error: str | None
+    withdrawn_reason: str | None
     version: int
 
 

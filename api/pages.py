@@ -113,6 +113,9 @@ class Told(BaseModel):
     sent_at: str | None
     answer: str | None = Field(description="the receiving server's answer")
     last_error: str | None
+    withdrawn_reason: str | None = Field(
+        default=None, description="why a notification due later was not sent after all"
+    )
 
 
 class History(BaseModel):

@@ -165,6 +165,7 @@ TOLD = (
     "sent_at",
     "answer",
     "last_error",
+    "withdrawn_reason",
 )
 
 

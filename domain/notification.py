@@ -4,6 +4,7 @@ whether it reached them, as a record the auditors read like any other.
     decided -> attempt started -> sent
                               \\-> attempt failed -> (retry at) attempt started ...
                                                  \\-> dead-lettered -> requeued -> attempt ...
+    decided (due later) -> withdrawn (what it told of no longer stands when it falls due)
 
 A notification is decided once per (event, recipient, channel): its id derives from those
 (`notification_id`), so a notifier that decides again after a crash, or a second notifier, finds
@@ -50,6 +51,7 @@ class DeliveryState(StrEnum):
     RETRYING = "retrying"  # an attempt failed; the next is due at `retry_at`
     SENT = "sent"
     DEAD = "dead"  # given up: on the dead-letter list until requeued
+    WITHDRAWN = "withdrawn"  # due later, and no longer true when due: never sent
 
 
 def notification_id(record_id: UUID, version: int, recipient: str, channel: Channel) -> UUID:
@@ -132,6 +134,14 @@ class Requeued(NotificationEvent):
     reason: str = Reason
 
 
+class Withdrawn(NotificationEvent):
+    """A notification due later (a reminder before a change's window) that no longer stands when
+    it falls due (the window was moved, the change cancelled): not sent, and why."""
+
+    type_name: ClassVar[str] = "Notification.Withdrawn"
+    reason: Answer
+
+
 def transition(state: DeliveryState | None, event: NotificationEvent) -> DeliveryState:
     match event:
         case Decided() | Requeued():
@@ -146,6 +156,8 @@ def transition(state: DeliveryState | None, event: NotificationEvent) -> Deliver
             return DeliveryState.RETRYING
         case DeadLettered():
             return DeliveryState.DEAD
+        case Withdrawn():
+            return DeliveryState.WITHDRAWN
     assert state is not None, "a notification's history starts with Notification.Decided"
     return state
 
@@ -206,6 +218,12 @@ class Notification(
         if retry_at is None:
             self._record(DeadLettered(**self._envelope(ctx), reason=reason))
 
+    def withdraw(self, ctx: Context, *, reason: str) -> None:
+        """Not to be sent after all: only before an attempt at it has started (one that has may
+        have reached its receiver)."""
+        self._require("withdraw", DeliveryState.PENDING, DeliveryState.RETRYING)
+        self._record(Withdrawn(**self._envelope(ctx), reason=reason))
+
     def requeue(self, ctx: Context, *, reason: str) -> None:
         if self.state is not DeliveryState.DEAD:
             raise NothingChanged(f"the notification is {self.state}, not on the dead-letter list")
@@ -221,7 +239,7 @@ class Notification(
     def _attempt_started(self, e: AttemptStarted) -> None:
         self.attempts = e.attempt
 
-    @applies(Sent, AttemptFailed, DeadLettered, Requeued)
+    @applies(Sent, AttemptFailed, DeadLettered, Requeued, Withdrawn)
     def _outcome(self, e: NotificationEvent) -> None:
         pass  # the lifecycle state is all the decisions need
 
@@ -274,4 +292,14 @@ class RequeueNotification(NotificationCommand):
     reason: str = Reason
 
 
-NOTIFICATION_COMMANDS = by_action(StartAttempt, RecordSent, RecordFailure, RequeueNotification)
+class WithdrawNotification(NotificationCommand):
+    model_config = example({"reason": "the change's window was moved"})
+
+    action = "withdraw"
+    summary = "Withdraw a notification due later that no longer stands (before any attempt)"
+    reason: Answer
+
+
+NOTIFICATION_COMMANDS = by_action(
+    StartAttempt, RecordSent, RecordFailure, RequeueNotification, WithdrawNotification
+)

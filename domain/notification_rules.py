@@ -14,7 +14,7 @@ manager, the people a change's assessment named to vote, and so on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -60,6 +60,22 @@ def _window_start(event: c.Scheduled) -> datetime:
     return event.start
 
 
+def _window_stands(history: Sequence[DomainEvent], version: int) -> str | None:
+    """Why a reminder of the window the change's event `version` scheduled no longer stands:
+    the window was moved (scheduled again), or the change left its schedule (cancelled, its
+    implementation started). None: it stands."""
+    state: c.ChangeState | None = None
+    for event in history:
+        if not isinstance(event, c.ChangeEvent):
+            continue
+        if isinstance(event, c.Scheduled) and event.originator_version > version:
+            return "the change's window was moved"
+        state = c.transition(state, event)
+    if state is not c.ChangeState.SCHEDULED:
+        return f"the change is {state} now, not waiting for its window"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     topic: str
@@ -71,6 +87,9 @@ class Rule:
     #: Due this long before the moment the event names (`moment`), not at once.
     ahead: timedelta | None = None
     moment: Callable[[Any], datetime] | None = None
+    #: For a notification due later (`ahead`): why, by the record's history when it is due, it
+    #: no longer stands and is withdrawn rather than sent (None: it stands).
+    stands: Callable[[Sequence[DomainEvent], int], str | None] | None = None
     #: The message's words: templates named after the topic (application/templates/).
     summary: str = field(default="", compare=False)
 
@@ -133,6 +152,7 @@ RULES: tuple[Rule, ...] = (
         (A.CALLER, A.SCHEDULER),
         ahead=timedelta(hours=1),
         moment=_window_start,
+        stands=_window_stands,
         summary="the window opens within the hour",
     ),
     # -- service requests

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -54,8 +54,9 @@ from domain.notification import (
     RecordFailure,
     RecordSent,
     StartAttempt,
+    WithdrawNotification,
 )
-from domain.notification_rules import RULES
+from domain.notification_rules import BY_TOPIC, RULES
 from domain.webhook_endpoint import EndpointState
 from infra.clock import utcnow
 from infra.delivery import DeliveryFailed
@@ -101,6 +102,7 @@ class Figures:
     failed: int = 0
     dead: int = 0
     resent: int = 0
+    withdrawn: int = 0
     paused: dict[str, datetime] = field(default_factory=dict)
 
 
@@ -294,7 +296,7 @@ class Notify:
         due = self._due(now)
         if not due:
             return False
-        claimed = self._claim(due)
+        claimed = self._claim(self._standing(due))
         if not claimed:
             return False
         outcomes = self._deliver(claimed, now)
@@ -344,6 +346,38 @@ class Notify:
             if endpoint is not None and endpoint["state"] == EndpointState.PAUSED:
                 return True
         return self._paused(self._destination(row), now)
+
+    def _standing(self, rows: list[Row]) -> list[Row]:
+        """The rows to send; a notification that was due later and whose rule says it no longer
+        stands by its record's history now (a change's window moved) is withdrawn instead."""
+        standing, withdrawals = [], []
+        for row in rows:
+            rule = BY_TOPIC.get(row["topic"])
+            why = None
+            if rule is not None and rule.stands is not None and row["attempts"] == 0:
+                history = self.services.desk.events.get(UUID(row["record_id"]))
+                why = rule.stands(cast(list[DomainEvent], list(history)), row["record_version"])
+            if why is None:
+                standing.append(row)
+                continue
+            command = WithdrawNotification(reason=why)
+            withdrawals.append(
+                Submission(
+                    self.services.system_context(),
+                    command,
+                    NOTIFICATION,
+                    ref=UUID(row["id"]),
+                    expected_version=row["version"],
+                )
+            )
+        if withdrawals:
+            for outcome in self.services.desk.execute_batch(withdrawals):
+                if isinstance(outcome, Exception):
+                    log.debug("a notification was not withdrawn: %s", outcome)
+                else:
+                    self.figures.withdrawn += 1
+            self.services.desk.wake_followers()
+        return standing
 
     def _claim(self, rows: list[Row]) -> list[tuple[Row, int]]:
         """Record each attempt as started; the rows whose claim was written, with the attempt."""

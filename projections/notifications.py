@@ -50,6 +50,7 @@ def _decided(_: Row | None, ev: n.Decided) -> Row:
         "sent_at": None,
         "answer": None,
         "last_error": None,
+        "withdrawn_reason": None,
         "updated_at": at(ev),
         "version": ev.originator_version,
     }
@@ -84,10 +85,14 @@ def _requeued(row: Row, ev: n.Requeued) -> Row:
     return stamped(row, ev, state=n.DeliveryState.PENDING, due_at=at(ev))
 
 
+def _withdrawn(row: Row, ev: n.Withdrawn) -> Row:
+    return stamped(row, ev, state=n.DeliveryState.WITHDRAWN, withdrawn_reason=ev.reason)
+
+
 notifications = Projection(
     name="notifications",
     version=2,
-    folds=folds_of(_decided, _attempt_started, _sent, _failed, _dead, _requeued),
+    folds=folds_of(_decided, _attempt_started, _sent, _failed, _dead, _requeued, _withdrawn),
     columns=(
         Column("state", "TEXT"),
         Column("due_at", "TEXT"),

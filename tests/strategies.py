@@ -404,6 +404,7 @@ def _notification_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]
         n.AttemptFailed: events(n.AttemptFailed),
         n.DeadLettered: events(n.DeadLettered),
         n.Requeued: events(n.Requeued),
+        n.Withdrawn: events(n.Withdrawn),
     }
 
 

@@ -440,3 +440,57 @@ def test_the_auditors_pack_reports_who_was_told_what_as_it_stood_at_the_periods_
     assert {r["state"] for r in all_rows(services)} == {DeliveryState.SENT}
     retried = next(r for r in report["notifications"] if r["state"] == "retrying")
     assert "451" in retried["last_error"]
+
+
+def test_a_reminder_before_a_window_goes_when_due_and_is_withdrawn_if_the_window_moves(
+    told: tuple[Services, Notify], mail: SmtpServer, clock: Clock
+) -> None:
+    services, notify = told
+    run(
+        services,
+        RegisterPerson(
+            actor_id="andi.pratama",
+            name="Andi",
+            email="pratama@dpk-banten.example",
+            roles=["resolver"],
+        ),
+        PERSON,
+    )
+    first_window = clock.now + timedelta(days=2)
+    later_window = clock.now + timedelta(days=3)
+    with serving(services) as api:
+        change = authorised_change(api, [])
+        manager = api.client("rina.wati", Role.CHANGE_MANAGER)
+        for start in (first_window, later_window):  # booked, then moved a day later
+            scheduled = manager.post(
+                f"/api/v1/changes/{change['ref']}/schedule",
+                json={
+                    "start": start.isoformat(),
+                    "end": (start + timedelta(hours=2)).isoformat(),
+                },
+            )
+            assert scheduled.status_code == 200, scheduled.text
+    notify.run_until_idle()
+
+    def reminders() -> list[tuple[str, str | None]]:
+        found = [r for r in all_rows(services) if r["topic"] == "change.window_opening"]
+        found.sort(key=lambda r: r["record_version"])
+        return [(r["state"], r["withdrawn_reason"]) for r in found]
+
+    # one reminder per booking, each due an hour before its window; none sent yet
+    assert reminders() == [("pending", None), ("pending", None)]
+    clock.now = first_window - timedelta(minutes=30)
+    notify.run_until_idle()
+    # the first window's is withdrawn, not sent: the window moved
+    assert reminders() == [("withdrawn", "the change's window was moved"), ("pending", None)]
+    assert window_mail(mail) == []
+    clock.now = later_window - timedelta(minutes=30)
+    notify.run_until_idle()
+    assert reminders() == [("withdrawn", "the change's window was moved"), ("sent", None)]
+    (reminder,) = window_mail(mail)
+    assert reminder["To"] == "pratama@dpk-banten.example"
+    assert reminder["Subject"].startswith(f"[{change['ref']}] Jendela perubahan segera dibuka")
+
+
+def window_mail(mail: SmtpServer) -> list[EmailMessage]:
+    return [m for m in messages(mail) if "Jendela perubahan" in m["Subject"]]
