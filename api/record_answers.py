@@ -193,12 +193,14 @@ def add_action_route(
     *,
     name: str,
     model: type[BaseModel],
+    path: str = "ref",
 ) -> None:
     """POST .../{ref}/{action}: `act` (operation `name`) decides `command_type`'s action on the
-    record the path names, with If-Match and Idempotency-Key, answered with `model`."""
+    record the path names (its parameter named `path`), with If-Match and Idempotency-Key,
+    answered with `model`."""
     act.__name__ = name
     router.add_api_route(
-        f"/{{ref}}/{command_type.action}",
+        f"/{{{path}}}/{command_type.action}",
         act,
         methods=["POST"],
         response_model=model,

@@ -10,18 +10,15 @@ same Idempotency-Key answers `secret: null`: the first answer showed it.
 # No `from __future__ import annotations`: the per-action routes are built in a loop, and FastAPI
 # must see each route's real body type.
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Body, Path, Request, Response
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     CORRELATION_ID,
     IDEMPOTENCY_KEY,
-    IF_MATCH,
     action_body,
     authorised,
     documented,
@@ -33,10 +30,9 @@ from api.models import (
     WebhookEndpointDetails,
     WebhookEndpointList,
     WebhookEndpointWithSecret,
-    written,
 )
 from api.reads import Readable, coded
-from api.record_answers import answer, submitted
+from api.record_answers import add_action_route, answer, submitted
 from api.record_routes import RecordRoutes
 from api.routing import ResourceRouter
 from application import webhook_endpoints as endpoints
@@ -164,7 +160,9 @@ def _add_action(command_type: type[WebhookEndpointCommand]) -> None:
             )
             return await _with_secret(services, ctx, done, 200)
 
-        _route(command_type, rotate, name, WebhookEndpointWithSecret)
+        add_action_route(
+            router, command_type, rotate, name=name, model=WebhookEndpointWithSecret, path="code"
+        )
         return
 
     async def act(
@@ -189,26 +187,8 @@ def _add_action(command_type: type[WebhookEndpointCommand]) -> None:
         location = f"/api/v1/webhook-endpoints/{code}"
         return await answer(services, outcome, webhook_endpoints, location, 200, ctx=ctx)
 
-    _route(command_type, act, name, WebhookEndpointDetails)
-
-
-def _route(
-    command_type: type[WebhookEndpointCommand],
-    act: Callable[..., Any],
-    name: str,
-    model: type[BaseModel],
-) -> None:
-    """POST /{code}/{action} (as `add_action_route`, with the path named as the reads name it)."""
-    act.__name__ = name
-    router.add_api_route(
-        f"/{{code}}/{command_type.action}",
-        act,
-        methods=["POST"],
-        response_model=model,
-        responses=written(),
-        summary=command_type.summary,
-        description=command_type.__doc__ or command_type.summary,
-        openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
+    add_action_route(
+        router, command_type, act, name=name, model=WebhookEndpointDetails, path="code"
     )
 
 
