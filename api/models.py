@@ -538,6 +538,8 @@ class WebhookEndpointDetails(Answer):
     secret_fingerprint: str = Field(description="the first 16 hex digits of its SHA-256")
     registered_at: str
     registered_by: ActorOut
+    updated_at: str
+    version: int
 
 
 class InboundMailOut(Answer):

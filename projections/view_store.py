@@ -18,6 +18,7 @@ also keep every answer to the caller's reach.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -168,8 +169,24 @@ def checked_fragment(fragment: str) -> str:
 PARTITION_POSITIONS = "SELECT partition, position FROM partition_positions WHERE name = ?"
 
 
+#: A quoted identifier in a fragment: `"state"`.
+_QUOTED = re.compile(r'"([^"]*)"')
+
+
+def known_columns(projection: Projection, fragment: str) -> str:
+    """A fragment, refused if it quotes a name the view has no column of: SQLite reads a quoted
+    name that is no column as a string, so `"recipient" = ?` on a view without that column
+    silently matched nothing."""
+    names = {"key", *(c.name for c in projection.columns)}
+    unknown = sorted(set(_QUOTED.findall(fragment)) - names)
+    if unknown:
+        raise ValueError(f"the view {projection.name} has no column {', '.join(unknown)}")
+    return fragment
+
+
 def select_sql(projection: Projection, where: str, tail: str) -> str:
     """The query of `ViewStore.select`, with `?` parameters as its fragments have them."""
+    where, tail = known_columns(projection, where), known_columns(projection, tail)
     sql = f"SELECT doc FROM {table(projection)}"
     if where:
         sql += f" WHERE {checked_fragment(where)}"

@@ -128,6 +128,12 @@ def test_view_queries_take_values_only_as_parameters(services: Services) -> None
     assert services.views.select(incident_details, '"service" = ?', ["Wi-Fi"]) == []
     with pytest.raises(ValueError, match="not as string literals"):
         services.views.select(incident_details, "\"service\" = 'Wi-Fi'")
+    # a name the view has no column of is refused: SQLite would compare the name itself as a
+    # string, and match nothing without a word (the notifications' recipient filter once did)
+    with pytest.raises(ValueError, match="has no column caller_name"):
+        services.views.select(incident_details, '"caller_name" = ?', ["budi"])
+    with pytest.raises(ValueError, match="has no column nomor"):
+        services.views.select(incident_details, "", [], 'ORDER BY "nomor"')
 
 
 def test_projections_see_concurrent_writers_commits_in_global_order(

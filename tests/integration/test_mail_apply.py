@@ -13,6 +13,7 @@ from uuid import UUID
 
 import pytest
 
+from api.models import InboundMailList
 from application.kinds import PERSON
 from application.mail_in import MailIn
 from application.pipeline import Submission
@@ -485,6 +486,7 @@ def test_admins_and_auditors_list_the_mail_and_an_admin_replays_a_dead_letter(
     agent = api.client("siti.rahma", Role.AGENT)
 
     everything = auditor.get("/api/v1/inbound-mail").json()
+    InboundMailList.model_validate(everything)  # exactly the fields it documents
     assert {i["message_id"]: i["state"] for i in everything["items"]} == {
         "<l1@b.example>": "applied",
         "<l2@y.example>": "ignored",

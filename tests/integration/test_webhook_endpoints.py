@@ -11,6 +11,7 @@ from uuid import uuid4
 
 import httpx
 
+from api.models import WebhookEndpointDetails, WebhookEndpointWithSecret
 from application import webhook_endpoints as endpoints
 from application.kinds import WEBHOOK_ENDPOINT
 from domain.actors import SYSTEM, Role
@@ -53,6 +54,7 @@ def test_an_endpoint_is_shown_its_secret_once_and_the_file_holds_it(
     assert created["topics"] == ["incident.major_declared", "incident.resolved"]
     assert (created["state"], created["organisation"]) == ("active", None)
     assert created["secret_fingerprint"] == fingerprint(secret)
+    WebhookEndpointWithSecret.model_validate(created)  # the answer is exactly what it documents
 
     path = services.settings.data_dir / "webhooks" / "bot-helpdesk.secret"
     assert path.read_text().strip() == secret
@@ -65,6 +67,7 @@ def test_an_endpoint_is_shown_its_secret_once_and_the_file_holds_it(
         assert secret not in str(shown)
         assert secret.removeprefix("whsec_") not in str(shown)
     assert "secret" not in read
+    WebhookEndpointDetails.model_validate(read)
     assert [row["code"] for row in listed["items"]] == ["bot-helpdesk"]
     assert [e["type"] for e in history["events"]] == ["WebhookEndpoint.Registered"]
 
