@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 
 from api import (
     audit,
+    canned_responses,
     changes,
     circulation,
     configuration_items,
@@ -110,6 +111,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (knowledge.router, problem_details.RECORD_RESPONSES),
         (notifications.router, problem_details.RECORD_RESPONSES),
         (webhook_endpoints.router, problem_details.RECORD_RESPONSES),
+        (canned_responses.router, problem_details.RECORD_RESPONSES),
         (projection_rebuilds.router, problem_details.RESPONSES),
         (whatif.router, problem_details.RESPONSES),
         *((router, problem_details.RECORD_RESPONSES) for router in directory.ROUTERS),

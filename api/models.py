@@ -542,6 +542,28 @@ class WebhookEndpointDetails(Answer):
     version: int
 
 
+class CannedResponseDetails(Answer):
+    """A canned response: its words in Bahasa Indonesia and English, placeholders and all."""
+
+    id: str
+    code: str = Field(examples=["kartu-hilang"])
+    title: str
+    text_id: str
+    text_en: str | None
+    state: str = Field(examples=["active"], description="active or retired")
+    created_at: str
+    created_by: ActorOut
+    revised_by: ActorOut
+    revision_reason: str | None
+    retired_reason: str | None
+    updated_at: str
+    version: int
+
+
+class CannedResponseList(Page):
+    items: list[CannedResponseDetails]
+
+
 class InboundMailOut(Answer):
     """A message the helpdesk mailbox received, and what became of it (docs/mail-in.md)."""
 

@@ -18,7 +18,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from api.models import ErrorCode
-from domain import directory, errors
+from domain import canned_response, directory, errors
 from infra.serialisation import UndecodableEvent
 
 MEDIA_TYPE = "application/problem+json"
@@ -56,6 +56,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     directory.UnknownPerson: 422,
     directory.UnknownGroup: 422,
     directory.NotAGroupMember: 422,
+    canned_response.UnknownCannedResponse: 422,
 }
 
 TITLES: dict[str, str] = {
@@ -99,6 +100,7 @@ TITLES: dict[str, str] = {
     "fulfilment-steps-outstanding": "Fulfilment steps are still outstanding",
     "root-cause-missing": "Record the root cause first",
     "person-not-found": "No such person in the directory",
+    "canned-response-not-found": "No such canned response",
     "group-not-found": "No such group in the directory",
     "broadcast-list-not-found": "No such broadcast list",
     "person-inactive": "The person is deactivated",

@@ -20,6 +20,7 @@ from domain import commands as incident_commands
 from domain import request_commands, sla_incident, sla_request
 from domain.aggregate import Aggregate
 from domain.calendar import BusinessCalendar, calendar_id
+from domain.canned_response import CANNED_RESPONSE_COMMANDS, CannedResponse, canned_response_id
 from domain.change import Change, ChangeTemplate, template_id
 from domain.change_commands import CHANGE_COMMANDS
 from domain.change_schedule import SCHEDULE_ID, ChangeSchedule
@@ -54,6 +55,7 @@ from domain.sla import SlaPolicy
 from domain.sla_clock import Ticket
 from domain.webhook_endpoint import ENDPOINT_COMMANDS, WebhookEndpoint, endpoint_id
 from projections.base import Projection
+from projections.canned_responses import canned_responses
 from projections.change_calendar import change_calendar
 from projections.change_details import change_details
 from projections.configuration_items import configuration_items
@@ -231,6 +233,17 @@ NOTIFICATION = Kind(
 )
 
 
+# -- the helpdesk's careful words (domain/canned_response.py), by code --------------------------
+CANNED_RESPONSE = Kind(
+    "canned_response",
+    CannedResponse,
+    coded=canned_response_id,
+    path="/canned-responses",
+    detail=canned_responses,
+    commands=CANNED_RESPONSE_COMMANDS,
+)
+
+
 # -- where the signed webhooks go (domain/webhook_endpoint.py), by code -------------------------
 WEBHOOK_ENDPOINT = Kind(
     "webhook_endpoint",
@@ -280,6 +293,7 @@ KINDS: dict[str, Kind] = {
         BROADCAST_LIST,
         NOTIFICATION,
         WEBHOOK_ENDPOINT,
+        CANNED_RESPONSE,
         INBOUND_MAIL,
         PRIORITY_MATRIX,
         SLA_POLICY,

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
+from domain import canned_response as canned
 from domain import directory
 from domain.command_base import ActionCommand, Command, by_action
 from domain.context import Context
@@ -41,7 +43,7 @@ from domain.incident import (
 )
 from domain.organisations import RequestedOrganisation
 from domain.priority import Impact, PriorityMatrix, Urgency
-from domain.records import INCIDENT_PREFIX
+from domain.records import INCIDENT_PREFIX, incident_number_label
 from domain.session import Session
 
 #: The command types every kind's commands are made of, defined in domain/command_base.py (the
@@ -202,6 +204,35 @@ class AddComment(IncidentCommand):
     text: str = Text
 
 
+class ReplyWithCannedResponse(IncidentCommand):
+    model_config = example({"response": "kartu-hilang"})
+
+    action = "reply"
+    summary = (
+        "Add a canned response as a public comment, its placeholders filled from the incident,"
+        " in the caller's language unless another is asked for"
+    )
+    response: str = canned.Code
+    language: Literal["id", "en"] | None = None
+
+    def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
+        incident = session.get(Incident, incident_id)
+        response = canned.held(session, self.response)
+        caller = session.find(directory.Person, directory.person_id(incident.caller))
+        agent = session.find(directory.Person, directory.person_id(ctx.actor.id))
+        language = self.language or (caller.language if caller is not None else "id")
+        values = {
+            "caller_name": caller.name if caller is not None else incident.caller,
+            "number": incident_number_label(incident.number),
+            "title": incident.title,
+            "service": incident.service,
+            "agent_name": agent.name if agent is not None else ctx.actor.id,
+        }
+        text = canned.render(response.words(language), values)[:10_000]
+        incident.add_comment(ctx, text=text)
+        return incident_id
+
+
 class Reprioritise(IncidentCommand):
     model_config = example(
         {"impact": "high", "urgency": "high", "reason": "Every kiosk in the branch is affected"}
@@ -331,6 +362,7 @@ INCIDENT_COMMANDS = by_action(
     Resume,
     AddWorkNote,
     AddComment,
+    ReplyWithCannedResponse,
     Reprioritise,
     Escalate,
     DeclareMajor,

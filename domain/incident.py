@@ -435,6 +435,8 @@ def transition(
 class Incident(SlaAlerted, alerts=(SlaWarned, SlaBreached)):
     number: int
     state: IncidentState
+    title: str
+    service: str
     caller: str
     group: str | None
     agent: str | None
@@ -711,6 +713,7 @@ class Incident(SlaAlerted, alerts=(SlaWarned, SlaBreached)):
     @applies(Logged)
     def _logged(self, e: Logged) -> None:
         self.number = e.number
+        self.title, self.service = e.title, e.service
         self.caller = e.caller
         self.group = self.agent = None
         self.impact, self.urgency = e.impact, e.urgency

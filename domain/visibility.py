@@ -37,6 +37,7 @@ from domain import (
     api_token,
     audit_key,
     calendar,
+    canned_response,
     change,
     change_schedule,
     configuration_item,
@@ -237,6 +238,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     **dict.fromkeys(webhook_endpoint.WebhookEndpointEvent.__subclasses__(), STAFF),
     # -- inbound mail: what became of each message (people's words, their addresses): staff's
     **dict.fromkeys(inbound_mail.InboundMailEvent.__subclasses__(), STAFF),
+    # -- canned responses: the helpdesk's tools (what a caller reads of one is the comment)
+    **dict.fromkeys(canned_response.CannedResponseEvent.__subclasses__(), STAFF),
 }
 
 

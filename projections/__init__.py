@@ -1,6 +1,7 @@
 """Read models built from the event store. Each is a pure fold; see projections.base."""
 
 from projections.base import Projection
+from projections.canned_responses import canned_responses
 from projections.change_calendar import change_calendar
 from projections.change_details import change_details
 from projections.configuration_items import configuration_items
@@ -38,6 +39,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     webhook_endpoints,
     # e-mail in
     inbound_mail,
+    # the helpdesk's replies
+    canned_responses,
 )
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 

@@ -22,6 +22,7 @@ from domain import (
     api_token,
     audit_key,
     calendar,
+    canned_response,
     change,
     change_schedule,
     configuration_item,
@@ -408,6 +409,22 @@ def _notification_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]
     }
 
 
+def _canned_response_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    cr = canned_response
+    words = st.sampled_from(
+        [
+            "Halo {{ caller_name }}, laporan {{ number }} sedang kami tangani.",
+            "Silakan datang ke meja layanan dengan KTP.",
+            "Hello {{ caller_name }}, {{ title }} ({{ service }}) is being looked at.",
+        ]
+    )
+    return {
+        cr.Created: events(cr.Created, code=codes, text_id=words, text_en=st.none() | words),
+        cr.Revised: events(cr.Revised, text_id=words, text_en=st.none() | words),
+        cr.Retired: events(cr.Retired),
+    }
+
+
 def _webhook_endpoint_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     w = webhook_endpoint
     urls = st.sampled_from(
@@ -543,5 +560,6 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     **_directory_strategies(),
     **_notification_strategies(),
     **_webhook_endpoint_strategies(),
+    **_canned_response_strategies(),
     **_inbound_mail_strategies(),
 }

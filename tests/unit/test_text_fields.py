@@ -90,6 +90,8 @@ WITHOUT_FREE_TEXT = {
     "SetGroupHours",
     "ChooseMutes",
     "ChooseLanguage",
+    # a canned response by its code, and a language
+    "ReplyWithCannedResponse",
     # where webhooks go: a URL and topics, each refused by its own rule
     "ChangeWebhookUrl",
     "ChooseWebhookTopics",
