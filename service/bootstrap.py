@@ -88,6 +88,11 @@ def event_store_env(settings: Settings) -> dict[str, str]:
         # its database-function insert path takes no such lock, so it stays off whatever the
         # environment says.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
+        # A transaction its client leaves open is ended after this many seconds (that lock
+        # stops every writer meanwhile). The library's 5 s ended the schema's creation of a
+        # client merely descheduled on a host loaded sixteen times over; a client that dies
+        # closes its connection, and its transaction ends at once whatever this says.
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "15",
         "MAPPER_TOPIC": MAPPER_TOPIC,
         "APPLICATION_RECORDER_TOPIC": POSTGRES_RECORDER_TOPIC,
     }
