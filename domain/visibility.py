@@ -237,6 +237,25 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     **dict.fromkeys(webhook_endpoint.WebhookEndpointEvent.__subclasses__(), STAFF),
     # -- inbound mail: what became of each message (people's words, their addresses): staff's
     **dict.fromkeys(inbound_mail.InboundMailEvent.__subclasses__(), STAFF),
+    # -- attachments (domain/attachments.py): a caller reads the files on their own incident or
+    # request; a file for the staff (with a work note), and why one was removed, are the staff's
+    i.AttachmentAdded: caller(),
+    r.AttachmentAdded: caller(),
+    **dict.fromkeys(
+        (
+            i.InternalAttachmentAdded,
+            i.AttachmentRemoved,
+            r.InternalAttachmentAdded,
+            r.AttachmentRemoved,
+            problem.AttachmentAdded,
+            problem.InternalAttachmentAdded,
+            problem.AttachmentRemoved,
+            change.AttachmentAdded,
+            change.InternalAttachmentAdded,
+            change.AttachmentRemoved,
+        ),
+        STAFF,
+    ),
 }
 
 

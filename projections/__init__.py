@@ -1,5 +1,6 @@
 """Read models built from the event store. Each is a pure fold; see projections.base."""
 
+from projections.attachments import attachments
 from projections.base import Projection
 from projections.change_calendar import change_calendar
 from projections.change_details import change_details
@@ -38,6 +39,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     webhook_endpoints,
     # e-mail in
     inbound_mail,
+    # the files on records
+    attachments,
 )
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 
@@ -45,6 +48,7 @@ __all__ = [
     "BY_NAME",
     "PROJECTIONS",
     "Projection",
+    "attachments",
     "catalogue_items",
     "change_calendar",
     "change_details",

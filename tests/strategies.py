@@ -39,6 +39,7 @@ from domain import (
     webhook_endpoint,
 )
 from domain.actors import Actor, Role
+from domain.attachments import ALLOWED_TYPES
 from domain.events import DomainEvent
 from domain.notification_rules import BY_TOPIC
 from domain.organisations import ORGANISATION_CODES
@@ -452,6 +453,20 @@ def _inbound_mail_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]
     }
 
 
+def _attachment_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    """The files on incidents, requests, problems and changes (domain/attachments.py)."""
+    strategies: dict[type[DomainEvent], st.SearchStrategy[Any]] = {}
+    for kind in (incident, service_request, problem, change):
+        for added in (kind.AttachmentAdded, kind.InternalAttachmentAdded):
+            strategies[added] = events(
+                added,
+                sha256=secret_digests,
+                content_type=st.sampled_from(sorted(ALLOWED_TYPES)),
+            )
+        strategies[kind.AttachmentRemoved] = events(kind.AttachmentRemoved, sha256=secret_digests)
+    return strategies
+
+
 STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     incident.Logged: events(
         incident.Logged,
@@ -544,4 +559,5 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     **_notification_strategies(),
     **_webhook_endpoint_strategies(),
     **_inbound_mail_strategies(),
+    **_attachment_strategies(),
 }
