@@ -23,7 +23,7 @@ SERANG = "perpus-kota-serang"
 LEBAK = "perpus-kab-lebak"
 #: A PNG's signature and header chunk: what `filetype` reads a PNG by.
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
-LOG = "2026-12-04 09:12 kiosk-3 RFID reader timeout (kartu anggota)\n".encode() * 50
+LOG = b"2026-12-04 09:12 kiosk-3 RFID reader timeout (kartu anggota)\n" * 50
 #: A Windows executable named as a picture: refused by its bytes.
 EXE = b"MZ\x90\x00\x03\x00\x00\x00" + bytes(200)
 
@@ -87,7 +87,8 @@ def test_a_file_is_uploaded_listed_and_downloaded_as_its_hash_says(
     # the type is the bytes', not the client's word; the event names the bytes by their hash
     assert row["content_type"] == "image/png"
     assert (row["size"], row["sha256"]) == (len(PNG), hashlib.sha256(PNG).hexdigest())
-    assert row["name"] == "kiosk-3.png" and row["internal"] is False
+    assert row["name"] == "kiosk-3.png"
+    assert row["internal"] is False
 
     listed = agent.get(f"/api/v1/{path}/{ref}/attachments")
     assert [item["id"] for item in listed.json()["items"]] == [row["id"]]
@@ -198,7 +199,8 @@ def test_a_file_removed_for_privacy_answers_410_and_its_hash_stays(
     assert not services.blobs.has(row["sha256"])  # the bytes are deleted
     history = agent.get(f"/api/v1/incidents/{ref}/history").json()["events"]
     removal = [e for e in history if e["type"] == "Incident.AttachmentRemoved"]
-    assert len(removal) == 1 and removal[0]["data"]["sha256"] == row["sha256"], removal
+    assert len(removal) == 1, history
+    assert removal[0]["data"]["sha256"] == row["sha256"]
     again = agent.post(f"{path}/remove", json={"reason": "again"})
     assert again.status_code == 409
     assert agent.post(f"{path}/remove", json={"reason": ""}).status_code == 422
@@ -241,6 +243,7 @@ def test_a_retried_upload_with_its_idempotency_key_records_one_file(
     files = {"file": ("kiosk.png", PNG, "image/png")}
     first = agent.post(f"/api/v1/incidents/{ref}/attachments", files=files, headers=key)
     second = agent.post(f"/api/v1/incidents/{ref}/attachments", files=files, headers=key)
-    assert first.status_code == 201 and second.status_code == 201, second.text
+    assert first.status_code == 201, first.text
+    assert second.status_code == 201, second.text
     assert first.json()["id"] == second.json()["id"]
     assert len(agent.get(f"/api/v1/incidents/{ref}/attachments").json()["items"]) == 1
