@@ -8,12 +8,15 @@ allowed is the domain's allow-list (domain/attachments.py `ALLOWED_TYPES`), not 
 
 from __future__ import annotations
 
+import re
+
 import filetype  # type: ignore[import-untyped]
 
 #: How much of a file the magic numbers are read from (filetype reads no more than this).
 HEAD = 8192
-#: Control characters plain text may hold: tab, line feed, form feed, carriage return.
-_TEXT_CONTROLS = frozenset("\t\n\f\r")
+#: The control characters (C0, DEL, C1) plain text may not hold: all but tab, line feed, form
+#: feed and carriage return. A terminal's escape sequence in a "log" is refused with them.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 
 
 def detected_type(data: bytes) -> str | None:
@@ -30,4 +33,4 @@ def _is_text(data: bytes) -> bool:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return all(c.isprintable() or c in _TEXT_CONTROLS for c in text)
+    return _CONTROLS.search(text) is None
