@@ -23,7 +23,8 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from uuid import UUID, uuid5
 
-from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
+from fastapi import APIRouter, Form, Path, Request, Response, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.changes import CHANGES
@@ -63,6 +64,24 @@ from service.bootstrap import Services
 #: The path segment the uploads go to (api/guards.py lets their bodies be as large as a file).
 SEGMENT = "attachments"
 AttachmentId = Annotated[UUID, Path(description="the attachment's id")]
+
+
+class Upload(BaseModel):
+    """An upload: the file, and whether it is for the staff only. Its type is read from its
+    bytes and its name sanitised, whatever the client says of them."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"file": "(the file's bytes)", "internal": False}]},
+    )
+
+    file: UploadFile = Field(
+        description="the file (at most ITSM_MAX_ATTACHMENT_BYTES)",
+        json_schema_extra={"format": "binary"},
+    )
+    internal: bool = Field(
+        default=False, description="for the staff only (with a work note); never a requester's"
+    )
 
 
 class Removal(Command):
@@ -115,11 +134,9 @@ def _add_routes(
         request: Request,
         ref: Ref,
         ctx: Annotated[Context, writer],
-        file: Annotated[UploadFile, File(description="the file (its type is read from its bytes)")],
-        internal: Annotated[
-            bool, Form(description="for the staff only (with a work note); never a requester's")
-        ] = False,
+        form: Annotated[Upload, Form(media_type="multipart/form-data")],
     ) -> Response:
+        file, internal = form.file, form.internal
         services = services_of(request)
         record_id = record_id_of(services, ctx, ref)
         limit = services.settings.max_attachment_bytes
@@ -259,7 +276,12 @@ def _register(router: APIRouter, noun: str, *routes: Callable[..., Any]) -> None
         methods=["GET"],
         response_class=Response,
         responses={
-            200: {"description": "the file's bytes", "content": {"application/octet-stream": {}}},
+            200: {
+                "description": "the file's bytes, of the type read from them",
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            },
             **NOT_FOUND,
             410: {"description": "removed for privacy"},
         },
