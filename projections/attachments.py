@@ -9,7 +9,7 @@ then asks this view for its files (`on_record`, `on_record_by_id`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from domain import change, problem
 from domain import incident as i
@@ -31,6 +31,9 @@ Added = (
 Removed = (
     i.AttachmentRemoved | r.AttachmentRemoved | problem.AttachmentRemoved | change.AttachmentRemoved
 )
+#: The stored type names of the events that put a file on a record, and that remove one.
+ADDED_TYPES = frozenset(t.type_name for t in get_args(Added))
+REMOVED_TYPES = frozenset(t.type_name for t in get_args(Removed))
 INTERNAL = frozenset(
     {
         i.InternalAttachmentAdded,
