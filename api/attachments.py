@@ -92,7 +92,7 @@ class Removal(Command):
     reason: str = Reason
 
 
-#: (kind, how its records are read, its number prefix, who reads its files, who attaches).
+#: (kind, how its records are read, who reads its files, who attaches files to it).
 _KINDS: tuple[tuple[Kind, Readable, frozenset[Role], frozenset[Role]], ...] = (
     (INCIDENT, INCIDENTS, READ_ROLES, AGENT_ROLES | {Role.REQUESTER}),
     (SERVICE_REQUEST, REQUESTS, READ_ROLES, AGENT_ROLES | {Role.REQUESTER}),
