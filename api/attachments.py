@@ -42,7 +42,7 @@ from api.deps import (
 from api.incidents import INCIDENTS
 from api.models import AttachmentList, AttachmentOut
 from api.params import record_ref
-from api.problem_details import NOT_FOUND, problem
+from api.problem_details import CONFLICT, NOT_FOUND, problem
 from api.problem_records import PROBLEMS
 from api.reads import Readable
 from api.record_answers import json_response, submitted, written_row
@@ -52,7 +52,7 @@ from application.attachments import received
 from application.kinds import CHANGE, INCIDENT, PROBLEM, SERVICE_REQUEST, Kind
 from application.pipeline import Submission
 from domain.actors import Role
-from domain.attachments import RemoveAttachment
+from domain.attachments import ALLOWED_TYPES, RemoveAttachment
 from domain.command_base import Command
 from domain.context import Context
 from domain.errors import AttachmentAlreadyRemoved, AttachmentGone, AttachmentNotFound
@@ -280,7 +280,8 @@ def _register(router: APIRouter, noun: str, *routes: Callable[..., Any]) -> None
             200: {
                 "description": "the file's bytes, of the type read from them",
                 "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                    content_type: {"schema": {"type": "string", "format": "binary"}}
+                    for content_type in sorted(ALLOWED_TYPES)
                 },
             },
             **NOT_FOUND,
@@ -294,7 +295,7 @@ def _register(router: APIRouter, noun: str, *routes: Callable[..., Any]) -> None
         remove,
         methods=["POST"],
         response_model=AttachmentOut,
-        responses=NOT_FOUND,
+        responses={**NOT_FOUND, **CONFLICT},
         summary=f"Remove a file of a {noun} for privacy (its hash stays on record)",
         openapi_extra=write,
         name=f"remove_{names}",
