@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from api import (
+    attachments,
     audit,
     canned_responses,
     changes,
@@ -35,7 +36,7 @@ from api import (
 )
 from api.access_log import AccessLog
 from api.gate import Gate
-from api.guards import BodyLimit
+from api.guards import FORM_FRAMING, BodyLimit
 from application.writer import CommandWriter
 from service.bootstrap import Services
 
@@ -88,7 +89,11 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     app.state.writer = CommandWriter(
         services.desk, services.runner if services.kafka is None else None
     )
-    app.add_middleware(BodyLimit, max_bytes=services.settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=services.settings.max_request_bytes,
+        upload_bytes=services.settings.max_attachment_bytes + FORM_FRAMING,
+    )
     # Outside the body limit: a caller is throttled and authenticated before its body is read.
     app.add_middleware(Gate, services=services)
     problem_details.install(app)
@@ -116,6 +121,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (whatif.router, problem_details.RESPONSES),
         *((router, problem_details.RECORD_RESPONSES) for router in directory.ROUTERS),
         (inbound_mail.router, problem_details.RESPONSES),
+        *((router, problem_details.RESPONSES) for router in attachments.ROUTERS),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

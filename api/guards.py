@@ -26,23 +26,36 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.problem_details import ApiProblem, problem
 
+#: What a multipart upload holds besides its file: the boundaries, the parts' headers and the
+#: form's other fields (api/attachments.py).
+FORM_FRAMING = 64 * 1024
+#: The last path segment of the routes that take uploads: their bodies may be as large as a file.
+UPLOADS = "/attachments"
+
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """`upload_bytes`: the limit of an upload (a POST to .../attachments), a file's and its
+    form's; every other request has `max_bytes`."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes
+        if scope["method"] == "POST" and scope["path"].endswith(UPLOADS):
+            limit = self.upload_bytes
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():  # bytes: ASCII digits only
                     await _answer(send, 400, "bad-request", "Content-Length must be a length")
                     return
-                if len(value) > 19 or int(value) > self.max_bytes:
-                    await self._refuse(send)
+                if len(value) > 19 or int(value) > limit:
+                    await self._refuse(send, limit)
                     return
                 await self.app(scope, receive, send)  # the server stops at the declared length
                 return
@@ -53,8 +66,8 @@ class BodyLimit:
             if message["type"] != "http.request":  # the client went away
                 return
             body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                await self._refuse(send)
+            if len(body) > limit:
+                await self._refuse(send, limit)
                 return
             if not message.get("more_body", False):
                 break
@@ -65,8 +78,8 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        detail = f"a request body may hold at most {self.max_bytes} bytes"
+    async def _refuse(self, send: Send, limit: int) -> None:
+        detail = f"a request body may hold at most {limit} bytes"
         await _answer(send, 413, "request-too-large", detail)
 
 

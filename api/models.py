@@ -616,3 +616,35 @@ class MailReplayOut(Answer):
     action: str | None = Field(examples=["commented"])
     record_ref: str | None = Field(examples=["INC-000123"])
     reason: str | None
+
+
+class AttachmentRemovalOut(Answer):
+    """Who removed a file for privacy, when and why (its hash stays on the record)."""
+
+    at: str
+    by: ActorOut
+    reason: str
+
+
+class AttachmentOut(Answer):
+    """A file on a record: what its bytes are (their SHA-256, size and type, told from the bytes),
+    its sanitised name, and whether it is the staff's only or was removed."""
+
+    id: str
+    record_id: str
+    record_kind: str = Field(examples=["Incident"])
+    name: str = Field(examples=["kiosk-3-error.png"])
+    content_type: str = Field(examples=["image/png"])
+    size: int
+    sha256: str
+    internal: bool = Field(
+        description="a file for the staff (with a work note): callers never see it"
+    )
+    added_at: str
+    added_by: ActorOut
+    removed: AttachmentRemovalOut | None
+    version: int = Field(description="the record's version after this file's last event")
+
+
+class AttachmentList(Answer):
+    items: list[AttachmentOut]

@@ -51,6 +51,11 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.ReviewRequired: 409,
     errors.FulfilmentStepsOutstanding: 409,
     errors.RootCauseMissing: 409,
+    # attachments: a removed file is gone (410), not missing; the upload's own limits
+    errors.AttachmentAlreadyRemoved: 409,
+    errors.AttachmentGone: 410,
+    errors.FileTooLarge: 413,
+    errors.UnsupportedFileType: 415,
     # the directory: a person or group a command's body names that is not there is an invalid
     # command (422); the record the path names, missing, is 404 (the pipeline says which)
     directory.UnknownPerson: 422,

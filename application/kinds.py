@@ -19,6 +19,7 @@ from uuid import UUID
 from domain import commands as incident_commands
 from domain import request_commands, sla_incident, sla_request
 from domain.aggregate import Aggregate
+from domain.attachments import ATTACHMENT_COMMANDS
 from domain.calendar import BusinessCalendar, calendar_id
 from domain.canned_response import CANNED_RESPONSE_COMMANDS, CannedResponse, canned_response_id
 from domain.change import Change, ChangeTemplate, template_id
@@ -129,6 +130,12 @@ def numbered(
     )
 
 
+def with_files(commands: Mapping[str, type[Any]]) -> dict[str, type[Any]]:
+    """A kind's commands and the attachment commands (domain/attachments.py): the one
+    declaration of attaching and removing files, shared by every kind that takes them."""
+    return {**commands, **ATTACHMENT_COMMANDS}
+
+
 INCIDENT = Kind(
     "incident",
     Incident,
@@ -137,7 +144,7 @@ INCIDENT = Kind(
     path="/incidents",
     owner="caller",
     detail=incident_details,
-    commands=incident_commands.INCIDENT_COMMANDS,
+    commands=with_files(incident_commands.INCIDENT_COMMANDS),
     sla=SlaAdapter(
         sla_incident.KIND,
         sla_incident.ticket,
@@ -149,7 +156,7 @@ SERVICE_REQUEST = numbered(
     ServiceRequest,
     "/service-requests",
     service_request_details,
-    request_commands.REQUEST_COMMANDS,
+    with_files(request_commands.REQUEST_COMMANDS),
     owner="requester",
     sla=SlaAdapter(
         sla_request.KIND,
@@ -157,8 +164,12 @@ SERVICE_REQUEST = numbered(
         lambda alerts: request_commands.RecordSlaAlerts(alerts=alerts),
     ),
 )
-PROBLEM = numbered(RecordKind.PROBLEM, Problem, "/problems", problem_details, PROBLEM_COMMANDS)
-CHANGE = numbered(RecordKind.CHANGE, Change, "/changes", change_details, CHANGE_COMMANDS)
+PROBLEM = numbered(
+    RecordKind.PROBLEM, Problem, "/problems", problem_details, with_files(PROBLEM_COMMANDS)
+)
+CHANGE = numbered(
+    RecordKind.CHANGE, Change, "/changes", change_details, with_files(CHANGE_COMMANDS)
+)
 CONFIGURATION_ITEM = Kind(
     "configuration_item",
     ConfigurationItem,
@@ -300,6 +311,8 @@ KINDS: dict[str, Kind] = {
         BUSINESS_CALENDAR,
     )
 }
+#: The kinds whose records take files (domain/attachments.py), by name.
+ATTACHABLE = (INCIDENT, SERVICE_REQUEST, PROBLEM, CHANGE)
 #: The numbered kinds, by their number prefix.
 KINDS_BY_PREFIX: dict[str, Kind] = {k.prefix: k for k in KINDS.values() if k.prefix is not None}
 _BY_AGGREGATE = {kind.aggregate: kind for kind in KINDS.values()}

@@ -39,11 +39,13 @@ from uuid import UUID, uuid4
 
 from pydantic import ValidationError
 
+from application.attachments import received
 from application.kinds import INBOUND_MAIL
 from application.mail_parsing import MAX_SUBJECT, TRUNCATED, ParsedMail, UnreadableMail, parse
 from application.pipeline import Submission
 from application.session import Session
 from domain.actors import Actor, Identity, Role
+from domain.attachments import AttachFile, attachable
 from domain.commands import AddComment, LogIncident, Reopen
 from domain.context import Context
 from domain.errors import DomainError
@@ -64,6 +66,7 @@ from domain.record_numbers import RecordKind
 from domain.records import INCIDENT_PREFIX, incident_number_label
 from domain.request_commands import RecordResponse
 from domain.service_request import ServiceRequest
+from infra.blobs import BlobStore
 from infra.kept_mail import KeptMail
 from projections.directory import person_by_email
 from projections.view_store import ViewStore
@@ -133,8 +136,13 @@ class MailIn:
         our_domain: str,
         our_addresses: set[str],
         clock: Callable[[], datetime],
+        blobs: BlobStore | None = None,
+        max_attachment_bytes: int = 10 << 20,
     ) -> None:
+        """`blobs`: where the files a message carries are stored (none: they are not taken)."""
         self.desk = desk
+        self.blobs = blobs
+        self.max_attachment_bytes = max_attachment_bytes
         self.views = views
         self.kept = kept
         self.our_domain = our_domain
@@ -247,7 +255,39 @@ class MailIn:
         return Sender(actor, Identity(actor, person["organisation"]), person["language"], True)
 
     def _change(self, parsed: ParsedMail, sender: Sender) -> Change:
-        """What the message does, as its sender, once the session holds the records."""
+        """What the message does, as its sender, once the session holds the records; and its
+        files put on that record."""
+        change = self._words(parsed, sender)
+        files = self._stored_files(parsed)
+        if not files:
+            return change
+
+        def with_files(session: Session, ctx: Context) -> tuple[Action, UUID, str]:
+            action, record_id, ref = change(session, ctx)
+            record = attachable(session, record_id)
+            for file in files:
+                record.attach_file(ctx, **file.__dict__)
+            return action, record_id, ref
+
+        return with_files
+
+    def _stored_files(self, parsed: ParsedMail) -> list[AttachFile]:
+        """The message's files that pass the checks, stored (before any event names them); a
+        file that does not pass is left out, and the message's words are applied all the same."""
+        if self.blobs is None:
+            return []
+        files = []
+        for file in parsed.files:
+            try:
+                files.append(
+                    received(self.blobs, file.name, file.data, limit=self.max_attachment_bytes)
+                )
+            except DomainError as refused:
+                log.info("mail %s: file %r left out: %s", parsed.message_id, file.name, refused)
+        return files
+
+    def _words(self, parsed: ParsedMail, sender: Sender) -> Change:
+        """What the message's words do, as its sender, once the session holds the records."""
         ref = parsed.record_ref
         text = parsed.trimmed.strip() or parsed.subject
         if ref is None:

@@ -21,11 +21,15 @@ letter with its original bytes. docs/mail-in.md says the rules in prose:
   block) or signature separator ("-- "), without quoted lines ("> ..."), bounded to a
   comment's length with TRUNCATED at the end. When that leaves nothing, the whole text.
 - Reopen (`wants_reopen`): the first line of the reply holds a phrase of REOPEN_PHRASES.
+- Files (`files`): the parts that are attachments, each its name and bytes, at most MAX_FILES;
+  the mail reader puts them on the record the message changes, as attachments
+  (application/attachments.py checks each: its size, and its type from its bytes).
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import html
 import re
@@ -54,6 +58,8 @@ MAX_REFERENCES = 100
 MAX_SUBJECT = 200
 #: The most text read out of a message, before trimming.
 MAX_TEXT = 200_000
+#: The most attached files taken from one message.
+MAX_FILES = 10
 #: The most MIME parts looked at, and how deep they may nest.
 MAX_PARTS = 200
 MAX_DEPTH = 20
@@ -106,6 +112,14 @@ class UnreadableMail(Exception):
 
 
 @dataclass(frozen=True)
+class MailFile:
+    """A file attached to a message: its name as the message gives it, and its bytes."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class ParsedMail:
     #: `<...>`, as the message named itself, or `<sha256-of-the-bytes@missing-message-id.invalid>`.
     message_id: str
@@ -131,6 +145,8 @@ class ParsedMail:
     attachments: int
     #: The Date header, when it is a readable, zoned date.
     sent_at: datetime | None
+    #: The attached files (at most MAX_FILES), to put on the record the message changes.
+    files: tuple[MailFile, ...] = ()
 
     @property
     def record_ref(self) -> str | None:
@@ -193,6 +209,7 @@ def _parse(raw: bytes, our_domain: str, ours: set[str]) -> ParsedMail:
         wants_reopen=wants_reopen(trimmed),
         attachments=attachments,
         sent_at=_date(_header(message, "Date")),
+        files=_files(message),
     )
 
 
@@ -393,6 +410,32 @@ def _text(message: Message) -> tuple[str, int]:
     if markup is not None:
         return _clean(html_to_text(markup[:MAX_TEXT])), attachments
     return "", attachments
+
+
+def _files(message: Message) -> tuple[MailFile, ...]:
+    """The attached files with bytes, in order, at most MAX_FILES."""
+    files: list[MailFile] = []
+    for part in _parts(message):
+        if len(files) == MAX_FILES:
+            break
+        if not _is_attachment(part):
+            continue
+        data = part.get_payload(decode=True)
+        if isinstance(data, bytes) and data:
+            files.append(MailFile(_filename(part), data))
+    return tuple(files)
+
+
+def _filename(part: Message) -> str:
+    """A part's file name, RFC 2231 and RFC 2047 decoded ("" when it has none)."""
+    name = part.get_filename(None) or ""
+    if "=?" in name:
+        with contextlib.suppress(HeaderParseError, LookupError, ValueError):
+            name = "".join(
+                chunk if isinstance(chunk, str) else chunk.decode(charset or "utf-8", "replace")
+                for chunk, charset in decode_header(name)
+            )
+    return name[:MAX_HEADER]
 
 
 def _payload(part: Message) -> str:

@@ -15,6 +15,10 @@ An evidence pack is a zip:
   period's end, audit/reports.py);
 - `views.json`: whether the served views matched the record at export (audit/views.py): each
   view's position, row count, a digest of its rows, and where it first differed from its rebuild;
+- `attachments/<sha256>`, by option (`itsm audit export --with-attachments`): the bytes of every
+  file the period's events put on a record and did not remove, each named by its SHA-256 (the
+  hash its event names, so the chain covers it); without the option the events still name every
+  file by its hash. Bytes the store no longer holds (removed under another record) are left out;
 - `manifest.json`: the SHA-256 of every file, and `manifest.sig`: its Ed25519 signature.
 
 `verify_pack` checks all of that with no server and no database. A pack is closed: a file not in
@@ -52,6 +56,7 @@ from domain.actors import Role
 from domain.events import event_class
 from infra import cloudevents
 from infra.serialisation import plain
+from projections.attachments import ADDED_TYPES, REMOVED_TYPES
 
 PAGE = 2_000
 PACK_FORMAT = "itsm-evidence-pack/1"
@@ -222,6 +227,10 @@ class PackSummary:
 Reports = Callable[[datetime | None, datetime | None], dict[str, bytes]]
 #: The served views compared with their rebuild, as of the export.
 Views = Callable[[], ViewsReport]
+#: The bytes of an attachment by its SHA-256 (the blob store's `get`), or None if not held.
+Blobs = Callable[[str], bytes | None]
+#: Where a pack keeps the attachments' bytes, each under its hash.
+ATTACHMENTS = "attachments/"
 #: The files every pack's manifest lists (with the manifest and its signature, which it cannot).
 LISTED = frozenset({"events.ndjson", "ledger.ndjson", "checkpoints.ndjson", "public-key.pem"})
 #: The key rotations' ledger entries and events, in packs of a record whose key rotated.
@@ -241,16 +250,21 @@ def export_pack(
     reports: Reports | None = None,
     progress: Callable[[int], None] | None = None,
     views: Views | None = None,
+    attachments: Blobs | None = None,
 ) -> PackSummary:
-    """Write an evidence pack for the period [since, until) to `target`."""
+    """Write an evidence pack for the period [since, until) to `target`; with `attachments`,
+    the bytes of the files its events put on records too."""
     encoded = bool(mapper.cipher or mapper.compressor)
     digests: dict[str, str] = {}
     first = last = 0
     count = 0
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as pack:
         events_hash = hashlib.sha256()
+        files: dict[str, None] = {}  # the hashes the period's events name, in order
         with pack.open("events.ndjson", "w", force_zip64=True) as out:
-            for row, _, _ in matching(store, mapper, EventFilter(since=since, until=until)):
+            for row, _, event in matching(store, mapper, EventFilter(since=since, until=until)):
+                if attachments is not None:
+                    _named_file(files, row[1], event)
                 line = _pack_line(row, encoded) + b"\n"
                 out.write(line)
                 events_hash.update(line)
@@ -260,6 +274,8 @@ def export_pack(
                 if progress is not None and count % PAGE == 0:
                     progress(count)
         digests["events.ndjson"] = events_hash.hexdigest()
+        if attachments is not None:
+            digests.update(_write_files(pack, files, attachments))
 
         checkpoints = store.checkpoints()
         covering = [c.position for c in checkpoints if c.position >= last]
@@ -315,6 +331,26 @@ def export_pack(
     path = target if isinstance(target, Path) else Path("-")
     signed = [c.position for c in checkpoints]
     return PackSummary(path, count, entries, len(checkpoints), max(signed, default=0), digests)
+
+
+def _write_files(pack: zipfile.ZipFile, files: Iterable[str], blobs: Blobs) -> dict[str, str]:
+    """Put the bytes of each file the store still holds in the pack, under its hash; the
+    digests of those written."""
+    written = {}
+    for sha256 in files:
+        data = blobs(sha256)
+        if data is not None and hashlib.sha256(data).hexdigest() == sha256:
+            pack.writestr(ATTACHMENTS + sha256, data)
+            written[ATTACHMENTS + sha256] = sha256
+    return written
+
+
+def _named_file(files: dict[str, None], type_name: str, event: dict[str, Any]) -> None:
+    """Note the file an event puts on a record; forget one it removes (its bytes are gone)."""
+    if type_name in ADDED_TYPES:
+        files[event["sha256"]] = None
+    elif type_name in REMOVED_TYPES:
+        files.pop(event["sha256"], None)
 
 
 def _rotations(store: AuditStore, checkpoints: list[Checkpoint], encoded: bool) -> dict[str, bytes]:
@@ -493,6 +529,8 @@ def _check_manifest(
                 digest.update(chunk)
         if digest.hexdigest() != expected:
             raise PackProblem(f"{name} does not match its hash in the manifest")
+        if name.startswith(ATTACHMENTS) and name != ATTACHMENTS + expected:
+            raise PackProblem(f"{name} is not named by the hash of its bytes")
     return manifest
 
 

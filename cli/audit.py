@@ -424,9 +424,18 @@ def verify(
 @data_dir_option
 @click.option("--from", "since", type=_date, default=None, help="period start (UTC), inclusive")
 @click.option("--to", "until", type=_date, default=None, help="period end (UTC), exclusive")
+@click.option(
+    "--with-attachments",
+    is_flag=True,
+    help="put the bytes of the period's attachments in the pack (their hashes are always there)",
+)
 @click.argument("file", type=out_file)
 def export(
-    data_dir: Path | None, since: datetime | None, until: datetime | None, file: Path
+    data_dir: Path | None,
+    since: datetime | None,
+    until: datetime | None,
+    with_attachments: bool,
+    file: Path,
 ) -> None:
     """Write an evidence pack (zip) for the period to FILE."""
     from audit.evidence import export_pack
@@ -448,6 +457,7 @@ def export(
                 reports=_reports(services),
                 progress=lambda n: bar.update(n - bar.pos),
                 views=lambda: audit_.audit_views(services.desk.recorder),
+                attachments=services.blobs.get if with_attachments else None,
             )
         elapsed = time.perf_counter() - started
     click.echo(

@@ -25,6 +25,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from domain.actors import Role
 from domain.aggregate import Aggregate, LifecycleAggregate, applies
+from domain.attachments import Attachable, Attached, Detached
 from domain.configuration_item import Code, CodeList
 from domain.context import Context
 from domain.errors import (
@@ -316,10 +317,34 @@ def transition(state: ChangeState | None, event: ChangeEvent) -> ChangeState:
     return state
 
 
+class AttachmentAdded(Attached, ChangeEvent):
+    """A file put on a change (domain/attachments.py): its hash, size, type and name."""
+
+    type_name: ClassVar[str] = "Change.AttachmentAdded"
+
+
+class InternalAttachmentAdded(Attached, ChangeEvent):
+    """A file for the staff only (with a work note): callers never read it."""
+
+    type_name: ClassVar[str] = "Change.InternalAttachmentAdded"
+
+
+class AttachmentRemoved(Detached, ChangeEvent):
+    """A file removed for privacy: its bytes deleted, its hash and the reason kept."""
+
+    type_name: ClassVar[str] = "Change.AttachmentRemoved"
+
+
 # -- the aggregate -----------------------------------------------------------------------------
 
 
-class Change(LifecycleAggregate[ChangeState], events=ChangeEvent, transition=transition):
+class Change(
+    Attachable,
+    LifecycleAggregate[ChangeState],
+    events=ChangeEvent,
+    transition=transition,
+    attachments=(AttachmentAdded, InternalAttachmentAdded, AttachmentRemoved),
+):
     KIND: ClassVar[str] = "change"
 
     number: int

@@ -239,3 +239,32 @@ class RootCauseMissing(DomainError):
     """A known error is published only once the problem's root cause is recorded."""
 
     code = "root-cause-missing"
+
+
+# -- attachments (domain/attachments.py) ---------------------------------------------------------
+
+
+class AttachmentNotFound(NotFound):
+    """No attachment of that id on the record (or the caller does not read it: an internal one)."""
+
+    code = "attachment-not-found"
+
+
+class AttachmentAlreadyRemoved(DomainError):
+    code = "attachment-already-removed"
+
+
+class AttachmentGone(DomainError):
+    """The attachment was removed for privacy: its bytes are deleted, its hash kept."""
+
+    code = "attachment-gone"
+
+
+class FileTooLarge(DomainError):
+    code = "file-too-large"
+
+
+class UnsupportedFileType(DomainError):
+    """The file's bytes are of no type the allow-list admits (whatever its name says)."""
+
+    code = "unsupported-file-type"

@@ -20,6 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from domain.actors import Role
 from domain.aggregate import Aggregate, applies
+from domain.attachments import Attachable, Attached, Detached
 from domain.context import Context
 from domain.errors import (
     AlreadyAMajorIncident,
@@ -373,6 +374,24 @@ class WorkaroundShared(NamesProblem, IncidentEvent):
     workaround: str = Text
 
 
+class AttachmentAdded(Attached, IncidentEvent):
+    """A file put on an incident (domain/attachments.py): its hash, size, type and name."""
+
+    type_name: ClassVar[str] = "Incident.AttachmentAdded"
+
+
+class InternalAttachmentAdded(Attached, IncidentEvent):
+    """A file for the staff only (with a work note): callers never read it."""
+
+    type_name: ClassVar[str] = "Incident.InternalAttachmentAdded"
+
+
+class AttachmentRemoved(Detached, IncidentEvent):
+    """A file removed for privacy: its bytes deleted, its hash and the reason kept."""
+
+    type_name: ClassVar[str] = "Incident.AttachmentRemoved"
+
+
 #: Events that never move the lifecycle. They are most of an incident's history, and each would
 #: otherwise miss every case below (a class pattern is an isinstance check through ABCMeta).
 _STATE_KEPT = frozenset(
@@ -387,6 +406,9 @@ _STATE_KEPT = frozenset(
         LinkedToProblem,
         LinkedToChange,
         WorkaroundShared,
+        AttachmentAdded,
+        InternalAttachmentAdded,
+        AttachmentRemoved,
     }
 )
 
@@ -432,7 +454,12 @@ def transition(
 # -- the aggregate -----------------------------------------------------------------------------
 
 
-class Incident(SlaAlerted, alerts=(SlaWarned, SlaBreached)):
+class Incident(
+    SlaAlerted,
+    Attachable,
+    alerts=(SlaWarned, SlaBreached),
+    attachments=(AttachmentAdded, InternalAttachmentAdded, AttachmentRemoved),
+):
     number: int
     state: IncidentState
     title: str

@@ -20,6 +20,7 @@ from typing import ClassVar
 from uuid import UUID
 
 from domain.aggregate import LifecycleAggregate, applies
+from domain.attachments import Attachable, Attached, Detached
 from domain.configuration_item import Code, CodeList
 from domain.context import Context
 from domain.errors import (
@@ -135,7 +136,31 @@ def transition(state: ProblemState | None, event: ProblemEvent) -> ProblemState:
     return state
 
 
-class Problem(LifecycleAggregate[ProblemState], events=ProblemEvent, transition=transition):
+class AttachmentAdded(Attached, ProblemEvent):
+    """A file put on a problem (domain/attachments.py): its hash, size, type and name."""
+
+    type_name: ClassVar[str] = "Problem.AttachmentAdded"
+
+
+class InternalAttachmentAdded(Attached, ProblemEvent):
+    """A file for the staff only (with a work note): callers never read it."""
+
+    type_name: ClassVar[str] = "Problem.InternalAttachmentAdded"
+
+
+class AttachmentRemoved(Detached, ProblemEvent):
+    """A file removed for privacy: its bytes deleted, its hash and the reason kept."""
+
+    type_name: ClassVar[str] = "Problem.AttachmentRemoved"
+
+
+class Problem(
+    Attachable,
+    LifecycleAggregate[ProblemState],
+    events=ProblemEvent,
+    transition=transition,
+    attachments=(AttachmentAdded, InternalAttachmentAdded, AttachmentRemoved),
+):
     KIND: ClassVar[str] = "problem"
 
     number: int

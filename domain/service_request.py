@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 
 from domain.actors import Role
 from domain.aggregate import Aggregate, LifecycleAggregate, applies
+from domain.attachments import Attachable, Attached, Detached
 from domain.configuration_item import Code
 from domain.context import Context
 from domain.errors import (
@@ -275,15 +276,35 @@ def transition(state: RequestState | None, event: RequestEvent) -> RequestState:
     return state
 
 
+class AttachmentAdded(Attached, RequestEvent):
+    """A file put on a service request (domain/attachments.py): its hash, size, type and name."""
+
+    type_name: ClassVar[str] = "ServiceRequest.AttachmentAdded"
+
+
+class InternalAttachmentAdded(Attached, RequestEvent):
+    """A file for the staff only (with a work note): callers never read it."""
+
+    type_name: ClassVar[str] = "ServiceRequest.InternalAttachmentAdded"
+
+
+class AttachmentRemoved(Detached, RequestEvent):
+    """A file removed for privacy: its bytes deleted, its hash and the reason kept."""
+
+    type_name: ClassVar[str] = "ServiceRequest.AttachmentRemoved"
+
+
 # -- the aggregate -----------------------------------------------------------------------------
 
 
 class ServiceRequest(
     SlaAlerted,
+    Attachable,
     LifecycleAggregate[RequestState],
     events=RequestEvent,
     transition=transition,
     alerts=(SlaWarned, SlaBreached),
+    attachments=(AttachmentAdded, InternalAttachmentAdded, AttachmentRemoved),
 ):
     KIND: ClassVar[str] = "service request"
 

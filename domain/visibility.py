@@ -240,6 +240,25 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     **dict.fromkeys(inbound_mail.InboundMailEvent.__subclasses__(), STAFF),
     # -- canned responses: the helpdesk's tools (what a caller reads of one is the comment)
     **dict.fromkeys(canned_response.CannedResponseEvent.__subclasses__(), STAFF),
+    # -- attachments (domain/attachments.py): a caller reads the files on their own incident or
+    # request; a file for the staff (with a work note), and why one was removed, are the staff's
+    i.AttachmentAdded: caller(),
+    r.AttachmentAdded: caller(),
+    **dict.fromkeys(
+        (
+            i.InternalAttachmentAdded,
+            i.AttachmentRemoved,
+            r.InternalAttachmentAdded,
+            r.AttachmentRemoved,
+            problem.AttachmentAdded,
+            problem.InternalAttachmentAdded,
+            problem.AttachmentRemoved,
+            change.AttachmentAdded,
+            change.InternalAttachmentAdded,
+            change.AttachmentRemoved,
+        ),
+        STAFF,
+    ),
 }
 
 

@@ -242,6 +242,12 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     #: The largest request body accepted, in bytes (larger ones get 413 before they are read).
     max_request_bytes: int = Field(default=1 << 20, ge=1024)
+    #: The largest attachment accepted, in bytes (docs/attachments.md): an upload's body may be
+    #: this much and its form's framing; a larger file gets 413.
+    max_attachment_bytes: int = Field(default=10 << 20, ge=1024, le=1 << 30)
+    #: Where the attachments' bytes live in embedded mode. Unset: `attachments/` in the data
+    #: directory. On PostgreSQL they live in the database (infra/blobs.py).
+    attachments_dir: Path | None = None
     #: Circulation streams (docs/circulation.md). The key of the patron pseudonyms (HMAC): set
     #: a secret of your own outside development; changing it changes every pseudonym.
     circulation_pseudonym_key: str = DEVELOPMENT_PSEUDONYM_KEY
@@ -403,6 +409,11 @@ class Settings(BaseSettings):
             helo=self.smtp_helo,
             allow_plaintext_auth=self.smtp_allow_plaintext_auth,
         )
+
+    def attachments_directory(self) -> Path:
+        """Where the attachments' bytes are kept in embedded mode: the setting, else the data
+        directory's `attachments/`."""
+        return self.attachments_dir or self.data_dir / "attachments"
 
     def webhook_secrets_directory(self) -> Path:
         """Where the webhook endpoints' secrets are kept: the setting, else the data

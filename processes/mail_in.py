@@ -191,6 +191,8 @@ def mail_in_of(services: Services) -> MailIn:
         our_domain=domain,
         our_addresses=addresses,
         clock=services.clock,
+        blobs=services.blobs,
+        max_attachment_bytes=services.settings.max_attachment_bytes,
     )
 
 

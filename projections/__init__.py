@@ -1,5 +1,6 @@
 """Read models built from the event store. Each is a pure fold; see projections.base."""
 
+from projections.attachments import attachments
 from projections.base import Projection
 from projections.canned_responses import canned_responses
 from projections.change_calendar import change_calendar
@@ -41,6 +42,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     inbound_mail,
     # the helpdesk's replies
     canned_responses,
+    # the files on records
+    attachments,
 )
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 
@@ -48,6 +51,7 @@ __all__ = [
     "BY_NAME",
     "PROJECTIONS",
     "Projection",
+    "attachments",
     "catalogue_items",
     "change_calendar",
     "change_details",

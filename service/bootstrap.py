@@ -25,6 +25,7 @@ from application.directory_sync import DirectorySync
 from audit.sealing import SealingPostgresRecorder, SealingSQLiteRecorder
 from domain.actors import SYSTEM, Identity
 from domain.context import Context
+from infra.blobs import BlobStore, PostgresBlobStore, open_blob_store
 from infra.clock import utcnow
 from infra.cloudevents import is_public
 from infra.follower import Failing
@@ -120,6 +121,10 @@ class Followed(Protocol):
     def failing(self) -> Failing | None: ...
 
 
+#: Held while the attachments' store is opened, so that two requests open it once.
+_BLOBS_OPENING = threading.Lock()
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -134,6 +139,18 @@ class Services:
     kafka: KafkaMode | None = None
     #: Single sign-on access tokens, when an issuer is configured.
     oidc: OidcVerifier | None = None
+    #: The attachments' bytes (infra/blobs.py); opened on first use.
+    _blobs: BlobStore | None = field(default=None, repr=False)
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The content-addressed store of the attachments' bytes (infra/blobs.py)."""
+        with _BLOBS_OPENING:
+            if self._blobs is None:
+                self._blobs = open_blob_store(self.settings)
+                if isinstance(self._blobs, PostgresBlobStore):
+                    self.closing.insert(0, self._blobs.close)
+            return self._blobs
 
     def authenticate(self, bearer: str) -> Identity:
         """Whom a bearer token speaks for now: a service token, or an access token from the

@@ -40,6 +40,7 @@ from domain import (
     webhook_endpoint,
 )
 from domain.actors import Actor, Role
+from domain.attachments import ALLOWED_TYPES
 from domain.events import DomainEvent
 from domain.notification_rules import BY_TOPIC
 from domain.organisations import ORGANISATION_CODES
@@ -469,6 +470,20 @@ def _inbound_mail_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]
     }
 
 
+def _attachment_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    """The files on incidents, requests, problems and changes (domain/attachments.py)."""
+    strategies: dict[type[DomainEvent], st.SearchStrategy[Any]] = {}
+    for kind in (incident, service_request, problem, change):
+        for added in (kind.AttachmentAdded, kind.InternalAttachmentAdded):
+            strategies[added] = events(
+                added,
+                sha256=secret_digests,
+                content_type=st.sampled_from(sorted(ALLOWED_TYPES)),
+            )
+        strategies[kind.AttachmentRemoved] = events(kind.AttachmentRemoved, sha256=secret_digests)
+    return strategies
+
+
 STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     incident.Logged: events(
         incident.Logged,
@@ -562,4 +577,5 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     **_webhook_endpoint_strategies(),
     **_canned_response_strategies(),
     **_inbound_mail_strategies(),
+    **_attachment_strategies(),
 }
