@@ -127,6 +127,10 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     i.LinkedToProblem: caller(),
     i.LinkedToChange: caller(),
     i.WorkaroundShared: STAFF,  # for the people working the incident, who may pass it on
+    i.ChildLinked: STAFF,  # the children are other callers' reports
+    i.LinkedToParent: caller(),  # their report is one of a larger outage
+    i.ParentResolved: caller(),  # why their incident was resolved
+    i.DuplicateMerged: STAFF,  # names another caller
     # -- service requests: the requester follows their request and answers its questions
     r.CatalogueItemDefined: caller("description"),  # the catalogue is published
     r.Submitted: caller("details"),

@@ -229,6 +229,12 @@ def _link_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         incident.LinkedToProblem: events(incident.LinkedToProblem, problem_ref=refs),
         incident.LinkedToChange: events(incident.LinkedToChange, change_ref=refs),
         incident.WorkaroundShared: events(incident.WorkaroundShared, problem_ref=refs),
+        incident.ChildLinked: events(incident.ChildLinked, incident_ref=refs),
+        incident.LinkedToParent: events(incident.LinkedToParent, incident_ref=refs),
+        incident.ParentResolved: events(
+            incident.ParentResolved, incident_ref=refs, on_behalf_of=actors
+        ),
+        incident.DuplicateMerged: events(incident.DuplicateMerged, incident_ref=refs),
         change.ProblemLinked: events(change.ProblemLinked, problem_ref=refs),
         change.IncidentLinked: events(change.IncidentLinked, incident_ref=refs),
         configuration_item.ProblemLinked: events(
