@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 
 from api import (
     audit,
+    bulk,
     changes,
     circulation,
     configuration_items,
@@ -27,6 +28,7 @@ from api import (
     projection_rebuilds,
     query_parameters,
     queues,
+    saved_filters,
     service_requests,
     sla,
     webhook_endpoints,
@@ -114,6 +116,8 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (whatif.router, problem_details.RESPONSES),
         *((router, problem_details.RECORD_RESPONSES) for router in directory.ROUTERS),
         (inbound_mail.router, problem_details.RESPONSES),
+        (bulk.router, problem_details.RESPONSES),
+        (saved_filters.router, problem_details.RECORD_RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

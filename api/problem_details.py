@@ -110,6 +110,7 @@ TITLES: dict[str, str] = {
     "person-inactive": "The person is deactivated",
     "not-a-group-member": "The agent is not a member of the group",
     "invalid-input": "The request is not valid",
+    "too-many-records": "Too many records for one bulk action",
     "unauthenticated": "A valid bearer token is required",
     "forbidden": "Your role may not do this",
     "rate-limited": "Too many requests",
@@ -166,10 +167,9 @@ RECORD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def problem(
-    status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
-) -> Response:
-    body = {
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """A problem's fields: the body of a problem answer, or one item of a bulk action's."""
+    return {
         "type": f"/problems/{code}",
         "title": TITLES.get(code, code.replace("-", " ").capitalize()),
         "status": status,
@@ -177,6 +177,12 @@ def problem(
         "code": code,
         **extra,
     }
+
+
+def problem(
+    status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    body = problem_body(status, code, detail, **extra)
     return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 

@@ -47,6 +47,7 @@ from domain import (
     problem,
     record_numbers,
     records,
+    saved_filter,
     sla,
     webhook_endpoint,
 )
@@ -239,6 +240,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     # -- where webhooks go: the URLs (and which secret signs) are the admins' business; an
     # endpoint's record never holds its secret, only the fingerprint
     **dict.fromkeys(webhook_endpoint.WebhookEndpointEvent.__subclasses__(), STAFF),
+    # -- saved filters: the staff's own queues
+    **dict.fromkeys(saved_filter.SavedFilterEvent.__subclasses__(), STAFF),
     # -- inbound mail: what became of each message (people's words, their addresses): staff's
     **dict.fromkeys(inbound_mail.InboundMailEvent.__subclasses__(), STAFF),
 }

@@ -34,6 +34,7 @@ from domain import (
     problem,
     record_numbers,
     records,
+    saved_filter,
     service_request,
     sla,
     webhook_endpoint,
@@ -414,6 +415,22 @@ def _notification_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]
     }
 
 
+def _saved_filter_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    f = saved_filter
+    queries = st.builds(
+        f.IncidentQuery,
+        status=st.none() | st.sampled_from(list(incident.IncidentState)),
+        group=st.none() | codes,
+        priority=st.none() | st.integers(min_value=1, max_value=5),
+        service=st.none() | names,
+    )
+    return {
+        f.Saved: events(f.Saved, query=queries),
+        f.Revised: events(f.Revised, query=queries),
+        f.Deleted: events(f.Deleted),
+    }
+
+
 def _webhook_endpoint_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     w = webhook_endpoint
     urls = st.sampled_from(
@@ -549,5 +566,6 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     **_directory_strategies(),
     **_notification_strategies(),
     **_webhook_endpoint_strategies(),
+    **_saved_filter_strategies(),
     **_inbound_mail_strategies(),
 }
