@@ -72,7 +72,7 @@ def _outcome(ref: str | UUID, result: Outcome | BaseException) -> dict[str, Any]
             "version": result.version,
         }
     assert isinstance(result, DomainError)
-    return {"ref": str(ref), **problem_body(status_of(result), result.code, str(result))}
+    return {"ref": str(ref), **problem_body(status_of(result), result.code, result.detail)}
 
 
 @router.post(
