@@ -44,7 +44,7 @@ saved_filters = Projection(
     name="saved_filters",
     version=1,
     folds=folds_of(_saved, _revised, _deleted),
-    columns=(Column("owner", "TEXT"), Column("deleted", "INTEGER")),
+    columns=(Column("owner", "TEXT"),),
     indexes=(("owner",),),
 )
 
@@ -69,10 +69,12 @@ def kept_by(views: ViewStore, actor_id: str) -> list[Row]:
     marks = ", ".join("?" for _ in owners)
     rows = views.select(
         saved_filters,
-        f'"owner" IN ({marks}) AND "deleted" = 0',
+        f'"owner" IN ({marks})',
         [owner for _, owner in owners],
     )
-    kept = [row for row in rows if (row["owner_kind"], row["owner"]) in owners]
+    kept = [
+        row for row in rows if not row["deleted"] and (row["owner_kind"], row["owner"]) in owners
+    ]
     return sorted(kept, key=lambda row: (row["name"], row["id"]))
 
 
