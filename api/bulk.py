@@ -39,6 +39,21 @@ from projections.incident_details import incidents
 router = ResourceRouter(prefix="/incidents", tags=["bulk actions"])
 
 WorkerDep = Annotated[Context, authorised(AGENT_ROLES, "act on incidents in bulk")]
+#: A body of each action, for the OpenAPI document (and the generated clients' docs).
+EXAMPLES = [
+    {"action": "assign", "incidents": ["INC-000041", "INC-000042"], "assign": {"group": "kiosk"}},
+    {
+        "action": "add-comment",
+        "filter": "0b5c3a52-7d1e-4c8f-9a61-3e2f4d5c6b7a",
+        "add_comment": {"text": "Teknisi menuju lokasi."},
+    },
+    {
+        "action": "resolve",
+        "incidents": ["INC-000041"],
+        "resolve": {"code": "fixed", "notes": "Kiosk dinyalakan ulang."},
+    },
+    {"action": "close", "incidents": ["INC-000041"]},
+]
 
 
 def _targets(request: Request, ctx: Context, body: bulk.BulkTargets) -> list[str | UUID]:
@@ -82,10 +97,10 @@ def _outcome(ref: str | UUID, result: Outcome | BaseException) -> dict[str, Any]
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
 async def act_in_bulk(
-    request: Request, ctx: WorkerDep, body: Annotated[bulk.BulkAction, Body()]
+    request: Request, ctx: WorkerDep, body: Annotated[bulk.BulkAction, Body(examples=EXAMPLES)]
 ) -> Response:
     refs = _targets(request, ctx, body)
-    submissions = bulk.submissions(ctx, body, refs, idempotency_key(request))
+    submissions = bulk.submissions(ctx, body.command(), refs, idempotency_key(request))
     writer = writer_of(request)
     results = await asyncio.gather(*(writer.submit(s) for s in submissions), return_exceptions=True)
     for result in results:

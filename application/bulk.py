@@ -102,10 +102,10 @@ def item_key(key: str | None, ref: str | UUID) -> str | None:
 
 
 def submissions(
-    ctx: Context, request: BulkTargets, refs: list[str | UUID], key: str | None
+    ctx: Context, command: IncidentCommand, refs: list[str | UUID], key: str | None
 ) -> list[Submission]:
-    """One command per record, each its own decision (and its own Idempotency-Key)."""
-    command = request.command()
+    """One command per record (each named once), each its own decision with its own
+    Idempotency-Key."""
     operation = f"incident:bulk-{command.action}"
     return [
         Submission(

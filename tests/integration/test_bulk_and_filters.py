@@ -17,7 +17,6 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from application import bulk
-from application.kinds import INCIDENT
 from application.outcome import Outcome
 from application.pipeline import Submission
 from domain.actors import Role
@@ -294,10 +293,10 @@ def _incident_in(services: Services, state: IncidentState) -> Any:
 def _seen(services: Services, result: Outcome | Exception, record_id: Any) -> tuple[Any, ...]:
     """What became of a record: its outcome (how many events it took, or the error's code)
     and its state."""
-    incident = services.desk.read(INCIDENT.aggregate, record_id)
+    state = services.desk.incident(record_id).state
     if isinstance(result, Outcome):
-        return ("done", result.version, incident.state)  # type: ignore[attr-defined]
-    return (getattr(result, "code", type(result).__name__), incident.state)  # type: ignore[attr-defined]
+        return ("done", result.version, state)
+    return (getattr(result, "code", type(result).__name__), state)
 
 
 @examples(
@@ -315,13 +314,7 @@ def test_a_bulk_actions_outcome_for_each_record_is_doing_it_alone(
     alone = [_incident_in(services, s) for s in states]
     clock.advance(days=days)  # a resolved incident closes only after its window
     ctx = context(AGENT, clock())
-    targets = bulk.BulkClose(action="close", incidents=[str(i) for i in in_bulk])
-    submissions = [
-        Submission(ctx, action, ref=s.ref, operation=s.operation)
-        for s in bulk.submissions(ctx, targets, list(in_bulk), None)
-    ]
-
-    together = services.desk.execute_batch(submissions)
+    together = services.desk.execute_batch(bulk.submissions(ctx, action, list(in_bulk), None))
     one_by_one: list[Outcome | Exception] = []
     for record_id in alone:
         try:
