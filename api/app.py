@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from api import (
     attachments,
     audit,
+    bulk,
     canned_responses,
     changes,
     circulation,
@@ -29,6 +30,7 @@ from api import (
     projection_rebuilds,
     query_parameters,
     queues,
+    saved_filters,
     service_requests,
     sla,
     webhook_endpoints,
@@ -122,6 +124,8 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         *((router, problem_details.RECORD_RESPONSES) for router in directory.ROUTERS),
         (inbound_mail.router, problem_details.RESPONSES),
         *((router, problem_details.RESPONSES) for router in attachments.ROUTERS),
+        (bulk.router, problem_details.RESPONSES),
+        (saved_filters.router, problem_details.RECORD_RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

@@ -11,6 +11,7 @@ projections include them (read-your-writes), so the answer is the view a followi
 # group-commits it with the others queued at the time; waiting for it holds no thread at all.
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Body, Header, Query, Request, Response
 
@@ -36,6 +37,7 @@ from api.record_answers import add_action_route, answer
 from api.record_answers import etag as _etag
 from api.record_answers import json_response as _json
 from api.routing import ResourceRouter
+from api.saved_filters import incident_filter
 from api.schemas import IncidentDetails, IncidentPage, IncidentSummary
 from application.outcome import Outcome
 from application.pipeline import Submission
@@ -46,7 +48,6 @@ from domain.errors import IncidentNotFound
 from domain.incident import IncidentState
 from projections import incident_details
 from projections.incident_details import incidents
-from projections.queries import Filter
 from service.bootstrap import Services
 
 router = ResourceRouter(prefix="/incidents", tags=["incidents"])
@@ -90,10 +91,15 @@ def list_incidents(
     group: Annotated[str | None, Query(max_length=200)] = None,
     priority: Annotated[int | None, Query(ge=1, le=5)] = None,
     service: Annotated[str | None, Query(max_length=200)] = None,
+    filter: Annotated[
+        UUID | None,
+        Query(description="a saved filter you keep: its parameters, unless given here"),
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response:
-    kept = Filter(equal={"state": status, "group": group, "priority": priority, "service": service})
+    given = {"status": status, "group": group, "priority": priority, "service": service}
+    kept = incident_filter(services, ctx, filter, given)
     after = None if cursor is None else decode_cursor(cursor, incidents.order)
     page = incidents.page(services.views, ctx, kept, limit=limit, after=after)
     return _json(page_body(page, lambda row: {k: row[k] for k in SUMMARY_FIELDS}))

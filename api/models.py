@@ -564,6 +564,54 @@ class CannedResponseList(Page):
     items: list[CannedResponseDetails]
 
 
+class BulkItem(BaseModel):
+    """One record's outcome in a bulk action: its new version (status 200), or the problem its
+    own action would have answered (RFC 9457 fields: type, title, status, detail, code)."""
+
+    ref: str = Field(examples=["INC-000042"], description="the record as named (or its id)")
+    status: int = Field(examples=[200, 409])
+    id: str | None = None
+    version: int | None = None
+    type: str | None = None
+    title: str | None = None
+    detail: str | None = None
+    code: str | None = Field(default=None, examples=["illegal-transition"])
+
+
+class BulkOutcome(Answer):
+    """Each record's outcome, in the order named (a saved filter's: newest first)."""
+
+    action: str = Field(examples=["assign"])
+    succeeded: int
+    failed: int
+    items: list[BulkItem]
+
+
+class SavedFilterOut(Answer):
+    """A saved filter (docs/bulk-and-filters.md): a queue its owner looks at, as
+    GET /api/v1/incidents?filter=<id>."""
+
+    id: str
+    name: str = Field(examples=["Kiosk queue, waiting"])
+    owner_kind: str = Field(examples=["group"], description="person or group")
+    owner: str = Field(examples=["kiosk-team"], description="the person's actor id or group code")
+    list: str = Field(examples=["incidents"], description="the list route it filters")
+    query: dict[str, Any] = Field(
+        examples=[{"status": "assigned", "group": "kiosk-team", "priority": None, "service": None}]
+    )
+    deleted: bool
+    saved_at: str
+    saved_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class SavedFilterList(Answer):
+    """The filters the caller keeps (their own and their groups'), by name."""
+
+    items: list[SavedFilterOut]
+
+
 class InboundMailOut(Answer):
     """A message the helpdesk mailbox received, and what became of it (docs/mail-in.md)."""
 

@@ -47,6 +47,9 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.ScheduleConflict: 409,
     errors.InvalidWindow: 422,
     errors.DependencyCycle: 422,
+    errors.ParentCycle: 422,
+    errors.AlreadyHasParent: 409,
+    errors.TooManyRelated: 422,
     errors.ChangeNotImplemented: 409,
     errors.ReviewRequired: 409,
     errors.FulfilmentStepsOutstanding: 409,
@@ -98,6 +101,9 @@ TITLES: dict[str, str] = {
     "change-not-implemented": "Configuration items change only through an implemented change",
     "review-required": "A review is required first",
     "already-linked": "The records are already linked",
+    "already-has-parent": "The incident already has a parent",
+    "parent-cycle": "The link would make an incident its own parent",
+    "too-many-related": "The incident holds as many related records as it may",
     "sla-alerts-already-recorded": "These SLA alerts are already recorded",
     "sla-alert-not-due": "An SLA alert is recorded only once its moment has passed",
     "calendar-not-found": "No such business calendar",
@@ -111,6 +117,7 @@ TITLES: dict[str, str] = {
     "person-inactive": "The person is deactivated",
     "not-a-group-member": "The agent is not a member of the group",
     "invalid-input": "The request is not valid",
+    "too-many-records": "Too many records for one bulk action",
     "unauthenticated": "A valid bearer token is required",
     "forbidden": "Your role may not do this",
     "rate-limited": "Too many requests",
@@ -167,10 +174,9 @@ RECORD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def problem(
-    status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
-) -> Response:
-    body = {
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """A problem's fields: the body of a problem answer, or one item of a bulk action's."""
+    return {
         "type": f"/problems/{code}",
         "title": TITLES.get(code, code.replace("-", " ").capitalize()),
         "status": status,
@@ -178,6 +184,12 @@ def problem(
         "code": code,
         **extra,
     }
+
+
+def problem(
+    status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    body = problem_body(status, code, detail, **extra)
     return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 

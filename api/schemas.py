@@ -61,6 +61,21 @@ class IncidentDetails(IncidentSummary):
     reopen_count: int
     closure: dict[str, Any] | None
     cancellation: dict[str, Any] | None
+    parent: dict[str, Any] | None = Field(
+        default=None, description="the incident this one is a child of (id, ref, when, by whom)"
+    )
+    children: list[dict[str, Any]] = Field(
+        default_factory=list, description="its children, resolved with it while still open"
+    )
+    resolved_with_parent: dict[str, Any] | None = Field(
+        default=None,
+        description="why it was resolved: its parent's resolution (parent id, ref, code, and"
+        " on whose behalf the service resolved it)",
+    )
+    duplicates: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="incidents cancelled as duplicates of this one, with their callers (staff)",
+    )
     logged_by: ActorOut
 
 

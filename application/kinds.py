@@ -51,6 +51,7 @@ from domain.problem import Problem
 from domain.problem_commands import PROBLEM_COMMANDS
 from domain.record_numbers import RecordKind
 from domain.records import INCIDENT_PREFIX
+from domain.saved_filter import FILTER_COMMANDS, SavedFilter
 from domain.service_request import CatalogueItem, ServiceRequest, catalogue_item_id
 from domain.sla import SlaPolicy
 from domain.sla_clock import Ticket
@@ -66,6 +67,7 @@ from projections.incident_details import incident_details
 from projections.knowledge import knowledge_articles
 from projections.notifications import notifications
 from projections.problems import problem_details
+from projections.saved_filters import saved_filters
 from projections.service_requests import catalogue_items, service_request_details
 from projections.webhook_endpoints import webhook_endpoints
 
@@ -268,6 +270,14 @@ WEBHOOK_ENDPOINT = Kind(
 #: record of its own, written with the change the message made. Its id derives from the
 #: Message-ID; admins and auditors read the list (api/inbound_mail.py).
 INBOUND_MAIL = Kind("inbound_mail", InboundMail, path="/inbound-mail", detail=inbound_mail)
+#: The queues people keep (domain/saved_filter.py), by id; kept by their owner alone.
+SAVED_FILTER = Kind(
+    "saved_filter",
+    SavedFilter,
+    path="/saved-filters",
+    detail=saved_filters,
+    commands=FILTER_COMMANDS,
+)
 
 
 # -- the rules of record: versioned, of no organisation, one matrix and one policy -------------
@@ -306,6 +316,7 @@ KINDS: dict[str, Kind] = {
         WEBHOOK_ENDPOINT,
         CANNED_RESPONSE,
         INBOUND_MAIL,
+        SAVED_FILTER,
         PRIORITY_MATRIX,
         SLA_POLICY,
         BUSINESS_CALENDAR,

@@ -48,7 +48,7 @@ from projections.view_store import ViewStore
 from projections.webhook_endpoints import subscribed
 
 #: The audiences that are the record's own callers: told only what a caller reads.
-_CALLERS = frozenset({Audience.CALLER})
+_CALLERS = frozenset({Audience.CALLER, Audience.AFFECTED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +157,8 @@ class Notifier:
                 return self._approvers(record)
             case Audience.SCHEDULER:
                 return _one(event.actor.id)
+            case Audience.AFFECTED:
+                return list(record.get("affected_callers", []))
             case Audience.LINKED_GROUPS:
                 members: list[str] = []
                 for incident in record.get("incidents", []):

@@ -16,10 +16,10 @@ from uuid import UUID
 from pydantic import BaseModel, Field, model_validator
 
 from domain import canned_response as canned
-from domain import directory
+from domain import directory, links
 from domain.command_base import ActionCommand, Command, by_action
 from domain.context import Context
-from domain.errors import DuplicateNotFound
+from domain.errors import DuplicateNotFound, NotFound
 from domain.examples import example
 from domain.fields import (
     Description,
@@ -30,6 +30,7 @@ from domain.fields import (
     Reason,
     Reasoned,
     Text,
+    record_ref,
 )
 from domain.incident import (
     CancelReason,
@@ -294,6 +295,13 @@ class ResolveIncident(IncidentCommand):
     code: ResolutionCode
     notes: str = Text
 
+    def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
+        """Resolve the incident, and with it each of its children still open (one write)."""
+        incident = session.get(Incident, incident_id)
+        self.execute(incident, ctx, session.rules)
+        links.resolve_children(session, ctx, incident)
+        return incident_id
+
     def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
         incident.resolve(ctx, code=self.code, notes=self.notes, reopen_window=rules.reopen_window)
 
@@ -333,17 +341,41 @@ class CancelIncident(IncidentCommand):
     duplicate_of: UUID | None = None
     note: str | None = Note
 
-    def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
+    def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
+        """Cancel the incident; a duplicate is merged into the original, which records it and
+        its caller (both in one write)."""
+        incident = session.get(Incident, incident_id)
+        original = self.duplicate_of
+        survivor = None
         # The original must be an incident the caller reaches: one missing and one out of reach
         # are refused in the same words (the aggregate refuses the incident itself).
-        original = self.duplicate_of
-        if original is not None and original != incident.id:
-            found = rules.find_incident(original)
-            if found is None or not found.reachable(ctx):
-                raise DuplicateNotFound(f"duplicate_of names no incident {original}")
-        incident.cancel(ctx, reason=self.reason, duplicate_of=self.duplicate_of, note=self.note)
+        if original is not None and original != incident_id:
+            try:
+                survivor = session.get(Incident, original)
+            except NotFound:
+                raise DuplicateNotFound(f"duplicate_of names no incident {original}") from None
+        incident.cancel(ctx, reason=self.reason, duplicate_of=original, note=self.note)
+        if survivor is not None:
+            survivor.merge_duplicate(ctx, duplicate=incident)
+        return incident_id
 
     _duplicate_names_original = model_validator(mode="after")(cancellation_checked)
+
+
+class LinkChild(IncidentCommand):
+    model_config = example({"child": "INC-000042"})
+
+    action = "link-child"
+    summary = (
+        "Make another open incident a child of this one (both record the link); resolving"
+        " this one resolves its open children"
+    )
+    child: str = record_ref("INC-000042 or the id")
+
+    def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
+        parent = session.get(Incident, incident_id)
+        links.parent_and_child(session, ctx, parent, links.load_incident(session, self.child))
+        return incident_id
 
 
 class RecordSlaAlerts(IncidentCommand):
@@ -372,4 +404,5 @@ INCIDENT_COMMANDS = by_action(
     Reopen,
     Close,
     CancelIncident,
+    LinkChild,
 )

@@ -207,6 +207,25 @@ class AlreadyLinked(NothingChanged):
     code = "already-linked"
 
 
+class AlreadyHasParent(DomainError):
+    """A child has one parent: link it to another only after it leaves the first."""
+
+    code = "already-has-parent"
+
+
+class ParentCycle(DomainError):
+    """The link would make an incident its own parent, or its own parent's parent..."""
+
+    code = "parent-cycle"
+
+
+class TooManyRelated(DomainError):
+    """A parent's children, or a survivor's merged duplicates, are bounded: all of them are
+    written in one atomic write when it is resolved."""
+
+    code = "too-many-related"
+
+
 class SlaAlertsAlreadyRecorded(NothingChanged):
     """Every SLA warning or breach the command names is already on the record."""
 

@@ -4,6 +4,12 @@
                                                         |  ^
                                                 reopen  v  | (within the window)
     any open state -> cancelled (duplicate, or logged in error)
+    any open state -> resolved, when its parent is resolved (Incident.ParentResolved, then
+                      Incident.Resolved, recorded by the service on behalf of the resolver)
+
+Related incidents: a parent (a major incident) and its children (the reports of it), one parent
+per child and no cycles; and a duplicate, cancelled, whose caller the surviving incident records
+as affected (Incident.DuplicateMerged) so that they hear of its resolution.
 
 Write-side state keeps only what decisions need; titles, descriptions and notes live in the events
 and in the projections built from them.
@@ -18,12 +24,13 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from domain.actors import Role
+from domain.actors import SYSTEM, Actor, Role
 from domain.aggregate import Aggregate, applies
 from domain.attachments import Attachable, Attached, Detached
 from domain.context import Context
 from domain.errors import (
     AlreadyAMajorIncident,
+    AlreadyHasParent,
     AlreadyLinked,
     AssignmentUnchanged,
     ConfirmationWindowOpen,
@@ -33,10 +40,12 @@ from domain.errors import (
     IncidentAlreadyClosed,
     NotAMajorIncident,
     NotTheCaller,
+    ParentCycle,
     PriorityUnchanged,
     ReopenWindowClosed,
     SlaAlertNotDue,
     SlaAlertsAlreadyRecorded,
+    TooManyRelated,
 )
 from domain.events import DomainEvent
 from domain.fields import (
@@ -48,10 +57,12 @@ from domain.fields import (
     OptionalName,
     Reason,
     Reasoned,
+    Ref,
     Text,
 )
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.priority import Impact, PriorityMatrix, Urgency
+from domain.records import incident_number_label
 from domain.rule_versions import RuleVersions, SlaBreach, SlaTarget, SlaWarning
 
 
@@ -101,6 +112,13 @@ class ResolutionCode(StrEnum):
 class CancelReason(StrEnum):
     DUPLICATE = "duplicate"
     LOGGED_IN_ERROR = "logged_in_error"
+
+
+#: How many children a parent holds, and affected callers a survivor: each is written in one
+#: atomic write when the parent is resolved, so the number is bounded.
+MAX_RELATED = 500
+#: How far up a chain of parents a link looks for a cycle (a chain longer is refused as one).
+MAX_DEPTH = 20
 
 
 class ClosureBasis(StrEnum):
@@ -392,6 +410,44 @@ class AttachmentRemoved(Detached, IncidentEvent):
     type_name: ClassVar[str] = "Incident.AttachmentRemoved"
 
 
+class NamesIncident(BaseModel):
+    """An event that names another incident: its id, and its number as people read it."""
+
+    incident_id: UUID
+    incident_ref: str = Ref
+
+
+class ChildLinked(NamesIncident, IncidentEvent):
+    """Another incident is a child of this one (it records Incident.LinkedToParent): a report of
+    the same outage, resolved with this one."""
+
+    type_name: ClassVar[str] = "Incident.ChildLinked"
+
+
+class LinkedToParent(NamesIncident, IncidentEvent):
+    """The incident is a child of another (which records Incident.ChildLinked)."""
+
+    type_name: ClassVar[str] = "Incident.LinkedToParent"
+
+
+class ParentResolved(NamesIncident, IncidentEvent):
+    """Why the incident is resolved: its parent (`incident_*`) was resolved, with this code. The
+    service records it, on behalf of the parent's resolver, just before the child's
+    Incident.Resolved (which carries the parent's notes and opens the caller's window)."""
+
+    type_name: ClassVar[str] = "Incident.ParentResolved"
+    code: ResolutionCode
+    on_behalf_of: Actor
+
+
+class DuplicateMerged(NamesIncident, IncidentEvent):
+    """Another incident (`incident_*`) was cancelled as a duplicate of this one; its caller is
+    affected by this one now and hears of its resolution."""
+
+    type_name: ClassVar[str] = "Incident.DuplicateMerged"
+    caller: str = Name
+
+
 #: Events that never move the lifecycle. They are most of an incident's history, and each would
 #: otherwise miss every case below (a class pattern is an isinstance check through ABCMeta).
 _STATE_KEPT = frozenset(
@@ -409,6 +465,10 @@ _STATE_KEPT = frozenset(
         AttachmentAdded,
         InternalAttachmentAdded,
         AttachmentRemoved,
+        ChildLinked,
+        LinkedToParent,
+        ParentResolved,
+        DuplicateMerged,
     }
 )
 
@@ -451,6 +511,11 @@ def transition(
     return state
 
 
+def incident_label(incident: Incident) -> str:
+    """The incident's number as people read it (INC-000042)."""
+    return incident_number_label(incident.number)
+
+
 # -- the aggregate -----------------------------------------------------------------------------
 
 
@@ -480,6 +545,13 @@ class Incident(
     problems: frozenset[UUID]
     changes: frozenset[UUID]
     organisation: str
+    parent: UUID | None
+    children: frozenset[UUID]
+    #: The callers of duplicates merged into this one: told of its resolution too.
+    affected_callers: frozenset[str]
+
+    #: The incident's last resolution, which its children take when it propagates to them.
+    _last_resolution: Resolved | None
 
     @property
     def owned_by(self) -> str:
@@ -670,6 +742,75 @@ class Incident(
             Cancelled(**self._envelope(ctx), reason=reason, duplicate_of=duplicate_of, note=note)
         )
 
+    # -- related incidents: both records record the link in the same write (domain/links.py)
+
+    def link_child(self, ctx: Context, *, child: Incident, ancestors: list[Incident]) -> None:
+        """Make `child` a child of this incident, both open; `ancestors`: this incident's
+        parent, its parent's parent..., as far as MAX_DEPTH, to refuse a cycle."""
+        self._require_open("link_child")
+        child._require_open("link_to_parent")
+        if child.id == self.id or any(a.id == child.id for a in ancestors):
+            raise ParentCycle(f"{incident_label(child)} is this incident or one of its parents")
+        if len(ancestors) > MAX_DEPTH:
+            raise ParentCycle(f"a chain of parents is at most {MAX_DEPTH} long")
+        if child.parent == self.id:
+            raise AlreadyLinked(f"{incident_label(child)} is already a child of this incident")
+        if child.parent is not None:
+            raise AlreadyHasParent(f"{incident_label(child)} already has a parent")
+        if len(self.children) >= MAX_RELATED:
+            raise TooManyRelated(f"an incident has at most {MAX_RELATED} children")
+        self._record(
+            ChildLinked(
+                **self._envelope(ctx), incident_id=child.id, incident_ref=incident_label(child)
+            )
+        )
+        child._record(
+            LinkedToParent(
+                **child._envelope(ctx), incident_id=self.id, incident_ref=incident_label(self)
+            )
+        )
+
+    def resolve_with_parent(self, ctx: Context, *, parent: Incident) -> bool:
+        """Resolve this child as its parent just was (code, notes, reopen window), as the
+        service on behalf of the parent's resolver; whether it was (a child no longer open,
+        already resolved or closed on its own, keeps its own outcome)."""
+        resolved = parent._last_resolution
+        if self.state not in OPEN_STATES or resolved is None or self.parent != parent.id:
+            return False
+        service = Context(SYSTEM, ctx.at, ctx.correlation_id)
+        self._record(
+            ParentResolved(
+                **self._envelope(service),
+                incident_id=parent.id,
+                incident_ref=incident_label(parent),
+                code=resolved.code,
+                on_behalf_of=ctx.actor,
+            )
+        )
+        self._record(
+            Resolved(
+                **self._envelope(service),
+                code=resolved.code,
+                notes=resolved.notes,
+                reopen_until=resolved.reopen_until,
+            )
+        )
+        return True
+
+    def merge_duplicate(self, ctx: Context, *, duplicate: Incident) -> None:
+        """Record that `duplicate` (just cancelled as a duplicate of this one) is merged here:
+        its caller is affected by this incident from now on."""
+        if len(self.affected_callers) >= MAX_RELATED:
+            raise TooManyRelated(f"an incident has at most {MAX_RELATED} affected callers")
+        self._record(
+            DuplicateMerged(
+                **self._envelope(ctx),
+                incident_id=duplicate.id,
+                incident_ref=incident_label(duplicate),
+                caller=duplicate.caller,
+            )
+        )
+
     # -- links: the other record records its side in the same write (any state: a closed
     # incident may still be evidence of a problem)
 
@@ -754,6 +895,9 @@ class Incident(
         self.sla_alerts = frozenset()
         self.problems, self.changes = frozenset(), frozenset()
         self.organisation = e.organisation
+        self.parent, self.children = None, frozenset()
+        self.affected_callers = frozenset()
+        self._last_resolution = None
 
     @applies(Assigned)
     def _assigned(self, e: Assigned) -> None:
@@ -799,6 +943,7 @@ class Incident(
     def _resolved(self, e: Resolved) -> None:
         self.hold_reason = None
         self.reopen_until = e.reopen_until
+        self._last_resolution = e
 
     @applies(Reopened)
     def _reopened(self, e: Reopened) -> None:
@@ -824,3 +969,19 @@ class Incident(
     @applies(WorkaroundShared)
     def _workaround_shared(self, e: WorkaroundShared) -> None:
         pass  # the workaround matters to people and projections, not to decisions
+
+    @applies(ChildLinked)
+    def _child_linked(self, e: ChildLinked) -> None:
+        self.children = self.children | {e.incident_id}
+
+    @applies(LinkedToParent)
+    def _linked_to_parent(self, e: LinkedToParent) -> None:
+        self.parent = e.incident_id
+
+    @applies(ParentResolved)
+    def _parent_resolved(self, e: ParentResolved) -> None:
+        pass  # why it was resolved matters to people; its Incident.Resolved follows
+
+    @applies(DuplicateMerged)
+    def _duplicate_merged(self, e: DuplicateMerged) -> None:
+        self.affected_callers = self.affected_callers | {e.caller}

@@ -12,15 +12,14 @@ from uuid import UUID
 from domain.change import Change
 from domain.configuration_item import ConfigurationItem, ci_id
 from domain.context import Context
-from domain.incident import Incident
+from domain.incident import MAX_DEPTH, Incident, incident_label
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
-from domain.records import incident_number_label
 from domain.session import Session
 
 
 def incident_ref(incident: Incident) -> str:
-    return incident_number_label(incident.number)
+    return incident_label(incident)
 
 
 def problem_ref(problem: Problem) -> str:
@@ -55,6 +54,29 @@ def incident_and_problem(ctx: Context, incident: Incident, problem: Problem) -> 
             problem_ref=problem_ref(problem),
             workaround=problem.workaround,
         )
+
+
+def parent_and_child(session: Session, ctx: Context, parent: Incident, child: Incident) -> None:
+    """Link both ways, if the caller reaches both (the command loaded them so); the parent's own
+    parents are read as the service reads them, whoever's they are, to refuse a cycle."""
+    ancestors: list[Incident] = []
+    above = parent.parent
+    while above is not None and len(ancestors) <= MAX_DEPTH:
+        found = session.find(Incident, above)
+        if found is None:
+            break
+        ancestors.append(found)
+        above = found.parent
+    parent.link_child(ctx, child=child, ancestors=ancestors)
+
+
+def resolve_children(session: Session, ctx: Context, parent: Incident) -> None:
+    """Propagate the parent's resolution, just recorded, to each child still open: the service
+    acts on every child, in this write, whoever's it is (the resolver need not reach it)."""
+    for child_id in sorted(parent.children):
+        child = session.find(Incident, child_id)
+        if child is not None:
+            child.resolve_with_parent(ctx, parent=parent)
 
 
 def problem_and_change(ctx: Context, problem: Problem, change: Change) -> None:

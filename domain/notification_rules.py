@@ -38,6 +38,7 @@ class Audience(StrEnum):
     APPROVERS = "approvers"  # the people of a request's approver role, in its organisation
     SCHEDULER = "scheduler"  # who scheduled a change's window
     LINKED_GROUPS = "linked_groups"  # the groups of the incidents a problem links
+    AFFECTED = "affected"  # the callers of the duplicates merged into an incident
 
 
 #: (event, the record as the notifier knows it) -> whether the rule applies to this event.
@@ -54,6 +55,10 @@ def _not_by_caller(event: DomainEvent, record: Mapping[str, Any]) -> bool:
 
 def _awaiting_caller(event: i.PutOnHold, record: Mapping[str, Any]) -> bool:
     return event.reason is i.HoldReason.AWAITING_CALLER
+
+
+def _duplicates_merged(event: DomainEvent, record: Mapping[str, Any]) -> bool:
+    return bool(record.get("affected_callers"))
 
 
 def _window_start(event: c.Scheduled) -> datetime:
@@ -117,6 +122,13 @@ RULES: tuple[Rule, ...] = (
         (A.CALLER,),
         mandatory=frozenset({A.CALLER}),
         summary="resolved: how to confirm or reopen, and until when",
+    ),
+    Rule(
+        "incident.duplicate_resolved",
+        i.Resolved,
+        (A.AFFECTED,),
+        when=_duplicates_merged,
+        summary="the incident a duplicate of theirs was merged into is resolved",
     ),
     Rule("incident.closed", i.Closed, (A.CALLER,)),
     Rule("incident.cancelled", i.Cancelled, (A.CALLER,)),

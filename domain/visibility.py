@@ -48,6 +48,7 @@ from domain import (
     problem,
     record_numbers,
     records,
+    saved_filter,
     sla,
     webhook_endpoint,
 )
@@ -128,6 +129,10 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     i.LinkedToProblem: caller(),
     i.LinkedToChange: caller(),
     i.WorkaroundShared: STAFF,  # for the people working the incident, who may pass it on
+    i.ChildLinked: STAFF,  # the children are other callers' reports
+    i.LinkedToParent: caller(),  # their report is one of a larger outage
+    i.ParentResolved: caller(),  # why their incident was resolved
+    i.DuplicateMerged: STAFF,  # names another caller
     # -- service requests: the requester follows their request and answers its questions
     r.CatalogueItemDefined: caller("description"),  # the catalogue is published
     r.Submitted: caller("details"),
@@ -236,6 +241,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     # -- where webhooks go: the URLs (and which secret signs) are the admins' business; an
     # endpoint's record never holds its secret, only the fingerprint
     **dict.fromkeys(webhook_endpoint.WebhookEndpointEvent.__subclasses__(), STAFF),
+    # -- saved filters: the staff's own queues
+    **dict.fromkeys(saved_filter.SavedFilterEvent.__subclasses__(), STAFF),
     # -- inbound mail: what became of each message (people's words, their addresses): staff's
     **dict.fromkeys(inbound_mail.InboundMailEvent.__subclasses__(), STAFF),
     # -- canned responses: the helpdesk's tools (what a caller reads of one is the comment)

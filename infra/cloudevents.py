@@ -83,6 +83,9 @@ PUBLIC_AGGREGATES = frozenset(
         # who was told what: the Kafka-fed `notifications` view needs it (the messages hold
         # what the record holds already, as callers read it)
         "Notification",
+        # the queues people keep: the Kafka-fed `saved_filters` view needs them (a name and
+        # the parameters of a list, nothing of any record)
+        "SavedFilter",
         # Not WebhookEndpoint: where the office's webhooks go (gateway URLs, which secret
         # signs) is the admins' configuration, not a fact of the service for other systems;
         # the notifier reads it from the store's own views, in the service.

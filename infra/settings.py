@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     reopen_window: Duration = timedelta(days=5)
     #: How long a write waits for its projections before answering (read-your-writes).
     read_your_writes_timeout: float = 5.0
+    #: The most incidents one bulk action acts on (application/bulk.py; at most BULK_CEILING).
+    bulk_max_records: int = Field(default=100, ge=1, le=200)
     #: Aggregates kept in memory per process; each use still reads newer events from the store.
     aggregate_cache_size: int = 10_000
     log_level: str = "info"

@@ -13,6 +13,7 @@ from projections.knowledge import knowledge_articles
 from projections.notifications import notifications
 from projections.open_work import open_work_by_group
 from projections.problems import incident_occurrences, known_errors, problem_details
+from projections.saved_filters import saved_filters
 from projections.service_requests import catalogue_items, service_request_details
 from projections.sla_clocks import sla_clocks
 from projections.webhook_endpoints import webhook_endpoints
@@ -44,6 +45,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     canned_responses,
     # the files on records
     attachments,
+    # the queues people keep
+    saved_filters,
 )
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 
@@ -63,6 +66,7 @@ __all__ = [
     "known_errors",
     "open_work_by_group",
     "problem_details",
+    "saved_filters",
     "service_request_details",
     "sla_clocks",
     "webhook_endpoints",

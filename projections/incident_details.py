@@ -1,5 +1,6 @@
 """incident_details: everything a person reading one incident wants, one row per incident,
-including the problems and changes linked to it and the workarounds its problems published.
+including the problems and changes linked to it and the workarounds its problems published, its
+parent and children, the parent whose resolution resolved it, and the duplicates merged into it.
 
 It also serves the incident list, filtered by status, group, priority and service, newest first.
 """
@@ -63,6 +64,10 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "problems": [],
         "changes": [],
         "workarounds": [],
+        "parent": None,
+        "children": [],
+        "resolved_with_parent": None,
+        "duplicates": [],
         "logged_at": logged_at,
         "logged_by": by(ev),
         "updated_at": logged_at,
@@ -196,11 +201,44 @@ def _workaround_shared(row: Row, ev: e.WorkaroundShared) -> Row:
     return row
 
 
+def _child_linked(row: Row, ev: e.ChildLinked) -> Row:
+    _touched(row, ev)
+    row["children"].append(_entry(row, ev, id=str(ev.incident_id), ref=ev.incident_ref))
+    return row
+
+
+def _linked_to_parent(row: Row, ev: e.LinkedToParent) -> Row:
+    _touched(row, ev)
+    row["parent"] = _entry(row, ev, id=str(ev.incident_id), ref=ev.incident_ref)
+    return row
+
+
+def _parent_resolved(row: Row, ev: e.ParentResolved) -> Row:
+    _touched(row, ev)
+    row["resolved_with_parent"] = _entry(
+        row,
+        ev,
+        id=str(ev.incident_id),
+        ref=ev.incident_ref,
+        code=ev.code,
+        on_behalf_of={"id": ev.on_behalf_of.id, "role": ev.on_behalf_of.role},
+    )
+    return row
+
+
+def _duplicate_merged(row: Row, ev: e.DuplicateMerged) -> Row:
+    _touched(row, ev)
+    entry = _entry(row, ev, id=str(ev.incident_id), ref=ev.incident_ref, caller=ev.caller)
+    row["duplicates"].append(entry)
+    return row
+
+
 incident_details = Projection(
     name="incident_details",
     # 2: SLA rule versions and alerts; 3: links to problems and changes, workarounds;
-    # 4: the organisation and the caller as columns (scoped lists)
-    version=4,
+    # 4: the organisation and the caller as columns (scoped lists); 5: parent and children,
+    # resolution by the parent, merged duplicates
+    version=5,
     folds=folds_of(
         _logged,
         _assigned,
@@ -221,6 +259,10 @@ incident_details = Projection(
         _linked_to_problem,
         _linked_to_change,
         _workaround_shared,
+        _child_linked,
+        _linked_to_parent,
+        _parent_resolved,
+        _duplicate_merged,
     ),
     columns=(
         Column("number", "INTEGER"),

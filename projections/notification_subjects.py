@@ -1,6 +1,7 @@
 """notification_subjects: what the notifier knows of each record it may tell people about, as of
 the event it is deciding on: the record's reference and title, whose it is (caller or
-requester), its group and assignee, its organisation, and for a problem the incidents it links.
+requester), its group and assignee, its organisation, for a problem the incidents it links, and
+for an incident the callers of the duplicates merged into it.
 
 The notifier folds this view itself, in its own step, one event at a time before deciding on the
 event (processes/notify.py), so a decision sees the record as it was then, not as the views
@@ -28,6 +29,7 @@ def _incident_logged(_: Row | None, ev: i.Logged) -> Row:
         "group": None,
         "assignee": None,
         "organisation": ev.organisation,
+        "affected_callers": [],
         # imported history tells no one: it happened elsewhere, long ago (docs/imports.md)
         "imported": ev.source is not None,
     }
@@ -97,9 +99,15 @@ def _incident_linked(row: Row, ev: p.IncidentLinked) -> Row:
     return row
 
 
+def _duplicate_merged(row: Row, ev: i.DuplicateMerged) -> Row:
+    row["affected_callers"] = sorted({*row.get("affected_callers", []), ev.caller})
+    return row
+
+
 notification_subjects = Projection(
     name="notification_subjects",
-    version=1,
+    # 2: the callers of merged duplicates
+    version=2,
     folds=folds_of(
         _incident_logged,
         _assigned,
@@ -109,5 +117,6 @@ notification_subjects = Projection(
         _change_raised,
         _problem_logged,
         _incident_linked,
+        _duplicate_merged,
     ),
 )

@@ -35,6 +35,7 @@ from domain import (
     problem,
     record_numbers,
     records,
+    saved_filter,
     service_request,
     sla,
     webhook_endpoint,
@@ -231,6 +232,12 @@ def _link_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         incident.LinkedToProblem: events(incident.LinkedToProblem, problem_ref=refs),
         incident.LinkedToChange: events(incident.LinkedToChange, change_ref=refs),
         incident.WorkaroundShared: events(incident.WorkaroundShared, problem_ref=refs),
+        incident.ChildLinked: events(incident.ChildLinked, incident_ref=refs),
+        incident.LinkedToParent: events(incident.LinkedToParent, incident_ref=refs),
+        incident.ParentResolved: events(
+            incident.ParentResolved, incident_ref=refs, on_behalf_of=actors
+        ),
+        incident.DuplicateMerged: events(incident.DuplicateMerged, incident_ref=refs),
         change.ProblemLinked: events(change.ProblemLinked, problem_ref=refs),
         change.IncidentLinked: events(change.IncidentLinked, incident_ref=refs),
         configuration_item.ProblemLinked: events(
@@ -426,6 +433,22 @@ def _canned_response_strategies() -> dict[type[DomainEvent], st.SearchStrategy[A
     }
 
 
+def _saved_filter_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    f = saved_filter
+    queries = st.builds(
+        f.IncidentQuery,
+        status=st.none() | st.sampled_from(list(incident.IncidentState)),
+        group=st.none() | codes,
+        priority=st.none() | st.integers(min_value=1, max_value=5),
+        service=st.none() | names,
+    )
+    return {
+        f.Saved: events(f.Saved, query=queries),
+        f.Revised: events(f.Revised, query=queries),
+        f.Deleted: events(f.Deleted),
+    }
+
+
 def _webhook_endpoint_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     w = webhook_endpoint
     urls = st.sampled_from(
@@ -576,6 +599,7 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     **_notification_strategies(),
     **_webhook_endpoint_strategies(),
     **_canned_response_strategies(),
+    **_saved_filter_strategies(),
     **_inbound_mail_strategies(),
     **_attachment_strategies(),
 }

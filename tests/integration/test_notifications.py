@@ -25,6 +25,7 @@ from domain.actors import Actor, Role
 from domain.commands import (
     AddComment,
     AddWorkNote,
+    CancelIncident,
     LogIncident,
     ResolveIncident,
     StartWork,
@@ -494,3 +495,55 @@ def test_a_reminder_before_a_window_goes_when_due_and_is_withdrawn_if_the_window
 
 def window_mail(mail: SmtpServer) -> list[EmailMessage]:
     return [m for m in messages(mail) if "Jendela perubahan" in m["Subject"]]
+
+
+def test_the_caller_of_a_duplicate_hears_of_the_originals_resolution(
+    told: tuple[Services, Notify], mail: SmtpServer
+) -> None:
+    services, notify = told
+    run(
+        services,
+        RegisterPerson(actor_id="rina.kartika", name="Rina Kartika", email="rina@perpus.example"),
+        PERSON,
+    )
+    original = log_incident(services, assignment_group="tim-kiosk", agent="siti.rahma")
+    duplicate = run(
+        services,
+        LogIncident(
+            title="Kiosk lantai 2 mati lagi",
+            service="Kiosk",
+            caller="rina.kartika",
+            impact="medium",
+            urgency="medium",
+        ),
+        INCIDENT,
+        actor=AGENT,
+    )
+    run(
+        services,
+        CancelIncident(reason="duplicate", duplicate_of=original),
+        INCIDENT,
+        duplicate,
+        actor=AGENT,
+    )
+    run(services, StartWork(), INCIDENT, original, actor=AGENT)
+    notify.run_until_idle()
+    before = [m for m in messages(mail) if m["To"] == "rina@perpus.example"]
+    run(
+        services,
+        ResolveIncident(code="fixed", notes="Kabel diganti."),
+        INCIDENT,
+        original,
+        actor=AGENT,
+    )
+    notify.run_until_idle()
+
+    to_rina = [m for m in messages(mail) if m["To"] == "rina@perpus.example"][len(before) :]
+    [heard] = to_rina
+    assert heard["Subject"].strip().startswith("[INC-000001] ")
+    body = heard.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Kabel diganti." in body
+    assert "duplikat" in body
+    recorded = {(r["recipient"], r["topic"]) for r in rows(services, original)}
+    assert ("rina.kartika", "incident.duplicate_resolved") in recorded
+    assert ("budi.santoso", "incident.resolved") in recorded

@@ -32,6 +32,7 @@ PASSING_ON = [
     pytest.param(record, command, id=command.__qualname__ + "@" + record.__name__)
     for base, record, commands in KINDS
     for command in commands
+    # one that decides on its own (links two records, say) passes nothing on
     if command.execute is base.execute and command.decide is base.decide
 ]
 

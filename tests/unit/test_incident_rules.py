@@ -315,6 +315,8 @@ ALLOWED_IN: dict[str, set[IncidentState]] = {
 #: Links are recorded in every state (a closed incident is still evidence of a problem), and a
 #: workaround is shared only while the incident is worked: tests/unit/test_link_rules.py.
 LINK_METHODS = {"link_to_problem", "link_to_change", "share_workaround"}
+#: Parents, children and merged duplicates: tests/unit/test_related_incidents.py.
+RELATED_METHODS = {"link_child", "resolve_with_parent", "merge_duplicate"}
 
 
 def method_of(action: str) -> str:
@@ -343,6 +345,7 @@ def test_the_state_table_covers_every_action_and_every_public_method() -> None:
     # the SLA watcher's alerts are facts about time, allowed in any state (see the SLA alert
     # rules); logging starts the table
     methods = public_methods(Incident) - {"log", "record_sla_alerts"} - LINK_METHODS
+    methods -= RELATED_METHODS
     assert methods == {method_of(action) for action in ACTIONS}
 
 
