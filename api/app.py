@@ -27,6 +27,7 @@ from api import (
     projection_rebuilds,
     query_parameters,
     queues,
+    search,
     service_requests,
     sla,
     webhook_endpoints,
@@ -114,6 +115,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (whatif.router, problem_details.RESPONSES),
         *((router, problem_details.RECORD_RESPONSES) for router in directory.ROUTERS),
         (inbound_mail.router, problem_details.RESPONSES),
+        (search.router, problem_details.RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

@@ -37,6 +37,7 @@ from api.record_answers import etag as _etag
 from api.record_answers import json_response as _json
 from api.routing import ResourceRouter
 from api.schemas import IncidentDetails, IncidentPage, IncidentSummary
+from api.search import ListQ, searched_keys
 from application.outcome import Outcome
 from application.pipeline import Submission
 from domain.actors import Role
@@ -90,10 +91,14 @@ def list_incidents(
     group: Annotated[str | None, Query(max_length=200)] = None,
     priority: Annotated[int | None, Query(ge=1, le=5)] = None,
     service: Annotated[str | None, Query(max_length=200)] = None,
+    q: ListQ = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response:
-    kept = Filter(equal={"state": status, "group": group, "priority": priority, "service": service})
+    kept = Filter(
+        equal={"state": status, "group": group, "priority": priority, "service": service},
+        among=searched_keys(services, ctx, "incident", q),
+    )
     after = None if cursor is None else decode_cursor(cursor, incidents.order)
     page = incidents.page(services.views, ctx, kept, limit=limit, after=after)
     return _json(page_body(page, lambda row: {k: row[k] for k in SUMMARY_FIELDS}))

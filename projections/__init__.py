@@ -11,6 +11,7 @@ from projections.knowledge import knowledge_articles
 from projections.notifications import notifications
 from projections.open_work import open_work_by_group
 from projections.problems import incident_occurrences, known_errors, problem_details
+from projections.search_index import search_index
 from projections.service_requests import catalogue_items, service_request_details
 from projections.sla_clocks import sla_clocks
 from projections.webhook_endpoints import webhook_endpoints
@@ -38,6 +39,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     webhook_endpoints,
     # e-mail in
     inbound_mail,
+    # full-text search over the records people look for
+    search_index,
 )
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 
@@ -56,6 +59,7 @@ __all__ = [
     "known_errors",
     "open_work_by_group",
     "problem_details",
+    "search_index",
     "service_request_details",
     "sla_clocks",
     "webhook_endpoints",

@@ -26,12 +26,15 @@ from projections.base import Projection, Row
 from projections.checkpoints import Checkpointer
 from projections.view_store import (
     PARTITION_POSITIONS,
+    Match,
     SkippedMessage,
+    checked_fragment,
     indexes,
     quoted,
     select_sql,
     stored_rows,
     table,
+    text_table,
 )
 
 
@@ -108,6 +111,24 @@ def skipped_messages(rows: Iterable[Sequence[Any]]) -> list[SkippedMessage]:
     ]
 
 
+def fts_query(projection: Projection, match: Match) -> str:
+    """An FTS5 query for every term of the match (each a bare word: letters and digits), in the
+    first `within` text columns."""
+    columns = " ".join(projection.text[: match.within])
+    return "{" + columns + "} : (" + " AND ".join(f'"{term}"' for term in match.terms) + ")"
+
+
+def search_sql(projection: Projection, match: Match, where: str, limit: int, offset: int) -> str:
+    fts = text_table(projection)
+    sql = (
+        f"SELECT v.doc, bm25({fts}) AS score FROM {fts} JOIN {table(projection)} AS v"
+        f" ON v.rowid = {fts}.rowid WHERE {fts} MATCH ?"
+    )
+    if where:
+        sql += f" AND ({checked_fragment(where)})"
+    return sql + f" ORDER BY score, v.key LIMIT {int(limit)} OFFSET {int(offset)}"
+
+
 _CHUNK = 500  # keys per IN (...) query, well under SQLite's parameter limit
 
 
@@ -150,11 +171,38 @@ class SQLiteViewTransaction:
         marks = ", ".join("?" * (2 + len(columns)))
         upsert = f"INSERT OR REPLACE INTO {table(projection)} ({names}) VALUES ({marks})"
         kept, gone = stored_rows(projection, rows)
+        if projection.text:
+            self._forget_text(projection, list(rows))
         if kept:
             self._conn.executemany(upsert, kept)
         if gone:
             sql = f"DELETE FROM {table(projection)} WHERE key = ?"
             self._conn.executemany(sql, [(key,) for key in gone])
+        if projection.text and kept:
+            self._index_text(projection, [row[0] for row in kept])
+
+    # A view's full-text table holds its rows' terms under each row's rowid. REPLACE gives a row a
+    # new rowid, so its terms are taken out before it is written and put back after.
+    def _forget_text(self, projection: Projection, keys: list[str]) -> None:
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            self._conn.execute(
+                f"DELETE FROM {text_table(projection)} WHERE rowid IN"
+                f" (SELECT rowid FROM {table(projection)}"
+                f" WHERE key IN ({','.join('?' * len(chunk))}))",
+                chunk,
+            )
+
+    def _index_text(self, projection: Projection, keys: list[str]) -> None:
+        columns = ", ".join(map(quoted, projection.text))
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            self._conn.execute(
+                f"INSERT INTO {text_table(projection)} (rowid, {columns})"
+                f" SELECT rowid, {columns} FROM {table(projection)}"
+                f" WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
 
     def fill(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
         # Each index made in one sorted pass once the rows are in, rather than one b-tree
@@ -247,6 +295,13 @@ class SQLiteViewStore:
         )
         for _, create in indexes(projection):
             self._writer.execute(create)
+        if projection.text:
+            # The terms are made in Python (domain/search_terms.py): FTS5's own tokeniser only
+            # splits them at the spaces, and ranks them by bm25.
+            self._writer.execute(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {text_table(projection)} USING fts5"
+                f"({', '.join(map(quoted, projection.text))}, tokenize = 'ascii')"
+            )
 
     def stale(self, projections: Sequence[Projection]) -> list[Projection]:
         """See ViewStore.stale."""
@@ -272,6 +327,7 @@ class SQLiteViewStore:
 
     def _drop(self, projection: Projection) -> None:
         self._writer.execute(f"DROP TABLE IF EXISTS {table(projection)}")
+        self._writer.execute(f"DROP TABLE IF EXISTS {text_table(projection)}")
         self._writer.execute("DELETE FROM projection_positions WHERE name = ?", (projection.name,))
         self._writer.execute("DELETE FROM partition_positions WHERE name = ?", (projection.name,))
         self._writer.execute("DELETE FROM skipped_messages WHERE name = ?", (projection.name,))
@@ -297,6 +353,11 @@ class SQLiteViewStore:
                 return False
             self._writer.execute(f"DROP TABLE IF EXISTS {table(live)}")
             self._writer.execute(f"ALTER TABLE {table(shadow)} RENAME TO {table(live)}")
+            if live.text:  # its terms under the same rowids: the full-text table goes with it
+                self._writer.execute(f"DROP TABLE IF EXISTS {text_table(live)}")
+                self._writer.execute(
+                    f"ALTER TABLE {text_table(shadow)} RENAME TO {text_table(live)}"
+                )
             # the shadow was built without indexes (faster to fill); SQLite cannot rename an
             # index, so the live view's are made here, under their own names
             self._create(live)
@@ -353,6 +414,20 @@ class SQLiteViewStore:
     def rows(self, projection: Projection) -> dict[str, Row]:
         sql = f"SELECT key, doc FROM {table(projection)}"
         return {key: orjson.loads(doc) for key, doc in self._reader().execute(sql)}
+
+    def search(
+        self,
+        projection: Projection,
+        match: Match,
+        where: str = "",
+        params: Sequence[Any] = (),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[tuple[Row, float]]:
+        """See ViewStore.search: FTS5, its bm25 negated (so that higher is better)."""
+        sql = search_sql(projection, match, where, limit, offset)
+        found = self._reader().execute(sql, [fts_query(projection, match), *params])
+        return [(orjson.loads(doc), -score) for doc, score in found]
 
     def close(self) -> None:
         self._checkpoints.close()

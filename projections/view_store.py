@@ -18,6 +18,7 @@ also keep every answer to the caller's reach.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -54,6 +55,23 @@ class SkippedMessage:
             "offset": self.offset,
             "skipped_at": self.skipped_at.isoformat(),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A full-text question: rows holding every one of these terms (domain/search_terms.py:
+    lower-case ASCII letters and digits, which no engine splits or changes) in the first `within`
+    of the projection's text columns (`Projection.text`)."""
+
+    terms: tuple[str, ...]
+    within: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.terms or not all(_TERM.fullmatch(term) for term in self.terms):
+            raise ValueError(f"terms are lower-case letters and digits: {self.terms!r}")
+
+
+_TERM = re.compile(r"[a-z0-9]{1,64}")
 
 
 class ViewTransaction(Protocol):
@@ -133,6 +151,20 @@ class ViewStore(Protocol):
 
     def rows(self, projection: Projection) -> dict[str, Row]: ...
 
+    def search(
+        self,
+        projection: Projection,
+        match: Match,
+        where: str = "",
+        params: Sequence[Any] = (),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[tuple[Row, float]]:
+        """Rows of a projection with text columns that hold every term of the match (and that
+        `where` keeps), each with its rank: the best first (higher is better), ties by key. The
+        rank is the engine's own (bm25 in SQLite, ts_rank in PostgreSQL): it orders, it is not
+        compared across engines."""
+
     def close(self) -> None: ...
 
 
@@ -154,6 +186,11 @@ def indexes(projection: Projection) -> list[tuple[str, str]]:
         on = ", ".join(map(quoted, columns))
         made.append((name, f"CREATE INDEX IF NOT EXISTS {name} ON {table(projection)} ({on})"))
     return made
+
+
+def text_table(projection: Projection) -> str:
+    """The full-text table of a projection with text columns (SQLite: an FTS5 table)."""
+    return quoted(f"fts_{projection.name}")
 
 
 def checked_fragment(fragment: str) -> str:
