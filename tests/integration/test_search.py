@@ -95,9 +95,8 @@ def test_one_search_contract_on_both_backends(api: Api) -> None:
     assert refs(desk, "kartu gajah") == []
     # ranked: the incident that says "kiosk" most comes first, and ranks fall
     ranked = hits(desk, "kiosk")
-    assert [h["ref"] for h in ranked][0] == third["ref"]
-    assert {h["ref"] for h in ranked} == {first["ref"], third["ref"]}
-    assert ranked[0]["rank"] >= ranked[1]["rank"]
+    assert [h["ref"] for h in ranked] == [third["ref"], first["ref"]]
+    assert ranked[0]["rank"] > ranked[1]["rank"]
     # a hit: kind, ref, id, title, snippet with the match marked, a URL that reads it
     hit = hits(desk, "tercetak")[0]
     assert hit["kind"] == "incident"
@@ -175,9 +174,9 @@ def test_requesters_find_published_articles_and_known_errors_before_logging(api:
         ),
         201,
     )["ref"]
-    hidden = ok(
-        desk.post("/api/v1/problems", json={"title": "Perpanjangan server lambat"}), 201
-    )["ref"]
+    hidden = ok(desk.post("/api/v1/problems", json={"title": "Perpanjangan server lambat"}), 201)[
+        "ref"
+    ]
     ok(desk.post(f"/api/v1/problems/{problem}/start-investigation"))
     ok(desk.post(f"/api/v1/problems/{problem}/record-root-cause", json={"root_cause": "API"}))
     ok(
