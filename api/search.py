@@ -17,14 +17,15 @@ from typing import Annotated, Literal
 from fastapi import Query, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ReaderDep, ServicesDep
+from api.deps import ReaderDep, ServicesDep, authorised
 from api.pages import Cursor, Limit
 from api.problem_details import ApiProblem
 from api.record_answers import json_response
 from api.routing import ResourceRouter
 from application.kinds import KINDS
+from domain.actors import Role
 from domain.context import Context
-from projections.search_index import MAX_HITS, Hit, matching_keys, search
+from projections.search_index import MAX_HITS, Hit, matching_keys, note_miss, search
 from service.bootstrap import Services
 
 router = ResourceRouter(prefix="/search", tags=["search"])
@@ -125,9 +126,12 @@ def search_records(
     """Ranked by how well the words match (bm25 on SQLite, ts_rank on PostgreSQL); a page is the
     hits after the ones the cursor passed, at most 1,000 hits deep. Requesters find their own
     records and what is published to everyone (knowledge articles, known errors): self-help
-    before logging a ticket."""
+    before logging a ticket. A search that finds nothing is counted for the knowledge owner
+    (`/search/misses`)."""
     offset = 0 if cursor is None else decode_offset(cursor)
     found = search(services.views, ctx, q, kinds or (), limit=limit, offset=offset)
+    if not found.hits and offset == 0:
+        note_miss(services.views, ctx, q)
     return json_response(
         {
             "items": [_shown(hit) for hit in found.hits],
@@ -139,3 +143,48 @@ def search_records(
 def searched_keys(services: Services, ctx: Context, kind: str, q: str | None) -> list[str] | None:
     """For a list's `q=`: the ids of the records of this kind the words find (None: no `q`)."""
     return None if q is None else matching_keys(services.views, ctx, [kind], q)
+
+
+class SearchMissOut(BaseModel):
+    terms: str = Field(
+        description="what was searched for, as searched (folded and stemmed; numbers left out)",
+        examples=["kartu hilang ganti"],
+    )
+    count: int = Field(description="how many searches for these terms found nothing")
+    first_seen: str
+    last_seen: str
+
+
+class SearchMisses(BaseModel):
+    items: list[SearchMissOut]
+
+
+#: Who owns the knowledge: they read what people looked for and did not find.
+KNOWLEDGE_OWNERS = frozenset({Role.SERVICE_MANAGER, Role.ADMIN})
+
+
+@router.get(
+    "/misses",
+    response_model=SearchMisses,
+    summary="What people searched for and did not find, the most often first",
+)
+def search_misses(
+    services: ServicesDep,
+    _: Annotated[Context, authorised(KNOWLEDGE_OWNERS, "read what searches did not find")],
+    limit: Limit = 50,
+) -> Response:
+    """Articles to write: the searches (requesters' self-help, staff's) that found nothing, each
+    query's terms counted, with when they were first and last searched for."""
+    return json_response(
+        {
+            "items": [
+                {
+                    "terms": miss.terms,
+                    "count": miss.count,
+                    "first_seen": miss.first_seen.isoformat(),
+                    "last_seen": miss.last_seen.isoformat(),
+                }
+                for miss in services.views.misses(limit)
+            ]
+        }
+    )

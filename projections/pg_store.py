@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -20,17 +21,22 @@ from psycopg_pool import ConnectionPool
 from infra.migrations import migrate_postgres
 from projections.base import Projection, Row
 from projections.store import (
+    COUNT_MISS,
+    MISSES,
+    NEW_MISS,
     RECORD_SKIPPED,
     SKIPPED,
     SKIPPED_COUNT,
     changed,
     positions_migrations,
+    search_misses,
     skipped_messages,
     skipped_rows,
 )
 from projections.view_store import (
     PARTITION_POSITIONS,
     Match,
+    SearchMiss,
     SkippedMessage,
     checked_fragment,
     indexes,
@@ -252,6 +258,19 @@ class PostgresViewStore:
     def skipped_count(self) -> int:
         with self._pool.connection() as conn:
             return PostgresViewTransaction(conn).skipped_count()
+
+    def note_miss(self, terms: str, at: datetime, most: int) -> None:
+        """See ViewStore.note_miss: outside the views' write lock (the upsert is atomic)."""
+        self._migrate()
+        when = at.isoformat()
+        with self._pool.connection() as conn, conn.transaction():
+            if conn.execute(_placeholders(COUNT_MISS), (when, terms)).rowcount == 0:
+                conn.execute(_placeholders(NEW_MISS), (terms, when, when, most))
+
+    def misses(self, limit: int) -> list[SearchMiss]:
+        self._migrate()
+        with self._pool.connection() as conn:
+            return search_misses(conn.execute(_placeholders(MISSES), (limit,)).fetchall())
 
     def get(self, projection: Projection, key: str) -> Row | None:
         with self._pool.connection() as conn:

@@ -271,3 +271,20 @@ def matching_keys(
     that the query finds: for a list's `q=`, which keeps the list's own order and cursor."""
     found = search(store, ctx, query, kinds, limit=most)
     return [hit.id for hit in found.hits]
+
+
+# -- what people looked for in vain ------------------------------------------------------------
+
+#: The most distinct searches kept that found nothing (past it, only those kept are counted).
+MAX_MISSES = 10_000
+
+
+def note_miss(store: ViewStore, ctx: Context, query: str) -> str | None:
+    """Count a search that found nothing, for the knowledge owner (`misses`): its terms, one
+    counter for each set of terms (in any order), not an event per keystroke. Terms that hold a
+    digit are left out (a record number, a member card: no knowledge is missing, and a member's
+    id is not kept); the terms counted, or None when none is left."""
+    kept = " ".join(sorted(t for t in query_terms(query) if not any(c.isdigit() for c in t)))
+    if kept:
+        store.note_miss(kept, ctx.at, MAX_MISSES)
+    return kept or None

@@ -27,6 +27,7 @@ from projections.checkpoints import Checkpointer
 from projections.view_store import (
     PARTITION_POSITIONS,
     Match,
+    SearchMiss,
     SkippedMessage,
     checked_fragment,
     indexes,
@@ -63,7 +64,29 @@ def positions_migrations(integer: str) -> tuple[str, tuple[Migration, ...]]:
                 " PRIMARY KEY (name, partition, topic_offset))"
             ],
         ),
+        (
+            "search-misses",
+            [
+                f"CREATE TABLE search_misses (terms TEXT PRIMARY KEY, count {integer} NOT NULL,"
+                " first_seen TEXT NOT NULL, last_seen TEXT NOT NULL)"
+            ],
+        ),
     )
+
+
+# The searches that found nothing (projections/search_index.py `note_miss`): one counter per
+# query's terms, not a row per search; a new one only while fewer than `MAX_MISSES` are kept.
+COUNT_MISS = "UPDATE search_misses SET count = count + 1, last_seen = ? WHERE terms = ?"
+NEW_MISS = (
+    "INSERT INTO search_misses (terms, count, first_seen, last_seen)"
+    " SELECT ?, 1, ?, ? WHERE (SELECT count(*) FROM search_misses) < ?"
+    " ON CONFLICT (terms) DO UPDATE SET count = search_misses.count + 1,"
+    " last_seen = excluded.last_seen"
+)
+MISSES = (
+    "SELECT terms, count, first_seen, last_seen FROM search_misses"
+    " ORDER BY count DESC, last_seen DESC, terms LIMIT ?"
+)
 
 
 # The statements on `skipped_messages`, in the `?` dialect of projections/view_store.py (ON
@@ -100,6 +123,13 @@ def skipped_rows(
             s.skipped_at.isoformat(),
         )
         for s in skipped
+    ]
+
+
+def search_misses(rows: Iterable[Sequence[Any]]) -> list[SearchMiss]:
+    return [
+        SearchMiss(terms, count, datetime.fromisoformat(first), datetime.fromisoformat(last))
+        for terms, count, first, last in rows
     ]
 
 
@@ -242,6 +272,14 @@ class SQLiteViewTransaction:
     def skipped_count(self) -> int:
         count: int = self._conn.execute(SKIPPED_COUNT).fetchone()[0]
         return count
+
+    def note_miss(self, terms: str, at: datetime, most: int) -> None:
+        when = at.isoformat()
+        if self._conn.execute(COUNT_MISS, (when, terms)).rowcount == 0:
+            self._conn.execute(NEW_MISS, (terms, when, when, most))
+
+    def misses(self, limit: int) -> list[SearchMiss]:
+        return search_misses(self._conn.execute(MISSES, (limit,)))
 
 
 class SQLiteViewStore:
@@ -400,6 +438,16 @@ class SQLiteViewStore:
 
     def skipped_count(self) -> int:
         return SQLiteViewTransaction(self._reader()).skipped_count()
+
+    def note_miss(self, terms: str, at: datetime, most: int) -> None:
+        """See ViewStore.note_miss."""
+        self._migrate()
+        with self.transaction() as tx:
+            tx.note_miss(terms, at, most)
+
+    def misses(self, limit: int) -> list[SearchMiss]:
+        self._migrate()
+        return SQLiteViewTransaction(self._reader()).misses(limit)
 
     def get(self, projection: Projection, key: str) -> Row | None:
         return SQLiteViewTransaction(self._reader()).load(projection, [key]).get(key)

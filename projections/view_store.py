@@ -74,6 +74,16 @@ class Match:
 _TERM = re.compile(r"[a-z0-9]{1,64}")
 
 
+@dataclass(frozen=True, slots=True)
+class SearchMiss:
+    """Searches that found nothing: their terms, how many there were, the first and the last."""
+
+    terms: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
 class ViewTransaction(Protocol):
     """Reads and writes inside one store transaction (see ViewStore.transaction)."""
 
@@ -150,6 +160,13 @@ class ViewStore(Protocol):
         """Rows of a projection; `where` and `tail` in the dialect of this module's docstring."""
 
     def rows(self, projection: Projection) -> dict[str, Row]: ...
+
+    def note_miss(self, terms: str, at: datetime, most: int) -> None:
+        """Count one more search for these terms that found nothing (a new one only while fewer
+        than `most` are kept). Beside the views, not one of them: no rebuild touches it."""
+
+    def misses(self, limit: int) -> list[SearchMiss]:
+        """The terms searched for in vain, the most often first."""
 
     def search(
         self,

@@ -199,6 +199,30 @@ def test_requesters_find_published_articles_and_known_errors_before_logging(api:
     assert [row["ref"] for row in articles] == [article]
 
 
+def test_searches_that_found_nothing_are_counted_for_the_knowledge_owner(api: Api) -> None:
+    budi = api.client("budi.santoso", Role.REQUESTER)
+    ani = api.client("ani.wijaya", Role.REQUESTER)
+    manager = api.client("dewi.lestari", Role.SERVICE_MANAGER)
+    publish_article(api, "Kartu tertelan di kiosk", "Tekan tombol merah.")
+
+    # Given members searching before they log a ticket
+    assert hits(budi, "Mengganti kartu hilang") == []
+    assert hits(ani, "kartu HILANG ganti") == []  # the same words, in any order, any affixes
+    assert hits(ani, "kartu tertelan") != []  # found: not counted
+    assert hits(budi, "kartu 3604.2023.00017") == []  # a member's id is not kept
+    assert hits(budi, "INC-000999") == []  # nothing left once the number is out
+
+    # Then the knowledge owner reads what was looked for in vain, the most often first
+    missed = ok(manager.get("/api/v1/search/misses"))["items"]
+    assert [(m["terms"], m["count"]) for m in missed] == [("ganti hilang kartu", 2), ("kartu", 1)]
+    assert missed[0]["last_seen"] >= missed[0]["first_seen"]
+    assert ok(manager.get("/api/v1/search/misses", params={"limit": 1}))["items"] == missed[:1]
+    # agents and requesters do not read it
+    refused = api.client("siti.rahma", Role.AGENT).get("/api/v1/search/misses")
+    assert refused.status_code == 403
+    assert budi.get("/api/v1/search/misses").status_code == 403
+
+
 def test_every_input_is_bounded(api: Api) -> None:
     desk = api.client("siti.rahma", Role.AGENT)
     for params in (
