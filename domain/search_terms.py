@@ -49,16 +49,23 @@ def folded(text: str) -> str:
     return unicodedata.normalize("NFKC", bare).casefold()
 
 
-def _words(text: str) -> Iterator[tuple[int, int, list[str]]]:
+def _words(text: str) -> Iterator[tuple[int, int, tuple[str, ...]]]:
     """Each word of the text where it stands (start, end in `text`), with its terms. Folding can
     change a text's length (ß), so each word is folded on its own, in place."""
     for found in _WORD.finditer(text):
-        word = folded(found[0])
-        if any(c.isdigit() for c in word):
-            terms = [_JOIN.sub("", word)]
-        else:
-            terms = [part for part in _JOIN.split(word) if part]
-        yield found.start(), found.end(), [_term(t) for t in terms]
+        yield found.start(), found.end(), _word_terms(found[0])
+
+
+@lru_cache(maxsize=100_000)
+def _word_terms(written: str) -> tuple[str, ...]:
+    """The terms of one word as written (cached: people use few words, and each costs folding
+    and stemming; a snippet looks at every word of a text)."""
+    word = folded(written)
+    if any(c.isdigit() for c in word):
+        parts = [_JOIN.sub("", word)]
+    else:
+        parts = [part for part in _JOIN.split(word) if part]
+    return tuple(_term(part) for part in parts)
 
 
 @lru_cache(maxsize=100_000)

@@ -148,12 +148,33 @@ def fts_query(projection: Projection, match: Match) -> str:
     return "{" + columns + "} : (" + " AND ".join(f'"{term}"' for term in match.terms) + ")"
 
 
-def search_sql(projection: Projection, match: Match, where: str, limit: int, offset: int) -> str:
+#: The most matches FTS5 ranks for one search: past it, the most recently written ones. bm25
+#: costs about 4 µs a match, so a word in every record of 100,000 would cost half a second; the
+#: window keeps a search within tens of milliseconds (docs/search.md, "How many are ranked").
+RANKED = 5_000
+
+
+def window_sql(projection: Projection) -> str:
+    """The rowid of the RANKED-th most recently written match (none: fewer match)."""
+    fts = text_table(projection)
+    return (
+        f"SELECT rowid FROM {fts} WHERE {fts} MATCH ? ORDER BY rowid DESC"
+        f" LIMIT 1 OFFSET {RANKED - 1}"
+    )
+
+
+def search_sql(
+    projection: Projection, where: str, limit: int, offset: int, windowed: bool = False
+) -> str:
+    """Matches (the FTS5 query: the first parameter; with `windowed`, the lowest rowid ranked:
+    the second), kept by `where`, best first."""
     fts = text_table(projection)
     sql = (
         f"SELECT v.doc, bm25({fts}) AS score FROM {fts} JOIN {table(projection)} AS v"
         f" ON v.rowid = {fts}.rowid WHERE {fts} MATCH ?"
     )
+    if windowed:
+        sql += f" AND {fts}.rowid >= ?"
     if where:
         sql += f" AND ({checked_fragment(where)})"
     return sql + f" ORDER BY score, v.key LIMIT {int(limit)} OFFSET {int(offset)}"
@@ -472,9 +493,12 @@ class SQLiteViewStore:
         limit: int = 50,
         offset: int = 0,
     ) -> list[tuple[Row, float]]:
-        """See ViewStore.search: FTS5, its bm25 negated (so that higher is better)."""
-        sql = search_sql(projection, match, where, limit, offset)
-        found = self._reader().execute(sql, [fts_query(projection, match), *params])
+        """See ViewStore.search: FTS5, its bm25 negated (so that higher is better), over the
+        RANKED most recently written matches at most."""
+        reader, query = self._reader(), fts_query(projection, match)
+        floor = reader.execute(window_sql(projection), (query,)).fetchone()
+        sql = search_sql(projection, where, limit, offset, windowed=floor is not None)
+        found = reader.execute(sql, [query, *(floor or ()), *params])
         return [(orjson.loads(doc), -score) for doc, score in found]
 
     def close(self) -> None:

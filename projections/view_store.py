@@ -180,7 +180,9 @@ class ViewStore(Protocol):
         """Rows of a projection with text columns that hold every term of the match (and that
         `where` keeps), each with its rank: the best first (higher is better), ties by key. The
         rank is the engine's own (bm25 in SQLite, ts_rank in PostgreSQL): it orders, it is not
-        compared across engines."""
+        compared across engines. A store may rank only the most recently written matches when
+        very many rows match (SQLite: the 5,000 last), so that one common word costs what a
+        rare one does."""
 
     def close(self) -> None: ...
 
