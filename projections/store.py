@@ -168,16 +168,22 @@ def search_sql(
 ) -> str:
     """Matches (the FTS5 query: the first parameter; with `windowed`, the lowest rowid ranked:
     the second), kept by `where`, best first."""
-    fts = text_table(projection)
-    sql = (
-        f"SELECT v.doc, bm25({fts}) AS score FROM {fts} JOIN {table(projection)} AS v"
+    # The sorter carries each candidate's rowid, score and key, not its row: a search ranks
+    # thousands of candidates to keep a page of them, and only the page's rows are read.
+    fts, view = text_table(projection), table(projection)
+    ranked = (
+        f"SELECT v.rowid AS id, bm25({fts}) AS score, v.key AS key FROM {fts} JOIN {view} AS v"
         f" ON v.rowid = {fts}.rowid WHERE {fts} MATCH ?"
     )
     if windowed:
-        sql += f" AND {fts}.rowid >= ?"
+        ranked += f" AND {fts}.rowid >= ?"
     if where:
-        sql += f" AND ({checked_fragment(where)})"
-    return sql + f" ORDER BY score, v.key LIMIT {int(limit)} OFFSET {int(offset)}"
+        ranked += f" AND ({checked_fragment(where)})"
+    ranked += f" ORDER BY score, key LIMIT {int(limit)} OFFSET {int(offset)}"
+    return (
+        f"SELECT v.doc, r.score FROM ({ranked}) AS r JOIN {view} AS v ON v.rowid = r.id"
+        " ORDER BY r.score, r.key"
+    )
 
 
 _CHUNK = 500  # keys per IN (...) query, well under SQLite's parameter limit
