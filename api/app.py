@@ -31,6 +31,7 @@ from api import (
     query_parameters,
     queues,
     saved_filters,
+    search,
     service_requests,
     sla,
     webhook_endpoints,
@@ -126,6 +127,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         *((router, problem_details.RESPONSES) for router in attachments.ROUTERS),
         (bulk.router, problem_details.RESPONSES),
         (saved_filters.router, problem_details.RECORD_RESPONSES),
+        (search.router, problem_details.RESPONSES),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses)
     app.include_router(health.router)

@@ -84,6 +84,7 @@ ROUTES.add_list(
     model=ChangeList,
     summary="List changes, newest first",
     filters={"state": ChangeState | None, "kind": ChangeKind | None},
+    searched=True,
 )
 
 

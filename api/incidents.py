@@ -10,6 +10,7 @@ projections include them (read-your-writes), so the answer is the view a followi
 # Writes are `async def`: the command goes to the API's one writer (application/writer.py), which
 # group-commits it with the others queued at the time; waiting for it holds no thread at all.
 
+from dataclasses import replace
 from typing import Annotated
 from uuid import UUID
 
@@ -39,6 +40,7 @@ from api.record_answers import json_response as _json
 from api.routing import ResourceRouter
 from api.saved_filters import incident_filter
 from api.schemas import IncidentDetails, IncidentPage, IncidentSummary
+from api.search import ListQ, searched_keys
 from application.outcome import Outcome
 from application.pipeline import Submission
 from domain.actors import Role
@@ -95,11 +97,15 @@ def list_incidents(
         UUID | None,
         Query(description="a saved filter you keep: its parameters, unless given here"),
     ] = None,
+    q: ListQ = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response:
     given = {"status": status, "group": group, "priority": priority, "service": service}
-    kept = incident_filter(services, ctx, filter, given)
+    kept = replace(
+        incident_filter(services, ctx, filter, given),
+        among=searched_keys(services, ctx, "incident", q),
+    )
     after = None if cursor is None else decode_cursor(cursor, incidents.order)
     page = incidents.page(services.views, ctx, kept, limit=limit, after=after)
     return _json(page_body(page, lambda row: {k: row[k] for k in SUMMARY_FIELDS}))

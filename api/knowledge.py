@@ -47,6 +47,7 @@ ROUTES.add_list(
     model=KnowledgeArticleList,
     summary="List knowledge articles, newest first (requesters: the published ones)",
     filters={"state": ArticleState | None, "service": Annotated[str | None, Query(max_length=200)]},
+    searched=True,
 )
 ROUTES.add_read(
     name="get_article",

@@ -4,6 +4,7 @@ database; and the report of incidents recurring after a problem was closed."""
 # No `from __future__ import annotations`: the per-action routes are built in a loop, and FastAPI
 # must see each route's real body type.
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Query, Response
@@ -16,6 +17,7 @@ from api.reads import Readable, numbered
 from api.record_answers import json_response
 from api.record_routes import RecordRoutes
 from api.routing import ResourceRouter
+from api.search import ListQ, searched_keys
 from application.kinds import PROBLEM
 from domain.context import Context
 from domain.problem import ProblemState
@@ -48,6 +50,7 @@ ROUTES.add_list(
     model=ProblemList,
     summary="List problems, newest first",
     filters={"state": ProblemState | None, "service": Annotated[str | None, Query(max_length=200)]},
+    searched=True,
 )
 
 
@@ -99,11 +102,14 @@ def search_known_errors(
     ctx: StaffReaderDep,
     service: Annotated[str | None, Query(max_length=200)] = None,
     ci: Annotated[str | None, Query(max_length=80, pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    q: ListQ = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response:
-    kept = known_error_filter(service, ci, q)
+    kept = replace(
+        known_error_filter(service, ci, None),
+        among=searched_keys(services, ctx, "known_error", q),
+    )
     after = None if cursor is None else decode_cursor(cursor, known_error_views.order)
     page = known_error_views.page(services.views, ctx, kept, limit=limit, after=after)
     hidden = ("items", "text", "published")

@@ -25,6 +25,7 @@ from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import AsOf
 from api.reads import Readable, add_history, shown_row
 from api.record_answers import add_actions, answer, decided, etag, json_response
+from api.search import ListQ, searched_keys
 from application.kinds import Kind
 from application.outcome import Outcome
 from domain.actors import Role
@@ -123,16 +124,27 @@ class RecordRoutes:
         filters: Mapping[str, Any] | None = None,
         columns: Mapping[str, str] | None = None,
         shown: bool = False,
+        searched: bool = False,
     ) -> None:
         """GET "": a page of the rows the caller reaches, newest first, after a cursor. `filters`
         are the query parameters (name: type), each asking its column (`columns` renames one) to
-        equal it; `shown`: each row as the caller reads it (`shown_row`)."""
+        equal it; `shown`: each row as the caller reads it (`shown_row`); `searched`: `q=` keeps
+        the records whose words a full-text search finds (api/search.py)."""
         view, asked, renamed = self.readable.view, dict(filters or {}), columns or {}
+        kind = self.kind.name
 
         def listed(
-            services: Services, ctx: Context, limit: int, cursor: str | None, **query: Any
+            services: Services,
+            ctx: Context,
+            limit: int,
+            cursor: str | None,
+            q: str | None = None,
+            **query: Any,
         ) -> Response:
-            kept = Filter(equal={renamed.get(key, key): query[key] for key in asked})
+            kept = Filter(
+                equal={renamed.get(key, key): query[key] for key in asked},
+                among=searched_keys(services, ctx, kind, q),
+            )
             after = None if cursor is None else decode_cursor(cursor, view.order)
             page = view.page(services.views, ctx, kept, limit=limit, after=after)
             if not shown:
@@ -150,6 +162,11 @@ class RecordRoutes:
             *(
                 inspect.Parameter(key, KEYWORD, annotation=t, default=None)
                 for key, t in asked.items()
+            ),
+            *(
+                [inspect.Parameter("q", KEYWORD, annotation=ListQ, default=None)]
+                if searched
+                else []
             ),
             inspect.Parameter("limit", KEYWORD, annotation=Limit, default=50),
             inspect.Parameter("cursor", KEYWORD, annotation=Cursor, default=None),

@@ -66,6 +66,7 @@ ROUTES.add_list(
     },
     columns={"group": "fulfilment_group"},
     shown=True,
+    searched=True,
 )
 ROUTES.add_read(
     name="get_service_request", summary="Read a service request by id or number (REQ-000001)"

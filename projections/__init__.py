@@ -14,6 +14,7 @@ from projections.notifications import notifications
 from projections.open_work import open_work_by_group
 from projections.problems import incident_occurrences, known_errors, problem_details
 from projections.saved_filters import saved_filters
+from projections.search_index import search_index
 from projections.service_requests import catalogue_items, service_request_details
 from projections.sla_clocks import sla_clocks
 from projections.webhook_endpoints import webhook_endpoints
@@ -47,6 +48,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     attachments,
     # the queues people keep
     saved_filters,
+    # full-text search over the records people look for
+    search_index,
 )
 BY_NAME: dict[str, Projection] = {p.name: p for p in PROJECTIONS}
 
@@ -67,6 +70,7 @@ __all__ = [
     "open_work_by_group",
     "problem_details",
     "saved_filters",
+    "search_index",
     "service_request_details",
     "sla_clocks",
     "webhook_endpoints",

@@ -83,6 +83,9 @@ class Projection:
     indexes: tuple[tuple[str, ...], ...] = ()
     #: The row an event touches: by default the row of the record the event belongs to.
     key_of: KeyOf = record_key
+    #: Columns (TEXT, among `columns`) of terms the store indexes for full-text search, widest
+    #: audience first: a search looks in the first n of them (projections/view_store.py `Match`).
+    text: tuple[str, ...] = ()
 
     def key(self, event: DomainEvent) -> str | None:
         """The row this event touches, or None when the projection ignores it."""

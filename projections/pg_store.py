@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -20,16 +21,22 @@ from psycopg_pool import ConnectionPool
 from infra.migrations import migrate_postgres
 from projections.base import Projection, Row
 from projections.store import (
+    COUNT_MISS,
+    MISSES,
+    NEW_MISS,
     RECORD_SKIPPED,
     SKIPPED,
     SKIPPED_COUNT,
     changed,
     positions_migrations,
+    search_misses,
     skipped_messages,
     skipped_rows,
 )
 from projections.view_store import (
     PARTITION_POSITIONS,
+    Match,
+    SearchMiss,
     SkippedMessage,
     checked_fragment,
     indexes,
@@ -149,9 +156,10 @@ class PostgresViewStore:
         )
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {table(projection)} "
-            f'(key TEXT COLLATE "C" PRIMARY KEY, doc BYTEA NOT NULL{columns})'
+            f'(key TEXT COLLATE "C" PRIMARY KEY, doc BYTEA NOT NULL{columns}'
+            f"{''.join(f', {column}' for column in text_vectors(projection))})"
         )
-        for _, create in indexes(projection):
+        for _, create in [*indexes(projection), *text_indexes(projection)]:
             conn.execute(create)
 
     def stale(self, projections: Sequence[Projection]) -> list[Projection]:
@@ -212,6 +220,8 @@ class PostgresViewStore:
                 f"ALTER INDEX IF EXISTS {quoted(f'view_{shadow.name}_pkey')}"
                 f" RENAME TO {quoted(f'view_{live.name}_pkey')}"
             )
+            for name, _ in text_indexes(shadow):  # made for the shadow: the live ones are made next
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
             self._create(conn, live)  # the shadow was built without indexes: make the live ones
             conn.execute("DELETE FROM projection_positions WHERE name = %s", (shadow.name,))
             # folded from the store, the new view lacks nothing the topic's consumer passed over
@@ -249,6 +259,19 @@ class PostgresViewStore:
         with self._pool.connection() as conn:
             return PostgresViewTransaction(conn).skipped_count()
 
+    def note_miss(self, terms: str, at: datetime, most: int) -> None:
+        """See ViewStore.note_miss: outside the views' write lock (the upsert is atomic)."""
+        self._migrate()
+        when = at.isoformat()
+        with self._pool.connection() as conn, conn.transaction():
+            if conn.execute(_placeholders(COUNT_MISS), (when, terms)).rowcount == 0:
+                conn.execute(_placeholders(NEW_MISS), (terms, when, when, most))
+
+    def misses(self, limit: int) -> list[SearchMiss]:
+        self._migrate()
+        with self._pool.connection() as conn:
+            return search_misses(conn.execute(_placeholders(MISSES), (limit,)).fetchall())
+
     def get(self, projection: Projection, key: str) -> Row | None:
         with self._pool.connection() as conn:
             return PostgresViewTransaction(conn).load(projection, [key]).get(key)
@@ -266,5 +289,56 @@ class PostgresViewStore:
             rows = conn.execute(f"SELECT key, doc FROM {table(projection)}").fetchall()
         return {key: orjson.loads(doc) for key, doc in rows}
 
+    def search(
+        self,
+        projection: Projection,
+        match: Match,
+        where: str = "",
+        params: Sequence[Any] = (),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[tuple[Row, float]]:
+        """See ViewStore.search: a tsvector of the first `within` text columns, ranked by
+        ts_rank."""
+        vector = quoted(f"tsv_{match.within}")
+        sql = (
+            f"SELECT doc, ts_rank({vector}, q) AS score FROM {table(projection)},"
+            f" to_tsquery('simple', %s) AS q WHERE {vector} @@ q"
+        )
+        if where:
+            sql += f" AND ({_placeholders(where)})"
+        sql += f" ORDER BY score DESC, key LIMIT {int(limit)} OFFSET {int(offset)}"
+        query = " & ".join(match.terms)  # bare words: letters and digits
+        with self._pool.connection() as conn:
+            found = conn.execute(sql, [query, *params]).fetchall()
+        return [(orjson.loads(doc), float(score)) for doc, score in found]
+
     def close(self) -> None:
         self._pool.close()
+
+
+def text_vectors(projection: Projection) -> list[str]:
+    """A projection's full-text columns: for each n, `tsv_n`, the tsvector of its first n text
+    columns (the terms are made in Python, domain/search_terms.py: the 'simple' configuration
+    only splits them at the spaces)."""
+    vectors = []
+    for n in range(1, len(projection.text) + 1):
+        joined = " || ' ' || ".join(f"coalesce({quoted(c)}, '')" for c in projection.text[:n])
+        vectors.append(
+            f"{quoted(f'tsv_{n}')} tsvector GENERATED ALWAYS AS"
+            f" (to_tsvector('simple', {joined})) STORED"
+        )
+    return vectors
+
+
+def text_indexes(projection: Projection) -> list[tuple[str, str]]:
+    """The GIN index of each of a projection's full-text columns: (its name, its statement)."""
+    made = []
+    for n in range(1, len(projection.text) + 1):
+        name = quoted(f"ix_{projection.name}_tsv_{n}")
+        statement = (
+            f"CREATE INDEX IF NOT EXISTS {name} ON {table(projection)}"
+            f" USING gin ({quoted(f'tsv_{n}')})"
+        )
+        made.append((name, statement))
+    return made

@@ -100,10 +100,17 @@ class Filter:
 
     equal: Mapping[str, Any] = field(default_factory=dict)
     contains: Mapping[str, str | None] = field(default_factory=dict)
+    #: Only the rows under these keys (what a full-text search found); None: any row.
+    among: Sequence[str] | None = None
 
     def where(self) -> Where:
         clauses: list[str] = []
         params: list[Any] = []
+        if self.among is not None:
+            if not self.among:
+                return ["1 = 0"], []
+            clauses.append(f'"key" IN ({", ".join("?" for _ in self.among)})')
+            params.extend(self.among)
         for column, value in self.equal.items():
             if value is not None:
                 clauses.append(f"{quoted(column)} = ?")

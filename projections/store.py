@@ -26,12 +26,16 @@ from projections.base import Projection, Row
 from projections.checkpoints import Checkpointer
 from projections.view_store import (
     PARTITION_POSITIONS,
+    Match,
+    SearchMiss,
     SkippedMessage,
+    checked_fragment,
     indexes,
     quoted,
     select_sql,
     stored_rows,
     table,
+    text_table,
 )
 
 
@@ -60,7 +64,29 @@ def positions_migrations(integer: str) -> tuple[str, tuple[Migration, ...]]:
                 " PRIMARY KEY (name, partition, topic_offset))"
             ],
         ),
+        (
+            "search-misses",
+            [
+                f"CREATE TABLE search_misses (terms TEXT PRIMARY KEY, count {integer} NOT NULL,"
+                " first_seen TEXT NOT NULL, last_seen TEXT NOT NULL)"
+            ],
+        ),
     )
+
+
+# The searches that found nothing (projections/search_index.py `note_miss`): one counter per
+# query's terms, not a row per search; a new one only while fewer than `MAX_MISSES` are kept.
+COUNT_MISS = "UPDATE search_misses SET count = count + 1, last_seen = ? WHERE terms = ?"
+NEW_MISS = (
+    "INSERT INTO search_misses (terms, count, first_seen, last_seen)"
+    " SELECT ?, 1, ?, ? WHERE (SELECT count(*) FROM search_misses) < ?"
+    " ON CONFLICT (terms) DO UPDATE SET count = search_misses.count + 1,"
+    " last_seen = excluded.last_seen"
+)
+MISSES = (
+    "SELECT terms, count, first_seen, last_seen FROM search_misses"
+    " ORDER BY count DESC, last_seen DESC, terms LIMIT ?"
+)
 
 
 # The statements on `skipped_messages`, in the `?` dialect of projections/view_store.py (ON
@@ -100,12 +126,64 @@ def skipped_rows(
     ]
 
 
+def search_misses(rows: Iterable[Sequence[Any]]) -> list[SearchMiss]:
+    return [
+        SearchMiss(terms, count, datetime.fromisoformat(first), datetime.fromisoformat(last))
+        for terms, count, first, last in rows
+    ]
+
+
 def skipped_messages(rows: Iterable[Sequence[Any]]) -> list[SkippedMessage]:
     """The messages SKIPPED's rows name."""
     return [
         SkippedMessage(partition, offset, reason, datetime.fromisoformat(at), position, event, kind)
         for partition, offset, reason, at, position, event, kind in rows
     ]
+
+
+def fts_query(projection: Projection, match: Match) -> str:
+    """An FTS5 query for every term of the match (each a bare word: letters and digits), in the
+    first `within` text columns."""
+    columns = " ".join(projection.text[: match.within])
+    return "{" + columns + "} : (" + " AND ".join(f'"{term}"' for term in match.terms) + ")"
+
+
+#: The most matches FTS5 ranks for one search: past it, the most recently written ones. bm25
+#: costs about 4 µs a match, so a word in every record of 100,000 would cost half a second; the
+#: window keeps a search within tens of milliseconds (docs/search.md, "How many are ranked").
+RANKED = 5_000
+
+
+def window_sql(projection: Projection) -> str:
+    """The rowid of the RANKED-th most recently written match (none: fewer match)."""
+    fts = text_table(projection)
+    return (
+        f"SELECT rowid FROM {fts} WHERE {fts} MATCH ? ORDER BY rowid DESC"
+        f" LIMIT 1 OFFSET {RANKED - 1}"
+    )
+
+
+def search_sql(
+    projection: Projection, where: str, limit: int, offset: int, windowed: bool = False
+) -> str:
+    """Matches (the FTS5 query: the first parameter; with `windowed`, the lowest rowid ranked:
+    the second), kept by `where`, best first."""
+    # The sorter carries each candidate's rowid, score and key, not its row: a search ranks
+    # thousands of candidates to keep a page of them, and only the page's rows are read.
+    fts, view = text_table(projection), table(projection)
+    ranked = (
+        f"SELECT v.rowid AS id, bm25({fts}) AS score, v.key AS key FROM {fts} JOIN {view} AS v"
+        f" ON v.rowid = {fts}.rowid WHERE {fts} MATCH ?"
+    )
+    if windowed:
+        ranked += f" AND {fts}.rowid >= ?"
+    if where:
+        ranked += f" AND ({checked_fragment(where)})"
+    ranked += f" ORDER BY score, key LIMIT {int(limit)} OFFSET {int(offset)}"
+    return (
+        f"SELECT v.doc, r.score FROM ({ranked}) AS r JOIN {view} AS v ON v.rowid = r.id"
+        " ORDER BY r.score, r.key"
+    )
 
 
 _CHUNK = 500  # keys per IN (...) query, well under SQLite's parameter limit
@@ -150,11 +228,38 @@ class SQLiteViewTransaction:
         marks = ", ".join("?" * (2 + len(columns)))
         upsert = f"INSERT OR REPLACE INTO {table(projection)} ({names}) VALUES ({marks})"
         kept, gone = stored_rows(projection, rows)
+        if projection.text:
+            self._forget_text(projection, list(rows))
         if kept:
             self._conn.executemany(upsert, kept)
         if gone:
             sql = f"DELETE FROM {table(projection)} WHERE key = ?"
             self._conn.executemany(sql, [(key,) for key in gone])
+        if projection.text and kept:
+            self._index_text(projection, [row[0] for row in kept])
+
+    # A view's full-text table holds its rows' terms under each row's rowid. REPLACE gives a row a
+    # new rowid, so its terms are taken out before it is written and put back after.
+    def _forget_text(self, projection: Projection, keys: list[str]) -> None:
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            self._conn.execute(
+                f"DELETE FROM {text_table(projection)} WHERE rowid IN"
+                f" (SELECT rowid FROM {table(projection)}"
+                f" WHERE key IN ({','.join('?' * len(chunk))}))",
+                chunk,
+            )
+
+    def _index_text(self, projection: Projection, keys: list[str]) -> None:
+        columns = ", ".join(map(quoted, projection.text))
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            self._conn.execute(
+                f"INSERT INTO {text_table(projection)} (rowid, {columns})"
+                f" SELECT rowid, {columns} FROM {table(projection)}"
+                f" WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
 
     def fill(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
         # Each index made in one sorted pass once the rows are in, rather than one b-tree
@@ -194,6 +299,14 @@ class SQLiteViewTransaction:
     def skipped_count(self) -> int:
         count: int = self._conn.execute(SKIPPED_COUNT).fetchone()[0]
         return count
+
+    def note_miss(self, terms: str, at: datetime, most: int) -> None:
+        when = at.isoformat()
+        if self._conn.execute(COUNT_MISS, (when, terms)).rowcount == 0:
+            self._conn.execute(NEW_MISS, (terms, when, when, most))
+
+    def misses(self, limit: int) -> list[SearchMiss]:
+        return search_misses(self._conn.execute(MISSES, (limit,)))
 
 
 class SQLiteViewStore:
@@ -247,6 +360,13 @@ class SQLiteViewStore:
         )
         for _, create in indexes(projection):
             self._writer.execute(create)
+        if projection.text:
+            # The terms are made in Python (domain/search_terms.py): FTS5's own tokeniser only
+            # splits them at the spaces, and ranks them by bm25.
+            self._writer.execute(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {text_table(projection)} USING fts5"
+                f"({', '.join(map(quoted, projection.text))}, tokenize = 'ascii')"
+            )
 
     def stale(self, projections: Sequence[Projection]) -> list[Projection]:
         """See ViewStore.stale."""
@@ -272,6 +392,7 @@ class SQLiteViewStore:
 
     def _drop(self, projection: Projection) -> None:
         self._writer.execute(f"DROP TABLE IF EXISTS {table(projection)}")
+        self._writer.execute(f"DROP TABLE IF EXISTS {text_table(projection)}")
         self._writer.execute("DELETE FROM projection_positions WHERE name = ?", (projection.name,))
         self._writer.execute("DELETE FROM partition_positions WHERE name = ?", (projection.name,))
         self._writer.execute("DELETE FROM skipped_messages WHERE name = ?", (projection.name,))
@@ -297,6 +418,11 @@ class SQLiteViewStore:
                 return False
             self._writer.execute(f"DROP TABLE IF EXISTS {table(live)}")
             self._writer.execute(f"ALTER TABLE {table(shadow)} RENAME TO {table(live)}")
+            if live.text:  # its terms under the same rowids: the full-text table goes with it
+                self._writer.execute(f"DROP TABLE IF EXISTS {text_table(live)}")
+                self._writer.execute(
+                    f"ALTER TABLE {text_table(shadow)} RENAME TO {text_table(live)}"
+                )
             # the shadow was built without indexes (faster to fill); SQLite cannot rename an
             # index, so the live view's are made here, under their own names
             self._create(live)
@@ -340,6 +466,16 @@ class SQLiteViewStore:
     def skipped_count(self) -> int:
         return SQLiteViewTransaction(self._reader()).skipped_count()
 
+    def note_miss(self, terms: str, at: datetime, most: int) -> None:
+        """See ViewStore.note_miss."""
+        self._migrate()
+        with self.transaction() as tx:
+            tx.note_miss(terms, at, most)
+
+    def misses(self, limit: int) -> list[SearchMiss]:
+        self._migrate()
+        return SQLiteViewTransaction(self._reader()).misses(limit)
+
     def get(self, projection: Projection, key: str) -> Row | None:
         return SQLiteViewTransaction(self._reader()).load(projection, [key]).get(key)
 
@@ -353,6 +489,23 @@ class SQLiteViewStore:
     def rows(self, projection: Projection) -> dict[str, Row]:
         sql = f"SELECT key, doc FROM {table(projection)}"
         return {key: orjson.loads(doc) for key, doc in self._reader().execute(sql)}
+
+    def search(
+        self,
+        projection: Projection,
+        match: Match,
+        where: str = "",
+        params: Sequence[Any] = (),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[tuple[Row, float]]:
+        """See ViewStore.search: FTS5, its bm25 negated (so that higher is better), over the
+        RANKED most recently written matches at most."""
+        reader, query = self._reader(), fts_query(projection, match)
+        floor = reader.execute(window_sql(projection), (query,)).fetchone()
+        sql = search_sql(projection, where, limit, offset, windowed=floor is not None)
+        found = reader.execute(sql, [query, *(floor or ()), *params])
+        return [(orjson.loads(doc), -score) for doc, score in found]
 
     def close(self) -> None:
         self._checkpoints.close()

@@ -57,6 +57,33 @@ class SkippedMessage:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A full-text question: rows holding every one of these terms (domain/search_terms.py:
+    lower-case ASCII letters and digits, which no engine splits or changes) in the first `within`
+    of the projection's text columns (`Projection.text`)."""
+
+    terms: tuple[str, ...]
+    within: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.terms or not all(_TERM.fullmatch(term) for term in self.terms):
+            raise ValueError(f"terms are lower-case letters and digits: {self.terms!r}")
+
+
+_TERM = re.compile(r"[a-z0-9]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchMiss:
+    """Searches that found nothing: their terms, how many there were, the first and the last."""
+
+    terms: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
 class ViewTransaction(Protocol):
     """Reads and writes inside one store transaction (see ViewStore.transaction)."""
 
@@ -134,6 +161,29 @@ class ViewStore(Protocol):
 
     def rows(self, projection: Projection) -> dict[str, Row]: ...
 
+    def note_miss(self, terms: str, at: datetime, most: int) -> None:
+        """Count one more search for these terms that found nothing (a new one only while fewer
+        than `most` are kept). Beside the views, not one of them: no rebuild touches it."""
+
+    def misses(self, limit: int) -> list[SearchMiss]:
+        """The terms searched for in vain, the most often first."""
+
+    def search(
+        self,
+        projection: Projection,
+        match: Match,
+        where: str = "",
+        params: Sequence[Any] = (),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[tuple[Row, float]]:
+        """Rows of a projection with text columns that hold every term of the match (and that
+        `where` keeps), each with its rank: the best first (higher is better), ties by key. The
+        rank is the engine's own (bm25 in SQLite, ts_rank in PostgreSQL): it orders, it is not
+        compared across engines. A store may rank only the most recently written matches when
+        very many rows match (SQLite: the 5,000 last), so that one common word costs what a
+        rare one does."""
+
     def close(self) -> None: ...
 
 
@@ -155,6 +205,11 @@ def indexes(projection: Projection) -> list[tuple[str, str]]:
         on = ", ".join(map(quoted, columns))
         made.append((name, f"CREATE INDEX IF NOT EXISTS {name} ON {table(projection)} ({on})"))
     return made
+
+
+def text_table(projection: Projection) -> str:
+    """The full-text table of a projection with text columns (SQLite: an FTS5 table)."""
+    return quoted(f"fts_{projection.name}")
 
 
 def checked_fragment(fragment: str) -> str:

@@ -440,7 +440,7 @@ def _saved_filter_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]
         status=st.none() | st.sampled_from(list(incident.IncidentState)),
         group=st.none() | codes,
         priority=st.none() | st.integers(min_value=1, max_value=5),
-        service=st.none() | names,
+        service=st.none() | st.sampled_from(["Kiosk", "INLISLite", "Wi-Fi publik"]),
     )
     return {
         f.Saved: events(f.Saved, query=queries),
