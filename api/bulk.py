@@ -26,7 +26,7 @@ from api.deps import (
     writer_of,
 )
 from api.models import BulkOutcome
-from api.problem_details import ApiProblem, problem_body, status_of
+from api.problem_details import NOT_FOUND, ApiProblem, problem_body, status_of
 from api.record_answers import json_response
 from api.routing import ResourceRouter
 from api.saved_filters import incident_filter
@@ -94,6 +94,7 @@ def _outcome(ref: str | UUID, result: Outcome | BaseException) -> dict[str, Any]
     "/bulk",
     response_model=BulkOutcome,
     summary="Assign, comment on, resolve or close up to N incidents, each on its own",
+    responses=NOT_FOUND,  # a saved filter named that the caller does not keep
     openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
 )
 async def act_in_bulk(

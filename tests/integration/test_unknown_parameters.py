@@ -85,13 +85,15 @@ def test_a_misspelt_filter_is_refused_and_the_right_one_filters(api: Api) -> Non
         new_incident(client, assignment_group="kiosk-team")
         new_incident(client, assignment_group="network-team")
         misspelt = client.get("/api/v1/incidents", params={"grup": "kiosk-team"})
-        search = client.get("/api/v1/incidents", params={"q": "kiosk"})
+        search = client.get("/api/v1/incidents", params={"search": "kiosk"})
+        searched = client.get("/api/v1/incidents", params={"q": "kiosk"})  # q is the one
         filtered = client.get("/api/v1/incidents", params={"group": "kiosk-team", "limit": 10})
 
     assert misspelt.status_code == 422
     assert refused_names(misspelt) == ["grup"]
     assert "group" in misspelt.json()["errors"][0]["msg"]  # it says what the route takes
-    assert refused_names(search) == ["q"]
+    assert refused_names(search) == ["search"]
+    assert searched.status_code == 200
     assert filtered.status_code == 200
     assert [i["group"] for i in filtered.json()["items"]] == ["kiosk-team"]
 
