@@ -23,6 +23,7 @@ hold answers 422 with the same codes (api/problem_details.py).
 
 from collections.abc import Iterable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Path, Request, Response
 from pydantic import BaseModel
@@ -143,7 +144,9 @@ def _add_coded_action(
         command: Annotated[body, Body()] = default,  # type: ignore[valid-type]
     ) -> Response:
         given: ActionCommand = command or command_type.model_validate({})
-        return await _acted(request, ctx, given, kind, ref, f"/api/v1{base}/{ref}", projection)
+        return await _acted(
+            request, ctx, given, kind, ref, f"/api/v1{base}/{quote(ref, safe='')}", projection
+        )
 
     name = f"{action}_{noun}".replace("-", "_").replace(" ", "_")
     add_action_route(routes.router, command_type, act, name=name, model=routes.model)

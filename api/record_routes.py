@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
@@ -94,7 +95,7 @@ class RecordRoutes:
 
         async def create(request: Request, ctx: Context, command: BaseModel) -> Response:
             services, outcome = await decided(request, ctx, operation or name, command, kind)
-            location = f"/api/v1{base}/{located(command, outcome)}"
+            location = f"/api/v1{base}/{quote(located(command, outcome), safe='')}"
             return await answer(services, outcome, projection, location, 201, ctx=ctx)
 
         _signed(
