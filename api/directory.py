@@ -38,8 +38,6 @@ from api.deps import (
     action_body,
     authorised,
     documented,
-    expected_version,
-    idempotency_key,
 )
 from api.models import (
     READ,
@@ -52,11 +50,10 @@ from api.models import (
     written,
 )
 from api.reads import Readable, coded
-from api.record_answers import add_action_route, answer, etag, json_response, submitted
+from api.record_answers import acted, add_action_route, etag, json_response
 from api.record_routes import RecordRoutes
 from api.routing import ResourceRouter
-from application.kinds import BROADCAST_LIST, GROUP, PERSON, Kind
-from application.pipeline import Submission
+from application.kinds import BROADCAST_LIST, GROUP, PERSON
 from domain.actors import Role
 from domain.commands import ActionCommand
 from domain.context import Context
@@ -78,7 +75,6 @@ from domain.directory import (
     person_id,
 )
 from domain.text import ACTOR_ID_PATTERN
-from projections.base import Projection
 from projections.directory import broadcast_lists, directory_groups, directory_people
 from projections.queries import BY_CODE, SHARED, Order, Reach, View
 
@@ -144,36 +140,12 @@ def _add_coded_action(
         command: Annotated[body, Body()] = default,  # type: ignore[valid-type]
     ) -> Response:
         given: ActionCommand = command or command_type.model_validate({})
-        return await _acted(
+        return await acted(
             request, ctx, given, kind, ref, f"/api/v1{base}/{quote(ref, safe='')}", projection
         )
 
     name = f"{action}_{noun}".replace("-", "_").replace(" ", "_")
     add_action_route(routes.router, command_type, act, name=name, model=routes.model)
-
-
-async def _acted(
-    request: Request,
-    ctx: Context,
-    command: ActionCommand,
-    kind: Kind,
-    ref: str,
-    location: str,
-    projection: Projection,
-) -> Response:
-    services, outcome = await submitted(
-        request,
-        Submission(
-            ctx,
-            command,
-            kind,
-            ref=ref,
-            operation=f"{kind.name}:{command.action}",
-            expected_version=expected_version(request),
-            idempotency_key=idempotency_key(request),
-        ),
-    )
-    return await answer(services, outcome, projection, location, 200, ctx=ctx)
 
 
 def by_actor(command: BaseModel, _: Any) -> str:
@@ -292,7 +264,7 @@ def _add_own(command_type: type[ActionCommand], name: str) -> None:
         given: ActionCommand = command or command_type.model_validate({})
         ref = ctx.actor.id
         location = f"/api/v1/directory/people/{ref}"
-        return await _acted(request, ctx, given, PERSON, ref, location, directory_people)
+        return await acted(request, ctx, given, PERSON, ref, location, directory_people)
 
     own.__name__ = name
     me.add_api_route(

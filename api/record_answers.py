@@ -114,6 +114,34 @@ async def submitted(request: Request, submission: Submission) -> tuple[Services,
     return services_of(request), await writer_of(request).submit(submission)
 
 
+async def acted(
+    request: Request,
+    ctx: Context,
+    command: ActionCommand,
+    kind: Kind,
+    ref: Any,
+    location: str,
+    projection: Projection,
+    operation: str | None = None,
+) -> Response:
+    """An action on the record `ref` names, with the request's If-Match and Idempotency-Key,
+    answered 200 with the record's row of `projection` (`operation`: by default
+    "<kind>:<action>")."""
+    services, outcome = await submitted(
+        request,
+        Submission(
+            ctx,
+            command,
+            kind,
+            ref=ref,
+            operation=operation or f"{kind.name}:{command.action}",
+            expected_version=expected_version(request),
+            idempotency_key=idempotency_key(request),
+        ),
+    )
+    return await answer(services, outcome, projection, location, 200, ctx=ctx)
+
+
 async def decided(
     request: Request, ctx: Context, operation: str, command: BaseModel, kind: Kind
 ) -> tuple[Services, Outcome]:

@@ -20,11 +20,10 @@ from api.deps import (
     action_body,
     authorised,
     documented,
-    expected_version,
     idempotency_key,
 )
 from api.models import READ, SavedFilterList, SavedFilterOut, written
-from api.record_answers import add_action_route, answer, etag, json_response, submitted
+from api.record_answers import acted, add_action_route, answer, etag, json_response, submitted
 from api.routing import ResourceRouter
 from application.kinds import SAVED_FILTER
 from application.pipeline import Submission
@@ -109,19 +108,8 @@ def _add_action(command_type: type[FilterCommand]) -> None:
         command: Annotated[body_type, Body()] = default,  # type: ignore[valid-type]
     ) -> Response:
         given = command or command_type.model_validate({})
-        services, outcome = await submitted(
-            request,
-            Submission(
-                ctx,
-                given,
-                SAVED_FILTER,
-                ref=filter_id,
-                operation=f"saved_filter:{action}",
-                expected_version=expected_version(request),
-                idempotency_key=idempotency_key(request),
-            ),
-        )
-        return await answer(services, outcome, saved_filters, _location(filter_id), 200, ctx=ctx)
+        location = _location(filter_id)
+        return await acted(request, ctx, given, SAVED_FILTER, filter_id, location, saved_filters)
 
     add_action_route(
         router,

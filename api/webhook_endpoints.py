@@ -32,12 +32,11 @@ from api.models import (
     WebhookEndpointWithSecret,
 )
 from api.reads import Readable, coded
-from api.record_answers import add_action_route, answer, submitted
+from api.record_answers import acted, add_action_route, answer
 from api.record_routes import RecordRoutes
 from api.routing import ResourceRouter
 from application import webhook_endpoints as endpoints
 from application.kinds import WEBHOOK_ENDPOINT
-from application.pipeline import Submission
 from domain.actors import Role
 from domain.context import Context
 from domain.directory import CODE_PATTERN
@@ -172,20 +171,11 @@ def _add_action(command_type: type[WebhookEndpointCommand]) -> None:
         command: Annotated[body_type, Body()] = default,  # type: ignore[valid-type]
     ) -> Response:
         given = command or command_type.model_validate({})
-        services, outcome = await submitted(
-            request,
-            Submission(
-                ctx,
-                given,
-                WEBHOOK_ENDPOINT,
-                ref=code,
-                operation=f"webhook-endpoint:{action}",
-                expected_version=expected_version(request),
-                idempotency_key=idempotency_key(request),
-            ),
-        )
         location = f"/api/v1/webhook-endpoints/{code}"
-        return await answer(services, outcome, webhook_endpoints, location, 200, ctx=ctx)
+        operation = f"webhook-endpoint:{action}"
+        return await acted(
+            request, ctx, given, WEBHOOK_ENDPOINT, code, location, webhook_endpoints, operation
+        )
 
     add_action_route(
         router, command_type, act, name=name, model=WebhookEndpointDetails, path="code"
