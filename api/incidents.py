@@ -92,7 +92,12 @@ def list_incidents(
     status: IncidentState | None = None,
     group: Annotated[str | None, Query(max_length=200)] = None,
     priority: Annotated[int | None, Query(ge=1, le=5)] = None,
-    service: Annotated[str | None, Query(max_length=200)] = None,
+    service: Annotated[
+        str | None, Query(max_length=200, description="a service's code (GET /service-catalogue)")
+    ] = None,
+    category: Annotated[
+        str | None, Query(max_length=40, description="a category's code, within its service")
+    ] = None,
     filter: Annotated[
         UUID | None,
         Query(description="a saved filter you keep: its parameters, unless given here"),
@@ -101,7 +106,13 @@ def list_incidents(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response:
-    given = {"status": status, "group": group, "priority": priority, "service": service}
+    given = {
+        "status": status,
+        "group": group,
+        "priority": priority,
+        "service": service,
+        "category": category,
+    }
     kept = replace(
         incident_filter(services, ctx, filter, given),
         among=searched_keys(services, ctx, "incident", q),

@@ -15,7 +15,10 @@ from projections.open_work import queued
 
 router = ResourceRouter(tags=["queues"])
 
-ITEM_FIELDS = ("id", "ref", "title", "service", "priority", "state", "agent", "major", "logged_at")
+ITEM_FIELDS = (
+    *("id", "ref", "title", "service", "category"),
+    *("priority", "state", "agent", "major", "logged_at"),
+)
 
 
 @router.get("/queues", response_model=Queues, summary="Open work per group")

@@ -29,7 +29,9 @@ class IncidentSummary(BaseModel):
     title: str
     state: str
     priority: int = Field(description="1 (P1) .. 5 (P5)")
-    service: str
+    service: str = Field(description="the service's code in the service catalogue")
+    category: str | None = Field(description="the category's code within the service")
+    subcategory: str | None
     organisation: str = Field(
         examples=["dpk-banten"], description="the organisation whose record it is"
     )
@@ -91,6 +93,7 @@ class QueueItem(BaseModel):
     ref: str
     title: str
     service: str
+    category: str | None
     priority: int
     state: str
     agent: str | None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import re
 from typing import Annotated, Literal
 
@@ -25,7 +26,8 @@ from api.routing import ResourceRouter
 from application.kinds import KINDS
 from domain.actors import Role
 from domain.context import Context
-from projections.search_index import MAX_HITS, Hit, matching_keys, note_miss, search
+from projections.search_index import MAX_HITS, Hit, Within, matching_keys, note_miss, search
+from projections.search_index import facets as count_facets
 from service.bootstrap import Services
 
 router = ResourceRouter(prefix="/search", tags=["search"])
@@ -62,6 +64,8 @@ class SearchHit(BaseModel):
     ref: str = Field(examples=["INC-000123"])
     id: str
     title: str
+    service: str | None = Field(description="its service's code in the service catalogue")
+    category: str | None = Field(description="an incident's category within its service")
     snippet: str | None = Field(
         description="the words around the first match, as HTML: the record's text escaped, each"
         " matching word in <mark>…</mark>"
@@ -70,9 +74,22 @@ class SearchHit(BaseModel):
     url: str = Field(examples=["/api/v1/incidents/3f0c…"])
 
 
+class SearchFacets(BaseModel):
+    service: dict[str, int] = Field(
+        description="hits by service code, most first", examples=[{"kiosks-gates": 12}]
+    )
+    category: dict[str, int] = Field(
+        description="hits by service/category, most first", examples=[{"kiosks-gates/kiosk": 9}]
+    )
+
+
 class SearchPage(BaseModel):
     items: list[SearchHit]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: last")
+    facets: SearchFacets | None = Field(
+        default=None,
+        description=f"with ?facets=true: how the {MAX_HITS} best hits fall by service and category",
+    )
 
 
 _OFFSET = re.compile(rb"o:([0-9]{1,5})")
@@ -101,6 +118,8 @@ def _shown(hit: Hit) -> dict[str, object]:
         "ref": hit.ref,
         "id": hit.id,
         "title": hit.title,
+        "service": hit.service,
+        "category": hit.category,
         "snippet": hit.snippet,
         "rank": hit.rank,
         "url": f"/api/v1{kind.path}/{hit.id}",
@@ -120,6 +139,15 @@ def search_records(
         list[SearchKind] | None,
         Query(max_length=6, description="only these kinds (default: every kind)"),
     ] = None,
+    service: Annotated[
+        str | None, Query(min_length=1, max_length=40, description="only this service's (code)")
+    ] = None,
+    category: Annotated[
+        str | None, Query(min_length=1, max_length=40, description="only this category's (code)")
+    ] = None,
+    facets: Annotated[
+        bool, Query(description="count the hits by service and category (the first page only)")
+    ] = False,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Response:
@@ -129,13 +157,18 @@ def search_records(
     before logging a ticket. A search that finds nothing is counted for the knowledge owner
     (`/search/misses`)."""
     offset = 0 if cursor is None else decode_offset(cursor)
-    found = search(services.views, ctx, q, kinds or (), limit=limit, offset=offset)
+    within = Within(kinds or (), service, category)
+    found = search(services.views, ctx, q, within, limit=limit, offset=offset)
     if not found.hits and offset == 0:
         note_miss(services.views, ctx, q)
+    counted = None
+    if facets and offset == 0:
+        counted = dataclasses.asdict(count_facets(services.views, ctx, q, within))
     return json_response(
         {
             "items": [_shown(hit) for hit in found.hits],
             "next_cursor": None if found.next_offset is None else encode_offset(found.next_offset),
+            "facets": counted,
         }
     )
 

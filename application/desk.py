@@ -27,6 +27,7 @@ from application.kinds import (
     BUSINESS_CALENDAR,
     INCIDENT,
     PRIORITY_MATRIX,
+    SERVICE_CATALOGUE,
     SLA_POLICY,
     Kind,
 )
@@ -62,9 +63,11 @@ from domain.rule_commands import (
     AmendHolidays,
     ReviseHours,
     RevisePriorityMatrix,
+    ReviseServiceCatalogue,
     ReviseSlaPolicy,
 )
 from domain.rule_versions import RuleVersion, RuleVersions
+from domain.service_catalogue import ServiceCatalogue, Services, shipped_services
 from domain.sla import DEFAULT_TERMS, LIBRARY, OFFICE, PolicyTerms, SlaPolicy
 from domain.sla import ROUND_THE_CLOCK as ROUND_THE_CLOCK_CALENDAR
 from domain.sla_clock import TicketClock
@@ -77,7 +80,7 @@ K = TypeVar("K")
 T = TypeVar("T")
 
 #: The records a new version of which changes the rules new records are judged by.
-_RULES = (PriorityMatrix, SlaPolicy, BusinessCalendar)
+_RULES = (PriorityMatrix, SlaPolicy, BusinessCalendar, ServiceCatalogue)
 
 #: The events that take a record's number.
 _NUMBERS = (NumberAllocated, RecordNumberAllocated)
@@ -108,6 +111,7 @@ class ServiceDesk(Application[UUID]):
         #: The rules in force as lately read (see `_recent`): the matrix (under None), and by
         #: service the SLA rules new tickets for it are judged by.
         self._matrix: dict[None, tuple[float, PriorityMatrix]] = {}
+        self._catalogue: dict[None, tuple[float, ServiceCatalogue]] = {}
         self._sla_rules: dict[str, tuple[float, RuleVersions | None]] = {}
         #: Resolves the (id, version) a ticket recorded; versions never change, so it caches.
         self.rulebook = RuleBook(self._rule_version)
@@ -290,6 +294,8 @@ class ServiceDesk(Application[UUID]):
     def _rules_saved(self, record: Aggregate) -> None:
         if isinstance(record, PriorityMatrix):
             self._matrix.clear()
+        elif isinstance(record, ServiceCatalogue):
+            self._catalogue.clear()
         else:
             self._sla_rules.clear()
 
@@ -346,6 +352,34 @@ class ServiceDesk(Application[UUID]):
     ) -> Outcome:
         command = RevisePriorityMatrix(cells=cells, reason=reason)
         return self._revise(ctx, command, PRIORITY_MATRIX, "matrix", expected_version)
+
+    # -- the service catalogue (docs/service-catalogue.md) -----------------------------------------
+
+    def ensure_service_catalogue(self, ctx: Context, services: Services | None = None) -> None:
+        """Define the shipped catalogue on first start; a no-op once it exists."""
+        if not self._exists(ServiceCatalogue.ID):
+            with contextlib.suppress(IntegrityError):  # another process defined it first
+                self.save(ServiceCatalogue.define(ctx, services or shipped_services()))
+
+    def service_catalogue(self, version: int | None = None) -> ServiceCatalogue:
+        """The catalogue in force (re-read at most every MATRIX_REFRESH seconds, as the matrix
+        is), or at a version; LookupError if there is none."""
+        if version is None:
+            return self._recent(self._catalogue, None, self._read_catalogue)
+        return self._read_catalogue(version)
+
+    def _read_catalogue(self, version: int | None = None) -> ServiceCatalogue:
+        found = self._get(ServiceCatalogue.ID, version, ServiceCatalogue.project)
+        if found is None or (version is not None and found.version != version):
+            raise LookupError(f"no service catalogue version {version or 'in force'}")
+        assert isinstance(found, ServiceCatalogue)
+        return found
+
+    def revise_service_catalogue(
+        self, ctx: Context, services: Services, reason: str, *, expected_version: int | None = None
+    ) -> Outcome:
+        command = ReviseServiceCatalogue(services=services, reason=reason)
+        return self._revise(ctx, command, SERVICE_CATALOGUE, "catalogue", expected_version)
 
     # -- SLA rules: the policy and the business calendars (docs/sla.md) ----------------------------
 

@@ -52,6 +52,7 @@ from domain.problem_commands import PROBLEM_COMMANDS
 from domain.record_numbers import RecordKind
 from domain.records import INCIDENT_PREFIX
 from domain.saved_filter import FILTER_COMMANDS, SavedFilter
+from domain.service_catalogue import ServiceCatalogue
 from domain.service_request import CatalogueItem, ServiceRequest, catalogue_item_id
 from domain.sla import SlaPolicy
 from domain.sla_clock import Ticket
@@ -288,6 +289,9 @@ def single(name: str, aggregate: type[Aggregate], record_id: UUID, path: str, **
 
 PRIORITY_MATRIX = single("priority_matrix", PriorityMatrix, PriorityMatrix.ID, "/priority-matrix")
 SLA_POLICY = single("sla_policy", SlaPolicy, SlaPolicy.ID, "/sla/policy", noun="SLA policy")
+SERVICE_CATALOGUE = single(
+    "service_catalogue", ServiceCatalogue, ServiceCatalogue.ID, "/service-catalogue"
+)
 BUSINESS_CALENDAR = Kind(
     "business_calendar",
     BusinessCalendar,
@@ -320,6 +324,7 @@ KINDS: dict[str, Kind] = {
         PRIORITY_MATRIX,
         SLA_POLICY,
         BUSINESS_CALENDAR,
+        SERVICE_CATALOGUE,
     )
 }
 #: The kinds whose records take files (domain/attachments.py), by name.

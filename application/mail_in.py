@@ -83,7 +83,7 @@ MAIL_STAFF_ROLES = (Role.AGENT, Role.RESOLVER, Role.CHANGE_MANAGER, Role.CAB_MEM
 #: The actor id of a sender the directory does not know.
 UNKNOWN_SENDER = "mail:"
 #: The service an incident logged by mail is recorded against, until the desk triages it.
-MAIL_SERVICE = "Helpdesk"
+MAIL_SERVICE = "helpdesk"
 #: A mail states no impact or urgency: the middle of the matrix (P3), until the desk triages it.
 MAIL_IMPACT, MAIL_URGENCY = Impact.MEDIUM, Urgency.MEDIUM
 #: The longest reason a reopening records (domain/fields.py Reason); a longer reply is also

@@ -12,7 +12,7 @@ also how a reply finds its record again (docs/mail-in.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -74,9 +74,17 @@ class Rendered:
 class Messages:
     """Renders a topic's message for a recipient; the templates are read once."""
 
-    def __init__(self, public_url: str, mail_domain: str) -> None:
+    def __init__(
+        self,
+        public_url: str,
+        mail_domain: str,
+        service_name: Callable[[str, str], str] = lambda code, language: code,
+    ) -> None:
+        """`service_name(code, language)`: what people call a service the record names by its
+        code (the service catalogue in force; the code itself where it holds none)."""
         self.public_url = public_url.rstrip("/")
         self.mail_domain = mail_domain
+        self.service_name = service_name
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATES),
             autoescape=select_autoescape(["html.j2"], default_for_string=False, default=False),
@@ -112,6 +120,7 @@ class Messages:
             "language": language,
             "link": self.link(record),
             "organisation": _ORGANISATION_NAMES.get(record.get("organisation") or "", ""),
+            "service": self.service_name(record.get("service") or "", language),
         }
         subject = " ".join(_block(template, "subject", values).split())
         ref = record.get("ref")

@@ -31,6 +31,7 @@ from domain.priority import PriorityMatrix
 from domain.record_numbers import RecordKind, RecordNumberAllocated, number_label, number_log
 from domain.records import INCIDENT_NUMBERS, INCIDENT_PREFIX, NumberAllocated
 from domain.rule_versions import RuleVersions
+from domain.service_catalogue import ServiceCatalogue
 
 if TYPE_CHECKING:
     from application.desk import ServiceDesk
@@ -92,6 +93,9 @@ class Session:
 
     def sla_rules_for(self, service: str) -> RuleVersions | None:
         return self.desk.sla_rules_for(service)
+
+    def service_catalogue(self) -> ServiceCatalogue:
+        return self.desk.service_catalogue()
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -141,7 +141,7 @@ def main() -> None:
                     "/api/v1/incidents",
                     json={
                         "title": "Kiosk 3 logs",
-                        "service": "Self-check kiosks",
+                        "service": "kiosks-gates",
                         "caller": "budi.santoso",
                         "impact": "low",
                         "urgency": "low",

@@ -83,7 +83,7 @@ def seed(services: Services, events: int, seal_batch: int) -> None:
             ctx,
             LogIncident(
                 title=f"Self-check kiosk {n} rejects library cards",
-                service="Self-check kiosks",
+                service="kiosks-gates",
                 caller="budi.santoso",
                 impact=Impact.MEDIUM,
                 urgency=Urgency.HIGH,

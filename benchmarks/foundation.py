@@ -216,7 +216,7 @@ def log_command(i: int) -> LogIncident:
     """As at a service desk: logged first, assigned by a later command."""
     return LogIncident(
         title=f"Catalogue terminal {i} frozen",
-        service="library-catalogue",
+        service="catalogue-search",
         caller="budi.santoso",
         impact=Impact.MEDIUM,
         urgency=Urgency.HIGH,

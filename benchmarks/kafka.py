@@ -110,7 +110,7 @@ def fill_store(settings: Settings, incidents: int) -> int:
             ctx = Context(actor=AGENT, at=utcnow(), correlation_id=uuid4())
             command = LogIncident(
                 title=f"Gate {i} rejects member cards",
-                service="RFID gates",
+                service="kiosks-gates",
                 caller="budi",
                 impact="medium",
                 urgency="high",
@@ -363,7 +363,7 @@ class Watcher:
     BODY = orjson.dumps(
         {
             "title": "Gate rejects cards",
-            "service": "RFID gates",
+            "service": "kiosks-gates",
             "caller": "budi",
             "impact": "low",
             "urgency": "low",

@@ -113,7 +113,7 @@ INCIDENT = Lifecycle(
             None,
             lambda t: {
                 "title": f"Catalogue terminal {t.tag} frozen",
-                "service": "library-catalogue",
+                "service": "catalogue-search",
                 "caller": "budi.santoso",
                 "impact": "medium",
                 "urgency": "high",
@@ -174,7 +174,7 @@ PROBLEM = Lifecycle(
         Step(
             "log-problem",
             None,
-            lambda t: {"title": f"Terminals freeze {t.tag}", "service": "library-catalogue"},
+            lambda t: {"title": f"Terminals freeze {t.tag}", "service": "catalogue-search"},
         ),
         action("start-investigation"),
         action("record-root-cause", fixed({"root_cause": "The client cache fills the disk."})),
@@ -202,7 +202,7 @@ SETUP: tuple[tuple[str, dict[str, Any]], ...] = (
         {
             "code": CATALOGUE_ITEM,
             "title": "Reprint a library card",
-            "service": "library-catalogue",
+            "service": "catalogue-search",
             "fulfilment_group": GROUP,
             "steps": ["Print the card"],
         },

@@ -96,7 +96,7 @@ def log_incidents(services: Services, count: int) -> None:
 
 def incident(n: int) -> LogIncident:
     return LogIncident(
-        title=f"Kiosk {n} mati", service="Kiosk", caller=CALLER, impact="low", urgency="low"
+        title=f"Kiosk {n} mati", service="kiosks-gates", caller=CALLER, impact="low", urgency="low"
     )
 
 

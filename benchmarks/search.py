@@ -94,7 +94,7 @@ def _events(n: int, rng: random.Random) -> list[i.IncidentEvent]:
             number=n + 1,
             title=_text(rng, 6),
             description=_text(rng, 30) + card,
-            service="Self-check kiosks",
+            service="kiosks-gates",
             caller=f"member.{n % 1000}",
             channel=i.Channel.PORTAL,
             impact=Impact.MEDIUM,

@@ -65,7 +65,7 @@ def ten_events() -> list[e.IncidentEvent]:
             **env(0),
             number=1,
             title="t",
-            service="Self-check kiosks",
+            service="kiosks-gates",
             caller="c",
             channel=e.Channel.PHONE,
             impact=Impact.MEDIUM,
@@ -130,7 +130,7 @@ def main() -> None:
                 ctx,
                 c.LogIncident(
                     title=f"t{i}",
-                    service="Self-check kiosks",
+                    service="kiosks-gates",
                     caller="c",
                     # a tenth P1 (response 30m: breached by the time of the lists), the rest P5
                     impact="high" if i % 10 == 0 else "low",

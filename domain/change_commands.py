@@ -59,11 +59,13 @@ from domain.moments import Timestamp
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
+from domain.service_catalogue import CODE_PATTERN as SERVICE_CODE
+from domain.service_catalogue import OptionalCode as OptionalServiceCode
 from domain.session import Session
 
 CodeField = Code  # the configuration item's code, as the other commands modules name it
-#: Names of the services a record touches.
-ServiceNames = list[Annotated[str, Field(min_length=1, max_length=200)]]
+#: The services a record touches, by their codes in the service catalogue.
+ServiceNames = list[Annotated[str, Field(pattern=SERVICE_CODE, min_length=1, max_length=40)]]
 
 
 class RecordCommand(ActionCommand):
@@ -104,7 +106,7 @@ class RegisterConfigurationItem(Command):
             "name": "Self-check kiosk 4",
             "ci_type": "kiosk",
             "owner": "kiosk-team",
-            "service": "Self-service kiosks",
+            "service": "kiosks-gates",
             "depends_on": ["srv-inlislite-01"],
         }
     )
@@ -114,13 +116,15 @@ class RegisterConfigurationItem(Command):
     ci_type: CiType
     owner: str = Name
     status: CiStatus = CiStatus.ACTIVE
-    service: str | None = OptionalName
+    service: str | None = OptionalServiceCode
     location: str | None = OptionalName
     depends_on: CodeList = Codes
 
     def decide(self, session: Session, ctx: Context) -> UUID:
         if session.find(ConfigurationItem, ci_id(self.code)) is not None:
             raise RecordAlreadyExists(f"configuration item {self.code} is already registered")
+        if self.service is not None:
+            session.service_catalogue().known([self.service])
         targets = load_items(session, self.depends_on)
         item = ConfigurationItem.register(ctx, **dict(self))
         session.add(item)
@@ -199,7 +203,7 @@ class DefineChangeTemplate(Command):
         {
             "code": "restart-kiosk",
             "title": "Restart a self-service kiosk",
-            "services": ["Self-service kiosks"],
+            "services": ["kiosks-gates"],
             "backout_plan": "Power-cycle the kiosk again",
         }
     )
@@ -214,6 +218,7 @@ class DefineChangeTemplate(Command):
     def decide(self, session: Session, ctx: Context) -> UUID:
         if session.find(ChangeTemplate, template_id(self.code)) is not None:
             raise RecordAlreadyExists(f"change template {self.code} is already defined")
+        session.service_catalogue().known(self.services)
         load_items(session, self.configuration_items)
         template = ChangeTemplate.define(ctx, **dict(self))
         session.add(template)
@@ -264,6 +269,8 @@ class RaiseChange(Command):
             items = sorted({*items, *template.configuration_items})
             services = list(dict.fromkeys([*services, *template.services]))
             plan = plan or template.backout_plan
+        else:
+            session.service_catalogue().known(services)
         load_items(session, items)
         change_id = session.new_id()
         change = Change.raise_change(

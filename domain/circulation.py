@@ -72,12 +72,14 @@ SYSTEM = Field("system", required=False, description="the library system, e.g. s
 CHANNEL = Field("channel", required=False, choices=("desk", "kiosk", "app", "opac"))
 REASON = Field("reason", description="why it failed, as the system reports it")
 
-CIRCULATION = "Circulation"
-RENEWAL = "Online renewal"
-KIOSKS = "Self-check kiosks"
-GATES = "RFID gates"
-CATALOGUE = "Union catalogue"
-MEMBERSHIP = "Membership cards"
+# The services of the catalogue (domain/service_catalogue.json) the events are about, by code:
+# online renewal is Batupusaka's, as is the union catalogue; kiosks and gates are one service.
+CIRCULATION = "circulation"
+RENEWAL = "batupusaka"
+KIOSKS = "kiosks-gates"
+GATES = "kiosks-gates"
+CATALOGUE = "batupusaka"
+MEMBERSHIP = "membership-cards"
 
 PREFIX = "id.go.bantenprov.library."
 

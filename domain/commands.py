@@ -45,6 +45,7 @@ from domain.incident import (
 from domain.organisations import RequestedOrganisation
 from domain.priority import Impact, PriorityMatrix, Urgency
 from domain.records import INCIDENT_PREFIX, incident_number_label
+from domain.service_catalogue import CODE_PATTERN, OptionalCode
 from domain.session import Session
 
 #: The command types every kind's commands are made of, defined in domain/command_base.py (the
@@ -84,7 +85,9 @@ class LogIncident(Command):
     model_config = example(
         {
             "title": "Self-check kiosk 3 at Serang branch is offline",
-            "service": "Self-service kiosks",
+            "service": "kiosks-gates",
+            "category": "kiosk",
+            "subcategory": "offline",
             "configuration_item": "kiosk-dpk-01",
             "caller": "budi.santoso",
             "channel": "phone",
@@ -95,7 +98,14 @@ class LogIncident(Command):
 
     title: str = Name
     description: str = Description
-    service: str = Name
+    service: str = Field(
+        pattern=CODE_PATTERN,
+        min_length=1,
+        max_length=40,
+        description="the service, by its code in the service catalogue (GET /service-catalogue)",
+    )
+    category: str | None = OptionalCode
+    subcategory: str | None = OptionalCode
     configuration_item: str | None = OptionalName
     caller: str = Name
     channel: Channel = Channel.PORTAL
@@ -108,8 +118,11 @@ class LogIncident(Command):
     organisation: str | None = RequestedOrganisation
 
     def decide(self, session: Session, ctx: Context) -> UUID:
-        """A new incident, numbered, judged by the matrix and SLA rules in force now (for
-        ever: docs/sla.md), and assigned at once if a group is given."""
+        """A new incident, numbered, classified by the service catalogue, judged by the matrix
+        and SLA rules in force now (for ever: docs/sla.md), and assigned at once if a group is
+        given."""
+        catalogue = session.service_catalogue()
+        classification = catalogue.classified(self.service, self.category, self.subcategory)
         incident_id = session.new_id()
         incident = Incident.log(
             ctx,
@@ -126,6 +139,8 @@ class LogIncident(Command):
             matrix=session.rules.matrix,
             sla=session.sla_rules_for(self.service),
             organisation=ctx.organisation_for(self.organisation),
+            classification=classification,
+            catalogue_version=catalogue.version,
         )
         if self.assignment_group:
             directory.assignable(session, self.assignment_group, self.agent, "assign")
@@ -222,15 +237,41 @@ class ReplyWithCannedResponse(IncidentCommand):
         caller = session.find(directory.Person, directory.person_id(incident.caller))
         agent = session.find(directory.Person, directory.person_id(ctx.actor.id))
         language = self.language or (caller.language if caller is not None else "id")
+        service = session.service_catalogue().service(incident.service)
         values = {
             "caller_name": caller.name if caller is not None else incident.caller,
             "number": incident_number_label(incident.number),
             "title": incident.title,
-            "service": incident.service,
+            "service": service.name.said_in(language) if service else incident.service,
             "agent_name": agent.name if agent is not None else ctx.actor.id,
         }
         text = canned.render(response.words(language), values)[:10_000]
         incident.add_comment(ctx, text=text)
+        return incident_id
+
+
+class Recategorise(IncidentCommand):
+    model_config = example(
+        {
+            "service": "batupusaka",
+            "category": "renewal",
+            "subcategory": "refused",
+            "reason": "The kiosk works; the renewal is refused by Batupusaka",
+        }
+    )
+
+    action = "recategorise"
+    summary = "Move to another service, category or subcategory of the catalogue, saying why"
+    service: str = Field(pattern=CODE_PATTERN, min_length=1, max_length=40)
+    category: str | None = OptionalCode
+    subcategory: str | None = OptionalCode
+    reason: str = Reason
+
+    def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
+        incident = session.get(Incident, incident_id)
+        catalogue = session.service_catalogue()
+        to = catalogue.classified(self.service, self.category, self.subcategory)
+        incident.recategorise(ctx, to=to, catalogue_version=catalogue.version, reason=self.reason)
         return incident_id
 
 
@@ -395,6 +436,7 @@ INCIDENT_COMMANDS = by_action(
     AddWorkNote,
     AddComment,
     ReplyWithCannedResponse,
+    Recategorise,
     Reprioritise,
     Escalate,
     DeclareMajor,

@@ -39,6 +39,7 @@ from domain.errors import (
     IllegalTransition,
     IncidentAlreadyClosed,
     NotAMajorIncident,
+    NothingChanged,
     NotTheCaller,
     ParentCycle,
     PriorityUnchanged,
@@ -47,7 +48,7 @@ from domain.errors import (
     SlaAlertsAlreadyRecorded,
     TooManyRelated,
 )
-from domain.events import DomainEvent
+from domain.events import MAX_INT, DomainEvent
 from domain.fields import (
     Description,
     Name,
@@ -64,6 +65,7 @@ from domain.organisations import PROVINCE, OrganisationCode
 from domain.priority import Impact, PriorityMatrix, Urgency
 from domain.records import incident_number_label
 from domain.rule_versions import RuleVersions, SlaBreach, SlaTarget, SlaWarning
+from domain.service_catalogue import Classification, OptionalCode
 
 
 class IncidentState(StrEnum):
@@ -204,6 +206,23 @@ class Logged(IncidentEvent):
     organisation: str = OrganisationCode
     #: Imported from another system's history (None when logged here).
     source: ImportSource | None = None
+    #: Within the service (a code of the service catalogue's version `catalogue_version`; events
+    #: stored before the catalogue, and imports, name none and their service as free text).
+    category: str | None = OptionalCode
+    subcategory: str | None = OptionalCode
+    catalogue_version: int | None = Field(default=None, ge=1, le=MAX_INT)
+
+
+class Recategorised(IncidentEvent):
+    """The service, category or subcategory changed, and why (by the catalogue's version
+    `catalogue_version`). The SLA rules it was logged under stay (docs/sla.md)."""
+
+    type_name: ClassVar[str] = "Incident.Recategorised"
+    service: str = Name
+    category: str | None = OptionalCode
+    subcategory: str | None = OptionalCode
+    catalogue_version: int = Number
+    reason: str = Reason
 
 
 class Assigned(IncidentEvent):
@@ -469,6 +488,7 @@ _STATE_KEPT = frozenset(
         LinkedToParent,
         ParentResolved,
         DuplicateMerged,
+        Recategorised,
     }
 )
 
@@ -529,6 +549,8 @@ class Incident(
     state: IncidentState
     title: str
     service: str
+    category: str | None
+    subcategory: str | None
     caller: str
     group: str | None
     agent: str | None
@@ -557,6 +579,12 @@ class Incident(
     def owned_by(self) -> str:
         return self.caller
 
+    @property
+    def classification(self) -> Classification:
+        return Classification.model_construct(
+            service=self.service, category=self.category, subcategory=self.subcategory
+        )
+
     # -- decisions ------------------------------------------------------------------------------
 
     @classmethod
@@ -579,9 +607,12 @@ class Incident(
         organisation: str = PROVINCE,
         source: ImportSource | None = None,
         priority: int | None = None,
+        classification: Classification | None = None,
+        catalogue_version: int | None = None,
     ) -> Incident:
         """`priority`: only where it is a fact of another system's history (an import); an
-        incident logged here takes the matrix's."""
+        incident logged here takes the matrix's. `classification`: the catalogue's (at
+        `catalogue_version`), whose service is then `service`."""
         if ctx.actor.role is Role.REQUESTER and ctx.actor.id != caller:
             raise NotTheCaller("a requester logs incidents as their own caller")
         return cls._begin(
@@ -602,6 +633,28 @@ class Incident(
             sla=sla,
             organisation=organisation,
             source=source,
+            category=classification.category if classification else None,
+            subcategory=classification.subcategory if classification else None,
+            catalogue_version=catalogue_version,
+        )
+
+    def recategorise(
+        self, ctx: Context, *, to: Classification, catalogue_version: int, reason: str
+    ) -> None:
+        """Move the incident to another service, category or subcategory, saying why; an open
+        or resolved incident (once closed, its classification is what reports count)."""
+        self._require_not_finished("recategorise")
+        if to == self.classification:
+            raise NothingChanged(f"the incident is already classified as {_said(to)}")
+        self._record(
+            Recategorised(
+                **self._envelope(ctx),
+                service=to.service,
+                category=to.category,
+                subcategory=to.subcategory,
+                catalogue_version=catalogue_version,
+                reason=reason,
+            )
         )
 
     def assign(self, ctx: Context, *, group: str, agent: str | None = None) -> None:
@@ -878,10 +931,15 @@ class Incident(
 
     # -- state changes: assignment only, no rules (the lifecycle state comes from `transition`)
 
+    @applies(Recategorised)
+    def _recategorised(self, e: Recategorised) -> None:
+        self.service, self.category, self.subcategory = e.service, e.category, e.subcategory
+
     @applies(Logged)
     def _logged(self, e: Logged) -> None:
         self.number = e.number
         self.title, self.service = e.title, e.service
+        self.category, self.subcategory = e.category, e.subcategory
         self.caller = e.caller
         self.group = self.agent = None
         self.impact, self.urgency = e.impact, e.urgency
@@ -985,3 +1043,8 @@ class Incident(
     @applies(DuplicateMerged)
     def _duplicate_merged(self, e: DuplicateMerged) -> None:
         self.affected_callers = self.affected_callers | {e.caller}
+
+
+def _said(classification: Classification) -> str:
+    c = classification
+    return "/".join(code for code in (c.service, c.category, c.subcategory) if code)

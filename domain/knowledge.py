@@ -34,6 +34,7 @@ from domain.fields import NamesProblem, Number, OptionalName, Reasoned, record_r
 from domain.organisations import PROVINCE, OrganisationCode, RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
+from domain.service_catalogue import OptionalCode
 from domain.session import Session
 
 Body = Field(min_length=1, max_length=20_000)
@@ -209,18 +210,20 @@ class DraftArticle(Command):
         {
             "title": "Kiosk swallows the member card",
             "body": "Restart the kiosk from the left back panel; the card drops into the tray.",
-            "service": "Self-check kiosks",
+            "service": "kiosks-gates",
             "keywords": ["kiosk", "kartu anggota"],
         }
     )
 
     title: str = Title
     body: str = Body
-    service: str | None = OptionalName
+    service: str | None = OptionalCode
     keywords: list[Keyword] = Keywords
     organisation: str | None = RequestedOrganisation
 
     def decide(self, session: Session, ctx: Context) -> UUID:
+        if self.service is not None:
+            session.service_catalogue().known([self.service])
         article_id = session.new_id()
         session.add(
             KnowledgeArticle.draft(

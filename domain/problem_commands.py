@@ -18,11 +18,12 @@ from domain.commands import Command, by_action
 from domain.configuration_item import CodeList, ConfigurationItem, ci_id
 from domain.context import Context
 from domain.examples import example
-from domain.fields import Description, Name, OptionalName, Reasoned, Text, record_ref
+from domain.fields import Description, Name, Reasoned, Text, record_ref
 from domain.incident import Incident
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind
+from domain.service_catalogue import OptionalCode
 from domain.session import Session
 
 
@@ -30,7 +31,7 @@ class LogProblem(Command):
     model_config = example(
         {
             "title": "Online renewal fails for members with fines",
-            "service": "OPAC and union catalogue",
+            "service": "batupusaka",
             "configuration_items": ["app-union-catalogue"],
             "incidents": ["INC-000042"],
         }
@@ -38,7 +39,7 @@ class LogProblem(Command):
 
     title: str = Name
     description: str = Description
-    service: str | None = OptionalName
+    service: str | None = OptionalCode
     configuration_items: CodeList = Field(default_factory=list, max_length=100)
     incidents: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list,
@@ -48,6 +49,8 @@ class LogProblem(Command):
     organisation: str | None = RequestedOrganisation
 
     def decide(self, session: Session, ctx: Context) -> UUID:
+        if self.service is not None:
+            session.service_catalogue().known([self.service])
         items = load_items(session, self.configuration_items)
         incidents = [links.load_incident(session, ref) for ref in dict.fromkeys(self.incidents)]
         problem_id = session.new_id()

@@ -22,6 +22,7 @@ from domain.fields import Description, Name, Note, Reasoned, Text
 from domain.incident import SlaAlert
 from domain.organisations import RequestedOrganisation
 from domain.record_numbers import RecordKind
+from domain.service_catalogue import Code as ServiceCode
 from domain.service_request import (
     Approvers,
     CatalogueItem,
@@ -38,7 +39,7 @@ class DefineCatalogueItem(Command):
         {
             "code": "card-reprint",
             "title": "Reprint a membership card",
-            "service": "Membership card printing",
+            "service": "membership-cards",
             "priority": 4,
             "fulfilment_group": "layanan-keanggotaan",
             "steps": ["Mark the old card as lost in INLISLite", "Print and hand over the new card"],
@@ -48,7 +49,7 @@ class DefineCatalogueItem(Command):
     code: str = CodeField
     title: str = Name
     description: str = Description
-    service: str = Name
+    service: str = ServiceCode
     priority: int = Field(default=4, ge=1, le=5, description="the priority its requests get")
     approval_required: bool = False
     approver_role: Role | None = Field(default=None, description="any holder of this role")
@@ -62,6 +63,7 @@ class DefineCatalogueItem(Command):
     def decide(self, session: Session, ctx: Context) -> UUID:
         if session.find(CatalogueItem, catalogue_item_id(self.code)) is not None:
             raise RecordAlreadyExists(f"catalogue item {self.code} is already defined")
+        session.service_catalogue().known([self.service])
         # its requests go to this group's queue: one the directory holds, not disbanded
         directory.assignable(session, self.fulfilment_group, None, "fulfil requests")
         item = CatalogueItem.define(ctx, **self.model_dump())

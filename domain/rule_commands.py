@@ -1,4 +1,5 @@
-"""Commands on the rules of record: the priority matrix, the SLA policy, the business calendars.
+"""Commands on the rules of record: the priority matrix, the SLA policy, the business calendars,
+the service catalogue.
 
 Each revision is a new version of its aggregate; records keep the version they were judged by.
 They take the one command pipeline as every record does (application/pipeline.py): the one
@@ -17,6 +18,7 @@ from domain.context import Context
 from domain.errors import CalendarNotFound
 from domain.fields import Reason
 from domain.priority import Cells, PriorityMatrix
+from domain.service_catalogue import ServiceCatalogue, Services
 from domain.session import Session
 from domain.sla import PolicyTerms, SlaPolicy
 
@@ -28,6 +30,15 @@ class RevisePriorityMatrix(Command):
     def decide(self, session: Session, ctx: Context, matrix_id: UUID) -> UUID:
         session.get(PriorityMatrix, matrix_id).revise(ctx, self.cells, self.reason)
         return matrix_id
+
+
+class ReviseServiceCatalogue(Command):
+    services: Services
+    reason: str = Reason
+
+    def decide(self, session: Session, ctx: Context, catalogue_id: UUID) -> UUID:
+        session.get(ServiceCatalogue, catalogue_id).revise(ctx, self.services, self.reason)
+        return catalogue_id
 
 
 class ReviseSlaPolicy(Command):
@@ -42,6 +53,7 @@ class ReviseSlaPolicy(Command):
         ]
         if missing:
             raise CalendarNotFound(f"the policy names calendars that do not exist: {missing}")
+        session.service_catalogue().known(list(self.terms.services))
         session.get(SlaPolicy, policy_id).revise(ctx, self.terms, self.reason)
         return policy_id
 

@@ -51,6 +51,7 @@ class IncidentQuery(BaseModel):
     group: str | None = OptionalName
     priority: int | None = Field(default=None, ge=1, le=5)
     service: str | None = OptionalName
+    category: str | None = Field(default=None, min_length=1, max_length=40)
 
 
 # -- events ---------------------------------------------------------------------------------------

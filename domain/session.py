@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from domain.commands import Rules
     from domain.record_numbers import RecordKind
     from domain.rule_versions import RuleVersions
+    from domain.service_catalogue import ServiceCatalogue
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -68,4 +69,9 @@ class Session(Protocol):
 
     def sla_rules_for(self, service: str) -> RuleVersions | None:
         """The SLA policy and calendar versions a ticket for `service` logged now is judged by."""
+        ...
+
+    def service_catalogue(self) -> ServiceCatalogue:
+        """The service catalogue in force: the services, categories and subcategories a record
+        may name."""
         ...

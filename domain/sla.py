@@ -103,7 +103,8 @@ DEFAULT_TERMS = PolicyTerms(
     # waiting for our own change is.
     pause_on=[HoldReason.AWAITING_CALLER, HoldReason.AWAITING_SUPPLIER],
     warn_at=[75, 90],
-    services={"Union catalogue": ServiceTerms(calendar=ROUND_THE_CLOCK)},
+    # Batupusaka (the union catalogue, with online renewal) is used around the clock
+    services={"batupusaka": ServiceTerms(calendar=ROUND_THE_CLOCK)},
 )
 
 

@@ -49,6 +49,7 @@ from domain import (
     record_numbers,
     records,
     saved_filter,
+    service_catalogue,
     sla,
     webhook_endpoint,
 )
@@ -117,6 +118,7 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     i.WorkNoteAdded: STAFF,
     i.CommentAdded: caller("text"),
     i.Reprioritised: caller(),  # the new priority, not the reason
+    i.Recategorised: caller(),  # the new service and category, not the reason
     i.Escalated: caller(),  # where it went, not why
     i.MajorIncidentDeclared: caller(),
     i.MajorIncidentStoodDown: caller(),
@@ -210,6 +212,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     calendar.HoursRevised: caller(),
     priority.MatrixDefined: caller(),
     priority.MatrixRevised: caller(),
+    service_catalogue.CatalogueDefined: caller(),
+    service_catalogue.CatalogueRevised: caller(),
     # -- the service's own bookkeeping
     records.NumberAllocated: STAFF,
     records.IdempotencyKeyRecorded: STAFF,

@@ -74,6 +74,7 @@ PUBLIC_AGGREGATES = frozenset(
         "SlaPolicy",
         "BusinessCalendar",
         "PriorityMatrix",
+        "ServiceCatalogue",
         "KnowledgeArticle",
         # the directory: the projections fed from Kafka need it as much as the embedded ones;
         # the topic carries people's names and addresses, as it carries callers' words already

@@ -107,6 +107,14 @@ class Figures:
 
 
 class Notify:
+    def _service_name(self, code: str, language: str) -> str:
+        """A service's name in the catalogue in force, in the recipient's language."""
+        try:
+            found = self.services.desk.service_catalogue().service(code)
+        except LookupError:
+            found = None
+        return code if found is None else found.name.said_in(language)
+
     def __init__(
         self,
         services: Services,
@@ -117,7 +125,7 @@ class Notify:
     ) -> None:
         self.services = services
         settings = services.settings
-        self.messages = Messages(settings.public_url, settings.message_domain())
+        self.messages = Messages(settings.public_url, settings.message_domain(), self._service_name)
         self.notifier = Notifier(
             services.views,
             self.messages,

@@ -2,7 +2,8 @@
 including the problems and changes linked to it and the workarounds its problems published, its
 parent and children, the parent whose resolution resolved it, and the duplicates merged into it.
 
-It also serves the incident list, filtered by status, group, priority and service, newest first.
+It also serves the incident list, filtered by status, group, priority, service and category,
+newest first.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "title": ev.title,
         "description": ev.description,
         "service": ev.service,
+        "category": ev.category,
+        "subcategory": ev.subcategory,
         "configuration_item": ev.configuration_item,
         "caller": ev.caller,
         "organisation": ev.organisation,
@@ -118,6 +121,10 @@ def _reprioritised(row: Row, ev: e.Reprioritised) -> Row:
         priority=ev.priority,
         matrix_version=ev.matrix_version,
     )
+
+
+def _recategorised(row: Row, ev: e.Recategorised) -> Row:
+    return _touched(row, ev, service=ev.service, category=ev.category, subcategory=ev.subcategory)
 
 
 def _escalated(row: Row, ev: e.Escalated) -> Row:
@@ -237,8 +244,8 @@ incident_details = Projection(
     name="incident_details",
     # 2: SLA rule versions and alerts; 3: links to problems and changes, workarounds;
     # 4: the organisation and the caller as columns (scoped lists); 5: parent and children,
-    # resolution by the parent, merged duplicates
-    version=5,
+    # resolution by the parent, merged duplicates; 6: category and subcategory
+    version=6,
     folds=folds_of(
         _logged,
         _assigned,
@@ -248,6 +255,7 @@ incident_details = Projection(
         _work_note,
         _comment,
         _reprioritised,
+        _recategorised,
         _escalated,
         _declared_major,
         _stood_down_major,
@@ -270,6 +278,7 @@ incident_details = Projection(
         Column("group", "TEXT"),
         Column("priority", "INTEGER"),
         Column("service", "TEXT"),
+        Column("category", "TEXT"),
         Column("organisation", "TEXT"),
         Column("caller", "TEXT"),
     ),
@@ -278,6 +287,7 @@ incident_details = Projection(
         ("state", "number"),
         ("group", "number"),
         ("service", "number"),
+        ("category", "number"),
         ("organisation", "number"),
         ("caller", "number"),
     ),

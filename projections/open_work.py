@@ -32,6 +32,7 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "ref": incident_number_label(ev.number),
         "title": ev.title,
         "service": ev.service,
+        "category": ev.category,
         "organisation": ev.organisation,
         "priority": ev.priority,
         "group": None,
@@ -55,6 +56,10 @@ def _reprioritised(row: Row, ev: e.Reprioritised) -> Row:
     return _after(row, ev, priority=ev.priority)
 
 
+def _recategorised(row: Row, ev: e.Recategorised) -> Row:
+    return _after(row, ev, service=ev.service, category=ev.category)
+
+
 def _escalated(row: Row, ev: e.Escalated) -> Row:
     if ev.kind is e.EscalationKind.FUNCTIONAL:
         return _after(row, ev, group=ev.to_group, agent=None)
@@ -71,12 +76,14 @@ def _stood_down_major(row: Row, ev: e.MajorIncidentStoodDown) -> Row:
 
 open_work_by_group = Projection(
     name="open_work_by_group",
-    version=2,  # 2: the organisation, as a column (queues per organisation)
+    # 2: the organisation, as a column (queues per organisation); 3: the category
+    version=3,
     folds={
         e.Logged: _logged,
         e.Assigned: _assigned,
         e.WorkStarted: _work_started,
         e.Reprioritised: _reprioritised,
+        e.Recategorised: _recategorised,
         e.Escalated: _escalated,
         e.MajorIncidentDeclared: _declared_major,
         e.MajorIncidentStoodDown: _stood_down_major,

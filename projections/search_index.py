@@ -14,12 +14,16 @@ title, description, root cause, workaround and symptoms are what it shows, so th
 part, and once published the row is a `known_error` that every reader reaches. A published
 knowledge article is everyone's too; a draft or a retired one, its organisation's staff's.
 
+A row also keeps its record's service and (an incident's) category, by their codes in the service
+catalogue: a search may keep to one, and count its hits by them (`facets`).
+
 Each part holds at most MAX_TEXT characters: what is said past that (a record with hundreds of
 long comments) is not indexed, and the row says so (`truncated`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +103,8 @@ def _started(ev: DomainEvent, searched: Searched) -> Row:
         "organisation": getattr(ev, "organisation"),  # noqa: B009
         "owner": getattr(ev, searched.owner) if searched.owner else None,
         "title": "",
+        "service": None,
+        "category": None,
         "everyone": 0,
         "state": None,
         "public": {},
@@ -136,6 +142,7 @@ def _fold(row: Row | None, ev: DomainEvent) -> Row | None:
         row["public"]["title"] = row["title"]
         if isinstance(ev, k.Drafted | k.Revised):
             _said(row, "public", "keywords", " ".join(ev.keywords))
+    _classified(row, ev)
     heard = audience(event_type)
     known_error = _KNOWN_ERROR_TEXT.get(event_type, set())
     for name in sorted(free_text(event_type)):
@@ -157,11 +164,22 @@ def _fold(row: Row | None, ev: DomainEvent) -> Row | None:
     return row
 
 
+def _classified(row: Row, ev: DomainEvent) -> None:
+    """The service (and category) the record sits in, as its first event or a recategorisation
+    says (a change's first service, if it names any)."""
+    if isinstance(ev, i.Logged | i.Recategorised):
+        row["service"], row["category"] = ev.service, ev.category
+    elif isinstance(ev, r.Submitted | p.Logged | k.Drafted):
+        row["service"] = ev.service
+    elif isinstance(ev, c.Raised):
+        row["service"] = ev.services[0] if ev.services else None
+
+
 _EVENTS = [t for t in AUDIENCES if _searched(t) is not None]
 
 search_index = Projection(
     name="search_index",
-    version=1,
+    version=2,  # 2: the service and category
     folds=dict.fromkeys(_EVENTS, _fold),
     columns=(
         Column("kind", "TEXT"),
@@ -169,6 +187,8 @@ search_index = Projection(
         Column("organisation", "TEXT"),
         Column("owner", "TEXT"),
         Column("everyone", "INTEGER"),
+        Column("service", "TEXT"),
+        Column("category", "TEXT"),
         Column("public_terms", "TEXT"),
         Column("internal_terms", "TEXT"),
     ),
@@ -211,6 +231,8 @@ class Hit:
     ref: str
     number: int
     title: str
+    service: str | None
+    category: str | None
     snippet: str | None
     rank: float
 
@@ -222,11 +244,33 @@ class Hits:
     next_offset: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class Within:
+    """What a search keeps to besides the caller's reach: kinds of record, a service, a
+    category (the facets a reader narrows by)."""
+
+    kinds: Sequence[str] = ()
+    service: str | None = None
+    category: str | None = None
+
+    def where(self, ctx: Context) -> Where:
+        clauses, params = reach(ctx)
+        if self.kinds:
+            named = {*self.kinds, *(["known_error"] if "problem" in self.kinds else [])}
+            clauses = [*clauses, f'"kind" IN ({", ".join("?" for _ in named)})']
+            params = [*params, *sorted(named)]
+        for column in ("service", "category"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses, params = [*clauses, f'"{column}" = ?'], [*params, value]
+        return clauses, params
+
+
 def search(
     store: ViewStore,
     ctx: Context,
     query: str,
-    kinds: Sequence[str] = (),
+    within: Within = Within(),
     *,
     limit: int,
     offset: int = 0,
@@ -238,17 +282,37 @@ def search(
     if not wanted or offset >= MAX_HITS:
         return Hits([], None)
     staff = reads_internal(ctx.actor.role)
-    clauses, params = reach(ctx)
-    if kinds:
-        named = {*kinds, *(["known_error"] if "problem" in kinds else [])}
-        clauses = [*clauses, f'"kind" IN ({", ".join("?" for _ in named)})']
-        params = [*params, *sorted(named)]
+    clauses, params = within.where(ctx)
     limit = min(limit, MAX_HITS - offset)
     match = Match(tuple(wanted), within=2 if staff else 1)
     found = store.search(search_index, match, " AND ".join(clauses), params, limit + 1, offset)
     hits = [_hit(row, rank, wanted, staff) for row, rank in found[:limit]]
     more = len(found) > limit and offset + limit < MAX_HITS
     return Hits(hits, offset + limit if more else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Facets:
+    """How the best MAX_HITS records a search finds fall by service and by category
+    ("service/category"), most first."""
+
+    service: dict[str, int]
+    category: dict[str, int]
+
+
+def facets(store: ViewStore, ctx: Context, query: str, within: Within = Within()) -> Facets:
+    """The counts a reader narrows a search by, over the hits `search` walks through."""
+    wanted = query_terms(query)
+    if not wanted:
+        return Facets({}, {})
+    clauses, params = within.where(ctx)
+    match = Match(tuple(wanted), within=2 if reads_internal(ctx.actor.role) else 1)
+    found = store.search(search_index, match, " AND ".join(clauses), params, MAX_HITS, 0)
+    services = Counter(row["service"] for row, _ in found if row["service"])
+    categories = Counter(
+        f"{row['service']}/{row['category']}" for row, _ in found if row["category"]
+    )
+    return Facets(dict(services.most_common()), dict(categories.most_common()))
 
 
 def _hit(row: Row, rank: float, wanted: Sequence[str], staff: bool) -> Hit:
@@ -259,6 +323,8 @@ def _hit(row: Row, rank: float, wanted: Sequence[str], staff: bool) -> Hit:
         row["ref"],
         row["number"],
         row["title"],
+        row["service"],
+        row["category"],
         snippet(texts, wanted),
         rank,
     )
@@ -269,7 +335,7 @@ def matching_keys(
 ) -> list[str]:
     """The ids of the (at most `most`, best first) records of these kinds the caller reaches
     that the query finds: for a list's `q=`, which keeps the list's own order and cursor."""
-    found = search(store, ctx, query, kinds, limit=most)
+    found = search(store, ctx, query, Within(kinds), limit=most)
     return [hit.id for hit in found.hits]
 
 

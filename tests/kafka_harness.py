@@ -56,7 +56,7 @@ def work(services: Services, steps: int, seed: int) -> None:
         if not incidents or rng.random() < 0.25:
             command = c.LogIncident(
                 title="RFID gate at Serang branch rejects cards",
-                service="RFID gates",
+                service="kiosks-gates",
                 caller="budi",
                 impact=rng.choice(["low", "medium", "high"]),
                 urgency=rng.choice(["low", "medium", "high"]),

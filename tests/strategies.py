@@ -36,6 +36,7 @@ from domain import (
     record_numbers,
     records,
     saved_filter,
+    service_catalogue,
     service_request,
     sla,
     webhook_endpoint,
@@ -80,6 +81,8 @@ def _bounds(field: FieldInfo) -> dict[str, Any]:
 
 
 def _value(annotation: Any, bounds: dict[str, Any]) -> st.SearchStrategy[Any]:
+    if annotation is str and bounds.get("pattern"):
+        return st.from_regex(bounds["pattern"], fullmatch=True)
     if annotation is str:
         return st.text(
             min_size=bounds.get("min_length", 0), max_size=min(bounds.get("max_length", 60), 60)
@@ -521,6 +524,7 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     incident.WorkNoteAdded: events(incident.WorkNoteAdded),
     incident.CommentAdded: events(incident.CommentAdded),
     incident.Reprioritised: events(incident.Reprioritised),
+    incident.Recategorised: events(incident.Recategorised),
     # the target must fit the kind of escalation
     incident.Escalated: events(
         incident.Escalated,
@@ -556,6 +560,12 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
         audit_key.Rotated, public_key=public_key_pems, key_id=key_ids, previous_key_id=key_ids
     ),
     priority.MatrixRevised: events(priority.MatrixRevised),
+    service_catalogue.CatalogueDefined: events(
+        service_catalogue.CatalogueDefined, services=st.just(service_catalogue.shipped_services())
+    ),
+    service_catalogue.CatalogueRevised: events(
+        service_catalogue.CatalogueRevised, services=st.just(service_catalogue.shipped_services())
+    ),
     # who may use the API (domain/api_token.py)
     api_token.Issued: events(
         api_token.Issued,

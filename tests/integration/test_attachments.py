@@ -30,7 +30,7 @@ EXE = b"MZ\x90\x00\x03\x00\x00\x00" + bytes(200)
 RECORDS = {
     "incidents": {
         "title": "Self-check kiosk 2 offline",
-        "service": "Self-check kiosks",
+        "service": "kiosks-gates",
         "caller": "budi.santoso",
         "impact": "medium",
         "urgency": "high",

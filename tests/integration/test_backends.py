@@ -119,15 +119,17 @@ def test_view_queries_take_values_only_as_parameters(services: Services) -> None
     tricky = "Wi-Fi 50% down? (lantai 2)"  # a % and a ? that must stay data, not SQL
     services.desk.log_incident(
         context(),
-        c.LogIncident(title="Wi-Fi", service=tricky, caller="budi", impact="low", urgency="low"),
+        c.LogIncident(
+            title="Wi-Fi", service="public-wifi", caller=tricky, impact="low", urgency="low"
+        ),
     )
     assert services.runner.wait_for(services.desk.recorder.max_notification_id() or 0, 10)
 
-    rows = services.views.select(incident_details, '"service" = ?', [tricky], 'ORDER BY "number"')
-    assert [r["service"] for r in rows] == [tricky]
-    assert services.views.select(incident_details, '"service" = ?', ["Wi-Fi"]) == []
+    rows = services.views.select(incident_details, '"caller" = ?', [tricky], 'ORDER BY "number"')
+    assert [r["caller"] for r in rows] == [tricky]
+    assert services.views.select(incident_details, '"caller" = ?', ["Wi-Fi"]) == []
     with pytest.raises(ValueError, match="not as string literals"):
-        services.views.select(incident_details, "\"service\" = 'Wi-Fi'")
+        services.views.select(incident_details, "\"caller\" = 'Wi-Fi'")
     # a name the view has no column of is refused: SQLite would compare the name itself as a
     # string, and match nothing without a word (the notifications' recipient filter once did)
     with pytest.raises(ValueError, match="has no column caller_name"):
@@ -150,7 +152,11 @@ def test_projections_see_concurrent_writers_commits_in_global_order(
         desk = desks[i % 2]
         for n in range(4):
             command = c.LogIncident(
-                title=f"Gate {i}-{n}", service="gates", caller="budi", impact="low", urgency="low"
+                title=f"Gate {i}-{n}",
+                service="kiosks-gates",
+                caller="budi",
+                impact="low",
+                urgency="low",
             )
             incident_id = desk.log_incident(context(), command).record_id
             for step in steps:
@@ -195,7 +201,9 @@ def test_on_postgres_an_insert_waits_until_the_one_before_it_commits(
         return ids
 
     monkeypatch.setattr(recorder, "_fetch_ids_after_insert_events", hold_the_transaction_open)
-    command = c.LogIncident(title="Gate", service="gates", caller="b", impact="low", urgency="low")
+    command = c.LogIncident(
+        title="Gate", service="kiosks-gates", caller="b", impact="low", urgency="low"
+    )
     before = second.desk.recorder.max_notification_id()
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:

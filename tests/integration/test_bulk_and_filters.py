@@ -56,7 +56,7 @@ def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
 def log(client: httpx.Client, **more: Any) -> dict[str, Any]:
     body = {
         "title": "Kiosk mati",
-        "service": "Kiosks",
+        "service": "kiosks-gates",
         "caller": "budi.santoso",
         "impact": "low",
         "urgency": "low",
@@ -278,7 +278,7 @@ def _incident_in(services: Services, state: IncidentState) -> Any:
     ctx = context(AGENT, services.clock())
     log = LogIncident(
         title="Kiosk",
-        service="Kiosks",
+        service="kiosks-gates",
         caller="budi.santoso",
         impact="low",
         urgency="low",

@@ -67,8 +67,8 @@ def test_an_agent_replies_with_a_canned_response_in_the_callers_language(
 
     caller = api.client("budi.santoso", Role.REQUESTER)
     assert comments(caller, indonesian["ref"]) == [
-        f"Halo Budi Santoso, untuk {indonesian['ref']} (Self-check kiosks) silakan datang ke"
-        " meja layanan dengan KTP. Salam, Siti Rahma"
+        f"Halo Budi Santoso, untuk {indonesian['ref']} (Kios swalayan dan gerbang RFID) silakan"
+        " datang ke meja layanan dengan KTP. Salam, Siti Rahma"
     ]
     (said,) = comments(agent, english["ref"])
     assert said.startswith(f"Hello Ani Wijaya, for {english['ref']} please come")

@@ -49,8 +49,8 @@ def test_an_integration_posts_ndjson_and_reads_what_became_of_each_line(api: Api
     assert all(lines[d["line"] - 1] for d in dead)
     assert (repeat["accepted"], repeat["duplicates"]) == (0, answer["accepted"])
     services = {s["service"]: s for s in health["services"]}
-    assert services["Circulation"]["totals"]["ok"] > 0
-    assert services["Self-check kiosks"]["configuration_items"]
+    assert services["circulation"]["totals"]["ok"] > 0
+    assert services["kiosks-gates"]["configuration_items"]
 
 
 def test_only_integrations_may_ingest(api: Api) -> None:

@@ -235,10 +235,10 @@ def test_a_renewal_failure_rate_over_the_threshold_opens_an_incident_with_patron
     # one more failure: 11 of 20 failed, by 3 distinct patrons
     result = pipeline.ingest([renewal(MONDAY + timedelta(minutes=1), True, "P2")], "test")
     assert len(result.actions) == 1
-    assert "Online renewal" in result.actions[0]
+    assert "batupusaka" in result.actions[0]
     incident_id = UUID(result.actions[0].split()[1])
     logged = desk_services.desk.history(incident_id)[0]
-    assert logged.service == "Online renewal"  # type: ignore[attr-defined]
+    assert logged.service == "batupusaka"  # type: ignore[attr-defined]
     assert "3 patron(s) affected" in logged.description  # type: ignore[attr-defined]
     assert "P2" not in logged.description  # type: ignore[attr-defined]
     # healthy traffic for a while: the rate drops, and once stable the incident is resolved
@@ -335,7 +335,7 @@ def test_invalid_events_become_dead_letters_with_the_reason_and_can_be_replayed_
     listed = runner.invoke(main, ["dlq", "list", "--data-dir", str(circ_settings.data_dir)])
     assert listed.output.count("pending") == 1  # the new dead letter of the failed replay
     store = CirculationStore(circ_settings.circulation_db)
-    renewals = [s for s in service_health(store)["services"] if s["service"] == "Online renewal"]
+    renewals = [s for s in service_health(store)["services"] if s["service"] == "batupusaka"]
     assert renewals[0]["totals"]["ok"] == 1
     store.close()
 
@@ -376,7 +376,7 @@ def test_a_member_card_request_becomes_one_service_request_from_the_catalogue_it
 
     (request,) = requests_of(desk_services)
     assert request["catalogue_item"] == "member-card"
-    assert request["service"] == "Membership card printing"
+    assert request["service"] == "membership-cards"
     assert request["requester"] == pipeline.pseudonymise("SERA000123")  # never the number
     assert "SERA000123" not in orjson.dumps(request).decode()
     assert request["submitted_by"] == {"id": f"integration:{DESK_APP}", "role": "integration"}

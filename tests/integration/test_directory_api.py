@@ -126,7 +126,7 @@ def test_work_is_assigned_only_to_groups_and_members_the_directory_holds(api: Ap
     ok(admin.post(f"{GROUPS}/tim-lama/disband", json={"reason": "merged"}))
     incident = {
         "title": "Kiosk 3 offline",
-        "service": "Self-check kiosks",
+        "service": "kiosks-gates",
         "caller": "budi.santoso",
         "impact": "medium",
         "urgency": "high",
@@ -155,7 +155,7 @@ def test_work_is_assigned_only_to_groups_and_members_the_directory_holds(api: Ap
     item = {
         "code": "card-reprint",
         "title": "Reprint a card",
-        "service": "Membership card printing",
+        "service": "membership-cards",
         "fulfilment_group": "tim-ghost",
         "steps": ["Print it"],
     }

@@ -71,7 +71,7 @@ def test_a_follower_that_keeps_failing_makes_the_service_not_ready_until_it_reco
             context(AGENT),
             LogIncident(
                 title="Kiosk 3 at Kota Serang prints no receipt",
-                service="Self-check kiosks",
+                service="kiosks-gates",
                 caller="budi.santoso",
                 impact="low",
                 urgency="medium",

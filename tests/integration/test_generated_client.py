@@ -229,7 +229,7 @@ def drive_an_incident(step: Driver) -> None:
             "LogIncident",
             {
                 "title": "Kiosk 3 cannot print receipts",
-                "service": "Self-service kiosks",
+                "service": "kiosks-gates",
                 "caller": "budi.santoso",
                 "impact": "medium",
                 "urgency": "medium",
@@ -320,7 +320,7 @@ def drive_a_problem(step: Driver, change: str) -> None:
     agent = step.as_("siti.rahma", Role.AGENT)
     logged = {
         "title": "The INLISLite server hangs under load",
-        "service": "INLISLite",
+        "service": "inlislite-slims",
         "configuration_items": ["srv-inlislite-01"],
     }
     problem = step("log_problem", agent, body=("LogProblem", logged))

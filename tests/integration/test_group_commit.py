@@ -36,7 +36,7 @@ from tests.conftest import AGENT, CALLER, context
 def log_command(n: int = 1, **overrides: Any) -> c.LogIncident:
     fields: dict[str, Any] = {
         "title": f"RFID gate {n} at the Serang branch does not open",
-        "service": "RFID gates",
+        "service": "kiosks-gates",
         "caller": CALLER.id,
         "impact": "medium",
         "urgency": "medium",

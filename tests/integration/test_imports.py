@@ -226,7 +226,7 @@ def test_a_shadow_rebuild_swaps_in_a_view_equal_to_a_fresh_rebuild_while_reads_g
 def _log(title: str) -> LogIncident:
     return LogIncident(
         title=title,
-        service="Self-check kiosks",
+        service="kiosks-gates",
         caller="budi.santoso",
         impact="medium",
         urgency="high",

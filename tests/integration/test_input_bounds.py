@@ -51,7 +51,7 @@ def log_incident(client: httpx.Client) -> dict[str, Any]:
         "/api/v1/incidents",
         json={
             "title": "Kiosk frozen",
-            "service": "self-check",
+            "service": "kiosks-gates",
             "caller": "budi.santoso",
             "impact": "low",
             "urgency": "low",

@@ -84,7 +84,7 @@ def test_a_correlation_id_matching_the_pattern_is_taken_and_any_other_is_422(
             "/api/v1/incidents",
             json={
                 "title": "Kiosk frozen",
-                "service": "Self-check kiosks",
+                "service": "kiosks-gates",
                 "caller": "budi.santoso",
                 "impact": "low",
                 "urgency": "low",
@@ -95,7 +95,7 @@ def test_a_correlation_id_matching_the_pattern_is_taken_and_any_other_is_422(
             "/api/v1/incidents",
             json={
                 "title": "Kiosk frozen",
-                "service": "Self-check kiosks",
+                "service": "kiosks-gates",
                 "caller": "budi.santoso",
                 "impact": "low",
                 "urgency": "low",

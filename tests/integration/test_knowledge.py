@@ -23,7 +23,7 @@ from tests.integration.test_requests_problems_api import (
 ARTICLE = {
     "title": "Kiosk swallows the member card",
     "body": "Restart the kiosk from the back panel; the card drops into the tray.",
-    "service": "Self-check kiosks",
+    "service": "kiosks-gates",
     "keywords": ["kiosk", "kartu anggota"],
 }
 LEBAK = "perpus-kab-lebak"

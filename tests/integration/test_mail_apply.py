@@ -136,7 +136,7 @@ def logged_by_agent(services: Services, caller: str, organisation: str | None = 
     """An incident an agent logged for `caller`, worked to resolved; its ref."""
     command = LogIncident(
         title="Kiosk mati",
-        service="Self-service kiosks",
+        service="kiosks-gates",
         caller=caller,
         impact="medium",
         urgency="medium",

@@ -132,7 +132,7 @@ def run(
 def log_incident(services: Services, **more: Any) -> UUID:
     command = LogIncident(
         title="Kiosk mati di lantai 2",
-        service="Kiosk",
+        service="kiosks-gates",
         caller="budi.santoso",
         impact="medium",
         urgency="medium",
@@ -400,7 +400,7 @@ def test_approvers_hear_of_a_request_its_requester_of_its_fulfilment_and_groups_
         incident = log_incident(services, assignment_group="tim-kiosk")
         problem = desk.post(
             "/api/v1/problems",
-            json={"title": "Kiosk mati", "service": "Kiosk", "incidents": [str(incident)]},
+            json={"title": "Kiosk mati", "service": "kiosks-gates", "incidents": [str(incident)]},
         )
         assert problem.status_code == 201, problem.text
         problem_ref = problem.json()["ref"]
@@ -511,7 +511,7 @@ def test_the_caller_of_a_duplicate_hears_of_the_originals_resolution(
         services,
         LogIncident(
             title="Kiosk lantai 2 mati lagi",
-            service="Kiosk",
+            service="kiosks-gates",
             caller="rina.kartika",
             impact="medium",
             urgency="medium",

@@ -185,7 +185,7 @@ def incident(services: Services, n: int) -> dict[tuple[str, int, str], None]:
         services,
         LogIncident(
             title=f"Kiosk {n} mati",
-            service="Kiosk",
+            service="kiosks-gates",
             caller=CALLER,
             impact="medium",
             urgency="medium",
@@ -359,7 +359,11 @@ def test_the_dead_letters_are_listed_and_one_requeued_is_sent(
         run(
             services,
             LogIncident(
-                title="Kiosk mati", service="Kiosk", caller=CALLER, impact="low", urgency="low"
+                title="Kiosk mati",
+                service="kiosks-gates",
+                caller=CALLER,
+                impact="low",
+                urgency="low",
             ),
             INCIDENT,
             actor=AGENT,

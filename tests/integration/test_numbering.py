@@ -39,7 +39,7 @@ SERANG_AGENT = Actor(id="rudi.serang", role=Role.AGENT)
 def log_command(n: int = 1, **overrides: Any) -> c.LogIncident:
     fields: dict[str, Any] = {
         "title": f"Gate {n} at the Serang branch does not open",
-        "service": "RFID gates",
+        "service": "kiosks-gates",
         "caller": CALLER.id,
         "impact": "medium",
         "urgency": "medium",
@@ -222,7 +222,7 @@ def test_refused_incident_logs_over_http_take_no_number(api: Api) -> None:
     requester = api.client(CALLER.id, Role.REQUESTER)
     body = {
         "title": "Kiosk 3 frozen",
-        "service": "Self-check kiosks",
+        "service": "kiosks-gates",
         "caller": CALLER.id,
         "impact": "low",
         "urgency": "low",

@@ -33,7 +33,7 @@ from tests.integration.conftest import Api, serving
 ADMIN, REQUESTER = "fuzzer-admin", "fuzzer-requester"
 INCIDENT = {
     "title": "Kiosk frozen",
-    "service": "self-check",
+    "service": "kiosks-gates",
     "caller": REQUESTER,
     "impact": "low",
     "urgency": "low",
@@ -41,7 +41,7 @@ INCIDENT = {
 CATALOGUE_ITEM = {
     "code": "member-card",
     "title": "Print a membership card",
-    "service": "Membership card printing",
+    "service": "membership-cards",
     "fulfilment_group": "layanan-keanggotaan",
     "steps": ["Print the card and hand it over"],
 }

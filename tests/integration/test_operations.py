@@ -116,7 +116,13 @@ def test_a_request_without_a_correlation_id_gets_one_that_its_events_and_log_lin
     with api.client() as client, caplog.at_level(logging.INFO, logger="itsm.access"):
         created = client.post(
             "/api/v1/incidents",
-            json={"title": "t", "service": "s", "caller": "c", "impact": "low", "urgency": "low"},
+            json={
+                "title": "t",
+                "service": "helpdesk",
+                "caller": "c",
+                "impact": "low",
+                "urgency": "low",
+            },
         )
         anonymous = httpx.get(f"{api.base_url}/api/v1/queues")
         history = client.get(f"/api/v1/incidents/{created.json()['id']}/history").json()

@@ -36,7 +36,7 @@ INCIDENT = Kind(
     "/api/v1/incidents",
     {
         "title": "Self-check kiosk 2 offline",
-        "service": "Self-check kiosks",
+        "service": "kiosks-gates",
         "caller": "budi.santoso",
         "impact": "medium",
         "urgency": "high",

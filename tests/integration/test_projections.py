@@ -54,7 +54,7 @@ ACTIONS: list[c.IncidentCommand] = [
 def log(services: Services, n: int, **overrides: Any) -> Any:
     command = c.LogIncident(
         title=f"Incident {n}",
-        service="Self-check kiosks",
+        service="kiosks-gates",
         caller="budi",
         impact="medium",
         urgency="medium",

@@ -54,7 +54,7 @@ LIFECYCLES = {
         AGENT,
         {
             "title": "Self-check kiosk 2 offline",
-            "service": "Self-check kiosks",
+            "service": "kiosks-gates",
             "caller": "budi.santoso",
             "impact": "medium",
             "urgency": "high",
@@ -102,7 +102,7 @@ LIFECYCLES = {
         {
             "code": "locker-key",
             "title": "A locker key",
-            "service": "Membership card printing",
+            "service": "membership-cards",
             "fulfilment_group": "layanan-keanggotaan",
             "steps": ["Hand over the key"],
         },

@@ -28,7 +28,7 @@ def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
 def log(client: httpx.Client, caller: str = "budi.santoso", **more: Any) -> dict[str, Any]:
     body = {
         "title": "Gate RFID di lantai 1 tidak membuka",
-        "service": "Gates",
+        "service": "kiosks-gates",
         "caller": caller,
         "impact": "medium",
         "urgency": "high",

@@ -70,7 +70,7 @@ def log_incidents(services: Services, count: int) -> None:
     for n in range(count):
         command = c.LogIncident(
             title=f"Kiosk {n} is frozen",
-            service="Self-check kiosks",
+            service="kiosks-gates",
             caller="budi",
             impact="medium",
             urgency="low",
@@ -125,7 +125,7 @@ def test_the_relay_publishes_no_bookkeeping_event_and_no_idempotency_key(
     raw_key = "retry-7f3a-kiosk-serang"
     command = c.LogIncident(
         title="Gate 2 alarms at every book",
-        service="RFID gates",
+        service="kiosks-gates",
         caller="budi",
         impact="medium",
         urgency="low",

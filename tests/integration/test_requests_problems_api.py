@@ -40,7 +40,7 @@ def refused(response: httpx.Response, status: int, code: str) -> None:
 def log_incident(api: Api, title: str, **fields: Any) -> dict[str, Any]:
     body = {
         "title": title,
-        "service": "OPAC and union catalogue",
+        "service": "batupusaka",
         "caller": "budi.santoso",
         "impact": "medium",
         "urgency": "medium",
@@ -148,7 +148,7 @@ def test_a_problem_from_incidents_to_a_known_error_and_recurrence(
             "/api/v1/problems",
             json={
                 "title": "Online renewal fails for members with fines",
-                "service": "OPAC and union catalogue",
+                "service": "batupusaka",
                 "configuration_items": ["app-union-catalogue"],
                 "incidents": [first["ref"], second["id"]],
             },
@@ -202,14 +202,14 @@ def test_a_problem_from_incidents_to_a_known_error_and_recurrence(
 
     # the known error database: by service, by item, by text
     for params in (
-        {"service": "OPAC and union catalogue"},
+        {"service": "batupusaka"},
         {"ci": "app-union-catalogue"},
         {"q": "RENEW button"},
         {"q": "fine is under", "ci": "app-union-catalogue"},
     ):
         found = ok(desk.get("/api/v1/known-errors", params=params))["items"]
         assert [row["problem"] for row in found] == [ref], params
-    for params in ({"service": "Public Wi-Fi"}, {"ci": "app-union"}, {"q": "100%"}):
+    for params in ({"service": "public-wifi"}, {"ci": "app-union"}, {"q": "100%"}):
         assert ok(desk.get("/api/v1/known-errors", params=params))["items"] == [], params
 
     # resolved through a change, which must have been implemented successfully
@@ -244,9 +244,9 @@ def test_a_problem_from_incidents_to_a_known_error_and_recurrence(
     # recurrence: incidents on its service or item after it closed, not those before
     clock.advance(days=3)
     again = log_incident(
-        api, "Renewal fails again", service="Public Wi-Fi", configuration_item="app-union-catalogue"
+        api, "Renewal fails again", service="public-wifi", configuration_item="app-union-catalogue"
     )
-    log_incident(api, "Wi-Fi slow", service="Public Wi-Fi")
+    log_incident(api, "Wi-Fi slow", service="public-wifi")
     report = ok(desk.get("/api/v1/problems/recurrence"))["items"]
     assert [(row["problem"], row["recurrences"]) for row in report] == [(ref, 1)]
     assert report[0]["incidents"][0]["ref"] == again["ref"]
@@ -293,7 +293,7 @@ def test_a_failed_change_opens_a_problem_linked_both_ways(api: Api, services: Se
     assert [c["ref"] for c in item["linked_changes"]] == [ref]
 
     # an incident and a change, linked both ways
-    incident = log_incident(api, "Circulation down after the upgrade", service="INLISLite")
+    incident = log_incident(api, "Circulation down after the upgrade", service="inlislite-slims")
     linked = ok(
         resolver.post(f"/api/v1/changes/{ref}/link-incident", json={"incident": incident["ref"]})
     )

@@ -28,7 +28,7 @@ LEBAK = "perpus-kab-lebak"
 KIOSK = {
     "title": "Kiosk Serang menolak peminjaman",
     "description": "Kartu anggota 3604.2023.00017 ditolak saat meminjam buku di kios lantai 2.",
-    "service": "Self-check kiosks",
+    "service": "kiosks-gates",
     "caller": "budi.santoso",
     "impact": "medium",
     "urgency": "high",

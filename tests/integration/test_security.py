@@ -36,7 +36,7 @@ AUDIENCE = "itsm-api"
 INCIDENTS = "/api/v1/incidents"
 NEW_INCIDENT = {
     "title": "Kiosk 2 frozen",
-    "service": "self-check-kiosk",
+    "service": "kiosks-gates",
     "caller": "budi.santoso",
     "impact": "low",
     "urgency": "medium",

@@ -49,6 +49,7 @@ from domain.records import (
     idempotency_id,
     incident_number_label,
 )
+from domain.service_catalogue import ServiceCatalogue
 from domain.sla import SlaPolicy
 from service.bootstrap import Services, build
 from tests.conftest import AGENT, CALLER, MANAGER, T0, Clock, context
@@ -62,7 +63,7 @@ RESOLVER = Actor(id="andi.wijaya", role=Role.RESOLVER)
 def log_command(n: int = 1, **overrides: Any) -> c.LogIncident:
     fields: dict[str, Any] = {
         "title": f"Self-check kiosk {n} rejects library cards",
-        "service": "Self-check kiosks",
+        "service": "kiosks-gates",
         "caller": CALLER.id,
         "impact": Impact.MEDIUM,
         "urgency": Urgency.MEDIUM,
@@ -591,8 +592,10 @@ def test_each_event_carries_the_actor_id_and_role_the_time_and_the_correlation_i
     # one atomic write: the notifications are consecutive
     notifications = desk.recorder.select_notifications(start=1, limit=100)
     calendars = {calendar_id(name) for name in ("office", "24x7", "library")}
-    # the records the first start makes: the rules, and that the old token tables were imported
-    rules = {desk.priority_matrix().id, SlaPolicy.ID, *calendars, TABLES_IMPORT_ID}
+    # the records the first start makes: the rules and the service catalogue, and that the old
+    # token tables were imported
+    rules = {desk.priority_matrix().id, SlaPolicy.ID, ServiceCatalogue.ID, *calendars}
+    rules.add(TABLES_IMPORT_ID)
     rules |= usual_ids()  # and the directory the test assigns within
     mine = [n.id for n in notifications if n.originator_id not in rules]
     assert mine == list(range(mine[0], mine[0] + 4))

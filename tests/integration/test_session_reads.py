@@ -41,7 +41,7 @@ def define_item(services: Services) -> UUID:
     command = DefineCatalogueItem(
         code="card-reprint",
         title="Reprint a card",
-        service="Cards",
+        service="membership-cards",
         fulfilment_group="desk",
         steps=["Print the card"],
     )
@@ -76,7 +76,7 @@ def test_a_record_another_process_changed_is_read_as_the_store_holds_it(
         context(),
         c.LogIncident(
             title="Gate",
-            service="RFID gates",
+            service="kiosks-gates",
             caller=CALLER.id,
             impact="low",
             urgency="low",

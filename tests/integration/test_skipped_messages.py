@@ -44,7 +44,7 @@ def logged(position: int) -> tuple[str, bytes]:
         correlation_id=uuid4(),
         number=position,
         title="Kiosk 3 offline",
-        service="Self-check kiosks",
+        service="kiosks-gates",
         caller="budi",
         channel=Channel.PHONE,
         impact=Impact.MEDIUM,

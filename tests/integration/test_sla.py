@@ -43,7 +43,7 @@ def wib(month: int, day: int, hour: int, minute: int = 0) -> datetime:
 def log(services: Services, impact: str = "medium", urgency: str = "medium", **kw: Any) -> UUID:
     command = c.LogIncident(
         title="Kiosk 3 offline",
-        service=kw.pop("service", "Self-check kiosks"),
+        service=kw.pop("service", "kiosks-gates"),
         caller="budi",
         impact=impact,
         urgency=urgency,
@@ -82,9 +82,7 @@ def test_a_policy_change_judges_only_tickets_logged_after_it(services: Services)
 def test_a_ticket_without_recorded_rules_is_judged_by_the_first_versions(
     services: Services,
 ) -> None:
-    ticket = Ticket(
-        "incident", "Self-check kiosks", None, (Mark(wib(3, 2, 8), MarkKind.LOGGED, 2),)
-    )
+    ticket = Ticket("incident", "kiosks-gates", None, (Mark(wib(3, 2, 8), MarkKind.LOGGED, 2),))
     rules, clock = services.desk.rulebook.judge(ticket, wib(3, 2, 9))
     assert not rules.recorded
     assert (rules.versions.policy.version, rules.versions.calendar.version) == (1, 1)
@@ -196,7 +194,7 @@ def test_after_a_priority_change_every_clock_answer_adds_up_and_a_met_response_k
     agent = api.client()
     body = {
         "title": "Kiosk 3 offline",
-        "service": "Self-check kiosks",
+        "service": "kiosks-gates",
         "caller": "budi",
         "impact": "medium",
         "urgency": "medium",
@@ -277,7 +275,7 @@ def test_a_service_request_records_its_rules_and_the_watcher_its_alerts_once(
     request = submit(services)
     submitted = services.desk.record_history(request, Submitted)[0]
     assert isinstance(submitted, Submitted)
-    assert submitted.sla == services.desk.sla_rules_for("Membership card printing")
+    assert submitted.sla == services.desk.sla_rules_for("membership-cards")
     assert submitted.sla is not None
     assert submitted.sla.policy.version == 1
     assert services.runner.wait_for(services.desk.recorder.max_notification_id() or 0, 10)

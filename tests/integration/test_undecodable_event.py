@@ -131,7 +131,7 @@ def test_a_service_with_an_undecodable_event_starts_and_names_it(
             "/api/v1/incidents",
             json={
                 "title": "Gate 2 alarm sounds for every book",
-                "service": "RFID gates",
+                "service": "kiosks-gates",
                 "caller": "budi.santoso",
                 "impact": "low",
                 "urgency": "low",

@@ -115,7 +115,7 @@ def test_a_command_with_an_unknown_query_parameter_is_refused_and_records_nothin
             params={"dry_run": "true"},
             json={
                 "title": "Self-check kiosk 3 at Serang branch is offline",
-                "service": "Self-check kiosks",
+                "service": "kiosks-gates",
                 "caller": "budi.santoso",
                 "impact": "medium",
                 "urgency": "high",

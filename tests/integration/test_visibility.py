@@ -57,7 +57,7 @@ def work_an_incident(api: Api, clock: Clock) -> dict[str, Any]:
     desk = api.client("siti.rahma", Role.AGENT)
     body = {
         "title": "Self-check kiosk 3 at Serang branch is offline",
-        "service": "Self-check kiosks",
+        "service": "kiosks-gates",
         "caller": CALLER,
         "impact": "medium",
         "urgency": "high",
@@ -86,7 +86,7 @@ def work_an_incident(api: Api, clock: Clock) -> dict[str, Any]:
             "/api/v1/problems",
             json={
                 "title": "Kiosk card readers fail after the update",
-                "service": "Self-check kiosks",
+                "service": "kiosks-gates",
                 "incidents": [ref],
             },
         ),

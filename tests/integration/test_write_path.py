@@ -35,7 +35,7 @@ def garbage() -> Iterator[list[object]]:
 
 def log(services: Services, n: int) -> Incident:
     command = c.LogIncident(
-        title=f"Gate {n}", service="RFID gates", caller="budi", impact="low", urgency="low"
+        title=f"Gate {n}", service="kiosks-gates", caller="budi", impact="low", urgency="low"
     )
     return services.desk.incident(services.desk.log_incident(context(), command).record_id)
 

@@ -60,7 +60,7 @@ def drafted() -> knowledge.KnowledgeArticle:
         number=1,
         title="Renewing a loan from the OPAC",
         body="Sign in, open Loans, choose Renew.",
-        service="OPAC",
+        service="catalogue-search",
         keywords=["renewal"],
     )
 

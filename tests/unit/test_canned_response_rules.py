@@ -43,7 +43,7 @@ VALUES = {
     "caller_name": "Budi Santoso",
     "number": "INC-000123",
     "title": "Kartu hilang",
-    "service": "Kartu anggota",
+    "service": "membership-cards",
     "agent_name": "Siti Rahma",
 }
 

@@ -115,7 +115,7 @@ def raised(
         title="Upgrade INLISLite to 3.2",
         description="the 3.1 line is out of support",
         requester=REQUESTER.id,
-        services=["INLISLite", "OPAC"],
+        services=["inlislite-slims", "catalogue-search"],
         configuration_items=["app-inlislite", "srv-inlislite-01"],
         backout_plan=backout,
         template=template() if kind is ChangeKind.STANDARD else None,
@@ -410,7 +410,7 @@ def template() -> ChangeTemplate:
         code="kiosk-receipt-printer-swap",
         title="Swap a kiosk printer",
         description="for a spare of the same model",
-        services=["Self-service kiosks"],
+        services=["kiosks-gates"],
         configuration_items=["kiosk-dpk-01"],
         backout_plan="refit the old one",
     )
@@ -427,7 +427,7 @@ def test_a_change_manager_defines_a_template_with_its_backout_plan(actor: Actor)
         code="kiosk-receipt-printer-swap",
         title="Swap a kiosk printer",
         description="for a spare of the same model",
-        services=["Self-service kiosks"],
+        services=["kiosks-gates"],
         configuration_items=["kiosk-dpk-01"],
         backout_plan="refit the old one",
     )
@@ -442,7 +442,7 @@ def test_a_change_manager_defines_a_template_with_its_backout_plan(actor: Actor)
         "code": "kiosk-receipt-printer-swap",
         "title": "Swap a kiosk printer",
         "description": "for a spare of the same model",
-        "services": ["Self-service kiosks"],
+        "services": ["kiosks-gates"],
         "configuration_items": ["kiosk-dpk-01"],
         "backout_plan": "refit the old one",
         "correlation_id": None,
@@ -453,7 +453,7 @@ def test_a_change_manager_defines_a_template_with_its_backout_plan(actor: Actor)
         "Swap a kiosk printer",
         "refit the old one",
     )
-    assert (made.services, made.configuration_items) == (["Self-service kiosks"], ["kiosk-dpk-01"])
+    assert (made.services, made.configuration_items) == (["kiosks-gates"], ["kiosk-dpk-01"])
 
 
 def test_a_templates_id_is_fixed_by_its_code_whatever_its_case() -> None:

@@ -49,7 +49,7 @@ def raised(kind: ChangeKind = ChangeKind.NORMAL, backout: str | None = "restore 
         title="Upgrade INLISLite to 3.2",
         description="",
         requester=REQUESTER.id,
-        services=["INLISLite"],
+        services=["inlislite-slims"],
         configuration_items=["app-inlislite"],
         backout_plan=backout,
         template=None,

@@ -53,7 +53,7 @@ def a_change() -> change.Raised:
         kind=change.ChangeKind.NORMAL,
         title="Upgrade the catalogue server",
         requester="andi.pratama",
-        services=["OPAC"],
+        services=["catalogue-search"],
         configuration_items=[],
         backout_plan="restore the snapshot",
         organisation="dispusip-serang",

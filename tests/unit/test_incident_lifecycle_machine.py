@@ -150,7 +150,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
             number=1,
             title="Wi-Fi down in the reading room",
             description="",
-            service="Network",
+            service="public-wifi",
             configuration_item=None,
             caller=CALLER.id,
             channel=Channel.PHONE,

@@ -54,6 +54,7 @@ from domain.incident import (
     MajorIncidentDeclared,
     MajorIncidentStoodDown,
     PutOnHold,
+    Recategorised,
     Reopened,
     Reprioritised,
     ResolutionCode,
@@ -73,6 +74,7 @@ from domain.priority import (
     Urgency,
 )
 from domain.rule_versions import RuleVersion, RuleVersions
+from domain.service_catalogue import Classification
 from tests.conftest import AGENT, CALLER, MANAGER, T0, context
 
 E = TypeVar("E", bound=DomainEvent)
@@ -116,7 +118,7 @@ def logged(
         Logged,
         number=1,
         title="Katalog online tidak bisa diakses",
-        service="OPAC",
+        service="catalogue-search",
         caller=caller,
         channel=Channel.PHONE,
         impact=impact,
@@ -258,6 +260,15 @@ ACTIONS: dict[str, tuple[Action, type[IncidentEvent]]] = {
         ),
         Reprioritised,
     ),
+    "recategorise": (
+        lambda i, c: i.recategorise(
+            c,
+            to=Classification(service="batupusaka", category="renewal"),
+            catalogue_version=1,
+            reason="the renewal, not the kiosk",
+        ),
+        Recategorised,
+    ),
     "escalate_functionally": (
         lambda i, c: i.escalate(
             c, kind=EscalationKind.FUNCTIONAL, reason="needs network", to_group=NETWORK
@@ -300,6 +311,7 @@ ALLOWED_IN: dict[str, set[IncidentState]] = {
     "add_work_note": NOT_FINISHED,
     "add_comment": NOT_FINISHED,
     "reprioritise": OPEN,
+    "recategorise": NOT_FINISHED,
     "escalate_functionally": OPEN,
     "escalate_hierarchically": OPEN,
     "declare_major": OPEN,
@@ -432,7 +444,7 @@ def log(ctx: Context, matrix: PriorityMatrix = MATRIX, **overrides: Any) -> Inci
         "number": 42,
         "title": "Printer jammed at the reading room",
         "description": "",
-        "service": "Printing",
+        "service": "membership-cards",
         "configuration_item": "PRN-07",
         "caller": CALLER.id,
         "channel": Channel.WALK_IN,
@@ -454,7 +466,7 @@ def test_logging_records_logged_as_version_one_with_the_callers_details() -> Non
         originator_version=1,
         number=42,
         caller=CALLER.id,
-        service="Printing",
+        service="membership-cards",
         configuration_item="PRN-07",
         channel=Channel.WALK_IN,
         impact=Impact.LOW,

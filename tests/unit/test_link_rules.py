@@ -42,7 +42,7 @@ def incident(number: int = 1) -> Incident:
         number=number,
         title="Online renewal fails",
         description="",
-        service="OPAC and union catalogue",
+        service="batupusaka",
         configuration_item=None,
         caller="budi.santoso",
         channel=Channel.PHONE,
@@ -61,7 +61,7 @@ def problem() -> Problem:
         number=1,
         title="Renewal fails",
         description="",
-        service="OPAC and union catalogue",
+        service="batupusaka",
         configuration_items=["app-union-catalogue"],
     )
     logged.collect_events()

@@ -47,7 +47,7 @@ def logged() -> Problem:
         number=1,
         title="Renewals fail at night",
         description="",
-        service="OPAC",
+        service="catalogue-search",
         configuration_items=["app-opac"],
     )
     problem.link_change(context(AGENT), change_id=CHANGE_ID, change_ref="CHG-000001")
@@ -278,7 +278,7 @@ def test_logging_records_what_the_problem_is_and_whose_it_is() -> None:
         number=4,
         title="Renewals fail at night",
         description="since the 3.2 upgrade",
-        service="OPAC",
+        service="catalogue-search",
         configuration_items=["app-opac"],
         organisation="perpus-kota-serang",
     )
@@ -293,7 +293,7 @@ def test_logging_records_what_the_problem_is_and_whose_it_is() -> None:
     )
     assert (event.description, event.service, event.configuration_items) == (
         "since the 3.2 upgrade",
-        "OPAC",
+        "catalogue-search",
         ["app-opac"],
     )
     assert (event.organisation, event.actor, event.correlation_id) == (

@@ -168,7 +168,7 @@ def _logged(record: object) -> DomainEvent:
         number=123,
         title="Kiosk mati",
         description="Layar hitam",
-        service="Self-check kiosks",
+        service="kiosks-gates",
         caller="budi.santoso",
         channel="phone",
         impact="medium",

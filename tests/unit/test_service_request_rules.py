@@ -52,7 +52,7 @@ def item(**rule: Any) -> CatalogueItem:
     fields = DefineCatalogueItem(
         code="inlislite-school-install",
         title="Install INLISLite for a school library",
-        service="INLISLite",
+        service="inlislite-slims",
         fulfilment_group="tim-inlislite",
         steps=["Agree a date", "Install", "Train the librarian"],
         **rule,
@@ -234,7 +234,7 @@ def test_a_requester_may_cancel_only_their_own_request() -> None:
 
 def test_a_catalogue_item_is_defined_by_a_service_manager() -> None:
     fields = DefineCatalogueItem(
-        code="card-reprint", title="t", service="s", fulfilment_group="g", steps=["x"]
+        code="card-reprint", title="t", service="helpdesk", fulfilment_group="g", steps=["x"]
     ).model_dump()
     with pytest.raises(NotPermitted):
         CatalogueItem.define(context(DESK), **fields)
@@ -252,7 +252,7 @@ def test_a_catalogue_item_is_defined_by_a_service_manager() -> None:
 def test_an_approval_rule_must_hold_together(rule: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         DefineCatalogueItem(
-            code="x", title="t", service="s", fulfilment_group="g", steps=["x"], **rule
+            code="x", title="t", service="helpdesk", fulfilment_group="g", steps=["x"], **rule
         )
 
 

@@ -77,7 +77,7 @@ def test_a_window_ends_after_it_starts(model: type[BaseModel], base: dict[str, A
 
 ITEM = {
     "title": "Reprint a card",
-    "service": "Membership card printing",
+    "service": "membership-cards",
     "priority": 4,
     "fulfilment_group": "desk",
     "steps": ["print"],

@@ -52,7 +52,7 @@ class Story:
         fields = DefineCatalogueItem(
             code="staff-account",
             title="Create a staff account",
-            service="INLISLite",
+            service="inlislite-slims",
             priority=priority,
             fulfilment_group="tim-inlislite",
             steps=["Create the account"],
@@ -180,7 +180,7 @@ def test_a_rejected_or_cancelled_request_stops_its_clocks_unjudged(
 def test_the_ticket_is_the_requests_kind_service_and_recorded_rules() -> None:
     story = Story(wib(2, 9), 4)
     t = ticket(story.events)
-    assert (t.kind, t.service, t.rules) == (KIND, "INLISLite", None)
+    assert (t.kind, t.service, t.rules) == (KIND, "inlislite-slims", None)
     assert [m.kind for m in t.marks] == [MarkKind.LOGGED]
     assert t.marks[0].value == 4
 

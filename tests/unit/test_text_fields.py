@@ -122,7 +122,13 @@ def test_nearly_every_command_has_an_example_to_try() -> None:
 
 
 def test_the_first_field_in_order_holding_one_is_named() -> None:
-    body = {"title": "a\x01b", "service": "s", "caller": "c\x02", "impact": "low", "urgency": "low"}
+    body = {
+        "title": "a\x01b",
+        "service": "helpdesk",
+        "caller": "c\x02",
+        "impact": "low",
+        "urgency": "low",
+    }
     with pytest.raises(ValidationError, match="title holds U\\+0001: text may hold tab"):
         LogIncident.model_validate(body)
 
