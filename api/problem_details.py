@@ -103,6 +103,7 @@ TITLES: dict[str, str] = {
     "already-linked": "The records are already linked",
     "already-has-parent": "The incident already has a parent",
     "parent-cycle": "The link would make an incident its own parent",
+    "no-parent": "The incident has no parent",
     "too-many-related": "The incident holds as many related records as it may",
     "sla-alerts-already-recorded": "These SLA alerts are already recorded",
     "sla-alert-not-due": "An SLA alert is recorded only once its moment has passed",

@@ -213,6 +213,12 @@ class AlreadyHasParent(DomainError):
     code = "already-has-parent"
 
 
+class NoParent(NothingChanged):
+    """Unlinking a child from its parent, when it has none."""
+
+    code = "no-parent"
+
+
 class ParentCycle(DomainError):
     """The link would make an incident its own parent, or its own parent's parent..."""
 

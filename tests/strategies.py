@@ -234,6 +234,8 @@ def _link_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         incident.WorkaroundShared: events(incident.WorkaroundShared, problem_ref=refs),
         incident.ChildLinked: events(incident.ChildLinked, incident_ref=refs),
         incident.LinkedToParent: events(incident.LinkedToParent, incident_ref=refs),
+        incident.UnlinkedFromParent: events(incident.UnlinkedFromParent, incident_ref=refs),
+        incident.ChildUnlinked: events(incident.ChildUnlinked, incident_ref=refs),
         incident.ParentResolved: events(
             incident.ParentResolved, incident_ref=refs, on_behalf_of=actors
         ),
