@@ -614,7 +614,10 @@ class SavedFilterOut(Answer):
     name: str = Field(examples=["Kiosk queue, waiting"])
     owner_kind: str = Field(examples=["group"], description="person or group")
     owner: str = Field(examples=["kiosk-team"], description="the person's actor id or group code")
-    list: str = Field(examples=["incidents"], description="the list route it filters")
+    list: str = Field(
+        examples=["incidents"],
+        description="the list route it filters: incidents, service-requests, problems, changes",
+    )
     query: dict[str, Any] = Field(
         examples=[{"status": "assigned", "group": "kiosk-team", "priority": None, "service": None}]
     )

@@ -31,6 +31,7 @@ from domain.problem import ProblemState
 from domain.problem_commands import PROBLEM_COMMANDS, LogProblem
 from domain.record_numbers import RecordKind
 from domain.records import incident_number_label
+from domain.saved_filter import RecordList
 from projections.problems import (
     incidents_after,
     known_error_face,
@@ -67,6 +68,7 @@ ROUTES.add_list(
     summary="List problems, newest first",
     filters={"state": ProblemState | None, "service": Annotated[str | None, Query(max_length=200)]},
     searched=True,
+    saved=RecordList.PROBLEMS,
 )
 
 

@@ -219,6 +219,12 @@ class NoParent(NothingChanged):
     code = "no-parent"
 
 
+class FilterListChanged(DomainError):
+    """A saved filter is for one list for good: revised with another list's parameters."""
+
+    code = "filter-list-changed"
+
+
 class ParentCycle(DomainError):
     """The link would make an incident its own parent, or its own parent's parent..."""
 
