@@ -54,6 +54,7 @@ from domain.events import ENVELOPE
 from domain.moments import DESCRIPTION as MOMENT
 from domain.moments import Timestamp
 from domain.record_numbers import RecordKind
+from domain.saved_filter import RecordList
 from projections import change_calendar
 from projections.change_calendar import calendar, overlapping
 from projections.change_details import changes
@@ -85,6 +86,7 @@ ROUTES.add_list(
     summary="List changes, newest first",
     filters={"state": ChangeState | None, "kind": ChangeKind | None},
     searched=True,
+    saved=RecordList.CHANGES,
 )
 
 

@@ -12,7 +12,6 @@ projections include them (read-your-writes), so the answer is the view a followi
 
 from dataclasses import replace
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import Body, Header, Query, Request, Response
 
@@ -38,7 +37,7 @@ from api.record_answers import add_action_route, answer
 from api.record_answers import etag as _etag
 from api.record_answers import json_response as _json
 from api.routing import ResourceRouter
-from api.saved_filters import incident_filter
+from api.saved_filters import SavedFilterId, incident_filter
 from api.schemas import IncidentDetails, IncidentPage, IncidentSummary
 from api.search import ListQ, searched_keys
 from application.outcome import Outcome
@@ -98,10 +97,7 @@ def list_incidents(
     category: Annotated[
         str | None, Query(max_length=40, description="a category's code, within its service")
     ] = None,
-    filter: Annotated[
-        UUID | None,
-        Query(description="a saved filter you keep: its parameters, unless given here"),
-    ] = None,
+    filter: SavedFilterId = None,
     q: ListQ = None,
     limit: Limit = 50,
     cursor: Cursor = None,

@@ -246,6 +246,25 @@ class KnownError(ProblemFacts):
     state: str
 
 
+class PublishedKnownError(Answer):
+    """A published known error as everyone reads it, requesters included: what goes wrong and
+    what to do until it is fixed; never how the staff found out (the description, the root cause,
+    work notes: the problem's own detail, staff only)."""
+
+    id: str
+    problem: str = Field(examples=["PRB-000003"])
+    number: int
+    title: str
+    service: str | None
+    configuration_items: list[str]
+    symptoms: str | None = Field(examples=["Tombol perpanjang tidak bereaksi setelah pukul 23.00"])
+    workaround: str | None = Field(description="the latest workaround published, if any")
+    state: str = Field(
+        examples=["known_error"], description="`resolved` or `closed`: fixed (by a change)"
+    )
+    published_at: str | None
+
+
 class Recurrence(Answer):
     problem: str
     id: str
@@ -595,7 +614,10 @@ class SavedFilterOut(Answer):
     name: str = Field(examples=["Kiosk queue, waiting"])
     owner_kind: str = Field(examples=["group"], description="person or group")
     owner: str = Field(examples=["kiosk-team"], description="the person's actor id or group code")
-    list: str = Field(examples=["incidents"], description="the list route it filters")
+    list: str = Field(
+        examples=["incidents"],
+        description="the list route it filters: incidents, service-requests, problems, changes",
+    )
     query: dict[str, Any] = Field(
         examples=[{"status": "assigned", "group": "kiosk-team", "priority": None, "service": None}]
     )

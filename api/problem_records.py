@@ -1,5 +1,6 @@
 """Problems: log, read, list, history, one POST per lifecycle action and link; the known error
-database; and the report of incidents recurring after a problem was closed."""
+database (searched by the staff, each published known error read by anyone: self-help); and the
+report of incidents recurring after a problem was closed."""
 
 # No `from __future__ import annotations`: the per-action routes are built in a loop, and FastAPI
 # must see each route's real body type.
@@ -9,8 +10,14 @@ from typing import Annotated, Any
 
 from fastapi import Query, Response
 
-from api.deps import AGENT_ROLES, ServicesDep, StaffReaderDep, authorised
-from api.models import KnownErrorList, ProblemDetails, ProblemList, RecurrenceList
+from api.deps import AGENT_ROLES, ReaderDep, ServicesDep, StaffReaderDep, authorised
+from api.models import (
+    KnownErrorList,
+    ProblemDetails,
+    ProblemList,
+    PublishedKnownError,
+    RecurrenceList,
+)
 from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import ProblemRef
 from api.reads import Readable, numbered
@@ -24,7 +31,15 @@ from domain.problem import ProblemState
 from domain.problem_commands import PROBLEM_COMMANDS, LogProblem
 from domain.record_numbers import RecordKind
 from domain.records import incident_number_label
-from projections.problems import incidents_after, known_error_filter, known_error_views, problems
+from domain.saved_filter import RecordList
+from projections.problems import (
+    incidents_after,
+    known_error_face,
+    known_error_filter,
+    known_error_views,
+    problems,
+    published_known_errors,
+)
 from projections.queries import Filter
 from service.bootstrap import Services
 
@@ -34,6 +49,8 @@ known = ResourceRouter(prefix="/known-errors", tags=["problems"])
 PROBLEM_ACTORS = AGENT_ROLES
 #: How problems are read: the staff's, a requester reaches none (projections/problems.py).
 PROBLEMS = Readable(problems, "problem", numbered(RecordKind.PROBLEM))
+#: How a published known error is read: by anyone, by its problem's number or id.
+KNOWN_ERRORS = Readable(published_known_errors, "known error", numbered(RecordKind.PROBLEM))
 
 
 ROUTES = RecordRoutes(
@@ -51,6 +68,7 @@ ROUTES.add_list(
     summary="List problems, newest first",
     filters={"state": ProblemState | None, "service": Annotated[str | None, Query(max_length=200)]},
     searched=True,
+    saved=RecordList.PROBLEMS,
 )
 
 
@@ -114,3 +132,17 @@ def search_known_errors(
     page = known_error_views.page(services.views, ctx, kept, limit=limit, after=after)
     hidden = ("items", "text", "published")
     return json_response(page_body(page, lambda r: {k: v for k, v in r.items() if k not in hidden}))
+
+
+@known.get(
+    "/{ref}",
+    response_model=PublishedKnownError,
+    summary="Read a published known error: its symptoms and workaround (requesters too)",
+)
+def get_known_error(services: ServicesDep, ctx: ReaderDep, ref: ProblemRef) -> Response:
+    """What a search's `known_error` hit links to: the symptoms and the workaround, for anyone,
+    requesters included, in every library. The problem behind it stays the staff's (its
+    description, root cause, notes: `GET /problems/{ref}`); a problem whose known error is not
+    published answers as a missing one. Only the published fields are read from the row, so a
+    requester reads no staff text (api/scoping.py has nothing more to take out)."""
+    return json_response(known_error_face(KNOWN_ERRORS.row(services, ctx, ref)))

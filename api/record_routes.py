@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
+from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
@@ -26,6 +27,7 @@ from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import AsOf
 from api.reads import Readable, add_history, shown_row
 from api.record_answers import add_actions, answer, decided, etag, json_response
+from api.saved_filters import SavedFilterId, saved_query
 from api.search import ListQ, searched_keys
 from application.kinds import Kind
 from application.outcome import Outcome
@@ -33,6 +35,7 @@ from domain.actors import Role
 from domain.change_commands import RecordCommand
 from domain.context import Context
 from domain.record_numbers import RecordKind
+from domain.saved_filter import RecordList
 from projections.base import Projection
 from projections.queries import Filter
 from service.bootstrap import Services
@@ -126,11 +129,13 @@ class RecordRoutes:
         columns: Mapping[str, str] | None = None,
         shown: bool = False,
         searched: bool = False,
+        saved: RecordList | None = None,
     ) -> None:
         """GET "": a page of the rows the caller reaches, newest first, after a cursor. `filters`
         are the query parameters (name: type), each asking its column (`columns` renames one) to
         equal it; `shown`: each row as the caller reads it (`shown_row`); `searched`: `q=` keeps
-        the records whose words a full-text search finds (api/search.py)."""
+        the records whose words a full-text search finds (api/search.py); `saved`: `filter=`
+        takes the parameters of a saved filter of this list (api/saved_filters.py)."""
         view, asked, renamed = self.readable.view, dict(filters or {}), columns or {}
         kind = self.kind.name
 
@@ -140,10 +145,13 @@ class RecordRoutes:
             limit: int,
             cursor: str | None,
             q: str | None = None,
+            filter: UUID | None = None,
             **query: Any,
         ) -> Response:
+            if saved is not None:
+                query = saved_query(services, ctx, saved, filter, query)
             kept = Filter(
-                equal={renamed.get(key, key): query[key] for key in asked},
+                equal={renamed.get(key, key): query.get(key) for key in asked},
                 among=searched_keys(services, ctx, kind, q),
             )
             after = None if cursor is None else decode_cursor(cursor, view.order)
@@ -163,6 +171,11 @@ class RecordRoutes:
             *(
                 inspect.Parameter(key, KEYWORD, annotation=t, default=None)
                 for key, t in asked.items()
+            ),
+            *(
+                [inspect.Parameter("filter", KEYWORD, annotation=SavedFilterId, default=None)]
+                if saved
+                else []
             ),
             *(
                 [inspect.Parameter("q", KEYWORD, annotation=ListQ, default=None)]

@@ -71,7 +71,11 @@ class SearchHit(BaseModel):
         " matching word in <mark>…</mark>"
     )
     rank: float = Field(description="higher is better; comparable within one answer only")
-    url: str = Field(examples=["/api/v1/incidents/3f0c…"])
+    url: str = Field(
+        examples=["/api/v1/incidents/3f0c…"],
+        description="where to read it; a known error's is `/api/v1/known-errors/{id}`, which"
+        " requesters may open too",
+    )
 
 
 class SearchFacets(BaseModel):
@@ -111,8 +115,15 @@ def decode_offset(cursor: str) -> int:
     return int(found[1])
 
 
+def _url(hit: Hit) -> str:
+    """Where the hit is read: a known error at its own route, which requesters may open (the
+    problem behind it is the staff's); any other record at its kind's."""
+    if hit.kind == "known_error":
+        return f"/api/v1/known-errors/{hit.id}"
+    return f"/api/v1{KINDS[hit.kind].path}/{hit.id}"
+
+
 def _shown(hit: Hit) -> dict[str, object]:
-    kind = KINDS["problem" if hit.kind == "known_error" else hit.kind]
     return {
         "kind": hit.kind,
         "ref": hit.ref,
@@ -122,7 +133,7 @@ def _shown(hit: Hit) -> dict[str, object]:
         "category": hit.category,
         "snippet": hit.snippet,
         "rank": hit.rank,
-        "url": f"/api/v1{kind.path}/{hit.id}",
+        "url": _url(hit),
     }
 
 

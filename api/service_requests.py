@@ -24,6 +24,7 @@ from domain.request_commands import (
     RequestCommand,
     SubmitServiceRequest,
 )
+from domain.saved_filter import RecordList
 from domain.service_request import RequestState, catalogue_item_id
 from projections.service_requests import catalogue as catalogue_view
 from projections.service_requests import service_requests
@@ -67,6 +68,7 @@ ROUTES.add_list(
     columns={"group": "fulfilment_group"},
     shown=True,
     searched=True,
+    saved=RecordList.SERVICE_REQUESTS,
 )
 ROUTES.add_read(
     name="get_service_request", summary="Read a service request by id or number (REQ-000001)"

@@ -630,6 +630,7 @@ def sla_watch(data_dir: Path | None, interval: float, once: bool) -> None:
         services.close()
 
 
+from cli.attachments import attachments  # noqa: E402
 from cli.audit import audit  # noqa: E402
 from cli.circulation import consume_circulation, dlq, simulate_circulation  # noqa: E402
 from cli.directory import directory  # noqa: E402
@@ -639,6 +640,7 @@ from cli.mail_in import mail_in  # noqa: E402
 from cli.notify import notify  # noqa: E402
 from cli.whatif import whatif  # noqa: E402
 
+main.add_command(attachments)
 main.add_command(audit)
 main.add_command(kafka)
 main.add_command(postgres)

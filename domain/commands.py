@@ -419,6 +419,20 @@ class LinkChild(IncidentCommand):
         return incident_id
 
 
+class UnlinkParent(Reasoned, IncidentCommand):
+    model_config = example({"reason": "A different fault: this kiosk's card reader is broken"})
+
+    action = "unlink-parent"
+    summary = (
+        "Take this incident out of its parent's children, saying why (both record it);"
+        " resolving the parent no longer resolves it"
+    )
+
+    def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
+        links.child_from_parent(session, ctx, session.get(Incident, incident_id), self.reason)
+        return incident_id
+
+
 class RecordSlaAlerts(IncidentCommand):
     """The SLA watcher records the warnings and breaches a clock has passed (each only once).
     Not an API action: only the watcher, as the system actor, sends it."""
@@ -447,4 +461,5 @@ INCIDENT_COMMANDS = by_action(
     Close,
     CancelIncident,
     LinkChild,
+    UnlinkParent,
 )

@@ -213,6 +213,18 @@ class AlreadyHasParent(DomainError):
     code = "already-has-parent"
 
 
+class NoParent(NothingChanged):
+    """Unlinking a child from its parent, when it has none."""
+
+    code = "no-parent"
+
+
+class FilterListChanged(DomainError):
+    """A saved filter is for one list for good: revised with another list's parameters."""
+
+    code = "filter-list-changed"
+
+
 class ParentCycle(DomainError):
     """The link would make an incident its own parent, or its own parent's parent..."""
 

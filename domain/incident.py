@@ -8,8 +8,9 @@
                       Incident.Resolved, recorded by the service on behalf of the resolver)
 
 Related incidents: a parent (a major incident) and its children (the reports of it), one parent
-per child and no cycles; and a duplicate, cancelled, whose caller the surviving incident records
-as affected (Incident.DuplicateMerged) so that they hear of its resolution.
+per child and no cycles, a child unlinked (on the child: it holds the one link) with a reason; and
+a duplicate, cancelled, whose caller the surviving incident records as affected
+(Incident.DuplicateMerged) so that they hear of its resolution.
 
 Write-side state keeps only what decisions need; titles, descriptions and notes live in the events
 and in the projections built from them.
@@ -38,6 +39,7 @@ from domain.errors import (
     EscalationTargetUnchanged,
     IllegalTransition,
     IncidentAlreadyClosed,
+    NoParent,
     NotAMajorIncident,
     NothingChanged,
     NotTheCaller,
@@ -449,6 +451,19 @@ class LinkedToParent(NamesIncident, IncidentEvent):
     type_name: ClassVar[str] = "Incident.LinkedToParent"
 
 
+class UnlinkedFromParent(NamesIncident, Reasoned, IncidentEvent):
+    """The incident is no longer a child of its parent (`incident_*`, which records
+    Incident.ChildUnlinked): resolving the parent no longer resolves it."""
+
+    type_name: ClassVar[str] = "Incident.UnlinkedFromParent"
+
+
+class ChildUnlinked(NamesIncident, Reasoned, IncidentEvent):
+    """A child (`incident_*`) left this incident (it records Incident.UnlinkedFromParent)."""
+
+    type_name: ClassVar[str] = "Incident.ChildUnlinked"
+
+
 class ParentResolved(NamesIncident, IncidentEvent):
     """Why the incident is resolved: its parent (`incident_*`) was resolved, with this code. The
     service records it, on behalf of the parent's resolver, just before the child's
@@ -486,6 +501,8 @@ _STATE_KEPT = frozenset(
         AttachmentRemoved,
         ChildLinked,
         LinkedToParent,
+        UnlinkedFromParent,
+        ChildUnlinked,
         ParentResolved,
         DuplicateMerged,
         Recategorised,
@@ -823,6 +840,32 @@ class Incident(
             )
         )
 
+    def unlink_from_parent(self, ctx: Context, *, parent: Incident, reason: str) -> None:
+        """Leave the parent (this incident's, `parent`), while this incident is open, for a
+        reason (linked in error, a different fault after all): both record it, and resolving
+        the parent no longer resolves this one. The parent may be in any state (a child reopened
+        after its parent was resolved is unlinked from a resolved parent)."""
+        self._require_open("unlink_from_parent")
+        if self.parent is None:
+            raise NoParent(f"{incident_label(self)} has no parent")
+        assert parent.id == self.parent, "the parent is this incident's own"
+        self._record(
+            UnlinkedFromParent(
+                **self._envelope(ctx),
+                incident_id=parent.id,
+                incident_ref=incident_label(parent),
+                reason=reason,
+            )
+        )
+        parent._record(
+            ChildUnlinked(
+                **parent._envelope(ctx),
+                incident_id=self.id,
+                incident_ref=incident_label(self),
+                reason=reason,
+            )
+        )
+
     def resolve_with_parent(self, ctx: Context, *, parent: Incident) -> bool:
         """Resolve this child as its parent just was (code, notes, reopen window), as the
         service on behalf of the parent's resolver; whether it was (a child no longer open,
@@ -1035,6 +1078,14 @@ class Incident(
     @applies(LinkedToParent)
     def _linked_to_parent(self, e: LinkedToParent) -> None:
         self.parent = e.incident_id
+
+    @applies(UnlinkedFromParent)
+    def _unlinked_from_parent(self, e: UnlinkedFromParent) -> None:
+        self.parent = None
+
+    @applies(ChildUnlinked)
+    def _child_unlinked(self, e: ChildUnlinked) -> None:
+        self.children = self.children - {e.incident_id}
 
     @applies(ParentResolved)
     def _parent_resolved(self, e: ParentResolved) -> None:

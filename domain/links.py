@@ -12,6 +12,7 @@ from uuid import UUID
 from domain.change import Change
 from domain.configuration_item import ConfigurationItem, ci_id
 from domain.context import Context
+from domain.errors import NoParent
 from domain.incident import MAX_DEPTH, Incident, incident_label
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
@@ -68,6 +69,16 @@ def parent_and_child(session: Session, ctx: Context, parent: Incident, child: In
         ancestors.append(found)
         above = found.parent
     parent.link_child(ctx, child=child, ancestors=ancestors)
+
+
+def child_from_parent(session: Session, ctx: Context, child: Incident, reason: str) -> None:
+    """Unlink a child the caller reaches (the command loaded it so) from its parent, read as the
+    service reads it, whoever's it is: the parent must record its side, and the caller learns
+    nothing of it the child's own history does not already name."""
+    parent = None if child.parent is None else session.find(Incident, child.parent)
+    if parent is None:  # no parent (or, never, one the store lost): refused as having none
+        raise NoParent(f"{incident_ref(child)} has no parent")
+    child.unlink_from_parent(ctx, parent=parent, reason=reason)
 
 
 def resolve_children(session: Session, ctx: Context, parent: Incident) -> None:

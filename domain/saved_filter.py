@@ -1,7 +1,7 @@
 """Saved filters: the queues people look at every morning (issue 20), kept per person or per
-group. A filter is a name and the query parameters of a list route (today the incidents' list:
-status, group, priority, service), bounded as the route bounds them; the list routes take it as
-`?filter=<id>` and bulk actions act on what it finds.
+group. A filter is a name, the list route it is for (incidents, service requests, problems, changes)
+and that list's equality parameters, bounded as the route bounds them; the list route takes it
+as `?filter=<id>`, and bulk actions act on what an incidents' filter finds.
 
     saved -> revised* -> deleted
 
@@ -12,21 +12,25 @@ owner is its reach). A deleted filter stays in the record, and nothing changes i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from domain.aggregate import Aggregate, applies
+from domain.change import ChangeKind, ChangeState
 from domain.command_base import ActionCommand, Command, by_action
 from domain.context import Context
 from domain.directory import Group, group_id
-from domain.errors import NotPermitted, RecordIllegalTransition, RecordNotFound
+from domain.errors import FilterListChanged, NotPermitted, RecordIllegalTransition, RecordNotFound
 from domain.events import DomainEvent
 from domain.examples import example
 from domain.fields import Name, OptionalName
 from domain.incident import IncidentState
+from domain.problem import ProblemState
+from domain.service_request import RequestState
 from domain.session import Session
 
 
@@ -36,22 +40,105 @@ class OwnerKind(StrEnum):
 
 
 class RecordList(StrEnum):
-    """The list route a filter's parameters are for."""
+    """The list route a filter's parameters are for (its path under /api/v1)."""
 
     INCIDENTS = "incidents"
+    SERVICE_REQUESTS = "service-requests"
+    PROBLEMS = "problems"
+    CHANGES = "changes"
 
 
-class IncidentQuery(BaseModel):
-    """The query parameters of GET /api/v1/incidents a filter keeps: each asks its column to
-    equal it; none asks nothing (every incident the reader reaches)."""
+class ListQuery(BaseModel):
+    """Query parameters of a list route a filter keeps: each asks its column to equal it; none
+    asks nothing (every record of the list the reader reaches). Each list's own are bounded as
+    its route bounds them, and no other is taken."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class IncidentQuery(ListQuery):
+    """GET /api/v1/incidents."""
 
     status: IncidentState | None = None
     group: str | None = OptionalName
     priority: int | None = Field(default=None, ge=1, le=5)
     service: str | None = OptionalName
     category: str | None = Field(default=None, min_length=1, max_length=40)
+
+
+class RequestQuery(ListQuery):
+    """GET /api/v1/service-requests (`group`: the fulfilment group)."""
+
+    state: RequestState | None = None
+    group: str | None = OptionalName
+    requester: str | None = OptionalName
+
+
+class ProblemQuery(ListQuery):
+    """GET /api/v1/problems."""
+
+    state: ProblemState | None = None
+    service: str | None = OptionalName
+
+
+class ChangeQuery(ListQuery):
+    """GET /api/v1/changes."""
+
+    state: ChangeState | None = None
+    kind: ChangeKind | None = None
+
+
+#: Each list's parameters.
+QUERIES: Mapping[RecordList, type[ListQuery]] = {
+    RecordList.INCIDENTS: IncidentQuery,
+    RecordList.SERVICE_REQUESTS: RequestQuery,
+    RecordList.PROBLEMS: ProblemQuery,
+    RecordList.CHANGES: ChangeQuery,
+}
+#: A filter's parameters, of whichever list it is for (`ForAList` says which).
+AnyQuery = IncidentQuery | RequestQuery | ProblemQuery | ChangeQuery
+
+
+def query_of_its_list(cls: type[BaseModel], data: Any) -> Any:
+    """Validate a filter's `query` as the parameters of its `list` (incidents when not named, as
+    every filter saved before there were other lists): `{"status": "assigned"}` is an incidents'
+    query, and refused for the problems' list, which has no `status`. Errors are said of `query`,
+    where the client wrote them."""
+    if not isinstance(data, Mapping):
+        return data
+    try:
+        listed = RecordList(data.get("list", RecordList.INCIDENTS))
+    except ValueError:
+        return data  # the field's own validation says which lists there are
+    query = data.get("query")
+    if isinstance(query, BaseModel):
+        if isinstance(query, QUERIES[listed]):
+            return data
+        query = query.model_dump(mode="json", exclude_none=True)
+    try:
+        return {**data, "query": QUERIES[listed].model_validate(query or {})}
+    except ValidationError as invalid:
+        raise ValidationError.from_exception_data(
+            cls.__name__,
+            [
+                {
+                    "type": error["type"],
+                    "loc": ("query", *error["loc"]),
+                    "input": error["input"],
+                    **({"ctx": error["ctx"]} if "ctx" in error else {}),  # type: ignore[typeddict-item]
+                }
+                for error in invalid.errors()
+            ],
+        ) from None
+
+
+class ForAList(BaseModel):
+    """A command's list (incidents when not named) and its parameters (`query_of_its_list`)."""
+
+    list: RecordList = RecordList.INCIDENTS
+    query: AnyQuery = Field(default_factory=IncidentQuery)
+
+    _query_of_its_list = model_validator(mode="before")(query_of_its_list)
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -68,15 +155,21 @@ class Saved(SavedFilterEvent):
     #: The person's actor id, or the group's code.
     owner: str = Name
     list: RecordList = RecordList.INCIDENTS
-    query: IncidentQuery
+    query: AnyQuery
+
+    _query_of_its_list = model_validator(mode="before")(query_of_its_list)
 
 
 class Revised(SavedFilterEvent):
-    """The filter's name and parameters from now on (both: the query replaces the one before)."""
+    """The filter's name and parameters from now on (both: the query replaces the one before);
+    its list is the filter's own (named on events since there were lists besides incidents)."""
 
     type_name: ClassVar[str] = "SavedFilter.Revised"
     name: str = Name
-    query: IncidentQuery
+    list: RecordList = RecordList.INCIDENTS
+    query: AnyQuery
+
+    _query_of_its_list = model_validator(mode="before")(query_of_its_list)
 
 
 class Deleted(SavedFilterEvent):
@@ -92,7 +185,8 @@ class SavedFilter(Aggregate, events=SavedFilterEvent):
     name: str
     owner_kind: OwnerKind
     owner: str
-    query: IncidentQuery
+    list: RecordList
+    query: AnyQuery
     deleted: bool
 
     @classmethod
@@ -104,15 +198,29 @@ class SavedFilter(Aggregate, events=SavedFilterEvent):
         name: str,
         owner_kind: OwnerKind,
         owner: str,
-        query: IncidentQuery,
+        list: RecordList,
+        query: AnyQuery,
     ) -> SavedFilter:
         return cls._begin(
-            ctx, id, Saved, name=name, owner_kind=owner_kind, owner=owner, query=query
+            ctx,
+            id,
+            Saved,
+            name=name,
+            owner_kind=owner_kind,
+            owner=owner,
+            list=list,
+            query=query,
         )
 
-    def revise(self, ctx: Context, *, name: str, query: IncidentQuery) -> None:
+    def revise(self, ctx: Context, *, name: str, list: RecordList, query: AnyQuery) -> None:
+        """A new name and parameters; the list stays the filter's (a queue of problems does not
+        become one of changes: save another)."""
         self._require_kept("revise")
-        self._record(Revised(**self._envelope(ctx), name=name, query=query))
+        if list is not self.list:
+            raise FilterListChanged(
+                f"the filter is for the {self.list.value} list; its list does not change"
+            )
+        self._record(Revised(**self._envelope(ctx), name=name, list=list, query=query))
 
     def delete(self, ctx: Context) -> None:
         self._require_kept("delete")
@@ -124,7 +232,8 @@ class SavedFilter(Aggregate, events=SavedFilterEvent):
 
     @applies(Saved)
     def _saved(self, e: Saved) -> None:
-        self.name, self.owner_kind, self.owner, self.query = e.name, e.owner_kind, e.owner, e.query
+        self.name, self.owner_kind, self.owner = e.name, e.owner_kind, e.owner
+        self.list, self.query = e.list, e.query
         self.deleted = False
 
     @applies(Revised)
@@ -150,11 +259,12 @@ def keeps(session: Session, actor_id: str, owner_kind: OwnerKind, owner: str) ->
 # -- commands -------------------------------------------------------------------------------------
 
 
-class SaveFilter(Command):
+class SaveFilter(ForAList, Command):
     model_config = example(
         {
             "name": "Kiosk queue, waiting",
             "group": "kiosk-team",
+            "list": "incidents",
             "query": {"status": "assigned", "group": "kiosk-team"},
         }
     )
@@ -162,7 +272,6 @@ class SaveFilter(Command):
     name: str = Name
     #: The group whose filter it is (its members and manager keep it); none: the caller's own.
     group: str | None = OptionalName
-    query: IncidentQuery = Field(default_factory=IncidentQuery)
 
     def decide(self, session: Session, ctx: Context) -> UUID:
         owner_kind = OwnerKind.PERSON if self.group is None else OwnerKind.GROUP
@@ -180,6 +289,7 @@ class SaveFilter(Command):
                 name=self.name,
                 owner_kind=owner_kind,
                 owner=owner,
+                list=self.list,
                 query=self.query,
             )
         )
@@ -198,13 +308,14 @@ class FilterCommand(ActionCommand):
         return filter_id
 
 
-class ReviseFilter(FilterCommand):
-    model_config = example({"name": "Kiosk queue, on hold", "query": {"status": "on_hold"}})
+class ReviseFilter(ForAList, FilterCommand):
+    model_config = example(
+        {"name": "Kiosk queue, on hold", "list": "incidents", "query": {"status": "on_hold"}}
+    )
 
     action = "revise"
-    summary = "Rename the filter and replace its parameters"
+    summary = "Rename the filter and replace its parameters (its list stays the same)"
     name: str = Name
-    query: IncidentQuery = Field(default_factory=IncidentQuery)
 
 
 class DeleteFilter(FilterCommand):

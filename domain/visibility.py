@@ -133,6 +133,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     i.WorkaroundShared: STAFF,  # for the people working the incident, who may pass it on
     i.ChildLinked: STAFF,  # the children are other callers' reports
     i.LinkedToParent: caller(),  # their report is one of a larger outage
+    i.UnlinkedFromParent: caller(),  # their report is on its own again, not why
+    i.ChildUnlinked: STAFF,  # names another caller's report
     i.ParentResolved: caller(),  # why their incident was resolved
     i.DuplicateMerged: STAFF,  # names another caller
     # -- service requests: the requester follows their request and answers its questions

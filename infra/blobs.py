@@ -12,8 +12,15 @@ leaves a blob no event names, which costs space and nothing else.
 - `PostgresBlobStore` (at scale): a table of blobs in the service's database, so every API process
   reads what any of them stored.
 
-An S3-compatible object store may come later behind the same four methods (put under the hash,
-get, delete, has); nothing outside this module would change.
+An S3-compatible object store may come later behind the same methods (put under the hash, get,
+delete, has; and for the sweep, `held` and `delete_if_older`); nothing outside this module would
+change.
+
+A blob no event names (a crash between the bytes and the event, a refused command) is found and
+deleted by `itsm attachments sweep` (processes/attachment_sweep.py), only once it is older than a
+grace period: each blob keeps when it was last stored (`HeldBlob.stored_at`: the file's mtime, the
+row's `stored_at`), and storing the same bytes again renews it, so an upload in flight, whose event
+is not written yet, is never swept, even when its bytes were an old orphan's.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -44,6 +54,23 @@ def _checked(sha256: str) -> str:
     return sha256
 
 
+#: What a directory store's file is named while it is written, and while the sweep deletes it:
+#: either left behind by a crash is a partial blob, swept like an unnamed one.
+INCOMING, SWEEPING = ".incoming-", ".sweeping-"
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBlob:
+    """A blob the store holds: its name (the SHA-256; a partial one's, its file's name), its
+    size, and when it was last stored (UTC)."""
+
+    name: str
+    size: int
+    stored_at: datetime
+    #: A write a crash cut short (a directory store's temporary file): no hash names it.
+    partial: bool = False
+
+
 class BlobStore(Protocol):
     def put(self, data: bytes) -> str:
         """Store the bytes (once: storing them again changes nothing); their SHA-256."""
@@ -58,6 +85,15 @@ class BlobStore(Protocol):
         ...
 
     def has(self, sha256: str) -> bool: ...
+
+    def held(self) -> Iterator[HeldBlob]:
+        """Every blob held (and partial one left), in no particular order."""
+        ...
+
+    def delete_if_older(self, blob: HeldBlob, before: datetime) -> bool:
+        """Delete the blob if it was last stored before `before` (asked again as it is deleted:
+        bytes stored again meanwhile stay); whether it was deleted."""
+        ...
 
 
 class DirectoryBlobStore:
@@ -75,9 +111,13 @@ class DirectoryBlobStore:
         sha256 = sha256_of(data)
         target = self.path(sha256)
         if target.exists():
-            return sha256
+            try:
+                os.utime(target)  # stored again: its grace before a sweep starts again
+                return sha256
+            except FileNotFoundError:
+                pass  # swept just now: written again below
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=INCOMING)
         try:
             with os.fdopen(handle, "wb") as file:
                 file.write(data)
@@ -104,6 +144,47 @@ class DirectoryBlobStore:
     def has(self, sha256: str) -> bool:
         return self.path(sha256).exists()
 
+    def held(self) -> Iterator[HeldBlob]:
+        for file in self.root.glob("??/??/*"):
+            name = file.name
+            partial = name.startswith((INCOMING, SWEEPING))
+            if not partial and not _HASH.match(name):
+                continue  # not the store's
+            try:
+                stat = file.stat()
+            except FileNotFoundError:
+                continue  # deleted (or renamed into place) as the directory was read
+            stored_at = datetime.fromtimestamp(stat.st_mtime, UTC)
+            yield HeldBlob(name, stat.st_size, stored_at, partial)
+
+    def delete_if_older(self, blob: HeldBlob, before: datetime) -> bool:
+        """Moved aside first (atomically), then its time read again: a `put` of the same bytes
+        either renewed the time before the move (the blob is put back) or finds no blob after it
+        (and writes it again)."""
+        if blob.partial:
+            found = list(self.root.glob(f"??/??/{glob_escaped(blob.name)}"))
+            if not found:
+                return False
+            path = found[0]
+        else:
+            path = self.path(blob.name)
+        aside = path.with_name(SWEEPING + path.name.removeprefix(SWEEPING))
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:
+            return False
+        if datetime.fromtimestamp(aside.stat().st_mtime, UTC) >= before:
+            os.replace(aside, path)  # stored again meanwhile: it stays
+            return False
+        aside.unlink()
+        _fsync_directory(path.parent)
+        return True
+
+
+def glob_escaped(name: str) -> str:
+    """A file name as a glob pattern matching it alone."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
 
 def _fsync_directory(directory: Path) -> None:
     """Make a rename or unlink in `directory` durable (the entry, not only the file)."""
@@ -121,7 +202,9 @@ CREATE TABLE IF NOT EXISTS attachment_blobs (
     sha256 TEXT PRIMARY KEY CHECK (sha256 ~ '^[0-9a-f]{64}$'),
     size BIGINT NOT NULL,
     bytes BYTEA NOT NULL
-)
+);
+-- when the bytes were last stored, for the sweep's grace (rows stored before it: from now)
+ALTER TABLE attachment_blobs ADD COLUMN IF NOT EXISTS stored_at TIMESTAMPTZ NOT NULL DEFAULT now()
 """
 
 
@@ -138,7 +221,7 @@ class PostgresBlobStore:
         with self.pool.connection() as conn:
             conn.execute(
                 "INSERT INTO attachment_blobs (sha256, size, bytes) VALUES (%s, %s, %s)"
-                " ON CONFLICT (sha256) DO NOTHING",
+                " ON CONFLICT (sha256) DO UPDATE SET stored_at = now()",  # its grace anew
                 (sha256, len(data), data),
             )
         return sha256
@@ -161,8 +244,38 @@ class PostgresBlobStore:
             ).fetchone()
         return row is not None
 
+    def held(self) -> Iterator[HeldBlob]:
+        """Read in pages by hash (a cursor on the table would hold a connection throughout)."""
+        after = ""
+        while True:
+            with self.pool.connection() as conn:
+                rows = conn.execute(
+                    "SELECT sha256, size, stored_at FROM attachment_blobs WHERE sha256 > %s"
+                    " ORDER BY sha256 LIMIT %s",
+                    (after, HELD_PAGE),
+                ).fetchall()
+            for sha256, size, stored_at in rows:
+                yield HeldBlob(sha256, size, stored_at.astimezone(UTC))
+            if len(rows) < HELD_PAGE:
+                return
+            after = rows[-1][0]
+
+    def delete_if_older(self, blob: HeldBlob, before: datetime) -> bool:
+        """One statement: a `put` of the same bytes either renewed the row first (it stays) or
+        comes after (and inserts it again)."""
+        with self.pool.connection() as conn:
+            deleted = conn.execute(
+                "DELETE FROM attachment_blobs WHERE sha256 = %s AND stored_at < %s",
+                (_checked(blob.name), before),
+            ).rowcount
+        return deleted == 1
+
     def close(self) -> None:
         self.pool.close()
+
+
+#: How many blobs' names `PostgresBlobStore.held` reads at a time.
+HELD_PAGE = 1_000
 
 
 def open_blob_store(settings: Settings) -> BlobStore:

@@ -220,6 +220,16 @@ def _linked_to_parent(row: Row, ev: e.LinkedToParent) -> Row:
     return row
 
 
+def _unlinked_from_parent(row: Row, ev: e.UnlinkedFromParent) -> Row:
+    return _touched(row, ev, parent=None)
+
+
+def _child_unlinked(row: Row, ev: e.ChildUnlinked) -> Row:
+    _touched(row, ev)
+    row["children"] = [child for child in row["children"] if child["id"] != str(ev.incident_id)]
+    return row
+
+
 def _parent_resolved(row: Row, ev: e.ParentResolved) -> Row:
     _touched(row, ev)
     row["resolved_with_parent"] = _entry(
@@ -244,8 +254,9 @@ incident_details = Projection(
     name="incident_details",
     # 2: SLA rule versions and alerts; 3: links to problems and changes, workarounds;
     # 4: the organisation and the caller as columns (scoped lists); 5: parent and children,
-    # resolution by the parent, merged duplicates; 6: category and subcategory
-    version=6,
+    # resolution by the parent, merged duplicates; 6: a child unlinked from its parent;
+    # 7: category and subcategory
+    version=7,
     folds=folds_of(
         _logged,
         _assigned,
@@ -269,6 +280,8 @@ incident_details = Projection(
         _workaround_shared,
         _child_linked,
         _linked_to_parent,
+        _unlinked_from_parent,
+        _child_unlinked,
         _parent_resolved,
         _duplicate_merged,
     ),

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from domain import incident as i
@@ -18,7 +20,7 @@ from domain import problem as p
 from domain.context import Context
 from domain.record_numbers import RecordKind, number_label
 from projections.base import Column, Projection, Row, at, by, copied, folds_of
-from projections.queries import STAFF, Filter, View, select_where
+from projections.queries import STAFF, Filter, Reach, View, Where, select_where
 from projections.records import entry, list_columns, list_indexes, numbered, stamped
 from projections.view_store import ViewStore
 
@@ -218,6 +220,44 @@ incident_occurrences = Projection(
 problems = View(problem_details, STAFF)
 #: Published known errors, searched by service, configuration item and text.
 known_error_views = View(known_errors, STAFF)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedToEveryone(Reach):
+    """A published known error is everyone's to read, requesters included, in every library of
+    the province (self-help: the member reads the workaround before logging a ticket); a problem
+    whose known error is not published is no one's here, as if it did not exist."""
+
+    def admits(self, ctx: Context, record: Mapping[str, Any]) -> bool:
+        return bool(record.get("published"))
+
+    def where(self, ctx: Context) -> Where:
+        return ['"published" = 1'], []
+
+
+#: One published known error, for anyone (api/problem_records.py `get_known_error`).
+published_known_errors = View(known_errors, PublishedToEveryone())
+
+#: What everyone reads of a published known error: what it is, where, what it looks like and
+#: what to do about it. Never the description, the root cause or anything else the staff wrote
+#: while investigating (problems are staff records: domain/visibility.py).
+KNOWN_ERROR_FACE = (
+    "id",
+    "problem",
+    "number",
+    "title",
+    "service",
+    "configuration_items",
+    "symptoms",
+    "workaround",
+    "state",
+    "published_at",
+)
+
+
+def known_error_face(row: Row) -> Row:
+    """A known errors row as everyone reads it (KNOWN_ERROR_FACE)."""
+    return {name: row[name] for name in KNOWN_ERROR_FACE}
 
 
 def known_error_filter(service: str | None, item: str | None, text: str | None) -> Filter:

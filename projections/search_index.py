@@ -10,8 +10,9 @@ search looks in the public terms alone and a staff search in both. The texts the
 the row for the snippets.
 
 A problem's known error is published to everyone (the known error database): the problem's
-title, description, root cause, workaround and symptoms are what it shows, so they are its public
-part, and once published the row is a `known_error` that every reader reaches. A published
+title, symptoms and workaround are what it shows (`GET /known-errors/{ref}`), so they are its
+public part, and once published the row is a `known_error` that every reader reaches; the
+description and the root cause stay internal, as everything else said on a problem. A published
 knowledge article is everyone's too; a draft or a retired one, its organisation's staff's.
 
 A row also keeps its record's service and (an incident's) category, by their codes in the service
@@ -77,10 +78,10 @@ _SEARCHED: dict[type[DomainEvent], Searched] = {
 _FIRST = (i.Logged, r.Submitted, p.Logged, c.Raised, k.Drafted)
 #: Events whose text replaces what the row held under the same field (a revision).
 _REPLACING = (*_FIRST, k.Revised)
-#: What the known error database shows of a problem: everyone's once the known error is out.
-_KNOWN_ERROR_TEXT = {
-    p.Logged: {"description"},
-    p.RootCauseRecorded: {"root_cause"},
+#: What a published known error shows everyone of its problem (besides the title): its symptoms
+#: and workaround, as `GET /known-errors/{ref}` does (projections/problems.py KNOWN_ERROR_FACE);
+#: the description and the root cause stay the staff's.
+_KNOWN_ERROR_TEXT: dict[type[DomainEvent], set[str]] = {
     p.WorkaroundPublished: {"workaround"},
     p.KnownErrorPublished: {"symptoms"},
 }
@@ -179,7 +180,8 @@ _EVENTS = [t for t in AUDIENCES if _searched(t) is not None]
 
 search_index = Projection(
     name="search_index",
-    version=2,  # 2: the service and category
+    # 2: a known error's description and root cause are the staff's; 3: the service and category
+    version=3,
     folds=dict.fromkeys(_EVENTS, _fold),
     columns=(
         Column("kind", "TEXT"),

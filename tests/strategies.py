@@ -237,6 +237,8 @@ def _link_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         incident.WorkaroundShared: events(incident.WorkaroundShared, problem_ref=refs),
         incident.ChildLinked: events(incident.ChildLinked, incident_ref=refs),
         incident.LinkedToParent: events(incident.LinkedToParent, incident_ref=refs),
+        incident.UnlinkedFromParent: events(incident.UnlinkedFromParent, incident_ref=refs),
+        incident.ChildUnlinked: events(incident.ChildUnlinked, incident_ref=refs),
         incident.ParentResolved: events(
             incident.ParentResolved, incident_ref=refs, on_behalf_of=actors
         ),
@@ -438,16 +440,44 @@ def _canned_response_strategies() -> dict[type[DomainEvent], st.SearchStrategy[A
 
 def _saved_filter_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     f = saved_filter
-    queries = st.builds(
-        f.IncidentQuery,
-        status=st.none() | st.sampled_from(list(incident.IncidentState)),
-        group=st.none() | codes,
-        priority=st.none() | st.integers(min_value=1, max_value=5),
-        service=st.none() | st.sampled_from(["Kiosk", "INLISLite", "Wi-Fi publik"]),
-    )
+    optional_codes, services = st.none() | codes, st.sampled_from(["Kiosk", "INLISLite", "Wi-Fi"])
+    queries: dict[saved_filter.RecordList, st.SearchStrategy[Any]] = {
+        f.RecordList.INCIDENTS: st.builds(
+            f.IncidentQuery,
+            status=st.none() | st.sampled_from(list(incident.IncidentState)),
+            group=optional_codes,
+            priority=st.none() | st.integers(min_value=1, max_value=5),
+            service=st.none() | services,
+        ),
+        f.RecordList.SERVICE_REQUESTS: st.builds(
+            f.RequestQuery,
+            state=st.none() | st.sampled_from(list(service_request.RequestState)),
+            group=optional_codes,
+            requester=optional_codes,
+        ),
+        f.RecordList.PROBLEMS: st.builds(
+            f.ProblemQuery,
+            state=st.none() | st.sampled_from(list(problem.ProblemState)),
+            service=st.none() | services,
+        ),
+        f.RecordList.CHANGES: st.builds(
+            f.ChangeQuery,
+            state=st.none() | st.sampled_from(list(change.ChangeState)),
+            kind=st.none() | st.sampled_from(list(change.ChangeKind)),
+        ),
+    }
+
+    def of_a_list(event_type: type[DomainEvent]) -> st.SearchStrategy[Any]:
+        """The event, its query one of its list's (as the domain validates it)."""
+        return st.sampled_from(list(f.RecordList)).flatmap(
+            lambda listed: queries[listed].flatmap(
+                lambda query: events(event_type, list=st.just(listed), query=st.just(query))
+            )
+        )
+
     return {
-        f.Saved: events(f.Saved, query=queries),
-        f.Revised: events(f.Revised, query=queries),
+        f.Saved: of_a_list(f.Saved),
+        f.Revised: of_a_list(f.Revised),
         f.Deleted: events(f.Deleted),
     }
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from application import bulk
 from application.outcome import Outcome
 from application.pipeline import Submission
+from application.seed import seed
 from domain.actors import Role
 from domain.commands import (
     AddComment,
@@ -175,6 +176,109 @@ def test_each_record_of_a_bulk_action_is_decided_on_its_own(api: Api) -> None:
         siti.post("/api/v1/incidents/bulk", json={"action": "close", "incidents": [b["ref"]]})
     )
     assert [i["status"] for i in closed["items"]] == [200]
+
+
+def test_a_filter_of_each_list_lists_what_it_finds_there_and_only_there(
+    api: Api, services: Services
+) -> None:
+    seed(services.desk)
+    siti = api.client("siti.rahma")
+    member = api.client("budi.santoso", Role.REQUESTER)
+    resolver = api.client("andi.wijaya", Role.RESOLVER)
+
+    def refs(path: str, **query: Any) -> list[str]:
+        return [row["ref"] for row in ok(siti.get(path, params=query))["items"]]
+
+    def request(item: str) -> str:
+        made = member.post("/api/v1/service-requests", json={"catalogue_item": item, "title": "x"})
+        return str(ok(made, 201)["ref"])
+
+    def change(kind: str) -> str:
+        body = {"kind": kind, "title": "Patch", "backout_plan": "Restore the snapshot"}
+        return str(ok(resolver.post("/api/v1/changes", json=body), 201)["ref"])
+
+    def problem(**fields: Any) -> str:
+        made = siti.post("/api/v1/problems", json={"title": "Kiosk hang", **fields})
+        return str(ok(made, 201)["ref"])
+
+    waiting, reprint = request("inlislite-school-install"), request("card-reprint")
+    kiosks, other = problem(service="kiosks-gates"), problem(service="public-wifi")
+    emergency, normal = change("emergency"), change("normal")
+    incident = log(siti)
+    saved = {
+        path: ok(
+            siti.post(
+                "/api/v1/saved-filters",
+                json={"name": path, "list": path, "query": query},
+            ),
+            201,
+        )
+        for path, query in (
+            ("service-requests", {"state": "awaiting_approval", "requester": "budi.santoso"}),
+            ("problems", {"service": "kiosks-gates"}),
+            ("changes", {"kind": "emergency"}),
+            ("incidents", {"group": "kiosk-team"}),
+        )
+    }
+    assert saved["problems"]["list"] == "problems"
+    assert saved["problems"]["query"] == {"state": None, "service": "kiosks-gates"}
+
+    # Each list takes a filter of its own, and a parameter given replaces the filter's
+    found = {path: refs(f"/api/v1/{path}", filter=made["id"]) for path, made in saved.items()}
+    assert found == {
+        "service-requests": [waiting],
+        "problems": [kiosks],
+        "changes": [emergency],
+        "incidents": [incident["ref"]],
+    }
+    assert reprint in refs("/api/v1/service-requests")
+    assert {other, normal} <= {*refs("/api/v1/problems"), *refs("/api/v1/changes")}
+    assert refs("/api/v1/problems", filter=saved["problems"]["id"], service="public-wifi") == [
+        other
+    ]
+    assert refs("/api/v1/changes", filter=saved["changes"]["id"], state="cancelled") == []
+
+    # A filter of another list is refused there, in so many words; one not kept is missing
+    for path in saved:
+        for of, made in saved.items():
+            if of != path:
+                wrong = siti.get(f"/api/v1/{path}", params={"filter": made["id"]})
+                assert wrong.status_code == 422, (path, of, wrong.text)
+                assert wrong.json()["code"] == "filter-of-another-list"
+                assert of in wrong.json()["detail"]
+        missing = siti.get(f"/api/v1/{path}", params={"filter": str(uuid4())})
+        assert missing.status_code == 404, missing.text
+        theirs = api.client("rudi.hartono").get(
+            f"/api/v1/{path}", params={"filter": saved[path]["id"]}
+        )
+        assert theirs.status_code == 404, theirs.text
+    bulk_of_problems = siti.post(
+        "/api/v1/incidents/bulk", json={"action": "close", "filter": saved["problems"]["id"]}
+    )
+    assert bulk_of_problems.status_code == 422, bulk_of_problems.text
+    assert bulk_of_problems.json()["code"] == "filter-of-another-list"
+
+    # A filter's parameters are its list's, and its list stays its own
+    invalid = siti.post(
+        "/api/v1/saved-filters",
+        json={"name": "x", "list": "problems", "query": {"status": "assigned"}},
+    )
+    assert invalid.status_code == 422, invalid.text
+    assert invalid.json()["errors"][0]["loc"][-2:] == ["query", "status"]
+    moved = siti.post(
+        f"/api/v1/saved-filters/{saved['problems']['id']}/revise",
+        json={"name": "x", "list": "changes", "query": {"kind": "normal"}},
+    )
+    assert moved.status_code == 422, moved.text
+    assert moved.json()["code"] == "filter-list-changed"
+    revised = ok(
+        siti.post(
+            f"/api/v1/saved-filters/{saved['problems']['id']}/revise",
+            json={"name": "Wi-Fi", "list": "problems", "query": {"service": "public-wifi"}},
+        )
+    )
+    assert revised["query"] == {"state": None, "service": "public-wifi"}
+    assert refs("/api/v1/problems", filter=saved["problems"]["id"]) == [other]
 
 
 def test_a_bulk_action_by_saved_filter_and_its_limits(api: Api) -> None:

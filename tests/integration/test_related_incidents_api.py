@@ -175,3 +175,66 @@ def test_a_duplicate_of_an_incident_out_of_reach_is_refused_and_nothing_is_writt
     )
     assert ok(serang.get(f"/api/v1/incidents/{mine['ref']}"))["version"] == mine["version"]
     assert ok(lebak.get(f"/api/v1/incidents/{theirs['ref']}"))["duplicates"] == []
+
+
+def test_an_unlinked_child_is_no_longer_resolved_with_its_parent(api: Api) -> None:
+    agent = api.client()
+    parent, kept, left, loner = (log(agent) for _ in range(4))
+    for child in (kept, left):
+        ok(agent.post(f"/api/v1/incidents/{parent['ref']}/link-child", json={"child": child["id"]}))
+    reason = {"reason": "Gangguan lain: pembaca kartu kiosk ini rusak"}
+
+    # When the child is unlinked, on the child, with a reason
+    unlinked = ok(agent.post(f"/api/v1/incidents/{left['ref']}/unlink-parent", json=reason))
+
+    # Then neither holds the link, and each records why
+    assert unlinked["parent"] is None
+    remaining = ok(agent.get(f"/api/v1/incidents/{parent['ref']}"))["children"]
+    assert [c["ref"] for c in remaining] == [kept["ref"]]
+    for record, type_name, names in (
+        (left, "Incident.UnlinkedFromParent", parent),
+        (parent, "Incident.ChildUnlinked", left),
+    ):
+        last = ok(agent.get(f"/api/v1/incidents/{record['ref']}/history"))["events"][-1]
+        assert last["type"] == type_name
+        assert (last["data"]["incident_ref"], last["data"]["reason"]) == (
+            names["ref"],
+            reason["reason"],
+        )
+    # nothing to unlink a second time, nor on an incident that never had a parent
+    for again in (left, loner):
+        refused(
+            agent.post(f"/api/v1/incidents/{again['ref']}/unlink-parent", json=reason),
+            409,
+            "no-parent",
+        )
+    refused(
+        agent.post(f"/api/v1/incidents/{left['ref']}/unlink-parent", json={"reason": ""}),
+        422,
+        "invalid-input",
+    )
+    # the caller reads that their report stands on its own again, not the staff's reason
+    seen = ok(
+        api.client("budi.santoso", Role.REQUESTER).get(f"/api/v1/incidents/{left['ref']}/history")
+    )
+    assert seen["events"][-1]["type"] == "Incident.UnlinkedFromParent"
+    assert seen["events"][-1]["data"]["reason"] is None
+    assert (
+        api.client("budi.santoso", Role.REQUESTER)
+        .post(f"/api/v1/incidents/{left['ref']}/unlink-parent", json=reason)
+        .status_code
+        == 403
+    )
+
+    # When the parent is resolved
+    ok(agent.post(f"/api/v1/incidents/{parent['ref']}/start-work"))
+    ok(
+        agent.post(
+            f"/api/v1/incidents/{parent['ref']}/resolve", json={"code": "fixed", "notes": "Done."}
+        )
+    )
+
+    # Then only the child still linked is resolved with it
+    assert ok(agent.get(f"/api/v1/incidents/{kept['ref']}"))["state"] == "resolved"
+    still = ok(agent.get(f"/api/v1/incidents/{left['ref']}"))
+    assert (still["state"], still["resolved_with_parent"]) == ("assigned", None)

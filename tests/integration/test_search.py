@@ -199,6 +199,82 @@ def test_requesters_find_published_articles_and_known_errors_before_logging(api:
     assert [row["ref"] for row in articles] == [article]
 
 
+def test_a_requester_reads_the_known_error_a_search_links_to_without_its_internals(
+    api: Api,
+) -> None:
+    budi = api.client("budi.santoso", Role.REQUESTER)
+    desk = api.client("siti.rahma", Role.AGENT)
+    lebak = api.client("asep.lebak", Role.AGENT, organisation=LEBAK)
+    made = ok(
+        desk.post(
+            "/api/v1/problems",
+            json={
+                "title": "Perpanjangan daring gagal",
+                "description": "Investigasi: log server Batupusaka menunjukkan timeout.",
+                "service": "batupusaka",
+            },
+        ),
+        201,
+    )
+    problem, problem_id = made["ref"], made["id"]
+    unpublished = ok(desk.post("/api/v1/problems", json={"title": "Perpanjangan lambat"}), 201)
+    ok(desk.post(f"/api/v1/problems/{problem}/start-investigation"))
+    ok(
+        desk.post(
+            f"/api/v1/problems/{problem}/record-root-cause",
+            json={"root_cause": "Pembulatan denda kecil di API sirkulasi"},
+        )
+    )
+    ok(
+        desk.post(
+            f"/api/v1/problems/{problem}/publish-workaround",
+            json={"workaround": "Perpanjang di meja sirkulasi"},
+        )
+    )
+
+    # Given a problem not yet a known error: no one reads it as one
+    for client in (budi, desk):
+        assert client.get(f"/api/v1/known-errors/{problem}").status_code == 404
+
+    ok(
+        desk.post(
+            f"/api/v1/problems/{problem}/publish-known-error",
+            json={"symptoms": "Tombol perpanjang tidak bereaksi"},
+        )
+    )
+
+    # When a member finds it by searching, and follows the hit's link
+    [hit] = hits(budi, "perpanjangan")
+    assert (hit["kind"], hit["url"]) == ("known_error", f"/api/v1/known-errors/{problem_id}")
+    read = budi.get(hit["url"])
+
+    # Then they read its title, service, symptoms and workaround, and nothing staff-only
+    assert read.status_code == 200, read.text
+    assert {k: read.json()[k] for k in ("problem", "title", "service", "state")} == {
+        "problem": problem,
+        "title": "Perpanjangan daring gagal",
+        "service": "batupusaka",
+        "state": "known_error",
+    }
+    assert read.json()["symptoms"] == "Tombol perpanjang tidak bereaksi"
+    assert read.json()["workaround"] == "Perpanjang di meja sirkulasi"
+    for internal in ("denda", "timeout", "investigator", "root_cause", "siti.rahma"):
+        assert internal not in read.text, internal
+    assert ok(budi.get(f"/api/v1/known-errors/{problem.lower()}")) == read.json()  # by number
+    # staff of every library read it alike (published: the province's)
+    assert ok(lebak.get(f"/api/v1/known-errors/{problem}")) == read.json()
+    # the problem itself stays the staff's; its root cause and description are not searched
+    assert budi.get(f"/api/v1/problems/{problem}").status_code == 403  # staff records
+    assert hits(budi, "denda") == []
+    assert hits(budi, "timeout") == []
+    assert refs(desk, "denda") == [problem]
+    # a problem that is no known error, or none at all, answers as missing
+    for missing in (unpublished["ref"], "PRB-999999", "00000000-0000-4000-8000-000000000000"):
+        gone = budi.get(f"/api/v1/known-errors/{missing}")
+        assert gone.status_code == 404, (missing, gone.text)
+        assert gone.headers["content-type"] == "application/problem+json"
+
+
 def test_searches_that_found_nothing_are_counted_for_the_knowledge_owner(api: Api) -> None:
     budi = api.client("budi.santoso", Role.REQUESTER)
     ani = api.client("ani.wijaya", Role.REQUESTER)

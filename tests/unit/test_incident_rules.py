@@ -328,7 +328,7 @@ ALLOWED_IN: dict[str, set[IncidentState]] = {
 #: workaround is shared only while the incident is worked: tests/unit/test_link_rules.py.
 LINK_METHODS = {"link_to_problem", "link_to_change", "share_workaround"}
 #: Parents, children and merged duplicates: tests/unit/test_related_incidents.py.
-RELATED_METHODS = {"link_child", "resolve_with_parent", "merge_duplicate"}
+RELATED_METHODS = {"link_child", "unlink_from_parent", "resolve_with_parent", "merge_duplicate"}
 
 
 def method_of(action: str) -> str:

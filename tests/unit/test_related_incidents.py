@@ -17,12 +17,14 @@ from domain.errors import (
     AlreadyLinked,
     IllegalTransition,
     IncidentAlreadyClosed,
+    NoParent,
     ParentCycle,
     TooManyRelated,
 )
 from domain.incident import (
     MAX_RELATED,
     ChildLinked,
+    ChildUnlinked,
     DuplicateMerged,
     Incident,
     IncidentEvent,
@@ -31,6 +33,7 @@ from domain.incident import (
     ParentResolved,
     ResolutionCode,
     Resolved,
+    UnlinkedFromParent,
 )
 from tests.conftest import AGENT, MANAGER, context
 from tests.unit.test_incident_rules import HISTORIES, OPEN, WINDOW, state_of
@@ -208,6 +211,114 @@ def test_a_parent_holds_a_bounded_number_of_children() -> None:
         lambda: parent.link_child(context(AGENT), child=one_more, ancestors=[]),
         parent,
         one_more,
+    )
+
+
+# -- unlinking a child ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("parent_state", sorted(IncidentState))
+@pytest.mark.parametrize("child_state", sorted(OPEN))
+def test_an_open_child_leaves_its_parent_in_any_state_with_a_reason_recorded_on_both(
+    parent_state: IncidentState, child_state: IncidentState
+) -> None:
+    # Given a parent with a child, and the parent moved on since (a child reopened after its
+    # parent was resolved is still its child)
+    open_then = parent_state if parent_state in OPEN else IncidentState.IN_PROGRESS
+    parent, child = incident(open_then, 100), incident(child_state, 1)
+    parent.link_child(context(AGENT), child=child, ancestors=[])
+    parent.collect_events()
+    child.collect_events()
+    if parent_state not in OPEN:
+        parent = _finished(parent, parent_state)
+    assert parent.state is parent_state
+    ctx = context(AGENT)
+
+    # When the child is unlinked
+    child.unlink_from_parent(ctx, parent=parent, reason="A different fault")
+
+    # Then both record it, with the reason, and neither holds the link
+    [on_child] = then_only(child, UnlinkedFromParent)
+    [on_parent] = then_only(parent, ChildUnlinked)
+    assert isinstance(on_child, UnlinkedFromParent)
+    assert isinstance(on_parent, ChildUnlinked)
+    assert (on_child.incident_id, on_child.incident_ref) == (parent.id, "INC-000100")
+    assert (on_parent.incident_id, on_parent.incident_ref) == (child.id, "INC-000001")
+    assert on_child.reason == on_parent.reason == "A different fault"
+    assert on_child.actor == on_parent.actor == AGENT
+    assert (child.parent, parent.children) == (None, frozenset())
+    assert child.state is child_state
+
+
+def _finished(parent: Incident, state: IncidentState) -> Incident:
+    """The parent (in progress), its history continued to `state` (resolved, closed,
+    cancelled)."""
+    ctx = context(AGENT)
+    if state is IncidentState.CANCELLED:
+        parent.cancel(ctx, reason="logged_in_error")
+    else:
+        parent.resolve(ctx, code=ResolutionCode.FIXED, notes="fixed", reopen_window=WINDOW)
+        if state is IncidentState.CLOSED:
+            parent.confirm_resolution(ctx)
+    parent.collect_events()
+    return parent
+
+
+@pytest.mark.parametrize("child_state", CLOSED_STATES)
+def test_a_child_no_longer_open_is_not_unlinked(child_state: IncidentState) -> None:
+    parent, [child] = family(child_state)
+    then_refused(
+        IllegalTransition if child_state is not IncidentState.CLOSED else IncidentAlreadyClosed,
+        lambda: child.unlink_from_parent(context(AGENT), parent=parent, reason="x"),
+        child,
+        parent,
+    )
+
+
+def test_an_incident_without_a_parent_is_not_unlinked() -> None:
+    loner, other = incident(number=3), incident(number=4)
+    then_refused(
+        NoParent,
+        lambda: loner.unlink_from_parent(context(AGENT), parent=other, reason="x"),
+        loner,
+        other,
+    )
+
+
+def test_an_unlinked_child_is_not_resolved_with_its_former_parent_and_may_take_another() -> None:
+    # Given a parent with two children, one of them unlinked
+    parent, [kept, left] = family(IncidentState.ASSIGNED, IncidentState.IN_PROGRESS)
+    left.unlink_from_parent(context(AGENT), parent=parent, reason="Linked in error")
+    left.collect_events()
+    parent.collect_events()
+
+    # When the parent is resolved and its resolution propagated
+    parent.resolve(context(AGENT), code=ResolutionCode.FIXED, notes="fixed", reopen_window=WINDOW)
+    links.resolve_children(_Children(kept, left), context(AGENT), parent)  # type: ignore[arg-type]
+
+    # Then only the child still linked is resolved with it
+    then_only(kept, ParentResolved, Resolved)
+    assert left.collect_events() == []
+    assert left.state is IncidentState.IN_PROGRESS
+    assert left.resolve_with_parent(context(AGENT), parent=parent) is False
+    # and the unlinked child may be linked to another parent (no longer "already has a parent")
+    other = incident(IncidentState.IN_PROGRESS, number=200)
+    other.link_child(context(AGENT), child=left, ancestors=[])
+    then_only(left, LinkedToParent)
+
+
+def test_unlinking_through_the_session_reads_the_parent_whoever_reaches_it() -> None:
+    parent, [child] = family(IncidentState.ASSIGNED)
+
+    links.child_from_parent(_Children(parent), context(AGENT), child, "Another outage")  # type: ignore[arg-type]
+
+    then_only(child, UnlinkedFromParent)
+    then_only(parent, ChildUnlinked)
+    loner = incident(number=9)
+    then_refused(
+        NoParent,
+        lambda: links.child_from_parent(_Children(), context(AGENT), loner, "x"),  # type: ignore[arg-type]
+        loner,
     )
 
 

@@ -16,12 +16,16 @@ from pydantic import ValidationError
 from domain.actors import Actor, Role
 from domain.aggregate import Aggregate
 from domain.directory import Group, GroupDisbanded, GroupFormed, group_id
-from domain.errors import NotPermitted, RecordIllegalTransition, RecordNotFound
+from domain.errors import FilterListChanged, NotPermitted, RecordIllegalTransition, RecordNotFound
 from domain.saved_filter import (
+    ChangeQuery,
     Deleted,
     DeleteFilter,
     IncidentQuery,
     OwnerKind,
+    ProblemQuery,
+    RecordList,
+    RequestQuery,
     Revised,
     ReviseFilter,
     Saved,
@@ -182,3 +186,60 @@ def test_a_filters_parameters_are_those_of_the_list_and_bounded_as_it_bounds_the
 ) -> None:
     with pytest.raises(ValidationError):
         SaveFilter.model_validate({"name": "x", "query": query})
+
+
+@pytest.mark.parametrize(
+    ("listed", "query", "kept"),
+    [
+        ("service-requests", {"state": "in_fulfilment", "group": "tim-inlislite"}, RequestQuery),
+        ("problems", {"state": "known_error", "service": "kiosks-gates"}, ProblemQuery),
+        ("changes", {"state": "scheduled", "kind": "emergency"}, ChangeQuery),
+    ],
+)
+def test_a_filter_of_another_list_keeps_that_lists_parameters(
+    listed: str, query: dict[str, Any], kept: type[Any]
+) -> None:
+    made = saved(FakeSession(), AGENT, list=listed, query=query)
+    [event] = made.collect_events()
+    assert isinstance(event, Saved)
+    assert (event.list, event.query) == (RecordList(listed), kept(**query))
+
+
+@pytest.mark.parametrize(
+    ("listed", "query"),
+    [
+        ("problems", {"status": "assigned"}),  # the incidents' parameter
+        ("changes", {"kind": "urgent"}),
+        ("service-requests", {"state": "known_error"}),  # a problem's state
+        ("service-requests", {"requester": "r" * 201}),
+        ("calendar", {}),
+    ],
+)
+def test_a_filters_parameters_are_its_lists_own(listed: str, query: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        SaveFilter.model_validate({"name": "x", "list": listed, "query": query})
+
+
+def test_a_filter_saved_before_there_were_lists_is_an_incidents_filter() -> None:
+    stored = {"name": "Pagi", "owner_kind": "person", "owner": AGENT.id, "query": {"priority": 2}}
+    event = Saved.model_validate(
+        {**stored, **context(AGENT).stamp(), "originator_id": uuid4(), "originator_version": 1}
+    )
+    assert (event.list, event.query) == (RecordList.INCIDENTS, IncidentQuery(priority=2))
+
+
+def test_a_filters_list_does_not_change_when_it_is_revised() -> None:
+    session = FakeSession()
+    made = saved(session, AGENT, list="problems", query={"service": "kiosks-gates"})
+    made.collect_events()
+    to_changes = ReviseFilter.model_validate({"name": "x", "list": "changes", "query": {}})
+    with pytest.raises(FilterListChanged):
+        to_changes.decide(session, context(AGENT), made.id)  # type: ignore[arg-type]
+    assert made.collect_events() == []
+
+    ReviseFilter.model_validate(
+        {"name": "Wi-Fi", "list": "problems", "query": {"service": "Wi-Fi"}}
+    ).decide(session, context(AGENT), made.id)  # type: ignore[arg-type]
+    [revised] = made.collect_events()
+    assert isinstance(revised, Revised)
+    assert (revised.list, revised.query) == (RecordList.PROBLEMS, ProblemQuery(service="Wi-Fi"))

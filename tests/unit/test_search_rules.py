@@ -210,7 +210,10 @@ def test_given_a_problem_when_its_known_error_is_published_then_everyone_finds_i
         _event(p.KnownErrorPublished, 4, record, symptoms="Tombol diam"),
     )
     assert (row["kind"], row["ref"], row["everyone"]) == ("known_error", "PRB-000007", 1)
-    assert {"tombol", "denda", "renew"} <= set(row["public_terms"].split())
+    assert {"tombol", "diam", "panjang"} <= set(row["public_terms"].split())
+    # the description and the root cause stay the staff's, as GET /known-errors/{ref} shows
+    assert not {"denda", "renew"} & set(row["public_terms"].split())
+    assert {"denda", "renew"} <= set(row["internal_terms"].split())
 
 
 def test_an_event_before_its_records_first_is_ignored() -> None:
