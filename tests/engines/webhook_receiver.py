@@ -157,6 +157,12 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
                 self._reply(Answer(status=413 if length.isdigit() else 411))
                 return
             payload = self.rfile.read(int(length))
+            if len(payload) < int(length):
+                # the sender went away mid-body (a notifier killed while sending): nothing was
+                # delivered, as a real receiver sees it; its signature would not verify on part
+                # of the body, and the notifier sends it again
+                self.close_connection = True
+                return
             headers = {name.lower(): value for name, value in self.headers.items()}
             refusal = receiver.check(payload, headers)
             answer = receiver._take(Delivery(self.path, headers, payload, refusal is None, refusal))
