@@ -355,11 +355,11 @@ class ServiceDesk(Application[UUID]):
 
     # -- the service catalogue (docs/service-catalogue.md) -----------------------------------------
 
-    def ensure_service_catalogue(self, ctx: Context, services: Services | None = None) -> None:
+    def ensure_service_catalogue(self, ctx: Context) -> None:
         """Define the shipped catalogue on first start; a no-op once it exists."""
         if not self._exists(ServiceCatalogue.ID):
             with contextlib.suppress(IntegrityError):  # another process defined it first
-                self.save(ServiceCatalogue.define(ctx, services or shipped_services()))
+                self.save(ServiceCatalogue.define(ctx, shipped_services()))
 
     def service_catalogue(self, version: int | None = None) -> ServiceCatalogue:
         """The catalogue in force (re-read at most every MATRIX_REFRESH seconds, as the matrix

@@ -237,12 +237,11 @@ class ReplyWithCannedResponse(IncidentCommand):
         caller = session.find(directory.Person, directory.person_id(incident.caller))
         agent = session.find(directory.Person, directory.person_id(ctx.actor.id))
         language = self.language or (caller.language if caller is not None else "id")
-        service = session.service_catalogue().service(incident.service)
         values = {
             "caller_name": caller.name if caller is not None else incident.caller,
             "number": incident_number_label(incident.number),
             "title": incident.title,
-            "service": service.name.said_in(language) if service else incident.service,
+            "service": session.service_catalogue().name_of(incident.service, language),
             "agent_name": agent.name if agent is not None else ctx.actor.id,
         }
         text = canned.render(response.words(language), values)[:10_000]

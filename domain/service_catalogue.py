@@ -76,6 +76,10 @@ class Service(BaseModel):
 Services = list[Service]
 
 
+#: Where a refusal says the codes are.
+_LISTED = " in use (GET /api/v1/service-catalogue lists them)"
+
+
 class UnknownService(DomainError):
     """A record names a service, category or subcategory the catalogue does not hold, or holds
     as retired."""
@@ -180,6 +184,12 @@ class ServiceCatalogue(Aggregate):
     def service(self, code: str) -> Service | None:
         return next((s for s in self.services if s.code == code), None)
 
+    def name_of(self, code: str, language: str) -> str:
+        """What people of `language` call the service (the code itself, where the catalogue
+        holds none: a record imported or stored before the catalogue)."""
+        found = self.service(code)
+        return code if found is None else found.name.said_in(language)
+
     def classified(
         self, service: str, category: str | None = None, subcategory: str | None = None
     ) -> Classification:
@@ -187,7 +197,7 @@ class ServiceCatalogue(Aggregate):
         catalogue and not retired; a subcategory only with its category. UnknownService if not."""
         found = self.service(service)
         if found is None or found.retired:
-            raise UnknownService(f"the service catalogue holds no service {service!r}{_in_use()}")
+            raise UnknownService(f"the service catalogue holds no service {service!r}{_LISTED}")
         if subcategory is not None and category is None:
             raise UnknownService("a subcategory is given only with its category")
         if category is not None:
@@ -202,12 +212,11 @@ class ServiceCatalogue(Aggregate):
                 )
         return Classification(service=service, category=category, subcategory=subcategory)
 
-    def known(self, services: Sequence[str]) -> list[str]:
-        """Services a record names (a change's, a configuration item's), each held and not
-        retired; UnknownService naming the first that is not."""
+    def known(self, services: Sequence[str]) -> None:
+        """Check the services a record names (a change's, a configuration item's): each held and
+        not retired; UnknownService naming the first that is not."""
         for code in services:
             self.classified(code)
-        return list(services)
 
 
 def shipped_services() -> Services:
@@ -222,7 +231,3 @@ class CatalogueTerms(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     services: Services = Field(min_length=1, max_length=100)
-
-
-def _in_use() -> str:
-    return " in use (GET /api/v1/service-catalogue lists them)"

@@ -107,14 +107,6 @@ class Figures:
 
 
 class Notify:
-    def _service_name(self, code: str, language: str) -> str:
-        """A service's name in the catalogue in force, in the recipient's language."""
-        try:
-            found = self.services.desk.service_catalogue().service(code)
-        except LookupError:
-            found = None
-        return code if found is None else found.name.said_in(language)
-
     def __init__(
         self,
         services: Services,
@@ -170,6 +162,13 @@ class Notify:
         self._ensure()
 
     # -- deciding ---------------------------------------------------------------------------------
+
+    def _service_name(self, code: str, language: str) -> str:
+        """A service's name in the catalogue in force, in the recipient's language."""
+        try:
+            return self.services.desk.service_catalogue().name_of(code, language)
+        except LookupError:  # no catalogue defined yet
+            return code
 
     def _ensure(self) -> None:
         views, desk = self.services.views, self.services.desk

@@ -283,11 +283,9 @@ def search(
     wanted = query_terms(query)
     if not wanted or offset >= MAX_HITS:
         return Hits([], None)
-    staff = reads_internal(ctx.actor.role)
-    clauses, params = within.where(ctx)
     limit = min(limit, MAX_HITS - offset)
-    match = Match(tuple(wanted), within=2 if staff else 1)
-    found = store.search(search_index, match, " AND ".join(clauses), params, limit + 1, offset)
+    found = _matches(store, ctx, wanted, within, limit + 1, offset)
+    staff = reads_internal(ctx.actor.role)
     hits = [_hit(row, rank, wanted, staff) for row, rank in found[:limit]]
     more = len(found) > limit and offset + limit < MAX_HITS
     return Hits(hits, offset + limit if more else None)
@@ -307,14 +305,22 @@ def facets(store: ViewStore, ctx: Context, query: str, within: Within = Within()
     wanted = query_terms(query)
     if not wanted:
         return Facets({}, {})
-    clauses, params = within.where(ctx)
-    match = Match(tuple(wanted), within=2 if reads_internal(ctx.actor.role) else 1)
-    found = store.search(search_index, match, " AND ".join(clauses), params, MAX_HITS, 0)
+    found = _matches(store, ctx, wanted, within, MAX_HITS, 0)
     services = Counter(row["service"] for row, _ in found if row["service"])
     categories = Counter(
         f"{row['service']}/{row['category']}" for row, _ in found if row["category"]
     )
     return Facets(dict(services.most_common()), dict(categories.most_common()))
+
+
+def _matches(
+    store: ViewStore, ctx: Context, wanted: Sequence[str], within: Within, limit: int, offset: int
+) -> list[tuple[Row, float]]:
+    """The rows (with their rank) holding every term, within the caller's reach and `within`:
+    in the public terms for a caller, in the internal ones too for staff."""
+    clauses, params = within.where(ctx)
+    match = Match(tuple(wanted), within=2 if reads_internal(ctx.actor.role) else 1)
+    return store.search(search_index, match, " AND ".join(clauses), params, limit, offset)
 
 
 def _hit(row: Row, rank: float, wanted: Sequence[str], staff: bool) -> Hit:
