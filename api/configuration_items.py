@@ -22,13 +22,17 @@ from api.deps import (
 from api.models import ConfigurationItemDetails, ConfigurationItemList, ImpactReport, written
 from api.params import CodePath
 from api.reads import Readable, coded
-from api.record_answers import answer, json_response, submitted
+from api.record_answers import acted, add_action_route, answer, json_response, submitted
 from api.record_routes import RecordRoutes, by_code
 from api.routing import ResourceRouter
 from application.kinds import CONFIGURATION_ITEM
 from application.pipeline import Submission
 from domain.actors import Role
-from domain.change_commands import ChangeConfigurationItem, RegisterConfigurationItem
+from domain.change_commands import (
+    ChangeConfigurationItem,
+    RegisterConfigurationItem,
+    VerifyConfigurationItem,
+)
 from domain.configuration_item import CiType, ci_id
 from domain.context import Context
 from domain.record_numbers import RecordKind
@@ -122,3 +126,25 @@ async def apply_change(
     )
     location = f"/api/v1/configuration-items/{code}"
     return await answer(services, outcome, configuration_items, location, 200, ctx=ctx)
+
+
+async def verify_configuration_item(
+    code: CodePath,
+    request: Request,
+    ctx: Annotated[Context, CI_CHANGERS],
+    command: VerifyConfigurationItem,
+) -> Response:
+    location = f"/api/v1/configuration-items/{code}"
+    return await acted(
+        request, ctx, command, CONFIGURATION_ITEM, code, location, configuration_items
+    )
+
+
+add_action_route(
+    router,
+    VerifyConfigurationItem,
+    verify_configuration_item,
+    name="verify_configuration_item",
+    model=ConfigurationItemDetails,
+    path="code",
+)

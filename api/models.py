@@ -151,6 +151,9 @@ class ConfigurationItemDetails(Answer):
     changes: list[Part]
     linked_problems: list[Stamp]
     linked_changes: list[Stamp]
+    verifications: list[Part] = Field(
+        description="each verification against the item itself: when, by whom, the result"
+    )
     registered_at: str
     registered_by: ActorOut
     updated_at: str
@@ -718,3 +721,60 @@ class AttachmentOut(Answer):
 
 class AttachmentList(Answer):
     items: list[AttachmentOut]
+
+
+# -- service reports (docs/reports.md) -----------------------------------------------------------
+
+
+class ReportMeasure(Answer):
+    name: str = Field(examples=["resolution_met_pct"])
+    unit: str = Field(examples=["percent"])
+    definition: str
+
+
+class ReportEntry(Answer):
+    name: str = Field(examples=["incidents"])
+    title: str
+    purpose: str
+    clauses: list[str] = Field(examples=[["8.6.1", "9.4"]])
+    frequency: str = Field(examples=["monthly"])
+    audience: list[str]
+    dimensions: list[str]
+    measures: list[ReportMeasure]
+
+
+class ReportCatalogue(Answer):
+    reports: list[ReportEntry]
+
+
+#: A report's figures by their catalogue names (a count, a percentage, hours or days; null where
+#: there is nothing to divide or rank).
+ReportFigures = dict[str, int | float | None]
+
+
+class ReportPeriod(Answer):
+    from_: str = Field(alias="from", examples=["2026-11-01"])
+    to: str = Field(examples=["2026-11-30"])
+
+
+class ReportRow(Answer):
+    dimension: str = Field(examples=["service"])
+    key: str = Field(examples=["batupusaka"])
+    figures: ReportFigures
+
+
+class ReportMonth(Answer):
+    month: str = Field(examples=["2026-11"])
+    figures: ReportFigures
+
+
+class ServiceReport(Answer):
+    report: str = Field(examples=["incidents"])
+    period: ReportPeriod
+    as_of: str = Field(description="the period's end: what the figures are as of")
+    position: int = Field(description="the record was read up to this position")
+    measures: list[str]
+    total: ReportFigures
+    rows: list[ReportRow]
+    months: list[ReportMonth]
+    digest: str = Field(description="SHA-256 of the report's canonical JSON, without this field")

@@ -638,6 +638,7 @@ from cli.imports import import_  # noqa: E402
 from cli.kafka import kafka  # noqa: E402
 from cli.mail_in import mail_in  # noqa: E402
 from cli.notify import notify  # noqa: E402
+from cli.reports import reports  # noqa: E402
 from cli.whatif import whatif  # noqa: E402
 
 main.add_command(attachments)
@@ -651,6 +652,7 @@ main.add_command(directory)
 main.add_command(notify)
 main.add_command(mail_in)
 main.add_command(whatif)
+main.add_command(reports)
 
 
 @main.group()

@@ -40,7 +40,15 @@ def _day(_ctx: click.Context, _param: click.Parameter, value: datetime | None) -
 )
 @click.option("--json", "json_out", type=out_file, help="write the whole report as JSON")
 @click.option("--csv", "csv_out", type=out_file, help="write the figures per group as CSV")
-@click.option("--chart", "chart_out", type=out_file, help="write compliance per month as SVG")
+@click.option(
+    "--chart",
+    "chart_out",
+    type=out_file,
+    help="draw compliance per month as a bar chart (.svg, .png or .pdf)",
+)
+@click.option(
+    "--lang", "language", type=click.Choice(["id", "en"]), default="id", show_default=True
+)
 @click.option(
     "--scratch", type=out_file, help="keep each ticket's two verdicts in this SQLite file"
 )
@@ -64,6 +72,7 @@ def whatif(
     scratch: Path | None,
     flips_shown: int,
     workers: int,
+    language: str,
 ) -> None:
     """Judge the incidents logged from --from to --to (office days, inclusive) by their rules of
     record and by the rules given (any subset), and compare: per priority, service, group,
@@ -77,7 +86,7 @@ def whatif(
         read_rule_file,
         run,
     )
-    from processes.whatif_output import chart_svg, csv_text, table
+    from processes.whatif_output import chart, csv_text, table
     from service.bootstrap import build
 
     try:
@@ -124,4 +133,4 @@ def whatif(
     if csv_out is not None:
         csv_out.write_text(csv_text(body))
     if chart_out is not None:
-        chart_out.write_text(chart_svg(body))
+        chart(body, language).savefig(chart_out)

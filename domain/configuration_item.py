@@ -21,9 +21,9 @@ from pydantic import AfterValidator, Field
 
 from domain.aggregate import Aggregate, applies
 from domain.context import Context
-from domain.errors import NothingChanged
+from domain.errors import DomainError, NothingChanged
 from domain.events import DomainEvent
-from domain.fields import Items, Name, NamesChange, NamesProblem, OptionalName
+from domain.fields import Items, Name, NamesChange, NamesProblem, Note, OptionalName
 from domain.record_numbers import named_id
 
 CODE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,79}$"
@@ -51,6 +51,10 @@ class CiStatus(StrEnum):
     ACTIVE = "active"
     MAINTENANCE = "maintenance"
     RETIRED = "retired"
+
+
+class DiscrepancyUnexplained(DomainError):
+    """A verification that found a discrepancy says what it is."""
 
 
 def ci_id(code: str) -> UUID:
@@ -144,6 +148,20 @@ class ChangeLinked(NamesChange, ConfigurationItemEvent):
     type_name: ClassVar[str] = "ConfigurationItem.ChangeLinked"
 
 
+class VerificationResult(StrEnum):
+    ACCURATE = "accurate"  # the record matches the item as found
+    DISCREPANCY = "discrepancy"  # it does not: a change must put it right (the note says what)
+
+
+class Verified(ConfigurationItemEvent):
+    """Someone compared the record with the item itself (8.2.6: configuration information
+    verified at planned intervals). A discrepancy is put right by a change, never by an edit."""
+
+    type_name: ClassVar[str] = "ConfigurationItem.Verified"
+    result: VerificationResult
+    note: str | None = Note
+
+
 class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
     KIND: ClassVar[str] = "configuration item"
 
@@ -226,6 +244,11 @@ class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
             ChangeLinked(**self._envelope(ctx), change_id=change_id, change_ref=change_ref)
         )
 
+    def verify(self, ctx: Context, *, result: VerificationResult, note: str | None) -> None:
+        if result is VerificationResult.DISCREPANCY and not note:
+            raise DiscrepancyUnexplained("a discrepancy needs a note saying what differs")
+        self._record(Verified(**self._envelope(ctx), result=result, note=note))
+
     def _through(self, ctx: Context, change: tuple[UUID, str]) -> dict[str, object]:
         return {**self._envelope(ctx), "change_id": change[0], "change_ref": change[1]}
 
@@ -261,7 +284,7 @@ class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
 
     # -- the graph -------------------------------------------------------------------------------
 
-    @applies(ProblemLinked, ChangeLinked)
+    @applies(ProblemLinked, ChangeLinked, Verified)
     def _linked(self, e: ConfigurationItemEvent) -> None:
         pass  # links matter to people and projections, not to the item's decisions
 

@@ -197,6 +197,7 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     configuration_item.DependantRemoved: caller(),
     configuration_item.ProblemLinked: caller(),
     configuration_item.ChangeLinked: caller(),
+    configuration_item.Verified: caller("note"),  # what was found, as the staff read it
     # -- knowledge articles: everyone reads a published article (api/knowledge.py says which);
     # its review and the problems it explains are the staff's
     k.Drafted: caller("body"),

@@ -1,12 +1,15 @@
-"""A what-if report as people read it: a terminal table, CSV rows, and an SVG chart of compliance
-per month (record against what-if). The report itself is domain/whatif.report's dict."""
+"""A what-if report as people read it: a terminal table, CSV rows, and a chart of compliance per
+month (record beside what-if, drawn by matplotlib). The report itself is domain/whatif.report's
+dict."""
 
 from __future__ import annotations
 
 import csv
 import io
-from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FIGURES = (
     "tickets",
@@ -100,55 +103,54 @@ def _cell(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def chart_svg(report: dict[str, Any]) -> str:
-    """Compliance per month: the record (grey) and the what-if (blue), 0-100 %."""
+#: The chart's words, in Bahasa Indonesia (the default) and English.
+CHART_WORDS = {
+    "id": {
+        "title": "Kepatuhan SLA penyelesaian per bulan: catatan dan what-if",
+        "record": "menurut aturan yang tercatat",
+        "whatif": "menurut what-if",
+        "axis": "% tiket yang diputuskan yang memenuhi target",
+    },
+    "en": {
+        "title": "SLA resolution compliance by month: record and what-if",
+        "record": "by the rules of record",
+        "whatif": "by the what-if",
+        "axis": "% of decided tickets that met the target",
+    },
+}
+
+
+def chart(report: dict[str, Any], language: str = "id") -> Figure:
+    """Compliance per month, record (grey) beside what-if (blue), as bars drawn by matplotlib,
+    each labelled with its percentage; each bar's SVG id is `record-YYYY-MM` or `whatif-YYYY-MM`.
+    Save it as SVG, PNG or PDF (`Figure.savefig` by the file's suffix)."""
+    from matplotlib.figure import Figure
+
+    words = CHART_WORDS.get(language, CHART_WORDS["id"])
     months = [row for row in report["rows"] if row["dimension"] == "month"]
-    width, height, left, right, top, bottom = 760, 360, 56, 20, 40, 48
-    plot_w, plot_h = width - left - right, height - top - bottom
-    step = plot_w / max(len(months) - 1, 1)
-
-    def x(i: int) -> float:
-        return left + (i * step if len(months) > 1 else plot_w / 2)
-
-    def y(pct: float) -> float:
-        return top + plot_h * (1 - pct / 100)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
-        f' viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
-        '<rect width="100%" height="100%" fill="white"/>',
-        f'<text x="{left}" y="22" font-size="14">SLA compliance per month (resolution):'
-        " record vs what-if</text>",
-    ]
-    for pct in range(0, 101, 20):
-        parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(pct):.1f}" y2="{y(pct):.1f}"'
-            ' stroke="#ddd"/>'
-            f'<text x="{left - 8}" y="{y(pct) + 4:.1f}" text-anchor="end">{pct}%</text>'
+    figure = Figure(figsize=(max(6.0, 0.9 * len(months) + 2), 4), layout="constrained")
+    axes = figure.add_subplot()
+    width = 0.4
+    for offset, side, colour in (
+        (-width / 2, "record", "#8a8a8a"),
+        (width / 2, "whatif", "#1f6fd1"),
+    ):
+        values = [row[side]["compliance_pct"] for row in months]  # None: nothing decided
+        bars = axes.bar(
+            [i + offset for i in range(len(months))],
+            [value or 0 for value in values],
+            width,
+            color=colour,
+            label=words[side],
         )
-    for i, row in enumerate(months):
-        parts.append(
-            f'<text x="{x(i):.1f}" y="{height - bottom + 18}" text-anchor="middle">'
-            f"{escape(str(row['key']))}</text>"
-        )
-    for side, colour, label in (("record", "#888", "record"), ("whatif", "#1f6fd1", "what-if")):
-        points = [
-            (x(i), y(row[side]["compliance_pct"]))
-            for i, row in enumerate(months)
-            if row[side]["compliance_pct"] is not None
-        ]
-        if len(points) > 1:
-            path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
-            parts.append(
-                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>'
-            )
-        parts += [
-            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>' for px, py in points
-        ]
-        legend_x = width - right - (170 if side == "record" else 80)
-        parts.append(
-            f'<rect x="{legend_x}" y="12" width="12" height="12" fill="{colour}"/>'
-            f'<text x="{legend_x + 16}" y="22">{label}</text>'
-        )
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+        for bar, row in zip(bars, months, strict=True):
+            bar.set_gid(f"{side}-{row['key']}")
+        shown = ["-" if value is None else f"{value:.1f}" for value in values]
+        axes.bar_label(bars, labels=shown, fontsize=7, padding=2)
+    axes.set_xticks(range(len(months)), [str(row["key"]) for row in months])
+    axes.set_ylim(0, 105)
+    axes.set_ylabel(words["axis"], fontsize=8)
+    axes.set_title(words["title"], fontsize=10)
+    axes.legend(fontsize=8, loc="lower right")
+    axes.grid(axis="y", alpha=0.3)
+    return figure

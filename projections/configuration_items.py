@@ -24,6 +24,7 @@ def _registered(_: Row | None, ev: ci.Registered) -> Row:
         "changes": [],
         "linked_problems": [],
         "linked_changes": [],
+        "verifications": [],
         "registered_at": at(ev),
         "registered_by": by(ev),
         "updated_at": at(ev),
@@ -75,13 +76,19 @@ def _change_linked(row: Row, ev: ci.ChangeLinked) -> Row:
     return row
 
 
+def _verified(row: Row, ev: ci.Verified) -> Row:
+    stamped(row, ev)
+    row.setdefault("verifications", []).append(entry(ev, result=ev.result, note=ev.note))
+    return row
+
+
 def _link(ev: ci.ConfigurationItemEvent, record_id: object, ref: str) -> dict[str, Any]:
     return entry(ev, id=str(record_id), ref=ref)
 
 
 configuration_items = Projection(
     name="configuration_items",
-    version=2,
+    version=3,
     folds=folds_of(
         _registered,
         _status_changed,
@@ -92,6 +99,7 @@ configuration_items = Projection(
         _dependant_removed,
         _problem_linked,
         _change_linked,
+        _verified,
     ),
     columns=(Column("code", "TEXT"), Column("ci_type", "TEXT"), Column("service", "TEXT")),
     indexes=(("code",), ("ci_type",), ("service",)),

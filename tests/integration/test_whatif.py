@@ -176,7 +176,12 @@ def test_itsm_whatif_prints_the_table_and_writes_json_csv_and_a_chart(tmp_path: 
     assert lines[0].startswith("dimension,key,record_tickets")
     assert len(lines) == 1 + 1 + len(report["rows"])
     svg = ET.parse(out["chart.svg"]).getroot()
-    assert len(svg.findall("{http://www.w3.org/2000/svg}polyline")) == 2
+    months = [row["key"] for row in report["rows"] if row["dimension"] == "month"]
+    assert len(months) > 1
+    assert all("2026-03" <= month <= "2026-06" for month in months)
+    drawn = {g.get("id") for g in svg.iter("{http://www.w3.org/2000/svg}g")}
+    for month in months:  # a bar a month for each side, drawn by matplotlib
+        assert {f"record-{month}", f"whatif-{month}"} <= drawn
 
 
 def test_itsm_whatif_names_a_bad_rule_file(tmp_path: Path) -> None:
