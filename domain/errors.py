@@ -84,6 +84,12 @@ class NotTheCaller(DomainError):
     code = "not-the-caller"
 
 
+class AlreadyRated(DomainError):
+    """The caller has rated the record already: a rating is given once (domain/satisfaction.py)."""
+
+    code = "already-rated"
+
+
 class DuplicateOfItself(DomainError):
     code = "duplicate-of-itself"
 
