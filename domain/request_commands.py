@@ -19,9 +19,9 @@ from domain.context import Context
 from domain.errors import RecordAlreadyExists
 from domain.examples import example
 from domain.fields import Description, Name, Note, Reasoned, Text
+from domain.improvement import SourceKind, SourceRecord, open_follow_up
 from domain.incident import SlaAlert
 from domain.organisations import RequestedOrganisation
-from domain.improvement import SourceKind, SourceRecord, open_follow_up
 from domain.record_numbers import RecordKind, number_label
 from domain.satisfaction import Rating, is_low
 from domain.service_catalogue import Code as ServiceCode
