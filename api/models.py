@@ -443,7 +443,7 @@ class ImprovementDetails(Answer):
     source: str = Field(examples=["rating"])
     source_record: Part | None = Field(description="the record it came from: kind, id and ref")
     owner: str | None = Field(description="who owns it; null: unowned")
-    owned: bool
+    owned: int = Field(description="1: it has an owner; 0: unowned (list them with ?owned=false)")
     expected_benefit: str | None
     realised_benefit: str | None
     due: str | None = Field(examples=["2027-03-31"])

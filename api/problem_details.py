@@ -40,6 +40,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.IdempotencyKeyReused: 422,
     errors.DuplicateOfItself: 422,
     errors.DuplicateNotFound: 422,
+    errors.SourceRecordNotFound: 422,
     # configuration items, changes, service requests, problems
     errors.RecordAlreadyExists: 409,
     errors.NotPermitted: 403,
@@ -90,6 +91,7 @@ TITLES: dict[str, str] = {
     "idempotency-key-reused": "Idempotency-Key reused for a different request",
     "duplicate-of-itself": "An incident cannot duplicate itself",
     "duplicate-not-found": "The incident named as the original is not one you can reach",
+    "source-record-not-found": "The record named as the source is not one you can reach",
     "record-not-found": "No such record",
     "record-already-exists": "A record with that reference already exists",
     "not-permitted": "Your standing does not allow this decision",

@@ -90,6 +90,13 @@ class AlreadyRated(DomainError):
     code = "already-rated"
 
 
+class SourceRecordNotFound(DomainError):
+    """An improvement names a record it came from that the caller does not reach: none by that
+    reference, or one out of their reach (the same words either way)."""
+
+    code = "source-record-not-found"
+
+
 class DuplicateOfItself(DomainError):
     code = "duplicate-of-itself"
 

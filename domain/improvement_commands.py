@@ -13,6 +13,7 @@ from domain.change_commands import RecordCommand
 from domain.command_base import Command, by_action
 from domain.context import Context
 from domain.directory import person, responsible
+from domain.errors import NotFound, SourceRecordNotFound
 from domain.examples import example
 from domain.fields import (
     Description,
@@ -92,7 +93,13 @@ class ProposeImprovement(Command):
         Improvement.check_manager(ctx, "propose")
         linked = None
         if self.source_record is not None:
-            linked = source_record(session, self.source_record.kind, self.source_record.ref)
+            kind, ref = self.source_record.kind, self.source_record.ref
+            try:
+                linked = source_record(session, kind, ref)
+            except NotFound:  # missing, or out of reach: the same words
+                raise SourceRecordNotFound(
+                    f"source_record names no {kind.replace('_', ' ')} {ref}"
+                ) from None
         if self.owner is not None:
             responsible(session, self.owner, "own an improvement")
         improvement_id = session.new_id()

@@ -23,7 +23,8 @@ def _proposed(_: Row | None, ev: m.Proposed) -> Row:
         **numbered(ev, RecordKind.IMPROVEMENT, ev.number),
         **copied(ev, "title description source owner expected_benefit organisation"),
         "source_record": None if linked is None else linked.model_dump(mode="json"),
-        "owned": ev.owner is not None,
+        # 1 or 0, as a yes/no column holds it (PostgreSQL compares no integer to a boolean)
+        "owned": int(ev.owner is not None),
         "due": None if ev.due is None else ev.due.isoformat(),
         "state": m.ImprovementState.PROPOSED,
         "approval": None,
@@ -56,7 +57,7 @@ def _rejected(row: Row, ev: m.Rejected) -> Row:
 
 
 def _owner_assigned(row: Row, ev: m.OwnerAssigned) -> Row:
-    _touched(row, ev, owner=ev.owner, owned=True)
+    _touched(row, ev, owner=ev.owner, owned=1)
     row["owners"].append(entry(ev, owner=ev.owner, reason=ev.reason))
     return row
 
