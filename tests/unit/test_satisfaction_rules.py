@@ -18,6 +18,7 @@ from hypothesis import given as given_values
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from application.messages import Messages
 from domain.actors import SYSTEM, Actor, Role
 from domain.aggregate import Aggregate
 from domain.commands import RateIncident
@@ -343,3 +344,30 @@ def test_a_low_rating_of_a_request_is_followed_up_by_the_fulfilling_groups_manag
     assert proposed.source_record == SourceRecord(
         kind=SourceKind.SERVICE_REQUEST, id=found.id, ref="REQ-000007"
     )
+
+
+# -- the closure notification's rating link ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [("id", "menilai laporan ini sekali"), ("en", "rate this report once")]
+)
+def test_the_closure_message_asks_the_caller_for_a_rating_in_their_language(
+    language: str, words: str
+) -> None:
+    messages = Messages("https://itsm.example", "itsm.example")
+    record = {
+        "kind": "incident",
+        "ref": "INC-000001",
+        "title": "Kiosk mati",
+        "service": "kiosks-gates",
+    }
+    rendered = messages.render(
+        "incident.closed",
+        language,
+        event=None,
+        record=record,
+        recipient={"name": "Budi Santoso"},
+    )
+    assert words in rendered.text
+    assert "https://itsm.example/api/v1/incidents/INC-000001/rating" in rendered.text
