@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from api.models import ImprovementDetails, ServiceRequestDetails
+from api.schemas import IncidentDetails
 from application.seed import seed
 from domain.actors import Role
 from projections.improvements import improvement_register
@@ -90,6 +92,7 @@ def test_the_caller_rates_a_closed_incident_once_and_a_low_rating_is_followed_up
     assert rated["rating"]["score"] == 2
     assert rated["rating"]["comment"] == "Dua hari menunggu"
     assert rated["rating"]["by"]["id"] == CALLER
+    IncidentDetails.model_validate(rated)  # the answer is the declared one
     refused(caller.post(f"/api/v1/incidents/{ref}/rating", json={"score": 5}), 409, "already-rated")
     # the caller reads their own rating and words; so do the staff
     assert ok(caller.get(f"/api/v1/incidents/{ref}"))["rating"]["comment"] == "Dua hari menunggu"
@@ -142,8 +145,15 @@ def test_a_low_rating_of_a_request_whose_group_has_no_manager_is_listed_unowned(
         403,
         "not-the-caller",
     )
-    rated = ok(member.post(f"/api/v1/service-requests/{ref}/rating", json={"score": 1}))
+    # a retry of the same request (a lost answer, a client restarted) is the first answer
+    key = {"Idempotency-Key": "rate-once"}
+    first = member.post(f"/api/v1/service-requests/{ref}/rating", json={"score": 1}, headers=key)
+    rated = ok(first)
+    again = member.post(f"/api/v1/service-requests/{ref}/rating", json={"score": 1}, headers=key)
+    assert ok(again) == rated
+    assert again.headers["Idempotent-Replayed"] == "true"
     assert (rated["rating"]["score"], rated["rating"]["comment"]) == (1, None)
+    ServiceRequestDetails.model_validate(rated)
     refused(
         member.post(f"/api/v1/service-requests/{ref}/rating", json={"score": 4}),
         409,
@@ -151,6 +161,7 @@ def test_a_low_rating_of_a_request_whose_group_has_no_manager_is_listed_unowned(
     )
 
     manager = api.client(MANAGER, Role.SERVICE_MANAGER)
+    # exactly one follow-up, however often the rating was sent
     (unowned,) = improvements(manager, owned=False)
     assert unowned["owner"] is None
     assert unowned["source_record"] == {"kind": "service_request", "id": rated["id"], "ref": ref}
@@ -199,6 +210,7 @@ def test_an_improvement_is_proposed_approved_worked_and_done_by_its_owner(
     )
     assert (done["state"], done["realised_benefit"]) == ("done", "No reader failed since May")
     assert done["completion"]["by"]["id"] == "andi.wijaya"
+    ImprovementDetails.model_validate(done)
     refused(
         manager.post(f"/api/v1/improvements/{ref}/reject", json={"reason": "late"}),
         409,
