@@ -54,7 +54,7 @@ from service.bootstrap import Services
 router = ResourceRouter(prefix="/incidents", tags=["incidents"])
 
 #: Actions a requester may take on incidents they reported (the domain checks "reported").
-REQUESTER_ACTIONS = frozenset({"add-comment", "confirm", "reopen"})
+REQUESTER_ACTIONS = frozenset({"add-comment", "confirm", "reopen", "rating"})
 SUMMARY_FIELDS = tuple(IncidentSummary.model_fields)
 #: How incidents are read: a requester reaches those they are the caller of; others, their
 #: organisation's (projections/incident_details.py `incidents`).

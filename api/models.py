@@ -101,6 +101,11 @@ class ServiceRequestDetails(Answer):
     conversation: list[Part]
     fulfilment: Part | None
     cancellation: Part | None
+    rating: Part | None = Field(
+        default=None,
+        description="the requester's rating once it is closed: score (1 to 5), comment, when, by"
+        " whom",
+    )
     submitted_at: str
     submitted_by: ActorOut
     updated_at: str
@@ -430,6 +435,36 @@ class KnowledgeArticleDetails(Answer):
 
 class KnowledgeArticleList(Page):
     items: list[KnowledgeArticleDetails]
+
+
+class ImprovementDetails(Answer):
+    id: str
+    number: int
+    ref: str = Field(examples=["IMP-000001"])
+    title: str
+    description: str
+    source: str = Field(examples=["rating"])
+    source_record: Part | None = Field(description="the record it came from: kind, id and ref")
+    owner: str | None = Field(description="who owns it; null: unowned")
+    owned: int = Field(description="1: it has an owner; 0: unowned (list them with ?owned=false)")
+    expected_benefit: str | None
+    realised_benefit: str | None
+    due: str | None = Field(examples=["2027-03-31"])
+    organisation: str
+    state: str = Field(examples=["approved"])
+    approval: Part | None
+    started: Part | None
+    completion: Part | None
+    rejection: Part | None
+    owners: list[Part] = Field(description="each owner named, when, by whom and why")
+    proposed_at: str
+    proposed_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class ImprovementList(Page):
+    items: list[ImprovementDetails]
 
 
 class PersonDetails(Answer):

@@ -78,6 +78,10 @@ class IncidentDetails(IncidentSummary):
         default_factory=list,
         description="incidents cancelled as duplicates of this one, with their callers (staff)",
     )
+    rating: dict[str, Any] | None = Field(
+        default=None,
+        description="the caller's rating once it is closed: score (1 to 5), comment, when, by whom",
+    )
     logged_by: ActorOut
 
 

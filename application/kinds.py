@@ -42,6 +42,8 @@ from domain.directory import (
 )
 from domain.errors import CalendarNotFound, IncidentNotFound, NotFound, RecordNotFound
 from domain.events import DomainEvent
+from domain.improvement import Improvement
+from domain.improvement_commands import IMPROVEMENT_COMMANDS
 from domain.inbound_mail import InboundMail
 from domain.incident import Incident, SlaAlert
 from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
@@ -63,6 +65,7 @@ from projections.change_calendar import change_calendar
 from projections.change_details import change_details
 from projections.configuration_items import configuration_items
 from projections.directory import broadcast_lists, directory_groups, directory_people
+from projections.improvements import improvement_register
 from projections.inbound_mail import inbound_mail
 from projections.incident_details import incident_details
 from projections.knowledge import knowledge_articles
@@ -200,6 +203,14 @@ KNOWLEDGE_ARTICLE = numbered(
     knowledge_articles,
     ARTICLE_COMMANDS,
 )
+#: The improvement register (domain/improvement.py): the staff's, by organisation.
+IMPROVEMENT = numbered(
+    RecordKind.IMPROVEMENT,
+    Improvement,
+    "/improvements",
+    improvement_register,
+    IMPROVEMENT_COMMANDS,
+)
 CHANGE_SCHEDULE = Kind(
     "change_schedule",
     ChangeSchedule,
@@ -313,6 +324,7 @@ KINDS: dict[str, Kind] = {
         CHANGE_TEMPLATE,
         CHANGE_SCHEDULE,
         KNOWLEDGE_ARTICLE,
+        IMPROVEMENT,
         PERSON,
         GROUP,
         BROADCAST_LIST,

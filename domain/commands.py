@@ -32,6 +32,7 @@ from domain.fields import (
     Text,
     record_ref,
 )
+from domain.improvement import SourceKind, SourceRecord, open_follow_up
 from domain.incident import (
     CancelReason,
     Channel,
@@ -45,6 +46,7 @@ from domain.incident import (
 from domain.organisations import RequestedOrganisation
 from domain.priority import Impact, PriorityMatrix, Urgency
 from domain.records import INCIDENT_PREFIX, incident_number_label
+from domain.satisfaction import Rating, is_low
 from domain.service_catalogue import CODE_PATTERN, OptionalCode
 from domain.session import Session
 
@@ -370,6 +372,37 @@ class Close(IncidentCommand):
     summary = "Close a resolved incident once the caller's window has passed"
 
 
+class RateIncident(Rating, IncidentCommand):
+    model_config = example({"score": 4, "comment": "Fixed the same morning, thank you"})
+
+    action = "rating"
+    summary = (
+        "The caller rates their closed incident, once: a score of 1 to 5 and a comment (a"
+        " score of 2 or less opens a follow-up in the improvement register)"
+    )
+
+    def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
+        """Rate the incident; a low rating also opens its follow-up, owned by the manager of
+        the group that resolved it (one write)."""
+        incident = session.get(Incident, incident_id)
+        incident.rate(ctx, score=self.score, comment=self.comment)
+        if is_low(self.score):
+            open_follow_up(
+                session,
+                ctx,
+                rated=SourceRecord(
+                    kind=SourceKind.INCIDENT,
+                    id=incident.id,
+                    ref=incident_number_label(incident.number),
+                ),
+                score=self.score,
+                comment=self.comment,
+                group=incident.group,
+                organisation=incident.organisation,
+            )
+        return incident_id
+
+
 class CancelIncident(IncidentCommand):
     model_config = example(
         {"reason": "duplicate", "duplicate_of": "INC-000041", "note": "Same kiosk, same morning"}
@@ -458,6 +491,7 @@ INCIDENT_COMMANDS = by_action(
     ConfirmResolution,
     Reopen,
     Close,
+    RateIncident,
     CancelIncident,
     LinkChild,
     UnlinkParent,

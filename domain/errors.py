@@ -84,6 +84,19 @@ class NotTheCaller(DomainError):
     code = "not-the-caller"
 
 
+class AlreadyRated(DomainError):
+    """The caller has rated the record already: a rating is given once (domain/satisfaction.py)."""
+
+    code = "already-rated"
+
+
+class SourceRecordNotFound(DomainError):
+    """An improvement names a record it came from that the caller does not reach: none by that
+    reference, or one out of their reach (the same words either way)."""
+
+    code = "source-record-not-found"
+
+
 class DuplicateOfItself(DomainError):
     code = "duplicate-of-itself"
 

@@ -67,6 +67,7 @@ from domain.organisations import PROVINCE, OrganisationCode
 from domain.priority import Impact, PriorityMatrix, Urgency
 from domain.records import incident_number_label
 from domain.rule_versions import RuleVersions, SlaBreach, SlaTarget, SlaWarning
+from domain.satisfaction import Rating, check_rater
 from domain.service_catalogue import Classification, OptionalCode
 
 
@@ -300,6 +301,12 @@ class Closed(IncidentEvent):
     basis: ClosureBasis
 
 
+class Rated(Rating, IncidentEvent):
+    """The caller rated the closed incident (domain/satisfaction.py): once, and only they."""
+
+    type_name: ClassVar[str] = "Incident.Rated"
+
+
 class Cancelled(IncidentEvent):
     type_name: ClassVar[str] = "Incident.Cancelled"
     reason: CancelReason
@@ -506,6 +513,7 @@ _STATE_KEPT = frozenset(
         ParentResolved,
         DuplicateMerged,
         Recategorised,
+        Rated,
     }
 )
 
@@ -588,6 +596,8 @@ class Incident(
     children: frozenset[UUID]
     #: The callers of duplicates merged into this one: told of its resolution too.
     affected_callers: frozenset[str]
+    #: Whether the caller has rated it (once closed; a rating is given once).
+    rated: bool
 
     #: The incident's last resolution, which its children take when it propagates to them.
     _last_resolution: Resolved | None
@@ -797,6 +807,12 @@ class Incident(
             )
         self._record(Closed(**self._envelope(ctx), basis=ClosureBasis.WINDOW_ELAPSED))
 
+    def rate(self, ctx: Context, *, score: int, comment: str | None = None) -> None:
+        """The caller rates the closed incident, once (domain/satisfaction.py)."""
+        self._require("rate", IncidentState.CLOSED)
+        check_rater(ctx, self.caller, self.rated)
+        self._record(Rated(**self._envelope(ctx), score=score, comment=comment))
+
     def cancel(
         self,
         ctx: Context,
@@ -998,6 +1014,7 @@ class Incident(
         self.organisation = e.organisation
         self.parent, self.children = None, frozenset()
         self.affected_callers = frozenset()
+        self.rated = False
         self._last_resolution = None
 
     @applies(Assigned)
@@ -1054,6 +1071,10 @@ class Incident(
     @applies(Closed)
     def _closed(self, e: Closed) -> None:
         pass  # the lifecycle state is all that changes
+
+    @applies(Rated)
+    def _rated(self, e: Rated) -> None:
+        self.rated = True
 
     @applies(Cancelled)
     def _cancelled(self, e: Cancelled) -> None:

@@ -1,4 +1,5 @@
-"""Numbers of changes, service requests, problems and knowledge articles (CHG-000001, KB-...).
+"""Numbers of changes, service requests, problems, knowledge articles and improvements (CHG-000001,
+KB-..., IMP-...).
 
 As for incidents, number N of a kind is version N of that kind's number log, so the store's
 uniqueness of (log, version) makes numbers unique and gap-free across processes. These kinds are
@@ -24,6 +25,7 @@ class RecordKind(StrEnum):
     SERVICE_REQUEST = "REQ"
     PROBLEM = "PRB"
     KNOWLEDGE_ARTICLE = "KB"
+    IMPROVEMENT = "IMP"
 
 
 class RecordNumberAllocated(DomainEvent):

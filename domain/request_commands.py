@@ -19,9 +19,11 @@ from domain.context import Context
 from domain.errors import RecordAlreadyExists
 from domain.examples import example
 from domain.fields import Description, Name, Note, Reasoned, Text
+from domain.improvement import SourceKind, SourceRecord, open_follow_up
 from domain.incident import SlaAlert
 from domain.organisations import RequestedOrganisation
-from domain.record_numbers import RecordKind
+from domain.record_numbers import RecordKind, number_label
+from domain.satisfaction import Rating, is_low
 from domain.service_catalogue import Code as ServiceCode
 from domain.service_request import (
     Approvers,
@@ -182,6 +184,38 @@ class Close(RequestCommand):
     requesters_too = True
 
 
+class RateServiceRequest(Rating, RequestCommand):
+    model_config = example({"score": 5, "comment": "The new card was ready the next day"})
+
+    action = "rating"
+    summary = (
+        "The requester rates their closed request, once: a score of 1 to 5 and a comment (a"
+        " score of 2 or less opens a follow-up in the improvement register)"
+    )
+    requesters_too = True
+
+    def decide(self, session: Session, ctx: Context, request_id: UUID) -> UUID:
+        """Rate the request; a low rating also opens its follow-up, owned by the manager of the
+        group that fulfilled it (one write)."""
+        request = session.get(ServiceRequest, request_id)
+        request.rate(ctx, score=self.score, comment=self.comment)
+        if is_low(self.score):
+            open_follow_up(
+                session,
+                ctx,
+                rated=SourceRecord(
+                    kind=SourceKind.SERVICE_REQUEST,
+                    id=request.id,
+                    ref=number_label(RecordKind.SERVICE_REQUEST, request.number),
+                ),
+                score=self.score,
+                comment=self.comment,
+                group=request.fulfilment_group,
+                organisation=request.organisation,
+            )
+        return request_id
+
+
 class CancelServiceRequest(Reasoned, RequestCommand):
     model_config = example({"reason": "No longer needed: the old card was found"})
 
@@ -208,5 +242,6 @@ REQUEST_COMMANDS = by_action(
     RecordResponse,
     Fulfil,
     Close,
+    RateServiceRequest,
     CancelServiceRequest,
 )

@@ -41,6 +41,7 @@ from domain.incident import SlaAlerted
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.record_numbers import named_id
 from domain.rule_versions import RuleVersions, SlaBreach, SlaWarning
+from domain.satisfaction import Rating, check_rater
 
 Steps: Any = Field(min_length=1, max_length=50)
 Approvers: Any = Field(default_factory=list, max_length=50)
@@ -239,6 +240,12 @@ class Cancelled(Reasoned, RequestEvent):
     type_name: ClassVar[str] = "ServiceRequest.Cancelled"
 
 
+class Rated(Rating, RequestEvent):
+    """The requester rated the closed request (domain/satisfaction.py): once, and only they."""
+
+    type_name: ClassVar[str] = "ServiceRequest.Rated"
+
+
 class SlaWarned(RequestEvent, SlaWarning):
     """A warning threshold of an SLA target was passed (recorded by the SLA watcher)."""
 
@@ -320,6 +327,10 @@ class ServiceRequest(
     steps: int
     done: frozenset[int]
     organisation: str
+    #: The group that fulfils it (the catalogue item's, copied when it was submitted).
+    fulfilment_group: str
+    #: Whether the requester has rated it (once closed; a rating is given once).
+    rated: bool
 
     @property
     def owned_by(self) -> str:
@@ -429,6 +440,12 @@ class ServiceRequest(
         self._require_requester_or_agent(ctx)
         self._record(Closed(**self._envelope(ctx)))
 
+    def rate(self, ctx: Context, *, score: int, comment: str | None = None) -> None:
+        """The requester rates the closed request, once (domain/satisfaction.py)."""
+        self._require("rate", RequestState.CLOSED)
+        check_rater(ctx, self.requester, self.rated)
+        self._record(Rated(**self._envelope(ctx), score=score, comment=comment))
+
     def cancel(self, ctx: Context, *, reason: str) -> None:
         self._require("cancel", *CANCELLABLE)
         self._require_requester_or_agent(ctx)
@@ -454,6 +471,8 @@ class ServiceRequest(
         self.approvers, self.approvals_needed = frozenset(e.approvers), e.approvals_needed
         self.approvals, self.steps, self.done = (), len(e.steps), frozenset()
         self.organisation = e.organisation
+        self.fulfilment_group = e.fulfilment_group
+        self.rated = False
         self.sla_alerts = frozenset()
 
     @applies(
@@ -477,3 +496,7 @@ class ServiceRequest(
     @applies(StepCompleted)
     def _step_completed(self, e: StepCompleted) -> None:
         self.done = self.done | {e.step}
+
+    @applies(Rated)
+    def _rated(self, e: Rated) -> None:
+        self.rated = True

@@ -42,6 +42,7 @@ from domain import (
     change_schedule,
     configuration_item,
     directory,
+    improvement,
     inbound_mail,
     notification,
     priority,
@@ -137,6 +138,7 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     i.ChildUnlinked: STAFF,  # names another caller's report
     i.ParentResolved: caller(),  # why their incident was resolved
     i.DuplicateMerged: STAFF,  # names another caller
+    i.Rated: caller("comment"),  # the caller's own words: theirs and the staff's to read
     # -- service requests: the requester follows their request and answers its questions
     r.CatalogueItemDefined: caller("description"),  # the catalogue is published
     r.Submitted: caller("details"),
@@ -151,6 +153,7 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     r.Fulfilled: caller("notes"),
     r.Closed: caller(),
     r.Cancelled: caller("reason"),
+    r.Rated: caller("comment"),  # the requester's own words: theirs and the staff's to read
     r.SlaWarned: caller(),
     r.SlaBreached: caller(),
     # -- problems and changes are the staff's records: a requester reaches none of them
@@ -252,6 +255,9 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     **dict.fromkeys(saved_filter.SavedFilterEvent.__subclasses__(), STAFF),
     # -- inbound mail: what became of each message (people's words, their addresses): staff's
     **dict.fromkeys(inbound_mail.InboundMailEvent.__subclasses__(), STAFF),
+    # -- the improvement register: the staff's (a follow-up of a low rating quotes the comment
+    # to the staff, who read it on the rated record anyway)
+    **dict.fromkeys(improvement.ImprovementEvent.__subclasses__(), STAFF),
     # -- canned responses: the helpdesk's tools (what a caller reads of one is the comment)
     **dict.fromkeys(canned_response.CannedResponseEvent.__subclasses__(), STAFF),
     # -- attachments (domain/attachments.py): a caller reads the files on their own incident or

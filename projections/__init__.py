@@ -7,6 +7,7 @@ from projections.change_calendar import change_calendar
 from projections.change_details import change_details
 from projections.configuration_items import configuration_items
 from projections.directory import broadcast_lists, directory_groups, directory_people
+from projections.improvements import improvement_register
 from projections.inbound_mail import inbound_mail
 from projections.incident_details import incident_details
 from projections.knowledge import knowledge_articles
@@ -33,6 +34,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     known_errors,
     incident_occurrences,
     knowledge_articles,
+    # the improvement register
+    improvement_register,
     # the directory
     directory_people,
     directory_groups,
@@ -62,6 +65,7 @@ __all__ = [
     "change_calendar",
     "change_details",
     "configuration_items",
+    "improvement_register",
     "inbound_mail",
     "incident_details",
     "incident_occurrences",

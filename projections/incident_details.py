@@ -1,6 +1,7 @@
 """incident_details: everything a person reading one incident wants, one row per incident,
 including the problems and changes linked to it and the workarounds its problems published, its
-parent and children, the parent whose resolution resolved it, and the duplicates merged into it.
+parent and children, the parent whose resolution resolved it, the duplicates merged into it, and
+the caller's rating once it is closed.
 
 It also serves the incident list, filtered by status, group, priority, service and category,
 newest first.
@@ -71,6 +72,7 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "children": [],
         "resolved_with_parent": None,
         "duplicates": [],
+        "rating": None,
         "logged_at": logged_at,
         "logged_by": by(ev),
         "updated_at": logged_at,
@@ -177,6 +179,12 @@ def _closed(row: Row, ev: e.Closed) -> Row:
     return row
 
 
+def _rated(row: Row, ev: e.Rated) -> Row:
+    _touched(row, ev)
+    row["rating"] = _entry(row, ev, score=ev.score, comment=ev.comment)
+    return row
+
+
 def _cancelled(row: Row, ev: e.Cancelled) -> Row:
     _touched(row, ev, hold_reason=None)
     row["cancellation"] = _entry(
@@ -255,8 +263,8 @@ incident_details = Projection(
     # 2: SLA rule versions and alerts; 3: links to problems and changes, workarounds;
     # 4: the organisation and the caller as columns (scoped lists); 5: parent and children,
     # resolution by the parent, merged duplicates; 6: a child unlinked from its parent;
-    # 7: category and subcategory
-    version=7,
+    # 7: category and subcategory; 8: the caller's rating
+    version=8,
     folds=folds_of(
         _logged,
         _assigned,
@@ -273,6 +281,7 @@ incident_details = Projection(
         _resolved,
         _reopened,
         _closed,
+        _rated,
         _sla_alert,
         _cancelled,
         _linked_to_problem,

@@ -40,6 +40,7 @@ def _submitted(_: Row | None, ev: r.Submitted) -> Row:
         "conversation": [],
         "fulfilment": None,
         "cancellation": None,
+        "rating": None,
         "submitted_at": at(ev),
         "submitted_by": by(ev),
         "updated_at": at(ev),
@@ -105,6 +106,10 @@ def _cancelled(row: Row, ev: r.Cancelled) -> Row:
     return _touched(row, ev, cancellation=entry(ev, reason=ev.reason))
 
 
+def _rated(row: Row, ev: r.Rated) -> Row:
+    return _touched(row, ev, rating=entry(ev, score=ev.score, comment=ev.comment))
+
+
 def _sla_alert(row: Row, ev: r.SlaWarned | r.SlaBreached) -> Row:
     # The watcher's alerts change the record (its version, and so its ETag); the clock itself
     # is at GET /service-requests/{id}/sla.
@@ -113,7 +118,8 @@ def _sla_alert(row: Row, ev: r.SlaWarned | r.SlaBreached) -> Row:
 
 service_request_details = Projection(
     name="service_request_details",
-    version=3,  # 2: the organisation, as a column (scoped lists); 3: the SLA clock
+    # 2: the organisation, as a column (scoped lists); 3: the SLA clock; 4: the requester's rating
+    version=4,
     folds=folds_of(
         _submitted,
         _approval_requested,
@@ -127,6 +133,7 @@ service_request_details = Projection(
         _fulfilled,
         _closed,
         _cancelled,
+        _rated,
         _sla_alert,
     ),
     columns=list_columns("fulfilment_group", "requester"),

@@ -27,6 +27,7 @@ from domain import (
     change_schedule,
     configuration_item,
     directory,
+    improvement,
     inbound_mail,
     incident,
     knowledge,
@@ -224,6 +225,7 @@ def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         **_request_strategies(),
         **_problem_strategies(),
         **_knowledge_strategies(),
+        **_satisfaction_strategies(),
     }
 
 
@@ -345,6 +347,28 @@ def _knowledge_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         k.Published: events(k.Published),
         k.Retired: events(k.Retired),
         k.ProblemLinked: events(k.ProblemLinked, problem_ref=refs),
+    }
+
+
+def _satisfaction_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    """Ratings of incidents and requests, and the improvement register (domain/satisfaction.py,
+    domain/improvement.py)."""
+    m = improvement
+    sources = st.builds(m.SourceRecord, kind=st.sampled_from(m.SourceKind), id=st.uuids(), ref=refs)
+    return {
+        incident.Rated: events(incident.Rated),
+        service_request.Rated: events(service_request.Rated),
+        m.Proposed: events(
+            m.Proposed,
+            source_record=st.none() | sources,
+            due=st.none() | st.dates(),
+            organisation=organisation_codes,
+        ),
+        m.Approved: events(m.Approved),
+        m.Started: events(m.Started),
+        m.Completed: events(m.Completed),
+        m.Rejected: events(m.Rejected),
+        m.OwnerAssigned: events(m.OwnerAssigned),
     }
 
 

@@ -329,6 +329,9 @@ ALLOWED_IN: dict[str, set[IncidentState]] = {
 LINK_METHODS = {"link_to_problem", "link_to_change", "share_workaround"}
 #: Parents, children and merged duplicates: tests/unit/test_related_incidents.py.
 RELATED_METHODS = {"link_child", "unlink_from_parent", "resolve_with_parent", "merge_duplicate"}
+#: The caller's rating, the one action a closed incident allows (only to its caller):
+#: tests/unit/test_satisfaction_rules.py.
+RATING_METHODS = {"rate"}
 
 
 def method_of(action: str) -> str:
@@ -357,7 +360,7 @@ def test_the_state_table_covers_every_action_and_every_public_method() -> None:
     # the SLA watcher's alerts are facts about time, allowed in any state (see the SLA alert
     # rules); logging starts the table
     methods = public_methods(Incident) - {"log", "record_sla_alerts"} - LINK_METHODS
-    methods -= RELATED_METHODS
+    methods -= RELATED_METHODS | RATING_METHODS
     assert methods == {method_of(action) for action in ACTIONS}
 
 

@@ -52,5 +52,5 @@ def test_the_record_views_keep_their_versions() -> None:
         ("change_details", 3),
         ("knowledge_articles", 1),
         ("problem_details", 2),
-        ("service_request_details", 3),
+        ("service_request_details", 4),
     ]
