@@ -27,7 +27,7 @@ from processes.reports.figures import Period
 from processes.reports.history import History, read_history
 
 CATALOGUE = Path(__file__).with_name("catalogue.toml")
-Unit = Literal["count", "percent", "hours", "days"]
+Unit = Literal["count", "percent", "hours", "days", "score"]
 Language = Literal["id", "en"]
 
 

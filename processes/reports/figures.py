@@ -24,6 +24,7 @@ from functools import cached_property
 from typing import Any
 from uuid import UUID
 
+from domain.satisfaction import is_low
 from domain.sla_clock import ClockState, MarkKind, Ticket, judge
 from domain.sla_incident import KIND as INCIDENT_KIND
 from domain.sla_request import KIND as REQUEST_KIND
@@ -227,11 +228,13 @@ def _clocked(record: Clocked, period: Period, judged: Judge) -> Facts | None:
         return None
     state = record.state_at(end)
     opened = period.holds(record.logged_at)
-    if not opened and state != OPEN:
+    score = record.rated[1] if record.rated and period.holds(record.rated[0]) else None
+    if not opened and state != OPEN and score is None:
         return None
     values: dict[str, Any] = {
         "open": state == OPEN,
         "age_days": (end - record.logged_at).total_seconds() / 86400 if state == OPEN else None,
+        "score": score,
     }
     if opened:
         values |= judged.verdicts(record, end)
@@ -273,6 +276,16 @@ def _sla(facts: Sequence[Facts]) -> dict[str, Any]:
     return found
 
 
+def _satisfaction(facts: Sequence[Facts]) -> dict[str, Any]:
+    """The ratings callers gave in the period (of records closed in it or before)."""
+    scores = [f.values["score"] for f in facts if f.values["score"] is not None]
+    return {
+        "rated": len(scores),
+        "satisfaction_mean": mean(scores),
+        "satisfaction_low": sum(is_low(score) for score in scores),
+    }
+
+
 def _incident_facts(incident: IncidentRead, period: Period, judged: Judge) -> Facts | None:
     facts = _clocked(incident, period, judged)
     if facts is not None and facts.opened:
@@ -303,6 +316,7 @@ def _incident_figures(facts: Sequence[Facts]) -> dict[str, Any]:
         "reopened_pct": pct(sum(f.values["reopened"] for f in resolved), len(resolved)),
         "first_contact_pct": pct(sum(f.values["first_contact"] for f in resolved), len(resolved)),
         "major": sum(f.values["major"] for f in opened),
+        **_satisfaction(facts),
     }
 
 
@@ -342,6 +356,7 @@ def _request_figures(facts: Sequence[Facts]) -> dict[str, Any]:
         "fulfilment_p90_hours": sla["resolve_p90_hours"],
         "awaiting_approval": sum(f.values["awaiting_approval"] for f in facts),
         **_backlog(facts),
+        **_satisfaction(facts),
     }
 
 

@@ -54,6 +54,7 @@ class Clocked:
     rules: RuleVersions | None
     marks: list[Mark] = field(default_factory=list)
     resolved_by: str | None = None
+    rated: tuple[datetime, int] | None = None  # when its caller rated it, and the score
 
     @property
     def logged_at(self) -> datetime:
@@ -289,6 +290,17 @@ def _request_mark(kind: MarkKind, value: str | None = None, waiting: bool | None
     return read
 
 
+def _rated(kind: str) -> Reader:
+    """A caller's rating of a closed incident or request (once: domain/satisfaction.py)."""
+
+    def read(h: History, key: UUID, at: datetime, d: dict[str, Any]) -> None:
+        found = (h.incidents if kind == "incident" else h.requests).get(key)
+        if found is not None:
+            found.rated = (at, d["score"])
+
+    return read
+
+
 def _problem_logged(h: History, key: UUID, at: datetime, d: dict[str, Any]) -> None:
     h.problems[key] = ProblemRead(
         key, d["number"], d.get("organisation", PROVINCE), d.get("service") or "", at
@@ -354,6 +366,8 @@ _READERS: dict[str, Reader] = {
     **{name: _incident_marked(name) for name in MARKED_TYPE_NAMES if name != i.Logged.type_name},
     i.Recategorised.type_name: _incident_recategorised,
     i.MajorIncidentDeclared.type_name: _major,
+    i.Rated.type_name: _rated("incident"),
+    r.Rated.type_name: _rated("request"),
     r.Submitted.type_name: _request_submitted,
     r.ApprovalRequested.type_name: _request_mark(
         MarkKind.PAUSED, r.RequestState.AWAITING_APPROVAL.value, waiting=True

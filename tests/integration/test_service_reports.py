@@ -93,6 +93,11 @@ def make_history(api: Api, services: Services, clock: Clock) -> dict[str, str]:
     )
     clock.advance(hours=3)
     resolve(andi, refs["escalated"])
+    caller = api.client("budi.santoso", Role.REQUESTER)
+    for ref, score in ((refs["first_contact"], 5), (refs["escalated"], 2)):
+        clock.advance(minutes=5)
+        ok(caller.post(f"/api/v1/incidents/{ref}/confirm"))
+        ok(caller.post(f"/api/v1/incidents/{ref}/rating", json={"score": score}))
     refs["reopened"] = log(
         siti, "Renewal fails", service="batupusaka", impact="high", urgency="high"
     )
@@ -217,10 +222,21 @@ def share(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
+def open_at_end(events: list[DomainEvent]) -> bool:
+    state = "open"
+    for event in events:
+        if isinstance(event, (i.Resolved, i.Closed, i.Cancelled)):
+            state = "done"
+        elif isinstance(event, i.Reopened):
+            state = "open"
+    return state == "open"
+
+
 def expected_incidents(services: Services, service: str | None = None) -> dict[str, Any]:
     figures: dict[str, Any] = defaultdict(int)
     resolve_hours: list[float] = []
     resolved_count = reopened = first_contact = 0
+    scores: list[int] = []  # every rating is March's in this history
     verdicts = {"response": [0, 0], "resolution": [0, 0]}  # met, breached
     for events in histories(services).values():
         opened = events[0]
@@ -233,14 +249,8 @@ def expected_incidents(services: Services, service: str | None = None) -> dict[s
         if service is not None and current != service:
             continue
         kinds = [type(e) for e in events]
-        last_state = None
-        for event in events:
-            if isinstance(event, (i.Resolved, i.Closed, i.Cancelled)):
-                last_state = "done"
-            elif isinstance(event, i.Reopened):
-                last_state = None
-        if last_state is None:
-            figures["backlog"] += 1
+        figures["backlog"] += open_at_end(events)
+        scores.extend(e.score for e in events if isinstance(e, i.Rated))
         if not START <= opened.timestamp < END:
             continue
         figures["logged"] += 1
@@ -264,6 +274,10 @@ def expected_incidents(services: Services, service: str | None = None) -> dict[s
         if clock.resolution.stopped_at is not None:
             resolve_hours.append(clock.resolution.counted.total_seconds() / 3600)
     figures["resolved"] = resolved_count
+    figures["rated"] = len(scores)
+    figures["satisfaction_low"] = sum(score <= 2 for score in scores)
+    if scores:
+        figures["satisfaction_mean"] = round(sum(scores) / len(scores), 2)
     for name, (met, breached) in verdicts.items():
         figures[f"{name}_met"], figures[f"{name}_breached"] = met, breached
         figures[f"{name}_met_pct"] = share(met, met + breached)
@@ -339,6 +353,7 @@ def test_the_reports_figures_are_those_of_the_raw_events(
     assert total["logged"] == 7  # February's and April's are not March's
     assert total["backlog"] == 3  # February's, the recurring one, Lebak's (closed in April)
     assert total["major"] == 1
+    assert (total["rated"], total["satisfaction_mean"], total["satisfaction_low"]) == (2, 3.5, 1)
     # the history has each case: the major incident ran past its target, one was reopened, one
     # went to another group, one was resolved at first contact
     assert total["resolution_breached"] >= 1
