@@ -46,6 +46,7 @@ from domain.improvement import Improvement
 from domain.improvement_commands import IMPROVEMENT_COMMANDS
 from domain.inbound_mail import InboundMail
 from domain.incident import Incident, SlaAlert
+from domain.issued_report import ISSUED_REPORT_COMMANDS, IssuedReport, issued_report_id
 from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
 from domain.notification import NOTIFICATION_COMMANDS, Notification
 from domain.priority import PriorityMatrix
@@ -68,6 +69,7 @@ from projections.directory import broadcast_lists, directory_groups, directory_p
 from projections.improvements import improvement_register
 from projections.inbound_mail import inbound_mail
 from projections.incident_details import incident_details
+from projections.issued_reports import issued_reports
 from projections.knowledge import knowledge_articles
 from projections.notifications import notifications
 from projections.problems import problem_details
@@ -211,6 +213,16 @@ IMPROVEMENT = numbered(
     improvement_register,
     IMPROVEMENT_COMMANDS,
 )
+#: Service reports as issued to management, and the decisions taken from them
+#: (domain/issued_report.py), by code (`2026-03-incidents`).
+ISSUED_REPORT = Kind(
+    "issued_report",
+    IssuedReport,
+    coded=issued_report_id,
+    path="/issued-reports",
+    detail=issued_reports,
+    commands=ISSUED_REPORT_COMMANDS,
+)
 CHANGE_SCHEDULE = Kind(
     "change_schedule",
     ChangeSchedule,
@@ -325,6 +337,7 @@ KINDS: dict[str, Kind] = {
         CHANGE_SCHEDULE,
         KNOWLEDGE_ARTICLE,
         IMPROVEMENT,
+        ISSUED_REPORT,
         PERSON,
         GROUP,
         BROADCAST_LIST,

@@ -44,6 +44,7 @@ from domain import (
     directory,
     improvement,
     inbound_mail,
+    issued_report,
     notification,
     priority,
     problem,
@@ -258,6 +259,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     # -- the improvement register: the staff's (a follow-up of a low rating quotes the comment
     # to the staff, who read it on the rated record anyway)
     **dict.fromkeys(improvement.ImprovementEvent.__subclasses__(), STAFF),
+    # -- issued service reports and the decisions taken from them: management's
+    **dict.fromkeys(issued_report.IssuedReportEvent.__subclasses__(), STAFF),
     # -- canned responses: the helpdesk's tools (what a caller reads of one is the comment)
     **dict.fromkeys(canned_response.CannedResponseEvent.__subclasses__(), STAFF),
     # -- attachments (domain/attachments.py): a caller reads the files on their own incident or

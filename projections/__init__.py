@@ -10,6 +10,7 @@ from projections.directory import broadcast_lists, directory_groups, directory_p
 from projections.improvements import improvement_register
 from projections.inbound_mail import inbound_mail
 from projections.incident_details import incident_details
+from projections.issued_reports import issued_reports
 from projections.knowledge import knowledge_articles
 from projections.notifications import notifications
 from projections.open_work import open_work_by_group
@@ -36,6 +37,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     knowledge_articles,
     # the improvement register
     improvement_register,
+    # service reports as issued, and the decisions taken from them
+    issued_reports,
     # the directory
     directory_people,
     directory_groups,
@@ -69,6 +72,7 @@ __all__ = [
     "inbound_mail",
     "incident_details",
     "incident_occurrences",
+    "issued_reports",
     "knowledge_articles",
     "known_errors",
     "open_work_by_group",

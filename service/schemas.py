@@ -19,6 +19,7 @@ from domain import (  # noqa: F401  (each registers its event types)
     configuration_item,
     improvement,
     incident,
+    issued_report,
     knowledge,
     priority,
     problem,

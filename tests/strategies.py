@@ -30,6 +30,7 @@ from domain import (
     improvement,
     inbound_mail,
     incident,
+    issued_report,
     knowledge,
     notification,
     priority,
@@ -226,6 +227,7 @@ def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         **_problem_strategies(),
         **_knowledge_strategies(),
         **_satisfaction_strategies(),
+        **_issued_report_strategies(),
     }
 
 
@@ -369,6 +371,16 @@ def _satisfaction_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]
         m.Completed: events(m.Completed),
         m.Rejected: events(m.Rejected),
         m.OwnerAssigned: events(m.OwnerAssigned),
+    }
+
+
+def _issued_report_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    """Issued service reports (domain/issued_report.py): the report whole is any JSON object."""
+    m = issued_report
+    body = st.dictionaries(names, st.none() | st.integers() | names, max_size=4)
+    return {
+        m.Issued: events(m.Issued, body=body, period_from=st.dates(), period_to=st.dates()),
+        m.DecisionRecorded: events(m.DecisionRecorded),
     }
 
 

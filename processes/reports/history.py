@@ -412,6 +412,11 @@ _READERS: dict[str, Reader] = {
 TOPICS = tuple(_READERS)
 
 
+def apply(history: History, type_name: str, key: UUID, data: dict[str, Any]) -> None:
+    """One stored event (its type name and its JSON, decoded) read into the history."""
+    _READERS[type_name](history, key, _at(data), data)
+
+
 def batches(recorder: ApplicationRecorder, head: int) -> Iterator[Sequence[Notification]]:
     position = 0
     while position < head:
@@ -444,7 +449,7 @@ def read_history(
                 continue
             history.events += 1
             key = n.originator_id
-            _READERS[n.topic](history, key if isinstance(key, UUID) else UUID(key), at, data)
+            apply(history, n.topic, key if isinstance(key, UUID) else UUID(key), data)
         if progress is not None:
             progress(batch[-1].id, head)
     return history

@@ -80,6 +80,7 @@ EXAMPLES = sorted(
 WITHOUT_FREE_TEXT = {
     "LinkConfigurationItem",
     "Schedule",
+    "IssueReport",  # a report's name and a month
     # the directory: actor ids, codes, topics and times, each of its own shape
     "AddGroupMember",
     "RemoveGroupMember",
