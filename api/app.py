@@ -38,6 +38,7 @@ from api import (
     service_catalogue,
     service_requests,
     sla,
+    suppliers,
     webhook_endpoints,
     whatif,
 )
@@ -130,6 +131,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
         (whatif.router, problem_details.RESPONSES),
         (reports.router, problem_details.RESPONSES),
         (issued_reports.router, problem_details.RECORD_RESPONSES),
+        (suppliers.router, problem_details.RECORD_RESPONSES),
         *((router, problem_details.RECORD_RESPONSES) for router in directory.ROUTERS),
         (inbound_mail.router, problem_details.RESPONSES),
         *((router, problem_details.RESPONSES) for router in attachments.ROUTERS),

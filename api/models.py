@@ -841,3 +841,23 @@ class ReportCheck(Answer):
     issued_digest: str
     digest_now: str
     same: bool
+
+
+class SupplierDetails(Answer):
+    id: str
+    code: str = Field(examples=["vendor-ebook"])
+    name: str
+    kind: str = Field(examples=["external"])
+    state: str = Field(examples=["active"])
+    contract: Part = Field(description="the contract in force: services, targets, calendar")
+    contract_version: int = Field(description="what a hold awaiting the supplier records")
+    contracts: list[Part] = Field(description="each earlier contract, and why it was revised")
+    retired_reason: str | None
+    registered_at: str
+    registered_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class SupplierList(Page):
+    items: list[SupplierDetails]

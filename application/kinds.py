@@ -59,6 +59,7 @@ from domain.service_catalogue import ServiceCatalogue
 from domain.service_request import CatalogueItem, ServiceRequest, catalogue_item_id
 from domain.sla import SlaPolicy
 from domain.sla_clock import Ticket
+from domain.supplier import SUPPLIER_COMMANDS, Supplier, supplier_id
 from domain.webhook_endpoint import ENDPOINT_COMMANDS, WebhookEndpoint, endpoint_id
 from projections.base import Projection
 from projections.canned_responses import canned_responses
@@ -75,6 +76,7 @@ from projections.notifications import notifications
 from projections.problems import problem_details
 from projections.saved_filters import saved_filters
 from projections.service_requests import catalogue_items, service_request_details
+from projections.suppliers import suppliers
 from projections.webhook_endpoints import webhook_endpoints
 
 
@@ -223,6 +225,15 @@ ISSUED_REPORT = Kind(
     detail=issued_reports,
     commands=ISSUED_REPORT_COMMANDS,
 )
+#: Suppliers and their contracts (domain/supplier.py), by code.
+SUPPLIER = Kind(
+    "supplier",
+    Supplier,
+    coded=supplier_id,
+    path="/suppliers",
+    detail=suppliers,
+    commands=SUPPLIER_COMMANDS,
+)
 CHANGE_SCHEDULE = Kind(
     "change_schedule",
     ChangeSchedule,
@@ -338,6 +349,7 @@ KINDS: dict[str, Kind] = {
         KNOWLEDGE_ARTICLE,
         IMPROVEMENT,
         ISSUED_REPORT,
+        SUPPLIER,
         PERSON,
         GROUP,
         BROADCAST_LIST,

@@ -53,6 +53,7 @@ from domain import (
     saved_filter,
     service_catalogue,
     sla,
+    supplier,
     webhook_endpoint,
 )
 from domain import incident as i
@@ -115,7 +116,7 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     i.Logged: caller("description"),
     i.Assigned: caller(),
     i.WorkStarted: caller(),
-    i.PutOnHold: caller(),  # the reason (awaiting the caller, a supplier...), not the note
+    i.PutOnHold: caller("supplier"),  # the reason and the supplier awaited, not the note
     i.Resumed: caller(),  # not the note
     i.WorkNoteAdded: STAFF,
     i.CommentAdded: caller("text"),
@@ -261,6 +262,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     **dict.fromkeys(improvement.ImprovementEvent.__subclasses__(), STAFF),
     # -- issued service reports and the decisions taken from them: management's
     **dict.fromkeys(issued_report.IssuedReportEvent.__subclasses__(), STAFF),
+    # -- suppliers and their contracts: the staff's (a caller reads which supplier a hold awaits)
+    **dict.fromkeys(supplier.SupplierEvent.__subclasses__(), STAFF),
     # -- canned responses: the helpdesk's tools (what a caller reads of one is the comment)
     **dict.fromkeys(canned_response.CannedResponseEvent.__subclasses__(), STAFF),
     # -- attachments (domain/attachments.py): a caller reads the files on their own incident or

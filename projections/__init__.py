@@ -19,6 +19,7 @@ from projections.saved_filters import saved_filters
 from projections.search_index import search_index
 from projections.service_requests import catalogue_items, service_request_details
 from projections.sla_clocks import sla_clocks
+from projections.suppliers import suppliers
 from projections.webhook_endpoints import webhook_endpoints
 
 PROJECTIONS: tuple[Projection, ...] = (
@@ -39,6 +40,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     improvement_register,
     # service reports as issued, and the decisions taken from them
     issued_reports,
+    # suppliers and their contracts
+    suppliers,
     # the directory
     directory_people,
     directory_groups,
@@ -81,5 +84,6 @@ __all__ = [
     "search_index",
     "service_request_details",
     "sla_clocks",
+    "suppliers",
     "webhook_endpoints",
 ]

@@ -24,6 +24,7 @@ from functools import cached_property
 from typing import Any
 from uuid import UUID
 
+from domain.calendar import CalendarSpec
 from domain.satisfaction import is_low
 from domain.sla_clock import ClockState, MarkKind, Ticket, judge
 from domain.sla_incident import KIND as INCIDENT_KIND
@@ -39,6 +40,7 @@ from processes.reports.history import (
     ItemRead,
     ProblemRead,
     RequestRead,
+    Wait,
 )
 
 RulesOf = Callable[[Ticket], Rules]
@@ -521,3 +523,66 @@ def configuration(history: History, period: Period) -> dict[str, Any]:
         ]
 
     return tabulate(facts_of, period, ("type", "service"), _item_figures)
+
+
+# -- suppliers -----------------------------------------------------------------------------------
+
+#: A supplier's calendar by name (the business calendars' current versions).
+CalendarOf = Callable[[str], CalendarSpec]
+
+
+def _wait_facts(
+    incident: IncidentRead, wait: Wait, history: History, period: Period, calendar_of: CalendarOf
+) -> Facts | None:
+    """A wait's facts: whether it ended in the period and within the contract's target (business
+    time on the contract's calendar), or still waits at the period's end (and is overdue)."""
+    end = period.end
+    if wait.start >= end or (wait.end is not None and wait.end < period.start):
+        return None
+    supplier = history.suppliers.get(wait.supplier)
+    contract = supplier.contracts.get(wait.contract_version) if supplier else None
+    if contract is None:
+        return None  # a hold names a supplier the read history does not hold
+    calendar = calendar_of(contract["calendar"])
+    target = timedelta(minutes=contract["resolution_minutes"])
+    stopped = wait.end if wait.end is not None and wait.end < end else None
+    waited = calendar.business_time(wait.start, stopped or end)
+    values = {
+        "started": period.holds(wait.start),
+        "ended": stopped is not None,
+        "met": stopped is not None and waited <= target,
+        "hours": hours(waited) if stopped is not None else None,
+        "waiting": stopped is None,
+        "overdue": stopped is None and waited > target,
+    }
+    cells = {"supplier": (wait.supplier,), "service": (incident.service,)}
+    return Facts(cells, period.holds(wait.start), values)
+
+
+def _supplier_figures(facts: Sequence[Facts]) -> dict[str, Any]:
+    ended = [f for f in facts if f.values["ended"]]
+    met = sum(f.values["met"] for f in ended)
+    times = [f.values["hours"] for f in ended]
+    return {
+        "waits": sum(f.values["started"] for f in facts),
+        "ended": len(ended),
+        "met": met,
+        "breached": len(ended) - met,
+        "met_pct": pct(met, len(ended)),
+        "wait_mean_hours": mean(times),
+        "wait_p90_hours": rounded(nearest_rank(times, 90)),
+        "waiting": sum(f.values["waiting"] for f in facts),
+        "overdue": sum(f.values["overdue"] for f in facts),
+    }
+
+
+def suppliers(history: History, period: Period, calendar_of: CalendarOf) -> dict[str, Any]:
+    def facts_of(within: Period) -> list[Facts]:
+        found = (
+            _wait_facts(incident, wait, history, within, calendar_of)
+            for incident in history.incidents.values()
+            for wait in incident.waits
+        )
+        return [facts for facts in found if facts is not None]
+
+    return tabulate(facts_of, period, ("supplier", "service"), _supplier_figures)

@@ -48,6 +48,7 @@ WORDS: Mapping[Language, Mapping[str, str]] = {
         "priority": "prioritas",
         "group": "kelompok",
         "type": "jenis",
+        "supplier": "pemasok",
         "none": "tidak ada data",
     },
     "en": {
@@ -68,6 +69,7 @@ WORDS: Mapping[Language, Mapping[str, str]] = {
         "priority": "priority",
         "group": "group",
         "type": "type",
+        "supplier": "supplier",
         "none": "no data",
     },
 }

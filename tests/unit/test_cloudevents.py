@@ -256,6 +256,10 @@ def test_bookkeeping_stays_private_and_a_new_aggregate_is_private_until_declared
         # service reports as issued to management, and its decisions: read over the API
         "IssuedReport.Issued",
         "IssuedReport.DecisionRecorded",
+        # suppliers and their contracts: the office's own agreements, read over the API
+        "Supplier.Registered",
+        "Supplier.ContractRevised",
+        "Supplier.Retired",
         # the helpdesk's canned responses: its tools; a caller reads the comment one becomes
         "CannedResponse.Created",
         "CannedResponse.Revised",
@@ -294,5 +298,6 @@ def test_a_view_folds_published_events_or_private_ones_never_both() -> None:
         "inbound_mail",
         "canned_responses",
         "issued_reports",
+        "suppliers",
     }
     assert sorted(p.name for p in (*FROM_TOPIC, *FROM_STORE)) == sorted(p.name for p in PROJECTIONS)
