@@ -128,6 +128,7 @@ class LogIncident(Command):
         catalogue = session.service_catalogue()
         classification = catalogue.classified(self.service, self.category, self.subcategory)
         incident_id = session.new_id()
+        organisation = ctx.organisation_for(self.organisation)
         incident = Incident.log(
             ctx,
             id=incident_id,
@@ -141,8 +142,8 @@ class LogIncident(Command):
             impact=self.impact,
             urgency=self.urgency,
             matrix=session.rules.matrix,
-            sla=session.sla_rules_for(self.service),
-            organisation=ctx.organisation_for(self.organisation),
+            sla=session.sla_rules_for(self.service, organisation),
+            organisation=organisation,
             classification=classification,
             catalogue_version=catalogue.version,
         )

@@ -99,6 +99,8 @@ def _calendars(desk: ServiceDesk) -> figures.CalendarOf:
         return specs[name]
 
     return calendar_of
+
+
 NAMES = tuple(_MAKERS)
 
 

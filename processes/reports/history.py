@@ -62,7 +62,7 @@ class Clocked:
         return self.marks[0].at
 
     def ticket(self, kind: str) -> Ticket:
-        return Ticket(kind, self.first_service, self.rules, tuple(self.marks))
+        return Ticket(kind, self.first_service, self.rules, tuple(self.marks), self.organisation)
 
     @property
     def priority(self) -> int:

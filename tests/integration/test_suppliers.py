@@ -179,3 +179,57 @@ def test_a_hold_awaits_a_supplier_under_its_contract_and_the_report_judges_each_
     assert rows["vendor-ebook"]["ended"] == 1
     total = report["total"]
     assert (total["waits"], total["ended"], total["met"], total["breached"]) == (4, 3, 2, 1)
+
+
+def test_a_customers_agreement_sets_its_targets_and_calendar_for_its_services(
+    api: Api, clock: Clock
+) -> None:
+    manager = api.client("dewi.lestari", Role.SERVICE_MANAGER)
+    agent = api.client("siti.rahma", all_organisations=True)
+    policy = ok(manager.get("/api/v1/sla/policy"))
+    agreement = {
+        "code": "sla-lebak-wifi",
+        "name": "Perjanjian layanan Wi-Fi publik Perpustakaan Kabupaten Lebak",
+        "customer": "perpus-kab-lebak",
+        "services": ["public-wifi"],
+        "calendar": "library",
+        "targets": {"3": {"response_minutes": 30, "resolution_minutes": 120}},
+        "workload_limit": 40,
+        "exceptions": ["outages of the provider's backbone are the ISP's (its contract)"],
+    }
+    revised = manager.post(
+        "/api/v1/sla/policy/revisions",
+        json={"terms": {**policy["terms"], "agreements": [agreement]}, "reason": "Lebak's SLA"},
+        headers={"If-Match": f'"{policy["version"]}"'},
+    )
+    terms = ok(revised, 201)["terms"]
+    assert terms["agreements"][0]["workload_limit"] == 40
+    unknown = {**agreement, "code": "x", "customer": "perpus-kab-bogor"}
+    refused = manager.post(
+        "/api/v1/sla/policy/revisions",
+        json={"terms": {**terms, "agreements": [agreement, unknown]}, "reason": "x"},
+    )
+    assert ok(refused, 422)["code"] == "invalid-input"
+
+    def logged(service: str, organisation: str) -> dict[str, Any]:
+        body = {
+            "title": "Wi-Fi mati",
+            "service": service,
+            "caller": "budi.santoso",
+            "impact": "medium",
+            "urgency": "medium",
+            "organisation": organisation,
+        }
+        ref = ok(agent.post("/api/v1/incidents", json=body), 201)["ref"]
+        return dict(ok(agent.get(f"/api/v1/incidents/{ref}/sla")))
+
+    lebak = logged("public-wifi", "perpus-kab-lebak")
+    assert lebak["rules"]["calendar_name"] == "library"
+    assert lebak["resolution"]["priority"] == 3
+    assert lebak["resolution"]["target_minutes"] == 120
+    assert lebak["response"]["target_minutes"] == 30
+    province = logged("public-wifi", "dpk-banten")
+    assert province["rules"]["calendar_name"] == "office"
+    assert province["resolution"]["target_minutes"] == 24 * 60  # the policy's P3
+    other_service = logged("kiosks-gates", "perpus-kab-lebak")
+    assert other_service["resolution"]["target_minutes"] == 24 * 60
