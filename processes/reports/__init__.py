@@ -86,6 +86,7 @@ _MAKERS: Mapping[str, Maker] = {
     "changes": lambda h, p, _: figures.changes(h, p),
     "configuration": lambda h, p, _: figures.configuration(h, p),
     "suppliers": lambda h, p, desk: figures.suppliers(h, p, _calendars(desk)),
+    "agreements": lambda h, p, desk: figures.agreements(h, p, desk.rulebook.rules),
 }
 
 

@@ -49,6 +49,8 @@ WORDS: Mapping[Language, Mapping[str, str]] = {
         "group": "kelompok",
         "type": "jenis",
         "supplier": "pemasok",
+        "agreement": "perjanjian",
+        "customer": "pelanggan",
         "none": "tidak ada data",
     },
     "en": {
@@ -70,6 +72,8 @@ WORDS: Mapping[Language, Mapping[str, str]] = {
         "group": "group",
         "type": "type",
         "supplier": "supplier",
+        "agreement": "agreement",
+        "customer": "customer",
         "none": "no data",
     },
 }
@@ -85,7 +89,7 @@ class Labels:
     def of(self, dimension: str, key: str) -> str:
         if dimension == "service":
             return self.service_name(key, self.language)
-        if dimension == "organisation":
+        if dimension in ("organisation", "customer"):
             return _ORGANISATIONS.get(key, key)
         return key
 

@@ -233,3 +233,12 @@ def test_a_customers_agreement_sets_its_targets_and_calendar_for_its_services(
     assert province["resolution"]["target_minutes"] == 24 * 60  # the policy's P3
     other_service = logged("kiosks-gates", "perpus-kab-lebak")
     assert other_service["resolution"]["target_minutes"] == 24 * 60
+    logged("public-wifi", "perpus-kab-lebak")
+
+    # the month's workload against the agreement's limit
+    clock.now = datetime(2026, 4, 2, 2, 0, tzinfo=UTC)
+    report = ok(manager.get("/api/v1/reports/agreements", params=MARCH))
+    (row,) = [r["figures"] for r in report["rows"] if r["dimension"] == "agreement"]
+    assert (row["tickets"], row["incidents"], row["workload_limit"]) == (2, 2, 40)
+    assert (row["workload_pct"], row["over_limit"]) == (5.0, 0)
+    assert report["total"]["tickets"] == 2  # the province's and the kiosk's are no agreement's
