@@ -200,6 +200,10 @@ def requests_and_items(api: Api) -> None:
             json={"result": "accurate", "note": "version matches"},
         )
     )
+    unexplained = siti.post(
+        "/api/v1/configuration-items/app-inlislite/verify", json={"result": "discrepancy"}
+    )
+    assert ok(unexplained, 422)["code"] == "discrepancy-unexplained"
 
 
 # -- the figures, worked out here from the raw events -------------------------------------------
