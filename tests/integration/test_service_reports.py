@@ -514,12 +514,16 @@ def test_a_months_reports_are_issued_once_kept_signed_checked_and_decided_on(
             "/api/v1/improvements",
             json={
                 "title": "Major incident took six days",
-                "source": "other",
+                "description": "March's breaches: circulation ran past its target",
+                "source": "breach",
+                "source_record": {"kind": "issued_report", "ref": "2026-03-incidents"},
                 "owner": "dewi.lestari",
             },
         ),
         201,
-    )["ref"]
+    )
+    assert improvement["source_record"]["ref"] == "2026-03-incidents"
+    improvement = improvement["ref"]
     decided = ok(
         manager.post(
             "/api/v1/issued-reports/2026-03-incidents/record-decision",
