@@ -2,8 +2,11 @@
 
 `incidents.json`: every incident logged in the period, as it stood at the period's end (replayed
 from its events, so later changes do not leak in), with counts by priority and state and how
-many were resolved within the period. The SLA report joins it when SLA clocks exist (the SLA
-policy and clocks are a later issue); until then the pack says so in this report.
+many were resolved within the period. Their SLA attainment, judged by the rules of record, is in
+the service reports below.
+
+`service-reports/{code}.json` (9.4): each service report issued for a month the period touches,
+as issued (whenever that was), with the decisions taken from it so far.
 
 `notifications.json` (ISO/IEC 20000-1 8.6.1, users kept informed): every notification decided in
 the period, as it stood at the period's end (who was told what, on which channel, whether it
@@ -14,7 +17,7 @@ state.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -22,8 +25,11 @@ import orjson
 
 from audit.evidence import EventFilter, matching
 from audit.replay import as_of
+from domain.issued_report import Issued
 from domain.notification import Decided
+from domain.whatif import REPORTING_ZONE
 from projections import incident_details
+from projections.issued_reports import issued_reports
 from projections.notifications import notifications
 
 if TYPE_CHECKING:  # the composition root, a layer above: only its type is named here
@@ -51,7 +57,8 @@ def period_reports(
         "incidents_logged": len(incidents),
         "by_priority": dict(sorted(by_priority.items())),
         "by_state_at_period_end": dict(sorted(by_state.items())),
-        "sla": "not yet measured: SLA policies and clocks are not part of this release",
+        "sla": "judged by the rules of record in the service reports issued for the period:"
+        " reports/service-reports/ (docs/reports.md)",
         "incidents": incidents,
     }
     return {
@@ -59,7 +66,31 @@ def period_reports(
         "notifications.json": orjson.dumps(
             told(services, since, until), option=orjson.OPT_INDENT_2
         ),
+        **issued(services, since, until),
     }
+
+
+def issued(services: Services, since: datetime | None, until: datetime | None) -> dict[str, bytes]:
+    """The service reports issued for months the period touches (whenever they were issued: a
+    month's are issued after it), each with the decisions taken from it so far, from the record
+    (docs/reports.md)."""
+    assert services.audit is not None
+    found: dict[str, bytes] = {}
+    kept = EventFilter(since=None, until=None, types=frozenset({Issued.type_name}))
+    for row, _, _ in matching(services.audit.store, services.desk.mapper, kept):
+        history = services.desk.record_history(UUID(row[2]), Issued)
+        report = as_of(issued_reports, history, None)
+        if report is None:
+            continue
+        first, last = (date.fromisoformat(report["period"][e]) for e in ("from", "to"))
+        if (since is not None and last < since.astimezone(REPORTING_ZONE).date()) or (
+            until is not None and first >= until.astimezone(REPORTING_ZONE).date()
+        ):
+            continue
+        found[f"service-reports/{report['code']}.json"] = orjson.dumps(
+            report, option=orjson.OPT_INDENT_2
+        )
+    return found
 
 
 def told(services: Services, since: datetime | None, until: datetime | None) -> dict[str, object]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import math
+import zipfile
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import httpx
+import orjson
 import pytest
 
 from application.seed import seed
@@ -544,6 +546,19 @@ def test_a_months_reports_are_issued_once_kept_signed_checked_and_decided_on(
     assert ok(missing, 422)["code"] == "improvement-not-found"
     auditor = api.client("audit.bpk", Role.AUDITOR)
     assert ok(auditor.get("/api/v1/issued-reports/2026-03-incidents"))["decisions"] == [decision]
+    # the month's evidence pack carries the reports issued for it, with their decisions
+    pack = auditor.get(
+        "/api/v1/audit/export",
+        params={"from": "2026-03-01T00:00:00+07:00", "to": "2026-04-01T00:00:00+07:00"},
+    )
+    assert pack.status_code == 200, pack.text
+    with zipfile.ZipFile(io.BytesIO(pack.content)) as archive:
+        names = archive.namelist()
+        assert "reports/service-reports/2026-03-incidents.json" in names, names
+        packed = orjson.loads(archive.read("reports/service-reports/2026-03-incidents.json"))
+    assert packed["digest"] == issued["digest"]
+    assert [d["decision"] for d in packed["decisions"]] == [decision["decision"]]
+    assert sum(n.startswith("reports/service-reports/") for n in names) == len(reports.NAMES)
     refused = auditor.post(
         "/api/v1/issued-reports/2026-03-incidents/record-decision", json={"decision": "x"}
     )
