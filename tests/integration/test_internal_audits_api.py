@@ -211,3 +211,39 @@ def test_a_nonconformity_is_raised_directly_and_listed_by_owner(
     caller = api.client("budi.santoso", Role.REQUESTER)
     refused(caller.get("/api/v1/internal-audits"), 403, "forbidden")
     refused(caller.get("/api/v1/nonconformities"), 403, "forbidden")
+
+
+def test_the_management_review_reads_the_periods_inputs_from_the_views(api: Api) -> None:
+    manager = api.client(MANAGER, Role.SERVICE_MANAGER)
+    body = {
+        "clause": "8.6.1",
+        "grade": "minor",
+        "description": "Incidents resolved without a note",
+        "source": "complaint",
+        "owner": OWNER,
+        "due": "2026-03-01",  # already past on 2 March: overdue
+    }
+    ok(manager.post("/api/v1/nonconformities", json=body), 201)
+    proposal = {"title": "Note templates", "source": "audit-finding", "owner": OWNER}
+    ok(manager.post("/api/v1/improvements", json=proposal), 201)
+    auditor = api.client(LEAD, Role.AUDITOR)
+    period = {"from": "2026-03-01", "to": "2026-03-31"}
+    inputs = ok(auditor.get("/api/v1/management-review", params=period))
+    assert inputs["period"] == period
+    assert inputs["nonconformities"]["open"] == 1
+    assert inputs["nonconformities"]["raised_in_period"] == 1
+    assert [n["ref"] for n in inputs["nonconformities"]["overdue"]] == ["NC-000001"]
+    assert inputs["improvements"] == {
+        "by_state": {"proposed": 1},
+        "by_source": {"audit-finding": 1},
+    }
+    assert inputs["satisfaction"] == {"count": 0, "mean": None, "low": 0}
+    assert (inputs["audits"], inputs["reports"], inputs["previous_actions"]) == ([], [], [])
+    # another month had none of it raised
+    later = ok(
+        auditor.get("/api/v1/management-review", params={"from": "2026-05-01", "to": "2026-05-31"})
+    )
+    assert later["nonconformities"]["raised_in_period"] == 0
+    refused(api.client().get("/api/v1/management-review", params=period), 403, "forbidden")
+    backwards = {"from": "2026-03-31", "to": "2026-03-01"}
+    refused(auditor.get("/api/v1/management-review", params=backwards), 422, "invalid-period")
