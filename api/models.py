@@ -467,6 +467,74 @@ class ImprovementList(Page):
     items: list[ImprovementDetails]
 
 
+class InternalAuditDetails(Answer):
+    id: str
+    number: int
+    ref: str = Field(examples=["AUD-000001"])
+    title: str
+    scope: list[str] = Field(description="the clauses audited", examples=[["8.6.1", "8.5.1"]])
+    services: list[str]
+    criteria: str
+    method: str
+    planned: Part = Field(description="the planned start and end dates")
+    period: Part = Field(description="the audited period: from and to, whole days (Jakarta)")
+    lead_auditor: str
+    auditors: list[str] = Field(description="every auditor, the lead first")
+    organisation: str
+    state: str = Field(examples=["in_progress"])
+    assignments: list[Part] = Field(description="auditors named after planning: who, when, why")
+    started: Part | None
+    findings: list[Part] = Field(
+        description="each finding: its number, kind, clause, text, evidence, the record it opened"
+    )
+    report: Part | None = Field(description="the conclusions, when and by whom")
+    closure: Part | None
+    cancellation: Part | None
+    planned_at: str
+    planned_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class InternalAuditList(Page):
+    items: list[InternalAuditDetails]
+
+
+class NonconformityDetails(Answer):
+    id: str
+    number: int
+    ref: str = Field(examples=["NC-000001"])
+    clause: str = Field(examples=["8.6.1"])
+    grade: str = Field(examples=["minor"])
+    description: str
+    source: str = Field(examples=["audit-finding"])
+    source_ref: str | None
+    finding: Part | None = Field(description="the audit finding it came from: audit and number")
+    owner: str
+    due: str = Field(examples=["2027-04-30"])
+    organisation: str
+    state: str = Field(examples=["open"])
+    correction: Part | None
+    root_cause: Part | None
+    actions: list[Part] = Field(description="corrective actions: owner, due, done with a note")
+    next_due: str | None = Field(description="the earliest due date of what is left to do")
+    verifications: list[Part] = Field(description="each verification: effective or not, a note")
+    raised_at: str
+    raised_by: ActorOut
+    closed_at: str | None
+    updated_at: str
+    version: int
+
+
+class NonconformityList(Page):
+    items: list[NonconformityDetails]
+
+
+class OverdueNonconformities(Answer):
+    today: str = Field(description="the day judged by, in Asia/Jakarta")
+    items: list[NonconformityDetails]
+
+
 class PersonDetails(Answer):
     """A person's entry in the directory (projections/directory.py `directory_people`)."""
 

@@ -18,7 +18,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from api.models import ErrorCode
-from domain import canned_response, directory, errors
+from domain import canned_response, directory, errors, internal_audit, nonconformity
 from infra.serialisation import UndecodableEvent
 
 MEDIA_TYPE = "application/problem+json"
@@ -68,10 +68,23 @@ STATUS: dict[type[errors.DomainError], int] = {
     directory.UnknownGroup: 422,
     directory.NotAGroupMember: 422,
     canned_response.UnknownCannedResponse: 422,
+    # internal audits and nonconformities
+    internal_audit.AuditorNotImpartial: 409,
+    internal_audit.InvalidAuditDates: 422,
+    nonconformity.ActionsOutstanding: 409,
+    nonconformity.ActionAlreadyDone: 409,
+    nonconformity.UnknownAction: 422,
 }
 
 TITLES: dict[str, str] = {
     "not-found": "Not found",
+    "auditor-not-impartial": "The auditor worked in a process in scope during the audited period",
+    "not-an-auditor-of-this-audit": "Only the audit's auditors record its findings",
+    "invalid-audit-dates": "The audit's dates are not in order",
+    "actions-outstanding": "The corrective actions are not all done (or there are none)",
+    "action-already-done": "The corrective action is already done",
+    "unknown-action": "The nonconformity has no such corrective action",
+    "verifier-not-independent": "The owner of the work cannot verify it",
     "incident-not-found": "No such incident",
     "illegal-transition": "Not allowed in the record's current state",
     "incident-closed": "The incident is closed",

@@ -46,8 +46,12 @@ from domain.improvement import Improvement
 from domain.improvement_commands import IMPROVEMENT_COMMANDS
 from domain.inbound_mail import InboundMail
 from domain.incident import Incident, SlaAlert
+from domain.internal_audit import InternalAudit
+from domain.internal_audit_commands import INTERNAL_AUDIT_COMMANDS
 from domain.issued_report import ISSUED_REPORT_COMMANDS, IssuedReport, issued_report_id
 from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
+from domain.nonconformity import Nonconformity
+from domain.nonconformity_commands import NONCONFORMITY_COMMANDS
 from domain.notification import NOTIFICATION_COMMANDS, Notification
 from domain.priority import PriorityMatrix
 from domain.problem import Problem
@@ -70,8 +74,10 @@ from projections.directory import broadcast_lists, directory_groups, directory_p
 from projections.improvements import improvement_register
 from projections.inbound_mail import inbound_mail
 from projections.incident_details import incident_details
+from projections.internal_audits import audit_programme
 from projections.issued_reports import issued_reports
 from projections.knowledge import knowledge_articles
+from projections.nonconformities import nonconformity_register
 from projections.notifications import notifications
 from projections.problems import problem_details
 from projections.saved_filters import saved_filters
@@ -215,6 +221,23 @@ IMPROVEMENT = numbered(
     improvement_register,
     IMPROVEMENT_COMMANDS,
 )
+#: The internal audit programme (domain/internal_audit.py) and nonconformities with their
+#: corrective actions (domain/nonconformity.py): the staff's, by organisation.
+INTERNAL_AUDIT = numbered(
+    RecordKind.INTERNAL_AUDIT,
+    InternalAudit,
+    "/internal-audits",
+    audit_programme,
+    INTERNAL_AUDIT_COMMANDS,
+    noun="internal audit",
+)
+NONCONFORMITY = numbered(
+    RecordKind.NONCONFORMITY,
+    Nonconformity,
+    "/nonconformities",
+    nonconformity_register,
+    NONCONFORMITY_COMMANDS,
+)
 #: Service reports as issued to management, and the decisions taken from them
 #: (domain/issued_report.py), by code (`2026-03-incidents`).
 ISSUED_REPORT = Kind(
@@ -348,6 +371,8 @@ KINDS: dict[str, Kind] = {
         CHANGE_SCHEDULE,
         KNOWLEDGE_ARTICLE,
         IMPROVEMENT,
+        INTERNAL_AUDIT,
+        NONCONFORMITY,
         ISSUED_REPORT,
         SUPPLIER,
         PERSON,

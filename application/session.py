@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID, uuid4
 
-from application.kinds import aggregates, kind_of
+from application.impartiality import kinds_known, labelled, worked
+from application.kinds import KINDS, aggregates, kind_of
 from domain.aggregate import Aggregate
 from domain.commands import Rules
 from domain.context import Context
 from domain.events import DomainEvent
 from domain.incident import Incident
+from domain.internal_audit import Work
 from domain.priority import PriorityMatrix
 from domain.record_numbers import RecordKind, RecordNumberAllocated, number_label, number_log
 from domain.records import INCIDENT_NUMBERS, INCIDENT_PREFIX, NumberAllocated
@@ -174,6 +177,22 @@ class Session:
 
     def find_incident(self, ref: str) -> UUID:
         return self.desk.find_incident(ref)
+
+    def work_in(
+        self, kinds: frozenset[str], actors: frozenset[str], since: datetime, until: datetime
+    ) -> dict[str, Work]:
+        desk = self.desk
+        found = worked(desk.recorder, desk.mapper, kinds_known(kinds), actors, since, until)
+        return labelled(found, self._label)
+
+    def _label(self, kind: str, record_id: UUID) -> str:
+        """A record as people read it: its number with its kind's prefix, its code, or its id."""
+        first = next(iter(self.desk.events.get(record_id, limit=1)), None)
+        number, code = getattr(first, "number", None), getattr(first, "code", None)
+        prefix = KINDS[kind].prefix
+        if prefix is not None and isinstance(number, int):
+            return f"{prefix}-{number:06d}"
+        return str(code) if code else str(record_id)
 
     # -- changing ---------------------------------------------------------------------------------
 

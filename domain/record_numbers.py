@@ -26,6 +26,8 @@ class RecordKind(StrEnum):
     PROBLEM = "PRB"
     KNOWLEDGE_ARTICLE = "KB"
     IMPROVEMENT = "IMP"
+    INTERNAL_AUDIT = "AUD"
+    NONCONFORMITY = "NC"
 
 
 class RecordNumberAllocated(DomainEvent):

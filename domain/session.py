@@ -14,7 +14,10 @@ from uuid import UUID
 from domain.aggregate import Aggregate
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from domain.commands import Rules
+    from domain.internal_audit import Work
     from domain.record_numbers import RecordKind
     from domain.rule_versions import RuleVersions
     from domain.service_catalogue import ServiceCatalogue
@@ -75,4 +78,12 @@ class Session(Protocol):
     def service_catalogue(self) -> ServiceCatalogue:
         """The service catalogue in force: the services, categories and subcategories a record
         may name."""
+        ...
+
+    def work_in(
+        self, kinds: frozenset[str], actors: frozenset[str], since: datetime, until: datetime
+    ) -> dict[str, Work]:
+        """Of `actors`, those who acted on a record of one of `kinds` (application/kinds.py
+        names) in [since, until), each with one record they acted on (the first, in the
+        record's order): read from the store's events."""
         ...

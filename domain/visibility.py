@@ -44,7 +44,9 @@ from domain import (
     directory,
     improvement,
     inbound_mail,
+    internal_audit,
     issued_report,
+    nonconformity,
     notification,
     priority,
     problem,
@@ -260,6 +262,10 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     # -- the improvement register: the staff's (a follow-up of a low rating quotes the comment
     # to the staff, who read it on the rated record anyway)
     **dict.fromkeys(improvement.ImprovementEvent.__subclasses__(), STAFF),
+    # -- internal audits and nonconformities: the staff's (auditors, managers and the owners of
+    # corrective actions); findings name records and people's work
+    **dict.fromkeys(internal_audit.AuditEvent.__subclasses__(), STAFF),
+    **dict.fromkeys(nonconformity.NonconformityEvent.__subclasses__(), STAFF),
     # -- issued service reports and the decisions taken from them: management's
     **dict.fromkeys(issued_report.IssuedReportEvent.__subclasses__(), STAFF),
     # -- suppliers and their contracts: the staff's (a caller reads which supplier a hold awaits)

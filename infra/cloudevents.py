@@ -79,6 +79,10 @@ PUBLIC_AGGREGATES = frozenset(
         # the improvement register: the Kafka-fed `improvement_register` view needs it (a low
         # rating's follow-up quotes the caller's comment, as their incident's events do)
         "Improvement",
+        # the audit programme and nonconformities: the Kafka-fed `audit_programme` and
+        # `nonconformities` views need them (staff's words, as the register's)
+        "InternalAudit",
+        "Nonconformity",
         # the directory: the projections fed from Kafka need it as much as the embedded ones;
         # the topic carries people's names and addresses, as it carries callers' words already
         "Person",

@@ -10,8 +10,10 @@ from projections.directory import broadcast_lists, directory_groups, directory_p
 from projections.improvements import improvement_register
 from projections.inbound_mail import inbound_mail
 from projections.incident_details import incident_details
+from projections.internal_audits import audit_programme
 from projections.issued_reports import issued_reports
 from projections.knowledge import knowledge_articles
+from projections.nonconformities import nonconformity_register
 from projections.notifications import notifications
 from projections.open_work import open_work_by_group
 from projections.problems import incident_occurrences, known_errors, problem_details
@@ -38,6 +40,9 @@ PROJECTIONS: tuple[Projection, ...] = (
     knowledge_articles,
     # the improvement register
     improvement_register,
+    # internal audits and nonconformities
+    audit_programme,
+    nonconformity_register,
     # service reports as issued, and the decisions taken from them
     issued_reports,
     # suppliers and their contracts
@@ -67,6 +72,7 @@ __all__ = [
     "PROJECTIONS",
     "Projection",
     "attachments",
+    "audit_programme",
     "catalogue_items",
     "change_calendar",
     "change_details",
@@ -78,6 +84,7 @@ __all__ = [
     "issued_reports",
     "knowledge_articles",
     "known_errors",
+    "nonconformity_register",
     "open_work_by_group",
     "problem_details",
     "saved_filters",

@@ -30,8 +30,10 @@ from domain import (
     improvement,
     inbound_mail,
     incident,
+    internal_audit,
     issued_report,
     knowledge,
+    nonconformity,
     notification,
     priority,
     problem,
@@ -112,6 +114,8 @@ def _value(annotation: Any, bounds: dict[str, Any]) -> st.SearchStrategy[Any]:
         return st.uuids()
     if annotation in (datetime, AwareDatetime):
         return utc_datetimes
+    if annotation is date:
+        return st.dates()
     if isinstance(annotation, type) and issubclass(annotation, StrEnum):
         return st.sampled_from(list(annotation))
     if annotation == priority.Cells:
@@ -230,6 +234,7 @@ def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         **_satisfaction_strategies(),
         **_issued_report_strategies(),
         **_supplier_strategies(),
+        **_audit_strategies(),
     }
 
 
@@ -404,6 +409,55 @@ def _supplier_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         m.Registered: events(m.Registered, contract=contracts),
         m.ContractRevised: events(m.ContractRevised, contract=contracts),
         m.Retired: events(m.Retired),
+    }
+
+
+def _audit_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    """The audit programme and nonconformities (domain/internal_audit.py,
+    domain/nonconformity.py)."""
+    a, n = internal_audit, nonconformity
+    clauses = st.from_regex(n.CLAUSE_PATTERN, fullmatch=True)
+    evidence = st.builds(
+        a.Evidence, kind=st.sampled_from(a.EvidenceKind), ref=refs, note=st.none() | names
+    )
+    opened = st.builds(
+        a.Opened,
+        kind=st.sampled_from(["nonconformity", "improvement"]),
+        id=st.uuids(),
+        ref=st.from_regex(r"(NC|IMP)-[0-9]{6}", fullmatch=True),
+    )
+    finding = st.builds(n.FindingRef, audit_id=st.uuids(), audit=refs, finding=st.integers(1, 99))
+    return {
+        a.Planned: events(
+            a.Planned,
+            scope=st.lists(clauses, min_size=1, max_size=3),
+            services=st.lists(codes, max_size=3),
+            auditors=st.lists(actor_ids, max_size=3),
+            organisation=organisation_codes,
+        ),
+        a.AuditorAssigned: events(a.AuditorAssigned),
+        a.Started: events(a.Started),
+        a.FindingRecorded: events(
+            a.FindingRecorded,
+            clause=clauses,
+            evidence=st.lists(evidence, max_size=3),
+            opened=st.none() | opened,
+        ),
+        a.Reported: events(a.Reported),
+        a.Closed: events(a.Closed),
+        a.Cancelled: events(a.Cancelled),
+        n.Raised: events(
+            n.Raised,
+            clause=clauses,
+            finding=st.none() | finding,
+            organisation=organisation_codes,
+        ),
+        n.CorrectionRecorded: events(n.CorrectionRecorded),
+        n.RootCauseRecorded: events(n.RootCauseRecorded),
+        n.ActionPlanned: events(n.ActionPlanned),
+        n.ActionDone: events(n.ActionDone),
+        n.VerifiedEffective: events(n.VerifiedEffective),
+        n.VerifiedNotEffective: events(n.VerifiedNotEffective),
     }
 
 

@@ -546,7 +546,17 @@ def test_a_months_reports_are_issued_once_kept_signed_checked_and_decided_on(
     assert ok(missing, 422)["code"] == "improvement-not-found"
     auditor = api.client("audit.bpk", Role.AUDITOR)
     assert ok(auditor.get("/api/v1/issued-reports/2026-03-incidents"))["decisions"] == [decision]
-    # the month's evidence pack carries the reports issued for it, with their decisions
+    assert_packed(auditor, issued["digest"], decision["decision"])
+    refused = auditor.post(
+        "/api/v1/issued-reports/2026-03-incidents/record-decision", json={"decision": "x"}
+    )
+    assert refused.status_code == 403
+    assert api.client().get("/api/v1/issued-reports").status_code == 403
+    assert refs  # the history's records exist
+
+
+def assert_packed(auditor: httpx.Client, digest: str, decision: str) -> None:
+    """March's evidence pack carries the reports issued for it, with their decisions."""
     pack = auditor.get(
         "/api/v1/audit/export",
         params={"from": "2026-03-01T00:00:00+07:00", "to": "2026-04-01T00:00:00+07:00"},
@@ -556,15 +566,9 @@ def test_a_months_reports_are_issued_once_kept_signed_checked_and_decided_on(
         names = archive.namelist()
         assert "reports/service-reports/2026-03-incidents.json" in names, names
         packed = orjson.loads(archive.read("reports/service-reports/2026-03-incidents.json"))
-    assert packed["digest"] == issued["digest"]
-    assert [d["decision"] for d in packed["decisions"]] == [decision["decision"]]
+    assert packed["digest"] == digest
+    assert [d["decision"] for d in packed["decisions"]] == [decision]
     assert sum(n.startswith("reports/service-reports/") for n in names) == len(reports.NAMES)
-    refused = auditor.post(
-        "/api/v1/issued-reports/2026-03-incidents/record-decision", json={"decision": "x"}
-    )
-    assert refused.status_code == 403
-    assert api.client().get("/api/v1/issued-reports").status_code == 403
-    assert refs  # the history's records exist
 
 
 def test_the_schedule_waits_for_the_first_working_day(

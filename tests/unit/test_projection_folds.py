@@ -6,8 +6,11 @@ from __future__ import annotations
 import pytest
 
 from domain import incident as e
+from domain import internal_audit, nonconformity
 from projections.base import Row, folds_of
 from projections.incident_details import incident_details
+from projections.internal_audits import audit_programme
+from projections.nonconformities import nonconformity_register
 
 
 def _logged(_: Row | None, ev: e.Logged) -> Row:
@@ -39,3 +42,12 @@ def test_a_projection_declared_through_folds_of_folds_what_it_named() -> None:
     assert incident_details.folds[e.SlaBreached].__name__ == "_sla_alert"
     assert incident_details.folds[e.Logged].__name__ == "_logged"
     assert len(incident_details.folds) == 28
+
+
+def test_the_audit_views_fold_every_event_of_their_kinds() -> None:
+    assert len(audit_programme.folds) == 7
+    assert set(audit_programme.folds) == set(internal_audit.AuditEvent.__subclasses__())
+    assert len(nonconformity_register.folds) == 7
+    assert set(nonconformity_register.folds) == set(
+        nonconformity.NonconformityEvent.__subclasses__()
+    )
