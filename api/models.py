@@ -61,6 +61,9 @@ class ChangeDetails(Answer):
     services: list[str]
     configuration_items: list[str]
     backout_plan: str | None
+    backout_test: Part | None = Field(
+        description="whether and how the backout plan was tested, when, by whom (null: not yet)"
+    )
     template: str | None
     state: str = Field(examples=["scheduled"])
     assessment: Part | None
@@ -151,6 +154,8 @@ class ConfigurationItemDetails(Answer):
     status: str
     service: str | None
     location: str | None
+    description: str | None
+    criticality: str = Field(examples=["high"])
     depends_on: list[str]
     dependants: list[str]
     changes: list[Part]
@@ -840,6 +845,7 @@ class ReportEntry(Answer):
     title: str
     purpose: str
     clauses: list[str] = Field(examples=[["8.6.1", "9.4"]])
+    owner: str = Field(description="who answers for the report and its figures")
     frequency: str = Field(examples=["monthly"])
     audience: list[str]
     dimensions: list[str]

@@ -74,6 +74,7 @@ def _entry(definition: reports.ReportDefinition, language: Language) -> dict[str
         "title": words.title,
         "purpose": words.purpose,
         "clauses": definition.clauses,
+        "owner": definition.owner,
         "frequency": definition.frequency,
         "audience": definition.audience,
         "dimensions": definition.dimensions,

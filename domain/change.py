@@ -32,6 +32,7 @@ from domain.errors import (
     AlreadyDecided,
     AlreadyLinked,
     BackoutPlanMissing,
+    BackoutTestUnexplained,
     NotANamedApprover,
     NotPermitted,
     RequesterCannotApprove,
@@ -208,6 +209,10 @@ class PreAuthorised(ChangeEvent):
 class BackoutPlanRecorded(ChangeEvent):
     type_name: ClassVar[str] = "Change.BackoutPlanRecorded"
     plan: str = Text
+    #: Whether the plan was tried (on a test instance, a snapshot restored) before deployment,
+    #: and how (8.5.1.3: reversal planned and, where possible, tested).
+    tested: bool = False
+    test_note: str | None = Field(default=None, min_length=1, max_length=10_000)
 
 
 class Assessed(ChangeEvent):
@@ -404,9 +409,18 @@ class Change(
             change._record(PreAuthorised(**change._envelope(ctx), template=template.code))
         return change
 
-    def record_backout_plan(self, ctx: Context, *, plan: str) -> None:
+    def record_backout_plan(
+        self, ctx: Context, *, plan: str, tested: bool = False, test_note: str | None = None
+    ) -> None:
+        """The plan, and whether and how it was tested (a test says how: `test_note`)."""
         self._require("record_backout_plan", ChangeState.RAISED, ChangeState.ASSESSED)
-        self._record(BackoutPlanRecorded(**self._envelope(ctx), plan=plan))
+        if tested and not test_note:
+            raise BackoutTestUnexplained("a tested backout plan says how it was tested")
+        self._record(
+            BackoutPlanRecorded(
+                **self._envelope(ctx), plan=plan, tested=tested, test_note=test_note
+            )
+        )
 
     def assess(self, ctx: Context, *, risk: Risk, impact: str, cab: list[str], quorum: int) -> None:
         self._require("assess", ChangeState.RAISED)

@@ -32,6 +32,7 @@ from domain.configuration_item import (
     Code,
     CodeList,
     ConfigurationItem,
+    Criticality,
     VerificationResult,
     ci_id,
     related,
@@ -109,6 +110,8 @@ class RegisterConfigurationItem(Command):
             "owner": "kiosk-team",
             "service": "kiosks-gates",
             "depends_on": ["srv-inlislite-01"],
+            "description": "SIP2 self-check kiosk on the ground floor, RFID pad and printer",
+            "criticality": "high",
         }
     )
 
@@ -120,6 +123,8 @@ class RegisterConfigurationItem(Command):
     service: str | None = OptionalServiceCode
     location: str | None = OptionalName
     depends_on: CodeList = Codes
+    description: str | None = Note
+    criticality: Criticality = Criticality.MEDIUM
 
     def decide(self, session: Session, ctx: Context) -> UUID:
         if session.find(ConfigurationItem, ci_id(self.code)) is not None:
@@ -323,11 +328,22 @@ class ChangeCommand(RecordCommand):
 
 
 class RecordBackoutPlan(ChangeCommand):
-    model_config = example({"plan": "Restore last night's snapshot"})
+    model_config = example(
+        {
+            "plan": "Restore last night's snapshot",
+            "tested": True,
+            "test_note": "Snapshot restored on the staging server in 12 minutes",
+        }
+    )
 
     action = "record-backout-plan"
-    summary = "Record (or replace) the backout plan; required before authorisation"
+    summary = (
+        "Record (or replace) the backout plan, and whether it was tested; required before"
+        " authorisation"
+    )
     plan: str = Text
+    tested: bool = False
+    test_note: str | None = Note
 
 
 class Assess(ChangeCommand):

@@ -46,6 +46,15 @@ class CiType(StrEnum):
     MOBILE_APP = "mobile_app"
 
 
+class Criticality(StrEnum):
+    """How much the services depend on the item: what its record's detail and its checks suit."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
 class CiStatus(StrEnum):
     PLANNED = "planned"
     ACTIVE = "active"
@@ -93,6 +102,9 @@ class Registered(ConfigurationItemEvent):
     service: str | None = OptionalName
     location: str | None = OptionalName
     depends_on: CodeList = Items
+    #: What it is, in words (stored before descriptions: none), and how critical it is.
+    description: str | None = Note
+    criticality: Criticality = Criticality.MEDIUM
 
 
 class ThroughChange(NamesChange, ConfigurationItemEvent):
@@ -186,6 +198,8 @@ class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
         service: str | None,
         location: str | None,
         depends_on: list[str],
+        description: str | None = None,
+        criticality: Criticality = Criticality.MEDIUM,
     ) -> ConfigurationItem:
         return cls._begin(
             ctx,
@@ -199,6 +213,8 @@ class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
             service=service,
             location=location,
             depends_on=depends_on,
+            description=description,
+            criticality=criticality,
         )
 
     def change_status(self, ctx: Context, change: tuple[UUID, str], status: CiStatus) -> None:

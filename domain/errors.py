@@ -318,3 +318,9 @@ class SupplierNotAwaited(DomainError):
     """A hold names a supplier, but does not await one (an invalid command: 422)."""
 
     code = "supplier-not-awaited"
+
+
+class BackoutTestUnexplained(DomainError):
+    """A backout plan recorded as tested says how it was tested (an invalid command: 422)."""
+
+    code = "backout-test-unexplained"

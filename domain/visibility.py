@@ -195,7 +195,7 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     change_schedule.BlackoutDeclared: caller("reason"),
     change_schedule.BlackoutWithdrawn: caller("reason"),
     # -- configuration items: a requester reads them (what depends on what, and its changes)
-    configuration_item.Registered: caller(),
+    configuration_item.Registered: caller("description"),
     configuration_item.StatusChanged: caller(),
     configuration_item.OwnerChanged: caller(),
     configuration_item.DependencyAdded: caller(),

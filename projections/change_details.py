@@ -25,6 +25,7 @@ def _raised(_: Row | None, ev: c.Raised) -> Row:
             " backout_plan template",
         ),
         "state": c.ChangeState.RAISED,
+        "backout_test": None,
         "assessment": None,
         "approvals": [],
         "authorisation": None,
@@ -50,7 +51,8 @@ def _pre_authorised(row: Row, ev: c.PreAuthorised) -> Row:
 
 
 def _backout(row: Row, ev: c.BackoutPlanRecorded) -> Row:
-    return _touched(row, ev, backout_plan=ev.plan)
+    tested = {"tested": ev.tested, "note": ev.test_note, "at": at(ev), "by": by(ev)}
+    return _touched(row, ev, backout_plan=ev.plan, backout_test=tested if ev.tested else None)
 
 
 def _assessed(row: Row, ev: c.Assessed) -> Row:
@@ -126,7 +128,7 @@ def _incident_linked(row: Row, ev: c.IncidentLinked) -> Row:
 
 change_details = Projection(
     name="change_details",
-    version=3,  # 3: the organisation, as a column (scoped lists)
+    version=4,  # 3: the organisation, as a column (scoped lists); 4: the backout's test
     folds=folds_of(
         _raised,
         _pre_authorised,

@@ -19,7 +19,8 @@ def _through(row: Row, ev: ci.ThroughChange, what: str) -> None:
 def _registered(_: Row | None, ev: ci.Registered) -> Row:
     return {
         "id": str(ev.originator_id),
-        **copied(ev, "code name ci_type owner status service location depends_on"),
+        **copied(ev, "code name ci_type owner status service location depends_on description"),
+        "criticality": ev.criticality,
         "dependants": [],
         "changes": [],
         "linked_problems": [],
@@ -88,7 +89,7 @@ def _link(ev: ci.ConfigurationItemEvent, record_id: object, ref: str) -> dict[st
 
 configuration_items = Projection(
     name="configuration_items",
-    version=3,
+    version=4,  # 3: verifications; 4: description and criticality
     folds=folds_of(
         _registered,
         _status_changed,

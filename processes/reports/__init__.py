@@ -56,6 +56,7 @@ class ReportDefinition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
     clauses: list[str]
+    owner: str = Field(min_length=1, description="who answers for the report and its figures")
     frequency: Literal["monthly"]
     audience: list[str]
     dimensions: list[str]

@@ -222,11 +222,39 @@ def test_registering_a_configuration_item_needs_its_dependencies_and_a_keeper(ap
     assert missing.status_code == 404
     forbidden = api.client().post("/api/v1/configuration-items", json={**body, "depends_on": []})
     assert forbidden.status_code == 403
-    made = manager.post("/api/v1/configuration-items", json={**body, "depends_on": []})
+    made = manager.post(
+        "/api/v1/configuration-items",
+        json={**body, "depends_on": [], "description": "Lantai 1", "criticality": "high"},
+    )
     assert made.status_code == 201
+    assert (made.json()["description"], made.json()["criticality"]) == ("Lantai 1", "high")
     twice = manager.post("/api/v1/configuration-items", json={**body, "depends_on": []})
     assert twice.status_code == 409
     assert isinstance(made.json()["version"], int)
     assert httpx.codes.is_success(
         api.client().get("/api/v1/configuration-items/kiosk-x").status_code
     )
+
+
+def test_a_backout_plan_is_recorded_as_tested_saying_how(api: Api) -> None:
+    resolver = api.client("andi.pratama", Role.RESOLVER)
+    raised = resolver.post(
+        "/api/v1/changes",
+        json={"kind": "normal", "title": "Upgrade SLiMS", "configuration_items": []},
+    )
+    assert raised.status_code == 201, raised.text
+    ref = raised.json()["ref"]
+    assert raised.json()["backout_test"] is None
+    plan = {"plan": "restore the snapshot", "tested": True}
+    unexplained = resolver.post(f"/api/v1/changes/{ref}/record-backout-plan", json=plan)
+    assert unexplained.status_code == 422
+    assert unexplained.json()["code"] == "backout-test-unexplained"
+    tested = resolver.post(
+        f"/api/v1/changes/{ref}/record-backout-plan",
+        json={**plan, "test_note": "restored on the staging server in 12 minutes"},
+    )
+    assert tested.status_code == 200, tested.text
+    body = tested.json()
+    assert body["backout_plan"] == "restore the snapshot"
+    assert body["backout_test"]["note"] == "restored on the staging server in 12 minutes"
+    assert body["backout_test"]["by"]["id"] == "andi.pratama"

@@ -463,6 +463,7 @@ def test_reports_are_for_managers_and_auditors_of_periods_that_have_ended(
     incident = catalogue[0]
     assert incident["title"] == "Incident report"
     assert "8.6.1" in incident["clauses"]
+    assert all(entry["owner"] for entry in catalogue)
     assert {m["name"] for m in incident["measures"]} >= {"resolution_met_pct", "first_contact_pct"}
     assert all(m["definition"] for entry in catalogue for m in entry["measures"])
 

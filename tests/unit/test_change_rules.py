@@ -12,6 +12,7 @@ from domain.actors import Actor, Role
 from domain.change import (
     Approved,
     Authorised,
+    BackoutPlanRecorded,
     Change,
     ChangeKind,
     ChangeState,
@@ -24,6 +25,7 @@ from domain.change_schedule import SCHEDULE_ID, BlackoutDeclared, ChangeSchedule
 from domain.errors import (
     AlreadyDecided,
     BackoutPlanMissing,
+    BackoutTestUnexplained,
     InvalidWindow,
     NotANamedApprover,
     NotPermitted,
@@ -118,6 +120,19 @@ def test_a_backout_plan_is_required_before_authorisation() -> None:
     change.record_backout_plan(context(REQUESTER), plan="reinstall 3.1 from the image")
     change.approve(context(CAB[0]))
     assert change.state is ChangeState.AUTHORISED
+
+
+def test_a_tested_backout_plan_says_how_it_was_tested() -> None:
+    change = raised(backout=None)
+    with pytest.raises(BackoutTestUnexplained):
+        change.record_backout_plan(context(REQUESTER), plan="restore the snapshot", tested=True)
+    assert change.collect_events() == []
+    change.record_backout_plan(
+        context(REQUESTER), plan="restore the snapshot", tested=True, test_note="on staging"
+    )
+    (event,) = change.collect_events()
+    assert isinstance(event, BackoutPlanRecorded)
+    assert (event.tested, event.test_note) == (True, "on staging")
 
 
 def test_only_a_change_manager_assesses() -> None:
