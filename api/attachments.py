@@ -1,4 +1,5 @@
-"""Files on incidents, service requests, problems and changes: upload, list, download, remove.
+"""Files on incidents, service requests, problems, changes and controlled documents: upload,
+list, download, remove.
 
 The same four routes under each kind's path (`/incidents/{ref}/attachments`, ...), built once
 here from the kinds that take files (application/kinds.py `ATTACHABLE`):
@@ -39,6 +40,7 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
+from api.documents import DOCUMENTS
 from api.incidents import INCIDENTS
 from api.models import AttachmentList, AttachmentOut
 from api.params import record_ref
@@ -49,7 +51,7 @@ from api.record_answers import json_response, submitted, written_row
 from api.scoping import reads_internal
 from api.service_requests import REQUESTS
 from application.attachments import received
-from application.kinds import CHANGE, INCIDENT, PROBLEM, SERVICE_REQUEST, Kind
+from application.kinds import CHANGE, DOCUMENT, INCIDENT, PROBLEM, SERVICE_REQUEST, Kind
 from application.pipeline import Submission
 from domain.actors import Role
 from domain.attachments import ALLOWED_TYPES, RemoveAttachment
@@ -98,6 +100,7 @@ _KINDS: tuple[tuple[Kind, Readable, frozenset[Role], frozenset[Role]], ...] = (
     (SERVICE_REQUEST, REQUESTS, READ_ROLES, AGENT_ROLES | {Role.REQUESTER}),
     (PROBLEM, PROBLEMS, STAFF_READ_ROLES, AGENT_ROLES),
     (CHANGE, CHANGES, STAFF_READ_ROLES, AGENT_ROLES),
+    (DOCUMENT, DOCUMENTS, STAFF_READ_ROLES, AGENT_ROLES),
 )
 
 ROUTERS: list[APIRouter] = []

@@ -467,6 +467,44 @@ class ImprovementList(Page):
     items: list[ImprovementDetails]
 
 
+class DocumentDetails(Answer):
+    """A controlled document (projections/documents.py `document_register`)."""
+
+    id: str
+    number: int
+    ref: str = Field(examples=["DOC-000001"])
+    title: str
+    kind: str = Field(examples=["policy"])
+    owner: str
+    clauses: list[str] = Field(examples=[["8.5.1.1"]])
+    clause_index: str
+    origin: str = Field(examples=["external"])
+    source: Part | None = Field(description="an external document's publisher and version")
+    medium: str = Field(examples=["PDF"])
+    review_months: int
+    retention: Part = Field(description="keep_months after it ends, then archive or destroy")
+    state: str = Field(examples=["published"])
+    current_version: int | None = Field(description="the published version in force; null: none")
+    next_review: str | None = Field(examples=["2027-03-02"], description="Asia/Jakarta date")
+    review_due_noticed: str | None
+    reviews: list[Part] = Field(description="each review that changed nothing: when, by whom")
+    withdrawal: Part | None
+    versions: list[Part] = Field(
+        description="every version: its state, content (a file or a link), authors, submission,"
+        " approval (who, when), returns (why), publication, end (superseded or withdrawn) and"
+        " disposition"
+    )
+    registered_at: str
+    registered_by: ActorOut
+    registrant: str
+    updated_at: str
+    version: int
+
+
+class DocumentList(Page):
+    items: list[DocumentDetails]
+
+
 class PersonDetails(Answer):
     """A person's entry in the directory (projections/directory.py `directory_people`)."""
 

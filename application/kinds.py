@@ -40,6 +40,8 @@ from domain.directory import (
     group_id,
     person_id,
 )
+from domain.document import Document
+from domain.document_commands import DOCUMENT_COMMANDS
 from domain.errors import CalendarNotFound, IncidentNotFound, NotFound, RecordNotFound
 from domain.events import DomainEvent
 from domain.improvement import Improvement
@@ -65,6 +67,7 @@ from projections.change_calendar import change_calendar
 from projections.change_details import change_details
 from projections.configuration_items import configuration_items
 from projections.directory import broadcast_lists, directory_groups, directory_people
+from projections.documents import document_register
 from projections.improvements import improvement_register
 from projections.inbound_mail import inbound_mail
 from projections.incident_details import incident_details
@@ -211,6 +214,14 @@ IMPROVEMENT = numbered(
     improvement_register,
     IMPROVEMENT_COMMANDS,
 )
+#: The register of controlled documents (domain/document.py): the office's, of no organisation.
+DOCUMENT = numbered(
+    RecordKind.DOCUMENT,
+    Document,
+    "/documents",
+    document_register,
+    with_files(DOCUMENT_COMMANDS),
+)
 CHANGE_SCHEDULE = Kind(
     "change_schedule",
     ChangeSchedule,
@@ -325,6 +336,7 @@ KINDS: dict[str, Kind] = {
         CHANGE_SCHEDULE,
         KNOWLEDGE_ARTICLE,
         IMPROVEMENT,
+        DOCUMENT,
         PERSON,
         GROUP,
         BROADCAST_LIST,
@@ -340,7 +352,7 @@ KINDS: dict[str, Kind] = {
     )
 }
 #: The kinds whose records take files (domain/attachments.py), by name.
-ATTACHABLE = (INCIDENT, SERVICE_REQUEST, PROBLEM, CHANGE)
+ATTACHABLE = (INCIDENT, SERVICE_REQUEST, PROBLEM, CHANGE, DOCUMENT)
 #: The numbered kinds, by their number prefix.
 KINDS_BY_PREFIX: dict[str, Kind] = {k.prefix: k for k in KINDS.values() if k.prefix is not None}
 _BY_AGGREGATE = {kind.aggregate: kind for kind in KINDS.values()}

@@ -290,10 +290,10 @@ class Reviewed(DocumentEvent):
     note: str | None = OptionalReason
 
 
-class ReviewDue(DocumentEvent):
+class ReviewDueNoticed(DocumentEvent):
     """The service noticed a review falling due (processes/document_reviews.py): once per date."""
 
-    type_name: ClassVar[str] = "Document.ReviewDue"
+    type_name: ClassVar[str] = "Document.ReviewDueNoticed"
     version: int = Number
     due: date
 
@@ -511,7 +511,7 @@ class Document(
         if self.review_noticed == due:
             raise NothingChanged(f"the review due on {due} is noticed already")
         assert self.current is not None
-        self._record(ReviewDue(**self._envelope(ctx), version=self.current, due=due))
+        self._record(ReviewDueNoticed(**self._envelope(ctx), version=self.current, due=due))
 
     def withdraw(self, ctx: Context, *, reason: str) -> None:
         self._require("withdraw", DocumentState.DRAFT, DocumentState.PUBLISHED)
@@ -658,8 +658,8 @@ class Document(
     def _reviewed(self, e: Reviewed) -> None:
         pass  # the next review date is the view's; decisions take it from the clock
 
-    @applies(ReviewDue)
-    def _review_due(self, e: ReviewDue) -> None:
+    @applies(ReviewDueNoticed)
+    def _review_due(self, e: ReviewDueNoticed) -> None:
         self.review_noticed = e.due
 
     @applies(Withdrawn)

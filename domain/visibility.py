@@ -42,6 +42,7 @@ from domain import (
     change_schedule,
     configuration_item,
     directory,
+    document,
     improvement,
     inbound_mail,
     notification,
@@ -258,6 +259,23 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     # -- the improvement register: the staff's (a follow-up of a low rating quotes the comment
     # to the staff, who read it on the rated record anyway)
     **dict.fromkeys(improvement.ImprovementEvent.__subclasses__(), STAFF),
+    # -- controlled documents: a requester reads the published documents of the customer kinds
+    # (projections/documents.py says which); of their making, what was decided, not the staff's
+    # notes, why a version was returned, or the files before the routes serve them
+    document.Registered: caller(),
+    document.VersionDrafted: caller(),
+    document.ContentSet: caller(),
+    document.SubmittedForApproval: caller(),
+    document.Approved: caller(),
+    document.Returned: STAFF,
+    document.Published: caller(),
+    document.Reviewed: caller(),
+    document.ReviewDueNoticed: STAFF,
+    document.Withdrawn: caller("reason"),
+    document.VersionDisposed: caller(),
+    document.AttachmentAdded: STAFF,
+    document.InternalAttachmentAdded: STAFF,
+    document.AttachmentRemoved: STAFF,
     # -- canned responses: the helpdesk's tools (what a caller reads of one is the comment)
     **dict.fromkeys(canned_response.CannedResponseEvent.__subclasses__(), STAFF),
     # -- attachments (domain/attachments.py): a caller reads the files on their own incident or

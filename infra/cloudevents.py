@@ -79,6 +79,9 @@ PUBLIC_AGGREGATES = frozenset(
         # the improvement register: the Kafka-fed `improvement_register` view needs it (a low
         # rating's follow-up quotes the caller's comment, as their incident's events do)
         "Improvement",
+        # the register of controlled documents: the Kafka-fed `document_register` view needs
+        # it; what it says is the office's published rules and who approved them
+        "Document",
         # the directory: the projections fed from Kafka need it as much as the embedded ones;
         # the topic carries people's names and addresses, as it carries callers' words already
         "Person",

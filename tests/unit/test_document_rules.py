@@ -359,7 +359,7 @@ def test_a_due_review_is_noticed_once_per_date() -> None:
     service = context(SYSTEM)
     due = date(2027, 3, 2)
     (event,) = then(published(), lambda d: d.notice_review_due(service, due=due))
-    assert event.type_name == "Document.ReviewDue"
+    assert event.type_name == "Document.ReviewDueNoticed"
     document = step(published(), lambda d: d.notice_review_due(service, due=due))
     refused(document, lambda d: d.notice_review_due(service, due=due), NothingChanged)
 

@@ -39,3 +39,11 @@ def test_a_projection_declared_through_folds_of_folds_what_it_named() -> None:
     assert incident_details.folds[e.SlaBreached].__name__ == "_sla_alert"
     assert incident_details.folds[e.Logged].__name__ == "_logged"
     assert len(incident_details.folds) == 28
+
+
+def test_the_document_register_folds_every_document_event() -> None:
+    from domain.document import DocumentEvent
+    from projections.documents import document_register
+
+    assert set(document_register.folds) == set(DocumentEvent.__subclasses__())
+    assert len(document_register.folds) == 14
