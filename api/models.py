@@ -505,6 +505,37 @@ class DocumentList(Page):
     items: list[DocumentDetails]
 
 
+class RetentionClassOut(Answer):
+    code: str = Field(examples=["operational"])
+    meaning: str
+
+
+class RetentionAccess(Answer):
+    who: str = Field(examples=["requester"])
+    reads: str
+    years_after_end: int | None = Field(
+        description="years after the record ends that this access lasts; null: as long as the"
+        " service runs; 0: only while it is in force"
+    )
+
+
+class RetentionEntry(Answer):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    record: str = Field(examples=["incident"])
+    kinds: list[str] = Field(description="the kinds of record (application/kinds.py) it covers")
+    class_: str = Field(alias="class", examples=["operational"])
+    clauses: list[str]
+    access: list[RetentionAccess]
+    ends: str = Field(description="when a record of this kind ends, for the years above")
+
+
+class RetentionSchedule(Answer):
+    rule: str
+    classes: list[RetentionClassOut]
+    records: list[RetentionEntry]
+
+
 class PersonDetails(Answer):
     """A person's entry in the directory (projections/directory.py `directory_people`)."""
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.models import DocumentDetails
+from api.models import DocumentDetails, RetentionSchedule
 from domain.actors import Role
 from domain.document import add_months, office_day
 from projections.documents import document_register
@@ -237,3 +237,12 @@ def test_the_register_lists_by_kind_clause_owner_and_state_and_holds_external_do
     ok(manager.post(f"/api/v1/documents/{external['ref']}/publish"))
     assert documents(api.client("agus")) == [external["ref"]]
     assert documents(api.client(CALLER, Role.REQUESTER)) == []
+
+
+def test_the_retention_schedule_is_served_to_every_reader(api: Api) -> None:
+    for client in (api.client(), api.client(CALLER, Role.REQUESTER)):
+        body = ok(client.get("/api/v1/retention"))
+        RetentionSchedule.model_validate(body)
+        assert body["rule"].startswith("Records are never deleted; what expires is access.")
+        (incident,) = [entry for entry in body["records"] if entry["record"] == "incident"]
+        assert (incident["kinds"], incident["class"]) == (["incident"], "operational")
