@@ -270,7 +270,7 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     document.Returned: STAFF,
     document.Published: caller(),
     document.Reviewed: caller(),
-    document.ReviewDueNoticed: STAFF,
+    document.ReviewDueNoticed: caller(),  # the owner is told (a date and a version, no words)
     document.Withdrawn: caller("reason"),
     document.VersionDisposed: caller(),
     document.AttachmentAdded: STAFF,
