@@ -107,6 +107,8 @@ def test_a_version_is_approved_by_a_service_manager_not_its_author_then_publishe
     assert documents(caller) == [ref]
     refused(caller.get(f"/api/v1/documents/{ref}/history"), 403, "forbidden")
     refused(caller.get(f"/api/v1/documents/{ref}/attachments"), 403, "forbidden")
+    linked = caller.get(f"/api/v1/documents/{ref}/content")
+    assert (linked.status_code, linked.headers["Location"]) == (303, LINK)
 
     # the next version: a manager who is its author neither approves nor returns it
     ok(manager.post(f"/api/v1/documents/{ref}/draft-version", json={"link": LINK + "?v=2"}))
@@ -181,6 +183,9 @@ def test_a_withdrawn_document_is_kept_and_no_longer_read_by_requesters(
     ref, _ = published_policy(api, clock)
     caller = api.client(CALLER, Role.REQUESTER)
     assert ok(caller.get(f"/api/v1/documents/{ref}"))["ref"] == ref
+    content = caller.get(f"/api/v1/documents/{ref}/content")
+    assert (content.status_code, content.content) == (200, PDF)
+    assert content.headers["Content-Type"] == "application/pdf"
     withdraw = f"/api/v1/documents/{ref}/withdraw"
     refused(api.client(OWNER).post(withdraw, json={"reason": "x"}), 403, "forbidden")
     manager = api.client(MANAGER, Role.SERVICE_MANAGER)
@@ -189,7 +194,10 @@ def test_a_withdrawn_document_is_kept_and_no_longer_read_by_requesters(
     assert withdrawn["withdrawal"]["reason"] == "Diganti"
     refused(manager.post(withdraw, json={"reason": "x"}), 409, "illegal-transition")
     refused(caller.get(f"/api/v1/documents/{ref}"), 404, "record-not-found")
-    assert ok(api.client("auditor", Role.AUDITOR).get(f"/api/v1/documents/{ref}"))["ref"] == ref
+    refused(caller.get(f"/api/v1/documents/{ref}/content"), 404, "record-not-found")
+    auditor = api.client("auditor", Role.AUDITOR)
+    assert ok(auditor.get(f"/api/v1/documents/{ref}"))["ref"] == ref
+    refused(auditor.get(f"/api/v1/documents/{ref}/content"), 404, "attachment-not-found")
 
 
 def test_the_register_lists_by_kind_clause_owner_and_state_and_holds_external_documents(
