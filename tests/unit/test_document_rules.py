@@ -8,6 +8,7 @@ Then: exactly the new events, or the named error with nothing recorded.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -581,3 +582,57 @@ def test_the_state_table_covers_every_public_method_of_a_document() -> None:
     public = {name for name in dir(Document) if not name.startswith("_")}
     methods = {name for name in public if callable(getattr(Document, name, None))}
     assert methods - ELSEWHERE - {"KIND"} == set(ACTIONS), "add the new action to the table"
+
+
+# -- the view and the aggregate agree ----------------------------------------------------------
+
+STEPS: dict[str, Callable[[Document, datetime], Any]] = {
+    "set_content": lambda d, at: d.set_content(
+        context(AGENT, at), ContentRef(link=f"{LINK}?{at:%Y%m%d}")
+    ),
+    "submit": lambda d, at: d.submit_for_approval(context(AGENT, at)),
+    "approve": lambda d, at: d.approve(context(MANAGER, at)),
+    "return": lambda d, at: d.return_version(context(MANAGER, at), reason="x"),
+    "publish": lambda d, at: d.publish(context(OWNER, at)),
+    "draft_version": lambda d, at: d.draft_version(context(AGENT, at), link=f"{LINK}?{at:%Y%m%d}"),
+    "review": lambda d, at: d.review(context(OWNER, at)),
+    "withdraw": lambda d, at: d.withdraw(context(MANAGER, at), reason="x"),
+    "dispose": lambda d, at: d.dispose(context(MANAGER, at), version=1),
+}
+
+
+#: Withdrawal ends everything: drawn as often as one other step in 30, so histories go far.
+WEIGHTED = [name for name in sorted(STEPS) if name != "withdraw"] * 30 + ["withdraw"] * 8
+
+
+@given_values(st.lists(st.sampled_from(WEIGHTED), max_size=40))
+def test_the_register_view_shows_every_version_as_the_aggregate_decides_on_it(
+    steps: list[str],
+) -> None:
+    from projections.documents import document_register
+
+    document = registered()
+    at = T0
+    for name in steps:
+        at += timedelta(days=200)
+        with contextlib.suppress(DomainError):  # refused: nothing recorded
+            STEPS[name](document, at)
+    events = document.collect_events()
+    again = Document.project(None, events)
+    assert again is not None
+    row = None
+    for event in events:
+        row = document_register.fold(row, event)
+    assert row is not None
+    assert row["state"] == again.state
+    assert row["current_version"] == again.current
+    assert [(v["number"], v["state"]) for v in row["versions"]] == [
+        (v.number, v.state) for v in again.versions.values()
+    ]
+    assert [v["disposition"] is not None for v in row["versions"]] == [
+        v.disposed for v in again.versions.values()
+    ]
+    ended = [v["ended"]["on"] if v["ended"] else None for v in row["versions"]]
+    assert ended == [
+        None if v.ended_on is None else v.ended_on.isoformat() for v in again.versions.values()
+    ]
