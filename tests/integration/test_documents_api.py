@@ -6,17 +6,33 @@ events kept), and withdrawn; who reads what; the view rebuilt from zero equals t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 
 from api.models import DocumentDetails, RetentionSchedule
-from domain.actors import Role
+from application.attachments import received
+from application.kinds import DOCUMENT
+from application.pipeline import Submission
+from domain.actors import Actor, Role
+from domain.context import Context
 from domain.document import add_months, office_day
+from domain.document_commands import (
+    ApproveDocumentVersion,
+    DisposeDocumentVersion,
+    PublishDocumentVersion,
+    RegisterDocument,
+    SetDocumentContent,
+    SubmitDocumentVersion,
+    WithdrawDocument,
+)
+from processes.attachment_sweep import Why, files_on_record, survey
 from projections.documents import document_register
 from service.bootstrap import Services
-from tests.conftest import Clock
+from tests.conftest import Clock, context
 from tests.integration.conftest import Api
 from tests.integration.test_requests_problems_api import assert_rebuild_equals_live, ok, refused
 
@@ -254,3 +270,34 @@ def test_the_retention_schedule_is_served_to_every_reader(api: Api) -> None:
         assert body["rule"].startswith("Records are never deleted; what expires is access.")
         (incident,) = [entry for entry in body["records"] if entry["record"] == "incident"]
         assert (incident["kinds"], incident["class"]) == (["incident"], "operational")
+
+
+def test_a_destroyed_versions_bytes_left_by_a_crash_are_the_sweeps_to_delete(
+    services: Services, clock: Clock
+) -> None:
+    """The disposition is written, then the bytes deleted: a crash between leaves them, and the
+    sweep (docs/attachments.md) lists them as `removed`, as it does a file removed for privacy."""
+    agent = context(Actor(id=AUTHOR, role=Role.AGENT), clock())
+    manager = Actor(id=MANAGER, role=Role.SERVICE_MANAGER)
+
+    def run(command: Any, ref: Any = None, ctx: Context = agent) -> UUID:
+        return services.desk.execute(Submission(ctx, command, DOCUMENT, ref=ref)).record_id
+
+    document = run(RegisterDocument.model_validate(POLICY))
+    attach = received(services.blobs, "kebijakan.pdf", PDF, limit=1 << 20)
+    run(attach, document)
+    run(SetDocumentContent(attachment_id=attach.attachment_id), document)
+    run(SubmitDocumentVersion(), document)
+    run(ApproveDocumentVersion(), document, context(manager, clock()))
+    run(PublishDocumentVersion(), document, context(manager, clock()))
+    run(WithdrawDocument(reason="Diganti"), document, context(manager, clock()))
+    clock.advance(days=40)
+    run(
+        DisposeDocumentVersion(version=1), document, context(manager, clock())
+    )  # no route: no delete
+
+    assert services.blobs.get(attach.sha256) == PDF  # as a crash would leave it
+    files = files_on_record(services.desk)
+    assert files[attach.sha256] is False
+    found = survey(services.blobs.held(), files, datetime.now(UTC) + timedelta(days=1))
+    assert [(s.blob.name, s.why) for s in found.strays] == [(attach.sha256, Why.REMOVED)]
