@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from infra.settings import Settings
 from processes.notify import Notify
+from processes.reports.issue import ReportSchedule
 from processes.sla_watch import SlaWatcher
 from service.bootstrap import build, start_mail_reader
 
@@ -24,12 +25,15 @@ def app_from_environment() -> FastAPI:
     settings = Settings()
     services = build(settings)
     watcher = SlaWatcher(services, settings.sla_watch_interval)
+    schedule = ReportSchedule(services, settings.report_schedule_interval)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services.start()
         if settings.sla_watch_interval > 0:
             watcher.start()
+        if settings.report_schedule_interval > 0:
+            schedule.start()
         if settings.notifies:
             Notify(services).start()  # stopped with the services
         reader = start_mail_reader(services)  # e-mail in, where ITSM_IMAP_HOST is set
@@ -40,6 +44,7 @@ def app_from_environment() -> FastAPI:
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         yield
         watcher.stop()
+        schedule.stop()
         if reader is not None:
             reader.stop()
         services.close()

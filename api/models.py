@@ -882,3 +882,51 @@ class ServiceReport(Answer):
     rows: list[ReportRow]
     months: list[ReportMonth]
     digest: str = Field(description="SHA-256 of the report's canonical JSON, without this field")
+
+
+class IssuedReportDetails(Answer):
+    id: str
+    code: str = Field(examples=["2026-11-incidents"])
+    report: str = Field(examples=["incidents"])
+    period: ReportPeriod
+    position: int = Field(description="the report was made from the record up to here")
+    digest: str = Field(description="SHA-256 of the report's canonical JSON, without its digest")
+    trigger: str = Field(examples=["schedule"], description="schedule or request")
+    body: ServiceReport
+    decisions: list[Part] = Field(description="what management decided from it: when, who")
+    issued_at: str
+    issued_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class IssuedReportList(Page):
+    items: list[IssuedReportDetails]
+
+
+class ReportCheck(Answer):
+    code: str
+    position: int
+    issued_digest: str
+    digest_now: str
+    same: bool
+
+
+class SupplierDetails(Answer):
+    id: str
+    code: str = Field(examples=["vendor-ebook"])
+    name: str
+    kind: str = Field(examples=["external"])
+    state: str = Field(examples=["active"])
+    contract: Part = Field(description="the contract in force: services, targets, calendar")
+    contract_version: int = Field(description="what a hold awaiting the supplier records")
+    contracts: list[Part] = Field(description="each earlier contract, and why it was revised")
+    retired_reason: str | None
+    registered_at: str
+    registered_by: ActorOut
+    updated_at: str
+    version: int
+
+
+class SupplierList(Page):
+    items: list[SupplierDetails]

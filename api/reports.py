@@ -5,7 +5,7 @@ for; it names the position it read up to and the digest of its figures."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -22,6 +22,7 @@ from domain.whatif import REPORTING_ZONE
 from processes import reports
 from processes.reports import Language, catalogue, render
 from processes.reports.figures import Period
+from service.bootstrap import Services
 
 router = ResourceRouter(prefix="/reports", tags=["reports"])
 
@@ -130,17 +131,32 @@ def service_report(
     made = reports.make(services.desk, reports.read(services.desk, period), name)
     if format_ is Format.JSON:
         return json_response(made)
+    filename = f"{name}-{period.first}-{period.last}"
+    return rendered(services, made, format_, language, now, filename)
+
+
+def rendered(
+    services: Services,
+    made: dict[str, Any],
+    format_: Format,
+    language: Language,
+    generated: datetime | str,
+    filename: str,
+) -> Response:
+    """A report (processes/reports.make's) as CSV, an HTML page or a PDF (or as made: JSON)."""
+    if format_ is Format.JSON:
+        return json_response(made)
+    at = datetime.fromisoformat(generated) if isinstance(generated, str) else generated
     labels = render.Labels(language, services.desk.service_catalogue().name_of)
     headers: dict[str, str] = {"Content-Language": language}
-    filename = f"{name}-{period.first}-{period.last}"
     if format_ is Format.CSV:
         body: str | bytes = render.csv_text(made, labels)
         headers["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
     elif format_ is Format.HTML:
-        body = render.html(made, labels, now)
+        body = render.html(made, labels, at)
         headers["Content-Security-Policy"] = PAGE_POLICY
     else:
-        body = render.pdf(made, labels, now)
+        body = render.pdf(made, labels, at)
         headers["Content-Disposition"] = f'attachment; filename="{filename}.pdf"'
     return Response(body, media_type=MEDIA_TYPES[format_], headers=headers)
 

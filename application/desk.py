@@ -112,7 +112,7 @@ class ServiceDesk(Application[UUID]):
         #: service the SLA rules new tickets for it are judged by.
         self._matrix: dict[None, tuple[float, PriorityMatrix]] = {}
         self._catalogue: dict[None, tuple[float, ServiceCatalogue]] = {}
-        self._sla_rules: dict[str, tuple[float, RuleVersions | None]] = {}
+        self._sla_rules: dict[tuple[str, str | None], tuple[float, RuleVersions | None]] = {}
         #: Resolves the (id, version) a ticket recorded; versions never change, so it caches.
         self.rulebook = RuleBook(self._rule_version)
         self._clock = time.monotonic
@@ -441,16 +441,21 @@ class ServiceDesk(Application[UUID]):
             raise RuleVersionNotFound(f"no version {version} of the rules {aggregate_id}")
         return found
 
-    def sla_rules_for(self, service: str) -> RuleVersions | None:
-        """The policy and calendar versions a ticket for `service` logged now is judged by (re-read
-        at most every MATRIX_REFRESH seconds; a change made in this process applies at once).
-        None only before the policy is defined."""
-        return self._recent(self._sla_rules, service, lambda: self._sla_rules_now(service))
+    def sla_rules_for(self, service: str, organisation: str | None = None) -> RuleVersions | None:
+        """The policy and calendar versions a ticket of `organisation` for `service` logged now is
+        judged by (its agreement may name the calendar: domain/sla.py; re-read at most every
+        MATRIX_REFRESH seconds; a change made in this process applies at once). None only before
+        the policy is defined."""
+        return self._recent(
+            self._sla_rules,
+            (service, organisation),
+            lambda: self._sla_rules_now(service, organisation),
+        )
 
-    def _sla_rules_now(self, service: str) -> RuleVersions | None:
+    def _sla_rules_now(self, service: str, organisation: str | None) -> RuleVersions | None:
         try:
             policy = self.sla_policy()
-            name = policy.terms.calendar_for(service)
+            name = policy.terms.calendar_for(service, organisation)
             calendar = self.business_calendar(name)
         except (RuleVersionNotFound, CalendarNotFound):
             return None

@@ -48,6 +48,7 @@ from domain.improvement import Improvement
 from domain.improvement_commands import IMPROVEMENT_COMMANDS
 from domain.inbound_mail import InboundMail
 from domain.incident import Incident, SlaAlert
+from domain.issued_report import ISSUED_REPORT_COMMANDS, IssuedReport, issued_report_id
 from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
 from domain.notification import NOTIFICATION_COMMANDS, Notification
 from domain.priority import PriorityMatrix
@@ -60,6 +61,7 @@ from domain.service_catalogue import ServiceCatalogue
 from domain.service_request import CatalogueItem, ServiceRequest, catalogue_item_id
 from domain.sla import SlaPolicy
 from domain.sla_clock import Ticket
+from domain.supplier import SUPPLIER_COMMANDS, Supplier, supplier_id
 from domain.webhook_endpoint import ENDPOINT_COMMANDS, WebhookEndpoint, endpoint_id
 from projections.base import Projection
 from projections.canned_responses import canned_responses
@@ -71,11 +73,13 @@ from projections.documents import document_register
 from projections.improvements import improvement_register
 from projections.inbound_mail import inbound_mail
 from projections.incident_details import incident_details
+from projections.issued_reports import issued_reports
 from projections.knowledge import knowledge_articles
 from projections.notifications import notifications
 from projections.problems import problem_details
 from projections.saved_filters import saved_filters
 from projections.service_requests import catalogue_items, service_request_details
+from projections.suppliers import suppliers
 from projections.webhook_endpoints import webhook_endpoints
 
 
@@ -222,6 +226,25 @@ DOCUMENT = numbered(
     document_register,
     with_files(DOCUMENT_COMMANDS),
 )
+#: Service reports as issued to management, and the decisions taken from them
+#: (domain/issued_report.py), by code (`2026-03-incidents`).
+ISSUED_REPORT = Kind(
+    "issued_report",
+    IssuedReport,
+    coded=issued_report_id,
+    path="/issued-reports",
+    detail=issued_reports,
+    commands=ISSUED_REPORT_COMMANDS,
+)
+#: Suppliers and their contracts (domain/supplier.py), by code.
+SUPPLIER = Kind(
+    "supplier",
+    Supplier,
+    coded=supplier_id,
+    path="/suppliers",
+    detail=suppliers,
+    commands=SUPPLIER_COMMANDS,
+)
 CHANGE_SCHEDULE = Kind(
     "change_schedule",
     ChangeSchedule,
@@ -337,6 +360,8 @@ KINDS: dict[str, Kind] = {
         KNOWLEDGE_ARTICLE,
         IMPROVEMENT,
         DOCUMENT,
+        ISSUED_REPORT,
+        SUPPLIER,
         PERSON,
         GROUP,
         BROADCAST_LIST,

@@ -24,6 +24,7 @@ from domain.directory import CreateBroadcastList, FormGroup, RecordPerson
 from domain.errors import RecordAlreadyExists
 from domain.organisations import ORGANISATIONS, PROVINCE
 from domain.request_commands import DefineCatalogueItem
+from domain.supplier import RegisterSupplier
 from infra.clock import utcnow
 
 Seeded = (
@@ -33,6 +34,7 @@ Seeded = (
     | RecordPerson
     | FormGroup
     | CreateBroadcastList
+    | RegisterSupplier
 )
 
 SEEDER = Actor(id="itsm-seed", role=Role.ADMIN)
@@ -211,6 +213,9 @@ def catalogue() -> list[Item]:
 _DATA = orjson.loads(resources.files("application").joinpath("seed_catalogue.json").read_bytes())
 TEMPLATES = tuple(DefineChangeTemplate.model_validate(t) for t in _DATA["change_templates"])
 CATALOGUE_ITEMS = tuple(DefineCatalogueItem.model_validate(c) for c in _DATA["catalogue_items"])
+#: The suppliers the office contracts: the e-book vendor, the network provider, the kiosk
+#: maintainer, and the province's data centre under an OLA (docs/suppliers.md).
+SUPPLIERS = tuple(RegisterSupplier.model_validate(s) for s in _DATA["suppliers"])
 #: The directory: people first, then the groups and the list made of them.
 _DIRECTORY = _DATA["directory"]
 PEOPLE = tuple(RecordPerson.model_validate({**p, "source": "seed"}) for p in _DIRECTORY["people"])
@@ -239,6 +244,8 @@ def seed(desk: ServiceDesk) -> tuple[int, int]:
         created, skipped = _tally(desk, template, (created, skipped))
     for catalogue_item in CATALOGUE_ITEMS:
         created, skipped = _tally(desk, catalogue_item, (created, skipped))
+    for supplier in SUPPLIERS:
+        created, skipped = _tally(desk, supplier, (created, skipped))
     return created, skipped
 
 

@@ -91,8 +91,8 @@ class Session:
             find_incident=lambda incident_id: self.find(Incident, incident_id),
         )
 
-    def sla_rules_for(self, service: str) -> RuleVersions | None:
-        return self.desk.sla_rules_for(service)
+    def sla_rules_for(self, service: str, organisation: str | None = None) -> RuleVersions | None:
+        return self.desk.sla_rules_for(service, organisation)
 
     def service_catalogue(self) -> ServiceCatalogue:
         return self.desk.service_catalogue()

@@ -120,3 +120,66 @@ def make_report(
     else:
         out.write_bytes(body)
         click.echo(f"{name} {period.first} to {period.last}: {out} ({len(body)} bytes)", err=True)
+
+
+@reports.command("issue")
+@data_dir_option
+@click.option("--month", required=True, callback=_month, help="the month, YYYY-MM (ended)")
+@click.option("--report", "names", multiple=True, help="one report (repeatable); default: all")
+def issue_reports(data_dir: Path | None, month: date, names: tuple[str, ...]) -> None:
+    """Issue the month's reports now (each once: one issued already is said and left), and
+    sign them into the audit ledger."""
+    from domain.errors import RecordAlreadyExists
+    from domain.issued_report import IssueReport
+    from processes import reports as made
+    from processes.reports.issue import make_for, sign, submission
+    from service.bootstrap import build
+
+    unknown = sorted(set(names) - set(made.NAMES))
+    if unknown:
+        raise click.BadParameter(f"one of {', '.join(made.NAMES)}", param_hint="--report")
+    services = build(settings_for(data_dir))
+    try:
+        services.start()
+        for name in names or made.NAMES:
+            command = IssueReport(report=name, month=f"{month:%Y-%m}")
+            report = make_for(services, command)
+            try:
+                services.desk.execute(
+                    submission(services.system_context(), command, report, "request")
+                )
+            except RecordAlreadyExists as error:
+                click.echo(str(error), err=True)
+                continue
+            click.echo(f"issued {month:%Y-%m}-{name}: position {report['position']}")
+        checkpoint = sign(services)
+        if checkpoint is not None:
+            click.echo(f"signed by the audit checkpoint at position {checkpoint.position}")
+    finally:
+        services.close()
+
+
+@reports.command("schedule")
+@data_dir_option
+@click.option("--once", is_flag=True, help="look once, then exit (e.g. daily from cron)")
+@click.option("--interval", type=float, default=3600.0, show_default=True)
+def schedule_reports(data_dir: Path | None, once: bool, interval: float) -> None:
+    """On the first working day of a month (the office calendar, Asia/Jakarta), and on any later
+    look that finds one missing, issue the last month's reports."""
+    import threading
+
+    from processes.reports.issue import ReportSchedule
+    from service.bootstrap import build
+
+    services = build(settings_for(data_dir))
+    services.start()
+    schedule = ReportSchedule(services, interval)
+    stop = threading.Event()
+    try:
+        while True:
+            issued = schedule.tick()
+            click.echo(f"issued {', '.join(issued) if issued else 'nothing'}", err=True)
+            if once or stop.wait(interval):
+                break
+    finally:
+        services.close()

@@ -49,6 +49,8 @@ from domain.records import INCIDENT_PREFIX, incident_number_label
 from domain.satisfaction import Rating, is_low
 from domain.service_catalogue import CODE_PATTERN, OptionalCode
 from domain.session import Session
+from domain.supplier import CODE_PATTERN as SUPPLIER_CODE
+from domain.supplier import awaited
 
 #: The command types every kind's commands are made of, defined in domain/command_base.py (the
 #: directory's commands need them without these) and imported from here as they always were.
@@ -126,6 +128,7 @@ class LogIncident(Command):
         catalogue = session.service_catalogue()
         classification = catalogue.classified(self.service, self.category, self.subcategory)
         incident_id = session.new_id()
+        organisation = ctx.organisation_for(self.organisation)
         incident = Incident.log(
             ctx,
             id=incident_id,
@@ -139,8 +142,8 @@ class LogIncident(Command):
             impact=self.impact,
             urgency=self.urgency,
             matrix=session.rules.matrix,
-            sla=session.sla_rules_for(self.service),
-            organisation=ctx.organisation_for(self.organisation),
+            sla=session.sla_rules_for(self.service, organisation),
+            organisation=organisation,
             classification=classification,
             catalogue_version=catalogue.version,
         )
@@ -196,6 +199,18 @@ class PutOnHold(IncidentCommand):
     summary = "Put on hold, awaiting the caller, a supplier or a change"
     reason: HoldReason
     note: str | None = Note
+    supplier: str | None = Field(
+        default=None,
+        pattern=SUPPLIER_CODE,
+        max_length=40,
+        description="awaiting this supplier (GET /api/v1/suppliers): its contract's clock runs",
+    )
+
+    def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
+        incident = session.get(Incident, incident_id)
+        supplier = None if self.supplier is None else awaited(session, self.supplier)
+        incident.put_on_hold(ctx, reason=self.reason, note=self.note, supplier=supplier)
+        return incident_id
 
 
 class Resume(IncidentCommand):

@@ -54,7 +54,9 @@ class CiStatus(StrEnum):
 
 
 class DiscrepancyUnexplained(DomainError):
-    """A verification that found a discrepancy says what it is."""
+    """A verification that found a discrepancy says what it is (an invalid command: 422)."""
+
+    code = "discrepancy-unexplained"
 
 
 def ci_id(code: str) -> UUID:

@@ -312,3 +312,9 @@ class UnsupportedFileType(DomainError):
     """The file's bytes are of no type the allow-list admits (whatever its name says)."""
 
     code = "unsupported-file-type"
+
+
+class SupplierNotAwaited(DomainError):
+    """A hold names a supplier, but does not await one (an invalid command: 422)."""
+
+    code = "supplier-not-awaited"

@@ -32,6 +32,7 @@ from domain.improvement import (
     SourceRecord,
 )
 from domain.incident import Incident
+from domain.issued_report import IssuedReport, issued_report_id
 from domain.organisations import RequestedOrganisation
 from domain.problem import Problem
 from domain.record_numbers import RecordKind, number_label
@@ -45,6 +46,9 @@ def source_record(session: Session, kind: SourceKind, ref: str) -> SourceRecord:
     if kind is SourceKind.INCIDENT:
         incident = session.get(Incident, session.find_incident(ref), ref)
         return SourceRecord(kind=kind, id=incident.id, ref=incident_number_label(incident.number))
+    if kind is SourceKind.ISSUED_REPORT:
+        report = session.get(IssuedReport, issued_report_id(ref), ref)
+        return SourceRecord(kind=kind, id=report.id, ref=report.code)
     numbered = {
         SourceKind.SERVICE_REQUEST: (RecordKind.SERVICE_REQUEST, ServiceRequest),
         SourceKind.PROBLEM: (RecordKind.PROBLEM, Problem),
@@ -64,7 +68,9 @@ class SourceRef(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     kind: SourceKind
-    ref: str = record_ref("INC-000042, REQ-000007, PRB-000003, CHG-000012, or the id")
+    ref: str = record_ref(
+        "INC-000042, REQ-000007, PRB-000003, CHG-000012 or the id; an issued report's code"
+    )
 
 
 class ProposeImprovement(Command):

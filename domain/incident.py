@@ -48,6 +48,7 @@ from domain.errors import (
     ReopenWindowClosed,
     SlaAlertNotDue,
     SlaAlertsAlreadyRecorded,
+    SupplierNotAwaited,
     TooManyRelated,
 )
 from domain.events import MAX_INT, DomainEvent
@@ -243,6 +244,10 @@ class PutOnHold(IncidentEvent):
     type_name: ClassVar[str] = "Incident.PutOnHold"
     reason: HoldReason
     note: str | None = Field(default=None, max_length=10_000)
+    #: Awaiting this supplier (domain/supplier.py), under its contract's version: its clock runs
+    #: until the incident resumes, is resolved, closed or cancelled, or is held again.
+    supplier: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    contract_version: int | None = Field(default=None, ge=1, le=MAX_INT)
 
 
 class Resumed(IncidentEvent):
@@ -697,9 +702,29 @@ class Incident(
         who = agent or self.agent or ctx.actor.id
         self._record(WorkStarted(**self._envelope(ctx), agent=who))
 
-    def put_on_hold(self, ctx: Context, *, reason: HoldReason, note: str | None = None) -> None:
+    def put_on_hold(
+        self,
+        ctx: Context,
+        *,
+        reason: HoldReason,
+        note: str | None = None,
+        supplier: tuple[str, int] | None = None,
+    ) -> None:
+        """On hold for `reason`; awaiting a supplier, `supplier` names it and its contract's
+        version (domain/supplier.py `awaited`)."""
         self._require("put_on_hold", IncidentState.ASSIGNED, IncidentState.IN_PROGRESS)
-        self._record(PutOnHold(**self._envelope(ctx), reason=reason, note=note))
+        if supplier is not None and reason is not HoldReason.AWAITING_SUPPLIER:
+            raise SupplierNotAwaited(f"a hold {reason.value} awaits no supplier")
+        code, version = supplier if supplier is not None else (None, None)
+        self._record(
+            PutOnHold(
+                **self._envelope(ctx),
+                reason=reason,
+                note=note,
+                supplier=code,
+                contract_version=version,
+            )
+        )
 
     def resume(self, ctx: Context, *, note: str | None = None) -> None:
         self._require("resume", IncidentState.ON_HOLD)

@@ -95,6 +95,7 @@ class SubmitServiceRequest(Command):
             CatalogueItem, catalogue_item_id(self.catalogue_item), self.catalogue_item
         )
         request_id = session.new_id()
+        organisation = ctx.organisation_for(self.organisation)
         request = ServiceRequest.submit(
             ctx,
             id=request_id,
@@ -103,9 +104,9 @@ class SubmitServiceRequest(Command):
             title=self.title,
             details=self.details,
             requester=self.requester or ctx.actor.id,
-            organisation=ctx.organisation_for(self.organisation),
+            organisation=organisation,
             # the rules in force now judge it for ever (docs/sla.md)
-            sla=session.sla_rules_for(item.definition.service),
+            sla=session.sla_rules_for(item.definition.service, organisation),
         )
         session.add(request)
         return request_id

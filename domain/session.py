@@ -67,8 +67,9 @@ class Session(Protocol):
         """An incident's id from its id or number (INC-000042); existence is not checked."""
         ...
 
-    def sla_rules_for(self, service: str) -> RuleVersions | None:
-        """The SLA policy and calendar versions a ticket for `service` logged now is judged by."""
+    def sla_rules_for(self, service: str, organisation: str | None = None) -> RuleVersions | None:
+        """The SLA policy and calendar versions a ticket of `organisation` for `service` logged
+        now is judged by."""
         ...
 
     def service_catalogue(self) -> ServiceCatalogue:

@@ -10,7 +10,7 @@ ever; a later version judges only tickets logged after it.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from uuid import UUID, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,7 +22,9 @@ from domain.errors import InvalidRule
 from domain.events import DomainEvent
 from domain.fields import Reasoned
 from domain.incident import HoldReason
+from domain.organisations import KNOWN_ORGANISATION_PATTERN
 from domain.rule_versions import RuleVersion, RuleVersions, SlaTarget
+from domain.service_catalogue import CODE_PATTERN as SERVICE_CODE
 
 __all__ = ["RuleVersion", "RuleVersions", "SlaTarget"]  # recorded on tickets; see rule_versions
 
@@ -48,6 +50,33 @@ class ServiceTerms(BaseModel):
     targets: dict[int, Targets] = Field(default_factory=dict)
 
 
+class Agreement(BaseModel):
+    """A service level agreement with one customer (an organisation the service keeps: the
+    province's own office or one of the eight regency/city libraries) for some services: the
+    targets and calendar that differ for its tickets, the workload the targets hold for, and the
+    exceptions agreed (ISO/IEC 20000-1 8.3.3). What it leaves out is the policy's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$", examples=["sla-lebak-wifi"])
+    name: str = Field(min_length=1, max_length=200)
+    customer: str = Field(pattern=KNOWN_ORGANISATION_PATTERN, description="an organisation code")
+    services: list[Annotated[str, Field(pattern=SERVICE_CODE, max_length=40)]] = Field(
+        default_factory=list, max_length=20, description="service catalogue codes; none: all"
+    )
+    calendar: str | None = Field(default=None, min_length=1, max_length=100)
+    targets: dict[int, Targets] = Field(default_factory=dict, description="per priority 1..5")
+    #: At most this many tickets a month (incidents and requests of these services) are covered
+    #: by its targets; the agreements report sets the month's workload against it.
+    workload_limit: int | None = Field(default=None, ge=1, le=1_000_000)
+    exceptions: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=20
+    )
+    document: str | None = Field(default=None, pattern=r"^DOC-\d{6}$")
+
+    def covers(self, service: str, organisation: str | None) -> bool:
+        return organisation == self.customer and (not self.services or service in self.services)
+
+
 class PolicyTerms(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     calendar: str = Field(min_length=1, max_length=100, description="the default calendar")
@@ -59,6 +88,11 @@ class PolicyTerms(BaseModel):
         max_length=10, description="percentages of a target, ascending, e.g. [75, 90]"
     )
     services: dict[str, ServiceTerms] = Field(default_factory=dict)
+    agreements: list[Agreement] = Field(
+        default_factory=list,
+        max_length=100,
+        description="per customer: the first that covers a ticket's organisation and service",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> PolicyTerms:
@@ -69,20 +103,41 @@ class PolicyTerms(BaseModel):
         for service, terms in self.services.items():
             if not set(terms.targets) <= {1, 2, 3, 4, 5}:
                 raise ValueError(f"the targets for {service} are for priorities 1 to 5")
+        codes = [a.code for a in self.agreements]
+        if len(set(codes)) != len(codes):
+            raise ValueError("each agreement has a code of its own")
+        for agreement in self.agreements:
+            if not set(agreement.targets) <= {1, 2, 3, 4, 5}:
+                raise ValueError(f"the targets of {agreement.code} are for priorities 1 to 5")
         return self
 
-    def calendar_for(self, service: str) -> str:
+    def agreement_for(self, service: str, organisation: str | None) -> Agreement | None:
+        """The first agreement that covers the organisation's tickets for the service."""
+        return next((a for a in self.agreements if a.covers(service, organisation)), None)
+
+    def calendar_for(self, service: str, organisation: str | None = None) -> str:
+        agreed = self.agreement_for(service, organisation)
+        if agreed is not None and agreed.calendar:
+            return agreed.calendar
         special = self.services.get(service)
         return special.calendar if special and special.calendar else self.calendar
 
-    def targets_for(self, service: str, priority: int) -> Targets:
+    def targets_for(self, service: str, priority: int, organisation: str | None = None) -> Targets:
+        """The agreement's targets for the customer, else the service's, else the policy's."""
+        agreed = self.agreement_for(service, organisation)
+        if agreed is not None and priority in agreed.targets:
+            return agreed.targets[priority]
         special = self.services.get(service)
         if special and priority in special.targets:
             return special.targets[priority]
         return self.targets[priority]
 
     def calendars(self) -> set[str]:
-        return {self.calendar, *(t.calendar for t in self.services.values() if t.calendar)}
+        return {
+            self.calendar,
+            *(t.calendar for t in self.services.values() if t.calendar),
+            *(a.calendar for a in self.agreements if a.calendar),
+        }
 
 
 def _hours(h: int) -> int:

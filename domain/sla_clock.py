@@ -77,6 +77,8 @@ class Ticket:
     service: str
     rules: RuleVersions | None
     marks: tuple[Mark, ...]
+    #: Whose ticket it is: the customer whose agreement (domain/sla.py) may set its targets.
+    organisation: str | None = None
 
 
 class Opening(Protocol):
@@ -104,7 +106,7 @@ def ticket_of(
     first = history[0]
     assert isinstance(first, opening), f"a {kind} history starts with {opening.__name__}"
     marks = tuple(m for event in history for m in marks_of(event))
-    return Ticket(kind, first.service, first.sla, marks)
+    return Ticket(kind, first.service, first.sla, marks, getattr(first, "organisation", None))
 
 
 class ClockState(StrEnum):
@@ -332,7 +334,7 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
 
     def allowed(target: SlaTarget, p: int) -> timedelta:
         """The business time these terms give a P`p` ticket of this service to meet `target`."""
-        return terms.targets_for(ticket.service, p).minutes(target) * MINUTE
+        return terms.targets_for(ticket.service, p, ticket.organisation).minutes(target) * MINUTE
 
     runs = {
         target: _Run(target, allowed(target, priority), priority, levels) for target in SlaTarget

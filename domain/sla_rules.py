@@ -62,7 +62,7 @@ class RuleBook:
         versions, recorded = ticket.rules, True
         if versions is None:
             recorded = False
-            name = self.policy(1).calendar_for(ticket.service)
+            name = self.policy(1).calendar_for(ticket.service, ticket.organisation)
             versions = RuleVersions(
                 policy=RuleVersion(id=SlaPolicy.ID, version=1),
                 calendar=RuleVersion(id=calendar_id(name), version=1),

@@ -45,6 +45,7 @@ from domain import (
     document,
     improvement,
     inbound_mail,
+    issued_report,
     notification,
     priority,
     problem,
@@ -53,6 +54,7 @@ from domain import (
     saved_filter,
     service_catalogue,
     sla,
+    supplier,
     webhook_endpoint,
 )
 from domain import incident as i
@@ -115,7 +117,7 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     i.Logged: caller("description"),
     i.Assigned: caller(),
     i.WorkStarted: caller(),
-    i.PutOnHold: caller(),  # the reason (awaiting the caller, a supplier...), not the note
+    i.PutOnHold: caller("supplier"),  # the reason and the supplier awaited, not the note
     i.Resumed: caller(),  # not the note
     i.WorkNoteAdded: STAFF,
     i.CommentAdded: caller("text"),
@@ -276,6 +278,10 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     document.AttachmentAdded: STAFF,
     document.InternalAttachmentAdded: STAFF,
     document.AttachmentRemoved: STAFF,
+    # -- issued service reports and the decisions taken from them: management's
+    **dict.fromkeys(issued_report.IssuedReportEvent.__subclasses__(), STAFF),
+    # -- suppliers and their contracts: the staff's (a caller reads which supplier a hold awaits)
+    **dict.fromkeys(supplier.SupplierEvent.__subclasses__(), STAFF),
     # -- canned responses: the helpdesk's tools (what a caller reads of one is the comment)
     **dict.fromkeys(canned_response.CannedResponseEvent.__subclasses__(), STAFF),
     # -- attachments (domain/attachments.py): a caller reads the files on their own incident or

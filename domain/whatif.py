@@ -153,7 +153,8 @@ def rated(case: Case, matrix: Cells) -> Ticket:
     for rating in case.ratings:
         mark = marks[rating.mark]
         marks[rating.mark] = Mark(mark.at, mark.kind, matrix[rating.impact][rating.urgency])
-    return Ticket(case.ticket.kind, case.ticket.service, case.ticket.rules, tuple(marks))
+    ticket = case.ticket
+    return Ticket(ticket.kind, ticket.service, ticket.rules, tuple(marks), ticket.organisation)
 
 
 def replay(
@@ -172,7 +173,7 @@ def replay(
     if scenario.empty:
         return Outcome(case, by_record, by_record)
     terms = scenario.policy or record.terms
-    name = terms.calendar_for(ticket.service)
+    name = terms.calendar_for(ticket.service, ticket.organisation)
     calendar = scenario.calendars.get(name)
     if calendar is None:
         calendar = (

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     #: Seconds between the SLA watcher's ticks in `serve` (0: `serve` runs no watcher; run
     #: `itsm sla watch` instead).
     sla_watch_interval: float = Field(default=30.0, ge=0)
+    #: Seconds between the report schedule's looks at the calendar in `serve`: on the first
+    #: working day of a month it issues the last month's service reports (docs/reports.md). 0:
+    #: `serve` issues none; run `itsm reports schedule --once` from cron instead.
+    report_schedule_interval: float = Field(default=3600.0, ge=0)
     #: How long a follower's step (projections, audit ledger, SLA watch) may keep failing, retried
     #: with backoff, before /readyz says the service is not ready: a lock or a reconnect passes
     #: well within it; a full disk or a broken store does not.

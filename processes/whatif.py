@@ -215,7 +215,7 @@ def read_cases(
             str(key),
             r.number,
             r.organisation,
-            Ticket(KIND, r.service, r.rules, tuple(r.marks)),
+            Ticket(KIND, r.service, r.rules, tuple(r.marks), r.organisation),
             tuple(r.ratings),
         )
         for key, r in reading.items()

@@ -11,6 +11,7 @@ from projections.documents import document_register
 from projections.improvements import improvement_register
 from projections.inbound_mail import inbound_mail
 from projections.incident_details import incident_details
+from projections.issued_reports import issued_reports
 from projections.knowledge import knowledge_articles
 from projections.notifications import notifications
 from projections.open_work import open_work_by_group
@@ -19,6 +20,7 @@ from projections.saved_filters import saved_filters
 from projections.search_index import search_index
 from projections.service_requests import catalogue_items, service_request_details
 from projections.sla_clocks import sla_clocks
+from projections.suppliers import suppliers
 from projections.webhook_endpoints import webhook_endpoints
 
 PROJECTIONS: tuple[Projection, ...] = (
@@ -39,6 +41,10 @@ PROJECTIONS: tuple[Projection, ...] = (
     improvement_register,
     # the register of controlled documents
     document_register,
+    # service reports as issued, and the decisions taken from them
+    issued_reports,
+    # suppliers and their contracts
+    suppliers,
     # the directory
     directory_people,
     directory_groups,
@@ -73,6 +79,7 @@ __all__ = [
     "inbound_mail",
     "incident_details",
     "incident_occurrences",
+    "issued_reports",
     "knowledge_articles",
     "known_errors",
     "open_work_by_group",
@@ -81,5 +88,6 @@ __all__ = [
     "search_index",
     "service_request_details",
     "sla_clocks",
+    "suppliers",
     "webhook_endpoints",
 ]

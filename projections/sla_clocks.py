@@ -102,6 +102,7 @@ def ticket_of(row: Row) -> Ticket:
             Mark(datetime.fromisoformat(at), MarkKind(kind), value)
             for at, kind, value in row["marks"]
         ),
+        row.get("organisation"),
     )
 
 

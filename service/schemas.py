@@ -20,6 +20,7 @@ from domain import (  # noqa: F401  (each registers its event types)
     document,
     improvement,
     incident,
+    issued_report,
     knowledge,
     priority,
     problem,
@@ -27,6 +28,7 @@ from domain import (  # noqa: F401  (each registers its event types)
     records,
     service_request,
     sla,
+    supplier,
 )
 from domain.events import EVENT_TYPES
 from infra.cloudevents import PUBLISHED, SCHEMA_BASE, SPEC_VERSION, data_schema, published_type

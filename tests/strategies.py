@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import types
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Union, get_args, get_origin
 from uuid import UUID
@@ -31,6 +31,7 @@ from domain import (
     improvement,
     inbound_mail,
     incident,
+    issued_report,
     knowledge,
     notification,
     priority,
@@ -41,6 +42,7 @@ from domain import (
     service_catalogue,
     service_request,
     sla,
+    supplier,
     webhook_endpoint,
 )
 from domain.actors import Actor, Role
@@ -228,6 +230,8 @@ def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         **_knowledge_strategies(),
         **_satisfaction_strategies(),
         **_document_strategies(),
+        **_issued_report_strategies(),
+        **_supplier_strategies(),
     }
 
 
@@ -408,6 +412,37 @@ def _document_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         d.VersionDisposed: events(
             d.VersionDisposed, version=versions, sha256=st.none() | secret_digests
         ),
+    }
+
+
+def _issued_report_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    """Issued service reports (domain/issued_report.py): the report whole is any JSON object."""
+    m = issued_report
+    body = st.dictionaries(names, st.none() | st.integers() | names, max_size=4)
+    return {
+        m.Issued: events(m.Issued, body=body, period_from=st.dates(), period_to=st.dates()),
+        m.DecisionRecorded: events(m.DecisionRecorded),
+    }
+
+
+def _supplier_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    """Suppliers and their contracts (domain/supplier.py)."""
+    m = supplier
+    contracts = st.builds(
+        m.Contract,
+        reference=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 /.-]{0,40}", fullmatch=True),
+        document=st.none() | st.from_regex(r"^DOC-\d{6}$", fullmatch=True),
+        services=st.lists(codes, min_size=1, max_size=3, unique=True),
+        valid_from=st.dates(max_value=date(2100, 1, 1)),
+        valid_to=st.none(),
+        response_minutes=st.none() | st.integers(1, m.MAX_MINUTES),
+        resolution_minutes=st.integers(1, m.MAX_MINUTES),
+        calendar=codes,
+    )
+    return {
+        m.Registered: events(m.Registered, contract=contracts),
+        m.ContractRevised: events(m.ContractRevised, contract=contracts),
+        m.Retired: events(m.Retired),
     }
 
 

@@ -22,6 +22,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from application.desk import ServiceDesk
+from domain.calendar import CalendarSpec
 from processes.reports import figures
 from processes.reports.figures import Period
 from processes.reports.history import History, read_history
@@ -75,15 +76,32 @@ def catalogue() -> dict[str, ReportDefinition]:
     return {name: ReportDefinition(name=name, **entry) for name, entry in raw.items()}
 
 
-#: How each report is made from a history (the rules of record judge the clocked ones).
-Maker = Callable[[History, Period, figures.RulesOf], dict[str, Any]]
+#: How each report is made from a history: the clocked ones judged by the rules of record, the
+#: suppliers' waits on their contracts' calendars.
+Maker = Callable[[History, Period, ServiceDesk], dict[str, Any]]
 _MAKERS: Mapping[str, Maker] = {
-    "incidents": figures.incidents,
-    "requests": figures.requests,
+    "incidents": lambda h, p, desk: figures.incidents(h, p, desk.rulebook.rules),
+    "requests": lambda h, p, desk: figures.requests(h, p, desk.rulebook.rules),
     "problems": lambda h, p, _: figures.problems(h, p),
     "changes": lambda h, p, _: figures.changes(h, p),
     "configuration": lambda h, p, _: figures.configuration(h, p),
+    "suppliers": lambda h, p, desk: figures.suppliers(h, p, _calendars(desk)),
+    "agreements": lambda h, p, desk: figures.agreements(h, p, desk.rulebook.rules),
 }
+
+
+def _calendars(desk: ServiceDesk) -> figures.CalendarOf:
+    """The business calendars by name, each read once for a report."""
+    specs: dict[str, CalendarSpec] = {}
+
+    def calendar_of(name: str) -> CalendarSpec:
+        if name not in specs:
+            specs[name] = desk.business_calendar(name).spec()
+        return specs[name]
+
+    return calendar_of
+
+
 NAMES = tuple(_MAKERS)
 
 
@@ -115,7 +133,7 @@ def make(desk: ServiceDesk, reading: Reading, name: str) -> dict[str, Any]:
     made from. KeyError for a name the catalogue does not hold."""
     maker = _MAKERS[name]
     definition = catalogue()[name]
-    body = maker(reading.history, reading.period, desk.rulebook.rules)
+    body = maker(reading.history, reading.period, desk)
     made = {
         "report": name,
         "period": reading.period.as_dict(),

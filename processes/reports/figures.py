@@ -24,6 +24,7 @@ from functools import cached_property
 from typing import Any
 from uuid import UUID
 
+from domain.calendar import CalendarSpec
 from domain.satisfaction import is_low
 from domain.sla_clock import ClockState, MarkKind, Ticket, judge
 from domain.sla_incident import KIND as INCIDENT_KIND
@@ -39,6 +40,7 @@ from processes.reports.history import (
     ItemRead,
     ProblemRead,
     RequestRead,
+    Wait,
 )
 
 RulesOf = Callable[[Ticket], Rules]
@@ -151,9 +153,12 @@ def tabulate(
     period: Period,
     dimensions: Sequence[str],
     figures: Figures,
+    *,
+    month_figures: Figures | None = None,
 ) -> dict[str, Any]:
     """The total, a row for each value of each dimension, and a row for each month. A month's
-    row is that month's report's total (its facts are made for the month as the period)."""
+    row is that month's report's total (its facts are made for the month as the period, and
+    `month_figures` figures them where a month's figures differ from a period's)."""
     facts = facts_of(period)
     rows = []
     for dimension in dimensions:
@@ -165,7 +170,8 @@ def tabulate(
             rows.append({"dimension": dimension, "key": value, "figures": figures(by_value[value])})
     total = figures(facts)
     months = period.months()
-    trend = [total] if len(months) == 1 else [figures(facts_of(month)) for month in months]
+    monthly = month_figures or figures
+    trend = [total] if len(months) == 1 else [monthly(facts_of(month)) for month in months]
     return {
         "total": total,
         "rows": rows,
@@ -521,3 +527,131 @@ def configuration(history: History, period: Period) -> dict[str, Any]:
         ]
 
     return tabulate(facts_of, period, ("type", "service"), _item_figures)
+
+
+# -- suppliers -----------------------------------------------------------------------------------
+
+#: A supplier's calendar by name (the business calendars' current versions).
+CalendarOf = Callable[[str], CalendarSpec]
+
+
+def _wait_facts(
+    incident: IncidentRead, wait: Wait, history: History, period: Period, calendar_of: CalendarOf
+) -> Facts | None:
+    """A wait's facts: whether it ended in the period and within the contract's target (business
+    time on the contract's calendar), or still waits at the period's end (and is overdue)."""
+    end = period.end
+    if wait.start >= end or (wait.end is not None and wait.end < period.start):
+        return None
+    supplier = history.suppliers.get(wait.supplier)
+    contract = supplier.contracts.get(wait.contract_version) if supplier else None
+    if contract is None:
+        return None  # a hold names a supplier the read history does not hold
+    calendar = calendar_of(contract["calendar"])
+    target = timedelta(minutes=contract["resolution_minutes"])
+    stopped = wait.end if wait.end is not None and wait.end < end else None
+    waited = calendar.business_time(wait.start, stopped or end)
+    values = {
+        "started": period.holds(wait.start),
+        "ended": stopped is not None,
+        "met": stopped is not None and waited <= target,
+        "hours": hours(waited) if stopped is not None else None,
+        "waiting": stopped is None,
+        "overdue": stopped is None and waited > target,
+    }
+    cells = {"supplier": (wait.supplier,), "service": (incident.service,)}
+    return Facts(cells, period.holds(wait.start), values)
+
+
+def _supplier_figures(facts: Sequence[Facts]) -> dict[str, Any]:
+    ended = [f for f in facts if f.values["ended"]]
+    met = sum(f.values["met"] for f in ended)
+    times = [f.values["hours"] for f in ended]
+    return {
+        "waits": sum(f.values["started"] for f in facts),
+        "ended": len(ended),
+        "met": met,
+        "breached": len(ended) - met,
+        "met_pct": pct(met, len(ended)),
+        "wait_mean_hours": mean(times),
+        "wait_p90_hours": rounded(nearest_rank(times, 90)),
+        "waiting": sum(f.values["waiting"] for f in facts),
+        "overdue": sum(f.values["overdue"] for f in facts),
+    }
+
+
+def suppliers(history: History, period: Period, calendar_of: CalendarOf) -> dict[str, Any]:
+    def facts_of(within: Period) -> list[Facts]:
+        found = (
+            _wait_facts(incident, wait, history, within, calendar_of)
+            for incident in history.incidents.values()
+            for wait in incident.waits
+        )
+        return [facts for facts in found if facts is not None]
+
+    return tabulate(facts_of, period, ("supplier", "service"), _supplier_figures)
+
+
+# -- service level agreements: workload against limits ------------------------------------------
+
+
+def _agreement_facts(
+    record: Clocked, kind: str, period: Period, rules_of: RulesOf, judged: Judge
+) -> Facts | None:
+    """A ticket opened in the period that its customer's agreement covers (by the policy version
+    it recorded): the agreement, its monthly workload limit, and the ticket's resolution verdict."""
+    if not period.holds(record.logged_at):
+        return None
+    ticket = record.ticket(kind)
+    agreement = rules_of(ticket).terms.agreement_for(ticket.service, ticket.organisation)
+    if agreement is None:
+        return None
+    values = {
+        "kind": kind,
+        "limit": agreement.workload_limit,
+        **judged.verdicts(record, period.end),
+    }
+    cells = {"agreement": (agreement.code,), "customer": (agreement.customer,)}
+    return Facts(cells, True, values)
+
+
+def _agreement_figures(facts: Sequence[Facts], months: int) -> dict[str, Any]:
+    limits = {f.values["limit"] for f in facts if f.values["limit"] is not None}
+    limit = max(limits) * months if limits else None
+    decided = [f for f in facts if f.values["resolution"] is not None]
+    met = sum(f.values["resolution"] == "met" for f in decided)
+    return {
+        "tickets": len(facts),
+        "incidents": sum(f.values["kind"] == INCIDENT_KIND for f in facts),
+        "requests": sum(f.values["kind"] == REQUEST_KIND for f in facts),
+        "workload_limit": limit,
+        "workload_pct": pct(len(facts), limit) if limit else None,
+        "over_limit": int(limit is not None and len(facts) > limit),
+        "resolution_met_pct": pct(met, len(decided)),
+    }
+
+
+def agreements(history: History, period: Period, rules_of: RulesOf) -> dict[str, Any]:
+    incidents, requests = Judge(rules_of, INCIDENT_KIND), Judge(rules_of, REQUEST_KIND)
+
+    def facts_of(within: Period) -> list[Facts]:
+        found = [
+            *(
+                _agreement_facts(i, INCIDENT_KIND, within, rules_of, incidents)
+                for i in history.incidents.values()
+            ),
+            *(
+                _agreement_facts(r, REQUEST_KIND, within, rules_of, requests)
+                for r in history.requests.values()
+            ),
+        ]
+        return [facts for facts in found if facts is not None]
+
+    months = len(period.months())
+    return tabulate(
+        facts_of,
+        period,
+        ("agreement", "customer"),
+        lambda facts: _agreement_figures(facts, months),
+        month_figures=lambda facts: _agreement_figures(facts, 1),
+    )

@@ -27,6 +27,7 @@ from domain import configuration_item as ci
 from domain import incident as i
 from domain import problem as p
 from domain import service_request as r
+from domain import supplier as s
 from domain.organisations import PROVINCE
 from domain.rule_versions import RuleVersions
 from domain.sla_clock import Mark, MarkKind, Ticket
@@ -61,7 +62,7 @@ class Clocked:
         return self.marks[0].at
 
     def ticket(self, kind: str) -> Ticket:
-        return Ticket(kind, self.first_service, self.rules, tuple(self.marks))
+        return Ticket(kind, self.first_service, self.rules, tuple(self.marks), self.organisation)
 
     @property
     def priority(self) -> int:
@@ -120,8 +121,24 @@ class Clocked:
 
 
 @dataclass(slots=True)
+class Wait:
+    """A time an incident waited for a supplier: from its hold until it resumed, was resolved,
+    closed or cancelled, or was held again (`end` None while it still waits)."""
+
+    supplier: str
+    contract_version: int
+    start: datetime
+    end: datetime | None = None
+
+
+@dataclass(slots=True)
 class IncidentRead(Clocked):
     major_at: datetime | None = None
+    waits: list[Wait] = field(default_factory=list)
+
+    def stop_waiting(self, at: datetime) -> None:
+        if self.waits and self.waits[-1].end is None:
+            self.waits[-1].end = at
 
 
 @dataclass(slots=True)
@@ -182,6 +199,13 @@ class ItemRead:
     verified: list[datetime] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class SupplierRead:
+    code: str
+    name: str
+    contracts: dict[int, dict[str, Any]] = field(default_factory=dict)  # by version
+
+
 @dataclass
 class History:
     """Every record a report reads, as it stood just before `end`, from the store up to
@@ -194,6 +218,8 @@ class History:
     problems: dict[UUID, ProblemRead] = field(default_factory=dict)
     changes: dict[UUID, ChangeRead] = field(default_factory=dict)
     items: dict[UUID, ItemRead] = field(default_factory=dict)
+    suppliers: dict[str, SupplierRead] = field(default_factory=dict)  # by code
+    supplier_codes: dict[UUID, str] = field(default_factory=dict)
     events: int = 0
     rules: dict[bytes, RuleVersions] = field(default_factory=dict)
 
@@ -235,6 +261,12 @@ def _incident_opened(h: History, key: UUID, at: datetime, d: dict[str, Any]) -> 
     )
 
 
+#: The incident events that end a wait for a supplier (a hold ends one too, and may start one).
+_WAIT_ENDS = frozenset(
+    t.type_name for t in (i.Resumed, i.Resolved, i.Closed, i.Cancelled, i.PutOnHold)
+)
+
+
 def _incident_marked(type_name: str) -> Reader:
     def read(h: History, key: UUID, at: datetime, d: dict[str, Any]) -> None:
         found = h.incidents.get(key)
@@ -243,6 +275,10 @@ def _incident_marked(type_name: str) -> Reader:
         found.marks.extend(marks_of_json(type_name, d))
         if type_name == i.Resolved.type_name:
             found.resolved_by = _actor(d)
+        if type_name in _WAIT_ENDS:
+            found.stop_waiting(at)
+        if type_name == i.PutOnHold.type_name and d.get("supplier"):
+            found.waits.append(Wait(d["supplier"], d["contract_version"], at))
 
     return read
 
@@ -361,6 +397,19 @@ def _item_verified(h: History, key: UUID, at: datetime, d: dict[str, Any]) -> No
         found.verified.append(at)
 
 
+def _supplier_registered(h: History, key: UUID, at: datetime, d: dict[str, Any]) -> None:
+    h.supplier_codes[key] = d["code"]
+    h.suppliers[d["code"]] = SupplierRead(
+        d["code"], d["name"], {d["originator_version"]: d["contract"]}
+    )
+
+
+def _contract_revised(h: History, key: UUID, at: datetime, d: dict[str, Any]) -> None:
+    code = h.supplier_codes.get(key)
+    if code is not None:
+        h.suppliers[code].contracts[d["originator_version"]] = d["contract"]
+
+
 _READERS: dict[str, Reader] = {
     i.Logged.type_name: _incident_opened,
     **{name: _incident_marked(name) for name in MARKED_TYPE_NAMES if name != i.Logged.type_name},
@@ -406,10 +455,21 @@ _READERS: dict[str, Reader] = {
         )
     },
     ci.Verified.type_name: _item_verified,
+    s.Registered.type_name: _supplier_registered,
+    s.ContractRevised.type_name: _contract_revised,
 }
+
+#: Read whenever they happened: a hold names the contract version it waits under, which is that
+#: version whatever its timestamp says.
+_TIMELESS = frozenset({s.Registered.type_name, s.ContractRevised.type_name})
 
 #: The stored type names a report reads.
 TOPICS = tuple(_READERS)
+
+
+def apply(history: History, type_name: str, key: UUID, data: dict[str, Any]) -> None:
+    """One stored event (its type name and its JSON, decoded) read into the history."""
+    _READERS[type_name](history, key, _at(data), data)
 
 
 def batches(recorder: ApplicationRecorder, head: int) -> Iterator[Sequence[Notification]]:
@@ -439,12 +499,11 @@ def read_history(
     for batch in batches(recorder, head):
         for n in batch:
             data = orjson.loads(plain(mapper, n.state))
-            at = _at(data)
-            if at >= end:
+            if _at(data) >= end and n.topic not in _TIMELESS:
                 continue
             history.events += 1
             key = n.originator_id
-            _READERS[n.topic](history, key if isinstance(key, UUID) else UUID(key), at, data)
+            apply(history, n.topic, key if isinstance(key, UUID) else UUID(key), data)
         if progress is not None:
             progress(batch[-1].id, head)
     return history

@@ -48,6 +48,9 @@ WORDS: Mapping[Language, Mapping[str, str]] = {
         "priority": "prioritas",
         "group": "kelompok",
         "type": "jenis",
+        "supplier": "pemasok",
+        "agreement": "perjanjian",
+        "customer": "pelanggan",
         "none": "tidak ada data",
     },
     "en": {
@@ -68,6 +71,9 @@ WORDS: Mapping[Language, Mapping[str, str]] = {
         "priority": "priority",
         "group": "group",
         "type": "type",
+        "supplier": "supplier",
+        "agreement": "agreement",
+        "customer": "customer",
         "none": "no data",
     },
 }
@@ -83,7 +89,7 @@ class Labels:
     def of(self, dimension: str, key: str) -> str:
         if dimension == "service":
             return self.service_name(key, self.language)
-        if dimension == "organisation":
+        if dimension in ("organisation", "customer"):
             return _ORGANISATIONS.get(key, key)
         return key
 

@@ -31,6 +31,8 @@ from domain.sla_clock import ClockState
 from domain.sla_incident import ticket as incident_ticket
 from domain.sla_request import ticket as request_ticket
 from domain.whatif import REPORTING_ZONE
+from processes import reports
+from processes.reports.issue import ReportSchedule
 from service.bootstrap import Services
 from tests.conftest import Clock
 from tests.integration.conftest import Api
@@ -198,6 +200,10 @@ def requests_and_items(api: Api) -> None:
             json={"result": "accurate", "note": "version matches"},
         )
     )
+    unexplained = siti.post(
+        "/api/v1/configuration-items/app-inlislite/verify", json={"result": "discrepancy"}
+    )
+    assert ok(unexplained, 422)["code"] == "discrepancy-unexplained"
 
 
 # -- the figures, worked out here from the raw events -------------------------------------------
@@ -451,15 +457,112 @@ def test_reports_are_for_managers_and_auditors_of_periods_that_have_ended(
         "to": "2026-02-28",
     }
     catalogue = ok(manager.get("/api/v1/reports", params={"lang": "en"}))["reports"]
-    assert [entry["name"] for entry in catalogue] == [
-        "incidents",
-        "requests",
-        "problems",
-        "changes",
-        "configuration",
-    ]
+    assert [entry["name"] for entry in catalogue] == list(reports.NAMES)
     incident = catalogue[0]
     assert incident["title"] == "Incident report"
     assert "8.6.1" in incident["clauses"]
     assert {m["name"] for m in incident["measures"]} >= {"resolution_met_pct", "first_contact_pct"}
     assert all(m["definition"] for entry in catalogue for m in entry["measures"])
+
+
+def test_a_months_reports_are_issued_once_kept_signed_checked_and_decided_on(
+    api: Api, services: Services, clock: Clock
+) -> None:
+    refs = make_history(api, services, clock)
+    clock.now = datetime(2026, 4, 1, 0, 30, tzinfo=UTC)  # 07:30 WIB, Wednesday 1 April
+    schedule = ReportSchedule(services)
+    # 1 April 2026 is a working day: March's five reports are due, and issued once
+    assert schedule.tick() == [f"2026-03-{name}" for name in reports.NAMES]
+    assert schedule.tick() == []
+    manager = api.client("dewi.lestari", Role.SERVICE_MANAGER)
+    again = manager.post("/api/v1/issued-reports", json={"report": "incidents", "month": "2026-03"})
+    assert ok(again, 409)["code"] == "record-already-exists"
+
+    listed = ok(manager.get("/api/v1/issued-reports"))["items"]
+    assert [row["code"] for row in listed] == sorted(
+        (f"2026-03-{name}" for name in reports.NAMES), reverse=True
+    )
+    issued = ok(manager.get("/api/v1/issued-reports/2026-03-incidents"))
+    assert (issued["trigger"], issued["issued_by"]["id"]) == ("schedule", "itsm")
+    made_now = ok(manager.get("/api/v1/reports/incidents", params=MARCH))
+    assert issued["body"]["total"] == made_now["total"]
+    assert issued["digest"] == issued["body"]["digest"]
+    # the ledger signed a checkpoint over it when it was issued
+    checkpoints = services.audit.store.checkpoints() if services.audit else []
+    issued_at = max(
+        n.id
+        for n in services.desk.recorder.select_notifications(1, 100_000)
+        if n.topic == "IssuedReport.Issued"
+    )
+    assert checkpoints
+    assert checkpoints[-1].position >= issued_at
+
+    # made again from its position after more work: the same digest
+    log(api.client(), "Kiosk fault in April")
+    check = ok(manager.get("/api/v1/issued-reports/2026-03-incidents/check"))
+    assert check["same"] is True
+    assert check["digest_now"] == issued["digest"]
+
+    page = manager.get("/api/v1/issued-reports/2026-03-changes/document", params={"lang": "en"})
+    assert "<h1>Change report</h1>" in page.text
+    pdf = manager.get("/api/v1/issued-reports/2026-03-changes/document", params={"format": "pdf"})
+    assert pdf.content.startswith(b"%PDF-")
+
+    # a decision from the report, naming the improvement opened for it
+    improvement = ok(
+        manager.post(
+            "/api/v1/improvements",
+            json={
+                "title": "Major incident took six days",
+                "description": "March's breaches: circulation ran past its target",
+                "source": "breach",
+                "source_record": {"kind": "issued_report", "ref": "2026-03-incidents"},
+                "owner": "dewi.lestari",
+            },
+        ),
+        201,
+    )
+    assert improvement["source_record"]["ref"] == "2026-03-incidents"
+    improvement = improvement["ref"]
+    decided = ok(
+        manager.post(
+            "/api/v1/issued-reports/2026-03-incidents/record-decision",
+            json={
+                "decision": "The major incident ran past its target: review the rota",
+                "actions": ["Second person on call for circulation"],
+                "improvement": improvement,
+            },
+        )
+    )
+    (decision,) = decided["decisions"]
+    assert decision["improvement"] == improvement
+    assert decision["by"]["id"] == "dewi.lestari"
+    missing = manager.post(
+        "/api/v1/issued-reports/2026-03-incidents/record-decision",
+        json={"decision": "x", "improvement": "IMP-000999"},
+    )
+    assert ok(missing, 422)["code"] == "improvement-not-found"
+    auditor = api.client("audit.bpk", Role.AUDITOR)
+    assert ok(auditor.get("/api/v1/issued-reports/2026-03-incidents"))["decisions"] == [decision]
+    refused = auditor.post(
+        "/api/v1/issued-reports/2026-03-incidents/record-decision", json={"decision": "x"}
+    )
+    assert refused.status_code == 403
+    assert api.client().get("/api/v1/issued-reports").status_code == 403
+    assert refs  # the history's records exist
+
+
+def test_the_schedule_waits_for_the_first_working_day(
+    api: Api, services: Services, clock: Clock
+) -> None:
+    schedule = ReportSchedule(services)
+    # 1 and 2 May 2026: Friday a holiday (Labour Day), then Saturday; Monday 4 May is the first
+    clock.now = datetime(2026, 5, 2, 3, 0, tzinfo=UTC)
+    assert schedule.tick() == []
+    clock.now = datetime(2026, 5, 4, 1, 0, tzinfo=UTC)
+    assert schedule.tick() == [f"2026-04-{name}" for name in reports.NAMES]
+    manager = api.client("dewi.lestari", Role.SERVICE_MANAGER)
+    early = manager.post("/api/v1/issued-reports", json={"report": "incidents", "month": "2026-05"})
+    assert ok(early, 422)["code"] == "period-not-ended"
+    made = manager.post("/api/v1/issued-reports", json={"report": "problems", "month": "2026-03"})
+    assert ok(made, 201)["trigger"] == "request"

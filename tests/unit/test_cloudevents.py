@@ -253,6 +253,13 @@ def test_bookkeeping_stays_private_and_a_new_aggregate_is_private_until_declared
         "InboundMail.Redelivered",
         "InboundMail.Replayed",
         "RecordNumber.Allocated",
+        # service reports as issued to management, and its decisions: read over the API
+        "IssuedReport.Issued",
+        "IssuedReport.DecisionRecorded",
+        # suppliers and their contracts: the office's own agreements, read over the API
+        "Supplier.Registered",
+        "Supplier.ContractRevised",
+        "Supplier.Retired",
         # the helpdesk's canned responses: its tools; a caller reads the comment one becomes
         "CannedResponse.Created",
         "CannedResponse.Revised",
@@ -286,5 +293,11 @@ def test_a_view_folds_published_events_or_private_ones_never_both() -> None:
     for projection in PROJECTIONS:
         kinds = {is_public(event_type.type_name) for event_type in projection.folds}
         assert len(kinds) == 1, f"{projection.name} folds published and private events"
-    assert {p.name for p in FROM_STORE} == {"webhook_endpoints", "inbound_mail", "canned_responses"}
+    assert {p.name for p in FROM_STORE} == {
+        "webhook_endpoints",
+        "inbound_mail",
+        "canned_responses",
+        "issued_reports",
+        "suppliers",
+    }
     assert sorted(p.name for p in (*FROM_TOPIC, *FROM_STORE)) == sorted(p.name for p in PROJECTIONS)

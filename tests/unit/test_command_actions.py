@@ -10,7 +10,7 @@ import pytest
 
 from domain.change import Change
 from domain.change_commands import CHANGE_COMMANDS, ChangeCommand
-from domain.commands import INCIDENT_COMMANDS, ActionCommand, IncidentCommand, PutOnHold
+from domain.commands import INCIDENT_COMMANDS, ActionCommand, IncidentCommand, Resume
 from domain.commands import RecordSlaAlerts as IncidentSlaAlerts
 from domain.incident import Incident
 from domain.knowledge import ARTICLE_COMMANDS, ArticleCommand, KnowledgeArticle
@@ -57,11 +57,11 @@ def test_call_action_passes_the_context_and_the_fields_by_name() -> None:
     calls: list[tuple[object, dict[str, object]]] = []
 
     class Record:
-        def put_on_hold(self, ctx: object, **fields: object) -> None:
+        def resume(self, ctx: object, **fields: object) -> None:
             calls.append((ctx, fields))
 
-    PutOnHold.model_validate({"reason": "awaiting_caller", "note": "n"}).call_action(
+    Resume.model_validate({"note": "n"}).call_action(
         Record(),
         "ctx",  # type: ignore[arg-type]
     )
-    assert calls == [("ctx", {"reason": "awaiting_caller", "note": "n"})]
+    assert calls == [("ctx", {"note": "n"})]

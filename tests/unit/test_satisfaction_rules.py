@@ -10,7 +10,7 @@ recorded.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -23,7 +23,7 @@ from domain.actors import SYSTEM, Actor, Role
 from domain.aggregate import Aggregate
 from domain.commands import RateIncident
 from domain.directory import Group, GroupFormed, group_id
-from domain.errors import AlreadyRated, DomainError, IllegalTransition, NotTheCaller, RecordNotFound
+from domain.errors import AlreadyRated, DomainError, IllegalTransition, NotTheCaller
 from domain.events import DomainEvent
 from domain.improvement import (
     Improvement,
@@ -47,39 +47,12 @@ from domain.service_request import (
 )
 from domain.service_request import Rated as RequestRated
 from tests.conftest import AGENT, CALLER, MANAGER, T0, context
+from tests.fake_session import FakeSession
 from tests.unit.test_incident_rules import CLOSED, HISTORIES, LATER, SERVICE_DESK, given
 
-A = TypeVar("A", bound=Aggregate)
 REQUEST_ID = UUID("7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
 OTHER_CALLER = Actor(id="rina.kartika", role=Role.REQUESTER)
 KIOSK_TEAM = "kiosk-team"
-
-
-class FakeSession:
-    """What a rating asks of a session: records by id, numbers, records made."""
-
-    def __init__(self, *records: Aggregate) -> None:
-        self.records: dict[UUID, Aggregate] = {r.id: r for r in records}
-        self.added: list[Aggregate] = []
-        self.numbers: dict[str, int] = {}
-
-    def find(self, cls: type[A], record_id: UUID) -> A | None:
-        found = self.records.get(record_id)
-        return found if isinstance(found, cls) else None
-
-    def get(self, cls: type[A], record_id: UUID, ref: object = None) -> A:
-        found = self.find(cls, record_id)
-        if found is None:
-            raise RecordNotFound(f"no record {record_id}", record_id)
-        return found
-
-    def allocate(self, kind: str, record_id: UUID) -> int:
-        self.numbers[kind] = self.numbers.get(kind, 0) + 1
-        return self.numbers[kind]
-
-    def add(self, record: Aggregate) -> None:
-        self.added.append(record)
-        self.records[record.id] = record
 
 
 def group(code: str = SERVICE_DESK, manager: str | None = MANAGER.id) -> Group:

@@ -82,6 +82,7 @@ WITHOUT_FREE_TEXT = {
     # a document version's content: an attachment id or a link (a URL of its own shape)
     "SetDocumentContent",
     "Schedule",
+    "IssueReport",  # a report's name and a month
     # the directory: actor ids, codes, topics and times, each of its own shape
     "AddGroupMember",
     "RemoveGroupMember",
