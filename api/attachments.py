@@ -1,4 +1,5 @@
-"""Files on incidents, service requests, problems and changes: upload, list, download, remove.
+"""Files on incidents, service requests, problems, changes and controlled documents: upload,
+list, download, remove.
 
 The same four routes under each kind's path (`/incidents/{ref}/attachments`, ...), built once
 here from the kinds that take files (application/kinds.py `ATTACHABLE`):
@@ -39,6 +40,7 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
+from api.documents import DOCUMENTS
 from api.incidents import INCIDENTS
 from api.models import AttachmentList, AttachmentOut
 from api.params import record_ref
@@ -49,7 +51,7 @@ from api.record_answers import json_response, submitted, written_row
 from api.scoping import reads_internal
 from api.service_requests import REQUESTS
 from application.attachments import received
-from application.kinds import CHANGE, INCIDENT, PROBLEM, SERVICE_REQUEST, Kind
+from application.kinds import CHANGE, DOCUMENT, INCIDENT, PROBLEM, SERVICE_REQUEST, Kind
 from application.pipeline import Submission
 from domain.actors import Role
 from domain.attachments import ALLOWED_TYPES, RemoveAttachment
@@ -58,6 +60,7 @@ from domain.context import Context
 from domain.errors import AttachmentAlreadyRemoved, AttachmentGone, AttachmentNotFound
 from domain.examples import example
 from domain.fields import Reason
+from domain.record_numbers import RecordKind
 from projections.attachments import attachments, on_record, on_record_by_id
 from service.bootstrap import Services
 
@@ -98,6 +101,7 @@ _KINDS: tuple[tuple[Kind, Readable, frozenset[Role], frozenset[Role]], ...] = (
     (SERVICE_REQUEST, REQUESTS, READ_ROLES, AGENT_ROLES | {Role.REQUESTER}),
     (PROBLEM, PROBLEMS, STAFF_READ_ROLES, AGENT_ROLES),
     (CHANGE, CHANGES, STAFF_READ_ROLES, AGENT_ROLES),
+    (DOCUMENT, DOCUMENTS, STAFF_READ_ROLES, AGENT_ROLES),
 )
 
 ROUTERS: list[APIRouter] = []
@@ -188,24 +192,7 @@ def _add_routes(
     ) -> Response:
         services = services_of(request)
         row = _attachment(services, ctx, record_id_of(services, ctx, ref), attachment_id)
-        if row["removed"] is not None:
-            raise AttachmentGone(f"attachment {attachment_id} was removed for privacy")
-        data = services.blobs.get(row["sha256"])
-        if data is None:  # the same bytes were removed from another record
-            raise AttachmentGone(f"the bytes of attachment {attachment_id} were removed")
-        digest = base64.b64encode(bytes.fromhex(row["sha256"])).decode()
-        return Response(
-            data,
-            media_type=row["content_type"],
-            headers={
-                "Content-Disposition": content_disposition(row["name"]),
-                "ETag": f'"{row["sha256"]}"',
-                "Repr-Digest": f"sha-256=:{digest}:",
-                "X-Content-Type-Options": "nosniff",
-                "Content-Security-Policy": "sandbox",
-                "Cache-Control": "private, no-store",
-            },
-        )
+        return _served(services, row)
 
     async def remove(
         request: Request,
@@ -308,6 +295,29 @@ _UPLOAD_PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _served(services: Services, row: Any) -> Response:
+    """A file's bytes, as a download (never shown inline), unless removed (410)."""
+    attachment_id = row["id"]
+    if row["removed"] is not None:
+        raise AttachmentGone(f"attachment {attachment_id} was removed for privacy")
+    data = services.blobs.get(row["sha256"])
+    if data is None:  # the same bytes were removed from another record
+        raise AttachmentGone(f"the bytes of attachment {attachment_id} were removed")
+    digest = base64.b64encode(bytes.fromhex(row["sha256"])).decode()
+    return Response(
+        data,
+        media_type=row["content_type"],
+        headers={
+            "Content-Disposition": content_disposition(row["name"]),
+            "ETag": f'"{row["sha256"]}"',
+            "Repr-Digest": f"sha-256=:{digest}:",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
 def _attachment(services: Services, ctx: Context, record_id: UUID, attachment_id: UUID) -> Any:
     """The row of a file on the record, if the caller reads it (a requester: not the staff's)."""
     row = on_record_by_id(
@@ -320,3 +330,53 @@ def _attachment(services: Services, ctx: Context, record_id: UUID, attachment_id
 
 for _kind, _readable, _readers, _writers in _KINDS:
     _add_routes(_kind, _readable, _readers, _writers)
+
+
+# -- a controlled document's current content, for everyone who reads the document ---------------
+
+_documents = APIRouter(prefix=DOCUMENT.path, tags=["documents"])
+DocumentRef = Annotated[str, record_ref(RecordKind.DOCUMENT.value)]
+_document_reader = authorised(READ_ROLES, "read documents")
+
+
+def document_content(
+    request: Request, ref: DocumentRef, ctx: Annotated[Context, _document_reader]
+) -> Response:
+    """The content of the version in force: its file, or a redirect to its link. Whoever reads
+    the document reads this (a requester, a published customer document: docs/documents.md),
+    though only staff read the document's other files."""
+    services = services_of(request)
+    row = DOCUMENTS.row(services, ctx, ref)
+    current = row["current_version"]
+    content = next((v["content"] for v in row["versions"] if v["number"] == current), None)
+    if content is None:
+        raise AttachmentNotFound(f"{row['ref']} has no version in force")
+    if content["link"] is not None:
+        return Response(status_code=303, headers={"Location": content["link"]})
+    file = on_record_by_id(services.views, row["id"], content["attachment_id"], internal=True)
+    if file is None:
+        raise AttachmentNotFound(f"the file of {row['ref']} is not on record yet")
+    return _served(services, file)
+
+
+_documents.add_api_route(
+    "/{ref}/content",
+    document_content,
+    methods=["GET"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the file of the version in force",
+            "content": {
+                content_type: {"schema": {"type": "string", "format": "binary"}}
+                for content_type in sorted(ALLOWED_TYPES)
+            },
+        },
+        303: {"description": "the version in force is a link: Location names it"},
+        **NOT_FOUND,
+        410: {"description": "destroyed, or removed"},
+    },
+    summary="The content of a document's version in force: its file, or a redirect to its link",
+    name="get_document_content",
+)
+ROUTERS.append(_documents)

@@ -531,6 +531,40 @@ class NonconformityDetails(Answer):
     version: int
 
 
+class DocumentDetails(Answer):
+    """A controlled document (projections/documents.py `document_register`)."""
+
+    id: str
+    number: int
+    ref: str = Field(examples=["DOC-000001"])
+    title: str
+    kind: str = Field(examples=["policy"])
+    owner: str
+    clauses: list[str] = Field(examples=[["8.5.1.1"]])
+    clause_index: str
+    origin: str = Field(examples=["external"])
+    source: Part | None = Field(description="an external document's publisher and version")
+    medium: str = Field(examples=["PDF"])
+    review_months: int
+    retention: Part = Field(description="keep_months after it ends, then archive or destroy")
+    state: str = Field(examples=["published"])
+    current_version: int | None = Field(description="the published version in force; null: none")
+    next_review: str | None = Field(examples=["2027-03-02"], description="Asia/Jakarta date")
+    review_due_noticed: str | None
+    reviews: list[Part] = Field(description="each review that changed nothing: when, by whom")
+    withdrawal: Part | None
+    versions: list[Part] = Field(
+        description="every version: its state, content (a file or a link), authors, submission,"
+        " approval (who, when), returns (why), publication, end (superseded or withdrawn) and"
+        " disposition"
+    )
+    registered_at: str
+    registered_by: ActorOut
+    registrant: str
+    updated_at: str
+    version: int
+
+
 class NonconformityList(Page):
     items: list[NonconformityDetails]
 
@@ -538,6 +572,41 @@ class NonconformityList(Page):
 class OverdueNonconformities(Answer):
     today: str = Field(description="the day judged by, in Asia/Jakarta")
     items: list[NonconformityDetails]
+
+
+class DocumentList(Page):
+    items: list[DocumentDetails]
+
+
+class RetentionClassOut(Answer):
+    code: str = Field(examples=["operational"])
+    meaning: str
+
+
+class RetentionAccess(Answer):
+    who: str = Field(examples=["requester"])
+    reads: str
+    years_after_end: int | None = Field(
+        description="years after the record ends that this access lasts; null: as long as the"
+        " service runs; 0: only while it is in force"
+    )
+
+
+class RetentionEntry(Answer):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    record: str = Field(examples=["incident"])
+    kinds: list[str] = Field(description="the kinds of record (application/kinds.py) it covers")
+    class_: str = Field(alias="class", examples=["operational"])
+    clauses: list[str]
+    access: list[RetentionAccess]
+    ends: str = Field(description="when a record of this kind ends, for the years above")
+
+
+class RetentionSchedule(Answer):
+    rule: str
+    classes: list[RetentionClassOut]
+    records: list[RetentionEntry]
 
 
 class PersonDetails(Answer):

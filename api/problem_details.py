@@ -18,7 +18,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from api.models import ErrorCode
-from domain import canned_response, directory, errors, internal_audit, nonconformity
+from domain import canned_response, directory, document, errors, internal_audit, nonconformity
 from infra.serialisation import UndecodableEvent
 
 MEDIA_TYPE = "application/problem+json"
@@ -74,6 +74,11 @@ STATUS: dict[type[errors.DomainError], int] = {
     nonconformity.ActionsOutstanding: 409,
     nonconformity.ActionAlreadyDone: 409,
     nonconformity.UnknownAction: 422,
+    # controlled documents: the author never approves (403, as not-permitted); a version with
+    # nothing in it, one not yet at the end of its retention, one not ended are not disposable
+    document.ContentMissing: 409,
+    document.RetentionNotElapsed: 409,
+    document.NotDisposable: 409,
 }
 
 TITLES: dict[str, str] = {
@@ -130,6 +135,11 @@ TITLES: dict[str, str] = {
     "rule-version-not-found": "No such version of the SLA rules",
     "fulfilment-steps-outstanding": "Fulfilment steps are still outstanding",
     "root-cause-missing": "Record the root cause first",
+    "author-cannot-approve": "An author of a version cannot approve or return it",
+    "content-missing": "The version has no content: attach a file or give a link",
+    "retention-not-elapsed": "The version's retention has not run yet",
+    "not-disposable": "Only a superseded or withdrawn version not yet disposed of is disposed of",
+    "controlled-file": "The file is a version's content: it goes only by its disposition",
     "person-not-found": "No such person in the directory",
     "canned-response-not-found": "No such canned response",
     "group-not-found": "No such group in the directory",

@@ -40,6 +40,8 @@ from domain.directory import (
     group_id,
     person_id,
 )
+from domain.document import Document
+from domain.document_commands import DOCUMENT_COMMANDS
 from domain.errors import CalendarNotFound, IncidentNotFound, NotFound, RecordNotFound
 from domain.events import DomainEvent
 from domain.improvement import Improvement
@@ -71,6 +73,7 @@ from projections.change_calendar import change_calendar
 from projections.change_details import change_details
 from projections.configuration_items import configuration_items
 from projections.directory import broadcast_lists, directory_groups, directory_people
+from projections.documents import document_register
 from projections.improvements import improvement_register
 from projections.inbound_mail import inbound_mail
 from projections.incident_details import incident_details
@@ -238,6 +241,14 @@ NONCONFORMITY = numbered(
     nonconformity_register,
     NONCONFORMITY_COMMANDS,
 )
+#: The register of controlled documents (domain/document.py): the office's, of no organisation.
+DOCUMENT = numbered(
+    RecordKind.DOCUMENT,
+    Document,
+    "/documents",
+    document_register,
+    with_files(DOCUMENT_COMMANDS),
+)
 #: Service reports as issued to management, and the decisions taken from them
 #: (domain/issued_report.py), by code (`2026-03-incidents`).
 ISSUED_REPORT = Kind(
@@ -373,6 +384,7 @@ KINDS: dict[str, Kind] = {
         IMPROVEMENT,
         INTERNAL_AUDIT,
         NONCONFORMITY,
+        DOCUMENT,
         ISSUED_REPORT,
         SUPPLIER,
         PERSON,
@@ -390,7 +402,7 @@ KINDS: dict[str, Kind] = {
     )
 }
 #: The kinds whose records take files (domain/attachments.py), by name.
-ATTACHABLE = (INCIDENT, SERVICE_REQUEST, PROBLEM, CHANGE)
+ATTACHABLE = (INCIDENT, SERVICE_REQUEST, PROBLEM, CHANGE, DOCUMENT)
 #: The numbered kinds, by their number prefix.
 KINDS_BY_PREFIX: dict[str, Kind] = {k.prefix: k for k in KINDS.values() if k.prefix is not None}
 _BY_AGGREGATE = {kind.aggregate: kind for kind in KINDS.values()}

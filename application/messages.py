@@ -41,6 +41,7 @@ _PATHS = {
     "service_request": "/service-requests",
     "change": "/changes",
     "problem": "/problems",
+    "document": "/documents",
 }
 
 

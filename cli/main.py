@@ -634,6 +634,7 @@ from cli.attachments import attachments  # noqa: E402
 from cli.audit import audit  # noqa: E402
 from cli.circulation import consume_circulation, dlq, simulate_circulation  # noqa: E402
 from cli.directory import directory  # noqa: E402
+from cli.documents import documents  # noqa: E402
 from cli.imports import import_  # noqa: E402
 from cli.kafka import kafka  # noqa: E402
 from cli.mail_in import mail_in  # noqa: E402
@@ -649,6 +650,7 @@ consume.add_command(consume_circulation)
 main.add_command(dlq)
 main.add_command(import_)
 main.add_command(directory)
+main.add_command(documents)
 main.add_command(notify)
 main.add_command(mail_in)
 main.add_command(whatif)

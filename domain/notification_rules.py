@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain import change as c
+from domain import document as d
 from domain import incident as i
 from domain import problem as p
 from domain import service_request as r
@@ -28,7 +29,9 @@ from domain.events import DomainEvent
 
 
 class Audience(StrEnum):
-    CALLER = "caller"  # an incident's caller, a request's or a change's requester
+    CALLER = (
+        "caller"  # an incident's caller, a request's or a change's requester, a document's owner
+    )
     GROUP = "group"  # the members of the record's group (the on-call alone, out of hours)
     ASSIGNEE = "assignee"  # the agent the record is assigned to
     MANAGER = "manager"  # the manager of the record's group
@@ -172,6 +175,13 @@ RULES: tuple[Rule, ...] = (
     Rule("request.fulfilled", r.Fulfilled, (A.CALLER,)),
     # -- problems
     Rule("problem.workaround_published", p.WorkaroundPublished, (A.LINKED_GROUPS,)),
+    # -- controlled documents: the owner, when the service notices a review falling due
+    Rule(
+        "document.review_due",
+        d.ReviewDueNoticed,
+        (A.CALLER,),
+        summary="a document they own is due for review, and by when",
+    ),
 )
 
 BY_TOPIC: dict[str, Rule] = {rule.topic: rule for rule in RULES}

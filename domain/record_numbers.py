@@ -1,5 +1,5 @@
-"""Numbers of changes, service requests, problems, knowledge articles and improvements (CHG-000001,
-KB-..., IMP-...).
+"""Numbers of changes, service requests, problems, knowledge articles, improvements and
+controlled documents (CHG-000001, KB-..., IMP-..., DOC-...).
 
 As for incidents, number N of a kind is version N of that kind's number log, so the store's
 uniqueness of (log, version) makes numbers unique and gap-free across processes. These kinds are
@@ -28,6 +28,7 @@ class RecordKind(StrEnum):
     IMPROVEMENT = "IMP"
     INTERNAL_AUDIT = "AUD"
     NONCONFORMITY = "NC"
+    DOCUMENT = "DOC"
 
 
 class RecordNumberAllocated(DomainEvent):

@@ -42,6 +42,7 @@ from domain import (
     change_schedule,
     configuration_item,
     directory,
+    document,
     improvement,
     inbound_mail,
     internal_audit,
@@ -266,6 +267,23 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     # corrective actions); findings name records and people's work
     **dict.fromkeys(internal_audit.AuditEvent.__subclasses__(), STAFF),
     **dict.fromkeys(nonconformity.NonconformityEvent.__subclasses__(), STAFF),
+    # -- controlled documents: a requester reads the published documents of the customer kinds
+    # (projections/documents.py says which); of their making, what was decided, not the staff's
+    # notes, why a version was returned, or the files before the routes serve them
+    document.Registered: caller(),
+    document.VersionDrafted: caller(),
+    document.ContentSet: caller(),
+    document.SubmittedForApproval: caller(),
+    document.Approved: caller(),
+    document.Returned: STAFF,
+    document.Published: caller(),
+    document.Reviewed: caller(),
+    document.ReviewDueNoticed: caller(),  # the owner is told (a date and a version, no words)
+    document.Withdrawn: caller("reason"),
+    document.VersionDisposed: caller(),
+    document.AttachmentAdded: STAFF,
+    document.InternalAttachmentAdded: STAFF,
+    document.AttachmentRemoved: STAFF,
     # -- issued service reports and the decisions taken from them: management's
     **dict.fromkeys(issued_report.IssuedReportEvent.__subclasses__(), STAFF),
     # -- suppliers and their contracts: the staff's (a caller reads which supplier a hold awaits)

@@ -83,6 +83,9 @@ PUBLIC_AGGREGATES = frozenset(
         # `nonconformities` views need them (staff's words, as the register's)
         "InternalAudit",
         "Nonconformity",
+        # the register of controlled documents: the Kafka-fed `document_register` view needs
+        # it; what it says is the office's published rules and who approved them
+        "Document",
         # the directory: the projections fed from Kafka need it as much as the embedded ones;
         # the topic carries people's names and addresses, as it carries callers' words already
         "Person",

@@ -7,6 +7,7 @@ from projections.change_calendar import change_calendar
 from projections.change_details import change_details
 from projections.configuration_items import configuration_items
 from projections.directory import broadcast_lists, directory_groups, directory_people
+from projections.documents import document_register
 from projections.improvements import improvement_register
 from projections.inbound_mail import inbound_mail
 from projections.incident_details import incident_details
@@ -43,6 +44,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     # internal audits and nonconformities
     audit_programme,
     nonconformity_register,
+    # the register of controlled documents
+    document_register,
     # service reports as issued, and the decisions taken from them
     issued_reports,
     # suppliers and their contracts
@@ -77,6 +80,7 @@ __all__ = [
     "change_calendar",
     "change_details",
     "configuration_items",
+    "document_register",
     "improvement_register",
     "inbound_mail",
     "incident_details",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from domain import change, problem
+from domain import document as doc
 from domain import incident as i
 from domain import service_request as r
 from domain.events import DomainEvent
@@ -23,13 +24,19 @@ Added = (
     | r.AttachmentAdded
     | problem.AttachmentAdded
     | change.AttachmentAdded
+    | doc.AttachmentAdded
     | i.InternalAttachmentAdded
     | r.InternalAttachmentAdded
     | problem.InternalAttachmentAdded
     | change.InternalAttachmentAdded
+    | doc.InternalAttachmentAdded
 )
 Removed = (
-    i.AttachmentRemoved | r.AttachmentRemoved | problem.AttachmentRemoved | change.AttachmentRemoved
+    i.AttachmentRemoved
+    | r.AttachmentRemoved
+    | problem.AttachmentRemoved
+    | change.AttachmentRemoved
+    | doc.AttachmentRemoved
 )
 #: The stored type names of the events that put a file on a record, and that remove one.
 ADDED_TYPES = frozenset(t.type_name for t in get_args(Added))
@@ -40,6 +47,7 @@ INTERNAL = frozenset(
         r.InternalAttachmentAdded,
         problem.InternalAttachmentAdded,
         change.InternalAttachmentAdded,
+        doc.InternalAttachmentAdded,
     }
 )
 

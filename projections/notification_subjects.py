@@ -1,7 +1,8 @@
 """notification_subjects: what the notifier knows of each record it may tell people about, as of
 the event it is deciding on: the record's reference and title, whose it is (caller or
 requester), its group and assignee, its organisation, for a problem the incidents it links, and
-for an incident the callers of the duplicates merged into it.
+for an incident the callers of the duplicates merged into it; for a controlled document its owner
+(as its "caller": the one told when its review falls due).
 
 The notifier folds this view itself, in its own step, one event at a time before deciding on the
 event (processes/notify.py), so a decision sees the record as it was then, not as the views
@@ -11,6 +12,7 @@ show it later; it stores its position with these rows. It is not among the servi
 from __future__ import annotations
 
 from domain import change as c
+from domain import document as d
 from domain import incident as i
 from domain import problem as p
 from domain import service_request as r
@@ -94,6 +96,19 @@ def _problem_logged(_: Row | None, ev: p.Logged) -> Row:
     }
 
 
+def _document_registered(_: Row | None, ev: d.Registered) -> Row:
+    return {
+        "kind": "document",
+        "ref": number_label(RecordKind.DOCUMENT, ev.number),
+        "title": ev.title,
+        "caller": ev.owner,  # the owner is told when the document's review falls due
+        "group": None,
+        "assignee": None,
+        "organisation": None,
+        "imported": False,
+    }
+
+
 def _incident_linked(row: Row, ev: p.IncidentLinked) -> Row:
     row["incidents"] = sorted({*row["incidents"], str(ev.incident_id)})
     return row
@@ -106,8 +121,8 @@ def _duplicate_merged(row: Row, ev: i.DuplicateMerged) -> Row:
 
 notification_subjects = Projection(
     name="notification_subjects",
-    # 2: the callers of merged duplicates
-    version=2,
+    # 2: the callers of merged duplicates; 3: controlled documents' owners
+    version=3,
     folds=folds_of(
         _incident_logged,
         _assigned,
@@ -116,6 +131,7 @@ notification_subjects = Projection(
         _request_submitted,
         _change_raised,
         _problem_logged,
+        _document_registered,
         _incident_linked,
         _duplicate_merged,
     ),

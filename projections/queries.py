@@ -95,11 +95,15 @@ BY_CODE = Order("code")
 
 @dataclass(frozen=True, slots=True)
 class Filter:
-    """What a list keeps: rows whose columns equal these values, and whose text columns contain
-    these texts (matched literally). A value of None asks nothing of its column."""
+    """What a list keeps: rows whose columns equal these values, are at most these bounds, and
+    whose text columns contain these texts (matched literally). A value of None asks nothing of
+    its column."""
 
     equal: Mapping[str, Any] = field(default_factory=dict)
     contains: Mapping[str, str | None] = field(default_factory=dict)
+    #: Rows whose column is at most this value (a date as ISO text: on or before it); a row
+    #: whose column is null is not kept.
+    at_most: Mapping[str, str | int | None] = field(default_factory=dict)
     #: Only the rows under these keys (what a full-text search found); None: any row.
     among: Sequence[str] | None = None
 
@@ -122,6 +126,10 @@ class Filter:
                     if isinstance(value, bool)
                     else value
                 )
+        for column, bound in self.at_most.items():
+            if bound is not None:
+                clauses.append(f"{quoted(column)} <= ?")
+                params.append(bound)
         for column, text in self.contains.items():
             if text is not None:
                 # LIKE's wildcards in the text are escaped: it is matched as written

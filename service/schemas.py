@@ -17,6 +17,7 @@ from domain import (  # noqa: F401  (each registers its event types)
     change_schedule,
     circulation,
     configuration_item,
+    document,
     improvement,
     incident,
     internal_audit,

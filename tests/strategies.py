@@ -27,6 +27,7 @@ from domain import (
     change_schedule,
     configuration_item,
     directory,
+    document,
     improvement,
     inbound_mail,
     incident,
@@ -232,6 +233,7 @@ def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         **_problem_strategies(),
         **_knowledge_strategies(),
         **_satisfaction_strategies(),
+        **_document_strategies(),
         **_issued_report_strategies(),
         **_supplier_strategies(),
         **_audit_strategies(),
@@ -378,6 +380,43 @@ def _satisfaction_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]
         m.Completed: events(m.Completed),
         m.Rejected: events(m.Rejected),
         m.OwnerAssigned: events(m.OwnerAssigned),
+    }
+
+
+def _document_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
+    """The register of controlled documents (domain/document.py)."""
+    d = document
+    links = st.none() | st.from_regex(
+        r"https://[a-z]{1,20}\.go\.id/[a-z0-9/]{0,30}", fullmatch=True
+    )
+    versions = st.integers(min_value=1, max_value=2**63 - 1)
+    clauses = st.lists(st.from_regex(r"([4-9]|10)(\.[0-9]{1,2}){0,3}", fullmatch=True), max_size=4)
+    return {
+        d.Registered: events(
+            d.Registered,
+            clauses=clauses,
+            source=st.none() | st.builds(d.Source, publisher=names, version=st.just("3.2")),
+            retention=st.builds(
+                d.Retention,
+                keep_months=st.integers(min_value=0, max_value=1_200),
+                then=st.sampled_from(d.Disposal),
+            ),
+            link=links,
+        ),
+        d.VersionDrafted: events(d.VersionDrafted, version=versions, link=links),
+        d.ContentSet: events(d.ContentSet, version=versions, link=links),
+        d.SubmittedForApproval: events(d.SubmittedForApproval, version=versions),
+        d.Approved: events(d.Approved, version=versions),
+        d.Returned: events(d.Returned, version=versions),
+        d.Published: events(
+            d.Published, version=versions, supersedes=st.none() | versions, next_review=st.dates()
+        ),
+        d.Reviewed: events(d.Reviewed, version=versions, next_review=st.dates()),
+        d.ReviewDueNoticed: events(d.ReviewDueNoticed, version=versions, due=st.dates()),
+        d.Withdrawn: events(d.Withdrawn),
+        d.VersionDisposed: events(
+            d.VersionDisposed, version=versions, sha256=st.none() | secret_digests
+        ),
     }
 
 
@@ -641,9 +680,9 @@ def _inbound_mail_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]
 
 
 def _attachment_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
-    """The files on incidents, requests, problems and changes (domain/attachments.py)."""
+    """The files on incidents, requests, problems, changes and documents (domain/attachments.py)."""
     strategies: dict[type[DomainEvent], st.SearchStrategy[Any]] = {}
-    for kind in (incident, service_request, problem, change):
+    for kind in (incident, service_request, problem, change, document):
         for added in (kind.AttachmentAdded, kind.InternalAttachmentAdded):
             strategies[added] = events(
                 added,

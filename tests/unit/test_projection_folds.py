@@ -51,3 +51,11 @@ def test_the_audit_views_fold_every_event_of_their_kinds() -> None:
     assert set(nonconformity_register.folds) == set(
         nonconformity.NonconformityEvent.__subclasses__()
     )
+
+
+def test_the_document_register_folds_every_document_event() -> None:
+    from domain.document import DocumentEvent
+    from projections.documents import document_register
+
+    assert set(document_register.folds) == set(DocumentEvent.__subclasses__())
+    assert len(document_register.folds) == 14

@@ -79,6 +79,8 @@ EXAMPLES = sorted(
 #: refused (as a field's own error) before any check of its characters.
 WITHOUT_FREE_TEXT = {
     "LinkConfigurationItem",
+    # a document version's content: an attachment id or a link (a URL of its own shape)
+    "SetDocumentContent",
     "Schedule",
     "IssueReport",  # a report's name and a month
     # the directory: actor ids, codes, topics and times, each of its own shape
