@@ -62,14 +62,14 @@ class IssuedReportEvent(DomainEvent):
 class Issued(IssuedReportEvent):
     type_name: ClassVar[str] = "IssuedReport.Issued"
     code: str = Field(pattern=CODE_PATTERN, max_length=80)
-    report: str = Field(pattern=REPORT_NAME)
+    report: str = Field(pattern=REPORT_NAME, max_length=40)
     period_from: date
     period_to: date
     #: the record was read up to this position
     position: int = Field(ge=0)
-    digest: str = Field(pattern=DIGEST)
+    digest: str = Field(pattern=DIGEST, max_length=64)
     #: "schedule" (the first working day of the next month) or "request" (a service manager)
-    trigger: str = Field(pattern=r"^(schedule|request)$")
+    trigger: str = Field(pattern=r"^(schedule|request)$", max_length=8)
     #: the report as made (processes/reports.make): its figures, rows and months
     body: dict[str, Any]
 
@@ -80,7 +80,7 @@ class DecisionRecorded(IssuedReportEvent):
     actions: list[Annotated[str, Field(min_length=1, max_length=2000)]] = Field(
         default_factory=list, max_length=20
     )
-    improvement: str | None = Field(default=None, pattern=IMPROVEMENT_REF)
+    improvement: str | None = Field(default=None, pattern=IMPROVEMENT_REF, max_length=10)
 
 
 # -- the aggregate ------------------------------------------------------------------------------
@@ -147,8 +147,8 @@ class IssueReport(Command):
 
     model_config = example({"report": "incidents", "month": "2026-11"})
 
-    report: str = Field(pattern=REPORT_NAME, examples=["incidents"])
-    month: str = Field(pattern=MONTH, examples=["2026-11"])
+    report: str = Field(pattern=REPORT_NAME, max_length=40, examples=["incidents"])
+    month: str = Field(pattern=MONTH, max_length=7, examples=["2026-11"])
 
     def decide(self, session: Session, ctx: Context, made: dict[str, Any], trigger: str) -> UUID:
         """Keeps `made` (processes/reports.make's report of this name and month) as issued."""
@@ -198,7 +198,7 @@ class RecordDecision(ActionCommand):
     summary: ClassVar[str] = "Record a decision taken from the report, and its actions"
     decision: str = Text
     actions: list[Action] = Field(default_factory=list, max_length=20)
-    improvement: str | None = Field(default=None, pattern=IMPROVEMENT_REF)
+    improvement: str | None = Field(default=None, pattern=IMPROVEMENT_REF, max_length=10)
 
     def decide(
         self, session: Session, ctx: Context, record_id: UUID, improvement_id: UUID | None = None

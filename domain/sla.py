@@ -57,9 +57,13 @@ class Agreement(BaseModel):
     exceptions agreed (ISO/IEC 20000-1 8.3.3). What it leaves out is the policy's."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-    code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$", examples=["sla-lebak-wifi"])
+    code: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$", max_length=40, examples=["sla-lebak-wifi"]
+    )
     name: str = Field(min_length=1, max_length=200)
-    customer: str = Field(pattern=KNOWN_ORGANISATION_PATTERN, description="an organisation code")
+    customer: str = Field(
+        pattern=KNOWN_ORGANISATION_PATTERN, max_length=64, description="an organisation code"
+    )
     services: list[Annotated[str, Field(pattern=SERVICE_CODE, max_length=40)]] = Field(
         default_factory=list, max_length=20, description="service catalogue codes; none: all"
     )
@@ -71,7 +75,7 @@ class Agreement(BaseModel):
     exceptions: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
         default_factory=list, max_length=20
     )
-    document: str | None = Field(default=None, pattern=r"^DOC-\d{6}$")
+    document: str | None = Field(default=None, pattern=r"^DOC-\d{6}$", max_length=10)
 
     def covers(self, service: str, organisation: str | None) -> bool:
         return organisation == self.customer and (not self.services or service in self.services)

@@ -64,7 +64,10 @@ class Contract(BaseModel):
         min_length=1, max_length=200, description="e.g. the SPK or the OLA's document number"
     )
     document: str | None = Field(
-        default=None, pattern=r"^DOC-\d{6}$", description="the controlled document, if registered"
+        default=None,
+        pattern=r"^DOC-\d{6}$",
+        max_length=10,
+        description="the controlled document, if registered",
     )
     services: list[Annotated[str, Field(pattern=SERVICE_CODE, max_length=40)]] = Field(
         min_length=1, max_length=20, description="the service catalogue's codes"
