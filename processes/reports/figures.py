@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from domain.calendar import CalendarSpec
@@ -328,15 +328,30 @@ def _incident_figures(facts: Sequence[Facts]) -> dict[str, Any]:
 
 def incidents(history: History, period: Period, rules_of: RulesOf) -> dict[str, Any]:
     judged = Judge(rules_of, INCIDENT_KIND)
+    records = history.incidents.values()
+    return _clocked_report(records, period, judged, _incident_facts, _incident_figures)
+
+
+#: What the incident and request reports group their records by.
+CLOCKED_DIMENSIONS = ("service", "organisation", "priority", "group")
+
+C = TypeVar("C", bound=Clocked)
+
+
+def _clocked_report(
+    records: Iterable[C],
+    period: Period,
+    judged: Judge,
+    facts: Callable[[C, Period, Judge], Facts | None],
+    figures: Figures,
+) -> dict[str, Any]:
+    """A report of clocked records: each one's facts for the period and for each month."""
 
     def facts_of(within: Period) -> list[Facts]:
-        found = (_incident_facts(i, within, judged) for i in history.incidents.values())
-        return [facts for facts in found if facts is not None]
+        found = (facts(record, within, judged) for record in records)
+        return [f for f in found if f is not None]
 
-    return tabulate(facts_of, period, CLOCKED_DIMENSIONS, _incident_figures)
-
-
-CLOCKED_DIMENSIONS = ("service", "organisation", "priority", "group")
+    return tabulate(facts_of, period, CLOCKED_DIMENSIONS, figures)
 
 
 def _request_facts(request: RequestRead, period: Period, judged: Judge) -> Facts | None:
@@ -368,12 +383,8 @@ def _request_figures(facts: Sequence[Facts]) -> dict[str, Any]:
 
 def requests(history: History, period: Period, rules_of: RulesOf) -> dict[str, Any]:
     judged = Judge(rules_of, REQUEST_KIND)
-
-    def facts_of(within: Period) -> list[Facts]:
-        found = (_request_facts(r, within, judged) for r in history.requests.values())
-        return [facts for facts in found if facts is not None]
-
-    return tabulate(facts_of, period, CLOCKED_DIMENSIONS, _request_figures)
+    records = history.requests.values()
+    return _clocked_report(records, period, judged, _request_facts, _request_figures)
 
 
 # -- problems ------------------------------------------------------------------------------------
