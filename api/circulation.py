@@ -98,6 +98,11 @@ async def ingest_circulation(request: Request, _: IntegrationDep) -> Response:
         return _json({"received": len(lines), "published": published}, 202)
     pipeline = pipeline_of(request)
     result = await run_in_threadpool(pipeline.ingest, lines, "http")
+    if result.accepted:
+        # read-your-writes, as every write's answer: the records the batch made (a card request
+        # becomes a service request) are in the views when the caller reads them next
+        head = services.desk.recorder.max_notification_id() or 0
+        await services.runner.reached(head, services.settings.read_your_writes_timeout)
     return _json(
         {
             "received": result.received,
