@@ -22,6 +22,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
 from audit import seals as sealing
 from audit.chain import GENESIS, Checkpoint, Entry
 from audit.seals import Seal, seal_of
@@ -215,6 +217,25 @@ class _SealReads:
         return last.last_position if last is not None else 0
 
 
+def _is_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+def _write_ahead(conn: sqlite3.Connection) -> None:
+    """Put a new ledger file in WAL mode. The switch does not wait for a busy database as
+    statements do, so of processes opening a new file at once all but one would fail: each that
+    finds it busy tries again, and the next look finds it switched."""
+    for attempt in Retrying(
+        retry=retry_if_exception(_is_locked),
+        wait=wait_exponential(multiplier=0.01, max=0.5),
+        stop=stop_after_delay(30),
+        reraise=True,
+    ):
+        with attempt:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+
+
 class SQLiteAuditStore(_SealReads):
     events_table = SQLITE_EVENTS
 
@@ -254,7 +275,7 @@ class SQLiteAuditStore(_SealReads):
             ledger = sqlite3.connect(
                 self.ledger_db, isolation_level=None, timeout=30, check_same_thread=False
             )
-            ledger.execute("PRAGMA journal_mode=WAL")
+            _write_ahead(ledger)
             pair = self._local.pair = (events, ledger)
             with self._opening:
                 self._opened.extend(pair)
