@@ -130,8 +130,6 @@ def service_report(
     default = last_month(today)
     period = _period(since or default.first, until or default.last, today)
     made = reports.make(services.desk, reports.read(services.desk, period), name)
-    if format_ is Format.JSON:
-        return json_response(made)
     filename = f"{name}-{period.first}-{period.last}"
     return rendered(services, made, format_, language, now, filename)
 

@@ -132,7 +132,7 @@ def issue_reports(data_dir: Path | None, month: date, names: tuple[str, ...]) ->
     from domain.errors import RecordAlreadyExists
     from domain.issued_report import IssueReport
     from processes import reports as made
-    from processes.reports.issue import make_for, sign, submission
+    from processes.reports.issue import make_for, month_period, sign, submission
     from service.bootstrap import build
 
     unknown = sorted(set(names) - set(made.NAMES))
@@ -141,9 +141,11 @@ def issue_reports(data_dir: Path | None, month: date, names: tuple[str, ...]) ->
     services = build(settings_for(data_dir))
     try:
         services.start()
+        # the month's history, read once for all its reports
+        reading = made.read(services.desk, month_period(f"{month:%Y-%m}"))
         for name in names or made.NAMES:
             command = IssueReport(report=name, month=f"{month:%Y-%m}")
-            report = make_for(services, command)
+            report = make_for(services, command, reading)
             try:
                 services.desk.execute(
                     submission(services.system_context(), command, report, "request")

@@ -389,6 +389,9 @@ def requests(history: History, period: Period, rules_of: RulesOf) -> dict[str, A
 
 # -- problems ------------------------------------------------------------------------------------
 
+#: The key of a row for records that name no service.
+NONE = "(none)"
+
 
 def _problem_facts(problem: ProblemRead, period: Period) -> Facts:
     end, resolved = period.end, problem.resolved_at
@@ -407,9 +410,6 @@ def _problem_facts(problem: ProblemRead, period: Period) -> Facts:
     }
     cells = {"service": (problem.service or NONE,), "organisation": (problem.organisation,)}
     return Facts(cells, period.holds(problem.logged_at), values)
-
-
-NONE = "(none)"
 
 
 def _problem_figures(facts: Sequence[Facts]) -> dict[str, Any]:

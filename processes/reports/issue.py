@@ -63,10 +63,15 @@ def due_month(calendar: CalendarSpec, today: date) -> str | None:
     return month_before(today)
 
 
-def make_for(services: Services, command: IssueReport) -> dict[str, Any]:
-    """The report the command asks to issue, made from the record as stored now."""
+def make_for(
+    services: Services, command: IssueReport, reading: reports.Reading | None = None
+) -> dict[str, Any]:
+    """The report the command asks to issue, made from the record as stored now (from
+    `reading`, the month's history read once for all its reports, where one is given)."""
     desk = services.desk
-    return reports.make(desk, reports.read(desk, month_period(command.month)), command.report)
+    if reading is None:
+        reading = reports.read(desk, month_period(command.month))
+    return reports.make(desk, reading, command.report)
 
 
 def submission(
@@ -106,13 +111,15 @@ class ReportSchedule(Follows):
         month = due_month(calendar, today)
         if month is None:
             return []
-        issued = []
+        issued: list[str] = []
+        reading = None  # the month's history, read once for every report still to issue
         for name in reports.NAMES:
             code = issued_report_code(name, month)
             if services.views.get(issued_reports, str(issued_report_id(code))) is not None:
                 continue
             command = IssueReport(report=name, month=month)
-            made = make_for(services, command)
+            reading = reading or reports.read(services.desk, month_period(month))
+            made = make_for(services, command, reading)
             try:
                 services.desk.execute(
                     submission(services.system_context(), command, made, "schedule")
