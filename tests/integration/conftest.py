@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,9 @@ def free_port() -> int:
 class Api:
     base_url: str
     services: Services
+    #: Every client handed out, closed when the server stops: one left to the garbage collector
+    #: warns of its unclosed socket in whichever test runs next on the worker.
+    clients: list[httpx.Client] = field(default_factory=list)
 
     def client(
         self,
@@ -51,9 +54,11 @@ class Api:
             organisation=organisation,
             all_organisations=all_organisations,
         ).token
-        return httpx.Client(
+        client = httpx.Client(
             base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
+        self.clients.append(client)
+        return client
 
 
 @contextmanager
@@ -76,9 +81,12 @@ def serving(services: Services) -> Iterator[Api]:
         if time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
+    api = Api(f"http://127.0.0.1:{port}", services)
     try:
-        yield Api(f"http://127.0.0.1:{port}", services)
+        yield api
     finally:
+        for client in api.clients:
+            client.close()
         server.should_exit = True
         thread.join(timeout=10)
 
