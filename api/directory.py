@@ -128,7 +128,7 @@ def _add_coded_action(
     routes: RecordRoutes, command_type: type[ActionCommand], roles: frozenset[Role]
 ) -> None:
     kind, noun, action = routes.kind, routes.readable.noun, command_type.action
-    caller = authorised(roles, f"{action.replace('-', ' ')} in the directory")
+    caller = authorised(roles, f"{action.replace('-', ' ')} ({noun})")
     base, projection = routes.router.prefix, routes.projection
     body, default = action_body(command_type)
     ref_type = routes.ref

@@ -170,6 +170,13 @@ class ConfigurationItemDetails(Answer):
     version: int
 
 
+class LinkedArticle(Answer):
+    ref: str = Field(examples=["KB-000001"])
+    title: str
+    linked_at: str
+    linked_by: ActorOut
+
+
 class CatalogueItem(Answer):
     code: str = Field(examples=["new-library-card"])
     title: str
@@ -182,6 +189,9 @@ class CatalogueItem(Answer):
     approvals_needed: int
     fulfilment_group: str
     steps: list[str]
+    knowledge: list[LinkedArticle] = Field(
+        description="published knowledge articles the fulfilment follows"
+    )
     defined_at: str
     defined_by: ActorOut
     version: int

@@ -57,6 +57,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.ReviewRequired: 409,
     errors.FulfilmentStepsOutstanding: 409,
     errors.RootCauseMissing: 409,
+    errors.ArticleNotPublished: 409,
     # attachments: a removed file is gone (410), not missing; the upload's own limits
     errors.AttachmentAlreadyRemoved: 409,
     errors.AttachmentGone: 410,
@@ -124,6 +125,8 @@ TITLES: dict[str, str] = {
     "change-not-implemented": "Configuration items change only through an implemented change",
     "review-required": "A review is required first",
     "already-linked": "The records are already linked",
+    "not-linked": "The records are not linked",
+    "article-not-published": "Only a published knowledge article may be named",
     "already-has-parent": "The incident already has a parent",
     "parent-cycle": "The link would make an incident its own parent",
     "no-parent": "The incident has no parent",

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Query
 
 from api.deps import AGENT_ROLES, ReaderDep, authorised
+from api.directory import add_coded_actions
 from api.models import CatalogueItem, CatalogueItemList, ServiceRequestDetails, ServiceRequestList
 from api.params import CodePath, RequestRef
 from api.reads import Readable, coded, numbered
@@ -19,6 +20,7 @@ from domain.actors import Role
 from domain.change_commands import RecordCommand
 from domain.record_numbers import RecordKind
 from domain.request_commands import (
+    CATALOGUE_ITEM_COMMANDS,
     REQUEST_COMMANDS,
     DefineCatalogueItem,
     RequestCommand,
@@ -42,9 +44,8 @@ CATALOGUE = Readable(
     coded(catalogue_item_id),
     record_of=lambda row: catalogue_item_id(row["code"]),
 )
-SERVICE_MANAGERS = authorised(
-    frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "define catalogue items"
-)
+CATALOGUE_KEEPERS = frozenset({Role.SERVICE_MANAGER, Role.ADMIN})
+SERVICE_MANAGERS = authorised(CATALOGUE_KEEPERS, "define catalogue items")
 
 
 ROUTES = RecordRoutes(
@@ -99,6 +100,7 @@ CATALOGUE_ROUTES.add_list(
 CATALOGUE_ROUTES.add_read(
     name="get_catalogue_item", summary="A catalogue item: its approval rule and fulfilment steps"
 )
+add_coded_actions(CATALOGUE_ROUTES, CATALOGUE_ITEM_COMMANDS.values(), CATALOGUE_KEEPERS)
 CATALOGUE_ROUTES.add_create(
     DefineCatalogueItem,
     name="define_catalogue_item",

@@ -220,6 +220,16 @@ class AlreadyLinked(NothingChanged):
     code = "already-linked"
 
 
+class NotLinked(NothingChanged):
+    code = "not-linked"
+
+
+class ArticleNotPublished(DomainError):
+    """Only a published knowledge article may be named as instructions."""
+
+    code = "article-not-published"
+
+
 class AlreadyHasParent(DomainError):
     """A child has one parent: link it to another only after it leaves the first."""
 

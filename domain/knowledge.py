@@ -115,6 +115,7 @@ class KnowledgeArticle(
 
     number: int
     state: ArticleState
+    title: str
     author: str
     problems: frozenset[UUID]
     organisation: str
@@ -189,11 +190,16 @@ class KnowledgeArticle(
     @applies(Drafted)
     def _drafted(self, e: Drafted) -> None:
         self.number = e.number
+        self.title = e.title
         self.author = e.actor.id
         self.problems = frozenset()
         self.organisation = e.organisation
 
-    @applies(Revised, SubmittedForReview, ChangesRequested, Published, Retired)
+    @applies(Revised)
+    def _revised(self, e: Revised) -> None:
+        self.title = e.title
+
+    @applies(SubmittedForReview, ChangesRequested, Published, Retired)
     def _moved(self, e: ArticleEvent) -> None:
         pass  # the lifecycle state is all the decisions need
 

@@ -14,13 +14,15 @@ from pydantic import Field, model_validator
 from domain import directory
 from domain.actors import Role
 from domain.change_commands import CodeField, RecordCommand
+from domain.command_base import ActionCommand
 from domain.commands import Approval, Command, Rejection, by_action
 from domain.context import Context
 from domain.errors import RecordAlreadyExists
 from domain.examples import example
-from domain.fields import Description, Name, Note, Reasoned, Text
+from domain.fields import Description, Name, Note, Reasoned, Text, record_ref
 from domain.improvement import SourceKind, SourceRecord, open_follow_up
 from domain.incident import SlaAlert
+from domain.knowledge import ArticleState, KnowledgeArticle
 from domain.organisations import RequestedOrganisation
 from domain.record_numbers import RecordKind, number_label
 from domain.satisfaction import Rating, is_low
@@ -71,6 +73,59 @@ class DefineCatalogueItem(Command):
         item = CatalogueItem.define(ctx, **self.model_dump())
         session.add(item)
         return item.id
+
+
+class CatalogueItemCommand(ActionCommand):
+    """An action on one catalogue item: POST /api/v1/catalogue-items/{code}/{action}."""
+
+    article: str = record_ref("KB-000042, or the id")
+
+    def decide(self, session: Session, ctx: Context, record_id: UUID) -> UUID:
+        item = session.get(CatalogueItem, record_id)
+        article = session.get(
+            KnowledgeArticle,
+            session.find_numbered(RecordKind.KNOWLEDGE_ARTICLE, self.article),
+            self.article,
+        )
+        self.execute(item, article, ctx)
+        return record_id
+
+    def execute(self, item: CatalogueItem, article: KnowledgeArticle, ctx: Context) -> None:
+        raise NotImplementedError
+
+
+class LinkCatalogueArticle(CatalogueItemCommand):
+    model_config = example({"article": "KB-000001"})
+
+    action = "link-article"
+    summary = "Name a published knowledge article the item's fulfilment follows"
+
+    def execute(self, item: CatalogueItem, article: KnowledgeArticle, ctx: Context) -> None:
+        item.link_article(
+            ctx,
+            article_id=article.id,
+            article_ref=number_label(RecordKind.KNOWLEDGE_ARTICLE, article.number),
+            title=article.title,
+            published=article.state is ArticleState.PUBLISHED,
+        )
+
+
+class UnlinkCatalogueArticle(Reasoned, CatalogueItemCommand):
+    model_config = example({"article": "KB-000001", "reason": "Replaced by KB-000007"})
+
+    action = "unlink-article"
+    summary = "Stop naming a knowledge article for the item, with the reason"
+
+    def execute(self, item: CatalogueItem, article: KnowledgeArticle, ctx: Context) -> None:
+        item.unlink_article(
+            ctx,
+            article_id=article.id,
+            article_ref=number_label(RecordKind.KNOWLEDGE_ARTICLE, article.number),
+            reason=self.reason,
+        )
+
+
+CATALOGUE_ITEM_COMMANDS = by_action(LinkCatalogueArticle, UnlinkCatalogueArticle)
 
 
 class SubmitServiceRequest(Command):

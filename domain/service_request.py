@@ -29,14 +29,27 @@ from domain.configuration_item import Code
 from domain.context import Context
 from domain.errors import (
     AlreadyDecided,
+    AlreadyLinked,
+    ArticleNotPublished,
     FulfilmentStepsOutstanding,
     NotANamedApprover,
     NothingChanged,
+    NotLinked,
     NotPermitted,
     RequesterCannotApprove,
 )
 from domain.events import DomainEvent
-from domain.fields import Description, Name, Note, Number, OptionalReason, Reason, Reasoned, Text
+from domain.fields import (
+    Description,
+    Name,
+    Note,
+    Number,
+    OptionalReason,
+    Reason,
+    Reasoned,
+    Ref,
+    Text,
+)
 from domain.incident import SlaAlerted
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.record_numbers import named_id
@@ -112,7 +125,11 @@ def approval_checked(rule: R) -> R:
 # -- the catalogue -----------------------------------------------------------------------------
 
 
-class CatalogueItemDefined(DomainEvent):
+class CatalogueItemEvent(DomainEvent):
+    """A fact in a catalogue item's history."""
+
+
+class CatalogueItemDefined(CatalogueItemEvent):
     type_name: ClassVar[str] = "CatalogueItem.Defined"
     code: str = Code
     title: str = Name
@@ -129,22 +146,81 @@ class CatalogueItemDefined(DomainEvent):
     _rule_fits = model_validator(mode="after")(approval_checked)
 
 
-class CatalogueItem(Aggregate, events=CatalogueItemDefined):
-    """What may be requested, whether and by whom it is approved, and how it is fulfilled."""
+class ArticleLinked(CatalogueItemEvent):
+    """A published knowledge article that helps fulfil the item's requests (8.6.2: fulfilment
+    instructions available): its id, number and title when linked."""
+
+    type_name: ClassVar[str] = "CatalogueItem.ArticleLinked"
+    article_id: UUID
+    article_ref: str = Ref
+    title: str = Name
+
+
+class ArticleUnlinked(Reasoned, CatalogueItemEvent):
+    type_name: ClassVar[str] = "CatalogueItem.ArticleUnlinked"
+    article_id: UUID
+    article_ref: str = Ref
+
+
+class CatalogueItem(Aggregate, events=CatalogueItemEvent):
+    """What may be requested, whether and by whom it is approved, how it is fulfilled, and the
+    knowledge articles its fulfilment follows."""
 
     KIND: ClassVar[str] = "catalogue item"
 
     definition: CatalogueItemDefined
+    articles: frozenset[UUID]
 
     @classmethod
     def define(cls, ctx: Context, **fields: Any) -> CatalogueItem:
-        if ctx.actor.role not in (Role.SERVICE_MANAGER, Role.ADMIN):
-            raise NotPermitted("the service catalogue is kept by a service manager")
+        _keeper(ctx)
         return cls._begin(ctx, catalogue_item_id(fields["code"]), CatalogueItemDefined, **fields)
+
+    def link_article(
+        self, ctx: Context, *, article_id: UUID, article_ref: str, title: str, published: bool
+    ) -> None:
+        """Name a published article as the item's instructions (a draft may still change, a
+        retired one no longer holds)."""
+        _keeper(ctx)
+        if not published:
+            raise ArticleNotPublished(f"{article_ref} is not published")
+        if article_id in self.articles:
+            raise AlreadyLinked(f"{article_ref} is already linked to this item")
+        self._record(
+            ArticleLinked(
+                **self._envelope(ctx), article_id=article_id, article_ref=article_ref, title=title
+            )
+        )
+
+    def unlink_article(
+        self, ctx: Context, *, article_id: UUID, article_ref: str, reason: str
+    ) -> None:
+        _keeper(ctx)
+        if article_id not in self.articles:
+            raise NotLinked(f"{article_ref} is not linked to this item")
+        self._record(
+            ArticleUnlinked(
+                **self._envelope(ctx), article_id=article_id, article_ref=article_ref, reason=reason
+            )
+        )
 
     @applies(CatalogueItemDefined)
     def _defined(self, e: CatalogueItemDefined) -> None:
         self.definition = e
+        self.articles = frozenset()
+
+    @applies(ArticleLinked)
+    def _article_linked(self, e: ArticleLinked) -> None:
+        self.articles = self.articles | {e.article_id}
+
+    @applies(ArticleUnlinked)
+    def _article_unlinked(self, e: ArticleUnlinked) -> None:
+        self.articles = self.articles - {e.article_id}
+
+
+def _keeper(ctx: Context) -> None:
+    if ctx.actor.role not in (Role.SERVICE_MANAGER, Role.ADMIN):
+        raise NotPermitted("the service catalogue is kept by a service manager")
 
 
 # -- request events ----------------------------------------------------------------------------

@@ -146,6 +146,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     i.Rated: caller("comment"),  # the caller's own words: theirs and the staff's to read
     # -- service requests: the requester follows their request and answers its questions
     r.CatalogueItemDefined: caller("description"),  # the catalogue is published
+    r.ArticleLinked: caller(),  # the instructions a request follows are published too
+    r.ArticleUnlinked: caller("reason"),  # as is why an article no longer applies
     r.Submitted: caller("details"),
     r.ApprovalRequested: caller(),
     r.ApprovalGiven: caller(),  # who approved, not their comment

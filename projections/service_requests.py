@@ -145,16 +145,33 @@ def _defined(_: Row | None, ev: r.CatalogueItemDefined) -> Row:
     body = ev.model_dump(mode="json", exclude={"originator_id", "actor", "correlation_id"})
     return {
         **{k: v for k, v in body.items() if k not in ("originator_version", "timestamp")},
+        "knowledge": [],
         "defined_at": at(ev),
         "defined_by": by(ev),
         "version": ev.originator_version,
     }
 
 
+def _article_linked(row: Row | None, ev: r.ArticleLinked) -> Row:
+    assert row is not None
+    article = {"ref": ev.article_ref, "title": ev.title, "linked_at": at(ev), "linked_by": by(ev)}
+    return {**row, "knowledge": [*row["knowledge"], article], "version": ev.originator_version}
+
+
+def _article_unlinked(row: Row | None, ev: r.ArticleUnlinked) -> Row:
+    assert row is not None
+    kept = [a for a in row["knowledge"] if a["ref"] != ev.article_ref]
+    return {**row, "knowledge": kept, "version": ev.originator_version}
+
+
 catalogue_items = Projection(
     name="catalogue_items",
-    version=1,
-    folds={r.CatalogueItemDefined: _defined},
+    version=2,
+    folds={
+        r.CatalogueItemDefined: _defined,
+        r.ArticleLinked: _article_linked,
+        r.ArticleUnlinked: _article_unlinked,
+    },
     columns=(Column("code", "TEXT"),),
     indexes=(("code",),),
 )

@@ -308,6 +308,8 @@ def _request_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     r = service_request
     return {
         r.CatalogueItemDefined: _with_rule(r.CatalogueItemDefined, code=codes),
+        r.ArticleLinked: events(r.ArticleLinked),
+        r.ArticleUnlinked: events(r.ArticleUnlinked),
         r.Submitted: _with_rule(
             r.Submitted,
             catalogue_item=codes,

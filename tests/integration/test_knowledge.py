@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from application.kinds import KINDS, KNOWLEDGE_ARTICLE
+from application.seed import seed
 from domain.actors import Role
 from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
 from projections.knowledge import knowledge_articles
@@ -150,3 +151,47 @@ def test_the_knowledge_article_is_one_entry_in_the_registry_of_kinds() -> None:
     assert KNOWLEDGE_ARTICLE.prefix == "KB"
     assert KNOWLEDGE_ARTICLE.commands == ARTICLE_COMMANDS
     assert KNOWLEDGE_ARTICLE.detail is knowledge_articles
+
+
+def test_a_catalogue_item_names_the_published_articles_its_fulfilment_follows(
+    api: Api, services: Services
+) -> None:
+    seed(services.desk)
+    author = api.client("siti.rahma", Role.AGENT)
+    reviewer = api.client("andi.wijaya", Role.AGENT)
+    manager = api.client("dewi.lestari", Role.SERVICE_MANAGER)
+    member = api.client("budi.santoso", Role.REQUESTER)
+    ref = draft(author, title="Reprinting a member card")["ref"]
+    item = "/api/v1/catalogue-items/card-reprint"
+
+    # a draft may still change: it is not yet instructions
+    draft_linked = manager.post(f"{item}/link-article", json={"article": ref})
+    refused(draft_linked, 409, "article-not-published")
+    ok(author.post(f"/api/v1/knowledge-articles/{ref}/submit-for-review"))
+    ok(reviewer.post(f"/api/v1/knowledge-articles/{ref}/publish"))
+    # the catalogue is kept by its managers, not by whoever works the requests
+    refused(author.post(f"{item}/link-article", json={"article": ref}), 403, "forbidden")
+    linked = ok(manager.post(f"{item}/link-article", json={"article": ref}))
+    assert [(a["ref"], a["title"]) for a in linked["knowledge"]] == [
+        (ref, "Reprinting a member card")
+    ]
+    assert linked["knowledge"][0]["linked_by"]["id"] == "dewi.lestari"
+    refused(manager.post(f"{item}/link-article", json={"article": ref}), 409, "already-linked")
+    missing = manager.post(f"{item}/link-article", json={"article": "KB-000099"})
+    refused(missing, 404, "record-not-found")
+
+    # whoever may request it reads the instructions it follows
+    read = ok(member.get(item))
+    assert [a["ref"] for a in read["knowledge"]] == [ref]
+
+    unlinked = manager.post(
+        f"{item}/unlink-article", json={"article": ref, "reason": "Replaced by the new kiosks"}
+    )
+    assert ok(unlinked)["knowledge"] == []
+    again = manager.post(f"{item}/unlink-article", json={"article": ref, "reason": "Again"})
+    refused(again, 409, "not-linked")
+    history = ok(member.get(f"{item}/history"))
+    assert [e["type"] for e in history["events"]][-2:] == [
+        "CatalogueItem.ArticleLinked",
+        "CatalogueItem.ArticleUnlinked",
+    ]

@@ -13,8 +13,11 @@ from pydantic import ValidationError
 from domain.actors import Actor, Role
 from domain.errors import (
     AlreadyDecided,
+    AlreadyLinked,
+    ArticleNotPublished,
     FulfilmentStepsOutstanding,
     NotANamedApprover,
+    NotLinked,
     NotPermitted,
     RecordIllegalTransition,
     RequesterCannotApprove,
@@ -25,6 +28,8 @@ from domain.service_request import (
     ApprovalGiven,
     ApprovalRequested,
     Approved,
+    ArticleLinked,
+    ArticleUnlinked,
     CatalogueItem,
     RequestState,
     ServiceRequest,
@@ -280,3 +285,44 @@ def test_a_request_is_approved_exactly_when_enough_distinct_approvers_have_appro
         assert (request.state is RequestState.APPROVED) == (len(distinct) >= needed)
     assert request.state is RequestState.APPROVED
     assert len(distinct) == needed
+
+
+# -- the knowledge a catalogue item's fulfilment follows ---------------------------------------
+
+ARTICLE = {"article_id": uuid4(), "article_ref": "KB-000001", "title": "Reprinting a card"}
+
+
+def test_only_a_published_article_is_linked_and_only_by_the_catalogues_keepers() -> None:
+    given = item()
+    with pytest.raises(ArticleNotPublished):
+        given.link_article(context(MANAGER), **ARTICLE, published=False)
+    with pytest.raises(NotPermitted):
+        given.link_article(context(DESK), **ARTICLE, published=True)
+    assert given.collect_events() == []
+
+    given.link_article(context(MANAGER), **ARTICLE, published=True)
+
+    [linked] = given.collect_events()
+    assert isinstance(linked, ArticleLinked)
+    assert (linked.article_ref, linked.title, linked.actor.id) == (
+        "KB-000001",
+        "Reprinting a card",
+        MANAGER.id,
+    )
+    with pytest.raises(AlreadyLinked):
+        given.link_article(context(MANAGER), **ARTICLE, published=True)
+
+
+def test_an_article_is_unlinked_with_a_reason_once_and_may_be_linked_again() -> None:
+    given = item()
+    ids = {"article_id": ARTICLE["article_id"], "article_ref": "KB-000001"}
+    with pytest.raises(NotLinked):
+        given.unlink_article(context(MANAGER), **ids, reason="Replaced")
+    given.link_article(context(MANAGER), **ARTICLE, published=True)
+
+    given.unlink_article(context(MANAGER), **ids, reason="Replaced")
+
+    assert given.articles == frozenset()
+    assert [type(e) for e in given.collect_events()] == [ArticleLinked, ArticleUnlinked]
+    given.link_article(context(MANAGER), **ARTICLE, published=True)
+    assert given.articles == {ARTICLE["article_id"]}
