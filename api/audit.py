@@ -22,7 +22,7 @@ from api.models import AuditSample, LedgerVerification, streamed
 from api.params import MAX_INT, Since, Until
 from api.problem_details import NOT_FOUND, ApiProblem
 from api.routing import ResourceRouter
-from audit.evidence import EventFilter, event_lines, export_pack, sample
+from audit.evidence import EventFilter, Sample, event_lines, export_pack, sample
 from audit.keys import key_id, public_pem
 from audit.reports import period_reports
 from audit.service import Audit
@@ -97,10 +97,19 @@ def audit_events(
     return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
+SampleType = Annotated[
+    str, Query(alias="type", max_length=40, pattern=r"^[A-Z][A-Za-z]+$", description="record type")
+]
+SampleSize = Annotated[int, Query(ge=1, le=1000, description="how many records to draw")]
+ClosedOnly = Annotated[
+    bool, Query(description="draw from the records closed in the period, not those created in it")
+]
+
+
 @router.get(
     "/sample",
     response_model=AuditSample,
-    summary="N random records of a type created in a period, by seed",
+    summary="N random records of a type created (or closed) in a period, by seed",
 )
 def sample_records(
     services: ServicesDep,
@@ -108,14 +117,22 @@ def sample_records(
     seed: Annotated[int, Query(ge=0, le=MAX_INT, description="draws the same records again")],
     since: Since = None,
     until: Until = None,
-    type_: Annotated[str, Query(alias="type", pattern=r"^[A-Z][A-Za-z]+$")] = "Incident",
-    n: Annotated[int, Query(ge=1, le=1000)] = 10,
+    type_: SampleType = "Incident",
+    n: SampleSize = 10,
+    closed: ClosedOnly = False,
 ) -> Response:
     """The same seed over the same history draws the same records, so a sample can be shown
-    to be unbiased and drawn again."""
+    to be unbiased and drawn again; `GET /audit/export` with the same `seed` puts the whole
+    history of each in the evidence pack."""
     audit = _audit(services)
-    drawn = sample(audit.store, services.desk.mapper, type_, n, seed, since, until)
-    body: dict[str, Any] = {"type": type_, "seed": seed, "n": n, "records": drawn}
+    drawn = sample(audit.store, services.desk.mapper, Sample(type_, n, seed, since, until, closed))
+    body: dict[str, Any] = {
+        "type": type_,
+        "seed": seed,
+        "n": n,
+        "closed": closed,
+        "records": drawn,
+    }
     return Response(orjson.dumps(body), media_type="application/json")
 
 
@@ -153,10 +170,30 @@ def public_key(services: ServicesDep, _: AuditorDep) -> Response:
     response_class=FileResponse,
     responses=streamed("application/zip", "The evidence pack"),
 )
-def export(services: ServicesDep, _: AuditorDep, since: Since = None, until: Until = None) -> Any:
+def export(
+    services: ServicesDep,
+    _: AuditorDep,
+    since: Since = None,
+    until: Until = None,
+    seed: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_INT, description="hold whole the records this sample seed draws"),
+    ] = None,
+    type_: SampleType = "Incident",
+    n: SampleSize = 10,
+    closed: ClosedOnly = False,
+) -> Any:
     """Events, ledger extract, checkpoints with signatures and public key, reports and a signed
-    manifest; check it offline with `itsm audit verify-pack`."""
+    manifest; check it offline with `itsm audit verify-pack`. With `seed` (and the sample's
+    `type`, `n`, `closed`), the pack also holds the whole history of each record that sample
+    of the period draws, and proves no event of theirs is missing."""
     audit = _audit(services)
+    records: list[UUID] = []
+    if seed is not None:
+        drawn = sample(
+            audit.store, services.desk.mapper, Sample(type_, n, seed, since, until, closed)
+        )
+        records = [UUID(r["id"]) for r in drawn]
     fd, name = tempfile.mkstemp(prefix="itsm-evidence-", suffix=".zip")
     try:
         with os.fdopen(fd, "wb") as file:
@@ -170,6 +207,7 @@ def export(services: ServicesDep, _: AuditorDep, since: Since = None, until: Unt
                 services.clock(),
                 reports=lambda a, b: period_reports(services, a, b),
                 views=lambda: audit.audit_views(services.desk.recorder),
+                records=records,
             )
     except BaseException:
         os.unlink(name)

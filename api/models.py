@@ -336,12 +336,14 @@ class SampledRecord(Answer):
     position: int
     created_at: str
     created_by: ActorOut
+    closed_at: str | None = Field(description="when it was closed in the period (closed only)")
 
 
 class AuditSample(Answer):
     type: str
     seed: int
     n: int
+    closed: bool
     records: list[SampledRecord]
 
 

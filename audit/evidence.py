@@ -136,40 +136,55 @@ def event_lines(
 # -- sampling -------------------------------------------------------------------------------------
 
 
-def sample(
-    store: AuditStore,
-    mapper: Mapper[UUID],
-    record_type: str,
-    count: int,
-    seed: int,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> list[dict[str, Any]]:
-    """`count` records of a type (`Incident`) created in a period, drawn at random with `seed`.
+@dataclass(frozen=True)
+class Sample:
+    """What to draw: `count` records of a type (`Incident`), at random with `seed`, from those
+    created in the period, or (`closed`) those closed in it (a `{type}.Closed` event in the
+    period: the records an auditor checks were handled to the end)."""
 
-    The population is every record whose first event (version 1) is of the type and falls in
-    the period, in global order, so the same seed over the same history draws the same records.
-    """
-    prefix = f"{record_type}."
+    record_type: str
+    count: int
+    seed: int
+    since: datetime | None = None
+    until: datetime | None = None
+    closed: bool = False
+
+
+def sample(store: AuditStore, mapper: Mapper[UUID], wanted: Sample) -> list[dict[str, Any]]:
+    """The records `wanted` draws. The population is in global order (of the first event, or
+    of the closing event), so the same seed over the same history draws the same records."""
+    prefix = f"{wanted.record_type}."
+    closing = f"{wanted.record_type}.Closed"
+    period = EventFilter(since=wanted.since, until=wanted.until)
+    created: dict[str, dict[str, Any]] = {}  # by originator hex: the first event's facts
     population: list[dict[str, Any]] = []
-    wanted = EventFilter(since=since, until=until)
+    seen: set[str] = set()
     after = 0
     while rows := store.stored(after, PAGE):
         for position, topic, originator_hex, version, state in rows:
-            if version != 1 or not topic.startswith(prefix):
+            first = version == 1 and topic.startswith(prefix)
+            if not first and not (wanted.closed and topic == closing):
                 continue
             event = orjson.loads(plain(mapper, state))
-            if wanted.wants_event(event):
-                population.append(
-                    {
-                        "id": str(UUID(originator_hex)),
-                        "position": position,
-                        "created_at": event["timestamp"],
-                        "created_by": event["actor"],
-                    }
-                )
+            if first:
+                record = {
+                    "id": str(UUID(originator_hex)),
+                    "position": position,
+                    "created_at": event["timestamp"],
+                    "created_by": event["actor"],
+                    "closed_at": None,
+                }
+                created[originator_hex] = record
+                if not wanted.closed and period.wants_event(event):
+                    population.append(record)
+            elif originator_hex in created and originator_hex not in seen:
+                if not period.wants_event(event):
+                    continue
+                seen.add(originator_hex)  # closed, reopened and closed again: drawn once
+                population.append({**created[originator_hex], "closed_at": event["timestamp"]})
         after = rows[-1][0]
-    chosen = random.Random(seed).sample(range(len(population)), min(count, len(population)))
+    rng = random.Random(wanted.seed)
+    chosen = rng.sample(range(len(population)), min(wanted.count, len(population)))
     return [population[i] for i in sorted(chosen)]
 
 
@@ -236,6 +251,8 @@ LISTED = frozenset({"events.ndjson", "ledger.ndjson", "checkpoints.ndjson", "pub
 #: The key rotations' ledger entries and events, in packs of a record whose key rotated.
 ROTATIONS_LEDGER = "rotations/ledger.ndjson"
 ROTATIONS_EVENTS = "rotations/events.ndjson"
+#: The events of the records the pack holds whole (a sample's) that fall outside its period.
+RECORDS = "records.ndjson"
 UNLISTED = frozenset({"manifest.json", "manifest.sig"})
 
 
@@ -251,13 +268,18 @@ def export_pack(
     progress: Callable[[int], None] | None = None,
     views: Views | None = None,
     attachments: Blobs | None = None,
+    records: Sequence[UUID] = (),
 ) -> PackSummary:
     """Write an evidence pack for the period [since, until) to `target`; with `attachments`,
-    the bytes of the files its events put on records too."""
+    the bytes of the files its events put on records too; with `records` (a sample's), the
+    whole history of each, its events outside the period in records.ndjson, and the ledger
+    extract widened to prove them all."""
     encoded = bool(mapper.cipher or mapper.compressor)
     digests: dict[str, str] = {}
     first = last = 0
     count = 0
+    whole = {r.hex for r in records}
+    in_period: set[int] = set()  # positions of the whole records' events the period holds
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as pack:
         events_hash = hashlib.sha256()
         files: dict[str, None] = {}  # the hashes the period's events name, in order
@@ -265,6 +287,8 @@ def export_pack(
             for row, _, event in matching(store, mapper, EventFilter(since=since, until=until)):
                 if attachments is not None:
                     _named_file(files, row[1], event)
+                if row[2] in whole:
+                    in_period.add(row[0])
                 line = _pack_line(row, encoded) + b"\n"
                 out.write(line)
                 events_hash.update(line)
@@ -276,23 +300,19 @@ def export_pack(
         digests["events.ndjson"] = events_hash.hexdigest()
         if attachments is not None:
             digests.update(_write_files(pack, files, attachments))
+        outside = [row for row in store.stored_of(records) if row[0] not in in_period]
+        if records:
+            body = b"".join(_pack_line(row, encoded) + b"\n" for row in outside)
+            pack.writestr(RECORDS, body)
+            digests[RECORDS] = hashlib.sha256(body).hexdigest()
+        if outside:
+            first = min(first or outside[0][0], outside[0][0])
+            last = max(last, outside[-1][0])
 
         checkpoints = store.checkpoints()
         covering = [c.position for c in checkpoints if c.position >= last]
         until_position = min(covering) if covering else store.head()[0]
-        entries = 0
-        ledger_hash = hashlib.sha256()
-        with pack.open("ledger.ndjson", "w", force_zip64=True) as out:
-            if count:
-                after = first - 1
-                while page := store.entries(after, PAGE, until_position):
-                    for entry in page:
-                        line = orjson.dumps(entry.as_json()) + b"\n"
-                        out.write(line)
-                        ledger_hash.update(line)
-                    entries += len(page)
-                    after = page[-1].position
-        digests["ledger.ndjson"] = ledger_hash.hexdigest()
+        entries = _write_ledger(pack, store, first, until_position, digests)
 
         small: dict[str, bytes] = {
             "checkpoints.ndjson": b"".join(orjson.dumps(c.as_json()) + b"\n" for c in checkpoints),
@@ -319,6 +339,8 @@ def export_pack(
                     "to": until.isoformat() if until else None,
                 },
                 "events": count,
+                "records": sorted(str(r) for r in records),
+                "record_events": len(outside),
                 "positions": {"first": first, "last": last},
                 "ledger_entries": entries,
                 "key_id": key_id(key.public_key()),
@@ -331,6 +353,26 @@ def export_pack(
     path = target if isinstance(target, Path) else Path("-")
     signed = [c.position for c in checkpoints]
     return PackSummary(path, count, entries, len(checkpoints), max(signed, default=0), digests)
+
+
+def _write_ledger(
+    pack: zipfile.ZipFile, store: AuditStore, first: int, until: int, digests: dict[str, str]
+) -> int:
+    """The ledger extract from position `first` (none when 0) up to `until`, as ledger.ndjson;
+    how many entries it holds."""
+    entries = 0
+    ledger_hash = hashlib.sha256()
+    with pack.open("ledger.ndjson", "w", force_zip64=True) as out:
+        after = first - 1
+        while first and (page := store.entries(after, PAGE, until)):
+            for entry in page:
+                line = orjson.dumps(entry.as_json()) + b"\n"
+                out.write(line)
+                ledger_hash.update(line)
+            entries += len(page)
+            after = page[-1].position
+    digests["ledger.ndjson"] = ledger_hash.hexdigest()
+    return entries
 
 
 def _write_files(pack: zipfile.ZipFile, files: Iterable[str], blobs: Blobs) -> dict[str, str]:
@@ -388,6 +430,8 @@ class PackReport:
     auditor_key: bool = False
     #: How many checkpoints the auditor holds the pack's ledger reaches (each agreed).
     held_checkpoints_reached: int = 0
+    #: How many records the pack holds whole (each event of theirs in the ledger extract).
+    records: int = 0
     #: Whether the served views matched their rebuild at export (None: the pack does not say).
     views_matched: bool | None = None
 
@@ -435,9 +479,11 @@ def verify_pack(
             manifest = _check_manifest(pack, names, rotations.keys[report.key_id], report)
             ledger = _check_ledger(pack, signed, report)
             report.held_checkpoints_reached = _check_held(held, keys, rotations, signed, ledger)
-            report.events = _check_events(pack, ledger)
+            held_events = _check_events(pack, ledger, "events.ndjson")
+            report.events = len(held_events)
             if report.events != manifest["events"]:
                 raise PackProblem("the number of events differs from the manifest's")
+            report.records = _check_whole_records(pack, manifest, ledger, held_events)
             _read_views(pack, manifest, report)
     except (zipfile.BadZipFile, OSError) as error:
         report.ok = False
@@ -623,10 +669,44 @@ def _check_ledger(
     return ledger
 
 
-def _check_events(pack: zipfile.ZipFile, ledger: dict[int, Entry]) -> int:
-    """How many events the pack holds, once each matches its ledger entry."""
-    count = 0
-    with pack.open("events.ndjson") as file:
+def _check_whole_records(
+    pack: zipfile.ZipFile, manifest: dict[str, Any], ledger: dict[int, Entry], held: set[int]
+) -> int:
+    """How many records the pack holds whole, once records.ndjson's events match their ledger
+    entries and every ledger entry of those records in the extract has its event in the pack:
+    no event of theirs was left out, up to the extract's signed end."""
+    records = set(manifest.get("records", ()))
+    if not records:
+        return 0
+    if RECORDS not in manifest["files"]:
+        raise PackProblem(f"the manifest names records held whole but does not list {RECORDS}")
+    held = held | _check_events(pack, ledger, RECORDS)
+    versions: dict[str, list[int]] = {record: [] for record in records}
+    for position, entry in ledger.items():
+        record, version = entry.event_id.split("/")
+        if record not in records:
+            continue
+        if position not in held:
+            raise PackProblem(
+                f"position {position}: an event of {record}, a record the pack holds whole,"
+                " is missing"
+            )
+        versions[record].append(int(version))
+    for record, held_versions in versions.items():
+        missing = sorted(set(range(1, max(held_versions, default=1) + 1)) - set(held_versions))
+        if missing:
+            raise PackProblem(
+                f"{record}, a record the pack holds whole, is missing events: versions"
+                f" {', '.join(map(str, missing[:5]))}{'...' if len(missing) > 5 else ''}"
+            )
+    return len(records)
+
+
+def _check_events(pack: zipfile.ZipFile, ledger: dict[int, Entry], name: str) -> set[int]:
+    """The positions of the events a file of the pack holds, once each matches its ledger
+    entry."""
+    positions: set[int] = set()
+    with pack.open(name) as file:
         for raw in file:
             row, data = _stored_from_line(raw.rstrip(b"\n"))
             position = row[0]
@@ -646,5 +726,5 @@ def _check_events(pack: zipfile.ZipFile, ledger: dict[int, Entry]) -> int:
                 )
                 if not same:
                     raise PackProblem(f"position {position}: the ledger entry's fields differ")
-            count += 1
-    return count
+            positions.add(position)
+    return positions

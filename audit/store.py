@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from uuid import UUID
 
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
@@ -79,6 +80,9 @@ class AuditStore(Protocol):
 
     def stored_at(self, positions: Sequence[int]) -> list[StoredRow]:
         """The stored events at these positions (those that exist)."""
+
+    def stored_of(self, originators: Sequence[UUID]) -> list[StoredRow]:
+        """Every stored event of these records, in position order."""
 
     def digest_rows(self, after: int, limit: int, until: int | None = None) -> list[DigestRow]:
         """Stored events after a position (up to `until`) as the verifier's hot loop reads them:
@@ -327,6 +331,21 @@ class SQLiteAuditStore(_SealReads):
             .fetchall()
         )
 
+    def stored_of(self, originators: Sequence[UUID]) -> list[StoredRow]:
+        if not originators:
+            return []
+        marks = ",".join("?" * len(originators))
+        rows: list[StoredRow] = (
+            self._connections()[0]
+            .execute(
+                "SELECT rowid, topic, originator_id, originator_version, CAST(state AS BLOB)"
+                f" FROM {SQLITE_EVENTS} WHERE originator_id IN ({marks}) ORDER BY rowid",
+                tuple(o.hex for o in originators),
+            )
+            .fetchall()
+        )
+        return rows
+
     def _seal_rows(self, query: str, params: tuple[int, ...]) -> list[Seal]:
         try:
             rows = self._connections()[0].execute(query, params).fetchall()
@@ -548,6 +567,16 @@ class PostgresAuditStore(_SealReads):
             rows: list[StoredRow] = conn.execute(
                 f"{self._STORED} WHERE notification_id = ANY(%s) ORDER BY notification_id",
                 (list(positions),),
+            ).fetchall()
+        return rows
+
+    def stored_of(self, originators: Sequence[UUID]) -> list[StoredRow]:
+        if not originators:
+            return []
+        with self._conn() as conn:
+            rows: list[StoredRow] = conn.execute(
+                f"{self._STORED} WHERE originator_id = ANY(%s) ORDER BY notification_id",
+                (list(originators),),
             ).fetchall()
         return rows
 

@@ -429,21 +429,39 @@ def verify(
     is_flag=True,
     help="put the bytes of the period's attachments in the pack (their hashes are always there)",
 )
+@click.option("--sample-seed", type=int, default=None, help="hold whole the records it draws")
+@click.option("--sample-type", default="Incident", show_default=True)
+@click.option("--sample-n", type=int, default=10, show_default=True)
+@click.option("--sample-closed", is_flag=True, help="the sample draws from records closed")
 @click.argument("file", type=out_file)
 def export(
     data_dir: Path | None,
     since: datetime | None,
     until: datetime | None,
     with_attachments: bool,
+    sample_seed: int | None,
+    sample_type: str,
+    sample_n: int,
+    sample_closed: bool,
     file: Path,
 ) -> None:
-    """Write an evidence pack (zip) for the period to FILE."""
-    from audit.evidence import export_pack
+    """Write an evidence pack (zip) for the period to FILE; with --sample-seed, with the whole
+    history of each record that sample of the period draws (as `itsm audit sample` draws it)."""
+    from uuid import UUID
+
+    from audit.evidence import Sample, export_pack
+    from audit.evidence import sample as draw
     from infra.clock import utcnow
 
     with _services(data_dir) as services:
         audit_ = _audit(services)
         audit_.ledger.catch_up()
+        records: list[UUID] = []
+        if sample_seed is not None:
+            wanted = Sample(
+                sample_type, sample_n, sample_seed, _utc(since), _utc(until), sample_closed
+            )
+            records = [UUID(r["id"]) for r in draw(audit_.store, services.desk.mapper, wanted)]
         started = time.perf_counter()
         with click.progressbar(length=audit_.store.store_head(), label="exporting") as bar:
             summary = export_pack(
@@ -458,6 +476,7 @@ def export(
                 progress=lambda n: bar.update(n - bar.pos),
                 views=lambda: audit_.audit_views(services.desk.recorder),
                 attachments=services.blobs.get if with_attachments else None,
+                records=records,
             )
         elapsed = time.perf_counter() - started
     click.echo(
@@ -539,6 +558,7 @@ def _read_witness(source: str, witness_ca: Path | None = None) -> Witnessed:
 @click.option("--seed", type=int, required=True, help="the same seed draws the same records")
 @click.option("--from", "since", type=_date, default=None)
 @click.option("--to", "until", type=_date, default=None)
+@click.option("--closed", is_flag=True, help="from the records closed in the period")
 def sample(
     data_dir: Path | None,
     record_type: str,
@@ -546,19 +566,15 @@ def sample(
     seed: int,
     since: datetime | None,
     until: datetime | None,
+    closed: bool,
 ) -> None:
-    """Draw COUNT records of a type created in a period, at random but reproducibly (NDJSON)."""
+    """Draw COUNT records of a type created (or closed) in a period, at random but
+    reproducibly (NDJSON)."""
+    from audit.evidence import Sample
     from audit.evidence import sample as draw
 
+    wanted = Sample(record_type, count, seed, _utc(since), _utc(until), closed)
     with _services(data_dir) as services:
-        drawn = draw(
-            _audit(services).store,
-            services.desk.mapper,
-            record_type,
-            count,
-            seed,
-            _utc(since),
-            _utc(until),
-        )
+        drawn = draw(_audit(services).store, services.desk.mapper, wanted)
     for record in drawn:
         click.echo(orjson.dumps(record).decode())

@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import zipfile
 from datetime import timedelta
+from typing import Any
+from uuid import UUID
 
 import httpx
 import orjson
 import pytest
 
-from audit.evidence import verify_pack
+from audit.evidence import export_pack, verify_pack
 from audit.keys import key_id, load_public
 from domain.actors import Role
 from tests.conftest import T0, Clock
@@ -214,3 +216,95 @@ def test_the_evidence_pack_from_the_api_verifies_offline_and_a_changed_pack_does
     tampered = verify_pack(io.BytesIO(changed.getvalue()), [api.services.audit.public_key])
     assert not tampered.ok
     assert "events.ndjson" in tampered.problems[0]
+
+
+class _Forgetful:
+    """An audit store whose records' histories lose their first event: what a pack made by a
+    dishonest exporter, signed with the real key, would hold."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def stored_of(self, originators: Any) -> Any:
+        return self._store.stored_of(originators)[1:]
+
+
+@pytest.mark.usefixtures("directory")
+def test_a_sample_of_closed_records_is_held_whole_in_the_evidence_pack(
+    api: Api, clock: Clock
+) -> None:
+    agent = api.client()
+    ids = []
+    for n in range(6):
+        incident = new_incident(agent, title=f"Gate {n} alarm")
+        ids.append(incident["id"])
+        act(agent, incident["id"], "start-work").raise_for_status()
+        act(agent, incident["id"], "resolve", {"code": "fixed", "notes": "ok"}).raise_for_status()
+    clock.advance(days=api.services.settings.reopen_window.days, seconds=1)
+    closing = clock.now
+    for ref in ids[::2]:
+        act(agent, ref, "close").raise_for_status()
+        clock.advance(hours=1)
+    reader = auditor(api)
+    period = {"from": closing.isoformat(), "to": (closing + timedelta(days=1)).isoformat()}
+
+    def drawn(seed: int, n: int, closed: bool) -> list[dict[str, Any]]:
+        params = {"seed": seed, "n": n, "closed": closed, **period}
+        response = reader.get("/api/v1/audit/sample", params=params)
+        assert response.status_code == 200, response.text
+        records: list[dict[str, Any]] = response.json()["records"]
+        return records
+
+    # created in the period: none (all were logged before it); closed in it: every other one
+    assert drawn(3, 10, closed=False) == []
+    every = drawn(3, 10, closed=True)
+    assert [r["id"] for r in every] == ids[::2]
+    assert all(r["closed_at"] >= period["from"] for r in every)
+    two = drawn(5, 2, closed=True)
+    assert two == drawn(5, 2, closed=True)
+    assert {r["id"] for r in two} < set(ids[::2])
+
+    assert api.services.audit is not None
+    api.services.audit.ledger.checkpoint_now()
+    params = {"seed": 5, "n": 2, "closed": True, **period}
+    response = reader.get("/api/v1/audit/export", params=params)
+    assert response.status_code == 200, response.text
+    trusted = [api.services.audit.public_key]
+    report = verify_pack(io.BytesIO(response.content), trusted)
+    assert report.ok, report.problems
+    assert report.records == 2
+    with zipfile.ZipFile(io.BytesIO(response.content)) as z:
+        manifest = orjson.loads(z.read("manifest.json"))
+        held = [orjson.loads(line) for line in z.read("records.ndjson").splitlines()]
+    assert manifest["records"] == sorted(r["id"] for r in two)
+    # each record's history before the period, from its first event, is in the pack
+    for record in two:
+        versions = [
+            e["originator_version"]
+            for e in held
+            if e["originator_id"] == record["id"].replace("-", "")
+        ]
+        assert versions[0] == 1
+        assert versions == list(range(1, len(versions) + 1))
+
+    # a pack that leaves out an event of a record it claims to hold whole does not verify,
+    # even signed with the real key
+    audit = api.services.audit
+    forgetful = io.BytesIO()
+    wanted = [UUID(r["id"]) for r in two]
+    export_pack(
+        forgetful,
+        _Forgetful(audit.store),
+        api.services.desk.mapper,
+        audit.key,
+        closing,
+        closing + timedelta(days=1),
+        clock.now,
+        records=wanted,
+    )
+    short = verify_pack(io.BytesIO(forgetful.getvalue()), trusted)
+    assert not short.ok
+    assert "a record the pack holds whole, is missing" in short.problems[0]
