@@ -163,6 +163,8 @@ class CalendarSpec:
     _repeats: list[tuple[int, bool] | None] = field(default_factory=list, repr=False)
     #: the working time of each year asked about (UTC, new year to new year): see _tabled
     _years: dict[int, timedelta] = field(default_factory=dict, repr=False)
+    #: this calendar with more days closed, by those days (see closed_also)
+    _closed: dict[frozenset[date], CalendarSpec] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, time_zone: str, hours: Hours, years: dict[int, HolidayYear]) -> CalendarSpec:
@@ -171,6 +173,18 @@ class CalendarSpec:
             hours=tuple(tuple((w.start, w.end) for w in hours[day]) for day in WEEKDAYS),
             holidays=frozenset(h.date for entry in years.values() for h in entry.holidays),
         )
+
+    def closed_also(self, days: frozenset[date]) -> CalendarSpec:
+        """This calendar with `days` closed as holidays are (an agreement's closed days); made
+        once per set of days and kept, so its tables are built once too."""
+        if days <= self.holidays:
+            return self
+        derived = self._closed.get(days)
+        if derived is None:
+            derived = self._closed[days] = CalendarSpec(
+                time_zone=self.time_zone, hours=self.hours, holidays=self.holidays | days
+            )
+        return derived
 
     def windows(self, day: date) -> tuple[Span, ...]:
         """The working spans of a local day, as UTC instants (cached: versions never change)."""

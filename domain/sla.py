@@ -10,6 +10,7 @@ ever; a later version judges only tickets logged after it.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, ClassVar
 from uuid import UUID, uuid5
 
@@ -72,8 +73,21 @@ class Agreement(BaseModel):
     #: At most this many tickets a month (incidents and requests of these services) are covered
     #: by its targets; the agreements report sets the month's workload against it.
     workload_limit: int | None = Field(default=None, ge=1, le=1_000_000)
+    #: The exceptions agreed, in words (what the document says); those the clock applies are
+    #: `closed_days` and `pause_on`.
     exceptions: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
         default_factory=list, max_length=20
+    )
+    closed_days: list[date] = Field(
+        default_factory=list,
+        max_length=100,
+        description="days the customer is closed by agreement (a stock-take, a move): its"
+        " tickets' clocks do not run on them, as on a holiday of the calendar",
+    )
+    pause_on: list[HoldReason] = Field(
+        default_factory=list,
+        max_length=len(HoldReason),
+        description="hold reasons that pause its tickets' clocks besides the policy's",
     )
     document: str | None = Field(default=None, pattern=r"^DOC-\d{6}$", max_length=10)
 
@@ -135,6 +149,17 @@ class PolicyTerms(BaseModel):
         if special and priority in special.targets:
             return special.targets[priority]
         return self.targets[priority]
+
+    def pauses_for(self, service: str, organisation: str | None = None) -> frozenset[str]:
+        """The hold reasons that pause a ticket's clocks: the policy's, and its agreement's."""
+        agreed = self.agreement_for(service, organisation)
+        extra = agreed.pause_on if agreed is not None else ()
+        return frozenset(str(r) for r in (*self.pause_on, *extra))
+
+    def closed_days_for(self, service: str, organisation: str | None = None) -> frozenset[date]:
+        """The days the ticket's agreement closes besides its calendar's holidays."""
+        agreed = self.agreement_for(service, organisation)
+        return frozenset(agreed.closed_days) if agreed is not None else frozenset()
 
     def calendars(self) -> set[str]:
         return {

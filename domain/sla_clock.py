@@ -9,8 +9,9 @@ policy, so they can be kept in a projection and judged later by any version.
 Rules (docs/sla.md says why):
 - Two targets run from logging: response (stops at the first response) and resolution (stops at
   resolution; a reopen restarts it where it stopped; the time in between does not count).
-- A hold pauses both clocks only if the policy lists its reason in `pause_on`; otherwise the
-  clock runs on through the hold. A wait the record type's lifecycle defines (a service request
+- A hold pauses both clocks only if the policy, or the ticket's agreement, lists its reason in
+  `pause_on`; otherwise the clock runs on through the hold. An agreement's `closed_days` are
+  holidays for its customer's tickets. A wait the record type's lifecycle defines (a service request
   awaiting approval or its requester) always pauses. Pauses are intervals with reasons, measured
   in business time.
 - Re-prioritisation: the new target applies from the change, and the share of the target used so
@@ -329,6 +330,9 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
     first = ticket.marks[0]
     assert first.kind is MarkKind.LOGGED, "a ticket's timeline starts when it is logged"
     priority = int(first.value or 3)
+    # the ticket's agreement's exceptions: days its customer is closed, holds that also pause
+    calendar = calendar.closed_also(terms.closed_days_for(ticket.service, ticket.organisation))
+    pause_on = terms.pauses_for(ticket.service, ticket.organisation)
     noun = ticket.kind.replace("_", " ")
     levels = (*terms.warn_at, BREACH)
 
@@ -390,7 +394,7 @@ def judge(  # noqa: PLR0915 (one branch per kind of mark reads best as one walk)
             steps.append(Step(at, f"response {verdict}", SlaTarget.RESPONSE, "first response"))
         elif kind in (MarkKind.HELD, MarkKind.PAUSED):
             waiting = kind is MarkKind.PAUSED
-            if (waiting or str(mark.value) in terms.pause_on) and pause_start is None:
+            if (waiting or str(mark.value) in pause_on) and pause_start is None:
                 pause_start = (at, str(mark.value))
                 for run in runs.values():
                     run.paused = run.counting

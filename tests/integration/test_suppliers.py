@@ -242,3 +242,45 @@ def test_a_customers_agreement_sets_its_targets_and_calendar_for_its_services(
     assert (row["tickets"], row["incidents"], row["workload_limit"]) == (2, 2, 40)
     assert (row["workload_pct"], row["over_limit"]) == (5.0, 0)
     assert report["total"]["tickets"] == 2  # the province's and the kiosk's are no agreement's
+
+
+def test_an_agreements_closed_day_stops_its_customers_clock_over_http(
+    api: Api, clock: Clock
+) -> None:
+    manager = api.client("dewi.lestari", Role.SERVICE_MANAGER)
+    agent = api.client("siti.rahma", all_organisations=True)
+    policy = ok(manager.get("/api/v1/sla/policy"))
+    # Lebak closes for its stock-take on Tuesday 3 March 2026, and waits for changes unpaid
+    clock.now = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 08:00 WIB
+    agreement = {
+        "code": "sla-lebak",
+        "name": "Perjanjian layanan Perpustakaan Kabupaten Lebak",
+        "customer": "perpus-kab-lebak",
+        "closed_days": ["2026-03-03"],
+        "pause_on": ["awaiting_change"],
+        "exceptions": ["Closed for the annual stock-take on 3 March"],
+    }
+    revised = manager.post(
+        "/api/v1/sla/policy/revisions",
+        json={"terms": {**policy["terms"], "agreements": [agreement]}, "reason": "Lebak's SLA"},
+        headers={"If-Match": f'"{policy["version"]}"'},
+    )
+    assert ok(revised, 201)["terms"]["agreements"][0]["closed_days"] == ["2026-03-03"]
+
+    def logged(organisation: str) -> str:
+        body = {
+            "title": "Kios peminjaman mati",
+            "service": "kiosks-gates",
+            "caller": "budi.santoso",
+            "impact": "medium",
+            "urgency": "medium",
+            "organisation": organisation,
+        }
+        return str(ok(agent.post("/api/v1/incidents", json=body), 201)["ref"])
+
+    lebak, province = logged("perpus-kab-lebak"), logged("dpk-banten")
+    clock.now = datetime(2026, 3, 3, 5, 0, tzinfo=UTC)  # four office hours later
+    lebak_clock = ok(agent.get(f"/api/v1/incidents/{lebak}/sla"))
+    province_clock = ok(agent.get(f"/api/v1/incidents/{province}/sla"))
+    assert lebak_clock["resolution"]["counted_minutes"] == 0
+    assert province_clock["resolution"]["counted_minutes"] == 4 * 60
