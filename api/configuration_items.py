@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     AGENT_ROLES,
@@ -19,7 +20,13 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
-from api.models import ConfigurationItemDetails, ConfigurationItemList, ImpactReport, written
+from api.models import (
+    ConfigurationItemDetails,
+    ConfigurationItemList,
+    ImpactReport,
+    Reconciliation,
+    written,
+)
 from api.params import CodePath
 from api.reads import Readable, coded
 from api.record_answers import acted, add_action_route, answer, json_response, submitted
@@ -33,9 +40,11 @@ from domain.change_commands import (
     RegisterConfigurationItem,
     VerifyConfigurationItem,
 )
+from domain.cmdb_reconciliation import CorrectDiscrepancy
 from domain.configuration_item import CiType, ci_id
 from domain.context import Context
 from domain.record_numbers import RecordKind
+from processes import cmdb_reconcile
 from projections import configuration_items
 from projections.configuration_items import impact_of, items
 
@@ -148,3 +157,42 @@ add_action_route(
     model=ConfigurationItemDetails,
     path="code",
 )
+
+
+async def correct_discrepancy(
+    code: CodePath,
+    request: Request,
+    ctx: Annotated[Context, CI_CHANGERS],
+    command: CorrectDiscrepancy,
+) -> Response:
+    location = f"/api/v1/configuration-items/{code}"
+    return await acted(
+        request, ctx, command, CONFIGURATION_ITEM, code, location, configuration_items
+    )
+
+
+add_action_route(
+    router,
+    CorrectDiscrepancy,
+    correct_discrepancy,
+    name="correct_configuration_item_discrepancy",
+    model=ConfigurationItemDetails,
+    path="code",
+)
+
+
+@router.post(
+    "/reconciliations",
+    response_model=Reconciliation,
+    summary="Reconcile the kiosks' and gates' records with the circulation stream now",
+)
+async def reconcile_now(services: ServicesDep, ctx: Annotated[Context, CI_KEEPERS]) -> Response:
+    """Each kiosk and gate on record against what the circulation stream last heard of it: the
+    findings recorded as verifications (source `circulation`) where they differ from the last
+    or it is 30 days old; devices heard that no item records answered as `unregistered`
+    (docs/configuration-items.md, "Reconciliation"). The daily run does the same."""
+    done, outcome = await run_in_threadpool(cmdb_reconcile.run, services, ctx)
+    if outcome is not None:  # the next run reads the views: they show what this one recorded
+        timeout = services.settings.read_your_writes_timeout
+        await services.caught_up(outcome.record_id, outcome.position or 0, timeout)
+    return json_response(done)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from infra.settings import Settings
+from processes.cmdb_reconcile import ReconcileSchedule
 from processes.notify import Notify
 from processes.reports.issue import ReportSchedule
 from processes.sla_watch import SlaWatcher
@@ -26,6 +27,7 @@ def app_from_environment() -> FastAPI:
     services = build(settings)
     watcher = SlaWatcher(services, settings.sla_watch_interval)
     schedule = ReportSchedule(services, settings.report_schedule_interval)
+    reconciling = ReconcileSchedule(services, settings.cmdb_reconcile_interval)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -34,6 +36,8 @@ def app_from_environment() -> FastAPI:
             watcher.start()
         if settings.report_schedule_interval > 0:
             schedule.start()
+        if settings.cmdb_reconcile_interval > 0:
+            reconciling.start()
         if settings.notifies:
             Notify(services).start()  # stopped with the services
         reader = start_mail_reader(services)  # e-mail in, where ITSM_IMAP_HOST is set
@@ -45,6 +49,7 @@ def app_from_environment() -> FastAPI:
         yield
         watcher.stop()
         schedule.stop()
+        reconciling.stop()
         if reader is not None:
             reader.stop()
         services.close()

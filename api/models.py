@@ -162,12 +162,39 @@ class ConfigurationItemDetails(Answer):
     linked_problems: list[Stamp]
     linked_changes: list[Stamp]
     verifications: list[Part] = Field(
-        description="each verification against the item itself: when, by whom, the result"
+        description="each verification against the item itself: when, by whom (or the"
+        " reconciliation: source circulation), the result, and the change that corrected it"
+    )
+    discrepancy_open: bool = Field(
+        description="the last verification found a discrepancy no change has corrected yet"
     )
     registered_at: str
     registered_by: ActorOut
     updated_at: str
     version: int
+
+
+class ReconciledItem(Answer):
+    code: str = Field(examples=["kiosk-serang-01"])
+    result: str = Field(examples=["discrepancy"])
+    note: str = Field(examples=["recorded active, last heard from: never"])
+    recorded: bool = Field(description="recorded as a verification (else as the last one)")
+
+
+class UnregisteredDevice(Answer):
+    device: str = Field(examples=["gate-lebak-02"])
+    last_seen: str
+
+
+class Reconciliation(Answer):
+    stream_time: str | None = Field(description="the stream's time; null: nothing heard yet")
+    compared: int
+    recorded: int
+    findings: list[ReconciledItem]
+    unregistered: list[UnregisteredDevice] = Field(
+        description="devices heard from that no configuration item records"
+    )
+    skipped: list[str] = Field(description="items in maintenance, left alone")
 
 
 class LinkedArticle(Answer):

@@ -167,12 +167,28 @@ class VerificationResult(StrEnum):
     DISCREPANCY = "discrepancy"  # it does not: a change must put it right (the note says what)
 
 
+class VerificationSource(StrEnum):
+    MANUAL = "manual"  # someone looked at the item itself
+    #: the reconciliation compared the record with what the circulation stream hears of the
+    #: device (processes/cmdb_reconcile.py): a kiosk or gate heard from, or silent
+    CIRCULATION = "circulation"
+
+
 class Verified(ConfigurationItemEvent):
-    """Someone compared the record with the item itself (8.2.6: configuration information
-    verified at planned intervals). A discrepancy is put right by a change, never by an edit."""
+    """Someone, or the reconciliation, compared the record with the item itself (8.2.6:
+    configuration information verified at planned intervals). A discrepancy is put right by a
+    change, never by an edit (`DiscrepancyCorrected` names it)."""
 
     type_name: ClassVar[str] = "ConfigurationItem.Verified"
     result: VerificationResult
+    note: str | None = Note
+    source: VerificationSource = VerificationSource.MANUAL
+
+
+class DiscrepancyCorrected(ThroughChange):
+    """The change that put right the discrepancy the last verification found."""
+
+    type_name: ClassVar[str] = "ConfigurationItem.DiscrepancyCorrected"
     note: str | None = Note
 
 
@@ -184,6 +200,8 @@ class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
     owner: str
     depends_on: frozenset[str]
     dependants: frozenset[str]
+    #: whether the last verification found a discrepancy no change has corrected since
+    discrepancy: bool
 
     @classmethod
     def register(
@@ -262,10 +280,25 @@ class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
             ChangeLinked(**self._envelope(ctx), change_id=change_id, change_ref=change_ref)
         )
 
-    def verify(self, ctx: Context, *, result: VerificationResult, note: str | None) -> None:
+    def verify(
+        self,
+        ctx: Context,
+        *,
+        result: VerificationResult,
+        note: str | None,
+        source: VerificationSource = VerificationSource.MANUAL,
+    ) -> None:
         if result is VerificationResult.DISCREPANCY and not note:
             raise DiscrepancyUnexplained("a discrepancy needs a note saying what differs")
-        self._record(Verified(**self._envelope(ctx), result=result, note=note))
+        self._record(Verified(**self._envelope(ctx), result=result, note=note, source=source))
+
+    def correct_discrepancy(
+        self, ctx: Context, change: tuple[UUID, str], note: str | None = None
+    ) -> None:
+        """Name the implemented change that put right the discrepancy found."""
+        if not self.discrepancy:
+            raise NothingChanged(f"{self.code} has no discrepancy open to correct")
+        self._record(DiscrepancyCorrected(**self._through(ctx, change), note=note))
 
     def _through(self, ctx: Context, change: tuple[UUID, str]) -> dict[str, object]:
         return {**self._envelope(ctx), "change_id": change[0], "change_ref": change[1]}
@@ -275,6 +308,7 @@ class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
         self.code, self.status, self.owner = e.code, e.status, e.owner
         self.depends_on = frozenset(e.depends_on)
         self.dependants = frozenset()
+        self.discrepancy = False
 
     @applies(StatusChanged)
     def _status_changed(self, e: StatusChanged) -> None:
@@ -302,7 +336,15 @@ class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
 
     # -- the graph -------------------------------------------------------------------------------
 
-    @applies(ProblemLinked, ChangeLinked, Verified)
+    @applies(Verified)
+    def _verified(self, e: Verified) -> None:
+        self.discrepancy = e.result is VerificationResult.DISCREPANCY
+
+    @applies(DiscrepancyCorrected)
+    def _corrected(self, e: DiscrepancyCorrected) -> None:
+        self.discrepancy = False
+
+    @applies(ProblemLinked, ChangeLinked)
     def _linked(self, e: ConfigurationItemEvent) -> None:
         pass  # links matter to people and projections, not to the item's decisions
 

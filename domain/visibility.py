@@ -208,6 +208,7 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     configuration_item.ProblemLinked: caller(),
     configuration_item.ChangeLinked: caller(),
     configuration_item.Verified: caller("note"),  # what was found, as the staff read it
+    configuration_item.DiscrepancyCorrected: caller("note"),  # and which change put it right
     # -- knowledge articles: everyone reads a published article (api/knowledge.py says which);
     # its review and the problems it explains are the staff's
     k.Drafted: caller("body"),

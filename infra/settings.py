@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     #: working day of a month it issues the last month's service reports (docs/reports.md). 0:
     #: `serve` issues none; run `itsm reports schedule --once` from cron instead.
     report_schedule_interval: float = Field(default=3600.0, ge=0)
+    #: How often the kiosks' and gates' records are reconciled with the circulation stream
+    #: (seconds; 0: never by itself). Daily: the planned interval of ISO/IEC 20000-1 8.2.6.
+    cmdb_reconcile_interval: float = Field(default=86_400.0, ge=0)
     #: How long a follower's step (projections, audit ledger, SLA watch) may keep failing, retried
     #: with backoff, before /readyz says the service is not ready: a lock or a reconnect passes
     #: well within it; a full disk or a broken store does not.

@@ -26,6 +26,7 @@ def _registered(_: Row | None, ev: ci.Registered) -> Row:
         "linked_problems": [],
         "linked_changes": [],
         "verifications": [],
+        "discrepancy_open": False,
         "registered_at": at(ev),
         "registered_by": by(ev),
         "updated_at": at(ev),
@@ -79,7 +80,17 @@ def _change_linked(row: Row, ev: ci.ChangeLinked) -> Row:
 
 def _verified(row: Row, ev: ci.Verified) -> Row:
     stamped(row, ev)
-    row.setdefault("verifications", []).append(entry(ev, result=ev.result, note=ev.note))
+    found = entry(ev, result=ev.result, note=ev.note, source=ev.source)
+    row.setdefault("verifications", []).append(found)
+    row["discrepancy_open"] = ev.result is ci.VerificationResult.DISCREPANCY
+    return row
+
+
+def _discrepancy_corrected(row: Row, ev: ci.DiscrepancyCorrected) -> Row:
+    stamped(row, ev)
+    _through(row, ev, "corrected the discrepancy found")
+    row["verifications"][-1]["corrected"] = entry(ev, change=ev.change_ref, note=ev.note)
+    row["discrepancy_open"] = False
     return row
 
 
@@ -89,7 +100,7 @@ def _link(ev: ci.ConfigurationItemEvent, record_id: object, ref: str) -> dict[st
 
 configuration_items = Projection(
     name="configuration_items",
-    version=4,  # 3: verifications; 4: description and criticality
+    version=5,  # 3: verifications; 4: description and criticality; 5: their source, corrections
     folds=folds_of(
         _registered,
         _status_changed,
@@ -101,6 +112,7 @@ configuration_items = Projection(
         _problem_linked,
         _change_linked,
         _verified,
+        _discrepancy_corrected,
     ),
     columns=(Column("code", "TEXT"), Column("ci_type", "TEXT"), Column("service", "TEXT")),
     indexes=(("code",), ("ci_type",), ("service",)),

@@ -263,6 +263,7 @@ def _link_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         ),
         configuration_item.ChangeLinked: events(configuration_item.ChangeLinked, change_ref=refs),
         configuration_item.Verified: events(configuration_item.Verified),
+        configuration_item.DiscrepancyCorrected: events(configuration_item.DiscrepancyCorrected),
     }
 
 
