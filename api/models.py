@@ -174,6 +174,32 @@ class ConfigurationItemDetails(Answer):
     version: int
 
 
+class LastAudit(Answer):
+    ref: str = Field(examples=["AUD-000003"])
+    ended: str
+    found: dict[str, int] = Field(description="its findings against the process's clause, by kind")
+
+
+class ProgrammedProcess(Answer):
+    clause: str = Field(examples=["8.6.1"])
+    importance: str = Field(examples=["high"])
+    every_months: int
+    owner: str | None
+    last_audit: LastAudit | None
+    planned: list[str] = Field(description="audits planned or in progress that cover it")
+    due: str = Field(description="when the next audit of it is due")
+    overdue: bool
+    brought_forward: bool = Field(
+        description="its last audit found a major nonconformity: due in half the interval"
+    )
+
+
+class AuditProgramme(Answer):
+    on: str
+    schedule_version: int
+    processes: list[ProgrammedProcess] = Field(description="the soonest due first")
+
+
 class ReconciledItem(Answer):
     code: str = Field(examples=["kiosk-serang-01"])
     result: str = Field(examples=["discrepancy"])

@@ -20,6 +20,7 @@ from domain import commands as incident_commands
 from domain import request_commands, sla_incident, sla_request
 from domain.aggregate import Aggregate
 from domain.attachments import ATTACHMENT_COMMANDS
+from domain.audit_schedule import AuditSchedule
 from domain.calendar import BusinessCalendar, calendar_id
 from domain.canned_response import CANNED_RESPONSE_COMMANDS, CannedResponse, canned_response_id
 from domain.change import Change, ChangeTemplate, template_id
@@ -360,6 +361,9 @@ SLA_POLICY = single("sla_policy", SlaPolicy, SlaPolicy.ID, "/sla/policy", noun="
 SERVICE_CATALOGUE = single(
     "service_catalogue", ServiceCatalogue, ServiceCatalogue.ID, "/service-catalogue"
 )
+AUDIT_SCHEDULE = single(
+    "audit_schedule", AuditSchedule, AuditSchedule.ID, "/internal-audits/schedule"
+)
 BUSINESS_CALENDAR = Kind(
     "business_calendar",
     BusinessCalendar,
@@ -399,6 +403,7 @@ KINDS: dict[str, Kind] = {
         SLA_POLICY,
         BUSINESS_CALENDAR,
         SERVICE_CATALOGUE,
+        AUDIT_SCHEDULE,
     )
 }
 #: The kinds whose records take files (domain/attachments.py), by name.

@@ -36,6 +36,7 @@ from typing import Union, get_args, get_origin
 from domain import (
     api_token,
     audit_key,
+    audit_schedule,
     calendar,
     canned_response,
     change,
@@ -224,6 +225,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     calendar.CalendarDefined: caller(),
     calendar.HolidaysAmended: caller(),
     calendar.HoursRevised: caller(),
+    audit_schedule.ScheduleDefined: STAFF,  # the audit programme is the staff's to plan
+    audit_schedule.ScheduleRevised: STAFF,
     priority.MatrixDefined: caller(),
     priority.MatrixRevised: caller(),
     service_catalogue.CatalogueDefined: caller(),

@@ -74,6 +74,8 @@ PUBLIC_AGGREGATES = frozenset(
         "SlaPolicy",
         "BusinessCalendar",
         "PriorityMatrix",
+        # the audit programme's schedule: a rule of record, as the matrix is
+        "AuditSchedule",
         "ServiceCatalogue",
         "KnowledgeArticle",
         # the improvement register: the Kafka-fed `improvement_register` view needs it (a low

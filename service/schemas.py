@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from domain import (  # noqa: F401  (each registers its event types)
+    audit_schedule,
     calendar,
     change,
     change_schedule,

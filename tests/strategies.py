@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 from domain import (
     api_token,
     audit_key,
+    audit_schedule,
     calendar,
     canned_response,
     change,
@@ -741,6 +742,12 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
         duplicate_of=st.none(),
     ),
     priority.MatrixDefined: events(priority.MatrixDefined),
+    audit_schedule.ScheduleDefined: events(
+        audit_schedule.ScheduleDefined, terms=st.just(audit_schedule.DEFAULT_TERMS)
+    ),
+    audit_schedule.ScheduleRevised: events(
+        audit_schedule.ScheduleRevised, terms=st.just(audit_schedule.DEFAULT_TERMS)
+    ),
     audit_key.Introduced: events(audit_key.Introduced, public_key=public_key_pems, key_id=key_ids),
     audit_key.Rotated: events(
         audit_key.Rotated, public_key=public_key_pems, key_id=key_ids, previous_key_id=key_ids
