@@ -6,18 +6,20 @@ Everything here reads the event store and the ledger, never the disposable views
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import Query, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import StringConstraints
 from starlette.background import BackgroundTask
 
 from api.deps import ServicesDep, authorised
+from api.disclosures import disclosed
 from api.models import AuditSample, LedgerVerification, streamed
 from api.params import MAX_INT, Since, Until
 from api.problem_details import NOT_FOUND, ApiProblem
@@ -29,6 +31,7 @@ from audit.service import Audit
 from audit.verify import verify
 from domain.actors import Role
 from domain.context import Context
+from domain.disclosure import DisclosureKind
 from service.bootstrap import Services
 
 router = ResourceRouter(prefix="/audit", tags=["audit"])
@@ -66,6 +69,7 @@ def verify_ledger(services: ServicesDep, _: AuditorDep) -> Response:
     responses={**streamed("application/x-ndjson", "One CloudEvent per line"), **NOT_FOUND},
 )
 def audit_events(
+    request: Request,
     services: ServicesDep,
     ctx: AuditorDep,
     since: Since = None,
@@ -87,6 +91,7 @@ def audit_events(
     if aggregate is not None:
         record = services.desk.find_incident(aggregate)
     wanted = EventFilter(since, until, record, frozenset(type_ or ()), actor)
+    disclosed(request, ctx, DisclosureKind.HISTORY, record=aggregate)
     lines = event_lines(
         audit.store,
         services.desk.mapper,
@@ -171,8 +176,9 @@ def public_key(services: ServicesDep, _: AuditorDep) -> Response:
     responses=streamed("application/zip", "The evidence pack"),
 )
 def export(
+    request: Request,
     services: ServicesDep,
-    _: AuditorDep,
+    ctx: AuditorDep,
     since: Since = None,
     until: Until = None,
     seed: Annotated[
@@ -209,6 +215,7 @@ def export(
                 views=lambda: audit.audit_views(services.desk.recorder),
                 records=records,
             )
+        disclosed(request, ctx, DisclosureKind.EVIDENCE_PACK, sha256=_sha256(name))
     except BaseException:
         os.unlink(name)
         raise
@@ -218,3 +225,11 @@ def export(
         filename="evidence.zip",
         background=BackgroundTask(os.unlink, name),
     )
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

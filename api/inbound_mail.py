@@ -17,6 +17,7 @@ from fastapi import Query, Request
 from fastapi.responses import Response
 
 from api.deps import authorised, services_of
+from api.disclosures import disclosed
 from api.models import InboundMailList, MailReplayOut
 from api.pages import Cursor, Limit
 from api.problem_details import CONFLICT, NOT_FOUND, ApiProblem
@@ -25,6 +26,7 @@ from api.routing import ResourceRouter
 from application.mail_in import MailIn
 from domain.actors import Role
 from domain.context import Context
+from domain.disclosure import DisclosureKind
 from infra.kept_mail import KeptMailMissing
 from projections.inbound_mail import listed
 
@@ -76,7 +78,7 @@ def mail_in_of(request: Request) -> MailIn:
 )
 def list_inbound_mail(
     request: Request,
-    _: READERS,
+    ctx: READERS,
     state: Annotated[
         State | None, Query(description="only these: dead for the dead letters")
     ] = None,
@@ -85,6 +87,7 @@ def list_inbound_mail(
 ) -> Response:
     after = None if cursor is None else _decode(cursor)
     rows = listed(services_of(request).views, state=state, after=after, limit=limit + 1)
+    disclosed(request, ctx, DisclosureKind.SENSITIVE_RECORD, record="inbound_mail")
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = _encode(rows[-1]["received_at"], rows[-1]["id"]) if more and rows else None

@@ -23,6 +23,7 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
+from api.disclosures import disclosed
 from api.models import IssuedReportDetails, IssuedReportList, ReportCheck, written
 from api.problem_details import NOT_FOUND, ApiProblem
 from api.reads import Readable, coded
@@ -34,6 +35,7 @@ from application.kinds import ISSUED_REPORT
 from application.pipeline import Submission
 from domain.actors import Role
 from domain.context import Context
+from domain.disclosure import DisclosureKind
 from domain.errors import NotFound
 from domain.issued_report import (
     CODE_PATTERN,
@@ -128,12 +130,14 @@ ROUTES.add_read(
 )
 def issued_report_document(
     code: CodePath,
+    request: Request,
     services: ServicesDep,
     ctx: ReaderDep,
     format_: Annotated[Format, Query(alias="format")] = Format.HTML,
     language: LanguageQuery = "id",
 ) -> Response:
     row = ISSUED.row(services, ctx, code)
+    disclosed(request, ctx, DisclosureKind.ISSUED_REPORT, record=code, sha256=row["digest"])
     return rendered(services, row["body"], format_, language, row["issued_at"], code)
 
 

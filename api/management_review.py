@@ -6,16 +6,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Query, Request
 from pydantic import Field
 
 from api.deps import ServicesDep, authorised
+from api.disclosures import disclosed
 from api.models import Answer
 from api.problem_details import ApiProblem
 from api.routing import ResourceRouter
 from application.management_review import review
 from domain.actors import Role
 from domain.context import Context
+from domain.disclosure import DisclosureKind
 from domain.internal_audit import OFFICE_ZONE
 
 router = ResourceRouter(prefix="/management-review", tags=["internal audits"])
@@ -48,6 +50,7 @@ class ManagementReview(Answer):
     " reviews, audits and findings, nonconformities, improvements, satisfaction, reports",
 )
 def management_review(
+    request: Request,
     services: ServicesDep,
     ctx: ReviewerDep,
     from_: Annotated[date, Query(alias="from")],
@@ -56,4 +59,6 @@ def management_review(
     if to < from_:
         raise ApiProblem(422, "invalid-period", "the period ends before it begins")
     today = services.clock().astimezone(OFFICE_ZONE).date()
-    return ManagementReview.model_validate(review(services.views, ctx, from_, to, today))
+    inputs = ManagementReview.model_validate(review(services.views, ctx, from_, to, today))
+    disclosed(request, ctx, DisclosureKind.MANAGEMENT_REVIEW, record=f"{from_}/{to}")
+    return inputs

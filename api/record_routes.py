@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from api.deps import CORRELATION_ID, IDEMPOTENCY_KEY, ServicesDep, documented
+from api.disclosures import disclosed
 from api.models import READ, written
 from api.pages import Cursor, Limit, decode_cursor, page_body
 from api.params import AsOf
@@ -34,6 +35,7 @@ from application.outcome import Outcome
 from domain.actors import Role
 from domain.change_commands import RecordCommand
 from domain.context import Context
+from domain.disclosure import SENSITIVE_KINDS, DisclosureKind
 from domain.record_numbers import RecordKind
 from domain.saved_filter import RecordList
 from projections.base import Projection
@@ -204,14 +206,20 @@ class RecordRoutes:
         "_history"). `history=False` leaves the history to the router (to keep its routes'
         order)."""
         readable, param = self.readable, self.param
+        sensitive = self.kind.name in SENSITIVE_KINDS  # each read is recorded as a disclosure
 
-        def read(services: Services, ctx: Context, as_of: datetime | None, **path: str) -> Response:
+        def read(
+            request: Request, services: Services, ctx: Context, as_of: datetime | None, **path: str
+        ) -> Response:
             row = readable.read(services, ctx, path[param], as_of)
+            if sensitive:
+                disclosed(request, ctx, DisclosureKind.SENSITIVE_RECORD, record=path[param])
             return json_response(row, headers={"ETag": etag(row["version"])})
 
         _signed(
             read,
             name,
+            inspect.Parameter("request", KEYWORD, annotation=Request),
             inspect.Parameter(param, KEYWORD, annotation=self.ref),
             inspect.Parameter("services", KEYWORD, annotation=ServicesDep),
             inspect.Parameter("ctx", KEYWORD, annotation=self.reader),

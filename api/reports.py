@@ -9,15 +9,17 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Query, Response
+from fastapi import Path, Query, Request, Response
 
 from api.deps import ServicesDep, authorised
+from api.disclosures import disclosed
 from api.models import ReportCatalogue, ServiceReport
 from api.problem_details import NOT_FOUND, ApiProblem
 from api.record_answers import json_response
 from api.routing import ResourceRouter
 from domain.actors import Role
 from domain.context import Context
+from domain.disclosure import DisclosureKind
 from domain.whatif import REPORTING_ZONE
 from processes import reports
 from processes.reports import Language, catalogue, render
@@ -107,8 +109,9 @@ def last_month(today: date) -> Period:
 )
 def service_report(
     name: ReportName,
+    request: Request,
     services: ServicesDep,
-    _: ReaderDep,
+    ctx: ReaderDep,
     since: Annotated[
         date | None,
         Query(alias="from", description="first day (Asia/Jakarta); default: last month's"),
@@ -131,6 +134,7 @@ def service_report(
     period = _period(since or default.first, until or default.last, today)
     made = reports.make(services.desk, reports.read(services.desk, period), name)
     filename = f"{name}-{period.first}-{period.last}"
+    disclosed(request, ctx, DisclosureKind.REPORT, record=filename, sha256=made["digest"])
     return rendered(services, made, format_, language, now, filename)
 
 

@@ -41,6 +41,7 @@ from domain.directory import (
     group_id,
     person_id,
 )
+from domain.disclosure import Disclosure
 from domain.document import Document
 from domain.document_commands import DOCUMENT_COMMANDS
 from domain.errors import CalendarNotFound, IncidentNotFound, NotFound, RecordNotFound
@@ -340,6 +341,8 @@ WEBHOOK_ENDPOINT = Kind(
 #: record of its own, written with the change the message made. Its id derives from the
 #: Message-ID; admins and auditors read the list (api/inbound_mail.py).
 INBOUND_MAIL = Kind("inbound_mail", InboundMail, path="/inbound-mail", detail=inbound_mail)
+#: Who was handed what (domain/disclosure.py): one event each, read with the audit history.
+DISCLOSURE = Kind("disclosure", Disclosure, path="/audit/events")
 #: The queues people keep (domain/saved_filter.py), by id; kept by their owner alone.
 SAVED_FILTER = Kind(
     "saved_filter",
@@ -404,6 +407,7 @@ KINDS: dict[str, Kind] = {
         BUSINESS_CALENDAR,
         SERVICE_CATALOGUE,
         AUDIT_SCHEDULE,
+        DISCLOSURE,
     )
 }
 #: The kinds whose records take files (domain/attachments.py), by name.

@@ -43,6 +43,7 @@ from domain import (
     change_schedule,
     configuration_item,
     directory,
+    disclosure,
     document,
     improvement,
     inbound_mail,
@@ -240,6 +241,7 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     audit_key.Rotated: STAFF,
     # -- who may use the API: the tokens' record (issue 18)
     api_token.Issued: ACCESS,
+    disclosure.Recorded: ACCESS,  # who was handed what: the auditors' and admins' record
     api_token.Imported: ACCESS,
     api_token.Revoked: ACCESS,
     api_token.TablesImported: ACCESS,

@@ -18,6 +18,7 @@ from domain import (  # noqa: F401  (each registers its event types)
     change_schedule,
     circulation,
     configuration_item,
+    disclosure,
     document,
     improvement,
     incident,

@@ -28,6 +28,7 @@ from domain import (
     change_schedule,
     configuration_item,
     directory,
+    disclosure,
     document,
     improvement,
     inbound_mail,
@@ -742,6 +743,7 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
         duplicate_of=st.none(),
     ),
     priority.MatrixDefined: events(priority.MatrixDefined),
+    disclosure.Recorded: events(disclosure.Recorded),
     audit_schedule.ScheduleDefined: events(
         audit_schedule.ScheduleDefined, terms=st.just(audit_schedule.DEFAULT_TERMS)
     ),

@@ -244,6 +244,8 @@ def test_bookkeeping_stays_private_and_a_new_aggregate_is_private_until_declared
         "ApiToken.Issued",
         "ApiToken.Revoked",
         "ApiToken.TablesImported",
+        # who was handed what (exports, sensitive reads): read with the audit history
+        "Disclosure.Recorded",
         "IdempotencyKey.Recorded",
         "IncidentNumber.Allocated",
         # inbound mail: people's words and addresses, read by admins and auditors over the API
