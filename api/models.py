@@ -200,6 +200,18 @@ class AuditProgramme(Answer):
     processes: list[ProgrammedProcess] = Field(description="the soonest due first")
 
 
+class LegalHoldDetails(Answer):
+    id: str
+    record_id: str
+    record_ref: str = Field(examples=["DOC-000003"])
+    held: bool = Field(description="whether any hold stands: nothing of it is destroyed")
+    holding: int = Field(description="`held` as 1 or 0 (the list's filter column)")
+    matters: list[Part] = Field(description="each matter it is held for: why, when, by whom")
+    released: list[Part] = Field(description="each matter once held for, and its release")
+    updated_at: str
+    version: int
+
+
 class ReconciledItem(Answer):
     code: str = Field(examples=["kiosk-serang-01"])
     result: str = Field(examples=["discrepancy"])
@@ -469,6 +481,10 @@ class ProblemList(Page):
 
 class ConfigurationItemList(Page):
     items: list[ConfigurationItemDetails]
+
+
+class LegalHoldList(Page):
+    items: list[LegalHoldDetails]
 
 
 class CatalogueItemList(Page):

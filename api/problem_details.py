@@ -58,6 +58,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.FulfilmentStepsOutstanding: 409,
     errors.RootCauseMissing: 409,
     errors.ArticleNotPublished: 409,
+    errors.UnderLegalHold: 409,
     # attachments: a removed file is gone (410), not missing; the upload's own limits
     errors.AttachmentAlreadyRemoved: 409,
     errors.AttachmentGone: 410,
@@ -127,6 +128,7 @@ TITLES: dict[str, str] = {
     "already-linked": "The records are already linked",
     "not-linked": "The records are not linked",
     "article-not-published": "Only a published knowledge article may be named",
+    "under-legal-hold": "The record is under legal hold: nothing of it is destroyed",
     "already-has-parent": "The incident already has a parent",
     "parent-cycle": "The link would make an incident its own parent",
     "no-parent": "The incident has no parent",

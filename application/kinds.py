@@ -54,6 +54,7 @@ from domain.internal_audit import InternalAudit
 from domain.internal_audit_commands import INTERNAL_AUDIT_COMMANDS
 from domain.issued_report import ISSUED_REPORT_COMMANDS, IssuedReport, issued_report_id
 from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
+from domain.legal_hold import LegalHold
 from domain.nonconformity import Nonconformity
 from domain.nonconformity_commands import NONCONFORMITY_COMMANDS
 from domain.notification import NOTIFICATION_COMMANDS, Notification
@@ -82,6 +83,7 @@ from projections.incident_details import incident_details
 from projections.internal_audits import audit_programme
 from projections.issued_reports import issued_reports
 from projections.knowledge import knowledge_articles
+from projections.legal_holds import legal_holds
 from projections.nonconformities import nonconformity_register
 from projections.notifications import notifications
 from projections.problems import problem_details
@@ -341,6 +343,8 @@ WEBHOOK_ENDPOINT = Kind(
 #: record of its own, written with the change the message made. Its id derives from the
 #: Message-ID; admins and auditors read the list (api/inbound_mail.py).
 INBOUND_MAIL = Kind("inbound_mail", InboundMail, path="/inbound-mail", detail=inbound_mail)
+#: The holds on each held record (domain/legal_hold.py), keyed by the record's id.
+LEGAL_HOLD = Kind("legal_hold", LegalHold, path="/legal-holds", detail=legal_holds)
 #: Who was handed what (domain/disclosure.py): one event each, read with the audit history.
 DISCLOSURE = Kind("disclosure", Disclosure, path="/audit/events")
 #: The queues people keep (domain/saved_filter.py), by id; kept by their owner alone.
@@ -408,6 +412,7 @@ KINDS: dict[str, Kind] = {
         SERVICE_CATALOGUE,
         AUDIT_SCHEDULE,
         DISCLOSURE,
+        LEGAL_HOLD,
     )
 }
 #: The kinds whose records take files (domain/attachments.py), by name.

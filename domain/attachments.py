@@ -35,6 +35,7 @@ from domain.context import Context
 from domain.errors import AttachmentAlreadyRemoved, AttachmentNotFound, NotFound, NotPermitted
 from domain.examples import example
 from domain.fields import Name, Reason
+from domain.legal_hold import check_not_held
 from domain.session import Session
 
 #: What a file may be, told from its bytes (never its name): pictures of a screen, a scanned or
@@ -212,9 +213,9 @@ class RemoveAttachment(ActionCommand):
     reason: str = Reason
 
     def decide(self, session: Session, ctx: Context, record_id: UUID) -> UUID:
-        attachable(session, record_id).remove_attachment(
-            ctx, attachment_id=self.attachment_id, reason=self.reason
-        )
+        record = attachable(session, record_id)
+        check_not_held(session, record_id, "removing its files")
+        record.remove_attachment(ctx, attachment_id=self.attachment_id, reason=self.reason)
         return record_id
 
 

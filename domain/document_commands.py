@@ -27,6 +27,7 @@ from domain.document import (
 )
 from domain.examples import example
 from domain.fields import Name, Number, OptionalReason, Reasoned
+from domain.legal_hold import check_not_held
 from domain.record_numbers import RecordKind
 from domain.session import Session
 
@@ -190,6 +191,10 @@ class DisposeDocumentVersion(DocumentCommand):
     )
     version: int = Number
     note: str | None = OptionalReason
+
+    def execute(self, document: Document, session: Session, ctx: Context) -> None:
+        check_not_held(session, document.id, "its disposition")
+        self.call_action(document, ctx)
 
 
 class NoticeDocumentReviewDue(Command):

@@ -220,6 +220,12 @@ class AlreadyLinked(NothingChanged):
     code = "already-linked"
 
 
+class UnderLegalHold(DomainError):
+    """Nothing of a record under legal hold is destroyed (domain/legal_hold.py)."""
+
+    code = "under-legal-hold"
+
+
 class NotLinked(NothingChanged):
     code = "not-linked"
 

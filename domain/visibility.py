@@ -49,6 +49,7 @@ from domain import (
     inbound_mail,
     internal_audit,
     issued_report,
+    legal_hold,
     nonconformity,
     notification,
     priority,
@@ -241,6 +242,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     audit_key.Rotated: STAFF,
     # -- who may use the API: the tokens' record (issue 18)
     api_token.Issued: ACCESS,
+    legal_hold.HoldPlaced: STAFF,  # a matter the office keeps to itself
+    legal_hold.HoldReleased: STAFF,
     disclosure.Recorded: ACCESS,  # who was handed what: the auditors' and admins' record
     api_token.Imported: ACCESS,
     api_token.Revoked: ACCESS,

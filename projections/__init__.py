@@ -14,6 +14,7 @@ from projections.incident_details import incident_details
 from projections.internal_audits import audit_programme
 from projections.issued_reports import issued_reports
 from projections.knowledge import knowledge_articles
+from projections.legal_holds import legal_holds
 from projections.nonconformities import nonconformity_register
 from projections.notifications import notifications
 from projections.open_work import open_work_by_group
@@ -50,6 +51,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     issued_reports,
     # suppliers and their contracts
     suppliers,
+    # legal holds on records
+    legal_holds,
     # the directory
     directory_people,
     directory_groups,
@@ -88,6 +91,7 @@ __all__ = [
     "issued_reports",
     "knowledge_articles",
     "known_errors",
+    "legal_holds",
     "nonconformity_register",
     "open_work_by_group",
     "problem_details",

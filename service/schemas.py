@@ -25,6 +25,7 @@ from domain import (  # noqa: F401  (each registers its event types)
     internal_audit,
     issued_report,
     knowledge,
+    legal_hold,
     nonconformity,
     priority,
     problem,

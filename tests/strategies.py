@@ -36,6 +36,7 @@ from domain import (
     internal_audit,
     issued_report,
     knowledge,
+    legal_hold,
     nonconformity,
     notification,
     priority,
@@ -744,6 +745,8 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     ),
     priority.MatrixDefined: events(priority.MatrixDefined),
     disclosure.Recorded: events(disclosure.Recorded),
+    legal_hold.HoldPlaced: events(legal_hold.HoldPlaced, record_ref=st.just("DOC-000003")),
+    legal_hold.HoldReleased: events(legal_hold.HoldReleased, record_ref=st.just("DOC-000003")),
     audit_schedule.ScheduleDefined: events(
         audit_schedule.ScheduleDefined, terms=st.just(audit_schedule.DEFAULT_TERMS)
     ),

@@ -246,6 +246,9 @@ def test_bookkeeping_stays_private_and_a_new_aggregate_is_private_until_declared
         "ApiToken.TablesImported",
         # who was handed what (exports, sensitive reads): read with the audit history
         "Disclosure.Recorded",
+        # legal holds: the office's matters, read by its keepers and auditors over the API
+        "LegalHold.Placed",
+        "LegalHold.Released",
         "IdempotencyKey.Recorded",
         "IncidentNumber.Allocated",
         # inbound mail: people's words and addresses, read by admins and auditors over the API
@@ -301,5 +304,6 @@ def test_a_view_folds_published_events_or_private_ones_never_both() -> None:
         "canned_responses",
         "issued_reports",
         "suppliers",
+        "legal_holds",
     }
     assert sorted(p.name for p in (*FROM_TOPIC, *FROM_STORE)) == sorted(p.name for p in PROJECTIONS)
