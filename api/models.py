@@ -65,6 +65,19 @@ class ChangeDetails(Answer):
         description="whether and how the backout plan was tested, when, by whom (null: not yet)"
     )
     template: str | None
+    service_action: str = Field(
+        examples=["none"],
+        description="what it does to a service: none, add, remove, transfer or modify",
+    )
+    transfer_to: str | None = Field(description="where a transferred service goes")
+    source: str = Field(
+        examples=["person"],
+        description="where the request came from: person, problem, incident, release-pipeline,"
+        " vendor or upgrade-notice",
+    )
+    external_reference: str | None = Field(
+        description="its reference where it came from (a pipeline run, an advisory)"
+    )
     state: str = Field(examples=["scheduled"])
     assessment: Part | None
     approvals: list[ChangeApproval]
@@ -80,6 +93,18 @@ class ChangeDetails(Answer):
     raised_at: str
     raised_by: ActorOut
     updated_at: str
+    version: int
+
+
+class ChangeReceipt(Answer):
+    """What the intake answers a machine: which change its notice raised (a machine reads no
+    staff record)."""
+
+    id: str
+    ref: str = Field(examples=["CHG-000007"])
+    state: str = Field(examples=["raised"])
+    source: str = Field(examples=["upgrade-notice"])
+    external_reference: str | None = Field(examples=["SLiMS-SA-2026-004"])
     version: int
 
 

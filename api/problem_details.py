@@ -123,6 +123,7 @@ TITLES: dict[str, str] = {
     "dependency-cycle": "The dependency would make a cycle",
     "change-not-implemented": "Configuration items change only through an implemented change",
     "review-required": "A review is required first",
+    "notice-already-taken-in": "The notice has already raised its change",
     "already-linked": "The records are already linked",
     "already-has-parent": "The incident already has a parent",
     "parent-cycle": "The link would make an incident its own parent",

@@ -34,6 +34,7 @@ from domain.errors import (
     BackoutPlanMissing,
     BackoutTestUnexplained,
     NotANamedApprover,
+    NothingChanged,
     NotPermitted,
     RequesterCannotApprove,
     ReviewRequired,
@@ -79,6 +80,80 @@ class Risk(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
+
+
+class ServiceAction(StrEnum):
+    """What a change does to a service (ISO/IEC 20000-1 8.5.1.1: proposals to add, remove or
+    transfer services are changes too): nothing to the service as such, or add one, remove
+    one, transfer one (to whom: `transfer_to`), or modify one."""
+
+    NONE = "none"
+    ADD = "add"
+    REMOVE = "remove"
+    TRANSFER = "transfer"
+    MODIFY = "modify"
+
+
+class ChangeSource(StrEnum):
+    """Where a request for change came from (8.5.1.1: RFCs from every source are recorded)."""
+
+    PERSON = "person"
+    PROBLEM = "problem"
+    INCIDENT = "incident"
+    RELEASE_PIPELINE = "release-pipeline"
+    VENDOR = "vendor"
+    UPGRADE_NOTICE = "upgrade-notice"
+
+
+#: The sources a person names when raising a change (`POST /api/v1/changes`).
+PEOPLES_SOURCES = frozenset({ChangeSource.PERSON, ChangeSource.PROBLEM, ChangeSource.INCIDENT})
+#: The sources machines raise changes from (`POST /api/v1/changes/intake`, the integration role).
+MACHINE_SOURCES = frozenset(set(ChangeSource) - PEOPLES_SOURCES)
+
+#: A reference in another system (a pipeline run, a vendor's advisory, PRB-000012): printable,
+#: no spaces, at most 200 characters.
+EXTERNAL_REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/#@+=-]{0,199}$"
+ExternalReference = Field(
+    default=None, min_length=1, max_length=200, pattern=EXTERNAL_REFERENCE_PATTERN
+)
+#: Where a transferred service goes: another organisation, a supplier, a party, in words.
+TransferTo = Field(default=None, min_length=1, max_length=200)
+
+
+class _Classified(Protocol):
+    service_action: ServiceAction
+    transfer_to: str | None
+    services: list[str]
+
+
+C = TypeVar("C", bound=_Classified)
+
+
+def classification_checked(raised: C) -> C:
+    """A change that adds, removes, transfers or modifies a service names it; a transfer, and
+    only a transfer, says where to. The command and the event run it as their validator."""
+    if (raised.service_action is ServiceAction.TRANSFER) != (raised.transfer_to is not None):
+        raise ValueError("a transfer of a service says where to (transfer_to), and only a transfer")
+    if raised.service_action is not ServiceAction.NONE and not raised.services:
+        raise ValueError(f"a change to {raised.service_action} a service names the service")
+    return raised
+
+
+class NoticeAlreadyTakenIn(NothingChanged):
+    """The same notice (source and reference) came again: it raised its change the first time.
+    The intake answers with that change; nothing is recorded."""
+
+    code = "notice-already-taken-in"
+
+    def __init__(self, detail: str, change_id: UUID) -> None:
+        super().__init__(detail)
+        self.change_id = change_id
+
+
+def intake_id(source: ChangeSource, external_reference: str) -> UUID:
+    """The id of the change a machine's notice raises: the same notice again names the same
+    change, so it raises none (and two at once collide in the store)."""
+    return named_id("change-intake", f"{source}\n{external_reference}")
 
 
 class ImplementationOutcome(StrEnum):
@@ -189,14 +264,29 @@ class Raised(ChangeEvent):
     template: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")
     #: The organisation whose record it is.
     organisation: str = Field(min_length=1, max_length=64, pattern=ORGANISATION_PATTERN)
+    #: What it does to a service, and where a transferred one goes.
+    service_action: ServiceAction
+    transfer_to: str | None = TransferTo
+    #: Where the request came from, and its reference there (a pipeline run, an advisory).
+    source: ChangeSource
+    external_reference: str | None = ExternalReference
 
     #: Version 2 names the organisation always; version 1 did not have to (changes raised
-    #: before records carried one belong to the province).
-    class_version: ClassVar[int] = 2
+    #: before records carried one belong to the province). Version 3 classifies the change
+    #: and names its source; a change raised before did neither, and was a person's, touching
+    #: no service as such.
+    class_version: ClassVar[int] = 3
+
+    _classified = model_validator(mode="after")(classification_checked)
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state.setdefault("organisation", PROVINCE)
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state.setdefault("service_action", ServiceAction.NONE.value)
+        state.setdefault("source", ChangeSource.PERSON.value)
 
 
 class PreAuthorised(ChangeEvent):
@@ -370,6 +460,8 @@ class Change(
     problems: frozenset[UUID]
     incidents: frozenset[UUID]
     organisation: str
+    service_action: ServiceAction
+    source: ChangeSource
 
     @classmethod
     def raise_change(
@@ -387,6 +479,10 @@ class Change(
         backout_plan: str | None,
         template: ChangeTemplate | None,
         organisation: str = PROVINCE,
+        service_action: ServiceAction = ServiceAction.NONE,
+        transfer_to: str | None = None,
+        source: ChangeSource = ChangeSource.PERSON,
+        external_reference: str | None = None,
     ) -> Change:
         if (kind is ChangeKind.STANDARD) != (template is not None):
             raise ValueError("a standard change, and only a standard change, has a template")
@@ -404,6 +500,10 @@ class Change(
             backout_plan=backout_plan,
             template=template.code if template else None,
             organisation=organisation,
+            service_action=service_action,
+            transfer_to=transfer_to,
+            source=source,
+            external_reference=external_reference,
         )
         if template is not None:
             change._record(PreAuthorised(**change._envelope(ctx), template=template.code))
@@ -566,6 +666,7 @@ class Change(
         self.window, self.outcome, self.review_required = None, None, False
         self.problems, self.incidents = frozenset(), frozenset()
         self.organisation = e.organisation
+        self.service_action, self.source = e.service_action, e.source
 
     @applies(PreAuthorised, Authorised, Rejected, ImplementationStarted, Closed, Cancelled)
     def _moved(self, e: ChangeEvent) -> None:

@@ -15,12 +15,24 @@ from pydantic import Field, model_validator
 
 from domain import links
 from domain.change import (
+    EXTERNAL_REFERENCE_PATTERN as EXTERNAL_REFERENCE,
+)
+from domain.change import (
+    MACHINE_SOURCES,
+    PEOPLES_SOURCES,
     Change,
     ChangeKind,
+    ChangeSource,
     ChangeTemplate,
+    ExternalReference,
     ImplementationOutcome,
+    NoticeAlreadyTakenIn,
     Risk,
+    ServiceAction,
+    TransferTo,
     cab_checked,
+    classification_checked,
+    intake_id,
     template_id,
 )
 from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, window_checked
@@ -278,6 +290,20 @@ class RaiseChange(Command):
         description="a standard change's template",
     )
     organisation: str | None = RequestedOrganisation
+    service_action: ServiceAction = Field(
+        default=ServiceAction.NONE,
+        description="what the change does to a service: none, add, remove, transfer (say where"
+        " to in transfer_to) or modify; a service it adds need not be in the catalogue yet",
+    )
+    transfer_to: str | None = TransferTo
+    source: ChangeSource = Field(
+        default=ChangeSource.PERSON,
+        description="where the request came from: person, problem or incident (machines raise"
+        " theirs through POST /api/v1/changes/intake)",
+    )
+    external_reference: str | None = ExternalReference
+
+    _classified = model_validator(mode="after")(classification_checked)
 
     @model_validator(mode="after")
     def _template_fits_kind(self) -> RaiseChange:
@@ -285,7 +311,20 @@ class RaiseChange(Command):
             raise ValueError("a standard change names its template, and only a standard change")
         return self
 
+    @model_validator(mode="after")
+    def _a_peoples_source(self) -> RaiseChange:
+        if self.source not in self.allowed_sources():
+            raise ValueError(f"a change from {self.source} is raised through another route")
+        return self
+
+    @classmethod
+    def allowed_sources(cls) -> frozenset[ChangeSource]:
+        return PEOPLES_SOURCES
+
     def decide(self, session: Session, ctx: Context) -> UUID:
+        return self.raise_in(session, ctx, session.new_id())
+
+    def raise_in(self, session: Session, ctx: Context, change_id: UUID) -> UUID:
         template = None
         items, services, plan = self.configuration_items, self.services, self.backout_plan
         if self.template is not None:
@@ -293,10 +332,9 @@ class RaiseChange(Command):
             items = sorted({*items, *template.configuration_items})
             services = list(dict.fromkeys([*services, *template.services]))
             plan = plan or template.backout_plan
-        else:
+        elif self.service_action is not ServiceAction.ADD:  # a new service is not listed yet
             session.service_catalogue().known(services)
         load_items(session, items)
-        change_id = session.new_id()
         change = Change.raise_change(
             ctx,
             id=change_id,
@@ -310,10 +348,55 @@ class RaiseChange(Command):
             backout_plan=plan,
             template=template,
             organisation=ctx.organisation_for(self.organisation),
+            service_action=self.service_action,
+            transfer_to=self.transfer_to,
+            source=self.source,
+            external_reference=self.external_reference,
         )
         session.add(change)
         links.change_and_items(session, ctx, change)
         return change.id
+
+
+class TakeInChange(RaiseChange):
+    """A request for change from a machine (a release pipeline, a vendor's upgrade notice): the
+    integration role's intake. Idempotent on (source, external reference): the same notice
+    again raises nothing and answers the change the first one raised."""
+
+    model_config = example(
+        {
+            "source": "upgrade-notice",
+            "external_reference": "SLiMS-SA-2026-004",
+            "kind": "normal",
+            "title": "SLiMS 9.6.2 security release",
+            "services": ["inlislite-slims"],
+            "service_action": "modify",
+            "backout_plan": "Reinstall 9.6.1 from the package cache",
+        }
+    )
+
+    source: ChangeSource = Field(
+        description="release-pipeline, vendor or upgrade-notice",
+    )
+    external_reference: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=EXTERNAL_REFERENCE,
+        description="the notice's own reference (a pipeline run, an advisory): a second notice"
+        " with the same source and reference raises nothing and answers the first change",
+    )
+
+    @classmethod
+    def allowed_sources(cls) -> frozenset[ChangeSource]:
+        return MACHINE_SOURCES
+
+    def decide(self, session: Session, ctx: Context) -> UUID:
+        change_id = intake_id(self.source, self.external_reference)
+        if session.find(Change, change_id) is not None:
+            raise NoticeAlreadyTakenIn(
+                f"{self.source} {self.external_reference} has raised its change", change_id
+            )
+        return self.raise_in(session, ctx, change_id)
 
 
 class ChangeCommand(RecordCommand):

@@ -22,7 +22,7 @@ def _raised(_: Row | None, ev: c.Raised) -> Row:
         **copied(
             ev,
             "kind title description requester organisation services configuration_items"
-            " backout_plan template",
+            " backout_plan template service_action transfer_to source external_reference",
         ),
         "state": c.ChangeState.RAISED,
         "backout_test": None,
@@ -128,7 +128,9 @@ def _incident_linked(row: Row, ev: c.IncidentLinked) -> Row:
 
 change_details = Projection(
     name="change_details",
-    version=4,  # 3: the organisation, as a column (scoped lists); 4: the backout's test
+    # 3: the organisation, as a column (scoped lists); 4: the backout's test; 5: the service
+    # action and the source
+    version=5,
     folds=folds_of(
         _raised,
         _pre_authorised,

@@ -177,6 +177,26 @@ def windowed(draw: st.DrawFn, event_type: type[DomainEvent], **overrides: Any) -
     return draw(events(event_type, start=st.just(start), end=st.just(start + length), **overrides))
 
 
+@st.composite
+def classified_changes(draw: st.DrawFn) -> Any:
+    """Change.Raised as the validator admits it: a change to a service names one, a transfer
+    (only) says where to."""
+    action = draw(st.sampled_from(list(change.ServiceAction)))
+    services = st.lists(codes, min_size=action is not change.ServiceAction.NONE, max_size=4)
+    transfer_to = names if action is change.ServiceAction.TRANSFER else st.none()
+    return draw(
+        events(
+            change.Raised,
+            configuration_items=code_lists,
+            template=st.none() | codes,
+            organisation=organisation_codes,
+            services=services,
+            service_action=st.just(action),
+            transfer_to=transfer_to,
+        )
+    )
+
+
 def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     ci = configuration_item
     through = {"change_ref": st.from_regex(r"CHG-[0-9]{6}", fullmatch=True)}
@@ -191,12 +211,7 @@ def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         change.TemplateDefined: events(
             change.TemplateDefined, code=codes, configuration_items=code_lists
         ),
-        change.Raised: events(
-            change.Raised,
-            configuration_items=code_lists,
-            template=st.none() | codes,
-            organisation=organisation_codes,
-        ),
+        change.Raised: classified_changes(),
         change.PreAuthorised: events(change.PreAuthorised, template=codes),
         change.BackoutPlanRecorded: events(change.BackoutPlanRecorded),
         change.Assessed: events(

@@ -28,6 +28,7 @@ from domain.change import (
     Change,
     ChangeEvent,
     ChangeKind,
+    ChangeSource,
     ChangeState,
     ChangeTemplate,
     Closed,
@@ -43,6 +44,7 @@ from domain.change import (
     ReviewTaskOpened,
     Risk,
     Scheduled,
+    ServiceAction,
     TemplateDefined,
     template_id,
 )
@@ -365,6 +367,10 @@ def test_raising_records_what_the_change_is_and_who_raised_it_for_whom() -> None
         backout_plan="reflash 2.0",
         template=None,
         organisation="perpus-kota-serang",
+        service_action=ServiceAction.TRANSFER,
+        transfer_to="Dispusip Kota Serang",
+        source=ChangeSource.INCIDENT,
+        external_reference="INC-000042",
     )
 
     [event] = then_recorded(change, Raised)
@@ -384,6 +390,10 @@ def test_raising_records_what_the_change_is_and_who_raised_it_for_whom() -> None
         "backout_plan": "reflash 2.0",
         "template": None,
         "organisation": "perpus-kota-serang",
+        "service_action": ServiceAction.TRANSFER,
+        "transfer_to": "Dispusip Kota Serang",
+        "source": ChangeSource.INCIDENT,
+        "external_reference": "INC-000042",
         "correlation_id": None,
     }
     assert event.correlation_id == ctx.correlation_id
@@ -402,6 +412,7 @@ def test_raising_records_what_the_change_is_and_who_raised_it_for_whom() -> None
     assert (change.cab, change.quorum, change.approvals) == (frozenset(), 0, ())
     assert (change.window, change.outcome, change.review_required) == (None, None, False)
     assert (change.problems, change.incidents) == (frozenset(), frozenset())
+    assert (change.service_action, change.source) == (ServiceAction.TRANSFER, ChangeSource.INCIDENT)
 
 
 def template() -> ChangeTemplate:
