@@ -79,7 +79,12 @@ class ChangeDetails(Answer):
         description="its reference where it came from (a pipeline run, an advisory)"
     )
     state: str = Field(examples=["scheduled"])
-    assessment: Part | None
+    assessment: Part | None = Field(
+        description="risk, impact in words, the CAB and quorum; continuity, availability and"
+        " security (each a level and a note; null: assessed before they were recorded); the"
+        " impact read from the CMDB (items that depend on the change's, with their distance,"
+        " and their services); when and by whom"
+    )
     approvals: list[ChangeApproval]
     authorisation: Part | None
     rejection: Part | None

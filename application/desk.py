@@ -74,6 +74,7 @@ from domain.sla_clock import TicketClock
 from domain.sla_incident import ticket as incident_ticket
 from domain.sla_rules import RuleBook
 from domain.sla_rules import Rules as SlaRules
+from projections.view_store import ViewStore
 
 A = TypeVar("A", bound=Aggregate)
 K = TypeVar("K")
@@ -128,6 +129,10 @@ class ServiceDesk(Application[UUID]):
         #: (log, version), the write is refused and empties this, and the command is decided
         #: again on the number the store holds. So numbers stay unique and without gaps.
         self._last_numbers: dict[UUID, int] = {}
+        #: The read models, where the composition root gives them (service/bootstrap.py): a
+        #: decision that records what a view said (a change's assessment records the impact
+        #: the configuration items view gives) asks them through its session.
+        self.views: ViewStore | None = None
         #: Called after each commit, e.g. to wake the projections that follow the store.
         self.after_commit: Callable[[], None] | None = None
         #: Other followers of the store in this process (the notifier), woken after each too.

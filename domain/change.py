@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Protocol, TypeVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from domain.actors import Role
 from domain.aggregate import Aggregate, LifecycleAggregate, applies
@@ -154,6 +154,43 @@ def intake_id(source: ChangeSource, external_reference: str) -> UUID:
     """The id of the change a machine's notice raises: the same notice again names the same
     change, so it raises none (and two at once collide in the store)."""
     return named_id("change-intake", f"{source}\n{external_reference}")
+
+
+class Level(StrEnum):
+    """How much a change bears on an aspect of the service (continuity, availability,
+    security): an assessment says one of these for each."""
+
+    NONE = "none"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Aspect(BaseModel):
+    """One aspect of an assessment (8.5.1.2: continuity, availability, information security):
+    a level, and what the assessor found, optionally."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    level: Level
+    note: str | None = OptionalReason
+
+
+class ImpactedItem(BaseModel):
+    """An item that depends on one the change names, directly (distance 1) or further off."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    code: str = Code
+    distance: int = Field(ge=1, le=10_000)
+
+
+class CmdbImpact(BaseModel):
+    """What the CMDB said depends on the change's items when it was assessed: the items
+    (transitively, as GET /api/v1/configuration-items/{code}/impact answers) and the services
+    of those items and of the change's own. Read by the application, recorded as it was."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    items: list[ImpactedItem] = Field(default_factory=list, max_length=10_000)
+    services: list[str] = Field(default_factory=list, max_length=1_000)
 
 
 class ImplementationOutcome(StrEnum):
@@ -311,8 +348,23 @@ class Assessed(ChangeEvent):
     impact: str = Text  # the impact on services, in words
     cab: list[str] = Field(min_length=1, max_length=50)
     quorum: int = Field(ge=1, le=50)
+    #: The continuity, availability and security review (None: assessed before they were).
+    continuity: Aspect | None
+    availability: Aspect | None
+    security: Aspect | None
+    #: What depended on the change's items, as the CMDB said then (None: not read, before).
+    cmdb_impact: CmdbImpact | None
+
+    #: Version 2 records the three aspects and the impact read from the CMDB; an assessment
+    #: stored before recorded neither, and reads as such (None), not as "no impact".
+    class_version: ClassVar[int] = 2
 
     _quorum_fits = model_validator(mode="after")(cab_checked)
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        for name in ("continuity", "availability", "security", "cmdb_impact"):
+            state.setdefault(name, None)
 
 
 class Approved(ChangeEvent):
@@ -522,7 +574,22 @@ class Change(
             )
         )
 
-    def assess(self, ctx: Context, *, risk: Risk, impact: str, cab: list[str], quorum: int) -> None:
+    def assess(
+        self,
+        ctx: Context,
+        *,
+        risk: Risk,
+        impact: str,
+        cab: list[str],
+        quorum: int,
+        continuity: Aspect,
+        availability: Aspect,
+        security: Aspect,
+        cmdb_impact: CmdbImpact | None = None,
+    ) -> None:
+        """Risk, impact in words, the CAB and its quorum, the continuity, availability and
+        security review, and what the CMDB says depends on the change's items (read by the
+        application: `Session.impact_of`)."""
         self._require("assess", ChangeState.RAISED)
         if ctx.actor.role not in (Role.CHANGE_MANAGER, Role.ADMIN):
             raise NotPermitted("changes are assessed by a change manager")
@@ -530,7 +597,17 @@ class Change(
             if approver in cab:
                 raise RequesterCannotApprove(f"{approver} requested the change: not on its CAB")
         self._record(
-            Assessed(**self._envelope(ctx), risk=risk, impact=impact, cab=cab, quorum=quorum)
+            Assessed(
+                **self._envelope(ctx),
+                risk=risk,
+                impact=impact,
+                cab=cab,
+                quorum=quorum,
+                continuity=continuity,
+                availability=availability,
+                security=security,
+                cmdb_impact=cmdb_impact or CmdbImpact(),
+            )
         )
 
     def approve(self, ctx: Context, *, comment: str | None = None) -> None:

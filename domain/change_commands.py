@@ -20,6 +20,7 @@ from domain.change import (
 from domain.change import (
     MACHINE_SOURCES,
     PEOPLES_SOURCES,
+    Aspect,
     Change,
     ChangeKind,
     ChangeSource,
@@ -436,19 +437,42 @@ class Assess(ChangeCommand):
             "impact": "The catalogue is down for an hour",
             "cab": ["ahmad", "yusuf", "lina"],
             "quorum": 2,
+            "continuity": {"level": "low", "note": "the branches issue on paper for an hour"},
+            "availability": {"level": "medium", "note": "OPAC down 22:00-23:00"},
+            "security": {"level": "none"},
         }
     )
 
     action = "assess"
-    summary = "Assess risk and impact on services; name the CAB and its quorum (change manager)"
+    summary = (
+        "Assess risk, impact, continuity, availability and security; name the CAB and its"
+        " quorum (change manager). What depends on the change's items is read from the CMDB"
+        " and recorded with it"
+    )
     risk: Risk
     impact: str = Text
     cab: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         min_length=1, max_length=50
     )
     quorum: int = Field(ge=1, le=50)
+    continuity: Aspect = Field(description="the bearing on service continuity")
+    availability: Aspect = Field(description="the bearing on availability")
+    security: Aspect = Field(description="the information security review")
 
     _quorum_fits = model_validator(mode="after")(cab_checked)
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        change.assess(
+            ctx,
+            risk=self.risk,
+            impact=self.impact,
+            cab=self.cab,
+            quorum=self.quorum,
+            continuity=self.continuity,
+            availability=self.availability,
+            security=self.security,
+            cmdb_impact=session.impact_of(change.configuration_items),
+        )
 
 
 class Approve(Approval, ChangeCommand):

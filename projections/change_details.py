@@ -55,8 +55,27 @@ def _backout(row: Row, ev: c.BackoutPlanRecorded) -> Row:
     return _touched(row, ev, backout_plan=ev.plan, backout_test=tested if ev.tested else None)
 
 
+def _aspect(aspect: c.Aspect | None) -> dict[str, Any] | None:
+    return None if aspect is None else {"level": aspect.level, "note": aspect.note}
+
+
 def _assessed(row: Row, ev: c.Assessed) -> Row:
-    assessment = {"risk": ev.risk, "impact": ev.impact, "cab": list(ev.cab), "quorum": ev.quorum}
+    impact = ev.cmdb_impact
+    assessment = {
+        "risk": ev.risk,
+        "impact": ev.impact,
+        "cab": list(ev.cab),
+        "quorum": ev.quorum,
+        "continuity": _aspect(ev.continuity),
+        "availability": _aspect(ev.availability),
+        "security": _aspect(ev.security),
+        "cmdb_impact": None
+        if impact is None
+        else {
+            "items": [{"code": i.code, "distance": i.distance} for i in impact.items],
+            "services": list(impact.services),
+        },
+    }
     return _touched(row, ev, assessment=entry(ev, **assessment))
 
 
@@ -129,7 +148,7 @@ def _incident_linked(row: Row, ev: c.IncidentLinked) -> Row:
 change_details = Projection(
     name="change_details",
     # 3: the organisation, as a column (scoped lists); 4: the backout's test; 5: the service
-    # action and the source
+    # action and the source, the assessment's aspects and CMDB impact
     version=5,
     folds=folds_of(
         _raised,

@@ -177,6 +177,22 @@ def windowed(draw: st.DrawFn, event_type: type[DomainEvent], **overrides: Any) -
     return draw(events(event_type, start=st.just(start), end=st.just(start + length), **overrides))
 
 
+#: An aspect of a change's assessment: a level and perhaps a note.
+aspects = st.builds(
+    change.Aspect,
+    level=st.sampled_from(list(change.Level)),
+    note=st.none() | st.text(min_size=1, max_size=40),
+)
+#: What the CMDB said depends on a change's items.
+cmdb_impacts = st.builds(
+    change.CmdbImpact,
+    items=st.lists(
+        st.builds(change.ImpactedItem, code=codes, distance=st.integers(1, 5)), max_size=4
+    ),
+    services=code_lists,
+)
+
+
 @st.composite
 def classified_changes(draw: st.DrawFn) -> Any:
     """Change.Raised as the validator admits it: a change to a service names one, a transfer
@@ -218,6 +234,10 @@ def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
             change.Assessed,
             cab=st.lists(names, min_size=1, max_size=5, unique=True),
             quorum=st.just(1),
+            continuity=st.none() | aspects,
+            availability=st.none() | aspects,
+            security=st.none() | aspects,
+            cmdb_impact=st.none() | cmdb_impacts,
         ),
         change.Approved: events(change.Approved),
         change.Authorised: events(

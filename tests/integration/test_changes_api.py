@@ -17,6 +17,12 @@ from tests.conftest import T0
 from tests.integration.conftest import Api
 
 WINDOW = (T0 + timedelta(days=2)).isoformat(), (T0 + timedelta(days=2, hours=2)).isoformat()
+#: The continuity, availability and security review of an assessment that is not about them.
+ASPECTS = {
+    "continuity": {"level": "low"},
+    "availability": {"level": "medium", "note": "down for the window"},
+    "security": {"level": "none"},
+}
 
 
 def authorised_change(api: Api, items: list[str], title: str = "Upgrade") -> dict[str, Any]:
@@ -41,6 +47,7 @@ def authorised_change(api: Api, items: list[str], title: str = "Upgrade") -> dic
             "impact": "catalogue down",
             "cab": ["ahmad", "yusuf", "lina"],
             "quorum": 2,
+            **ASPECTS,
         },
         headers={"If-Match": raised.headers["ETag"]},
     )
@@ -73,7 +80,7 @@ def test_configuration_items_changes_and_the_calendar(api: Api, services: Servic
     ).json()
     manager.post(
         f"/api/v1/changes/{own['ref']}/assess",
-        json={"risk": "low", "impact": "none", "cab": ["ahmad"], "quorum": 1},
+        json={"risk": "low", "impact": "none", "cab": ["ahmad"], "quorum": 1, **ASPECTS},
     )
     refused = api.client("andi.pratama", Role.CAB_MEMBER).post(
         f"/api/v1/changes/{own['ref']}/approve"
@@ -258,3 +265,56 @@ def test_a_backout_plan_is_recorded_as_tested_saying_how(api: Api) -> None:
     assert body["backout_plan"] == "restore the snapshot"
     assert body["backout_test"]["note"] == "restored on the staging server in 12 minutes"
     assert body["backout_test"]["by"]["id"] == "andi.pratama"
+
+
+def test_the_assessment_records_the_impact_the_cmdb_gives_for_the_changes_items(
+    api: Api, services: Services
+) -> None:
+    seed(services.desk)
+    agent = api.client("siti.rahma", Role.AGENT)
+    manager = api.client("rina.wati", Role.CHANGE_MANAGER)
+    raised = agent.post(
+        "/api/v1/changes",
+        json={
+            "kind": "normal",
+            "title": "Patch the server",
+            "configuration_items": ["srv-inlislite-01"],
+        },
+    )
+    assert raised.status_code == 201, raised.text
+    ref = raised.json()["ref"]
+
+    assessed = manager.post(
+        f"/api/v1/changes/{ref}/assess",
+        json={
+            "risk": "medium",
+            "impact": "catalogue down for an hour",
+            "cab": ["ahmad"],
+            "quorum": 1,
+            "continuity": {"level": "low", "note": "branches lend on paper"},
+            "availability": {"level": "medium"},
+            "security": {"level": "high", "note": "closes a kernel CVE"},
+        },
+    )
+
+    assert assessed.status_code == 200, assessed.text
+    assessment = assessed.json()["assessment"]
+    assert (assessment["continuity"], assessment["availability"], assessment["security"]) == (
+        {"level": "low", "note": "branches lend on paper"},
+        {"level": "medium", "note": None},
+        {"level": "high", "note": "closes a kernel CVE"},
+    )
+    # what GET .../impact answers for the item is what the assessment recorded, by itself
+    impact = agent.get("/api/v1/configuration-items/srv-inlislite-01/impact").json()["impacted"]
+    recorded = assessment["cmdb_impact"]
+    assert recorded["items"] == [{"code": r["code"], "distance": r["distance"]} for r in impact]
+    assert {"db-inlislite", "app-inlislite", "svc-opac"} <= {i["code"] for i in recorded["items"]}
+    items = {
+        row["code"]: row
+        for row in agent.get("/api/v1/configuration-items", params={"limit": 200}).json()["items"]
+    }
+    expected = {items[c]["service"] for c in ["srv-inlislite-01", *(r["code"] for r in impact)]}
+    assert recorded["services"] == sorted(s for s in expected if s)
+    # the assessment reads the same in the change's history
+    history = manager.get(f"/api/v1/changes/{ref}/history").json()["events"]
+    assert history[-1]["type"] == "Change.Assessed"

@@ -283,7 +283,15 @@ def drive_a_change(step: Driver) -> tuple[str, list[str]]:
     assert isinstance(change, step.models.ChangeDetails)
     ref = change.ref
     states = [change.state]
-    assessment = {"risk": "low", "impact": "none", "cab": ["ahmad"], "quorum": 1}
+    assessment = {
+        "risk": "low",
+        "impact": "none",
+        "cab": ["ahmad"],
+        "quorum": 1,
+        "continuity": {"level": "none"},
+        "availability": {"level": "low"},
+        "security": {"level": "none"},
+    }
     states.append(step("assess_change", manager, ref, body=("Assess", assessment)).state)
     states.append(step("approve_change", step.as_("ahmad", Role.CAB_MEMBER), ref).state)
     window = {"start": WINDOW[0], "end": WINDOW[1]}

@@ -60,6 +60,7 @@ from domain.errors import (
 )
 from domain.organisations import PROVINCE
 from tests.conftest import T0, context
+from tests.unit.test_change_assessment_rules import ASPECTS
 
 REQUESTER = Actor(id="andi.pratama", role=Role.RESOLVER)
 RAISER = Actor(id="siti.rahma", role=Role.AGENT)  # raises the change for the requester
@@ -135,6 +136,7 @@ def assessed(kind: ChangeKind = ChangeKind.NORMAL, quorum: int = 1, **options: A
         impact="OPAC down for an hour",
         cab=[a.id for a in CAB],
         quorum=quorum,
+        **ASPECTS,
     )
     change.collect_events()
     return change
@@ -241,7 +243,9 @@ ACTIONS: dict[str, tuple[Action, tuple[type[ChangeEvent], ...], ChangeState | No
         None,  # the state does not change
     ),
     "assess": (
-        lambda c: c.assess(context(MANAGER), risk=Risk.LOW, impact="none", cab=["ahmad"], quorum=1),
+        lambda c: c.assess(
+            context(MANAGER), risk=Risk.LOW, impact="none", cab=["ahmad"], quorum=1, **ASPECTS
+        ),
         (Assessed,),
         ChangeState.ASSESSED,
     ),
@@ -565,7 +569,12 @@ def test_assessment_records_risk_impact_cab_and_quorum() -> None:
     change = raised()
 
     change.assess(
-        context(ADMIN), risk=Risk.HIGH, impact="gate open 1 h", cab=["ahmad", "lina"], quorum=2
+        context(ADMIN),
+        risk=Risk.HIGH,
+        impact="gate open 1 h",
+        cab=["ahmad", "lina"],
+        quorum=2,
+        **ASPECTS,
     )
 
     [event] = then_recorded(change, Assessed)
@@ -587,7 +596,7 @@ def test_neither_the_requester_nor_who_raised_it_sits_on_the_cab(who: Actor) -> 
         change,
         RequesterCannotApprove,
         lambda: change.assess(
-            context(MANAGER), risk=Risk.LOW, impact="x", cab=["ahmad", who.id], quorum=1
+            context(MANAGER), risk=Risk.LOW, impact="x", cab=["ahmad", who.id], quorum=1, **ASPECTS
         ),
     )
 
@@ -879,7 +888,7 @@ def test_replaying_a_changes_history_gives_the_state_its_commands_left() -> None
     steps: list[Callable[[], object]] = [
         lambda: change.record_backout_plan(context(REQUESTER), plan="reflash"),
         lambda: change.assess(
-            context(MANAGER), risk=Risk.LOW, impact="x", cab=["ahmad", "yusuf"], quorum=2
+            context(MANAGER), risk=Risk.LOW, impact="x", cab=["ahmad", "yusuf"], quorum=2, **ASPECTS
         ),
         lambda: change.approve(context(CAB[0])),
         lambda: change.approve(context(CAB[1])),

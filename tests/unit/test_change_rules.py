@@ -35,6 +35,7 @@ from domain.errors import (
     ScheduleConflict,
 )
 from tests.conftest import T0, context
+from tests.unit.test_change_assessment_rules import ASPECTS
 
 REQUESTER = Actor(id="andi.pratama", role=Role.RESOLVER)
 MANAGER = Actor(id="rina.wati", role=Role.CHANGE_MANAGER)
@@ -64,7 +65,12 @@ def assessed(quorum: int = 2, **options: Any) -> Change:
     change = raised(**options)
     cab = [a.id for a in CAB]
     change.assess(
-        context(MANAGER), risk=Risk.MEDIUM, impact="OPAC down 1 h", cab=cab, quorum=quorum
+        context(MANAGER),
+        risk=Risk.MEDIUM,
+        impact="OPAC down 1 h",
+        cab=cab,
+        quorum=quorum,
+        **ASPECTS,
     )
     change.collect_events()
     return change
@@ -84,7 +90,12 @@ def test_the_requester_cannot_sit_on_the_cab_of_their_change() -> None:
     change = raised()
     with pytest.raises(RequesterCannotApprove):
         change.assess(
-            context(MANAGER), risk=Risk.LOW, impact="none", cab=[REQUESTER.id, "ahmad"], quorum=1
+            context(MANAGER),
+            risk=Risk.LOW,
+            impact="none",
+            cab=[REQUESTER.id, "ahmad"],
+            quorum=1,
+            **ASPECTS,
         )
 
 
@@ -137,7 +148,9 @@ def test_a_tested_backout_plan_says_how_it_was_tested() -> None:
 
 def test_only_a_change_manager_assesses() -> None:
     with pytest.raises(NotPermitted):
-        raised().assess(context(CAB[0]), risk=Risk.LOW, impact="x", cab=["ahmad"], quorum=1)
+        raised().assess(
+            context(CAB[0]), risk=Risk.LOW, impact="x", cab=["ahmad"], quorum=1, **ASPECTS
+        )
 
 
 def test_a_standard_change_is_authorised_by_its_template_without_a_cab() -> None:
@@ -325,7 +338,9 @@ def test_replaying_a_changes_events_gives_the_state_its_decisions_left() -> None
         template=None,
     )
     events += change.collect_events()
-    change.assess(context(MANAGER), risk=Risk.HIGH, impact="gate open", cab=["ahmad"], quorum=1)
+    change.assess(
+        context(MANAGER), risk=Risk.HIGH, impact="gate open", cab=["ahmad"], quorum=1, **ASPECTS
+    )
     change.approve(context(CAB[0]))
     change.schedule(
         context(MANAGER), start=T0, end=T0 + timedelta(hours=1), overridden=[], override_reason=None
