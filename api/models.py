@@ -85,6 +85,10 @@ class ChangeDetails(Answer):
         " impact read from the CMDB (items that depend on the change's, with their distance,"
         " and their services); when and by whom"
     )
+    tests: list[Part] = Field(
+        description="the checklist: each test's name, latest result (null: not run), note,"
+        " evidence (attachment ids), when and by whom; implementation waits until all passed"
+    )
     approvals: list[ChangeApproval]
     authorisation: Part | None
     rejection: Part | None
@@ -224,6 +228,9 @@ class ChangeTemplate(Answer):
     services: list[str]
     configuration_items: list[str]
     backout_plan: str
+    tests: list[str] = Field(
+        description="tests a change from it passes before implementation (none: exempt)"
+    )
 
 
 class Blackout(Answer):

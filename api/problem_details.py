@@ -18,7 +18,15 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from api.models import ErrorCode
-from domain import canned_response, directory, document, errors, internal_audit, nonconformity
+from domain import (
+    canned_response,
+    change,
+    directory,
+    document,
+    errors,
+    internal_audit,
+    nonconformity,
+)
 from infra.serialisation import UndecodableEvent
 
 MEDIA_TYPE = "application/problem+json"
@@ -54,6 +62,9 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.AlreadyHasParent: 409,
     errors.TooManyRelated: 422,
     errors.ChangeNotImplemented: 409,
+    change.TestsNotPassed: 409,
+    change.WaiverNotAllowed: 409,
+    change.UnknownTest: 422,
     errors.ReviewRequired: 409,
     errors.FulfilmentStepsOutstanding: 409,
     errors.RootCauseMissing: 409,
@@ -124,6 +135,10 @@ TITLES: dict[str, str] = {
     "change-not-implemented": "Configuration items change only through an implemented change",
     "review-required": "A review is required first",
     "notice-already-taken-in": "The notice has already raised its change",
+    "tests-not-passed": "Implementation waits until every test on the change's checklist passed"
+    " (a normal change plans at least one; an emergency change may waive them, saying why)",
+    "waiver-not-allowed": "Only an emergency change starts with its tests waived",
+    "unknown-test": "The change's checklist has no such test",
     "already-linked": "The records are already linked",
     "already-has-parent": "The incident already has a parent",
     "parent-cycle": "The link would make an incident its own parent",

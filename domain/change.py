@@ -16,9 +16,11 @@ review (the review task); the application may also open a problem for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol, TypeVar
+from types import MappingProxyType
+from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -31,8 +33,10 @@ from domain.context import Context
 from domain.errors import (
     AlreadyDecided,
     AlreadyLinked,
+    AttachmentNotFound,
     BackoutPlanMissing,
     BackoutTestUnexplained,
+    DomainError,
     NotANamedApprover,
     NothingChanged,
     NotPermitted,
@@ -139,6 +143,28 @@ def classification_checked(raised: C) -> C:
     return raised
 
 
+class TestsNotPassed(DomainError):
+    """Implementation waits until every test on the change's checklist has passed (ISO/IEC
+    20000-1 8.5.1.3: changes are tested before they are deployed): a normal change plans at
+    least one, a standard one those its template lists; an emergency change may waive them with
+    a recorded reason instead."""
+
+    __test__ = False  # an error about tests, not a test class for pytest
+    code = "tests-not-passed"
+
+
+class WaiverNotAllowed(DomainError):
+    """Only an emergency change starts without its tests passed, and says why."""
+
+    code = "waiver-not-allowed"
+
+
+class UnknownTest(DomainError):
+    """A test result for a test the change's checklist does not hold."""
+
+    code = "unknown-test"
+
+
 class NoticeAlreadyTakenIn(NothingChanged):
     """The same notice (source and reference) came again: it raised its change the first time.
     The intake answers with that change; nothing is recorded."""
@@ -193,11 +219,33 @@ class CmdbImpact(BaseModel):
     services: list[str] = Field(default_factory=list, max_length=1_000)
 
 
+class TestResult(StrEnum):
+    __test__ = False  # a fact about tests, not a test class for pytest
+
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+#: A test on a change's checklist, by its name ("restore drill on staging", "SIP2 checkout").
+TestName = Annotated[str, Field(min_length=1, max_length=200)]
+TestNames = list[TestName]
+
+
+def distinct_tests(names: list[str]) -> list[str]:
+    """A checklist names each test once."""
+    if len(set(names)) != len(names):
+        raise ValueError("a checklist names each test once")
+    return names
+
+
 class ImplementationOutcome(StrEnum):
     SUCCESSFUL = "successful"
     FAILED = "failed"
     BACKED_OUT = "backed_out"
 
+
+#: Where tests are run and recorded: before implementation starts.
+TESTABLE = (ChangeState.RAISED, ChangeState.ASSESSED, ChangeState.AUTHORISED, ChangeState.SCHEDULED)
 
 CANCELLABLE = frozenset(
     {ChangeState.RAISED, ChangeState.ASSESSED, ChangeState.AUTHORISED, ChangeState.SCHEDULED}
@@ -219,6 +267,8 @@ class TemplateDefined(DomainEvent):
     services: list[str] = Items
     configuration_items: CodeList = Items
     backout_plan: str = Text
+    #: The tests a change from the template passes before it is implemented (none: exempt).
+    tests: TestNames = Field(default_factory=list, max_length=50)
 
 
 class ChangeTemplate(Aggregate):
@@ -231,6 +281,7 @@ class ChangeTemplate(Aggregate):
     services: list[str]
     configuration_items: list[str]
     backout_plan: str
+    tests: list[str]
 
     @classmethod
     def define(
@@ -243,6 +294,7 @@ class ChangeTemplate(Aggregate):
         services: list[str],
         configuration_items: list[str],
         backout_plan: str,
+        tests: list[str] | None = None,
     ) -> ChangeTemplate:
         if ctx.actor.role not in (Role.CHANGE_MANAGER, Role.ADMIN):
             raise NotPermitted("standard change templates are approved by a change manager")
@@ -256,12 +308,14 @@ class ChangeTemplate(Aggregate):
             services=services,
             configuration_items=configuration_items,
             backout_plan=backout_plan,
+            tests=tests or [],
         )
 
     @applies(TemplateDefined)
     def _defined(self, e: TemplateDefined) -> None:
         self.code, self.title, self.backout_plan = e.code, e.title, e.backout_plan
         self.services, self.configuration_items = list(e.services), list(e.configuration_items)
+        self.tests = list(e.tests)
 
 
 class _Assessment(Protocol):
@@ -394,9 +448,34 @@ class Scheduled(ChangeEvent):
     override_reason: str | None = OptionalReason
 
 
+class TestsPlanned(ChangeEvent):
+    """Tests join the change's checklist (named with the backout plan, at assessment, or by
+    the standard change's template): each must pass before implementation starts."""
+
+    __test__ = False  # a fact about tests, not a test class for pytest
+
+    type_name: ClassVar[str] = "Change.TestsPlanned"
+    tests: TestNames = Field(min_length=1, max_length=50)
+
+
+class TestRecorded(ChangeEvent):
+    """A test on the checklist was run: passed or failed, with what was seen and the files on
+    the change that hold the evidence. The latest result of a test is the one that counts."""
+
+    __test__ = False  # a fact about tests, not a test class for pytest
+
+    type_name: ClassVar[str] = "Change.TestRecorded"
+    test: str = Name
+    result: TestResult
+    note: str | None = Note
+    attachments: list[UUID] = Field(default_factory=list, max_length=20)
+
+
 class ImplementationStarted(ChangeEvent):
     type_name: ClassVar[str] = "Change.ImplementationStarted"
     implementer: str = Name
+    #: An emergency change started before its tests all passed: why.
+    tests_waived: str | None = OptionalReason
 
 
 class Implemented(ChangeEvent):
@@ -514,6 +593,8 @@ class Change(
     organisation: str
     service_action: ServiceAction
     source: ChangeSource
+    #: The checklist: each test's latest result (None: not run yet), in the order planned.
+    checklist: Mapping[str, TestResult | None]
 
     @classmethod
     def raise_change(
@@ -559,12 +640,21 @@ class Change(
         )
         if template is not None:
             change._record(PreAuthorised(**change._envelope(ctx), template=template.code))
+            if template.tests:
+                change._record(TestsPlanned(**change._envelope(ctx), tests=template.tests))
         return change
 
     def record_backout_plan(
-        self, ctx: Context, *, plan: str, tested: bool = False, test_note: str | None = None
+        self,
+        ctx: Context,
+        *,
+        plan: str,
+        tested: bool = False,
+        test_note: str | None = None,
+        tests: list[str] | None = None,
     ) -> None:
-        """The plan, and whether and how it was tested (a test says how: `test_note`)."""
+        """The plan, and whether and how it was tested (a test says how: `test_note`); `tests`
+        join the checklist."""
         self._require("record_backout_plan", ChangeState.RAISED, ChangeState.ASSESSED)
         if tested and not test_note:
             raise BackoutTestUnexplained("a tested backout plan says how it was tested")
@@ -573,6 +663,45 @@ class Change(
                 **self._envelope(ctx), plan=plan, tested=tested, test_note=test_note
             )
         )
+        self._plan_tests(ctx, tests or [])
+
+    def _plan_tests(self, ctx: Context, tests: list[str]) -> None:
+        """Put the tests not on the checklist yet on it (one already there stays as it is)."""
+        new = [name for name in dict.fromkeys(tests) if name not in self.checklist]
+        if new:
+            self._record(TestsPlanned(**self._envelope(ctx), tests=new))
+
+    def record_test(
+        self,
+        ctx: Context,
+        *,
+        test: str,
+        result: TestResult,
+        note: str | None = None,
+        attachments: list[UUID] | None = None,
+    ) -> None:
+        """A test on the checklist was run, before implementation: its result, what was seen,
+        and the files on the change that show it."""
+        self._require("record_test", *TESTABLE)
+        if test not in self.checklist:
+            raise UnknownTest(f"the checklist has no test {test!r}: {sorted(self.checklist)}")
+        for attachment in attachments or []:
+            if attachment not in self.files or attachment in self.removed_files:
+                raise AttachmentNotFound(f"no attachment {attachment} on this change")
+        self._record(
+            TestRecorded(
+                **self._envelope(ctx),
+                test=test,
+                result=result,
+                note=note,
+                attachments=list(attachments or []),
+            )
+        )
+
+    @property
+    def tests_outstanding(self) -> list[str]:
+        """The tests on the checklist that have not passed (last run failed, or never run)."""
+        return [name for name, result in self.checklist.items() if result is not TestResult.PASSED]
 
     def assess(
         self,
@@ -586,6 +715,7 @@ class Change(
         availability: Aspect,
         security: Aspect,
         cmdb_impact: CmdbImpact | None = None,
+        tests: list[str] | None = None,
     ) -> None:
         """Risk, impact in words, the CAB and its quorum, the continuity, availability and
         security review, and what the CMDB says depends on the change's items (read by the
@@ -609,6 +739,7 @@ class Change(
                 cmdb_impact=cmdb_impact or CmdbImpact(),
             )
         )
+        self._plan_tests(ctx, tests or [])
 
     def approve(self, ctx: Context, *, comment: str | None = None) -> None:
         approver = self._approver(ctx, "approve")
@@ -662,9 +793,29 @@ class Change(
             )
         )
 
-    def start_implementation(self, ctx: Context) -> None:
+    def start_implementation(self, ctx: Context, *, waiver: str | None = None) -> None:
+        """Start in the window, once every test on the checklist has passed: a normal change
+        has at least one; a standard change is exempt unless its template lists some; an
+        emergency change may start without them, saying why (`waiver`, recorded)."""
         self._require("start_implementation", ChangeState.SCHEDULED)
-        self._record(ImplementationStarted(**self._envelope(ctx), implementer=ctx.actor.id))
+        outstanding = self.tests_outstanding
+        untested = bool(outstanding) or (
+            not self.checklist and self.kind is not ChangeKind.STANDARD
+        )
+        if waiver is not None and self.kind is not ChangeKind.EMERGENCY:
+            raise WaiverNotAllowed("only an emergency change may start with its tests waived")
+        if untested and waiver is None:
+            raise TestsNotPassed(
+                "record the tests of the change before implementation (none planned)"
+                if not self.checklist
+                else f"tests not passed yet: {', '.join(outstanding)}"
+                + (" (or waive them, saying why)" if self.kind is ChangeKind.EMERGENCY else "")
+            )
+        self._record(
+            ImplementationStarted(
+                **self._envelope(ctx), implementer=ctx.actor.id, tests_waived=waiver
+            )
+        )
 
     def record_implementation(
         self, ctx: Context, *, outcome: ImplementationOutcome, notes: str
@@ -744,6 +895,7 @@ class Change(
         self.problems, self.incidents = frozenset(), frozenset()
         self.organisation = e.organisation
         self.service_action, self.source = e.service_action, e.source
+        self.checklist = MappingProxyType({})
 
     @applies(PreAuthorised, Authorised, Rejected, ImplementationStarted, Closed, Cancelled)
     def _moved(self, e: ChangeEvent) -> None:
@@ -752,6 +904,14 @@ class Change(
     @applies(BackoutPlanRecorded)
     def _backout_plan(self, e: BackoutPlanRecorded) -> None:
         self.backout_plan = e.plan
+
+    @applies(TestsPlanned)
+    def _tests_planned(self, e: TestsPlanned) -> None:
+        self.checklist = MappingProxyType({**self.checklist, **dict.fromkeys(e.tests)})
+
+    @applies(TestRecorded)
+    def _test_recorded(self, e: TestRecorded) -> None:
+        self.checklist = MappingProxyType({**self.checklist, e.test: e.result})
 
     @applies(Assessed)
     def _assessed(self, e: Assessed) -> None:

@@ -8,10 +8,10 @@ atomic write (both sides of a dependency, a change and its window in the schedul
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from domain import links
 from domain.change import (
@@ -30,9 +30,12 @@ from domain.change import (
     NoticeAlreadyTakenIn,
     Risk,
     ServiceAction,
+    TestNames,
+    TestResult,
     TransferTo,
     cab_checked,
     classification_checked,
+    distinct_tests,
     intake_id,
     template_id,
 )
@@ -79,6 +82,12 @@ from domain.service_catalogue import OptionalCode as OptionalServiceCode
 from domain.session import Session
 
 CodeField = Code  # the configuration item's code, as the other commands modules name it
+#: The tests a command puts on a change's checklist, each passed before implementation.
+PlannedTests: Any = Field(
+    default_factory=list,
+    max_length=50,
+    description="tests to put on the change's checklist (each must pass before implementation)",
+)
 #: The services a record touches, by their codes in the service catalogue.
 ServiceNames = list[Annotated[str, Field(pattern=SERVICE_CODE, min_length=1, max_length=40)]]
 
@@ -251,6 +260,14 @@ class DefineChangeTemplate(Command):
     services: ServiceNames = Codes
     configuration_items: CodeList = Codes
     backout_plan: str = Text
+    tests: TestNames = Field(
+        default_factory=list,
+        max_length=50,
+        description="tests a change from the template passes before implementation (none:"
+        " pre-authorised changes of this template are exempt)",
+    )
+
+    _distinct = field_validator("tests")(distinct_tests)
 
     def decide(self, session: Session, ctx: Context) -> UUID:
         if session.find(ChangeTemplate, template_id(self.code)) is not None:
@@ -423,11 +440,14 @@ class RecordBackoutPlan(ChangeCommand):
     action = "record-backout-plan"
     summary = (
         "Record (or replace) the backout plan, and whether it was tested; required before"
-        " authorisation"
+        " authorisation. `tests` put tests on the change's checklist"
     )
     plan: str = Text
     tested: bool = False
     test_note: str | None = Note
+    tests: TestNames = PlannedTests
+
+    _distinct = field_validator("tests")(distinct_tests)
 
 
 class Assess(ChangeCommand):
@@ -458,8 +478,10 @@ class Assess(ChangeCommand):
     continuity: Aspect = Field(description="the bearing on service continuity")
     availability: Aspect = Field(description="the bearing on availability")
     security: Aspect = Field(description="the information security review")
+    tests: TestNames = PlannedTests
 
     _quorum_fits = model_validator(mode="after")(cab_checked)
+    _distinct = field_validator("tests")(distinct_tests)
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
         change.assess(
@@ -472,6 +494,7 @@ class Assess(ChangeCommand):
             availability=self.availability,
             security=self.security,
             cmdb_impact=session.impact_of(change.configuration_items),
+            tests=self.tests,
         )
 
 
@@ -526,11 +549,45 @@ class Schedule(ChangeCommand):
         )
 
 
+class RecordTest(ChangeCommand):
+    model_config = example(
+        {
+            "test": "restore drill on staging",
+            "result": "passed",
+            "note": "snapshot restored in 12 minutes; OPAC answered",
+            "attachments": ["4f0c5d1e-8a2b-4c3d-9e7f-0a1b2c3d4e5f"],
+        }
+    )
+
+    action = "record-test"
+    summary = (
+        "Record a test on the checklist as passed or failed, with a note and the change's files"
+        " that show it (before implementation; the latest result of a test counts)"
+    )
+    test: str = Field(min_length=1, max_length=200, description="a test on the checklist")
+    result: TestResult
+    note: str | None = Note
+    attachments: list[UUID] = Field(
+        default_factory=list,
+        max_length=20,
+        description="ids of files attached to the change (POST .../attachments) as evidence",
+    )
+
+
 class StartImplementation(ChangeCommand):
     model_config = example({})
 
     action = "start-implementation"
-    summary = "Start implementing in the scheduled window"
+    summary = (
+        "Start implementing in the scheduled window, once every test on the checklist passed"
+        " (a normal change has at least one; an emergency change may waive them, saying why)"
+    )
+    waiver: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2_000,
+        description="an emergency change only: why it starts before its tests all passed",
+    )
 
 
 class RecordImplementation(ChangeCommand):
@@ -632,6 +689,7 @@ class CancelChange(Reasoned, ChangeCommand):
 CHANGE_COMMANDS = by_action(
     RecordBackoutPlan,
     Assess,
+    RecordTest,
     Approve,
     Reject,
     Schedule,

@@ -177,6 +177,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     change.PreAuthorised: STAFF,
     change.BackoutPlanRecorded: STAFF,
     change.Assessed: STAFF,
+    change.TestsPlanned: STAFF,
+    change.TestRecorded: STAFF,
     change.Approved: STAFF,
     change.Authorised: STAFF,
     change.Rejected: STAFF,

@@ -27,6 +27,7 @@ def _raised(_: Row | None, ev: c.Raised) -> Row:
         "state": c.ChangeState.RAISED,
         "backout_test": None,
         "assessment": None,
+        "tests": [],
         "approvals": [],
         "authorisation": None,
         "rejection": None,
@@ -79,6 +80,29 @@ def _assessed(row: Row, ev: c.Assessed) -> Row:
     return _touched(row, ev, assessment=entry(ev, **assessment))
 
 
+def _tests_planned(row: Row, ev: c.TestsPlanned) -> Row:
+    _touched(row, ev)
+    for name in ev.tests:
+        row["tests"].append(
+            {"name": name, "result": None, "note": None, "attachments": [], "at": None, "by": None}
+        )
+    return row
+
+
+def _test_recorded(row: Row, ev: c.TestRecorded) -> Row:
+    _touched(row, ev)
+    run = {
+        "name": ev.test,
+        "result": ev.result,
+        "note": ev.note,
+        "attachments": [str(a) for a in ev.attachments],
+        "at": at(ev),
+        "by": by(ev),
+    }
+    row["tests"] = [run if t["name"] == ev.test else t for t in row["tests"]]
+    return row
+
+
 def _approved(row: Row, ev: c.Approved) -> Row:
     _touched(row, ev)
     row["approvals"].append({"approver": ev.approver, "comment": ev.comment, "at": at(ev)})
@@ -107,7 +131,12 @@ def _scheduled(row: Row, ev: c.Scheduled) -> Row:
 
 
 def _started(row: Row, ev: c.ImplementationStarted) -> Row:
-    implementation = {"implementer": ev.implementer, "started_at": at(ev), "outcome": None}
+    implementation = {
+        "implementer": ev.implementer,
+        "started_at": at(ev),
+        "tests_waived": ev.tests_waived,
+        "outcome": None,
+    }
     return _touched(row, ev, implementation=implementation)
 
 
@@ -148,13 +177,15 @@ def _incident_linked(row: Row, ev: c.IncidentLinked) -> Row:
 change_details = Projection(
     name="change_details",
     # 3: the organisation, as a column (scoped lists); 4: the backout's test; 5: the service
-    # action and the source, the assessment's aspects and CMDB impact
+    # action and the source, the assessment's aspects and CMDB impact, the test checklist
     version=5,
     folds=folds_of(
         _raised,
         _pre_authorised,
         _backout,
         _assessed,
+        _tests_planned,
+        _test_recorded,
         _approved,
         _authorised,
         _rejected,

@@ -239,6 +239,10 @@ def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
             security=st.none() | aspects,
             cmdb_impact=st.none() | cmdb_impacts,
         ),
+        change.TestsPlanned: events(
+            change.TestsPlanned, tests=st.lists(names, min_size=1, max_size=4, unique=True)
+        ),
+        change.TestRecorded: events(change.TestRecorded),
         change.Approved: events(change.Approved),
         change.Authorised: events(
             change.Authorised, approvers=st.lists(names, min_size=1, max_size=5)

@@ -20,6 +20,7 @@ import pytest
 from domain.actors import Actor, Role
 from domain.change import (
     CANCELLABLE,
+    TESTABLE,
     Approved,
     Assessed,
     Authorised,
@@ -46,6 +47,8 @@ from domain.change import (
     Scheduled,
     ServiceAction,
     TemplateDefined,
+    TestRecorded,
+    TestResult,
     template_id,
 )
 from domain.context import Context
@@ -68,6 +71,8 @@ MANAGER = Actor(id="rina.wati", role=Role.CHANGE_MANAGER)
 ADMIN = Actor(id="admin", role=Role.ADMIN)
 CAB = [Actor(id=name, role=Role.CAB_MEMBER) for name in ("ahmad", "yusuf", "lina")]
 WINDOW = (T0 + timedelta(days=1), T0 + timedelta(days=1, hours=2))
+#: The test on the checklist of the given changes (a standard one's template lists none).
+DRILL = "restore drill on staging"
 LATER_WINDOW = (T0 + timedelta(days=2), T0 + timedelta(days=2, hours=3))
 
 
@@ -124,6 +129,8 @@ def raised(
         template=template() if kind is ChangeKind.STANDARD else None,
         organisation=organisation,
     )
+    if kind is not ChangeKind.STANDARD and backout is not None:  # and the test to pass first
+        change.record_backout_plan(context(RAISER), plan=backout, tests=[DRILL])
     change.collect_events()
     return change
 
@@ -147,6 +154,7 @@ def authorised(kind: ChangeKind = ChangeKind.NORMAL) -> Change:
         return raised(kind)  # its template authorises it
     change = assessed(kind)
     change.approve(context(CAB[0]))
+    change.record_test(context(REQUESTER), test=DRILL, result=TestResult.PASSED)
     change.collect_events()
     return change
 
@@ -249,6 +257,11 @@ ACTIONS: dict[str, tuple[Action, tuple[type[ChangeEvent], ...], ChangeState | No
         (Assessed,),
         ChangeState.ASSESSED,
     ),
+    "record_test": (
+        lambda c: c.record_test(context(REQUESTER), test=DRILL, result=TestResult.FAILED),
+        (TestRecorded,),
+        None,
+    ),
     "approve": (
         lambda c: c.approve(context(CAB[1])),
         (Approved, Authorised),
@@ -288,6 +301,7 @@ ACTIONS: dict[str, tuple[Action, tuple[type[ChangeEvent], ...], ChangeState | No
 ALLOWED_IN: dict[str, set[ChangeState]] = {
     "record_backout_plan": {ChangeState.RAISED, ChangeState.ASSESSED},
     "assess": {ChangeState.RAISED},
+    "record_test": set(TESTABLE),
     "approve": {ChangeState.ASSESSED},
     "reject": {ChangeState.ASSESSED},
     "schedule": {ChangeState.AUTHORISED, ChangeState.SCHEDULED},
@@ -460,6 +474,7 @@ def test_a_change_manager_defines_a_template_with_its_backout_plan(actor: Actor)
         "services": ["kiosks-gates"],
         "configuration_items": ["kiosk-dpk-01"],
         "backout_plan": "refit the old one",
+        "tests": [],
         "correlation_id": None,
     }
     assert made.id == template_id("kiosk-receipt-printer-swap")
@@ -886,12 +901,23 @@ def test_replaying_a_changes_history_gives_the_state_its_commands_left() -> None
         template=None,
     )
     steps: list[Callable[[], object]] = [
-        lambda: change.record_backout_plan(context(REQUESTER), plan="reflash"),
+        lambda: change.record_backout_plan(context(REQUESTER), plan="reflash", tests=[DRILL]),
         lambda: change.assess(
-            context(MANAGER), risk=Risk.LOW, impact="x", cab=["ahmad", "yusuf"], quorum=2, **ASPECTS
+            context(MANAGER),
+            risk=Risk.LOW,
+            impact="x",
+            cab=["ahmad", "yusuf"],
+            quorum=2,
+            tests=["gate opens for a member card"],
+            **ASPECTS,
         ),
+        lambda: change.record_test(context(REQUESTER), test=DRILL, result=TestResult.FAILED),
         lambda: change.approve(context(CAB[0])),
         lambda: change.approve(context(CAB[1])),
+        lambda: change.record_test(context(REQUESTER), test=DRILL, result=TestResult.PASSED),
+        lambda: change.record_test(
+            context(REQUESTER), test="gate opens for a member card", result=TestResult.PASSED
+        ),
         lambda: schedule(change),
         lambda: schedule(change, LATER_WINDOW),
         lambda: change.link_problem(context(MANAGER), problem_id=UUID(int=1), problem_ref="P"),

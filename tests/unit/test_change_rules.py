@@ -20,6 +20,7 @@ from domain.change import (
     ImplementationOutcome,
     ReviewTaskOpened,
     Risk,
+    TestResult,
 )
 from domain.change_schedule import SCHEDULE_ID, BlackoutDeclared, ChangeSchedule, WindowBooked
 from domain.errors import (
@@ -184,8 +185,11 @@ def test_a_standard_change_is_authorised_by_its_template_without_a_cab() -> None
 
 
 def implementing(kind: ChangeKind = ChangeKind.NORMAL) -> Change:
-    change = assessed(quorum=1, kind=kind)
+    change = raised(kind=kind)
+    change.record_backout_plan(context(REQUESTER), plan="restore backup", tests=["restore drill"])
+    change.assess(context(MANAGER), risk=Risk.LOW, impact="x", cab=["ahmad"], quorum=1, **ASPECTS)
     change.approve(context(CAB[0]))
+    change.record_test(context(REQUESTER), test="restore drill", result=TestResult.PASSED)
     change.schedule(
         context(MANAGER), start=T0, end=T0 + timedelta(hours=1), overridden=[], override_reason=None
     )
@@ -345,7 +349,7 @@ def test_replaying_a_changes_events_gives_the_state_its_decisions_left() -> None
     change.schedule(
         context(MANAGER), start=T0, end=T0 + timedelta(hours=1), overridden=[], override_reason=None
     )
-    change.start_implementation(context(REQUESTER))
+    change.start_implementation(context(REQUESTER), waiver="the gate lets everyone in: no time")
     change.record_implementation(
         context(REQUESTER), outcome=ImplementationOutcome.SUCCESSFUL, notes="ok"
     )
