@@ -83,11 +83,17 @@ class ChangeDetails(Answer):
         description="risk, impact in words, the CAB and quorum; continuity, availability and"
         " security (each a level and a note; null: assessed before they were recorded); the"
         " impact read from the CMDB (items that depend on the change's, with their distance,"
-        " and their services); when and by whom"
+        " and their services); the change policy version that judged the CAB and the roles"
+        " it lets approve; when and by whom"
     )
     tests: list[Part] = Field(
         description="the checklist: each test's name, latest result (null: not run), note,"
         " evidence (attachment ids), when and by whom; implementation waits until all passed"
+    )
+    design_and_transition: Part | None = Field(
+        description="a change of major impact: the change policy's criteria it met (and the"
+        " policy version), and the design-and-transition acceptance once recorded (the design"
+        " document, the acceptance criteria, when, by whom); null: not of major impact"
     )
     approvals: list[ChangeApproval]
     authorisation: Part | None

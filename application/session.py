@@ -24,10 +24,13 @@ from uuid import UUID, uuid4
 
 from application.impartiality import kinds_known, labelled, worked
 from application.kinds import KINDS, aggregates, kind_of
+from domain.actors import Role
 from domain.aggregate import Aggregate
 from domain.change import CmdbImpact, ImpactedItem
+from domain.change_policy import ChangePolicy
 from domain.commands import Rules
 from domain.context import Context
+from domain.directory import Person, person_id
 from domain.events import DomainEvent
 from domain.incident import Incident
 from domain.internal_audit import Work
@@ -101,6 +104,18 @@ class Session:
 
     def service_catalogue(self) -> ServiceCatalogue:
         return self.desk.service_catalogue()
+
+    def change_policy(self) -> ChangePolicy | None:
+        try:
+            return self.desk.change_policy()
+        except LookupError:
+            return None
+
+    def directory_roles(self, actor_id: str) -> frozenset[Role]:
+        person = self.find(Person, person_id(actor_id))
+        if person is None or not person.active:
+            return frozenset()
+        return frozenset(person.roles)
 
     def impact_of(self, codes: list[str]) -> CmdbImpact:
         """The impact query of GET /api/v1/configuration-items/{code}/impact, for each code, on

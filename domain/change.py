@@ -165,6 +165,33 @@ class UnknownTest(DomainError):
     code = "unknown-test"
 
 
+class BelowApprovalMatrix(DomainError):
+    """The CAB or its quorum is smaller than the change policy's approval matrix asks for the
+    change's kind and risk."""
+
+    code = "below-approval-matrix"
+
+
+class ApproverRoleNotAllowed(NotPermitted):
+    """The approver holds none of the roles the approval matrix names for the change (by their
+    token or in the directory)."""
+
+    code = "approver-role-not-allowed"
+
+
+class DesignAcceptanceRequired(DomainError):
+    """A change of major impact is authorised only after its design and transition are
+    accepted."""
+
+    code = "design-acceptance-required"
+
+
+class DesignReviewNotRequired(DomainError):
+    """A design-and-transition acceptance for a change the policy did not route there."""
+
+    code = "design-review-not-required"
+
+
 class NoticeAlreadyTakenIn(NothingChanged):
     """The same notice (source and reference) came again: it raised its change the first time.
     The intake answers with that change; nothing is recorded."""
@@ -408,6 +435,10 @@ class Assessed(ChangeEvent):
     security: Aspect | None
     #: What depended on the change's items, as the CMDB said then (None: not read, before).
     cmdb_impact: CmdbImpact | None
+    #: The change policy version that judged the CAB and quorum, and the roles it lets approve
+    #: (None and none: assessed before the policy, by no matrix).
+    policy_version: int | None = Field(default=None, ge=1)
+    approver_roles: list[Role] = Field(default_factory=list, max_length=10)
 
     #: Version 2 records the three aspects and the impact read from the CMDB; an assessment
     #: stored before recorded neither, and reads as such (None), not as "no impact".
@@ -419,6 +450,27 @@ class Assessed(ChangeEvent):
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         for name in ("continuity", "availability", "security", "cmdb_impact"):
             state.setdefault(name, None)
+
+
+class RoutedToDesignAndTransition(ChangeEvent):
+    """The change meets the change policy's criteria for major impact (8.5.1.1): it goes to
+    service design and transition, and is not authorised before its design is accepted."""
+
+    type_name: ClassVar[str] = "Change.RoutedToDesignAndTransition"
+    criteria: list[Annotated[str, Field(min_length=1, max_length=2_000)]] = Field(
+        min_length=1, max_length=10
+    )
+    policy_version: int = Field(ge=1)
+
+
+class DesignAccepted(ChangeEvent):
+    """The design and transition of a change of major impact were accepted: by whom (the
+    actor), against which design document (a controlled document's code, DOC-...) and which
+    acceptance criteria."""
+
+    type_name: ClassVar[str] = "Change.DesignAccepted"
+    design_document: str = Name
+    acceptance_criteria: str = Text
 
 
 class Approved(ChangeEvent):
@@ -595,6 +647,11 @@ class Change(
     source: ChangeSource
     #: The checklist: each test's latest result (None: not run yet), in the order planned.
     checklist: Mapping[str, TestResult | None]
+    #: The roles the approval matrix let approve it (empty: assessed by no matrix).
+    approver_roles: frozenset[Role]
+    #: The criteria for major impact it met (empty: none), and whether its design was accepted.
+    major_criteria: tuple[str, ...]
+    design_accepted: bool
 
     @classmethod
     def raise_change(
@@ -716,13 +773,20 @@ class Change(
         security: Aspect,
         cmdb_impact: CmdbImpact | None = None,
         tests: list[str] | None = None,
+        matrix: tuple[int, list[Role], int] | None = None,
     ) -> None:
         """Risk, impact in words, the CAB and its quorum, the continuity, availability and
         security review, and what the CMDB says depends on the change's items (read by the
-        application: `Session.impact_of`)."""
+        application: `Session.impact_of`). `matrix`: the change policy's version, and the roles
+        and least quorum its approval matrix names for this kind and risk."""
         self._require("assess", ChangeState.RAISED)
         if ctx.actor.role not in (Role.CHANGE_MANAGER, Role.ADMIN):
             raise NotPermitted("changes are assessed by a change manager")
+        if matrix is not None and min(quorum, len(cab)) < matrix[2]:
+            raise BelowApprovalMatrix(
+                f"a {self.kind} change of {risk} risk needs a CAB and quorum of at least"
+                f" {matrix[2]} (change policy version {matrix[0]})"
+            )
         for approver in (self.requester, self.raised_by):
             if approver in cab:
                 raise RequesterCannotApprove(f"{approver} requested the change: not on its CAB")
@@ -737,14 +801,32 @@ class Change(
                 availability=availability,
                 security=security,
                 cmdb_impact=cmdb_impact or CmdbImpact(),
+                policy_version=matrix[0] if matrix else None,
+                approver_roles=list(matrix[1]) if matrix else [],
             )
         )
         self._plan_tests(ctx, tests or [])
 
-    def approve(self, ctx: Context, *, comment: str | None = None) -> None:
+    def approve(
+        self, ctx: Context, *, comment: str | None = None, roles: frozenset[Role] | None = None
+    ) -> None:
+        """A named approver approves; `roles`: all the roles they hold (their token's and the
+        directory's, read by the application; by default their token's), one of which the
+        approval matrix must name. A change of major impact waits for its design's acceptance."""
         approver = self._approver(ctx, "approve")
+        if self.approver_roles and not (roles or {ctx.actor.role}) & self.approver_roles:
+            raise ApproverRoleNotAllowed(
+                f"{approver} holds none of the roles that approve this change:"
+                f" {', '.join(sorted(self.approver_roles))}"
+            )
         if self.backout_plan is None:
             raise BackoutPlanMissing("record a backout plan before the change is authorised")
+        if self.major_criteria and not self.design_accepted:
+            raise DesignAcceptanceRequired(
+                "a change of major impact ("
+                + "; ".join(self.major_criteria)
+                + ") is authorised once its design and transition are accepted"
+            )
         self._record(Approved(**self._envelope(ctx), approver=approver, comment=comment))
         if len(self.approvals) >= self.quorum:
             self._record(
@@ -754,6 +836,40 @@ class Change(
                     emergency=self.kind is ChangeKind.EMERGENCY,
                 )
             )
+
+    def route_to_design_and_transition(
+        self, ctx: Context, *, criteria: list[str], policy_version: int
+    ) -> None:
+        """Route the change to service design and transition for the criteria of major impact
+        it meets (as the change policy's version judged it), those not recorded yet."""
+        self._require("route_to_design_and_transition", ChangeState.RAISED, ChangeState.ASSESSED)
+        new = [c for c in dict.fromkeys(criteria) if c not in self.major_criteria]
+        if new:
+            self._record(
+                RoutedToDesignAndTransition(
+                    **self._envelope(ctx), criteria=new, policy_version=policy_version
+                )
+            )
+
+    def accept_design(
+        self, ctx: Context, *, design_document: str, acceptance_criteria: str
+    ) -> None:
+        """Record that the design and transition of a change of major impact were accepted
+        (a change manager, service manager or admin), before it is authorised."""
+        self._require("accept_design", ChangeState.RAISED, ChangeState.ASSESSED)
+        if ctx.actor.role not in (Role.CHANGE_MANAGER, Role.SERVICE_MANAGER, Role.ADMIN):
+            raise NotPermitted("a design and transition is accepted by a change or service manager")
+        if not self.major_criteria:
+            raise DesignReviewNotRequired("the change is not one of major impact")
+        if self.design_accepted:
+            raise AlreadyDecided("the design and transition of this change are accepted already")
+        self._record(
+            DesignAccepted(
+                **self._envelope(ctx),
+                design_document=design_document,
+                acceptance_criteria=acceptance_criteria,
+            )
+        )
 
     def reject(self, ctx: Context, *, reason: str) -> None:
         approver = self._approver(ctx, "reject")
@@ -896,6 +1012,7 @@ class Change(
         self.organisation = e.organisation
         self.service_action, self.source = e.service_action, e.source
         self.checklist = MappingProxyType({})
+        self.approver_roles, self.major_criteria, self.design_accepted = frozenset(), (), False
 
     @applies(PreAuthorised, Authorised, Rejected, ImplementationStarted, Closed, Cancelled)
     def _moved(self, e: ChangeEvent) -> None:
@@ -916,6 +1033,15 @@ class Change(
     @applies(Assessed)
     def _assessed(self, e: Assessed) -> None:
         self.cab, self.quorum = frozenset(e.cab), e.quorum
+        self.approver_roles = frozenset(e.approver_roles)
+
+    @applies(RoutedToDesignAndTransition)
+    def _routed(self, e: RoutedToDesignAndTransition) -> None:
+        self.major_criteria = (*self.major_criteria, *e.criteria)
+
+    @applies(DesignAccepted)
+    def _design_accepted(self, e: DesignAccepted) -> None:
+        self.design_accepted = True
 
     @applies(Approved)
     def _approved(self, e: Approved) -> None:

@@ -39,6 +39,7 @@ from domain.change import (
     intake_id,
     template_id,
 )
+from domain.change_policy import major_criteria_met
 from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, window_checked
 from domain.commands import ActionCommand, Approval, Command, Rejection, by_action
 from domain.configuration_item import (
@@ -180,12 +181,20 @@ class VerifyConfigurationItem(ActionCommand):
 
 
 class ChangeConfigurationItem(Command):
-    """Record what an implemented change did to an item: its status, owner or dependencies."""
+    """Record what an implemented change did to an item: its status, owner or dependencies. An
+    item of a type under change control (the change policy) changes only naming a successfully
+    implemented change; any other may be edited directly, leaving `change` out (recorded so)."""
 
     model_config = example({"change": "CHG-000007", "status": "maintenance"})
 
     action: ClassVar[str] = "apply-change"
-    change: str = record_ref("CHG-000042 or the change's id")
+    change: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="CHG-000042 or the change's id; required for an item whose type is under"
+        " change control",
+    )
     status: CiStatus | None = None
     owner: str | None = OptionalName
     add_dependencies: CodeList = Codes
@@ -197,8 +206,19 @@ class ChangeConfigurationItem(Command):
             raise ValueError("say what the change did: status, owner or dependencies")
         return self
 
-    def decide(self, session: Session, ctx: Context, item_code: str, change_id: UUID) -> UUID:
+    def decide(
+        self, session: Session, ctx: Context, item_code: str, change_id: UUID | None
+    ) -> UUID:
         item = session.get(ConfigurationItem, ci_id(item_code), item_code)
+        policy = session.change_policy()
+        controlled = policy is None or item.ci_type in policy.terms.control.ci_types
+        if change_id is None:
+            if controlled:
+                raise ChangeNotImplemented(
+                    f"{item.code} is a {item.ci_type}, under change control: name the"
+                    " successfully implemented change that changed it"
+                )
+            return self._apply(session, ctx, item, None)
         change = session.get(Change, change_id, self.change)
         if not change.implemented_successfully:
             raise ChangeNotImplemented(
@@ -210,7 +230,17 @@ class ChangeConfigurationItem(Command):
             raise ChangeNotImplemented(
                 f"{number_label(RecordKind.CHANGE, change.number)} does not name {item.code}"
             )
-        through = (change.id, number_label(RecordKind.CHANGE, change.number))
+        return self._apply(
+            session, ctx, item, (change.id, number_label(RecordKind.CHANGE, change.number))
+        )
+
+    def _apply(
+        self,
+        session: Session,
+        ctx: Context,
+        item: ConfigurationItem,
+        through: tuple[UUID, str] | None,
+    ) -> UUID:
         if self.status is not None:
             item.change_status(ctx, through, self.status)
         if self.owner is not None:
@@ -373,7 +403,32 @@ class RaiseChange(Command):
         )
         session.add(change)
         links.change_and_items(session, ctx, change)
+        if self.kind is not ChangeKind.STANDARD:  # a template's change is pre-authorised
+            route_if_major(session, ctx, change, risk=None, services=services)
         return change.id
+
+
+def route_if_major(
+    session: Session, ctx: Context, change: Change, *, risk: Risk | None, services: list[str]
+) -> None:
+    """Route the change to service design and transition if it meets the change policy's
+    criteria for major impact (criteria it met already are not recorded again)."""
+    policy = session.change_policy()
+    if policy is None:
+        return
+    items = {
+        code: session.get(ConfigurationItem, ci_id(code), code).criticality
+        for code in change.configuration_items
+    }
+    met = major_criteria_met(
+        policy.terms.major,
+        service_action=change.service_action,
+        risk=risk,
+        items=items,
+        services=services,
+    )
+    if met:
+        change.route_to_design_and_transition(ctx, criteria=met, policy_version=policy.version)
 
 
 class TakeInChange(RaiseChange):
@@ -484,6 +539,12 @@ class Assess(ChangeCommand):
     _distinct = field_validator("tests")(distinct_tests)
 
     def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        policy = session.change_policy()
+        matrix = None
+        if policy is not None and change.kind is not ChangeKind.STANDARD:
+            approvers = policy.terms.approvers(change.kind, self.risk)
+            matrix = (policy.version, approvers.roles, approvers.quorum)
+        cmdb_impact = session.impact_of(change.configuration_items)
         change.assess(
             ctx,
             risk=self.risk,
@@ -493,14 +554,46 @@ class Assess(ChangeCommand):
             continuity=self.continuity,
             availability=self.availability,
             security=self.security,
-            cmdb_impact=session.impact_of(change.configuration_items),
+            cmdb_impact=cmdb_impact,
             tests=self.tests,
+            matrix=matrix,
         )
+        services = list(dict.fromkeys([*change.services, *cmdb_impact.services]))
+        route_if_major(session, ctx, change, risk=self.risk, services=services)
+
+
+class AcceptDesign(ChangeCommand):
+    model_config = example(
+        {
+            "design_document": "DOC-000031 v2",
+            "acceptance_criteria": "E-journal reachable from OPAC; SSO for members; a support"
+            " agreement with the publisher",
+        }
+    )
+
+    action = "accept-design"
+    summary = (
+        "Record that the design and transition of a change of major impact were accepted (a"
+        " change or service manager): the design document and the acceptance criteria"
+    )
+    design_document: str = Field(
+        min_length=1,
+        max_length=200,
+        description="the design document: a controlled document's code (DOC-...) or a title",
+    )
+    acceptance_criteria: str = Text
 
 
 class Approve(Approval, ChangeCommand):
     action = "approve"
-    summary = "Approve as a named CAB member; the quorum's last approval authorises the change"
+    summary = (
+        "Approve as a named CAB member holding a role the approval matrix names (by token or in"
+        " the directory); the quorum's last approval authorises the change"
+    )
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        roles = {ctx.actor.role, *session.directory_roles(ctx.actor.id)}
+        change.approve(ctx, comment=self.comment, roles=frozenset(roles))
 
 
 class Reject(Rejection, ChangeCommand):
@@ -689,6 +782,7 @@ class CancelChange(Reasoned, ChangeCommand):
 CHANGE_COMMANDS = by_action(
     RecordBackoutPlan,
     Assess,
+    AcceptDesign,
     RecordTest,
     Approve,
     Reject,

@@ -28,6 +28,7 @@ def _raised(_: Row | None, ev: c.Raised) -> Row:
         "backout_test": None,
         "assessment": None,
         "tests": [],
+        "design_and_transition": None,
         "approvals": [],
         "authorisation": None,
         "rejection": None,
@@ -70,6 +71,8 @@ def _assessed(row: Row, ev: c.Assessed) -> Row:
         "continuity": _aspect(ev.continuity),
         "availability": _aspect(ev.availability),
         "security": _aspect(ev.security),
+        "policy_version": ev.policy_version,
+        "approver_roles": list(ev.approver_roles),
         "cmdb_impact": None
         if impact is None
         else {
@@ -78,6 +81,26 @@ def _assessed(row: Row, ev: c.Assessed) -> Row:
         },
     }
     return _touched(row, ev, assessment=entry(ev, **assessment))
+
+
+def _routed(row: Row, ev: c.RoutedToDesignAndTransition) -> Row:
+    earlier = row["design_and_transition"] or {"criteria": [], "acceptance": None}
+    routed = {
+        **earlier,
+        "criteria": [*earlier["criteria"], *ev.criteria],
+        "policy_version": ev.policy_version,
+        "at": earlier.get("at") or at(ev),
+    }
+    return _touched(row, ev, design_and_transition=routed)
+
+
+def _design_accepted(row: Row, ev: c.DesignAccepted) -> Row:
+    acceptance = entry(
+        ev, design_document=ev.design_document, acceptance_criteria=ev.acceptance_criteria
+    )
+    return _touched(
+        row, ev, design_and_transition={**row["design_and_transition"], "acceptance": acceptance}
+    )
 
 
 def _tests_planned(row: Row, ev: c.TestsPlanned) -> Row:
@@ -177,7 +200,8 @@ def _incident_linked(row: Row, ev: c.IncidentLinked) -> Row:
 change_details = Projection(
     name="change_details",
     # 3: the organisation, as a column (scoped lists); 4: the backout's test; 5: the service
-    # action and the source, the assessment's aspects and CMDB impact, the test checklist
+    # action and the source, the assessment's aspects, CMDB impact and policy version, the test
+    # checklist, the routing to design and transition
     version=5,
     folds=folds_of(
         _raised,
@@ -186,6 +210,8 @@ change_details = Projection(
         _assessed,
         _tests_planned,
         _test_recorded,
+        _routed,
+        _design_accepted,
         _approved,
         _authorised,
         _rejected,

@@ -14,6 +14,7 @@ import orjson
 from domain import (  # noqa: F401  (each registers its event types)
     calendar,
     change,
+    change_policy,
     change_schedule,
     circulation,
     configuration_item,

@@ -66,6 +66,9 @@ class ImpactSession(FakeSession):
         self.asked.append(list(codes))
         return SEEN
 
+    def change_policy(self) -> None:
+        return None  # no policy: nothing but the assessment is judged here
+
 
 def raised(items: list[str] = ITEMS) -> Change:
     change = Change.raise_change(

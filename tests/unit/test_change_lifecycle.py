@@ -33,6 +33,7 @@ from domain.change import (
     ChangeState,
     ChangeTemplate,
     Closed,
+    DesignAccepted,
     ImplementationOutcome,
     ImplementationStarted,
     Implemented,
@@ -44,6 +45,7 @@ from domain.change import (
     Reviewed,
     ReviewTaskOpened,
     Risk,
+    RoutedToDesignAndTransition,
     Scheduled,
     ServiceAction,
     TemplateDefined,
@@ -244,6 +246,23 @@ def test_each_given_change_is_in_its_state() -> None:
 
 Action = Callable[[Change], None]
 
+
+def route(change: Change) -> None:
+    change.route_to_design_and_transition(
+        context(MANAGER), criteria=["risk: high"], policy_version=1
+    )
+
+
+def accept_design(change: Change) -> None:
+    """Accept the design of a change routed to design and transition (routed first, where it
+    may be: the given changes are not of major impact)."""
+    if change.state in ALLOWED_IN["accept_design"]:
+        route(change)
+    change.accept_design(
+        context(MANAGER), design_document="DOC-000031", acceptance_criteria="OPAC answers"
+    )
+
+
 ACTIONS: dict[str, tuple[Action, tuple[type[ChangeEvent], ...], ChangeState | None]] = {
     "record_backout_plan": (
         lambda c: c.record_backout_plan(context(REQUESTER), plan="reinstall 3.1"),
@@ -257,6 +276,8 @@ ACTIONS: dict[str, tuple[Action, tuple[type[ChangeEvent], ...], ChangeState | No
         (Assessed,),
         ChangeState.ASSESSED,
     ),
+    "route_to_design_and_transition": (route, (RoutedToDesignAndTransition,), None),
+    "accept_design": (accept_design, (RoutedToDesignAndTransition, DesignAccepted), None),
     "record_test": (
         lambda c: c.record_test(context(REQUESTER), test=DRILL, result=TestResult.FAILED),
         (TestRecorded,),
@@ -302,6 +323,8 @@ ALLOWED_IN: dict[str, set[ChangeState]] = {
     "record_backout_plan": {ChangeState.RAISED, ChangeState.ASSESSED},
     "assess": {ChangeState.RAISED},
     "record_test": set(TESTABLE),
+    "route_to_design_and_transition": {ChangeState.RAISED, ChangeState.ASSESSED},
+    "accept_design": {ChangeState.RAISED, ChangeState.ASSESSED},
     "approve": {ChangeState.ASSESSED},
     "reject": {ChangeState.ASSESSED},
     "schedule": {ChangeState.AUTHORISED, ChangeState.SCHEDULED},
