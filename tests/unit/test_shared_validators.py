@@ -48,7 +48,7 @@ ASSESSMENTS = [
         {
             "risk": "low",
             "impact": "an hour",
-            **dict.fromkeys(("continuity", "availability", "security"), {"level": "low"}),
+            **{key: {"level": "low"} for key in ("continuity", "availability", "security")},
         },
     ),
 ]
