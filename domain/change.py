@@ -12,6 +12,13 @@
 
 A backout plan is required before authorisation. A change that fails or is backed out requires a
 review (the review task); the application may also open a problem for it.
+
+Every change records what it does to a service (`service_action`) and where it came from
+(`source`: a person, a problem, an incident, or a machine through the intake). Its assessment
+records continuity, availability and security, and the impact the CMDB gives. Tests on its
+checklist pass before implementation (an emergency change may waive them, saying why). The
+versioned change policy (domain/change_policy.py) judges the CAB and the approvers, and routes a
+change of major impact to design and transition, which must be accepted before it is authorised.
 """
 
 from __future__ import annotations
