@@ -19,33 +19,43 @@ from api.deps import (
     authorised,
     documented,
     idempotency_key,
+    services_of,
 )
 from api.models import (
     LOCATION,
     ChangeCalendar,
     ChangeDetails,
     ChangeList,
+    ChangeReceipt,
     ChangeTemplate,
     DeclaredBlackout,
     WithdrawnBlackout,
     written,
 )
 from api.params import AsOf, ChangeRef, CodePath
-from api.problem_details import ApiProblem
+from api.problem_details import ApiProblem, problem
 from api.reads import Readable, numbered, record_events
-from api.record_answers import answer, decided, json_response, submitted
+from api.record_answers import answer, decided, json_response, submitted, written_row
 from api.record_routes import RecordRoutes
 from api.routing import ResourceRouter
 from api.scoping import reads_internal
 from application.kinds import CHANGE, CHANGE_SCHEDULE, CHANGE_TEMPLATE
+from application.outcome import Outcome
 from application.pipeline import Submission
 from domain.actors import Role
-from domain.change import ChangeKind, ChangeState, TemplateDefined, template_id
+from domain.change import (
+    ChangeKind,
+    ChangeState,
+    NoticeAlreadyTakenIn,
+    TemplateDefined,
+    template_id,
+)
 from domain.change_commands import (
     CHANGE_COMMANDS,
     DeclareBlackout,
     DefineChangeTemplate,
     RaiseChange,
+    TakeInChange,
     WithdrawBlackout,
 )
 from domain.context import Context
@@ -57,12 +67,14 @@ from domain.record_numbers import RecordKind
 from domain.saved_filter import RecordList
 from projections import change_calendar
 from projections.change_calendar import calendar, overlapping
-from projections.change_details import changes
+from projections.change_details import change_details, changes
 
 router = ResourceRouter(prefix="/changes", tags=["changes"])
 templates = ResourceRouter(prefix="/change-templates", tags=["changes"])
 
 CHANGE_MANAGERS = authorised(frozenset({Role.CHANGE_MANAGER, Role.ADMIN}), "define templates")
+#: Machines that raise requests for change: release pipelines, vendors' upgrade notices.
+INTEGRATIONS = authorised(frozenset({Role.INTEGRATION}), "send requests for change")
 SERVICE_MANAGERS = authorised(
     frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "declare blackout windows"
 )
@@ -88,6 +100,48 @@ ROUTES.add_list(
     searched=True,
     saved=RecordList.CHANGES,
 )
+
+
+@router.post(
+    "/intake",
+    response_model=ChangeReceipt,
+    responses={
+        **written(201),
+        200: {"description": "the same notice again: the change it raised", "headers": LOCATION},
+    },
+    status_code=201,
+    name="take_in_change",
+    summary="A request for change from a release pipeline, a vendor or an upgrade notice"
+    " (the integration role); the same source and reference again answers the first change",
+    description="The answer is a receipt (the change's reference, state and source), not the"
+    " change: a machine reads no staff record. 201 for a new change; 200 naming the change the"
+    " same (source, external_reference) raised before, with nothing recorded.",
+    openapi_extra=documented(IDEMPOTENCY_KEY, CORRELATION_ID),
+)
+async def take_in_change(
+    request: Request, ctx: Annotated[Context, INTEGRATIONS], command: TakeInChange
+) -> Response:
+    services = services_of(request)
+    try:
+        services, outcome = await decided(request, ctx, "take_in_change", command, CHANGE)
+        status = 201
+    except NoticeAlreadyTakenIn as again:  # the same notice: the change it raised answers it
+        outcome = Outcome(again.change_id, services.desk.stored_version(again.change_id), None)
+        status = 200
+    key = str(outcome.record_id)
+    row = await written_row(services, outcome, change_details, key)
+    location = f"/api/v1/changes/{outcome.record_id}"
+    if row is None:
+        return problem(
+            202,
+            "projection-lag",
+            "the change is recorded; the views will show it shortly",
+            headers={"Location": location},
+            id=key,
+            version=outcome.version,
+        )
+    receipt = {name: row[name] for name in ChangeReceipt.model_fields}
+    return json_response(receipt, status, {"Location": f"/api/v1/changes/{row['ref']}"})
 
 
 #: The longest period the calendar shows: what it costs grows with the windows in the period

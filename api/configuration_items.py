@@ -110,7 +110,8 @@ ROUTES.add_history(name="get_configuration_item_history")
     "/{code}/apply-change",
     response_model=ConfigurationItemDetails,
     responses=written(),
-    summary="Record what a successfully implemented change did to this item",
+    summary="Record what a successfully implemented change did to this item (an item whose type"
+    " is not under change control may be edited directly, naming none)",
     openapi_extra=documented(IF_MATCH, IDEMPOTENCY_KEY, CORRELATION_ID),
 )
 async def apply_change(
@@ -119,7 +120,9 @@ async def apply_change(
     ctx: Annotated[Context, CI_CHANGERS],
     command: ChangeConfigurationItem,
 ) -> Response:
-    change_id = services_of(request).desk.find_numbered(RecordKind.CHANGE, command.change)
+    given = command.change  # none: an item whose type is not under change control, edited directly
+    desk = services_of(request).desk
+    change_id = None if given is None else desk.find_numbered(RecordKind.CHANGE, given)
     services, outcome = await submitted(
         request,
         Submission(

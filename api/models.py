@@ -65,8 +65,36 @@ class ChangeDetails(Answer):
         description="whether and how the backout plan was tested, when, by whom (null: not yet)"
     )
     template: str | None
+    service_action: str = Field(
+        examples=["none"],
+        description="what it does to a service: none, add, remove, transfer or modify",
+    )
+    transfer_to: str | None = Field(description="where a transferred service goes")
+    source: str = Field(
+        examples=["person"],
+        description="where the request came from: person, problem, incident, release-pipeline,"
+        " vendor or upgrade-notice",
+    )
+    external_reference: str | None = Field(
+        description="its reference where it came from (a pipeline run, an advisory)"
+    )
     state: str = Field(examples=["scheduled"])
-    assessment: Part | None
+    assessment: Part | None = Field(
+        description="risk, impact in words, the CAB and quorum; continuity, availability and"
+        " security (each a level and a note; null: assessed before they were recorded); the"
+        " impact read from the CMDB (items that depend on the change's, with their distance,"
+        " and their services); the change policy version that judged the CAB and the roles"
+        " it lets approve; when and by whom"
+    )
+    tests: list[Part] = Field(
+        description="the checklist: each test's name, latest result (null: not run), note,"
+        " evidence (attachment ids), when and by whom; implementation waits until all passed"
+    )
+    design_and_transition: Part | None = Field(
+        description="a change of major impact: the change policy's criteria it met (and the"
+        " policy version), and the design-and-transition acceptance once recorded (the design"
+        " document, the acceptance criteria, when, by whom); null: not of major impact"
+    )
     approvals: list[ChangeApproval]
     authorisation: Part | None
     rejection: Part | None
@@ -80,6 +108,18 @@ class ChangeDetails(Answer):
     raised_at: str
     raised_by: ActorOut
     updated_at: str
+    version: int
+
+
+class ChangeReceipt(Answer):
+    """What the intake answers a machine: which change its notice raised (a machine reads no
+    staff record)."""
+
+    id: str
+    ref: str = Field(examples=["CHG-000007"])
+    state: str = Field(examples=["raised"])
+    source: str = Field(examples=["upgrade-notice"])
+    external_reference: str | None = Field(examples=["SLiMS-SA-2026-004"])
     version: int
 
 
@@ -269,6 +309,9 @@ class ChangeTemplate(Answer):
     services: list[str]
     configuration_items: list[str]
     backout_plan: str
+    tests: list[str] = Field(
+        description="tests a change from it passes before implementation (none: exempt)"
+    )
 
 
 class Blackout(Answer):

@@ -18,7 +18,15 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from api.models import ErrorCode
-from domain import canned_response, directory, document, errors, internal_audit, nonconformity
+from domain import (
+    canned_response,
+    change,
+    directory,
+    document,
+    errors,
+    internal_audit,
+    nonconformity,
+)
 from infra.serialisation import UndecodableEvent
 
 MEDIA_TYPE = "application/problem+json"
@@ -54,6 +62,12 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.AlreadyHasParent: 409,
     errors.TooManyRelated: 422,
     errors.ChangeNotImplemented: 409,
+    change.TestsNotPassed: 409,
+    change.WaiverNotAllowed: 409,
+    change.UnknownTest: 422,
+    change.BelowApprovalMatrix: 409,
+    change.DesignAcceptanceRequired: 409,
+    change.DesignReviewNotRequired: 409,
     errors.ReviewRequired: 409,
     errors.FulfilmentStepsOutstanding: 409,
     errors.RootCauseMissing: 409,
@@ -125,6 +139,16 @@ TITLES: dict[str, str] = {
     "dependency-cycle": "The dependency would make a cycle",
     "change-not-implemented": "Configuration items change only through an implemented change",
     "review-required": "A review is required first",
+    "notice-already-taken-in": "The notice has already raised its change",
+    "tests-not-passed": "Implementation waits until every test on the change's checklist passed"
+    " (a normal change plans at least one; an emergency change may waive them, saying why)",
+    "waiver-not-allowed": "Only an emergency change starts with its tests waived",
+    "unknown-test": "The change's checklist has no such test",
+    "below-approval-matrix": "The CAB or its quorum is below the change policy's approval matrix",
+    "approver-role-not-allowed": "The approver holds no role the approval matrix names",
+    "design-acceptance-required": "A change of major impact needs its design and transition"
+    " accepted before it is authorised",
+    "design-review-not-required": "The change is not of major impact",
     "already-linked": "The records are already linked",
     "not-linked": "The records are not linked",
     "article-not-published": "Only a published knowledge article may be named",

@@ -52,6 +52,14 @@ class CatalogueRevision(BaseModel):
     )
     services: Services = Field(min_length=1, max_length=100)
     reason: str = Reason
+    change: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="CHG-000042 or its id: the successfully implemented change that adds,"
+        " retires or changes a service under change control (GET /api/v1/change-policy); 409"
+        " change-not-implemented without one",
+    )
 
 
 def _out(catalogue: ServiceCatalogue) -> CatalogueOut:
@@ -82,6 +90,10 @@ def revise_catalogue(
 ) -> CatalogueOut:
     desk = services_of(request).desk
     desk.revise_service_catalogue(
-        ctx, revision.services, revision.reason, expected_version=expected_version(request)
+        ctx,
+        revision.services,
+        revision.reason,
+        expected_version=expected_version(request),
+        change=revision.change,
     )
     return _out(desk.service_catalogue())

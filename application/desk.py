@@ -25,6 +25,7 @@ from eventsourcing.persistence import IntegrityError, Notification, Recording, S
 
 from application.kinds import (
     BUSINESS_CALENDAR,
+    CHANGE_POLICY,
     INCIDENT,
     PRIORITY_MATRIX,
     SERVICE_CATALOGUE,
@@ -45,6 +46,7 @@ from domain.calendar import (
     calendar_id,
     shipped_holidays,
 )
+from domain.change_policy import ChangePolicy, ChangePolicyTerms, ReviseChangePolicy
 from domain.commands import IncidentCommand, LogIncident
 from domain.context import Context
 from domain.errors import (
@@ -74,13 +76,14 @@ from domain.sla_clock import TicketClock
 from domain.sla_incident import ticket as incident_ticket
 from domain.sla_rules import RuleBook
 from domain.sla_rules import Rules as SlaRules
+from projections.view_store import ViewStore
 
 A = TypeVar("A", bound=Aggregate)
 K = TypeVar("K")
 T = TypeVar("T")
 
 #: The records a new version of which changes the rules new records are judged by.
-_RULES = (PriorityMatrix, SlaPolicy, BusinessCalendar, ServiceCatalogue)
+_RULES = (PriorityMatrix, SlaPolicy, BusinessCalendar, ServiceCatalogue, ChangePolicy)
 
 #: The events that take a record's number.
 _NUMBERS = (NumberAllocated, RecordNumberAllocated)
@@ -112,6 +115,7 @@ class ServiceDesk(Application[UUID]):
         #: service the SLA rules new tickets for it are judged by.
         self._matrix: dict[None, tuple[float, PriorityMatrix]] = {}
         self._catalogue: dict[None, tuple[float, ServiceCatalogue]] = {}
+        self._change_policy: dict[None, tuple[float, ChangePolicy]] = {}
         self._sla_rules: dict[tuple[str, str | None], tuple[float, RuleVersions | None]] = {}
         #: Resolves the (id, version) a ticket recorded; versions never change, so it caches.
         self.rulebook = RuleBook(self._rule_version)
@@ -128,6 +132,10 @@ class ServiceDesk(Application[UUID]):
         #: (log, version), the write is refused and empties this, and the command is decided
         #: again on the number the store holds. So numbers stay unique and without gaps.
         self._last_numbers: dict[UUID, int] = {}
+        #: The read models, where the composition root gives them (service/bootstrap.py): a
+        #: decision that records what a view said (a change's assessment records the impact
+        #: the configuration items view gives) asks them through its session.
+        self.views: ViewStore | None = None
         #: Called after each commit, e.g. to wake the projections that follow the store.
         self.after_commit: Callable[[], None] | None = None
         #: Other followers of the store in this process (the notifier), woken after each too.
@@ -296,6 +304,8 @@ class ServiceDesk(Application[UUID]):
             self._matrix.clear()
         elif isinstance(record, ServiceCatalogue):
             self._catalogue.clear()
+        elif isinstance(record, ChangePolicy):
+            self._change_policy.clear()
         else:
             self._sla_rules.clear()
 
@@ -376,10 +386,51 @@ class ServiceDesk(Application[UUID]):
         return found
 
     def revise_service_catalogue(
-        self, ctx: Context, services: Services, reason: str, *, expected_version: int | None = None
+        self,
+        ctx: Context,
+        services: Services,
+        reason: str,
+        *,
+        expected_version: int | None = None,
+        change: str | None = None,
     ) -> Outcome:
-        command = ReviseServiceCatalogue(services=services, reason=reason)
+        """A new version of the catalogue; one that adds, retires or changes a service under
+        change control names the implemented change (`change`, docs/change-policy.md)."""
+        command = ReviseServiceCatalogue(services=services, reason=reason, change=change)
         return self._revise(ctx, command, SERVICE_CATALOGUE, "catalogue", expected_version)
+
+    # -- the change policy (docs/change-policy.md) -------------------------------------------------
+
+    def ensure_change_policy(self, ctx: Context) -> None:
+        """Define the change policy with its defaults on first start; a no-op once it exists."""
+        if not self._exists(ChangePolicy.ID):
+            with contextlib.suppress(IntegrityError):  # another process defined it first
+                self.save(ChangePolicy.define(ctx))
+
+    def change_policy(self, version: int | None = None) -> ChangePolicy:
+        """The change policy in force (re-read at most every MATRIX_REFRESH seconds, as the
+        matrix is), or at a version; LookupError if there is none."""
+        if version is None:
+            return self._recent(self._change_policy, None, self._read_change_policy)
+        return self._read_change_policy(version)
+
+    def _read_change_policy(self, version: int | None = None) -> ChangePolicy:
+        found = self._get(ChangePolicy.ID, version, ChangePolicy.project)
+        if found is None or (version is not None and found.version != version):
+            raise LookupError(f"no change policy version {version or 'in force'}")
+        assert isinstance(found, ChangePolicy)
+        return found
+
+    def revise_change_policy(
+        self,
+        ctx: Context,
+        terms: ChangePolicyTerms,
+        reason: str,
+        *,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        command = ReviseChangePolicy(terms=terms, reason=reason)
+        return self._revise(ctx, command, CHANGE_POLICY, "change policy", expected_version)
 
     # -- SLA rules: the policy and the business calendars (docs/sla.md) ----------------------------
 

@@ -25,6 +25,7 @@ from domain.calendar import BusinessCalendar, calendar_id
 from domain.canned_response import CANNED_RESPONSE_COMMANDS, CannedResponse, canned_response_id
 from domain.change import Change, ChangeTemplate, template_id
 from domain.change_commands import CHANGE_COMMANDS
+from domain.change_policy import ChangePolicy
 from domain.change_schedule import SCHEDULE_ID, ChangeSchedule
 from domain.configuration_item import ConfigurationItem, ci_id
 from domain.directory import (
@@ -365,6 +366,7 @@ def single(name: str, aggregate: type[Aggregate], record_id: UUID, path: str, **
 
 PRIORITY_MATRIX = single("priority_matrix", PriorityMatrix, PriorityMatrix.ID, "/priority-matrix")
 SLA_POLICY = single("sla_policy", SlaPolicy, SlaPolicy.ID, "/sla/policy", noun="SLA policy")
+CHANGE_POLICY = single("change_policy", ChangePolicy, ChangePolicy.ID, "/change-policy")
 SERVICE_CATALOGUE = single(
     "service_catalogue", ServiceCatalogue, ServiceCatalogue.ID, "/service-catalogue"
 )
@@ -408,6 +410,7 @@ KINDS: dict[str, Kind] = {
         SAVED_FILTER,
         PRIORITY_MATRIX,
         SLA_POLICY,
+        CHANGE_POLICY,
         BUSINESS_CALENDAR,
         SERVICE_CATALOGUE,
         AUDIT_SCHEDULE,

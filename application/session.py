@@ -24,9 +24,13 @@ from uuid import UUID, uuid4
 
 from application.impartiality import kinds_known, labelled, worked
 from application.kinds import KINDS, aggregates, kind_of
+from domain.actors import Role
 from domain.aggregate import Aggregate
+from domain.change import CmdbImpact, ImpactedItem
+from domain.change_policy import ChangePolicy
 from domain.commands import Rules
 from domain.context import Context
+from domain.directory import Person, person_id
 from domain.events import DomainEvent
 from domain.incident import Incident
 from domain.internal_audit import Work
@@ -35,6 +39,7 @@ from domain.record_numbers import RecordKind, RecordNumberAllocated, number_labe
 from domain.records import INCIDENT_NUMBERS, INCIDENT_PREFIX, NumberAllocated
 from domain.rule_versions import RuleVersions
 from domain.service_catalogue import ServiceCatalogue
+from projections.configuration_items import impact_of, items
 
 if TYPE_CHECKING:
     from application.desk import ServiceDesk
@@ -99,6 +104,46 @@ class Session:
 
     def service_catalogue(self) -> ServiceCatalogue:
         return self.desk.service_catalogue()
+
+    def change_policy(self) -> ChangePolicy | None:
+        try:
+            return self.desk.change_policy()
+        except LookupError:
+            return None
+
+    def directory_roles(self, actor_id: str) -> frozenset[Role]:
+        person = self.find(Person, person_id(actor_id))
+        if person is None or not person.active:
+            return frozenset()
+        return frozenset(person.roles)
+
+    def impact_of(self, codes: list[str]) -> CmdbImpact:
+        """The impact query of GET /api/v1/configuration-items/{code}/impact, for each code, on
+        the configuration items view as it stands (empty where the desk has no views)."""
+        views = self.desk.views
+        if views is None or not codes or self._ctx is None:
+            return CmdbImpact()
+        rows = items.rows(views, self._ctx)
+        by_code = {row["code"]: row for row in rows}
+        distances: dict[str, int] = {}
+        for code in codes:
+            for found in impact_of(rows, code):
+                if found["code"] not in codes:
+                    distances[found["code"]] = min(
+                        found["distance"], distances.get(found["code"], found["distance"])
+                    )
+        services = {
+            by_code[code]["service"]
+            for code in [*codes, *distances]
+            if code in by_code and by_code[code]["service"]
+        }
+        return CmdbImpact(
+            items=[
+                ImpactedItem(code=code, distance=distance)
+                for code, distance in sorted(distances.items(), key=lambda kv: (kv[1], kv[0]))
+            ],
+            services=sorted(services),
+        )
 
     # -- reading ----------------------------------------------------------------------------------
 

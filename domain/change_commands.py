@@ -8,21 +8,38 @@ atomic write (both sides of a dependency, a change and its window in the schedul
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from domain import links
 from domain.change import (
+    EXTERNAL_REFERENCE_PATTERN as EXTERNAL_REFERENCE,
+)
+from domain.change import (
+    MACHINE_SOURCES,
+    PEOPLES_SOURCES,
+    Aspect,
     Change,
     ChangeKind,
+    ChangeSource,
     ChangeTemplate,
+    ExternalReference,
     ImplementationOutcome,
+    NoticeAlreadyTakenIn,
     Risk,
+    ServiceAction,
+    TestNames,
+    TestResult,
+    TransferTo,
     cab_checked,
+    classification_checked,
+    distinct_tests,
+    intake_id,
     template_id,
 )
+from domain.change_policy import major_criteria_met
 from domain.change_schedule import SCHEDULE_ID, ChangeSchedule, window_checked
 from domain.commands import ActionCommand, Approval, Command, Rejection, by_action
 from domain.configuration_item import (
@@ -66,6 +83,12 @@ from domain.service_catalogue import OptionalCode as OptionalServiceCode
 from domain.session import Session
 
 CodeField = Code  # the configuration item's code, as the other commands modules name it
+#: The tests a command puts on a change's checklist, each passed before implementation.
+PlannedTests: Any = Field(
+    default_factory=list,
+    max_length=50,
+    description="tests to put on the change's checklist (each must pass before implementation)",
+)
 #: The services a record touches, by their codes in the service catalogue.
 ServiceNames = list[Annotated[str, Field(pattern=SERVICE_CODE, min_length=1, max_length=40)]]
 
@@ -158,12 +181,20 @@ class VerifyConfigurationItem(ActionCommand):
 
 
 class ChangeConfigurationItem(Command):
-    """Record what an implemented change did to an item: its status, owner or dependencies."""
+    """Record what an implemented change did to an item: its status, owner or dependencies. An
+    item of a type under change control (the change policy) changes only naming a successfully
+    implemented change; any other may be edited directly, leaving `change` out (recorded so)."""
 
     model_config = example({"change": "CHG-000007", "status": "maintenance"})
 
     action: ClassVar[str] = "apply-change"
-    change: str = record_ref("CHG-000042 or the change's id")
+    change: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="CHG-000042 or the change's id; required for an item whose type is under"
+        " change control",
+    )
     status: CiStatus | None = None
     owner: str | None = OptionalName
     add_dependencies: CodeList = Codes
@@ -175,8 +206,19 @@ class ChangeConfigurationItem(Command):
             raise ValueError("say what the change did: status, owner or dependencies")
         return self
 
-    def decide(self, session: Session, ctx: Context, item_code: str, change_id: UUID) -> UUID:
+    def decide(
+        self, session: Session, ctx: Context, item_code: str, change_id: UUID | None
+    ) -> UUID:
         item = session.get(ConfigurationItem, ci_id(item_code), item_code)
+        policy = session.change_policy()
+        controlled = policy is None or item.ci_type in policy.terms.control.ci_types
+        if change_id is None:
+            if controlled:
+                raise ChangeNotImplemented(
+                    f"{item.code} is a {item.ci_type}, under change control: name the"
+                    " successfully implemented change that changed it"
+                )
+            return self._apply(session, ctx, item, None)
         change = session.get(Change, change_id, self.change)
         if not change.implemented_successfully:
             raise ChangeNotImplemented(
@@ -188,7 +230,17 @@ class ChangeConfigurationItem(Command):
             raise ChangeNotImplemented(
                 f"{number_label(RecordKind.CHANGE, change.number)} does not name {item.code}"
             )
-        through = (change.id, number_label(RecordKind.CHANGE, change.number))
+        return self._apply(
+            session, ctx, item, (change.id, number_label(RecordKind.CHANGE, change.number))
+        )
+
+    def _apply(
+        self,
+        session: Session,
+        ctx: Context,
+        item: ConfigurationItem,
+        through: tuple[UUID, str] | None,
+    ) -> UUID:
         if self.status is not None:
             item.change_status(ctx, through, self.status)
         if self.owner is not None:
@@ -238,6 +290,14 @@ class DefineChangeTemplate(Command):
     services: ServiceNames = Codes
     configuration_items: CodeList = Codes
     backout_plan: str = Text
+    tests: TestNames = Field(
+        default_factory=list,
+        max_length=50,
+        description="tests a change from the template passes before implementation (none:"
+        " pre-authorised changes of this template are exempt)",
+    )
+
+    _distinct = field_validator("tests")(distinct_tests)
 
     def decide(self, session: Session, ctx: Context) -> UUID:
         if session.find(ChangeTemplate, template_id(self.code)) is not None:
@@ -278,6 +338,20 @@ class RaiseChange(Command):
         description="a standard change's template",
     )
     organisation: str | None = RequestedOrganisation
+    service_action: ServiceAction = Field(
+        default=ServiceAction.NONE,
+        description="what the change does to a service: none, add, remove, transfer (say where"
+        " to in transfer_to) or modify; a service it adds need not be in the catalogue yet",
+    )
+    transfer_to: str | None = TransferTo
+    source: ChangeSource = Field(
+        default=ChangeSource.PERSON,
+        description="where the request came from: person, problem or incident (machines raise"
+        " theirs through POST /api/v1/changes/intake)",
+    )
+    external_reference: str | None = ExternalReference
+
+    _classified = model_validator(mode="after")(classification_checked)
 
     @model_validator(mode="after")
     def _template_fits_kind(self) -> RaiseChange:
@@ -285,7 +359,20 @@ class RaiseChange(Command):
             raise ValueError("a standard change names its template, and only a standard change")
         return self
 
+    @model_validator(mode="after")
+    def _a_peoples_source(self) -> RaiseChange:
+        if self.source not in self.allowed_sources():
+            raise ValueError(f"a change from {self.source} is raised through another route")
+        return self
+
+    @classmethod
+    def allowed_sources(cls) -> frozenset[ChangeSource]:
+        return PEOPLES_SOURCES
+
     def decide(self, session: Session, ctx: Context) -> UUID:
+        return self.raise_in(session, ctx, session.new_id())
+
+    def raise_in(self, session: Session, ctx: Context, change_id: UUID) -> UUID:
         template = None
         items, services, plan = self.configuration_items, self.services, self.backout_plan
         if self.template is not None:
@@ -293,10 +380,9 @@ class RaiseChange(Command):
             items = sorted({*items, *template.configuration_items})
             services = list(dict.fromkeys([*services, *template.services]))
             plan = plan or template.backout_plan
-        else:
+        elif self.service_action is not ServiceAction.ADD:  # a new service is not listed yet
             session.service_catalogue().known(services)
         load_items(session, items)
-        change_id = session.new_id()
         change = Change.raise_change(
             ctx,
             id=change_id,
@@ -310,10 +396,80 @@ class RaiseChange(Command):
             backout_plan=plan,
             template=template,
             organisation=ctx.organisation_for(self.organisation),
+            service_action=self.service_action,
+            transfer_to=self.transfer_to,
+            source=self.source,
+            external_reference=self.external_reference,
         )
         session.add(change)
         links.change_and_items(session, ctx, change)
+        if self.kind is not ChangeKind.STANDARD:  # a template's change is pre-authorised
+            route_if_major(session, ctx, change, risk=None, services=services)
         return change.id
+
+
+def route_if_major(
+    session: Session, ctx: Context, change: Change, *, risk: Risk | None, services: list[str]
+) -> None:
+    """Route the change to service design and transition if it meets the change policy's
+    criteria for major impact (criteria it met already are not recorded again)."""
+    policy = session.change_policy()
+    if policy is None:
+        return
+    items = {
+        code: session.get(ConfigurationItem, ci_id(code), code).criticality
+        for code in change.configuration_items
+    }
+    met = major_criteria_met(
+        policy.terms.major,
+        service_action=change.service_action,
+        risk=risk,
+        items=items,
+        services=services,
+    )
+    if met:
+        change.route_to_design_and_transition(ctx, criteria=met, policy_version=policy.version)
+
+
+class TakeInChange(RaiseChange):
+    """A request for change from a machine (a release pipeline, a vendor's upgrade notice): the
+    integration role's intake. Idempotent on (source, external reference): the same notice
+    again raises nothing and answers the change the first one raised."""
+
+    model_config = example(
+        {
+            "source": "upgrade-notice",
+            "external_reference": "SLiMS-SA-2026-004",
+            "kind": "normal",
+            "title": "SLiMS 9.6.2 security release",
+            "services": ["inlislite-slims"],
+            "service_action": "modify",
+            "backout_plan": "Reinstall 9.6.1 from the package cache",
+        }
+    )
+
+    source: ChangeSource = Field(
+        description="release-pipeline, vendor or upgrade-notice",
+    )
+    external_reference: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=EXTERNAL_REFERENCE,
+        description="the notice's own reference (a pipeline run, an advisory): a second notice"
+        " with the same source and reference raises nothing and answers the first change",
+    )
+
+    @classmethod
+    def allowed_sources(cls) -> frozenset[ChangeSource]:
+        return MACHINE_SOURCES
+
+    def decide(self, session: Session, ctx: Context) -> UUID:
+        change_id = intake_id(self.source, self.external_reference)
+        if session.find(Change, change_id) is not None:
+            raise NoticeAlreadyTakenIn(
+                f"{self.source} {self.external_reference} has raised its change", change_id
+            )
+        return self.raise_in(session, ctx, change_id)
 
 
 class ChangeCommand(RecordCommand):
@@ -339,11 +495,14 @@ class RecordBackoutPlan(ChangeCommand):
     action = "record-backout-plan"
     summary = (
         "Record (or replace) the backout plan, and whether it was tested; required before"
-        " authorisation"
+        " authorisation. `tests` put tests on the change's checklist"
     )
     plan: str = Text
     tested: bool = False
     test_note: str | None = Note
+    tests: TestNames = PlannedTests
+
+    _distinct = field_validator("tests")(distinct_tests)
 
 
 class Assess(ChangeCommand):
@@ -353,24 +512,88 @@ class Assess(ChangeCommand):
             "impact": "The catalogue is down for an hour",
             "cab": ["ahmad", "yusuf", "lina"],
             "quorum": 2,
+            "continuity": {"level": "low", "note": "the branches issue on paper for an hour"},
+            "availability": {"level": "medium", "note": "OPAC down 22:00-23:00"},
+            "security": {"level": "none"},
         }
     )
 
     action = "assess"
-    summary = "Assess risk and impact on services; name the CAB and its quorum (change manager)"
+    summary = (
+        "Assess risk, impact, continuity, availability and security; name the CAB and its"
+        " quorum (change manager). What depends on the change's items is read from the CMDB"
+        " and recorded with it"
+    )
     risk: Risk
     impact: str = Text
     cab: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         min_length=1, max_length=50
     )
     quorum: int = Field(ge=1, le=50)
+    continuity: Aspect = Field(description="the bearing on service continuity")
+    availability: Aspect = Field(description="the bearing on availability")
+    security: Aspect = Field(description="the information security review")
+    tests: TestNames = PlannedTests
 
     _quorum_fits = model_validator(mode="after")(cab_checked)
+    _distinct = field_validator("tests")(distinct_tests)
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        policy = session.change_policy()
+        matrix = None
+        if policy is not None and change.kind is not ChangeKind.STANDARD:
+            approvers = policy.terms.approvers(change.kind, self.risk)
+            matrix = (policy.version, approvers.roles, approvers.quorum)
+        cmdb_impact = session.impact_of(change.configuration_items)
+        change.assess(
+            ctx,
+            risk=self.risk,
+            impact=self.impact,
+            cab=self.cab,
+            quorum=self.quorum,
+            continuity=self.continuity,
+            availability=self.availability,
+            security=self.security,
+            cmdb_impact=cmdb_impact,
+            tests=self.tests,
+            matrix=matrix,
+        )
+        services = list(dict.fromkeys([*change.services, *cmdb_impact.services]))
+        route_if_major(session, ctx, change, risk=self.risk, services=services)
+
+
+class AcceptDesign(ChangeCommand):
+    model_config = example(
+        {
+            "design_document": "DOC-000031 v2",
+            "acceptance_criteria": "E-journal reachable from OPAC; SSO for members; a support"
+            " agreement with the publisher",
+        }
+    )
+
+    action = "accept-design"
+    summary = (
+        "Record that the design and transition of a change of major impact were accepted (a"
+        " change or service manager): the design document and the acceptance criteria"
+    )
+    design_document: str = Field(
+        min_length=1,
+        max_length=200,
+        description="the design document: a controlled document's code (DOC-...) or a title",
+    )
+    acceptance_criteria: str = Text
 
 
 class Approve(Approval, ChangeCommand):
     action = "approve"
-    summary = "Approve as a named CAB member; the quorum's last approval authorises the change"
+    summary = (
+        "Approve as a named CAB member holding a role the approval matrix names (by token or in"
+        " the directory); the quorum's last approval authorises the change"
+    )
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        roles = {ctx.actor.role, *session.directory_roles(ctx.actor.id)}
+        change.approve(ctx, comment=self.comment, roles=frozenset(roles))
 
 
 class Reject(Rejection, ChangeCommand):
@@ -419,11 +642,45 @@ class Schedule(ChangeCommand):
         )
 
 
+class RecordTest(ChangeCommand):
+    model_config = example(
+        {
+            "test": "restore drill on staging",
+            "result": "passed",
+            "note": "snapshot restored in 12 minutes; OPAC answered",
+            "attachments": ["4f0c5d1e-8a2b-4c3d-9e7f-0a1b2c3d4e5f"],
+        }
+    )
+
+    action = "record-test"
+    summary = (
+        "Record a test on the checklist as passed or failed, with a note and the change's files"
+        " that show it (before implementation; the latest result of a test counts)"
+    )
+    test: str = Field(min_length=1, max_length=200, description="a test on the checklist")
+    result: TestResult
+    note: str | None = Note
+    attachments: list[UUID] = Field(
+        default_factory=list,
+        max_length=20,
+        description="ids of files attached to the change (POST .../attachments) as evidence",
+    )
+
+
 class StartImplementation(ChangeCommand):
     model_config = example({})
 
     action = "start-implementation"
-    summary = "Start implementing in the scheduled window"
+    summary = (
+        "Start implementing in the scheduled window, once every test on the checklist passed"
+        " (a normal change has at least one; an emergency change may waive them, saying why)"
+    )
+    waiver: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2_000,
+        description="an emergency change only: why it starts before its tests all passed",
+    )
 
 
 class RecordImplementation(ChangeCommand):
@@ -525,6 +782,8 @@ class CancelChange(Reasoned, ChangeCommand):
 CHANGE_COMMANDS = by_action(
     RecordBackoutPlan,
     Assess,
+    AcceptDesign,
+    RecordTest,
     Approve,
     Reject,
     Schedule,

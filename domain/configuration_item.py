@@ -108,7 +108,11 @@ class Registered(ConfigurationItemEvent):
 
 
 class ThroughChange(NamesChange, ConfigurationItemEvent):
-    """An event after registration: it names the change it was made through."""
+    """An event after registration: it names the change it was made through, or none where the
+    item's type is not under change control and it was edited directly (the change policy)."""
+
+    change_id: UUID | None  # type: ignore[assignment]
+    change_ref: str | None = Field(min_length=1, max_length=40)  # type: ignore[assignment]
 
 
 class StatusChanged(ThroughChange):
@@ -200,6 +204,10 @@ class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
     owner: str
     depends_on: frozenset[str]
     dependants: frozenset[str]
+    #: What the change policy asks of a change (item 18: types under change control; the
+    #: criteria of major impact: its criticality).
+    ci_type: CiType
+    criticality: Criticality
     #: whether the last verification found a discrepancy no change has corrected since
     discrepancy: bool
 
@@ -235,22 +243,24 @@ class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
             criticality=criticality,
         )
 
-    def change_status(self, ctx: Context, change: tuple[UUID, str], status: CiStatus) -> None:
+    def change_status(
+        self, ctx: Context, change: tuple[UUID, str] | None, status: CiStatus
+    ) -> None:
         if status is self.status:
             raise NothingChanged(f"{self.code} is already {status}")
         self._record(StatusChanged(**self._through(ctx, change), status=status))
 
-    def change_owner(self, ctx: Context, change: tuple[UUID, str], owner: str) -> None:
+    def change_owner(self, ctx: Context, change: tuple[UUID, str] | None, owner: str) -> None:
         if owner == self.owner:
             raise NothingChanged(f"{self.code} is already owned by {owner}")
         self._record(OwnerChanged(**self._through(ctx, change), owner=owner))
 
-    def add_dependency(self, ctx: Context, change: tuple[UUID, str], on: str) -> None:
+    def add_dependency(self, ctx: Context, change: tuple[UUID, str] | None, on: str) -> None:
         if on in self.depends_on:
             raise NothingChanged(f"{self.code} already depends on {on}")
         self._record(DependencyAdded(**self._through(ctx, change), on=on))
 
-    def remove_dependency(self, ctx: Context, change: tuple[UUID, str], on: str) -> None:
+    def remove_dependency(self, ctx: Context, change: tuple[UUID, str] | None, on: str) -> None:
         if on not in self.depends_on:
             raise NothingChanged(f"{self.code} does not depend on {on}")
         self._record(DependencyRemoved(**self._through(ctx, change), on=on))
@@ -267,7 +277,9 @@ class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
             )
         )
 
-    def remove_dependant(self, ctx: Context, change: tuple[UUID, str], dependant: str) -> None:
+    def remove_dependant(
+        self, ctx: Context, change: tuple[UUID, str] | None, dependant: str
+    ) -> None:
         self._record(DependantRemoved(**self._through(ctx, change), dependant=dependant))
 
     def link_problem(self, ctx: Context, *, problem_id: UUID, problem_ref: str) -> None:
@@ -300,12 +312,15 @@ class ConfigurationItem(Aggregate, events=ConfigurationItemEvent):
             raise NothingChanged(f"{self.code} has no discrepancy open to correct")
         self._record(DiscrepancyCorrected(**self._through(ctx, change), note=note))
 
-    def _through(self, ctx: Context, change: tuple[UUID, str]) -> dict[str, object]:
-        return {**self._envelope(ctx), "change_id": change[0], "change_ref": change[1]}
+    def _through(self, ctx: Context, change: tuple[UUID, str] | None) -> dict[str, object]:
+        """The envelope and the change it goes through (None: edited directly)."""
+        change_id, change_ref = change if change is not None else (None, None)
+        return {**self._envelope(ctx), "change_id": change_id, "change_ref": change_ref}
 
     @applies(Registered)
     def _registered(self, e: Registered) -> None:
         self.code, self.status, self.owner = e.code, e.status, e.owner
+        self.ci_type, self.criticality = e.ci_type, e.criticality
         self.depends_on = frozenset(e.depends_on)
         self.dependants = frozenset()
         self.discrepancy = False

@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import Field
 
 from domain.calendar import BusinessCalendar, HolidayYear, Hours, calendar_id
+from domain.change_policy import catalogue_touches, require_implemented_change
 from domain.commands import Command
 from domain.context import Context
 from domain.errors import CalendarNotFound
@@ -35,9 +36,19 @@ class RevisePriorityMatrix(Command):
 class ReviseServiceCatalogue(Command):
     services: Services
     reason: str = Reason
+    #: The implemented change a revision of services under change control names.
+    change: str | None = Field(default=None, min_length=1, max_length=40)
 
     def decide(self, session: Session, ctx: Context, catalogue_id: UUID) -> UUID:
-        session.get(ServiceCatalogue, catalogue_id).revise(ctx, self.services, self.reason)
+        catalogue = session.get(ServiceCatalogue, catalogue_id)
+        before = catalogue.services
+        catalogue.revise(ctx, self.services, self.reason)
+        policy = session.change_policy()
+        if policy is not None:
+            listed = policy.terms.control.services
+            touched = catalogue_touches(before, self.services, listed)
+            if touched:
+                require_implemented_change(session, self.change, touched)
         return catalogue_id
 
 

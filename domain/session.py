@@ -16,6 +16,9 @@ from domain.aggregate import Aggregate
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from domain.actors import Role
+    from domain.change import CmdbImpact
+    from domain.change_policy import ChangePolicy
     from domain.commands import Rules
     from domain.internal_audit import Work
     from domain.record_numbers import RecordKind
@@ -86,4 +89,19 @@ class Session(Protocol):
         """Of `actors`, those who acted on a record of one of `kinds` (application/kinds.py
         names) in [since, until), each with one record they acted on (the first, in the
         record's order): read from the store's events."""
+        ...
+
+    def impact_of(self, codes: list[str]) -> CmdbImpact:
+        """What the CMDB says depends on these configuration items (transitively), and the
+        services of those and of these: the impact query of
+        GET /api/v1/configuration-items/{code}/impact, asked of the configuration items view."""
+        ...
+
+    def change_policy(self) -> ChangePolicy | None:
+        """The change policy in force (None only before it is first defined)."""
+        ...
+
+    def directory_roles(self, actor_id: str) -> frozenset[Role]:
+        """The roles the directory holds for a person (none if it does not know them, or they
+        are deactivated)."""
         ...

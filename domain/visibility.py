@@ -40,6 +40,7 @@ from domain import (
     calendar,
     canned_response,
     change,
+    change_policy,
     change_schedule,
     configuration_item,
     directory,
@@ -182,6 +183,10 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     change.PreAuthorised: STAFF,
     change.BackoutPlanRecorded: STAFF,
     change.Assessed: STAFF,
+    change.TestsPlanned: STAFF,
+    change.RoutedToDesignAndTransition: STAFF,
+    change.DesignAccepted: STAFF,
+    change.TestRecorded: STAFF,
     change.Approved: STAFF,
     change.Authorised: STAFF,
     change.Rejected: STAFF,
@@ -229,6 +234,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     calendar.HoursRevised: caller(),
     audit_schedule.ScheduleDefined: STAFF,  # the audit programme is the staff's to plan
     audit_schedule.ScheduleRevised: STAFF,
+    change_policy.PolicyDefined: caller(),
+    change_policy.PolicyRevised: caller(),  # the terms, not the reason
     priority.MatrixDefined: caller(),
     priority.MatrixRevised: caller(),
     service_catalogue.CatalogueDefined: caller(),

@@ -77,6 +77,7 @@ PUBLIC_AGGREGATES = frozenset(
         # the audit programme's schedule: a rule of record, as the matrix is
         "AuditSchedule",
         "ServiceCatalogue",
+        "ChangePolicy",
         "KnowledgeArticle",
         # the improvement register: the Kafka-fed `improvement_register` view needs it (a low
         # rating's follow-up quotes the caller's comment, as their incident's events do)

@@ -22,11 +22,13 @@ def _raised(_: Row | None, ev: c.Raised) -> Row:
         **copied(
             ev,
             "kind title description requester organisation services configuration_items"
-            " backout_plan template",
+            " backout_plan template service_action transfer_to source external_reference",
         ),
         "state": c.ChangeState.RAISED,
         "backout_test": None,
         "assessment": None,
+        "tests": [],
+        "design_and_transition": None,
         "approvals": [],
         "authorisation": None,
         "rejection": None,
@@ -55,9 +57,73 @@ def _backout(row: Row, ev: c.BackoutPlanRecorded) -> Row:
     return _touched(row, ev, backout_plan=ev.plan, backout_test=tested if ev.tested else None)
 
 
+def _aspect(aspect: c.Aspect | None) -> dict[str, Any] | None:
+    return None if aspect is None else {"level": aspect.level, "note": aspect.note}
+
+
 def _assessed(row: Row, ev: c.Assessed) -> Row:
-    assessment = {"risk": ev.risk, "impact": ev.impact, "cab": list(ev.cab), "quorum": ev.quorum}
+    impact = ev.cmdb_impact
+    assessment = {
+        "risk": ev.risk,
+        "impact": ev.impact,
+        "cab": list(ev.cab),
+        "quorum": ev.quorum,
+        "continuity": _aspect(ev.continuity),
+        "availability": _aspect(ev.availability),
+        "security": _aspect(ev.security),
+        "policy_version": ev.policy_version,
+        "approver_roles": list(ev.approver_roles),
+        "cmdb_impact": None
+        if impact is None
+        else {
+            "items": [{"code": i.code, "distance": i.distance} for i in impact.items],
+            "services": list(impact.services),
+        },
+    }
     return _touched(row, ev, assessment=entry(ev, **assessment))
+
+
+def _routed(row: Row, ev: c.RoutedToDesignAndTransition) -> Row:
+    earlier = row["design_and_transition"] or {"criteria": [], "acceptance": None}
+    routed = {
+        **earlier,
+        "criteria": [*earlier["criteria"], *ev.criteria],
+        "policy_version": ev.policy_version,
+        "at": earlier.get("at") or at(ev),
+    }
+    return _touched(row, ev, design_and_transition=routed)
+
+
+def _design_accepted(row: Row, ev: c.DesignAccepted) -> Row:
+    acceptance = entry(
+        ev, design_document=ev.design_document, acceptance_criteria=ev.acceptance_criteria
+    )
+    return _touched(
+        row, ev, design_and_transition={**row["design_and_transition"], "acceptance": acceptance}
+    )
+
+
+def _tests_planned(row: Row, ev: c.TestsPlanned) -> Row:
+    _touched(row, ev)
+    for name in ev.tests:
+        row["tests"].append(
+            {"name": name, "result": None, "note": None, "attachments": [], "at": None, "by": None}
+        )
+    return row
+
+
+def _test_recorded(row: Row, ev: c.TestRecorded) -> Row:
+    _touched(row, ev)
+    run = {
+        "name": ev.test,
+        "result": ev.result,
+        "note": ev.note,
+        "attachments": [str(a) for a in ev.attachments],
+        "at": at(ev),
+        "by": by(ev),
+    }
+    row["tests"] = [run if t["name"] == ev.test else t for t in row["tests"]]
+    return row
 
 
 def _approved(row: Row, ev: c.Approved) -> Row:
@@ -88,7 +154,12 @@ def _scheduled(row: Row, ev: c.Scheduled) -> Row:
 
 
 def _started(row: Row, ev: c.ImplementationStarted) -> Row:
-    implementation = {"implementer": ev.implementer, "started_at": at(ev), "outcome": None}
+    implementation = {
+        "implementer": ev.implementer,
+        "started_at": at(ev),
+        "tests_waived": ev.tests_waived,
+        "outcome": None,
+    }
     return _touched(row, ev, implementation=implementation)
 
 
@@ -128,12 +199,19 @@ def _incident_linked(row: Row, ev: c.IncidentLinked) -> Row:
 
 change_details = Projection(
     name="change_details",
-    version=4,  # 3: the organisation, as a column (scoped lists); 4: the backout's test
+    # 3: the organisation, as a column (scoped lists); 4: the backout's test; 5: the service
+    # action and the source, the assessment's aspects, CMDB impact and policy version, the test
+    # checklist, the routing to design and transition
+    version=5,
     folds=folds_of(
         _raised,
         _pre_authorised,
         _backout,
         _assessed,
+        _tests_planned,
+        _test_recorded,
+        _routed,
+        _design_accepted,
         _approved,
         _authorised,
         _rejected,

@@ -13,7 +13,10 @@ from projections.records import entry, stamped
 
 
 def _through(row: Row, ev: ci.ThroughChange, what: str) -> None:
-    row["changes"].append(entry(ev, change_id=str(ev.change_id), change=ev.change_ref, what=what))
+    """What an event after registration did, and through which change (None: edited directly,
+    its type not under change control)."""
+    change_id = None if ev.change_id is None else str(ev.change_id)
+    row["changes"].append(entry(ev, change_id=change_id, change=ev.change_ref, what=what))
 
 
 def _registered(_: Row | None, ev: ci.Registered) -> Row:

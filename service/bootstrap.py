@@ -281,6 +281,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
     rebuild_changed(desk.recorder, desk.mapper, views, followed)
     runner = ProjectionRunner(desk.recorder, desk.mapper, views, followed)
     desk.after_commit = runner.wake
+    desk.views = views  # what an assessment reads of the CMDB (application/session.py)
     tokens = RecordedTokenStore(desk, cache_seconds=settings.token_cache_seconds)
     services = Services(settings, desk, views, runner, tokens, clock, closing)
     if settings.kafka_bootstrap:
@@ -302,6 +303,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
     desk.ensure_priority_matrix(services.system_context())
     desk.ensure_sla_rules(services.system_context())
     desk.ensure_service_catalogue(services.system_context())
+    desk.ensure_change_policy(services.system_context())
     _import_token_tables(settings, desk, clock)
     return services
 

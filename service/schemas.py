@@ -15,6 +15,7 @@ from domain import (  # noqa: F401  (each registers its event types)
     audit_schedule,
     calendar,
     change,
+    change_policy,
     change_schedule,
     circulation,
     configuration_item,

@@ -25,6 +25,7 @@ from domain import (
     calendar,
     canned_response,
     change,
+    change_policy,
     change_schedule,
     configuration_item,
     directory,
@@ -180,6 +181,80 @@ def windowed(draw: st.DrawFn, event_type: type[DomainEvent], **overrides: Any) -
     return draw(events(event_type, start=st.just(start), end=st.just(start + length), **overrides))
 
 
+#: An aspect of a change's assessment: a level and perhaps a note.
+aspects = st.builds(
+    change.Aspect,
+    level=st.sampled_from(list(change.Level)),
+    note=st.none() | st.text(min_size=1, max_size=40),
+)
+#: What the CMDB said depends on a change's items.
+cmdb_impacts = st.builds(
+    change.CmdbImpact,
+    items=st.lists(
+        st.builds(change.ImpactedItem, code=codes, distance=st.integers(1, 5)), max_size=4
+    ),
+    services=code_lists,
+)
+
+
+def _approvers() -> st.SearchStrategy[Any]:
+    roles = st.lists(st.sampled_from(list(Role)), min_size=1, max_size=3, unique=True)
+    return st.builds(change_policy.Approvers, roles=roles, quorum=st.integers(1, 5))
+
+
+#: The change policy's terms: every cell of the matrix, any criteria, any control.
+policy_terms = st.builds(
+    change_policy.ChangePolicyTerms,
+    approval=st.fixed_dictionaries(
+        {
+            kind: st.fixed_dictionaries({risk: _approvers() for risk in change.Risk})
+            for kind in change_policy.JUDGED_KINDS
+        }
+    ),
+    major=st.builds(
+        change_policy.MajorCriteria,
+        service_actions=st.lists(
+            st.sampled_from(
+                [a for a in change.ServiceAction if a is not change.ServiceAction.NONE]
+            ),
+            unique=True,
+            max_size=4,
+        ),
+        risks=st.lists(st.sampled_from(list(change.Risk)), unique=True, max_size=3),
+        item_criticality=st.lists(
+            st.sampled_from(list(configuration_item.Criticality)), unique=True, max_size=4
+        ),
+        critical_services=code_lists,
+        more_items_than=st.none() | st.integers(1, 100),
+    ),
+    control=st.builds(
+        change_policy.ChangeControl,
+        ci_types=st.lists(st.sampled_from(list(configuration_item.CiType)), unique=True),
+        services=code_lists,
+    ),
+)
+
+
+@st.composite
+def classified_changes(draw: st.DrawFn) -> Any:
+    """Change.Raised as the validator admits it: a change to a service names one, a transfer
+    (only) says where to."""
+    action = draw(st.sampled_from(list(change.ServiceAction)))
+    services = st.lists(codes, min_size=action is not change.ServiceAction.NONE, max_size=4)
+    transfer_to = names if action is change.ServiceAction.TRANSFER else st.none()
+    return draw(
+        events(
+            change.Raised,
+            configuration_items=code_lists,
+            template=st.none() | codes,
+            organisation=organisation_codes,
+            services=services,
+            service_action=st.just(action),
+            transfer_to=transfer_to,
+        )
+    )
+
+
 def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     ci = configuration_item
     through = {"change_ref": st.from_regex(r"CHG-[0-9]{6}", fullmatch=True)}
@@ -194,19 +269,31 @@ def _record_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         change.TemplateDefined: events(
             change.TemplateDefined, code=codes, configuration_items=code_lists
         ),
-        change.Raised: events(
-            change.Raised,
-            configuration_items=code_lists,
-            template=st.none() | codes,
-            organisation=organisation_codes,
-        ),
+        change.Raised: classified_changes(),
         change.PreAuthorised: events(change.PreAuthorised, template=codes),
         change.BackoutPlanRecorded: events(change.BackoutPlanRecorded),
         change.Assessed: events(
             change.Assessed,
             cab=st.lists(names, min_size=1, max_size=5, unique=True),
             quorum=st.just(1),
+            continuity=st.none() | aspects,
+            availability=st.none() | aspects,
+            security=st.none() | aspects,
+            cmdb_impact=st.none() | cmdb_impacts,
+            policy_version=st.none() | st.integers(1, 50),
         ),
+        change.TestsPlanned: events(
+            change.TestsPlanned, tests=st.lists(names, min_size=1, max_size=4, unique=True)
+        ),
+        change.TestRecorded: events(change.TestRecorded),
+        change.RoutedToDesignAndTransition: events(
+            change.RoutedToDesignAndTransition,
+            criteria=st.lists(names, min_size=1, max_size=3),
+            policy_version=st.integers(1, 50),
+        ),
+        change.DesignAccepted: events(change.DesignAccepted),
+        change_policy.PolicyDefined: events(change_policy.PolicyDefined, terms=policy_terms),
+        change_policy.PolicyRevised: events(change_policy.PolicyRevised, terms=policy_terms),
         change.Approved: events(change.Approved),
         change.Authorised: events(
             change.Authorised, approvers=st.lists(names, min_size=1, max_size=5)

@@ -3,7 +3,7 @@ feed rebuild from zero equal to the live ones."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,6 +17,14 @@ from tests.conftest import T0
 from tests.integration.conftest import Api
 
 WINDOW = (T0 + timedelta(days=2)).isoformat(), (T0 + timedelta(days=2, hours=2)).isoformat()
+#: The test on the checklist of the changes authorised here, passed before they are.
+DRILL = "restore drill on staging"
+#: The continuity, availability and security review of an assessment that is not about them.
+ASPECTS = {
+    "continuity": {"level": "low"},
+    "availability": {"level": "medium", "note": "down for the window"},
+    "security": {"level": "none"},
+}
 
 
 def authorised_change(api: Api, items: list[str], title: str = "Upgrade") -> dict[str, Any]:
@@ -41,6 +49,8 @@ def authorised_change(api: Api, items: list[str], title: str = "Upgrade") -> dic
             "impact": "catalogue down",
             "cab": ["ahmad", "yusuf", "lina"],
             "quorum": 2,
+            "tests": [DRILL],
+            **ASPECTS,
         },
         headers={"If-Match": raised.headers["ETag"]},
     )
@@ -48,8 +58,12 @@ def authorised_change(api: Api, items: list[str], title: str = "Upgrade") -> dic
     for name in ("ahmad", "yusuf"):
         approved = api.client(name, Role.CAB_MEMBER).post(f"/api/v1/changes/{ref}/approve")
         assert approved.status_code == 200, approved.text
-    body: dict[str, Any] = approved.json()
-    assert body["state"] == "authorised"
+    assert approved.json()["state"] == "authorised"
+    tested = resolver.post(
+        f"/api/v1/changes/{ref}/record-test", json={"test": DRILL, "result": "passed"}
+    )
+    assert tested.status_code == 200, tested.text
+    body: dict[str, Any] = tested.json()
     return body
 
 
@@ -73,7 +87,7 @@ def test_configuration_items_changes_and_the_calendar(api: Api, services: Servic
     ).json()
     manager.post(
         f"/api/v1/changes/{own['ref']}/assess",
-        json={"risk": "low", "impact": "none", "cab": ["ahmad"], "quorum": 1},
+        json={"risk": "low", "impact": "none", "cab": ["ahmad"], "quorum": 1, **ASPECTS},
     )
     refused = api.client("andi.pratama", Role.CAB_MEMBER).post(
         f"/api/v1/changes/{own['ref']}/approve"
@@ -182,10 +196,13 @@ def items_change_only_through_implemented_changes(
 
     # history: every event, with actor and time
     history = reader.get(f"/api/v1/changes/{first['ref']}/history").json()["events"]
-    assert [e["type"] for e in history][:3] == [
+    assert [e["type"] for e in history][:6] == [
         "Change.Raised",
         "Change.Assessed",
+        "Change.TestsPlanned",
         "Change.Approved",
+        "Change.Approved",
+        "Change.Authorised",
     ]
     assert all(e["actor"]["id"] and e["at"] for e in history)
 
@@ -258,3 +275,126 @@ def test_a_backout_plan_is_recorded_as_tested_saying_how(api: Api) -> None:
     assert body["backout_plan"] == "restore the snapshot"
     assert body["backout_test"]["note"] == "restored on the staging server in 12 minutes"
     assert body["backout_test"]["by"]["id"] == "andi.pratama"
+
+
+def test_the_assessment_records_the_impact_the_cmdb_gives_for_the_changes_items(
+    api: Api, services: Services
+) -> None:
+    seed(services.desk)
+    agent = api.client("siti.rahma", Role.AGENT)
+    manager = api.client("rina.wati", Role.CHANGE_MANAGER)
+    raised = agent.post(
+        "/api/v1/changes",
+        json={
+            "kind": "normal",
+            "title": "Patch the server",
+            "configuration_items": ["srv-inlislite-01"],
+        },
+    )
+    assert raised.status_code == 201, raised.text
+    ref = raised.json()["ref"]
+
+    assessed = manager.post(
+        f"/api/v1/changes/{ref}/assess",
+        json={
+            "risk": "medium",
+            "impact": "catalogue down for an hour",
+            "cab": ["ahmad"],
+            "quorum": 1,
+            "continuity": {"level": "low", "note": "branches lend on paper"},
+            "availability": {"level": "medium"},
+            "security": {"level": "high", "note": "closes a kernel CVE"},
+        },
+    )
+
+    assert assessed.status_code == 200, assessed.text
+    assessment = assessed.json()["assessment"]
+    assert (assessment["continuity"], assessment["availability"], assessment["security"]) == (
+        {"level": "low", "note": "branches lend on paper"},
+        {"level": "medium", "note": None},
+        {"level": "high", "note": "closes a kernel CVE"},
+    )
+    # what GET .../impact answers for the item is what the assessment recorded, by itself
+    impact = agent.get("/api/v1/configuration-items/srv-inlislite-01/impact").json()["impacted"]
+    recorded = assessment["cmdb_impact"]
+    assert recorded["items"] == [{"code": r["code"], "distance": r["distance"]} for r in impact]
+    assert {"db-inlislite", "app-inlislite", "svc-opac"} <= {i["code"] for i in recorded["items"]}
+    items = {
+        row["code"]: row
+        for row in agent.get("/api/v1/configuration-items", params={"limit": 200}).json()["items"]
+    }
+    expected = {items[c]["service"] for c in ["srv-inlislite-01", *(r["code"] for r in impact)]}
+    assert recorded["services"] == sorted(s for s in expected if s)
+    # the assessment reads the same in the change's history
+    history = manager.get(f"/api/v1/changes/{ref}/history").json()["events"]
+    assert history[-1]["type"] == "Change.Assessed"
+
+
+def test_implementation_waits_for_the_checklist_and_an_emergency_may_waive_it(
+    api: Api, services: Services
+) -> None:
+    agent = api.client("siti.rahma", Role.AGENT)
+    manager = api.client("rina.wati", Role.CHANGE_MANAGER)
+    ahmad = api.client("ahmad", Role.CAB_MEMBER)
+    window = {"start": WINDOW[0], "end": WINDOW[1]}
+
+    def to_the_window(kind: str, tests: list[str]) -> str:
+        raised = agent.post(
+            "/api/v1/changes",
+            json={"kind": kind, "title": f"A {kind} change", "backout_plan": "restore"},
+        )
+        assert raised.status_code == 201, raised.text
+        ref: str = raised.json()["ref"]
+        body = {"risk": "low", "impact": "x", "cab": ["ahmad"], "quorum": 1, **ASPECTS}
+        assessed = manager.post(f"/api/v1/changes/{ref}/assess", json={**body, "tests": tests})
+        assert assessed.status_code == 200, assessed.text
+        assert ahmad.post(f"/api/v1/changes/{ref}/approve").status_code == 200
+        assert manager.post(f"/api/v1/changes/{ref}/schedule", json=window).status_code == 200
+        window["start"], window["end"] = (
+            window["end"],
+            (datetime.fromisoformat(window["end"]) + timedelta(hours=2)).isoformat(),
+        )
+        return ref
+
+    # a normal change with its drill failed: refused, saying why; passed: it starts
+    ref = to_the_window("normal", [DRILL])
+    failed = agent.post(
+        f"/api/v1/changes/{ref}/record-test",
+        json={"test": DRILL, "result": "failed", "note": "restore took 40 minutes"},
+    )
+    assert failed.status_code == 200, failed.text
+    assert failed.json()["tests"][0] | {"at": None, "by": None} == {
+        "name": DRILL,
+        "result": "failed",
+        "note": "restore took 40 minutes",
+        "attachments": [],
+        "at": None,
+        "by": None,
+    }
+    refused = agent.post(f"/api/v1/changes/{ref}/start-implementation")
+    assert (refused.status_code, refused.json()["code"]) == (409, "tests-not-passed")
+    assert refused.json()["type"] == "/problems/tests-not-passed"
+    assert DRILL in refused.json()["detail"]
+    unknown = agent.post(
+        f"/api/v1/changes/{ref}/record-test", json={"test": "load test", "result": "passed"}
+    )
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "unknown-test")
+    agent.post(f"/api/v1/changes/{ref}/record-test", json={"test": DRILL, "result": "passed"})
+    started = agent.post(f"/api/v1/changes/{ref}/start-implementation")
+    assert started.status_code == 200, started.text
+    assert started.json()["implementation"]["tests_waived"] is None
+
+    # a normal change may not waive them; an emergency change may, and the reason is recorded
+    untested = to_the_window("normal", [])
+    waived = agent.post(
+        f"/api/v1/changes/{untested}/start-implementation", json={"waiver": "in a hurry"}
+    )
+    assert (waived.status_code, waived.json()["code"]) == (409, "waiver-not-allowed")
+    emergency = to_the_window("emergency", [DRILL])
+    assert agent.post(f"/api/v1/changes/{emergency}/start-implementation").status_code == 409
+    reason = "every RFID gate is open: the vendor's hotfix now"
+    started = agent.post(
+        f"/api/v1/changes/{emergency}/start-implementation", json={"waiver": reason}
+    )
+    assert started.status_code == 200, started.text
+    assert started.json()["implementation"]["tests_waived"] == reason

@@ -53,6 +53,7 @@ def test_a_change_stored_before_organisations_reads_as_the_current_class_everywh
 
     assert read.status_code == 200, read.text
     assert read.json()["organisation"] == PROVINCE
+    assert (read.json()["service_action"], read.json()["source"]) == ("none", "person")
     assert read.json()["title"] == old.title
     assert history.status_code == 200, history.text
     first = history.json()["events"][0]
@@ -69,7 +70,7 @@ def test_a_change_stored_by_a_newer_version_stops_the_views_at_it(
     settings: Settings, clock: Clock
 ) -> None:
     state = orjson.loads(encode(a_change()))
-    state[VERSION_KEY] = 3
+    state[VERSION_KEY] = 4
     with started(settings, clock):
         pass
     bad = store_raw_event(settings, uuid4().hex, 1, RAISED, orjson.dumps(state))
@@ -80,4 +81,4 @@ def test_a_change_stored_by_a_newer_version_stops_the_views_at_it(
     assert ready.status_code == 503
     stuck = {s["follower"]: s for s in ready.json()["stuck"]}
     assert stuck["projections"]["position"] == bad
-    assert "version 3 of Change.Raised" in stuck["projections"]["reason"]
+    assert "version 4 of Change.Raised" in stuck["projections"]["reason"]

@@ -283,9 +283,20 @@ def drive_a_change(step: Driver) -> tuple[str, list[str]]:
     assert isinstance(change, step.models.ChangeDetails)
     ref = change.ref
     states = [change.state]
-    assessment = {"risk": "low", "impact": "none", "cab": ["ahmad"], "quorum": 1}
+    assessment = {
+        "risk": "low",
+        "impact": "none",
+        "cab": ["ahmad"],
+        "quorum": 1,
+        "continuity": {"level": "none"},
+        "availability": {"level": "low"},
+        "security": {"level": "none"},
+        "tests": ["restore drill"],
+    }
     states.append(step("assess_change", manager, ref, body=("Assess", assessment)).state)
     states.append(step("approve_change", step.as_("ahmad", Role.CAB_MEMBER), ref).state)
+    passed = {"test": "restore drill", "result": "passed"}
+    step("record_test_change", resolver, ref, body=("RecordTest", passed))
     window = {"start": WINDOW[0], "end": WINDOW[1]}
     states.append(step("schedule_change", manager, ref, body=("Schedule", window)).state)
     states.append(step("start_implementation_change", resolver, ref).state)

@@ -23,6 +23,7 @@ from domain import commands as c
 from domain.actors import Actor, Role
 from domain.api_token import TABLES_IMPORT_ID
 from domain.calendar import calendar_id
+from domain.change_policy import ChangePolicy
 from domain.context import Context
 from domain.errors import (
     DomainError,
@@ -594,7 +595,8 @@ def test_each_event_carries_the_actor_id_and_role_the_time_and_the_correlation_i
     calendars = {calendar_id(name) for name in ("office", "24x7", "library")}
     # the records the first start makes: the rules and the service catalogue, and that the old
     # token tables were imported
-    rules = {desk.priority_matrix().id, SlaPolicy.ID, ServiceCatalogue.ID, *calendars}
+    rules = {desk.priority_matrix().id, SlaPolicy.ID, ServiceCatalogue.ID, ChangePolicy.ID}
+    rules |= calendars
     rules.add(TABLES_IMPORT_ID)
     rules |= usual_ids()  # and the directory the test assigns within
     mine = [n.id for n in notifications if n.originator_id not in rules]

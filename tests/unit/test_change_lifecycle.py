@@ -20,6 +20,7 @@ import pytest
 from domain.actors import Actor, Role
 from domain.change import (
     CANCELLABLE,
+    TESTABLE,
     Approved,
     Assessed,
     Authorised,
@@ -28,9 +29,11 @@ from domain.change import (
     Change,
     ChangeEvent,
     ChangeKind,
+    ChangeSource,
     ChangeState,
     ChangeTemplate,
     Closed,
+    DesignAccepted,
     ImplementationOutcome,
     ImplementationStarted,
     Implemented,
@@ -42,8 +45,12 @@ from domain.change import (
     Reviewed,
     ReviewTaskOpened,
     Risk,
+    RoutedToDesignAndTransition,
     Scheduled,
+    ServiceAction,
     TemplateDefined,
+    TestRecorded,
+    TestResult,
     template_id,
 )
 from domain.context import Context
@@ -58,6 +65,7 @@ from domain.errors import (
 )
 from domain.organisations import PROVINCE
 from tests.conftest import T0, context
+from tests.unit.test_change_assessment_rules import ASPECTS
 
 REQUESTER = Actor(id="andi.pratama", role=Role.RESOLVER)
 RAISER = Actor(id="siti.rahma", role=Role.AGENT)  # raises the change for the requester
@@ -65,6 +73,8 @@ MANAGER = Actor(id="rina.wati", role=Role.CHANGE_MANAGER)
 ADMIN = Actor(id="admin", role=Role.ADMIN)
 CAB = [Actor(id=name, role=Role.CAB_MEMBER) for name in ("ahmad", "yusuf", "lina")]
 WINDOW = (T0 + timedelta(days=1), T0 + timedelta(days=1, hours=2))
+#: The test on the checklist of the given changes (a standard one's template lists none).
+DRILL = "restore drill on staging"
 LATER_WINDOW = (T0 + timedelta(days=2), T0 + timedelta(days=2, hours=3))
 
 
@@ -121,6 +131,8 @@ def raised(
         template=template() if kind is ChangeKind.STANDARD else None,
         organisation=organisation,
     )
+    if kind is not ChangeKind.STANDARD and backout is not None:  # and the test to pass first
+        change.record_backout_plan(context(RAISER), plan=backout, tests=[DRILL])
     change.collect_events()
     return change
 
@@ -133,6 +145,7 @@ def assessed(kind: ChangeKind = ChangeKind.NORMAL, quorum: int = 1, **options: A
         impact="OPAC down for an hour",
         cab=[a.id for a in CAB],
         quorum=quorum,
+        **ASPECTS,
     )
     change.collect_events()
     return change
@@ -143,6 +156,7 @@ def authorised(kind: ChangeKind = ChangeKind.NORMAL) -> Change:
         return raised(kind)  # its template authorises it
     change = assessed(kind)
     change.approve(context(CAB[0]))
+    change.record_test(context(REQUESTER), test=DRILL, result=TestResult.PASSED)
     change.collect_events()
     return change
 
@@ -232,6 +246,23 @@ def test_each_given_change_is_in_its_state() -> None:
 
 Action = Callable[[Change], None]
 
+
+def route(change: Change) -> None:
+    change.route_to_design_and_transition(
+        context(MANAGER), criteria=["risk: high"], policy_version=1
+    )
+
+
+def accept_design(change: Change) -> None:
+    """Accept the design of a change routed to design and transition (routed first, where it
+    may be: the given changes are not of major impact)."""
+    if change.state in ALLOWED_IN["accept_design"]:
+        route(change)
+    change.accept_design(
+        context(MANAGER), design_document="DOC-000031", acceptance_criteria="OPAC answers"
+    )
+
+
 ACTIONS: dict[str, tuple[Action, tuple[type[ChangeEvent], ...], ChangeState | None]] = {
     "record_backout_plan": (
         lambda c: c.record_backout_plan(context(REQUESTER), plan="reinstall 3.1"),
@@ -239,9 +270,18 @@ ACTIONS: dict[str, tuple[Action, tuple[type[ChangeEvent], ...], ChangeState | No
         None,  # the state does not change
     ),
     "assess": (
-        lambda c: c.assess(context(MANAGER), risk=Risk.LOW, impact="none", cab=["ahmad"], quorum=1),
+        lambda c: c.assess(
+            context(MANAGER), risk=Risk.LOW, impact="none", cab=["ahmad"], quorum=1, **ASPECTS
+        ),
         (Assessed,),
         ChangeState.ASSESSED,
+    ),
+    "route_to_design_and_transition": (route, (RoutedToDesignAndTransition,), None),
+    "accept_design": (accept_design, (RoutedToDesignAndTransition, DesignAccepted), None),
+    "record_test": (
+        lambda c: c.record_test(context(REQUESTER), test=DRILL, result=TestResult.FAILED),
+        (TestRecorded,),
+        None,
     ),
     "approve": (
         lambda c: c.approve(context(CAB[1])),
@@ -282,6 +322,9 @@ ACTIONS: dict[str, tuple[Action, tuple[type[ChangeEvent], ...], ChangeState | No
 ALLOWED_IN: dict[str, set[ChangeState]] = {
     "record_backout_plan": {ChangeState.RAISED, ChangeState.ASSESSED},
     "assess": {ChangeState.RAISED},
+    "record_test": set(TESTABLE),
+    "route_to_design_and_transition": {ChangeState.RAISED, ChangeState.ASSESSED},
+    "accept_design": {ChangeState.RAISED, ChangeState.ASSESSED},
     "approve": {ChangeState.ASSESSED},
     "reject": {ChangeState.ASSESSED},
     "schedule": {ChangeState.AUTHORISED, ChangeState.SCHEDULED},
@@ -365,6 +408,10 @@ def test_raising_records_what_the_change_is_and_who_raised_it_for_whom() -> None
         backout_plan="reflash 2.0",
         template=None,
         organisation="perpus-kota-serang",
+        service_action=ServiceAction.TRANSFER,
+        transfer_to="Dispusip Kota Serang",
+        source=ChangeSource.INCIDENT,
+        external_reference="INC-000042",
     )
 
     [event] = then_recorded(change, Raised)
@@ -384,6 +431,10 @@ def test_raising_records_what_the_change_is_and_who_raised_it_for_whom() -> None
         "backout_plan": "reflash 2.0",
         "template": None,
         "organisation": "perpus-kota-serang",
+        "service_action": ServiceAction.TRANSFER,
+        "transfer_to": "Dispusip Kota Serang",
+        "source": ChangeSource.INCIDENT,
+        "external_reference": "INC-000042",
         "correlation_id": None,
     }
     assert event.correlation_id == ctx.correlation_id
@@ -402,6 +453,7 @@ def test_raising_records_what_the_change_is_and_who_raised_it_for_whom() -> None
     assert (change.cab, change.quorum, change.approvals) == (frozenset(), 0, ())
     assert (change.window, change.outcome, change.review_required) == (None, None, False)
     assert (change.problems, change.incidents) == (frozenset(), frozenset())
+    assert (change.service_action, change.source) == (ServiceAction.TRANSFER, ChangeSource.INCIDENT)
 
 
 def template() -> ChangeTemplate:
@@ -445,6 +497,7 @@ def test_a_change_manager_defines_a_template_with_its_backout_plan(actor: Actor)
         "services": ["kiosks-gates"],
         "configuration_items": ["kiosk-dpk-01"],
         "backout_plan": "refit the old one",
+        "tests": [],
         "correlation_id": None,
     }
     assert made.id == template_id("kiosk-receipt-printer-swap")
@@ -554,7 +607,12 @@ def test_assessment_records_risk_impact_cab_and_quorum() -> None:
     change = raised()
 
     change.assess(
-        context(ADMIN), risk=Risk.HIGH, impact="gate open 1 h", cab=["ahmad", "lina"], quorum=2
+        context(ADMIN),
+        risk=Risk.HIGH,
+        impact="gate open 1 h",
+        cab=["ahmad", "lina"],
+        quorum=2,
+        **ASPECTS,
     )
 
     [event] = then_recorded(change, Assessed)
@@ -576,7 +634,7 @@ def test_neither_the_requester_nor_who_raised_it_sits_on_the_cab(who: Actor) -> 
         change,
         RequesterCannotApprove,
         lambda: change.assess(
-            context(MANAGER), risk=Risk.LOW, impact="x", cab=["ahmad", who.id], quorum=1
+            context(MANAGER), risk=Risk.LOW, impact="x", cab=["ahmad", who.id], quorum=1, **ASPECTS
         ),
     )
 
@@ -866,12 +924,23 @@ def test_replaying_a_changes_history_gives_the_state_its_commands_left() -> None
         template=None,
     )
     steps: list[Callable[[], object]] = [
-        lambda: change.record_backout_plan(context(REQUESTER), plan="reflash"),
+        lambda: change.record_backout_plan(context(REQUESTER), plan="reflash", tests=[DRILL]),
         lambda: change.assess(
-            context(MANAGER), risk=Risk.LOW, impact="x", cab=["ahmad", "yusuf"], quorum=2
+            context(MANAGER),
+            risk=Risk.LOW,
+            impact="x",
+            cab=["ahmad", "yusuf"],
+            quorum=2,
+            tests=["gate opens for a member card"],
+            **ASPECTS,
         ),
+        lambda: change.record_test(context(REQUESTER), test=DRILL, result=TestResult.FAILED),
         lambda: change.approve(context(CAB[0])),
         lambda: change.approve(context(CAB[1])),
+        lambda: change.record_test(context(REQUESTER), test=DRILL, result=TestResult.PASSED),
+        lambda: change.record_test(
+            context(REQUESTER), test="gate opens for a member card", result=TestResult.PASSED
+        ),
         lambda: schedule(change),
         lambda: schedule(change, LATER_WINDOW),
         lambda: change.link_problem(context(MANAGER), problem_id=UUID(int=1), problem_ref="P"),

@@ -20,6 +20,7 @@ from domain.change import (
     ImplementationOutcome,
     ReviewTaskOpened,
     Risk,
+    TestResult,
 )
 from domain.change_schedule import SCHEDULE_ID, BlackoutDeclared, ChangeSchedule, WindowBooked
 from domain.errors import (
@@ -35,6 +36,7 @@ from domain.errors import (
     ScheduleConflict,
 )
 from tests.conftest import T0, context
+from tests.unit.test_change_assessment_rules import ASPECTS
 
 REQUESTER = Actor(id="andi.pratama", role=Role.RESOLVER)
 MANAGER = Actor(id="rina.wati", role=Role.CHANGE_MANAGER)
@@ -64,7 +66,12 @@ def assessed(quorum: int = 2, **options: Any) -> Change:
     change = raised(**options)
     cab = [a.id for a in CAB]
     change.assess(
-        context(MANAGER), risk=Risk.MEDIUM, impact="OPAC down 1 h", cab=cab, quorum=quorum
+        context(MANAGER),
+        risk=Risk.MEDIUM,
+        impact="OPAC down 1 h",
+        cab=cab,
+        quorum=quorum,
+        **ASPECTS,
     )
     change.collect_events()
     return change
@@ -84,7 +91,12 @@ def test_the_requester_cannot_sit_on_the_cab_of_their_change() -> None:
     change = raised()
     with pytest.raises(RequesterCannotApprove):
         change.assess(
-            context(MANAGER), risk=Risk.LOW, impact="none", cab=[REQUESTER.id, "ahmad"], quorum=1
+            context(MANAGER),
+            risk=Risk.LOW,
+            impact="none",
+            cab=[REQUESTER.id, "ahmad"],
+            quorum=1,
+            **ASPECTS,
         )
 
 
@@ -137,7 +149,9 @@ def test_a_tested_backout_plan_says_how_it_was_tested() -> None:
 
 def test_only_a_change_manager_assesses() -> None:
     with pytest.raises(NotPermitted):
-        raised().assess(context(CAB[0]), risk=Risk.LOW, impact="x", cab=["ahmad"], quorum=1)
+        raised().assess(
+            context(CAB[0]), risk=Risk.LOW, impact="x", cab=["ahmad"], quorum=1, **ASPECTS
+        )
 
 
 def test_a_standard_change_is_authorised_by_its_template_without_a_cab() -> None:
@@ -171,8 +185,11 @@ def test_a_standard_change_is_authorised_by_its_template_without_a_cab() -> None
 
 
 def implementing(kind: ChangeKind = ChangeKind.NORMAL) -> Change:
-    change = assessed(quorum=1, kind=kind)
+    change = raised(kind=kind)
+    change.record_backout_plan(context(REQUESTER), plan="restore backup", tests=["restore drill"])
+    change.assess(context(MANAGER), risk=Risk.LOW, impact="x", cab=["ahmad"], quorum=1, **ASPECTS)
     change.approve(context(CAB[0]))
+    change.record_test(context(REQUESTER), test="restore drill", result=TestResult.PASSED)
     change.schedule(
         context(MANAGER), start=T0, end=T0 + timedelta(hours=1), overridden=[], override_reason=None
     )
@@ -325,12 +342,14 @@ def test_replaying_a_changes_events_gives_the_state_its_decisions_left() -> None
         template=None,
     )
     events += change.collect_events()
-    change.assess(context(MANAGER), risk=Risk.HIGH, impact="gate open", cab=["ahmad"], quorum=1)
+    change.assess(
+        context(MANAGER), risk=Risk.HIGH, impact="gate open", cab=["ahmad"], quorum=1, **ASPECTS
+    )
     change.approve(context(CAB[0]))
     change.schedule(
         context(MANAGER), start=T0, end=T0 + timedelta(hours=1), overridden=[], override_reason=None
     )
-    change.start_implementation(context(REQUESTER))
+    change.start_implementation(context(REQUESTER), waiver="the gate lets everyone in: no time")
     change.record_implementation(
         context(REQUESTER), outcome=ImplementationOutcome.SUCCESSFUL, notes="ok"
     )

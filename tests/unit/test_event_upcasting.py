@@ -4,7 +4,9 @@ misread (domain/events.py, docs/architecture.md "Evolving an event").
 
 The real example is Change.Raised: changes raised before records carried an organisation were
 stored without one (version 1); version 2 names it always, and its upcaster gives an old change
-the province, as the service did for such records all along.
+the province, as the service did for such records all along. Version 3 classifies the change
+(what it does to a service) and names its source: a change stored before touched no service as
+such (`none`) and was a person's.
 """
 
 from __future__ import annotations
@@ -32,14 +34,42 @@ MAPPER = TypedMapper(transcoder=JSONTranscoder())
 RAISED = "Change.Raised"
 
 
+#: What version 3 added to Change.Raised.
+CLASSIFICATION = ("service_action", "transfer_to", "source", "external_reference")
+
+
 def version_1(event: change.Raised, *, with_organisation: bool = False) -> bytes:
     """The state a change was stored with before records carried an organisation (and, with
     `with_organisation`, between then and version 2: version 1 did not name its version)."""
     state = orjson.loads(encode(event))
     del state[VERSION_KEY]
+    for name in CLASSIFICATION:
+        del state[name]
     if not with_organisation:
         del state["organisation"]
     return orjson.dumps(state)
+
+
+def version_2(event: change.Raised) -> bytes:
+    """The state a change was stored with before changes were classified and sourced."""
+    state = orjson.loads(encode(event))
+    state[VERSION_KEY] = 2
+    for name in CLASSIFICATION:
+        del state[name]
+    return orjson.dumps(state)
+
+
+def unclassified(event: change.Raised, **more: Any) -> change.Raised:
+    """The event as an old state of it reads: no service action, a person's, no reference."""
+    return event.model_copy(
+        update={
+            "service_action": change.ServiceAction.NONE,
+            "transfer_to": None,
+            "source": change.ChangeSource.PERSON,
+            "external_reference": None,
+            **more,
+        }
+    )
 
 
 def a_change() -> change.Raised:
@@ -57,6 +87,8 @@ def a_change() -> change.Raised:
         configuration_items=[],
         backout_plan="restore the snapshot",
         organisation="dispusip-serang",
+        service_action=change.ServiceAction.NONE,
+        source=change.ChangeSource.PERSON,
     )
 
 
@@ -72,13 +104,25 @@ def test_a_change_raised_before_organisations_reads_as_the_provinces(
     decoded = decode(RAISED, version_1(event))
 
     assert type(decoded) is change.Raised
-    assert decoded == event.model_copy(update={"organisation": PROVINCE})
+    assert decoded == unclassified(event, organisation=PROVINCE)
 
 
 @settings(max_examples=40, deadline=None)
 @given(event=STRATEGIES[change.Raised])
 def test_a_version_1_change_that_named_its_organisation_keeps_it(event: change.Raised) -> None:
-    assert decode(RAISED, version_1(event, with_organisation=True)) == event
+    assert decode(RAISED, version_1(event, with_organisation=True)) == unclassified(event)
+
+
+@settings(max_examples=40, deadline=None)
+@given(event=STRATEGIES[change.Raised])
+def test_a_change_stored_before_classification_reads_as_touching_no_service_from_a_person(
+    event: change.Raised,
+) -> None:
+    decoded = decode(RAISED, version_2(event))
+
+    assert type(decoded) is change.Raised
+    assert (decoded.service_action, decoded.source) == ("none", "person")
+    assert decoded == unclassified(event)
 
 
 @settings(max_examples=40, deadline=None)
@@ -88,8 +132,8 @@ def test_a_versioned_type_stores_its_version_first_and_reads_back_unchanged(
 ) -> None:
     state = encode(event)
 
-    assert state.startswith(b'{"class_version":2,"')
-    assert orjson.loads(state) == {VERSION_KEY: 2, **orjson.loads(event.model_dump_json())}
+    assert state.startswith(b'{"class_version":3,"')
+    assert orjson.loads(state) == {VERSION_KEY: 3, **orjson.loads(event.model_dump_json())}
     assert decode(RAISED, state) == event
 
 
@@ -119,7 +163,7 @@ def test_an_event_made_in_code_is_of_the_current_shape_and_is_not_upcast() -> No
 @pytest.mark.parametrize(
     ("topic", "state", "shown"),
     [
-        (RAISED, b'{"class_version":3,"originator_id":"x"}', "version 3 of Change.Raised"),
+        (RAISED, b'{"class_version":4,"originator_id":"x"}', "version 4 of Change.Raised"),
         (
             "Incident.CommentAdded",
             b'{"class_version":2,"text":"a field version 2 may have"}',
@@ -155,7 +199,7 @@ def test_a_published_version_1_change_reads_as_the_current_class_from_its_envelo
 ) -> None:
     """The relay publishes the stored state as it is: a consumer upcasts it as the store does."""
     raw = envelope(position, RAISED, version_1(event))
-    current = event.model_copy(update={"organisation": PROVINCE})
+    current = unclassified(event, organisation=PROVINCE)
 
     assert parse(raw) == (position, current)
     assert Reader().parse(raw) == (position, current)
@@ -165,7 +209,7 @@ def test_a_published_version_1_change_reads_as_the_current_class_from_its_envelo
 def test_a_published_state_of_a_newer_version_is_a_bad_message() -> None:
     event = a_change()
     state = orjson.loads(encode(event))
-    state[VERSION_KEY] = 3
+    state[VERSION_KEY] = 4
     raw = envelope(7, RAISED, orjson.dumps(state))
 
     for reader in (parse, Reader().parse):

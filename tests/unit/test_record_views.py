@@ -49,7 +49,9 @@ def test_the_record_views_keep_their_versions() -> None:
         for v in (change_details, knowledge_articles, problem_details, service_request_details)
     ]
     assert versions == [
-        ("change_details", 4),  # 4: whether the backout plan was tested
+        # 4: whether the backout plan was tested; 5: the classification and source, the
+        # structured assessment, the test checklist, design and transition
+        ("change_details", 5),
         ("knowledge_articles", 1),
         ("problem_details", 2),
         ("service_request_details", 4),

@@ -34,8 +34,23 @@ def accepts(model: type[BaseModel], fields: dict[str, Any]) -> bool:
 
 
 ASSESSMENTS = [
-    (change.Assessed, {**envelope(), "risk": "low", "impact": "an hour"}),
-    (change_commands.Assess, {"risk": "low", "impact": "an hour"}),
+    (
+        change.Assessed,
+        {
+            **envelope(),
+            "risk": "low",
+            "impact": "an hour",
+            **dict.fromkeys(("continuity", "availability", "security", "cmdb_impact")),
+        },
+    ),
+    (
+        change_commands.Assess,
+        {
+            "risk": "low",
+            "impact": "an hour",
+            **{key: {"level": "low"} for key in ("continuity", "availability", "security")},
+        },
+    ),
 ]
 
 
