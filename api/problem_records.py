@@ -37,7 +37,9 @@ from projections.problems import (
     known_error_face,
     known_error_filter,
     known_error_views,
+    problem_queue,
     problems,
+    problems_by_priority,
     published_known_errors,
 )
 from projections.queries import Filter
@@ -62,14 +64,41 @@ ROUTES.add_create(
     caller=authorised(PROBLEM_ACTORS, "log problems"),
     summary="Log a problem, on its own or from incidents (each linked both ways)",
 )
+#: A priority, as a list asks for it: 1 (P1) to 5.
+PriorityParam = Annotated[int | None, Query(ge=1, le=5, description="1 (P1) to 5")]
+
 ROUTES.add_list(
     name="list_problems",
     model=ProblemList,
     summary="List problems, newest first",
-    filters={"state": ProblemState | None, "service": Annotated[str | None, Query(max_length=200)]},
+    filters={
+        "state": ProblemState | None,
+        "service": Annotated[str | None, Query(max_length=200)],
+        "priority": PriorityParam,
+    },
     searched=True,
     saved=RecordList.PROBLEMS,
 )
+
+
+@router.get(
+    "/queue",
+    response_model=ProblemList,
+    summary="The open problems by priority (P1 first), then the oldest first",
+)
+def get_problem_queue(
+    services: ServicesDep,
+    ctx: StaffReaderDep,
+    priority: PriorityParam = None,
+    service: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Response:
+    kept = Filter(equal={"priority": priority, "service": service})
+    order = problems_by_priority.order
+    after = None if cursor is None else str(decode_cursor(cursor, order))
+    page = problem_queue(services.views, ctx, kept, limit=limit, after=after)
+    return json_response(page_body(page))
 
 
 @router.get(

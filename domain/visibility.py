@@ -173,6 +173,11 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     problem.IncidentLinked: STAFF,
     problem.ChangeLinked: STAFF,
     problem.ConfigurationItemLinked: STAFF,
+    problem.Reprioritised: STAFF,
+    problem.Escalated: STAFF,
+    problem.WorkNoteAdded: STAFF,  # as an incident's work notes: never a caller's
+    problem.ActionTaken: STAFF,
+    problem.PotentialActionDecided: STAFF,
     change.Raised: STAFF,
     change.PreAuthorised: STAFF,
     change.BackoutPlanRecorded: STAFF,

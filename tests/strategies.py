@@ -335,7 +335,28 @@ def _problem_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     return {
         p.Logged: events(p.Logged, configuration_items=code_lists, organisation=organisation_codes),
         p.InvestigationStarted: events(p.InvestigationStarted),
-        p.RootCauseRecorded: events(p.RootCauseRecorded),
+        p.RootCauseRecorded: events(
+            p.RootCauseRecorded,
+            analysis=st.none()
+            | st.builds(
+                p.Analysis,
+                whys=st.lists(names, max_size=p.MAX_WHYS),
+                factors=st.lists(st.builds(p.Factor, category=names, cause=names), max_size=4),
+                notes=st.none() | names,
+            ),
+            actions=st.lists(
+                st.builds(
+                    p.NumberedAction,
+                    kind=st.sampled_from(p.ActionKind),
+                    description=names,
+                    owner=names,
+                    change=st.none() | st.from_regex(r"CHG-[0-9]{6}", fullmatch=True),
+                    improvement=st.none() | st.from_regex(r"IMP-[0-9]{6}", fullmatch=True),
+                    number=st.integers(1, p.MAX_PROBLEM_ACTIONS),
+                ),
+                max_size=3,
+            ),
+        ),
         p.WorkaroundPublished: events(p.WorkaroundPublished),
         p.KnownErrorPublished: events(p.KnownErrorPublished),
         p.Resolved: events(p.Resolved, change_ref=refs),
@@ -344,6 +365,29 @@ def _problem_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         p.IncidentLinked: events(p.IncidentLinked, incident_ref=refs),
         p.ChangeLinked: events(p.ChangeLinked, change_ref=refs),
         p.ConfigurationItemLinked: events(p.ConfigurationItemLinked, code=codes),
+        p.Reprioritised: events(p.Reprioritised),
+        # the target must fit the kind of escalation, as an incident's
+        p.Escalated: events(
+            p.Escalated,
+            kind=st.just(incident.EscalationKind.FUNCTIONAL),
+            to_group=names,
+            to_manager=st.none(),
+        )
+        | events(
+            p.Escalated,
+            kind=st.just(incident.EscalationKind.HIERARCHICAL),
+            to_group=st.none(),
+            to_manager=names,
+        ),
+        p.WorkNoteAdded: events(p.WorkNoteAdded),
+        p.ActionTaken: events(p.ActionTaken),
+        # a rejection says why
+        p.PotentialActionDecided: events(
+            p.PotentialActionDecided, decision=st.just(p.ActionDecision.TAKEN)
+        )
+        | events(
+            p.PotentialActionDecided, decision=st.just(p.ActionDecision.REJECTED), reason=names
+        ),
     }
 
 
