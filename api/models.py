@@ -307,6 +307,44 @@ class Recurrence(Answer):
     incidents: list[Part]
 
 
+class CandidateIncident(Answer):
+    id: str
+    ref: str = Field(examples=["INC-000042"])
+    title: str
+    logged_at: str
+
+
+class ProblemProposal(Answer):
+    """The body of POST /api/v1/problems that logs a problem from a candidate (edit it first)."""
+
+    title: str
+    service: str | None
+    configuration_items: list[str]
+    incidents: list[str]
+
+
+class ProblemCandidate(Answer):
+    basis: str = Field(examples=["configuration_item"], description="how the incidents gather")
+    key: str = Field(
+        examples=["kiosk-dpk-01"],
+        description="what they share: the item, service/category, or the title words",
+    )
+    count: int
+    first_seen: str
+    last_seen: str
+    incidents: list[CandidateIncident] = Field(description="the first 100, oldest first")
+    proposal: ProblemProposal
+
+
+class ProblemCandidates(Answer):
+    since: str
+    until: str
+    threshold: int
+    incidents_read: int = Field(description="the window's incidents looked at")
+    truncated: bool = Field(description="the window held more incidents than are looked at")
+    candidates: list[ProblemCandidate]
+
+
 class SlaClock(Answer):
     id: str
     kind: str = Field(examples=["incident"])

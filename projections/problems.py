@@ -19,6 +19,7 @@ from typing import Any
 from domain import incident as i
 from domain import problem as p
 from domain.context import Context
+from domain.problem_candidates import MAX_INCIDENTS
 from domain.record_numbers import RecordKind, number_label
 from projections.base import Column, Projection, Row, at, by, copied, folds_of
 from projections.queries import (
@@ -274,23 +275,48 @@ known_errors = Projection(
 def _occurred(_: Row | None, ev: i.Logged) -> Row:
     return {
         "id": str(ev.originator_id),
-        **copied(ev, "number service configuration_item"),
+        **copied(ev, "number service category configuration_item title"),
         "logged_at": at(ev),
         "organisation": ev.organisation,
+        "cancelled": 0,
+        "problems": [],
     }
+
+
+def _recategorised(row: Row, ev: i.Recategorised) -> Row:
+    row.update(service=ev.service, category=ev.category)
+    return row
+
+
+def _occurrence_cancelled(row: Row, ev: i.Cancelled) -> Row:
+    row["cancelled"] = 1  # a duplicate, or logged in error: no occurrence of a fault
+    return row
+
+
+def _occurrence_linked(row: Row, ev: i.LinkedToProblem) -> Row:
+    row["problems"].append(str(ev.problem_id))
+    return row
 
 
 incident_occurrences = Projection(
     name="incident_occurrences",
-    version=2,  # 2: the incident's organisation, as a column (scoped report)
-    folds={i.Logged: _occurred},
+    # 2: the incident's organisation, as a column (scoped report); 3: its category and title,
+    # whether it was cancelled and the problems it is linked to (problem candidates)
+    version=3,
+    folds=folds_of(_occurred, _recategorised, _occurrence_cancelled, _occurrence_linked),
     columns=(
         Column("service", "TEXT"),
         Column("configuration_item", "TEXT"),
         Column("logged_at", "TEXT"),
         Column("organisation", "TEXT"),
+        Column("cancelled", "INTEGER"),
     ),
-    indexes=(("service", "logged_at"), ("configuration_item", "logged_at")),
+    indexes=(
+        ("service", "logged_at"),
+        ("configuration_item", "logged_at"),
+        ("logged_at",),
+        ("organisation", "logged_at"),
+    ),
 )
 
 #: Problems are the staff's: a requester reaches none.
@@ -373,6 +399,35 @@ def problem_queue(
     if len(rows) <= limit:
         return Page(rows, None)
     return Page(rows[:limit], rows[limit - 1][order.column])
+
+
+def candidate_occurrences(store: ViewStore, ctx: Context, since: str) -> tuple[list[Row], bool]:
+    """The incidents the caller reaches logged at or after `since`, not cancelled and linked to
+    no open problem, the latest MAX_INCIDENTS of them; and whether there were more."""
+    cap = MAX_INCIDENTS
+    rows = select_where(
+        store,
+        incident_occurrences,
+        ctx,
+        STAFF,
+        ['"logged_at" >= ?', '"cancelled" = 0'],
+        [since],
+        f'ORDER BY "logged_at" DESC LIMIT {cap + 1}',
+    )
+    states = sorted(p.OPEN_STATES)
+    open_problems = {
+        row["id"]
+        for row in select_where(
+            store,
+            problem_details,
+            ctx,
+            STAFF,
+            [f'"state" IN ({", ".join("?" for _ in states)})'],
+            states,
+        )
+    }
+    kept = [row for row in rows[:cap] if not open_problems.intersection(row["problems"])]
+    return kept, len(rows) > cap
 
 
 def incidents_after(store: ViewStore, ctx: Context, problem: Row) -> list[Row]:

@@ -10,9 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from application.seed import seed
 from domain.actors import Role
-from projections import problem_details
+from projections import incident_occurrences, problem_details
 from service.bootstrap import Services
+from tests.conftest import Clock
 from tests.integration.conftest import Api
 from tests.integration.test_requests_problems_api import assert_rebuild_equals_live
 
@@ -212,3 +214,66 @@ def test_a_root_cause_analysis_proposes_actions_each_decided_once(
     assert bad_method.status_code == 422
 
     assert_rebuild_equals_live(services, (problem_details,))
+
+
+def log_incident(api: Api, title: str, **more: Any) -> dict[str, Any]:
+    body = {
+        "title": title,
+        "service": "kiosks-gates",
+        "caller": "budi.santoso",
+        "impact": "low",
+        "urgency": "low",
+        **more,
+    }
+    return ok(api.client().post("/api/v1/incidents", json=body), 201)
+
+
+def test_incidents_gathering_on_an_item_are_a_candidate_until_a_problem_is_raised_from_it(
+    api: Api, services: Services, clock: Clock
+) -> None:
+    seed(services.desk)  # the CMDB holds kiosk-dpk-01
+    manager = api.client("dewi.lestari", Role.SERVICE_MANAGER)
+    old = log_incident(api, "Kiosk mati", configuration_item="kiosk-dpk-01")
+    clock.advance(days=40)  # out of the default window
+    logged = [
+        log_incident(api, title, configuration_item="kiosk-dpk-01")
+        for title in ("Kiosk tidak merespons", "Layar kiosk hitam", "Kiosk restart terus")
+    ]
+    cancelled = log_incident(api, "Kiosk mati lagi", configuration_item="kiosk-dpk-01")
+    ok(
+        api.client().post(
+            f"/api/v1/incidents/{cancelled['ref']}/cancel", json={"reason": "logged_in_error"}
+        )
+    )
+    log_incident(api, "Gerbang RFID berbunyi", configuration_item="gate-dpk-01")
+
+    answer = ok(manager.get("/api/v1/problems/candidates"))
+    assert (answer["threshold"], answer["incidents_read"], answer["truncated"]) == (3, 4, False)
+    by_item = [c for c in answer["candidates"] if c["basis"] == "configuration_item"]
+    assert [(c["key"], c["count"]) for c in by_item] == [("kiosk-dpk-01", 3)]
+    [candidate] = by_item
+    assert [i["ref"] for i in candidate["incidents"]] == [i["ref"] for i in logged]
+    assert (candidate["first_seen"], candidate["last_seen"]) == (
+        logged[0]["logged_at"],
+        logged[-1]["logged_at"],
+    )
+    words = {c["key"] for c in answer["candidates"] if c["basis"] == "similar_title"}
+    assert "kiosk" in words
+    wider = ok(manager.get("/api/v1/problems/candidates", params={"days": 60, "threshold": 4}))
+    assert [c["count"] for c in wider["candidates"] if c["key"] == "kiosk-dpk-01"] == [4]
+    assert old["ref"] in {i["ref"] for c in wider["candidates"] for i in c["incidents"]}
+
+    # one action raises the problem from the candidate, its incidents linked both ways
+    problem = ok(manager.post("/api/v1/problems", json=candidate["proposal"]), 201)
+    assert [i["ref"] for i in problem["incidents"]] == [i["ref"] for i in logged]
+    assert problem["configuration_items"] == ["kiosk-dpk-01"]
+    after = ok(manager.get("/api/v1/problems/candidates"))
+    assert [c for c in after["candidates"] if c["key"] == "kiosk-dpk-01"] == []
+
+    # the resolvers and managers read it; not every agent; the window and threshold are bounded
+    assert api.client("andi.pratama", Role.RESOLVER).get("/api/v1/problems/candidates").is_success
+    refused(api.client().get("/api/v1/problems/candidates"), 403, "forbidden")
+    for params in ({"days": 0}, {"days": 367}, {"threshold": 1}, {"threshold": 101}):
+        refused(manager.get("/api/v1/problems/candidates", params=params), 422, "invalid-input")
+
+    assert_rebuild_equals_live(services, (incident_occurrences, problem_details))
