@@ -52,6 +52,7 @@ from domain.internal_audit import InternalAudit
 from domain.internal_audit_commands import INTERNAL_AUDIT_COMMANDS
 from domain.issued_report import ISSUED_REPORT_COMMANDS, IssuedReport, issued_report_id
 from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
+from domain.major_incident import MajorIncidentCriteria
 from domain.nonconformity import Nonconformity
 from domain.nonconformity_commands import NONCONFORMITY_COMMANDS
 from domain.notification import NOTIFICATION_COMMANDS, Notification
@@ -360,6 +361,13 @@ SLA_POLICY = single("sla_policy", SlaPolicy, SlaPolicy.ID, "/sla/policy", noun="
 SERVICE_CATALOGUE = single(
     "service_catalogue", ServiceCatalogue, ServiceCatalogue.ID, "/service-catalogue"
 )
+MAJOR_INCIDENT_CRITERIA = single(
+    "major_incident_criteria",
+    MajorIncidentCriteria,
+    MajorIncidentCriteria.ID,
+    "/major-incident-criteria",
+    noun="major-incident criteria",
+)
 BUSINESS_CALENDAR = Kind(
     "business_calendar",
     BusinessCalendar,
@@ -399,6 +407,7 @@ KINDS: dict[str, Kind] = {
         SLA_POLICY,
         BUSINESS_CALENDAR,
         SERVICE_CATALOGUE,
+        MAJOR_INCIDENT_CRITERIA,
     )
 }
 #: The kinds whose records take files (domain/attachments.py), by name.

@@ -104,7 +104,7 @@ class StartInvestigation(ProblemCommand):
     summary = "Start investigating the problem"
 
 
-class Reprioritise(ProblemCommand):
+class ReprioritiseProblem(ProblemCommand):
     model_config = example(
         {"impact": "high", "urgency": "high", "reason": "Every branch's renewals fail now"}
     )
@@ -125,7 +125,7 @@ class Reprioritise(ProblemCommand):
         )
 
 
-class Escalate(Escalation, ProblemCommand):
+class EscalateProblem(Escalation, ProblemCommand):
     model_config = example(
         {
             "kind": "hierarchical",
@@ -145,7 +145,7 @@ class Escalate(Escalation, ProblemCommand):
         self.call_action(problem, ctx)
 
 
-class AddWorkNote(ProblemCommand):
+class AddProblemWorkNote(ProblemCommand):
     model_config = example({"text": "The renewal API logs show a 422 for every fine under 1000"})
 
     action = "add-work-note"
@@ -153,7 +153,7 @@ class AddWorkNote(ProblemCommand):
     text: str = Text
 
 
-class RecordAction(ProblemCommand):
+class RecordProblemAction(ProblemCommand):
     model_config = example(
         {
             "description": "Replayed last night's failed renewals on the test instance",
@@ -323,10 +323,10 @@ class LinkConfigurationItem(ProblemCommand):
 
 PROBLEM_COMMANDS = by_action(
     StartInvestigation,
-    Reprioritise,
-    Escalate,
-    AddWorkNote,
-    RecordAction,
+    ReprioritiseProblem,
+    EscalateProblem,
+    AddProblemWorkNote,
+    RecordProblemAction,
     RecordRootCause,
     DecidePotentialAction,
     PublishWorkaround,

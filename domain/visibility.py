@@ -47,6 +47,7 @@ from domain import (
     inbound_mail,
     internal_audit,
     issued_report,
+    major_incident,
     nonconformity,
     notification,
     priority,
@@ -128,6 +129,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     i.Escalated: caller(),  # where it went, not why
     i.MajorIncidentDeclared: caller(),
     i.MajorIncidentStoodDown: caller(),
+    i.MajorIncidentProposed: STAFF,  # the staff decide whether to declare it
+    i.MajorIncidentReviewed: STAFF,  # what went well and badly: the staff's lessons
     i.Resolved: caller("notes"),  # the caller confirms or reopens on them
     i.Reopened: caller("reason"),  # the caller's own words, or said for them
     i.Closed: caller(),
@@ -228,6 +231,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     calendar.HoursRevised: caller(),
     priority.MatrixDefined: caller(),
     priority.MatrixRevised: caller(),
+    major_incident.CriteriaDefined: caller(),
+    major_incident.CriteriaRevised: caller(),
     service_catalogue.CatalogueDefined: caller(),
     service_catalogue.CatalogueRevised: caller(),
     # -- the service's own bookkeeping

@@ -23,6 +23,7 @@ from domain import (  # noqa: F401  (each registers its event types)
     internal_audit,
     issued_report,
     knowledge,
+    major_incident,
     nonconformity,
     priority,
     problem,

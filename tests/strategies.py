@@ -34,6 +34,7 @@ from domain import (
     internal_audit,
     issued_report,
     knowledge,
+    major_incident,
     nonconformity,
     notification,
     priority,
@@ -72,6 +73,18 @@ cells = st.fixed_dictionaries(
     }
 )
 
+
+#: Major-incident criteria (domain/major_incident.py): services as the catalogue codes them.
+major_criteria = st.builds(
+    major_incident.Criteria,
+    critical_services=st.lists(
+        st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True), max_size=4
+    ),
+    critical_priority=st.integers(1, 5),
+    related_reports=st.integers(2, 500),
+    within_minutes=st.integers(1, 10_080),
+    organisation_wide_priority=st.none() | st.integers(1, 5),
+)
 
 #: Organisation codes as records carry them (domain/organisations.py).
 organisation_codes = st.from_regex(r"[a-z0-9][a-z0-9-]{0,30}", fullmatch=True)
@@ -767,6 +780,17 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     ),
     incident.MajorIncidentDeclared: events(incident.MajorIncidentDeclared),
     incident.MajorIncidentStoodDown: events(incident.MajorIncidentStoodDown),
+    incident.MajorIncidentProposed: events(
+        incident.MajorIncidentProposed,
+        criteria=st.lists(st.sampled_from(major_incident.Criterion), min_size=1, max_size=3),
+    ),
+    incident.MajorIncidentReviewed: events(
+        incident.MajorIncidentReviewed,
+        problems=st.lists(st.from_regex(r"PRB-[0-9]{6}", fullmatch=True), max_size=3),
+        improvements=st.lists(st.from_regex(r"IMP-[0-9]{6}", fullmatch=True), max_size=3),
+    ),
+    major_incident.CriteriaDefined: events(major_incident.CriteriaDefined, criteria=major_criteria),
+    major_incident.CriteriaRevised: events(major_incident.CriteriaRevised, criteria=major_criteria),
     incident.Resolved: events(incident.Resolved),
     incident.Reopened: events(incident.Reopened),
     incident.Closed: events(incident.Closed),

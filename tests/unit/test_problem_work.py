@@ -41,7 +41,7 @@ from domain.problem import (
     WorkNoteAdded,
     judged,
 )
-from domain.problem_commands import DecidePotentialAction, Escalate, RecordRootCause
+from domain.problem_commands import DecidePotentialAction, EscalateProblem, RecordRootCause
 from domain.visibility import for_caller
 from infra.serialisation import decode, encode
 from tests.conftest import context
@@ -215,9 +215,9 @@ def test_escalating_again_to_where_it_already_went_is_refused() -> None:
 
 def test_an_escalation_names_a_target_that_fits_its_kind() -> None:
     with pytest.raises(ValidationError, match="names a manager"):
-        Escalate(kind=EscalationKind.HIERARCHICAL, reason="x", to_group="network-team")
+        EscalateProblem(kind=EscalationKind.HIERARCHICAL, reason="x", to_group="network-team")
     with pytest.raises(ValidationError, match="names a group"):
-        Escalate(kind=EscalationKind.FUNCTIONAL, reason="x", to_manager="dewi.lestari")
+        EscalateProblem(kind=EscalationKind.FUNCTIONAL, reason="x", to_manager="dewi.lestari")
 
 
 # -- work notes and actions taken (item 52) -----------------------------------------------------
