@@ -315,10 +315,10 @@ class MajorIncidentReview(BaseModel):
     went_well: str = Text
     went_badly: str = Text
     actions: list[ReviewLine] = Field(default_factory=list, max_length=50)
-    problems: list[Annotated[str, Field(pattern=r"^PRB-[0-9]{6,19}$")]] = Field(
+    problems: list[Annotated[str, Field(max_length=23, pattern=r"^PRB-[0-9]{6,19}$")]] = Field(
         default_factory=list, max_length=50, description="PRB-000001: problems linked to it"
     )
-    improvements: list[Annotated[str, Field(pattern=r"^IMP-[0-9]{6,19}$")]] = Field(
+    improvements: list[Annotated[str, Field(max_length=23, pattern=r"^IMP-[0-9]{6,19}$")]] = Field(
         default_factory=list, max_length=50, description="IMP-000001: improvements opened from it"
     )
 

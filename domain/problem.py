@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -210,16 +210,9 @@ class Analysis(BaseModel):
     (fishbone, fault tree, Kepner-Tregoe), and what else the analyst wrote."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    whys: list[str] = Field(default_factory=list, max_length=MAX_WHYS)
+    whys: list[Annotated[str, Line]] = Field(default_factory=list, max_length=MAX_WHYS)
     factors: list[Factor] = Field(default_factory=list, max_length=MAX_FACTORS)
     notes: str | None = Field(default=None, min_length=1, max_length=10_000)
-
-    @model_validator(mode="after")
-    def _whys_bounded(self) -> Self:
-        for why in self.whys:
-            if not 1 <= len(why) <= 2_000:
-                raise ValueError("each why is 1 to 2,000 characters")
-        return self
 
 
 class ActionKind(StrEnum):
@@ -235,8 +228,8 @@ class PotentialAction(BaseModel):
     kind: ActionKind
     description: str = Line
     owner: str = Name
-    change: str | None = Field(default=None, pattern=r"^CHG-[0-9]{6,19}$")
-    improvement: str | None = Field(default=None, pattern=r"^IMP-[0-9]{6,19}$")
+    change: str | None = Field(default=None, max_length=23, pattern=r"^CHG-[0-9]{6,19}$")
+    improvement: str | None = Field(default=None, max_length=23, pattern=r"^IMP-[0-9]{6,19}$")
 
 
 class NumberedAction(PotentialAction):
