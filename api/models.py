@@ -170,8 +170,26 @@ class ProblemFacts(Answer):
 class ProblemDetails(ProblemFacts):
     ref: str = Field(examples=["PRB-000003"])
     state: str = Field(examples=["known_error"])
+    impact: str = Field(examples=["high"])
+    urgency: str = Field(examples=["medium"])
+    priority: int = Field(examples=[2], description="1 (P1, most urgent) to 5")
+    matrix_version: int | None = Field(
+        description="the priority matrix's version that judged it; null: none did (logged before"
+        " problems had priorities, or by a failed change): medium/medium, P3"
+    )
+    priority_rank: str = Field(description="the queue's order: priority, then the oldest first")
     investigator: str | None
-    root_cause: Part | None
+    escalated_to: str | None = Field(description="the group or manager last escalated to")
+    escalations: list[Part]
+    work_notes: list[Part] = Field(description="the staff's notes: text, when, by whom")
+    actions_taken: list[Part] = Field(description="actions taken: what, with what result, when, by")
+    root_cause: Part | None = Field(
+        description="text, method (five-whys, fishbone...), analysis, when, by whom"
+    )
+    potential_actions: list[Part] = Field(
+        description="the analyses' potential actions, numbered, each with its decision (null:"
+        " not yet decided)"
+    )
     workaround: Part | None
     known_error: Part | None
     resolution: Part | None
@@ -405,6 +423,44 @@ class Recurrence(Answer):
     closed_at: str | None
     recurrences: int
     incidents: list[Part]
+
+
+class CandidateIncident(Answer):
+    id: str
+    ref: str = Field(examples=["INC-000042"])
+    title: str
+    logged_at: str
+
+
+class ProblemProposal(Answer):
+    """The body of POST /api/v1/problems that logs a problem from a candidate (edit it first)."""
+
+    title: str
+    service: str | None
+    configuration_items: list[str]
+    incidents: list[str]
+
+
+class ProblemCandidate(Answer):
+    basis: str = Field(examples=["configuration_item"], description="how the incidents gather")
+    key: str = Field(
+        examples=["kiosk-dpk-01"],
+        description="what they share: the item, service/category, or the title words",
+    )
+    count: int
+    first_seen: str
+    last_seen: str
+    incidents: list[CandidateIncident] = Field(description="the first 100, oldest first")
+    proposal: ProblemProposal
+
+
+class ProblemCandidates(Answer):
+    since: str
+    until: str
+    threshold: int
+    incidents_read: int = Field(description="the window's incidents looked at")
+    truncated: bool = Field(description="the window held more incidents than are looked at")
+    candidates: list[ProblemCandidate]
 
 
 class SlaClock(Answer):

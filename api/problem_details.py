@@ -73,6 +73,8 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.RootCauseMissing: 409,
     errors.ArticleNotPublished: 409,
     errors.UnderLegalHold: 409,
+    errors.UnknownPotentialAction: 422,
+    errors.PotentialActionAlreadyDecided: 409,
     # attachments: a removed file is gone (410), not missing; the upload's own limits
     errors.AttachmentAlreadyRemoved: 409,
     errors.AttachmentGone: 410,
@@ -164,6 +166,8 @@ TITLES: dict[str, str] = {
     "rule-version-not-found": "No such version of the SLA rules",
     "fulfilment-steps-outstanding": "Fulfilment steps are still outstanding",
     "root-cause-missing": "Record the root cause first",
+    "unknown-potential-action": "The problem has no such potential action",
+    "potential-action-already-decided": "The potential action is already decided",
     "author-cannot-approve": "An author of a version cannot approve or return it",
     "content-missing": "The version has no content: attach a file or give a link",
     "retention-not-elapsed": "The version's retention has not run yet",

@@ -54,7 +54,14 @@ class IncidentDetails(IncidentSummary):
         description="the SLA policy and calendar versions it is judged by (ids and versions)"
     )
     hold_reason: str | None
-    major_incident: dict[str, Any] | None
+    major_incident: dict[str, Any] | None = Field(
+        description="declared: its manager, why, when, by whom; stood down; its review (null:"
+        " not yet reviewed)"
+    )
+    major_proposal: dict[str, Any] | None = Field(
+        default=None,
+        description="the major-incident criteria it met (staff): which, the rule's version, when",
+    )
     escalation_level: int
     escalations: list[dict[str, Any]]
     work_notes: list[TextEntry]

@@ -27,6 +27,7 @@ from application.kinds import (
     BUSINESS_CALENDAR,
     CHANGE_POLICY,
     INCIDENT,
+    MAJOR_INCIDENT_CRITERIA,
     PRIORITY_MATRIX,
     SERVICE_CATALOGUE,
     SLA_POLICY,
@@ -58,6 +59,12 @@ from domain.errors import (
 )
 from domain.events import DomainEvent
 from domain.incident import Incident, Logged
+from domain.major_incident import (
+    DEFAULT_CRITERIA,
+    Criteria,
+    MajorIncidentCriteria,
+    ReviseMajorIncidentCriteria,
+)
 from domain.priority import DEFAULT_CELLS, Cells, PriorityMatrix
 from domain.record_numbers import RecordKind, RecordNumberAllocated
 from domain.records import INCIDENT_PREFIX, NumberAllocated, parse_record_number
@@ -83,7 +90,14 @@ K = TypeVar("K")
 T = TypeVar("T")
 
 #: The records a new version of which changes the rules new records are judged by.
-_RULES = (PriorityMatrix, SlaPolicy, BusinessCalendar, ServiceCatalogue, ChangePolicy)
+_RULES = (
+    PriorityMatrix,
+    SlaPolicy,
+    BusinessCalendar,
+    ServiceCatalogue,
+    ChangePolicy,
+    MajorIncidentCriteria,
+)
 
 #: The events that take a record's number.
 _NUMBERS = (NumberAllocated, RecordNumberAllocated)
@@ -116,6 +130,7 @@ class ServiceDesk(Application[UUID]):
         self._matrix: dict[None, tuple[float, PriorityMatrix]] = {}
         self._catalogue: dict[None, tuple[float, ServiceCatalogue]] = {}
         self._change_policy: dict[None, tuple[float, ChangePolicy]] = {}
+        self._major: dict[None, tuple[float, MajorIncidentCriteria | None]] = {}
         self._sla_rules: dict[tuple[str, str | None], tuple[float, RuleVersions | None]] = {}
         #: Resolves the (id, version) a ticket recorded; versions never change, so it caches.
         self.rulebook = RuleBook(self._rule_version)
@@ -306,6 +321,8 @@ class ServiceDesk(Application[UUID]):
             self._catalogue.clear()
         elif isinstance(record, ChangePolicy):
             self._change_policy.clear()
+        elif isinstance(record, MajorIncidentCriteria):
+            self._major.clear()
         else:
             self._sla_rules.clear()
 
@@ -362,6 +379,38 @@ class ServiceDesk(Application[UUID]):
     ) -> Outcome:
         command = RevisePriorityMatrix(cells=cells, reason=reason)
         return self._revise(ctx, command, PRIORITY_MATRIX, "matrix", expected_version)
+
+    # -- the major-incident criteria (docs/incidents.md#major-incidents) ---------------------------
+
+    def ensure_major_incident_criteria(self, ctx: Context) -> None:
+        """Define the criteria with their defaults on first start; a no-op once they exist."""
+        if not self._exists(MajorIncidentCriteria.ID):
+            with contextlib.suppress(IntegrityError):  # another process defined them first
+                self.save(MajorIncidentCriteria.define(ctx, DEFAULT_CRITERIA))
+
+    def major_incident_criteria(self, version: int | None = None) -> MajorIncidentCriteria | None:
+        """The criteria in force (re-read at most every MATRIX_REFRESH seconds, as the matrix
+        is), or at a version; None if there are none (or no such version)."""
+        if version is None:
+            return self._recent(self._major, None, self._read_major)
+        found = self._read_major(version)
+        return found if found is not None and found.version == version else None
+
+    def _read_major(self, version: int | None = None) -> MajorIncidentCriteria | None:
+        found = self._get(MajorIncidentCriteria.ID, version, MajorIncidentCriteria.project)
+        assert found is None or isinstance(found, MajorIncidentCriteria)
+        return found
+
+    def revise_major_incident_criteria(
+        self,
+        ctx: Context,
+        criteria: Criteria,
+        reason: str,
+        *,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        command = ReviseMajorIncidentCriteria(criteria=criteria, reason=reason)
+        return self._revise(ctx, command, MAJOR_INCIDENT_CRITERIA, "criteria", expected_version)
 
     # -- the service catalogue (docs/service-catalogue.md) -----------------------------------------
 

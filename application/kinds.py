@@ -56,6 +56,7 @@ from domain.internal_audit_commands import INTERNAL_AUDIT_COMMANDS
 from domain.issued_report import ISSUED_REPORT_COMMANDS, IssuedReport, issued_report_id
 from domain.knowledge import ARTICLE_COMMANDS, KnowledgeArticle
 from domain.legal_hold import LegalHold
+from domain.major_incident import MajorIncidentCriteria
 from domain.nonconformity import Nonconformity
 from domain.nonconformity_commands import NONCONFORMITY_COMMANDS
 from domain.notification import NOTIFICATION_COMMANDS, Notification
@@ -373,6 +374,13 @@ SERVICE_CATALOGUE = single(
 AUDIT_SCHEDULE = single(
     "audit_schedule", AuditSchedule, AuditSchedule.ID, "/internal-audits/schedule"
 )
+MAJOR_INCIDENT_CRITERIA = single(
+    "major_incident_criteria",
+    MajorIncidentCriteria,
+    MajorIncidentCriteria.ID,
+    "/major-incident-criteria",
+    noun="major-incident criteria",
+)
 BUSINESS_CALENDAR = Kind(
     "business_calendar",
     BusinessCalendar,
@@ -416,6 +424,7 @@ KINDS: dict[str, Kind] = {
         AUDIT_SCHEDULE,
         DISCLOSURE,
         LEGAL_HOLD,
+        MAJOR_INCIDENT_CRITERIA,
     )
 }
 #: The kinds whose records take files (domain/attachments.py), by name.

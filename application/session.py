@@ -97,6 +97,7 @@ class Session:
             matrix=self._matrix,
             reopen_window=self.desk.reopen_window,
             find_incident=lambda incident_id: self.find(Incident, incident_id),
+            major_incident_criteria=self.desk.major_incident_criteria(),
         )
 
     def sla_rules_for(self, service: str, organisation: str | None = None) -> RuleVersions | None:

@@ -32,19 +32,22 @@ from domain.fields import (
     Text,
     record_ref,
 )
-from domain.improvement import SourceKind, SourceRecord, open_follow_up
+from domain.improvement import Improvement, SourceKind, SourceRecord, open_follow_up
 from domain.incident import (
     CancelReason,
     Channel,
     Escalation,
     HoldReason,
     Incident,
+    MajorIncidentReview,
     ResolutionCode,
     SlaAlert,
     cancellation_checked,
 )
+from domain.major_incident import MajorIncidentCriteria
 from domain.organisations import RequestedOrganisation
 from domain.priority import Impact, PriorityMatrix, Urgency
+from domain.record_numbers import RecordKind
 from domain.records import INCIDENT_PREFIX, incident_number_label
 from domain.satisfaction import Rating, is_low
 from domain.service_catalogue import CODE_PATTERN, OptionalCode
@@ -65,6 +68,9 @@ class Rules:
     reopen_window: timedelta
     #: Another incident a command names (a cancel's original), as stored; None if none is.
     find_incident: Callable[[UUID], Incident | None]
+    #: The major-incident criteria in force (domain/major_incident.py); None before they are
+    #: defined.
+    major_incident_criteria: MajorIncidentCriteria | None = None
 
 
 # -- an approver's decision, on a change (a CAB member) or a service request (its approver) ------
@@ -151,6 +157,7 @@ class LogIncident(Command):
             directory.assignable(session, self.assignment_group, self.agent, "assign")
             incident.assign(ctx, group=self.assignment_group, agent=self.agent)
         session.add(incident)
+        propose_major(session, ctx, incident)
         return incident_id
 
 
@@ -302,6 +309,11 @@ class Reprioritise(IncidentCommand):
     urgency: Urgency
     reason: str = Reason
 
+    def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
+        super().decide(session, ctx, incident_id)
+        propose_major(session, ctx, session.get(Incident, incident_id))
+        return incident_id
+
     def execute(self, incident: Incident, ctx: Context, rules: Rules) -> None:
         incident.reprioritise(
             ctx, impact=self.impact, urgency=self.urgency, reason=self.reason, matrix=rules.matrix
@@ -342,6 +354,42 @@ class StandDownMajor(Reasoned, IncidentCommand):
 
     action = "stand-down-major"
     summary = "Stand down a major incident"
+
+
+class ReviewMajor(MajorIncidentReview, IncidentCommand):
+    model_config = example(
+        {
+            "timeline": "08:10 gates alarm at 5 branches; 08:25 declared major; 10:40 fixed",
+            "went_well": "The broadcast list knew within 15 minutes",
+            "went_badly": "Nobody on call knew the RFID server's password",
+            "actions": ["Put the RFID server's credentials in the vault"],
+            "problems": ["PRB-000004"],
+            "improvements": ["IMP-000002"],
+        }
+    )
+
+    action = "review-major"
+    summary = (
+        "Record the review of a resolved major incident (needed before it is closed):"
+        " timeline, what went well and badly, actions, problems and improvements"
+    )
+
+    def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
+        incident = session.get(Incident, incident_id)
+        for ref in self.problems:
+            links.load_problem(session, ref)
+        for ref in self.improvements:
+            session.get(Improvement, session.find_numbered(RecordKind.IMPROVEMENT, ref), ref)
+        self.call_action(incident, ctx)
+        return incident_id
+
+
+def propose_major(session: Session, ctx: Context, incident: Incident) -> None:
+    """Propose the incident as a major incident if it meets the criteria in force
+    (domain/major_incident.py); nothing before they are defined."""
+    rule = session.rules.major_incident_criteria
+    if rule is not None:
+        incident.propose_major(ctx, rule=rule)
 
 
 class ResolveIncident(IncidentCommand):
@@ -463,6 +511,7 @@ class LinkChild(IncidentCommand):
     def decide(self, session: Session, ctx: Context, incident_id: UUID) -> UUID:
         parent = session.get(Incident, incident_id)
         links.parent_and_child(session, ctx, parent, links.load_incident(session, self.child))
+        propose_major(session, ctx, parent)  # the reports of one outage gather under it
         return incident_id
 
 
@@ -502,6 +551,7 @@ INCIDENT_COMMANDS = by_action(
     Escalate,
     DeclareMajor,
     StandDownMajor,
+    ReviewMajor,
     ResolveIncident,
     ConfirmResolution,
     Reopen,

@@ -301,6 +301,18 @@ class RootCauseMissing(DomainError):
     code = "root-cause-missing"
 
 
+class UnknownPotentialAction(DomainError):
+    """A decision names a potential action the problem's analyses did not propose."""
+
+    code = "unknown-potential-action"
+
+
+class PotentialActionAlreadyDecided(DomainError):
+    """A potential action is decided once (taken, or rejected with a reason)."""
+
+    code = "potential-action-already-decided"
+
+
 # -- attachments (domain/attachments.py) ---------------------------------------------------------
 
 

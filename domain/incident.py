@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Protocol, Self, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -46,6 +46,7 @@ from domain.errors import (
     ParentCycle,
     PriorityUnchanged,
     ReopenWindowClosed,
+    ReviewRequired,
     SlaAlertNotDue,
     SlaAlertsAlreadyRecorded,
     SupplierNotAwaited,
@@ -64,6 +65,7 @@ from domain.fields import (
     Ref,
     Text,
 )
+from domain.major_incident import Criterion, MajorIncidentCriteria
 from domain.organisations import PROVINCE, OrganisationCode
 from domain.priority import Impact, PriorityMatrix, Urgency
 from domain.records import incident_number_label
@@ -290,6 +292,44 @@ class MajorIncidentStoodDown(Reasoned, IncidentEvent):
     type_name: ClassVar[str] = "Incident.MajorIncidentStoodDown"
 
 
+class MajorIncidentProposed(IncidentEvent):
+    """The incident meets the major-incident criteria in force (domain/major_incident.py): the
+    service proposes it as a major incident, naming the criteria met and the rule's version. A
+    person declares it, or not."""
+
+    type_name: ClassVar[str] = "Incident.MajorIncidentProposed"
+    criteria: list[Criterion] = Field(min_length=1, max_length=len(Criterion))
+    rule_version: int = Number
+
+
+#: A line of a major incident's review: an action agreed.
+ReviewLine = Annotated[str, Field(min_length=1, max_length=2_000)]
+
+
+class MajorIncidentReview(BaseModel):
+    """A major incident's review after its resolution (the command, and the event it becomes):
+    what happened when, what went well and badly, the actions agreed, and the problems and
+    improvements it led to (by number). Mixed in first, so the fields follow the envelope."""
+
+    timeline: str = Text
+    went_well: str = Text
+    went_badly: str = Text
+    actions: list[ReviewLine] = Field(default_factory=list, max_length=50)
+    problems: list[Annotated[str, Field(max_length=23, pattern=r"^PRB-[0-9]{6,19}$")]] = Field(
+        default_factory=list, max_length=50, description="PRB-000001: problems linked to it"
+    )
+    improvements: list[Annotated[str, Field(max_length=23, pattern=r"^IMP-[0-9]{6,19}$")]] = Field(
+        default_factory=list, max_length=50, description="IMP-000001: improvements opened from it"
+    )
+
+
+class MajorIncidentReviewed(MajorIncidentReview, IncidentEvent):
+    """The major incident's review is recorded (a later one revises it); a major incident is
+    closed only once it is."""
+
+    type_name: ClassVar[str] = "Incident.MajorIncidentReviewed"
+
+
 class Resolved(IncidentEvent):
     type_name: ClassVar[str] = "Incident.Resolved"
     code: ResolutionCode
@@ -503,6 +543,8 @@ _STATE_KEPT = frozenset(
         Reprioritised,
         MajorIncidentDeclared,
         MajorIncidentStoodDown,
+        MajorIncidentProposed,
+        MajorIncidentReviewed,
         SlaWarned,
         SlaBreached,
         LinkedToProblem,
@@ -591,6 +633,10 @@ class Incident(
     hold_reason: HoldReason | None
     escalation_level: int
     major_manager: str | None
+    #: Whether the service proposed it as a major incident (once: a person decides).
+    major_proposed: bool
+    #: Whether its review as a major incident is recorded (needed before it is closed).
+    major_reviewed: bool
     reopen_until: datetime | None
     reopen_count: int
     sla: RuleVersions | None
@@ -606,6 +652,8 @@ class Incident(
 
     #: The incident's last resolution, which its children take when it propagates to them.
     _last_resolution: Resolved | None
+    #: When each of its children was linked (the major-incident criteria count them).
+    _children_at: dict[UUID, datetime]
 
     @property
     def owned_by(self) -> str:
@@ -791,6 +839,54 @@ class Incident(
             raise AlreadyAMajorIncident(f"already a major incident under {self.major_manager}")
         self._record(MajorIncidentDeclared(**self._envelope(ctx), manager=manager, reason=reason))
 
+    def propose_major(self, ctx: Context, *, rule: MajorIncidentCriteria) -> bool:
+        """Record, as the service, that the incident meets the major-incident criteria in force,
+        if it does, while it is open, not yet a major incident and not yet proposed; whether it
+        was proposed. (Called after the incident is logged, reprioritised or given a child.)"""
+        if self.state not in OPEN_STATES or self.major_manager is not None or self.major_proposed:
+            return False
+        met = rule.criteria.met(
+            service=self.service,
+            priority=self.priority,
+            children_linked_at=self._children_at.values(),
+        )
+        if not met:
+            return False
+        service = Context(SYSTEM, ctx.at, ctx.correlation_id)
+        self._record(
+            MajorIncidentProposed(
+                **self._envelope(service), criteria=met, rule_version=rule.version
+            )
+        )
+        return True
+
+    def review_major(
+        self,
+        ctx: Context,
+        *,
+        timeline: str,
+        went_well: str,
+        went_badly: str,
+        actions: list[str] | None = None,
+        problems: list[str] | None = None,
+        improvements: list[str] | None = None,
+    ) -> None:
+        """Record the review of a major incident once it is resolved (again, to revise it)."""
+        self._require("review_major", IncidentState.RESOLVED)
+        if self.major_manager is None:
+            raise NotAMajorIncident("only a major incident is reviewed as one")
+        self._record(
+            MajorIncidentReviewed(
+                **self._envelope(ctx),
+                timeline=timeline,
+                went_well=went_well,
+                went_badly=went_badly,
+                actions=actions or [],
+                problems=problems or [],
+                improvements=improvements or [],
+            )
+        )
+
     def stand_down_major(self, ctx: Context, *, reason: str) -> None:
         self._require_not_finished("stand_down_major")
         if self.major_manager is None:
@@ -810,6 +906,7 @@ class Incident(
     def confirm_resolution(self, ctx: Context) -> None:
         self._require("confirm_resolution", IncidentState.RESOLVED)
         self._require_caller_if_requester(ctx)
+        self._require_review()
         self._record(Closed(**self._envelope(ctx), basis=ClosureBasis.CONFIRMED_BY_CALLER))
 
     def reopen(self, ctx: Context, *, reason: str) -> None:
@@ -830,6 +927,7 @@ class Incident(
                 "the caller may confirm or reopen until "
                 f"{self.reopen_until.isoformat()}; close after that, or record their confirmation"
             )
+        self._require_review()
         self._record(Closed(**self._envelope(ctx), basis=ClosureBasis.WINDOW_ELAPSED))
 
     def rate(self, ctx: Context, *, score: int, comment: str | None = None) -> None:
@@ -1007,6 +1105,12 @@ class Incident(
     def _require_not_finished(self, action: str) -> None:
         self._require(action, *OPEN_STATES, IncidentState.RESOLVED)
 
+    def _require_review(self) -> None:
+        if self.major_manager is not None and not self.major_reviewed:
+            raise ReviewRequired(
+                "a major incident is closed once its review is recorded (review-major)"
+            )
+
     def _require_caller_if_requester(self, ctx: Context) -> None:
         # Agents may record a caller's answer given by phone; a requester speaks only for
         # incidents they reported.
@@ -1031,6 +1135,7 @@ class Incident(
         self.hold_reason = None
         self.escalation_level = 0
         self.major_manager = None
+        self.major_proposed = self.major_reviewed = False
         self.reopen_until = None
         self.reopen_count = 0
         self.sla = e.sla
@@ -1041,6 +1146,7 @@ class Incident(
         self.affected_callers = frozenset()
         self.rated = False
         self._last_resolution = None
+        self._children_at = {}
 
     @applies(Assigned)
     def _assigned(self, e: Assigned) -> None:
@@ -1069,6 +1175,14 @@ class Incident(
     @applies(MajorIncidentStoodDown)
     def _stood_down_major(self, e: MajorIncidentStoodDown) -> None:
         self.major_manager = None
+
+    @applies(MajorIncidentProposed)
+    def _proposed_major(self, e: MajorIncidentProposed) -> None:
+        self.major_proposed = True
+
+    @applies(MajorIncidentReviewed)
+    def _reviewed_major(self, e: MajorIncidentReviewed) -> None:
+        self.major_reviewed = True
 
     @applies(Reprioritised)
     def _reprioritised(self, e: Reprioritised) -> None:
@@ -1120,6 +1234,7 @@ class Incident(
     @applies(ChildLinked)
     def _child_linked(self, e: ChildLinked) -> None:
         self.children = self.children | {e.incident_id}
+        self._children_at = {**self._children_at, e.incident_id: e.timestamp}
 
     @applies(LinkedToParent)
     def _linked_to_parent(self, e: LinkedToParent) -> None:
@@ -1132,6 +1247,7 @@ class Incident(
     @applies(ChildUnlinked)
     def _child_unlinked(self, e: ChildUnlinked) -> None:
         self.children = self.children - {e.incident_id}
+        self._children_at = {k: v for k, v in self._children_at.items() if k != e.incident_id}
 
     @applies(ParentResolved)
     def _parent_resolved(self, e: ParentResolved) -> None:

@@ -157,6 +157,14 @@ RULES: tuple[Rule, ...] = (
         mandatory=frozenset({A.BROADCAST}),
     ),
     Rule("incident.major_stood_down", i.MajorIncidentStoodDown, (A.BROADCAST,)),
+    # the criteria in force propose it: the list, the group and its manager decide to declare
+    Rule(
+        "incident.major_proposed",
+        i.MajorIncidentProposed,
+        (A.BROADCAST, A.GROUP, A.MANAGER),
+        mandatory=frozenset({A.BROADCAST}),
+        summary="it meets the major-incident criteria: declare it, or not",
+    ),
     # -- changes
     Rule("change.vote_needed", c.Assessed, (A.CAB,)),
     Rule("change.authorised", c.Authorised, (A.CALLER,)),

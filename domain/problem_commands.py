@@ -12,16 +12,25 @@ from uuid import UUID
 
 from pydantic import Field
 
-from domain import links
+from domain import directory, links
 from domain.change_commands import CodeField, RecordCommand, load_items
 from domain.commands import Command, by_action
 from domain.configuration_item import CodeList, ConfigurationItem, ci_id
 from domain.context import Context
 from domain.examples import example
-from domain.fields import Description, Name, Reasoned, Text, record_ref
-from domain.incident import Incident
+from domain.fields import Description, Name, OptionalReason, Reason, Reasoned, Text, record_ref
+from domain.incident import Escalation, Incident
 from domain.organisations import RequestedOrganisation
-from domain.problem import Problem
+from domain.priority import Impact, Urgency
+from domain.problem import (
+    MAX_ACTIONS,
+    Analysis,
+    Decision,
+    PotentialAction,
+    Problem,
+    RcaMethod,
+    judged,
+)
 from domain.record_numbers import RecordKind
 from domain.service_catalogue import OptionalCode
 from domain.session import Session
@@ -34,6 +43,8 @@ class LogProblem(Command):
             "service": "batupusaka",
             "configuration_items": ["app-union-catalogue"],
             "incidents": ["INC-000042"],
+            "impact": "high",
+            "urgency": "medium",
         }
     )
 
@@ -47,6 +58,8 @@ class LogProblem(Command):
         description="INC-000042 or ids: the incidents it is logged from",
     )
     organisation: str | None = RequestedOrganisation
+    impact: Impact = Field(default=Impact.MEDIUM, description="how widely it hurts")
+    urgency: Urgency = Field(default=Urgency.MEDIUM, description="how soon it must be removed")
 
     def decide(self, session: Session, ctx: Context) -> UUID:
         if self.service is not None:
@@ -63,6 +76,7 @@ class LogProblem(Command):
             service=self.service,
             configuration_items=self.configuration_items,
             organisation=ctx.organisation_for(self.organisation),
+            priority=judged(session.rules.matrix, self.impact, self.urgency),
         )
         session.add(problem)
         for item in items.values():
@@ -90,14 +104,123 @@ class StartInvestigation(ProblemCommand):
     summary = "Start investigating the problem"
 
 
+class ReprioritiseProblem(ProblemCommand):
+    model_config = example(
+        {"impact": "high", "urgency": "high", "reason": "Every branch's renewals fail now"}
+    )
+
+    action = "reprioritise"
+    summary = "Change impact and urgency, with a reason; priority follows the matrix in force"
+    impact: Impact
+    urgency: Urgency
+    reason: str = Reason
+
+    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
+        problem.reprioritise(
+            ctx,
+            impact=self.impact,
+            urgency=self.urgency,
+            reason=self.reason,
+            matrix=session.rules.matrix,
+        )
+
+
+class EscalateProblem(Escalation, ProblemCommand):
+    model_config = example(
+        {
+            "kind": "hierarchical",
+            "reason": "No cause found in two weeks; the vendor must be engaged",
+            "to_manager": "dewi.lestari",
+        }
+    )
+
+    action = "escalate"
+    summary = "Escalate, with a reason, to a group (functional) or a named manager (hierarchical)"
+
+    def execute(self, problem: Problem, session: Session, ctx: Context) -> None:
+        if self.to_group is not None:
+            directory.assignable(session, self.to_group, None, "escalate")
+        if self.to_manager is not None:
+            directory.responsible(session, self.to_manager, "be escalated to")
+        self.call_action(problem, ctx)
+
+
+class AddProblemWorkNote(ProblemCommand):
+    model_config = example({"text": "The renewal API logs show a 422 for every fine under 1000"})
+
+    action = "add-work-note"
+    summary = "Add a work note (the staff's: never shown to callers)"
+    text: str = Text
+
+
+class RecordProblemAction(ProblemCommand):
+    model_config = example(
+        {
+            "description": "Replayed last night's failed renewals on the test instance",
+            "result": "All 37 failed the same way",
+        }
+    )
+
+    action = "record-action"
+    summary = "Record an action taken on the problem, and what came of it"
+    description: str = Reason
+    result: str | None = OptionalReason
+
+
 class RecordRootCause(ProblemCommand):
     model_config = example(
-        {"root_cause": "The renewal API rejects members whose fine is under Rp 1.000"}
+        {
+            "root_cause": "The renewal API rejects members whose fine is under Rp 1.000",
+            "method": "five-whys",
+            "analysis": {
+                "whys": [
+                    "Renewals fail for some members",
+                    "The API answers 422 for them",
+                    "Their fine is under Rp 1.000",
+                    "The fine check rounds small fines to zero and treats zero as unpaid",
+                    "The rounding rule was never tested with small fines",
+                ]
+            },
+            "actions": [
+                {
+                    "kind": "corrective",
+                    "description": "Fix the rounding of small fines",
+                    "owner": "app-team",
+                    "change": "CHG-000007",
+                },
+                {
+                    "kind": "preventive",
+                    "description": "Test fines at the edges in every release",
+                    "owner": "dewi.lestari",
+                },
+            ],
+        }
     )
 
     action = "record-root-cause"
-    summary = "Record (or revise) the root cause found by the investigation"
+    summary = (
+        "Record (or revise) the root cause, the method and analysis that found it, and the"
+        " potential actions it points to"
+    )
     root_cause: str = Text
+    method: RcaMethod | None = Field(
+        default=None, description="five-whys, fishbone, fault-tree, kepner-tregoe or other"
+    )
+    analysis: Analysis | None = None
+    actions: list[PotentialAction] = Field(
+        default_factory=list,
+        max_length=MAX_ACTIONS,
+        description="potential actions, numbered on from the problem's last; each decided later",
+    )
+
+
+class DecidePotentialAction(Decision, ProblemCommand):
+    model_config = example(
+        {"potential_action": 2, "decision": "rejected", "reason": "Covered by the test plan"}
+    )
+
+    action = "decide-potential-action"
+    summary = "Take a potential action, or reject it with a reason (once)"
 
 
 class PublishWorkaround(ProblemCommand):
@@ -200,7 +323,12 @@ class LinkConfigurationItem(ProblemCommand):
 
 PROBLEM_COMMANDS = by_action(
     StartInvestigation,
+    ReprioritiseProblem,
+    EscalateProblem,
+    AddProblemWorkNote,
+    RecordProblemAction,
     RecordRootCause,
+    DecidePotentialAction,
     PublishWorkaround,
     PublishKnownError,
     ResolveProblem,

@@ -51,6 +51,7 @@ from domain import (
     internal_audit,
     issued_report,
     legal_hold,
+    major_incident,
     nonconformity,
     notification,
     priority,
@@ -132,6 +133,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     i.Escalated: caller(),  # where it went, not why
     i.MajorIncidentDeclared: caller(),
     i.MajorIncidentStoodDown: caller(),
+    i.MajorIncidentProposed: STAFF,  # the staff decide whether to declare it
+    i.MajorIncidentReviewed: STAFF,  # what went well and badly: the staff's lessons
     i.Resolved: caller("notes"),  # the caller confirms or reopens on them
     i.Reopened: caller("reason"),  # the caller's own words, or said for them
     i.Closed: caller(),
@@ -179,6 +182,11 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     problem.IncidentLinked: STAFF,
     problem.ChangeLinked: STAFF,
     problem.ConfigurationItemLinked: STAFF,
+    problem.Reprioritised: STAFF,
+    problem.Escalated: STAFF,
+    problem.WorkNoteAdded: STAFF,  # as an incident's work notes: never a caller's
+    problem.ActionTaken: STAFF,
+    problem.PotentialActionDecided: STAFF,
     change.Raised: STAFF,
     change.PreAuthorised: STAFF,
     change.BackoutPlanRecorded: STAFF,
@@ -238,6 +246,8 @@ AUDIENCES: Mapping[type[DomainEvent], Audience] = {
     change_policy.PolicyRevised: caller(),  # the terms, not the reason
     priority.MatrixDefined: caller(),
     priority.MatrixRevised: caller(),
+    major_incident.CriteriaDefined: caller(),
+    major_incident.CriteriaRevised: caller(),
     service_catalogue.CatalogueDefined: caller(),
     service_catalogue.CatalogueRevised: caller(),
     # -- the service's own bookkeeping

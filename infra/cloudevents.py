@@ -78,6 +78,7 @@ PUBLIC_AGGREGATES = frozenset(
         "AuditSchedule",
         "ServiceCatalogue",
         "ChangePolicy",
+        "MajorIncidentCriteria",
         "KnowledgeArticle",
         # the improvement register: the Kafka-fed `improvement_register` view needs it (a low
         # rating's follow-up quotes the caller's comment, as their incident's events do)

@@ -57,6 +57,7 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "agent": None,
         "hold_reason": None,
         "major_incident": None,
+        "major_proposal": None,
         "escalation_level": 0,
         "escalations": [],
         "work_notes": [],
@@ -143,13 +144,30 @@ def _escalated(row: Row, ev: e.Escalated) -> Row:
 
 def _declared_major(row: Row, ev: e.MajorIncidentDeclared) -> Row:
     _touched(row, ev)
-    row["major_incident"] = _entry(row, ev, manager=ev.manager, reason=ev.reason, stood_down=None)
+    row["major_incident"] = _entry(
+        row, ev, manager=ev.manager, reason=ev.reason, stood_down=None, review=None
+    )
     return row
 
 
 def _stood_down_major(row: Row, ev: e.MajorIncidentStoodDown) -> Row:
     _touched(row, ev)
     row["major_incident"]["stood_down"] = _entry(row, ev, reason=ev.reason)
+    return row
+
+
+def _proposed_major(row: Row, ev: e.MajorIncidentProposed) -> Row:
+    _touched(row, ev)
+    row["major_proposal"] = _entry(
+        row, ev, criteria=list(ev.criteria), rule_version=ev.rule_version
+    )
+    return row
+
+
+def _reviewed_major(row: Row, ev: e.MajorIncidentReviewed) -> Row:
+    _touched(row, ev)
+    review = ev.model_dump(mode="json", include=set(e.MajorIncidentReview.model_fields))
+    row["major_incident"]["review"] = _entry(row, ev, **review)
     return row
 
 
@@ -263,8 +281,9 @@ incident_details = Projection(
     # 2: SLA rule versions and alerts; 3: links to problems and changes, workarounds;
     # 4: the organisation and the caller as columns (scoped lists); 5: parent and children,
     # resolution by the parent, merged duplicates; 6: a child unlinked from its parent;
-    # 7: category and subcategory; 8: the caller's rating
-    version=8,
+    # 7: category and subcategory; 8: the caller's rating; 9: a major incident proposed by the
+    # criteria, and its review
+    version=9,
     folds=folds_of(
         _logged,
         _assigned,
@@ -278,6 +297,8 @@ incident_details = Projection(
         _escalated,
         _declared_major,
         _stood_down_major,
+        _proposed_major,
+        _reviewed_major,
         _resolved,
         _reopened,
         _closed,

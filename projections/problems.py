@@ -1,7 +1,8 @@
 """Problems' read models.
 
 - problem_details: everything a person reading one problem wants, one row per problem; it also
-  serves the problem list (by state, service), newest first, and the recurrence report.
+  serves the problem list (by state, service, priority), newest first or by priority, and the
+  recurrence report.
 - known_errors: the known error database: one row per problem, searchable by service,
   configuration item and text; only published known errors are listed.
 - incident_occurrences: when and where each incident happened (service, configuration item),
@@ -18,9 +19,19 @@ from typing import Any
 from domain import incident as i
 from domain import problem as p
 from domain.context import Context
+from domain.problem_candidates import MAX_INCIDENTS
 from domain.record_numbers import RecordKind, number_label
 from projections.base import Column, Projection, Row, at, by, copied, folds_of
-from projections.queries import STAFF, Filter, Reach, View, Where, select_where
+from projections.queries import (
+    STAFF,
+    Filter,
+    Order,
+    Page,
+    Reach,
+    View,
+    Where,
+    select_where,
+)
 from projections.records import entry, list_columns, list_indexes, numbered, stamped
 from projections.view_store import ViewStore
 
@@ -29,13 +40,31 @@ def _touched(row: Row, ev: p.ProblemEvent, **changes: Any) -> Row:
     return stamped(row, ev, state=p.transition(p.ProblemState(row["state"]), ev), **changes)
 
 
+def priority_rank(priority: int, number: int) -> str:
+    """The problem queue's order, one value per problem: priority first (P1 first), then the
+    oldest (the lowest number) first."""
+    return f"{priority}:{number:019d}"
+
+
+def _prioritised(row: Row, ev: p.Logged | p.Reprioritised) -> dict[str, Any]:
+    return {
+        **copied(ev, "impact urgency priority matrix_version"),
+        "priority_rank": priority_rank(ev.priority, row["number"]),
+    }
+
+
 def _logged(_: Row | None, ev: p.Logged) -> Row:
     return {
         **numbered(ev, RecordKind.PROBLEM, ev.number),
         **copied(ev, "title description service configuration_items organisation"),
         "state": p.ProblemState.LOGGED,
         "investigator": None,
+        "escalated_to": None,
+        "escalations": [],
+        "work_notes": [],
+        "actions_taken": [],
         "root_cause": None,
+        "potential_actions": [],
         "workaround": None,
         "known_error": None,
         "resolution": None,
@@ -47,7 +76,39 @@ def _logged(_: Row | None, ev: p.Logged) -> Row:
         "logged_by": by(ev),
         "updated_at": at(ev),
         "version": ev.originator_version,
-    }
+    } | _prioritised({"number": ev.number}, ev)
+
+
+def _reprioritised(row: Row, ev: p.Reprioritised) -> Row:
+    return _touched(row, ev, **_prioritised(row, ev))
+
+
+def _escalated(row: Row, ev: p.Escalated) -> Row:
+    _touched(row, ev, escalated_to=ev.to_group or ev.to_manager)
+    row["escalations"].append(
+        entry(ev, kind=ev.kind, reason=ev.reason, to_group=ev.to_group, to_manager=ev.to_manager)
+    )
+    return row
+
+
+def _work_note(row: Row, ev: p.WorkNoteAdded) -> Row:
+    _touched(row, ev)
+    row["work_notes"].append(entry(ev, text=ev.text))
+    return row
+
+
+def _action_taken(row: Row, ev: p.ActionTaken) -> Row:
+    _touched(row, ev)
+    row["actions_taken"].append(entry(ev, description=ev.description, result=ev.result))
+    return row
+
+
+def _action_decided(row: Row, ev: p.PotentialActionDecided) -> Row:
+    _touched(row, ev)
+    for action in row["potential_actions"]:
+        if action["number"] == ev.potential_action:
+            action["decision"] = entry(ev, decision=ev.decision, reason=ev.reason)
+    return row
 
 
 def _investigating(row: Row, ev: p.InvestigationStarted) -> Row:
@@ -55,7 +116,13 @@ def _investigating(row: Row, ev: p.InvestigationStarted) -> Row:
 
 
 def _root_cause(row: Row, ev: p.RootCauseRecorded) -> Row:
-    return _touched(row, ev, root_cause=entry(ev, text=ev.root_cause))
+    analysis = None if ev.analysis is None else ev.analysis.model_dump(mode="json")
+    cause = entry(ev, text=ev.root_cause, method=ev.method, analysis=analysis)
+    _touched(row, ev, root_cause=cause)
+    for action in ev.actions:
+        proposed = entry(ev, **action.model_dump(mode="json"))
+        row["potential_actions"].append({**proposed, "decision": None})
+    return row
 
 
 def _workaround(row: Row, ev: p.WorkaroundPublished) -> Row:
@@ -97,9 +164,16 @@ def _ci_linked(row: Row, ev: p.ConfigurationItemLinked) -> Row:
 
 problem_details = Projection(
     name="problem_details",
-    version=2,  # 2: the organisation, as a column (scoped lists)
+    # 2: the organisation, as a column (scoped lists); 3: priority, escalations, work notes,
+    # actions taken, the analysis and its potential actions
+    version=3,
     folds=folds_of(
         _logged,
+        _reprioritised,
+        _escalated,
+        _work_note,
+        _action_taken,
+        _action_decided,
         _investigating,
         _root_cause,
         _workaround,
@@ -111,8 +185,12 @@ problem_details = Projection(
         _change_linked,
         _ci_linked,
     ),
-    columns=list_columns("service"),
-    indexes=list_indexes("service"),
+    columns=(
+        *list_columns("service"),
+        Column("priority", "INTEGER"),
+        Column("priority_rank", "TEXT"),
+    ),
+    indexes=(*list_indexes("service", "priority"), ("priority_rank",)),
 )
 
 
@@ -197,27 +275,54 @@ known_errors = Projection(
 def _occurred(_: Row | None, ev: i.Logged) -> Row:
     return {
         "id": str(ev.originator_id),
-        **copied(ev, "number service configuration_item"),
+        **copied(ev, "number service category configuration_item title"),
         "logged_at": at(ev),
         "organisation": ev.organisation,
+        "cancelled": 0,
+        "problems": [],
     }
+
+
+def _recategorised(row: Row, ev: i.Recategorised) -> Row:
+    row.update(service=ev.service, category=ev.category)
+    return row
+
+
+def _occurrence_cancelled(row: Row, ev: i.Cancelled) -> Row:
+    row["cancelled"] = 1  # a duplicate, or logged in error: no occurrence of a fault
+    return row
+
+
+def _occurrence_linked(row: Row, ev: i.LinkedToProblem) -> Row:
+    row["problems"].append(str(ev.problem_id))
+    return row
 
 
 incident_occurrences = Projection(
     name="incident_occurrences",
-    version=2,  # 2: the incident's organisation, as a column (scoped report)
-    folds={i.Logged: _occurred},
+    # 2: the incident's organisation, as a column (scoped report); 3: its category and title,
+    # whether it was cancelled and the problems it is linked to (problem candidates)
+    version=3,
+    folds=folds_of(_occurred, _recategorised, _occurrence_cancelled, _occurrence_linked),
     columns=(
         Column("service", "TEXT"),
         Column("configuration_item", "TEXT"),
         Column("logged_at", "TEXT"),
         Column("organisation", "TEXT"),
+        Column("cancelled", "INTEGER"),
     ),
-    indexes=(("service", "logged_at"), ("configuration_item", "logged_at")),
+    indexes=(
+        ("service", "logged_at"),
+        ("configuration_item", "logged_at"),
+        ("logged_at",),
+        ("organisation", "logged_at"),
+    ),
 )
 
 #: Problems are the staff's: a requester reaches none.
 problems = View(problem_details, STAFF)
+#: The problem queue: by priority (P1 first), then the oldest first.
+problems_by_priority = View(problem_details, STAFF, Order("priority_rank"))
 #: Published known errors, searched by service, configuration item and text.
 known_error_views = View(known_errors, STAFF)
 
@@ -269,6 +374,60 @@ def known_error_filter(service: str | None, item: str | None, text: str | None) 
             "text": None if text is None else text.lower(),
         },
     )
+
+
+def problem_queue(
+    store: ViewStore,
+    ctx: Context,
+    kept: Filter,
+    *,
+    limit: int,
+    after: str | None = None,
+) -> Page:
+    """The open problems the caller reaches that `kept` keeps, by priority (P1 first) then the
+    oldest first, at most `limit` from just after the rank `after`."""
+    states = sorted(p.OPEN_STATES)
+    conditions, params = kept.where()
+    conditions = [f'"state" IN ({", ".join("?" for _ in states)})', *conditions]
+    params = [*states, *params]
+    order = problems_by_priority.order
+    if after is not None:
+        more, values = order.after(after)
+        conditions, params = [*conditions, *more], [*params, *values]
+    tail = f"{order.sql} LIMIT {limit + 1}"  # one more: whether a next page exists
+    rows = select_where(store, problem_details, ctx, STAFF, conditions, params, tail)
+    if len(rows) <= limit:
+        return Page(rows, None)
+    return Page(rows[:limit], rows[limit - 1][order.column])
+
+
+def candidate_occurrences(store: ViewStore, ctx: Context, since: str) -> tuple[list[Row], bool]:
+    """The incidents the caller reaches logged at or after `since`, not cancelled and linked to
+    no open problem, the latest MAX_INCIDENTS of them; and whether there were more."""
+    cap = MAX_INCIDENTS
+    rows = select_where(
+        store,
+        incident_occurrences,
+        ctx,
+        STAFF,
+        ['"logged_at" >= ?', '"cancelled" = 0'],
+        [since],
+        f'ORDER BY "logged_at" DESC LIMIT {cap + 1}',
+    )
+    states = sorted(p.OPEN_STATES)
+    open_problems = {
+        row["id"]
+        for row in select_where(
+            store,
+            problem_details,
+            ctx,
+            STAFF,
+            [f'"state" IN ({", ".join("?" for _ in states)})'],
+            states,
+        )
+    }
+    kept = [row for row in rows[:cap] if not open_problems.intersection(row["problems"])]
+    return kept, len(rows) > cap
 
 
 def incidents_after(store: ViewStore, ctx: Context, problem: Row) -> list[Row]:

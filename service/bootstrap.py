@@ -304,6 +304,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
     desk.ensure_sla_rules(services.system_context())
     desk.ensure_service_catalogue(services.system_context())
     desk.ensure_change_policy(services.system_context())
+    desk.ensure_major_incident_criteria(services.system_context())
     _import_token_tables(settings, desk, clock)
     return services
 

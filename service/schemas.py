@@ -27,6 +27,7 @@ from domain import (  # noqa: F401  (each registers its event types)
     issued_report,
     knowledge,
     legal_hold,
+    major_incident,
     nonconformity,
     priority,
     problem,

@@ -38,6 +38,7 @@ from domain import (
     issued_report,
     knowledge,
     legal_hold,
+    major_incident,
     nonconformity,
     notification,
     priority,
@@ -76,6 +77,18 @@ cells = st.fixed_dictionaries(
     }
 )
 
+
+#: Major-incident criteria (domain/major_incident.py): services as the catalogue codes them.
+major_criteria = st.builds(
+    major_incident.Criteria,
+    critical_services=st.lists(
+        st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True), max_size=4
+    ),
+    critical_priority=st.integers(1, 5),
+    related_reports=st.integers(2, 500),
+    within_minutes=st.integers(1, 10_080),
+    organisation_wide_priority=st.none() | st.integers(1, 5),
+)
 
 #: Organisation codes as records carry them (domain/organisations.py).
 organisation_codes = st.from_regex(r"[a-z0-9][a-z0-9-]{0,30}", fullmatch=True)
@@ -428,7 +441,28 @@ def _problem_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
     return {
         p.Logged: events(p.Logged, configuration_items=code_lists, organisation=organisation_codes),
         p.InvestigationStarted: events(p.InvestigationStarted),
-        p.RootCauseRecorded: events(p.RootCauseRecorded),
+        p.RootCauseRecorded: events(
+            p.RootCauseRecorded,
+            analysis=st.none()
+            | st.builds(
+                p.Analysis,
+                whys=st.lists(names, max_size=p.MAX_WHYS),
+                factors=st.lists(st.builds(p.Factor, category=names, cause=names), max_size=4),
+                notes=st.none() | names,
+            ),
+            actions=st.lists(
+                st.builds(
+                    p.NumberedAction,
+                    kind=st.sampled_from(p.ActionKind),
+                    description=names,
+                    owner=names,
+                    change=st.none() | st.from_regex(r"CHG-[0-9]{6}", fullmatch=True),
+                    improvement=st.none() | st.from_regex(r"IMP-[0-9]{6}", fullmatch=True),
+                    number=st.integers(1, p.MAX_PROBLEM_ACTIONS),
+                ),
+                max_size=3,
+            ),
+        ),
         p.WorkaroundPublished: events(p.WorkaroundPublished),
         p.KnownErrorPublished: events(p.KnownErrorPublished),
         p.Resolved: events(p.Resolved, change_ref=refs),
@@ -437,6 +471,29 @@ def _problem_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         p.IncidentLinked: events(p.IncidentLinked, incident_ref=refs),
         p.ChangeLinked: events(p.ChangeLinked, change_ref=refs),
         p.ConfigurationItemLinked: events(p.ConfigurationItemLinked, code=codes),
+        p.Reprioritised: events(p.Reprioritised),
+        # the target must fit the kind of escalation, as an incident's
+        p.Escalated: events(
+            p.Escalated,
+            kind=st.just(incident.EscalationKind.FUNCTIONAL),
+            to_group=names,
+            to_manager=st.none(),
+        )
+        | events(
+            p.Escalated,
+            kind=st.just(incident.EscalationKind.HIERARCHICAL),
+            to_group=st.none(),
+            to_manager=names,
+        ),
+        p.WorkNoteAdded: events(p.WorkNoteAdded),
+        p.ActionTaken: events(p.ActionTaken),
+        # a rejection says why
+        p.PotentialActionDecided: events(
+            p.PotentialActionDecided, decision=st.just(p.ActionDecision.TAKEN)
+        )
+        | events(
+            p.PotentialActionDecided, decision=st.just(p.ActionDecision.REJECTED), reason=names
+        ),
     }
 
 
@@ -816,6 +873,17 @@ STRATEGIES: dict[type[DomainEvent], st.SearchStrategy[Any]] = {
     ),
     incident.MajorIncidentDeclared: events(incident.MajorIncidentDeclared),
     incident.MajorIncidentStoodDown: events(incident.MajorIncidentStoodDown),
+    incident.MajorIncidentProposed: events(
+        incident.MajorIncidentProposed,
+        criteria=st.lists(st.sampled_from(major_incident.Criterion), min_size=1, max_size=3),
+    ),
+    incident.MajorIncidentReviewed: events(
+        incident.MajorIncidentReviewed,
+        problems=st.lists(st.from_regex(r"PRB-[0-9]{6}", fullmatch=True), max_size=3),
+        improvements=st.lists(st.from_regex(r"IMP-[0-9]{6}", fullmatch=True), max_size=3),
+    ),
+    major_incident.CriteriaDefined: events(major_incident.CriteriaDefined, criteria=major_criteria),
+    major_incident.CriteriaRevised: events(major_incident.CriteriaRevised, criteria=major_criteria),
     incident.Resolved: events(incident.Resolved),
     incident.Reopened: events(incident.Reopened),
     incident.Closed: events(incident.Closed),

@@ -307,6 +307,8 @@ def _incident_facts(incident: IncidentRead, period: Period, judged: Judge) -> Fa
             and len(incident.groups()) <= 1
             and not reopened,
             "major": incident.major_at is not None,
+            # a major incident resolved whose review is not recorded (it cannot be closed)
+            "review_outstanding": incident.major_now and resolved and not incident.major_reviewed,
         }
     return facts
 
@@ -322,6 +324,7 @@ def _incident_figures(facts: Sequence[Facts]) -> dict[str, Any]:
         "reopened_pct": pct(sum(f.values["reopened"] for f in resolved), len(resolved)),
         "first_contact_pct": pct(sum(f.values["first_contact"] for f in resolved), len(resolved)),
         "major": sum(f.values["major"] for f in opened),
+        "major_reviews_outstanding": sum(f.values["review_outstanding"] for f in opened),
         **_satisfaction(facts),
     }
 

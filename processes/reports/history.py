@@ -134,6 +134,9 @@ class Wait:
 @dataclass(slots=True)
 class IncidentRead(Clocked):
     major_at: datetime | None = None
+    #: Whether it is a major incident now (declared, not stood down), and its review recorded.
+    major_now: bool = False
+    major_reviewed: bool = False
     waits: list[Wait] = field(default_factory=list)
 
     def stop_waiting(self, at: datetime) -> None:
@@ -289,8 +292,20 @@ def _incident_recategorised(h: History, key: UUID, at: datetime, d: dict[str, An
 
 
 def _major(h: History, key: UUID, at: datetime, d: dict[str, Any]) -> None:
-    if (found := h.incidents.get(key)) is not None and found.major_at is None:
-        found.major_at = at
+    if (found := h.incidents.get(key)) is not None:
+        found.major_now = True
+        if found.major_at is None:
+            found.major_at = at
+
+
+def _major_stood_down(h: History, key: UUID, at: datetime, d: dict[str, Any]) -> None:
+    if (found := h.incidents.get(key)) is not None:
+        found.major_now = False
+
+
+def _major_reviewed(h: History, key: UUID, at: datetime, d: dict[str, Any]) -> None:
+    if (found := h.incidents.get(key)) is not None:
+        found.major_reviewed = True
 
 
 def _request_submitted(h: History, key: UUID, at: datetime, d: dict[str, Any]) -> None:
@@ -415,6 +430,8 @@ _READERS: dict[str, Reader] = {
     **{name: _incident_marked(name) for name in MARKED_TYPE_NAMES if name != i.Logged.type_name},
     i.Recategorised.type_name: _incident_recategorised,
     i.MajorIncidentDeclared.type_name: _major,
+    i.MajorIncidentStoodDown.type_name: _major_stood_down,
+    i.MajorIncidentReviewed.type_name: _major_reviewed,
     i.Rated.type_name: _rated("incident"),
     r.Rated.type_name: _rated("request"),
     r.Submitted.type_name: _request_submitted,

@@ -204,8 +204,9 @@ def postgres_service_template(
     """A database holding the service's schema and no rows, by name: an empty one on which the
     service started once, as it starts on any database, less the records its first start defines
     (the priority matrix, the calendars, the SLA policy, the service catalogue, the change policy,
-    the record that the old token tables were imported), which each test's service defines then
-    at the test's own clock, as on SQLite. Dropped when the session ends.
+    the major-incident criteria, the record that the old token tables were imported), which each
+    test's service defines then at the test's own clock, as on SQLite. Dropped when the session
+    ends.
 
     The service's start-up on a copy of it is its start-up on any database but a new one: its
     CREATE ... IF NOT EXISTS statements find their tables, and its migrations are recorded as
@@ -223,6 +224,7 @@ def postgres_service_template(
         patch.setattr(ServiceDesk, "ensure_sla_rules", lambda self, ctx: None)
         patch.setattr(ServiceDesk, "ensure_service_catalogue", lambda self, ctx: None)
         patch.setattr(ServiceDesk, "ensure_change_policy", lambda self, ctx: None)
+        patch.setattr(ServiceDesk, "ensure_major_incident_criteria", lambda self, ctx: None)
         patch.setattr("service.bootstrap.import_token_tables", lambda desk, rows, at: 0)
         services = build(settings)
         services.start()

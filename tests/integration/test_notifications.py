@@ -38,6 +38,7 @@ from domain.directory import (
     SetGroupHours,
     SetOnCallRota,
 )
+from domain.major_incident import Criteria
 from domain.notification import DeliveryState, StartAttempt
 from infra.settings import Settings
 from processes.notify import Notify
@@ -547,3 +548,34 @@ def test_the_caller_of_a_duplicate_hears_of_the_originals_resolution(
     recorded = {(r["recipient"], r["topic"]) for r in rows(services, original)}
     assert ("rina.kartika", "incident.duplicate_resolved") in recorded
     assert ("budi.santoso", "incident.resolved") in recorded
+
+
+def test_an_incident_meeting_the_major_incident_criteria_tells_its_group_and_manager(
+    told: tuple[Services, Notify], mail: SmtpServer
+) -> None:
+    services, notify = told
+    services.desk.revise_major_incident_criteria(
+        context(ADMIN, services.clock()),
+        Criteria(critical_services=["kiosks-gates"], critical_priority=1),
+        "the kiosks are every branch's front door",
+    )
+    command = LogIncident(
+        title="Semua kiosk mati",
+        service="kiosks-gates",
+        caller="budi.santoso",
+        impact="high",
+        urgency="high",
+        assignment_group="tim-kiosk",
+    )
+    incident = run(services, command, INCIDENT, actor=AGENT)
+    notify.run_until_idle()
+
+    proposed = {
+        row["recipient"]: row
+        for row in rows(services, incident)
+        if row["topic"] == "incident.major_proposed"
+    }
+    assert set(proposed) == {"andi.wijaya", "siti.rahma"}  # the group, its manager among them
+    subjects = {m["To"]: m["Subject"] for m in messages(mail)}
+    assert "Usulan insiden mayor" in subjects["andi@dpk-banten.example"]
+    assert "Major incident proposed" in subjects["siti@dpk-banten.example"]

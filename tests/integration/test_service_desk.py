@@ -42,6 +42,7 @@ from domain.incident import (
     WorkNoteAdded,
     WorkStarted,
 )
+from domain.major_incident import MajorIncidentCriteria
 from domain.priority import DEFAULT_CELLS, Impact, PriorityMatrix, Urgency
 from domain.records import (
     INCIDENT_NUMBERS,
@@ -597,6 +598,7 @@ def test_each_event_carries_the_actor_id_and_role_the_time_and_the_correlation_i
     # token tables were imported
     rules = {desk.priority_matrix().id, SlaPolicy.ID, ServiceCatalogue.ID, ChangePolicy.ID}
     rules |= calendars
+    rules.add(MajorIncidentCriteria.ID)
     rules.add(TABLES_IMPORT_ID)
     rules |= usual_ids()  # and the directory the test assigns within
     mine = [n.id for n in notifications if n.originator_id not in rules]

@@ -263,6 +263,15 @@ def expected_incidents(services: Services, service: str | None = None) -> dict[s
             continue
         figures["logged"] += 1
         figures["major"] += i.MajorIncidentDeclared in kinds
+        majors = [
+            e for e in events if isinstance(e, i.MajorIncidentDeclared | i.MajorIncidentStoodDown)
+        ]
+        figures["major_reviews_outstanding"] += bool(
+            majors
+            and isinstance(majors[-1], i.MajorIncidentDeclared)
+            and i.Resolved in kinds
+            and i.MajorIncidentReviewed not in kinds
+        )
         if i.Resolved in kinds:
             resolved_count += 1
             reopened += i.Reopened in kinds
@@ -362,6 +371,7 @@ def test_the_reports_figures_are_those_of_the_raw_events(
     assert total["logged"] == 7  # February's and April's are not March's
     assert total["backlog"] == 3  # February's, the recurring one, Lebak's (closed in April)
     assert total["major"] == 1
+    assert total["major_reviews_outstanding"] == 1  # resolved, not yet reviewed
     assert (total["rated"], total["satisfaction_mean"], total["satisfaction_low"]) == (2, 3.5, 1)
     # the history has each case: the major incident ran past its target, one was reopened, one
     # went to another group, one was resolved at first contact

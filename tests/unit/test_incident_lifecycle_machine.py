@@ -40,6 +40,7 @@ from domain.errors import (
     NotTheCaller,
     PriorityUnchanged,
     ReopenWindowClosed,
+    ReviewRequired,
 )
 from domain.events import DomainEvent
 from domain.incident import (
@@ -56,6 +57,7 @@ from domain.incident import (
     Incident,
     Logged,
     MajorIncidentDeclared,
+    MajorIncidentReviewed,
     MajorIncidentStoodDown,
     PutOnHold,
     Reopened,
@@ -103,6 +105,8 @@ class Model:
     urgency: Urgency = Urgency.MEDIUM
     hold_reason: HoldReason | None = None
     major_manager: str | None = None
+    #: a major incident is closed once its review is recorded (and a review stays recorded)
+    major_reviewed: bool = False
     escalation_level: int = 0
     reopen_until: datetime | None = None
     reopen_count: int = 0
@@ -364,6 +368,24 @@ class IncidentLifecycle(RuleBasedStateMachine):
             m.major_manager = None
 
     @going
+    @rule(wait=elapsed)
+    def review_major(self, wait: timedelta) -> None:
+        m = self.model
+        error = m.refuse({"resolved"}) or (NotAMajorIncident if m.major_manager is None else None)
+
+        def act(ctx: Context) -> None:
+            self.incident.review_major(
+                ctx, timeline="down 09:00-11:00", went_well="the call tree", went_badly="no spare"
+            )
+
+        if self.attempt(wait, MANAGER, act, error, MajorIncidentReviewed):
+            m.major_reviewed = True
+
+    def review_missing(self) -> type[DomainError] | None:
+        m = self.model
+        return ReviewRequired if m.major_manager is not None and not m.major_reviewed else None
+
+    @going
     @rule(wait=elapsed, code=st.sampled_from(list(ResolutionCode)))
     def resolve(self, wait: timedelta, code: ResolutionCode) -> None:
         m = self.model
@@ -381,6 +403,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
     def confirm(self, wait: timedelta, actor: Actor) -> None:
         m = self.model
         error = m.refuse({"resolved"}) or (None if m.speaks_for_caller(actor) else NotTheCaller)
+        error = error or self.review_missing()
         if self.attempt(
             wait,
             actor,
@@ -416,6 +439,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         error = m.refuse({"resolved"})
         if error is None and m.reopen_until is not None and self.now + wait < m.reopen_until:
             error = ConfirmationWindowOpen
+        error = error or self.review_missing()
         if self.attempt(
             wait, AGENT, self.incident.close, error, Closed, basis=ClosureBasis.WINDOW_ELAPSED
         ):

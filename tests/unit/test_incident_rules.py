@@ -52,6 +52,7 @@ from domain.incident import (
     IncidentState,
     Logged,
     MajorIncidentDeclared,
+    MajorIncidentReviewed,
     MajorIncidentStoodDown,
     PutOnHold,
     Recategorised,
@@ -289,6 +290,12 @@ ACTIONS: dict[str, tuple[Action, type[IncidentEvent]]] = {
         lambda i, c: i.stand_down_major(c, reason="contained"),
         MajorIncidentStoodDown,
     ),
+    "review_major": (
+        lambda i, c: i.review_major(
+            c, timeline="08:10 down; 10:40 up", went_well="fast", went_badly="no password"
+        ),
+        MajorIncidentReviewed,
+    ),
     "resolve": (
         lambda i, c: i.resolve(
             c, code=ResolutionCode.FIXED, notes="replaced the cable", reopen_window=WINDOW
@@ -316,6 +323,7 @@ ALLOWED_IN: dict[str, set[IncidentState]] = {
     "escalate_hierarchically": OPEN,
     "declare_major": OPEN,
     "stand_down_major": NOT_FINISHED,  # and only a major incident: see the major incident rules
+    "review_major": {IncidentState.RESOLVED},  # and only a major incident: as above
     "resolve": {IncidentState.IN_PROGRESS, IncidentState.ON_HOLD},
     "confirm_resolution": {IncidentState.RESOLVED},
     "reopen": {IncidentState.RESOLVED},
@@ -332,6 +340,9 @@ RELATED_METHODS = {"link_child", "unlink_from_parent", "resolve_with_parent", "m
 #: The caller's rating, the one action a closed incident allows (only to its caller):
 #: tests/unit/test_satisfaction_rules.py.
 RATING_METHODS = {"rate"}
+#: The service proposes a major incident when the criteria in force are met, in whatever state
+#: it finds an open incident: tests/unit/test_major_incident_rules.py.
+PROPOSAL_METHODS = {"propose_major"}
 
 
 def method_of(action: str) -> str:
@@ -360,7 +371,7 @@ def test_the_state_table_covers_every_action_and_every_public_method() -> None:
     # the SLA watcher's alerts are facts about time, allowed in any state (see the SLA alert
     # rules); logging starts the table
     methods = public_methods(Incident) - {"log", "record_sla_alerts"} - LINK_METHODS
-    methods -= RELATED_METHODS | RATING_METHODS
+    methods -= RELATED_METHODS | RATING_METHODS | PROPOSAL_METHODS
     assert methods == {method_of(action) for action in ACTIONS}
 
 
@@ -373,7 +384,7 @@ def _pairs(allowed: bool) -> list[Any]:
         for state in IncidentState
         if state is not IncidentState.CLOSED
         and (state in ALLOWED_IN[action]) is allowed
-        and not (allowed and action == "stand_down_major")
+        and not (allowed and action in ("stand_down_major", "review_major"))
     ]
 
 

@@ -14,23 +14,36 @@ import pytest
 
 from domain.actors import Actor, Role
 from domain.errors import AlreadyLinked, RecordIllegalTransition
+from domain.incident import EscalationKind
+from domain.priority import Impact, Urgency
 from domain.problem import (
+    ANALYSED_STATES,
     OPEN_STATES,
+    WORKED_STATES,
+    ActionDecision,
+    ActionKind,
+    ActionTaken,
     Cancelled,
     ChangeLinked,
     Closed,
     ConfigurationItemLinked,
+    Escalated,
     InvestigationStarted,
     KnownErrorPublished,
     Logged,
+    PotentialAction,
+    PotentialActionDecided,
     Problem,
     ProblemEvent,
     ProblemState,
+    Reprioritised,
     Resolved,
     RootCauseRecorded,
     WorkaroundPublished,
+    WorkNoteAdded,
 )
 from tests.conftest import context
+from tests.unit.test_problem_work import MATRIX
 
 AGENT = Actor(id="siti.rahma", role=Role.AGENT)
 CHANGE_ID = UUID("7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
@@ -58,7 +71,15 @@ def logged() -> Problem:
 def investigating() -> Problem:
     problem = logged()
     problem.start_investigation(context(AGENT))
-    problem.record_root_cause(context(AGENT), root_cause="the nightly index job locks loans")
+    problem.record_root_cause(
+        context(AGENT),
+        root_cause="the nightly index job locks loans",
+        actions=[
+            PotentialAction(
+                kind=ActionKind.CORRECTIVE, description="move the job", owner="app-team"
+            )
+        ],
+    )
     problem.collect_events()
     return problem
 
@@ -139,6 +160,44 @@ ACTIONS: dict[str, tuple[Callable[[Problem], None], type[ProblemEvent], ProblemS
         ProblemState.RESOLVED,
     ),
     "close": (lambda p: p.close(context(AGENT)), Closed, ProblemState.CLOSED),
+    "reprioritise": (
+        lambda p: p.reprioritise(
+            context(AGENT),
+            impact=Impact.HIGH,
+            urgency=Urgency.HIGH,
+            reason="every branch now",
+            matrix=MATRIX,
+        ),
+        Reprioritised,
+        None,
+    ),
+    "escalate": (
+        lambda p: p.escalate(
+            context(AGENT),
+            kind=EscalationKind.HIERARCHICAL,
+            reason="two weeks without a cause",
+            to_manager="dewi.lestari",
+        ),
+        Escalated,
+        None,
+    ),
+    "add_work_note": (
+        lambda p: p.add_work_note(context(AGENT), text="the logs show a lock at 23:00"),
+        WorkNoteAdded,
+        None,
+    ),
+    "record_action": (
+        lambda p: p.record_action(context(AGENT), description="replayed the renewals"),
+        ActionTaken,
+        None,
+    ),
+    "decide_potential_action": (
+        lambda p: p.decide_potential_action(
+            context(AGENT), potential_action=1, decision=ActionDecision.TAKEN
+        ),
+        PotentialActionDecided,
+        None,
+    ),
     "cancel": (
         lambda p: p.cancel(context(AGENT), reason="not a problem after all"),
         Cancelled,
@@ -154,7 +213,25 @@ ALLOWED_IN: dict[str, set[ProblemState]] = {
     "resolve": {ProblemState.INVESTIGATING, ProblemState.KNOWN_ERROR},
     "close": {ProblemState.RESOLVED},
     "cancel": set(OPEN_STATES),
+    "reprioritise": set(OPEN_STATES),
+    "escalate": set(OPEN_STATES),
+    "add_work_note": set(WORKED_STATES),
+    "record_action": set(WORKED_STATES),
+    "decide_potential_action": set(ANALYSED_STATES),
 }
+
+#: Problem's own public methods that are no lifecycle action: logging, and links (made in any
+#: state: below and tests/unit/test_link_rules.py).
+NOT_ACTIONS = {"log", "link_incident", "link_change", "link_configuration_item"}
+
+
+def test_the_table_covers_every_public_method_of_problem() -> None:
+    methods = {
+        name
+        for name, value in vars(Problem).items()
+        if not name.startswith("_") and callable(getattr(Problem, name))
+    }
+    assert methods - NOT_ACTIONS == set(ACTIONS) == set(ALLOWED_IN)
 
 
 def test_each_given_problem_is_in_its_state() -> None:

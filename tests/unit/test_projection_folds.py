@@ -41,7 +41,7 @@ def test_two_folds_of_one_event_type_are_refused() -> None:
 def test_a_projection_declared_through_folds_of_folds_what_it_named() -> None:
     assert incident_details.folds[e.SlaBreached].__name__ == "_sla_alert"
     assert incident_details.folds[e.Logged].__name__ == "_logged"
-    assert len(incident_details.folds) == 28
+    assert len(incident_details.folds) == 30
 
 
 def test_the_audit_views_fold_every_event_of_their_kinds() -> None:

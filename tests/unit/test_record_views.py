@@ -19,14 +19,31 @@ def test_the_record_lists_keep_the_columns_and_indexes_they_were_declared_with()
     )
     assert change_details.columns == (number, state, Column("kind", "TEXT"), organisation)
     assert change_details.indexes == (("number",), ("state", "number"), ("organisation", "number"))
-    for view in (knowledge_articles, problem_details):
-        assert view.columns == (number, state, Column("service", "TEXT"), organisation)
-        assert view.indexes == (
-            ("number",),
-            ("state", "number"),
-            ("service", "number"),
-            ("organisation", "number"),
-        )
+    service = Column("service", "TEXT")
+    assert knowledge_articles.columns == (number, state, service, organisation)
+    assert knowledge_articles.indexes == (
+        ("number",),
+        ("state", "number"),
+        ("service", "number"),
+        ("organisation", "number"),
+    )
+    # problem_details version 3: the priority and the queue's order (priority, then the oldest)
+    assert problem_details.columns == (
+        number,
+        state,
+        service,
+        organisation,
+        Column("priority", "INTEGER"),
+        Column("priority_rank", "TEXT"),
+    )
+    assert problem_details.indexes == (
+        ("number",),
+        ("state", "number"),
+        ("service", "number"),
+        ("priority", "number"),
+        ("organisation", "number"),
+        ("priority_rank",),
+    )
     assert service_request_details.columns == (
         number,
         state,
@@ -53,6 +70,6 @@ def test_the_record_views_keep_their_versions() -> None:
         # structured assessment, the test checklist, design and transition
         ("change_details", 5),
         ("knowledge_articles", 1),
-        ("problem_details", 2),
+        ("problem_details", 3),
         ("service_request_details", 4),
     ]

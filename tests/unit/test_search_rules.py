@@ -200,7 +200,15 @@ def test_given_an_incident_then_its_title_description_and_comments_are_public_an
 
 def test_given_a_problem_when_its_known_error_is_published_then_everyone_finds_it() -> None:
     record = uuid4()
-    logged = _event(p.Logged, 1, record, number=7, title="Perpanjangan gagal", description="RENEW")
+    logged = _event(
+        p.Logged,
+        1,
+        record,
+        number=7,
+        title="Perpanjangan gagal",
+        description="RENEW",
+        **p.UNJUDGED,
+    )
     row = _folded(logged)
     assert (row["kind"], row["everyone"]) == ("problem", 0)
     row = _folded(

@@ -164,12 +164,13 @@ def _assert_caller_reads_what_is_said(view: Projection, history: list[DomainEven
     assert seen_row["version"] == history[-1].originator_version  # the record's, for If-Match
 
 
-#: Incident events whose folds need nothing before them (standing down needs a declaration).
+#: Incident events whose folds need nothing before them (standing down and a review need a
+#: declaration).
 _INCIDENT_EVENTS = st.one_of(
     [
         STRATEGIES[t]
         for t in sorted(incident_details.folds, key=str)
-        if t not in (i.Logged, i.MajorIncidentStoodDown)
+        if t not in (i.Logged, i.MajorIncidentStoodDown, i.MajorIncidentReviewed)
     ]
 )
 
