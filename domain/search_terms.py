@@ -75,6 +75,8 @@ def _term(word: str) -> str:
         stem = word if any(c.isdigit() for c in word) else _stemmer.stem(word) or word
         term = stem if _ASCII_TERM.fullmatch(stem) else word
     else:
+        term = word
+    if not _ASCII_TERM.fullmatch(term):  # not ASCII, or folded into signs ("⑴" is "(1)")
         term = "x" + word.encode().hex()
     return term[:MAX_TERM]
 

@@ -180,8 +180,9 @@ _EVENTS = [t for t in AUDIENCES if _searched(t) is not None]
 
 search_index = Projection(
     name="search_index",
-    # 2: a known error's description and root cause are the staff's; 3: the service and category
-    version=3,
+    # 2: a known error's description and root cause are the staff's; 3: the service and category;
+    # 4: a sign that folds into punctuation ("⑴") is one term (its bytes), not "(1)"
+    version=4,
     folds=dict.fromkeys(_EVENTS, _fold),
     columns=(
         Column("kind", "TEXT"),

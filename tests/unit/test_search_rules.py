@@ -226,3 +226,11 @@ def test_given_a_problem_when_its_known_error_is_published_then_everyone_finds_i
 
 def test_an_event_before_its_records_first_is_ignored() -> None:
     assert search_index.fold(None, _event(i.CommentAdded, 2, uuid4(), text="x")) is None
+
+
+def test_a_sign_that_folds_into_punctuation_is_one_term_of_its_own() -> None:
+    # NFKC folds the parenthesised one into "(1)": a term the engines would split on its brackets
+    [term] = terms("⑴")
+    assert term.isalnum()
+    assert term != terms("1")[0]
+    assert query_terms("⑴") == [term]
