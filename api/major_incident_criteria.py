@@ -4,35 +4,15 @@ docs/incidents.md#major-incidents)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Request
 from pydantic import BaseModel, Field
 
-from api.deps import (
-    CORRELATION_ID,
-    IF_MATCH,
-    ReaderDep,
-    ServicesDep,
-    authorised,
-    documented,
-    expected_version,
-    services_of,
-)
-from api.params import Version
-from api.problem_details import ApiProblem
 from api.routing import ResourceRouter
-from domain.actors import Role
-from domain.context import Context
+from api.rule_routes import add_rule_routes
 from domain.examples import example
 from domain.fields import Reason
-from domain.major_incident import Criteria, MajorIncidentCriteria
+from domain.major_incident import Criteria
 
 router = ResourceRouter(prefix="/major-incident-criteria", tags=["major incidents"])
-
-CRITERIA_KEEPERS = authorised(
-    frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "revise the major-incident criteria"
-)
 
 
 class CriteriaOut(BaseModel):
@@ -58,34 +38,19 @@ class CriteriaRevision(BaseModel):
     reason: str = Reason
 
 
-def _out(rule: MajorIncidentCriteria | None, version: int | None = None) -> CriteriaOut:
-    if rule is None:
-        said = "in force" if version is None else f"version {version}"
-        raise ApiProblem(404, "not-found", f"no major-incident criteria {said}")
-    return CriteriaOut(version=rule.version, criteria=rule.criteria)
-
-
-@router.get(
-    "", response_model=CriteriaOut, summary="The major-incident criteria in force, or a version"
+add_rule_routes(
+    router,
+    noun="major-incident criteria",
+    answer=CriteriaOut,
+    revision=CriteriaRevision,
+    read=lambda desk, version: desk.major_incident_criteria(version),
+    shown=lambda rule: CriteriaOut(version=rule.version, criteria=rule.criteria),
+    revise=lambda desk, ctx, body, expected: desk.revise_major_incident_criteria(
+        ctx, body.criteria, body.reason, expected_version=expected
+    ),
+    names=("get_criteria", "revise_criteria"),
+    summaries=(
+        "The major-incident criteria in force, or a version",
+        "Revise the major-incident criteria, saying why",
+    ),
 )
-def get_criteria(services: ServicesDep, _: ReaderDep, version: Version = None) -> CriteriaOut:
-    return _out(services.desk.major_incident_criteria(version), version)
-
-
-@router.post(
-    "/revisions",
-    response_model=CriteriaOut,
-    status_code=201,
-    summary="Revise the major-incident criteria, saying why",
-    openapi_extra=documented(IF_MATCH, CORRELATION_ID),
-)
-def revise_criteria(
-    request: Request,
-    revision: CriteriaRevision,
-    ctx: Annotated[Context, CRITERIA_KEEPERS],
-) -> CriteriaOut:
-    desk = services_of(request).desk
-    desk.revise_major_incident_criteria(
-        ctx, revision.criteria, revision.reason, expected_version=expected_version(request)
-    )
-    return _out(desk.major_incident_criteria())

@@ -3,35 +3,15 @@ an incident); service managers revise it (docs/service-catalogue.md)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Request
 from pydantic import BaseModel, Field
 
-from api.deps import (
-    CORRELATION_ID,
-    IF_MATCH,
-    ReaderDep,
-    ServicesDep,
-    authorised,
-    documented,
-    expected_version,
-    services_of,
-)
-from api.params import Version
-from api.problem_details import ApiProblem
 from api.routing import ResourceRouter
-from domain.actors import Role
-from domain.context import Context
+from api.rule_routes import add_rule_routes
 from domain.examples import example
 from domain.fields import Reason
-from domain.service_catalogue import ServiceCatalogue, Services, shipped_services
+from domain.service_catalogue import Services, shipped_services
 
 router = ResourceRouter(prefix="/service-catalogue", tags=["service catalogue"])
-
-CATALOGUE_KEEPERS = authorised(
-    frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "revise the service catalogue"
-)
 
 
 class CatalogueOut(BaseModel):
@@ -62,38 +42,19 @@ class CatalogueRevision(BaseModel):
     )
 
 
-def _out(catalogue: ServiceCatalogue) -> CatalogueOut:
-    return CatalogueOut(version=catalogue.version, services=catalogue.services)
-
-
-@router.get(
-    "", response_model=CatalogueOut, summary="The catalogue in force, or an earlier version"
+add_rule_routes(
+    router,
+    noun="service catalogue",
+    answer=CatalogueOut,
+    revision=CatalogueRevision,
+    read=lambda desk, version: desk.service_catalogue(version),
+    shown=lambda catalogue: CatalogueOut(version=catalogue.version, services=catalogue.services),
+    revise=lambda desk, ctx, body, expected: desk.revise_service_catalogue(
+        ctx, body.services, body.reason, expected_version=expected, change=body.change
+    ),
+    names=("get_catalogue", "revise_catalogue"),
+    summaries=(
+        "The catalogue in force, or an earlier version",
+        "Revise the catalogue: rename, add or retire services, categories, subcategories",
+    ),
 )
-def get_catalogue(services: ServicesDep, _: ReaderDep, version: Version = None) -> CatalogueOut:
-    try:
-        return _out(services.desk.service_catalogue(version))
-    except LookupError:
-        raise ApiProblem(404, "not-found", f"no service catalogue version {version}") from None
-
-
-@router.post(
-    "/revisions",
-    response_model=CatalogueOut,
-    status_code=201,
-    summary="Revise the catalogue: rename, add or retire services, categories, subcategories",
-    openapi_extra=documented(IF_MATCH, CORRELATION_ID),
-)
-def revise_catalogue(
-    request: Request,
-    revision: CatalogueRevision,
-    ctx: Annotated[Context, CATALOGUE_KEEPERS],
-) -> CatalogueOut:
-    desk = services_of(request).desk
-    desk.revise_service_catalogue(
-        ctx,
-        revision.services,
-        revision.reason,
-        expected_version=expected_version(request),
-        change=revision.change,
-    )
-    return _out(desk.service_catalogue())
