@@ -20,6 +20,7 @@ from api.deps import (
     idempotency_key,
     services_of,
 )
+from api.directory import add_coded_actions
 from api.models import (
     ConfigurationItemDetails,
     ConfigurationItemList,
@@ -162,26 +163,8 @@ add_action_route(
 )
 
 
-async def correct_discrepancy(
-    code: CodePath,
-    request: Request,
-    ctx: Annotated[Context, CI_CHANGERS],
-    command: CorrectDiscrepancy,
-) -> Response:
-    location = f"/api/v1/configuration-items/{code}"
-    return await acted(
-        request, ctx, command, CONFIGURATION_ITEM, code, location, configuration_items
-    )
-
-
-add_action_route(
-    router,
-    CorrectDiscrepancy,
-    correct_discrepancy,
-    name="correct_configuration_item_discrepancy",
-    model=ConfigurationItemDetails,
-    path="code",
-)
+#: Naming the change that corrected a discrepancy: an agent's, as recording the change is.
+add_coded_actions(ROUTES, [CorrectDiscrepancy], AGENT_ROLES)
 
 
 @router.post(
