@@ -820,12 +820,7 @@ class Change(
         """A named approver approves; `roles`: all the roles they hold (their token's and the
         directory's, read by the application; by default their token's), one of which the
         approval matrix must name. A change of major impact waits for its design's acceptance."""
-        approver = self._approver(ctx, "approve")
-        if self.approver_roles and not (roles or {ctx.actor.role}) & self.approver_roles:
-            raise ApproverRoleNotAllowed(
-                f"{approver} holds none of the roles that approve this change:"
-                f" {', '.join(sorted(self.approver_roles))}"
-            )
+        approver = self._approver(ctx, "approve", roles)
         if self.backout_plan is None:
             raise BackoutPlanMissing("record a backout plan before the change is authorised")
         if self.major_criteria and not self.design_accepted:
@@ -878,11 +873,14 @@ class Change(
             )
         )
 
-    def reject(self, ctx: Context, *, reason: str) -> None:
-        approver = self._approver(ctx, "reject")
+    def reject(self, ctx: Context, *, reason: str, roles: frozenset[Role] | None = None) -> None:
+        """A named approver rejects: the same standing as to approve (`roles` as there)."""
+        approver = self._approver(ctx, "reject", roles)
         self._record(Rejected(**self._envelope(ctx), approver=approver, reason=reason))
 
-    def _approver(self, ctx: Context, action: str) -> str:
+    def _approver(self, ctx: Context, action: str, roles: frozenset[Role] | None) -> str:
+        """Who decides: a named CAB member, not the requester, not twice, holding a role the
+        approval matrix names (when the change recorded one)."""
         self._require(action, ChangeState.ASSESSED)
         who = ctx.actor.id
         if who in (self.requester, self.raised_by):
@@ -891,6 +889,11 @@ class Change(
             raise NotANamedApprover(f"{who} is not a named approver of this change")
         if who in self.approvals:
             raise AlreadyDecided(f"{who} has already approved this change")
+        if self.approver_roles and not (roles or {ctx.actor.role}) & self.approver_roles:
+            raise ApproverRoleNotAllowed(
+                f"{who} holds none of the roles that decide this change:"
+                f" {', '.join(sorted(self.approver_roles))}"
+            )
         return who
 
     def check_schedulable(self) -> None:

@@ -598,7 +598,11 @@ class Approve(Approval, ChangeCommand):
 
 class Reject(Rejection, ChangeCommand):
     action = "reject"
-    summary = "Reject as a named CAB member"
+    summary = "Reject as a named CAB member holding a role the approval matrix names"
+
+    def execute(self, change: Change, session: Session, ctx: Context) -> None:
+        roles = {ctx.actor.role, *session.directory_roles(ctx.actor.id)}
+        change.reject(ctx, reason=self.reason, roles=frozenset(roles))
 
 
 class Schedule(ChangeCommand):

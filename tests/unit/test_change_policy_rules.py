@@ -42,6 +42,7 @@ from domain.change_commands import (
     Assess,
     ChangeConfigurationItem,
     RaiseChange,
+    Reject,
 )
 from domain.change_policy import (
     DEFAULT_TERMS,
@@ -227,9 +228,12 @@ def test_an_approver_without_a_role_the_matrix_names_is_refused_unless_the_direc
     assess_in(session, change)
     change.collect_events()
 
-    # When a named approver whose token and directory say cab_member approves: refused
+    # When a named approver whose token and directory say cab_member approves: refused, and
+    # rejecting takes the same standing
     with pytest.raises(ApproverRoleNotAllowed, match="change_manager"):
         Approve().decide(session, context(AHMAD), change.id)  # type: ignore[arg-type]
+    with pytest.raises(ApproverRoleNotAllowed, match="change_manager"):
+        Reject(reason="not now").decide(session, context(AHMAD), change.id)  # type: ignore[arg-type]
     assert change.collect_events() == []
 
     # When the directory says yusuf is a change manager too, Then his approval authorises
