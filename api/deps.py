@@ -31,7 +31,7 @@ from infra.logs import CORRELATION_ID_PATTERN, current_correlation_id
 from service.bootstrap import Services
 
 #: Roles that work incidents. Requesters may log incidents and speak for their own; auditors
-#: read; integrations only ingest streams (a later resource).
+#: read; integrations ingest circulation streams and raise changes through the intake.
 AGENT_ROLES = frozenset(
     {
         Role.AGENT,
