@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -194,6 +195,7 @@ def export(
     `type`, `n`, `closed`), the pack also holds the whole history of each record that sample
     of the period draws, and proves no event of theirs is missing."""
     audit = _audit(services)
+    through = _chained(services, audit)
     records: list[UUID] = []
     if seed is not None:
         drawn = sample(
@@ -214,6 +216,7 @@ def export(
                 reports=lambda a, b: period_reports(services, a, b),
                 views=lambda: audit.audit_views(services.desk.recorder),
                 records=records,
+                through=through,
             )
         disclosed(request, ctx, DisclosureKind.EVIDENCE_PACK, sha256=_sha256(name))
     except BaseException:
@@ -233,3 +236,22 @@ def _sha256(path: str) -> str:
         while chunk := file.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _chained(services: Services, audit: Audit) -> int:
+    """The ledger's head once it has chained every event stored when the export was asked for
+    (waiting a few seconds at most for the follower): a pack holds only events it can prove.
+    503 `ledger-behind` if the ledger does not get there in time."""
+    stored = audit.store.store_head()
+    deadline = time.monotonic() + services.settings.read_your_writes_timeout
+    while (chained := audit.store.head()[0]) < stored:
+        if time.monotonic() > deadline:
+            raise ApiProblem(
+                503,
+                "ledger-behind",
+                f"the audit ledger has chained the events up to position {chained} of {stored};"
+                " export again shortly (or after `itsm audit follow` runs)",
+            )
+        audit.ledger.wake()
+        time.sleep(0.05)
+    return chained

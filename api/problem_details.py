@@ -188,6 +188,7 @@ TITLES: dict[str, str] = {
     "request-too-large": "Request too large",
     "projection-lag": "Recorded, but the views have not caught up yet",
     "not-ready": "Not ready",
+    "ledger-behind": "The audit ledger has not chained every event yet",
     "record-unreadable": "The record holds a stored event this service cannot decode",
     "rebuild-unavailable": "This read model cannot be rebuilt here",
     "internal-error": "Internal error",

@@ -90,13 +90,18 @@ class EventFilter:
 
 
 def matching(
-    store: AuditStore, mapper: Mapper[UUID], wanted: EventFilter, *, page: int = PAGE
+    store: AuditStore,
+    mapper: Mapper[UUID],
+    wanted: EventFilter,
+    *,
+    page: int = PAGE,
+    through: int | None = None,
 ) -> Iterator[tuple[StoredRow, bytes, dict[str, Any]]]:
     """(stored row, its plain JSON, the decoded JSON) for every event the filter wants, in
-    global order, read one page at a time."""
+    global order (up to the position `through`, if given), read one page at a time."""
     after = 0
     while True:
-        rows = store.stored(after, page)
+        rows = store.stored(after, page, through)
         if not rows:
             return
         for row in rows:
@@ -269,11 +274,13 @@ def export_pack(
     views: Views | None = None,
     attachments: Blobs | None = None,
     records: Sequence[UUID] = (),
+    through: int | None = None,
 ) -> PackSummary:
     """Write an evidence pack for the period [since, until) to `target`; with `attachments`,
     the bytes of the files its events put on records too; with `records` (a sample's), the
     whole history of each, its events outside the period in records.ndjson, and the ledger
-    extract widened to prove them all."""
+    extract widened to prove them all. `through`: the last position it holds (the ledger's
+    head, so that every event in it is chained); by default whatever the store holds."""
     encoded = bool(mapper.cipher or mapper.compressor)
     digests: dict[str, str] = {}
     first = last = 0
@@ -284,7 +291,8 @@ def export_pack(
         events_hash = hashlib.sha256()
         files: dict[str, None] = {}  # the hashes the period's events name, in order
         with pack.open("events.ndjson", "w", force_zip64=True) as out:
-            for row, _, event in matching(store, mapper, EventFilter(since=since, until=until)):
+            period = EventFilter(since=since, until=until)
+            for row, _, event in matching(store, mapper, period, through=through):
                 if attachments is not None:
                     _named_file(files, row[1], event)
                 if row[2] in whole:
@@ -300,7 +308,11 @@ def export_pack(
         digests["events.ndjson"] = events_hash.hexdigest()
         if attachments is not None:
             digests.update(_write_files(pack, files, attachments))
-        outside = [row for row in store.stored_of(records) if row[0] not in in_period]
+        outside = [
+            row
+            for row in store.stored_of(records)
+            if row[0] not in in_period and (through is None or row[0] <= through)
+        ]
         if records:
             body = b"".join(_pack_line(row, encoded) + b"\n" for row in outside)
             pack.writestr(RECORDS, body)

@@ -309,3 +309,29 @@ def test_a_sample_of_closed_records_is_held_whole_in_the_evidence_pack(
     short = verify_pack(io.BytesIO(forgetful.getvalue()), trusted)
     assert not short.ok
     assert "a record the pack holds whole, is missing" in short.problems[0]
+
+
+@pytest.mark.usefixtures("directory")
+def test_an_export_holds_only_events_the_ledger_has_chained(api: Api) -> None:
+    audit = api.services.audit
+    assert audit is not None
+    agent, reader = api.client(), auditor(api)
+    new_incident(agent, title="Kiosk 4 offline")
+    audit.ledger.stop()  # the follower stops: what is stored next is not chained
+    try:
+        new_incident(agent, title="Kiosk 5 offline")
+        api.services.settings.read_your_writes_timeout = 0.3
+        assert_problem(reader.get("/api/v1/audit/export"), 503, "ledger-behind")
+    finally:
+        audit.ledger.start()
+    api.services.settings.read_your_writes_timeout = 5.0
+    pack = reader.get("/api/v1/audit/export")
+    assert pack.status_code == 200, pack.text
+    report = verify_pack(io.BytesIO(pack.content), [audit.public_key])
+    assert report.ok, report.problems
+    titles = [
+        line
+        for line in zipfile.ZipFile(io.BytesIO(pack.content)).read("events.ndjson").splitlines()
+        if b"Kiosk 5 offline" in line
+    ]
+    assert len(titles) == 1  # the event stored while the ledger was stopped, chained and held
