@@ -144,6 +144,11 @@ class ServiceRequestDetails(Answer):
     conversation: list[Part]
     fulfilment: Part | None
     cancellation: Part | None
+    ended_at: str | None = Field(
+        default=None,
+        description="when it ended (closed, cancelled or rejected): its requester reads it for the years"
+        " the retention schedule gives after (GET /api/v1/retention)",
+    )
     rating: Part | None = Field(
         default=None,
         description="the requester's rating once it is closed: score (1 to 5), comment, when, by"

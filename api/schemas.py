@@ -70,6 +70,11 @@ class IncidentDetails(IncidentSummary):
     reopen_count: int
     closure: dict[str, Any] | None
     cancellation: dict[str, Any] | None
+    ended_at: str | None = Field(
+        default=None,
+        description="when it ended (closed or cancelled): its requester reads it for the years"
+        " the retention schedule gives after (GET /api/v1/retention)",
+    )
     parent: dict[str, Any] | None = Field(
         default=None, description="the incident this one is a child of (id, ref, when, by whom)"
     )

@@ -7,6 +7,7 @@ checks that every kind of record in application/kinds.py has an entry.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from importlib import resources
 
@@ -50,6 +51,26 @@ class Schedule(_Data):
 
     def covered_kinds(self) -> set[str]:
         return {kind for entry in self.records for kind in entry.kinds}
+
+
+def years_before(moment: datetime, years: int) -> datetime:
+    """The same moment `years` earlier (28 February for a 29th in a year without one)."""
+    try:
+        return moment.replace(year=moment.year - years)
+    except ValueError:
+        return moment.replace(year=moment.year - years, day=28)
+
+
+@cache
+def requester_years(kind: str) -> int | None:
+    """How many years after a record of `kind` ends its requester still reads it (None: no
+    limit the schedule states)."""
+    for entry in schedule().records:
+        if kind in entry.kinds:
+            for access in entry.access:
+                if access.who == "requester":
+                    return access.years_after_end
+    return None
 
 
 @cache

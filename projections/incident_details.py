@@ -66,6 +66,7 @@ def _logged(_: Row | None, ev: e.Logged) -> Row:
         "reopen_count": 0,
         "closure": None,
         "cancellation": None,
+        "ended_at": None,
         "problems": [],
         "changes": [],
         "workarounds": [],
@@ -192,7 +193,7 @@ def _sla_alert(row: Row, ev: e.SlaWarned | e.SlaBreached) -> Row:
 
 
 def _closed(row: Row, ev: e.Closed) -> Row:
-    _touched(row, ev)
+    _touched(row, ev, ended_at=at(ev))
     row["closure"] = _entry(row, ev, basis=ev.basis)
     return row
 
@@ -204,7 +205,7 @@ def _rated(row: Row, ev: e.Rated) -> Row:
 
 
 def _cancelled(row: Row, ev: e.Cancelled) -> Row:
-    _touched(row, ev, hold_reason=None)
+    _touched(row, ev, hold_reason=None, ended_at=at(ev))
     row["cancellation"] = _entry(
         row,
         ev,
@@ -282,8 +283,9 @@ incident_details = Projection(
     # 4: the organisation and the caller as columns (scoped lists); 5: parent and children,
     # resolution by the parent, merged duplicates; 6: a child unlinked from its parent;
     # 7: category and subcategory; 8: the caller's rating; 9: a major incident proposed by the
-    # criteria, and its review
-    version=9,
+    # criteria, and its review; 10: when it ended (closed or cancelled), for the requester's
+    # reach (the retention schedule)
+    version=10,
     folds=folds_of(
         _logged,
         _assigned,
@@ -324,6 +326,7 @@ incident_details = Projection(
         Column("category", "TEXT"),
         Column("organisation", "TEXT"),
         Column("caller", "TEXT"),
+        Column("ended_at", "TEXT"),
     ),
     indexes=(
         ("number",),
@@ -337,4 +340,4 @@ incident_details = Projection(
 )
 
 #: A requester reaches the incidents they are the caller of; others, their organisation's.
-incidents = View(incident_details, Reach(owner="caller"))
+incidents = View(incident_details, Reach(owner="caller", ended="ended_at", kind="incident"))

@@ -23,7 +23,8 @@ from typing import Any
 
 from domain.actors import Role
 from domain.context import Context
-from projections.base import Projection, Row
+from domain.retention import requester_years, years_before
+from projections.base import Projection, Row, iso
 from projections.view_store import ViewStore, quoted
 
 #: Conditions (SQL over the view's columns) and their parameters.
@@ -34,17 +35,26 @@ Where = tuple[list[str], list[Any]]
 class Reach:
     """Whose rows of a view a caller reaches: their organisation's (or all, for those who see
     every organisation), and a requester only the rows whose `owner` column names them (none when
-    the view has no owner). `shared` views (configuration items, the catalogue) are everyone's."""
+    the view has no owner), and of those, where the view says when a record `ended` (a column of
+    UTC ISO text), only the ones that ended within the years the retention schedule gives the
+    requester of that `kind` (domain/retention_schedule.json). `shared` views (configuration
+    items, the catalogue) are everyone's."""
 
     owner: str | None = None
     shared: bool = False
+    ended: str | None = None
+    kind: str | None = None
 
     def admits(self, ctx: Context, record: Mapping[str, Any]) -> bool:
         """Whether the caller reaches this row (or first event: it names the organisation)."""
         if self.shared:
             return True
         owner = record.get(self.owner) if self.owner is not None else None
-        return ctx.reaches(record["organisation"], owner)
+        if not ctx.reaches(record["organisation"], owner):
+            return False
+        since = self._kept_since(ctx)
+        ended = record.get(self.ended) if self.ended is not None else None
+        return since is None or ended is None or ended >= since
 
     def where(self, ctx: Context) -> Where:
         """The same rule as `admits`, as conditions on the view's columns."""
@@ -54,10 +64,25 @@ class Reach:
         if scope.actor.role is Role.REQUESTER:
             if self.owner is None:
                 return ["1 = 0"], []
-            return [f"{quoted(self.owner)} = ?"], [scope.actor.id]
+            since = self._kept_since(ctx)
+            if since is None or self.ended is None:
+                return [f"{quoted(self.owner)} = ?"], [scope.actor.id]
+            ended = quoted(self.ended)
+            return (
+                [f"{quoted(self.owner)} = ?", f"({ended} IS NULL OR {ended} >= ?)"],
+                [scope.actor.id, since],
+            )
         if scope.sees_all:
             return [], []
         return ['"organisation" = ?'], [scope.home]
+
+    def _kept_since(self, ctx: Context) -> str | None:
+        """For a requester, the earliest end of a record they still read (UTC ISO text, as the
+        views write times); None when nothing limits it."""
+        if self.kind is None or ctx.scope is None or ctx.scope.actor.role is not Role.REQUESTER:
+            return None
+        years = requester_years(self.kind)
+        return None if years is None else iso(years_before(ctx.at, years))
 
     @property
     def fields(self) -> set[str]:

@@ -40,6 +40,7 @@ def _submitted(_: Row | None, ev: r.Submitted) -> Row:
         "conversation": [],
         "fulfilment": None,
         "cancellation": None,
+        "ended_at": None,
         "rating": None,
         "submitted_at": at(ev),
         "submitted_by": by(ev),
@@ -66,7 +67,7 @@ def _approved(row: Row, ev: r.Approved) -> Row:
 
 
 def _rejected(row: Row, ev: r.Rejected) -> Row:
-    _touched(row, ev)
+    _touched(row, ev, ended_at=at(ev))
     decision = {"approved": False, "approver": ev.approver, "reason": ev.reason, "at": at(ev)}
     row["approval"]["decision"] = decision
     return row
@@ -99,11 +100,11 @@ def _fulfilled(row: Row, ev: r.Fulfilled) -> Row:
 
 
 def _closed(row: Row, ev: r.Closed) -> Row:
-    return _touched(row, ev)
+    return _touched(row, ev, ended_at=at(ev))
 
 
 def _cancelled(row: Row, ev: r.Cancelled) -> Row:
-    return _touched(row, ev, cancellation=entry(ev, reason=ev.reason))
+    return _touched(row, ev, cancellation=entry(ev, reason=ev.reason), ended_at=at(ev))
 
 
 def _rated(row: Row, ev: r.Rated) -> Row:
@@ -118,8 +119,9 @@ def _sla_alert(row: Row, ev: r.SlaWarned | r.SlaBreached) -> Row:
 
 service_request_details = Projection(
     name="service_request_details",
-    # 2: the organisation, as a column (scoped lists); 3: the SLA clock; 4: the requester's rating
-    version=4,
+    # 2: the organisation, as a column (scoped lists); 3: the SLA clock; 4: the requester's rating;
+    # 5: when it ended (closed, cancelled or rejected), for the requester's reach
+    version=5,
     folds=folds_of(
         _submitted,
         _approval_requested,
@@ -136,7 +138,7 @@ service_request_details = Projection(
         _rated,
         _sla_alert,
     ),
-    columns=list_columns("fulfilment_group", "requester"),
+    columns=(*list_columns("fulfilment_group", "requester"), Column("ended_at", "TEXT")),
     indexes=list_indexes("fulfilment_group", "requester"),
 )
 
@@ -177,6 +179,8 @@ catalogue_items = Projection(
 )
 
 #: A requester reaches the requests they asked for; others, their organisation's.
-service_requests = View(service_request_details, Reach(owner="requester"))
+service_requests = View(
+    service_request_details, Reach(owner="requester", ended="ended_at", kind="service_request")
+)
 #: The catalogue is everyone's to read.
 catalogue = View(catalogue_items, SHARED, BY_CODE)

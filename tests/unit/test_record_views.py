@@ -50,6 +50,7 @@ def test_the_record_lists_keep_the_columns_and_indexes_they_were_declared_with()
         Column("fulfilment_group", "TEXT"),
         Column("requester", "TEXT"),
         organisation,
+        Column("ended_at", "TEXT"),  # the requester's reach ends two years after
     )
     assert service_request_details.indexes == (
         ("number",),
@@ -71,5 +72,6 @@ def test_the_record_views_keep_their_versions() -> None:
         ("change_details", 5),
         ("knowledge_articles", 1),
         ("problem_details", 3),
-        ("service_request_details", 4),
+        # 5: when it ended, for the requester's reach (the retention schedule)
+        ("service_request_details", 5),
     ]
