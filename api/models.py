@@ -146,8 +146,8 @@ class ServiceRequestDetails(Answer):
     cancellation: Part | None
     ended_at: str | None = Field(
         default=None,
-        description="when it ended (closed, cancelled or rejected): its requester reads it for the years"
-        " the retention schedule gives after (GET /api/v1/retention)",
+        description="when it ended (closed, cancelled or rejected): its requester reads it for"
+        " the years the retention schedule gives after (GET /api/v1/retention)",
     )
     rating: Part | None = Field(
         default=None,
