@@ -76,6 +76,8 @@ _SEARCHED: dict[type[DomainEvent], Searched] = {
 }
 #: The events a record's row starts with.
 _FIRST = (i.Logged, r.Submitted, p.Logged, c.Raised, k.Drafted)
+#: The events that end a record its requester reads (their reach ends some years after).
+_ENDING = (i.Closed, i.Cancelled, r.Closed, r.Cancelled, r.Rejected)
 #: Events whose text replaces what the row held under the same field (a revision).
 _REPLACING = (*_FIRST, k.Revised)
 #: What a published known error shows everyone of its problem (besides the title): its symptoms
@@ -108,6 +110,7 @@ def _started(ev: DomainEvent, searched: Searched) -> Row:
         "category": None,
         "everyone": 0,
         "state": None,
+        "ended_at": None,
         "public": {},
         "internal": {},
         "truncated": False,
@@ -158,6 +161,8 @@ def _fold(row: Row | None, ev: DomainEvent) -> Row | None:
         row["everyone"] = int(state is k.ArticleState.PUBLISHED)
     if isinstance(ev, p.KnownErrorPublished):
         row.update(kind="known_error", everyone=1)
+    if isinstance(ev, _ENDING):
+        row["ended_at"] = at(ev)
     row["public_terms"] = indexed([row["ref"], *row["public"].values()])
     row["internal_terms"] = indexed(row["internal"].values())
     row["version"] = ev.originator_version
@@ -181,7 +186,8 @@ _EVENTS = [t for t in AUDIENCES if _searched(t) is not None]
 search_index = Projection(
     name="search_index",
     # 2: a known error's description and root cause are the staff's; 3: the service and category;
-    # 4: a sign that folds into punctuation ("⑴") is one term (its bytes), not "(1)"
+    # 4: a sign that folds into punctuation ("⑴") is one term (its bytes), not "(1)"; when an
+    # incident or a request ended, for the requester's reach
     version=4,
     folds=dict.fromkeys(_EVENTS, _fold),
     columns=(
@@ -194,6 +200,7 @@ search_index = Projection(
         Column("category", "TEXT"),
         Column("public_terms", "TEXT"),
         Column("internal_terms", "TEXT"),
+        Column("ended_at", "TEXT"),
     ),
     indexes=(("kind", "organisation"),),
     text=("public_terms", "internal_terms"),
@@ -202,8 +209,10 @@ search_index = Projection(
 
 # -- the questions -------------------------------------------------------------------------------
 
-#: A record's own reach: its organisation's staff, and a requester their own (the `owner`).
-_OWN = Reach(owner="owner")
+#: A record's own reach: its organisation's staff, and a requester their own (the `owner`) until
+#: the years the retention schedule gives after it ended: the same for both kinds a requester
+#: owns, incidents and service requests (tests/unit/test_retention_reach_rules.py holds it so).
+_OWN = Reach(owner="owner", ended="ended_at", kind="incident")
 #: The most hits a search walks through, page after page (a deeper page answers nothing more).
 MAX_HITS = 1_000
 

@@ -63,6 +63,8 @@ def test_a_requester_reads_their_ended_records_for_two_years_and_the_staff_for_g
     listed = [i["ref"] for i in ok(member.get("/api/v1/incidents"))["items"]]
     assert listed == [open_one]  # the open one has not ended: still theirs
     assert ok(member.get("/api/v1/service-requests"))["items"] == []
+    found = ok(member.get("/api/v1/search", params={"q": "kartu"}))
+    assert [h["ref"] for h in found["items"]] == [open_one]  # the search: the same limit
 
     # the staff read them for as long as the service runs
     agent = api.client("siti.rahma", Role.AGENT)

@@ -57,3 +57,8 @@ def test_two_years_before_a_29th_of_february_is_the_28th() -> None:
     leap = datetime(2028, 2, 29, 12, 0, tzinfo=UTC)
     assert years_before(leap, 2).date() == date(2026, 2, 28)
     assert years_before(ENDED, 2) == ENDED.replace(year=2024)
+
+
+def test_the_search_reaches_both_kinds_a_requester_owns_by_one_limit() -> None:
+    # the search index holds incidents and requests in one view, limited by one reach rule
+    assert requester_years("incident") == requester_years("service_request")
