@@ -4,12 +4,9 @@ upgrade notices raise theirs through the integration role's intake, one change p
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
-
 from domain.actors import Role
 from tests.integration.conftest import Api
+from tests.integration.test_requests_problems_api import ok
 
 NOTICE = {
     "source": "upgrade-notice",
@@ -20,12 +17,6 @@ NOTICE = {
     "service_action": "modify",
     "backout_plan": "Reinstall 9.6.1 from the package cache",
 }
-
-
-def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def test_a_person_raises_a_change_classified_with_its_source(api: Api) -> None:

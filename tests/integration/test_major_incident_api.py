@@ -17,22 +17,11 @@ from projections import incident_details
 from service.bootstrap import Services
 from tests.conftest import Clock
 from tests.integration.conftest import Api
-from tests.integration.test_requests_problems_api import assert_rebuild_equals_live
+from tests.integration.test_requests_problems_api import assert_rebuild_equals_live, ok, refused
 
 pytestmark = pytest.mark.usefixtures("directory")
 
 CRITERIA = "/api/v1/major-incident-criteria"
-
-
-def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def refused(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["code"] == code
 
 
 def log(api: Api, title: str, **more: Any) -> dict[str, Any]:

@@ -16,20 +16,9 @@ from projections import incident_occurrences, problem_details
 from service.bootstrap import Services
 from tests.conftest import Clock
 from tests.integration.conftest import Api
-from tests.integration.test_requests_problems_api import assert_rebuild_equals_live
+from tests.integration.test_requests_problems_api import assert_rebuild_equals_live, ok, refused
 
 pytestmark = pytest.mark.usefixtures("directory")
-
-
-def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def refused(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["code"] == code
 
 
 def log_problem(client: httpx.Client, title: str, **more: Any) -> dict[str, Any]:
