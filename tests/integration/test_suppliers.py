@@ -51,6 +51,7 @@ def test_suppliers_are_registered_revised_and_read_by_the_staff(
     api: Api, services: Services
 ) -> None:
     seed(services.desk)
+    services.runner.catch_up()  # seeded outside a request: no answer waited for the views
     agent, manager = api.client(), api.client("dewi.lestari", Role.SERVICE_MANAGER)
     listed = ok(agent.get("/api/v1/suppliers"))["items"]
     assert [s["code"] for s in listed] == [
