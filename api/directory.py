@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Path, Request, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     CORRELATION_ID,
@@ -38,6 +39,9 @@ from api.deps import (
     action_body,
     authorised,
     documented,
+    expected_version,
+    idempotency_key,
+    services_of,
 )
 from api.models import (
     READ,
@@ -50,10 +54,11 @@ from api.models import (
     written,
 )
 from api.reads import Readable, coded
-from api.record_answers import acted, add_action_route, etag, json_response
+from api.record_answers import acted, add_action_route, answer, etag, json_response, submitted
 from api.record_routes import RecordRoutes
 from api.routing import ResourceRouter
 from application.kinds import BROADCAST_LIST, GROUP, PERSON
+from application.pipeline import Submission
 from domain.actors import Role
 from domain.commands import ActionCommand
 from domain.context import Context
@@ -65,6 +70,7 @@ from domain.directory import (
     ChooseLanguage,
     ChooseMutes,
     CreateBroadcastList,
+    ErasePerson,
     FormGroup,
     GroupNotFound,
     Organisation,
@@ -74,6 +80,7 @@ from domain.directory import (
     group_id,
     person_id,
 )
+from domain.errors import PersonAlreadyErased
 from domain.text import ACTOR_ID_PATTERN
 from projections.directory import broadcast_lists, directory_groups, directory_people
 from projections.queries import BY_CODE, SHARED, Order, Reach, View
@@ -180,7 +187,45 @@ PEOPLE_ROUTES.add_read(
     summary="Read a person's entry by actor id (as it is now, or as of a moment)",
     history_name="get_person_history",
 )
-add_coded_actions(PEOPLE_ROUTES, PERSON_COMMANDS.values(), ADMINS)
+#: Erasing has a route of its own: the key goes once the erasure is recorded.
+_KEPT_PEOPLE = [command for command in PERSON_COMMANDS.values() if command is not ErasePerson]
+add_coded_actions(PEOPLE_ROUTES, _KEPT_PEOPLE, ADMINS)
+
+
+async def erase_person(
+    request: Request,
+    ref: ActorPath,
+    ctx: Annotated[Context, authorised(ADMINS, "erase (person)")],
+    command: Annotated[ErasePerson, Body()],
+) -> Response:
+    """Erase a person's own data (docs/privacy.md): recorded first, then their key destroyed."""
+    services = services_of(request)
+    subject = person_id(ref)
+    try:
+        services, outcome = await submitted(
+            request,
+            Submission(
+                ctx,
+                command,
+                PERSON,
+                ref=ref,
+                operation="person:erase",
+                expected_version=expected_version(request),
+                idempotency_key=idempotency_key(request),
+            ),
+        )
+    except PersonAlreadyErased:
+        # a crash after an earlier erasure was recorded may have left the key: not now
+        await run_in_threadpool(services.desk.erase_subject, subject, ctx.at)
+        raise
+    # The erasure is on record: now the key goes. A crash between leaves a key that opens what
+    # no view shows any more; asking again destroys it (above).
+    await run_in_threadpool(services.desk.erase_subject, subject, ctx.at)
+    location = f"/api/v1/directory/people/{quote(ref, safe='')}"
+    return await answer(services, outcome, directory_people, location, 200, ctx=ctx)
+
+
+add_action_route(people, ErasePerson, erase_person, name="erase_person", model=PersonDetails)
 
 
 # -- groups ---------------------------------------------------------------------------------------

@@ -807,6 +807,11 @@ class PersonDetails(Answer):
     roles: list[str]
     muted: list[str] = Field(description="the optional notifications they chose not to receive")
     active: int = Field(description="1: active; 0: deactivated (told nothing, assigned nothing)")
+    erased: bool = Field(
+        default=False,
+        description="their own data erased for good: the name reads [shredded], no contact"
+        " details (docs/privacy.md)",
+    )
     source: str = Field(examples=["sso"], description="admin, import, sso or seed")
     registered_at: str
     registered_by: ActorOut

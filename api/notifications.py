@@ -13,7 +13,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Path, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import authorised
 from api.reads import TOLD
@@ -44,7 +44,10 @@ class NotificationRow(BaseModel):
     topic: str
     channel: str
     recipient: str
-    address: str | None
+    address: str | None = Field(
+        description="a webhook's URL; none for an e-mail, whose address is the recipient's own"
+        " (their directory entry says it)"
+    )
     subject: str
     state: DeliveryState
     attempts: int

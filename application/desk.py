@@ -287,6 +287,18 @@ class ServiceDesk(Application[UUID]):
         """A record's events up to and including `version` (the record as it then stood)."""
         return list(self.events.get(record_id, lte=version))  # type: ignore[arg-type]
 
+    def erase_subject(self, subject: UUID, at: datetime) -> bool:
+        """Destroy a person's key (infra/subject_keys.py): what was sealed under it reads erased
+        from now on, wherever its bytes are. False if it already was; the desk's records as
+        last read are dropped, so none still holds what it opened."""
+        sealer = getattr(self.mapper, "sealer", None)
+        if sealer is None:
+            raise RuntimeError("this desk seals nothing: it has no keys to destroy")
+        erased: bool = sealer.keys.erase(subject, at)
+        with self._cache_lock:
+            self._cache.clear()
+        return erased
+
     def _stored(self, originator_id: UUID) -> Iterator[DomainEvent]:
         """A record's events as stored (every event this service stores is a DomainEvent)."""
         return self.events.get(originator_id)  # type: ignore[return-value]

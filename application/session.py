@@ -40,6 +40,7 @@ from domain.records import INCIDENT_NUMBERS, INCIDENT_PREFIX, NumberAllocated
 from domain.rule_versions import RuleVersions
 from domain.service_catalogue import ServiceCatalogue
 from projections.configuration_items import impact_of, items
+from projections.legal_holds import legal_holds
 
 if TYPE_CHECKING:
     from application.desk import ServiceDesk
@@ -111,6 +112,12 @@ class Session:
             return self.desk.change_policy()
         except LookupError:
             return None
+
+    def under_legal_hold(self) -> list[UUID]:
+        views = self.desk.views
+        if views is None:
+            return []
+        return [UUID(row["record_id"]) for row in views.select(legal_holds, '"holding" = 1')]
 
     def directory_roles(self, actor_id: str) -> frozenset[Role]:
         person = self.find(Person, person_id(actor_id))

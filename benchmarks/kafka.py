@@ -213,6 +213,7 @@ def bench_consumers(
     fed = settings.model_copy(
         update={
             "data_dir": settings.data_dir.parent / f"views-{uuid4().hex[:6]}",
+            "subject_keys": settings.subject_keys_at,  # the service's, for people's sealed data
             "kafka_topic": topic,
             "kafka_projections_group": f"bench.views.{uuid4().hex[:8]}",
         }
@@ -244,7 +245,10 @@ def consumer_breakdown(
     polls (as the bare consumer read them) decoded, then folded and written into a fresh view
     store, each step timed on its own, without Kafka."""
     fresh = settings.model_copy(
-        update={"data_dir": settings.data_dir.parent / f"views-{uuid4().hex[:6]}"}
+        update={
+            "data_dir": settings.data_dir.parent / f"views-{uuid4().hex[:6]}",
+            "subject_keys": settings.subject_keys_at,
+        }
     )
     projections = build_projection_consumer(fresh, bootstrap)  # its Kafka clients never start
     events = sum(len(batch) for poll in polls for batch in poll.values())

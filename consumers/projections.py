@@ -35,7 +35,7 @@ from kafka.partitioner.default import murmur2
 from consumers.group import DeadLetter, GroupConsumer
 from domain.events import DomainEvent
 from infra.clock import utcnow
-from infra.cloudevents import BadMessage, Reader, stored_type
+from infra.cloudevents import BadMessage, Reader, Unseal, stored_type
 from projections.base import Projection, record_keys
 from projections.runner import ProjectionRunner, collector_paused
 from projections.view_store import SkippedMessage, ViewStore
@@ -120,11 +120,14 @@ class ProjectionConsumer(GroupConsumer):
     _: KW_ONLY
     group_id: str = "itsm.projections"
     clock: Callable[[], datetime] = utcnow
+    #: What opens people's sealed data (docs/privacy.md); without it their events dead-letter.
+    unseal: Unseal | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.projections = tuple(self.projections)
-        self.reader = Reader({event.type_name for p in self.projections for event in p.folds})
+        wanted = {event.type_name for p in self.projections for event in p.folds}
+        self.reader = Reader(wanted, self.unseal)
         #: The last position folded by every projection, per partition (for progress reports).
         self._applied: dict[int, int] = {}
         self.store.ensure(self.projections)

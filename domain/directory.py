@@ -24,6 +24,7 @@ through its registry of kinds (application/kinds.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from itertools import pairwise
@@ -42,12 +43,14 @@ from domain.errors import (
     DomainError,
     IllegalTransition,
     NothingChanged,
+    PersonAlreadyErased,
     RecordAlreadyExists,
     RecordNotFound,
 )
-from domain.events import DomainEvent
+from domain.events import SHREDDED, DomainEvent
 from domain.examples import example
-from domain.fields import Name, OptionalReason
+from domain.fields import Name, OptionalReason, Reason
+from domain.legal_hold import check_person_not_held
 from domain.notification_rules import check_mutes
 from domain.organisations import KNOWN_ORGANISATION_PATTERN, PROVINCE
 from domain.record_numbers import named_id
@@ -180,9 +183,14 @@ class PersonInactive(IllegalTransition):
 class PersonEvent(DomainEvent):
     """A fact in a person's entry in the directory."""
 
+    @classmethod
+    def data_subject(cls, fields: Mapping[str, Any]) -> UUID | None:
+        return UUID(str(fields["originator_id"]))  # what an entry says of a person is theirs
+
 
 class PersonRegistered(PersonEvent):
     type_name: ClassVar[str] = "Person.Registered"
+    personal: ClassVar[tuple[str, ...]] = ("name", "email", "phone")
     actor_id: ActorId
     name: str = Name
     email: Email | None = None
@@ -197,11 +205,13 @@ class PersonRegistered(PersonEvent):
 
 class PersonRenamed(PersonEvent):
     type_name: ClassVar[str] = "Person.Renamed"
+    personal: ClassVar[tuple[str, ...]] = ("name",)
     name: str = Name
 
 
 class ContactChanged(PersonEvent):
     type_name: ClassVar[str] = "Person.ContactChanged"
+    personal: ClassVar[tuple[str, ...]] = ("email", "phone")
     email: Email | None = None
     phone: Phone | None = None
 
@@ -237,6 +247,15 @@ class PersonReactivated(PersonEvent):
     type_name: ClassVar[str] = "Person.Reactivated"
 
 
+class PersonErased(PersonEvent):
+    """The person's own data erased: the key their name, contact details and the messages sent
+    to them were sealed under is destroyed (docs/privacy.md). Their actor id stays, as the
+    pseudonym their records name them by."""
+
+    type_name: ClassVar[str] = "Person.Erased"
+    reason: str = Reason
+
+
 #: The fields `Person.update` may change, and the event that records each change.
 _PERSON_FIELDS = ("name", "email", "phone", "language", "organisation", "roles")
 
@@ -253,6 +272,7 @@ class Person(Aggregate, events=PersonEvent):
     roles: tuple[Role, ...]
     muted: tuple[str, ...]
     active: bool
+    erased: bool = False
 
     @property
     def owned_by(self) -> str | None:
@@ -294,6 +314,7 @@ class Person(Aggregate, events=PersonEvent):
         unknown = set(changes) - set(_PERSON_FIELDS)
         if unknown:
             raise TypeError(f"a person has no field {sorted(unknown)}")
+        self._require_kept("update")
         recorded = self.version
         if (name := changes.get("name")) is not None and name != self.name:
             self._record(PersonRenamed(**self._envelope(ctx), name=name))
@@ -313,6 +334,7 @@ class Person(Aggregate, events=PersonEvent):
             raise NothingChanged(f"{self.actor_id}'s entry already says so")
 
     def choose_mutes(self, ctx: Context, topics: list[str]) -> None:
+        self._require_kept("choose_mutes")
         if tuple(_distinct_sorted(topics)) == self.muted:
             raise NothingChanged(f"{self.actor_id} already mutes exactly these")
         self._record(MutesChosen(**self._envelope(ctx), topics=topics))
@@ -323,9 +345,20 @@ class Person(Aggregate, events=PersonEvent):
         self._record(PersonDeactivated(**self._envelope(ctx), reason=reason))
 
     def reactivate(self, ctx: Context) -> None:
+        self._require_kept("reactivate")
         if self.active:
             raise NothingChanged(f"{self.actor_id} is already active")
         self._record(PersonReactivated(**self._envelope(ctx)))
+
+    def erase(self, ctx: Context, reason: str) -> None:
+        """Erase what the directory holds of the person (the key goes once this is recorded)."""
+        if self.erased:
+            raise PersonAlreadyErased(f"{self.actor_id}'s data is already erased")
+        self._record(PersonErased(**self._envelope(ctx), reason=reason))
+
+    def _require_kept(self, action: str) -> None:
+        if self.erased:
+            raise IllegalTransition(action, "erased", "person")
 
     def require_active(self, action: str) -> None:
         if not self.active:
@@ -348,6 +381,7 @@ class Person(Aggregate, events=PersonEvent):
         self.roles = tuple(e.roles)
         self.muted = ()
         self.active = True
+        self.erased = False
 
     @applies(PersonRenamed)
     def _renamed(self, e: PersonRenamed) -> None:
@@ -381,6 +415,11 @@ class Person(Aggregate, events=PersonEvent):
     @applies(PersonReactivated)
     def _reactivated(self, e: PersonReactivated) -> None:
         self.active = True
+
+    @applies(PersonErased)
+    def _erased(self, e: PersonErased) -> None:
+        self.name, self.email, self.phone = SHREDDED, None, None
+        self.active, self.erased = False, True
 
 
 # -- groups and broadcast lists -------------------------------------------------------------------
@@ -793,6 +832,23 @@ class ReactivatePerson(PersonCommand):
     summary = "Reactivate a deactivated person"
 
 
+class ErasePerson(PersonCommand):
+    model_config = example({"reason": "Erasure asked by the member (UU PDP art. 8), letter 114"})
+
+    action = "erase"
+    summary = (
+        "Erase a person's own data for good: their name, contact details and the messages sent to"
+        " them; refused while a record of theirs is under legal hold"
+    )
+    reason: str = Reason
+
+    def decide(self, session: Session, ctx: Context, record_id: UUID) -> UUID:
+        person = session.get(Person, record_id)
+        check_person_not_held(session, person.actor_id, "erasing their data")
+        person.erase(ctx, self.reason)
+        return record_id
+
+
 class FormGroup(Command):
     model_config = example(
         {
@@ -972,7 +1028,7 @@ class RemoveListMember(ListCommand):
 
 
 PERSON_COMMANDS = by_action(
-    UpdatePerson, ChooseMutes, ChooseLanguage, DeactivatePerson, ReactivatePerson
+    UpdatePerson, ChooseMutes, ChooseLanguage, DeactivatePerson, ReactivatePerson, ErasePerson
 )
 GROUP_COMMANDS = by_action(
     RenameGroup,

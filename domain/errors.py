@@ -322,6 +322,12 @@ class AttachmentNotFound(NotFound):
     code = "attachment-not-found"
 
 
+class PersonAlreadyErased(NothingChanged):
+    """The person's data is already erased (domain/directory.py)."""
+
+    code = "person-already-erased"
+
+
 class AttachmentAlreadyRemoved(DomainError):
     code = "attachment-already-removed"
 

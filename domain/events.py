@@ -15,7 +15,7 @@ never misread (docs/architecture.md, "Evolving an event").
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Final
 from uuid import UUID
 
@@ -55,6 +55,11 @@ ENVELOPE = frozenset(
 )
 
 
+#: What a personal field reads once its subject's key is destroyed, where the field cannot be
+#: empty (a name, an address); a field that may be empty reads as empty (docs/privacy.md).
+SHREDDED: Final = "[shredded]"
+
+
 class DomainEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_stored_version_schema)
 
@@ -69,6 +74,17 @@ class DomainEvent(BaseModel):
     timestamp: AwareDatetime
     actor: Actor
     correlation_id: UUID
+
+    #: The fields that hold a person's own data (a name, an address, what was written to them):
+    #: stored sealed under that person's key, so that destroying the key erases them everywhere
+    #: the stored bytes went (docs/privacy.md). Empty for most types.
+    personal: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def data_subject(cls, fields: Mapping[str, Any]) -> UUID | None:
+        """Whose data `personal` holds, read from the event's fields in JSON form: the person
+        whose key seals it (None: nobody's)."""
+        return None
 
     def data(self) -> dict[str, Any]:
         """The event's own fields in JSON form, without the envelope's (ENVELOPE): what a

@@ -117,6 +117,15 @@ def check_not_held(session: Session, record_id: UUID, what: str) -> None:
         raise UnderLegalHold(f"{hold.record_ref} is under legal hold ({matters}): {what} waits")
 
 
+def check_person_not_held(session: Session, actor_id: str, what: str) -> None:
+    """Refuse `what` (erasing a person's data) while a record of theirs (one they called in, asked
+    for or own) is held for any matter: what they said there may be the evidence."""
+    for record_id in session.under_legal_hold():
+        found = session.find_any(record_id)
+        if found is not None and found.owned_by == actor_id:
+            check_not_held(session, record_id, what)
+
+
 def _held_record(session: Session, ref: str) -> UUID:
     """The id of the record `ref` numbers, once it exists and the caller reaches it."""
     prefix = ref.split("-", maxsplit=1)[0]

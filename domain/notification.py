@@ -20,9 +20,10 @@ recognisable, and counted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 from uuid import UUID, uuid5
 
 from pydantic import AwareDatetime, Field
@@ -30,6 +31,7 @@ from pydantic import AwareDatetime, Field
 from domain.aggregate import LifecycleAggregate, applies
 from domain.commands import ActionCommand, by_action
 from domain.context import Context
+from domain.directory import person_id
 from domain.errors import NothingChanged
 from domain.events import DomainEvent
 from domain.examples import example
@@ -94,6 +96,16 @@ class Decided(NotificationEvent):
     mandatory: bool
     #: Not before this moment (a reminder before a change window opens); None: at once.
     not_before: AwareDatetime | None = None
+
+    #: An e-mail's address and what it said are the recipient's: sealed under their key, and
+    #: erased with it (docs/privacy.md). A webhook's URL and payload are the office's.
+    personal: ClassVar[tuple[str, ...]] = ("address", "text", "html")
+
+    @classmethod
+    def data_subject(cls, fields: Mapping[str, Any]) -> UUID | None:
+        if fields.get("channel") != Channel.EMAIL:
+            return None
+        return person_id(str(fields["recipient"]))
 
 
 class AttemptStarted(NotificationEvent):

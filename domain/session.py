@@ -101,6 +101,10 @@ class Session(Protocol):
         """The change policy in force (None only before it is first defined)."""
         ...
 
+    def under_legal_hold(self) -> list[UUID]:
+        """The records a legal hold stands on now (domain/legal_hold.py)."""
+        ...
+
     def directory_roles(self, actor_id: str) -> frozenset[Role]:
         """The roles the directory holds for a person (none if it does not know them, or they
         are deactivated)."""

@@ -30,7 +30,7 @@ logs, idempotency keys, and any new aggregate until it is declared public) stays
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Container
+from collections.abc import Callable, Collection, Container
 from typing import Annotated, Any, Literal, Union
 
 import orjson
@@ -173,13 +173,18 @@ def envelope(position: int, type_name: str, state: bytes, *, source: str = DEFAU
     )
 
 
+#: What opens the personal fields of an event's data (infra/subject_keys.py, Sealer.unseal).
+Unseal = Callable[[type[DomainEvent], dict[str, Any]], dict[str, Any]]
+
+
 def parse(
-    raw: bytes | None, wanted: Container[str] | None = None
+    raw: bytes | None, wanted: Container[str] | None = None, unseal: Unseal | None = None
 ) -> tuple[int, DomainEvent | None]:
     """The global position and the event a CloudEvent carries; BadMessage says what is wrong.
 
     With `wanted`, an event of a (known) type not in it is not decoded: its position is all a
-    reader that ignores it needs, and decoding is most of the cost of reading a message.
+    reader that ignores it needs, and decoding is most of the cost of reading a message. With
+    `unseal`, an event's personal fields travel sealed (docs/privacy.md) and are opened here.
     """
     if raw is None:
         raise BadMessage("empty message (tombstone)")
@@ -204,8 +209,11 @@ def parse(
         raise BadMessage(str(error)) from None
     if wanted is not None and type_name not in wanted:
         return position, None
+    data = message["data"]
     try:
-        event = cls.model_validate(message["data"], context=STORED)
+        if unseal is not None and cls.personal and isinstance(data, dict):
+            data = unseal(cls, data)
+        event = cls.model_validate(data, context=STORED)
     except ValueError as error:
         raise BadMessage(f"data is not a valid {type_name}: {error}") from None
     return position, event
@@ -240,6 +248,7 @@ def _envelopes(wanted: frozenset[str] | None) -> TypeAdapter[Any]:
     envelopes = [
         _envelope(name, cls if wanted is None or name in wanted else _Unread)
         for name, cls in EVENT_TYPES.items()
+        if not cls.personal  # their data is opened before it is read: the usual way
     ]
     return TypeAdapter(
         Annotated[Union[tuple(envelopes)], Field(discriminator="type")]  # type: ignore[arg-type]  # noqa: UP007
@@ -257,8 +266,9 @@ class Reader:
     anything it refuses goes to `parse`, whose answer (or BadMessage, with its reason) stands.
     """
 
-    def __init__(self, wanted: Collection[str] | None = None) -> None:
+    def __init__(self, wanted: Collection[str] | None = None, unseal: Unseal | None = None) -> None:
         self.wanted = None if wanted is None else frozenset(wanted)
+        self.unseal = unseal
         self._envelope = _envelopes(self.wanted)
 
     def parse(self, raw: bytes | None) -> tuple[int, DomainEvent | None]:
@@ -272,4 +282,4 @@ class Reader:
             else:
                 data = message["data"]
                 return message["position"], None if type(data) is _Unread else data
-        return parse(raw, self.wanted)
+        return parse(raw, self.wanted, self.unseal)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
@@ -21,13 +21,22 @@ from pydantic import ValidationError
 
 from domain.events import STORED, VERSION_KEY, DomainEvent, event_class, newer
 
+if TYPE_CHECKING:
+    from infra.subject_keys import Sealer
+
 
 class TypedMapper(Mapper[UUID]):
-    """Maps events to stored records by explicit type name (never by module path)."""
+    """Maps events to stored records by explicit type name (never by module path). With a
+    `sealer`, an event's personal fields are stored sealed under their subject's key
+    (infra/subject_keys.py); the service's mappers always have one."""
+
+    sealer: Sealer | None = None
 
     def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
         assert isinstance(domain_event, DomainEvent)
         state = encode(domain_event)
+        if domain_event.personal and self.sealer is not None:
+            state = self.sealer.seal(type(domain_event), state)
         if self.compressor:
             state = self.compressor.compress(state)
         if self.cipher:
@@ -41,7 +50,10 @@ class TypedMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         try:
-            return decode(stored_event.topic, plain(self, stored_event.state))
+            state = plain(self, stored_event.state)
+            if self.sealer is not None and event_class(stored_event.topic).personal:
+                state = self.sealer.unseal_state(event_class(stored_event.topic), state)
+            return decode(stored_event.topic, state)
         except Exception as error:  # decoding reads nothing but these bytes: any error is theirs
             raise UndecodableEvent.of(stored_event, error) from error
 

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     #: PostgreSQL for the event store, views, incident numbers and API tokens, e.g.
     #: postgresql://itsm@127.0.0.1:5432/itsm (see docs/postgres.md). Unset: SQLite in data_dir.
     database_url: str | None = None
+    #: Where the keys that seal people's own data are (docs/privacy.md): a PostgreSQL URL, or a
+    #: SQLite file. Unset: beside the event store (its database, or data_dir/subject-keys.db). A
+    #: Kafka-fed projection consumer with views of its own names the service's here.
+    subject_keys: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     #: API worker processes. Each follows the store with its own projection runner; the store
@@ -297,6 +301,11 @@ class Settings(BaseSettings):
     imap_timeout: float = Field(default=30.0, gt=0, le=600)
     #: The longest single IDLE, in seconds (RFC 2177: at most 29 minutes).
     imap_idle_seconds: float = Field(default=300.0, gt=0, le=29 * 60)
+
+    @property
+    def subject_keys_at(self) -> str:
+        """The key store's place: `subject_keys`, or beside the event store."""
+        return self.subject_keys or self.database_url or str(self.data_dir / "subject-keys.db")
 
     @field_validator("database_url")
     @classmethod

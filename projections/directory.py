@@ -10,6 +10,7 @@ which groups they belong to, so "whose group is this?" is one read either way.
 from __future__ import annotations
 
 from domain import directory as d
+from domain.events import SHREDDED
 from projections.base import Column, Projection, Row, at, by, folds_of
 from projections.records import stamped
 from projections.view_store import ViewStore
@@ -29,6 +30,7 @@ def _registered(_: Row | None, ev: d.PersonRegistered) -> Row:
         "roles": list(ev.roles),
         "muted": [],
         "active": 1,
+        "erased": False,
         "source": ev.source,
         "registered_at": at(ev),
         "registered_by": by(ev),
@@ -69,9 +71,14 @@ def _reactivated(row: Row, ev: d.PersonReactivated) -> Row:
     return stamped(row, ev, active=1)
 
 
+def _erased(row: Row, ev: d.PersonErased) -> Row:
+    # the row read the events before as they were; a rebuild reads them erased: the same row
+    return stamped(row, ev, name=SHREDDED, email=None, phone=None, active=0, erased=True)
+
+
 directory_people = Projection(
     name="directory_people",
-    version=1,
+    version=2,
     folds=folds_of(
         _registered,
         _renamed,
@@ -82,6 +89,7 @@ directory_people = Projection(
         _mutes_chosen,
         _deactivated,
         _reactivated,
+        _erased,
     ),
     columns=(
         Column("actor_id", "TEXT"),

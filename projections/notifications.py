@@ -31,7 +31,9 @@ def _decided(_: Row | None, ev: n.Decided) -> Row:
         "topic": ev.topic,
         "channel": ev.channel,
         "recipient": ev.recipient,
-        "address": ev.address,
+        # a webhook's URL; not a person's address, which stays in their sealed record only
+        # (docs/privacy.md): the staff read it there, and it is erased with them
+        "address": ev.address if ev.channel == n.Channel.WEBHOOK else None,
         "language": ev.language,
         "record_id": str(ev.record_id),
         "record_ref": ev.record_ref,
@@ -91,7 +93,7 @@ def _withdrawn(row: Row, ev: n.Withdrawn) -> Row:
 
 notifications = Projection(
     name="notifications",
-    version=2,
+    version=3,
     folds=folds_of(_decided, _attempt_started, _sent, _failed, _dead, _requeued, _withdrawn),
     columns=(
         Column("state", "TEXT"),

@@ -33,8 +33,9 @@ from infra.locks import InterProcessLock
 from infra.numbers import PostgresNumberLock
 from infra.oidc import OidcVerifier
 from infra.pg import PostgresAddress, open_pool, schema_lock
-from infra.serialisation import UndecodableEvent
+from infra.serialisation import TypedMapper, UndecodableEvent
 from infra.settings import Settings
+from infra.subject_keys import Sealer, open_subject_keys
 from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenRecord, TokenStore
 from projections import PROJECTIONS
 from projections.base import Projection
@@ -355,7 +356,7 @@ def _desk_on_sqlite(settings: Settings) -> tuple[ServiceDesk, list[Callable[[], 
         write_lock=InterProcessLock(settings.data_dir / "events.lock"),
         cache_size=settings.aggregate_cache_size,
     )
-    return desk, []
+    return desk, [_sealing(desk, settings)]
 
 
 def _on_postgres(
@@ -380,7 +381,17 @@ def _desk_on_postgres(settings: Settings, url: str) -> tuple[ServiceDesk, list[C
             write_lock=threading.Lock(),
             cache_size=settings.aggregate_cache_size,
         )
-    return desk, [numbers.close]
+    return desk, [numbers.close, _sealing(desk, settings)]
+
+
+def _sealing(desk: ServiceDesk, settings: Settings) -> Callable[[], None]:
+    """People's own data sealed under keys of theirs as the desk stores it (docs/privacy.md);
+    what closes the key store."""
+    keys = open_subject_keys(settings.subject_keys_at)
+    mapper = desk.mapper
+    assert isinstance(mapper, TypedMapper)
+    mapper.sealer = Sealer(keys)
+    return keys.close
 
 
 def open_view_store(settings: Settings) -> ViewStore:

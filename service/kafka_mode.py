@@ -21,6 +21,7 @@ from infra.kafka_clients import KEEP_FOREVER, TopicSpec
 from infra.locks import InterProcessLock
 from infra.serialisation import TypedMapper
 from infra.settings import Settings
+from infra.subject_keys import Sealer, open_subject_keys
 from processes.relay import AdvisoryRelayLock, FileRelayLock, Relay, RelayLock
 from projections.base import Projection
 from projections.runner import settle
@@ -90,6 +91,7 @@ def build_projection_consumer(
         dead_letters=lambda: kafka_clients.producer(bootstrap, client_id="itsm-dead-letters"),
         dead_letter_topic=dead_letter_topic(settings.kafka_topic, "projections"),
         group_id=settings.kafka_projections_group,
+        unseal=Sealer(open_subject_keys(settings.subject_keys_at)).unseal,
     )
 
 

@@ -136,6 +136,7 @@ class Process:
             "ITSM_KAFKA_PARTITIONS": str(settings.kafka_partitions),
             "ITSM_LOG_LEVEL": "warning",
             "ITSM_DATABASE_URL": settings.database_url or "",
+            "ITSM_SUBJECT_KEYS": settings.subject_keys or "",
         }
         with tempfile.NamedTemporaryFile(prefix="itsm-stderr-", delete=False) as file:
             self._stderr = Path(file.name)

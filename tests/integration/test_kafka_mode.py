@@ -88,7 +88,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 def fed(kafka_settings: Settings, backend: str, request: pytest.FixtureRequest) -> Settings:
     """Settings for a Kafka-fed consumer with a view store of its own: another data directory,
     and on PostgreSQL another database."""
-    update: dict[str, Any] = {"data_dir": kafka_settings.data_dir.parent / "consumer"}
+    update: dict[str, Any] = {
+        "data_dir": kafka_settings.data_dir.parent / "consumer",
+        # people's sealed data opens with the service's keys (docs/privacy.md)
+        "subject_keys": kafka_settings.subject_keys_at,
+    }
     if backend == "postgres":
         update["database_url"] = request.getfixturevalue("postgres_databases")()
     return kafka_settings.model_copy(update=update)
