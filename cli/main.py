@@ -122,7 +122,7 @@ def serve(
     if not access_log:
         log_config["loggers"]["itsm.access"] = {"level": "WARNING"}
     uvicorn.run(
-        "api.main:app_from_environment",
+        "console.main:app_from_environment",
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -633,6 +633,7 @@ def sla_watch(data_dir: Path | None, interval: float, once: bool) -> None:
 from cli.attachments import attachments  # noqa: E402
 from cli.audit import audit  # noqa: E402
 from cli.circulation import consume_circulation, dlq, simulate_circulation  # noqa: E402
+from cli.console import console  # noqa: E402
 from cli.directory import directory  # noqa: E402
 from cli.documents import documents  # noqa: E402
 from cli.imports import import_  # noqa: E402
@@ -643,6 +644,7 @@ from cli.reports import reports  # noqa: E402
 from cli.whatif import whatif  # noqa: E402
 
 main.add_command(attachments)
+main.add_command(console)
 main.add_command(audit)
 main.add_command(kafka)
 main.add_command(postgres)

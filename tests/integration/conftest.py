@@ -1,4 +1,5 @@
-"""A real HTTP server on loopback, serving the app over a temporary data directory."""
+"""A real HTTP server on loopback, serving the app (the API and the console) over a temporary data
+directory."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import httpx
 import pytest
 import uvicorn
 
-from api.app import create_app
 from api.guards import HTTP_PROTOCOL
+from console.app import create_app
 from domain.actors import Actor, Role
 from infra.settings import Settings
 from service.bootstrap import Services, build

@@ -123,7 +123,7 @@ import importlib, json, pkgutil, sys
 app_dir, site_packages, packages = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 sys.path[:0] = [app_dir, site_packages]
 import cli.main  # the image's entry point
-from api.main import app_from_environment
+from console.main import app_from_environment
 app_from_environment()
 for package in packages:
     module = importlib.import_module(package)

@@ -1,4 +1,5 @@
-"""The entry point uvicorn imports in each worker process: settings from the environment."""
+"""The entry point uvicorn imports in each worker process: settings from the environment; the
+REST API and the web console on one app."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.app import create_app
+from console.app import create_app
 from infra.settings import Settings
 from processes.cmdb_reconcile import ReconcileSchedule
 from processes.notify import Notify

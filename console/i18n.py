@@ -1,0 +1,65 @@
+"""The console's words and formats: gettext catalogues (console/locales/{id,en}/LC_MESSAGES/
+console.po) read with Babel when the process starts, no compile step; Bahasa Indonesia unless
+the person chose English; moments in Asia/Jakarta, in each language's own way.
+
+Templates say `{{ _("Queue") }}`; the English catalogue maps each message id to itself where
+the id is already English, the Indonesian one to Bahasa Indonesia. A message id missing from a
+catalogue fails the test that reads every template (tests/unit/test_console_i18n.py), so no
+English leaks into the Indonesian console unnoticed.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime, format_timedelta
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+LOCALES: Final = Path(__file__).parent / "locales"
+LANGUAGES: Final = ("id", "en")
+DEFAULT: Final = "id"
+JAKARTA: Final = ZoneInfo("Asia/Jakarta")
+
+
+def language(chosen: str | None) -> str:
+    return chosen if chosen in LANGUAGES else DEFAULT
+
+
+@cache
+def catalogue(lang: str) -> Catalog:
+    with (LOCALES / lang / "LC_MESSAGES" / "console.po").open("rb") as f:
+        return read_po(f, locale=lang)
+
+
+@cache
+def translations(lang: str) -> Translations:
+    buffer = io.BytesIO()
+    write_mo(buffer, catalogue(lang))
+    buffer.seek(0)
+    return Translations(buffer, domain="console")
+
+
+def moment(value: datetime | str | None, lang: str) -> str:
+    """A moment as people read it: in Jakarta's time, in their language's way."""
+    if value is None:
+        return ""
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if lang == "en":
+        return format_datetime(at, "d MMM y, HH:mm 'WIB'", JAKARTA, "en")
+    return format_datetime(at, "d MMM y, HH.mm 'WIB'", JAKARTA, "id")
+
+
+def duration(value: timedelta | float | None, lang: str) -> str:
+    """A length of time, roughly ("3 jam", "2 days")."""
+    if value is None:
+        return ""
+    span = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    return format_timedelta(span, threshold=1.2, locale=lang)

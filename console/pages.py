@@ -1,0 +1,382 @@
+"""The console's pages (docs/console.md): server-rendered, each reading and acting through the same
+application layer as the API, in the visitor's own context.
+
+- `/console/sign-in`, `/console/sign-out`, `/console/role` (act in another of one's roles),
+  `/console/language/{id|en}`;
+- `/console/queue`: the groups' open work by priority then age, with each ticket's SLA state and
+  the business time left;
+- `/console/incidents/{ref}`: the incident, its SLA clocks, its timeline (who and when; public
+  comments and internal work notes apart), and the actions its state offers, each a form;
+- `/console/incidents/new`: log an incident; `/console/my`: a requester's own incidents.
+
+A record out of the visitor's reach answers 404, as the API does; a command refused answers the
+page again with the refusal in words; a form posted against an older version of the record
+answers with what changed since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+
+from api.deps import services_of, writer_of
+from api.incidents import INCIDENTS, REQUESTER_ACTIONS
+from api.record_answers import written_row
+from api.saved_filters import incident_filter
+from api.sla import clock_body
+from application.kinds import INCIDENT
+from application.pipeline import Submission
+from console import auth
+from console.forms import Form, command_from, form_of
+from console.render import render
+from domain import visibility
+from domain.commands import INCIDENT_COMMANDS, LogIncident
+from domain.errors import DomainError, NotFound, VersionConflict
+from domain.events import EVENT_TYPES
+from domain.incident import IncidentState
+from projections.incident_details import incident_details, incidents
+from projections.open_work import queued
+from projections.sla_clocks import watched
+from projections.sla_index import counting_targets
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+#: Where to go after signing in or choosing a language (a console page: auth.safe_next).
+Next = Annotated[str | None, Query(max_length=500)]
+
+#: The actions an incident's page offers in each state, most likely first (the domain still
+#: decides: an action refused in words is shown as such).
+STAFF_ACTIONS: Mapping[str, tuple[str, ...]] = {
+    IncidentState.LOGGED: ("assign", "start-work", "add-comment", "add-work-note", "cancel"),
+    IncidentState.ASSIGNED: ("start-work", "assign", "add-comment", "add-work-note", "cancel"),
+    IncidentState.IN_PROGRESS: (
+        "resolve",
+        "put-on-hold",
+        "add-comment",
+        "add-work-note",
+        "assign",
+    ),
+    IncidentState.ON_HOLD: ("resume", "add-comment", "add-work-note"),
+    IncidentState.RESOLVED: ("close", "add-work-note"),
+}
+REQUESTER_OFFERED: Mapping[str, tuple[str, ...]] = {
+    IncidentState.RESOLVED: ("confirm", "reopen", "add-comment"),
+    IncidentState.LOGGED: ("add-comment",),
+    IncidentState.ASSIGNED: ("add-comment",),
+    IncidentState.IN_PROGRESS: ("add-comment",),
+    IncidentState.ON_HOLD: ("add-comment",),
+}
+#: What a timeline marks as internal: the events a caller never reads (domain/visibility.py).
+INTERNAL = frozenset(
+    name for name, cls in EVENT_TYPES.items() if not visibility.audience(cls).caller
+)
+#: Fields of the log form, in order; the staff's add whom it is for and where it goes.
+LOG_FIELDS = ("title", "description", "service", "impact", "urgency")
+STAFF_LOG_FIELDS = ("caller", "assignment_group")
+
+
+# -- signing in -----------------------------------------------------------------------------------
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request, next: Next = None) -> Response:
+    token = auth.sign_in_token(request)
+    after = auth.safe_next(next)
+    page = render(request, "sign_in.html", None, csrf=token, next=after, refused=False, actor_id="")
+    auth.set_cookie(page, auth.CSRF_COOKIE, token)
+    return page
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    form = await request.form()
+    auth.check_form(request, form, request.cookies.get(auth.CSRF_COOKIE))
+    actor_id, password = _text(form, "actor_id", 200), _text(form, "password", 200)
+    services = services_of(request)
+    store = auth.store_of(request)
+    person = _person(request, actor_id)
+    roles = auth.roles_of(person) if person else ()
+    known = await run_in_threadpool(store.check_password, actor_id, password)
+    if not (known and person and person["active"] and roles):
+        token = auth.sign_in_token(request)
+        page = render(
+            request,
+            "sign_in.html",
+            None,
+            status=401,
+            csrf=token,
+            next=auth.safe_next(_text(form, "next", 500)),
+            refused=True,
+            actor_id=actor_id,
+        )
+        auth.set_cookie(page, auth.CSRF_COOKIE, token)
+        return page
+    assert person is not None
+    session = await run_in_threadpool(
+        store.open_session, actor_id, roles[0].value, services.clock(), auth.SESSION_TTL
+    )
+    done = RedirectResponse(auth.safe_next(_text(form, "next", 500)), status_code=303)
+    auth.set_cookie(done, auth.SESSION_COOKIE, session.id, int(auth.SESSION_TTL.total_seconds()))
+    done.delete_cookie(auth.CSRF_COOKIE, path="/")
+    return done
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    who = await auth.visitor(request)
+    auth.check_form(request, await request.form(), who.session.csrf)
+    await run_in_threadpool(auth.store_of(request).close_session, who.session.id)
+    done = RedirectResponse("/console/sign-in", status_code=303)
+    done.delete_cookie(auth.SESSION_COOKIE, path="/")
+    return done
+
+
+@router.post("/role")
+async def switch_role(request: Request) -> Response:
+    """Act in another of one's roles: a new session (a new id), the old one ended."""
+    who = await auth.visitor(request)
+    form = await request.form()
+    auth.check_form(request, form, who.session.csrf)
+    wanted = _text(form, "role", 40)
+    if wanted not in {r.value for r in who.roles}:
+        return render(request, "error.html", who, status=403, problem="forbidden")
+    store, services = auth.store_of(request), services_of(request)
+    session = await run_in_threadpool(
+        store.open_session, who.session.actor_id, wanted, services.clock(), auth.SESSION_TTL
+    )
+    await run_in_threadpool(store.close_session, who.session.id)
+    done = RedirectResponse("/console/", status_code=303)
+    auth.set_cookie(done, auth.SESSION_COOKIE, session.id, int(auth.SESSION_TTL.total_seconds()))
+    return done
+
+
+@router.get("/language/{lang}")
+async def choose_language(lang: Annotated[str, Path(max_length=2)], next: Next = None) -> Response:
+    """A preference of this browser's (the directory's choice stays as it is)."""
+    done = RedirectResponse(auth.safe_next(next), status_code=303)
+    if lang in ("id", "en"):
+        auth.set_cookie(done, auth.LANGUAGE_COOKIE, lang, 365 * 24 * 3600)
+    return done
+
+
+# -- pages ----------------------------------------------------------------------------------------
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    who = await auth.visitor(request)
+    return RedirectResponse("/console/queue" if who.staff else "/console/my", status_code=303)
+
+
+@router.get("/queue")
+async def queue(
+    request: Request, group: Annotated[str | None, Query(max_length=200)] = None
+) -> Response:
+    who = await auth.visitor(request)
+    if not who.staff:
+        return render(request, "error.html", who, status=403, problem="forbidden")
+    group = group or None
+    services = services_of(request)
+    rows = queued(services.views, who.ctx, group)
+    clocks = _clocks(request, who, {row["id"] for row in rows})
+    groups: dict[str | None, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["group"], []).append({**row, "sla": clocks.get(row["id"])})
+    return render(request, "queue.html", who, groups=groups, group=group, now=services.clock())
+
+
+@router.get("/my")
+async def my_records(request: Request) -> Response:
+    who = await auth.visitor(request)
+    services = services_of(request)
+    kept = replace(incident_filter(services, who.ctx, None, {}), among=None)
+    page = incidents.page(services.views, who.ctx, kept, limit=100, after=None)
+    return render(request, "my.html", who, rows=page.rows)
+
+
+@router.get("/incidents/new")
+async def new_incident(request: Request) -> Response:
+    who = await auth.visitor(request)
+    return render(request, "incident_new.html", who, **_log_form(request, who))
+
+
+@router.post("/incidents/new")
+async def log_incident(request: Request) -> Response:
+    who = await auth.visitor(request)
+    posted = await request.form()
+    auth.check_form(request, posted, who.session.csrf)
+    fields = {name: _text(posted, name, 10_000) for name in (*LOG_FIELDS, *STAFF_LOG_FIELDS)}
+    if not who.staff or not fields["caller"]:
+        fields["caller"] = who.ctx.actor.id
+    values = {k: v for k, v in fields.items() if v}
+    values["channel"] = "portal"
+    form = form_of(LogIncident, "log")
+    assert form is not None
+    made = command_from(LogIncident, form, values)
+    if isinstance(made, Form):
+        return render(
+            request, "incident_new.html", who, status=422, **_log_form(request, who, made)
+        )
+    try:
+        outcome = await writer_of(request).submit(Submission(who.ctx, made))
+    except DomainError as refused:
+        return render(
+            request,
+            "incident_new.html",
+            who,
+            status=409 if not isinstance(refused, NotFound) else 422,
+            refused=refused,
+            **_log_form(request, who, replace(form, values=values)),
+        )
+    row = await written_row(services_of(request), outcome, incident_details, str(outcome.record_id))
+    shown = row["ref"] if row is not None else outcome.record_id  # the views lag: by its id
+    return RedirectResponse(f"/console/incidents/{shown}?done=log", status_code=303)
+
+
+@router.get("/incidents/{ref}")
+async def incident_page(
+    request: Request,
+    ref: Annotated[str, Path(max_length=60)],
+    done: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    who = await auth.visitor(request)
+    return await _incident(request, who, ref, done=done)
+
+
+@router.post("/incidents/{ref}/{action}")
+async def incident_action(
+    request: Request,
+    ref: Annotated[str, Path(max_length=60)],
+    action: Annotated[str, Path(max_length=40)],
+) -> Response:
+    who = await auth.visitor(request)
+    posted = await request.form()
+    auth.check_form(request, posted, who.session.csrf)
+    command_type = INCIDENT_COMMANDS.get(action)
+    allowed = who.staff or action in REQUESTER_ACTIONS
+    form = form_of(command_type, action) if command_type is not None and allowed else None
+    if command_type is None or form is None:
+        return render(request, "error.html", who, status=404, problem="not-found")
+    made = command_from(command_type, form, posted)
+    if isinstance(made, Form):
+        return await _incident(request, who, ref, status=422, failed=made)
+    seen = _version(posted)
+    submission = Submission(who.ctx, made, INCIDENT, ref=ref, expected_version=seen)
+    try:
+        outcome = await writer_of(request).submit(submission)
+    except VersionConflict:
+        kept = _kept(form, posted)
+        return await _incident(request, who, ref, status=409, conflict=seen, failed=kept)
+    except DomainError as refused:
+        status, kept = 404 if isinstance(refused, NotFound) else 409, _kept(form, posted)
+        return await _incident(request, who, ref, status=status, refused=refused, failed=kept)
+    # the page that follows shows the change: wait (briefly) for the views to hold it
+    await written_row(services_of(request), outcome, incident_details, str(outcome.record_id))
+    return RedirectResponse(f"/console/incidents/{ref}?done={action}", status_code=303)
+
+
+# -- the incident page ----------------------------------------------------------------------------
+
+
+async def _incident(
+    request: Request,
+    who: auth.Visitor,
+    ref: str,
+    *,
+    status: int = 200,
+    done: str | None = None,
+    failed: Form | None = None,
+    refused: DomainError | None = None,
+    conflict: int | None = None,
+) -> Response:
+    services = services_of(request)
+    try:
+        row = INCIDENTS.read(services, who.ctx, ref)
+        history = INCIDENTS.history(services, who.ctx, ref)
+    except NotFound:
+        return render(request, "error.html", who, status=404, problem="not-found")
+    record_id, events = INCIDENTS.events(services, who.ctx, ref)
+    assert INCIDENT.sla is not None  # incidents run SLA clocks
+    rules, clock = services.desk.rulebook.judge(INCIDENT.sla.ticket(events), services.clock())
+    sla = clock_body("incident", row["ref"], str(record_id), rules, clock)
+    offered = (STAFF_ACTIONS if who.staff else REQUESTER_OFFERED).get(row["state"], ())
+    forms = []
+    for action in offered:
+        command_type = INCIDENT_COMMANDS.get(action)
+        made = form_of(command_type, action) if command_type is not None else None
+        if made is None:
+            continue
+        forms.append(failed if failed is not None and failed.action == action else made)
+    changed = (
+        [e for e in history["events"] if e["version"] > conflict] if conflict is not None else []
+    )
+    return render(
+        request,
+        "incident.html",
+        who,
+        status=status,
+        row=row,
+        events=history["events"],
+        internal=INTERNAL,
+        sla=sla,
+        forms=forms,
+        refused=refused,
+        conflict=conflict,
+        changed=changed,
+        done=done,
+    )
+
+
+def _clocks(request: Request, who: auth.Visitor, ids: set[str]) -> dict[str, dict[str, Any]]:
+    """Each queued ticket's SLA state and the business time left on its more urgent target."""
+    services = services_of(request)
+    now, index = services.clock(), services.sla_index
+    found: dict[str, dict[str, Any]] = {}
+    for row in watched(services.views, who.ctx):
+        if row["id"] not in ids:
+            continue
+        _, clock = index.judge(row, now)
+        counting = counting_targets(clock)
+        remaining = min((t.remaining - t.overrun for t in counting), default=None)
+        found[row["id"]] = {"state": clock.state, "remaining": remaining}
+    return found
+
+
+def _log_form(request: Request, who: auth.Visitor, form: Form | None = None) -> dict[str, Any]:
+    services = services_of(request)
+    catalogue = [s for s in services.desk.service_catalogue().services if not s.retired]
+    made = form or form_of(LogIncident, "log")
+    assert made is not None
+    shown = LOG_FIELDS + (STAFF_LOG_FIELDS if who.staff else ())
+    inputs = {i.name: i for i in made.inputs}
+    return {"form": made, "inputs": [inputs[name] for name in shown], "services": catalogue}
+
+
+def _kept(form: Form, posted: FormData) -> Form:
+    """The form with what was typed, to show again beside a refusal."""
+    return replace(form, values={k: v for k, v in posted.items() if isinstance(v, str)})
+
+
+def _version(posted: FormData) -> int | None:
+    given = posted.get("version")
+    if isinstance(given, str) and given.isdigit() and len(given) < 12:
+        return int(given)
+    return None
+
+
+def _text(form: FormData, name: str, limit: int) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _person(request: Request, actor_id: str) -> dict[str, Any] | None:
+    from projections import directory
+
+    if not actor_id:
+        return None
+    return directory.person(services_of(request).views, actor_id)

@@ -1,0 +1,209 @@
+"""The web console over real HTTP, on SQLite and PostgreSQL (docs/console.md): signing in with the
+directory's people and roles, sessions in HttpOnly Secure SameSite cookies that sign-out ends, a
+CSRF token on every form and a strict Content Security Policy; an agent works an incident from
+logged to resolved, a requester reads their own and nothing else, and a change made on an older
+version is refused with what changed since. Every command is recorded as the API records it: the
+person and role, and when."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.actors import Role
+from service.bootstrap import Services
+from tests.console_helpers import Visit, person, text, version
+from tests.integration.conftest import Api
+
+pytestmark = pytest.mark.usefixtures("directory")
+
+INCIDENT = {
+    "title": "Kios swalayan lantai 2 mati",
+    "description": "Layar hitam sejak pagi",
+    "service": "kiosks-gates",
+    "impact": "medium",
+    "urgency": "high",
+    "caller": "budi.santoso",
+    "assignment_group": "kiosk-team",
+}
+
+
+@pytest.fixture
+def visits(api: Api) -> list[Visit]:
+    made: list[Visit] = []
+    yield made  # type: ignore[misc]
+    for visit in made:
+        visit.close()
+
+
+def visit(api: Api, visits: list[Visit]) -> Visit:
+    made = Visit(api.base_url)
+    visits.append(made)
+    return made
+
+
+def test_signing_in_opens_a_session_in_a_guarded_cookie_and_signing_out_ends_it(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    person(services, "siti.rahma", [Role.AGENT, Role.REQUESTER])
+    browser = visit(api, visits)
+
+    first = browser.get("/", follow=False)
+    assert (first.status_code, first.headers["location"]) == (303, "/console/")
+    assert browser.get("/console/queue", follow=False).headers["location"] == (
+        "/console/sign-in?next=%2Fconsole%2Fqueue"
+    )
+    page = browser.get("/console/sign-in")
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+
+    refused = browser.sign_in("siti.rahma", "not-her-password")
+    assert refused.status_code == 401
+    assert "itsm_session" not in browser.cookies
+    assert "Nama pengguna atau kata sandi salah" in text(refused)
+
+    browser.get("/console/sign-in")
+    signed = browser.post(
+        "/console/sign-in",
+        {"actor_id": "siti.rahma", "password": "kata-sandi-uji-1", "next": "/console/"},
+        follow=False,
+    )
+    cookie = next(h for h in signed.headers.get_list("set-cookie") if "itsm_session=" in h)
+    assert "HttpOnly" in cookie
+    assert "Secure" in cookie
+    assert "SameSite=lax" in cookie
+    queue = browser.get(signed.headers["location"])
+    assert queue.status_code == 200
+    assert "Antrean" in text(queue)  # Bahasa Indonesia unless chosen otherwise
+    assert "Petugas layanan" in text(queue)  # acting as an agent, the first of her roles
+
+    session = browser.cookies["itsm_session"]
+    out = browser.post("/console/sign-out", {})
+    assert out.url.path == "/console/sign-in"
+    browser.cookies["itsm_session"] = session  # the old cookie, kept by someone
+    assert browser.get("/console/queue", follow=False).status_code == 303  # ended for good
+
+
+def test_a_form_without_its_csrf_token_or_from_another_site_is_refused_and_records_nothing(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    person(services, "siti.rahma", [Role.AGENT])
+    browser = visit(api, visits)
+    browser.sign_in("siti.rahma")
+    browser.get("/console/incidents/new")
+    before = services.desk.recorder.max_notification_id()
+
+    without = browser.post("/console/incidents/new", INCIDENT, csrf=False)
+    assert without.status_code == 403
+    assert "Formulir ditolak" in text(without)
+    forged = browser.post("/console/incidents/new", {**INCIDENT, "csrf": "guessed"}, csrf=False)
+    assert forged.status_code == 403
+    elsewhere = browser.post(
+        "/console/incidents/new", INCIDENT, headers={"Origin": "https://evil.example"}
+    )
+    assert elsewhere.status_code == 403
+    assert services.desk.recorder.max_notification_id() == before  # nothing was recorded
+
+
+def test_an_agent_works_an_incident_from_logged_to_resolved(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    person(services, "siti.rahma", [Role.AGENT])
+    browser = visit(api, visits)
+    browser.sign_in("siti.rahma")
+    browser.get("/console/incidents/new")
+
+    logged = browser.post("/console/incidents/new", INCIDENT)
+    assert logged.status_code == 200
+    ref = logged.url.path.rsplit("/", 1)[-1]
+    assert ref.startswith("INC-")
+    assert "Insiden dicatat." in text(logged)
+    assert "Ditugaskan" in text(logged)
+    queue = browser.get("/console/queue?group=kiosk-team")
+    assert ref in queue.text
+    assert "Berjalan" in text(queue)  # its SLA clock, at a glance
+
+    browser.get(f"/console/incidents/{ref}")
+    started = browser.post(f"/console/incidents/{ref}/start-work", {"version": version(browser)})
+    assert "Pekerjaan dimulai." in text(started)
+    missing = browser.post(f"/console/incidents/{ref}/resolve", {"version": version(browser)})
+    assert missing.status_code == 422  # the code and notes are wanted: said beside them
+    assert "Wajib diisi." in text(missing)
+    resolved = browser.post(
+        f"/console/incidents/{ref}/resolve",
+        {"version": version(browser), "code": "fixed", "notes": "Kabel jaringan diganti"},
+    )
+    assert "Insiden diselesaikan." in text(resolved)
+    assert "Selesai" in text(resolved)
+    assert "Kabel jaringan diganti" in text(resolved)
+
+    agent = api.client("siti.rahma", Role.AGENT)
+    history = agent.get(f"/api/v1/incidents/{ref}/history").json()["events"]
+    assert [e["type"] for e in history][-2:] == ["Incident.WorkStarted", "Incident.Resolved"]
+    assert {(e["actor"]["id"], e["actor"]["role"]) for e in history} == {("siti.rahma", "agent")}
+
+
+def test_a_change_made_on_an_older_version_is_refused_with_what_changed_since(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    person(services, "siti.rahma", [Role.AGENT])
+    person(services, "andi.wijaya", [Role.AGENT])
+    siti, andi = visit(api, visits), visit(api, visits)
+    siti.sign_in("siti.rahma")
+    andi.sign_in("andi.wijaya")
+    siti.get("/console/incidents/new")
+    ref = siti.post("/console/incidents/new", INCIDENT).url.path.rsplit("/", 1)[-1]
+
+    andi.get(f"/console/incidents/{ref}")
+    seen = version(andi)
+    siti.get(f"/console/incidents/{ref}")
+    siti.post(f"/console/incidents/{ref}/start-work", {"version": version(siti)})
+    late = andi.post(
+        f"/console/incidents/{ref}/add-comment", {"version": seen, "text": "Sudah dicek?"}
+    )
+    assert late.status_code == 409
+    assert "Orang lain mengubah insiden ini" in text(late)
+    assert "mulai dikerjakan" in text(late)  # what changed: siti started work
+    assert "Sudah dicek?" in late.text  # what andi typed is still in the form
+
+
+def test_a_requester_reads_their_own_incident_and_no_one_elses(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    person(services, "siti.rahma", [Role.AGENT])
+    person(services, "budi.santoso", [Role.REQUESTER])
+    person(services, "rina.anggota", [Role.REQUESTER])
+    agent, budi, rina = visit(api, visits), visit(api, visits), visit(api, visits)
+    agent.sign_in("siti.rahma")
+    agent.get("/console/incidents/new")
+    ref = agent.post("/console/incidents/new", INCIDENT).url.path.rsplit("/", 1)[-1]
+    agent.get(f"/console/incidents/{ref}")
+    agent.post(
+        f"/console/incidents/{ref}/add-work-note",
+        {"version": version(agent), "text": "Catatan internal: vendor lambat"},
+    )
+
+    budi.sign_in("budi.santoso")
+    own = budi.get(f"/console/incidents/{ref}")
+    assert own.status_code == 200
+    assert "Kios swalayan lantai 2 mati" in text(own)
+    assert "vendor lambat" not in own.text  # an internal note never reaches the caller
+    assert budi.get("/console/queue").status_code == 403  # a queue is the staff's
+
+    rina.sign_in("rina.anggota")
+    other = rina.get(f"/console/incidents/{ref}")
+    assert other.status_code == 404  # as if it did not exist
+    assert ref not in rina.get("/console/my").text
+
+
+def test_the_console_speaks_english_by_choice(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    person(services, "siti.rahma", [Role.AGENT])
+    browser = visit(api, visits)
+    browser.sign_in("siti.rahma")
+    english = browser.get("/console/language/en?next=/console/queue")
+    assert english.url.path == "/console/queue"
+    assert "Queue" in text(english)
+    assert "Sign out" in text(english)
+    assert "Antrean" not in text(english)
