@@ -24,6 +24,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 LOCALES: Final = Path(__file__).parent / "locales"
+TEMPLATES_DIR: Final = Path(__file__).parent / "templates"
 LANGUAGES: Final = ("id", "en")
 DEFAULT: Final = "id"
 JAKARTA: Final = ZoneInfo("Asia/Jakarta")

@@ -10,19 +10,25 @@ inline script, no framing), and is never cached: a page shows one person's recor
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
-from console.i18n import DEFAULT, catalogue, duration, language, moment, translations
+from console.i18n import (
+    DEFAULT,
+    TEMPLATES_DIR,
+    catalogue,
+    duration,
+    language,
+    moment,
+    translations,
+)
 
 if TYPE_CHECKING:
     from console.auth import Visitor
 
-TEMPLATES = Path(__file__).parent / "templates"
 
 #: No script, style or image from anywhere but the service; no inline script; no framing; forms
 #: post only here.
@@ -42,7 +48,7 @@ HEADERS = {
 @cache
 def environment(lang: str) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(("html",), default=True),
         undefined=StrictUndefined,
         extensions=("jinja2.ext.i18n",),

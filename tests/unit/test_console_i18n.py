@@ -1,0 +1,97 @@
+"""The console's words (console/i18n.py): every message a page can show is in both catalogues, so
+no English id leaks into the Indonesian console (and no bare key into either); moments are
+written in Jakarta's time, in each language's way.
+
+Given the templates' messages (as Babel extracts them) and the keys the pages build from the
+domain (roles, states, clock states, the incident's events, and every field and option of the
+forms the pages offer)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from babel.messages.extract import extract_from_dir
+
+import service.schemas  # noqa: F401  (registers every event type)
+from console import auth
+from console.forms import form_of
+from console.i18n import LANGUAGES, TEMPLATES_DIR, catalogue, moment
+from console.pages import LOG_FIELDS, REQUESTER_OFFERED, STAFF_ACTIONS, STAFF_LOG_FIELDS
+from domain.commands import INCIDENT_COMMANDS, LogIncident
+from domain.events import EVENT_TYPES
+from domain.incident import IncidentState
+from domain.sla_clock import ClockState
+
+
+def template_messages() -> set[str]:
+    found = extract_from_dir(
+        str(TEMPLATES_DIR),
+        method_map=[("**.html", "jinja2")],
+        options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
+    )
+    return {m if isinstance(m, str) else m[0] for _, _, m, _, _ in found}
+
+
+def built_keys() -> set[str]:
+    """The message keys the pages make from the domain's values."""
+    keys = {f"role.{r.value}" for r in auth.ROLE_ORDER}
+    keys |= {f"state.{s.value}" for s in IncidentState}
+    keys |= {f"sla.{c.value}" for c in ClockState} | {
+        "sla.target.response",
+        "sla.target.resolution",
+    }
+    keys |= {f"event.{name}" for name in EVENT_TYPES if name.startswith("Incident.")}
+    keys |= {
+        f"problem.{p}{d}"
+        for p in ("not-found", "forbidden", "form-refused")
+        for d in ("", ".detail")
+    }
+    keys |= {"done.log", "Refused"}
+    log = form_of(LogIncident, "log")
+    assert log is not None
+    shown = set(LOG_FIELDS + STAFF_LOG_FIELDS)
+    inputs = [i for i in log.inputs if i.name in shown]
+    offered = [
+        actions for by_state in (STAFF_ACTIONS, REQUESTER_OFFERED) for actions in by_state.values()
+    ]
+    for action in {action for actions in offered for action in actions}:
+        form = form_of(INCIDENT_COMMANDS[action], action)
+        assert form is not None, f"{action} is offered but has no form"
+        keys |= {f"action.{action}", f"done.{action}"}
+        inputs += form.inputs
+    keys |= {f"field.{i.name}" for i in inputs}
+    keys |= {f"value.{option}" for i in inputs for option in i.options}
+    keys |= {f"error.{e}" for e in ("missing", "string_too_long", "enum", "int_parsing")}
+    return keys
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_message_a_page_can_show_is_in_the_catalogue(lang: str) -> None:
+    words = catalogue(lang)
+    missing = sorted(
+        key
+        for key in template_messages() | built_keys()
+        if not (words.get(key) and words.get(key).string)
+    )
+    assert not missing, f"add to console/locales/{lang}/LC_MESSAGES/console.po: {missing}"
+
+
+def test_the_indonesian_catalogue_translates_what_the_english_one_words() -> None:
+    indonesian, english = catalogue("id"), catalogue("en")
+    same = sorted(
+        m.id
+        for m in english
+        if m.id
+        and indonesian.get(m.id) is not None
+        and indonesian.get(m.id).string == m.string
+        and m.id not in {"SLA", "Internal", "Auditor", "role.auditor"}
+    )
+    assert not same, f"left in English in the Indonesian catalogue: {same}"
+
+
+def test_moments_are_written_in_jakartas_time_each_language_its_way() -> None:
+    at = datetime(2026, 12, 4, 21, 54, tzinfo=UTC)  # 04:54 the next morning in Jakarta
+    assert moment(at, "id") == "5 Des 2026, 04.54 WIB"
+    assert moment(at, "en") == "5 Dec 2026, 04:54 WIB"
+    assert moment(at.isoformat(), "id") == moment(at, "id")
