@@ -272,7 +272,7 @@ def chromium_engine() -> Chromium:
 
 @pytest.fixture
 def browser(chromium_engine: Chromium) -> Iterator[webdriver.Chrome]:
-    """Headless Chromium in a 1280x900 window, Indonesian first."""
+    """Headless Chromium with a 1280x900 viewport, Indonesian first."""
     with started(chromium_engine, DESKTOP) as driver:
         yield driver
 
