@@ -96,11 +96,12 @@ def ensure_binaries(root: Path = DEBIAN_ROOT) -> Path:
     return found
 
 
-def apt_install(package: str) -> str | None:
-    """Install a Debian package as root (apt-get update, then install); None once it is in,
-    else what failed. The test engines install what they need this way (SoftHSM2 too)."""
+def apt_install(*packages: str) -> str | None:
+    """Install Debian packages as root (apt-get update, then one install of them all); None once
+    they are in, else what failed. The test engines install what they need this way (SoftHSM2,
+    Chromium and its driver too)."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", package]):
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", *packages]):
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             return f"{' '.join(command)} failed (exit {done.returncode}):\n{_tail(done.stderr)}"

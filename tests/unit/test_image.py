@@ -117,11 +117,25 @@ def build_files(dockerfile: str, ignore: str, context: Path, root: Path) -> Path
 
 #: Run by a Python started with -I -S: no site module, so no .pth file of the environment can
 #: point back at this checkout; sys.path is the standard library, the image's /app and the
-#: environment's site-packages (the locked dependencies `uv sync` puts in the image).
+#: environment's site-packages (the locked dependencies `uv sync` puts in the image). That
+#: environment holds the development group too, which the image leaves out: a library only it
+#: brings (sniffio, through selenium's trio) is refused here as it would be missing there, so an
+#: optional import of it (anyio's) falls back as in the image, and a needed one fails the run.
 IMPORT_EVERYTHING = """
-import importlib, json, pkgutil, sys
+import importlib, json, pkgutil, re, sys
 app_dir, site_packages, packages = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+in_image = set(json.loads(sys.argv[4]))
 sys.path[:0] = [app_dir, site_packages]
+from importlib.metadata import packages_distributions
+distributions = packages_distributions()
+class NotInTheImage:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        owners = distributions.get(name) if path is None else None
+        if owners and not any(re.sub(r"[-_.]+", "-", o).lower() in in_image for o in owners):
+            raise ModuleNotFoundError(f"No module named {name!r} in the image", name=name)
+        return None
+sys.meta_path.insert(0, NotInTheImage)
 import cli.main  # the image's entry point
 from console.main import app_from_environment
 app_from_environment()
@@ -129,8 +143,6 @@ for package in packages:
     module = importlib.import_module(package)
     for info in pkgutil.walk_packages(module.__path__, package + "."):
         importlib.import_module(info.name)
-from importlib.metadata import packages_distributions
-distributions = packages_distributions()
 print(json.dumps({
     "modules": {
         name: getattr(module, "__file__", None) or ""
@@ -194,6 +206,7 @@ def import_from_image(dockerfile: str, ignore: str, tmp: Path) -> subprocess.Com
             str(app_dir),
             sysconfig.get_paths()["purelib"],
             json.dumps(shipped_packages()),
+            json.dumps(sorted(locked_runtime_distributions())),
         ],
         capture_output=True,
         text=True,
