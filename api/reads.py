@@ -116,6 +116,17 @@ class Readable:
             events = [e for e in events if e.timestamp <= as_of]
             if not events:
                 raise self.not_found(f"{self.noun} {ref} did not exist yet at {as_of.isoformat()}")
+        return self.history_of(services, ctx, record_id, events, as_of)
+
+    def history_of(
+        self,
+        services: Services,
+        ctx: Context,
+        record_id: UUID,
+        events: list[DomainEvent],
+        as_of: datetime | None = None,
+    ) -> dict[str, Any]:
+        """The history of these events of the record (read already, within the caller's reach)."""
         body = history_body(record_id, self.view, readable(ctx, events), as_of)
         body["notifications"] = told(services, ctx, record_id, as_of)
         return body

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -27,6 +28,7 @@ from starlette.responses import RedirectResponse, Response
 
 from api.deps import services_of, writer_of
 from api.incidents import INCIDENTS, REQUESTER_ACTIONS
+from api.reads import record_events
 from api.record_answers import written_row
 from api.saved_filters import incident_filter
 from api.sla import clock_body
@@ -34,12 +36,14 @@ from application.kinds import INCIDENT
 from application.pipeline import Submission
 from console import auth
 from console.forms import Form, command_from, form_of
+from console.i18n import duration, moment, translations
 from console.render import render
 from domain import visibility
 from domain.commands import INCIDENT_COMMANDS, LogIncident
 from domain.errors import DomainError, NotFound, VersionConflict
 from domain.events import EVENT_TYPES
 from domain.incident import IncidentState
+from domain.sla_clock import ClockState
 from projections.incident_details import incident_details, incidents
 from projections.open_work import queued
 from projections.sla_clocks import watched
@@ -184,10 +188,23 @@ async def queue(
     services = services_of(request)
     rows = queued(services.views, who.ctx, group)
     clocks = _clocks(request, who, {row["id"] for row in rows})
+    words = translations(who.lang).gettext
+    states = {state: words(f"state.{state}") for state in IncidentState}
     groups: dict[str | None, list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(row["group"], []).append({**row, "sla": clocks.get(row["id"])})
-    return render(request, "queue.html", who, groups=groups, group=group, now=services.clock())
+    for row in rows:  # what each cell says, worked out here: 500 rows of template logic cost more
+        sla = clocks.get(row["id"])
+        left = None if sla is None else sla["remaining"]
+        groups.setdefault(row["group"], []).append(
+            {
+                **row,
+                "state_label": states[row["state"]],
+                "sla_state": sla and sla["state"],
+                "sla_label": sla and words(f"sla.{sla['state']}"),
+                "left": _left(left, who.lang, words),
+                "logged": moment(row["logged_at"], who.lang),
+            }
+        )
+    return render(request, "queue.html", who, groups=groups, group=group)
 
 
 @router.get("/my")
@@ -297,10 +314,11 @@ async def _incident(
     services = services_of(request)
     try:
         row = INCIDENTS.read(services, who.ctx, ref)
-        history = INCIDENTS.history(services, who.ctx, ref)
     except NotFound:
         return render(request, "error.html", who, status=404, problem="not-found")
-    record_id, events = INCIDENTS.events(services, who.ctx, ref)
+    record_id = INCIDENTS.record_of(row)
+    events = record_events(services, record_id)
+    history = INCIDENTS.history_of(services, who.ctx, record_id, events)
     assert INCIDENT.sla is not None  # incidents run SLA clocks
     rules, clock = services.desk.rulebook.judge(INCIDENT.sla.ticket(events), services.clock())
     sla = clock_body("incident", row["ref"], str(record_id), rules, clock)
@@ -332,19 +350,40 @@ async def _incident(
     )
 
 
+#: Each shown ticket's clock as last judged: (row version, when, state, time left), reused for
+#: a minute while its row is unchanged. Judging 500 afresh took 22 ms of a queue's page, and the
+#: time left is shown to the minute; a new event (a new row version) is judged at once.
+_JUDGED: dict[str, tuple[int, datetime, ClockState, timedelta | None]] = {}
+REJUDGE_AFTER = timedelta(minutes=1)
+_JUDGED_MOST = 50_000
+
+
 def _clocks(request: Request, who: auth.Visitor, ids: set[str]) -> dict[str, dict[str, Any]]:
     """Each queued ticket's SLA state and the business time left on its more urgent target."""
     services = services_of(request)
     now, index = services.clock(), services.sla_index
+    if len(_JUDGED) > _JUDGED_MOST:
+        _JUDGED.clear()
     found: dict[str, dict[str, Any]] = {}
     for row in watched(services.views, who.ctx):
         if row["id"] not in ids:
             continue
-        _, clock = index.judge(row, now)
-        counting = counting_targets(clock)
-        remaining = min((t.remaining - t.overrun for t in counting), default=None)
-        found[row["id"]] = {"state": clock.state, "remaining": remaining}
+        known = _JUDGED.get(row["id"])
+        if known is None or known[0] != row["version"] or not now - REJUDGE_AFTER < known[1] <= now:
+            _, clock = index.judge(row, now)
+            counting = counting_targets(clock)
+            remaining = min((t.remaining - t.overrun for t in counting), default=None)
+            known = _JUDGED[row["id"]] = (row["version"], now, clock.state, remaining)
+        found[row["id"]] = {"state": known[2], "remaining": known[3]}
     return found
+
+
+def _left(remaining: timedelta | None, lang: str, words: Any) -> str:
+    if remaining is None:
+        return ""
+    if remaining >= timedelta(0):
+        return str(words("%(time)s left") % {"time": duration(remaining, lang)})
+    return str(words("%(time)s over") % {"time": duration(-remaining, lang)})
 
 
 def _log_form(request: Request, who: auth.Visitor, form: Form | None = None) -> dict[str, Any]:

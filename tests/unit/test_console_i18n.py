@@ -47,7 +47,7 @@ def built_keys() -> set[str]:
         for p in ("not-found", "forbidden", "form-refused")
         for d in ("", ".detail")
     }
-    keys |= {"done.log", "Refused"}
+    keys |= {"done.log", "Refused", "%(time)s left", "%(time)s over"}
     log = form_of(LogIncident, "log")
     assert log is not None
     shown = set(LOG_FIELDS + STAFF_LOG_FIELDS)
