@@ -1,6 +1,6 @@
 """The console's words and formats: gettext catalogues (console/locales/{id,en}/LC_MESSAGES/
-console.po) read with Babel when the process starts, no compile step; Bahasa Indonesia unless
-the person chose English; moments in Asia/Jakarta, in each language's own way.
+*.po, one file per area) read with Babel when the process starts, no compile step; Bahasa
+Indonesia unless the person chose English; moments in Asia/Jakarta, in each language's own way.
 
 Templates say `{{ _("Queue") }}`; the English catalogue maps each message id to itself where
 the id is already English, the Indonesian one to Bahasa Indonesia. A message id missing from a
@@ -37,8 +37,19 @@ def language(chosen: str | None) -> str:
 
 @cache
 def catalogue(lang: str) -> Catalog:
-    with (LOCALES / lang / "LC_MESSAGES" / "console.po").open("rb") as f:
-        return read_po(f, locale=lang)
+    """The language's messages: every .po file of its LC_MESSAGES, one per area of the console
+    (console.po, and one for each area added since), as one catalogue. An id in two files is an
+    error: each message has one home."""
+    merged = Catalog(locale=lang, domain="console")
+    for path in sorted((LOCALES / lang / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as f:
+            for message in read_po(f, locale=lang):
+                if not message.id:
+                    continue  # the file's header
+                if message.id in merged:
+                    raise ValueError(f"{path.name}: {message.id!r} is already in another file")
+                merged[message.id] = message
+    return merged
 
 
 @cache
