@@ -7,10 +7,15 @@ person and role, and when."""
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
 
 from domain.actors import Role
+from domain.whatif import REPORTING_ZONE
 from service.bootstrap import Services
+from tests.conftest import Clock
 from tests.console_helpers import Visit, person, text, version
 from tests.integration.conftest import Api
 
@@ -207,3 +212,39 @@ def test_the_console_speaks_english_by_choice(
     assert "Queue" in text(english)
     assert "Sign out" in text(english)
     assert "Antrean" not in text(english)
+
+
+def test_the_dashboard_shows_the_service_reports_figures_and_hands_out_the_reports(
+    api: Api, services: Services, visits: list[Visit], clock: Clock
+) -> None:
+    person(services, "siti.rahma", [Role.AGENT])
+    person(services, "dewi.lestari", [Role.SERVICE_MANAGER])
+    agent = api.client("siti.rahma", Role.AGENT)
+    for n in range(3):
+        logged = agent.post("/api/v1/incidents", json={**INCIDENT, "title": f"Kios {n} mati"})
+        assert logged.status_code == 201, logged.text
+    clock.advance(days=1)  # the dashboard shows days that have ended
+
+    staff = visit(api, visits)
+    staff.sign_in("siti.rahma")
+    assert staff.get("/console/dashboard").status_code == 403  # an agent reads no reports
+
+    manager = visit(api, visits)
+    manager.sign_in("dewi.lestari")
+    page = manager.get("/console/dashboard")
+    assert page.status_code == 200
+    today = clock.now.astimezone(REPORTING_ZONE).date()
+    first, last = today - timedelta(days=30), today - timedelta(days=1)
+    report = api.client("dewi.lestari", Role.SERVICE_MANAGER).get(
+        "/api/v1/reports/incidents", params={"from": str(first), "to": str(last)}
+    )
+    figures = report.json()["total"]
+    assert figures["logged"] == 3
+    shown = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", page.text))
+    assert shown["Insiden yang dicatat dalam periode"] == "3"  # the report's own definition
+    assert page.text.count('<img src="data:image/svg+xml;base64,') == 4  # charts, by matplotlib
+
+    pdf = manager.get(f"/console/reports/incidents?from={first}&to={last}&format=pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    assert manager.get("/console/dashboard?from=2026-01-10&to=2026-01-01").status_code == 422

@@ -24,8 +24,10 @@ from tests.browser import (
     foreign_requests,
     screenshot,
     wait_for,
+    wait_for_all,
     wait_for_text,
 )
+from tests.conftest import Clock
 from tests.console_helpers import PASSWORD, person
 from tests.engines.chromium import browser, chromium_engine, phone  # noqa: F401 (fixtures)
 from tests.integration.conftest import Api
@@ -177,3 +179,34 @@ def test_a_form_posted_without_its_csrf_token_is_refused(
     assert wait_for(browser, "h1").text == "Formulir ditolak"
     listed = api.client("siti.rahma", Role.AGENT).get("/api/v1/incidents").json()["items"]
     assert [i for i in listed if i["title"] == "Tanpa token"] == []
+
+
+def test_a_service_manager_reads_the_dashboards_charts(
+    api: Api,
+    services: Services,
+    clock: Clock,
+    browser: webdriver.Chrome,  # noqa: F811 (the fixture)
+) -> None:
+    person(services, "dewi.lestari", [Role.SERVICE_MANAGER])
+    agent = api.client("siti.rahma", Role.AGENT)
+    for n, service in enumerate(("kiosks-gates", "kiosks-gates", "catalogue-search")):
+        body = {
+            "title": f"Gangguan {n}",
+            "service": service,
+            "caller": "budi.santoso",
+            "impact": "medium",
+            "urgency": "medium",
+            "assignment_group": "kiosk-team",
+        }
+        assert agent.post("/api/v1/incidents", json=body).status_code == 201
+    clock.advance(days=1)
+
+    sign_in(browser, api, "dewi.lestari")
+    click(browser, "a[href='/console/dashboard']")
+    charts = wait_for_all(browser, ".charts img")
+    assert len(charts) == 4
+    drawn = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.charts img')).map(i => i.naturalWidth)"
+    )
+    assert all(width > 0 for width in drawn), drawn
+    accessible(browser, api, "dashboard")
