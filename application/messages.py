@@ -35,13 +35,14 @@ TEMPLATES = Path(__file__).parent / "templates" / "notifications"
 LANGUAGES = ("id", "en")
 JAKARTA = ZoneInfo("Asia/Jakarta")
 _ORGANISATION_NAMES = {code: name for code, name, _ in ORGANISATIONS}
-#: The kinds' paths under /api/v1 (the console's pages will take their place).
+#: Where a message's link leads: the record's page in the web console where it has one, else
+#: the record over the API (the kinds whose console pages are still to come).
 _PATHS = {
-    "incident": "/incidents",
-    "service_request": "/service-requests",
-    "change": "/changes",
-    "problem": "/problems",
-    "document": "/documents",
+    "incident": "/console/incidents",
+    "service_request": "/api/v1/service-requests",
+    "change": "/api/v1/changes",
+    "problem": "/api/v1/problems",
+    "document": "/api/v1/documents",
 }
 
 
@@ -135,7 +136,7 @@ class Messages:
 
     def link(self, record: Mapping[str, Any]) -> str:
         path = _PATHS.get(record.get("kind") or "", "")
-        return f"{self.public_url}/api/v1{path}/{record.get('ref') or ''}"
+        return f"{self.public_url}{path}/{record.get('ref') or ''}"
 
     def message_id(self, notification: UUID, ref: str | None) -> str:
         """The Message-ID of a notification's e-mail: the same on every send of it, naming the

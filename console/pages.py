@@ -70,6 +70,7 @@ STAFF_ACTIONS: Mapping[str, tuple[str, ...]] = {
 }
 REQUESTER_OFFERED: Mapping[str, tuple[str, ...]] = {
     IncidentState.RESOLVED: ("confirm", "reopen", "add-comment"),
+    IncidentState.CLOSED: ("rating",),
     IncidentState.LOGGED: ("add-comment",),
     IncidentState.ASSIGNED: ("add-comment",),
     IncidentState.IN_PROGRESS: ("add-comment",),

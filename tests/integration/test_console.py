@@ -248,3 +248,31 @@ def test_the_dashboard_shows_the_service_reports_figures_and_hands_out_the_repor
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
     assert manager.get("/console/dashboard?from=2026-01-10&to=2026-01-01").status_code == 422
+
+
+def test_a_caller_confirms_the_resolution_and_rates_it_once_from_the_link_they_were_sent(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    person(services, "budi.santoso", [Role.REQUESTER])
+    agent = api.client("siti.rahma", Role.AGENT)
+    ref = agent.post("/api/v1/incidents", json=INCIDENT).json()["ref"]
+    for step, body in (("start-work", None), ("resolve", {"code": "fixed", "notes": "Beres."})):
+        assert agent.post(f"/api/v1/incidents/{ref}/{step}", json=body).status_code == 200
+
+    budi = visit(api, visits)
+    budi.sign_in("budi.santoso")
+    resolved = budi.get(f"/console/incidents/{ref}")
+    assert 'action="/console/incidents/' + ref + '/confirm"' in resolved.text
+    closed = budi.post(f"/console/incidents/{ref}/confirm", {"version": version(budi)})
+    assert "penyelesaian dikonfirmasi" in text(closed)
+    assert '<details id="rating"' in closed.text  # where the closure e-mail's #rating leads
+
+    rated = budi.post(
+        f"/console/incidents/{ref}/rating",
+        {"version": version(budi), "score": "5", "comment": "Cepat sekali"},
+    )
+    assert "Terima kasih atas penilaian Anda." in text(rated)
+    again = budi.post(f"/console/incidents/{ref}/rating", {"version": version(budi), "score": "1"})
+    assert again.status_code == 409
+    history = agent.get(f"/api/v1/incidents/{ref}/history").json()["events"]
+    assert [e["data"]["score"] for e in history if e["type"] == "Incident.Rated"] == [5]

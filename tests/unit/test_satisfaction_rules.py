@@ -343,4 +343,4 @@ def test_the_closure_message_asks_the_caller_for_a_rating_in_their_language(
         recipient={"name": "Budi Santoso"},
     )
     assert words in rendered.text
-    assert "https://itsm.example/api/v1/incidents/INC-000001/rating" in rendered.text
+    assert "https://itsm.example/console/incidents/INC-000001#rating" in rendered.text
