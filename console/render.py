@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse
 
 from console.i18n import (
@@ -45,6 +46,13 @@ HEADERS = {
 }
 
 
+def marked(snippet: str) -> Markup:
+    """A search snippet with its matched words marked (the index wraps them in <mark>): every
+    other character escaped, so nothing of the record's own text becomes markup."""
+    escaped = str(escape(snippet))
+    return Markup(escaped.replace("&lt;mark&gt;", "<mark>").replace("&lt;/mark&gt;", "</mark>"))
+
+
 @cache
 def environment(lang: str) -> Environment:
     env = Environment(
@@ -62,6 +70,7 @@ def environment(lang: str) -> Environment:
         key if catalogue(lang).get(key) is not None else fallback
     )
     env.filters["moment"] = lambda value: moment(value, lang)
+    env.filters["marked"] = marked
     env.filters["duration"] = lambda value: duration(value, lang)
     return env
 

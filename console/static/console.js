@@ -4,6 +4,23 @@ document.addEventListener("DOMContentLoaded", () => {
   const target = location.hash && document.getElementById(location.hash.slice(1));
   if (target && target.tagName === "DETAILS") target.open = true;
 
+  // As a title is typed, the published articles that may already answer it appear under it.
+  const title = document.getElementById("log-title");
+  const shown = document.getElementById("suggestions");
+  if (title && shown) {
+    let timer;
+    title.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(async () => {
+        const words = title.value.trim();
+        if (words.length < 3) { shown.replaceChildren(); return; }
+        const answer = await fetch("/console/suggestions?q=" + encodeURIComponent(words.slice(0, 200)),
+          { credentials: "same-origin" });
+        if (answer.ok) shown.innerHTML = await answer.text();  // the service's own, escaped
+      }, 300);
+    });
+  }
+
   // The focus goes to the first field a refused form marked, so a keyboard or screen-reader
   // user lands where the error is.
   const invalid = document.querySelector("[aria-invalid='true']");

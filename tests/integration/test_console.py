@@ -276,3 +276,39 @@ def test_a_caller_confirms_the_resolution_and_rates_it_once_from_the_link_they_w
     assert again.status_code == 409
     history = agent.get(f"/api/v1/incidents/{ref}/history").json()["events"]
     assert [e["data"]["score"] for e in history if e["type"] == "Incident.Rated"] == [5]
+
+
+ARTICLE = {
+    "title": "Kios menelan kartu anggota",
+    "body": "Nyalakan ulang kios dari panel belakang kiri.\n\nKartu jatuh ke baki bawah.",
+    "service": "kiosks-gates",
+    "keywords": ["kios", "kartu anggota"],
+}
+
+
+def test_a_requester_typing_a_title_is_shown_the_published_articles_that_match_it(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    person(services, "budi.santoso", [Role.REQUESTER])
+    author, reviewer = api.client("siti.rahma", Role.AGENT), api.client("andi.wijaya", Role.AGENT)
+    published = author.post("/api/v1/knowledge-articles", json=ARTICLE).json()["ref"]
+    author.post(f"/api/v1/knowledge-articles/{published}/submit-for-review")
+    assert reviewer.post(f"/api/v1/knowledge-articles/{published}/publish").status_code == 200
+    draft = author.post(
+        "/api/v1/knowledge-articles", json={**ARTICLE, "title": "Kartu anggota: catatan draf"}
+    ).json()["ref"]
+
+    budi = visit(api, visits)
+    budi.sign_in("budi.santoso")
+    suggested = budi.get("/console/suggestions?q=kartu anggota tertelan")
+    assert f'href="/console/knowledge/{published}"' in suggested.text
+    assert draft not in suggested.text  # a draft is the staff's
+    assert budi.get("/console/suggestions?q=ka").text.strip() == ""  # too short to ask
+    page = budi.get(f"/console/knowledge/{published}")
+    assert "Kartu jatuh ke baki bawah." in text(page)
+    assert budi.get(f"/console/knowledge/{draft}").status_code == 404
+
+    staff = visit(api, visits)
+    person(services, "siti.rahma", [Role.AGENT])
+    staff.sign_in("siti.rahma")
+    assert draft in staff.get("/console/suggestions?q=kartu anggota catatan").text

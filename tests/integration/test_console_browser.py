@@ -210,3 +210,32 @@ def test_a_service_manager_reads_the_dashboards_charts(
     )
     assert all(width > 0 for width in drawn), drawn
     accessible(browser, api, "dashboard")
+
+
+def test_the_articles_that_may_answer_it_appear_as_a_title_is_typed(
+    api: Api,
+    services: Services,
+    browser: webdriver.Chrome,  # noqa: F811 (the fixture)
+) -> None:
+    person(services, "budi.santoso", [Role.REQUESTER])
+    author, reviewer = api.client("siti.rahma", Role.AGENT), api.client("andi.wijaya", Role.AGENT)
+    article = {
+        "title": "Kios menelan kartu anggota",
+        "body": "Nyalakan ulang kios dari panel belakang kiri.",
+        "service": "kiosks-gates",
+        "keywords": ["kios", "kartu anggota"],
+    }
+    ref = author.post("/api/v1/knowledge-articles", json=article).json()["ref"]
+    author.post(f"/api/v1/knowledge-articles/{ref}/submit-for-review")
+    assert reviewer.post(f"/api/v1/knowledge-articles/{ref}/publish").status_code == 200
+
+    sign_in(browser, api, "budi.santoso")
+    click(browser, "a[href='/console/incidents/new']")
+    wait_for(browser, "#log-title").send_keys("Kartu anggota tertelan kios")
+    suggestion = wait_for_text(browser, "#suggestions", "Kios menelan kartu anggota")
+    assert (
+        suggestion.find_element(By.CSS_SELECTOR, "a")
+        .get_attribute("href")
+        .endswith(f"/console/knowledge/{ref}")
+    )
+    accessible(browser, api, "suggestions")
