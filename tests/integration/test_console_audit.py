@@ -11,6 +11,7 @@ import re
 import zipfile
 from datetime import timedelta
 
+import orjson
 import pytest
 
 from audit.evidence import verify_pack
@@ -19,6 +20,7 @@ from domain.actors import Role
 from service.bootstrap import Services
 from tests.conftest import T0, Clock
 from tests.console_helpers import Visit, person, text
+from tests.integration.audit_tamper import Attacker
 from tests.integration.conftest import Api
 from tests.integration.test_api import act, new_incident
 
@@ -87,6 +89,28 @@ def test_the_auditor_sees_the_chain_verified_and_its_last_checkpoint(
     assert "Ditandatangani pada" in words
     admin = signed_in(api, services, visits, "root.admin", Role.ADMIN)
     assert admin.get("/console/audit").status_code == 200  # as the API's audit routes allow
+
+
+def test_a_changed_event_shows_the_chain_broken_at_its_position(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    incident = new_incident(api.client(), title="Kios 7 mati")
+    chained(api)
+    reader = api.client("auditor.bsn", Role.AUDITOR)
+    lines = reader.get("/api/v1/audit/events", params={"aggregate": incident["ref"]})
+    position = orjson.loads(lines.content.splitlines()[0])["position"]
+    with Attacker(services.settings) as attacker:
+        attacker.drop_triggers()
+        state = attacker.row(position)[3]
+        assert b"Kios 7 mati" in state
+        attacker.set_state(position, state.replace(b"Kios 7 mati", b"Kios 7 baik"))
+    auditor = signed_in(api, services, visits, "auditor.bsn", Role.AUDITOR)
+
+    page = auditor.get("/console/audit")
+    assert page.status_code == 200
+    assert "Rantai tidak terverifikasi." in text(page)
+    assert f"Entri rusak pertama: posisi {position}." in text(page)
+    assert "Rantai terverifikasi" not in text(page)
 
 
 def test_a_record_as_of_a_moment_is_shown_as_it_then_stood(
