@@ -260,6 +260,29 @@ def _fit_viewport(driver: webdriver.Chrome, size: tuple[int, int]) -> None:
         )
 
 
+def download_to(driver: webdriver.Chrome, directory: Path) -> None:
+    """Let the page download files, into `directory` (headless Chromium refuses downloads until
+    told where they go). Through the DevTools protocol, on this driver's browser only."""
+    directory.mkdir(parents=True, exist_ok=True)
+    driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(directory)}
+    )
+
+
+def downloaded(directory: Path, timeout: float = 30.0) -> Path:
+    """The one file downloaded into `directory`, once complete (Chromium writes a
+    `.crdownload` and renames it when done)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = [f for f in directory.iterdir() if not f.name.endswith(".crdownload")]
+        if files and not any(directory.glob("*.crdownload")):
+            if len(files) != 1:
+                raise AssertionError(f"expected one download, found {sorted(files)}")
+            return files[0]
+        time.sleep(0.1)
+    raise AssertionError(f"nothing was downloaded into {directory} within {timeout} s")
+
+
 def start_times() -> list[float]:
     """How long each driver of this process took to start, in seconds."""
     return list(_START_TIMES)

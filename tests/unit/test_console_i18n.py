@@ -14,7 +14,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 
 import service.schemas  # noqa: F401  (registers every event type)
-from console import auth
+from console import audit, auth
 from console.forms import form_of
 from console.i18n import LANGUAGES, TEMPLATES_DIR, catalogue, moment
 from console.pages import LOG_FIELDS, REQUESTER_OFFERED, STAFF_ACTIONS, STAFF_LOG_FIELDS
@@ -68,7 +68,18 @@ def built_keys() -> set[str]:
     keys |= {f"field.{i.name}" for i in inputs}
     keys |= {f"value.{option}" for i in inputs for option in i.options}
     keys |= {f"error.{e}" for e in ("missing", "string_too_long", "enum", "int_parsing")}
-    return keys
+    return keys | audit_keys()
+
+
+def audit_keys() -> set[str]:
+    """The keys the auditor's pages (console/audit.py) build: the kinds a sample draws, the
+    sample form's errors, the problems its pages may answer, yes and no."""
+    keys = {f"audit.kind.{t}" for t in audit.SAMPLE_TYPES}
+    keys |= {f"audit.error.{e}" for e in ("moment", "period", "seed", "size", "type")}
+    keys |= {
+        f"problem.{p}{d}" for p in ("audit-not-ready", "ledger-behind") for d in ("", ".detail")
+    }
+    return keys | {"audit.yes", "audit.no"}
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -90,7 +101,7 @@ def test_the_indonesian_catalogue_translates_what_the_english_one_words() -> Non
         if m.id
         and indonesian.get(m.id) is not None
         and indonesian.get(m.id).string == m.string
-        and m.id not in {"SLA", "Internal", "Auditor", "role.auditor"}
+        and m.id not in {"SLA", "Internal", "Auditor", "role.auditor", "Audit"}
     )
     assert not same, f"left in English in the Indonesian catalogue: {same}"
 

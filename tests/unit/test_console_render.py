@@ -27,6 +27,6 @@ def test_a_snippet_keeps_its_marks_and_escapes_everything_else(
 
 
 def test_a_script_in_an_articles_title_stays_text() -> None:
-    assert str(marked('<script>alert(1)</script> <mark>kios</mark>')) == (
+    assert str(marked("<script>alert(1)</script> <mark>kios</mark>")) == (
         "&lt;script&gt;alert(1)&lt;/script&gt; <mark>kios</mark>"
     )
