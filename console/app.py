@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from api.app import Lifespan
 from api.app import create_app as create_api
-from console import auth, pages
+from console import auth, changes, pages
 from console.render import render
 from infra.console_store import open_console_store
 from service.bootstrap import Services
@@ -30,6 +30,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     app.state.console_store = open_console_store(settings.database_url, settings.data_dir)
     services.closing.append(app.state.console_store.close)
     app.include_router(pages.router)
+    app.include_router(changes.router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
 
     @app.get("/", include_in_schema=False)
