@@ -255,8 +255,9 @@ def test_the_calendar_marks_blackouts_and_conflicts_in_words(
     week = rina.get(f"/console/changes/calendar?start={day.isoformat()}")
     assert week.status_code == 200
     words = text(week)
-    assert "Masa larangan Pameran buku Banten" in words
-    assert f"Bentrok bertumpang tindih dengan {second['ref']}" in words
+    assert "Masa larangan" in words
+    assert "Pameran buku Banten item: svc-opac" in words
+    assert f"Bentrok dengan {second['ref']}" in words
     assert "Dalam masa larangan Pameran buku Banten" in words
     assert "vendor datang hari itu" in words  # a manager reads why it was booked anyway
     assert 'class="change conflict"' in week.text  # marked for the eye as well
