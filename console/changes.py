@@ -103,7 +103,7 @@ async def change_calendar(
     shown = view if view in VIEWS else "week"
     services = services_of(request)
     today = services.clock().astimezone(JAKARTA).date()
-    first, last = _period(shown, _day(start) or today)
+    first, last = period(shown, _day(start) or today)
     begins = datetime.combine(first, time(), JAKARTA)
     ends = datetime.combine(last + timedelta(days=1), time(), JAKARTA)
     body = calendar_of(services, who.ctx, begins, ends)
@@ -114,7 +114,7 @@ async def change_calendar(
     for blackout in body["blackouts"]:
         for day in _days_of(blackout, days):
             day.blackouts.append({**blackout, "when": _when(blackout, day.day, who.lang)})
-    before, after = _neighbours(shown, first)
+    before, after = neighbours(shown, first)
     return render(
         request,
         "changes_calendar.html",
@@ -143,7 +143,7 @@ def _day(given: str | None) -> date | None:
         return None
 
 
-def _period(view: str, around: date) -> tuple[date, date]:
+def period(view: str, around: date) -> tuple[date, date]:
     """A week from its Monday; a month from its first day to its last."""
     if view == "week":
         monday = around - timedelta(days=around.weekday())
@@ -153,7 +153,7 @@ def _period(view: str, around: date) -> tuple[date, date]:
     return first, following - timedelta(days=1)
 
 
-def _neighbours(view: str, first: date) -> tuple[date, date]:
+def neighbours(view: str, first: date) -> tuple[date, date]:
     if view == "week":
         return first - timedelta(days=WEEKDAYS), first + timedelta(days=WEEKDAYS)
     return (first - timedelta(days=1)).replace(day=1), (first + timedelta(days=32)).replace(day=1)

@@ -272,6 +272,11 @@ def test_the_calendar_marks_blackouts_and_conflicts_in_words(
     assert month.status_code == 200
     assert "Maret 2026" in text(month)
     assert text(month).count(first["ref"]) == 2  # its own entry, and the other's conflict
+    english = rina.get(f"/console/language/en?next=/console/changes/calendar?start={day}")
+    assert "Change calendar" in text(english)
+    assert f"Conflict with {second['ref']}" in text(english)
+    assert "Kalender perubahan" not in text(english)
+    rina.get("/console/language/id?next=/console/")
     later = rina.get("/console/changes/calendar?view=month&start=2026-04-01")
     assert first["ref"] not in later.text
     assert "0 perubahan terjadwal" in text(later)
