@@ -66,8 +66,10 @@ from domain.moments import Timestamp
 from domain.record_numbers import RecordKind
 from domain.saved_filter import RecordList
 from projections import change_calendar
+from projections.base import Row
 from projections.change_calendar import calendar, overlapping
 from projections.change_details import change_details, changes
+from service.bootstrap import Services
 
 router = ResourceRouter(prefix="/changes", tags=["changes"])
 templates = ResourceRouter(prefix="/change-templates", tags=["changes"])
@@ -167,6 +169,16 @@ def get_calendar(
         raise ApiProblem(422, "invalid-input", "to must be after from")
     if to - from_ > CALENDAR_PERIOD:
         raise ApiProblem(422, "invalid-input", "the period is at most 366 days: ask year by year")
+    return json_response(
+        {"from": from_.isoformat(), "to": to.isoformat(), **calendar_of(services, ctx, from_, to)}
+    )
+
+
+def calendar_of(
+    services: Services, ctx: Context, from_: datetime, to: datetime
+) -> dict[str, list[Row]]:
+    """The changes booked in the period, each with its conflicts, and its blackouts, as `ctx`
+    reads them (the API's calendar and the console's)."""
     in_range = overlapping(services.views, from_, to)
     around = in_range
     if in_range:  # what overlaps the windows shown, inside the period or not
@@ -178,7 +190,7 @@ def get_calendar(
         for change in body["changes"]:
             if change["override"] is not None:
                 change["override"] = {**change["override"], "reason": None}
-    return json_response({"from": from_.isoformat(), "to": to.isoformat(), **body})
+    return body
 
 
 @router.post(

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from domain import change as c
+from domain.context import Context
 from domain.record_numbers import RecordKind
 from projections.base import Projection, Row, at, by, copied, folds_of, iso
-from projections.queries import STAFF, View
+from projections.queries import STAFF, Filter, View
 from projections.records import entry, list_columns, list_indexes, numbered, stamped
+from projections.view_store import ViewStore
 
 
 def _touched(row: Row, ev: c.ChangeEvent, **changes: Any) -> Row:
@@ -231,3 +233,39 @@ change_details = Projection(
 
 #: Changes are the staff's: a requester reaches none.
 changes = View(change_details, STAFF)
+
+
+def votes_awaited(store: ViewStore, ctx: Context) -> list[Row]:
+    """The changes the caller reaches that wait for their vote: assessed (when a CAB votes),
+    naming them on the CAB, and not approved by them yet (a rejection ends the voting). Whether
+    their vote counts is still the domain's to decide (Change.approve: the requester may not,
+    the approval matrix's roles)."""
+    who = ctx.actor.id
+    return [
+        row
+        for row in changes.rows(store, ctx, Filter(equal={"state": c.ChangeState.ASSESSED}))
+        if who in row["assessment"]["cab"] and who not in {a["approver"] for a in row["approvals"]}
+    ]
+
+
+#: What a change waits for from a change manager, by its state: an assessment (risk, CAB,
+#: quorum), an accepted design (a change of major impact, once routed), a window.
+MANAGERS_STEP: dict[c.ChangeState, str] = {
+    c.ChangeState.RAISED: "assess",
+    c.ChangeState.ASSESSED: "accept-design",
+    c.ChangeState.AUTHORISED: "schedule",
+}
+
+
+def managers_steps(store: ViewStore, ctx: Context) -> list[tuple[Row, str]]:
+    """The changes the caller reaches that wait for a change manager, each with the step: raised
+    ones to assess, assessed ones of major impact whose design is not accepted yet, authorised
+    ones to schedule; newest first."""
+    found = []
+    for state, step in MANAGERS_STEP.items():
+        for row in changes.rows(store, ctx, Filter(equal={"state": state})):
+            routed = row["design_and_transition"]
+            if state is c.ChangeState.ASSESSED and (routed is None or routed["acceptance"]):
+                continue
+            found.append((row, step))
+    return sorted(found, key=lambda found: -found[0]["number"])

@@ -15,13 +15,17 @@ from babel.messages.extract import extract_from_dir
 
 import service.schemas  # noqa: F401  (registers every event type)
 from console import audit, auth
+from console.changes import STATE_ACTIONS
 from console.forms import form_of
 from console.i18n import LANGUAGES, TEMPLATES_DIR, catalogue, moment
 from console.pages import LOG_FIELDS, REQUESTER_OFFERED, STAFF_ACTIONS, STAFF_LOG_FIELDS
+from domain.change import ChangeKind, ChangeState, Risk
+from domain.change_commands import CHANGE_COMMANDS
 from domain.commands import INCIDENT_COMMANDS, LogIncident
 from domain.events import EVENT_TYPES
 from domain.incident import IncidentState
 from domain.sla_clock import ClockState
+from projections.change_details import MANAGERS_STEP
 
 
 def template_messages() -> set[str]:
@@ -68,7 +72,7 @@ def built_keys() -> set[str]:
     keys |= {f"field.{i.name}" for i in inputs}
     keys |= {f"value.{option}" for i in inputs for option in i.options}
     keys |= {f"error.{e}" for e in ("missing", "string_too_long", "enum", "int_parsing")}
-    return keys | audit_keys()
+    return keys | audit_keys() | change_keys()
 
 
 def audit_keys() -> set[str]:
@@ -80,6 +84,23 @@ def audit_keys() -> set[str]:
         f"problem.{p}{d}" for p in ("audit-not-ready", "ledger-behind") for d in ("", ".detail")
     }
     return keys | {"audit.yes", "audit.no"}
+
+
+def change_keys() -> set[str]:
+    """The change pages' keys (console/changes.py, cab.po): each under `change.`, the fields of
+    every action a change's page offers among them."""
+    keys = {f"change.state.{s.value}" for s in ChangeState}
+    keys |= {f"change.kind.{k.value}" for k in ChangeKind}
+    keys |= {f"change.value.{r.value}" for r in Risk}
+    keys |= {f"change.step.{step}" for step in MANAGERS_STEP.values()}
+    keys |= {f"change.event.{name}" for name in EVENT_TYPES if name.startswith("Change.")}
+    for action in {action for actions in STATE_ACTIONS.values() for action in actions}:
+        form = form_of(CHANGE_COMMANDS[action], action)
+        assert form is not None, f"{action} is offered but has no form"
+        keys |= {f"change.action.{action}", f"change.done.{action}"}
+        keys |= {f"change.field.{i.name}" for i in form.inputs}
+        keys |= {f"change.value.{option}" for i in form.inputs for option in i.options}
+    return keys
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
