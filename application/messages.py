@@ -40,7 +40,7 @@ _ORGANISATION_NAMES = {code: name for code, name, _ in ORGANISATIONS}
 _PATHS = {
     "incident": "/console/incidents",
     "service_request": "/api/v1/service-requests",
-    "change": "/api/v1/changes",
+    "change": "/console/changes",
     "problem": "/api/v1/problems",
     "document": "/api/v1/documents",
 }

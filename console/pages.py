@@ -39,6 +39,7 @@ from console.forms import Form, command_from, form_of
 from console.i18n import duration, moment, translations
 from console.render import render
 from domain import visibility
+from domain.actors import Role
 from domain.commands import INCIDENT_COMMANDS, LogIncident
 from domain.errors import DomainError, NotFound, VersionConflict
 from domain.events import EVENT_TYPES
@@ -172,10 +173,20 @@ async def choose_language(lang: Annotated[str, Path(max_length=2)], next: Next =
 # -- pages ----------------------------------------------------------------------------------------
 
 
+#: Where each role's day starts; anyone else's at the queue (staff) or their own incidents.
+HOMES = {
+    Role.AUDITOR: "/console/audit",
+    Role.CAB_MEMBER: "/console/changes/awaiting",
+    Role.CHANGE_MANAGER: "/console/changes/awaiting",
+    Role.SERVICE_MANAGER: "/console/dashboard",
+}
+
+
 @router.get("/")
 async def home(request: Request) -> Response:
     who = await auth.visitor(request)
-    return RedirectResponse("/console/queue" if who.staff else "/console/my", status_code=303)
+    default = "/console/queue" if who.staff else "/console/my"
+    return RedirectResponse(HOMES.get(who.role, default), status_code=303)
 
 
 @router.get("/queue")

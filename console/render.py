@@ -82,6 +82,13 @@ def render(
     body = (
         environment(lang)
         .get_template(template)
-        .render(who=who, lang=lang, path=request.url.path, **context)
+        .render(
+            who=who,
+            lang=lang,
+            path=request.url.path,
+            # where the language links come back to: this page, with its question
+            here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            **context,
+        )
     )
     return HTMLResponse(body, status_code=status, headers=HEADERS)

@@ -176,7 +176,7 @@ def test_a_form_posted_without_its_csrf_token_is_refused(
     Select(browser.find_element(By.ID, "log-urgency")).select_by_value("low")
     browser.find_element(By.ID, "log-caller").send_keys("budi.santoso")
     click(browser, "form[action='/console/incidents/new'] button[type='submit']")
-    assert wait_for(browser, "h1").text == "Formulir ditolak"
+    wait_for_text(browser, "h1", "Formulir ditolak")  # the next page's heading, once it is there
     listed = api.client("siti.rahma", Role.AGENT).get("/api/v1/incidents").json()["items"]
     assert [i for i in listed if i["title"] == "Tanpa token"] == []
 
