@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from api.app import Lifespan
 from api.app import create_app as create_api
-from console import audit, auth, changes, dashboard, knowledge, pages
+from console import audit, auth, changes, dashboard, knowledge, pages, requests
 from console.render import render
 from infra.console_store import open_console_store
 from service.bootstrap import Services
@@ -32,6 +32,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     app.include_router(pages.router)
     app.include_router(dashboard.router)
     app.include_router(knowledge.router)
+    app.include_router(requests.router)
     app.include_router(audit.router)
     app.include_router(changes.router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")

@@ -28,25 +28,24 @@ from starlette.responses import RedirectResponse, Response
 
 from api.deps import services_of, writer_of
 from api.incidents import INCIDENTS, REQUESTER_ACTIONS
-from api.reads import record_events
 from api.record_answers import written_row
 from api.saved_filters import incident_filter
-from api.sla import clock_body
 from application.kinds import INCIDENT
 from application.pipeline import Submission
 from console import auth
 from console.forms import Form, command_from, form_of
 from console.i18n import duration, moment, translations
+from console.records import RecordPage, add_record_routes
 from console.render import render
-from domain import visibility
 from domain.actors import Role
 from domain.commands import INCIDENT_COMMANDS, LogIncident
-from domain.errors import DomainError, NotFound, VersionConflict
-from domain.events import EVENT_TYPES
+from domain.errors import DomainError, NotFound
 from domain.incident import IncidentState
 from domain.sla_clock import ClockState
 from projections.incident_details import incident_details, incidents
 from projections.open_work import queued
+from projections.queries import EVERYTHING
+from projections.service_requests import service_requests
 from projections.sla_clocks import watched
 from projections.sla_index import counting_targets
 
@@ -77,10 +76,6 @@ REQUESTER_OFFERED: Mapping[str, tuple[str, ...]] = {
     IncidentState.IN_PROGRESS: ("add-comment",),
     IncidentState.ON_HOLD: ("add-comment",),
 }
-#: What a timeline marks as internal: the events a caller never reads (domain/visibility.py).
-INTERNAL = frozenset(
-    name for name, cls in EVENT_TYPES.items() if not visibility.audience(cls).caller
-)
 #: Fields of the log form, in order; the staff's add whom it is for and where it goes.
 LOG_FIELDS = ("title", "description", "service", "impact", "urgency")
 STAFF_LOG_FIELDS = ("caller", "assignment_group")
@@ -225,7 +220,8 @@ async def my_records(request: Request) -> Response:
     services = services_of(request)
     kept = replace(incident_filter(services, who.ctx, None, {}), among=None)
     page = incidents.page(services.views, who.ctx, kept, limit=100, after=None)
-    return render(request, "my.html", who, rows=page.rows)
+    asked = service_requests.page(services.views, who.ctx, EVERYTHING, limit=100, after=None)
+    return render(request, "my.html", who, rows=page.rows, requests=asked.rows)
 
 
 @router.get("/incidents/new")
@@ -267,99 +263,27 @@ async def log_incident(request: Request) -> Response:
     return RedirectResponse(f"/console/incidents/{shown}?done=log", status_code=303)
 
 
-@router.get("/incidents/{ref}")
-async def incident_page(
-    request: Request,
-    ref: Annotated[str, Path(max_length=60)],
-    done: Annotated[str | None, Query(max_length=40)] = None,
-) -> Response:
-    who = await auth.visitor(request)
-    return await _incident(request, who, ref, done=done)
-
-
-@router.post("/incidents/{ref}/{action}")
-async def incident_action(
-    request: Request,
-    ref: Annotated[str, Path(max_length=60)],
-    action: Annotated[str, Path(max_length=40)],
-) -> Response:
-    who = await auth.visitor(request)
-    posted = await request.form()
-    auth.check_form(request, posted, who.session.csrf)
-    command_type = INCIDENT_COMMANDS.get(action)
-    allowed = who.staff or action in REQUESTER_ACTIONS
-    form = form_of(command_type, action) if command_type is not None and allowed else None
-    if command_type is None or form is None:
-        return render(request, "error.html", who, status=404, problem="not-found")
-    made = command_from(command_type, form, posted)
-    if isinstance(made, Form):
-        return await _incident(request, who, ref, status=422, failed=made)
-    seen = _version(posted)
-    submission = Submission(who.ctx, made, INCIDENT, ref=ref, expected_version=seen)
-    try:
-        outcome = await writer_of(request).submit(submission)
-    except VersionConflict:
-        kept = _kept(form, posted)
-        return await _incident(request, who, ref, status=409, conflict=seen, failed=kept)
-    except DomainError as refused:
-        status, kept = 404 if isinstance(refused, NotFound) else 409, _kept(form, posted)
-        return await _incident(request, who, ref, status=status, refused=refused, failed=kept)
-    # the page that follows shows the change: wait (briefly) for the views to hold it
-    await written_row(services_of(request), outcome, incident_details, str(outcome.record_id))
-    return RedirectResponse(f"/console/incidents/{ref}?done={action}", status_code=303)
-
-
-# -- the incident page ----------------------------------------------------------------------------
-
-
-async def _incident(
-    request: Request,
-    who: auth.Visitor,
-    ref: str,
-    *,
-    status: int = 200,
-    done: str | None = None,
-    failed: Form | None = None,
-    refused: DomainError | None = None,
-    conflict: int | None = None,
-) -> Response:
-    services = services_of(request)
-    try:
-        row = INCIDENTS.read(services, who.ctx, ref)
-    except NotFound:
-        return render(request, "error.html", who, status=404, problem="not-found")
-    record_id = INCIDENTS.record_of(row)
-    events = record_events(services, record_id)
-    history = INCIDENTS.history_of(services, who.ctx, record_id, events)
-    assert INCIDENT.sla is not None  # incidents run SLA clocks
-    rules, clock = services.desk.rulebook.judge(INCIDENT.sla.ticket(events), services.clock())
-    sla = clock_body("incident", row["ref"], str(record_id), rules, clock)
-    offered = (STAFF_ACTIONS if who.staff else REQUESTER_OFFERED).get(row["state"], ())
-    forms = []
-    for action in offered:
-        command_type = INCIDENT_COMMANDS.get(action)
-        made = form_of(command_type, action) if command_type is not None else None
-        if made is None:
-            continue
-        forms.append(failed if failed is not None and failed.action == action else made)
-    changed = (
-        [e for e in history["events"] if e["version"] > conflict] if conflict is not None else []
-    )
-    return render(
-        request,
-        "incident.html",
-        who,
-        status=status,
-        row=row,
-        events=history["events"],
-        internal=INTERNAL,
-        sla=sla,
-        forms=forms,
-        refused=refused,
-        conflict=conflict,
-        changed=changed,
-        done=done,
-    )
+INCIDENT_PAGE = RecordPage(
+    kind=INCIDENT,
+    path="incidents",
+    readable=INCIDENTS,
+    view=incident_details,
+    commands=INCIDENT_COMMANDS,
+    staff=STAFF_ACTIONS,
+    requester=REQUESTER_OFFERED,
+    requester_may=REQUESTER_ACTIONS,
+    facts=lambda row: [
+        ("State", row["state"], "state"),
+        ("Priority", row["priority"], "priority"),
+        ("field.service", row["service"], "text"),
+        ("field.caller", row["caller"], "text"),
+        ("Group", row.get("group"), "text"),
+        ("Agent", row.get("agent"), "text"),
+        ("Logged", row["logged_at"], "moment"),
+    ],
+    body="description",
+)
+add_record_routes(router, INCIDENT_PAGE)
 
 
 #: Each shown ticket's clock as last judged: (row version, when, state, time left), reused for
@@ -406,18 +330,6 @@ def _log_form(request: Request, who: auth.Visitor, form: Form | None = None) -> 
     shown = LOG_FIELDS + (STAFF_LOG_FIELDS if who.staff else ())
     inputs = {i.name: i for i in made.inputs}
     return {"form": made, "inputs": [inputs[name] for name in shown], "services": catalogue}
-
-
-def _kept(form: Form, posted: FormData) -> Form:
-    """The form with what was typed, to show again beside a refusal."""
-    return replace(form, values={k: v for k, v in posted.items() if isinstance(v, str)})
-
-
-def _version(posted: FormData) -> int | None:
-    given = posted.get("version")
-    if isinstance(given, str) and given.isdigit() and len(given) < 12:
-        return int(given)
-    return None
 
 
 def _text(form: FormData, name: str, limit: int) -> str:

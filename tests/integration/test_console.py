@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 
+from application.seed import seed
 from domain.actors import Role
 from domain.whatif import REPORTING_ZONE
 from service.bootstrap import Services
@@ -167,7 +168,7 @@ def test_a_change_made_on_an_older_version_is_refused_with_what_changed_since(
         f"/console/incidents/{ref}/add-comment", {"version": seen, "text": "Sudah dicek?"}
     )
     assert late.status_code == 409
-    assert "Orang lain mengubah insiden ini" in text(late)
+    assert "Orang lain mengubah catatan ini" in text(late)
     assert "mulai dikerjakan" in text(late)  # what changed: siti started work
     assert "Sudah dicek?" in late.text  # what andi typed is still in the form
 
@@ -312,3 +313,56 @@ def test_a_requester_typing_a_title_is_shown_the_published_articles_that_match_i
     person(services, "siti.rahma", [Role.AGENT])
     staff.sign_in("siti.rahma")
     assert draft in staff.get("/console/suggestions?q=kartu anggota catatan").text
+
+
+def test_a_requester_asks_for_a_catalogue_item_and_follows_it_to_closed(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    seed(services.desk)  # the catalogue's items
+    services.runner.catch_up()
+    person(services, "budi.santoso", [Role.REQUESTER])
+    person(services, "rina.anggota", [Role.REQUESTER])
+    person(services, "siti.rahma", [Role.AGENT])
+    budi, rina, siti = visit(api, visits), visit(api, visits), visit(api, visits)
+    budi.sign_in("budi.santoso")
+    form = budi.get("/console/requests/new")
+    assert 'value="card-reprint"' in form.text
+    missing = budi.post("/console/requests/new", {"title": "Kartu hilang"})
+    assert missing.status_code == 422  # no item chosen: said, nothing recorded
+    asked = budi.post(
+        "/console/requests/new",
+        {"catalogue_item": "card-reprint", "title": "Kartu hilang", "details": "Di bus"},
+    )
+    ref = asked.url.path.rsplit("/", 1)[-1]
+    assert ref.startswith("REQ-")
+    assert "Permintaan diajukan." in text(asked)
+    assert ref in budi.get("/console/my").text
+    budi.get(f"/console/requests/{ref}")
+    staff_only = budi.post(f"/console/requests/{ref}/start-fulfilment", {"version": version(budi)})
+    assert staff_only.status_code == 404  # a requester sends only what the API lets them
+
+    rina.sign_in("rina.anggota")
+    assert rina.get(f"/console/requests/{ref}").status_code == 404  # another's: as if missing
+
+    siti.sign_in("siti.rahma")
+    siti.get(f"/console/requests/{ref}")
+    started = siti.post(f"/console/requests/{ref}/start-fulfilment", {"version": version(siti)})
+    assert "Pemenuhan dimulai." in text(started)
+    early = siti.post(f"/console/requests/{ref}/fulfil", {"version": version(siti), "notes": "x"})
+    assert early.status_code == 409  # its steps are not all done: refused in words
+    steps = api.client().get("/api/v1/catalogue-items/card-reprint").json()["steps"]
+    for step in range(1, len(steps) + 1):
+        done = siti.post(
+            f"/console/requests/{ref}/complete-step", {"version": version(siti), "step": step}
+        )
+        assert "Langkah dicatat selesai." in text(done)
+    fulfilled = siti.post(
+        f"/console/requests/{ref}/fulfil", {"version": version(siti), "notes": "Dicetak ulang"}
+    )
+    assert "Permintaan dipenuhi." in text(fulfilled)
+
+    budi.get(f"/console/requests/{ref}")
+    closed = budi.post(f"/console/requests/{ref}/close", {"version": version(budi)})
+    assert "Ditutup" in text(closed)
+    rated = budi.post(f"/console/requests/{ref}/rating", {"version": version(budi), "score": "4"})
+    assert "Terima kasih atas penilaian Anda." in text(rated)

@@ -14,7 +14,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 
 import service.schemas  # noqa: F401  (registers every event type)
-from console import audit, auth
+from console import audit, auth, requests
 from console.changes import STATE_ACTIONS
 from console.forms import form_of
 from console.i18n import LANGUAGES, TEMPLATES_DIR, catalogue, moment
@@ -24,6 +24,8 @@ from domain.change_commands import CHANGE_COMMANDS
 from domain.commands import INCIDENT_COMMANDS, LogIncident
 from domain.events import EVENT_TYPES
 from domain.incident import IncidentState
+from domain.request_commands import REQUEST_COMMANDS
+from domain.service_request import RequestState
 from domain.sla_clock import ClockState
 from projections.change_details import MANAGERS_STEP
 
@@ -72,7 +74,7 @@ def built_keys() -> set[str]:
     keys |= {f"field.{i.name}" for i in inputs}
     keys |= {f"value.{option}" for i in inputs for option in i.options}
     keys |= {f"error.{e}" for e in ("missing", "string_too_long", "enum", "int_parsing")}
-    return keys | audit_keys() | change_keys()
+    return keys | audit_keys() | change_keys() | request_keys()
 
 
 def audit_keys() -> set[str]:
@@ -132,3 +134,19 @@ def test_moments_are_written_in_jakartas_time_each_language_its_way() -> None:
     assert moment(at, "id") == "5 Des 2026, 04.54 WIB"
     assert moment(at, "en") == "5 Dec 2026, 04:54 WIB"
     assert moment(at.isoformat(), "id") == moment(at, "id")
+
+
+def request_keys() -> set[str]:
+    """The service requests' keys (console/requests.py, requests.po): their states, events, and
+    the actions their pages offer with each form's fields."""
+    keys = {f"state.{s.value}" for s in RequestState}
+    keys |= {f"event.{name}" for name in EVENT_TYPES if name.startswith("ServiceRequest.")}
+    keys |= {"done.request", "field.catalogue_item", "field.requester", "field.details"}
+    offered = [*requests.STAFF.values(), *requests.REQUESTER.values()]
+    for action in {action for actions in offered for action in actions}:
+        form = form_of(REQUEST_COMMANDS[action], action)
+        assert form is not None, f"{action} is offered but has no form"
+        keys |= {f"action.{action}", f"done.{action}"}
+        keys |= {f"field.{i.name}" for i in form.inputs}
+        keys |= {f"value.{option}" for i in form.inputs for option in i.options}
+    return keys

@@ -1,0 +1,188 @@
+"""A record's page and its actions, one road for every kind the console shows this way (incidents,
+service requests): what the kind declares (`RecordPage`: its reader, view, commands, the actions
+each state offers to staff and to requesters, the facts its page lists) is all that differs.
+
+- `GET /console/{path}/{ref}`: the record as the visitor reads it (the API's reader, in their
+  context: out of reach answers 404), its SLA clocks when the kind runs them, its timeline newest
+  first (events a caller never reads marked *Internal*, and never shown to callers), and a form
+  for each action its state offers to the visitor, read off the command (console/forms.py).
+- `POST /console/{path}/{ref}/{action}`: the command decided by the one writer, with the version
+  the page showed (a later change answers 409 with what changed since, what was typed kept); a
+  field's error 422 beside it, a refusal 409 in words; then the page again, once the views hold
+  the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+
+from api.deps import services_of, writer_of
+from api.reads import Readable, record_events
+from api.record_answers import written_row
+from api.sla import clock_body
+from application.kinds import Kind
+from application.pipeline import Submission
+from console import auth
+from console.forms import Form, command_from, form_of
+from console.render import render
+from domain import visibility
+from domain.errors import DomainError, NotFound, VersionConflict
+from domain.events import EVENT_TYPES
+from projections.base import Projection, Row
+
+#: The events a caller never reads (domain/visibility.py): marked *Internal* on a timeline.
+INTERNAL = frozenset(
+    name for name, cls in EVENT_TYPES.items() if not visibility.audience(cls).caller
+)
+#: What a fact of a record's page is: its label's message key, its value, and how it is shown
+#: ("text", or "priority" for a P1-P5 badge).
+Fact = tuple[str, Any, str]
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    kind: Kind
+    path: str  # under /console/: "incidents"
+    readable: Readable
+    view: Projection
+    commands: Mapping[str, type[BaseModel]]
+    #: state -> the actions offered, most likely first (the domain still decides).
+    staff: Mapping[str, tuple[str, ...]]
+    requester: Mapping[str, tuple[str, ...]]
+    #: The actions a requester may send at all (as the API's routes let them).
+    requester_may: frozenset[str]
+    facts: Callable[[Row], list[Fact]]
+    #: The row's field of free text shown under the facts (an incident's description).
+    body: str
+
+    def offered(self, who: auth.Visitor, state: str) -> tuple[str, ...]:
+        return (self.staff if who.staff else self.requester).get(state, ())
+
+    def may(self, who: auth.Visitor, action: str) -> bool:
+        return who.staff or action in self.requester_may
+
+
+def add_record_routes(router: APIRouter, page: RecordPage) -> None:
+    """The record's page and its actions' POST route, for this kind."""
+
+    async def read(
+        request: Request,
+        ref: Annotated[str, Path(max_length=60)],
+        done: Annotated[str | None, Query(max_length=40)] = None,
+    ) -> Response:
+        who = await auth.visitor(request)
+        return await record_page(request, who, page, ref, done=done)
+
+    async def act(
+        request: Request,
+        ref: Annotated[str, Path(max_length=60)],
+        action: Annotated[str, Path(max_length=40)],
+    ) -> Response:
+        return await acted(request, page, ref, action)
+
+    read.__name__, act.__name__ = f"{page.kind.name}_page", f"{page.kind.name}_action"
+    router.add_api_route(f"/{page.path}/{{ref}}", read, methods=["GET"])
+    router.add_api_route(f"/{page.path}/{{ref}}/{{action}}", act, methods=["POST"])
+
+
+async def acted(request: Request, page: RecordPage, ref: str, action: str) -> Response:
+    who = await auth.visitor(request)
+    posted = await request.form()
+    auth.check_form(request, posted, who.session.csrf)
+    command_type = page.commands.get(action)
+    form = (
+        form_of(command_type, action)
+        if command_type is not None and page.may(who, action)
+        else None
+    )
+    if command_type is None or form is None:
+        return render(request, "error.html", who, status=404, problem="not-found")
+    made = command_from(command_type, form, posted)
+    if isinstance(made, Form):
+        return await record_page(request, who, page, ref, status=422, failed=made)
+    seen = _version(posted)
+    submission = Submission(who.ctx, made, page.kind, ref=ref, expected_version=seen)
+    try:
+        outcome = await writer_of(request).submit(submission)
+    except VersionConflict:
+        kept = _kept(form, posted)
+        return await record_page(request, who, page, ref, status=409, conflict=seen, failed=kept)
+    except DomainError as refused:
+        status, kept = 404 if isinstance(refused, NotFound) else 409, _kept(form, posted)
+        return await record_page(
+            request, who, page, ref, status=status, refused=refused, failed=kept
+        )
+    # the page that follows shows the change: wait (briefly) for the views to hold it
+    await written_row(services_of(request), outcome, page.view, str(outcome.record_id))
+    return RedirectResponse(f"/console/{page.path}/{ref}?done={action}", status_code=303)
+
+
+async def record_page(
+    request: Request,
+    who: auth.Visitor,
+    page: RecordPage,
+    ref: str,
+    *,
+    status: int = 200,
+    done: str | None = None,
+    failed: Form | None = None,
+    refused: DomainError | None = None,
+    conflict: int | None = None,
+) -> Response:
+    services = services_of(request)
+    try:
+        row = page.readable.read(services, who.ctx, ref)
+    except NotFound:
+        return render(request, "error.html", who, status=404, problem="not-found")
+    record_id = page.readable.record_of(row)
+    events = record_events(services, record_id)
+    history = page.readable.history_of(services, who.ctx, record_id, events)
+    sla = None
+    if page.kind.sla is not None:
+        rules, clock = services.desk.rulebook.judge(page.kind.sla.ticket(events), services.clock())
+        sla = clock_body(page.kind.name, row["ref"], str(record_id), rules, clock)
+    forms = []
+    for action in page.offered(who, row["state"]):
+        command_type = page.commands.get(action)
+        made = form_of(command_type, action) if command_type is not None else None
+        if made is not None:
+            forms.append(failed if failed is not None and failed.action == action else made)
+    changed = (
+        [e for e in history["events"] if e["version"] > conflict] if conflict is not None else []
+    )
+    return render(
+        request,
+        "record.html",
+        who,
+        status=status,
+        page=page,
+        row=row,
+        facts=page.facts(row),
+        events=history["events"],
+        internal=INTERNAL,
+        sla=sla,
+        forms=forms,
+        refused=refused,
+        conflict=conflict,
+        changed=changed,
+        done=done,
+    )
+
+
+def _kept(form: Form, posted: FormData) -> Form:
+    """The form with what was typed, to show again beside a refusal."""
+    return replace(form, values={k: v for k, v in posted.items() if isinstance(v, str)})
+
+
+def _version(posted: FormData) -> int | None:
+    given = posted.get("version")
+    if isinstance(given, str) and given.isdigit() and len(given) < 12:
+        return int(given)
+    return None
