@@ -18,28 +18,23 @@ page (403), and reads the calendar's windows without a manager's reason for an o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from babel.dates import format_date
-from fastapi import APIRouter, Path, Query, Request
-from starlette.datastructures import FormData
-from starlette.responses import RedirectResponse, Response
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
 
 from api.changes import CHANGE_ACTORS, CHANGES, calendar_of
-from api.deps import READ_ROLES, STAFF_READ_ROLES, services_of, writer_of
-from api.reads import record_events
-from api.record_answers import written_row
+from api.deps import READ_ROLES, STAFF_READ_ROLES, services_of
 from application.kinds import CHANGE
-from application.pipeline import Submission
 from console import auth
-from console.forms import Form, command_from, form_of
 from console.i18n import JAKARTA, moment
+from console.records import RecordPage, add_record_routes
 from console.render import render
 from domain.change import ChangeState
 from domain.change_commands import CHANGE_COMMANDS
-from domain.errors import DomainError, NotFound, VersionConflict
 from projections.base import Row
 from projections.change_details import change_details, managers_steps, votes_awaited
 
@@ -227,56 +222,10 @@ async def awaiting(request: Request) -> Response:
 # -- a change -------------------------------------------------------------------------------------
 
 
-@router.get("/changes/{ref}")
-async def change_page(
-    request: Request,
-    ref: Annotated[str, Path(max_length=60)],
-    done: Annotated[str | None, Query(max_length=40)] = None,
-) -> Response:
-    who = await auth.visitor(request)
-    return await _change(request, who, ref, done=done if done in CHANGE_COMMANDS else None)
-
-
-@router.post("/changes/{ref}/{action}")
-async def change_action(
-    request: Request,
-    ref: Annotated[str, Path(max_length=60)],
-    action: Annotated[str, Path(max_length=40)],
-) -> Response:
-    who = await auth.visitor(request)
-    posted = await request.form()
-    auth.check_form(request, posted, who.session.csrf)
-    if who.role not in CHANGE_ACTORS:
-        return render(request, "error.html", who, status=403, problem="forbidden")
-    command_type = CHANGE_COMMANDS.get(action)
-    form = form_of(command_type, action) if command_type is not None else None
-    if command_type is None or form is None:
-        return render(request, "error.html", who, status=404, problem="not-found")
-    made = command_from(command_type, form, posted)
-    if isinstance(made, Form):
-        return await _change(request, who, ref, status=422, failed=made)
-    seen = _version(posted)
-    submission = Submission(who.ctx, made, CHANGE, ref=ref, expected_version=seen)
-    try:
-        outcome = await writer_of(request).submit(submission)
-    except VersionConflict:
-        kept = _kept(form, posted)
-        return await _change(request, who, ref, status=409, conflict=seen, failed=kept)
-    except DomainError as refused:
-        status = 404 if isinstance(refused, NotFound) else 409
-        return await _change(
-            request, who, ref, status=status, refused=refused, failed=_kept(form, posted)
-        )
-    await written_row(services_of(request), outcome, change_details, str(outcome.record_id))
-    return RedirectResponse(f"/console/changes/{ref}?done={action}", status_code=303)
-
-
-def offered(row: Row, who: auth.Visitor) -> tuple[str, ...]:
+def offered(who: auth.Visitor, row: Row) -> tuple[str, ...]:
     """The actions the page offers the visitor on the change: a vote to a named CAB member who
     has not voted; the state's other actions to the staff who act on changes (a CAB member
     only votes)."""
-    if who.role not in CHANGE_ACTORS:
-        return ()
     state = ChangeState(row["state"])
     assessment = row.get("assessment") or {}
     voted = {a["approver"] for a in row.get("approvals") or []}
@@ -288,57 +237,38 @@ def offered(row: Row, who: auth.Visitor) -> tuple[str, ...]:
     return tuple(a for a in actions if a not in VOTES or may_vote)
 
 
-async def _change(
-    request: Request,
-    who: auth.Visitor,
-    ref: str,
-    *,
-    status: int = 200,
-    done: str | None = None,
-    failed: Form | None = None,
-    refused: DomainError | None = None,
-    conflict: int | None = None,
-) -> Response:
-    if who.role not in STAFF_READ_ROLES:
-        return render(request, "error.html", who, status=403, problem="forbidden")
-    services = services_of(request)
-    try:
-        row = CHANGES.read(services, who.ctx, ref)
-    except NotFound:
-        return render(request, "error.html", who, status=404, problem="not-found")
-    record_id = CHANGES.record_of(row)
-    events = record_events(services, record_id)
-    history = CHANGES.history_of(services, who.ctx, record_id, events)
-    forms = []
-    for action in offered(row, who):
-        made = form_of(CHANGE_COMMANDS[action], action)
-        if made is None:
-            continue
-        forms.append(failed if failed is not None and failed.action == action else made)
-    changed = (
-        [e for e in history["events"] if e["version"] > conflict] if conflict is not None else []
+def _facts(row: Row, lang: str) -> list[tuple[str, Any, str]]:
+    window, raised_by = row.get("window"), row["raised_by"]["id"]
+    when = (
+        f"{moment(window['start'], lang)} {DASH} {moment(window['end'], lang)}" if window else None
     )
-    return render(
-        request,
-        "changes_change.html",
-        who,
-        status=status,
-        row=row,
-        events=history["events"],
-        forms=forms,
-        refused=refused,
-        conflict=conflict,
-        changed=changed,
-        done=done,
-    )
+    return [
+        ("State", row["state"], "state"),
+        ("change.label.kind", f"change.kind.{row['kind']}", "key"),
+        ("change.label.requester", row["requester"], "text"),
+        ("change.label.raised", f"{moment(row['raised_at'], lang)} · {raised_by}", "text"),
+        ("change.label.services", ", ".join(row.get("services") or []), "text"),
+        ("change.label.items-heading", ", ".join(row.get("configuration_items") or []), "text"),
+        ("change.label.window", when or "change.label.not-scheduled", "text" if when else "key"),
+    ]
 
 
-def _kept(form: Form, posted: FormData) -> Form:
-    return replace(form, values={k: v for k, v in posted.items() if isinstance(v, str)})
-
-
-def _version(posted: FormData) -> int | None:
-    given = posted.get("version")
-    if isinstance(given, str) and given.isdigit() and len(given) < 12:
-        return int(given)
-    return None
+#: A change's page: the one road every kind takes (console/records.py), with its assessment,
+#: backout plan, tests and votes shown under its facts (changes_extra.html).
+CHANGE_PAGE = RecordPage(
+    kind=CHANGE,
+    path="changes",
+    readable=CHANGES,
+    view=change_details,
+    commands=CHANGE_COMMANDS,
+    offer=offered,
+    facts=_facts,
+    body="description",
+    readers=STAFF_READ_ROLES,
+    actors=CHANGE_ACTORS,
+    words="change.",
+    extra="changes_extra.html",
+    said=("comment", "reason", "impact", "plan", "notes", "note", "summary", "waiver"),
+    marks_internal=False,  # a change is the staff's whole
+)
+add_record_routes(router, CHANGE_PAGE)

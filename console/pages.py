@@ -35,7 +35,7 @@ from application.pipeline import Submission
 from console import auth
 from console.forms import Form, command_from, form_of
 from console.i18n import duration, moment, translations
-from console.records import RecordPage, add_record_routes
+from console.records import RecordPage, add_record_routes, by_state
 from console.render import render
 from domain.actors import Role
 from domain.commands import INCIDENT_COMMANDS, LogIncident
@@ -269,10 +269,9 @@ INCIDENT_PAGE = RecordPage(
     readable=INCIDENTS,
     view=incident_details,
     commands=INCIDENT_COMMANDS,
-    staff=STAFF_ACTIONS,
-    requester=REQUESTER_OFFERED,
+    offer=by_state(STAFF_ACTIONS, REQUESTER_OFFERED),
     requester_may=REQUESTER_ACTIONS,
-    facts=lambda row: [
+    facts=lambda row, _: [
         ("State", row["state"], "state"),
         ("Priority", row["priority"], "priority"),
         ("field.service", row["service"], "text"),

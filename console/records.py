@@ -33,6 +33,7 @@ from console import auth
 from console.forms import Form, command_from, form_of
 from console.render import render
 from domain import visibility
+from domain.actors import Role
 from domain.errors import DomainError, NotFound, VersionConflict
 from domain.events import EVENT_TYPES
 from projections.base import Projection, Row
@@ -53,20 +54,41 @@ class RecordPage:
     readable: Readable
     view: Projection
     commands: Mapping[str, type[BaseModel]]
-    #: state -> the actions offered, most likely first (the domain still decides).
-    staff: Mapping[str, tuple[str, ...]]
-    requester: Mapping[str, tuple[str, ...]]
-    #: The actions a requester may send at all (as the API's routes let them).
-    requester_may: frozenset[str]
-    facts: Callable[[Row], list[Fact]]
+    #: The actions the page offers the visitor on the record as it is, most likely first (the
+    #: domain still decides: a refusal is said in words).
+    offer: Callable[[auth.Visitor, Row], tuple[str, ...]]
+    #: What the page lists of the record: (label's message key, value, how it is shown).
+    facts: Callable[[Row, str], list[Fact]]
     #: The row's field of free text shown under the facts (an incident's description).
     body: str
-
-    def offered(self, who: auth.Visitor, state: str) -> tuple[str, ...]:
-        return (self.staff if who.staff else self.requester).get(state, ())
+    #: Who may open the record's page at all (None: every console role, the reader deciding
+    #: reach) and send its actions: anyone else is answered 403, as over the API.
+    readers: frozenset[Role] | None = None
+    actors: frozenset[Role] | None = None
+    #: The actions a requester may send at all (as the API's routes let them).
+    requester_may: frozenset[str] = frozenset()
+    #: The prefix of the kind's own message keys (its states', events', actions', fields').
+    words: str = ""
+    #: A template of the kind's own sections, shown under its facts.
+    extra: str | None = None
+    #: An event's fields of text a timeline shows.
+    said: tuple[str, ...] = ("text", "notes", "note")
+    #: Whether a timeline marks what callers never read (for a kind callers read at all).
+    marks_internal: bool = True
 
     def may(self, who: auth.Visitor, action: str) -> bool:
         return who.staff or action in self.requester_may
+
+
+def by_state(
+    staff: Mapping[str, tuple[str, ...]], requester: Mapping[str, tuple[str, ...]]
+) -> Callable[[auth.Visitor, Row], tuple[str, ...]]:
+    """What a page offers: by the record's state, the staff's actions or the requester's."""
+
+    def offer(who: auth.Visitor, row: Row) -> tuple[str, ...]:
+        return (staff if who.staff else requester).get(row["state"], ())
+
+    return offer
 
 
 def add_record_routes(router: APIRouter, page: RecordPage) -> None:
@@ -96,6 +118,8 @@ async def acted(request: Request, page: RecordPage, ref: str, action: str) -> Re
     who = await auth.visitor(request)
     posted = await request.form()
     auth.check_form(request, posted, who.session.csrf)
+    if page.actors is not None and who.role not in page.actors:
+        return render(request, "error.html", who, status=403, problem="forbidden")
     command_type = page.commands.get(action)
     form = (
         form_of(command_type, action)
@@ -136,6 +160,8 @@ async def record_page(
     refused: DomainError | None = None,
     conflict: int | None = None,
 ) -> Response:
+    if page.readers is not None and who.role not in page.readers:
+        return render(request, "error.html", who, status=403, problem="forbidden")
     services = services_of(request)
     try:
         row = page.readable.read(services, who.ctx, ref)
@@ -149,7 +175,8 @@ async def record_page(
         rules, clock = services.desk.rulebook.judge(page.kind.sla.ticket(events), services.clock())
         sla = clock_body(page.kind.name, row["ref"], str(record_id), rules, clock)
     forms = []
-    for action in page.offered(who, row["state"]):
+    offered = page.offer(who, row) if page.actors is None or who.role in page.actors else ()
+    for action in offered:
         command_type = page.commands.get(action)
         made = form_of(command_type, action) if command_type is not None else None
         if made is not None:
@@ -164,15 +191,15 @@ async def record_page(
         status=status,
         page=page,
         row=row,
-        facts=page.facts(row),
+        facts=page.facts(row, who.lang),
         events=history["events"],
-        internal=INTERNAL,
+        internal=INTERNAL if page.marks_internal else frozenset(),
         sla=sla,
         forms=forms,
         refused=refused,
         conflict=conflict,
         changed=changed,
-        done=done,
+        done=done if done in page.commands or done in ("log", "request") else None,
     )
 
 

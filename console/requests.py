@@ -18,7 +18,7 @@ from application.kinds import SERVICE_REQUEST
 from application.pipeline import Submission
 from console import auth
 from console.forms import Form, command_from, form_of
-from console.records import RecordPage, add_record_routes
+from console.records import RecordPage, add_record_routes, by_state
 from console.render import render
 from domain.errors import DomainError, NotFound
 from domain.request_commands import REQUEST_COMMANDS, SubmitServiceRequest
@@ -51,7 +51,7 @@ REQUESTER_MAY = frozenset(
 )
 
 
-def _facts(row: dict[str, Any]) -> list[tuple[str, Any, str]]:
+def _facts(row: dict[str, Any], _: str) -> list[tuple[str, Any, str]]:
     approval = row.get("approval") or {}
     given = f"{len(approval.get('given') or [])} / {approval.get('needed')}"
     done = sum(1 for step in row.get("steps") or [] if step.get("done"))
@@ -73,8 +73,7 @@ REQUEST_PAGE = RecordPage(
     readable=REQUESTS,
     view=service_request_details,
     commands=REQUEST_COMMANDS,
-    staff=STAFF,
-    requester=REQUESTER,
+    offer=by_state(STAFF, REQUESTER),
     requester_may=REQUESTER_MAY,
     facts=_facts,
     body="details",

@@ -160,7 +160,7 @@ def test_a_vote_on_an_older_version_is_refused_with_what_changed(
 
     late = ahmad.post(f"/console/changes/{ref}/approve", {"version": seen, "comment": "Setuju"})
     assert late.status_code == 409
-    assert "Seseorang mengubah perubahan ini" in text(late)
+    assert "Orang lain mengubah catatan ini" in text(late)
     assert "yusuf" in text(late)
     assert "Setuju" in late.text  # what ahmad typed is kept
 

@@ -14,11 +14,12 @@ import pytest
 from babel.messages.extract import extract_from_dir
 
 import service.schemas  # noqa: F401  (registers every event type)
-from console import audit, auth, requests
+from console import audit, requests
 from console.changes import STATE_ACTIONS
 from console.forms import form_of
 from console.i18n import LANGUAGES, TEMPLATES_DIR, catalogue, moment
 from console.pages import LOG_FIELDS, REQUESTER_OFFERED, STAFF_ACTIONS, STAFF_LOG_FIELDS
+from domain.actors import Role
 from domain.change import ChangeKind, ChangeState, Risk
 from domain.change_commands import CHANGE_COMMANDS
 from domain.commands import INCIDENT_COMMANDS, LogIncident
@@ -41,7 +42,7 @@ def template_messages() -> set[str]:
 
 def built_keys() -> set[str]:
     """The message keys the pages make from the domain's values."""
-    keys = {f"role.{r.value}" for r in auth.ROLE_ORDER}
+    keys = {f"role.{r.value}" for r in Role}  # a timeline names every actor's role
     keys |= {f"state.{s.value}" for s in IncidentState}
     keys |= {f"sla.{c.value}" for c in ClockState} | {
         "sla.target.response",
