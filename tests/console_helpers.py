@@ -21,6 +21,7 @@ from domain.directory import RegisterPerson, UpdatePerson
 from domain.errors import RecordAlreadyExists
 from infra.console_store import open_console_store
 from service.bootstrap import Services
+from tests.integration.conftest import Api
 
 PASSWORD = "kata-sandi-uji-1"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -124,3 +125,10 @@ def version(visit: Visit) -> str:
 def text(response: httpx.Response) -> str:
     """A page's words, without its markup, in single spaces."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text))
+
+
+def visit(api: Api, visits: list[Visit]) -> Visit:
+    """A new browser's visit to the served console."""
+    made = Visit(api.base_url)
+    visits.append(made)
+    return made

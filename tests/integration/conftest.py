@@ -98,6 +98,15 @@ def api(services: Services) -> Iterator[Api]:
         yield served
 
 
+@pytest.fixture
+def visits(api: Api) -> Iterator[list[Any]]:
+    """The console visits a test makes (tests/console_helpers.py `visit`), closed as it ends."""
+    made: list[Any] = []
+    yield made
+    for one in made:
+        one.close()
+
+
 @pytest.fixture(scope="session")
 def openapi_json(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The OpenAPI document every server of this code serves, made once: it is the routes' and

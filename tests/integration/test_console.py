@@ -17,7 +17,7 @@ from domain.actors import Role
 from domain.whatif import REPORTING_ZONE
 from service.bootstrap import Services
 from tests.conftest import Clock
-from tests.console_helpers import Visit, person, text, version
+from tests.console_helpers import Visit, person, text, version, visit
 from tests.integration.conftest import Api
 
 pytestmark = pytest.mark.usefixtures("directory")
@@ -31,20 +31,6 @@ INCIDENT = {
     "caller": "budi.santoso",
     "assignment_group": "kiosk-team",
 }
-
-
-@pytest.fixture
-def visits(api: Api) -> list[Visit]:
-    made: list[Visit] = []
-    yield made  # type: ignore[misc]
-    for visit in made:
-        visit.close()
-
-
-def visit(api: Api, visits: list[Visit]) -> Visit:
-    made = Visit(api.base_url)
-    visits.append(made)
-    return made
 
 
 def test_signing_in_opens_a_session_in_a_guarded_cookie_and_signing_out_ends_it(

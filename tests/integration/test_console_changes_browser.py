@@ -13,7 +13,6 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from application.seed import seed
 from console.i18n import JAKARTA
 from domain.actors import Role
 from service.bootstrap import Services
@@ -22,44 +21,16 @@ from tests.conftest import T0
 from tests.console_helpers import person
 from tests.engines.chromium import browser, chromium_engine  # noqa: F401 (fixtures)
 from tests.integration.conftest import Api
-from tests.integration.test_changes_api import WINDOW, authorised_change
 from tests.integration.test_console_browser import accessible, sign_in
-from tests.integration.test_console_changes import change_before_the_cab
+from tests.integration.test_console_changes import (
+    booked_with_a_conflict_and_a_blackout,
+    change_before_the_cab,
+)
 
 pytestmark = [
     pytest.mark.usefixtures("directory"),
     pytest.mark.parametrize("backend", ["sqlite"], indirect=True),
 ]
-
-
-def booked_with_a_conflict_and_a_blackout(api: Api, services: Services) -> None:
-    """Two changes booked in one window on items that depend on each other (the second booked
-    despite the clash, by a change manager), and a blackout over the same hours."""
-    seed(services.desk)
-    manager = api.client("rina.wati", Role.CHANGE_MANAGER)
-    first = authorised_change(api, ["srv-inlislite-01"], "Patch server INLISLite")
-    second = authorised_change(api, ["app-inlislite"], "Upgrade INLISLite ke 3.2")
-    for change, extra in (
-        (first, {}),
-        (second, {"override_reason": "vendor hanya datang hari itu"}),
-    ):
-        booked = manager.post(
-            f"/api/v1/changes/{change['ref']}/schedule",
-            json={"start": WINDOW[0], "end": WINDOW[1], **extra},
-        )
-        assert booked.status_code == 200, booked.text
-    blackout = api.client("dewi.lestari", Role.SERVICE_MANAGER).post(
-        "/api/v1/changes/blackouts",
-        json={
-            "code": "book-fair-2026",
-            "title": "Pameran buku Banten",
-            "start": WINDOW[0],
-            "end": WINDOW[1],
-            "configuration_items": ["svc-opac"],
-            "reason": "acara publik",
-        },
-    )
-    assert blackout.status_code == 201, blackout.text
 
 
 def test_a_cab_member_votes(
