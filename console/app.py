@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from api.app import Lifespan
 from api.app import create_app as create_api
+from api.guards import RateLimiter
 from console import audit, auth, changes, dashboard, knowledge, pages, requests
 from console.render import render
 from infra.console_store import open_console_store
@@ -28,6 +29,13 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     app = create_api(services, lifespan=lifespan)
     settings = services.settings
     app.state.console_store = open_console_store(settings.database_url, settings.data_dir)
+    # failed sign-ins, counted by address and by the name tried, as the API's gate counts
+    # failed tokens (ITSM_ADDRESS_FAILURE_LIMIT): guessing is slowed from one place or at one
+    # person
+    app.state.sign_in_failures = (
+        RateLimiter(settings.address_failure_limit, "failed sign-ins from this address"),
+        RateLimiter(settings.address_failure_limit, "failed sign-ins as this person"),
+    )
     services.closing.append(app.state.console_store.close)
     app.include_router(pages.router)
     app.include_router(dashboard.router)

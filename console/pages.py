@@ -28,6 +28,7 @@ from starlette.responses import RedirectResponse, Response
 
 from api.deps import services_of, writer_of
 from api.incidents import INCIDENTS, REQUESTER_ACTIONS
+from api.problem_details import ApiProblem
 from api.record_answers import written_row
 from api.saved_filters import incident_filter
 from application.kinds import INCIDENT
@@ -100,10 +101,21 @@ async def sign_in(request: Request) -> Response:
     actor_id, password = _text(form, "actor_id", 200), _text(form, "password", 200)
     services = services_of(request)
     store = auth.store_of(request)
+    failures = request.app.state.sign_in_failures
+    keys = (request.client.host if request.client else "", actor_id)
+    try:
+        for limiter, key in zip(failures, keys, strict=True):
+            limiter.check_room(key)
+    except ApiProblem as limited:
+        page = render(request, "error.html", None, status=429, problem="rate-limited")
+        page.headers.update(limited.headers or {})
+        return page
     person = _person(request, actor_id)
     roles = auth.roles_of(person) if person else ()
     known = await run_in_threadpool(store.check_password, actor_id, password)
     if not (known and person and person["active"] and roles):
+        for limiter, key in zip(failures, keys, strict=True):
+            limiter.count(key)
         token = auth.sign_in_token(request)
         page = render(
             request,

@@ -352,3 +352,18 @@ def test_a_requester_asks_for_a_catalogue_item_and_follows_it_to_closed(
     assert "Ditutup" in text(closed)
     rated = budi.post(f"/console/requests/{ref}/rating", {"version": version(budi), "score": "4"})
     assert "Terima kasih atas penilaian Anda." in text(rated)
+
+
+def test_guessing_a_password_is_slowed_as_the_apis_gate_slows_guessed_tokens(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    person(services, "siti.rahma", [Role.AGENT])
+    limit = int(services.settings.address_failure_limit.split("/")[0])
+    guesser = visit(api, visits)
+    for n in range(limit):
+        assert guesser.sign_in("siti.rahma", f"tebakan-{n}").status_code == 401
+    stopped = guesser.sign_in("siti.rahma", "kata-sandi-uji-1")  # even the right one, for now
+    assert stopped.status_code == 429
+    assert int(stopped.headers["retry-after"]) >= 1
+    assert "Terlalu banyak percobaan" in text(stopped)
+    assert "itsm_session" not in guesser.cookies
