@@ -35,12 +35,20 @@ TEMPLATES = Path(__file__).parent / "templates" / "notifications"
 LANGUAGES = ("id", "en")
 JAKARTA = ZoneInfo("Asia/Jakarta")
 _ORGANISATION_NAMES = {code: name for code, name, _ in ORGANISATIONS}
-#: Where a message's link leads: the record's page in the web console where it has one, else
+#: Where a person's link leads: the record's page in the web console where it has one, else
 #: the record over the API (the kinds whose console pages are still to come).
-_PATHS = {
+_PAGES = {
     "incident": "/console/incidents",
-    "service_request": "/api/v1/service-requests",
+    "service_request": "/console/requests",
     "change": "/console/changes",
+    "problem": "/api/v1/problems",
+    "document": "/api/v1/documents",
+}
+#: Where a machine's link leads (a webhook's `url`): the record over the API.
+_RESOURCES = {
+    "incident": "/api/v1/incidents",
+    "service_request": "/api/v1/service-requests",
+    "change": "/api/v1/changes",
     "problem": "/api/v1/problems",
     "document": "/api/v1/documents",
 }
@@ -135,7 +143,13 @@ class Messages:
         return Rendered(subject[:500], text_layout.render(layout), html_layout.render(layout))
 
     def link(self, record: Mapping[str, Any]) -> str:
-        path = _PATHS.get(record.get("kind") or "", "")
+        """The record's page, for a person (an e-mail's link)."""
+        path = _PAGES.get(record.get("kind") or "", "")
+        return f"{self.public_url}{path}/{record.get('ref') or ''}"
+
+    def resource(self, record: Mapping[str, Any]) -> str:
+        """The record over the API, for a machine (a webhook's `url`)."""
+        path = _RESOURCES.get(record.get("kind") or "", "")
         return f"{self.public_url}{path}/{record.get('ref') or ''}"
 
     def message_id(self, notification: UUID, ref: str | None) -> str:

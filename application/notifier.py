@@ -273,7 +273,7 @@ class Notifier:
                     "ref": record.get("ref"),
                     "title": record.get("title"),
                     "organisation": record.get("organisation"),
-                    "url": self.messages.link(record),
+                    "url": self.messages.resource(record),
                 },
                 "event": {
                     "type": event.type_name,

@@ -26,6 +26,7 @@ import pytest
 
 from domain.actors import Role
 from infra.logs import JsonFormatter, TextFormatter, correlation
+from tests.console_helpers import Visit
 from tests.integration.conftest import Api, free_port
 from tests.integration.test_api import new_incident
 from tests.integration.test_metrics import samples
@@ -266,6 +267,10 @@ def test_a_single_worker_serves_its_own_metrics_without_files(tmp_path: Path) ->
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: The password the tutorial's reader chooses for siti.rahma.
+TUTORIAL_PASSWORD = "kios-serang-2026"
+
+
 def readme_tutorial() -> str:
     """The shell blocks of the README's tutorial, in order."""
     readme = (ROOT / "README.md").read_text()
@@ -290,8 +295,17 @@ def test_the_readme_tutorial_runs_as_written_to_a_closed_incident(tmp_path: Path
             text=True,
             timeout=120,
             check=False,
+            # what a newcomer types at `itsm console password`'s two prompts
+            input=f"{TUTORIAL_PASSWORD}\n{TUTORIAL_PASSWORD}\n",
         )
         assert ran.returncode == 0, ran.stdout + ran.stderr
+        # and the browser part: siti.rahma signs in to the console with that password
+        console = Visit(served.base_url)
+        try:
+            signed = console.sign_in("siti.rahma", TUTORIAL_PASSWORD)
+            assert signed.url.path == "/console/queue", signed.url
+        finally:
+            console.close()
         # the seed's one line of summary, then the answers (JSON)
         seeded, _, answered = ran.stdout.partition("\n")
         assert seeded.startswith("seeded "), ran.stdout
