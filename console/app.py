@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from api.app import Lifespan
 from api.app import create_app as create_api
-from console import audit, auth, changes, dashboard, knowledge, pages
+from console import audit, auth, changes, dashboard, knowledge, pages, sso
 from console.render import render
 from infra.console_store import open_console_store
 from service.bootstrap import Services
@@ -34,6 +34,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     app.include_router(knowledge.router)
     app.include_router(audit.router)
     app.include_router(changes.router)
+    app.include_router(sso.router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
 
     @app.get("/", include_in_schema=False)
