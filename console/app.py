@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from api.app import Lifespan
 from api.app import create_app as create_api
 from api.guards import RateLimiter
-from console import audit, auth, changes, dashboard, knowledge, pages, requests
+from console import audit, auth, changes, dashboard, knowledge, pages, requests, sso
 from console.render import render
 from infra.console_store import open_console_store
 from service.bootstrap import Services
@@ -43,6 +43,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     app.include_router(requests.router)
     app.include_router(audit.router)
     app.include_router(changes.router)
+    app.include_router(sso.router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
 
     @app.get("/", include_in_schema=False)

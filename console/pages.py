@@ -33,7 +33,7 @@ from api.record_answers import written_row
 from api.saved_filters import incident_filter
 from application.kinds import INCIDENT
 from application.pipeline import Submission
-from console import auth
+from console import auth, sso
 from console.forms import Form, command_from, form_of
 from console.i18n import duration, moment, translations
 from console.records import RecordPage, add_record_routes, by_state
@@ -89,7 +89,16 @@ STAFF_LOG_FIELDS = ("caller", "assignment_group")
 async def sign_in_page(request: Request, next: Next = None) -> Response:
     token = auth.sign_in_token(request)
     after = auth.safe_next(next)
-    page = render(request, "sign_in.html", None, csrf=token, next=after, refused=False, actor_id="")
+    page = render(
+        request,
+        "sign_in.html",
+        None,
+        csrf=token,
+        next=after,
+        refused=False,
+        actor_id="",
+        sso=sso.offered(request),
+    )
     auth.set_cookie(page, auth.CSRF_COOKIE, token)
     return page
 
@@ -126,6 +135,7 @@ async def sign_in(request: Request) -> Response:
             next=auth.safe_next(_text(form, "next", 500)),
             refused=True,
             actor_id=actor_id,
+            sso=sso.offered(request),
         )
         auth.set_cookie(page, auth.CSRF_COOKIE, token)
         return page

@@ -145,6 +145,29 @@ class OidcVerifier:
                 )
         return identity
 
+    def id_token_nonce(self, id_token: str, client_id: str) -> str | None:
+        """The nonce of an ID token from the same issuer (signed by a key of its key set, for
+        this client, not expired), which the console's sign-in compares with the one it sent;
+        TokenRejected says why the ID token is not one. Like `verify`, may wait on the issuer."""
+        s = self.settings
+        try:
+            key = self._key(jwt.get_unverified_header(id_token).get("kid"))
+            claims = jwt.decode(
+                id_token,
+                key.key,
+                algorithms=list(s.algorithms),
+                audience=client_id,
+                issuer=s.issuer,
+                leeway=s.leeway,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWKClientError as error:
+            raise TokenRejected(f"no key of the issuer verifies the ID token: {error}") from None
+        except jwt.InvalidTokenError as error:
+            raise TokenRejected(f"not a valid ID token: {error}") from None
+        nonce = claims.get("nonce")
+        return nonce if isinstance(nonce, str) else None
+
     def _profile(self, claims: dict[str, object], identity: Identity) -> Profile:
         def text(name: str) -> str | None:
             value = claims.get(name)

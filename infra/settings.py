@@ -16,6 +16,7 @@ from infra.data_files import DataFile
 from infra.mail_in import ImapSettings, is_loopback
 from infra.mail_out import SmtpSettings
 from infra.oidc import OidcSettings
+from infra.oidc_client import CALLBACK_PATH, ClientSettings
 from infra.pg import PostgresAddress
 
 
@@ -191,6 +192,13 @@ class Settings(BaseSettings):
     oidc_actor_claim: str = "preferred_username"
     oidc_role_claim: str = "itsm_role"
     oidc_organisation_claim: str = "itsm_organisation"
+    #: The console signs people in at the same issuer (authorization code with PKCE) when this
+    #: client id is set; its redirect URI is ITSM_PUBLIC_URL + /console/sign-in/callback. The
+    #: secret only for a confidential client (a public client with PKCE needs none).
+    oidc_client_id: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"
+    )
+    oidc_client_secret: SecretStr | None = None
     #: E-mail out (docs/notifications.md): the office's SMTP relay. Unset host: no e-mail is
     #: sent. `security` is "starttls" (port 587), "tls" (implicit TLS, port 465) or "none"
     #: (a relay on this host); the server's certificate is always verified, against the CA
@@ -352,6 +360,10 @@ class Settings(BaseSettings):
     def _oidc_complete(self) -> Settings:
         if (self.oidc_issuer is None) != (self.oidc_audience is None):
             raise ValueError("single sign-on needs both ITSM_OIDC_ISSUER and ITSM_OIDC_AUDIENCE")
+        if self.oidc_client_id is not None and self.oidc_issuer is None:
+            raise ValueError("ITSM_OIDC_CLIENT_ID needs ITSM_OIDC_ISSUER and ITSM_OIDC_AUDIENCE")
+        if self.oidc_client_secret is not None and self.oidc_client_id is None:
+            raise ValueError("ITSM_OIDC_CLIENT_SECRET needs ITSM_OIDC_CLIENT_ID")
         return self
 
     @model_validator(mode="after")
@@ -408,6 +420,19 @@ class Settings(BaseSettings):
         named = {field.name: f"oidc_{field.name}" for field in fields(OidcSettings)}
         given = {field: getattr(self, name) for field, name in named.items() if hasattr(self, name)}
         return OidcSettings(**given)
+
+    def sign_on(self) -> ClientSettings | None:
+        """The console's single sign-on as set, or None when it is off (no ITSM_OIDC_CLIENT_ID,
+        or no issuer): the client, its secret if any, and where the issuer sends people back."""
+        if self.oidc_client_id is None or self.oidc_issuer is None:
+            return None
+        secret = self.oidc_client_secret
+        return ClientSettings(
+            issuer=self.oidc_issuer,
+            client_id=self.oidc_client_id,
+            client_secret=secret.get_secret_value() if secret is not None else None,
+            redirect_uri=self.public_url.rstrip("/") + CALLBACK_PATH,
+        )
 
     def smtp(self) -> SmtpSettings | None:
         """E-mail out as set, or None when it is off (no ITSM_SMTP_HOST)."""

@@ -63,9 +63,10 @@ class Api:
 
 
 @contextmanager
-def serving(services: Services) -> Iterator[Api]:
-    """The app over these services, served by uvicorn on a free loopback port."""
-    port = free_port()
+def serving(services: Services, port: int | None = None) -> Iterator[Api]:
+    """The app over these services, served by uvicorn on a free loopback port (or this one, for
+    a service that must know its address before it starts, as single sign-on's redirect does)."""
+    port = port or free_port()
     config = uvicorn.Config(
         create_app(services),
         host="127.0.0.1",

@@ -14,7 +14,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 
 import service.schemas  # noqa: F401  (registers every event type)
-from console import audit, requests
+from console import audit, requests, sso
 from console.changes import STATE_ACTIONS
 from console.forms import form_of
 from console.i18n import LANGUAGES, TEMPLATES_DIR, catalogue, moment
@@ -75,7 +75,7 @@ def built_keys() -> set[str]:
     keys |= {f"field.{i.name}" for i in inputs}
     keys |= {f"value.{option}" for i in inputs for option in i.options}
     keys |= {f"error.{e}" for e in ("missing", "string_too_long", "enum", "int_parsing")}
-    return keys | audit_keys() | change_keys() | request_keys()
+    return keys | audit_keys() | change_keys() | request_keys() | sso_keys()
 
 
 def audit_keys() -> set[str]:
@@ -87,6 +87,11 @@ def audit_keys() -> set[str]:
         f"problem.{p}{d}" for p in ("audit-not-ready", "ledger-behind") for d in ("", ".detail")
     }
     return keys | {"audit.yes", "audit.no"}
+
+
+def sso_keys() -> set[str]:
+    """The problems signing in with single sign-on may answer (console/sso.py, sso.po)."""
+    return {f"problem.{p}{d}" for p in sso.PROBLEMS for d in ("", ".detail")}
 
 
 def change_keys() -> set[str]:
