@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from api.app import Lifespan
 from api.app import create_app as create_api
 from api.guards import RateLimiter
-from console import audit, auth, changes, dashboard, knowledge, pages, requests, sso
+from console import audit, auth, changes, dashboard, knowledge, pages, problems, requests, sso
 from console.render import render
 from infra.console_store import open_console_store
 from service.bootstrap import Services
@@ -41,6 +41,7 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     app.include_router(dashboard.router)
     app.include_router(knowledge.router)
     app.include_router(requests.router)
+    app.include_router(problems.router)
     app.include_router(audit.router)
     app.include_router(changes.router)
     app.include_router(sso.router)

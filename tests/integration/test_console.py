@@ -367,3 +367,45 @@ def test_guessing_a_password_is_slowed_as_the_apis_gate_slows_guessed_tokens(
     assert int(stopped.headers["retry-after"]) >= 1
     assert "Terlalu banyak percobaan" in text(stopped)
     assert "itsm_session" not in guesser.cookies
+
+
+def test_an_agent_works_a_problem_from_logged_to_a_known_error_in_the_console(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    seed(services.desk)
+    services.runner.catch_up()
+    person(services, "siti.rahma", [Role.AGENT])
+    person(services, "budi.santoso", [Role.REQUESTER])
+    logged = api.client("siti.rahma", Role.AGENT).post(
+        "/api/v1/problems",
+        json={"title": "Perpanjangan daring gagal untuk anggota berdenda", "service": "batupusaka"},
+    )
+    ref = logged.json()["ref"]
+
+    siti = visit(api, visits)
+    siti.sign_in("siti.rahma")
+    assert ref in siti.get("/console/problems").text  # the open problems, by priority
+    siti.get(f"/console/problems/{ref}")
+    started = siti.post(f"/console/problems/{ref}/start-investigation", {"version": version(siti)})
+    assert "Penyelidikan dimulai." in text(started)
+    early = siti.post(
+        f"/console/problems/{ref}/publish-known-error",
+        {"version": version(siti), "symptoms": "Tombol perpanjang diam"},
+    )
+    assert early.status_code == 409  # no root cause yet: the domain's refusal, in words
+    cause = siti.post(
+        f"/console/problems/{ref}/record-root-cause",
+        {"version": version(siti), "root_cause": "API menolak denda di bawah Rp 1.000"},
+    )
+    assert "Akar penyebab dicatat." in text(cause)
+    known = siti.post(
+        f"/console/problems/{ref}/publish-known-error",
+        {"version": version(siti), "symptoms": "Tombol perpanjang diam"},
+    )
+    assert "Galat yang diketahui" in text(known)
+    assert "API menolak denda di bawah Rp 1.000" in text(known)
+
+    budi = visit(api, visits)
+    budi.sign_in("budi.santoso")
+    assert budi.get(f"/console/problems/{ref}").status_code == 403  # the staff's, as over the API
+    assert budi.get("/console/problems").status_code == 403

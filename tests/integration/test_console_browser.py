@@ -239,3 +239,26 @@ def test_the_articles_that_may_answer_it_appear_as_a_title_is_typed(
         .endswith(f"/console/knowledge/{ref}")
     )
     accessible(browser, api, "suggestions")
+
+
+def test_an_agent_reads_the_problems_and_starts_an_investigation(
+    api: Api,
+    services: Services,
+    browser: webdriver.Chrome,  # noqa: F811 (the fixture)
+) -> None:
+    person(services, "siti.rahma", [Role.AGENT])
+    logged = api.client("siti.rahma", Role.AGENT).post(
+        "/api/v1/problems",
+        json={"title": "Gerbang RFID sering berbunyi palsu", "service": "kiosks-gates"},
+    )
+    assert logged.status_code == 201, logged.text
+    ref = logged.json()["ref"]
+
+    sign_in(browser, api, "siti.rahma")
+    click(browser, "a[href='/console/problems']")
+    wait_for_text(browser, "table", ref)
+    accessible(browser, api, "problems")
+    click(browser, f"a[href='/console/problems/{ref}']")
+    click(browser, "form[action$='/start-investigation'] button[type='submit']")
+    wait_for_text(browser, ".done", "Penyelidikan dimulai.")
+    accessible(browser, api, "problem")

@@ -14,7 +14,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 
 import service.schemas  # noqa: F401  (registers every event type)
-from console import audit, requests, sso
+from console import audit, problems, requests, sso
 from console.changes import STATE_ACTIONS
 from console.forms import form_of
 from console.i18n import LANGUAGES, TEMPLATES_DIR, catalogue, moment
@@ -25,6 +25,8 @@ from domain.change_commands import CHANGE_COMMANDS
 from domain.commands import INCIDENT_COMMANDS, LogIncident
 from domain.events import EVENT_TYPES
 from domain.incident import IncidentState
+from domain.problem import ProblemState
+from domain.problem_commands import PROBLEM_COMMANDS
 from domain.request_commands import REQUEST_COMMANDS
 from domain.service_request import RequestState
 from domain.sla_clock import ClockState
@@ -75,7 +77,7 @@ def built_keys() -> set[str]:
     keys |= {f"field.{i.name}" for i in inputs}
     keys |= {f"value.{option}" for i in inputs for option in i.options}
     keys |= {f"error.{e}" for e in ("missing", "string_too_long", "enum", "int_parsing")}
-    return keys | audit_keys() | change_keys() | request_keys() | sso_keys()
+    return keys | audit_keys() | change_keys() | request_keys() | sso_keys() | problem_keys()
 
 
 def audit_keys() -> set[str]:
@@ -130,7 +132,15 @@ def test_the_indonesian_catalogue_translates_what_the_english_one_words() -> Non
         if m.id
         and indonesian.get(m.id) is not None
         and indonesian.get(m.id).string == m.string
-        and m.id not in {"SLA", "Internal", "Auditor", "role.auditor", "Audit"}
+        and m.id
+        not in {
+            "SLA",
+            "Internal",
+            "Auditor",
+            "role.auditor",
+            "problem.value.kepner-tregoe",
+            "Audit",
+        }
     )
     assert not same, f"left in English in the Indonesian catalogue: {same}"
 
@@ -156,3 +166,27 @@ def request_keys() -> set[str]:
         keys |= {f"field.{i.name}" for i in form.inputs}
         keys |= {f"value.{option}" for i in form.inputs for option in i.options}
     return keys
+
+
+def problem_keys() -> set[str]:
+    """The problems' keys (console/problems.py, problems.po): each under `problem.`."""
+    keys = {f"problem.state.{s.value}" for s in ProblemState}
+    keys |= {f"problem.event.{name}" for name in EVENT_TYPES if name.startswith("Problem.")}
+    keys |= {f"problem.field.{problems.PROBLEM_PAGE.body}"}
+    keys |= {label for label, _, _ in problems.PROBLEM_PAGE.facts(SOME_PROBLEM, "id")}
+    for action in {action for actions in problems.ACTIONS.values() for action in actions}:
+        form = form_of(PROBLEM_COMMANDS[action], action)
+        assert form is not None, f"{action} is offered but has no form"
+        keys |= {f"problem.action.{action}", f"problem.done.{action}"}
+        keys |= {f"problem.field.{i.name}" for i in form.inputs}
+        keys |= {f"problem.value.{option}" for i in form.inputs for option in i.options}
+    return keys
+
+
+#: A problem's row, as far as its page's facts read it.
+SOME_PROBLEM = {
+    "state": "logged",
+    "priority": 3,
+    "service": "opac",
+    "logged_at": "2026-03-02T08:30:00+00:00",
+}
