@@ -96,7 +96,7 @@ class Removal(Command):
 
 
 #: (kind, how its records are read, who reads its files, who attaches files to it).
-_KINDS: tuple[tuple[Kind, Readable, frozenset[Role], frozenset[Role]], ...] = (
+ATTACHABLE: tuple[tuple[Kind, Readable, frozenset[Role], frozenset[Role]], ...] = (
     (INCIDENT, INCIDENTS, READ_ROLES, AGENT_ROLES | {Role.REQUESTER}),
     (SERVICE_REQUEST, REQUESTS, READ_ROLES, AGENT_ROLES | {Role.REQUESTER}),
     (PROBLEM, PROBLEMS, STAFF_READ_ROLES, AGENT_ROLES),
@@ -191,8 +191,8 @@ def _add_routes(
         request: Request, ref: Ref, attachment_id: AttachmentId, ctx: Annotated[Context, reader]
     ) -> Response:
         services = services_of(request)
-        row = _attachment(services, ctx, record_id_of(services, ctx, ref), attachment_id)
-        return _served(services, row)
+        row = attachment_on(services, ctx, record_id_of(services, ctx, ref), attachment_id)
+        return served(services, row)
 
     async def remove(
         request: Request,
@@ -203,7 +203,7 @@ def _add_routes(
     ) -> Response:
         services = services_of(request)
         record_id = record_id_of(services, ctx, ref)
-        row = _attachment(services, ctx, record_id, attachment_id)
+        row = attachment_on(services, ctx, record_id, attachment_id)
         command = RemoveAttachment(attachment_id=attachment_id, reason=body.reason)
         try:
             services, outcome = await submitted(
@@ -295,7 +295,7 @@ _UPLOAD_PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _served(services: Services, row: Any) -> Response:
+def served(services: Services, row: Any) -> Response:
     """A file's bytes, as a download (never shown inline), unless removed (410)."""
     attachment_id = row["id"]
     if row["removed"] is not None:
@@ -318,7 +318,7 @@ def _served(services: Services, row: Any) -> Response:
     )
 
 
-def _attachment(services: Services, ctx: Context, record_id: UUID, attachment_id: UUID) -> Any:
+def attachment_on(services: Services, ctx: Context, record_id: UUID, attachment_id: UUID) -> Any:
     """The row of a file on the record, if the caller reads it (a requester: not the staff's)."""
     row = on_record_by_id(
         services.views, str(record_id), str(attachment_id), internal=reads_internal(ctx)
@@ -328,7 +328,7 @@ def _attachment(services: Services, ctx: Context, record_id: UUID, attachment_id
     return row
 
 
-for _kind, _readable, _readers, _writers in _KINDS:
+for _kind, _readable, _readers, _writers in ATTACHABLE:
     _add_routes(_kind, _readable, _readers, _writers)
 
 
@@ -356,7 +356,7 @@ def document_content(
     file = on_record_by_id(services.views, row["id"], content["attachment_id"], internal=True)
     if file is None:
         raise AttachmentNotFound(f"the file of {row['ref']} is not on record yet")
-    return _served(services, file)
+    return served(services, file)
 
 
 _documents.add_api_route(

@@ -17,16 +17,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
-from starlette.datastructures import FormData
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
+from api.attachments import ATTACHABLE, attachment_on, served
 from api.deps import services_of, writer_of
+from api.problem_details import status_of
 from api.reads import Readable, record_events
 from api.record_answers import written_row
+from api.scoping import reads_internal
 from api.sla import clock_body
+from application.attachments import received
 from application.kinds import Kind
 from application.pipeline import Submission
 from console import auth
@@ -34,8 +40,9 @@ from console.forms import Form, command_from, form_of
 from console.render import render
 from domain import visibility
 from domain.actors import Role
-from domain.errors import DomainError, NotFound, VersionConflict
+from domain.errors import AttachmentGone, DomainError, NotFound, VersionConflict
 from domain.events import EVENT_TYPES
+from projections.attachments import on_record
 from projections.base import Projection, Row
 
 #: The events a caller never reads (domain/visibility.py): marked *Internal* on a timeline.
@@ -109,9 +116,74 @@ def add_record_routes(router: APIRouter, page: RecordPage) -> None:
     ) -> Response:
         return await acted(request, page, ref, action)
 
-    read.__name__, act.__name__ = f"{page.kind.name}_page", f"{page.kind.name}_action"
+    async def attach(request: Request, ref: Annotated[str, Path(max_length=60)]) -> Response:
+        return await attached(request, page, ref)
+
+    async def download(
+        request: Request, ref: Annotated[str, Path(max_length=60)], attachment_id: UUID
+    ) -> Response:
+        who = await auth.visitor(request)
+        services = services_of(request)
+        try:
+            record_id = page.readable.record_of(page.readable.row(services, who.ctx, ref))
+            row = attachment_on(services, who.ctx, record_id, attachment_id)
+            return served(services, row)
+        except NotFound:
+            return render(request, "error.html", who, status=404, problem="not-found")
+        except AttachmentGone:
+            return render(request, "error.html", who, status=410, problem="file-gone")
+
+    name = page.kind.name
+    read.__name__, act.__name__ = f"{name}_page", f"{name}_action"
+    attach.__name__, download.__name__ = f"{name}_attach", f"{name}_file"
     router.add_api_route(f"/{page.path}/{{ref}}", read, methods=["GET"])
+    router.add_api_route(f"/{page.path}/{{ref}}/files", attach, methods=["POST"])
+    router.add_api_route(f"/{page.path}/{{ref}}/files/{{attachment_id}}", download, methods=["GET"])
     router.add_api_route(f"/{page.path}/{{ref}}/{{action}}", act, methods=["POST"])
+
+
+#: Who reads a kind's files and who attaches them (api/attachments.py: as over the API).
+FILES = {kind.name: (readers, writers) for kind, _, readers, writers in ATTACHABLE}
+
+
+async def attached(request: Request, page: RecordPage, ref: str) -> Response:
+    """A file put on the record (multipart: `file`, and `internal` from the staff)."""
+    who = await auth.visitor(request)
+    posted = await request.form()
+    auth.check_form(request, posted, who.session.csrf)
+    if who.role not in FILES[page.kind.name][1]:
+        return render(request, "error.html", who, status=403, problem="forbidden")
+    upload = posted.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return await record_page(
+            request, who, page, ref, status=422, refused=NoFileChosen("choose a file to attach")
+        )
+    services = services_of(request)
+    try:
+        record_id = page.readable.record_of(page.readable.row(services, who.ctx, ref))
+    except NotFound:
+        return render(request, "error.html", who, status=404, problem="not-found")
+    limit = services.settings.max_attachment_bytes
+    data = await upload.read(limit + 1)  # one byte more tells a file too large
+    internal = who.staff and posted.get("internal") is not None
+    try:
+        command = await run_in_threadpool(
+            received, services.blobs, upload.filename, data, limit=limit, internal=internal
+        )
+        submission = Submission(who.ctx, command, page.kind, ref=record_id)
+        outcome = await writer_of(request).submit(submission)
+    except DomainError as refused:
+        return await record_page(
+            request, who, page, ref, status=status_of(refused), refused=refused
+        )
+    await written_row(services, outcome, page.view, str(outcome.record_id))
+    return RedirectResponse(f"/console/{page.path}/{ref}?done=attach", status_code=303)
+
+
+class NoFileChosen(DomainError):
+    """The upload form was sent without a file."""
+
+    code = "no-file-chosen"
 
 
 async def acted(request: Request, page: RecordPage, ref: str, action: str) -> Response:
@@ -184,6 +256,12 @@ async def record_page(
     changed = (
         [e for e in history["events"] if e["version"] > conflict] if conflict is not None else []
     )
+    readers, writers = FILES.get(page.kind.name, (frozenset(), frozenset()))
+    files = (
+        on_record(services.views, str(record_id), internal=reads_internal(who.ctx))
+        if who.role in readers
+        else []
+    )
     return render(
         request,
         "record.html",
@@ -199,7 +277,9 @@ async def record_page(
         refused=refused,
         conflict=conflict,
         changed=changed,
-        done=done if done in page.commands or done in ("log", "request") else None,
+        files=files,
+        may_attach=who.role in writers,
+        done=done if done in page.commands or done in ("log", "request", "attach") else None,
     )
 
 

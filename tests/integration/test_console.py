@@ -19,6 +19,7 @@ from service.bootstrap import Services
 from tests.conftest import Clock
 from tests.console_helpers import Visit, person, text, version, visit
 from tests.integration.conftest import Api
+from tests.integration.test_attachments import PNG
 
 pytestmark = pytest.mark.usefixtures("directory")
 
@@ -409,3 +410,39 @@ def test_an_agent_works_a_problem_from_logged_to_a_known_error_in_the_console(
     budi.sign_in("budi.santoso")
     assert budi.get(f"/console/problems/{ref}").status_code == 403  # the staff's, as over the API
     assert budi.get("/console/problems").status_code == 403
+
+
+def test_files_are_attached_and_downloaded_on_a_records_page_within_its_reach(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    person(services, "budi.santoso", [Role.REQUESTER])
+    person(services, "siti.rahma", [Role.AGENT])
+    agent = api.client("siti.rahma", Role.AGENT)
+    ref = agent.post("/api/v1/incidents", json=INCIDENT).json()["ref"]
+
+    budi = visit(api, visits)
+    budi.sign_in("budi.santoso")
+    budi.get(f"/console/incidents/{ref}")
+    attached = budi.upload(f"/console/incidents/{ref}/files", "kartu.png", PNG)
+    assert attached.status_code == 303
+    page = budi.get(attached.headers["location"])
+    assert "Berkas dilampirkan." in text(page)
+    [link] = re.findall(rf'href="(/console/incidents/{ref}/files/[^"]+)"', page.text)
+    download = budi.get(link)
+    assert download.content == PNG
+    assert download.headers["content-disposition"].startswith("attachment;")
+
+    siti = visit(api, visits)
+    siti.sign_in("siti.rahma")
+    siti.get(f"/console/incidents/{ref}")
+    internal = siti.upload(
+        f"/console/incidents/{ref}/files", "catatan-vendor.png", PNG, internal="on"
+    )
+    assert internal.status_code == 303
+    assert "catatan-vendor.png" in siti.get(f"/console/incidents/{ref}").text
+    assert "catatan-vendor.png" not in budi.get(f"/console/incidents/{ref}").text  # staff's only
+    refused = siti.upload(f"/console/incidents/{ref}/files", "skrip.exe", b"MZ\x90\x00 program")
+    assert refused.status_code == 415
+    assert "Jenis berkas tidak diterima" in text(refused)
+    forged = budi.upload(f"/console/incidents/{ref}/files", "lagi.png", PNG, csrf="guessed")
+    assert forged.status_code == 403
