@@ -21,6 +21,7 @@ from api.deps import services_of
 from api.disclosures import disclosed
 from api.reports import MAX_DAYS, REPORT_READERS, Format, rendered
 from console import auth
+from console.i18n import translations
 from console.render import render
 from domain.disclosure import DisclosureKind
 from domain.whatif import REPORTING_ZONE
@@ -143,8 +144,6 @@ async def dashboard(
 
 def _words(lang: str) -> dict[str, str]:
     """The charts' titles and alternative texts, from the catalogue."""
-    from console.i18n import translations
-
     gettext = translations(lang).gettext
     return {
         "trend": gettext("SLA attainment by month (response and resolution, %)"),

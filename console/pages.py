@@ -29,20 +29,20 @@ from starlette.responses import RedirectResponse, Response
 from api.deps import services_of, writer_of
 from api.incidents import INCIDENTS, REQUESTER_ACTIONS
 from api.problem_details import ApiProblem
-from api.record_answers import written_row
 from api.saved_filters import incident_filter
 from application.kinds import INCIDENT
 from application.pipeline import Submission
 from console import auth, sso
 from console.forms import Form, command_from, form_of
 from console.i18n import duration, moment, translations
-from console.records import RecordPage, add_record_routes, by_state
+from console.records import RecordPage, add_record_routes, by_state, to_new_record
 from console.render import render
 from domain.actors import Role
 from domain.commands import INCIDENT_COMMANDS, LogIncident
 from domain.errors import DomainError, NotFound
 from domain.incident import IncidentState
 from domain.sla_clock import ClockState
+from projections import directory
 from projections.incident_details import incident_details, incidents
 from projections.open_work import queued
 from projections.queries import EVERYTHING
@@ -280,9 +280,7 @@ async def log_incident(request: Request) -> Response:
             refused=refused,
             **_log_form(request, who, replace(form, values=values)),
         )
-    row = await written_row(services_of(request), outcome, incident_details, str(outcome.record_id))
-    shown = row["ref"] if row is not None else outcome.record_id  # the views lag: by its id
-    return RedirectResponse(f"/console/incidents/{shown}?done=log", status_code=303)
+    return await to_new_record(request, outcome, INCIDENT_PAGE, "log")
 
 
 INCIDENT_PAGE = RecordPage(
@@ -359,8 +357,6 @@ def _text(form: FormData, name: str, limit: int) -> str:
 
 
 def _person(request: Request, actor_id: str) -> dict[str, Any] | None:
-    from projections import directory
-
     if not actor_id:
         return None
     return directory.person(services_of(request).views, actor_id)

@@ -34,6 +34,7 @@ from api.scoping import reads_internal
 from api.sla import clock_body
 from application.attachments import received
 from application.kinds import Kind
+from application.outcome import Outcome
 from application.pipeline import Submission
 from console import auth
 from console.forms import Form, command_from, form_of
@@ -281,6 +282,16 @@ async def record_page(
         may_attach=who.role in writers,
         done=done if done in page.commands or done in ("log", "request", "attach") else None,
     )
+
+
+async def to_new_record(
+    request: Request, outcome: Outcome, page: RecordPage, done: str
+) -> Response:
+    """The page of a record the console just made, once the views hold it (by its id if they
+    lag: the reader finds it either way)."""
+    row = await written_row(services_of(request), outcome, page.view, str(outcome.record_id))
+    shown = row["ref"] if row is not None else outcome.record_id
+    return RedirectResponse(f"/console/{page.path}/{shown}?done={done}", status_code=303)
 
 
 def _kept(form: Form, posted: FormData) -> Form:

@@ -9,16 +9,15 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from api.deps import services_of, writer_of
-from api.record_answers import written_row
 from api.service_requests import REQUESTS
 from application.kinds import SERVICE_REQUEST
 from application.pipeline import Submission
 from console import auth
 from console.forms import Form, command_from, form_of
-from console.records import RecordPage, add_record_routes, by_state
+from console.records import RecordPage, add_record_routes, by_state, to_new_record
 from console.render import render
 from domain.errors import DomainError, NotFound
 from domain.request_commands import REQUEST_COMMANDS, SubmitServiceRequest
@@ -110,10 +109,7 @@ async def submit_request(request: Request) -> Response:
         status = 422 if isinstance(refused, NotFound) else 409
         context = _form(request, who, replace(form, values=values), values.get("catalogue_item"))
         return render(request, "request_new.html", who, status=status, refused=refused, **context)
-    services = services_of(request)
-    row = await written_row(services, outcome, service_request_details, str(outcome.record_id))
-    shown = row["ref"] if row is not None else outcome.record_id  # the views lag: by its id
-    return RedirectResponse(f"/console/requests/{shown}?done=request", status_code=303)
+    return await to_new_record(request, outcome, REQUEST_PAGE, "request")
 
 
 def _form(

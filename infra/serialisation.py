@@ -51,8 +51,8 @@ class TypedMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         try:
             state = plain(self, stored_event.state)
-            if self.sealer is not None and event_class(stored_event.topic).personal:
-                state = self.sealer.unseal_state(event_class(stored_event.topic), state)
+            if self.sealer is not None and (cls := event_class(stored_event.topic)).personal:
+                state = self.sealer.unseal_state(cls, state)
             return decode(stored_event.topic, state)
         except Exception as error:  # decoding reads nothing but these bytes: any error is theirs
             raise UndecodableEvent.of(stored_event, error) from error

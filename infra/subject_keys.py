@@ -203,12 +203,14 @@ class SQLiteSubjectKeys:
             return found
 
     def _lookup(self, subject: str) -> Lookup:
-        erased = self._db.execute("SELECT 1 FROM erased_subjects WHERE subject = ?", (subject,))
-        if erased.fetchone():
+        erased, key = self._db.execute(
+            "SELECT (SELECT 1 FROM erased_subjects WHERE subject = ?),"
+            " (SELECT key FROM subject_keys WHERE subject = ?)",
+            (subject, subject),
+        ).fetchone()
+        if erased:
             return ERASED
-        row = self._db.execute("SELECT key FROM subject_keys WHERE subject = ?", (subject,))
-        found = row.fetchone()
-        return bytes(found[0]) if found else None
+        return bytes(key) if key is not None else None
 
     def erase(self, subject: UUID, at: datetime) -> bool:
         with self._lock:
