@@ -31,6 +31,7 @@ from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from domain.actors import Role
 from domain.aggregate import Aggregate, LifecycleAggregate, applies
@@ -268,7 +269,7 @@ TestNames = list[TestName]
 def distinct_tests(names: list[str]) -> list[str]:
     """A checklist names each test once."""
     if len(set(names)) != len(names):
-        raise ValueError("a checklist names each test once")
+        raise PydanticCustomError("tests_distinct", "a checklist names each test once")
     return names
 
 
@@ -365,7 +366,9 @@ def cab_checked(assessment: A) -> A:
     once and its quorum is at most the CAB's size. Both run it as their validator:
     `model_validator(mode="after")(cab_checked)`."""
     if len(set(assessment.cab)) != len(assessment.cab) or assessment.quorum > len(assessment.cab):
-        raise ValueError("the CAB names each approver once, and the quorum is at most its size")
+        raise PydanticCustomError(
+            "cab_quorum", "the CAB names each approver once, and the quorum is at most its size"
+        )
     return assessment
 
 

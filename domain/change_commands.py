@@ -824,6 +824,8 @@ class DeclareBlackout(Command):
     )
     reason: str = Reason
 
+    _valid_window = model_validator(mode="after")(window_checked)
+
     def decide(self, session: Session, ctx: Context) -> UUID:
         load_items(session, self.configuration_items)
         schedule = session.get_or_new(ChangeSchedule, SCHEDULE_ID)

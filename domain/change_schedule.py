@@ -22,6 +22,7 @@ from typing import ClassVar, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from domain.actors import Role
 from domain.aggregate import Aggregate, applies
@@ -101,7 +102,7 @@ def window_checked(window: W) -> W:
     """A booking, blackout or schedule command, refused unless its window ends after it starts.
     Each runs it as its validator: `model_validator(mode="after")(window_checked)`."""
     if window.end <= window.start:
-        raise ValueError("a window ends after it starts")
+        raise PydanticCustomError("window_order", "a window ends after it starts")
     return window
 
 

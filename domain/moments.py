@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 #: The first moment past the range.
@@ -32,13 +33,18 @@ def _iso_8601(value: Any) -> Any:
         return value
     if isinstance(value, str) and len(value) <= 40 and _ISO_8601.fullmatch(value):
         return value
-    raise ValueError("a moment is an ISO 8601 string with a zone, e.g. 2026-03-02T09:00:00+07:00")
+    raise PydanticCustomError(
+        "moment_format",
+        "a moment is an ISO 8601 string with a zone, e.g. 2026-03-02T09:00:00+07:00",
+    )
 
 
 def _in_range(moment: datetime) -> datetime:
     # Aware moments compare by their UTC instant, without converting (which could overflow).
     if not EARLIEST <= moment < LATEST:
-        raise ValueError("a moment must lie from 1970-01-01T00:00:00Z up to 3000-01-01T00:00:00Z")
+        raise PydanticCustomError(
+            "moment_range", "a moment must lie from 1970-01-01T00:00:00Z up to 3000-01-01T00:00:00Z"
+        )
     return moment
 
 
