@@ -247,6 +247,14 @@ class PersonReactivated(PersonEvent):
     type_name: ClassVar[str] = "Person.Reactivated"
 
 
+class PasswordSet(PersonEvent):
+    """A local sign-in password was set for the person (the console's, docs/console.md): who set
+    it and when. Neither the password nor its digest is in the record: the digest lives in the
+    console's store, replaced when a new one is set."""
+
+    type_name: ClassVar[str] = "Person.PasswordSet"
+
+
 class PersonErased(PersonEvent):
     """The person's own data erased: the key their name, contact details and the messages sent
     to them were sealed under is destroyed (docs/privacy.md). Their actor id stays, as the
@@ -339,6 +347,12 @@ class Person(Aggregate, events=PersonEvent):
             raise NothingChanged(f"{self.actor_id} already mutes exactly these")
         self._record(MutesChosen(**self._envelope(ctx), topics=topics))
 
+    def record_password_set(self, ctx: Context) -> None:
+        """A sign-in password set for an active, kept person (the digest is stored apart)."""
+        self._require_kept("set_password")
+        self.require_active("set_password")
+        self._record(PasswordSet(**self._envelope(ctx)))
+
     def deactivate(self, ctx: Context, reason: str | None = None) -> None:
         if not self.active:
             raise NothingChanged(f"{self.actor_id} is already deactivated")
@@ -415,6 +429,10 @@ class Person(Aggregate, events=PersonEvent):
     @applies(PersonReactivated)
     def _reactivated(self, e: PersonReactivated) -> None:
         self.active = True
+
+    @applies(PasswordSet)
+    def _password_set(self, e: PasswordSet) -> None:
+        """The entry itself does not change: the fact is the record."""
 
     @applies(PersonErased)
     def _erased(self, e: PersonErased) -> None:
@@ -847,6 +865,16 @@ class ErasePerson(PersonCommand):
         check_person_not_held(session, person.actor_id, "erasing their data")
         person.erase(ctx, self.reason)
         return record_id
+
+
+class RecordPasswordSet(PersonCommand):
+    """That a sign-in password was set for the person, by whom and when (`itsm console
+    password`); not an API route: the password is set on the command line."""
+
+    model_config = example({})
+
+    action = "record-password-set"
+    summary = "Record that a sign-in password was set for a person"
 
 
 class FormGroup(Command):

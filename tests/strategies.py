@@ -686,6 +686,7 @@ def _directory_strategies() -> dict[type[DomainEvent], st.SearchStrategy[Any]]:
         ),
         d.PersonDeactivated: events(d.PersonDeactivated),
         d.PersonReactivated: events(d.PersonReactivated),
+        d.PasswordSet: events(d.PasswordSet),
         d.PersonErased: events(d.PersonErased),
         d.GroupFormed: events(
             d.GroupFormed,
