@@ -62,6 +62,7 @@ from domain.examples import example
 from domain.fields import Reason
 from domain.record_numbers import RecordKind
 from projections.attachments import attachments, on_record, on_record_by_id
+from projections.base import Row
 from service.bootstrap import Services
 
 #: The path segment the uploads go to (api/guards.py lets their bodies be as large as a file).
@@ -130,7 +131,7 @@ def _add_routes(
     Ref = Annotated[str, record_ref(kind.prefix)]
     reader = authorised(readers, f"read {noun}s' attachments")
     writer = authorised(writers, f"attach files to {noun}s")
-    remover = authorised(AGENT_ROLES, f"remove {noun}s' attachments")
+    remover = authorised(REMOVERS, f"remove {noun}s' attachments")
     router = APIRouter(prefix=kind.path, tags=["attachments"])
 
     def record_id_of(services: Services, ctx: Context, ref: str) -> UUID:
@@ -205,30 +206,37 @@ def _add_routes(
         record_id = record_id_of(services, ctx, ref)
         row = attachment_on(services, ctx, record_id, attachment_id)
         command = RemoveAttachment(attachment_id=attachment_id, reason=body.reason)
-        try:
-            services, outcome = await submitted(
-                request,
-                Submission(
-                    ctx,
-                    command,
-                    kind,
-                    ref=record_id,
-                    operation=f"{slug}:remove-attachment",
-                    idempotency_key=idempotency_key(request),
-                ),
-            )
-        except AttachmentAlreadyRemoved:
-            # a crash after an earlier removal was recorded may have left its bytes: not now
-            await run_in_threadpool(services.blobs.delete, row["sha256"])
-            raise
-        # The removal is on record: now the bytes go. A crash between leaves bytes that no
-        # download serves (the row says removed), deleted when the removal is asked again.
-        await run_in_threadpool(services.blobs.delete, row["sha256"])
-        written = await written_row(services, outcome, attachments, str(attachment_id))
+        submission = Submission(
+            ctx,
+            command,
+            kind,
+            ref=record_id,
+            operation=f"{slug}:remove-attachment",
+            idempotency_key=idempotency_key(request),
+        )
+        written = await removed(request, submission, row)
         return json_response(written or row)
 
     _register(router, noun, upload, listed, download, remove)
     ROUTERS.append(router)
+
+
+async def removed(request: Request, submission: Submission, row: Row) -> Row | None:
+    """A file removed for privacy (the API's route and the console's): the removal recorded,
+    then its bytes deleted; the file's row once the views hold the removal. A crash between
+    leaves bytes no download serves (the row says removed), deleted when it is asked again."""
+    try:
+        services, outcome = await submitted(request, submission)
+    except AttachmentAlreadyRemoved:
+        # a crash after an earlier removal was recorded may have left its bytes: not now
+        await run_in_threadpool(services_of(request).blobs.delete, row["sha256"])
+        raise
+    await run_in_threadpool(services.blobs.delete, row["sha256"])
+    return await written_row(services, outcome, attachments, str(row["id"]))
+
+
+#: Who removes a kind's files for privacy (the staff, as over the API).
+REMOVERS = AGENT_ROLES
 
 
 def _register(router: APIRouter, noun: str, *routes: Callable[..., Any]) -> None:

@@ -77,9 +77,9 @@ templates = ResourceRouter(prefix="/change-templates", tags=["changes"])
 CHANGE_MANAGERS = authorised(frozenset({Role.CHANGE_MANAGER, Role.ADMIN}), "define templates")
 #: Machines that raise requests for change: release pipelines, vendors' upgrade notices.
 INTEGRATIONS = authorised(frozenset({Role.INTEGRATION}), "send requests for change")
-SERVICE_MANAGERS = authorised(
-    frozenset({Role.SERVICE_MANAGER, Role.ADMIN}), "declare blackout windows"
-)
+#: Who declares and withdraws blackout windows (the console's calendar offers it to them too).
+BLACKOUT_ROLES = frozenset({Role.SERVICE_MANAGER, Role.ADMIN})
+SERVICE_MANAGERS = authorised(BLACKOUT_ROLES, "declare blackout windows")
 #: CAB members decide on changes; the domain checks that they are named on the change's CAB.
 CHANGE_ACTORS = AGENT_ROLES
 #: How changes are read: the staff's, a requester reaches none (they see the calendar of

@@ -17,7 +17,19 @@ from starlette.responses import RedirectResponse, Response
 from api.app import Lifespan
 from api.app import create_app as create_api
 from api.guards import RateLimiter
-from console import audit, auth, changes, dashboard, knowledge, pages, problems, requests, sso
+from console import (
+    audit,
+    auth,
+    changes,
+    dashboard,
+    knowledge,
+    lists,
+    pages,
+    problems,
+    requests,
+    sso,
+    whatif,
+)
 from console.render import render
 from infra.console_store import open_console_store
 from service.bootstrap import Services
@@ -45,6 +57,8 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     app.include_router(audit.router)
     app.include_router(changes.router)
     app.include_router(sso.router)
+    app.include_router(whatif.router)
+    app.include_router(lists.router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
 
     @app.get("/", include_in_schema=False)

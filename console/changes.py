@@ -6,6 +6,8 @@
 - `/console/changes/awaiting`: the changes waiting for the visitor: their vote as a named CAB
   member, and for a change manager the changes to assess, whose design to accept, to schedule
   (projections/change_details.py `votes_awaited`, `managers_steps`);
+- the calendar's blackout windows, declared and withdrawn there by a service manager (the
+  forms read off DeclareBlackout and WithdrawBlackout, as the API takes them);
 - `/console/changes/{ref}`: a change, its assessment, votes so far, window, timeline, and the
   actions its state offers the visitor, each a form read off the change's command
   (domain/change_commands.py). Approve and reject say why; the domain decides the quorum and
@@ -23,28 +25,31 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from babel.dates import format_date
-from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import RedirectResponse, Response
 
-from api.changes import CHANGE_ACTORS, CHANGES, calendar_of
-from api.deps import READ_ROLES, STAFF_READ_ROLES, services_of
-from application.kinds import CHANGE
+from api.changes import BLACKOUT_ROLES, CHANGE_ACTORS, CHANGES, calendar_of
+from api.deps import READ_ROLES, STAFF_READ_ROLES, services_of, writer_of
+from api.problem_details import status_of
+from application.kinds import CHANGE, CHANGE_SCHEDULE
+from application.pipeline import Submission
 from console import auth
+from console.forms import Form, command_from, form_of
 from console.i18n import JAKARTA, moment
 from console.records import RecordPage, add_record_routes
 from console.render import render
 from domain.change import ChangeState
-from domain.change_commands import CHANGE_COMMANDS
+from domain.change_commands import CHANGE_COMMANDS, DeclareBlackout, WithdrawBlackout
+from domain.errors import DomainError
 from projections.base import Row
 from projections.change_details import change_details, managers_steps, votes_awaited
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 #: The actions a change's page offers in each state, most likely first; the domain still
-#: decides (a refusal is said in words). Assessing and scheduling take lists and moments this
-#: console's forms do not ask for yet: the API takes them.
+#: decides (a refusal is said in words).
 STATE_ACTIONS: Mapping[ChangeState, tuple[str, ...]] = {
-    ChangeState.RAISED: ("record-backout-plan", "accept-design", "cancel"),
+    ChangeState.RAISED: ("assess", "record-backout-plan", "accept-design", "cancel"),
     ChangeState.ASSESSED: (
         "approve",
         "reject",
@@ -53,8 +58,8 @@ STATE_ACTIONS: Mapping[ChangeState, tuple[str, ...]] = {
         "record-test",
         "cancel",
     ),
-    ChangeState.AUTHORISED: ("record-test", "cancel"),
-    ChangeState.SCHEDULED: ("start-implementation", "record-test", "cancel"),
+    ChangeState.AUTHORISED: ("schedule", "record-test", "cancel"),
+    ChangeState.SCHEDULED: ("start-implementation", "schedule", "record-test", "cancel"),
     ChangeState.IMPLEMENTING: ("record-implementation",),
     ChangeState.IMPLEMENTED: ("review", "close"),
     ChangeState.REVIEWED: ("close",),
@@ -86,13 +91,37 @@ class Day:
     blackouts: list[dict[str, Any]] = field(default_factory=list)
 
 
+#: The calendar's forms: a blackout declared, and one withdrawn (each blackout's own form).
+BLACKOUT = form_of(DeclareBlackout, "blackout")
+WITHDRAW = form_of(WithdrawBlackout, "withdraw-blackout")
+#: What the calendar says after a blackout was declared or withdrawn.
+CALENDAR_DONE = ("blackout", "withdraw-blackout")
+
+
 @router.get("/changes/calendar")
 async def change_calendar(
     request: Request,
     view: Annotated[str | None, Query(max_length=5)] = None,
     start: Annotated[str | None, Query(max_length=10)] = None,
+    done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     who = await auth.visitor(request)
+    return calendar_page(request, who, view, start, done=done if done in CALENDAR_DONE else None)
+
+
+def calendar_page(
+    request: Request,
+    who: auth.Visitor,
+    view: str | None,
+    start: str | None,
+    *,
+    status: int = 200,
+    done: str | None = None,
+    failed: Form | None = None,
+    refused: DomainError | None = None,
+) -> Response:
+    """The calendar of the period around `start`; for a service manager with the blackout
+    forms (the one sent again with what was typed and its errors, or the refusal said)."""
     if who.role not in READ_ROLES:
         return render(request, "error.html", who, status=403, problem="forbidden")
     shown = view if view in VIEWS else "week"
@@ -128,6 +157,90 @@ async def change_calendar(
         lead=first.weekday(),
         conflicted=sum(1 for c in body["changes"] if c["conflicts"]),
         counts=(len(body["changes"]), len(body["blackouts"])),
+        status=status,
+        done=done,
+        refused=refused,
+        declares=who.role in BLACKOUT_ROLES,
+        blackouts=body["blackouts"],
+        blackout=failed if failed is not None and failed.action == "blackout" else BLACKOUT,
+        withdraw=failed if failed is not None and failed.action == "withdraw-blackout" else None,
+        withdrawing=WITHDRAW,
+    )
+
+
+@router.post("/changes/blackouts")
+async def declare_blackout(request: Request) -> Response:
+    """A blackout window declared by a service manager: the calendar of its week after."""
+    who = await auth.visitor(request)
+    posted = await request.form()
+    auth.check_form(request, posted, who.session.csrf)
+    if who.role not in BLACKOUT_ROLES:
+        return render(request, "error.html", who, status=403, problem="forbidden")
+    assert BLACKOUT is not None
+    made = command_from(DeclareBlackout, BLACKOUT, posted)
+    if isinstance(made, Form):
+        return calendar_page(request, who, "week", None, status=422, failed=made)
+    assert isinstance(made, DeclareBlackout)
+    submission = Submission(who.ctx, made, CHANGE_SCHEDULE, operation="declare_blackout")
+    shown = made.start.astimezone(JAKARTA).date().isoformat()
+    return await _scheduled(request, who, submission, shown, BLACKOUT, posted)
+
+
+@router.post("/changes/blackouts/{code}/withdraw")
+async def withdraw_blackout(
+    request: Request,
+    code: Annotated[str, Path(max_length=80)],
+    start: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    """A blackout window withdrawn, saying why: the calendar it was withdrawn from after."""
+    who = await auth.visitor(request)
+    posted = await request.form()
+    auth.check_form(request, posted, who.session.csrf)
+    if who.role not in BLACKOUT_ROLES:
+        return render(request, "error.html", who, status=403, problem="forbidden")
+    assert WITHDRAW is not None
+    # the code kept among what was typed: the calendar shows the form sent again on its blackout
+    given = {**{k: v for k, v in posted.items() if isinstance(v, str)}, "code": code}
+    made = command_from(WithdrawBlackout, WITHDRAW, given)
+    if isinstance(made, Form):
+        return calendar_page(request, who, "week", start, status=422, failed=made)
+    assert isinstance(made, WithdrawBlackout)
+    command = made
+    submission = Submission(
+        who.ctx,
+        command,
+        CHANGE_SCHEDULE,
+        ref=code,
+        operation="withdraw_blackout",
+        decision=lambda session: command.decide(session, who.ctx, code),
+    )
+    shown = start if _day(start) else None
+    return await _scheduled(request, who, submission, shown, WITHDRAW, given)
+
+
+async def _scheduled(
+    request: Request,
+    who: auth.Visitor,
+    submission: Submission,
+    shown: str | None,
+    form: Form,
+    posted: Mapping[str, Any],
+) -> Response:
+    """The schedule's command decided; the calendar once the views hold it, or the refusal."""
+    try:
+        outcome = await writer_of(request).submit(submission)
+    except DomainError as refused:
+        typed = {k: v for k, v in posted.items() if isinstance(v, str)}
+        kept = Form(form.action, form.inputs, values=typed)
+        return calendar_page(
+            request, who, "week", shown, status=status_of(refused), failed=kept, refused=refused
+        )
+    services = services_of(request)
+    timeout = services.settings.read_your_writes_timeout
+    await services.caught_up(outcome.record_id, outcome.position or 0, timeout)
+    start = f"&start={shown}" if shown else ""
+    return RedirectResponse(
+        f"/console/changes/calendar?view=week{start}&done={form.action}", status_code=303
     )
 
 

@@ -20,12 +20,12 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
-from api.attachments import ATTACHABLE, attachment_on, served
+from api.attachments import ATTACHABLE, REMOVERS, attachment_on, removed, served
 from api.deps import services_of, writer_of
 from api.problem_details import status_of
 from api.reads import Readable, record_events
@@ -41,6 +41,7 @@ from console.forms import Form, command_from, form_of
 from console.render import render
 from domain import visibility
 from domain.actors import Role
+from domain.attachments import RemoveAttachment
 from domain.errors import AttachmentGone, DomainError, NotFound, VersionConflict
 from domain.events import EVENT_TYPES
 from projections.attachments import on_record
@@ -134,15 +135,26 @@ def add_record_routes(router: APIRouter, page: RecordPage) -> None:
         except AttachmentGone:
             return render(request, "error.html", who, status=410, problem="file-gone")
 
+    async def remove(
+        request: Request, ref: Annotated[str, Path(max_length=60)], attachment_id: UUID
+    ) -> Response:
+        return await removed_file(request, page, ref, attachment_id)
+
     name = page.kind.name
     read.__name__, act.__name__ = f"{name}_page", f"{name}_action"
     attach.__name__, download.__name__ = f"{name}_attach", f"{name}_file"
+    remove.__name__ = f"{name}_remove_file"
     router.add_api_route(f"/{page.path}/{{ref}}", read, methods=["GET"])
     router.add_api_route(f"/{page.path}/{{ref}}/files", attach, methods=["POST"])
     router.add_api_route(f"/{page.path}/{{ref}}/files/{{attachment_id}}", download, methods=["GET"])
+    router.add_api_route(
+        f"/{page.path}/{{ref}}/files/{{attachment_id}}/remove", remove, methods=["POST"]
+    )
     router.add_api_route(f"/{page.path}/{{ref}}/{{action}}", act, methods=["POST"])
 
 
+#: What a record's page says it did, besides its kind's actions.
+DONE = ("log", "request", "attach", "remove-file")
 #: Who reads a kind's files and who attaches them (api/attachments.py: as over the API).
 FILES = {kind.name: (readers, writers) for kind, _, readers, writers in ATTACHABLE}
 
@@ -179,6 +191,46 @@ async def attached(request: Request, page: RecordPage, ref: str) -> Response:
         )
     await written_row(services, outcome, page.view, str(outcome.record_id))
     return RedirectResponse(f"/console/{page.path}/{ref}?done=attach", status_code=303)
+
+
+async def removed_file(
+    request: Request, page: RecordPage, ref: str, attachment_id: UUID
+) -> Response:
+    """A file taken off the record for privacy by the staff, saying why (the API's removal:
+    recorded, then its bytes deleted; its hash and the reason stay on record)."""
+    who = await auth.visitor(request)
+    posted = await request.form()
+    auth.check_form(request, posted, who.session.csrf)
+    if who.role not in REMOVERS or page.kind.name not in FILES:
+        return render(request, "error.html", who, status=403, problem="forbidden")
+    services = services_of(request)
+    try:
+        record_id = page.readable.record_of(page.readable.row(services, who.ctx, ref))
+        row = attachment_on(services, who.ctx, record_id, attachment_id)
+    except NotFound:
+        return render(request, "error.html", who, status=404, problem="not-found")
+    reason = posted.get("reason")
+    try:
+        command = RemoveAttachment(
+            attachment_id=attachment_id, reason=reason.strip() if isinstance(reason, str) else ""
+        )
+    except ValidationError:
+        refused = NoReasonGiven("say why the file is removed")
+        return await record_page(request, who, page, ref, status=422, refused=refused)
+    submission = Submission(who.ctx, command, page.kind, ref=record_id)
+    try:
+        await removed(request, submission, row)
+    except DomainError as refused:
+        return await record_page(
+            request, who, page, ref, status=status_of(refused), refused=refused
+        )
+    return RedirectResponse(f"/console/{page.path}/{ref}?done=remove-file", status_code=303)
+
+
+class NoReasonGiven(DomainError):
+    """A file's removal was sent without saying why."""
+
+    code = "no-reason-given"
 
 
 class NoFileChosen(DomainError):
@@ -280,7 +332,8 @@ async def record_page(
         changed=changed,
         files=files,
         may_attach=who.role in writers,
-        done=done if done in page.commands or done in ("log", "request", "attach") else None,
+        may_remove=who.role in REMOVERS and who.role in readers,
+        done=done if done in page.commands or done in DONE else None,
     )
 
 

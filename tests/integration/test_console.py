@@ -446,3 +446,43 @@ def test_files_are_attached_and_downloaded_on_a_records_page_within_its_reach(
     assert "Jenis berkas tidak diterima" in text(refused)
     forged = budi.upload(f"/console/incidents/{ref}/files", "lagi.png", PNG, csrf="guessed")
     assert forged.status_code == 403
+
+
+def test_staff_remove_a_file_for_privacy_saying_why_and_its_hash_stays(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    person(services, "budi.santoso", [Role.REQUESTER])
+    person(services, "siti.rahma", [Role.AGENT])
+    ref = (
+        api.client("siti.rahma", Role.AGENT).post("/api/v1/incidents", json=INCIDENT).json()["ref"]
+    )
+    budi = visit(api, visits)
+    budi.sign_in("budi.santoso")
+    budi.get(f"/console/incidents/{ref}")
+    budi.upload(f"/console/incidents/{ref}/files", "kartu-anggota.png", PNG)
+    page = budi.get(f"/console/incidents/{ref}")
+    [link] = re.findall(rf'href="(/console/incidents/{ref}/files/[^"]+)"', page.text)
+    file_id = link.rsplit("/", 1)[1]
+    assert "/remove" not in page.text  # a caller removes nothing
+    assert budi.post(f"{link}/remove", {"reason": "salah unggah"}).status_code == 403
+
+    siti = visit(api, visits)
+    siti.sign_in("siti.rahma")
+    shown = siti.get(f"/console/incidents/{ref}")
+    assert f'action="{link}/remove"' in shown.text
+    unsaid = siti.post(f"{link}/remove", {"reason": "  "})
+    assert unsaid.status_code == 422
+    assert "Sebutkan alasannya" in text(unsaid)
+    assert budi.get(link).content == PNG  # nothing removed
+
+    gone = siti.post(f"{link}/remove", {"reason": "Foto memuat nomor kartu anggota"})
+    assert gone.status_code == 200
+    assert "Berkas dihapus untuk privasi" in text(gone)
+    assert "kartu-anggota.png (dihapus demi privasi)" in text(gone)
+    assert budi.get(link).status_code == 410  # the bytes are gone for everyone
+    listed = api.client("siti.rahma", Role.AGENT).get(f"/api/v1/incidents/{ref}/attachments")
+    (row,) = [a for a in listed.json()["items"] if a["id"] == file_id]
+    assert row["removed"] is not None
+    assert row["sha256"]  # its hash stays on record
+    again = siti.post(f"{link}/remove", {"reason": "lagi"})
+    assert again.status_code == 409

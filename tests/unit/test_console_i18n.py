@@ -8,6 +8,7 @@ forms the pages offer)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -16,7 +17,7 @@ from babel.messages.extract import extract_from_dir
 import service.schemas  # noqa: F401  (registers every event type)
 from console import audit, problems, requests, sso
 from console.changes import STATE_ACTIONS
-from console.forms import form_of
+from console.forms import Input, form_of
 from console.i18n import LANGUAGES, TEMPLATES_DIR, catalogue, moment
 from console.pages import LOG_FIELDS, REQUESTER_OFFERED, STAFF_ACTIONS, STAFF_LOG_FIELDS
 from domain.actors import Role
@@ -30,7 +31,9 @@ from domain.problem_commands import PROBLEM_COMMANDS
 from domain.request_commands import REQUEST_COMMANDS
 from domain.service_request import RequestState
 from domain.sla_clock import ClockState
+from domain.whatif import Verdict
 from projections.change_details import MANAGERS_STEP
+from projections.search_index import KINDS as SEARCH_KINDS
 
 
 def template_messages() -> set[str]:
@@ -74,10 +77,28 @@ def built_keys() -> set[str]:
         assert form is not None, f"{action} is offered but has no form"
         keys |= {f"action.{action}", f"done.{action}"}
         inputs += form.inputs
-    keys |= {f"field.{i.name}" for i in inputs}
-    keys |= {f"value.{option}" for i in inputs for option in i.options}
-    keys |= {f"error.{e}" for e in ("missing", "string_too_long", "enum", "int_parsing")}
-    return keys | audit_keys() | change_keys() | request_keys() | sso_keys() | problem_keys()
+    keys |= {f"field.{i.field}" for i in every_input(inputs)}
+    keys |= {f"value.{option}" for i in every_input(inputs) for option in i.options}
+    keys |= {f"error.{e}" for e in FORM_ERRORS}
+    return (
+        keys
+        | audit_keys()
+        | change_keys()
+        | request_keys()
+        | sso_keys()
+        | problem_keys()
+        | whatif_keys()
+        | {f"search.kind.{kind}" for kind in SEARCH_KINDS}
+        | {f"{area}done.remove-file" for area in ("", "change.", "problem.")}
+        | {"code.no-reason-given", "code.attachment-already-removed"}
+    )
+
+
+def whatif_keys() -> set[str]:
+    """The what-if pages' keys (console/whatif.py, whatif.po): a flip's verdicts, the form's
+    errors."""
+    keys = {f"whatif.verdict.{v.value}" for v in Verdict}
+    return keys | {f"whatif.error.{e}" for e in ("day", "period", "hours", "nothing", "rule")}
 
 
 def audit_keys() -> set[str]:
@@ -108,9 +129,35 @@ def change_keys() -> set[str]:
         form = form_of(CHANGE_COMMANDS[action], action)
         assert form is not None, f"{action} is offered but has no form"
         keys |= {f"change.action.{action}", f"change.done.{action}"}
-        keys |= {f"change.field.{i.name}" for i in form.inputs}
-        keys |= {f"change.value.{option}" for i in form.inputs for option in i.options}
+        keys |= {f"change.field.{i.field}" for i in every_input(form.inputs)}
+        keys |= {f"change.value.{option}" for i in every_input(form.inputs) for option in i.options}
     return keys
+
+
+#: The errors a form read off a command may show beside a field or above it: pydantic's, and the
+#: rules' own (domain: the moments', the change schedule's windows, a CAB's quorum, a
+#: checklist's tests).
+FORM_ERRORS = (
+    "missing",
+    "string_too_long",
+    "string_too_short",
+    "enum",
+    "int_parsing",
+    "too_short",
+    "too_long",
+    "window_order",
+    "cab_quorum",
+    "tests_distinct",
+    "moment_format",
+    "moment_range",
+)
+
+
+def every_input(inputs: Iterable[Input]) -> Iterator[Input]:
+    """Each input, and a group's own inputs after it."""
+    for spec in inputs:
+        yield spec
+        yield from every_input(spec.inputs)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -163,8 +210,8 @@ def request_keys() -> set[str]:
         form = form_of(REQUEST_COMMANDS[action], action)
         assert form is not None, f"{action} is offered but has no form"
         keys |= {f"action.{action}", f"done.{action}"}
-        keys |= {f"field.{i.name}" for i in form.inputs}
-        keys |= {f"value.{option}" for i in form.inputs for option in i.options}
+        keys |= {f"field.{i.field}" for i in every_input(form.inputs)}
+        keys |= {f"value.{option}" for i in every_input(form.inputs) for option in i.options}
     return keys
 
 
@@ -178,8 +225,10 @@ def problem_keys() -> set[str]:
         form = form_of(PROBLEM_COMMANDS[action], action)
         assert form is not None, f"{action} is offered but has no form"
         keys |= {f"problem.action.{action}", f"problem.done.{action}"}
-        keys |= {f"problem.field.{i.name}" for i in form.inputs}
-        keys |= {f"problem.value.{option}" for i in form.inputs for option in i.options}
+        keys |= {f"problem.field.{i.field}" for i in every_input(form.inputs)}
+        keys |= {
+            f"problem.value.{option}" for i in every_input(form.inputs) for option in i.options
+        }
     return keys
 
 
