@@ -8,9 +8,11 @@ service itself (no CDN: the office's server may have no internet).
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
@@ -64,6 +66,21 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     @app.get("/", include_in_schema=False)
     async def root() -> Response:
         return RedirectResponse("/console/", status_code=303)
+
+    answer_invalid = app.exception_handlers[RequestValidationError]
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """A console page asked with what it does not take answers a page in words (422); the
+        API answers problem+json as always."""
+        if not request.url.path.startswith("/console/"):
+            answered = answer_invalid(request, exc)
+            return await answered if inspect.isawaitable(answered) else answered
+        try:
+            who = await auth.visitor(request)
+        except auth.SignInNeeded:
+            who = None
+        return render(request, "error.html", who, status=422, problem="invalid-input")
 
     @app.exception_handler(auth.SignInNeeded)
     async def sign_in_needed(request: Request, _: auth.SignInNeeded) -> Response:

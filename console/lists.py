@@ -58,14 +58,15 @@ PAGES = {
     "knowledge_article": "knowledge",
 }
 Text = Annotated[str | None, Query(max_length=200)]
+STATES = frozenset(state.value for state in IncidentState)
 
 
 @router.get("/incidents")
 async def incident_list(
     request: Request,
-    status: Annotated[IncidentState | None, Query()] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
     group: Text = None,
-    priority: Annotated[int | None, Query(ge=1, le=5)] = None,
+    priority: Annotated[str | None, Query(max_length=1)] = None,
     service: Annotated[str | None, Query(max_length=40)] = None,
     category: Annotated[str | None, Query(max_length=40)] = None,
     q: Text = None,
@@ -75,10 +76,11 @@ async def incident_list(
 ) -> Response:
     who = await auth.visitor(request)
     services = services_of(request)
+    # a filter form sends every field, the ones left at "any" empty
     given = {
-        "status": status,
+        "status": status if status in STATES else None,
         "group": group or None,
-        "priority": priority,
+        "priority": int(priority) if priority and priority in "12345" else None,
         "service": service or None,
         "category": category or None,
     }
@@ -91,7 +93,8 @@ async def incident_list(
         )
         after = None if cursor is None else decode_cursor(cursor, incidents.order)
     except ApiProblem as problem:  # a filter not theirs (404), of another list, a cursor not ours
-        return render(request, "error.html", who, status=problem.status, problem="not-found")
+        said = "not-found" if problem.status == 404 else "invalid-input"
+        return render(request, "error.html", who, status=problem.status, problem=said)
     except DomainError as refused:  # a saved filter out of reach answers as a missing one
         return render(request, "error.html", who, status=status_of(refused), problem="not-found")
     page = incidents.page(services.views, who.ctx, kept, limit=PAGE, after=after)

@@ -59,6 +59,17 @@ def test_an_agent_filters_keeps_the_filter_and_deletes_it(
     assert calm["ref"] in worded.text
     assert urgent["ref"] not in worded.text
 
+    # the filter form sends every field, those left at "any" empty
+    sent = asep.get("/console/incidents?q=&status=&priority=&service=&group=")
+    assert sent.status_code == 200
+    assert urgent["ref"] in sent.text
+    assert calm["ref"] in sent.text
+    odd = asep.get("/console/whatif/not-a-job?x=1")  # a page asked with what it does not take
+    assert odd.status_code == 422
+    assert odd.headers["content-type"].startswith("text/html")  # a page in words, not JSON
+    assert "Alamat halaman tidak sah" in text(odd)
+    assert asep.get("/console/incidents?cursor=bukan-kursor").status_code == 422
+
     saved = asep.post(
         "/console/filters", {"name": "Gawat Lebak", "priority": str(priority), "q": "ignored"}
     )
