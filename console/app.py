@@ -86,6 +86,11 @@ def create_app(services: Services, *, lifespan: Lifespan | None = None) -> FastA
     async def sign_in_needed(request: Request, _: auth.SignInNeeded) -> Response:
         return RedirectResponse(auth.sign_in_url(request), status_code=303)
 
+    @app.exception_handler(auth.Forbidden)
+    async def forbidden(request: Request, _: auth.Forbidden) -> Response:
+        who = await auth.visitor(request)
+        return render(request, "error.html", who, status=403, problem="forbidden")
+
     @app.exception_handler(auth.FormRefused)
     async def form_refused(request: Request, _: auth.FormRefused) -> Response:
         try:

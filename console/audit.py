@@ -419,8 +419,7 @@ async def evidence_pack(
     closed: Closed = None,
 ) -> Response:
     """The evidence pack of the period (and of the sample, with a seed), as a download."""
-    who = await auth.visitor(request)
-    auth.check_form(request, await request.form(), who.session.csrf)
+    who, _ = await auth.posted(request)
     if (refused := _forbidden(request, who)) is not None:
         return refused
     services = services_of(request)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from uuid import uuid4
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from api.deps import services_of
@@ -112,6 +114,23 @@ async def visitor(request: Request) -> Visitor:
     ctx = Context(actor=actor, at=services.clock(), correlation_id=uuid4(), scope=identity)
     chosen = request.cookies.get(LANGUAGE_COOKIE) or person.get("language")
     return Visitor(session, ctx, person, roles, language(chosen))
+
+
+class Forbidden(Exception):
+    """The visitor's role may not do this: answered with a 403 page (console/app.py)."""
+
+
+async def posted(
+    request: Request, roles: Collection[Role] | None = None
+) -> tuple[Visitor, FormData]:
+    """The visitor and the form they sent, once it is this console's (`check_form`) and, with
+    `roles`, their role is among them (else Forbidden: as over the API)."""
+    who = await visitor(request)
+    form = await request.form()
+    check_form(request, form, who.session.csrf)
+    if roles is not None and who.role not in roles:
+        raise Forbidden
+    return who, form
 
 
 def check_form(request: Request, form: Any, expected: str | None) -> None:

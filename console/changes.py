@@ -171,11 +171,7 @@ def calendar_page(
 @router.post("/changes/blackouts")
 async def declare_blackout(request: Request) -> Response:
     """A blackout window declared by a service manager: the calendar of its week after."""
-    who = await auth.visitor(request)
-    posted = await request.form()
-    auth.check_form(request, posted, who.session.csrf)
-    if who.role not in BLACKOUT_ROLES:
-        return render(request, "error.html", who, status=403, problem="forbidden")
+    who, posted = await auth.posted(request, BLACKOUT_ROLES)
     assert BLACKOUT is not None
     made = command_from(DeclareBlackout, BLACKOUT, posted)
     if isinstance(made, Form):
@@ -193,11 +189,7 @@ async def withdraw_blackout(
     start: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
     """A blackout window withdrawn, saying why: the calendar it was withdrawn from after."""
-    who = await auth.visitor(request)
-    posted = await request.form()
-    auth.check_form(request, posted, who.session.csrf)
-    if who.role not in BLACKOUT_ROLES:
-        return render(request, "error.html", who, status=403, problem="forbidden")
+    who, posted = await auth.posted(request, BLACKOUT_ROLES)
     assert WITHDRAW is not None
     # the code kept among what was typed: the calendar shows the form sent again on its blackout
     given = {**{k: v for k, v in posted.items() if isinstance(v, str)}, "code": code}

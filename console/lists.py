@@ -123,11 +123,7 @@ async def incident_list(
 @router.post("/filters")
 async def save_filter(request: Request) -> Response:
     """The list's filters kept under a name: the visitor's own, or a group's they keep."""
-    who = await auth.visitor(request)
-    posted = await request.form()
-    auth.check_form(request, posted, who.session.csrf)
-    if who.role not in AGENT_ROLES:
-        return render(request, "error.html", who, status=403, problem="forbidden")
+    who, posted = await auth.posted(request, AGENT_ROLES)
     query = {k: v for k in FILTERS if isinstance(v := posted.get(k), str) and v.strip()}
     name, group = posted.get("name"), posted.get("group")
     try:
@@ -155,11 +151,7 @@ async def save_filter(request: Request) -> Response:
 @router.post("/filters/{filter_id}/delete")
 async def delete_filter(request: Request, filter_id: Annotated[UUID, Path()]) -> Response:
     """A saved filter deleted by whoever keeps it (to anyone else it is missing)."""
-    who = await auth.visitor(request)
-    posted = await request.form()
-    auth.check_form(request, posted, who.session.csrf)
-    if who.role not in AGENT_ROLES:
-        return render(request, "error.html", who, status=403, problem="forbidden")
+    who, _ = await auth.posted(request, AGENT_ROLES)
     submission = Submission(who.ctx, DeleteFilter(), SAVED_FILTER, ref=filter_id)
     try:
         outcome = await writer_of(request).submit(submission)

@@ -151,8 +151,7 @@ async def sign_in(request: Request) -> Response:
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    who = await auth.visitor(request)
-    auth.check_form(request, await request.form(), who.session.csrf)
+    who, _ = await auth.posted(request)
     await run_in_threadpool(auth.store_of(request).close_session, who.session.id)
     done = RedirectResponse("/console/sign-in", status_code=303)
     done.delete_cookie(auth.SESSION_COOKIE, path="/")
@@ -162,9 +161,7 @@ async def sign_out(request: Request) -> Response:
 @router.post("/role")
 async def switch_role(request: Request) -> Response:
     """Act in another of one's roles: a new session (a new id), the old one ended."""
-    who = await auth.visitor(request)
-    form = await request.form()
-    auth.check_form(request, form, who.session.csrf)
+    who, form = await auth.posted(request)
     wanted = _text(form, "role", 40)
     if wanted not in {r.value for r in who.roles}:
         return render(request, "error.html", who, status=403, problem="forbidden")
@@ -254,9 +251,7 @@ async def new_incident(request: Request) -> Response:
 
 @router.post("/incidents/new")
 async def log_incident(request: Request) -> Response:
-    who = await auth.visitor(request)
-    posted = await request.form()
-    auth.check_form(request, posted, who.session.csrf)
+    who, posted = await auth.posted(request)
     fields = {name: _text(posted, name, 10_000) for name in (*LOG_FIELDS, *STAFF_LOG_FIELDS)}
     if not who.staff or not fields["caller"]:
         fields["caller"] = who.ctx.actor.id

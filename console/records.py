@@ -161,11 +161,7 @@ FILES = {kind.name: (readers, writers) for kind, _, readers, writers in ATTACHAB
 
 async def attached(request: Request, page: RecordPage, ref: str) -> Response:
     """A file put on the record (multipart: `file`, and `internal` from the staff)."""
-    who = await auth.visitor(request)
-    posted = await request.form()
-    auth.check_form(request, posted, who.session.csrf)
-    if who.role not in FILES[page.kind.name][1]:
-        return render(request, "error.html", who, status=403, problem="forbidden")
+    who, posted = await auth.posted(request, FILES[page.kind.name][1])
     upload = posted.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return await record_page(
@@ -198,10 +194,8 @@ async def removed_file(
 ) -> Response:
     """A file taken off the record for privacy by the staff, saying why (the API's removal:
     recorded, then its bytes deleted; its hash and the reason stay on record)."""
-    who = await auth.visitor(request)
-    posted = await request.form()
-    auth.check_form(request, posted, who.session.csrf)
-    if who.role not in REMOVERS or page.kind.name not in FILES:
+    who, posted = await auth.posted(request, REMOVERS)
+    if page.kind.name not in FILES:
         return render(request, "error.html", who, status=403, problem="forbidden")
     services = services_of(request)
     try:
@@ -240,11 +234,7 @@ class NoFileChosen(DomainError):
 
 
 async def acted(request: Request, page: RecordPage, ref: str, action: str) -> Response:
-    who = await auth.visitor(request)
-    posted = await request.form()
-    auth.check_form(request, posted, who.session.csrf)
-    if page.actors is not None and who.role not in page.actors:
-        return render(request, "error.html", who, status=403, problem="forbidden")
+    who, posted = await auth.posted(request, page.actors)
     command_type = page.commands.get(action)
     form = (
         form_of(command_type, action)

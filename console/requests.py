@@ -89,9 +89,7 @@ async def new_request(
 
 @router.post("/requests/new")
 async def submit_request(request: Request) -> Response:
-    who = await auth.visitor(request)
-    posted = await request.form()
-    auth.check_form(request, posted, who.session.csrf)
+    who, posted = await auth.posted(request)
     form = form_of(SubmitServiceRequest, "request")
     assert form is not None
     values = {

@@ -78,11 +78,7 @@ async def whatif_form(request: Request) -> Response:
 
 @router.post("/whatif")
 async def whatif_start(request: Request) -> Response:
-    who = await auth.visitor(request)
-    posted = await request.form()
-    auth.check_form(request, posted, who.session.csrf)
-    if who.role not in ANALYSTS:
-        return render(request, "error.html", who, status=403, problem="forbidden")
+    who, posted = await auth.posted(request, ANALYSTS)
     services = services_of(request)
     asked = _asked(posted)
     terms = services.desk.sla_policy(None).terms
