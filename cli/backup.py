@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from cli.options import data_dir_option, settings_for
-from infra.backup import BackupRefused, RestoreRefused, Unit
+from infra.backup import BackupRefused, RestoreRefused
 from infra.progress import Meter
 
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?)$")
@@ -35,10 +35,7 @@ class _Shown:
         self.shown = 0.0
         self.what = ""
 
-    def __call__(self, what: str, done: int, total: int, unit: Unit) -> None:
-        if unit != "bytes":
-            self._say(f"  {self.verb} {what}: {done}/{total} {unit}", done >= total)
-            return
+    def __call__(self, what: str, done: int, total: int) -> None:
         self.meter.total = max(total, 1)
         self.meter.update(done)
         mib = 1 << 20

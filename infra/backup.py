@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,10 +50,8 @@ FILES = "files"
 
 Kind = Literal["sqlite", "file", "tree", "pg_dump"]
 
-Unit = Literal["bytes", "tables"]
-#: Progress of a backup or a restore: what is being copied (or checked), how much is done of how
-#: much in all, and in what (bytes; a dump's tables).
-Progress = Callable[[str, int, int, Unit], None]
+#: Progress of a backup or a restore: what is being copied (or checked), bytes done, bytes in all.
+Progress = Callable[[str, int, int], None]
 
 #: Pages copied per step of SQLite's backup (4 MiB at 4 KiB pages): small enough to report
 #: progress and to be throttled, large enough that the steps cost nothing beside the copy.
@@ -382,60 +380,65 @@ def pg_env(url: str) -> tuple[str, dict[str, str]]:
     return bare, env
 
 
-_DUMPING = re.compile(r'dumping contents of table "?([^"\s]+)"?')
-
-
 def pg_dump(
     url: str,
     target: Path,
     position_sql: str,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Dump the database at `url` into `target` (custom format) from one snapshot, exported by
     a transaction of ours that stays open while pg_dump runs; `position_sql` is read in that
     same snapshot, and its answer (the event store's head) returned: the dump holds exactly the
-    events up to it. `progress(tables done, tables)` as pg_dump goes."""
+    events up to it. The dump comes through this process (`progress` told its bytes so far),
+    so that it can be paced as a SQLite copy is."""
     if target.exists():
         raise BackupRefused(f"{target} exists already")
     target.parent.mkdir(parents=True, exist_ok=True)
     bare, env = pg_env(url)
+    said: list[str] = []
     with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()
         assert snapshot is not None
         head = conn.execute(position_sql).fetchone()
-        tables_row = conn.execute(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN"
-            " ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'"
-        ).fetchone()
-        tables = int(tables_row[0]) if tables_row else 0
         command = [
             pg_program("pg_dump"),
             "--format=custom",
-            "--verbose",
             f"--snapshot={snapshot[0]}",
-            f"--file={target}",
             f"--dbname={bare}",
         ]
-        done = 0
         with subprocess.Popen(
-            command, env=env, stderr=subprocess.PIPE, text=True, errors="replace"
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         ) as dump:
+            assert dump.stdout is not None
             assert dump.stderr is not None
-            said: list[str] = []
-            for line in dump.stderr:
-                if _DUMPING.search(line):
-                    done += 1
+            errors = dump.stderr
+            reader = threading.Thread(
+                target=lambda: said.extend(errors.read().decode(errors="replace").splitlines()),
+                daemon=True,
+            )
+            reader.start()
+            done = 0
+            with target.open("wb") as file:
+                while chunk := dump.stdout.read(_CHUNK):
+                    file.write(chunk)
+                    done += len(chunk)
                     if progress is not None:
-                        progress(done, max(tables, done))
-                elif "error" in line.lower():
-                    said.append(line.strip())
+                        progress(done)
+                file.flush()
+                os.fsync(file.fileno())
+            reader.join()
         if dump.returncode != 0:
             raise BackupRefused(f"pg_dump failed ({dump.returncode}): {' '.join(said)}")
-    with target.open("rb") as file:
-        os.fsync(file.fileno())
     return int(head[0] or 0) if head else 0
+
+
+def pg_size(url: str) -> int:
+    """The database's size on disk: what its dump's progress is measured against (the dump,
+    compressed and without indexes, comes out smaller)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    return int(row[0]) if row else 0
 
 
 def pg_relations(url: str) -> int:

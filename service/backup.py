@@ -53,6 +53,7 @@ from infra.backup import (
     pg_empty_schema,
     pg_relations,
     pg_restore,
+    pg_size,
     remove_place,
     sqlite_size,
     sync_directory,
@@ -190,7 +191,7 @@ class _Copying:
             last = done
             self.done = base + done
             if self.progress is not None:
-                self.progress(name, self.done, max(self.total, self.done), "bytes")
+                self.progress(name, self.done, max(self.total, self.done))
 
         return told
 
@@ -234,7 +235,7 @@ def backup(
                 settings.database_url,
                 files / part.name,
                 f"SELECT max(notification_id) FROM {POSTGRES_EVENTS}",
-                _tables(progress, part.name),
+                told,
             )
             entries.append(_entry(part, files, files / part.name))
         elif part.kind == "file":
@@ -267,14 +268,6 @@ def backup(
     return manifest
 
 
-def _tables(progress: Progress | None, name: str) -> Callable[[int, int], None]:
-    def told(done: int, tables: int) -> None:
-        if progress is not None:
-            progress(name, done, tables, "tables")
-
-    return told
-
-
 def _after(base: int, told: Callable[[int], None]) -> Callable[[int], None]:
     """A file's progress as its tree's: the bytes of the files before it, and its own."""
     return lambda done: told(base + done)
@@ -295,10 +288,13 @@ def _entry(part: Part, files: Path, path: Path) -> Entry:
 
 
 def _size(settings: Settings, plan: list[Part]) -> int:
-    """The bytes the backup will copy, roughly (SQLite's pages now; the dump is not counted)."""
+    """The bytes the backup will copy, roughly (SQLite's pages now; the database's size on
+    disk for its dump, which comes out smaller)."""
     total = 0
     for part in plan:
         if part.kind == "pg_dump":
+            assert settings.database_url is not None
+            total += pg_size(settings.database_url)
             continue
         place = part.place(settings)
         if part.kind == "sqlite" and place.exists():
@@ -341,7 +337,7 @@ def verify(source: Path, progress: Progress | None = None) -> Manifest:
 
         def told(n: int, base: int = base, name: str = entry.name) -> None:
             if progress is not None:
-                progress(name, base + n, total, "bytes")
+                progress(name, base + n, total)
 
         if digest(path, told) != entry.sha256:
             raise RestoreRefused(f"{entry.name} does not match its SHA-256 in the manifest")
