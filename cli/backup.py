@@ -60,8 +60,17 @@ class _Shown:
     default=None,
     help="copy at most this many bytes a second (e.g. 20M), to leave the disk to the service",
 )
+@click.option(
+    "--secrets",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="keep the keys that seal events and sign checkpoints, and the webhooks' secrets, in"
+    " this other new directory, apart from the data [default: in DESTINATION]",
+)
 @click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
-def backup(data_dir: Path | None, max_rate: float | None, destination: Path) -> None:
+def backup(
+    data_dir: Path | None, max_rate: float | None, secrets: Path | None, destination: Path
+) -> None:
     """Back up everything the service stores into DESTINATION (a new directory), while it runs:
     the event store, the views, the audit ledger, the keys, the attachments, and the files
     beside them, with a manifest of their SHA-256s written last (docs/operations.md)."""
@@ -70,10 +79,20 @@ def backup(data_dir: Path | None, max_rate: float | None, destination: Path) -> 
     started = time.perf_counter()
     try:
         manifest = take(
-            settings_for(data_dir), destination, progress=_Shown("copying"), max_rate=max_rate
+            settings_for(data_dir),
+            destination,
+            secrets=secrets,
+            progress=_Shown("copying"),
+            max_rate=max_rate,
         )
     except BackupRefused as error:
         raise click.ClickException(str(error)) from None
+    if secrets is None and any(e.part == "audit-seal.key" for e in manifest.entries):
+        click.echo(
+            "note: this backup holds the keys that seal events and sign checkpoints beside the"
+            " data; keep it where only the operators read it, or use --secrets",
+            err=True,
+        )
     elapsed = time.perf_counter() - started
     click.echo(
         f"backed up {len(manifest.entries)} files, {manifest.total_bytes / (1 << 20):,.1f} MiB,"
@@ -85,8 +104,16 @@ def backup(data_dir: Path | None, max_rate: float | None, destination: Path) -> 
 @data_dir_option
 @click.option("--force", is_flag=True, help="replace what the data directory and the database hold")
 @click.option("--check", is_flag=True, help="only check the backup's files against its manifest")
+@click.option(
+    "--secrets",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="where the backup's keys were kept apart (itsm backup --secrets)",
+)
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def restore(data_dir: Path | None, force: bool, check: bool, source: Path) -> None:
+def restore(
+    data_dir: Path | None, force: bool, check: bool, secrets: Path | None, source: Path
+) -> None:
     """Restore the backup SOURCE onto a fresh data directory (and, on PostgreSQL, an empty
     database): every file is checked against the manifest first; an incomplete or altered
     backup, or a target that is not empty (without --force), is refused. Erasures the restored
@@ -97,7 +124,7 @@ def restore(data_dir: Path | None, force: bool, check: bool, source: Path) -> No
     started = time.perf_counter()
     try:
         if check:
-            manifest = verify(source, _Shown("checking"))
+            manifest = verify(source, _Shown("checking"), secrets=secrets)
             click.echo(
                 f"{source}: complete, {len(manifest.entries)} files match the manifest"
                 f" (event store position {manifest.position}, taken"

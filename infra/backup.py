@@ -6,6 +6,11 @@ A backup is a directory:
     manifest.json            written last: a backup without it did not finish, and is refused
     files/<name>             each part, as named in the manifest
 
+and, where its keys are kept apart from its data (`itsm backup --secrets DIR`: the keys that seal
+events and sign checkpoints, and the webhooks' secrets, are what a database backup must not
+hold, docs/audit.md), a second directory of the same shape holding those parts (its manifest
+the same, written last too).
+
 Kinds of part:
 - `sqlite`: a SQLite database, copied with SQLite's online backup API from inside one read
   transaction, so the copy is the database at one moment while writers go on (in WAL mode they
@@ -81,6 +86,8 @@ class Entry:
     name: str
     bytes: int
     sha256: str
+    #: Kept apart from the data, in the secrets directory (`itsm backup --secrets`).
+    apart: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +96,7 @@ class Entry:
             "name": self.name,
             "bytes": self.bytes,
             "sha256": self.sha256,
+            "apart": self.apart,
         }
 
     @classmethod
@@ -105,6 +113,7 @@ class Entry:
             name=name,
             bytes=int(data["bytes"]),
             sha256=str(data["sha256"]),
+            apart=bool(data.get("apart", False)),
         )
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib.metadata
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from uuid import UUID
@@ -76,6 +76,9 @@ class Part:
     place: Callable[[Settings], Path]
     #: Why it is copied where it is in the order.
     why: str
+    #: A secret the database's backups must not hold beside it (docs/audit.md, "Where the key
+    #: lives"): kept apart with `itsm backup --secrets DIR`.
+    secret: bool = False
 
 
 FOLLOWS = "follows the store: copied before it, so it is never ahead (it catches up at start)"
@@ -146,15 +149,23 @@ def parts(settings: Settings) -> list[Part]:
             )
         )
     if settings.audit_pkcs11_module is None and settings.audit_signing_key is None:
-        first.append(Part(SIGNING_KEY_FILE, "file", _signing_key, NEEDED + " (checkpoints)"))
+        first.append(
+            Part(SIGNING_KEY_FILE, "file", _signing_key, NEEDED + " (checkpoints)", secret=True)
+        )
     first += [
-        Part(ROTATED_DIR, "tree", lambda s: s.data_dir / ROTATED_DIR, NEEDED + " (checkpoints)"),
-        Part(SEAL_KEY_FILE, "file", _seal_key, NEEDED + " (seals)"),
+        Part(
+            ROTATED_DIR,
+            "tree",
+            lambda s: s.data_dir / ROTATED_DIR,
+            NEEDED + " (checkpoints)",
+            secret=True,
+        ),
+        Part(SEAL_KEY_FILE, "file", _seal_key, NEEDED + " (seals)", secret=True),
     ]
     if embedded:
         first.append(Part("attachments", "tree", lambda s: s.attachments_directory(), NEEDED))
     first += [
-        Part("webhooks", "tree", lambda s: s.webhook_secrets_directory(), NEEDED),
+        Part("webhooks", "tree", lambda s: s.webhook_secrets_directory(), NEEDED, secret=True),
         Part("whatif", "tree", lambda s: s.data_dir / "whatif", APART + " (what-if results)"),
         Part("mail", "tree", lambda s: s.data_dir / "mail", APART + " (mail kept aside)"),
     ]
@@ -200,61 +211,40 @@ def backup(
     settings: Settings,
     destination: Path,
     *,
+    secrets: Path | None = None,
     progress: Progress | None = None,
     max_rate: float | None = None,
     between: Callable[[str], None] | None = None,
 ) -> Manifest:
     """Take a consistent online backup of everything the service stores into `destination`
-    (which must not exist, or be empty), while the service goes on writing. `max_rate` keeps the
-    copy under so many bytes a second; `between(part)` is called after each part is copied."""
-    if not is_empty_place(destination):
-        raise BackupRefused(f"{destination} is not empty: give a new directory for each backup")
+    (which must not exist, or be empty), while the service goes on writing; the secret parts
+    into `secrets` instead, if given. `max_rate` keeps the copy under so many bytes a second;
+    `between(part)` is called after each part is copied."""
+    for place in (destination, secrets):
+        if place is not None and not is_empty_place(place):
+            raise BackupRefused(f"{place} is not empty: give a new directory for each backup")
+    if secrets is not None and secrets.resolve() == destination.resolve():
+        raise BackupRefused("keep the secrets apart: give --secrets another directory")
     plan = parts(settings)
     if settings.database_url is None and not settings.events_db.exists():
         raise BackupRefused(f"no event store at {settings.events_db}: nothing to back up")
     started = now()
-    files = destination / FILES
-    files.mkdir(parents=True, exist_ok=True)
+    data = destination / FILES
+    data.mkdir(parents=True, exist_ok=True)
     copying = _Copying(progress, _size(settings, plan), Pace(max_rate))
     entries: list[Entry] = []
     position = 0
     for part in plan:
-        told = copying.part(part.name)
-        if part.kind == "sqlite":
-            source = part.place(settings)
-            if not source.exists():
-                continue
-            reading = _head_sqlite if part.name == "events.db" else None
-            answer = backup_sqlite(source, files / part.name, told, read=reading)
-            if reading is not None:
-                position = int(answer)
-            entries.append(_entry(part, files, files / part.name))
-        elif part.kind == "pg_dump":
-            assert settings.database_url is not None
-            position = pg_dump(
-                settings.database_url,
-                files / part.name,
-                f"SELECT max(notification_id) FROM {POSTGRES_EVENTS}",
-                told,
-            )
-            entries.append(_entry(part, files, files / part.name))
-        elif part.kind == "file":
-            source = part.place(settings)
-            if not source.is_file():
-                continue
-            copy_file(source, files / part.name, told)
-            entries.append(_entry(part, files, files / part.name))
-        else:
-            root = part.place(settings)
-            base = 0
-            for path in tree_files(root):
-                name = Path(part.name) / path.relative_to(root)
-                copy_file(path, files / name, _after(base, told))
-                base += path.stat().st_size
-                entries.append(_entry(part, files, files / name))
+        apart = part.secret and secrets is not None
+        files = (secrets or destination) / FILES if apart else data
+        copied, head = _copy(settings, part, files, copying.part(part.name))
+        entries += [replace(entry, apart=apart) for entry in copied]
+        position = head if head is not None else position
         if between is not None:
             between(part.name)
-    sync_directory(files)
+    for place in (destination, secrets):
+        if place is not None and (place / FILES).is_dir():
+            sync_directory(place / FILES)
     manifest = Manifest(
         backend="sqlite" if settings.database_url is None else "postgres",
         position=position,
@@ -264,8 +254,45 @@ def backup(
         order=[{"part": part.name, "kind": part.kind, "why": part.why} for part in plan],
         entries=entries,
     )
+    if secrets is not None:
+        manifest.write(secrets)
     manifest.write(destination)
     return manifest
+
+
+def _copy(
+    settings: Settings, part: Part, files: Path, told: Callable[[int], None]
+) -> tuple[list[Entry], int | None]:
+    """Copy one part into `files`: its entries, and the event store's head if it is the store."""
+    source = part.place(settings)
+    if part.kind == "sqlite":
+        if not source.exists():
+            return [], None
+        reading = _head_sqlite if part.name == "events.db" else None
+        answer = backup_sqlite(source, files / part.name, told, read=reading)
+        head = int(answer) if reading is not None else None
+        return [_entry(part, files, files / part.name)], head
+    if part.kind == "pg_dump":
+        assert settings.database_url is not None
+        head = pg_dump(
+            settings.database_url,
+            files / part.name,
+            f"SELECT max(notification_id) FROM {POSTGRES_EVENTS}",
+            told,
+        )
+        return [_entry(part, files, files / part.name)], head
+    if part.kind == "file":
+        if not source.is_file():
+            return [], None
+        copy_file(source, files / part.name, told)
+        return [_entry(part, files, files / part.name)], None
+    entries, base = [], 0
+    for path in tree_files(source):
+        name = Path(part.name) / path.relative_to(source)
+        copy_file(path, files / name, _after(base, told))
+        base += path.stat().st_size
+        entries.append(_entry(part, files, files / name))
+    return entries, None
 
 
 def _after(base: int, told: Callable[[int], None]) -> Callable[[int], None]:
@@ -319,14 +346,23 @@ class Restored:
     keys_destroyed: int
 
 
-def verify(source: Path, progress: Progress | None = None) -> Manifest:
+def verify(
+    source: Path, progress: Progress | None = None, *, secrets: Path | None = None
+) -> Manifest:
     """The backup's manifest, once every file it lists is there with its size and SHA-256
-    (RestoreRefused names the first that is not)."""
+    (RestoreRefused names the first that is not), the secrets kept apart in `secrets`."""
     manifest = Manifest.read(source)
-    files = source / FILES
+    if any(entry.apart for entry in manifest.entries):
+        if secrets is None:
+            raise RestoreRefused(
+                "this backup keeps its keys apart (itsm backup --secrets): give their directory"
+                " with --secrets"
+            )
+        if Manifest.read(secrets).as_json() != manifest.as_json():
+            raise RestoreRefused(f"{secrets} holds the keys of another backup")
     total, done = manifest.total_bytes, 0
     for entry in manifest.entries:
-        path = files / entry.name
+        path = _file_of(entry, source, secrets)
         if not path.is_file():
             raise RestoreRefused(f"the backup lacks {entry.name}, which its manifest lists")
         if path.stat().st_size != entry.bytes:
@@ -345,10 +381,15 @@ def verify(source: Path, progress: Progress | None = None) -> Manifest:
     return manifest
 
 
+def _file_of(entry: Entry, source: Path, secrets: Path | None) -> Path:
+    return ((secrets or source) if entry.apart else source) / FILES / entry.name
+
+
 def restore(
     source: Path,
     settings: Settings,
     *,
+    secrets: Path | None = None,
     force: bool = False,
     progress: Progress | None = None,
 ) -> Restored:
@@ -356,7 +397,7 @@ def restore(
     an empty database): refused if the backup is incomplete or altered, or (unless `force`) if
     the target holds anything. Then the keys of everyone whose erasure the restored store
     records are destroyed again."""
-    manifest = verify(source, progress)
+    manifest = verify(source, progress, secrets=secrets)
     backend = "sqlite" if settings.database_url is None else "postgres"
     if manifest.backend != backend:
         raise RestoreRefused(
@@ -378,17 +419,17 @@ def restore(
         )
     if held:
         _clear(settings, [by_name[name] for name in {e.part for e in manifest.entries}])
-    files = source / FILES
     for entry in manifest.entries:
         part = by_name[entry.part]
+        stored = _file_of(entry, source, secrets)
         if part.kind == "pg_dump":
             assert settings.database_url is not None
-            pg_restore(settings.database_url, files / entry.name)
+            pg_restore(settings.database_url, stored)
             continue
         place = part.place(settings)
         target = place / Path(entry.name).relative_to(part.name) if part.kind == "tree" else place
         copied = target.with_name(f".{target.name}.restoring")
-        copy_file(files / entry.name, copied)
+        copy_file(stored, copied)
         for suffix in ("-wal", "-shm", "-journal"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         copied.replace(target)

@@ -201,3 +201,28 @@ def test_an_incomplete_or_altered_backup_and_a_full_target_are_refused(
 
     with pytest.raises(BackupRefused, match="not empty"):
         backup(served.services.settings, tmp_path / "backup")
+
+
+def test_keys_kept_apart_are_needed_to_restore_and_only_their_own_backups(
+    served: Api, make_settings: Callable[[], Settings], tmp_path: Path
+) -> None:
+    settings = served.services.settings
+    manifest = backup(settings, tmp_path / "data", secrets=tmp_path / "keys")
+    apart = {entry.part for entry in manifest.entries if entry.apart}
+    assert apart == {"audit-seal.key", "audit-signing-key.pem"}
+    data = {path.name for path in (tmp_path / "data" / FILES).iterdir()}
+    assert not data & apart  # no key beside the data
+    other = backup(settings, tmp_path / "other", secrets=tmp_path / "other-keys")
+    assert other.entries
+    target = make_settings()
+    with pytest.raises(RestoreRefused, match="give their directory with --secrets"):
+        restore(tmp_path / "data", target)
+    with pytest.raises(RestoreRefused, match="keys of another backup"):
+        restore(tmp_path / "data", target, secrets=tmp_path / "other-keys")
+    check = ["restore", "--check", str(tmp_path / "data")]
+    assert CliRunner().invoke(main, check).exit_code == 1
+    checked = CliRunner().invoke(main, [*check, "--secrets", str(tmp_path / "keys")])
+    assert checked.exit_code == 0, checked.output
+    assert "complete" in checked.stdout
+    restore(tmp_path / "data", target, secrets=tmp_path / "keys")
+    verified(target)

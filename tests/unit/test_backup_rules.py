@@ -62,6 +62,12 @@ def test_on_postgresql_one_dump_holds_the_store_and_the_files_keep_the_order_aro
     assert not {"views.db", "audit.db", "events.db", "subject-keys.db", "attachments"} & set(names)
 
 
+def test_the_keys_a_database_backup_must_not_hold_are_the_secret_parts() -> None:
+    secret = {part.name for part in parts(EMBEDDED) if part.secret}
+    assert secret == {"audit-signing-key.pem", "audit-keys", "audit-seal.key", "webhooks"}
+    assert secret == {part.name for part in parts(AT_SCALE) if part.secret}
+
+
 def test_a_key_store_kept_apart_from_postgresql_is_backed_up_after_the_dump(tmp_path: Path) -> None:
     settings = AT_SCALE.model_copy(update={"subject_keys": str(tmp_path / "keys.db")})
     names = order(settings)
