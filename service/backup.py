@@ -225,6 +225,12 @@ def backup(
             raise BackupRefused(f"{place} is not empty: give a new directory for each backup")
     if secrets is not None and secrets.resolve() == destination.resolve():
         raise BackupRefused("keep the secrets apart: give --secrets another directory")
+    keys = settings.subject_keys_at
+    if keys.startswith(("postgresql://", "postgres://")) and keys != settings.database_url:
+        raise BackupRefused(
+            "the key store (ITSM_SUBJECT_KEYS) is in a database of its own, which this backup"
+            " would not hold: back up the service whose key store it is"
+        )
     plan = parts(settings)
     if settings.database_url is None and not settings.events_db.exists():
         raise BackupRefused(f"no event store at {settings.events_db}: nothing to back up")

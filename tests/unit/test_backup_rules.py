@@ -26,7 +26,7 @@ from infra.backup import (
     now,
 )
 from infra.settings import Settings
-from service.backup import parts, verify
+from service.backup import backup, parts, verify
 
 EMBEDDED = Settings(data_dir=Path("/srv/itsm"))
 AT_SCALE = Settings(data_dir=Path("/srv/itsm"), database_url="postgresql://itsm:s3cret@db/itsm")
@@ -72,6 +72,15 @@ def test_a_key_store_kept_apart_from_postgresql_is_backed_up_after_the_dump(tmp_
     settings = AT_SCALE.model_copy(update={"subject_keys": str(tmp_path / "keys.db")})
     names = order(settings)
     assert names.index("subject-keys.db") > names.index("database.dump")
+
+
+def test_a_key_store_in_another_database_is_refused_rather_than_left_out(tmp_path: Path) -> None:
+    elsewhere = EMBEDDED.model_copy(
+        update={"data_dir": tmp_path, "subject_keys": "postgresql://itsm:x@keys/itsm"}
+    )
+    with pytest.raises(BackupRefused, match="database of its own"):
+        backup(elsewhere, tmp_path / "backup")
+    assert not (tmp_path / "backup").exists()
 
 
 def test_a_signing_key_held_by_an_hsm_is_no_file_to_back_up(tmp_path: Path) -> None:
