@@ -85,6 +85,7 @@ def assert_a_killed_backup_is_refused(env: dict[str, str], path: Path, target: S
         stderr=subprocess.DEVNULL,
     )
     until(lambda: started(path))
+    assert taking.poll() is None, "killed mid-way, not after it finished"
     taking.send_signal(signal.SIGKILL)
     taking.wait(timeout=30)
     refused = CliRunner().invoke(main, ["restore", str(path)], env=env_of(target))
@@ -139,6 +140,7 @@ def test_a_service_killed_mid_backup_restores_from_the_last_complete_backup(
             stderr=subprocess.STDOUT,
         )
         until(lambda: started(complete))
+        assert taking.poll() is None, "the backup is still running when the service dies"
         serve.send_signal(signal.SIGKILL)
         serve.wait(timeout=30)
         output = taking.communicate(timeout=300)[0].decode()
