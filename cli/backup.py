@@ -27,29 +27,30 @@ def _rate(_: click.Context, __: click.Parameter, value: str | None) -> float | N
 
 
 class _Shown:
-    """Progress on stderr about once a second: what, how far, how fast, how long to go."""
+    """Progress on stderr about once a second: what, how far, how fast, how long to go (each
+    phase, checking or restoring, measured on its own)."""
 
-    def __init__(self, verb: str) -> None:
+    def __init__(self, verb: str = "") -> None:
         self.verb = verb
         self.meter = Meter(0)
         self.shown = 0.0
-        self.what = ""
+        self.phase = ""
 
     def __call__(self, what: str, done: int, total: int) -> None:
+        phase = what.split(" ", 1)[0] if " " in what else ""
+        if phase != self.phase:  # measured from its first report
+            self.phase, self.meter = phase, Meter(total, start=done)
         self.meter.total = max(total, 1)
         self.meter.update(done)
         mib = 1 << 20
-        self._say(
-            f"  {self.verb} {what}: {done / mib:,.1f}/{total / mib:,.1f} MiB"
-            f" ({self.meter.rate / mib:,.1f} MiB/s, ETA {self.meter.eta_text})",
-            done >= total,
-        )
-
-    def _say(self, line: str, last: bool) -> None:
         now = time.monotonic()
-        if now - self.shown >= 1.0 or last:
+        if now - self.shown >= 1.0 or done >= total:
             self.shown = now
-            click.echo(line, err=True)
+            click.echo(
+                f"  {self.verb}{what}: {done / mib:,.1f}/{total / mib:,.1f} MiB"
+                f" ({self.meter.rate / mib:,.1f} MiB/s, ETA {self.meter.eta_text})",
+                err=True,
+            )
 
 
 @click.command("backup")
@@ -82,7 +83,7 @@ def backup(
             settings_for(data_dir),
             destination,
             secrets=secrets,
-            progress=_Shown("copying"),
+            progress=_Shown("copying "),
             max_rate=max_rate,
         )
     except BackupRefused as error:
@@ -124,16 +125,14 @@ def restore(
     started = time.perf_counter()
     try:
         if check:
-            manifest = verify(source, _Shown("checking"), secrets=secrets)
+            manifest = verify(source, _Shown(), secrets=secrets)
             click.echo(
                 f"{source}: complete, {len(manifest.entries)} files match the manifest"
                 f" (event store position {manifest.position}, taken"
                 f" {manifest.started_at:%Y-%m-%d %H:%M:%S} UTC)"
             )
             return
-        restored = put_back(
-            source, settings_for(data_dir), force=force, progress=_Shown("checking")
-        )
+        restored = put_back(source, settings_for(data_dir), force=force, progress=_Shown())
     except RestoreRefused as error:
         raise click.ClickException(str(error)) from None
     manifest = restored.manifest

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -470,12 +471,19 @@ def pg_empty_schema(url: str) -> None:
         conn.execute("CREATE SCHEMA public")
 
 
-def pg_restore(url: str, dump: Path) -> None:
+def pg_restore(url: str, dump: Path, progress: Callable[[int, int], None] | None = None) -> None:
     """Load a custom-format dump into the (empty) database at `url`, in one transaction: a
-    failure leaves it as it was."""
+    failure leaves it as it was. `progress(objects made, objects)` as it goes: the dump's table
+    of contents counts its tables, their data, indexes, constraints and triggers."""
     bare, env = pg_env(url)
+    program = pg_program("pg_restore")
+    listed = subprocess.run(
+        [program, "--list", str(dump)], check=False, capture_output=True, text=True
+    )
+    objects = sum(1 for line in listed.stdout.splitlines() if line and not line.startswith(";"))
     command = [
-        pg_program("pg_restore"),
+        program,
+        "--verbose",
         "--no-owner",
         "--no-privileges",
         "--single-transaction",
@@ -483,11 +491,27 @@ def pg_restore(url: str, dump: Path) -> None:
         f"--dbname={bare}",
         str(dump),
     ]
-    done = subprocess.run(
-        command, check=False, env=env, capture_output=True, text=True, errors="replace"
-    )
-    if done.returncode != 0:
-        raise RestoreRefused(f"pg_restore failed ({done.returncode}): {done.stderr.strip()}")
+    said: list[str] = []
+    done = 0
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    ) as loading:
+        assert loading.stderr is not None
+        for line in loading.stderr:
+            said.append(line.rstrip())
+            if _MADE.search(line):
+                done += 1
+                if progress is not None:
+                    progress(min(done, objects), max(objects, 1))
+    if loading.returncode != 0:
+        failed = [line for line in said if "error" in line.lower()] or said[-5:]
+        raise RestoreRefused(f"pg_restore failed ({loading.returncode}): {' '.join(failed)}")
+    if progress is not None:
+        progress(1, 1)
+
+
+#: What pg_restore --verbose says as it makes each object of the dump's table of contents.
+_MADE = re.compile(r"pg_restore: (creating|processing data for|executing) ")
 
 
 def now() -> datetime:

@@ -379,7 +379,7 @@ def verify(
 
         def told(n: int, base: int = base, name: str = entry.name) -> None:
             if progress is not None:
-                progress(name, base + n, total)
+                progress(f"checking {name}", base + n, total)
 
         if digest(path, told) != entry.sha256:
             raise RestoreRefused(f"{entry.name} does not match its SHA-256 in the manifest")
@@ -425,23 +425,44 @@ def restore(
         )
     if held:
         _clear(settings, [by_name[name] for name in {e.part for e in manifest.entries}])
+    total, base = manifest.total_bytes, 0
     for entry in manifest.entries:
         part = by_name[entry.part]
         stored = _file_of(entry, source, secrets)
+        told = _restoring(progress, entry.name, base, total)
+        base += entry.bytes
         if part.kind == "pg_dump":
             assert settings.database_url is not None
-            pg_restore(settings.database_url, stored)
+            pg_restore(settings.database_url, stored, _in_proportion(told, entry.bytes))
             continue
         place = part.place(settings)
         target = place / Path(entry.name).relative_to(part.name) if part.kind == "tree" else place
         copied = target.with_name(f".{target.name}.restoring")
-        copy_file(stored, copied)
+        copy_file(stored, copied, told)
         for suffix in ("-wal", "-shm", "-journal"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         copied.replace(target)
         sync_directory(target.parent)
     erasures, destroyed = reapply_erasures(settings)
     return Restored(manifest, erasures, destroyed)
+
+
+def _restoring(
+    progress: Progress | None, name: str, base: int, total: int
+) -> Callable[[int], None]:
+    """A progress callback for one file put back: told its bytes so far, it reports the
+    restore's (a dump's load is told in proportion of the objects it has made)."""
+
+    def told(done: int) -> None:
+        if progress is not None:
+            progress(f"restoring {name}", base + done, total)
+
+    return told
+
+
+def _in_proportion(told: Callable[[int], None], size: int) -> Callable[[int, int], None]:
+    """A dump's load told as the share of its bytes that its objects made so far are."""
+    return lambda done, of: told(size * done // max(of, 1))
 
 
 def _held(settings: Settings, restored: list[Part]) -> list[str]:
