@@ -110,28 +110,28 @@ def parts(settings: Settings) -> list[Part]:
     """What a backup of this service holds, in the order it is copied."""
     embedded = settings.database_url is None
     keys_apart = not settings.subject_keys_at.startswith(("postgresql://", "postgres://"))
-    first: list[Part] = []
+    plan: list[Part] = []
     if embedded:
-        first += [
+        plan += [
             Part("views.db", "sqlite", lambda s: s.views_db, FOLLOWS),
             Part("audit.db", "sqlite", lambda s: s.audit_db, FOLLOWS + "; never ahead: verified"),
         ]
-    first.append(
+    plan.append(
         Part(
             "circulation.db",
             "sqlite",
             lambda s: s.circulation_db,
-            FOLLOWS + "; a message applied again finds its first outcome by idempotency key",
+            FOLLOWS + "; a message applied again finds its plan outcome by idempotency key",
         )
     )
     if embedded:
-        first += [
+        plan += [
             Part("console.db", "sqlite", lambda s: s.data_dir / "console.db", APART),
             Part("auth.db", "sqlite", lambda s: s.auth_db, APART + " (old token tables)"),
             Part("events.db", "sqlite", _events, "the record: the point the backup restores to"),
         ]
     else:
-        first.append(
+        plan.append(
             Part(
                 DATABASE_DUMP,
                 "pg_dump",
@@ -140,7 +140,7 @@ def parts(settings: Settings) -> list[Part]:
             )
         )
     if keys_apart:
-        first.append(
+        plan.append(
             Part(
                 "subject-keys.db",
                 "sqlite",
@@ -149,10 +149,10 @@ def parts(settings: Settings) -> list[Part]:
             )
         )
     if settings.audit_pkcs11_module is None and settings.audit_signing_key is None:
-        first.append(
+        plan.append(
             Part(SIGNING_KEY_FILE, "file", _signing_key, NEEDED + " (checkpoints)", secret=True)
         )
-    first += [
+    plan += [
         Part(
             ROTATED_DIR,
             "tree",
@@ -163,13 +163,13 @@ def parts(settings: Settings) -> list[Part]:
         Part(SEAL_KEY_FILE, "file", _seal_key, NEEDED + " (seals)", secret=True),
     ]
     if embedded:
-        first.append(Part("attachments", "tree", lambda s: s.attachments_directory(), NEEDED))
-    first += [
+        plan.append(Part("attachments", "tree", lambda s: s.attachments_directory(), NEEDED))
+    plan += [
         Part("webhooks", "tree", lambda s: s.webhook_secrets_directory(), NEEDED, secret=True),
         Part("whatif", "tree", lambda s: s.data_dir / "whatif", APART + " (what-if results)"),
         Part("mail", "tree", lambda s: s.data_dir / "mail", APART + " (mail kept aside)"),
     ]
-    return first
+    return plan
 
 
 def service_version() -> str:
