@@ -236,7 +236,11 @@ def backup(
         raise BackupRefused(f"no event store at {settings.events_db}: nothing to back up")
     started = now()
     data = destination / FILES
-    data.mkdir(parents=True, exist_ok=True)
+    for place in (destination, secrets):  # a backup holds secrets: its operators' alone
+        if place is not None:
+            place.mkdir(mode=0o700, parents=True, exist_ok=True)
+            place.chmod(0o700)
+    data.mkdir(exist_ok=True)
     copying = _Copying(progress, _size(settings, plan), Pace(max_rate))
     entries: list[Entry] = []
     position = 0

@@ -83,6 +83,16 @@ def test_a_key_store_in_another_database_is_refused_rather_than_left_out(tmp_pat
     assert not (tmp_path / "backup").exists()
 
 
+def test_a_backup_is_readable_by_its_own_user_alone(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    sqlite3.connect(data_dir / "events.db").execute("CREATE TABLE stored_events (x)")
+    settings = EMBEDDED.model_copy(update={"data_dir": data_dir})
+    backup(settings, tmp_path / "backup", secrets=tmp_path / "keys")
+    assert (tmp_path / "backup").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
+
+
 def test_a_signing_key_held_by_an_hsm_is_no_file_to_back_up(tmp_path: Path) -> None:
     settings = EMBEDDED.model_copy(update={"audit_pkcs11_module": tmp_path / "softhsm2.so"})
     assert "audit-signing-key.pem" not in order(settings)
