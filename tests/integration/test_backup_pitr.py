@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -77,9 +78,9 @@ def superuser(server: PostgresServer) -> str:
     return f"postgresql://{SUPERUSER}@127.0.0.1:{server.port}/postgres"
 
 
-def test_a_base_backup_and_the_wal_archive_recover_the_service_to_a_moment(
-    place: Path, clock: Clock, tmp_path: Path
-) -> None:
+def archiving(place: Path) -> tuple[PostgresServer, Path]:
+    """A cluster that archives its WAL (into the archive directory returned) and lets
+    pg_basebackup connect."""
     primary = PostgresServer(place / "primary")
     primary.up()
     archive = place / "archive"
@@ -89,44 +90,45 @@ def test_a_base_backup_and_the_wal_archive_recover_the_service_to_a_moment(
     append(conf, f"\narchive_mode = on\narchive_command = 'cp %p {archive}/%f'\n")
     append(primary.data_dir / "pg_hba.conf", "host replication all 127.0.0.1/32 trust\n")
     primary.down()
-    url = primary.up()  # archive_mode takes a restart
+    primary.up()  # archive_mode takes a restart
+    return primary, archive
 
-    settings = Settings(data_dir=tmp_path / "var", database_url=url)
-    with closing(build(settings, clock=clock)) as services:
-        services.start()
-        before = [log(services, n) for n in range(3)]
-        base = place / "base"
-        bin_dir = ensure_binaries()
-        subprocess.run(
-            [
-                str(bin_dir / "pg_basebackup"),
-                f"--dbname=host=127.0.0.1 port={primary.port} user={SUPERUSER}",
-                f"--pgdata={base}",
-                "--wal-method=stream",
-                "--checkpoint=fast",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        during = [log(services, n) for n in range(3, 6)]  # after the base backup, before the moment
-        services.runner.catch_up()
-        assert services.audit is not None
-        services.audit.ledger.catch_up()
-        with psycopg.connect(superuser(primary), autocommit=True) as conn:
-            moment = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
-        time.sleep(0.5)
-        after = [log(services, n) for n in range(6, 9)]
-        services.runner.catch_up()
-        with psycopg.connect(superuser(primary), autocommit=True) as conn:
-            row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
-        assert row is not None
-        deadline = time.monotonic() + 60
-        while not (archive / row[0]).exists():  # the segment holding `after`, archived
-            assert time.monotonic() < deadline, f"{row[0]} was never archived"
-            time.sleep(0.1)
-    primary.down()  # the disk is lost
 
-    recovered = place / "recovered"
+def base_backup(server: PostgresServer, target: Path) -> None:
+    subprocess.run(
+        [
+            str(ensure_binaries() / "pg_basebackup"),
+            f"--dbname=host=127.0.0.1 port={server.port} user={SUPERUSER}",
+            f"--pgdata={target}",
+            "--wal-method=stream",
+            "--checkpoint=fast",
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def now_on(server: PostgresServer) -> datetime:
+    with psycopg.connect(superuser(server), autocommit=True) as conn:
+        row = conn.execute("SELECT clock_timestamp()").fetchone()
+    assert row is not None
+    moment: datetime = row[0]
+    return moment
+
+
+def archive_what_is_written(server: PostgresServer, archive: Path) -> None:
+    """Close the current WAL segment and wait until the archive holds it."""
+    with psycopg.connect(superuser(server), autocommit=True) as conn:
+        row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+    assert row is not None
+    deadline = time.monotonic() + 60
+    while not (archive / row[0]).exists():
+        assert time.monotonic() < deadline, f"{row[0]} was never archived"
+        time.sleep(0.1)
+
+
+def recover(base: Path, archive: Path, moment: datetime, recovered: Path) -> PostgresServer:
+    """A cluster from the base backup, replaying the archive to `moment`, open for writing."""
     shutil.move(base, recovered)
     for left in recovered.glob(".s.PGSQL.*"):  # the primary's socket lock, copied as a file
         left.unlink()
@@ -140,18 +142,41 @@ def test_a_base_backup_and_the_wal_archive_recover_the_service_to_a_moment(
     recovered.chmod(0o700)
     give(recovered)
     server = PostgresServer(recovered)
-    restored = Settings(data_dir=tmp_path / "var", database_url=server.up())
+    server.up()
     deadline = time.monotonic() + 120
     while True:  # it accepts readers while it replays; writers once it reached the moment
         with psycopg.connect(superuser(server), autocommit=True) as conn:
             replaying = conn.execute("SELECT pg_is_in_recovery()").fetchone()
         if replaying == (False,):
-            break
+            return server
         assert time.monotonic() < deadline, (recovered / "server.log").read_text()[-3000:]
         time.sleep(0.2)
-    # it stopped at the moment, with the later incidents' commits in the archive
-    assert "recovery stopping before commit" in (recovered / "server.log").read_text()
 
+
+def test_a_base_backup_and_the_wal_archive_recover_the_service_to_a_moment(
+    place: Path, clock: Clock, tmp_path: Path
+) -> None:
+    primary, archive = archiving(place)
+    settings = Settings(data_dir=tmp_path / "var", database_url=primary.url)
+    with closing(build(settings, clock=clock)) as services:
+        services.start()
+        before = [log(services, n) for n in range(3)]
+        base_backup(primary, place / "base")
+        during = [log(services, n) for n in range(3, 6)]  # after the base backup, before the moment
+        services.runner.catch_up()
+        assert services.audit is not None
+        services.audit.ledger.catch_up()
+        moment = now_on(primary)
+        time.sleep(0.5)
+        after = [log(services, n) for n in range(6, 9)]
+        services.runner.catch_up()
+        archive_what_is_written(primary, archive)  # the segment holding `after`, archived
+    primary.down()  # the disk is lost
+
+    server = recover(place / "base", archive, moment, place / "recovered")
+    # it stopped at the moment, with the later incidents' commits in the archive
+    assert "recovery stopping before commit" in (server.data_dir / "server.log").read_text()
+    restored = Settings(data_dir=tmp_path / "var", database_url=server.url)
     with closing(build(restored, clock=clock)) as services:
         services.start()
         services.runner.catch_up()
