@@ -632,6 +632,7 @@ def sla_watch(data_dir: Path | None, interval: float, once: bool) -> None:
 
 from cli.attachments import attachments  # noqa: E402
 from cli.audit import audit  # noqa: E402
+from cli.backup import backup, restore  # noqa: E402
 from cli.circulation import consume_circulation, dlq, simulate_circulation  # noqa: E402
 from cli.console import console  # noqa: E402
 from cli.directory import directory  # noqa: E402
@@ -646,6 +647,8 @@ from cli.whatif import whatif  # noqa: E402
 main.add_command(attachments)
 main.add_command(console)
 main.add_command(audit)
+main.add_command(backup)
+main.add_command(restore)
 main.add_command(kafka)
 main.add_command(postgres)
 consume.add_command(consume_circulation)
