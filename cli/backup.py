@@ -8,10 +8,19 @@ import time
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from cli.options import data_dir_option, settings_for
 from infra.backup import BackupRefused, RestoreRefused
-from infra.progress import Meter
 
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?)$")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
@@ -27,30 +36,37 @@ def _rate(_: click.Context, __: click.Parameter, value: str | None) -> float | N
 
 
 class _Shown:
-    """Progress on stderr about once a second: what, how far, how fast, how long to go (each
-    phase, checking or restoring, measured on its own)."""
+    """Progress on stderr, drawn by rich: a bar for each phase, with the file it is at, how far,
+    how fast and how long to go (each phase measured on its own)."""
 
     def __init__(self, verb: str = "") -> None:
         self.verb = verb
-        self.meter = Meter(0)
-        self.shown = 0.0
-        self.phase = ""
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> _Shown:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.bars.stop()
 
     def __call__(self, what: str, done: int, total: int) -> None:
+        """`done` of `total` bytes of the whole job, now at `what` ("checking events.db"):
+        one bar a phase (checking, restoring; a backup has one), saying where it is."""
         phase = what.split(" ", 1)[0] if " " in what else ""
-        if phase != self.phase:  # measured from its first report
-            self.phase, self.meter = phase, Meter(total, start=done)
-        self.meter.total = max(total, 1)
-        self.meter.update(done)
-        mib = 1 << 20
-        now = time.monotonic()
-        if now - self.shown >= 1.0 or done >= total:
-            self.shown = now
-            click.echo(
-                f"  {self.verb}{what}: {done / mib:,.1f}/{total / mib:,.1f} MiB"
-                f" ({self.meter.rate / mib:,.1f} MiB/s, ETA {self.meter.eta_text})",
-                err=True,
-            )
+        task = self.tasks.get(phase)
+        if task is None:
+            task = self.tasks[phase] = self.bars.add_task(what, total=total)
+        self.bars.update(task, completed=done, total=max(total, 1), description=self.verb + what)
 
 
 @click.command("backup")
@@ -79,13 +95,14 @@ def backup(
 
     started = time.perf_counter()
     try:
-        manifest = take(
-            settings_for(data_dir),
-            destination,
-            secrets=secrets,
-            progress=_Shown("copying "),
-            max_rate=max_rate,
-        )
+        with _Shown("copying ") as shown:
+            manifest = take(
+                settings_for(data_dir),
+                destination,
+                secrets=secrets,
+                progress=shown,
+                max_rate=max_rate,
+            )
     except BackupRefused as error:
         raise click.ClickException(str(error)) from None
     if secrets is None and any(e.part == "audit-seal.key" for e in manifest.entries):
@@ -125,14 +142,16 @@ def restore(
     started = time.perf_counter()
     try:
         if check:
-            manifest = verify(source, _Shown(), secrets=secrets)
+            with _Shown() as shown:
+                manifest = verify(source, shown, secrets=secrets)
             click.echo(
                 f"{source}: complete, {len(manifest.entries)} files match the manifest"
                 f" (event store position {manifest.position}, taken"
                 f" {manifest.started_at:%Y-%m-%d %H:%M:%S} UTC)"
             )
             return
-        restored = put_back(source, settings_for(data_dir), force=force, progress=_Shown())
+        with _Shown() as shown:
+            restored = put_back(source, settings_for(data_dir), force=force, progress=shown)
     except RestoreRefused as error:
         raise click.ClickException(str(error)) from None
     manifest = restored.manifest
