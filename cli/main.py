@@ -527,7 +527,7 @@ def projections_status(data_dir: Path | None) -> None:
 def rebuild(data_dir: Path | None, name: str, shadow: bool) -> None:
     """Drop projection NAME and replay the whole event store into it (--shadow: rebuild it
     beside the live one and swap it in, so readers never see a half-built view)."""
-    from infra.progress import Meter
+    from cli.progress import shown
     from projections import BY_NAME
     from projections.runner import ProjectionRunner
     from projections.shadow import rebuild_in_shadow
@@ -540,38 +540,31 @@ def rebuild(data_dir: Path | None, name: str, shadow: bool) -> None:
     if shadow and settings.kafka_bootstrap:
         raise click.ClickException("--shadow rebuilds views fed from the store, not from Kafka")
     services = build(settings)
-    head = services.desk.recorder.max_notification_id() or 0
-    meter = Meter(head)
-    shown = 0.0
-
-    def progress(position: int, now_head: int) -> None:
-        nonlocal shown
-        meter.total = max(now_head, 1)
-        meter.update(position)
-        if time.monotonic() - shown >= 1.0 or position >= now_head:
-            shown = time.monotonic()
-            click.echo(
-                f"  {name}: {position:,}/{now_head:,} ({meter.rate:,.0f} positions/s,"
-                f" ETA {meter.eta_text})",
-                err=True,
-            )
-
     started = time.perf_counter()
     try:
-        if shadow:
-            count = rebuild_in_shadow(
-                services.desk.recorder, services.desk.mapper, services.views, projection, progress
-            )
-        else:
-            services.views.reset(projection)
-            runner = ProjectionRunner(
-                services.desk.recorder, services.desk.mapper, services.views, [projection]
-            )
-            count = runner.catch_up(progress)
-            if settings.kafka_bootstrap:  # fed from the topic: the consumers go on after it
-                from service.kafka_mode import folded_from_store
+        with shown("positions") as bar:
 
-                folded_from_store(services.views, projection, settings.kafka_partitions)
+            def progress(position: int, head: int) -> None:
+                bar(name, position, head)
+
+            if shadow:
+                count = rebuild_in_shadow(
+                    services.desk.recorder,
+                    services.desk.mapper,
+                    services.views,
+                    projection,
+                    progress,
+                )
+            else:
+                services.views.reset(projection)
+                runner = ProjectionRunner(
+                    services.desk.recorder, services.desk.mapper, services.views, [projection]
+                )
+                count = runner.catch_up(progress)
+                if settings.kafka_bootstrap:  # fed from the topic: the consumers go on after it
+                    from service.kafka_mode import folded_from_store
+
+                    folded_from_store(services.views, projection, settings.kafka_partitions)
     finally:
         services.close()
     elapsed = time.perf_counter() - started
