@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from cli.options import data_dir_option, existing_file, settings_for
-from infra.progress import Meter
+from cli.progress import shown
 from processes.import_mapping import Mapping, MappingError, load, shipped
 
 UCI_LOG = Path("/work/shared/data/uci-servicenow-incident-event-log/incident_event_log.csv.xz")
@@ -72,22 +72,6 @@ def _run(
 
     settings = settings_for(data_dir)
     services = build(settings)
-    meter = Meter(data.stat().st_size)
-    shown = 0.0
-
-    def progress(done: int, size: int, rows: int) -> None:
-        nonlocal shown
-        meter.update(done)
-        now = time.monotonic()
-        if now - shown >= 1.0 or done >= size:
-            shown = now
-            rate = rows / meter.elapsed if meter.elapsed else 0.0
-            click.echo(
-                f"  {meter.fraction:6.1%}  {rows:>9,} rows  ({rate:,.0f} rows/s,"
-                f" ETA {meter.eta_text})",
-                err=True,
-            )
-
     started = time.perf_counter()
     try:
         importer = Importer(
@@ -97,7 +81,12 @@ def _run(
             batch=batch,
             refuse_unmapped=refuse_unmapped,
         )
-        report = importer.run(data, progress)
+        with shown("bytes") as bar:
+
+            def progress(done: int, size: int, rows: int) -> None:
+                bar(f"{data.name}: {rows:,} rows", done, size)
+
+            report = importer.run(data, progress)
     except MappingError as error:
         raise click.ClickException(str(error)) from None
     finally:

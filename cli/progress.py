@@ -53,13 +53,14 @@ class _Rate(ProgressColumn):
 
 def _columns(unit: str, bar: bool) -> list[ProgressColumn]:
     """What a bar shows: what it is at, the bar (on a terminal; a line in a log says how far
-    without it), done of total, the rate, the time left."""
+    without it), the share done, done of total, the rate, the time left."""
     if unit == "bytes":
         measures: list[ProgressColumn] = [DownloadColumn(binary_units=True), TransferSpeedColumn()]
     else:
-        measures = [TaskProgressColumn(), _Count(), _Rate(unit)]
+        measures = [_Count(), _Rate(unit)]
     drawn: list[ProgressColumn] = [BarColumn()] if bar else []
-    return [TextColumn("{task.description}"), *drawn, *measures, TimeRemainingColumn()]
+    share = TaskProgressColumn()
+    return [TextColumn("{task.description}"), *drawn, share, *measures, TimeRemainingColumn()]
 
 
 class Shown:
