@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from cli.options import data_dir_option, existing_file, settings_for
-from infra.progress import Meter
-
-if TYPE_CHECKING:  # the command's own modules load when it runs, not on every `itsm`
-    from processes.directory_import import Progress
+from cli.progress import Shown, shown
 
 
 @click.group("directory")
@@ -43,7 +39,8 @@ def import_directory(data_dir: Path | None, groups_file: Path | None, people: Pa
             if path is None:
                 continue
             try:
-                report = run(services.desk, path, services.clock, _progress(path))
+                with shown("rows") as bar:
+                    report = run(services.desk, path, services.clock, _counted(bar, path))
             except BadFile as error:
                 raise click.ClickException(str(error)) from None
             for line in report.lines():
@@ -52,21 +49,9 @@ def import_directory(data_dir: Path | None, groups_file: Path | None, people: Pa
         services.close()
 
 
-def _progress(path: Path) -> Progress:
-    """Rows done out of the file's lines, at most once a second, on stderr."""
-    meter = Meter(max(sum(1 for _ in path.open("rb")) - 1, 1))
-    shown = 0.0
-
-    def progress(rows: int, what: str) -> None:
-        nonlocal shown
-        meter.update(rows)
-        now = time.monotonic()
-        if now - shown >= 1.0 or rows >= meter.total:
-            shown = now
-            click.echo(
-                f"  {what}: {meter.fraction:6.1%}  {rows:,} rows ({meter.rate:,.0f} rows/s,"
-                f" ETA {meter.eta_text})",
-                err=True,
-            )
-
-    return progress
+def _counted(bar: Shown, path: Path) -> Callable[[int, str], None]:
+    """The import's progress (rows done, "people" or "groups") on `bar`, out of about as many
+    rows as the CSV has lines less its header (a quoted field may span lines)."""
+    with path.open("rb") as lines:
+        rows = max(sum(1 for _ in lines) - 1, 1)
+    return lambda done, what: bar(what, done, rows)
