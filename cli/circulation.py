@@ -155,31 +155,22 @@ def _replay_kafka(
     settings: Settings, bootstrap: str, corrections: dict[int, bytes], batch: int
 ) -> int:
     """Re-publish the DLQ topic's snapshot (processes/circulation_replay.py), showing progress."""
-    from infra.progress import Meter
+    from cli.progress import shown
     from processes.circulation_replay import KafkaReplay, Snapshot
 
-    meter = Meter(0)
-    shown = 0.0
-
-    def started(snapshot: Snapshot) -> None:
-        meter.total = max(snapshot.total, 1)
-        if snapshot.resumed:
-            click.echo(f"resuming an unfinished replay: {snapshot.total:,} left", err=True)
-        else:
-            click.echo(f"replaying {snapshot.total:,} dead letters", err=True)
-
-    def progress(sent: int, total: int) -> None:
-        nonlocal shown
-        meter.update(sent)
-        if time.monotonic() - shown >= 1.0 or sent >= total:
-            shown = time.monotonic()
-            click.echo(
-                f"replayed {sent:,} of {total:,} ({meter.rate:,.0f}/s, ETA {meter.eta_text})",
-                err=True,
-            )
-
     replay = KafkaReplay(settings, bootstrap, corrections=corrections, batch=batch)
-    return replay.run(on_start=started, on_progress=progress)
+    with shown("dead letters") as bar:
+
+        def started(snapshot: Snapshot) -> None:
+            if snapshot.resumed:
+                bar.note(f"resuming an unfinished replay: {snapshot.total:,} left")
+            else:
+                bar.note(f"replaying {snapshot.total:,} dead letters")
+
+        def progress(sent: int, total: int) -> None:
+            bar("replayed", sent, total)  # its line begins "replayed" where stderr is no terminal
+
+        return replay.run(on_start=started, on_progress=progress)
 
 
 # -- the simulator ---------------------------------------------------------------------------------
