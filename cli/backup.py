@@ -8,19 +8,10 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from cli.options import data_dir_option, settings_for
-from infra.backup import BackupRefused, RestoreRefused
+from cli.progress import Shown, shown
+from infra.backup import BackupRefused, Progress, RestoreRefused
 
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?)$")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
@@ -35,38 +26,16 @@ def _rate(_: click.Context, __: click.Parameter, value: str | None) -> float | N
     return float(found[1]) * _UNITS[found[2].lower()]
 
 
-class _Shown:
-    """Progress on stderr, drawn by rich: a bar for each phase, with the file it is at, how far,
-    how fast and how long to go (each phase measured on its own)."""
+def _phased(bar: Shown, verb: str = "") -> Progress:
+    """The backup's progress, `done` of `total` bytes of the whole job, now at `what` ("checking
+    events.db"), on a bar a phase (checking, restoring; a backup has one), each measured on its
+    own, saying where it is."""
 
-    def __init__(self, verb: str = "") -> None:
-        self.verb = verb
-        self.bars = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        )
-        self.tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> _Shown:
-        self.bars.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.bars.stop()
-
-    def __call__(self, what: str, done: int, total: int) -> None:
-        """`done` of `total` bytes of the whole job, now at `what` ("checking events.db"):
-        one bar a phase (checking, restoring; a backup has one), saying where it is."""
+    def progress(what: str, done: int, total: int) -> None:
         phase = what.split(" ", 1)[0] if " " in what else ""
-        task = self.tasks.get(phase)
-        if task is None:
-            task = self.tasks[phase] = self.bars.add_task(what, total=total)
-        self.bars.update(task, completed=done, total=max(total, 1), description=self.verb + what)
+        bar(verb + what, done, max(total, 1), phase=phase)
+
+    return progress
 
 
 @click.command("backup")
@@ -95,12 +64,12 @@ def backup(
 
     started = time.perf_counter()
     try:
-        with _Shown("copying ") as shown:
+        with shown("bytes") as bar:
             manifest = take(
                 settings_for(data_dir),
                 destination,
                 secrets=secrets,
-                progress=shown,
+                progress=_phased(bar, "copying "),
                 max_rate=max_rate,
             )
     except BackupRefused as error:
@@ -142,16 +111,16 @@ def restore(
     started = time.perf_counter()
     try:
         if check:
-            with _Shown() as shown:
-                manifest = verify(source, shown, secrets=secrets)
+            with shown("bytes") as bar:
+                manifest = verify(source, _phased(bar), secrets=secrets)
             click.echo(
                 f"{source}: complete, {len(manifest.entries)} files match the manifest"
                 f" (event store position {manifest.position}, taken"
                 f" {manifest.started_at:%Y-%m-%d %H:%M:%S} UTC)"
             )
             return
-        with _Shown() as shown:
-            restored = put_back(source, settings_for(data_dir), force=force, progress=shown)
+        with shown("bytes") as bar:
+            restored = put_back(source, settings_for(data_dir), force=force, progress=_phased(bar))
     except RestoreRefused as error:
         raise click.ClickException(str(error)) from None
     manifest = restored.manifest
