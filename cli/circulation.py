@@ -199,6 +199,7 @@ def simulate_circulation(
 ) -> None:
     """Produce a realistic circulation stream (opening hours, ~15,000 loans a day across the
     province's branches, kiosks and gates, injected faults) to Kafka or over HTTP."""
+    from cli.progress import shown
     from infra.clock import utcnow
     from processes.simulator import Simulator, start_of_day
 
@@ -218,18 +219,16 @@ def simulate_circulation(
         else _http_sender(str(url), str(token))
     )
     started = time.monotonic()
-    total, last_report = 0, started
+    total = 0
     try:
-        while chunk := list(itertools.islice(messages, batch)):
-            send(chunk)
-            total += len(chunk)
-            ahead = total / rate - (time.monotonic() - started)
-            if ahead > 0:
-                time.sleep(ahead)
-            now = time.monotonic()
-            if now - last_report >= 1.0:
-                click.echo(f"sent {total:,} events ({total / (now - started):,.0f}/s)", err=True)
-                last_report = now
+        with shown("events") as bar:
+            while chunk := list(itertools.islice(messages, batch)):
+                send(chunk)
+                total += len(chunk)
+                bar("sent", total, count)  # no total without --events: a count and a rate
+                ahead = total / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
     except KeyboardInterrupt:
         pass
     finally:

@@ -31,11 +31,11 @@ from rich.text import Text
 
 
 class _Count(ProgressColumn):
-    """Done of total, with thousands separators: "12,345/67,890"."""
+    """Done of total, with thousands separators: "12,345/67,890" (or "12,345", total unknown)."""
 
     def render(self, task: Task) -> Text:
-        total = "?" if task.total is None else f"{task.total:,.0f}"
-        return Text(f"{task.completed:,.0f}/{total}", style="progress.download")
+        total = "" if task.total is None else f"/{task.total:,.0f}"
+        return Text(f"{task.completed:,.0f}{total}", style="progress.download")
 
 
 class _Rate(ProgressColumn):
