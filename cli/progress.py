@@ -10,6 +10,7 @@ seconds, the first at once, and all the bars once more at the end."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,12 +64,20 @@ def _columns(unit: str, bar: bool) -> list[ProgressColumn]:
     return [TextColumn("{task.description}"), *drawn, share, *measures, TimeRemainingColumn()]
 
 
+def _a_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # none, or closed
+        return False
+
+
 class Shown:
     """A callback for a command's progress: `(description, done, total, phase="")` updates the
     phase's bar (adding it the first time), `note(text)` prints a line above the bars."""
 
     def __init__(self, unit: str, every: float) -> None:
-        self.console = Console(stderr=True)
+        # rich takes FORCE_COLOR for a terminal; on a pipe or a file it would then draw there
+        self.console = Console(stderr=True, force_terminal=None if _a_terminal() else False)
         self.bars = Progress(
             *_columns(unit, bar=self.console.is_terminal),
             console=self.console,
