@@ -82,7 +82,9 @@ def catch_up(data_dir: Path | None) -> None:
         ledger = _audit(services).ledger
         head = ledger.store.store_head()
         started = time.perf_counter()
-        with click.progressbar(length=head, label="chaining", show_pos=True) as bar:
+        with click.progressbar(
+            length=head, label="chaining", show_pos=True, file=sys.stderr
+        ) as bar:
             reached = ledger.store.head()[0]
             bar.update(reached)
 
@@ -463,7 +465,9 @@ def export(
             )
             records = [UUID(r["id"]) for r in draw(audit_.store, services.desk.mapper, wanted)]
         started = time.perf_counter()
-        with click.progressbar(length=audit_.store.store_head(), label="exporting") as bar:
+        with click.progressbar(
+            length=audit_.store.store_head(), label="exporting", file=sys.stderr
+        ) as bar:
             summary = export_pack(
                 file,
                 audit_.store,
