@@ -254,7 +254,13 @@ def stored_rows(
     projection: Projection, rows: Mapping[str, Row | None]
 ) -> tuple[list[tuple[Any, ...]], list[str]]:
     """What `ViewTransaction.write` stores: (key, JSON, each declared column) of each row kept,
-    and the keys of the rows removed (None)."""
+    and the keys of the rows removed (None). What the projection derives from a whole row is
+    worked out here, once per row written (`Projection.derive`)."""
+    derive = projection.derive
+    if derive is not None:
+        for row in rows.values():
+            if row is not None:
+                derive(row)
     names = [c.name for c in projection.columns]
     kept = [
         (key, orjson.dumps(row), *map(row.get, names))
