@@ -29,6 +29,7 @@ from projections.view_store import (
     Match,
     SearchMiss,
     SkippedMessage,
+    StoredRows,
     checked_fragment,
     indexes,
     quoted,
@@ -222,14 +223,14 @@ class SQLiteViewTransaction:
                 found[key] = orjson.loads(doc)
         return found
 
-    def write(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
+    def write(self, projection: Projection, rows: Mapping[str, Row | None] | StoredRows) -> None:
         columns = [c.name for c in projection.columns]
         names = ", ".join(["key", "doc", *map(quoted, columns)])
         marks = ", ".join("?" * (2 + len(columns)))
         upsert = f"INSERT OR REPLACE INTO {table(projection)} ({names}) VALUES ({marks})"
         kept, gone = stored_rows(projection, rows)
         if projection.text:
-            self._forget_text(projection, list(rows))
+            self._forget_text(projection, [row[0] for row in kept] + gone)
         if kept:
             self._conn.executemany(upsert, kept)
         if gone:
@@ -261,7 +262,7 @@ class SQLiteViewTransaction:
                 chunk,
             )
 
-    def fill(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
+    def fill(self, projection: Projection, rows: Mapping[str, Row | None] | StoredRows) -> None:
         # Each index made in one sorted pass once the rows are in, rather than one b-tree
         # insertion per row and index: a rebuild's incident_details has six. Readers keep the
         # snapshot they began with (WAL), so they never see the view without its indexes.
@@ -478,6 +479,9 @@ class SQLiteViewStore:
 
     def get(self, projection: Projection, key: str) -> Row | None:
         return SQLiteViewTransaction(self._reader()).load(projection, [key]).get(key)
+
+    def load(self, projection: Projection, keys: Iterable[str]) -> dict[str, Row]:
+        return SQLiteViewTransaction(self._reader()).load(projection, keys)
 
     def select(
         self, projection: Projection, where: str = "", params: Sequence[Any] = (), tail: str = ""
