@@ -7,8 +7,11 @@ kafka-python consumer reads them all (records unpacked, nothing else); then the 
 consumer reads the same topic in its own group and applies every event (validation,
 pseudonymisation, dedupe set, health counters, rules, one transaction per poll, offsets
 committed after it). Both are timed from their first batch, so the group join is not counted.
-Then the time from a kiosk's offline signal being sent to its incident existing in the event
-store (threshold 0, always open), with the consumer running live. Prints JSON lines.
+Then the same with consumer groups (benchmarks/circulation_group.py): 2 bare consumer processes
+in one group, then 2 circulation consumer processes in another, over the topic's partitions (its
+events keyed by their source, as the topic's contract says). Then the time from a kiosk's offline
+signal being sent to its incident existing in the event store (threshold 0, always open), with
+the consumer running live. Prints JSON lines.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from application.seed import seed
+from benchmarks.circulation_group import MEMBERS, bench_group
 from benchmarks.kafka import Report, rate, say
 from domain.commands import LogIncident
 from domain.context import Context
@@ -37,6 +41,7 @@ from infra.settings import Settings
 from processes.circulation import DeskIncidents, build_circulation_consumer, circulation_topics
 from processes.simulator import Simulator, envelope, start_of_day
 from service.bootstrap import build
+from tests.directory_helpers import hold
 
 TARGET_RATE = 20_000.0
 TARGET_RATIO = 0.3
@@ -49,10 +54,20 @@ def fill_topic(bootstrap: str, topic: str, events: int) -> int:
         bootstrap_servers=bootstrap, linger_ms=20, batch_size=512 * 1024, acks=1
     )
     for message in messages:
-        producer.send(topic, value=message)
+        # keyed by the sender, as the topic's contract says (docs/circulation.md): a source's
+        # events on one partition, in order (an unreadable message has no key)
+        producer.send(topic, value=message, key=_source(message))
     producer.flush()
     producer.close()
     return len(messages)
+
+
+def _source(message: bytes) -> bytes | None:
+    try:
+        source = orjson.loads(message).get("source")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return source.encode() if isinstance(source, str) else None
 
 
 def bench_bare(bootstrap: str, topic: str, events: int, report: Report) -> None:
@@ -119,6 +134,7 @@ def bench_latency(settings: Settings, bootstrap: str, kiosks: int, report: Repor
     )
     ensure_topics(bootstrap, circulation_topics(live))
     services = build(live)
+    hold(services)  # the groups the rules assign to (the kiosk team)
     consumer = build_circulation_consumer(live, bootstrap, services.desk)
     timed = Timed(services.desk)
     timed.opened = {}
@@ -198,6 +214,15 @@ def main(argv: list[str] | None = None) -> None:
             bench_bare(bootstrap, settings.circulation_topic, events, report)
             say("circulation consumer")
             bench_pipeline(settings, bootstrap, events, report)
+            say(f"consumer groups: {MEMBERS} processes over {settings.kafka_partitions} partitions")
+            bench_group(
+                bootstrap,
+                settings.circulation_topic,
+                settings.kafka_partitions,
+                events,
+                base,
+                report,
+            )
             say("kiosk offline -> incident")
             bench_latency(settings, bootstrap, 5 if args.quick else 20, report)
         finally:
@@ -206,6 +231,9 @@ def main(argv: list[str] | None = None) -> None:
     lines = report.lines
     pipeline = lines["circulation_pipeline"]["events_per_s"]
     ratio = pipeline / lines["circulation_bare"]["events_per_s"]
+    group = lines["circulation_group_pipeline"]
+    if group["applied"] != lines["circulation_pipeline"]["applied"]:  # the same topic, once each
+        raise RuntimeError(f"the group applied {group['applied']}, one consumer more or fewer")
     report(
         "summary",
         pipeline_events_per_s=pipeline,
@@ -214,6 +242,11 @@ def main(argv: list[str] | None = None) -> None:
         pipeline_over_bare=round(ratio, 2),
         ratio_target=TARGET_RATIO,
         ratio_met=ratio >= TARGET_RATIO,
+        group_pipeline_events_per_s=group["events_per_s"],
+        group_over_bare_group=round(
+            group["events_per_s"] / lines["circulation_group_bare"]["events_per_s"], 2
+        ),
+        group_over_one_pipeline=round(group["events_per_s"] / pipeline, 2),
     )
     print(file=sys.stderr)
 

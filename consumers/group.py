@@ -73,7 +73,8 @@ class GroupConsumer:
     # -- what a subclass provides ------------------------------------------------------------
 
     def handle(self, records: Mapping[TopicPartition, Sequence[Any]]) -> list[DeadLetter]:
-        """Store the effect of one poll's records; the ones to dead-letter."""
+        """Store the effect of one poll's records (or begin to: see `commit`); the ones to
+        dead-letter."""
         raise NotImplementedError
 
     def listener(self) -> Any:
@@ -112,15 +113,21 @@ class GroupConsumer:
         dead = self.handle(records)
         if dead:
             self._send_dead_letters(dead)
-        # Offsets are a hint (what the effect's store records is the truth), so the commit
-        # need not wait for the broker: a lost commit only means repeats that change nothing.
-        self._consumer.commit_async(
+        self.commit(
             {
                 tp: OffsetAndMetadata(messages[-1].offset + 1, "", -1)
                 for tp, messages in records.items()
             }
         )
         return sum(len(messages) for messages in records.values())
+
+    def commit(self, offsets: Mapping[TopicPartition, Any]) -> None:
+        """Commit the offsets after a poll whose effect `handle` has stored (a subclass that
+        stores it later commits them then). Offsets are a hint (what the effect's store records
+        is the truth), so the commit need not wait for the broker: a lost commit only means
+        repeats that change nothing."""
+        if self._consumer is not None:
+            self._consumer.commit_async(dict(offsets))
 
     def _finish_stranded_join(self) -> None:
         """Rejoin when kafka-python 3.0 has stranded a join. A rejoin that a metadata change

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,9 +37,10 @@ from consumers.group import DeadLetter, GroupConsumer
 from domain.events import DomainEvent
 from infra.clock import utcnow
 from infra.cloudevents import BadMessage, Reader, Unseal, stored_type
-from projections.base import Projection, record_keys
-from projections.runner import ProjectionRunner, collector_paused
-from projections.view_store import SkippedMessage, ViewStore
+from projections.base import Projection, Row, record_keys
+from projections.runner import collector_paused
+from projections.view_store import SkippedMessage, StoredRows, ViewStore, stored_rows
+from projections.window import fold_steps, steps_of
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +113,44 @@ def partition_of(aggregate_id: UUID, partitions: int) -> int:
     return (hashed & 0x7FFFFFFF) % partitions
 
 
+class StaleFold(RuntimeError):
+    """The positions a poll was folded from are no longer the view store's: another consumer
+    folded the same partitions meanwhile (this one lost them without being told in time). The
+    write is refused; the consumer starts again from the store."""
+
+
+@dataclass
+class Folded:
+    """One poll folded in memory: what its transaction writes, and what it checks first."""
+
+    #: each projection's rows touched, as the store writes them
+    rows: list[tuple[Projection, StoredRows]] = field(default_factory=list)
+    #: each projection's partition positions the fold began from (None: none yet), for the
+    #: partitions of the poll, and all its positions after it
+    positions: list[tuple[Projection, dict[int, int | None], dict[int, int]]] = field(
+        default_factory=list
+    )
+    skipped: list[SkippedMessage] = field(default_factory=list)
+    #: per partition, the position every projection has folded to (progress)
+    applied: dict[int, int] = field(default_factory=dict)
+
+
 @dataclass(eq=False)
 class ProjectionConsumer(GroupConsumer):
+    """Each poll is folded in memory, then written in one transaction by a writer thread while
+    the next poll is read and folded (SQLite and PostgreSQL do their part of a write without
+    holding Python's lock, so the two overlap); one write at a time, and a poll's offsets are
+    committed once its write has committed.
+
+    A poll's fold needs the rows as the write before it left them, which may still be under
+    way: the rows each projection's last poll touched are kept (a write cache, as Kafka Streams'
+    record cache), and only the others are read from the view store, whose last commit holds
+    them as they are. The positions are kept in memory too, read from the store whenever the
+    consumer is given partitions; each write first checks that the store still holds the
+    positions its fold began from (only the consumer of a partition writes its rows and
+    positions, and one that lost it without knowing must not write over its new owner's).
+    """
+
     progress_label = "projections folded"
 
     store: ViewStore
@@ -130,6 +168,14 @@ class ProjectionConsumer(GroupConsumer):
         self.reader = Reader(wanted, self.unseal)
         #: The last position folded by every projection, per partition (for progress reports).
         self._applied: dict[int, int] = {}
+        #: Each projection's partition positions as folded (None: to be read from the store).
+        self._positions: dict[str, dict[int, int]] | None = None
+        #: Each projection's rows as its last poll's fold left them (written or being written).
+        self._cache: dict[str, dict[str, Row | None]] = {}
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="views-writer")
+        self._writing: Future[Folded] | None = None
+        #: The offsets of the poll being written, committed once it is.
+        self._written_offsets: dict[TopicPartition, Any] | None = None
         self.store.ensure(self.projections)
 
     # -- consuming (the loop is GroupConsumer's) ------------------------------------------------
@@ -141,8 +187,38 @@ class ProjectionConsumer(GroupConsumer):
         # share this process.)
         with collector_paused():
             batch = decode(records, self.reader)
-            self.apply(batch)
+            folded = self.fold(batch)
+        self.flush()  # the poll before: one write at a time, in order
+        self._writing = self._writer.submit(self.write, folded)
         return batch.dead
+
+    def commit(self, offsets: Mapping[TopicPartition, Any]) -> None:
+        if self._writing is None:
+            super().commit(offsets)
+        else:  # once the poll's write has committed
+            self._written_offsets = dict(offsets)
+
+    def poll_once(self, timeout_ms: int = 200) -> int:
+        got = super().poll_once(timeout_ms)
+        if not got and self._writing is not None and self._writing.done():
+            self.flush()  # nothing more came: commit the last poll's offsets now
+        return got
+
+    def flush(self) -> None:
+        """Wait for the write under way, if any (raising what failed it), then commit its
+        poll's offsets."""
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
+        offsets, self._written_offsets = self._written_offsets, None
+        try:
+            folded = writing.result()
+        except BaseException:
+            self._forget()  # what was folded after the store's last commit is gone with it
+            raise
+        self._advance(folded.applied)
+        if offsets:
+            super().commit(offsets)
 
     def listener(self) -> Any:
         return _Rewind(self)
@@ -150,12 +226,32 @@ class ProjectionConsumer(GroupConsumer):
     def progress(self) -> int:
         return max(self._applied.values(), default=0)
 
+    def close(self) -> None:
+        try:
+            self.flush()
+        except Exception:
+            log.warning("the views' last write failed; its poll will be read again", exc_info=True)
+        self._forget()
+        super().close()
+
+    def _forget(self) -> None:
+        """Drop the rows and positions kept in memory: read them from the store again."""
+        self._cache, self._positions = {}, None
+
     def apply(self, batch: Batch) -> None:
-        """Fold a batch into every projection, skipping what each has already folded, and record
-        the new positions and the messages passed over as undecodable, all in one transaction."""
-        applied: dict[int, int] = {}
-        now = self.clock()
-        passed_over = [skipped(letter, now) for letter in batch.dead]
+        """Fold a batch and write it, here and now (the consumer's two steps, one after the
+        other)."""
+        self.flush()
+        self._advance(self.write(self.fold(batch)).applied)
+
+    def fold(self, batch: Batch) -> Folded:
+        """Fold a batch into every projection's rows, in memory, skipping what each has already
+        folded; the rows to write, the positions moved and the messages passed over as
+        undecodable."""
+        if self._positions is None:
+            self._positions = {p.name: self.store.partition_positions(p) for p in self.projections}
+        folded = Folded(skipped=[skipped(letter, self.clock()) for letter in batch.dead])
+        applied = folded.applied
         # Once per batch, not once per projection: each partition's events with their row keys,
         # repeats within the batch dropped (a relay re-send is at or below the highest position
         # before it), so positions strictly increase; and the event types the batch holds.
@@ -174,35 +270,66 @@ class ProjectionConsumer(GroupConsumer):
                     if event is not None:
                         kinds.add(type(event))
             fresh_in_batch[partition] = (positions_seen, keyed)
+        for projection in self.projections:
+            positions = self._positions[projection.name]
+            began = {partition: positions.get(partition) for partition in fresh_in_batch}
+            folds = projection.folds
+            folded_here = not kinds.isdisjoint(folds)
+            fresh: list[tuple[DomainEvent, str]] = []
+            for partition, (seen, keyed) in fresh_in_batch.items():
+                done = positions.get(partition, 0)
+                if seen and seen[-1] > done:
+                    if folded_here:
+                        # What this projection has not folded: after its position.
+                        first = bisect_right(seen, done)
+                        fresh.extend(
+                            (event, key)
+                            for event, key in keyed[first:]
+                            if event is not None and type(event) in folds
+                        )
+                    positions[partition] = seen[-1]
+                if partition in positions:
+                    reached = positions[partition]
+                    applied[partition] = min(applied.get(partition, reached), reached)
+            if fresh:
+                rows = self._fold_rows(projection, fresh)
+                folded.rows.append((projection, StoredRows(*stored_rows(projection, rows))))
+            folded.positions.append((projection, began, dict(positions)))
+        return folded
+
+    def _fold_rows(
+        self, projection: Projection, events: list[tuple[DomainEvent, str]]
+    ) -> dict[str, Row | None]:
+        """Fold (event, record key) pairs into the rows they touch: the rows the projection's
+        last poll left, the others as the view store holds them."""
+        steps = steps_of(projection, events)
+        kept = self._cache.get(projection.name, {})
+        rows: dict[str, Row | None] = {key: kept[key] for key, _, _ in steps if key in kept}
+        fold_steps(self.store.load, projection, rows, steps)
+        self._cache[projection.name] = rows
+        return rows
+
+    def write(self, folded: Folded) -> Folded:
+        """Write what a poll folded, in one transaction: its rows, its positions and the
+        messages it passed over; StaleFold if the store no longer holds the positions the fold
+        began from."""
         with self.store.transaction() as tx:
-            for projection in self.projections:
-                positions = tx.partition_positions(projection)
-                folds = projection.folds
-                folded_here = not kinds.isdisjoint(folds)
-                fresh: list[tuple[DomainEvent, str]] = []
-                for partition, (seen, keyed) in fresh_in_batch.items():
-                    done = positions.get(partition, 0)
-                    if seen and seen[-1] > done:
-                        if folded_here:
-                            # What this projection has not folded: after its position.
-                            first = bisect_right(seen, done)
-                            fresh.extend(
-                                (event, key)
-                                for event, key in keyed[first:]
-                                if event is not None and type(event) in folds
-                            )
-                        positions[partition] = seen[-1]
-                    if partition in positions:
-                        reached = positions[partition]
-                        applied[partition] = min(applied.get(partition, reached), reached)
-                if fresh:
-                    ProjectionRunner.fold(tx, projection, fresh)
-                if passed_over:
-                    tx.record_skipped(projection, passed_over)
+            for projection, began, _ in folded.positions:
+                stored = tx.partition_positions(projection)
+                moved = [p for p, at in began.items() if stored.get(p) != at]
+                if moved:
+                    raise StaleFold(
+                        f"{projection.name}: partitions {moved} were folded by another consumer"
+                    )
+            for projection, rows in folded.rows:
+                tx.write(projection, rows)
+            for projection, _, positions in folded.positions:
+                if folded.skipped:
+                    tx.record_skipped(projection, folded.skipped)
                 tx.set_partition_positions(projection, positions)
                 if positions:
                     tx.set_position(projection, max(positions.values()))
-        self._advance(applied)
+        return folded
 
     # -- rewinding partitions some projection has never read ------------------------------------
 
@@ -224,7 +351,12 @@ class _Rewind(ConsumerRebalanceListener):  # type: ignore[misc]
         self.owner = owner
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        pass  # offsets are committed after every batch; positions make repeats harmless
+        # The write under way finishes (its offsets committed if the broker still takes them:
+        # positions make repeats harmless), and what was kept in memory is read again after.
+        try:
+            self.owner.flush()
+        finally:
+            self.owner._forget()
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         consumer = self.owner._consumer

@@ -39,11 +39,14 @@ MARK_OPEN, MARK_CLOSE = "<mark>", "</mark>"
 _WORD = re.compile(r"[^\W_]+(?:[-./_][^\W_]+)*")
 _JOIN = re.compile(r"[-./_]")
 _ASCII_TERM = re.compile(r"[a-z0-9]+")
+_ASCII_DIGIT = re.compile(r"[0-9]")
 _stemmer = StemmerFactory().create_stemmer()
 
 
 def folded(text: str) -> str:
     """The text with case and diacritics folded (é is e, ß is ss)."""
+    if text.isascii():  # nothing to decompose or compose, and casefold is lower
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return unicodedata.normalize("NFKC", bare).casefold()
@@ -61,7 +64,7 @@ def _word_terms(written: str) -> tuple[str, ...]:
     """The terms of one word as written (cached: people use few words, and each costs folding
     and stemming; a snippet looks at every word of a text)."""
     word = folded(written)
-    if any(c.isdigit() for c in word):
+    if _has_digit(word):
         parts = [_JOIN.sub("", word)]
     else:
         parts = [part for part in _JOIN.split(word) if part]
@@ -72,7 +75,7 @@ def _word_terms(written: str) -> tuple[str, ...]:
 def _term(word: str) -> str:
     """One folded word as the engines store it: stemmed, ASCII, cut to MAX_TERM."""
     if word.isascii():
-        stem = word if any(c.isdigit() for c in word) else _stemmer.stem(word) or word
+        stem = word if _has_digit(word) else _stemmer.stem(word) or word
         term = stem if _ASCII_TERM.fullmatch(stem) else word
     else:
         term = word
@@ -81,14 +84,23 @@ def _term(word: str) -> str:
     return term[:MAX_TERM]
 
 
+def _has_digit(word: str) -> bool:
+    if word.isascii():
+        return _ASCII_DIGIT.search(word) is not None
+    return any(c.isdigit() for c in word)
+
+
 def terms(text: str) -> list[str]:
     """The terms of a text, in order, repeated as often as they occur (the rank counts them)."""
-    return [term for _, _, found in _words(text) for term in found]
+    found: list[str] = []
+    for word in _WORD.findall(text):  # the words alone: `_words` without where each stands
+        found.extend(_word_terms(word))
+    return found
 
 
 def indexed(texts: Iterable[str]) -> str:
     """What a view stores for the engines to index: the terms of the texts, space-separated."""
-    return " ".join(term for text in texts for term in terms(text))
+    return " ".join([term for text in texts for term in terms(text)])
 
 
 def query_terms(query: str) -> list[str]:

@@ -86,6 +86,11 @@ class Projection:
     #: Columns (TEXT, among `columns`) of terms the store indexes for full-text search, widest
     #: audience first: a search looks in the first n of them (projections/view_store.py `Match`).
     text: tuple[str, ...] = ()
+    #: What is worked out from the whole row rather than from one event (a search index's terms,
+    #: from every text the row holds): done to each row once as a store writes it, in place, not
+    #: after every event folded into it. Embedded and Kafka mode write through the same stores,
+    #: so both views hold the same. A fold never reads what it sets.
+    derive: Callable[[Row], None] | None = None
 
     def key(self, event: DomainEvent) -> str | None:
         """The row this event touches, or None when the projection ignores it."""
@@ -93,6 +98,13 @@ class Projection:
 
     def fold(self, row: Row | None, event: DomainEvent) -> Row | None:
         return self.folds[type(event)](row, event)
+
+    def derived(self, row: Row | None) -> Row | None:
+        """The row as a store writes it (with what `derive` works out), for a reader that folds
+        rows itself rather than reading them from a view."""
+        if row is not None and self.derive is not None:
+            self.derive(row)
+        return row
 
 
 _STATES = {state.value: state for state in IncidentState}

@@ -38,6 +38,7 @@ from projections.view_store import (
     Match,
     SearchMiss,
     SkippedMessage,
+    StoredRows,
     checked_fragment,
     indexes,
     quoted,
@@ -74,7 +75,7 @@ class PostgresViewTransaction:
         rows = self._conn.execute(sql, (list(keys),)).fetchall()
         return {key: orjson.loads(doc) for key, doc in rows}
 
-    def write(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
+    def write(self, projection: Projection, rows: Mapping[str, Row | None] | StoredRows) -> None:
         columns = [quoted(c.name) for c in projection.columns]
         names = ", ".join(["key", "doc", *columns])
         marks = ", ".join(["%s"] * (2 + len(columns)))
@@ -90,7 +91,7 @@ class PostgresViewTransaction:
             if gone:
                 cursor.execute(f"DELETE FROM {table(projection)} WHERE key = ANY(%s)", (gone,))
 
-    def fill(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
+    def fill(self, projection: Projection, rows: Mapping[str, Row | None] | StoredRows) -> None:
         # The indexes stay: dropping one here would lock the view's readers out until commit.
         self.write(projection, rows)
 
@@ -275,6 +276,10 @@ class PostgresViewStore:
     def get(self, projection: Projection, key: str) -> Row | None:
         with self._pool.connection() as conn:
             return PostgresViewTransaction(conn).load(projection, [key]).get(key)
+
+    def load(self, projection: Projection, keys: Iterable[str]) -> dict[str, Row]:
+        with self._pool.connection() as conn:
+            return PostgresViewTransaction(conn).load(projection, keys)
 
     def select(
         self, projection: Projection, where: str = "", params: Sequence[Any] = (), tail: str = ""

@@ -29,9 +29,9 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from domain.events import DomainEvent
 from infra.follower import Follower, Follows, StuckAt
 from infra.serialisation import UndecodableEvent
-from projections.base import Projection, Row, record_key
-from projections.view_store import ViewStore, ViewTransaction
-from projections.window import Routes, Window, fold_steps
+from projections.base import Projection, Row
+from projections.view_store import ViewStore
+from projections.window import Routes, Window
 
 log = logging.getLogger(__name__)
 
@@ -153,24 +153,6 @@ class ProjectionRunner(Follows):
         if undecodable is not None:
             for _, loop, future in abandoned:
                 loop.call_soon_threadsafe(abandon, future, undecodable)
-
-    @staticmethod
-    def fold(
-        tx: ViewTransaction, projection: Projection, events: list[tuple[DomainEvent, str]]
-    ) -> dict[str, Row | None]:
-        """Fold (event, record key) pairs into the projection's rows and write the rows."""
-        folds, key_of = projection.folds, projection.key_of
-        by_record = key_of is record_key
-        steps = [
-            (record if by_record else key_of(ev), fold, ev)
-            for ev, record in events
-            if (fold := folds.get(type(ev)))
-        ]
-        rows: dict[str, Row | None] = {}
-        if steps:
-            fold_steps(tx, projection, rows, steps, empty=False)
-            tx.write(projection, rows)
-        return rows
 
     def written(self, projection: Projection, key: str) -> Row | None:
         """The row as the last batch this runner committed wrote it, or None if that batch did

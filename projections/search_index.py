@@ -130,30 +130,54 @@ def _said(row: Row, part: str, slot: str, text: str) -> None:
         held.pop(slot, None)
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What the fold does with an event type, worked out once per type as the module loads
+    (rather than per event: the visibility table's look-ups and an event model's fields)."""
+
+    searched: Searched
+    first: bool
+    replacing: bool
+    #: its free-text fields, in order, each with whether it is public (read by everyone who
+    #: reaches the record) or internal
+    texts: tuple[tuple[str, bool], ...]
+
+
+def _plan(event_type: type[DomainEvent], searched: Searched) -> _Plan:
+    heard = audience(event_type)
+    known_error = _KNOWN_ERROR_TEXT.get(event_type, set())
+    return _Plan(
+        searched,
+        first=issubclass(event_type, _FIRST),
+        replacing=issubclass(event_type, _REPLACING),
+        texts=tuple(
+            (name, (heard.caller and name in heard.says) or name in known_error)
+            for name in sorted(free_text(event_type))
+        ),
+    )
+
+
 def _fold(row: Row | None, ev: DomainEvent) -> Row | None:
-    """Any event of a searched kind: what it says, in the part of the row its readers read."""
-    event_type = type(ev)
-    searched = _searched(event_type)
-    if searched is None:
+    """Any event of a searched kind: what it says, in the part of the row its readers read. (The
+    terms the engines index are worked out from the row as it is written: `_terms`.)"""
+    plan = _PLANS.get(type(ev))
+    if plan is None:
         return row
-    if isinstance(ev, _FIRST):
-        row = _started(ev, searched)
+    if plan.first:
+        row = _started(ev, plan.searched)
     if row is None:  # an event before its record's first: nothing to search yet
         return None
-    replacing = isinstance(ev, _REPLACING)
+    replacing = plan.replacing
     if replacing:
         row["title"] = getattr(ev, "title")  # noqa: B009
         row["public"]["title"] = row["title"]
         if isinstance(ev, k.Drafted | k.Revised):
             _said(row, "public", "keywords", " ".join(ev.keywords))
     _classified(row, ev)
-    heard = audience(event_type)
-    known_error = _KNOWN_ERROR_TEXT.get(event_type, set())
-    for name in sorted(free_text(event_type)):
+    for name, public in plan.texts:
         text = getattr(ev, name)
-        slot = name if replacing else f"{ev.originator_version}.{name}"
-        public = (heard.caller and name in heard.says) or name in known_error
         if text:
+            slot = name if replacing else f"{ev.originator_version}.{name}"
             _said(row, "public" if public else "internal", slot, text)
     if isinstance(ev, k.ArticleEvent):
         state = k.transition(k.ArticleState(row["state"]) if row["state"] else None, ev)
@@ -163,11 +187,16 @@ def _fold(row: Row | None, ev: DomainEvent) -> Row | None:
         row.update(kind="known_error", everyone=1)
     if isinstance(ev, _ENDING):
         row["ended_at"] = at(ev)
-    row["public_terms"] = indexed([row["ref"], *row["public"].values()])
-    row["internal_terms"] = indexed(row["internal"].values())
     row["version"] = ev.originator_version
     row["updated_at"] = at(ev)
     return row
+
+
+def _terms(row: Row) -> None:
+    """The terms of the row's public and internal texts, as the full-text engine indexes them:
+    worked out once as the row is written, from all it holds (not after every event)."""
+    row["public_terms"] = indexed([row["ref"], *row["public"].values()])
+    row["internal_terms"] = indexed(row["internal"].values())
 
 
 def _classified(row: Row, ev: DomainEvent) -> None:
@@ -181,7 +210,11 @@ def _classified(row: Row, ev: DomainEvent) -> None:
         row["service"] = ev.services[0] if ev.services else None
 
 
-_EVENTS = [t for t in AUDIENCES if _searched(t) is not None]
+_PLANS = {
+    event_type: _plan(event_type, searched)
+    for event_type in AUDIENCES
+    if (searched := _searched(event_type)) is not None
+}
 
 search_index = Projection(
     name="search_index",
@@ -189,7 +222,7 @@ search_index = Projection(
     # 4: a sign that folds into punctuation ("⑴") is one term (its bytes), not "(1)"; when an
     # incident or a request ended, for the requester's reach
     version=4,
-    folds=dict.fromkeys(_EVENTS, _fold),
+    folds=dict.fromkeys(_PLANS, _fold),
     columns=(
         Column("kind", "TEXT"),
         Column("number", "INTEGER"),
@@ -204,6 +237,7 @@ search_index = Projection(
     ),
     indexes=(("kind", "organisation"),),
     text=("public_terms", "internal_terms"),
+    derive=_terms,
 )
 
 

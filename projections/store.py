@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +30,7 @@ from projections.view_store import (
     Match,
     SearchMiss,
     SkippedMessage,
+    StoredRows,
     checked_fragment,
     indexes,
     quoted,
@@ -187,6 +189,9 @@ def search_sql(
 
 
 _CHUNK = 500  # keys per IN (...) query, well under SQLite's parameter limit
+#: Rows per INSERT (a row binds 2 values and one per column), within SQLite's parameter limit.
+_ROWS_PER_STATEMENT = 500
+_MAX_VALUES = 32_766
 
 
 class _Versions(Protocol):
@@ -222,21 +227,33 @@ class SQLiteViewTransaction:
                 found[key] = orjson.loads(doc)
         return found
 
-    def write(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
-        columns = [c.name for c in projection.columns]
-        names = ", ".join(["key", "doc", *map(quoted, columns)])
-        marks = ", ".join("?" * (2 + len(columns)))
-        upsert = f"INSERT OR REPLACE INTO {table(projection)} ({names}) VALUES ({marks})"
+    def write(self, projection: Projection, rows: Mapping[str, Row | None] | StoredRows) -> None:
         kept, gone = stored_rows(projection, rows)
         if projection.text:
-            self._forget_text(projection, list(rows))
+            self._forget_text(projection, [row[0] for row in kept] + gone)
         if kept:
-            self._conn.executemany(upsert, kept)
+            self._upsert(projection, kept)
         if gone:
             sql = f"DELETE FROM {table(projection)} WHERE key = ?"
             self._conn.executemany(sql, [(key,) for key in gone])
         if projection.text and kept:
             self._index_text(projection, [row[0] for row in kept])
+
+    def _upsert(self, projection: Projection, kept: list[tuple[Any, ...]]) -> None:
+        """INSERT OR REPLACE the rows, many to a statement: each statement is one call into
+        SQLite, which holds Python's lock only to bind its values (executemany takes it back for
+        every row, so a writer thread beside a busy one waited up to a switch interval a row)."""
+        names = ", ".join(["key", "doc", *(quoted(c.name) for c in projection.columns)])
+        values = 2 + len(projection.columns)
+        row_marks = "(" + ", ".join("?" * values) + ")"
+        per = min(_ROWS_PER_STATEMENT, _MAX_VALUES // values)
+        for i in range(0, len(kept), per):
+            chunk = kept[i : i + per]
+            self._conn.execute(
+                f"INSERT OR REPLACE INTO {table(projection)} ({names})"
+                f" VALUES {', '.join([row_marks] * len(chunk))}",
+                list(chain.from_iterable(chunk)),
+            )
 
     # A view's full-text table holds its rows' terms under each row's rowid. REPLACE gives a row a
     # new rowid, so its terms are taken out before it is written and put back after.
@@ -261,7 +278,7 @@ class SQLiteViewTransaction:
                 chunk,
             )
 
-    def fill(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
+    def fill(self, projection: Projection, rows: Mapping[str, Row | None] | StoredRows) -> None:
         # Each index made in one sorted pass once the rows are in, rather than one b-tree
         # insertion per row and index: a rebuild's incident_details has six. Readers keep the
         # snapshot they began with (WAL), so they never see the view without its indexes.
@@ -478,6 +495,9 @@ class SQLiteViewStore:
 
     def get(self, projection: Projection, key: str) -> Row | None:
         return SQLiteViewTransaction(self._reader()).load(projection, [key]).get(key)
+
+    def load(self, projection: Projection, keys: Iterable[str]) -> dict[str, Row]:
+        return SQLiteViewTransaction(self._reader()).load(projection, keys)
 
     def select(
         self, projection: Projection, where: str = "", params: Sequence[Any] = (), tail: str = ""

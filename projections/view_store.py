@@ -84,6 +84,16 @@ class SearchMiss:
     last_seen: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRows:
+    """Rows as a store writes them (`stored_rows`), worked out before the transaction that writes
+    them: a writer in another thread then writes what the rows were, whatever their folder
+    does with them meanwhile."""
+
+    kept: list[tuple[Any, ...]]
+    gone: list[str]
+
+
 class ViewTransaction(Protocol):
     """Reads and writes inside one store transaction (see ViewStore.transaction)."""
 
@@ -91,7 +101,7 @@ class ViewTransaction(Protocol):
 
     def load(self, projection: Projection, keys: Iterable[str]) -> dict[str, Row]: ...
 
-    def write(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
+    def write(self, projection: Projection, rows: Mapping[str, Row | None] | StoredRows) -> None:
         """Replace these rows; None removes a row."""
 
     def fill(self, projection: Projection, rows: Mapping[str, Row | None]) -> None:
@@ -153,6 +163,9 @@ class ViewStore(Protocol):
         """Kafka mode: how many messages some view lacks (each counted once)."""
 
     def get(self, projection: Projection, key: str) -> Row | None: ...
+
+    def load(self, projection: Projection, keys: Iterable[str]) -> dict[str, Row]:
+        """The rows of these keys that the view holds, as last committed (outside any write)."""
 
     def select(
         self, projection: Projection, where: str = "", params: Sequence[Any] = (), tail: str = ""
@@ -251,10 +264,18 @@ def select_sql(projection: Projection, where: str, tail: str) -> str:
 
 
 def stored_rows(
-    projection: Projection, rows: Mapping[str, Row | None]
+    projection: Projection, rows: Mapping[str, Row | None] | StoredRows
 ) -> tuple[list[tuple[Any, ...]], list[str]]:
     """What `ViewTransaction.write` stores: (key, JSON, each declared column) of each row kept,
-    and the keys of the rows removed (None)."""
+    and the keys of the rows removed (None). What the projection derives from a whole row is
+    worked out here, once per row written (`Projection.derive`)."""
+    if isinstance(rows, StoredRows):
+        return rows.kept, rows.gone
+    derive = projection.derive
+    if derive is not None:
+        for row in rows.values():
+            if row is not None:
+                derive(row)
     names = [c.name for c in projection.columns]
     kept = [
         (key, orjson.dumps(row), *map(row.get, names))

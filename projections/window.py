@@ -10,7 +10,7 @@ with a position past them), so what is folded into it is never looked for in the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from domain.events import DomainEvent
 from projections.base import Folder, KeyOf, Projection, Row, record_key
@@ -81,8 +81,8 @@ class Window:
         for projection, rows, its_steps, after in zip(
             self.projections, self.rows, steps, self.after, strict=True
         ):
-            if its_steps:
-                fold_steps(self.tx, projection, rows, its_steps, empty=after == 0)
+            if its_steps:  # a view at position 0 is empty: nothing to load
+                fold_steps(None if after == 0 else self.tx.load, projection, rows, its_steps)
 
     def write(self, reached: int) -> None:
         """Write the rows, and every position moved to `reached` (never backwards)."""
@@ -96,20 +96,30 @@ class Window:
         return {p.name: rows for p, rows in zip(self.projections, self.rows, strict=True) if rows}
 
 
+#: The rows of these keys that a view holds (ViewTransaction.load, ViewStore.load).
+Load = Callable[[Projection, Iterable[str]], Mapping[str, Row]]
+
+
+def steps_of(projection: Projection, events: Iterable[tuple[DomainEvent, str]]) -> list[Step]:
+    """A projection's steps for (event, record key) pairs, the events it does not fold left out."""
+    folds, key_of = projection.folds, projection.key_of
+    by_record = key_of is record_key
+    return [
+        (record if by_record else key_of(ev), fold, ev)
+        for ev, record in events
+        if (fold := folds.get(type(ev)))
+    ]
+
+
 def fold_steps(
-    tx: ViewTransaction,
-    projection: Projection,
-    rows: dict[str, Row | None],
-    steps: list[Step],
-    *,
-    empty: bool,
+    load: Load | None, projection: Projection, rows: dict[str, Row | None], steps: list[Step]
 ) -> None:
-    """Fold the steps into `rows`, first loading from the view the rows it lacks (none when the
-    view is empty). The fold may change a row in place: the rows are the window's own."""
-    if not empty:
+    """Fold the steps into `rows`, first loading the rows it lacks (None: the view is empty, there
+    is nothing to load). The fold may change a row in place: the rows are the caller's own."""
+    if load is not None:
         missing = {key for key, _, _ in steps if key not in rows}
         if missing:
-            rows.update(tx.load(projection, missing))
+            rows.update(load(projection, missing))
     row_of = rows.get
     for key, fold, event in steps:
         rows[key] = fold(row_of(key), event)

@@ -156,6 +156,7 @@ def _folded(*events: DomainEvent) -> Row:
     row = None
     for event in events:
         row = search_index.fold(row, event)
+    row = search_index.derived(row)  # the terms, as a store writes the row
     assert row is not None
     return row
 

@@ -1,0 +1,222 @@
+"""Circulation ingest by a consumer group: 2 processes over the topic's partitions, beside 2 bare
+kafka-python consumers in a group of their own, in one run (part of `benchmarks.circulation`).
+
+Each member is its own process (`python -m benchmarks.circulation_group MEMBER ...`). The members
+join their group with every partition they are given paused, and say how many they hold; once
+the group has settled (every partition held, each member holding some) the benchmark tells them
+to go, and each reads until the topic has been quiet for a while. The group's rate is every
+event read over the time from the go to the last member's last event: the join is not counted,
+as the single consumers' first batch is not.
+
+    bare       kafka-python's consumer in a group: records unpacked, nothing else
+    pipeline   the circulation consumer (`itsm consume circulation`'s): validate, pseudonymise,
+               dedupe, health counters, rules, one transaction per poll of the one circulation
+               store the members share, offsets committed after it
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import orjson
+from kafka import KafkaConsumer
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+from benchmarks.kafka import Report, rate, say
+from infra.circulation_store import CirculationStore
+from infra.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+MEMBERS = 2
+MEMBER = [sys.executable, "-m", "benchmarks.circulation_group"]
+#: A member stops once it has read nothing for this long (the others still reading by then
+#: would have given it a partition back only after a rebalance, which a settled group has not).
+QUIET_S = 3.0
+
+
+class Gate(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Pauses what the group assigns until the benchmark says go, and says what it holds."""
+
+    def __init__(self, status: Path, go: Path) -> None:
+        self.status, self.go = status, go
+        self.consumer: Any = None
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        if not self.go.exists():
+            self.consumer.pause(*assigned)
+        said = self.status.with_suffix(".tmp")
+        said.write_bytes(orjson.dumps({"assigned": len(assigned), "pid": os.getpid()}))
+        said.replace(self.status)
+
+
+def member(kind: str, bootstrap: str, topic: str, group: str, data_dir: Path, run: Path) -> None:
+    """One member of a group: join paused, wait for the go, read until quiet, say what it read."""
+    gate = Gate(run / f"{os.getpid()}.status", run / "go")
+    if kind == "bare":
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=5000,
+        )
+        consumer.subscribe([topic], listener=gate)
+        kafka = consumer
+
+        def poll() -> int:
+            return sum(len(batch) for batch in kafka.poll(timeout_ms=500).values())
+
+        def applied() -> int | None:
+            return None
+
+        close = consumer.close
+    else:
+        from processes.circulation import build_circulation_consumer
+        from service.bootstrap import build
+
+        settings = Settings(data_dir=data_dir, circulation_topic=topic, circulation_group=group)
+        services = build(settings.model_copy(update={"kafka_bootstrap": None}))
+        pipeline = build_circulation_consumer(settings, bootstrap, services.desk)
+        pipeline.listener = lambda: gate  # type: ignore[method-assign]
+        pipeline._consumer = kafka = pipeline._connect()
+
+        def poll() -> int:
+            return pipeline.poll_once(timeout_ms=500)
+
+        def applied() -> int | None:
+            return pipeline.applied
+
+        def close() -> None:
+            pipeline.close()
+            pipeline.pipeline.store.close()
+            services.close()
+
+    gate.consumer = kafka
+    while not gate.go.exists():
+        if kafka.poll(timeout_ms=100):
+            raise RuntimeError("a paused member read records before the go")
+    started = time.time()
+    kafka.resume(*kafka.assignment())
+    read, last = 0, started
+    while time.time() - last < QUIET_S:
+        got = poll()
+        if got:
+            read, last = read + got, time.time()
+    said = {"read": read, "started": started, "last": last, "applied": applied()}
+    close()
+    print(orjson.dumps(said).decode())
+
+
+def bench_group(
+    bootstrap: str, topic: str, partitions: int, events: int, base: Path, report: Report
+) -> dict[str, dict[str, Any]]:
+    """The bare group, then the circulation consumers' group, over the same topic; their lines."""
+    lines = {}
+    for kind in ("bare", "pipeline"):
+        data_dir = base / f"group-{kind}"
+        if kind == "pipeline":
+            prepare(data_dir, topic)
+        run = base / f"group-run-{kind}"
+        run.mkdir(parents=True)
+        group = f"bench.group.{kind}.{uuid4().hex[:8]}"
+        say(f"{kind}: {MEMBERS} processes in the group {group}")
+        members = [
+            subprocess.Popen(
+                [*MEMBER, kind, bootstrap, topic, group, str(data_dir), str(run)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+            )
+            for _ in range(MEMBERS)
+        ]
+        try:
+            settle(run, members, partitions)
+            (run / "go").touch()
+            said = [orjson.loads(m.communicate(timeout=3600)[0].splitlines()[-1]) for m in members]
+        finally:
+            for m in members:
+                if m.poll() is None:
+                    m.kill()
+        if any(m.returncode for m in members):
+            raise RuntimeError(f"a {kind} member failed: {[m.returncode for m in members]}")
+        read = sum(s["read"] for s in said)
+        if read != events:  # each event read once by the group: anything else voids the run
+            raise RuntimeError(f"the {kind} group read {read} of {events} events")
+        seconds = max(s["last"] for s in said) - min(s["started"] for s in said)
+        line: dict[str, Any] = {
+            "processes": MEMBERS,
+            "partitions": partitions,
+            "events": read,
+            "events_per_s": rate(read, seconds),
+            "per_process": [s["read"] for s in said],
+        }
+        if kind == "pipeline":
+            line["applied"] = sum(s["applied"] for s in said)
+            line["deduped_set"] = seen(data_dir)
+            if line["applied"] != line["deduped_set"]:
+                raise RuntimeError(f"applied {line['applied']}, the dedupe set holds more or fewer")
+        report(f"circulation_group_{kind}", **line)
+        lines[kind] = line
+    return lines
+
+
+def prepare(data_dir: Path, topic: str) -> None:
+    """The members' shared data directory, made once before they start (the catalogue seeded,
+    as for the single consumer), so that they do not both make it at once."""
+    from application.seed import seed
+    from service.bootstrap import build
+
+    services = build(Settings(data_dir=data_dir, circulation_topic=topic, kafka_bootstrap=None))
+    try:
+        seed(services.desk)
+    finally:
+        services.close()
+
+
+def settle(run: Path, members: list[subprocess.Popen[bytes]], partitions: int) -> None:
+    """Wait until every partition is held and every member holds some, twice a second apart."""
+    deadline, steady = time.monotonic() + 120, 0
+    while steady < 2:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the group did not settle in 2 minutes")
+        if any(m.poll() is not None for m in members):
+            raise RuntimeError("a member stopped before the go")
+        time.sleep(0.5)
+        held = [orjson.loads(s.read_bytes())["assigned"] for s in run.glob("*.status")]
+        fair = len(held) == len(members) and sum(held) == partitions and all(held)
+        steady = steady + 1 if fair else 0
+
+
+def seen(data_dir: Path) -> int:
+    store = CirculationStore(Settings(data_dir=data_dir).circulation_db)
+    try:
+        with store.transaction() as db:
+            count: int = db.execute("SELECT count(*) FROM seen").fetchone()[0]
+            return count
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="one member of a benchmark's consumer group")
+    parser.add_argument("kind", choices=("bare", "pipeline"))
+    parser.add_argument("bootstrap")
+    parser.add_argument("topic")
+    parser.add_argument("group")
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("run", type=Path)
+    args = parser.parse_args(argv)
+    member(args.kind, args.bootstrap, args.topic, args.group, args.data_dir, args.run)
+
+
+if __name__ == "__main__":
+    main()
