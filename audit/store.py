@@ -128,8 +128,10 @@ class AuditStore(Protocol):
         """How another process opens this store to read it (for verifying in parallel); None
         if it cannot."""
 
-    def checkpoints(self) -> list[Checkpoint]:
-        """Every stored checkpoint, oldest first."""
+    def checkpoints(self, after: int = 0) -> list[Checkpoint]:
+        """Every stored checkpoint after position `after`, oldest first (a follower that
+        publishes asks for those after the last it published: what it reads grows with what is
+        new, not with the ledger)."""
 
     def last_checkpoint(self) -> Checkpoint | None: ...
 
@@ -423,10 +425,14 @@ class SQLiteAuditStore(_SealReads):
             until,
         )
 
-    def checkpoints(self) -> list[Checkpoint]:
+    def checkpoints(self, after: int = 0) -> list[Checkpoint]:
         rows = (
             self._connections()[1]
-            .execute(f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY position")
+            .execute(
+                f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE position > ?"
+                " ORDER BY position",
+                (after,),
+            )
             .fetchall()
         )
         return [_checkpoint(r) for r in rows]
@@ -651,10 +657,12 @@ class PostgresAuditStore(_SealReads):
             ).fetchall()
         return [(position, bytes(digest)) for position, digest in rows]
 
-    def checkpoints(self) -> list[Checkpoint]:
+    def checkpoints(self, after: int = 0) -> list[Checkpoint]:
         with self._conn() as conn:
             rows = conn.execute(
-                f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY position"
+                f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE position > %s"
+                " ORDER BY position",
+                (after,),
             ).fetchall()
         return [_checkpoint(r) for r in rows]
 
