@@ -149,12 +149,14 @@ def _fold(row: Row | None, ev: DomainEvent) -> Row | None:
     _classified(row, ev)
     heard = audience(event_type)
     known_error = _KNOWN_ERROR_TEXT.get(event_type, set())
+    said = replacing or "public_terms" not in row
     for name in sorted(free_text(event_type)):
         text = getattr(ev, name)
         slot = name if replacing else f"{ev.originator_version}.{name}"
         public = (heard.caller and name in heard.says) or name in known_error
         if text:
             _said(row, "public" if public else "internal", slot, text)
+            said = True
     if isinstance(ev, k.ArticleEvent):
         state = k.transition(k.ArticleState(row["state"]) if row["state"] else None, ev)
         row["state"] = state.value
@@ -163,8 +165,9 @@ def _fold(row: Row | None, ev: DomainEvent) -> Row | None:
         row.update(kind="known_error", everyone=1)
     if isinstance(ev, _ENDING):
         row["ended_at"] = at(ev)
-    row["public_terms"] = indexed([row["ref"], *row["public"].values()])
-    row["internal_terms"] = indexed(row["internal"].values())
+    if said:  # the terms follow from the texts alone: made again only when one changed
+        row["public_terms"] = indexed([row["ref"], *row["public"].values()])
+        row["internal_terms"] = indexed(row["internal"].values())
     row["version"] = ev.originator_version
     row["updated_at"] = at(ev)
     return row
