@@ -81,8 +81,10 @@ def two_processes(
     finally:
         services.close()
     token = subprocess.run(
-        [ITSM, "tokens", "create", "--data-dir", data_dir, "--actor", "siti.rahma"]
-        + ["--role", Role.AGENT.value],
+        [
+            *(ITSM, "tokens", "create", "--data-dir", data_dir),
+            *("--actor", "siti.rahma", "--role", Role.AGENT.value),
+        ],
         env=environment(url),
         check=True,
         capture_output=True,
