@@ -300,12 +300,21 @@ class Reader:
     """One keep-alive connection; each read checked for what it must hold."""
 
     def __init__(self, port: int, bearer: str) -> None:
+        self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.headers = {"Authorization": f"Bearer {bearer}"}
 
     def get(self, what: str, path: str) -> Any:
-        self.conn.request("GET", path, headers=self.headers)
-        answer = self.conn.getresponse()
+        try:
+            self.conn.request("GET", path, headers=self.headers)
+            answer = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # the server closed a keep-alive connection idle past its timeout (5 s): a client
+            # connects again, as this one does, once
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.conn.request("GET", path, headers=self.headers)
+            answer = self.conn.getresponse()
         body = answer.read()
         expect(what, answer.status, {200}, body)
         return orjson.loads(body)
