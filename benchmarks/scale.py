@@ -47,6 +47,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -323,73 +324,79 @@ class Reader:
         self.conn.close()
 
 
-def reads(port: int, agent: str, everyone: str, size: int, samples: int) -> dict[str, Any]:
-    """p50/p99 of each read, `samples` of each, interleaved round by round."""
-    office, all_orgs = Reader(port, agent), Reader(port, everyone)
-    rng = random.Random(size)
+class Reads:
+    """The reads of one server, each checked for what it must hold: one round reads each once,
+    timed; the sizes' rounds are interleaved, so a load that comes and goes weighs on all."""
 
-    def get_one() -> None:
-        number = rng.randrange(1, size + 1)
-        body = all_orgs.get("get one", f"/api/v1/incidents/INC-{number:06d}")
+    def __init__(self, port: int, agent: str, everyone: str, size: int) -> None:
+        self.office, self.all_orgs = Reader(port, agent), Reader(port, everyone)
+        self.size = size
+        self.rng = random.Random(size)
+        self.measures: dict[str, Callable[[], None]] = {
+            "get": self.get_one,
+            "queue": self.queue,
+            "list_walk": self.walk(""),
+            "list_status": self.walk("&status=in_progress"),
+            "sla_clocks": self.clocks,
+            "search": self.search,
+        }
+        self.timings: dict[str, list[float]] = {name: [] for name in self.measures}
+
+    def get_one(self) -> None:
+        number = self.rng.randrange(1, self.size + 1)
+        body = self.all_orgs.get("get one", f"/api/v1/incidents/INC-{number:06d}")
         assert body["number"] == number, body.get("number")
 
-    def queue() -> None:
-        body = office.get("queue", f"/api/v1/queues?group={QUEUE_GROUP}&limit=500")
+    def queue(self) -> None:
+        body = self.office.get("queue", f"/api/v1/queues?group={QUEUE_GROUP}&limit=500")
         assert len(body["queues"][0]["items"]) == QUEUE, len(body["queues"][0]["items"])
 
-    def walk(extra: str) -> Callable[[], None]:
+    def walk(self, extra: str) -> Callable[[], None]:
         def run() -> None:
             seen, cursor = 0, None
             for _ in range(5):
                 tail = f"&cursor={cursor}" if cursor else ""
                 path = f"/api/v1/incidents?group={QUEUE_GROUP}{extra}&limit=100{tail}"
-                body = office.get("list walk", path)
+                body = self.office.get("list walk", path)
                 seen += len(body["items"])
                 cursor = body["next_cursor"]
             assert seen == QUEUE, seen
 
         return run
 
-    def clocks() -> None:
-        body = office.get("sla clocks", "/api/v1/sla/clocks?limit=200")
+    def clocks(self) -> None:
+        body = self.office.get("sla clocks", "/api/v1/sla/clocks?limit=200")
         assert body["items"], "no clocks"
 
-    def search() -> None:
-        body = office.get("search", f"/api/v1/search?q={SEARCH_WORD}")
+    def search(self) -> None:
+        body = self.office.get("search", f"/api/v1/search?q={SEARCH_WORD}")
         assert body["items"], "nothing found"
 
-    measures: dict[str, Callable[[], None]] = {
-        "get": get_one,
-        "queue": queue,
-        "list_walk": walk(""),
-        "list_status": walk("&status=in_progress"),
-        "sla_clocks": clocks,
-        "search": search,
-    }
-    timings: dict[str, list[float]] = {name: [] for name in measures}
-    try:
-        # Warm up: the first seconds after /readyz hold the SLA watcher's first tick (it judges
-        # every open ticket) and the caches filling; a read's p99 is of the steady state.
+    def warm_up(self) -> None:
+        """The first seconds after /readyz hold the SLA watcher's first tick (it judges every
+        open ticket) and the caches filling; a read's p99 is of the steady state."""
         settle = time.monotonic() + WARM_UP_S
         while time.monotonic() < settle:
-            for read in measures.values():
+            for read in self.measures.values():
                 read()
-        for _ in range(samples):
-            for name, read in measures.items():
-                started = time.perf_counter()
-                read()
-                timings[name].append(time.perf_counter() - started)
-    finally:
-        office.close()
-        all_orgs.close()
-    figures = {}
-    for name, seconds in timings.items():
-        ordered = sorted(seconds)
-        figures[name] = {
-            "p50_ms": rounded(percentile(ordered, 0.5) * 1000, 2),
-            "p99_ms": rounded(percentile(ordered, 0.99) * 1000, 2),
-        }
-    return figures
+
+    def round(self) -> None:
+        for name, read in self.measures.items():
+            started = time.perf_counter()
+            read()
+            self.timings[name].append(time.perf_counter() - started)
+
+    def figures(self) -> dict[str, Any]:
+        self.office.close()
+        self.all_orgs.close()
+        figures = {}
+        for name, seconds in self.timings.items():
+            ordered = sorted(seconds)
+            figures[name] = {
+                "p50_ms": rounded(percentile(ordered, 0.5) * 1000, 2),
+                "p99_ms": rounded(percentile(ordered, 0.99) * 1000, 2),
+            }
+        return figures
 
 
 def rest_rates(
@@ -617,34 +624,92 @@ def rebuild(services: Services) -> dict[str, Any]:
 # -- one size on one backend, and the judgement ----------------------------------------------------
 
 
+@dataclass
+class Site:
+    """One size's working copy, its tokens and (while it runs) its server."""
+
+    size: int
+    line: dict[str, Any]
+    data_dir: Path
+    database: str | None
+    env: dict[str, str]
+    agent: str
+    everyone: str
+    proc: subprocess.Popen[bytes] | None = None
+    port: int = 0
+
+
 def measure(
-    backend: Backend, size: int, args: argparse.Namespace, report: Report
-) -> dict[str, Any]:
-    meta = backend.ensure(size)
-    line: dict[str, Any] = {
-        "backend": backend.name,
-        "incidents": size,
-        "events": meta["events"],
-        "days": round(size / PER_DAY),
-        "build_s": meta["build_s"],
-    }
-    with backend.copy(size, meta) as (data_dir, database):
-        env = backend.env(database)
-        line["disk"] = disk(data_dir, database, backend, size)
-        line["watcher"] = watch(backend.settings(data_dir, database))
-        agent = token(data_dir, env)
-        everyone = token(data_dir, env, "agent", "--all-organisations")
-        with serving(data_dir, env) as (proc, port, ready_s):
-            line["startup_s"] = rounded(ready_s, 2)
-            say(f"{backend.name} {size:,}: ready in {ready_s:.2f} s; reads")
-            line["reads"] = reads(port, agent, everyone, size, args.samples)
+    backend: Backend, sizes: list[int], args: argparse.Namespace, report: Report
+) -> list[dict[str, Any]]:
+    """Every size of one backend: their copies made side by side, their servers started one
+    after the other and then all running, the reads and the REST windows interleaved size by
+    size, round by round; then each copy's in-process measures."""
+    with contextlib.ExitStack() as copies:
+        sites = []
+        for size in sizes:
+            meta = backend.ensure(size)
+            data_dir, database = copies.enter_context(backend.copy(size, meta))
+            env = backend.env(database)
+            line: dict[str, Any] = {
+                "backend": backend.name,
+                "incidents": size,
+                "events": meta["events"],
+                "days": round(size / PER_DAY),
+                "build_s": meta["build_s"],
+                "disk": disk(data_dir, database, backend, size),
+                "watcher": watch(backend.settings(data_dir, database)),
+            }
+            agent = token(data_dir, env)
+            everyone = token(data_dir, env, "agent", "--all-organisations")
+            sites.append(Site(size, line, data_dir, database, env, agent, everyone))
+        with contextlib.ExitStack() as servers:
+            for site in sites:
+                site.proc, site.port, ready_s = servers.enter_context(
+                    serving(site.data_dir, site.env)
+                )
+                site.line["startup_s"] = rounded(ready_s, 2)
+                say(f"{backend.name} {site.size:,}: ready in {ready_s:.2f} s")
+            say(f"{backend.name}: reads, {args.samples} rounds, the sizes interleaved")
+            readers = [Reads(s.port, s.agent, s.everyone, s.size) for s in sites]
+            for reader in readers:
+                reader.warm_up()
+            for _ in range(args.samples):
+                for reader in readers:
+                    reader.round()
+            for site, reader in zip(sites, readers, strict=True):
+                site.line["reads"] = reader.figures()
             if not args.skip_rest:
-                say(f"{backend.name} {size:,}: REST at 4 and 32 clients")
-                line.update(rest_rates(port, proc, agent, args))
-        say(f"{backend.name} {size:,}: watcher, followers, catch-up, rebuild")
-        line.update(in_process(backend.settings(data_dir, database), args, size))
-    report.emit("scale", **line)
-    return line
+                rest_rounds(backend, sites, args)
+        for site in sites:
+            if not args.skip_in_process:
+                say(f"{backend.name} {site.size:,}: followers, catch-up, rebuild")
+                settings = backend.settings(site.data_dir, site.database)
+                site.line.update(in_process(settings, args, site.size))
+            report.emit("scale", **site.line)
+    return [site.line for site in sites]
+
+
+def rest_rounds(backend: Backend, sites: list[Site], args: argparse.Namespace) -> None:
+    """The REST windows, round by round, the sizes in turn (in alternate order); each size's
+    rate is the median of its rounds, each round's beside it."""
+    samples: dict[int, list[dict[str, Any]]] = {site.size: [] for site in sites}
+    for r in range(args.rest_rounds):
+        say(f"{backend.name}: REST round {r + 1}/{args.rest_rounds} at 4 and 32 clients")
+        for site in sites if r % 2 == 0 else sites[::-1]:
+            assert site.proc is not None
+            samples[site.size].append(rest_rates(site.port, site.proc, site.agent, args))
+    for site in sites:
+        for clients in ("rest_4", "rest_32"):
+            rounds = [sample[clients] for sample in samples[site.size]]
+            site.line[clients] = {
+                "rate": statistics.median(x["rate"] for x in rounds),
+                "rounds": [x["rate"] for x in rounds],
+                "p99_ms": statistics.median(x["p99_ms"] for x in rounds),
+                "server_ms_per_request": statistics.median(
+                    x["server_ms_per_request"] or 0 for x in rounds
+                ),
+            }
 
 
 def verdict(
@@ -688,8 +753,9 @@ def judge(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 idle = grows(line["watcher"]["idle_tick_ms"], base["watcher"]["idle_tick_ms"])
                 checks.append(("watcher idle tick x", idle, READ_BOUND, False))
                 for what in ("ledger_us_per_event", "views_us_per_event"):
-                    growth = grows(line["follow"][what], base["follow"][what])
-                    checks.append((f"{what} x", growth, READ_BOUND, False))
+                    if "follow" in line:
+                        growth = grows(line["follow"][what], base["follow"][what])
+                        checks.append((f"{what} x", growth, READ_BOUND, False))
             if "rebuild" in line:
                 rebuilt = line["rebuild"]
                 checks += [
@@ -756,9 +822,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--rest-rounds", type=int, default=3)
     parser.add_argument("--import-incidents", type=int, default=10_000)
     parser.add_argument("--skip-rest", action="store_true")
     parser.add_argument("--skip-rebuild", action="store_true")
+    parser.add_argument(
+        "--skip-in-process", action="store_true", help="no follow, catch-up or rebuild figures"
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
         "--build-only", action="store_true", help="build (or find) the cached histories, no more"
@@ -803,9 +873,8 @@ def main(argv: list[str] | None = None) -> None:
                     report.emit("history", backend=backend.name, **backend.ensure(size))
             return
         lines = []
-        for size in sizes:  # every backend at one size, then the next size
-            for backend in backends:
-                lines.append(measure(backend, size, args, report))
+        for backend in backends:
+            lines += measure(backend, sizes, args, report)
         verdicts = judge(lines)
         for verdict in verdicts:
             report.emit("bound", **verdict)
