@@ -3,13 +3,16 @@ events, on SQLite and on PostgreSQL, side by side in one run; each bound PASS or
 
     .venv/bin/python -m benchmarks.scale [--sizes 10000,100000,500000]
         [--backends sqlite,postgres] [--cache-dir /var/tmp/itsm-scale] [--samples 200]
-        [--duration 10] [--import-incidents 10000] [--skip-rest] [--skip-rebuild] [--out FILE]
+        [--duration 10] [--rest-rounds 3] [--import-incidents 10000] [--skip-rest]
+        [--skip-rebuild] [--skip-in-process] [--build-only] [--out FILE]
 
 The history of each size and backend is built once (benchmarks/scale_history.py) and cached in
 --cache-dir: SQLite's files in `sqlite-N/`, PostgreSQL's as database `scale_N` of a cluster kept
 in `pg/` (the project's own local server, infra/postgres_server.py). Each measurement runs on a
 working copy (the files copied; `CREATE DATABASE ... TEMPLATE scale_N`), so the cache stays as
-built. For each size and backend, on its copy:
+built. The sizes of one backend are measured side by side: their servers all running, the reads
+interleaved round by round and the REST windows in rounds, each size in turn, so that a load that
+comes and goes on a shared machine weighs on every size. For each size and backend, on its copy:
 
     disk          bytes per incident: the event store, the views, the ledger; and what a VACUUM
                   would give back (SQLite's free pages; PostgreSQL's dead rows)
@@ -20,7 +23,8 @@ built. For each size and backend, on its copy:
     list_status   the same walk with &status=in_progress
     sla_clocks    p99 of GET /sla/clocks?limit=200
     search        p99 of GET /search?q=<a word in a fifth of the titles>
-    rest_4, rest_32   the incident lifecycle over REST at 4 and 32 clients (benchmarks/loadgen.py)
+    rest_4, rest_32   the incident lifecycle over REST at 4 and 32 clients (benchmarks/loadgen.py):
+                  the median of --rest-rounds rounds, each round's rate beside it
     watcher       the SLA watcher's tick: the first after a start (judges every open ticket) and
                   an idle one, in ms
     follow        the ledger's and the projections' cost per new event: 300 new incidents'
@@ -28,7 +32,8 @@ built. For each size and backend, on its copy:
     catch_up      --import-incidents incidents written as `itsm import` writes them, then the
                   views catch up as the next start does (events/s)
     rebuild       every view rebuilt in shadows in one pass over the store while reads go on
-                  (projections/shadow.py), against a bare read-and-decode of the same store
+                  (projections/shadow.py), against a bare read-and-decode of the same store;
+                  and incident_details rebuilt alone
 
 Bounds (issue 23, "Costs that must stay flat"), each judged against the smallest size of the
 same backend: start-up and every read's p99 within 2x; REST rates at least 0.8; the watcher's
