@@ -346,11 +346,9 @@ class Ledger(Follows):
         """Send every stored checkpoint not yet published, oldest first (at least once)."""
         if self.publisher is None:
             return
-        published = self.store.published()
-        for checkpoint in self.store.checkpoints():
-            if checkpoint.position > published:
-                self.publisher(checkpoint)
-                self.store.record_published(checkpoint.position)
+        for checkpoint in self.store.checkpoints(after=self.store.published()):
+            self.publisher(checkpoint)
+            self.store.record_published(checkpoint.position)
 
     # -- following the store in the background ----------------------------------------------------
 

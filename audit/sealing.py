@@ -54,6 +54,9 @@ from audit.seals import (
     Seal,
     SealKey,
 )
+from audit.seals import (
+    INDEX as SEAL_INDEX,
+)
 
 _LAST_MAC = f"SELECT mac FROM {TABLE} ORDER BY first_position DESC LIMIT 1"
 _INSERT = f"INSERT INTO {TABLE} ({SEAL_COLUMNS}) VALUES (?,?,?,?,?,?)"
@@ -247,7 +250,7 @@ class SealingSQLiteRecorder(_Sealer, SQLiteApplicationRecorder):
             datastore.pool.__class__ = _StorePool
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), SQLITE_SCHEMA]
+        return [*super().construct_create_table_statements(), SQLITE_SCHEMA, SEAL_INDEX]
 
     def _insert_committed(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -298,6 +301,7 @@ class SealingPostgresRecorder(_Sealer, PostgresApplicationRecorder):
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.append(SQL(POSTGRES_SCHEMA).format())
+        self.sql_create_statements.append(SQL(SEAL_INDEX).format())
         self._init_sealer()
 
     def _fetch_ids_after_insert_events(

@@ -54,9 +54,9 @@ EVENT_TABLES = {
 
 _SEALS = f"SELECT {sealing.SEAL_COLUMNS} FROM {sealing.TABLE}"
 _SEALS_AFTER = f"{_SEALS} WHERE first_position > ? ORDER BY first_position LIMIT ?"
-_SEALS_COVERING = (
-    f"{_SEALS} WHERE last_position >= ? AND first_position <= ? ORDER BY first_position"
-)
+#: Read through the index on last_position (the `+` keeps SQLite from reading every seal from
+#: the first by its primary key instead); the few found are put in order here.
+_SEALS_COVERING = f"{_SEALS} WHERE last_position >= ? AND +first_position <= ?"
 _SEAL_BEFORE = f"{_SEALS} WHERE first_position < ? ORDER BY first_position DESC LIMIT 1"
 
 #: The ledger table's columns: an entry's fields, in their order.
@@ -128,8 +128,10 @@ class AuditStore(Protocol):
         """How another process opens this store to read it (for verifying in parallel); None
         if it cannot."""
 
-    def checkpoints(self) -> list[Checkpoint]:
-        """Every stored checkpoint, oldest first."""
+    def checkpoints(self, after: int = 0) -> list[Checkpoint]:
+        """Every stored checkpoint after position `after`, oldest first (a follower that
+        publishes asks for those after the last it published: what it reads grows with what is
+        new, not with the ledger)."""
 
     def last_checkpoint(self) -> Checkpoint | None: ...
 
@@ -209,7 +211,8 @@ class _SealReads:
         return self._seal_rows(_SEALS_AFTER, (after, limit))
 
     def seals_covering(self, first: int, last: int) -> list[Seal]:
-        return self._seal_rows(_SEALS_COVERING, (first, last))
+        found = self._seal_rows(_SEALS_COVERING, (first, last))
+        return sorted(found, key=lambda seal: seal.first_position)
 
     def seal_before(self, position: int) -> Seal | None:
         found = self._seal_rows(_SEAL_BEFORE, (position,))
@@ -259,6 +262,7 @@ class SQLiteAuditStore(_SealReads):
         migrate_sqlite(ledger, migrations("audit", ("ledger", _SQLITE_LEDGER_SCHEMA)))
         # The guards are no schema change: each start puts back any that was dropped.
         events.execute(sealing.SQLITE_SCHEMA)
+        events.execute(sealing.INDEX)
         for table in EVENT_TABLES["sqlite"]:
             for statement in sqlite_triggers(table):
                 events.execute(statement)
@@ -423,10 +427,14 @@ class SQLiteAuditStore(_SealReads):
             until,
         )
 
-    def checkpoints(self) -> list[Checkpoint]:
+    def checkpoints(self, after: int = 0) -> list[Checkpoint]:
         rows = (
             self._connections()[1]
-            .execute(f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY position")
+            .execute(
+                f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE position > ?"
+                " ORDER BY position",
+                (after,),
+            )
             .fetchall()
         )
         return [_checkpoint(r) for r in rows]
@@ -519,6 +527,7 @@ class PostgresAuditStore(_SealReads):
             with schema_change(conn):
                 conn.execute(_APPEND_ONLY)
                 conn.execute(sealing.POSTGRES_SCHEMA)
+                conn.execute(sealing.INDEX)
                 for table in (*EVENT_TABLES["postgres"], *LEDGER_TABLES):
                     for statement in postgres_triggers(table):
                         conn.execute(statement)
@@ -651,10 +660,12 @@ class PostgresAuditStore(_SealReads):
             ).fetchall()
         return [(position, bytes(digest)) for position, digest in rows]
 
-    def checkpoints(self) -> list[Checkpoint]:
+    def checkpoints(self, after: int = 0) -> list[Checkpoint]:
         with self._conn() as conn:
             rows = conn.execute(
-                f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY position"
+                f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE position > %s"
+                " ORDER BY position",
+                (after,),
             ).fetchall()
         return [_checkpoint(r) for r in rows]
 

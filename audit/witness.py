@@ -442,7 +442,7 @@ class WitnessPusher:
         status, body = _http("GET", f"{self.url}/head", timeout=self.timeout, tls=self.tls)
         _raise_for(status, body, f"{self.url}/head")
         held = int(orjson.loads(body)["position"])
-        pending = [c for c in self.store.checkpoints() if c.position > held]
+        pending = self.store.checkpoints(after=held)
         if not pending:
             return False
         checkpoint = pending[0]

@@ -328,10 +328,19 @@ incident_details = Projection(
         Column("caller", "TEXT"),
         Column("ended_at", "TEXT"),
     ),
+    # A list is ordered by number and, for staff of one organisation, filtered by it: each filter
+    # an agent walks (group, status, both) has an index that leads with the organisation and
+    # ends with the number, so a page reads only its own rows however long the history (with
+    # ("organisation", "number") alone, a group's page read every newer incident of the
+    # organisation: issue 23, p99 44 ms -> 285 ms from 10k to 100k incidents).
     indexes=(
         ("number",),
         ("state", "number"),
         ("group", "number"),
+        ("group", "state", "number"),
+        ("organisation", "group", "number"),
+        ("organisation", "state", "number"),
+        ("organisation", "group", "state", "number"),
         ("service", "number"),
         ("category", "number"),
         ("organisation", "number"),

@@ -57,6 +57,33 @@ def rebuild_in_shadow(
     raise RuntimeError(f"{projection.name}: the live view kept moving ahead of the shadow")
 
 
+def rebuild_all_in_shadow(
+    recorder: ApplicationRecorder,
+    mapper: Mapper,  # type: ignore[type-arg]
+    store: ViewStore,
+    projections: Sequence[Projection],
+    progress: Progress | None = None,
+) -> int:
+    """Build every projection from zero in shadow views, in one pass over the store (each event
+    read and decoded once for them all), and swap each in; the events read. A view the live one
+    moved ahead of catches up (with the others not yet swapped in) and is tried again."""
+    left = list(projections)
+    shadows = {p.name: shadow_of(p) for p in left}
+    for shadow in shadows.values():
+        store.discard(shadow)
+    read = 0
+    for _ in range(MAX_SWAPS):
+        runner = ProjectionRunner(recorder, mapper, store, [shadows[p.name] for p in left])
+        read += runner.catch_up(progress)
+        left = [p for p in left if not store.swap_in(shadows[p.name], p)]
+        if not left:
+            return read
+    for projection in left:
+        store.discard(shadows[projection.name])
+    names = ", ".join(p.name for p in left)
+    raise RuntimeError(f"{names}: the live views kept moving ahead of their shadows")
+
+
 def rebuild_changed(
     recorder: ApplicationRecorder,
     mapper: Mapper,  # type: ignore[type-arg]

@@ -100,6 +100,42 @@ def test_checkpoints_are_signed_every_n_positions_and_verify(ledgered: Services)
     assert check(ledgered).signed_through == max(positions)
 
 
+def test_a_store_answers_the_checkpoints_after_a_position(ledgered: Services) -> None:
+    store = audit(ledgered).store
+    every = store.checkpoints()
+    middle = every[len(every) // 2].position
+    assert store.checkpoints(after=middle) == [c for c in every if c.position > middle]
+    assert store.checkpoints(after=every[-1].position) == []
+
+
+def test_a_publishing_ledger_reads_only_the_checkpoints_it_has_not_published(
+    ledgered: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a ledger whose checkpoints were all published
+    a = audit(ledgered)
+    sent: list[int] = []
+    a.ledger.publisher = lambda checkpoint: sent.append(checkpoint.position)
+    a.ledger.publish_pending()
+    published = a.store.published()
+    asked: list[int] = []
+    checkpoints = a.store.checkpoints
+    monkeypatch.setattr(
+        a.store, "checkpoints", lambda after=0: asked.append(after) or checkpoints(after)
+    )
+
+    # When more events are chained and checkpointed
+    for n in range(10, 10 + CHECKPOINT_EVERY):
+        log(ledgered, n)
+    a.ledger.catch_up()
+
+    # Then each publication read only what came after the last published (not the whole
+    # ledger's checkpoints: its cost grows with what is new), and each was sent once
+    assert asked
+    assert min(asked) >= published
+    assert len(sent) == len(set(sent))
+    assert sent[-1] == a.store.checkpoints()[-1].position
+
+
 def test_a_checkpoint_is_signed_once_the_interval_passes_even_with_no_new_events(
     ledgered: Services, clock: Clock
 ) -> None:

@@ -24,6 +24,7 @@ from audit.seals import (
     UnsealedEvent,
 )
 from audit.service import Audit
+from audit.store import _SEALS_COVERING
 from audit.verify import Report, check_seals, verify
 from infra.settings import Settings
 from service.bootstrap import Services, build
@@ -395,3 +396,25 @@ def test_followers_in_two_processes_taking_turns_accept_each_others_seals(
         assert verified(sealed).ok
     finally:
         other.close()
+
+
+def test_the_seals_covering_a_range_are_found_by_where_they_end_not_read_from_the_first(
+    sealed: Services,
+) -> None:
+    # Given a store with seals, the ledger's question on each append: the seals covering the
+    # positions after its head (issue 23: it read every seal from the first, each time)
+    store = audit(sealed).store
+    head = store.heads()[0]
+    every = store.seals(0, 10_000)
+    # When it asks for the seals covering its last positions
+    covering = store.seals_covering(head - 1, head)
+    # Then it has those, in order, as a scan of every seal finds them
+    assert covering == [
+        s for s in every if s.last_position >= head - 1 and s.first_position <= head
+    ]
+    assert covering
+    # and the engine reads them through the index on where a seal ends
+    if sealed.settings.database_url is None:
+        events = store._connections()[0]  # type: ignore[attr-defined]
+        plan = events.execute(f"EXPLAIN QUERY PLAN {_SEALS_COVERING}", (head - 1, head))
+        assert "ix_event_seals_last_position" in str(plan.fetchall())

@@ -149,6 +149,8 @@ def test_two_processes_lose_no_update_and_keep_one_idempotency(
         history = _read(first, f"/api/v1/incidents/{ref}/history")["events"]
         noted = sorted(e["data"]["text"] for e in history if e["type"] == "Incident.WorkNoteAdded")
         assert noted == sorted(f"catatan {n}" for n in range(NOTES))
+        # on consecutive versions: none written over by the other process's write
+        assert [e["version"] for e in history] == list(range(1, len(history) + 1))
 
         # one version, two actions at once: one applied, the other refused as stale
         version = _read(first, f"/api/v1/incidents/{incident}")["version"]

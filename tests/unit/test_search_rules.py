@@ -20,6 +20,7 @@ from domain.search_terms import (
     MARK_OPEN,
     MAX_QUERY_TERMS,
     MAX_TERM,
+    indexed,
     query_terms,
     snippet,
     terms,
@@ -223,6 +224,33 @@ def test_given_a_problem_when_its_known_error_is_published_then_everyone_finds_i
     # the description and the root cause stay the staff's, as GET /known-errors/{ref} shows
     assert not {"denda", "renew"} & set(row["public_terms"].split())
     assert {"denda", "renew"} <= set(row["internal_terms"].split())
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["comment", "note", "silent"]), st.text(max_size=30)),
+        max_size=12,
+    )
+)
+def test_a_rows_terms_are_always_those_of_its_texts_whatever_events_said_nothing(
+    said: list[tuple[str, str]],
+) -> None:
+    # Given an incident, then comments, work notes and events that say nothing, in any order
+    # (its terms are worked out as the row is written, each text's once: issue 23, catch-up)
+    record = uuid4()
+    row = search_index.derived(search_index.fold(None, _logged(record)))
+    for version, (what, text) in enumerate(said, start=2):
+        if what == "comment":
+            event = _event(i.CommentAdded, version, record, text=text or "x")
+        elif what == "note":
+            event = _event(i.WorkNoteAdded, version, record, text=text or "x")
+        else:
+            event = _event(i.WorkStarted, version, record, agent="siti.rahma")
+        row = search_index.derived(search_index.fold(row, event))
+        # Then after each, the row's terms are those its texts make
+        assert row is not None
+        assert row["public_terms"] == indexed([row["ref"], *row["public"].values()])
+        assert row["internal_terms"] == indexed(row["internal"].values())
 
 
 def test_an_event_before_its_records_first_is_ignored() -> None:
