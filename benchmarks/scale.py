@@ -78,8 +78,8 @@ from benchmarks.scale_history import (
     directory,
     write_incidents,
 )
+from cli.progress import shown
 from infra.postgres_server import PostgresServer
-from infra.progress import Meter
 from infra.settings import Settings
 from processes.sla_watch import SlaWatcher
 from projections import PROJECTIONS
@@ -182,28 +182,18 @@ def build_history(settings: Settings, size: int) -> dict[str, Any]:
     services = build(settings)
     try:
         directory(services)
-        meter = Meter(size)
-        shown = [0.0]
-
-        def progress(done: int) -> None:
-            meter.update(done)
-            if time.monotonic() - shown[0] >= 10 or done >= size:
-                shown[0] = time.monotonic()
-                say(
-                    f"  written {done:,}/{size:,} incidents ({meter.rate:,.0f}/s,"
-                    f" ETA {meter.eta_text})"
-                )
-
-        write_incidents(services, size, progress=progress)
+        with shown("incidents", every=10.0) as bar:
+            write_incidents(services, size, progress=lambda done: bar("written", done, size))
         written = time.perf_counter() - started
         events = services.desk.recorder.max_notification_id() or 0
         say(f"  {events:,} events in {written:.0f} s; the views catch up")
-        services.runner.catch_up(_progress("views", events))
-        say("  a first SLA watch (the open tickets' alerts), and the ledger")
-        SlaWatcher(services).tick()
-        services.runner.catch_up()
-        assert services.audit is not None
-        services.audit.ledger.catch_up(_progress("ledger", events))
+        with shown("positions", every=10.0) as bar:
+            services.runner.catch_up(lambda at, head: bar("views", at, head, phase="views"))
+            bar.note("  a first SLA watch (the open tickets' alerts), and the ledger")
+            SlaWatcher(services).tick()
+            services.runner.catch_up()
+            assert services.audit is not None
+            services.audit.ledger.catch_up(lambda at, head: bar("ledger", at, head, "ledger"))
         events = services.desk.recorder.max_notification_id() or 0
     finally:
         services.close()
@@ -214,23 +204,6 @@ def build_history(settings: Settings, size: int) -> dict[str, Any]:
         "write_s": round(written, 1),
         "built_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
-
-
-def _progress(what: str, head: int) -> Callable[[int, int], None]:
-    meter = Meter(head)
-    shown = [0.0]
-
-    def progress(position: int, now_head: int) -> None:
-        meter.total = max(now_head, 1)
-        meter.update(position)
-        if time.monotonic() - shown[0] >= 10 or position >= now_head:
-            shown[0] = time.monotonic()
-            say(
-                f"  {what}: {position:,}/{now_head:,} ({meter.rate:,.0f} positions/s,"
-                f" ETA {meter.eta_text})"
-            )
-
-    return progress
 
 
 # -- the server and its reads ----------------------------------------------------------------------
@@ -590,16 +563,16 @@ def rebuild(services: Services) -> dict[str, Any]:
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
-    head = services.desk.recorder.max_notification_id() or 0
     started = time.perf_counter()
     try:
-        read = rebuild_all_in_shadow(
-            services.desk.recorder,
-            services.desk.mapper,
-            services.views,
-            PROJECTIONS,
-            _progress("rebuild", head),
-        )
+        with shown("positions", every=10.0) as bar:
+            read = rebuild_all_in_shadow(
+                services.desk.recorder,
+                services.desk.mapper,
+                services.views,
+                PROJECTIONS,
+                lambda at, now: bar("rebuild", at, now),
+            )
     finally:
         stop.set()
         thread.join()
