@@ -93,6 +93,7 @@ def test_the_messages_passed_over_are_recorded_with_the_positions_once_and_go_wi
     dead = consumer.handle(batch)
     clock.advance(minutes=5)
     consumer.handle(batch)  # redelivered (its offsets were not committed): nothing new
+    consumer.flush()  # the poll's write, under way beside the next poll, done
     store = consumer.store
     # another process on the same views (a restart, or an API that does not consume)
     other = consumer_on(settings, clock).store
@@ -153,6 +154,7 @@ def test_whatever_a_message_holds_it_is_folded_or_recorded_as_passed_over(
     try:
         offset = consumer.store.skipped_count() + 1_000
         dead = consumer.handle({TopicPartition(TOPIC, 0): [record(offset, value)]})
+        consumer.flush()  # the poll's write, under way beside the next poll, done
         seen = {s.offset: s for s in consumer.store.skipped(10_000)}
     finally:
         consumer.store.close()
