@@ -523,12 +523,18 @@ class PostgresAuditStore(_SealReads):
 
         with pool.connection() as conn:
             migrate_postgres(conn, migrations("audit", ("ledger", _POSTGRES_LEDGER_SCHEMA)))
-            # The guards are no schema change: each start puts back any that was dropped.
+            # The guards are no schema change: each start puts back any that was dropped. The
+            # events table is locked before the seals' (its triggers first), in the order a
+            # sealed write takes them: the other way round, a process starting while another
+            # writes would deadlock with it (the writer holding the events, this the seals).
             with schema_change(conn):
                 conn.execute(_APPEND_ONLY)
+                events, seals = EVENT_TABLES["postgres"]
+                for statement in postgres_triggers(events):
+                    conn.execute(statement)
                 conn.execute(sealing.POSTGRES_SCHEMA)
                 conn.execute(sealing.INDEX)
-                for table in (*EVENT_TABLES["postgres"], *LEDGER_TABLES):
+                for table in (seals, *LEDGER_TABLES):
                     for statement in postgres_triggers(table):
                         conn.execute(statement)
 
