@@ -14,7 +14,8 @@ from datetime import timedelta
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from application.seed import seed
 from benchmarks.whatif import synthesise
@@ -70,7 +71,9 @@ def test_an_agent_searches_filters_and_keeps_the_filter(
     click(browser, "nav a[href='/console/incidents']")
     wait_for_text(browser, "table", "Gerbang RFID")
     Select(browser.find_element(By.ID, "f-priority")).select_by_value(str(priorities[0]))
+    before = browser.find_element(By.CSS_SELECTOR, "table tbody")
     click(browser, "form.filters button[type='submit']")
+    WebDriverWait(browser, 10).until(staleness_of(before))  # the filtered page, not the last
     listed = wait_for(browser, "table tbody").text
     assert "Gerbang RFID" in listed
     assert "struk" not in listed
