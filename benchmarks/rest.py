@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,9 +71,16 @@ def ready(port: int) -> bool:
 
 @contextlib.contextmanager
 def itsm_server(
-    checkout: Checkout, data_dir: Path, log_path: Path, workers: int
+    checkout: Checkout,
+    data_dir: Path,
+    log_path: Path,
+    workers: int,
+    *,
+    env: Mapping[str, str] | None = None,
+    patience: float = 60.0,
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """The checkout's own `itsm serve` on a free port, once it is ready."""
+    """The checkout's own `itsm serve` on a free port (with `env` besides the environment's),
+    once it is ready (within `patience` seconds)."""
     port = free_port()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -89,17 +96,17 @@ def itsm_server(
             ],
             cwd=checkout.root,
             # the measured load is not to be refused
-            env={**os.environ, **UNLIMITED_ENV, **dict(checkout.env)},
+            env={**os.environ, **UNLIMITED_ENV, **dict(checkout.env), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + patience
             while not ready(port):
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-2000:]
+                    tail = log_path.read_text(errors="replace")[-3000:]
                     raise RuntimeError(f"the server did not become ready:\n{tail}")
-                time.sleep(0.1)
+                time.sleep(0.02)
             yield proc, port
         finally:
             if proc.poll() is None:

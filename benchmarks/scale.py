@@ -50,8 +50,6 @@ import http.client
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -65,11 +63,12 @@ from typing import Any
 import orjson
 import psycopg
 
-from benchmarks._expect import UNLIMITED_ENV, expect
+from benchmarks._expect import expect
 from benchmarks._report import Report, rounded, say
+from benchmarks.checkouts import HERE
 from benchmarks.imports import read_and_decode
 from benchmarks.loadgen import percentile
-from benchmarks.rest import run_loadgen
+from benchmarks.rest import itsm_server, run_loadgen
 from benchmarks.scale_history import (
     AGENT,
     PER_DAY,
@@ -209,13 +208,6 @@ def build_history(settings: Settings, size: int) -> dict[str, Any]:
 # -- the server and its reads ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def token(data_dir: Path, env: dict[str, str], role: str = "agent", *extra: str) -> str:
     done = subprocess.run(
         [
@@ -235,44 +227,10 @@ def serving(
     data_dir: Path, env: dict[str, str]
 ) -> Iterator[tuple[subprocess.Popen[bytes], int, float]]:
     """`itsm serve` on the copy: the process, its port and the seconds to /readyz 200."""
-    port = free_port()
+    started = time.perf_counter()
     log_path = data_dir.parent / "server.log"
-    with log_path.open("wb") as log:
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [str(ITSM), "serve", "--data-dir", str(data_dir), "--port", str(port)],
-            cwd=ROOT,
-            env={**os.environ, **UNLIMITED_ENV, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 600
-            while not _ready(port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"the server did not become ready:\n{tail}")
-                time.sleep(0.02)
-            yield proc, port, time.perf_counter() - started
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-def _ready(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", "/readyz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
+    with itsm_server(HERE, data_dir, log_path, 1, env=env, patience=600) as (proc, port):
+        yield proc, port, time.perf_counter() - started
 
 
 class Reader:

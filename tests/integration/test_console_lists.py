@@ -38,14 +38,22 @@ def logged(api: Api, actor: str, organisation: str, title: str, **extra: Any) ->
     return row
 
 
-def test_an_agent_filters_keeps_the_filter_and_deletes_it(
+def lebak_agent_with_two(
     api: Api, services: Services, visits: list[Visit]
-) -> None:
+) -> tuple[Visit, dict[str, Any], dict[str, Any]]:
+    """An agent of Lebak signed in, and two of Lebak's incidents: an urgent one, a calm one."""
     person(services, "asep.lebak", [Role.AGENT], organisation=LEBAK)
     urgent = logged(api, "asep.lebak", LEBAK, "Gerbang RFID macet", impact="high", urgency="high")
     calm = logged(api, "asep.lebak", LEBAK, "Kiosk lambat mencetak struk")
     asep = visit(api, visits)
     asep.sign_in("asep.lebak")
+    return asep, urgent, calm
+
+
+def test_an_agent_filters_keeps_the_filter_and_deletes_it(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    asep, urgent, calm = lebak_agent_with_two(api, services, visits)
 
     every = asep.get("/console/incidents")
     assert every.status_code == 200
@@ -97,11 +105,7 @@ def test_an_agent_filters_keeps_the_filter_and_deletes_it(
 def test_the_filter_forms_empty_fields_mean_any_and_a_bad_address_is_said_in_words(
     api: Api, services: Services, visits: list[Visit]
 ) -> None:
-    person(services, "asep.lebak", [Role.AGENT], organisation=LEBAK)
-    urgent = logged(api, "asep.lebak", LEBAK, "Gerbang RFID macet", impact="high", urgency="high")
-    calm = logged(api, "asep.lebak", LEBAK, "Kiosk lambat mencetak struk")
-    asep = visit(api, visits)
-    asep.sign_in("asep.lebak")
+    asep, urgent, calm = lebak_agent_with_two(api, services, visits)
     # the filter form sends every field, those left at "any" empty
     sent = asep.get("/console/incidents?q=&status=&priority=&service=&group=")
     assert sent.status_code == 200
