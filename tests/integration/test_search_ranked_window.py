@@ -14,9 +14,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from infra.pg import open_pool
 from projections.base import Row
 from projections.pg_store import PostgresViewStore, search_sql
-from projections.search_index import search_index
+from projections.search_index import MAX_HITS, search_index
 from projections.store import RANKED
 from projections.view_store import Match
 from service.bootstrap import Services
@@ -71,6 +72,11 @@ def test_only_the_most_recently_written_matches_are_ranked(services: Services) -
     assert found(services, "printer")[0] == 3
     # and a word only it holds finds it
     assert found(services, "lagi") == [3]
+
+
+def test_the_window_is_as_many_hits_as_a_reader_can_page_through() -> None:
+    # every match ranked can be reached, and no more are ranked than can be
+    assert RANKED == MAX_HITS
 
 
 def explain(store: PostgresViewStore, word: str) -> str:
@@ -133,3 +139,27 @@ def test_a_view_made_before_the_written_column_gets_it_in_write_order(
         numbered = conn.execute("SELECT number FROM view_search_index ORDER BY written").fetchall()
     assert [n for (n,) in numbered] == [1, 2, 3]
     assert sorted(found(services, "printer")) == [1, 2, 3]
+
+
+def test_a_search_is_planned_for_its_words_every_time(services: Services) -> None:
+    if not isinstance(services.views, PostgresViewStore):
+        pytest.skip("PostgreSQL's prepared statements")
+    assert services.settings.database_url is not None
+    # Given a view store on one connection, as a busy process's pool hands out one of its own
+    store = PostgresViewStore(open_pool(services.settings.database_url, max_size=1, name="one"))
+    try:
+        store.ensure([search_index])
+        # When it searches more often than psycopg's threshold for preparing a statement (5)
+        for _ in range(8):
+            store.search(search_index, Match(("printer",)), limit=20)
+
+        # Then the search was never prepared: a prepared statement is planned once for any words
+        # (a generic plan), which cannot choose between the written index and GIN by the word
+        with store._pool.connection() as conn:
+            prepared = conn.execute(
+                "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
+                ("%ts_rank%",),
+            ).fetchall()
+        assert prepared == []
+    finally:
+        store.close()
