@@ -150,10 +150,11 @@ def fts_query(projection: Projection, match: Match) -> str:
     return "{" + columns + "} : (" + " AND ".join(f'"{term}"' for term in match.terms) + ")"
 
 
-#: The most matches FTS5 ranks for one search: past it, the most recently written ones. bm25
-#: costs about 4 µs a match, so a word in every record of 100,000 would cost half a second; the
-#: window keeps a search within tens of milliseconds (docs/search.md, "How many are ranked").
-RANKED = 5_000
+#: The most matches a search ranks, on both backends: past it, the most recently written ones.
+#: As many as a reader can page through (search_index.MAX_HITS): a wider window only chose which
+#: records filled those pages, at a cost that grew with it (docs/search.md, "How many are
+#: ranked").
+RANKED = 1_000
 
 
 def window_sql(projection: Projection) -> str:
