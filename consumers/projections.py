@@ -180,10 +180,11 @@ class ProjectionConsumer(GroupConsumer):
     A poll's fold needs the rows as the write before it left them, which may still be under
     way: the rows each projection's last poll touched are kept (a write cache, as Kafka Streams'
     record cache), and only the others are read from the view store, whose last commit holds
-    them as they are. The positions are kept in memory too, read from the store whenever the
-    consumer is given partitions; each write first checks that the store still holds the
-    positions its fold began from (only the consumer of a partition writes its rows and
-    positions, and one that lost it without knowing must not write over its new owner's).
+    them as they are (but for the rows of records whose first event is in the poll, which
+    start empty: `rows_before`). The positions are kept in memory too, read from the store
+    whenever the consumer is given partitions; each write first checks that the store still
+    holds the positions its fold began from (only the consumer of a partition writes its rows
+    and positions, and one that lost it without knowing must not write over its new owner's).
     """
 
     progress_label = "projections folded"
