@@ -19,6 +19,7 @@ have folded.
 
 from __future__ import annotations
 
+import gc
 import logging
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
@@ -37,10 +38,10 @@ from consumers.group import DeadLetter, GroupConsumer
 from domain.events import DomainEvent
 from infra.clock import utcnow
 from infra.cloudevents import BadMessage, Reader, Unseal, stored_type
-from projections.base import Projection, Row, record_keys
+from projections.base import Projection, Row, record_key, record_keys
 from projections.runner import collector_paused
 from projections.view_store import SkippedMessage, StoredRows, ViewStore, stored_rows
-from projections.window import fold_steps, steps_of
+from projections.window import Step, fold_steps, steps_of
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,40 @@ def partition_of(aggregate_id: UUID, partitions: int) -> int:
     return (hashed & 0x7FFFFFFF) % partitions
 
 
+def rows_before(
+    steps: Sequence[Step], kept: Mapping[str, Row | None], *, by_record: bool
+) -> dict[str, Row | None]:
+    """The rows a poll's steps start from that need not be read from the view store: those the
+    write cache keeps, and, in a view of one row per record, None for a record whose first
+    step here is its first event (version 1): nothing can have been folded into its row before,
+    so there is nothing to read (a catch-up's or a busy desk's new records, most of its rows)."""
+    rows: dict[str, Row | None] = {}
+    seen: set[str] = set()
+    for key, _, event in steps:
+        if key not in seen:
+            seen.add(key)
+            if key in kept:
+                rows[key] = kept[key]
+            elif by_record and event.originator_version == 1:
+                rows[key] = None
+    return rows
+
+
+_start_up_frozen = False
+
+
+def freeze_start_up() -> None:
+    """Once a process, before its first poll: move what the process has made so far (modules,
+    classes, validators, the service's set-up) out of the collector's generations, where every
+    full collection scanned it for nothing; it lives as long as the process. Garbage is
+    collected first, so none is kept."""
+    global _start_up_frozen  # noqa: PLW0603 (once a process, as gc.freeze is)
+    if not _start_up_frozen:
+        _start_up_frozen = True
+        gc.collect()
+        gc.freeze()
+
+
 class StaleFold(RuntimeError):
     """The positions a poll was folded from are no longer the view store's: another consumer
     folded the same partitions meanwhile (this one lost them without being told in time). The
@@ -145,10 +180,11 @@ class ProjectionConsumer(GroupConsumer):
     A poll's fold needs the rows as the write before it left them, which may still be under
     way: the rows each projection's last poll touched are kept (a write cache, as Kafka Streams'
     record cache), and only the others are read from the view store, whose last commit holds
-    them as they are. The positions are kept in memory too, read from the store whenever the
-    consumer is given partitions; each write first checks that the store still holds the
-    positions its fold began from (only the consumer of a partition writes its rows and
-    positions, and one that lost it without knowing must not write over its new owner's).
+    them as they are (but for the rows of records whose first event is in the poll, which
+    start empty: `rows_before`). The positions are kept in memory too, read from the store
+    whenever the consumer is given partitions; each write first checks that the store still
+    holds the positions its fold began from (only the consumer of a partition writes its rows
+    and positions, and one that lost it without knowing must not write over its new owner's).
     """
 
     progress_label = "projections folded"
@@ -183,26 +219,32 @@ class ProjectionConsumer(GroupConsumer):
     def handle(self, records: Mapping[TopicPartition, Sequence[Any]]) -> list[DeadLetter]:
         # Like the embedded runner's batches: a poll's records, events and rows live until it is
         # folded and form no cycles, so a collection meanwhile would scan them for nothing (a
-        # fifth to a third of the time). (Not paused while polling: that waits, and the API may
-        # share this process.)
+        # fifth to a third of the time). The poll's events are let go before the collector
+        # resumes, and the wait for the write before and the hand-over of this one stay inside
+        # the pause: resumed with them alive, its first collection scanned them all and moved
+        # them to the older generations, to be scanned again there. (Not paused while polling:
+        # that waits, and the API may share this process.)
         with collector_paused():
             batch = decode(records, self.reader)
-            folded = self.fold(batch)
-        self.flush()  # the poll before: one write at a time, in order
-        self._writing = self._writer.submit(self.write, folded)
-        return batch.dead
+            folded, dead = self.fold(batch), batch.dead
+            del batch
+            self.flush()  # the poll before: one write at a time, in order
+            self._writing = self._writer.submit(self.write, folded)
+            del folded
+        return dead
+
+    def poll_once(self, timeout_ms: int = 200) -> int:
+        freeze_start_up()
+        got = super().poll_once(timeout_ms)
+        if not got and self._writing is not None and self._writing.done():
+            self.flush()  # nothing more came: commit the last poll's offsets now
+        return got
 
     def commit(self, offsets: Mapping[TopicPartition, Any]) -> None:
         if self._writing is None:
             super().commit(offsets)
         else:  # once the poll's write has committed
             self._written_offsets = dict(offsets)
-
-    def poll_once(self, timeout_ms: int = 200) -> int:
-        got = super().poll_once(timeout_ms)
-        if not got and self._writing is not None and self._writing.done():
-            self.flush()  # nothing more came: commit the last poll's offsets now
-        return got
 
     def flush(self) -> None:
         """Wait for the write under way, if any (raising what failed it), then commit its
@@ -304,7 +346,7 @@ class ProjectionConsumer(GroupConsumer):
         last poll left, the others as the view store holds them."""
         steps = steps_of(projection, events)
         kept = self._cache.get(projection.name, {})
-        rows: dict[str, Row | None] = {key: kept[key] for key, _, _ in steps if key in kept}
+        rows = rows_before(steps, kept, by_record=projection.key_of is record_key)
         fold_steps(self.store.load, projection, rows, steps)
         self._cache[projection.name] = rows
         return rows

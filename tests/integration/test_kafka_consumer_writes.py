@@ -5,13 +5,28 @@ cannot write its rows and positions over those of the partitions' new owner."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
+from types import SimpleNamespace
+from uuid import UUID, uuid4
 
 import pytest
+from kafka import TopicPartition
 
-from consumers.projections import Batch, ProjectionConsumer, StaleFold
+from consumers.projections import (
+    Batch,
+    ProjectionConsumer,
+    StaleFold,
+    freeze_start_up,
+    rows_before,
+)
+from domain import incident as e
 from infra.settings import Settings
+from projections.base import Projection, Row, folds_of
+from projections.store import SQLiteViewStore
+from projections.window import Step
 from service.kafka_mode import build_projection_consumer
+from tests.conftest import context
 
 
 def consumer(data_dir: Path) -> ProjectionConsumer:
@@ -51,5 +66,85 @@ def test_given_positions_the_store_still_holds_then_successive_polls_write_in_or
         assert one.progress() == 0  # progress moves as the consumer's own steps finish
         one.apply(Batch(events={1: [(7, None)]}))
         assert one.progress() == 7
+    finally:
+        one.close()
+
+
+# -- what a poll costs: the rows it reads, the collector -------------------------------------
+
+
+def assigned(record: UUID, version: int, group: str) -> e.Assigned:
+    return e.Assigned(
+        originator_id=record, originator_version=version, group=group, **context().stamp()
+    )
+
+
+def _group(row: Row | None, ev: e.Assigned) -> Row:
+    return {"groups": [*(row or {"groups": []})["groups"], ev.group]}
+
+
+GROUPS = Projection("test_groups", 1, folds_of(_group))
+
+
+def test_given_a_record_whose_first_event_is_in_the_poll_then_its_row_is_not_read(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteViewStore(tmp_path / "views.db")
+    one = ProjectionConsumer(
+        lambda: None, store, [GROUPS], topic="t", dead_letters=lambda: None, dead_letter_topic="d"
+    )
+    old, new = uuid4(), uuid4()
+    read: list[set[str]] = []
+    load = store.load
+    store.load = lambda p, keys: (read.append(set(keys)), load(p, keys))[1]  # type: ignore[method-assign]
+    try:
+        one.apply(Batch(events={0: [(1, assigned(old, 1, "a"))]}))
+        one._forget()  # as after a rebalance: rows not in the write cache are read again
+        read.clear()
+        # When: a poll holds a later event of the first record and the first of another
+        one.apply(Batch(events={0: [(2, assigned(old, 2, "b")), (3, assigned(new, 1, "c"))]}))
+        # Then: only the first record's row is read; the new one's starts empty
+        assert read == [{str(old)}]
+        assert store.rows(GROUPS) == {str(old): {"groups": ["a", "b"]}, str(new): {"groups": ["c"]}}
+    finally:
+        one.close()
+
+
+def test_rows_before_reads_nothing_it_knows_and_everything_it_does_not() -> None:
+    first, later, cached = uuid4(), uuid4(), uuid4()
+    steps: list[Step] = [
+        (str(first), _group, assigned(first, 1, "a")),
+        (str(first), _group, assigned(first, 2, "b")),
+        (str(later), _group, assigned(later, 2, "c")),  # its first event came before
+        (str(cached), _group, assigned(cached, 1, "d")),  # a redelivery's view of version 1
+        (str(later), _group, assigned(later, 1, "e")),  # not its first step here
+    ]
+    kept: dict[str, Row | None] = {str(cached): {"groups": ["x"]}}
+
+    assert rows_before(steps, kept, by_record=True) == {
+        str(first): None,
+        str(cached): {"groups": ["x"]},
+    }
+    # a view whose rows are not one per record reads every row it does not keep
+    assert rows_before(steps, kept, by_record=False) == {str(cached): {"groups": ["x"]}}
+
+
+def test_a_poll_is_handed_to_the_writer_with_the_collector_paused_and_start_up_frozen(
+    tmp_path: Path,
+) -> None:
+    one = consumer(tmp_path)
+    seen: list[bool] = []
+    flush = one.flush
+    one.flush = lambda: (seen.append(gc.isenabled()), flush())[1]  # type: ignore[method-assign]
+    record = SimpleNamespace(offset=0, partition=0, value=b"{}")
+    try:
+        assert gc.isenabled()
+        one.handle({TopicPartition("t", 0): [record]})
+        # the wait for the poll before, and the hand-over of this one, inside the pause
+        assert seen == [False]
+        assert gc.isenabled()
+        one.flush()
+        freeze_start_up()
+        assert gc.get_freeze_count() > 0
     finally:
         one.close()
