@@ -188,6 +188,12 @@ def search_sql(
     )
 
 
+#: The writer's page cache, in KiB (SQLite's default is 2 MiB). A rebuild writes rows under
+#: random keys (their ids) into every view's key index; once a view's index outgrew 2 MiB nearly
+#: every insert read its page back from the file and spilled dirty pages to the log mid-window,
+#: so each row's write cost grew with the views (docs/capacity.md, "Rebuild"). Pages are taken as
+#: they are needed, up to this.
+WRITER_CACHE_KIB = 256 * 1024
 _CHUNK = 500  # keys per IN (...) query, well under SQLite's parameter limit
 #: Rows per INSERT (a row binds 2 values and one per column), within SQLite's parameter limit.
 _ROWS_PER_STATEMENT = 500
@@ -342,6 +348,7 @@ class SQLiteViewStore:
         self._write_lock = write_lock or threading.Lock()
         self._writer = self._connect()
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         self._readers = threading.local()
         self._migrated = False
 
