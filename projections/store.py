@@ -10,6 +10,7 @@ guarantees are in projections/view_store.py. Writers are serialised by SQLite's 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -194,6 +195,13 @@ def search_sql(
 #: so each row's write cost grew with the views (docs/capacity.md, "Rebuild"). Pages are taken as
 #: they are needed, up to this.
 WRITER_CACHE_KIB = 256 * 1024
+#: The most the views' write-ahead log may hold before a writer copies it into the database
+#: file itself. The checkpoint thread's PASSIVE checkpoints never rewind the log while the
+#: writer commits back to back (a rebuild, a catch-up): it is rewound only by a transaction that
+#: begins once every frame is copied, so a 500k rebuild left a 10 GB log beside a 3 GB database
+#: and filled the disk. Past this, the writer checkpoints and truncates it (TRUNCATE, waiting for
+#: the readers of older snapshots) before its next transaction.
+WAL_LIMIT_BYTES = 512 * 1024 * 1024
 _CHUNK = 500  # keys per IN (...) query, well under SQLite's parameter limit
 #: Rows per INSERT (a row binds 2 values and one per column), within SQLite's parameter limit.
 _ROWS_PER_STATEMENT = 500
@@ -351,6 +359,8 @@ class SQLiteViewStore:
         self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         self._readers = threading.local()
         self._migrated = False
+        self._wal = f"{self.path}-wal"
+        self.wal_limit = WAL_LIMIT_BYTES
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -459,6 +469,7 @@ class SQLiteViewStore:
     @contextmanager
     def transaction(self) -> Iterator[SQLiteViewTransaction]:
         with self._write_lock:
+            self._bound_log()
             self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield SQLiteViewTransaction(self._writer)
@@ -467,6 +478,16 @@ class SQLiteViewStore:
                 raise
             self._writer.execute("COMMIT")
         self._checkpoints.due()
+
+    def _bound_log(self) -> None:
+        """Past `wal_limit`, copy the log into the database file and truncate it (the write lock
+        held: no writer of this store is in the middle of a transaction)."""
+        try:
+            size = os.stat(self._wal).st_size
+        except FileNotFoundError:
+            return
+        if size > self.wal_limit:
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     # -- reads ------------------------------------------------------------------------------------
 
