@@ -27,6 +27,9 @@ class Checkpointer:
         self._closing = threading.Event()
         self._starting = threading.Lock()
         self._thread: threading.Thread | None = None
+        #: Held while this thread checkpoints: a writer that checkpoints itself takes it too, so
+        #: that the two never collide (the second would find SQLite's checkpoint lock taken).
+        self.running = threading.Lock()
 
     def due(self) -> None:
         """A transaction has committed: checkpoint soon. The thread starts with the first commit,
@@ -53,7 +56,8 @@ class Checkpointer:
                     return
                 self._due.clear()
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    with self.running:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error:  # the next commit wakes it to try again
                     log.warning("checkpoint of %s failed", self.path, exc_info=True)
                 self._closing.wait(self.every)

@@ -10,10 +10,11 @@ guarantees are in projections/view_store.py. Writers are serialised by SQLite's 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
@@ -189,6 +190,21 @@ def search_sql(
     )
 
 
+#: The writer's page cache, in KiB (SQLite's default is 2 MiB). A rebuild writes rows under
+#: random keys (their ids) into every view's key index; once a view's index outgrew 2 MiB nearly
+#: every insert read its page back from the file and spilled dirty pages to the log mid-window,
+#: so each row's write cost grew with the views (docs/capacity.md, "Rebuild"). Pages are taken as
+#: they are needed, up to this.
+WRITER_CACHE_KIB = 256 * 1024
+#: The most the views' write-ahead log may hold before the writer checkpoints it itself. The log
+#: is rewound only by a transaction that begins once every frame is copied into the database
+#: file; the checkpoint thread's checkpoints, once a second, never finish between two of a busy
+#: writer's transactions (a rebuild, a catch-up), so a 500k rebuild left a 10 GB log beside a
+#: 3 GB database and filled the disk. Past this, the writer checkpoints (PASSIVE: it never waits
+#: for a reader, such as a backup's long snapshot) just before it begins, so that its transaction
+#: rewinds the log as far as the readers allow, and a rewound file is cut back to this size
+#: (journal_size_limit).
+WAL_LIMIT_BYTES = 512 * 1024 * 1024
 _CHUNK = 500  # keys per IN (...) query, well under SQLite's parameter limit
 #: Rows per INSERT (a row binds 2 values and one per column), within SQLite's parameter limit.
 _ROWS_PER_STATEMENT = 500
@@ -343,8 +359,12 @@ class SQLiteViewStore:
         self._write_lock = write_lock or threading.Lock()
         self._writer = self._connect()
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+        self._writer.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         self._readers = threading.local()
         self._migrated = False
+        self._wal = f"{self.path}-wal"
+        self.wal_limit = WAL_LIMIT_BYTES
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -453,6 +473,7 @@ class SQLiteViewStore:
     @contextmanager
     def transaction(self) -> Iterator[SQLiteViewTransaction]:
         with self._write_lock:
+            self._bound_log()
             self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield SQLiteViewTransaction(self._writer)
@@ -461,6 +482,19 @@ class SQLiteViewStore:
                 raise
             self._writer.execute("COMMIT")
         self._checkpoints.due()
+
+    def _bound_log(self) -> None:
+        """Past `wal_limit`, copy the log into the database file as far as the readers allow, so
+        that the transaction about to begin rewinds it (the write lock held: no writer of this
+        store is in the middle of a transaction; the checkpoint thread's turn waited for)."""
+        try:
+            size = os.stat(self._wal).st_size
+        except FileNotFoundError:
+            return
+        if size > self.wal_limit:
+            # (an OperationalError: another process's checkpoint is under way)
+            with self._checkpoints.running, suppress(sqlite3.OperationalError):
+                self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     # -- reads ------------------------------------------------------------------------------------
 
