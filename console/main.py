@@ -16,6 +16,7 @@ from processes.notify import Notify
 from processes.reports.issue import ReportSchedule
 from processes.sla_watch import SlaWatcher
 from service.bootstrap import build, start_mail_reader
+from service.reports_apart import made_apart
 
 #: Collect the young generation once per this many new container objects rather than Python's
 #: default 700, which under load collected every thirty requests or so (about 3% of the CPU).
@@ -27,7 +28,10 @@ def app_from_environment() -> FastAPI:
     settings = Settings()
     services = build(settings)
     watcher = SlaWatcher(services, settings.sla_watch_interval)
-    schedule = ReportSchedule(services, settings.report_schedule_interval)
+    # the month's reports read the whole history: in a process of their own, not the API's
+    schedule = ReportSchedule(
+        services, settings.report_schedule_interval, make=made_apart(settings)
+    )
     reconciling = ReconcileSchedule(services, settings.cmdb_reconcile_interval)
 
     @asynccontextmanager

@@ -444,15 +444,16 @@ def _token_tables(settings: Settings) -> Iterator[list[TokenRecord]]:
 @contextmanager
 def token_store(settings: Settings) -> Iterator[RecordedTokenStore]:
     """The API token store on its own (for `itsm tokens create`), closed afterwards."""
-    with token_desk(settings) as desk:
+    with desk_alone(settings) as desk:
         _import_token_tables(settings, desk, utcnow)
         yield RecordedTokenStore(desk, cache_seconds=settings.token_cache_seconds)
 
 
 @contextmanager
-def token_desk(settings: Settings) -> Iterator[ServiceDesk]:
-    """The event store on its own, for the token commands (no views, no followers). Its writes
-    are sealed like the service's: the ledger chains only what is."""
+def desk_alone(settings: Settings) -> Iterator[ServiceDesk]:
+    """The event store on its own (no views, no followers), for the token commands and for the
+    monthly reports read in a process of their own. Its writes are sealed like the service's:
+    the ledger chains only what is."""
     if settings.database_url is None:
         desk, closing = _desk_on_sqlite(settings)
     else:

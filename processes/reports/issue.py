@@ -11,6 +11,7 @@ rather than at the ledger's next interval.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from processes.reports.figures import Period
 from projections.issued_reports import issued_reports
 
 if TYPE_CHECKING:
+    from application.desk import ServiceDesk
     from audit.chain import Checkpoint
     from service.bootstrap import Services
 
@@ -74,6 +76,17 @@ def make_for(
     return reports.make(desk, reading, command.report)
 
 
+#: How the schedule makes a month's reports: (month, report names) -> the reports, in that order.
+#: In `itsm serve` they are made in a process of their own (service/reports_apart.py).
+MakeReports = Callable[[str, Sequence[str]], list[dict[str, Any]]]
+
+
+def make_month(desk: ServiceDesk, month: str, names: Sequence[str]) -> list[dict[str, Any]]:
+    """The month's reports `names`, from the history read once for them all."""
+    reading = reports.read(desk, month_period(month))
+    return [reports.make(desk, reading, name) for name in names]
+
+
 def submission(
     ctx: Context, command: IssueReport, made: dict[str, Any], trigger: str
 ) -> Submission:
@@ -95,10 +108,18 @@ def sign(services: Services) -> Checkpoint | None:
 
 class ReportSchedule(Follows):
     """Issues last month's reports on the first working day of the month (and on any later tick
-    that finds one missing), every `interval` seconds."""
+    that finds one missing), every `interval` seconds.
 
-    def __init__(self, services: Services, interval: float = 3600.0) -> None:
+    Making them reads the whole history up to the month's end (a minute at 500,000 incidents),
+    so `make` can make them elsewhere: `itsm serve` makes them in a process of its own, where
+    they do not hold the API's interpreter lock (service/reports_apart.py). Issuing them, the
+    events, stays here."""
+
+    def __init__(
+        self, services: Services, interval: float = 3600.0, make: MakeReports | None = None
+    ) -> None:
         self.services = services
+        self._make = make or (lambda month, names: make_month(services.desk, month, names))
         self._follower = Follower(
             "report-schedule", self._follow_step, idle=interval, log=log, backoff=(1.0, interval)
         )
@@ -111,23 +132,27 @@ class ReportSchedule(Follows):
         month = due_month(calendar, today)
         if month is None:
             return []
+        missing = [
+            name
+            for name in reports.NAMES
+            if services.views.get(
+                issued_reports, str(issued_report_id(issued_report_code(name, month)))
+            )
+            is None
+        ]
+        if not missing:
+            return []
         issued: list[str] = []
-        reading = None  # the month's history, read once for every report still to issue
-        for name in reports.NAMES:
-            code = issued_report_code(name, month)
-            if services.views.get(issued_reports, str(issued_report_id(code))) is not None:
-                continue
+        for name, made in zip(missing, self._make(month, missing), strict=True):
             command = IssueReport(report=name, month=month)
-            reading = reading or reports.read(services.desk, month_period(month))
-            made = make_for(services, command, reading)
             try:
                 services.desk.execute(
                     submission(services.system_context(), command, made, "schedule")
                 )
             except RecordAlreadyExists:
                 continue  # another process issued it first
-            issued.append(code)
-            log.info("issued report %s (position %s)", code, made["position"])
+            issued.append(issued_report_code(name, month))
+            log.info("issued report %s (position %s)", issued[-1], made["position"])
         if issued:
             sign(services)
         return issued

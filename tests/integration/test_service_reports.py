@@ -11,8 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import math
+import multiprocessing
+import threading
 import zipfile
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -34,8 +37,9 @@ from domain.sla_incident import ticket as incident_ticket
 from domain.sla_request import ticket as request_ticket
 from domain.whatif import REPORTING_ZONE
 from processes import reports
-from processes.reports.issue import ReportSchedule
+from processes.reports.issue import ReportSchedule, make_month
 from service.bootstrap import Services
+from service.reports_apart import made_apart
 from tests.conftest import Clock
 from tests.integration.conftest import Api
 from tests.integration.test_changes_api import authorised_change
@@ -597,3 +601,37 @@ def test_the_schedule_waits_for_the_first_working_day(
     assert ok(early, 422)["code"] == "period-not-ended"
     made = manager.post("/api/v1/issued-reports", json={"report": "problems", "month": "2026-03"})
     assert ok(made, 201)["trigger"] == "request"
+
+
+def test_serves_schedule_makes_the_reports_in_a_process_of_its_own_as_it_would_here(
+    api: Api, services: Services, clock: Clock
+) -> None:
+    """`itsm serve` makes the month's reports in a child process (service/reports_apart.py):
+    the same reports, to the digest, as made in the server's own process from the same store."""
+    make_history(api, services, clock)
+    clock.now = datetime(2026, 4, 1, 0, 30, tzinfo=UTC)
+    here = make_month(services.desk, "2026-03", reports.NAMES)
+    children: set[int] = set()  # the processes this one started while the reports were made
+    apart = made_apart(services.settings)
+
+    def watched(month: str, names: Sequence[str]) -> list[dict[str, Any]]:
+        done = threading.Event()
+
+        def look() -> None:
+            while not done.wait(0.005):
+                children.update(p.pid for p in multiprocessing.active_children())
+
+        looking = threading.Thread(target=look)
+        looking.start()
+        try:
+            return apart(month, names)
+        finally:
+            done.set()
+            looking.join()
+
+    schedule = ReportSchedule(services, make=watched)
+    assert schedule.tick() == [f"2026-03-{name}" for name in reports.NAMES]
+    manager = api.client("dewi.lestari", Role.SERVICE_MANAGER)
+    issued = [ok(manager.get(f"/api/v1/issued-reports/2026-03-{n}")) for n in reports.NAMES]
+    assert [report["digest"] for report in issued] == [made["digest"] for made in here]
+    assert children  # they were made in a child process
