@@ -132,7 +132,7 @@ def issue_reports(data_dir: Path | None, month: date, names: tuple[str, ...]) ->
     from domain.errors import RecordAlreadyExists
     from domain.issued_report import IssueReport
     from processes import reports as made
-    from processes.reports.issue import make_for, month_period, sign, submission
+    from processes.reports.issue import make_month, sign, submission
     from service.bootstrap import build
 
     unknown = sorted(set(names) - set(made.NAMES))
@@ -142,10 +142,11 @@ def issue_reports(data_dir: Path | None, month: date, names: tuple[str, ...]) ->
     try:
         services.start()
         # the month's history, read once for all its reports
-        reading = made.read(services.desk, month_period(f"{month:%Y-%m}"))
-        for name in names or made.NAMES:
+        asked = list(names or made.NAMES)
+        for name, report in zip(
+            asked, make_month(services.desk, f"{month:%Y-%m}", asked), strict=True
+        ):
             command = IssueReport(report=name, month=f"{month:%Y-%m}")
-            report = make_for(services, command, reading)
             try:
                 services.desk.execute(
                     submission(services.system_context(), command, report, "request")

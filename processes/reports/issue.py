@@ -65,17 +65,6 @@ def due_month(calendar: CalendarSpec, today: date) -> str | None:
     return month_before(today)
 
 
-def make_for(
-    services: Services, command: IssueReport, reading: reports.Reading | None = None
-) -> dict[str, Any]:
-    """The report the command asks to issue, made from the record as stored now (from
-    `reading`, the month's history read once for all its reports, where one is given)."""
-    desk = services.desk
-    if reading is None:
-        reading = reports.read(desk, month_period(command.month))
-    return reports.make(desk, reading, command.report)
-
-
 #: How the schedule makes a month's reports: (month, report names) -> the reports, in that order.
 #: In `itsm serve` they are made in a process of their own (service/reports_apart.py).
 MakeReports = Callable[[str, Sequence[str]], list[dict[str, Any]]]
@@ -97,6 +86,13 @@ def submission(
         operation="issued_report:issue",
         decision=lambda session: command.decide(session, ctx, made, trigger),
     )
+
+
+def issued_already(services: Services, name: str, month: str) -> bool:
+    """Whether report `name` of `month` is issued (by anyone: the schedule, a manager, another
+    process)."""
+    code = issued_report_code(name, month)
+    return services.views.get(issued_reports, str(issued_report_id(code))) is not None
 
 
 def sign(services: Services) -> Checkpoint | None:
@@ -132,14 +128,7 @@ class ReportSchedule(Follows):
         month = due_month(calendar, today)
         if month is None:
             return []
-        missing = [
-            name
-            for name in reports.NAMES
-            if services.views.get(
-                issued_reports, str(issued_report_id(issued_report_code(name, month)))
-            )
-            is None
-        ]
+        missing = [name for name in reports.NAMES if not issued_already(services, name, month)]
         if not missing:
             return []
         issued: list[str] = []
