@@ -160,8 +160,9 @@ class Folded:
 
     #: each projection's rows touched, as the store writes them
     rows: list[tuple[Projection, StoredRows]] = field(default_factory=list)
-    #: each projection's partition positions the fold began from (None: none yet), for the
-    #: partitions of the poll, and all its positions after it
+    #: each projection's positions, for the partitions of the poll only, as the fold began
+    #: from them (None: none yet) and as it leaves them (another member of the group owns the
+    #: other partitions, and writes their positions)
     positions: list[tuple[Projection, dict[int, int | None], dict[int, int]]] = field(
         default_factory=list
     )
@@ -336,7 +337,9 @@ class ProjectionConsumer(GroupConsumer):
             if fresh:
                 rows = self._fold_rows(projection, fresh)
                 folded.rows.append((projection, StoredRows(*stored_rows(projection, rows))))
-            folded.positions.append((projection, began, dict(positions)))
+            folded.positions.append(
+                (projection, began, {p: positions[p] for p in began if p in positions})
+            )
         return folded
 
     def _fold_rows(
@@ -356,21 +359,23 @@ class ProjectionConsumer(GroupConsumer):
         messages it passed over; StaleFold if the store no longer holds the positions the fold
         began from."""
         with self.store.transaction() as tx:
-            for projection, began, _ in folded.positions:
+            reached: list[dict[int, int]] = []
+            for projection, began, positions in folded.positions:
                 stored = tx.partition_positions(projection)
                 moved = [p for p, at in began.items() if stored.get(p) != at]
                 if moved:
                     raise StaleFold(
                         f"{projection.name}: partitions {moved} were folded by another consumer"
                     )
+                reached.append(stored | positions)
             for projection, rows in folded.rows:
                 tx.write(projection, rows)
-            for projection, _, positions in folded.positions:
+            for (projection, _, positions), every in zip(folded.positions, reached, strict=True):
                 if folded.skipped:
                     tx.record_skipped(projection, folded.skipped)
                 tx.set_partition_positions(projection, positions)
-                if positions:
-                    tx.set_position(projection, max(positions.values()))
+                if every:
+                    tx.set_position(projection, max(every.values()))
         return folded
 
     # -- rewinding partitions some projection has never read ------------------------------------

@@ -203,7 +203,12 @@ def kafka_mode_lag(services: Services, settings: Settings, fed: Settings) -> str
     on_topic: dict[int, list[int]] = {}
     for record in records:
         on_topic.setdefault(record.partition, []).append(orjson.loads(record.value)["position"])
-    missing = sorted(set(range(1, head + 1)) - {p for ps in on_topic.values() for p in ps})
+    published = {
+        n.id
+        for n in services.desk.recorder.select_notifications(start=1, limit=max(head, 1))
+        if is_public(n.topic)  # the relay passes over private records' events
+    }
+    missing = sorted(published - {p for ps in on_topic.values() for p in ps})
     backwards = {
         partition: drops[:5]
         for partition, ps in on_topic.items()
@@ -212,7 +217,7 @@ def kafka_mode_lag(services: Services, settings: Settings, fed: Settings) -> str
     differences = view_differences(views_of(fed), expected_views(services))
     return (
         f"store head {head}; {len(records)} messages on the topic; "
-        f"positions missing there: {missing[:10]} ({len(missing)}); "
+        f"published positions missing there: {missing[:10]} ({len(missing)}); "
         f"going backwards within a partition: {backwards}; views: {differences}; "
         f"{group_state(settings.kafka_bootstrap or '', settings.kafka_projections_group)}"
     )

@@ -70,6 +70,29 @@ def test_given_positions_the_store_still_holds_then_successive_polls_write_in_or
         one.close()
 
 
+def test_given_two_consumers_of_one_group_then_each_writes_only_its_own_partitions_positions(
+    tmp_path: Path,
+) -> None:
+    # Found by the rebalance test in Kafka mode: every write stored the positions of every
+    # partition the consumer had read from the store, so it set another member's partitions
+    # back to where they were when it read them; that member's next write was refused, and the
+    # consumer taking them over after it died folded their last events a second time.
+    first, second = consumer(tmp_path), consumer(tmp_path)
+    try:
+        second.apply(Batch(events={1: [(1, None)]}))
+        first.apply(Batch(events={0: [(2, None)]}))  # it now holds partition 1 at 1
+        second.apply(Batch(events={1: [(3, None)]}))
+        # When: the first writes its own partition again
+        first.apply(Batch(events={0: [(4, None)]}))
+        # Then: the second's partition stays where the second put it, and its next write holds
+        assert all(first.store.partition_positions(p) == {0: 4, 1: 3} for p in first.projections)
+        second.apply(Batch(events={1: [(5, None)]}))
+        assert all(first.store.partition_positions(p) == {0: 4, 1: 5} for p in first.projections)
+    finally:
+        first.close()
+        second.close()
+
+
 # -- what a poll costs: the rows it reads, the collector -------------------------------------
 
 

@@ -266,17 +266,36 @@ def test_a_rebalance_between_two_consumers_applies_every_event_exactly_once(
         wait_for(lambda: stable_members(bootstrap, group) == 2, 60, "a rebalance to two")
         work(services, 40, seed=7)
         expected = expected_views(services)
-        wait_for(lambda: views_of(fed) == expected, 60, "two consumers to catch up")
+        wait_for(
+            lambda: views_of(fed) == expected,
+            60,
+            "two consumers to catch up",
+            explain=lambda: kafka_mode_lag(services, kafka_settings, fed),
+        )
         second.kill()  # its partitions move back to the first once the group notices
         work(services, 40, seed=8)
         expected = expected_views(services)
-        wait_for(lambda: views_of(fed) == expected, 90, "the surviving consumer to catch up")
+        wait_for(
+            lambda: views_of(fed) == expected,
+            90,
+            "the surviving consumer to catch up",
+            explain=lambda: survivor(first, services, kafka_settings, fed),
+        )
         # The views can be whole before the group notices the kill (its session times out after
         # 10 s) when the last events fell to the survivor's own partitions: wait, don't assume.
         wait_for(lambda: stable_members(bootstrap, group) == 1, 60, "the group to shrink to one")
     finally:
         first.stop()
         next(relaying, None)
+
+
+def survivor(process: Process, services: Services, settings: Settings, fed: Settings) -> str:
+    """Where a consumer left alone stops: whether it still runs, what it said, and the lag."""
+    said = process.stderr()[-3000:] or "nothing"
+    return (
+        f"survivor exit code {process.returncode}; its stderr: {said}; "
+        f"{kafka_mode_lag(services, settings, fed)}"
+    )
 
 
 @pytest.mark.usefixtures("directory")
