@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -26,10 +26,11 @@ from kafka.errors import KafkaError
 from domain import commands as c
 from domain.errors import DomainError
 from infra.cloudevents import is_public
+from infra.kafka_clients import ensure_topics
 from infra.settings import Settings
 from projections import PROJECTIONS
 from service.bootstrap import Services, open_view_store
-from service.kafka_mode import build_relay
+from service.kafka_mode import build_relay, topics
 from tests.conftest import AGENT, context
 from tests.forked_cli import forkserver, run_itsm
 
@@ -45,6 +46,21 @@ ACTIONS: list[Callable[[], c.IncidentCommand]] = [
     lambda: c.ResolveIncident(code="fixed", notes="replaced the reader"),
     lambda: c.Reopen(reason="again"),
 ]
+
+
+def on_own_topic(settings: Settings, bootstrap: str) -> Settings:
+    """`settings` in Kafka mode on a topic and a projections group of their own (the topic
+    created with three partitions)."""
+    own = settings.model_copy(
+        update={
+            "kafka_bootstrap": bootstrap,
+            "kafka_topic": f"itsm.events.{uuid4().hex[:12]}",
+            "kafka_projections_group": f"itsm.projections.{uuid4().hex[:12]}",
+            "kafka_partitions": 3,
+        }
+    )
+    ensure_topics(bootstrap, topics(own))
+    return own
 
 
 def work(services: Services, steps: int, seed: int) -> None:

@@ -16,33 +16,18 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from infra.kafka_clients import ensure_topics
 from infra.settings import Settings
 from projections import PROJECTIONS
 from projections.runner import ProjectionRunner
 from projections.store import SQLiteViewStore
 from service.backup import backup, restore
 from service.bootstrap import Services, build
-from service.kafka_mode import FROM_TOPIC, topics
+from service.kafka_mode import FROM_TOPIC
 from tests.conftest import Clock
 from tests.directory_helpers import hold
-from tests.kafka_harness import view_differences, wait_for, work
+from tests.kafka_harness import on_own_topic, view_differences, wait_for, work
 
 pytestmark = pytest.mark.empty_database  # a restore's target is an empty database
-
-
-def on_topic(settings: Settings, bootstrap: str) -> Settings:
-    """`settings` in Kafka mode, on a topic and a projections group of their own."""
-    own = settings.model_copy(
-        update={
-            "kafka_bootstrap": bootstrap,
-            "kafka_topic": f"itsm.events.{uuid4().hex[:12]}",
-            "kafka_projections_group": f"itsm.projections.{uuid4().hex[:12]}",
-            "kafka_partitions": 3,
-        }
-    )
-    ensure_topics(bootstrap, topics(own))
-    return own
 
 
 def views(services: Services) -> dict[str, Any]:
@@ -86,7 +71,7 @@ def test_a_kafka_mode_service_restored_onto_a_new_topic_holds_its_store_and_noth
     clock: Clock,
     tmp_path: Path,
 ) -> None:
-    lost = on_topic(make_settings(), kafka_bootstrap)
+    lost = on_own_topic(make_settings(), kafka_bootstrap)
     with closing(build(lost, clock=clock)) as services:
         services.start()
         hold(services)
@@ -100,7 +85,7 @@ def test_a_kafka_mode_service_restored_onto_a_new_topic_holds_its_store_and_noth
 
     target = make_settings()
     restore(tmp_path / "backup", target)
-    again = on_topic(target, kafka_bootstrap)
+    again = on_own_topic(target, kafka_bootstrap)
     for projection in FROM_TOPIC:  # as operations.md has it: each view the topic feeds
         rebuilt = CliRunner().invoke(
             main, ["projections", "rebuild", projection.name], env=kafka_env(again)

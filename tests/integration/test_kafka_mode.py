@@ -24,11 +24,10 @@ from consumers.projections import ProjectionConsumer, partition_of
 from domain.actors import Actor, Role
 from domain.context import Context
 from domain.directory import RegisterPerson
-from infra.kafka_clients import ensure_topics
 from infra.settings import Settings
 from processes.notify import Notify
 from service.bootstrap import Services, build
-from service.kafka_mode import build_projection_consumer, build_relay, dead_letter_topic, topics
+from service.kafka_mode import build_projection_consumer, build_relay, dead_letter_topic
 from tests.conftest import T0, Clock
 from tests.directory_helpers import hold
 from tests.engines import smtp
@@ -44,6 +43,7 @@ from tests.kafka_harness import (
     group_state,
     kafka_mode_lag,
     keep_working,
+    on_own_topic,
     published_positions,
     read_topic,
     relay_thread,
@@ -65,16 +65,7 @@ smtp_servers = smtp.smtp_servers
 @pytest.fixture
 def kafka_settings(settings: Settings, kafka_bootstrap: str) -> Settings:
     """The test's settings with a topic of its own, created with three partitions."""
-    own = settings.model_copy(
-        update={
-            "kafka_bootstrap": kafka_bootstrap,
-            "kafka_topic": f"itsm.events.{uuid4().hex[:12]}",
-            "kafka_projections_group": f"itsm.projections.{uuid4().hex[:12]}",
-            "kafka_partitions": 3,
-        }
-    )
-    ensure_topics(kafka_bootstrap, topics(own))
-    return own
+    return on_own_topic(settings, kafka_bootstrap)
 
 
 @pytest.fixture(params=["sqlite"])
