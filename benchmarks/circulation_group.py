@@ -1,5 +1,6 @@
-"""Circulation ingest by a consumer group: 2 processes over the topic's partitions, beside 2 bare
-kafka-python consumers in a group of their own, in one run (part of `benchmarks.circulation`).
+"""Consumer groups of 2 processes over a topic's partitions, beside 2 bare kafka-python consumers
+in a group of their own, in one run: circulation ingest (part of `benchmarks.circulation`) and the
+projection consumer (part of `benchmarks.kafka`).
 
 Each member is its own process (`python -m benchmarks.circulation_group MEMBER ...`). The members
 join their group with every partition they are given paused, and say how many they hold; once
@@ -12,6 +13,9 @@ as the single consumers' first batch is not.
     pipeline   the circulation consumer (`itsm consume circulation`'s): validate, pseudonymise,
                dedupe, health counters, rules, one transaction per poll of the one circulation
                store the members share, offsets committed after it
+    views      the projection consumer (`itsm consume projections`'s): decode, fold, write the
+               views of the one view store the members share, each member its partitions' rows
+               and positions, offsets committed after the write
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -44,14 +50,18 @@ QUIET_S = 3.0
 class Gate(ConsumerRebalanceListener):  # type: ignore[misc]
     """Pauses what the group assigns until the benchmark says go, and says what it holds."""
 
-    def __init__(self, status: Path, go: Path) -> None:
+    def __init__(self, status: Path, go: Path, inner: Any = None) -> None:
         self.status, self.go = status, go
+        self.inner = inner  # the consumer's own listener, called first
         self.consumer: Any = None
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        pass
+        if self.inner is not None:
+            self.inner.on_partitions_revoked(revoked)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
+        if self.inner is not None:
+            self.inner.on_partitions_assigned(assigned)
         if not self.go.exists():
             self.consumer.pause(*assigned)
         said = self.status.with_suffix(".tmp")
@@ -59,49 +69,90 @@ class Gate(ConsumerRebalanceListener):  # type: ignore[misc]
         said.replace(self.status)
 
 
+@dataclass
+class Reading:
+    """What a member reads with: its Kafka consumer, a poll (the records it took), and the
+    end (what it applied, if it counts; when its effect was last stored, if not at the read)."""
+
+    kafka: Any
+    poll: Callable[[], int]
+    close: Callable[[], tuple[int | None, float | None]]
+
+
+def bare(bootstrap: str, topic: str, group: str, gate: Gate) -> Reading:
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=5000,
+    )
+    consumer.subscribe([topic], listener=gate)
+
+    def close() -> tuple[int | None, float | None]:
+        consumer.close()
+        return None, None
+
+    return Reading(
+        consumer,
+        lambda: sum(len(batch) for batch in consumer.poll(timeout_ms=500).values()),
+        close,
+    )
+
+
+def circulation(bootstrap: str, topic: str, group: str, gate: Gate, data_dir: Path) -> Reading:
+    from processes.circulation import build_circulation_consumer
+    from service.bootstrap import build
+
+    settings = Settings(data_dir=data_dir, circulation_topic=topic, circulation_group=group)
+    services = build(settings.model_copy(update={"kafka_bootstrap": None}))
+    pipeline = build_circulation_consumer(settings, bootstrap, services.desk)
+    pipeline.listener = lambda: gate  # type: ignore[method-assign]
+    pipeline._consumer = pipeline._connect()
+
+    def close() -> tuple[int | None, float | None]:
+        pipeline.close()
+        pipeline.pipeline.store.close()
+        services.close()
+        return pipeline.applied, None
+
+    return Reading(pipeline._consumer, lambda: pipeline.poll_once(timeout_ms=500), close)
+
+
+def projections(bootstrap: str, topic: str, group: str, gate: Gate, data_dir: Path) -> Reading:
+    from service.kafka_mode import build_projection_consumer
+
+    views = build_projection_consumer(views_settings(data_dir, topic, group), bootstrap)
+    gate.inner = views.listener()  # its own (rewinding what a view has not read) first
+    views.listener = lambda: gate  # type: ignore[method-assign]
+    views._consumer = views._connect()
+    write, written = views.write, [0.0]
+
+    def timed(folded: Any) -> Any:  # on the writer thread: the views hold a poll once it ends
+        done = write(folded)
+        written[0] = time.time()
+        return done
+
+    views.write = timed  # type: ignore[method-assign]
+
+    def close() -> tuple[int | None, float | None]:
+        views.close()  # waits for the last write
+        views.store.close()
+        return None, written[0]
+
+    return Reading(views._consumer, lambda: views.poll_once(timeout_ms=500), close)
+
+
 def member(kind: str, bootstrap: str, topic: str, group: str, data_dir: Path, run: Path) -> None:
     """One member of a group: join paused, wait for the go, read until quiet, say what it read."""
     gate = Gate(run / f"{os.getpid()}.status", run / "go")
     if kind == "bare":
-        consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=5000,
-        )
-        consumer.subscribe([topic], listener=gate)
-        kafka = consumer
-
-        def poll() -> int:
-            return sum(len(batch) for batch in kafka.poll(timeout_ms=500).values())
-
-        def applied() -> int | None:
-            return None
-
-        close = consumer.close
+        reading = bare(bootstrap, topic, group, gate)
+    elif kind == "views":
+        reading = projections(bootstrap, topic, group, gate, data_dir)
     else:
-        from processes.circulation import build_circulation_consumer
-        from service.bootstrap import build
-
-        settings = Settings(data_dir=data_dir, circulation_topic=topic, circulation_group=group)
-        services = build(settings.model_copy(update={"kafka_bootstrap": None}))
-        pipeline = build_circulation_consumer(settings, bootstrap, services.desk)
-        pipeline.listener = lambda: gate  # type: ignore[method-assign]
-        pipeline._consumer = kafka = pipeline._connect()
-
-        def poll() -> int:
-            return pipeline.poll_once(timeout_ms=500)
-
-        def applied() -> int | None:
-            return pipeline.applied
-
-        def close() -> None:
-            pipeline.close()
-            pipeline.pipeline.store.close()
-            services.close()
-
-    gate.consumer = kafka
+        reading = circulation(bootstrap, topic, group, gate, data_dir)
+    kafka = gate.consumer = reading.kafka
     while not gate.go.exists():
         if kafka.poll(timeout_ms=100):
             raise RuntimeError("a paused member read records before the go")
@@ -109,11 +160,13 @@ def member(kind: str, bootstrap: str, topic: str, group: str, data_dir: Path, ru
     kafka.resume(*kafka.assignment())
     read, last = 0, started
     while time.time() - last < QUIET_S:
-        got = poll()
+        got = reading.poll()
         if got:
             read, last = read + got, time.time()
-    said = {"read": read, "started": started, "last": last, "applied": applied()}
-    close()
+    applied, stored = reading.close()
+    if stored is not None:  # the effect of the last poll counts: the clock stops once stored
+        last = max(last, stored)
+    said = {"read": read, "started": started, "last": last, "applied": applied}
     print(orjson.dumps(said).decode())
 
 
@@ -126,39 +179,7 @@ def bench_group(
         data_dir = base / f"group-{kind}"
         if kind == "pipeline":
             prepare(data_dir, topic)
-        run = base / f"group-run-{kind}"
-        run.mkdir(parents=True)
-        group = f"bench.group.{kind}.{uuid4().hex[:8]}"
-        say(f"{kind}: {MEMBERS} processes in the group {group}")
-        members = [
-            subprocess.Popen(
-                [*MEMBER, kind, bootstrap, topic, group, str(data_dir), str(run)],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-            )
-            for _ in range(MEMBERS)
-        ]
-        try:
-            settle(run, members, partitions)
-            (run / "go").touch()
-            said = [orjson.loads(m.communicate(timeout=3600)[0].splitlines()[-1]) for m in members]
-        finally:
-            for m in members:
-                if m.poll() is None:
-                    m.kill()
-        if any(m.returncode for m in members):
-            raise RuntimeError(f"a {kind} member failed: {[m.returncode for m in members]}")
-        read = sum(s["read"] for s in said)
-        if read != events:  # each event read once by the group: anything else voids the run
-            raise RuntimeError(f"the {kind} group read {read} of {events} events")
-        seconds = max(s["last"] for s in said) - min(s["started"] for s in said)
-        line: dict[str, Any] = {
-            "processes": MEMBERS,
-            "partitions": partitions,
-            "events": read,
-            "events_per_s": rate(read, seconds),
-            "per_process": [s["read"] for s in said],
-        }
+        line, said = run_group(kind, bootstrap, topic, partitions, events, data_dir, base)
         if kind == "pipeline":
             line["applied"] = sum(s["applied"] for s in said)
             line["deduped_set"] = seen(data_dir)
@@ -167,6 +188,47 @@ def bench_group(
         report(f"circulation_group_{kind}", **line)
         lines[kind] = line
     return lines
+
+
+def run_group(
+    kind: str, bootstrap: str, topic: str, partitions: int, events: int, data_dir: Path, base: Path
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """MEMBERS processes of `kind` in a group of their own over the topic, from its beginning:
+    the group's line, and what each member said. Each event read once by the group, or no line."""
+    run = base / f"group-run-{kind}-{uuid4().hex[:6]}"
+    run.mkdir(parents=True)
+    group = f"bench.group.{kind}.{uuid4().hex[:8]}"
+    say(f"{kind}: {MEMBERS} processes in the group {group}")
+    members = [
+        subprocess.Popen(
+            [*MEMBER, kind, bootstrap, topic, group, str(data_dir), str(run)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(MEMBERS)
+    ]
+    try:
+        settle(run, members, partitions)
+        (run / "go").touch()
+        said = [orjson.loads(m.communicate(timeout=3600)[0].splitlines()[-1]) for m in members]
+    finally:
+        for m in members:
+            if m.poll() is None:
+                m.kill()
+    if any(m.returncode for m in members):
+        raise RuntimeError(f"a {kind} member failed: {[m.returncode for m in members]}")
+    read = sum(s["read"] for s in said)
+    if read != events:  # each event read once by the group: anything else voids the run
+        raise RuntimeError(f"the {kind} group read {read} of {events} events")
+    seconds = max(s["last"] for s in said) - min(s["started"] for s in said)
+    line: dict[str, Any] = {
+        "processes": MEMBERS,
+        "partitions": partitions,
+        "events": read,
+        "events_per_s": rate(read, seconds),
+        "per_process": [s["read"] for s in said],
+    }
+    return line, said
 
 
 def prepare(data_dir: Path, topic: str) -> None:
@@ -206,9 +268,14 @@ def seen(data_dir: Path) -> int:
         store.close()
 
 
+def views_settings(data_dir: Path, topic: str, group: str) -> Settings:
+    """The projection consumers' settings: the view store they share, their topic and group."""
+    return Settings(data_dir=data_dir, kafka_topic=topic, kafka_projections_group=group)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="one member of a benchmark's consumer group")
-    parser.add_argument("kind", choices=("bare", "pipeline"))
+    parser.add_argument("kind", choices=("bare", "pipeline", "views"))
     parser.add_argument("bootstrap")
     parser.add_argument("topic")
     parser.add_argument("group")

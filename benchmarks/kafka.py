@@ -53,8 +53,9 @@ from infra import cloudevents, kafka_clients
 from infra.clock import utcnow
 from infra.kafka_broker import KafkaBroker
 from infra.settings import Settings
+from projections.base import Projection
 from projections.runner import collector_paused
-from service.bootstrap import build
+from service.bootstrap import FROM_TOPIC, build, open_view_store
 from service.kafka_mode import build_projection_consumer, build_relay, topics
 from tests.directory_helpers import hold
 
@@ -182,7 +183,9 @@ def bench_producers(
 
 def bench_consumers(
     settings: Settings, bootstrap: str, topic: str, events: int, report: Report
-) -> None:
+) -> Path:
+    """The bare consumer, then the projection consumer, each alone on the topic; the projection
+    consumer's data directory (its views)."""
     # The same poll size as the projection consumer's (infra/kafka_clients.consumer), so both
     # wait on the broker alike and the difference is what each does with a record.
     consumer = KafkaConsumer(
@@ -237,6 +240,37 @@ def bench_consumers(
         cpu_us_per_event=per_event_us(views_cpu, folded - first),
     )
     consumer_breakdown(fed, bootstrap, polls, report)
+    return fed.data_dir
+
+
+def bench_consumer_groups(
+    settings: Settings, bootstrap: str, topic: str, events: int, alone: Path, report: Report
+) -> None:
+    """2 bare consumer processes in a group, then 2 projection consumer processes in a group
+    sharing one view store, over the same topic; the group's views must be those the consumer
+    alone folded (`alone`), or there is no line."""
+    from .circulation_group import run_group, views_settings  # which imports this module
+
+    base, partitions = settings.data_dir.parent, settings.kafka_partitions
+    bare, _ = run_group("bare", bootstrap, topic, partitions, events, base / "group-bare", base)
+    report("consumer_group_bare", **bare)
+    shared = base / "group-views"
+    store = open_view_store(views_settings(shared, topic, "-"))  # made once, before the members
+    store.ensure(FROM_TOPIC)
+    store.close()
+    views, _ = run_group("views", bootstrap, topic, partitions, events, shared, base)
+    differ = [p.name for p in FROM_TOPIC if rows(alone, p) != rows(shared, p)]
+    if differ:
+        raise RuntimeError(f"the group's views differ from the consumer's alone: {differ}")
+    report("consumer_group_views", **views)
+
+
+def rows(data_dir: Path, projection: Projection) -> dict[str, Any]:
+    store = open_view_store(Settings(data_dir=data_dir))
+    try:
+        return store.rows(projection)
+    finally:
+        store.close()
 
 
 def consumer_breakdown(
@@ -482,7 +516,9 @@ def main(argv: list[str] | None = None) -> None:
             say(f"{events} events; bare producer, then the relay")
             topic, published = bench_producers(settings, bootstrap, events, report)
             say(f"bare consumer, then the projection consumer ({published} messages)")
-            bench_consumers(settings, bootstrap, topic, published, report)
+            alone = bench_consumers(settings, bootstrap, topic, published, report)
+            say("2 bare consumers, then 2 projection consumers, in groups")
+            bench_consumer_groups(settings, bootstrap, topic, published, alone, report)
             say(f"end to end at {TARGET_E2E_RATE:.0f} commands/s")
             bench_end_to_end(base, bootstrap, TARGET_E2E_RATE, 5 if args.quick else 20, report)
         finally:
@@ -514,6 +550,11 @@ def main(argv: list[str] | None = None) -> None:
             2,
         ),
         consumer_met=consumer_ratio >= TARGET_CONSUMER_RATIO,
+        consumer_group_over_bare_group=round(
+            lines["consumer_group_views"]["events_per_s"]
+            / lines["consumer_group_bare"]["events_per_s"],
+            2,
+        ),
         e2e_p99_ms=lines["e2e"]["p99_ms"],
         e2e_target_p99_ms=TARGET_E2E_P99_MS,
         e2e_met=lines["e2e"]["p99_ms"] < TARGET_E2E_P99_MS,
