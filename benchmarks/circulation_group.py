@@ -71,8 +71,9 @@ class Gate(ConsumerRebalanceListener):  # type: ignore[misc]
 
 @dataclass
 class Reading:
-    """What a member reads with: its Kafka consumer, a poll (the records it took), and the
-    end (what it applied, if it counts; when its effect was last stored, if not at the read)."""
+    """What a member reads with: its Kafka consumer, a poll (the number of records it took),
+    and a close, which says what it applied (where that is counted) and when its effect was
+    last stored (where that comes after the read: the views' writer thread)."""
 
     kafka: Any
     poll: Callable[[], int]
