@@ -53,11 +53,11 @@ from infra import cloudevents, kafka_clients
 from infra.clock import utcnow
 from infra.kafka_broker import KafkaBroker
 from infra.settings import Settings
-from projections.base import Projection
 from projections.runner import collector_paused
 from service.bootstrap import FROM_TOPIC, build, open_view_store
 from service.kafka_mode import build_projection_consumer, build_relay, topics
 from tests.directory_helpers import hold
+from tests.kafka_harness import view_differences, views_of
 
 from ._expect import UNLIMITED_ENV, expect
 
@@ -259,18 +259,12 @@ def bench_consumer_groups(
     store.ensure(FROM_TOPIC)
     store.close()
     views, _ = run_group("views", bootstrap, topic, partitions, events, shared, base)
-    differ = [p.name for p in FROM_TOPIC if rows(alone, p) != rows(shared, p)]
+    differ = view_differences(
+        views_of(Settings(data_dir=shared)), views_of(Settings(data_dir=alone))
+    )
     if differ:
         raise RuntimeError(f"the group's views differ from the consumer's alone: {differ}")
     report("consumer_group_views", **views)
-
-
-def rows(data_dir: Path, projection: Projection) -> dict[str, Any]:
-    store = open_view_store(Settings(data_dir=data_dir))
-    try:
-        return store.rows(projection)
-    finally:
-        store.close()
 
 
 def consumer_breakdown(
