@@ -274,7 +274,7 @@ def settle(
     since = time.monotonic()
     while True:
         if time.monotonic() > deadline:
-            raise RuntimeError("the group did not settle in 2 minutes")
+            raise RuntimeError(f"the group did not settle in 2 minutes: its members said {last}")
         if any(m.poll() is not None for m in members):
             raise RuntimeError("a member stopped before the go")
         time.sleep(0.25)
