@@ -31,8 +31,8 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from application.seed import seed
+from benchmarks._lines import Report, rate, say
 from benchmarks.circulation_group import MEMBERS, bench_group
-from benchmarks.kafka import Report, rate, say
 from domain.commands import LogIncident
 from domain.context import Context
 from infra.kafka_broker import KafkaBroker

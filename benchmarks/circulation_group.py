@@ -35,7 +35,7 @@ import orjson
 from kafka import KafkaConsumer
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
-from benchmarks.kafka import Report, rate, say
+from benchmarks._lines import Report, rate, say
 from infra.circulation_store import CirculationStore
 from infra.settings import Settings
 

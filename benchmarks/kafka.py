@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from uuid import uuid4
 
 import orjson
@@ -60,6 +60,8 @@ from tests.directory_helpers import hold
 from tests.kafka_harness import view_differences, views_of
 
 from ._expect import UNLIMITED_ENV, expect
+from ._lines import Report, per_event_us, rate, say
+from .circulation_group import run_group, views_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ITSM = Path(sys.prefix) / "bin" / "itsm"
@@ -69,34 +71,6 @@ TARGET_RELAY_RATIO = 0.5
 TARGET_CONSUMER_RATIO = 0.5
 TARGET_E2E_P99_MS = 250.0
 TARGET_E2E_RATE = 200.0
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-class Report:
-    def __init__(self, out: IO[str] | None) -> None:
-        self.out = out
-        self.lines: dict[str, dict[str, Any]] = {}
-
-    def __call__(self, name: str, **figures: Any) -> None:
-        line = {"bench": name, **figures}
-        self.lines[name] = line
-        text = orjson.dumps(line).decode()
-        print(text, flush=True)
-        if self.out:
-            self.out.write(text + "\n")
-
-
-def rate(count: int, seconds: float) -> float:
-    return round(count / seconds, 1) if seconds else 0.0
-
-
-def per_event_us(cpu_seconds: float, count: int) -> float:
-    """CPU time (every thread of this process) per event, in microseconds: steadier than a rate
-    on a shared machine, where another process's load slows both sides differently."""
-    return round(cpu_seconds / count * 1e6, 2) if count else 0.0
 
 
 # -- a store full of events ----------------------------------------------------------------------
@@ -249,8 +223,6 @@ def bench_consumer_groups(
     """2 bare consumer processes in a group, then 2 projection consumer processes in a group
     sharing one view store, over the same topic; the group's views must be those the consumer
     alone folded (`alone`), or there is no line."""
-    from .circulation_group import run_group, views_settings  # which imports this module
-
     base, partitions = settings.data_dir.parent, settings.kafka_partitions
     bare, _ = run_group("bare", bootstrap, topic, partitions, events, base / "group-bare", base)
     report("consumer_group_bare", **bare)
