@@ -66,12 +66,12 @@ def audit() -> None:
 def follow(data_dir: Path | None) -> None:
     """Append every stored event to the ledger and sign checkpoints, until stopped
     (run with ITSM_AUDIT_FOLLOW=false on the API processes)."""
-    from cli.main import _log_to_stderr, _stop_on_signals
+    from cli.running import log_to_stderr, stop_on_signals
 
     with _services(data_dir) as services:
-        _log_to_stderr(services.settings.log_level)
+        log_to_stderr(services.settings.log_level)
         _audit(services).push_to_witnesses()
-        _audit(services).ledger.run(_stop_on_signals())
+        _audit(services).ledger.run(stop_on_signals())
 
 
 @audit.command("catch-up")
@@ -288,7 +288,7 @@ def witness(
     import logging
 
     from audit.witness import WitnessLog, server, server_context
-    from cli.main import _log_to_stderr
+    from cli.running import log_to_stderr
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
@@ -302,7 +302,7 @@ def witness(
             tls = server_context(tls_cert, tls_key)
         except OSError as error:  # ssl.SSLError is one: not a certificate, or not its key
             raise click.BadParameter(str(error), param_hint="--tls-cert/--tls-key") from None
-    _log_to_stderr("info")
+    log_to_stderr("info")
     said = logging.getLogger("audit.witness")
     held = WitnessLog(directory, pinned)
     if not pinned:

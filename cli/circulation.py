@@ -32,19 +32,19 @@ def _desk_services(settings: Settings) -> Any:
 @click.option("--instance-id", default=None, help="static group membership name")
 def consume_circulation(data_dir: Path | None, bootstrap: str, instance_id: str | None) -> None:
     """Apply the circulation.events topic: validate, deduplicate, health, correlation rules."""
-    from cli.main import _log_to_stderr, _stop_on_signals
+    from cli.running import log_to_stderr, stop_on_signals
     from infra.kafka_clients import ensure_topics
     from processes.circulation import build_circulation_consumer, circulation_topics
 
     settings = settings_for(data_dir)
-    _log_to_stderr(settings.log_level)
+    log_to_stderr(settings.log_level)
     ensure_topics(bootstrap, circulation_topics(settings), settings.kafka_replication)
     services = _desk_services(settings)
     try:
         consumer = build_circulation_consumer(
             settings, bootstrap, services.desk, instance_id=instance_id
         )
-        consumer.run(_stop_on_signals())
+        consumer.run(stop_on_signals())
     finally:
         services.close()
 

@@ -4,13 +4,12 @@ holds now and exits (--once, e.g. from cron)."""
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
 
 import click
 
 from cli.options import data_dir_option, settings_for
+from cli.running import stop_on_signals
 
 
 @click.command("mail-in")
@@ -39,9 +38,7 @@ def mail_in(data_dir: Path | None, once: bool) -> None:
         if once:
             tally = reader.drain()
         else:
-            stop = threading.Event()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
+            stop = stop_on_signals()
             reader.run_until(stop)
             reader.reset()
             tally = reader.tally

@@ -5,8 +5,6 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
-import signal
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +14,7 @@ import click
 
 from cli.options import data_dir_option, settings_for
 from cli.postgres import postgres
+from cli.running import log_to_stderr, stop_on_signals
 from domain.actors import Actor, Role
 from infra.settings import InsecureConfiguration, Settings
 
@@ -388,20 +387,6 @@ kafka_option = click.option(
 )
 
 
-def _stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT, so a long-running command stops cleanly."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
-
-
-def _log_to_stderr(level: str) -> None:
-    from infra import logs
-
-    logs.configure(Settings().log_format, level)
-
-
 @main.command()
 @data_dir_option
 @kafka_option
@@ -411,10 +396,10 @@ def relay(data_dir: Path | None, bootstrap: str) -> None:
     from service.kafka_mode import build_relay, topics
 
     settings = _service_settings(data_dir)
-    _log_to_stderr(settings.log_level)
+    log_to_stderr(settings.log_level)
     ensure_topics(bootstrap, topics(settings), settings.kafka_replication)
     publisher, lock = build_relay(settings, bootstrap)
-    publisher.run(_stop_on_signals(), lock)
+    publisher.run(stop_on_signals(), lock)
 
 
 @main.group()
@@ -436,9 +421,9 @@ def consume_projections(data_dir: Path | None, bootstrap: str, instance_id: str 
     from service.kafka_mode import build_projection_consumer, topics
 
     settings = _service_settings(data_dir)
-    _log_to_stderr(settings.log_level)
+    log_to_stderr(settings.log_level)
     ensure_topics(bootstrap, topics(settings), settings.kafka_replication)
-    build_projection_consumer(settings, bootstrap, instance_id).run(_stop_on_signals())
+    build_projection_consumer(settings, bootstrap, instance_id).run(stop_on_signals())
 
 
 @main.group()
@@ -605,12 +590,12 @@ def sla_watch(data_dir: Path | None, interval: float, once: bool) -> None:
     from service.bootstrap import build
 
     settings = settings_for(data_dir)
-    _log_to_stderr(settings.log_level)
+    log_to_stderr(settings.log_level)
     services = build(settings)
     services.start()
     watcher = SlaWatcher(services, interval)
     try:
-        stop = _stop_on_signals()
+        stop = stop_on_signals()
         while True:
             tick = watcher.tick()
             click.echo(

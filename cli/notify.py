@@ -11,8 +11,6 @@ is claimed in the record before anything is sent.
 from __future__ import annotations
 
 import getpass
-import signal
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -20,6 +18,7 @@ from uuid import UUID
 import click
 
 from cli.options import data_dir_option, settings_for
+from cli.running import stop_on_signals
 from infra.settings import InsecureConfiguration, Settings
 
 if TYPE_CHECKING:
@@ -60,9 +59,7 @@ def run(data_dir: Path | None) -> None:
             "notifications are off: set ITSM_SMTP_HOST (and ITSM_SMTP_FROM), or ITSM_NOTIFY=true"
         )
     logs.configure(settings.log_format, settings.log_level)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     services = build(settings)
     try:
         services.start()
