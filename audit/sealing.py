@@ -1,7 +1,7 @@
 """The event store's recorders that seal each committed batch (audit/seals.py), in the same
 transaction as its events.
 
-The eventsourcing library builds them from `APPLICATION_RECORDER_TOPIC` (service/bootstrap.py's
+The eventsourcing library builds them from `APPLICATION_RECORDER_TOPIC` (service/stores.py's
 `event_store_env`). They seal only once the composition root attaches the key
 (`recorder.seal_with(key)`): a bare desk (tests, a relay that only reads) writes as before.
 

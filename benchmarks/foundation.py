@@ -96,7 +96,8 @@ from infra.settings import Settings
 from projections import PROJECTIONS
 from projections.incident_details import incident_details
 from projections.runner import ProjectionRunner
-from service.bootstrap import Services, build, event_store_env
+from service.bootstrap import Services, build
+from service.stores import event_store_env
 from tests.directory_helpers import hold
 
 from ._expect import UnexpectedAnswer

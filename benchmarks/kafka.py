@@ -54,8 +54,9 @@ from infra.clock import utcnow
 from infra.kafka_broker import KafkaBroker
 from infra.settings import Settings
 from projections.runner import collector_paused
-from service.bootstrap import FROM_TOPIC, build, open_view_store
+from service.bootstrap import build
 from service.kafka_mode import build_projection_consumer, build_relay, topics
+from service.stores import FROM_TOPIC, open_view_store
 from tests.directory_helpers import hold
 from tests.kafka_harness import view_differences, views_of
 

@@ -51,8 +51,9 @@ from infra.kafka_broker import KafkaBroker
 from infra.kafka_clients import ensure_topics
 from infra.settings import Settings
 from projections import PROJECTIONS
-from service.bootstrap import Services, build, open_view_store
+from service.bootstrap import Services, build
 from service.kafka_mode import build_relay, topics
+from service.stores import open_view_store
 from tests.kafka_harness import (
     Pause,
     Process,

@@ -26,7 +26,7 @@ from processes.relay import AdvisoryRelayLock, FileRelayLock, Relay, RelayLock
 from projections.base import Projection
 from projections.runner import settle
 from projections.view_store import ViewStore
-from service.bootstrap import FROM_TOPIC, event_store_env, open_view_store
+from service.stores import FROM_TOPIC, event_store_env, open_view_store
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,9 @@ from infra.cloudevents import is_public
 from infra.kafka_clients import ensure_topics
 from infra.settings import Settings
 from projections import PROJECTIONS
-from service.bootstrap import Services, open_view_store
+from service.bootstrap import Services
 from service.kafka_mode import build_relay, topics
+from service.stores import open_view_store
 from tests.conftest import AGENT, context
 from tests.forked_cli import forkserver, run_itsm
 

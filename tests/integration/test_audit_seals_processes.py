@@ -39,7 +39,7 @@ from audit.store import AuditStore, PostgresAuditStore, SQLiteAuditStore
 from audit.verify import check_seals
 from infra.pg import open_pool, schema_lock
 from infra.settings import Settings
-from service.bootstrap import event_store_env
+from service.stores import event_store_env
 from tests.forked_cli import forkserver
 
 WRITERS = 3

@@ -28,7 +28,7 @@ from audit.store import AuditStore, PostgresAuditStore, SQLiteAuditStore
 from audit.verify import check_seals
 from infra.pg import open_pool
 from infra.settings import Settings
-from service.bootstrap import event_store_env
+from service.stores import event_store_env
 from tests.integration.audit_tamper import Attacker
 
 Recorder = SealingSQLiteRecorder | SealingPostgresRecorder

@@ -24,7 +24,7 @@ from infra.cloudevents import envelope, published_type
 from infra.serialisation import encode
 from infra.settings import Settings
 from projections import PROJECTIONS, incident_details
-from service.bootstrap import open_view_store
+from service.stores import open_view_store
 from tests.conftest import AGENT, T0, Clock
 
 TOPIC = "itsm.events"

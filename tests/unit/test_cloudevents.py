@@ -28,7 +28,7 @@ from infra.cloudevents import (
 from infra.serialisation import encode
 from infra.settings import Settings
 from projections import PROJECTIONS
-from service.bootstrap import FROM_STORE, FROM_TOPIC
+from service.stores import FROM_STORE, FROM_TOPIC
 from tests.conftest import AGENT, T0
 from tests.strategies import STRATEGIES
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from domain import change_schedule
 from projections.base import record_key
-from service.bootstrap import FROM_TOPIC
+from service.stores import FROM_TOPIC
 
 #: The Kafka-fed views keyed otherwise than by their record, and why each row is still one
 #: aggregate's: an attachment is on one record; the change calendar is the one change schedule.
