@@ -213,7 +213,7 @@ def export(
                 since,
                 until,
                 services.clock(),
-                reports=lambda a, b: period_reports(services, a, b),
+                reports=lambda a, b: period_reports(audit.store, services.desk, a, b),
                 views=lambda: audit.audit_views(services.desk.recorder),
                 records=records,
                 through=through,

@@ -17,14 +17,19 @@ state.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 from uuid import UUID
 
 import orjson
+from eventsourcing.persistence import Mapper
 
 from audit.evidence import EventFilter, matching
 from audit.replay import as_of
+from audit.store import AuditStore
+from domain.events import DomainEvent
+from domain.incident import Logged
 from domain.issued_report import Issued
 from domain.notification import Decided
 from domain.whatif import REPORTING_ZONE
@@ -32,18 +37,26 @@ from projections import incident_details
 from projections.issued_reports import issued_reports
 from projections.notifications import notifications
 
-if TYPE_CHECKING:  # the composition root, a layer above: only its type is named here
-    from service.bootstrap import Services
+
+class Records(Protocol):
+    """What the reports read of the record: the service desk (application/desk.py, a layer
+    above) gives it."""
+
+    @property
+    def mapper(self) -> Mapper[UUID]: ...
+
+    def record_history(
+        self, record_id: UUID, first_type: type[DomainEvent]
+    ) -> Sequence[DomainEvent]: ...
 
 
 def period_reports(
-    services: Services, since: datetime | None, until: datetime | None
+    store: AuditStore, records: Records, since: datetime | None, until: datetime | None
 ) -> dict[str, bytes]:
-    assert services.audit is not None
     logged = EventFilter(since=since, until=until, types=frozenset({"Incident.Logged"}))
     incidents = []
-    for row, _, _ in matching(services.audit.store, services.desk.mapper, logged):
-        history = services.desk.history(UUID(row[2]))
+    for row, _, _ in matching(store, records.mapper, logged):
+        history = records.record_history(UUID(row[2]), Logged)
         state = as_of(incident_details, history, until)
         if state is not None:
             incidents.append(state)
@@ -64,21 +77,22 @@ def period_reports(
     return {
         "incidents.json": orjson.dumps(report, option=orjson.OPT_INDENT_2),
         "notifications.json": orjson.dumps(
-            told(services, since, until), option=orjson.OPT_INDENT_2
+            told(store, records, since, until), option=orjson.OPT_INDENT_2
         ),
-        **issued(services, since, until),
+        **issued(store, records, since, until),
     }
 
 
-def issued(services: Services, since: datetime | None, until: datetime | None) -> dict[str, bytes]:
+def issued(
+    store: AuditStore, records: Records, since: datetime | None, until: datetime | None
+) -> dict[str, bytes]:
     """The service reports issued for months the period touches (whenever they were issued: a
     month's are issued after it), each with the decisions taken from it so far, from the record
     (docs/reports.md)."""
-    assert services.audit is not None
     found: dict[str, bytes] = {}
     kept = EventFilter(since=None, until=None, types=frozenset({Issued.type_name}))
-    for row, _, _ in matching(services.audit.store, services.desk.mapper, kept):
-        history = services.desk.record_history(UUID(row[2]), Issued)
+    for row, _, _ in matching(store, records.mapper, kept):
+        history = records.record_history(UUID(row[2]), Issued)
         report = as_of(issued_reports, history, None)
         if report is None:
             continue
@@ -93,13 +107,14 @@ def issued(services: Services, since: datetime | None, until: datetime | None) -
     return found
 
 
-def told(services: Services, since: datetime | None, until: datetime | None) -> dict[str, object]:
+def told(
+    store: AuditStore, records: Records, since: datetime | None, until: datetime | None
+) -> dict[str, object]:
     """The notifications decided in the period, each as it stood at the period's end."""
-    assert services.audit is not None
     decided = EventFilter(since=since, until=until, types=frozenset({"Notification.Decided"}))
     rows = []
-    for row, _, _ in matching(services.audit.store, services.desk.mapper, decided):
-        history = services.desk.record_history(UUID(row[2]), Decided)
+    for row, _, _ in matching(store, records.mapper, decided):
+        history = records.record_history(UUID(row[2]), Decided)
         state = as_of(notifications, history, until)
         if state is not None:
             rows.append(state)

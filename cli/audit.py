@@ -493,7 +493,9 @@ def export(
 def _reports(services: Services) -> Reports:
     from audit.reports import period_reports
 
-    return lambda since, until: period_reports(services, since, until)
+    kept = services.audit
+    assert kept is not None
+    return lambda since, until: period_reports(kept.store, services.desk, since, until)
 
 
 @audit.command("verify-pack")

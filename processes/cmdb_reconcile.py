@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from application.kinds import CONFIGURATION_ITEM
 from application.outcome import Outcome
@@ -23,11 +23,9 @@ from domain.configuration_item import CiStatus, VerificationResult
 from domain.context import Context
 from infra.circulation_store import CirculationStore, from_epoch
 from infra.follower import Follower, Follows
+from processes.running import Running
 from projections.configuration_items import items
 from projections.queries import Filter
-
-if TYPE_CHECKING:
-    from service.bootstrap import Services
 
 log = logging.getLogger("itsm.cmdb")
 
@@ -47,7 +45,7 @@ def sightings(store: CirculationStore) -> list[Sighting]:
     return found
 
 
-def on_record(services: Services, ctx: Context) -> list[ItemOnRecord]:
+def on_record(services: Running, ctx: Context) -> list[ItemOnRecord]:
     """Every kiosk and gate the CMDB records, with its last verification."""
     found = []
     for ci_type in sorted(DEVICE_TYPES):
@@ -65,7 +63,7 @@ def on_record(services: Services, ctx: Context) -> list[ItemOnRecord]:
 
 
 def run(
-    services: Services,
+    services: Running,
     ctx: Context,
     *,
     silent_after: timedelta = SILENT_AFTER,
@@ -114,7 +112,7 @@ def run(
 class ReconcileSchedule(Follows):
     """Reconciles every `interval` seconds (daily by default): the planned interval of 8.2.6."""
 
-    def __init__(self, services: Services, interval: float = 86_400.0) -> None:
+    def __init__(self, services: Running, interval: float = 86_400.0) -> None:
         self.services = services
         self._follower = Follower(
             "cmdb-reconcile", self._follow_step, idle=interval, log=log, backoff=(1.0, interval)

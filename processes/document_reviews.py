@@ -11,7 +11,6 @@ already writes nothing, so two runs, or one after a crash, record each date once
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from application.kinds import DOCUMENT
@@ -19,14 +18,12 @@ from application.pipeline import Submission
 from domain.document import REVIEW_NOTICE_DAYS, DocumentState, office_day
 from domain.document_commands import NoticeDocumentReviewDue
 from domain.errors import NothingChanged
+from processes.running import Running
 from projections.documents import documents
 from projections.queries import Filter
 
-if TYPE_CHECKING:  # the composition root, a layer above: only its type is named here
-    from service.bootstrap import Services
 
-
-def notice_due_reviews(services: Services) -> list[str]:
+def notice_due_reviews(services: Running) -> list[str]:
     """Record each review newly due; the references of the documents it was recorded on."""
     ctx = services.system_context()
     due_by = (office_day(ctx.at) + timedelta(days=REVIEW_NOTICE_DAYS)).isoformat()

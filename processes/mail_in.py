@@ -39,11 +39,11 @@ from infra.follower import Follower, Follows
 from infra.kept_mail import KeptMail
 from infra.mail_in import ImapSettings, Mailbox, UidValidityChanged
 from infra.serialisation import UndecodableEvent
+from processes.running import Running
 from projections.inbound_mail import last_uid
 
-if TYPE_CHECKING:  # the composition root, a layer above: only its type is named here
+if TYPE_CHECKING:
     from infra.settings import Settings
-    from service.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def our_mail(settings: Settings) -> tuple[str, set[str]]:
     return settings.message_domain().lower(), addresses
 
 
-def mail_in_of(services: Services) -> MailIn:
+def mail_in_of(services: Running) -> MailIn:
     """The application of inbound mail on these services (the reader's, and the API's replay)."""
     domain, addresses = our_mail(services.settings)
     return MailIn(
@@ -196,7 +196,7 @@ def mail_in_of(services: Services) -> MailIn:
     )
 
 
-def reader_of(services: Services) -> MailReader | None:
+def reader_of(services: Running) -> MailReader | None:
     """The mail reader of these services, or None when e-mail in is off (no ITSM_IMAP_HOST)."""
     imap = services.settings.imap()
     if imap is None:

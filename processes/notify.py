@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -65,14 +65,12 @@ from infra.mail_out import SmtpSender
 from infra.serialisation import UndecodableEvent
 from infra.webhook_secrets import WebhookSecrets
 from infra.webhooks_out import WebhookSender
+from processes.running import Running
 from projections.base import Projection, Row, iso
 from projections.notification_subjects import notification_subjects
 from projections.notifications import notifications, utc
 from projections.runner import decode
 from projections.webhook_endpoints import hearing, listening, webhook_endpoints
-
-if TYPE_CHECKING:  # the composition root, a layer above: only its type is named here
-    from service.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +104,16 @@ class Figures:
     paused: dict[str, datetime] = field(default_factory=dict)
 
 
+class NotifyHost(Running, Protocol):
+    """The services a notifier runs in: it says so once started, for their readiness."""
+
+    notify: Notify | None
+
+
 class Notify:
     def __init__(
         self,
-        services: Services,
+        services: NotifyHost,
         *,
         idle: float = 0.5,
         smtp: Callable[[], SmtpSender] | None = None,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 from uuid import UUID
 
 from application.kinds import sla_kind
@@ -36,10 +36,8 @@ from domain.rule_versions import SlaTarget
 from domain.sla_request import KIND as SERVICE_REQUEST
 from infra.follower import Follower, Follows
 from infra.serialisation import UndecodableEvent
+from processes.running import Running
 from projections.sla_clocks import sla_clocks, ticket_of
-
-if TYPE_CHECKING:  # the composition root, a layer above: only its type is named here
-    from service.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +49,14 @@ class Tick:
     recorded: int  # tickets that had alerts appended
 
 
+class WatcherHost(Running, Protocol):
+    """The services a watcher runs in: it says so once started, for their readiness."""
+
+    sla_watcher: SlaWatcher | None
+
+
 class SlaWatcher(Follows):
-    def __init__(self, services: Services, interval: float = 30.0) -> None:
+    def __init__(self, services: WatcherHost, interval: float = 30.0) -> None:
         self.services = services
         self.interval = interval
         #: ticket id -> (row version, when it next needs judging; None: not until it changes)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from application.kinds import ISSUED_REPORT
 from application.pipeline import Submission
@@ -25,12 +25,13 @@ from domain.whatif import REPORTING_ZONE
 from infra.follower import Follower, Follows
 from processes import reports
 from processes.reports.figures import Period
+from processes.running import Running
 from projections.issued_reports import issued_reports
 
 if TYPE_CHECKING:
     from application.desk import ServiceDesk
     from audit.chain import Checkpoint
-    from service.bootstrap import Services
+    from audit.service import Audit
 
 log = logging.getLogger(__name__)
 
@@ -88,18 +89,26 @@ def submission(
     )
 
 
-def issued_already(services: Services, name: str, month: str) -> bool:
+def issued_already(services: Running, name: str, month: str) -> bool:
     """Whether report `name` of `month` is issued (by anyone: the schedule, a manager, another
     process)."""
     code = issued_report_code(name, month)
     return services.views.get(issued_reports, str(issued_report_id(code))) is not None
 
 
-def sign(services: Services) -> Checkpoint | None:
+def sign(services: ScheduleHost) -> Checkpoint | None:
     """A checkpoint over everything stored so far, the reports just issued included."""
     if services.audit is None:
         return None
     return services.audit.ledger.checkpoint_now()
+
+
+class ScheduleHost(Running, Protocol):
+    """The services the schedule runs in: with their audit ledger, if any, to sign what it
+    issued."""
+
+    @property
+    def audit(self) -> Audit | None: ...
 
 
 class ReportSchedule(Follows):
@@ -112,7 +121,7 @@ class ReportSchedule(Follows):
     events, stays here."""
 
     def __init__(
-        self, services: Services, interval: float = 3600.0, make: MakeReports | None = None
+        self, services: ScheduleHost, interval: float = 3600.0, make: MakeReports | None = None
     ) -> None:
         self.services = services
         self._make = make or (lambda month, names: make_month(services.desk, month, names))

@@ -434,7 +434,9 @@ def test_the_auditors_pack_reports_who_was_told_what_as_it_stood_at_the_periods_
     period_end = clock.advance(seconds=30)
     clock.advance(minutes=2)  # the retry is due, after the period
     notify.run_until_idle()
-    report = orjson.loads(period_reports(services, None, period_end)["notifications.json"])
+    assert services.audit is not None
+    made = period_reports(services.audit.store, services.desk, None, period_end)
+    report = orjson.loads(made["notifications.json"])
     assert report["notifications_decided"] == 2
     assert report["by_topic"] == {"incident.assigned": 1, "incident.logged": 1}
     # at the period's end one had failed once and waited for its retry; sent after it
