@@ -52,7 +52,7 @@ from audit.verify import verify
 from domain.actors import Actor, Role
 from domain.commands import LogIncident
 from domain.context import Context
-from domain.incident import Impact, Urgency
+from domain.priority import Impact, Urgency
 from infra.clock import utcnow
 from infra.settings import Settings
 from service.bootstrap import Services, build

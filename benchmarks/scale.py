@@ -191,7 +191,7 @@ class Backend:
 
     def _admin(self, statement: str) -> None:
         with psycopg.connect(self.url("postgres", "postgres"), autocommit=True) as conn:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
 
     def _drop(self, database: str) -> None:
         self._admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -747,6 +747,11 @@ def judge(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return verdicts
 
 
+def read_figure(name: str, figure: str) -> Callable[[dict[str, Any]], Any]:
+    """How the table reads one figure of one read (`name`) from a size's line."""
+    return lambda line: line["reads"][name][figure]
+
+
 def table(lines: list[dict[str, Any]]) -> str:
     columns = [f"{x['backend'][:2]} {x['incidents'] // 1000}k" for x in lines]
 
@@ -769,8 +774,8 @@ def table(lines: list[dict[str, Any]]) -> str:
         row("start-up to /readyz s", lambda x: x["startup_s"]),
     ]
     for name in ("get", "queue", "list_walk", "list_status", "sla_clocks", "search"):
-        rows.append(row(f"{name} p50 ms", lambda x, n=name: x["reads"][n]["p50_ms"]))
-        rows.append(row(f"{name} p99 ms", lambda x, n=name: x["reads"][n]["p99_ms"]))
+        for q in ("p50", "p99"):
+            rows.append(row(f"{name} {q} ms", read_figure(name, f"{q}_ms")))
     rows += [
         row("REST 4 clients cmd/s", lambda x: x["rest_4"]["rate"]),
         row("REST 32 clients cmd/s", lambda x: x["rest_32"]["rate"]),

@@ -31,7 +31,7 @@ import random
 import sqlite3
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -130,6 +130,11 @@ class Unexpected(RuntimeError):
     """An answer the benchmark did not expect: the run is void."""
 
 
+def searching(store: SQLiteViewStore, ctx: Context, picks: Iterator[str]) -> Callable[[], object]:
+    """One search as `ctx`, for the next query picked."""
+    return lambda: search(store, ctx, next(picks), limit=20)
+
+
 def timed(run: Callable[[], object], times: int) -> dict[str, float]:
     took = []
     for _ in range(times):
@@ -179,10 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         for who, identity in callers.items():
             ctx = Context(actor=identity.actor, at=T0, correlation_id=UUID(int=0), scope=identity)
             picks = iter(rng.choices(queries, k=args.searches))
-            figures = timed(
-                lambda ctx=ctx, picks=picks: search(store, ctx, next(picks), limit=20),
-                args.searches,
-            )
+            figures = timed(searching(store, ctx, picks), args.searches)
             report.emit(f"search_{who}", searches=args.searches, **figures)
         conn = sqlite3.connect(where / "views.db")
         within = 2  # staff: public and internal terms, as the searches above

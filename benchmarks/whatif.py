@@ -39,6 +39,7 @@ from domain.incident import CancelReason, Channel, EscalationKind, HoldReason, I
 from domain.incident import ResolutionCode as Code
 from domain.organisations import ORGANISATIONS
 from domain.priority import Impact, Urgency
+from domain.rule_versions import RuleVersions
 from domain.sla import DEFAULT_TERMS, Targets
 from domain.sla_clock import Mark, MarkKind, Ticket, judge
 from domain.sla_incident import ticket
@@ -89,7 +90,7 @@ def _history(
     services: list[str],
     organisations: list[str],
     matrix: object,
-    rules: dict[str, object],
+    rules: dict[str, RuleVersions | None],
 ) -> Incident:
     """One incident's life: logged during office hours mostly, then worked, held, resolved."""
     at = YEAR_START + timedelta(minutes=rng.randrange(365 * 24 * 60))
@@ -117,7 +118,7 @@ def _history(
         impact=impact,
         urgency=urgency,
         matrix=matrix,  # type: ignore[arg-type]
-        sla=rules[service],  # type: ignore[arg-type]
+        sla=rules[service],
         organisation=rng.choice(organisations),
     )
     group = rng.choice(GROUPS)
