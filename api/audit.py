@@ -29,7 +29,6 @@ from audit.evidence import EventFilter, Sample, event_lines, export_pack, sample
 from audit.keys import key_id, public_pem
 from audit.reports import period_reports
 from audit.service import Audit
-from audit.verify import verify
 from domain.actors import Role
 from domain.context import Context
 from domain.disclosure import DisclosureKind
@@ -57,9 +56,9 @@ def verify_ledger(services: ServicesDep, _: AuditorDep) -> Response:
     (with this service's public key), and every seal of the events the service wrote (with its
     seal key), the tail not yet chained included. `first_bad` names the first position that
     fails and why; `ok` is false then. Checkpoints you hold yourself: `itsm audit verify
-    --checkpoints`."""
-    audit = _audit(services)
-    report = verify(audit.store, audit.trusted_keys(), seal=audit.ledger.seal)
+    --checkpoints`. One walk at a time: a request made while one runs waits for the next walk,
+    which begins when that one ends and answers every request made meanwhile."""
+    report = _audit(services).verified()
     return Response(orjson.dumps(report.as_json()), media_type="application/json")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -23,9 +23,11 @@ from audit.signers import (
     SignerUnavailable,
 )
 from audit.store import AuditStore, PostgresAuditStore, SQLiteAuditStore
+from audit.verify import Report, verify
 from audit.view_tables import PostgresViewTables, SQLiteViewTables, ViewTables
 from audit.views import ViewsReport, audit_views
 from audit.witness import WitnessPusher
+from infra.coalesce import Coalesced
 from infra.pg import open_pool
 from infra.settings import Settings
 from projections import PROJECTIONS
@@ -40,6 +42,21 @@ class Audit:
     follows: bool
     #: The view tables the API serves, read as stored for `audit_views`.
     views: ViewTables | None = None
+    _verifying: Coalesced[Report] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._verifying = Coalesced(
+            lambda: verify(self.store, self.trusted_keys(), seal=self.ledger.seal)
+        )
+
+    def verified(self) -> Report:
+        """The whole ledger verified with this service's keys and seal key, begun after the
+        call (`GET /audit/verify`, the console's chain page). One verification at a time: a
+        call made while one runs is answered by the next, which begins when it ends and answers
+        every call made meanwhile. Verifying a long ledger takes every core for seconds, so
+        auditors asking together, or one asking again and again, cost at most two runs, not
+        one each."""
+        return self._verifying()
 
     @property
     def key(self) -> Signer:

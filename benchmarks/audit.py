@@ -21,6 +21,10 @@ Then, side by side:
     verify_sealed   verify with the seal key (`verify --seal-key`: also every seal, its MAC over
              the events' digests, which it takes from the ledger it has just checked)
     export   an evidence pack of the whole store (a temporary zip), and its time per 100,000
+    verify_callers_at_once   --callers auditors asking to verify at the same moment (threads), as
+             each walk was its own (`verify` per caller) and as the service answers them now
+             (`Audit.verified`: one walk at a time, a caller answered by a walk begun after it
+             asked), in alternating rounds: the time until the last is answered, and the walks
 
 Each result is a JSON line on stdout with its rate and its ratio to the bare rates; the targets
 are verify >= 25% of sha256, and 1,000,000 entries verified in under 20 s.
@@ -35,6 +39,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -46,14 +52,16 @@ import orjson
 from eventsourcing.persistence import StoredEvent
 
 from audit.evidence import export_pack
+from audit.seals import SealKey
 from audit.service import Audit
 from audit.store import SQLiteAuditStore
-from audit.verify import verify
+from audit.verify import Report, verify
 from domain.actors import Actor, Role
 from domain.commands import LogIncident
 from domain.context import Context
 from domain.priority import Impact, Urgency
 from infra.clock import utcnow
+from infra.coalesce import Coalesced
 from infra.settings import Settings
 from service.bootstrap import Services, build
 from tests.directory_helpers import hold
@@ -168,11 +176,56 @@ def append_unsealed(settings: Settings, audit: Audit, count: int) -> float | Non
     return float(seconds)
 
 
+def callers_at_once(callers: int, ask: Callable[[], Report], count: int) -> float:
+    """Seconds until `callers` threads asking at once are all answered; stops on any answer but
+    an intact ledger of `count` entries."""
+    with ThreadPoolExecutor(max_workers=callers) as pool:
+        started = time.perf_counter()
+        answers = list(pool.map(lambda _: ask(), range(callers)))
+        seconds = time.perf_counter() - started
+    for answer in answers:
+        if not answer.ok or answer.entries != count:
+            raise SystemExit(f"a caller's verification failed: {answer.as_json()}")
+    return seconds
+
+
+def verify_at_once(
+    audit: Audit, key: SealKey, count: int, callers: int, rounds: int
+) -> dict[str, Any]:
+    """`callers` auditors asking to verify at once, answered a walk each and as the service
+    answers them (one walk at a time), in alternating rounds: the seconds and walks of each."""
+    walks = [0]
+
+    def walk() -> Report:
+        walks[0] += 1
+        return verify(audit.store, audit.trusted_keys(), seal=key)
+
+    audit._verifying = Coalesced(walk)  # the service's way, its walks counted
+    seconds: dict[str, list[float]] = {"each": [], "one_at_a_time": []}
+    walked = dict.fromkeys(seconds, 0)
+    for _ in range(rounds):
+        for way, ask in (("each", walk), ("one_at_a_time", audit.verified)):
+            before = walks[0]
+            seconds[way].append(callers_at_once(callers, ask, count))
+            walked[way] += walks[0] - before
+    return {
+        "callers": callers,
+        "rounds": rounds,
+        "each_seconds": [round(x, 2) for x in seconds["each"]],
+        "each_walks": walked["each"],
+        "one_at_a_time_seconds": [round(x, 2) for x in seconds["one_at_a_time"]],
+        "one_at_a_time_walks": walked["one_at_a_time"],
+        "each_over_one_at_a_time": round(sum(seconds["each"]) / sum(seconds["one_at_a_time"]), 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--seal-batch", type=int, default=2, help="events a seal covers")
+    parser.add_argument("--callers", type=int, default=8, help="auditors asking at once")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of each way of answering")
     args = parser.parse_args()
 
     directory = Path(tempfile.mkdtemp(prefix="itsm-audit-bench-"))
@@ -204,6 +257,7 @@ def main() -> None:
         )
         if not sealed.ok or sealed.entries != count or not sealed.seals:
             raise SystemExit(f"verification with the seal key failed: {sealed.as_json()}")
+        at_once = verify_at_once(audit, key, count, args.callers, args.rounds)
         pack = directory / "evidence.zip"
         export_s, summary = timed(
             "evidence pack of the whole store",
@@ -259,6 +313,7 @@ def main() -> None:
         vs_sha256=round(count / verify_s / hash_rate, 3),
         target_vs_sha256=0.25,
     )
+    emit("verify_callers_at_once", **common, **at_once)
     emit(
         "export",
         **common,

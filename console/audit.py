@@ -47,7 +47,6 @@ from audit.evidence import Sample, sample
 from audit.keys import key_id
 from audit.publish import KafkaPublisher, Publishers
 from audit.service import Audit
-from audit.verify import verify
 from console import auth
 from console.i18n import JAKARTA, catalogue, moment, translations
 from console.render import HEADERS, render
@@ -129,7 +128,7 @@ async def chain_page(request: Request) -> Response:
 
 def chain_state(audit: Audit) -> dict[str, Any]:
     """What `GET /audit/verify` and `/audit/checkpoints` say, and where checkpoints go."""
-    report = verify(audit.store, audit.trusted_keys(), seal=audit.ledger.seal).as_json()
+    report = audit.verified().as_json()
     held = audit.store.checkpoints()
     publisher = audit.ledger.publisher
     publishers = publisher.publishers if isinstance(publisher, Publishers) else [publisher]

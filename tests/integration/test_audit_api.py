@@ -4,7 +4,10 @@ evidence pack, on both backends."""
 from __future__ import annotations
 
 import io
+import threading
+import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -335,3 +338,53 @@ def test_an_export_holds_only_events_the_ledger_has_chained(api: Api) -> None:
         if b"Kiosk 5 offline" in line
     ]
     assert len(titles) == 1  # the event stored while the ledger was stopped, chained and held
+
+
+@pytest.mark.usefixtures("directory")
+def test_auditors_asking_to_verify_at_once_cost_two_walks_of_the_ledger_not_one_each(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A walk of ten years' ledger takes every core for seconds: eight requests together walk
+    it twice (the one under way when they came, and one more for all of them), one at a time."""
+    import audit.service
+
+    new_incident(api.client())
+    chained(api)
+    audit_ = api.services.audit
+    assert audit_ is not None
+    asking = 8
+    arrived, walking, walks, most = [0], [0], [0], [0]
+    lock = threading.Lock()
+    verified, walk = audit_.verified, audit.service.verify
+
+    def counted() -> Any:
+        with lock:
+            arrived[0] += 1
+        return verified()
+
+    def slow_walk(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            walks[0] += 1
+            walking[0] += 1
+            most[0] = max(most[0], walking[0])
+            first = walks[0] == 1
+        try:
+            if first:  # the first walk lasts until every request has come
+                deadline = time.monotonic() + 20
+                while arrived[0] < asking and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            return walk(*args, **kwargs)
+        finally:
+            with lock:
+                walking[0] -= 1
+
+    monkeypatch.setattr(audit_, "verified", counted)
+    monkeypatch.setattr(audit.service, "verify", slow_walk)
+    clients = [auditor(api) for _ in range(asking)]
+    with ThreadPoolExecutor(max_workers=asking) as pool:
+        answers = list(pool.map(lambda c: c.get("/api/v1/audit/verify"), clients))
+
+    assert [a.status_code for a in answers] == [200] * asking
+    assert all(a.json()["ok"] for a in answers)
+    assert arrived[0] == asking
+    assert (walks[0], most[0]) == (2, 1)
