@@ -10,6 +10,7 @@ import hashlib
 import os
 import tempfile
 import time
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -23,7 +24,7 @@ from api.deps import ServicesDep, authorised
 from api.disclosures import disclosed
 from api.models import AuditSample, LedgerVerification, streamed
 from api.params import MAX_INT, Since, Until
-from api.problem_details import NOT_FOUND, ApiProblem
+from api.problem_details import NOT_FOUND, ApiProblem, documented
 from api.routing import ResourceRouter
 from audit.evidence import EventFilter, Sample, event_lines, export_pack, sample
 from audit.keys import key_id, public_pem
@@ -173,7 +174,13 @@ def public_key(services: ServicesDep, _: AuditorDep) -> Response:
     name="export_audit_pack",
     summary="An evidence pack for a period (zip)",
     response_class=FileResponse,
-    responses=streamed("application/zip", "The evidence pack"),
+    responses={
+        **streamed("application/zip", "The evidence pack"),
+        503: documented(
+            "The ledger has not yet chained what is stored (`ledger-behind`), or this process is"
+            " making another pack (`export-under-way`); see Retry-After"
+        ),
+    },
 )
 def export(
     request: Request,
@@ -194,6 +201,35 @@ def export(
     `type`, `n`, `closed`), the pack also holds the whole history of each record that sample
     of the period draws, and proves no event of theirs is missing."""
     audit = _audit(services)
+    if not audit.exporting.acquire(blocking=False):
+        raise ApiProblem(
+            503,
+            "export-under-way",
+            "this process is making another evidence pack; ask again once it is done",
+            {"Retry-After": str(EXPORT_RETRY_S)},
+        )
+    try:
+        return _export(request, services, audit, ctx, since, until, seed, type_, n, closed)
+    finally:
+        audit.exporting.release()
+
+
+#: When to ask again for a pack while another is made (seconds; a pack of a year is a minute).
+EXPORT_RETRY_S = 30
+
+
+def _export(
+    request: Request,
+    services: Services,
+    audit: Audit,
+    ctx: Context,
+    since: datetime | None,
+    until: datetime | None,
+    seed: int | None,
+    type_: str,
+    n: int,
+    closed: bool,
+) -> FileResponse:
     through = _chained(services, audit)
     records: list[UUID] = []
     if seed is not None:

@@ -211,7 +211,7 @@ class Problem(BaseModel):
     instance: str | None = None
 
 
-def _documented(description: str) -> dict[str, Any]:
+def documented(description: str) -> dict[str, Any]:
     return {
         "description": description,
         "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -220,22 +220,22 @@ def _documented(description: str) -> dict[str, Any]:
 
 #: The problems any route of a resource may answer, for the OpenAPI document.
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _documented("The request cannot be parsed (a body that is not UTF-8, a bad length)"),
-    401: _documented("No valid bearer token"),
-    403: _documented("The caller's role (or organisation) may not do this"),
-    413: _documented("The request body is too large"),
-    422: _documented("The request is not valid, or breaks a rule"),
-    429: _documented("Too many requests from this token or address; see Retry-After"),
+    400: documented("The request cannot be parsed (a body that is not UTF-8, a bad length)"),
+    401: documented("No valid bearer token"),
+    403: documented("The caller's role (or organisation) may not do this"),
+    413: documented("The request body is too large"),
+    422: documented("The request is not valid, or breaks a rule"),
+    429: documented("Too many requests from this token or address; see Retry-After"),
 }
 #: And of a route that names something that may not exist.
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _documented("No such thing")}
-CONFLICT: dict[int | str, dict[str, Any]] = {409: _documented("Not allowed in the current state")}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: documented("No such thing")}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: documented("Not allowed in the current state")}
 #: And those of a route that acts on one record.
 RECORD_RESPONSES: dict[int | str, dict[str, Any]] = {
     **RESPONSES,
-    404: _documented("No such record"),
-    409: _documented("Not allowed in the record's current state"),
-    412: _documented("If-Match names a version that is no longer current"),
+    404: documented("No such record"),
+    409: documented("Not allowed in the record's current state"),
+    412: documented("If-Match names a version that is no longer current"),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,6 +44,9 @@ class Audit:
     #: The view tables the API serves, read as stored for `audit_views`.
     views: ViewTables | None = None
     _verifying: Coalesced[Report] = field(init=False, repr=False)
+    #: Held while this process makes an evidence pack: one at a time (each reads the whole
+    #: period, rebuilds every view and writes a zip of it to a temporary file).
+    exporting: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self._verifying = Coalesced(

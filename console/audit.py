@@ -441,8 +441,11 @@ async def evidence_pack(
             asked.closed,
         )
     except ApiProblem as problem:
-        code = "ledger-behind" if problem.code == "ledger-behind" else "audit-not-ready"
-        return render(request, "error.html", who, status=problem.status, problem=code)
+        said = {"ledger-behind", "export-under-way"}  # in words; any other: not ready
+        code = problem.code if problem.code in said else "audit-not-ready"
+        said_so = render(request, "error.html", who, status=problem.status, problem=code)
+        said_so.headers.update(problem.headers or {})
+        return said_so
     stamp = services.clock().astimezone(JAKARTA).strftime("%Y%m%d-%H%M")
     pack.headers.update(HEADERS)
     pack.headers["content-disposition"] = f'attachment; filename="evidence-{stamp}.zip"'

@@ -388,3 +388,22 @@ def test_auditors_asking_to_verify_at_once_cost_two_walks_of_the_ledger_not_one_
     assert all(a.json()["ok"] for a in answers)
     assert arrived[0] == asking
     assert (walks[0], most[0]) == (2, 1)
+
+
+@pytest.mark.usefixtures("directory")
+def test_while_a_pack_is_made_another_is_refused_with_a_time_to_ask_again(api: Api) -> None:
+    """A pack reads its period, rebuilds every view and writes a zip: one at a time in a process,
+    so auditors asking together (or one clicking twice) do not each start one."""
+    audit = api.services.audit
+    assert audit is not None
+    new_incident(api.client(), title="Kiosk 6 offline")
+    chained(api)
+    reader = auditor(api)
+    with audit.exporting:  # a pack under way
+        busy = reader.get("/api/v1/audit/export")
+        assert_problem(busy, 503, "export-under-way")
+        assert int(busy.headers["retry-after"]) > 0
+    pack = reader.get("/api/v1/audit/export")
+    assert pack.status_code == 200, pack.text
+    assert verify_pack(io.BytesIO(pack.content), [audit.public_key]).ok
+    assert reader.get("/api/v1/audit/export").status_code == 200  # and the next after it

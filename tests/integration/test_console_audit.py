@@ -225,6 +225,21 @@ def test_the_evidence_pack_downloads_with_the_pages_token_and_verifies(
     assert b"/console/audit/evidence-pack" in disclosures.content  # recorded as the API's is
 
 
+def test_while_a_pack_is_made_the_page_says_so_in_words_and_when_to_ask_again(
+    api: Api, services: Services, visits: list[Visit]
+) -> None:
+    new_incident(api.client(), title="Kios 9 mati")
+    chained(api)
+    assert services.audit is not None
+    auditor = signed_in(api, services, visits, "auditor.bsn", Role.AUDITOR)
+    with services.audit.exporting:  # another pack under way
+        busy = auditor.post("/console/audit/evidence-pack", {})
+    assert busy.status_code == 503
+    assert "Paket bukti lain sedang dibuat" in text(busy)
+    assert int(busy.headers["retry-after"]) > 0
+    assert auditor.post("/console/audit/evidence-pack", {}).status_code == 200
+
+
 def test_moments_are_typed_in_jakartas_time() -> None:
     assert local_moment("2026-03-02T15:30") == T0  # 15:30 WIB is 08:30 UTC
     assert local_text(T0) == "2026-03-02T15:30"
