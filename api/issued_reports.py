@@ -5,6 +5,7 @@ admins read them; service managers and admins issue and record decisions."""
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import suppress
 from dataclasses import replace
 from typing import Annotated
@@ -50,7 +51,6 @@ from processes import reports
 from processes.reports.issue import month_period, sign, submission
 from projections.issued_reports import issued_reports
 from projections.queries import BY_CODE, SHARED, View
-from service.reports_apart import made_apart
 
 router = ResourceRouter(prefix="/issued-reports", tags=["reports"])
 
@@ -92,8 +92,9 @@ async def issue_report(request: Request, ctx: IssuerDep, command: IssueReport) -
         raise ApiProblem(422, "period-not-ended", f"{command.month} has not ended")
     # made in a process of its own: it reads the whole history (a minute at 500k incidents),
     # which in this process would hold the interpreter lock every other request waits for
-    make = made_apart(services.settings)
-    made = (await run_in_threadpool(make, command.month, [command.report]))[0]
+    made = await asyncio.wrap_future(
+        services.reports.submit(month_period(command.month), command.report)
+    )
     given = submission(ctx, command, made, "request")
     given = replace(given, idempotency_key=idempotency_key(request))
     services, outcome = await submitted(request, given)
@@ -159,8 +160,7 @@ def check_issued_report(code: CodePath, services: ServicesDep, ctx: ReaderDep) -
     row = ISSUED.row(services, ctx, code)
     body = row["body"]
     period = month_period(body["period"]["from"][:7])
-    desk = services.desk
-    again = reports.make(desk, reports.read(desk, period, position=row["position"]), row["report"])
+    again = services.reports.make(period, row["report"], position=row["position"])
     return json_response(
         {
             "code": code,

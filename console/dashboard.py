@@ -9,12 +9,12 @@ REPORT_READERS). A report handed out is recorded as a disclosure, as over the AP
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.deps import services_of
@@ -25,7 +25,6 @@ from console.i18n import translations
 from console.render import render
 from domain.disclosure import DisclosureKind
 from domain.whatif import REPORTING_ZONE
-from processes import reports
 from processes.reports import Language, catalogue
 from processes.reports import render as report_render
 from processes.reports.figures import Period
@@ -110,9 +109,7 @@ async def dashboard(
     period = _period(since, until, today)
     if period is None:
         return render(request, "error.html", who, status=422, problem="invalid-period")
-    made = await run_in_threadpool(
-        lambda: reports.make(services.desk, reports.read(services.desk, period), "incidents")
-    )
+    made = await asyncio.wrap_future(services.reports.submit(period, "incidents"))
     lang: Language = "en" if who.lang == "en" else "id"
     labels = report_render.Labels(lang, services.desk.service_catalogue().name_of)
     definition = catalogue()["incidents"]
@@ -170,9 +167,7 @@ async def report_file(
     period = _period(since, until, today)
     if name not in catalogue() or period is None:
         return render(request, "error.html", who, status=404, problem="not-found")
-    made = await run_in_threadpool(
-        lambda: reports.make(services.desk, reports.read(services.desk, period), name)
-    )
+    made = await asyncio.wrap_future(services.reports.submit(period, name))
     filename = f"{name}-{period.first}-{period.last}"
     disclosed(request, who.ctx, DisclosureKind.REPORT, record=filename, sha256=made["digest"])
     lang: Language = "en" if who.lang == "en" else "id"

@@ -22,19 +22,16 @@ from uuid import UUID, uuid4
 from application.api_tokens import RecordedTokenStore, import_token_tables, tables_imported
 from application.desk import ServiceDesk
 from application.directory_sync import DirectorySync
-from audit.sealing import SealingPostgresRecorder, SealingSQLiteRecorder
 from domain.actors import SYSTEM, Identity
 from domain.context import Context
 from infra.blobs import BlobStore, PostgresBlobStore, open_blob_store
 from infra.clock import utcnow
 from infra.follower import Failing
 from infra.locks import InterProcessLock
-from infra.numbers import PostgresNumberLock
 from infra.oidc import OidcVerifier
-from infra.pg import open_pool, schema_lock
-from infra.serialisation import TypedMapper, UndecodableEvent
+from infra.pg import open_pool
+from infra.serialisation import UndecodableEvent
 from infra.settings import Settings
-from infra.subject_keys import Sealer, open_subject_keys
 from infra.tokens import PostgresTokenStore, SQLiteTokenStore, TokenRecord, TokenStore
 from projections import PROJECTIONS
 from projections.base import Projection
@@ -44,10 +41,10 @@ from projections.shadow import rebuild_changed
 from projections.sla_index import ClockIndex
 from projections.store import SQLiteViewStore
 from projections.view_store import SkippedMessage, ViewStore
-from service.stores import FROM_STORE, event_store_env, published
+from service.reports_apart import ReportMaker
+from service.stores import FROM_STORE, desk_alone, open_desk, published, seal_desk
 
 if TYPE_CHECKING:
-    from audit.seals import SealKey
     from audit.service import Audit
     from processes.mail_in import MailReader
     from processes.notify import Notify
@@ -111,6 +108,13 @@ class Services:
         from processes.whatif_jobs import WhatIfJobs  # it builds on the desk
 
         return WhatIfJobs(self.settings.data_dir / "whatif", self.desk, self.clock)
+
+    @cached_property
+    def reports(self) -> ReportMaker:
+        """Service reports asked for to read, made in a child process (service/reports_apart.py)."""
+        maker = ReportMaker(self.settings)
+        self.closing.insert(0, maker.close)
+        return maker
 
     @cached_property
     def sla_index(self) -> ClockIndex:
@@ -221,7 +225,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Serv
         desk, views, closing = _on_sqlite(settings)
     else:
         desk, views, closing = _on_postgres(settings, settings.database_url)
-    seal = _seal(settings, desk)  # before anything is written
+    seal = seal_desk(settings, desk)  # before anything is written
     # the views fed from Kafka are rebuilt from the topic; the rest from the store, here
     followed = FROM_STORE if settings.kafka_bootstrap else PROJECTIONS
     rebuild_changed(desk.recorder, desk.mapper, views, followed)
@@ -263,80 +267,18 @@ def _both(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], N
     return both
 
 
-def _seal(settings: Settings, desk: ServiceDesk) -> SealKey | None:
-    """The seal key (created on first start), attached to the desk's recorder: every batch this
-    process writes is sealed from now on (docs/audit.md, "Seals"). None when sealing is off."""
-    if not settings.audit_seal:
-        log.warning(
-            "sealing is off (ITSM_AUDIT_SEAL=false): the events this process writes are not"
-            " sealed, and an event inserted behind its back is not told apart; a setting for"
-            " measuring what sealing costs, never for a service of record"
-        )
-        return None
-    from audit.seals import seal_key
-
-    recorder = desk.recorder
-    key = seal_key(
-        settings.audit_seal_key_file,
-        settings.data_dir,
-        lambda: recorder.max_notification_id() or 0,
-    )
-    assert isinstance(recorder, SealingSQLiteRecorder | SealingPostgresRecorder), recorder
-    recorder.seal_with(key)
-    return key
-
-
 def _on_sqlite(settings: Settings) -> tuple[ServiceDesk, ViewStore, list[Callable[[], None]]]:
-    desk, closing = _desk_on_sqlite(settings)
+    desk, closing = open_desk(settings)
     views = SQLiteViewStore(settings.views_db, InterProcessLock(settings.data_dir / "views.lock"))
     return desk, views, closing
-
-
-def _desk_on_sqlite(settings: Settings) -> tuple[ServiceDesk, list[Callable[[], None]]]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    desk = ServiceDesk(
-        event_store_env(settings),
-        reopen_window=settings.reopen_window,
-        # An flock every process on the machine shares: it also keeps incident numbers apart.
-        write_lock=InterProcessLock(settings.data_dir / "events.lock"),
-        cache_size=settings.aggregate_cache_size,
-    )
-    return desk, [_sealing(desk, settings)]
 
 
 def _on_postgres(
     settings: Settings, url: str
 ) -> tuple[ServiceDesk, ViewStore, list[Callable[[], None]]]:
-    desk, closing = _desk_on_postgres(settings, url)
+    desk, closing = open_desk(settings)
     views = PostgresViewStore(open_pool(url, max_size=8, name="itsm-views"))
     return desk, views, closing
-
-
-def _desk_on_postgres(settings: Settings, url: str) -> tuple[ServiceDesk, list[Callable[[], None]]]:
-    numbers = PostgresNumberLock(open_pool(url, max_size=2, name="itsm-numbers"))
-    with schema_lock(url):  # the library creates its tables as the desk starts
-        desk = ServiceDesk(
-            event_store_env(settings),
-            reopen_window=settings.reopen_window,
-            number_lock=numbers,
-            # The library's lock on the events table serialises inserts across processes (and
-            # so needs no file lock as SQLite does). Queueing this process's own writers here
-            # keeps them from each holding a pooled connection while they wait for it, and
-            # loses fewer races on a busy incident (measured: about a third fewer retries).
-            write_lock=threading.Lock(),
-            cache_size=settings.aggregate_cache_size,
-        )
-    return desk, [numbers.close, _sealing(desk, settings)]
-
-
-def _sealing(desk: ServiceDesk, settings: Settings) -> Callable[[], None]:
-    """People's own data sealed under keys of theirs as the desk stores it (docs/privacy.md);
-    what closes the key store."""
-    keys = open_subject_keys(settings.subject_keys_at)
-    mapper = desk.mapper
-    assert isinstance(mapper, TypedMapper)
-    mapper.sealer = Sealer(keys)
-    return keys.close
 
 
 def _import_token_tables(
@@ -382,24 +324,6 @@ def token_store(settings: Settings) -> Iterator[RecordedTokenStore]:
     with desk_alone(settings) as desk:
         _import_token_tables(settings, desk, utcnow)
         yield RecordedTokenStore(desk, cache_seconds=settings.token_cache_seconds)
-
-
-@contextmanager
-def desk_alone(settings: Settings) -> Iterator[ServiceDesk]:
-    """The event store on its own (no views, no followers), for the token commands and for the
-    monthly reports read in a process of their own. Its writes are sealed like the service's:
-    the ledger chains only what is."""
-    if settings.database_url is None:
-        desk, closing = _desk_on_sqlite(settings)
-    else:
-        desk, closing = _desk_on_postgres(settings, settings.database_url)
-    _seal(settings, desk)
-    try:
-        yield desk
-    finally:
-        desk.close()
-        for close in closing:
-            close()
 
 
 def start_mail_reader(services: Services) -> MailReader | None:

@@ -8,6 +8,7 @@ every count worked out here from the events' types and timestamps."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -16,7 +17,8 @@ import threading
 import zipfile
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -635,3 +637,52 @@ def test_serves_schedule_makes_the_reports_in_a_process_of_its_own_as_it_would_h
     issued = [ok(manager.get(f"/api/v1/issued-reports/2026-03-{n}")) for n in reports.NAMES]
     assert [report["digest"] for report in issued] == [made["digest"] for made in here]
     assert children  # they were made in a child process
+
+
+def test_a_report_asked_for_to_read_is_made_outside_the_apis_process_as_it_would_be_here(
+    api: Api, services: Services, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the whole history in the API's process held the interpreter lock every other
+    request waits for (a minute at 500,000 incidents): the reports people read are made by the
+    process's report child (service/reports_apart.py), to the digest they would have here."""
+    make_history(api, services, clock)
+    clock.now = datetime(2026, 4, 2, tzinfo=UTC)
+    manager = api.client("dewi.lestari", Role.SERVICE_MANAGER)
+
+    def not_here(*_: object, **__: object) -> None:
+        raise AssertionError("the history was read in the API's process")
+
+    monkeypatch.setattr(reports, "read_history", not_here)
+    read = ok(manager.get("/api/v1/reports/incidents", params=MARCH))
+    asked = {"report": "incidents", "month": "2026-03"}
+    issued = ok(manager.post("/api/v1/issued-reports", json=asked), 201)
+    check = ok(manager.get("/api/v1/issued-reports/2026-03-incidents/check"))
+    monkeypatch.undo()
+
+    period = reports.Period(date(2026, 3, 1), date(2026, 3, 31))
+    for made in (read, issued):
+        here = reports.read(services.desk, period, position=made["position"])
+        assert reports.make(services.desk, here, "incidents")["digest"] == made["digest"]
+    assert check["same"] is True
+
+
+def test_asking_for_a_report_being_made_shares_its_making_and_a_dead_child_is_replaced(
+    api: Api, services: Services, clock: Clock
+) -> None:
+    make_history(api, services, clock)
+    period = reports.Period(date(2026, 3, 1), date(2026, 3, 31))
+    maker = services.reports
+    first, again = maker.submit(period, "incidents"), maker.submit(period, "incidents")
+    other = maker.submit(period, "problems")
+    assert again is first  # one making for both
+    assert other is not first
+    made = first.result(120)
+    assert other.result(120)["report"] == "problems"
+    child = maker._child
+    assert child is not None
+    for process in list(child._processes.values()):  # the child dies between two requests
+        process.kill()
+        process.join()
+    with contextlib.suppress(BrokenProcessPool):
+        maker.make(period, "incidents")  # the one that finds it dead may fail
+    assert maker.make(period, "incidents")["digest"] == made["digest"]  # a new child makes it
