@@ -94,10 +94,17 @@ class ReportMaker:
                 self._child = None
 
     def close(self) -> None:
+        """Stop the child now, even in the middle of a report (it only reads: a server stopping
+        should not wait the minute a report may take)."""
         with self._lock:
             child, self._child = self._child, None
-        if child is not None:
-            child.shutdown(wait=True, cancel_futures=True)
+        if child is None:
+            return
+        processes = list(getattr(child, "_processes", {}).values())  # the executor's own
+        child.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+            process.join(timeout=10)
 
 
 def made_from(settings: Settings, first: date, last: date, name: str, position: int | None) -> Made:
