@@ -1,6 +1,9 @@
 """What the monthly reports cost the reads served beside them: made in the server's own process
 (as `itsm serve` made them until issue 23) against made in a child process
 (service/reports_apart.py, as it makes them now), side by side, interleaved round by round.
+And one report asked for to read (`GET /reports/incidents`, the console's dashboard), made in
+this process (`one_here`, as until stop 41) against made by the child the process keeps
+(`one_kept`, `Services.reports`).
 
     .venv/bin/python -m benchmarks.reports_apart --history /var/tmp/itsm-scale/sqlite-100000 \
         [--rounds 2] [--out FILE]
@@ -8,8 +11,9 @@
 A copy of the history's data directory (benchmarks/scale.py's cache, SQLite) is made once. A
 reader thread reads random incidents from the views, as a request does, every 5 ms: its
 latencies are taken while nothing else runs (`idle`), while last month's reports are made in
-this process (`here`), and while they are made in a child (`apart`). The reports made both ways
-must be the same to the digest, and every read must find its incident, or the run stops.
+this process (`here`), and while they are made in a child (`apart`); then the same for one report
+(`one_here`, `one_kept`). The reports made each way must be the same to the digest, and every
+read must find its incident, or the run stops.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from benchmarks._report import Report, fresh_dir, rounded, say
 from benchmarks.loadgen import percentile
 from infra.settings import Settings
 from processes import reports
-from processes.reports.issue import make_month, month_before
+from processes.reports.issue import make_month, month_before, month_period
 from projections.incident_details import incidents as incident_view
 from service.bootstrap import Services, build
 from service.reports_apart import made_apart
@@ -98,10 +102,15 @@ def main() -> None:
             ways: dict[str, Make] = {
                 "here": lambda m, n: make_month(services.desk, m, n),
                 "apart": made_apart(settings),
+                "one_here": lambda m, n: make_month(services.desk, m, n[:1]),
+                "one_kept": lambda m, n: [services.reports.make(month_period(m), n[0])],
             }
+            services.reports.make(month_period(month), "changes")  # its child started, warm
             digests: dict[str, list[str]] = {}
             for round_ in range(args.rounds):
-                order = ["here", "apart"] if round_ % 2 == 0 else ["apart", "here"]
+                order = ["here", "apart", "one_here", "one_kept"]
+                if round_ % 2:
+                    order = ["apart", "here", "one_kept", "one_here"]
                 started = time.perf_counter()
                 _, idle = reads_during(services, lambda: time.sleep(5.0), head)
                 report.emit(
@@ -117,8 +126,9 @@ def main() -> None:
                     made, during = reads_during(services, partial(make, month, names), head)
                     took = time.perf_counter() - started
                     digest = [m["digest"] for m in made]
-                    if digests.setdefault(way, digest) != digest or (
-                        len(digests) == 2 and digests["here"] != digests["apart"]
+                    if (
+                        digests.setdefault(way, digest) != digest
+                        or digest != (digests.get("here", digest)[: len(digest)])
                     ):
                         raise SystemExit(f"{way}: reports differ from the other way's: void")
                     report.emit("reads", round=round_, way=way, **figures(during, took))
