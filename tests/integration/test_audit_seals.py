@@ -205,7 +205,7 @@ def test_an_existing_store_is_sealed_from_its_head_when_the_key_is_made(
     sealing starts, so everything after it must be sealed. A service started with sealing off
     says so, loudly."""
     settings = make_settings().model_copy(update={"audit_follow": False, "audit_seal": False})
-    with caplog.at_level(logging.WARNING, logger="service.bootstrap"):
+    with caplog.at_level(logging.WARNING, logger="service.stores"):
         unsealed = build(settings, clock=clock)
     assert "sealing is off (ITSM_AUDIT_SEAL=false)" in caplog.text
     log(unsealed, 1)
