@@ -407,6 +407,10 @@ def _drawn(
     return drawn
 
 
+#: The API's refusals of a pack that the page says in words (any other: the ledger is not ready).
+SAID_IN_WORDS = frozenset({"ledger-behind", "export-under-way"})
+
+
 @router.post("/audit/evidence-pack")
 async def evidence_pack(
     request: Request,
@@ -441,11 +445,10 @@ async def evidence_pack(
             asked.closed,
         )
     except ApiProblem as problem:
-        said = {"ledger-behind", "export-under-way"}  # in words; any other: not ready
-        code = problem.code if problem.code in said else "audit-not-ready"
-        said_so = render(request, "error.html", who, status=problem.status, problem=code)
-        said_so.headers.update(problem.headers or {})
-        return said_so
+        code = problem.code if problem.code in SAID_IN_WORDS else "audit-not-ready"
+        refused = render(request, "error.html", who, status=problem.status, problem=code)
+        refused.headers.update(problem.headers or {})  # Retry-After, when there is one
+        return refused
     stamp = services.clock().astimezone(JAKARTA).strftime("%Y%m%d-%H%M")
     pack.headers.update(HEADERS)
     pack.headers["content-disposition"] = f'attachment; filename="evidence-{stamp}.zip"'
