@@ -23,8 +23,9 @@ Then, side by side:
     export   an evidence pack of the whole store (a temporary zip), and its time per 100,000
     verify_callers_at_once   --callers auditors asking to verify at the same moment (threads), as
              each walk was its own (`verify` per caller) and as the service answers them now
-             (`Audit.verified`: one walk at a time, a caller answered by a walk begun after it
-             asked), in alternating rounds: the time until the last is answered, and the walks
+             (`infra/coalesce.py`, as `Audit.verified` runs it: one walk at a time, a caller
+             answered by a walk begun after it asked), in alternating rounds: the time until the
+             last is answered, and the walks
 
 Each result is a JSON line on stdout with its rate and its ratio to the bare rates; the targets
 are verify >= 25% of sha256, and 1,000,000 entries verified in under 20 s.
@@ -200,11 +201,11 @@ def verify_at_once(
         walks[0] += 1
         return verify(audit.store, audit.trusted_keys(), seal=key)
 
-    audit._verifying = Coalesced(walk)  # the service's way, its walks counted
+    one_at_a_time = Coalesced(walk)  # the service's way (Audit.verified), its walks counted
     seconds: dict[str, list[float]] = {"each": [], "one_at_a_time": []}
     walked = dict.fromkeys(seconds, 0)
     for _ in range(rounds):
-        for way, ask in (("each", walk), ("one_at_a_time", audit.verified)):
+        for way, ask in (("each", walk), ("one_at_a_time", one_at_a_time)):
             before = walks[0]
             seconds[way].append(callers_at_once(callers, ask, count))
             walked[way] += walks[0] - before

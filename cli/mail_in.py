@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from cli.options import data_dir_option, settings_for
-from cli.running import stop_on_signals
+from cli.running import log_to_stderr, stop_on_signals
 
 
 @click.command("mail-in")
@@ -18,14 +18,13 @@ from cli.running import stop_on_signals
 def mail_in(data_dir: Path | None, once: bool) -> None:
     """Read the helpdesk mailbox (ITSM_IMAP_*) and apply each message once: new mail logs an
     incident, replies comment or reopen, loops are ignored, the rest are dead letters."""
-    from infra import logs
     from processes.mail_in import ReaderLock, reader_of
     from service.bootstrap import build
 
     settings = settings_for(data_dir)
     if settings.imap() is None:
         raise click.UsageError("e-mail in is off: set ITSM_IMAP_HOST (and its login)")
-    logs.configure(settings.log_format, settings.log_level)
+    log_to_stderr(settings.log_level, settings.log_format)
     lock = ReaderLock(settings.data_dir)
     if not lock.acquire():
         lock.close()

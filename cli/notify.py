@@ -18,7 +18,7 @@ from uuid import UUID
 import click
 
 from cli.options import data_dir_option, settings_for
-from cli.running import stop_on_signals
+from cli.running import log_to_stderr, stop_on_signals
 from infra.settings import InsecureConfiguration, Settings
 
 if TYPE_CHECKING:
@@ -49,7 +49,6 @@ def _settings(data_dir: Path | None) -> Settings:
 def run(data_dir: Path | None) -> None:
     """Decide and deliver notifications until SIGTERM or SIGINT (the settings from the
     environment: ITSM_SMTP_*, ITSM_NOTIFY_*)."""
-    from infra import logs
     from processes.notify import Notify
     from service.bootstrap import build
 
@@ -58,7 +57,7 @@ def run(data_dir: Path | None) -> None:
         raise click.ClickException(
             "notifications are off: set ITSM_SMTP_HOST (and ITSM_SMTP_FROM), or ITSM_NOTIFY=true"
         )
-    logs.configure(settings.log_format, settings.log_level)
+    log_to_stderr(settings.log_level, settings.log_format)
     stop = stop_on_signals()
     services = build(settings)
     try:

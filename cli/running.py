@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import TYPE_CHECKING
 
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from infra.logs import LogFormat
 
 
 def stop_on_signals() -> threading.Event:
@@ -17,7 +21,8 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-def log_to_stderr(level: str) -> None:
+def log_to_stderr(level: str, log_format: LogFormat | None = None) -> None:
+    """Logs at `level` on stderr, in `log_format` (else the environment's: ITSM_LOG_FORMAT)."""
     from infra import logs
 
-    logs.configure(Settings().log_format, level)
+    logs.configure(log_format or Settings().log_format, level)
